@@ -1,0 +1,85 @@
+// buildApp(config, deps): the Fastify instance with every plugin and route, in order; it never listens.
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { listOf, type Config } from './config.js'
+import type { PrismaClient } from './db/prisma.js'
+import { authenticate } from './plugins/authenticate.js'
+import { cookies } from './plugins/cookies.js'
+import { errorHandler } from './plugins/error-handler.js'
+import { swagger } from './plugins/swagger.js'
+import { authRoutes } from './routes/auth.js'
+import { healthRoutes } from './routes/health.js'
+import { userRoutes } from './routes/users.js'
+import { ErrorResponse, User } from './schemas/common.js'
+import { createServices } from './services/index.js'
+import { deriveKey } from './services/tokens.js'
+import { schemaController } from './validation.js'
+
+export interface AppDeps {
+  prisma: PrismaClient
+  /** The root secret (AUTH_SECRET, or the development secret kept under DATA_DIR). */
+  authSecret: string
+  /** The clock; tests inject one to reach expiry without waiting. */
+  now?: () => Date
+  /** A pino logger, or Fastify logger options (`false` silences it). */
+  logger?: FastifyServerOptions['loggerInstance'] | boolean
+}
+
+// Never logged, whatever the level: credentials in headers and bodies.
+export const redactedPaths = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'res.headers["set-cookie"]',
+  '*.password',
+  '*.currentPassword',
+  '*.newPassword',
+  '*.accessToken',
+  '*.refreshToken',
+  '*.token'
+]
+
+export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyInstance> {
+  const now = deps.now ?? (() => new Date())
+  const logger = deps.logger ?? { level: config.LOG_LEVEL, redact: { paths: redactedPaths, censor: '[redacted]' } }
+  const trustedProxies = listOf(config.TRUST_PROXY)
+  const app = Fastify({
+    ...(typeof logger === 'object' && 'info' in logger ? { loggerInstance: logger } : { logger }),
+    // Only the named proxies may set X-Forwarded-For/-Proto; anyone else could spoof them.
+    trustProxy: trustedProxies.length > 0 ? trustedProxies : false,
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    connectionTimeout: 30_000,
+    requestTimeout: 30_000,
+    keepAliveTimeout: 72_000,
+    return503OnClosing: true,
+    requestIdHeader: 'x-request-id',
+    schemaController,
+    routerOptions: { ignoreTrailingSlash: false }
+  })
+
+  // JSON only: no form posts and no text/plain, the content types a cross-site form can send.
+  app.removeContentTypeParser('text/plain')
+  app.addSchema(ErrorResponse)
+  app.addSchema(User)
+
+  await app.register(errorHandler)
+  await app.register(swagger, { publicUrl: config.PUBLIC_URL, cookieSecure: config.COOKIE_SECURE, version: '1.0.0' })
+  await app.register(cookies, { secure: config.COOKIE_SECURE, sameSite: config.COOKIE_SAMESITE, now })
+  await app.register(authenticate, {
+    key: deriveKey(deps.authSecret, 'access-token'),
+    issuer: config.JWT_ISSUER ?? config.PUBLIC_URL,
+    audience: config.JWT_AUDIENCE ?? config.PUBLIC_URL,
+    clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE_SECONDS
+  })
+
+  const services = createServices(config, {
+    prisma: deps.prisma,
+    signJwt: payload => app.jwt.sign(payload),
+    refreshKey: deriveKey(deps.authSecret, 'refresh-token'),
+    now
+  })
+  const passwordPolicy = { minLength: config.PASSWORD_MIN_LENGTH, maxLength: config.PASSWORD_MAX_LENGTH }
+
+  await app.register(healthRoutes, { pingDatabase: async () => { await deps.prisma.$queryRaw`SELECT 1` } })
+  await app.register(authRoutes, { auth: services.auth, users: services.users, passwordPolicy })
+  await app.register(userRoutes, { users: services.users })
+  return app
+}

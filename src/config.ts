@@ -1,0 +1,141 @@
+// The only reader of process.env: one TypeBox schema, validated at start-up, gives the Config type.
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+
+const Seconds = (defaultValue: number, minimum: number, maximum: number, description: string) =>
+  Type.Integer({ default: defaultValue, minimum, maximum, description })
+
+const Flag = (defaultValue: boolean, description: string) =>
+  Type.Boolean({ default: defaultValue, description })
+
+export const ConfigSchema = Type.Object({
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], {
+    default: 'development',
+    description: 'production refuses development secrets and weak settings'
+  }),
+  HOST: Type.String({ default: '127.0.0.1', minLength: 1, description: 'address to listen on (0.0.0.0 in a container)' }),
+  PORT: Type.Integer({ default: 3000, minimum: 0, maximum: 65535 }),
+  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)), { default: 'info' }),
+  PUBLIC_URL: Type.String({ default: 'http://localhost:3000', pattern: '^https?://[^/]+$', description: "the service's own origin, no path" }),
+
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL URL; unset: embedded PGlite under DATA_DIR' })),
+  DATABASE_POOL_SIZE: Type.Integer({ default: 10, minimum: 1, maximum: 200 }),
+  DATA_DIR: Type.String({ default: '.data', minLength: 1, description: 'embedded database and development secret' }),
+  MIGRATE_ON_START: Flag(true, 'apply pending migrations at start'),
+
+  AUTH_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'root secret (>= 32 bytes): signs access tokens (HS256) and derives refresh tokens' })),
+  JWT_ISSUER: Type.Optional(Type.String({ minLength: 1, description: 'iss claim; default PUBLIC_URL' })),
+  JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1, description: 'aud claim; default PUBLIC_URL' })),
+  JWT_CLOCK_TOLERANCE_SECONDS: Seconds(0, 0, 30, 'leeway on exp/nbf'),
+  ACCESS_TOKEN_TTL_SECONDS: Seconds(900, 5, 86_400, 'access token lifetime'),
+  REFRESH_TOKEN_IDLE_TTL_SECONDS: Seconds(604_800, 60, 7_776_000, 'a session dies after this long unused'),
+  SESSION_ABSOLUTE_TTL_SECONDS: Seconds(2_592_000, 60, 31_536_000, 'a session dies this long after login, whatever happens'),
+  REFRESH_REUSE_GRACE_SECONDS: Seconds(10, 0, 60, 'the previous refresh token still yields the same successor this long'),
+  MAX_SESSIONS_PER_USER: Type.Integer({ default: 10, minimum: 1, maximum: 1000 }),
+
+  COOKIE_SECURE: Flag(true, 'Secure cookies with __Host-/__Secure- names; false only for local http'),
+  COOKIE_SAMESITE: Type.Union([Type.Literal('lax'), Type.Literal('strict'), Type.Literal('none')], { default: 'lax' }),
+  TRUST_PROXY: Type.String({ default: '', description: 'comma-separated proxy addresses/CIDRs whose X-Forwarded-* headers are believed' }),
+  CORS_ORIGINS: Type.String({ default: '', description: 'comma-separated origins allowed to call with credentials' }),
+
+  PASSWORD_MIN_LENGTH: Type.Integer({ default: 8, minimum: 8, maximum: 64 }),
+  PASSWORD_MAX_LENGTH: Type.Integer({ default: 256, minimum: 64, maximum: 1024 }),
+  ARGON2_MEMORY_KIB: Type.Integer({ default: 19_456, minimum: 1024, maximum: 4_194_304 }),
+  ARGON2_TIME_COST: Type.Integer({ default: 2, minimum: 1, maximum: 20 }),
+  ARGON2_PARALLELISM: Type.Integer({ default: 1, minimum: 1, maximum: 16 }),
+
+  BODY_LIMIT_BYTES: Type.Integer({ default: 32_768, minimum: 1024, maximum: 1_048_576 })
+}, { additionalProperties: true })
+
+export type Config = Static<typeof ConfigSchema>
+
+/** The argon2id floor of OWASP's Password Storage Cheat Sheet; production never goes below it. */
+export const ARGON2_FLOOR = { memoryKiB: 19_456, timeCost: 2, parallelism: 1 } as const
+
+export class ConfigError extends Error {
+  constructor (readonly problems: string[]) {
+    super(`Invalid configuration:\n  ${problems.join('\n  ')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+/**
+ * Reads and validates the environment. Every bad variable is reported at once, one line
+ * each, naming the variable, the rule and the value received (secrets are not echoed).
+ */
+export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
+  const known = Object.keys(ConfigSchema.properties)
+  // Empty strings mean "unset", as in most .env tooling.
+  const input: Record<string, string> = {}
+  for (const key of known) {
+    const value = env[key]
+    if (value !== undefined && value !== '') input[key] = value
+  }
+  const candidate = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, input))
+  const problems = [...Value.Errors(ConfigSchema, candidate)].map(error => {
+    const name = error.path.slice(1)
+    const shown = name.includes('SECRET') ? '(hidden)' : JSON.stringify(input[name])
+    return `${name}: ${describe(error.schema, error.message)}, got ${shown}`
+  })
+  if (problems.length > 0) throw new ConfigError(problems)
+  const config = candidate as Config
+  problems.push(...productionProblems(config), ...consistencyProblems(config))
+  if (problems.length > 0) throw new ConfigError(problems)
+  return config
+}
+
+function describe (schema: TSchema, message: string): string {
+  return typeof schema.description === 'string' ? `${message} (${schema.description})` : message
+}
+
+function consistencyProblems (config: Config): string[] {
+  const problems: string[] = []
+  if (config.SESSION_ABSOLUTE_TTL_SECONDS < config.REFRESH_TOKEN_IDLE_TTL_SECONDS) {
+    problems.push('SESSION_ABSOLUTE_TTL_SECONDS: must be at least REFRESH_TOKEN_IDLE_TTL_SECONDS')
+  }
+  if (config.PASSWORD_MAX_LENGTH < config.PASSWORD_MIN_LENGTH) {
+    problems.push('PASSWORD_MAX_LENGTH: must be at least PASSWORD_MIN_LENGTH')
+  }
+  if (config.COOKIE_SAMESITE === 'none' && !config.COOKIE_SECURE) {
+    problems.push('COOKIE_SAMESITE: "none" requires COOKIE_SECURE=true (browsers drop such cookies)')
+  }
+  for (const origin of listOf(config.CORS_ORIGINS)) {
+    if (!isOrigin(origin)) problems.push(`CORS_ORIGINS: "${origin}" is not an exact origin like https://app.example.com`)
+  }
+  return problems
+}
+
+// A production start refuses what is only acceptable on a developer's machine.
+function productionProblems (config: Config): string[] {
+  if (config.NODE_ENV !== 'production') return []
+  const problems: string[] = []
+  if (config.AUTH_SECRET === undefined) {
+    problems.push('AUTH_SECRET: required in production (generate one with: openssl rand -base64 48)')
+  } else if (isWeakSecret(config.AUTH_SECRET)) {
+    problems.push('AUTH_SECRET: looks like a placeholder or low-entropy value; generate one with: openssl rand -base64 48')
+  }
+  if (config.ARGON2_MEMORY_KIB < ARGON2_FLOOR.memoryKiB) problems.push(`ARGON2_MEMORY_KIB: must be at least ${ARGON2_FLOOR.memoryKiB} in production`)
+  if (config.ARGON2_TIME_COST < ARGON2_FLOOR.timeCost) problems.push(`ARGON2_TIME_COST: must be at least ${ARGON2_FLOOR.timeCost} in production`)
+  if (!config.COOKIE_SECURE) problems.push('COOKIE_SECURE: must be true in production (TLS ends at the proxy, cookies stay Secure)')
+  if (config.DATABASE_URL === undefined) problems.push('DATABASE_URL: required in production (the embedded database is for development)')
+  return problems
+}
+
+function isWeakSecret (secret: string): boolean {
+  const distinct = new Set(secret).size
+  return distinct < 12 || /change[-_ ]?me|secret|example|password/i.test(secret)
+}
+
+/** Splits a comma-separated setting into trimmed, non-empty items. */
+export function listOf (value: string): string[] {
+  return value.split(',').map(item => item.trim()).filter(item => item.length > 0)
+}
+
+function isOrigin (value: string): boolean {
+  try {
+    const url = new URL(value)
+    return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === value
+  } catch {
+    return false
+  }
+}

@@ -1,0 +1,32 @@
+// Embedded PostgreSQL (PGlite, PostgreSQL in WASM) served on a loopback port, so the
+// service reaches it through the same `pg` driver and Prisma adapter as a real server.
+import { PGlite } from '@electric-sql/pglite'
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
+
+export interface EmbeddedPostgres {
+  /** A `postgresql://` URL for `pg`; the server accepts one connection at a time. */
+  url: string
+  stop: () => Promise<void>
+}
+
+/**
+ * Starts PGlite on 127.0.0.1 at a free port. `dataDir` keeps the data on disk across
+ * restarts; without it the database lives in memory (tests, shadow databases).
+ *
+ * PGlite is a single-session database: the socket server's multiplexer could interleave
+ * two clients' extended-protocol messages, so it accepts one connection and callers use
+ * a pool of size one (see `createPrisma`).
+ */
+export async function startEmbeddedPostgres (dataDir?: string): Promise<EmbeddedPostgres> {
+  const db = await PGlite.create(dataDir === undefined ? undefined : { dataDir })
+  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 1 })
+  await server.start()
+  const { port } = server as unknown as { port: number }
+  return {
+    url: `postgresql://postgres@127.0.0.1:${port}/postgres?sslmode=disable`,
+    async stop () {
+      await server.stop()
+      await db.close()
+    }
+  }
+}

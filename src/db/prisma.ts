@@ -1,0 +1,21 @@
+// Prisma client factory: the generated client over `pg` through the driver adapter (no native engine).
+import { PrismaPg } from '@prisma/adapter-pg'
+import { PrismaClient } from '../generated/prisma/client.js'
+
+export interface DatabaseOptions {
+  url: string
+  /** Connections in the pool; 1 for the embedded database, which serves one session. */
+  poolSize: number
+}
+
+export function createPrisma ({ url, poolSize }: DatabaseOptions): PrismaClient {
+  const adapter = new PrismaPg({
+    connectionString: url,
+    max: poolSize,
+    // Fail fast when the database is unreachable instead of queueing requests forever.
+    connectionTimeoutMillis: 5_000
+  })
+  return new PrismaClient({ adapter })
+}
+
+export type { PrismaClient }

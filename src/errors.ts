@@ -1,0 +1,40 @@
+// The error catalogue: every failure the API can return, with its stable code. This is API contract.
+import createError from '@fastify/error'
+
+const catalogue = {
+  VALIDATION_FAILED: [400, 'The request is invalid: %s'],
+  INVALID_JSON: [400, 'The request body is not valid JSON'],
+  PASSWORD_TOO_WEAK: [400, 'The password is too common or too easy to guess; choose another'],
+  AUTH_REQUIRED: [401, 'Authentication is required'],
+  AUTH_INVALID_CREDENTIALS: [401, 'Invalid credentials'],
+  AUTH_TOKEN_INVALID: [401, 'The access token is invalid'],
+  AUTH_TOKEN_EXPIRED: [401, 'The access token has expired'],
+  AUTH_SESSION_REVOKED: [401, 'The session has ended; log in again'],
+  FORBIDDEN: [403, 'You are not allowed to do this'],
+  NOT_FOUND: [404, 'Not found'],
+  USER_EXISTS: [409, 'An account with this email or username already exists'],
+  USERNAME_TAKEN: [409, 'This username is taken'],
+  BODY_TOO_LARGE: [413, 'The request body is too large'],
+  UNSUPPORTED_MEDIA_TYPE: [415, 'Send the request body as application/json'],
+  RATE_LIMITED: [429, 'Too many requests; retry later'],
+  INTERNAL_ERROR: [500, 'Something went wrong on our side'],
+  SERVICE_UNAVAILABLE: [503, 'The service is temporarily unavailable; retry later']
+} as const satisfies Record<string, readonly [number, string]>
+
+export type ErrorCode = keyof typeof catalogue
+
+/** Every code with its status and message, for the documentation and the OpenAPI document. */
+export const errorCatalogue = Object.entries(catalogue).map(([code, [statusCode, message]]) => ({ code, statusCode, message }))
+
+const constructors = Object.fromEntries(
+  Object.entries(catalogue).map(([code, [statusCode, message]]) => [code, createError(code, message, statusCode)])
+) as Record<ErrorCode, createError.FastifyErrorConstructor>
+
+/** Builds the catalogue's error for `code`; `%s` in its message is filled from `args`. */
+export function apiError (code: ErrorCode, ...args: string[]): createError.FastifyError {
+  return new constructors[code](...args)
+}
+
+export function isErrorCode (value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(catalogue, value)
+}

@@ -1,0 +1,68 @@
+// The sole owner of the auth cookies: their names and every attribute are decided here and nowhere else.
+import fastifyCookie from '@fastify/cookie'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+
+export interface CookieSettings {
+  secure: boolean
+  sameSite: 'lax' | 'strict' | 'none'
+  now: () => Date
+}
+
+export interface CookieTokens {
+  accessToken: string
+  /** Access token lifetime in seconds. */
+  expiresIn: number
+  refreshToken: string
+  refreshExpiresAt: Date
+}
+
+/** The refresh cookie only travels to the routes that take it. */
+export const REFRESH_COOKIE_PATH = '/auth'
+
+declare module 'fastify' {
+  interface FastifyReply {
+    setAuthCookies: (tokens: CookieTokens) => FastifyReply
+    clearAuthCookies: () => FastifyReply
+  }
+  interface FastifyRequest {
+    authCookies: () => { accessToken: string | undefined, refreshToken: string | undefined }
+  }
+}
+
+/**
+ * Names follow the secure prefixes (RFC 6265bis 4.1.3): `__Host-` pins the access cookie
+ * to this host and path `/`; the refresh cookie needs a narrower path, so it gets
+ * `__Secure-`. Neither ever has a Domain attribute.
+ */
+export function cookieNames (secure: boolean) {
+  return secure
+    ? { access: '__Host-access_token', refresh: '__Secure-refresh_token' }
+    : { access: 'access_token', refresh: 'refresh_token' }
+}
+
+async function cookiesPlugin (app: FastifyInstance, settings: CookieSettings) {
+  await app.register(fastifyCookie)
+  const names = cookieNames(settings.secure)
+  const base = { httpOnly: true, secure: settings.secure, sameSite: settings.sameSite } as const
+
+  app.decorateReply('setAuthCookies', function (this: FastifyReply, tokens: CookieTokens) {
+    const refreshMaxAge = Math.max(0, Math.floor((tokens.refreshExpiresAt.getTime() - settings.now().getTime()) / 1000))
+    return this
+      .setCookie(names.access, tokens.accessToken, { ...base, path: '/', maxAge: tokens.expiresIn })
+      .setCookie(names.refresh, tokens.refreshToken, { ...base, path: REFRESH_COOKIE_PATH, maxAge: refreshMaxAge })
+      .header('cache-control', 'no-store')
+  })
+
+  app.decorateReply('clearAuthCookies', function (this: FastifyReply) {
+    return this
+      .clearCookie(names.access, { ...base, path: '/' })
+      .clearCookie(names.refresh, { ...base, path: REFRESH_COOKIE_PATH })
+  })
+
+  app.decorateRequest('authCookies', function (this: FastifyRequest) {
+    return { accessToken: this.cookies[names.access], refreshToken: this.cookies[names.refresh] }
+  })
+}
+
+export const cookies = fp(cookiesPlugin, { name: 'cookies' })

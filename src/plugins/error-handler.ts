@@ -1,0 +1,55 @@
+// Every failure leaves in the catalogue's shape {statusCode, code, error, message}; 5xx bodies carry no internals.
+import { STATUS_CODES } from 'node:http'
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
+import fp from 'fastify-plugin'
+import { apiError, isErrorCode, type ErrorCode } from '../errors.js'
+
+// Fastify's own errors, translated to catalogue codes.
+const fastifyCodes: Record<string, ErrorCode> = {
+  FST_ERR_VALIDATION: 'VALIDATION_FAILED',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'VALIDATION_FAILED'
+}
+
+// RFC 6750 3.1: a 401 names the scheme, and says invalid_token when a token was presented.
+const invalidTokenCodes = new Set<ErrorCode>(['AUTH_TOKEN_INVALID', 'AUTH_TOKEN_EXPIRED', 'AUTH_SESSION_REVOKED'])
+
+interface ErrorBody { statusCode: number, code: string, error: string, message: string }
+
+function toErrorBody (error: FastifyError): ErrorBody {
+  const code = isErrorCode(error.code) ? error.code : fastifyCodes[error.code]
+  if (code !== undefined) {
+    const known = isErrorCode(error.code) ? error : apiError(code, error.message)
+    const statusCode = known.statusCode ?? 500
+    return { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message: known.message }
+  }
+  const statusCode = error.statusCode ?? 500
+  if (statusCode >= 400 && statusCode < 500) {
+    // A client error from a plugin we did not map: keep its status, give it a stable code.
+    return { statusCode, code: statusCode === 404 ? 'NOT_FOUND' : 'VALIDATION_FAILED', error: STATUS_CODES[statusCode] ?? 'Error', message: error.message }
+  }
+  const internal = apiError('INTERNAL_ERROR')
+  return { statusCode: 500, code: 'INTERNAL_ERROR', error: STATUS_CODES[500] ?? 'Error', message: internal.message }
+}
+
+function send (reply: FastifyReply, body: ErrorBody) {
+  if (body.statusCode === 401) {
+    reply.header('www-authenticate', invalidTokenCodes.has(body.code as ErrorCode) ? 'Bearer error="invalid_token"' : 'Bearer')
+  }
+  return reply.code(body.statusCode).type('application/json; charset=utf-8').send(body)
+}
+
+async function errorHandlerPlugin (app: FastifyInstance) {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const body = toErrorBody(error)
+    if (body.statusCode >= 500) request.log.error({ err: error }, 'request failed')
+    return send(reply, body)
+  })
+
+  app.setNotFoundHandler((request, reply) => send(reply, toErrorBody(apiError('NOT_FOUND'))))
+}
+
+export const errorHandler = fp(errorHandlerPlugin, { name: 'error-handler' })

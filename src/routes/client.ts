@@ -1,0 +1,28 @@
+// What the routes need to know about the client behind a request.
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Device } from '../services/sessions.js'
+import { apiError } from '../errors.js'
+import type { Caller } from '../plugins/authenticate.js'
+
+/**
+ * Browsers always send Sec-Fetch-Site (or at least Origin) on these requests, and page
+ * scripts cannot remove them; other clients do not send them (DESIGN 6, "Which transport").
+ */
+export function isBrowser (request: FastifyRequest): boolean {
+  return request.headers['sec-fetch-site'] !== undefined || request.headers.origin !== undefined
+}
+
+export function deviceOf (request: FastifyRequest): Device {
+  return { userAgent: request.headers['user-agent'], ip: request.ip }
+}
+
+/** The authenticated caller; routes guarded by `app.authenticate` always have one. */
+export function callerOf (request: FastifyRequest): Caller {
+  if (request.caller === null) throw apiError('AUTH_REQUIRED')
+  return request.caller
+}
+
+/** Responses carrying tokens or user data must not be stored by any cache (RFC 9111 5.2.2.5). */
+export async function noStore (_request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  reply.header('cache-control', 'no-store')
+}

@@ -1,0 +1,38 @@
+// Bodies and responses of the /auth routes.
+import { Type } from '@sinclair/typebox'
+import { Email, NewPassword, PresentedPassword, User, Username, type PasswordPolicy } from './common.js'
+
+export const RegisterBody = (policy: PasswordPolicy) => Type.Object({
+  email: Email,
+  password: NewPassword(policy),
+  username: Type.Optional(Username),
+  displayName: Type.Optional(Type.String({ minLength: 1, maxLength: 100 }))
+}, { additionalProperties: false })
+
+export const RegisterResponse = Type.Object({ user: Type.Ref(User) })
+
+export const LoginBody = (policy: PasswordPolicy) => Type.Object({
+  identifier: Type.Optional(Type.String({ minLength: 1, maxLength: 254, description: 'email or username' })),
+  email: Type.Optional(Type.String({ minLength: 1, maxLength: 254 })),
+  username: Type.Optional(Type.String({ minLength: 1, maxLength: 254 })),
+  password: PresentedPassword(policy),
+  transport: Type.Optional(Type.Literal('cookie', { description: 'ask for HttpOnly cookies instead of tokens in the body (browsers always get cookies)' }))
+}, {
+  additionalProperties: false,
+  // Exactly one way of naming the account.
+  oneOf: [{ required: ['identifier'] }, { required: ['email'] }, { required: ['username'] }]
+})
+
+export const TokenResponse = Type.Object({
+  accessToken: Type.String(),
+  refreshToken: Type.String(),
+  tokenType: Type.Literal('Bearer'),
+  expiresIn: Type.Integer({ description: 'access token lifetime in seconds' })
+})
+
+export const LoginTokenResponse = Type.Composite([TokenResponse, Type.Object({ user: Type.Ref(User) })], { title: 'Tokens in the body' })
+
+export const LoginCookieResponse = Type.Object({
+  user: Type.Ref(User),
+  expiresIn: Type.Integer({ description: 'access token lifetime in seconds' })
+}, { title: 'Tokens in HttpOnly cookies' })

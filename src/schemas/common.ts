@@ -1,0 +1,49 @@
+// Shared TypeBox primitives: identifiers, credentials, the error shape and the user as the API shows it.
+import { Type, type TSchema } from '@sinclair/typebox'
+
+export const Uuid = Type.String({ format: 'uuid' })
+
+export const Email = Type.String({ format: 'email', minLength: 3, maxLength: 254, examples: ['ada@example.com'] })
+
+// Letters, digits, '.', '_' and '-' (never '@', so a login identifier is unambiguous);
+// ASCII only, which leaves no room for look-alike characters.
+export const Username = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{1,30}[A-Za-z0-9]$', examples: ['ada_l'] })
+
+export interface PasswordPolicy { minLength: number, maxLength: number }
+
+/** A new password: the configured length bounds; commonness is checked by the service. */
+export const NewPassword = ({ minLength, maxLength }: PasswordPolicy) =>
+  Type.String({ minLength, maxLength, description: `${minLength} to ${maxLength} characters, any unicode; common passwords are refused` })
+
+/** A password being checked: only bounded, so an old password never locks its owner out. */
+export const PresentedPassword = ({ maxLength }: PasswordPolicy) => Type.String({ minLength: 1, maxLength })
+
+export const ErrorResponse = Type.Object({
+  statusCode: Type.Integer(),
+  code: Type.String({ description: 'stable machine-readable code, see the error catalogue' }),
+  error: Type.String(),
+  message: Type.String()
+}, { $id: 'ErrorResponse', title: 'Error' })
+
+/** Response schemas for the error statuses a route can answer. */
+export function errorResponses (...statuses: number[]): Record<number, TSchema> {
+  return Object.fromEntries(statuses.map(status => [status, Type.Ref(ErrorResponse)]))
+}
+
+export const Profile = Type.Object({
+  displayName: Type.Union([Type.String(), Type.Null()]),
+  bio: Type.Union([Type.String(), Type.Null()]),
+  avatarUrl: Type.Union([Type.String(), Type.Null()])
+})
+
+export const User = Type.Object({
+  id: Uuid,
+  email: Type.String(),
+  pendingEmail: Type.Union([Type.String(), Type.Null()]),
+  username: Type.Union([Type.String(), Type.Null()]),
+  role: Type.String(),
+  emailVerified: Type.Boolean(),
+  createdAt: Type.String({ format: 'date-time' }),
+  updatedAt: Type.String({ format: 'date-time' }),
+  profile: Profile
+}, { $id: 'User', title: 'User' })

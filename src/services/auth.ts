@@ -1,0 +1,72 @@
+// Logging in: credentials checked at constant cost, then a new session and its tokens.
+import type { PrismaClient } from '../db/prisma.js'
+import { apiError } from '../errors.js'
+import type { PasswordService } from './passwords.js'
+import type { Device, SessionService } from './sessions.js'
+import type { SettingsService } from './settings.js'
+import type { createAccessTokenIssuer } from './tokens.js'
+import { canonical, toApiUser, userSelect, type ApiUser } from './users.js'
+
+export type LoginIdentifier = { identifier: string } | { email: string } | { username: string }
+
+export interface IssuedTokens {
+  accessToken: string
+  refreshToken: string
+  /** Access token lifetime in seconds. */
+  expiresIn: number
+  refreshExpiresAt: Date
+}
+
+export interface LoginResult extends IssuedTokens {
+  user: ApiUser
+}
+
+export interface AuthDeps {
+  prisma: PrismaClient
+  passwords: PasswordService
+  sessions: SessionService
+  settings: SettingsService
+  issueAccessToken: ReturnType<typeof createAccessTokenIssuer>
+}
+
+export function createAuthService ({ prisma, passwords, sessions, settings, issueAccessToken }: AuthDeps) {
+  return {
+    /**
+     * Unknown account, wrong password and deactivated account fail identically, after the
+     * same argon2 work (OWASP Authentication Cheat Sheet: no account enumeration).
+     */
+    async login (who: LoginIdentifier, password: string, device: Device): Promise<LoginResult> {
+      const user = await prisma.user.findUnique({
+        where: lookupOf(who),
+        select: { ...userSelect, passwordHash: true, isActive: true }
+      })
+      const valid = user === null
+        ? await passwords.verifyDecoy(password)
+        : await passwords.verify(user.passwordHash, password)
+      if (user === null || !valid || !user.isActive) throw apiError('AUTH_INVALID_CREDENTIALS')
+
+      if (passwords.needsRehash(user.passwordHash)) {
+        await prisma.user.update({ where: { id: user.id }, data: { passwordHash: await passwords.hash(password) } })
+      }
+      const { passwordHash, isActive, ...visible } = user
+      const session = await sessions.start(user.id, device)
+      const access = issueAccessToken({ sub: user.id, sid: session.sessionId, role: user.role }, settings.tokenLifetimes().accessTokenTtlSeconds)
+      return {
+        user: toApiUser(visible),
+        accessToken: access.token,
+        expiresIn: access.expiresIn,
+        refreshToken: session.refreshToken,
+        refreshExpiresAt: session.refreshExpiresAt
+      }
+    }
+  }
+}
+
+export type AuthService = ReturnType<typeof createAuthService>
+
+function lookupOf (who: LoginIdentifier): { email: string } | { username: string } {
+  if ('email' in who) return { email: canonical(who.email) }
+  if ('username' in who) return { username: canonical(who.username) }
+  const identifier = canonical(who.identifier)
+  return identifier.includes('@') ? { email: identifier } : { username: identifier }
+}

@@ -1,0 +1,135 @@
+// Accounts: registration, the caller's own user, and profile updates.
+import { Prisma } from '../generated/prisma/client.js'
+import type { PrismaClient } from '../db/prisma.js'
+import { apiError } from '../errors.js'
+import type { PasswordService } from './passwords.js'
+import type { SessionService } from './sessions.js'
+
+/** The only columns that ever leave this service: the password hash cannot reach a response. */
+export const userSelect = {
+  id: true,
+  email: true,
+  pendingEmail: true,
+  username: true,
+  role: true,
+  emailVerifiedAt: true,
+  createdAt: true,
+  updatedAt: true,
+  profile: { select: { displayName: true, bio: true, avatarUrl: true } }
+} satisfies Prisma.UserSelect
+
+type UserRow = Prisma.UserGetPayload<{ select: typeof userSelect }>
+
+export interface ApiUser {
+  id: string
+  email: string
+  pendingEmail: string | null
+  username: string | null
+  role: string
+  emailVerified: boolean
+  createdAt: string
+  updatedAt: string
+  profile: { displayName: string | null, bio: string | null, avatarUrl: string | null }
+}
+
+export function toApiUser (row: UserRow): ApiUser {
+  const { emailVerifiedAt, createdAt, updatedAt, profile, ...rest } = row
+  return {
+    ...rest,
+    emailVerified: emailVerifiedAt !== null,
+    createdAt: createdAt.toISOString(),
+    updatedAt: updatedAt.toISOString(),
+    profile: profile ?? { displayName: null, bio: null, avatarUrl: null }
+  }
+}
+
+/** Emails and usernames are compared in one canonical form: NFKC, lower case. */
+export function canonical (value: string): string {
+  return value.normalize('NFKC').toLowerCase()
+}
+
+export interface Registration {
+  email: string
+  password: string
+  username?: string | undefined
+  displayName?: string | undefined
+}
+
+export interface ProfileChanges {
+  username?: string | undefined
+  profile?: { displayName?: string | null, bio?: string | null, avatarUrl?: string | null } | undefined
+}
+
+export interface UserDeps {
+  prisma: PrismaClient
+  passwords: PasswordService
+  sessions: SessionService
+  now: () => Date
+}
+
+export function createUserService ({ prisma, passwords, sessions, now }: UserDeps) {
+  return {
+    /**
+     * Creates the user and the profile in one statement (one transaction). Uniqueness is
+     * the database's job, so two concurrent registrations of one email give one 201 and
+     * one USER_EXISTS, never a duplicate or a 500.
+     */
+    async register (input: Registration): Promise<ApiUser> {
+      const email = canonical(input.email)
+      const username = input.username === undefined ? null : canonical(input.username)
+      if (passwords.isCommon(input.password) || [email, username].includes(canonical(input.password))) {
+        throw apiError('PASSWORD_TOO_WEAK')
+      }
+      const passwordHash = await passwords.hash(input.password)
+      try {
+        const row = await prisma.user.create({
+          data: { email, username, passwordHash, profile: { create: { displayName: input.displayName ?? null } } },
+          select: userSelect
+        })
+        return toApiUser(row)
+      } catch (error) {
+        if (isUniqueViolation(error)) throw apiError('USER_EXISTS')
+        throw error
+      }
+    },
+
+    /** The caller's user, in the same round trip that proves the session is still live. */
+    async me (userId: string, sessionId: string): Promise<ApiUser> {
+      const row = await prisma.user.findFirst({
+        where: { id: userId, isActive: true, sessions: { some: { id: sessionId, ...sessions.liveAt(now()) } } },
+        select: userSelect
+      })
+      if (row === null) throw apiError('AUTH_SESSION_REVOKED')
+      return toApiUser(row)
+    },
+
+    /** Partial update of username and profile; only a live session of an active user may write. */
+    async updateMe (userId: string, sessionId: string, changes: ProfileChanges): Promise<ApiUser> {
+      const data: Prisma.UserUpdateInput = {}
+      if (changes.username !== undefined) data.username = canonical(changes.username)
+      if (changes.profile !== undefined) data.profile = { upsert: { create: changes.profile, update: changes.profile } }
+      try {
+        const row = await prisma.user.update({
+          where: { id: userId, isActive: true, sessions: { some: { id: sessionId, ...sessions.liveAt(now()) } } },
+          data,
+          select: userSelect
+        })
+        return toApiUser(row)
+      } catch (error) {
+        if (isUniqueViolation(error)) throw apiError('USERNAME_TAKEN')
+        if (isNotFound(error)) throw apiError('AUTH_SESSION_REVOKED')
+        throw error
+      }
+    }
+  }
+}
+
+export type UserService = ReturnType<typeof createUserService>
+
+function isUniqueViolation (error: unknown): boolean {
+  return error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002'
+}
+
+function isNotFound (error: unknown): boolean {
+  return error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2025'
+}

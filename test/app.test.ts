@@ -1,0 +1,51 @@
+// The whole app: health, readiness, docs, and the error shape for unknown routes and bad requests.
+import t from 'tap'
+import { buildTestApp } from './helpers/app.js'
+import { errorCatalogue } from '../src/errors.js'
+
+const { app } = await buildTestApp(t)
+
+t.test('GET /health and GET /ready', async t => {
+  const health = await app.inject({ method: 'GET', url: '/health' })
+  t.equal(health.statusCode, 200)
+  t.same(health.json(), { status: 'ok' })
+  const ready = await app.inject({ method: 'GET', url: '/ready' })
+  t.equal(ready.statusCode, 200)
+  t.same(ready.json(), { status: 'ready' })
+})
+
+t.test('unknown routes and methods answer 404 with a code', async t => {
+  for (const [method, url] of [['GET', '/nope'], ['DELETE', '/health'], ['GET', '/users/me/']] as const) {
+    const response = await app.inject({ method, url })
+    t.equal(response.statusCode, 404, `${method} ${url}`)
+    t.same(response.json(), { statusCode: 404, code: 'NOT_FOUND', error: 'Not Found', message: 'Not found' })
+  }
+})
+
+t.test('oversized bodies are refused before parsing', async t => {
+  const response = await app.inject({ method: 'POST', url: '/auth/login', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ email: 'a@b.co', password: 'x'.repeat(100_000) }) })
+  t.equal(response.statusCode, 413)
+  t.equal(response.json().code, 'BODY_TOO_LARGE')
+})
+
+t.test('the OpenAPI document lists every route with an operationId and the shared schemas', async t => {
+  const response = await app.inject({ method: 'GET', url: '/docs/json' })
+  t.equal(response.statusCode, 200)
+  const doc = response.json()
+  t.match(doc.openapi, /^3\./)
+  const operations = Object.entries(doc.paths as Record<string, Record<string, { operationId?: string }>>)
+    .flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ path, method, op })))
+  t.ok(operations.length >= 7)
+  for (const { path, method, op } of operations) t.ok(op.operationId, `${method} ${path} has an operationId`)
+  for (const path of ['/auth/register', '/auth/login', '/users/me', '/health', '/ready']) t.ok(doc.paths[path], path)
+  t.ok(doc.components.schemas.ErrorResponse)
+  t.ok(doc.components.schemas.User)
+  const ui = await app.inject({ method: 'GET', url: '/docs' })
+  t.ok(ui.statusCode === 200 || ui.statusCode === 302, 'interactive docs are served')
+})
+
+t.test('the error catalogue has unique codes and 4xx/5xx statuses', async t => {
+  const codes = errorCatalogue.map(e => e.code)
+  t.equal(new Set(codes).size, codes.length)
+  for (const entry of errorCatalogue) t.ok(entry.statusCode >= 400 && entry.statusCode < 600, entry.code)
+})

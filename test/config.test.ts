@@ -1,0 +1,73 @@
+// Start-up configuration: defaults, one clear line per bad variable, and production refusals.
+import t from 'tap'
+import { ConfigError, loadConfig } from '../src/config.js'
+
+const strongSecret = 'q8Z2v7XkLm4Pw9RtYb3Nc6Hs1Jd5Fg0AeUoIyTr'
+
+function problemsOf (env: Record<string, string>): string[] {
+  try {
+    loadConfig(env)
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems
+    throw error
+  }
+  return []
+}
+
+t.test('defaults need no configuration at all', async t => {
+  const config = loadConfig({})
+  t.match(config, {
+    NODE_ENV: 'development',
+    PORT: 3000,
+    HOST: '127.0.0.1',
+    ACCESS_TOKEN_TTL_SECONDS: 900,
+    REFRESH_TOKEN_IDLE_TTL_SECONDS: 604_800,
+    SESSION_ABSOLUTE_TTL_SECONDS: 2_592_000,
+    REFRESH_REUSE_GRACE_SECONDS: 10,
+    MAX_SESSIONS_PER_USER: 10,
+    COOKIE_SECURE: true,
+    COOKIE_SAMESITE: 'lax',
+    ARGON2_MEMORY_KIB: 19_456,
+    ARGON2_TIME_COST: 2,
+    ARGON2_PARALLELISM: 1,
+    MIGRATE_ON_START: true
+  })
+  t.equal(config.DATABASE_URL, undefined)
+})
+
+t.test('values are converted from strings; empty means unset', async t => {
+  const config = loadConfig({ PORT: '8080', COOKIE_SECURE: 'false', DATABASE_URL: '', MIGRATE_ON_START: 'false' })
+  t.equal(config.PORT, 8080)
+  t.equal(config.COOKIE_SECURE, false)
+  t.equal(config.MIGRATE_ON_START, false)
+  t.equal(config.DATABASE_URL, undefined)
+})
+
+t.test('every bad variable is reported at once, one line each, naming it', async t => {
+  const problems = problemsOf({ PORT: 'eighty', ACCESS_TOKEN_TTL_SECONDS: '1', COOKIE_SAMESITE: 'sometimes', DATABASE_URL: 'mysql://x', AUTH_SECRET: 'short' })
+  t.equal(problems.length, 5, problems.join('\n'))
+  for (const name of ['PORT', 'ACCESS_TOKEN_TTL_SECONDS', 'COOKIE_SAMESITE', 'DATABASE_URL', 'AUTH_SECRET']) {
+    t.ok(problems.some(p => p.startsWith(`${name}: `)), name)
+  }
+  t.ok(problems.some(p => p.includes('"eighty"')), 'the bad value is shown')
+  t.notOk(problems.some(p => p.includes('short')), 'a secret is never echoed')
+})
+
+t.test('settings that contradict each other', async t => {
+  t.match(problemsOf({ REFRESH_TOKEN_IDLE_TTL_SECONDS: '86400', SESSION_ABSOLUTE_TTL_SECONDS: '3600' }), [/^SESSION_ABSOLUTE_TTL_SECONDS/])
+  t.match(problemsOf({ COOKIE_SAMESITE: 'none', COOKIE_SECURE: 'false' }), [/^COOKIE_SAMESITE/])
+  t.match(problemsOf({ CORS_ORIGINS: 'https://app.example.com,https://app.example.com/path' }), [/^CORS_ORIGINS: "https:\/\/app.example.com\/path"/])
+  t.match(problemsOf({ PUBLIC_URL: 'https://auth.example.com/v1' }), [/^PUBLIC_URL/])
+})
+
+t.test('production refuses development defaults and weak secrets', async t => {
+  const problems = problemsOf({ NODE_ENV: 'production' })
+  t.ok(problems.some(p => p.startsWith('AUTH_SECRET: required')))
+  t.ok(problems.some(p => p.startsWith('DATABASE_URL: required')))
+  const production = { NODE_ENV: 'production', DATABASE_URL: 'postgresql://db/auth', AUTH_SECRET: strongSecret }
+  t.same(problemsOf(production), [])
+  t.match(problemsOf({ ...production, AUTH_SECRET: 'change-me-change-me-change-me-change-me' }), [/^AUTH_SECRET: looks like a placeholder/])
+  t.match(problemsOf({ ...production, AUTH_SECRET: 'a'.repeat(64) }), [/^AUTH_SECRET/])
+  t.match(problemsOf({ ...production, COOKIE_SECURE: 'false' }), [/^COOKIE_SECURE/])
+  t.match(problemsOf({ ...production, ARGON2_MEMORY_KIB: '4096', ARGON2_TIME_COST: '1' }), [/^ARGON2_MEMORY_KIB/, /^ARGON2_TIME_COST/])
+})

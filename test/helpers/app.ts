@@ -1,0 +1,66 @@
+// Builds the app against a database of the test's own, with cheap hashing and an injectable clock.
+import type { FastifyInstance } from 'fastify'
+import { buildApp } from '../../src/app.js'
+import { loadConfig, type Config } from '../../src/config.js'
+import { createPrisma, type PrismaClient } from '../../src/db/prisma.js'
+import { createTestDatabase, type TestDatabase } from './database.js'
+
+export interface TestClock {
+  now: () => Date
+  /** Moves the clock by `seconds` (negative goes back). */
+  advance: (seconds: number) => void
+}
+
+export function createClock (start = Date.now()): TestClock {
+  let offsetMs = 0
+  return {
+    now: () => new Date(start + offsetMs + (Date.now() - start)),
+    advance: seconds => { offsetMs += seconds * 1000 }
+  }
+}
+
+export const TEST_SECRET = 'test-root-key-0123456789-abcdefghijklmnopqrstuvwxyz'
+
+/** The configuration tests run with: cheap argon2 (the password tests use real parameters). */
+export function testConfig (env: Record<string, string> = {}): Config {
+  return loadConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    ARGON2_MEMORY_KIB: '1024',
+    ARGON2_TIME_COST: '1',
+    COOKIE_SECURE: 'true',
+    ...env
+  })
+}
+
+export interface TestApp {
+  app: FastifyInstance
+  prisma: PrismaClient
+  config: Config
+  clock: TestClock
+  database: TestDatabase
+}
+
+interface TapTest { teardown: (fn: () => unknown) => void }
+
+export interface BuildOptions {
+  env?: Record<string, string>
+  database?: TestDatabase
+}
+
+/** The app's life is tied to the test: it closes, with its database, when the test ends. */
+export async function buildTestApp (t: TapTest, options: BuildOptions = {}): Promise<TestApp> {
+  const ownDatabase = options.database === undefined ? await createTestDatabase() : null
+  const database = options.database ?? ownDatabase as TestDatabase
+  const config = testConfig(options.env)
+  const prisma = createPrisma(database)
+  const clock = createClock()
+  const app = await buildApp(config, { prisma, authSecret: TEST_SECRET, now: clock.now, logger: false })
+  t.teardown(async () => {
+    await app.close()
+    await prisma.$disconnect()
+    await ownDatabase?.drop()
+  })
+  await app.ready()
+  return { app, prisma, config, clock, database }
+}

@@ -1,0 +1,41 @@
+// Test data: unique accounts, and logging them in through the API as each kind of client would.
+import { randomBytes } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+
+export interface Account {
+  email: string
+  password: string
+  username: string
+}
+
+export function newAccount (): Account {
+  const id = randomBytes(5).toString('hex')
+  return { email: `user-${id}@example.com`, password: `correct horse ${id} battery`, username: `user_${id}` }
+}
+
+/** Registers a fresh account through the API and returns its credentials and user. */
+export async function registerAccount (app: FastifyInstance, account: Account = newAccount()) {
+  const response = await app.inject({ method: 'POST', url: '/auth/register', payload: account })
+  if (response.statusCode !== 201) throw new Error(`register failed: ${response.statusCode} ${response.body}`)
+  return { ...account, user: response.json().user as { id: string, email: string } }
+}
+
+/** Logs in as a mobile/server client: tokens in the body. */
+export async function loginWithBody (app: FastifyInstance, account: Pick<Account, 'email' | 'password'>) {
+  const response = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: account.password } })
+  if (response.statusCode !== 200) throw new Error(`login failed: ${response.statusCode} ${response.body}`)
+  return response.json() as { accessToken: string, refreshToken: string, expiresIn: number }
+}
+
+/** Logs in as a browser on the service's own origin: cookies only. Returns them as a Cookie header. */
+export async function loginWithCookies (app: FastifyInstance, account: Pick<Account, 'email' | 'password'>) {
+  const response = await app.inject({
+    method: 'POST',
+    url: '/auth/login',
+    headers: { 'sec-fetch-site': 'same-origin' },
+    payload: { email: account.email, password: account.password }
+  })
+  if (response.statusCode !== 200) throw new Error(`login failed: ${response.statusCode} ${response.body}`)
+  const cookie = response.cookies.map(c => `${c.name}=${c.value}`).join('; ')
+  return { response, cookie }
+}

@@ -1,0 +1,124 @@
+// POST /auth/login: transports (body for clients, cookies for browsers), identifiers, uniform failures.
+import t from 'tap'
+import { buildTestApp } from '../helpers/app.js'
+import { newAccount, registerAccount } from '../helpers/users.js'
+
+const { app, prisma, config } = await buildTestApp(t)
+const account = await registerAccount(app)
+
+const login = (payload: unknown, headers: Record<string, string> = {}) =>
+  app.inject({ method: 'POST', url: '/auth/login', payload: payload as object, headers })
+
+const decode = (jwt: string) => jwt.split('.').slice(0, 2).map(part => JSON.parse(Buffer.from(part, 'base64url').toString()))
+
+t.test('a non-browser client gets tokens in the body and no cookies', async t => {
+  const response = await login({ email: account.email, password: account.password })
+  t.equal(response.statusCode, 200)
+  t.same(response.cookies, [])
+  t.equal(response.headers['cache-control'], 'no-store')
+  const body = response.json()
+  t.match(body, { tokenType: 'Bearer', expiresIn: config.ACCESS_TOKEN_TTL_SECONDS, user: { id: account.user.id, email: account.email } })
+  t.match(body.refreshToken, /^[0-9a-f-]{36}\.0\.[A-Za-z0-9_-]{43}$/)
+  const [header, claims] = decode(body.accessToken)
+  t.same(header, { alg: 'HS256', typ: 'at+jwt' })
+  t.same(Object.keys(claims).sort(), ['aud', 'exp', 'iat', 'iss', 'jti', 'role', 'sid', 'sub'])
+  t.match(claims, { sub: account.user.id, role: 'user', iss: config.PUBLIC_URL, aud: config.PUBLIC_URL })
+  t.equal(claims.exp - claims.iat, config.ACCESS_TOKEN_TTL_SECONDS)
+  const session = await prisma.session.findUniqueOrThrow({ where: { id: claims.sid } })
+  t.equal(session.userId, account.user.id)
+  t.equal(session.revokedAt, null)
+})
+
+t.test('a browser gets HttpOnly cookies and no token in the body', async t => {
+  const response = await login({ identifier: account.email, password: account.password }, { 'sec-fetch-site': 'same-origin', 'user-agent': 'Browser/1.0' })
+  t.equal(response.statusCode, 200)
+  const body = response.json()
+  t.same(Object.keys(body).sort(), ['expiresIn', 'user'])
+  t.notMatch(response.body, /accessToken|refreshToken/)
+  const access = response.cookies.find(c => c.name === '__Host-access_token')
+  const refresh = response.cookies.find(c => c.name === '__Secure-refresh_token')
+  t.ok(access && refresh, 'both cookies, with secure prefixes')
+  t.match(access, { path: '/', httpOnly: true, secure: true, sameSite: 'Lax', maxAge: config.ACCESS_TOKEN_TTL_SECONDS })
+  t.equal(access?.domain, undefined, 'never a Domain attribute')
+  t.match(refresh, { path: '/auth', httpOnly: true, secure: true, sameSite: 'Lax', maxAge: config.REFRESH_TOKEN_IDLE_TTL_SECONDS })
+  t.equal(refresh?.domain, undefined)
+  for (const cookie of response.cookies) t.ok(cookie.name.length + cookie.value.length < 4096, 'cookie under 4096 bytes')
+  const session = await prisma.session.findFirstOrThrow({ where: { userId: account.user.id }, orderBy: { createdAt: 'desc' } })
+  t.equal(session.userAgent, 'Browser/1.0')
+})
+
+t.test('an Origin header alone marks a browser; transport:"cookie" asks for cookies', async t => {
+  const withOrigin = await login({ email: account.email, password: account.password }, { origin: 'http://localhost:3000' })
+  t.equal(withOrigin.cookies.length, 2)
+  t.notOk('accessToken' in withOrigin.json())
+  const asked = await login({ email: account.email, password: account.password, transport: 'cookie' })
+  t.equal(asked.cookies.length, 2)
+  t.notOk('refreshToken' in asked.json())
+})
+
+t.test('logs in by identifier (email or username), email, or username, case-insensitively', async t => {
+  for (const payload of [
+    { identifier: account.email.toUpperCase() },
+    { identifier: account.username.toUpperCase() },
+    { email: account.email.toUpperCase() },
+    { username: account.username }
+  ]) {
+    const response = await login({ ...payload, password: account.password })
+    t.equal(response.statusCode, 200, JSON.stringify(payload))
+  }
+})
+
+t.test('every kind of failure is the same 401', async t => {
+  const inactive = await registerAccount(app)
+  await prisma.user.update({ where: { id: inactive.user.id }, data: { isActive: false } })
+  const failures = [
+    { email: account.email, password: 'wrong password entirely' },
+    { email: newAccount().email, password: account.password },
+    { username: 'nobody_here', password: account.password },
+    { email: inactive.email, password: inactive.password }
+  ]
+  const sessionsBefore = await prisma.session.count()
+  for (const payload of failures) {
+    const response = await login(payload)
+    t.equal(response.statusCode, 401)
+    t.same(response.json(), { statusCode: 401, code: 'AUTH_INVALID_CREDENTIALS', error: 'Unauthorized', message: 'Invalid credentials' })
+    t.same(response.cookies, [])
+  }
+  t.equal(await prisma.session.count(), sessionsBefore, 'no session created')
+})
+
+t.test('every login creates a new session', async t => {
+  const first = await login({ email: account.email, password: account.password })
+  const second = await login({ email: account.email, password: account.password })
+  const sid = (r: typeof first) => decode(r.json().accessToken)[1].sid
+  t.not(sid(first), sid(second))
+})
+
+t.test('at most MAX_SESSIONS_PER_USER live sessions: the least recently used are evicted', async t => {
+  const fresh = await registerAccount(app)
+  for (let i = 0; i < config.MAX_SESSIONS_PER_USER + 2; i++) {
+    await login({ email: fresh.email, password: fresh.password })
+  }
+  const live = await prisma.session.count({ where: { userId: fresh.user.id, revokedAt: null } })
+  t.equal(live, config.MAX_SESSIONS_PER_USER)
+  t.equal(await prisma.session.count({ where: { userId: fresh.user.id, revokedReason: 'evicted' } }), 2)
+})
+
+t.test('bad input', async t => {
+  const cases: Array<[string, unknown]> = [
+    ['no identifier', { password: account.password }],
+    ['two identifiers', { email: account.email, username: account.username, password: account.password }],
+    ['no password', { email: account.email }],
+    ['empty password', { email: account.email, password: '' }],
+    ['10 kB password', { email: account.email, password: 'x'.repeat(10_000) }],
+    ['mistyped password', { email: account.email, password: 123456789 }],
+    ['unknown property', { email: account.email, password: account.password, remember: true }],
+    ['unknown transport', { email: account.email, password: account.password, transport: 'body' }],
+    ['empty identifier', { identifier: '', password: account.password }]
+  ]
+  for (const [name, payload] of cases) {
+    const response = await login(payload)
+    t.equal(response.statusCode, 400, name)
+    t.equal(response.json().code, 'VALIDATION_FAILED', name)
+  }
+})

@@ -1,0 +1,126 @@
+// POST /auth/register: the contract, bad input that changes nothing, and concurrent duplicates.
+import t from 'tap'
+import { buildTestApp } from '../helpers/app.js'
+import { newAccount } from '../helpers/users.js'
+
+const { app, prisma } = await buildTestApp(t)
+
+const register = (payload: unknown, headers: Record<string, string> = {}) =>
+  app.inject({ method: 'POST', url: '/auth/register', payload: payload as object, headers })
+
+t.test('creates the user and the profile, and does not log in', async t => {
+  const account = { ...newAccount(), displayName: 'Ada Lovelace' }
+  const response = await register(account)
+  t.equal(response.statusCode, 201)
+  t.same(response.cookies, [], 'no cookies')
+  const body = response.json()
+  t.same(Object.keys(body), ['user'], 'only the user, no tokens')
+  t.match(body.user, {
+    email: account.email,
+    username: account.username,
+    role: 'user',
+    emailVerified: false,
+    pendingEmail: null,
+    profile: { displayName: 'Ada Lovelace', bio: null, avatarUrl: null }
+  })
+  t.match(body.user.id, /^[0-9a-f-]{36}$/)
+  t.notOk('passwordHash' in body.user, 'the hash never leaves')
+  t.equal(response.headers['cache-control'], 'no-store')
+  const row = await prisma.user.findUniqueOrThrow({ where: { id: body.user.id }, include: { profile: true } })
+  t.match(row.passwordHash, /^\$argon2id\$/)
+  t.equal(row.profile?.displayName, 'Ada Lovelace')
+})
+
+t.test('emails and usernames are unique case-insensitively', async t => {
+  const account = newAccount()
+  t.equal((await register(account)).statusCode, 201)
+  const sameEmail = await register({ ...newAccount(), email: account.email.toUpperCase() })
+  t.equal(sameEmail.statusCode, 409)
+  t.same(sameEmail.json(), { statusCode: 409, code: 'USER_EXISTS', error: 'Conflict', message: 'An account with this email or username already exists' })
+  const sameUsername = await register({ ...newAccount(), username: account.username.toUpperCase() })
+  t.equal(sameUsername.json().code, 'USER_EXISTS')
+  t.equal(await prisma.user.count({ where: { email: account.email } }), 1)
+})
+
+t.test('stores the canonical lower-case form', async t => {
+  const account = newAccount()
+  const response = await register({ ...account, email: account.email.toUpperCase(), username: account.username.toUpperCase() })
+  t.equal(response.json().user.email, account.email)
+  t.equal(response.json().user.username, account.username)
+})
+
+t.test('two concurrent registrations of one email: one 201, one 409, never a 500', async t => {
+  for (let round = 0; round < 3; round++) {
+    const account = newAccount()
+    const responses = await Promise.all([register(account), register({ ...account, username: undefined, email: account.email.toUpperCase() })])
+    t.same(responses.map(r => r.statusCode).sort(), [201, 409])
+    t.equal(await prisma.user.count({ where: { email: account.email } }), 1)
+    t.equal(await prisma.profile.count({ where: { user: { email: account.email } } }), 1)
+  }
+})
+
+t.test('bad input answers 400 in the documented shape and creates nothing', async t => {
+  const good = newAccount()
+  const cases: Array<[string, unknown]> = [
+    ['missing email', { password: good.password }],
+    ['missing password', { email: good.email }],
+    ['unknown property', { ...good, role: 'admin' }],
+    ['mistyped email', { ...good, email: 42 }],
+    ['mistyped password', { ...good, password: 12345678901 }],
+    ['empty email', { ...good, email: '' }],
+    ['invalid email', { ...good, email: 'not-an-email' }],
+    ['email with spaces', { ...good, email: ` ${good.email}` }],
+    ['look-alike (Cyrillic a) email', { ...good, email: good.email.replace('user', 'usеr') }],
+    ['10 kB email', { ...good, email: `${'a'.repeat(10_000)}@example.com` }],
+    ['password below the minimum', { ...good, password: 'short1!' }],
+    ['password above the maximum', { ...good, password: 'x'.repeat(257) }],
+    ['10 kB password', { ...good, password: 'x'.repeat(10_000) }],
+    ['username with @', { ...good, username: 'ada@home' }],
+    ['username too short', { ...good, username: 'ab' }],
+    ['look-alike (Cyrillic a) username', { ...good, username: 'аda_lovelace' }],
+    ['empty displayName', { ...good, displayName: '' }],
+    ['null body field', { ...good, username: null }],
+    ['JSON array', [good]],
+    ['JSON string', 'hello'],
+    ['JSON null', null]
+  ]
+  for (const [name, payload] of cases) {
+    const response = await app.inject({ method: 'POST', url: '/auth/register', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(payload) })
+    t.equal(response.statusCode, 400, name)
+    t.match(response.json(), { statusCode: 400, code: 'VALIDATION_FAILED', error: 'Bad Request', message: /^The request is invalid: / }, name)
+  }
+  t.equal(await prisma.user.count({ where: { email: good.email } }), 0, 'nothing created')
+})
+
+t.test('a common password is refused with its own code', async t => {
+  for (const password of ['password123', 'Password123', 'qwertyuiop']) {
+    const response = await register({ ...newAccount(), password })
+    t.equal(response.statusCode, 400, password)
+    t.equal(response.json().code, 'PASSWORD_TOO_WEAK', password)
+  }
+  const account = newAccount()
+  const sameAsEmail = await register({ ...account, password: account.email })
+  t.equal(sameAsEmail.json().code, 'PASSWORD_TOO_WEAK', 'password equal to the email')
+})
+
+t.test('any unicode password of allowed length is accepted', async t => {
+  const response = await register({ ...newAccount(), password: 'мой пароль 🔐 très long' })
+  t.equal(response.statusCode, 201)
+})
+
+t.test('only JSON is accepted', async t => {
+  const account = newAccount()
+  const form = await app.inject({ method: 'POST', url: '/auth/register', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: `email=${account.email}&password=x` })
+  t.equal(form.statusCode, 415)
+  t.equal(form.json().code, 'UNSUPPORTED_MEDIA_TYPE')
+  const text = await app.inject({ method: 'POST', url: '/auth/register', headers: { 'content-type': 'text/plain' }, payload: JSON.stringify(account) })
+  t.equal(text.statusCode, 415)
+  const malformed = await app.inject({ method: 'POST', url: '/auth/register', headers: { 'content-type': 'application/json' }, payload: '{"email": ' })
+  t.equal(malformed.statusCode, 400)
+  t.equal(malformed.json().code, 'INVALID_JSON')
+  const empty = await app.inject({ method: 'POST', url: '/auth/register', headers: { 'content-type': 'application/json' }, payload: '' })
+  t.equal(empty.json().code, 'INVALID_JSON')
+  const polluted = await app.inject({ method: 'POST', url: '/auth/register', headers: { 'content-type': 'application/json' }, payload: `{"email":"${account.email}","password":"${account.password}","__proto__":{"role":"admin"}}` })
+  t.equal(polluted.statusCode, 400)
+  t.equal(await prisma.user.count({ where: { email: account.email } }), 0)
+})

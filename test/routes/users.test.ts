@@ -1,0 +1,131 @@
+// GET/PATCH/PUT /users/me with a Bearer token or the access cookie.
+import t from 'tap'
+import { buildTestApp } from '../helpers/app.js'
+import { loginWithBody, loginWithCookies, registerAccount } from '../helpers/users.js'
+
+const { app, prisma } = await buildTestApp(t)
+
+t.test('GET /users/me with a Bearer token', async t => {
+  const account = await registerAccount(app)
+  const { accessToken } = await loginWithBody(app, account)
+  const response = await app.inject({ method: 'GET', url: '/users/me', headers: { authorization: `Bearer ${accessToken}` } })
+  t.equal(response.statusCode, 200)
+  t.equal(response.headers['cache-control'], 'no-store')
+  const me = response.json()
+  t.same(Object.keys(me).sort(), ['createdAt', 'email', 'emailVerified', 'id', 'pendingEmail', 'profile', 'role', 'updatedAt', 'username'])
+  t.match(me, { id: account.user.id, email: account.email, username: account.username, role: 'user', emailVerified: false, profile: { displayName: null, bio: null, avatarUrl: null } })
+})
+
+t.test('GET /users/me with the access cookie', async t => {
+  const account = await registerAccount(app)
+  const { cookie } = await loginWithCookies(app, account)
+  const response = await app.inject({ method: 'GET', url: '/users/me', headers: { cookie } })
+  t.equal(response.statusCode, 200)
+  t.equal(response.json().id, account.user.id)
+})
+
+t.test('the Authorization header wins over the cookie, with no fallback', async t => {
+  const account = await registerAccount(app)
+  const { cookie } = await loginWithCookies(app, account)
+  const response = await app.inject({ method: 'GET', url: '/users/me', headers: { cookie, authorization: 'Bearer not.a.token' } })
+  t.equal(response.statusCode, 401)
+  t.equal(response.json().code, 'AUTH_TOKEN_INVALID')
+})
+
+t.test('401s: none, malformed, tampered, other scheme, revoked session', async t => {
+  const account = await registerAccount(app)
+  const { accessToken } = await loginWithBody(app, account)
+  const none = await app.inject({ method: 'GET', url: '/users/me' })
+  t.equal(none.statusCode, 401)
+  t.equal(none.json().code, 'AUTH_REQUIRED')
+  t.equal(none.headers['www-authenticate'], 'Bearer')
+
+  const [header, payload, signature] = accessToken.split('.') as [string, string, string]
+  const claims = JSON.parse(Buffer.from(payload, 'base64url').toString())
+  const forged = `${header}.${Buffer.from(JSON.stringify({ ...claims, role: 'admin' })).toString('base64url')}.${signature}`
+  for (const authorization of ['Bearer garbage', `Basic ${Buffer.from('a:b').toString('base64')}`, `Bearer ${forged}`, `Bearer ${accessToken} extra`]) {
+    const response = await app.inject({ method: 'GET', url: '/users/me', headers: { authorization } })
+    t.equal(response.statusCode, 401, authorization.slice(0, 20))
+    t.equal(response.json().code, 'AUTH_TOKEN_INVALID')
+    t.equal(response.headers['www-authenticate'], 'Bearer error="invalid_token"')
+  }
+  const inUrl = await app.inject({ method: 'GET', url: `/users/me?access_token=${accessToken}` })
+  t.equal(inUrl.statusCode, 401, 'a token in the URL is never accepted')
+
+  await prisma.session.update({ where: { id: claims.sid }, data: { revokedAt: new Date() } })
+  const revoked = await app.inject({ method: 'GET', url: '/users/me', headers: { authorization: `Bearer ${accessToken}` } })
+  t.equal(revoked.statusCode, 401)
+  t.equal(revoked.json().code, 'AUTH_SESSION_REVOKED', 'routes that read the database check the session')
+  t.equal(revoked.headers['www-authenticate'], 'Bearer error="invalid_token"')
+})
+
+t.test('an expired access token is refused', async t => {
+  const { app: shortLived, clock } = await buildTestApp(t, { env: { ACCESS_TOKEN_TTL_SECONDS: '5' } })
+  const account = await registerAccount(shortLived)
+  const { accessToken: fresh } = await loginWithBody(shortLived, account)
+  const ok = await shortLived.inject({ method: 'GET', url: '/users/me', headers: { authorization: `Bearer ${fresh}` } })
+  t.equal(ok.statusCode, 200)
+  clock.advance(-6)
+  const { accessToken: stale } = await loginWithBody(shortLived, account)
+  clock.advance(6)
+  const expired = await shortLived.inject({ method: 'GET', url: '/users/me', headers: { authorization: `Bearer ${stale}` } })
+  t.equal(expired.statusCode, 401)
+  t.equal(expired.json().code, 'AUTH_TOKEN_EXPIRED')
+  t.equal(expired.headers['www-authenticate'], 'Bearer error="invalid_token"')
+})
+
+t.test('PATCH /users/me changes username and profile fields; PUT is an alias', async t => {
+  const account = await registerAccount(app)
+  const { accessToken } = await loginWithBody(app, account)
+  const authorization = `Bearer ${accessToken}`
+  const patched = await app.inject({
+    method: 'PATCH',
+    url: '/users/me',
+    headers: { authorization },
+    payload: { username: 'Ada_Renamed_' + account.username.slice(-4), profile: { displayName: 'Ada', bio: 'Analyst', avatarUrl: 'https://example.com/a.png' } }
+  })
+  t.equal(patched.statusCode, 200)
+  t.match(patched.json(), { username: 'ada_renamed_' + account.username.slice(-4), profile: { displayName: 'Ada', bio: 'Analyst', avatarUrl: 'https://example.com/a.png' } })
+  const put = await app.inject({ method: 'PUT', url: '/users/me', headers: { authorization }, payload: { profile: { bio: null } } })
+  t.equal(put.statusCode, 200)
+  t.match(put.json().profile, { displayName: 'Ada', bio: null }, 'partial: other fields kept, null clears')
+  const me = await app.inject({ method: 'GET', url: '/users/me', headers: { authorization } })
+  t.same(me.json(), put.json())
+})
+
+t.test('PATCH /users/me: a taken username is 409 and changes nothing', async t => {
+  const first = await registerAccount(app)
+  const second = await registerAccount(app)
+  const { accessToken } = await loginWithBody(app, second)
+  const response = await app.inject({ method: 'PATCH', url: '/users/me', headers: { authorization: `Bearer ${accessToken}` }, payload: { username: first.username.toUpperCase(), profile: { bio: 'x' } } })
+  t.equal(response.statusCode, 409)
+  t.equal(response.json().code, 'USERNAME_TAKEN')
+  const row = await prisma.user.findUniqueOrThrow({ where: { id: second.user.id }, include: { profile: true } })
+  t.equal(row.username, second.username)
+  t.equal(row.profile?.bio, null, 'the profile change was not half-applied')
+})
+
+t.test('PATCH /users/me: bad input', async t => {
+  const account = await registerAccount(app)
+  const { accessToken } = await loginWithBody(app, account)
+  const cases: Array<[string, unknown]> = [
+    ['empty body', {}],
+    ['email (needs verification, not here)', { email: 'new@example.com' }],
+    ['role', { role: 'admin' }],
+    ['unknown profile field', { profile: { website: 'x' } }],
+    ['empty profile', { profile: {} }],
+    ['10 kB bio', { profile: { bio: 'x'.repeat(10_000) } }],
+    ['javascript: avatar', { profile: { avatarUrl: 'javascript:alert(1)' } }],
+    ['http avatar', { profile: { avatarUrl: 'http://example.com/a.png' } }],
+    ['mistyped displayName', { profile: { displayName: 5 } }],
+    ['bad username', { username: 'has space' }]
+  ]
+  for (const [name, payload] of cases) {
+    const response = await app.inject({ method: 'PATCH', url: '/users/me', headers: { authorization: `Bearer ${accessToken}` }, payload: payload as object })
+    t.equal(response.statusCode, 400, name)
+    t.equal(response.json().code, 'VALIDATION_FAILED', name)
+  }
+  const unchanged = await prisma.user.findUniqueOrThrow({ where: { id: account.user.id } })
+  t.equal(unchanged.username, account.username)
+  t.equal(unchanged.role, 'user')
+})

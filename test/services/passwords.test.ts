@@ -1,0 +1,50 @@
+// Password hashing with the real argon2id parameters: format, normalisation, re-hash detection, decoy cost.
+import t from 'tap'
+import { hash } from '@node-rs/argon2'
+import { createPasswordService } from '../../src/services/passwords.js'
+import { ARGON2_FLOOR } from '../../src/config.js'
+
+const passwords = createPasswordService({ memoryKiB: ARGON2_FLOOR.memoryKiB, timeCost: ARGON2_FLOOR.timeCost, parallelism: ARGON2_FLOOR.parallelism })
+
+t.test('hashes with argon2id at the configured parameters', async t => {
+  const stored = await passwords.hash('correct horse battery staple')
+  t.match(stored, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/)
+  t.ok(await passwords.verify(stored, 'correct horse battery staple'))
+  t.notOk(await passwords.verify(stored, 'correct horse battery stapl'))
+  t.notOk(passwords.needsRehash(stored))
+})
+
+t.test('passwords are NFC-normalised: composed and decomposed forms match', async t => {
+  const composed = 'caf\u00e9 au lait s\u00fbr'
+  const decomposed = composed.normalize('NFD')
+  t.not(composed, decomposed)
+  t.ok(await passwords.verify(await passwords.hash(composed), decomposed))
+})
+
+t.test('a hash made with weaker parameters needs a re-hash; garbage never throws', async t => {
+  const weak = await hash('correct horse battery staple', { algorithm: 2, memoryCost: 4096, timeCost: 1, parallelism: 1 })
+  t.ok(passwords.needsRehash(weak))
+  t.ok(passwords.needsRehash('not a hash'))
+  t.equal(await passwords.verify('not a hash', 'anything'), false)
+})
+
+t.test('the decoy check for unknown accounts costs about as much as a real one', async t => {
+  const stored = await passwords.hash('correct horse battery staple')
+  const time = async (work: () => Promise<unknown>) => {
+    const start = process.hrtime.bigint()
+    for (let i = 0; i < 5; i++) await work()
+    return Number(process.hrtime.bigint() - start)
+  }
+  await passwords.verifyDecoy('warm up')
+  const real = await time(() => passwords.verify(stored, 'wrong password here'))
+  const decoy = await time(() => passwords.verifyDecoy('wrong password here'))
+  t.equal(await passwords.verifyDecoy('anything'), false)
+  // Generous bound: same order of magnitude, not a benchmark.
+  t.ok(decoy > real / 3 && decoy < real * 3, `decoy ${decoy / 1e6} ms vs real ${real / 1e6} ms`)
+})
+
+t.test('common passwords are recognised whatever their case', async t => {
+  t.ok(passwords.isCommon('password'))
+  t.ok(passwords.isCommon('PASSWORD'))
+  t.notOk(passwords.isCommon('correct horse battery staple'))
+})
