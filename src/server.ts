@@ -37,7 +37,7 @@ async function main (): Promise<void> {
   const database = await openDatabase(config)
   if (config.DATABASE_URL === undefined) log.info(`using the embedded database in ${join(config.DATA_DIR, 'pglite')}`)
   if (config.MIGRATE_ON_START) {
-    const applied = await applyMigrations(database.url, { maxConnections: database.poolSize === 1 ? 1 : 2 })
+    const applied = await applyMigrations(database.url)
     log.info({ applied }, applied.length > 0 ? `applied ${applied.length} migration(s)` : 'database schema is up to date')
   }
   const prisma = createPrisma(database)

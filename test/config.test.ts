@@ -71,3 +71,15 @@ t.test('production refuses development defaults and weak secrets', async t => {
   t.match(problemsOf({ ...production, COOKIE_SECURE: 'false' }), [/^COOKIE_SECURE/])
   t.match(problemsOf({ ...production, ARGON2_MEMORY_KIB: '4096', ARGON2_TIME_COST: '1' }), [/^ARGON2_MEMORY_KIB/, /^ARGON2_TIME_COST/])
 })
+
+t.test('.env.example lists every variable with its default', async t => {
+  const { readFile } = await import('node:fs/promises')
+  const { ConfigSchema } = await import('../src/config.js')
+  const text = await readFile(new URL('../.env.example', import.meta.url), 'utf8')
+  const listed = Object.fromEntries(text.split('\n').filter(line => /^[A-Z_0-9]+=/.test(line)).map(line => line.split(/=(.*)/s).slice(0, 2)))
+  t.same(Object.keys(listed).sort(), Object.keys(ConfigSchema.properties).sort())
+  const defaults = loadConfig({}) as Record<string, unknown>
+  for (const [name, value] of Object.entries(listed)) {
+    t.equal(value, defaults[name] === undefined ? '' : String(defaults[name]), name)
+  }
+})

@@ -47,7 +47,7 @@ async function cookiesPlugin (app: FastifyInstance, settings: CookieSettings) {
   const base = { httpOnly: true, secure: settings.secure, sameSite: settings.sameSite } as const
 
   app.decorateReply('setAuthCookies', function (this: FastifyReply, tokens: CookieTokens) {
-    const refreshMaxAge = Math.max(0, Math.floor((tokens.refreshExpiresAt.getTime() - settings.now().getTime()) / 1000))
+    const refreshMaxAge = Math.max(0, Math.ceil((tokens.refreshExpiresAt.getTime() - settings.now().getTime()) / 1000))
     return this
       .setCookie(names.access, tokens.accessToken, { ...base, path: '/', maxAge: tokens.expiresIn })
       .setCookie(names.refresh, tokens.refreshToken, { ...base, path: REFRESH_COOKIE_PATH, maxAge: refreshMaxAge })
