@@ -4,12 +4,15 @@ import { listOf, type Config } from './config.js'
 import type { PrismaClient } from './db/prisma.js'
 import { authenticate } from './plugins/authenticate.js'
 import { cookies } from './plugins/cookies.js'
+import { crossOrigin } from './plugins/cross-origin.js'
 import { errorHandler } from './plugins/error-handler.js'
 import { swagger } from './plugins/swagger.js'
 import { authRoutes } from './routes/auth.js'
 import { healthRoutes } from './routes/health.js'
+import { sessionRoutes } from './routes/sessions.js'
 import { userRoutes } from './routes/users.js'
 import { ErrorResponse, User } from './schemas/common.js'
+import { AccessClaims } from './schemas/sessions.js'
 import { createServices } from './services/index.js'
 import { deriveKey } from './services/tokens.js'
 import { schemaController } from './validation.js'
@@ -59,8 +62,10 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   app.removeContentTypeParser('text/plain')
   app.addSchema(ErrorResponse)
   app.addSchema(User)
+  app.addSchema(AccessClaims)
 
   await app.register(errorHandler)
+  await app.register(crossOrigin, { ownOrigin: config.PUBLIC_URL, allowedOrigins: listOf(config.CORS_ORIGINS) })
   await app.register(swagger, { publicUrl: config.PUBLIC_URL, cookieSecure: config.COOKIE_SECURE, version: '1.0.0' })
   await app.register(cookies, { secure: config.COOKIE_SECURE, sameSite: config.COOKIE_SAMESITE, now })
   await app.register(authenticate, {
@@ -79,7 +84,8 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   const passwordPolicy = { minLength: config.PASSWORD_MIN_LENGTH, maxLength: config.PASSWORD_MAX_LENGTH }
 
   await app.register(healthRoutes, { pingDatabase: async () => { await deps.prisma.$queryRaw`SELECT 1` } })
-  await app.register(authRoutes, { auth: services.auth, users: services.users, passwordPolicy })
+  await app.register(authRoutes, { ...services, passwordPolicy })
+  await app.register(sessionRoutes, { sessions: services.sessions })
   await app.register(userRoutes, { users: services.users })
   return app
 }

@@ -36,6 +36,8 @@ export interface Caller {
 declare module 'fastify' {
   interface FastifyInstance {
     authenticate: (request: FastifyRequest) => Promise<void>
+    /** Verifies an access token (signature, algorithm, iss, aud, typ, exp); throws a catalogue 401. */
+    verifyAccessToken: (token: string) => AccessTokenClaims
   }
   interface FastifyRequest {
     caller: Caller | null
@@ -61,6 +63,7 @@ async function authenticatePlugin (app: FastifyInstance, settings: AuthenticateS
   })
 
   app.decorateRequest('caller', null)
+  app.decorate('verifyAccessToken', (token: string) => verify(app, token))
 
   /**
    * onRequest guard: the Authorization header wins over the cookie, with no fallback when

@@ -15,7 +15,10 @@ const fastifyCodes: Record<string, ErrorCode> = {
 }
 
 // RFC 6750 3.1: a 401 names the scheme, and says invalid_token when a token was presented.
-const invalidTokenCodes = new Set<ErrorCode>(['AUTH_TOKEN_INVALID', 'AUTH_TOKEN_EXPIRED', 'AUTH_SESSION_REVOKED'])
+const invalidTokenCodes = new Set<ErrorCode>([
+  'AUTH_TOKEN_INVALID', 'AUTH_TOKEN_EXPIRED', 'AUTH_SESSION_REVOKED',
+  'AUTH_REFRESH_INVALID', 'AUTH_REFRESH_EXPIRED', 'AUTH_REFRESH_REVOKED', 'AUTH_REFRESH_REUSED'
+])
 
 interface ErrorBody { statusCode: number, code: string, error: string, message: string }
 

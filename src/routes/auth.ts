@@ -1,21 +1,30 @@
-// /auth: registration and login (and, as the token lifecycle grows, refresh and logout).
-import type { FastifyInstance } from 'fastify'
+// /auth: registration, login, refresh, logout. Cookie-borne tokens are answered with cookies, body-borne with the body.
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import type { PasswordPolicy } from '../schemas/common.js'
-import { errorResponses } from '../schemas/common.js'
-import { LoginBody, LoginCookieResponse, LoginTokenResponse, RegisterBody, RegisterResponse } from '../schemas/auth.js'
+import { apiError } from '../errors.js'
+import { errorResponses, type PasswordPolicy } from '../schemas/common.js'
+import {
+  LoginBody, LoginCookieResponse, LoginTokenResponse, RefreshBodyResponse, RefreshCookieResponse,
+  RefreshTokenBody, RegisterBody, RegisterResponse
+} from '../schemas/auth.js'
 import type { AuthService, LoginIdentifier } from '../services/auth.js'
+import type { RefreshService } from '../services/refresh.js'
+import type { SessionService } from '../services/sessions.js'
 import type { UserService } from '../services/users.js'
-import { deviceOf, isBrowser, noStore } from './client.js'
+import { absentBodyAsEmpty, callerOf, deviceOf, isBrowser, noStore } from './client.js'
 
 export interface AuthRoutesOptions {
   auth: AuthService
   users: UserService
+  sessions: SessionService
+  refresh: RefreshService
   passwordPolicy: PasswordPolicy
 }
 
-export async function authRoutes (app: FastifyInstance, { auth, users, passwordPolicy }: AuthRoutesOptions) {
+const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { cookieAuth: [] }]
+
+export async function authRoutes (app: FastifyInstance, { auth, users, sessions, refresh, passwordPolicy }: AuthRoutesOptions) {
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()
   routes.addHook('onSend', noStore)
 
@@ -25,7 +34,7 @@ export async function authRoutes (app: FastifyInstance, { auth, users, passwordP
       operationId: 'register',
       summary: 'Create an account (does not log in)',
       body: RegisterBody(passwordPolicy),
-      response: { 201: RegisterResponse, ...errorResponses(400, 409, 415, 429) }
+      response: { 201: RegisterResponse, ...errorResponses(400, 403, 409, 415, 429) }
     }
   }, async (request, reply) => {
     const user = await users.register(request.body)
@@ -39,7 +48,7 @@ export async function authRoutes (app: FastifyInstance, { auth, users, passwordP
       summary: 'Log in with email or username and password',
       description: 'A browser (recognised by Sec-Fetch-Site/Origin) or a client sending `transport: "cookie"` gets HttpOnly cookies and no tokens in the body; any other client gets the tokens in the body.',
       body: LoginBody(passwordPolicy),
-      response: { 200: Type.Union([LoginTokenResponse, LoginCookieResponse]), ...errorResponses(400, 401, 415, 429) }
+      response: { 200: Type.Union([LoginTokenResponse, LoginCookieResponse]), ...errorResponses(400, 401, 403, 415, 429) }
     }
   }, async (request, reply) => {
     const { password, transport, ...who } = request.body
@@ -51,4 +60,69 @@ export async function authRoutes (app: FastifyInstance, { auth, users, passwordP
     const { accessToken, refreshToken, expiresIn, user } = result
     return { accessToken, refreshToken, tokenType: 'Bearer' as const, expiresIn, user }
   })
+
+  routes.post('/auth/refresh', {
+    schema: {
+      tags: ['auth'],
+      operationId: 'refresh',
+      summary: 'Exchange the refresh token for new tokens (rotation)',
+      description: 'The refresh token comes from the body or, when the body has none, from the refresh cookie; the answer uses the same transport. A retired token presented again ends the session (`AUTH_REFRESH_REUSED`), except the immediately previous one within the grace window, which gets the same successor.',
+      body: RefreshTokenBody,
+      response: { 200: Type.Union([RefreshBodyResponse, RefreshCookieResponse]), ...errorResponses(400, 401, 403, 415, 429) }
+    },
+    preValidation: absentBodyAsEmpty,
+    // A refused cookie is useless to keep: the browser drops it.
+    onError: async (request, reply) => { if (request.body?.refreshToken === undefined) reply.clearAuthCookies() }
+  }, async (request, reply) => {
+    const bodyToken = request.body.refreshToken
+    const token = bodyToken ?? request.authCookies().refreshToken
+    if (token === undefined || token === '') throw apiError('AUTH_REQUIRED')
+    const tokens = await refresh.refresh(token, deviceOf(request))
+    if (bodyToken !== undefined) {
+      return { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, tokenType: 'Bearer' as const, expiresIn: tokens.expiresIn }
+    }
+    reply.setAuthCookies(tokens)
+    return { expiresIn: tokens.expiresIn }
+  })
+
+  routes.post('/auth/logout', {
+    preValidation: absentBodyAsEmpty,
+    schema: {
+      tags: ['auth'],
+      operationId: 'logout',
+      summary: 'End this session and clear the cookies',
+      description: 'Identifies the session by the refresh token in the body, else the Bearer access token, else the refresh or access cookie. Idempotent: 204 even with no or stale credentials.',
+      body: RefreshTokenBody,
+      response: { 204: Type.Null(), ...errorResponses(400, 403, 415) }
+    }
+  }, async (request, reply) => {
+    await endPresentedSession(request, request.body.refreshToken)
+    return reply.clearAuthCookies().code(204).send()
+  })
+
+  routes.post('/auth/logout-all', {
+    onRequest: [app.authenticate],
+    schema: {
+      tags: ['auth'],
+      operationId: 'logoutAll',
+      summary: 'End every session of the caller',
+      security,
+      response: { 204: Type.Null(), ...errorResponses(401, 403) }
+    }
+  }, async (request, reply) => {
+    await sessions.revokeAll(callerOf(request).userId, 'logout_all')
+    return reply.clearAuthCookies().code(204).send()
+  })
+
+  async function endPresentedSession (request: FastifyRequest, bodyToken: string | undefined): Promise<void> {
+    const refreshToken = bodyToken ?? (request.headers.authorization === undefined ? request.authCookies().refreshToken : undefined)
+    if (refreshToken !== undefined) return sessions.revokeByRefreshToken(refreshToken, 'logout')
+    try {
+      await app.authenticate(request)
+    } catch {
+      return // nothing valid presented: there is no session to end
+    }
+    const caller = callerOf(request)
+    await sessions.revoke(caller.userId, caller.sessionId, 'logout')
+  }
 }

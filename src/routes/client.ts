@@ -26,3 +26,11 @@ export function callerOf (request: FastifyRequest): Caller {
 export async function noStore (_request: FastifyRequest, reply: FastifyReply): Promise<void> {
   reply.header('cache-control', 'no-store')
 }
+
+/**
+ * For routes whose body is optional (a browser refreshes with cookies and no body): an
+ * absent body is validated as `{}`, so its schema still rejects anything else.
+ */
+export async function absentBodyAsEmpty (request: FastifyRequest): Promise<void> {
+  request.body ??= {}
+}

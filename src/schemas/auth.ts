@@ -23,16 +23,30 @@ export const LoginBody = (policy: PasswordPolicy) => Type.Object({
   oneOf: [{ required: ['identifier'] }, { required: ['email'] }, { required: ['username'] }]
 })
 
-export const TokenResponse = Type.Object({
+export const LoginTokenResponse = Type.Object({
+  accessToken: Type.String(),
+  refreshToken: Type.String(),
+  tokenType: Type.Literal('Bearer'),
+  expiresIn: Type.Integer({ description: 'access token lifetime in seconds' }),
+  user: Type.Ref(User)
+}, { title: 'Tokens in the body' })
+
+export const LoginCookieResponse = Type.Object({
+  user: Type.Ref(User),
+  expiresIn: Type.Integer({ description: 'access token lifetime in seconds' })
+}, { title: 'Tokens in HttpOnly cookies' })
+
+export const RefreshTokenBody = Type.Object({
+  refreshToken: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'omit to use the refresh cookie' }))
+}, { additionalProperties: false })
+
+export const RefreshBodyResponse = Type.Object({
   accessToken: Type.String(),
   refreshToken: Type.String(),
   tokenType: Type.Literal('Bearer'),
   expiresIn: Type.Integer({ description: 'access token lifetime in seconds' })
-})
+}, { title: 'Tokens in the body' })
 
-export const LoginTokenResponse = Type.Composite([TokenResponse, Type.Object({ user: Type.Ref(User) })], { title: 'Tokens in the body' })
-
-export const LoginCookieResponse = Type.Object({
-  user: Type.Ref(User),
+export const RefreshCookieResponse = Type.Object({
   expiresIn: Type.Integer({ description: 'access token lifetime in seconds' })
 }, { title: 'Tokens in HttpOnly cookies' })

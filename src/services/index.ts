@@ -3,6 +3,7 @@ import type { Config } from '../config.js'
 import type { PrismaClient } from '../db/prisma.js'
 import { createAuthService } from './auth.js'
 import { createPasswordService } from './passwords.js'
+import { createRefreshService } from './refresh.js'
 import { createSessionService } from './sessions.js'
 import { createSettingsService } from './settings.js'
 import { createAccessTokenIssuer, createRefreshTokenCodec, type SignJwt } from './tokens.js'
@@ -22,16 +23,13 @@ export function createServices (config: Config, { prisma, signJwt, refreshKey, n
     parallelism: config.ARGON2_PARALLELISM
   })
   const settings = createSettingsService(config)
-  const sessions = createSessionService({
-    prisma,
-    codec: createRefreshTokenCodec(refreshKey),
-    settings,
-    now,
-    maxSessionsPerUser: config.MAX_SESSIONS_PER_USER
-  })
+  const codec = createRefreshTokenCodec(refreshKey)
+  const issueAccessToken = createAccessTokenIssuer({ sign: signJwt, now })
+  const sessions = createSessionService({ prisma, codec, settings, now, maxSessionsPerUser: config.MAX_SESSIONS_PER_USER })
+  const refresh = createRefreshService({ prisma, codec, settings, issueAccessToken, now, graceSeconds: config.REFRESH_REUSE_GRACE_SECONDS })
   const users = createUserService({ prisma, passwords, sessions, now })
-  const auth = createAuthService({ prisma, passwords, sessions, settings, issueAccessToken: createAccessTokenIssuer({ sign: signJwt, now }) })
-  return { passwords, settings, sessions, users, auth }
+  const auth = createAuthService({ prisma, passwords, sessions, settings, issueAccessToken })
+  return { passwords, settings, sessions, refresh, users, auth }
 }
 
 export type Services = ReturnType<typeof createServices>

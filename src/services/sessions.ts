@@ -25,6 +25,29 @@ export interface Device {
   ip: string
 }
 
+export interface SessionView {
+  id: string
+  userAgent: string | null
+  ip: string | null
+  createdAt: string
+  lastUsedAt: string
+  expiresAt: string
+  current: boolean
+}
+
+export interface Page<T> {
+  items: T[]
+  nextCursor: string | null
+}
+
+/** Why a session ended, kept on the row for the owner and for audits. */
+export type RevokeReason = 'logout' | 'logout_all' | 'revoked_by_user' | 'refresh_reuse' | 'evicted'
+
+/** The earlier of the idle and absolute limits: when the session's refresh token stops working. */
+export function expiryOf (session: { idleExpiresAt: Date, absoluteExpiresAt: Date }): Date {
+  return session.idleExpiresAt < session.absoluteExpiresAt ? session.idleExpiresAt : session.absoluteExpiresAt
+}
+
 export function createSessionService ({ prisma, codec, settings, now, maxSessionsPerUser }: SessionDeps) {
   /** Sessions still usable at `at`: not revoked, neither idle- nor absolutely expired. */
   const liveAt = (at: Date) => ({ revokedAt: null, idleExpiresAt: { gt: at }, absoluteExpiresAt: { gt: at } })
@@ -62,8 +85,65 @@ export function createSessionService ({ prisma, codec, settings, now, maxSession
       return {
         sessionId: session.id,
         refreshToken: codec.encode(session.id, 0, salt),
-        refreshExpiresAt: idleExpiresAt < absoluteExpiresAt ? idleExpiresAt : absoluteExpiresAt
+        refreshExpiresAt: expiryOf({ idleExpiresAt, absoluteExpiresAt })
       }
+    },
+
+    /** True when the session exists, belongs to `userId` and can still be used. */
+    async isLive (userId: string, sessionId: string): Promise<boolean> {
+      const found = await prisma.session.findFirst({ where: { id: sessionId, userId, ...liveAt(now()), user: { isActive: true } }, select: { id: true } })
+      return found !== null
+    },
+
+    /** Ends one session of `userId`; false when it is not theirs or already ended (no oracle). */
+    async revoke (userId: string, sessionId: string, reason: RevokeReason): Promise<boolean> {
+      const { count } = await prisma.session.updateMany({
+        where: { id: sessionId, userId, revokedAt: null },
+        data: { revokedAt: now(), revokedReason: reason }
+      })
+      return count === 1
+    },
+
+    /** Ends every live session of the user (logout everywhere, password change, deactivation). */
+    async revokeAll (userId: string, reason: RevokeReason): Promise<number> {
+      const { count } = await prisma.session.updateMany({
+        where: { userId, revokedAt: null },
+        data: { revokedAt: now(), revokedReason: reason }
+      })
+      return count
+    },
+
+    /**
+     * Ends the session a refresh token belongs to, whatever its generation: whoever holds a
+     * genuine token of the session may end it. A forged token ends nothing.
+     */
+    async revokeByRefreshToken (token: string, reason: RevokeReason): Promise<void> {
+      const parts = codec.decode(token)
+      if (parts === null) return
+      const session = await prisma.session.findUnique({ where: { id: parts.sessionId }, select: { userId: true, secretSalt: true } })
+      if (session === null || !codec.matches(parts, parts.generation, session.secretSalt)) return
+      await prisma.session.updateMany({ where: { id: parts.sessionId, revokedAt: null }, data: { revokedAt: now(), revokedReason: reason } })
+    },
+
+    /** The user's live sessions, most recently used first, `limit` at a time. */
+    async list (userId: string, currentSessionId: string, { limit, cursor }: { limit: number, cursor?: string | undefined }): Promise<Page<SessionView>> {
+      const rows = await prisma.session.findMany({
+        where: { userId, ...liveAt(now()) },
+        orderBy: [{ lastUsedAt: 'desc' }, { id: 'asc' }],
+        take: limit + 1,
+        ...(cursor === undefined ? {} : { cursor: { id: cursor }, skip: 1 }),
+        select: { id: true, userAgent: true, ip: true, createdAt: true, lastUsedAt: true, idleExpiresAt: true, absoluteExpiresAt: true }
+      })
+      const items = rows.slice(0, limit).map(row => ({
+        id: row.id,
+        userAgent: row.userAgent,
+        ip: row.ip,
+        createdAt: row.createdAt.toISOString(),
+        lastUsedAt: row.lastUsedAt.toISOString(),
+        expiresAt: expiryOf(row).toISOString(),
+        current: row.id === currentSessionId
+      }))
+      return { items, nextCursor: rows.length > limit ? items.at(-1)?.id ?? null : null }
     }
   }
 
@@ -77,7 +157,7 @@ export function createSessionService ({ prisma, codec, settings, now, maxSession
     if (surplus.length === 0) return
     await tx.session.updateMany({
       where: { id: { in: surplus.map(s => s.id) } },
-      data: { revokedAt: at, revokedReason: 'evicted' }
+      data: { revokedAt: at, revokedReason: 'evicted' satisfies RevokeReason }
     })
   }
 }

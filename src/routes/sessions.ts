@@ -1,0 +1,80 @@
+// The caller's token and sessions: verified claims, token verification for services, listing and revoking sessions.
+import type { FastifyInstance } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { apiError } from '../errors.js'
+import { errorResponses } from '../schemas/common.js'
+import { AccessClaims, ListQuery, SessionList, SessionParams, VerifyBody, VerifyResponse } from '../schemas/sessions.js'
+import type { SessionService } from '../services/sessions.js'
+import { callerOf, noStore } from './client.js'
+
+export interface SessionRoutesOptions {
+  sessions: SessionService
+}
+
+const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { cookieAuth: [] }]
+
+export async function sessionRoutes (app: FastifyInstance, { sessions }: SessionRoutesOptions) {
+  const routes = app.withTypeProvider<TypeBoxTypeProvider>()
+  routes.addHook('onSend', noStore)
+
+  routes.get('/auth/session', {
+    onRequest: [app.authenticate],
+    schema: {
+      tags: ['auth'],
+      operationId: 'getSession',
+      summary: "The caller's verified access-token claims (no database read)",
+      description: 'Answers from the token alone: a session revoked since the token was issued still shows here until the token expires.',
+      security,
+      response: { 200: Type.Ref(AccessClaims), ...errorResponses(401) }
+    }
+  }, async request => callerOf(request).claims)
+
+  routes.post('/auth/verify', {
+    schema: {
+      tags: ['auth'],
+      operationId: 'verifyToken',
+      summary: 'Verify an access token (for other services)',
+      description: 'Checks the signature and claims, and that the session is still live, so revocation is seen at once.',
+      body: VerifyBody,
+      response: { 200: VerifyResponse, ...errorResponses(400, 401, 415, 429) }
+    }
+  }, async request => {
+    const payload = app.verifyAccessToken(request.body.token)
+    if (!await sessions.isLive(payload.sub, payload.sid)) throw apiError('AUTH_SESSION_REVOKED')
+    return { valid: true as const, payload }
+  })
+
+  routes.get('/auth/sessions', {
+    onRequest: [app.authenticate],
+    schema: {
+      tags: ['auth'],
+      operationId: 'listSessions',
+      summary: "The caller's live sessions, most recently used first",
+      security,
+      querystring: ListQuery,
+      response: { 200: SessionList, ...errorResponses(400, 401) }
+    }
+  }, async request => {
+    const caller = callerOf(request)
+    return sessions.list(caller.userId, caller.sessionId, request.query)
+  })
+
+  routes.delete('/auth/sessions/:id', {
+    onRequest: [app.authenticate],
+    schema: {
+      tags: ['auth'],
+      operationId: 'revokeSession',
+      summary: 'End one of the caller’s sessions',
+      description: "Another user's session, or an unknown one, is 404.",
+      security,
+      params: SessionParams,
+      response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) }
+    }
+  }, async (request, reply) => {
+    const caller = callerOf(request)
+    if (!await sessions.revoke(caller.userId, request.params.id, 'revoked_by_user')) throw apiError('NOT_FOUND')
+    if (request.params.id === caller.sessionId) reply.clearAuthCookies()
+    return reply.code(204).send(null)
+  })
+}

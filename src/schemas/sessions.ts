@@ -1,0 +1,45 @@
+// Bodies and responses of the session routes: claims, token verification, the caller's sessions.
+import { Type } from '@sinclair/typebox'
+import { Uuid } from './common.js'
+
+export const AccessClaims = Type.Object({
+  sub: Uuid,
+  sid: Uuid,
+  role: Type.String(),
+  iss: Type.String(),
+  aud: Type.String(),
+  iat: Type.Integer(),
+  exp: Type.Integer(),
+  jti: Type.String()
+}, { $id: 'AccessClaims', title: 'Access token claims' })
+
+export const VerifyBody = Type.Object({
+  token: Type.String({ minLength: 1, maxLength: 4096 })
+}, { additionalProperties: false })
+
+export const VerifyResponse = Type.Object({
+  valid: Type.Literal(true),
+  payload: Type.Ref(AccessClaims)
+})
+
+export const SessionItem = Type.Object({
+  id: Uuid,
+  userAgent: Type.Union([Type.String(), Type.Null()]),
+  ip: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Type.String({ format: 'date-time' }),
+  lastUsedAt: Type.String({ format: 'date-time' }),
+  expiresAt: Type.String({ format: 'date-time' }),
+  current: Type.Boolean({ description: 'the session of the token making this request' })
+})
+
+export const ListQuery = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+  cursor: Type.Optional(Uuid)
+}, { additionalProperties: false })
+
+export const SessionList = Type.Object({
+  items: Type.Array(SessionItem),
+  nextCursor: Type.Union([Uuid, Type.Null()])
+})
+
+export const SessionParams = Type.Object({ id: Uuid }, { additionalProperties: false })

@@ -1,0 +1,182 @@
+// POST /auth/refresh: rotation, reuse detection, the grace window, races, expiry, and both transports.
+import t from 'tap'
+import { buildTestApp } from '../helpers/app.js'
+import { loginWithBody, loginWithCookies, registerAccount } from '../helpers/users.js'
+
+const env = { REFRESH_TOKEN_IDLE_TTL_SECONDS: '600', SESSION_ABSOLUTE_TTL_SECONDS: '1800', REFRESH_REUSE_GRACE_SECONDS: '10' }
+const { app, prisma, clock, database } = await buildTestApp(t, { env })
+
+const refreshWithBody = (refreshToken: string) => app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken } })
+const sessionIdOf = (refreshToken: string) => refreshToken.split('.')[0] as string
+
+t.test('body transport: rotates, and the new tokens work', async t => {
+  const account = await registerAccount(app)
+  const first = await loginWithBody(app, account)
+  const response = await refreshWithBody(first.refreshToken)
+  t.equal(response.statusCode, 200)
+  t.same(response.cookies, [], 'answered in the body only')
+  t.equal(response.headers['cache-control'], 'no-store')
+  const body = response.json()
+  t.same(Object.keys(body).sort(), ['accessToken', 'expiresIn', 'refreshToken', 'tokenType'])
+  t.not(body.refreshToken, first.refreshToken)
+  t.match(body.refreshToken, new RegExp(`^${sessionIdOf(first.refreshToken)}\\.1\\.`))
+  const me = await app.inject({ method: 'GET', url: '/users/me', headers: { authorization: `Bearer ${body.accessToken}` } })
+  t.equal(me.statusCode, 200)
+  const next = await refreshWithBody(body.refreshToken)
+  t.equal(next.statusCode, 200, 'the successor rotates in turn')
+})
+
+t.test('cookie transport: answered with cookies only, Max-Age from the session', async t => {
+  const account = await registerAccount(app)
+  const { cookie } = await loginWithCookies(app, account)
+  const response = await app.inject({ method: 'POST', url: '/auth/refresh', headers: { cookie, 'sec-fetch-site': 'same-origin' } })
+  t.equal(response.statusCode, 200)
+  t.same(response.json(), { expiresIn: 900 })
+  t.notMatch(response.body, /Token/)
+  const refresh = response.cookies.find(c => c.name === '__Secure-refresh_token')
+  t.match(refresh, { path: '/auth', httpOnly: true, secure: true, sameSite: 'Lax', maxAge: 600 })
+  t.match(response.cookies.find(c => c.name === '__Host-access_token'), { path: '/', maxAge: 900 })
+})
+
+t.test('a body token wins over the cookie, and the answer goes in the body', async t => {
+  const account = await registerAccount(app)
+  const { cookie } = await loginWithCookies(app, account)
+  const mobile = await loginWithBody(app, account)
+  const response = await app.inject({ method: 'POST', url: '/auth/refresh', headers: { cookie }, payload: { refreshToken: mobile.refreshToken } })
+  t.equal(response.statusCode, 200)
+  t.same(response.cookies, [])
+  t.equal(sessionIdOf(response.json().refreshToken), sessionIdOf(mobile.refreshToken))
+})
+
+t.test('within the grace window the previous token gets the same successor', async t => {
+  const account = await registerAccount(app)
+  const { refreshToken } = await loginWithBody(app, account)
+  const first = (await refreshWithBody(refreshToken)).json()
+  clock.advance(5)
+  const retry = await refreshWithBody(refreshToken)
+  t.equal(retry.statusCode, 200, 'a lost response retried recovers')
+  t.equal(retry.json().refreshToken, first.refreshToken, 'the same successor, not a second one')
+  t.equal((await refreshWithBody(first.refreshToken)).statusCode, 200, 'and the successor works')
+})
+
+t.test('10 concurrent refreshes with one token: one successor for all, the session survives', async t => {
+  const account = await registerAccount(app)
+  const { refreshToken } = await loginWithBody(app, account)
+  const responses = await Promise.all(Array.from({ length: 10 }, () => refreshWithBody(refreshToken)))
+  t.same(responses.map(r => r.statusCode), Array(10).fill(200), 'never a 500, never a refusal')
+  const successors = new Set(responses.map(r => r.json().refreshToken))
+  t.equal(successors.size, 1, 'every caller got the same successor')
+  const session = await prisma.session.findUniqueOrThrow({ where: { id: sessionIdOf(refreshToken) } })
+  t.equal(session.generation, 1, 'rotated exactly once')
+  t.equal(session.revokedAt, null)
+  t.equal((await refreshWithBody([...successors][0] as string)).statusCode, 200)
+})
+
+t.test('after the window, a retired token is reuse: the whole session ends', async t => {
+  const account = await registerAccount(app)
+  const { refreshToken } = await loginWithBody(app, account)
+  const successor = (await refreshWithBody(refreshToken)).json()
+  clock.advance(11)
+  const replay = await refreshWithBody(refreshToken)
+  t.equal(replay.statusCode, 401)
+  t.equal(replay.json().code, 'AUTH_REFRESH_REUSED')
+  t.equal(replay.headers['www-authenticate'], 'Bearer error="invalid_token"')
+  const session = await prisma.session.findUniqueOrThrow({ where: { id: sessionIdOf(refreshToken) } })
+  t.equal(session.revokedReason, 'refresh_reuse')
+  const thief = await refreshWithBody(successor.refreshToken)
+  t.equal(thief.json().code, 'AUTH_REFRESH_REVOKED', 'the successor died with the session')
+  const me = await app.inject({ method: 'GET', url: '/users/me', headers: { authorization: `Bearer ${successor.accessToken}` } })
+  t.equal(me.json().code, 'AUTH_SESSION_REVOKED')
+})
+
+t.test('a token two generations old is reuse even inside the window', async t => {
+  const account = await registerAccount(app)
+  const { refreshToken } = await loginWithBody(app, account)
+  const second = (await refreshWithBody(refreshToken)).json().refreshToken
+  await refreshWithBody(second)
+  const replay = await refreshWithBody(refreshToken)
+  t.equal(replay.json().code, 'AUTH_REFRESH_REUSED')
+})
+
+t.test('grace window 0: any replay is reuse', async t => {
+  const strict = await buildTestApp(t, { env: { ...env, REFRESH_REUSE_GRACE_SECONDS: '0' }, database })
+  const account = await registerAccount(strict.app)
+  const { refreshToken } = await loginWithBody(strict.app, account)
+  await strict.app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken } })
+  const replay = await strict.app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken } })
+  t.equal(replay.json().code, 'AUTH_REFRESH_REUSED')
+})
+
+t.test('idle expiry, and rotation never extends the absolute limit', async t => {
+  const account = await registerAccount(app)
+  const idle = await loginWithBody(app, account)
+  clock.advance(601)
+  const expired = await refreshWithBody(idle.refreshToken)
+  t.equal(expired.statusCode, 401)
+  t.equal(expired.json().code, 'AUTH_REFRESH_EXPIRED')
+
+  let { refreshToken } = await loginWithBody(app, account)
+  for (let elapsed = 0; elapsed < 1800 - 500; elapsed += 500) {
+    clock.advance(500)
+    const response = await refreshWithBody(refreshToken)
+    t.equal(response.statusCode, 200, `still alive after ${elapsed + 500} s`)
+    refreshToken = response.json().refreshToken
+  }
+  const session = await prisma.session.findUniqueOrThrow({ where: { id: sessionIdOf(refreshToken) } })
+  t.ok(session.idleExpiresAt <= session.absoluteExpiresAt, 'idle expiry capped at the absolute one')
+  clock.advance(500)
+  const dead = await refreshWithBody(refreshToken)
+  t.equal(dead.json().code, 'AUTH_REFRESH_EXPIRED', 'the absolute limit holds despite constant use')
+})
+
+t.test('malformed, unknown and forged tokens: 401 AUTH_REFRESH_INVALID, and nothing revoked', async t => {
+  const account = await registerAccount(app)
+  const { refreshToken } = await loginWithBody(app, account)
+  const [sid, generation, mac] = refreshToken.split('.') as [string, string, string]
+  const forgedMac = `${mac.slice(0, -2)}${mac.endsWith('AA') ? 'BB' : 'AA'}`
+  for (const token of ['garbage', `${sid}.0`, `${sid}.x.${mac}`, `${sid}.${generation}.${forgedMac}`, `${sid}.0.${mac}.extra`, `00000000-0000-4000-8000-000000000000.0.${mac}`, `${sid}.5.${mac}`]) {
+    const response = await refreshWithBody(token)
+    t.equal(response.statusCode, 401, token.slice(0, 50))
+    t.equal(response.json().code, 'AUTH_REFRESH_INVALID')
+  }
+  const session = await prisma.session.findUniqueOrThrow({ where: { id: sid } })
+  t.equal(session.revokedAt, null, 'a forged token cannot end a session')
+  t.equal((await refreshWithBody(refreshToken)).statusCode, 200)
+})
+
+t.test('no token at all: 401, and bad bodies: 400', async t => {
+  const none = await app.inject({ method: 'POST', url: '/auth/refresh' })
+  t.equal(none.statusCode, 401)
+  t.equal(none.json().code, 'AUTH_REQUIRED')
+  for (const payload of [{ refreshToken: '' }, { refreshToken: 5 }, { token: 'x' }, { refreshToken: 'x'.repeat(10_000) }]) {
+    const response = await app.inject({ method: 'POST', url: '/auth/refresh', payload })
+    t.equal(response.statusCode, 400, JSON.stringify(payload).slice(0, 40))
+  }
+})
+
+t.test('a refused refresh cookie is cleared', async t => {
+  const account = await registerAccount(app)
+  const { cookie } = await loginWithCookies(app, account)
+  await prisma.user.update({ where: { id: account.user.id }, data: { isActive: false } })
+  const response = await app.inject({ method: 'POST', url: '/auth/refresh', headers: { cookie } })
+  t.equal(response.json().code, 'AUTH_REFRESH_REVOKED', 'a deactivated user cannot refresh')
+  t.ok(response.cookies.length === 2 && response.cookies.every(c => c.value === '' && c.maxAge === 0), 'both cookies cleared')
+})
+
+t.test('a deleted user cannot refresh', async t => {
+  const account = await registerAccount(app)
+  const { refreshToken } = await loginWithBody(app, account)
+  await prisma.user.delete({ where: { id: account.user.id } })
+  const response = await refreshWithBody(refreshToken)
+  t.equal(response.statusCode, 401)
+  t.equal(response.json().code, 'AUTH_REFRESH_INVALID')
+})
+
+t.test('a role change reaches the access token at the next refresh', async t => {
+  const account = await registerAccount(app)
+  const { refreshToken } = await loginWithBody(app, account)
+  await prisma.user.update({ where: { id: account.user.id }, data: { role: 'admin' } })
+  const { accessToken } = (await refreshWithBody(refreshToken)).json()
+  const claims = JSON.parse(Buffer.from(accessToken.split('.')[1], 'base64url').toString())
+  t.equal(claims.role, 'admin')
+})
