@@ -1,0 +1,63 @@
+// CSRF refusals and CORS with credentials, driven by PUBLIC_URL and CORS_ORIGINS.
+import t from 'tap'
+import { buildTestApp } from '../helpers/app.js'
+import { loginWithBody, loginWithCookies, registerAccount } from '../helpers/users.js'
+
+const app = (await buildTestApp(t, { env: { PUBLIC_URL: 'https://auth.example.com', CORS_ORIGINS: 'https://app.example.com' } })).app
+const account = await registerAccount(app)
+
+t.test('cookie-authenticated writes from a foreign site are refused', async t => {
+  const { cookie } = await loginWithCookies(app, account)
+  for (const headers of [
+    { origin: 'https://evil.example' },
+    { origin: 'null' },
+    { origin: 'https://app.example.com.evil.example' },
+    { origin: 'http://app.example.com' },
+    { origin: 'https://app.example.com:8443' },
+    { 'sec-fetch-site': 'cross-site' },
+    { 'sec-fetch-site': 'same-site' }
+  ]) {
+    for (const url of ['/auth/refresh', '/auth/logout', '/auth/logout-all']) {
+      const response = await app.inject({ method: 'POST', url, headers: { cookie, ...headers } })
+      t.equal(response.statusCode, 403, `${url} ${JSON.stringify(headers)}`)
+      t.same(response.json(), { statusCode: 403, code: 'CSRF_REJECTED', error: 'Forbidden', message: 'Cross-site request refused' })
+    }
+    const patch = await app.inject({ method: 'PATCH', url: '/users/me', headers: { cookie, ...headers }, payload: { profile: { bio: 'pwned' } } })
+    t.equal(patch.statusCode, 403)
+  }
+  const me = await app.inject({ method: 'GET', url: '/users/me', headers: { cookie } })
+  t.equal(me.json().profile.bio, null, 'nothing changed')
+})
+
+t.test('login and register from a foreign site are refused (login CSRF)', async t => {
+  const login = await app.inject({ method: 'POST', url: '/auth/login', headers: { origin: 'https://evil.example' }, payload: { email: account.email, password: account.password } })
+  t.equal(login.statusCode, 403)
+  t.same(login.cookies, [])
+  const register = await app.inject({ method: 'POST', url: '/auth/register', headers: { 'sec-fetch-site': 'cross-site' }, payload: { email: 'x@example.com', password: 'a fine password 123' } })
+  t.equal(register.statusCode, 403)
+})
+
+t.test('the service’s own origin, listed origins and non-browser clients pass', async t => {
+  const { cookie } = await loginWithCookies(app, account)
+  for (const headers of [{ origin: 'https://auth.example.com' }, { origin: 'https://app.example.com', 'sec-fetch-site': 'cross-site' }, { 'sec-fetch-site': 'same-origin' }, { 'sec-fetch-site': 'none' }, {}]) {
+    const response = await app.inject({ method: 'PATCH', url: '/users/me', headers: { cookie, ...headers }, payload: { profile: { bio: 'ok' } } })
+    t.equal(response.statusCode, 200, JSON.stringify(headers))
+  }
+})
+
+t.test('Bearer requests are not affected', async t => {
+  const { accessToken } = await loginWithBody(app, account)
+  const response = await app.inject({ method: 'PATCH', url: '/users/me', headers: { authorization: `Bearer ${accessToken}`, origin: 'https://evil.example' }, payload: { profile: { bio: 'bearer' } } })
+  t.equal(response.statusCode, 200)
+})
+
+t.test('CORS: credentials for listed origins only', async t => {
+  const preflight = await app.inject({ method: 'OPTIONS', url: '/auth/refresh', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } })
+  t.equal(preflight.statusCode, 204)
+  t.equal(preflight.headers['access-control-allow-origin'], 'https://app.example.com')
+  t.equal(preflight.headers['access-control-allow-credentials'], 'true')
+  const foreign = await app.inject({ method: 'OPTIONS', url: '/auth/refresh', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } })
+  t.equal(foreign.headers['access-control-allow-origin'], undefined)
+  const simple = await app.inject({ method: 'GET', url: '/health', headers: { origin: 'https://evil.example' } })
+  t.equal(simple.headers['access-control-allow-origin'], undefined)
+})

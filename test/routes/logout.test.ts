@@ -1,0 +1,71 @@
+// POST /auth/logout and /auth/logout-all: every way of naming the session, idempotence, cookies cleared.
+import t from 'tap'
+import { buildTestApp } from '../helpers/app.js'
+import { loginWithBody, loginWithCookies, registerAccount } from '../helpers/users.js'
+
+const { app, prisma } = await buildTestApp(t)
+
+const sessionIdOf = (refreshToken: string) => refreshToken.split('.')[0] as string
+const isRevoked = async (id: string) => (await prisma.session.findUniqueOrThrow({ where: { id } })).revokedAt !== null
+const clearsBothCookies = (cookies: Array<{ name: string, value: string, maxAge?: number }>) =>
+  cookies.length === 2 && cookies.every(c => c.value === '' && c.maxAge === 0)
+
+t.test('logout with the refresh token in the body ends that session only', async t => {
+  const account = await registerAccount(app)
+  const ending = await loginWithBody(app, account)
+  const other = await loginWithBody(app, account)
+  const response = await app.inject({ method: 'POST', url: '/auth/logout', payload: { refreshToken: ending.refreshToken } })
+  t.equal(response.statusCode, 204)
+  t.equal(response.body, '')
+  t.ok(await isRevoked(sessionIdOf(ending.refreshToken)))
+  t.notOk(await isRevoked(sessionIdOf(other.refreshToken)))
+  const refresh = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: ending.refreshToken } })
+  t.equal(refresh.json().code, 'AUTH_REFRESH_REVOKED', 'the refresh token is dead')
+})
+
+t.test('logout with the Bearer access token', async t => {
+  const account = await registerAccount(app)
+  const tokens = await loginWithBody(app, account)
+  const response = await app.inject({ method: 'POST', url: '/auth/logout', headers: { authorization: `Bearer ${tokens.accessToken}` } })
+  t.equal(response.statusCode, 204)
+  t.ok(await isRevoked(sessionIdOf(tokens.refreshToken)))
+  const me = await app.inject({ method: 'GET', url: '/users/me', headers: { authorization: `Bearer ${tokens.accessToken}` } })
+  t.equal(me.json().code, 'AUTH_SESSION_REVOKED', 'routes reading the database refuse it at once')
+})
+
+t.test('logout with cookies clears them', async t => {
+  const account = await registerAccount(app)
+  const { response: login, cookie } = await loginWithCookies(app, account)
+  const refreshCookie = login.cookies.find(c => c.name === '__Secure-refresh_token')?.value as string
+  const response = await app.inject({ method: 'POST', url: '/auth/logout', headers: { cookie, 'sec-fetch-site': 'same-origin' } })
+  t.equal(response.statusCode, 204)
+  t.ok(clearsBothCookies(response.cookies))
+  t.match(response.cookies.find(c => c.name === '__Secure-refresh_token'), { path: '/auth', secure: true, httpOnly: true })
+  t.ok(await isRevoked(sessionIdOf(refreshCookie)))
+})
+
+t.test('logout with nothing, or with stale credentials, is still 204 and clears cookies', async t => {
+  const none = await app.inject({ method: 'POST', url: '/auth/logout' })
+  t.equal(none.statusCode, 204)
+  t.ok(clearsBothCookies(none.cookies))
+  const garbage = await app.inject({ method: 'POST', url: '/auth/logout', payload: { refreshToken: 'garbage' } })
+  t.equal(garbage.statusCode, 204)
+  const badBearer = await app.inject({ method: 'POST', url: '/auth/logout', headers: { authorization: 'Bearer nope' } })
+  t.equal(badBearer.statusCode, 204)
+  const badBody = await app.inject({ method: 'POST', url: '/auth/logout', payload: { refreshToken: 7 } })
+  t.equal(badBody.statusCode, 400)
+})
+
+t.test('logout-all ends every session of the caller and no one else’s', async t => {
+  const account = await registerAccount(app)
+  const bystander = await registerAccount(app)
+  const sessions = [await loginWithBody(app, account), await loginWithBody(app, account)]
+  const theirs = await loginWithBody(app, bystander)
+  const response = await app.inject({ method: 'POST', url: '/auth/logout-all', headers: { authorization: `Bearer ${sessions[0]?.accessToken}` } })
+  t.equal(response.statusCode, 204)
+  t.ok(clearsBothCookies(response.cookies))
+  for (const s of sessions) t.ok(await isRevoked(sessionIdOf(s.refreshToken)))
+  t.notOk(await isRevoked(sessionIdOf(theirs.refreshToken)))
+  const anonymous = await app.inject({ method: 'POST', url: '/auth/logout-all' })
+  t.equal(anonymous.statusCode, 401)
+})

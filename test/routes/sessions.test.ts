@@ -1,0 +1,91 @@
+// GET /auth/session, POST /auth/verify, GET /auth/sessions, DELETE /auth/sessions/:id.
+import t from 'tap'
+import { buildTestApp } from '../helpers/app.js'
+import { loginWithBody, loginWithCookies, registerAccount } from '../helpers/users.js'
+
+const { app, prisma } = await buildTestApp(t)
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
+
+t.test('GET /auth/session answers the verified claims', async t => {
+  const account = await registerAccount(app)
+  const { accessToken } = await loginWithBody(app, account)
+  const response = await app.inject({ method: 'GET', url: '/auth/session', headers: bearer(accessToken) })
+  t.equal(response.statusCode, 200)
+  const claims = JSON.parse(Buffer.from(accessToken.split('.')[1] as string, 'base64url').toString())
+  t.same(response.json(), claims)
+  const { cookie } = await loginWithCookies(app, account)
+  t.equal((await app.inject({ method: 'GET', url: '/auth/session', headers: { cookie } })).statusCode, 200)
+  t.equal((await app.inject({ method: 'GET', url: '/auth/session' })).statusCode, 401)
+})
+
+t.test('POST /auth/verify: valid, then refused once the session ends', async t => {
+  const account = await registerAccount(app)
+  const { accessToken } = await loginWithBody(app, account)
+  const valid = await app.inject({ method: 'POST', url: '/auth/verify', payload: { token: accessToken } })
+  t.equal(valid.statusCode, 200)
+  t.match(valid.json(), { valid: true, payload: { sub: account.user.id, role: 'user' } })
+  const garbage = await app.inject({ method: 'POST', url: '/auth/verify', payload: { token: 'a.b.c' } })
+  t.equal(garbage.statusCode, 401)
+  t.equal(garbage.json().code, 'AUTH_TOKEN_INVALID')
+  t.equal(garbage.headers['www-authenticate'], 'Bearer error="invalid_token"')
+  await app.inject({ method: 'POST', url: '/auth/logout', headers: bearer(accessToken) })
+  const revoked = await app.inject({ method: 'POST', url: '/auth/verify', payload: { token: accessToken } })
+  t.equal(revoked.json().code, 'AUTH_SESSION_REVOKED')
+  const bad = await app.inject({ method: 'POST', url: '/auth/verify', payload: { token: '' } })
+  t.equal(bad.statusCode, 400)
+})
+
+t.test('GET /auth/sessions lists live sessions with the current one marked, page by page', async t => {
+  const account = await registerAccount(app)
+  await loginWithBody(app, account)
+  await loginWithBody(app, account)
+  const ended = await loginWithBody(app, account)
+  await app.inject({ method: 'POST', url: '/auth/logout', payload: { refreshToken: ended.refreshToken } })
+  const current = await loginWithBody(app, account)
+  const response = await app.inject({ method: 'GET', url: '/auth/sessions', headers: { ...bearer(current.accessToken), 'user-agent': 'ignored' } })
+  t.equal(response.statusCode, 200)
+  const { items, nextCursor } = response.json()
+  t.equal(items.length, 3, 'the ended session is not listed')
+  t.equal(nextCursor, null)
+  t.same(Object.keys(items[0]).sort(), ['createdAt', 'current', 'expiresAt', 'id', 'ip', 'lastUsedAt', 'userAgent'])
+  t.equal(items.filter((s: { current: boolean }) => s.current).length, 1)
+  t.equal(items.find((s: { current: boolean }) => s.current).id, current.refreshToken.split('.')[0])
+
+  const first = (await app.inject({ method: 'GET', url: '/auth/sessions?limit=2', headers: bearer(current.accessToken) })).json()
+  t.equal(first.items.length, 2)
+  t.type(first.nextCursor, 'string')
+  const second = (await app.inject({ method: 'GET', url: `/auth/sessions?limit=2&cursor=${first.nextCursor}`, headers: bearer(current.accessToken) })).json()
+  t.equal(second.items.length, 1)
+  t.equal(second.nextCursor, null)
+  const ids = [...first.items, ...second.items].map((s: { id: string }) => s.id)
+  t.same([...ids].sort(), items.map((s: { id: string }) => s.id).sort(), 'pages cover the list exactly once')
+
+  for (const query of ['limit=0', 'limit=101', 'limit=x', 'cursor=nope', 'other=1']) {
+    const bad = await app.inject({ method: 'GET', url: `/auth/sessions?${query}`, headers: bearer(current.accessToken) })
+    t.equal(bad.statusCode, 400, query)
+  }
+})
+
+t.test('DELETE /auth/sessions/:id revokes one of one’s own; another user’s is 404', async t => {
+  const owner = await registerAccount(app)
+  const intruder = await registerAccount(app)
+  const target = await loginWithBody(app, owner)
+  const ownerCurrent = await loginWithBody(app, owner)
+  const intruderTokens = await loginWithBody(app, intruder)
+  const targetId = target.refreshToken.split('.')[0] as string
+
+  const attempt = await app.inject({ method: 'DELETE', url: `/auth/sessions/${targetId}`, headers: bearer(intruderTokens.accessToken) })
+  t.equal(attempt.statusCode, 404)
+  t.equal(attempt.json().code, 'NOT_FOUND')
+  t.equal((await prisma.session.findUniqueOrThrow({ where: { id: targetId } })).revokedAt, null, 'untouched')
+
+  const revoke = await app.inject({ method: 'DELETE', url: `/auth/sessions/${targetId}`, headers: bearer(ownerCurrent.accessToken) })
+  t.equal(revoke.statusCode, 204)
+  t.equal((await prisma.session.findUniqueOrThrow({ where: { id: targetId } })).revokedReason, 'revoked_by_user')
+  const again = await app.inject({ method: 'DELETE', url: `/auth/sessions/${targetId}`, headers: bearer(ownerCurrent.accessToken) })
+  t.equal(again.statusCode, 404, 'already ended')
+  const unknown = await app.inject({ method: 'DELETE', url: '/auth/sessions/00000000-0000-4000-8000-000000000000', headers: bearer(ownerCurrent.accessToken) })
+  t.equal(unknown.statusCode, 404)
+  const malformed = await app.inject({ method: 'DELETE', url: '/auth/sessions/not-a-uuid', headers: bearer(ownerCurrent.accessToken) })
+  t.equal(malformed.statusCode, 400)
+})
