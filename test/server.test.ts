@@ -1,22 +1,14 @@
 // The real process, as `npm start` runs it: embedded database under DATA_DIR, data surviving a restart.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm, stat } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { once } from 'node:events'
 import t from 'tap'
+import { freePort } from './helpers/net.js'
 import { newAccount } from './helpers/users.js'
 
 const serverEntry = join(import.meta.dirname, '..', 'src', 'server.ts')
-
-async function freePort (): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  return port
-}
 
 interface Running { process: ChildProcess, output: () => string, baseUrl: string }
 
