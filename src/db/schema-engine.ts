@@ -154,16 +154,11 @@ function createPool (connectionString: string): pg.Pool {
   return pool
 }
 
-interface EngineSession {
-  engine: SchemaEngine
-  errors: ErrorRegistry
-}
-
 /**
  * Runs `work` with an engine over `pool`, then frees the engine and ends the pool. With
  * `withShadow`, the shadow database is the same database: callers pass a throwaway one.
  */
-async function withEngine<T> (pool: pg.Pool, withShadow: boolean, work: (session: EngineSession) => Promise<T>): Promise<T> {
+async function withEngine<T> (pool: pg.Pool, withShadow: boolean, work: (engine: SchemaEngine) => Promise<T>): Promise<T> {
   await loadEngineModule()
   const adapters = new PrismaPg(pool)
   const factory: SqlMigrationAwareDriverAdapterFactory = {
@@ -179,7 +174,8 @@ async function withEngine<T> (pool: pg.Pool, withShadow: boolean, work: (session
   const closed: Promise<unknown>[] = []
   pool.on('connect', (client) => {
     connections.add(client)
-    closed.push(once(client, 'end'))
+    // Settles on 'error' too: a broken socket is as good as closed.
+    closed.push(once(client, 'end').catch(() => {}))
   })
   pool.on('remove', (client) => connections.delete(client))
   let engine: SchemaEngine | undefined
@@ -187,7 +183,7 @@ async function withEngine<T> (pool: pg.Pool, withShadow: boolean, work: (session
   const keepAlive = setInterval(() => {}, 60_000)
   try {
     engine = await glue.SchemaEngine.new({ datamodels: undefined }, () => {}, bound)
-    return await work({ engine, errors: bound.errorRegistry })
+    return await work(engine)
   } catch (error) {
     // The engine may give up while its query still waits (its 10 s advisory-lock timeout):
     // `pool.end()` would wait for that query, possibly forever. Closing the socket ends the
@@ -195,12 +191,15 @@ async function withEngine<T> (pool: pg.Pool, withShadow: boolean, work: (session
     for (const client of connections) client.connection.stream.destroy()
     throw toSchemaEngineError(error, bound.errorRegistry)
   } finally {
-    engine?.free()
-    // `pool.end()` resolves before the sockets are closed; the embedded server, which takes
-    // one connection at a time, would still refuse the caller's next one.
-    await pool.end()
-    await Promise.all(closed)
-    clearInterval(keepAlive)
+    try {
+      engine?.free()
+      // `pool.end()` resolves before the sockets are closed; the embedded server, which
+      // takes one connection at a time, would still refuse the caller's next one.
+      await pool.end()
+      await Promise.all(closed)
+    } finally {
+      clearInterval(keepAlive)
+    }
   }
 }
 
@@ -261,14 +260,15 @@ async function readMigrations (migrationsDir: string): Promise<MigrationList> {
  *
  * Safe to run from several processes at once: the engine holds Prisma's advisory lock
  * (`pg_advisory_lock(72707369)`) for the whole run, on the single connection it is given,
- * so the others wait, then find nothing left to apply. Works against PostgreSQL and against
- * the embedded database (which accepts one connection, the only one used here).
+ * so the others wait, then find nothing left to apply; like `prisma migrate deploy`, they
+ * give up after waiting 10 s. Works against PostgreSQL and against the embedded database,
+ * which accepts one connection: the only one used here, closed when the promise settles.
  *
  * @throws {SchemaEngineError} when the database is unreachable or a migration fails.
  */
 export async function applyMigrations (databaseUrl: string, options: { migrationsDir?: string } = {}): Promise<string[]> {
   const migrationsList = await readMigrations(options.migrationsDir ?? defaultMigrationsDir)
-  return await withEngine(createPool(databaseUrl), false, async ({ engine }) => {
+  return await withEngine(createPool(databaseUrl), false, async (engine) => {
     const { appliedMigrationNames } = await engine.applyMigrations({ migrationsList, filters: NO_FILTERS })
     return appliedMigrationNames
   })
@@ -290,7 +290,7 @@ export async function diffMigrationsToSchema (options: { schemaPath?: string, mi
   migrationsList.lockfile.content ??= migrationLock.content
   const shadow = await startEmbeddedPostgres()
   try {
-    const script = await withEngine(createPool(shadow.url), true, async ({ engine }) => {
+    const script = await withEngine(createPool(shadow.url), true, async (engine) => {
       const { stdout } = await engine.diff({
         from: { tag: 'migrations', ...migrationsList },
         to: { tag: 'schemaDatamodel', files: [{ path: schemaPath, content: schema }] },
