@@ -13,7 +13,10 @@ export function createPrisma ({ url, poolSize }: DatabaseOptions): PrismaClient 
     connectionString: url,
     max: poolSize,
     // Fail fast when the database is unreachable instead of queueing requests forever.
-    connectionTimeoutMillis: 5_000
+    connectionTimeoutMillis: 5_000,
+    // A single connection (embedded database) is kept open: the embedded server accepts
+    // one at a time, and a reconnect could race the closing of the idle one.
+    idleTimeoutMillis: poolSize === 1 ? 0 : 10_000
   })
   return new PrismaClient({ adapter })
 }

@@ -1,4 +1,5 @@
 // A real browser (Debian's Chromium, driven by playwright-core) plays a single-page app on another origin.
+/// <reference lib="dom" />
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
