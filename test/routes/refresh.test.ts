@@ -4,7 +4,7 @@ import { buildTestApp } from '../helpers/app.js'
 import { loginWithBody, loginWithCookies, registerAccount } from '../helpers/users.js'
 
 const env = { REFRESH_TOKEN_IDLE_TTL_SECONDS: '600', SESSION_ABSOLUTE_TTL_SECONDS: '1800', REFRESH_REUSE_GRACE_SECONDS: '10' }
-const { app, prisma, clock, database } = await buildTestApp(t, { env })
+const { app, prisma, clock } = await buildTestApp(t, { env })
 
 const refreshWithBody = (refreshToken: string) => app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken } })
 const sessionIdOf = (refreshToken: string) => refreshToken.split('.')[0] as string
@@ -99,7 +99,7 @@ t.test('a token two generations old is reuse even inside the window', async t =>
 })
 
 t.test('grace window 0: any replay is reuse', async t => {
-  const strict = await buildTestApp(t, { env: { ...env, REFRESH_REUSE_GRACE_SECONDS: '0' }, database })
+  const strict = await buildTestApp(t, { env: { ...env, REFRESH_REUSE_GRACE_SECONDS: '0' } })
   const account = await registerAccount(strict.app)
   const { refreshToken } = await loginWithBody(strict.app, account)
   await strict.app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken } })
