@@ -1,12 +1,10 @@
 // Migrations vs schema drift, and applying migrations (idempotent, concurrent) to a fresh database.
-import { randomUUID } from 'node:crypto'
 import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import pg from 'pg'
 import t from 'tap'
-import { startEmbeddedPostgres } from '../../src/db/embedded.js'
 import { applyMigrations, diffMigrationsToSchema } from '../../src/db/schema-engine.js'
+import { createEmptyDatabase, withClient } from '../helpers/database.js'
 
 const serverUrl = process.env.TEST_DATABASE_URL === '' ? undefined : process.env.TEST_DATABASE_URL
 const prismaDir = fileURLToPath(new URL('../../prisma/', import.meta.url))
@@ -15,32 +13,10 @@ const migrationNames = (await readdir(join(prismaDir, 'migrations'), { withFileT
   .map((entry) => entry.name)
   .sort()
 
-/**
- * A new empty database: on the server of TEST_DATABASE_URL when it is set (created here,
- * dropped at teardown), otherwise an in-memory embedded one.
- */
 async function freshDatabase (t: { teardown: (fn: () => Promise<unknown>) => void }): Promise<string> {
-  if (serverUrl === undefined) {
-    const embedded = await startEmbeddedPostgres()
-    t.teardown(() => embedded.stop())
-    return embedded.url
-  }
-  const name = `migrations_test_${randomUUID().replaceAll('-', '')}`
-  await withClient(serverUrl, (client) => client.query(`CREATE DATABASE "${name}"`))
-  t.teardown(() => withClient(serverUrl, (client) => client.query(`DROP DATABASE "${name}" WITH (FORCE)`)))
-  const url = new URL(serverUrl)
-  url.pathname = `/${name}`
-  return url.href
-}
-
-async function withClient<T> (url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return await work(client)
-  } finally {
-    await client.end()
-  }
+  const database = await createEmptyDatabase()
+  t.teardown(database.drop)
+  return database.url
 }
 
 interface MigrationRow { migration_name: string, finished_at: Date | null, rolled_back_at: Date | null }

@@ -11,34 +11,39 @@ export interface TestDatabase {
 }
 
 /**
- * Creates a migrated database that only this test uses; `drop` removes it. On a
- * server (TEST_DATABASE_URL) it is a new database named auth_test_*, made through that
- * URL; existing databases are never touched.
+ * Creates an empty database that only this test uses; `drop` removes it. On a server
+ * (TEST_DATABASE_URL) it is a new database named auth_test_*, made through that URL;
+ * existing databases are never touched.
  */
-export async function createTestDatabase (): Promise<TestDatabase> {
+export async function createEmptyDatabase (): Promise<TestDatabase> {
   const serverUrl = process.env.TEST_DATABASE_URL
   if (serverUrl === undefined || serverUrl === '') {
     const embedded = await startEmbeddedPostgres()
-    await applyMigrations(embedded.url)
     return { url: embedded.url, poolSize: 1, drop: embedded.stop }
   }
   const name = `auth_test_${randomBytes(6).toString('hex')}`
-  await withAdmin(serverUrl, admin => admin.query(`CREATE DATABASE ${name}`))
+  await withClient(serverUrl, admin => admin.query(`CREATE DATABASE ${name}`))
   const url = new URL(serverUrl)
   url.pathname = `/${name}`
-  await applyMigrations(url.toString())
   return {
     url: url.toString(),
     poolSize: 5,
-    drop: () => withAdmin(serverUrl, admin => admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))
+    drop: async () => { await withClient(serverUrl, admin => admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)) }
   }
 }
 
-async function withAdmin (url: string, work: (client: pg.Client) => Promise<unknown>): Promise<void> {
+/** An empty database with every migration applied. */
+export async function createTestDatabase (): Promise<TestDatabase> {
+  const database = await createEmptyDatabase()
+  await applyMigrations(database.url)
+  return database
+}
+
+export async function withClient<T> (url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url })
   await client.connect()
   try {
-    await work(client)
+    return await work(client)
   } finally {
     await client.end()
   }
