@@ -1,5 +1,5 @@
 // buildApp(config, deps): the Fastify instance with every plugin and route, in order; it never listens.
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { listOf, type Config } from './config.js'
 import type { PrismaClient } from './db/prisma.js'
 import { authenticate } from './plugins/authenticate.js'
@@ -23,8 +23,8 @@ export interface AppDeps {
   authSecret: string
   /** The clock; tests inject one to reach expiry without waiting. */
   now?: () => Date
-  /** A pino logger, or Fastify logger options (`false` silences it). */
-  logger?: FastifyServerOptions['loggerInstance'] | boolean
+  /** The process's pino logger; without one, the app makes its own from the config. */
+  logger?: FastifyBaseLogger
 }
 
 // Never logged, whatever the level: credentials in headers and bodies.
@@ -42,10 +42,11 @@ export const redactedPaths = [
 
 export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyInstance> {
   const now = deps.now ?? (() => new Date())
-  const logger = deps.logger ?? { level: config.LOG_LEVEL, redact: { paths: redactedPaths, censor: '[redacted]' } }
   const trustedProxies = listOf(config.TRUST_PROXY)
   const app = Fastify({
-    ...(typeof logger === 'object' && 'info' in logger ? { loggerInstance: logger } : { logger }),
+    ...(deps.logger === undefined
+      ? { logger: { level: config.LOG_LEVEL, redact: { paths: redactedPaths, censor: '[redacted]' } } }
+      : { loggerInstance: deps.logger }),
     // Only the named proxies may set X-Forwarded-For/-Proto; anyone else could spoof them.
     trustProxy: trustedProxies.length > 0 ? trustedProxies : false,
     bodyLimit: config.BODY_LIMIT_BYTES,
@@ -54,8 +55,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     keepAliveTimeout: 72_000,
     return503OnClosing: true,
     requestIdHeader: 'x-request-id',
-    schemaController,
-    routerOptions: { ignoreTrailingSlash: false }
+    schemaController
   })
 
   // JSON only: no form posts and no text/plain, the content types a cross-site form can send.

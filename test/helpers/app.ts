@@ -55,7 +55,7 @@ export async function buildTestApp (t: TapTest, options: BuildOptions = {}): Pro
   const config = testConfig(options.env)
   const prisma = createPrisma(database)
   const clock = createClock()
-  const app = await buildApp(config, { prisma, authSecret: TEST_SECRET, now: clock.now, logger: false })
+  const app = await buildApp(config, { prisma, authSecret: TEST_SECRET, now: clock.now })
   t.teardown(async () => {
     await app.close()
     await prisma.$disconnect()
