@@ -43,8 +43,10 @@ async function stop (running: Running): Promise<number | null> {
 }
 
 t.test('npm start with no configuration: embedded database and a development secret that survive restarts', async t => {
-  const dataDir = await mkdtemp(join(tmpdir(), 'auth-data-'))
-  t.teardown(() => rm(dataDir, { recursive: true, force: true }))
+  const parent = await mkdtemp(join(tmpdir(), 'auth-data-'))
+  t.teardown(() => rm(parent, { recursive: true, force: true }))
+  // Not created beforehand, as on a fresh clone (regression: the first start failed on ENOENT).
+  const dataDir = join(parent, 'nested', '.data')
   const port = await freePort()
   const env = { DATA_DIR: dataDir, COOKIE_SECURE: 'false', ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1' }
   const account = newAccount()

@@ -1,5 +1,6 @@
 // Embedded PostgreSQL (PGlite, PostgreSQL in WASM) served on a loopback port, so the
 // service reaches it through the same `pg` driver and Prisma adapter as a real server.
+import { mkdir } from 'node:fs/promises'
 import { PGlite } from '@electric-sql/pglite'
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
 
@@ -18,6 +19,8 @@ export interface EmbeddedPostgres {
  * a pool of size one (see `createPrisma`).
  */
 export async function startEmbeddedPostgres (dataDir?: string): Promise<EmbeddedPostgres> {
+  // PGlite creates only the last directory of the path; a fresh clone has no .data/ yet.
+  if (dataDir !== undefined) await mkdir(dataDir, { recursive: true })
   const db = await PGlite.create(dataDir === undefined ? undefined : { dataDir })
   const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 1 })
   await server.start()
