@@ -3,14 +3,17 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { listOf, type Config } from './config.js'
 import type { PrismaClient } from './db/prisma.js'
 import { authenticate } from './plugins/authenticate.js'
+import { authorize } from './plugins/authorize.js'
 import { cookies } from './plugins/cookies.js'
 import { crossOrigin } from './plugins/cross-origin.js'
 import { errorHandler } from './plugins/error-handler.js'
 import { swagger } from './plugins/swagger.js'
+import { adminRoutes } from './routes/admin.js'
 import { authRoutes } from './routes/auth.js'
 import { healthRoutes } from './routes/health.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { userRoutes } from './routes/users.js'
+import { AdminUser } from './schemas/admin.js'
 import { ErrorResponse, User } from './schemas/common.js'
 import { AccessClaims } from './schemas/sessions.js'
 import { createServices } from './services/index.js'
@@ -63,6 +66,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   app.addSchema(ErrorResponse)
   app.addSchema(User)
   app.addSchema(AccessClaims)
+  app.addSchema(AdminUser)
 
   await app.register(errorHandler)
   await app.register(crossOrigin, { ownOrigin: config.PUBLIC_URL, allowedOrigins: listOf(config.CORS_ORIGINS) })
@@ -74,18 +78,23 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     audience: config.JWT_AUDIENCE ?? config.PUBLIC_URL,
     clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE_SECONDS
   })
+  await app.register(authorize)
 
   const services = createServices(config, {
     prisma: deps.prisma,
     signJwt: payload => app.jwt.sign(payload),
     refreshKey: deriveKey(deps.authSecret, 'refresh-token'),
-    now
+    now,
+    reportError: (err, context) => app.log.error({ err }, context)
   })
+  await services.settings.start()
+  app.addHook('onClose', async () => services.settings.stop())
   const passwordPolicy = { minLength: config.PASSWORD_MIN_LENGTH, maxLength: config.PASSWORD_MAX_LENGTH }
 
   await app.register(healthRoutes, { pingDatabase: async () => { await deps.prisma.$queryRaw`SELECT 1` } })
   await app.register(authRoutes, { ...services, passwordPolicy })
   await app.register(sessionRoutes, { sessions: services.sessions })
   await app.register(userRoutes, { users: services.users })
+  await app.register(adminRoutes, services)
   return app
 }

@@ -32,6 +32,10 @@ export const ConfigSchema = Type.Object({
   SESSION_ABSOLUTE_TTL_SECONDS: Seconds(2_592_000, 60, 31_536_000, 'a session dies this long after login, whatever happens'),
   REFRESH_REUSE_GRACE_SECONDS: Seconds(10, 0, 60, 'the previous refresh token still yields the same successor this long'),
   MAX_SESSIONS_PER_USER: Type.Integer({ default: 10, minimum: 1, maximum: 1000 }),
+  SETTINGS_REFRESH_SECONDS: Seconds(5, 1, 300, 'how soon a runtime settings change made on another instance applies here'),
+
+  ADMIN_EMAIL: Type.Optional(Type.String({ minLength: 3, maxLength: 254, description: 'bootstrap: made (or promoted to) admin at start when no admin exists' })),
+  ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 8, description: 'bootstrap: the password of a newly created ADMIN_EMAIL account' })),
 
   COOKIE_SECURE: Flag(true, 'Secure cookies with __Host-/__Secure- names; false only for local http'),
   COOKIE_SAMESITE: Type.Union([Type.Literal('lax'), Type.Literal('strict'), Type.Literal('none')], { default: 'lax' }),
@@ -74,7 +78,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   const candidate = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, input))
   const problems = [...Value.Errors(ConfigSchema, candidate)].map(error => {
     const name = error.path.slice(1)
-    const shown = name.includes('SECRET') ? '(hidden)' : JSON.stringify(input[name])
+    const shown = /SECRET|PASSWORD/.test(name) ? '(hidden)' : JSON.stringify(input[name])
     return `${name}: ${describe(error.schema, error.message)}, got ${shown}`
   })
   if (problems.length > 0) throw new ConfigError(problems)

@@ -19,6 +19,7 @@ const catalogue = {
   NOT_FOUND: [404, 'Not found'],
   USER_EXISTS: [409, 'An account with this email or username already exists'],
   USERNAME_TAKEN: [409, 'This username is taken'],
+  LAST_ADMIN: [409, 'This would leave no active admin'],
   BODY_TOO_LARGE: [413, 'The request body is too large'],
   UNSUPPORTED_MEDIA_TYPE: [415, 'Send the request body as application/json'],
   RATE_LIMITED: [429, 'Too many requests; retry later'],

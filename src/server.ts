@@ -1,27 +1,14 @@
 // Process entry: config → database (embedded or DATABASE_URL) → migrations → app → listen; graceful shutdown.
-import { join } from 'node:path'
 import closeWithGrace from 'close-with-grace'
 import { pino } from 'pino'
 import { buildApp, redactedPaths } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
-import { startEmbeddedPostgres } from './db/embedded.js'
+import { openDatabase } from './db/open.js'
 import { createPrisma } from './db/prisma.js'
 import { applyMigrations } from './db/schema-engine.js'
 import { resolveAuthSecret } from './dev-secret.js'
-
-interface Database {
-  url: string
-  poolSize: number
-  stop: () => Promise<void>
-}
-
-async function openDatabase (config: Config): Promise<Database> {
-  if (config.DATABASE_URL !== undefined) {
-    return { url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, stop: async () => {} }
-  }
-  const embedded = await startEmbeddedPostgres(join(config.DATA_DIR, 'pglite'))
-  return { url: embedded.url, poolSize: 1, stop: embedded.stop }
-}
+import { createAdminAccounts } from './services/admin-accounts.js'
+import { passwordServiceFor } from './services/index.js'
 
 async function main (): Promise<void> {
   let config: Config
@@ -35,12 +22,16 @@ async function main (): Promise<void> {
   const log = pino({ level: config.LOG_LEVEL, redact: { paths: redactedPaths, censor: '[redacted]' } })
 
   const database = await openDatabase(config)
-  if (config.DATABASE_URL === undefined) log.info(`using the embedded database in ${join(config.DATA_DIR, 'pglite')}`)
+  log.info(`using ${database.description}`)
   if (config.MIGRATE_ON_START) {
     const applied = await applyMigrations(database.url)
     log.info({ applied }, applied.length > 0 ? `applied ${applied.length} migration(s)` : 'database schema is up to date')
   }
   const prisma = createPrisma(database)
+  if (config.ADMIN_EMAIL !== undefined) {
+    const outcome = await createAdminAccounts({ prisma, passwords: passwordServiceFor(config) }).bootstrap(config.ADMIN_EMAIL, config.ADMIN_PASSWORD)
+    if (outcome !== 'admin-exists') log.warn(`ADMIN_EMAIL: ${outcome === 'created' ? 'created' : 'promoted'} the first admin, ${config.ADMIN_EMAIL}`)
+  }
   const app = await buildApp(config, { prisma, authSecret: await resolveAuthSecret(config, log), logger: log })
 
   closeWithGrace({ delay: 10_000, logger: log }, async ({ signal, err }) => {

@@ -48,13 +48,15 @@ t.test('npm start with no configuration: embedded database and a development sec
   // Not created beforehand, as on a fresh clone (regression: the first start failed on ENOENT).
   const dataDir = join(parent, 'nested', '.data')
   const port = await freePort()
-  const env = { DATA_DIR: dataDir, COOKIE_SECURE: 'false', ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1' }
+  const env = { DATA_DIR: dataDir, COOKIE_SECURE: 'false', ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1', ADMIN_EMAIL: 'boss@example.com', ADMIN_PASSWORD: 'bootstrap admin passphrase' }
   const account = newAccount()
 
   const first = start(env, port)
   await waitUntilReady(first)
   t.match(first.output(), /DEVELOPMENT secret/, 'loud warning about the development secret')
-  t.match(first.output(), /applied 1 migration/)
+  t.match(first.output(), /applied [0-9]+ migration/)
+  t.match(first.output(), /created the first admin, boss@example.com/, 'ADMIN_EMAIL bootstraps the first admin')
+  t.notMatch(first.output(), /bootstrap admin passphrase/, 'its password is never logged')
   const registered = await fetch(`${first.baseUrl}/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(account) })
   t.equal(registered.status, 201)
   const login = await fetch(`${first.baseUrl}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: account.email, password: account.password }) })
@@ -69,6 +71,11 @@ t.test('npm start with no configuration: embedded database and a development sec
   t.equal(me.status, 200, 'the same secret and the same data after a restart')
   const again = await fetch(`${second.baseUrl}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: account.email, password: account.password }) })
   t.equal(again.status, 200)
+  t.notMatch(second.output(), /first admin/, 'bootstrapping happens once')
+  const boss = await fetch(`${second.baseUrl}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'boss@example.com', password: 'bootstrap admin passphrase' }) })
+  const { accessToken: bossToken } = await boss.json() as { accessToken: string }
+  const users = await fetch(`${second.baseUrl}/admin/users`, { headers: { authorization: `Bearer ${bossToken}` } })
+  t.equal(users.status, 200, 'the bootstrapped admin can use the admin API')
   t.equal(await stop(second), 0)
 })
 

@@ -30,6 +30,7 @@ async function swaggerPlugin (app: FastifyInstance, settings: SwaggerSettings) {
       tags: [
         { name: 'auth', description: 'Logging in and out, tokens' },
         { name: 'users', description: "The caller's own account" },
+        { name: 'admin', description: 'Administration (role admin)' },
         { name: 'health', description: 'Liveness and readiness' }
       ]
     },

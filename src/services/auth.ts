@@ -1,6 +1,7 @@
 // Logging in: credentials checked at constant cost, then a new session and its tokens.
 import type { PrismaClient } from '../db/prisma.js'
 import { apiError } from '../errors.js'
+import type { AuditService } from './audit.js'
 import type { PasswordService } from './passwords.js'
 import type { Device, SessionService } from './sessions.js'
 import type { SettingsService } from './settings.js'
@@ -26,10 +27,11 @@ export interface AuthDeps {
   passwords: PasswordService
   sessions: SessionService
   settings: SettingsService
+  audit: AuditService
   issueAccessToken: ReturnType<typeof createAccessTokenIssuer>
 }
 
-export function createAuthService ({ prisma, passwords, sessions, settings, issueAccessToken }: AuthDeps) {
+export function createAuthService ({ prisma, passwords, sessions, settings, audit, issueAccessToken }: AuthDeps) {
   return {
     /**
      * Unknown account, wrong password and deactivated account fail identically, after the
@@ -43,13 +45,18 @@ export function createAuthService ({ prisma, passwords, sessions, settings, issu
       const valid = user === null
         ? await passwords.verifyDecoy(password)
         : await passwords.verify(user.passwordHash, password)
-      if (user === null || !valid || !user.isActive) throw apiError('AUTH_INVALID_CREDENTIALS')
+      if (user === null || !valid || !user.isActive) {
+        const reason = user === null ? 'unknown_account' : valid ? 'inactive' : 'wrong_password'
+        await audit.record({ action: 'login.failed', subjectId: user?.id ?? null, ip: device.ip, details: { reason, ...(user === null ? { identifier: describe(who) } : {}) } })
+        throw apiError('AUTH_INVALID_CREDENTIALS')
+      }
 
       if (passwords.needsRehash(user.passwordHash)) {
         await prisma.user.update({ where: { id: user.id }, data: { passwordHash: await passwords.hash(password) } })
       }
       const { passwordHash, isActive, ...visible } = user
       const session = await sessions.start(user.id, device)
+      await audit.record({ action: 'login.succeeded', actorId: user.id, subjectId: user.id, ip: device.ip, details: { sessionId: session.sessionId } })
       const access = issueAccessToken({ sub: user.id, sid: session.sessionId, role: user.role }, settings.tokenLifetimes().accessTokenTtlSeconds)
       return {
         user: toApiUser(visible),
@@ -63,6 +70,12 @@ export function createAuthService ({ prisma, passwords, sessions, settings, issu
 }
 
 export type AuthService = ReturnType<typeof createAuthService>
+
+/** The identifier an unknown-account attempt used, canonical and bounded, for the audit trail. */
+function describe (who: LoginIdentifier): string {
+  const value = 'email' in who ? who.email : 'username' in who ? who.username : who.identifier
+  return canonical(value).slice(0, 254)
+}
 
 function lookupOf (who: LoginIdentifier): { email: string } | { username: string } {
   if ('email' in who) return { email: canonical(who.email) }

@@ -1,6 +1,8 @@
 // Wires the services together: each receives its collaborators explicitly, no module singletons.
 import type { Config } from '../config.js'
 import type { PrismaClient } from '../db/prisma.js'
+import { createAdminService } from './admin.js'
+import { createAuditService } from './audit.js'
 import { createAuthService } from './auth.js'
 import { createPasswordService } from './passwords.js'
 import { createRefreshService } from './refresh.js'
@@ -14,22 +16,27 @@ export interface ServiceDeps {
   signJwt: SignJwt
   refreshKey: Buffer
   now: () => Date
+  /** Where failures that must not fail a request (audit writes, settings reloads) are reported. */
+  reportError: (error: unknown, context: string) => void
 }
 
-export function createServices (config: Config, { prisma, signJwt, refreshKey, now }: ServiceDeps) {
-  const passwords = createPasswordService({
-    memoryKiB: config.ARGON2_MEMORY_KIB,
-    timeCost: config.ARGON2_TIME_COST,
-    parallelism: config.ARGON2_PARALLELISM
-  })
-  const settings = createSettingsService(config)
+/** Password hashing with the configured argon2id cost. */
+export function passwordServiceFor (config: Config) {
+  return createPasswordService({ memoryKiB: config.ARGON2_MEMORY_KIB, timeCost: config.ARGON2_TIME_COST, parallelism: config.ARGON2_PARALLELISM })
+}
+
+export function createServices (config: Config, { prisma, signJwt, refreshKey, now, reportError }: ServiceDeps) {
+  const passwords = passwordServiceFor(config)
+  const settings = createSettingsService({ prisma, config, onError: error => reportError(error, 'reloading runtime settings') })
+  const audit = createAuditService({ prisma, now, onError: (error, entry) => reportError(error, `writing audit entry ${entry.action}`) })
   const codec = createRefreshTokenCodec(refreshKey)
   const issueAccessToken = createAccessTokenIssuer({ sign: signJwt, now })
   const sessions = createSessionService({ prisma, codec, settings, now, maxSessionsPerUser: config.MAX_SESSIONS_PER_USER })
-  const refresh = createRefreshService({ prisma, codec, settings, issueAccessToken, now, graceSeconds: config.REFRESH_REUSE_GRACE_SECONDS })
+  const refresh = createRefreshService({ prisma, codec, settings, audit, issueAccessToken, now, graceSeconds: config.REFRESH_REUSE_GRACE_SECONDS })
   const users = createUserService({ prisma, passwords, sessions, now })
-  const auth = createAuthService({ prisma, passwords, sessions, settings, issueAccessToken })
-  return { passwords, settings, sessions, refresh, users, auth }
+  const auth = createAuthService({ prisma, passwords, sessions, settings, audit, issueAccessToken })
+  const admin = createAdminService({ prisma, sessions, audit })
+  return { passwords, settings, audit, sessions, refresh, users, auth, admin }
 }
 
 export type Services = ReturnType<typeof createServices>

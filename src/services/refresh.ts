@@ -1,6 +1,7 @@
 // Refresh-token rotation with reuse detection (RFC 9700 4.14.2) and a grace window for honest races.
 import type { PrismaClient } from '../db/prisma.js'
 import { apiError } from '../errors.js'
+import type { AuditService } from './audit.js'
 import { expiryOf, type Device } from './sessions.js'
 import type { SettingsService } from './settings.js'
 import type { RefreshTokenCodec, RefreshTokenParts, createAccessTokenIssuer } from './tokens.js'
@@ -9,6 +10,7 @@ export interface RefreshDeps {
   prisma: PrismaClient
   codec: RefreshTokenCodec
   settings: SettingsService
+  audit: AuditService
   issueAccessToken: ReturnType<typeof createAccessTokenIssuer>
   now: () => Date
   graceSeconds: number
@@ -33,7 +35,7 @@ const sessionState = {
   user: { select: { role: true, isActive: true } }
 } as const
 
-export function createRefreshService ({ prisma, codec, settings, issueAccessToken, now, graceSeconds }: RefreshDeps) {
+export function createRefreshService ({ prisma, codec, settings, audit, issueAccessToken, now, graceSeconds }: RefreshDeps) {
   const load = (id: string) => prisma.session.findUnique({ where: { id }, select: sessionState })
   type SessionState = NonNullable<Awaited<ReturnType<typeof load>>>
 
@@ -67,7 +69,7 @@ export function createRefreshService ({ prisma, codec, settings, issueAccessToke
    * same successor for every racing tab or retried request: never two live successors).
    * Any other retired token is a theft signal: the whole session is revoked.
    */
-  async function replay (session: SessionState, parts: RefreshTokenParts, at: Date): Promise<RefreshedTokens> {
+  async function replay (session: SessionState, parts: RefreshTokenParts, at: Date, device: Device): Promise<RefreshedTokens> {
     const rotatedAgo = session.rotatedAt === null ? Infinity : (at.getTime() - session.rotatedAt.getTime()) / 1000
     if (parts.generation === session.generation - 1 && rotatedAgo <= graceSeconds) {
       return tokensFor(session, session.generation, expiryOf(session))
@@ -76,6 +78,7 @@ export function createRefreshService ({ prisma, codec, settings, issueAccessToke
       where: { id: session.id, revokedAt: null },
       data: { revokedAt: at, revokedReason: 'refresh_reuse' }
     })
+    await audit.record({ action: 'refresh.reuse_detected', subjectId: session.userId, ip: device.ip, details: { sessionId: session.id, generation: parts.generation } })
     throw apiError('AUTH_REFRESH_REUSED')
   }
 
@@ -102,7 +105,7 @@ export function createRefreshService ({ prisma, codec, settings, issueAccessToke
         if (session === null) throw apiError('AUTH_REFRESH_REVOKED')
         assertUsable(session, at)
       }
-      return replay(session, parts, at)
+      return replay(session, parts, at, device)
     }
   }
 }

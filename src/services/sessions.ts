@@ -1,9 +1,9 @@
 // Sessions: one row per login, carrying the refresh token's rotation state.
+import type { Transaction } from '../db/locks.js'
 import type { PrismaClient } from '../db/prisma.js'
 import type { RefreshTokenCodec } from './tokens.js'
+import type { Page } from './pagination.js'
 import type { SettingsService } from './settings.js'
-
-type Transaction = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0]
 
 export interface SessionDeps {
   prisma: PrismaClient
@@ -35,13 +35,8 @@ export interface SessionView {
   current: boolean
 }
 
-export interface Page<T> {
-  items: T[]
-  nextCursor: string | null
-}
-
 /** Why a session ended, kept on the row for the owner and for audits. */
-export type RevokeReason = 'logout' | 'logout_all' | 'revoked_by_user' | 'refresh_reuse' | 'evicted'
+export type RevokeReason = 'logout' | 'logout_all' | 'revoked_by_user' | 'revoked_by_admin' | 'deactivated' | 'refresh_reuse' | 'evicted'
 
 /** The earlier of the idle and absolute limits: when the session's refresh token stops working. */
 export function expiryOf (session: { idleExpiresAt: Date, absoluteExpiresAt: Date }): Date {

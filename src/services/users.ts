@@ -3,6 +3,7 @@ import { Prisma } from '../generated/prisma/client.js'
 import type { PrismaClient } from '../db/prisma.js'
 import { apiError } from '../errors.js'
 import type { PasswordService } from './passwords.js'
+import type { Role } from './roles.js'
 import type { SessionService } from './sessions.js'
 
 /** The only columns that ever leave this service: the password hash cannot reach a response. */
@@ -69,29 +70,8 @@ export interface UserDeps {
 
 export function createUserService ({ prisma, passwords, sessions, now }: UserDeps) {
   return {
-    /**
-     * Creates the user and the profile in one statement (one transaction). Uniqueness is
-     * the database's job, so two concurrent registrations of one email give one 201 and
-     * one USER_EXISTS, never a duplicate or a 500.
-     */
-    async register (input: Registration): Promise<ApiUser> {
-      const email = canonical(input.email)
-      const username = input.username === undefined ? null : canonical(input.username)
-      if (passwords.isCommon(input.password) || [email, username].includes(canonical(input.password))) {
-        throw apiError('PASSWORD_TOO_WEAK')
-      }
-      const passwordHash = await passwords.hash(input.password)
-      try {
-        const row = await prisma.user.create({
-          data: { email, username, passwordHash, profile: { create: { displayName: input.displayName ?? null } } },
-          select: userSelect
-        })
-        return toApiUser(row)
-      } catch (error) {
-        if (isUniqueViolation(error)) throw apiError('USER_EXISTS')
-        throw error
-      }
-    },
+    /** Registers a user with role `user`; see `createAccount`. */
+    register: (input: Registration): Promise<ApiUser> => createAccount({ prisma, passwords }, input, 'user'),
 
     /** The caller's user, in the same round trip that proves the session is still live. */
     async me (userId: string, sessionId: string): Promise<ApiUser> {
@@ -125,6 +105,34 @@ export function createUserService ({ prisma, passwords, sessions, now }: UserDep
 }
 
 export type UserService = ReturnType<typeof createUserService>
+
+/**
+ * Creates the user and the profile in one statement (one transaction), after the password
+ * policy. Uniqueness is the database's job, so two concurrent registrations of one email
+ * give one account and one USER_EXISTS, never a duplicate or a 500.
+ */
+export async function createAccount (
+  { prisma, passwords }: Pick<UserDeps, 'prisma' | 'passwords'>,
+  input: Registration,
+  role: Role
+): Promise<ApiUser> {
+  const email = canonical(input.email)
+  const username = input.username === undefined ? null : canonical(input.username)
+  if (passwords.isCommon(input.password) || [email, username].includes(canonical(input.password))) {
+    throw apiError('PASSWORD_TOO_WEAK')
+  }
+  const passwordHash = await passwords.hash(input.password)
+  try {
+    const row = await prisma.user.create({
+      data: { email, username, passwordHash, role, profile: { create: { displayName: input.displayName ?? null } } },
+      select: userSelect
+    })
+    return toApiUser(row)
+  } catch (error) {
+    if (isUniqueViolation(error)) throw apiError('USER_EXISTS')
+    throw error
+  }
+}
 
 function isUniqueViolation (error: unknown): boolean {
   return error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002'

@@ -55,7 +55,8 @@ t.test('applying to a fresh database, then again', async (t) => {
   const tables = await withClient(url, async (client) => (await client.query<{ table_name: string }>(
     "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name"
   )).rows.map((row) => row.table_name))
-  t.same(tables, ['OneTimeToken', 'Profile', 'Session', 'Setting', 'User', '_prisma_migrations'])
+  const models = [...(await readFile(join(prismaDir, 'schema.prisma'), 'utf8')).matchAll(/^model (\w+) \{/gm)].map((match) => match[1])
+  t.same(tables, [...models, '_prisma_migrations'].sort(), 'a table for every model of schema.prisma')
 
   const rows = await recordedMigrations(url)
   t.same(rows.map((row) => row.migration_name), migrationNames)

@@ -1,0 +1,12 @@
+// Transaction-scoped advisory locks: serialise read-check-write sequences that span rows.
+import type { PrismaClient } from './prisma.js'
+
+export type Transaction = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0]
+
+/**
+ * Holds a PostgreSQL advisory lock named `name` until the transaction ends, so concurrent
+ * transactions doing the same check-then-write (on every instance) run one after another.
+ */
+export async function lockFor (tx: Transaction, name: string): Promise<void> {
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${name}))`
+}

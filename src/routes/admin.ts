@@ -1,0 +1,131 @@
+// /admin: users, their sessions, runtime settings and the audit trail; every route guarded by a permission.
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { errorResponses } from '../schemas/common.js'
+import { AdminUser, AuditList, AuditQuery, Settings, SettingsChanges, UserChanges, UserList, UserListQuery, UserParams } from '../schemas/admin.js'
+import type { Actor, AdminService } from '../services/admin.js'
+import type { AuditService } from '../services/audit.js'
+import type { SettingsService } from '../services/settings.js'
+import { callerOf, noStore } from './client.js'
+
+export interface AdminRoutesOptions {
+  admin: AdminService
+  audit: AuditService
+  settings: SettingsService
+}
+
+const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { cookieAuth: [] }]
+const tags = ['admin']
+
+function actorOf (request: FastifyRequest): Actor {
+  return { userId: callerOf(request).userId, ip: request.ip }
+}
+
+export async function adminRoutes (app: FastifyInstance, { admin, audit, settings }: AdminRoutesOptions) {
+  const routes = app.withTypeProvider<TypeBoxTypeProvider>()
+  routes.addHook('onRequest', app.authenticate)
+  routes.addHook('onSend', noStore)
+  const can = app.requirePermission
+
+  routes.get('/admin/users', {
+    onRequest: [can('users:read')],
+    schema: {
+      tags,
+      security,
+      operationId: 'adminListUsers',
+      summary: 'Users, newest first, with search and filters',
+      querystring: UserListQuery,
+      response: { 200: UserList, ...errorResponses(400, 401, 403) }
+    }
+  }, async request => admin.list(request.query))
+
+  routes.get('/admin/users/:id', {
+    onRequest: [can('users:read')],
+    schema: { tags, security, operationId: 'adminGetUser', summary: 'One user', params: UserParams, response: { 200: Type.Ref(AdminUser), ...errorResponses(400, 401, 403, 404) } }
+  }, async request => admin.get(request.params.id))
+
+  routes.patch('/admin/users/:id', {
+    onRequest: [can('users:write')],
+    schema: {
+      tags,
+      security,
+      operationId: 'adminUpdateUser',
+      summary: 'Change role, activate or deactivate (ends every session), edit the profile',
+      description: 'The last active admin can be neither demoted nor deactivated (409 LAST_ADMIN). A role change reaches the access token at its next refresh.',
+      params: UserParams,
+      body: UserChanges,
+      response: { 200: Type.Ref(AdminUser), ...errorResponses(400, 401, 403, 404, 409) }
+    }
+  }, async request => admin.update(actorOf(request), request.params.id, request.body))
+
+  routes.delete('/admin/users/:id', {
+    onRequest: [can('users:write')],
+    schema: {
+      tags,
+      security,
+      operationId: 'adminDeleteUser',
+      summary: 'Delete a user with their profile, sessions and tokens',
+      params: UserParams,
+      response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404, 409) }
+    }
+  }, async (request, reply) => {
+    await admin.remove(actorOf(request), request.params.id)
+    return reply.code(204).send(null)
+  })
+
+  routes.post('/admin/users/:id/sessions/revoke', {
+    onRequest: [can('sessions:revoke')],
+    schema: {
+      tags,
+      security,
+      operationId: 'adminRevokeSessions',
+      summary: 'End every session of a user',
+      params: UserParams,
+      response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) }
+    }
+  }, async (request, reply) => {
+    await admin.revokeSessions(actorOf(request), request.params.id)
+    return reply.code(204).send(null)
+  })
+
+  routes.get('/admin/settings', {
+    onRequest: [can('settings:read')],
+    schema: { tags, security, operationId: 'adminGetSettings', summary: 'Token lifetimes in force', response: { 200: Settings, ...errorResponses(401, 403) } }
+  }, async () => settings.tokenLifetimes())
+
+  routes.put('/admin/settings', {
+    onRequest: [can('settings:write')],
+    schema: {
+      tags,
+      security,
+      operationId: 'adminUpdateSettings',
+      summary: 'Change token lifetimes (partial); applies to tokens issued afterwards on every instance',
+      description: 'Applies at once on this instance and within SETTINGS_REFRESH_SECONDS (5 s by default) on the others; no restart.',
+      body: SettingsChanges,
+      response: { 200: Settings, ...errorResponses(400, 401, 403, 415) }
+    }
+  }, async request => {
+    const before = settings.tokenLifetimes()
+    const updated = await settings.update(request.body)
+    await audit.record({ action: 'settings.changed', ...actorIds(request), details: { before: { ...before }, after: { ...updated } } })
+    return updated
+  })
+
+  routes.get('/admin/audit', {
+    onRequest: [can('audit:read')],
+    schema: {
+      tags,
+      security,
+      operationId: 'adminListAudit',
+      summary: 'Security events and admin actions, newest first',
+      querystring: AuditQuery,
+      response: { 200: AuditList, ...errorResponses(400, 401, 403) }
+    }
+  }, async request => audit.list(request.query))
+}
+
+function actorIds (request: FastifyRequest) {
+  const actor = actorOf(request)
+  return { actorId: actor.userId, ip: actor.ip }
+}

@@ -1,0 +1,62 @@
+// Bodies, queries and responses of the /admin routes.
+import { Type } from '@sinclair/typebox'
+import { roles } from '../services/roles.js'
+import { Uuid, User } from './common.js'
+import { ProfileChanges } from './users.js'
+
+export const RoleName = Type.Union(roles.map(role => Type.Literal(role)))
+
+export const AdminUser = Type.Composite([User, Type.Object({ isActive: Type.Boolean() })], { $id: 'AdminUser', title: 'User (admin view)' })
+
+const Cursor = Type.String({ minLength: 1, maxLength: 200, description: 'nextCursor of the previous page' })
+const Limit = Type.Integer({ minimum: 1, maximum: 100, default: 20 })
+
+export const UserListQuery = Type.Object({
+  limit: Limit,
+  cursor: Type.Optional(Cursor),
+  q: Type.Optional(Type.String({ minLength: 1, maxLength: 254, description: 'prefix of the email or the username' })),
+  role: Type.Optional(RoleName),
+  active: Type.Optional(Type.Boolean())
+}, { additionalProperties: false })
+
+export const UserList = Type.Object({
+  items: Type.Array(Type.Ref(AdminUser)),
+  nextCursor: Type.Union([Type.String(), Type.Null()])
+})
+
+export const UserParams = Type.Object({ id: Uuid }, { additionalProperties: false })
+
+export const UserChanges = Type.Object({
+  role: Type.Optional(RoleName),
+  isActive: Type.Optional(Type.Boolean()),
+  profile: Type.Optional(ProfileChanges)
+}, { additionalProperties: false, minProperties: 1 })
+
+const Lifetime = (minimum: number, maximum: number, description: string) => Type.Integer({ minimum, maximum, description })
+
+export const Settings = Type.Object({
+  accessTokenTtlSeconds: Lifetime(5, 86_400, 'access token lifetime: 5 s to 24 h'),
+  refreshTokenIdleTtlSeconds: Lifetime(60, 7_776_000, 'session idle lifetime: 1 min to 90 days'),
+  sessionAbsoluteTtlSeconds: Lifetime(60, 31_536_000, 'session absolute lifetime: at least the idle one, at most 365 days')
+}, { title: 'Runtime settings' })
+
+export const SettingsChanges = Type.Partial(Settings, { additionalProperties: false, minProperties: 1 })
+
+export const AuditQuery = Type.Object({
+  limit: Limit,
+  cursor: Type.Optional(Cursor),
+  subjectId: Type.Optional(Uuid)
+}, { additionalProperties: false })
+
+export const AuditList = Type.Object({
+  items: Type.Array(Type.Object({
+    id: Uuid,
+    createdAt: Type.String({ format: 'date-time' }),
+    action: Type.String(),
+    actorId: Type.Union([Uuid, Type.Null()]),
+    subjectId: Type.Union([Uuid, Type.Null()]),
+    ip: Type.Union([Type.String(), Type.Null()]),
+    details: Type.Unknown()
+  })),
+  nextCursor: Type.Union([Type.String(), Type.Null()])
+})

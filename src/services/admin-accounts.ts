@@ -1,0 +1,49 @@
+// The first admin: created or promoted from the command line, or bootstrapped at start from ADMIN_EMAIL.
+import type { PrismaClient } from '../db/prisma.js'
+import { apiError } from '../errors.js'
+import type { PasswordService } from './passwords.js'
+import { canonical, createAccount, toApiUser, userSelect, type ApiUser, type Registration } from './users.js'
+
+export interface AdminAccountDeps {
+  prisma: PrismaClient
+  passwords: PasswordService
+}
+
+export type BootstrapOutcome = 'admin-exists' | 'created' | 'promoted'
+
+export function createAdminAccounts ({ prisma, passwords }: AdminAccountDeps) {
+  async function promote (email: string): Promise<ApiUser> {
+    const found = await prisma.user.findUnique({ where: { email: canonical(email) }, select: { id: true } })
+    if (found === null) throw apiError('NOT_FOUND')
+    return toApiUser(await prisma.user.update({ where: { id: found.id }, data: { role: 'admin', isActive: true }, select: userSelect }))
+  }
+
+  return {
+    /** A new account with role admin, under the same password policy as everyone. */
+    createAdmin: (input: Registration): Promise<ApiUser> => createAccount({ prisma, passwords }, input, 'admin'),
+
+    /** Makes an existing account an (active) admin. */
+    promote,
+
+    /**
+     * When no active admin exists: promotes the account of `email`, or creates it with
+     * `password`. Does nothing once any admin exists, so it is safe on every start.
+     */
+    async bootstrap (email: string, password: string | undefined): Promise<BootstrapOutcome> {
+      if (await prisma.user.count({ where: { role: 'admin', isActive: true } }) > 0) return 'admin-exists'
+      if (await prisma.user.count({ where: { email: canonical(email) } }) > 0) {
+        await promote(email)
+        return 'promoted'
+      }
+      if (password === undefined) throw new Error('ADMIN_PASSWORD is required to create the ADMIN_EMAIL account')
+      try {
+        await createAccount({ prisma, passwords }, { email, password }, 'admin')
+      } catch (error) {
+        // Another instance starting at the same moment created it first.
+        if ((error as { code?: string }).code === 'USER_EXISTS') return 'admin-exists'
+        throw error
+      }
+      return 'created'
+    }
+  }
+}

@@ -1,0 +1,138 @@
+// Administration of users: listing, reading, changing role and state, deleting, ending sessions.
+import { lockFor, type Transaction } from '../db/locks.js'
+import type { PrismaClient } from '../db/prisma.js'
+import type { Prisma } from '../generated/prisma/client.js'
+import { apiError } from '../errors.js'
+import type { AuditService } from './audit.js'
+import { after, decodeCursor, encodeCursor, type Page } from './pagination.js'
+import type { Role } from './roles.js'
+import type { SessionService } from './sessions.js'
+import { canonical, toApiUser, userSelect, type ApiUser } from './users.js'
+
+export interface AdminUser extends ApiUser {
+  isActive: boolean
+}
+
+export interface UserQuery {
+  limit: number
+  cursor?: string | undefined
+  /** Prefix of the email or the username. */
+  q?: string | undefined
+  role?: Role | undefined
+  active?: boolean | undefined
+}
+
+export interface UserChanges {
+  role?: Role | undefined
+  isActive?: boolean | undefined
+  profile?: { displayName?: string | null, bio?: string | null, avatarUrl?: string | null } | undefined
+}
+
+/** Who acts, for the audit trail. */
+export interface Actor {
+  userId: string
+  ip: string
+}
+
+const adminSelect = { ...userSelect, isActive: true } satisfies Prisma.UserSelect
+
+function toAdminUser (row: Prisma.UserGetPayload<{ select: typeof adminSelect }>): AdminUser {
+  const { isActive, ...rest } = row
+  return { ...toApiUser(rest), isActive }
+}
+
+export interface AdminDeps {
+  prisma: PrismaClient
+  sessions: SessionService
+  audit: AuditService
+}
+
+export function createAdminService ({ prisma, sessions, audit }: AdminDeps) {
+  /**
+   * Refuses a change that would leave no active admin. Run under the "admins" lock, so two
+   * admins demoting each other at the same moment cannot both succeed.
+   */
+  async function assertAnotherActiveAdmin (tx: Transaction, userId: string): Promise<void> {
+    await lockFor(tx, 'admins')
+    const others = await tx.user.count({ where: { role: 'admin', isActive: true, id: { not: userId } } })
+    if (others === 0) throw apiError('LAST_ADMIN')
+  }
+
+  async function findOrThrow (id: string) {
+    const row = await prisma.user.findUnique({ where: { id }, select: adminSelect })
+    if (row === null) throw apiError('NOT_FOUND')
+    return row
+  }
+
+  return {
+    async list ({ limit, cursor, q, role, active }: UserQuery): Promise<Page<AdminUser>> {
+      const prefix = q === undefined ? undefined : canonical(q)
+      const rows = await prisma.user.findMany({
+        where: {
+          // AND, not a spread: the search and the cursor are both OR-clauses.
+          AND: [
+            prefix === undefined ? {} : { OR: [{ email: { startsWith: prefix } }, { username: { startsWith: prefix } }] },
+            role === undefined ? {} : { role },
+            active === undefined ? {} : { isActive: active },
+            after(decodeCursor(cursor))
+          ]
+        },
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        take: limit + 1,
+        select: adminSelect
+      })
+      const last = rows.length > limit ? rows[limit - 1] : undefined
+      return { items: rows.slice(0, limit).map(toAdminUser), nextCursor: last === undefined ? null : encodeCursor(last) }
+    },
+
+    async get (id: string): Promise<AdminUser> {
+      return toAdminUser(await findOrThrow(id))
+    },
+
+    /**
+     * Changes role, active state or profile. Deactivating ends every session at once; the
+     * last active admin can be neither demoted nor deactivated.
+     */
+    async update (actor: Actor, id: string, changes: UserChanges): Promise<AdminUser> {
+      const before = await findOrThrow(id)
+      const demotes = before.role === 'admin' && changes.role !== undefined && changes.role !== 'admin'
+      const deactivates = before.isActive && changes.isActive === false
+      const row = await prisma.$transaction(async tx => {
+        if (demotes || deactivates) await assertAnotherActiveAdmin(tx, id)
+        return tx.user.update({
+          where: { id },
+          data: {
+            ...(changes.role === undefined ? {} : { role: changes.role }),
+            ...(changes.isActive === undefined ? {} : { isActive: changes.isActive }),
+            ...(changes.profile === undefined ? {} : { profile: { upsert: { create: changes.profile, update: changes.profile } } })
+          },
+          select: adminSelect
+        })
+      })
+      if (deactivates) await sessions.revokeAll(id, 'deactivated')
+      const entry = { actorId: actor.userId, subjectId: id, ip: actor.ip }
+      if (changes.role !== undefined && changes.role !== before.role) await audit.record({ ...entry, action: 'user.role_changed', details: { from: before.role, to: changes.role } })
+      if (changes.isActive !== undefined && changes.isActive !== before.isActive) await audit.record({ ...entry, action: changes.isActive ? 'user.activated' : 'user.deactivated' })
+      if (changes.profile !== undefined) await audit.record({ ...entry, action: 'user.updated', details: { fields: Object.keys(changes.profile) } })
+      return toAdminUser(row)
+    },
+
+    /** Deletes the user with profile, sessions and tokens; never the last active admin. */
+    async remove (actor: Actor, id: string): Promise<void> {
+      const before = await findOrThrow(id)
+      await prisma.$transaction(async tx => {
+        if (before.role === 'admin' && before.isActive) await assertAnotherActiveAdmin(tx, id)
+        await tx.user.delete({ where: { id } })
+      })
+      await audit.record({ action: 'user.deleted', actorId: actor.userId, subjectId: id, ip: actor.ip, details: { email: before.email } })
+    },
+
+    async revokeSessions (actor: Actor, id: string): Promise<void> {
+      await findOrThrow(id)
+      const count = await sessions.revokeAll(id, 'revoked_by_admin')
+      await audit.record({ action: 'sessions.revoked', actorId: actor.userId, subjectId: id, ip: actor.ip, details: { count } })
+    }
+  }
+}
+
+export type AdminService = ReturnType<typeof createAdminService>

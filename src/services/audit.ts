@@ -1,0 +1,65 @@
+// The audit trail: security events and admin actions, in a table, readable by admins. Never a secret in it.
+import type { PrismaClient } from '../db/prisma.js'
+import type { Prisma } from '../generated/prisma/client.js'
+import { after, decodeCursor, encodeCursor, type Page } from './pagination.js'
+
+export type AuditAction =
+  | 'login.succeeded' | 'login.failed' | 'refresh.reuse_detected'
+  | 'password.changed' | 'password.reset'
+  | 'user.role_changed' | 'user.deactivated' | 'user.activated' | 'user.updated' | 'user.deleted'
+  | 'sessions.revoked' | 'settings.changed'
+
+export interface AuditEntry {
+  action: AuditAction
+  actorId?: string | null
+  subjectId?: string | null
+  ip?: string | null
+  /** Context such as the changed fields; callers never put passwords, tokens or cookies here. */
+  details?: Prisma.InputJsonObject
+}
+
+export interface AuditView {
+  id: string
+  createdAt: string
+  action: string
+  actorId: string | null
+  subjectId: string | null
+  ip: string | null
+  details: unknown
+}
+
+export interface AuditDeps {
+  prisma: PrismaClient
+  now: () => Date
+  /** Where a failure to write the trail is reported: it never fails the request that caused it. */
+  onError: (error: unknown, entry: AuditEntry) => void
+}
+
+export function createAuditService ({ prisma, now, onError }: AuditDeps) {
+  return {
+    /** Appends an entry; a failure is reported, not thrown, so auditing never breaks a login. */
+    async record (entry: AuditEntry): Promise<void> {
+      try {
+        await prisma.auditEvent.create({
+          data: { action: entry.action, actorId: entry.actorId ?? null, subjectId: entry.subjectId ?? null, ip: entry.ip ?? null, details: entry.details ?? {}, createdAt: now() }
+        })
+      } catch (error) {
+        onError(error, entry)
+      }
+    },
+
+    /** Newest first, `limit` at a time; optionally only the entries about one user. */
+    async list ({ limit, cursor, subjectId }: { limit: number, cursor?: string | undefined, subjectId?: string | undefined }): Promise<Page<AuditView>> {
+      const rows = await prisma.auditEvent.findMany({
+        where: { AND: [subjectId === undefined ? {} : { subjectId }, after(decodeCursor(cursor))] },
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        take: limit + 1
+      })
+      const items = rows.slice(0, limit).map(row => ({ ...row, createdAt: row.createdAt.toISOString(), details: row.details }))
+      const last = rows.length > limit ? rows[limit - 1] : undefined
+      return { items, nextCursor: last === undefined ? null : encodeCursor(last) }
+    }
+  }
+}
+
+export type AuditService = ReturnType<typeof createAuditService>

@@ -1,0 +1,17 @@
+// Roles and what each may do. A route asks for a permission, never for a role name, so a new
+// role (a support agent who may read users but not change them) is one line here.
+export const permissionsByRole = {
+  user: [],
+  admin: ['users:read', 'users:write', 'sessions:revoke', 'settings:read', 'settings:write', 'audit:read']
+} as const satisfies Record<string, readonly string[]>
+
+export type Role = keyof typeof permissionsByRole
+export type Permission = (typeof permissionsByRole)[Role][number]
+
+export const roles = Object.keys(permissionsByRole) as Role[]
+
+/** Whether `role` (as carried in the access token) grants `permission`; unknown roles grant nothing. */
+export function hasPermission (role: string, permission: Permission): boolean {
+  const granted: readonly string[] = Object.hasOwn(permissionsByRole, role) ? permissionsByRole[role as Role] : []
+  return granted.includes(permission)
+}

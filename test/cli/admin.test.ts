@@ -1,0 +1,67 @@
+// The admin CLI: create (password from the command line or standard input, never echoed) and promote.
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
+import t from 'tap'
+import { createTestDatabase, withClient } from '../helpers/database.js'
+
+const entry = join(import.meta.dirname, '..', '..', 'src', 'cli', 'admin.ts')
+const database = await createTestDatabase()
+t.teardown(database.drop)
+
+interface Run { code: number | null, output: string }
+
+function run (args: string[], stdin = ''): Promise<Run> {
+  return new Promise(resolve => {
+    const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
+      env: { PATH: process.env.PATH, DATABASE_URL: database.url, ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1', LOG_LEVEL: 'silent' }
+    })
+    let output = ''
+    child.stdout.on('data', chunk => { output += chunk })
+    child.stderr.on('data', chunk => { output += chunk })
+    child.stdin.end(stdin)
+    child.on('close', code => resolve({ code, output }))
+  })
+}
+
+const roleOf = (email: string) => withClient(database.url, async client =>
+  (await client.query<{ role: string }>('SELECT role FROM "User" WHERE email = $1', [email])).rows[0]?.role)
+
+t.test('create with --password', async t => {
+  const result = await run(['create', '--email', 'Root@Example.com', '--password', 'a long admin passphrase 1'])
+  t.equal(result.code, 0, result.output)
+  t.match(result.output, /Created admin root@example.com/)
+  t.notMatch(result.output, /passphrase/, 'the password is not echoed')
+  t.equal(await roleOf('root@example.com'), 'admin')
+})
+
+t.test('create with the password on standard input (what the prompt reads when not on a terminal)', async t => {
+  const result = await run(['create', '--email', 'piped@example.com', '--username', 'piped_admin'], 'a piped admin passphrase\n')
+  t.equal(result.code, 0, result.output)
+  t.notMatch(result.output, /passphrase/)
+  t.equal(await roleOf('piped@example.com'), 'admin')
+})
+
+t.test('refusals: existing account, weak password, bad email, bad usage', async t => {
+  for (const [args, message] of [
+    [['create', '--email', 'root@example.com', '--password', 'another long passphrase'], /already exists/],
+    [['create', '--email', 'weak@example.com', '--password', 'password1'], /too common/],
+    [['create', '--email', 'weak@example.com', '--password', 'short'], /invalid input: password/],
+    [['create', '--email', 'not-an-email', '--password', 'a long admin passphrase'], /invalid input: email/],
+    [['delete', '--email', 'root@example.com'], /usage/],
+    [['promote'], /usage/],
+    [['promote', '--email', 'nobody@example.com'], /no account with the email/]
+  ] as const) {
+    const result = await run([...args])
+    t.equal(result.code, 1, args.join(' '))
+    t.match(result.output, message)
+  }
+  t.equal(await roleOf('weak@example.com'), undefined, 'nothing created')
+})
+
+t.test('promote an existing user', async t => {
+  await withClient(database.url, client => client.query(
+    'INSERT INTO "User" (id, email, "passwordHash", "updatedAt") VALUES (gen_random_uuid(), $1, $2, now())', ['member@example.com', 'x']))
+  const result = await run(['promote', '--email', 'MEMBER@example.com'])
+  t.equal(result.code, 0, result.output)
+  t.equal(await roleOf('member@example.com'), 'admin')
+})

@@ -1,0 +1,149 @@
+// /admin/users: guards, pagination under concurrent inserts, filters, role and state changes, the last-admin rule.
+import t from 'tap'
+import { buildTestApp } from '../helpers/app.js'
+import { loginAsAdmin } from '../helpers/admin.js'
+import { loginWithBody, registerAccount } from '../helpers/users.js'
+
+const { app, prisma } = await buildTestApp(t)
+const admin = await loginAsAdmin(app, prisma)
+
+t.test('every admin route: 401 without a token, 403 FORBIDDEN for a user', async t => {
+  const user = await registerAccount(app)
+  const { accessToken } = await loginWithBody(app, user)
+  const id = user.user.id
+  const routes: Array<{ method: 'GET' | 'PATCH' | 'DELETE' | 'POST' | 'PUT', url: string, payload?: object }> = [
+    { method: 'GET', url: '/admin/users' },
+    { method: 'GET', url: `/admin/users/${id}` },
+    { method: 'PATCH', url: `/admin/users/${id}`, payload: { role: 'admin' } },
+    { method: 'DELETE', url: `/admin/users/${id}` },
+    { method: 'POST', url: `/admin/users/${id}/sessions/revoke` },
+    { method: 'GET', url: '/admin/settings' },
+    { method: 'PUT', url: '/admin/settings', payload: { accessTokenTtlSeconds: 60 } },
+    { method: 'GET', url: '/admin/audit' }
+  ]
+  for (const route of routes) {
+    const anonymous = await app.inject({ ...route })
+    t.equal(anonymous.statusCode, 401, `${route.method} ${route.url} anonymous`)
+    const forbidden = await app.inject({ ...route, headers: { authorization: `Bearer ${accessToken}` } })
+    t.equal(forbidden.statusCode, 403, `${route.method} ${route.url} as a user`)
+    t.equal(forbidden.json().code, 'FORBIDDEN')
+  }
+  const row = await prisma.user.findUniqueOrThrow({ where: { id } })
+  t.equal(row.role, 'user', 'nothing changed')
+})
+
+t.test('pages cover every user exactly once, even with inserts in between', async t => {
+  const tag = `page${Date.now().toString(36)}`
+  const created = new Set<string>()
+  for (let i = 0; i < 7; i++) created.add((await registerAccount(app, { email: `${tag}-${i}@example.com`, password: `a good password ${i}!`, username: `${tag}_${i}` })).user.id)
+  const seen: string[] = []
+  let cursor: string | null = null
+  let page = 0
+  do {
+    const query: string = `q=${tag}&limit=3${cursor === null ? '' : `&cursor=${cursor}`}`
+    const response = await app.inject({ method: 'GET', url: `/admin/users?${query}`, headers: admin.headers })
+    t.equal(response.statusCode, 200)
+    const body = response.json()
+    seen.push(...body.items.map((u: { id: string }) => u.id))
+    cursor = body.nextCursor
+    // Newer users arriving while paging land before the first page, never inside later ones.
+    if (page++ === 0) await registerAccount(app, { email: `${tag}-late@example.com`, password: 'a good password late', username: `${tag}_late` })
+  } while (cursor !== null)
+  t.equal(seen.length, 7)
+  t.same(new Set(seen), created, 'every user once, none twice')
+})
+
+t.test('search by email or username prefix, filters by role and state', async t => {
+  const tag = `srch${Date.now().toString(36)}`
+  const a = await registerAccount(app, { email: `${tag}-a@example.com`, password: 'a good password a', username: `${tag}_a` })
+  const b = await registerAccount(app, { email: `other-${tag}@example.com`, password: 'a good password b', username: `${tag}_b` })
+  await prisma.user.update({ where: { id: b.user.id }, data: { isActive: false } })
+  const list = async (query: string) => (await app.inject({ method: 'GET', url: `/admin/users?${query}`, headers: admin.headers })).json().items.map((u: { id: string }) => u.id)
+  t.same((await list(`q=${tag.toUpperCase()}`)).sort(), [a.user.id, b.user.id].sort(), 'prefix of email or username, any case')
+  t.same(await list(`q=${tag}&active=false`), [b.user.id])
+  t.same(await list(`q=${tag}&active=true`), [a.user.id])
+  t.same(await list(`q=${tag}&role=admin`), [])
+  const item = (await app.inject({ method: 'GET', url: `/admin/users?q=${tag}-a`, headers: admin.headers })).json().items[0]
+  t.match(item, { id: a.user.id, email: a.email, isActive: true, role: 'user', profile: {} })
+  t.notOk('passwordHash' in item)
+  for (const query of ['limit=0', 'limit=500', 'role=root', 'active=maybe', 'cursor=%%%', 'cursor=bm9wZQ', 'sort=email']) {
+    const response = await app.inject({ method: 'GET', url: `/admin/users?${query}`, headers: admin.headers })
+    t.equal(response.statusCode, 400, query)
+    t.equal(response.json().code, 'VALIDATION_FAILED')
+  }
+})
+
+t.test('GET /admin/users/:id and 404s', async t => {
+  const user = await registerAccount(app)
+  const found = await app.inject({ method: 'GET', url: `/admin/users/${user.user.id}`, headers: admin.headers })
+  t.equal(found.statusCode, 200)
+  t.equal(found.json().email, user.email)
+  const missing = await app.inject({ method: 'GET', url: '/admin/users/00000000-0000-4000-8000-000000000000', headers: admin.headers })
+  t.equal(missing.statusCode, 404)
+  t.equal(missing.json().code, 'NOT_FOUND')
+  t.equal((await app.inject({ method: 'GET', url: '/admin/users/nope', headers: admin.headers })).statusCode, 400)
+})
+
+t.test('role changes reach the token at the next refresh', async t => {
+  const user = await registerAccount(app)
+  const { refreshToken } = await loginWithBody(app, user)
+  const response = await app.inject({ method: 'PATCH', url: `/admin/users/${user.user.id}`, headers: admin.headers, payload: { role: 'admin', profile: { displayName: 'Promoted' } } })
+  t.equal(response.statusCode, 200)
+  t.match(response.json(), { role: 'admin', profile: { displayName: 'Promoted' } })
+  const refreshed = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken } })
+  const claims = JSON.parse(Buffer.from(refreshed.json().accessToken.split('.')[1], 'base64url').toString())
+  t.equal(claims.role, 'admin')
+  const bad = await app.inject({ method: 'PATCH', url: `/admin/users/${user.user.id}`, headers: admin.headers, payload: { role: 'root' } })
+  t.equal(bad.statusCode, 400)
+  const empty = await app.inject({ method: 'PATCH', url: `/admin/users/${user.user.id}`, headers: admin.headers, payload: {} })
+  t.equal(empty.statusCode, 400)
+})
+
+t.test('deactivating ends every session and blocks login and refresh; reactivating lets them log in', async t => {
+  const user = await registerAccount(app)
+  const tokens = await loginWithBody(app, user)
+  const response = await app.inject({ method: 'PATCH', url: `/admin/users/${user.user.id}`, headers: admin.headers, payload: { isActive: false } })
+  t.equal(response.json().isActive, false)
+  t.equal(await prisma.session.count({ where: { userId: user.user.id, revokedAt: null } }), 0)
+  const refresh = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: tokens.refreshToken } })
+  t.equal(refresh.json().code, 'AUTH_REFRESH_REVOKED')
+  const me = await app.inject({ method: 'GET', url: '/users/me', headers: { authorization: `Bearer ${tokens.accessToken}` } })
+  t.equal(me.statusCode, 401)
+  const login = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: user.email, password: user.password } })
+  t.equal(login.json().code, 'AUTH_INVALID_CREDENTIALS')
+  await app.inject({ method: 'PATCH', url: `/admin/users/${user.user.id}`, headers: admin.headers, payload: { isActive: true } })
+  t.equal((await app.inject({ method: 'POST', url: '/auth/login', payload: { email: user.email, password: user.password } })).statusCode, 200)
+})
+
+t.test('POST /admin/users/:id/sessions/revoke and DELETE /admin/users/:id', async t => {
+  const user = await registerAccount(app)
+  const tokens = await loginWithBody(app, user)
+  const revoke = await app.inject({ method: 'POST', url: `/admin/users/${user.user.id}/sessions/revoke`, headers: admin.headers })
+  t.equal(revoke.statusCode, 204)
+  t.equal((await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: tokens.refreshToken } })).statusCode, 401)
+  await loginWithBody(app, user)
+  const remove = await app.inject({ method: 'DELETE', url: `/admin/users/${user.user.id}`, headers: admin.headers })
+  t.equal(remove.statusCode, 204)
+  t.equal(await prisma.user.count({ where: { id: user.user.id } }), 0)
+  t.equal(await prisma.profile.count({ where: { userId: user.user.id } }), 0)
+  t.equal(await prisma.session.count({ where: { userId: user.user.id } }), 0)
+  t.equal((await app.inject({ method: 'DELETE', url: `/admin/users/${user.user.id}`, headers: admin.headers })).statusCode, 404)
+  t.equal((await app.inject({ method: 'POST', url: `/admin/users/${user.user.id}/sessions/revoke`, headers: admin.headers })).statusCode, 404)
+})
+
+t.test('the last active admin cannot be demoted, deactivated or deleted, even by two admins at once', async t => {
+  const { app: solo, prisma: soloPrisma } = await buildTestApp(t)
+  const first = await loginAsAdmin(solo, soloPrisma)
+  for (const [method, payload] of [['PATCH', { role: 'user' }], ['PATCH', { isActive: false }], ['DELETE', undefined]] as const) {
+    const response = await solo.inject({ method, url: `/admin/users/${first.user.id}`, headers: first.headers, ...(payload === undefined ? {} : { payload }) })
+    t.equal(response.statusCode, 409, `${method} ${JSON.stringify(payload)}`)
+    t.equal(response.json().code, 'LAST_ADMIN')
+  }
+  const second = await loginAsAdmin(solo, soloPrisma)
+  const [a, b] = await Promise.all([
+    solo.inject({ method: 'PATCH', url: `/admin/users/${second.user.id}`, headers: first.headers, payload: { role: 'user' } }),
+    solo.inject({ method: 'PATCH', url: `/admin/users/${first.user.id}`, headers: second.headers, payload: { role: 'user' } })
+  ])
+  t.same([a.statusCode, b.statusCode].sort(), [200, 409], 'one demotion wins, the other is refused')
+  t.equal(await soloPrisma.user.count({ where: { role: 'admin', isActive: true } }), 1)
+})

@@ -1,0 +1,26 @@
+// Bootstrapping the first admin: create, promote, or leave alone once an admin exists.
+import t from 'tap'
+import { createPrisma } from '../../src/db/prisma.js'
+import { createAdminAccounts } from '../../src/services/admin-accounts.js'
+import { createPasswordService } from '../../src/services/passwords.js'
+import { createTestDatabase } from '../helpers/database.js'
+
+const database = await createTestDatabase()
+const prisma = createPrisma(database)
+t.teardown(async () => { await prisma.$disconnect(); await database.drop() })
+const accounts = createAdminAccounts({ prisma, passwords: createPasswordService({ memoryKiB: 1024, timeCost: 1, parallelism: 1 }) })
+
+t.test('promotes an existing account when no admin exists, then does nothing', async t => {
+  await prisma.user.create({ data: { email: 'first@example.com', passwordHash: 'x', isActive: false } })
+  t.equal(await accounts.bootstrap('First@Example.com', undefined), 'promoted')
+  t.match(await prisma.user.findUniqueOrThrow({ where: { email: 'first@example.com' } }), { role: 'admin', isActive: true })
+  t.equal(await accounts.bootstrap('other@example.com', 'a long passphrase here'), 'admin-exists')
+  t.equal(await prisma.user.count({ where: { email: 'other@example.com' } }), 0)
+})
+
+t.test('creates the account when none exists; needs a password for that', async t => {
+  await prisma.user.updateMany({ data: { role: 'user' } })
+  await t.rejects(accounts.bootstrap('new@example.com', undefined), /ADMIN_PASSWORD is required/)
+  t.equal(await accounts.bootstrap('new@example.com', 'a long passphrase here'), 'created')
+  t.equal((await prisma.user.findUniqueOrThrow({ where: { email: 'new@example.com' } })).role, 'admin')
+})
