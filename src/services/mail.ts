@@ -54,7 +54,7 @@ export function createMailer ({ transport, smtpUrl, from, log, concurrency = 4, 
     try {
       mail = await job()
     } catch (error) {
-      log.error({ code: codeOf(error) }, 'mail not prepared')
+      log.error(failureOf(error), 'mail not prepared')
       return
     }
     if (mail === null) return
@@ -62,7 +62,7 @@ export function createMailer ({ transport, smtpUrl, from, log, concurrency = 4, 
       await sender.sendMail({ from, ...mail })
       log.debug({ domain: domainOf(mail.to) }, 'mail sent')
     } catch (error) {
-      log.error({ domain: domainOf(mail.to), ...smtpFailureOf(error) }, 'mail not sent')
+      log.error({ domain: domainOf(mail.to), ...failureOf(error) }, 'mail not sent')
     }
   }
 
@@ -134,17 +134,12 @@ function domainOf (address: string): string {
   return address.slice(address.lastIndexOf('@') + 1)
 }
 
-function codeOf (error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code
-  return typeof code === 'string' ? code : undefined
-}
-
-// Only fixed fields of nodemailer's errors: their messages may quote the address or the server's reply.
-function smtpFailureOf (error: unknown): { code?: string, responseCode?: number, command?: string } {
-  const { responseCode, command } = (error ?? {}) as { responseCode?: unknown, command?: unknown }
-  return {
-    ...(codeOf(error) === undefined ? {} : { code: codeOf(error) }),
-    ...(typeof responseCode === 'number' ? { responseCode } : {}),
-    ...(typeof command === 'string' ? { command: command.split(':')[0] } : {})
-  }
+// Only fixed fields of the error: messages may quote the address, the server's reply or the mail itself.
+function failureOf (error: unknown): Record<string, string | number> {
+  const { code, responseCode, command } = (error ?? {}) as Record<string, unknown>
+  const fields: Record<string, string | number> = {}
+  if (typeof code === 'string') fields.code = code
+  if (typeof responseCode === 'number') fields.responseCode = responseCode
+  if (typeof command === 'string') fields.command = command.split(':')[0] as string
+  return fields
 }

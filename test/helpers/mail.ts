@@ -74,7 +74,7 @@ export async function startMailServer (t: TapTest): Promise<MailServer> {
     url: `smtp://127.0.0.1:${port}`,
     received,
     untaken: address => received.filter(mail => !taken.has(mail) && matcher(address)(mail)),
-    nextMail (address, { subject, timeoutMs = 5000 } = {}) {
+    nextMail (address, { subject, timeoutMs = 10_000 } = {}) {
       const matches = matcher(address, subject)
       const ready = received.find(mail => !taken.has(mail) && matches(mail))
       if (ready !== undefined) {

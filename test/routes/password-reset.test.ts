@@ -137,12 +137,31 @@ t.test('unknown and deactivated accounts: the same answer, no mail', async t => 
   t.equal(await prisma.oneTimeToken.count({ where: { userId: inactive.user.id, purpose: 'password_reset' } }), 0)
 })
 
+t.test('forgot answers before it looks the address up', async t => {
+  const account = await registerAccount(app)
+  await mail.nextMail(account.email, { subject: /^Confirm your email address$/ })
+  // While this transaction holds the User table, no lookup can finish (on a server it waits
+  // for the lock; on the embedded database, for the only connection): the answer comes anyway.
+  await prisma.$transaction(async tx => {
+    await tx.$executeRaw`LOCK TABLE "User" IN ACCESS EXCLUSIVE MODE`
+    for (const email of [account.email, newAccount().email]) {
+      const response = await forgot(email)
+      t.equal(response.statusCode, 202, 'answered while the lookup is blocked')
+    }
+    t.same(mail.untaken(account.email), [], 'nothing sent yet')
+  })
+  await mail.nextMail(account.email, { subject: RESET })
+})
+
 t.test('forgot answers in comparable time whether or not the account exists', async t => {
   const account = await registerAccount(app)
   const elapsed = async (email: string) => {
     const start = process.hrtime.bigint()
     await forgot(email)
-    return Number(process.hrtime.bigint() - start)
+    const time = Number(process.hrtime.bigint() - start)
+    // Outside the measured time: the queued work of one request must not slow the next one.
+    await app.mailer.flush()
+    return time
   }
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number
   const known: number[] = []
@@ -152,7 +171,6 @@ t.test('forgot answers in comparable time whether or not the account exists', as
     known.push(await elapsed(account.email))
     unknown.push(await elapsed(newAccount().email))
   }
-  await app.mailer.flush()
   // Generous bound: the answer does no per-account work at all; this only catches a regression to waiting for it.
   const ratio = median(known) / median(unknown)
   t.ok(ratio > 0.25 && ratio < 4, `known/unknown median ratio ${ratio.toFixed(2)}`)
