@@ -1,4 +1,4 @@
-// Accounts: registration, the caller's own user, and profile updates.
+// Accounts: registration, the caller's own user, and profile and email updates.
 import { Prisma } from '../generated/prisma/client.js'
 import type { PrismaClient } from '../db/prisma.js'
 import { apiError } from '../errors.js'
