@@ -1,14 +1,16 @@
 // buildApp(config, deps): the Fastify instance with every plugin and route, in order; it never listens.
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import { listOf, type Config } from './config.js'
+import { listOf, mailSettingsOf, type Config } from './config.js'
 import type { PrismaClient } from './db/prisma.js'
 import { authenticate } from './plugins/authenticate.js'
 import { authorize } from './plugins/authorize.js'
 import { cookies } from './plugins/cookies.js'
 import { crossOrigin } from './plugins/cross-origin.js'
 import { errorHandler } from './plugins/error-handler.js'
+import { mailer } from './plugins/mailer.js'
 import { swagger } from './plugins/swagger.js'
 import { adminRoutes } from './routes/admin.js'
+import { accountRoutes } from './routes/accounts.js'
 import { authRoutes } from './routes/auth.js'
 import { healthRoutes } from './routes/health.js'
 import { sessionRoutes } from './routes/sessions.js'
@@ -17,6 +19,7 @@ import { AdminUser } from './schemas/admin.js'
 import { ErrorResponse, User } from './schemas/common.js'
 import { AccessClaims } from './schemas/sessions.js'
 import { createServices } from './services/index.js'
+import { createMailer } from './services/mail.js'
 import { deriveKey } from './services/tokens.js'
 import { schemaController } from './validation.js'
 
@@ -80,12 +83,17 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   })
   await app.register(authorize)
 
+  const mail = mailSettingsOf(config)
+  await app.register(mailer, { mailer: createMailer({ smtpUrl: config.SMTP_URL, from: mail.from, log: app.log.child({ component: 'mail' }) }) })
+
   const services = createServices(config, {
     prisma: deps.prisma,
     signJwt: payload => app.jwt.sign(payload),
     refreshKey: deriveKey(deps.authSecret, 'refresh-token'),
     now,
-    reportError: (err, context) => app.log.error({ err }, context)
+    reportError: (err, context) => app.log.error({ err }, context),
+    mailer: app.mailer,
+    mail
   })
   await services.settings.start()
   app.addHook('onClose', async () => services.settings.stop())
@@ -93,8 +101,9 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
 
   await app.register(healthRoutes, { pingDatabase: async () => { await deps.prisma.$queryRaw`SELECT 1` } })
   await app.register(authRoutes, { ...services, passwordPolicy })
+  await app.register(accountRoutes, { ...services, passwordPolicy })
   await app.register(sessionRoutes, { sessions: services.sessions })
-  await app.register(userRoutes, { users: services.users })
+  await app.register(userRoutes, { ...services, passwordPolicy })
   await app.register(adminRoutes, services)
   return app
 }

@@ -8,6 +8,9 @@ const Seconds = (defaultValue: number, minimum: number, maximum: number, descrip
 const Flag = (defaultValue: boolean, description: string) =>
   Type.Boolean({ default: defaultValue, description })
 
+// "address" or "Display Name <address>", on one line (no header injection).
+const MAILBOX = '^(?:[^<>\\r\\n]*<[^\\s<>@]+@[^\\s<>@]+>|[^\\s<>@]+@[^\\s<>@]+)$'
+
 export const ConfigSchema = Type.Object({
   NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], {
     default: 'development',
@@ -48,7 +51,15 @@ export const ConfigSchema = Type.Object({
   ARGON2_TIME_COST: Type.Integer({ default: 2, minimum: 1, maximum: 20 }),
   ARGON2_PARALLELISM: Type.Integer({ default: 1, minimum: 1, maximum: 16 }),
 
-  BODY_LIMIT_BYTES: Type.Integer({ default: 32_768, minimum: 1024, maximum: 1_048_576 })
+  BODY_LIMIT_BYTES: Type.Integer({ default: 32_768, minimum: 1024, maximum: 1_048_576 }),
+
+  SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://[^\\s]+$', description: 'SMTP server as smtp[s]://[user:pass@]host[:port]; unset: mails are written to the log (development only)' })),
+  MAIL_FROM: Type.Optional(Type.String({ maxLength: 320, pattern: MAILBOX, description: 'sender, "address" or "Name <address>"; default no-reply@ the PUBLIC_URL host' })),
+  PASSWORD_RESET_URL: Type.Optional(Type.String({ pattern: '^https?://', description: 'reset link template with {token}; default PUBLIC_URL/reset-password?token={token}' })),
+  EMAIL_VERIFICATION_URL: Type.Optional(Type.String({ pattern: '^https?://', description: 'verification link template with {token}; default PUBLIC_URL/verify-email?token={token}' })),
+  PASSWORD_RESET_TTL_SECONDS: Seconds(1800, 60, 86_400, 'a password reset link works this long'),
+  EMAIL_VERIFICATION_TTL_SECONDS: Seconds(86_400, 60, 604_800, 'an email verification link works this long'),
+  REQUIRE_EMAIL_VERIFICATION: Flag(false, 'refuse login (403 EMAIL_NOT_VERIFIED, only after a correct password) until the email address is verified')
 }, { additionalProperties: true })
 
 export type Config = Static<typeof ConfigSchema>
@@ -78,7 +89,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   const candidate = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, input))
   const problems = [...Value.Errors(ConfigSchema, candidate)].map(error => {
     const name = error.path.slice(1)
-    const shown = /SECRET|PASSWORD/.test(name) ? '(hidden)' : JSON.stringify(input[name])
+    // URLs may carry a password (DATABASE_URL, SMTP_URL): never echoed, like secrets.
+    const shown = /SECRET|PASSWORD|_URL$/.test(name) && name !== 'PUBLIC_URL' ? '(hidden)' : JSON.stringify(input[name])
     return `${name}: ${describe(error.schema, error.message)}, got ${shown}`
   })
   if (problems.length > 0) throw new ConfigError(problems)
@@ -106,7 +118,30 @@ function consistencyProblems (config: Config): string[] {
   for (const origin of listOf(config.CORS_ORIGINS)) {
     if (!isOrigin(origin)) problems.push(`CORS_ORIGINS: "${origin}" is not an exact origin like https://app.example.com`)
   }
+  for (const name of ['PASSWORD_RESET_URL', 'EMAIL_VERIFICATION_URL'] as const) {
+    const template = config[name]
+    if (template !== undefined && !isLinkTemplate(template)) {
+      problems.push(`${name}: must be an http(s) URL containing {token}, like https://app.example.com/path?token={token}`)
+    }
+  }
   return problems
+}
+
+export interface MailSettings {
+  /** The From header of every mail. */
+  from: string
+  /** Link templates; `{token}` is replaced by the mailed token. */
+  passwordResetUrl: string
+  emailVerificationUrl: string
+}
+
+/** The mail settings in force, with their defaults derived from PUBLIC_URL. */
+export function mailSettingsOf (config: Config): MailSettings {
+  return {
+    from: config.MAIL_FROM ?? `no-reply@${new URL(config.PUBLIC_URL).hostname}`,
+    passwordResetUrl: config.PASSWORD_RESET_URL ?? `${config.PUBLIC_URL}/reset-password?token={token}`,
+    emailVerificationUrl: config.EMAIL_VERIFICATION_URL ?? `${config.PUBLIC_URL}/verify-email?token={token}`
+  }
 }
 
 // A production start refuses what is only acceptable on a developer's machine.
@@ -122,6 +157,7 @@ function productionProblems (config: Config): string[] {
   if (config.ARGON2_TIME_COST < ARGON2_FLOOR.timeCost) problems.push(`ARGON2_TIME_COST: must be at least ${ARGON2_FLOOR.timeCost} in production`)
   if (!config.COOKIE_SECURE) problems.push('COOKIE_SECURE: must be true in production (TLS ends at the proxy, cookies stay Secure)')
   if (config.DATABASE_URL === undefined) problems.push('DATABASE_URL: required in production (the embedded database is for development)')
+  if (config.SMTP_URL === undefined) problems.push('SMTP_URL: required in production (without it mails are only written to the log)')
   return problems
 }
 
@@ -133,6 +169,16 @@ function isWeakSecret (secret: string): boolean {
 /** Splits a comma-separated setting into trimmed, non-empty items. */
 export function listOf (value: string): string[] {
   return value.split(',').map(item => item.trim()).filter(item => item.length > 0)
+}
+
+function isLinkTemplate (value: string): boolean {
+  if (!value.includes('{token}')) return false
+  try {
+    const url = new URL(value.replaceAll('{token}', 'token'))
+    return url.protocol === 'https:' || url.protocol === 'http:'
+  } catch {
+    return false
+  }
 }
 
 function isOrigin (value: string): boolean {

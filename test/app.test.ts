@@ -38,6 +38,11 @@ t.test('the OpenAPI document lists every route with an operationId and the share
   t.ok(operations.length >= 7)
   for (const { path, method, op } of operations) t.ok(op.operationId, `${method} ${path} has an operationId`)
   for (const path of ['/auth/register', '/auth/login', '/users/me', '/health', '/ready']) t.ok(doc.paths[path], path)
+  for (const path of ['/auth/password/change', '/auth/password/forgot', '/auth/password/reset', '/auth/email/verify', '/auth/email/resend']) {
+    t.ok(doc.paths[path]?.post?.requestBody, `${path} documents its body`)
+  }
+  t.ok(doc.paths['/auth/password/forgot'].post.responses['202'], 'forgot documents its 202')
+  t.ok(doc.paths['/users/me'].delete?.requestBody, 'DELETE /users/me documents its body')
   t.ok(doc.components.schemas.ErrorResponse)
   t.ok(doc.components.schemas.User)
   const ui = await app.inject({ method: 'GET', url: '/docs' })

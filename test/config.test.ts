@@ -1,6 +1,6 @@
 // Start-up configuration: defaults, one clear line per bad variable, and production refusals.
 import t from 'tap'
-import { ConfigError, loadConfig } from '../src/config.js'
+import { ConfigError, loadConfig, mailSettingsOf } from '../src/config.js'
 
 const strongSecret = 'q8Z2v7XkLm4Pw9RtYb3Nc6Hs1Jd5Fg0AeUoIyTr'
 
@@ -30,9 +30,13 @@ t.test('defaults need no configuration at all', async t => {
     ARGON2_MEMORY_KIB: 19_456,
     ARGON2_TIME_COST: 2,
     ARGON2_PARALLELISM: 1,
-    MIGRATE_ON_START: true
+    MIGRATE_ON_START: true,
+    PASSWORD_RESET_TTL_SECONDS: 1800,
+    EMAIL_VERIFICATION_TTL_SECONDS: 86_400,
+    REQUIRE_EMAIL_VERIFICATION: false
   })
   t.equal(config.DATABASE_URL, undefined)
+  t.equal(config.SMTP_URL, undefined, 'no SMTP: mails go to the log')
 })
 
 t.test('values are converted from strings; empty means unset', async t => {
@@ -64,12 +68,37 @@ t.test('production refuses development defaults and weak secrets', async t => {
   const problems = problemsOf({ NODE_ENV: 'production' })
   t.ok(problems.some(p => p.startsWith('AUTH_SECRET: required')))
   t.ok(problems.some(p => p.startsWith('DATABASE_URL: required')))
-  const production = { NODE_ENV: 'production', DATABASE_URL: 'postgresql://db/auth', AUTH_SECRET: strongSecret }
+  t.ok(problems.some(p => p.startsWith('SMTP_URL: required')))
+  const production = { NODE_ENV: 'production', DATABASE_URL: 'postgresql://db/auth', AUTH_SECRET: strongSecret, SMTP_URL: 'smtp://mail.internal:587' }
   t.same(problemsOf(production), [])
   t.match(problemsOf({ ...production, AUTH_SECRET: 'change-me-change-me-change-me-change-me' }), [/^AUTH_SECRET: looks like a placeholder/])
   t.match(problemsOf({ ...production, AUTH_SECRET: 'a'.repeat(64) }), [/^AUTH_SECRET/])
   t.match(problemsOf({ ...production, COOKIE_SECURE: 'false' }), [/^COOKIE_SECURE/])
   t.match(problemsOf({ ...production, ARGON2_MEMORY_KIB: '4096', ARGON2_TIME_COST: '1' }), [/^ARGON2_MEMORY_KIB/, /^ARGON2_TIME_COST/])
+  t.same(problemsOf({ ...production, SMTP_URL: '' }), ['SMTP_URL: required in production (without it mails are only written to the log)'])
+})
+
+t.test('mail settings: defaults from PUBLIC_URL, link templates need {token}', async t => {
+  t.same(mailSettingsOf(loadConfig({ PUBLIC_URL: 'https://auth.example.com' })), {
+    from: 'no-reply@auth.example.com',
+    passwordResetUrl: 'https://auth.example.com/reset-password?token={token}',
+    emailVerificationUrl: 'https://auth.example.com/verify-email?token={token}'
+  })
+  const custom = loadConfig({
+    MAIL_FROM: 'Example <accounts@example.com>',
+    PASSWORD_RESET_URL: 'https://app.example.com/reset#token={token}',
+    EMAIL_VERIFICATION_URL: 'https://app.example.com/verify/{token}'
+  })
+  t.match(mailSettingsOf(custom), { from: 'Example <accounts@example.com>', passwordResetUrl: 'https://app.example.com/reset#token={token}' })
+  t.match(problemsOf({ PASSWORD_RESET_URL: 'https://app.example.com/reset' }), [/^PASSWORD_RESET_URL: must be an http\(s\) URL containing \{token\}/])
+  t.match(problemsOf({ EMAIL_VERIFICATION_URL: 'javascript:alert({token})' }), [/^EMAIL_VERIFICATION_URL: /])
+  t.match(problemsOf({ EMAIL_VERIFICATION_URL: 'https://exa mple.com/{token}' }), [/^EMAIL_VERIFICATION_URL: must be/])
+  t.match(problemsOf({ MAIL_FROM: 'not an address' }), [/^MAIL_FROM: /])
+  t.match(problemsOf({ MAIL_FROM: 'a@example.com\r\nBcc: victim@example.com' }), [/^MAIL_FROM: /], 'no header injection')
+  t.match(problemsOf({ PASSWORD_RESET_TTL_SECONDS: '10', EMAIL_VERIFICATION_TTL_SECONDS: '99999999' }), [/^PASSWORD_RESET_TTL_SECONDS/, /^EMAIL_VERIFICATION_TTL_SECONDS/])
+  const smtp = problemsOf({ SMTP_URL: 'http://user:hunter2@mail.example.com' })
+  t.match(smtp, [/^SMTP_URL: .*\(hidden\)$/])
+  t.notOk(smtp.some(p => p.includes('hunter2')), 'the SMTP password is never echoed')
 })
 
 t.test('.env.example lists every variable with its default', async t => {

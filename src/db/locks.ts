@@ -1,7 +1,5 @@
 // Transaction-scoped advisory locks: serialise read-check-write sequences that span rows.
-import type { PrismaClient } from './prisma.js'
-
-export type Transaction = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0]
+import type { Transaction } from './prisma.js'
 
 /**
  * Holds a PostgreSQL advisory lock named `name` until the transaction ends, so concurrent

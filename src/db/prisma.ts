@@ -22,3 +22,9 @@ export function createPrisma ({ url, poolSize }: DatabaseOptions): PrismaClient 
 }
 
 export type { PrismaClient }
+
+/** The client handed to an interactive transaction's callback. */
+export type Transaction = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0]
+
+/** Where a query may run: the client itself or an open transaction. */
+export type Db = PrismaClient | Transaction

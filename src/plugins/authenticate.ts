@@ -17,6 +17,7 @@ export interface AccessTokenClaims {
   sub: string
   sid: string
   role: string
+  email_verified: boolean
   iss: string
   aud: string
   iat: number
@@ -58,7 +59,7 @@ async function authenticatePlugin (app: FastifyInstance, settings: AuthenticateS
       allowedAud: settings.audience,
       checkTyp: 'at+jwt',
       clockTolerance: settings.clockToleranceSeconds,
-      requiredClaims: ['sub', 'sid', 'role', 'iss', 'aud', 'iat', 'exp', 'jti']
+      requiredClaims: ['sub', 'sid', 'role', 'email_verified', 'iss', 'aud', 'iat', 'exp', 'jti']
     }
   })
 

@@ -2,18 +2,21 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type, type Static } from '@sinclair/typebox'
-import { errorResponses, User } from '../schemas/common.js'
-import { UpdateMeBody } from '../schemas/users.js'
+import { errorResponses, User, type PasswordPolicy } from '../schemas/common.js'
+import { DeleteMeBody, UpdateMeBody } from '../schemas/users.js'
+import type { CredentialService } from '../services/credentials.js'
 import type { UserService } from '../services/users.js'
 import { callerOf, noStore } from './client.js'
 
 export interface UserRoutesOptions {
   users: UserService
+  credentials: CredentialService
+  passwordPolicy: PasswordPolicy
 }
 
 const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { cookieAuth: [] }]
 
-export async function userRoutes (app: FastifyInstance, { users }: UserRoutesOptions) {
+export async function userRoutes (app: FastifyInstance, { users, credentials, passwordPolicy }: UserRoutesOptions) {
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()
   routes.addHook('onRequest', app.authenticate)
   routes.addHook('onSend', noStore)
@@ -36,6 +39,7 @@ export async function userRoutes (app: FastifyInstance, { users }: UserRoutesOpt
       tags: ['users'],
       operationId,
       summary,
+      description: 'A new `email` stays in `pendingEmail` until confirmed through the link mailed to it; the current address is told. Sending the current address cancels a pending change. An address of another account is 409 `EMAIL_TAKEN`.',
       security,
       body: UpdateMeBody,
       response: { 200: Type.Ref(User), ...errorResponses(400, 401, 409, 415) }
@@ -45,6 +49,22 @@ export async function userRoutes (app: FastifyInstance, { users }: UserRoutesOpt
     const caller = callerOf(request)
     return users.updateMe(caller.userId, caller.sessionId, request.body)
   }
-  routes.patch('/users/me', updateMe('updateMe', 'Change username or profile fields'), handleUpdate)
+  routes.patch('/users/me', updateMe('updateMe', 'Change username, email or profile fields'), handleUpdate)
   routes.put('/users/me', updateMe('replaceMe', 'Alias of PATCH /users/me'), handleUpdate)
+
+  routes.delete('/users/me', {
+    schema: {
+      tags: ['users'],
+      operationId: 'deleteMe',
+      summary: 'Delete the account, its profile and sessions; clears the cookies',
+      description: 'Needs the current password (403 `INVALID_CURRENT_PASSWORD`).',
+      security,
+      body: DeleteMeBody(passwordPolicy),
+      response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 415) }
+    }
+  }, async (request, reply) => {
+    const caller = callerOf(request)
+    await credentials.deleteAccount(caller.userId, caller.sessionId, request.body.password)
+    return reply.clearAuthCookies().code(204).send()
+  })
 }

@@ -6,6 +6,7 @@ export const AccessClaims = Type.Object({
   sub: Uuid,
   sid: Uuid,
   role: Type.String(),
+  email_verified: Type.Boolean({ description: 'whether the user has verified their email address' }),
   iss: Type.String(),
   aud: Type.String(),
   iat: Type.Integer(),

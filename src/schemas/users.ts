@@ -1,6 +1,6 @@
 // Bodies and responses of the /users routes.
 import { Type } from '@sinclair/typebox'
-import { Username } from './common.js'
+import { Email, PresentedPassword, Username, type PasswordPolicy } from './common.js'
 
 const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()])
 
@@ -12,5 +12,11 @@ export const ProfileChanges = Type.Object({
 
 export const UpdateMeBody = Type.Object({
   username: Type.Optional(Username),
+  // Becomes `pendingEmail` until confirmed through the link mailed to it.
+  email: Type.Optional(Email),
   profile: Type.Optional(ProfileChanges)
 }, { additionalProperties: false, minProperties: 1 })
+
+export const DeleteMeBody = (policy: PasswordPolicy) => Type.Object({
+  password: PresentedPassword(policy)
+}, { additionalProperties: false })

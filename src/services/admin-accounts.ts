@@ -19,8 +19,12 @@ export function createAdminAccounts ({ prisma, passwords }: AdminAccountDeps) {
   }
 
   return {
-    /** A new account with role admin, under the same password policy as everyone. */
-    createAdmin: (input: Registration): Promise<ApiUser> => createAccount({ prisma, passwords }, input, 'admin'),
+    /**
+     * A new account with role admin, under the same password policy as everyone. The
+     * operator vouches for the address, so it counts as verified (REQUIRE_EMAIL_VERIFICATION
+     * must not lock the first admin out).
+     */
+    createAdmin: (input: Registration): Promise<ApiUser> => createAccount({ prisma, passwords }, input, 'admin', new Date()),
 
     /** Makes an existing account an (active) admin. */
     promote,
@@ -37,7 +41,7 @@ export function createAdminAccounts ({ prisma, passwords }: AdminAccountDeps) {
       }
       if (password === undefined) throw new Error('ADMIN_PASSWORD is required to create the ADMIN_EMAIL account')
       try {
-        await createAccount({ prisma, passwords }, { email, password }, 'admin')
+        await createAccount({ prisma, passwords }, { email, password }, 'admin', new Date())
       } catch (error) {
         // Another instance starting at the same moment created it first.
         if ((error as { code?: string }).code === 'USER_EXISTS') return 'admin-exists'

@@ -1,6 +1,6 @@
 // Administration of users: listing, reading, changing role and state, deleting, ending sessions.
-import { lockFor, type Transaction } from '../db/locks.js'
-import type { PrismaClient } from '../db/prisma.js'
+import { lockFor } from '../db/locks.js'
+import type { PrismaClient, Transaction } from '../db/prisma.js'
 import type { Prisma } from '../generated/prisma/client.js'
 import { apiError } from '../errors.js'
 import type { AuditService } from './audit.js'

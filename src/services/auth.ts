@@ -2,6 +2,7 @@
 import type { PrismaClient } from '../db/prisma.js'
 import { apiError } from '../errors.js'
 import type { AuditService } from './audit.js'
+import type { EmailVerificationService } from './email-verification.js'
 import type { PasswordService } from './passwords.js'
 import type { Device, SessionService } from './sessions.js'
 import type { SettingsService } from './settings.js'
@@ -29,13 +30,19 @@ export interface AuthDeps {
   settings: SettingsService
   audit: AuditService
   issueAccessToken: ReturnType<typeof createAccessTokenIssuer>
+  emails: EmailVerificationService
+  /** REQUIRE_EMAIL_VERIFICATION: unverified users may not log in. */
+  requireVerifiedEmail: boolean
 }
 
-export function createAuthService ({ prisma, passwords, sessions, settings, audit, issueAccessToken }: AuthDeps) {
+export function createAuthService ({ prisma, passwords, sessions, settings, audit, issueAccessToken, emails, requireVerifiedEmail }: AuthDeps) {
   return {
     /**
      * Unknown account, wrong password and deactivated account fail identically, after the
-     * same argon2 work (OWASP Authentication Cheat Sheet: no account enumeration).
+     * same argon2 work (OWASP Authentication Cheat Sheet: no account enumeration). Only
+     * once the password has proved correct may the answer say more: with
+     * REQUIRE_EMAIL_VERIFICATION an unverified user gets 403 EMAIL_NOT_VERIFIED and a fresh
+     * link (the old one may have expired), and no session.
      */
     async login (who: LoginIdentifier, password: string, device: Device): Promise<LoginResult> {
       const user = await prisma.user.findUnique({
@@ -50,6 +57,10 @@ export function createAuthService ({ prisma, passwords, sessions, settings, audi
         await audit.record({ action: 'login.failed', subjectId: user?.id ?? null, ip: device.ip, details: { reason, ...(user === null ? { identifier: describe(who) } : {}) } })
         throw apiError('AUTH_INVALID_CREDENTIALS')
       }
+      if (requireVerifiedEmail && user.emailVerifiedAt === null) {
+        emails.sendVerification(user.id, user.email)
+        throw apiError('EMAIL_NOT_VERIFIED')
+      }
 
       if (passwords.needsRehash(user.passwordHash)) {
         await prisma.user.update({ where: { id: user.id }, data: { passwordHash: await passwords.hash(password) } })
@@ -57,7 +68,8 @@ export function createAuthService ({ prisma, passwords, sessions, settings, audi
       const { passwordHash, isActive, ...visible } = user
       const session = await sessions.start(user.id, device)
       await audit.record({ action: 'login.succeeded', actorId: user.id, subjectId: user.id, ip: device.ip, details: { sessionId: session.sessionId } })
-      const access = issueAccessToken({ sub: user.id, sid: session.sessionId, role: user.role }, settings.tokenLifetimes().accessTokenTtlSeconds)
+      const claims = { sub: user.id, sid: session.sessionId, role: user.role, email_verified: user.emailVerifiedAt !== null }
+      const access = issueAccessToken(claims, settings.tokenLifetimes().accessTokenTtlSeconds)
       return {
         user: toApiUser(visible),
         accessToken: access.token,

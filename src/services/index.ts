@@ -1,9 +1,14 @@
 // Wires the services together: each receives its collaborators explicitly, no module singletons.
-import type { Config } from '../config.js'
+import type { Config, MailSettings } from '../config.js'
 import type { PrismaClient } from '../db/prisma.js'
 import { createAdminService } from './admin.js'
 import { createAuditService } from './audit.js'
 import { createAuthService } from './auth.js'
+import { createCredentialService } from './credentials.js'
+import { createEmailVerificationService } from './email-verification.js'
+import type { Mailer } from './mail.js'
+import { createOneTimeTokenService } from './one-time-tokens.js'
+import { createPasswordResetService } from './password-reset.js'
 import { createPasswordService } from './passwords.js'
 import { createRefreshService } from './refresh.js'
 import { createSessionService } from './sessions.js'
@@ -18,6 +23,8 @@ export interface ServiceDeps {
   now: () => Date
   /** Where failures that must not fail a request (audit writes, settings reloads) are reported. */
   reportError: (error: unknown, context: string) => void
+  mailer: Mailer
+  mail: MailSettings
 }
 
 /** Password hashing with the configured argon2id cost. */
@@ -25,18 +32,35 @@ export function passwordServiceFor (config: Config) {
   return createPasswordService({ memoryKiB: config.ARGON2_MEMORY_KIB, timeCost: config.ARGON2_TIME_COST, parallelism: config.ARGON2_PARALLELISM })
 }
 
-export function createServices (config: Config, { prisma, signJwt, refreshKey, now, reportError }: ServiceDeps) {
+export function createServices (config: Config, { prisma, signJwt, refreshKey, now, reportError, mailer, mail }: ServiceDeps) {
   const passwords = passwordServiceFor(config)
+  const requireVerifiedEmail = config.REQUIRE_EMAIL_VERIFICATION
   const settings = createSettingsService({ prisma, config, onError: error => reportError(error, 'reloading runtime settings') })
   const audit = createAuditService({ prisma, now, onError: (error, entry) => reportError(error, `writing audit entry ${entry.action}`) })
   const codec = createRefreshTokenCodec(refreshKey)
   const issueAccessToken = createAccessTokenIssuer({ sign: signJwt, now })
   const sessions = createSessionService({ prisma, codec, settings, now, maxSessionsPerUser: config.MAX_SESSIONS_PER_USER })
-  const refresh = createRefreshService({ prisma, codec, settings, audit, issueAccessToken, now, graceSeconds: config.REFRESH_REUSE_GRACE_SECONDS })
-  const users = createUserService({ prisma, passwords, sessions, now })
-  const auth = createAuthService({ prisma, passwords, sessions, settings, audit, issueAccessToken })
+  const refresh = createRefreshService({ prisma, codec, settings, audit, issueAccessToken, now, graceSeconds: config.REFRESH_REUSE_GRACE_SECONDS, requireVerifiedEmail })
+  const tokens = createOneTimeTokenService({
+    prisma,
+    now,
+    ttlSeconds: {
+      email_verify: config.EMAIL_VERIFICATION_TTL_SECONDS,
+      email_change: config.EMAIL_VERIFICATION_TTL_SECONDS,
+      password_reset: config.PASSWORD_RESET_TTL_SECONDS
+    }
+  })
+  const emails = createEmailVerificationService({
+    prisma, tokens, sessions, mailer, now, linkTemplate: mail.emailVerificationUrl, ttlSeconds: config.EMAIL_VERIFICATION_TTL_SECONDS
+  })
+  const passwordReset = createPasswordResetService({
+    prisma, passwords, sessions, tokens, mailer, audit, now, linkTemplate: mail.passwordResetUrl, ttlSeconds: config.PASSWORD_RESET_TTL_SECONDS
+  })
+  const credentials = createCredentialService({ prisma, passwords, sessions, tokens, mailer, audit })
+  const users = createUserService({ prisma, passwords, sessions, emails, mailer })
+  const auth = createAuthService({ prisma, passwords, sessions, settings, audit, issueAccessToken, emails, requireVerifiedEmail })
   const admin = createAdminService({ prisma, sessions, audit })
-  return { passwords, settings, audit, sessions, refresh, users, auth, admin }
+  return { passwords, settings, audit, sessions, refresh, users, auth, admin, emails, passwordReset, credentials }
 }
 
 export type Services = ReturnType<typeof createServices>

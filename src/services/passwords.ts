@@ -13,6 +13,10 @@ const ARGON2ID = 2
 
 const commonPasswords = new Set(dictionary['passwords-common'].map(p => p.toLowerCase()))
 
+function isCommon (password: string): boolean {
+  return commonPasswords.has(normalizePassword(password).toLowerCase())
+}
+
 /**
  * NIST SP 800-63B-4 3.1.1.2: any unicode, normalised (NFC) before hashing so the same
  * password typed on two keyboards matches; no composition rules.
@@ -65,8 +69,15 @@ export function createPasswordService (settings: PasswordSettings) {
     },
 
     /** NIST SP 800-63B-4 3.1.1.2: refuse passwords found in lists of commonly used ones. */
-    isCommon (password: string): boolean {
-      return commonPasswords.has(normalizePassword(password).toLowerCase())
+    isCommon,
+
+    /**
+     * The policy for every new password (registration, change, reset), beyond the length
+     * bounds the schemas enforce: not a common password, and not the account's own email or
+     * username (compared in their canonical form).
+     */
+    isWeak (password: string, own: ReadonlyArray<string | null>): boolean {
+      return isCommon(password) || own.includes(password.normalize('NFKC').toLowerCase())
     }
   }
 }

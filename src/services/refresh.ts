@@ -14,6 +14,8 @@ export interface RefreshDeps {
   issueAccessToken: ReturnType<typeof createAccessTokenIssuer>
   now: () => Date
   graceSeconds: number
+  /** REQUIRE_EMAIL_VERIFICATION: a session of an unverified user cannot refresh either. */
+  requireVerifiedEmail: boolean
 }
 
 export interface RefreshedTokens {
@@ -32,16 +34,18 @@ const sessionState = {
   revokedAt: true,
   idleExpiresAt: true,
   absoluteExpiresAt: true,
-  user: { select: { role: true, isActive: true } }
+  user: { select: { role: true, isActive: true, emailVerifiedAt: true } }
 } as const
 
-export function createRefreshService ({ prisma, codec, settings, audit, issueAccessToken, now, graceSeconds }: RefreshDeps) {
+export function createRefreshService ({ prisma, codec, settings, audit, issueAccessToken, now, graceSeconds, requireVerifiedEmail }: RefreshDeps) {
   const load = (id: string) => prisma.session.findUnique({ where: { id }, select: sessionState })
   type SessionState = NonNullable<Awaited<ReturnType<typeof load>>>
 
   function tokensFor (session: SessionState, generation: number, refreshExpiresAt: Date): RefreshedTokens {
     const lifetimes = settings.tokenLifetimes()
-    const access = issueAccessToken({ sub: session.userId, sid: session.id, role: session.user.role }, lifetimes.accessTokenTtlSeconds)
+    // Role and verification come from the user's current state: a change reaches the next access token.
+    const claims = { sub: session.userId, sid: session.id, role: session.user.role, email_verified: session.user.emailVerifiedAt !== null }
+    const access = issueAccessToken(claims, lifetimes.accessTokenTtlSeconds)
     return { accessToken: access.token, expiresIn: access.expiresIn, refreshToken: codec.encode(session.id, generation, session.secretSalt), refreshExpiresAt }
   }
 
@@ -49,6 +53,8 @@ export function createRefreshService ({ prisma, codec, settings, audit, issueAcc
   function assertUsable (session: SessionState, at: Date): void {
     if (session.revokedAt !== null || !session.user.isActive) throw apiError('AUTH_REFRESH_REVOKED')
     if (expiryOf(session) <= at) throw apiError('AUTH_REFRESH_EXPIRED')
+    // Sessions opened before REQUIRE_EMAIL_VERIFICATION was switched on end at their next refresh.
+    if (requireVerifiedEmail && session.user.emailVerifiedAt === null) throw apiError('EMAIL_NOT_VERIFIED')
   }
 
   /** One conditional update: of concurrent callers holding generation G, exactly one moves it to G + 1. */

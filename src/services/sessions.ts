@@ -1,6 +1,5 @@
 // Sessions: one row per login, carrying the refresh token's rotation state.
-import type { Transaction } from '../db/locks.js'
-import type { PrismaClient } from '../db/prisma.js'
+import type { Db, PrismaClient, Transaction } from '../db/prisma.js'
 import type { RefreshTokenCodec } from './tokens.js'
 import type { Page } from './pagination.js'
 import type { SettingsService } from './settings.js'
@@ -36,7 +35,9 @@ export interface SessionView {
 }
 
 /** Why a session ended, kept on the row for the owner and for audits. */
-export type RevokeReason = 'logout' | 'logout_all' | 'revoked_by_user' | 'revoked_by_admin' | 'deactivated' | 'refresh_reuse' | 'evicted'
+export type RevokeReason =
+  | 'logout' | 'logout_all' | 'revoked_by_user' | 'revoked_by_admin' | 'deactivated'
+  | 'refresh_reuse' | 'evicted' | 'password_change' | 'password_reset'
 
 /** The earlier of the idle and absolute limits: when the session's refresh token stops working. */
 export function expiryOf (session: { idleExpiresAt: Date, absoluteExpiresAt: Date }): Date {
@@ -49,6 +50,13 @@ export function createSessionService ({ prisma, codec, settings, now, maxSession
 
   return {
     liveAt,
+
+    /** Matches the user only while active and while `sessionId` is one of their live sessions. */
+    liveCaller: (userId: string, sessionId: string) => ({
+      id: userId,
+      isActive: true,
+      sessions: { some: { id: sessionId, ...liveAt(now()) } }
+    }),
 
     /**
      * Opens a new session for a login: always a new id and a new secret (no session
@@ -99,10 +107,19 @@ export function createSessionService ({ prisma, codec, settings, now, maxSession
       return count === 1
     },
 
-    /** Ends every live session of the user (logout everywhere, password change, deactivation). */
-    async revokeAll (userId: string, reason: RevokeReason): Promise<number> {
-      const { count } = await prisma.session.updateMany({
+    /** Ends every live session of the user (logout everywhere, password reset, deactivation). */
+    async revokeAll (userId: string, reason: RevokeReason, db: Db = prisma): Promise<number> {
+      const { count } = await db.session.updateMany({
         where: { userId, revokedAt: null },
+        data: { revokedAt: now(), revokedReason: reason }
+      })
+      return count
+    },
+
+    /** Ends every live session of the user except `keepSessionId` (password change: the caller stays in). */
+    async revokeOthers (userId: string, keepSessionId: string, reason: RevokeReason, db: Db = prisma): Promise<number> {
+      const { count } = await db.session.updateMany({
+        where: { userId, revokedAt: null, id: { not: keepSessionId } },
         data: { revokedAt: now(), revokedReason: reason }
       })
       return count

@@ -1,11 +1,13 @@
 // Access tokens (short-lived JWTs) and refresh tokens (opaque values derived from a server key).
 import { createHmac, hkdfSync, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
 
-/** The claims of an access token: who, which session, what role. Nothing personal. */
+/** The claims of an access token: who, which session, what role, whether the email is verified. Nothing personal. */
 export interface AccessClaims {
   sub: string
   sid: string
   role: string
+  /** OpenID Connect's claim name: whether the user has proved control of their email address. */
+  email_verified: boolean
 }
 
 export interface SignedAccessToken {
@@ -28,7 +30,7 @@ export function deriveKey (rootSecret: string, purpose: 'access-token' | 'refres
 export function createAccessTokenIssuer ({ sign, now }: { sign: SignJwt, now: () => Date }) {
   return function issueAccessToken (claims: AccessClaims, ttlSeconds: number): SignedAccessToken {
     const iat = Math.floor(now().getTime() / 1000)
-    const token = sign({ sub: claims.sub, sid: claims.sid, role: claims.role, jti: randomUUID(), iat, exp: iat + ttlSeconds })
+    const token = sign({ sub: claims.sub, sid: claims.sid, role: claims.role, email_verified: claims.email_verified, jti: randomUUID(), iat, exp: iat + ttlSeconds })
     return { token, expiresIn: ttlSeconds }
   }
 }

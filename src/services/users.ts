@@ -1,7 +1,9 @@
-// Accounts: registration, the caller's own user, and profile updates.
+// Accounts: registration, the caller's own user, and profile and email updates.
 import { Prisma } from '../generated/prisma/client.js'
 import type { PrismaClient } from '../db/prisma.js'
 import { apiError } from '../errors.js'
+import type { EmailVerificationService } from './email-verification.js'
+import type { Mailer, OutgoingMail } from './mail.js'
 import type { PasswordService } from './passwords.js'
 import type { Role } from './roles.js'
 import type { SessionService } from './sessions.js'
@@ -58,6 +60,7 @@ export interface Registration {
 
 export interface ProfileChanges {
   username?: string | undefined
+  email?: string | undefined
   profile?: { displayName?: string | null, bio?: string | null, avatarUrl?: string | null } | undefined
 }
 
@@ -65,35 +68,48 @@ export interface UserDeps {
   prisma: PrismaClient
   passwords: PasswordService
   sessions: SessionService
-  now: () => Date
+  emails: EmailVerificationService
+  mailer: Mailer
 }
 
-export function createUserService ({ prisma, passwords, sessions, now }: UserDeps) {
+export function createUserService ({ prisma, passwords, sessions, emails, mailer }: UserDeps) {
   return {
-    /** Registers a user with role `user`; see `createAccount`. */
-    register: (input: Registration): Promise<ApiUser> => createAccount({ prisma, passwords }, input, 'user'),
+    /** Registers a user with role `user` (see `createAccount`); the verification mail is queued, never awaited. */
+    async register (input: Registration): Promise<ApiUser> {
+      const user = await createAccount({ prisma, passwords }, input, 'user')
+      emails.sendVerification(user.id, user.email)
+      return user
+    },
 
     /** The caller's user, in the same round trip that proves the session is still live. */
     async me (userId: string, sessionId: string): Promise<ApiUser> {
-      const row = await prisma.user.findFirst({
-        where: { id: userId, isActive: true, sessions: { some: { id: sessionId, ...sessions.liveAt(now()) } } },
-        select: userSelect
-      })
+      const row = await prisma.user.findFirst({ where: sessions.liveCaller(userId, sessionId), select: userSelect })
       if (row === null) throw apiError('AUTH_SESSION_REVOKED')
       return toApiUser(row)
     },
 
-    /** Partial update of username and profile; only a live session of an active user may write. */
+    /**
+     * Partial update of username, profile and email, all or nothing; only a live session of
+     * an active user may write. A new email only becomes pending until the new mailbox
+     * confirms it (see EmailVerificationService.stageChange); its mails leave after commit.
+     */
     async updateMe (userId: string, sessionId: string, changes: ProfileChanges): Promise<ApiUser> {
       const data: Prisma.UserUpdateInput = {}
       if (changes.username !== undefined) data.username = canonical(changes.username)
       if (changes.profile !== undefined) data.profile = { upsert: { create: changes.profile, update: changes.profile } }
       try {
-        const row = await prisma.user.update({
-          where: { id: userId, isActive: true, sessions: { some: { id: sessionId, ...sessions.liveAt(now()) } } },
-          data,
-          select: userSelect
+        const { row, mails } = await prisma.$transaction(async tx => {
+          const current = await tx.user.findFirst({ where: sessions.liveCaller(userId, sessionId), select: { id: true, email: true } })
+          if (current === null) throw apiError('AUTH_SESSION_REVOKED')
+          let mails: OutgoingMail[] = []
+          if (changes.email !== undefined) {
+            const staged = await emails.stageChange(tx, current, canonical(changes.email))
+            data.pendingEmail = staged.pendingEmail
+            mails = staged.mails
+          }
+          return { row: await tx.user.update({ where: { id: userId }, data, select: userSelect }), mails }
         })
+        for (const mail of mails) mailer.send(mail)
         return toApiUser(row)
       } catch (error) {
         if (isUniqueViolation(error)) throw apiError('USERNAME_TAKEN')
@@ -114,17 +130,17 @@ export type UserService = ReturnType<typeof createUserService>
 export async function createAccount (
   { prisma, passwords }: Pick<UserDeps, 'prisma' | 'passwords'>,
   input: Registration,
-  role: Role
+  role: Role,
+  /** When the address is vouched for by an operator (the admin CLI), not by a mailed link. */
+  emailVerifiedAt: Date | null = null
 ): Promise<ApiUser> {
   const email = canonical(input.email)
   const username = input.username === undefined ? null : canonical(input.username)
-  if (passwords.isCommon(input.password) || [email, username].includes(canonical(input.password))) {
-    throw apiError('PASSWORD_TOO_WEAK')
-  }
+  if (passwords.isWeak(input.password, [email, username])) throw apiError('PASSWORD_TOO_WEAK')
   const passwordHash = await passwords.hash(input.password)
   try {
     const row = await prisma.user.create({
-      data: { email, username, passwordHash, role, profile: { create: { displayName: input.displayName ?? null } } },
+      data: { email, username, passwordHash, role, emailVerifiedAt, profile: { create: { displayName: input.displayName ?? null } } },
       select: userSelect
     })
     return toApiUser(row)

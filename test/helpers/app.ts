@@ -1,5 +1,5 @@
 // Builds the app against a database of the test's own, with cheap hashing and an injectable clock.
-import type { FastifyInstance } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/app.js'
 import { loadConfig, type Config } from '../../src/config.js'
 import { createPrisma, type PrismaClient } from '../../src/db/prisma.js'
@@ -46,6 +46,8 @@ interface TapTest { teardown: (fn: () => unknown) => void }
 export interface BuildOptions {
   env?: Record<string, string>
   database?: TestDatabase
+  /** A pino logger of the test's own, to read what the app logs. */
+  logger?: FastifyBaseLogger
 }
 
 /** The app's life is tied to the test: it closes, with its database, when the test ends. */
@@ -55,7 +57,7 @@ export async function buildTestApp (t: TapTest, options: BuildOptions = {}): Pro
   const config = testConfig(options.env)
   const prisma = createPrisma(database)
   const clock = createClock()
-  const app = await buildApp(config, { prisma, authSecret: TEST_SECRET, now: clock.now })
+  const app = await buildApp(config, { prisma, authSecret: TEST_SECRET, now: clock.now, ...(options.logger === undefined ? {} : { logger: options.logger }) })
   t.teardown(async () => {
     await app.close()
     await prisma.$disconnect()

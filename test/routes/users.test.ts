@@ -110,7 +110,8 @@ t.test('PATCH /users/me: bad input', async t => {
   const { accessToken } = await loginWithBody(app, account)
   const cases: Array<[string, unknown]> = [
     ['empty body', {}],
-    ['email (needs verification, not here)', { email: 'new@example.com' }],
+    ['invalid email', { email: 'not-an-email' }],
+    ['mistyped email', { email: 42 }],
     ['role', { role: 'admin' }],
     ['unknown profile field', { profile: { website: 'x' } }],
     ['empty profile', { profile: {} }],

@@ -1,0 +1,102 @@
+// /auth/password/* and /auth/email/*: password change and reset, and email verification by mailed token.
+import type { FastifyInstance } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { errorResponses, type PasswordPolicy } from '../schemas/common.js'
+import { Accepted, ChangePasswordBody, EmptyBody, ForgotPasswordBody, ResetPasswordBody, VerifyEmailBody } from '../schemas/accounts.js'
+import type { CredentialService } from '../services/credentials.js'
+import type { EmailVerificationService } from '../services/email-verification.js'
+import type { PasswordResetService } from '../services/password-reset.js'
+import { absentBodyAsEmpty, callerOf, noStore } from './client.js'
+
+export interface AccountRoutesOptions {
+  credentials: CredentialService
+  passwordReset: PasswordResetService
+  emails: EmailVerificationService
+  passwordPolicy: PasswordPolicy
+}
+
+const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { cookieAuth: [] }]
+
+// Each mail-sending route is declared on its own, so a rate limit can be attached to it alone.
+export async function accountRoutes (app: FastifyInstance, { credentials, passwordReset, emails, passwordPolicy }: AccountRoutesOptions) {
+  const routes = app.withTypeProvider<TypeBoxTypeProvider>()
+  routes.addHook('onSend', noStore)
+
+  routes.post('/auth/password/change', {
+    onRequest: [app.authenticate],
+    schema: {
+      tags: ['auth'],
+      operationId: 'changePassword',
+      summary: 'Change the password; every other session ends',
+      description: 'Needs the current password (403 `INVALID_CURRENT_PASSWORD`). The new one follows the registration policy. The calling session stays; the owner is told by mail.',
+      security,
+      body: ChangePasswordBody(passwordPolicy),
+      response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 415, 429) }
+    }
+  }, async (request, reply) => {
+    const caller = callerOf(request)
+    await credentials.changePassword(caller.userId, caller.sessionId, request.body.currentPassword, request.body.newPassword)
+    return reply.code(204).send(null)
+  })
+
+  routes.post('/auth/password/forgot', {
+    schema: {
+      tags: ['auth'],
+      operationId: 'forgotPassword',
+      summary: 'Mail a password reset link',
+      description: 'Always 202 with the same body, answered before the address is even looked up: it tells nothing about whether an account exists. An active account gets a single-use link that expires; asking again kills the earlier link.',
+      body: ForgotPasswordBody,
+      response: { 202: Accepted, ...errorResponses(400, 403, 415, 429) }
+    }
+  }, async (request, reply) => {
+    passwordReset.requestReset(request.body.email)
+    return reply.code(202).send({ message: 'If an account uses this address, a password reset link is on its way.' })
+  })
+
+  routes.post('/auth/password/reset', {
+    schema: {
+      tags: ['auth'],
+      operationId: 'resetPassword',
+      summary: 'Set a new password with a mailed reset token; every session ends',
+      description: 'The token works once. Also marks the email address verified: the link proved control of the mailbox.',
+      body: ResetPasswordBody(passwordPolicy),
+      response: { 204: Type.Null(), ...errorResponses(400, 403, 415, 429) }
+    }
+  }, async (request, reply) => {
+    await passwordReset.reset(request.body.token, request.body.password)
+    return reply.code(204).send(null)
+  })
+
+  routes.post('/auth/email/verify', {
+    schema: {
+      tags: ['auth'],
+      operationId: 'verifyEmail',
+      summary: 'Verify an email address with a mailed token',
+      description: 'A registration token marks the address verified; an email-change token makes the pending address the account\'s email (409 `EMAIL_TAKEN` if another account took it meanwhile).',
+      body: VerifyEmailBody,
+      response: { 204: Type.Null(), ...errorResponses(400, 403, 409, 415, 429) }
+    }
+  }, async (request, reply) => {
+    await emails.verify(request.body.token)
+    return reply.code(204).send(null)
+  })
+
+  routes.post('/auth/email/resend', {
+    onRequest: [app.authenticate],
+    preValidation: absentBodyAsEmpty,
+    schema: {
+      tags: ['auth'],
+      operationId: 'resendVerificationEmail',
+      summary: 'Mail a new verification link',
+      description: 'To the pending address when an email change is pending, else to the current address while unverified. A verified account with nothing pending gets no mail, and the same 202. Only the newest link works.',
+      security,
+      body: EmptyBody,
+      response: { 202: Accepted, ...errorResponses(400, 401, 403, 415, 429) }
+    }
+  }, async (request, reply) => {
+    const caller = callerOf(request)
+    await emails.resend(caller.userId, caller.sessionId)
+    return reply.code(202).send({ message: 'If the address needs verifying, a link is on its way.' })
+  })
+}

@@ -1,0 +1,27 @@
+// Bodies and responses of the account routes: password change and reset, email verification.
+import { Type } from '@sinclair/typebox'
+import { Email, NewPassword, PresentedPassword, type PasswordPolicy } from './common.js'
+
+/** A token from a mailed link. Bounded, not shaped: any wrong value is the route's own 400 code. */
+const MailedToken = Type.String({ minLength: 1, maxLength: 256, description: 'the `token` parameter of the mailed link' })
+
+export const ChangePasswordBody = (policy: PasswordPolicy) => Type.Object({
+  currentPassword: PresentedPassword(policy),
+  newPassword: NewPassword(policy)
+}, { additionalProperties: false })
+
+export const ForgotPasswordBody = Type.Object({ email: Email }, { additionalProperties: false })
+
+export const ResetPasswordBody = (policy: PasswordPolicy) => Type.Object({
+  token: MailedToken,
+  password: NewPassword(policy)
+}, { additionalProperties: false })
+
+export const VerifyEmailBody = Type.Object({ token: MailedToken }, { additionalProperties: false })
+
+/** Resend takes no input; an absent body is validated as `{}`. */
+export const EmptyBody = Type.Object({}, { additionalProperties: false })
+
+export const Accepted = Type.Object({
+  message: Type.String({ description: 'the same whatever happened, so it tells nothing about the account' })
+}, { title: 'Accepted' })

@@ -1,0 +1,66 @@
+// What only the holder of the current password may do: change it, or delete the account.
+import type { PrismaClient } from '../db/prisma.js'
+import { apiError } from '../errors.js'
+import type { AuditService } from './audit.js'
+import type { Mailer } from './mail.js'
+import { passwordChangedMail } from './mail-templates.js'
+import type { OneTimeTokenService } from './one-time-tokens.js'
+import type { PasswordService } from './passwords.js'
+import type { SessionService } from './sessions.js'
+
+export interface CredentialDeps {
+  prisma: PrismaClient
+  passwords: PasswordService
+  sessions: SessionService
+  tokens: OneTimeTokenService
+  mailer: Mailer
+  audit: AuditService
+}
+
+export function createCredentialService ({ prisma, passwords, sessions, tokens, mailer, audit }: CredentialDeps) {
+  /** The caller's row, only while their session is live; the current password must match it. */
+  async function provenCaller (userId: string, sessionId: string, currentPassword: string) {
+    const user = await prisma.user.findFirst({
+      where: sessions.liveCaller(userId, sessionId),
+      select: { email: true, username: true, passwordHash: true }
+    })
+    if (user === null) throw apiError('AUTH_SESSION_REVOKED')
+    if (!await passwords.verify(user.passwordHash, currentPassword)) throw apiError('INVALID_CURRENT_PASSWORD')
+    return user
+  }
+
+  return {
+    /**
+     * Needs the current password (a stolen access token alone cannot lock the owner out).
+     * The new one meets the registration policy and is hashed off the event loop. Every
+     * other session ends and outstanding reset links die, in one transaction; the calling
+     * session stays. The owner is told by mail.
+     */
+    async changePassword (userId: string, sessionId: string, currentPassword: string, newPassword: string): Promise<void> {
+      const user = await provenCaller(userId, sessionId, currentPassword)
+      if (passwords.isWeak(newPassword, [user.email, user.username])) throw apiError('PASSWORD_TOO_WEAK')
+      const passwordHash = await passwords.hash(newPassword)
+      await prisma.$transaction(async tx => {
+        await tx.user.update({ where: { id: userId }, data: { passwordHash } })
+        await sessions.revokeOthers(userId, sessionId, 'password_change', tx)
+        await tokens.revoke(tx, userId, 'password_reset')
+      })
+      await audit.record({ action: 'password.changed', actorId: userId, subjectId: userId })
+      mailer.send({ to: user.email, ...passwordChangedMail({ everywhere: false }) })
+    },
+
+    /**
+     * Needs the current password. One DELETE: the schema's ON DELETE CASCADE removes the
+     * profile, every session and every one-time token in the same transaction, so nothing
+     * of the account survives and its refresh tokens die with it.
+     */
+    async deleteAccount (userId: string, sessionId: string, password: string): Promise<void> {
+      await provenCaller(userId, sessionId, password)
+      const { count } = await prisma.user.deleteMany({ where: { id: userId } })
+      if (count === 0) throw apiError('AUTH_SESSION_REVOKED')
+      await audit.record({ action: 'user.deleted', actorId: userId, subjectId: userId, details: { by: 'self' } })
+    }
+  }
+}
+
+export type CredentialService = ReturnType<typeof createCredentialService>

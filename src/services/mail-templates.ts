@@ -1,0 +1,80 @@
+// Every mail the service sends: subject, plain text and HTML (values escaped), and the links they carry.
+
+export interface MailContent {
+  subject: string
+  text: string
+  html: string
+}
+
+/** Puts the token into a link template (`{token}` marks the place; checked at start-up). */
+export function linkFor (template: string, token: string): string {
+  return template.replaceAll('{token}', encodeURIComponent(token))
+}
+
+export function verifyEmailMail ({ link, ttlSeconds }: { link: string, ttlSeconds: number }): MailContent {
+  return compose('Confirm your email address', [
+    'Please confirm that this address belongs to your account by opening this link:',
+    { link },
+    `The link works once, for ${duration(ttlSeconds)}. If you did not create an account, ignore this mail.`
+  ])
+}
+
+export function confirmEmailChangeMail ({ link, ttlSeconds }: { link: string, ttlSeconds: number }): MailContent {
+  return compose('Confirm your new email address', [
+    'You asked to use this address for your account. Confirm it by opening this link:',
+    { link },
+    `The link works once, for ${duration(ttlSeconds)}. Until then your account keeps its current address. If you did not ask for this, ignore this mail.`
+  ])
+}
+
+/** To the old address. The new one is masked: the old mailbox may no longer be the owner's. */
+export function emailChangeNoticeMail ({ newEmail }: { newEmail: string }): MailContent {
+  return compose('Your email address is being changed', [
+    `Someone signed in to your account asked to change its email address to ${mask(newEmail)}. The change happens once the new address is confirmed.`,
+    'If this was not you, change your password now and contact support.'
+  ])
+}
+
+export function passwordResetMail ({ link, ttlSeconds }: { link: string, ttlSeconds: number }): MailContent {
+  return compose('Reset your password', [
+    'Someone asked to reset the password of your account. To choose a new password, open this link:',
+    { link },
+    `The link works once, for ${duration(ttlSeconds)}, and only the newest link you asked for works. If you did not ask for this, ignore this mail: your password stays as it is.`
+  ])
+}
+
+/** After a change or a reset (ASVS V6: users are told when their credentials change). */
+export function passwordChangedMail ({ everywhere }: { everywhere: boolean }): MailContent {
+  return compose('Your password was changed', [
+    everywhere
+      ? 'The password of your account was reset, and every session was signed out.'
+      : 'The password of your account was changed, and your other sessions were signed out.',
+    'If this was not you, reset your password now and contact support.'
+  ])
+}
+
+type Paragraph = string | { link: string }
+
+function compose (subject: string, paragraphs: Paragraph[]): MailContent {
+  const text = paragraphs.map(p => typeof p === 'string' ? p : p.link).join('\n\n')
+  const body = paragraphs.map(p => typeof p === 'string'
+    ? `<p>${escapeHtml(p)}</p>`
+    : `<p><a href="${escapeHtml(p.link)}">${escapeHtml(p.link)}</a></p>`)
+  const html = `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(subject)}</title></head><body>${body.join('')}</body></html>`
+  return { subject, text: `${text}\n`, html }
+}
+
+export function escapeHtml (value: string): string {
+  return value.replace(/[&<>"']/g, c => `&#${c.charCodeAt(0)};`)
+}
+
+/** a•••@example.com: enough to recognise one's own address, not to learn someone else's. */
+export function mask (email: string): string {
+  const at = email.lastIndexOf('@')
+  return `${email.slice(0, Math.min(1, at))}•••${email.slice(at)}`
+}
+
+function duration (seconds: number): string {
+  const [amount, unit] = seconds % 3600 === 0 ? [seconds / 3600, 'hour'] : seconds % 60 === 0 ? [seconds / 60, 'minute'] : [seconds, 'second']
+  return `${amount} ${unit}${amount === 1 ? '' : 's'}`
+}

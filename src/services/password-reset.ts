@@ -1,0 +1,80 @@
+// Forgotten passwords: a single-use, expiring link mailed to the account's address, and the reset it allows.
+import type { PrismaClient } from '../db/prisma.js'
+import { apiError } from '../errors.js'
+import { Prisma } from '../generated/prisma/client.js'
+import type { AuditService } from './audit.js'
+import type { Mailer } from './mail.js'
+import { linkFor, passwordChangedMail, passwordResetMail } from './mail-templates.js'
+import type { OneTimeTokenService } from './one-time-tokens.js'
+import type { PasswordService } from './passwords.js'
+import type { SessionService } from './sessions.js'
+import { canonical } from './users.js'
+
+export interface PasswordResetDeps {
+  prisma: PrismaClient
+  passwords: PasswordService
+  sessions: SessionService
+  tokens: OneTimeTokenService
+  mailer: Mailer
+  audit: AuditService
+  /** Link template with `{token}`. */
+  linkTemplate: string
+  ttlSeconds: number
+  now: () => Date
+}
+
+export function createPasswordResetService ({ prisma, passwords, sessions, tokens, mailer, audit, linkTemplate, ttlSeconds, now }: PasswordResetDeps) {
+  return {
+    /**
+     * Returns at once, before anything about the address is looked at: the answer, and its
+     * timing, are the same whether or not an account exists (OWASP Forgot Password Cheat
+     * Sheet). The lookup, the token and the mail all happen in the mail queue. Only an active
+     * account gets a link; issuing it kills the account's earlier reset links.
+     */
+    requestReset (email: string): void {
+      const address = canonical(email)
+      mailer.enqueue(async () => {
+        const user = await prisma.user.findUnique({ where: { email: address }, select: { id: true, isActive: true } })
+        if (user === null || !user.isActive) return null
+        const token = await tokens.issue(user.id, 'password_reset', address)
+        return { to: address, ...passwordResetMail({ link: linkFor(linkTemplate, token), ttlSeconds }) }
+      })
+    },
+
+    /**
+     * Sets the new password (same policy as registration), ends every session and spends
+     * the token, in one transaction whose conditional update lets a token work once even
+     * under concurrency. The link was mailed to the account's address, so the reset also
+     * marks that address verified. A token mailed to an address the account no longer has
+     * is invalid.
+     */
+    async reset (token: string, password: string): Promise<void> {
+      const found = await tokens.inspect(token, ['password_reset'])
+      if (found.status === 'invalid') throw apiError('RESET_TOKEN_INVALID')
+      if (found.status === 'expired') throw apiError('RESET_TOKEN_EXPIRED')
+      const user = await prisma.user.findUnique({ where: { id: found.userId }, select: { email: true, username: true, isActive: true, emailVerifiedAt: true } })
+      if (user === null || !user.isActive || user.email !== found.email) throw apiError('RESET_TOKEN_INVALID')
+      if (passwords.isWeak(password, [user.email, user.username])) throw apiError('PASSWORD_TOO_WEAK')
+      const passwordHash = await passwords.hash(password)
+      try {
+        await prisma.$transaction(async tx => {
+          if (!await tokens.consume(tx, found.id)) throw apiError('RESET_TOKEN_INVALID')
+          // Guarded by the address: an email change confirmed meanwhile voids the link.
+          await tx.user.update({
+            where: { id: found.userId, email: found.email, isActive: true },
+            data: { passwordHash, emailVerifiedAt: user.emailVerifiedAt ?? now() }
+          })
+          await sessions.revokeAll(found.userId, 'password_reset', tx)
+          await tokens.revoke(tx, found.userId, 'password_reset')
+        })
+      } catch (error) {
+        if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2025') throw apiError('RESET_TOKEN_INVALID')
+        throw error
+      }
+      await audit.record({ action: 'password.reset', actorId: found.userId, subjectId: found.userId })
+      mailer.send({ to: user.email, ...passwordChangedMail({ everywhere: true }) })
+    }
+  }
+}
+
+export type PasswordResetService = ReturnType<typeof createPasswordResetService>

@@ -1,0 +1,104 @@
+// A real SMTP server on the loopback interface: the app sends to it, tests read what arrived and follow the links.
+import { once } from 'node:events'
+import type { AddressInfo } from 'node:net'
+import { simpleParser } from 'mailparser'
+import { SMTPServer } from 'smtp-server'
+
+export interface ReceivedMail {
+  /** Envelope recipients. */
+  to: string[]
+  from: string
+  subject: string
+  text: string
+  html: string
+  /** The first link in the plain text, and its `token` parameter. */
+  link: string | undefined
+  token: string | undefined
+}
+
+export interface MailServer {
+  /** For SMTP_URL. */
+  url: string
+  received: ReceivedMail[]
+  /** The next mail to `address` (optionally with a matching subject) not taken before; fails after `timeoutMs`. */
+  nextMail: (address: string, options?: { subject?: RegExp, timeoutMs?: number }) => Promise<ReceivedMail>
+  /** Mails to `address` not taken yet. */
+  untaken: (address: string) => ReceivedMail[]
+}
+
+interface Waiter { matches: (mail: ReceivedMail) => boolean, resolve: (mail: ReceivedMail) => void }
+
+interface TapTest { teardown: (fn: () => unknown) => void }
+
+/** Starts the server; it stops when the test ends (after an app built later in the test has closed and flushed). */
+export async function startMailServer (t: TapTest): Promise<MailServer> {
+  const received: ReceivedMail[] = []
+  const taken = new Set<ReceivedMail>()
+  const waiters: Waiter[] = []
+
+  function deliver (mail: ReceivedMail): void {
+    received.push(mail)
+    const waiter = waiters.find(w => w.matches(mail))
+    if (waiter === undefined) return
+    waiters.splice(waiters.indexOf(waiter), 1)
+    taken.add(mail)
+    waiter.resolve(mail)
+  }
+
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    closeTimeout: 1000,
+    onData (stream, session, callback) {
+      const to = session.envelope.rcptTo.map(r => r.address.toLowerCase())
+      const from = session.envelope.mailFrom === false ? '' : session.envelope.mailFrom.address
+      simpleParser(stream).then(parsed => {
+        const text = parsed.text ?? ''
+        const link = /https?:\/\/\S+/.exec(text)?.[0]
+        const token = link === undefined ? undefined : new URL(link).searchParams.get('token') ?? undefined
+        deliver({ to, from, subject: parsed.subject ?? '', text, html: parsed.html === false ? '' : parsed.html, link, token })
+        callback()
+      }, callback)
+    }
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server.server, 'listening')
+  const { port } = server.server.address() as AddressInfo
+  t.teardown(() => new Promise<void>(resolve => { server.close(() => resolve()) }))
+
+  const matcher = (address: string, subject?: RegExp) => (mail: ReceivedMail) =>
+    mail.to.includes(address.toLowerCase()) && (subject === undefined || subject.test(mail.subject))
+
+  return {
+    url: `smtp://127.0.0.1:${port}`,
+    received,
+    untaken: address => received.filter(mail => !taken.has(mail) && matcher(address)(mail)),
+    nextMail (address, { subject, timeoutMs = 10_000 } = {}) {
+      const matches = matcher(address, subject)
+      const ready = received.find(mail => !taken.has(mail) && matches(mail))
+      if (ready !== undefined) {
+        taken.add(ready)
+        return Promise.resolve(ready)
+      }
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(waiter), 1)
+          reject(new Error(`no mail to ${address}${subject === undefined ? '' : ` matching ${subject}`} within ${timeoutMs} ms`))
+        }, timeoutMs)
+        const waiter: Waiter = { matches, resolve: mail => { clearTimeout(timer); resolve(mail) } }
+        waiters.push(waiter)
+      })
+    }
+  }
+}
+
+/** A pino destination that keeps every line, parsed, for assertions on what was logged. */
+export function logCapture () {
+  const lines: Array<Record<string, unknown>> = []
+  return {
+    lines,
+    stream: { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>) } },
+    text: () => lines.map(line => JSON.stringify(line)).join('\n')
+  }
+}

@@ -1,0 +1,82 @@
+// DELETE /users/me: the password proves the caller; the user, profile, sessions and tokens go, other accounts stay.
+import t from 'tap'
+import { buildTestApp } from '../helpers/app.js'
+import { startMailServer } from '../helpers/mail.js'
+import { loginWithBody, loginWithCookies, registerAccount } from '../helpers/users.js'
+
+const mail = await startMailServer(t)
+const { app, prisma } = await buildTestApp(t, { env: { SMTP_URL: mail.url } })
+
+const remove = (headers: Record<string, string>, payload: unknown) =>
+  app.inject({ method: 'DELETE', url: '/users/me', headers, payload: payload as object })
+
+async function rowsOf (userId: string) {
+  const [users, profiles, sessions, tokens] = await Promise.all([
+    prisma.user.count({ where: { id: userId } }),
+    prisma.profile.count({ where: { userId } }),
+    prisma.session.count({ where: { userId } }),
+    prisma.oneTimeToken.count({ where: { userId } })
+  ])
+  return { users, profiles, sessions, tokens }
+}
+
+/** An account with something in every table: a profile, two sessions, a verification and a reset token. */
+async function populatedAccount () {
+  const account = await registerAccount(app)
+  await mail.nextMail(account.email, { subject: /^Confirm your email address$/ })
+  await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: account.email } })
+  await mail.nextMail(account.email, { subject: /^Reset your password$/ })
+  const mobile = await loginWithBody(app, account)
+  return { account, mobile }
+}
+
+t.test('deletes the account and everything of it, in every table; other accounts stay', async t => {
+  const bystander = await populatedAccount()
+  const { account, mobile } = await populatedAccount()
+  const browser = await loginWithCookies(app, account)
+  t.same(await rowsOf(account.user.id), { users: 1, profiles: 1, sessions: 2, tokens: 2 })
+  const bystanderBefore = await rowsOf(bystander.account.user.id)
+
+  const response = await remove({ cookie: browser.cookie, 'sec-fetch-site': 'same-origin' }, { password: account.password })
+  t.equal(response.statusCode, 204)
+  t.equal(response.body, '')
+  t.equal(response.cookies.length, 2, 'both auth cookies cleared')
+  t.ok(response.cookies.every(c => c.value === '' && c.maxAge === 0))
+
+  t.same(await rowsOf(account.user.id), { users: 0, profiles: 0, sessions: 0, tokens: 0 }, 'nothing of the account is left')
+  t.same(await rowsOf(bystander.account.user.id), bystanderBefore, 'another account is untouched')
+  const refresh = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: mobile.refreshToken } })
+  t.equal(refresh.statusCode, 401, 'its refresh tokens are dead')
+  const me = await app.inject({ method: 'GET', url: '/users/me', headers: { authorization: `Bearer ${mobile.accessToken}` } })
+  t.equal(me.json().code, 'AUTH_SESSION_REVOKED')
+  const login = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: account.password } })
+  t.equal(login.json().code, 'AUTH_INVALID_CREDENTIALS')
+  t.equal((await registerAccount(app, { email: account.email, password: account.password, username: account.username })).user.email, account.email, 'the address and username are free again')
+})
+
+t.test('a wrong password is 403 and deletes nothing', async t => {
+  const { account, mobile } = await populatedAccount()
+  const before = await rowsOf(account.user.id)
+  const response = await remove({ authorization: `Bearer ${mobile.accessToken}` }, { password: 'not my password at all' })
+  t.equal(response.statusCode, 403)
+  t.equal(response.json().code, 'INVALID_CURRENT_PASSWORD')
+  t.same(response.cookies, [])
+  t.same(await rowsOf(account.user.id), before)
+})
+
+t.test('only a live session may delete; bad input is 400', async t => {
+  const { account, mobile } = await populatedAccount()
+  const anonymous = await remove({}, { password: account.password })
+  t.equal(anonymous.statusCode, 401)
+  for (const payload of [{}, { password: '' }, { password: 42 }, { password: account.password, confirm: true }, { password: 'x'.repeat(300) }]) {
+    const response = await remove({ authorization: `Bearer ${mobile.accessToken}` }, payload)
+    t.equal(response.statusCode, 400, JSON.stringify(payload).slice(0, 40))
+    t.equal(response.json().code, 'VALIDATION_FAILED')
+  }
+  const noBody = await app.inject({ method: 'DELETE', url: '/users/me', headers: { authorization: `Bearer ${mobile.accessToken}` } })
+  t.equal(noBody.statusCode, 400, 'the password is required')
+  await prisma.session.updateMany({ where: { userId: account.user.id }, data: { revokedAt: new Date() } })
+  const revoked = await remove({ authorization: `Bearer ${mobile.accessToken}` }, { password: account.password })
+  t.equal(revoked.json().code, 'AUTH_SESSION_REVOKED')
+  t.equal((await rowsOf(account.user.id)).users, 1)
+})

@@ -1,0 +1,211 @@
+// Email verification by mailed token: registration, resend, email change through PATCH /users/me, conflicts.
+import t from 'tap'
+import { buildTestApp } from '../helpers/app.js'
+import { startMailServer } from '../helpers/mail.js'
+import { loginWithBody, newAccount, registerAccount } from '../helpers/users.js'
+
+const mail = await startMailServer(t)
+const { app, prisma, clock, config } = await buildTestApp(t, { env: { SMTP_URL: mail.url } })
+
+const VERIFY = /^Confirm your email address$/
+const CONFIRM_NEW = /^Confirm your new email address$/
+const NOTICE = /^Your email address is being changed$/
+
+const verify = (token: unknown) => app.inject({ method: 'POST', url: '/auth/email/verify', payload: { token } })
+const resend = (accessToken: string) => app.inject({ method: 'POST', url: '/auth/email/resend', headers: { authorization: `Bearer ${accessToken}` } })
+const patchMe = (accessToken: string, payload: unknown) =>
+  app.inject({ method: 'PATCH', url: '/users/me', headers: { authorization: `Bearer ${accessToken}` }, payload: payload as object })
+const getMe = async (accessToken: string) => (await app.inject({ method: 'GET', url: '/users/me', headers: { authorization: `Bearer ${accessToken}` } })).json()
+const claimsOf = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1] as string, 'base64url').toString())
+
+t.test('registration mails a link; the token verifies the address; the claim follows at the next refresh', async t => {
+  const account = await registerAccount(app)
+  const session = await loginWithBody(app, account)
+  t.equal(claimsOf(session.accessToken).email_verified, false)
+  const received = await mail.nextMail(account.email, { subject: VERIFY })
+  t.match(received.link, new RegExp(`^${config.PUBLIC_URL}/verify-email\\?token=[A-Za-z0-9_-]{43}$`))
+  t.match(received.text, /24 hours/)
+
+  const response = await verify(received.token)
+  t.equal(response.statusCode, 204)
+  t.match(await getMe(session.accessToken), { emailVerified: true, pendingEmail: null })
+  const row = await prisma.user.findUniqueOrThrow({ where: { id: account.user.id } })
+  t.ok(row.emailVerifiedAt instanceof Date)
+  const refreshed = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: session.refreshToken } })
+  t.equal(claimsOf(refreshed.json().accessToken).email_verified, true, 'refresh reads the current state')
+  t.equal(claimsOf((await loginWithBody(app, account)).accessToken).email_verified, true)
+  const session2 = await app.inject({ method: 'GET', url: '/auth/session', headers: { authorization: `Bearer ${refreshed.json().accessToken}` } })
+  t.equal(session2.json().email_verified, true, 'GET /auth/session shows the claim')
+
+  const again = await verify(received.token)
+  t.equal(again.statusCode, 400)
+  t.same(again.json(), { statusCode: 400, code: 'VERIFICATION_TOKEN_INVALID', error: 'Bad Request', message: 'This verification link is invalid or was already used' })
+})
+
+t.test('an expired link is refused; resend mails a new one and kills the old', async t => {
+  const account = await registerAccount(app)
+  const first = await mail.nextMail(account.email, { subject: VERIFY })
+  clock.advance(86_401)
+  t.equal((await verify(first.token)).json().code, 'VERIFICATION_TOKEN_EXPIRED')
+  const { accessToken: fresh } = await loginWithBody(app, account)
+
+  const response = await resend(fresh)
+  t.equal(response.statusCode, 202)
+  t.same(response.json(), { message: 'If the address needs verifying, a link is on its way.' })
+  const second = await mail.nextMail(account.email, { subject: VERIFY })
+  await resend(fresh)
+  const third = await mail.nextMail(account.email, { subject: VERIFY })
+  t.equal((await verify(second.token)).json().code, 'VERIFICATION_TOKEN_INVALID', 'a newer link kills the older')
+  t.equal((await verify(third.token)).statusCode, 204)
+  t.equal((await getMe(fresh)).emailVerified, true)
+})
+
+t.test('resend for a verified address with nothing pending: 202 and no mail', async t => {
+  const account = await registerAccount(app)
+  await verify((await mail.nextMail(account.email, { subject: VERIFY })).token)
+  const { accessToken } = await loginWithBody(app, account)
+  const response = await resend(accessToken)
+  t.equal(response.statusCode, 202)
+  await app.mailer.flush()
+  t.same(mail.untaken(account.email), [])
+})
+
+t.test('an email change stays pending until the new mailbox confirms it; the old one is told', async t => {
+  const account = await registerAccount(app)
+  const verification = await mail.nextMail(account.email, { subject: VERIFY })
+  const { accessToken } = await loginWithBody(app, account)
+  const next = newAccount().email
+
+  const response = await patchMe(accessToken, { email: next.toUpperCase() })
+  t.equal(response.statusCode, 200)
+  t.match(response.json(), { email: account.email, pendingEmail: next, emailVerified: false })
+  const confirmation = await mail.nextMail(next, { subject: CONFIRM_NEW })
+  t.match(confirmation.link, /\/verify-email\?token=/)
+  const notice = await mail.nextMail(account.email, { subject: NOTICE })
+  t.equal(notice.token, undefined, 'the old address gets no link')
+  t.match(notice.text, new RegExp(`${next[0]}•••@example\\.com`), 'the new address is masked')
+  t.notOk(notice.text.includes(next), 'not shown in full')
+
+  const pendingLogin = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: next, password: account.password } })
+  t.equal(pendingLogin.statusCode, 401, 'the pending address cannot log in')
+  const resent = await resend(accessToken)
+  t.equal(resent.statusCode, 202)
+  const newer = await mail.nextMail(next, { subject: CONFIRM_NEW })
+  t.equal((await verify(confirmation.token)).json().code, 'VERIFICATION_TOKEN_INVALID', 'resend killed the first confirmation')
+
+  t.equal((await verify(newer.token)).statusCode, 204)
+  t.match(await getMe(accessToken), { email: next, pendingEmail: null, emailVerified: true })
+  const newLogin = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: next, password: account.password } })
+  t.equal(newLogin.statusCode, 200, 'logs in with the new address')
+  const old = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: account.password } })
+  t.equal(old.statusCode, 401, 'no longer with the old one')
+  t.equal((await verify(verification.token)).json().code, 'VERIFICATION_TOKEN_INVALID', 'a link for the old address is dead')
+})
+
+t.test('a reset link mailed to the old address dies with the change', async t => {
+  const account = await registerAccount(app)
+  const { accessToken } = await loginWithBody(app, account)
+  await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: account.email } })
+  const resetMail = await mail.nextMail(account.email, { subject: /^Reset your password$/ })
+  const next = newAccount().email
+  await patchMe(accessToken, { email: next })
+  t.equal((await verify((await mail.nextMail(next, { subject: CONFIRM_NEW })).token)).statusCode, 204)
+  const reset = await app.inject({ method: 'POST', url: '/auth/password/reset', payload: { token: resetMail.token, password: 'taken over passphrase' } })
+  t.equal(reset.json().code, 'RESET_TOKEN_INVALID')
+})
+
+t.test('asking for the current address cancels a pending change', async t => {
+  const account = await registerAccount(app)
+  const { accessToken } = await loginWithBody(app, account)
+  const next = newAccount().email
+  await patchMe(accessToken, { email: next })
+  const confirmation = await mail.nextMail(next, { subject: CONFIRM_NEW })
+  const response = await patchMe(accessToken, { email: account.email.toUpperCase(), profile: { bio: 'still me' } })
+  t.equal(response.statusCode, 200)
+  t.match(response.json(), { email: account.email, pendingEmail: null, profile: { bio: 'still me' } })
+  t.equal((await verify(confirmation.token)).json().code, 'VERIFICATION_TOKEN_INVALID')
+  t.equal((await getMe(accessToken)).email, account.email)
+})
+
+t.test('conflicts: an address of another account is 409 EMAIL_TAKEN, now or at confirmation', async t => {
+  const owner = await registerAccount(app)
+  const account = await registerAccount(app)
+  const { accessToken } = await loginWithBody(app, account)
+  const taken = await patchMe(accessToken, { email: owner.email.toUpperCase(), username: `renamed_${account.username.slice(-6)}` })
+  t.equal(taken.statusCode, 409)
+  t.same(taken.json(), { statusCode: 409, code: 'EMAIL_TAKEN', error: 'Conflict', message: 'This email address is used by another account' })
+  const row = await prisma.user.findUniqueOrThrow({ where: { id: account.user.id } })
+  t.match(row, { email: account.email, pendingEmail: null, username: account.username }, 'nothing changed, not even the username')
+  await app.mailer.flush()
+  t.same(mail.untaken(owner.email).filter(m => NOTICE.test(m.subject) || CONFIRM_NEW.test(m.subject)), [], 'no mail to the owner')
+
+  const contested = newAccount().email
+  const other = await registerAccount(app)
+  const otherSession = await loginWithBody(app, other)
+  await patchMe(accessToken, { email: contested })
+  await patchMe(otherSession.accessToken, { email: contested })
+  const mine = await mail.nextMail(contested, { subject: CONFIRM_NEW })
+  const theirs = await mail.nextMail(contested, { subject: CONFIRM_NEW })
+  const tokens = [mine, theirs].map(m => m.token)
+  t.equal((await verify(tokens[0])).statusCode, 204, 'the first confirmation wins')
+  const second = await verify(tokens[1])
+  t.equal(second.statusCode, 409)
+  t.equal(second.json().code, 'EMAIL_TAKEN')
+  t.equal(await prisma.user.count({ where: { email: contested } }), 1)
+
+  const late = newAccount()
+  await patchMe(otherSession.accessToken, { email: late.email })
+  const lateToken = (await mail.nextMail(late.email, { subject: CONFIRM_NEW })).token
+  await registerAccount(app, late)
+  t.equal((await verify(lateToken)).json().code, 'EMAIL_TAKEN', 'registered by someone else meanwhile')
+  t.equal((await prisma.user.findUniqueOrThrow({ where: { id: other.user.id } })).email, other.email)
+})
+
+t.test('bad input: 400, nothing changed', async t => {
+  const account = await registerAccount(app)
+  const { accessToken } = await loginWithBody(app, account)
+  for (const payload of [{}, { token: '' }, { token: 5 }, { token: null }, { token: 'x'.repeat(300) }, { token: 'abc', email: account.email }]) {
+    const response = await app.inject({ method: 'POST', url: '/auth/email/verify', payload })
+    t.equal(response.statusCode, 400, JSON.stringify(payload).slice(0, 40))
+    t.equal(response.json().code, 'VALIDATION_FAILED')
+  }
+  for (const token of ['garbage', 'A'.repeat(43)]) t.equal((await verify(token)).json().code, 'VERIFICATION_TOKEN_INVALID', token)
+  const withBody = await app.inject({ method: 'POST', url: '/auth/email/resend', headers: { authorization: `Bearer ${accessToken}` }, payload: { email: 'x@example.com' } })
+  t.equal(withBody.statusCode, 400)
+  t.equal(withBody.json().code, 'VALIDATION_FAILED')
+  const anonymous = await app.inject({ method: 'POST', url: '/auth/email/resend' })
+  t.equal(anonymous.statusCode, 401)
+  t.equal(anonymous.json().code, 'AUTH_REQUIRED')
+  t.equal((await getMe(accessToken)).emailVerified, false)
+})
+
+t.test('REQUIRE_EMAIL_VERIFICATION: unverified users are told so only after a correct password', async t => {
+  const strict = await buildTestApp(t, { env: { SMTP_URL: mail.url, REQUIRE_EMAIL_VERIFICATION: 'true' } })
+  const login = (email: string, password: string) => strict.app.inject({ method: 'POST', url: '/auth/login', payload: { email, password } })
+  const account = await registerAccount(strict.app)
+  const registrationMail = await mail.nextMail(account.email, { subject: VERIFY })
+
+  const wrong = await login(account.email, 'not the password')
+  const unknown = await login(newAccount().email, account.password)
+  t.same(wrong.json(), unknown.json(), 'a wrong password says nothing about the account')
+  t.equal(wrong.json().code, 'AUTH_INVALID_CREDENTIALS')
+
+  const refused = await login(account.email, account.password)
+  t.equal(refused.statusCode, 403)
+  t.same(refused.json(), { statusCode: 403, code: 'EMAIL_NOT_VERIFIED', error: 'Forbidden', message: 'Verify your email address first: follow the link mailed to you' })
+  t.same(refused.cookies, [])
+  t.equal(await strict.prisma.session.count({ where: { userId: account.user.id } }), 0, 'no session')
+  const fresh = await mail.nextMail(account.email, { subject: VERIFY })
+  t.equal((await strict.app.inject({ method: 'POST', url: '/auth/email/verify', payload: { token: registrationMail.token } })).json().code, 'VERIFICATION_TOKEN_INVALID', 'the refused login mailed a newer link')
+  t.equal((await strict.app.inject({ method: 'POST', url: '/auth/email/verify', payload: { token: fresh.token } })).statusCode, 204)
+
+  const accepted = await login(account.email, account.password)
+  t.equal(accepted.statusCode, 200)
+  t.equal(claimsOf(accepted.json().accessToken).email_verified, true)
+
+  // A session opened before the switch (simulated): its next refresh is refused.
+  await strict.prisma.user.update({ where: { id: account.user.id }, data: { emailVerifiedAt: null } })
+  const refresh = await strict.app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: accepted.json().refreshToken } })
+  t.equal(refresh.statusCode, 403)
+  t.equal(refresh.json().code, 'EMAIL_NOT_VERIFIED')
+})
