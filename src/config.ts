@@ -64,6 +64,9 @@ export const ConfigSchema = Type.Object({
 
 export type Config = Static<typeof ConfigSchema>
 
+// Secrets, and URLs that may carry a password: a bad value is named, never shown.
+const neverEchoed = new Set(['AUTH_SECRET', 'ADMIN_PASSWORD', 'DATABASE_URL', 'SMTP_URL'])
+
 /** The argon2id floor of OWASP's Password Storage Cheat Sheet; production never goes below it. */
 export const ARGON2_FLOOR = { memoryKiB: 19_456, timeCost: 2, parallelism: 1 } as const
 
@@ -89,8 +92,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   const candidate = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, input))
   const problems = [...Value.Errors(ConfigSchema, candidate)].map(error => {
     const name = error.path.slice(1)
-    // URLs may carry a password (DATABASE_URL, SMTP_URL): never echoed, like secrets.
-    const shown = /SECRET|PASSWORD|_URL$/.test(name) && name !== 'PUBLIC_URL' ? '(hidden)' : JSON.stringify(input[name])
+    // The raw value: Default and Convert have changed `input` in place.
+    const shown = neverEchoed.has(name) ? '(hidden)' : JSON.stringify(env[name])
     return `${name}: ${describe(error.schema, error.message)}, got ${shown}`
   })
   if (problems.length > 0) throw new ConfigError(problems)

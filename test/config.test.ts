@@ -55,6 +55,9 @@ t.test('every bad variable is reported at once, one line each, naming it', async
   }
   t.ok(problems.some(p => p.includes('"eighty"')), 'the bad value is shown')
   t.notOk(problems.some(p => p.includes('short')), 'a secret is never echoed')
+  const urls = problemsOf({ DATABASE_URL: 'mysql://root:hunter2@db/auth', PASSWORD_MIN_LENGTH: '3' })
+  t.notOk(urls.some(p => p.includes('hunter2')), 'nor a URL that may hold a password')
+  t.ok(urls.some(p => p.startsWith('PASSWORD_MIN_LENGTH') && p.includes('"3"')), 'ordinary values are shown')
 })
 
 t.test('settings that contradict each other', async t => {
