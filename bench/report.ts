@@ -1,0 +1,65 @@
+// The benchmark's report: one table with the ratios to the references, and the machine it ran on.
+import { cpus, totalmem, release } from 'node:os'
+import { readFile, writeFile } from 'node:fs/promises'
+import type { Measurement } from './load.js'
+
+export interface Row {
+  name: string
+  connections: number
+  service: Measurement
+  reference: Measurement
+  referenceName: string
+  /** The least acceptable ratio service/reference, when there is one. */
+  target?: number | undefined
+}
+
+export interface Report {
+  machine: string
+  seconds: number
+  rows: Row[]
+  storm: Measurement
+  health: Measurement
+  session: Measurement
+  peakRssMb: number
+}
+
+export function machineDescription (postgresVersion: string): string {
+  const cpu = cpus()
+  return `${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Linux ${release()}, Node ${process.version}, PostgreSQL ${postgresVersion}`
+}
+
+const verdict = (ok: boolean) => ok ? 'met' : '**missed**'
+
+export function renderReport ({ machine, seconds, rows, storm, health, session, peakRssMb }: Report): string {
+  const lines = [
+    `Machine: ${machine}. Each figure: ${seconds} s of autocannon after a 2 s warm-up, load generated from the benchmark's own process; the service and the references run as separate processes on the same machine.`,
+    '',
+    '| Scenario | Conns | Service req/s | p50 ms | p99 ms | Reference | Ref req/s | Ratio | Target |',
+    '| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |',
+    ...rows.map(row => {
+      const ratio = row.service.rps / row.reference.rps
+      const target = row.target === undefined ? '–' : `≥ ${row.target.toFixed(2)}: ${verdict(ratio >= row.target)}`
+      const failures = row.service.failures + row.reference.failures > 0 ? ` (${row.service.failures}/${row.reference.failures} failures)` : ''
+      return `| ${row.name} | ${row.connections} | ${row.service.rps} | ${row.service.p50} | ${row.service.p99} | ${row.referenceName} | ${row.reference.rps} | ${ratio.toFixed(2)}${failures} | ${target} |`
+    }),
+    '',
+    `Login storm (50 connections, ${storm.rps} logins/s) with light probes at the same time: \`GET /health\` p99 ${health.p99} ms (target < 20: ${verdict(health.p99 < 20)}), \`GET /auth/session\` p99 ${session.p99} ms (target < 25: ${verdict(session.p99 < 25)}).`,
+    '',
+    `Peak RSS of the service over the whole run: ${peakRssMb} MB (target < 150: ${verdict(peakRssMb < 150)}).`
+  ]
+  return lines.join('\n')
+}
+
+const START = '<!-- results:start -->'
+const END = '<!-- results:end -->'
+
+/** Replaces the results between the markers of `file`, keeping the written analysis around them. */
+export async function writeReport (file: string, report: string): Promise<void> {
+  const current = await readFile(file, 'utf8').catch(() => `# Benchmarks\n\n${START}\n${END}\n`)
+  const start = current.indexOf(START)
+  const end = current.indexOf(END)
+  const next = start === -1 || end === -1
+    ? `${current}\n${START}\n${report}\n${END}\n`
+    : `${current.slice(0, start + START.length)}\n${report}\n${current.slice(end)}`
+  await writeFile(file, next)
+}
