@@ -83,7 +83,8 @@ export function createUserService ({ prisma, passwords, sessions, emails, mailer
 
     /** The caller's user, in the same round trip that proves the session is still live. */
     async me (userId: string, sessionId: string): Promise<ApiUser> {
-      const row = await prisma.user.findFirst({ where: sessions.liveCaller(userId, sessionId), select: userSelect })
+      // One statement (profile joined, session checked in EXISTS): one round trip on a hot path.
+      const row = await prisma.user.findFirst({ where: sessions.liveCaller(userId, sessionId), select: userSelect, relationLoadStrategy: 'join' })
       if (row === null) throw apiError('AUTH_SESSION_REVOKED')
       return toApiUser(row)
     },
