@@ -1,6 +1,6 @@
 // buildApp(config, deps): the Fastify instance with every plugin and route, in order; it never listens.
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import { listOf, mailSettingsOf, type Config } from './config.js'
+import { listOf, mailSettingsOf, rateLimitsOf, type Config } from './config.js'
 import type { PrismaClient } from './db/prisma.js'
 import { authenticate } from './plugins/authenticate.js'
 import { authorize } from './plugins/authorize.js'
@@ -8,6 +8,9 @@ import { cookies } from './plugins/cookies.js'
 import { crossOrigin } from './plugins/cross-origin.js'
 import { errorHandler } from './plugins/error-handler.js'
 import { mailer } from './plugins/mailer.js'
+import { rateLimits } from './plugins/rate-limits.js'
+import { redis } from './plugins/redis.js'
+import { securityHeaders } from './plugins/security-headers.js'
 import { swagger } from './plugins/swagger.js'
 import { adminRoutes } from './routes/admin.js'
 import { accountRoutes } from './routes/accounts.js'
@@ -71,7 +74,11 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   app.addSchema(AccessClaims)
   app.addSchema(AdminUser)
 
+  const limits = rateLimitsOf(config)
+  await app.register(redis, { url: config.REDIS_URL })
+  await app.register(rateLimits, { defaultLimit: limits.default, redis: app.redis, keyPrefix: `${config.REDIS_KEY_PREFIX}rate:` })
   await app.register(errorHandler)
+  await app.register(securityHeaders)
   await app.register(crossOrigin, { ownOrigin: config.PUBLIC_URL, allowedOrigins: listOf(config.CORS_ORIGINS) })
   await app.register(swagger, { publicUrl: config.PUBLIC_URL, cookieSecure: config.COOKIE_SECURE, version: '1.0.0' })
   await app.register(cookies, { secure: config.COOKIE_SECURE, sameSite: config.COOKIE_SAMESITE, now })
@@ -100,9 +107,9 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   const passwordPolicy = { minLength: config.PASSWORD_MIN_LENGTH, maxLength: config.PASSWORD_MAX_LENGTH }
 
   await app.register(healthRoutes, { pingDatabase: async () => { await deps.prisma.$queryRaw`SELECT 1` } })
-  await app.register(authRoutes, { ...services, passwordPolicy })
-  await app.register(accountRoutes, { ...services, passwordPolicy })
-  await app.register(sessionRoutes, { sessions: services.sessions })
+  await app.register(authRoutes, { ...services, passwordPolicy, limits })
+  await app.register(accountRoutes, { ...services, passwordPolicy, limits })
+  await app.register(sessionRoutes, { sessions: services.sessions, verifyLimit: limits.verify })
   await app.register(userRoutes, { ...services, passwordPolicy })
   await app.register(adminRoutes, services)
   return app

@@ -67,8 +67,9 @@ async function authenticatePlugin (app: FastifyInstance, settings: AuthenticateS
   app.decorate('verifyAccessToken', (token: string) => verify(app, token))
 
   /**
-   * onRequest guard: the Authorization header wins over the cookie, with no fallback when
-   * it is bad. Tokens are never read from the URL.
+   * preParsing guard (after the rate limits, which run onRequest, so that unauthenticated
+   * floods are counted too; before any body is parsed): the Authorization header wins over
+   * the cookie, with no fallback when it is bad. Tokens are never read from the URL.
    */
   app.decorate('authenticate', async function authenticate (request: FastifyRequest) {
     const { token, via } = presentedToken(request)

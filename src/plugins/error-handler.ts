@@ -38,7 +38,8 @@ function toErrorBody (error: FastifyError): ErrorBody {
   return { statusCode: 500, code: 'INTERNAL_ERROR', error: STATUS_CODES[500] ?? 'Error', message: internal.message }
 }
 
-function send (reply: FastifyReply, body: ErrorBody) {
+function send (reply: FastifyReply, body: ErrorBody, retryAfterSeconds?: unknown) {
+  if (typeof retryAfterSeconds === 'number') reply.header('retry-after', retryAfterSeconds)
   if (body.statusCode === 401) {
     reply.header('www-authenticate', invalidTokenCodes.has(body.code as ErrorCode) ? 'Bearer error="invalid_token"' : 'Bearer')
   }
@@ -49,10 +50,11 @@ async function errorHandlerPlugin (app: FastifyInstance) {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const body = toErrorBody(error)
     if (body.statusCode >= 500) request.log.error({ err: error }, 'request failed')
-    return send(reply, body)
+    return send(reply, body, (error as { retryAfterSeconds?: unknown }).retryAfterSeconds)
   })
 
-  app.setNotFoundHandler((request, reply) => send(reply, toErrorBody(apiError('NOT_FOUND'))))
+  // Unknown URLs count against the default per-ip limit too: probing for routes is not free.
+  app.setNotFoundHandler({ preHandler: app.rateLimit() }, (request, reply) => send(reply, toErrorBody(apiError('NOT_FOUND'))))
 }
 
-export const errorHandler = fp(errorHandlerPlugin, { name: 'error-handler' })
+export const errorHandler = fp(errorHandlerPlugin, { name: 'error-handler', dependencies: ['rate-limits'] })
