@@ -1,6 +1,6 @@
 // buildApp(config, deps): the Fastify instance with every plugin and route, in order; it never listens.
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import { listOf, mailSettingsOf, rateLimitsOf, type Config } from './config.js'
+import { ACCESS_TOKEN_TTL_MAX_SECONDS, listOf, mailSettingsOf, rateLimitsOf, type Config } from './config.js'
 import type { PrismaClient } from './db/prisma.js'
 import { authenticate } from './plugins/authenticate.js'
 import { authorize } from './plugins/authorize.js'
@@ -18,11 +18,14 @@ import { authRoutes } from './routes/auth.js'
 import { healthRoutes } from './routes/health.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { userRoutes } from './routes/users.js'
+import { wellKnownRoutes } from './routes/well-known.js'
 import { AdminUser } from './schemas/admin.js'
 import { ErrorResponse, User } from './schemas/common.js'
 import { AccessClaims } from './schemas/sessions.js'
 import { createServices } from './services/index.js'
+import { createAccessTokenJwt } from './services/jwt.js'
 import { createMailer } from './services/mail.js'
+import { createKeyRing, loadSigningKeys } from './services/signing-keys.js'
 import { deriveKey } from './services/tokens.js'
 import { schemaController } from './validation.js'
 
@@ -82,12 +85,22 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   await app.register(crossOrigin, { ownOrigin: config.PUBLIC_URL, allowedOrigins: listOf(config.CORS_ORIGINS) })
   await app.register(swagger, { publicUrl: config.PUBLIC_URL, cookieSecure: config.COOKIE_SECURE, version: '1.0.0' })
   await app.register(cookies, { secure: config.COOKIE_SECURE, sameSite: config.COOKIE_SAMESITE, now })
-  await app.register(authenticate, {
-    key: deriveKey(deps.authSecret, 'access-token'),
+  const signingKeys = await loadSigningKeys(config.JWT_ALGORITHM, config.JWT_KEYS_DIR, deriveKey(deps.authSecret, 'access-token'))
+  for (const warning of signingKeys.warnings) app.log.warn(warning)
+  const ring = createKeyRing({
+    keys: signingKeys.keys,
+    algorithm: config.JWT_ALGORITHM,
+    publishSeconds: config.JWT_KEY_PUBLISH_SECONDS,
+    retireAfterSeconds: ACCESS_TOKEN_TTL_MAX_SECONDS + config.JWT_CLOCK_TOLERANCE_SECONDS,
+    now
+  })
+  const jwt = createAccessTokenJwt({
+    ring,
     issuer: config.JWT_ISSUER ?? config.PUBLIC_URL,
     audience: config.JWT_AUDIENCE ?? config.PUBLIC_URL,
     clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE_SECONDS
   })
+  await app.register(authenticate, { jwt })
   await app.register(authorize)
 
   const mail = mailSettingsOf(config)
@@ -95,7 +108,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
 
   const services = createServices(config, {
     prisma: deps.prisma,
-    signJwt: payload => app.jwt.sign(payload),
+    signJwt: payload => jwt.sign(payload),
     refreshKey: deriveKey(deps.authSecret, 'refresh-token'),
     now,
     reportError: (err, context) => app.log.error({ err }, context),
@@ -112,5 +125,6 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   await app.register(sessionRoutes, { sessions: services.sessions, verifyLimit: limits.verify })
   await app.register(userRoutes, { ...services, passwordPolicy })
   await app.register(adminRoutes, services)
+  await app.register(wellKnownRoutes, { jwks: () => ring.jwks(), maxAgeSeconds: Math.min(300, config.JWT_KEY_PUBLISH_SECONDS) })
   return app
 }

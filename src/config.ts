@@ -15,6 +15,9 @@ const Rate = (defaultValue: string, description: string) =>
 // "address" or "Display Name <address>", on one line (no header injection).
 const MAILBOX = '^(?:[^<>\\r\\n]*<[^\\s<>@]+@[^\\s<>@]+>|[^\\s<>@]+@[^\\s<>@]+)$'
 
+/** The longest access token life, here and in the admin settings: how long a retired signing key keeps verifying. */
+export const ACCESS_TOKEN_TTL_MAX_SECONDS = 86_400
+
 export const ConfigSchema = Type.Object({
   NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], {
     default: 'development',
@@ -40,7 +43,7 @@ export const ConfigSchema = Type.Object({
   JWT_ISSUER: Type.Optional(Type.String({ minLength: 1, description: 'iss claim; default PUBLIC_URL' })),
   JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1, description: 'aud claim; default PUBLIC_URL' })),
   JWT_CLOCK_TOLERANCE_SECONDS: Seconds(0, 0, 30, 'leeway on exp/nbf'),
-  ACCESS_TOKEN_TTL_SECONDS: Seconds(900, 5, 86_400, 'access token lifetime'),
+  ACCESS_TOKEN_TTL_SECONDS: Seconds(900, 5, ACCESS_TOKEN_TTL_MAX_SECONDS, 'access token lifetime'),
   REFRESH_TOKEN_IDLE_TTL_SECONDS: Seconds(604_800, 60, 7_776_000, 'a session dies after this long unused'),
   SESSION_ABSOLUTE_TTL_SECONDS: Seconds(2_592_000, 60, 31_536_000, 'a session dies this long after login, whatever happens'),
   REFRESH_REUSE_GRACE_SECONDS: Seconds(10, 0, 60, 'the previous refresh token still yields the same successor this long'),
