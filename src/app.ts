@@ -7,6 +7,7 @@ import { authorize } from './plugins/authorize.js'
 import { cookies } from './plugins/cookies.js'
 import { crossOrigin } from './plugins/cross-origin.js'
 import { errorHandler } from './plugins/error-handler.js'
+import { inputGuard } from './plugins/input-guard.js'
 import { mailer } from './plugins/mailer.js'
 import { rateLimits } from './plugins/rate-limits.js'
 import { redis } from './plugins/redis.js'
@@ -82,6 +83,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   await app.register(rateLimits, { defaultLimit: limits.default, redis: app.redis, keyPrefix: `${config.REDIS_KEY_PREFIX}rate:` })
   await app.register(errorHandler)
   await app.register(securityHeaders)
+  await app.register(inputGuard)
   await app.register(crossOrigin, { ownOrigin: config.PUBLIC_URL, allowedOrigins: listOf(config.CORS_ORIGINS) })
   await app.register(swagger, { publicUrl: config.PUBLIC_URL, cookieSecure: config.COOKIE_SECURE, version: '1.0.0' })
   await app.register(cookies, { secure: config.COOKIE_SECURE, sameSite: config.COOKIE_SAMESITE, now })
