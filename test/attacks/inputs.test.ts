@@ -59,7 +59,7 @@ t.test('prototype pollution keys are refused and pollute nothing', async t => {
   t.equal((await prisma.user.findUniqueOrThrow({ where: { id: victim.user.id } })).role, 'user')
 })
 
-const hostile = ["' OR '1'='1", "'; DROP TABLE \"User\"; --", '" OR ""="', '%', '_', '%_%', '\\', "admin'--", '\u0000', `a\u0000b@example.com`, '\u0000admin', '$1', '${}', '\\x00', '\ud800']
+const hostile = ["' OR '1'='1", "'; DROP TABLE \"User\"; --", '" OR ""="', '%', '_', '%_%', '\\', "admin'--", '\u0000', 'a\u0000b@example.com', '\u0000admin', '$1', '${}', '\\x00', '\ud800']
 
 t.test('SQL meta-characters and NUL bytes in every string field: a clean 4xx, nothing changed', async t => {
   const before = await counts()
