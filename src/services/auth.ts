@@ -37,6 +37,9 @@ export interface AuthDeps {
   requireVerifiedEmail: boolean
 }
 
+// What deciding a login needs, and nothing that takes another query to read (the profile).
+const credentialSelect = { id: true, email: true, username: true, role: true, emailVerifiedAt: true, passwordHash: true, isActive: true } as const
+
 export function createAuthService ({ prisma, passwords, sessions, settings, audit, issueAccessToken, emails, throttle, requireVerifiedEmail }: AuthDeps) {
   return {
     /**
@@ -51,10 +54,9 @@ export function createAuthService ({ prisma, passwords, sessions, settings, audi
     async login (who: LoginIdentifier, password: string, device: Device): Promise<LoginResult> {
       const key = throttleKeyOf(loginIdentifierOf(who))
       await throttle.assertMayTry(key)
-      const user = await prisma.user.findUnique({
-        where: lookupOf(who),
-        select: { ...userSelect, passwordHash: true, isActive: true }
-      })
+      // One query whether or not the account exists: the profile is read only after success,
+      // so the database work before the answer does not tell accounts apart either.
+      const user = await prisma.user.findUnique({ where: lookupOf(who), select: credentialSelect })
       const valid = user === null
         ? await passwords.verifyDecoy(password)
         : await passwords.verify(user.passwordHash, password)
@@ -75,7 +77,7 @@ export function createAuthService ({ prisma, passwords, sessions, settings, audi
         // Only over the hash just verified: a password changed meanwhile is never reverted.
         await prisma.user.updateMany({ where: { id: user.id, passwordHash: user.passwordHash }, data: { passwordHash: await passwords.hash(password) } })
       }
-      const { passwordHash, isActive, ...visible } = user
+      const visible = await prisma.user.findUniqueOrThrow({ where: { id: user.id }, select: userSelect })
       const session = await sessions.start(user.id, device)
       await audit.record({ action: 'login.succeeded', actorId: user.id, subjectId: user.id, ip: device.ip, details: { sessionId: session.sessionId } })
       const claims = { sub: user.id, sid: session.sessionId, role: user.role, email_verified: user.emailVerifiedAt !== null }
