@@ -6,7 +6,7 @@ import { authenticate } from './plugins/authenticate.js'
 import { authorize } from './plugins/authorize.js'
 import { cookies } from './plugins/cookies.js'
 import { crossOrigin } from './plugins/cross-origin.js'
-import { errorHandler } from './plugins/error-handler.js'
+import { errorHandler, frameworkErrorHandler } from './plugins/error-handler.js'
 import { inputGuard } from './plugins/input-guard.js'
 import { mailer } from './plugins/mailer.js'
 import { rateLimits } from './plugins/rate-limits.js'
@@ -68,6 +68,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     keepAliveTimeout: 72_000,
     return503OnClosing: true,
     requestIdHeader: 'x-request-id',
+    frameworkErrors: frameworkErrorHandler,
     schemaController
   })
 

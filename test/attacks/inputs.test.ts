@@ -151,3 +151,12 @@ t.test('emails and usernames differing only by case or unicode normalisation are
   }
   t.equal(await prisma.user.count({ where: { email: { contains: base } } }), 1, 'one account')
 })
+
+t.test('URLs the router refuses answer in the error shape too (regression: 414 FST_ERR_MAX_PARAM_LENGTH)', async t => {
+  for (const path of [`/admin/users/${'a'.repeat(300)}`, '/admin/users/%E0%A4%A', `/auth/sessions/${'b'.repeat(101)}`]) {
+    const response = await http.request(path, { headers: admin.headers })
+    t.equal(response.status, 400, path.slice(0, 40))
+    assertErrorShape(t, response, path.slice(0, 40))
+    t.equal(response.json().code, 'VALIDATION_FAILED')
+  }
+})
