@@ -69,13 +69,6 @@ function sharedStore (redis: Redis, keyPrefix: string): FastifyRateLimitStoreCto
       }, timeWindow, max)
     }
 
-    read (key: string, callback: CounterCallback, timeWindow: number, max: number): void {
-      this.shared.read(key, (error, result) => {
-        if (error === null) callback(null, result)
-        else this.local.read(key, callback, timeWindow, max)
-      }, timeWindow, max)
-    }
-
     child (options: StoreOptions): SharedStore {
       return new SharedStore(options)
     }
@@ -84,6 +77,12 @@ function sharedStore (redis: Redis, keyPrefix: string): FastifyRateLimitStoreCto
 }
 
 async function rateLimitsPlugin (app: FastifyInstance, settings: RateLimitSettings) {
+  // Every limited route documents its 429 (the global default reaches routes that declare none).
+  app.addHook('onRoute', route => {
+    const response = route.schema?.response as Record<string, unknown> | undefined
+    if (route.config?.rateLimit === false || response === undefined || '429' in response) return
+    response['429'] = { $ref: 'ErrorResponse' }
+  })
   await app.register(fastifyRateLimit, {
     global: true,
     ...perClientIp(settings.defaultLimit),
