@@ -44,6 +44,17 @@ async function redisPlugin (app: FastifyInstance, { url }: RedisSettings) {
   })
   app.decorate('redis', redis)
   app.addHook('onClose', async () => { redis.disconnect() })
+  // Start on the shared counters when Redis is there; when it is not, start anyway (within
+  // connectTimeout) and count in memory until it comes.
+  await new Promise<void>(resolve => {
+    const settle = () => {
+      redis.off('ready', settle)
+      redis.off('error', settle)
+      resolve()
+    }
+    redis.on('ready', settle)
+    redis.on('error', settle)
+  })
 }
 
 export const redis = fp(redisPlugin, { name: 'redis' })

@@ -26,7 +26,7 @@ const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { cookieA
 // The address a reset is asked for, keyed like a login identifier (the body is validated by then).
 const forgotAccountKey = (request: FastifyRequest) => throttleKeyOf(canonical((request.body as { email: string }).email))
 
-// Each mail-sending or token-taking route has its own per-ip limit; forgot also one per address.
+// Each mail-sending or token-taking route has its own per-ip limit; forgot also one per address, resend one per user.
 export async function accountRoutes (app: FastifyInstance, { credentials, passwordReset, emails, passwordPolicy, limits }: AccountRoutesOptions) {
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()
   routes.addHook('onSend', noStore)
@@ -52,7 +52,7 @@ export async function accountRoutes (app: FastifyInstance, { credentials, passwo
   routes.post('/auth/password/forgot', {
     config: { rateLimit },
     // A mailbox cannot be flooded with reset mails from many addresses either.
-    preHandler: [app.rateLimitBy('forgot-account', limits.forgotAccount, forgotAccountKey)],
+    preHandler: [app.rateLimitBy('forgot-account', limits.mailAccount, forgotAccountKey)],
     schema: {
       tags: ['auth'],
       operationId: 'forgotPassword',
@@ -99,6 +99,7 @@ export async function accountRoutes (app: FastifyInstance, { credentials, passwo
   routes.post('/auth/email/resend', {
     config: { rateLimit },
     preParsing: [app.authenticate],
+    preHandler: [app.rateLimitBy('resend-account', limits.mailAccount, request => callerOf(request).userId)],
     preValidation: absentBodyAsEmpty,
     schema: {
       tags: ['auth'],

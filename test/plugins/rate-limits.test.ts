@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { freePort } from '../helpers/net.js'
-import { newAccount, registerAccount } from '../helpers/users.js'
+import { loginWithBody, newAccount, registerAccount } from '../helpers/users.js'
 
 const REDIS_URL = 'redis://127.0.0.1:6379'
 const uniquePrefix = () => `test-${randomBytes(6).toString('hex')}:`
@@ -50,7 +50,7 @@ t.test('login per account identifier: the same 429 whether or not the account ex
 
 t.test('register, refresh, verify and the mail routes have their own per-ip limits; forgot also one per address', async t => {
   const { app } = await buildTestApp(t, {
-    env: { RATE_LIMIT_REGISTER: '1/60', RATE_LIMIT_REFRESH: '1/60', RATE_LIMIT_VERIFY: '1/60', RATE_LIMIT_MAIL: '1/60', RATE_LIMIT_FORGOT_ACCOUNT: '1/60' }
+    env: { RATE_LIMIT_REGISTER: '1/60', RATE_LIMIT_REFRESH: '1/60', RATE_LIMIT_VERIFY: '1/60', RATE_LIMIT_MAIL: '1/60', RATE_LIMIT_MAIL_ACCOUNT: '1/60' }
   })
   const calls: Array<[string, object]> = [
     ['/auth/register', newAccount()],
@@ -72,6 +72,10 @@ t.test('register, refresh, verify and the mail routes have their own per-ip limi
   t.equal(sameAddress.statusCode, 429, 'the same address from another ip')
   const otherAddress = await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: 'b@example.com' }, remoteAddress: '10.0.0.3' })
   t.equal(otherAddress.statusCode, 202)
+  const { accessToken } = await loginWithBody(app, await registerAccount(app))
+  const resend = (remoteAddress: string) => app.inject({ method: 'POST', url: '/auth/email/resend', headers: { authorization: `Bearer ${accessToken}` }, remoteAddress })
+  t.equal((await resend('10.0.0.4')).statusCode, 202)
+  t.equal((await resend('10.0.0.5')).statusCode, 429, 'one user cannot have mails resent from many ips')
 })
 
 t.test('a generous default covers the other routes and unknown URLs; liveness is never limited', async t => {
@@ -89,7 +93,7 @@ t.test('with REDIS_URL, instances share the counters', async t => {
   const env = { REDIS_URL, REDIS_KEY_PREFIX: uniquePrefix(), RATE_LIMIT_LOGIN_IP: '3/60', RATE_LIMIT_LOGIN_ACCOUNT: '100/60' }
   const one = await buildTestApp(t, { env })
   const two = await buildTestApp(t, { env })
-  t.ok(one.app.redis, 'connected')
+  t.same([one.app.redis?.status, two.app.redis?.status], ['ready', 'ready'], 'both connected by the time they are ready')
   const statuses = []
   for (const app of [one.app, two.app, one.app, two.app]) statuses.push((await login(app, { email: 'x@example.com', password: 'wrong password' })).statusCode)
   t.same(statuses, [401, 401, 401, 429], 'the fourth attempt is refused, whichever instance takes it')
@@ -123,7 +127,7 @@ t.test('Redis going away mid-way: the limits move to memory and come back to Red
   const { app } = await buildTestApp(t, { env: { REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_KEY_PREFIX: prefix, RATE_LIMIT_VERIFY: '2/60' } })
   t.teardown(() => new Promise<void>(resolve => { for (const s of sockets) s.destroy(); relay.close(() => resolve()) }))
   const verify = () => app.inject({ method: 'POST', url: '/auth/verify', payload: { token: 'x' } })
-  await app.redis?.ping()
+  t.equal(app.redis?.status, 'ready', 'connected at start')
   t.equal((await verify()).statusCode, 401, 'counted in Redis')
   relay.close()
   for (const socket of sockets) socket.destroy()
