@@ -1,13 +1,17 @@
 // buildApp(config, deps): the Fastify instance with every plugin and route, in order; it never listens.
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import { listOf, mailSettingsOf, type Config } from './config.js'
+import { ACCESS_TOKEN_TTL_MAX_SECONDS, listOf, mailSettingsOf, rateLimitsOf, type Config } from './config.js'
 import type { PrismaClient } from './db/prisma.js'
 import { authenticate } from './plugins/authenticate.js'
 import { authorize } from './plugins/authorize.js'
 import { cookies } from './plugins/cookies.js'
 import { crossOrigin } from './plugins/cross-origin.js'
-import { errorHandler } from './plugins/error-handler.js'
+import { errorHandler, frameworkErrorHandler } from './plugins/error-handler.js'
+import { inputGuard } from './plugins/input-guard.js'
 import { mailer } from './plugins/mailer.js'
+import { rateLimits } from './plugins/rate-limits.js'
+import { redis } from './plugins/redis.js'
+import { securityHeaders } from './plugins/security-headers.js'
 import { swagger } from './plugins/swagger.js'
 import { adminRoutes } from './routes/admin.js'
 import { accountRoutes } from './routes/accounts.js'
@@ -15,11 +19,14 @@ import { authRoutes } from './routes/auth.js'
 import { healthRoutes } from './routes/health.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { userRoutes } from './routes/users.js'
+import { wellKnownRoutes } from './routes/well-known.js'
 import { AdminUser } from './schemas/admin.js'
 import { ErrorResponse, User } from './schemas/common.js'
 import { AccessClaims } from './schemas/sessions.js'
 import { createServices } from './services/index.js'
+import { createAccessTokenJwt } from './services/jwt.js'
 import { createMailer } from './services/mail.js'
+import { createKeyRing, loadSigningKeys } from './services/signing-keys.js'
 import { deriveKey } from './services/tokens.js'
 import { schemaController } from './validation.js'
 
@@ -61,6 +68,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     keepAliveTimeout: 72_000,
     return503OnClosing: true,
     requestIdHeader: 'x-request-id',
+    frameworkErrors: frameworkErrorHandler,
     schemaController
   })
 
@@ -71,16 +79,31 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   app.addSchema(AccessClaims)
   app.addSchema(AdminUser)
 
+  const limits = rateLimitsOf(config)
+  await app.register(redis, { url: config.REDIS_URL })
+  await app.register(rateLimits, { defaultLimit: limits.default, redis: app.redis, keyPrefix: `${config.REDIS_KEY_PREFIX}rate:` })
   await app.register(errorHandler)
+  await app.register(securityHeaders)
+  await app.register(inputGuard)
   await app.register(crossOrigin, { ownOrigin: config.PUBLIC_URL, allowedOrigins: listOf(config.CORS_ORIGINS) })
   await app.register(swagger, { publicUrl: config.PUBLIC_URL, cookieSecure: config.COOKIE_SECURE, version: '1.0.0' })
   await app.register(cookies, { secure: config.COOKIE_SECURE, sameSite: config.COOKIE_SAMESITE, now })
-  await app.register(authenticate, {
-    key: deriveKey(deps.authSecret, 'access-token'),
+  const signingKeys = await loadSigningKeys(config.JWT_ALGORITHM, config.JWT_KEYS_DIR, deriveKey(deps.authSecret, 'access-token'))
+  for (const warning of signingKeys.warnings) app.log.warn(warning)
+  const ring = createKeyRing({
+    keys: signingKeys.keys,
+    algorithm: config.JWT_ALGORITHM,
+    publishSeconds: config.JWT_KEY_PUBLISH_SECONDS,
+    retireAfterSeconds: ACCESS_TOKEN_TTL_MAX_SECONDS + config.JWT_CLOCK_TOLERANCE_SECONDS,
+    now
+  })
+  const jwt = createAccessTokenJwt({
+    ring,
     issuer: config.JWT_ISSUER ?? config.PUBLIC_URL,
     audience: config.JWT_AUDIENCE ?? config.PUBLIC_URL,
     clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE_SECONDS
   })
+  await app.register(authenticate, { jwt })
   await app.register(authorize)
 
   const mail = mailSettingsOf(config)
@@ -88,7 +111,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
 
   const services = createServices(config, {
     prisma: deps.prisma,
-    signJwt: payload => app.jwt.sign(payload),
+    signJwt: payload => jwt.sign(payload),
     refreshKey: deriveKey(deps.authSecret, 'refresh-token'),
     now,
     reportError: (err, context) => app.log.error({ err }, context),
@@ -100,10 +123,11 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   const passwordPolicy = { minLength: config.PASSWORD_MIN_LENGTH, maxLength: config.PASSWORD_MAX_LENGTH }
 
   await app.register(healthRoutes, { pingDatabase: async () => { await deps.prisma.$queryRaw`SELECT 1` } })
-  await app.register(authRoutes, { ...services, passwordPolicy })
-  await app.register(accountRoutes, { ...services, passwordPolicy })
-  await app.register(sessionRoutes, { sessions: services.sessions })
+  await app.register(authRoutes, { ...services, passwordPolicy, limits })
+  await app.register(accountRoutes, { ...services, passwordPolicy, limits })
+  await app.register(sessionRoutes, { sessions: services.sessions, verifyLimit: limits.verify })
   await app.register(userRoutes, { ...services, passwordPolicy })
   await app.register(adminRoutes, services)
+  await app.register(wellKnownRoutes, { jwks: () => ring.jwks(), maxAgeSeconds: Math.min(300, config.JWT_KEY_PUBLISH_SECONDS) })
   return app
 }

@@ -8,8 +8,15 @@ const Seconds = (defaultValue: number, minimum: number, maximum: number, descrip
 const Flag = (defaultValue: boolean, description: string) =>
   Type.Boolean({ default: defaultValue, description })
 
+// A rate limit as "requests/seconds": at most that many requests in a window of that many seconds.
+const Rate = (defaultValue: string, description: string) =>
+  Type.String({ default: defaultValue, pattern: '^[1-9][0-9]{0,6}/[1-9][0-9]{0,6}$', description: `${description}, as requests/seconds` })
+
 // "address" or "Display Name <address>", on one line (no header injection).
 const MAILBOX = '^(?:[^<>\\r\\n]*<[^\\s<>@]+@[^\\s<>@]+>|[^\\s<>@]+@[^\\s<>@]+)$'
+
+/** The longest access token life, here and in the admin settings: how long a retired signing key keeps verifying. */
+export const ACCESS_TOKEN_TTL_MAX_SECONDS = 86_400
 
 export const ConfigSchema = Type.Object({
   NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], {
@@ -27,10 +34,16 @@ export const ConfigSchema = Type.Object({
   MIGRATE_ON_START: Flag(true, 'apply pending migrations at start'),
 
   AUTH_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'root secret (>= 32 bytes): signs access tokens (HS256) and derives refresh tokens' })),
+  JWT_ALGORITHM: Type.Union([Type.Literal('HS256'), Type.Literal('EdDSA'), Type.Literal('ES256')], {
+    default: 'HS256',
+    description: 'access token signature: HS256 (key derived from AUTH_SECRET) or EdDSA/ES256 (keys in JWT_KEYS_DIR, published at /.well-known/jwks.json)'
+  }),
+  JWT_KEYS_DIR: Type.Optional(Type.String({ minLength: 1, description: 'directory of <kid>.key.pem / <kid>.pub.pem files (npm run keys:generate); required for EdDSA and ES256' })),
+  JWT_KEY_PUBLISH_SECONDS: Seconds(3600, 0, 604_800, 'a new key is published this long before it starts signing'),
   JWT_ISSUER: Type.Optional(Type.String({ minLength: 1, description: 'iss claim; default PUBLIC_URL' })),
   JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1, description: 'aud claim; default PUBLIC_URL' })),
   JWT_CLOCK_TOLERANCE_SECONDS: Seconds(0, 0, 30, 'leeway on exp/nbf'),
-  ACCESS_TOKEN_TTL_SECONDS: Seconds(900, 5, 86_400, 'access token lifetime'),
+  ACCESS_TOKEN_TTL_SECONDS: Seconds(900, 5, ACCESS_TOKEN_TTL_MAX_SECONDS, 'access token lifetime'),
   REFRESH_TOKEN_IDLE_TTL_SECONDS: Seconds(604_800, 60, 7_776_000, 'a session dies after this long unused'),
   SESSION_ABSOLUTE_TTL_SECONDS: Seconds(2_592_000, 60, 31_536_000, 'a session dies this long after login, whatever happens'),
   REFRESH_REUSE_GRACE_SECONDS: Seconds(10, 0, 60, 'the previous refresh token still yields the same successor this long'),
@@ -53,6 +66,22 @@ export const ConfigSchema = Type.Object({
 
   BODY_LIMIT_BYTES: Type.Integer({ default: 32_768, minimum: 1024, maximum: 1_048_576 }),
 
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://[^\\s]+$', description: 'redis[s]://[user:pass@]host[:port][/db]: rate-limit counters shared by every instance; unset: in memory, per instance' })),
+  REDIS_KEY_PREFIX: Type.String({ default: 'auth:', pattern: '^[A-Za-z0-9:._-]{0,64}$', description: 'prefix of every Redis key this service writes' }),
+  RATE_LIMIT_DEFAULT: Rate('600/60', 'per client ip, on every route without a limit of its own'),
+  RATE_LIMIT_LOGIN_IP: Rate('30/300', 'login attempts per client ip'),
+  RATE_LIMIT_LOGIN_ACCOUNT: Rate('10/300', 'login attempts per account identifier, whether or not the account exists'),
+  RATE_LIMIT_REGISTER: Rate('10/300', 'registrations per client ip'),
+  RATE_LIMIT_REFRESH: Rate('150/300', 'refreshes per client ip'),
+  RATE_LIMIT_VERIFY: Rate('600/60', 'POST /auth/verify per client ip'),
+  RATE_LIMIT_MAIL: Rate('10/900', 'per client ip on each of password forgot/reset and email verify/resend'),
+  RATE_LIMIT_MAIL_ACCOUNT: Rate('3/900', 'mails per account: password reset mails per email address, verification mails per user'),
+  LOGIN_BACKOFF_AFTER_FAILURES: Type.Integer({ default: 5, minimum: 1, maximum: 50, description: 'consecutive failed logins per identifier before each further attempt must wait' }),
+  LOGIN_BACKOFF_BASE_SECONDS: Seconds(30, 1, 3600, 'the first wait; it doubles with every further failure'),
+  LOGIN_BACKOFF_MAX_SECONDS: Seconds(900, 1, 86_400, 'the longest wait between attempts before the lockout'),
+  LOGIN_LOCKOUT_AFTER_FAILURES: Type.Integer({ default: 50, minimum: 1, maximum: 50, description: 'consecutive failed logins per identifier that lock it (at most 50: an account has two identifiers, NIST SP 800-63B allows 100 failures)' }),
+  LOGIN_LOCKOUT_SECONDS: Seconds(86_400, 60, 604_800, 'how long a locked identifier stays locked; a password reset lifts it at once'),
+
   SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://[^\\s]+$', description: 'SMTP server as smtp[s]://[user:pass@]host[:port]; unset: mails are written to the log (development only)' })),
   MAIL_FROM: Type.Optional(Type.String({ maxLength: 320, pattern: MAILBOX, description: 'sender, "address" or "Name <address>"; default no-reply@ the PUBLIC_URL host' })),
   PASSWORD_RESET_URL: Type.Optional(Type.String({ pattern: '^https?://', description: 'reset link template with {token}; default PUBLIC_URL/reset-password?token={token}' })),
@@ -65,7 +94,7 @@ export const ConfigSchema = Type.Object({
 export type Config = Static<typeof ConfigSchema>
 
 // Secrets, and URLs that may carry a password: a bad value is named, never shown.
-const neverEchoed = new Set(['AUTH_SECRET', 'ADMIN_PASSWORD', 'DATABASE_URL', 'SMTP_URL'])
+const neverEchoed = new Set(['AUTH_SECRET', 'ADMIN_PASSWORD', 'DATABASE_URL', 'SMTP_URL', 'REDIS_URL'])
 
 /** The argon2id floor of OWASP's Password Storage Cheat Sheet; production never goes below it. */
 export const ARGON2_FLOOR = { memoryKiB: 19_456, timeCost: 2, parallelism: 1 } as const
@@ -119,7 +148,18 @@ function consistencyProblems (config: Config): string[] {
     problems.push('COOKIE_SAMESITE: "none" requires COOKIE_SECURE=true (browsers drop such cookies)')
   }
   for (const origin of listOf(config.CORS_ORIGINS)) {
-    if (!isOrigin(origin)) problems.push(`CORS_ORIGINS: "${origin}" is not an exact origin like https://app.example.com`)
+    // A wildcard with credentials would let any site act as the signed-in user (OWASP ASVS 14.5.3).
+    if (origin === '*' || origin === 'null') problems.push(`CORS_ORIGINS: "${origin}" would let any page call with the user's cookies; list exact origins`)
+    else if (!isOrigin(origin)) problems.push(`CORS_ORIGINS: "${origin}" is not an exact origin like https://app.example.com`)
+  }
+  if (config.LOGIN_BACKOFF_MAX_SECONDS < config.LOGIN_BACKOFF_BASE_SECONDS) {
+    problems.push('LOGIN_BACKOFF_MAX_SECONDS: must be at least LOGIN_BACKOFF_BASE_SECONDS')
+  }
+  if (config.LOGIN_LOCKOUT_AFTER_FAILURES < config.LOGIN_BACKOFF_AFTER_FAILURES) {
+    problems.push('LOGIN_LOCKOUT_AFTER_FAILURES: must be at least LOGIN_BACKOFF_AFTER_FAILURES')
+  }
+  if (config.JWT_ALGORITHM !== 'HS256' && config.JWT_KEYS_DIR === undefined) {
+    problems.push(`JWT_KEYS_DIR: required with JWT_ALGORITHM=${config.JWT_ALGORITHM} (make a key with: npm run keys:generate)`)
   }
   for (const name of ['PASSWORD_RESET_URL', 'EMAIL_VERIFICATION_URL'] as const) {
     const template = config[name]
@@ -161,6 +201,9 @@ function productionProblems (config: Config): string[] {
   if (!config.COOKIE_SECURE) problems.push('COOKIE_SECURE: must be true in production (TLS ends at the proxy, cookies stay Secure)')
   if (config.DATABASE_URL === undefined) problems.push('DATABASE_URL: required in production (the embedded database is for development)')
   if (config.SMTP_URL === undefined) problems.push('SMTP_URL: required in production (without it mails are only written to the log)')
+  for (const origin of listOf(config.CORS_ORIGINS)) {
+    if (origin.startsWith('http://')) problems.push(`CORS_ORIGINS: "${origin}" is not https; production allows credentials only to https origins`)
+  }
   return problems
 }
 
@@ -168,6 +211,33 @@ function isWeakSecret (secret: string): boolean {
   const distinct = new Set(secret).size
   return distinct < 12 || /change[-_ ]?me|secret|example|password/i.test(secret)
 }
+
+export interface RateLimit {
+  max: number
+  windowSeconds: number
+}
+
+/** Reads a validated "requests/seconds" setting. */
+export function rateOf (value: string): RateLimit {
+  const [max, windowSeconds] = value.split('/').map(Number)
+  return { max: max ?? 1, windowSeconds: windowSeconds ?? 1 }
+}
+
+/** Every rate limit in force, by use. */
+export function rateLimitsOf (config: Config) {
+  return {
+    default: rateOf(config.RATE_LIMIT_DEFAULT),
+    loginIp: rateOf(config.RATE_LIMIT_LOGIN_IP),
+    loginAccount: rateOf(config.RATE_LIMIT_LOGIN_ACCOUNT),
+    register: rateOf(config.RATE_LIMIT_REGISTER),
+    refresh: rateOf(config.RATE_LIMIT_REFRESH),
+    verify: rateOf(config.RATE_LIMIT_VERIFY),
+    mail: rateOf(config.RATE_LIMIT_MAIL),
+    mailAccount: rateOf(config.RATE_LIMIT_MAIL_ACCOUNT)
+  }
+}
+
+export type RateLimits = ReturnType<typeof rateLimitsOf>
 
 /** Splits a comma-separated setting into trimmed, non-empty items. */
 export function listOf (value: string): string[] {

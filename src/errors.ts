@@ -48,6 +48,11 @@ export function apiError (code: ErrorCode, ...args: string[]): createError.Fasti
   return new constructors[code](...args)
 }
 
+/** RATE_LIMITED, with the seconds after which a retry may succeed (answered as Retry-After, RFC 9110 10.2.3). */
+export function rateLimited (retryAfterSeconds: number): createError.FastifyError & { retryAfterSeconds: number } {
+  return Object.assign(apiError('RATE_LIMITED'), { retryAfterSeconds: Math.max(1, Math.ceil(retryAfterSeconds)) })
+}
+
 export function isErrorCode (value: unknown): value is ErrorCode {
   return typeof value === 'string' && Object.hasOwn(catalogue, value)
 }

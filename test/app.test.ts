@@ -43,6 +43,9 @@ t.test('the OpenAPI document lists every route with an operationId and the share
   }
   t.ok(doc.paths['/auth/password/forgot'].post.responses['202'], 'forgot documents its 202')
   t.ok(doc.paths['/users/me'].delete?.requestBody, 'DELETE /users/me documents its body')
+  t.equal(doc.paths['/.well-known/jwks.json']?.get?.operationId, 'getJwks', 'the JWKS is documented')
+  t.ok(doc.paths['/users/me'].get.responses['429'], 'limited routes document their 429')
+  t.notOk(doc.paths['/health'].get.responses['429'], 'liveness is never limited')
   t.ok(doc.components.schemas.ErrorResponse)
   t.ok(doc.components.schemas.User)
   const ui = await app.inject({ method: 'GET', url: '/docs' })

@@ -1,6 +1,6 @@
 // Start-up configuration: defaults, one clear line per bad variable, and production refusals.
 import t from 'tap'
-import { ConfigError, loadConfig, mailSettingsOf } from '../src/config.js'
+import { ConfigError, loadConfig, mailSettingsOf, rateLimitsOf, rateOf } from '../src/config.js'
 
 const strongSecret = 'q8Z2v7XkLm4Pw9RtYb3Nc6Hs1Jd5Fg0AeUoIyTr'
 
@@ -114,4 +114,27 @@ t.test('.env.example lists every variable with its default', async t => {
   for (const [name, value] of Object.entries(listed)) {
     t.equal(value, defaults[name] === undefined ? '' : String(defaults[name]), name)
   }
+})
+
+t.test('abuse resistance settings: rates, backoff, keys, Redis', async t => {
+  const config = loadConfig({})
+  t.same(rateLimitsOf(config).loginIp, { max: 30, windowSeconds: 300 })
+  t.same(rateOf('5/60'), { max: 5, windowSeconds: 60 })
+  t.match(problemsOf({ RATE_LIMIT_LOGIN_IP: '30 per minute', RATE_LIMIT_DEFAULT: '0/60' }), [/^RATE_LIMIT_DEFAULT: .*requests\/seconds/, /^RATE_LIMIT_LOGIN_IP: /])
+  t.match(problemsOf({ LOGIN_BACKOFF_BASE_SECONDS: '600', LOGIN_BACKOFF_MAX_SECONDS: '60' }), [/^LOGIN_BACKOFF_MAX_SECONDS: must be at least/])
+  t.match(problemsOf({ LOGIN_BACKOFF_AFTER_FAILURES: '20', LOGIN_LOCKOUT_AFTER_FAILURES: '10' }), [/^LOGIN_LOCKOUT_AFTER_FAILURES: must be at least/])
+  t.match(problemsOf({ LOGIN_LOCKOUT_AFTER_FAILURES: '51' }), [/^LOGIN_LOCKOUT_AFTER_FAILURES: /], 'NIST SP 800-63B: at most 100 per account, two identifiers')
+  t.match(problemsOf({ JWT_ALGORITHM: 'ES256' }), [/^JWT_KEYS_DIR: required with JWT_ALGORITHM=ES256/])
+  t.match(problemsOf({ JWT_ALGORITHM: 'none' }), [/^JWT_ALGORITHM: /])
+  const redis = problemsOf({ REDIS_URL: 'http://user:hunter2@cache:6379' })
+  t.match(redis, [/^REDIS_URL: .*\(hidden\)$/])
+  t.notOk(redis.some(p => p.includes('hunter2')), 'a Redis password is never echoed')
+})
+
+t.test('CORS with credentials never opens to everyone; production wants https origins', async t => {
+  t.match(problemsOf({ CORS_ORIGINS: '*' }), [/^CORS_ORIGINS: "\*" would let any page call with the user's cookies/])
+  t.match(problemsOf({ CORS_ORIGINS: 'https://app.example.com, null' }), [/^CORS_ORIGINS: "null" would let any page/])
+  const production = { NODE_ENV: 'production', DATABASE_URL: 'postgresql://db/auth', AUTH_SECRET: strongSecret, SMTP_URL: 'smtp://mail.internal:587' }
+  t.same(problemsOf({ ...production, CORS_ORIGINS: 'https://app.example.com' }), [])
+  t.match(problemsOf({ ...production, CORS_ORIGINS: 'http://app.example.com' }), [/^CORS_ORIGINS: "http:\/\/app.example.com" is not https/])
 })

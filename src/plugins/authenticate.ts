@@ -1,28 +1,14 @@
 // Who is calling: an access token from the Authorization header or, failing that, the access cookie.
-import fastifyJwt from '@fastify/jwt'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { apiError } from '../errors.js'
+import type { AccessTokenClaims, AccessTokenJwt } from '../services/jwt.js'
+
+export type { AccessTokenClaims }
 
 export interface AuthenticateSettings {
-  /** HS256 key for access tokens. */
-  key: Buffer
-  issuer: string
-  audience: string
-  clockToleranceSeconds: number
-}
-
-/** The verified claims of the caller's access token. */
-export interface AccessTokenClaims {
-  sub: string
-  sid: string
-  role: string
-  email_verified: boolean
-  iss: string
-  aud: string
-  iat: number
-  exp: number
-  jti: string
+  /** Verifies access tokens with the configured keys. */
+  jwt: AccessTokenJwt
 }
 
 export interface Caller {
@@ -37,7 +23,7 @@ export interface Caller {
 declare module 'fastify' {
   interface FastifyInstance {
     authenticate: (request: FastifyRequest) => Promise<void>
-    /** Verifies an access token (signature, algorithm, iss, aud, typ, exp); throws a catalogue 401. */
+    /** Verifies an access token (kid, signature, algorithm, iss, aud, typ, exp, nbf); throws a catalogue 401. */
     verifyAccessToken: (token: string) => AccessTokenClaims
   }
   interface FastifyRequest {
@@ -47,32 +33,18 @@ declare module 'fastify' {
 
 const BEARER = /^Bearer ([A-Za-z0-9\-_.]+)$/i
 
-async function authenticatePlugin (app: FastifyInstance, settings: AuthenticateSettings) {
-  await app.register(fastifyJwt, {
-    secret: settings.key,
-    // RFC 9068 2.1: access tokens are typed, so no other JWT of ours can pass for one.
-    sign: { algorithm: 'HS256', iss: settings.issuer, aud: settings.audience, header: { alg: 'HS256', typ: 'at+jwt' } },
-    verify: {
-      // Pinned: the header's alg is never trusted to choose how a token is checked.
-      algorithms: ['HS256'],
-      allowedIss: settings.issuer,
-      allowedAud: settings.audience,
-      checkTyp: 'at+jwt',
-      clockTolerance: settings.clockToleranceSeconds,
-      requiredClaims: ['sub', 'sid', 'role', 'email_verified', 'iss', 'aud', 'iat', 'exp', 'jti']
-    }
-  })
-
+async function authenticatePlugin (app: FastifyInstance, { jwt }: AuthenticateSettings) {
   app.decorateRequest('caller', null)
-  app.decorate('verifyAccessToken', (token: string) => verify(app, token))
+  app.decorate('verifyAccessToken', (token: string) => jwt.verify(token))
 
   /**
-   * onRequest guard: the Authorization header wins over the cookie, with no fallback when
-   * it is bad. Tokens are never read from the URL.
+   * preParsing guard (after the rate limits, which run onRequest, so that unauthenticated
+   * floods are counted too; before any body is parsed): the Authorization header wins over
+   * the cookie, with no fallback when it is bad. Tokens are never read from the URL.
    */
   app.decorate('authenticate', async function authenticate (request: FastifyRequest) {
     const { token, via } = presentedToken(request)
-    const claims = verify(app, token)
+    const claims = jwt.verify(token)
     request.caller = { userId: claims.sub, sessionId: claims.sid, role: claims.role, claims, via }
   })
 }
@@ -87,15 +59,6 @@ function presentedToken (request: FastifyRequest): { token: string, via: Caller[
   const cookie = request.authCookies().accessToken
   if (cookie === undefined || cookie === '') throw apiError('AUTH_REQUIRED')
   return { token: cookie, via: 'cookie' }
-}
-
-function verify (app: FastifyInstance, token: string): AccessTokenClaims {
-  try {
-    return app.jwt.verify<AccessTokenClaims>(token)
-  } catch (error) {
-    const code = (error as { code?: string }).code
-    throw apiError(code === 'FAST_JWT_EXPIRED' ? 'AUTH_TOKEN_EXPIRED' : 'AUTH_TOKEN_INVALID')
-  }
 }
 
 export const authenticate = fp(authenticatePlugin, { name: 'authenticate', dependencies: ['cookies'] })

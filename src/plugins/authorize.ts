@@ -6,7 +6,7 @@ import { hasPermission, type Permission } from '../services/roles.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** onRequest guard, after `authenticate`: 403 FORBIDDEN unless the caller's role grants `permission`. */
+    /** preParsing guard, after `authenticate`: 403 FORBIDDEN unless the caller's role grants `permission`. */
     requirePermission: (permission: Permission) => (request: FastifyRequest) => Promise<void>
   }
 }

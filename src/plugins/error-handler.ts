@@ -11,7 +11,10 @@ const fastifyCodes: Record<string, ErrorCode> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_JSON',
   FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'VALIDATION_FAILED'
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'VALIDATION_FAILED',
+  // Raised by the router before any hook: a malformed %-escape, a parameter past 100 characters.
+  FST_ERR_BAD_URL: 'VALIDATION_FAILED',
+  FST_ERR_MAX_PARAM_LENGTH: 'VALIDATION_FAILED'
 }
 
 // RFC 6750 3.1: a 401 names the scheme, and says invalid_token when a token was presented.
@@ -38,21 +41,32 @@ function toErrorBody (error: FastifyError): ErrorBody {
   return { statusCode: 500, code: 'INTERNAL_ERROR', error: STATUS_CODES[500] ?? 'Error', message: internal.message }
 }
 
-function send (reply: FastifyReply, body: ErrorBody) {
+function send (reply: FastifyReply, body: ErrorBody, retryAfterSeconds?: unknown) {
+  if (typeof retryAfterSeconds === 'number') reply.header('retry-after', retryAfterSeconds)
   if (body.statusCode === 401) {
     reply.header('www-authenticate', invalidTokenCodes.has(body.code as ErrorCode) ? 'Bearer error="invalid_token"' : 'Bearer')
   }
   return reply.code(body.statusCode).type('application/json; charset=utf-8').send(body)
 }
 
+/**
+ * Fastify's `frameworkErrors` option: the errors its router raises before the error handler
+ * is reached (regression: a 300-character id answered 414 FST_ERR_MAX_PARAM_LENGTH, outside
+ * the catalogue).
+ */
+export function frameworkErrorHandler (error: FastifyError, _request: unknown, reply: FastifyReply) {
+  return send(reply, toErrorBody(error))
+}
+
 async function errorHandlerPlugin (app: FastifyInstance) {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const body = toErrorBody(error)
     if (body.statusCode >= 500) request.log.error({ err: error }, 'request failed')
-    return send(reply, body)
+    return send(reply, body, (error as { retryAfterSeconds?: unknown }).retryAfterSeconds)
   })
 
-  app.setNotFoundHandler((request, reply) => send(reply, toErrorBody(apiError('NOT_FOUND'))))
+  // Unknown URLs count against the default per-ip limit too: probing for routes is not free.
+  app.setNotFoundHandler({ preHandler: app.rateLimit() }, (request, reply) => send(reply, toErrorBody(apiError('NOT_FOUND'))))
 }
 
-export const errorHandler = fp(errorHandlerPlugin, { name: 'error-handler' })
+export const errorHandler = fp(errorHandlerPlugin, { name: 'error-handler', dependencies: ['rate-limits'] })

@@ -1,12 +1,16 @@
 // /auth/password/* and /auth/email/*: password change and reset, and email verification by mailed token.
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import type { RateLimits } from '../config.js'
+import { perClientIp } from '../plugins/rate-limits.js'
 import { errorResponses, type PasswordPolicy } from '../schemas/common.js'
 import { Accepted, ChangePasswordBody, EmptyBody, ForgotPasswordBody, ResetPasswordBody, VerifyEmailBody } from '../schemas/accounts.js'
 import type { CredentialService } from '../services/credentials.js'
 import type { EmailVerificationService } from '../services/email-verification.js'
+import { throttleKeyOf } from '../services/login-throttle.js'
 import type { PasswordResetService } from '../services/password-reset.js'
+import { canonical } from '../services/users.js'
 import { absentBodyAsEmpty, callerOf, noStore } from './client.js'
 
 export interface AccountRoutesOptions {
@@ -14,17 +18,22 @@ export interface AccountRoutesOptions {
   passwordReset: PasswordResetService
   emails: EmailVerificationService
   passwordPolicy: PasswordPolicy
+  limits: RateLimits
 }
 
 const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { cookieAuth: [] }]
 
-// Each mail-sending route is declared on its own, so a rate limit can be attached to it alone.
-export async function accountRoutes (app: FastifyInstance, { credentials, passwordReset, emails, passwordPolicy }: AccountRoutesOptions) {
+// The address a reset is asked for, keyed like a login identifier (the body is validated by then).
+const forgotAccountKey = (request: FastifyRequest) => throttleKeyOf(canonical((request.body as { email: string }).email))
+
+// Each mail-sending or token-taking route has its own per-ip limit; forgot also one per address, resend one per user.
+export async function accountRoutes (app: FastifyInstance, { credentials, passwordReset, emails, passwordPolicy, limits }: AccountRoutesOptions) {
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()
   routes.addHook('onSend', noStore)
+  const rateLimit = perClientIp(limits.mail)
 
   routes.post('/auth/password/change', {
-    onRequest: [app.authenticate],
+    preParsing: [app.authenticate],
     schema: {
       tags: ['auth'],
       operationId: 'changePassword',
@@ -41,11 +50,14 @@ export async function accountRoutes (app: FastifyInstance, { credentials, passwo
   })
 
   routes.post('/auth/password/forgot', {
+    config: { rateLimit },
+    // A mailbox cannot be flooded with reset mails from many addresses either.
+    preHandler: [app.rateLimitBy('forgot-account', limits.mailAccount, forgotAccountKey)],
     schema: {
       tags: ['auth'],
       operationId: 'forgotPassword',
       summary: 'Mail a password reset link',
-      description: 'Always 202 with the same body, answered before the address is even looked up: it tells nothing about whether an account exists. An active account gets a single-use link that expires; asking again kills the earlier link.',
+      description: 'Always 202 with the same body, answered before the address is even looked up: it tells nothing about whether an account exists. The only other answer, 429, depends on the address asked for and the client, never on whether an account has it. An active account gets a single-use link that expires; asking again kills the earlier link.',
       body: ForgotPasswordBody,
       response: { 202: Accepted, ...errorResponses(400, 403, 415, 429) }
     }
@@ -55,6 +67,7 @@ export async function accountRoutes (app: FastifyInstance, { credentials, passwo
   })
 
   routes.post('/auth/password/reset', {
+    config: { rateLimit },
     schema: {
       tags: ['auth'],
       operationId: 'resetPassword',
@@ -69,6 +82,7 @@ export async function accountRoutes (app: FastifyInstance, { credentials, passwo
   })
 
   routes.post('/auth/email/verify', {
+    config: { rateLimit },
     schema: {
       tags: ['auth'],
       operationId: 'verifyEmail',
@@ -83,7 +97,9 @@ export async function accountRoutes (app: FastifyInstance, { credentials, passwo
   })
 
   routes.post('/auth/email/resend', {
-    onRequest: [app.authenticate],
+    config: { rateLimit },
+    preParsing: [app.authenticate],
+    preHandler: [app.rateLimitBy('resend-account', limits.mailAccount, request => callerOf(request).userId)],
     preValidation: absentBodyAsEmpty,
     schema: {
       tags: ['auth'],

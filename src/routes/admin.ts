@@ -24,12 +24,12 @@ function actorOf (request: FastifyRequest): Actor {
 
 export async function adminRoutes (app: FastifyInstance, { admin, audit, settings }: AdminRoutesOptions) {
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()
-  routes.addHook('onRequest', app.authenticate)
+  routes.addHook('preParsing', app.authenticate)
   routes.addHook('onSend', noStore)
   const can = app.requirePermission
 
   routes.get('/admin/users', {
-    onRequest: [can('users:read')],
+    preParsing: [can('users:read')],
     schema: {
       tags,
       security,
@@ -41,12 +41,12 @@ export async function adminRoutes (app: FastifyInstance, { admin, audit, setting
   }, async request => admin.list(request.query))
 
   routes.get('/admin/users/:id', {
-    onRequest: [can('users:read')],
+    preParsing: [can('users:read')],
     schema: { tags, security, operationId: 'adminGetUser', summary: 'One user', params: UserParams, response: { 200: Type.Ref(AdminUser), ...errorResponses(400, 401, 403, 404) } }
   }, async request => admin.get(request.params.id))
 
   routes.patch('/admin/users/:id', {
-    onRequest: [can('users:write')],
+    preParsing: [can('users:write')],
     schema: {
       tags,
       security,
@@ -60,7 +60,7 @@ export async function adminRoutes (app: FastifyInstance, { admin, audit, setting
   }, async request => admin.update(actorOf(request), request.params.id, request.body))
 
   routes.delete('/admin/users/:id', {
-    onRequest: [can('users:write')],
+    preParsing: [can('users:write')],
     schema: {
       tags,
       security,
@@ -75,7 +75,7 @@ export async function adminRoutes (app: FastifyInstance, { admin, audit, setting
   })
 
   routes.post('/admin/users/:id/sessions/revoke', {
-    onRequest: [can('sessions:revoke')],
+    preParsing: [can('sessions:revoke')],
     schema: {
       tags,
       security,
@@ -90,12 +90,12 @@ export async function adminRoutes (app: FastifyInstance, { admin, audit, setting
   })
 
   routes.get('/admin/settings', {
-    onRequest: [can('settings:read')],
+    preParsing: [can('settings:read')],
     schema: { tags, security, operationId: 'adminGetSettings', summary: 'Token lifetimes in force', response: { 200: Settings, ...errorResponses(401, 403) } }
   }, async () => settings.tokenLifetimes())
 
   routes.put('/admin/settings', {
-    onRequest: [can('settings:write')],
+    preParsing: [can('settings:write')],
     schema: {
       tags,
       security,
@@ -113,7 +113,7 @@ export async function adminRoutes (app: FastifyInstance, { admin, audit, setting
   })
 
   routes.get('/admin/audit', {
-    onRequest: [can('audit:read')],
+    preParsing: [can('audit:read')],
     schema: {
       tags,
       security,

@@ -2,13 +2,16 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import type { RateLimits } from '../config.js'
 import { apiError } from '../errors.js'
+import { perClientIp } from '../plugins/rate-limits.js'
 import { errorResponses, type PasswordPolicy } from '../schemas/common.js'
 import {
   LoginBody, LoginCookieResponse, LoginTokenResponse, RefreshBodyResponse, RefreshCookieResponse,
   RefreshTokenBody, RegisterBody, RegisterResponse
 } from '../schemas/auth.js'
-import type { AuthService, LoginIdentifier } from '../services/auth.js'
+import { loginIdentifierOf, type AuthService, type LoginIdentifier } from '../services/auth.js'
+import { throttleKeyOf } from '../services/login-throttle.js'
 import type { RefreshService } from '../services/refresh.js'
 import type { SessionService } from '../services/sessions.js'
 import type { UserService } from '../services/users.js'
@@ -20,15 +23,20 @@ export interface AuthRoutesOptions {
   sessions: SessionService
   refresh: RefreshService
   passwordPolicy: PasswordPolicy
+  limits: RateLimits
 }
 
 const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { cookieAuth: [] }]
 
-export async function authRoutes (app: FastifyInstance, { auth, users, sessions, refresh, passwordPolicy }: AuthRoutesOptions) {
+// The account a login attempt names, keyed as the brute-force backoff keys it (the body is validated by then).
+const loginAccountKey = (request: FastifyRequest) => throttleKeyOf(loginIdentifierOf(request.body as LoginIdentifier))
+
+export async function authRoutes (app: FastifyInstance, { auth, users, sessions, refresh, passwordPolicy, limits }: AuthRoutesOptions) {
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()
   routes.addHook('onSend', noStore)
 
   routes.post('/auth/register', {
+    config: { rateLimit: perClientIp(limits.register) },
     schema: {
       tags: ['auth'],
       operationId: 'register',
@@ -42,6 +50,9 @@ export async function authRoutes (app: FastifyInstance, { auth, users, sessions,
   })
 
   routes.post('/auth/login', {
+    config: { rateLimit: perClientIp(limits.loginIp) },
+    // Per account too, whether or not it exists: the same 429 for both (DESIGN 5.1).
+    preHandler: [app.rateLimitBy('login-account', limits.loginAccount, loginAccountKey)],
     schema: {
       tags: ['auth'],
       operationId: 'login',
@@ -62,6 +73,7 @@ export async function authRoutes (app: FastifyInstance, { auth, users, sessions,
   })
 
   routes.post('/auth/refresh', {
+    config: { rateLimit: perClientIp(limits.refresh) },
     schema: {
       tags: ['auth'],
       operationId: 'refresh',
@@ -101,7 +113,7 @@ export async function authRoutes (app: FastifyInstance, { auth, users, sessions,
   })
 
   routes.post('/auth/logout-all', {
-    onRequest: [app.authenticate],
+    preParsing: [app.authenticate],
     schema: {
       tags: ['auth'],
       operationId: 'logoutAll',

@@ -14,6 +14,8 @@ export async function healthRoutes (app: FastifyInstance, { pingDatabase }: Heal
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()
 
   routes.get('/health', {
+    // A liveness probe must never be refused: a 429 here would get a healthy instance restarted.
+    config: { rateLimit: false },
     schema: {
       tags: ['health'],
       operationId: 'health',

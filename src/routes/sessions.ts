@@ -2,7 +2,9 @@
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import type { RateLimit } from '../config.js'
 import { apiError } from '../errors.js'
+import { perClientIp } from '../plugins/rate-limits.js'
 import { errorResponses } from '../schemas/common.js'
 import { AccessClaims, ListQuery, SessionList, SessionParams, VerifyBody, VerifyResponse } from '../schemas/sessions.js'
 import type { SessionService } from '../services/sessions.js'
@@ -10,16 +12,18 @@ import { callerOf, noStore } from './client.js'
 
 export interface SessionRoutesOptions {
   sessions: SessionService
+  /** POST /auth/verify, per client ip. */
+  verifyLimit: RateLimit
 }
 
 const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { cookieAuth: [] }]
 
-export async function sessionRoutes (app: FastifyInstance, { sessions }: SessionRoutesOptions) {
+export async function sessionRoutes (app: FastifyInstance, { sessions, verifyLimit }: SessionRoutesOptions) {
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()
   routes.addHook('onSend', noStore)
 
   routes.get('/auth/session', {
-    onRequest: [app.authenticate],
+    preParsing: [app.authenticate],
     schema: {
       tags: ['auth'],
       operationId: 'getSession',
@@ -31,6 +35,7 @@ export async function sessionRoutes (app: FastifyInstance, { sessions }: Session
   }, async request => callerOf(request).claims)
 
   routes.post('/auth/verify', {
+    config: { rateLimit: perClientIp(verifyLimit) },
     schema: {
       tags: ['auth'],
       operationId: 'verifyToken',
@@ -46,7 +51,7 @@ export async function sessionRoutes (app: FastifyInstance, { sessions }: Session
   })
 
   routes.get('/auth/sessions', {
-    onRequest: [app.authenticate],
+    preParsing: [app.authenticate],
     schema: {
       tags: ['auth'],
       operationId: 'listSessions',
@@ -61,7 +66,7 @@ export async function sessionRoutes (app: FastifyInstance, { sessions }: Session
   })
 
   routes.delete('/auth/sessions/:id', {
-    onRequest: [app.authenticate],
+    preParsing: [app.authenticate],
     schema: {
       tags: ['auth'],
       operationId: 'revokeSession',

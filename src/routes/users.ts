@@ -18,7 +18,7 @@ const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { cookieA
 
 export async function userRoutes (app: FastifyInstance, { users, credentials, passwordPolicy }: UserRoutesOptions) {
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()
-  routes.addHook('onRequest', app.authenticate)
+  routes.addHook('preParsing', app.authenticate)
   routes.addHook('onSend', noStore)
 
   routes.get('/users/me', {

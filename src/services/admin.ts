@@ -66,7 +66,8 @@ export function createAdminService ({ prisma, sessions, audit }: AdminDeps) {
 
   return {
     async list ({ limit, cursor, q, role, active }: UserQuery): Promise<Page<AdminUser>> {
-      const prefix = q === undefined ? undefined : canonical(q)
+      // Prisma's startsWith is a LIKE: its wildcards must match themselves (regression: q=% listed everyone).
+      const prefix = q === undefined ? undefined : canonical(q).replace(/[\\%_]/g, '\\$&')
       const rows = await prisma.user.findMany({
         where: {
           // AND, not a spread: the search and the cursor are both OR-clauses.

@@ -3,6 +3,7 @@ import type { PrismaClient } from '../db/prisma.js'
 import { apiError } from '../errors.js'
 import type { AuditService } from './audit.js'
 import type { EmailVerificationService } from './email-verification.js'
+import { accountThrottleKeys, throttleKeyOf, type LoginThrottle } from './login-throttle.js'
 import type { PasswordService } from './passwords.js'
 import type { Device, SessionService } from './sessions.js'
 import type { SettingsService } from './settings.js'
@@ -31,41 +32,52 @@ export interface AuthDeps {
   audit: AuditService
   issueAccessToken: ReturnType<typeof createAccessTokenIssuer>
   emails: EmailVerificationService
+  throttle: LoginThrottle
   /** REQUIRE_EMAIL_VERIFICATION: unverified users may not log in. */
   requireVerifiedEmail: boolean
 }
 
-export function createAuthService ({ prisma, passwords, sessions, settings, audit, issueAccessToken, emails, requireVerifiedEmail }: AuthDeps) {
+// What deciding a login needs, and nothing that takes another query to read (the profile).
+const credentialSelect = { id: true, email: true, username: true, role: true, emailVerifiedAt: true, passwordHash: true, isActive: true } as const
+
+export function createAuthService ({ prisma, passwords, sessions, settings, audit, issueAccessToken, emails, throttle, requireVerifiedEmail }: AuthDeps) {
   return {
     /**
      * Unknown account, wrong password and deactivated account fail identically, after the
      * same argon2 work (OWASP Authentication Cheat Sheet: no account enumeration). Only
      * once the password has proved correct may the answer say more: with
      * REQUIRE_EMAIL_VERIFICATION an unverified user gets 403 EMAIL_NOT_VERIFIED and a fresh
-     * link (the old one may have expired), and no session.
+     * link (the old one may have expired), and no session. Before anything is looked up,
+     * an identifier that failed too often must wait (429 RATE_LIMITED, the same for an
+     * identifier of no account); every failure counts, and a correct password clears them.
      */
     async login (who: LoginIdentifier, password: string, device: Device): Promise<LoginResult> {
-      const user = await prisma.user.findUnique({
-        where: lookupOf(who),
-        select: { ...userSelect, passwordHash: true, isActive: true }
-      })
+      const key = throttleKeyOf(loginIdentifierOf(who))
+      await throttle.assertMayTry(key)
+      // One query whether or not the account exists: the profile is read only after success,
+      // so the database work before the answer does not tell accounts apart either.
+      const user = await prisma.user.findUnique({ where: lookupOf(who), select: credentialSelect })
       const valid = user === null
         ? await passwords.verifyDecoy(password)
         : await passwords.verify(user.passwordHash, password)
       if (user === null || !valid || !user.isActive) {
         const reason = user === null ? 'unknown_account' : valid ? 'inactive' : 'wrong_password'
+        await throttle.recordFailure(key)
         await audit.record({ action: 'login.failed', subjectId: user?.id ?? null, ip: device.ip, details: { reason, ...(user === null ? { identifier: describe(who) } : {}) } })
         throw apiError('AUTH_INVALID_CREDENTIALS')
       }
+      // NIST SP 800-63B 3.2.2: after a successful authentication, earlier failures no longer count.
+      await throttle.clear([key, ...accountThrottleKeys(user)])
       if (requireVerifiedEmail && user.emailVerifiedAt === null) {
         emails.sendVerification(user.id, user.email)
         throw apiError('EMAIL_NOT_VERIFIED')
       }
 
       if (passwords.needsRehash(user.passwordHash)) {
-        await prisma.user.update({ where: { id: user.id }, data: { passwordHash: await passwords.hash(password) } })
+        // Only over the hash just verified: a password changed meanwhile is never reverted.
+        await prisma.user.updateMany({ where: { id: user.id, passwordHash: user.passwordHash }, data: { passwordHash: await passwords.hash(password) } })
       }
-      const { passwordHash, isActive, ...visible } = user
+      const visible = await prisma.user.findUniqueOrThrow({ where: { id: user.id }, select: userSelect })
       const session = await sessions.start(user.id, device)
       await audit.record({ action: 'login.succeeded', actorId: user.id, subjectId: user.id, ip: device.ip, details: { sessionId: session.sessionId } })
       const claims = { sub: user.id, sid: session.sessionId, role: user.role, email_verified: user.emailVerifiedAt !== null }
@@ -83,10 +95,14 @@ export function createAuthService ({ prisma, passwords, sessions, settings, audi
 
 export type AuthService = ReturnType<typeof createAuthService>
 
+/** The identifier a login names the account by, in canonical form (case and unicode variants are one). */
+export function loginIdentifierOf (who: LoginIdentifier): string {
+  return canonical('email' in who ? who.email : 'username' in who ? who.username : who.identifier)
+}
+
 /** The identifier an unknown-account attempt used, canonical and bounded, for the audit trail. */
 function describe (who: LoginIdentifier): string {
-  const value = 'email' in who ? who.email : 'username' in who ? who.username : who.identifier
-  return canonical(value).slice(0, 254)
+  return loginIdentifierOf(who).slice(0, 254)
 }
 
 function lookupOf (who: LoginIdentifier): { email: string } | { username: string } {

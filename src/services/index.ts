@@ -6,6 +6,7 @@ import { createAuditService } from './audit.js'
 import { createAuthService } from './auth.js'
 import { createCredentialService } from './credentials.js'
 import { createEmailVerificationService } from './email-verification.js'
+import { createLoginThrottle } from './login-throttle.js'
 import type { Mailer } from './mail.js'
 import { createOneTimeTokenService } from './one-time-tokens.js'
 import { createPasswordResetService } from './password-reset.js'
@@ -37,6 +38,17 @@ export function createServices (config: Config, { prisma, signJwt, refreshKey, n
   const requireVerifiedEmail = config.REQUIRE_EMAIL_VERIFICATION
   const settings = createSettingsService({ prisma, config, onError: error => reportError(error, 'reloading runtime settings') })
   const audit = createAuditService({ prisma, now, onError: (error, entry) => reportError(error, `writing audit entry ${entry.action}`) })
+  const throttle = createLoginThrottle({
+    prisma,
+    now,
+    policy: {
+      backoffAfter: config.LOGIN_BACKOFF_AFTER_FAILURES,
+      baseSeconds: config.LOGIN_BACKOFF_BASE_SECONDS,
+      maxSeconds: config.LOGIN_BACKOFF_MAX_SECONDS,
+      lockoutAfter: config.LOGIN_LOCKOUT_AFTER_FAILURES,
+      lockoutSeconds: config.LOGIN_LOCKOUT_SECONDS
+    }
+  })
   const codec = createRefreshTokenCodec(refreshKey)
   const issueAccessToken = createAccessTokenIssuer({ sign: signJwt, now })
   const sessions = createSessionService({ prisma, codec, settings, now, maxSessionsPerUser: config.MAX_SESSIONS_PER_USER })
@@ -54,11 +66,11 @@ export function createServices (config: Config, { prisma, signJwt, refreshKey, n
     prisma, tokens, sessions, mailer, now, linkTemplate: mail.emailVerificationUrl, ttlSeconds: config.EMAIL_VERIFICATION_TTL_SECONDS
   })
   const passwordReset = createPasswordResetService({
-    prisma, passwords, sessions, tokens, mailer, audit, now, linkTemplate: mail.passwordResetUrl, ttlSeconds: config.PASSWORD_RESET_TTL_SECONDS
+    prisma, passwords, sessions, tokens, mailer, audit, throttle, now, linkTemplate: mail.passwordResetUrl, ttlSeconds: config.PASSWORD_RESET_TTL_SECONDS
   })
   const credentials = createCredentialService({ prisma, passwords, sessions, tokens, mailer, audit })
   const users = createUserService({ prisma, passwords, sessions, emails, mailer })
-  const auth = createAuthService({ prisma, passwords, sessions, settings, audit, issueAccessToken, emails, requireVerifiedEmail })
+  const auth = createAuthService({ prisma, passwords, sessions, settings, audit, issueAccessToken, emails, throttle, requireVerifiedEmail })
   const admin = createAdminService({ prisma, sessions, audit })
   return { passwords, settings, audit, sessions, refresh, users, auth, admin, emails, passwordReset, credentials }
 }

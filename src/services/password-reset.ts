@@ -3,6 +3,7 @@ import type { PrismaClient } from '../db/prisma.js'
 import { apiError } from '../errors.js'
 import { Prisma } from '../generated/prisma/client.js'
 import type { AuditService } from './audit.js'
+import { accountThrottleKeys, type LoginThrottle } from './login-throttle.js'
 import type { Mailer } from './mail.js'
 import { linkFor, passwordChangedMail, passwordResetMail } from './mail-templates.js'
 import type { OneTimeTokenService } from './one-time-tokens.js'
@@ -17,13 +18,14 @@ export interface PasswordResetDeps {
   tokens: OneTimeTokenService
   mailer: Mailer
   audit: AuditService
+  throttle: LoginThrottle
   /** Link template with `{token}`. */
   linkTemplate: string
   ttlSeconds: number
   now: () => Date
 }
 
-export function createPasswordResetService ({ prisma, passwords, sessions, tokens, mailer, audit, linkTemplate, ttlSeconds, now }: PasswordResetDeps) {
+export function createPasswordResetService ({ prisma, passwords, sessions, tokens, mailer, audit, throttle, linkTemplate, ttlSeconds, now }: PasswordResetDeps) {
   return {
     /**
      * Returns at once, before anything about the address is looked at: the answer, and its
@@ -46,7 +48,8 @@ export function createPasswordResetService ({ prisma, passwords, sessions, token
      * the token, in one transaction whose conditional update lets a token work once even
      * under concurrency. The link was mailed to the account's address, so the reset also
      * marks that address verified. A token mailed to an address the account no longer has
-     * is invalid.
+     * is invalid. It also ends any login backoff or lockout of the account's identifiers:
+     * whoever holds the mailbox is never locked out (NIST SP 800-63B 3.2.2).
      */
     async reset (token: string, password: string): Promise<void> {
       const found = await tokens.inspect(token, ['password_reset'])
@@ -71,6 +74,7 @@ export function createPasswordResetService ({ prisma, passwords, sessions, token
         if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2025') throw apiError('RESET_TOKEN_INVALID')
         throw error
       }
+      await throttle.clear(accountThrottleKeys(user))
       await audit.record({ action: 'password.reset', actorId: found.userId, subjectId: found.userId })
       mailer.send({ to: user.email, ...passwordChangedMail({ everywhere: true }) })
     }

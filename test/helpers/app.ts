@@ -21,7 +21,21 @@ export function createClock (start = Date.now()): TestClock {
 
 export const TEST_SECRET = 'test-root-key-0123456789-abcdefghijklmnopqrstuvwxyz'
 
-/** The configuration tests run with: cheap argon2 (the password tests use real parameters). */
+/** Limits out of the way of tests about something else; the abuse tests set their own. */
+export const generousLimits: Record<string, string> = {
+  RATE_LIMIT_DEFAULT: '100000/60',
+  RATE_LIMIT_LOGIN_IP: '100000/60',
+  RATE_LIMIT_LOGIN_ACCOUNT: '100000/60',
+  RATE_LIMIT_REGISTER: '100000/60',
+  RATE_LIMIT_REFRESH: '100000/60',
+  RATE_LIMIT_VERIFY: '100000/60',
+  RATE_LIMIT_MAIL: '100000/60',
+  RATE_LIMIT_MAIL_ACCOUNT: '100000/60',
+  LOGIN_BACKOFF_AFTER_FAILURES: '50',
+  LOGIN_LOCKOUT_AFTER_FAILURES: '50'
+}
+
+/** The configuration tests run with: cheap argon2 (the password tests use real parameters), generous limits. */
 export function testConfig (env: Record<string, string> = {}): Config {
   return loadConfig({
     NODE_ENV: 'test',
@@ -29,6 +43,7 @@ export function testConfig (env: Record<string, string> = {}): Config {
     ARGON2_MEMORY_KIB: '1024',
     ARGON2_TIME_COST: '1',
     COOKIE_SECURE: 'true',
+    ...generousLimits,
     ...env
   })
 }

@@ -1,0 +1,91 @@
+// Brute-force backoff per login identifier: waits that double after repeated failures, then a bounded lockout.
+import { createHash } from 'node:crypto'
+import type { PrismaClient } from '../db/prisma.js'
+import { rateLimited } from '../errors.js'
+
+export interface LoginThrottlePolicy {
+  /** Consecutive failures allowed before each further attempt must wait. */
+  backoffAfter: number
+  /** The first wait, doubled after every further failure... */
+  baseSeconds: number
+  /** ...up to this. */
+  maxSeconds: number
+  /** Consecutive failures that lock the identifier... */
+  lockoutAfter: number
+  /** ...for this long (bounded: a lock always ends by itself; a password reset ends it at once). */
+  lockoutSeconds: number
+}
+
+export interface LoginThrottleDeps {
+  prisma: PrismaClient
+  policy: LoginThrottlePolicy
+  now: () => Date
+}
+
+/**
+ * The key of a login identifier (email or username): a SHA-256 of its canonical form, so
+ * that case and unicode variants share one key, and the stored key does not reveal it.
+ */
+export function throttleKeyOf (canonicalIdentifier: string): string {
+  return createHash('sha256').update(canonicalIdentifier).digest('base64url')
+}
+
+/** The keys of every identifier an account can log in with (stored email and username are canonical). */
+export function accountThrottleKeys (account: { email: string, username: string | null }): string[] {
+  return account.username === null ? [throttleKeyOf(account.email)] : [throttleKeyOf(account.email), throttleKeyOf(account.username)]
+}
+
+/** Seconds an identifier must wait after `failures` consecutive failures. */
+export function waitAfter (failures: number, policy: LoginThrottlePolicy): number {
+  if (failures >= policy.lockoutAfter) return policy.lockoutSeconds
+  if (failures < policy.backoffAfter) return 0
+  return Math.min(policy.baseSeconds * 2 ** (failures - policy.backoffAfter), policy.maxSeconds)
+}
+
+/**
+ * NIST SP 800-63B 3.2.2 (rate limiting) and OWASP ASVS 2.2.1: failures are counted per
+ * identifier whether or not an account uses it, in the database that every instance
+ * shares. The count is forgotten after a successful login, a password reset, or
+ * `lockoutSeconds` without failures once its wait is over.
+ */
+export function createLoginThrottle ({ prisma, policy, now }: LoginThrottleDeps) {
+  // The longest any row can matter: the longest wait, then the quiet period.
+  const keepSeconds = Math.max(policy.maxSeconds, policy.lockoutSeconds) + policy.lockoutSeconds
+
+  return {
+    /**
+     * Throws RATE_LIMITED with the remaining wait while the identifier must wait; the same
+     * answer for an identifier of an account and one of none, decided before any lookup.
+     */
+    async assertMayTry (key: string): Promise<void> {
+      const state = await prisma.loginFailure.findUnique({ where: { key }, select: { failures: true, lastFailureAt: true } })
+      if (state === null) return
+      const wait = waitAfter(state.failures, policy)
+      const retryAt = state.lastFailureAt.getTime() + wait * 1000
+      const remaining = (retryAt - now().getTime()) / 1000
+      if (remaining > 0) throw rateLimited(remaining)
+    },
+
+    /** Counts one more failure, atomically (concurrent failures all count). */
+    async recordFailure (key: string): Promise<void> {
+      const at = now()
+      const expiresAt = new Date(at.getTime() + keepSeconds * 1000)
+      const state = await prisma.loginFailure.findUnique({ where: { key }, select: { failures: true, lastFailureAt: true } })
+      // A count whose quiet period has passed starts again from one.
+      const stale = state !== null && at.getTime() >= state.lastFailureAt.getTime() + (waitAfter(state.failures, policy) + policy.lockoutSeconds) * 1000
+      await prisma.loginFailure.upsert({
+        where: { key },
+        create: { key, failures: 1, lastFailureAt: at, expiresAt },
+        update: stale ? { failures: 1, lastFailureAt: at, expiresAt } : { failures: { increment: 1 }, lastFailureAt: at, expiresAt }
+      })
+      await prisma.loginFailure.deleteMany({ where: { expiresAt: { lt: at } } })
+    },
+
+    /** Forgets the failures of these identifiers (after a successful login or a password reset). */
+    async clear (keys: string[]): Promise<void> {
+      await prisma.loginFailure.deleteMany({ where: { key: { in: keys } } })
+    }
+  }
+}
+
+export type LoginThrottle = ReturnType<typeof createLoginThrottle>

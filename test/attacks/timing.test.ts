@@ -1,0 +1,39 @@
+// Login timing over real HTTP: an unknown account costs the same as a known one with a wrong password (real argon2 cost).
+import t from 'tap'
+import { ARGON2_FLOOR } from '../../src/config.js'
+import { buildTestApp } from '../helpers/app.js'
+import { listen } from '../helpers/http.js'
+import { registerAccount } from '../helpers/users.js'
+
+const { app } = await buildTestApp(t, {
+  env: { ARGON2_MEMORY_KIB: String(ARGON2_FLOOR.memoryKiB), ARGON2_TIME_COST: String(ARGON2_FLOOR.timeCost), ARGON2_PARALLELISM: String(ARGON2_FLOOR.parallelism) }
+})
+const http = await listen(app)
+
+t.test('unknown and known identifiers answer alike, in about the same time', async t => {
+  const accounts = await Promise.all(Array.from({ length: 3 }, () => registerAccount(app)))
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number
+  const timed = async (body: object) => {
+    const start = process.hrtime.bigint()
+    const response = await http.request('/auth/login', { body })
+    return { ms: Number(process.hrtime.bigint() - start) / 1e6, response }
+  }
+  await timed({ email: 'warm-up@example.com', password: 'warm up the decoy' })
+  const known: number[] = []
+  const unknown: number[] = []
+  // Interleaved, so that load from other processes weighs on both alike; compared by median.
+  for (let i = 0; i < 11; i++) {
+    const account = accounts[i % accounts.length] as { email: string }
+    // Alternating which goes first, so that neither always follows the other.
+    const knownFirst = i % 2 === 0
+    const first = await timed(knownFirst ? { email: account.email, password: `wrong password ${i}` } : { email: `nobody-${i}@example.com`, password: `wrong password ${i}` })
+    const second = await timed(knownFirst ? { email: `nobody-${i}@example.com`, password: `wrong password ${i}` } : { email: account.email, password: `wrong password ${i}` })
+    const [a, b] = knownFirst ? [first, second] : [second, first]
+    if (i === 0) t.same([a.response.json(), b.response.json()], [b.response.json(), a.response.json()], 'the same answer')
+    t.same([a.response.status, b.response.status], [401, 401])
+    known.push(a.ms)
+    unknown.push(b.ms)
+  }
+  const ratio = median(unknown) / median(known)
+  t.ok(ratio > 0.25 && ratio < 4, `unknown/known median ratio ${ratio.toFixed(2)} (${median(unknown).toFixed(1)} ms / ${median(known).toFixed(1)} ms)`)
+})

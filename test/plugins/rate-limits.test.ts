@@ -1,0 +1,142 @@
+// Rate limits per route and per account, 429 RATE_LIMITED with Retry-After, in memory and shared through Redis.
+import { randomBytes } from 'node:crypto'
+import t from 'tap'
+import { buildTestApp } from '../helpers/app.js'
+import { freePort } from '../helpers/net.js'
+import { loginWithBody, newAccount, registerAccount } from '../helpers/users.js'
+
+const REDIS_URL = 'redis://127.0.0.1:6379'
+const uniquePrefix = () => `test-${randomBytes(6).toString('hex')}:`
+
+const login = (app: Awaited<ReturnType<typeof buildTestApp>>['app'], payload: object, remoteAddress = '127.0.0.1') =>
+  app.inject({ method: 'POST', url: '/auth/login', payload, remoteAddress })
+
+t.test('login per client ip: 429 RATE_LIMITED in the error shape, with Retry-After and the rate-limit headers', async t => {
+  const { app } = await buildTestApp(t, { env: { RATE_LIMIT_LOGIN_IP: '3/60' } })
+  for (let i = 0; i < 3; i++) {
+    const response = await login(app, { email: `nobody-${i}@example.com`, password: 'wrong password' })
+    t.equal(response.statusCode, 401)
+    t.equal(response.headers['x-ratelimit-limit'], '3')
+    t.equal(response.headers['x-ratelimit-remaining'], String(2 - i))
+  }
+  const limited = await login(app, { email: 'other@example.com', password: 'wrong password' })
+  t.equal(limited.statusCode, 429)
+  t.same(limited.json(), { statusCode: 429, code: 'RATE_LIMITED', error: 'Too Many Requests', message: 'Too many requests; retry later' })
+  t.ok(Number(limited.headers['retry-after']) > 0 && Number(limited.headers['retry-after']) <= 60, 'Retry-After in seconds')
+  t.equal(limited.headers['x-ratelimit-limit'], '3')
+  t.equal(limited.headers['x-ratelimit-remaining'], '0')
+  t.ok(Number(limited.headers['x-ratelimit-reset']) > 0)
+  const elsewhere = await login(app, { email: 'other@example.com', password: 'wrong password' }, '10.1.2.3')
+  t.equal(elsewhere.statusCode, 401, 'another client ip has its own count')
+})
+
+t.test('login per account identifier: the same 429 whether or not the account exists, whatever the case or unicode form', async t => {
+  const { app } = await buildTestApp(t, { env: { RATE_LIMIT_LOGIN_ACCOUNT: '2/60' } })
+  const account = await registerAccount(app)
+  const answers: Record<string, { status: number, body: unknown, headers: string[] }> = {}
+  for (const email of [account.email, 'no-such-account@example.com']) {
+    const variants = [email, email.toUpperCase(), email.replace('e', '\uff45')] // fullwidth e: the same after NFKC
+    let last
+    for (const [i, variant] of variants.entries()) {
+      last = await login(app, { identifier: variant, password: 'wrong password' }, `10.0.0.${i + 1}`)
+    }
+    t.equal(last?.statusCode, 429, `${email}: the third attempt from a third ip is refused`)
+    answers[email] = { status: last?.statusCode ?? 0, body: last?.json(), headers: Object.keys(last?.headers ?? {}).sort() }
+  }
+  t.same(answers[account.email], answers['no-such-account@example.com'], 'identical answers for an account and no account')
+  const right = await login(app, { email: account.email, password: account.password }, '10.9.9.9')
+  t.equal(right.statusCode, 429, 'even the right password waits')
+})
+
+t.test('register, refresh, verify and the mail routes have their own per-ip limits; forgot also one per address', async t => {
+  const { app } = await buildTestApp(t, {
+    env: { RATE_LIMIT_REGISTER: '1/60', RATE_LIMIT_REFRESH: '1/60', RATE_LIMIT_VERIFY: '1/60', RATE_LIMIT_MAIL: '1/60', RATE_LIMIT_MAIL_ACCOUNT: '1/60' }
+  })
+  const calls: Array<[string, object]> = [
+    ['/auth/register', newAccount()],
+    ['/auth/refresh', { refreshToken: 'x' }],
+    ['/auth/verify', { token: 'x' }],
+    ['/auth/password/forgot', { email: 'a@example.com' }],
+    ['/auth/password/reset', { token: 'x', password: 'a new passphrase' }],
+    ['/auth/email/verify', { token: 'x' }],
+    ['/auth/email/resend', {}]
+  ]
+  for (const [url, payload] of calls) {
+    const first = await app.inject({ method: 'POST', url, payload, remoteAddress: '10.0.0.1' })
+    t.not(first.statusCode, 429, `${url}: first`)
+    const second = await app.inject({ method: 'POST', url, payload, remoteAddress: '10.0.0.1' })
+    t.equal(second.statusCode, 429, `${url}: second`)
+    t.equal(second.json().code, 'RATE_LIMITED')
+  }
+  const sameAddress = await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: 'A@Example.com' }, remoteAddress: '10.0.0.2' })
+  t.equal(sameAddress.statusCode, 429, 'the same address from another ip')
+  const otherAddress = await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: 'b@example.com' }, remoteAddress: '10.0.0.3' })
+  t.equal(otherAddress.statusCode, 202)
+  const { accessToken } = await loginWithBody(app, await registerAccount(app))
+  const resend = (remoteAddress: string) => app.inject({ method: 'POST', url: '/auth/email/resend', headers: { authorization: `Bearer ${accessToken}` }, remoteAddress })
+  t.equal((await resend('10.0.0.4')).statusCode, 202)
+  t.equal((await resend('10.0.0.5')).statusCode, 429, 'one user cannot have mails resent from many ips')
+})
+
+t.test('a generous default covers the other routes and unknown URLs; liveness is never limited', async t => {
+  const { app } = await buildTestApp(t, { env: { RATE_LIMIT_DEFAULT: '2/60' } })
+  const statuses = []
+  for (let i = 0; i < 3; i++) statuses.push((await app.inject({ method: 'GET', url: '/users/me' })).statusCode)
+  t.same(statuses, [401, 401, 429])
+  const probes = []
+  for (let i = 0; i < 3; i++) probes.push((await app.inject({ method: 'GET', url: '/nope', remoteAddress: '10.0.0.7' })).statusCode)
+  t.same(probes, [404, 404, 429])
+  for (let i = 0; i < 5; i++) t.equal((await app.inject({ method: 'GET', url: '/health' })).statusCode, 200)
+})
+
+t.test('with REDIS_URL, instances share the counters', async t => {
+  const env = { REDIS_URL, REDIS_KEY_PREFIX: uniquePrefix(), RATE_LIMIT_LOGIN_IP: '3/60', RATE_LIMIT_LOGIN_ACCOUNT: '100/60' }
+  const one = await buildTestApp(t, { env })
+  const two = await buildTestApp(t, { env })
+  t.same([one.app.redis?.status, two.app.redis?.status], ['ready', 'ready'], 'both connected by the time they are ready')
+  const statuses = []
+  for (const app of [one.app, two.app, one.app, two.app]) statuses.push((await login(app, { email: 'x@example.com', password: 'wrong password' })).statusCode)
+  t.same(statuses, [401, 401, 401, 429], 'the fourth attempt is refused, whichever instance takes it')
+  const keys = await one.app.redis?.keys(`${env.REDIS_KEY_PREFIX}*`)
+  t.ok((keys?.length ?? 0) > 0, 'the counters live under the configured prefix')
+  t.notOk(keys?.some(key => key.includes('x@example.com')), 'no identifier in clear in Redis')
+})
+
+t.test('when Redis cannot be reached the service keeps answering, and each instance keeps counting in memory', async t => {
+  const env = { REDIS_URL: `redis://127.0.0.1:${await freePort()}`, RATE_LIMIT_LOGIN_IP: '2/60' }
+  const { app } = await buildTestApp(t, { env })
+  const account = await registerAccount(app)
+  t.equal((await login(app, { email: account.email, password: account.password })).statusCode, 200, 'login works without Redis')
+  t.equal((await login(app, { email: account.email, password: 'wrong password' })).statusCode, 401)
+  t.equal((await login(app, { email: account.email, password: account.password })).statusCode, 429, 'and the limit still holds')
+  t.equal((await app.inject({ method: 'GET', url: '/ready' })).statusCode, 200, 'readiness does not depend on Redis')
+})
+
+t.test('Redis going away mid-way: the limits move to memory and come back to Redis', async t => {
+  const { createServer, connect } = await import('node:net')
+  // A loopback relay to the machine's Redis that the test can cut, as a network failure would.
+  const sockets = new Set<import('node:net').Socket>()
+  const relay = createServer(client => {
+    const upstream = connect(6379, '127.0.0.1')
+    for (const socket of [client, upstream]) { sockets.add(socket); socket.on('error', () => {}); socket.on('close', () => sockets.delete(socket)) }
+    client.pipe(upstream).pipe(client)
+  })
+  const port = await freePort()
+  await new Promise<void>(resolve => relay.listen(port, '127.0.0.1', resolve))
+  const prefix = uniquePrefix()
+  const { app } = await buildTestApp(t, { env: { REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_KEY_PREFIX: prefix, RATE_LIMIT_VERIFY: '2/60' } })
+  t.teardown(() => new Promise<void>(resolve => { for (const s of sockets) s.destroy(); relay.close(() => resolve()) }))
+  const verify = () => app.inject({ method: 'POST', url: '/auth/verify', payload: { token: 'x' } })
+  t.equal(app.redis?.status, 'ready', 'connected at start')
+  t.equal((await verify()).statusCode, 401, 'counted in Redis')
+  relay.close()
+  for (const socket of sockets) socket.destroy()
+  await new Promise(resolve => setTimeout(resolve, 100))
+  const during = [(await verify()).statusCode, (await verify()).statusCode, (await verify()).statusCode]
+  t.same(during, [401, 401, 429], 'Redis away: the instance counts on its own and still refuses')
+  await new Promise<void>(resolve => relay.listen(port, '127.0.0.1', resolve))
+  const deadline = Date.now() + 10_000
+  while (app.redis?.status !== 'ready' && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 100))
+  t.equal(app.redis?.status, 'ready', 'reconnected')
+  t.same([(await verify()).statusCode, (await verify()).statusCode], [401, 429], 'back on the shared count, which Redis kept through the outage')
+})

@@ -1,0 +1,93 @@
+// Brute-force backoff per login identifier: doubling waits, a bounded lockout, the same 429 for every identifier, and reset lifts it.
+import t from 'tap'
+import { buildTestApp } from '../helpers/app.js'
+import { startMailServer } from '../helpers/mail.js'
+import { registerAccount } from '../helpers/users.js'
+import { waitAfter } from '../../src/services/login-throttle.js'
+
+const policy = { backoffAfter: 3, baseSeconds: 10, maxSeconds: 40, lockoutAfter: 7, lockoutSeconds: 3600 }
+const env = {
+  LOGIN_BACKOFF_AFTER_FAILURES: '3',
+  LOGIN_BACKOFF_BASE_SECONDS: '10',
+  LOGIN_BACKOFF_MAX_SECONDS: '40',
+  LOGIN_LOCKOUT_AFTER_FAILURES: '7',
+  LOGIN_LOCKOUT_SECONDS: '3600'
+}
+
+t.test('the waits: none, then doubling up to the maximum, then the lockout', async t => {
+  t.same([0, 1, 2, 3, 4, 5, 6, 7, 8].map(n => waitAfter(n, policy)), [0, 0, 0, 10, 20, 40, 40, 3600, 3600])
+})
+
+t.test('after repeated failures an identifier must wait, with the same answer whether or not an account uses it', async t => {
+  const mail = await startMailServer(t)
+  const { app, prisma, clock } = await buildTestApp(t, { env: { ...env, SMTP_URL: mail.url } })
+  const account = await registerAccount(app)
+  const attempt = (identifier: string, password = 'wrong password', remoteAddress = '127.0.0.1') =>
+    app.inject({ method: 'POST', url: '/auth/login', payload: { identifier, password }, remoteAddress })
+
+  const answers = []
+  for (const identifier of [account.email, 'nobody-here@example.com']) {
+    for (let i = 0; i < 3; i++) t.equal((await attempt(identifier)).statusCode, 401)
+    const waiting = await attempt(identifier, 'wrong password', '10.0.0.9')
+    t.equal(waiting.statusCode, 429, 'the fourth attempt waits, from any ip')
+    answers.push({ body: waiting.json(), retryAfter: waiting.headers['retry-after'], headers: Object.keys(waiting.headers).filter(h => h !== 'date' && h !== 'x-request-id').sort() })
+  }
+  t.same(answers[0], answers[1], 'identical for an account and for no account')
+  t.match(answers[0], { body: { statusCode: 429, code: 'RATE_LIMITED' }, retryAfter: '10' })
+
+  t.equal((await attempt(account.email.toUpperCase(), account.password)).statusCode, 429, 'the right password waits too, in any case')
+  t.equal((await attempt(account.username)).statusCode, 401, 'the other identifier of the account has its own count')
+
+  clock.advance(10)
+  t.equal((await attempt(account.email)).statusCode, 401, 'after the wait, one more try')
+  const next = await attempt(account.email)
+  t.equal(next.headers['retry-after'], '20', 'the wait doubles')
+  clock.advance(20)
+  t.equal((await attempt(account.email, account.password)).statusCode, 200, 'the right password after the wait')
+  clock.advance(1)
+  for (let i = 0; i < 3; i++) t.equal((await attempt(account.email)).statusCode, 401, 'a success cleared the count')
+  t.equal((await attempt(account.email)).statusCode, 429)
+  t.equal((await attempt(account.username, account.password)).statusCode, 200)
+  t.equal((await attempt(account.email)).statusCode, 401, 'a success by any identifier clears the counts of all the account\'s identifiers')
+
+  const rows = await prisma.loginFailure.findMany()
+  t.ok(rows.length > 0)
+  t.notOk(JSON.stringify(rows).includes('@'), 'identifiers are not stored in clear')
+})
+
+t.test('the lockout is bounded, the count goes on through it, and a password reset lifts it at once', async t => {
+  const mail = await startMailServer(t)
+  const { app, clock } = await buildTestApp(t, { env: { ...env, SMTP_URL: mail.url } })
+  const account = await registerAccount(app)
+  await mail.nextMail(account.email)
+  const attempt = (password = 'wrong password') =>
+    app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password } })
+  for (let failures = 0; failures < 7; failures++) {
+    clock.advance(waitAfter(failures, policy))
+    t.equal((await attempt()).statusCode, 401)
+  }
+  const locked = await attempt(account.password)
+  t.equal(locked.statusCode, 429)
+  t.equal(locked.headers['retry-after'], '3600', 'locked for LOGIN_LOCKOUT_SECONDS')
+  clock.advance(3600)
+  t.equal((await attempt()).statusCode, 401, 'the lock ends by itself')
+  t.equal((await attempt(account.password)).headers['retry-after'], '3600', 'and the next failure locks again')
+
+  await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: account.email } })
+  const { token } = await mail.nextMail(account.email, { subject: /reset/i })
+  const reset = await app.inject({ method: 'POST', url: '/auth/password/reset', payload: { token, password: 'a fresh passphrase 42' } })
+  t.equal(reset.statusCode, 204, 'a locked account can always reset its password')
+  t.equal((await attempt('a fresh passphrase 42')).statusCode, 200, 'and log in at once')
+})
+
+t.test('concurrent failures all count', async t => {
+  const { app, prisma } = await buildTestApp(t, { env })
+  await Promise.all(Array.from({ length: 6 }, () =>
+    app.inject({ method: 'POST', url: '/auth/login', payload: { email: 'race@example.com', password: 'wrong password' } })))
+  const rows = await prisma.loginFailure.findMany()
+  t.equal(rows.length, 1)
+  t.ok((rows[0]?.failures ?? 0) >= 3, 'every evaluated attempt was counted')
+  const statuses = await Promise.all(Array.from({ length: 3 }, () =>
+    app.inject({ method: 'POST', url: '/auth/login', payload: { email: 'RACE@example.com', password: 'wrong password' } }).then(r => r.statusCode)))
+  t.same(statuses, [429, 429, 429])
+})
