@@ -73,6 +73,8 @@ for (const { path, method, op } of operations) {
     const withAdmin = op.security !== undefined && !endsTheCallersSession.has(op.operationId)
     const hasBody = method !== 'GET'
     await fc.assert(fc.asyncProperty(urlFor(path, op), hasBody ? bodyFor(op) : fc.constant(undefined), fc.boolean(), async (url, body, authenticated) => {
+      // Mail jobs of earlier runs write rows (tokens) after their answer: let them finish first.
+      await app.mailer.flush()
       const before = await counts()
       const response = await http.request(url, {
         method,
@@ -85,9 +87,10 @@ for (const { path, method, op } of operations) {
       if (JSON.stringify(Object.keys(error).sort()) !== '["code","error","message","statusCode"]' || !codes.has(error.code as string) || error.statusCode !== response.status) {
         throw new Error(`${method} ${url} ${JSON.stringify(body)} → not the error shape: ${response.text}`)
       }
+      await app.mailer.flush()
       const after = await counts()
       if (after !== before) throw new Error(`${method} ${url} ${JSON.stringify(body)} → ${response.status}, yet rows changed: ${before} → ${after}`)
-    }), { numRuns: Number(process.env.FUZZ_RUNS ?? 12), seed: Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31) })
+    }), { numRuns: Number(process.env.FUZZ_RUNS ?? 12), seed: Number(process.env.FUZZ_SEED ?? 20261121) })
     t.pass('every run held')
   })
 }
