@@ -4,7 +4,7 @@ import { pino } from 'pino'
 import { buildApp, redactedPaths } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { openDatabase } from './db/open.js'
-import { createPrisma } from './db/prisma.js'
+import { createPrisma, databaseTimeoutsOf } from './db/prisma.js'
 import { applyMigrations } from './db/schema-engine.js'
 import { resolveAuthSecret } from './dev-secret.js'
 import { createAdminAccounts } from './services/admin-accounts.js'
@@ -27,7 +27,7 @@ async function main (): Promise<void> {
     const applied = await applyMigrations(database.url)
     log.info({ applied }, applied.length > 0 ? `applied ${applied.length} migration(s)` : 'database schema is up to date')
   }
-  const prisma = createPrisma(database)
+  const prisma = createPrisma(database, databaseTimeoutsOf(config))
   if (config.ADMIN_EMAIL !== undefined) {
     const outcome = await createAdminAccounts({ prisma, passwords: passwordServiceFor(config) }).bootstrap(config.ADMIN_EMAIL, config.ADMIN_PASSWORD)
     if (outcome !== 'admin-exists') log.warn(`ADMIN_EMAIL: ${outcome === 'created' ? 'created' : 'promoted'} the first admin, ${config.ADMIN_EMAIL}`)

@@ -2,7 +2,12 @@
 import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
+import { isDatabaseUnavailable } from '../db/errors.js'
 import { apiError, isErrorCode, type ErrorCode } from '../errors.js'
+import { errorResponses } from '../schemas/common.js'
+
+/** Every 503 tells clients when to try again (RFC 9110 10.2.3). */
+export const RETRY_AFTER_SECONDS = 5
 
 // Fastify's own errors, translated to catalogue codes.
 const fastifyCodes: Record<string, ErrorCode> = {
@@ -29,6 +34,7 @@ function toErrorBody (error: FastifyError): ErrorBody {
     const statusCode = known.statusCode ?? 500
     return { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message: known.message }
   }
+  if (isDatabaseUnavailable(error)) return toErrorBody(apiError('SERVICE_UNAVAILABLE'))
   const statusCode = error.statusCode ?? 500
   if (statusCode >= 400 && statusCode < 500) {
     // A client error from a plugin we did not map: keep its status, give it a stable code.
@@ -42,17 +48,35 @@ function send (reply: FastifyReply, body: ErrorBody) {
   if (body.statusCode === 401) {
     reply.header('www-authenticate', invalidTokenCodes.has(body.code as ErrorCode) ? 'Bearer error="invalid_token"' : 'Bearer')
   }
+  if (body.statusCode === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', String(RETRY_AFTER_SECONDS))
   return reply.code(body.statusCode).type('application/json; charset=utf-8').send(body)
 }
 
 async function errorHandlerPlugin (app: FastifyInstance) {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const body = toErrorBody(error)
-    if (body.statusCode >= 500) request.log.error({ err: error }, 'request failed')
+    if (body.code === 'SERVICE_UNAVAILABLE') {
+      // Expected while the database is down: one line per request, no stack trace.
+      request.log.warn({ reason: lastLineOf(error.message) }, 'service unavailable')
+    } else if (body.statusCode >= 500) {
+      request.log.error({ err: error }, 'request failed')
+    }
     return send(reply, body)
   })
 
   app.setNotFoundHandler((request, reply) => send(reply, toErrorBody(apiError('NOT_FOUND'))))
+
+  // Any route can fail on our side or while the database is down: each documents both answers.
+  app.addHook('onRoute', route => {
+    const response = route.schema?.response as Record<string, unknown> | undefined
+    if (route.schema === undefined || response === undefined) return
+    route.schema.response = { ...errorResponses(500, 503), ...response }
+  })
+}
+
+// Prisma's messages start with a code excerpt; the last line says what happened.
+function lastLineOf (message: string): string {
+  return message.trim().split('\n').at(-1) ?? ''
 }
 
 export const errorHandler = fp(errorHandlerPlugin, { name: 'error-handler' })

@@ -2,7 +2,7 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/app.js'
 import { loadConfig, type Config } from '../../src/config.js'
-import { createPrisma, type PrismaClient } from '../../src/db/prisma.js'
+import { createPrisma, databaseTimeoutsOf, type PrismaClient } from '../../src/db/prisma.js'
 import { createTestDatabase, type TestDatabase } from './database.js'
 
 export interface TestClock {
@@ -55,7 +55,7 @@ export async function buildTestApp (t: TapTest, options: BuildOptions = {}): Pro
   const ownDatabase = options.database === undefined ? await createTestDatabase() : null
   const database = options.database ?? ownDatabase as TestDatabase
   const config = testConfig(options.env)
-  const prisma = createPrisma(database)
+  const prisma = createPrisma(database, databaseTimeoutsOf(config))
   const clock = createClock()
   const app = await buildApp(config, { prisma, authSecret: TEST_SECRET, now: clock.now, ...(options.logger === undefined ? {} : { logger: options.logger }) })
   t.teardown(async () => {
