@@ -8,6 +8,7 @@ import { cookies } from './plugins/cookies.js'
 import { crossOrigin } from './plugins/cross-origin.js'
 import { errorHandler } from './plugins/error-handler.js'
 import { mailer } from './plugins/mailer.js'
+import { requestId, requestIdOf } from './plugins/request-id.js'
 import { swagger } from './plugins/swagger.js'
 import { adminRoutes } from './routes/admin.js'
 import { accountRoutes } from './routes/accounts.js'
@@ -60,7 +61,9 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     requestTimeout: 30_000,
     keepAliveTimeout: 72_000,
     return503OnClosing: true,
-    requestIdHeader: 'x-request-id',
+    // An incoming X-Request-Id is validated by requestIdOf rather than taken as is.
+    requestIdHeader: false,
+    genReqId: requestIdOf,
     schemaController
   })
 
@@ -72,6 +75,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   app.addSchema(AdminUser)
 
   await app.register(errorHandler)
+  await app.register(requestId)
   await app.register(crossOrigin, { ownOrigin: config.PUBLIC_URL, allowedOrigins: listOf(config.CORS_ORIGINS) })
   await app.register(swagger, { publicUrl: config.PUBLIC_URL, cookieSecure: config.COOKIE_SECURE, version: '1.0.0' })
   await app.register(cookies, { secure: config.COOKIE_SECURE, sameSite: config.COOKIE_SAMESITE, now })
