@@ -7,6 +7,7 @@ import { authorize } from './plugins/authorize.js'
 import { cookies } from './plugins/cookies.js'
 import { crossOrigin } from './plugins/cross-origin.js'
 import { errorHandler } from './plugins/error-handler.js'
+import { loadShedding } from './plugins/load-shedding.js'
 import { mailer } from './plugins/mailer.js'
 import { requestId, requestIdOf } from './plugins/request-id.js'
 import { swagger } from './plugins/swagger.js'
@@ -60,7 +61,8 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     connectionTimeout: 30_000,
     requestTimeout: 30_000,
     keepAliveTimeout: 72_000,
-    return503OnClosing: true,
+    // load-shedding answers those requests itself, in the catalogue's shape.
+    return503OnClosing: false,
     // An incoming X-Request-Id is validated by requestIdOf rather than taken as is.
     requestIdHeader: false,
     genReqId: requestIdOf,
@@ -76,6 +78,10 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
 
   await app.register(errorHandler)
   await app.register(requestId)
+  await app.register(loadShedding, {
+    maxEventLoopDelayMs: config.LOAD_SHEDDING_MAX_EVENT_LOOP_DELAY_MS,
+    maxEventLoopUtilization: config.LOAD_SHEDDING_MAX_EVENT_LOOP_UTILIZATION
+  })
   await app.register(crossOrigin, { ownOrigin: config.PUBLIC_URL, allowedOrigins: listOf(config.CORS_ORIGINS) })
   await app.register(swagger, { publicUrl: config.PUBLIC_URL, cookieSecure: config.COOKIE_SECURE, version: '1.0.0' })
   await app.register(cookies, { secure: config.COOKIE_SECURE, sameSite: config.COOKIE_SAMESITE, now })
@@ -103,7 +109,9 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   app.addHook('onClose', async () => services.settings.stop())
   const passwordPolicy = { minLength: config.PASSWORD_MIN_LENGTH, maxLength: config.PASSWORD_MAX_LENGTH }
 
-  await app.register(healthRoutes, { pingDatabase: async () => { await deps.prisma.$queryRaw`SELECT 1` } })
+  // Probes (health checks, scrapes) every few seconds would drown the log at info; debug shows them.
+  const probeLogLevel = config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL
+  await app.register(healthRoutes, { pingDatabase: async () => { await deps.prisma.$queryRaw`SELECT 1` }, logLevel: probeLogLevel })
   await app.register(authRoutes, { ...services, passwordPolicy })
   await app.register(accountRoutes, { ...services, passwordPolicy })
   await app.register(sessionRoutes, { sessions: services.sessions })

@@ -21,7 +21,11 @@ export function createClock (start = Date.now()): TestClock {
 
 export const TEST_SECRET = 'test-root-key-0123456789-abcdefghijklmnopqrstuvwxyz'
 
-/** The configuration tests run with: cheap argon2 (the password tests use real parameters). */
+/**
+ * The configuration tests run with: cheap argon2 (the password tests use real parameters),
+ * and no load shedding — a test firing `inject` calls in a loop saturates its event loop on
+ * purpose, which must not turn into 503s (test/plugins/load-shedding.test.ts turns it on).
+ */
 export function testConfig (env: Record<string, string> = {}): Config {
   return loadConfig({
     NODE_ENV: 'test',
@@ -29,6 +33,8 @@ export function testConfig (env: Record<string, string> = {}): Config {
     ARGON2_MEMORY_KIB: '1024',
     ARGON2_TIME_COST: '1',
     COOKIE_SECURE: 'true',
+    LOAD_SHEDDING_MAX_EVENT_LOOP_DELAY_MS: '0',
+    LOAD_SHEDDING_MAX_EVENT_LOOP_UTILIZATION: '0',
     ...env
   })
 }

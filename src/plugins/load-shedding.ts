@@ -1,0 +1,47 @@
+// Refusing work the process cannot do well: 503 SERVICE_UNAVAILABLE while the event loop is saturated or the server is shutting down.
+import underPressure from '@fastify/under-pressure'
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { apiError } from '../errors.js'
+
+export interface LoadSheddingSettings {
+  /** Mean event loop delay (ms) above which requests are refused; 0 disables. */
+  maxEventLoopDelayMs: number
+  /** Share of time the event loop may be busy (0–1) before requests are refused; 0 disables. */
+  maxEventLoopUtilization: number
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** false: answered even under pressure (liveness, metrics: what operators need most then). */
+    loadShedding?: boolean
+  }
+}
+
+/**
+ * A saturated process answers 503 at once, before any work, so the proxy or client retries
+ * elsewhere or later (Retry-After) instead of every request slowing down together. Measured
+ * by @fastify/under-pressure every second.
+ */
+async function loadSheddingPlugin (app: FastifyInstance, settings: LoadSheddingSettings) {
+  await app.register(underPressure, {
+    maxEventLoopDelay: settings.maxEventLoopDelayMs,
+    maxEventLoopUtilization: settings.maxEventLoopUtilization,
+    // Utilization over the last sample, not since start-up.
+    eventLoopUtilizationMode: 'interval',
+    pressureHandler: async request => {
+      if (request.routeOptions.config.loadShedding === false) return
+      throw apiError('SERVICE_UNAVAILABLE')
+    }
+  })
+
+  // Fastify's own 503 while closing (return503OnClosing) lacks the catalogue's `code`: the
+  // same refusal, for requests that arrive on open connections after shutdown has begun.
+  let closing = false
+  app.addHook('preClose', async () => { closing = true })
+  app.addHook('onRequest', async () => {
+    if (closing) throw apiError('SERVICE_UNAVAILABLE')
+  })
+}
+
+export const loadShedding = fp(loadSheddingPlugin, { name: 'load-shedding', dependencies: ['error-handler'] })
