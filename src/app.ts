@@ -9,6 +9,7 @@ import { crossOrigin } from './plugins/cross-origin.js'
 import { errorHandler } from './plugins/error-handler.js'
 import { loadShedding } from './plugins/load-shedding.js'
 import { mailer } from './plugins/mailer.js'
+import { createMetrics, metrics } from './plugins/metrics.js'
 import { requestId, requestIdOf } from './plugins/request-id.js'
 import { swagger } from './plugins/swagger.js'
 import { adminRoutes } from './routes/admin.js'
@@ -96,7 +97,9 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   const mail = mailSettingsOf(config)
   await app.register(mailer, { mailer: createMailer({ smtpUrl: config.SMTP_URL, from: mail.from, log: app.log.child({ component: 'mail' }) }) })
 
+  const counters = createMetrics()
   const services = createServices(config, {
+    metrics: counters.auth,
     prisma: deps.prisma,
     signJwt: payload => app.jwt.sign(payload),
     refreshKey: deriveKey(deps.authSecret, 'refresh-token'),
@@ -111,6 +114,15 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
 
   // Probes (health checks, scrapes) every few seconds would drown the log at info; debug shows them.
   const probeLogLevel = config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL
+  // Before the routes: its hooks time every one of them.
+  await app.register(metrics, {
+    metrics: counters,
+    countActiveSessions: services.sessions.countLive,
+    token: config.METRICS_TOKEN,
+    port: config.METRICS_PORT,
+    host: config.HOST,
+    logLevel: probeLogLevel
+  })
   await app.register(healthRoutes, { pingDatabase: async () => { await deps.prisma.$queryRaw`SELECT 1` }, logLevel: probeLogLevel })
   await app.register(authRoutes, { ...services, passwordPolicy })
   await app.register(accountRoutes, { ...services, passwordPolicy })

@@ -60,6 +60,9 @@ export const ConfigSchema = Type.Object({
   LOAD_SHEDDING_MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ default: 1000, minimum: 0, maximum: 60_000, description: 'answer 503 while the mean event loop delay exceeds this (0 disables)' }),
   LOAD_SHEDDING_MAX_EVENT_LOOP_UTILIZATION: Type.Number({ default: 0.98, minimum: 0, maximum: 1, description: 'answer 503 while the event loop is busy more than this share of the time (0 disables)' }),
 
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'GET /metrics answers callers sending Authorization: Bearer <token>' })),
+  METRICS_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'serve GET /metrics on this port of HOST instead of the API port' })),
+
   SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://[^\\s]+$', description: 'SMTP server as smtp[s]://[user:pass@]host[:port]; unset: mails are written to the log (development only)' })),
   MAIL_FROM: Type.Optional(Type.String({ maxLength: 320, pattern: MAILBOX, description: 'sender, "address" or "Name <address>"; default no-reply@ the PUBLIC_URL host' })),
   PASSWORD_RESET_URL: Type.Optional(Type.String({ pattern: '^https?://', description: 'reset link template with {token}; default PUBLIC_URL/reset-password?token={token}' })),
@@ -72,7 +75,7 @@ export const ConfigSchema = Type.Object({
 export type Config = Static<typeof ConfigSchema>
 
 // Secrets, and URLs that may carry a password: a bad value is named, never shown.
-const neverEchoed = new Set(['AUTH_SECRET', 'ADMIN_PASSWORD', 'DATABASE_URL', 'SMTP_URL'])
+const neverEchoed = new Set(['AUTH_SECRET', 'ADMIN_PASSWORD', 'DATABASE_URL', 'SMTP_URL', 'METRICS_TOKEN'])
 
 /** The argon2id floor of OWASP's Password Storage Cheat Sheet; production never goes below it. */
 export const ARGON2_FLOOR = { memoryKiB: 19_456, timeCost: 2, parallelism: 1 } as const
@@ -119,6 +122,9 @@ function consistencyProblems (config: Config): string[] {
   if (config.SESSION_ABSOLUTE_TTL_SECONDS < config.REFRESH_TOKEN_IDLE_TTL_SECONDS) {
     problems.push('SESSION_ABSOLUTE_TTL_SECONDS: must be at least REFRESH_TOKEN_IDLE_TTL_SECONDS')
   }
+  if (config.METRICS_PORT !== undefined && config.METRICS_PORT === config.PORT) {
+    problems.push('METRICS_PORT: must differ from PORT (leave it unset to serve /metrics on PORT to holders of METRICS_TOKEN)')
+  }
   if (config.PASSWORD_MAX_LENGTH < config.PASSWORD_MIN_LENGTH) {
     problems.push('PASSWORD_MAX_LENGTH: must be at least PASSWORD_MIN_LENGTH')
   }
@@ -162,6 +168,9 @@ function productionProblems (config: Config): string[] {
     problems.push('AUTH_SECRET: required in production (generate one with: openssl rand -base64 48)')
   } else if (isWeakSecret(config.AUTH_SECRET)) {
     problems.push('AUTH_SECRET: looks like a placeholder or low-entropy value; generate one with: openssl rand -base64 48')
+  }
+  if (config.METRICS_TOKEN !== undefined && isWeakSecret(config.METRICS_TOKEN)) {
+    problems.push('METRICS_TOKEN: looks like a placeholder or low-entropy value; generate one with: openssl rand -base64 32')
   }
   if (config.ARGON2_MEMORY_KIB < ARGON2_FLOOR.memoryKiB) problems.push(`ARGON2_MEMORY_KIB: must be at least ${ARGON2_FLOOR.memoryKiB} in production`)
   if (config.ARGON2_TIME_COST < ARGON2_FLOOR.timeCost) problems.push(`ARGON2_TIME_COST: must be at least ${ARGON2_FLOOR.timeCost} in production`)

@@ -3,6 +3,7 @@ import type { PrismaClient } from '../db/prisma.js'
 import { apiError } from '../errors.js'
 import type { AuditService } from './audit.js'
 import type { EmailVerificationService } from './email-verification.js'
+import type { AuthMetrics } from './metrics.js'
 import type { PasswordService } from './passwords.js'
 import type { Device, SessionService } from './sessions.js'
 import type { SettingsService } from './settings.js'
@@ -33,9 +34,10 @@ export interface AuthDeps {
   emails: EmailVerificationService
   /** REQUIRE_EMAIL_VERIFICATION: unverified users may not log in. */
   requireVerifiedEmail: boolean
+  metrics: AuthMetrics
 }
 
-export function createAuthService ({ prisma, passwords, sessions, settings, audit, issueAccessToken, emails, requireVerifiedEmail }: AuthDeps) {
+export function createAuthService ({ prisma, passwords, sessions, settings, audit, issueAccessToken, emails, requireVerifiedEmail, metrics }: AuthDeps) {
   return {
     /**
      * Unknown account, wrong password and deactivated account fail identically, after the
@@ -55,10 +57,12 @@ export function createAuthService ({ prisma, passwords, sessions, settings, audi
       if (user === null || !valid || !user.isActive) {
         const reason = user === null ? 'unknown_account' : valid ? 'inactive' : 'wrong_password'
         await audit.record({ action: 'login.failed', subjectId: user?.id ?? null, ip: device.ip, details: { reason, ...(user === null ? { identifier: describe(who) } : {}) } })
+        metrics.login('invalid_credentials')
         throw apiError('AUTH_INVALID_CREDENTIALS')
       }
       if (requireVerifiedEmail && user.emailVerifiedAt === null) {
         emails.sendVerification(user.id, user.email)
+        metrics.login('email_not_verified')
         throw apiError('EMAIL_NOT_VERIFIED')
       }
 
@@ -70,6 +74,7 @@ export function createAuthService ({ prisma, passwords, sessions, settings, audi
       await audit.record({ action: 'login.succeeded', actorId: user.id, subjectId: user.id, ip: device.ip, details: { sessionId: session.sessionId } })
       const claims = { sub: user.id, sid: session.sessionId, role: user.role, email_verified: user.emailVerifiedAt !== null }
       const access = issueAccessToken(claims, settings.tokenLifetimes().accessTokenTtlSeconds)
+      metrics.login('success')
       return {
         user: toApiUser(visible),
         accessToken: access.token,

@@ -7,6 +7,7 @@ import { createAuthService } from './auth.js'
 import { createCredentialService } from './credentials.js'
 import { createEmailVerificationService } from './email-verification.js'
 import type { Mailer } from './mail.js'
+import { noMetrics, type AuthMetrics } from './metrics.js'
 import { createOneTimeTokenService } from './one-time-tokens.js'
 import { createPasswordResetService } from './password-reset.js'
 import { createPasswordService } from './passwords.js'
@@ -25,6 +26,8 @@ export interface ServiceDeps {
   reportError: (error: unknown, context: string) => void
   mailer: Mailer
   mail: MailSettings
+  /** Where login and refresh outcomes are counted; nowhere by default. */
+  metrics?: AuthMetrics
 }
 
 /** Password hashing with the configured argon2id cost. */
@@ -32,7 +35,7 @@ export function passwordServiceFor (config: Config) {
   return createPasswordService({ memoryKiB: config.ARGON2_MEMORY_KIB, timeCost: config.ARGON2_TIME_COST, parallelism: config.ARGON2_PARALLELISM })
 }
 
-export function createServices (config: Config, { prisma, signJwt, refreshKey, now, reportError, mailer, mail }: ServiceDeps) {
+export function createServices (config: Config, { prisma, signJwt, refreshKey, now, reportError, mailer, mail, metrics = noMetrics }: ServiceDeps) {
   const passwords = passwordServiceFor(config)
   const requireVerifiedEmail = config.REQUIRE_EMAIL_VERIFICATION
   const settings = createSettingsService({ prisma, config, onError: error => reportError(error, 'reloading runtime settings') })
@@ -40,7 +43,7 @@ export function createServices (config: Config, { prisma, signJwt, refreshKey, n
   const codec = createRefreshTokenCodec(refreshKey)
   const issueAccessToken = createAccessTokenIssuer({ sign: signJwt, now })
   const sessions = createSessionService({ prisma, codec, settings, now, maxSessionsPerUser: config.MAX_SESSIONS_PER_USER })
-  const refresh = createRefreshService({ prisma, codec, settings, audit, issueAccessToken, now, graceSeconds: config.REFRESH_REUSE_GRACE_SECONDS, requireVerifiedEmail })
+  const refresh = createRefreshService({ prisma, codec, settings, audit, issueAccessToken, now, graceSeconds: config.REFRESH_REUSE_GRACE_SECONDS, requireVerifiedEmail, metrics })
   const tokens = createOneTimeTokenService({
     prisma,
     now,
@@ -58,7 +61,7 @@ export function createServices (config: Config, { prisma, signJwt, refreshKey, n
   })
   const credentials = createCredentialService({ prisma, passwords, sessions, tokens, mailer, audit })
   const users = createUserService({ prisma, passwords, sessions, emails, mailer })
-  const auth = createAuthService({ prisma, passwords, sessions, settings, audit, issueAccessToken, emails, requireVerifiedEmail })
+  const auth = createAuthService({ prisma, passwords, sessions, settings, audit, issueAccessToken, emails, requireVerifiedEmail, metrics })
   const admin = createAdminService({ prisma, sessions, audit })
   return { passwords, settings, audit, sessions, refresh, users, auth, admin, emails, passwordReset, credentials }
 }
