@@ -60,6 +60,8 @@ export const ConfigSchema = Type.Object({
   LOAD_SHEDDING_MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ default: 1000, minimum: 0, maximum: 60_000, description: 'answer 503 while the mean event loop delay exceeds this (0 disables)' }),
   LOAD_SHEDDING_MAX_EVENT_LOOP_UTILIZATION: Type.Number({ default: 0.98, minimum: 0, maximum: 1, description: 'answer 503 while the event loop is busy more than this share of the time (0 disables)' }),
 
+  SHUTDOWN_TIMEOUT_SECONDS: Seconds(10, 1, 600, 'after SIGTERM, requests in flight get this long to finish before the process exits anyway'),
+
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'GET /metrics answers callers sending Authorization: Bearer <token>' })),
   METRICS_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'serve GET /metrics on this port of HOST instead of the API port' })),
 

@@ -55,10 +55,10 @@ function send (reply: FastifyReply, body: ErrorBody) {
 async function errorHandlerPlugin (app: FastifyInstance) {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const body = toErrorBody(error)
-    if (body.code === 'SERVICE_UNAVAILABLE') {
+    if (isDatabaseUnavailable(error)) {
       // Expected while the database is down: one line per request, no stack trace.
-      request.log.warn({ reason: lastLineOf(error.message) }, 'service unavailable')
-    } else if (body.statusCode >= 500) {
+      request.log.warn({ reason: lastLineOf(error.message) }, 'database unavailable')
+    } else if (body.statusCode >= 500 && body.code !== 'SERVICE_UNAVAILABLE') {
       request.log.error({ err: error }, 'request failed')
     }
     return send(reply, body)

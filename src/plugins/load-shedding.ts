@@ -1,4 +1,4 @@
-// Refusing work the process cannot do well: 503 SERVICE_UNAVAILABLE while the event loop is saturated or the server is shutting down.
+// Refusing work the process cannot do well: 503 SERVICE_UNAVAILABLE while the event loop is saturated or the server is shutting down; draining connections then.
 import underPressure from '@fastify/under-pressure'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
@@ -41,6 +41,12 @@ async function loadSheddingPlugin (app: FastifyInstance, settings: LoadSheddingS
   app.addHook('preClose', async () => { closing = true })
   app.addHook('onRequest', async () => {
     if (closing) throw apiError('SERVICE_UNAVAILABLE')
+  })
+  // A request in flight when shutdown began is answered in full, then its keep-alive
+  // connection is closed: the server only closes connections that are idle when it stops,
+  // and would otherwise wait for this one until the client's keep-alive ends.
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close')
   })
 }
 
