@@ -7,7 +7,7 @@ import { createAuthService } from './auth.js'
 import { createCredentialService } from './credentials.js'
 import { createEmailVerificationService } from './email-verification.js'
 import type { Mailer } from './mail.js'
-import { noMetrics, type AuthMetrics } from './metrics.js'
+import type { AuthMetrics } from './metrics.js'
 import { createOneTimeTokenService } from './one-time-tokens.js'
 import { createPasswordResetService } from './password-reset.js'
 import { createPasswordService } from './passwords.js'
@@ -26,8 +26,8 @@ export interface ServiceDeps {
   reportError: (error: unknown, context: string) => void
   mailer: Mailer
   mail: MailSettings
-  /** Where login and refresh outcomes are counted; nowhere by default. */
-  metrics?: AuthMetrics
+  /** Where login and refresh outcomes are counted. */
+  metrics: AuthMetrics
 }
 
 /** Password hashing with the configured argon2id cost. */
@@ -35,7 +35,7 @@ export function passwordServiceFor (config: Config) {
   return createPasswordService({ memoryKiB: config.ARGON2_MEMORY_KIB, timeCost: config.ARGON2_TIME_COST, parallelism: config.ARGON2_PARALLELISM })
 }
 
-export function createServices (config: Config, { prisma, signJwt, refreshKey, now, reportError, mailer, mail, metrics = noMetrics }: ServiceDeps) {
+export function createServices (config: Config, { prisma, signJwt, refreshKey, now, reportError, mailer, mail, metrics }: ServiceDeps) {
   const passwords = passwordServiceFor(config)
   const requireVerifiedEmail = config.REQUIRE_EMAIL_VERIFICATION
   const settings = createSettingsService({ prisma, config, onError: error => reportError(error, 'reloading runtime settings') })

@@ -10,6 +10,3 @@ export interface AuthMetrics {
   /** A retired refresh token came back and its session was revoked: a theft signal worth an alert. */
   reuseDetected: () => void
 }
-
-/** For callers that do not export metrics (command-line tools, some tests). */
-export const noMetrics: AuthMetrics = { login: () => {}, refresh: () => {}, reuseDetected: () => {} }
