@@ -11,6 +11,8 @@ export interface LoadSheddingSettings {
   maxEventLoopUtilization: number
 }
 
+const SAMPLE_INTERVAL_MS = 1000
+
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** false: answered even under pressure (liveness, metrics: what operators need most then). */
@@ -24,13 +26,17 @@ declare module 'fastify' {
  * by @fastify/under-pressure every second.
  */
 async function loadSheddingPlugin (app: FastifyInstance, settings: LoadSheddingSettings) {
+  // The samples taken while the app is still starting measure start-up work, not load.
+  let armedAt = Infinity
+  app.addHook('onReady', async () => { armedAt = Date.now() + 2 * SAMPLE_INTERVAL_MS })
   await app.register(underPressure, {
     maxEventLoopDelay: settings.maxEventLoopDelayMs,
     maxEventLoopUtilization: settings.maxEventLoopUtilization,
+    sampleInterval: SAMPLE_INTERVAL_MS,
     // Utilization over the last sample, not since start-up.
     eventLoopUtilizationMode: 'interval',
     pressureHandler: async request => {
-      if (request.routeOptions.config.loadShedding === false) return
+      if (request.routeOptions.config.loadShedding === false || Date.now() < armedAt) return
       throw apiError('SERVICE_UNAVAILABLE')
     }
   })

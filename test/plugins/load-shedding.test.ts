@@ -50,6 +50,16 @@ t.test('a saturated event loop: 503 at once, liveness exempt, back to normal whe
   t.equal(await readyWithin(byDelay.app, 5000), 200, 'served again once the loop is calm')
 })
 
+t.test('the first two seconds after start-up are never shed: their samples measure start-up', async t => {
+  const { app } = await buildTestApp(t, { env: { LOAD_SHEDDING_MAX_EVENT_LOOP_DELAY_MS: '100' } })
+  const ready = Date.now()
+  await saturate(1200)
+  t.ok(Date.now() - ready < 2000, 'still warming up')
+  t.equal((await app.inject({ method: 'GET', url: '/ready' })).statusCode, 200, 'served although the sample says overloaded')
+  await saturate(Math.max(0, ready + 2000 - Date.now()) + 1200)
+  t.equal((await app.inject({ method: 'GET', url: '/ready' })).statusCode, 503, 'shed once warmed up')
+})
+
 t.test('shutdown: the request in flight completes and its connection closes; one arriving meanwhile gets 503 in the catalogue shape', async t => {
   // Expensive hashing makes the login slow enough to close the app under it.
   const { app } = await buildTestApp(t, { env: { ARGON2_MEMORY_KIB: '65536', ARGON2_TIME_COST: '6' } })
