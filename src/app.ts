@@ -8,9 +8,12 @@ import { cookies } from './plugins/cookies.js'
 import { crossOrigin } from './plugins/cross-origin.js'
 import { errorHandler, frameworkErrorHandler } from './plugins/error-handler.js'
 import { inputGuard } from './plugins/input-guard.js'
+import { loadShedding } from './plugins/load-shedding.js'
 import { mailer } from './plugins/mailer.js'
+import { createMetrics, metrics } from './plugins/metrics.js'
 import { rateLimits } from './plugins/rate-limits.js'
 import { redis } from './plugins/redis.js'
+import { requestId, requestIdOf } from './plugins/request-id.js'
 import { securityHeaders } from './plugins/security-headers.js'
 import { swagger } from './plugins/swagger.js'
 import { adminRoutes } from './routes/admin.js'
@@ -66,8 +69,11 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     connectionTimeout: 30_000,
     requestTimeout: 30_000,
     keepAliveTimeout: 72_000,
-    return503OnClosing: true,
-    requestIdHeader: 'x-request-id',
+    // load-shedding answers those requests itself, in the catalogue's shape.
+    return503OnClosing: false,
+    // An incoming X-Request-Id is validated by requestIdOf rather than taken as is.
+    requestIdHeader: false,
+    genReqId: requestIdOf,
     frameworkErrors: frameworkErrorHandler,
     schemaController
   })
@@ -83,6 +89,11 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   await app.register(redis, { url: config.REDIS_URL })
   await app.register(rateLimits, { defaultLimit: limits.default, redis: app.redis, keyPrefix: `${config.REDIS_KEY_PREFIX}rate:` })
   await app.register(errorHandler)
+  await app.register(requestId)
+  await app.register(loadShedding, {
+    maxEventLoopDelayMs: config.LOAD_SHEDDING_MAX_EVENT_LOOP_DELAY_MS,
+    maxEventLoopUtilization: config.LOAD_SHEDDING_MAX_EVENT_LOOP_UTILIZATION
+  })
   await app.register(securityHeaders)
   await app.register(inputGuard)
   await app.register(crossOrigin, { ownOrigin: config.PUBLIC_URL, allowedOrigins: listOf(config.CORS_ORIGINS) })
@@ -109,7 +120,9 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   const mail = mailSettingsOf(config)
   await app.register(mailer, { mailer: createMailer({ smtpUrl: config.SMTP_URL, from: mail.from, log: app.log.child({ component: 'mail' }) }) })
 
+  const counters = createMetrics()
   const services = createServices(config, {
+    metrics: counters.auth,
     prisma: deps.prisma,
     signJwt: payload => jwt.sign(payload),
     refreshKey: deriveKey(deps.authSecret, 'refresh-token'),
@@ -122,7 +135,18 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   app.addHook('onClose', async () => services.settings.stop())
   const passwordPolicy = { minLength: config.PASSWORD_MIN_LENGTH, maxLength: config.PASSWORD_MAX_LENGTH }
 
-  await app.register(healthRoutes, { pingDatabase: async () => { await deps.prisma.$queryRaw`SELECT 1` } })
+  // Probes (health checks, scrapes) every few seconds would drown the log at info; debug shows them.
+  const probeLogLevel = config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL
+  // Before the routes: its hooks time every one of them.
+  await app.register(metrics, {
+    metrics: counters,
+    countActiveSessions: services.sessions.countLive,
+    token: config.METRICS_TOKEN,
+    port: config.METRICS_PORT,
+    host: config.HOST,
+    logLevel: probeLogLevel
+  })
+  await app.register(healthRoutes, { pingDatabase: async () => { await deps.prisma.$queryRaw`SELECT 1` }, logLevel: probeLogLevel })
   await app.register(authRoutes, { ...services, passwordPolicy, limits })
   await app.register(accountRoutes, { ...services, passwordPolicy, limits })
   await app.register(sessionRoutes, { sessions: services.sessions, verifyLimit: limits.verify })

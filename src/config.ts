@@ -25,11 +25,16 @@ export const ConfigSchema = Type.Object({
   }),
   HOST: Type.String({ default: '127.0.0.1', minLength: 1, description: 'address to listen on (0.0.0.0 in a container)' }),
   PORT: Type.Integer({ default: 3000, minimum: 0, maximum: 65535 }),
-  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)), { default: 'info' }),
+  LOG_LEVEL: Type.Union([
+    Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'),
+    Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')
+  ], { default: 'info' }),
   PUBLIC_URL: Type.String({ default: 'http://localhost:3000', pattern: '^https?://[^/]+$', description: "the service's own origin, no path" }),
 
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL URL; unset: embedded PGlite under DATA_DIR' })),
   DATABASE_POOL_SIZE: Type.Integer({ default: 10, minimum: 1, maximum: 200 }),
+  DATABASE_CONNECT_TIMEOUT_SECONDS: Seconds(5, 1, 60, 'give up opening a database connection after this long'),
+  DATABASE_QUERY_TIMEOUT_SECONDS: Seconds(10, 1, 300, 'give up waiting for a query result after this long: a hung database gets a 503, not a hung request'),
   DATA_DIR: Type.String({ default: '.data', minLength: 1, description: 'embedded database and development secret' }),
   MIGRATE_ON_START: Flag(true, 'apply pending migrations at start'),
 
@@ -65,6 +70,14 @@ export const ConfigSchema = Type.Object({
   ARGON2_PARALLELISM: Type.Integer({ default: 1, minimum: 1, maximum: 16 }),
 
   BODY_LIMIT_BYTES: Type.Integer({ default: 32_768, minimum: 1024, maximum: 1_048_576 }),
+  LOAD_SHEDDING_MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ default: 1000, minimum: 0, maximum: 60_000, description: 'answer 503 while the mean event loop delay exceeds this (0 disables)' }),
+  // Off by default: with the embedded database (queries on the event loop) or a shared CPU, one busy second passes 0.98.
+  LOAD_SHEDDING_MAX_EVENT_LOOP_UTILIZATION: Type.Number({ default: 0, minimum: 0, maximum: 1, description: 'answer 503 while the event loop is busy more than this share of the time (0 disables)' }),
+
+  SHUTDOWN_TIMEOUT_SECONDS: Seconds(10, 1, 600, 'after SIGTERM, requests in flight get this long to finish before the process exits anyway'),
+
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'GET /metrics answers callers sending Authorization: Bearer <token>' })),
+  METRICS_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'serve GET /metrics on this port of HOST instead of the API port' })),
 
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://[^\\s]+$', description: 'redis[s]://[user:pass@]host[:port][/db]: rate-limit counters shared by every instance; unset: in memory, per instance' })),
   REDIS_KEY_PREFIX: Type.String({ default: 'auth:', pattern: '^[A-Za-z0-9:._-]{0,64}$', description: 'prefix of every Redis key this service writes' }),
@@ -94,7 +107,7 @@ export const ConfigSchema = Type.Object({
 export type Config = Static<typeof ConfigSchema>
 
 // Secrets, and URLs that may carry a password: a bad value is named, never shown.
-const neverEchoed = new Set(['AUTH_SECRET', 'ADMIN_PASSWORD', 'DATABASE_URL', 'SMTP_URL', 'REDIS_URL'])
+const neverEchoed = new Set(['AUTH_SECRET', 'ADMIN_PASSWORD', 'DATABASE_URL', 'SMTP_URL', 'REDIS_URL', 'METRICS_TOKEN'])
 
 /** The argon2id floor of OWASP's Password Storage Cheat Sheet; production never goes below it. */
 export const ARGON2_FLOOR = { memoryKiB: 19_456, timeCost: 2, parallelism: 1 } as const
@@ -140,6 +153,9 @@ function consistencyProblems (config: Config): string[] {
   const problems: string[] = []
   if (config.SESSION_ABSOLUTE_TTL_SECONDS < config.REFRESH_TOKEN_IDLE_TTL_SECONDS) {
     problems.push('SESSION_ABSOLUTE_TTL_SECONDS: must be at least REFRESH_TOKEN_IDLE_TTL_SECONDS')
+  }
+  if (config.METRICS_PORT !== undefined && config.METRICS_PORT === config.PORT) {
+    problems.push('METRICS_PORT: must differ from PORT (leave it unset to serve /metrics on PORT to holders of METRICS_TOKEN)')
   }
   if (config.PASSWORD_MAX_LENGTH < config.PASSWORD_MIN_LENGTH) {
     problems.push('PASSWORD_MAX_LENGTH: must be at least PASSWORD_MIN_LENGTH')
@@ -195,6 +211,9 @@ function productionProblems (config: Config): string[] {
     problems.push('AUTH_SECRET: required in production (generate one with: openssl rand -base64 48)')
   } else if (isWeakSecret(config.AUTH_SECRET)) {
     problems.push('AUTH_SECRET: looks like a placeholder or low-entropy value; generate one with: openssl rand -base64 48')
+  }
+  if (config.METRICS_TOKEN !== undefined && isWeakSecret(config.METRICS_TOKEN)) {
+    problems.push('METRICS_TOKEN: looks like a placeholder or low-entropy value; generate one with: openssl rand -base64 32')
   }
   if (config.ARGON2_MEMORY_KIB < ARGON2_FLOOR.memoryKiB) problems.push(`ARGON2_MEMORY_KIB: must be at least ${ARGON2_FLOOR.memoryKiB} in production`)
   if (config.ARGON2_TIME_COST < ARGON2_FLOOR.timeCost) problems.push(`ARGON2_TIME_COST: must be at least ${ARGON2_FLOOR.timeCost} in production`)

@@ -1,14 +1,39 @@
 // Process entry: config → database (embedded or DATABASE_URL) → migrations → app → listen; graceful shutdown.
 import closeWithGrace from 'close-with-grace'
-import { pino } from 'pino'
+import { pino, type Logger } from 'pino'
 import { buildApp, redactedPaths } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { openDatabase } from './db/open.js'
-import { createPrisma } from './db/prisma.js'
+import { createPrisma, databaseTimeoutsOf } from './db/prisma.js'
 import { applyMigrations } from './db/schema-engine.js'
 import { resolveAuthSecret } from './dev-secret.js'
 import { createAdminAccounts } from './services/admin-accounts.js'
 import { passwordServiceFor } from './services/index.js'
+
+/** What start-up has opened, closed in reverse order: the app, then the client, then the database. */
+type Closers = Array<() => Promise<void>>
+
+async function start (config: Config, log: Logger, closers: Closers, stopping: () => boolean): Promise<void> {
+  const database = await openDatabase(config)
+  closers.push(database.stop)
+  log.info(`using ${database.description}`)
+  if (config.MIGRATE_ON_START) {
+    const applied = await applyMigrations(database.url)
+    log.info({ applied }, applied.length > 0 ? `applied ${applied.length} migration(s)` : 'database schema is up to date')
+  }
+  const prisma = createPrisma(database, databaseTimeoutsOf(config))
+  closers.push(() => prisma.$disconnect())
+  if (config.ADMIN_EMAIL !== undefined) {
+    const outcome = await createAdminAccounts({ prisma, passwords: passwordServiceFor(config) }).bootstrap(config.ADMIN_EMAIL, config.ADMIN_PASSWORD)
+    if (outcome !== 'admin-exists') log.warn(`ADMIN_EMAIL: ${outcome === 'created' ? 'created' : 'promoted'} the first admin, ${config.ADMIN_EMAIL}`)
+  }
+  const app = await buildApp(config, { prisma, authSecret: await resolveAuthSecret(config, log), logger: log })
+  closers.push(() => app.close())
+  // Asked to stop while starting: never begin to listen.
+  if (stopping()) return
+  await app.listen({ host: config.HOST, port: config.PORT })
+  log.info(`API docs at ${config.PUBLIC_URL}/docs`)
+}
 
 async function main (): Promise<void> {
   let config: Config
@@ -21,29 +46,33 @@ async function main (): Promise<void> {
   }
   const log = pino({ level: config.LOG_LEVEL, redact: { paths: redactedPaths, censor: '[redacted]' } })
 
-  const database = await openDatabase(config)
-  log.info(`using ${database.description}`)
-  if (config.MIGRATE_ON_START) {
-    const applied = await applyMigrations(database.url)
-    log.info({ applied }, applied.length > 0 ? `applied ${applied.length} migration(s)` : 'database schema is up to date')
-  }
-  const prisma = createPrisma(database)
-  if (config.ADMIN_EMAIL !== undefined) {
-    const outcome = await createAdminAccounts({ prisma, passwords: passwordServiceFor(config) }).bootstrap(config.ADMIN_EMAIL, config.ADMIN_PASSWORD)
-    if (outcome !== 'admin-exists') log.warn(`ADMIN_EMAIL: ${outcome === 'created' ? 'created' : 'promoted'} the first admin, ${config.ADMIN_EMAIL}`)
-  }
-  const app = await buildApp(config, { prisma, authSecret: await resolveAuthSecret(config, log), logger: log })
-
-  closeWithGrace({ delay: 10_000, logger: log }, async ({ signal, err }) => {
+  const closers: Closers = []
+  const closeAll = async () => { for (const close of closers.splice(0).reverse()) await close() }
+  let starting: Promise<void> = Promise.resolve()
+  let stopping = false
+  // SIGTERM: stop accepting connections, let requests in flight finish (app.close), drain the
+  // mail queue, close the database; exit 0, or 1 when SHUTDOWN_TIMEOUT_SECONDS runs out first.
+  const grace = closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_SECONDS * 1000, logger: log }, async ({ signal, err }) => {
+    stopping = true
     if (err !== undefined) log.error({ err }, 'shutting down after an error')
     else log.info({ signal }, 'shutting down')
-    await app.close()
-    await prisma.$disconnect()
-    await database.stop()
+    // A migration in progress is never cut in the middle: start-up finishes (or fails) first.
+    await starting.catch(() => {})
+    await closeAll()
+    log.info('stopped')
   })
 
-  await app.listen({ host: config.HOST, port: config.PORT })
-  log.info(`API docs at ${config.PUBLIC_URL}/docs`)
+  starting = start(config, log, closers, () => stopping)
+  try {
+    await starting
+  } catch (error) {
+    if (stopping) return // the shutdown handler closes what was opened
+    grace.uninstall()
+    // Expected failures (database unreachable, a migration failing) get one line, not a crash.
+    log.fatal({ err: error }, `start-up failed: ${error instanceof Error ? error.message : String(error)}`)
+    await closeAll().catch(() => {})
+    process.exit(1)
+  }
 }
 
 await main()

@@ -65,6 +65,16 @@ t.test('settings that contradict each other', async t => {
   t.match(problemsOf({ COOKIE_SAMESITE: 'none', COOKIE_SECURE: 'false' }), [/^COOKIE_SAMESITE/])
   t.match(problemsOf({ CORS_ORIGINS: 'https://app.example.com,https://app.example.com/path' }), [/^CORS_ORIGINS: "https:\/\/app.example.com\/path"/])
   t.match(problemsOf({ PUBLIC_URL: 'https://auth.example.com/v1' }), [/^PUBLIC_URL/])
+  t.match(problemsOf({ PORT: '8080', METRICS_PORT: '8080' }), [/^METRICS_PORT: must differ from PORT/])
+})
+
+t.test('metrics settings: the token is a secret', async t => {
+  const short = problemsOf({ METRICS_TOKEN: 'tiny-token' })
+  t.match(short, [/^METRICS_TOKEN: .*\(hidden\)$/])
+  t.notOk(short.some(p => p.includes('tiny-token')), 'never echoed')
+  const production = { NODE_ENV: 'production', DATABASE_URL: 'postgresql://db/auth', AUTH_SECRET: strongSecret, SMTP_URL: 'smtp://mail.internal:587' }
+  t.match(problemsOf({ ...production, METRICS_TOKEN: 'change-me-change-me' }), [/^METRICS_TOKEN: looks like a placeholder/])
+  t.same(problemsOf({ ...production, METRICS_TOKEN: 'Zq3v8XkLm4Pw9RtYb3Nc6H' }), [])
 })
 
 t.test('production refuses development defaults and weak secrets', async t => {

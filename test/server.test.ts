@@ -1,46 +1,14 @@
 // The real process, as `npm start` runs it: embedded database under DATA_DIR, data surviving a restart.
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { once } from 'node:events'
 import t from 'tap'
 import { freePort } from './helpers/net.js'
+import { startServer, stopServer, waitUntilReady } from './helpers/process.js'
 import { newAccount } from './helpers/users.js'
 
-const serverEntry = join(import.meta.dirname, '..', 'src', 'server.ts')
-
-interface Running { process: ChildProcess, output: () => string, baseUrl: string }
-
-function start (env: Record<string, string>, port: number): Running {
-  let output = ''
-  const child = spawn(process.execPath, ['--import', 'tsx', serverEntry], {
-    env: { PATH: process.env.PATH, PORT: String(port), LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  child.stdout?.on('data', chunk => { output += chunk })
-  child.stderr?.on('data', chunk => { output += chunk })
-  return { process: child, output: () => output, baseUrl: `http://127.0.0.1:${port}` }
-}
-
-async function waitUntilReady (running: Running): Promise<void> {
-  const deadline = Date.now() + 60_000
-  while (Date.now() < deadline) {
-    if (running.process.exitCode !== null) throw new Error(`server exited: ${running.output()}`)
-    try {
-      const response = await fetch(`${running.baseUrl}/ready`)
-      if (response.ok) return
-    } catch {}
-    await new Promise(resolve => setTimeout(resolve, 200))
-  }
-  throw new Error(`server did not become ready: ${running.output()}`)
-}
-
-async function stop (running: Running): Promise<number | null> {
-  running.process.kill('SIGTERM')
-  const [code] = await once(running.process, 'exit')
-  return code as number | null
-}
+const start = (env: Record<string, string>, port: number) => startServer(env, { port })
+const stop = async (server: ReturnType<typeof start>) => (await stopServer(server)).code
 
 t.test('npm start with no configuration: embedded database and a development secret that survive restarts', async t => {
   const parent = await mkdtemp(join(tmpdir(), 'auth-data-'))
@@ -81,15 +49,13 @@ t.test('npm start with no configuration: embedded database and a development sec
 
 t.test('a bad configuration stops the start with one line per problem', async t => {
   const running = start({ PORT: 'x', NODE_ENV: 'production' }, await freePort())
-  const [code] = await once(running.process, 'exit')
-  t.equal(code, 1)
+  t.equal(await running.exited, 1)
   t.match(running.output(), /Invalid configuration/)
   t.match(running.output(), /PORT: /)
 })
 
 t.test('production refuses to start without a real secret', async t => {
   const running = start({ NODE_ENV: 'production', DATABASE_URL: 'postgresql://127.0.0.1:1/none' }, await freePort())
-  const [code] = await once(running.process, 'exit')
-  t.equal(code, 1)
+  t.equal(await running.exited, 1)
   t.match(running.output(), /AUTH_SECRET: required in production/)
 })

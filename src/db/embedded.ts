@@ -11,22 +11,27 @@ export interface EmbeddedPostgres {
 }
 
 /**
- * Starts PGlite on 127.0.0.1 at a free port. `dataDir` keeps the data on disk across
- * restarts; without it the database lives in memory (tests, shadow databases).
+ * Starts PGlite on 127.0.0.1 at `port` (default: a free one). `dataDir` keeps the data on
+ * disk across restarts; without it the database lives in memory (tests, shadow databases).
  *
  * PGlite is a single-session database: the socket server's multiplexer could interleave
  * two clients' extended-protocol messages, so it accepts one connection and callers use
  * a pool of size one (see `createPrisma`).
  */
-export async function startEmbeddedPostgres (dataDir?: string): Promise<EmbeddedPostgres> {
+export async function startEmbeddedPostgres (dataDir?: string, port = 0): Promise<EmbeddedPostgres> {
   // PGlite creates only the last directory of the path; a fresh clone has no .data/ yet.
   if (dataDir !== undefined) await mkdir(dataDir, { recursive: true })
   const db = await PGlite.create(dataDir === undefined ? undefined : { dataDir })
-  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 1 })
-  await server.start()
-  const { port } = server as unknown as { port: number }
+  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port, maxConnections: 1 })
+  try {
+    await server.start()
+  } catch (error) {
+    await db.close()
+    throw error
+  }
+  const { port: boundPort } = server as unknown as { port: number }
   return {
-    url: `postgresql://postgres@127.0.0.1:${port}/postgres?sslmode=disable`,
+    url: `postgresql://postgres@127.0.0.1:${boundPort}/postgres?sslmode=disable`,
     async stop () {
       await server.stop()
       await db.close()

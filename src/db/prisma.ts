@@ -1,5 +1,6 @@
 // Prisma client factory: the generated client over `pg` through the driver adapter (no native engine).
 import { PrismaPg } from '@prisma/adapter-pg'
+import type { Config } from '../config.js'
 import { PrismaClient } from '../generated/prisma/client.js'
 
 export interface DatabaseOptions {
@@ -8,12 +9,35 @@ export interface DatabaseOptions {
   poolSize: number
 }
 
-export function createPrisma ({ url, poolSize }: DatabaseOptions): PrismaClient {
+export interface DatabaseTimeouts {
+  /** Opening a connection (TCP and PostgreSQL start-up) fails after this long. */
+  connectTimeoutSeconds: number
+  /** A query whose result does not arrive within this long fails, and its connection is dropped. */
+  queryTimeoutSeconds: number
+}
+
+const defaultTimeouts: DatabaseTimeouts = { connectTimeoutSeconds: 5, queryTimeoutSeconds: 10 }
+
+/** The configured timeouts (DATABASE_CONNECT_TIMEOUT_SECONDS, DATABASE_QUERY_TIMEOUT_SECONDS). */
+export function databaseTimeoutsOf (config: Config): DatabaseTimeouts {
+  return { connectTimeoutSeconds: config.DATABASE_CONNECT_TIMEOUT_SECONDS, queryTimeoutSeconds: config.DATABASE_QUERY_TIMEOUT_SECONDS }
+}
+
+/**
+ * Every wait on the database is bounded, so an unreachable or hung server turns into a
+ * quick 503 (see `isDatabaseUnavailable`) rather than requests piling up forever.
+ */
+export function createPrisma ({ url, poolSize }: DatabaseOptions, timeouts: DatabaseTimeouts = defaultTimeouts): PrismaClient {
   const adapter = new PrismaPg({
     connectionString: url,
     max: poolSize,
-    // Fail fast when the database is unreachable instead of queueing requests forever.
-    connectionTimeoutMillis: 5_000,
+    connectionTimeoutMillis: timeouts.connectTimeoutSeconds * 1000,
+    // pg's client-side read timeout: a server that stops answering (frozen, partitioned)
+    // fails the query instead of holding it, and the pool discards the connection.
+    query_timeout: timeouts.queryTimeoutSeconds * 1000,
+    // TCP keep-alive notices a silently dropped idle connection before a query needs it.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     // A single connection (embedded database) is kept open: the embedded server accepts
     // one at a time, and a reconnect could race the closing of the idle one.
     idleTimeoutMillis: poolSize === 1 ? 0 : 10_000

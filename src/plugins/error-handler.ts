@@ -2,7 +2,12 @@
 import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
+import { isDatabaseUnavailable } from '../db/errors.js'
 import { apiError, isErrorCode, type ErrorCode } from '../errors.js'
+import { errorResponses } from '../schemas/common.js'
+
+/** Every 503 tells clients when to try again (RFC 9110 10.2.3). */
+export const RETRY_AFTER_SECONDS = 5
 
 // Fastify's own errors, translated to catalogue codes.
 const fastifyCodes: Record<string, ErrorCode> = {
@@ -32,6 +37,7 @@ function toErrorBody (error: FastifyError): ErrorBody {
     const statusCode = known.statusCode ?? 500
     return { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message: known.message }
   }
+  if (isDatabaseUnavailable(error)) return toErrorBody(apiError('SERVICE_UNAVAILABLE'))
   const statusCode = error.statusCode ?? 500
   if (statusCode >= 400 && statusCode < 500) {
     // A client error from a plugin we did not map: keep its status, give it a stable code.
@@ -46,6 +52,7 @@ function send (reply: FastifyReply, body: ErrorBody, retryAfterSeconds?: unknown
   if (body.statusCode === 401) {
     reply.header('www-authenticate', invalidTokenCodes.has(body.code as ErrorCode) ? 'Bearer error="invalid_token"' : 'Bearer')
   }
+  if (body.statusCode === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', String(RETRY_AFTER_SECONDS))
   return reply.code(body.statusCode).type('application/json; charset=utf-8').send(body)
 }
 
@@ -61,12 +68,32 @@ export function frameworkErrorHandler (error: FastifyError, _request: unknown, r
 async function errorHandlerPlugin (app: FastifyInstance) {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const body = toErrorBody(error)
-    if (body.statusCode >= 500) request.log.error({ err: error }, 'request failed')
+    if (isDatabaseUnavailable(error)) {
+      // Expected while the database is down: one line per request, no stack trace.
+      request.log.warn({ reason: lastLineOf(error.message) }, 'database unavailable')
+    } else if (body.statusCode >= 500 && body.code !== 'SERVICE_UNAVAILABLE') {
+      request.log.error({ err: error }, 'request failed')
+    }
     return send(reply, body, (error as { retryAfterSeconds?: unknown }).retryAfterSeconds)
   })
 
   // Unknown URLs count against the default per-ip limit too: probing for routes is not free.
-  app.setNotFoundHandler({ preHandler: app.rateLimit() }, (request, reply) => send(reply, toErrorBody(apiError('NOT_FOUND'))))
+  // (The metrics port's own small server has no rate limits.)
+  const notFound = (_request: unknown, reply: FastifyReply) => send(reply, toErrorBody(apiError('NOT_FOUND')))
+  if (app.hasDecorator('rateLimit')) app.setNotFoundHandler({ preHandler: app.rateLimit() }, notFound)
+  else app.setNotFoundHandler(notFound)
+
+  // Any route can fail on our side or while the database is down: each documents both answers.
+  app.addHook('onRoute', route => {
+    const response = route.schema?.response as Record<string, unknown> | undefined
+    if (route.schema === undefined || response === undefined) return
+    route.schema.response = { ...errorResponses(500, 503), ...response }
+  })
 }
 
-export const errorHandler = fp(errorHandlerPlugin, { name: 'error-handler', dependencies: ['rate-limits'] })
+// Prisma's messages start with a code excerpt; the last line says what happened.
+function lastLineOf (message: string): string {
+  return message.trim().split('\n').at(-1) ?? ''
+}
+
+export const errorHandler = fp(errorHandlerPlugin, { name: 'error-handler' })

@@ -1,5 +1,5 @@
 // Liveness and readiness for orchestrators and load balancers.
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, LogLevel } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { errorResponses } from '../schemas/common.js'
@@ -8,14 +8,17 @@ import { apiError } from '../errors.js'
 export interface HealthRoutesOptions {
   /** Resolves when the database answers; rejects otherwise. */
   pingDatabase: () => Promise<void>
+  /** Probes come every few seconds: their request lines are logged at this level. */
+  logLevel: LogLevel
 }
 
-export async function healthRoutes (app: FastifyInstance, { pingDatabase }: HealthRoutesOptions) {
+export async function healthRoutes (app: FastifyInstance, { pingDatabase, logLevel }: HealthRoutesOptions) {
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()
 
   routes.get('/health', {
-    // A liveness probe must never be refused: a 429 here would get a healthy instance restarted.
-    config: { rateLimit: false },
+    // Never refused: a 429 or a shed 503 here would get a healthy (if busy) instance restarted.
+    config: { rateLimit: false, loadShedding: false },
+    logLevel,
     schema: {
       tags: ['health'],
       operationId: 'health',
@@ -25,10 +28,12 @@ export async function healthRoutes (app: FastifyInstance, { pingDatabase }: Heal
   }, async () => ({ status: 'ok' as const }))
 
   routes.get('/ready', {
+    logLevel,
     schema: {
       tags: ['health'],
       operationId: 'ready',
       summary: 'Readiness: the database is reachable',
+      description: 'Also 503 while the process sheds load or shuts down, so a load balancer sends traffic elsewhere.',
       response: { 200: Type.Object({ status: Type.Literal('ready') }), ...errorResponses(503) }
     }
   }, async request => {

@@ -4,6 +4,7 @@ import { apiError } from '../errors.js'
 import type { AuditService } from './audit.js'
 import type { EmailVerificationService } from './email-verification.js'
 import { accountThrottleKeys, throttleKeyOf, type LoginThrottle } from './login-throttle.js'
+import type { AuthMetrics } from './metrics.js'
 import type { PasswordService } from './passwords.js'
 import type { Device, SessionService } from './sessions.js'
 import type { SettingsService } from './settings.js'
@@ -35,12 +36,13 @@ export interface AuthDeps {
   throttle: LoginThrottle
   /** REQUIRE_EMAIL_VERIFICATION: unverified users may not log in. */
   requireVerifiedEmail: boolean
+  metrics: AuthMetrics
 }
 
 // What deciding a login needs, and nothing that takes another query to read (the profile).
 const credentialSelect = { id: true, email: true, username: true, role: true, emailVerifiedAt: true, passwordHash: true, isActive: true } as const
 
-export function createAuthService ({ prisma, passwords, sessions, settings, audit, issueAccessToken, emails, throttle, requireVerifiedEmail }: AuthDeps) {
+export function createAuthService ({ prisma, passwords, sessions, settings, audit, issueAccessToken, emails, throttle, requireVerifiedEmail, metrics }: AuthDeps) {
   return {
     /**
      * Unknown account, wrong password and deactivated account fail identically, after the
@@ -64,12 +66,14 @@ export function createAuthService ({ prisma, passwords, sessions, settings, audi
         const reason = user === null ? 'unknown_account' : valid ? 'inactive' : 'wrong_password'
         await throttle.recordFailure(key)
         await audit.record({ action: 'login.failed', subjectId: user?.id ?? null, ip: device.ip, details: { reason, ...(user === null ? { identifier: describe(who) } : {}) } })
+        metrics.login('invalid_credentials')
         throw apiError('AUTH_INVALID_CREDENTIALS')
       }
       // NIST SP 800-63B 3.2.2: after a successful authentication, earlier failures no longer count.
       await throttle.clear([key, ...accountThrottleKeys(user)])
       if (requireVerifiedEmail && user.emailVerifiedAt === null) {
         emails.sendVerification(user.id, user.email)
+        metrics.login('email_not_verified')
         throw apiError('EMAIL_NOT_VERIFIED')
       }
 
@@ -82,6 +86,7 @@ export function createAuthService ({ prisma, passwords, sessions, settings, audi
       await audit.record({ action: 'login.succeeded', actorId: user.id, subjectId: user.id, ip: device.ip, details: { sessionId: session.sessionId } })
       const claims = { sub: user.id, sid: session.sessionId, role: user.role, email_verified: user.emailVerifiedAt !== null }
       const access = issueAccessToken(claims, settings.tokenLifetimes().accessTokenTtlSeconds)
+      metrics.login('success')
       return {
         user: toApiUser(visible),
         accessToken: access.token,

@@ -8,6 +8,7 @@ import { createCredentialService } from './credentials.js'
 import { createEmailVerificationService } from './email-verification.js'
 import { createLoginThrottle } from './login-throttle.js'
 import type { Mailer } from './mail.js'
+import type { AuthMetrics } from './metrics.js'
 import { createOneTimeTokenService } from './one-time-tokens.js'
 import { createPasswordResetService } from './password-reset.js'
 import { createPasswordService } from './passwords.js'
@@ -26,6 +27,8 @@ export interface ServiceDeps {
   reportError: (error: unknown, context: string) => void
   mailer: Mailer
   mail: MailSettings
+  /** Where login and refresh outcomes are counted. */
+  metrics: AuthMetrics
 }
 
 /** Password hashing with the configured argon2id cost. */
@@ -33,7 +36,7 @@ export function passwordServiceFor (config: Config) {
   return createPasswordService({ memoryKiB: config.ARGON2_MEMORY_KIB, timeCost: config.ARGON2_TIME_COST, parallelism: config.ARGON2_PARALLELISM })
 }
 
-export function createServices (config: Config, { prisma, signJwt, refreshKey, now, reportError, mailer, mail }: ServiceDeps) {
+export function createServices (config: Config, { prisma, signJwt, refreshKey, now, reportError, mailer, mail, metrics }: ServiceDeps) {
   const passwords = passwordServiceFor(config)
   const requireVerifiedEmail = config.REQUIRE_EMAIL_VERIFICATION
   const settings = createSettingsService({ prisma, config, onError: error => reportError(error, 'reloading runtime settings') })
@@ -52,7 +55,7 @@ export function createServices (config: Config, { prisma, signJwt, refreshKey, n
   const codec = createRefreshTokenCodec(refreshKey)
   const issueAccessToken = createAccessTokenIssuer({ sign: signJwt, now })
   const sessions = createSessionService({ prisma, codec, settings, now, maxSessionsPerUser: config.MAX_SESSIONS_PER_USER })
-  const refresh = createRefreshService({ prisma, codec, settings, audit, issueAccessToken, now, graceSeconds: config.REFRESH_REUSE_GRACE_SECONDS, requireVerifiedEmail })
+  const refresh = createRefreshService({ prisma, codec, settings, audit, issueAccessToken, now, graceSeconds: config.REFRESH_REUSE_GRACE_SECONDS, requireVerifiedEmail, metrics })
   const tokens = createOneTimeTokenService({
     prisma,
     now,
@@ -70,7 +73,7 @@ export function createServices (config: Config, { prisma, signJwt, refreshKey, n
   })
   const credentials = createCredentialService({ prisma, passwords, sessions, tokens, mailer, audit })
   const users = createUserService({ prisma, passwords, sessions, emails, mailer })
-  const auth = createAuthService({ prisma, passwords, sessions, settings, audit, issueAccessToken, emails, throttle, requireVerifiedEmail })
+  const auth = createAuthService({ prisma, passwords, sessions, settings, audit, issueAccessToken, emails, throttle, requireVerifiedEmail, metrics })
   const admin = createAdminService({ prisma, sessions, audit })
   return { passwords, settings, audit, sessions, refresh, users, auth, admin, emails, passwordReset, credentials }
 }

@@ -1,7 +1,8 @@
 // Refresh-token rotation with reuse detection (RFC 9700 4.14.2) and a grace window for honest races.
 import type { PrismaClient } from '../db/prisma.js'
-import { apiError } from '../errors.js'
+import { apiError, isErrorCode } from '../errors.js'
 import type { AuditService } from './audit.js'
+import type { AuthMetrics } from './metrics.js'
 import { expiryOf, type Device } from './sessions.js'
 import type { SettingsService } from './settings.js'
 import type { RefreshTokenCodec, RefreshTokenParts, createAccessTokenIssuer } from './tokens.js'
@@ -16,6 +17,7 @@ export interface RefreshDeps {
   graceSeconds: number
   /** REQUIRE_EMAIL_VERIFICATION: a session of an unverified user cannot refresh either. */
   requireVerifiedEmail: boolean
+  metrics: AuthMetrics
 }
 
 export interface RefreshedTokens {
@@ -37,7 +39,7 @@ const sessionState = {
   user: { select: { role: true, isActive: true, emailVerifiedAt: true } }
 } as const
 
-export function createRefreshService ({ prisma, codec, settings, audit, issueAccessToken, now, graceSeconds, requireVerifiedEmail }: RefreshDeps) {
+export function createRefreshService ({ prisma, codec, settings, audit, issueAccessToken, now, graceSeconds, requireVerifiedEmail, metrics }: RefreshDeps) {
   const load = (id: string) => prisma.session.findUnique({ where: { id }, select: sessionState })
   type SessionState = NonNullable<Awaited<ReturnType<typeof load>>>
 
@@ -85,7 +87,28 @@ export function createRefreshService ({ prisma, codec, settings, audit, issueAcc
       data: { revokedAt: at, revokedReason: 'refresh_reuse' }
     })
     await audit.record({ action: 'refresh.reuse_detected', subjectId: session.userId, ip: device.ip, details: { sessionId: session.id, generation: parts.generation } })
+    metrics.reuseDetected()
     throw apiError('AUTH_REFRESH_REUSED')
+  }
+
+  async function exchange (token: string, device: Device): Promise<RefreshedTokens> {
+    const parts = codec.decode(token)
+    if (parts === null) throw apiError('AUTH_REFRESH_INVALID')
+    const at = now()
+    let session = await load(parts.sessionId)
+    if (session === null || parts.generation > session.generation || !codec.matches(parts, parts.generation, session.secretSalt)) {
+      throw apiError('AUTH_REFRESH_INVALID')
+    }
+    assertUsable(session, at)
+    if (parts.generation === session.generation) {
+      const rotated = await rotate(session, device, at)
+      if (rotated !== null) return rotated
+      // Another request rotated it first: continue from what it left.
+      session = await load(parts.sessionId)
+      if (session === null) throw apiError('AUTH_REFRESH_REVOKED')
+      assertUsable(session, at)
+    }
+    return replay(session, parts, at, device)
   }
 
   return {
@@ -95,23 +118,15 @@ export function createRefreshService ({ prisma, codec, settings, audit, issueAcc
      * session they do not hold a genuine token of); a genuine retired token ends the session.
      */
     async refresh (token: string, device: Device): Promise<RefreshedTokens> {
-      const parts = codec.decode(token)
-      if (parts === null) throw apiError('AUTH_REFRESH_INVALID')
-      const at = now()
-      let session = await load(parts.sessionId)
-      if (session === null || parts.generation > session.generation || !codec.matches(parts, parts.generation, session.secretSalt)) {
-        throw apiError('AUTH_REFRESH_INVALID')
+      try {
+        const tokens = await exchange(token, device)
+        metrics.refresh('success')
+        return tokens
+      } catch (error) {
+        // Refusals count; a database outage is not the client's failure.
+        if (error instanceof Error && isErrorCode((error as { code?: unknown }).code)) metrics.refresh('failure')
+        throw error
       }
-      assertUsable(session, at)
-      if (parts.generation === session.generation) {
-        const rotated = await rotate(session, device, at)
-        if (rotated !== null) return rotated
-        // Another request rotated it first: continue from what it left.
-        session = await load(parts.sessionId)
-        if (session === null) throw apiError('AUTH_REFRESH_REVOKED')
-        assertUsable(session, at)
-      }
-      return replay(session, parts, at, device)
     }
   }
 }

@@ -92,6 +92,11 @@ export function createSessionService ({ prisma, codec, settings, now, maxSession
       }
     },
 
+    /** How many sessions can still be used, across all users (a gauge for monitoring). */
+    async countLive (): Promise<number> {
+      return await prisma.session.count({ where: liveAt(now()) })
+    },
+
     /** True when the session exists, belongs to `userId` and can still be used. */
     async isLive (userId: string, sessionId: string): Promise<boolean> {
       const found = await prisma.session.findFirst({ where: { id: sessionId, userId, ...liveAt(now()), user: { isActive: true } }, select: { id: true } })

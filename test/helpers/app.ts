@@ -2,7 +2,7 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/app.js'
 import { loadConfig, type Config } from '../../src/config.js'
-import { createPrisma, type PrismaClient } from '../../src/db/prisma.js'
+import { createPrisma, databaseTimeoutsOf, type PrismaClient } from '../../src/db/prisma.js'
 import { createTestDatabase, type TestDatabase } from './database.js'
 
 export interface TestClock {
@@ -35,7 +35,11 @@ export const generousLimits: Record<string, string> = {
   LOGIN_LOCKOUT_AFTER_FAILURES: '50'
 }
 
-/** The configuration tests run with: cheap argon2 (the password tests use real parameters), generous limits. */
+/**
+ * The configuration tests run with: cheap argon2 (the password tests use real parameters),
+ * generous limits, and no load shedding — a test firing `inject` calls in a loop saturates its
+ * event loop on purpose, which must not turn into 503s (test/plugins/load-shedding.test.ts turns it on).
+ */
 export function testConfig (env: Record<string, string> = {}): Config {
   return loadConfig({
     NODE_ENV: 'test',
@@ -44,6 +48,8 @@ export function testConfig (env: Record<string, string> = {}): Config {
     ARGON2_TIME_COST: '1',
     COOKIE_SECURE: 'true',
     ...generousLimits,
+    LOAD_SHEDDING_MAX_EVENT_LOOP_DELAY_MS: '0',
+    LOAD_SHEDDING_MAX_EVENT_LOOP_UTILIZATION: '0',
     ...env
   })
 }
@@ -70,7 +76,7 @@ export async function buildTestApp (t: TapTest, options: BuildOptions = {}): Pro
   const ownDatabase = options.database === undefined ? await createTestDatabase() : null
   const database = options.database ?? ownDatabase as TestDatabase
   const config = testConfig(options.env)
-  const prisma = createPrisma(database)
+  const prisma = createPrisma(database, databaseTimeoutsOf(config))
   const clock = createClock()
   const app = await buildApp(config, { prisma, authSecret: TEST_SECRET, now: clock.now, ...(options.logger === undefined ? {} : { logger: options.logger }) })
   t.teardown(async () => {

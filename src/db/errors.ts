@@ -1,0 +1,51 @@
+// Telling "the database is unreachable or not answering" apart from every other failure.
+
+// Prisma's codes for connection trouble: can't reach (P1001), timed out (P1002, P1008),
+// connection closed (P1017), no pool connection in time (P2024), too many connections (P2037).
+const prismaCodes = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2037'])
+
+// Driver adapter error kinds (@prisma/driver-adapter-utils) for the same situations.
+const adapterKinds = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections'])
+
+// Socket errors from `pg` that Prisma passes on unconverted.
+const socketCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH'])
+
+// PostgreSQL SQLSTATEs: class 08 (connection exception), 57P01–57P03 (shutting down, crashed,
+// starting up), 53300 (too many connections), 57014 (statement cancelled by a timeout).
+const sqlStates = /^(08...|57P0[123]|53300|57014)$/
+
+// What `pg` and `pg-pool` say when a connection dies, cannot be opened in time, or a
+// query outlives `query_timeout`; Prisma rethrows these plain Errors as they are.
+const driverMessages = /^(Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error)/
+
+interface ErrorLike {
+  code?: unknown
+  kind?: unknown
+  message?: unknown
+  cause?: unknown
+  meta?: { driverAdapterError?: unknown }
+  /** AggregateError: one failure per address tried (localhost as ::1 and 127.0.0.1). */
+  errors?: unknown
+}
+
+/**
+ * True when `error` (or anything in its cause chain) says the database cannot be reached or
+ * stopped answering: a condition that passes, to be answered with 503 and Retry-After
+ * rather than 500. Constraint violations, bad queries and bugs are never matched.
+ */
+export function isDatabaseUnavailable (error: unknown): boolean {
+  const seen = new Set<unknown>()
+  const pending: unknown[] = [error]
+  while (pending.length > 0) {
+    const current = pending.pop()
+    if (typeof current !== 'object' || current === null || seen.has(current)) continue
+    seen.add(current)
+    const { code, kind, message, cause, meta, errors } = current as ErrorLike
+    // A SQLSTATE sits in `code` on pg's errors and on the adapter's `kind: "postgres"` ones.
+    if (typeof code === 'string' && (prismaCodes.has(code) || socketCodes.has(code) || sqlStates.test(code))) return true
+    if (typeof kind === 'string' && adapterKinds.has(kind)) return true
+    if (typeof message === 'string' && driverMessages.test(message)) return true
+    pending.push(cause, meta?.driverAdapterError, ...(Array.isArray(errors) ? errors : []))
+  }
+  return false
+}

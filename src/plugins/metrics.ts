@@ -1,0 +1,118 @@
+// Prometheus metrics: requests by route and status, auth outcomes, live sessions; served only to whoever is configured to scrape them.
+import { createHash, timingSafeEqual } from 'node:crypto'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type LogLevel } from 'fastify'
+import fp from 'fastify-plugin'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { apiError } from '../errors.js'
+import type { AuthMetrics, LoginResult } from '../services/metrics.js'
+import { errorHandler } from './error-handler.js'
+
+/** A registry of this app's own (never prom-client's global one) and the counters the services feed. */
+export interface Metrics {
+  registry: Registry
+  auth: AuthMetrics
+}
+
+export function createMetrics (): Metrics {
+  const registry = new Registry()
+  const logins = new Counter({ name: 'auth_logins_total', help: 'Login attempts, by result', labelNames: ['result'], registers: [registry] })
+  const refreshes = new Counter({ name: 'auth_refreshes_total', help: 'Refresh-token exchanges, by result', labelNames: ['result'], registers: [registry] })
+  const reuse = new Counter({ name: 'auth_refresh_reuse_detected_total', help: 'Retired refresh tokens presented again (their sessions were revoked)', registers: [registry] })
+  // Every series exists from the start at 0, so rates and alerts work before the first event.
+  for (const result of ['success', 'invalid_credentials', 'email_not_verified'] satisfies LoginResult[]) logins.inc({ result }, 0)
+  for (const result of ['success', 'failure']) refreshes.inc({ result }, 0)
+  return {
+    registry,
+    auth: {
+      login: result => logins.inc({ result }),
+      refresh: result => refreshes.inc({ result }),
+      reuseDetected: () => reuse.inc()
+    }
+  }
+}
+
+export interface MetricsSettings {
+  metrics: Metrics
+  /** Live sessions across all users, read at each scrape. */
+  countActiveSessions: () => Promise<number>
+  /** METRICS_TOKEN: scrapers must send `Authorization: Bearer <token>`. */
+  token: string | undefined
+  /** METRICS_PORT: serve /metrics on this port of `host` rather than on the API's port. */
+  port: number | undefined
+  host: string
+  /** Scrapes come every few seconds: their request lines are logged at this level. */
+  logLevel: LogLevel
+}
+
+async function metricsPlugin (app: FastifyInstance, settings: MetricsSettings) {
+  const { registry } = settings.metrics
+  const requests = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP requests by method, route template and status code; _count is the number of requests',
+    labelNames: ['method', 'route', 'status_code'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry]
+  })
+  app.addHook('onResponse', async (request, reply) => {
+    // The route's template, never the raw URL (ids would make a series per user); 404s share one.
+    const route = request.routeOptions.url ?? 'unmatched'
+    requests.observe({ method: request.method, route, status_code: reply.statusCode }, reply.elapsedTime / 1000)
+  })
+
+  new Gauge({ // eslint-disable-line no-new -- registered with the registry, which owns it
+    name: 'auth_active_sessions',
+    help: 'Sessions that can still be used, across all users (the same value on every instance)',
+    registers: [registry],
+    async collect () {
+      try {
+        this.set(await settings.countActiveSessions())
+      } catch (error) {
+        // The database is down: the scrape still answers, with the last known value.
+        app.log.warn({ err: error }, 'metrics: could not count the active sessions')
+      }
+    }
+  })
+
+  if (settings.token === undefined && settings.port === undefined) return
+  collectDefaultMetrics({ register: registry })
+  const route = {
+    method: 'GET' as const,
+    url: '/metrics',
+    logLevel: settings.logLevel,
+    // Operators need the numbers most when the process is under pressure.
+    config: { loadShedding: false },
+    // Not part of the public API document; see the README (Deployment, Metrics).
+    schema: { hide: true },
+    onRequest: settings.token === undefined ? [] : [bearerGuard(settings.token)],
+    handler: async (_request: FastifyRequest, reply: FastifyReply) => {
+      const body = await registry.metrics()
+      return reply.type(registry.contentType).header('cache-control', 'no-store').send(body)
+    }
+  }
+
+  if (settings.port === undefined) {
+    app.route(route)
+    return
+  }
+  const server = Fastify({ loggerInstance: app.log.child({ component: 'metrics' }) })
+  await server.register(errorHandler)
+  server.route(route)
+  app.addHook('onReady', async () => { await server.listen({ host: settings.host, port: settings.port }) })
+  app.addHook('onClose', async () => { await server.close() })
+}
+
+/** Compares digests in constant time: neither the token's content nor its length leaks. */
+function bearerGuard (token: string) {
+  const expected = digest(token)
+  return async (request: FastifyRequest) => {
+    const presented = /^Bearer (.+)$/i.exec(request.headers.authorization ?? '')?.[1]
+    if (presented === undefined) throw apiError('AUTH_REQUIRED')
+    if (!timingSafeEqual(digest(presented), expected)) throw apiError('AUTH_TOKEN_INVALID')
+  }
+}
+
+function digest (value: string): Buffer {
+  return createHash('sha256').update(value).digest()
+}
+
+export const metrics = fp(metricsPlugin, { name: 'metrics', dependencies: ['error-handler', 'load-shedding'] })

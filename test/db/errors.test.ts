@@ -1,0 +1,38 @@
+// Which failures mean "the database is unavailable" (503) and which are ours (500) or the client's.
+import t from 'tap'
+import { isDatabaseUnavailable } from '../../src/db/errors.js'
+
+const withCause = (message: string, cause: unknown) => Object.assign(new Error(message), { cause })
+
+t.test('connection trouble, in the shapes Prisma, the adapter and pg report it', async t => {
+  const cases: Record<string, unknown> = {
+    'P1001 (can\'t reach)': Object.assign(new Error('Can\'t reach database server'), { code: 'P1001' }),
+    'P2024 (pool timeout)': { code: 'P2024', message: 'Timed out fetching a new connection' },
+    'adapter kind in meta': { code: 'P9999', meta: { driverAdapterError: { name: 'DriverAdapterError', cause: { kind: 'ConnectionClosed' } } } },
+    'socket error deep in the causes': withCause('query failed', withCause('wrapped', Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))),
+    'AggregateError (every address refused)': new AggregateError([Object.assign(new Error('refused'), { code: 'ECONNREFUSED' })], 'connect failed'),
+    'server shutting down (57P01)': { kind: 'postgres', code: '57P01', message: 'terminating connection due to administrator command' },
+    'connection exception class 08': Object.assign(new Error('connection failure'), { code: '08006', severity: 'FATAL' }),
+    'statement timeout (57014)': { code: '57014', message: 'canceling statement due to statement timeout' },
+    'pg: connection terminated': new Error('Connection terminated unexpectedly'),
+    'pg: connect timeout': withCause('Connection terminated due to connection timeout', new Error('x')),
+    'pg-pool: connect timeout': new Error('timeout exceeded when trying to connect'),
+    'pg: query_timeout': new Error('Query read timeout')
+  }
+  for (const [name, error] of Object.entries(cases)) t.ok(isDatabaseUnavailable(error), name)
+})
+
+t.test('everything else is not an outage', async t => {
+  const cyclic: { message: string, cause?: unknown } = { message: 'loop' }
+  cyclic.cause = cyclic
+  const cases: Record<string, unknown> = {
+    'unique violation (P2002)': { code: 'P2002', meta: { driverAdapterError: { cause: { kind: 'UniqueConstraintViolation' } } } },
+    'a postgres error of another class': { kind: 'postgres', code: '23505', message: 'duplicate key' },
+    'a bug': new TypeError('cannot read properties of undefined'),
+    'a catalogue error': Object.assign(new Error('Invalid credentials'), { code: 'AUTH_INVALID_CREDENTIALS', statusCode: 401 }),
+    'a cycle of causes': cyclic,
+    'not an object': 'Connection terminated',
+    nothing: undefined
+  }
+  for (const [name, error] of Object.entries(cases)) t.notOk(isDatabaseUnavailable(error), name)
+})

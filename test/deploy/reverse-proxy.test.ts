@@ -1,0 +1,165 @@
+// Behind a real reverse proxy: nginx with deploy/nginx.conf and TLS in front of two instances sharing PostgreSQL and Redis.
+import { randomBytes, randomInt } from 'node:crypto'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { parse } from 'yaml'
+import { createTestDatabase, withClient } from '../helpers/database.js'
+import { freePort } from '../helpers/net.js'
+import { httpsCall, nginxConfig, nginxInstalled, NGINX, startNginx } from '../helpers/nginx.js'
+import { startServer, stopServer, waitUntilReady, type ServerProcess } from '../helpers/process.js'
+import { newAccount } from '../helpers/users.js'
+
+const root = join(import.meta.dirname, '..', '..')
+const serverUrl = process.env.TEST_DATABASE_URL === '' ? undefined : process.env.TEST_DATABASE_URL
+
+t.test('docker-compose.yml and deploy/nginx.conf describe the same setup', async t => {
+  const compose = parse(await readFile(join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+    services: Record<string, { environment?: Record<string, string>, networks?: Record<string, { ipv4_address?: string }> | string[], volumes?: string[] }>
+  }
+  const nginx = await readFile(nginxConfig, 'utf8')
+  const upstreams = [...nginx.matchAll(/^\s*server (\S+):(\d+)\b/gm)].map(([, host, port]) => ({ host, port }))
+  t.same(upstreams.map(u => u.host), ['auth-a', 'auth-b'], 'nginx balances over the two instances')
+  const proxy = compose.services.proxy
+  const proxyAddress = Array.isArray(proxy?.networks) ? undefined : proxy?.networks?.backend?.ipv4_address
+  t.ok(proxy?.volumes?.includes('./deploy/nginx.conf:/etc/nginx/conf.d/default.conf:ro'), 'the proxy runs this very file')
+  for (const { host, port } of upstreams) {
+    const environment = compose.services[host ?? '']?.environment ?? {}
+    t.equal(environment.TRUST_PROXY, proxyAddress, `${host} trusts exactly the proxy's address`)
+    t.equal(String(environment.PORT ?? 3000), port, `${host} listens where nginx sends`)
+    t.match(environment, { NODE_ENV: 'production', REDIS_URL: /^redis:\/\/redis:6379/, DATABASE_URL: /^postgresql:\/\/.+@postgres:5432\// })
+  }
+  for (const name of ['postgres', 'redis', 'migrate']) t.ok(compose.services[name], `a ${name} service`)
+})
+
+const skip = serverUrl === undefined
+  ? 'needs TEST_DATABASE_URL: both instances share one PostgreSQL database (the embedded one takes one connection)'
+  : !nginxInstalled() && process.env.CI === undefined && `${NGINX} is not installed (apt-get install nginx): reverse proxy test skipped`
+
+t.test('through nginx, with TLS, in front of two instances', { skip }, async t => {
+  if (!nginxInstalled()) throw new Error(`${NGINX} is missing: CI installs it (.ci/run) and must run this test`)
+  const work = await mkdtemp(join(tmpdir(), 'auth-proxy-'))
+  t.teardown(() => rm(work, { recursive: true, force: true }))
+  const database = await createTestDatabase()
+  t.teardown(database.drop)
+  // A client address of its own for this run: per-ip counters in the shared Redis start at zero.
+  const client = `127.${randomInt(1, 255)}.${randomInt(0, 256)}.${randomInt(1, 255)}`
+  const [portA, portB, proxyPort] = [await freePort(), await freePort(), await freePort()]
+  const env = {
+    DATABASE_URL: database.url,
+    REDIS_URL: 'redis://127.0.0.1:6379',
+    AUTH_SECRET: randomBytes(48).toString('base64'),
+    PUBLIC_URL: `https://localhost:${proxyPort}`,
+    TRUST_PROXY: '127.0.0.1',
+    SETTINGS_REFRESH_SECONDS: '1',
+    MIGRATE_ON_START: 'false',
+    ARGON2_MEMORY_KIB: '1024',
+    ARGON2_TIME_COST: '1'
+  }
+  const a = startServer(env, { port: portA })
+  const b = startServer(env, { port: portB })
+  t.teardown(() => Promise.all([stopServer(a), stopServer(b)]))
+  await Promise.all([waitUntilReady(a), waitUntilReady(b)])
+  const nginx = await startNginx(join(work, 'nginx'), proxyPort, [portA, portB])
+  t.teardown(nginx.stop)
+
+  const viaProxy = (method: string, path: string, options: { headers?: Record<string, string>, body?: unknown } = {}) =>
+    httpsCall(proxyPort, nginx.certificate, client, method, path, options)
+  const direct = async (server: ServerProcess, method: string, path: string, options: { headers?: Record<string, string>, body?: unknown } = {}) => {
+    const response = await fetch(`${server.baseUrl}${path}`, {
+      method,
+      headers: { ...(options.body === undefined ? {} : { 'content-type': 'application/json' }), ...options.headers },
+      ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) })
+    })
+    const text = await response.text()
+    return { status: response.status, headers: response.headers, body: text === '' ? undefined : JSON.parse(text) as Record<string, unknown> }
+  }
+
+  const account = newAccount()
+  t.equal((await viaProxy('POST', '/auth/register', { body: account })).status, 201, 'register through the proxy')
+
+  await t.test('cookies come back Secure, and the instance records the client, not the proxy', async t => {
+    const login = await viaProxy('POST', '/auth/login', {
+      headers: { 'sec-fetch-site': 'same-origin', 'x-forwarded-for': '203.0.113.66' },
+      body: { email: account.email, password: account.password }
+    })
+    t.equal(login.status, 200)
+    const cookies = [login.headers['set-cookie'] ?? []].flat()
+    t.equal(cookies.length, 2)
+    for (const cookie of cookies) t.match(cookie, /; Secure/, cookie.split('=')[0] ?? '')
+    t.match(cookies.join('\n'), /^__Host-access_token=.*; HttpOnly/m)
+    t.equal(login.headers['strict-transport-security'], 'max-age=31536000; includeSubDomains', 'HSTS once, from the service')
+    const cookie = cookies.map(c => c.split(';')[0]).join('; ')
+    const sessions = await viaProxy('GET', '/auth/sessions', { headers: { cookie } })
+    t.equal(sessions.status, 200)
+    t.equal((sessions.body as { items: Array<{ ip: string }> }).items[0]?.ip, client, "the session holds the client's address; a forged X-Forwarded-For is dropped")
+  })
+
+  await t.test('request ids pass through, and both instances log the client address', async t => {
+    const given = await viaProxy('GET', '/health', { headers: { 'x-request-id': 'edge-5d1c2a' } })
+    t.equal(given.headers['x-request-id'], 'edge-5d1c2a', 'the caller\'s id')
+    const made = await viaProxy('GET', '/auth/session')
+    t.match(made.headers['x-request-id'], /^[0-9a-f]{32}$/, 'or the one nginx made')
+    for (let i = 0; i < 4; i++) await viaProxy('GET', '/nope')
+    for (const [name, server] of [['A', a], ['B', b]] as const) {
+      const lines = server.logs().filter(line => line.msg === 'incoming request' && (line.req as { url?: string }).url === '/nope')
+      t.ok(lines.length > 0, `instance ${name} got requests through the proxy`)
+      t.ok(lines.every(line => (line.req as { remoteAddress?: string }).remoteAddress === client), `instance ${name} logs the client's address`)
+    }
+    t.equal((await viaProxy('GET', '/metrics')).status, 404, '/metrics is not served through the proxy')
+  })
+
+  await t.test('a session revoked through instance A cannot refresh through instance B', async t => {
+    const login = await direct(a, 'POST', '/auth/login', { body: { email: account.email, password: account.password } })
+    const { accessToken, refreshToken } = login.body as { accessToken: string, refreshToken: string }
+    const rotated = await direct(b, 'POST', '/auth/refresh', { body: { refreshToken } })
+    t.equal(rotated.status, 200, 'B accepts A\'s session while it lives')
+    t.equal((await direct(a, 'POST', '/auth/logout', { headers: { authorization: `Bearer ${accessToken}` } })).status, 204, 'revoked through A')
+    const refused = await direct(b, 'POST', '/auth/refresh', { body: { refreshToken: (rotated.body as { refreshToken: string }).refreshToken } })
+    t.equal(refused.status, 401)
+    t.match(refused.body, { code: 'AUTH_REFRESH_REVOKED' }, 'B refuses its current token at once')
+  })
+
+  await t.test('settings changed through A apply on B within SETTINGS_REFRESH_SECONDS', async t => {
+    const admin = newAccount()
+    const registered = await direct(a, 'POST', '/auth/register', { body: admin })
+    const adminId = (registered.body as { user: { id: string } }).user.id
+    await withClient(database.url, client => client.query('UPDATE "User" SET role = \'admin\' WHERE id = $1', [adminId]))
+    const { accessToken } = (await direct(a, 'POST', '/auth/login', { body: { email: admin.email, password: admin.password } })).body as { accessToken: string }
+    const changed = await direct(a, 'PUT', '/admin/settings', { headers: { authorization: `Bearer ${accessToken}` }, body: { accessTokenTtlSeconds: 321 } })
+    t.equal(changed.status, 200)
+    const started = Date.now()
+    let expiresIn: unknown
+    while (expiresIn !== 321 && Date.now() - started < 5000) {
+      expiresIn = (await direct(b, 'POST', '/auth/login', { body: { email: account.email, password: account.password } })).body?.expiresIn
+      if (expiresIn !== 321) await new Promise(resolve => setTimeout(resolve, 100))
+    }
+    t.equal(expiresIn, 321, 'B issues tokens with the new lifetime')
+    t.ok(Date.now() - started < 2500, `within ${Date.now() - started} ms (SETTINGS_REFRESH_SECONDS=1)`)
+  })
+
+  await t.test('login rate limits count across both instances', async t => {
+    const attempt = () => viaProxy('POST', '/auth/login', { body: { email: 'nobody@example.com', password: 'not the password' } })
+    const first = await attempt()
+    const limit = Number(first.headers['x-ratelimit-limit'])
+    if (first.headers['x-ratelimit-limit'] === undefined) {
+      t.plan(0, 'the app has no rate limiting yet (no x-ratelimit-limit header on POST /auth/login); this part runs once it has')
+      return
+    }
+    // nginx alternates the instances; counted per instance, twice the limit would get through.
+    let accepted = first.status === 429 ? 0 : 1
+    let refusal = first.status === 429 ? first : undefined
+    for (let i = 1; i < 2 * limit + 2 && refusal === undefined; i++) {
+      const answer = await attempt()
+      if (answer.status === 429) refusal = answer
+      else accepted++
+    }
+    t.ok(refusal, 'refused in the end')
+    t.ok(accepted <= limit, `${accepted} attempts got through for a limit of ${limit}`)
+    t.match(refusal?.body, { code: 'RATE_LIMITED' })
+    t.ok(refusal?.headers['retry-after'], 'with Retry-After')
+  })
+
+  t.equal(await nginx.errors().then(text => text.match(/\[(emerg|alert|crit)\]/g)), null, 'nginx reported no serious error')
+})

@@ -1,0 +1,105 @@
+// GET /metrics: Prometheus text behind a bearer token or on a port of its own, never public by default; what it counts.
+import { pino } from 'pino'
+import t from 'tap'
+import { buildTestApp } from '../helpers/app.js'
+import { logCapture } from '../helpers/mail.js'
+import { freePort } from '../helpers/net.js'
+import { loginWithBody, registerAccount } from '../helpers/users.js'
+
+const TOKEN = 'scrape-8d2b9f4e1c7a6035'
+
+/** The value of one sample, `name{labels}` with the labels in the order written, or undefined. */
+function sample (text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  const wanted = Object.entries(labels).map(([key, value]) => `${key}="${value}"`)
+  for (const line of text.split('\n')) {
+    const match = /^([a-z_:]+)(?:\{(.*)\})? (\S+)$/.exec(line)
+    if (match?.[1] !== name) continue
+    const present = (match[2] ?? '').split(',')
+    if (wanted.every(label => present.includes(label))) return Number(match[3])
+  }
+  return undefined
+}
+
+t.test('not configured: there is no /metrics', async t => {
+  const { app } = await buildTestApp(t)
+  t.equal((await app.inject({ method: 'GET', url: '/metrics' })).statusCode, 404)
+})
+
+t.test('METRICS_TOKEN: only a bearer of the token may read them', async t => {
+  const { app } = await buildTestApp(t, { env: { METRICS_TOKEN: TOKEN } })
+  const none = await app.inject({ method: 'GET', url: '/metrics' })
+  t.equal(none.statusCode, 401)
+  t.equal(none.json().code, 'AUTH_REQUIRED')
+  const wrong = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${TOKEN}x` } })
+  t.equal(wrong.statusCode, 401)
+  t.equal(wrong.json().code, 'AUTH_TOKEN_INVALID')
+  const right = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${TOKEN}` } })
+  t.equal(right.statusCode, 200)
+  t.match(right.headers['content-type'], /^text\/plain; version=0\.0\.4/)
+  t.ok(sample(right.body, 'process_cpu_user_seconds_total') !== undefined, 'process metrics')
+  t.equal(sample(right.body, 'auth_logins_total', { result: 'success' }), 0, 'series exist before any event')
+  const doc = (await app.inject({ method: 'GET', url: '/docs/json' })).json()
+  t.notOk(doc.paths['/metrics'], 'not in the public API document')
+})
+
+t.test('what is counted: requests by route template and status, logins, refreshes, reuse, live sessions', async t => {
+  const { app } = await buildTestApp(t, { env: { METRICS_TOKEN: TOKEN, REFRESH_REUSE_GRACE_SECONDS: '0' } })
+  const scrape = async () => (await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${TOKEN}` } })).body
+  const account = await registerAccount(app)
+  const first = await loginWithBody(app, account)
+  await loginWithBody(app, account)
+  await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: 'not the password' } })
+  await app.inject({ method: 'POST', url: '/auth/login', payload: { email: 'nobody@example.com', password: 'not the password' } })
+  t.equal(sample(await scrape(), 'auth_active_sessions'), 2, 'two live sessions')
+
+  const refreshed = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: first.refreshToken } })
+  t.equal(refreshed.statusCode, 200)
+  const reused = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: first.refreshToken } })
+  t.equal(reused.json().code, 'AUTH_REFRESH_REUSED')
+  await app.inject({ method: 'GET', url: `/admin/users/${account.user.id}`, headers: { authorization: `Bearer ${first.accessToken}` } })
+  await app.inject({ method: 'GET', url: '/no/such/page' })
+
+  const text = await scrape()
+  t.equal(sample(text, 'auth_logins_total', { result: 'success' }), 2)
+  t.equal(sample(text, 'auth_logins_total', { result: 'invalid_credentials' }), 2, 'unknown account and wrong password alike')
+  t.equal(sample(text, 'auth_refreshes_total', { result: 'success' }), 1)
+  t.equal(sample(text, 'auth_refreshes_total', { result: 'failure' }), 1)
+  t.equal(sample(text, 'auth_refresh_reuse_detected_total'), 1)
+  t.equal(sample(text, 'auth_active_sessions'), 1, 'the reused session was revoked')
+  const count = (labels: Record<string, string>) => sample(text, 'http_request_duration_seconds_count', labels)
+  t.equal(count({ method: 'POST', route: '/auth/login', status_code: '200' }), 2)
+  t.equal(count({ method: 'POST', route: '/auth/login', status_code: '401' }), 2)
+  t.equal(count({ method: 'GET', route: '/admin/users/:id', status_code: '403' }), 1, 'the template, never the id')
+  t.equal(count({ method: 'GET', route: 'unmatched', status_code: '404' }), 1, 'unknown URLs share one series')
+  t.notMatch(text, account.user.id, 'no user id in any label')
+})
+
+t.test('METRICS_PORT: served on a port of its own, not on the API port, until the app closes', async t => {
+  const port = await freePort()
+  const { app } = await buildTestApp(t, { env: { METRICS_PORT: String(port) } })
+  t.equal((await app.inject({ method: 'GET', url: '/metrics' })).statusCode, 404, 'not on the API port')
+  const response = await fetch(`http://127.0.0.1:${port}/metrics`)
+  t.equal(response.status, 200)
+  t.match(await response.text(), /auth_active_sessions 0/)
+  t.equal((await fetch(`http://127.0.0.1:${port}/health`)).status, 404, 'nothing else there')
+  await app.close()
+  await t.rejects(fetch(`http://127.0.0.1:${port}/metrics`), 'closed with the app')
+})
+
+t.test('METRICS_PORT with METRICS_TOKEN: the token is required there too', async t => {
+  const port = await freePort()
+  await buildTestApp(t, { env: { METRICS_PORT: String(port), METRICS_TOKEN: TOKEN } })
+  t.equal((await fetch(`http://127.0.0.1:${port}/metrics`)).status, 401)
+  t.equal((await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).status, 200)
+})
+
+t.test('the active sessions gauge survives a failing count', async t => {
+  const capture = logCapture()
+  const { app, prisma } = await buildTestApp(t, { env: { METRICS_TOKEN: TOKEN }, logger: pino({ level: 'warn' }, capture.stream) })
+  const original = prisma.session.count.bind(prisma.session)
+  prisma.session.count = (() => Promise.reject(new Error('Connection terminated unexpectedly'))) as unknown as typeof prisma.session.count
+  t.teardown(() => { prisma.session.count = original })
+  const response = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${TOKEN}` } })
+  t.equal(response.statusCode, 200, 'the scrape still answers')
+  t.ok(capture.lines.some(line => line.msg === 'metrics: could not count the active sessions'), 'and says why it could not count')
+})
