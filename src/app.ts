@@ -2,6 +2,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { ACCESS_TOKEN_TTL_MAX_SECONDS, listOf, mailSettingsOf, rateLimitsOf, type Config } from './config.js'
 import type { PrismaClient } from './db/prisma.js'
+import type { Sql } from './db/sql.js'
 import { authenticate } from './plugins/authenticate.js'
 import { authorize } from './plugins/authorize.js'
 import { cookies } from './plugins/cookies.js'
@@ -35,6 +36,8 @@ import { schemaController } from './validation.js'
 
 export interface AppDeps {
   prisma: PrismaClient
+  /** The pool under `prisma`: the hot paths query it directly. */
+  sql: Sql
   /** The root secret (AUTH_SECRET, or the development secret kept under DATA_DIR). */
   authSecret: string
   /** The clock; tests inject one to reach expiry without waiting. */
@@ -124,6 +127,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   const services = createServices(config, {
     metrics: counters.auth,
     prisma: deps.prisma,
+    sql: deps.sql,
     signJwt: payload => jwt.sign(payload),
     refreshKey: deriveKey(deps.authSecret, 'refresh-token'),
     now,

@@ -4,7 +4,7 @@ import { pino, type Logger } from 'pino'
 import { buildApp, redactedPaths } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { openDatabase } from './db/open.js'
-import { createPrisma, databaseTimeoutsOf } from './db/prisma.js'
+import { createPool, createPrisma, databaseTimeoutsOf } from './db/prisma.js'
 import { applyMigrations } from './db/schema-engine.js'
 import { resolveAuthSecret } from './dev-secret.js'
 import { createAdminAccounts } from './services/admin-accounts.js'
@@ -21,13 +21,15 @@ async function start (config: Config, log: Logger, closers: Closers, stopping: (
     const applied = await applyMigrations(database.url)
     log.info({ applied }, applied.length > 0 ? `applied ${applied.length} migration(s)` : 'database schema is up to date')
   }
-  const prisma = createPrisma(database, databaseTimeoutsOf(config))
+  const pool = createPool(database, databaseTimeoutsOf(config))
+  closers.push(() => pool.end())
+  const prisma = createPrisma(pool)
   closers.push(() => prisma.$disconnect())
   if (config.ADMIN_EMAIL !== undefined) {
     const outcome = await createAdminAccounts({ prisma, passwords: passwordServiceFor(config) }).bootstrap(config.ADMIN_EMAIL, config.ADMIN_PASSWORD)
     if (outcome !== 'admin-exists') log.warn(`ADMIN_EMAIL: ${outcome === 'created' ? 'created' : 'promoted'} the first admin, ${config.ADMIN_EMAIL}`)
   }
-  const app = await buildApp(config, { prisma, authSecret: await resolveAuthSecret(config, log), logger: log })
+  const app = await buildApp(config, { prisma, sql: pool, authSecret: await resolveAuthSecret(config, log), logger: log })
   closers.push(() => app.close())
   // Asked to stop while starting: never begin to listen.
   if (stopping()) return

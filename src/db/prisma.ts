@@ -1,5 +1,6 @@
-// Prisma client factory: the generated client over `pg` through the driver adapter (no native engine).
+// The connection pool, and the Prisma client over it (driver adapter, no native engine).
 import { PrismaPg } from '@prisma/adapter-pg'
+import pg from 'pg'
 import type { Config } from '../config.js'
 import { PrismaClient } from '../generated/prisma/client.js'
 
@@ -27,8 +28,8 @@ export function databaseTimeoutsOf (config: Config): DatabaseTimeouts {
  * Every wait on the database is bounded, so an unreachable or hung server turns into a
  * quick 503 (see `isDatabaseUnavailable`) rather than requests piling up forever.
  */
-export function createPrisma ({ url, poolSize }: DatabaseOptions, timeouts: DatabaseTimeouts = defaultTimeouts): PrismaClient {
-  const adapter = new PrismaPg({
+export function createPool ({ url, poolSize }: DatabaseOptions, timeouts: DatabaseTimeouts = defaultTimeouts): pg.Pool {
+  const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
     connectionTimeoutMillis: timeouts.connectTimeoutSeconds * 1000,
@@ -42,7 +43,21 @@ export function createPrisma ({ url, poolSize }: DatabaseOptions, timeouts: Data
     // one at a time, and a reconnect could race the closing of the idle one.
     idleTimeoutMillis: poolSize === 1 ? 0 : 10_000
   })
-  return new PrismaClient({ adapter })
+  // An idle connection that breaks is dropped by the pool and replaced at the next query;
+  // without a listener, its 'error' event would end the process.
+  pool.on('error', () => {})
+  return pool
+}
+
+/**
+ * Prisma over `pool`, which stays the caller's to end; given options instead, Prisma gets a
+ * pool of its own and ends it at `$disconnect`. The hot paths (token checks, login,
+ * refresh) query the same pool directly: see `src/db/sql.ts`.
+ */
+export function createPrisma (source: DatabaseOptions | pg.Pool, timeouts: DatabaseTimeouts = defaultTimeouts): PrismaClient {
+  const owned = !(source instanceof pg.Pool)
+  const pool = source instanceof pg.Pool ? source : createPool(source, timeouts)
+  return new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: owned }) })
 }
 
 export type { PrismaClient }

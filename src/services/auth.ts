@@ -3,13 +3,14 @@ import type { PrismaClient } from '../db/prisma.js'
 import { apiError } from '../errors.js'
 import type { AuditService } from './audit.js'
 import type { EmailVerificationService } from './email-verification.js'
+import type { LoginStore } from './login-store.js'
 import { accountThrottleKeys, throttleKeyOf, type LoginThrottle } from './login-throttle.js'
 import type { AuthMetrics } from './metrics.js'
 import type { PasswordService } from './passwords.js'
-import type { Device, SessionService } from './sessions.js'
+import type { Device } from './sessions.js'
 import type { SettingsService } from './settings.js'
 import type { createAccessTokenIssuer } from './tokens.js'
-import { canonical, toApiUser, userSelect, type ApiUser } from './users.js'
+import { canonical, type ApiUser } from './users.js'
 
 export type LoginIdentifier = { identifier: string } | { email: string } | { username: string }
 
@@ -28,7 +29,7 @@ export interface LoginResult extends IssuedTokens {
 export interface AuthDeps {
   prisma: PrismaClient
   passwords: PasswordService
-  sessions: SessionService
+  store: LoginStore
   settings: SettingsService
   audit: AuditService
   issueAccessToken: ReturnType<typeof createAccessTokenIssuer>
@@ -39,26 +40,24 @@ export interface AuthDeps {
   metrics: AuthMetrics
 }
 
-// What deciding a login needs, and nothing that takes another query to read (the profile).
-const credentialSelect = { id: true, email: true, username: true, role: true, emailVerifiedAt: true, passwordHash: true, isActive: true } as const
-
-export function createAuthService ({ prisma, passwords, sessions, settings, audit, issueAccessToken, emails, throttle, requireVerifiedEmail, metrics }: AuthDeps) {
+export function createAuthService ({ prisma, passwords, store, settings, audit, issueAccessToken, emails, throttle, requireVerifiedEmail, metrics }: AuthDeps) {
   return {
     /**
      * Unknown account, wrong password and deactivated account fail identically, after the
      * same argon2 work (OWASP Authentication Cheat Sheet: no account enumeration). Only
      * once the password has proved correct may the answer say more: with
      * REQUIRE_EMAIL_VERIFICATION an unverified user gets 403 EMAIL_NOT_VERIFIED and a fresh
-     * link (the old one may have expired), and no session. Before anything is looked up,
+     * link (the old one may have expired), and no session. Before any password is checked,
      * an identifier that failed too often must wait (429 RATE_LIMITED, the same for an
      * identifier of no account); every failure counts, and a correct password clears them.
+     * A successful login takes two statements in all (see login-store.ts).
      */
     async login (who: LoginIdentifier, password: string, device: Device): Promise<LoginResult> {
       const key = throttleKeyOf(loginIdentifierOf(who))
-      await throttle.assertMayTry(key)
       // One query whether or not the account exists: the profile is read only after success,
       // so the database work before the answer does not tell accounts apart either.
-      const user = await prisma.user.findUnique({ where: lookupOf(who), select: credentialSelect })
+      const { failures, user } = await store.lookup(lookupOf(who), key)
+      throttle.assertMayTry(failures)
       const valid = user === null
         ? await passwords.verifyDecoy(password)
         : await passwords.verify(user.passwordHash, password)
@@ -70,8 +69,9 @@ export function createAuthService ({ prisma, passwords, sessions, settings, audi
         throw apiError('AUTH_INVALID_CREDENTIALS')
       }
       // NIST SP 800-63B 3.2.2: after a successful authentication, earlier failures no longer count.
-      await throttle.clear([key, ...accountThrottleKeys(user)])
+      const throttleKeys = [key, ...accountThrottleKeys(user)]
       if (requireVerifiedEmail && user.emailVerifiedAt === null) {
+        await throttle.clear(throttleKeys)
         emails.sendVerification(user.id, user.email)
         metrics.login('email_not_verified')
         throw apiError('EMAIL_NOT_VERIFIED')
@@ -81,14 +81,12 @@ export function createAuthService ({ prisma, passwords, sessions, settings, audi
         // Only over the hash just verified: a password changed meanwhile is never reverted.
         await prisma.user.updateMany({ where: { id: user.id, passwordHash: user.passwordHash }, data: { passwordHash: await passwords.hash(password) } })
       }
-      const visible = await prisma.user.findUniqueOrThrow({ where: { id: user.id }, select: userSelect })
-      const session = await sessions.start(user.id, device)
-      await audit.record({ action: 'login.succeeded', actorId: user.id, subjectId: user.id, ip: device.ip, details: { sessionId: session.sessionId } })
+      const { session, user: visible } = await store.succeed(user.id, device, throttleKeys)
       const claims = { sub: user.id, sid: session.sessionId, role: user.role, email_verified: user.emailVerifiedAt !== null }
       const access = issueAccessToken(claims, settings.tokenLifetimes().accessTokenTtlSeconds)
       metrics.login('success')
       return {
-        user: toApiUser(visible),
+        user: visible,
         accessToken: access.token,
         expiresIn: access.expiresIn,
         refreshToken: session.refreshToken,

@@ -1,11 +1,13 @@
 // Wires the services together: each receives its collaborators explicitly, no module singletons.
 import type { Config, MailSettings } from '../config.js'
 import type { PrismaClient } from '../db/prisma.js'
+import type { Sql } from '../db/sql.js'
 import { createAdminService } from './admin.js'
 import { createAuditService } from './audit.js'
 import { createAuthService } from './auth.js'
 import { createCredentialService } from './credentials.js'
 import { createEmailVerificationService } from './email-verification.js'
+import { createLoginStore } from './login-store.js'
 import { createLoginThrottle } from './login-throttle.js'
 import type { Mailer } from './mail.js'
 import type { AuthMetrics } from './metrics.js'
@@ -20,6 +22,8 @@ import { createUserService } from './users.js'
 
 export interface ServiceDeps {
   prisma: PrismaClient
+  /** The pool under `prisma`, for the hot paths' own statements. */
+  sql: Sql
   signJwt: SignJwt
   refreshKey: Buffer
   now: () => Date
@@ -36,7 +40,7 @@ export function passwordServiceFor (config: Config) {
   return createPasswordService({ memoryKiB: config.ARGON2_MEMORY_KIB, timeCost: config.ARGON2_TIME_COST, parallelism: config.ARGON2_PARALLELISM })
 }
 
-export function createServices (config: Config, { prisma, signJwt, refreshKey, now, reportError, mailer, mail, metrics }: ServiceDeps) {
+export function createServices (config: Config, { prisma, sql, signJwt, refreshKey, now, reportError, mailer, mail, metrics }: ServiceDeps) {
   const passwords = passwordServiceFor(config)
   const requireVerifiedEmail = config.REQUIRE_EMAIL_VERIFICATION
   const settings = createSettingsService({ prisma, config, onError: error => reportError(error, 'reloading runtime settings') })
@@ -54,8 +58,9 @@ export function createServices (config: Config, { prisma, signJwt, refreshKey, n
   })
   const codec = createRefreshTokenCodec(refreshKey)
   const issueAccessToken = createAccessTokenIssuer({ sign: signJwt, now })
-  const sessions = createSessionService({ prisma, codec, settings, now, maxSessionsPerUser: config.MAX_SESSIONS_PER_USER })
-  const refresh = createRefreshService({ prisma, codec, settings, audit, issueAccessToken, now, graceSeconds: config.REFRESH_REUSE_GRACE_SECONDS, requireVerifiedEmail, metrics })
+  const sessions = createSessionService({ prisma, codec, now })
+  const store = createLoginStore({ sql, codec, settings, now, maxSessionsPerUser: config.MAX_SESSIONS_PER_USER })
+  const refresh = createRefreshService({ prisma, sql, codec, settings, audit, issueAccessToken, now, graceSeconds: config.REFRESH_REUSE_GRACE_SECONDS, requireVerifiedEmail, metrics })
   const tokens = createOneTimeTokenService({
     prisma,
     now,
@@ -72,8 +77,8 @@ export function createServices (config: Config, { prisma, signJwt, refreshKey, n
     prisma, passwords, sessions, tokens, mailer, audit, throttle, now, linkTemplate: mail.passwordResetUrl, ttlSeconds: config.PASSWORD_RESET_TTL_SECONDS
   })
   const credentials = createCredentialService({ prisma, passwords, sessions, tokens, mailer, audit })
-  const users = createUserService({ prisma, passwords, sessions, emails, mailer })
-  const auth = createAuthService({ prisma, passwords, sessions, settings, audit, issueAccessToken, emails, throttle, requireVerifiedEmail, metrics })
+  const users = createUserService({ prisma, sql, now, passwords, sessions, emails, mailer })
+  const auth = createAuthService({ prisma, passwords, store, settings, audit, issueAccessToken, emails, throttle, requireVerifiedEmail, metrics })
   const admin = createAdminService({ prisma, sessions, audit })
   return { passwords, settings, audit, sessions, refresh, users, auth, admin, emails, passwordReset, credentials }
 }

@@ -35,6 +35,12 @@ export function accountThrottleKeys (account: { email: string, username: string 
   return account.username === null ? [throttleKeyOf(account.email)] : [throttleKeyOf(account.email), throttleKeyOf(account.username)]
 }
 
+/** The failures counted against an identifier, as a login reads them (see login-store.ts). */
+export interface FailureState {
+  failures: number
+  lastFailureAt: Date
+}
+
 /** Seconds an identifier must wait after `failures` consecutive failures. */
 export function waitAfter (failures: number, policy: LoginThrottlePolicy): number {
   if (failures >= policy.lockoutAfter) return policy.lockoutSeconds
@@ -55,10 +61,9 @@ export function createLoginThrottle ({ prisma, policy, now }: LoginThrottleDeps)
   return {
     /**
      * Throws RATE_LIMITED with the remaining wait while the identifier must wait; the same
-     * answer for an identifier of an account and one of none, decided before any lookup.
+     * answer for an identifier of an account and one of none, decided before the password is.
      */
-    async assertMayTry (key: string): Promise<void> {
-      const state = await prisma.loginFailure.findUnique({ where: { key }, select: { failures: true, lastFailureAt: true } })
+    assertMayTry (state: FailureState | null): void {
       if (state === null) return
       const wait = waitAfter(state.failures, policy)
       const retryAt = state.lastFailureAt.getTime() + wait * 1000

@@ -1,5 +1,6 @@
 // Refresh-token rotation with reuse detection (RFC 9700 4.14.2) and a grace window for honest races.
 import type { PrismaClient } from '../db/prisma.js'
+import { iso, statement, type Sql } from '../db/sql.js'
 import { apiError, isErrorCode } from '../errors.js'
 import type { AuditService } from './audit.js'
 import type { AuthMetrics } from './metrics.js'
@@ -9,6 +10,7 @@ import type { RefreshTokenCodec, RefreshTokenParts, createAccessTokenIssuer } fr
 
 export interface RefreshDeps {
   prisma: PrismaClient
+  sql: Sql
   codec: RefreshTokenCodec
   settings: SettingsService
   audit: AuditService
@@ -27,21 +29,38 @@ export interface RefreshedTokens {
   refreshExpiresAt: Date
 }
 
-const sessionState = {
-  id: true,
-  userId: true,
-  secretSalt: true,
-  generation: true,
-  rotatedAt: true,
-  revokedAt: true,
-  idleExpiresAt: true,
-  absoluteExpiresAt: true,
-  user: { select: { role: true, isActive: true, emailVerifiedAt: true } }
-} as const
+interface SessionState {
+  id: string
+  userId: string
+  secretSalt: Uint8Array
+  generation: number
+  rotatedAt: Date | null
+  revokedAt: Date | null
+  idleExpiresAt: Date
+  absoluteExpiresAt: Date
+  user: { role: string, isActive: boolean, emailVerifiedAt: Date | null }
+}
 
-export function createRefreshService ({ prisma, codec, settings, audit, issueAccessToken, now, graceSeconds, requireVerifiedEmail, metrics }: RefreshDeps) {
-  const load = (id: string) => prisma.session.findUnique({ where: { id }, select: sessionState })
-  type SessionState = NonNullable<Awaited<ReturnType<typeof load>>>
+type SessionRow = Omit<SessionState, 'user'> & SessionState['user']
+
+// A refresh is two statements: this read, then the conditional rotation below.
+const selectSession = statement<SessionRow>('refresh.session', `
+  SELECT s.id, s."userId", s."secretSalt", s.generation, s."rotatedAt", s."revokedAt", s."idleExpiresAt", s."absoluteExpiresAt",
+    u.role, u."isActive", u."emailVerifiedAt"
+  FROM "Session" s JOIN "User" u ON u.id = s."userId"
+  WHERE s.id = $1`)
+
+const rotateSession = statement('refresh.rotate', `
+  UPDATE "Session" SET generation = $2 + 1, "rotatedAt" = $3, "lastUsedAt" = $3, "idleExpiresAt" = $4, ip = $5
+  WHERE id = $1 AND generation = $2 AND "revokedAt" IS NULL`)
+
+export function createRefreshService ({ prisma, sql, codec, settings, audit, issueAccessToken, now, graceSeconds, requireVerifiedEmail, metrics }: RefreshDeps) {
+  async function load (id: string): Promise<SessionState | null> {
+    const { rows: [row] } = await selectSession(sql, [id])
+    if (row === undefined) return null
+    const { role, isActive, emailVerifiedAt, ...session } = row
+    return { ...session, user: { role, isActive, emailVerifiedAt } }
+  }
 
   function tokensFor (session: SessionState, generation: number, refreshExpiresAt: Date): RefreshedTokens {
     const lifetimes = settings.tokenLifetimes()
@@ -65,11 +84,8 @@ export function createRefreshService ({ prisma, codec, settings, audit, issueAcc
     const idle = new Date(at.getTime() + lifetimes.refreshTokenIdleTtlSeconds * 1000)
     // Rotation never extends the absolute limit.
     const idleExpiresAt = idle < session.absoluteExpiresAt ? idle : session.absoluteExpiresAt
-    const { count } = await prisma.session.updateMany({
-      where: { id: session.id, generation: session.generation, revokedAt: null },
-      data: { generation: session.generation + 1, rotatedAt: at, lastUsedAt: at, idleExpiresAt, ip: device.ip }
-    })
-    return count === 1 ? tokensFor(session, session.generation + 1, idleExpiresAt) : null
+    const { rowCount } = await rotateSession(sql, [session.id, session.generation, iso(at), iso(idleExpiresAt), device.ip])
+    return rowCount === 1 ? tokensFor(session, session.generation + 1, idleExpiresAt) : null
   }
 
   /**

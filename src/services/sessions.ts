@@ -1,15 +1,12 @@
 // Sessions: one row per login, carrying the refresh token's rotation state.
-import type { Db, PrismaClient, Transaction } from '../db/prisma.js'
+import type { Db, PrismaClient } from '../db/prisma.js'
 import type { RefreshTokenCodec } from './tokens.js'
 import type { Page } from './pagination.js'
-import type { SettingsService } from './settings.js'
 
 export interface SessionDeps {
   prisma: PrismaClient
   codec: RefreshTokenCodec
-  settings: SettingsService
   now: () => Date
-  maxSessionsPerUser: number
 }
 
 export interface StartedSession {
@@ -44,7 +41,7 @@ export function expiryOf (session: { idleExpiresAt: Date, absoluteExpiresAt: Dat
   return session.idleExpiresAt < session.absoluteExpiresAt ? session.idleExpiresAt : session.absoluteExpiresAt
 }
 
-export function createSessionService ({ prisma, codec, settings, now, maxSessionsPerUser }: SessionDeps) {
+export function createSessionService ({ prisma, codec, now }: SessionDeps) {
   /** Sessions still usable at `at`: not revoked, neither idle- nor absolutely expired. */
   const liveAt = (at: Date) => ({ revokedAt: null, idleExpiresAt: { gt: at }, absoluteExpiresAt: { gt: at } })
 
@@ -57,40 +54,6 @@ export function createSessionService ({ prisma, codec, settings, now, maxSession
       isActive: true,
       sessions: { some: { id: sessionId, ...liveAt(now()) } }
     }),
-
-    /**
-     * Opens a new session for a login: always a new id and a new secret (no session
-     * fixation), and evicts the least recently used sessions beyond the per-user cap.
-     */
-    async start (userId: string, device: Device): Promise<StartedSession> {
-      const at = now()
-      const lifetimes = settings.tokenLifetimes()
-      const salt = codec.newSalt()
-      const idleExpiresAt = new Date(at.getTime() + lifetimes.refreshTokenIdleTtlSeconds * 1000)
-      const absoluteExpiresAt = new Date(at.getTime() + lifetimes.sessionAbsoluteTtlSeconds * 1000)
-      const session = await prisma.$transaction(async tx => {
-        const created = await tx.session.create({
-          data: {
-            userId,
-            secretSalt: salt,
-            userAgent: device.userAgent?.slice(0, 512) ?? null,
-            ip: device.ip,
-            createdAt: at,
-            lastUsedAt: at,
-            idleExpiresAt,
-            absoluteExpiresAt
-          },
-          select: { id: true }
-        })
-        await evictBeyondCap(tx, userId, at)
-        return created
-      })
-      return {
-        sessionId: session.id,
-        refreshToken: codec.encode(session.id, 0, salt),
-        refreshExpiresAt: expiryOf({ idleExpiresAt, absoluteExpiresAt })
-      }
-    },
 
     /** How many sessions can still be used, across all users (a gauge for monitoring). */
     async countLive (): Promise<number> {
@@ -162,20 +125,6 @@ export function createSessionService ({ prisma, codec, settings, now, maxSession
       }))
       return { items, nextCursor: rows.length > limit ? items.at(-1)?.id ?? null : null }
     }
-  }
-
-  async function evictBeyondCap (tx: Transaction, userId: string, at: Date): Promise<void> {
-    const surplus = await tx.session.findMany({
-      where: { userId, ...liveAt(at) },
-      orderBy: [{ lastUsedAt: 'desc' }, { createdAt: 'desc' }],
-      skip: maxSessionsPerUser,
-      select: { id: true }
-    })
-    if (surplus.length === 0) return
-    await tx.session.updateMany({
-      where: { id: { in: surplus.map(s => s.id) } },
-      data: { revokedAt: at, revokedReason: 'evicted' satisfies RevokeReason }
-    })
   }
 }
 

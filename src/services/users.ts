@@ -1,6 +1,7 @@
 // Accounts: registration, the caller's own user, and profile and email updates.
 import { Prisma } from '../generated/prisma/client.js'
 import type { PrismaClient } from '../db/prisma.js'
+import { iso, statement, type Sql } from '../db/sql.js'
 import { apiError } from '../errors.js'
 import type { EmailVerificationService } from './email-verification.js'
 import type { Mailer, OutgoingMail } from './mail.js'
@@ -46,6 +47,36 @@ export function toApiUser (row: UserRow): ApiUser {
   }
 }
 
+/** The columns of `ApiUser`, for hand-written statements over "User" u LEFT JOIN "Profile" p. */
+export const API_USER_COLUMNS = `u.id, u.email, u."pendingEmail", u.username, u.role, u."emailVerifiedAt", u."createdAt", u."updatedAt",
+  p."displayName", p.bio, p."avatarUrl"`
+
+export interface ApiUserRow {
+  id: string
+  email: string
+  pendingEmail: string | null
+  username: string | null
+  role: UserRow['role']
+  emailVerifiedAt: Date | null
+  createdAt: Date
+  updatedAt: Date
+  displayName: string | null
+  bio: string | null
+  avatarUrl: string | null
+}
+
+export function apiUserOfRow ({ displayName, bio, avatarUrl, ...user }: ApiUserRow): ApiUser {
+  return toApiUser({ ...user, profile: { displayName, bio, avatarUrl } })
+}
+
+// The user, only while active and while `sid` is one of their live sessions: one round trip.
+const selectLiveCaller = statement<ApiUserRow>('users.live_caller', `
+  SELECT ${API_USER_COLUMNS}
+  FROM "User" u LEFT JOIN "Profile" p ON p."userId" = u.id
+  WHERE u.id = $1 AND u."isActive" AND EXISTS (
+    SELECT 1 FROM "Session" s
+    WHERE s.id = $2 AND s."userId" = u.id AND s."revokedAt" IS NULL AND s."idleExpiresAt" > $3 AND s."absoluteExpiresAt" > $3)`)
+
 /** Emails and usernames are compared in one canonical form: NFKC, lower case. */
 export function canonical (value: string): string {
   return value.normalize('NFKC').toLowerCase()
@@ -66,13 +97,15 @@ export interface ProfileChanges {
 
 export interface UserDeps {
   prisma: PrismaClient
+  sql: Sql
+  now: () => Date
   passwords: PasswordService
   sessions: SessionService
   emails: EmailVerificationService
   mailer: Mailer
 }
 
-export function createUserService ({ prisma, passwords, sessions, emails, mailer }: UserDeps) {
+export function createUserService ({ prisma, sql, now, passwords, sessions, emails, mailer }: UserDeps) {
   return {
     /** Registers a user with role `user` (see `createAccount`); the verification mail is queued, never awaited. */
     async register (input: Registration): Promise<ApiUser> {
@@ -83,10 +116,9 @@ export function createUserService ({ prisma, passwords, sessions, emails, mailer
 
     /** The caller's user, in the same round trip that proves the session is still live. */
     async me (userId: string, sessionId: string): Promise<ApiUser> {
-      // One statement (profile joined, session checked in EXISTS): one round trip on a hot path.
-      const row = await prisma.user.findFirst({ where: sessions.liveCaller(userId, sessionId), select: userSelect, relationLoadStrategy: 'join' })
-      if (row === null) throw apiError('AUTH_SESSION_REVOKED')
-      return toApiUser(row)
+      const { rows: [row] } = await selectLiveCaller(sql, [userId, sessionId, iso(now())])
+      if (row === undefined) throw apiError('AUTH_SESSION_REVOKED')
+      return apiUserOfRow(row)
     },
 
     /**

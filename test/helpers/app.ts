@@ -2,7 +2,7 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/app.js'
 import { loadConfig, type Config } from '../../src/config.js'
-import { createPrisma, databaseTimeoutsOf, type PrismaClient } from '../../src/db/prisma.js'
+import { createPool, createPrisma, databaseTimeoutsOf, type PrismaClient } from '../../src/db/prisma.js'
 import { createTestDatabase, type TestDatabase } from './database.js'
 
 export interface TestClock {
@@ -76,12 +76,14 @@ export async function buildTestApp (t: TapTest, options: BuildOptions = {}): Pro
   const ownDatabase = options.database === undefined ? await createTestDatabase() : null
   const database = options.database ?? ownDatabase as TestDatabase
   const config = testConfig(options.env)
-  const prisma = createPrisma(database, databaseTimeoutsOf(config))
+  const pool = createPool(database, databaseTimeoutsOf(config))
+  const prisma = createPrisma(pool)
   const clock = createClock()
-  const app = await buildApp(config, { prisma, authSecret: TEST_SECRET, now: clock.now, ...(options.logger === undefined ? {} : { logger: options.logger }) })
+  const app = await buildApp(config, { prisma, sql: pool, authSecret: TEST_SECRET, now: clock.now, ...(options.logger === undefined ? {} : { logger: options.logger }) })
   t.teardown(async () => {
     await app.close()
     await prisma.$disconnect()
+    await pool.end()
     await ownDatabase?.drop()
   })
   await app.ready()

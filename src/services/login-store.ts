@@ -1,0 +1,110 @@
+// A login's two statements: what deciding it needs, then everything a success writes.
+import { randomUUID } from 'node:crypto'
+import { iso, statement, type Sql } from '../db/sql.js'
+import { apiError } from '../errors.js'
+import type { FailureState } from './login-throttle.js'
+import type { Device, StartedSession } from './sessions.js'
+import { expiryOf } from './sessions.js'
+import type { SettingsService } from './settings.js'
+import type { RefreshTokenCodec } from './tokens.js'
+import { API_USER_COLUMNS, apiUserOfRow, type ApiUser, type ApiUserRow } from './users.js'
+
+export interface LoginStoreDeps {
+  sql: Sql
+  codec: RefreshTokenCodec
+  settings: SettingsService
+  now: () => Date
+  maxSessionsPerUser: number
+}
+
+/** What deciding a login needs, and nothing that takes another query to read (the profile). */
+export interface Credentials {
+  id: string
+  email: string
+  username: string | null
+  role: string
+  emailVerifiedAt: Date | null
+  passwordHash: string
+  isActive: boolean
+}
+
+const FOREIGN_KEY_VIOLATION = '23503'
+
+type LookupRow = { [K in keyof Credentials]: Credentials[K] | null } & { failures: number | null, lastFailureAt: Date | null }
+
+// Always exactly one row, with or without failures, with or without an account: the same
+// statement and the same work whether the account exists.
+const lookupOf = (column: 'email' | 'username') => statement<LookupRow>(`login.lookup_by_${column}`, `
+  SELECT f.failures, f."lastFailureAt",
+    u.id, u.email, u.username, u.role, u."emailVerifiedAt", u."passwordHash", u."isActive"
+  FROM (VALUES (1)) AS one
+  LEFT JOIN "LoginFailure" f ON f.key = $1
+  LEFT JOIN "User" u ON u.${column} = $2`)
+const lookups = { email: lookupOf('email'), username: lookupOf('username') }
+
+// One statement, so one round trip and all or nothing: the identifiers' failures are
+// forgotten (NIST SP 800-63B 3.2.2), the session opens, the oldest live sessions beyond the
+// cap end (the new one is not in this statement's snapshot, hence an offset of cap - 1),
+// the audit entry is written, and the user comes back for the answer.
+const succeed = statement<ApiUserRow>('login.succeed', `
+  WITH cleared AS (
+    DELETE FROM "LoginFailure" WHERE key = ANY($1::text[])
+  ), evicted AS (
+    UPDATE "Session" SET "revokedAt" = $4, "revokedReason" = 'evicted'
+    WHERE id IN (
+      SELECT id FROM "Session"
+      WHERE "userId" = $2 AND "revokedAt" IS NULL AND "idleExpiresAt" > $4 AND "absoluteExpiresAt" > $4
+      ORDER BY "lastUsedAt" DESC, "createdAt" DESC
+      OFFSET $10)
+  ), created AS (
+    INSERT INTO "Session" (id, "userId", "secretSalt", "userAgent", ip, "createdAt", "lastUsedAt", "idleExpiresAt", "absoluteExpiresAt")
+    VALUES ($3, $2, $5, $6, $7, $4, $4, $8, $9)
+  ), audited AS (
+    INSERT INTO "AuditEvent" (id, "createdAt", action, "actorId", "subjectId", ip, details)
+    VALUES ($11, $4, 'login.succeeded', $2, $2, $7, $12)
+  )
+  SELECT ${API_USER_COLUMNS} FROM "User" u LEFT JOIN "Profile" p ON p."userId" = u.id WHERE u.id = $2`)
+
+export function createLoginStore ({ sql, codec, settings, now, maxSessionsPerUser }: LoginStoreDeps) {
+  return {
+    /** The failures counted against `throttleKey`, and the account `lookup` names, if any. */
+    async lookup (lookup: { email: string } | { username: string }, throttleKey: string): Promise<{ failures: FailureState | null, user: Credentials | null }> {
+      const [column, value] = 'email' in lookup ? ['email', lookup.email] as const : ['username', lookup.username] as const
+      const { rows: [row] } = await lookups[column](sql, [throttleKey, value])
+      if (row === undefined) throw new Error('login lookup returned no row')
+      const { failures, lastFailureAt, ...user } = row
+      return {
+        failures: failures === null || lastFailureAt === null ? null : { failures, lastFailureAt },
+        user: user.id === null ? null : user as Credentials
+      }
+    },
+
+    /**
+     * Opens a new session for a proven login: always a new id and a new secret (no session
+     * fixation), with the per-user cap applied and the audit entry written alongside.
+     */
+    async succeed (userId: string, device: Device, throttleKeys: string[]): Promise<{ session: StartedSession, user: ApiUser }> {
+      const at = now()
+      const lifetimes = settings.tokenLifetimes()
+      const sessionId = randomUUID()
+      const salt = codec.newSalt()
+      const idleExpiresAt = new Date(at.getTime() + lifetimes.refreshTokenIdleTtlSeconds * 1000)
+      const absoluteExpiresAt = new Date(at.getTime() + lifetimes.sessionAbsoluteTtlSeconds * 1000)
+      const { rows: [row] } = await succeed(sql, [
+        throttleKeys, userId, sessionId, iso(at), Buffer.from(salt), device.userAgent?.slice(0, 512) ?? null, device.ip,
+        iso(idleExpiresAt), iso(absoluteExpiresAt), maxSessionsPerUser - 1, randomUUID(), JSON.stringify({ sessionId })
+      ]).catch((error: unknown) => {
+        // The account was deleted after its password was checked: as good as unknown.
+        if ((error as { code?: unknown }).code === FOREIGN_KEY_VIOLATION) throw apiError('AUTH_INVALID_CREDENTIALS')
+        throw error
+      })
+      if (row === undefined) throw apiError('AUTH_INVALID_CREDENTIALS')
+      return {
+        session: { sessionId, refreshToken: codec.encode(sessionId, 0, salt), refreshExpiresAt: expiryOf({ idleExpiresAt, absoluteExpiresAt }) },
+        user: apiUserOfRow(row)
+      }
+    }
+  }
+}
+
+export type LoginStore = ReturnType<typeof createLoginStore>
