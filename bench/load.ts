@@ -1,5 +1,7 @@
-// Driving a server with autocannon and reducing the result to what the report shows.
-import autocannon, { type Request } from 'autocannon'
+// Driving a server from a separate load-generator process (bench/drive.ts) and reading back what the report shows.
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { text } from 'node:stream/consumers'
 
 export interface Measurement {
   rps: number
@@ -9,6 +11,11 @@ export interface Measurement {
   failures: number
 }
 
+/** Scenarios whose every request differs: a refresh token that each answer replaces, a new email. */
+export type Scenario =
+  | { kind: 'refresh', refreshTokens: string[] }
+  | { kind: 'register', password: string }
+
 export interface Load {
   url: string
   method?: 'GET' | 'POST'
@@ -16,31 +23,25 @@ export interface Load {
   headers?: Record<string, string>
   body?: string
   connections: number
+  /** Requests per second across all connections; without it, as fast as the server answers. */
+  rate?: number
   seconds: number
-  /** Per-request customisation (unique emails, each connection's own refresh token). */
-  requests?: Request[]
+  scenario?: Scenario
 }
 
 export async function measure (load: Load): Promise<Measurement> {
-  const result = await autocannon({
-    url: load.url + load.path,
-    method: load.method ?? 'GET',
-    headers: { 'content-type': 'application/json', ...load.headers },
-    ...(load.body === undefined ? {} : { body: load.body }),
-    ...(load.requests === undefined ? {} : { requests: load.requests }),
-    connections: load.connections,
-    duration: load.seconds
-  })
-  return {
-    rps: Math.round(result.requests.average),
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    failures: result.non2xx + result.errors + result.timeouts
-  }
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'drive.ts')], { stdio: ['pipe', 'pipe', 'inherit'] })
+  child.stdin.end(JSON.stringify(load))
+  const [output, code] = await Promise.all([text(child.stdout), new Promise(resolve => child.on('exit', resolve))])
+  if (code !== 0) throw new Error(`load generator exited with ${String(code)}`)
+  return JSON.parse(output) as Measurement
 }
 
+/** What a scenario sends; built anew for every run (a refresh run needs unspent tokens). */
+export type LoadOf = () => Promise<Omit<Load, 'connections' | 'seconds'>>
+
 /** A short unmeasured run first, so that JIT and pools are warm when the measurement starts. */
-export async function warmThenMeasure (load: Load): Promise<Measurement> {
-  await measure({ ...load, seconds: Math.min(2, load.seconds) })
-  return measure(load)
+export async function warmThenMeasure (loadOf: LoadOf, connections: number, seconds: number): Promise<Measurement> {
+  await measure({ ...await loadOf(), connections, seconds: Math.min(2, seconds) })
+  return await measure({ ...await loadOf(), connections, seconds })
 }

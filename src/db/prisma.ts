@@ -46,6 +46,12 @@ export function createPool ({ url, poolSize }: DatabaseOptions, timeouts: Databa
   // An idle connection that breaks is dropped by the pool and replaced at the next query;
   // without a listener, its 'error' event would end the process.
   pool.on('error', () => {})
+  if (poolSize === 1) {
+    // The embedded database is one session whatever the connection: a replaced connection
+    // (after a timeout, say) would find the named statements of the one it replaces still
+    // there, and preparing them again would fail. Queued first, before any other query.
+    pool.on('connect', client => { client.query('DEALLOCATE ALL').catch(() => {}) })
+  }
   return pool
 }
 

@@ -42,7 +42,8 @@ export function cookieNames (secure: boolean) {
 }
 
 async function cookiesPlugin (app: FastifyInstance, settings: CookieSettings) {
-  await app.register(fastifyCookie)
+  // Parsed only when a route asks for the auth cookies, not on every request.
+  await app.register(fastifyCookie, { hook: false })
   const names = cookieNames(settings.secure)
   const base = { httpOnly: true, secure: settings.secure, sameSite: settings.sameSite } as const
 
@@ -61,7 +62,10 @@ async function cookiesPlugin (app: FastifyInstance, settings: CookieSettings) {
   })
 
   app.decorateRequest('authCookies', function (this: FastifyRequest) {
-    return { accessToken: this.cookies[names.access], refreshToken: this.cookies[names.refresh] }
+    const header = this.headers.cookie
+    if (header === undefined) return { accessToken: undefined, refreshToken: undefined }
+    const cookies = app.parseCookie(header)
+    return { accessToken: cookies[names.access], refreshToken: cookies[names.refresh] }
   })
 }
 

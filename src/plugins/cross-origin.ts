@@ -42,9 +42,9 @@ async function crossOriginPlugin (app: FastifyInstance, settings: CrossOriginSet
   // those carrying cookies: a cross-site page can never reach login, register or a
   // cookie-authenticated route, and no route can forget to opt in. Bearer clients are not
   // affected: a cross-site page cannot attach that header without passing CORS.
-  app.addHook('onRequest', async request => {
-    if (SAFE_METHODS.has(request.method) || request.headers.authorization !== undefined) return
-    if (!isTrustedSource(request, trusted)) throw apiError('CSRF_REJECTED')
+  app.addHook('onRequest', (request, _reply, done) => {
+    const refused = !SAFE_METHODS.has(request.method) && request.headers.authorization === undefined && !isTrustedSource(request, trusted)
+    done(refused ? apiError('CSRF_REJECTED') : undefined)
   })
 }
 

@@ -29,10 +29,9 @@ export function containsNul (value: unknown): boolean {
  * use for it (OWASP ASVS 5.1.4: validate the allowed characters): 400, before anything else.
  */
 async function inputGuardPlugin (app: FastifyInstance) {
-  app.addHook('preValidation', async (request: FastifyRequest) => {
-    if (containsNul(request.params) || containsNul(request.query) || containsNul(request.body)) {
-      throw apiError('VALIDATION_FAILED', 'text must not contain NUL characters')
-    }
+  app.addHook('preValidation', (request: FastifyRequest, _reply, done) => {
+    const refused = containsNul(request.params) || containsNul(request.query) || containsNul(request.body)
+    done(refused ? apiError('VALIDATION_FAILED', 'text must not contain NUL characters') : undefined)
   })
 }
 

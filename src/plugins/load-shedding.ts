@@ -45,14 +45,15 @@ async function loadSheddingPlugin (app: FastifyInstance, settings: LoadSheddingS
   // same refusal, for requests that arrive on open connections after shutdown has begun.
   let closing = false
   app.addHook('preClose', async () => { closing = true })
-  app.addHook('onRequest', async () => {
-    if (closing) throw apiError('SERVICE_UNAVAILABLE')
+  app.addHook('onRequest', (_request, _reply, done) => {
+    done(closing ? apiError('SERVICE_UNAVAILABLE') : undefined)
   })
   // A request in flight when shutdown began is answered in full, then its keep-alive
   // connection is closed: the server only closes connections that are idle when it stops,
   // and would otherwise wait for this one until the client's keep-alive ends.
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close')
+    done(null, payload)
   })
 }
 

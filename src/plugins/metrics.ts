@@ -53,10 +53,11 @@ async function metricsPlugin (app: FastifyInstance, settings: MetricsSettings) {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry]
   })
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     // The route's template, never the raw URL (ids would make a series per user); 404s share one.
     const route = request.routeOptions.url ?? 'unmatched'
     requests.observe({ method: request.method, route, status_code: reply.statusCode }, reply.elapsedTime / 1000)
+    done()
   })
 
   new Gauge({ // eslint-disable-line no-new -- registered with the registry, which owns it

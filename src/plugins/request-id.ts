@@ -20,8 +20,9 @@ export function requestIdOf (request: IncomingMessage): string {
 
 async function requestIdPlugin (app: FastifyInstance) {
   // onRequest runs for every request, 404s and refusals included.
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header(REQUEST_ID_HEADER, request.id)
+    done()
   })
 }
 

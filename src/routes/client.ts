@@ -23,8 +23,9 @@ export function callerOf (request: FastifyRequest): Caller {
 }
 
 /** Responses carrying tokens or user data must not be stored by any cache (RFC 9111 5.2.2.5). */
-export async function noStore (_request: FastifyRequest, reply: FastifyReply): Promise<void> {
+export function noStore (_request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: null, payload: unknown) => void): void {
   reply.header('cache-control', 'no-store')
+  done(null, payload)
 }
 
 /**

@@ -1,4 +1,5 @@
 // Wires the services together: each receives its collaborators explicitly, no module singletons.
+import { availableParallelism } from 'node:os'
 import type { Config, MailSettings } from '../config.js'
 import type { PrismaClient } from '../db/prisma.js'
 import type { Sql } from '../db/sql.js'
@@ -37,7 +38,12 @@ export interface ServiceDeps {
 
 /** Password hashing with the configured argon2id cost. */
 export function passwordServiceFor (config: Config) {
-  return createPasswordService({ memoryKiB: config.ARGON2_MEMORY_KIB, timeCost: config.ARGON2_TIME_COST, parallelism: config.ARGON2_PARALLELISM })
+  return createPasswordService({
+    memoryKiB: config.ARGON2_MEMORY_KIB,
+    timeCost: config.ARGON2_TIME_COST,
+    parallelism: config.ARGON2_PARALLELISM,
+    concurrency: config.ARGON2_CONCURRENCY === 0 ? availableParallelism() : config.ARGON2_CONCURRENCY
+  })
 }
 
 export function createServices (config: Config, { prisma, sql, signJwt, refreshKey, now, reportError, mailer, mail, metrics }: ServiceDeps) {

@@ -1,5 +1,5 @@
 // Signing and verifying access-token JWTs (fast-jwt) with the key ring: the kid picks the key, the key pins the algorithm.
-import { createDecoder, createSigner, createVerifier } from 'fast-jwt'
+import { createSigner, createVerifier } from 'fast-jwt'
 import { apiError } from '../errors.js'
 import type { KeyRing, SigningKey } from './signing-keys.js'
 
@@ -36,7 +36,19 @@ const TYP = 'at+jwt'
 export function createAccessTokenJwt ({ ring, issuer, audience, clockToleranceSeconds }: JwtSettings) {
   const signers = new Map<string, (payload: Record<string, unknown>) => string>()
   const verifiers = new Map<string, (token: string) => AccessTokenClaims>()
-  const decodeHeader = createDecoder({ complete: true, checkTyp: TYP })
+  // Every token one key signs starts with the same header segment, so its parse is kept:
+  // a few entries, only for headers that named a key of ours (no one can fill it up).
+  const headers = new Map<string, JoseHeader>()
+
+  function headerOf (token: string): JoseHeader {
+    const segment = token.slice(0, token.indexOf('.'))
+    let header = headers.get(segment)
+    if (header === undefined) {
+      header = parseHeader(segment)
+      if (headers.size < HEADER_CACHE_ENTRIES && ring.verificationKey(header.kid) !== undefined) headers.set(segment, header)
+    }
+    return header
+  }
 
   function signerFor (key: SigningKey) {
     let signer = signers.get(key.kid)
@@ -73,12 +85,7 @@ export function createAccessTokenJwt ({ ring, issuer, audience, clockToleranceSe
 
     /** Verifies signature, algorithm, kid, iss, aud, typ, exp and nbf; throws a catalogue 401. */
     verify (token: string): AccessTokenClaims {
-      let header: { kid?: unknown, alg?: unknown }
-      try {
-        header = (decodeHeader(token) as { header: { kid?: unknown, alg?: unknown } }).header
-      } catch {
-        throw apiError('AUTH_TOKEN_INVALID')
-      }
+      const header = headerOf(token)
       const key = ring.verificationKey(header.kid)
       if (key === undefined || header.alg !== key.alg) throw apiError('AUTH_TOKEN_INVALID')
       try {
@@ -88,6 +95,22 @@ export function createAccessTokenJwt ({ ring, issuer, audience, clockToleranceSe
       }
     }
   }
+}
+
+interface JoseHeader { kid?: unknown, alg?: unknown }
+
+const HEADER_CACHE_ENTRIES = 32
+
+/**
+ * The JOSE header alone, to pick the key: the verifier then decodes the whole token once
+ * (fast-jwt's decoder would parse the payload a second time).
+ */
+function parseHeader (segment: string): JoseHeader {
+  try {
+    const header: unknown = JSON.parse(Buffer.from(segment, 'base64url').toString())
+    if (typeof header === 'object' && header !== null) return header
+  } catch {}
+  throw apiError('AUTH_TOKEN_INVALID')
 }
 
 export type AccessTokenJwt = ReturnType<typeof createAccessTokenJwt>

@@ -1,11 +1,14 @@
 // Password hashing (argon2id on libuv's thread pool, never on the event loop) and password policy.
 import { hash, verify, parseOptions, type Options } from '@node-rs/argon2'
 import { dictionary } from '@zxcvbn-ts/language-common'
+import pLimit from 'p-limit'
 
 export interface PasswordSettings {
   memoryKiB: number
   timeCost: number
   parallelism: number
+  /** Hashes computed at once; the others wait in line. */
+  concurrency: number
 }
 
 // `Algorithm` is an ambient const enum, which isolated modules cannot read: 2 is Argon2id.
@@ -33,19 +36,24 @@ export function createPasswordService (settings: PasswordSettings) {
     timeCost: settings.timeCost,
     parallelism: settings.parallelism
   }
+  // Each hash takes a core and `memoryKiB` for its whole run. More of them at once than there
+  // are cores would only hold more memory and crowd out the event loop's thread, which also
+  // needs a core to keep every other request fast during a login storm (docs/benchmarks.md).
+  const inLine = pLimit(settings.concurrency)
+  const run = <T>(work: () => Promise<T>) => inLine(work)
   // Hash of a random value, verified against for unknown users so that a login costs the
   // same whether or not the account exists (no user enumeration by timing).
-  const decoyHash = hash(crypto.randomUUID(), options)
+  const decoyHash = run(async () => await hash(crypto.randomUUID(), options))
 
   return {
     hash (password: string): Promise<string> {
-      return hash(normalizePassword(password), options)
+      return run(async () => await hash(normalizePassword(password), options))
     },
 
     /** Constant work: an unparsable stored hash is a failed match, never an exception. */
     async verify (storedHash: string, password: string): Promise<boolean> {
       try {
-        return await verify(storedHash, normalizePassword(password))
+        return await run(async () => await verify(storedHash, normalizePassword(password)))
       } catch {
         return false
       }
@@ -53,7 +61,8 @@ export function createPasswordService (settings: PasswordSettings) {
 
     /** Spends the same argon2 work as `verify` and always fails: used for unknown accounts. */
     async verifyDecoy (password: string): Promise<false> {
-      await verify(await decoyHash, normalizePassword(password))
+      const decoy = await decoyHash
+      await run(async () => await verify(decoy, normalizePassword(password)))
       return false
     },
 
@@ -67,6 +76,9 @@ export function createPasswordService (settings: PasswordSettings) {
         return true
       }
     },
+
+    /** Hashes being computed, and hashes waiting for their turn. */
+    queue: () => ({ active: inLine.activeCount, waiting: inLine.pendingCount }),
 
     /** NIST SP 800-63B-4 3.1.1.2: refuse passwords found in lists of commonly used ones. */
     isCommon,

@@ -4,7 +4,7 @@ import { hash } from '@node-rs/argon2'
 import { createPasswordService } from '../../src/services/passwords.js'
 import { ARGON2_FLOOR } from '../../src/config.js'
 
-const passwords = createPasswordService({ memoryKiB: ARGON2_FLOOR.memoryKiB, timeCost: ARGON2_FLOOR.timeCost, parallelism: ARGON2_FLOOR.parallelism })
+const passwords = createPasswordService({ memoryKiB: ARGON2_FLOOR.memoryKiB, timeCost: ARGON2_FLOOR.timeCost, parallelism: ARGON2_FLOOR.parallelism, concurrency: 2 })
 
 t.test('hashes with argon2id at the configured parameters', async t => {
   const stored = await passwords.hash('correct horse battery staple')
@@ -54,4 +54,15 @@ t.test('common passwords are recognised whatever their case', async t => {
   t.ok(passwords.isCommon('password'))
   t.ok(passwords.isCommon('PASSWORD'))
   t.notOk(passwords.isCommon('correct horse battery staple'))
+})
+
+t.test('no more hashes at once than the concurrency allows: the rest wait in line, and all finish', async t => {
+  const single = createPasswordService({ memoryKiB: 1024, timeCost: 1, parallelism: 1, concurrency: 1 })
+  const stored = await single.hash('correct horse battery staple')
+  const checks = [single.verify(stored, 'correct horse battery staple'), single.verify(stored, 'wrong'), single.verifyDecoy('anything')]
+  // One turn of the event loop later, all three have asked for their turn.
+  await new Promise(resolve => setImmediate(resolve))
+  t.same(single.queue(), { active: 1, waiting: 2 })
+  t.same(await Promise.all(checks), [true, false, false])
+  t.same(single.queue(), { active: 0, waiting: 0 })
 })
