@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import pg from 'pg'
 import { freePort } from '../test/helpers/net.js'
-import { measure, warmThenMeasure, type LoadOf, type Measurement } from './load.js'
+import { measure, warmThenMeasure, type LoadOf } from './load.js'
 import { startServer, type Server } from './processes.js'
 import { machineDescription, renderReport, writeReport, type Row } from './report.js'
 
