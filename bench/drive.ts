@@ -21,6 +21,15 @@ function requestsOf ({ scenario, path }: Load): Request[] | undefined {
       }
     }]
   }
+  if (scenario?.kind === 'tokens') {
+    // A different access token on every request, more of them than any cache keeps.
+    let next = 0
+    return [{
+      method: 'GET',
+      path,
+      setupRequest: request => ({ ...request, headers: { ...request.headers, authorization: `Bearer ${scenario.accessTokens[next++ % scenario.accessTokens.length]}` } })
+    }]
+  }
   if (scenario?.kind === 'register') {
     return [{
       method: 'POST',

@@ -11,9 +11,10 @@ export interface Measurement {
   failures: number
 }
 
-/** Scenarios whose every request differs: a refresh token that each answer replaces, a new email. */
+/** Scenarios whose every request differs: a refresh token that each answer replaces, another access token, a new email. */
 export type Scenario =
   | { kind: 'refresh', refreshTokens: string[] }
+  | { kind: 'tokens', accessTokens: string[] }
   | { kind: 'register', password: string }
 
 export interface Load {

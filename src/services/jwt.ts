@@ -1,5 +1,6 @@
 // Signing and verifying access-token JWTs (fast-jwt) with the key ring: the kid picks the key, the key pins the algorithm.
 import { createSigner, createVerifier } from 'fast-jwt'
+import { LruMap } from 'toad-cache'
 import { apiError } from '../errors.js'
 import type { KeyRing, SigningKey } from './signing-keys.js'
 
@@ -39,6 +40,11 @@ export function createAccessTokenJwt ({ ring, issuer, audience, clockToleranceSe
   // Every token one key signs starts with the same header segment, so its parse is kept:
   // a few entries, only for headers that named a key of ours (no one can fill it up).
   const headers = new Map<string, JoseHeader>()
+  // A client presents the same access token on every request of its life, so the claims of
+  // the tokens checked last are kept, keyed by the whole token (exact: no digest to collide),
+  // until their exp. A hit still needs the token's key to be live: a retired key's tokens
+  // stop at once, cached or not.
+  const verified = new LruMap<{ claims: AccessTokenClaims, kid: string, expiresAtMs: number }>(VERIFIED_CACHE_ENTRIES)
 
   function headerOf (token: string): JoseHeader {
     const segment = token.slice(0, token.indexOf('.'))
@@ -85,14 +91,21 @@ export function createAccessTokenJwt ({ ring, issuer, audience, clockToleranceSe
 
     /** Verifies signature, algorithm, kid, iss, aud, typ, exp and nbf; throws a catalogue 401. */
     verify (token: string): AccessTokenClaims {
+      const hit = verified.get(token)
+      if (hit !== undefined && Date.now() < hit.expiresAtMs && ring.verificationKey(hit.kid) !== undefined) return hit.claims
       const header = headerOf(token)
       const key = ring.verificationKey(header.kid)
       if (key === undefined || header.alg !== key.alg) throw apiError('AUTH_TOKEN_INVALID')
+      let claims: AccessTokenClaims
       try {
-        return verifierFor(key)(token)
+        // Frozen: the same object answers every later request with this token.
+        claims = Object.freeze(verifierFor(key)(token))
       } catch (error) {
         throw apiError((error as { code?: string }).code === 'FAST_JWT_EXPIRED' ? 'AUTH_TOKEN_EXPIRED' : 'AUTH_TOKEN_INVALID')
       }
+      // fast-jwt checks exp against the wall clock, with the tolerance: so does the cache.
+      verified.set(token, { claims, kid: key.kid, expiresAtMs: claims.exp * 1000 + clockToleranceSeconds * 1000 })
+      return claims
     }
   }
 }
@@ -100,6 +113,7 @@ export function createAccessTokenJwt ({ ring, issuer, audience, clockToleranceSe
 interface JoseHeader { kid?: unknown, alg?: unknown }
 
 const HEADER_CACHE_ENTRIES = 32
+const VERIFIED_CACHE_ENTRIES = 1000
 
 /**
  * The JOSE header alone, to pick the key: the verifier then decodes the whole token once
