@@ -136,7 +136,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     mail
   })
   await services.settings.start()
-  app.addHook('onClose', async () => services.settings.stop())
+  app.addHook('onClose', async () => { services.settings.stop(); await services.passwords.close() })
   const passwordPolicy = { minLength: config.PASSWORD_MIN_LENGTH, maxLength: config.PASSWORD_MAX_LENGTH }
 
   // Probes (health checks, scrapes) every few seconds would drown the log at info; debug shows them.

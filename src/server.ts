@@ -26,7 +26,9 @@ async function start (config: Config, log: Logger, closers: Closers, stopping: (
   const prisma = createPrisma(pool)
   closers.push(() => prisma.$disconnect())
   if (config.ADMIN_EMAIL !== undefined) {
-    const outcome = await createAdminAccounts({ prisma, passwords: passwordServiceFor(config) }).bootstrap(config.ADMIN_EMAIL, config.ADMIN_PASSWORD)
+    const passwords = passwordServiceFor(config)
+    const outcome = await createAdminAccounts({ prisma, passwords }).bootstrap(config.ADMIN_EMAIL, config.ADMIN_PASSWORD)
+      .finally(passwords.close)
     if (outcome !== 'admin-exists') log.warn(`ADMIN_EMAIL: ${outcome === 'created' ? 'created' : 'promoted'} the first admin, ${config.ADMIN_EMAIL}`)
   }
   const app = await buildApp(config, { prisma, sql: pool, authSecret: await resolveAuthSecret(config, log), logger: log })

@@ -52,9 +52,10 @@ async function main (): Promise<string> {
 
   const database = await openDatabase(config)
   const prisma = createPrisma(database)
+  const passwords = passwordServiceFor(config)
   try {
     await applyMigrations(database.url)
-    const accounts = createAdminAccounts({ prisma, passwords: passwordServiceFor(config) })
+    const accounts = createAdminAccounts({ prisma, passwords })
     const user = 'password' in input
       ? await accounts.createAdmin(input)
       : await accounts.promote(input.email).catch((error: { code?: string }) => {
@@ -62,6 +63,7 @@ async function main (): Promise<string> {
       })
     return `${command === 'create' ? 'Created' : 'Promoted'} admin ${user.email} (${user.id})`
   } finally {
+    await passwords.close()
     await prisma.$disconnect()
     await database.stop()
   }

@@ -1,15 +1,19 @@
-// Password hashing (argon2id on libuv's thread pool, never on the event loop) and password policy.
-import { hash, verify, parseOptions, type Options } from '@node-rs/argon2'
+// Password hashing (argon2id on threads of the lowest priority, never on the event loop) and password policy.
+import { parseOptions, type Options } from '@node-rs/argon2'
 import { dictionary } from '@zxcvbn-ts/language-common'
-import pLimit from 'p-limit'
+import { Piscina } from 'piscina'
+import type { Argon2Task } from './argon2-worker.js'
 
 export interface PasswordSettings {
   memoryKiB: number
   timeCost: number
   parallelism: number
-  /** Hashes computed at once; the others wait in line. */
+  /** Hashes computed at once, one per thread; the others wait in line. */
   concurrency: number
 }
+
+// The worker's module next to this one: compiled JavaScript, or TypeScript under tsx.
+const ARGON2_WORKER = new URL(`./argon2-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href
 
 // `Algorithm` is an ambient const enum, which isolated modules cannot read: 2 is Argon2id.
 const ARGON2ID = 2
@@ -36,24 +40,32 @@ export function createPasswordService (settings: PasswordSettings) {
     timeCost: settings.timeCost,
     parallelism: settings.parallelism
   }
-  // Each hash takes a core and `memoryKiB` for its whole run. More of them at once than there
-  // are cores would only hold more memory and crowd out the event loop's thread, which also
-  // needs a core to keep every other request fast during a login storm (docs/benchmarks.md).
-  const inLine = pLimit(settings.concurrency)
-  const run = <T>(work: () => Promise<T>) => inLine(work)
+  // Each hash takes a whole core and `memoryKiB` for its run, so there are no more threads
+  // than `concurrency` (by default the cores); the other hashes wait in line. The threads run
+  // at the lowest CPU priority (nice 19, on Linux): during a login storm the event loop and
+  // the database always get a core first, and every other request stays fast, while the
+  // hashes still take every cycle nobody else wants (docs/benchmarks.md).
+  const threads = new Piscina<Argon2Task, string | boolean>({
+    filename: ARGON2_WORKER,
+    minThreads: settings.concurrency,
+    maxThreads: settings.concurrency,
+    niceIncrement: 19
+  })
+  const hash = async (password: string) => await threads.run({ op: 'hash', password, options }) as string
+  const verify = async (stored: string, password: string) => await threads.run({ op: 'verify', hash: stored, password }) as boolean
   // Hash of a random value, verified against for unknown users so that a login costs the
   // same whether or not the account exists (no user enumeration by timing).
-  const decoyHash = run(async () => await hash(crypto.randomUUID(), options))
+  const decoyHash = hash(crypto.randomUUID())
 
   return {
     hash (password: string): Promise<string> {
-      return run(async () => await hash(normalizePassword(password), options))
+      return hash(normalizePassword(password))
     },
 
     /** Constant work: an unparsable stored hash is a failed match, never an exception. */
     async verify (storedHash: string, password: string): Promise<boolean> {
       try {
-        return await run(async () => await verify(storedHash, normalizePassword(password)))
+        return await verify(storedHash, normalizePassword(password))
       } catch {
         return false
       }
@@ -61,8 +73,7 @@ export function createPasswordService (settings: PasswordSettings) {
 
     /** Spends the same argon2 work as `verify` and always fails: used for unknown accounts. */
     async verifyDecoy (password: string): Promise<false> {
-      const decoy = await decoyHash
-      await run(async () => await verify(decoy, normalizePassword(password)))
+      await verify(await decoyHash, normalizePassword(password))
       return false
     },
 
@@ -77,8 +88,14 @@ export function createPasswordService (settings: PasswordSettings) {
       }
     },
 
-    /** Hashes being computed, and hashes waiting for their turn. */
-    queue: () => ({ active: inLine.activeCount, waiting: inLine.pendingCount }),
+    /** Hashes waiting for a thread. */
+    waiting: () => threads.queueSize,
+
+    /** Ends the hashing threads once their work is done. */
+    async close (): Promise<void> {
+      await decoyHash.catch(() => {})
+      await threads.close()
+    },
 
     /** NIST SP 800-63B-4 3.1.1.2: refuse passwords found in lists of commonly used ones. */
     isCommon,

@@ -8,7 +8,9 @@ import { createTestDatabase } from '../helpers/database.js'
 const database = await createTestDatabase()
 const prisma = createPrisma(database)
 t.teardown(async () => { await prisma.$disconnect(); await database.drop() })
-const accounts = createAdminAccounts({ prisma, passwords: createPasswordService({ memoryKiB: 1024, timeCost: 1, parallelism: 1, concurrency: 2 }) })
+const passwords = createPasswordService({ memoryKiB: 1024, timeCost: 1, parallelism: 1, concurrency: 2 })
+t.teardown(passwords.close)
+const accounts = createAdminAccounts({ prisma, passwords })
 
 t.test('promotes an existing account when no admin exists, then does nothing', async t => {
   await prisma.user.create({ data: { email: 'first@example.com', passwordHash: 'x', isActive: false } })
