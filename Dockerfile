@@ -41,6 +41,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 STOPSIGNAL SIGTERM
 # node itself is PID 1 and receives SIGTERM (npm would not pass it on): graceful shutdown.
-# Memory: Prisma's query compiler (WebAssembly) stays on the baseline compiler, and V8's
-# young generation stays small; both measured in docs/benchmarks.md.
-CMD ["node", "--no-wasm-tier-up", "--max-semi-space-size=2", "dist/server.js"]
+# Memory: Prisma's query compiler (WebAssembly) stays on V8's baseline compiler, the young
+# generation stays small, one background thread for V8: measured in docs/benchmarks.md.
+CMD ["node", "--no-wasm-tier-up", "--no-wasm-dynamic-tiering", "--max-semi-space-size=2", "--v8-pool-size=1", "dist/server.js"]

@@ -41,8 +41,26 @@ export async function measure (load: Load): Promise<Measurement> {
 /** What a scenario sends; built anew for every run (a refresh run needs unspent tokens). */
 export type LoadOf = () => Promise<Omit<Load, 'connections' | 'seconds'>>
 
-/** A short unmeasured run first, so that JIT and pools are warm when the measurement starts. */
-export async function warmThenMeasure (loadOf: LoadOf, connections: number, seconds: number): Promise<Measurement> {
-  await measure({ ...await loadOf(), connections, seconds: Math.min(2, seconds) })
-  return await measure({ ...await loadOf(), connections, seconds })
+export interface Comparison {
+  service: Measurement
+  reference: Measurement
+  /** The median of the rounds' service/reference ratios. */
+  ratio: number
+}
+
+/**
+ * The service against its reference, in alternating rounds after a short unmeasured warm-up
+ * of each (JIT, pools): drift on a shared machine (another process waking up, the CPU's
+ * clock) hits both sides alike, and the median round's ratio is reported with its figures.
+ */
+export async function compare (reference: LoadOf, service: LoadOf, connections: number, seconds: number, rounds: number): Promise<Comparison> {
+  for (const loadOf of [reference, service]) await measure({ ...await loadOf(), connections, seconds: Math.min(2, seconds) })
+  const results: Comparison[] = []
+  for (let round = 0; round < rounds; round++) {
+    const ref = await measure({ ...await reference(), connections, seconds })
+    const own = await measure({ ...await service(), connections, seconds })
+    results.push({ service: own, reference: ref, ratio: own.rps / ref.rps })
+  }
+  results.sort((a, b) => a.ratio - b.ratio)
+  return results[Math.floor(results.length / 2)] as Comparison
 }

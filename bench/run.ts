@@ -3,11 +3,12 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import pg from 'pg'
 import { freePort } from '../test/helpers/net.js'
-import { measure, warmThenMeasure, type LoadOf } from './load.js'
+import { compare, measure, type LoadOf } from './load.js'
 import { startServer, type Server } from './processes.js'
 import { machineDescription, renderReport, writeReport, type Row } from './report.js'
 
-const seconds = Number(process.env.BENCH_SECONDS ?? 10)
+const seconds = Number(process.env.BENCH_SECONDS ?? 5)
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
 const serverUrl = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres'
 const root = join(import.meta.dirname, '..')
 const password = 'correct horse battery staple'
@@ -25,7 +26,7 @@ async function post (url: string, body: unknown, headers: Record<string, string>
 }
 
 // As `npm start` and the container's CMD run the service.
-const SERVICE_NODE_FLAGS = ['--no-wasm-tier-up', '--max-semi-space-size=2']
+const SERVICE_NODE_FLAGS = ['--no-wasm-tier-up', '--no-wasm-dynamic-tiering', '--max-semi-space-size=2', '--v8-pool-size=1']
 
 // One client hammering one account from one address is what the rate limits exist to stop;
 // here it is the point, so they are raised out of the way (the limiter itself still runs).
@@ -116,10 +117,9 @@ try {
   const rows: Row[] = []
   for (const scenario of scenarios.filter(s => only === null || only.test(s.name))) {
     for (const connections of [10, 50]) {
-      const ref = await warmThenMeasure(scenario.reference, connections, seconds)
-      const own = await warmThenMeasure(scenario.service(connections), connections, seconds)
-      rows.push({ name: scenario.name, connections, service: own, reference: ref, referenceName: scenario.referenceName, target: scenario.target })
-      console.log(`${scenario.name} @${connections}: ${own.rps} req/s vs ${ref.rps} (${(own.rps / ref.rps).toFixed(2)})${own.failures + ref.failures > 0 ? ` failures ${own.failures}/${ref.failures}` : ''}`)
+      const { service: own, reference: ref, ratio } = await compare(scenario.reference, scenario.service(connections), connections, seconds, rounds)
+      rows.push({ name: scenario.name, connections, service: own, reference: ref, ratio, referenceName: scenario.referenceName, target: scenario.target })
+      console.log(`${scenario.name} @${connections}: ${own.rps} req/s vs ${ref.rps} (${ratio.toFixed(2)})${own.failures + ref.failures > 0 ? ` failures ${own.failures}/${ref.failures}` : ''}`)
     }
   }
 
@@ -137,7 +137,7 @@ try {
   const referenceRssMb = Object.fromEntries(await Promise.all(Object.entries({ bare: bareRef, jwt: jwtRef, 'jwt-select': selectRef, argon2: argonRef })
     .map(async ([kind, server]) => [kind, await server.peakRssMb()] as const)))
   const pgVersion = await withClient(databaseUrl, async client => (await client.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version ?? '?')
-  const report = renderReport({ machine: machineDescription(pgVersion), seconds, rows, storm, health, session, peakRssMb, referenceRssMb })
+  const report = renderReport({ machine: machineDescription(pgVersion), seconds, rounds, rows, storm, health, session, peakRssMb, referenceRssMb })
   console.log(report)
   if (only === null) await writeReport(join(root, 'docs', 'benchmarks.md'), report)
 } finally {
