@@ -21,6 +21,7 @@ export interface Report {
   seconds: number
   rounds: number
   rows: Row[]
+  stormSeconds: number
   /** Absent when the run left the storm out (BENCH_ONLY). */
   storm?: Measurement | undefined
   health?: Measurement | undefined
@@ -37,7 +38,7 @@ export function machineDescription (postgresVersion: string): string {
 
 const verdict = (ok: boolean) => ok ? 'met' : '**missed**'
 
-export function renderReport ({ machine, seconds, rounds, rows, storm, health, session, peakRssMb, referenceRssMb }: Report): string {
+export function renderReport ({ machine, seconds, rounds, rows, stormSeconds, storm, health, session, peakRssMb, referenceRssMb }: Report): string {
   const lines = [
     `Machine: ${machine}. Each row: after a 2 s warm-up of each side, ${rounds} alternating rounds of ${seconds} s of autocannon against the reference then the service; the round with the median ratio is shown. The load comes from a separate autocannon process; the service, the reference servers and PostgreSQL share the same machine.`,
     '',
@@ -51,7 +52,7 @@ export function renderReport ({ machine, seconds, rounds, rows, storm, health, s
     }),
     ...(storm === undefined || health === undefined || session === undefined
       ? []
-      : ['', `Login storm (50 connections, ${storm.rps} logins/s, ${storm.failures} failures) with two probes of 20 requests/s at the same time: \`GET /health\` p99 ${health.p99} ms (target < 20: ${verdict(health.p99 < 20)}), \`GET /auth/session\` p99 ${session.p99} ms (target < 25: ${verdict(session.p99 < 25)}).`]),
+      : ['', `Login storm (${stormSeconds} s at 50 connections, ${storm.rps} logins/s, ${storm.failures} failures) with two probes of 20 requests/s at the same time: \`GET /health\` p99 ${health.p99} ms (target < 20: ${verdict(health.p99 < 20)}), \`GET /auth/session\` p99 ${session.p99} ms (target < 25: ${verdict(session.p99 < 25)}).`]),
     '',
     `Peak RSS of the service over the whole run: ${peakRssMb} MB (target < 150: ${verdict(peakRssMb < 150)}); of the reference servers: ${Object.entries(referenceRssMb).map(([kind, mb]) => `${kind} ${mb} MB`).join(', ')}.`
   ]

@@ -124,11 +124,12 @@ try {
   }
 
   // A login storm at 50 connections while two light probes (20 requests/s each) watch the event loop's health.
-  const probe = (path: string, headers: Record<string, string> = {}) => measure({ url: service.url, path, headers, connections: 1, rate: 20, seconds })
+  const stormSeconds = seconds * rounds
+  const probe = (path: string, headers: Record<string, string> = {}) => measure({ url: service.url, path, headers, connections: 1, rate: 20, seconds: stormSeconds })
   const [storm, health, session] = only !== null && !only.test('login storm')
     ? []
     : await Promise.all([
-      measure({ url: service.url, method: 'POST', path: '/auth/login', body: JSON.stringify({ email: loginAccount.email, password }), connections: 50, seconds }),
+      measure({ url: service.url, method: 'POST', path: '/auth/login', body: JSON.stringify({ email: loginAccount.email, password }), connections: 50, seconds: stormSeconds }),
       probe('/health'),
       probe('/auth/session', bearer)
     ])
@@ -137,7 +138,7 @@ try {
   const referenceRssMb = Object.fromEntries(await Promise.all(Object.entries({ bare: bareRef, jwt: jwtRef, 'jwt-select': selectRef, argon2: argonRef })
     .map(async ([kind, server]) => [kind, await server.peakRssMb()] as const)))
   const pgVersion = await withClient(databaseUrl, async client => (await client.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version ?? '?')
-  const report = renderReport({ machine: machineDescription(pgVersion), seconds, rounds, rows, storm, health, session, peakRssMb, referenceRssMb })
+  const report = renderReport({ machine: machineDescription(pgVersion), seconds, rounds, rows, stormSeconds, storm, health, session, peakRssMb, referenceRssMb })
   console.log(report)
   if (only === null) await writeReport(join(root, 'docs', 'benchmarks.md'), report)
 } finally {
