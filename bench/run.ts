@@ -119,7 +119,7 @@ try {
     for (const connections of [10, 50]) {
       const { service: own, reference: ref, ratio } = await compare(scenario.reference, scenario.service(connections), connections, seconds, rounds)
       rows.push({ name: scenario.name, connections, service: own, reference: ref, ratio, referenceName: scenario.referenceName, target: scenario.target })
-      console.log(`${scenario.name} @${connections}: ${own.rps} req/s vs ${ref.rps} (${ratio.toFixed(2)})${own.failures + ref.failures > 0 ? ` failures ${own.failures}/${ref.failures}` : ''}`)
+      console.log(`${scenario.name} @${connections}: ${own.rps} req/s vs ${ref.rps} (${ratio.toFixed(2)})${own.failures + ref.failures > 0 ? ` failures ${own.failures}/${ref.failures}` : ''}, service peak RSS so far ${await service.peakRssMb()} MB`)
     }
   }
 
