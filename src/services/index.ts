@@ -42,7 +42,8 @@ export function passwordServiceFor (config: Config) {
     memoryKiB: config.ARGON2_MEMORY_KIB,
     timeCost: config.ARGON2_TIME_COST,
     parallelism: config.ARGON2_PARALLELISM,
-    concurrency: config.ARGON2_CONCURRENCY === 0 ? availableParallelism() : config.ARGON2_CONCURRENCY
+    concurrency: config.ARGON2_CONCURRENCY === 0 ? availableParallelism() : config.ARGON2_CONCURRENCY,
+    nice: config.ARGON2_NICE
   })
 }
 

@@ -10,6 +10,8 @@ export interface PasswordSettings {
   parallelism: number
   /** Hashes computed at once, one per thread; the others wait in line. */
   concurrency: number
+  /** The hashing threads' nice value (Linux): 19, the lowest priority, unless said otherwise. */
+  nice?: number
 }
 
 // The worker's module next to this one: compiled JavaScript, or TypeScript under tsx.
@@ -42,14 +44,15 @@ export function createPasswordService (settings: PasswordSettings) {
   }
   // Each hash takes a whole core and `memoryKiB` for its run, so there are no more threads
   // than `concurrency` (by default the cores); the other hashes wait in line. The threads run
-  // at the lowest CPU priority (nice 19, on Linux): during a login storm the event loop and
-  // the database always get a core first, and every other request stays fast, while the
-  // hashes still take every cycle nobody else wants (docs/benchmarks.md).
+  // at the lowest CPU priority by default (nice 19, on Linux): during a login storm the event
+  // loop and the database always get a core first, and every other request stays fast, while
+  // the hashes still take every cycle nobody else wants (docs/benchmarks.md). The price: on a
+  // machine kept busy by other processes, logins wait for them too (ARGON2_NICE).
   const threads = new Piscina<Argon2Task, string | boolean>({
     filename: ARGON2_WORKER,
     minThreads: settings.concurrency,
     maxThreads: settings.concurrency,
-    niceIncrement: 19
+    niceIncrement: settings.nice ?? 19
   })
   const hash = async (password: string) => await threads.run({ op: 'hash', password, options }) as string
   const verify = async (stored: string, password: string) => await threads.run({ op: 'verify', hash: stored, password }) as boolean
