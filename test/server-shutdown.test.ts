@@ -9,8 +9,7 @@ import { startServer, stopServer, waitUntilReady, type ServerProcess } from './h
 import { newAccount } from './helpers/users.js'
 
 // About 0.5 s of argon2 per login here: long enough to signal the process in the middle of one.
-// At normal priority, so that the timings do not depend on what else the machine is running.
-const slowHashing = { ARGON2_MEMORY_KIB: '131072', ARGON2_TIME_COST: '20', ARGON2_NICE: '0' }
+const slowHashing = { ARGON2_MEMORY_KIB: '131072', ARGON2_TIME_COST: '20' }
 
 async function startWithEmbeddedDatabase (t: { teardown: (fn: () => unknown) => void }, env: Record<string, string>): Promise<ServerProcess> {
   const dataDir = await mkdtemp(join(tmpdir(), 'auth-shutdown-'))

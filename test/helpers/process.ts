@@ -28,7 +28,8 @@ export function startServer (env: Record<string, string>, { port, entry = source
   let output = ''
   const args = entry.endsWith('.ts') ? ['--import', 'tsx', entry] : [entry]
   const child = spawn(process.execPath, args, {
-    env: { PATH: process.env.PATH, PORT: String(port), LOG_LEVEL: 'info', ...env },
+    // Hashing at normal priority, as in testConfig: timings must not hang on the machine's load.
+    env: { PATH: process.env.PATH, PORT: String(port), LOG_LEVEL: 'info', ARGON2_NICE: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(cwd === undefined ? {} : { cwd })
   })
