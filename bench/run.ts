@@ -1,7 +1,7 @@
 // `npm run bench`: the service against reference servers, same machine, same run; writes docs/benchmarks.md.
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
-import pg from 'pg'
+import { withClient } from '../test/helpers/database.js'
 import { freePort } from '../test/helpers/net.js'
 import { compare, measure, type LoadOf } from './load.js'
 import { startServer, type Server } from './processes.js'
@@ -12,12 +12,6 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
 const serverUrl = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres'
 const root = join(import.meta.dirname, '..')
 const password = 'correct horse battery staple'
-
-async function withClient<T> (url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try { return await work(client) } finally { await client.end() }
-}
 
 async function post (url: string, body: unknown, headers: Record<string, string> = {}) {
   const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) })

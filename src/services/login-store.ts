@@ -7,7 +7,7 @@ import type { Device, StartedSession } from './sessions.js'
 import { expiryOf } from './sessions.js'
 import type { SettingsService } from './settings.js'
 import type { RefreshTokenCodec } from './tokens.js'
-import { API_USER_COLUMNS, apiUserOfRow, type ApiUser, type ApiUserRow } from './users.js'
+import { API_USER_COLUMNS, API_USER_FROM, apiUserOfRow, type ApiUser, type ApiUserRow } from './users.js'
 
 export interface LoginStoreDeps {
   sql: Sql
@@ -63,7 +63,7 @@ const succeed = statement<ApiUserRow>('login.succeed', `
     INSERT INTO "AuditEvent" (id, "createdAt", action, "actorId", "subjectId", ip, details)
     VALUES ($11, $4, 'login.succeeded', $2, $2, $7, $12)
   )
-  SELECT ${API_USER_COLUMNS} FROM "User" u LEFT JOIN "Profile" p ON p."userId" = u.id WHERE u.id = $2`)
+  SELECT ${API_USER_COLUMNS} FROM ${API_USER_FROM} WHERE u.id = $2`)
 
 export function createLoginStore ({ sql, codec, settings, now, maxSessionsPerUser }: LoginStoreDeps) {
   return {

@@ -47,9 +47,10 @@ export function toApiUser (row: UserRow): ApiUser {
   }
 }
 
-/** The columns of `ApiUser`, for hand-written statements over "User" u LEFT JOIN "Profile" p. */
+/** The columns of `ApiUser`, and where they come from, for hand-written statements. */
 export const API_USER_COLUMNS = `u.id, u.email, u."pendingEmail", u.username, u.role, u."emailVerifiedAt", u."createdAt", u."updatedAt",
   p."displayName", p.bio, p."avatarUrl"`
+export const API_USER_FROM = '"User" u LEFT JOIN "Profile" p ON p."userId" = u.id'
 
 export interface ApiUserRow {
   id: string
@@ -72,7 +73,7 @@ export function apiUserOfRow ({ displayName, bio, avatarUrl, ...user }: ApiUserR
 // The user, only while active and while `sid` is one of their live sessions: one round trip.
 const selectLiveCaller = statement<ApiUserRow>('users.live_caller', `
   SELECT ${API_USER_COLUMNS}
-  FROM "User" u LEFT JOIN "Profile" p ON p."userId" = u.id
+  FROM ${API_USER_FROM}
   WHERE u.id = $1 AND u."isActive" AND EXISTS (
     SELECT 1 FROM "Session" s
     WHERE s.id = $2 AND s."userId" = u.id AND s."revokedAt" IS NULL AND s."idleExpiresAt" > $3 AND s."absoluteExpiresAt" > $3)`)
