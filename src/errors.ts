@@ -53,6 +53,13 @@ export function rateLimited (retryAfterSeconds: number): createError.FastifyErro
   return Object.assign(apiError('RATE_LIMITED'), { retryAfterSeconds: Math.max(1, Math.ceil(retryAfterSeconds)) })
 }
 
+/** The refusals that say the presented refresh token itself is dead: the only ones after which a browser should drop it. */
+const deadRefreshTokenCodes: ReadonlySet<string> = new Set<ErrorCode>(['AUTH_REFRESH_INVALID', 'AUTH_REFRESH_EXPIRED', 'AUTH_REFRESH_REVOKED', 'AUTH_REFRESH_REUSED'])
+
+export function isDeadRefreshToken (error: { code?: unknown }): boolean {
+  return typeof error.code === 'string' && deadRefreshTokenCodes.has(error.code)
+}
+
 export function isErrorCode (value: unknown): value is ErrorCode {
   return typeof value === 'string' && Object.hasOwn(catalogue, value)
 }

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { RateLimits } from '../config.js'
-import { apiError } from '../errors.js'
+import { apiError, isDeadRefreshToken } from '../errors.js'
 import { perClientIp } from '../plugins/rate-limits.js'
 import { errorResponses, type PasswordPolicy } from '../schemas/common.js'
 import {
@@ -78,13 +78,16 @@ export async function authRoutes (app: FastifyInstance, { auth, users, sessions,
       tags: ['auth'],
       operationId: 'refresh',
       summary: 'Exchange the refresh token for new tokens (rotation)',
-      description: 'The refresh token comes from the body or, when the body has none, from the refresh cookie; the answer uses the same transport. A retired token presented again ends the session (`AUTH_REFRESH_REUSED`), except the immediately previous one within the grace window, which gets the same successor.',
+      description: 'The refresh token comes from the body or, when the body has none, from the refresh cookie; the answer uses the same transport. A retired token presented again ends the session (`AUTH_REFRESH_REUSED`), except the immediately previous one within the grace window, which gets the same successor. A refusal clears the cookies only when the presented token is dead (`AUTH_REFRESH_INVALID`, `_EXPIRED`, `_REVOKED`, `_REUSED`); any other (CSRF, 400, 415, 429, 503) leaves them for a later retry.',
       body: RefreshTokenBody,
       response: { 200: Type.Union([RefreshBodyResponse, RefreshCookieResponse]), ...errorResponses(400, 401, 403, 415, 429) }
     },
     preValidation: absentBodyAsEmpty,
-    // A refused cookie is useless to keep: the browser drops it.
-    onError: async (request, reply) => { if (request.body?.refreshToken === undefined) reply.clearAuthCookies() }
+    // Only a dead cookie is dropped. Any other refusal (a cross-site request, a bad request, a
+    // rate limit, an outage) says nothing about the session, which must refresh once it passes.
+    onError: async (request, reply, error) => {
+      if (request.body?.refreshToken === undefined && isDeadRefreshToken(error)) reply.clearAuthCookies()
+    }
   }, async (request, reply) => {
     const bodyToken = request.body.refreshToken
     const token = bodyToken ?? request.authCookies().refreshToken

@@ -30,8 +30,9 @@ export function noStore (_request: FastifyRequest, reply: FastifyReply, payload:
 
 /**
  * For routes whose body is optional (a browser refreshes with cookies and no body): an
- * absent body is validated as `{}`, so its schema still rejects anything else.
+ * absent body is validated as `{}`, so its schema still rejects anything else — JSON `null`
+ * included, which is a body, and not an object.
  */
 export async function absentBodyAsEmpty (request: FastifyRequest): Promise<void> {
-  request.body ??= {}
+  if (request.body === undefined) request.body = {}
 }
