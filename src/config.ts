@@ -1,5 +1,5 @@
 // The only reader of process.env: one TypeBox schema, validated at start-up, gives the Config type.
-import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 
 const Seconds = (defaultValue: number, minimum: number, maximum: number, description: string) =>
@@ -29,7 +29,8 @@ export const ConfigSchema = Type.Object({
     Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'),
     Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')
   ], { default: 'info' }),
-  PUBLIC_URL: Type.String({ default: 'http://localhost:3000', pattern: '^https?://[^/]+$', description: "the service's own origin, no path" }),
+  // No default here: loadConfig derives it from HOST and PORT.
+  PUBLIC_URL: Type.String({ pattern: '^https?://[^/]+$', description: "the service's own origin, no path; default http://localhost:PORT" }),
 
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL URL; unset: embedded PGlite under DATA_DIR' })),
   DATABASE_POOL_SIZE: Type.Integer({ default: 10, minimum: 1, maximum: 200 }),
@@ -126,25 +127,49 @@ export class ConfigError extends Error {
  * each, naming the variable, the rule and the value received (secrets are not echoed).
  */
 export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
-  const known = Object.keys(ConfigSchema.properties)
+  const config = validated(ConfigSchema, env, candidate => {
+    // Derived from where the service listens, so that the links and logs name the right port.
+    candidate.PUBLIC_URL ??= defaultPublicUrl(candidate.HOST, candidate.PORT)
+  })
+  const problems = [...productionProblems(config), ...consistencyProblems(config)]
+  if (problems.length > 0) throw new ConfigError(problems)
+  return config
+}
+
+/** Where the database is: all that `db:migrate` needs, so a deploy pipeline gives it no secrets. */
+export const DatabaseConfigSchema = Type.Pick(ConfigSchema, ['DATABASE_URL', 'DATABASE_POOL_SIZE', 'DATA_DIR', 'DATABASE_CONNECT_TIMEOUT_SECONDS', 'DATABASE_QUERY_TIMEOUT_SECONDS'])
+export type DatabaseConfig = Static<typeof DatabaseConfigSchema>
+
+/** The database part of the configuration alone, validated like the whole. */
+export function loadDatabaseConfig (env: NodeJS.ProcessEnv = process.env): DatabaseConfig {
+  return validated(DatabaseConfigSchema, env)
+}
+
+function validated<S extends TObject> (schema: S, env: NodeJS.ProcessEnv, complete?: (candidate: Record<string, unknown>) => void): Static<S> {
   // Empty strings mean "unset", as in most .env tooling.
   const input: Record<string, string> = {}
-  for (const key of known) {
+  for (const key of Object.keys(schema.properties)) {
     const value = env[key]
     if (value !== undefined && value !== '') input[key] = value
   }
-  const candidate = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, input))
-  const problems = [...Value.Errors(ConfigSchema, candidate)].map(error => {
+  const candidate = Value.Convert(schema, Value.Default(schema, input)) as Record<string, unknown>
+  complete?.(candidate)
+  const problems = [...Value.Errors(schema, candidate)].map(error => {
     const name = error.path.slice(1)
     // The raw value: Default and Convert have changed `input` in place.
     const shown = neverEchoed.has(name) ? '(hidden)' : JSON.stringify(env[name])
     return `${name}: ${describe(error.schema, error.message)}, got ${shown}`
   })
   if (problems.length > 0) throw new ConfigError(problems)
-  const config = candidate as Config
-  problems.push(...productionProblems(config), ...consistencyProblems(config))
-  if (problems.length > 0) throw new ConfigError(problems)
-  return config
+  return candidate as Static<S>
+}
+
+/** http://localhost:PORT for a loopback or wildcard HOST, else that address. */
+function defaultPublicUrl (host: unknown, port: unknown): string | undefined {
+  if (typeof host !== 'string' || typeof port !== 'number') return undefined
+  const local = ['127.0.0.1', '::1', '0.0.0.0', '::', 'localhost'].includes(host)
+  const name = local ? 'localhost' : host.includes(':') ? `[${host}]` : host
+  return `http://${name}${port === 80 ? '' : `:${port}`}`
 }
 
 function describe (schema: TSchema, message: string): string {

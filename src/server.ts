@@ -14,13 +14,15 @@ import { passwordServiceFor } from './services/index.js'
 type Closers = Array<() => Promise<void>>
 
 async function start (config: Config, log: Logger, closers: Closers, stopping: () => boolean): Promise<void> {
-  const database = await openDatabase(config)
+  const database = await openDatabase(config, 'service', holder =>
+    log.warn(`waiting for process ${holder?.pid ?? '(starting)'} to let go of the embedded database`))
   closers.push(database.stop)
   log.info(`using ${database.description}`)
   if (config.MIGRATE_ON_START) {
     const applied = await applyMigrations(database.url)
     log.info({ applied }, applied.length > 0 ? `applied ${applied.length} migration(s)` : 'database schema is up to date')
   }
+  await database.share?.()
   const pool = createPool(database, databaseTimeoutsOf(config))
   closers.push(() => pool.end())
   const prisma = createPrisma(pool)

@@ -50,11 +50,12 @@ async function main (): Promise<string> {
   const validate = AjvCompiler()({}, { customOptions: {} })({ schema, method: 'POST', url: '/cli', httpPart: 'body' })
   if (validate(input) !== true) throw new Error(`invalid input: ${validate.errors?.map(e => `${e.instancePath.slice(1)} ${e.message ?? ''}`).join(', ') ?? ''}`)
 
-  const database = await openDatabase(config)
+  const database = await openDatabase(config, 'tool', waitingFor)
   const prisma = createPrisma(database)
   const passwords = passwordServiceFor(config)
   try {
-    await applyMigrations(database.url)
+    // Beside a running service, its schema is the one to use: it migrated at its start.
+    if (database.guest !== true) await applyMigrations(database.url)
     const accounts = createAdminAccounts({ prisma, passwords })
     const user = 'password' in input
       ? await accounts.createAdmin(input)
@@ -69,10 +70,15 @@ async function main (): Promise<string> {
   }
 }
 
+/** Said on standard error while another command holds the embedded database. */
+function waitingFor (holder: { pid: number } | null): void {
+  console.error(`admin: waiting for process ${holder?.pid ?? '(starting)'} to let go of the embedded database…`)
+}
+
 try {
   console.log(await main())
 } catch (error) {
-  // Expected failures get one line: bad input, an existing account, an unknown email.
+  // Expected failures get one line: bad input, an existing account, an unknown email, a busy database.
   console.error(`admin: ${error instanceof Error ? error.message : String(error)}`)
   process.exitCode = 1
 }

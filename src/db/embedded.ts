@@ -1,39 +1,68 @@
 // Embedded PostgreSQL (PGlite, PostgreSQL in WASM) served on a loopback port, so the
 // service reaches it through the same `pg` driver and Prisma adapter as a real server.
 import { mkdir } from 'node:fs/promises'
+import { createServer, type Socket } from 'node:net'
+import { once } from 'node:events'
 import { PGlite } from '@electric-sql/pglite'
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
+import { PGLiteSocketHandler } from '@electric-sql/pglite-socket'
+import { createSessionGate } from './session-gate.js'
 
 export interface EmbeddedPostgres {
-  /** A `postgresql://` URL for `pg`; the server accepts one connection at a time. */
+  /** A `postgresql://` URL for `pg`. */
   url: string
   stop: () => Promise<void>
 }
 
+/** Connections served at once: the owner's pool of one, and a few command-line tools beside it. */
+const MAX_CONNECTIONS = 8
+
 /**
  * Starts PGlite on 127.0.0.1 at `port` (default: a free one). `dataDir` keeps the data on
  * disk across restarts; without it the database lives in memory (tests, shadow databases).
+ * Opening a data directory is `openDatabase`'s business (src/db/open.ts), which makes sure
+ * no other process has it open.
  *
- * PGlite is a single-session database: the socket server's multiplexer could interleave
- * two clients' extended-protocol messages, so it accepts one connection and callers use
- * a pool of size one (see `createPrisma`).
+ * PGlite is a single session: connections take turns a transaction at a time (see
+ * `createSessionGate`), and the owner uses a pool of one (see `createPool`).
  */
 export async function startEmbeddedPostgres (dataDir?: string, port = 0): Promise<EmbeddedPostgres> {
   // PGlite creates only the last directory of the path; a fresh clone has no .data/ yet.
   if (dataDir !== undefined) await mkdir(dataDir, { recursive: true })
   const db = await PGlite.create(dataDir === undefined ? undefined : { dataDir })
-  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port, maxConnections: 1 })
+  const gate = createSessionGate(db)
+  const handlers = new Set<PGLiteSocketHandler>()
+
+  function serve (socket: Socket): void {
+    socket.on('error', () => {})
+    if (handlers.size >= MAX_CONNECTIONS) {
+      socket.end()
+      return
+    }
+    // The handler only calls the queue's public methods, which the gate provides.
+    const handler = new PGLiteSocketHandler({ queryQueue: gate as unknown as ConstructorParameters<typeof PGLiteSocketHandler>[0]['queryQueue'], closeOnDetach: true })
+    handlers.add(handler)
+    const forget = () => handlers.delete(handler)
+    handler.addEventListener('close', forget)
+    handler.addEventListener('error', forget)
+    handler.attach(socket).catch(() => { forget(); socket.destroy() })
+  }
+
+  const server = createServer(serve)
   try {
-    await server.start()
+    server.listen(port, '127.0.0.1')
+    await once(server, 'listening')
   } catch (error) {
     await db.close()
     throw error
   }
-  const { port: boundPort } = server as unknown as { port: number }
+  const { port: boundPort } = server.address() as { port: number }
   return {
     url: `postgresql://postgres@127.0.0.1:${boundPort}/postgres?sslmode=disable`,
     async stop () {
-      await server.stop()
+      const closed = new Promise(resolve => server.close(resolve))
+      await Promise.all([...handlers].map(handler => handler.detach(true)))
+      handlers.clear()
+      await closed
       await db.close()
     }
   }

@@ -8,6 +8,12 @@ export interface DatabaseOptions {
   url: string
   /** Connections in the pool; 1 for the embedded database, which serves one session. */
   poolSize: number
+  /**
+   * Connected to an embedded database that another process owns (a command beside the
+   * running service). PGlite is one session shared by every connection: a guest leaves the
+   * owner's named statements alone, and Prisma names none.
+   */
+  guest?: boolean | undefined
 }
 
 export interface DatabaseTimeouts {
@@ -28,7 +34,7 @@ export function databaseTimeoutsOf (config: Config): DatabaseTimeouts {
  * Every wait on the database is bounded, so an unreachable or hung server turns into a
  * quick 503 (see `isDatabaseUnavailable`) rather than requests piling up forever.
  */
-export function createPool ({ url, poolSize }: DatabaseOptions, timeouts: DatabaseTimeouts = defaultTimeouts): pg.Pool {
+export function createPool ({ url, poolSize, guest }: DatabaseOptions, timeouts: DatabaseTimeouts = defaultTimeouts): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
@@ -46,7 +52,7 @@ export function createPool ({ url, poolSize }: DatabaseOptions, timeouts: Databa
   // An idle connection that breaks is dropped by the pool and replaced at the next query;
   // without a listener, its 'error' event would end the process.
   pool.on('error', () => {})
-  if (poolSize === 1) {
+  if (poolSize === 1 && guest !== true) {
     // The embedded database is one session whatever the connection: a replaced connection
     // (after a timeout, say) would find the named statements of the one it replaces still
     // there, and preparing them again would fail. Queued first, before any other query.
