@@ -78,7 +78,7 @@ export function createSessionGate (db: PGlite) {
     /** The connection went away: whatever it left open is rolled back, and the others go on. */
     async clearTransactionIfNeeded (connection: number): Promise<void> {
       if (owner !== connection) return
-      if (db.isInTransaction()) await db.runExclusive(() => db.exec('ROLLBACK'))
+      if (db.isInTransaction()) await db.exec('ROLLBACK')
       owner = null
       await pump()
     }
