@@ -29,6 +29,10 @@ export const ConfigSchema = Type.Object({
     Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'),
     Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')
   ], { default: 'info' }),
+  LOG_FORMAT: Type.Union([Type.Literal('auto'), Type.Literal('json'), Type.Literal('pretty')], {
+    default: 'auto',
+    description: 'json: one JSON object per line, for log collectors; pretty: readable lines for a person; auto: pretty in development on a terminal, json otherwise'
+  }),
   // No default here: loadConfig derives it from HOST and PORT.
   PUBLIC_URL: Type.String({ pattern: '^https?://[^/]+$', description: "the service's own origin, no path; default http://localhost:PORT" }),
 
@@ -165,8 +169,9 @@ function validated<S extends TObject> (schema: S, env: NodeJS.ProcessEnv, comple
 }
 
 /** http://localhost:PORT for a loopback or wildcard HOST, else that address. */
-function defaultPublicUrl (host: unknown, port: unknown): string | undefined {
-  if (typeof host !== 'string' || typeof port !== 'number') return undefined
+function defaultPublicUrl (host: unknown, port: unknown): string {
+  // A bad HOST or PORT is reported as such, not once more as a bad PUBLIC_URL.
+  if (typeof host !== 'string' || typeof port !== 'number') return 'http://localhost'
   const local = ['127.0.0.1', '::1', '0.0.0.0', '::', 'localhost'].includes(host)
   const name = local ? 'localhost' : host.includes(':') ? `[${host}]` : host
   return `http://${name}${port === 80 ? '' : `:${port}`}`

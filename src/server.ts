@@ -41,6 +41,15 @@ async function start (config: Config, log: Logger, closers: Closers, stopping: (
   log.info(`API docs at ${config.PUBLIC_URL}/docs`)
 }
 
+/** JSON lines for log collectors; readable lines for a person at a terminal (redacted all the same). */
+async function createLogger (config: Config): Promise<Logger> {
+  const options = { level: config.LOG_LEVEL, redact: { paths: redactedPaths, censor: '[redacted]' } }
+  const pretty = config.LOG_FORMAT === 'pretty' || (config.LOG_FORMAT === 'auto' && config.NODE_ENV === 'development' && process.stdout.isTTY)
+  if (!pretty) return pino(options)
+  const { default: prettyStream } = await import('pino-pretty')
+  return pino(options, prettyStream({ translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', sync: true }))
+}
+
 async function main (): Promise<void> {
   let config: Config
   try {
@@ -50,7 +59,7 @@ async function main (): Promise<void> {
     console.error(error.message)
     process.exit(1)
   }
-  const log = pino({ level: config.LOG_LEVEL, redact: { paths: redactedPaths, censor: '[redacted]' } })
+  const log = await createLogger(config)
 
   const closers: Closers = []
   const closeAll = async () => { for (const close of closers.splice(0).reverse()) await close() }

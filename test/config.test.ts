@@ -1,6 +1,6 @@
 // Start-up configuration: defaults, one clear line per bad variable, and production refusals.
 import t from 'tap'
-import { ConfigError, loadConfig, mailSettingsOf, rateLimitsOf, rateOf } from '../src/config.js'
+import { ConfigError, loadConfig, loadDatabaseConfig, mailSettingsOf, rateLimitsOf, rateOf } from '../src/config.js'
 
 const strongSecret = 'q8Z2v7XkLm4Pw9RtYb3Nc6Hs1Jd5Fg0AeUoIyTr'
 
@@ -121,8 +121,10 @@ t.test('.env.example lists every variable with its default', async t => {
   const listed = Object.fromEntries(text.split('\n').filter(line => /^[A-Z_0-9]+=/.test(line)).map(line => line.split(/=(.*)/s).slice(0, 2)))
   t.same(Object.keys(listed).sort(), Object.keys(ConfigSchema.properties).sort())
   const defaults = loadConfig({}) as Record<string, unknown>
+  // Left empty so that a copy does not pin it: its default follows PORT.
+  const derived = new Set(['PUBLIC_URL'])
   for (const [name, value] of Object.entries(listed)) {
-    t.equal(value, defaults[name] === undefined ? '' : String(defaults[name]), name)
+    t.equal(value, defaults[name] === undefined || derived.has(name) ? '' : String(defaults[name]), name)
   }
 })
 
@@ -147,4 +149,25 @@ t.test('CORS with credentials never opens to everyone; production wants https or
   const production = { NODE_ENV: 'production', DATABASE_URL: 'postgresql://db/auth', AUTH_SECRET: strongSecret, SMTP_URL: 'smtp://mail.internal:587' }
   t.same(problemsOf({ ...production, CORS_ORIGINS: 'https://app.example.com' }), [])
   t.match(problemsOf({ ...production, CORS_ORIGINS: 'http://app.example.com' }), [/^CORS_ORIGINS: "http:\/\/app.example.com" is not https/])
+})
+
+t.test('PUBLIC_URL follows where the service listens unless it is set', async t => {
+  t.equal(loadConfig({}).PUBLIC_URL, 'http://localhost:3000')
+  t.equal(loadConfig({ PORT: '4100' }).PUBLIC_URL, 'http://localhost:4100', 'regression: the start log named port 3000 whatever PORT was')
+  t.equal(loadConfig({ HOST: '0.0.0.0', PORT: '8080' }).PUBLIC_URL, 'http://localhost:8080')
+  t.equal(loadConfig({ HOST: '192.0.2.7', PORT: '80' }).PUBLIC_URL, 'http://192.0.2.7')
+  t.equal(loadConfig({ HOST: 'fd00::7', PORT: '81' }).PUBLIC_URL, 'http://[fd00::7]:81')
+  t.equal(loadConfig({ PORT: '4100', PUBLIC_URL: 'https://auth.example.com' }).PUBLIC_URL, 'https://auth.example.com')
+  t.match(problemsOf({ PORT: 'x' }), [/^PORT: /], 'a bad PORT is reported once, not as a bad PUBLIC_URL too')
+})
+
+t.test('db:migrate reads the database settings alone: production needs no secret for it', async t => {
+  t.same(loadDatabaseConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgresql://db/auth', DATA_DIR: '/var/lib/auth' }), {
+    DATABASE_URL: 'postgresql://db/auth',
+    DATA_DIR: '/var/lib/auth',
+    DATABASE_POOL_SIZE: 10,
+    DATABASE_CONNECT_TIMEOUT_SECONDS: 5,
+    DATABASE_QUERY_TIMEOUT_SECONDS: 10
+  })
+  t.throws(() => loadDatabaseConfig({ DATABASE_URL: 'mysql://db' }), ConfigError)
 })

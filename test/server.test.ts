@@ -25,6 +25,9 @@ t.test('npm start with no configuration: embedded database and a development sec
   t.match(first.output(), /applied [0-9]+ migration/)
   t.match(first.output(), /created the first admin, boss@example.com/, 'ADMIN_EMAIL bootstraps the first admin')
   t.notMatch(first.output(), /bootstrap admin passphrase/, 'its password is never logged')
+  t.match(first.output(), `API docs at http://localhost:${port}/docs`, 'regression: the start log named port 3000 whatever PORT was')
+  t.notMatch(first.output(), /DeprecationWarning/, 'regression: a query was issued on a connection busy with another')
+  t.ok(first.logs().length > 0 && first.logs().length === first.output().trim().split('\n').length, 'not on a terminal: JSON lines only')
   const registered = await fetch(`${first.baseUrl}/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(account) })
   t.equal(registered.status, 201)
   const login = await fetch(`${first.baseUrl}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: account.email, password: account.password }) })
@@ -32,8 +35,11 @@ t.test('npm start with no configuration: embedded database and a development sec
   t.equal(await stop(first), 0, 'SIGTERM stops cleanly')
   t.equal((await stat(join(dataDir, 'auth-secret'))).mode & 0o777, 0o600, 'the secret file is private')
 
-  const second = start(env, port)
+  // A person at a terminal reads lines, not JSON (the default there; a pipe needs asking).
+  const second = start({ ...env, LOG_FORMAT: 'pretty' }, port)
   await waitUntilReady(second)
+  t.same(second.logs(), [], 'pretty: no JSON line')
+  t.match(second.output(), /\d\d:\d\d:\d\d\.\d{3}\] INFO: using the embedded database in /)
   t.match(second.output(), /database schema is up to date/)
   const me = await fetch(`${second.baseUrl}/users/me`, { headers: { authorization: `Bearer ${accessToken}` } })
   t.equal(me.status, 200, 'the same secret and the same data after a restart')

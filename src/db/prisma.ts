@@ -45,19 +45,19 @@ export function createPool ({ url, poolSize, guest }: DatabaseOptions, timeouts:
     // TCP keep-alive notices a silently dropped idle connection before a query needs it.
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
-    // A single connection (embedded database) is kept open: the embedded server accepts
-    // one at a time, and a reconnect could race the closing of the idle one.
-    idleTimeoutMillis: poolSize === 1 ? 0 : 10_000
+    // A single connection (embedded database) is kept open: a reconnect would cost a
+    // session clean-up (below) for nothing.
+    idleTimeoutMillis: poolSize === 1 ? 0 : 10_000,
+    // The embedded database is one session whatever the connection: a replaced connection
+    // (after a timeout, say) would find the named statements of the one it replaces still
+    // there, and preparing them again would fail. The pool awaits this before the first
+    // query (a query issued from its 'connect' event would run alongside it, which pg 8
+    // deprecates and pg 9 refuses).
+    ...(poolSize === 1 && guest !== true ? { onConnect: async (client: pg.ClientBase) => { await client.query('DEALLOCATE ALL') } } : {})
   })
   // An idle connection that breaks is dropped by the pool and replaced at the next query;
   // without a listener, its 'error' event would end the process.
   pool.on('error', () => {})
-  if (poolSize === 1 && guest !== true) {
-    // The embedded database is one session whatever the connection: a replaced connection
-    // (after a timeout, say) would find the named statements of the one it replaces still
-    // there, and preparing them again would fail. Queued first, before any other query.
-    pool.on('connect', client => { client.query('DEALLOCATE ALL').catch(() => {}) })
-  }
   return pool
 }
 
