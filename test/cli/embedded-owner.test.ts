@@ -37,7 +37,7 @@ function command (script: 'admin' | 'db-migrate', args: string[], stdin = ''): R
 async function service (): Promise<ServerProcess> {
   const server = startServer(env, { port: await freePort() })
   running.add(server.child)
-  void server.exited.then(() => running.delete(server.child))
+  server.exited.then(() => running.delete(server.child)).catch(() => {})
   return server
 }
 
