@@ -29,7 +29,7 @@ import { ErrorResponse, User } from './schemas/common.js'
 import { AccessClaims } from './schemas/sessions.js'
 import { createServices } from './services/index.js'
 import { createAccessTokenJwt } from './services/jwt.js'
-import { createMailer } from './services/mail.js'
+import { createMailSender } from './services/mail.js'
 import { createKeyRing, loadSigningKeys } from './services/signing-keys.js'
 import { deriveKey } from './services/tokens.js'
 import { schemaController } from './validation.js'
@@ -121,20 +121,22 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   await app.register(authorize)
 
   const mail = mailSettingsOf(config)
-  await app.register(mailer, { mailer: createMailer({ smtpUrl: config.SMTP_URL, from: mail.from, log: app.log.child({ component: 'mail' }) }) })
-
+  const mailLog = app.log.child({ component: 'mail' })
   const counters = createMetrics()
   const services = createServices(config, {
-    metrics: counters.auth,
+    metrics: { ...counters.auth, ...counters.mail },
     prisma: deps.prisma,
     sql: deps.sql,
     signJwt: payload => jwt.sign(payload),
     refreshKey: deriveKey(deps.authSecret, 'refresh-token'),
+    oneTimeTokenKey: deriveKey(deps.authSecret, 'one-time-token'),
     now,
     reportError: (err, context) => app.log.error({ err }, context),
-    mailer: app.mailer,
+    mailSender: createMailSender({ smtpUrl: config.SMTP_URL, from: mail.from, log: mailLog }),
+    mailLog,
     mail
   })
+  await app.register(mailer, { delivery: services.mailDelivery, pollSeconds: config.MAIL_POLL_SECONDS })
   await services.settings.start()
   app.addHook('onClose', async () => { services.settings.stop(); await services.passwords.close() })
   const passwordPolicy = { minLength: config.PASSWORD_MIN_LENGTH, maxLength: config.PASSWORD_MAX_LENGTH }

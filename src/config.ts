@@ -108,6 +108,9 @@ export const ConfigSchema = Type.Object({
   EMAIL_VERIFICATION_URL: Type.Optional(Type.String({ pattern: '^https?://', description: 'verification link template with {token}; default PUBLIC_URL/verify-email?token={token}' })),
   PASSWORD_RESET_TTL_SECONDS: Seconds(1800, 60, 86_400, 'a password reset link works this long'),
   EMAIL_VERIFICATION_TTL_SECONDS: Seconds(86_400, 60, 604_800, 'an email verification link works this long'),
+  MAIL_MAX_ATTEMPTS: Type.Integer({ default: 8, minimum: 1, maximum: 50, description: 'attempts to send a mail before it is given up (logged at error, counted in auth_mail_deliveries_total)' }),
+  MAIL_RETRY_BASE_SECONDS: Seconds(30, 1, 3600, 'the wait after a failed attempt to send a mail; it doubles with each further failure, up to an hour'),
+  MAIL_POLL_SECONDS: Seconds(5, 1, 300, 'how often each instance looks for mail due (retries, and mail queued by other instances)'),
   REQUIRE_EMAIL_VERIFICATION: Flag(false, 'refuse login (403 EMAIL_NOT_VERIFIED, only after a correct password) until the email address is verified')
 }, { additionalProperties: true })
 

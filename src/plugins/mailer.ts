@@ -1,18 +1,19 @@
-// The outgoing mail queue on the instance: flushed and closed with the app, so a shutdown loses no queued mail.
+// This instance's deliverer of the mail outbox: started with the app, stopped with it (what is left waits in the database).
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { Mailer } from '../services/mail.js'
+import type { MailDelivery } from '../services/mail-delivery.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** `flush()` waits for every queued mail (tests use it to assert that none was sent). */
-    mailer: Mailer
+    /** `flush()` delivers every mail due now (tests use it to assert what was, or was not, sent). */
+    mailer: MailDelivery
   }
 }
 
-async function mailerPlugin (app: FastifyInstance, { mailer }: { mailer: Mailer }) {
-  app.decorate('mailer', mailer)
-  app.addHook('onClose', async () => { await mailer.close() })
+async function mailerPlugin (app: FastifyInstance, { delivery, pollSeconds }: { delivery: MailDelivery, pollSeconds: number }) {
+  app.decorate('mailer', delivery)
+  app.addHook('onReady', async () => { delivery.start(pollSeconds) })
+  app.addHook('onClose', async () => { await delivery.stop() })
 }
 
 export const mailer = fp(mailerPlugin, { name: 'mailer' })

@@ -57,12 +57,12 @@ export async function accountRoutes (app: FastifyInstance, { credentials, passwo
       tags: ['auth'],
       operationId: 'forgotPassword',
       summary: 'Mail a password reset link',
-      description: 'Always 202 with the same body, answered before the address is even looked up: it tells nothing about whether an account exists. The only other answer, 429, depends on the address asked for and the client, never on whether an account has it. An active account gets a single-use link that expires; asking again kills the earlier link.',
+      description: 'Always 202 with the same body, once the request is recorded and before the address is even looked up: it tells nothing about whether an account exists. The only other answers, 429 and 503 (the database is unavailable: nothing was recorded), depend on the address asked for, the client and the service, never on whether an account has it. An active account gets a single-use link that expires; asking again kills the earlier link.',
       body: ForgotPasswordBody,
       response: { 202: Accepted, ...errorResponses(400, 403, 415, 429) }
     }
   }, async (request, reply) => {
-    passwordReset.requestReset(request.body.email)
+    await passwordReset.requestReset(request.body.email)
     return reply.code(202).send({ message: 'If an account uses this address, a password reset link is on its way.' })
   })
 

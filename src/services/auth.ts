@@ -72,7 +72,7 @@ export function createAuthService ({ prisma, passwords, store, settings, audit, 
       const throttleKeys = [key, ...accountThrottleKeys(user)]
       if (requireVerifiedEmail && user.emailVerifiedAt === null) {
         await throttle.clear(throttleKeys)
-        emails.sendVerification(user.id, user.email)
+        await emails.sendVerification(user.id, user.email)
         metrics.login('email_not_verified')
         throw apiError('EMAIL_NOT_VERIFIED')
       }

@@ -2,8 +2,7 @@
 import type { PrismaClient } from '../db/prisma.js'
 import { apiError } from '../errors.js'
 import type { AuditService } from './audit.js'
-import type { Mailer } from './mail.js'
-import { passwordChangedMail } from './mail-templates.js'
+import type { MailOutbox } from './mail-outbox.js'
 import type { OneTimeTokenService } from './one-time-tokens.js'
 import type { PasswordService } from './passwords.js'
 import type { SessionService } from './sessions.js'
@@ -13,11 +12,11 @@ export interface CredentialDeps {
   passwords: PasswordService
   sessions: SessionService
   tokens: OneTimeTokenService
-  mailer: Mailer
+  outbox: MailOutbox
   audit: AuditService
 }
 
-export function createCredentialService ({ prisma, passwords, sessions, tokens, mailer, audit }: CredentialDeps) {
+export function createCredentialService ({ prisma, passwords, sessions, tokens, outbox, audit }: CredentialDeps) {
   /** The caller's row, only while their session is live; the current password must match it. */
   async function provenCaller (userId: string, sessionId: string, currentPassword: string) {
     const user = await prisma.user.findFirst({
@@ -44,9 +43,10 @@ export function createCredentialService ({ prisma, passwords, sessions, tokens, 
         await tx.user.update({ where: { id: userId }, data: { passwordHash } })
         await sessions.revokeOthers(userId, sessionId, 'password_change', tx)
         await tokens.revoke(tx, userId, 'password_reset')
+        await outbox.queue(tx, { kind: 'password_changed', to: user.email, everywhere: false })
       })
+      outbox.wake()
       await audit.record({ action: 'password.changed', actorId: userId, subjectId: userId })
-      mailer.send({ to: user.email, ...passwordChangedMail({ everywhere: false }) })
     },
 
     /**

@@ -2,8 +2,7 @@
 import type { PrismaClient, Transaction } from '../db/prisma.js'
 import { apiError } from '../errors.js'
 import { Prisma } from '../generated/prisma/client.js'
-import type { Mailer, OutgoingMail } from './mail.js'
-import { confirmEmailChangeMail, emailChangeNoticeMail, linkFor, verifyEmailMail } from './mail-templates.js'
+import type { MailOutbox } from './mail-outbox.js'
 import type { OneTimeTokenService } from './one-time-tokens.js'
 import type { SessionService } from './sessions.js'
 
@@ -11,62 +10,43 @@ export interface EmailVerificationDeps {
   prisma: PrismaClient
   tokens: OneTimeTokenService
   sessions: SessionService
-  mailer: Mailer
-  /** Link template with `{token}`. */
-  linkTemplate: string
-  ttlSeconds: number
+  outbox: MailOutbox
   now: () => Date
 }
 
-export interface StagedChange {
-  /** The new `pendingEmail`: null when the request cancels a pending change. */
-  pendingEmail: string | null
-  /** To send once the transaction has committed. */
-  mails: OutgoingMail[]
-}
-
-export function createEmailVerificationService ({ prisma, tokens, sessions, mailer, linkTemplate, ttlSeconds, now }: EmailVerificationDeps) {
-  const linkOf = (token: string) => linkFor(linkTemplate, token)
-
-  /** Issues a token for the account's current address and mails it, off the request path. */
-  function sendVerification (userId: string, email: string): void {
-    mailer.enqueue(async () => {
-      const token = await tokens.issue(userId, 'email_verify', email)
-      return { to: email, ...verifyEmailMail({ link: linkOf(token), ttlSeconds }) }
+export function createEmailVerificationService ({ prisma, tokens, sessions, outbox, now }: EmailVerificationDeps) {
+  /** Issues a token for `email` and queues its mail, in one transaction: the mail is promised once this resolves. */
+  async function sendLink (userId: string, purpose: 'email_verify' | 'email_change', email: string): Promise<void> {
+    await prisma.$transaction(async tx => {
+      const tokenId = await tokens.issue(userId, purpose, email, tx)
+      await outbox.queue(tx, { kind: purpose === 'email_verify' ? 'verify_email' : 'confirm_email_change', to: email, tokenId })
     })
-  }
-
-  function sendChangeConfirmation (userId: string, newEmail: string): void {
-    mailer.enqueue(async () => {
-      const token = await tokens.issue(userId, 'email_change', newEmail)
-      return { to: newEmail, ...confirmEmailChangeMail({ link: linkOf(token), ttlSeconds }) }
-    })
+    outbox.wake()
   }
 
   return {
-    sendVerification,
+    /** A new verification link for the account's current address (the older ones die). */
+    sendVerification: (userId: string, email: string) => sendLink(userId, 'email_verify', email),
 
     /**
      * Inside the caller's update: a new address only becomes `pendingEmail`; it replaces
      * `email` when the token mailed to it comes back, so nobody can take over an address
      * they cannot read. The old address is told. Asking for the current address cancels a
      * pending change. An address of another account is 409 EMAIL_TAKEN (checked again at
-     * confirmation, where the unique index has the last word).
+     * confirmation, where the unique index has the last word). Returns the new
+     * `pendingEmail` (null when the request cancels a pending change); its mails are queued
+     * in the same transaction (wake the outbox after the commit).
      */
-    async stageChange (tx: Transaction, user: { id: string, email: string }, requested: string): Promise<StagedChange> {
+    async stageChange (tx: Transaction, user: { id: string, email: string }, requested: string): Promise<string | null> {
       if (requested === user.email) {
         await tokens.revoke(tx, user.id, 'email_change')
-        return { pendingEmail: null, mails: [] }
+        return null
       }
       if (await tx.user.findUnique({ where: { email: requested }, select: { id: true } }) !== null) throw apiError('EMAIL_TAKEN')
-      const token = await tokens.issue(user.id, 'email_change', requested, tx)
-      return {
-        pendingEmail: requested,
-        mails: [
-          { to: requested, ...confirmEmailChangeMail({ link: linkOf(token), ttlSeconds }) },
-          { to: user.email, ...emailChangeNoticeMail({ newEmail: requested }) }
-        ]
-      }
+      const tokenId = await tokens.issue(user.id, 'email_change', requested, tx)
+      await outbox.queue(tx, { kind: 'confirm_email_change', to: requested, tokenId })
+      await outbox.queue(tx, { kind: 'email_change_notice', to: user.email, newEmail: requested })
+      return requested
     },
 
     /**
@@ -77,8 +57,8 @@ export function createEmailVerificationService ({ prisma, tokens, sessions, mail
     async resend (userId: string, sessionId: string): Promise<void> {
       const user = await prisma.user.findFirst({ where: sessions.liveCaller(userId, sessionId), select: { email: true, pendingEmail: true, emailVerifiedAt: true } })
       if (user === null) throw apiError('AUTH_SESSION_REVOKED')
-      if (user.pendingEmail !== null) sendChangeConfirmation(userId, user.pendingEmail)
-      else if (user.emailVerifiedAt === null) sendVerification(userId, user.email)
+      if (user.pendingEmail !== null) await sendLink(userId, 'email_change', user.pendingEmail)
+      else if (user.emailVerifiedAt === null) await sendLink(userId, 'email_verify', user.email)
     },
 
     /**

@@ -10,8 +10,10 @@ import { createCredentialService } from './credentials.js'
 import { createEmailVerificationService } from './email-verification.js'
 import { createLoginStore } from './login-store.js'
 import { createLoginThrottle } from './login-throttle.js'
-import type { Mailer } from './mail.js'
-import type { AuthMetrics } from './metrics.js'
+import type { MailLog, MailSender } from './mail.js'
+import { createMailDelivery } from './mail-delivery.js'
+import { createMailOutbox } from './mail-outbox.js'
+import type { AuthMetrics, MailMetrics } from './metrics.js'
 import { createOneTimeTokenService } from './one-time-tokens.js'
 import { createPasswordResetService } from './password-reset.js'
 import { createPasswordService } from './passwords.js'
@@ -27,13 +29,16 @@ export interface ServiceDeps {
   sql: Sql
   signJwt: SignJwt
   refreshKey: Buffer
+  /** What mailed one-time tokens are derived from. */
+  oneTimeTokenKey: Buffer
   now: () => Date
   /** Where failures that must not fail a request (audit writes, settings reloads) are reported. */
   reportError: (error: unknown, context: string) => void
-  mailer: Mailer
+  mailSender: MailSender
+  mailLog: MailLog
   mail: MailSettings
-  /** Where login and refresh outcomes are counted. */
-  metrics: AuthMetrics
+  /** Where login, refresh and mail outcomes are counted. */
+  metrics: AuthMetrics & MailMetrics
 }
 
 /** Password hashing with the configured argon2id cost. */
@@ -47,7 +52,7 @@ export function passwordServiceFor (config: Config) {
   })
 }
 
-export function createServices (config: Config, { prisma, sql, signJwt, refreshKey, now, reportError, mailer, mail, metrics }: ServiceDeps) {
+export function createServices (config: Config, { prisma, sql, signJwt, refreshKey, oneTimeTokenKey, now, reportError, mailSender, mailLog, mail, metrics }: ServiceDeps) {
   const passwords = passwordServiceFor(config)
   const requireVerifiedEmail = config.REQUIRE_EMAIL_VERIFICATION
   const settings = createSettingsService({ prisma, config, onError: error => reportError(error, 'reloading runtime settings') })
@@ -71,23 +76,33 @@ export function createServices (config: Config, { prisma, sql, signJwt, refreshK
   const tokens = createOneTimeTokenService({
     prisma,
     now,
+    key: oneTimeTokenKey,
     ttlSeconds: {
       email_verify: config.EMAIL_VERIFICATION_TTL_SECONDS,
       email_change: config.EMAIL_VERIFICATION_TTL_SECONDS,
       password_reset: config.PASSWORD_RESET_TTL_SECONDS
     }
   })
-  const emails = createEmailVerificationService({
-    prisma, tokens, sessions, mailer, now, linkTemplate: mail.emailVerificationUrl, ttlSeconds: config.EMAIL_VERIFICATION_TTL_SECONDS
+  const outbox = createMailOutbox({ prisma, now, wake: () => mailDelivery.wake() })
+  const mailDelivery = createMailDelivery({
+    prisma,
+    outbox,
+    tokens,
+    sender: mailSender,
+    log: mailLog,
+    metrics,
+    now,
+    links: { passwordReset: mail.passwordResetUrl, emailVerification: mail.emailVerificationUrl },
+    ttlSeconds: { passwordReset: config.PASSWORD_RESET_TTL_SECONDS, emailVerification: config.EMAIL_VERIFICATION_TTL_SECONDS },
+    retry: { maxAttempts: config.MAIL_MAX_ATTEMPTS, baseSeconds: config.MAIL_RETRY_BASE_SECONDS }
   })
-  const passwordReset = createPasswordResetService({
-    prisma, passwords, sessions, tokens, mailer, audit, throttle, now, linkTemplate: mail.passwordResetUrl, ttlSeconds: config.PASSWORD_RESET_TTL_SECONDS
-  })
-  const credentials = createCredentialService({ prisma, passwords, sessions, tokens, mailer, audit })
-  const users = createUserService({ prisma, sql, now, passwords, sessions, emails, mailer })
+  const emails = createEmailVerificationService({ prisma, tokens, sessions, outbox, now })
+  const passwordReset = createPasswordResetService({ prisma, passwords, sessions, tokens, outbox, audit, throttle, now })
+  const credentials = createCredentialService({ prisma, passwords, sessions, tokens, outbox, audit })
+  const users = createUserService({ prisma, sql, now, passwords, sessions, emails, tokens, outbox })
   const auth = createAuthService({ prisma, passwords, store, settings, audit, issueAccessToken, emails, throttle, requireVerifiedEmail, metrics })
   const admin = createAdminService({ prisma, sessions, audit })
-  return { passwords, settings, audit, sessions, refresh, users, auth, admin, emails, passwordReset, credentials }
+  return { passwords, settings, audit, sessions, refresh, users, auth, admin, emails, passwordReset, credentials, mailDelivery }
 }
 
 export type Services = ReturnType<typeof createServices>

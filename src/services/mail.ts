@@ -1,4 +1,4 @@
-// Outgoing mail: a small in-process queue in front of nodemailer's SMTP transport (or the log, in development).
+// Sending one mail: nodemailer's SMTP transport, or the log in development. What to send and when is the outbox's business.
 import nodemailer from 'nodemailer'
 
 export interface OutgoingMail {
@@ -8,10 +8,7 @@ export interface OutgoingMail {
   html: string
 }
 
-/** A job that prepares a mail off the request path; null when there is nothing to send. */
-export type MailJob = () => Promise<OutgoingMail | null>
-
-/** What the mailer needs of a logger: pino's methods. */
+/** What the mail code needs of a logger: pino's methods. */
 export interface MailLog {
   debug: (details: object, message: string) => void
   info: (details: object, message: string) => void
@@ -19,100 +16,39 @@ export interface MailLog {
   error: (details: object, message: string) => void
 }
 
-/** The part of a nodemailer transport the mailer uses. */
+/** The part of a nodemailer transport used here. */
 export interface MailTransport {
-  sendMail: (message: OutgoingMail & { from: string }) => Promise<unknown>
+  sendMail: (message: OutgoingMail & { from: string, messageId: string }) => Promise<unknown>
   close: () => void
 }
 
-export interface MailerOptions {
+export interface MailSender {
+  /**
+   * Sends `mail` with `id` in its Message-ID, the same at every attempt: a receiving system
+   * that got it already can tell a resend (after a crash between sending and recording it).
+   */
+  send: (id: string, mail: OutgoingMail) => Promise<void>
+  close: () => void
+}
+
+export interface MailSenderOptions {
   /** Used as is when given; otherwise made from `smtpUrl`; with neither, mails go to the log. */
   transport?: MailTransport | undefined
   smtpUrl?: string | undefined
   from: string
   log: MailLog
-  /** Mails being sent at once. */
-  concurrency?: number
-  /** Mails waiting beyond this many are dropped and logged: a flood cannot exhaust memory. */
-  maxPending?: number
 }
 
-/**
- * Makes the mailer. Sending never blocks or fails an HTTP answer: `send` and `enqueue` only
- * queue, and failures are logged with the recipient's domain at most — never the address,
- * the token or the link.
- */
-export function createMailer ({ transport, smtpUrl, from, log, concurrency = 4, maxPending = 1000 }: MailerOptions) {
+export function createMailSender ({ transport, smtpUrl, from, log }: MailSenderOptions): MailSender {
   const sender = transport ?? (smtpUrl === undefined ? logTransport(log) : smtpTransport(smtpUrl))
-  const waiting: MailJob[] = []
-  let running = 0
-  let closed = false
-  const idle: Array<() => void> = []
-
-  async function run (job: MailJob): Promise<void> {
-    let mail: OutgoingMail | null
-    try {
-      mail = await job()
-    } catch (error) {
-      log.error(failureOf(error), 'mail not prepared')
-      return
-    }
-    if (mail === null) return
-    try {
-      await sender.sendMail({ from, ...mail })
-      log.debug({ domain: domainOf(mail.to) }, 'mail sent')
-    } catch (error) {
-      log.error({ domain: domainOf(mail.to), ...failureOf(error) }, 'mail not sent')
-    }
-  }
-
-  function pump (): void {
-    while (running < concurrency && waiting.length > 0) {
-      const job = waiting.shift() as MailJob
-      running++
-      // run() never rejects: every failure is logged inside it.
-      run(job).finally(() => {
-        running--
-        pump()
-        if (running === 0 && waiting.length === 0) for (const resolve of idle.splice(0)) resolve()
-      }).catch(() => {})
-    }
-  }
-
-  /** Resolves once every queued mail has been sent or has failed. */
-  async function flush (): Promise<void> {
-    if (running === 0 && waiting.length === 0) return
-    await new Promise<void>(resolve => { idle.push(resolve) })
-  }
-
-  function enqueue (job: MailJob): void {
-    if (closed) return log.warn({}, 'mail dropped: the mailer is closed')
-    if (waiting.length >= maxPending) return log.warn({ pending: waiting.length }, 'mail dropped: the queue is full')
-    waiting.push(job)
-    pump()
-  }
-
+  const domain = /@([^@\s>]+)>?$/.exec(from)?.[1] ?? 'localhost'
   return {
-    /** Queues a mail; returns at once. */
-    send (mail: OutgoingMail): void {
-      enqueue(async () => mail)
+    async send (id, mail) {
+      await sender.sendMail({ from, messageId: `<${id}@${domain}>`, ...mail })
     },
-
-    /** Queues a job that prepares a mail (database work included) and sends what it returns. */
-    enqueue,
-
-    flush,
-
-    /** Flushes, then closes the transport; later mails are dropped. Run on app close. */
-    async close (): Promise<void> {
-      closed = true
-      await flush()
-      sender.close()
-    }
+    close: () => sender.close()
   }
 }
-
-export type Mailer = ReturnType<typeof createMailer>
 
 function smtpTransport (smtpUrl: string): MailTransport {
   // Bounded waits: a stuck mail server must not hold a mail, or the shutdown, for ever.
@@ -130,12 +66,12 @@ function logTransport (log: MailLog): MailTransport {
   }
 }
 
-function domainOf (address: string): string {
+export function domainOf (address: string): string {
   return address.slice(address.lastIndexOf('@') + 1)
 }
 
-// Only fixed fields of the error: messages may quote the address, the server's reply or the mail itself.
-function failureOf (error: unknown): Record<string, string | number> {
+/** Only fixed fields of an error: messages may quote the address, the server's reply or the mail itself. */
+export function failureOf (error: unknown): Record<string, string | number> {
   const { code, responseCode, command } = (error ?? {}) as Record<string, unknown>
   const fields: Record<string, string | number> = {}
   if (typeof code === 'string') fields.code = code

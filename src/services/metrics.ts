@@ -10,3 +10,10 @@ export interface AuthMetrics {
   /** A retired refresh token came back and its session was revoked: a theft signal worth an alert. */
   reuseDetected: () => void
 }
+
+export type MailOutcome = 'sent' | 'retry' | 'given_up'
+
+export interface MailMetrics {
+  /** An attempt to send a mail ended: sent, failed with another attempt to come, or failed for good. */
+  mail: (outcome: MailOutcome) => void
+}

@@ -1,5 +1,5 @@
-// Single-use tokens mailed to users (email verification, email change, password reset): random, stored only as SHA-256.
-import { createHash, randomBytes } from 'node:crypto'
+// Single-use tokens mailed to users (email verification, email change, password reset): derived from a server key, stored only as SHA-256.
+import { createHash, createHmac, randomUUID } from 'node:crypto'
 import type { PrismaClient, Transaction } from '../db/prisma.js'
 import type { TokenPurpose } from '../generated/prisma/enums.js'
 
@@ -10,6 +10,18 @@ export interface OneTimeTokenDeps {
   now: () => Date
   /** How long each purpose's tokens work, in seconds. */
   ttlSeconds: Record<TokenPurpose, number>
+  /** The server key tokens are derived from (never in the database). */
+  key: Buffer
+}
+
+/** A token's row, ready to be written (alone, or nested in the account's creation). */
+export interface NewTokenRow {
+  id: string
+  purpose: TokenPurpose
+  email: string
+  tokenHash: string
+  createdAt: Date
+  expiresAt: Date
 }
 
 /** What a presented token turned out to be. Unknown, used and superseded tokens are all `invalid`. */
@@ -19,11 +31,13 @@ export type Inspection =
   | { status: 'live', id: string, userId: string, purpose: TokenPurpose, email: string }
 
 /**
- * 256 bits from the CSPRNG (OWASP Forgot Password Cheat Sheet: long, random, single use),
- * base64url so that it travels in a link unchanged.
+ * The token of row `id`: an HMAC-SHA256 under a server key, 256 bits in base64url (OWASP
+ * Forgot Password Cheat Sheet: long, unguessable, single use). The row's id is random and
+ * the key is not in the database, so neither a copy of the database nor the outbox of
+ * mails waiting to be sent yields a usable token; the mail is rendered from the id.
  */
-export function newTokenValue (): string {
-  return randomBytes(32).toString('base64url')
+export function tokenValueOf (key: Buffer, id: string): string {
+  return createHmac('sha256', key).update(id).digest('base64url')
 }
 
 // A fast hash is enough here, unlike for passwords: with 256 random bits there is nothing to
@@ -32,7 +46,13 @@ export function hashToken (token: string): string {
   return createHash('sha256').update(token).digest('hex')
 }
 
-export function createOneTimeTokenService ({ prisma, now, ttlSeconds }: OneTimeTokenDeps) {
+export function createOneTimeTokenService ({ prisma, now, ttlSeconds, key }: OneTimeTokenDeps) {
+  function newRow (purpose: TokenPurpose, email: string): NewTokenRow {
+    const id = randomUUID()
+    const createdAt = now()
+    return { id, purpose, email, tokenHash: hashToken(tokenValueOf(key, id)), createdAt, expiresAt: new Date(createdAt.getTime() + ttlSeconds[purpose] * 1000) }
+  }
+
   async function issueIn (tx: Transaction, userId: string, purpose: TokenPurpose, email: string): Promise<string> {
     // The user's row lock serialises concurrent issues, so only one token of a purpose is ever live.
     await tx.$queryRaw`SELECT 1 FROM "User" WHERE id = ${userId}::uuid FOR UPDATE`
@@ -41,18 +61,23 @@ export function createOneTimeTokenService ({ prisma, now, ttlSeconds }: OneTimeT
     // remain, however often a link is asked for.
     await tx.oneTimeToken.deleteMany({ where: { userId, purpose, OR: [{ usedAt: { not: null } }, { expiresAt: { lte: at } }] } })
     await tx.oneTimeToken.updateMany({ where: { userId, purpose, usedAt: null }, data: { usedAt: at } })
-    const token = newTokenValue()
-    await tx.oneTimeToken.create({
-      data: { userId, purpose, email, tokenHash: hashToken(token), createdAt: at, expiresAt: new Date(at.getTime() + ttlSeconds[purpose] * 1000) }
-    })
-    return token
+    const row = newRow(purpose, email)
+    await tx.oneTimeToken.create({ data: { ...row, userId } })
+    return row.id
   }
 
   return {
+    /** A first token for an account being created, to nest in its creation: nothing to kill yet. */
+    newRow,
+
+    /** The value of the token of row `id`: what the mail carries. */
+    valueOf: (id: string) => tokenValueOf(key, id),
+
     /**
-     * Issues a token of `purpose` for `email` and returns its value (to be mailed; only its
-     * hash is stored). Every earlier token of the user for that purpose dies: only the newest
-     * link works.
+     * Issues a token of `purpose` for `email` and returns its row's id (the mail derives the
+     * value; only its hash is stored). Every earlier token of the user for that purpose
+     * dies: only the newest link works, and the dead ones are deleted, with any mail of
+     * theirs still waiting to be sent.
      */
     async issue (userId: string, purpose: TokenPurpose, email: string, tx?: Transaction): Promise<string> {
       return tx === undefined

@@ -4,8 +4,7 @@ import { apiError } from '../errors.js'
 import { Prisma } from '../generated/prisma/client.js'
 import type { AuditService } from './audit.js'
 import { accountThrottleKeys, type LoginThrottle } from './login-throttle.js'
-import type { Mailer } from './mail.js'
-import { linkFor, passwordChangedMail, passwordResetMail } from './mail-templates.js'
+import type { MailOutbox } from './mail-outbox.js'
 import type { OneTimeTokenService } from './one-time-tokens.js'
 import type { PasswordService } from './passwords.js'
 import type { SessionService } from './sessions.js'
@@ -16,31 +15,24 @@ export interface PasswordResetDeps {
   passwords: PasswordService
   sessions: SessionService
   tokens: OneTimeTokenService
-  mailer: Mailer
+  outbox: MailOutbox
   audit: AuditService
   throttle: LoginThrottle
-  /** Link template with `{token}`. */
-  linkTemplate: string
-  ttlSeconds: number
   now: () => Date
 }
 
-export function createPasswordResetService ({ prisma, passwords, sessions, tokens, mailer, audit, throttle, linkTemplate, ttlSeconds, now }: PasswordResetDeps) {
+export function createPasswordResetService ({ prisma, passwords, sessions, tokens, outbox, audit, throttle, now }: PasswordResetDeps) {
   return {
     /**
-     * Returns at once, before anything about the address is looked at: the answer, and its
-     * timing, are the same whether or not an account exists (OWASP Forgot Password Cheat
-     * Sheet). The lookup, the token and the mail all happen in the mail queue. Only an active
-     * account gets a link; issuing it kills the account's earlier reset links.
+     * Records the request in the outbox, before anything about the address is looked at:
+     * the same single insert whether or not an account exists, so neither the answer nor its
+     * timing tells (OWASP Forgot Password Cheat Sheet). The lookup, the token and the mail
+     * happen at delivery (see MailDelivery). Only an active account gets a link; issuing it
+     * kills the account's earlier reset links.
      */
-    requestReset (email: string): void {
-      const address = canonical(email)
-      mailer.enqueue(async () => {
-        const user = await prisma.user.findUnique({ where: { email: address }, select: { id: true, isActive: true } })
-        if (user === null || !user.isActive) return null
-        const token = await tokens.issue(user.id, 'password_reset', address)
-        return { to: address, ...passwordResetMail({ link: linkFor(linkTemplate, token), ttlSeconds }) }
-      })
+    async requestReset (email: string): Promise<void> {
+      await outbox.queue(prisma, { kind: 'password_reset', to: canonical(email) })
+      outbox.wake()
     },
 
     /**
@@ -69,14 +61,15 @@ export function createPasswordResetService ({ prisma, passwords, sessions, token
           })
           await sessions.revokeAll(found.userId, 'password_reset', tx)
           await tokens.revoke(tx, found.userId, 'password_reset')
+          await outbox.queue(tx, { kind: 'password_changed', to: found.email, everywhere: true })
         })
       } catch (error) {
         if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2025') throw apiError('RESET_TOKEN_INVALID')
         throw error
       }
       await throttle.clear(accountThrottleKeys(user))
+      outbox.wake()
       await audit.record({ action: 'password.reset', actorId: found.userId, subjectId: found.userId })
-      mailer.send({ to: user.email, ...passwordChangedMail({ everywhere: true }) })
     }
   }
 }

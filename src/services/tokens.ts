@@ -18,7 +18,7 @@ export interface SignedAccessToken {
 export type SignJwt = (payload: Record<string, unknown>) => string
 
 /** Derives independent keys from the root secret, so one never doubles as another. */
-export function deriveKey (rootSecret: string, purpose: 'access-token' | 'refresh-token'): Buffer {
+export function deriveKey (rootSecret: string, purpose: 'access-token' | 'refresh-token' | 'one-time-token'): Buffer {
   return Buffer.from(hkdfSync('sha256', rootSecret, 'auth-service', purpose, 32))
 }
 

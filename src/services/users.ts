@@ -4,7 +4,8 @@ import type { PrismaClient } from '../db/prisma.js'
 import { iso, statement, type Sql } from '../db/sql.js'
 import { apiError } from '../errors.js'
 import type { EmailVerificationService } from './email-verification.js'
-import type { Mailer, OutgoingMail } from './mail.js'
+import type { MailOutbox } from './mail-outbox.js'
+import type { OneTimeTokenService } from './one-time-tokens.js'
 import type { PasswordService } from './passwords.js'
 import type { Role } from './roles.js'
 import type { SessionService } from './sessions.js'
@@ -103,15 +104,23 @@ export interface UserDeps {
   passwords: PasswordService
   sessions: SessionService
   emails: EmailVerificationService
-  mailer: Mailer
+  tokens: OneTimeTokenService
+  outbox: MailOutbox
 }
 
-export function createUserService ({ prisma, sql, now, passwords, sessions, emails, mailer }: UserDeps) {
+export function createUserService ({ prisma, sql, now, passwords, sessions, emails, tokens, outbox }: UserDeps) {
   return {
-    /** Registers a user with role `user` (see `createAccount`); the verification mail is queued, never awaited. */
+    /**
+     * Registers a user with role `user` (see `createAccount`). The verification token and its
+     * mail are written in the same transaction as the account: the mail is promised once
+     * this resolves, and sent off the request path.
+     */
     async register (input: Registration): Promise<ApiUser> {
-      const user = await createAccount({ prisma, passwords }, input, 'user')
-      emails.sendVerification(user.id, user.email)
+      const user = await createAccount({ prisma, passwords }, input, 'user', null, email => {
+        const token = tokens.newRow('email_verify', email)
+        return { ...token, mails: { create: outbox.nestedRow({ kind: 'verify_email', to: email, tokenId: token.id }) } }
+      })
+      outbox.wake()
       return user
     },
 
@@ -132,18 +141,13 @@ export function createUserService ({ prisma, sql, now, passwords, sessions, emai
       if (changes.username !== undefined) data.username = canonical(changes.username)
       if (changes.profile !== undefined) data.profile = { upsert: { create: changes.profile, update: changes.profile } }
       try {
-        const { row, mails } = await prisma.$transaction(async tx => {
+        const row = await prisma.$transaction(async tx => {
           const current = await tx.user.findFirst({ where: sessions.liveCaller(userId, sessionId), select: { id: true, email: true } })
           if (current === null) throw apiError('AUTH_SESSION_REVOKED')
-          let mails: OutgoingMail[] = []
-          if (changes.email !== undefined) {
-            const staged = await emails.stageChange(tx, current, canonical(changes.email))
-            data.pendingEmail = staged.pendingEmail
-            mails = staged.mails
-          }
-          return { row: await tx.user.update({ where: { id: userId }, data, select: userSelect }), mails }
+          if (changes.email !== undefined) data.pendingEmail = await emails.stageChange(tx, current, canonical(changes.email))
+          return tx.user.update({ where: { id: userId }, data, select: userSelect })
         })
-        for (const mail of mails) mailer.send(mail)
+        if (changes.email !== undefined) outbox.wake()
         return toApiUser(row)
       } catch (error) {
         if (isUniqueViolation(error)) throw apiError('USERNAME_TAKEN')
@@ -157,8 +161,8 @@ export function createUserService ({ prisma, sql, now, passwords, sessions, emai
 export type UserService = ReturnType<typeof createUserService>
 
 /**
- * Creates the user and the profile in one statement (one transaction), after the password
- * policy. Uniqueness is the database's job, so two concurrent registrations of one email
+ * Creates the user and the profile (and a first token with its mail) in one nested write, one
+ * transaction, after the password policy. Uniqueness is the database's job, so two concurrent registrations of one email
  * give one account and one USER_EXISTS, never a duplicate or a 500.
  */
 export async function createAccount (
@@ -166,7 +170,9 @@ export async function createAccount (
   input: Registration,
   role: Role,
   /** When the address is vouched for by an operator (the admin CLI), not by a mailed link. */
-  emailVerifiedAt: Date | null = null
+  emailVerifiedAt: Date | null = null,
+  /** A first one-time token (and its mail) to create with the account, in the same transaction. */
+  firstToken?: (email: string) => Prisma.OneTimeTokenCreateWithoutUserInput
 ): Promise<ApiUser> {
   const email = canonical(input.email)
   const username = input.username === undefined ? null : canonical(input.username)
@@ -174,7 +180,11 @@ export async function createAccount (
   const passwordHash = await passwords.hash(input.password)
   try {
     const row = await prisma.user.create({
-      data: { email, username, passwordHash, role, emailVerifiedAt, profile: { create: { displayName: input.displayName ?? null } } },
+      data: {
+        email, username, passwordHash, role, emailVerifiedAt,
+        profile: { create: { displayName: input.displayName ?? null } },
+        ...(firstToken === undefined ? {} : { tokens: { create: firstToken(email) } })
+      },
       select: userSelect
     })
     return toApiUser(row)

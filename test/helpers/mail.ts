@@ -14,6 +14,7 @@ export interface ReceivedMail {
   /** The first link in the plain text, and its `token` parameter. */
   link: string | undefined
   token: string | undefined
+  messageId: string | undefined
 }
 
 export interface MailServer {
@@ -24,6 +25,10 @@ export interface MailServer {
   nextMail: (address: string, options?: { subject?: RegExp, timeoutMs?: number }) => Promise<ReceivedMail>
   /** Mails to `address` not taken yet. */
   untaken: (address: string) => ReceivedMail[]
+  /** Stops listening: connections are refused, as when the mail server is down. */
+  down: () => Promise<void>
+  /** Listens again on the same port. */
+  up: () => Promise<void>
 }
 
 interface Waiter { matches: (mail: ReceivedMail) => boolean, resolve: (mail: ReceivedMail) => void }
@@ -45,11 +50,16 @@ export async function startMailServer (t: TapTest): Promise<MailServer> {
     waiter.resolve(mail)
   }
 
-  const server = new SMTPServer({
+  // Recipients starting with "rejected" get a permanent failure, as an unknown mailbox would.
+  const newServer = () => new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
     logger: false,
     closeTimeout: 1000,
+    onRcptTo (address, _session, callback) {
+      if (!address.address.startsWith('rejected')) return callback()
+      callback(Object.assign(new Error('No such mailbox'), { responseCode: 550 }))
+    },
     onData (stream, session, callback) {
       const to = session.envelope.rcptTo.map(r => r.address.toLowerCase())
       const from = session.envelope.mailFrom === false ? '' : session.envelope.mailFrom.address
@@ -57,15 +67,17 @@ export async function startMailServer (t: TapTest): Promise<MailServer> {
         const text = parsed.text ?? ''
         const link = /https?:\/\/\S+/.exec(text)?.[0]
         const token = link === undefined ? undefined : new URL(link).searchParams.get('token') ?? undefined
-        deliver({ to, from, subject: parsed.subject ?? '', text, html: parsed.html === false ? '' : parsed.html, link, token })
+        deliver({ to, from, subject: parsed.subject ?? '', text, html: parsed.html === false ? '' : parsed.html, link, token, messageId: parsed.messageId })
         callback()
       }, callback)
     }
   })
+  let server: SMTPServer | null = newServer()
   server.listen(0, '127.0.0.1')
   await once(server.server, 'listening')
   const { port } = server.server.address() as AddressInfo
-  t.teardown(() => new Promise<void>(resolve => { server.close(() => resolve()) }))
+  const close = () => new Promise<void>(resolve => { if (server === null) resolve(); else server.close(() => resolve()); server = null })
+  t.teardown(close)
 
   const matcher = (address: string, subject?: RegExp) => (mail: ReceivedMail) =>
     mail.to.includes(address.toLowerCase()) && (subject === undefined || subject.test(mail.subject))
@@ -73,6 +85,12 @@ export async function startMailServer (t: TapTest): Promise<MailServer> {
   return {
     url: `smtp://127.0.0.1:${port}`,
     received,
+    down: close,
+    async up () {
+      server = newServer()
+      server.listen(port, '127.0.0.1')
+      await once(server.server, 'listening')
+    },
     untaken: address => received.filter(mail => !taken.has(mail) && matcher(address)(mail)),
     nextMail (address, { subject, timeoutMs = 10_000 } = {}) {
       const matches = matcher(address, subject)

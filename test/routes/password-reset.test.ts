@@ -138,11 +138,12 @@ t.test('unknown and deactivated accounts: the same answer, no mail', async t => 
   t.equal(await prisma.oneTimeToken.count({ where: { userId: inactive.user.id, purpose: 'password_reset' } }), 0)
 })
 
-t.test('forgot answers before it looks the address up', async t => {
+// On a server: while this transaction holds the User table, no lookup can finish, and the
+// answer comes anyway (forgot only records the request). The embedded database has one
+// connection, which the transaction holds: no statement at all could run there.
+t.test('forgot answers before it looks the address up', { skip: process.env.TEST_DATABASE_URL === undefined || process.env.TEST_DATABASE_URL === '' ? 'needs a server: the embedded database has one connection' : false }, async t => {
   const account = await registerAccount(app)
   await mail.nextMail(account.email, { subject: /^Confirm your email address$/ })
-  // While this transaction holds the User table, no lookup can finish (on a server it waits
-  // for the lock; on the embedded database, for the only connection): the answer comes anyway.
   await prisma.$transaction(async tx => {
     await tx.$executeRaw`LOCK TABLE "User" IN ACCESS EXCLUSIVE MODE`
     for (const email of [account.email, newAccount().email]) {
@@ -208,9 +209,10 @@ t.test('SMTP server down: forgot still answers 202 at once; the failure is logge
   t.equal(response.statusCode, 202)
   t.ok(Date.now() - start < 2000, 'the answer does not wait for the mail server')
   await down.app.mailer.flush()
-  const failures = capture.lines.filter(line => line.msg === 'mail not sent')
-  t.equal(failures.length, 2, 'the verification mail and the reset mail both failed')
-  for (const failure of failures) t.match(failure, { level: 50, component: 'mail', domain: 'example.com', code: /^E[A-Z]+$/ })
+  const failures = capture.lines.filter(line => line.msg === 'mail not sent; will retry')
+  t.equal(failures.length, 2, 'the verification mail and the reset mail both failed, and wait for another attempt')
+  for (const failure of failures) t.match(failure, { level: 40, component: 'mail', domain: 'example.com', code: /^E[A-Z]+$/, attempts: 1, retryInSeconds: 30 })
+  t.equal(await down.prisma.outboxMail.count(), 2, 'both still in the outbox')
   t.equal(await down.prisma.oneTimeToken.count({ where: { purpose: 'password_reset' } }), 1, 'the token was issued; only the sending failed')
   const logged = capture.text()
   t.notMatch(logged, /token=/, 'no link in the log')

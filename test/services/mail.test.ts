@@ -1,117 +1,115 @@
-// The mailer's queue (never blocks, flushes, closes, bounded), what it logs, and the templates' escaping.
+// The mail outbox with a real SMTP server: retries with backoff while it is down, a bound on attempts, a stable Message-ID, the log in development, several instances.
+import { pino } from 'pino'
 import t from 'tap'
-import { createMailer, type MailLog, type MailTransport, type OutgoingMail } from '../../src/services/mail.js'
+import { buildTestApp } from '../helpers/app.js'
+import { createTestDatabase } from '../helpers/database.js'
+import { logCapture, startMailServer } from '../helpers/mail.js'
+import { newAccount, registerAccount } from '../helpers/users.js'
 import { escapeHtml, linkFor, mask, passwordResetMail, verifyEmailMail } from '../../src/services/mail-templates.js'
 
-type Entry = { level: keyof MailLog, details: Record<string, unknown>, message: string }
+const VERIFY = /^Confirm your email address$/
+const METRICS_TOKEN = 'mail-test-metrics-token-0123456789'
+const mail = await startMailServer(t)
+const capture = logCapture()
+const { app, prisma, clock } = await buildTestApp(t, {
+  env: { SMTP_URL: mail.url, MAIL_MAX_ATTEMPTS: '3', MAIL_RETRY_BASE_SECONDS: '30', METRICS_TOKEN },
+  logger: pino({ level: 'info' }, capture.stream)
+})
 
-function recordingLog () {
-  const entries: Entry[] = []
-  const at = (level: keyof MailLog) => (details: object, message: string) => { entries.push({ level, details: details as Record<string, unknown>, message }) }
-  const log: MailLog = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }
-  return { log, entries }
+const linesSaying = (message: string) => capture.lines.filter(line => line.msg === message)
+async function deliveries (outcome: string): Promise<number> {
+  const text = (await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).body
+  return Number(new RegExp(`^auth_mail_deliveries_total\\{outcome="${outcome}"\\} (\\d+)$`, 'm').exec(text)?.[1])
 }
 
-/** A transport whose sends stay pending until released. */
-function heldTransport () {
-  const sent: Array<OutgoingMail & { from: string }> = []
-  const releases: Array<() => void> = []
-  let closed = false
-  const transport: MailTransport = {
-    sendMail: message => new Promise(resolve => { releases.push(() => { sent.push(message); resolve(undefined) }) }),
-    close: () => { closed = true }
+t.test('SMTP down, then up: the mail waits in the outbox, retried with backoff, and arrives once', async t => {
+  await mail.down()
+  const account = await registerAccount(app)
+  await app.mailer.flush()
+  const [queued] = await prisma.outboxMail.findMany({ where: { recipient: account.email } })
+  t.match(queued, { kind: 'verify_email', attempts: 1 }, 'kept after a failed attempt')
+  t.equal(queued?.data, null, 'no secret in the outbox: the link is derived at delivery')
+  t.match(linesSaying('mail not sent; will retry').at(-1), { level: 40, attempts: 1, retryInSeconds: 30, domain: 'example.com' })
+  clock.advance(29)
+  await app.mailer.flush()
+  t.equal((await prisma.outboxMail.findFirstOrThrow({ where: { recipient: account.email } })).attempts, 1, 'not tried again before its time')
+  clock.advance(1)
+  await app.mailer.flush()
+  t.match(linesSaying('mail not sent; will retry').at(-1), { attempts: 2, retryInSeconds: 60 }, 'the wait doubles')
+
+  await mail.up()
+  clock.advance(60)
+  await app.mailer.flush()
+  const received = await mail.nextMail(account.email, { subject: VERIFY })
+  t.equal(received.messageId, `<${queued?.id}@localhost>`, 'the Message-ID is the outbox row\'s: the same at every attempt')
+  const verified = await app.inject({ method: 'POST', url: '/auth/email/verify', payload: { token: received.token } })
+  t.equal(verified.statusCode, 204, 'the link issued before the outage works')
+  t.equal(await prisma.outboxMail.count({ where: { recipient: account.email } }), 0, 'gone once sent')
+  await app.mailer.flush()
+  t.same(mail.untaken(account.email), [], 'sent once')
+  t.ok(await deliveries('sent') >= 1)
+})
+
+t.test('after MAIL_MAX_ATTEMPTS the mail is given up: one error line and the metric', async t => {
+  const givenUp = await deliveries('given_up')
+  await mail.down()
+  t.teardown(mail.up)
+  const account = await registerAccount(app)
+  for (const wait of [0, 30, 60]) {
+    clock.advance(wait)
+    await app.mailer.flush()
   }
-  return { transport, sent, release: () => { for (const release of releases.splice(0)) release() }, isClosed: () => closed }
-}
-
-const mailTo = (to: string): OutgoingMail => ({ to, subject: 'Hello', text: 'Hello', html: '<p>Hello</p>' })
-const tick = () => new Promise(resolve => setImmediate(resolve))
-
-t.test('send returns at once; flush waits for the transport; close flushes, then closes', async t => {
-  const { log } = recordingLog()
-  const held = heldTransport()
-  const mailer = createMailer({ transport: held.transport, from: 'Service <no-reply@example.com>', log, concurrency: 2 })
-  for (const to of ['a@example.com', 'b@example.com', 'c@example.com']) mailer.send(mailTo(to))
-  let flushed = false
-  const flushing = mailer.flush().then(() => { flushed = true })
-  await tick()
-  t.equal(flushed, false, 'flush waits while mails are pending')
-  held.release()
-  await tick()
-  held.release()
-  await flushing
-  t.same(held.sent.map(m => m.to), ['a@example.com', 'b@example.com', 'c@example.com'])
-  t.equal(held.sent[0]?.from, 'Service <no-reply@example.com>')
-  await mailer.flush()
-
-  mailer.send(mailTo('d@example.com'))
-  const closing = mailer.close()
-  await tick()
-  t.notOk(held.isClosed(), 'the transport stays open until the queue is empty')
-  held.release()
-  await closing
-  t.ok(held.isClosed())
-  t.equal(held.sent.length, 4, 'close lost no mail')
+  t.equal(await prisma.outboxMail.count({ where: { recipient: account.email } }), 0, 'no longer in the outbox')
+  const [line] = linesSaying('mail given up').filter(l => l.kind === 'verify_email' && l.attempts === 3)
+  t.match(line, { level: 50, component: 'mail', domain: 'example.com', code: /^E[A-Z]+$/ })
+  t.equal(await deliveries('given_up'), givenUp + 1)
+  t.notOk(capture.text().includes(account.email), 'no address in the log')
 })
 
-t.test('after close, and beyond maxPending, mails are dropped and logged', async t => {
-  const { log, entries } = recordingLog()
-  const held = heldTransport()
-  const mailer = createMailer({ transport: held.transport, from: 'no-reply@example.com', log, concurrency: 1, maxPending: 2 })
-  for (const to of ['a@example.com', 'b@example.com', 'c@example.com', 'd@example.com']) mailer.send(mailTo(to))
-  t.match(entries, [{ level: 'warn', message: 'mail dropped: the queue is full', details: { pending: 2 } }], 'one running, two waiting, one dropped')
-  const closing = mailer.close()
-  mailer.send(mailTo('e@example.com'))
-  t.match(entries.at(-1), { level: 'warn', message: 'mail dropped: the mailer is closed' })
-  for (let i = 0; i < 3; i++) { await tick(); held.release() }
-  await closing
-  t.same(held.sent.map(m => m.to), ['a@example.com', 'b@example.com', 'c@example.com'])
+t.test('a permanent refusal (5xx) is final at once', async t => {
+  await registerAccount(app, { ...newAccount(), email: `rejected-${Date.now()}@example.org` })
+  await app.mailer.flush()
+  t.match(linesSaying('mail given up').at(-1), { attempts: 1, responseCode: 550, domain: 'example.org' })
 })
 
-t.test('failures are logged with the recipient domain at most, never the address, token or link', async t => {
-  const { log, entries } = recordingLog()
-  const secret = 'https://app.example.com/reset?token=SECRET-TOKEN'
-  const failing: MailTransport = {
-    sendMail: async message => {
-      throw Object.assign(new Error(`Recipient ${message.to} rejected: ${message.text}`), { code: 'EENVELOPE', responseCode: 550, command: 'RCPT TO:<victim@example.org>' })
-    },
-    close: () => {}
-  }
-  const mailer = createMailer({ transport: failing, from: 'no-reply@example.com', log })
-  mailer.send({ to: 'victim@example.org', subject: 'Reset', text: secret, html: secret })
-  mailer.enqueue(async () => { throw Object.assign(new Error(`lookup of victim@example.org failed ${secret}`), { code: 'P1001' }) })
-  mailer.enqueue(async () => null)
-  await mailer.flush()
-  const byMessage = (message: string) => entries.filter(e => e.message === message)
-  t.same(byMessage('mail not sent'), [{ level: 'error', message: 'mail not sent', details: { domain: 'example.org', code: 'EENVELOPE', responseCode: 550, command: 'RCPT TO' } }])
-  t.same(byMessage('mail not prepared'), [{ level: 'error', message: 'mail not prepared', details: { code: 'P1001' } }])
-  t.equal(entries.length, 2, 'a job with nothing to send sends and logs nothing')
-  const logged = JSON.stringify(entries)
-  t.notMatch(logged, /SECRET-TOKEN|victim@/)
-
-  const odd = createMailer({ transport: { sendMail: async () => { throw new Error('no details') }, close: () => {} }, from: 'no-reply@example.com', log })
-  odd.send(mailTo('x@example.net'))
-  odd.enqueue(() => Promise.reject(new Error('no code')))
-  await odd.flush()
-  t.same(byMessage('mail not sent').at(-1)?.details, { domain: 'example.net' })
-  t.same(byMessage('mail not prepared').at(-1)?.details, {})
+t.test('forgot for an address no account has: looked up at delivery, nothing sent, nothing left', async t => {
+  const nobody = newAccount().email
+  t.equal((await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: nobody } })).statusCode, 202)
+  await app.mailer.flush()
+  t.equal(await prisma.outboxMail.count({ where: { recipient: nobody } }), 0)
+  t.same(mail.untaken(nobody), [])
 })
 
-t.test('without SMTP the mail is logged at info, link included (development)', async t => {
-  const { log, entries } = recordingLog()
-  const mailer = createMailer({ from: 'no-reply@localhost', log })
-  const content = verifyEmailMail({ link: 'http://localhost:3000/verify-email?token=abc', ttlSeconds: 86_400 })
-  mailer.send({ to: 'dev@example.com', ...content })
-  await mailer.close()
-  t.match(entries, [{ level: 'info', details: { mail: { to: 'dev@example.com', subject: 'Confirm your email address', text: /verify-email\?token=abc/ } } }])
+t.test('without SMTP_URL the mail goes to the log, through the same outbox (development)', async t => {
+  const logs = logCapture()
+  const dev = await buildTestApp(t, { logger: pino({ level: 'info' }, logs.stream) })
+  const account = await registerAccount(dev.app)
+  await dev.app.mailer.flush()
+  t.match(logs.lines.find(line => line.msg === 'mail not sent (no SMTP_URL); its text is logged instead'), {
+    level: 30, component: 'mail', mail: { to: account.email, subject: 'Confirm your email address', text: /verify-email\?token=[A-Za-z0-9_-]{43}/ }
+  })
+  t.equal(await dev.prisma.outboxMail.count(), 0)
 })
 
-t.test('an SMTP transport is made from the URL', async t => {
-  const { log, entries } = recordingLog()
-  const mailer = createMailer({ smtpUrl: 'smtp://127.0.0.1:1', from: 'no-reply@example.com', log })
-  mailer.send(mailTo('someone@example.com'))
-  await mailer.close()
-  t.match(entries, [{ level: 'error', message: 'mail not sent', details: { domain: 'example.com', code: /^E/ } }])
+// PostgreSQL only: an embedded database is one process's (see src/db/open.ts).
+t.test('two instances on one database: each mail sent exactly once', { skip: process.env.TEST_DATABASE_URL === undefined || process.env.TEST_DATABASE_URL === '' ? 'several instances need a PostgreSQL server' : false }, async t => {
+  const shared = await createTestDatabase()
+  t.teardown(shared.drop)
+  const box = await startMailServer(t)
+  const [a, b] = [await buildTestApp(t, { database: shared, env: { SMTP_URL: box.url } }), await buildTestApp(t, { database: shared, env: { SMTP_URL: box.url } })]
+  await box.down()
+  const accounts = await Promise.all(Array.from({ length: 12 }, (_, i) => registerAccount(i % 2 === 0 ? a.app : b.app)))
+  await Promise.all([a.app.mailer.flush(), b.app.mailer.flush()])
+  t.equal(await a.prisma.outboxMail.count(), 12, 'every mail waits')
+  await box.up()
+  // Both instances find them due at once and race for them.
+  a.clock.advance(30)
+  b.clock.advance(30)
+  await Promise.all([a.app.mailer.flush(), b.app.mailer.flush(), a.app.mailer.flush(), b.app.mailer.flush()])
+  t.equal(box.received.length, 12, 'twelve mails arrived')
+  t.same(accounts.map(account => box.received.filter(m => m.to.includes(account.email)).length), Array(12).fill(1), 'each exactly once')
+  t.equal(new Set(box.received.map(m => m.messageId)).size, 12)
+  t.equal(await a.prisma.outboxMail.count(), 0)
 })
 
 t.test('templates: links and values are escaped in HTML, durations read well, new addresses are masked', async t => {

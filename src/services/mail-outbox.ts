@@ -1,0 +1,90 @@
+// The durable outbox: every query of OutboxMail, and how a service promises a mail inside its own transaction.
+import { randomUUID } from 'node:crypto'
+import type { Db, PrismaClient, Transaction } from '../db/prisma.js'
+import type { MailKind } from '../generated/prisma/enums.js'
+
+/** A mail to send, as its template's values: never a secret (links are derived at delivery). */
+export type QueuedMail =
+  | { kind: 'verify_email' | 'confirm_email_change', to: string, tokenId: string }
+  | { kind: 'email_change_notice', to: string, newEmail: string }
+  | { kind: 'password_changed', to: string, everywhere: boolean }
+  /** From `forgot`: whether an account has the address is looked up at delivery, off the request path. */
+  | { kind: 'password_reset', to: string }
+
+/** A mail claimed for an attempt. */
+export interface ClaimedMail {
+  id: string
+  kind: MailKind
+  recipient: string
+  data: Record<string, unknown> | null
+  tokenId: string | null
+  /** Attempts made, this one included. */
+  attempts: number
+}
+
+export interface MailOutboxDeps {
+  prisma: PrismaClient
+  now: () => Date
+  /** Tells this instance's deliverer that a mail is waiting (after the commit). */
+  wake: () => void
+}
+
+export function createMailOutbox ({ prisma, now, wake }: MailOutboxDeps) {
+  function rowOf (mail: QueuedMail) {
+    const { kind, to, ...data } = mail
+    const tokenId = 'tokenId' in data ? data.tokenId : null
+    const values = 'tokenId' in data ? {} : data
+    return { id: randomUUID(), kind, recipient: to, data: Object.keys(values).length === 0 ? undefined : values, tokenId, nextAttemptAt: now() }
+  }
+
+  return {
+    /**
+     * Writes `mail` in the caller's transaction (or alone): it is sent if and only if that
+     * commits. Call `wake` after the commit for it to leave at once rather than at the next poll.
+     */
+    async queue (db: Db, mail: QueuedMail): Promise<void> {
+      await db.outboxMail.create({ data: rowOf(mail) })
+    },
+
+    /** The row of `mail` for a write nested under its token's creation (which supplies `tokenId`). */
+    nestedRow (mail: Extract<QueuedMail, { tokenId: string }>) {
+      const { tokenId: _, ...row } = rowOf(mail)
+      return row
+    },
+
+    wake,
+
+    /**
+     * Claims up to `limit` due mails for one attempt each, and makes them due again only
+     * after `leaseSeconds`: another instance skips them meanwhile (the rows are locked while
+     * claimed, and skipped rather than waited for), and a crash before the outcome is recorded
+     * only delays them until then.
+     */
+    async claim (limit: number, leaseSeconds: number): Promise<ClaimedMail[]> {
+      const at = now()
+      return prisma.$queryRaw<ClaimedMail[]>`
+        UPDATE "OutboxMail" SET attempts = attempts + 1, "nextAttemptAt" = ${new Date(at.getTime() + leaseSeconds * 1000)}
+        WHERE id IN (
+          SELECT id FROM "OutboxMail" WHERE "nextAttemptAt" <= ${at}
+          ORDER BY "nextAttemptAt" LIMIT ${limit}
+          FOR UPDATE SKIP LOCKED)
+        RETURNING id, kind, recipient, data, "tokenId", attempts`
+    },
+
+    /** Sent, or given up. */
+    async remove (id: string): Promise<void> {
+      await prisma.outboxMail.deleteMany({ where: { id } })
+    },
+
+    async retryAt (id: string, at: Date): Promise<void> {
+      await prisma.outboxMail.updateMany({ where: { id }, data: { nextAttemptAt: at } })
+    },
+
+    /** Ties a reset mail to the token issued for it at delivery, so a retry sends the same link. */
+    async attachToken (tx: Transaction, id: string, tokenId: string): Promise<void> {
+      await tx.outboxMail.update({ where: { id }, data: { tokenId } })
+    }
+  }
+}
+
+export type MailOutbox = ReturnType<typeof createMailOutbox>
