@@ -92,57 +92,61 @@ export function createMailDelivery ({ prisma, outbox, tokens, sender, log, metri
     }
   }
 
-  let running: Promise<void> | null = null
-  let again = false
-  let stopped = false
-  let timer: NodeJS.Timeout | undefined
+  // One pass at a time per process; a wake-up during a pass asks for another after it.
+  const state: { pass: Promise<void> | null, again: boolean, stopped: boolean, timer?: NodeJS.Timeout } = { pass: null, again: false, stopped: false }
 
   /** Claims and delivers batches until none is due. */
   async function drain (): Promise<void> {
-    for (let batch = await outbox.claim(BATCH, LEASE_SECONDS); batch.length > 0 && !stopped; batch = await outbox.claim(BATCH, LEASE_SECONDS)) {
+    for (;;) {
+      const batch = state.stopped ? [] : await outbox.claim(BATCH, LEASE_SECONDS)
+      if (batch.length === 0) return
       await Promise.all(batch.map(deliver))
     }
   }
 
-  /** One pass at a time per process; a wake-up during a pass asks for another after it. */
   function run (): Promise<void> {
-    if (running !== null) {
-      again = true
-      return running
+    if (state.pass !== null) {
+      state.again = true
+      return state.pass
     }
-    running = (async () => {
+    state.pass = (async () => {
       do {
-        again = false
+        state.again = false
         await drain().catch((error: unknown) => log.warn(failureOf(error), 'mail delivery paused: the database is unavailable'))
-      } while (again && !stopped)
-    })().finally(() => { running = null })
-    return running
+      } while (state.again && !state.stopped)
+    })().finally(() => { state.pass = null })
+    return state.pass
+  }
+
+  /** Resolves once no pass is under way (a pass may be asked for again while one runs). */
+  async function idle (): Promise<void> {
+    while (state.pass !== null) await state.pass
   }
 
   return {
     /** After a commit that queued mail: deliver it now rather than at the next poll. */
     wake (): void {
-      if (!stopped) run().catch(() => {})
+      if (!state.stopped) run().catch(() => {})
     },
 
     /** Looks for due mail (other instances', retries) every `pollSeconds`. */
     start (pollSeconds: number): void {
-      timer = setInterval(() => { if (!stopped) run().catch(() => {}) }, pollSeconds * 1000)
-      timer.unref()
+      state.timer = setInterval(() => { if (!state.stopped) run().catch(() => {}) }, pollSeconds * 1000)
+      state.timer.unref()
       run().catch(() => {})
     },
 
     /** Delivers every mail due now, and resolves when none is left (those waiting for a retry stay). */
     async flush (): Promise<void> {
       await run()
-      while (running !== null) await running
+      await idle()
     },
 
     /** Stops polling and lets the pass under way finish; what is left waits in the database for the next start. */
     async stop (): Promise<void> {
-      stopped = true
-      clearInterval(timer)
-      while (running !== null) await running
+      state.stopped = true
+      clearInterval(state.timer)
+      await idle()
       sender.close()
     }
   }

@@ -181,7 +181,11 @@ export async function createAccount (
   try {
     const row = await prisma.user.create({
       data: {
-        email, username, passwordHash, role, emailVerifiedAt,
+        email,
+        username,
+        passwordHash,
+        role,
+        emailVerifiedAt,
         profile: { create: { displayName: input.displayName ?? null } },
         ...(firstToken === undefined ? {} : { tokens: { create: firstToken(email) } })
       },
