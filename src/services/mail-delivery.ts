@@ -22,8 +22,12 @@ export interface MailDeliveryDeps {
 
 /** Mails claimed at once; they are sent together. */
 const BATCH = 8
-/** How long a claimed mail is left to its claimant: longer than any send can take (SMTP waits are bounded at 50 s). */
-export const LEASE_SECONDS = 300
+/**
+ * How long a claimed mail is left to its claimant: longer than a batch can take to send (its
+ * mails go in parallel, and SMTP waits are bounded at 50 s). A crash in the middle of an
+ * attempt delays that mail by this much, after which any instance sends it again.
+ */
+export const LEASE_SECONDS = 120
 /** The longest wait between two attempts. */
 const MAX_RETRY_SECONDS = 3600
 
