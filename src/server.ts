@@ -65,8 +65,8 @@ async function main (): Promise<void> {
   const closeAll = async () => { for (const close of closers.splice(0).reverse()) await close() }
   let starting: Promise<void> = Promise.resolve()
   let stopping = false
-  // SIGTERM: stop accepting connections, let requests in flight finish (app.close), drain the
-  // mail queue, close the database; exit 0, or 1 when SHUTDOWN_TIMEOUT_SECONDS runs out first.
+  // SIGTERM: stop accepting connections, let requests in flight finish (app.close) and the mail
+  // delivery under way, close the database; exit 0, or 1 when SHUTDOWN_TIMEOUT_SECONDS runs out first.
   const grace = closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_SECONDS * 1000, logger: log }, async ({ signal, err }) => {
     stopping = true
     if (err !== undefined) log.error({ err }, 'shutting down after an error')
