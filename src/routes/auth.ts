@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { RateLimits } from '../config.js'
-import { apiError } from '../errors.js'
+import { apiError, type ErrorCode } from '../errors.js'
 import { perClientIp } from '../plugins/rate-limits.js'
 import { errorResponses, type PasswordPolicy } from '../schemas/common.js'
 import {
@@ -27,6 +27,8 @@ export interface AuthRoutesOptions {
 }
 
 const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { cookieAuth: [] }]
+
+const refusedRefreshCodes = new Set<string>(['AUTH_REFRESH_INVALID', 'AUTH_REFRESH_EXPIRED', 'AUTH_REFRESH_REVOKED', 'AUTH_REFRESH_REUSED'] satisfies ErrorCode[])
 
 // The account a login attempt names, keyed as the brute-force backoff keys it (the body is validated by then).
 const loginAccountKey = (request: FastifyRequest) => throttleKeyOf(loginIdentifierOf(request.body as LoginIdentifier))
@@ -83,8 +85,12 @@ export async function authRoutes (app: FastifyInstance, { auth, users, sessions,
       response: { 200: Type.Union([RefreshBodyResponse, RefreshCookieResponse]), ...errorResponses(400, 401, 403, 415, 429) }
     },
     preValidation: absentBodyAsEmpty,
-    // A refused cookie is useless to keep: the browser drops it.
-    onError: async (request, reply) => { if (request.body?.refreshToken === undefined) reply.clearAuthCookies() }
+    // A refused refresh cookie is useless to keep: the browser drops it. Only a refusal of the
+    // token itself: a 429, a 503 or a cross-site request refused (403 CSRF_REJECTED, which a
+    // page of a sibling origin can provoke at will) must not sign the browser out.
+    onError: async (request, reply, error) => {
+      if (request.body?.refreshToken === undefined && refusedRefreshCodes.has((error as { code?: string }).code ?? '')) reply.clearAuthCookies()
+    }
   }, async (request, reply) => {
     const bodyToken = request.body.refreshToken
     const token = bodyToken ?? request.authCookies().refreshToken

@@ -111,7 +111,7 @@ async function browserSuite (): Promise<void> {
     await evil.goto(evilOrigin)
     // Fire-and-forget requests a malicious page can make with the victim's cookies.
     await evil.evaluate(async api => {
-      for (const path of ['/auth/logout-all', '/auth/logout']) {
+      for (const path of ['/auth/refresh', '/auth/logout-all', '/auth/logout']) {
         await fetch(`${api}${path}`, { method: 'POST', credentials: 'include', mode: 'no-cors' }).catch(() => {})
       }
       await fetch(`${api}/users/me`, { method: 'PATCH', credentials: 'include', mode: 'no-cors', headers: { 'content-type': 'text/plain' }, body: '{"profile":{"bio":"pwned"}}' }).catch(() => {})
