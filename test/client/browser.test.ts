@@ -3,18 +3,16 @@
 // refused token end the session in every tab, without a refresh loop.
 /// <reference lib="dom" />
 import { once } from 'node:events'
-import { existsSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { join } from 'node:path'
 import { build } from 'esbuild'
-import { chromium, type Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import t from 'tap'
 import type { AuthClient, SessionEndEvent } from '../../packages/client/src/index.js'
 import { buildTestApp } from '../helpers/app.js'
+import { launchChromium, withChromium } from '../helpers/browser.js'
 import { freePort } from '../helpers/net.js'
 import { newAccount } from '../helpers/users.js'
-
-const CHROMIUM = '/usr/bin/chromium'
 const TABS = 4
 // The login's access token lives its whole 5 s, as long as its cookie once did: the first expiry shows
 // that the browser still presents it. Later tokens are issued 2 s in the past by the service's clock,
@@ -52,12 +50,7 @@ async function browserSuite (): Promise<void> {
   await once(server, 'listening')
   t.teardown(() => { server.close() })
 
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
-  })
-  t.teardown(() => browser.close())
+  const browser = await launchChromium()
   const context = await browser.newContext()
   const refreshes: string[] = []
   const calls: string[] = []
@@ -145,11 +138,4 @@ async function browserSuite (): Promise<void> {
   })
 }
 
-if (existsSync(CHROMIUM)) {
-  await browserSuite()
-} else if (process.env.CI !== undefined) {
-  // CI installs it (.ci/run) and must run this test.
-  throw new Error(`${CHROMIUM} is missing: apt-get install chromium`)
-} else {
-  t.plan(0, `${CHROMIUM} is not installed (apt-get install chromium): browser test skipped`)
-}
+await withChromium(browserSuite)

@@ -43,6 +43,17 @@ function device (options: Partial<TokenClientOptions> = {}) {
   return { client, storage, sent, ended, advance: (seconds: number) => { offsetMs += seconds * 1000 } }
 }
 
+/** One account, signed in on two devices. */
+async function twoDevices () {
+  const phone = device()
+  const laptop = device()
+  const account = newAccount()
+  await phone.client.register(account)
+  await phone.client.login({ email: account.email, password: account.password })
+  await laptop.client.login({ email: account.email, password: account.password })
+  return { phone, laptop, account }
+}
+
 const generationOf = async (refreshToken: string) =>
   (await prisma.session.findUniqueOrThrow({ where: { id: refreshToken.split('.')[0] as string } })).generation
 
@@ -107,12 +118,7 @@ t.test('a token the service finds expired (a clock behind): one refresh, one ret
 })
 
 t.test('a session revoked from another device ends here: tokens forgotten, no refresh tried', async t => {
-  const phone = device()
-  const laptop = device()
-  const account = newAccount()
-  await phone.client.register(account)
-  await phone.client.login({ email: account.email, password: account.password })
-  await laptop.client.login({ email: account.email, password: account.password })
+  const { phone, laptop, account } = await twoDevices()
   const phoneSession = (await phone.client.sessions()).items.find(s => s.current)
   await laptop.client.revokeSession(phoneSession?.id as string)
   const error = await phone.client.me().catch((e: unknown) => e)
@@ -138,12 +144,7 @@ t.test('a refused refresh ends the session once and is not tried again', async t
 })
 
 t.test('logout everywhere and account deletion end the session', async t => {
-  const phone = device()
-  const laptop = device()
-  const account = newAccount()
-  await phone.client.register(account)
-  await phone.client.login({ email: account.email, password: account.password })
-  await laptop.client.login({ email: account.email, password: account.password })
+  const { phone, laptop, account } = await twoDevices()
   await laptop.client.logoutAll()
   t.same(laptop.ended, [{ reason: 'logout' }])
   await t.rejects(phone.client.me(), { code: 'AUTH_SESSION_REVOKED' }, 'the other device too')

@@ -19,6 +19,9 @@ export interface AuthClientOptions extends HttpOptions {
   locks?: LockManager | null
 }
 
+// Safari before 16 has no AbortSignal.timeout: there the service's own timeouts apply.
+const timeoutSignal = (ms: number): AbortSignal | undefined => typeof AbortSignal.timeout === 'function' ? AbortSignal.timeout(ms) : undefined
+
 export function createAuthClient (options: AuthClientOptions) {
   const name = options.name ?? `auth-client ${options.baseUrl}`
   // The cookies go with every call, to another origin too (the app's origin is in CORS_ORIGINS).
@@ -58,7 +61,7 @@ export function createAuthClient (options: AuthClientOptions) {
   function refreshAfter (sentAt: number): Promise<void> {
     refreshing ??= lock.run(async () => {
       if (await lock.lastRefreshAt() > sentAt) return
-      const response = await http.request('/auth/refresh', { method: 'POST', signal: AbortSignal.timeout(refreshTimeoutMs) })
+      const response = await http.request('/auth/refresh', { method: 'POST', signal: timeoutSignal(refreshTimeoutMs) })
       if (!response.ok) {
         const error = await errorFrom(response)
         // Refused (revoked, expired, reused): the session is over. A 429 or a 503 is not.
