@@ -80,11 +80,12 @@ t.test('a key published since: an unknown kid fetches the keys again, at most on
   const secondDir = await keysDir()
   await cp(firstDir, secondDir, { recursive: true })
   const secondKey = await generateKeyFiles(secondDir, 'EdDSA')
-  // A second instance on the same database, whose newer key signs at once.
-  const rotated = await buildTestApp(t, { env: { JWT_ALGORITHM: 'EdDSA', JWT_KEYS_DIR: secondDir, JWT_KEY_PUBLISH_SECONDS: '0' }, database: service.database })
+  // The service restarted with a newer key that signs at once (an instance of its own: the keys are what matters).
+  const rotated = await buildTestApp(t, { env: { JWT_ALGORITHM: 'EdDSA', JWT_KEYS_DIR: secondDir, JWT_KEY_PUBLISH_SECONDS: '0' } })
   jwks.serving = rotated.app
   t.teardown(() => { jwks.serving = service.app })
-  const fresh = (await loginWithBody(rotated.app, account)).accessToken
+  const newcomer = await registerAccount(rotated.app)
+  const fresh = (await loginWithBody(rotated.app, newcomer)).accessToken
   t.match(JSON.parse(Buffer.from(fresh.split('.')[0] as string, 'base64url').toString()), { kid: secondKey.kid })
 
   // A verifier that fetched the keys before the new one existed (no cooldown left to wait out).
@@ -93,7 +94,7 @@ t.test('a key published since: an unknown kid fetches the keys again, at most on
   await earlier.verify(accessToken)
   jwks.serving = rotated.app
   const before = jwks.fetches
-  t.equal((await earlier.verify(fresh)).sub, account.user.id, 'verified with the key fetched again')
+  t.equal((await earlier.verify(fresh)).sub, newcomer.user.id, 'verified with the key fetched again')
   t.equal(jwks.fetches - before, 1)
   t.equal((await earlier.verify(accessToken)).sub, account.user.id, 'the older key still verifies')
 
