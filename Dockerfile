@@ -15,13 +15,15 @@ ENV CHECKPOINT_DISABLE=1
 COPY package.json package-lock.json ./
 # --ignore-scripts: the prisma CLI's install scripts would download a native schema engine.
 # Nothing here needs an install script (npm ci would show them; see README, Deployment).
+# The client library (packages/client, a workspace) is not copied: npm ci skips it, and the
+# image holds the service alone.
 RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json prisma.config.ts ./
 COPY scripts ./scripts
 COPY prisma ./prisma
 COPY src ./src
-# Generates the client into src/generated and compiles everything into dist/.
-RUN npm run build
+# Generates the Prisma client into src/generated and compiles the service into dist/.
+RUN npm run build:service
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000

@@ -3,5 +3,5 @@ import neostandard from 'neostandard'
 
 export default neostandard({
   ts: true,
-  ignores: ['dist/**', 'src/generated/**', 'coverage/**', '.tap/**', '.data/**']
+  ignores: ['dist/**', 'packages/*/dist/**', 'src/generated/**', 'coverage/**', '.tap/**', '.data/**']
 })

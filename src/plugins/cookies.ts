@@ -11,9 +11,8 @@ export interface CookieSettings {
 
 export interface CookieTokens {
   accessToken: string
-  /** Access token lifetime in seconds. */
-  expiresIn: number
   refreshToken: string
+  /** When the session ends: both cookies live until then. */
   refreshExpiresAt: Date
 }
 
@@ -47,11 +46,18 @@ async function cookiesPlugin (app: FastifyInstance, settings: CookieSettings) {
   const names = cookieNames(settings.secure)
   const base = { httpOnly: true, secure: settings.secure, sameSite: settings.sameSite } as const
 
+  /**
+   * Both cookies live as long as the session, the access cookie too: after its token's `exp`
+   * the browser still presents it and is answered 401 AUTH_TOKEN_EXPIRED, the one signal to
+   * refresh. A cookie that vanished with its token would arrive as no token at all (401
+   * AUTH_REQUIRED), which a client cannot tell from being signed out. An expired token is
+   * worth nothing to whoever reads it; the cookie is HttpOnly all the same.
+   */
   app.decorateReply('setAuthCookies', function (this: FastifyReply, tokens: CookieTokens) {
-    const refreshMaxAge = Math.max(0, Math.ceil((tokens.refreshExpiresAt.getTime() - settings.now().getTime()) / 1000))
+    const maxAge = Math.max(0, Math.ceil((tokens.refreshExpiresAt.getTime() - settings.now().getTime()) / 1000))
     return this
-      .setCookie(names.access, tokens.accessToken, { ...base, path: '/', maxAge: tokens.expiresIn })
-      .setCookie(names.refresh, tokens.refreshToken, { ...base, path: REFRESH_COOKIE_PATH, maxAge: refreshMaxAge })
+      .setCookie(names.access, tokens.accessToken, { ...base, path: '/', maxAge })
+      .setCookie(names.refresh, tokens.refreshToken, { ...base, path: REFRESH_COOKIE_PATH, maxAge })
       .header('cache-control', 'no-store')
   })
 

@@ -1,15 +1,13 @@
 // A real browser (Debian's Chromium, driven by playwright-core) plays a single-page app on another origin.
 /// <reference lib="dom" />
 import { once } from 'node:events'
-import { existsSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
-import { chromium, type Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
+import { launchChromium, withChromium } from '../helpers/browser.js'
 import { freePort } from '../helpers/net.js'
 import { newAccount } from '../helpers/users.js'
-
-const CHROMIUM = '/usr/bin/chromium'
 
 async function browserSuite (): Promise<void> {
   const [apiPort, appPort, evilPort] = [await freePort(), await freePort(), await freePort()]
@@ -35,12 +33,7 @@ async function browserSuite (): Promise<void> {
   await servePage(appPort)
   await servePage(evilPort)
 
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
-  })
-  t.teardown(() => browser.close())
+  const browser = await launchChromium()
   const context = await browser.newContext()
 
   interface PageResponse { status: number, body: string }
@@ -111,7 +104,7 @@ async function browserSuite (): Promise<void> {
     await evil.goto(evilOrigin)
     // Fire-and-forget requests a malicious page can make with the victim's cookies.
     await evil.evaluate(async api => {
-      for (const path of ['/auth/logout-all', '/auth/logout']) {
+      for (const path of ['/auth/refresh', '/auth/logout-all', '/auth/logout']) {
         await fetch(`${api}${path}`, { method: 'POST', credentials: 'include', mode: 'no-cors' }).catch(() => {})
       }
       await fetch(`${api}/users/me`, { method: 'PATCH', credentials: 'include', mode: 'no-cors', headers: { 'content-type': 'text/plain' }, body: '{"profile":{"bio":"pwned"}}' }).catch(() => {})
@@ -137,11 +130,4 @@ async function browserSuite (): Promise<void> {
   })
 }
 
-if (existsSync(CHROMIUM)) {
-  await browserSuite()
-} else if (process.env.CI !== undefined) {
-  // CI installs it (.ci/run) and must run this test.
-  throw new Error(`${CHROMIUM} is missing: apt-get install chromium`)
-} else {
-  t.plan(0, `${CHROMIUM} is not installed (apt-get install chromium): browser test skipped`)
-}
+await withChromium(browserSuite)

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { freePort } from '../helpers/net.js'
-import { loginWithBody, newAccount, registerAccount } from '../helpers/users.js'
+import { loginWithBody, loginWithCookies, newAccount, registerAccount } from '../helpers/users.js'
 
 const REDIS_URL = 'redis://127.0.0.1:6379'
 const uniquePrefix = () => `test-${randomBytes(6).toString('hex')}:`
@@ -72,10 +72,18 @@ t.test('register, refresh, verify and the mail routes have their own per-ip limi
   t.equal(sameAddress.statusCode, 429, 'the same address from another ip')
   const otherAddress = await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: 'b@example.com' }, remoteAddress: '10.0.0.3' })
   t.equal(otherAddress.statusCode, 202)
-  const { accessToken } = await loginWithBody(app, await registerAccount(app))
+  const account = await registerAccount(app)
+  const { accessToken } = await loginWithBody(app, account)
   const resend = (remoteAddress: string) => app.inject({ method: 'POST', url: '/auth/email/resend', headers: { authorization: `Bearer ${accessToken}` }, remoteAddress })
   t.equal((await resend('10.0.0.4')).statusCode, 202)
   t.equal((await resend('10.0.0.5')).statusCode, 429, 'one user cannot have mails resent from many ips')
+
+  const { cookie } = await loginWithCookies(app, account)
+  const refresh = () => app.inject({ method: 'POST', url: '/auth/refresh', headers: { cookie, 'sec-fetch-site': 'same-origin' }, remoteAddress: '10.0.0.6' })
+  t.equal((await refresh()).statusCode, 200)
+  const limited = await refresh()
+  t.equal(limited.statusCode, 429)
+  t.same(limited.cookies, [], 'a rate-limited browser keeps its cookies: the session was not refused')
 })
 
 t.test('a generous default covers the other routes and unknown URLs; liveness is never limited', async t => {

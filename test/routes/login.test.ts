@@ -39,7 +39,8 @@ t.test('a browser gets HttpOnly cookies and no token in the body', async t => {
   const access = response.cookies.find(c => c.name === '__Host-access_token')
   const refresh = response.cookies.find(c => c.name === '__Secure-refresh_token')
   t.ok(access && refresh, 'both cookies, with secure prefixes')
-  t.match(access, { path: '/', httpOnly: true, secure: true, sameSite: 'Lax', maxAge: config.ACCESS_TOKEN_TTL_SECONDS })
+  // As long as the session, not the token: an expired token still reaches the service (AUTH_TOKEN_EXPIRED, the signal to refresh).
+  t.match(access, { path: '/', httpOnly: true, secure: true, sameSite: 'Lax', maxAge: config.REFRESH_TOKEN_IDLE_TTL_SECONDS })
   t.equal(access?.domain, undefined, 'never a Domain attribute')
   t.match(refresh, { path: '/auth', httpOnly: true, secure: true, sameSite: 'Lax', maxAge: config.REFRESH_TOKEN_IDLE_TTL_SECONDS })
   t.equal(refresh?.domain, undefined)

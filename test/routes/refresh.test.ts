@@ -35,7 +35,7 @@ t.test('cookie transport: answered with cookies only, Max-Age from the session',
   t.notMatch(response.body, /Token/)
   const refresh = response.cookies.find(c => c.name === '__Secure-refresh_token')
   t.match(refresh, { path: '/auth', httpOnly: true, secure: true, sameSite: 'Lax', maxAge: 600 })
-  t.match(response.cookies.find(c => c.name === '__Host-access_token'), { path: '/', maxAge: 900 })
+  t.match(response.cookies.find(c => c.name === '__Host-access_token'), { path: '/', maxAge: 600 }, 'the access cookie outlives its token, until the session ends')
 })
 
 t.test('a body token wins over the cookie, and the answer goes in the body', async t => {
@@ -161,6 +161,15 @@ t.test('a refused refresh cookie is cleared', async t => {
   const response = await app.inject({ method: 'POST', url: '/auth/refresh', headers: { cookie } })
   t.equal(response.json().code, 'AUTH_REFRESH_REVOKED', 'a deactivated user cannot refresh')
   t.ok(response.cookies.length === 2 && response.cookies.every(c => c.value === '' && c.maxAge === 0), 'both cookies cleared')
+})
+
+t.test('a refresh refused for another reason than its token keeps the cookies: a cross-site request', async t => {
+  const account = await registerAccount(app)
+  const { cookie } = await loginWithCookies(app, account)
+  // A page of a sibling origin (same site, not in CORS_ORIGINS) posting with the user's cookies.
+  const crossSite = await app.inject({ method: 'POST', url: '/auth/refresh', headers: { cookie, origin: 'https://sibling.example.com' } })
+  t.equal(crossSite.json().code, 'CSRF_REJECTED')
+  t.same(crossSite.cookies, [], 'a cross-site request cannot sign the browser out (a 429 neither: test/plugins/rate-limits.test.ts)')
 })
 
 t.test('a deleted user cannot refresh', async t => {

@@ -1,0 +1,58 @@
+// The account calls, the same in both modes: only how a call is authenticated differs.
+import type {
+  ChangePasswordInput, DeleteMeInput, ForgotPasswordInput, RegisterInput, ResetPasswordInput,
+  SessionList, SessionListQuery, UpdateMeInput, User, VerifyEmailInput
+} from './api-types.js'
+import { json, ok, toRequest, type Call } from './http.js'
+import type { SessionEndEvent } from './session-events.js'
+
+export interface Senders {
+  /** A call on behalf of the signed-in user (refreshes and retries once on AUTH_TOKEN_EXPIRED). */
+  authed: (path: string, init?: RequestInit) => Promise<Response>
+  /** A call that needs no session. */
+  open: (path: string, init?: RequestInit) => Promise<Response>
+  /** The session is over, as this client decided (logout everywhere, account deleted). */
+  ended: (event: SessionEndEvent) => Promise<void> | void
+}
+
+export function accountCalls ({ authed, open, ended }: Senders) {
+  const asUser = (call: Call) => authed(...toRequest(call))
+  const anyone = (call: Call) => open(...toRequest(call))
+
+  return {
+    /** Creates an account; does not sign in (409 `USER_EXISTS`). */
+    async register (input: RegisterInput): Promise<User> {
+      return (await json<{ user: User }>(anyone({ method: 'POST', path: '/auth/register', body: input }))).user
+    },
+    /** The signed-in user and their profile. */
+    me: (): Promise<User> => json<User>(asUser({ method: 'GET', path: '/users/me' })),
+    /** Changes username, email (pending until confirmed by mail) or profile fields; `null` clears a profile field. */
+    updateMe: (changes: UpdateMeInput): Promise<User> => json<User>(asUser({ method: 'PATCH', path: '/users/me', body: changes })),
+    /** The user's live sessions, most recently used first. */
+    sessions: (query: SessionListQuery = {}): Promise<SessionList> => json<SessionList>(asUser({ method: 'GET', path: '/auth/sessions', query })),
+    /** Ends one of the user's sessions (404 `NOT_FOUND` for anyone else's). */
+    revokeSession: (id: string): Promise<void> => ok(asUser({ method: 'DELETE', path: `/auth/sessions/${encodeURIComponent(id)}` })),
+    /** Every other session ends; this one stays (403 `INVALID_CURRENT_PASSWORD`). */
+    changePassword: (input: ChangePasswordInput): Promise<void> => ok(asUser({ method: 'POST', path: '/auth/password/change', body: input })),
+    /** Mails a new verification link (to the pending address if an email change is pending). */
+    resendVerificationEmail: (): Promise<void> => ok(asUser({ method: 'POST', path: '/auth/email/resend' })),
+    /** Always succeeds (the answer tells nothing about the account) unless rate limited. */
+    forgotPassword: (input: ForgotPasswordInput): Promise<void> => ok(anyone({ method: 'POST', path: '/auth/password/forgot', body: input })),
+    /** Sets a new password with the mailed token; every session of the account ends. */
+    resetPassword: (input: ResetPasswordInput): Promise<void> => ok(anyone({ method: 'POST', path: '/auth/password/reset', body: input })),
+    /** Verifies an address (or completes an email change) with the mailed token. */
+    verifyEmail: (input: VerifyEmailInput): Promise<void> => ok(anyone({ method: 'POST', path: '/auth/email/verify', body: input })),
+    /** Ends every session of the user, this one included. */
+    async logoutAll (): Promise<void> {
+      await ok(asUser({ method: 'POST', path: '/auth/logout-all' }))
+      await ended({ reason: 'logout' })
+    },
+    /** Deletes the account, its sessions and data (403 `INVALID_CURRENT_PASSWORD`). */
+    async deleteAccount (input: DeleteMeInput): Promise<void> {
+      await ok(asUser({ method: 'DELETE', path: '/users/me', body: input }))
+      await ended({ reason: 'account-deleted' })
+    }
+  }
+}
+
+export type AccountCalls = ReturnType<typeof accountCalls>

@@ -1,0 +1,135 @@
+// Cookie mode, for browser apps: the service keeps the tokens in HttpOnly cookies; this client never sees one.
+import { accountCalls } from '../account-calls.js'
+import type { LoginInput, MfaVerifyInput } from '../api-types.js'
+import { errorFrom, unauthorizedCode } from '../errors.js'
+import { createHttp, json, ok, toRequest, type HttpOptions } from '../http.js'
+import { isMfaChallenge, signedIn, type LoginResult, type SignedIn } from '../login.js'
+import { createSessionEvents, type SessionEndEvent, type SessionEndListener } from '../session-events.js'
+import { createRefreshLock } from './refresh-lock.js'
+import { openTabChannel } from './tab-channel.js'
+
+export interface AuthClientOptions extends HttpOptions {
+  /** Names the lock and the channel the app's tabs share. Default: one per `baseUrl`. */
+  name?: string
+  /** How long a tab waits for another tab's refresh before refreshing itself. Default 10 s. */
+  lockTimeoutMs?: number
+  /** How long a refresh may take. Default 10 s. */
+  refreshTimeoutMs?: number
+  /** The Web Locks API: `navigator.locks` by default; `null` to do without. */
+  locks?: LockManager | null
+}
+
+// Safari before 16 has no AbortSignal.timeout: there the service's own timeouts apply.
+const timeoutSignal = (ms: number): AbortSignal | undefined => typeof AbortSignal.timeout === 'function' ? AbortSignal.timeout(ms) : undefined
+
+export function createAuthClient (options: AuthClientOptions) {
+  const name = options.name ?? `auth-client ${options.baseUrl}`
+  // The cookies go with every call, to another origin too (the app's origin is in CORS_ORIGINS).
+  const http = createHttp(options, { credentials: 'include' })
+  const events = createSessionEvents()
+  const locks = options.locks !== undefined ? options.locks : (globalThis.navigator?.locks ?? null)
+  const lock = createRefreshLock(name, locks, options.lockTimeoutMs ?? 10_000)
+  const refreshTimeoutMs = options.refreshTimeoutMs ?? 10_000
+  // Whether this tab has told of the session's end: once per session, however many calls fail.
+  let ended = false
+  let refreshing: Promise<void> | null = null
+
+  const channel = openTabChannel(name, message => {
+    if (message.type === 'refreshed') lock.heard(message.at)
+    else if (message.type === 'signed-in') ended = false
+    else end(message.event, false)
+  })
+
+  function end (event: SessionEndEvent, tellTabs = true): void {
+    if (ended) return
+    ended = true
+    if (tellTabs) channel.post({ type: 'ended', event })
+    events.emit(event)
+  }
+
+  function started (answer: unknown): LoginResult {
+    if (isMfaChallenge(answer)) return answer
+    ended = false
+    channel.post({ type: 'signed-in' })
+    return signedIn(answer as SignedIn)
+  }
+
+  /**
+   * One refresh for every call of this tab that needs it, and for every tab (the lock): a
+   * tab granted the lock after another tab refreshed, since its call was sent, just retries.
+   */
+  function refreshAfter (sentAt: number): Promise<void> {
+    refreshing ??= lock.run(async () => {
+      if (await lock.lastRefreshAt() > sentAt) return
+      const response = await http.request('/auth/refresh', { method: 'POST', signal: timeoutSignal(refreshTimeoutMs) })
+      if (!response.ok) {
+        const error = await errorFrom(response)
+        // Refused (revoked, expired, reused): the session is over. A 429 or a 503 is not.
+        if (response.status === 401) end({ reason: 'refused', code: error.code })
+        throw error
+      }
+      const at = Date.now()
+      await lock.record(at)
+      channel.post({ type: 'refreshed', at })
+    }).finally(() => { refreshing = null })
+    return refreshing
+  }
+
+  /** Only AUTH_TOKEN_EXPIRED refreshes, once, and the call is retried once; any other 401 ends the session. */
+  async function authed (path: string, init: RequestInit = {}): Promise<Response> {
+    const sentAt = Date.now()
+    let response = await http.request(path, init)
+    if (await unauthorizedCode(response) === 'AUTH_TOKEN_EXPIRED') {
+      await refreshAfter(sentAt)
+      response = await http.request(path, init)
+    }
+    const code = await unauthorizedCode(response)
+    if (code === undefined) {
+      if (response.ok) ended = false
+    } else if (code !== 'AUTH_TOKEN_EXPIRED') {
+      end({ reason: 'refused', code })
+    }
+    return response
+  }
+
+  const open = (path: string, init?: RequestInit) => http.request(path, init)
+
+  return {
+    ...accountCalls({ authed, open, ended: event => { end(event) } }),
+
+    /** Signs in: the service sets the cookies. May answer a second-factor challenge instead. */
+    async login (input: LoginInput): Promise<LoginResult> {
+      // `transport: "cookie"` holds even where the service cannot tell a browser (tests, webviews).
+      return started(await json(open(...toRequest({ method: 'POST', path: '/auth/login', body: { ...input, transport: 'cookie' } }))))
+    },
+
+    /** Completes a login that answered `mfaRequired` (401 `MFA_CODE_INVALID`, `MFA_CHALLENGE_EXPIRED`). */
+    async verifyMfa (input: MfaVerifyInput): Promise<LoginResult> {
+      return started(await json(open(...toRequest({ method: 'POST', path: '/auth/mfa/verify', body: input }))))
+    },
+
+    /** Ends this session and clears the cookies, in every tab. */
+    async logout (): Promise<void> {
+      await ok(open('/auth/logout', { method: 'POST' }))
+      end({ reason: 'logout' })
+    },
+
+    /**
+     * fetch for any route of the service, with the cookies, refreshed and retried once on
+     * AUTH_TOKEN_EXPIRED. `path` starts with `/`. A body is sent twice at most: a stream cannot be.
+     * Rejects with an AuthError when the refresh fails.
+     */
+    fetch: (path: string, init?: RequestInit): Promise<Response> => authed(path, init),
+
+    /** Calls `listener` when the session ends, in this tab or another; returns the function that stops it. */
+    onSessionEnd: (listener: SessionEndListener): (() => void) => events.on(listener),
+
+    /** Stops listening to the other tabs. */
+    close (): void {
+      channel.close()
+      lock.close()
+    }
+  }
+}
+
+export type AuthClient = ReturnType<typeof createAuthClient>

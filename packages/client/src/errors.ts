@@ -1,0 +1,62 @@
+// Errors as typed values: the service's `code`, or one of the client's own when no answer came.
+import type { ErrorBody, ServiceErrorCode } from './api-types.js'
+
+/**
+ * Failures the client itself observes: no answer (`NETWORK_ERROR`), no answer in time
+ * (`TIMEOUT`), or an answer that is not the service's (`UNEXPECTED_RESPONSE`: a proxy's
+ * error page, a body of the wrong shape).
+ */
+export type ClientErrorCode = 'NETWORK_ERROR' | 'TIMEOUT' | 'UNEXPECTED_RESPONSE'
+
+export type AuthErrorCode = ServiceErrorCode | ClientErrorCode
+
+export class AuthError extends Error {
+  override readonly name = 'AuthError'
+  /**
+   * The service's stable code (its error catalogue), or the client's own. A newer service
+   * may answer a code this version does not list, hence the open string.
+   */
+  readonly code: AuthErrorCode | (string & {})
+  /** The HTTP status; 0 when no answer came. */
+  readonly status: number
+  /** From `Retry-After` on a 429 or 503: seconds to wait before trying again. */
+  readonly retryAfterSeconds: number | undefined
+
+  constructor (code: AuthErrorCode | (string & {}), message: string, status: number, options: { retryAfterSeconds?: number, cause?: unknown } = {}) {
+    super(message, { cause: options.cause })
+    this.code = code
+    this.status = status
+    this.retryAfterSeconds = options.retryAfterSeconds
+  }
+
+  /** The same status for HTTP frameworks that read it under this name (Fastify does). */
+  get statusCode (): number {
+    return this.status
+  }
+}
+
+/** Whether `value` is an AuthError, with this code when one is given. Works across copies of the package. */
+export function isAuthError (value: unknown, code?: AuthErrorCode): value is AuthError {
+  return value instanceof Error && value.name === 'AuthError' && (code === undefined || (value as AuthError).code === code)
+}
+
+function isErrorBody (value: unknown): value is ErrorBody {
+  const body = value as Partial<ErrorBody> | null
+  return typeof body?.code === 'string' && typeof body.message === 'string'
+}
+
+/** The AuthError a failed response stands for. Reads the body. */
+export async function errorFrom (response: Response): Promise<AuthError> {
+  const body: unknown = await response.json().catch(() => undefined)
+  const retryAfter = Number(response.headers.get('retry-after'))
+  const options = retryAfter > 0 ? { retryAfterSeconds: retryAfter } : {}
+  if (isErrorBody(body)) return new AuthError(body.code, body.message, response.status, options)
+  return new AuthError('UNEXPECTED_RESPONSE', `Unexpected answer: HTTP ${response.status}`, response.status, options)
+}
+
+/** The code of a 401, read from a copy so that the response stays readable; undefined for anything else. */
+export async function unauthorizedCode (response: Response): Promise<string | undefined> {
+  if (response.status !== 401) return undefined
+  const body: unknown = await response.clone().json().catch(() => undefined)
+  return isErrorBody(body) ? body.code : 'UNEXPECTED_RESPONSE'
+}

@@ -1,0 +1,76 @@
+// Requests to the service: its URL, JSON bodies, and answers turned into values or AuthErrors.
+import { AuthError, errorFrom } from './errors.js'
+
+export type Fetch = (input: string, init: RequestInit) => Promise<Response>
+
+export interface HttpOptions {
+  /** The service's root URL, e.g. `https://auth.example.com` (its routes start at `/auth`, `/users`). */
+  baseUrl: string
+  /** A fetch of your own (instrumentation, tests); the global one by default. */
+  fetch?: Fetch
+}
+
+export interface Call {
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE'
+  path: string
+  body?: unknown
+  query?: Record<string, string | number | undefined>
+}
+
+export interface Http {
+  /** Sends to a path of the service; rejects only when no answer came (NETWORK_ERROR, TIMEOUT). */
+  request: (path: string, init?: RequestInit) => Promise<Response>
+}
+
+/** `defaults` go with every request (cookie mode sends credentials). */
+export function createHttp ({ baseUrl, fetch }: HttpOptions, defaults: RequestInit = {}): Http {
+  const root = baseUrl.replace(/\/+$/, '')
+  // Called through globalThis at request time: a browser refuses a detached `fetch`, and a
+  // fetch replaced after the client was made is still the one used.
+  const send: Fetch = fetch ?? ((input, init) => globalThis.fetch(input, init))
+  return {
+    async request (path, init = {}) {
+      // Only the service's own paths: a token or credentials never travel elsewhere.
+      if (!path.startsWith('/') || path.startsWith('//')) throw new TypeError(`Not a path of the service: ${path}`)
+      try {
+        return await send(root + path, { ...defaults, ...init })
+      } catch (error) {
+        throw noAnswer(error)
+      }
+    }
+  }
+}
+
+function noAnswer (error: unknown): unknown {
+  const name = (error as { name?: unknown } | null)?.name
+  // The caller's own abort stays what fetch makes it.
+  if (name === 'AbortError') return error
+  if (name === 'TimeoutError') return new AuthError('TIMEOUT', 'The service did not answer in time', 0, { cause: error })
+  return new AuthError('NETWORK_ERROR', 'The service could not be reached', 0, { cause: error })
+}
+
+/** The path and init of a JSON call. */
+export function toRequest ({ method, path, body, query }: Call): [string, RequestInit] {
+  const search = new URLSearchParams()
+  for (const [name, value] of Object.entries(query ?? {})) if (value !== undefined) search.set(name, String(value))
+  const url = search.toString() === '' ? path : `${path}?${search.toString()}`
+  if (body === undefined) return [url, { method }]
+  return [url, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }]
+}
+
+/** The JSON body of a successful answer; an AuthError for any other. */
+export async function json<T> (pending: Response | Promise<Response>): Promise<T> {
+  const response = await pending
+  if (!response.ok) throw await errorFrom(response)
+  try {
+    return await response.json() as T
+  } catch (error) {
+    throw new AuthError('UNEXPECTED_RESPONSE', 'The answer is not JSON', response.status, { cause: error })
+  }
+}
+
+/** Nothing but success (204, 202): an AuthError for any other answer. */
+export async function ok (pending: Response | Promise<Response>): Promise<void> {
+  const response = await pending
+  if (!response.ok) throw await errorFrom(response)
+}

@@ -1,0 +1,81 @@
+// Access-token verification for resource servers: the service's public keys (JWKS), cached, and every claim checked.
+import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose'
+import type { AccessClaims } from '../api-types.js'
+import { AuthError } from '../errors.js'
+
+export interface AccessTokenVerifierOptions {
+  /** Where this server reaches the service: its keys are at `${baseUrl}/.well-known/jwks.json`. */
+  baseUrl: string
+  /** The service's `JWT_ISSUER` (its `PUBLIC_URL` unless set). Default: `baseUrl`. */
+  issuer?: string
+  /** The service's `JWT_AUDIENCE` (its `PUBLIC_URL` unless set). Default: `issuer`. */
+  audience?: string
+  /** The service's `JWT_ALGORITHM`. Default: both it offers with published keys. */
+  algorithms?: Array<'EdDSA' | 'ES256'>
+  /** Leeway on `exp` and `nbf`, in seconds (at most 30). Default 0. */
+  clockToleranceSeconds?: number
+  /** Keys are fetched again after this long, so that a retired key stops verifying. Default 300 s, the service's Cache-Control. */
+  cacheMaxAgeSeconds?: number
+  /** An unknown `kid` fetches the keys again, at most once per this many seconds. Default 30 s. */
+  cooldownSeconds?: number
+  /** How long a fetch of the keys may take. Default 5 s. */
+  timeoutSeconds?: number
+}
+
+export interface AccessTokenVerifier {
+  /** The token's claims, or an AuthError: 401 AUTH_TOKEN_EXPIRED or AUTH_TOKEN_INVALID; 503 SERVICE_UNAVAILABLE when the keys cannot be fetched. */
+  verify: (token: string) => Promise<AccessClaims>
+}
+
+// RFC 9068 2.1: only a token typed as an access token passes, never an ID token or another JWT.
+const TYP = 'at+jwt'
+const REQUIRED_CLAIMS = ['sub', 'sid', 'role', 'email_verified', 'iat', 'exp', 'jti']
+
+/**
+ * Verifies like the service itself (RFC 8725): the algorithm comes from the allowed list,
+ * never from the token alone; `iss`, `aud`, `typ`, `exp` and `nbf` are always checked. A
+ * token naming a key not in the cached set makes jose fetch the set again (a key published
+ * since), within the cooldown, so forged kids cannot make this server hammer the service.
+ */
+export function createAccessTokenVerifier (options: AccessTokenVerifierOptions): AccessTokenVerifier {
+  const issuer = options.issuer ?? options.baseUrl
+  const keys = createRemoteJWKSet(new URL(`${options.baseUrl.replace(/\/+$/, '')}/.well-known/jwks.json`), {
+    cacheMaxAge: (options.cacheMaxAgeSeconds ?? 300) * 1000,
+    cooldownDuration: (options.cooldownSeconds ?? 30) * 1000,
+    timeoutDuration: (options.timeoutSeconds ?? 5) * 1000
+  })
+  const verifyOptions = {
+    issuer,
+    audience: options.audience ?? issuer,
+    algorithms: options.algorithms ?? ['EdDSA', 'ES256'],
+    typ: TYP,
+    clockTolerance: options.clockToleranceSeconds ?? 0,
+    requiredClaims: REQUIRED_CLAIMS
+  }
+  return {
+    async verify (token) {
+      let payload: JWTPayload
+      try {
+        ({ payload } = await jwtVerify(token, keys, verifyOptions))
+      } catch (error) {
+        throw refusal(error)
+      }
+      if (!isAccessClaims(payload)) throw new AuthError('AUTH_TOKEN_INVALID', 'The access token is invalid', 401)
+      return payload
+    }
+  }
+}
+
+function refusal (error: unknown): AuthError {
+  if (error instanceof errors.JWTExpired) return new AuthError('AUTH_TOKEN_EXPIRED', 'The access token has expired', 401, { cause: error })
+  // No keys to check with (the service unreachable, slow, or answering something else): not the token's fault.
+  const unreachable = !(error instanceof errors.JOSEError) || error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid || error.code === errors.JOSEError.code
+  if (unreachable) return new AuthError('SERVICE_UNAVAILABLE', 'The keys to verify access tokens with cannot be fetched', 503, { cause: error })
+  return new AuthError('AUTH_TOKEN_INVALID', 'The access token is invalid', 401, { cause: error })
+}
+
+function isAccessClaims (payload: JWTPayload): payload is AccessClaims & JWTPayload {
+  const claims = payload as Partial<Record<keyof AccessClaims, unknown>>
+  return typeof claims.sub === 'string' && typeof claims.sid === 'string' && typeof claims.role === 'string' &&
+    typeof claims.jti === 'string' && typeof claims.email_verified === 'boolean'
+}

@@ -1,0 +1,135 @@
+// Token mode, for mobile and server clients: tokens in the body, kept in a storage of the app's choosing.
+import { accountCalls } from '../account-calls.js'
+import type { LoginInput, LoginTokenAnswer, MfaVerifyInput, RefreshTokenAnswer } from '../api-types.js'
+import { AuthError, errorFrom, unauthorizedCode } from '../errors.js'
+import { createHttp, json, ok, toRequest, type HttpOptions } from '../http.js'
+import { isMfaChallenge, signedIn, type LoginResult } from '../login.js'
+import { createSessionEvents, type SessionEndEvent, type SessionEndListener } from '../session-events.js'
+import { memoryStorage, type StoredTokens, type TokenStorage } from './storage.js'
+
+export interface TokenClientOptions extends HttpOptions {
+  /** Memory by default: pass secure storage to keep the session across restarts. */
+  storage?: TokenStorage
+  /** Refresh this long before the access token expires (at most a quarter of its life). Default 30 s. */
+  refreshLeewaySeconds?: number
+  /** The clock, in ms since the epoch (tests move it). Default `Date.now`. */
+  now?: () => number
+}
+
+export function createTokenClient (options: TokenClientOptions) {
+  const http = createHttp(options)
+  const storage = options.storage ?? memoryStorage()
+  const now = options.now ?? Date.now
+  const leewayMs = (options.refreshLeewaySeconds ?? 30) * 1000
+  const events = createSessionEvents()
+  let refreshing: Promise<StoredTokens> | null = null
+
+  const toStored = (answer: RefreshTokenAnswer): StoredTokens => ({
+    accessToken: answer.accessToken,
+    refreshToken: answer.refreshToken,
+    expiresIn: answer.expiresIn,
+    expiresAt: now() + answer.expiresIn * 1000
+  })
+  const due = (tokens: StoredTokens) => now() >= tokens.expiresAt - Math.min(leewayMs, tokens.expiresIn * 250)
+
+  async function current (): Promise<StoredTokens> {
+    const tokens = await storage.get()
+    if (tokens === null) throw new AuthError('AUTH_REQUIRED', 'Not signed in', 401)
+    return tokens
+  }
+
+  async function ended (event: SessionEndEvent): Promise<void> {
+    await storage.clear()
+    events.emit(event)
+  }
+
+  /** One refresh at a time: every call that needs one waits for the same. */
+  function refresh (stale: StoredTokens): Promise<StoredTokens> {
+    refreshing ??= (async () => {
+      const tokens = await current()
+      // Already rotated by another client on the same storage: its successor will do.
+      if (tokens.refreshToken !== stale.refreshToken) return tokens
+      const response = await http.request(...toRequest({ method: 'POST', path: '/auth/refresh', body: { refreshToken: tokens.refreshToken } }))
+      if (!response.ok) {
+        const error = await errorFrom(response)
+        if (response.status === 401) await ended({ reason: 'refused', code: error.code })
+        throw error
+      }
+      const next = toStored(await json<RefreshTokenAnswer>(response))
+      await storage.set(next)
+      return next
+    })().finally(() => { refreshing = null })
+    return refreshing
+  }
+
+  const withBearer = (init: RequestInit, tokens: StoredTokens): RequestInit => {
+    const headers = new Headers(init.headers)
+    headers.set('authorization', `Bearer ${tokens.accessToken}`)
+    return { ...init, headers }
+  }
+
+  /** Refreshes shortly before `exp`, or once on AUTH_TOKEN_EXPIRED, and retries once; any other 401 ends the session. */
+  async function authed (path: string, init: RequestInit = {}): Promise<Response> {
+    let tokens = await current()
+    const early = due(tokens)
+    if (early) tokens = await refresh(tokens)
+    let response = await http.request(path, withBearer(init, tokens))
+    let code = await unauthorizedCode(response)
+    if (code === 'AUTH_TOKEN_EXPIRED' && !early) {
+      tokens = await refresh(tokens)
+      response = await http.request(path, withBearer(init, tokens))
+      code = await unauthorizedCode(response)
+    }
+    if (code !== undefined && code !== 'AUTH_TOKEN_EXPIRED') await ended({ reason: 'refused', code })
+    return response
+  }
+
+  const open = (path: string, init?: RequestInit) => http.request(path, init)
+
+  async function started (answer: unknown): Promise<LoginResult> {
+    if (isMfaChallenge(answer)) return answer
+    const tokens = answer as Partial<LoginTokenAnswer>
+    if (typeof tokens.accessToken !== 'string' || typeof tokens.refreshToken !== 'string') {
+      // The service took this for a browser (Origin or Sec-Fetch-Site sent) and set cookies.
+      throw new AuthError('UNEXPECTED_RESPONSE', 'No tokens in the answer: in a browser, use createAuthClient', 200)
+    }
+    await storage.set(toStored(tokens as LoginTokenAnswer))
+    return signedIn(tokens as LoginTokenAnswer)
+  }
+
+  return {
+    ...accountCalls({ authed, open, ended }),
+
+    /** Signs in and keeps the tokens in the storage. May answer a second-factor challenge instead. */
+    async login (input: LoginInput): Promise<LoginResult> {
+      return started(await json(open(...toRequest({ method: 'POST', path: '/auth/login', body: input }))))
+    },
+
+    /** Completes a login that answered `mfaRequired` (401 `MFA_CODE_INVALID`, `MFA_CHALLENGE_EXPIRED`). */
+    async verifyMfa (input: MfaVerifyInput): Promise<LoginResult> {
+      return started(await json(open(...toRequest({ method: 'POST', path: '/auth/mfa/verify', body: input }))))
+    },
+
+    /** Ends this session at the service, then forgets the tokens. */
+    async logout (): Promise<void> {
+      const tokens = await storage.get()
+      if (tokens === null) return
+      await ok(open(...toRequest({ method: 'POST', path: '/auth/logout', body: { refreshToken: tokens.refreshToken } })))
+      await ended({ reason: 'logout' })
+    },
+
+    /** A valid access token, refreshed if due: for the app's own resource servers. */
+    async accessToken (): Promise<string> {
+      const tokens = await current()
+      return (due(tokens) ? await refresh(tokens) : tokens).accessToken
+    },
+
+    /** fetch for any route of the service, with the Bearer token; `path` starts with `/`. A stream body cannot be retried. */
+    fetch: (path: string, init?: RequestInit): Promise<Response> => authed(path, init),
+
+    /** Calls `listener` when the session ends; returns the function that stops it. */
+    onSessionEnd: (listener: SessionEndListener): (() => void) => events.on(listener)
+  }
+}
+
+export type TokenClient = ReturnType<typeof createTokenClient>

@@ -1,0 +1,256 @@
+// Cookie mode against a stand-in of the service: one refresh per expiry for every call and tab, no refresh loop, the session's end told to every tab.
+import { randomUUID } from 'node:crypto'
+import t from 'tap'
+import { createAuthClient, isAuthError, type AuthClient, type AuthClientOptions, type SessionEndEvent } from '../src/index.js'
+import { createLockManager } from './helpers/locks.js'
+import { createStandIn, errorAnswer, user, type StandIn } from './helpers/stand-in.js'
+
+const baseUrl = 'https://auth.example.com'
+
+interface Tab { client: AuthClient, ended: SessionEndEvent[] }
+
+/** `count` tabs of one app: one cookie jar (the stand-in), one lock manager, one channel name. */
+function openTabs (t: { teardown: (fn: () => void) => void }, service: StandIn, count: number, options: Partial<AuthClientOptions> = {}): Tab[] {
+  const locks = options.locks === undefined ? createLockManager() : options.locks
+  const name = `test ${randomUUID()}`
+  return Array.from({ length: count }, () => {
+    const client = createAuthClient({ baseUrl, fetch: service.fetch, name, locks, ...options })
+    const ended: SessionEndEvent[] = []
+    client.onSessionEnd(event => { ended.push(event) })
+    t.teardown(() => { client.close() })
+    return { client, ended }
+  })
+}
+
+// BroadcastChannel messages arrive on a later turn of the event loop.
+const settle = () => new Promise(resolve => setTimeout(resolve, 20))
+
+t.test('an expired access token: one refresh, one retry, and the call succeeds', async t => {
+  const service = createStandIn()
+  const [tab] = openTabs(t, service, 1) as [Tab]
+  t.match(await tab.client.login({ email: user.email, password: 'pw' }), { mfaRequired: false, user })
+  service.expire()
+  t.same(await tab.client.me(), user)
+  t.same(service.sent.map(r => `${r.method} ${r.path}`), ['POST /auth/login', 'GET /users/me', 'POST /auth/refresh', 'GET /users/me'])
+  t.equal(service.state.rotations, 1)
+  t.same(tab.ended, [])
+})
+
+t.test('concurrent calls of one tab share one refresh', async t => {
+  const service = createStandIn()
+  const [tab] = openTabs(t, service, 1) as [Tab]
+  await tab.client.login({ email: user.email, password: 'pw' })
+  service.expire()
+  const results = await Promise.all(Array.from({ length: 6 }, () => tab.client.me()))
+  t.equal(results.length, 6)
+  t.equal(service.count('POST /auth/refresh'), 1)
+  t.equal(service.state.rotations, 1)
+})
+
+for (const withLocks of [true, false]) {
+  t.test(`tabs share one refresh per expiry ${withLocks ? 'through Web Locks' : 'without Web Locks (one per tab at most, never a logout)'}`, async t => {
+    const service = createStandIn()
+    const tabs = openTabs(t, service, 4, withLocks ? {} : { locks: null })
+    await tabs[0]?.client.login({ email: user.email, password: 'pw' })
+    for (let round = 1; round <= 3; round++) {
+      service.expire()
+      const calls = tabs.flatMap(tab => [tab.client.me(), tab.client.sessions().catch(() => null), tab.client.me()])
+      const results = await Promise.allSettled(calls)
+      t.same(results.filter(r => r.status === 'rejected'), [], `round ${round}: every call succeeds`)
+      if (withLocks) t.equal(service.state.rotations, round, `round ${round}: one rotation`)
+    }
+    t.equal(service.state.revoked, false, 'the session lives')
+    t.same(tabs.flatMap(tab => tab.ended), [], 'nobody is logged out')
+  })
+}
+
+t.test('a tab whose call left before another tab refreshed just retries', async t => {
+  for (const locks of [createLockManager(), null]) {
+    const service = createStandIn()
+    const [slow, fast] = openTabs(t, service, 2, { locks }) as [Tab, Tab]
+    await fast.client.login({ email: user.email, password: 'pw' })
+    service.expire()
+    // The slow tab's call carries the expired cookie, and its 401 arrives after the fast tab's refresh.
+    service.delays.set('GET /users/me', 60)
+    const slowCall = slow.client.me()
+    await new Promise(resolve => setTimeout(resolve, 5))
+    await fast.client.me()
+    await slowCall
+    t.equal(service.count('POST /auth/refresh'), 1, `${locks === null ? 'told by the channel' : 'told by the lock manager'}: no second refresh`)
+    t.equal(service.count('GET /users/me'), 4, 'each call retried once')
+  }
+})
+
+t.test('a lock held too long is given up after the timeout, and the refresh goes ahead', async t => {
+  const service = createStandIn()
+  const locks = createLockManager()
+  const [tab] = openTabs(t, service, 1, { locks, lockTimeoutMs: 100, name: 'stuck' }) as [Tab]
+  // A frozen tab holding the refresh lock for ever.
+  let release = () => {}
+  const holding = locks.request('stuck', () => new Promise<void>(resolve => { release = resolve }))
+  t.teardown(() => {
+    release()
+    return holding
+  })
+  await tab.client.login({ email: user.email, password: 'pw' })
+  service.expire()
+  const started = Date.now()
+  t.same(await tab.client.me(), user)
+  t.ok(Date.now() - started >= 100, 'waited for the lock as long as allowed')
+  t.equal(service.count('POST /auth/refresh'), 1)
+})
+
+t.test('only AUTH_TOKEN_EXPIRED refreshes: any other 401 ends the session, once, in every tab', async t => {
+  const service = createStandIn()
+  const tabs = openTabs(t, service, 3)
+  const [first] = tabs as [Tab]
+  await first.client.login({ email: user.email, password: 'pw' })
+  service.revoke()
+  const error = await first.client.me().catch((e: unknown) => e)
+  t.ok(isAuthError(error, 'AUTH_SESSION_REVOKED'), 'the call fails with the service\'s code')
+  t.match(error, { status: 401 })
+  await first.client.me().catch(() => {})
+  await settle()
+  t.equal(service.count('POST /auth/refresh'), 0, 'no refresh')
+  for (const tab of tabs) t.same(tab.ended, [{ reason: 'refused', code: 'AUTH_SESSION_REVOKED' }], 'told once in each tab')
+})
+
+t.test('a refused refresh ends the session and is not tried again', async t => {
+  const service = createStandIn()
+  const tabs = openTabs(t, service, 2)
+  const [first, second] = tabs as [Tab, Tab]
+  await first.client.login({ email: user.email, password: 'pw' })
+  service.expire()
+  service.revoke()
+  await t.rejects(first.client.me(), { code: 'AUTH_REFRESH_REVOKED', status: 401 })
+  t.same(service.sent.slice(1).map(r => r.path), ['/users/me', '/auth/refresh'])
+  await settle()
+  t.same(second.ended, [{ reason: 'refused', code: 'AUTH_REFRESH_REVOKED' }])
+})
+
+t.test('a retry still expired is not refreshed again: no loop', async t => {
+  const service = createStandIn()
+  const [tab] = openTabs(t, service, 1) as [Tab]
+  await tab.client.login({ email: user.email, password: 'pw' })
+  service.overrides.set('GET /users/me', () => errorAnswer(401, 'AUTH_TOKEN_EXPIRED'))
+  await t.rejects(tab.client.me(), { code: 'AUTH_TOKEN_EXPIRED' })
+  t.same(service.sent.slice(1).map(r => r.path), ['/users/me', '/auth/refresh', '/users/me'])
+  t.same(tab.ended, [], 'and no logout for it either')
+})
+
+t.test('a refresh refused by a rate limit or an outage fails the call, not the session', async t => {
+  const service = createStandIn()
+  const [tab] = openTabs(t, service, 1) as [Tab]
+  await tab.client.login({ email: user.email, password: 'pw' })
+  service.expire()
+  service.overrides.set('POST /auth/refresh', () => errorAnswer(429, 'RATE_LIMITED', { 'retry-after': '7' }))
+  await t.rejects(tab.client.me(), { code: 'RATE_LIMITED', status: 429, retryAfterSeconds: 7 })
+  service.overrides.set('POST /auth/refresh', () => new Response('<html>Bad gateway</html>', { status: 502 }))
+  await t.rejects(tab.client.me(), { code: 'UNEXPECTED_RESPONSE', status: 502 })
+  t.same(tab.ended, [])
+  service.overrides.delete('POST /auth/refresh')
+  t.same(await tab.client.me(), user, 'and the next call recovers')
+})
+
+t.test('a refresh that does not answer in time fails with TIMEOUT and releases the lock', async t => {
+  const service = createStandIn()
+  const [tab] = openTabs(t, service, 1, { refreshTimeoutMs: 50 }) as [Tab]
+  await tab.client.login({ email: user.email, password: 'pw' })
+  service.expire()
+  service.delays.set('POST /auth/refresh', 10_000)
+  await t.rejects(tab.client.me(), { code: 'TIMEOUT', status: 0 })
+  t.same(await tab.client.me(), user, 'the next call refreshes')
+})
+
+t.test('login asks for cookies, sends them, and hands no token on', async t => {
+  const service = createStandIn()
+  const [tab] = openTabs(t, service, 1) as [Tab]
+  service.overrides.set('POST /auth/login', () => Response.json({ user, expiresIn: 900, accessToken: 'eyJ.not.for.you' }))
+  const result = await tab.client.login({ identifier: 'ada', password: 'pw' })
+  t.same(result, { mfaRequired: false, user, expiresIn: 900 })
+  const [login] = service.sent
+  t.same(JSON.parse(String(login?.init.body)), { identifier: 'ada', password: 'pw', transport: 'cookie' })
+  t.match(login?.init, { credentials: 'include', headers: { 'content-type': 'application/json' } })
+  await t.rejects(tab.client.login({ email: user.email, password: 'wrong' }).then(() => {
+    service.overrides.set('POST /auth/login', () => errorAnswer(401, 'AUTH_INVALID_CREDENTIALS'))
+    return tab.client.login({ email: user.email, password: 'wrong' })
+  }), { code: 'AUTH_INVALID_CREDENTIALS' })
+  t.same(tab.ended, [], 'a refused login ends no session')
+})
+
+t.test('a second factor: the challenge, then /auth/mfa/verify completes the login', async t => {
+  const service = createStandIn()
+  const [tab] = openTabs(t, service, 1) as [Tab]
+  const challenge = { mfaRequired: true, mfaToken: 'mfa-opaque', methods: ['totp', 'recovery_code'], expiresIn: 300 }
+  service.overrides.set('POST /auth/login', () => Response.json(challenge))
+  service.overrides.set('POST /auth/mfa/verify', init => {
+    const body = JSON.parse(String(init.body)) as Record<string, string>
+    return body.code === '123456' ? Response.json({ user, expiresIn: 900 }) : errorAnswer(401, 'MFA_CODE_INVALID')
+  })
+  const result = await tab.client.login({ email: user.email, password: 'pw' })
+  t.same(result, challenge)
+  if (!result.mfaRequired) return
+  await t.rejects(tab.client.verifyMfa({ mfaToken: result.mfaToken, code: '000000' }), { code: 'MFA_CODE_INVALID', status: 401 })
+  t.same(await tab.client.verifyMfa({ mfaToken: result.mfaToken, code: '123456' }), { mfaRequired: false, user, expiresIn: 900 })
+  t.same(JSON.parse(String(service.sent.at(-1)?.init.body)), { mfaToken: 'mfa-opaque', code: '123456' }, 'the body DESIGN §10 describes')
+  t.same(tab.ended, [])
+})
+
+t.test('logout, logout everywhere and account deletion end the session in every tab', async t => {
+  for (const [end, reason] of [
+    [(client: AuthClient) => client.logout(), 'logout'],
+    [(client: AuthClient) => client.logoutAll(), 'logout'],
+    [(client: AuthClient) => client.deleteAccount({ password: 'pw' }), 'account-deleted']
+  ] as const) {
+    const service = createStandIn()
+    const tabs = openTabs(t, service, 2)
+    await tabs[0]?.client.login({ email: user.email, password: 'pw' })
+    await end((tabs[0] as Tab).client)
+    await settle()
+    for (const tab of tabs) t.same(tab.ended, [{ reason }], reason)
+    await tabs[1]?.client.login({ email: user.email, password: 'pw' })
+    await settle()
+    t.same(await tabs[0]?.client.me(), user, 'signed in again from another tab')
+  }
+})
+
+t.test('fetch: any path of the service, the body sent again on the retry, the answer left unread', async t => {
+  const service = createStandIn()
+  const [tab] = openTabs(t, service, 1) as [Tab]
+  await tab.client.login({ email: user.email, password: 'pw' })
+  service.expire()
+  const response = await tab.client.fetch('/users/me', { method: 'GET', headers: { accept: 'application/json' } })
+  t.equal(response.status, 200)
+  t.same(await response.json(), user)
+  const expired = service.sent.filter(r => r.path === '/users/me')
+  t.equal(expired.length, 2)
+  t.same(expired.map(r => r.init.headers), [{ accept: 'application/json' }, { accept: 'application/json' }])
+  await t.rejects(tab.client.fetch('https://elsewhere.example.com/x'), TypeError, 'never to another origin')
+  await t.rejects(tab.client.fetch('//elsewhere.example.com/x'), TypeError)
+})
+
+t.test('no answer: NETWORK_ERROR; the caller\'s own abort stays an AbortError', async t => {
+  const down = createAuthClient({ baseUrl, locks: null, fetch: async () => { throw new TypeError('fetch failed') } })
+  t.teardown(() => { down.close() })
+  const error = await down.me().catch((e: unknown) => e)
+  t.match(error, { name: 'AuthError', code: 'NETWORK_ERROR', status: 0, cause: { message: 'fetch failed' } })
+  const service = createStandIn()
+  const [tab] = openTabs(t, service, 1) as [Tab]
+  await t.rejects(tab.client.fetch('/users/me', { signal: AbortSignal.abort() }), { name: 'AbortError' })
+})
+
+t.test('a listener that throws stops no other', async t => {
+  const service = createStandIn()
+  const [tab] = openTabs(t, service, 1) as [Tab]
+  const thrown: unknown[] = []
+  const onError = (error: unknown) => { thrown.push(error) }
+  process.on('uncaughtException', onError)
+  t.teardown(() => { process.off('uncaughtException', onError) })
+  const stop = tab.client.onSessionEnd(() => { throw new Error('listener bug') })
+  await tab.client.login({ email: user.email, password: 'pw' })
+  await tab.client.logout()
+  await settle()
+  t.same(tab.ended, [{ reason: 'logout' }])
+  t.match(thrown, [{ message: 'listener bug' }])
+  stop()
+})

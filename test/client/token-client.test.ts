@@ -1,0 +1,157 @@
+// Token mode against the real service over HTTP: the account calls typed end to end, refresh before exp
+// and on AUTH_TOKEN_EXPIRED with one rotation for concurrent calls, and the session's end.
+import t from 'tap'
+import { createTokenClient, isAuthError, type SessionEndEvent, type StoredTokens, type TokenClientOptions, type TokenStorage } from '../../packages/client/src/index.js'
+import { buildTestApp } from '../helpers/app.js'
+import { listen } from '../helpers/http.js'
+import { newAccount } from '../helpers/users.js'
+
+const { app, prisma, clock } = await buildTestApp(t)
+const { baseUrl } = await listen(app)
+
+/** Secure storage is asynchronous (Keychain, Keystore): so is this one, to prove the client waits for it. */
+function slowStorage (): TokenStorage & { value: () => StoredTokens | null } {
+  let tokens: StoredTokens | null = null
+  const later = <T>(value: T) => new Promise<T>(resolve => setTimeout(() => { resolve(value) }, 2))
+  return {
+    value: () => tokens,
+    get: () => later(tokens),
+    set: async value => { tokens = await later(value) },
+    clear: async () => { tokens = await later(null) }
+  }
+}
+
+/** A client on its own storage and clock, with the requests it sends and the session ends it tells. */
+function device (options: Partial<TokenClientOptions> = {}) {
+  let offsetMs = 0
+  const sent: string[] = []
+  const ended: SessionEndEvent[] = []
+  const storage = slowStorage()
+  const client = createTokenClient({
+    baseUrl,
+    storage,
+    now: () => Date.now() + offsetMs,
+    fetch: (url, init) => {
+      sent.push(`${init.method ?? 'GET'} ${new URL(url).pathname}`)
+      const headers = new Headers(init.headers)
+      headers.set('user-agent', 'ExampleApp/1.0')
+      return fetch(url, { ...init, headers })
+    },
+    ...options
+  })
+  client.onSessionEnd(event => { ended.push(event) })
+  return { client, storage, sent, ended, advance: (seconds: number) => { offsetMs += seconds * 1000 } }
+}
+
+/** One account, signed in on two devices. */
+async function twoDevices () {
+  const phone = device()
+  const laptop = device()
+  const account = newAccount()
+  await phone.client.register(account)
+  await phone.client.login({ email: account.email, password: account.password })
+  await laptop.client.login({ email: account.email, password: account.password })
+  return { phone, laptop, account }
+}
+
+const generationOf = async (refreshToken: string) =>
+  (await prisma.session.findUniqueOrThrow({ where: { id: refreshToken.split('.')[0] as string } })).generation
+
+t.test('the account calls, typed end to end, with the service\'s codes as errors', async t => {
+  const { client, storage, ended } = device()
+  const account = newAccount()
+  const user = await client.register(account)
+  t.equal(user.email, account.email)
+  await t.rejects(client.register(account), { name: 'AuthError', code: 'USER_EXISTS', status: 409 })
+  await t.rejects(client.login({ email: account.email, password: 'not the password' }), { code: 'AUTH_INVALID_CREDENTIALS', status: 401 })
+  await t.rejects(client.me(), { code: 'AUTH_REQUIRED' }, 'not signed in')
+
+  t.match(await client.login({ identifier: account.username, password: account.password }), { mfaRequired: false, user: { id: user.id }, expiresIn: 900 })
+  t.match(storage.value(), { accessToken: /^eyJ/, refreshToken: /\./, expiresIn: 900 })
+  t.equal((await client.me()).id, user.id)
+  t.match(await client.updateMe({ profile: { displayName: 'Ada', bio: null } }), { profile: { displayName: 'Ada', bio: null } })
+  await t.rejects(client.updateMe({ username: 'x' }), { code: 'VALIDATION_FAILED', status: 400 })
+  const sessions = await client.sessions({ limit: 5 })
+  t.match(sessions, { items: [{ current: true, userAgent: 'ExampleApp/1.0' }], nextCursor: null })
+
+  await t.rejects(client.changePassword({ currentPassword: 'wrong', newPassword: 'another horse battery staple' }), { code: 'INVALID_CURRENT_PASSWORD', status: 403 })
+  await client.changePassword({ currentPassword: account.password, newPassword: 'another horse battery staple' })
+  await client.resendVerificationEmail()
+  await client.forgotPassword({ email: account.email })
+  await t.rejects(client.resetPassword({ token: 'not-a-token', password: 'a third horse battery staple' }), { code: 'RESET_TOKEN_INVALID', status: 400 })
+  await t.rejects(client.verifyEmail({ token: 'not-a-token' }), { code: 'VERIFICATION_TOKEN_INVALID' })
+
+  const { refreshToken } = storage.value() as StoredTokens
+  await client.logout()
+  t.equal(storage.value(), null, 'the tokens are forgotten')
+  t.same(ended, [{ reason: 'logout' }])
+  const reused = await fetch(`${baseUrl}/auth/refresh`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refreshToken }) })
+  t.equal((await reused.json()).code, 'AUTH_REFRESH_REVOKED', 'and the session ended at the service')
+})
+
+t.test('shortly before exp: one refresh for every concurrent call, then the new token', async t => {
+  const { client, storage, sent, advance } = device()
+  const account = newAccount()
+  await client.register(account)
+  await client.login({ email: account.email, password: account.password })
+  const first = storage.value() as StoredTokens
+  advance(900 - 20)
+  const users = await Promise.all(Array.from({ length: 8 }, () => client.me()))
+  t.equal(new Set(users.map(u => u.id)).size, 1)
+  t.equal(sent.filter(s => s === 'POST /auth/refresh').length, 1, 'one refresh')
+  t.equal(await generationOf(first.refreshToken), 1, 'one rotation')
+  t.not(await client.accessToken(), first.accessToken, 'a fresh token for the app\'s own servers')
+  t.equal(sent.filter(s => s === 'GET /users/me').length, 8, 'no call sent twice')
+})
+
+t.test('a token the service finds expired (a clock behind): one refresh, one retry', async t => {
+  const { client, storage, sent } = device()
+  const account = newAccount()
+  await client.register(account)
+  // Issued as if 20 minutes ago: already expired for the service, not for this device's clock.
+  clock.advance(-1200)
+  await client.login({ email: account.email, password: account.password })
+  clock.advance(1200)
+  t.equal((await client.me()).email, account.email)
+  t.same(sent.slice(-3), ['GET /users/me', 'POST /auth/refresh', 'GET /users/me'])
+  t.equal(await generationOf((storage.value() as StoredTokens).refreshToken), 1)
+})
+
+t.test('a session revoked from another device ends here: tokens forgotten, no refresh tried', async t => {
+  const { phone, laptop, account } = await twoDevices()
+  const phoneSession = (await phone.client.sessions()).items.find(s => s.current)
+  await laptop.client.revokeSession(phoneSession?.id as string)
+  const error = await phone.client.me().catch((e: unknown) => e)
+  t.ok(isAuthError(error, 'AUTH_SESSION_REVOKED'))
+  t.same(phone.ended, [{ reason: 'refused', code: 'AUTH_SESSION_REVOKED' }])
+  t.equal(phone.storage.value(), null)
+  t.notOk(phone.sent.includes('POST /auth/refresh'))
+  t.same(laptop.ended, [], 'the other device stays signed in')
+  t.equal((await laptop.client.me()).email, account.email)
+})
+
+t.test('a refused refresh ends the session once and is not tried again', async t => {
+  const { client, storage, sent, ended, advance } = device()
+  const account = newAccount()
+  await client.register(account)
+  await client.login({ email: account.email, password: account.password })
+  await prisma.session.updateMany({ where: { user: { email: account.email } }, data: { revokedAt: new Date() } })
+  advance(900)
+  await t.rejects(client.me(), { code: 'AUTH_REFRESH_REVOKED' })
+  t.same(sent.slice(-1), ['POST /auth/refresh'], 'the call itself never left')
+  t.same(ended, [{ reason: 'refused', code: 'AUTH_REFRESH_REVOKED' }])
+  t.equal(storage.value(), null)
+})
+
+t.test('logout everywhere and account deletion end the session', async t => {
+  const { phone, laptop, account } = await twoDevices()
+  await laptop.client.logoutAll()
+  t.same(laptop.ended, [{ reason: 'logout' }])
+  await t.rejects(phone.client.me(), { code: 'AUTH_SESSION_REVOKED' }, 'the other device too')
+
+  await phone.client.login({ email: account.email, password: account.password })
+  await t.rejects(phone.client.deleteAccount({ password: 'wrong' }), { code: 'INVALID_CURRENT_PASSWORD' })
+  await phone.client.deleteAccount({ password: account.password })
+  t.same(phone.ended.at(-1), { reason: 'account-deleted' })
+  await t.rejects(phone.client.login({ email: account.email, password: account.password }), { code: 'AUTH_INVALID_CREDENTIALS' })
+})

@@ -1,0 +1,168 @@
+// A resource server verifying the service's access tokens with its JWKS: typed claims, every check, a key
+// published since (unknown kid), the keys out of reach, and the Fastify plugin around it.
+import { once } from 'node:events'
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { SignJWT, importPKCS8 } from 'jose'
+import t from 'tap'
+import { accessTokenAuth, createAccessTokenVerifier, type AccessTokenVerifier } from '../../packages/client/src/server/index.js'
+import { generateKeyFiles } from '../../src/services/signing-keys.js'
+import { buildTestApp } from '../helpers/app.js'
+import { loginWithBody, registerAccount } from '../helpers/users.js'
+
+async function keysDir (): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'auth-verifier-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+const firstDir = await keysDir()
+const firstKey = await generateKeyFiles(firstDir, 'EdDSA')
+const service = await buildTestApp(t, { env: { JWT_ALGORITHM: 'EdDSA', JWT_KEYS_DIR: firstDir } })
+const issuer = service.config.PUBLIC_URL
+
+/** The service's JWKS on a port of its own, counting fetches; `serving` switches instances (or takes it down). */
+const jwks = { serving: service.app as FastifyInstance | null, fetches: 0 }
+const front = createServer((_request, response) => {
+  jwks.fetches++
+  if (jwks.serving === null) {
+    response.writeHead(502).end('Bad gateway')
+    return
+  }
+  jwks.serving.inject({ method: 'GET', url: '/.well-known/jwks.json' }).then(answer => {
+    response.writeHead(answer.statusCode, { 'content-type': 'application/json' }).end(answer.body)
+  }, () => { response.destroy() })
+}).listen(0, '127.0.0.1')
+await once(front, 'listening')
+t.teardown(() => { front.close() })
+const baseUrl = `http://127.0.0.1:${(front.address() as AddressInfo).port}`
+
+const verifier = createAccessTokenVerifier({ baseUrl, issuer })
+const account = await registerAccount(service.app)
+const { accessToken } = await loginWithBody(service.app, account)
+
+t.test('a valid token: its claims, typed, after one fetch of the keys', async t => {
+  const before = jwks.fetches
+  const claims = await verifier.verify(accessToken)
+  t.match(claims, { sub: account.user.id, role: 'user', email_verified: false, iss: issuer, aud: issuer })
+  t.equal(typeof claims.sid, 'string')
+  await verifier.verify(accessToken)
+  t.equal(jwks.fetches - before, 1, 'the keys are cached')
+})
+
+t.test('refused: expired, another audience, not an access token, tampered, not a JWT', async t => {
+  service.clock.advance(-1200)
+  const expired = (await loginWithBody(service.app, account)).accessToken
+  service.clock.advance(1200)
+  await t.rejects(verifier.verify(expired), { code: 'AUTH_TOKEN_EXPIRED', status: 401 })
+
+  const elsewhere = createAccessTokenVerifier({ baseUrl, issuer, audience: 'https://orders.example.com' })
+  await t.rejects(elsewhere.verify(accessToken), { code: 'AUTH_TOKEN_INVALID', status: 401 }, 'another audience')
+  const otherIssuer = createAccessTokenVerifier({ baseUrl, issuer: 'https://evil.example.com' })
+  await t.rejects(otherIssuer.verify(accessToken), { code: 'AUTH_TOKEN_INVALID' }, 'another issuer')
+
+  // Signed with the service's own key, with every claim, but typed as a plain JWT (an ID token, say).
+  const key = await importPKCS8(await readFile(firstKey.privatePath, 'utf8'), 'EdDSA')
+  const claims = await verifier.verify(accessToken)
+  const untyped = await new SignJWT({ ...claims }).setProtectedHeader({ alg: 'EdDSA', kid: firstKey.kid, typ: 'JWT' }).sign(key)
+  await t.rejects(verifier.verify(untyped), { code: 'AUTH_TOKEN_INVALID' }, 'typ must be at+jwt')
+  const [header, , signature] = accessToken.split('.') as [string, string, string]
+  const forgedPayload = Buffer.from(JSON.stringify({ ...claims, role: 'admin' })).toString('base64url')
+  await t.rejects(verifier.verify(`${header}.${forgedPayload}.${signature}`), { code: 'AUTH_TOKEN_INVALID' }, 'tampered')
+  await t.rejects(verifier.verify('not-a-jwt'), { code: 'AUTH_TOKEN_INVALID' })
+})
+
+t.test('a key published since: an unknown kid fetches the keys again, at most once per cooldown', async t => {
+  const secondDir = await keysDir()
+  await cp(firstDir, secondDir, { recursive: true })
+  const secondKey = await generateKeyFiles(secondDir, 'EdDSA')
+  // The service restarted with a newer key that signs at once (an instance of its own: the keys are what matters).
+  const rotated = await buildTestApp(t, { env: { JWT_ALGORITHM: 'EdDSA', JWT_KEYS_DIR: secondDir, JWT_KEY_PUBLISH_SECONDS: '0' } })
+  jwks.serving = rotated.app
+  t.teardown(() => { jwks.serving = service.app })
+  const newcomer = await registerAccount(rotated.app)
+  const fresh = (await loginWithBody(rotated.app, newcomer)).accessToken
+  t.match(JSON.parse(Buffer.from(fresh.split('.')[0] as string, 'base64url').toString()), { kid: secondKey.kid })
+
+  // A verifier that fetched the keys before the new one existed (no cooldown left to wait out).
+  const earlier = createAccessTokenVerifier({ baseUrl, issuer, cooldownSeconds: 0 })
+  jwks.serving = service.app
+  await earlier.verify(accessToken)
+  jwks.serving = rotated.app
+  const before = jwks.fetches
+  t.equal((await earlier.verify(fresh)).sub, newcomer.user.id, 'verified with the key fetched again')
+  t.equal(jwks.fetches - before, 1)
+  t.equal((await earlier.verify(accessToken)).sub, account.user.id, 'the older key still verifies')
+
+  const stranger = await generateKeyFiles(await keysDir(), 'EdDSA')
+  const key = await importPKCS8(await readFile(stranger.privatePath, 'utf8'), 'EdDSA')
+  const claims = await earlier.verify(fresh)
+  const guarded = createAccessTokenVerifier({ baseUrl, issuer })
+  await guarded.verify(fresh)
+  const cooling = jwks.fetches
+  for (let i = 0; i < 5; i++) {
+    const forged = await new SignJWT({ ...claims }).setProtectedHeader({ alg: 'EdDSA', kid: `${stranger.kid}-${i}`, typ: 'at+jwt' }).sign(key)
+    await t.rejects(guarded.verify(forged), { code: 'AUTH_TOKEN_INVALID' })
+  }
+  t.equal(jwks.fetches, cooling, 'forged kids do not make the server fetch again within the cooldown')
+})
+
+t.test('the keys out of reach: 503 SERVICE_UNAVAILABLE, not a refusal of the token', async t => {
+  jwks.serving = null
+  t.teardown(() => { jwks.serving = service.app })
+  await t.rejects(createAccessTokenVerifier({ baseUrl, issuer }).verify(accessToken), { code: 'SERVICE_UNAVAILABLE', status: 503 })
+  const nowhere = createAccessTokenVerifier({ baseUrl: 'http://127.0.0.1:9', issuer, timeoutSeconds: 1 })
+  await t.rejects(nowhere.verify(accessToken), { code: 'SERVICE_UNAVAILABLE', status: 503 })
+})
+
+async function resourceServer (options: Parameters<typeof accessTokenAuth>[1]): Promise<FastifyInstance> {
+  const app = Fastify()
+  await app.register(accessTokenAuth, options)
+  app.get('/orders', { onRequest: app.requireAccessToken }, async request => ({ owner: request.accessClaims?.sub }))
+  app.get('/public', async request => ({ claims: request.accessClaims }))
+  t.teardown(() => app.close())
+  await app.ready()
+  return app
+}
+
+t.test('the Fastify plugin: only a valid token passes; refusals in the service\'s error shape', async t => {
+  const orders = await resourceServer({ verifier })
+  const get = (authorization?: string) => orders.inject({ method: 'GET', url: '/orders', headers: authorization === undefined ? {} : { authorization } })
+
+  const ok = await get(`Bearer ${accessToken}`)
+  t.equal(ok.statusCode, 200)
+  t.same(ok.json(), { owner: account.user.id })
+  t.same((await orders.inject({ method: 'GET', url: '/public' })).json(), { claims: null }, 'routes without the hook are untouched')
+
+  const none = await get()
+  t.equal(none.statusCode, 401)
+  t.same(none.json(), { statusCode: 401, code: 'AUTH_REQUIRED', error: 'Unauthorized', message: 'Authentication is required' })
+  t.equal(none.headers['www-authenticate'], 'Bearer')
+  for (const authorization of ['Bearer not-a-jwt', `Basic ${accessToken}`, `Bearer ${accessToken} extra`]) {
+    const refused = await get(authorization)
+    t.equal(refused.statusCode, 401, authorization.slice(0, 12))
+    t.equal(refused.json().code, 'AUTH_TOKEN_INVALID')
+    t.equal(refused.headers['www-authenticate'], 'Bearer error="invalid_token"')
+  }
+  service.clock.advance(-1200)
+  const expired = (await loginWithBody(service.app, account)).accessToken
+  service.clock.advance(1200)
+  t.equal((await get(`Bearer ${expired}`)).json().code, 'AUTH_TOKEN_EXPIRED', 'the code a client refreshes on')
+})
+
+t.test('the Fastify plugin builds its verifier from options; keys out of reach answer 503', async t => {
+  const orders = await resourceServer({ baseUrl, issuer })
+  t.equal((await orders.inject({ method: 'GET', url: '/orders', headers: { authorization: `Bearer ${accessToken}` } })).statusCode, 200)
+  jwks.serving = null
+  t.teardown(() => { jwks.serving = service.app })
+  const cold: AccessTokenVerifier = createAccessTokenVerifier({ baseUrl, issuer })
+  const down = await resourceServer({ verifier: cold })
+  const response = await down.inject({ method: 'GET', url: '/orders', headers: { authorization: `Bearer ${accessToken}` } })
+  t.equal(response.statusCode, 503)
+  t.equal(response.json().code, 'SERVICE_UNAVAILABLE')
+  t.equal(response.headers['www-authenticate'], undefined)
+})

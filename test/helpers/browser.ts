@@ -1,0 +1,31 @@
+// Debian's Chromium for the browser tests, driven by playwright-core: never a browser downloaded by a tool.
+import { existsSync } from 'node:fs'
+import { chromium, type Browser } from 'playwright-core'
+import t from 'tap'
+
+const CHROMIUM = '/usr/bin/chromium'
+
+/**
+ * Headless Chromium, closed when the test file ends. Without the background-networking
+ * flags it keeps trying Google's hosts, which a closed network refuses many at a time.
+ */
+export async function launchChromium (): Promise<Browser> {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+  })
+  t.teardown(() => browser.close())
+  return browser
+}
+
+/** Runs `suite` where Chromium is installed; CI installs it (.ci/run), so there its absence is an error. */
+export async function withChromium (suite: () => Promise<void>): Promise<void> {
+  if (existsSync(CHROMIUM)) {
+    await suite()
+  } else if (process.env.CI !== undefined) {
+    throw new Error(`${CHROMIUM} is missing: apt-get install chromium`)
+  } else {
+    t.plan(0, `${CHROMIUM} is not installed (apt-get install chromium): browser test skipped`)
+  }
+}
