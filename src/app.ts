@@ -28,6 +28,7 @@ import { AdminUser } from './schemas/admin.js'
 import { ErrorResponse, User } from './schemas/common.js'
 import { AccessClaims } from './schemas/sessions.js'
 import { createServices } from './services/index.js'
+import type { Argon2Threads } from './services/passwords.js'
 import { createAccessTokenJwt } from './services/jwt.js'
 import { createMailSender } from './services/mail.js'
 import { createKeyRing, loadSigningKeys } from './services/signing-keys.js'
@@ -44,6 +45,11 @@ export interface AppDeps {
   now?: () => Date
   /** The process's pino logger; without one, the app makes its own from the config. */
   logger?: FastifyBaseLogger
+  /**
+   * Password-hashing threads that outlive the app: the tests' apps share one per process
+   * instead of starting (and loading) their own. Without them, the app has its own.
+   */
+  argon2Threads?: Argon2Threads
 }
 
 // Never logged, whatever the level: credentials in headers and bodies.
@@ -134,7 +140,8 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     reportError: (err, context) => app.log.error({ err }, context),
     mailSender: createMailSender({ smtpUrl: config.SMTP_URL, from: mail.from, log: mailLog }),
     mailLog,
-    mail
+    mail,
+    ...(deps.argon2Threads === undefined ? {} : { argon2Threads: deps.argon2Threads })
   })
   await app.register(mailer, { delivery: services.mailDelivery, pollSeconds: config.MAIL_POLL_SECONDS })
   await services.settings.start()

@@ -3,7 +3,7 @@
 import { mkdir } from 'node:fs/promises'
 import { createServer, type Socket } from 'node:net'
 import { once } from 'node:events'
-import { PGlite } from '@electric-sql/pglite'
+import { PGlite, type PGliteOptions } from '@electric-sql/pglite'
 import { PGLiteSocketHandler } from '@electric-sql/pglite-socket'
 import { createSessionGate } from './session-gate.js'
 
@@ -11,7 +11,15 @@ export interface EmbeddedPostgres {
   /** A `postgresql://` URL for `pg`. */
   url: string
   stop: () => Promise<void>
+  /** The data directory as a tarball, which `from.loadDataDir` starts another instance with. */
+  dump: () => Promise<Blob>
 }
+
+/**
+ * What an instance may start from instead of running initdb and compiling PGlite's WASM anew:
+ * the tests clone a migrated database this way (test/helpers/database.ts).
+ */
+export type EmbeddedStart = Pick<PGliteOptions, 'loadDataDir' | 'pgliteWasmModule' | 'fsBundle'>
 
 /** Connections served at once: the owner's pool of one, and a few command-line tools beside it. */
 const MAX_CONNECTIONS = 8
@@ -25,10 +33,10 @@ const MAX_CONNECTIONS = 8
  * PGlite is a single session: connections take turns a transaction at a time (see
  * `createSessionGate`), and the owner uses a pool of one (see `createPool`).
  */
-export async function startEmbeddedPostgres (dataDir?: string, port = 0): Promise<EmbeddedPostgres> {
+export async function startEmbeddedPostgres (dataDir?: string, port = 0, from: EmbeddedStart = {}): Promise<EmbeddedPostgres> {
   // PGlite creates only the last directory of the path; a fresh clone has no .data/ yet.
   if (dataDir !== undefined) await mkdir(dataDir, { recursive: true })
-  const db = await PGlite.create(dataDir === undefined ? undefined : { dataDir })
+  const db = await PGlite.create({ ...from, ...(dataDir === undefined ? {} : { dataDir }) })
   const gate = createSessionGate(db)
   const handlers = new Set<PGLiteSocketHandler>()
 
@@ -64,6 +72,7 @@ export async function startEmbeddedPostgres (dataDir?: string, port = 0): Promis
       handlers.clear()
       await closed
       await db.close()
-    }
+    },
+    dump: async () => await db.dumpDataDir('none')
   }
 }

@@ -16,7 +16,7 @@ import { createMailOutbox } from './mail-outbox.js'
 import type { AuthMetrics, MailMetrics } from './metrics.js'
 import { createOneTimeTokenService } from './one-time-tokens.js'
 import { createPasswordResetService } from './password-reset.js'
-import { createPasswordService } from './passwords.js'
+import { createPasswordService, type Argon2Threads } from './passwords.js'
 import { createRefreshService } from './refresh.js'
 import { createSessionService } from './sessions.js'
 import { createSettingsService } from './settings.js'
@@ -39,21 +39,23 @@ export interface ServiceDeps {
   mail: MailSettings
   /** Where login, refresh and mail outcomes are counted. */
   metrics: AuthMetrics & MailMetrics
+  /** Hashing threads shared with other apps of the process (see `createPasswordService`). */
+  argon2Threads?: Argon2Threads
 }
 
-/** Password hashing with the configured argon2id cost. */
-export function passwordServiceFor (config: Config) {
+/** Password hashing with the configured argon2id cost, on threads of its own unless `shared` are given. */
+export function passwordServiceFor (config: Config, shared?: Argon2Threads) {
   return createPasswordService({
     memoryKiB: config.ARGON2_MEMORY_KIB,
     timeCost: config.ARGON2_TIME_COST,
     parallelism: config.ARGON2_PARALLELISM,
     concurrency: config.ARGON2_CONCURRENCY === 0 ? availableParallelism() : config.ARGON2_CONCURRENCY,
     nice: config.ARGON2_NICE
-  })
+  }, shared)
 }
 
-export function createServices (config: Config, { prisma, sql, signJwt, refreshKey, oneTimeTokenKey, now, reportError, mailSender, mailLog, mail, metrics }: ServiceDeps) {
-  const passwords = passwordServiceFor(config)
+export function createServices (config: Config, { prisma, sql, signJwt, refreshKey, oneTimeTokenKey, now, reportError, mailSender, mailLog, mail, metrics, argon2Threads }: ServiceDeps) {
+  const passwords = passwordServiceFor(config, argon2Threads)
   const requireVerifiedEmail = config.REQUIRE_EMAIL_VERIFICATION
   const settings = createSettingsService({ prisma, config, onError: error => reportError(error, 'reloading runtime settings') })
   const audit = createAuditService({ prisma, now, onError: (error, entry) => reportError(error, `writing audit entry ${entry.action}`) })

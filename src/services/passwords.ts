@@ -34,7 +34,31 @@ export function normalizePassword (password: string): string {
   return password.normalize('NFC')
 }
 
-export function createPasswordService (settings: PasswordSettings) {
+export type Argon2Threads = Piscina<Argon2Task, string | boolean>
+
+/**
+ * The threads that hash. Each hash takes a whole core and `memoryKiB` for its run, so there
+ * are no more threads than `concurrency` (by default the cores); the other hashes wait in
+ * line. The threads run at the lowest CPU priority by default (nice 19, on Linux): during a
+ * login storm the event loop and the database always get a core first, and every other
+ * request stays fast, while the hashes still take every cycle nobody else wants
+ * (docs/benchmarks.md). The price: on a machine kept busy by other processes, logins wait
+ * for them too (ARGON2_NICE).
+ */
+export function createArgon2Threads ({ concurrency, nice }: Pick<PasswordSettings, 'concurrency' | 'nice'>): Argon2Threads {
+  return new Piscina<Argon2Task, string | boolean>({
+    filename: ARGON2_WORKER,
+    minThreads: concurrency,
+    maxThreads: concurrency,
+    niceIncrement: nice ?? 19
+  })
+}
+
+/**
+ * `shared`: threads that outlive this service (the tests' apps share one per process);
+ * without them, the service starts its own and ends them on `close`.
+ */
+export function createPasswordService (settings: PasswordSettings, shared?: Argon2Threads) {
   // Set explicitly: the library's documented defaults and its code have disagreed.
   const options: Options = {
     algorithm: ARGON2ID,
@@ -42,18 +66,7 @@ export function createPasswordService (settings: PasswordSettings) {
     timeCost: settings.timeCost,
     parallelism: settings.parallelism
   }
-  // Each hash takes a whole core and `memoryKiB` for its run, so there are no more threads
-  // than `concurrency` (by default the cores); the other hashes wait in line. The threads run
-  // at the lowest CPU priority by default (nice 19, on Linux): during a login storm the event
-  // loop and the database always get a core first, and every other request stays fast, while
-  // the hashes still take every cycle nobody else wants (docs/benchmarks.md). The price: on a
-  // machine kept busy by other processes, logins wait for them too (ARGON2_NICE).
-  const threads = new Piscina<Argon2Task, string | boolean>({
-    filename: ARGON2_WORKER,
-    minThreads: settings.concurrency,
-    maxThreads: settings.concurrency,
-    niceIncrement: settings.nice ?? 19
-  })
+  const threads = shared ?? createArgon2Threads(settings)
   const hash = async (password: string) => await threads.run({ op: 'hash', password, options }) as string
   const verify = async (stored: string, password: string) => await threads.run({ op: 'verify', hash: stored, password }) as boolean
   // Hash of a random value, verified against for unknown users so that a login costs the
@@ -94,10 +107,10 @@ export function createPasswordService (settings: PasswordSettings) {
     /** Hashes waiting for a thread. */
     waiting: () => threads.queueSize,
 
-    /** Ends the hashing threads once their work is done. */
+    /** Ends the hashing threads (unless shared) once their work is done. */
     async close (): Promise<void> {
       await decoyHash.catch(() => {})
-      await threads.close()
+      if (shared === undefined) await threads.close()
     },
 
     /** NIST SP 800-63B-4 3.1.1.2: refuse passwords found in lists of commonly used ones. */

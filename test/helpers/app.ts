@@ -3,6 +3,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/app.js'
 import { loadConfig, type Config } from '../../src/config.js'
 import { createPool, createPrisma, databaseTimeoutsOf, type PrismaClient } from '../../src/db/prisma.js'
+import { createArgon2Threads, type Argon2Threads } from '../../src/services/passwords.js'
 import { createTestDatabase, type TestDatabase } from './database.js'
 
 export interface TestClock {
@@ -57,6 +58,18 @@ export function testConfig (env: Record<string, string> = {}): Config {
   })
 }
 
+let argon2Threads: Argon2Threads | undefined
+
+/**
+ * One hashing thread for all the apps of a test process, at normal priority (as in
+ * testConfig): starting a pool per app, each thread loading the TypeScript loader, cost more
+ * than the hashing. Idle, it does not keep the process alive.
+ */
+function sharedArgon2Threads (): Argon2Threads {
+  argon2Threads ??= createArgon2Threads({ concurrency: 1, nice: 0 })
+  return argon2Threads
+}
+
 export interface TestApp {
   app: FastifyInstance
   prisma: PrismaClient
@@ -82,7 +95,7 @@ export async function buildTestApp (t: TapTest, options: BuildOptions = {}): Pro
   const pool = createPool(database, databaseTimeoutsOf(config))
   const prisma = createPrisma(pool)
   const clock = createClock()
-  const app = await buildApp(config, { prisma, sql: pool, authSecret: TEST_SECRET, now: clock.now, ...(options.logger === undefined ? {} : { logger: options.logger }) })
+  const app = await buildApp(config, { prisma, sql: pool, authSecret: TEST_SECRET, now: clock.now, argon2Threads: sharedArgon2Threads(), ...(options.logger === undefined ? {} : { logger: options.logger }) })
   t.teardown(async () => {
     await app.close()
     await prisma.$disconnect()
