@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { createEmptyDatabase } from '../helpers/database.js'
-import { copyBuildContext, planDockerfile, playStep, type Stage } from '../helpers/dockerfile.js'
+import { copyBuildContext, planDockerfile, playPlan, type Stage } from '../helpers/dockerfile.js'
 import { startMailServer } from '../helpers/mail.js'
 import { freePort } from '../helpers/net.js'
 import { startServer, stopServer, waitUntilReady } from '../helpers/process.js'
@@ -53,11 +53,11 @@ t.test('the image, built and run from the Dockerfile without Docker', {
   t.same(plan.stages.map(stage => stage.name), ['build', 'runtime'], 'a build stage and a runtime stage')
   for (const stage of plan.stages) t.match(stage.image, /^node:(22|24)-slim$/, `${stage.name}: a Node LTS slim base`)
   t.ok(plan.steps.some(step => step.kind === 'run' && step.stage.name === 'runtime' && /npm ci --omit=dev/.test(step.command)), 'the runtime installs production dependencies only')
-  for (const step of plan.steps) {
+  // npm reads packages from the local cache first, as the cache mount does in a real build.
+  await playPlan(plan, context, { npm_config_prefer_offline: 'true' }, async (step, played) => {
     const label = step.kind === 'run' ? `${step.stage.name}: RUN ${step.command}` : `${step.stage.name}: COPY ${step.from === undefined ? '' : `--from=${step.from} `}${step.sources.join(' ')} ${step.dest}`
-    // npm reads packages from the local cache first, as the cache mount does in a real build.
-    await t.resolves(playStep(step, plan, context, { npm_config_prefer_offline: 'true' }), label)
-  }
+    await t.resolves(played, label)
+  })
 
   const runtime = plan.stages.find(stage => stage.name === 'runtime') as Stage
   // The image is complete: whatever changes in it from here on was written at run time.

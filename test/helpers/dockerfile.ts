@@ -166,3 +166,24 @@ export async function playStep (step: Step, plan: Plan, contextDir: string, extr
   }
   return ''
 }
+
+/**
+ * Plays every step in the order BuildKit allows: a stage's steps one after the other, the
+ * stages at once, and a COPY --from waiting until the stage it copies from is complete (the
+ * runtime stage's npm ci runs while the build stage builds). `check` receives each step
+ * with the promise of its playing, and is awaited before the stage's next step.
+ */
+export async function playPlan (plan: Plan, contextDir: string, extraEnv: Record<string, string>, check: (step: Step, played: Promise<string>) => Promise<unknown>): Promise<void> {
+  const complete = new Map<string, Promise<void>>()
+  for (const stage of plan.stages) {
+    // A stage copies only from the stages before it, all in `complete` by now.
+    const before = new Map(complete)
+    complete.set(stage.name, (async () => {
+      for (const step of plan.steps.filter(step => step.stage === stage)) {
+        if (step.kind === 'copy' && step.from !== undefined) await before.get(step.from)
+        await check(step, playStep(step, plan, contextDir, extraEnv))
+      }
+    })())
+  }
+  await Promise.all(complete.values())
+}
