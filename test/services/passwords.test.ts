@@ -2,7 +2,7 @@
 import { readdir, readFile } from 'node:fs/promises'
 import t from 'tap'
 import { hash } from '@node-rs/argon2'
-import { createPasswordService } from '../../src/services/passwords.js'
+import { createArgon2Threads, createPasswordService } from '../../src/services/passwords.js'
 import { ARGON2_FLOOR } from '../../src/config.js'
 
 const passwords = createPasswordService({ memoryKiB: ARGON2_FLOOR.memoryKiB, timeCost: ARGON2_FLOOR.timeCost, parallelism: ARGON2_FLOOR.parallelism, concurrency: 2, nice: 0 })
@@ -67,6 +67,20 @@ t.test('no more hashes at once than the concurrency allows: the rest wait in lin
   t.equal(single.waiting(), 2, 'two waiting behind the one being computed')
   t.same(await Promise.all(checks), [true, false, false])
   t.equal(single.waiting(), 0)
+})
+
+t.test('services on shared threads leave them running when they close', async t => {
+  const cheap = { memoryKiB: 1024, timeCost: 1, parallelism: 1, concurrency: 1, nice: 0 }
+  const shared = createArgon2Threads(cheap)
+  t.teardown(() => shared.close())
+  const first = createPasswordService(cheap, shared)
+  const stored = await first.hash('correct horse battery staple')
+  await first.close()
+  const second = createPasswordService(cheap, shared)
+  t.ok(await second.verify(stored, 'correct horse battery staple'), 'the threads still hash after the first service closed')
+  t.equal(await second.verifyDecoy('correct horse battery staple'), false)
+  await second.close()
+  t.equal(shared.threads.length, 1, 'and are still there')
 })
 
 // Linux: a thread's nice value is field 19 of /proc/self/task/<tid>/stat.
