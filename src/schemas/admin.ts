@@ -1,6 +1,7 @@
 // Bodies, queries and responses of the /admin routes.
 import { Type } from '@sinclair/typebox'
 import { ACCESS_TOKEN_TTL_MAX_SECONDS } from '../config.js'
+import { auditActions } from '../services/audit.js'
 import { roles } from '../services/roles.js'
 import { Uuid, User } from './common.js'
 import { ProfileChanges } from './users.js'
@@ -27,6 +28,10 @@ export const UserList = Type.Object({
 
 export const UserParams = Type.Object({ id: Uuid }, { additionalProperties: false })
 
+export const UserSessionParams = Type.Object({ id: Uuid, sessionId: Uuid }, { additionalProperties: false })
+
+export const ResetMailSent = Type.Object({ message: Type.String() })
+
 export const UserChanges = Type.Object({
   role: Type.Optional(RoleName),
   isActive: Type.Optional(Type.Boolean()),
@@ -46,7 +51,8 @@ export const SettingsChanges = Type.Partial(Settings, { additionalProperties: fa
 export const AuditQuery = Type.Object({
   limit: Limit,
   cursor: Type.Optional(Cursor),
-  subjectId: Type.Optional(Uuid)
+  subjectId: Type.Optional(Uuid),
+  action: Type.Optional(Type.Union(auditActions.map(action => Type.Literal(action)), { description: 'only entries of this action' }))
 }, { additionalProperties: false })
 
 export const AuditList = Type.Object({
