@@ -1,7 +1,7 @@
 // Bodies, queries and responses of the /admin routes.
 import { Type } from '@sinclair/typebox'
-import { ACCESS_TOKEN_TTL_MAX_SECONDS } from '../config.js'
-import { auditActions } from '../services/audit.js'
+import { auditActions } from '../services/audit-actions.js'
+import { lifetimeBounds } from '../services/lifetime-bounds.js'
 import { roles } from '../services/roles.js'
 import { Uuid, User } from './common.js'
 import { ProfileChanges } from './users.js'
@@ -38,12 +38,12 @@ export const UserChanges = Type.Object({
   profile: Type.Optional(ProfileChanges)
 }, { additionalProperties: false, minProperties: 1 })
 
-const Lifetime = (minimum: number, maximum: number, description: string) => Type.Integer({ minimum, maximum, description })
+const Lifetime = ({ minimum, maximum }: { minimum: number, maximum: number }, description: string) => Type.Integer({ minimum, maximum, description })
 
 export const Settings = Type.Object({
-  accessTokenTtlSeconds: Lifetime(5, ACCESS_TOKEN_TTL_MAX_SECONDS, 'access token lifetime: 5 s to 24 h'),
-  refreshTokenIdleTtlSeconds: Lifetime(60, 7_776_000, 'session idle lifetime: 1 min to 90 days'),
-  sessionAbsoluteTtlSeconds: Lifetime(60, 31_536_000, 'session absolute lifetime: at least the idle one, at most 365 days')
+  accessTokenTtlSeconds: Lifetime(lifetimeBounds.accessTokenTtlSeconds, 'access token lifetime: 5 s to 24 h'),
+  refreshTokenIdleTtlSeconds: Lifetime(lifetimeBounds.refreshTokenIdleTtlSeconds, 'session idle lifetime: 1 min to 90 days'),
+  sessionAbsoluteTtlSeconds: Lifetime(lifetimeBounds.sessionAbsoluteTtlSeconds, 'session absolute lifetime: at least the idle one, at most 365 days')
 }, { title: 'Runtime settings' })
 
 export const SettingsChanges = Type.Partial(Settings, { additionalProperties: false, minProperties: 1 })

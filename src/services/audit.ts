@@ -1,17 +1,10 @@
 // The audit trail: security events and admin actions, in a table, readable by admins. Never a secret in it.
 import type { PrismaClient } from '../db/prisma.js'
 import type { Prisma } from '../generated/prisma/client.js'
+import type { AuditAction } from './audit-actions.js'
 import { after, decodeCursor, encodeCursor, type Page } from './pagination.js'
 
-/** Every action the trail records: the audit list filters by these. */
-export const auditActions = [
-  'login.succeeded', 'login.failed', 'refresh.reuse_detected',
-  'password.changed', 'password.reset', 'password.reset_sent',
-  'user.role_changed', 'user.deactivated', 'user.activated', 'user.updated', 'user.deleted',
-  'session.revoked', 'sessions.revoked', 'settings.changed'
-] as const
-
-export type AuditAction = (typeof auditActions)[number]
+export type { AuditAction } from './audit-actions.js'
 
 export interface AuditEntry {
   action: AuditAction
