@@ -98,6 +98,8 @@ function frame (email: string, meId: string): void {
     if (token !== rendering || !signedIn) return
     main.removeAttribute('aria-busy')
     main.replaceChildren(screen.element)
+    // Which address the screen shows: tests wait for it to match the address bar.
+    main.dataset.view = `#${path}${query === '' ? '' : `?${query}`}`
     document.title = `${screen.title} · Admin console`
     screen.element.querySelector<HTMLElement>('h1')?.focus()
   }

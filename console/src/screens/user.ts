@@ -32,19 +32,24 @@ export async function userScreen ({ api, meId, navigate }: Context, id: string):
   const body = h('div', {})
   const heading = h('h1', { tabindex: '-1' }, first.email)
 
-  /** Runs an admin action, tells its outcome, and shows the user as it now is; `focus` names the heading to return to. */
+  /**
+   * Runs an admin action, shows the user as it now is, then tells the outcome (so the message
+   * comes once the screen is settled); `focus` names the section to return to. A refusal
+   * changed nothing: the screen stays as it is, with what the admin typed.
+   */
   async function act (button: HTMLButtonElement, focus: string, action: () => Promise<string | undefined>): Promise<void> {
     button.disabled = true
     messages.clear()
+    let done: string | undefined
     try {
-      const done = await action()
-      if (done !== undefined) messages.show(done)
+      done = await action()
     } catch (error) {
-      if (isSignedOut(error)) return
-      messages.show(problemOf(error), 'error')
+      button.disabled = false
+      if (!isSignedOut(error)) messages.show(problemOf(error), 'error')
+      return
     }
-    button.disabled = false
     await reload(focus)
+    if (done !== undefined) messages.show(done)
   }
 
   async function reload (focus: string): Promise<void> {
