@@ -57,8 +57,8 @@ async function consoleSuite (): Promise<void> {
   }
   /** Controls a screen reader could not name: an input or select without a label, a button without text. */
   const unlabelled = () => page.evaluate(() => [
-    ...[...document.querySelectorAll<HTMLInputElement | HTMLSelectElement>('input, select')].filter(e => e.labels?.length === 0 && e.getAttribute('aria-label') === null).map(e => e.name),
-    ...[...document.querySelectorAll('button, a')].filter(e => (e.getAttribute('aria-label') ?? e.textContent ?? '').trim() === '').map(e => e.outerHTML)
+    ...Array.from(document.querySelectorAll<HTMLInputElement | HTMLSelectElement>('input, select')).filter(e => e.labels?.length === 0 && e.getAttribute('aria-label') === null).map(e => e.name),
+    ...Array.from(document.querySelectorAll('button, a')).filter(e => (e.getAttribute('aria-label') ?? e.textContent ?? '').trim() === '').map(e => e.outerHTML)
   ])
   /** The screen for the address in the bar is on the page (main.ts marks what it rendered). */
   const settled = (target: Page = page) => target.waitForFunction(() => document.querySelector('main')?.dataset.view === location.hash)
