@@ -57,7 +57,11 @@ export async function auditScreen ({ api, params, navigate }: Context): Promise<
   if (subjectId !== undefined) query.subjectId = subjectId
   const page = await api.audit(query)
   const emails = await emailsOf(api, page.items)
-  const who = (id: string | null) => id === null ? '—' : h('a', { href: `#/users/${id}`, title: id }, emails.get(id) ?? `${id.slice(0, 8)}… (deleted)`)
+  const who = (id: string | null) => {
+    if (id === null) return '—'
+    const email = emails.get(id)
+    return email === undefined ? h('span', { title: id }, `${id.slice(0, 8)}… (deleted)`) : h('a', { href: `#/users/${id}`, title: id }, email)
+  }
   const rows = page.items.map(entry => [
     h('time', { datetime: entry.createdAt }, dateTime(entry.createdAt)),
     entry.action,

@@ -14,6 +14,8 @@ export interface SignInOptions {
 function loginProblem (error: unknown): string {
   if (isAuthError(error, 'AUTH_INVALID_CREDENTIALS')) return 'Wrong email, username or password.'
   if (isAuthError(error, 'EMAIL_NOT_VERIFIED')) return 'Verify your email address first: follow the link mailed to you.'
+  // The page's origin is not the service's PUBLIC_URL (say, 127.0.0.1 for localhost): the CSRF check refuses it.
+  if (isAuthError(error, 'CSRF_REJECTED')) return `The service does not accept sign-ins from ${location.origin}. Open the console at the service's PUBLIC_URL.`
   return problemOf(error)
 }
 
