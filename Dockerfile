@@ -15,15 +15,18 @@ ENV CHECKPOINT_DISABLE=1
 COPY package.json package-lock.json ./
 # --ignore-scripts: the prisma CLI's install scripts would download a native schema engine.
 # Nothing here needs an install script (npm ci would show them; see README, Deployment).
-# The client library (packages/client, a workspace) is not copied: npm ci skips it, and the
-# image holds the service alone.
+# The client library (packages/client, a workspace) is not installed: npm ci skips it, and the
+# image holds the service alone. Its sources come in below, bundled into the admin console.
 RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json prisma.config.ts ./
 COPY scripts ./scripts
 COPY prisma ./prisma
 COPY src ./src
-# Generates the Prisma client into src/generated and compiles the service into dist/.
-RUN npm run build:service
+COPY console ./console
+COPY packages/client/src ./packages/client/src
+# Generates the Prisma client into src/generated, compiles the service into dist/, and bundles
+# the admin console into dist/console (static files: nothing of it runs on the server).
+RUN npm run build:service && npm run build:console
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000

@@ -20,6 +20,7 @@ import { swagger } from './plugins/swagger.js'
 import { adminRoutes } from './routes/admin.js'
 import { accountRoutes } from './routes/accounts.js'
 import { authRoutes } from './routes/auth.js'
+import { CONSOLE_BUILD_DIR, consoleRoutes } from './routes/console.js'
 import { healthRoutes } from './routes/health.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { userRoutes } from './routes/users.js'
@@ -50,6 +51,8 @@ export interface AppDeps {
    * instead of starting (and loading) their own. Without them, the app has its own.
    */
   argon2Threads?: Argon2Threads
+  /** The admin console's build; dist/console by default. */
+  consoleRoot?: string
 }
 
 // Never logged, whatever the level: credentials in headers and bodies.
@@ -166,5 +169,6 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   await app.register(userRoutes, { ...services, passwordPolicy })
   await app.register(adminRoutes, services)
   await app.register(wellKnownRoutes, { jwks: () => ring.jwks(), maxAgeSeconds: Math.min(300, config.JWT_KEY_PUBLISH_SECONDS) })
+  if (config.CONSOLE_ENABLED) await app.register(consoleRoutes, { root: deps.consoleRoot ?? CONSOLE_BUILD_DIR, path: config.CONSOLE_PATH })
   return app
 }

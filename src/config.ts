@@ -1,6 +1,7 @@
 // The only reader of process.env: one TypeBox schema, validated at start-up, gives the Config type.
 import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { lifetimeBounds } from './services/lifetime-bounds.js'
 
 const Seconds = (defaultValue: number, minimum: number, maximum: number, description: string) =>
   Type.Integer({ default: defaultValue, minimum, maximum, description })
@@ -16,7 +17,7 @@ const Rate = (defaultValue: string, description: string) =>
 const MAILBOX = '^(?:[^<>\\r\\n]*<[^\\s<>@]+@[^\\s<>@]+>|[^\\s<>@]+@[^\\s<>@]+)$'
 
 /** The longest access token life, here and in the admin settings: how long a retired signing key keeps verifying. */
-export const ACCESS_TOKEN_TTL_MAX_SECONDS = 86_400
+export const ACCESS_TOKEN_TTL_MAX_SECONDS = lifetimeBounds.accessTokenTtlSeconds.maximum
 
 export const ConfigSchema = Type.Object({
   NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], {
@@ -67,6 +68,9 @@ export const ConfigSchema = Type.Object({
   COOKIE_SAMESITE: Type.Union([Type.Literal('lax'), Type.Literal('strict'), Type.Literal('none')], { default: 'lax' }),
   TRUST_PROXY: Type.String({ default: '', description: 'comma-separated proxy addresses/CIDRs whose X-Forwarded-* headers are believed' }),
   CORS_ORIGINS: Type.String({ default: '', description: 'comma-separated origins allowed to call with credentials' }),
+
+  CONSOLE_ENABLED: Flag(true, 'serve the admin console (built by npm run build) under CONSOLE_PATH'),
+  CONSOLE_PATH: Type.String({ default: '/console', pattern: '^(/[A-Za-z0-9._~-]+)+$', description: 'where the admin console is served, like /console; no trailing slash' }),
 
   PASSWORD_MIN_LENGTH: Type.Integer({ default: 8, minimum: 8, maximum: 64 }),
   PASSWORD_MAX_LENGTH: Type.Integer({ default: 256, minimum: 64, maximum: 1024 }),

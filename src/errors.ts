@@ -27,6 +27,7 @@ const catalogue = {
   USERNAME_TAKEN: [409, 'This username is taken'],
   LAST_ADMIN: [409, 'This would leave no active admin'],
   EMAIL_TAKEN: [409, 'This email address is used by another account'],
+  USER_INACTIVE: [409, 'This account is deactivated; activate it first'],
   BODY_TOO_LARGE: [413, 'The request body is too large'],
   UNSUPPORTED_MEDIA_TYPE: [415, 'Send the request body as application/json'],
   RATE_LIMITED: [429, 'Too many requests; retry later'],

@@ -3,7 +3,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { errorResponses } from '../schemas/common.js'
-import { AdminUser, AuditList, AuditQuery, Settings, SettingsChanges, UserChanges, UserList, UserListQuery, UserParams } from '../schemas/admin.js'
+import { AdminUser, AuditList, AuditQuery, ResetMailSent, Settings, SettingsChanges, UserChanges, UserList, UserListQuery, UserParams, UserSessionParams } from '../schemas/admin.js'
+import { ListQuery, SessionList } from '../schemas/sessions.js'
 import type { Actor, AdminService } from '../services/admin.js'
 import type { AuditService } from '../services/audit.js'
 import type { SettingsService } from '../services/settings.js'
@@ -87,6 +88,54 @@ export async function adminRoutes (app: FastifyInstance, { admin, audit, setting
   }, async (request, reply) => {
     await admin.revokeSessions(actorOf(request), request.params.id)
     return reply.code(204).send(null)
+  })
+
+  routes.get('/admin/users/:id/sessions', {
+    preParsing: [can('users:read')],
+    schema: {
+      tags,
+      security,
+      operationId: 'adminListUserSessions',
+      summary: "A user's live sessions (device, ip, created, last used), most recently used first",
+      description: '`current` marks the session making the request, when an admin looks at their own sessions.',
+      params: UserParams,
+      querystring: ListQuery,
+      response: { 200: SessionList, ...errorResponses(400, 401, 403, 404) }
+    }
+  }, async request => admin.sessionsOf(request.params.id, callerOf(request).sessionId, request.query))
+
+  routes.delete('/admin/users/:id/sessions/:sessionId', {
+    preParsing: [can('sessions:revoke')],
+    schema: {
+      tags,
+      security,
+      operationId: 'adminRevokeUserSession',
+      summary: 'End one session of a user',
+      description: 'A session of another user, an ended one or an unknown one is 404.',
+      params: UserSessionParams,
+      response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) }
+    }
+  }, async (request, reply) => {
+    await admin.revokeSession(actorOf(request), request.params.id, request.params.sessionId)
+    // An admin ending their own session here is signed out, as with DELETE /auth/sessions/:id.
+    if (request.params.sessionId === callerOf(request).sessionId) reply.clearAuthCookies()
+    return reply.code(204).send(null)
+  })
+
+  routes.post('/admin/users/:id/password-reset', {
+    preParsing: [can('users:write')],
+    schema: {
+      tags,
+      security,
+      operationId: 'adminSendPasswordReset',
+      summary: 'Mail the user a password reset link',
+      description: 'The mail leaves through the outbox, as with POST /auth/password/forgot: a single-use link that expires, and earlier links die. A deactivated account is 409 USER_INACTIVE.',
+      params: UserParams,
+      response: { 202: ResetMailSent, ...errorResponses(400, 401, 403, 404, 409) }
+    }
+  }, async (request, reply) => {
+    await admin.sendPasswordReset(actorOf(request), request.params.id)
+    return reply.code(202).send({ message: 'A password reset link is on its way.' })
   })
 
   routes.get('/admin/settings', {

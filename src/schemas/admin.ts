@@ -1,6 +1,7 @@
 // Bodies, queries and responses of the /admin routes.
 import { Type } from '@sinclair/typebox'
-import { ACCESS_TOKEN_TTL_MAX_SECONDS } from '../config.js'
+import { auditActions } from '../services/audit-actions.js'
+import { lifetimeBounds } from '../services/lifetime-bounds.js'
 import { roles } from '../services/roles.js'
 import { Uuid, User } from './common.js'
 import { ProfileChanges } from './users.js'
@@ -27,18 +28,22 @@ export const UserList = Type.Object({
 
 export const UserParams = Type.Object({ id: Uuid }, { additionalProperties: false })
 
+export const UserSessionParams = Type.Object({ id: Uuid, sessionId: Uuid }, { additionalProperties: false })
+
+export const ResetMailSent = Type.Object({ message: Type.String() })
+
 export const UserChanges = Type.Object({
   role: Type.Optional(RoleName),
   isActive: Type.Optional(Type.Boolean()),
   profile: Type.Optional(ProfileChanges)
 }, { additionalProperties: false, minProperties: 1 })
 
-const Lifetime = (minimum: number, maximum: number, description: string) => Type.Integer({ minimum, maximum, description })
+const Lifetime = ({ minimum, maximum }: { minimum: number, maximum: number }, description: string) => Type.Integer({ minimum, maximum, description })
 
 export const Settings = Type.Object({
-  accessTokenTtlSeconds: Lifetime(5, ACCESS_TOKEN_TTL_MAX_SECONDS, 'access token lifetime: 5 s to 24 h'),
-  refreshTokenIdleTtlSeconds: Lifetime(60, 7_776_000, 'session idle lifetime: 1 min to 90 days'),
-  sessionAbsoluteTtlSeconds: Lifetime(60, 31_536_000, 'session absolute lifetime: at least the idle one, at most 365 days')
+  accessTokenTtlSeconds: Lifetime(lifetimeBounds.accessTokenTtlSeconds, 'access token lifetime: 5 s to 24 h'),
+  refreshTokenIdleTtlSeconds: Lifetime(lifetimeBounds.refreshTokenIdleTtlSeconds, 'session idle lifetime: 1 min to 90 days'),
+  sessionAbsoluteTtlSeconds: Lifetime(lifetimeBounds.sessionAbsoluteTtlSeconds, 'session absolute lifetime: at least the idle one, at most 365 days')
 }, { title: 'Runtime settings' })
 
 export const SettingsChanges = Type.Partial(Settings, { additionalProperties: false, minProperties: 1 })
@@ -46,7 +51,8 @@ export const SettingsChanges = Type.Partial(Settings, { additionalProperties: fa
 export const AuditQuery = Type.Object({
   limit: Limit,
   cursor: Type.Optional(Cursor),
-  subjectId: Type.Optional(Uuid)
+  subjectId: Type.Optional(Uuid),
+  action: Type.Optional(Type.Union(auditActions.map(action => Type.Literal(action)), { description: 'only entries of this action' }))
 }, { additionalProperties: false })
 
 export const AuditList = Type.Object({

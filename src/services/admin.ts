@@ -5,8 +5,9 @@ import type { Prisma } from '../generated/prisma/client.js'
 import { apiError } from '../errors.js'
 import type { AuditService } from './audit.js'
 import { after, decodeCursor, encodeCursor, type Page } from './pagination.js'
+import type { PasswordResetService } from './password-reset.js'
 import type { Role } from './roles.js'
-import type { SessionService } from './sessions.js'
+import type { SessionService, SessionView } from './sessions.js'
 import { canonical, toApiUser, userSelect, type ApiUser } from './users.js'
 
 export interface AdminUser extends ApiUser {
@@ -45,9 +46,10 @@ export interface AdminDeps {
   prisma: PrismaClient
   sessions: SessionService
   audit: AuditService
+  passwordReset: Pick<PasswordResetService, 'requestReset'>
 }
 
-export function createAdminService ({ prisma, sessions, audit }: AdminDeps) {
+export function createAdminService ({ prisma, sessions, audit, passwordReset }: AdminDeps) {
   /**
    * Refuses a change that would leave no active admin. Run under the "admins" lock, so two
    * admins demoting each other at the same moment cannot both succeed.
@@ -132,6 +134,31 @@ export function createAdminService ({ prisma, sessions, audit }: AdminDeps) {
       await findOrThrow(id)
       const count = await sessions.revokeAll(id, 'revoked_by_admin')
       await audit.record({ action: 'sessions.revoked', actorId: actor.userId, subjectId: id, ip: actor.ip, details: { count } })
+    },
+
+    /** The user's live sessions, most recently used first; `current` marks the caller's own when they look at themselves. */
+    async sessionsOf (id: string, callerSessionId: string, page: { limit: number, cursor?: string | undefined }): Promise<Page<SessionView>> {
+      await findOrThrow(id)
+      return sessions.list(id, callerSessionId, page)
+    },
+
+    /** Ends one session of the user; 404 when it is not theirs or already ended (as for the owner). */
+    async revokeSession (actor: Actor, id: string, sessionId: string): Promise<void> {
+      await findOrThrow(id)
+      if (!await sessions.revoke(id, sessionId, 'revoked_by_admin')) throw apiError('NOT_FOUND')
+      await audit.record({ action: 'session.revoked', actorId: actor.userId, subjectId: id, ip: actor.ip, details: { sessionId } })
+    },
+
+    /**
+     * Mails the user a reset link through the durable outbox, as `forgot` does. A deactivated
+     * account is refused (409 USER_INACTIVE) rather than silently skipped: the admin knows the
+     * account and must know no link goes out (delivery itself also skips an inactive account).
+     */
+    async sendPasswordReset (actor: Actor, id: string): Promise<void> {
+      const user = await findOrThrow(id)
+      if (!user.isActive) throw apiError('USER_INACTIVE')
+      await passwordReset.requestReset(user.email)
+      await audit.record({ action: 'password.reset_sent', actorId: actor.userId, subjectId: id, ip: actor.ip })
     }
   }
 }

@@ -1,13 +1,10 @@
 // The audit trail: security events and admin actions, in a table, readable by admins. Never a secret in it.
 import type { PrismaClient } from '../db/prisma.js'
 import type { Prisma } from '../generated/prisma/client.js'
+import type { AuditAction } from './audit-actions.js'
 import { after, decodeCursor, encodeCursor, type Page } from './pagination.js'
 
-export type AuditAction =
-  | 'login.succeeded' | 'login.failed' | 'refresh.reuse_detected'
-  | 'password.changed' | 'password.reset'
-  | 'user.role_changed' | 'user.deactivated' | 'user.activated' | 'user.updated' | 'user.deleted'
-  | 'sessions.revoked' | 'settings.changed'
+export type { AuditAction } from './audit-actions.js'
 
 export interface AuditEntry {
   action: AuditAction
@@ -26,6 +23,13 @@ export interface AuditView {
   subjectId: string | null
   ip: string | null
   details: unknown
+}
+
+export interface AuditQuery {
+  limit: number
+  cursor?: string | undefined
+  subjectId?: string | undefined
+  action?: AuditAction | undefined
 }
 
 export interface AuditDeps {
@@ -48,10 +52,10 @@ export function createAuditService ({ prisma, now, onError }: AuditDeps) {
       }
     },
 
-    /** Newest first, `limit` at a time; optionally only the entries about one user. */
-    async list ({ limit, cursor, subjectId }: { limit: number, cursor?: string | undefined, subjectId?: string | undefined }): Promise<Page<AuditView>> {
+    /** Newest first, `limit` at a time; optionally only the entries about one user, of one action, or both. */
+    async list ({ limit, cursor, subjectId, action }: AuditQuery): Promise<Page<AuditView>> {
       const rows = await prisma.auditEvent.findMany({
-        where: { AND: [subjectId === undefined ? {} : { subjectId }, after(decodeCursor(cursor))] },
+        where: { AND: [subjectId === undefined ? {} : { subjectId }, action === undefined ? {} : { action }, after(decodeCursor(cursor))] },
         orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
         take: limit + 1
       })

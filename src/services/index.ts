@@ -103,7 +103,7 @@ export function createServices (config: Config, { prisma, sql, signJwt, refreshK
   const credentials = createCredentialService({ prisma, passwords, sessions, tokens, outbox, audit })
   const users = createUserService({ prisma, sql, now, passwords, sessions, emails, tokens, outbox })
   const auth = createAuthService({ prisma, passwords, store, settings, audit, issueAccessToken, emails, throttle, requireVerifiedEmail, metrics })
-  const admin = createAdminService({ prisma, sessions, audit })
+  const admin = createAdminService({ prisma, sessions, audit, passwordReset })
   return { passwords, settings, audit, sessions, refresh, users, auth, admin, emails, passwordReset, credentials, mailDelivery }
 }
 

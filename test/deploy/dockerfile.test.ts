@@ -47,6 +47,8 @@ t.test('the image, built and run from the Dockerfile without Docker', {
   const context = join(work, 'context')
   const copied = await copyBuildContext(root, context)
   t.ok(copied.includes('src/server.ts') && copied.includes('prisma/schema.prisma'), 'the context holds the sources')
+  t.ok(copied.includes('console/src/main.ts') && copied.includes('packages/client/src/index.ts'), 'and the admin console\'s, with the client library it bundles')
+  t.notOk(copied.some(path => path.startsWith('packages/client/') && !path.startsWith('packages/client/src/')), 'but not the client library\'s package or tests')
   t.notOk(copied.some(path => /^(node_modules|dist|\.data|test|\.git)\/|^\.env$|^src\/generated\//.test(path)), 'and nothing the image must not see')
 
   const plan = planDockerfile(await readFile(join(root, 'Dockerfile'), 'utf8'), join(work, 'stages'))
@@ -91,6 +93,10 @@ t.test('the image, built and run from the Dockerfile without Docker', {
   await waitUntilReady(server)
   t.match(server.output(), /database schema is up to date/, 'migrations at start find nothing left')
   t.equal((await inImage(runtime, runtime.healthcheck ?? [], env)).code, 0, 'HEALTHCHECK passes')
+  const page = await fetch(`${server.baseUrl}/console/`)
+  t.equal(page.status, 200, 'the image serves the admin console')
+  const script = /src="(assets\/console-[^"]+\.js)"/.exec(await page.text())?.[1] ?? ''
+  t.equal((await fetch(`${server.baseUrl}/console/${script}`)).status, 200, 'with its assets')
 
   const account = newAccount()
   const post = (path: string, body: unknown) => fetch(`${server.baseUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })

@@ -85,6 +85,8 @@ export interface BuildOptions {
   database?: TestDatabase
   /** A pino logger of the test's own, to read what the app logs. */
   logger?: FastifyBaseLogger
+  /** An admin console build of the test's own (scripts/build-console.ts). */
+  consoleRoot?: string
 }
 
 /** The app's life is tied to the test: it closes, with its database, when the test ends. */
@@ -95,7 +97,7 @@ export async function buildTestApp (t: TapTest, options: BuildOptions = {}): Pro
   const pool = createPool(database, databaseTimeoutsOf(config))
   const prisma = createPrisma(pool)
   const clock = createClock()
-  const app = await buildApp(config, { prisma, sql: pool, authSecret: TEST_SECRET, now: clock.now, argon2Threads: sharedArgon2Threads(), ...(options.logger === undefined ? {} : { logger: options.logger }) })
+  const app = await buildApp(config, { prisma, sql: pool, authSecret: TEST_SECRET, now: clock.now, argon2Threads: sharedArgon2Threads(), ...(options.logger === undefined ? {} : { logger: options.logger }), ...(options.consoleRoot === undefined ? {} : { consoleRoot: options.consoleRoot }) })
   t.teardown(async () => {
     await app.close()
     await prisma.$disconnect()

@@ -1,0 +1,73 @@
+// The admin API as the console calls it: typed from the service's schemas, sent through the client library (cookies, one refresh for all calls).
+import type { Static } from '@sinclair/typebox'
+import { AuthError, type AuthClient } from '../../packages/client/src/index.js'
+import type { AdminUser, AuditList, Settings, UserChanges, UserList } from '../../src/schemas/admin.js'
+import type { SessionList } from '../../src/schemas/sessions.js'
+import type { AuditAction } from '../../src/services/audit-actions.js'
+import type { Role } from '../../src/services/roles.js'
+
+/** `mfaEnabled` is there once the service has second factors (DESIGN 10). */
+export type User = Static<typeof AdminUser> & { mfaEnabled?: boolean }
+export type UserPage = Static<typeof UserList>
+export type Sessions = Static<typeof SessionList>
+export type AuditPage = Static<typeof AuditList>
+export type AuditEntry = AuditPage['items'][number]
+export type Lifetimes = Static<typeof Settings>
+
+export interface UserQuery { q?: string, role?: Role, active?: boolean, cursor?: string, limit?: number }
+export interface AuditQuery { subjectId?: string, action?: AuditAction, cursor?: string, limit?: number }
+
+type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE'
+
+function withQuery (path: string, query: Record<string, string | number | boolean | undefined>): string {
+  const search = new URLSearchParams()
+  for (const [name, value] of Object.entries(query)) if (value !== undefined && value !== '') search.set(name, String(value))
+  const text = search.toString()
+  return text === '' ? path : `${path}?${text}`
+}
+
+const userPath = (id: string) => `/admin/users/${encodeURIComponent(id)}`
+
+export function adminApi (client: AuthClient) {
+  async function call<T> (method: Method, path: string, body?: unknown): Promise<T> {
+    const init: RequestInit = body === undefined ? { method } : { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }
+    const response = await client.fetch(path, init)
+    const answer: unknown = response.status === 204 ? undefined : await response.json().catch(() => undefined)
+    if (response.ok) return answer as T
+    const error = answer as { code?: unknown, message?: unknown } | undefined
+    throw typeof error?.code === 'string' && typeof error.message === 'string'
+      ? new AuthError(error.code, error.message, response.status)
+      : new AuthError('UNEXPECTED_RESPONSE', `Unexpected answer: HTTP ${response.status}`, response.status)
+  }
+
+  return {
+    users: (query: UserQuery) => call<UserPage>('GET', withQuery('/admin/users', { ...query })),
+    user: (id: string) => call<User>('GET', userPath(id)),
+    update: (id: string, changes: Static<typeof UserChanges>) => call<User>('PATCH', userPath(id), changes),
+    remove: (id: string) => call<void>('DELETE', userPath(id)),
+    sessions: (id: string, cursor?: string) => call<Sessions>('GET', withQuery(`${userPath(id)}/sessions`, { limit: 100, cursor })),
+    revokeSession: (id: string, sessionId: string) => call<void>('DELETE', `${userPath(id)}/sessions/${encodeURIComponent(sessionId)}`),
+    revokeSessions: (id: string) => call<void>('POST', `${userPath(id)}/sessions/revoke`),
+    sendPasswordReset: (id: string) => call<{ message: string }>('POST', `${userPath(id)}/password-reset`),
+    /** DESIGN 10: every second factor of the user goes, their sessions end, they are told by mail. */
+    removeSecondFactors: (id: string) => call<void>('DELETE', `${userPath(id)}/mfa`),
+    settings: () => call<Lifetimes>('GET', '/admin/settings'),
+    updateSettings: (changes: Partial<Lifetimes>) => call<Lifetimes>('PUT', '/admin/settings', changes),
+    audit: (query: AuditQuery) => call<AuditPage>('GET', withQuery('/admin/audit', { ...query }))
+  }
+}
+
+export type AdminApi = ReturnType<typeof adminApi>
+
+/** What to tell the admin about a failed call: the service's own message (LAST_ADMIN, USER_INACTIVE…), or why none came. */
+export function problemOf (error: unknown): string {
+  if (error instanceof AuthError) {
+    if (error.code === 'NETWORK_ERROR' || error.code === 'TIMEOUT') return 'The service could not be reached. Check the connection and try again.'
+    if (error.code === 'RATE_LIMITED') return `Too many requests; try again in ${error.retryAfterSeconds ?? 60} seconds.`
+    return error.message
+  }
+  return 'Something went wrong.'
+}
+
+/** A 401: the session is over, and the client library has already said so (see main.ts). */
+export const isSignedOut = (error: unknown): boolean => error instanceof AuthError && error.status === 401

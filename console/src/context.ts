@@ -1,0 +1,53 @@
+// What every screen is given: the API, who is signed in, and the way to another screen.
+import type { AdminApi } from './api.js'
+
+export interface Context {
+  api: AdminApi
+  /** The signed-in admin's id: the console warns before they lock themselves out. */
+  meId: string
+  /** The current route's query (after `?` in the hash). */
+  params: URLSearchParams
+  /** Goes to `hash` (like `#/users?q=ada`), as a link would. */
+  navigate: (hash: string) => void
+}
+
+/** A screen: its title (also the page's) and its content, whose h1 gets the focus after navigation. */
+export interface Screen {
+  title: string
+  element: HTMLElement
+}
+
+/** A hash with a query, leaving out empty values. */
+export function hashOf (path: string, query: Record<string, string | undefined>): string {
+  const search = new URLSearchParams()
+  for (const [name, value] of Object.entries(query)) if (value !== undefined && value !== '') search.set(name, value)
+  const text = search.toString()
+  return text === '' ? `#${path}` : `#${path}?${text}`
+}
+
+/**
+ * Cursors only go forward: the cursors of the pages before, per list and filter, so that
+ * "Previous page" can go back. A reload forgets them, and "Previous" then goes to the first page.
+ */
+const earlierCursors = new Map<string, string[]>()
+
+export function pager (list: string, cursor: string | undefined, nextCursor: string | null, go: (cursor: string | undefined) => void): HTMLElement[] {
+  const stack = earlierCursors.get(list) ?? []
+  earlierCursors.set(list, stack)
+  const buttons: HTMLElement[] = []
+  const previous = document.createElement('button')
+  previous.type = 'button'
+  previous.textContent = 'Previous page'
+  previous.disabled = cursor === undefined
+  previous.addEventListener('click', () => { go(stack.pop() || undefined) })
+  const next = document.createElement('button')
+  next.type = 'button'
+  next.textContent = 'Next page'
+  next.disabled = nextCursor === null
+  next.addEventListener('click', () => {
+    stack.push(cursor ?? '')
+    go(nextCursor ?? undefined)
+  })
+  buttons.push(previous, next)
+  return buttons
+}

@@ -1,0 +1,121 @@
+// The console's entry: who is signed in, the frame around the screens, and the route from the address's hash to a screen.
+import { createAuthClient, isAuthError } from '../../packages/client/src/index.js'
+import { adminApi, problemOf } from './api.js'
+import type { Context, Screen } from './context.js'
+import { h } from './dom.js'
+import { auditScreen } from './screens/audit.js'
+import { settingsScreen } from './screens/settings.js'
+import { refusalScreen, signInScreen } from './screens/sign-in.js'
+import { userScreen } from './screens/user.js'
+import { usersScreen } from './screens/users.js'
+import './style.css'
+
+// The console is served by the service it administers: same origin, cookies only.
+const client = createAuthClient({ baseUrl: location.origin })
+const api = adminApi(client)
+const app = document.getElementById('app') as HTMLElement
+let signedIn = false
+// A navigation started while another screen was loading wins.
+let rendering = 0
+
+function show (element: HTMLElement, title: string): void {
+  app.replaceChildren(element)
+  document.title = `${title} · Admin console`
+  const target = element.querySelector('input') ?? element.querySelector('h1')
+  target?.focus()
+}
+
+function showSignIn (notice?: string): void {
+  signedIn = false
+  show(signInScreen({ client, ...(notice === undefined ? {} : { notice }), onSignedIn: () => { enter() } }), 'Sign in')
+}
+
+async function signOut (): Promise<void> {
+  signedIn = false
+  await client.logout().catch(() => undefined)
+  showSignIn()
+}
+
+// The session ended while the console was open (revoked, expired, signed out in another tab).
+client.onSessionEnd(event => {
+  if (!signedIn) return
+  showSignIn(event.reason === 'logout' ? 'You signed out.' : 'Your session has ended. Sign in again.')
+})
+
+/** Signed in: the admin API decides whether this account may use the console. */
+async function enter (): Promise<void> {
+  let me
+  try {
+    me = await client.me()
+  } catch (error) {
+    showSignIn(isAuthError(error) && error.status === 401 ? undefined : problemOf(error))
+    return
+  }
+  try {
+    await api.users({ limit: 1 })
+  } catch (error) {
+    if (isAuthError(error, 'FORBIDDEN') || isAuthError(error, 'MFA_ENROLMENT_REQUIRED')) {
+      show(refusalScreen(me.email, isAuthError(error, 'FORBIDDEN') ? 'not-admin' : 'needs-mfa', () => { signOut() }), 'No access')
+      return
+    }
+    showSignIn(problemOf(error))
+    return
+  }
+  signedIn = true
+  frame(me.email, me.id)
+}
+
+const links: Array<[string, string]> = [['#/users', 'Users'], ['#/audit', 'Audit log'], ['#/settings', 'Settings']]
+
+function frame (email: string, meId: string): void {
+  const nav = h('nav', { 'aria-label': 'Console' }, h('ul', {}, links.map(([href, label]) => h('li', {}, h('a', { href }, label)))))
+  const main = h('main', { id: 'main' })
+  const header = h('header', { class: 'bar' },
+    h('p', { class: 'brand' }, 'Admin console'),
+    nav,
+    h('p', { class: 'who' }, 'Signed in as ', h('strong', {}, email)),
+    h('button', { type: 'button', class: 'secondary', onclick: () => { signOut() } }, 'Sign out')
+  )
+  app.replaceChildren(header, main)
+
+  async function route (): Promise<void> {
+    if (!signedIn) return
+    const token = ++rendering
+    const [path = '', query = ''] = location.hash.slice(1).split('?')
+    const context: Context = { api, meId, params: new URLSearchParams(query), navigate: hash => { location.hash = hash } }
+    for (const link of nav.querySelectorAll('a')) {
+      if (path.startsWith(link.getAttribute('href')?.slice(1) ?? '-')) link.setAttribute('aria-current', 'page')
+      else link.removeAttribute('aria-current')
+    }
+    main.setAttribute('aria-busy', 'true')
+    let screen: Screen
+    try {
+      screen = await screenFor(path, context)
+    } catch (error) {
+      if (!signedIn) return
+      screen = { title: 'Error', element: h('section', {}, h('h1', { tabindex: '-1' }, 'Something went wrong'), h('p', { role: 'alert' }, problemOf(error))) }
+    }
+    if (token !== rendering || !signedIn) return
+    main.removeAttribute('aria-busy')
+    main.replaceChildren(screen.element)
+    // Which address the screen shows: tests wait for it to match the address bar.
+    main.dataset.view = `#${path}${query === '' ? '' : `?${query}`}`
+    document.title = `${screen.title} · Admin console`
+    screen.element.querySelector<HTMLElement>('h1')?.focus()
+  }
+
+  window.onhashchange = () => { route() }
+  if (!location.hash.startsWith('#/')) history.replaceState(null, '', '#/users')
+  route()
+}
+
+function screenFor (path: string, context: Context): Promise<Screen> {
+  const user = /^\/users\/([^/]+)$/.exec(path)
+  if (user?.[1] !== undefined) return userScreen(context, decodeURIComponent(user[1]))
+  if (path === '/users') return usersScreen(context)
+  if (path === '/audit') return auditScreen(context)
+  if (path === '/settings') return settingsScreen(context)
+  return Promise.resolve({ title: 'Not found', element: h('section', {}, h('h1', { tabindex: '-1' }, 'Not found'), h('p', {}, h('a', { href: '#/users' }, 'Back to the users'))) })
+}
+
+enter()

@@ -1,0 +1,84 @@
+// The audit trail: newest first, filtered by the user concerned and by action, a page at a time.
+import { isSignedOut, type AdminApi, type AuditEntry, type AuditQuery } from '../api.js'
+import { hashOf, pager, type Context, type Screen } from '../context.js'
+import { field, h, option, table } from '../dom.js'
+import { dateTime, UUID } from '../format.js'
+import { auditActions, type AuditAction } from '../../../src/services/audit-actions.js'
+
+const PAGE_SIZE = 25
+
+/** A user typed as an id, or as an email or username (looked up). */
+async function userIdOf (api: AdminApi, typed: string): Promise<string | null> {
+  if (UUID.test(typed)) return typed
+  const wanted = typed.toLowerCase()
+  const found = await api.users({ q: wanted, limit: 100 })
+  return found.items.find(user => user.email === wanted || user.username === wanted)?.id ?? null
+}
+
+/** Emails for the ids on a page; a deleted user stays an id. */
+async function emailsOf (api: AdminApi, entries: AuditEntry[]): Promise<Map<string, string>> {
+  const ids = new Set(entries.flatMap(entry => [entry.actorId, entry.subjectId]).filter((id): id is string => id !== null))
+  const emails = new Map<string, string>()
+  await Promise.all([...ids].map(id => api.user(id).then(user => { emails.set(id, user.email) }, error => { if (isSignedOut(error)) throw error })))
+  return emails
+}
+
+function details (value: unknown): string {
+  if (value === null || value === undefined) return ''
+  const text = JSON.stringify(value)
+  return text === '{}' ? '' : text
+}
+
+export async function auditScreen ({ api, params, navigate }: Context): Promise<Screen> {
+  const typedUser = params.get('user') ?? ''
+  const action = params.get('action') ?? ''
+  const cursor = params.get('cursor') ?? undefined
+  const query: AuditQuery = { limit: PAGE_SIZE }
+  if ((auditActions as readonly string[]).includes(action)) query.action = action as AuditAction
+  if (cursor !== undefined) query.cursor = cursor
+  const subjectId = typedUser === '' ? undefined : await userIdOf(api, typedUser.trim())
+
+  const userInput = h('input', { name: 'user', value: typedUser, maxlength: '254', autocomplete: 'off' })
+  const actionSelect = h('select', { name: 'action' }, option('', 'Any action', action === ''), auditActions.map(name => option(name, name, action === name)))
+  const form = h('form', { role: 'search', class: 'filters', 'aria-label': 'Filter the audit log' },
+    field('About user (email, username or id)', userInput),
+    field('Action', actionSelect),
+    h('button', { type: 'submit' }, 'Filter')
+  )
+  form.addEventListener('submit', event => {
+    event.preventDefault()
+    navigate(hashOf('/audit', { user: userInput.value.trim(), action: actionSelect.value }))
+  })
+
+  const heading = h('h1', { tabindex: '-1' }, 'Audit log')
+  if (subjectId === null) {
+    return { title: 'Audit log', element: h('section', {}, heading, form, h('p', { role: 'alert' }, `No user has the email address or username ${typedUser}.`)) }
+  }
+  if (subjectId !== undefined) query.subjectId = subjectId
+  const page = await api.audit(query)
+  const emails = await emailsOf(api, page.items)
+  const who = (id: string | null) => {
+    if (id === null) return '—'
+    const email = emails.get(id)
+    return email === undefined ? h('span', { title: id }, `${id.slice(0, 8)}… (deleted)`) : h('a', { href: `#/users/${id}`, title: id }, email)
+  }
+  const rows = page.items.map(entry => [
+    h('time', { datetime: entry.createdAt }, dateTime(entry.createdAt)),
+    entry.action,
+    who(entry.actorId),
+    who(entry.subjectId),
+    entry.ip ?? '—',
+    h('code', {}, details(entry.details))
+  ])
+  const list = `${typedUser}|${action}`
+  const go = (next: string | undefined) => navigate(hashOf('/audit', { user: typedUser, action, cursor: next }))
+  return {
+    title: 'Audit log',
+    element: h('section', {},
+      heading,
+      form,
+      rows.length === 0 ? h('p', { role: 'status' }, 'No entry matches.') : table('Audit entries, newest first', ['When', 'Action', 'By', 'About', 'IP address', 'Details'], rows),
+      h('div', { class: 'pager' }, pager(`audit ${list}`, cursor, page.nextCursor, go))
+    )
+  }
+}

@@ -1,0 +1,168 @@
+// One user: profile, role, state, sessions, reset mail, second factors, deletion; refusals (the last admin) shown as messages.
+import { isSignedOut, problemOf, type Sessions, type User } from '../api.js'
+import type { Context, Screen } from '../context.js'
+import { field, h, messageArea, option, table, type Child } from '../dom.js'
+import { dateTime, device } from '../format.js'
+import { roles, type Role } from '../../../src/services/roles.js'
+
+function profile (user: User): HTMLElement {
+  const entries: Array<[string, Child]> = [
+    ['Email', user.email],
+    ['Pending email', user.pendingEmail ?? null],
+    ['Username', user.username ?? '—'],
+    ['Display name', user.profile.displayName ?? '—'],
+    ['Role', user.role],
+    ['Status', user.isActive ? 'Active' : 'Deactivated'],
+    ['Email verified', user.emailVerified ? 'Yes' : 'No'],
+    ['Second factor', user.mfaEnabled === undefined ? null : user.mfaEnabled ? 'Set up' : 'None'],
+    ['Created', dateTime(user.createdAt)],
+    ['Updated', dateTime(user.updatedAt)],
+    ['Id', h('code', {}, user.id)]
+  ]
+  return h('dl', { class: 'profile' }, entries.filter(([, value]) => value !== null).flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value)]))
+}
+
+function section (title: string, ...children: Child[]): HTMLElement {
+  return h('section', { class: 'panel' }, h('h2', { tabindex: '-1' }, title), ...children)
+}
+
+export async function userScreen ({ api, meId, navigate }: Context, id: string): Promise<Screen> {
+  const [first, firstSessions] = await Promise.all([api.user(id), api.sessions(id)])
+  const messages = messageArea()
+  const body = h('div', {})
+  const heading = h('h1', { tabindex: '-1' }, first.email)
+
+  /**
+   * Runs an admin action, shows the user as it now is, then tells the outcome (so the message
+   * comes once the screen is settled); `focus` names the section to return to. A refusal
+   * changed nothing: the screen stays as it is, with what the admin typed.
+   */
+  async function act (button: HTMLButtonElement, focus: string, action: () => Promise<string | undefined>): Promise<void> {
+    button.disabled = true
+    messages.clear()
+    let done: string | undefined
+    try {
+      done = await action()
+    } catch (error) {
+      button.disabled = false
+      if (!isSignedOut(error)) messages.show(problemOf(error), 'error')
+      return
+    }
+    await reload(focus)
+    if (done !== undefined) messages.show(done)
+  }
+
+  async function reload (focus: string): Promise<void> {
+    try {
+      const [user, sessions] = await Promise.all([api.user(id), api.sessions(id)])
+      render(user, sessions)
+    } catch (error) {
+      if (!isSignedOut(error)) messages.show(problemOf(error), 'error')
+      return
+    }
+    for (const h2 of body.querySelectorAll('h2')) if (h2.textContent === focus) h2.focus()
+  }
+
+  function render (user: User, sessions: Sessions): void {
+    heading.textContent = user.email
+    const role = h('select', { name: 'role' }, roles.map(name => option(name, name, user.role === name)))
+    const roleButton = h('button', { type: 'submit' }, 'Change role')
+    const roleForm = h('form', { class: 'inline', 'aria-label': 'Role' }, field('Role', role), roleButton)
+    roleForm.addEventListener('submit', event => {
+      event.preventDefault()
+      act(roleButton, 'Role and status', async () => {
+        if (role.value === user.role) return 'The role is unchanged.'
+        await api.update(id, { role: role.value as Role })
+        return `The role is now ${role.value}. It reaches the user's access token at its next refresh.`
+      })
+    })
+    const toggle = h('button', { type: 'button', class: user.isActive ? 'danger' : '' }, user.isActive ? 'Deactivate' : 'Activate')
+    toggle.addEventListener('click', () => {
+      act(toggle, 'Role and status', async () => {
+        await api.update(id, { isActive: !user.isActive })
+        return user.isActive ? 'Deactivated: every session of the user has ended, and they cannot sign in.' : 'Activated: the user can sign in again.'
+      })
+    })
+
+    const rows = sessions.items.map(session => {
+      const revoke = h('button', { type: 'button', class: 'secondary', 'aria-label': `End the session of ${device(session.userAgent)} from ${session.ip ?? 'an unknown address'}, last used ${dateTime(session.lastUsedAt)}` }, 'End')
+      revoke.addEventListener('click', () => {
+        act(revoke, 'Sessions', async () => {
+          await api.revokeSession(id, session.id)
+          return session.current ? undefined : 'The session has ended.'
+        })
+      })
+      return [
+        h('span', { title: session.userAgent ?? '' }, device(session.userAgent), session.current ? ' (this console)' : ''),
+        session.ip ?? '—',
+        dateTime(session.createdAt),
+        dateTime(session.lastUsedAt),
+        revoke
+      ]
+    })
+    const revokeAll = h('button', { type: 'button', class: 'danger' }, 'End all sessions')
+    revokeAll.disabled = sessions.items.length === 0
+    revokeAll.addEventListener('click', () => {
+      act(revokeAll, 'Sessions', async () => {
+        await api.revokeSessions(id)
+        return 'Every session of the user has ended.'
+      })
+    })
+
+    const reset = h('button', { type: 'button' }, 'Send password reset mail')
+    reset.addEventListener('click', () => {
+      act(reset, 'Password', async () => {
+        await api.sendPasswordReset(id)
+        return `A password reset link is on its way to ${user.email}.`
+      })
+    })
+
+    // Only where the service says the user has one (DESIGN 10: admin user objects show mfaEnabled).
+    const mfa = user.mfaEnabled === true ? h('button', { type: 'button', class: 'danger' }, 'Remove second factors') : null
+    mfa?.addEventListener('click', () => {
+      act(mfa, 'Second factor', async () => {
+        await api.removeSecondFactors(id)
+        return 'Every second factor of the user is removed and their sessions have ended; they were told by mail.'
+      })
+    })
+
+    const confirmation = h('input', { name: 'confirm-email', autocomplete: 'off', spellcheck: 'false' })
+    const remove = h('button', { type: 'submit', class: 'danger' }, 'Delete user')
+    const removeForm = h('form', { 'aria-label': 'Delete user' },
+      field('Type the email address to confirm', confirmation, `The user, their profile and sessions are deleted for good. Type ${user.email}.`),
+      remove
+    )
+    removeForm.addEventListener('submit', event => {
+      event.preventDefault()
+      if (confirmation.value.trim().toLowerCase() !== user.email) {
+        messages.show(`To delete, type the user's email address exactly: ${user.email}.`, 'error')
+        confirmation.setAttribute('aria-invalid', 'true')
+        confirmation.focus()
+        return
+      }
+      remove.disabled = true
+      messages.clear()
+      api.remove(id).then(() => { navigate('#/users') }, error => {
+        remove.disabled = false
+        if (!isSignedOut(error)) messages.show(problemOf(error), 'error')
+      })
+    })
+
+    body.replaceChildren(...[
+      section('Profile', profile(user)),
+      section('Role and status', roleForm, h('div', { class: 'actions' }, toggle), user.id === meId ? h('p', { class: 'hint' }, 'This is your own account.') : null),
+      section('Sessions',
+        sessions.items.length === 0 ? h('p', {}, 'No live session.') : table('Live sessions, most recently used first', ['Device', 'IP address', 'Signed in', 'Last used', 'Action'], rows),
+        h('div', { class: 'actions' }, revokeAll)),
+      section('Password', h('p', { class: 'hint' }, 'Mails a single-use link that expires; earlier links stop working.'), reset),
+      mfa === null ? null : section('Second factor', mfa),
+      section('Delete', removeForm)
+    ].filter(element => element !== null))
+  }
+
+  render(first, firstSessions)
+  return {
+    title: first.email,
+    element: h('section', {}, h('p', {}, h('a', { href: '#/users' }, '← All users'), ' · ', h('a', { href: `#/audit?user=${id}` }, 'Audit log of this user')), heading, messages.element, body)
+  }
+}

@@ -1,0 +1,2 @@
+-- CreateIndex
+CREATE INDEX "AuditEvent_action_createdAt_id_idx" ON "AuditEvent"("action", "createdAt", "id");

@@ -1,0 +1,9 @@
+// Every action the audit trail records: the audit list filters by these. No imports: the console bundles this file.
+export const auditActions = [
+  'login.succeeded', 'login.failed', 'refresh.reuse_detected',
+  'password.changed', 'password.reset', 'password.reset_sent',
+  'user.role_changed', 'user.deactivated', 'user.activated', 'user.updated', 'user.deleted',
+  'session.revoked', 'sessions.revoked', 'settings.changed'
+] as const
+
+export type AuditAction = (typeof auditActions)[number]

@@ -1,0 +1,138 @@
+// What the admin console needs beyond the user routes: a user's sessions (list, end one), a reset mail sent by an admin, the audit trail filtered by action.
+import t from 'tap'
+import { loginAsAdmin } from '../helpers/admin.js'
+import { buildTestApp } from '../helpers/app.js'
+import { startMailServer } from '../helpers/mail.js'
+import { loginWithBody, registerAccount } from '../helpers/users.js'
+
+const mail = await startMailServer(t)
+const { app, prisma } = await buildTestApp(t, { env: { SMTP_URL: mail.url } })
+const admin = await loginAsAdmin(app, prisma)
+const UNKNOWN = '00000000-0000-4000-8000-000000000000'
+
+const asAdmin = (method: 'GET' | 'POST' | 'DELETE', url: string) => app.inject({ method, url, headers: admin.headers })
+const auditOf = async (query: string) => (await asAdmin('GET', `/admin/audit?${query}`)).json().items as Array<{ action: string, actorId: string, subjectId: string, details: Record<string, unknown> }>
+
+t.test('GET /admin/users/:id/sessions lists live sessions with device, ip and times, most recently used first', async t => {
+  const user = await registerAccount(app)
+  const first = await loginWithBody(app, user)
+  await app.inject({ method: 'POST', url: '/auth/login', headers: { 'user-agent': 'Phone/1.0' }, payload: { email: user.email, password: user.password } })
+  const ended = await loginWithBody(app, user)
+  await app.inject({ method: 'POST', url: '/auth/logout', payload: { refreshToken: ended.refreshToken } })
+  await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: first.refreshToken } })
+
+  const response = await asAdmin('GET', `/admin/users/${user.user.id}/sessions`)
+  t.equal(response.statusCode, 200)
+  t.equal(response.headers['cache-control'], 'no-store')
+  const { items, nextCursor } = response.json()
+  t.equal(items.length, 2, 'the ended session is not listed')
+  t.equal(nextCursor, null)
+  t.match(items[0], { userAgent: 'lightMyRequest', ip: '127.0.0.1', current: false }, 'the one refreshed last comes first')
+  t.match(items[1], { userAgent: 'Phone/1.0', current: false })
+  for (const item of items) t.ok(Date.parse(item.createdAt) <= Date.parse(item.lastUsedAt) && Date.parse(item.lastUsedAt) < Date.parse(item.expiresAt))
+
+  const paged = (await asAdmin('GET', `/admin/users/${user.user.id}/sessions?limit=1`)).json()
+  t.equal(paged.items.length, 1)
+  t.equal((await asAdmin('GET', `/admin/users/${user.user.id}/sessions?limit=1&cursor=${paged.nextCursor}`)).json().items[0].id, items[1].id)
+
+  const own = (await asAdmin('GET', `/admin/users/${admin.user.id}/sessions`)).json().items
+  t.equal(own.filter((s: { current: boolean }) => s.current).length, 1, 'an admin sees which of their own sessions is this one')
+  t.equal((await asAdmin('GET', `/admin/users/${UNKNOWN}/sessions`)).json().code, 'NOT_FOUND')
+  t.equal((await asAdmin('GET', '/admin/users/not-a-uuid/sessions')).statusCode, 400)
+})
+
+t.test('DELETE /admin/users/:id/sessions/:sessionId ends that session only, and is audited', async t => {
+  const user = await registerAccount(app)
+  const kept = await loginWithBody(app, user)
+  const ended = await loginWithBody(app, user)
+  const other = await registerAccount(app)
+  await loginWithBody(app, other)
+  const sessions = (await asAdmin('GET', `/admin/users/${user.user.id}/sessions`)).json().items as Array<{ id: string }>
+  const target = (await prisma.session.findFirstOrThrow({ where: { userId: user.user.id }, orderBy: { createdAt: 'desc' } })).id
+  t.ok(sessions.some(s => s.id === target))
+  const otherSession = (await prisma.session.findFirstOrThrow({ where: { userId: other.user.id } })).id
+
+  t.equal((await asAdmin('DELETE', `/admin/users/${user.user.id}/sessions/${otherSession}`)).statusCode, 404, "another user's session is not this user's")
+  t.equal((await asAdmin('DELETE', `/admin/users/${user.user.id}/sessions/${target}`)).statusCode, 204)
+  t.equal((await asAdmin('DELETE', `/admin/users/${user.user.id}/sessions/${target}`)).json().code, 'NOT_FOUND', 'an ended session is 404')
+  t.equal((await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: ended.refreshToken } })).json().code, 'AUTH_REFRESH_REVOKED')
+  t.equal((await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: kept.refreshToken } })).statusCode, 200, 'the other session lives on')
+  t.equal((await prisma.session.findUniqueOrThrow({ where: { id: otherSession } })).revokedAt, null)
+  t.equal((await prisma.session.findUniqueOrThrow({ where: { id: target } })).revokedReason, 'revoked_by_admin')
+
+  const [entry] = await auditOf(`subjectId=${user.user.id}&action=session.revoked`)
+  t.match(entry, { actorId: admin.user.id, subjectId: user.user.id, details: { sessionId: target } })
+})
+
+t.test('an admin who ends their own session by cookie is signed out', async t => {
+  const second = await app.inject({ method: 'POST', url: '/auth/login', headers: { 'sec-fetch-site': 'same-origin' }, payload: { email: admin.email, password: admin.password } })
+  const cookie = second.cookies.map(c => `${c.name}=${c.value}`).join('; ')
+  const sid = (await app.inject({ method: 'GET', url: '/auth/session', headers: { cookie } })).json().sid
+  const response = await app.inject({ method: 'DELETE', url: `/admin/users/${admin.user.id}/sessions/${sid}`, headers: { cookie, 'sec-fetch-site': 'same-origin' } })
+  t.equal(response.statusCode, 204)
+  t.ok(response.cookies.length >= 2 && response.cookies.every(c => c.value === '' && c.maxAge === 0), 'both cookies cleared')
+})
+
+t.test('POST /admin/users/:id/password-reset mails a working link through the outbox; a deactivated user is 409 USER_INACTIVE', async t => {
+  const user = await registerAccount(app)
+  const response = await asAdmin('POST', `/admin/users/${user.user.id}/password-reset`)
+  t.equal(response.statusCode, 202)
+  t.same(response.json(), { message: 'A password reset link is on its way.' })
+  const received = await mail.nextMail(user.email, { subject: /^Reset your password$/ })
+  const reset = await app.inject({ method: 'POST', url: '/auth/password/reset', payload: { token: received.token, password: 'set after an admin reset 7' } })
+  t.equal(reset.statusCode, 204, 'the mailed link resets the password')
+  t.equal((await app.inject({ method: 'POST', url: '/auth/login', payload: { email: user.email, password: 'set after an admin reset 7' } })).statusCode, 200)
+  const [entry] = await auditOf(`subjectId=${user.user.id}&action=password.reset_sent`)
+  t.match(entry, { actorId: admin.user.id })
+
+  await app.inject({ method: 'PATCH', url: `/admin/users/${user.user.id}`, headers: admin.headers, payload: { isActive: false } })
+  const refused = await asAdmin('POST', `/admin/users/${user.user.id}/password-reset`)
+  t.equal(refused.statusCode, 409)
+  t.equal(refused.json().code, 'USER_INACTIVE')
+  t.equal(await prisma.outboxMail.count({ where: { recipient: user.email, kind: 'password_reset' } }), 0, 'nothing queued for a deactivated account')
+  t.equal((await auditOf(`subjectId=${user.user.id}&action=password.reset_sent`)).length, 1, 'the refusal is not recorded as a sent mail')
+  t.equal((await asAdmin('POST', `/admin/users/${UNKNOWN}/password-reset`)).statusCode, 404)
+})
+
+t.test('GET /admin/audit?action= returns only that action, newest first, with the user filter too', async t => {
+  const user = await registerAccount(app)
+  for (const isActive of [false, true, false]) {
+    await app.inject({ method: 'PATCH', url: `/admin/users/${user.user.id}`, headers: admin.headers, payload: { isActive } })
+  }
+  await app.inject({ method: 'PATCH', url: `/admin/users/${user.user.id}`, headers: admin.headers, payload: { role: 'admin' } })
+  const deactivations = await auditOf('action=user.deactivated&limit=100')
+  t.ok(deactivations.length >= 2)
+  t.ok(deactivations.every(e => e.action === 'user.deactivated'))
+  const mine = await auditOf(`action=user.deactivated&subjectId=${user.user.id}`)
+  t.equal(mine.length, 2, 'both filters at once')
+  const page = (await asAdmin('GET', `/admin/audit?action=user.deactivated&subjectId=${user.user.id}&limit=1`)).json()
+  const next = (await asAdmin('GET', `/admin/audit?action=user.deactivated&subjectId=${user.user.id}&limit=1&cursor=${page.nextCursor}`)).json()
+  t.equal(next.items.length, 1)
+  t.not(next.items[0].id, page.items[0].id, 'pages under the filter')
+  t.equal(next.nextCursor, null)
+  const unknown = await asAdmin('GET', '/admin/audit?action=user.exploded')
+  t.equal(unknown.statusCode, 400, 'an action the trail never records is refused')
+  t.equal(unknown.json().code, 'VALIDATION_FAILED')
+})
+
+t.test('the new routes are refused to users and to anonymous callers, and documented', async t => {
+  const user = await registerAccount(app)
+  const { accessToken } = await loginWithBody(app, user)
+  const session = (await prisma.session.findFirstOrThrow({ where: { userId: user.user.id } })).id
+  const routes = [
+    { method: 'GET' as const, url: `/admin/users/${user.user.id}/sessions` },
+    { method: 'DELETE' as const, url: `/admin/users/${user.user.id}/sessions/${session}` },
+    { method: 'POST' as const, url: `/admin/users/${user.user.id}/password-reset` }
+  ]
+  for (const route of routes) {
+    t.equal((await app.inject(route)).statusCode, 401, `${route.method} ${route.url} anonymous`)
+    const forbidden = await app.inject({ ...route, headers: { authorization: `Bearer ${accessToken}` } })
+    t.equal(forbidden.json().code, 'FORBIDDEN', `${route.method} ${route.url} as a user`)
+  }
+  t.equal((await prisma.session.findUniqueOrThrow({ where: { id: session } })).revokedAt, null)
+  const spec = (await app.inject({ method: 'GET', url: '/docs/json' })).json()
+  t.ok(spec.paths['/admin/users/{id}/sessions'].get.operationId)
+  t.ok(spec.paths['/admin/users/{id}/sessions/{sessionId}'].delete.operationId)
+  t.ok(spec.paths['/admin/users/{id}/password-reset'].post.responses['409'])
+  t.ok(spec.paths['/admin/audit'].get.parameters.some((p: { name: string, schema: { anyOf?: unknown[], enum?: unknown[] } }) => p.name === 'action' && (p.schema.anyOf ?? p.schema.enum) !== undefined))
+})
