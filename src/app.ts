@@ -8,6 +8,7 @@ import { authorize } from './plugins/authorize.js'
 import { cookies } from './plugins/cookies.js'
 import { crossOrigin } from './plugins/cross-origin.js'
 import { errorHandler, frameworkErrorHandler } from './plugins/error-handler.js'
+import { freshAuth } from './plugins/fresh-auth.js'
 import { inputGuard } from './plugins/input-guard.js'
 import { loadShedding } from './plugins/load-shedding.js'
 import { mailer } from './plugins/mailer.js'
@@ -21,11 +22,13 @@ import { adminRoutes } from './routes/admin.js'
 import { accountRoutes } from './routes/accounts.js'
 import { authRoutes } from './routes/auth.js'
 import { healthRoutes } from './routes/health.js'
+import { mfaRoutes } from './routes/mfa.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { userRoutes } from './routes/users.js'
 import { wellKnownRoutes } from './routes/well-known.js'
 import { AdminUser } from './schemas/admin.js'
 import { ErrorResponse, User } from './schemas/common.js'
+import { Me } from './schemas/mfa.js'
 import { AccessClaims } from './schemas/sessions.js'
 import { createServices } from './services/index.js'
 import { createAccessTokenJwt } from './services/jwt.js'
@@ -87,6 +90,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   app.addSchema(User)
   app.addSchema(AccessClaims)
   app.addSchema(AdminUser)
+  app.addSchema(Me)
 
   const limits = rateLimitsOf(config)
   await app.register(redis, { url: config.REDIS_URL })
@@ -130,12 +134,14 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     signJwt: payload => jwt.sign(payload),
     refreshKey: deriveKey(deps.authSecret, 'refresh-token'),
     oneTimeTokenKey: deriveKey(deps.authSecret, 'one-time-token'),
+    totpKey: deriveKey(deps.authSecret, 'totp-secret'),
     now,
     reportError: (err, context) => app.log.error({ err }, context),
     mailSender: createMailSender({ smtpUrl: config.SMTP_URL, from: mail.from, log: mailLog }),
     mailLog,
     mail
   })
+  await app.register(freshAuth, { reauthentication: services.reauthentication })
   await app.register(mailer, { delivery: services.mailDelivery, pollSeconds: config.MAIL_POLL_SECONDS })
   await services.settings.start()
   app.addHook('onClose', async () => { services.settings.stop(); await services.passwords.close() })
@@ -155,6 +161,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   await app.register(healthRoutes, { pingDatabase: async () => { await deps.prisma.$queryRaw`SELECT 1` }, logLevel: probeLogLevel })
   await app.register(authRoutes, { ...services, passwordPolicy, limits })
   await app.register(accountRoutes, { ...services, passwordPolicy, limits })
+  await app.register(mfaRoutes, { ...services, passwordPolicy, limits })
   await app.register(sessionRoutes, { sessions: services.sessions, verifyLimit: limits.verify })
   await app.register(userRoutes, { ...services, passwordPolicy })
   await app.register(adminRoutes, services)

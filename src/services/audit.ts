@@ -8,6 +8,9 @@ export type AuditAction =
   | 'password.changed' | 'password.reset'
   | 'user.role_changed' | 'user.deactivated' | 'user.activated' | 'user.updated' | 'user.deleted'
   | 'sessions.revoked' | 'settings.changed'
+  | 'mfa.totp_enrolment_started' | 'mfa.totp_enabled' | 'mfa.totp_removed' | 'mfa.removed_by_admin'
+  | 'mfa.recovery_codes_regenerated' | 'mfa.recovery_code_used' | 'mfa.code_failed' | 'mfa.challenge_issued'
+  | 'reauthentication.succeeded' | 'reauthentication.failed'
 
 export interface AuditEntry {
   action: AuditAction
