@@ -78,9 +78,14 @@ export function createChallengeService ({ prisma, factors, throttle, audit, outb
     async meet (mfaToken: string, proof: SecondFactorProof, ip: string): Promise<MetChallenge> {
       const at = now()
       const tokenHash = hashOf(mfaToken)
-      // The wait is read before the transaction: its lock is the only thing held while proving.
-      const found = await prisma.mfaChallenge.findUnique({ where: { tokenHash }, select: { throttleKey: true, user: { select: { email: true, username: true } } } })
-      if (found === null) throw apiError('MFA_CHALLENGE_EXPIRED')
+      const isDead = (row: Pick<ChallengeRow, 'usedAt' | 'expiresAt' | 'failures'>) => row.usedAt !== null || row.expiresAt <= at || row.failures >= CHALLENGE_MAX_FAILURES
+      // Read before the transaction (whose lock is then the only thing held while proving): a
+      // dead challenge says so whatever the wait, and the wait applies before any code is checked.
+      const found = await prisma.mfaChallenge.findUnique({
+        where: { tokenHash },
+        select: { throttleKey: true, usedAt: true, expiresAt: true, failures: true, user: { select: { email: true, username: true } } }
+      })
+      if (found === null || isDead(found)) throw apiError('MFA_CHALLENGE_EXPIRED')
       const throttleKeys = [found.throttleKey, ...accountThrottleKeys(found.user)]
       await throttle.assertMayTryAll(throttleKeys)
       const method: SecondFactorMethod = 'code' in proof ? 'totp' : 'recovery_code'
@@ -89,7 +94,7 @@ export function createChallengeService ({ prisma, factors, throttle, audit, outb
           SELECT c.id, c."userId", c."throttleKey", c.failures, c."expiresAt", c."usedAt", u."isActive"
           FROM "MfaChallenge" c JOIN "User" u ON u.id = c."userId"
           WHERE c."tokenHash" = ${tokenHash} FOR UPDATE OF c`
-        if (row === undefined || !row.isActive || row.usedAt !== null || row.expiresAt <= at || row.failures >= CHALLENGE_MAX_FAILURES) throw apiError('MFA_CHALLENGE_EXPIRED')
+        if (row === undefined || !row.isActive || isDead(row)) throw apiError('MFA_CHALLENGE_EXPIRED')
         const proven = 'code' in proof
           ? await factors.proveTotp(tx, row.userId, proof.code)
           : await factors.proveRecoveryCode(tx, row.userId, proof.recoveryCode)
