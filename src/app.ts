@@ -59,7 +59,14 @@ export const redactedPaths = [
   '*.newPassword',
   '*.accessToken',
   '*.refreshToken',
-  '*.token'
+  '*.token',
+  // The second factor's secrets. A TOTP `code` is not listed: it dies within a minute and is
+  // single use, and `code` is also every error's catalogue code, which logs must show.
+  '*.mfaToken',
+  '*.recoveryCode',
+  '*.recoveryCodes',
+  '*.secret',
+  '*.otpauthUri'
 ]
 
 export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyInstance> {

@@ -56,12 +56,13 @@ export function createChallengeService ({ prisma, factors, throttle, audit, outb
   return {
     /**
      * Only after the password is proven. The token is 256 random bits, kept only as a
-     * SHA-256; it opens no session by itself. Expired challenges of the user are swept.
+     * SHA-256; it opens no session by itself.
      */
     async issue (userId: string, throttleKey: string, ip: string): Promise<IssuedChallenge> {
       const at = now()
       const mfaToken = randomBytes(32).toString('base64url')
-      await prisma.mfaChallenge.deleteMany({ where: { userId, expiresAt: { lt: at } } })
+      // Expired challenges of anyone are swept here (indexed by expiry): no table grows without bound.
+      await prisma.mfaChallenge.deleteMany({ where: { expiresAt: { lt: at } } })
       await prisma.mfaChallenge.create({
         data: { id: randomUUID(), userId, tokenHash: hashOf(mfaToken), throttleKey, expiresAt: new Date(at.getTime() + CHALLENGE_TTL_SECONDS * 1000), createdAt: at }
       })
