@@ -8,6 +8,7 @@ import { authorize } from './plugins/authorize.js'
 import { cookies } from './plugins/cookies.js'
 import { crossOrigin } from './plugins/cross-origin.js'
 import { errorHandler, frameworkErrorHandler } from './plugins/error-handler.js'
+import { freshAuth } from './plugins/fresh-auth.js'
 import { inputGuard } from './plugins/input-guard.js'
 import { loadShedding } from './plugins/load-shedding.js'
 import { mailer } from './plugins/mailer.js'
@@ -22,11 +23,13 @@ import { accountRoutes } from './routes/accounts.js'
 import { authRoutes } from './routes/auth.js'
 import { CONSOLE_BUILD_DIR, consoleRoutes } from './routes/console.js'
 import { healthRoutes } from './routes/health.js'
+import { mfaRoutes } from './routes/mfa.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { userRoutes } from './routes/users.js'
 import { wellKnownRoutes } from './routes/well-known.js'
 import { AdminUser } from './schemas/admin.js'
 import { ErrorResponse, User } from './schemas/common.js'
+import { Me } from './schemas/mfa.js'
 import { AccessClaims } from './schemas/sessions.js'
 import { createServices } from './services/index.js'
 import type { Argon2Threads } from './services/passwords.js'
@@ -65,7 +68,14 @@ export const redactedPaths = [
   '*.newPassword',
   '*.accessToken',
   '*.refreshToken',
-  '*.token'
+  '*.token',
+  // The second factor's secrets. A TOTP `code` is not listed: it dies within a minute and is
+  // single use, and `code` is also every error's catalogue code, which logs must show.
+  '*.mfaToken',
+  '*.recoveryCode',
+  '*.recoveryCodes',
+  '*.secret',
+  '*.otpauthUri'
 ]
 
 export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyInstance> {
@@ -96,6 +106,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   app.addSchema(User)
   app.addSchema(AccessClaims)
   app.addSchema(AdminUser)
+  app.addSchema(Me)
 
   const limits = rateLimitsOf(config)
   await app.register(redis, { url: config.REDIS_URL })
@@ -139,6 +150,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     signJwt: payload => jwt.sign(payload),
     refreshKey: deriveKey(deps.authSecret, 'refresh-token'),
     oneTimeTokenKey: deriveKey(deps.authSecret, 'one-time-token'),
+    totpKey: deriveKey(deps.authSecret, 'totp-secret'),
     now,
     reportError: (err, context) => app.log.error({ err }, context),
     mailSender: createMailSender({ smtpUrl: config.SMTP_URL, from: mail.from, log: mailLog }),
@@ -146,6 +158,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     mail,
     ...(deps.argon2Threads === undefined ? {} : { argon2Threads: deps.argon2Threads })
   })
+  await app.register(freshAuth, { reauthentication: services.reauthentication })
   await app.register(mailer, { delivery: services.mailDelivery, pollSeconds: config.MAIL_POLL_SECONDS })
   await services.settings.start()
   app.addHook('onClose', async () => { services.settings.stop(); await services.passwords.close() })
@@ -165,6 +178,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   await app.register(healthRoutes, { pingDatabase: async () => { await deps.prisma.$queryRaw`SELECT 1` }, logLevel: probeLogLevel })
   await app.register(authRoutes, { ...services, passwordPolicy, limits })
   await app.register(accountRoutes, { ...services, passwordPolicy, limits })
+  await app.register(mfaRoutes, { ...services, passwordPolicy, limits })
   await app.register(sessionRoutes, { sessions: services.sessions, verifyLimit: limits.verify })
   await app.register(userRoutes, { ...services, passwordPolicy })
   await app.register(adminRoutes, services)

@@ -115,7 +115,12 @@ export const ConfigSchema = Type.Object({
   MAIL_MAX_ATTEMPTS: Type.Integer({ default: 8, minimum: 1, maximum: 50, description: 'attempts to send a mail before it is given up (logged at error, counted in auth_mail_deliveries_total)' }),
   MAIL_RETRY_BASE_SECONDS: Seconds(30, 1, 3600, 'the wait after a failed attempt to send a mail; it doubles with each further failure, up to an hour'),
   MAIL_POLL_SECONDS: Seconds(5, 1, 300, 'how often each instance looks for mail due (retries, and mail queued by other instances)'),
-  REQUIRE_EMAIL_VERIFICATION: Flag(false, 'refuse login (403 EMAIL_NOT_VERIFIED, only after a correct password) until the email address is verified')
+  REQUIRE_EMAIL_VERIFICATION: Flag(false, 'refuse login (403 EMAIL_NOT_VERIFIED, only after a correct password) until the email address is verified'),
+
+  // No default here: loadConfig derives it from NODE_ENV.
+  REQUIRE_MFA_FOR_ADMINS: Type.Boolean({ description: 'the admin API answers 403 MFA_ENROLMENT_REQUIRED to an admin whose session has not proven a second factor; default true when NODE_ENV=production, else false' }),
+  REAUTH_MAX_AGE_SECONDS: Seconds(600, 30, 86_400, 'sensitive changes (password, email, factors, deletion, logout-all) need a password or code proven on the session this recently'),
+  MFA_ISSUER: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[^:]+$', description: 'the name authenticator apps show for the account; default the PUBLIC_URL host' }))
 }, { additionalProperties: true })
 
 export type Config = Static<typeof ConfigSchema>
@@ -141,6 +146,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   const config = validated(ConfigSchema, env, candidate => {
     // Derived from where the service listens, so that the links and logs name the right port.
     candidate.PUBLIC_URL ??= defaultPublicUrl(candidate.HOST, candidate.PORT)
+    // A second factor for admins is the production floor (ASVS 2.2); a developer's machine may leave it off.
+    candidate.REQUIRE_MFA_FOR_ADMINS ??= candidate.NODE_ENV === 'production'
   })
   const problems = [...productionProblems(config), ...consistencyProblems(config)]
   if (problems.length > 0) throw new ConfigError(problems)

@@ -9,6 +9,9 @@ const catalogue = {
   RESET_TOKEN_EXPIRED: [400, 'This password reset link has expired; ask for a new one'],
   VERIFICATION_TOKEN_INVALID: [400, 'This verification link is invalid or was already used'],
   VERIFICATION_TOKEN_EXPIRED: [400, 'This verification link has expired; ask for a new one'],
+  // 401 at POST /auth/mfa/verify; 400 when confirming an enrolment, 403 when reauthenticating (see withStatus).
+  MFA_CODE_INVALID: [401, 'The code is wrong or was already used'],
+  MFA_CHALLENGE_EXPIRED: [401, 'This sign-in has expired or had too many wrong codes; log in again'],
   AUTH_REQUIRED: [401, 'Authentication is required'],
   AUTH_INVALID_CREDENTIALS: [401, 'Invalid credentials'],
   AUTH_TOKEN_INVALID: [401, 'The access token is invalid'],
@@ -22,12 +25,17 @@ const catalogue = {
   CSRF_REJECTED: [403, 'Cross-site request refused'],
   INVALID_CURRENT_PASSWORD: [403, 'The current password is wrong'],
   EMAIL_NOT_VERIFIED: [403, 'Verify your email address first: follow the link mailed to you'],
+  REAUTHENTICATION_REQUIRED: [403, 'Confirm it is you first: POST /auth/reauthenticate with one of the methods listed'],
+  MFA_ENROLMENT_REQUIRED: [403, 'Admins must use a second factor: set one up (POST /auth/mfa/totp), or prove it on this session (POST /auth/reauthenticate)'],
   NOT_FOUND: [404, 'Not found'],
   USER_EXISTS: [409, 'An account with this email or username already exists'],
   USERNAME_TAKEN: [409, 'This username is taken'],
   LAST_ADMIN: [409, 'This would leave no active admin'],
   EMAIL_TAKEN: [409, 'This email address is used by another account'],
   USER_INACTIVE: [409, 'This account is deactivated; activate it first'],
+  MFA_ALREADY_ENABLED: [409, 'A second factor is already set up; remove it first'],
+  MFA_NOT_ENABLED: [409, 'No second factor is set up'],
+  MFA_ENROLMENT_NOT_STARTED: [409, 'Start the enrolment first: POST /auth/mfa/totp'],
   BODY_TOO_LARGE: [413, 'The request body is too large'],
   UNSUPPORTED_MEDIA_TYPE: [415, 'Send the request body as application/json'],
   RATE_LIMITED: [429, 'Too many requests; retry later'],
@@ -52,6 +60,16 @@ export function apiError (code: ErrorCode, ...args: string[]): createError.Fasti
 /** RATE_LIMITED, with the seconds after which a retry may succeed (answered as Retry-After, RFC 9110 10.2.3). */
 export function rateLimited (retryAfterSeconds: number): createError.FastifyError & { retryAfterSeconds: number } {
   return Object.assign(apiError('RATE_LIMITED'), { retryAfterSeconds: Math.max(1, Math.ceil(retryAfterSeconds)) })
+}
+
+/** The catalogue's error for `code` answered with another status where one code serves several routes (MFA_CODE_INVALID). */
+export function withStatus (code: ErrorCode, statusCode: number): createError.FastifyError {
+  return Object.assign(apiError(code), { statusCode })
+}
+
+/** REAUTHENTICATION_REQUIRED, with the methods POST /auth/reauthenticate accepts for this account. */
+export function reauthenticationRequired (methods: string[]): createError.FastifyError & { methods: string[] } {
+  return Object.assign(apiError('REAUTHENTICATION_REQUIRED'), { methods })
 }
 
 /** The refusals that say the presented refresh token itself is dead: the only ones after which a browser should drop it. */

@@ -114,6 +114,16 @@ t.test('mail settings: defaults from PUBLIC_URL, link templates need {token}', a
   t.notOk(smtp.some(p => p.includes('hunter2')), 'the SMTP password is never echoed')
 })
 
+t.test('second factor settings: admins need one in production by default; the reauthentication window is bounded', async t => {
+  const production = { NODE_ENV: 'production', DATABASE_URL: 'postgresql://db/auth', AUTH_SECRET: 'Zq3v8XkLm4Pw9RtYb3Nc6HjD2sFgT7uW', SMTP_URL: 'smtp://mail.internal:587' }
+  t.equal(loadConfig(production).REQUIRE_MFA_FOR_ADMINS, true)
+  t.equal(loadConfig({ ...production, REQUIRE_MFA_FOR_ADMINS: 'false' }).REQUIRE_MFA_FOR_ADMINS, false, 'an operator may turn it off')
+  t.equal(loadConfig({}).REQUIRE_MFA_FOR_ADMINS, false, 'off on a developer machine')
+  t.equal(loadConfig({ REQUIRE_MFA_FOR_ADMINS: 'true' }).REQUIRE_MFA_FOR_ADMINS, true)
+  t.equal(loadConfig({}).REAUTH_MAX_AGE_SECONDS, 600)
+  t.match(problemsOf({ REAUTH_MAX_AGE_SECONDS: '5', REQUIRE_MFA_FOR_ADMINS: 'sometimes', MFA_ISSUER: 'a:b' }), [/^REQUIRE_MFA_FOR_ADMINS/, /^REAUTH_MAX_AGE_SECONDS/, /^MFA_ISSUER/])
+})
+
 t.test('.env.example lists every variable with its default', async t => {
   const { readFile } = await import('node:fs/promises')
   const { ConfigSchema } = await import('../src/config.js')
@@ -122,7 +132,7 @@ t.test('.env.example lists every variable with its default', async t => {
   t.same(Object.keys(listed).sort(), Object.keys(ConfigSchema.properties).sort())
   const defaults = loadConfig({}) as Record<string, unknown>
   // Left empty so that a copy does not pin it: its default follows PORT.
-  const derived = new Set(['PUBLIC_URL'])
+  const derived = new Set(['PUBLIC_URL', 'REQUIRE_MFA_FOR_ADMINS'])
   for (const [name, value] of Object.entries(listed)) {
     t.equal(value, defaults[name] === undefined || derived.has(name) ? '' : String(defaults[name]), name)
   }

@@ -62,7 +62,9 @@ async function main (): Promise<string> {
       : await accounts.promote(input.email).catch((error: { code?: string }) => {
         throw error.code === 'NOT_FOUND' ? new Error(`no account with the email ${input.email}`) : error
       })
-    return `${command === 'create' ? 'Created' : 'Promoted'} admin ${user.email} (${user.id})`
+    // The account has no second factor yet: with the rule on, the admin API waits for one.
+    const enrol = config.REQUIRE_MFA_FOR_ADMINS ? '; the admin API answers MFA_ENROLMENT_REQUIRED until they set up a second factor (POST /auth/mfa/totp after logging in)' : ''
+    return `${command === 'create' ? 'Created' : 'Promoted'} admin ${user.email} (${user.id})${enrol}`
   } finally {
     await passwords.close()
     await prisma.$disconnect()

@@ -28,14 +28,15 @@ const invalidTokenCodes = new Set<ErrorCode>([
   'AUTH_REFRESH_INVALID', 'AUTH_REFRESH_EXPIRED', 'AUTH_REFRESH_REVOKED', 'AUTH_REFRESH_REUSED'
 ])
 
-interface ErrorBody { statusCode: number, code: string, error: string, message: string }
+interface ErrorBody { statusCode: number, code: string, error: string, message: string, methods?: string[] }
 
 function toErrorBody (error: FastifyError): ErrorBody {
   const code = isErrorCode(error.code) ? error.code : fastifyCodes[error.code]
   if (code !== undefined) {
     const known = isErrorCode(error.code) ? error : apiError(code, error.message)
     const statusCode = known.statusCode ?? 500
-    return { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message: known.message }
+    const { methods } = known as { methods?: unknown }
+    return { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message: known.message, ...(Array.isArray(methods) ? { methods: methods.map(String) } : {}) }
   }
   if (isDatabaseUnavailable(error)) return toErrorBody(apiError('SERVICE_UNAVAILABLE'))
   const statusCode = error.statusCode ?? 500

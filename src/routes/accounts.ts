@@ -34,11 +34,12 @@ export async function accountRoutes (app: FastifyInstance, { credentials, passwo
 
   routes.post('/auth/password/change', {
     preParsing: [app.authenticate],
+    preHandler: [app.requireFreshAuthentication],
     schema: {
       tags: ['auth'],
       operationId: 'changePassword',
       summary: 'Change the password; every other session ends',
-      description: 'Needs the current password (403 `INVALID_CURRENT_PASSWORD`). The new one follows the registration policy. The calling session stays; the owner is told by mail.',
+      description: 'Needs the current password (403 `INVALID_CURRENT_PASSWORD`). The new one follows the registration policy. The calling session stays; the owner is told by mail. Needs fresh authentication (403 `REAUTHENTICATION_REQUIRED`).',
       security,
       body: ChangePasswordBody(passwordPolicy),
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 415, 429) }

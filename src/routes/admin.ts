@@ -7,12 +7,14 @@ import { AdminUser, AuditList, AuditQuery, ResetMailSent, Settings, SettingsChan
 import { ListQuery, SessionList } from '../schemas/sessions.js'
 import type { Actor, AdminService } from '../services/admin.js'
 import type { AuditService } from '../services/audit.js'
+import type { FactorService } from '../services/mfa/factors.js'
 import type { SettingsService } from '../services/settings.js'
 import { callerOf, noStore } from './client.js'
 
 export interface AdminRoutesOptions {
   admin: AdminService
   audit: AuditService
+  factors: FactorService
   settings: SettingsService
 }
 
@@ -23,9 +25,12 @@ function actorOf (request: FastifyRequest): Actor {
   return { userId: callerOf(request).userId, ip: request.ip }
 }
 
-export async function adminRoutes (app: FastifyInstance, { admin, audit, settings }: AdminRoutesOptions) {
+export async function adminRoutes (app: FastifyInstance, { admin, audit, settings, factors }: AdminRoutesOptions) {
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()
   routes.addHook('preParsing', app.authenticate)
+  // REQUIRE_MFA_FOR_ADMINS: the whole admin API, before any route's own guard. The enrolment
+  // routes are under /auth/mfa, outside this scope, so an admin can always reach them.
+  routes.addHook('preParsing', app.requireAdminSecondFactor)
   routes.addHook('onSend', noStore)
   const can = app.requirePermission
 
@@ -72,6 +77,22 @@ export async function adminRoutes (app: FastifyInstance, { admin, audit, setting
     }
   }, async (request, reply) => {
     await admin.remove(actorOf(request), request.params.id)
+    return reply.code(204).send(null)
+  })
+
+  routes.delete('/admin/users/:id/mfa', {
+    preParsing: [can('users:write')],
+    schema: {
+      tags,
+      security,
+      operationId: 'adminRemoveMfa',
+      summary: 'Remove every second factor of a user, end their sessions and tell them by mail',
+      description: 'For a user who lost their authenticator and their recovery codes. Idempotent: a user without a second factor is left as is. Audited.',
+      params: UserParams,
+      response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) }
+    }
+  }, async (request, reply) => {
+    await factors.removeAllByAdmin(actorOf(request), request.params.id)
     return reply.code(204).send(null)
   })
 

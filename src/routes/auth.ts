@@ -1,5 +1,5 @@
 // /auth: registration, login, refresh, logout. Cookie-borne tokens are answered with cookies, body-borne with the body.
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { RateLimits } from '../config.js'
@@ -10,7 +10,8 @@ import {
   LoginBody, LoginCookieResponse, LoginTokenResponse, RefreshBodyResponse, RefreshCookieResponse,
   RefreshTokenBody, RegisterBody, RegisterResponse
 } from '../schemas/auth.js'
-import { loginIdentifierOf, type AuthService, type LoginIdentifier } from '../services/auth.js'
+import { MfaChallengeResponse, MfaVerifyBody } from '../schemas/mfa.js'
+import { isSecondFactorRequired, loginIdentifierOf, type AuthService, type LoginIdentifier, type LoginResult } from '../services/auth.js'
 import { throttleKeyOf } from '../services/login-throttle.js'
 import type { RefreshService } from '../services/refresh.js'
 import type { SessionService } from '../services/sessions.js'
@@ -30,6 +31,19 @@ const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { cookieA
 
 // The account a login attempt names, keyed as the brute-force backoff keys it (the body is validated by then).
 const loginAccountKey = (request: FastifyRequest) => throttleKeyOf(loginIdentifierOf(request.body as LoginIdentifier))
+
+/**
+ * What a completed login answers, after the password or after its second factor alike (DESIGN 6,
+ * "Which transport"): a browser, or a client asking for cookies, gets the cookies and no token.
+ */
+function answerLogin (request: FastifyRequest, reply: FastifyReply, result: LoginResult, transport: 'cookie' | undefined) {
+  if (transport === 'cookie' || isBrowser(request)) {
+    reply.setAuthCookies(result)
+    return { user: result.user, expiresIn: result.expiresIn }
+  }
+  const { accessToken, refreshToken, expiresIn, user } = result
+  return { accessToken, refreshToken, tokenType: 'Bearer' as const, expiresIn, user }
+}
 
 export async function authRoutes (app: FastifyInstance, { auth, users, sessions, refresh, passwordPolicy, limits }: AuthRoutesOptions) {
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()
@@ -57,19 +71,31 @@ export async function authRoutes (app: FastifyInstance, { auth, users, sessions,
       tags: ['auth'],
       operationId: 'login',
       summary: 'Log in with email or username and password',
-      description: 'A browser (recognised by Sec-Fetch-Site/Origin) or a client sending `transport: "cookie"` gets HttpOnly cookies and no tokens in the body; any other client gets the tokens in the body.',
+      description: 'A browser (recognised by Sec-Fetch-Site/Origin) or a client sending `transport: "cookie"` gets HttpOnly cookies and no tokens in the body; any other client gets the tokens in the body. An account with a second factor answers `mfaRequired: true` with an `mfaToken` instead, and no token or cookie: POST /auth/mfa/verify completes the login.',
       body: LoginBody(passwordPolicy),
-      response: { 200: Type.Union([LoginTokenResponse, LoginCookieResponse]), ...errorResponses(400, 401, 403, 415, 429) }
+      response: { 200: Type.Union([LoginTokenResponse, LoginCookieResponse, MfaChallengeResponse]), ...errorResponses(400, 401, 403, 415, 429) }
     }
   }, async (request, reply) => {
     const { password, transport, ...who } = request.body
-    const result = await auth.login(who as LoginIdentifier, password, deviceOf(request))
-    if (transport === 'cookie' || isBrowser(request)) {
-      reply.setAuthCookies(result)
-      return { user: result.user, expiresIn: result.expiresIn }
+    const outcome = await auth.login(who as LoginIdentifier, password, deviceOf(request))
+    if (isSecondFactorRequired(outcome)) return outcome
+    return answerLogin(request, reply, outcome, transport)
+  })
+
+  routes.post('/auth/mfa/verify', {
+    config: { rateLimit: perClientIp(limits.loginIp) },
+    schema: {
+      tags: ['auth'],
+      operationId: 'verifySecondFactor',
+      summary: 'Complete a login with its second factor',
+      description: 'One of `code` (TOTP) or `recoveryCode`, with the `mfaToken` of the login answer. Answers exactly as a login does, in the same transport. The challenge works once, for 5 minutes, and dies after 5 wrong codes (401 `MFA_CHALLENGE_EXPIRED`); a wrong code is 401 `MFA_CODE_INVALID` and counts toward the account\'s login backoff (429 `RATE_LIMITED`).',
+      body: MfaVerifyBody,
+      response: { 200: Type.Union([LoginTokenResponse, LoginCookieResponse]), ...errorResponses(400, 401, 403, 415, 429) }
     }
-    const { accessToken, refreshToken, expiresIn, user } = result
-    return { accessToken, refreshToken, tokenType: 'Bearer' as const, expiresIn, user }
+  }, async (request, reply) => {
+    const { mfaToken, transport, ...proof } = request.body
+    const result = await auth.completeSecondFactor(mfaToken, proof, deviceOf(request))
+    return answerLogin(request, reply, result, transport)
   })
 
   routes.post('/auth/refresh', {
@@ -117,10 +143,12 @@ export async function authRoutes (app: FastifyInstance, { auth, users, sessions,
 
   routes.post('/auth/logout-all', {
     preParsing: [app.authenticate],
+    preHandler: [app.requireFreshAuthentication],
     schema: {
       tags: ['auth'],
       operationId: 'logoutAll',
       summary: 'End every session of the caller',
+      description: 'Needs fresh authentication (403 `REAUTHENTICATION_REQUIRED`).',
       security,
       response: { 204: Type.Null(), ...errorResponses(401, 403) }
     }

@@ -2,7 +2,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type, type Static } from '@sinclair/typebox'
-import { errorResponses, User, type PasswordPolicy } from '../schemas/common.js'
+import { errorResponses, type PasswordPolicy } from '../schemas/common.js'
+import { Me } from '../schemas/mfa.js'
 import { DeleteMeBody, UpdateMeBody } from '../schemas/users.js'
 import type { CredentialService } from '../services/credentials.js'
 import type { UserService } from '../services/users.js'
@@ -25,9 +26,9 @@ export async function userRoutes (app: FastifyInstance, { users, credentials, pa
     schema: {
       tags: ['users'],
       operationId: 'getMe',
-      summary: 'The caller and their profile',
+      summary: 'The caller, their profile and their second factors',
       security,
-      response: { 200: Type.Ref(User), ...errorResponses(401) }
+      response: { 200: Type.Ref(Me), ...errorResponses(401) }
     }
   }, async request => {
     const caller = callerOf(request)
@@ -39,10 +40,14 @@ export async function userRoutes (app: FastifyInstance, { users, credentials, pa
       tags: ['users'],
       operationId,
       summary,
-      description: 'A new `email` stays in `pendingEmail` until confirmed through the link mailed to it; the current address is told. Sending the current address cancels a pending change. An address of another account is 409 `EMAIL_TAKEN`.',
+      description: 'A new `email` stays in `pendingEmail` until confirmed through the link mailed to it; the current address is told. Sending the current address cancels a pending change. An address of another account is 409 `EMAIL_TAKEN`. Changing the email needs fresh authentication (403 `REAUTHENTICATION_REQUIRED`); the other fields do not.',
       security,
       body: UpdateMeBody,
-      response: { 200: Type.Ref(User), ...errorResponses(400, 401, 409, 415) }
+      response: { 200: Type.Ref(Me), ...errorResponses(400, 401, 403, 409, 415) }
+    },
+    // An email change hands the account's recovery address to whoever holds the session.
+    preHandler: async (request: FastifyRequest<{ Body: Static<typeof UpdateMeBody> }>) => {
+      if (request.body.email !== undefined) await app.requireFreshAuthentication(request)
     }
   })
   const handleUpdate = async (request: FastifyRequest<{ Body: Static<typeof UpdateMeBody> }>) => {
@@ -53,11 +58,12 @@ export async function userRoutes (app: FastifyInstance, { users, credentials, pa
   routes.put('/users/me', updateMe('replaceMe', 'Alias of PATCH /users/me'), handleUpdate)
 
   routes.delete('/users/me', {
+    preHandler: [app.requireFreshAuthentication],
     schema: {
       tags: ['users'],
       operationId: 'deleteMe',
       summary: 'Delete the account, its profile and sessions; clears the cookies',
-      description: 'Needs the current password (403 `INVALID_CURRENT_PASSWORD`).',
+      description: 'Needs the current password (403 `INVALID_CURRENT_PASSWORD`) and fresh authentication (403 `REAUTHENTICATION_REQUIRED`).',
       security,
       body: DeleteMeBody(passwordPolicy),
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 415) }

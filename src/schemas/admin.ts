@@ -8,7 +8,10 @@ import { ProfileChanges } from './users.js'
 
 export const RoleName = Type.Union(roles.map(role => Type.Literal(role)))
 
-export const AdminUser = Type.Composite([User, Type.Object({ isActive: Type.Boolean() })], { $id: 'AdminUser', title: 'User (admin view)' })
+export const AdminUser = Type.Composite([User, Type.Object({
+  isActive: Type.Boolean(),
+  mfaEnabled: Type.Boolean({ description: 'whether a confirmed second factor guards the login' })
+})], { $id: 'AdminUser', title: 'User (admin view)' })
 
 const Cursor = Type.String({ minLength: 1, maxLength: 200, description: 'nextCursor of the previous page' })
 const Limit = Type.Integer({ minimum: 1, maximum: 100, default: 20 })

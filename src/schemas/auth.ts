@@ -1,6 +1,7 @@
 // Bodies and responses of the /auth routes.
 import { Type } from '@sinclair/typebox'
 import { Email, NewPassword, PresentedPassword, User, Username, type PasswordPolicy } from './common.js'
+import { Transport } from './mfa.js'
 
 export const RegisterBody = (policy: PasswordPolicy) => Type.Object({
   email: Email,
@@ -16,7 +17,7 @@ export const LoginBody = (policy: PasswordPolicy) => Type.Object({
   email: Type.Optional(Type.String({ minLength: 1, maxLength: 254 })),
   username: Type.Optional(Type.String({ minLength: 1, maxLength: 254 })),
   password: PresentedPassword(policy),
-  transport: Type.Optional(Type.Literal('cookie', { description: 'ask for HttpOnly cookies instead of tokens in the body (browsers always get cookies)' }))
+  transport: Type.Optional(Transport)
 }, {
   additionalProperties: false,
   // Exactly one way of naming the account.

@@ -22,7 +22,8 @@ export const ErrorResponse = Type.Object({
   statusCode: Type.Integer(),
   code: Type.String({ description: 'stable machine-readable code, see the error catalogue' }),
   error: Type.String(),
-  message: Type.String()
+  message: Type.String(),
+  methods: Type.Optional(Type.Array(Type.String(), { description: 'REAUTHENTICATION_REQUIRED only: what POST /auth/reauthenticate accepts for this account ("password", "totp", "recovery_code")' }))
 }, { $id: 'ErrorResponse', title: 'Error' })
 
 /** Response schemas for the error statuses a route can answer. */

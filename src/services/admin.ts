@@ -12,6 +12,7 @@ import { canonical, toApiUser, userSelect, type ApiUser } from './users.js'
 
 export interface AdminUser extends ApiUser {
   isActive: boolean
+  mfaEnabled: boolean
 }
 
 export interface UserQuery {
@@ -35,11 +36,11 @@ export interface Actor {
   ip: string
 }
 
-const adminSelect = { ...userSelect, isActive: true } satisfies Prisma.UserSelect
+const adminSelect = { ...userSelect, isActive: true, totpFactor: { select: { confirmedAt: true } } } satisfies Prisma.UserSelect
 
 function toAdminUser (row: Prisma.UserGetPayload<{ select: typeof adminSelect }>): AdminUser {
-  const { isActive, ...rest } = row
-  return { ...toApiUser(rest), isActive }
+  const { isActive, totpFactor, ...rest } = row
+  return { ...toApiUser(rest), isActive, mfaEnabled: totpFactor?.confirmedAt != null }
 }
 
 export interface AdminDeps {

@@ -3,7 +3,10 @@ export const auditActions = [
   'login.succeeded', 'login.failed', 'refresh.reuse_detected',
   'password.changed', 'password.reset', 'password.reset_sent',
   'user.role_changed', 'user.deactivated', 'user.activated', 'user.updated', 'user.deleted',
-  'session.revoked', 'sessions.revoked', 'settings.changed'
+  'session.revoked', 'sessions.revoked', 'settings.changed',
+  'mfa.totp_enrolment_started', 'mfa.totp_enabled', 'mfa.totp_removed', 'mfa.removed_by_admin',
+  'mfa.recovery_codes_regenerated', 'mfa.recovery_code_used', 'mfa.code_failed', 'mfa.challenge_issued',
+  'reauthentication.succeeded', 'reauthentication.failed'
 ] as const
 
 export type AuditAction = (typeof auditActions)[number]

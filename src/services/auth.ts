@@ -3,7 +3,8 @@ import type { PrismaClient } from '../db/prisma.js'
 import { apiError } from '../errors.js'
 import type { AuditService } from './audit.js'
 import type { EmailVerificationService } from './email-verification.js'
-import type { LoginStore } from './login-store.js'
+import type { LoginProof, LoginStore } from './login-store.js'
+import type { ChallengeService, IssuedChallenge, SecondFactorProof } from './mfa/challenges.js'
 import { accountThrottleKeys, throttleKeyOf, type LoginThrottle } from './login-throttle.js'
 import type { AuthMetrics } from './metrics.js'
 import type { PasswordService } from './passwords.js'
@@ -26,6 +27,17 @@ export interface LoginResult extends IssuedTokens {
   user: ApiUser
 }
 
+/** A proven password for an account with a second factor: no session until the challenge is met. */
+export interface SecondFactorRequired extends IssuedChallenge {
+  mfaRequired: true
+}
+
+export type LoginOutcome = LoginResult | SecondFactorRequired
+
+export function isSecondFactorRequired (outcome: LoginOutcome): outcome is SecondFactorRequired {
+  return 'mfaRequired' in outcome
+}
+
 export interface AuthDeps {
   prisma: PrismaClient
   passwords: PasswordService
@@ -35,12 +47,28 @@ export interface AuthDeps {
   issueAccessToken: ReturnType<typeof createAccessTokenIssuer>
   emails: EmailVerificationService
   throttle: LoginThrottle
+  challenges: ChallengeService
   /** REQUIRE_EMAIL_VERIFICATION: unverified users may not log in. */
   requireVerifiedEmail: boolean
   metrics: AuthMetrics
 }
 
-export function createAuthService ({ prisma, passwords, store, settings, audit, issueAccessToken, emails, throttle, requireVerifiedEmail, metrics }: AuthDeps) {
+export function createAuthService ({ prisma, passwords, store, settings, audit, issueAccessToken, emails, throttle, challenges, requireVerifiedEmail, metrics }: AuthDeps) {
+  /** Opens the session of a proven login (see login-store.ts) and issues its first tokens. */
+  async function signIn (user: { id: string, role: string, emailVerifiedAt: Date | null }, device: Device, throttleKeys: string[], proof: LoginProof): Promise<LoginResult> {
+    const { session, user: visible, amr, authTime } = await store.succeed(user.id, device, throttleKeys, proof)
+    const claims = { sub: user.id, sid: session.sessionId, role: visible.role, email_verified: visible.emailVerified, amr, auth_time: Math.floor(authTime.getTime() / 1000) }
+    const access = issueAccessToken(claims, settings.tokenLifetimes().accessTokenTtlSeconds)
+    metrics.login('success')
+    return {
+      user: visible,
+      accessToken: access.token,
+      expiresIn: access.expiresIn,
+      refreshToken: session.refreshToken,
+      refreshExpiresAt: session.refreshExpiresAt
+    }
+  }
+
   return {
     /**
      * Unknown account, wrong password and deactivated account fail identically, after the
@@ -49,10 +77,11 @@ export function createAuthService ({ prisma, passwords, store, settings, audit, 
      * REQUIRE_EMAIL_VERIFICATION an unverified user gets 403 EMAIL_NOT_VERIFIED and a fresh
      * link (the old one may have expired), and no session. Before any password is checked,
      * an identifier that failed too often must wait (429 RATE_LIMITED, the same for an
-     * identifier of no account); every failure counts, and a correct password clears them.
+     * identifier of no account); every failure counts, and a correct password clears them
+     * (with a second factor set, only the code that completes the login does).
      * A successful login takes two statements in all (see login-store.ts).
      */
-    async login (who: LoginIdentifier, password: string, device: Device): Promise<LoginResult> {
+    async login (who: LoginIdentifier, password: string, device: Device): Promise<LoginOutcome> {
       const key = throttleKeyOf(loginIdentifierOf(who))
       // One query whether or not the account exists: the profile is read only after success,
       // so the database work before the answer does not tell accounts apart either.
@@ -81,17 +110,24 @@ export function createAuthService ({ prisma, passwords, store, settings, audit, 
         // Only over the hash just verified: a password changed meanwhile is never reverted.
         await prisma.user.updateMany({ where: { id: user.id, passwordHash: user.passwordHash }, data: { passwordHash: await passwords.hash(password) } })
       }
-      const { session, user: visible } = await store.succeed(user.id, device, throttleKeys)
-      const claims = { sub: user.id, sid: session.sessionId, role: user.role, email_verified: user.emailVerifiedAt !== null }
-      const access = issueAccessToken(claims, settings.tokenLifetimes().accessTokenTtlSeconds)
-      metrics.login('success')
-      return {
-        user: visible,
-        accessToken: access.token,
-        expiresIn: access.expiresIn,
-        refreshToken: session.refreshToken,
-        refreshExpiresAt: session.refreshExpiresAt
+      if (user.mfaEnabled) {
+        // DESIGN 10: only now, with the password proven, may the answer show that a factor is
+        // set. Earlier failures are not forgotten yet: the second step must earn that too.
+        metrics.login('mfa_required')
+        return { mfaRequired: true, ...await challenges.issue(user.id, key, device.ip) }
       }
+      return signIn(user, device, throttleKeys, { secondFactor: null })
+    },
+
+    /**
+     * The second step of a login: one code meets the challenge (see ChallengeService.meet)
+     * and the session opens exactly as a password-only login's would.
+     */
+    async completeSecondFactor (mfaToken: string, proof: SecondFactorProof, device: Device): Promise<LoginResult> {
+      const met = await challenges.meet(mfaToken, proof, device.ip)
+      const user = await prisma.user.findUnique({ where: { id: met.userId }, select: { id: true, role: true, emailVerifiedAt: true } })
+      if (user === null) throw apiError('MFA_CHALLENGE_EXPIRED')
+      return signIn(user, device, met.throttleKeys, met.proof)
     }
   }
 }

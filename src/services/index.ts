@@ -13,6 +13,9 @@ import { createLoginThrottle } from './login-throttle.js'
 import type { MailLog, MailSender } from './mail.js'
 import { createMailDelivery } from './mail-delivery.js'
 import { createMailOutbox } from './mail-outbox.js'
+import { createChallengeService } from './mfa/challenges.js'
+import { createFactorService } from './mfa/factors.js'
+import { createReauthenticationService } from './mfa/reauthentication.js'
 import type { AuthMetrics, MailMetrics } from './metrics.js'
 import { createOneTimeTokenService } from './one-time-tokens.js'
 import { createPasswordResetService } from './password-reset.js'
@@ -31,6 +34,8 @@ export interface ServiceDeps {
   refreshKey: Buffer
   /** What mailed one-time tokens are derived from. */
   oneTimeTokenKey: Buffer
+  /** What TOTP secrets are sealed with at rest. */
+  totpKey: Buffer
   now: () => Date
   /** Where failures that must not fail a request (audit writes, settings reloads) are reported. */
   reportError: (error: unknown, context: string) => void
@@ -54,7 +59,7 @@ export function passwordServiceFor (config: Config, shared?: Argon2Threads) {
   }, shared)
 }
 
-export function createServices (config: Config, { prisma, sql, signJwt, refreshKey, oneTimeTokenKey, now, reportError, mailSender, mailLog, mail, metrics, argon2Threads }: ServiceDeps) {
+export function createServices (config: Config, { prisma, sql, signJwt, refreshKey, oneTimeTokenKey, totpKey, now, reportError, mailSender, mailLog, mail, metrics, argon2Threads }: ServiceDeps) {
   const passwords = passwordServiceFor(config, argon2Threads)
   const requireVerifiedEmail = config.REQUIRE_EMAIL_VERIFICATION
   const settings = createSettingsService({ prisma, config, onError: error => reportError(error, 'reloading runtime settings') })
@@ -102,9 +107,15 @@ export function createServices (config: Config, { prisma, sql, signJwt, refreshK
   const passwordReset = createPasswordResetService({ prisma, passwords, sessions, tokens, outbox, audit, throttle, now })
   const credentials = createCredentialService({ prisma, passwords, sessions, tokens, outbox, audit })
   const users = createUserService({ prisma, sql, now, passwords, sessions, emails, tokens, outbox })
-  const auth = createAuthService({ prisma, passwords, store, settings, audit, issueAccessToken, emails, throttle, requireVerifiedEmail, metrics })
+  const issuer = config.MFA_ISSUER ?? new URL(config.PUBLIC_URL).hostname
+  const factors = createFactorService({ prisma, outbox, audit, sessions, sealKey: totpKey, issuer, now })
+  const challenges = createChallengeService({ prisma, factors, throttle, audit, outbox, now })
+  const reauthentication = createReauthenticationService({
+    prisma, passwords, factors, sessions, throttle, audit, outbox, now, maxAgeSeconds: config.REAUTH_MAX_AGE_SECONDS, requireMfaForAdmins: config.REQUIRE_MFA_FOR_ADMINS
+  })
+  const auth = createAuthService({ prisma, passwords, store, settings, audit, issueAccessToken, emails, throttle, challenges, requireVerifiedEmail, metrics })
   const admin = createAdminService({ prisma, sessions, audit, passwordReset })
-  return { passwords, settings, audit, sessions, refresh, users, auth, admin, emails, passwordReset, credentials, mailDelivery }
+  return { passwords, settings, audit, sessions, refresh, users, auth, admin, emails, passwordReset, credentials, mailDelivery, factors, reauthentication }
 }
 
 export type Services = ReturnType<typeof createServices>

@@ -10,6 +10,9 @@ export interface AccessTokenClaims {
   sid: string
   role: string
   email_verified: boolean
+  /** Absent only from tokens issued before second factors existed (they expire within a day). */
+  amr?: string[]
+  auth_time?: number
   iss: string
   aud: string
   iat: number

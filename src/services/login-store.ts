@@ -26,6 +26,20 @@ export interface Credentials {
   emailVerifiedAt: Date | null
   passwordHash: string
   isActive: boolean
+  /** Whether a confirmed second factor guards the account: read in the same statement for every login, known or not. */
+  mfaEnabled: boolean
+}
+
+/** How a login was proven: the password, and the second factor if the account has one. */
+export interface LoginProof {
+  secondFactor: 'totp' | 'recovery_code' | null
+}
+
+/** RFC 8176 values for a proof (a recovery code is a second factor, but not a one-time-password device). */
+export function amrOf (proof: LoginProof): string[] {
+  if (proof.secondFactor === 'totp') return ['pwd', 'otp', 'mfa']
+  if (proof.secondFactor === 'recovery_code') return ['pwd', 'mfa']
+  return ['pwd']
 }
 
 const FOREIGN_KEY_VIOLATION = '23503'
@@ -36,10 +50,12 @@ type LookupRow = { [K in keyof Credentials]: Credentials[K] | null } & { failure
 // statement and the same work whether the account exists.
 const lookupOf = (column: 'email' | 'username') => statement<LookupRow>(`login.lookup_by_${column}`, `
   SELECT f.failures, f."lastFailureAt",
-    u.id, u.email, u.username, u.role, u."emailVerifiedAt", u."passwordHash", u."isActive"
+    u.id, u.email, u.username, u.role, u."emailVerifiedAt", u."passwordHash", u."isActive",
+    t."confirmedAt" IS NOT NULL AS "mfaEnabled"
   FROM (VALUES (1)) AS one
   LEFT JOIN "LoginFailure" f ON f.key = $1
-  LEFT JOIN "User" u ON u.${column} = $2`)
+  LEFT JOIN "User" u ON u.${column} = $2
+  LEFT JOIN "TotpFactor" t ON t."userId" = u.id`)
 const lookups = { email: lookupOf('email'), username: lookupOf('username') }
 
 // One statement, so one round trip and all or nothing: the identifiers' failures are
@@ -57,8 +73,9 @@ const succeed = statement<ApiUserRow>('login.succeed', `
       ORDER BY "lastUsedAt" DESC, "createdAt" DESC
       OFFSET $10)
   ), created AS (
-    INSERT INTO "Session" (id, "userId", "secretSalt", "userAgent", ip, "createdAt", "lastUsedAt", "idleExpiresAt", "absoluteExpiresAt")
-    VALUES ($3, $2, $5, $6, $7, $4, $4, $8, $9)
+    INSERT INTO "Session" (id, "userId", "secretSalt", "userAgent", ip, "createdAt", "lastUsedAt", "idleExpiresAt", "absoluteExpiresAt",
+      "authTime", amr, "passwordProvenAt", "totpProvenAt", "recoveryCodeProvenAt")
+    VALUES ($3, $2, $5, $6, $7, $4, $4, $8, $9, $4, $13::text[], $4, $14, $15)
   ), audited AS (
     INSERT INTO "AuditEvent" (id, "createdAt", action, "actorId", "subjectId", ip, details)
     VALUES ($11, $4, 'login.succeeded', $2, $2, $7, $12)
@@ -83,8 +100,9 @@ export function createLoginStore ({ sql, codec, settings, now, maxSessionsPerUse
      * Opens a new session for a proven login: always a new id and a new secret (no session
      * fixation), with the per-user cap applied and the audit entry written alongside.
      */
-    async succeed (userId: string, device: Device, throttleKeys: string[]): Promise<{ session: StartedSession, user: ApiUser }> {
+    async succeed (userId: string, device: Device, throttleKeys: string[], proof: LoginProof): Promise<{ session: StartedSession, user: ApiUser, amr: string[], authTime: Date }> {
       const at = now()
+      const amr = amrOf(proof)
       const lifetimes = settings.tokenLifetimes()
       const sessionId = randomUUID()
       const salt = codec.newSalt()
@@ -92,7 +110,8 @@ export function createLoginStore ({ sql, codec, settings, now, maxSessionsPerUse
       const absoluteExpiresAt = new Date(at.getTime() + lifetimes.sessionAbsoluteTtlSeconds * 1000)
       const { rows: [row] } = await succeed(sql, [
         throttleKeys, userId, sessionId, iso(at), Buffer.from(salt), device.userAgent?.slice(0, 512) ?? null, device.ip,
-        iso(idleExpiresAt), iso(absoluteExpiresAt), maxSessionsPerUser - 1, randomUUID(), JSON.stringify({ sessionId })
+        iso(idleExpiresAt), iso(absoluteExpiresAt), maxSessionsPerUser - 1, randomUUID(), JSON.stringify({ sessionId, amr }),
+        amr, proof.secondFactor === 'totp' ? iso(at) : null, proof.secondFactor === 'recovery_code' ? iso(at) : null
       ]).catch((error: unknown) => {
         // The account was deleted after its password was checked: as good as unknown.
         if ((error as { code?: unknown }).code === FOREIGN_KEY_VIOLATION) throw apiError('AUTH_INVALID_CREDENTIALS')
@@ -101,7 +120,9 @@ export function createLoginStore ({ sql, codec, settings, now, maxSessionsPerUse
       if (row === undefined) throw apiError('AUTH_INVALID_CREDENTIALS')
       return {
         session: { sessionId, refreshToken: codec.encode(sessionId, 0, salt), refreshExpiresAt: expiryOf({ idleExpiresAt, absoluteExpiresAt }) },
-        user: apiUserOfRow(row)
+        user: apiUserOfRow(row),
+        amr,
+        authTime: at
       }
     }
   }

@@ -71,6 +71,15 @@ export function createLoginThrottle ({ prisma, policy, now }: LoginThrottleDeps)
       if (remaining > 0) throw rateLimited(remaining)
     },
 
+    /**
+     * assertMayTry for identifiers read here rather than by the login's own statement: a
+     * second-factor or reauthentication attempt waits exactly as a login by them would.
+     */
+    async assertMayTryAll (keys: string[]): Promise<void> {
+      const states = await prisma.loginFailure.findMany({ where: { key: { in: keys } }, select: { failures: true, lastFailureAt: true } })
+      for (const state of states) this.assertMayTry(state)
+    },
+
     /** Counts one more failure, atomically (concurrent failures all count). */
     async recordFailure (key: string): Promise<void> {
       const at = now()

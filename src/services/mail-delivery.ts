@@ -3,7 +3,10 @@ import type { PrismaClient } from '../db/prisma.js'
 import { isDatabaseUnavailable } from '../db/errors.js'
 import { domainOf, failureOf, type MailLog, type MailSender, type OutgoingMail } from './mail.js'
 import type { ClaimedMail, MailOutbox } from './mail-outbox.js'
-import { confirmEmailChangeMail, emailChangeNoticeMail, linkFor, passwordChangedMail, passwordResetMail, verifyEmailMail } from './mail-templates.js'
+import {
+  confirmEmailChangeMail, emailChangeNoticeMail, linkFor, mfaDisabledMail, mfaEnabledMail, passwordChangedMail, passwordResetMail,
+  recoveryCodesRegeneratedMail, recoveryCodeUsedMail, verifyEmailMail
+} from './mail-templates.js'
 import type { MailMetrics } from './metrics.js'
 import type { OneTimeTokenService } from './one-time-tokens.js'
 
@@ -58,6 +61,14 @@ export function createMailDelivery ({ prisma, outbox, tokens, sender, log, metri
         return { to, ...emailChangeNoticeMail({ newEmail: String(data.newEmail) }) }
       case 'password_changed':
         return { to, ...passwordChangedMail({ everywhere: data.everywhere === true }) }
+      case 'mfa_enabled':
+        return { to, ...mfaEnabledMail() }
+      case 'mfa_disabled':
+        return { to, ...mfaDisabledMail({ byAdmin: data.byAdmin === true }) }
+      case 'recovery_codes_regenerated':
+        return { to, ...recoveryCodesRegeneratedMail() }
+      case 'recovery_code_used':
+        return { to, ...recoveryCodeUsedMail({ left: Number(data.left) }) }
       case 'password_reset': {
         const tokenId = await resetTokenFor(mail)
         return tokenId === null ? null : { to, ...passwordResetMail({ link: link(links.passwordReset, tokenId), ttlSeconds: ttlSeconds.passwordReset }) }

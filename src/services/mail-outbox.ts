@@ -8,6 +8,9 @@ export type QueuedMail =
   | { kind: 'verify_email' | 'confirm_email_change', to: string, tokenId: string }
   | { kind: 'email_change_notice', to: string, newEmail: string }
   | { kind: 'password_changed', to: string, everywhere: boolean }
+  | { kind: 'mfa_enabled' | 'recovery_codes_regenerated', to: string }
+  | { kind: 'mfa_disabled', to: string, byAdmin: boolean }
+  | { kind: 'recovery_code_used', to: string, left: number }
   /** From `forgot`: whether an account has the address is looked up at delivery, off the request path. */
   | { kind: 'password_reset', to: string }
 

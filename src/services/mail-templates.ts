@@ -53,6 +53,38 @@ export function passwordChangedMail ({ everywhere }: { everywhere: boolean }): M
   ])
 }
 
+const notYou = 'If this was not you, reset your password now and contact support.'
+
+export function mfaEnabledMail (): MailContent {
+  return compose('Two-step sign-in is on', [
+    'An authenticator app was set up as a second factor for your account: signing in now asks for its code. Keep your recovery codes somewhere safe.',
+    notYou
+  ])
+}
+
+export function mfaDisabledMail ({ byAdmin }: { byAdmin: boolean }): MailContent {
+  return compose('Two-step sign-in is off', [
+    byAdmin
+      ? 'An administrator removed the second factor of your account and signed out every session. Signing in now asks for your password only; set up a second factor again.'
+      : 'The second factor of your account was removed: signing in now asks for your password only.',
+    notYou
+  ])
+}
+
+export function recoveryCodesRegeneratedMail (): MailContent {
+  return compose('New recovery codes', [
+    'New recovery codes were made for your account; the earlier ones no longer work.',
+    notYou
+  ])
+}
+
+export function recoveryCodeUsedMail ({ left }: { left: number }): MailContent {
+  return compose('A recovery code was used', [
+    `A recovery code was used to sign in to your account or confirm it was you. ${left === 1 ? '1 code is' : `${left} codes are`} left${left <= 3 ? ': make new ones from your account settings' : ''}.`,
+    notYou
+  ])
+}
+
 type Paragraph = string | { link: string }
 
 function compose (subject: string, paragraphs: Paragraph[]): MailContent {

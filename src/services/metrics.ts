@@ -1,6 +1,6 @@
 // What the services report for monitoring: counts of security-relevant outcomes, whatever exports them.
 
-export type LoginResult = 'success' | 'invalid_credentials' | 'email_not_verified'
+export type LoginResult = 'success' | 'invalid_credentials' | 'email_not_verified' | 'mfa_required'
 
 export interface AuthMetrics {
   /** A login attempt ended: tokens issued, or refused (every kind of bad credentials alike, or an unverified email). */

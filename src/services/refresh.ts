@@ -38,6 +38,8 @@ interface SessionState {
   revokedAt: Date | null
   idleExpiresAt: Date
   absoluteExpiresAt: Date
+  authTime: Date
+  amr: string[] | null
   user: { role: string, isActive: boolean, emailVerifiedAt: Date | null }
 }
 
@@ -45,7 +47,7 @@ type SessionRow = Omit<SessionState, 'user'> & SessionState['user']
 
 // A refresh is two statements: this read, then the conditional rotation below.
 const selectSession = statement<SessionRow>('refresh.session', `
-  SELECT s.id, s."userId", s."secretSalt", s.generation, s."rotatedAt", s."revokedAt", s."idleExpiresAt", s."absoluteExpiresAt",
+  SELECT s.id, s."userId", s."secretSalt", s.generation, s."rotatedAt", s."revokedAt", s."idleExpiresAt", s."absoluteExpiresAt", s."authTime", s.amr,
     u.role, u."isActive", u."emailVerifiedAt"
   FROM "Session" s JOIN "User" u ON u.id = s."userId"
   WHERE s.id = $1`)
@@ -65,7 +67,15 @@ export function createRefreshService ({ prisma, sql, codec, settings, audit, iss
   function tokensFor (session: SessionState, generation: number, refreshExpiresAt: Date): RefreshedTokens {
     const lifetimes = settings.tokenLifetimes()
     // Role and verification come from the user's current state: a change reaches the next access token.
-    const claims = { sub: session.userId, sid: session.id, role: session.user.role, email_verified: session.user.emailVerifiedAt !== null }
+    // amr and auth_time describe the login, so they pass to every successor unchanged.
+    const claims = {
+      sub: session.userId,
+      sid: session.id,
+      role: session.user.role,
+      email_verified: session.user.emailVerifiedAt !== null,
+      amr: session.amr ?? ['pwd'],
+      auth_time: Math.floor(session.authTime.getTime() / 1000)
+    }
     const access = issueAccessToken(claims, lifetimes.accessTokenTtlSeconds)
     return { accessToken: access.token, expiresIn: access.expiresIn, refreshToken: codec.encode(session.id, generation, session.secretSalt), refreshExpiresAt }
   }

@@ -34,7 +34,7 @@ export interface SessionView {
 /** Why a session ended, kept on the row for the owner and for audits. */
 export type RevokeReason =
   | 'logout' | 'logout_all' | 'revoked_by_user' | 'revoked_by_admin' | 'deactivated'
-  | 'refresh_reuse' | 'evicted' | 'password_change' | 'password_reset'
+  | 'refresh_reuse' | 'evicted' | 'password_change' | 'password_reset' | 'mfa_removed_by_admin'
 
 /** The earlier of the idle and absolute limits: when the session's refresh token stops working. */
 export function expiryOf (session: { idleExpiresAt: Date, absoluteExpiresAt: Date }): Date {

@@ -8,6 +8,10 @@ export interface AccessClaims {
   role: string
   /** OpenID Connect's claim name: whether the user has proved control of their email address. */
   email_verified: boolean
+  /** RFC 8176 authentication methods of the login that opened the session: `pwd`, plus `otp` and `mfa` after a second factor. */
+  amr: string[]
+  /** OpenID Connect: when that login happened, in seconds since the epoch. Both are kept by every refresh. */
+  auth_time: number
 }
 
 export interface SignedAccessToken {
@@ -18,7 +22,7 @@ export interface SignedAccessToken {
 export type SignJwt = (payload: Record<string, unknown>) => string
 
 /** Derives independent keys from the root secret, so one never doubles as another. */
-export function deriveKey (rootSecret: string, purpose: 'access-token' | 'refresh-token' | 'one-time-token'): Buffer {
+export function deriveKey (rootSecret: string, purpose: 'access-token' | 'refresh-token' | 'one-time-token' | 'totp-secret'): Buffer {
   return Buffer.from(hkdfSync('sha256', rootSecret, 'auth-service', purpose, 32))
 }
 
@@ -30,7 +34,7 @@ export function deriveKey (rootSecret: string, purpose: 'access-token' | 'refres
 export function createAccessTokenIssuer ({ sign, now }: { sign: SignJwt, now: () => Date }) {
   return function issueAccessToken (claims: AccessClaims, ttlSeconds: number): SignedAccessToken {
     const iat = Math.floor(now().getTime() / 1000)
-    const token = sign({ sub: claims.sub, sid: claims.sid, role: claims.role, email_verified: claims.email_verified, jti: randomUUID(), iat, exp: iat + ttlSeconds })
+    const token = sign({ sub: claims.sub, sid: claims.sid, role: claims.role, email_verified: claims.email_verified, amr: claims.amr, auth_time: claims.auth_time, jti: randomUUID(), iat, exp: iat + ttlSeconds })
     return { token, expiresIn: ttlSeconds }
   }
 }

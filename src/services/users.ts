@@ -71,9 +71,26 @@ export function apiUserOfRow ({ displayName, bio, avatarUrl, ...user }: ApiUserR
   return toApiUser({ ...user, profile: { displayName, bio, avatarUrl } })
 }
 
+/** The caller's own view: the user and the state of their second factors. */
+export interface OwnUser extends ApiUser {
+  mfa: { totp: boolean, recoveryCodesLeft: number }
+}
+
+const ownSelect = {
+  ...userSelect,
+  totpFactor: { select: { confirmedAt: true } },
+  _count: { select: { recoveryCodes: { where: { usedAt: null } } } }
+} satisfies Prisma.UserSelect
+
+function toOwnUser ({ totpFactor, _count, ...row }: Prisma.UserGetPayload<{ select: typeof ownSelect }>): OwnUser {
+  return { ...toApiUser(row), mfa: { totp: totpFactor?.confirmedAt != null, recoveryCodesLeft: _count.recoveryCodes } }
+}
+
 // The user, only while active and while `sid` is one of their live sessions: one round trip.
-const selectLiveCaller = statement<ApiUserRow>('users.live_caller', `
-  SELECT ${API_USER_COLUMNS}
+const selectLiveCaller = statement<ApiUserRow & { totp: boolean, recoveryCodesLeft: number }>('users.live_caller', `
+  SELECT ${API_USER_COLUMNS},
+    EXISTS (SELECT 1 FROM "TotpFactor" t WHERE t."userId" = u.id AND t."confirmedAt" IS NOT NULL) AS totp,
+    (SELECT count(*)::int FROM "RecoveryCode" r WHERE r."userId" = u.id AND r."usedAt" IS NULL) AS "recoveryCodesLeft"
   FROM ${API_USER_FROM}
   WHERE u.id = $1 AND u."isActive" AND EXISTS (
     SELECT 1 FROM "Session" s
@@ -124,11 +141,12 @@ export function createUserService ({ prisma, sql, now, passwords, sessions, emai
       return user
     },
 
-    /** The caller's user, in the same round trip that proves the session is still live. */
-    async me (userId: string, sessionId: string): Promise<ApiUser> {
+    /** The caller's user and second factors, in the same round trip that proves the session is still live. */
+    async me (userId: string, sessionId: string): Promise<OwnUser> {
       const { rows: [row] } = await selectLiveCaller(sql, [userId, sessionId, iso(now())])
       if (row === undefined) throw apiError('AUTH_SESSION_REVOKED')
-      return apiUserOfRow(row)
+      const { totp, recoveryCodesLeft, ...user } = row
+      return { ...apiUserOfRow(user), mfa: { totp, recoveryCodesLeft } }
     },
 
     /**
@@ -136,7 +154,7 @@ export function createUserService ({ prisma, sql, now, passwords, sessions, emai
      * an active user may write. A new email only becomes pending until the new mailbox
      * confirms it (see EmailVerificationService.stageChange); its mails leave after commit.
      */
-    async updateMe (userId: string, sessionId: string, changes: ProfileChanges): Promise<ApiUser> {
+    async updateMe (userId: string, sessionId: string, changes: ProfileChanges): Promise<OwnUser> {
       const data: Prisma.UserUpdateInput = {}
       if (changes.username !== undefined) data.username = canonical(changes.username)
       if (changes.profile !== undefined) data.profile = { upsert: { create: changes.profile, update: changes.profile } }
@@ -145,10 +163,10 @@ export function createUserService ({ prisma, sql, now, passwords, sessions, emai
           const current = await tx.user.findFirst({ where: sessions.liveCaller(userId, sessionId), select: { id: true, email: true } })
           if (current === null) throw apiError('AUTH_SESSION_REVOKED')
           if (changes.email !== undefined) data.pendingEmail = await emails.stageChange(tx, current, canonical(changes.email))
-          return tx.user.update({ where: { id: userId }, data, select: userSelect })
+          return tx.user.update({ where: { id: userId }, data, select: ownSelect })
         })
         if (changes.email !== undefined) outbox.wake()
-        return toApiUser(row)
+        return toOwnUser(row)
       } catch (error) {
         if (isUniqueViolation(error)) throw apiError('USERNAME_TAKEN')
         if (isNotFound(error)) throw apiError('AUTH_SESSION_REVOKED')

@@ -6,13 +6,14 @@ import { buildTestApp } from '../helpers/app.js'
 import { listen } from '../helpers/http.js'
 import { logCapture, startMailServer } from '../helpers/mail.js'
 import { newAccount } from '../helpers/users.js'
+import { totpCode } from '../../src/services/mfa/totp.js'
 
 t.test('secrets never reach the log', async t => {
   const mail = await startMailServer(t)
   const capture = logCapture()
   // As server.ts makes the process logger, at the most verbose level.
   const logger = pino({ level: 'trace', redact: { paths: redactedPaths, censor: '[redacted]' } }, capture.stream)
-  const { app } = await buildTestApp(t, { env: { SMTP_URL: mail.url }, logger })
+  const { app, clock } = await buildTestApp(t, { env: { SMTP_URL: mail.url }, logger })
   const http = await listen(app)
   const account = newAccount()
   const secrets: string[] = [account.password, 'a wrong password 123', 'brand new passphrase 77']
@@ -32,6 +33,18 @@ t.test('secrets never reach the log', async t => {
   await http.request('/auth/refresh', { method: 'POST', headers: { cookie: cookieHeader, 'sec-fetch-site': 'same-origin' } })
   await http.request('/users/me', { headers: { cookie: cookieHeader } })
   await http.request('/users/me', { headers: { authorization: `Bearer ${refreshed.accessToken}` } })
+
+  // The second factor: its secret, recovery codes and challenge tokens, also in refused requests.
+  const asUser = { authorization: `Bearer ${refreshed.accessToken}` }
+  const { secret, otpauthUri } = (await http.request('/auth/mfa/totp', { method: 'POST', headers: asUser })).json() as { secret: string, otpauthUri: string }
+  secrets.push(secret, otpauthUri)
+  const { recoveryCodes } = (await http.request('/auth/mfa/totp/confirm', { headers: asUser, body: { code: totpCode(secret, clock.now()) } })).json() as { recoveryCodes: string[] }
+  secrets.push(...recoveryCodes)
+  const challenge = (await http.request('/auth/login', { body: { email: account.email, password: account.password } })).json() as { mfaToken: string }
+  secrets.push(challenge.mfaToken)
+  await http.request('/auth/mfa/verify', { body: { mfaToken: challenge.mfaToken, recoveryCode: recoveryCodes[0], extra: 'field' } })
+  await http.request('/auth/mfa/verify', { body: { mfaToken: challenge.mfaToken, recoveryCode: recoveryCodes[1] } })
+  await http.request('/auth/reauthenticate', { headers: asUser, body: { recoveryCode: recoveryCodes[2] } })
 
   // Failures: wrong password, bad and stale tokens, wrong current password, bogus reset.
   await http.request('/auth/login', { body: { email: account.email, password: 'a wrong password 123' } })

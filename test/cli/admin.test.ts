@@ -10,10 +10,10 @@ t.teardown(database.drop)
 
 interface Run { code: number | null, output: string }
 
-function run (args: string[], stdin = ''): Promise<Run> {
+function run (args: string[], stdin = '', env: Record<string, string> = {}): Promise<Run> {
   return new Promise(resolve => {
     const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
-      env: { PATH: process.env.PATH, DATABASE_URL: database.url, ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1', LOG_LEVEL: 'silent' }
+      env: { PATH: process.env.PATH, DATABASE_URL: database.url, ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1', LOG_LEVEL: 'silent', ...env }
     })
     let output = ''
     child.stdout.on('data', chunk => { output += chunk })
@@ -32,6 +32,13 @@ t.test('create with --password', async t => {
   t.match(result.output, /Created admin root@example.com/)
   t.notMatch(result.output, /passphrase/, 'the password is not echoed')
   t.equal(await roleOf('root@example.com'), 'admin')
+})
+
+t.test('with REQUIRE_MFA_FOR_ADMINS, the new admin is told to set up a second factor', async t => {
+  const result = await run(['create', '--email', 'enrol@example.com', '--password', 'a long admin passphrase 2'], '', { REQUIRE_MFA_FOR_ADMINS: 'true' })
+  t.equal(result.code, 0, result.output)
+  t.match(result.output, /Created admin enrol@example.com .*MFA_ENROLMENT_REQUIRED until they set up a second factor/)
+  t.notMatch((await run(['promote', '--email', 'enrol@example.com'])).output, /second factor/, 'not said when the rule is off')
 })
 
 t.test('create with the password on standard input (what the prompt reads when not on a terminal)', async t => {

@@ -2,6 +2,7 @@
 // and on AUTH_TOKEN_EXPIRED with one rotation for concurrent calls, and the session's end.
 import t from 'tap'
 import { createTokenClient, isAuthError, type SessionEndEvent, type StoredTokens, type TokenClientOptions, type TokenStorage } from '../../packages/client/src/index.js'
+import { totpCode } from '../../src/services/mfa/totp.js'
 import { buildTestApp } from '../helpers/app.js'
 import { listen } from '../helpers/http.js'
 import { newAccount } from '../helpers/users.js'
@@ -154,4 +155,39 @@ t.test('logout everywhere and account deletion end the session', async t => {
   await phone.client.deleteAccount({ password: account.password })
   t.same(phone.ended.at(-1), { reason: 'account-deleted' })
   await t.rejects(phone.client.login({ email: account.email, password: account.password }), { code: 'AUTH_INVALID_CREDENTIALS' })
+})
+
+// Last: it moves the service's clock ten minutes on.
+t.test('a second factor: enrolled through the client, then login answers a challenge that verifyMfa completes', async t => {
+  const { client, storage } = device()
+  const account = newAccount()
+  await client.register(account)
+  await client.login({ email: account.email, password: account.password })
+  const { secret, otpauthUri } = await client.enrolTotp()
+  t.match(otpauthUri, /^otpauth:\/\/totp\//)
+  await t.rejects(client.confirmTotp({ code: totpCode(secret, new Date(clock.now().getTime() + 120_000)) }), { code: 'MFA_CODE_INVALID', status: 400 })
+  const { recoveryCodes } = await client.confirmTotp({ code: totpCode(secret, clock.now()) })
+  t.equal(recoveryCodes.length, 10)
+  t.same((await client.me()).mfa, { totp: true, recoveryCodesLeft: 10 })
+  await client.logout()
+
+  const challenge = await client.login({ email: account.email, password: account.password })
+  t.match(challenge, { mfaRequired: true, mfaToken: String, methods: ['totp', 'recovery_code'], expiresIn: 300 })
+  t.equal(storage.value(), null, 'no token before the second factor')
+  if (!challenge.mfaRequired) return
+  await t.rejects(client.verifyMfa({ mfaToken: challenge.mfaToken, code: '000000' }), { code: 'MFA_CODE_INVALID', status: 401 })
+  clock.advance(30)
+  const signed = await client.verifyMfa({ mfaToken: challenge.mfaToken, code: totpCode(secret, clock.now()) })
+  t.match(signed, { mfaRequired: false, user: { email: account.email }, expiresIn: 900 })
+  t.match(storage.value(), { accessToken: /^eyJ/, refreshToken: /\./ })
+  t.equal((await client.me()).email, account.email, 'signed in')
+  await t.rejects(client.verifyMfa({ mfaToken: challenge.mfaToken, code: totpCode(secret, clock.now()) }), { code: 'MFA_CHALLENGE_EXPIRED' }, 'single use')
+
+  clock.advance(601)
+  await t.rejects(client.regenerateRecoveryCodes(), { code: 'REAUTHENTICATION_REQUIRED', status: 403 })
+  t.ok(storage.value() !== null, 'a 403 does not end the session')
+  await client.reauthenticate({ recoveryCode: recoveryCodes[0] as string })
+  t.equal((await client.regenerateRecoveryCodes()).recoveryCodes.length, 10)
+  await client.removeTotp()
+  t.same((await client.me()).mfa, { totp: false, recoveryCodesLeft: 0 })
 })

@@ -12,8 +12,9 @@ t.test('GET /users/me with a Bearer token', async t => {
   t.equal(response.statusCode, 200)
   t.equal(response.headers['cache-control'], 'no-store')
   const me = response.json()
-  t.same(Object.keys(me).sort(), ['createdAt', 'email', 'emailVerified', 'id', 'pendingEmail', 'profile', 'role', 'updatedAt', 'username'])
+  t.same(Object.keys(me).sort(), ['createdAt', 'email', 'emailVerified', 'id', 'mfa', 'pendingEmail', 'profile', 'role', 'updatedAt', 'username'])
   t.match(me, { id: account.user.id, email: account.email, username: account.username, role: 'user', emailVerified: false, profile: { displayName: null, bio: null, avatarUrl: null } })
+  t.same(me.mfa, { totp: false, recoveryCodesLeft: 0 })
 })
 
 t.test('GET /users/me with the access cookie', async t => {

@@ -1,7 +1,7 @@
 // The account calls, the same in both modes: only how a call is authenticated differs.
 import type {
-  ChangePasswordInput, DeleteMeInput, ForgotPasswordInput, RegisterInput, ResetPasswordInput,
-  SessionList, SessionListQuery, UpdateMeInput, User, VerifyEmailInput
+  ChangePasswordInput, DeleteMeInput, ForgotPasswordInput, Me, ReauthenticateInput, RecoveryCodesAnswer, RegisterInput, ResetPasswordInput,
+  SessionList, SessionListQuery, TotpConfirmInput, TotpEnrolmentAnswer, UpdateMeInput, User, VerifyEmailInput
 } from './api-types.js'
 import { json, ok, toRequest, type Call } from './http.js'
 import type { SessionEndEvent } from './session-events.js'
@@ -24,10 +24,23 @@ export function accountCalls ({ authed, open, ended }: Senders) {
     async register (input: RegisterInput): Promise<User> {
       return (await json<{ user: User }>(anyone({ method: 'POST', path: '/auth/register', body: input }))).user
     },
-    /** The signed-in user and their profile. */
-    me: (): Promise<User> => json<User>(asUser({ method: 'GET', path: '/users/me' })),
-    /** Changes username, email (pending until confirmed by mail) or profile fields; `null` clears a profile field. */
-    updateMe: (changes: UpdateMeInput): Promise<User> => json<User>(asUser({ method: 'PATCH', path: '/users/me', body: changes })),
+    /** The signed-in user, their profile and their second factors. */
+    me: (): Promise<Me> => json<Me>(asUser({ method: 'GET', path: '/users/me' })),
+    /** Changes username, email (pending until confirmed by mail; needs fresh authentication) or profile fields; `null` clears a profile field. */
+    updateMe: (changes: UpdateMeInput): Promise<Me> => json<Me>(asUser({ method: 'PATCH', path: '/users/me', body: changes })),
+    /**
+     * Proves the password or a factor again on this session (after a 403
+     * `REAUTHENTICATION_REQUIRED`, whose `methods` say which); then retry the refused call.
+     */
+    reauthenticate: (input: ReauthenticateInput): Promise<void> => ok(asUser({ method: 'POST', path: '/auth/reauthenticate', body: input })),
+    /** Starts setting up an authenticator app: its secret, otpauth URI and QR code (SVG). Needs fresh authentication. */
+    enrolTotp: (): Promise<TotpEnrolmentAnswer> => json<TotpEnrolmentAnswer>(asUser({ method: 'POST', path: '/auth/mfa/totp' })),
+    /** Finishes it with a first code; answers the ten recovery codes, shown this once (400 `MFA_CODE_INVALID`). */
+    confirmTotp: (input: TotpConfirmInput): Promise<RecoveryCodesAnswer> => json<RecoveryCodesAnswer>(asUser({ method: 'POST', path: '/auth/mfa/totp/confirm', body: input })),
+    /** Removes the authenticator app and the recovery codes. Needs fresh authentication. */
+    removeTotp: (): Promise<void> => ok(asUser({ method: 'DELETE', path: '/auth/mfa/totp' })),
+    /** Ten new recovery codes; the old ones die. Needs fresh authentication. */
+    regenerateRecoveryCodes: (): Promise<RecoveryCodesAnswer> => json<RecoveryCodesAnswer>(asUser({ method: 'POST', path: '/auth/mfa/recovery-codes' })),
     /** The user's live sessions, most recently used first. */
     sessions: (query: SessionListQuery = {}): Promise<SessionList> => json<SessionList>(asUser({ method: 'GET', path: '/auth/sessions', query })),
     /** Ends one of the user's sessions (404 `NOT_FOUND` for anyone else's). */

@@ -1,0 +1,111 @@
+// /auth/mfa/* and /auth/reauthenticate: the caller's second factor, recovery codes, and fresh authentication.
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import type { RateLimits } from '../config.js'
+import { perClientIp } from '../plugins/rate-limits.js'
+import { EmptyBody } from '../schemas/accounts.js'
+import { errorResponses, type PasswordPolicy } from '../schemas/common.js'
+import { ReauthenticateBody, RecoveryCodes, TotpConfirmBody, TotpEnrolment } from '../schemas/mfa.js'
+import type { FactorActor, FactorService } from '../services/mfa/factors.js'
+import type { ReauthenticationService } from '../services/mfa/reauthentication.js'
+import { absentBodyAsEmpty, callerOf, noStore } from './client.js'
+
+export interface MfaRoutesOptions {
+  factors: FactorService
+  reauthentication: ReauthenticationService
+  passwordPolicy: PasswordPolicy
+  limits: RateLimits
+}
+
+const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { cookieAuth: [] }]
+const tags = ['mfa']
+const fresh = 'Needs fresh authentication (403 `REAUTHENTICATION_REQUIRED` with the accepted `methods`: POST /auth/reauthenticate, then retry).'
+
+function actorOf (request: FastifyRequest): FactorActor {
+  return { userId: callerOf(request).userId, ip: request.ip }
+}
+
+export async function mfaRoutes (app: FastifyInstance, { factors, reauthentication, passwordPolicy, limits }: MfaRoutesOptions) {
+  const routes = app.withTypeProvider<TypeBoxTypeProvider>()
+  routes.addHook('preParsing', app.authenticate)
+  routes.addHook('onSend', noStore)
+  // Codes are guessable one million at a time: every route that checks one is limited like login.
+  const rateLimit = perClientIp(limits.loginIp)
+
+  routes.post('/auth/mfa/totp', {
+    preValidation: absentBodyAsEmpty,
+    preHandler: [app.requireFreshAuthentication],
+    schema: {
+      tags,
+      security,
+      operationId: 'enrolTotp',
+      summary: 'Start setting up an authenticator app',
+      description: `A new secret for an unconfirmed factor (replacing an earlier unconfirmed one), its otpauth URI and QR code. Nothing changes at login until POST /auth/mfa/totp/confirm. 409 \`MFA_ALREADY_ENABLED\` when one is set up. ${fresh}`,
+      body: EmptyBody,
+      response: { 200: TotpEnrolment, ...errorResponses(400, 401, 403, 409, 415) }
+    }
+  }, async request => factors.enrolTotp(actorOf(request)))
+
+  routes.post('/auth/mfa/totp/confirm', {
+    config: { rateLimit },
+    schema: {
+      tags,
+      security,
+      operationId: 'confirmTotp',
+      summary: 'Finish setting up the authenticator app with its first code',
+      description: 'From now on login asks for a code. Answers ten recovery codes, shown this once. 400 `MFA_CODE_INVALID` for a wrong code; 409 `MFA_ENROLMENT_NOT_STARTED` or `MFA_ALREADY_ENABLED`. The owner is told by mail.',
+      body: TotpConfirmBody,
+      response: { 200: RecoveryCodes, ...errorResponses(400, 401, 403, 409, 415, 429) }
+    }
+  }, async request => {
+    const recoveryCodes = await factors.confirmTotp(actorOf(request), callerOf(request).sessionId, request.body.code.replace(' ', ''))
+    return { recoveryCodes }
+  })
+
+  routes.delete('/auth/mfa/totp', {
+    preHandler: [app.requireFreshAuthentication],
+    schema: {
+      tags,
+      security,
+      operationId: 'removeTotp',
+      summary: 'Remove the authenticator app and the recovery codes',
+      description: `409 \`MFA_NOT_ENABLED\` when none is set up. The owner is told by mail. ${fresh}`,
+      response: { 204: Type.Null(), ...errorResponses(401, 403, 409) }
+    }
+  }, async (request, reply) => {
+    await factors.removeTotp(actorOf(request))
+    return reply.code(204).send(null)
+  })
+
+  routes.post('/auth/mfa/recovery-codes', {
+    preValidation: absentBodyAsEmpty,
+    preHandler: [app.requireFreshAuthentication],
+    schema: {
+      tags,
+      security,
+      operationId: 'regenerateRecoveryCodes',
+      summary: 'Replace the recovery codes',
+      description: `Ten new codes, shown this once; the earlier ones stop working. 409 \`MFA_NOT_ENABLED\` without a second factor. The owner is told by mail. ${fresh}`,
+      body: EmptyBody,
+      response: { 200: RecoveryCodes, ...errorResponses(400, 401, 403, 409, 415) }
+    }
+  }, async request => ({ recoveryCodes: await factors.regenerateRecoveryCodes(actorOf(request)) }))
+
+  routes.post('/auth/reauthenticate', {
+    config: { rateLimit },
+    schema: {
+      tags,
+      security,
+      operationId: 'reauthenticate',
+      summary: 'Prove it is you again, on this session',
+      description: 'One of `password`, `code` or `recoveryCode` (the `methods` of a 403 `REAUTHENTICATION_REQUIRED`). The session then counts as freshly authenticated for REAUTH_MAX_AGE_SECONDS; no new session, no new tokens. A wrong password is 403 `INVALID_CURRENT_PASSWORD`, a wrong code 403 `MFA_CODE_INVALID`; both count toward the account\'s login backoff (429).',
+      body: ReauthenticateBody(passwordPolicy),
+      response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 409, 415, 429) }
+    }
+  }, async (request, reply) => {
+    const caller = callerOf(request)
+    await reauthentication.reauthenticate(caller.userId, caller.sessionId, request.body, request.ip)
+    return reply.code(204).send(null)
+  })
+}

@@ -1,0 +1,58 @@
+// Bodies and responses of the second factor: enrolment, recovery codes, the login's second step, reauthentication.
+import { Type } from '@sinclair/typebox'
+import { PresentedPassword, User, type PasswordPolicy } from './common.js'
+
+/** Six digits, as an authenticator app shows them (a space in the middle is allowed). */
+export const TotpCode = Type.String({ pattern: '^[0-9]{3} ?[0-9]{3}$', description: 'the 6-digit code of the authenticator app', examples: ['123456'] })
+
+/** As printed: case, spaces and dashes do not matter. */
+export const RecoveryCode = Type.String({ minLength: 1, maxLength: 64, pattern: '^[0-9A-Za-z -]+$', description: 'one of the recovery codes, e.g. 7k2m-9xqa-c4rt-h8vp', examples: ['7k2m-9xqa-c4rt-h8vp'] })
+
+const MfaToken = Type.String({ minLength: 1, maxLength: 128, description: 'the mfaToken of the login answer' })
+
+// The challenge's methods; "webauthn" joins them when passkeys do.
+export const MfaMethod = Type.Union([Type.Literal('totp'), Type.Literal('recovery_code')])
+
+// What reauthentication accepts; "webauthn" joins them when passkeys do.
+export const ReauthenticationMethod = Type.Union([Type.Literal('password'), Type.Literal('totp'), Type.Literal('recovery_code')])
+
+export const Transport = Type.Literal('cookie', { description: 'ask for HttpOnly cookies instead of tokens in the body (browsers always get cookies)' })
+
+export const MfaChallengeResponse = Type.Object({
+  mfaRequired: Type.Literal(true),
+  mfaToken: Type.String({ description: 'opaque, single use; send it to POST /auth/mfa/verify with one code' }),
+  methods: Type.Array(MfaMethod, { description: 'what POST /auth/mfa/verify accepts for this account' }),
+  expiresIn: Type.Integer({ description: 'seconds the challenge lives (300)' })
+}, { title: 'Second factor required' })
+
+// One member per method, so a body names exactly one proof; a passkey assertion becomes a third member.
+export const MfaVerifyBody = Type.Union([
+  Type.Object({ mfaToken: MfaToken, code: TotpCode, transport: Type.Optional(Transport) }, { additionalProperties: false, title: 'With a TOTP code' }),
+  Type.Object({ mfaToken: MfaToken, recoveryCode: RecoveryCode, transport: Type.Optional(Transport) }, { additionalProperties: false, title: 'With a recovery code' })
+])
+
+export const ReauthenticateBody = (policy: PasswordPolicy) => Type.Union([
+  Type.Object({ password: PresentedPassword(policy) }, { additionalProperties: false, title: 'With the password' }),
+  Type.Object({ code: TotpCode }, { additionalProperties: false, title: 'With a TOTP code' }),
+  Type.Object({ recoveryCode: RecoveryCode }, { additionalProperties: false, title: 'With a recovery code' })
+])
+
+export const TotpEnrolment = Type.Object({
+  secret: Type.String({ description: 'base32, for typing into an authenticator app by hand' }),
+  otpauthUri: Type.String({ description: 'otpauth://totp/… (Key Uri Format), what the QR code holds' }),
+  qrSvg: Type.String({ description: 'the QR code of otpauthUri as an SVG document, rendered by the service' })
+}, { title: 'TOTP enrolment' })
+
+export const TotpConfirmBody = Type.Object({ code: TotpCode }, { additionalProperties: false })
+
+export const RecoveryCodes = Type.Object({
+  recoveryCodes: Type.Array(Type.String(), { minItems: 10, maxItems: 10, description: 'shown this once: each works once; they replace any earlier set' })
+}, { title: 'Recovery codes' })
+
+export const MfaStatus = Type.Object({
+  totp: Type.Boolean({ description: 'whether a confirmed TOTP factor guards the login' }),
+  recoveryCodesLeft: Type.Integer({ minimum: 0, description: 'unused recovery codes' })
+})
+
+/** GET /users/me: the user, and their second factors. */
+export const Me = Type.Composite([User, Type.Object({ mfa: MfaStatus })], { $id: 'Me', title: 'User (own view)' })

@@ -1,0 +1,187 @@
+// The user's second factors: TOTP enrolment, confirmation and removal, recovery codes, and proving either.
+import QRCode from 'qrcode'
+import type { Db, PrismaClient } from '../../db/prisma.js'
+import { apiError, withStatus } from '../../errors.js'
+import type { AuditService } from '../audit.js'
+import type { MailOutbox } from '../mail-outbox.js'
+import type { SessionService } from '../sessions.js'
+import { findRecoveryCode, hashRecoveryCode, newRecoveryCodes } from './recovery-codes.js'
+import { matchingStep, newTotpSecret, openSecret, otpauthUri, sealSecret } from './totp.js'
+
+export interface FactorDeps {
+  prisma: PrismaClient
+  outbox: MailOutbox
+  audit: AuditService
+  sessions: SessionService
+  /** Seals TOTP secrets at rest (derived from AUTH_SECRET). */
+  sealKey: Buffer
+  /** The name authenticator apps show (MFA_ISSUER). */
+  issuer: string
+  now: () => Date
+}
+
+export interface Enrolment {
+  secret: string
+  otpauthUri: string
+  qrSvg: string
+}
+
+/** Who acts and from where, for the audit trail. */
+export interface FactorActor {
+  userId: string
+  ip: string
+}
+
+export function createFactorService ({ prisma, outbox, audit, sessions, sealKey, issuer, now }: FactorDeps) {
+  const recoveryRows = (userId: string, codes: string[]) => codes.map(code => ({ userId, codeHash: hashRecoveryCode(code) }))
+
+  async function confirmedFactor (db: Db, userId: string) {
+    const factor = await db.totpFactor.findUnique({ where: { userId }, select: { sealedSecret: true, confirmedAt: true, lastUsedStep: true } })
+    return factor?.confirmedAt == null ? null : factor
+  }
+
+  async function emailOf (db: Db, userId: string): Promise<string> {
+    const user = await db.user.findUnique({ where: { id: userId }, select: { email: true } })
+    if (user === null) throw apiError('AUTH_SESSION_REVOKED')
+    return user.email
+  }
+
+  return {
+    /** Whether the user has a confirmed second factor. */
+    async isEnabled (userId: string, db: Db = prisma): Promise<boolean> {
+      return await confirmedFactor(db, userId) !== null
+    },
+
+    /**
+     * A new secret for an unconfirmed factor, replacing an earlier unconfirmed one; a
+     * confirmed factor must be removed first (409). Nothing guards logins until confirm.
+     */
+    async enrolTotp (actor: FactorActor): Promise<Enrolment> {
+      const secret = newTotpSecret()
+      const email = await emailOf(prisma, actor.userId)
+      const sealedSecret = sealSecret(sealKey, actor.userId, secret)
+      const { count } = await prisma.totpFactor.updateMany({ where: { userId: actor.userId, confirmedAt: null }, data: { sealedSecret, lastUsedStep: null, createdAt: now() } })
+      if (count === 0) {
+        if (await confirmedFactor(prisma, actor.userId) !== null) throw apiError('MFA_ALREADY_ENABLED')
+        await prisma.totpFactor.create({ data: { userId: actor.userId, sealedSecret, createdAt: now() } }).catch(() => {
+          // A concurrent enrolment created it first: the caller starts again.
+          throw apiError('MFA_ALREADY_ENABLED')
+        })
+      }
+      await audit.record({ action: 'mfa.totp_enrolment_started', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip })
+      const uri = otpauthUri(secret, issuer, email)
+      return { secret, otpauthUri: uri, qrSvg: await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 }) }
+    },
+
+    /**
+     * A first code proves the authenticator holds the secret: the factor guards every later
+     * login, ten recovery codes are made (returned once, stored hashed), this session counts
+     * as having proven it, and the owner is told by mail. 400 MFA_CODE_INVALID for a wrong code.
+     */
+    async confirmTotp (actor: FactorActor, sessionId: string, code: string): Promise<string[]> {
+      const factor = await prisma.totpFactor.findUnique({ where: { userId: actor.userId }, select: { sealedSecret: true, confirmedAt: true } })
+      if (factor === null) throw apiError('MFA_ENROLMENT_NOT_STARTED')
+      if (factor.confirmedAt !== null) throw apiError('MFA_ALREADY_ENABLED')
+      const at = now()
+      const step = matchingStep(openSecret(sealKey, actor.userId, factor.sealedSecret), code, at)
+      if (step === null) {
+        await audit.record({ action: 'mfa.code_failed', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { during: 'totp_confirm' } })
+        throw withStatus('MFA_CODE_INVALID', 400)
+      }
+      const codes = newRecoveryCodes()
+      await prisma.$transaction(async tx => {
+        const { count } = await tx.totpFactor.updateMany({ where: { userId: actor.userId, confirmedAt: null, sealedSecret: factor.sealedSecret }, data: { confirmedAt: at, lastUsedStep: step } })
+        if (count === 0) throw apiError('MFA_ALREADY_ENABLED')
+        await tx.recoveryCode.deleteMany({ where: { userId: actor.userId } })
+        await tx.recoveryCode.createMany({ data: recoveryRows(actor.userId, codes) })
+        await tx.session.updateMany({ where: { id: sessionId, userId: actor.userId }, data: { totpProvenAt: at } })
+        await outbox.queue(tx, { kind: 'mfa_enabled', to: await emailOf(tx, actor.userId) })
+      })
+      outbox.wake()
+      await audit.record({ action: 'mfa.totp_enabled', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip })
+      return codes
+    },
+
+    /** Removes the factor and its recovery codes; the owner is told by mail. 409 when there is none. */
+    async removeTotp (actor: FactorActor): Promise<void> {
+      await prisma.$transaction(async tx => {
+        const { count } = await tx.totpFactor.deleteMany({ where: { userId: actor.userId, confirmedAt: { not: null } } })
+        if (count === 0) throw apiError('MFA_NOT_ENABLED')
+        await tx.totpFactor.deleteMany({ where: { userId: actor.userId } })
+        await tx.recoveryCode.deleteMany({ where: { userId: actor.userId } })
+        await outbox.queue(tx, { kind: 'mfa_disabled', to: await emailOf(tx, actor.userId), byAdmin: false })
+      })
+      outbox.wake()
+      await audit.record({ action: 'mfa.totp_removed', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip })
+    },
+
+    /** A new set of ten; the old set dies at once. Only with a confirmed factor (409 otherwise). */
+    async regenerateRecoveryCodes (actor: FactorActor): Promise<string[]> {
+      const codes = newRecoveryCodes()
+      await prisma.$transaction(async tx => {
+        if (await confirmedFactor(tx, actor.userId) === null) throw apiError('MFA_NOT_ENABLED')
+        await tx.recoveryCode.deleteMany({ where: { userId: actor.userId } })
+        await tx.recoveryCode.createMany({ data: recoveryRows(actor.userId, codes) })
+        await outbox.queue(tx, { kind: 'recovery_codes_regenerated', to: await emailOf(tx, actor.userId) })
+      })
+      outbox.wake()
+      await audit.record({ action: 'mfa.recovery_codes_regenerated', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip })
+      return codes
+    },
+
+    /**
+     * An admin removes every second factor of a user (a lost phone and no codes left), ends
+     * all their sessions and tells them by mail. Idempotent: a user without one is left alone.
+     */
+    async removeAllByAdmin (actor: FactorActor, userId: string): Promise<void> {
+      const removed = await prisma.$transaction(async tx => {
+        const email = await tx.user.findUnique({ where: { id: userId }, select: { email: true } })
+        if (email === null) throw apiError('NOT_FOUND')
+        const { count } = await tx.totpFactor.deleteMany({ where: { userId } })
+        await tx.recoveryCode.deleteMany({ where: { userId } })
+        if (count === 0) return false
+        await sessions.revokeAll(userId, 'mfa_removed_by_admin', tx)
+        await outbox.queue(tx, { kind: 'mfa_disabled', to: email.email, byAdmin: true })
+        return true
+      })
+      if (removed) outbox.wake()
+      await audit.record({ action: 'mfa.removed_by_admin', actorId: actor.userId, subjectId: userId, ip: actor.ip, details: { removed } })
+    },
+
+    /**
+     * True when `code` is the TOTP code of a step within ±1 of now that is later than the
+     * last one accepted; that step becomes the last accepted in the same conditional update,
+     * so of two requests with one code exactly one passes (RFC 6238 5.2: no replay).
+     */
+    async proveTotp (db: Db, userId: string, code: string): Promise<boolean> {
+      const factor = await confirmedFactor(db, userId)
+      if (factor === null) return false
+      const step = matchingStep(openSecret(sealKey, userId, factor.sealedSecret), code.replace(/\s+/g, ''), now())
+      if (step === null) return false
+      const { count } = await db.totpFactor.updateMany({
+        where: { userId, confirmedAt: { not: null }, OR: [{ lastUsedStep: null }, { lastUsedStep: { lt: step } }] },
+        data: { lastUsedStep: step }
+      })
+      return count === 1
+    },
+
+    /**
+     * True when `code` is one of the user's unused recovery codes (spaces, dashes and case
+     * ignored; every stored hash compared); it is used up in the same conditional update, and
+     * the owner is told by mail how many are left.
+     */
+    async proveRecoveryCode (db: Db, userId: string, code: string): Promise<boolean> {
+      if (await confirmedFactor(db, userId) === null) return false
+      const unused = await db.recoveryCode.findMany({ where: { userId, usedAt: null }, select: { id: true, codeHash: true }, orderBy: { id: 'asc' } })
+      const index = findRecoveryCode(unused.map(row => row.codeHash), code)
+      const match = unused[index]
+      if (match === undefined) return false
+      const { count } = await db.recoveryCode.updateMany({ where: { id: match.id, usedAt: null }, data: { usedAt: now() } })
+      if (count === 0) return false
+      await outbox.queue(db, { kind: 'recovery_code_used', to: await emailOf(db, userId), left: unused.length - 1 })
+      return true
+    }
+  }
+}
+
+export type FactorService = ReturnType<typeof createFactorService>

@@ -1,0 +1,38 @@
+// Second-factor test data: enrol a TOTP factor through the API, and compute its codes on the app's clock.
+import type { FastifyInstance } from 'fastify'
+import { totpCode } from '../../src/services/mfa/totp.js'
+import type { TestClock } from './app.js'
+
+export interface Enrolled {
+  secret: string
+  recoveryCodes: string[]
+}
+
+/** Enrols and confirms TOTP for the caller of `headers` (a fresh session), with the code of the clock's current step. */
+export async function enrolTotp (app: FastifyInstance, headers: Record<string, string>, clock: TestClock): Promise<Enrolled> {
+  const started = await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers })
+  if (started.statusCode !== 200) throw new Error(`enrol failed: ${started.statusCode} ${started.body}`)
+  const { secret } = started.json() as { secret: string }
+  const confirmed = await app.inject({ method: 'POST', url: '/auth/mfa/totp/confirm', headers, payload: { code: totpCode(secret, clock.now()) } })
+  if (confirmed.statusCode !== 200) throw new Error(`confirm failed: ${confirmed.statusCode} ${confirmed.body}`)
+  return { secret, recoveryCodes: (confirmed.json() as { recoveryCodes: string[] }).recoveryCodes }
+}
+
+/**
+ * A code not used before: the clock moves one 30-second step on, since each step's code is
+ * accepted once (the app refuses a step at or before the last one accepted).
+ */
+export function nextCode (secret: string, clock: TestClock): string {
+  clock.advance(30)
+  return totpCode(secret, clock.now())
+}
+
+/** Logs in with email and password; for an account with a factor, the answer is the challenge. */
+export async function startLogin (app: FastifyInstance, account: { email: string, password: string }, headers: Record<string, string> = {}) {
+  return app.inject({ method: 'POST', url: '/auth/login', headers, payload: { email: account.email, password: account.password } })
+}
+
+/** The claims of a JWT, unverified (the tests read what the service put there). */
+export function claimsOf (jwt: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString()) as Record<string, unknown>
+}

@@ -1,0 +1,96 @@
+// Admins and second factors: REQUIRE_MFA_FOR_ADMINS gates the admin API until a factor is proven; removing a user's factors; mfaEnabled.
+import t from 'tap'
+import { passwordServiceFor } from '../../src/services/index.js'
+import { createAdminAccounts } from '../../src/services/admin-accounts.js'
+import { buildTestApp } from '../helpers/app.js'
+import { startMailServer } from '../helpers/mail.js'
+import { enrolTotp, nextCode, startLogin } from '../helpers/mfa.js'
+import { loginWithBody, newAccount, registerAccount } from '../helpers/users.js'
+
+const mail = await startMailServer(t)
+const { app, prisma, clock, config } = await buildTestApp(t, { env: { SMTP_URL: mail.url, REQUIRE_MFA_FOR_ADMINS: 'true' } })
+const bearer = (accessToken: string) => ({ authorization: `Bearer ${accessToken}` })
+
+// The account the admin CLI creates (`npm run admin:create`), through the service it calls.
+const passwords = passwordServiceFor(config)
+t.teardown(() => passwords.close())
+const adminAccount = newAccount()
+await createAdminAccounts({ prisma, passwords }).createAdmin(adminAccount)
+const firstLogin = await loginWithBody(app, adminAccount)
+let adminHeaders = bearer(firstLogin.accessToken)
+
+t.test('an admin without a second factor gets 403 MFA_ENROLMENT_REQUIRED from every admin route, until they enrol', async t => {
+  const someone = await registerAccount(app)
+  const routes: Array<{ method: 'GET' | 'PATCH' | 'DELETE' | 'POST' | 'PUT', url: string, payload?: object }> = [
+    { method: 'GET', url: '/admin/users' },
+    { method: 'GET', url: `/admin/users/${someone.user.id}` },
+    { method: 'PATCH', url: `/admin/users/${someone.user.id}`, payload: { role: 'admin' } },
+    { method: 'DELETE', url: `/admin/users/${someone.user.id}` },
+    { method: 'DELETE', url: `/admin/users/${someone.user.id}/mfa` },
+    { method: 'POST', url: `/admin/users/${someone.user.id}/sessions/revoke` },
+    { method: 'GET', url: '/admin/settings' },
+    { method: 'PUT', url: '/admin/settings', payload: { accessTokenTtlSeconds: 60 } },
+    { method: 'GET', url: '/admin/audit' }
+  ]
+  for (const route of routes) {
+    const response = await app.inject({ ...route, headers: adminHeaders })
+    t.equal(response.statusCode, 403, `${route.method} ${route.url}`)
+    t.equal(response.json().code, 'MFA_ENROLMENT_REQUIRED')
+  }
+  t.equal((await prisma.user.findUniqueOrThrow({ where: { id: someone.user.id } })).role, 'user', 'nothing changed')
+
+  const me = await app.inject({ method: 'GET', url: '/users/me', headers: adminHeaders })
+  t.equal(me.statusCode, 200, 'the rest of the API is open to them')
+  const { secret } = await enrolTotp(app, adminHeaders, clock)
+  t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: adminHeaders })).statusCode, 200, 'the enrolling session proved the factor')
+
+  const challenge = await startLogin(app, adminAccount)
+  t.match(challenge.json(), { mfaRequired: true })
+  const verified = await app.inject({ method: 'POST', url: '/auth/mfa/verify', payload: { mfaToken: challenge.json().mfaToken, code: nextCode(secret, clock) } })
+  adminHeaders = bearer(verified.json().accessToken)
+  t.equal((await app.inject({ method: 'GET', url: '/admin/settings', headers: adminHeaders })).statusCode, 200, 'and so does every later login')
+})
+
+t.test('a user is FORBIDDEN, not asked to enrol', async t => {
+  const user = await registerAccount(app)
+  const { accessToken } = await loginWithBody(app, user)
+  const response = await app.inject({ method: 'GET', url: '/admin/users', headers: bearer(accessToken) })
+  t.equal(response.statusCode, 403)
+  t.equal(response.json().code, 'FORBIDDEN')
+})
+
+t.test('admin user objects show mfaEnabled', async t => {
+  const user = await registerAccount(app)
+  const tokens = await loginWithBody(app, user)
+  const before = await app.inject({ method: 'GET', url: `/admin/users/${user.user.id}`, headers: adminHeaders })
+  t.equal(before.json().mfaEnabled, false)
+  await enrolTotp(app, bearer(tokens.accessToken), clock)
+  t.equal((await app.inject({ method: 'GET', url: `/admin/users/${user.user.id}`, headers: adminHeaders })).json().mfaEnabled, true)
+  const list = await app.inject({ method: 'GET', url: `/admin/users?q=${encodeURIComponent(user.email)}`, headers: adminHeaders })
+  t.match(list.json().items, [{ id: user.user.id, mfaEnabled: true }])
+})
+
+t.test('DELETE /admin/users/:id/mfa removes the factors, ends the sessions, mails the user and is audited', async t => {
+  const user = await registerAccount(app)
+  const tokens = await loginWithBody(app, user)
+  await enrolTotp(app, bearer(tokens.accessToken), clock)
+  const removed = await app.inject({ method: 'DELETE', url: `/admin/users/${user.user.id}/mfa`, headers: adminHeaders })
+  t.equal(removed.statusCode, 204)
+  t.equal(await prisma.totpFactor.count({ where: { userId: user.user.id } }), 0)
+  t.equal(await prisma.recoveryCode.count({ where: { userId: user.user.id } }), 0)
+  t.equal((await app.inject({ method: 'GET', url: '/users/me', headers: bearer(tokens.accessToken) })).json().code, 'AUTH_SESSION_REVOKED')
+  t.equal(await prisma.session.count({ where: { userId: user.user.id, revokedReason: 'mfa_removed_by_admin' } }), 1)
+  t.match((await mail.nextMail(user.email, { subject: /^Two-step sign-in is off$/ })).text, /An administrator removed the second factor/)
+  t.match((await startLogin(app, user)).json(), { accessToken: String }, 'the password alone signs in')
+  const audit = await prisma.auditEvent.findFirstOrThrow({ where: { subjectId: user.user.id, action: 'mfa.removed_by_admin' } })
+  const adminRow = await prisma.user.findUniqueOrThrow({ where: { email: adminAccount.email } })
+  t.match(audit, { actorId: adminRow.id, details: { removed: true } })
+
+  const again = await app.inject({ method: 'DELETE', url: `/admin/users/${user.user.id}/mfa`, headers: adminHeaders })
+  t.equal(again.statusCode, 204, 'idempotent')
+  t.equal(mail.untaken(user.email).filter(m => m.subject === 'Two-step sign-in is off').length, 0, 'no second mail')
+  const unknown = await app.inject({ method: 'DELETE', url: '/admin/users/00000000-0000-4000-8000-000000000000/mfa', headers: adminHeaders })
+  t.equal(unknown.statusCode, 404)
+  t.equal(unknown.json().code, 'NOT_FOUND')
+  t.equal((await app.inject({ method: 'DELETE', url: '/admin/users/not-a-uuid/mfa', headers: adminHeaders })).statusCode, 400)
+})

@@ -1,0 +1,300 @@
+// Second factor over HTTP: enrolment, the login challenge and its verify in both transports, recovery codes, replay, limits, mails and audit.
+import t from 'tap'
+import { totpCode } from '../../src/services/mfa/totp.js'
+import { buildTestApp } from '../helpers/app.js'
+import { startMailServer } from '../helpers/mail.js'
+import { claimsOf, enrolTotp, nextCode, startLogin } from '../helpers/mfa.js'
+import { loginWithBody, registerAccount } from '../helpers/users.js'
+
+const mail = await startMailServer(t)
+// The login backoff as configured in production: wrong codes must reach it.
+const { app, prisma, clock } = await buildTestApp(t, { env: { SMTP_URL: mail.url, LOGIN_BACKOFF_AFTER_FAILURES: '5' } })
+
+const bearer = (accessToken: string) => ({ authorization: `Bearer ${accessToken}` })
+const verify = (payload: unknown, headers: Record<string, string> = {}) =>
+  app.inject({ method: 'POST', url: '/auth/mfa/verify', headers, payload: payload as object })
+const me = (headers: Record<string, string>) => app.inject({ method: 'GET', url: '/users/me', headers })
+
+/** An account with TOTP set up, and a session of it. */
+async function enrolledAccount () {
+  const account = await registerAccount(app)
+  const tokens = await loginWithBody(app, account)
+  const enrolled = await enrolTotp(app, bearer(tokens.accessToken), clock)
+  return { ...account, ...enrolled, tokens }
+}
+
+async function challengeOf (account: { email: string, password: string }): Promise<string> {
+  const response = await startLogin(app, account)
+  if (response.json().mfaToken === undefined) throw new Error(`no challenge: ${response.body}`)
+  return response.json().mfaToken as string
+}
+
+t.test('enrolment: a secret, its URI and QR code; a first code confirms it and gives ten recovery codes once', async t => {
+  const account = await registerAccount(app)
+  const { accessToken } = await loginWithBody(app, account)
+  const headers = bearer(accessToken)
+  const first = await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers })
+  t.equal(first.statusCode, 200)
+  t.equal(first.headers['cache-control'], 'no-store')
+  const { secret, otpauthUri, qrSvg } = first.json()
+  t.match(secret, /^[A-Z2-7]{32}$/)
+  t.match(otpauthUri, /^otpauth:\/\/totp\/localhost:user-[0-9a-f]+%40example\.com\?/)
+  t.match(qrSvg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/)
+  t.same((await me(headers)).json().mfa, { totp: false, recoveryCodesLeft: 0 }, 'nothing guards the login before confirmation')
+  t.equal((await startLogin(app, account)).json().mfaRequired, undefined)
+
+  const again = await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers })
+  const replaced = again.json().secret as string
+  t.not(replaced, secret, 'enrolling again replaces the unconfirmed secret')
+  const stored = await prisma.totpFactor.findUniqueOrThrow({ where: { userId: account.user.id } })
+  t.notOk(Buffer.from(stored.sealedSecret).includes(Buffer.from(replaced)), 'the secret is sealed at rest')
+
+  const wrong = await app.inject({ method: 'POST', url: '/auth/mfa/totp/confirm', headers, payload: { code: totpCode(secret, clock.now()) } })
+  t.equal(wrong.statusCode, 400)
+  t.same(wrong.json(), { statusCode: 400, code: 'MFA_CODE_INVALID', error: 'Bad Request', message: 'The code is wrong or was already used' })
+
+  const code = totpCode(replaced, clock.now())
+  const confirmed = await app.inject({ method: 'POST', url: '/auth/mfa/totp/confirm', headers, payload: { code: `${code.slice(0, 3)} ${code.slice(3)}` } })
+  t.equal(confirmed.statusCode, 200)
+  const { recoveryCodes } = confirmed.json()
+  t.equal(recoveryCodes.length, 10)
+  t.same((await me(headers)).json().mfa, { totp: true, recoveryCodesLeft: 10 })
+  const rows = await prisma.recoveryCode.findMany({ where: { userId: account.user.id } })
+  t.notOk(rows.some(row => recoveryCodes.some((c: string) => row.codeHash.includes(c.replaceAll('-', '')))), 'only hashes are stored')
+
+  t.equal((await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers })).json().code, 'MFA_ALREADY_ENABLED')
+  const twice = await app.inject({ method: 'POST', url: '/auth/mfa/totp/confirm', headers, payload: { code } })
+  t.equal(twice.statusCode, 409)
+  t.equal(twice.json().code, 'MFA_ALREADY_ENABLED')
+  t.match((await mail.nextMail(account.email, { subject: /^Two-step sign-in is on$/ })).text, /authenticator app was set up/)
+  const actions = (await prisma.auditEvent.findMany({ where: { subjectId: account.user.id }, select: { action: true } })).map(e => e.action)
+  for (const action of ['mfa.totp_enrolment_started', 'mfa.code_failed', 'mfa.totp_enabled']) t.ok(actions.includes(action), `audited: ${action}`)
+})
+
+t.test('confirming before enrolling is 409 MFA_ENROLMENT_NOT_STARTED', async t => {
+  const account = await registerAccount(app)
+  const { accessToken } = await loginWithBody(app, account)
+  const response = await app.inject({ method: 'POST', url: '/auth/mfa/totp/confirm', headers: bearer(accessToken), payload: { code: '123456' } })
+  t.equal(response.statusCode, 409)
+  t.equal(response.json().code, 'MFA_ENROLMENT_NOT_STARTED')
+})
+
+t.test('login with a factor: a challenge and no token or cookie; verify answers as login does (body)', async t => {
+  const account = await enrolledAccount()
+  const login = await startLogin(app, account)
+  t.equal(login.statusCode, 200)
+  t.same(Object.keys(login.json()).sort(), ['expiresIn', 'methods', 'mfaRequired', 'mfaToken'])
+  t.match(login.json(), { mfaRequired: true, methods: ['totp', 'recovery_code'], expiresIn: 300 })
+  t.same(login.cookies, [])
+  t.equal(login.headers['cache-control'], 'no-store')
+
+  const verified = await verify({ mfaToken: login.json().mfaToken, code: nextCode(account.secret, clock) })
+  t.equal(verified.statusCode, 200)
+  t.same(Object.keys(verified.json()).sort(), ['accessToken', 'expiresIn', 'refreshToken', 'tokenType', 'user'])
+  t.same(verified.cookies, [], 'a body client gets no cookie')
+  const claims = claimsOf(verified.json().accessToken)
+  t.same(claims.amr, ['pwd', 'otp', 'mfa'])
+  const authTime = claims.auth_time as number
+  t.ok(Math.abs(authTime - clock.now().getTime() / 1000) < 5, 'auth_time is the login')
+  t.equal((await me(bearer(verified.json().accessToken))).statusCode, 200)
+
+  clock.advance(120)
+  const refreshed = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: verified.json().refreshToken } })
+  t.equal(refreshed.statusCode, 200)
+  const after = claimsOf(refreshed.json().accessToken)
+  t.same([after.amr, after.auth_time], [['pwd', 'otp', 'mfa'], authTime], 'amr and auth_time survive the refresh')
+  t.ok((after.iat as number) > authTime)
+  const session = await app.inject({ method: 'GET', url: '/auth/session', headers: bearer(refreshed.json().accessToken) })
+  t.match(session.json(), { amr: ['pwd', 'otp', 'mfa'], auth_time: authTime })
+
+  t.equal((await verify({ mfaToken: login.json().mfaToken, code: nextCode(account.secret, clock) })).json().code, 'MFA_CHALLENGE_EXPIRED', 'single use')
+})
+
+t.test('a password-only login carries amr pwd', async t => {
+  const account = await registerAccount(app)
+  const { accessToken } = await loginWithBody(app, account)
+  t.match(claimsOf(accessToken), { amr: ['pwd'], auth_time: Number })
+})
+
+t.test('verify in cookie mode: a browser, or transport cookie, gets cookies only', async t => {
+  const account = await enrolledAccount()
+  const browserLogin = await startLogin(app, account, { 'sec-fetch-site': 'same-origin' })
+  t.same(browserLogin.cookies, [], 'no cookie before the second factor')
+  const browser = await verify({ mfaToken: browserLogin.json().mfaToken, code: nextCode(account.secret, clock) }, { 'sec-fetch-site': 'same-origin' })
+  t.equal(browser.statusCode, 200)
+  t.same(Object.keys(browser.json()).sort(), ['expiresIn', 'user'])
+  t.same(browser.cookies.map(c => c.name).sort(), ['__Host-access_token', '__Secure-refresh_token'])
+  t.ok(browser.cookies.every(c => c.httpOnly === true && c.secure === true))
+
+  const asked = await verify({ mfaToken: await challengeOf(account), code: nextCode(account.secret, clock), transport: 'cookie' })
+  t.same(Object.keys(asked.json()).sort(), ['expiresIn', 'user'])
+  t.equal(asked.cookies.length, 2)
+
+  const foreign = await verify({ mfaToken: await challengeOf(account), code: nextCode(account.secret, clock) }, { origin: 'https://evil.example' })
+  t.equal(foreign.statusCode, 403)
+  t.equal(foreign.json().code, 'CSRF_REJECTED')
+})
+
+t.test('each code works once: a code used at login is refused again within its window', async t => {
+  const account = await enrolledAccount()
+  const code = nextCode(account.secret, clock)
+  t.equal((await verify({ mfaToken: await challengeOf(account), code })).statusCode, 200)
+  const replay = await verify({ mfaToken: await challengeOf(account), code })
+  t.equal(replay.statusCode, 401)
+  t.equal(replay.json().code, 'MFA_CODE_INVALID')
+  const older = totpCode(account.secret, new Date(clock.now().getTime() - 30_000))
+  t.equal((await verify({ mfaToken: await challengeOf(account), code: older })).json().code, 'MFA_CODE_INVALID', 'nor an earlier step')
+  t.equal((await verify({ mfaToken: await challengeOf(account), code: nextCode(account.secret, clock) })).statusCode, 200, 'the next step works')
+})
+
+t.test('recovery codes: any case, spaces or dashes; each works once; the owner is told', async t => {
+  const account = await enrolledAccount()
+  const [first, second] = account.recoveryCodes as [string, string]
+  const typed = ` ${first.toUpperCase().replaceAll('-', ' ')} `
+  const used = await verify({ mfaToken: await challengeOf(account), recoveryCode: typed.trim() })
+  t.equal(used.statusCode, 200)
+  t.same(claimsOf(used.json().accessToken).amr, ['pwd', 'mfa'])
+  t.same((await me(bearer(used.json().accessToken))).json().mfa, { totp: true, recoveryCodesLeft: 9 })
+  t.match((await mail.nextMail(account.email, { subject: /^A recovery code was used$/ })).text, /9 codes are left/)
+  const again = await verify({ mfaToken: await challengeOf(account), recoveryCode: first })
+  t.equal(again.json().code, 'MFA_CODE_INVALID', 'a used code is dead')
+  t.equal((await verify({ mfaToken: await challengeOf(account), recoveryCode: second.replaceAll('-', '') })).statusCode, 200)
+  t.equal(await prisma.auditEvent.count({ where: { subjectId: account.user.id, action: 'mfa.recovery_code_used' } }), 2)
+})
+
+t.test('a challenge dies after five wrong codes, and the wrong codes reach the login backoff', async t => {
+  const account = await enrolledAccount()
+  const mfaToken = await challengeOf(account)
+  for (let i = 0; i < 5; i++) {
+    const wrong = await verify({ mfaToken, code: '000000' })
+    t.equal(wrong.statusCode, 401, `wrong code ${i + 1}`)
+    t.equal(wrong.json().code, 'MFA_CODE_INVALID')
+    t.equal(wrong.headers['www-authenticate'], 'Bearer')
+  }
+  const dead = await verify({ mfaToken, code: totpCode(account.secret, new Date(clock.now().getTime() + 30_000)) })
+  t.equal(dead.statusCode, 401)
+  t.same(dead.json(), { statusCode: 401, code: 'MFA_CHALLENGE_EXPIRED', error: 'Unauthorized', message: 'This sign-in has expired or had too many wrong codes; log in again' })
+  const limited = await startLogin(app, account)
+  t.equal(limited.statusCode, 429, 'five failures: the account must wait, as after five wrong passwords')
+  t.equal(limited.json().code, 'RATE_LIMITED')
+  t.ok(Number(limited.headers['retry-after']) > 0)
+  const unknown = await startLogin(app, { email: 'nobody@example.com', password: 'whatever it is' })
+  t.equal(unknown.statusCode, 401, 'an unknown account is not limited by it')
+  t.equal(await prisma.auditEvent.count({ where: { subjectId: account.user.id, action: 'mfa.code_failed' } }), 5)
+
+  clock.advance(31)
+  const mfaTokenLater = await challengeOf(account)
+  const stillWaiting = await verify({ mfaToken: mfaTokenLater, code: '000000' })
+  t.equal(stillWaiting.statusCode, 401, 'the wait over, one more try')
+  const waiting = await verify({ mfaToken: mfaTokenLater, code: nextCode(account.secret, clock) })
+  t.equal(waiting.statusCode, 429, 'the verify step waits too (the same 429)')
+  clock.advance(61)
+  t.equal((await verify({ mfaToken: mfaTokenLater, code: nextCode(account.secret, clock) })).statusCode, 200)
+  t.equal((await startLogin(app, account)).statusCode, 200, 'success clears the failures')
+})
+
+t.test('a challenge lives five minutes', async t => {
+  const account = await enrolledAccount()
+  const mfaToken = await challengeOf(account)
+  clock.advance(301)
+  const late = await verify({ mfaToken, code: totpCode(account.secret, clock.now()) })
+  t.equal(late.statusCode, 401)
+  t.equal(late.json().code, 'MFA_CHALLENGE_EXPIRED')
+  t.equal((await verify({ mfaToken: 'no-such-challenge', code: '123456' })).json().code, 'MFA_CHALLENGE_EXPIRED')
+})
+
+t.test('two verifies racing with one challenge: exactly one signs in', async t => {
+  const account = await enrolledAccount()
+  for (const [name, proofs] of [
+    ['the same code twice', () => { const code = nextCode(account.secret, clock); return [{ code }, { code }] }],
+    ['a code and a recovery code', () => [{ code: nextCode(account.secret, clock) }, { recoveryCode: account.recoveryCodes.pop() }]]
+  ] as const) {
+    const mfaToken = await challengeOf(account)
+    const answers = await Promise.all(proofs().map(proof => verify({ mfaToken, ...proof })))
+    t.same(answers.map(a => a.statusCode).sort(), [200, 401], name)
+  }
+  const sessions = await prisma.session.count({ where: { userId: account.user.id } })
+  t.equal(sessions, 3, 'the enrolling session and one per race')
+})
+
+t.test('removing the factor: fresh authentication, a mail, and login asks for the password only', async t => {
+  const account = await enrolledAccount()
+  const headers = bearer(account.tokens.accessToken)
+  const removed = await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', headers })
+  t.equal(removed.statusCode, 204)
+  t.same((await me(headers)).json().mfa, { totp: false, recoveryCodesLeft: 0 })
+  t.equal(await prisma.recoveryCode.count({ where: { userId: account.user.id } }), 0)
+  t.match((await mail.nextMail(account.email, { subject: /^Two-step sign-in is off$/ })).text, /was removed/)
+  t.match((await startLogin(app, account)).json(), { accessToken: String })
+  const again = await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', headers })
+  t.equal(again.statusCode, 409)
+  t.equal(again.json().code, 'MFA_NOT_ENABLED')
+  const regenerate = await app.inject({ method: 'POST', url: '/auth/mfa/recovery-codes', headers })
+  t.equal(regenerate.json().code, 'MFA_NOT_ENABLED')
+  t.equal(await prisma.auditEvent.count({ where: { subjectId: account.user.id, action: 'mfa.totp_removed' } }), 1)
+})
+
+t.test('regenerating recovery codes kills the old set', async t => {
+  const account = await enrolledAccount()
+  const response = await app.inject({ method: 'POST', url: '/auth/mfa/recovery-codes', headers: bearer(account.tokens.accessToken) })
+  t.equal(response.statusCode, 200)
+  const { recoveryCodes } = response.json()
+  t.equal(recoveryCodes.length, 10)
+  t.equal((await verify({ mfaToken: await challengeOf(account), recoveryCode: account.recoveryCodes[0] })).json().code, 'MFA_CODE_INVALID')
+  t.equal((await verify({ mfaToken: await challengeOf(account), recoveryCode: recoveryCodes[0] })).statusCode, 200)
+  t.match((await mail.nextMail(account.email, { subject: /^New recovery codes$/ })).text, /earlier ones no longer work/)
+})
+
+t.test('password reset neither removes nor bypasses the factor', async t => {
+  const account = await enrolledAccount()
+  await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: account.email } })
+  const resetMail = await mail.nextMail(account.email, { subject: /^Reset your password$/ })
+  const password = 'a brand new passphrase'
+  t.equal((await app.inject({ method: 'POST', url: '/auth/password/reset', payload: { token: resetMail.token, password } })).statusCode, 204)
+  const login = await startLogin(app, { email: account.email, password })
+  t.match(login.json(), { mfaRequired: true })
+  t.equal((await verify({ mfaToken: login.json().mfaToken, code: nextCode(account.secret, clock) })).statusCode, 200)
+})
+
+t.test('bad input is 400 in the catalogue shape, and changes nothing', async t => {
+  const account = await enrolledAccount()
+  const mfaToken = await challengeOf(account)
+  const cases: Array<[string, unknown]> = [
+    ['no proof', { mfaToken }],
+    ['two proofs', { mfaToken, code: '123456', recoveryCode: 'abcd-efgh' }],
+    ['no token', { code: '123456' }],
+    ['letters for a code', { mfaToken, code: 'abcdef' }],
+    ['seven digits', { mfaToken, code: '1234567' }],
+    ['a number', { mfaToken, code: 123456 }],
+    ['an unknown field', { mfaToken, code: '123456', remember: true }],
+    ['an unknown transport', { mfaToken, code: '123456', transport: 'body' }],
+    ['a recovery code with symbols', { mfaToken, recoveryCode: 'abcd;efgh' }],
+    ['null', null]
+  ]
+  for (const [name, payload] of cases) {
+    const response = await app.inject({ method: 'POST', url: '/auth/mfa/verify', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(payload) })
+    t.equal(response.statusCode, 400, name)
+    t.match(response.json(), { statusCode: 400, code: 'VALIDATION_FAILED', error: 'Bad Request' }, name)
+  }
+  const headers = bearer(account.tokens.accessToken)
+  for (const [url, payload] of [
+    ['/auth/mfa/totp/confirm', { code: '12345' }],
+    ['/auth/mfa/totp', { secret: 'mine' }],
+    ['/auth/mfa/recovery-codes', { count: 20 }],
+    ['/auth/reauthenticate', { password: 'x', code: '123456' }],
+    ['/auth/reauthenticate', {}]
+  ] as const) {
+    const response = await app.inject({ method: 'POST', url, headers, payload })
+    t.equal(response.statusCode, 400, `${url} ${JSON.stringify(payload)}`)
+    t.equal(response.json().code, 'VALIDATION_FAILED')
+  }
+  t.equal((await verify({ mfaToken, code: nextCode(account.secret, clock) })).statusCode, 200, 'the challenge survived them all')
+})
+
+t.test('the enrolment routes need a signed-in caller', async t => {
+  for (const [method, url] of [['POST', '/auth/mfa/totp'], ['POST', '/auth/mfa/totp/confirm'], ['DELETE', '/auth/mfa/totp'], ['POST', '/auth/mfa/recovery-codes'], ['POST', '/auth/reauthenticate']] as const) {
+    const response = await app.inject({ method, url, payload: {} })
+    t.equal(response.statusCode, 401, `${method} ${url}`)
+    t.equal(response.json().code, 'AUTH_REQUIRED')
+  }
+})

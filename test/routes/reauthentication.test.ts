@@ -1,0 +1,123 @@
+// Fresh authentication: sensitive changes on a session past REAUTH_MAX_AGE_SECONDS answer 403 with the methods; POST /auth/reauthenticate renews it.
+import t from 'tap'
+import { buildTestApp } from '../helpers/app.js'
+import { enrolTotp, nextCode } from '../helpers/mfa.js'
+import { loginWithBody, loginWithCookies, registerAccount } from '../helpers/users.js'
+
+const { app, prisma, clock, config } = await buildTestApp(t)
+const STALE = config.REAUTH_MAX_AGE_SECONDS + 1
+
+const bearer = (accessToken: string) => ({ authorization: `Bearer ${accessToken}` })
+const reauthenticate = (headers: Record<string, string>, payload: unknown) =>
+  app.inject({ method: 'POST', url: '/auth/reauthenticate', headers, payload: payload as object })
+
+/** Every route that needs fresh authentication, with a body that would otherwise succeed. */
+const sensitive = (password: string): Array<[string, string, unknown]> => [
+  ['POST', '/auth/password/change', { currentPassword: password, newPassword: 'a new and better passphrase' }],
+  ['PATCH', '/users/me', { email: `changed-${Date.now()}@example.com` }],
+  ['POST', '/auth/mfa/totp', undefined],
+  ['DELETE', '/auth/mfa/totp', undefined],
+  ['POST', '/auth/mfa/recovery-codes', undefined],
+  ['POST', '/auth/logout-all', undefined],
+  ['DELETE', '/users/me', { password }]
+]
+
+t.test('a session past the limit is refused every sensitive change, with the methods it can use', async t => {
+  const account = await registerAccount(app)
+  const { accessToken } = await loginWithBody(app, account)
+  clock.advance(STALE)
+  for (const [method, url, payload] of sensitive(account.password)) {
+    const response = await app.inject({ method: method as 'POST', url, headers: bearer(accessToken), ...(payload === undefined ? {} : { payload: payload as object }) })
+    t.equal(response.statusCode, 403, `${method} ${url}`)
+    t.same(response.json(), {
+      statusCode: 403,
+      code: 'REAUTHENTICATION_REQUIRED',
+      error: 'Forbidden',
+      message: 'Confirm it is you first: POST /auth/reauthenticate with one of the methods listed',
+      methods: ['password']
+    }, `${method} ${url}`)
+  }
+  t.equal((await app.inject({ method: 'GET', url: '/users/me', headers: bearer(accessToken) })).statusCode, 200, 'the account still exists')
+  const profile = await app.inject({ method: 'PATCH', url: '/users/me', headers: bearer(accessToken), payload: { profile: { displayName: 'Ada' } } })
+  t.equal(profile.statusCode, 200, 'a profile change is not sensitive')
+  t.equal(await prisma.session.count({ where: { userId: account.user.id, revokedAt: null } }), 1, 'logout-all did nothing')
+})
+
+t.test('reauthenticating with the password renews this session only, without new tokens', async t => {
+  const account = await registerAccount(app)
+  const { accessToken } = await loginWithBody(app, account)
+  const other = await loginWithBody(app, account)
+  clock.advance(STALE)
+  const wrong = await reauthenticate(bearer(accessToken), { password: 'not the password' })
+  t.equal(wrong.statusCode, 403)
+  t.equal(wrong.json().code, 'INVALID_CURRENT_PASSWORD')
+  const renewed = await reauthenticate(bearer(accessToken), { password: account.password })
+  t.equal(renewed.statusCode, 204)
+  t.same(renewed.cookies, [])
+  const change = await app.inject({ method: 'POST', url: '/auth/password/change', headers: bearer(accessToken), payload: { currentPassword: account.password, newPassword: 'a new and better passphrase' } })
+  t.equal(change.statusCode, 204, 'fresh again')
+  t.equal((await app.inject({ method: 'POST', url: '/auth/logout-all', headers: bearer(other.accessToken) })).json().code, 'AUTH_SESSION_REVOKED', 'the other session ended with the change')
+  t.equal(await prisma.auditEvent.count({ where: { subjectId: account.user.id, action: 'reauthentication.succeeded' } }), 1)
+  t.equal(await prisma.auditEvent.count({ where: { subjectId: account.user.id, action: 'reauthentication.failed' } }), 1)
+  clock.advance(STALE)
+  t.equal((await app.inject({ method: 'POST', url: '/auth/logout-all', headers: bearer(accessToken) })).statusCode, 403, 'and stale again later')
+})
+
+t.test('with a factor: the code or a recovery code also renews, and the methods say so', async t => {
+  const account = await registerAccount(app)
+  const { accessToken } = await loginWithBody(app, account)
+  const headers = bearer(accessToken)
+  const { secret, recoveryCodes } = await enrolTotp(app, headers, clock)
+  clock.advance(STALE)
+  const refused = await app.inject({ method: 'POST', url: '/auth/mfa/recovery-codes', headers })
+  t.same(refused.json().methods, ['password', 'totp', 'recovery_code'])
+  const wrong = await reauthenticate(headers, { code: '000000' })
+  t.equal(wrong.statusCode, 403, 'not 401: the session itself is fine')
+  t.equal(wrong.json().code, 'MFA_CODE_INVALID')
+  t.equal((await reauthenticate(headers, { code: nextCode(secret, clock) })).statusCode, 204)
+  const regenerated = await app.inject({ method: 'POST', url: '/auth/mfa/recovery-codes', headers })
+  t.equal(regenerated.statusCode, 200)
+  clock.advance(STALE)
+  t.equal((await reauthenticate(headers, { recoveryCode: recoveryCodes[0] })).json().code, 'MFA_CODE_INVALID', 'the regenerated set replaced that code')
+  t.equal((await reauthenticate(headers, { recoveryCode: regenerated.json().recoveryCodes[0] })).statusCode, 204)
+  const session = await prisma.session.findFirstOrThrow({ where: { userId: account.user.id }, select: { totpProvenAt: true, passwordProvenAt: true } })
+  t.ok(session.totpProvenAt !== null && session.passwordProvenAt !== null, 'the session records when each was proven')
+})
+
+t.test('a code without a factor is 409 MFA_NOT_ENABLED', async t => {
+  const account = await registerAccount(app)
+  const { accessToken } = await loginWithBody(app, account)
+  const response = await reauthenticate(bearer(accessToken), { code: '123456' })
+  t.equal(response.statusCode, 409)
+  t.equal(response.json().code, 'MFA_NOT_ENABLED')
+})
+
+t.test('wrong passwords at reauthentication reach the login backoff', async t => {
+  const account = await registerAccount(app)
+  const { accessToken } = await loginWithBody(app, account)
+  for (let i = 0; i < config.LOGIN_BACKOFF_AFTER_FAILURES; i++) await reauthenticate(bearer(accessToken), { password: `wrong ${i}` })
+  const limited = await reauthenticate(bearer(accessToken), { password: account.password })
+  t.equal(limited.statusCode, 429)
+  t.equal(limited.json().code, 'RATE_LIMITED')
+  t.equal((await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: account.password } })).statusCode, 429, 'login waits too')
+})
+
+t.test('a browser session reauthenticates with its cookies', async t => {
+  const account = await registerAccount(app)
+  const { cookie } = await loginWithCookies(app, account)
+  const headers = { cookie, 'sec-fetch-site': 'same-origin' }
+  clock.advance(STALE)
+  t.equal((await app.inject({ method: 'POST', url: '/auth/logout-all', headers })).json().code, 'REAUTHENTICATION_REQUIRED')
+  t.equal((await reauthenticate(headers, { password: account.password })).statusCode, 204)
+  t.equal((await reauthenticate({ cookie, origin: 'https://evil.example' }, { password: account.password })).json().code, 'CSRF_REJECTED')
+  t.equal((await app.inject({ method: 'POST', url: '/auth/logout-all', headers })).statusCode, 204)
+})
+
+t.test('a revoked session cannot reauthenticate', async t => {
+  const account = await registerAccount(app)
+  const { accessToken, refreshToken } = await loginWithBody(app, account)
+  await app.inject({ method: 'POST', url: '/auth/logout', payload: { refreshToken } })
+  const response = await reauthenticate(bearer(accessToken), { password: account.password })
+  t.equal(response.statusCode, 401)
+  t.equal(response.json().code, 'AUTH_SESSION_REVOKED')
+})
