@@ -1,7 +1,7 @@
 // The only reader of process.env: one TypeBox schema, validated at start-up, gives the Config type.
 import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
-import { lifetimeBounds } from './services/lifetime-bounds.js'
+import { lifetimeBounds } from './services/admin/lifetime-bounds.js'
 
 const Seconds = (defaultValue: number, minimum: number, maximum: number, description: string) =>
   Type.Integer({ default: defaultValue, minimum, maximum, description })

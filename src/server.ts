@@ -7,7 +7,7 @@ import { openDatabase } from './db/open.js'
 import { createPool, createPrisma, databaseTimeoutsOf } from './db/prisma.js'
 import { applyMigrations } from './db/schema-engine.js'
 import { resolveAuthSecret } from './dev-secret.js'
-import { createAdminAccounts } from './services/admin-accounts.js'
+import { createAdminAccounts } from './services/admin/first-admin.js'
 import { passwordServiceFor } from './services/index.js'
 
 /** What start-up has opened, closed in reverse order: the app, then the client, then the database. */

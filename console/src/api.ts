@@ -3,8 +3,8 @@ import type { Static } from '@sinclair/typebox'
 import { AuthError, type AuthClient } from '../../packages/client/src/index.js'
 import type { AdminUser, AuditList, Settings, UserChanges, UserList } from '../../src/schemas/admin.js'
 import type { SessionList } from '../../src/schemas/sessions.js'
-import type { AuditAction } from '../../src/services/audit-actions.js'
-import type { Role } from '../../src/services/roles.js'
+import type { AuditAction } from '../../src/services/admin/audit-actions.js'
+import type { Role } from '../../src/services/accounts/roles.js'
 
 /** `mfaEnabled` is there once the service has second factors (DESIGN 10). */
 export type User = Static<typeof AdminUser> & { mfaEnabled?: boolean }

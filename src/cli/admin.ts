@@ -8,7 +8,7 @@ import { openDatabase } from '../db/open.js'
 import { createPrisma } from '../db/prisma.js'
 import { applyMigrations } from '../db/schema-engine.js'
 import { Email, NewPassword, Username } from '../schemas/common.js'
-import { createAdminAccounts } from '../services/admin-accounts.js'
+import { createAdminAccounts } from '../services/admin/first-admin.js'
 import { passwordServiceFor } from '../services/index.js'
 
 const usage = 'usage: admin.ts create --email E [--password P] [--username U] | admin.ts promote --email E'

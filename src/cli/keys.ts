@@ -1,7 +1,7 @@
 // `npm run keys:generate -- [--dir DIR] [--algorithm EdDSA|ES256]`: a new access-token key pair in the key directory.
 import { parseArgs } from 'node:util'
 import { loadConfig } from '../config.js'
-import { generateKeyFiles, type AsymmetricAlgorithm } from '../services/signing-keys.js'
+import { generateKeyFiles, type AsymmetricAlgorithm } from '../services/tokens/signing-keys.js'
 
 const usage = 'usage: keys.ts generate [--dir DIR] [--algorithm EdDSA|ES256]   (defaults: JWT_KEYS_DIR, and JWT_ALGORITHM or EdDSA)'
 

@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { apiError } from '../errors.js'
-import type { AccessTokenClaims, AccessTokenJwt } from '../services/jwt.js'
+import type { AccessTokenClaims, AccessTokenJwt } from '../services/tokens/jwt.js'
 
 export type { AccessTokenClaims }
 

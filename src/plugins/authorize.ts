@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { apiError } from '../errors.js'
-import { hasPermission, type Permission } from '../services/roles.js'
+import { hasPermission, type Permission } from '../services/accounts/roles.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

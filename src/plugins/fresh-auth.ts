@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { apiError } from '../errors.js'
 import type { ReauthenticationService } from '../services/mfa/reauthentication.js'
-import { permissionsByRole, type Role } from '../services/roles.js'
+import { permissionsByRole, type Role } from '../services/accounts/roles.js'
 
 export interface FreshAuthSettings {
   reauthentication: ReauthenticationService

@@ -1,7 +1,7 @@
 // This instance's deliverer of the mail outbox: started with the app, stopped with it (what is left waits in the database).
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { MailDelivery } from '../services/mail-delivery.js'
+import type { MailDelivery } from '../services/mail/delivery.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -6,12 +6,12 @@ import type { RateLimits } from '../config.js'
 import { perClientIp } from '../plugins/rate-limits.js'
 import { errorResponses, type PasswordPolicy } from '../schemas/common.js'
 import { Accepted, ChangePasswordBody, EmptyBody, ForgotPasswordBody, ResetPasswordBody, VerifyEmailBody } from '../schemas/accounts.js'
-import type { CredentialService } from '../services/credentials.js'
-import type { EmailVerificationService } from '../services/email-verification.js'
-import { throttleKeyOf } from '../services/login-throttle.js'
-import type { PasswordResetService } from '../services/password-reset.js'
-import { canonical } from '../services/users.js'
-import { absentBodyAsEmpty, callerOf, noStore } from './client.js'
+import type { CredentialService } from '../services/passwords/credentials.js'
+import type { EmailVerificationService } from '../services/accounts/email-verification.js'
+import { throttleKeyOf } from '../services/sessions/login-throttle.js'
+import type { PasswordResetService } from '../services/passwords/password-reset.js'
+import { canonical } from '../services/accounts/users.js'
+import { absentBodyAsEmpty, callerOf, noStore } from './request-context.js'
 
 export interface AccountRoutesOptions {
   credentials: CredentialService

@@ -5,11 +5,11 @@ import { Type } from '@sinclair/typebox'
 import { errorResponses } from '../schemas/common.js'
 import { AdminUser, AuditList, AuditQuery, ResetMailSent, Settings, SettingsChanges, UserChanges, UserList, UserListQuery, UserParams, UserSessionParams } from '../schemas/admin.js'
 import { ListQuery, SessionList } from '../schemas/sessions.js'
-import type { Actor, AdminService } from '../services/admin.js'
-import type { AuditService } from '../services/audit.js'
+import type { Actor, AdminService } from '../services/admin/users.js'
+import type { AuditService } from '../services/admin/audit.js'
 import type { FactorService } from '../services/mfa/factors.js'
-import type { SettingsService } from '../services/settings.js'
-import { callerOf, noStore } from './client.js'
+import type { SettingsService } from '../services/admin/settings.js'
+import { callerOf, noStore } from './request-context.js'
 
 export interface AdminRoutesOptions {
   admin: AdminService

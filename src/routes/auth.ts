@@ -11,12 +11,12 @@ import {
   RefreshTokenBody, RegisterBody, RegisterResponse
 } from '../schemas/auth.js'
 import { MfaChallengeResponse, MfaVerifyBody } from '../schemas/mfa.js'
-import { isSecondFactorRequired, loginIdentifierOf, type AuthService, type LoginIdentifier, type LoginResult } from '../services/auth.js'
-import { throttleKeyOf } from '../services/login-throttle.js'
-import type { RefreshService } from '../services/refresh.js'
-import type { SessionService } from '../services/sessions.js'
-import type { UserService } from '../services/users.js'
-import { absentBodyAsEmpty, callerOf, deviceOf, isBrowser, noStore } from './client.js'
+import { isSecondFactorRequired, loginIdentifierOf, type AuthService, type LoginIdentifier, type LoginResult } from '../services/sessions/login.js'
+import { throttleKeyOf } from '../services/sessions/login-throttle.js'
+import type { RefreshService } from '../services/sessions/refresh.js'
+import type { SessionService } from '../services/sessions/sessions.js'
+import type { UserService } from '../services/accounts/users.js'
+import { absentBodyAsEmpty, callerOf, deviceOf, isBrowser, noStore } from './request-context.js'
 
 export interface AuthRoutesOptions {
   auth: AuthService

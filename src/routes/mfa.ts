@@ -9,7 +9,7 @@ import { errorResponses, type PasswordPolicy } from '../schemas/common.js'
 import { ReauthenticateBody, RecoveryCodes, TotpConfirmBody, TotpEnrolment } from '../schemas/mfa.js'
 import type { FactorActor, FactorService } from '../services/mfa/factors.js'
 import type { ReauthenticationService } from '../services/mfa/reauthentication.js'
-import { absentBodyAsEmpty, callerOf, noStore } from './client.js'
+import { absentBodyAsEmpty, callerOf, noStore } from './request-context.js'
 
 export interface MfaRoutesOptions {
   factors: FactorService

@@ -7,8 +7,8 @@ import { apiError } from '../errors.js'
 import { perClientIp } from '../plugins/rate-limits.js'
 import { errorResponses } from '../schemas/common.js'
 import { AccessClaims, ListQuery, SessionList, SessionParams, VerifyBody, VerifyResponse } from '../schemas/sessions.js'
-import type { SessionService } from '../services/sessions.js'
-import { callerOf, noStore } from './client.js'
+import type { SessionService } from '../services/sessions/sessions.js'
+import { callerOf, noStore } from './request-context.js'
 
 export interface SessionRoutesOptions {
   sessions: SessionService

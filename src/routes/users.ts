@@ -5,9 +5,9 @@ import { Type, type Static } from '@sinclair/typebox'
 import { errorResponses, type PasswordPolicy } from '../schemas/common.js'
 import { Me } from '../schemas/mfa.js'
 import { DeleteMeBody, UpdateMeBody } from '../schemas/users.js'
-import type { CredentialService } from '../services/credentials.js'
-import type { UserService } from '../services/users.js'
-import { callerOf, noStore } from './client.js'
+import type { CredentialService } from '../services/passwords/credentials.js'
+import type { UserService } from '../services/accounts/users.js'
+import { callerOf, noStore } from './request-context.js'
 
 export interface UserRoutesOptions {
   users: UserService

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { errorResponses } from '../schemas/common.js'
 import { Jwks } from '../schemas/well-known.js'
-import type { PublicJwk } from '../services/signing-keys.js'
+import type { PublicJwk } from '../services/tokens/signing-keys.js'
 
 export interface WellKnownRoutesOptions {
   /** The keys that verify now or will sign soon. */

@@ -1,8 +1,8 @@
 // Bodies, queries and responses of the /admin routes.
 import { Type } from '@sinclair/typebox'
-import { auditActions } from '../services/audit-actions.js'
-import { lifetimeBounds } from '../services/lifetime-bounds.js'
-import { roles } from '../services/roles.js'
+import { auditActions } from '../services/admin/audit-actions.js'
+import { lifetimeBounds } from '../services/admin/lifetime-bounds.js'
+import { roles } from '../services/accounts/roles.js'
 import { Uuid, User } from './common.js'
 import { ProfileChanges } from './users.js'
 

@@ -8,7 +8,7 @@ import t, { type Test } from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { listen } from '../helpers/http.js'
 import { loginWithBody, registerAccount } from '../helpers/users.js'
-import { generateKeyFiles } from '../../src/services/signing-keys.js'
+import { generateKeyFiles } from '../../src/services/tokens/signing-keys.js'
 
 const dir = await mkdtemp(join(tmpdir(), 'auth-attack-keys-'))
 t.teardown(() => rm(dir, { recursive: true, force: true }))

@@ -10,7 +10,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { SignJWT, importPKCS8 } from 'jose'
 import t from 'tap'
 import { accessTokenAuth, createAccessTokenVerifier, type AccessTokenVerifier } from '../../packages/client/src/server/index.js'
-import { generateKeyFiles } from '../../src/services/signing-keys.js'
+import { generateKeyFiles } from '../../src/services/tokens/signing-keys.js'
 import { buildTestApp } from '../helpers/app.js'
 import { loginWithBody, registerAccount } from '../helpers/users.js'
 

@@ -3,7 +3,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/app.js'
 import { loadConfig, type Config } from '../../src/config.js'
 import { createPool, createPrisma, databaseTimeoutsOf, type PrismaClient } from '../../src/db/prisma.js'
-import { createArgon2Threads, type Argon2Threads } from '../../src/services/passwords.js'
+import { createArgon2Threads, type Argon2Threads } from '../../src/services/passwords/passwords.js'
 import { createTestDatabase, type TestDatabase } from './database.js'
 
 export interface TestClock {

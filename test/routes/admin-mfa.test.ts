@@ -1,7 +1,7 @@
 // Admins and second factors: REQUIRE_MFA_FOR_ADMINS gates the admin API until a factor is proven; removing a user's factors; mfaEnabled.
 import t from 'tap'
 import { passwordServiceFor } from '../../src/services/index.js'
-import { createAdminAccounts } from '../../src/services/admin-accounts.js'
+import { createAdminAccounts } from '../../src/services/admin/first-admin.js'
 import { buildTestApp } from '../helpers/app.js'
 import { startMailServer } from '../helpers/mail.js'
 import { enrolTotp, nextCode, startLogin } from '../helpers/mfa.js'

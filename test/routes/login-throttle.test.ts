@@ -3,7 +3,7 @@ import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { startMailServer } from '../helpers/mail.js'
 import { registerAccount } from '../helpers/users.js'
-import { waitAfter } from '../../src/services/login-throttle.js'
+import { waitAfter } from '../../src/services/sessions/login-throttle.js'
 
 const policy = { backoffAfter: 3, baseSeconds: 10, maxSeconds: 40, lockoutAfter: 7, lockoutSeconds: 3600 }
 const env = {

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { loginWithBody, registerAccount } from '../helpers/users.js'
-import { generateKeyFiles } from '../../src/services/signing-keys.js'
+import { generateKeyFiles } from '../../src/services/tokens/signing-keys.js'
 import { ConfigError, loadConfig } from '../../src/config.js'
 
 const headerOf = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[0] as string, 'base64url').toString())

@@ -3,7 +3,7 @@ import { isSignedOut, type AdminApi, type AuditEntry, type AuditQuery } from '..
 import { hashOf, pager, type Context, type Screen } from '../context.js'
 import { field, h, option, table } from '../dom.js'
 import { dateTime, UUID } from '../format.js'
-import { auditActions, type AuditAction } from '../../../src/services/audit-actions.js'
+import { auditActions, type AuditAction } from '../../../src/services/admin/audit-actions.js'
 
 const PAGE_SIZE = 25
 

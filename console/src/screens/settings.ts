@@ -3,7 +3,7 @@ import { isSignedOut, problemOf, type Lifetimes } from '../api.js'
 import type { Context, Screen } from '../context.js'
 import { field, h, messageArea } from '../dom.js'
 import { duration } from '../format.js'
-import { lifetimeBounds, type LifetimeName } from '../../../src/services/lifetime-bounds.js'
+import { lifetimeBounds, type LifetimeName } from '../../../src/services/admin/lifetime-bounds.js'
 
 const labels: Record<LifetimeName, string> = {
   accessTokenTtlSeconds: 'Access token lifetime (seconds)',

@@ -3,7 +3,7 @@ import { isSignedOut, problemOf, type Sessions, type User } from '../api.js'
 import type { Context, Screen } from '../context.js'
 import { field, h, messageArea, option, table, type Child } from '../dom.js'
 import { dateTime, device } from '../format.js'
-import { roles, type Role } from '../../../src/services/roles.js'
+import { roles, type Role } from '../../../src/services/accounts/roles.js'
 
 function profile (user: User): HTMLElement {
   const entries: Array<[string, Child]> = [

@@ -3,7 +3,7 @@ import type { UserQuery } from '../api.js'
 import { hashOf, pager, type Context, type Screen } from '../context.js'
 import { field, h, option, table } from '../dom.js'
 import { dateTime } from '../format.js'
-import { roles, type Role } from '../../../src/services/roles.js'
+import { roles, type Role } from '../../../src/services/accounts/roles.js'
 
 const PAGE_SIZE = 20
 

@@ -2,10 +2,10 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import type { PrismaClient } from '../../db/prisma.js'
 import { apiError } from '../../errors.js'
-import type { AuditService } from '../audit.js'
-import type { LoginProof } from '../login-store.js'
-import { accountThrottleKeys, type LoginThrottle } from '../login-throttle.js'
-import type { MailOutbox } from '../mail-outbox.js'
+import type { AuditService } from '../admin/audit.js'
+import type { LoginProof } from '../sessions/login-store.js'
+import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
+import type { MailOutbox } from '../mail/outbox.js'
 import type { FactorService } from './factors.js'
 
 /** DESIGN 10: a challenge lives five minutes and takes at most five wrong codes. */

@@ -2,9 +2,9 @@
 import QRCode from 'qrcode'
 import type { Db, PrismaClient } from '../../db/prisma.js'
 import { apiError, withStatus } from '../../errors.js'
-import type { AuditService } from '../audit.js'
-import type { MailOutbox } from '../mail-outbox.js'
-import type { SessionService } from '../sessions.js'
+import type { AuditService } from '../admin/audit.js'
+import type { MailOutbox } from '../mail/outbox.js'
+import type { SessionService } from '../sessions/sessions.js'
 import { findRecoveryCode, hashRecoveryCode, newRecoveryCodes } from './recovery-codes.js'
 import { matchingStep, newTotpSecret, openSecret, otpauthUri, sealSecret } from './totp.js'
 

@@ -1,11 +1,11 @@
 // Fresh authentication: sensitive changes need a proof made on this session recently; POST /auth/reauthenticate makes one.
 import type { PrismaClient } from '../../db/prisma.js'
 import { apiError, reauthenticationRequired, withStatus } from '../../errors.js'
-import type { AuditService } from '../audit.js'
-import { accountThrottleKeys, type LoginThrottle } from '../login-throttle.js'
-import type { MailOutbox } from '../mail-outbox.js'
-import type { PasswordService } from '../passwords.js'
-import type { SessionService } from '../sessions.js'
+import type { AuditService } from '../admin/audit.js'
+import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
+import type { MailOutbox } from '../mail/outbox.js'
+import type { PasswordService } from '../passwords/passwords.js'
+import type { SessionService } from '../sessions/sessions.js'
 import type { FactorService } from './factors.js'
 
 /** What reauthentication accepts; webauthn joins this list when passkeys do. */

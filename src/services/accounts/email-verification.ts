@@ -1,10 +1,10 @@
 // Proving control of an address: verification after registration, and email changes confirmed by the new mailbox.
-import type { PrismaClient, Transaction } from '../db/prisma.js'
-import { apiError } from '../errors.js'
-import { Prisma } from '../generated/prisma/client.js'
-import type { MailOutbox } from './mail-outbox.js'
-import type { OneTimeTokenService } from './one-time-tokens.js'
-import type { SessionService } from './sessions.js'
+import type { PrismaClient, Transaction } from '../../db/prisma.js'
+import { apiError } from '../../errors.js'
+import { Prisma } from '../../generated/prisma/client.js'
+import type { MailOutbox } from '../mail/outbox.js'
+import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
+import type { SessionService } from '../sessions/sessions.js'
 
 export interface EmailVerificationDeps {
   prisma: PrismaClient

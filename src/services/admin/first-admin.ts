@@ -1,8 +1,8 @@
 // The first admin: created or promoted from the command line, or bootstrapped at start from ADMIN_EMAIL.
-import type { PrismaClient } from '../db/prisma.js'
-import { apiError } from '../errors.js'
-import type { PasswordService } from './passwords.js'
-import { canonical, createAccount, toApiUser, userSelect, type ApiUser, type Registration } from './users.js'
+import type { PrismaClient } from '../../db/prisma.js'
+import { apiError } from '../../errors.js'
+import type { PasswordService } from '../passwords/passwords.js'
+import { canonical, createAccount, toApiUser, userSelect, type ApiUser, type Registration } from '../accounts/users.js'
 
 export interface AdminAccountDeps {
   prisma: PrismaClient

@@ -1,17 +1,17 @@
 // Logging in: credentials checked at constant cost, then a new session and its tokens.
-import type { PrismaClient } from '../db/prisma.js'
-import { apiError } from '../errors.js'
-import type { AuditService } from './audit.js'
-import type { EmailVerificationService } from './email-verification.js'
+import type { PrismaClient } from '../../db/prisma.js'
+import { apiError } from '../../errors.js'
+import type { AuditService } from '../admin/audit.js'
+import type { EmailVerificationService } from '../accounts/email-verification.js'
 import type { LoginProof, LoginStore } from './login-store.js'
-import type { ChallengeService, IssuedChallenge, SecondFactorProof } from './mfa/challenges.js'
+import type { ChallengeService, IssuedChallenge, SecondFactorProof } from '../mfa/challenges.js'
 import { accountThrottleKeys, throttleKeyOf, type LoginThrottle } from './login-throttle.js'
-import type { AuthMetrics } from './metrics.js'
-import type { PasswordService } from './passwords.js'
+import type { AuthMetrics } from '../metrics.js'
+import type { PasswordService } from '../passwords/passwords.js'
 import type { Device } from './sessions.js'
-import type { SettingsService } from './settings.js'
-import type { createAccessTokenIssuer } from './tokens.js'
-import { canonical, type ApiUser } from './users.js'
+import type { SettingsService } from '../admin/settings.js'
+import type { createAccessTokenIssuer } from '../tokens/tokens.js'
+import { canonical, type ApiUser } from '../accounts/users.js'
 
 export type LoginIdentifier = { identifier: string } | { email: string } | { username: string }
 

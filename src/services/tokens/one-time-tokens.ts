@@ -1,7 +1,7 @@
 // Single-use tokens mailed to users (email verification, email change, password reset): derived from a server key, stored only as SHA-256.
 import { createHash, createHmac, randomUUID } from 'node:crypto'
-import type { PrismaClient, Transaction } from '../db/prisma.js'
-import type { TokenPurpose } from '../generated/prisma/enums.js'
+import type { PrismaClient, Transaction } from '../../db/prisma.js'
+import type { TokenPurpose } from '../../generated/prisma/enums.js'
 
 export type { TokenPurpose }
 

@@ -1,7 +1,7 @@
 // The durable outbox: every query of OutboxMail, and how a service promises a mail inside its own transaction.
 import { randomUUID } from 'node:crypto'
-import type { Db, PrismaClient, Transaction } from '../db/prisma.js'
-import type { MailKind } from '../generated/prisma/enums.js'
+import type { Db, PrismaClient, Transaction } from '../../db/prisma.js'
+import type { MailKind } from '../../generated/prisma/enums.js'
 
 /** A mail to send, as its template's values: never a secret (links are derived at delivery). */
 export type QueuedMail =

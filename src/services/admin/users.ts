@@ -1,14 +1,14 @@
 // Administration of users: listing, reading, changing role and state, deleting, ending sessions.
-import { lockFor } from '../db/locks.js'
-import type { PrismaClient, Transaction } from '../db/prisma.js'
-import type { Prisma } from '../generated/prisma/client.js'
-import { apiError } from '../errors.js'
+import { lockFor } from '../../db/locks.js'
+import type { PrismaClient, Transaction } from '../../db/prisma.js'
+import type { Prisma } from '../../generated/prisma/client.js'
+import { apiError } from '../../errors.js'
 import type { AuditService } from './audit.js'
-import { after, decodeCursor, encodeCursor, type Page } from './pagination.js'
-import type { PasswordResetService } from './password-reset.js'
-import type { Role } from './roles.js'
-import type { SessionService, SessionView } from './sessions.js'
-import { canonical, toApiUser, userSelect, type ApiUser } from './users.js'
+import { after, decodeCursor, encodeCursor, type Page } from '../pagination.js'
+import type { PasswordResetService } from '../passwords/password-reset.js'
+import type { Role } from '../accounts/roles.js'
+import type { SessionService, SessionView } from '../sessions/sessions.js'
+import { canonical, toApiUser, userSelect, type ApiUser } from '../accounts/users.js'
 
 export interface AdminUser extends ApiUser {
   isActive: boolean

@@ -1,7 +1,7 @@
 // Sessions: one row per login, carrying the refresh token's rotation state.
-import type { Db, PrismaClient } from '../db/prisma.js'
-import type { RefreshTokenCodec } from './tokens.js'
-import type { Page } from './pagination.js'
+import type { Db, PrismaClient } from '../../db/prisma.js'
+import type { RefreshTokenCodec } from '../tokens/tokens.js'
+import type { Page } from '../pagination.js'
 
 export interface SessionDeps {
   prisma: PrismaClient

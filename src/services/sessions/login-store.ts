@@ -1,13 +1,13 @@
 // A login's two statements: what deciding it needs, then everything a success writes.
 import { randomUUID } from 'node:crypto'
-import { iso, statement, type Sql } from '../db/sql.js'
-import { apiError } from '../errors.js'
+import { iso, statement, type Sql } from '../../db/sql.js'
+import { apiError } from '../../errors.js'
 import type { FailureState } from './login-throttle.js'
 import type { Device, StartedSession } from './sessions.js'
 import { expiryOf } from './sessions.js'
-import type { SettingsService } from './settings.js'
-import type { RefreshTokenCodec } from './tokens.js'
-import { API_USER_COLUMNS, API_USER_FROM, apiUserOfRow, type ApiUser, type ApiUserRow } from './users.js'
+import type { SettingsService } from '../admin/settings.js'
+import type { RefreshTokenCodec } from '../tokens/tokens.js'
+import { API_USER_COLUMNS, API_USER_FROM, apiUserOfRow, type ApiUser, type ApiUserRow } from '../accounts/users.js'
 
 export interface LoginStoreDeps {
   sql: Sql

@@ -1,11 +1,11 @@
 // The mail outbox with a real SMTP server: retries with backoff while it is down, a bound on attempts, a stable Message-ID, the log in development, several instances.
 import { pino } from 'pino'
 import t from 'tap'
-import { buildTestApp } from '../helpers/app.js'
-import { createTestDatabase } from '../helpers/database.js'
-import { logCapture, startMailServer } from '../helpers/mail.js'
-import { newAccount, registerAccount } from '../helpers/users.js'
-import { escapeHtml, linkFor, mask, passwordResetMail, verifyEmailMail } from '../../src/services/mail-templates.js'
+import { buildTestApp } from '../../helpers/app.js'
+import { createTestDatabase } from '../../helpers/database.js'
+import { logCapture, startMailServer } from '../../helpers/mail.js'
+import { newAccount, registerAccount } from '../../helpers/users.js'
+import { escapeHtml, linkFor, mask, passwordResetMail, verifyEmailMail } from '../../../src/services/mail/templates.js'
 
 const VERIFY = /^Confirm your email address$/
 const METRICS_TOKEN = 'mail-test-metrics-token-0123456789'

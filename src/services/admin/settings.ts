@@ -1,8 +1,8 @@
 // Token lifetimes in force: environment defaults, overridden at run time by admins through the database.
-import type { Config } from '../config.js'
-import { lockFor } from '../db/locks.js'
-import type { PrismaClient } from '../db/prisma.js'
-import { apiError } from '../errors.js'
+import type { Config } from '../../config.js'
+import { lockFor } from '../../db/locks.js'
+import type { PrismaClient } from '../../db/prisma.js'
+import { apiError } from '../../errors.js'
 
 export interface TokenLifetimes {
   accessTokenTtlSeconds: number

@@ -1,9 +1,9 @@
 // Bootstrapping the first admin: create, promote, or leave alone once an admin exists.
 import t from 'tap'
-import { createPrisma } from '../../src/db/prisma.js'
-import { createAdminAccounts } from '../../src/services/admin-accounts.js'
-import { createPasswordService } from '../../src/services/passwords.js'
-import { createTestDatabase } from '../helpers/database.js'
+import { createPrisma } from '../../../src/db/prisma.js'
+import { createAdminAccounts } from '../../../src/services/admin/first-admin.js'
+import { createPasswordService } from '../../../src/services/passwords/passwords.js'
+import { createTestDatabase } from '../../helpers/database.js'
 
 const database = await createTestDatabase()
 const prisma = createPrisma(database)

@@ -1,11 +1,11 @@
 // What only the holder of the current password may do: change it, or delete the account.
-import type { PrismaClient } from '../db/prisma.js'
-import { apiError } from '../errors.js'
-import type { AuditService } from './audit.js'
-import type { MailOutbox } from './mail-outbox.js'
-import type { OneTimeTokenService } from './one-time-tokens.js'
+import type { PrismaClient } from '../../db/prisma.js'
+import { apiError } from '../../errors.js'
+import type { AuditService } from '../admin/audit.js'
+import type { MailOutbox } from '../mail/outbox.js'
+import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import type { PasswordService } from './passwords.js'
-import type { SessionService } from './sessions.js'
+import type { SessionService } from '../sessions/sessions.js'
 
 export interface CredentialDeps {
   prisma: PrismaClient

@@ -1,7 +1,7 @@
 // Signing and verifying access-token JWTs (fast-jwt) with the key ring: the kid picks the key, the key pins the algorithm.
 import { createSigner, createVerifier } from 'fast-jwt'
 import { LruMap } from 'toad-cache'
-import { apiError } from '../errors.js'
+import { apiError } from '../../errors.js'
 import type { KeyRing, SigningKey } from './signing-keys.js'
 
 /** The verified claims of an access token. */

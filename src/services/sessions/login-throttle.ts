@@ -1,7 +1,7 @@
 // Brute-force backoff per login identifier: waits that double after repeated failures, then a bounded lockout.
 import { createHash } from 'node:crypto'
-import type { PrismaClient } from '../db/prisma.js'
-import { rateLimited } from '../errors.js'
+import type { PrismaClient } from '../../db/prisma.js'
+import { rateLimited } from '../../errors.js'
 
 export interface LoginThrottlePolicy {
   /** Consecutive failures allowed before each further attempt must wait. */

@@ -1,14 +1,14 @@
 // Delivering the outbox: claim due mails, render them, send them, record the outcome; retries with backoff, gives up after a bound.
-import type { PrismaClient } from '../db/prisma.js'
-import { isDatabaseUnavailable } from '../db/errors.js'
-import { domainOf, failureOf, type MailLog, type MailSender, type OutgoingMail } from './mail.js'
-import type { ClaimedMail, MailOutbox } from './mail-outbox.js'
+import type { PrismaClient } from '../../db/prisma.js'
+import { isDatabaseUnavailable } from '../../db/errors.js'
+import { domainOf, failureOf, type MailLog, type MailSender, type OutgoingMail } from './sender.js'
+import type { ClaimedMail, MailOutbox } from './outbox.js'
 import {
   confirmEmailChangeMail, emailChangeNoticeMail, linkFor, mfaDisabledMail, mfaEnabledMail, passwordChangedMail, passwordResetMail,
   recoveryCodesRegeneratedMail, recoveryCodeUsedMail, verifyEmailMail
-} from './mail-templates.js'
-import type { MailMetrics } from './metrics.js'
-import type { OneTimeTokenService } from './one-time-tokens.js'
+} from './templates.js'
+import type { MailMetrics } from '../metrics.js'
+import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 
 export interface MailDeliveryDeps {
   prisma: PrismaClient

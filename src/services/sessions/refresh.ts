@@ -1,12 +1,12 @@
 // Refresh-token rotation with reuse detection (RFC 9700 4.14.2) and a grace window for honest races.
-import type { PrismaClient } from '../db/prisma.js'
-import { iso, statement, type Sql } from '../db/sql.js'
-import { apiError, isErrorCode } from '../errors.js'
-import type { AuditService } from './audit.js'
-import type { AuthMetrics } from './metrics.js'
+import type { PrismaClient } from '../../db/prisma.js'
+import { iso, statement, type Sql } from '../../db/sql.js'
+import { apiError, isErrorCode } from '../../errors.js'
+import type { AuditService } from '../admin/audit.js'
+import type { AuthMetrics } from '../metrics.js'
 import { expiryOf, type Device } from './sessions.js'
-import type { SettingsService } from './settings.js'
-import type { RefreshTokenCodec, RefreshTokenParts, createAccessTokenIssuer } from './tokens.js'
+import type { SettingsService } from '../admin/settings.js'
+import type { RefreshTokenCodec, RefreshTokenParts, createAccessTokenIssuer } from '../tokens/tokens.js'
 
 export interface RefreshDeps {
   prisma: PrismaClient

@@ -1,14 +1,14 @@
 // Accounts: registration, the caller's own user, and profile and email updates.
-import { Prisma } from '../generated/prisma/client.js'
-import type { PrismaClient } from '../db/prisma.js'
-import { iso, statement, type Sql } from '../db/sql.js'
-import { apiError } from '../errors.js'
+import { Prisma } from '../../generated/prisma/client.js'
+import type { PrismaClient } from '../../db/prisma.js'
+import { iso, statement, type Sql } from '../../db/sql.js'
+import { apiError } from '../../errors.js'
 import type { EmailVerificationService } from './email-verification.js'
-import type { MailOutbox } from './mail-outbox.js'
-import type { OneTimeTokenService } from './one-time-tokens.js'
-import type { PasswordService } from './passwords.js'
+import type { MailOutbox } from '../mail/outbox.js'
+import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
+import type { PasswordService } from '../passwords/passwords.js'
 import type { Role } from './roles.js'
-import type { SessionService } from './sessions.js'
+import type { SessionService } from '../sessions/sessions.js'
 
 /** The only columns that ever leave this service: the password hash cannot reach a response. */
 export const userSelect = {

@@ -1,8 +1,8 @@
 // The audit trail: security events and admin actions, in a table, readable by admins. Never a secret in it.
-import type { PrismaClient } from '../db/prisma.js'
-import type { Prisma } from '../generated/prisma/client.js'
+import type { PrismaClient } from '../../db/prisma.js'
+import type { Prisma } from '../../generated/prisma/client.js'
 import type { AuditAction } from './audit-actions.js'
-import { after, decodeCursor, encodeCursor, type Page } from './pagination.js'
+import { after, decodeCursor, encodeCursor, type Page } from '../pagination.js'
 
 export type { AuditAction } from './audit-actions.js'
 

@@ -1,14 +1,14 @@
 // Forgotten passwords: a single-use, expiring link mailed to the account's address, and the reset it allows.
-import type { PrismaClient } from '../db/prisma.js'
-import { apiError } from '../errors.js'
-import { Prisma } from '../generated/prisma/client.js'
-import type { AuditService } from './audit.js'
-import { accountThrottleKeys, type LoginThrottle } from './login-throttle.js'
-import type { MailOutbox } from './mail-outbox.js'
-import type { OneTimeTokenService } from './one-time-tokens.js'
+import type { PrismaClient } from '../../db/prisma.js'
+import { apiError } from '../../errors.js'
+import { Prisma } from '../../generated/prisma/client.js'
+import type { AuditService } from '../admin/audit.js'
+import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
+import type { MailOutbox } from '../mail/outbox.js'
+import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import type { PasswordService } from './passwords.js'
-import type { SessionService } from './sessions.js'
-import { canonical } from './users.js'
+import type { SessionService } from '../sessions/sessions.js'
+import { canonical } from '../accounts/users.js'
 
 export interface PasswordResetDeps {
   prisma: PrismaClient

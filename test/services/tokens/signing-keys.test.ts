@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPairSync } from 'node:crypto'
 import t from 'tap'
-import { createKeyRing, generateKeyFiles, hmacSigningKey, loadKeyDirectory, loadSigningKeys } from '../../src/services/signing-keys.js'
+import { createKeyRing, generateKeyFiles, hmacSigningKey, loadKeyDirectory, loadSigningKeys } from '../../../src/services/tokens/signing-keys.js'
 
 const HOUR = 3600_000
 const DAY = 24 * HOUR

@@ -1,6 +1,6 @@
 // What the routes need to know about the client behind a request.
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { Device } from '../services/sessions.js'
+import type { Device } from '../services/sessions/sessions.js'
 import { apiError } from '../errors.js'
 import type { Caller } from '../plugins/authenticate.js'
 
