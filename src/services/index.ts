@@ -79,7 +79,7 @@ export function createServices (config: Config, { prisma, sql, signJwt, refreshK
   const issueAccessToken = createAccessTokenIssuer({ sign: signJwt, now })
   const sessions = createSessionService({ prisma, codec, now })
   const store = createLoginStore({ sql, codec, settings, now, maxSessionsPerUser: config.MAX_SESSIONS_PER_USER })
-  const refresh = createRefreshService({ prisma, sql, codec, settings, audit, issueAccessToken, now, graceSeconds: config.REFRESH_REUSE_GRACE_SECONDS, requireVerifiedEmail, metrics })
+  const refresh = createRefreshService({ sql, codec, sessions, settings, audit, issueAccessToken, now, graceSeconds: config.REFRESH_REUSE_GRACE_SECONDS, requireVerifiedEmail, metrics })
   const tokens = createOneTimeTokenService({
     prisma,
     now,

@@ -1,7 +1,7 @@
 // Proving control of an address: verification after registration, and email changes confirmed by the new mailbox.
 import type { PrismaClient, Transaction } from '../../db/prisma.js'
 import { apiError } from '../../errors.js'
-import { Prisma } from '../../generated/prisma/client.js'
+import { isUniqueViolation } from '../../db/refusals.js'
 import type { MailOutbox } from '../mail/outbox.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import type { SessionService } from '../sessions/sessions.js'
@@ -90,6 +90,6 @@ export type EmailVerificationService = ReturnType<typeof createEmailVerification
 
 // Registered by someone else between the check and the update: the unique index refuses it.
 function rethrowTaken (error: unknown): never {
-  if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') throw apiError('EMAIL_TAKEN')
+  if (isUniqueViolation(error)) throw apiError('EMAIL_TAKEN')
   throw error
 }

@@ -1,90 +1,20 @@
 // Accounts: registration, the caller's own user, and profile and email updates.
+import type { Static } from '@sinclair/typebox'
 import { Prisma } from '../../generated/prisma/client.js'
+import type { RegisterBody } from '../../schemas/auth.js'
+import type { UpdateMeBody } from '../../schemas/users.js'
 import type { PrismaClient } from '../../db/prisma.js'
 import { iso, statement, type Sql } from '../../db/sql.js'
+import { isRecordNotFound, isUniqueViolation } from '../../db/refusals.js'
 import { apiError } from '../../errors.js'
 import type { EmailVerificationService } from './email-verification.js'
 import type { MailOutbox } from '../mail/outbox.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import type { PasswordService } from '../passwords/passwords.js'
+import { API_USER_COLUMNS, API_USER_FROM, apiUserOfRow, ownSelect, toApiUser, toOwnUser, userSelect, type ApiUser, type ApiUserRow, type OwnUser } from './api-user.js'
 import type { Role } from './roles.js'
+import { liveSessionSql } from '../sessions/liveness.js'
 import type { SessionService } from '../sessions/sessions.js'
-
-/** The only columns that ever leave this service: the password hash cannot reach a response. */
-export const userSelect = {
-  id: true,
-  email: true,
-  pendingEmail: true,
-  username: true,
-  role: true,
-  emailVerifiedAt: true,
-  createdAt: true,
-  updatedAt: true,
-  profile: { select: { displayName: true, bio: true, avatarUrl: true } }
-} satisfies Prisma.UserSelect
-
-type UserRow = Prisma.UserGetPayload<{ select: typeof userSelect }>
-
-export interface ApiUser {
-  id: string
-  email: string
-  pendingEmail: string | null
-  username: string | null
-  role: string
-  emailVerified: boolean
-  createdAt: string
-  updatedAt: string
-  profile: { displayName: string | null, bio: string | null, avatarUrl: string | null }
-}
-
-export function toApiUser (row: UserRow): ApiUser {
-  const { emailVerifiedAt, createdAt, updatedAt, profile, ...rest } = row
-  return {
-    ...rest,
-    emailVerified: emailVerifiedAt !== null,
-    createdAt: createdAt.toISOString(),
-    updatedAt: updatedAt.toISOString(),
-    profile: profile ?? { displayName: null, bio: null, avatarUrl: null }
-  }
-}
-
-/** The columns of `ApiUser`, and where they come from, for hand-written statements. */
-export const API_USER_COLUMNS = `u.id, u.email, u."pendingEmail", u.username, u.role, u."emailVerifiedAt", u."createdAt", u."updatedAt",
-  p."displayName", p.bio, p."avatarUrl"`
-export const API_USER_FROM = '"User" u LEFT JOIN "Profile" p ON p."userId" = u.id'
-
-export interface ApiUserRow {
-  id: string
-  email: string
-  pendingEmail: string | null
-  username: string | null
-  role: UserRow['role']
-  emailVerifiedAt: Date | null
-  createdAt: Date
-  updatedAt: Date
-  displayName: string | null
-  bio: string | null
-  avatarUrl: string | null
-}
-
-export function apiUserOfRow ({ displayName, bio, avatarUrl, ...user }: ApiUserRow): ApiUser {
-  return toApiUser({ ...user, profile: { displayName, bio, avatarUrl } })
-}
-
-/** The caller's own view: the user and the state of their second factors. */
-export interface OwnUser extends ApiUser {
-  mfa: { totp: boolean, recoveryCodesLeft: number }
-}
-
-const ownSelect = {
-  ...userSelect,
-  totpFactor: { select: { confirmedAt: true } },
-  _count: { select: { recoveryCodes: { where: { usedAt: null } } } }
-} satisfies Prisma.UserSelect
-
-function toOwnUser ({ totpFactor, _count, ...row }: Prisma.UserGetPayload<{ select: typeof ownSelect }>): OwnUser {
-  return { ...toApiUser(row), mfa: { totp: totpFactor?.confirmedAt != null, recoveryCodesLeft: _count.recoveryCodes } }
-}
 
 // The user, only while active and while `sid` is one of their live sessions: one round trip.
 const selectLiveCaller = statement<ApiUserRow & { totp: boolean, recoveryCodesLeft: number }>('users.live_caller', `
@@ -92,27 +22,18 @@ const selectLiveCaller = statement<ApiUserRow & { totp: boolean, recoveryCodesLe
     EXISTS (SELECT 1 FROM "TotpFactor" t WHERE t."userId" = u.id AND t."confirmedAt" IS NOT NULL) AS totp,
     (SELECT count(*)::int FROM "RecoveryCode" r WHERE r."userId" = u.id AND r."usedAt" IS NULL) AS "recoveryCodesLeft"
   FROM ${API_USER_FROM}
-  WHERE u.id = $1 AND u."isActive" AND EXISTS (
-    SELECT 1 FROM "Session" s
-    WHERE s.id = $2 AND s."userId" = u.id AND s."revokedAt" IS NULL AND s."idleExpiresAt" > $3 AND s."absoluteExpiresAt" > $3)`)
+  WHERE u.id = $1 AND EXISTS (SELECT 1 FROM "Session" s WHERE s.id = $2 AND s."userId" = u.id AND ${liveSessionSql('s', '$3')})`)
 
 /** Emails and usernames are compared in one canonical form: NFKC, lower case. */
 export function canonical (value: string): string {
   return value.normalize('NFKC').toLowerCase()
 }
 
-export interface Registration {
-  email: string
-  password: string
-  username?: string | undefined
-  displayName?: string | undefined
-}
+/** A new account, as POST /auth/register takes it. */
+export type Registration = Static<ReturnType<typeof RegisterBody>>
 
-export interface ProfileChanges {
-  username?: string | undefined
-  email?: string | undefined
-  profile?: { displayName?: string | null, bio?: string | null, avatarUrl?: string | null } | undefined
-}
+/** A change of the caller's own user, as PATCH /users/me takes it. */
+export type MeChanges = Static<typeof UpdateMeBody>
 
 export interface UserDeps {
   prisma: PrismaClient
@@ -154,7 +75,7 @@ export function createUserService ({ prisma, sql, now, passwords, sessions, emai
      * an active user may write. A new email only becomes pending until the new mailbox
      * confirms it (see EmailVerificationService.stageChange); its mails leave after commit.
      */
-    async updateMe (userId: string, sessionId: string, changes: ProfileChanges): Promise<OwnUser> {
+    async updateMe (userId: string, sessionId: string, changes: MeChanges): Promise<OwnUser> {
       const data: Prisma.UserUpdateInput = {}
       if (changes.username !== undefined) data.username = canonical(changes.username)
       if (changes.profile !== undefined) data.profile = { upsert: { create: changes.profile, update: changes.profile } }
@@ -169,7 +90,7 @@ export function createUserService ({ prisma, sql, now, passwords, sessions, emai
         return toOwnUser(row)
       } catch (error) {
         if (isUniqueViolation(error)) throw apiError('USERNAME_TAKEN')
-        if (isNotFound(error)) throw apiError('AUTH_SESSION_REVOKED')
+        if (isRecordNotFound(error)) throw apiError('AUTH_SESSION_REVOKED')
         throw error
       }
     }
@@ -214,12 +135,4 @@ export async function createAccount (
     if (isUniqueViolation(error)) throw apiError('USER_EXISTS')
     throw error
   }
-}
-
-function isUniqueViolation (error: unknown): boolean {
-  return error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002'
-}
-
-function isNotFound (error: unknown): boolean {
-  return error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2025'
 }

@@ -2,7 +2,8 @@
 import type { PrismaClient } from '../../db/prisma.js'
 import { apiError } from '../../errors.js'
 import type { PasswordService } from '../passwords/passwords.js'
-import { canonical, createAccount, toApiUser, userSelect, type ApiUser, type Registration } from '../accounts/users.js'
+import { toApiUser, userSelect, type ApiUser } from '../accounts/api-user.js'
+import { canonical, createAccount, type Registration } from '../accounts/users.js'
 
 export interface AdminAccountDeps {
   prisma: PrismaClient

@@ -1,19 +1,16 @@
 // Administration of users: listing, reading, changing role and state, deleting, ending sessions.
+import type { Static } from '@sinclair/typebox'
+import type { UserChanges as UserChangesBody } from '../../schemas/admin.js'
 import { lockFor } from '../../db/locks.js'
 import type { PrismaClient, Transaction } from '../../db/prisma.js'
-import type { Prisma } from '../../generated/prisma/client.js'
 import { apiError } from '../../errors.js'
 import type { AuditService } from './audit.js'
 import { after, decodeCursor, encodeCursor, type Page } from '../pagination.js'
 import type { PasswordResetService } from '../passwords/password-reset.js'
 import type { Role } from '../accounts/roles.js'
 import type { SessionService, SessionView } from '../sessions/sessions.js'
-import { canonical, toApiUser, userSelect, type ApiUser } from '../accounts/users.js'
-
-export interface AdminUser extends ApiUser {
-  isActive: boolean
-  mfaEnabled: boolean
-}
+import { adminSelect, toAdminUser, type AdminUser } from '../accounts/api-user.js'
+import { canonical } from '../accounts/users.js'
 
 export interface UserQuery {
   limit: number
@@ -24,23 +21,13 @@ export interface UserQuery {
   active?: boolean | undefined
 }
 
-export interface UserChanges {
-  role?: Role | undefined
-  isActive?: boolean | undefined
-  profile?: { displayName?: string | null, bio?: string | null, avatarUrl?: string | null } | undefined
-}
+/** A change of a user by an admin, as PATCH /admin/users/:id takes it. */
+export type UserChanges = Static<typeof UserChangesBody>
 
 /** Who acts, for the audit trail. */
 export interface Actor {
   userId: string
   ip: string
-}
-
-const adminSelect = { ...userSelect, isActive: true, totpFactor: { select: { confirmedAt: true } } } satisfies Prisma.UserSelect
-
-function toAdminUser (row: Prisma.UserGetPayload<{ select: typeof adminSelect }>): AdminUser {
-  const { isActive, totpFactor, ...rest } = row
-  return { ...toApiUser(rest), isActive, mfaEnabled: totpFactor?.confirmedAt != null }
 }
 
 export interface AdminDeps {

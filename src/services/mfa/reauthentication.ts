@@ -5,6 +5,7 @@ import type { AuditService } from '../admin/audit.js'
 import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
 import type { MailOutbox } from '../mail/outbox.js'
 import type { PasswordService } from '../passwords/passwords.js'
+import { liveSessionWhere } from '../sessions/liveness.js'
 import type { SessionService } from '../sessions/sessions.js'
 import type { FactorService } from './factors.js'
 
@@ -37,7 +38,7 @@ export function createReauthenticationService ({ prisma, passwords, factors, ses
   /** The proof times of the caller's session, only while it is live. */
   async function provenTimes (userId: string, sessionId: string) {
     const session = await prisma.session.findFirst({
-      where: { id: sessionId, userId, ...sessions.liveAt(now()), user: { isActive: true } },
+      where: { id: sessionId, userId, ...liveSessionWhere(now()) },
       select: { passwordProvenAt: true, totpProvenAt: true, recoveryCodeProvenAt: true }
     })
     if (session === null) throw apiError('AUTH_SESSION_REVOKED')

@@ -1,7 +1,7 @@
 // Forgotten passwords: a single-use, expiring link mailed to the account's address, and the reset it allows.
 import type { PrismaClient } from '../../db/prisma.js'
 import { apiError } from '../../errors.js'
-import { Prisma } from '../../generated/prisma/client.js'
+import { isRecordNotFound } from '../../db/refusals.js'
 import type { AuditService } from '../admin/audit.js'
 import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
 import type { MailOutbox } from '../mail/outbox.js'
@@ -64,7 +64,7 @@ export function createPasswordResetService ({ prisma, passwords, sessions, token
           await outbox.queue(tx, { kind: 'password_changed', to: found.email, everywhere: true })
         })
       } catch (error) {
-        if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2025') throw apiError('RESET_TOKEN_INVALID')
+        if (isRecordNotFound(error)) throw apiError('RESET_TOKEN_INVALID')
         throw error
       }
       await throttle.clear(accountThrottleKeys(user))

@@ -1,13 +1,14 @@
 // A login's two statements: what deciding it needs, then everything a success writes.
 import { randomUUID } from 'node:crypto'
 import { iso, statement, type Sql } from '../../db/sql.js'
+import { isForeignKeyViolation } from '../../db/refusals.js'
 import { apiError } from '../../errors.js'
 import type { FailureState } from './login-throttle.js'
 import type { Device, StartedSession } from './sessions.js'
-import { expiryOf } from './sessions.js'
+import { expiryOf, liveSessionSql } from './liveness.js'
 import type { SettingsService } from '../admin/settings.js'
 import type { RefreshTokenCodec } from '../tokens/tokens.js'
-import { API_USER_COLUMNS, API_USER_FROM, apiUserOfRow, type ApiUser, type ApiUserRow } from '../accounts/users.js'
+import { API_USER_COLUMNS, API_USER_FROM, apiUserOfRow, type ApiUser, type ApiUserRow } from '../accounts/api-user.js'
 
 export interface LoginStoreDeps {
   sql: Sql
@@ -42,8 +43,6 @@ export function amrOf (proof: LoginProof): string[] {
   return ['pwd']
 }
 
-const FOREIGN_KEY_VIOLATION = '23503'
-
 type LookupRow = { [K in keyof Credentials]: Credentials[K] | null } & { failures: number | null, lastFailureAt: Date | null }
 
 // Always exactly one row, with or without failures, with or without an account: the same
@@ -68,9 +67,9 @@ const succeed = statement<ApiUserRow>('login.succeed', `
   ), evicted AS (
     UPDATE "Session" SET "revokedAt" = $4, "revokedReason" = 'evicted'
     WHERE id IN (
-      SELECT id FROM "Session"
-      WHERE "userId" = $2 AND "revokedAt" IS NULL AND "idleExpiresAt" > $4 AND "absoluteExpiresAt" > $4
-      ORDER BY "lastUsedAt" DESC, "createdAt" DESC
+      SELECT s.id FROM "Session" s
+      WHERE s."userId" = $2 AND ${liveSessionSql('s', '$4')}
+      ORDER BY s."lastUsedAt" DESC, s."createdAt" DESC
       OFFSET $10)
   ), created AS (
     INSERT INTO "Session" (id, "userId", "secretSalt", "userAgent", ip, "createdAt", "lastUsedAt", "idleExpiresAt", "absoluteExpiresAt",
@@ -114,7 +113,7 @@ export function createLoginStore ({ sql, codec, settings, now, maxSessionsPerUse
         amr, proof.secondFactor === 'totp' ? iso(at) : null, proof.secondFactor === 'recovery_code' ? iso(at) : null
       ]).catch((error: unknown) => {
         // The account was deleted after its password was checked: as good as unknown.
-        if ((error as { code?: unknown }).code === FOREIGN_KEY_VIOLATION) throw apiError('AUTH_INVALID_CREDENTIALS')
+        if (isForeignKeyViolation(error)) throw apiError('AUTH_INVALID_CREDENTIALS')
         throw error
       })
       if (row === undefined) throw apiError('AUTH_INVALID_CREDENTIALS')

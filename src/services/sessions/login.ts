@@ -10,8 +10,9 @@ import type { AuthMetrics } from '../metrics.js'
 import type { PasswordService } from '../passwords/passwords.js'
 import type { Device } from './sessions.js'
 import type { SettingsService } from '../admin/settings.js'
-import type { createAccessTokenIssuer } from '../tokens/tokens.js'
-import { canonical, type ApiUser } from '../accounts/users.js'
+import type { AccessTokenIssuer } from '../tokens/tokens.js'
+import type { ApiUser } from '../accounts/api-user.js'
+import { canonical } from '../accounts/users.js'
 
 export type LoginIdentifier = { identifier: string } | { email: string } | { username: string }
 
@@ -44,7 +45,7 @@ export interface AuthDeps {
   store: LoginStore
   settings: SettingsService
   audit: AuditService
-  issueAccessToken: ReturnType<typeof createAccessTokenIssuer>
+  issueAccessToken: AccessTokenIssuer
   emails: EmailVerificationService
   throttle: LoginThrottle
   challenges: ChallengeService
@@ -57,8 +58,8 @@ export function createAuthService ({ prisma, passwords, store, settings, audit, 
   /** Opens the session of a proven login (see login-store.ts) and issues its first tokens. */
   async function signIn (user: { id: string, role: string, emailVerifiedAt: Date | null }, device: Device, throttleKeys: string[], proof: LoginProof): Promise<LoginResult> {
     const { session, user: visible, amr, authTime } = await store.succeed(user.id, device, throttleKeys, proof)
-    const claims = { sub: user.id, sid: session.sessionId, role: visible.role, email_verified: visible.emailVerified, amr, auth_time: Math.floor(authTime.getTime() / 1000) }
-    const access = issueAccessToken(claims, settings.tokenLifetimes().accessTokenTtlSeconds)
+    const grant = { userId: user.id, sessionId: session.sessionId, role: visible.role, emailVerified: visible.emailVerified, amr, authTime }
+    const access = issueAccessToken(grant, settings.tokenLifetimes().accessTokenTtlSeconds)
     metrics.login('success')
     return {
       user: visible,

@@ -1,20 +1,20 @@
 // Refresh-token rotation with reuse detection (RFC 9700 4.14.2) and a grace window for honest races.
-import type { PrismaClient } from '../../db/prisma.js'
 import { iso, statement, type Sql } from '../../db/sql.js'
 import { apiError, isErrorCode } from '../../errors.js'
 import type { AuditService } from '../admin/audit.js'
 import type { AuthMetrics } from '../metrics.js'
-import { expiryOf, type Device } from './sessions.js'
+import { expiryOf, sessionStateAt } from './liveness.js'
+import type { Device, SessionService } from './sessions.js'
 import type { SettingsService } from '../admin/settings.js'
-import type { RefreshTokenCodec, RefreshTokenParts, createAccessTokenIssuer } from '../tokens/tokens.js'
+import type { AccessTokenIssuer, RefreshTokenCodec, RefreshTokenParts } from '../tokens/tokens.js'
 
 export interface RefreshDeps {
-  prisma: PrismaClient
   sql: Sql
   codec: RefreshTokenCodec
+  sessions: SessionService
   settings: SettingsService
   audit: AuditService
-  issueAccessToken: ReturnType<typeof createAccessTokenIssuer>
+  issueAccessToken: AccessTokenIssuer
   now: () => Date
   graceSeconds: number
   /** REQUIRE_EMAIL_VERIFICATION: a session of an unverified user cannot refresh either. */
@@ -56,7 +56,7 @@ const rotateSession = statement('refresh.rotate', `
   UPDATE "Session" SET generation = $2 + 1, "rotatedAt" = $3, "lastUsedAt" = $3, "idleExpiresAt" = $4, ip = $5
   WHERE id = $1 AND generation = $2 AND "revokedAt" IS NULL`)
 
-export function createRefreshService ({ prisma, sql, codec, settings, audit, issueAccessToken, now, graceSeconds, requireVerifiedEmail, metrics }: RefreshDeps) {
+export function createRefreshService ({ sql, codec, sessions, settings, audit, issueAccessToken, now, graceSeconds, requireVerifiedEmail, metrics }: RefreshDeps) {
   async function load (id: string): Promise<SessionState | null> {
     const { rows: [row] } = await selectSession(sql, [id])
     if (row === undefined) return null
@@ -68,22 +68,22 @@ export function createRefreshService ({ prisma, sql, codec, settings, audit, iss
     const lifetimes = settings.tokenLifetimes()
     // Role and verification come from the user's current state: a change reaches the next access token.
     // amr and auth_time describe the login, so they pass to every successor unchanged.
-    const claims = {
-      sub: session.userId,
-      sid: session.id,
+    const access = issueAccessToken({
+      userId: session.userId,
+      sessionId: session.id,
       role: session.user.role,
-      email_verified: session.user.emailVerifiedAt !== null,
+      emailVerified: session.user.emailVerifiedAt !== null,
       amr: session.amr ?? ['pwd'],
-      auth_time: Math.floor(session.authTime.getTime() / 1000)
-    }
-    const access = issueAccessToken(claims, lifetimes.accessTokenTtlSeconds)
+      authTime: session.authTime
+    }, lifetimes.accessTokenTtlSeconds)
     return { accessToken: access.token, expiresIn: access.expiresIn, refreshToken: codec.encode(session.id, generation, session.secretSalt), refreshExpiresAt }
   }
 
   /** Refuses a session that can no longer refresh, whatever token is presented. */
   function assertUsable (session: SessionState, at: Date): void {
-    if (session.revokedAt !== null || !session.user.isActive) throw apiError('AUTH_REFRESH_REVOKED')
-    if (expiryOf(session) <= at) throw apiError('AUTH_REFRESH_EXPIRED')
+    const state = sessionStateAt(session, session.user, at)
+    if (state === 'revoked') throw apiError('AUTH_REFRESH_REVOKED')
+    if (state === 'expired') throw apiError('AUTH_REFRESH_EXPIRED')
     // Sessions opened before REQUIRE_EMAIL_VERIFICATION was switched on end at their next refresh.
     if (requireVerifiedEmail && session.user.emailVerifiedAt === null) throw apiError('EMAIL_NOT_VERIFIED')
   }
@@ -108,10 +108,7 @@ export function createRefreshService ({ prisma, sql, codec, settings, audit, iss
     if (parts.generation === session.generation - 1 && rotatedAgo <= graceSeconds) {
       return tokensFor(session, session.generation, expiryOf(session))
     }
-    await prisma.session.updateMany({
-      where: { id: session.id, revokedAt: null },
-      data: { revokedAt: at, revokedReason: 'refresh_reuse' }
-    })
+    await sessions.end(session.id, 'refresh_reuse')
     await audit.record({ action: 'refresh.reuse_detected', subjectId: session.userId, ip: device.ip, details: { sessionId: session.id, generation: parts.generation } })
     metrics.reuseDetected()
     throw apiError('AUTH_REFRESH_REUSED')

@@ -1,5 +1,7 @@
 // Sessions: one row per login, carrying the refresh token's rotation state.
 import type { Db, PrismaClient } from '../../db/prisma.js'
+import type { Prisma } from '../../generated/prisma/client.js'
+import { expiryOf, liveSessionWhere } from './liveness.js'
 import type { RefreshTokenCodec } from '../tokens/tokens.js'
 import type { Page } from '../pagination.js'
 
@@ -36,61 +38,49 @@ export type RevokeReason =
   | 'logout' | 'logout_all' | 'revoked_by_user' | 'revoked_by_admin' | 'deactivated'
   | 'refresh_reuse' | 'evicted' | 'password_change' | 'password_reset' | 'mfa_removed_by_admin'
 
-/** The earlier of the idle and absolute limits: when the session's refresh token stops working. */
-export function expiryOf (session: { idleExpiresAt: Date, absoluteExpiresAt: Date }): Date {
-  return session.idleExpiresAt < session.absoluteExpiresAt ? session.idleExpiresAt : session.absoluteExpiresAt
-}
-
 export function createSessionService ({ prisma, codec, now }: SessionDeps) {
-  /** Sessions still usable at `at`: not revoked, neither idle- nor absolutely expired. */
-  const liveAt = (at: Date) => ({ revokedAt: null, idleExpiresAt: { gt: at }, absoluteExpiresAt: { gt: at } })
+  /** The one revocation: every session `where` matches that has not ended yet ends now, for `reason`. */
+  async function end (where: Prisma.SessionWhereInput, reason: RevokeReason, db: Db = prisma): Promise<number> {
+    const { count } = await db.session.updateMany({ where: { ...where, revokedAt: null }, data: { revokedAt: now(), revokedReason: reason } })
+    return count
+  }
 
   return {
-    liveAt,
-
-    /** Matches the user only while active and while `sessionId` is one of their live sessions. */
+    /** Matches the user only while `sessionId` is one of their live sessions (see liveness.ts). */
     liveCaller: (userId: string, sessionId: string) => ({
       id: userId,
-      isActive: true,
-      sessions: { some: { id: sessionId, ...liveAt(now()) } }
-    }),
+      sessions: { some: { id: sessionId, ...liveSessionWhere(now()) } }
+    }) satisfies Prisma.UserWhereInput,
 
     /** How many sessions can still be used, across all users (a gauge for monitoring). */
     async countLive (): Promise<number> {
-      return await prisma.session.count({ where: liveAt(now()) })
+      return await prisma.session.count({ where: liveSessionWhere(now()) })
     },
 
     /** True when the session exists, belongs to `userId` and can still be used. */
     async isLive (userId: string, sessionId: string): Promise<boolean> {
-      const found = await prisma.session.findFirst({ where: { id: sessionId, userId, ...liveAt(now()), user: { isActive: true } }, select: { id: true } })
+      const found = await prisma.session.findFirst({ where: { id: sessionId, userId, ...liveSessionWhere(now()) }, select: { id: true } })
       return found !== null
     },
 
     /** Ends one session of `userId`; false when it is not theirs or already ended (no oracle). */
     async revoke (userId: string, sessionId: string, reason: RevokeReason): Promise<boolean> {
-      const { count } = await prisma.session.updateMany({
-        where: { id: sessionId, userId, revokedAt: null },
-        data: { revokedAt: now(), revokedReason: reason }
-      })
-      return count === 1
+      return await end({ id: sessionId, userId }, reason) === 1
+    },
+
+    /** Ends one session, whoever it belongs to (a refresh token's reuse ends its session). */
+    async end (sessionId: string, reason: RevokeReason): Promise<void> {
+      await end({ id: sessionId }, reason)
     },
 
     /** Ends every live session of the user (logout everywhere, password reset, deactivation). */
     async revokeAll (userId: string, reason: RevokeReason, db: Db = prisma): Promise<number> {
-      const { count } = await db.session.updateMany({
-        where: { userId, revokedAt: null },
-        data: { revokedAt: now(), revokedReason: reason }
-      })
-      return count
+      return await end({ userId }, reason, db)
     },
 
     /** Ends every live session of the user except `keepSessionId` (password change: the caller stays in). */
     async revokeOthers (userId: string, keepSessionId: string, reason: RevokeReason, db: Db = prisma): Promise<number> {
-      const { count } = await db.session.updateMany({
-        where: { userId, revokedAt: null, id: { not: keepSessionId } },
-        data: { revokedAt: now(), revokedReason: reason }
-      })
-      return count
+      return await end({ userId, id: { not: keepSessionId } }, reason, db)
     },
 
     /**
@@ -102,13 +92,13 @@ export function createSessionService ({ prisma, codec, now }: SessionDeps) {
       if (parts === null) return
       const session = await prisma.session.findUnique({ where: { id: parts.sessionId }, select: { userId: true, secretSalt: true } })
       if (session === null || !codec.matches(parts, parts.generation, session.secretSalt)) return
-      await prisma.session.updateMany({ where: { id: parts.sessionId, revokedAt: null }, data: { revokedAt: now(), revokedReason: reason } })
+      await end({ id: parts.sessionId }, reason)
     },
 
     /** The user's live sessions, most recently used first, `limit` at a time. */
     async list (userId: string, currentSessionId: string, { limit, cursor }: { limit: number, cursor?: string | undefined }): Promise<Page<SessionView>> {
       const rows = await prisma.session.findMany({
-        where: { userId, ...liveAt(now()) },
+        where: { userId, ...liveSessionWhere(now()) },
         orderBy: [{ lastUsedAt: 'desc' }, { id: 'asc' }],
         take: limit + 1,
         ...(cursor === undefined ? {} : { cursor: { id: cursor }, skip: 1 }),

@@ -1,17 +1,16 @@
 // Access tokens (short-lived JWTs) and refresh tokens (opaque values derived from a server key).
 import { createHmac, hkdfSync, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
 
-/** The claims of an access token: who, which session, what role, whether the email is verified. Nothing personal. */
-export interface AccessClaims {
-  sub: string
-  sid: string
+/** What an access token vouches for: the session, its user's role and verification, and how and when the login was proven. Nothing personal. */
+export interface AccessGrant {
+  userId: string
+  sessionId: string
   role: string
-  /** OpenID Connect's claim name: whether the user has proved control of their email address. */
-  email_verified: boolean
+  emailVerified: boolean
   /** RFC 8176 authentication methods of the login that opened the session: `pwd`, plus `otp` and `mfa` after a second factor. */
   amr: string[]
-  /** OpenID Connect: when that login happened, in seconds since the epoch. Both are kept by every refresh. */
-  auth_time: number
+  /** When that login happened. Both this and `amr` are kept by every refresh. */
+  authTime: Date
 }
 
 export interface SignedAccessToken {
@@ -32,12 +31,25 @@ export function deriveKey (rootSecret: string, purpose: 'access-token' | 'refres
  * (RFC 9068).
  */
 export function createAccessTokenIssuer ({ sign, now }: { sign: SignJwt, now: () => Date }) {
-  return function issueAccessToken (claims: AccessClaims, ttlSeconds: number): SignedAccessToken {
+  return function issueAccessToken (grant: AccessGrant, ttlSeconds: number): SignedAccessToken {
     const iat = Math.floor(now().getTime() / 1000)
-    const token = sign({ sub: claims.sub, sid: claims.sid, role: claims.role, email_verified: claims.email_verified, amr: claims.amr, auth_time: claims.auth_time, jti: randomUUID(), iat, exp: iat + ttlSeconds })
+    const token = sign({
+      sub: grant.userId,
+      sid: grant.sessionId,
+      role: grant.role,
+      // OpenID Connect's claim names: whether the user has proved control of their email address, and when the login happened.
+      email_verified: grant.emailVerified,
+      amr: grant.amr,
+      auth_time: Math.floor(grant.authTime.getTime() / 1000),
+      jti: randomUUID(),
+      iat,
+      exp: iat + ttlSeconds
+    })
     return { token, expiresIn: ttlSeconds }
   }
 }
+
+export type AccessTokenIssuer = ReturnType<typeof createAccessTokenIssuer>
 
 export interface RefreshTokenParts {
   sessionId: string

@@ -1,0 +1,71 @@
+// The user as the API shows it: the shape is the TypeBox schema, the columns are `userSelect`; every query that returns a user reads them from here.
+import type { Static } from '@sinclair/typebox'
+import type { Prisma } from '../../generated/prisma/client.js'
+import type { AdminUser as AdminUserSchema } from '../../schemas/admin.js'
+import type { User } from '../../schemas/common.js'
+import type { Me } from '../../schemas/mfa.js'
+
+export type ApiUser = Static<typeof User>
+/** The caller's own view: the user and the state of their second factors. */
+export type OwnUser = Static<typeof Me>
+/** What an admin sees: the user, whether the account is active and whether a second factor guards it. */
+export type AdminUser = Static<typeof AdminUserSchema>
+
+/** The only columns that ever leave a service: the password hash cannot reach a response. */
+export const userSelect = {
+  id: true,
+  email: true,
+  pendingEmail: true,
+  username: true,
+  role: true,
+  emailVerifiedAt: true,
+  createdAt: true,
+  updatedAt: true,
+  profile: { select: { displayName: true, bio: true, avatarUrl: true } }
+} satisfies Prisma.UserSelect
+
+type UserRow = Prisma.UserGetPayload<{ select: typeof userSelect }>
+
+export function toApiUser (row: UserRow): ApiUser {
+  const { emailVerifiedAt, createdAt, updatedAt, profile, ...rest } = row
+  return {
+    ...rest,
+    emailVerified: emailVerifiedAt !== null,
+    createdAt: createdAt.toISOString(),
+    updatedAt: updatedAt.toISOString(),
+    profile: profile ?? { displayName: null, bio: null, avatarUrl: null }
+  }
+}
+
+const { profile: profileSelect, ...userColumns } = userSelect
+
+/** The same columns for hand-written statements (`u` the user, `p` the profile), and where they come from. */
+export const API_USER_COLUMNS = [
+  ...Object.keys(userColumns).map(column => `u."${column}"`),
+  ...Object.keys(profileSelect.select).map(column => `p."${column}"`)
+].join(', ')
+export const API_USER_FROM = '"User" u LEFT JOIN "Profile" p ON p."userId" = u.id'
+
+/** A row of `API_USER_COLUMNS`: the user's columns with the profile's beside them. */
+export type ApiUserRow = Omit<UserRow, 'profile'> & NonNullable<UserRow['profile']>
+
+export function apiUserOfRow ({ displayName, bio, avatarUrl, ...user }: ApiUserRow): ApiUser {
+  return toApiUser({ ...user, profile: { displayName, bio, avatarUrl } })
+}
+
+export const ownSelect = {
+  ...userSelect,
+  totpFactor: { select: { confirmedAt: true } },
+  _count: { select: { recoveryCodes: { where: { usedAt: null } } } }
+} satisfies Prisma.UserSelect
+
+export function toOwnUser ({ totpFactor, _count, ...row }: Prisma.UserGetPayload<{ select: typeof ownSelect }>): OwnUser {
+  return { ...toApiUser(row), mfa: { totp: totpFactor?.confirmedAt != null, recoveryCodesLeft: _count.recoveryCodes } }
+}
+
+export const adminSelect = { ...userSelect, isActive: true, totpFactor: { select: { confirmedAt: true } } } satisfies Prisma.UserSelect
+
+export function toAdminUser (row: Prisma.UserGetPayload<{ select: typeof adminSelect }>): AdminUser {
+  const { isActive, totpFactor, ...rest } = row
+  return { ...toApiUser(rest), isActive, mfaEnabled: totpFactor?.confirmedAt != null }
+}
