@@ -5,7 +5,8 @@ import type { PrismaClient } from './db/prisma.js'
 import type { Sql } from './db/sql.js'
 import { authenticate } from './plugins/authenticate.js'
 import { authorize } from './plugins/authorize.js'
-import { cookies } from './plugins/cookies.js'
+import { accessTokens } from './plugins/access-tokens.js'
+import { cookieNames, cookies } from './plugins/cookies.js'
 import { crossOrigin } from './plugins/cross-origin.js'
 import { errorHandler, frameworkErrorHandler } from './plugins/error-handler.js'
 import { freshAuth } from './plugins/fresh-auth.js'
@@ -33,7 +34,6 @@ import { Me } from './schemas/mfa.js'
 import { AccessClaims } from './schemas/sessions.js'
 import { createServices } from './services/index.js'
 import type { Argon2Threads } from './services/passwords/passwords.js'
-import { createAccessTokenJwt } from './services/tokens/jwt.js'
 import { createMailSender } from './services/mail/sender.js'
 import { createKeyRing, loadSigningKeys } from './services/tokens/signing-keys.js'
 import { deriveKey } from './services/tokens/tokens.js'
@@ -131,13 +131,14 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     retireAfterSeconds: ACCESS_TOKEN_TTL_MAX_SECONDS + config.JWT_CLOCK_TOLERANCE_SECONDS,
     now
   })
-  const jwt = createAccessTokenJwt({
+  await app.register(accessTokens, {
     ring,
     issuer: config.JWT_ISSUER ?? config.PUBLIC_URL,
     audience: config.JWT_AUDIENCE ?? config.PUBLIC_URL,
-    clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE_SECONDS
+    clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE_SECONDS,
+    cookieName: cookieNames(config.COOKIE_SECURE).access
   })
-  await app.register(authenticate, { jwt })
+  await app.register(authenticate)
   await app.register(authorize)
 
   const mail = mailSettingsOf(config)
@@ -147,7 +148,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     metrics: { ...counters.auth, ...counters.mail },
     prisma: deps.prisma,
     sql: deps.sql,
-    signJwt: payload => jwt.sign(payload),
+    signJwt: payload => app.accessTokens.sign(payload),
     refreshKey: deriveKey(deps.authSecret, 'refresh-token'),
     oneTimeTokenKey: deriveKey(deps.authSecret, 'one-time-token'),
     totpKey: deriveKey(deps.authSecret, 'totp-secret'),

@@ -45,7 +45,7 @@ export async function sessionRoutes (app: FastifyInstance, { sessions, verifyLim
       response: { 200: VerifyResponse, ...errorResponses(400, 401, 415, 429) }
     }
   }, async request => {
-    const payload = app.verifyAccessToken(request.body.token)
+    const payload = app.accessTokens.verify(request.body.token)
     if (!await sessions.isLive(payload.sub, payload.sid)) throw apiError('AUTH_SESSION_REVOKED')
     return { valid: true as const, payload }
   })

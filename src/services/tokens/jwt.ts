@@ -1,24 +1,12 @@
-// Signing and verifying access-token JWTs (fast-jwt) with the key ring: the kid picks the key, the key pins the algorithm.
-import { createSigner, createVerifier } from 'fast-jwt'
-import { LruMap } from 'toad-cache'
+// Access-token JWTs on @fastify/jwt: one instance per key of the ring, the kid picks it, the key pins the algorithm.
+import type { FastifyJWTOptions, JWT } from '@fastify/jwt'
+import type { Static } from '@sinclair/typebox'
 import { apiError } from '../../errors.js'
+import type { AccessClaims } from '../../schemas/sessions.js'
 import type { KeyRing, SigningKey } from './signing-keys.js'
 
-/** The verified claims of an access token. */
-export interface AccessTokenClaims {
-  sub: string
-  sid: string
-  role: string
-  email_verified: boolean
-  /** Absent only from tokens issued before second factors existed (they expire within a day). */
-  amr?: string[]
-  auth_time?: number
-  iss: string
-  aud: string
-  iat: number
-  exp: number
-  jti: string
-}
+/** The verified claims of an access token (`amr` and `auth_time` are absent only from tokens issued before second factors existed). */
+export type AccessTokenClaims = Static<typeof AccessClaims>
 
 export interface JwtSettings {
   ring: KeyRing
@@ -30,24 +18,51 @@ export interface JwtSettings {
 const REQUIRED_CLAIMS = ['sub', 'sid', 'role', 'email_verified', 'iss', 'aud', 'iat', 'exp', 'jti']
 // RFC 9068 2.1: access tokens are typed, so no other JWT can pass for one.
 const TYP = 'at+jwt'
+// A client presents the same access token on every request of its life: fast-jwt keeps the
+// claims of the tokens each key verified last, until their exp.
+const VERIFIED_CACHE_ENTRIES = 1000
+const HEADER_CACHE_ENTRIES = 32
 
 /**
- * One signer and one verifier per key, made once and kept (keys never change while the
- * process runs). RFC 8725 (JWT BCP): the algorithm comes from the key the kid selects in
- * a fixed in-memory map, never from the token's header (3.1, 3.2: no `none`, no HS256
- * token checked with a public key); `iss`, `aud`, `typ`, `exp` and `nbf` are always checked.
+ * The @fastify/jwt options of one key: its signer and verifier are made once and kept (keys
+ * never change while the process runs). RFC 8725 (JWT BCP): the algorithm is the key's own,
+ * never the token's header's (3.1, 3.2: no `none`, no HS256 token checked with a public
+ * key); `iss`, `aud`, `typ`, `exp` and `nbf` are always checked.
  */
-export function createAccessTokenJwt ({ ring, issuer, audience, clockToleranceSeconds }: JwtSettings) {
-  const signers = new Map<string, (payload: Record<string, unknown>) => string>()
-  const verifiers = new Map<string, (token: string) => AccessTokenClaims>()
+export function jwtOptionsOf (key: SigningKey, { issuer, audience, clockToleranceSeconds }: Omit<JwtSettings, 'ring'>, cookieName: string): FastifyJWTOptions {
+  return {
+    namespace: key.kid,
+    jwtDecode: `${key.kid}:jwtDecode`,
+    jwtVerify: `${key.kid}:jwtVerify`,
+    jwtSign: `${key.kid}:jwtSign`,
+    secret: key.alg === 'HS256' ? key.verifyKey : { public: key.verifyKey, ...(key.signKey === null ? {} : { private: key.signKey }) },
+    sign: { algorithm: key.alg, kid: key.kid, iss: issuer, aud: audience, header: { alg: key.alg, typ: TYP } },
+    verify: {
+      algorithms: [key.alg],
+      allowedIss: issuer,
+      allowedAud: audience,
+      checkTyp: TYP,
+      // fast-jwt counts in milliseconds.
+      clockTolerance: clockToleranceSeconds * 1000,
+      requiredClaims: REQUIRED_CLAIMS,
+      cache: VERIFIED_CACHE_ENTRIES,
+      // Refusals are not kept: fast-jwt would keep one for the clock tolerance plus this.
+      errorCacheTTL: -1 - clockToleranceSeconds * 1000
+    },
+    // Read when the request has no Authorization header.
+    cookie: { cookieName, signed: false }
+  }
+}
+
+/**
+ * Signs with the key that signs now and verifies with the key a token's kid names, through
+ * that key's @fastify/jwt instance (`instances`). A retired key's tokens stop at once,
+ * verified before or not: the ring is asked on every call, ahead of the cache.
+ */
+export function createAccessTokenJwt ({ ring }: Pick<JwtSettings, 'ring'>, instances: Record<string, JWT>) {
   // Every token one key signs starts with the same header segment, so its parse is kept:
   // a few entries, only for headers that named a key of ours (no one can fill it up).
   const headers = new Map<string, JoseHeader>()
-  // A client presents the same access token on every request of its life, so the claims of
-  // the tokens checked last are kept, keyed by the whole token (exact: no digest to collide),
-  // until their exp. A hit still needs the token's key to be live: a retired key's tokens
-  // stop at once, cached or not.
-  const verified = new LruMap<{ claims: AccessTokenClaims, kid: string, expiresAtMs: number }>(VERIFIED_CACHE_ENTRIES)
 
   function headerOf (token: string): JoseHeader {
     const segment = token.slice(0, token.indexOf('.'))
@@ -59,68 +74,33 @@ export function createAccessTokenJwt ({ ring, issuer, audience, clockToleranceSe
     return header
   }
 
-  function signerFor (key: SigningKey) {
-    let signer = signers.get(key.kid)
-    if (signer === undefined) {
-      signer = createSigner({ key: key.signKey as string | Buffer, algorithm: key.alg, kid: key.kid, iss: issuer, aud: audience, header: { alg: key.alg, typ: TYP } })
-      signers.set(key.kid, signer)
-    }
-    return signer
-  }
-
-  function verifierFor (key: SigningKey) {
-    let verifier = verifiers.get(key.kid)
-    if (verifier === undefined) {
-      verifier = createVerifier({
-        key: key.verifyKey,
-        algorithms: [key.alg],
-        allowedIss: issuer,
-        allowedAud: audience,
-        checkTyp: TYP,
-        // fast-jwt counts in milliseconds.
-        clockTolerance: clockToleranceSeconds * 1000,
-        requiredClaims: REQUIRED_CLAIMS
-      }) as (token: string) => AccessTokenClaims
-      verifiers.set(key.kid, verifier)
-    }
-    return verifier
-  }
-
   return {
     /** Signs with the key that signs now; `iat`/`exp` come with the payload, from the injected clock. */
     sign (payload: Record<string, unknown>): string {
-      return signerFor(ring.signingKey())(payload)
+      return (instances[ring.signingKey().kid] as JWT).sign(payload)
     },
 
     /** Verifies signature, algorithm, kid, iss, aud, typ, exp and nbf; throws a catalogue 401. */
     verify (token: string): AccessTokenClaims {
-      const hit = verified.get(token)
-      if (hit !== undefined && Date.now() < hit.expiresAtMs && ring.verificationKey(hit.kid) !== undefined) return hit.claims
       const header = headerOf(token)
       const key = ring.verificationKey(header.kid)
-      if (key === undefined || header.alg !== key.alg) throw apiError('AUTH_TOKEN_INVALID')
-      let claims: AccessTokenClaims
+      const instance = key === undefined ? undefined : instances[key.kid]
+      if (key === undefined || instance === undefined || header.alg !== key.alg) throw apiError('AUTH_TOKEN_INVALID')
       try {
-        // Frozen: the same object answers every later request with this token.
-        claims = Object.freeze(verifierFor(key)(token))
+        // Frozen: the cache answers every later request with this token with the same object.
+        return Object.freeze(instance.verify<AccessTokenClaims>(token))
       } catch (error) {
         throw apiError((error as { code?: string }).code === 'FAST_JWT_EXPIRED' ? 'AUTH_TOKEN_EXPIRED' : 'AUTH_TOKEN_INVALID')
       }
-      // fast-jwt checks exp against the wall clock, with the tolerance: so does the cache.
-      verified.set(token, { claims, kid: key.kid, expiresAtMs: claims.exp * 1000 + clockToleranceSeconds * 1000 })
-      return claims
     }
   }
 }
 
 interface JoseHeader { kid?: unknown, alg?: unknown }
 
-const HEADER_CACHE_ENTRIES = 32
-const VERIFIED_CACHE_ENTRIES = 1000
-
 /**
  * The JOSE header alone, to pick the key: the verifier then decodes the whole token once
- * (fast-jwt's decoder would parse the payload a second time).
+ * (a full decode here would parse the payload a second time).
  */
 function parseHeader (segment: string): JoseHeader {
   try {

@@ -181,6 +181,9 @@ export function createKeyRing ({ keys, algorithm, publishSeconds, retireAfterSec
   const isLive = (key: SigningKey, at: number) => at < (stopsSigning.get(key.kid) ?? 0) + retireAfterSeconds * 1000
 
   return {
+    /** Every key the ring was made with, live or not, oldest first. */
+    all: (): readonly SigningKey[] => ordered,
+
     /** The key that signs now: the newest active one, else (fresh install) the oldest. */
     signingKey (): SigningKey {
       const at = now().getTime()

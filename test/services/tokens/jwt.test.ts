@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { createAccessTokenJwt } from '../../../src/services/tokens/jwt.js'
+import { createAccessTokenJwt } from '../../helpers/jwt.js'
 import { createKeyRing, generateKeyFiles, loadKeyDirectory } from '../../../src/services/tokens/signing-keys.js'
 
 const HOUR = 3600_000
@@ -16,7 +16,7 @@ await generateKeyFiles(dir, 'EdDSA', new Date(start))
 await generateKeyFiles(dir, 'EdDSA', new Date(start + 24 * HOUR))
 let now = start + HOUR
 const ring = createKeyRing({ keys: (await loadKeyDirectory(dir)).keys, algorithm: 'EdDSA', publishSeconds: 3600, retireAfterSeconds: 86_400, now: () => new Date(now) })
-const jwt = createAccessTokenJwt({ ring, issuer: 'https://auth.test', audience: 'https://auth.test', clockToleranceSeconds: 0 })
+const jwt = await createAccessTokenJwt({ ring, issuer: 'https://auth.test', audience: 'https://auth.test', clockToleranceSeconds: 0 })
 
 const iat = Math.floor(Date.now() / 1000)
 const claims = { sub: 'b8a6e5b2-1d1f-4c55-9d55-6b1f4f9f2a10', sid: '0c3c4d6e-0f5e-4b8a-9f1e-2f4a5b6c7d8e', role: 'user', email_verified: true, jti: 'j1', iat, exp: iat + 900 }

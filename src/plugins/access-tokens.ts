@@ -1,0 +1,48 @@
+// The access-token layer: @fastify/jwt registered once per key of the ring, behind `app.accessTokens` (sign, verify, the token a request presents).
+import fastifyJwt, { type JWT } from '@fastify/jwt'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { apiError } from '../errors.js'
+import { createAccessTokenJwt, jwtOptionsOf, type AccessTokenJwt, type JwtSettings } from '../services/tokens/jwt.js'
+
+export interface AccessTokenSettings extends JwtSettings {
+  /** The access cookie's name, read when a request has no Authorization header. */
+  cookieName: string
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    accessTokens: AccessTokenJwt & {
+      /** The token a request presents, and how: the Authorization header wins over the cookie, with no fallback when it is bad. */
+      presented: (request: FastifyRequest) => { token: string, via: 'header' | 'cookie' }
+    }
+  }
+}
+
+const BEARER = /^Bearer [A-Za-z0-9\-_.]+$/i
+
+async function accessTokensPlugin (app: FastifyInstance, settings: AccessTokenSettings) {
+  const keys = settings.ring.all()
+  for (const key of keys) await app.register(fastifyJwt, jwtOptionsOf(key, settings, settings.cookieName))
+  // With namespaces, `app.jwt` is a map of them, one per kid (not declared globally: its type is @fastify/jwt's, shared).
+  const instances = app.jwt as unknown as Record<string, JWT>
+  // Any instance reads a request the same way: the header, then the cookie.
+  const reader = instances[(keys[0] as { kid: string }).kid] as JWT
+
+  app.decorate('accessTokens', {
+    ...createAccessTokenJwt(settings, instances),
+    presented (request: FastifyRequest) {
+      const header = request.headers.authorization
+      if (header !== undefined && !BEARER.test(header)) throw apiError('AUTH_TOKEN_INVALID')
+      // Cookies are parsed only for requests that authenticate (see cookies.ts).
+      request.cookies ??= header === undefined ? app.parseCookie(request.headers.cookie ?? '') : {}
+      try {
+        return { token: reader.lookupToken(request), via: header === undefined ? 'cookie' : 'header' }
+      } catch {
+        throw apiError('AUTH_REQUIRED')
+      }
+    }
+  })
+}
+
+export const accessTokens = fp(accessTokensPlugin, { name: 'access-tokens', dependencies: ['cookies'] })
