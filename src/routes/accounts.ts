@@ -4,7 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { RateLimits } from '../config.js'
 import { perClientIp } from '../plugins/rate-limits.js'
-import { errorResponses, type PasswordPolicy } from '../schemas/common.js'
+import { errorResponses, type PasswordPolicy, security } from '../schemas/common.js'
 import { Accepted, ChangePasswordBody, EmptyBody, ForgotPasswordBody, ResetPasswordBody, VerifyEmailBody } from '../schemas/accounts.js'
 import type { CredentialService } from '../services/passwords/credentials.js'
 import type { EmailVerificationService } from '../services/accounts/email-verification.js'
@@ -20,8 +20,6 @@ export interface AccountRoutesOptions {
   passwordPolicy: PasswordPolicy
   limits: RateLimits
 }
-
-const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { cookieAuth: [] }]
 
 // The address a reset is asked for, keyed like a login identifier (the body is validated by then).
 const forgotAccountKey = (request: FastifyRequest) => throttleKeyOf(canonical((request.body as { email: string }).email))

@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { errorResponses } from '../schemas/common.js'
+import { errorResponses, security } from '../schemas/common.js'
 import { AdminUser, AuditList, AuditQuery, ResetMailSent, Settings, SettingsChanges, UserChanges, UserList, UserListQuery, UserParams, UserSessionParams } from '../schemas/admin.js'
 import { ListQuery, SessionList } from '../schemas/sessions.js'
 import type { Actor, AdminService } from '../services/admin/users.js'
@@ -18,7 +18,6 @@ export interface AdminRoutesOptions {
   settings: SettingsService
 }
 
-const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { cookieAuth: [] }]
 const tags = ['admin']
 
 function actorOf (request: FastifyRequest): Actor {

@@ -5,7 +5,7 @@ import { Type } from '@sinclair/typebox'
 import type { RateLimits } from '../config.js'
 import { apiError, isDeadRefreshToken } from '../errors.js'
 import { perClientIp } from '../plugins/rate-limits.js'
-import { errorResponses, type PasswordPolicy } from '../schemas/common.js'
+import { errorResponses, type PasswordPolicy, security } from '../schemas/common.js'
 import {
   LoginBody, LoginCookieResponse, LoginTokenResponse, RefreshBodyResponse, RefreshCookieResponse,
   RefreshTokenBody, RegisterBody, RegisterResponse
@@ -26,8 +26,6 @@ export interface AuthRoutesOptions {
   passwordPolicy: PasswordPolicy
   limits: RateLimits
 }
-
-const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { cookieAuth: [] }]
 
 // The account a login attempt names, keyed as the brute-force backoff keys it (the body is validated by then).
 const loginAccountKey = (request: FastifyRequest) => throttleKeyOf(loginIdentifierOf(request.body as LoginIdentifier))

@@ -5,7 +5,7 @@ import { Type } from '@sinclair/typebox'
 import type { RateLimits } from '../config.js'
 import { perClientIp } from '../plugins/rate-limits.js'
 import { EmptyBody } from '../schemas/accounts.js'
-import { errorResponses, type PasswordPolicy } from '../schemas/common.js'
+import { errorResponses, type PasswordPolicy, security } from '../schemas/common.js'
 import { ReauthenticateBody, RecoveryCodes, TotpConfirmBody, TotpEnrolment } from '../schemas/mfa.js'
 import type { FactorActor, FactorService } from '../services/mfa/factors.js'
 import type { ReauthenticationService } from '../services/mfa/reauthentication.js'
@@ -18,7 +18,6 @@ export interface MfaRoutesOptions {
   limits: RateLimits
 }
 
-const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { cookieAuth: [] }]
 const tags = ['mfa']
 const fresh = 'Needs fresh authentication (403 `REAUTHENTICATION_REQUIRED` with the accepted `methods`: POST /auth/reauthenticate, then retry).'
 

@@ -5,7 +5,7 @@ import { Type } from '@sinclair/typebox'
 import type { RateLimit } from '../config.js'
 import { apiError } from '../errors.js'
 import { perClientIp } from '../plugins/rate-limits.js'
-import { errorResponses } from '../schemas/common.js'
+import { errorResponses, security } from '../schemas/common.js'
 import { AccessClaims, ListQuery, SessionList, SessionParams, VerifyBody, VerifyResponse } from '../schemas/sessions.js'
 import type { SessionService } from '../services/sessions/sessions.js'
 import { callerOf, noStore } from './request-context.js'
@@ -15,8 +15,6 @@ export interface SessionRoutesOptions {
   /** POST /auth/verify, per client ip. */
   verifyLimit: RateLimit
 }
-
-const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { cookieAuth: [] }]
 
 export async function sessionRoutes (app: FastifyInstance, { sessions, verifyLimit }: SessionRoutesOptions) {
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()

@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type, type Static } from '@sinclair/typebox'
-import { errorResponses, type PasswordPolicy } from '../schemas/common.js'
+import { errorResponses, type PasswordPolicy, security } from '../schemas/common.js'
 import { Me } from '../schemas/mfa.js'
 import { DeleteMeBody, UpdateMeBody } from '../schemas/users.js'
 import type { CredentialService } from '../services/passwords/credentials.js'
@@ -14,8 +14,6 @@ export interface UserRoutesOptions {
   credentials: CredentialService
   passwordPolicy: PasswordPolicy
 }
-
-const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { cookieAuth: [] }]
 
 export async function userRoutes (app: FastifyInstance, { users, credentials, passwordPolicy }: UserRoutesOptions) {
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()

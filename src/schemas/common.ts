@@ -26,6 +26,9 @@ export const ErrorResponse = Type.Object({
   methods: Type.Optional(Type.Array(Type.String(), { description: 'REAUTHENTICATION_REQUIRED only: what POST /auth/reauthenticate accepts for this account ("password", "totp", "recovery_code")' }))
 }, { $id: 'ErrorResponse', title: 'Error' })
 
+/** The OpenAPI security requirement of every authenticated route: an access token in the Authorization header, or the access cookie (plugins/swagger.ts names both schemes). */
+export const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { cookieAuth: [] }]
+
 /** Response schemas for the error statuses a route can answer. */
 export function errorResponses (...statuses: number[]): Record<number, TSchema> {
   return Object.fromEntries(statuses.map(status => [status, Type.Ref(ErrorResponse)]))
