@@ -46,8 +46,8 @@ export function jwtOptionsOf (key: SigningKey, { issuer, audience, clockToleranc
       clockTolerance: clockToleranceSeconds * 1000,
       requiredClaims: REQUIRED_CLAIMS,
       cache: VERIFIED_CACHE_ENTRIES,
-      // Refusals are not kept: fast-jwt would keep one for the clock tolerance plus this.
-      errorCacheTTL: -1 - clockToleranceSeconds * 1000
+      // Refusals are not kept: fast-jwt keeps one for the clock tolerance plus this (a number may not be below -1).
+      errorCacheTTL: () => -1 - clockToleranceSeconds * 1000
     },
     // Read when the request has no Authorization header.
     cookie: { cookieName, signed: false }
