@@ -8,9 +8,8 @@ import { errorResponses, type PasswordPolicy, security } from '../schemas/common
 import { Accepted, ChangePasswordBody, EmptyBody, ForgotPasswordBody, ResetPasswordBody, VerifyEmailBody } from '../schemas/accounts.js'
 import type { CredentialService } from '../services/passwords/credentials.js'
 import type { EmailVerificationService } from '../services/accounts/email-verification.js'
-import { throttleKeyOf } from '../services/sessions/login-throttle.js'
+import { throttleKeyOfAddress } from '../services/sessions/login-throttle.js'
 import type { PasswordResetService } from '../services/passwords/password-reset.js'
-import { canonical } from '../services/accounts/users.js'
 import { absentBodyAsEmpty, callerOf, noStore } from './request-context.js'
 
 export interface AccountRoutesOptions {
@@ -22,7 +21,7 @@ export interface AccountRoutesOptions {
 }
 
 // The address a reset is asked for, keyed like a login identifier (the body is validated by then).
-const forgotAccountKey = (request: FastifyRequest) => throttleKeyOf(canonical((request.body as { email: string }).email))
+const forgotAccountKey = (request: FastifyRequest) => throttleKeyOfAddress((request.body as { email: string }).email)
 
 // Each mail-sending or token-taking route has its own per-ip limit; forgot also one per address, resend one per user.
 export async function accountRoutes (app: FastifyInstance, { credentials, passwordReset, emails, passwordPolicy, limits }: AccountRoutesOptions) {

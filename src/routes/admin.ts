@@ -174,12 +174,7 @@ export async function adminRoutes (app: FastifyInstance, { admin, audit, setting
       body: SettingsChanges,
       response: { 200: Settings, ...errorResponses(400, 401, 403, 415) }
     }
-  }, async request => {
-    const before = settings.tokenLifetimes()
-    const updated = await settings.update(request.body)
-    await audit.record({ action: 'settings.changed', ...actorIds(request), details: { before: { ...before }, after: { ...updated } } })
-    return updated
-  })
+  }, async request => await settings.update(actorOf(request), request.body))
 
   routes.get('/admin/audit', {
     preParsing: [can('audit:read')],
@@ -192,9 +187,4 @@ export async function adminRoutes (app: FastifyInstance, { admin, audit, setting
       response: { 200: AuditList, ...errorResponses(400, 401, 403) }
     }
   }, async request => audit.list(request.query))
-}
-
-function actorIds (request: FastifyRequest) {
-  const actor = actorOf(request)
-  return { actorId: actor.userId, ip: actor.ip }
 }

@@ -11,8 +11,7 @@ import {
   RefreshTokenBody, RegisterBody, RegisterResponse
 } from '../schemas/auth.js'
 import { MfaChallengeResponse, MfaVerifyBody } from '../schemas/mfa.js'
-import { isSecondFactorRequired, loginIdentifierOf, type AuthService, type LoginIdentifier, type LoginResult } from '../services/sessions/login.js'
-import { throttleKeyOf } from '../services/sessions/login-throttle.js'
+import { isSecondFactorRequired, throttleKeyOfLogin, type AuthService, type LoginIdentifier, type LoginResult } from '../services/sessions/login.js'
 import type { RefreshService } from '../services/sessions/refresh.js'
 import type { SessionService } from '../services/sessions/sessions.js'
 import type { UserService } from '../services/accounts/users.js'
@@ -28,7 +27,7 @@ export interface AuthRoutesOptions {
 }
 
 // The account a login attempt names, keyed as the brute-force backoff keys it (the body is validated by then).
-const loginAccountKey = (request: FastifyRequest) => throttleKeyOf(loginIdentifierOf(request.body as LoginIdentifier))
+const loginAccountKey = (request: FastifyRequest) => throttleKeyOfLogin(request.body as LoginIdentifier)
 
 /**
  * What a completed login answers, after the password or after its second factor alike (DESIGN 6,

@@ -62,8 +62,8 @@ export function passwordServiceFor (config: Config, shared?: Argon2Threads) {
 export function createServices (config: Config, { prisma, sql, signJwt, refreshKey, oneTimeTokenKey, totpKey, now, reportError, mailSender, mailLog, mail, metrics, argon2Threads }: ServiceDeps) {
   const passwords = passwordServiceFor(config, argon2Threads)
   const requireVerifiedEmail = config.REQUIRE_EMAIL_VERIFICATION
-  const settings = createSettingsService({ prisma, config, onError: error => reportError(error, 'reloading runtime settings') })
   const audit = createAuditService({ prisma, now, onError: (error, entry) => reportError(error, `writing audit entry ${entry.action}`) })
+  const settings = createSettingsService({ prisma, config, audit, onError: error => reportError(error, 'reloading runtime settings') })
   const throttle = createLoginThrottle({
     prisma,
     now,

@@ -3,6 +3,8 @@ import type { Config } from '../../config.js'
 import { lockFor } from '../../db/locks.js'
 import type { PrismaClient } from '../../db/prisma.js'
 import { apiError } from '../../errors.js'
+import type { AuditService } from './audit.js'
+import type { Actor } from './users.js'
 
 export interface TokenLifetimes {
   accessTokenTtlSeconds: number
@@ -15,6 +17,7 @@ const KEY = 'tokenLifetimes'
 export interface SettingsDeps {
   prisma: PrismaClient
   config: Config
+  audit: AuditService
   onError: (error: unknown) => void
 }
 
@@ -23,7 +26,7 @@ export interface SettingsDeps {
  * trip, and re-reads them every SETTINGS_REFRESH_SECONDS: a change made through any
  * instance applies to tokens issued afterwards on all of them within that delay.
  */
-export function createSettingsService ({ prisma, config, onError }: SettingsDeps) {
+export function createSettingsService ({ prisma, config, audit, onError }: SettingsDeps) {
   const defaults: TokenLifetimes = {
     accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
     refreshTokenIdleTtlSeconds: config.REFRESH_TOKEN_IDLE_TTL_SECONDS,
@@ -51,8 +54,9 @@ export function createSettingsService ({ prisma, config, onError }: SettingsDeps
       clearInterval(timer)
     },
 
-    /** Stores a partial change and applies it here at once; the result must keep absolute ≥ idle. */
-    async update (changes: Partial<TokenLifetimes>): Promise<TokenLifetimes> {
+    /** Stores a partial change and applies it here at once; the result must keep absolute ≥ idle. Audited with the values before and after. */
+    async update (actor: Actor, changes: Partial<TokenLifetimes>): Promise<TokenLifetimes> {
+      const before = current
       const next = await prisma.$transaction(async tx => {
         await lockFor(tx, KEY)
         const row = await tx.setting.findUnique({ where: { key: KEY } })
@@ -63,6 +67,7 @@ export function createSettingsService ({ prisma, config, onError }: SettingsDeps
       })
       if (next === null) throw apiError('VALIDATION_FAILED', 'body/sessionAbsoluteTtlSeconds must be at least refreshTokenIdleTtlSeconds')
       current = next
+      await audit.record({ action: 'settings.changed', actorId: actor.userId, ip: actor.ip, details: { before: { ...before }, after: { ...next } } })
       return next
     }
   }

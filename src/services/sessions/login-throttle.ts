@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto'
 import type { PrismaClient } from '../../db/prisma.js'
 import { rateLimited } from '../../errors.js'
+import { canonical } from '../accounts/users.js'
 
 export interface LoginThrottlePolicy {
   /** Consecutive failures allowed before each further attempt must wait. */
@@ -28,6 +29,11 @@ export interface LoginThrottleDeps {
  */
 export function throttleKeyOf (canonicalIdentifier: string): string {
   return createHash('sha256').update(canonicalIdentifier).digest('base64url')
+}
+
+/** The key of an address a mail is asked for (a password reset), the same as a login by that address. */
+export function throttleKeyOfAddress (email: string): string {
+  return throttleKeyOf(canonical(email))
 }
 
 /** The keys of every identifier an account can log in with (stored email and username are canonical). */

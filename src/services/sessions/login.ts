@@ -83,7 +83,7 @@ export function createAuthService ({ prisma, passwords, store, settings, audit, 
      * A successful login takes two statements in all (see login-store.ts).
      */
     async login (who: LoginIdentifier, password: string, device: Device): Promise<LoginOutcome> {
-      const key = throttleKeyOf(loginIdentifierOf(who))
+      const key = throttleKeyOfLogin(who)
       // One query whether or not the account exists: the profile is read only after success,
       // so the database work before the answer does not tell accounts apart either.
       const { failures, user } = await store.lookup(lookupOf(who), key)
@@ -134,6 +134,11 @@ export function createAuthService ({ prisma, passwords, store, settings, audit, 
 }
 
 export type AuthService = ReturnType<typeof createAuthService>
+
+/** The key a login attempt is throttled under: the brute-force backoff and the per-account rate limit share it. */
+export function throttleKeyOfLogin (who: LoginIdentifier): string {
+  return throttleKeyOf(loginIdentifierOf(who))
+}
 
 /** The identifier a login names the account by, in canonical form (case and unicode variants are one). */
 export function loginIdentifierOf (who: LoginIdentifier): string {
