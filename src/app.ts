@@ -1,11 +1,10 @@
-// buildApp(config, deps): the Fastify instance with every plugin and route, in order; it never listens.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import { ACCESS_TOKEN_TTL_MAX_SECONDS, listOf, mailSettingsOf, rateLimitsOf, type Config } from './config.js'
-import type { PrismaClient } from './db/prisma.js'
-import type { Sql } from './db/sql.js'
+// buildApp(config, deps): the Fastify instance with every plugin and route, in order; it never listens. What they are given is built in dependencies.ts.
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { listOf, type Config } from './config.js'
+import { buildDependencies, type AppDeps } from './dependencies.js'
+import { accessTokens } from './plugins/access-tokens.js'
 import { authenticate } from './plugins/authenticate.js'
 import { authorize } from './plugins/authorize.js'
-import { accessTokens } from './plugins/access-tokens.js'
 import { cookieNames, cookies } from './plugins/cookies.js'
 import { crossOrigin } from './plugins/cross-origin.js'
 import { errorHandler, frameworkErrorHandler } from './plugins/error-handler.js'
@@ -13,7 +12,7 @@ import { freshAuth } from './plugins/fresh-auth.js'
 import { inputGuard } from './plugins/input-guard.js'
 import { loadShedding } from './plugins/load-shedding.js'
 import { mailer } from './plugins/mailer.js'
-import { createMetrics, metrics } from './plugins/metrics.js'
+import { metrics } from './plugins/metrics.js'
 import { rateLimits } from './plugins/rate-limits.js'
 import { redis } from './plugins/redis.js'
 import { requestId, requestIdOf } from './plugins/request-id.js'
@@ -32,31 +31,9 @@ import { AdminUser } from './schemas/admin.js'
 import { ErrorResponse, User } from './schemas/common.js'
 import { Me } from './schemas/mfa.js'
 import { AccessClaims } from './schemas/sessions.js'
-import { createServices } from './services/index.js'
-import type { Argon2Threads } from './services/passwords/passwords.js'
-import { createMailSender } from './services/mail/sender.js'
-import { createKeyRing, loadSigningKeys } from './services/tokens/signing-keys.js'
-import { deriveKey } from './services/tokens/tokens.js'
 import { schemaController } from './validation.js'
 
-export interface AppDeps {
-  prisma: PrismaClient
-  /** The pool under `prisma`: the hot paths query it directly. */
-  sql: Sql
-  /** The root secret (AUTH_SECRET, or the development secret kept under DATA_DIR). */
-  authSecret: string
-  /** The clock; tests inject one to reach expiry without waiting. */
-  now?: () => Date
-  /** The process's pino logger; without one, the app makes its own from the config. */
-  logger?: FastifyBaseLogger
-  /**
-   * Password-hashing threads that outlive the app: the tests' apps share one per process
-   * instead of starting (and loading) their own. Without them, the app has its own.
-   */
-  argon2Threads?: Argon2Threads
-  /** The admin console's build; dist/console by default. */
-  consoleRoot?: string
-}
+export type { AppDeps }
 
 // Never logged, whatever the level: credentials in headers and bodies.
 export const redactedPaths = [
@@ -78,13 +55,12 @@ export const redactedPaths = [
   '*.otpauthUri'
 ]
 
-export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyInstance> {
-  const now = deps.now ?? (() => new Date())
+function fastifyOptionsOf (config: Config, logger: FastifyBaseLogger | undefined): FastifyServerOptions {
   const trustedProxies = listOf(config.TRUST_PROXY)
-  const app = Fastify({
-    ...(deps.logger === undefined
+  return {
+    ...(logger === undefined
       ? { logger: { level: config.LOG_LEVEL, redact: { paths: redactedPaths, censor: '[redacted]' } } }
-      : { loggerInstance: deps.logger }),
+      : { loggerInstance: logger }),
     // Only the named proxies may set X-Forwarded-For/-Proto; anyone else could spoof them.
     trustProxy: trustedProxies.length > 0 ? trustedProxies : false,
     bodyLimit: config.BODY_LIMIT_BYTES,
@@ -98,17 +74,17 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     genReqId: requestIdOf,
     frameworkErrors: frameworkErrorHandler,
     schemaController
-  })
+  }
+}
+
+export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify(fastifyOptionsOf(config, deps.logger))
+  const { now, ring, counters, services, limits, passwordPolicy, probeLogLevel } = await buildDependencies(config, deps, app.log, payload => app.accessTokens.sign(payload))
 
   // JSON only: no form posts and no text/plain, the content types a cross-site form can send.
   app.removeContentTypeParser('text/plain')
-  app.addSchema(ErrorResponse)
-  app.addSchema(User)
-  app.addSchema(AccessClaims)
-  app.addSchema(AdminUser)
-  app.addSchema(Me)
+  for (const schema of [ErrorResponse, User, AccessClaims, AdminUser, Me]) app.addSchema(schema)
 
-  const limits = rateLimitsOf(config)
   await app.register(redis, { url: config.REDIS_URL })
   await app.register(rateLimits, { defaultLimit: limits.default, redis: app.redis, keyPrefix: `${config.REDIS_KEY_PREFIX}rate:` })
   await app.register(errorHandler)
@@ -122,15 +98,6 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   await app.register(crossOrigin, { ownOrigin: config.PUBLIC_URL, allowedOrigins: listOf(config.CORS_ORIGINS) })
   await app.register(swagger, { publicUrl: config.PUBLIC_URL, cookieSecure: config.COOKIE_SECURE, version: '1.0.0' })
   await app.register(cookies, { secure: config.COOKIE_SECURE, sameSite: config.COOKIE_SAMESITE, now })
-  const signingKeys = await loadSigningKeys(config.JWT_ALGORITHM, config.JWT_KEYS_DIR, deriveKey(deps.authSecret, 'access-token'))
-  for (const warning of signingKeys.warnings) app.log.warn(warning)
-  const ring = createKeyRing({
-    keys: signingKeys.keys,
-    algorithm: config.JWT_ALGORITHM,
-    publishSeconds: config.JWT_KEY_PUBLISH_SECONDS,
-    retireAfterSeconds: ACCESS_TOKEN_TTL_MAX_SECONDS + config.JWT_CLOCK_TOLERANCE_SECONDS,
-    now
-  })
   await app.register(accessTokens, {
     ring,
     issuer: config.JWT_ISSUER ?? config.PUBLIC_URL,
@@ -140,33 +107,11 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   })
   await app.register(authenticate)
   await app.register(authorize)
-
-  const mail = mailSettingsOf(config)
-  const mailLog = app.log.child({ component: 'mail' })
-  const counters = createMetrics()
-  const services = createServices(config, {
-    metrics: { ...counters.auth, ...counters.mail },
-    prisma: deps.prisma,
-    sql: deps.sql,
-    signJwt: payload => app.accessTokens.sign(payload),
-    refreshKey: deriveKey(deps.authSecret, 'refresh-token'),
-    oneTimeTokenKey: deriveKey(deps.authSecret, 'one-time-token'),
-    totpKey: deriveKey(deps.authSecret, 'totp-secret'),
-    now,
-    reportError: (err, context) => app.log.error({ err }, context),
-    mailSender: createMailSender({ smtpUrl: config.SMTP_URL, from: mail.from, log: mailLog }),
-    mailLog,
-    mail,
-    ...(deps.argon2Threads === undefined ? {} : { argon2Threads: deps.argon2Threads })
-  })
   await app.register(freshAuth, { reauthentication: services.reauthentication })
   await app.register(mailer, { delivery: services.mailDelivery, pollSeconds: config.MAIL_POLL_SECONDS })
   await services.settings.start()
   app.addHook('onClose', async () => { services.settings.stop(); await services.passwords.close() })
-  const passwordPolicy = { minLength: config.PASSWORD_MIN_LENGTH, maxLength: config.PASSWORD_MAX_LENGTH }
 
-  // Probes (health checks, scrapes) every few seconds would drown the log at info; debug shows them.
-  const probeLogLevel = config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL
   // Before the routes: its hooks time every one of them.
   await app.register(metrics, {
     metrics: counters,
