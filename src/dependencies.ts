@@ -8,7 +8,8 @@ import { createServices } from './services/index.js'
 import { createMailSender } from './services/mail/sender.js'
 import type { Argon2Threads } from './services/passwords/passwords.js'
 import { createKeyRing, loadSigningKeys } from './services/tokens/signing-keys.js'
-import { deriveKey, type SignJwt } from './services/tokens/tokens.js'
+import type { SignJwt } from './services/tokens/access-tokens.js'
+import { deriveKey } from './services/tokens/derived-keys.js'
 
 export interface AppDeps {
   prisma: PrismaClient

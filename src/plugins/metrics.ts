@@ -4,7 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, 
 import fp from 'fastify-plugin'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { apiError } from '../errors.js'
-import type { AuthMetrics, LoginResult, MailMetrics, MailOutcome } from '../services/metrics.js'
+import type { AuthMetrics, LoginMetricResult, MailMetrics, MailOutcome } from '../services/metrics.js'
 import { errorHandler } from './error-handler.js'
 
 /** A registry of this app's own (never prom-client's global one) and the counters the services feed. */
@@ -21,7 +21,7 @@ export function createMetrics (): Metrics {
   const reuse = new Counter({ name: 'auth_refresh_reuse_detected_total', help: 'Retired refresh tokens presented again (their sessions were revoked)', registers: [registry] })
   const mails = new Counter({ name: 'auth_mail_deliveries_total', help: 'Attempts to send a mail of the outbox, by outcome: sent, retry (will be tried again), given_up', labelNames: ['outcome'], registers: [registry] })
   // Every series exists from the start at 0, so rates and alerts work before the first event.
-  for (const result of ['success', 'invalid_credentials', 'email_not_verified', 'mfa_required'] satisfies LoginResult[]) logins.inc({ result }, 0)
+  for (const result of ['success', 'invalid_credentials', 'email_not_verified', 'mfa_required'] satisfies LoginMetricResult[]) logins.inc({ result }, 0)
   for (const result of ['success', 'failure']) refreshes.inc({ result }, 0)
   for (const outcome of ['sent', 'retry', 'given_up'] satisfies MailOutcome[]) mails.inc({ outcome }, 0)
   return {

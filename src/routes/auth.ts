@@ -11,14 +11,14 @@ import {
   RefreshTokenBody, RegisterBody, RegisterResponse
 } from '../schemas/auth.js'
 import { MfaChallengeResponse, MfaVerifyBody } from '../schemas/mfa.js'
-import { isSecondFactorRequired, throttleKeyOfLogin, type AuthService, type LoginIdentifier, type LoginResult } from '../services/sessions/login.js'
+import { isSecondFactorRequired, throttleKeyOfLogin, type LoginService, type LoginIdentifier, type SignedIn } from '../services/sessions/login.js'
 import type { RefreshService } from '../services/sessions/refresh.js'
 import type { SessionService } from '../services/sessions/sessions.js'
 import type { UserService } from '../services/accounts/users.js'
 import { absentBodyAsEmpty, callerOf, deviceOf, isBrowser, noStore } from './request-context.js'
 
 export interface AuthRoutesOptions {
-  auth: AuthService
+  logins: LoginService
   users: UserService
   sessions: SessionService
   refresh: RefreshService
@@ -33,7 +33,7 @@ const loginAccountKey = (request: FastifyRequest) => throttleKeyOfLogin(request.
  * What a completed login answers, after the password or after its second factor alike (DESIGN 6,
  * "Which transport"): a browser, or a client asking for cookies, gets the cookies and no token.
  */
-function answerLogin (request: FastifyRequest, reply: FastifyReply, result: LoginResult, transport: 'cookie' | undefined) {
+function answerLogin (request: FastifyRequest, reply: FastifyReply, result: SignedIn, transport: 'cookie' | undefined) {
   if (transport === 'cookie' || isBrowser(request)) {
     reply.setAuthCookies(result)
     return { user: result.user, expiresIn: result.expiresIn }
@@ -42,7 +42,7 @@ function answerLogin (request: FastifyRequest, reply: FastifyReply, result: Logi
   return { accessToken, refreshToken, tokenType: 'Bearer' as const, expiresIn, user }
 }
 
-export async function authRoutes (app: FastifyInstance, { auth, users, sessions, refresh, passwordPolicy, limits }: AuthRoutesOptions) {
+export async function authRoutes (app: FastifyInstance, { logins, users, sessions, refresh, passwordPolicy, limits }: AuthRoutesOptions) {
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()
   routes.addHook('onSend', noStore)
 
@@ -74,7 +74,7 @@ export async function authRoutes (app: FastifyInstance, { auth, users, sessions,
     }
   }, async (request, reply) => {
     const { password, transport, ...who } = request.body
-    const outcome = await auth.login(who as LoginIdentifier, password, deviceOf(request))
+    const outcome = await logins.login(who as LoginIdentifier, password, deviceOf(request))
     if (isSecondFactorRequired(outcome)) return outcome
     return answerLogin(request, reply, outcome, transport)
   })
@@ -91,7 +91,7 @@ export async function authRoutes (app: FastifyInstance, { auth, users, sessions,
     }
   }, async (request, reply) => {
     const { mfaToken, transport, ...proof } = request.body
-    const result = await auth.completeSecondFactor(mfaToken, proof, deviceOf(request))
+    const result = await logins.completeSecondFactor(mfaToken, proof, deviceOf(request))
     return answerLogin(request, reply, result, transport)
   })
 

@@ -5,7 +5,7 @@ import type { PrismaClient } from '../db/prisma.js'
 import type { Sql } from '../db/sql.js'
 import { createAdminService } from './admin/users.js'
 import { createAuditService } from './admin/audit.js'
-import { createAuthService } from './sessions/login.js'
+import { createLoginService } from './sessions/login.js'
 import { createCredentialService } from './passwords/credentials.js'
 import { createEmailVerificationService } from './accounts/email-verification.js'
 import { createLoginStore } from './sessions/login-store.js'
@@ -23,7 +23,8 @@ import { createPasswordService, type Argon2Threads } from './passwords/passwords
 import { createRefreshService } from './sessions/refresh.js'
 import { createSessionService } from './sessions/sessions.js'
 import { createSettingsService } from './admin/settings.js'
-import { createAccessTokenIssuer, createRefreshTokenCodec, type SignJwt } from './tokens/tokens.js'
+import { createAccessTokenIssuer, type SignJwt } from './tokens/access-tokens.js'
+import { createRefreshTokenCodec } from './tokens/refresh-tokens.js'
 import { createUserService } from './accounts/users.js'
 
 export interface ServiceDeps {
@@ -80,7 +81,7 @@ export function createServices (config: Config, { prisma, sql, signJwt, refreshK
   const sessions = createSessionService({ prisma, codec, now })
   const store = createLoginStore({ sql, codec, settings, now, maxSessionsPerUser: config.MAX_SESSIONS_PER_USER })
   const refresh = createRefreshService({ sql, codec, sessions, settings, audit, issueAccessToken, now, graceSeconds: config.REFRESH_REUSE_GRACE_SECONDS, requireVerifiedEmail, metrics })
-  const tokens = createOneTimeTokenService({
+  const oneTimeTokens = createOneTimeTokenService({
     prisma,
     now,
     key: oneTimeTokenKey,
@@ -94,7 +95,7 @@ export function createServices (config: Config, { prisma, sql, signJwt, refreshK
   const mailDelivery = createMailDelivery({
     prisma,
     outbox,
-    tokens,
+    oneTimeTokens,
     sender: mailSender,
     log: mailLog,
     metrics,
@@ -103,19 +104,19 @@ export function createServices (config: Config, { prisma, sql, signJwt, refreshK
     ttlSeconds: { passwordReset: config.PASSWORD_RESET_TTL_SECONDS, emailVerification: config.EMAIL_VERIFICATION_TTL_SECONDS },
     retry: { maxAttempts: config.MAIL_MAX_ATTEMPTS, baseSeconds: config.MAIL_RETRY_BASE_SECONDS }
   })
-  const emails = createEmailVerificationService({ prisma, tokens, sessions, outbox, now })
-  const passwordReset = createPasswordResetService({ prisma, passwords, sessions, tokens, outbox, audit, throttle, now })
-  const credentials = createCredentialService({ prisma, passwords, sessions, tokens, outbox, audit })
-  const users = createUserService({ prisma, sql, now, passwords, sessions, emails, tokens, outbox })
+  const emails = createEmailVerificationService({ prisma, oneTimeTokens, sessions, outbox, now })
+  const passwordReset = createPasswordResetService({ prisma, passwords, sessions, oneTimeTokens, outbox, audit, throttle, now })
+  const credentials = createCredentialService({ prisma, passwords, sessions, oneTimeTokens, outbox, audit })
+  const users = createUserService({ prisma, sql, now, passwords, sessions, emails, oneTimeTokens, outbox })
   const issuer = config.MFA_ISSUER ?? new URL(config.PUBLIC_URL).hostname
   const factors = createFactorService({ prisma, outbox, audit, sessions, sealKey: totpKey, issuer, now })
   const challenges = createChallengeService({ prisma, factors, throttle, audit, outbox, now })
   const reauthentication = createReauthenticationService({
     prisma, passwords, factors, sessions, throttle, audit, outbox, now, maxAgeSeconds: config.REAUTH_MAX_AGE_SECONDS, requireMfaForAdmins: config.REQUIRE_MFA_FOR_ADMINS
   })
-  const auth = createAuthService({ prisma, passwords, store, settings, audit, issueAccessToken, emails, throttle, challenges, requireVerifiedEmail, metrics })
+  const logins = createLoginService({ prisma, passwords, store, settings, audit, issueAccessToken, emails, throttle, challenges, requireVerifiedEmail, metrics })
   const admin = createAdminService({ prisma, sessions, audit, passwordReset })
-  return { passwords, settings, audit, sessions, refresh, users, auth, admin, emails, passwordReset, credentials, mailDelivery, factors, reauthentication }
+  return { passwords, settings, audit, sessions, refresh, users, logins, admin, emails, passwordReset, credentials, mailDelivery, factors, reauthentication }
 }
 
 export type Services = ReturnType<typeof createServices>

@@ -2,7 +2,7 @@
 import t from 'tap'
 import { findRecoveryCode, hashRecoveryCode, newRecoveryCodes, normaliseRecoveryCode, RECOVERY_CODE_COUNT } from '../../src/services/mfa/recovery-codes.js'
 import { matchingStep, newTotpSecret, openSecret, otpauthUri, sealSecret, stepOf, totpCode } from '../../src/services/mfa/totp.js'
-import { deriveKey } from '../../src/services/tokens/tokens.js'
+import { deriveKey } from '../../src/services/tokens/derived-keys.js'
 
 // RFC 6238 appendix B: the SHA-1 secret is the ASCII "12345678901234567890"; its 8-digit codes end in these 6.
 const RFC_SECRET = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ'

@@ -8,17 +8,17 @@ import type { SessionService } from '../sessions/sessions.js'
 
 export interface EmailVerificationDeps {
   prisma: PrismaClient
-  tokens: OneTimeTokenService
+  oneTimeTokens: OneTimeTokenService
   sessions: SessionService
   outbox: MailOutbox
   now: () => Date
 }
 
-export function createEmailVerificationService ({ prisma, tokens, sessions, outbox, now }: EmailVerificationDeps) {
+export function createEmailVerificationService ({ prisma, oneTimeTokens, sessions, outbox, now }: EmailVerificationDeps) {
   /** Issues a token for `email` and queues its mail, in one transaction: the mail is promised once this resolves. */
   async function sendLink (userId: string, purpose: 'email_verify' | 'email_change', email: string): Promise<void> {
     await prisma.$transaction(async tx => {
-      const tokenId = await tokens.issue(userId, purpose, email, tx)
+      const tokenId = await oneTimeTokens.issue(userId, purpose, email, tx)
       await outbox.queue(tx, { kind: purpose === 'email_verify' ? 'verify_email' : 'confirm_email_change', to: email, tokenId })
     })
     outbox.wake()
@@ -39,11 +39,11 @@ export function createEmailVerificationService ({ prisma, tokens, sessions, outb
      */
     async stageChange (tx: Transaction, user: { id: string, email: string }, requested: string): Promise<string | null> {
       if (requested === user.email) {
-        await tokens.revoke(tx, user.id, 'email_change')
+        await oneTimeTokens.revoke(tx, user.id, 'email_change')
         return null
       }
       if (await tx.user.findUnique({ where: { email: requested }, select: { id: true } }) !== null) throw apiError('EMAIL_TAKEN')
-      const tokenId = await tokens.issue(user.id, 'email_change', requested, tx)
+      const tokenId = await oneTimeTokens.issue(user.id, 'email_change', requested, tx)
       await outbox.queue(tx, { kind: 'confirm_email_change', to: requested, tokenId })
       await outbox.queue(tx, { kind: 'email_change_notice', to: user.email, newEmail: requested })
       return requested
@@ -67,14 +67,14 @@ export function createEmailVerificationService ({ prisma, tokens, sessions, outb
      * change token moves `pendingEmail` to `email`, verified.
      */
     async verify (token: string): Promise<void> {
-      const found = await tokens.inspect(token, ['email_verify', 'email_change'])
+      const found = await oneTimeTokens.inspect(token, ['email_verify', 'email_change'])
       if (found.status === 'invalid') throw apiError('VERIFICATION_TOKEN_INVALID')
       if (found.status === 'expired') throw apiError('VERIFICATION_TOKEN_EXPIRED')
       await prisma.$transaction(async tx => {
         const user = await tx.user.findUnique({ where: { id: found.userId }, select: { email: true, pendingEmail: true, emailVerifiedAt: true, isActive: true } })
         const address = found.purpose === 'email_verify' ? user?.email : user?.pendingEmail
         if (user === null || !user.isActive || address !== found.email) throw apiError('VERIFICATION_TOKEN_INVALID')
-        if (!await tokens.consume(tx, found.id)) throw apiError('VERIFICATION_TOKEN_INVALID')
+        if (!await oneTimeTokens.consume(tx, found.id)) throw apiError('VERIFICATION_TOKEN_INVALID')
         if (found.purpose === 'email_verify') {
           await tx.user.update({ where: { id: found.userId }, data: { emailVerifiedAt: user.emailVerifiedAt ?? now() } })
           return

@@ -42,11 +42,11 @@ export interface UserDeps {
   passwords: PasswordService
   sessions: SessionService
   emails: EmailVerificationService
-  tokens: OneTimeTokenService
+  oneTimeTokens: OneTimeTokenService
   outbox: MailOutbox
 }
 
-export function createUserService ({ prisma, sql, now, passwords, sessions, emails, tokens, outbox }: UserDeps) {
+export function createUserService ({ prisma, sql, now, passwords, sessions, emails, oneTimeTokens, outbox }: UserDeps) {
   return {
     /**
      * Registers a user with role `user` (see `createAccount`). The verification token and its
@@ -55,7 +55,7 @@ export function createUserService ({ prisma, sql, now, passwords, sessions, emai
      */
     async register (input: Registration): Promise<ApiUser> {
       const user = await createAccount({ prisma, passwords }, input, 'user', null, email => {
-        const token = tokens.newRow('email_verify', email)
+        const token = oneTimeTokens.newRow('email_verify', email)
         return { ...token, mails: { create: outbox.nestedRow({ kind: 'verify_email', to: email, tokenId: token.id }) } }
       })
       outbox.wake()

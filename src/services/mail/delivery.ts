@@ -13,7 +13,7 @@ import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 export interface MailDeliveryDeps {
   prisma: PrismaClient
   outbox: MailOutbox
-  tokens: OneTimeTokenService
+  oneTimeTokens: OneTimeTokenService
   sender: MailSender
   log: MailLog
   metrics: MailMetrics
@@ -34,14 +34,14 @@ export const LEASE_SECONDS = 120
 /** The longest wait between two attempts. */
 const MAX_RETRY_SECONDS = 3600
 
-export function createMailDelivery ({ prisma, outbox, tokens, sender, log, metrics, now, links, ttlSeconds, retry }: MailDeliveryDeps) {
+export function createMailDelivery ({ prisma, outbox, oneTimeTokens, sender, log, metrics, now, links, ttlSeconds, retry }: MailDeliveryDeps) {
   /** The reset link goes to an active account only; the account is looked up here, never on the request path. */
   async function resetTokenFor (mail: ClaimedMail): Promise<string | null> {
     if (mail.tokenId !== null) return mail.tokenId
     const user = await prisma.user.findUnique({ where: { email: mail.recipient }, select: { id: true, isActive: true } })
     if (user === null || !user.isActive) return null
     return prisma.$transaction(async tx => {
-      const tokenId = await tokens.issue(user.id, 'password_reset', mail.recipient, tx)
+      const tokenId = await oneTimeTokens.issue(user.id, 'password_reset', mail.recipient, tx)
       await outbox.attachToken(tx, mail.id, tokenId)
       return tokenId
     })
@@ -51,7 +51,7 @@ export function createMailDelivery ({ prisma, outbox, tokens, sender, log, metri
   async function render (mail: ClaimedMail): Promise<OutgoingMail | null> {
     const to = mail.recipient
     const data = mail.data ?? {}
-    const link = (template: string, tokenId: string | null) => linkFor(template, tokens.valueOf(tokenId ?? ''))
+    const link = (template: string, tokenId: string | null) => linkFor(template, oneTimeTokens.valueOf(tokenId ?? ''))
     switch (mail.kind) {
       case 'verify_email':
         return { to, ...verifyEmailMail({ link: link(links.emailVerification, mail.tokenId), ttlSeconds: ttlSeconds.emailVerification }) }

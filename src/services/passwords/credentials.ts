@@ -11,12 +11,12 @@ export interface CredentialDeps {
   prisma: PrismaClient
   passwords: PasswordService
   sessions: SessionService
-  tokens: OneTimeTokenService
+  oneTimeTokens: OneTimeTokenService
   outbox: MailOutbox
   audit: AuditService
 }
 
-export function createCredentialService ({ prisma, passwords, sessions, tokens, outbox, audit }: CredentialDeps) {
+export function createCredentialService ({ prisma, passwords, sessions, oneTimeTokens, outbox, audit }: CredentialDeps) {
   /** The caller's row, only while their session is live; the current password must match it. */
   async function provenCaller (userId: string, sessionId: string, currentPassword: string) {
     const user = await prisma.user.findFirst({
@@ -42,7 +42,7 @@ export function createCredentialService ({ prisma, passwords, sessions, tokens, 
       await prisma.$transaction(async tx => {
         await tx.user.update({ where: { id: userId }, data: { passwordHash } })
         await sessions.revokeOthers(userId, sessionId, 'password_change', tx)
-        await tokens.revoke(tx, userId, 'password_reset')
+        await oneTimeTokens.revoke(tx, userId, 'password_reset')
         await outbox.queue(tx, { kind: 'password_changed', to: user.email, everywhere: false })
       })
       outbox.wake()

@@ -14,14 +14,14 @@ export interface PasswordResetDeps {
   prisma: PrismaClient
   passwords: PasswordService
   sessions: SessionService
-  tokens: OneTimeTokenService
+  oneTimeTokens: OneTimeTokenService
   outbox: MailOutbox
   audit: AuditService
   throttle: LoginThrottle
   now: () => Date
 }
 
-export function createPasswordResetService ({ prisma, passwords, sessions, tokens, outbox, audit, throttle, now }: PasswordResetDeps) {
+export function createPasswordResetService ({ prisma, passwords, sessions, oneTimeTokens, outbox, audit, throttle, now }: PasswordResetDeps) {
   return {
     /**
      * Records the request in the outbox, before anything about the address is looked at:
@@ -44,7 +44,7 @@ export function createPasswordResetService ({ prisma, passwords, sessions, token
      * whoever holds the mailbox is never locked out (NIST SP 800-63B 3.2.2).
      */
     async reset (token: string, password: string): Promise<void> {
-      const found = await tokens.inspect(token, ['password_reset'])
+      const found = await oneTimeTokens.inspect(token, ['password_reset'])
       if (found.status === 'invalid') throw apiError('RESET_TOKEN_INVALID')
       if (found.status === 'expired') throw apiError('RESET_TOKEN_EXPIRED')
       const user = await prisma.user.findUnique({ where: { id: found.userId }, select: { email: true, username: true, isActive: true, emailVerifiedAt: true } })
@@ -53,14 +53,14 @@ export function createPasswordResetService ({ prisma, passwords, sessions, token
       const passwordHash = await passwords.hash(password)
       try {
         await prisma.$transaction(async tx => {
-          if (!await tokens.consume(tx, found.id)) throw apiError('RESET_TOKEN_INVALID')
+          if (!await oneTimeTokens.consume(tx, found.id)) throw apiError('RESET_TOKEN_INVALID')
           // Guarded by the address: an email change confirmed meanwhile voids the link.
           await tx.user.update({
             where: { id: found.userId, email: found.email, isActive: true },
             data: { passwordHash, emailVerifiedAt: user.emailVerifiedAt ?? now() }
           })
           await sessions.revokeAll(found.userId, 'password_reset', tx)
-          await tokens.revoke(tx, found.userId, 'password_reset')
+          await oneTimeTokens.revoke(tx, found.userId, 'password_reset')
           await outbox.queue(tx, { kind: 'password_changed', to: found.email, everywhere: true })
         })
       } catch (error) {

@@ -7,7 +7,7 @@ import type { FailureState } from './login-throttle.js'
 import type { Device, StartedSession } from './sessions.js'
 import { expiryOf, liveSessionSql } from './liveness.js'
 import type { SettingsService } from '../admin/settings.js'
-import type { RefreshTokenCodec } from '../tokens/tokens.js'
+import type { RefreshTokenCodec } from '../tokens/refresh-tokens.js'
 import { API_USER_COLUMNS, API_USER_FROM, apiUserOfRow, type ApiUser, type ApiUserRow } from '../accounts/api-user.js'
 
 export interface LoginStoreDeps {

@@ -10,7 +10,7 @@ import type { AuthMetrics } from '../metrics.js'
 import type { PasswordService } from '../passwords/passwords.js'
 import type { Device } from './sessions.js'
 import type { SettingsService } from '../admin/settings.js'
-import type { AccessTokenIssuer } from '../tokens/tokens.js'
+import type { AccessTokenIssuer } from '../tokens/access-tokens.js'
 import type { ApiUser } from '../accounts/api-user.js'
 import { canonical } from '../accounts/users.js'
 
@@ -24,7 +24,8 @@ export interface IssuedTokens {
   refreshExpiresAt: Date
 }
 
-export interface LoginResult extends IssuedTokens {
+/** A completed login: its first tokens and the user. */
+export interface SignedIn extends IssuedTokens {
   user: ApiUser
 }
 
@@ -33,13 +34,13 @@ export interface SecondFactorRequired extends IssuedChallenge {
   mfaRequired: true
 }
 
-export type LoginOutcome = LoginResult | SecondFactorRequired
+export type LoginOutcome = SignedIn | SecondFactorRequired
 
 export function isSecondFactorRequired (outcome: LoginOutcome): outcome is SecondFactorRequired {
   return 'mfaRequired' in outcome
 }
 
-export interface AuthDeps {
+export interface LoginDeps {
   prisma: PrismaClient
   passwords: PasswordService
   store: LoginStore
@@ -54,9 +55,9 @@ export interface AuthDeps {
   metrics: AuthMetrics
 }
 
-export function createAuthService ({ prisma, passwords, store, settings, audit, issueAccessToken, emails, throttle, challenges, requireVerifiedEmail, metrics }: AuthDeps) {
+export function createLoginService ({ prisma, passwords, store, settings, audit, issueAccessToken, emails, throttle, challenges, requireVerifiedEmail, metrics }: LoginDeps) {
   /** Opens the session of a proven login (see login-store.ts) and issues its first tokens. */
-  async function signIn (user: { id: string, role: string, emailVerifiedAt: Date | null }, device: Device, throttleKeys: string[], proof: LoginProof): Promise<LoginResult> {
+  async function signIn (user: { id: string, role: string, emailVerifiedAt: Date | null }, device: Device, throttleKeys: string[], proof: LoginProof): Promise<SignedIn> {
     const { session, user: visible, amr, authTime } = await store.succeed(user.id, device, throttleKeys, proof)
     const grant = { userId: user.id, sessionId: session.sessionId, role: visible.role, emailVerified: visible.emailVerified, amr, authTime }
     const access = issueAccessToken(grant, settings.tokenLifetimes().accessTokenTtlSeconds)
@@ -124,7 +125,7 @@ export function createAuthService ({ prisma, passwords, store, settings, audit, 
      * The second step of a login: one code meets the challenge (see ChallengeService.meet)
      * and the session opens exactly as a password-only login's would.
      */
-    async completeSecondFactor (mfaToken: string, proof: SecondFactorProof, device: Device): Promise<LoginResult> {
+    async completeSecondFactor (mfaToken: string, proof: SecondFactorProof, device: Device): Promise<SignedIn> {
       const met = await challenges.meet(mfaToken, proof, device.ip)
       const user = await prisma.user.findUnique({ where: { id: met.userId }, select: { id: true, role: true, emailVerifiedAt: true } })
       if (user === null) throw apiError('MFA_CHALLENGE_EXPIRED')
@@ -133,7 +134,7 @@ export function createAuthService ({ prisma, passwords, store, settings, audit, 
   }
 }
 
-export type AuthService = ReturnType<typeof createAuthService>
+export type LoginService = ReturnType<typeof createLoginService>
 
 /** The key a login attempt is throttled under: the brute-force backoff and the per-account rate limit share it. */
 export function throttleKeyOfLogin (who: LoginIdentifier): string {

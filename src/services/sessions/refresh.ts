@@ -6,7 +6,8 @@ import type { AuthMetrics } from '../metrics.js'
 import { expiryOf, sessionStateAt } from './liveness.js'
 import type { Device, SessionService } from './sessions.js'
 import type { SettingsService } from '../admin/settings.js'
-import type { AccessTokenIssuer, RefreshTokenCodec, RefreshTokenParts } from '../tokens/tokens.js'
+import type { AccessTokenIssuer } from '../tokens/access-tokens.js'
+import type { RefreshTokenCodec, RefreshTokenParts } from '../tokens/refresh-tokens.js'
 
 export interface RefreshDeps {
   sql: Sql

@@ -2,7 +2,7 @@
 import type { Db, PrismaClient } from '../../db/prisma.js'
 import type { Prisma } from '../../generated/prisma/client.js'
 import { expiryOf, liveSessionWhere } from './liveness.js'
-import type { RefreshTokenCodec } from '../tokens/tokens.js'
+import type { RefreshTokenCodec } from '../tokens/refresh-tokens.js'
 import type { Page } from '../pagination.js'
 
 export interface SessionDeps {

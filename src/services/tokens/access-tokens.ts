@@ -1,0 +1,47 @@
+// Access tokens: what one vouches for, and minting it (signed by the JWT layer, see jwt.ts).
+import { randomUUID } from 'node:crypto'
+
+/** What an access token vouches for: the session, its user's role and verification, and how and when the login was proven. Nothing personal. */
+export interface AccessGrant {
+  userId: string
+  sessionId: string
+  role: string
+  emailVerified: boolean
+  /** RFC 8176 authentication methods of the login that opened the session: `pwd`, plus `otp` and `mfa` after a second factor. */
+  amr: string[]
+  /** When that login happened. Both this and `amr` are kept by every refresh. */
+  authTime: Date
+}
+
+export interface SignedAccessToken {
+  token: string
+  expiresIn: number
+}
+
+export type SignJwt = (payload: Record<string, unknown>) => string
+
+/**
+ * Mints access tokens. `iat`/`exp` come from the injected clock, `jti` is unique, and the
+ * signer (configured once) adds `iss`, `aud`, the algorithm and the `typ: at+jwt` header
+ * (RFC 9068).
+ */
+export function createAccessTokenIssuer ({ sign, now }: { sign: SignJwt, now: () => Date }) {
+  return function issueAccessToken (grant: AccessGrant, ttlSeconds: number): SignedAccessToken {
+    const iat = Math.floor(now().getTime() / 1000)
+    const token = sign({
+      sub: grant.userId,
+      sid: grant.sessionId,
+      role: grant.role,
+      // OpenID Connect's claim names: whether the user has proved control of their email address, and when the login happened.
+      email_verified: grant.emailVerified,
+      amr: grant.amr,
+      auth_time: Math.floor(grant.authTime.getTime() / 1000),
+      jti: randomUUID(),
+      iat,
+      exp: iat + ttlSeconds
+    })
+    return { token, expiresIn: ttlSeconds }
+  }
+}
+
+export type AccessTokenIssuer = ReturnType<typeof createAccessTokenIssuer>
