@@ -1,22 +1,11 @@
 // Forgotten passwords: a single-use, expiring link mailed to the account's address, and the reset it allows.
-import type { PrismaClient } from '../../db/prisma.js'
 import { apiError } from '../../errors.js'
 import { isRecordNotFound } from '../../db/refusals.js'
-import type { AuditService } from '../admin/audit.js'
 import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
-import type { MailOutbox } from '../mail/outbox.js'
-import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
-import type { PasswordService } from './passwords.js'
-import type { SessionService } from '../sessions/sessions.js'
 import { canonical } from '../accounts/users.js'
+import type { CredentialDeps } from './credentials.js'
 
-export interface PasswordResetDeps {
-  prisma: PrismaClient
-  passwords: PasswordService
-  sessions: SessionService
-  oneTimeTokens: OneTimeTokenService
-  outbox: MailOutbox
-  audit: AuditService
+export interface PasswordResetDeps extends CredentialDeps {
   throttle: LoginThrottle
   now: () => Date
 }
