@@ -6,6 +6,7 @@ import { freePort } from '../test/helpers/net.js'
 import { compare, measure, type LoadOf } from './load.js'
 import { startServer, type Server } from './processes.js'
 import { machineDescription, renderReport, writeReport, type Row } from './report.js'
+import { measureScaling, renderScaling } from './scaling.js'
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
@@ -37,13 +38,18 @@ const databaseUrl = Object.assign(new URL(serverUrl), { pathname: `/${databaseNa
 const servers: Server[] = []
 
 try {
-  const service = await startServer([...SERVICE_NODE_FLAGS, join(root, 'dist', 'server.js')], {
+  const serviceEnv: Record<string, string> = {
     DATABASE_URL: databaseUrl,
     AUTH_SECRET: randomBytes(48).toString('base64url'),
+    // One origin for every instance (tokens name it as issuer and audience), whatever port each listens on.
+    PUBLIC_URL: 'http://bench.localhost',
     LOG_LEVEL: 'warn',
     ...unlimited,
     ...JSON.parse(process.env.BENCH_SERVICE_ENV ?? '{}')
-  }, await freePort(), '/ready')
+  }
+  const startInstance = async (env: Record<string, string> = {}) =>
+    await startServer([...SERVICE_NODE_FLAGS, join(root, 'dist', 'server.js')], { ...serviceEnv, ...env }, await freePort(), '/ready')
+  const service = await startInstance()
   servers.push(service)
 
   // Accounts of their own for the token checks, the logins and the refreshes, so that no
@@ -56,7 +62,7 @@ try {
   const login = async (account: { email: string }) => await (await post(`${service.url}/auth/login`, { email: account.email, password })).json() as { accessToken: string, refreshToken: string }
   const reader = await register('reader')
   const loginAccount = await register('login')
-  const refreshAccounts = await Promise.all(Array.from({ length: 20 }, async (_, i) => await register(`refresh-${i}`)))
+  const refreshAccounts = await Promise.all(Array.from({ length: 40 }, async (_, i) => await register(`refresh-${i}`)))
   const { accessToken, refreshToken } = await login(reader)
   const cookieLogin = await post(`${service.url}/auth/login`, { email: reader.email, password, transport: 'cookie' })
   const cookie = cookieLogin.headers.getSetCookie().map(c => c.split(';')[0]).join('; ')
@@ -133,11 +139,27 @@ try {
       probe('/auth/session', bearer)
     ])
 
+  const scaling = only !== null && !only.test('scaling')
+    ? undefined
+    : await measureScaling(service, {
+      startInstance,
+      seconds,
+      routes: [
+        // A new login per cell: the run has outlived the first access token by now.
+        { name: 'GET /users/me (Bearer)', load: async url => ({ url, path: '/users/me', headers: { authorization: `Bearer ${(await login(reader)).accessToken}` } }) },
+        { name: 'POST /auth/refresh', load: async (url, connections) => ({ url, method: 'POST', path: '/auth/refresh', scenario: { kind: 'refresh', refreshTokens: await refreshTokens(connections + 20) } }) },
+        { name: 'POST /auth/login', load: async url => ({ url, method: 'POST', path: '/auth/login', body: JSON.stringify({ email: loginAccount.email, password }) }) }
+      ]
+    })
+
   const peakRssMb = await service.peakRssMb()
   const referenceRssMb = Object.fromEntries(await Promise.all(Object.entries({ bare: bareRef, jwt: jwtRef, 'jwt-select': selectRef, 'jwt-update': updateRef, argon2: argonRef, 'argon2-insert': insertRef })
     .map(async ([kind, server]) => [kind, await server.peakRssMb()] as const)))
   const pgVersion = await withClient(databaseUrl, async client => (await client.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version ?? '?')
-  const report = renderReport({ machine: machineDescription(pgVersion), seconds, rounds, rows, stormSeconds, storm, health, session, peakRssMb, referenceRssMb })
+  const report = [
+    renderReport({ machine: machineDescription(pgVersion), seconds, rounds, rows, stormSeconds, storm, health, session, peakRssMb, referenceRssMb }),
+    ...(scaling === undefined ? [] : [renderScaling(scaling, seconds)])
+  ].join('\n\n')
   console.log(report)
   if (only === null) await writeReport(join(root, 'docs', 'benchmarks.md'), report)
 } finally {
