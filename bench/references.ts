@@ -1,5 +1,6 @@
 // Reference servers: what the service's routes are measured against, in the same run on the same machine.
-// `node --import tsx bench/references.ts <bare|jwt|jwt-select|argon2>`; PORT and DATABASE_URL from the environment.
+// `node --import tsx bench/references.ts <bare|jwt|jwt-select|jwt-update|argon2|argon2-insert>`; PORT and DATABASE_URL
+// from the environment.
 import fastifyJwt from '@fastify/jwt'
 import { hash, verify } from '@node-rs/argon2'
 import Fastify from 'fastify'
@@ -24,8 +25,22 @@ if (kind === 'bare') {
     return rows[0]
   })
   app.get('/token', async () => ({ token: app.jwt.sign({ sub: userId ?? 'someone' }) }))
-} else if (kind === 'argon2') {
-  // The same argon2id parameters as the service, then a JWT sign: the floor of a login.
+} else if (kind === 'jwt-update') {
+  // The floor of a refresh: a JWT check, one committed UPDATE … RETURNING on a row of its own, a new JWT.
+  const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 })
+  await pool.query('CREATE TABLE IF NOT EXISTS bench_reference_session (id int PRIMARY KEY, generation int NOT NULL DEFAULT 0)')
+  await pool.query('INSERT INTO bench_reference_session (id) SELECT generate_series(0, 999) ON CONFLICT DO NOTHING')
+  let next = 0
+  app.post('/refresh', async request => {
+    const claims = await request.jwtVerify<{ sub: string }>()
+    // Rows in turn, as the service's refreshes touch one session each: no two requests wait on one row lock.
+    const { rows } = await pool.query<{ generation: number }>('UPDATE bench_reference_session SET generation = generation + 1 WHERE id = $1 RETURNING generation', [next++ % 1000])
+    return { accessToken: app.jwt.sign({ sub: claims.sub, gen: rows[0]?.generation }) }
+  })
+  app.get('/token', async () => ({ token: app.jwt.sign({ sub: process.env.BENCH_USER_ID ?? 'someone' }) }))
+} else if (kind === 'argon2' || kind === 'argon2-insert') {
+  // The same argon2id parameters as the service. `argon2`: a verify then a JWT sign, the floor of a login.
+  // `argon2-insert`: a hash, one INSERT (its own transaction) and a sign, the floor of a registration.
   const options = { algorithm: 2, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const
   const stored = await hash('correct horse battery staple', options)
   app.post('/login', async (request, reply) => {
@@ -33,6 +48,16 @@ if (kind === 'bare') {
     if (!await verify(stored, password)) return reply.code(401).send({ error: 'no' })
     return { accessToken: app.jwt.sign({ sub: 'someone' }) }
   })
+  if (kind === 'argon2-insert') {
+    const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 })
+    await pool.query('CREATE TABLE IF NOT EXISTS bench_reference_user (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), email text NOT NULL UNIQUE, password_hash text NOT NULL)')
+    app.post('/register', async (request, reply) => {
+      const { email, password } = request.body as { email: string, password: string }
+      const passwordHash = await hash(password, options)
+      const { rows } = await pool.query<{ id: string }>('INSERT INTO bench_reference_user (email, password_hash) VALUES ($1, $2) RETURNING id', [email, passwordHash])
+      return reply.code(201).send({ accessToken: app.jwt.sign({ sub: rows[0]?.id }) })
+    })
+  }
 } else {
   throw new Error(`unknown reference server: ${kind}`)
 }

@@ -1,10 +1,9 @@
 // The admin CLI: create (password from the command line or standard input, never echoed) and promote.
 import { spawn } from 'node:child_process'
-import { join } from 'node:path'
 import t from 'tap'
 import { createTestDatabase, withClient } from '../helpers/database.js'
+import { programArgs } from '../helpers/program.js'
 
-const entry = join(import.meta.dirname, '..', '..', 'src', 'cli', 'admin.ts')
 const database = await createTestDatabase()
 t.teardown(database.drop)
 
@@ -12,7 +11,7 @@ interface Run { code: number | null, output: string }
 
 function run (args: string[], stdin = '', env: Record<string, string> = {}): Promise<Run> {
   return new Promise(resolve => {
-    const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
+    const child = spawn(process.execPath, [...programArgs('cli/admin'), ...args], {
       env: { PATH: process.env.PATH, DATABASE_URL: database.url, ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1', LOG_LEVEL: 'silent', ...env }
     })
     let output = ''

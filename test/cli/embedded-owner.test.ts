@@ -8,8 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { freePort } from '../helpers/net.js'
 import { startServer, stopServer, waitUntilReady, type ServerProcess } from '../helpers/process.js'
+import { programArgs } from '../helpers/program.js'
 
-const root = join(import.meta.dirname, '..', '..')
 const dataDir = await mkdtemp(join(tmpdir(), 'auth-owner-'))
 const lockFile = join(dataDir, 'pglite.lock')
 const cheap = { ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1', ARGON2_NICE: '0' }
@@ -22,9 +22,9 @@ t.teardown(async () => {
 
 interface Run { child: ChildProcess, output: () => string, done: Promise<number | null> }
 
-/** A command of package.json, from the sources, with `env` only. */
+/** A command of package.json, with `env` only. */
 function command (script: 'admin' | 'db-migrate', args: string[], stdin = ''): Run {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src', 'cli', `${script}.ts`), ...args], { env: { PATH: process.env.PATH, ...env } })
+  const child = spawn(process.execPath, [...programArgs(`cli/${script}`), ...args], { env: { PATH: process.env.PATH, ...env } })
   running.add(child)
   let output = ''
   child.stdout?.on('data', chunk => { output += chunk })

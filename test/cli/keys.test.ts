@@ -4,12 +4,11 @@ import { mkdtemp, readdir, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-
-const entry = join(import.meta.dirname, '..', '..', 'src', 'cli', 'keys.ts')
+import { programArgs } from '../helpers/program.js'
 
 function run (args: string[], env: Record<string, string> = {}): Promise<{ code: number | null, output: string }> {
   return new Promise(resolve => {
-    const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], { env: { PATH: process.env.PATH, ...env } })
+    const child = spawn(process.execPath, [...programArgs('cli/keys'), ...args], { env: { PATH: process.env.PATH, ...env } })
     let output = ''
     child.stdout.on('data', chunk => { output += chunk })
     child.stderr.on('data', chunk => { output += chunk })

@@ -10,8 +10,10 @@ import { join } from 'node:path'
 import type { Page } from 'playwright-core'
 import t from 'tap'
 import { buildConsole } from '../../scripts/build-console.js'
+import { totpCode } from '../../src/services/mfa/totp.js'
 import { buildTestApp } from '../helpers/app.js'
 import { launchChromium, withChromium } from '../helpers/browser.js'
+import { enrolTotp } from '../helpers/mfa.js'
 import { freePort } from '../helpers/net.js'
 import { loginWithBody, newAccount, registerAccount } from '../helpers/users.js'
 
@@ -196,23 +198,16 @@ async function consoleSuite (): Promise<void> {
   })
 
   t.test('a user with a second factor gets the control to remove it', async t => {
-    // The second factor's routes come from another change: until `mfaEnabled` is in the service's
-    // answers, the browser adds it to this one answer, and the control's call is answered for it.
-    await page.route(`${origin}/admin/users/${grace.user.id}`, async route => {
-      const response = await route.fetch()
-      await route.fulfill({ response, json: { ...await response.json(), mfaEnabled: true } })
-    })
-    let removed = false
-    await page.route(`${origin}/admin/users/${grace.user.id}/mfa`, async route => {
-      removed = route.request().method() === 'DELETE'
-      await route.fulfill({ status: 204 })
-    })
+    const { accessToken } = await loginWithBody(app, grace)
+    await enrolTotp(app, { authorization: `Bearer ${accessToken}` }, clock)
     await page.goto(`${origin}/console/#/users/${grace.user.id}`)
     await page.getByRole('heading', { name: 'grace@example.com' }).waitFor()
     await page.getByRole('button', { name: 'Remove second factors' }).click()
     await page.getByText(/^Every second factor of the user is removed/).waitFor()
-    t.ok(removed, 'DELETE /admin/users/:id/mfa')
-    await page.unrouteAll()
+    t.equal(await prisma.totpFactor.count({ where: { userId: grace.user.id } }), 0, 'the factor is gone')
+    t.equal(await prisma.recoveryCode.count({ where: { userId: grace.user.id } }), 0, 'and the recovery codes')
+    t.equal(await prisma.session.count({ where: { userId: grace.user.id, revokedAt: null } }), 0, 'and the user\'s sessions ended')
+    t.equal(await page.getByRole('button', { name: 'Remove second factors' }).count(), 0, 'the control goes with the factor')
   })
 
   t.test('settings: bounds checked in the form, nothing sent until they hold; a change applies at once', async t => {
@@ -361,33 +356,33 @@ async function consoleSuite (): Promise<void> {
     t.pass('signing in again returns to where the admin was')
   })
 
-  t.test('the second-factor step of sign-in (DESIGN 10)', async t => {
-    // The service answers `mfaRequired` once the second factor lands (another change); until then the
-    // browser stands in for those two answers: the challenge, a wrong code, then the real login.
+  t.test('the second-factor step of sign-in: a wrong code is told, a recovery code lets the admin in', async t => {
+    const { accessToken } = await loginWithBody(app, admin)
+    const { secret, recoveryCodes } = await enrolTotp(app, { authorization: `Bearer ${accessToken}` }, clock)
+    const right = totpCode(secret, clock.now())
+    const wrong = right === '000000' ? '111111' : '000000'
+    const recoveryCode = recoveryCodes[0] ?? ''
     await page.getByRole('button', { name: 'Sign out' }).click()
     await page.getByLabel('Email or username').waitFor()
-    await page.route(`${origin}/auth/login`, route => route.fulfill({ json: { mfaRequired: true, mfaToken: 'challenge', methods: ['totp', 'recovery_code'], expiresIn: 300 } }))
-    let attempts = 0
     const sent: unknown[] = []
-    await page.route(`${origin}/auth/mfa/verify`, async route => {
-      sent.push(route.request().postDataJSON())
-      if (attempts++ === 0) return route.fulfill({ status: 401, json: { statusCode: 401, code: 'MFA_CODE_INVALID', error: 'Unauthorized', message: 'The code is wrong' } })
-      return route.continue({ url: `${origin}/auth/login`, postData: JSON.stringify({ identifier: admin.email, password: admin.password, transport: 'cookie' }) })
-    })
+    page.on('request', request => { if (request.url() === `${origin}/auth/mfa/verify`) sent.push(request.postDataJSON()) })
     await signIn(admin.email, admin.password)
     await page.getByLabel('Code', { exact: true }).waitFor()
     t.same(await unlabelled(), [], 'every control is labelled')
     t.equal(await page.evaluate(() => document.activeElement?.getAttribute('name')), 'code', 'the code field has the focus')
     await shot('second-factor')
-    await page.keyboard.type('123456')
+    await page.keyboard.type(wrong)
     await page.keyboard.press('Enter')
     await page.getByRole('alert').getByText('That code is not right. Try again.').waitFor()
     await page.getByLabel('Method').selectOption('recovery_code')
-    await page.getByLabel('Code', { exact: true }).fill('ABCD-EFGH-IJKL')
+    await page.getByLabel('Code', { exact: true }).fill(recoveryCode)
     await page.getByLabel('Code', { exact: true }).press('Enter')
     await page.getByRole('heading', { name: 'Users' }).waitFor()
-    t.same(sent, [{ mfaToken: 'challenge', code: '123456' }, { mfaToken: 'challenge', recoveryCode: 'ABCD-EFGH-IJKL' }], 'the code, then the recovery code, with the challenge')
-    await page.unrouteAll()
+    t.equal(sent.length, 2, 'two answers to the one challenge')
+    t.match(sent, [{ mfaToken: String, code: wrong }, { mfaToken: String, recoveryCode }], 'the code, then the recovery code, with the challenge')
+    t.equal((sent[0] as { mfaToken: string }).mfaToken, (sent[1] as { mfaToken: string }).mfaToken, 'the same challenge both times')
+    t.equal(await prisma.recoveryCode.count({ where: { userId: admin.user.id, usedAt: { not: null } } }), 1, 'the recovery code is spent')
+    t.equal(await prisma.session.count({ where: { userId: admin.user.id, revokedAt: null, recoveryCodeProvenAt: { not: null } } }), 1, 'the new session records the second factor')
   })
 
   t.test('no error in the page along the way', async t => {

@@ -8,6 +8,7 @@ import t from 'tap'
 import { createEmptyDatabase, withClient } from '../helpers/database.js'
 import { freePort } from '../helpers/net.js'
 import { startServer, stopServer, waitUntilReady } from '../helpers/process.js'
+import { programArgs } from '../helpers/program.js'
 
 const serverUrl = process.env.TEST_DATABASE_URL === '' ? undefined : process.env.TEST_DATABASE_URL
 const root = join(import.meta.dirname, '..', '..')
@@ -30,7 +31,7 @@ t.test('two instances and db:migrate start together on a fresh database', {
 
   const servers = [startServer(env, { port: await freePort() }), startServer(env, { port: await freePort() })]
   t.teardown(() => Promise.all(servers.map(stopServer)))
-  const cli = spawn(process.execPath, ['--import', 'tsx', join(root, 'src', 'cli', 'db-migrate.ts')], { env: { PATH: process.env.PATH, DATABASE_URL: database.url } })
+  const cli = spawn(process.execPath, programArgs('cli/db-migrate'), { env: { PATH: process.env.PATH, DATABASE_URL: database.url } })
   let cliOutput = ''
   cli.stdout.on('data', chunk => { cliOutput += chunk })
   cli.stderr.on('data', chunk => { cliOutput += chunk })

@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http'
 import type { Page } from 'playwright-core'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
-import { launchChromium, withChromium } from '../helpers/browser.js'
+import { fetchInPage, launchChromium, withChromium } from '../helpers/browser.js'
 import { freePort } from '../helpers/net.js'
 import { newAccount } from '../helpers/users.js'
 
@@ -36,19 +36,10 @@ async function browserSuite (): Promise<void> {
   const browser = await launchChromium()
   const context = await browser.newContext()
 
-  interface PageResponse { status: number, body: string }
-
-  /** fetch() from inside the page, with credentials, as the app's own JavaScript would. */
-  function call (page: Page, method: string, url: string, body?: unknown): Promise<PageResponse> {
-    return page.evaluate(async ({ method, url, body }) => {
-      const init: RequestInit = { method, credentials: 'include' }
-      if (body !== undefined) {
-        init.headers = { 'content-type': 'application/json' }
-        init.body = JSON.stringify(body)
-      }
-      const response = await fetch(url, init)
-      return { status: response.status, body: await response.text() }
-    }, { method, url: `${api}${url}`, body })
+  /** The app's own JavaScript calling the API: the status and the body as text. */
+  async function call (page: Page, method: string, path: string, body?: unknown): Promise<{ status: number, body: string }> {
+    const { status, text } = await fetchInPage(page, method, `${api}${path}`, body)
+    return { status, body: text }
   }
 
   // The refresh cookie is scoped to /auth, so it shows only for URLs under that path.
@@ -61,7 +52,7 @@ async function browserSuite (): Promise<void> {
     await page.goto(appOrigin)
     const account = newAccount()
     const seen: string[] = []
-    const record = (response: PageResponse) => { seen.push(response.body); return response }
+    const record = (response: { status: number, body: string }) => { seen.push(response.body); return response }
 
     t.equal(record(await call(page, 'POST', '/auth/register', account)).status, 201)
     const login = record(await call(page, 'POST', '/auth/login', { email: account.email, password: account.password }))

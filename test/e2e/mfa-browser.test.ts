@@ -7,7 +7,7 @@ import type { Page } from 'playwright-core'
 import t from 'tap'
 import { totpCode } from '../../src/services/mfa/totp.js'
 import { buildTestApp } from '../helpers/app.js'
-import { launchChromium, withChromium } from '../helpers/browser.js'
+import { fetchInPage, launchChromium, withChromium } from '../helpers/browser.js'
 import { freePort } from '../helpers/net.js'
 import { newAccount } from '../helpers/users.js'
 
@@ -29,20 +29,10 @@ async function browserSuite (): Promise<void> {
   const context = await browser.newContext()
   const apiCookies = () => context.cookies([api, `${api}/auth/refresh`])
 
-  interface PageResponse { status: number, body: Record<string, unknown> | null }
-
-  /** fetch() from inside the page, with credentials, as the app's own JavaScript would. */
-  function call (page: Page, method: string, path: string, body?: unknown): Promise<PageResponse> {
-    return page.evaluate(async ({ method, url, body }) => {
-      const init: RequestInit = { method, credentials: 'include' }
-      if (body !== undefined) {
-        init.headers = { 'content-type': 'application/json' }
-        init.body = JSON.stringify(body)
-      }
-      const response = await fetch(url, init)
-      const text = await response.text()
-      return { status: response.status, body: text === '' ? null : JSON.parse(text) as Record<string, unknown> }
-    }, { method, url: `${api}${path}`, body })
+  /** The app's own JavaScript calling the API: the status and the body parsed. */
+  async function call (page: Page, method: string, path: string, body?: unknown): Promise<{ status: number, body: Record<string, unknown> | null }> {
+    const { status, json } = await fetchInPage(page, method, `${api}${path}`, body)
+    return { status, body: json }
   }
 
   t.test('set up TOTP, then login → challenge (no cookie) → verify → cookies; a stale session reauthenticates with a code', async t => {

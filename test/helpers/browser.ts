@@ -1,6 +1,6 @@
 // Debian's Chromium for the browser tests, driven by playwright-core: never a browser downloaded by a tool.
 import { existsSync } from 'node:fs'
-import { chromium, type Browser } from 'playwright-core'
+import { chromium, type Browser, type Page } from 'playwright-core'
 import t from 'tap'
 
 const CHROMIUM = '/usr/bin/chromium'
@@ -28,4 +28,29 @@ export async function withChromium (suite: () => Promise<void>): Promise<void> {
   } else {
     t.plan(0, `${CHROMIUM} is not installed (apt-get install chromium): browser test skipped`)
   }
+}
+
+export interface PageResponse {
+  status: number
+  text: string
+  /** The body parsed, when it is JSON; null when empty or not JSON. */
+  json: Record<string, unknown> | null
+}
+
+/** fetch() from inside the page, with credentials, as the app's own JavaScript would. */
+export async function fetchInPage (page: Page, method: string, url: string, body?: unknown): Promise<PageResponse> {
+  const { status, text } = await page.evaluate(async ({ method, url, body }) => {
+    const init: RequestInit = { method, credentials: 'include' }
+    if (body !== undefined) {
+      init.headers = { 'content-type': 'application/json' }
+      init.body = JSON.stringify(body)
+    }
+    const response = await fetch(url, init)
+    return { status: response.status, text: await response.text() }
+  }, { method, url, body })
+  let json: Record<string, unknown> | null = null
+  try {
+    json = text === '' ? null : JSON.parse(text) as Record<string, unknown>
+  } catch {}
+  return { status, text, json }
 }

@@ -41,9 +41,10 @@ function siteConfig (text: string, swaps: Array<[RegExp, string]>): string {
 /**
  * Starts nginx in the foreground with deploy/nginx.conf as its site, the upstream servers
  * replaced by `upstreams`, listening on 127.0.0.1:`port` with a fresh certificate. The
- * main configuration keeps every file nginx writes inside `dir`.
+ * main configuration keeps every file nginx writes inside `dir`. Each client connection takes
+ * two of `workerConnections` (its own and the one to an upstream).
  */
-export async function startNginx (dir: string, port: number, upstreams: [number, number]): Promise<Nginx> {
+export async function startNginx (dir: string, port: number, upstreams: [number, number], { workerConnections = 256 } = {}): Promise<Nginx> {
   await mkdir(join(dir, 'temp'), { recursive: true })
   const { cert, key } = await makeCertificate(dir)
   const site = siteConfig(await readFile(nginxConfig, 'utf8'), [
@@ -62,7 +63,7 @@ export async function startNginx (dir: string, port: number, upstreams: [number,
     ...(process.getuid?.() === 0 ? ['user root;'] : []),
     `pid ${join(dir, 'nginx.pid')};`,
     `error_log ${join(dir, 'error.log')} warn;`,
-    'events { worker_connections 256; }',
+    `events { worker_connections ${workerConnections}; }`,
     'http {',
     `  access_log ${join(dir, 'access.log')};`,
     `  ${temp('client_body')} ${temp('proxy')} ${temp('fastcgi')} ${temp('uwsgi')} ${temp('scgi')}`,

@@ -1,9 +1,7 @@
 // The real server process, as `npm start` or a container runs it: spawned, awaited until ready, stopped with a signal.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { join } from 'node:path'
-
-const sourceEntry = join(import.meta.dirname, '..', '..', 'src', 'server.ts')
+import { nodeFlags, programArgs } from './program.js'
 
 export interface ServerProcess {
   child: ChildProcess
@@ -18,15 +16,15 @@ export interface ServerProcess {
 
 export interface StartOptions {
   port: number
-  /** Default: src/server.ts through tsx. A built entry (dist/server.js) runs with plain node. */
+  /** Default: the service of this checkout (see program.ts). Another built entry (a container's dist/server.js) runs with `npm start`'s flags. */
   entry?: string
   cwd?: string
 }
 
 /** Starts the server with only `env` (and PATH) in its environment. */
-export function startServer (env: Record<string, string>, { port, entry = sourceEntry, cwd }: StartOptions): ServerProcess {
+export function startServer (env: Record<string, string>, { port, entry, cwd }: StartOptions): ServerProcess {
   let output = ''
-  const args = entry.endsWith('.ts') ? ['--import', 'tsx', entry] : [entry]
+  const args = entry === undefined ? programArgs('server') : [...nodeFlags, entry]
   const child = spawn(process.execPath, args, {
     // Hashing at normal priority, as in testConfig: timings must not hang on the machine's load.
     env: { PATH: process.env.PATH, PORT: String(port), LOG_LEVEL: 'info', ARGON2_NICE: '0', ...env },
