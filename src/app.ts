@@ -1,6 +1,7 @@
 // buildApp(config, deps): the Fastify instance with every plugin and route, in order; it never listens. What they are given is built in dependencies.ts.
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import { listOf, type Config } from './config.js'
+import { type Config } from './config.js'
+import { listOf } from './config-derived.js'
 import { buildDependencies, type AppDeps } from './dependencies.js'
 import { accessTokens } from './plugins/access-tokens.js'
 import { authenticate } from './plugins/authenticate.js'

@@ -2,6 +2,7 @@
 import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { lifetimeBounds } from './services/admin/lifetime-bounds.js'
+import { consistencyProblems, productionProblems } from './config-checks.js'
 
 const Seconds = (defaultValue: number, minimum: number, maximum: number, description: string) =>
   Type.Integer({ default: defaultValue, minimum, maximum, description })
@@ -128,9 +129,6 @@ export type Config = Static<typeof ConfigSchema>
 // Secrets, and URLs that may carry a password: a bad value is named, never shown.
 const neverEchoed = new Set(['AUTH_SECRET', 'ADMIN_PASSWORD', 'DATABASE_URL', 'SMTP_URL', 'REDIS_URL', 'METRICS_TOKEN'])
 
-/** The argon2id floor of OWASP's Password Storage Cheat Sheet; production never goes below it. */
-export const ARGON2_FLOOR = { memoryKiB: 19_456, timeCost: 2, parallelism: 1 } as const
-
 export class ConfigError extends Error {
   constructor (readonly problems: string[]) {
     super(`Invalid configuration:\n  ${problems.join('\n  ')}`)
@@ -193,137 +191,4 @@ function defaultPublicUrl (host: unknown, port: unknown): string {
 
 function describe (schema: TSchema, message: string): string {
   return typeof schema.description === 'string' ? `${message} (${schema.description})` : message
-}
-
-function consistencyProblems (config: Config): string[] {
-  const problems: string[] = []
-  if (config.SESSION_ABSOLUTE_TTL_SECONDS < config.REFRESH_TOKEN_IDLE_TTL_SECONDS) {
-    problems.push('SESSION_ABSOLUTE_TTL_SECONDS: must be at least REFRESH_TOKEN_IDLE_TTL_SECONDS')
-  }
-  if (config.METRICS_PORT !== undefined && config.METRICS_PORT === config.PORT) {
-    problems.push('METRICS_PORT: must differ from PORT (leave it unset to serve /metrics on PORT to holders of METRICS_TOKEN)')
-  }
-  if (config.PASSWORD_MAX_LENGTH < config.PASSWORD_MIN_LENGTH) {
-    problems.push('PASSWORD_MAX_LENGTH: must be at least PASSWORD_MIN_LENGTH')
-  }
-  if (config.COOKIE_SAMESITE === 'none' && !config.COOKIE_SECURE) {
-    problems.push('COOKIE_SAMESITE: "none" requires COOKIE_SECURE=true (browsers drop such cookies)')
-  }
-  for (const origin of listOf(config.CORS_ORIGINS)) {
-    // A wildcard with credentials would let any site act as the signed-in user (OWASP ASVS 14.5.3).
-    if (origin === '*' || origin === 'null') problems.push(`CORS_ORIGINS: "${origin}" would let any page call with the user's cookies; list exact origins`)
-    else if (!isOrigin(origin)) problems.push(`CORS_ORIGINS: "${origin}" is not an exact origin like https://app.example.com`)
-  }
-  if (config.LOGIN_BACKOFF_MAX_SECONDS < config.LOGIN_BACKOFF_BASE_SECONDS) {
-    problems.push('LOGIN_BACKOFF_MAX_SECONDS: must be at least LOGIN_BACKOFF_BASE_SECONDS')
-  }
-  if (config.LOGIN_LOCKOUT_AFTER_FAILURES < config.LOGIN_BACKOFF_AFTER_FAILURES) {
-    problems.push('LOGIN_LOCKOUT_AFTER_FAILURES: must be at least LOGIN_BACKOFF_AFTER_FAILURES')
-  }
-  if (config.JWT_ALGORITHM !== 'HS256' && config.JWT_KEYS_DIR === undefined) {
-    problems.push(`JWT_KEYS_DIR: required with JWT_ALGORITHM=${config.JWT_ALGORITHM} (make a key with: npm run keys:generate)`)
-  }
-  for (const name of ['PASSWORD_RESET_URL', 'EMAIL_VERIFICATION_URL'] as const) {
-    const template = config[name]
-    if (template !== undefined && !isLinkTemplate(template)) {
-      problems.push(`${name}: must be an http(s) URL containing {token}, like https://app.example.com/path?token={token}`)
-    }
-  }
-  return problems
-}
-
-export interface MailSettings {
-  /** The From header of every mail. */
-  from: string
-  /** Link templates; `{token}` is replaced by the mailed token. */
-  passwordResetUrl: string
-  emailVerificationUrl: string
-}
-
-/** The mail settings in force, with their defaults derived from PUBLIC_URL. */
-export function mailSettingsOf (config: Config): MailSettings {
-  return {
-    from: config.MAIL_FROM ?? `no-reply@${new URL(config.PUBLIC_URL).hostname}`,
-    passwordResetUrl: config.PASSWORD_RESET_URL ?? `${config.PUBLIC_URL}/reset-password?token={token}`,
-    emailVerificationUrl: config.EMAIL_VERIFICATION_URL ?? `${config.PUBLIC_URL}/verify-email?token={token}`
-  }
-}
-
-// A production start refuses what is only acceptable on a developer's machine.
-function productionProblems (config: Config): string[] {
-  if (config.NODE_ENV !== 'production') return []
-  const problems: string[] = []
-  if (config.AUTH_SECRET === undefined) {
-    problems.push('AUTH_SECRET: required in production (generate one with: openssl rand -base64 48)')
-  } else if (isWeakSecret(config.AUTH_SECRET)) {
-    problems.push('AUTH_SECRET: looks like a placeholder or low-entropy value; generate one with: openssl rand -base64 48')
-  }
-  if (config.METRICS_TOKEN !== undefined && isWeakSecret(config.METRICS_TOKEN)) {
-    problems.push('METRICS_TOKEN: looks like a placeholder or low-entropy value; generate one with: openssl rand -base64 32')
-  }
-  if (config.ARGON2_MEMORY_KIB < ARGON2_FLOOR.memoryKiB) problems.push(`ARGON2_MEMORY_KIB: must be at least ${ARGON2_FLOOR.memoryKiB} in production`)
-  if (config.ARGON2_TIME_COST < ARGON2_FLOOR.timeCost) problems.push(`ARGON2_TIME_COST: must be at least ${ARGON2_FLOOR.timeCost} in production`)
-  if (!config.COOKIE_SECURE) problems.push('COOKIE_SECURE: must be true in production (TLS ends at the proxy, cookies stay Secure)')
-  if (config.DATABASE_URL === undefined) problems.push('DATABASE_URL: required in production (the embedded database is for development)')
-  if (config.SMTP_URL === undefined) problems.push('SMTP_URL: required in production (without it mails are only written to the log)')
-  for (const origin of listOf(config.CORS_ORIGINS)) {
-    if (origin.startsWith('http://')) problems.push(`CORS_ORIGINS: "${origin}" is not https; production allows credentials only to https origins`)
-  }
-  return problems
-}
-
-function isWeakSecret (secret: string): boolean {
-  const distinct = new Set(secret).size
-  return distinct < 12 || /change[-_ ]?me|secret|example|password/i.test(secret)
-}
-
-export interface RateLimit {
-  max: number
-  windowSeconds: number
-}
-
-/** Reads a validated "requests/seconds" setting. */
-export function rateOf (value: string): RateLimit {
-  const [max, windowSeconds] = value.split('/').map(Number)
-  return { max: max ?? 1, windowSeconds: windowSeconds ?? 1 }
-}
-
-/** Every rate limit in force, by use. */
-export function rateLimitsOf (config: Config) {
-  return {
-    default: rateOf(config.RATE_LIMIT_DEFAULT),
-    loginIp: rateOf(config.RATE_LIMIT_LOGIN_IP),
-    loginAccount: rateOf(config.RATE_LIMIT_LOGIN_ACCOUNT),
-    register: rateOf(config.RATE_LIMIT_REGISTER),
-    refresh: rateOf(config.RATE_LIMIT_REFRESH),
-    verify: rateOf(config.RATE_LIMIT_VERIFY),
-    mail: rateOf(config.RATE_LIMIT_MAIL),
-    mailAccount: rateOf(config.RATE_LIMIT_MAIL_ACCOUNT)
-  }
-}
-
-export type RateLimits = ReturnType<typeof rateLimitsOf>
-
-/** Splits a comma-separated setting into trimmed, non-empty items. */
-export function listOf (value: string): string[] {
-  return value.split(',').map(item => item.trim()).filter(item => item.length > 0)
-}
-
-function isLinkTemplate (value: string): boolean {
-  if (!value.includes('{token}')) return false
-  try {
-    const url = new URL(value.replaceAll('{token}', 'token'))
-    return url.protocol === 'https:' || url.protocol === 'http:'
-  } catch {
-    return false
-  }
-}
-
-function isOrigin (value: string): boolean {
-  try {
-    const url = new URL(value)
-    return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === value
-  } catch {
-    return false
-  }
 }

@@ -1,6 +1,7 @@
 // What the app is made of, built from the config before anything is registered: signing keys, metrics, the mail sender, every service.
 import type { FastifyBaseLogger } from 'fastify'
-import { ACCESS_TOKEN_TTL_MAX_SECONDS, mailSettingsOf, rateLimitsOf, type Config } from './config.js'
+import { ACCESS_TOKEN_TTL_MAX_SECONDS, type Config } from './config.js'
+import { mailSettingsOf, rateLimitsOf } from './config-derived.js'
 import type { PrismaClient } from './db/prisma.js'
 import type { Sql } from './db/sql.js'
 import { createMetrics } from './plugins/metrics.js'

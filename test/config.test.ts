@@ -1,6 +1,7 @@
 // Start-up configuration: defaults, one clear line per bad variable, and production refusals.
 import t from 'tap'
-import { ConfigError, loadConfig, loadDatabaseConfig, mailSettingsOf, rateLimitsOf, rateOf } from '../src/config.js'
+import { ConfigError, loadConfig, loadDatabaseConfig } from '../src/config.js'
+import { mailSettingsOf, rateLimitsOf, rateOf } from '../src/config-derived.js'
 
 const strongSecret = 'q8Z2v7XkLm4Pw9RtYb3Nc6Hs1Jd5Fg0AeUoIyTr'
 

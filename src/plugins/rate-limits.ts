@@ -5,7 +5,7 @@ import RedisStore, { type CounterCallback, type CounterStore } from '@fastify/ra
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Redis } from 'ioredis'
-import type { RateLimit } from '../config.js'
+import type { RateLimit } from '../config-derived.js'
 import { apiError } from '../errors.js'
 
 export interface RateLimitSettings {

@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import type { RateLimits } from '../config.js'
+import type { RateLimits } from '../config-derived.js'
 import { apiError, isDeadRefreshToken } from '../errors.js'
 import { perClientIp } from '../plugins/rate-limits.js'
 import { errorResponses, type PasswordPolicy, security } from '../schemas/common.js'

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import type { RateLimit } from '../config.js'
+import type { RateLimit } from '../config-derived.js'
 import { apiError } from '../errors.js'
 import { perClientIp } from '../plugins/rate-limits.js'
 import { errorResponses, security } from '../schemas/common.js'

@@ -1,6 +1,7 @@
 // Wires the services together: each receives its collaborators explicitly, no module singletons.
 import { availableParallelism } from 'node:os'
-import type { Config, MailSettings } from '../config.js'
+import type { Config } from '../config.js'
+import type { MailSettings } from '../config-derived.js'
 import type { PrismaClient } from '../db/prisma.js'
 import type { Sql } from '../db/sql.js'
 import { createAdminService } from './admin/users.js'

@@ -1,7 +1,7 @@
 // Login timing over real HTTP: an unknown account costs the same as a known one with a wrong password (real argon2 cost),
 // also when the known one has a second factor: nothing before the password tells it.
 import t from 'tap'
-import { ARGON2_FLOOR } from '../../src/config.js'
+import { ARGON2_FLOOR } from '../../src/config-checks.js'
 import { buildTestApp } from '../helpers/app.js'
 import { listen } from '../helpers/http.js'
 import { enrolTotp } from '../helpers/mfa.js'

@@ -3,7 +3,7 @@ import { readdir, readFile } from 'node:fs/promises'
 import t from 'tap'
 import { hash } from '@node-rs/argon2'
 import { createArgon2Threads, createPasswordService } from '../../../src/services/passwords/passwords.js'
-import { ARGON2_FLOOR } from '../../../src/config.js'
+import { ARGON2_FLOOR } from '../../../src/config-checks.js'
 
 const passwords = createPasswordService({ memoryKiB: ARGON2_FLOOR.memoryKiB, timeCost: ARGON2_FLOOR.timeCost, parallelism: ARGON2_FLOOR.parallelism, concurrency: 2, nice: 0 })
 t.teardown(passwords.close)

@@ -1,0 +1,90 @@
+// The checks a whole config must pass beyond its schema: settings that must agree, and what production refuses.
+import type { Config } from './config.js'
+import { listOf } from './config-derived.js'
+
+/** The argon2id floor of OWASP's Password Storage Cheat Sheet; production never goes below it. */
+export const ARGON2_FLOOR = { memoryKiB: 19_456, timeCost: 2, parallelism: 1 } as const
+
+export function consistencyProblems (config: Config): string[] {
+  const problems: string[] = []
+  if (config.SESSION_ABSOLUTE_TTL_SECONDS < config.REFRESH_TOKEN_IDLE_TTL_SECONDS) {
+    problems.push('SESSION_ABSOLUTE_TTL_SECONDS: must be at least REFRESH_TOKEN_IDLE_TTL_SECONDS')
+  }
+  if (config.METRICS_PORT !== undefined && config.METRICS_PORT === config.PORT) {
+    problems.push('METRICS_PORT: must differ from PORT (leave it unset to serve /metrics on PORT to holders of METRICS_TOKEN)')
+  }
+  if (config.PASSWORD_MAX_LENGTH < config.PASSWORD_MIN_LENGTH) {
+    problems.push('PASSWORD_MAX_LENGTH: must be at least PASSWORD_MIN_LENGTH')
+  }
+  if (config.COOKIE_SAMESITE === 'none' && !config.COOKIE_SECURE) {
+    problems.push('COOKIE_SAMESITE: "none" requires COOKIE_SECURE=true (browsers drop such cookies)')
+  }
+  for (const origin of listOf(config.CORS_ORIGINS)) {
+    // A wildcard with credentials would let any site act as the signed-in user (OWASP ASVS 14.5.3).
+    if (origin === '*' || origin === 'null') problems.push(`CORS_ORIGINS: "${origin}" would let any page call with the user's cookies; list exact origins`)
+    else if (!isOrigin(origin)) problems.push(`CORS_ORIGINS: "${origin}" is not an exact origin like https://app.example.com`)
+  }
+  if (config.LOGIN_BACKOFF_MAX_SECONDS < config.LOGIN_BACKOFF_BASE_SECONDS) {
+    problems.push('LOGIN_BACKOFF_MAX_SECONDS: must be at least LOGIN_BACKOFF_BASE_SECONDS')
+  }
+  if (config.LOGIN_LOCKOUT_AFTER_FAILURES < config.LOGIN_BACKOFF_AFTER_FAILURES) {
+    problems.push('LOGIN_LOCKOUT_AFTER_FAILURES: must be at least LOGIN_BACKOFF_AFTER_FAILURES')
+  }
+  if (config.JWT_ALGORITHM !== 'HS256' && config.JWT_KEYS_DIR === undefined) {
+    problems.push(`JWT_KEYS_DIR: required with JWT_ALGORITHM=${config.JWT_ALGORITHM} (make a key with: npm run keys:generate)`)
+  }
+  for (const name of ['PASSWORD_RESET_URL', 'EMAIL_VERIFICATION_URL'] as const) {
+    const template = config[name]
+    if (template !== undefined && !isLinkTemplate(template)) {
+      problems.push(`${name}: must be an http(s) URL containing {token}, like https://app.example.com/path?token={token}`)
+    }
+  }
+  return problems
+}
+
+// A production start refuses what is only acceptable on a developer's machine.
+export function productionProblems (config: Config): string[] {
+  if (config.NODE_ENV !== 'production') return []
+  const problems: string[] = []
+  if (config.AUTH_SECRET === undefined) {
+    problems.push('AUTH_SECRET: required in production (generate one with: openssl rand -base64 48)')
+  } else if (isWeakSecret(config.AUTH_SECRET)) {
+    problems.push('AUTH_SECRET: looks like a placeholder or low-entropy value; generate one with: openssl rand -base64 48')
+  }
+  if (config.METRICS_TOKEN !== undefined && isWeakSecret(config.METRICS_TOKEN)) {
+    problems.push('METRICS_TOKEN: looks like a placeholder or low-entropy value; generate one with: openssl rand -base64 32')
+  }
+  if (config.ARGON2_MEMORY_KIB < ARGON2_FLOOR.memoryKiB) problems.push(`ARGON2_MEMORY_KIB: must be at least ${ARGON2_FLOOR.memoryKiB} in production`)
+  if (config.ARGON2_TIME_COST < ARGON2_FLOOR.timeCost) problems.push(`ARGON2_TIME_COST: must be at least ${ARGON2_FLOOR.timeCost} in production`)
+  if (!config.COOKIE_SECURE) problems.push('COOKIE_SECURE: must be true in production (TLS ends at the proxy, cookies stay Secure)')
+  if (config.DATABASE_URL === undefined) problems.push('DATABASE_URL: required in production (the embedded database is for development)')
+  if (config.SMTP_URL === undefined) problems.push('SMTP_URL: required in production (without it mails are only written to the log)')
+  for (const origin of listOf(config.CORS_ORIGINS)) {
+    if (origin.startsWith('http://')) problems.push(`CORS_ORIGINS: "${origin}" is not https; production allows credentials only to https origins`)
+  }
+  return problems
+}
+
+function isWeakSecret (secret: string): boolean {
+  const distinct = new Set(secret).size
+  return distinct < 12 || /change[-_ ]?me|secret|example|password/i.test(secret)
+}
+
+function isLinkTemplate (value: string): boolean {
+  if (!value.includes('{token}')) return false
+  try {
+    const url = new URL(value.replaceAll('{token}', 'token'))
+    return url.protocol === 'https:' || url.protocol === 'http:'
+  } catch {
+    return false
+  }
+}
+
+function isOrigin (value: string): boolean {
+  try {
+    const url = new URL(value)
+    return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === value
+  } catch {
+    return false
+  }
+}
