@@ -9,7 +9,7 @@ import type { Actor, AdminService } from '../services/admin/users.js'
 import type { AuditService } from '../services/admin/audit.js'
 import type { FactorService } from '../services/mfa/factors.js'
 import type { SettingsService } from '../services/admin/settings.js'
-import { callerOf, noStore } from './request-context.js'
+import { callerOf, noStore, type TypedRoutes } from './request-context.js'
 
 export interface AdminRoutesOptions {
   admin: AdminService
@@ -32,7 +32,16 @@ export async function adminRoutes (app: FastifyInstance, { admin, audit, setting
   routes.addHook('preParsing', app.requireAdminSecondFactor)
   routes.addHook('onSend', noStore)
   const can = app.requirePermission
+  userRoutes(routes, can, admin)
+  userCredentialRoutes(routes, can, admin, factors)
+  userSessionRoutes(routes, can, admin)
+  settingsAndAuditRoutes(routes, can, settings, audit)
+}
 
+type Can = FastifyInstance['requirePermission']
+
+/** Listing, reading, changing and deleting users. */
+function userRoutes (routes: TypedRoutes, can: Can, admin: AdminService) {
   routes.get('/admin/users', {
     preParsing: [can('users:read')],
     schema: {
@@ -78,7 +87,10 @@ export async function adminRoutes (app: FastifyInstance, { admin, audit, setting
     await admin.remove(actorOf(request), request.params.id)
     return reply.code(204).send(null)
   })
+}
 
+/** Ending a user's second factors, or all their sessions. */
+function userCredentialRoutes (routes: TypedRoutes, can: Can, admin: AdminService, factors: FactorService) {
   routes.delete('/admin/users/:id/mfa', {
     preParsing: [can('users:write')],
     schema: {
@@ -109,7 +121,10 @@ export async function adminRoutes (app: FastifyInstance, { admin, audit, setting
     await admin.revokeSessions(actorOf(request), request.params.id)
     return reply.code(204).send(null)
   })
+}
 
+/** A user's sessions, one by one, and a reset of their password. */
+function userSessionRoutes (routes: TypedRoutes, can: Can, admin: AdminService) {
   routes.get('/admin/users/:id/sessions', {
     preParsing: [can('users:read')],
     schema: {
@@ -157,7 +172,10 @@ export async function adminRoutes (app: FastifyInstance, { admin, audit, setting
     await admin.sendPasswordReset(actorOf(request), request.params.id)
     return reply.code(202).send({ message: 'A password reset link is on its way.' })
   })
+}
 
+/** Runtime settings and the audit trail. */
+function settingsAndAuditRoutes (routes: TypedRoutes, can: Can, settings: SettingsService, audit: AuditService) {
   routes.get('/admin/settings', {
     preParsing: [can('settings:read')],
     schema: { tags, security, operationId: 'adminGetSettings', summary: 'Token lifetimes in force', response: { 200: Settings, ...errorResponses(401, 403) } }

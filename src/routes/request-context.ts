@@ -1,5 +1,6 @@
 // What the routes need to know about the client behind a request.
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify'
 import type { Device } from '../services/sessions/sessions.js'
 import { apiError } from '../errors.js'
 import type { Caller } from '../plugins/authenticate.js'
@@ -36,3 +37,6 @@ export function noStore (_request: FastifyRequest, reply: FastifyReply, payload:
 export async function absentBodyAsEmpty (request: FastifyRequest): Promise<void> {
   if (request.body === undefined) request.body = {}
 }
+
+/** A route plugin's instance with TypeBox types, for the helpers that register a group of its routes. */
+export type TypedRoutes = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>

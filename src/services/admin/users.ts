@@ -37,23 +37,29 @@ export interface AdminDeps {
   passwordReset: Pick<PasswordResetService, 'requestReset'>
 }
 
-export function createAdminService ({ prisma, sessions, audit, passwordReset }: AdminDeps) {
-  /**
-   * Refuses a change that would leave no active admin. Run under the "admins" lock, so two
-   * admins demoting each other at the same moment cannot both succeed.
-   */
-  async function assertAnotherActiveAdmin (tx: Transaction, userId: string): Promise<void> {
-    await lockFor(tx, 'admins')
-    const others = await tx.user.count({ where: { role: 'admin', isActive: true, id: { not: userId } } })
-    if (others === 0) throw apiError('LAST_ADMIN')
-  }
+/**
+ * Refuses a change that would leave no active admin. Run under the "admins" lock, so two
+ * admins demoting each other at the same moment cannot both succeed.
+ */
+async function assertAnotherActiveAdmin (tx: Transaction, userId: string): Promise<void> {
+  await lockFor(tx, 'admins')
+  const others = await tx.user.count({ where: { role: 'admin', isActive: true, id: { not: userId } } })
+  if (others === 0) throw apiError('LAST_ADMIN')
+}
 
-  async function findOrThrow (id: string) {
+/** The admin view of a user, or 404. */
+function finderOf (prisma: PrismaClient) {
+  return async function findOrThrow (id: string) {
     const row = await prisma.user.findUnique({ where: { id }, select: adminSelect })
     if (row === null) throw apiError('NOT_FOUND')
     return row
   }
+}
 
+type FindOrThrow = ReturnType<typeof finderOf>
+
+/** Listing, reading and changing users. */
+function userAdministration ({ prisma, sessions, audit }: AdminDeps, findOrThrow: FindOrThrow) {
   return {
     async list ({ limit, cursor, q, role, active }: UserQuery): Promise<Page<AdminUser>> {
       // Prisma's startsWith is a LIKE: its wildcards must match themselves (regression: q=% listed everyone).
@@ -106,8 +112,13 @@ export function createAdminService ({ prisma, sessions, audit, passwordReset }: 
       if (changes.isActive !== undefined && changes.isActive !== before.isActive) await audit.record({ ...entry, action: changes.isActive ? 'user.activated' : 'user.deactivated' })
       if (changes.profile !== undefined) await audit.record({ ...entry, action: 'user.updated', details: { fields: Object.keys(changes.profile) } })
       return toAdminUser(row)
-    },
+    }
+  }
+}
 
+/** Deleting a user, ending their sessions, mailing them a reset link. */
+function accountAdministration ({ prisma, sessions, audit, passwordReset }: AdminDeps, findOrThrow: FindOrThrow) {
+  return {
     /** Deletes the user with profile, sessions and tokens; never the last active admin. */
     async remove (actor: Actor, id: string): Promise<void> {
       const before = await findOrThrow(id)
@@ -149,6 +160,11 @@ export function createAdminService ({ prisma, sessions, audit, passwordReset }: 
       await audit.record({ action: 'password.reset_sent', actorId: actor.userId, subjectId: id, ip: actor.ip })
     }
   }
+}
+
+export function createAdminService (deps: AdminDeps) {
+  const findOrThrow = finderOf(deps.prisma)
+  return { ...userAdministration(deps, findOrThrow), ...accountAdministration(deps, findOrThrow) }
 }
 
 export type AdminService = ReturnType<typeof createAdminService>
