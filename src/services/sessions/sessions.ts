@@ -95,27 +95,31 @@ export function createSessionService ({ prisma, codec, now }: SessionDeps) {
       await end({ id: parts.sessionId }, reason)
     },
 
-    /** The user's live sessions, most recently used first, `limit` at a time. */
-    async list (userId: string, currentSessionId: string, { limit, cursor }: { limit: number, cursor?: string | undefined }): Promise<Page<SessionView>> {
-      const rows = await prisma.session.findMany({
-        where: { userId, ...liveSessionWhere(now()) },
-        orderBy: [{ lastUsedAt: 'desc' }, { id: 'asc' }],
-        take: limit + 1,
-        ...(cursor === undefined ? {} : { cursor: { id: cursor }, skip: 1 }),
-        select: { id: true, userAgent: true, ip: true, createdAt: true, lastUsedAt: true, idleExpiresAt: true, absoluteExpiresAt: true }
-      })
-      const items = rows.slice(0, limit).map(row => ({
-        id: row.id,
-        userAgent: row.userAgent,
-        ip: row.ip,
-        createdAt: row.createdAt.toISOString(),
-        lastUsedAt: row.lastUsedAt.toISOString(),
-        expiresAt: expiryOf(row).toISOString(),
-        current: row.id === currentSessionId
-      }))
-      return { items, nextCursor: rows.length > limit ? items.at(-1)?.id ?? null : null }
-    }
+    list: sessionLister(prisma, now)
   }
 }
 
 export type SessionService = ReturnType<typeof createSessionService>
+
+/** The user's live sessions, most recently used first, `limit` at a time. */
+function sessionLister (prisma: PrismaClient, now: () => Date) {
+  return async function list (userId: string, currentSessionId: string, { limit, cursor }: { limit: number, cursor?: string | undefined }): Promise<Page<SessionView>> {
+    const rows = await prisma.session.findMany({
+      where: { userId, ...liveSessionWhere(now()) },
+      orderBy: [{ lastUsedAt: 'desc' }, { id: 'asc' }],
+      take: limit + 1,
+      ...(cursor === undefined ? {} : { cursor: { id: cursor }, skip: 1 }),
+      select: { id: true, userAgent: true, ip: true, createdAt: true, lastUsedAt: true, idleExpiresAt: true, absoluteExpiresAt: true }
+    })
+    const items = rows.slice(0, limit).map(row => ({
+      id: row.id,
+      userAgent: row.userAgent,
+      ip: row.ip,
+      createdAt: row.createdAt.toISOString(),
+      lastUsedAt: row.lastUsedAt.toISOString(),
+      expiresAt: expiryOf(row).toISOString(),
+      current: row.id === currentSessionId
+    }))
+    return { items, nextCursor: rows.length > limit ? items.at(-1)?.id ?? null : null }
+  }
+}
