@@ -57,15 +57,17 @@ const rotateSession = statement('refresh.rotate', `
   UPDATE "Session" SET generation = $2 + 1, "rotatedAt" = $3, "lastUsedAt" = $3, "idleExpiresAt" = $4, ip = $5
   WHERE id = $1 AND generation = $2 AND "revokedAt" IS NULL`)
 
-export function createRefreshService ({ sql, codec, sessions, settings, audit, issueAccessToken, now, graceSeconds, requireVerifiedEmail, metrics }: RefreshDeps) {
-  async function load (id: string): Promise<SessionState | null> {
-    const { rows: [row] } = await selectSession(sql, [id])
-    if (row === undefined) return null
-    const { role, isActive, emailVerifiedAt, ...session } = row
-    return { ...session, user: { role, isActive, emailVerifiedAt } }
-  }
+/** A session as a refresh reads it, with its user's state. */
+async function loadSession (sql: Sql, id: string): Promise<SessionState | null> {
+  const { rows: [row] } = await selectSession(sql, [id])
+  if (row === undefined) return null
+  const { role, isActive, emailVerifiedAt, ...session } = row
+  return { ...session, user: { role, isActive, emailVerifiedAt } }
+}
 
-  function tokensFor (session: SessionState, generation: number, refreshExpiresAt: Date): RefreshedTokens {
+/** The tokens of `generation` of a session: a new access token and that generation's refresh token. */
+function tokenMinter ({ codec, settings, issueAccessToken }: Pick<RefreshDeps, 'codec' | 'settings' | 'issueAccessToken'>) {
+  return function tokensFor (session: SessionState, generation: number, refreshExpiresAt: Date): RefreshedTokens {
     const lifetimes = settings.tokenLifetimes()
     // Role and verification come from the user's current state: a change reaches the next access token.
     // amr and auth_time describe the login, so they pass to every successor unchanged.
@@ -79,18 +81,20 @@ export function createRefreshService ({ sql, codec, sessions, settings, audit, i
     }, lifetimes.accessTokenTtlSeconds)
     return { accessToken: access.token, expiresIn: access.expiresIn, refreshToken: codec.encode(session.id, generation, session.secretSalt), refreshExpiresAt }
   }
+}
 
-  /** Refuses a session that can no longer refresh, whatever token is presented. */
-  function assertUsable (session: SessionState, at: Date): void {
-    const state = sessionStateAt(session, session.user, at)
-    if (state === 'revoked') throw apiError('AUTH_REFRESH_REVOKED')
-    if (state === 'expired') throw apiError('AUTH_REFRESH_EXPIRED')
-    // Sessions opened before REQUIRE_EMAIL_VERIFICATION was switched on end at their next refresh.
-    if (requireVerifiedEmail && session.user.emailVerifiedAt === null) throw apiError('EMAIL_NOT_VERIFIED')
-  }
+/** Refuses a session that can no longer refresh, whatever token is presented. */
+function assertUsable (session: SessionState, at: Date, requireVerifiedEmail: boolean): void {
+  const state = sessionStateAt(session, session.user, at)
+  if (state === 'revoked') throw apiError('AUTH_REFRESH_REVOKED')
+  if (state === 'expired') throw apiError('AUTH_REFRESH_EXPIRED')
+  // Sessions opened before REQUIRE_EMAIL_VERIFICATION was switched on end at their next refresh.
+  if (requireVerifiedEmail && session.user.emailVerifiedAt === null) throw apiError('EMAIL_NOT_VERIFIED')
+}
 
-  /** One conditional update: of concurrent callers holding generation G, exactly one moves it to G + 1. */
-  async function rotate (session: SessionState, device: Device, at: Date): Promise<RefreshedTokens | null> {
+/** One conditional update: of concurrent callers holding generation G, exactly one moves it to G + 1. */
+function rotator (sql: Sql, settings: SettingsService, tokensFor: ReturnType<typeof tokenMinter>) {
+  return async function rotate (session: SessionState, device: Device, at: Date): Promise<RefreshedTokens | null> {
     const lifetimes = settings.tokenLifetimes()
     const idle = new Date(at.getTime() + lifetimes.refreshTokenIdleTtlSeconds * 1000)
     // Rotation never extends the absolute limit.
@@ -98,6 +102,12 @@ export function createRefreshService ({ sql, codec, sessions, settings, audit, i
     const { rowCount } = await rotateSession(sql, [session.id, session.generation, iso(at), iso(idleExpiresAt), device.ip])
     return rowCount === 1 ? tokensFor(session, session.generation + 1, idleExpiresAt) : null
   }
+}
+
+export function createRefreshService (deps: RefreshDeps) {
+  const { sql, codec, sessions, settings, audit, now, graceSeconds, requireVerifiedEmail, metrics } = deps
+  const tokensFor = tokenMinter(deps)
+  const rotate = rotator(sql, settings, tokensFor)
 
   /**
    * Within the grace window the immediately previous token yields the current one again (the
@@ -119,18 +129,18 @@ export function createRefreshService ({ sql, codec, sessions, settings, audit, i
     const parts = codec.decode(token)
     if (parts === null) throw apiError('AUTH_REFRESH_INVALID')
     const at = now()
-    let session = await load(parts.sessionId)
+    let session = await loadSession(sql, parts.sessionId)
     if (session === null || parts.generation > session.generation || !codec.matches(parts, parts.generation, session.secretSalt)) {
       throw apiError('AUTH_REFRESH_INVALID')
     }
-    assertUsable(session, at)
+    assertUsable(session, at, requireVerifiedEmail)
     if (parts.generation === session.generation) {
       const rotated = await rotate(session, device, at)
       if (rotated !== null) return rotated
       // Another request rotated it first: continue from what it left.
-      session = await load(parts.sessionId)
+      session = await loadSession(sql, parts.sessionId)
       if (session === null) throw apiError('AUTH_REFRESH_REVOKED')
-      assertUsable(session, at)
+      assertUsable(session, at, requireVerifiedEmail)
     }
     return replay(session, parts, at, device)
   }
