@@ -10,7 +10,7 @@ import type { CredentialService } from '../services/passwords/credentials.js'
 import type { EmailVerificationService } from '../services/accounts/email-verification.js'
 import { throttleKeyOfAddress } from '../services/sessions/login-throttle.js'
 import type { PasswordResetService } from '../services/passwords/password-reset.js'
-import { absentBodyAsEmpty, callerOf, noStore } from './request-context.js'
+import { absentBodyAsEmpty, callerOf, noStore, type TypedRoutes } from './request-context.js'
 
 export interface AccountRoutesOptions {
   credentials: CredentialService
@@ -78,7 +78,11 @@ export async function accountRoutes (app: FastifyInstance, { credentials, passwo
     await passwordReset.reset(request.body.token, request.body.password)
     return reply.code(204).send(null)
   })
+  emailRoutes(routes, app, { emails, limits }, rateLimit)
+}
 
+/** Verifying the address, and asking for the link again. */
+function emailRoutes (routes: TypedRoutes, app: FastifyInstance, { emails, limits }: Pick<AccountRoutesOptions, 'emails' | 'limits'>, rateLimit: ReturnType<typeof perClientIp>) {
   routes.post('/auth/email/verify', {
     config: { rateLimit },
     schema: {

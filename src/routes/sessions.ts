@@ -8,7 +8,7 @@ import { perClientIp } from '../plugins/rate-limits.js'
 import { errorResponses, security } from '../schemas/common.js'
 import { AccessClaims, ListQuery, SessionList, SessionParams, VerifyBody, VerifyResponse } from '../schemas/sessions.js'
 import type { SessionService } from '../services/sessions/sessions.js'
-import { callerOf, noStore } from './request-context.js'
+import { callerOf, noStore, type TypedRoutes } from './request-context.js'
 
 export interface SessionRoutesOptions {
   sessions: SessionService
@@ -47,7 +47,11 @@ export async function sessionRoutes (app: FastifyInstance, { sessions, verifyLim
     if (!await sessions.isLive(payload.sub, payload.sid)) throw apiError('AUTH_SESSION_REVOKED')
     return { valid: true as const, payload }
   })
+  sessionListRoutes(routes, app, sessions)
+}
 
+/** The caller's own sessions: listing them, ending one. */
+function sessionListRoutes (routes: TypedRoutes, app: FastifyInstance, sessions: SessionService) {
   routes.get('/auth/sessions', {
     preParsing: [app.authenticate],
     schema: {
