@@ -94,15 +94,7 @@ export function createPasswordService (settings: PasswordSettings, shared?: Argo
     },
 
     /** True when the hash was made with weaker parameters than configured (re-hash on login). */
-    needsRehash (storedHash: string): boolean {
-      try {
-        const used = parseOptions(storedHash)
-        return used.algorithm !== ARGON2ID || used.memoryCost < settings.memoryKiB ||
-          used.timeCost < settings.timeCost || used.parallelism < settings.parallelism
-      } catch {
-        return true
-      }
-    },
+    needsRehash: (storedHash: string): boolean => isWeakerThan(storedHash, settings),
 
     /** Hashes waiting for a thread. */
     waiting: () => threads.queueSize,
@@ -116,15 +108,28 @@ export function createPasswordService (settings: PasswordSettings, shared?: Argo
     /** NIST SP 800-63B-4 3.1.1.2: refuse passwords found in lists of commonly used ones. */
     isCommon,
 
-    /**
-     * The policy for every new password (registration, change, reset), beyond the length
-     * bounds the schemas enforce: not a common password, and not the account's own email or
-     * username (compared in their canonical form).
-     */
-    isWeak (password: string, own: ReadonlyArray<string | null>): boolean {
-      return isCommon(password) || own.includes(password.normalize('NFKC').toLowerCase())
-    }
+    isWeak: isWeakPassword
   }
+}
+
+/** True when `storedHash` is not argon2id at (at least) the configured cost, or cannot be read. */
+function isWeakerThan (storedHash: string, settings: Pick<PasswordSettings, 'memoryKiB' | 'timeCost' | 'parallelism'>): boolean {
+  try {
+    const used = parseOptions(storedHash)
+    return used.algorithm !== ARGON2ID || used.memoryCost < settings.memoryKiB ||
+      used.timeCost < settings.timeCost || used.parallelism < settings.parallelism
+  } catch {
+    return true
+  }
+}
+
+/**
+ * The policy for every new password (registration, change, reset), beyond the length
+ * bounds the schemas enforce: not a common password, and not the account's own email or
+ * username (compared in their canonical form).
+ */
+function isWeakPassword (password: string, own: ReadonlyArray<string | null>): boolean {
+  return isCommon(password) || own.includes(password.normalize('NFKC').toLowerCase())
 }
 
 export type PasswordService = ReturnType<typeof createPasswordService>

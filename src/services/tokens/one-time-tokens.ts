@@ -100,6 +100,13 @@ export function createOneTimeTokenService ({ prisma, now, ttlSeconds, key }: One
       return { status: 'live', id: row.id, userId: row.userId, purpose: row.purpose, email: row.email }
     },
 
+    ...spending(now)
+  }
+}
+
+/** Spending and killing tokens, inside the caller's transaction. */
+function spending (now: () => Date) {
+  return {
     /**
      * Spends a token with one conditional update (`usedAt IS NULL AND expiresAt > now`): of
      * concurrent callers exactly one gets true, so a token is consumed once at most.
