@@ -61,28 +61,32 @@ export function createEmailVerificationService ({ prisma, oneTimeTokens, session
       else if (user.emailVerifiedAt === null) await sendLink(userId, 'email_verify', user.email)
     },
 
-    /**
-     * Spends a mailed token, once (conditional update in one transaction with its effect). A
-     * verification token only counts for the address it was mailed to and still in use; a
-     * change token moves `pendingEmail` to `email`, verified.
-     */
-    async verify (token: string): Promise<void> {
-      const found = await oneTimeTokens.inspect(token, ['email_verify', 'email_change'])
-      if (found.status === 'invalid') throw apiError('VERIFICATION_TOKEN_INVALID')
-      if (found.status === 'expired') throw apiError('VERIFICATION_TOKEN_EXPIRED')
-      await prisma.$transaction(async tx => {
-        const user = await tx.user.findUnique({ where: { id: found.userId }, select: { email: true, pendingEmail: true, emailVerifiedAt: true, isActive: true } })
-        const address = found.purpose === 'email_verify' ? user?.email : user?.pendingEmail
-        if (user === null || !user.isActive || address !== found.email) throw apiError('VERIFICATION_TOKEN_INVALID')
-        if (!await oneTimeTokens.consume(tx, found.id)) throw apiError('VERIFICATION_TOKEN_INVALID')
-        if (found.purpose === 'email_verify') {
-          await tx.user.update({ where: { id: found.userId }, data: { emailVerifiedAt: user.emailVerifiedAt ?? now() } })
-          return
-        }
-        if (await tx.user.findUnique({ where: { email: found.email }, select: { id: true } }) !== null) throw apiError('EMAIL_TAKEN')
-        await tx.user.update({ where: { id: found.userId }, data: { email: found.email, pendingEmail: null, emailVerifiedAt: now() } })
-      }).catch(rethrowTaken)
-    }
+    verify: verifier({ prisma, oneTimeTokens, now })
+  }
+}
+
+/**
+ * Spends a mailed token, once (conditional update in one transaction with its effect). A
+ * verification token only counts for the address it was mailed to and still in use; a
+ * change token moves `pendingEmail` to `email`, verified.
+ */
+function verifier ({ prisma, oneTimeTokens, now }: Pick<EmailVerificationDeps, 'prisma' | 'oneTimeTokens' | 'now'>) {
+  return async function verify (token: string): Promise<void> {
+    const found = await oneTimeTokens.inspect(token, ['email_verify', 'email_change'])
+    if (found.status === 'invalid') throw apiError('VERIFICATION_TOKEN_INVALID')
+    if (found.status === 'expired') throw apiError('VERIFICATION_TOKEN_EXPIRED')
+    await prisma.$transaction(async tx => {
+      const user = await tx.user.findUnique({ where: { id: found.userId }, select: { email: true, pendingEmail: true, emailVerifiedAt: true, isActive: true } })
+      const address = found.purpose === 'email_verify' ? user?.email : user?.pendingEmail
+      if (user === null || !user.isActive || address !== found.email) throw apiError('VERIFICATION_TOKEN_INVALID')
+      if (!await oneTimeTokens.consume(tx, found.id)) throw apiError('VERIFICATION_TOKEN_INVALID')
+      if (found.purpose === 'email_verify') {
+        await tx.user.update({ where: { id: found.userId }, data: { emailVerifiedAt: user.emailVerifiedAt ?? now() } })
+        return
+      }
+      if (await tx.user.findUnique({ where: { email: found.email }, select: { id: true } }) !== null) throw apiError('EMAIL_TAKEN')
+      await tx.user.update({ where: { id: found.userId }, data: { email: found.email, pendingEmail: null, emailVerifiedAt: now() } })
+    }).catch(rethrowTaken)
   }
 }
 
