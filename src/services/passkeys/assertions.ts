@@ -1,0 +1,103 @@
+// Checking a passkey assertion: single-use challenge, origin, RP ID, signature, user verification, counter.
+import { verifyAuthenticationResponse, type AuthenticationResponseJSON, type WebAuthnCredential } from '@simplewebauthn/server'
+import type { Db } from '../../db/prisma.js'
+import type { ErrorCode } from '../../errors.js'
+import type { AuditService } from '../audit.js'
+import type { CeremonyChallenges, CeremonyPurpose } from './ceremony-challenges.js'
+import { authenticatorDataOf, clientDataOf, originRefusal } from './ceremony-data.js'
+import { decoyCredential } from './decoy.js'
+import type { WebauthnSettings } from '../../config-webauthn.js'
+
+export interface AssertionRequest {
+  response: AuthenticationResponseJSON
+  purpose: Exclude<CeremonyPurpose, 'registration'>
+  /** The session or the MfaChallenge the challenge was issued for; null for a passwordless sign-in. */
+  bindingId: string | null
+  /** Whose passkey it must be; null when the passkey names the user (passwordless sign-in). */
+  userId: string | null
+  requireUserVerification: boolean
+  ip: string
+}
+
+export type AssertionOutcome =
+  | { ok: true, userId: string, passkeyId: string, userVerified: boolean }
+  | { ok: false, code: ErrorCode }
+
+export interface AssertionDeps {
+  challenges: CeremonyChallenges
+  audit: AuditService
+  settings: WebauthnSettings
+  now: () => Date
+}
+
+/** The user handle a passkey of `userId` carries (WebAuthn 5.4.3: opaque, no personal data): the id's bytes. */
+export function userHandleOf (userId: string): string {
+  return Buffer.from(userId, 'utf8').toString('base64url')
+}
+
+export function createAssertionVerifier ({ challenges, audit, settings, now }: AssertionDeps) {
+  const decoy = decoyCredential()
+
+  /** The library's verdict; it is given counter 0 (the counter rule is ours, below) and never asked for UV (also ours). */
+  async function signatureOf (request: AssertionRequest, challenge: string, credential: WebAuthnCredential) {
+    try {
+      const { verified, authenticationInfo } = await verifyAuthenticationResponse({
+        response: request.response,
+        expectedChallenge: challenge,
+        expectedOrigin: settings.origins,
+        expectedRPID: settings.rpId,
+        credential: { ...credential, counter: 0 },
+        requireUserVerification: false
+      })
+      return verified ? authenticationInfo : null
+    } catch {
+      return null
+    }
+  }
+
+  async function check (db: Db, request: AssertionRequest): Promise<AssertionOutcome> {
+    const data = clientDataOf(request.response.response.clientDataJSON)
+    const authData = authenticatorDataOf(request.response.response.authenticatorData)
+    if (!await challenges.consume(db, data.challenge, request.purpose, request.bindingId)) return { ok: false, code: 'PASSKEY_CHALLENGE_EXPIRED' }
+    const refusal = authData === null ? 'PASSKEY_INVALID' : originRefusal(data, 'webauthn.get', settings.origins, authData.rpIdHash, settings.rpId)
+    if (refusal !== null) return { ok: false, code: refusal }
+    const stored = await db.passkey.findFirst({
+      where: { id: request.response.id, ...(request.userId === null ? {} : { userId: request.userId }) },
+      select: { id: true, userId: true, publicKey: true, counter: true, transports: true }
+    })
+    // OWASP Authentication Cheat Sheet: an unknown credential is checked against a decoy key,
+    // so it takes the same signature work and gets the same answer as a bad signature.
+    const info = await signatureOf(request, data.challenge, stored === null ? decoy : { id: stored.id, publicKey: new Uint8Array(stored.publicKey), counter: 0 })
+    if (stored === null || info === null) return { ok: false, code: 'PASSKEY_INVALID' }
+    const handle = request.response.response.userHandle
+    if (request.userId === null && handle !== undefined && handle !== userHandleOf(stored.userId)) return { ok: false, code: 'PASSKEY_INVALID' }
+    if (request.requireUserVerification && !info.userVerified) return { ok: false, code: 'PASSKEY_USER_NOT_VERIFIED' }
+    // WebAuthn 7.2 step 22: a counter that does not rise (when either side keeps one) means a cloned authenticator.
+    const counter = BigInt(info.newCounter)
+    if ((counter > 0n || stored.counter > 0n) && counter <= stored.counter) {
+      await audit.record({ action: 'passkey.counter_regressed', subjectId: stored.userId, ip: request.ip, details: { passkeyId: stored.id, stored: stored.counter.toString(), presented: counter.toString() } })
+      return { ok: false, code: 'PASSKEY_COUNTER_REGRESSED' }
+    }
+    // Conditional on the counter read: of two uses racing with one value, one passes.
+    const { count } = await db.passkey.updateMany({ where: { id: stored.id, counter: stored.counter }, data: { counter, backedUp: info.credentialBackedUp, lastUsedAt: now() } })
+    if (count === 0) return { ok: false, code: 'PASSKEY_COUNTER_REGRESSED' }
+    return { ok: true, userId: stored.userId, passkeyId: stored.id, userVerified: info.userVerified }
+  }
+
+  return {
+    /**
+     * Checks one assertion; every refusal is audited and named by its catalogue code, and an
+     * unknown credential is indistinguishable from a bad signature. The challenge is used up
+     * whatever the outcome: a retry needs new options.
+     */
+    async verify (db: Db, request: AssertionRequest): Promise<AssertionOutcome> {
+      const outcome = await check(db, request)
+      if (!outcome.ok) {
+        await audit.record({ action: 'passkey.failed', subjectId: request.userId, ip: request.ip, details: { during: request.purpose, code: outcome.code } })
+      }
+      return outcome
+    }
+  }
+}
+
+export type AssertionVerifier = ReturnType<typeof createAssertionVerifier>
