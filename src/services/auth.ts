@@ -139,7 +139,7 @@ export function createAuthService ({ prisma, passwords, store, settings, audit, 
      * login's would. A deactivated account is refused like an unknown passkey.
      */
     async signInWithPasskey (response: AuthenticationResponseJSON, device: Device): Promise<LoginResult> {
-      const outcome = await assertions.verify(prisma, { response, purpose: 'login', bindingId: null, userId: null, requireUserVerification: true, ip: device.ip })
+      const outcome = await assertions.verify({ response, purpose: 'login', bindingId: null, userId: null, requireUserVerification: true, ip: device.ip })
       const user = outcome.ok
         ? await prisma.user.findUnique({ where: { id: outcome.userId }, select: { id: true, role: true, emailVerifiedAt: true, isActive: true, email: true, username: true } })
         : null

@@ -65,12 +65,14 @@ export function createChallengeService ({ prisma, factors, passkeys, assertions,
   }
 
   /** The proof checked inside the challenge's lock: the refusal's code (null when it holds), and whether a passkey verified the user. */
-  async function checkProof (tx: Transaction, row: ChallengeRow, proof: SecondFactorProof, ip: string): Promise<{ refusal: ErrorCode | null, userVerified: boolean }> {
-    const byCode = (proven: boolean) => ({ refusal: proven ? null : 'MFA_CODE_INVALID' as const, userVerified: false })
+  async function checkProof (tx: Transaction, row: ChallengeRow, proof: SecondFactorProof, ip: string) {
+    const byCode = (proven: boolean) => ({ refusal: proven ? null : 'MFA_CODE_INVALID' as ErrorCode, userVerified: false, report: async () => {} })
     if ('code' in proof) return byCode(await factors.proveTotp(tx, row.userId, proof.code))
     if ('recoveryCode' in proof) return byCode(await factors.proveRecoveryCode(tx, row.userId, proof.recoveryCode))
-    const outcome = await assertions.verify(tx, { response: proof.webauthn, purpose: 'second_factor', bindingId: row.id, userId: row.userId, requireUserVerification: false, ip })
-    return outcome.ok ? { refusal: null, userVerified: outcome.userVerified } : { refusal: outcome.code, userVerified: false }
+    const request = { response: proof.webauthn, purpose: 'second_factor' as const, bindingId: row.id, userId: row.userId, requireUserVerification: false, ip }
+    const outcome = await assertions.check(tx, request)
+    const report = async () => assertions.report(request, outcome)
+    return outcome.ok ? { refusal: null, userVerified: outcome.userVerified, report } : { refusal: outcome.code, userVerified: false, report }
   }
 
   return {
@@ -132,7 +134,8 @@ export function createChallengeService ({ prisma, factors, passkeys, assertions,
         await tx.mfaChallenge.update({ where: { id: row.id }, data: checked.refusal === null ? { usedAt: at } : { failures: { increment: 1 } } })
         return { row, ...checked }
       })
-      const { row, refusal, userVerified } = outcome
+      const { row, refusal, userVerified, report } = outcome
+      await report()
       if (refusal !== null) {
         await throttle.recordFailure(row.throttleKey)
         await audit.record({ action: 'mfa.code_failed', subjectId: row.userId, ip, details: { during: 'login', method, failures: row.failures + 1 } })

@@ -55,7 +55,7 @@ export function createReauthenticationService ({ prisma, passwords, factors, pas
   async function refusalOf (userId: string, sessionId: string, proof: ReauthenticationProof, passwordHash: string, ip: string) {
     if ('password' in proof) return await passwords.verify(passwordHash, proof.password) ? null : apiError('INVALID_CURRENT_PASSWORD')
     if ('webauthn' in proof) {
-      const outcome = await assertions.verify(prisma, { response: proof.webauthn, purpose: 'reauthentication', bindingId: sessionId, userId, requireUserVerification: false, ip })
+      const outcome = await assertions.verify({ response: proof.webauthn, purpose: 'reauthentication', bindingId: sessionId, userId, requireUserVerification: false, ip })
       return outcome.ok ? null : withStatus(outcome.code, 403)
     }
     const proven = 'code' in proof ? await factors.proveTotp(prisma, userId, proof.code) : await factors.proveRecoveryCode(prisma, userId, proof.recoveryCode)

@@ -1,6 +1,6 @@
 // Checking a passkey assertion: single-use challenge, origin, RP ID, signature, user verification, counter.
 import { verifyAuthenticationResponse, type AuthenticationResponseJSON, type WebAuthnCredential } from '@simplewebauthn/server'
-import type { Db } from '../../db/prisma.js'
+import type { Db, PrismaClient } from '../../db/prisma.js'
 import type { ErrorCode } from '../../errors.js'
 import type { AuditService } from '../audit.js'
 import type { CeremonyChallenges, CeremonyPurpose } from './ceremony-challenges.js'
@@ -21,9 +21,10 @@ export interface AssertionRequest {
 
 export type AssertionOutcome =
   | { ok: true, userId: string, passkeyId: string, userVerified: boolean }
-  | { ok: false, code: ErrorCode }
+  | { ok: false, code: ErrorCode, regressed?: { userId: string, passkeyId: string, stored: string, presented: string } }
 
 export interface AssertionDeps {
+  prisma: PrismaClient
   challenges: CeremonyChallenges
   audit: AuditService
   settings: WebauthnSettings
@@ -35,7 +36,7 @@ export function userHandleOf (userId: string): string {
   return Buffer.from(userId, 'utf8').toString('base64url')
 }
 
-export function createAssertionVerifier ({ challenges, audit, settings, now }: AssertionDeps) {
+export function createAssertionVerifier ({ prisma, challenges, audit, settings, now }: AssertionDeps) {
   const decoy = decoyCredential()
 
   /** The library's verdict; it is given counter 0 (the counter rule is ours, below) and never asked for UV (also ours). */
@@ -75,8 +76,7 @@ export function createAssertionVerifier ({ challenges, audit, settings, now }: A
     // WebAuthn 7.2 step 22: a counter that does not rise (when either side keeps one) means a cloned authenticator.
     const counter = BigInt(info.newCounter)
     if ((counter > 0n || stored.counter > 0n) && counter <= stored.counter) {
-      await audit.record({ action: 'passkey.counter_regressed', subjectId: stored.userId, ip: request.ip, details: { passkeyId: stored.id, stored: stored.counter.toString(), presented: counter.toString() } })
-      return { ok: false, code: 'PASSKEY_COUNTER_REGRESSED' }
+      return { ok: false, code: 'PASSKEY_COUNTER_REGRESSED', regressed: { userId: stored.userId, passkeyId: stored.id, stored: stored.counter.toString(), presented: counter.toString() } }
     }
     // Conditional on the counter read: of two uses racing with one value, one passes.
     const { count } = await db.passkey.updateMany({ where: { id: stored.id, counter: stored.counter }, data: { counter, backedUp: info.credentialBackedUp, lastUsedAt: now() } })
@@ -84,17 +84,31 @@ export function createAssertionVerifier ({ challenges, audit, settings, now }: A
     return { ok: true, userId: stored.userId, passkeyId: stored.id, userVerified: info.userVerified }
   }
 
+  /** Audits a refusal; after the transaction, since the audit trail writes on a connection of its own. */
+  async function report (request: AssertionRequest, outcome: AssertionOutcome): Promise<void> {
+    if (outcome.ok) return
+    const { regressed } = outcome
+    if (regressed !== undefined) {
+      const { userId, ...details } = regressed
+      await audit.record({ action: 'passkey.counter_regressed', subjectId: userId, ip: request.ip, details })
+    }
+    await audit.record({ action: 'passkey.failed', subjectId: regressed?.userId ?? request.userId, ip: request.ip, details: { during: request.purpose, code: outcome.code } })
+  }
+
   return {
     /**
-     * Checks one assertion; every refusal is audited and named by its catalogue code, and an
-     * unknown credential is indistinguishable from a bad signature. The challenge is used up
-     * whatever the outcome: a retry needs new options.
+     * Checks one assertion within `db` (a transaction of the caller's): every refusal is named
+     * by its catalogue code, and an unknown credential is indistinguishable from a bad
+     * signature. The challenge is used up whatever the outcome: a retry needs new options.
+     * The caller hands the outcome to `report` once its transaction is over.
      */
-    async verify (db: Db, request: AssertionRequest): Promise<AssertionOutcome> {
-      const outcome = await check(db, request)
-      if (!outcome.ok) {
-        await audit.record({ action: 'passkey.failed', subjectId: request.userId, ip: request.ip, details: { during: request.purpose, code: outcome.code } })
-      }
+    check,
+    report,
+
+    /** check and report, outside any transaction. */
+    async verify (request: AssertionRequest): Promise<AssertionOutcome> {
+      const outcome = await check(prisma, request)
+      await report(request, outcome)
       return outcome
     }
   }
