@@ -44,7 +44,10 @@ async function ownPasskeyRoutes (app: FastifyInstance, { passkeys, reauthenticat
     preValidation: absentBodyAsEmpty,
     preHandler: [app.requireFreshAuthentication],
     schema: {
-      tags, security, operationId: 'passkeyRegistrationOptions', summary: 'Start registering a passkey',
+      tags,
+      security,
+      operationId: 'passkeyRegistrationOptions',
+      summary: 'Start registering a passkey',
       description: `Options for navigator.credentials.create(): a discoverable credential, user verification preferred, the caller's passkeys excluded. The challenge works once, for 5 minutes, on this session only. ${fresh}`,
       body: EmptyBody,
       response: { 200: PasskeyCreationOptions, ...errorResponses(400, 401, 403, 415) }
@@ -54,7 +57,10 @@ async function ownPasskeyRoutes (app: FastifyInstance, { passkeys, reauthenticat
   routes.post('/auth/passkeys/register/verify', {
     preHandler: [app.requireFreshAuthentication],
     schema: {
-      tags, security, operationId: 'registerPasskey', summary: 'Finish registering a passkey',
+      tags,
+      security,
+      operationId: 'registerPasskey',
+      summary: 'Finish registering a passkey',
       description: `The credential made with the options of POST /auth/passkeys/register/options. From now on the account has a second factor: a password login asks for it. 400 \`PASSKEY_CHALLENGE_EXPIRED\`, \`PASSKEY_ORIGIN_MISMATCH\`, \`PASSKEY_RP_ID_MISMATCH\` or \`PASSKEY_INVALID\`; 409 \`PASSKEY_ALREADY_REGISTERED\`. ${fresh}`,
       body: RegisterPasskeyBody,
       response: { 201: PasskeyResponse, ...errorResponses(400, 401, 403, 409, 415) }
@@ -63,14 +69,20 @@ async function ownPasskeyRoutes (app: FastifyInstance, { passkeys, reauthenticat
 
   routes.get('/auth/passkeys', {
     schema: {
-      tags, security, operationId: 'listPasskeys', summary: "The caller's passkeys",
+      tags,
+      security,
+      operationId: 'listPasskeys',
+      summary: "The caller's passkeys",
       response: { 200: PasskeyList, ...errorResponses(401) }
     }
   }, async request => ({ items: await passkeys.list(callerOf(request).userId) }))
 
   routes.patch('/auth/passkeys/:id', {
     schema: {
-      tags, security, operationId: 'renamePasskey', summary: 'Rename a passkey',
+      tags,
+      security,
+      operationId: 'renamePasskey',
+      summary: 'Rename a passkey',
       params: PasskeyParams,
       body: RenamePasskeyBody,
       response: { 200: PasskeyResponse, ...errorResponses(400, 401, 403, 404, 415) }
@@ -80,7 +92,10 @@ async function ownPasskeyRoutes (app: FastifyInstance, { passkeys, reauthenticat
   routes.delete('/auth/passkeys/:id', {
     preHandler: [app.requireFreshAuthentication],
     schema: {
-      tags, security, operationId: 'removePasskey', summary: 'Remove a passkey',
+      tags,
+      security,
+      operationId: 'removePasskey',
+      summary: 'Remove a passkey',
       description: `Without passkeys (and no TOTP factor) a password login asks for no second factor again. ${fresh}`,
       params: PasskeyParams,
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) }
@@ -93,7 +108,10 @@ async function ownPasskeyRoutes (app: FastifyInstance, { passkeys, reauthenticat
   routes.post('/auth/reauthenticate/webauthn/options', {
     preValidation: absentBodyAsEmpty,
     schema: {
-      tags, security, operationId: 'reauthenticationPasskeyOptions', summary: 'Options to reauthenticate with a passkey',
+      tags,
+      security,
+      operationId: 'reauthenticationPasskeyOptions',
+      summary: 'Options to reauthenticate with a passkey',
       description: "Options for navigator.credentials.get() with the caller's passkeys; the challenge works once, for 5 minutes, on this session only. Send the assertion to POST /auth/reauthenticate as `{webauthn}`. 409 `MFA_NOT_ENABLED` without a passkey.",
       body: EmptyBody,
       response: { 200: PasskeyRequestOptions, ...errorResponses(400, 401, 403, 409, 415) }
@@ -113,7 +131,9 @@ export async function passkeyRoutes (app: FastifyInstance, options: PasskeyRoute
     config: { rateLimit },
     preValidation: absentBodyAsEmpty,
     schema: {
-      tags, operationId: 'passkeyLoginOptions', summary: 'Start a passwordless sign-in',
+      tags,
+      operationId: 'passkeyLoginOptions',
+      summary: 'Start a passwordless sign-in',
       description: 'Options for navigator.credentials.get() with no credential listed: the browser offers its passkeys for this site (also as autofill, with `mediation: "conditional"`). User verification is required. The challenge works once, for 5 minutes.',
       body: EmptyBody,
       response: { 200: PasskeyRequestOptions, ...errorResponses(400, 403, 415, 429) }
@@ -123,7 +143,9 @@ export async function passkeyRoutes (app: FastifyInstance, options: PasskeyRoute
   routes.post('/auth/passkeys/login/verify', {
     config: { rateLimit },
     schema: {
-      tags, operationId: 'passkeyLogin', summary: 'Sign in with a passkey',
+      tags,
+      operationId: 'passkeyLogin',
+      summary: 'Sign in with a passkey',
       description: 'Answers exactly as POST /auth/login does, in the same transport (cookies for a browser or `transport: "cookie"`, else tokens in the body); `amr` is `["hwk", "user", "mfa"]`: no second step follows. 401 `PASSKEY_CHALLENGE_EXPIRED`, `PASSKEY_ORIGIN_MISMATCH`, `PASSKEY_RP_ID_MISMATCH`, `PASSKEY_USER_NOT_VERIFIED`, `PASSKEY_COUNTER_REGRESSED` or `PASSKEY_INVALID` (an unknown passkey and a bad signature alike).',
       body: PasskeyLoginBody,
       response: { 200: Type.Union([LoginTokenResponse, LoginCookieResponse]), ...errorResponses(400, 401, 403, 415, 429) }
@@ -133,7 +155,9 @@ export async function passkeyRoutes (app: FastifyInstance, options: PasskeyRoute
   routes.post('/auth/mfa/webauthn/options', {
     config: { rateLimit },
     schema: {
-      tags, operationId: 'secondFactorPasskeyOptions', summary: 'Options to complete a login with a passkey',
+      tags,
+      operationId: 'secondFactorPasskeyOptions',
+      summary: 'Options to complete a login with a passkey',
       description: "For a login answered `mfaRequired` with `webauthn` among its `methods`: options for navigator.credentials.get() with the account's passkeys, the challenge bound to this `mfaToken` (once, 5 minutes). Send the assertion to POST /auth/mfa/verify as `{mfaToken, webauthn}`. 401 `MFA_CHALLENGE_EXPIRED`; 409 `MFA_NOT_ENABLED` without a passkey.",
       body: MfaWebauthnOptionsBody,
       response: { 200: PasskeyRequestOptions, ...errorResponses(400, 401, 403, 409, 415, 429) }

@@ -1,5 +1,5 @@
 // Every refusal of a passkey ceremony has its catalogue code: origin, RP ID, replayed or expired challenge, unknown credential, counter regression, user verification, bad input.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { startLogin } from '../helpers/mfa.js'
 import { registerPasskey, SoftPasskey } from '../helpers/passkeys.js'
@@ -17,7 +17,7 @@ const { accessToken } = await loginWithBody(app, account)
 const headers = bearer(accessToken)
 const passkey = await registerPasskey(app, headers)
 
-function refused (t: Tap.Test, response: { statusCode: number, json: () => { code: string } }, status: number, code: string) {
+function refused (t: Test, response: { statusCode: number, json: () => { code: string } }, status: number, code: string) {
   t.equal(response.statusCode, status)
   t.equal(response.json().code, code)
 }

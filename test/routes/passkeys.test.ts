@@ -109,7 +109,7 @@ t.test('second factor: a password login lists webauthn; options bound to the mfa
   const otherLogin = (await startLogin(app, account)).json().mfaToken as string
   const crossed = await post('/auth/mfa/verify', { mfaToken: otherLogin, webauthn: account.passkey.assert(options.json()) })
   t.equal(crossed.statusCode, 401)
-  t.equal(crossed.json().code, 'PASSKEY_CHALLENGE_EXPIRED', "options of one login do not serve another")
+  t.equal(crossed.json().code, 'PASSKEY_CHALLENGE_EXPIRED', 'options of one login do not serve another')
 
   const fresh = (await post('/auth/mfa/webauthn/options', { mfaToken })).json()
   const verified = await post('/auth/mfa/verify', { mfaToken, webauthn: account.passkey.assert(fresh, { userVerified: false }) })
