@@ -59,6 +59,31 @@ t.test('an unknown credential answers exactly as a bad signature', async t => {
   t.same(unknown.json(), { statusCode: 401, code: 'PASSKEY_INVALID', error: 'Unauthorized', message: 'The passkey was not accepted' })
 })
 
+t.test('an unknown credential costs about what a known one with a bad signature does', async t => {
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number
+  const timed = async (assertion: object) => {
+    const start = process.hrtime.bigint()
+    const response = await loginVerify(assertion)
+    t.equal(response.json().code, 'PASSKEY_INVALID')
+    return Number(process.hrtime.bigint() - start) / 1e6
+  }
+  const known: number[] = []
+  const unknown: number[] = []
+  // Interleaved and alternating, so that load from other processes weighs on both alike.
+  for (let i = 0; i < 11; i++) {
+    const [forged, stranger] = [passkey.assert(await loginOptions(), { wrongKey: true }), new SoftPasskey().assert(await loginOptions())]
+    if (i % 2 === 0) {
+      known.push(await timed(forged))
+      unknown.push(await timed(stranger))
+    } else {
+      unknown.push(await timed(stranger))
+      known.push(await timed(forged))
+    }
+  }
+  const ratio = median(unknown) / median(known)
+  t.ok(ratio > 0.25 && ratio < 4, `unknown/known median ratio ${ratio.toFixed(2)} (${median(unknown).toFixed(1)} ms / ${median(known).toFixed(1)} ms)`)
+})
+
 t.test('a counter that goes backwards is refused and audited', async t => {
   const before = await prisma.passkey.findUniqueOrThrow({ where: { id: passkey.id } })
   refused(t, await loginVerify(passkey.assert(await loginOptions(), { counter: Number(before.counter) })), 401, 'PASSKEY_COUNTER_REGRESSED')
