@@ -115,7 +115,7 @@ export function createServices (config: Config, { prisma, sql, signJwt, refreshK
   const factors = createFactorService({ prisma, outbox, audit, sessions, sealKey: totpKey, issuer, now })
   const webauthn = webauthnSettingsOf(config)
   const ceremonies = createCeremonyChallenges({ prisma, now })
-  const passkeys = createPasskeyService({ prisma, challenges: ceremonies, audit, settings: webauthn, now })
+  const passkeys = createPasskeyService({ prisma, challenges: ceremonies, audit, outbox, settings: webauthn, now })
   const assertions = createAssertionVerifier({ prisma, challenges: ceremonies, audit, settings: webauthn, now })
   const challenges = createChallengeService({ prisma, factors, passkeys, assertions, throttle, audit, outbox, now })
   const reauthentication = createReauthenticationService({

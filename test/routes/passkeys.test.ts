@@ -2,11 +2,13 @@
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { loginAsAdmin } from '../helpers/admin.js'
+import { startMailServer } from '../helpers/mail.js'
 import { claimsOf, enrolTotp, startLogin } from '../helpers/mfa.js'
 import { registerPasskey, SoftPasskey } from '../helpers/passkeys.js'
 import { loginWithBody, registerAccount } from '../helpers/users.js'
 
-const { app, prisma, clock } = await buildTestApp(t, { env: { REQUIRE_MFA_FOR_ADMINS: 'true' } })
+const mail = await startMailServer(t)
+const { app, prisma, clock } = await buildTestApp(t, { env: { REQUIRE_MFA_FOR_ADMINS: 'true', SMTP_URL: mail.url } })
 
 const bearer = (accessToken: string) => ({ authorization: `Bearer ${accessToken}` })
 const post = (url: string, payload?: object, headers: Record<string, string> = {}) => app.inject({ method: 'POST', url, headers, ...(payload === undefined ? {} : { payload }) })
@@ -37,6 +39,7 @@ t.test('registration: options for a discoverable credential, existing ones exclu
   const created = await post('/auth/passkeys/register/verify', { response: first.register(json) }, headers)
   t.equal(created.statusCode, 201)
   t.match(created.json().passkey, { id: first.id, name: 'Passkey 1', lastUsedAt: null, transports: ['internal'], backedUp: false, aaguid: '00000000-0000-0000-0000-000000000000' })
+  t.match((await mail.nextMail(account.email, { subject: /^A passkey was added$/ })).text, /A passkey named "Passkey 1" was added/)
   const row = await prisma.passkey.findUniqueOrThrow({ where: { id: first.id } })
   t.equal(row.userId, account.user.id)
   t.ok(row.publicKey.length > 60, 'the public key is stored')
@@ -64,6 +67,7 @@ t.test('registration: options for a discoverable credential, existing ones exclu
   t.same(reOptions.json().allowCredentials.map((c: { id: string }) => c.id), [first.id])
   t.equal((await post('/auth/reauthenticate', { webauthn: first.assert(reOptions.json()) }, headers)).statusCode, 204)
   t.equal((await app.inject({ method: 'DELETE', url: `/auth/passkeys/${first.id}`, headers })).statusCode, 204)
+  t.match((await mail.nextMail(account.email, { subject: /^A passkey was removed$/ })).text, /The passkey named "Phone" was removed/)
   t.same((await app.inject({ method: 'GET', url: '/auth/passkeys', headers })).json().items, [])
   t.equal((await startLogin(app, account)).json().mfaRequired, undefined, 'without passkeys the login asks for no second factor')
 })

@@ -2,12 +2,14 @@
 import type { WebauthnSettings } from '../../config-webauthn.js'
 import type { Db, PrismaClient } from '../../db/prisma.js'
 import type { AuditService } from '../audit.js'
+import type { MailOutbox } from '../mail-outbox.js'
 import type { CeremonyChallenges } from './ceremony-challenges.js'
 
 export interface PasskeyDeps {
   prisma: PrismaClient
   challenges: CeremonyChallenges
   audit: AuditService
+  outbox: MailOutbox
   settings: WebauthnSettings
   now: () => Date
 }

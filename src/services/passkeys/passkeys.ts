@@ -9,7 +9,7 @@ import { createPasskeyRegistration } from './registration.js'
 export type { PasskeyActor, PasskeyView } from './passkey-rows.js'
 
 export function createPasskeyService (deps: PasskeyDeps) {
-  const { prisma, challenges, audit, settings } = deps
+  const { prisma, challenges, audit, outbox, settings } = deps
 
   /** Options for an assertion: the caller's passkeys when the user is known, none (discoverable credentials) otherwise. */
   async function requestOptions (purpose: Exclude<CeremonyPurpose, 'registration'>, bindingId: string | null, userId: string | null): Promise<PublicKeyCredentialRequestOptionsJSON> {
@@ -44,10 +44,15 @@ export function createPasskeyService (deps: PasskeyDeps) {
       return prisma.passkey.findUniqueOrThrow({ where: { id }, select: viewSelect })
     },
 
-    /** Removes one of the caller's passkeys; 404 for another user's or an unknown id. */
+    /** Removes one of the caller's passkeys, and tells the owner by mail; 404 for another user's or an unknown id. */
     async remove (actor: PasskeyActor, id: string): Promise<void> {
-      const { count } = await prisma.passkey.deleteMany({ where: { id, userId: actor.userId } })
-      if (count === 0) throw apiError('NOT_FOUND')
+      await prisma.$transaction(async tx => {
+        const removed = await tx.passkey.findFirst({ where: { id, userId: actor.userId }, select: { name: true, user: { select: { email: true } } } })
+        const { count } = await tx.passkey.deleteMany({ where: { id, userId: actor.userId } })
+        if (removed === null || count === 0) throw apiError('NOT_FOUND')
+        await outbox.queue(tx, { kind: 'passkey_removed', to: removed.user.email, name: removed.name })
+      })
+      outbox.wake()
       await audit.record({ action: 'passkey.removed', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { passkeyId: id } })
     },
 

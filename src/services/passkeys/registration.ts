@@ -1,5 +1,6 @@
 // Registering a passkey: creation options bound to the session, then the attested credential stored.
 import { generateRegistrationOptions, verifyRegistrationResponse, type PublicKeyCredentialCreationOptionsJSON, type RegistrationResponseJSON } from '@simplewebauthn/server'
+import type { Db } from '../../db/prisma.js'
 import { apiError, withStatus } from '../../errors.js'
 import { CEREMONY_TTL_SECONDS } from './ceremony-challenges.js'
 import { clientDataOf, originRefusal } from './ceremony-data.js'
@@ -7,7 +8,13 @@ import { descriptorsOf, viewSelect, type PasskeyActor, type PasskeyDeps, type Pa
 
 const UNIQUE_VIOLATION = 'P2002'
 
-export function createPasskeyRegistration ({ prisma, challenges, audit, settings, now }: PasskeyDeps) {
+async function emailOf (db: Db, userId: string): Promise<string> {
+  const user = await db.user.findUnique({ where: { id: userId }, select: { email: true } })
+  if (user === null) throw apiError('AUTH_SESSION_REVOKED')
+  return user.email
+}
+
+export function createPasskeyRegistration ({ prisma, challenges, audit, outbox, settings, now }: PasskeyDeps) {
   return {
     /**
      * Registration options for a discoverable credential, user verification preferred, the
@@ -49,29 +56,34 @@ export function createPasskeyRegistration ({ prisma, challenges, audit, settings
       if (!verification.verified) throw withStatus('PASSKEY_INVALID', 400)
       const info = verification.registrationInfo
       const at = now()
-      const count = await prisma.passkey.count({ where: { userId: actor.userId } })
-      const passkey = await prisma.passkey.create({
-        data: {
-          id: info.credential.id,
-          userId: actor.userId,
-          publicKey: new Uint8Array(info.credential.publicKey),
-          counter: BigInt(info.credential.counter),
-          transports: info.credential.transports ?? [],
-          backedUp: info.credentialBackedUp,
-          deviceType: info.credentialDeviceType,
-          aaguid: info.aaguid,
-          name: name ?? `Passkey ${count + 1}`,
-          createdAt: at
-        },
-        select: viewSelect
+      // One transaction: the passkey, this session's proof of it, and the owner's notice by mail.
+      const passkey = await prisma.$transaction(async tx => {
+        const count = await tx.passkey.count({ where: { userId: actor.userId } })
+        const created = await tx.passkey.create({
+          data: {
+            id: info.credential.id,
+            userId: actor.userId,
+            publicKey: new Uint8Array(info.credential.publicKey),
+            counter: BigInt(info.credential.counter),
+            transports: info.credential.transports ?? [],
+            backedUp: info.credentialBackedUp,
+            deviceType: info.credentialDeviceType,
+            aaguid: info.aaguid,
+            name: name ?? `Passkey ${count + 1}`,
+            createdAt: at
+          },
+          select: viewSelect
+        })
+        await tx.session.updateMany({ where: { id: actor.sessionId, userId: actor.userId }, data: { passkeyProvenAt: at } })
+        await outbox.queue(tx, { kind: 'passkey_added', to: await emailOf(tx, actor.userId), name: created.name })
+        return created
       }).catch((error: unknown) => {
         if ((error as { code?: unknown }).code === UNIQUE_VIOLATION) throw apiError('PASSKEY_ALREADY_REGISTERED')
         throw error
       })
-      await prisma.session.updateMany({ where: { id: actor.sessionId, userId: actor.userId }, data: { passkeyProvenAt: at } })
+      outbox.wake()
       await audit.record({ action: 'passkey.registered', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { passkeyId: passkey.id, aaguid: passkey.aaguid } })
       return passkey
-    },
-
+    }
   }
 }
