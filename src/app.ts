@@ -24,12 +24,14 @@ import { authRoutes } from './routes/auth.js'
 import { CONSOLE_BUILD_DIR, consoleRoutes } from './routes/console.js'
 import { healthRoutes } from './routes/health.js'
 import { mfaRoutes } from './routes/mfa.js'
+import { passkeyRoutes } from './routes/passkeys.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { userRoutes } from './routes/users.js'
 import { wellKnownRoutes } from './routes/well-known.js'
 import { AdminUser } from './schemas/admin.js'
 import { ErrorResponse, User } from './schemas/common.js'
 import { Me } from './schemas/mfa.js'
+import { Passkey } from './schemas/passkeys.js'
 import { AccessClaims } from './schemas/sessions.js'
 import { createServices } from './services/index.js'
 import type { Argon2Threads } from './services/passwords.js'
@@ -107,6 +109,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   app.addSchema(AccessClaims)
   app.addSchema(AdminUser)
   app.addSchema(Me)
+  app.addSchema(Passkey)
 
   const limits = rateLimitsOf(config)
   await app.register(redis, { url: config.REDIS_URL })
@@ -179,6 +182,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   await app.register(authRoutes, { ...services, passwordPolicy, limits })
   await app.register(accountRoutes, { ...services, passwordPolicy, limits })
   await app.register(mfaRoutes, { ...services, passwordPolicy, limits })
+  await app.register(passkeyRoutes, { ...services, limits })
   await app.register(sessionRoutes, { sessions: services.sessions, verifyLimit: limits.verify })
   await app.register(userRoutes, { ...services, passwordPolicy })
   await app.register(adminRoutes, services)

@@ -1,6 +1,7 @@
 // The only reader of process.env: one TypeBox schema, validated at start-up, gives the Config type.
 import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { WebauthnSettingsSchema, webauthnProblems } from './config-webauthn.js'
 import { lifetimeBounds } from './services/lifetime-bounds.js'
 
 const Seconds = (defaultValue: number, minimum: number, maximum: number, description: string) =>
@@ -120,7 +121,8 @@ export const ConfigSchema = Type.Object({
   // No default here: loadConfig derives it from NODE_ENV.
   REQUIRE_MFA_FOR_ADMINS: Type.Boolean({ description: 'the admin API answers 403 MFA_ENROLMENT_REQUIRED to an admin whose session has not proven a second factor; default true when NODE_ENV=production, else false' }),
   REAUTH_MAX_AGE_SECONDS: Seconds(600, 30, 86_400, 'sensitive changes (password, email, factors, deletion, logout-all) need a password or code proven on the session this recently'),
-  MFA_ISSUER: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[^:]+$', description: 'the name authenticator apps show for the account; default the PUBLIC_URL host' }))
+  MFA_ISSUER: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[^:]+$', description: 'the name authenticator apps show for the account; default the PUBLIC_URL host' })),
+  ...WebauthnSettingsSchema
 }, { additionalProperties: true })
 
 export type Config = Static<typeof ConfigSchema>
@@ -149,7 +151,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     // A second factor for admins is the production floor (ASVS 2.2); a developer's machine may leave it off.
     candidate.REQUIRE_MFA_FOR_ADMINS ??= candidate.NODE_ENV === 'production'
   })
-  const problems = [...productionProblems(config), ...consistencyProblems(config)]
+  const problems = [...productionProblems(config), ...consistencyProblems(config), ...webauthnProblems(config)]
   if (problems.length > 0) throw new ConfigError(problems)
   return config
 }

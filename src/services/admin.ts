@@ -36,11 +36,12 @@ export interface Actor {
   ip: string
 }
 
-const adminSelect = { ...userSelect, isActive: true, totpFactor: { select: { confirmedAt: true } } } satisfies Prisma.UserSelect
+const adminSelect = { ...userSelect, isActive: true, totpFactor: { select: { confirmedAt: true } }, _count: { select: { passkeys: true } } } satisfies Prisma.UserSelect
 
+// A passkey is a second factor too (the login asks for one once it exists): it counts here.
 function toAdminUser (row: Prisma.UserGetPayload<{ select: typeof adminSelect }>): AdminUser {
-  const { isActive, totpFactor, ...rest } = row
-  return { ...toApiUser(rest), isActive, mfaEnabled: totpFactor?.confirmedAt != null }
+  const { isActive, totpFactor, _count, ...rest } = row
+  return { ...toApiUser(rest), isActive, mfaEnabled: totpFactor?.confirmedAt != null || _count.passkeys > 0 }
 }
 
 export interface AdminDeps {
