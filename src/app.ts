@@ -25,12 +25,14 @@ import { authRoutes } from './routes/auth.js'
 import { CONSOLE_BUILD_DIR, consoleRoutes } from './routes/console.js'
 import { healthRoutes } from './routes/health.js'
 import { mfaRoutes } from './routes/mfa.js'
+import { passkeyRoutes } from './routes/passkeys.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { userRoutes } from './routes/users.js'
 import { wellKnownRoutes } from './routes/well-known.js'
 import { AdminUser } from './schemas/admin.js'
 import { ErrorResponse, User } from './schemas/common.js'
 import { Me } from './schemas/mfa.js'
+import { Passkey } from './schemas/passkeys.js'
 import { AccessClaims } from './schemas/sessions.js'
 import { schemaController } from './validation.js'
 
@@ -84,7 +86,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
 
   // JSON only: no form posts and no text/plain, the content types a cross-site form can send.
   app.removeContentTypeParser('text/plain')
-  for (const schema of [ErrorResponse, User, AccessClaims, AdminUser, Me]) app.addSchema(schema)
+  for (const schema of [ErrorResponse, User, AccessClaims, AdminUser, Me, Passkey]) app.addSchema(schema)
 
   await app.register(redis, { url: config.REDIS_URL })
   await app.register(rateLimits, { defaultLimit: limits.default, redis: app.redis, keyPrefix: `${config.REDIS_KEY_PREFIX}rate:` })
@@ -126,6 +128,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   await app.register(authRoutes, { ...services, passwordPolicy, limits })
   await app.register(accountRoutes, { ...services, passwordPolicy, limits })
   await app.register(mfaRoutes, { ...services, passwordPolicy, limits })
+  await app.register(passkeyRoutes, { ...services, limits })
   await app.register(sessionRoutes, { sessions: services.sessions, verifyLimit: limits.verify })
   await app.register(userRoutes, { ...services, passwordPolicy })
   await app.register(adminRoutes, services)

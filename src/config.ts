@@ -3,6 +3,7 @@ import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox
 import { Value } from '@sinclair/typebox/value'
 import { lifetimeBounds } from './services/admin/lifetime-bounds.js'
 import { consistencyProblems, productionProblems } from './config-checks.js'
+import { WebauthnSettingsSchema, webauthnProblems } from './config-webauthn.js'
 
 const Seconds = (defaultValue: number, minimum: number, maximum: number, description: string) =>
   Type.Integer({ default: defaultValue, minimum, maximum, description })
@@ -121,7 +122,8 @@ export const ConfigSchema = Type.Object({
   // No default here: loadConfig derives it from NODE_ENV.
   REQUIRE_MFA_FOR_ADMINS: Type.Boolean({ description: 'the admin API answers 403 MFA_ENROLMENT_REQUIRED to an admin whose session has not proven a second factor; default true when NODE_ENV=production, else false' }),
   REAUTH_MAX_AGE_SECONDS: Seconds(600, 30, 86_400, 'sensitive changes (password, email, factors, deletion, logout-all) need a password or code proven on the session this recently'),
-  MFA_ISSUER: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[^:]+$', description: 'the name authenticator apps show for the account; default the PUBLIC_URL host' }))
+  MFA_ISSUER: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[^:]+$', description: 'the name authenticator apps show for the account; default the PUBLIC_URL host' })),
+  ...WebauthnSettingsSchema
 }, { additionalProperties: true })
 
 export type Config = Static<typeof ConfigSchema>
@@ -147,7 +149,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     // A second factor for admins is the production floor (ASVS 2.2); a developer's machine may leave it off.
     candidate.REQUIRE_MFA_FOR_ADMINS ??= candidate.NODE_ENV === 'production'
   })
-  const problems = [...productionProblems(config), ...consistencyProblems(config)]
+  const problems = [...productionProblems(config), ...consistencyProblems(config), ...webauthnProblems(config)]
   if (problems.length > 0) throw new ConfigError(problems)
   return config
 }

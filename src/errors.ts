@@ -12,6 +12,13 @@ const catalogue = {
   // 401 at POST /auth/mfa/verify; 400 when confirming an enrolment, 403 when reauthenticating (see withStatus).
   MFA_CODE_INVALID: [401, 'The code is wrong or was already used'],
   MFA_CHALLENGE_EXPIRED: [401, 'This sign-in has expired or had too many wrong codes; log in again'],
+  // Passkeys: 401 at sign-in and POST /auth/mfa/verify, 400 when registering, 403 when reauthenticating (see withStatus).
+  PASSKEY_CHALLENGE_EXPIRED: [401, 'This passkey request has expired or was already used; ask for new options'],
+  PASSKEY_INVALID: [401, 'The passkey was not accepted'],
+  PASSKEY_ORIGIN_MISMATCH: [401, 'The passkey was used on a page whose origin this service does not accept'],
+  PASSKEY_RP_ID_MISMATCH: [401, 'The passkey belongs to another site (relying party id)'],
+  PASSKEY_USER_NOT_VERIFIED: [401, 'The authenticator did not verify the user (PIN or biometrics); a passkey sign-in needs that'],
+  PASSKEY_COUNTER_REGRESSED: [401, 'The passkey reported a use count lower than before: it may have been cloned, so it was refused'],
   AUTH_REQUIRED: [401, 'Authentication is required'],
   AUTH_INVALID_CREDENTIALS: [401, 'Invalid credentials'],
   AUTH_TOKEN_INVALID: [401, 'The access token is invalid'],
@@ -35,6 +42,7 @@ const catalogue = {
   USER_INACTIVE: [409, 'This account is deactivated; activate it first'],
   MFA_ALREADY_ENABLED: [409, 'A second factor is already set up; remove it first'],
   MFA_NOT_ENABLED: [409, 'No second factor is set up'],
+  PASSKEY_ALREADY_REGISTERED: [409, 'This passkey is already registered'],
   MFA_ENROLMENT_NOT_STARTED: [409, 'Start the enrolment first: POST /auth/mfa/totp'],
   BODY_TOO_LARGE: [413, 'The request body is too large'],
   UNSUPPORTED_MEDIA_TYPE: [415, 'Send the request body as application/json'],

@@ -2,6 +2,7 @@
 import t from 'tap'
 import { ConfigError, loadConfig, loadDatabaseConfig } from '../src/config.js'
 import { mailSettingsOf, rateLimitsOf, rateOf } from '../src/config-derived.js'
+import { webauthnSettingsOf } from '../src/config-webauthn.js'
 
 const strongSecret = 'q8Z2v7XkLm4Pw9RtYb3Nc6Hs1Jd5Fg0AeUoIyTr'
 
@@ -123,6 +124,21 @@ t.test('second factor settings: admins need one in production by default; the re
   t.equal(loadConfig({ REQUIRE_MFA_FOR_ADMINS: 'true' }).REQUIRE_MFA_FOR_ADMINS, true)
   t.equal(loadConfig({}).REAUTH_MAX_AGE_SECONDS, 600)
   t.match(problemsOf({ REAUTH_MAX_AGE_SECONDS: '5', REQUIRE_MFA_FOR_ADMINS: 'sometimes', MFA_ISSUER: 'a:b' }), [/^REQUIRE_MFA_FOR_ADMINS/, /^REAUTH_MAX_AGE_SECONDS/, /^MFA_ISSUER/])
+})
+
+t.test('passkey settings: defaults from PUBLIC_URL and CORS_ORIGINS; origins must be able to use the RP ID', async t => {
+  t.same(webauthnSettingsOf(loadConfig({ PUBLIC_URL: 'https://auth.example.com', CORS_ORIGINS: 'https://login.auth.example.com' })),
+    { rpId: 'auth.example.com', rpName: 'auth.example.com', origins: ['https://auth.example.com', 'https://login.auth.example.com'] })
+  const parent = loadConfig({ PUBLIC_URL: 'https://auth.example.com', CORS_ORIGINS: 'https://app.example.com', WEBAUTHN_RP_ID: 'example.com', WEBAUTHN_RP_NAME: 'Example', MFA_ISSUER: 'Ex' })
+  t.same(webauthnSettingsOf(parent), { rpId: 'example.com', rpName: 'Example', origins: ['https://auth.example.com', 'https://app.example.com'] })
+  t.equal(webauthnSettingsOf(loadConfig({ MFA_ISSUER: 'Acme' })).rpName, 'Acme')
+  t.same(webauthnSettingsOf(loadConfig({})), { rpId: 'localhost', rpName: 'localhost', origins: ['http://localhost:3000'] }, 'http://localhost is a secure context')
+  t.same(webauthnSettingsOf(loadConfig({ PUBLIC_URL: 'https://auth.example.com', CORS_ORIGINS: 'https://app.example.com,http://localhost:5173' })).origins, ['https://auth.example.com'], 'derived origins that cannot use the RP ID are left out')
+  t.match(problemsOf({ PUBLIC_URL: 'https://auth.example.com', WEBAUTHN_RP_ID: 'other.example' }), [/^WEBAUTHN_RP_ID: "other.example" cannot be used/])
+  t.match(problemsOf({ PUBLIC_URL: 'https://auth.example.com', WEBAUTHN_ORIGINS: 'https://app.example.com' }), [/^WEBAUTHN_RP_ID: "auth.example.com" is neither the host of https:\/\/app.example.com/])
+  t.match(problemsOf({ WEBAUTHN_ORIGINS: 'http://app.example.com,https://x.localhost/path,nonsense' }), [/^WEBAUTHN_ORIGINS: "http:\/\/app/, /^WEBAUTHN_ORIGINS: "https:\/\/x.localhost\/path"/, /^WEBAUTHN_ORIGINS: "nonsense"/])
+  t.match(problemsOf({ WEBAUTHN_RP_ID: 'Example.COM' }), [/^WEBAUTHN_RP_ID/])
+  t.same(problemsOf({ PUBLIC_URL: 'https://example.com', WEBAUTHN_ORIGINS: 'https://example.com, https://a.example.com' }), [])
 })
 
 t.test('.env.example lists every variable with its default', async t => {

@@ -31,6 +31,7 @@ async function swaggerPlugin (app: FastifyInstance, settings: SwaggerSettings) {
         { name: 'auth', description: 'Logging in and out, tokens' },
         { name: 'users', description: "The caller's own account" },
         { name: 'mfa', description: 'Second factor (TOTP, recovery codes) and fresh authentication' },
+        { name: 'passkeys', description: 'Passkeys (WebAuthn): registration, management, passwordless sign-in, options for the second factor and fresh authentication' },
         { name: 'admin', description: 'Administration (role admin)' },
         { name: 'health', description: 'Liveness and readiness' },
         { name: 'keys', description: 'Public keys for verifying access tokens' }

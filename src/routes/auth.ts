@@ -33,7 +33,7 @@ const loginAccountKey = (request: FastifyRequest) => throttleKeyOfLogin(request.
  * What a completed login answers, after the password or after its second factor alike (DESIGN 6,
  * "Which transport"): a browser, or a client asking for cookies, gets the cookies and no token.
  */
-function answerLogin (request: FastifyRequest, reply: FastifyReply, result: SignedIn, transport: 'cookie' | undefined) {
+export function answerLogin (request: FastifyRequest, reply: FastifyReply, result: SignedIn, transport: 'cookie' | undefined) {
   if (transport === 'cookie' || isBrowser(request)) {
     reply.setAuthCookies(result)
     return { user: result.user, expiresIn: result.expiresIn }

@@ -10,7 +10,7 @@ export const RoleName = Type.Union(roles.map(role => Type.Literal(role)))
 
 export const AdminUser = Type.Composite([User, Type.Object({
   isActive: Type.Boolean(),
-  mfaEnabled: Type.Boolean({ description: 'whether a confirmed second factor guards the login' })
+  mfaEnabled: Type.Boolean({ description: 'whether a second factor guards the login: a confirmed TOTP factor or at least one passkey' })
 })], { $id: 'AdminUser', title: 'User (admin view)' })
 
 const Cursor = Type.String({ minLength: 1, maxLength: 200, description: 'nextCursor of the previous page' })

@@ -1,6 +1,7 @@
 // Bodies and responses of the second factor: enrolment, recovery codes, the login's second step, reauthentication.
 import { Type } from '@sinclair/typebox'
 import { PresentedPassword, User, type PasswordPolicy } from './common.js'
+import { PasskeyAssertion } from './passkeys.js'
 
 /** Six digits, as an authenticator app shows them (a space in the middle is allowed). */
 export const TotpCode = Type.String({ pattern: '^[0-9]{3} ?[0-9]{3}$', description: 'the 6-digit code of the authenticator app', examples: ['123456'] })
@@ -10,11 +11,11 @@ export const RecoveryCode = Type.String({ minLength: 1, maxLength: 64, pattern: 
 
 const MfaToken = Type.String({ minLength: 1, maxLength: 128, description: 'the mfaToken of the login answer' })
 
-// The challenge's methods; "webauthn" joins them when passkeys do.
-export const MfaMethod = Type.Union([Type.Literal('totp'), Type.Literal('recovery_code')])
+// The challenge's methods.
+export const MfaMethod = Type.Union([Type.Literal('totp'), Type.Literal('recovery_code'), Type.Literal('webauthn')])
 
-// What reauthentication accepts; "webauthn" joins them when passkeys do.
-export const ReauthenticationMethod = Type.Union([Type.Literal('password'), Type.Literal('totp'), Type.Literal('recovery_code')])
+// What reauthentication accepts.
+export const ReauthenticationMethod = Type.Union([Type.Literal('password'), Type.Literal('totp'), Type.Literal('recovery_code'), Type.Literal('webauthn')])
 
 export const Transport = Type.Literal('cookie', { description: 'ask for HttpOnly cookies instead of tokens in the body (browsers always get cookies)' })
 
@@ -25,16 +26,18 @@ export const MfaChallengeResponse = Type.Object({
   expiresIn: Type.Integer({ description: 'seconds the challenge lives (300)' })
 }, { title: 'Second factor required' })
 
-// One member per method, so a body names exactly one proof; a passkey assertion becomes a third member.
+// One member per method, so a body names exactly one proof.
 export const MfaVerifyBody = Type.Union([
   Type.Object({ mfaToken: MfaToken, code: TotpCode, transport: Type.Optional(Transport) }, { additionalProperties: false, title: 'With a TOTP code' }),
-  Type.Object({ mfaToken: MfaToken, recoveryCode: RecoveryCode, transport: Type.Optional(Transport) }, { additionalProperties: false, title: 'With a recovery code' })
+  Type.Object({ mfaToken: MfaToken, recoveryCode: RecoveryCode, transport: Type.Optional(Transport) }, { additionalProperties: false, title: 'With a recovery code' }),
+  Type.Object({ mfaToken: MfaToken, webauthn: PasskeyAssertion, transport: Type.Optional(Transport) }, { additionalProperties: false, title: 'With a passkey' })
 ])
 
 export const ReauthenticateBody = (policy: PasswordPolicy) => Type.Union([
   Type.Object({ password: PresentedPassword(policy) }, { additionalProperties: false, title: 'With the password' }),
   Type.Object({ code: TotpCode }, { additionalProperties: false, title: 'With a TOTP code' }),
-  Type.Object({ recoveryCode: RecoveryCode }, { additionalProperties: false, title: 'With a recovery code' })
+  Type.Object({ recoveryCode: RecoveryCode }, { additionalProperties: false, title: 'With a recovery code' }),
+  Type.Object({ webauthn: PasskeyAssertion }, { additionalProperties: false, title: 'With a passkey' })
 ])
 
 export const TotpEnrolment = Type.Object({

@@ -17,6 +17,10 @@ import { createMailOutbox } from './mail/outbox.js'
 import { createChallengeService } from './mfa/challenges.js'
 import { createFactorService } from './mfa/factors.js'
 import { createReauthenticationService } from './mfa/reauthentication.js'
+import { createAssertionVerifier } from './passkeys/assertions.js'
+import { createCeremonyChallenges } from './passkeys/ceremony-challenges.js'
+import { createPasskeyService } from './passkeys/passkeys.js'
+import { webauthnSettingsOf } from '../config-webauthn.js'
 import type { AuthMetrics, MailMetrics } from './metrics.js'
 import { createOneTimeTokenService } from './tokens/one-time-tokens.js'
 import { createPasswordResetService } from './passwords/password-reset.js'
@@ -111,13 +115,17 @@ export function createServices (config: Config, { prisma, sql, signJwt, refreshK
   const users = createUserService({ prisma, sql, now, passwords, sessions, emails, oneTimeTokens, outbox })
   const issuer = config.MFA_ISSUER ?? new URL(config.PUBLIC_URL).hostname
   const factors = createFactorService({ prisma, outbox, audit, sessions, sealKey: totpKey, issuer, now })
-  const challenges = createChallengeService({ prisma, factors, throttle, audit, outbox, now })
+  const webauthn = webauthnSettingsOf(config)
+  const ceremonies = createCeremonyChallenges({ prisma, now })
+  const passkeys = createPasskeyService({ prisma, challenges: ceremonies, audit, outbox, settings: webauthn, now })
+  const assertions = createAssertionVerifier({ prisma, challenges: ceremonies, audit, settings: webauthn, now })
+  const challenges = createChallengeService({ prisma, factors, passkeys, assertions, throttle, audit, outbox, now })
   const reauthentication = createReauthenticationService({
-    prisma, passwords, factors, sessions, throttle, audit, outbox, now, maxAgeSeconds: config.REAUTH_MAX_AGE_SECONDS, requireMfaForAdmins: config.REQUIRE_MFA_FOR_ADMINS
+    prisma, passwords, factors, passkeys, assertions, sessions, throttle, audit, outbox, now, maxAgeSeconds: config.REAUTH_MAX_AGE_SECONDS, requireMfaForAdmins: config.REQUIRE_MFA_FOR_ADMINS
   })
-  const logins = createLoginService({ prisma, passwords, store, settings, audit, issueAccessToken, emails, throttle, challenges, requireVerifiedEmail, metrics })
+  const logins = createLoginService({ prisma, passwords, store, settings, audit, issueAccessToken, emails, throttle, challenges, assertions, requireVerifiedEmail, metrics })
   const admin = createAdminService({ prisma, sessions, audit, passwordReset })
-  return { passwords, settings, audit, sessions, refresh, users, logins, admin, emails, passwordReset, credentials, mailDelivery, factors, reauthentication }
+  return { passwords, settings, audit, sessions, refresh, users, logins, admin, emails, passwordReset, credentials, mailDelivery, factors, reauthentication, challenges, passkeys }
 }
 
 export type Services = ReturnType<typeof createServices>

@@ -1,7 +1,8 @@
 // The account calls, the same in both modes: only how a call is authenticated differs.
 import type {
-  ChangePasswordInput, DeleteMeInput, ForgotPasswordInput, Me, ReauthenticateInput, RecoveryCodesAnswer, RegisterInput, ResetPasswordInput,
-  SessionList, SessionListQuery, TotpConfirmInput, TotpEnrolmentAnswer, UpdateMeInput, User, VerifyEmailInput
+  ChangePasswordInput, DeleteMeInput, ForgotPasswordInput, Me, Passkey, PasskeyCreationOptionsAnswer, PasskeyRequestOptionsAnswer, ReauthenticateInput,
+  RecoveryCodesAnswer, RegisterInput, RegisterPasskeyInput, RenamePasskeyInput, ResetPasswordInput, SessionList, SessionListQuery, TotpConfirmInput,
+  TotpEnrolmentAnswer, UpdateMeInput, User, VerifyEmailInput
 } from './api-types.js'
 import { json, ok, toRequest, type Call } from './http.js'
 import type { SessionEndEvent } from './session-events.js'
@@ -41,6 +42,23 @@ export function accountCalls ({ authed, open, ended }: Senders) {
     removeTotp: (): Promise<void> => ok(asUser({ method: 'DELETE', path: '/auth/mfa/totp' })),
     /** Ten new recovery codes; the old ones die. Needs fresh authentication. */
     regenerateRecoveryCodes: (): Promise<RecoveryCodesAnswer> => json<RecoveryCodesAnswer>(asUser({ method: 'POST', path: '/auth/mfa/recovery-codes' })),
+    /** Options for `navigator.credentials.create()` to register a passkey. Needs fresh authentication. */
+    passkeyRegistrationOptions: (): Promise<PasskeyCreationOptionsAnswer> => json<PasskeyCreationOptionsAnswer>(asUser({ method: 'POST', path: '/auth/passkeys/register/options' })),
+    /** Stores the passkey just made; from now on the account has a second factor. Needs fresh authentication. */
+    async registerPasskey (input: RegisterPasskeyInput): Promise<Passkey> {
+      return (await json<{ passkey: Passkey }>(asUser({ method: 'POST', path: '/auth/passkeys/register/verify', body: input }))).passkey
+    },
+    /** The user's passkeys, oldest first. */
+    async passkeys (): Promise<Passkey[]> {
+      return (await json<{ items: Passkey[] }>(asUser({ method: 'GET', path: '/auth/passkeys' }))).items
+    },
+    async renamePasskey (id: string, input: RenamePasskeyInput): Promise<Passkey> {
+      return (await json<{ passkey: Passkey }>(asUser({ method: 'PATCH', path: `/auth/passkeys/${encodeURIComponent(id)}`, body: input }))).passkey
+    },
+    /** Removes a passkey. Needs fresh authentication. */
+    removePasskey: (id: string): Promise<void> => ok(asUser({ method: 'DELETE', path: `/auth/passkeys/${encodeURIComponent(id)}` })),
+    /** Options for `navigator.credentials.get()` to reauthenticate with a passkey: then `reauthenticate({ webauthn })`. */
+    reauthenticationPasskeyOptions: (): Promise<PasskeyRequestOptionsAnswer> => json<PasskeyRequestOptionsAnswer>(asUser({ method: 'POST', path: '/auth/reauthenticate/webauthn/options' })),
     /** The user's live sessions, most recently used first. */
     sessions: (query: SessionListQuery = {}): Promise<SessionList> => json<SessionList>(asUser({ method: 'GET', path: '/auth/sessions', query })),
     /** Ends one of the user's sessions (404 `NOT_FOUND` for anyone else's). */

@@ -12,6 +12,9 @@ import type {
   Me as MeSchema, MfaChallengeResponse, MfaMethod as MfaMethodSchema, MfaVerifyBody, ReauthenticateBody,
   ReauthenticationMethod as ReauthenticationMethodSchema, RecoveryCodes, TotpConfirmBody, TotpEnrolment
 } from '../../../src/schemas/mfa.js'
+import type {
+  Passkey as PasskeySchema, PasskeyAssertion as PasskeyAssertionSchema, PasskeyCreationOptions, PasskeyRequestOptions, RegisterPasskeyBody, RenamePasskeyBody
+} from '../../../src/schemas/passkeys.js'
 import type { DeleteMeBody, UpdateMeBody } from '../../../src/schemas/users.js'
 
 /** A user as the API shows it (in a login answer, to admins). */
@@ -61,6 +64,18 @@ export type ReauthenticationMethod = Static<typeof ReauthenticationMethodSchema>
 export type TotpEnrolmentAnswer = Static<typeof TotpEnrolment>
 export type TotpConfirmInput = Static<typeof TotpConfirmBody>
 export type RecoveryCodesAnswer = Static<typeof RecoveryCodes>
+
+/** A registered passkey, as `GET /auth/passkeys` lists it. */
+export type Passkey = Static<typeof PasskeySchema>
+/** For `PublicKeyCredential.parseCreationOptionsFromJSON()` (registration). */
+export type PasskeyCreationOptionsAnswer = Static<typeof PasskeyCreationOptions>
+/** For `PublicKeyCredential.parseRequestOptionsFromJSON()` (sign-in, second factor, reauthentication). */
+export type PasskeyRequestOptionsAnswer = Static<typeof PasskeyRequestOptions>
+/** `PublicKeyCredential.toJSON()` of `navigator.credentials.get()`. */
+export type PasskeyAssertion = Static<typeof PasskeyAssertionSchema>
+/** `{response, name?}`: `response` is `PublicKeyCredential.toJSON()` of `navigator.credentials.create()`. */
+export type RegisterPasskeyInput = Static<typeof RegisterPasskeyBody>
+export type RenamePasskeyInput = Static<typeof RenamePasskeyBody>
 
 /** Every `code` the service answers with (its error catalogue). */
 export type ServiceErrorCode = ErrorCode

@@ -63,9 +63,10 @@ export function toOwnUser ({ totpFactor, _count, ...row }: Prisma.UserGetPayload
   return { ...toApiUser(row), mfa: { totp: totpFactor?.confirmedAt != null, recoveryCodesLeft: _count.recoveryCodes } }
 }
 
-export const adminSelect = { ...userSelect, isActive: true, totpFactor: { select: { confirmedAt: true } } } satisfies Prisma.UserSelect
+export const adminSelect = { ...userSelect, isActive: true, totpFactor: { select: { confirmedAt: true } }, _count: { select: { passkeys: true } } } satisfies Prisma.UserSelect
 
+// A passkey is a second factor too (the login asks for one once it exists): it counts here.
 export function toAdminUser (row: Prisma.UserGetPayload<{ select: typeof adminSelect }>): AdminUser {
-  const { isActive, totpFactor, ...rest } = row
-  return { ...toApiUser(rest), isActive, mfaEnabled: totpFactor?.confirmedAt != null }
+  const { isActive, totpFactor, _count, ...rest } = row
+  return { ...toApiUser(rest), isActive, mfaEnabled: totpFactor?.confirmedAt != null || _count.passkeys > 0 }
 }

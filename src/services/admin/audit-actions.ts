@@ -6,7 +6,8 @@ export const auditActions = [
   'session.revoked', 'sessions.revoked', 'settings.changed',
   'mfa.totp_enrolment_started', 'mfa.totp_enabled', 'mfa.totp_removed', 'mfa.removed_by_admin',
   'mfa.recovery_codes_regenerated', 'mfa.recovery_code_used', 'mfa.code_failed', 'mfa.challenge_issued',
-  'reauthentication.succeeded', 'reauthentication.failed'
+  'reauthentication.succeeded', 'reauthentication.failed',
+  'passkey.registered', 'passkey.renamed', 'passkey.removed', 'passkey.failed', 'passkey.counter_regressed'
 ] as const
 
 export type AuditAction = (typeof auditActions)[number]

@@ -4,7 +4,7 @@ import { isDatabaseUnavailable } from '../../db/errors.js'
 import { domainOf, failureOf, type MailLog, type MailSender, type OutgoingMail } from './sender.js'
 import type { ClaimedMail, MailOutbox } from './outbox.js'
 import {
-  confirmEmailChangeMail, emailChangeNoticeMail, linkFor, mfaDisabledMail, mfaEnabledMail, passwordChangedMail, passwordResetMail,
+  confirmEmailChangeMail, emailChangeNoticeMail, linkFor, mfaDisabledMail, mfaEnabledMail, passkeyAddedMail, passkeyRemovedMail, passwordChangedMail, passwordResetMail,
   recoveryCodesRegeneratedMail, recoveryCodeUsedMail, verifyEmailMail
 } from './templates.js'
 import type { MailMetrics } from '../metrics.js'
@@ -65,6 +65,10 @@ export function createMailDelivery ({ prisma, outbox, oneTimeTokens, sender, log
         return { to, ...mfaEnabledMail() }
       case 'mfa_disabled':
         return { to, ...mfaDisabledMail({ byAdmin: data.byAdmin === true }) }
+      case 'passkey_added':
+        return { to, ...passkeyAddedMail({ name: String(data.name) }) }
+      case 'passkey_removed':
+        return { to, ...passkeyRemovedMail({ name: String(data.name) }) }
       case 'recovery_codes_regenerated':
         return { to, ...recoveryCodesRegeneratedMail() }
       case 'recovery_code_used':

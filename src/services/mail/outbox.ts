@@ -11,6 +11,7 @@ export type QueuedMail =
   | { kind: 'mfa_enabled' | 'recovery_codes_regenerated', to: string }
   | { kind: 'mfa_disabled', to: string, byAdmin: boolean }
   | { kind: 'recovery_code_used', to: string, left: number }
+  | { kind: 'passkey_added' | 'passkey_removed', to: string, name: string }
   /** From `forgot`: whether an account has the address is looked up at delivery, off the request path. */
   | { kind: 'password_reset', to: string }
 

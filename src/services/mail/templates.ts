@@ -71,6 +71,20 @@ export function mfaDisabledMail ({ byAdmin }: { byAdmin: boolean }): MailContent
   ])
 }
 
+export function passkeyAddedMail ({ name }: { name: string }): MailContent {
+  return compose('A passkey was added', [
+    `A passkey named "${name}" was added to your account: it signs in without a password, and is a second factor after one.`,
+    notYou
+  ])
+}
+
+export function passkeyRemovedMail ({ name }: { name: string }): MailContent {
+  return compose('A passkey was removed', [
+    `The passkey named "${name}" was removed from your account and no longer signs in.`,
+    notYou
+  ])
+}
+
 export function recoveryCodesRegeneratedMail (): MailContent {
   return compose('New recovery codes', [
     'New recovery codes were made for your account; the earlier ones no longer work.',

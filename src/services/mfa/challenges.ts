@@ -1,22 +1,25 @@
 // The login's second step: a challenge issued once the password is proven, met by one code.
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
-import type { PrismaClient } from '../../db/prisma.js'
-import { apiError } from '../../errors.js'
+import type { PrismaClient, Transaction } from '../../db/prisma.js'
+import { apiError, type ErrorCode } from '../../errors.js'
 import type { AuditService } from '../admin/audit.js'
 import type { LoginProof } from '../sessions/login-store.js'
 import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
 import type { MailOutbox } from '../mail/outbox.js'
+import type { AssertionVerifier } from '../passkeys/assertions.js'
+import type { PasskeyService } from '../passkeys/passkeys.js'
 import type { FactorService } from './factors.js'
+import type { AuthenticationResponseJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server'
 
 /** DESIGN 10: a challenge lives five minutes and takes at most five wrong codes. */
 export const CHALLENGE_TTL_SECONDS = 300
 export const CHALLENGE_MAX_FAILURES = 5
 
-/** What a second step can be proven with; webauthn joins this list when passkeys do. */
-export type SecondFactorMethod = 'totp' | 'recovery_code'
+/** What a second step can be proven with. */
+export type SecondFactorMethod = 'totp' | 'recovery_code' | 'webauthn'
 
 /** One proof of the second factor, as presented. */
-export type SecondFactorProof = { code: string } | { recoveryCode: string }
+export type SecondFactorProof = { code: string } | { recoveryCode: string } | { webauthn: AuthenticationResponseJSON }
 
 export interface IssuedChallenge {
   mfaToken: string
@@ -34,6 +37,8 @@ export interface MetChallenge {
 export interface ChallengeDeps {
   prisma: PrismaClient
   factors: FactorService
+  passkeys: PasskeyService
+  assertions: AssertionVerifier
   throttle: LoginThrottle
   audit: AuditService
   outbox: MailOutbox
@@ -52,7 +57,24 @@ interface ChallengeRow {
   isActive: boolean
 }
 
-export function createChallengeService ({ prisma, factors, throttle, audit, outbox, now }: ChallengeDeps) {
+export function createChallengeService ({ prisma, factors, passkeys, assertions, throttle, audit, outbox, now }: ChallengeDeps) {
+  /** The methods this user's factors allow: a TOTP code and recovery codes, and a passkey. */
+  async function methodsOf (userId: string): Promise<SecondFactorMethod[]> {
+    const [totp, passkey] = await Promise.all([factors.isEnabled(userId), passkeys.has(userId)])
+    return [...(totp ? ['totp', 'recovery_code'] as const : []), ...(passkey ? ['webauthn'] as const : [])]
+  }
+
+  /** The proof checked inside the challenge's lock: the refusal's code (null when it holds), and whether a passkey verified the user. */
+  async function checkProof (tx: Transaction, row: ChallengeRow, proof: SecondFactorProof, ip: string) {
+    const byCode = (proven: boolean) => ({ refusal: proven ? null : 'MFA_CODE_INVALID' as ErrorCode, userVerified: false, report: async () => {} })
+    if ('code' in proof) return byCode(await factors.proveTotp(tx, row.userId, proof.code))
+    if ('recoveryCode' in proof) return byCode(await factors.proveRecoveryCode(tx, row.userId, proof.recoveryCode))
+    const request = { response: proof.webauthn, purpose: 'second_factor' as const, bindingId: row.id, userId: row.userId, requireUserVerification: false, ip }
+    const outcome = await assertions.check(tx, request)
+    const report = async () => assertions.report(request, outcome)
+    return outcome.ok ? { refusal: null, userVerified: outcome.userVerified, report } : { refusal: outcome.code, userVerified: false, report }
+  }
+
   return {
     /**
      * Only after the password is proven. The token is 256 random bits, kept only as a
@@ -67,7 +89,19 @@ export function createChallengeService ({ prisma, factors, throttle, audit, outb
         data: { id: randomUUID(), userId, tokenHash: hashOf(mfaToken), throttleKey, expiresAt: new Date(at.getTime() + CHALLENGE_TTL_SECONDS * 1000), createdAt: at }
       })
       await audit.record({ action: 'mfa.challenge_issued', actorId: userId, subjectId: userId, ip })
-      return { mfaToken, methods: ['totp', 'recovery_code'], expiresIn: CHALLENGE_TTL_SECONDS }
+      return { mfaToken, methods: await methodsOf(userId), expiresIn: CHALLENGE_TTL_SECONDS }
+    },
+
+    /**
+     * Passkey options for the second step: the user's passkeys, a challenge bound to this
+     * login's challenge (usable only with its mfaToken). 401 MFA_CHALLENGE_EXPIRED for a dead one.
+     */
+    async webauthnOptions (mfaToken: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
+      const found = await prisma.mfaChallenge.findUnique({ where: { tokenHash: hashOf(mfaToken) }, select: { id: true, userId: true, usedAt: true, expiresAt: true, failures: true } })
+      const at = now()
+      if (found === null || found.usedAt !== null || found.expiresAt <= at || found.failures >= CHALLENGE_MAX_FAILURES) throw apiError('MFA_CHALLENGE_EXPIRED')
+      if (!await passkeys.has(found.userId)) throw apiError('MFA_NOT_ENABLED')
+      return passkeys.secondFactorOptions(found.id, found.userId)
     },
 
     /**
@@ -89,30 +123,29 @@ export function createChallengeService ({ prisma, factors, throttle, audit, outb
       if (found === null || isDead(found)) throw apiError('MFA_CHALLENGE_EXPIRED')
       const throttleKeys = [found.throttleKey, ...accountThrottleKeys(found.user)]
       await throttle.assertMayTryAll(throttleKeys)
-      const method: SecondFactorMethod = 'code' in proof ? 'totp' : 'recovery_code'
+      const method: SecondFactorMethod = 'code' in proof ? 'totp' : 'recoveryCode' in proof ? 'recovery_code' : 'webauthn'
       const outcome = await prisma.$transaction(async tx => {
         const [row] = await tx.$queryRaw<ChallengeRow[]>`
           SELECT c.id, c."userId", c."throttleKey", c.failures, c."expiresAt", c."usedAt", u."isActive"
           FROM "MfaChallenge" c JOIN "User" u ON u.id = c."userId"
           WHERE c."tokenHash" = ${tokenHash} FOR UPDATE OF c`
         if (row === undefined || !row.isActive || isDead(row)) throw apiError('MFA_CHALLENGE_EXPIRED')
-        const proven = 'code' in proof
-          ? await factors.proveTotp(tx, row.userId, proof.code)
-          : await factors.proveRecoveryCode(tx, row.userId, proof.recoveryCode)
-        await tx.mfaChallenge.update({ where: { id: row.id }, data: proven ? { usedAt: at } : { failures: { increment: 1 } } })
-        return { row, proven }
+        const checked = await checkProof(tx, row, proof, ip)
+        await tx.mfaChallenge.update({ where: { id: row.id }, data: checked.refusal === null ? { usedAt: at } : { failures: { increment: 1 } } })
+        return { row, ...checked }
       })
-      const { row, proven } = outcome
-      if (!proven) {
+      const { row, refusal, userVerified, report } = outcome
+      await report()
+      if (refusal !== null) {
         await throttle.recordFailure(row.throttleKey)
         await audit.record({ action: 'mfa.code_failed', subjectId: row.userId, ip, details: { during: 'login', method, failures: row.failures + 1 } })
-        throw apiError('MFA_CODE_INVALID')
+        throw apiError(refusal)
       }
       if (method === 'recovery_code') {
         outbox.wake()
         await audit.record({ action: 'mfa.recovery_code_used', actorId: row.userId, subjectId: row.userId, ip, details: { during: 'login' } })
       }
-      return { userId: row.userId, throttleKeys, proof: { secondFactor: method } }
+      return { userId: row.userId, throttleKeys, proof: { secondFactor: method, userVerified } }
     }
   }
 }

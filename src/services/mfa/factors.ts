@@ -139,7 +139,8 @@ export function createFactorService ({ prisma, outbox, audit, sessions, sealKey,
         if (email === null) throw apiError('NOT_FOUND')
         const { count } = await tx.totpFactor.deleteMany({ where: { userId } })
         await tx.recoveryCode.deleteMany({ where: { userId } })
-        if (count === 0) return false
+        const passkeys = await tx.passkey.deleteMany({ where: { userId } })
+        if (count === 0 && passkeys.count === 0) return false
         await sessions.revokeAll(userId, 'mfa_removed_by_admin', tx)
         await outbox.queue(tx, { kind: 'mfa_disabled', to: email.email, byAdmin: true })
         return true

@@ -7,17 +7,22 @@ import type { MailOutbox } from '../mail/outbox.js'
 import type { PasswordService } from '../passwords/passwords.js'
 import { liveSessionWhere } from '../sessions/liveness.js'
 import type { SessionService } from '../sessions/sessions.js'
+import type { AssertionVerifier } from '../passkeys/assertions.js'
+import type { PasskeyService } from '../passkeys/passkeys.js'
 import type { FactorService } from './factors.js'
+import type { AuthenticationResponseJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server'
 
-/** What reauthentication accepts; webauthn joins this list when passkeys do. */
-export type ReauthenticationMethod = 'password' | 'totp' | 'recovery_code'
+/** What reauthentication accepts. */
+export type ReauthenticationMethod = 'password' | 'totp' | 'recovery_code' | 'webauthn'
 
-export type ReauthenticationProof = { password: string } | { code: string } | { recoveryCode: string }
+export type ReauthenticationProof = { password: string } | { code: string } | { recoveryCode: string } | { webauthn: AuthenticationResponseJSON }
 
 export interface ReauthenticationDeps {
   prisma: PrismaClient
   passwords: PasswordService
   factors: FactorService
+  passkeys: PasskeyService
+  assertions: AssertionVerifier
   sessions: SessionService
   throttle: LoginThrottle
   audit: AuditService
@@ -29,20 +34,33 @@ export interface ReauthenticationDeps {
   requireMfaForAdmins: boolean
 }
 
-/** The methods an account can reauthenticate with: its password, and its second factor when it has one. */
-export function methodsFor (mfaEnabled: boolean): ReauthenticationMethod[] {
-  return mfaEnabled ? ['password', 'totp', 'recovery_code'] : ['password']
+/** The methods an account can reauthenticate with: its password, and its second factors when it has them. */
+export function methodsFor (totp: boolean, passkey = false): ReauthenticationMethod[] {
+  return [...['password'] as const, ...(totp ? ['totp', 'recovery_code'] as const : []), ...(passkey ? ['webauthn'] as const : [])]
 }
 
-export function createReauthenticationService ({ prisma, passwords, factors, sessions, throttle, audit, outbox, now, maxAgeSeconds, requireMfaForAdmins }: ReauthenticationDeps) {
+const provenAtOf = { password: 'passwordProvenAt', totp: 'totpProvenAt', recovery_code: 'recoveryCodeProvenAt', webauthn: 'passkeyProvenAt' } as const
+
+export function createReauthenticationService ({ prisma, passwords, factors, passkeys, assertions, sessions, throttle, audit, outbox, now, maxAgeSeconds, requireMfaForAdmins }: ReauthenticationDeps) {
   /** The proof times of the caller's session, only while it is live. */
   async function provenTimes (userId: string, sessionId: string) {
     const session = await prisma.session.findFirst({
       where: { id: sessionId, userId, ...liveSessionWhere(now()) },
-      select: { passwordProvenAt: true, totpProvenAt: true, recoveryCodeProvenAt: true }
+      select: { passwordProvenAt: true, totpProvenAt: true, recoveryCodeProvenAt: true, passkeyProvenAt: true }
     })
     if (session === null) throw apiError('AUTH_SESSION_REVOKED')
     return session
+  }
+
+  /** The proof checked: null when it holds, else the error to answer (403 for a wrong password, code or passkey). */
+  async function refusalOf (userId: string, sessionId: string, proof: ReauthenticationProof, passwordHash: string, ip: string) {
+    if ('password' in proof) return await passwords.verify(passwordHash, proof.password) ? null : apiError('INVALID_CURRENT_PASSWORD')
+    if ('webauthn' in proof) {
+      const outcome = await assertions.verify({ response: proof.webauthn, purpose: 'reauthentication', bindingId: sessionId, userId, requireUserVerification: false, ip })
+      return outcome.ok ? null : withStatus(outcome.code, 403)
+    }
+    const proven = 'code' in proof ? await factors.proveTotp(prisma, userId, proof.code) : await factors.proveRecoveryCode(prisma, userId, proof.recoveryCode)
+    return proven ? null : withStatus('MFA_CODE_INVALID', 403)
   }
 
   return {
@@ -54,9 +72,9 @@ export function createReauthenticationService ({ prisma, passwords, factors, ses
      */
     async assertFresh (userId: string, sessionId: string): Promise<void> {
       const times = await provenTimes(userId, sessionId)
-      const latest = Math.max(...[times.passwordProvenAt, times.totpProvenAt, times.recoveryCodeProvenAt].map(time => time?.getTime() ?? 0))
+      const latest = Math.max(...Object.values(times).map(time => time?.getTime() ?? 0))
       if (now().getTime() - latest <= maxAgeSeconds * 1000) return
-      throw reauthenticationRequired(methodsFor(await factors.isEnabled(userId)))
+      throw reauthenticationRequired(methodsFor(await factors.isEnabled(userId), await passkeys.has(userId)))
     },
 
     /**
@@ -66,7 +84,14 @@ export function createReauthenticationService ({ prisma, passwords, factors, ses
     async assertAdminSecondFactor (userId: string, sessionId: string): Promise<void> {
       if (!requireMfaForAdmins) return
       const times = await provenTimes(userId, sessionId)
-      if (times.totpProvenAt === null && times.recoveryCodeProvenAt === null) throw apiError('MFA_ENROLMENT_REQUIRED')
+      if (times.totpProvenAt === null && times.recoveryCodeProvenAt === null && times.passkeyProvenAt === null) throw apiError('MFA_ENROLMENT_REQUIRED')
+    },
+
+    /** Passkey options for reauthenticating: the caller's passkeys, a challenge bound to this session. 409 without a passkey. */
+    async webauthnOptions (userId: string, sessionId: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
+      await provenTimes(userId, sessionId)
+      if (!await passkeys.has(userId)) throw apiError('MFA_NOT_ENABLED')
+      return passkeys.reauthenticationOptions(userId, sessionId)
     },
 
     /**
@@ -80,19 +105,16 @@ export function createReauthenticationService ({ prisma, passwords, factors, ses
       if (user === null) throw apiError('AUTH_SESSION_REVOKED')
       const keys = accountThrottleKeys(user)
       await throttle.assertMayTryAll(keys)
-      const method: ReauthenticationMethod = 'password' in proof ? 'password' : 'code' in proof ? 'totp' : 'recovery_code'
-      if (method !== 'password' && !await factors.isEnabled(userId)) throw apiError('MFA_NOT_ENABLED')
-      const proven = 'password' in proof
-        ? await passwords.verify(user.passwordHash, proof.password)
-        : 'code' in proof ? await factors.proveTotp(prisma, userId, proof.code) : await factors.proveRecoveryCode(prisma, userId, proof.recoveryCode)
-      if (!proven) {
+      const method: ReauthenticationMethod = 'password' in proof ? 'password' : 'code' in proof ? 'totp' : 'recoveryCode' in proof ? 'recovery_code' : 'webauthn'
+      if (method === 'webauthn' ? !await passkeys.has(userId) : method !== 'password' && !await factors.isEnabled(userId)) throw apiError('MFA_NOT_ENABLED')
+      const refusal = await refusalOf(userId, sessionId, proof, user.passwordHash, ip)
+      if (refusal !== null) {
         await throttle.recordFailure(keys[0] as string)
         await audit.record({ action: method === 'password' ? 'reauthentication.failed' : 'mfa.code_failed', actorId: userId, subjectId: userId, ip, details: { during: 'reauthentication', method } })
-        throw method === 'password' ? apiError('INVALID_CURRENT_PASSWORD') : withStatus('MFA_CODE_INVALID', 403)
+        throw refusal
       }
       const at = now()
-      const field = method === 'password' ? 'passwordProvenAt' : method === 'totp' ? 'totpProvenAt' : 'recoveryCodeProvenAt'
-      await prisma.session.updateMany({ where: { id: sessionId, userId }, data: { [field]: at } })
+      await prisma.session.updateMany({ where: { id: sessionId, userId }, data: { [provenAtOf[method]]: at } })
       if (method === 'recovery_code') {
         outbox.wake()
         await audit.record({ action: 'mfa.recovery_code_used', actorId: userId, subjectId: userId, ip, details: { during: 'reauthentication' } })

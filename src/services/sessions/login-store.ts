@@ -31,15 +31,24 @@ export interface Credentials {
   mfaEnabled: boolean
 }
 
-/** How a login was proven: the password, and the second factor if the account has one. */
+/**
+ * How a login was proven: the password, and the second factor if the account has one; or,
+ * with `passwordless`, a passkey alone (its user verification makes it two factors in one).
+ */
 export interface LoginProof {
-  secondFactor: 'totp' | 'recovery_code' | null
+  secondFactor: 'totp' | 'recovery_code' | 'webauthn' | null
+  /** Whether a passkey's authenticator verified the user (PIN, biometrics). */
+  userVerified?: boolean
+  passwordless?: boolean
 }
 
-/** RFC 8176 values for a proof (a recovery code is a second factor, but not a one-time-password device). */
+/** RFC 8176 values for a proof (a recovery code is a second factor, but not a one-time-password device; a passkey is `hwk`, with `user` when it verified the user). */
 export function amrOf (proof: LoginProof): string[] {
+  const passkey = proof.userVerified === true ? ['hwk', 'user'] : ['hwk']
+  if (proof.passwordless === true) return [...passkey, 'mfa']
   if (proof.secondFactor === 'totp') return ['pwd', 'otp', 'mfa']
   if (proof.secondFactor === 'recovery_code') return ['pwd', 'mfa']
+  if (proof.secondFactor === 'webauthn') return ['pwd', ...passkey, 'mfa']
   return ['pwd']
 }
 
@@ -50,7 +59,7 @@ type LookupRow = { [K in keyof Credentials]: Credentials[K] | null } & { failure
 const lookupOf = (column: 'email' | 'username') => statement<LookupRow>(`login.lookup_by_${column}`, `
   SELECT f.failures, f."lastFailureAt",
     u.id, u.email, u.username, u.role, u."emailVerifiedAt", u."passwordHash", u."isActive",
-    t."confirmedAt" IS NOT NULL AS "mfaEnabled"
+    (t."confirmedAt" IS NOT NULL OR EXISTS (SELECT 1 FROM "Passkey" p WHERE p."userId" = u.id)) AS "mfaEnabled"
   FROM (VALUES (1)) AS one
   LEFT JOIN "LoginFailure" f ON f.key = $1
   LEFT JOIN "User" u ON u.${column} = $2
@@ -73,8 +82,8 @@ const succeed = statement<ApiUserRow>('login.succeed', `
       OFFSET $10)
   ), created AS (
     INSERT INTO "Session" (id, "userId", "secretSalt", "userAgent", ip, "createdAt", "lastUsedAt", "idleExpiresAt", "absoluteExpiresAt",
-      "authTime", amr, "passwordProvenAt", "totpProvenAt", "recoveryCodeProvenAt")
-    VALUES ($3, $2, $5, $6, $7, $4, $4, $8, $9, $4, $13::text[], $4, $14, $15)
+      "authTime", amr, "passwordProvenAt", "totpProvenAt", "recoveryCodeProvenAt", "passkeyProvenAt")
+    VALUES ($3, $2, $5, $6, $7, $4, $4, $8, $9, $4, $13::text[], $16, $14, $15, $17)
   ), audited AS (
     INSERT INTO "AuditEvent" (id, "createdAt", action, "actorId", "subjectId", ip, details)
     VALUES ($11, $4, 'login.succeeded', $2, $2, $7, $12)
@@ -110,7 +119,8 @@ export function createLoginStore ({ sql, codec, settings, now, maxSessionsPerUse
       const { rows: [row] } = await succeed(sql, [
         throttleKeys, userId, sessionId, iso(at), Buffer.from(salt), device.userAgent?.slice(0, 512) ?? null, device.ip,
         iso(idleExpiresAt), iso(absoluteExpiresAt), maxSessionsPerUser - 1, randomUUID(), JSON.stringify({ sessionId, amr }),
-        amr, proof.secondFactor === 'totp' ? iso(at) : null, proof.secondFactor === 'recovery_code' ? iso(at) : null
+        amr, proof.secondFactor === 'totp' ? iso(at) : null, proof.secondFactor === 'recovery_code' ? iso(at) : null,
+        proof.passwordless === true ? null : iso(at), proof.secondFactor === 'webauthn' ? iso(at) : null
       ]).catch((error: unknown) => {
         // The account was deleted after its password was checked: as good as unknown.
         if (isForeignKeyViolation(error)) throw apiError('AUTH_INVALID_CREDENTIALS')

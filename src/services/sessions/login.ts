@@ -5,6 +5,8 @@ import type { AuditService } from '../admin/audit.js'
 import type { EmailVerificationService } from '../accounts/email-verification.js'
 import type { LoginProof, LoginStore } from './login-store.js'
 import type { ChallengeService, IssuedChallenge, SecondFactorProof } from '../mfa/challenges.js'
+import type { AssertionVerifier } from '../passkeys/assertions.js'
+import type { AuthenticationResponseJSON } from '@simplewebauthn/server'
 import { accountThrottleKeys, throttleKeyOf, type LoginThrottle } from './login-throttle.js'
 import type { AuthMetrics } from '../metrics.js'
 import type { PasswordService } from '../passwords/passwords.js'
@@ -50,12 +52,13 @@ export interface LoginDeps {
   emails: EmailVerificationService
   throttle: LoginThrottle
   challenges: ChallengeService
+  assertions: AssertionVerifier
   /** REQUIRE_EMAIL_VERIFICATION: unverified users may not log in. */
   requireVerifiedEmail: boolean
   metrics: AuthMetrics
 }
 
-export function createLoginService ({ prisma, passwords, store, settings, audit, issueAccessToken, emails, throttle, challenges, requireVerifiedEmail, metrics }: LoginDeps) {
+export function createLoginService ({ prisma, passwords, store, settings, audit, issueAccessToken, emails, throttle, challenges, assertions, requireVerifiedEmail, metrics }: LoginDeps) {
   /** Opens the session of a proven login (see login-store.ts) and issues its first tokens. */
   async function signIn (user: { id: string, role: string, emailVerifiedAt: Date | null }, device: Device, throttleKeys: string[], proof: LoginProof): Promise<SignedIn> {
     const { session, user: visible, amr, authTime } = await store.succeed(user.id, device, throttleKeys, proof)
@@ -130,6 +133,28 @@ export function createLoginService ({ prisma, passwords, store, settings, audit,
       const user = await prisma.user.findUnique({ where: { id: met.userId }, select: { id: true, role: true, emailVerifiedAt: true } })
       if (user === null) throw apiError('MFA_CHALLENGE_EXPIRED')
       return signIn(user, device, met.throttleKeys, met.proof)
+    },
+
+    /**
+     * Passwordless sign-in with a discoverable passkey that verified the user: two factors in
+     * one (possession and PIN or biometrics), so no second step; the session opens as a
+     * login's would. A deactivated account is refused like an unknown passkey.
+     */
+    async signInWithPasskey (response: AuthenticationResponseJSON, device: Device): Promise<SignedIn> {
+      const outcome = await assertions.verify({ response, purpose: 'login', bindingId: null, userId: null, requireUserVerification: true, ip: device.ip })
+      const user = outcome.ok
+        ? await prisma.user.findUnique({ where: { id: outcome.userId }, select: { id: true, role: true, emailVerifiedAt: true, isActive: true, email: true, username: true } })
+        : null
+      if (!outcome.ok || user === null || !user.isActive) {
+        metrics.login('invalid_credentials')
+        throw apiError(outcome.ok ? 'PASSKEY_INVALID' : outcome.code)
+      }
+      if (requireVerifiedEmail && user.emailVerifiedAt === null) {
+        await emails.sendVerification(user.id, user.email)
+        metrics.login('email_not_verified')
+        throw apiError('EMAIL_NOT_VERIFIED')
+      }
+      return signIn(user, device, accountThrottleKeys(user), { secondFactor: 'webauthn', userVerified: true, passwordless: true })
     }
   }
 }

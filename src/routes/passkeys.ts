@@ -1,0 +1,165 @@
+// /auth/passkeys/*, and the passkey options of the login's second step and of fresh authentication.
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import type { RateLimits } from '../config-derived.js'
+import { perClientIp } from '../plugins/rate-limits.js'
+import { EmptyBody } from '../schemas/accounts.js'
+import { LoginCookieResponse, LoginTokenResponse } from '../schemas/auth.js'
+import { errorResponses, security } from '../schemas/common.js'
+import {
+  MfaWebauthnOptionsBody, PasskeyCreationOptions, PasskeyList, PasskeyLoginBody, PasskeyParams, PasskeyRequestOptions,
+  PasskeyResponse, RegisterPasskeyBody, RenamePasskeyBody
+} from '../schemas/passkeys.js'
+import type { LoginService } from '../services/sessions/login.js'
+import type { ChallengeService } from '../services/mfa/challenges.js'
+import type { ReauthenticationService } from '../services/mfa/reauthentication.js'
+import type { PasskeyActor, PasskeyService } from '../services/passkeys/passkeys.js'
+import { answerLogin } from './auth.js'
+import { absentBodyAsEmpty, callerOf, deviceOf, noStore } from './request-context.js'
+
+export interface PasskeyRoutesOptions {
+  logins: LoginService
+  passkeys: PasskeyService
+  challenges: ChallengeService
+  reauthentication: ReauthenticationService
+  limits: RateLimits
+}
+
+const tags = ['passkeys']
+const fresh = 'Needs fresh authentication (403 `REAUTHENTICATION_REQUIRED` with the accepted `methods`: POST /auth/reauthenticate, then retry).'
+
+function actorOf (request: FastifyRequest): PasskeyActor {
+  const caller = callerOf(request)
+  return { userId: caller.userId, sessionId: caller.sessionId, ip: request.ip }
+}
+
+/** The routes of a signed-in caller: their passkeys, and the options to reauthenticate with one. */
+async function ownPasskeyRoutes (app: FastifyInstance, { passkeys, reauthentication }: PasskeyRoutesOptions) {
+  const routes = app.withTypeProvider<TypeBoxTypeProvider>()
+  routes.addHook('preParsing', app.authenticate)
+
+  routes.post('/auth/passkeys/register/options', {
+    preValidation: absentBodyAsEmpty,
+    preHandler: [app.requireFreshAuthentication],
+    schema: {
+      tags,
+      security,
+      operationId: 'passkeyRegistrationOptions',
+      summary: 'Start registering a passkey',
+      description: `Options for navigator.credentials.create(): a discoverable credential, user verification preferred, the caller's passkeys excluded. The challenge works once, for 5 minutes, on this session only. ${fresh}`,
+      body: EmptyBody,
+      response: { 200: PasskeyCreationOptions, ...errorResponses(400, 401, 403, 415) }
+    }
+  }, async request => passkeys.registrationOptions(actorOf(request)))
+
+  routes.post('/auth/passkeys/register/verify', {
+    preHandler: [app.requireFreshAuthentication],
+    schema: {
+      tags,
+      security,
+      operationId: 'registerPasskey',
+      summary: 'Finish registering a passkey',
+      description: `The credential made with the options of POST /auth/passkeys/register/options. From now on the account has a second factor: a password login asks for it. 400 \`PASSKEY_CHALLENGE_EXPIRED\`, \`PASSKEY_ORIGIN_MISMATCH\`, \`PASSKEY_RP_ID_MISMATCH\` or \`PASSKEY_INVALID\`; 409 \`PASSKEY_ALREADY_REGISTERED\`. ${fresh}`,
+      body: RegisterPasskeyBody,
+      response: { 201: PasskeyResponse, ...errorResponses(400, 401, 403, 409, 415) }
+    }
+  }, async (request, reply) => reply.code(201).send({ passkey: await passkeys.register(actorOf(request), request.body.response, request.body.name) }))
+
+  routes.get('/auth/passkeys', {
+    schema: {
+      tags,
+      security,
+      operationId: 'listPasskeys',
+      summary: "The caller's passkeys",
+      response: { 200: PasskeyList, ...errorResponses(401) }
+    }
+  }, async request => ({ items: await passkeys.list(callerOf(request).userId) }))
+
+  routes.patch('/auth/passkeys/:id', {
+    schema: {
+      tags,
+      security,
+      operationId: 'renamePasskey',
+      summary: 'Rename a passkey',
+      params: PasskeyParams,
+      body: RenamePasskeyBody,
+      response: { 200: PasskeyResponse, ...errorResponses(400, 401, 403, 404, 415) }
+    }
+  }, async request => ({ passkey: await passkeys.rename(actorOf(request), request.params.id, request.body.name.trim()) }))
+
+  routes.delete('/auth/passkeys/:id', {
+    preHandler: [app.requireFreshAuthentication],
+    schema: {
+      tags,
+      security,
+      operationId: 'removePasskey',
+      summary: 'Remove a passkey',
+      description: `Without passkeys (and no TOTP factor) a password login asks for no second factor again. ${fresh}`,
+      params: PasskeyParams,
+      response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) }
+    }
+  }, async (request, reply) => {
+    await passkeys.remove(actorOf(request), request.params.id)
+    return reply.code(204).send(null)
+  })
+
+  routes.post('/auth/reauthenticate/webauthn/options', {
+    preValidation: absentBodyAsEmpty,
+    schema: {
+      tags,
+      security,
+      operationId: 'reauthenticationPasskeyOptions',
+      summary: 'Options to reauthenticate with a passkey',
+      description: "Options for navigator.credentials.get() with the caller's passkeys; the challenge works once, for 5 minutes, on this session only. Send the assertion to POST /auth/reauthenticate as `{webauthn}`. 409 `MFA_NOT_ENABLED` without a passkey.",
+      body: EmptyBody,
+      response: { 200: PasskeyRequestOptions, ...errorResponses(400, 401, 403, 409, 415) }
+    }
+  }, async request => reauthentication.webauthnOptions(callerOf(request).userId, callerOf(request).sessionId))
+}
+
+export async function passkeyRoutes (app: FastifyInstance, options: PasskeyRoutesOptions) {
+  const { logins, passkeys, challenges, limits } = options
+  const routes = app.withTypeProvider<TypeBoxTypeProvider>()
+  routes.addHook('onSend', noStore)
+  // Each options call stores a challenge, and each verify checks a signature: limited like login.
+  const rateLimit = perClientIp(limits.loginIp)
+  await app.register(ownPasskeyRoutes, options)
+
+  routes.post('/auth/passkeys/login/options', {
+    config: { rateLimit },
+    preValidation: absentBodyAsEmpty,
+    schema: {
+      tags,
+      operationId: 'passkeyLoginOptions',
+      summary: 'Start a passwordless sign-in',
+      description: 'Options for navigator.credentials.get() with no credential listed: the browser offers its passkeys for this site (also as autofill, with `mediation: "conditional"`). User verification is required. The challenge works once, for 5 minutes.',
+      body: EmptyBody,
+      response: { 200: PasskeyRequestOptions, ...errorResponses(400, 403, 415, 429) }
+    }
+  }, async () => passkeys.loginOptions())
+
+  routes.post('/auth/passkeys/login/verify', {
+    config: { rateLimit },
+    schema: {
+      tags,
+      operationId: 'passkeyLogin',
+      summary: 'Sign in with a passkey',
+      description: 'Answers exactly as POST /auth/login does, in the same transport (cookies for a browser or `transport: "cookie"`, else tokens in the body); `amr` is `["hwk", "user", "mfa"]`: no second step follows. 401 `PASSKEY_CHALLENGE_EXPIRED`, `PASSKEY_ORIGIN_MISMATCH`, `PASSKEY_RP_ID_MISMATCH`, `PASSKEY_USER_NOT_VERIFIED`, `PASSKEY_COUNTER_REGRESSED` or `PASSKEY_INVALID` (an unknown passkey and a bad signature alike).',
+      body: PasskeyLoginBody,
+      response: { 200: Type.Union([LoginTokenResponse, LoginCookieResponse]), ...errorResponses(400, 401, 403, 415, 429) }
+    }
+  }, async (request, reply) => answerLogin(request, reply, await logins.signInWithPasskey(request.body.response, deviceOf(request)), request.body.transport))
+
+  routes.post('/auth/mfa/webauthn/options', {
+    config: { rateLimit },
+    schema: {
+      tags,
+      operationId: 'secondFactorPasskeyOptions',
+      summary: 'Options to complete a login with a passkey',
+      description: "For a login answered `mfaRequired` with `webauthn` among its `methods`: options for navigator.credentials.get() with the account's passkeys, the challenge bound to this `mfaToken` (once, 5 minutes). Send the assertion to POST /auth/mfa/verify as `{mfaToken, webauthn}`. 401 `MFA_CHALLENGE_EXPIRED`; 409 `MFA_NOT_ENABLED` without a passkey.",
+      body: MfaWebauthnOptionsBody,
+      response: { 200: PasskeyRequestOptions, ...errorResponses(400, 401, 403, 409, 415, 429) }
+    }
+  }, async request => challenges.webauthnOptions(request.body.mfaToken))
+}

@@ -1,0 +1,92 @@
+// Passkeys (WebAuthn): the JSON forms of ceremony options and responses (WebAuthn Level 3, 5.1.8 toJSON()), and the stored passkey.
+import { Type, type Static } from '@sinclair/typebox'
+
+const Base64Url = (maxLength: number, description: string) => Type.String({ minLength: 1, maxLength, pattern: '^[A-Za-z0-9_-]+$', description })
+
+const Transports = Type.Array(Type.String({ maxLength: 32 }), { maxItems: 10, description: 'how the browser can reach the authenticator (internal, hybrid, usb, nfc, ble…)' })
+
+// Browsers add outputs of extensions; they are not used, but a browser may send them.
+const ClientExtensionResults = Type.Object({}, { additionalProperties: true, description: 'extension outputs (not used)' })
+
+const Attachment = Type.Optional(Type.Union([Type.Literal('platform'), Type.Literal('cross-platform')]))
+
+/** What `PublicKeyCredential.toJSON()` (or @simplewebauthn/browser's startAuthentication) gives for an assertion. */
+export const PasskeyAssertion = Type.Object({
+  id: Base64Url(1366, 'the credential id'),
+  rawId: Base64Url(1366, 'the credential id, again'),
+  type: Type.Literal('public-key'),
+  authenticatorAttachment: Attachment,
+  clientExtensionResults: ClientExtensionResults,
+  response: Type.Object({
+    clientDataJSON: Base64Url(4096, 'the client data the browser signed over'),
+    authenticatorData: Base64Url(4096, 'the authenticator data'),
+    signature: Base64Url(1024, 'the signature over authenticatorData and the client data hash'),
+    userHandle: Type.Optional(Base64Url(128, 'the user handle of a discoverable credential'))
+  }, { additionalProperties: false })
+}, { additionalProperties: false, title: 'Passkey assertion', description: 'PublicKeyCredential.toJSON() of navigator.credentials.get()' })
+
+/** What `PublicKeyCredential.toJSON()` (or startRegistration) gives for a new credential. */
+export const PasskeyAttestation = Type.Object({
+  id: Base64Url(1366, 'the credential id'),
+  rawId: Base64Url(1366, 'the credential id, again'),
+  type: Type.Literal('public-key'),
+  authenticatorAttachment: Attachment,
+  clientExtensionResults: ClientExtensionResults,
+  response: Type.Object({
+    clientDataJSON: Base64Url(4096, 'the client data the browser signed over'),
+    attestationObject: Base64Url(16384, 'the attestation object (CBOR)'),
+    authenticatorData: Type.Optional(Base64Url(4096, 'the authenticator data, again')),
+    transports: Type.Optional(Transports),
+    publicKeyAlgorithm: Type.Optional(Type.Integer()),
+    publicKey: Type.Optional(Base64Url(4096, 'the public key (SPKI), again'))
+  }, { additionalProperties: false })
+}, { additionalProperties: false, title: 'Passkey attestation', description: 'PublicKeyCredential.toJSON() of navigator.credentials.create()' })
+
+const Descriptor = Type.Object({ id: Type.String(), type: Type.String({ description: 'public-key' }), transports: Type.Optional(Transports) })
+
+/** Hand to `PublicKeyCredential.parseRequestOptionsFromJSON()` (or startAuthentication({ optionsJSON })). */
+export const PasskeyRequestOptions = Type.Object({
+  challenge: Type.String({ description: 'base64url; single use, 5 minutes' }),
+  rpId: Type.Optional(Type.String()),
+  timeout: Type.Optional(Type.Integer()),
+  userVerification: Type.Optional(Type.String()),
+  allowCredentials: Type.Optional(Type.Array(Descriptor))
+}, { additionalProperties: true, title: 'Passkey request options' })
+
+/** Hand to `PublicKeyCredential.parseCreationOptionsFromJSON()` (or startRegistration({ optionsJSON })). */
+export const PasskeyCreationOptions = Type.Object({
+  challenge: Type.String({ description: 'base64url; single use, 5 minutes, bound to this session' }),
+  rp: Type.Object({ id: Type.Optional(Type.String()), name: Type.String() }),
+  user: Type.Object({ id: Type.String(), name: Type.String(), displayName: Type.String() }),
+  pubKeyCredParams: Type.Array(Type.Object({ alg: Type.Integer(), type: Type.Literal('public-key') })),
+  timeout: Type.Optional(Type.Integer()),
+  excludeCredentials: Type.Optional(Type.Array(Descriptor)),
+  authenticatorSelection: Type.Optional(Type.Object({}, { additionalProperties: true })),
+  attestation: Type.Optional(Type.String())
+}, { additionalProperties: true, title: 'Passkey creation options' })
+
+const PasskeyName = Type.String({ minLength: 1, maxLength: 64, pattern: '\\S', description: 'a name for the owner to tell passkeys apart' })
+
+export const Passkey = Type.Object({
+  id: Type.String({ description: 'the credential id (base64url)' }),
+  name: Type.String(),
+  createdAt: Type.String({ format: 'date-time' }),
+  lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  backedUp: Type.Boolean({ description: 'whether the passkey is synced (backed up) beyond this authenticator' }),
+  transports: Transports,
+  aaguid: Type.String({ description: "the authenticator model's AAGUID (all zeros when it does not say)" })
+}, { $id: 'Passkey', title: 'Passkey' })
+
+export const PasskeyResponse = Type.Object({ passkey: Type.Ref('Passkey') })
+export const PasskeyList = Type.Object({ items: Type.Array(Type.Ref('Passkey')) })
+
+export const RegisterPasskeyBody = Type.Object({ response: PasskeyAttestation, name: Type.Optional(PasskeyName) }, { additionalProperties: false })
+export const RenamePasskeyBody = Type.Object({ name: PasskeyName }, { additionalProperties: false })
+export const PasskeyParams = Type.Object({ id: Base64Url(1366, 'the credential id') }, { additionalProperties: false })
+export const PasskeyLoginBody = Type.Object({
+  response: PasskeyAssertion,
+  transport: Type.Optional(Type.Literal('cookie', { description: 'ask for HttpOnly cookies instead of tokens in the body (browsers always get cookies)' }))
+}, { additionalProperties: false })
+export const MfaWebauthnOptionsBody = Type.Object({ mfaToken: Type.String({ minLength: 1, maxLength: 128, description: 'the mfaToken of the login answer' }) }, { additionalProperties: false })
+
+export type PasskeyAssertionJson = Static<typeof PasskeyAssertion>

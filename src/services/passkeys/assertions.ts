@@ -1,0 +1,119 @@
+// Checking a passkey assertion: single-use challenge, origin, RP ID, signature, user verification, counter.
+import { verifyAuthenticationResponse, type AuthenticationResponseJSON, type WebAuthnCredential } from '@simplewebauthn/server'
+import type { Db, PrismaClient } from '../../db/prisma.js'
+import type { ErrorCode } from '../../errors.js'
+import type { AuditService } from '../admin/audit.js'
+import type { CeremonyChallenges, CeremonyPurpose } from './ceremony-challenges.js'
+import { authenticatorDataOf, clientDataOf, originRefusal } from './ceremony-data.js'
+import { decoyCredential } from './decoy.js'
+import type { WebauthnSettings } from '../../config-webauthn.js'
+
+export interface AssertionRequest {
+  response: AuthenticationResponseJSON
+  purpose: Exclude<CeremonyPurpose, 'registration'>
+  /** The session or the MfaChallenge the challenge was issued for; null for a passwordless sign-in. */
+  bindingId: string | null
+  /** Whose passkey it must be; null when the passkey names the user (passwordless sign-in). */
+  userId: string | null
+  requireUserVerification: boolean
+  ip: string
+}
+
+export type AssertionOutcome =
+  | { ok: true, userId: string, passkeyId: string, userVerified: boolean }
+  | { ok: false, code: ErrorCode, regressed?: { userId: string, passkeyId: string, stored: string, presented: string } }
+
+export interface AssertionDeps {
+  prisma: PrismaClient
+  challenges: CeremonyChallenges
+  audit: AuditService
+  settings: WebauthnSettings
+  now: () => Date
+}
+
+/** The user handle a passkey of `userId` carries (WebAuthn 5.4.3: opaque, no personal data): the id's bytes. */
+export function userHandleOf (userId: string): string {
+  return Buffer.from(userId, 'utf8').toString('base64url')
+}
+
+/** The library's verdict; it is given counter 0 (the counter rule is ours, below) and never asked for UV (also ours). */
+async function signatureOf (settings: WebauthnSettings, request: AssertionRequest, challenge: string, credential: WebAuthnCredential) {
+  try {
+    const { verified, authenticationInfo } = await verifyAuthenticationResponse({
+      response: request.response,
+      expectedChallenge: challenge,
+      expectedOrigin: settings.origins,
+      expectedRPID: settings.rpId,
+      credential: { ...credential, counter: 0 },
+      requireUserVerification: false
+    })
+    return verified ? authenticationInfo : null
+  } catch {
+    return null
+  }
+}
+
+/** Every check of one assertion, in order; nothing written but the used-up challenge and, on success, the counter. */
+async function checkAssertion ({ challenges, settings, now }: Omit<AssertionDeps, 'prisma' | 'audit'>, decoy: WebAuthnCredential, db: Db, request: AssertionRequest): Promise<AssertionOutcome> {
+  const data = clientDataOf(request.response.response.clientDataJSON)
+  const authData = authenticatorDataOf(request.response.response.authenticatorData)
+  if (!await challenges.consume(db, data.challenge, request.purpose, request.bindingId)) return { ok: false, code: 'PASSKEY_CHALLENGE_EXPIRED' }
+  const refusal = authData === null ? 'PASSKEY_INVALID' : originRefusal(data, 'webauthn.get', settings.origins, authData.rpIdHash, settings.rpId)
+  if (refusal !== null) return { ok: false, code: refusal }
+  const stored = await db.passkey.findFirst({
+    where: { id: request.response.id, ...(request.userId === null ? {} : { userId: request.userId }) },
+    select: { id: true, userId: true, publicKey: true, counter: true }
+  })
+  // OWASP Authentication Cheat Sheet: an unknown credential is checked against a decoy key,
+  // so it takes the same signature work and gets the same answer as a bad signature.
+  const info = await signatureOf(settings, request, data.challenge, stored === null ? decoy : { id: stored.id, publicKey: new Uint8Array(stored.publicKey), counter: 0 })
+  if (stored === null || info === null) return { ok: false, code: 'PASSKEY_INVALID' }
+  const handle = request.response.response.userHandle
+  if (request.userId === null && handle !== undefined && handle !== userHandleOf(stored.userId)) return { ok: false, code: 'PASSKEY_INVALID' }
+  if (request.requireUserVerification && !info.userVerified) return { ok: false, code: 'PASSKEY_USER_NOT_VERIFIED' }
+  // WebAuthn 7.2 step 22: a counter that does not rise (when either side keeps one) means a cloned authenticator.
+  const counter = BigInt(info.newCounter)
+  if ((counter > 0n || stored.counter > 0n) && counter <= stored.counter) {
+    return { ok: false, code: 'PASSKEY_COUNTER_REGRESSED', regressed: { userId: stored.userId, passkeyId: stored.id, stored: stored.counter.toString(), presented: counter.toString() } }
+  }
+  // Conditional on the counter read: of two uses racing with one value, one passes.
+  const { count } = await db.passkey.updateMany({ where: { id: stored.id, counter: stored.counter }, data: { counter, backedUp: info.credentialBackedUp, lastUsedAt: now() } })
+  if (count === 0) return { ok: false, code: 'PASSKEY_COUNTER_REGRESSED' }
+  return { ok: true, userId: stored.userId, passkeyId: stored.id, userVerified: info.userVerified }
+}
+
+export function createAssertionVerifier ({ prisma, challenges, audit, settings, now }: AssertionDeps) {
+  const decoy = decoyCredential()
+  const check = async (db: Db, request: AssertionRequest) => checkAssertion({ challenges, settings, now }, decoy, db, request)
+
+  /** Audits a refusal; after the transaction, since the audit trail writes on a connection of its own. */
+  async function report (request: AssertionRequest, outcome: AssertionOutcome): Promise<void> {
+    if (outcome.ok) return
+    const { regressed } = outcome
+    if (regressed !== undefined) {
+      const { userId, ...details } = regressed
+      await audit.record({ action: 'passkey.counter_regressed', subjectId: userId, ip: request.ip, details })
+    }
+    await audit.record({ action: 'passkey.failed', subjectId: regressed?.userId ?? request.userId, ip: request.ip, details: { during: request.purpose, code: outcome.code } })
+  }
+
+  return {
+    /**
+     * Checks one assertion within `db` (a transaction of the caller's): every refusal is named
+     * by its catalogue code, and an unknown credential is indistinguishable from a bad
+     * signature. The challenge is used up whatever the outcome: a retry needs new options.
+     * The caller hands the outcome to `report` once its transaction is over.
+     */
+    check,
+    report,
+
+    /** check and report, outside any transaction. */
+    async verify (request: AssertionRequest): Promise<AssertionOutcome> {
+      const outcome = await check(prisma, request)
+      await report(request, outcome)
+      return outcome
+    }
+  }
+}
+
+export type AssertionVerifier = ReturnType<typeof createAssertionVerifier>

@@ -1,0 +1,44 @@
+// WebAuthn challenges: issued with ceremony options, kept in the database (any instance checks them), used once.
+import { randomBytes } from 'node:crypto'
+import type { Db, PrismaClient } from '../../db/prisma.js'
+
+/** DESIGN 10: a passkey challenge lives five minutes, like the login's second-factor challenge. */
+export const CEREMONY_TTL_SECONDS = 300
+
+/**
+ * What a challenge was issued for. Registration and reauthentication are bound to the
+ * session, a second factor to the login's MfaChallenge, a passwordless sign-in to nothing.
+ */
+export type CeremonyPurpose = 'registration' | 'login' | 'second_factor' | 'reauthentication'
+
+export interface CeremonyChallengeDeps {
+  prisma: PrismaClient
+  now: () => Date
+}
+
+export function createCeremonyChallenges ({ prisma, now }: CeremonyChallengeDeps) {
+  return {
+    /** A new challenge of 256 random bits (base64url), good for one ceremony of `purpose` bound to `bindingId`. */
+    async issue (purpose: CeremonyPurpose, bindingId: string | null): Promise<string> {
+      const at = now()
+      const challenge = randomBytes(32).toString('base64url')
+      // Expired challenges of anyone are swept here (indexed by expiry): anonymous callers cannot grow the table for long.
+      await prisma.webauthnChallenge.deleteMany({ where: { expiresAt: { lt: at } } })
+      await prisma.webauthnChallenge.create({
+        data: { challenge, purpose, bindingId, expiresAt: new Date(at.getTime() + CEREMONY_TTL_SECONDS * 1000), createdAt: at }
+      })
+      return challenge
+    },
+
+    /**
+     * True once for a live challenge issued for this purpose and binding: it is deleted in the
+     * same statement, so of two ceremonies presenting it at most one goes on (no replay).
+     */
+    async consume (db: Db, challenge: string, purpose: CeremonyPurpose, bindingId: string | null): Promise<boolean> {
+      const { count } = await db.webauthnChallenge.deleteMany({ where: { challenge, purpose, bindingId, expiresAt: { gt: now() } } })
+      return count === 1
+    }
+  }
+}
+
+export type CeremonyChallenges = ReturnType<typeof createCeremonyChallenges>

@@ -1,0 +1,68 @@
+// The user's passkeys: registration ceremony, list, rename, remove; and the options of every ceremony that asks for one.
+import { generateAuthenticationOptions, type PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server'
+import type { Db } from '../../db/prisma.js'
+import { apiError } from '../../errors.js'
+import { CEREMONY_TTL_SECONDS, type CeremonyPurpose } from './ceremony-challenges.js'
+import { descriptorsOf, viewSelect, type PasskeyActor, type PasskeyDeps, type PasskeyView } from './passkey-rows.js'
+import { createPasskeyRegistration } from './registration.js'
+
+export type { PasskeyActor, PasskeyView } from './passkey-rows.js'
+
+export function createPasskeyService (deps: PasskeyDeps) {
+  const { prisma, challenges, audit, outbox, settings } = deps
+
+  /** Options for an assertion: the caller's passkeys when the user is known, none (discoverable credentials) otherwise. */
+  async function requestOptions (purpose: Exclude<CeremonyPurpose, 'registration'>, bindingId: string | null, userId: string | null): Promise<PublicKeyCredentialRequestOptionsJSON> {
+    const challenge = await challenges.issue(purpose, bindingId)
+    return generateAuthenticationOptions({
+      rpID: settings.rpId,
+      challenge: new Uint8Array(Buffer.from(challenge, 'base64url')),
+      timeout: CEREMONY_TTL_SECONDS * 1000,
+      allowCredentials: userId === null ? [] : await descriptorsOf(prisma, userId),
+      // A passwordless sign-in is two factors in one only if the authenticator verified the user.
+      userVerification: purpose === 'login' ? 'required' : 'preferred'
+    })
+  }
+
+  return {
+    ...createPasskeyRegistration(deps),
+
+    /** Whether the user has a passkey (then it is a second factor of theirs). */
+    async has (userId: string, db: Db = prisma): Promise<boolean> {
+      return await db.passkey.count({ where: { userId } }) > 0
+    },
+
+    async list (userId: string): Promise<PasskeyView[]> {
+      return prisma.passkey.findMany({ where: { userId }, select: viewSelect, orderBy: { createdAt: 'asc' } })
+    },
+
+    /** Renames one of the caller's passkeys; 404 for another user's or an unknown id. */
+    async rename (actor: PasskeyActor, id: string, name: string): Promise<PasskeyView> {
+      const { count } = await prisma.passkey.updateMany({ where: { id, userId: actor.userId }, data: { name } })
+      if (count === 0) throw apiError('NOT_FOUND')
+      await audit.record({ action: 'passkey.renamed', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { passkeyId: id } })
+      return prisma.passkey.findUniqueOrThrow({ where: { id }, select: viewSelect })
+    },
+
+    /** Removes one of the caller's passkeys, and tells the owner by mail; 404 for another user's or an unknown id. */
+    async remove (actor: PasskeyActor, id: string): Promise<void> {
+      await prisma.$transaction(async tx => {
+        const removed = await tx.passkey.findFirst({ where: { id, userId: actor.userId }, select: { name: true, user: { select: { email: true } } } })
+        const { count } = await tx.passkey.deleteMany({ where: { id, userId: actor.userId } })
+        if (removed === null || count === 0) throw apiError('NOT_FOUND')
+        await outbox.queue(tx, { kind: 'passkey_removed', to: removed.user.email, name: removed.name })
+      })
+      outbox.wake()
+      await audit.record({ action: 'passkey.removed', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { passkeyId: id } })
+    },
+
+    /** Options for a passwordless sign-in: no user named, the browser offers its discoverable credentials. */
+    loginOptions: async () => requestOptions('login', null, null),
+    /** Options for the second step of a login, bound to its challenge. */
+    secondFactorOptions: async (mfaChallengeId: string, userId: string) => requestOptions('second_factor', mfaChallengeId, userId),
+    /** Options for reauthenticating on this session. */
+    reauthenticationOptions: async (userId: string, sessionId: string) => requestOptions('reauthentication', sessionId, userId)
+  }
+}
+
+export type PasskeyService = ReturnType<typeof createPasskeyService>

@@ -1,0 +1,88 @@
+// Registering a passkey: creation options bound to the session, then the attested credential stored.
+import { generateRegistrationOptions, verifyRegistrationResponse, type PublicKeyCredentialCreationOptionsJSON, type RegistrationResponseJSON } from '@simplewebauthn/server'
+import type { Db } from '../../db/prisma.js'
+import { isUniqueViolation } from '../../db/refusals.js'
+import { apiError, withStatus } from '../../errors.js'
+import { CEREMONY_TTL_SECONDS } from './ceremony-challenges.js'
+import { clientDataOf, originRefusal } from './ceremony-data.js'
+import { descriptorsOf, viewSelect, type PasskeyActor, type PasskeyDeps, type PasskeyView } from './passkey-rows.js'
+
+async function emailOf (db: Db, userId: string): Promise<string> {
+  const user = await db.user.findUnique({ where: { id: userId }, select: { email: true } })
+  if (user === null) throw apiError('AUTH_SESSION_REVOKED')
+  return user.email
+}
+
+export function createPasskeyRegistration ({ prisma, challenges, audit, outbox, settings, now }: PasskeyDeps) {
+  return {
+    /**
+     * Registration options for a discoverable credential, user verification preferred, the
+     * user's existing passkeys excluded; the challenge is bound to the caller's session.
+     */
+    async registrationOptions (actor: PasskeyActor): Promise<PublicKeyCredentialCreationOptionsJSON> {
+      const user = await prisma.user.findUnique({ where: { id: actor.userId }, select: { email: true, username: true, profile: { select: { displayName: true } } } })
+      if (user === null) throw apiError('AUTH_SESSION_REVOKED')
+      const challenge = await challenges.issue('registration', actor.sessionId)
+      return generateRegistrationOptions({
+        rpName: settings.rpName,
+        rpID: settings.rpId,
+        userName: user.email,
+        userID: new Uint8Array(Buffer.from(actor.userId, 'utf8')),
+        userDisplayName: user.profile?.displayName ?? user.username ?? user.email,
+        challenge: new Uint8Array(Buffer.from(challenge, 'base64url')),
+        timeout: CEREMONY_TTL_SECONDS * 1000,
+        attestationType: 'none',
+        excludeCredentials: await descriptorsOf(prisma, actor.userId),
+        authenticatorSelection: { residentKey: 'required', userVerification: 'preferred' }
+      })
+    },
+
+    /**
+     * Stores the credential of a registration ceremony whose challenge this session was
+     * given (single use, five minutes); the session counts as having proven it, as a TOTP
+     * confirmation does. 400 for a response that fails verification, 409 for a known credential.
+     */
+    async register (actor: PasskeyActor, response: RegistrationResponseJSON, name: string | undefined): Promise<PasskeyView> {
+      const data = clientDataOf(response.response.clientDataJSON)
+      if (!await challenges.consume(prisma, data.challenge, 'registration', actor.sessionId)) throw withStatus('PASSKEY_CHALLENGE_EXPIRED', 400)
+      const refusal = originRefusal(data, 'webauthn.create', settings.origins, null, settings.rpId)
+      if (refusal !== null) throw withStatus(refusal, 400)
+      const verification = await verifyRegistrationResponse({
+        response, expectedChallenge: data.challenge, expectedOrigin: settings.origins, expectedRPID: settings.rpId, requireUserVerification: false
+      }).catch((error: unknown) => {
+        throw withStatus(/RP ID/.test(String(error)) ? 'PASSKEY_RP_ID_MISMATCH' : 'PASSKEY_INVALID', 400)
+      })
+      if (!verification.verified) throw withStatus('PASSKEY_INVALID', 400)
+      const info = verification.registrationInfo
+      const at = now()
+      // One transaction: the passkey, this session's proof of it, and the owner's notice by mail.
+      const passkey = await prisma.$transaction(async tx => {
+        const count = await tx.passkey.count({ where: { userId: actor.userId } })
+        const created = await tx.passkey.create({
+          data: {
+            id: info.credential.id,
+            userId: actor.userId,
+            publicKey: new Uint8Array(info.credential.publicKey),
+            counter: BigInt(info.credential.counter),
+            transports: info.credential.transports ?? [],
+            backedUp: info.credentialBackedUp,
+            deviceType: info.credentialDeviceType,
+            aaguid: info.aaguid,
+            name: name ?? `Passkey ${count + 1}`,
+            createdAt: at
+          },
+          select: viewSelect
+        })
+        await tx.session.updateMany({ where: { id: actor.sessionId, userId: actor.userId }, data: { passkeyProvenAt: at } })
+        await outbox.queue(tx, { kind: 'passkey_added', to: await emailOf(tx, actor.userId), name: created.name })
+        return created
+      }).catch((error: unknown) => {
+        if (isUniqueViolation(error)) throw apiError('PASSKEY_ALREADY_REGISTERED')
+        throw error
+      })
+      outbox.wake()
+      await audit.record({ action: 'passkey.registered', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { passkeyId: passkey.id, aaguid: passkey.aaguid } })
+      return passkey
+    }
+  }
+}

@@ -1,0 +1,142 @@
+// Every refusal of a passkey ceremony has its catalogue code: origin, RP ID, replayed or expired challenge, unknown credential, counter regression, user verification, bad input.
+import t, { type Test } from 'tap'
+import { buildTestApp } from '../helpers/app.js'
+import { startLogin } from '../helpers/mfa.js'
+import { registerPasskey, SoftPasskey } from '../helpers/passkeys.js'
+import { loginWithBody, registerAccount } from '../helpers/users.js'
+
+const { app, prisma, clock } = await buildTestApp(t)
+
+const bearer = (accessToken: string) => ({ authorization: `Bearer ${accessToken}` })
+const post = (url: string, payload?: object, headers: Record<string, string> = {}) => app.inject({ method: 'POST', url, headers, ...(payload === undefined ? {} : { payload }) })
+const loginOptions = async () => (await post('/auth/passkeys/login/options')).json()
+const loginVerify = async (response: object) => post('/auth/passkeys/login/verify', { response })
+
+const account = await registerAccount(app)
+const { accessToken } = await loginWithBody(app, account)
+const headers = bearer(accessToken)
+const passkey = await registerPasskey(app, headers)
+
+function refused (t: Test, response: { statusCode: number, json: () => { code: string } }, status: number, code: string) {
+  t.equal(response.statusCode, status)
+  t.equal(response.json().code, code)
+}
+
+t.test('the origin must be one of WEBAUTHN_ORIGINS and the RP ID hash that of WEBAUTHN_RP_ID', async t => {
+  refused(t, await loginVerify(passkey.assert(await loginOptions(), { origin: 'https://evil.example' })), 401, 'PASSKEY_ORIGIN_MISMATCH')
+  refused(t, await loginVerify(passkey.assert(await loginOptions(), { rpId: 'evil.example' })), 401, 'PASSKEY_RP_ID_MISMATCH')
+  refused(t, await loginVerify(passkey.assert(await loginOptions(), { type: 'webauthn.create' })), 401, 'PASSKEY_INVALID')
+  const options = (await post('/auth/passkeys/register/options', undefined, headers)).json()
+  refused(t, await post('/auth/passkeys/register/verify', { response: new SoftPasskey().register(options, { origin: 'http://localhost:4000' }) }, headers), 400, 'PASSKEY_ORIGIN_MISMATCH')
+  const again = (await post('/auth/passkeys/register/options', undefined, headers)).json()
+  refused(t, await post('/auth/passkeys/register/verify', { response: new SoftPasskey().register(again, { rpId: 'example.com' }) }, headers), 400, 'PASSKEY_RP_ID_MISMATCH')
+  t.equal(await prisma.passkey.count({ where: { userId: account.user.id } }), 1, 'nothing was stored')
+})
+
+t.test('a challenge works once, for five minutes, for what it was issued for', async t => {
+  const options = await loginOptions()
+  const assertion = passkey.assert(options)
+  t.equal((await loginVerify(assertion)).statusCode, 200)
+  refused(t, await loginVerify(assertion), 401, 'PASSKEY_CHALLENGE_EXPIRED')
+  refused(t, await loginVerify(passkey.assert(options)), 401, 'PASSKEY_CHALLENGE_EXPIRED')
+
+  const stale = await loginOptions()
+  clock.advance(301)
+  refused(t, await loginVerify(passkey.assert(stale)), 401, 'PASSKEY_CHALLENGE_EXPIRED')
+  refused(t, await loginVerify(passkey.assert({ challenge: 'bm90LWlzc3VlZA' })), 401, 'PASSKEY_CHALLENGE_EXPIRED')
+
+  const registration = (await post('/auth/passkeys/register/options', undefined, headers)).json()
+  refused(t, await loginVerify(passkey.assert(registration)), 401, 'PASSKEY_CHALLENGE_EXPIRED')
+  const reauth = (await post('/auth/reauthenticate/webauthn/options', undefined, headers)).json()
+  refused(t, await loginVerify(passkey.assert(reauth)), 401, 'PASSKEY_CHALLENGE_EXPIRED')
+})
+
+t.test('an unknown credential answers exactly as a bad signature', async t => {
+  const unknown = await loginVerify(new SoftPasskey().assert(await loginOptions()))
+  const forged = await loginVerify(passkey.assert(await loginOptions(), { wrongKey: true }))
+  t.equal(unknown.statusCode, 401)
+  t.same(unknown.json(), forged.json())
+  t.same(unknown.json(), { statusCode: 401, code: 'PASSKEY_INVALID', error: 'Unauthorized', message: 'The passkey was not accepted' })
+})
+
+t.test('an unknown credential costs about what a known one with a bad signature does', async t => {
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number
+  const timed = async (assertion: object) => {
+    const start = process.hrtime.bigint()
+    const response = await loginVerify(assertion)
+    t.equal(response.json().code, 'PASSKEY_INVALID')
+    return Number(process.hrtime.bigint() - start) / 1e6
+  }
+  const known: number[] = []
+  const unknown: number[] = []
+  // Interleaved and alternating, so that load from other processes weighs on both alike.
+  for (let i = 0; i < 11; i++) {
+    const [forged, stranger] = [passkey.assert(await loginOptions(), { wrongKey: true }), new SoftPasskey().assert(await loginOptions())]
+    if (i % 2 === 0) {
+      known.push(await timed(forged))
+      unknown.push(await timed(stranger))
+    } else {
+      unknown.push(await timed(stranger))
+      known.push(await timed(forged))
+    }
+  }
+  const ratio = median(unknown) / median(known)
+  t.ok(ratio > 0.25 && ratio < 4, `unknown/known median ratio ${ratio.toFixed(2)} (${median(unknown).toFixed(1)} ms / ${median(known).toFixed(1)} ms)`)
+})
+
+t.test('a counter that goes backwards is refused and audited', async t => {
+  const before = await prisma.passkey.findUniqueOrThrow({ where: { id: passkey.id } })
+  refused(t, await loginVerify(passkey.assert(await loginOptions(), { counter: Number(before.counter) })), 401, 'PASSKEY_COUNTER_REGRESSED')
+  refused(t, await loginVerify(passkey.assert(await loginOptions(), { counter: 1 })), 401, 'PASSKEY_COUNTER_REGRESSED')
+  const after = await prisma.passkey.findUniqueOrThrow({ where: { id: passkey.id } })
+  t.equal(after.counter, before.counter, 'the stored counter is kept')
+  const audited = await prisma.auditEvent.findMany({ where: { action: 'passkey.counter_regressed', subjectId: account.user.id }, orderBy: { createdAt: 'asc' } })
+  t.same(audited.map(entry => entry.details), [
+    { passkeyId: passkey.id, stored: before.counter.toString(), presented: before.counter.toString() },
+    { passkeyId: passkey.id, stored: before.counter.toString(), presented: '1' }
+  ])
+  t.equal((await loginVerify(passkey.assert(await loginOptions(), { counter: Number(before.counter) + 10 }))).statusCode, 200, 'a higher count passes')
+})
+
+t.test('a passwordless sign-in needs user verification; a second factor does not', async t => {
+  refused(t, await loginVerify(passkey.assert(await loginOptions(), { userVerified: false })), 401, 'PASSKEY_USER_NOT_VERIFIED')
+  const { mfaToken } = (await startLogin(app, account)).json()
+  const options = (await post('/auth/mfa/webauthn/options', { mfaToken })).json()
+  t.equal((await post('/auth/mfa/verify', { mfaToken, webauthn: passkey.assert(options, { userVerified: false }) })).statusCode, 200)
+})
+
+t.test('a refused passkey as second factor counts as a wrong code; for reauthentication it is a 403', async t => {
+  const { mfaToken } = (await startLogin(app, account)).json()
+  const options = (await post('/auth/mfa/webauthn/options', { mfaToken })).json()
+  refused(t, await post('/auth/mfa/verify', { mfaToken, webauthn: passkey.assert(options, { wrongKey: true }) }), 401, 'PASSKEY_INVALID')
+  const challenge = await prisma.mfaChallenge.findFirstOrThrow({ where: { userId: account.user.id }, orderBy: { createdAt: 'desc' } })
+  t.equal(challenge.failures, 1)
+  refused(t, await post('/auth/mfa/verify', { mfaToken, webauthn: passkey.assert(options) }), 401, 'PASSKEY_CHALLENGE_EXPIRED')
+
+  const reauth = (await post('/auth/reauthenticate/webauthn/options', undefined, headers)).json()
+  refused(t, await post('/auth/reauthenticate', { webauthn: new SoftPasskey().assert(reauth) }, headers), 403, 'PASSKEY_INVALID')
+  const stranger = await registerAccount(app)
+  const strangerHeaders = bearer((await loginWithBody(app, stranger)).accessToken)
+  refused(t, await post('/auth/reauthenticate/webauthn/options', undefined, strangerHeaders), 409, 'MFA_NOT_ENABLED')
+  refused(t, await post('/auth/reauthenticate', { webauthn: passkey.assert(reauth) }, strangerHeaders), 409, 'MFA_NOT_ENABLED')
+})
+
+t.test('bad input is a 400 with the catalogue shape', async t => {
+  const good = passkey.assert(await loginOptions())
+  const cases: Array<[string, object]> = [
+    ['no response', {}],
+    ['an unknown property', { response: good, extra: 1 }],
+    ['not base64url', { response: { ...good, id: 'a+b/c=' } }],
+    ['a missing signature', { response: { ...good, response: { ...good.response, signature: undefined } } }],
+    ['another type', { response: { ...good, type: 'password' } }],
+    ['unreadable client data', { response: { ...good, response: { ...good.response, clientDataJSON: 'bm90IGpzb24' } } }]
+  ]
+  for (const [name, payload] of cases) {
+    const response = await post('/auth/passkeys/login/verify', payload)
+    t.equal(response.statusCode, 400, name)
+    t.equal(response.json().code, 'VALIDATION_FAILED', name)
+  }
+  refused(t, await post('/auth/mfa/webauthn/options', { mfaToken: '' }), 400, 'VALIDATION_FAILED')
+  refused(t, await app.inject({ method: 'PATCH', url: `/auth/passkeys/${passkey.id}`, headers, payload: { name: '' } }), 400, 'VALIDATION_FAILED')
+  refused(t, await app.inject({ method: 'PATCH', url: `/auth/passkeys/${passkey.id}`, headers, payload: { name: 'x'.repeat(65) } }), 400, 'VALIDATION_FAILED')
+})

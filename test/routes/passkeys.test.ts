@@ -1,0 +1,146 @@
+// Passkeys over HTTP: registration, list, rename, remove; passwordless sign-in in both transports; a passkey as second factor, for fresh authentication and for the admin rule.
+import t from 'tap'
+import { buildTestApp } from '../helpers/app.js'
+import { loginAsAdmin } from '../helpers/admin.js'
+import { startMailServer } from '../helpers/mail.js'
+import { claimsOf, enrolTotp, startLogin } from '../helpers/mfa.js'
+import { registerPasskey, SoftPasskey } from '../helpers/passkeys.js'
+import { loginWithBody, registerAccount } from '../helpers/users.js'
+
+const mail = await startMailServer(t)
+const { app, prisma, clock } = await buildTestApp(t, { env: { REQUIRE_MFA_FOR_ADMINS: 'true', SMTP_URL: mail.url } })
+
+const bearer = (accessToken: string) => ({ authorization: `Bearer ${accessToken}` })
+const post = (url: string, payload?: object, headers: Record<string, string> = {}) => app.inject({ method: 'POST', url, headers, ...(payload === undefined ? {} : { payload }) })
+
+async function accountWithPasskey () {
+  const account = await registerAccount(app)
+  const tokens = await loginWithBody(app, account)
+  const passkey = await registerPasskey(app, bearer(tokens.accessToken), 'Laptop')
+  return { ...account, tokens, passkey, headers: bearer(tokens.accessToken) }
+}
+
+async function passwordless (passkey: SoftPasskey, headers: Record<string, string> = {}, extra: object = {}) {
+  const options = await post('/auth/passkeys/login/options')
+  return post('/auth/passkeys/login/verify', { response: passkey.assert(options.json()), ...extra }, headers)
+}
+
+t.test('registration: options for a discoverable credential, existing ones excluded; the passkey is stored, listed, renamed and removed', async t => {
+  const account = await registerAccount(app)
+  const { accessToken } = await loginWithBody(app, account)
+  const headers = bearer(accessToken)
+  const options = await post('/auth/passkeys/register/options', undefined, headers)
+  t.equal(options.statusCode, 200)
+  t.equal(options.headers['cache-control'], 'no-store')
+  const json = options.json()
+  t.match(json, { rp: { id: 'localhost', name: 'localhost' }, user: { name: account.email }, attestation: 'none', authenticatorSelection: { residentKey: 'required', userVerification: 'preferred' }, excludeCredentials: [] })
+  t.equal(Buffer.from(json.user.id, 'base64url').toString(), account.user.id)
+  const first = new SoftPasskey()
+  const created = await post('/auth/passkeys/register/verify', { response: first.register(json) }, headers)
+  t.equal(created.statusCode, 201)
+  t.match(created.json().passkey, { id: first.id, name: 'Passkey 1', lastUsedAt: null, transports: ['internal'], backedUp: false, aaguid: '00000000-0000-0000-0000-000000000000' })
+  t.match((await mail.nextMail(account.email, { subject: /^A passkey was added$/ })).text, /A passkey named "Passkey 1" was added/)
+  const row = await prisma.passkey.findUniqueOrThrow({ where: { id: first.id } })
+  t.equal(row.userId, account.user.id)
+  t.ok(row.publicKey.length > 60, 'the public key is stored')
+
+  const again = (await post('/auth/passkeys/register/options', undefined, headers)).json()
+  t.same(again.excludeCredentials.map((c: { id: string }) => c.id), [first.id], 'a registered passkey is excluded')
+  const twice = await post('/auth/passkeys/register/verify', { response: first.register(again) }, headers)
+  t.equal(twice.statusCode, 409)
+  t.equal(twice.json().code, 'PASSKEY_ALREADY_REGISTERED')
+
+  const renamed = await app.inject({ method: 'PATCH', url: `/auth/passkeys/${first.id}`, headers, payload: { name: ' Phone ' } })
+  t.equal(renamed.json().passkey.name, 'Phone')
+  const list = await app.inject({ method: 'GET', url: '/auth/passkeys', headers })
+  t.same(list.json().items.map((p: { name: string }) => p.name), ['Phone'])
+  const other = await accountWithPasskey()
+  t.equal((await app.inject({ method: 'PATCH', url: `/auth/passkeys/${other.passkey.id}`, headers, payload: { name: 'mine' } })).statusCode, 404, "another user's passkey is not found")
+  t.equal((await app.inject({ method: 'DELETE', url: `/auth/passkeys/${other.passkey.id}`, headers })).statusCode, 404)
+
+  clock.advance(601)
+  const stale = await app.inject({ method: 'DELETE', url: `/auth/passkeys/${first.id}`, headers })
+  t.equal(stale.statusCode, 403, 'removal needs fresh authentication')
+  t.same(stale.json().methods, ['password', 'webauthn'])
+  t.equal((await post('/auth/passkeys/register/options', undefined, headers)).statusCode, 403, 'so does registration')
+  const reOptions = await post('/auth/reauthenticate/webauthn/options', undefined, headers)
+  t.same(reOptions.json().allowCredentials.map((c: { id: string }) => c.id), [first.id])
+  t.equal((await post('/auth/reauthenticate', { webauthn: first.assert(reOptions.json()) }, headers)).statusCode, 204)
+  t.equal((await app.inject({ method: 'DELETE', url: `/auth/passkeys/${first.id}`, headers })).statusCode, 204)
+  t.match((await mail.nextMail(account.email, { subject: /^A passkey was removed$/ })).text, /The passkey named "Phone" was removed/)
+  t.same((await app.inject({ method: 'GET', url: '/auth/passkeys', headers })).json().items, [])
+  t.equal((await startLogin(app, account)).json().mfaRequired, undefined, 'without passkeys the login asks for no second factor')
+})
+
+t.test('passwordless sign-in: no identifier; cookies for a browser, tokens otherwise; amr hwk, user, mfa', async t => {
+  const { passkey, user } = await accountWithPasskey()
+  const options = await post('/auth/passkeys/login/options')
+  t.match(options.json(), { rpId: 'localhost', userVerification: 'required', allowCredentials: [] })
+
+  const body = await passwordless(passkey)
+  t.equal(body.statusCode, 200, body.body)
+  t.equal(body.json().tokenType, 'Bearer')
+  t.equal(body.json().user.id, user.id)
+  t.match(claimsOf(body.json().accessToken), { sub: user.id, amr: ['hwk', 'user', 'mfa'] })
+  t.equal(body.cookies.length, 0)
+
+  const browser = await passwordless(passkey, { 'sec-fetch-site': 'same-origin' })
+  t.equal(browser.statusCode, 200)
+  t.same(Object.keys(browser.json()).sort(), ['expiresIn', 'user'])
+  t.ok(browser.cookies.some(c => c.name.endsWith('access_token')))
+  const asked = await passwordless(passkey, {}, { transport: 'cookie' })
+  t.equal(asked.json().accessToken, undefined)
+  t.ok(asked.cookies.length > 0)
+
+  const stored = await prisma.passkey.findUniqueOrThrow({ where: { id: passkey.id } })
+  t.equal(stored.counter, 3n, 'the counter follows the authenticator')
+  t.ok(stored.lastUsedAt !== null)
+  const session = await prisma.session.findFirstOrThrow({ where: { userId: user.id }, orderBy: { createdAt: 'desc' } })
+  t.equal(session.passwordProvenAt, null, 'no password was proven')
+  t.ok(session.passkeyProvenAt !== null)
+})
+
+t.test('second factor: a password login lists webauthn; options bound to the mfaToken; the assertion completes the login', async t => {
+  const account = await accountWithPasskey()
+  const challenge = await startLogin(app, account)
+  t.match(challenge.json(), { mfaRequired: true, methods: ['webauthn'] })
+  const { mfaToken } = challenge.json()
+  const options = await post('/auth/mfa/webauthn/options', { mfaToken })
+  t.equal(options.statusCode, 200)
+  t.same(options.json().allowCredentials.map((c: { id: string }) => c.id), [account.passkey.id])
+  t.equal(options.json().userVerification, 'preferred')
+
+  const otherLogin = (await startLogin(app, account)).json().mfaToken as string
+  const crossed = await post('/auth/mfa/verify', { mfaToken: otherLogin, webauthn: account.passkey.assert(options.json()) })
+  t.equal(crossed.statusCode, 401)
+  t.equal(crossed.json().code, 'PASSKEY_CHALLENGE_EXPIRED', 'options of one login do not serve another')
+
+  const fresh = (await post('/auth/mfa/webauthn/options', { mfaToken })).json()
+  const verified = await post('/auth/mfa/verify', { mfaToken, webauthn: account.passkey.assert(fresh, { userVerified: false }) })
+  t.equal(verified.statusCode, 200, verified.body)
+  t.match(claimsOf(verified.json().accessToken), { amr: ['pwd', 'hwk', 'mfa'] })
+  t.equal((await post('/auth/mfa/verify', { mfaToken, webauthn: account.passkey.assert(fresh) })).json().code, 'MFA_CHALLENGE_EXPIRED', 'the login challenge is used up')
+
+  const withTotp = await accountWithPasskey()
+  await enrolTotp(app, withTotp.headers, clock)
+  t.same((await startLogin(app, withTotp)).json().methods, ['totp', 'recovery_code', 'webauthn'])
+  t.equal((await post('/auth/mfa/webauthn/options', { mfaToken: 'nope' })).json().code, 'MFA_CHALLENGE_EXPIRED')
+})
+
+t.test('admins: a passkey satisfies REQUIRE_MFA_FOR_ADMINS; mfaEnabled counts passkeys; DELETE /admin/users/:id/mfa removes them', async t => {
+  const admin = await loginAsAdmin(app, prisma)
+  t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: admin.headers })).json().code, 'MFA_ENROLMENT_REQUIRED')
+  const passkey = await registerPasskey(app, admin.headers)
+  t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: admin.headers })).statusCode, 200, 'registering proves it on this session')
+  const signedIn = await passwordless(passkey)
+  const adminHeaders = bearer(signedIn.json().accessToken)
+  t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: adminHeaders })).statusCode, 200, 'a passkey sign-in satisfies the rule')
+
+  const target = await accountWithPasskey()
+  const viewed = await app.inject({ method: 'GET', url: `/admin/users/${target.user.id}`, headers: adminHeaders })
+  t.equal(viewed.json().mfaEnabled, true)
+  t.equal((await app.inject({ method: 'DELETE', url: `/admin/users/${target.user.id}/mfa`, headers: adminHeaders })).statusCode, 204)
+  t.equal(await prisma.passkey.count({ where: { userId: target.user.id } }), 0)
+  t.equal((await app.inject({ method: 'GET', url: `/admin/users/${target.user.id}`, headers: adminHeaders })).json().mfaEnabled, false)
+  t.equal((await passwordless(target.passkey)).json().code, 'PASSKEY_INVALID')
+})
