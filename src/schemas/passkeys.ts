@@ -10,13 +10,18 @@ const ClientExtensionResults = Type.Object({}, { additionalProperties: true, des
 
 const Attachment = Type.Optional(Type.Union([Type.Literal('platform'), Type.Literal('cross-platform')]))
 
-/** What `PublicKeyCredential.toJSON()` (or @simplewebauthn/browser's startAuthentication) gives for an assertion. */
-export const PasskeyAssertion = Type.Object({
+/** What every credential of `PublicKeyCredential.toJSON()` starts with. */
+const credential = {
   id: Base64Url(1366, 'the credential id'),
   rawId: Base64Url(1366, 'the credential id, again'),
   type: Type.Literal('public-key'),
   authenticatorAttachment: Attachment,
   clientExtensionResults: ClientExtensionResults,
+}
+
+/** What `PublicKeyCredential.toJSON()` (or @simplewebauthn/browser's startAuthentication) gives for an assertion. */
+export const PasskeyAssertion = Type.Object({
+  ...credential,
   response: Type.Object({
     clientDataJSON: Base64Url(4096, 'the client data the browser signed over'),
     authenticatorData: Base64Url(4096, 'the authenticator data'),
@@ -27,11 +32,7 @@ export const PasskeyAssertion = Type.Object({
 
 /** What `PublicKeyCredential.toJSON()` (or startRegistration) gives for a new credential. */
 export const PasskeyAttestation = Type.Object({
-  id: Base64Url(1366, 'the credential id'),
-  rawId: Base64Url(1366, 'the credential id, again'),
-  type: Type.Literal('public-key'),
-  authenticatorAttachment: Attachment,
-  clientExtensionResults: ClientExtensionResults,
+  ...credential,
   response: Type.Object({
     clientDataJSON: Base64Url(4096, 'the client data the browser signed over'),
     attestationObject: Base64Url(16384, 'the attestation object (CBOR)'),

@@ -65,12 +65,9 @@ export function passwordServiceFor (config: Config, shared?: Argon2Threads) {
   }, shared)
 }
 
-export function createServices (config: Config, { prisma, sql, signJwt, refreshKey, oneTimeTokenKey, totpKey, now, reportError, mailSender, mailLog, mail, metrics, argon2Threads }: ServiceDeps) {
-  const passwords = passwordServiceFor(config, argon2Threads)
-  const requireVerifiedEmail = config.REQUIRE_EMAIL_VERIFICATION
-  const audit = createAuditService({ prisma, now, onError: (error, entry) => reportError(error, `writing audit entry ${entry.action}`) })
-  const settings = createSettingsService({ prisma, config, audit, onError: error => reportError(error, 'reloading runtime settings') })
-  const throttle = createLoginThrottle({
+/** The brute-force backoff and lockout of logins, with the configured policy. */
+function loginThrottleFor (config: Config, prisma: PrismaClient, now: () => Date) {
+  return createLoginThrottle({
     prisma,
     now,
     policy: {
@@ -81,21 +78,34 @@ export function createServices (config: Config, { prisma, sql, signJwt, refreshK
       lockoutSeconds: config.LOGIN_LOCKOUT_SECONDS
     }
   })
-  const codec = createRefreshTokenCodec(refreshKey)
-  const issueAccessToken = createAccessTokenIssuer({ sign: signJwt, now })
-  const sessions = createSessionService({ prisma, codec, now })
-  const store = createLoginStore({ sql, codec, settings, now, maxSessionsPerUser: config.MAX_SESSIONS_PER_USER })
-  const refresh = createRefreshService({ sql, codec, sessions, settings, audit, issueAccessToken, now, graceSeconds: config.REFRESH_REUSE_GRACE_SECONDS, requireVerifiedEmail, metrics })
-  const oneTimeTokens = createOneTimeTokenService({
+}
+
+/** Mailed one-time tokens, living as long as the configured link lifetimes. */
+function oneTimeTokenServiceFor (config: Config, prisma: PrismaClient, now: () => Date, key: Buffer) {
+  return createOneTimeTokenService({
     prisma,
     now,
-    key: oneTimeTokenKey,
+    key,
     ttlSeconds: {
       email_verify: config.EMAIL_VERIFICATION_TTL_SECONDS,
       email_change: config.EMAIL_VERIFICATION_TTL_SECONDS,
       password_reset: config.PASSWORD_RESET_TTL_SECONDS
     }
   })
+}
+
+export function createServices (config: Config, { prisma, sql, signJwt, refreshKey, oneTimeTokenKey, totpKey, now, reportError, mailSender, mailLog, mail, metrics, argon2Threads }: ServiceDeps) {
+  const passwords = passwordServiceFor(config, argon2Threads)
+  const requireVerifiedEmail = config.REQUIRE_EMAIL_VERIFICATION
+  const audit = createAuditService({ prisma, now, onError: (error, entry) => reportError(error, `writing audit entry ${entry.action}`) })
+  const settings = createSettingsService({ prisma, config, audit, onError: error => reportError(error, 'reloading runtime settings') })
+  const throttle = loginThrottleFor(config, prisma, now)
+  const codec = createRefreshTokenCodec(refreshKey)
+  const issueAccessToken = createAccessTokenIssuer({ sign: signJwt, now })
+  const sessions = createSessionService({ prisma, codec, now })
+  const store = createLoginStore({ sql, codec, settings, now, maxSessionsPerUser: config.MAX_SESSIONS_PER_USER })
+  const refresh = createRefreshService({ sql, codec, sessions, settings, audit, issueAccessToken, now, graceSeconds: config.REFRESH_REUSE_GRACE_SECONDS, requireVerifiedEmail, metrics })
+  const oneTimeTokens = oneTimeTokenServiceFor(config, prisma, now, oneTimeTokenKey)
   const outbox = createMailOutbox({ prisma, now, wake: () => mailDelivery.wake() })
   const mailDelivery = createMailDelivery({
     prisma,
