@@ -48,7 +48,7 @@ export function testConfig (env: Record<string, string> = {}): Config {
     ARGON2_MEMORY_KIB: '1024',
     ARGON2_TIME_COST: '1',
     // Hashing at normal priority: the timing tests must not depend on what the other test
-    // files keep the machine busy with (test/services/passwords.test.ts checks the default).
+    // files keep the machine busy with (test/services/passwords/passwords.test.ts checks the default).
     ARGON2_NICE: '0',
     COOKIE_SECURE: 'true',
     ...generousLimits,
