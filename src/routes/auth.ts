@@ -15,7 +15,7 @@ import { isSecondFactorRequired, throttleKeyOfLogin, type LoginService, type Log
 import type { RefreshService } from '../services/sessions/refresh.js'
 import type { SessionService } from '../services/sessions/sessions.js'
 import type { UserService } from '../services/accounts/users.js'
-import { absentBodyAsEmpty, callerOf, deviceOf, isBrowser, noStore } from './request-context.js'
+import { absentBodyAsEmpty, callerOf, deviceOf, isBrowser, noStore, type TypedRoutes } from './request-context.js'
 
 export interface AuthRoutesOptions {
   logins: LoginService
@@ -94,7 +94,11 @@ export async function authRoutes (app: FastifyInstance, { logins, users, session
     const result = await logins.completeSecondFactor(mfaToken, proof, deviceOf(request))
     return answerLogin(request, reply, result, transport)
   })
+  sessionEndRoutes(routes, app, { sessions, refresh, limits })
+}
 
+/** Rotating the refresh token; then logging out. */
+function sessionEndRoutes (routes: TypedRoutes, app: FastifyInstance, { sessions, refresh, limits }: Pick<AuthRoutesOptions, 'sessions' | 'refresh' | 'limits'>) {
   routes.post('/auth/refresh', {
     config: { rateLimit: perClientIp(limits.refresh) },
     schema: {
@@ -122,7 +126,11 @@ export async function authRoutes (app: FastifyInstance, { logins, users, session
     reply.setAuthCookies(tokens)
     return { expiresIn: tokens.expiresIn }
   })
+  logoutRoutes(routes, app, sessions)
+}
 
+/** Logging out here, or everywhere. */
+function logoutRoutes (routes: TypedRoutes, app: FastifyInstance, sessions: SessionService) {
   routes.post('/auth/logout', {
     preValidation: absentBodyAsEmpty,
     schema: {

@@ -9,7 +9,7 @@ import { errorResponses, type PasswordPolicy, security } from '../schemas/common
 import { ReauthenticateBody, RecoveryCodes, TotpConfirmBody, TotpEnrolment } from '../schemas/mfa.js'
 import type { FactorActor, FactorService } from '../services/mfa/factors.js'
 import type { ReauthenticationService } from '../services/mfa/reauthentication.js'
-import { absentBodyAsEmpty, callerOf, noStore } from './request-context.js'
+import { absentBodyAsEmpty, callerOf, noStore, type TypedRoutes } from './request-context.js'
 
 export interface MfaRoutesOptions {
   factors: FactorService
@@ -76,7 +76,11 @@ export async function mfaRoutes (app: FastifyInstance, { factors, reauthenticati
     await factors.removeTotp(actorOf(request))
     return reply.code(204).send(null)
   })
+  recoveryAndReauthenticationRoutes(routes, app, { factors, reauthentication, passwordPolicy }, rateLimit)
+}
 
+/** New recovery codes, and fresh authentication. */
+function recoveryAndReauthenticationRoutes (routes: TypedRoutes, app: FastifyInstance, { factors, reauthentication, passwordPolicy }: Pick<MfaRoutesOptions, 'factors' | 'reauthentication' | 'passwordPolicy'>, rateLimit: ReturnType<typeof perClientIp>) {
   routes.post('/auth/mfa/recovery-codes', {
     preValidation: absentBodyAsEmpty,
     preHandler: [app.requireFreshAuthentication],

@@ -16,7 +16,7 @@ import type { ChallengeService } from '../services/mfa/challenges.js'
 import type { ReauthenticationService } from '../services/mfa/reauthentication.js'
 import type { PasskeyActor, PasskeyService } from '../services/passkeys/passkeys.js'
 import { answerLogin } from './auth.js'
-import { absentBodyAsEmpty, callerOf, deviceOf, noStore } from './request-context.js'
+import { absentBodyAsEmpty, callerOf, deviceOf, noStore, type TypedRoutes } from './request-context.js'
 
 export interface PasskeyRoutesOptions {
   logins: LoginService
@@ -65,7 +65,11 @@ async function ownPasskeyRoutes (app: FastifyInstance, { passkeys, reauthenticat
       response: { 201: PasskeyResponse, ...errorResponses(400, 401, 403, 409, 415) }
     }
   }, async (request, reply) => reply.code(201).send({ passkey: await passkeys.register(actorOf(request), request.body.response, request.body.name) }))
+  passkeyManagementRoutes(routes, app, passkeys, reauthentication)
+}
 
+/** Listing, renaming and removing the caller's passkeys, and the options to reauthenticate with one. */
+function passkeyManagementRoutes (routes: TypedRoutes, app: FastifyInstance, passkeys: PasskeyService, reauthentication: ReauthenticationService) {
   routes.get('/auth/passkeys', {
     schema: {
       tags,
