@@ -31,17 +31,21 @@ t.test('two instances and db:migrate start together on a fresh database', {
 
   const servers = [startServer(env, { port: await freePort() }), startServer(env, { port: await freePort() })]
   t.teardown(() => Promise.all(servers.map(stopServer)))
-  const cli = spawn(process.execPath, programArgs('cli/db-migrate'), { env: { PATH: process.env.PATH, DATABASE_URL: database.url } })
   let cliOutput = ''
-  cli.stdout.on('data', chunk => { cliOutput += chunk })
-  cli.stderr.on('data', chunk => { cliOutput += chunk })
-  const cliExit = once(cli, 'exit')
+  let cliExit: Promise<unknown[]> | undefined
+  /** db:migrate, started once a service waits for the lock: it starts in a fraction of a service's time. */
+  function startCli (): void {
+    const cli = spawn(process.execPath, programArgs('cli/db-migrate'), { env: { PATH: process.env.PATH, DATABASE_URL: database.url } })
+    cli.stdout.on('data', chunk => { cliOutput += chunk })
+    cli.stderr.on('data', chunk => { cliOutput += chunk })
+    cliExit = once(cli, 'exit')
+  }
 
   const waiting = async () => Number((await holder.query<{ n: string }>(
     "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted", [PRISMA_MIGRATION_LOCK]
   )).rows[0]?.n)
   // All three, or as many as have arrived 8 s after the first: the engine gives up after waiting 10 s, and on a
-  // busy machine three processes started together can reach the lock seconds apart.
+  // busy machine processes started together can reach the lock seconds apart.
   let firstArrival: number | undefined
   let queued = 0
   const deadline = Date.now() + 60_000
@@ -49,11 +53,14 @@ t.test('two instances and db:migrate start together on a fresh database', {
     if (Date.now() > deadline) throw new Error(`nothing reached the lock: ${servers.map(server => server.output()).join('\n')}\n${cliOutput}`)
     await new Promise(resolve => setTimeout(resolve, 50))
     queued = await waiting()
-    if (queued > 0) firstArrival ??= Date.now()
+    if (queued > 0 && firstArrival === undefined) {
+      firstArrival = Date.now()
+      startCli()
+    }
   }
   t.ok(queued >= 2, `${queued} of them waiting for the migration lock at once`)
   await holder.query('SELECT pg_advisory_unlock($1)', [PRISMA_MIGRATION_LOCK])
-  const [cliCode] = await cliExit
+  const [cliCode] = await cliExit ?? [null]
   await Promise.all(servers.map(server => waitUntilReady(server)))
 
   t.equal(cliCode, 0, `db:migrate succeeded: ${cliOutput.trim()}`)
