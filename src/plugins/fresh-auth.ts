@@ -3,7 +3,6 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { apiError } from '../errors.js'
 import type { ReauthenticationService } from '../services/mfa/reauthentication.js'
-import { permissionsByRole, type Role } from '../services/accounts/roles.js'
 
 export interface FreshAuthSettings {
   reauthentication: ReauthenticationService
@@ -13,14 +12,14 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Guard, after `authenticate`: 403 REAUTHENTICATION_REQUIRED (with `methods`) unless this session proved a password or factor within REAUTH_MAX_AGE_SECONDS. */
     requireFreshAuthentication: (request: FastifyRequest) => Promise<void>
-    /** Guard, after `authenticate`: with REQUIRE_MFA_FOR_ADMINS, 403 MFA_ENROLMENT_REQUIRED for a session with admin permissions that has not proven a second factor. */
-    requireAdminSecondFactor: (request: FastifyRequest) => Promise<void>
+    /**
+     * Guard of the admin API, after `authenticate`: the session must still be live (else 401
+     * AUTH_SESSION_REVOKED) and the caller's role is read again from the database; with
+     * REQUIRE_MFA_FOR_ADMINS, 403 MFA_ENROLMENT_REQUIRED for an admin session that has not
+     * proven a second factor.
+     */
+    requireAdminSession: (request: FastifyRequest) => Promise<void>
   }
-}
-
-/** A role that grants any permission is an administrative one (roles.ts holds the list). */
-function isAdministrative (role: string): boolean {
-  return Object.hasOwn(permissionsByRole, role) && permissionsByRole[role as Role].length > 0
 }
 
 async function freshAuthPlugin (app: FastifyInstance, { reauthentication }: FreshAuthSettings) {
@@ -29,11 +28,11 @@ async function freshAuthPlugin (app: FastifyInstance, { reauthentication }: Fres
     await reauthentication.assertFresh(request.caller.userId, request.caller.sessionId)
   })
 
-  app.decorate('requireAdminSecondFactor', async (request: FastifyRequest) => {
+  // The token alone is not enough here: a revoked session, or an admin deactivated or demoted,
+  // loses the admin API at once rather than when the access token expires.
+  app.decorate('requireAdminSession', async (request: FastifyRequest) => {
     if (request.caller === null) throw apiError('AUTH_REQUIRED')
-    // Others get FORBIDDEN from the permission guard: the rule is about admins.
-    if (!isAdministrative(request.caller.role)) return
-    await reauthentication.assertAdminSecondFactor(request.caller.userId, request.caller.sessionId)
+    request.caller.role = await reauthentication.assertAdminSession(request.caller.userId, request.caller.sessionId)
   })
 }
 

@@ -27,9 +27,10 @@ function actorOf (request: FastifyRequest): Actor {
 export async function adminRoutes (app: FastifyInstance, { admin, audit, settings, factors }: AdminRoutesOptions) {
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()
   routes.addHook('preParsing', app.authenticate)
-  // REQUIRE_MFA_FOR_ADMINS: the whole admin API, before any route's own guard. The enrolment
-  // routes are under /auth/mfa, outside this scope, so an admin can always reach them.
-  routes.addHook('preParsing', app.requireAdminSecondFactor)
+  // The whole admin API, before any route's own permission guard: the session is live and the
+  // role current. REQUIRE_MFA_FOR_ADMINS applies here; the enrolment routes are under
+  // /auth/mfa, outside this scope, so an admin can always reach them.
+  routes.addHook('preParsing', app.requireAdminSession)
   routes.addHook('onSend', noStore)
   const can = app.requirePermission
   userRoutes(routes, can, admin)

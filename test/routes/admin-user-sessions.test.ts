@@ -136,3 +136,19 @@ t.test('the new routes are refused to users and to anonymous callers, and docume
   t.ok(spec.paths['/admin/users/{id}/password-reset'].post.responses['409'])
   t.ok(spec.paths['/admin/audit'].get.parameters.some((p: { name: string, schema: { anyOf?: unknown[], enum?: unknown[] } }) => p.name === 'action' && (p.schema.anyOf ?? p.schema.enum) !== undefined))
 })
+
+t.test('the admin API reads the session and the role from the database: a revoked session, a deactivated or demoted admin loses it with a still-valid token', async t => {
+  const cases = [
+    { why: 'session revoked by logout', code: 'AUTH_SESSION_REVOKED', status: 401, end: async (other: Awaited<ReturnType<typeof loginAsAdmin>>) => { await app.inject({ method: 'POST', url: '/auth/logout', payload: { refreshToken: other.refreshToken } }) } },
+    { why: 'admin deactivated', code: 'AUTH_SESSION_REVOKED', status: 401, end: async (other: Awaited<ReturnType<typeof loginAsAdmin>>) => { await prisma.user.update({ where: { id: other.user.id }, data: { isActive: false } }) } },
+    { why: 'admin demoted', code: 'FORBIDDEN', status: 403, end: async (other: Awaited<ReturnType<typeof loginAsAdmin>>) => { await prisma.user.update({ where: { id: other.user.id }, data: { role: 'user' } }) } }
+  ]
+  for (const { why, code, status, end } of cases) {
+    const other = await loginAsAdmin(app, prisma)
+    t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: other.headers })).statusCode, 200, `${why}: served before`)
+    await end(other)
+    const after = await app.inject({ method: 'GET', url: '/admin/users', headers: other.headers })
+    t.equal(after.statusCode, status, why)
+    t.equal(after.json().code, code, why)
+  }
+})

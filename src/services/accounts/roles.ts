@@ -15,3 +15,8 @@ export function hasPermission (role: string, permission: Permission): boolean {
   const granted: readonly string[] = Object.hasOwn(permissionsByRole, role) ? permissionsByRole[role as Role] : []
   return granted.includes(permission)
 }
+
+/** A role that grants any permission is an administrative one. */
+export function isAdministrative (role: string): boolean {
+  return Object.hasOwn(permissionsByRole, role) && permissionsByRole[role as Role].length > 0
+}

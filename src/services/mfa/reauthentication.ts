@@ -6,6 +6,7 @@ import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throt
 import type { MailOutbox } from '../mail/outbox.js'
 import type { PasswordService } from '../passwords/passwords.js'
 import { liveSessionWhere } from '../sessions/liveness.js'
+import { isAdministrative } from '../accounts/roles.js'
 import type { SessionService } from '../sessions/sessions.js'
 import type { AssertionVerifier } from '../passkeys/assertions.js'
 import type { PasskeyService } from '../passkeys/passkeys.js'
@@ -78,13 +79,21 @@ export function createReauthenticationService ({ prisma, passwords, factors, pas
     },
 
     /**
-     * With REQUIRE_MFA_FOR_ADMINS, the admin API serves only sessions that proved a second
-     * factor (at login, at enrolment, or by reauthentication): an admin without one must enrol.
+     * The caller's current role, read with their session, which must be live (else
+     * AUTH_SESSION_REVOKED). With REQUIRE_MFA_FOR_ADMINS, the admin API serves only admin
+     * sessions that proved a second factor (at login, at enrolment, or by reauthentication):
+     * an admin without one must enrol. Other roles are left to the permission guards.
      */
-    async assertAdminSecondFactor (userId: string, sessionId: string): Promise<void> {
-      if (!requireMfaForAdmins) return
-      const times = await provenTimes(userId, sessionId)
-      if (times.totpProvenAt === null && times.recoveryCodeProvenAt === null && times.passkeyProvenAt === null) throw apiError('MFA_ENROLMENT_REQUIRED')
+    async assertAdminSession (userId: string, sessionId: string): Promise<string> {
+      const session = await prisma.session.findFirst({
+        where: { id: sessionId, userId, ...liveSessionWhere(now()) },
+        select: { totpProvenAt: true, recoveryCodeProvenAt: true, passkeyProvenAt: true, user: { select: { role: true } } }
+      })
+      if (session === null) throw apiError('AUTH_SESSION_REVOKED')
+      const { role } = session.user
+      const secondFactorProven = session.totpProvenAt !== null || session.recoveryCodeProvenAt !== null || session.passkeyProvenAt !== null
+      if (requireMfaForAdmins && isAdministrative(role) && !secondFactorProven) throw apiError('MFA_ENROLMENT_REQUIRED')
+      return role
     },
 
     /** Passkey options for reauthenticating: the caller's passkeys, a challenge bound to this session. 409 without a passkey. */
