@@ -57,24 +57,51 @@ interface ChallengeRow {
   isActive: boolean
 }
 
-export function createChallengeService ({ prisma, factors, passkeys, assertions, throttle, audit, outbox, now }: ChallengeDeps) {
-  /** The methods this user's factors allow: a TOTP code and recovery codes, and a passkey. */
-  async function methodsOf (userId: string): Promise<SecondFactorMethod[]> {
-    const [totp, passkey] = await Promise.all([factors.isEnabled(userId), passkeys.has(userId)])
-    return [...(totp ? ['totp', 'recovery_code'] as const : []), ...(passkey ? ['webauthn'] as const : [])]
-  }
+/** A challenge that can no longer be met: used, expired, or refused five codes. */
+function isDead (row: Pick<ChallengeRow, 'usedAt' | 'expiresAt' | 'failures'>, at: Date): boolean {
+  return row.usedAt !== null || row.expiresAt <= at || row.failures >= CHALLENGE_MAX_FAILURES
+}
 
-  /** The proof checked inside the challenge's lock: the refusal's code (null when it holds), and whether a passkey verified the user. */
-  async function checkProof (tx: Transaction, row: ChallengeRow, proof: SecondFactorProof, ip: string) {
-    const byCode = (proven: boolean) => ({ refusal: proven ? null : 'MFA_CODE_INVALID' as ErrorCode, userVerified: false, report: async () => {} })
-    if ('code' in proof) return byCode(await factors.proveTotp(tx, row.userId, proof.code))
-    if ('recoveryCode' in proof) return byCode(await factors.proveRecoveryCode(tx, row.userId, proof.recoveryCode))
-    const request = { response: proof.webauthn, purpose: 'second_factor' as const, bindingId: row.id, userId: row.userId, requireUserVerification: false, ip }
-    const outcome = await assertions.check(tx, request)
-    const report = async () => assertions.report(request, outcome)
-    return outcome.ok ? { refusal: null, userVerified: outcome.userVerified, report } : { refusal: outcome.code, userVerified: false, report }
-  }
+function methodOf (proof: SecondFactorProof): SecondFactorMethod {
+  return 'code' in proof ? 'totp' : 'recoveryCode' in proof ? 'recovery_code' : 'webauthn'
+}
 
+/** The methods this user's factors allow: a TOTP code and recovery codes, and a passkey. */
+async function methodsOf ({ factors, passkeys }: ChallengeDeps, userId: string): Promise<SecondFactorMethod[]> {
+  const [totp, passkey] = await Promise.all([factors.isEnabled(userId), passkeys.has(userId)])
+  return [...(totp ? ['totp', 'recovery_code'] as const : []), ...(passkey ? ['webauthn'] as const : [])]
+}
+
+/** The proof checked inside the challenge's lock: the refusal's code (null when it holds), and whether a passkey verified the user. */
+async function checkProof ({ factors, assertions }: ChallengeDeps, tx: Transaction, row: ChallengeRow, proof: SecondFactorProof, ip: string) {
+  const byCode = (proven: boolean) => ({ refusal: proven ? null : 'MFA_CODE_INVALID' as ErrorCode, userVerified: false, report: async () => {} })
+  if ('code' in proof) return byCode(await factors.proveTotp(tx, row.userId, proof.code))
+  if ('recoveryCode' in proof) return byCode(await factors.proveRecoveryCode(tx, row.userId, proof.recoveryCode))
+  const request = { response: proof.webauthn, purpose: 'second_factor' as const, bindingId: row.id, userId: row.userId, requireUserVerification: false, ip }
+  const outcome = await assertions.check(tx, request)
+  const report = async () => assertions.report(request, outcome)
+  return outcome.ok ? { refusal: null, userVerified: outcome.userVerified, report } : { refusal: outcome.code, userVerified: false, report }
+}
+
+/**
+ * The proof checked with the challenge row locked, so of concurrent attempts exactly one can
+ * succeed and every wrong one is counted: the challenge is used up, or takes one more failure.
+ */
+async function checkLocked (deps: ChallengeDeps, tokenHash: string, at: Date, proof: SecondFactorProof, ip: string) {
+  return deps.prisma.$transaction(async tx => {
+    const [row] = await tx.$queryRaw<ChallengeRow[]>`
+      SELECT c.id, c."userId", c."throttleKey", c.failures, c."expiresAt", c."usedAt", u."isActive"
+      FROM "MfaChallenge" c JOIN "User" u ON u.id = c."userId"
+      WHERE c."tokenHash" = ${tokenHash} FOR UPDATE OF c`
+    if (row === undefined || !row.isActive || isDead(row, at)) throw apiError('MFA_CHALLENGE_EXPIRED')
+    const checked = await checkProof(deps, tx, row, proof, ip)
+    await tx.mfaChallenge.update({ where: { id: row.id }, data: checked.refusal === null ? { usedAt: at } : { failures: { increment: 1 } } })
+    return { row, ...checked }
+  })
+}
+
+export function createChallengeService (deps: ChallengeDeps) {
+  const { prisma, passkeys, throttle, audit, outbox, now } = deps
   return {
     /**
      * Only after the password is proven. The token is 256 random bits, kept only as a
@@ -89,7 +116,7 @@ export function createChallengeService ({ prisma, factors, passkeys, assertions,
         data: { id: randomUUID(), userId, tokenHash: hashOf(mfaToken), throttleKey, expiresAt: new Date(at.getTime() + CHALLENGE_TTL_SECONDS * 1000), createdAt: at }
       })
       await audit.record({ action: 'mfa.challenge_issued', actorId: userId, subjectId: userId, ip })
-      return { mfaToken, methods: await methodsOf(userId), expiresIn: CHALLENGE_TTL_SECONDS }
+      return { mfaToken, methods: await methodsOf(deps, userId), expiresIn: CHALLENGE_TTL_SECONDS }
     },
 
     /**
@@ -98,43 +125,30 @@ export function createChallengeService ({ prisma, factors, passkeys, assertions,
      */
     async webauthnOptions (mfaToken: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
       const found = await prisma.mfaChallenge.findUnique({ where: { tokenHash: hashOf(mfaToken) }, select: { id: true, userId: true, usedAt: true, expiresAt: true, failures: true } })
-      const at = now()
-      if (found === null || found.usedAt !== null || found.expiresAt <= at || found.failures >= CHALLENGE_MAX_FAILURES) throw apiError('MFA_CHALLENGE_EXPIRED')
+      if (found === null || isDead(found, now())) throw apiError('MFA_CHALLENGE_EXPIRED')
       if (!await passkeys.has(found.userId)) throw apiError('MFA_NOT_ENABLED')
       return passkeys.secondFactorOptions(found.id, found.userId)
     },
 
     /**
-     * Meets a challenge with one proof. The challenge row is locked for the whole check, so
-     * of concurrent attempts exactly one can succeed and every wrong one is counted. A wrong
-     * code counts against the challenge (dead after five) and against the identifier's
+     * Meets a challenge with one proof (checked under the challenge's lock: see checkLocked).
+     * A wrong code counts against the challenge (dead after five) and against the identifier's
      * backoff, whose wait applies here as at login (the same 429).
      */
     async meet (mfaToken: string, proof: SecondFactorProof, ip: string): Promise<MetChallenge> {
       const at = now()
       const tokenHash = hashOf(mfaToken)
-      const isDead = (row: Pick<ChallengeRow, 'usedAt' | 'expiresAt' | 'failures'>) => row.usedAt !== null || row.expiresAt <= at || row.failures >= CHALLENGE_MAX_FAILURES
       // Read before the transaction (whose lock is then the only thing held while proving): a
       // dead challenge says so whatever the wait, and the wait applies before any code is checked.
       const found = await prisma.mfaChallenge.findUnique({
         where: { tokenHash },
         select: { throttleKey: true, usedAt: true, expiresAt: true, failures: true, user: { select: { email: true, username: true } } }
       })
-      if (found === null || isDead(found)) throw apiError('MFA_CHALLENGE_EXPIRED')
+      if (found === null || isDead(found, at)) throw apiError('MFA_CHALLENGE_EXPIRED')
       const throttleKeys = [found.throttleKey, ...accountThrottleKeys(found.user)]
       await throttle.assertMayTryAll(throttleKeys)
-      const method: SecondFactorMethod = 'code' in proof ? 'totp' : 'recoveryCode' in proof ? 'recovery_code' : 'webauthn'
-      const outcome = await prisma.$transaction(async tx => {
-        const [row] = await tx.$queryRaw<ChallengeRow[]>`
-          SELECT c.id, c."userId", c."throttleKey", c.failures, c."expiresAt", c."usedAt", u."isActive"
-          FROM "MfaChallenge" c JOIN "User" u ON u.id = c."userId"
-          WHERE c."tokenHash" = ${tokenHash} FOR UPDATE OF c`
-        if (row === undefined || !row.isActive || isDead(row)) throw apiError('MFA_CHALLENGE_EXPIRED')
-        const checked = await checkProof(tx, row, proof, ip)
-        await tx.mfaChallenge.update({ where: { id: row.id }, data: checked.refusal === null ? { usedAt: at } : { failures: { increment: 1 } } })
-        return { row, ...checked }
-      })
-      const { row, refusal, userVerified, report } = outcome
+      const method = methodOf(proof)
+      const { row, refusal, userVerified, report } = await checkLocked(deps, tokenHash, at, proof, ip)
       await report()
       if (refusal !== null) {
         await throttle.recordFailure(row.throttleKey)

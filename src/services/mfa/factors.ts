@@ -32,26 +32,22 @@ export interface FactorActor {
   ip: string
 }
 
-export function createFactorService ({ prisma, outbox, audit, sessions, sealKey, issuer, now }: FactorDeps) {
-  const recoveryRows = (userId: string, codes: string[]) => codes.map(code => ({ userId, codeHash: hashRecoveryCode(code) }))
+const recoveryRows = (userId: string, codes: string[]) => codes.map(code => ({ userId, codeHash: hashRecoveryCode(code) }))
 
-  async function confirmedFactor (db: Db, userId: string) {
-    const factor = await db.totpFactor.findUnique({ where: { userId }, select: { sealedSecret: true, confirmedAt: true, lastUsedStep: true } })
-    return factor?.confirmedAt == null ? null : factor
-  }
+async function confirmedFactor (db: Db, userId: string) {
+  const factor = await db.totpFactor.findUnique({ where: { userId }, select: { sealedSecret: true, confirmedAt: true, lastUsedStep: true } })
+  return factor?.confirmedAt == null ? null : factor
+}
 
-  async function emailOf (db: Db, userId: string): Promise<string> {
-    const user = await db.user.findUnique({ where: { id: userId }, select: { email: true } })
-    if (user === null) throw apiError('AUTH_SESSION_REVOKED')
-    return user.email
-  }
+async function emailOf (db: Db, userId: string): Promise<string> {
+  const user = await db.user.findUnique({ where: { id: userId }, select: { email: true } })
+  if (user === null) throw apiError('AUTH_SESSION_REVOKED')
+  return user.email
+}
 
+/** Setting up an authenticator app: a secret offered, then confirmed by its first code. */
+function totpEnrolment ({ prisma, outbox, audit, sealKey, issuer, now }: FactorDeps) {
   return {
-    /** Whether the user has a confirmed second factor. */
-    async isEnabled (userId: string, db: Db = prisma): Promise<boolean> {
-      return await confirmedFactor(db, userId) !== null
-    },
-
     /**
      * A new secret for an unconfirmed factor, replacing an earlier unconfirmed one; a
      * confirmed factor must be removed first (409). Nothing guards logins until confirm.
@@ -102,6 +98,12 @@ export function createFactorService ({ prisma, outbox, audit, sessions, sealKey,
       return codes
     },
 
+  }
+}
+
+/** The owner's changes to a set-up factor: removing it, or replacing the recovery codes. */
+function factorChanges ({ prisma, outbox, audit }: FactorDeps) {
+  return {
     /** Removes the factor and its recovery codes; the owner is told by mail. 409 when there is none. */
     async removeTotp (actor: FactorActor): Promise<void> {
       await prisma.$transaction(async tx => {
@@ -129,24 +131,15 @@ export function createFactorService ({ prisma, outbox, audit, sessions, sealKey,
       return codes
     },
 
-    /**
-     * An admin removes every second factor of a user (a lost phone and no codes left), ends
-     * all their sessions and tells them by mail. Idempotent: a user without one is left alone.
-     */
-    async removeAllByAdmin (actor: FactorActor, userId: string): Promise<void> {
-      const removed = await prisma.$transaction(async tx => {
-        const email = await tx.user.findUnique({ where: { id: userId }, select: { email: true } })
-        if (email === null) throw apiError('NOT_FOUND')
-        const { count } = await tx.totpFactor.deleteMany({ where: { userId } })
-        await tx.recoveryCode.deleteMany({ where: { userId } })
-        const passkeys = await tx.passkey.deleteMany({ where: { userId } })
-        if (count === 0 && passkeys.count === 0) return false
-        await sessions.revokeAll(userId, 'mfa_removed_by_admin', tx)
-        await outbox.queue(tx, { kind: 'mfa_disabled', to: email.email, byAdmin: true })
-        return true
-      })
-      if (removed) outbox.wake()
-      await audit.record({ action: 'mfa.removed_by_admin', actorId: actor.userId, subjectId: userId, ip: actor.ip, details: { removed } })
+  }
+}
+
+/** Proving a factor, at login or when reauthenticating. */
+function factorProofs ({ prisma, outbox, sealKey, now }: FactorDeps) {
+  return {
+    /** Whether the user has a confirmed second factor. */
+    async isEnabled (userId: string, db: Db = prisma): Promise<boolean> {
+      return await confirmedFactor(db, userId) !== null
     },
 
     /**
@@ -181,6 +174,36 @@ export function createFactorService ({ prisma, outbox, audit, sessions, sealKey,
       if (count === 0) return false
       await outbox.queue(db, { kind: 'recovery_code_used', to: await emailOf(db, userId), left: unused.length - 1 })
       return true
+    }
+  }
+}
+
+/** The user's second factors: set up, changed or removed by the owner, removed by an admin, and proven. */
+export function createFactorService (deps: FactorDeps) {
+  const { prisma, outbox, audit, sessions } = deps
+  return {
+    ...totpEnrolment(deps),
+    ...factorChanges(deps),
+    ...factorProofs(deps),
+
+    /**
+     * An admin removes every second factor of a user (a lost phone and no codes left), ends
+     * all their sessions and tells them by mail. Idempotent: a user without one is left alone.
+     */
+    async removeAllByAdmin (actor: FactorActor, userId: string): Promise<void> {
+      const removed = await prisma.$transaction(async tx => {
+        const email = await tx.user.findUnique({ where: { id: userId }, select: { email: true } })
+        if (email === null) throw apiError('NOT_FOUND')
+        const { count } = await tx.totpFactor.deleteMany({ where: { userId } })
+        await tx.recoveryCode.deleteMany({ where: { userId } })
+        const passkeys = await tx.passkey.deleteMany({ where: { userId } })
+        if (count === 0 && passkeys.count === 0) return false
+        await sessions.revokeAll(userId, 'mfa_removed_by_admin', tx)
+        await outbox.queue(tx, { kind: 'mfa_disabled', to: email.email, byAdmin: true })
+        return true
+      })
+      if (removed) outbox.wake()
+      await audit.record({ action: 'mfa.removed_by_admin', actorId: actor.userId, subjectId: userId, ip: actor.ip, details: { removed } })
     }
   }
 }

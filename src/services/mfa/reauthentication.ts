@@ -42,28 +42,33 @@ export function methodsFor (totp: boolean, passkey = false): ReauthenticationMet
 
 const provenAtOf = { password: 'passwordProvenAt', totp: 'totpProvenAt', recovery_code: 'recoveryCodeProvenAt', webauthn: 'passkeyProvenAt' } as const
 
-export function createReauthenticationService ({ prisma, passwords, factors, passkeys, assertions, sessions, throttle, audit, outbox, now, maxAgeSeconds, requireMfaForAdmins }: ReauthenticationDeps) {
-  /** The proof times of the caller's session, only while it is live. */
-  async function provenTimes (userId: string, sessionId: string) {
-    const session = await prisma.session.findFirst({
-      where: { id: sessionId, userId, ...liveSessionWhere(now()) },
-      select: { passwordProvenAt: true, totpProvenAt: true, recoveryCodeProvenAt: true, passkeyProvenAt: true }
-    })
-    if (session === null) throw apiError('AUTH_SESSION_REVOKED')
-    return session
-  }
+function methodOf (proof: ReauthenticationProof): ReauthenticationMethod {
+  return 'password' in proof ? 'password' : 'code' in proof ? 'totp' : 'recoveryCode' in proof ? 'recovery_code' : 'webauthn'
+}
 
-  /** The proof checked: null when it holds, else the error to answer (403 for a wrong password, code or passkey). */
-  async function refusalOf (userId: string, sessionId: string, proof: ReauthenticationProof, passwordHash: string, ip: string) {
-    if ('password' in proof) return await passwords.verify(passwordHash, proof.password) ? null : apiError('INVALID_CURRENT_PASSWORD')
-    if ('webauthn' in proof) {
-      const outcome = await assertions.verify({ response: proof.webauthn, purpose: 'reauthentication', bindingId: sessionId, userId, requireUserVerification: false, ip })
-      return outcome.ok ? null : withStatus(outcome.code, 403)
-    }
-    const proven = 'code' in proof ? await factors.proveTotp(prisma, userId, proof.code) : await factors.proveRecoveryCode(prisma, userId, proof.recoveryCode)
-    return proven ? null : withStatus('MFA_CODE_INVALID', 403)
-  }
+/** The proof times of the caller's session, only while it is live. */
+async function provenTimes ({ prisma, now }: ReauthenticationDeps, userId: string, sessionId: string) {
+  const session = await prisma.session.findFirst({
+    where: { id: sessionId, userId, ...liveSessionWhere(now()) },
+    select: { passwordProvenAt: true, totpProvenAt: true, recoveryCodeProvenAt: true, passkeyProvenAt: true }
+  })
+  if (session === null) throw apiError('AUTH_SESSION_REVOKED')
+  return session
+}
 
+/** The proof checked: null when it holds, else the error to answer (403 for a wrong password, code or passkey). */
+async function refusalOf ({ prisma, passwords, factors, assertions }: ReauthenticationDeps, userId: string, sessionId: string, proof: ReauthenticationProof, passwordHash: string, ip: string) {
+  if ('password' in proof) return await passwords.verify(passwordHash, proof.password) ? null : apiError('INVALID_CURRENT_PASSWORD')
+  if ('webauthn' in proof) {
+    const outcome = await assertions.verify({ response: proof.webauthn, purpose: 'reauthentication', bindingId: sessionId, userId, requireUserVerification: false, ip })
+    return outcome.ok ? null : withStatus(outcome.code, 403)
+  }
+  const proven = 'code' in proof ? await factors.proveTotp(prisma, userId, proof.code) : await factors.proveRecoveryCode(prisma, userId, proof.recoveryCode)
+  return proven ? null : withStatus('MFA_CODE_INVALID', 403)
+}
+
+export function createReauthenticationService (deps: ReauthenticationDeps) {
+  const { prisma, factors, passkeys, throttle, audit, outbox, now, maxAgeSeconds, requireMfaForAdmins } = deps
   return {
     /**
      * OWASP ASVS 3.7.1 (re-authentication before sensitive changes): a stolen session, or a
@@ -72,7 +77,7 @@ export function createReauthenticationService ({ prisma, passwords, factors, pas
      * at login or by POST /auth/reauthenticate; else 403 with the methods to use.
      */
     async assertFresh (userId: string, sessionId: string): Promise<void> {
-      const times = await provenTimes(userId, sessionId)
+      const times = await provenTimes(deps, userId, sessionId)
       const latest = Math.max(...Object.values(times).map(time => time?.getTime() ?? 0))
       if (now().getTime() - latest <= maxAgeSeconds * 1000) return
       throw reauthenticationRequired(methodsFor(await factors.isEnabled(userId), await passkeys.has(userId)))
@@ -98,7 +103,7 @@ export function createReauthenticationService ({ prisma, passwords, factors, pas
 
     /** Passkey options for reauthenticating: the caller's passkeys, a challenge bound to this session. 409 without a passkey. */
     async webauthnOptions (userId: string, sessionId: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
-      await provenTimes(userId, sessionId)
+      await provenTimes(deps, userId, sessionId)
       if (!await passkeys.has(userId)) throw apiError('MFA_NOT_ENABLED')
       return passkeys.reauthenticationOptions(userId, sessionId)
     },
@@ -109,14 +114,14 @@ export function createReauthenticationService ({ prisma, passwords, factors, pas
      * cannot be used to guess the password.
      */
     async reauthenticate (userId: string, sessionId: string, proof: ReauthenticationProof, ip: string): Promise<void> {
-      await provenTimes(userId, sessionId)
+      await provenTimes(deps, userId, sessionId)
       const user = await prisma.user.findUnique({ where: { id: userId }, select: { email: true, username: true, passwordHash: true } })
       if (user === null) throw apiError('AUTH_SESSION_REVOKED')
       const keys = accountThrottleKeys(user)
       await throttle.assertMayTryAll(keys)
-      const method: ReauthenticationMethod = 'password' in proof ? 'password' : 'code' in proof ? 'totp' : 'recoveryCode' in proof ? 'recovery_code' : 'webauthn'
+      const method = methodOf(proof)
       if (method === 'webauthn' ? !await passkeys.has(userId) : method !== 'password' && !await factors.isEnabled(userId)) throw apiError('MFA_NOT_ENABLED')
-      const refusal = await refusalOf(userId, sessionId, proof, user.passwordHash, ip)
+      const refusal = await refusalOf(deps, userId, sessionId, proof, user.passwordHash, ip)
       if (refusal !== null) {
         await throttle.recordFailure(keys[0] as string)
         await audit.record({ action: method === 'password' ? 'reauthentication.failed' : 'mfa.code_failed', actorId: userId, subjectId: userId, ip, details: { during: 'reauthentication', method } })

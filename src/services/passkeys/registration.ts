@@ -1,5 +1,5 @@
 // Registering a passkey: creation options bound to the session, then the attested credential stored.
-import { generateRegistrationOptions, verifyRegistrationResponse, type PublicKeyCredentialCreationOptionsJSON, type RegistrationResponseJSON } from '@simplewebauthn/server'
+import { generateRegistrationOptions, verifyRegistrationResponse, type PublicKeyCredentialCreationOptionsJSON, type RegistrationResponseJSON, type VerifiedRegistrationResponse } from '@simplewebauthn/server'
 import type { Db } from '../../db/prisma.js'
 import { isUniqueViolation } from '../../db/refusals.js'
 import { apiError, withStatus } from '../../errors.js'
@@ -13,7 +13,57 @@ async function emailOf (db: Db, userId: string): Promise<string> {
   return user.email
 }
 
-export function createPasskeyRegistration ({ prisma, challenges, audit, outbox, settings, now }: PasskeyDeps) {
+type RegistrationInfo = Extract<VerifiedRegistrationResponse, { verified: true }>['registrationInfo']
+
+/**
+ * The attested credential of a registration ceremony whose challenge this session was given
+ * (single use, five minutes), from an allowed origin; 400 for a response that fails verification.
+ */
+async function verifiedCredential ({ prisma, challenges, settings }: PasskeyDeps, actor: PasskeyActor, response: RegistrationResponseJSON): Promise<RegistrationInfo> {
+  const data = clientDataOf(response.response.clientDataJSON)
+  if (!await challenges.consume(prisma, data.challenge, 'registration', actor.sessionId)) throw withStatus('PASSKEY_CHALLENGE_EXPIRED', 400)
+  const refusal = originRefusal(data, 'webauthn.create', settings.origins, null, settings.rpId)
+  if (refusal !== null) throw withStatus(refusal, 400)
+  const verification = await verifyRegistrationResponse({
+    response, expectedChallenge: data.challenge, expectedOrigin: settings.origins, expectedRPID: settings.rpId, requireUserVerification: false
+  }).catch((error: unknown) => {
+    throw withStatus(/RP ID/.test(String(error)) ? 'PASSKEY_RP_ID_MISMATCH' : 'PASSKEY_INVALID', 400)
+  })
+  if (!verification.verified) throw withStatus('PASSKEY_INVALID', 400)
+  return verification.registrationInfo
+}
+
+/** One transaction: the passkey, this session's proof of it, and the owner's notice by mail. 409 for a known credential. */
+async function storePasskey ({ prisma, outbox, now }: PasskeyDeps, actor: PasskeyActor, info: RegistrationInfo, name: string | undefined): Promise<PasskeyView> {
+  const at = now()
+  return prisma.$transaction(async tx => {
+    const count = await tx.passkey.count({ where: { userId: actor.userId } })
+    const created = await tx.passkey.create({
+      data: {
+        id: info.credential.id,
+        userId: actor.userId,
+        publicKey: new Uint8Array(info.credential.publicKey),
+        counter: BigInt(info.credential.counter),
+        transports: info.credential.transports ?? [],
+        backedUp: info.credentialBackedUp,
+        deviceType: info.credentialDeviceType,
+        aaguid: info.aaguid,
+        name: name ?? `Passkey ${count + 1}`,
+        createdAt: at
+      },
+      select: viewSelect
+    })
+    await tx.session.updateMany({ where: { id: actor.sessionId, userId: actor.userId }, data: { passkeyProvenAt: at } })
+    await outbox.queue(tx, { kind: 'passkey_added', to: await emailOf(tx, actor.userId), name: created.name })
+    return created
+  }).catch((error: unknown) => {
+    if (isUniqueViolation(error)) throw apiError('PASSKEY_ALREADY_REGISTERED')
+    throw error
+  })
+}
+
+export function createPasskeyRegistration (deps: PasskeyDeps) {
+  const { prisma, challenges, audit, outbox, settings } = deps
   return {
     /**
      * Registration options for a discoverable credential, user verification preferred, the
@@ -43,43 +93,8 @@ export function createPasskeyRegistration ({ prisma, challenges, audit, outbox, 
      * confirmation does. 400 for a response that fails verification, 409 for a known credential.
      */
     async register (actor: PasskeyActor, response: RegistrationResponseJSON, name: string | undefined): Promise<PasskeyView> {
-      const data = clientDataOf(response.response.clientDataJSON)
-      if (!await challenges.consume(prisma, data.challenge, 'registration', actor.sessionId)) throw withStatus('PASSKEY_CHALLENGE_EXPIRED', 400)
-      const refusal = originRefusal(data, 'webauthn.create', settings.origins, null, settings.rpId)
-      if (refusal !== null) throw withStatus(refusal, 400)
-      const verification = await verifyRegistrationResponse({
-        response, expectedChallenge: data.challenge, expectedOrigin: settings.origins, expectedRPID: settings.rpId, requireUserVerification: false
-      }).catch((error: unknown) => {
-        throw withStatus(/RP ID/.test(String(error)) ? 'PASSKEY_RP_ID_MISMATCH' : 'PASSKEY_INVALID', 400)
-      })
-      if (!verification.verified) throw withStatus('PASSKEY_INVALID', 400)
-      const info = verification.registrationInfo
-      const at = now()
-      // One transaction: the passkey, this session's proof of it, and the owner's notice by mail.
-      const passkey = await prisma.$transaction(async tx => {
-        const count = await tx.passkey.count({ where: { userId: actor.userId } })
-        const created = await tx.passkey.create({
-          data: {
-            id: info.credential.id,
-            userId: actor.userId,
-            publicKey: new Uint8Array(info.credential.publicKey),
-            counter: BigInt(info.credential.counter),
-            transports: info.credential.transports ?? [],
-            backedUp: info.credentialBackedUp,
-            deviceType: info.credentialDeviceType,
-            aaguid: info.aaguid,
-            name: name ?? `Passkey ${count + 1}`,
-            createdAt: at
-          },
-          select: viewSelect
-        })
-        await tx.session.updateMany({ where: { id: actor.sessionId, userId: actor.userId }, data: { passkeyProvenAt: at } })
-        await outbox.queue(tx, { kind: 'passkey_added', to: await emailOf(tx, actor.userId), name: created.name })
-        return created
-      }).catch((error: unknown) => {
-        if (isUniqueViolation(error)) throw apiError('PASSKEY_ALREADY_REGISTERED')
-        throw error
-      })
+      const info = await verifiedCredential(deps, actor, response)
+      const passkey = await storePasskey(deps, actor, info, name)
       outbox.wake()
       await audit.record({ action: 'passkey.registered', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { passkeyId: passkey.id, aaguid: passkey.aaguid } })
       return passkey

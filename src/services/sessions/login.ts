@@ -58,22 +58,41 @@ export interface LoginDeps {
   metrics: AuthMetrics
 }
 
-export function createLoginService ({ prisma, passwords, store, settings, audit, issueAccessToken, emails, throttle, challenges, assertions, requireVerifiedEmail, metrics }: LoginDeps) {
-  /** Opens the session of a proven login (see login-store.ts) and issues its first tokens. */
-  async function signIn (user: { id: string, role: string, emailVerifiedAt: Date | null }, device: Device, throttleKeys: string[], proof: LoginProof): Promise<SignedIn> {
-    const { session, user: visible, amr, authTime } = await store.succeed(user.id, device, throttleKeys, proof)
-    const grant = { userId: user.id, sessionId: session.sessionId, role: visible.role, emailVerified: visible.emailVerified, amr, authTime }
-    const access = issueAccessToken(grant, settings.tokenLifetimes().accessTokenTtlSeconds)
-    metrics.login('success')
-    return {
-      user: visible,
-      accessToken: access.token,
-      expiresIn: access.expiresIn,
-      refreshToken: session.refreshToken,
-      refreshExpiresAt: session.refreshExpiresAt
-    }
-  }
+type ProvenUser = { id: string, role: string, emailVerifiedAt: Date | null }
 
+/** Opens the session of a proven login (see login-store.ts) and issues its first tokens. */
+async function signIn ({ store, settings, issueAccessToken, metrics }: LoginDeps, user: ProvenUser, device: Device, throttleKeys: string[], proof: LoginProof): Promise<SignedIn> {
+  const { session, user: visible, amr, authTime } = await store.succeed(user.id, device, throttleKeys, proof)
+  const grant = { userId: user.id, sessionId: session.sessionId, role: visible.role, emailVerified: visible.emailVerified, amr, authTime }
+  const access = issueAccessToken(grant, settings.tokenLifetimes().accessTokenTtlSeconds)
+  metrics.login('success')
+  return {
+    user: visible,
+    accessToken: access.token,
+    expiresIn: access.expiresIn,
+    refreshToken: session.refreshToken,
+    refreshExpiresAt: session.refreshExpiresAt
+  }
+}
+
+/** REQUIRE_EMAIL_VERIFICATION: a proven but unverified user gets a fresh link (the old one may have expired) and 403, no session. */
+async function refuseUnverified ({ emails, metrics }: LoginDeps, user: { id: string, email: string }): Promise<never> {
+  await emails.sendVerification(user.id, user.email)
+  metrics.login('email_not_verified')
+  throw apiError('EMAIL_NOT_VERIFIED')
+}
+
+/** A login refused for its credentials: counted against the identifier, audited, and answered like every other. */
+async function refuseCredentials ({ throttle, audit, metrics }: LoginDeps, who: LoginIdentifier, key: string, device: Device, user: { id: string } | null, valid: boolean): Promise<never> {
+  const reason = user === null ? 'unknown_account' : valid ? 'inactive' : 'wrong_password'
+  await throttle.recordFailure(key)
+  await audit.record({ action: 'login.failed', subjectId: user?.id ?? null, ip: device.ip, details: { reason, ...(user === null ? { identifier: describe(who) } : {}) } })
+  metrics.login('invalid_credentials')
+  throw apiError('AUTH_INVALID_CREDENTIALS')
+}
+
+export function createLoginService (deps: LoginDeps) {
+  const { prisma, passwords, store, throttle, challenges, assertions, requireVerifiedEmail, metrics } = deps
   return {
     /**
      * Unknown account, wrong password and deactivated account fail identically, after the
@@ -95,20 +114,12 @@ export function createLoginService ({ prisma, passwords, store, settings, audit,
       const valid = user === null
         ? await passwords.verifyDecoy(password)
         : await passwords.verify(user.passwordHash, password)
-      if (user === null || !valid || !user.isActive) {
-        const reason = user === null ? 'unknown_account' : valid ? 'inactive' : 'wrong_password'
-        await throttle.recordFailure(key)
-        await audit.record({ action: 'login.failed', subjectId: user?.id ?? null, ip: device.ip, details: { reason, ...(user === null ? { identifier: describe(who) } : {}) } })
-        metrics.login('invalid_credentials')
-        throw apiError('AUTH_INVALID_CREDENTIALS')
-      }
+      if (user === null || !valid || !user.isActive) return refuseCredentials(deps, who, key, device, user, valid)
       // NIST SP 800-63B 3.2.2: after a successful authentication, earlier failures no longer count.
       const throttleKeys = [key, ...accountThrottleKeys(user)]
       if (requireVerifiedEmail && user.emailVerifiedAt === null) {
         await throttle.clear(throttleKeys)
-        await emails.sendVerification(user.id, user.email)
-        metrics.login('email_not_verified')
-        throw apiError('EMAIL_NOT_VERIFIED')
+        return refuseUnverified(deps, user)
       }
 
       if (passwords.needsRehash(user.passwordHash)) {
@@ -121,7 +132,7 @@ export function createLoginService ({ prisma, passwords, store, settings, audit,
         metrics.login('mfa_required')
         return { mfaRequired: true, ...await challenges.issue(user.id, key, device.ip) }
       }
-      return signIn(user, device, throttleKeys, { secondFactor: null })
+      return signIn(deps, user, device, throttleKeys, { secondFactor: null })
     },
 
     /**
@@ -132,7 +143,7 @@ export function createLoginService ({ prisma, passwords, store, settings, audit,
       const met = await challenges.meet(mfaToken, proof, device.ip)
       const user = await prisma.user.findUnique({ where: { id: met.userId }, select: { id: true, role: true, emailVerifiedAt: true } })
       if (user === null) throw apiError('MFA_CHALLENGE_EXPIRED')
-      return signIn(user, device, met.throttleKeys, met.proof)
+      return signIn(deps, user, device, met.throttleKeys, met.proof)
     },
 
     /**
@@ -149,12 +160,8 @@ export function createLoginService ({ prisma, passwords, store, settings, audit,
         metrics.login('invalid_credentials')
         throw apiError(outcome.ok ? 'PASSKEY_INVALID' : outcome.code)
       }
-      if (requireVerifiedEmail && user.emailVerifiedAt === null) {
-        await emails.sendVerification(user.id, user.email)
-        metrics.login('email_not_verified')
-        throw apiError('EMAIL_NOT_VERIFIED')
-      }
-      return signIn(user, device, accountThrottleKeys(user), { secondFactor: 'webauthn', userVerified: true, passwordless: true })
+      if (requireVerifiedEmail && user.emailVerifiedAt === null) return refuseUnverified(deps, user)
+      return signIn(deps, user, device, accountThrottleKeys(user), { secondFactor: 'webauthn', userVerified: true, passwordless: true })
     }
   }
 }

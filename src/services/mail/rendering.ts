@@ -1,0 +1,67 @@
+// Rendering a claimed mail: its template filled in, and the link's one-time token issued when the mail is sent.
+import type { PrismaClient } from '../../db/prisma.js'
+import type { OutgoingMail } from './sender.js'
+import type { ClaimedMail, MailOutbox } from './outbox.js'
+import {
+  confirmEmailChangeMail, emailChangeNoticeMail, linkFor, mfaDisabledMail, mfaEnabledMail, passkeyAddedMail, passkeyRemovedMail, passwordChangedMail, passwordResetMail,
+  recoveryCodesRegeneratedMail, recoveryCodeUsedMail, verifyEmailMail
+} from './templates.js'
+import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
+
+export interface MailRenderingDeps {
+  prisma: PrismaClient
+  outbox: MailOutbox
+  oneTimeTokens: OneTimeTokenService
+  links: { passwordReset: string, emailVerification: string }
+  ttlSeconds: { passwordReset: number, emailVerification: number }
+}
+
+/** What to send for a claimed mail, or null when there is nothing to (a reset asked for an address no active account has). */
+export type MailRenderer = (mail: ClaimedMail) => Promise<OutgoingMail | null>
+
+export function createMailRenderer ({ prisma, outbox, oneTimeTokens, links, ttlSeconds }: MailRenderingDeps): MailRenderer {
+  /** The reset link goes to an active account only; the account is looked up here, never on the request path. */
+  async function resetTokenFor (mail: ClaimedMail): Promise<string | null> {
+    if (mail.tokenId !== null) return mail.tokenId
+    const user = await prisma.user.findUnique({ where: { email: mail.recipient }, select: { id: true, isActive: true } })
+    if (user === null || !user.isActive) return null
+    return prisma.$transaction(async tx => {
+      const tokenId = await oneTimeTokens.issue(user.id, 'password_reset', mail.recipient, tx)
+      await outbox.attachToken(tx, mail.id, tokenId)
+      return tokenId
+    })
+  }
+
+  const link = (template: string, tokenId: string | null) => linkFor(template, oneTimeTokens.valueOf(tokenId ?? ''))
+
+  return async function render (mail) {
+    const to = mail.recipient
+    const data = mail.data ?? {}
+    switch (mail.kind) {
+      case 'verify_email':
+        return { to, ...verifyEmailMail({ link: link(links.emailVerification, mail.tokenId), ttlSeconds: ttlSeconds.emailVerification }) }
+      case 'confirm_email_change':
+        return { to, ...confirmEmailChangeMail({ link: link(links.emailVerification, mail.tokenId), ttlSeconds: ttlSeconds.emailVerification }) }
+      case 'email_change_notice':
+        return { to, ...emailChangeNoticeMail({ newEmail: String(data.newEmail) }) }
+      case 'password_changed':
+        return { to, ...passwordChangedMail({ everywhere: data.everywhere === true }) }
+      case 'mfa_enabled':
+        return { to, ...mfaEnabledMail() }
+      case 'mfa_disabled':
+        return { to, ...mfaDisabledMail({ byAdmin: data.byAdmin === true }) }
+      case 'passkey_added':
+        return { to, ...passkeyAddedMail({ name: String(data.name) }) }
+      case 'passkey_removed':
+        return { to, ...passkeyRemovedMail({ name: String(data.name) }) }
+      case 'recovery_codes_regenerated':
+        return { to, ...recoveryCodesRegeneratedMail() }
+      case 'recovery_code_used':
+        return { to, ...recoveryCodeUsedMail({ left: Number(data.left) }) }
+      case 'password_reset': {
+        const tokenId = await resetTokenFor(mail)
+        return tokenId === null ? null : { to, ...passwordResetMail({ link: link(links.passwordReset, tokenId), ttlSeconds: ttlSeconds.passwordReset }) }
+      }
+    }
+  }
+}
