@@ -1,15 +1,15 @@
 // /admin: users, their sessions, runtime settings and the audit trail; every route guarded by a permission.
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { errorResponses, security } from '../schemas/common.js'
 import { AdminUser, AuditList, AuditQuery, ResetMailSent, Settings, SettingsChanges, UserChanges, UserList, UserListQuery, UserParams, UserSessionParams } from '../schemas/admin.js'
 import { ListQuery, SessionList } from '../schemas/sessions.js'
-import type { Actor, AdminService } from '../services/admin/users.js'
+import type { AdminService } from '../services/admin/users.js'
 import type { AuditService } from '../services/admin/audit.js'
 import type { FactorService } from '../services/mfa/factors.js'
 import type { SettingsService } from '../services/admin/settings.js'
-import { callerOf, noStore, type TypedRoutes } from './request-context.js'
+import { actorOf, callerOf, noStore, type TypedRoutes } from './request-context.js'
 
 export interface AdminRoutesOptions {
   admin: AdminService
@@ -19,10 +19,6 @@ export interface AdminRoutesOptions {
 }
 
 const tags = ['admin']
-
-function actorOf (request: FastifyRequest): Actor {
-  return { userId: callerOf(request).userId, ip: request.ip }
-}
 
 export async function adminRoutes (app: FastifyInstance, { admin, audit, settings, factors }: AdminRoutesOptions) {
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()

@@ -1,29 +1,18 @@
 // /auth/mfa/* and /auth/reauthenticate: the caller's second factor, recovery codes, and fresh authentication.
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { RateLimits } from '../config-derived.js'
 import { perClientIp } from '../plugins/rate-limits.js'
 import { EmptyBody } from '../schemas/accounts.js'
-import { errorResponses, type PasswordPolicy, security } from '../schemas/common.js'
+import { errorResponses, needsFreshAuthentication, type PasswordPolicy, security } from '../schemas/common.js'
 import { ReauthenticateBody, RecoveryCodes, TotpConfirmBody, TotpEnrolment } from '../schemas/mfa.js'
-import type { FactorActor, FactorService } from '../services/mfa/factors.js'
-import type { ReauthenticationService } from '../services/mfa/reauthentication.js'
-import { absentBodyAsEmpty, callerOf, noStore, type TypedRoutes } from './request-context.js'
+import type { Services } from '../services/index.js'
+import { absentBodyAsEmpty, actorOf, callerOf, noStore, type TypedRoutes } from './request-context.js'
 
-export interface MfaRoutesOptions {
-  factors: FactorService
-  reauthentication: ReauthenticationService
-  passwordPolicy: PasswordPolicy
-  limits: RateLimits
-}
+export type MfaRoutesOptions = Pick<Services, 'factors' | 'reauthentication'> & { passwordPolicy: PasswordPolicy, limits: RateLimits }
 
 const tags = ['mfa']
-const fresh = 'Needs fresh authentication (403 `REAUTHENTICATION_REQUIRED` with the accepted `methods`: POST /auth/reauthenticate, then retry).'
-
-function actorOf (request: FastifyRequest): FactorActor {
-  return { userId: callerOf(request).userId, ip: request.ip }
-}
 
 export async function mfaRoutes (app: FastifyInstance, { factors, reauthentication, passwordPolicy, limits }: MfaRoutesOptions) {
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()
@@ -40,7 +29,7 @@ export async function mfaRoutes (app: FastifyInstance, { factors, reauthenticati
       security,
       operationId: 'enrolTotp',
       summary: 'Start setting up an authenticator app',
-      description: `A new secret for an unconfirmed factor (replacing an earlier unconfirmed one), its otpauth URI and QR code. Nothing changes at login until POST /auth/mfa/totp/confirm. 409 \`MFA_ALREADY_ENABLED\` when one is set up. ${fresh}`,
+      description: `A new secret for an unconfirmed factor (replacing an earlier unconfirmed one), its otpauth URI and QR code. Nothing changes at login until POST /auth/mfa/totp/confirm. 409 \`MFA_ALREADY_ENABLED\` when one is set up. ${needsFreshAuthentication}`,
       body: EmptyBody,
       response: { 200: TotpEnrolment, ...errorResponses(400, 401, 403, 409, 415) }
     }
@@ -69,7 +58,7 @@ export async function mfaRoutes (app: FastifyInstance, { factors, reauthenticati
       security,
       operationId: 'removeTotp',
       summary: 'Remove the authenticator app and the recovery codes',
-      description: `409 \`MFA_NOT_ENABLED\` when none is set up. The owner is told by mail. ${fresh}`,
+      description: `409 \`MFA_NOT_ENABLED\` when none is set up. The owner is told by mail. ${needsFreshAuthentication}`,
       response: { 204: Type.Null(), ...errorResponses(401, 403, 409) }
     }
   }, async (request, reply) => {
@@ -89,7 +78,7 @@ function recoveryAndReauthenticationRoutes (routes: TypedRoutes, app: FastifyIns
       security,
       operationId: 'regenerateRecoveryCodes',
       summary: 'Replace the recovery codes',
-      description: `Ten new codes, shown this once; the earlier ones stop working. 409 \`MFA_NOT_ENABLED\` without a second factor. The owner is told by mail. ${fresh}`,
+      description: `Ten new codes, shown this once; the earlier ones stop working. 409 \`MFA_NOT_ENABLED\` without a second factor. The owner is told by mail. ${needsFreshAuthentication}`,
       body: EmptyBody,
       response: { 200: RecoveryCodes, ...errorResponses(400, 401, 403, 409, 415) }
     }

@@ -1,38 +1,23 @@
 // /auth/passkeys/*, and the passkey options of the login's second step and of fresh authentication.
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { RateLimits } from '../config-derived.js'
 import { perClientIp } from '../plugins/rate-limits.js'
 import { EmptyBody } from '../schemas/accounts.js'
 import { LoginCookieResponse, LoginTokenResponse } from '../schemas/auth.js'
-import { errorResponses, security } from '../schemas/common.js'
+import { errorResponses, needsFreshAuthentication, security } from '../schemas/common.js'
 import {
   MfaWebauthnOptionsBody, PasskeyCreationOptions, PasskeyList, PasskeyLoginBody, PasskeyParams, PasskeyRequestOptions,
   PasskeyResponse, RegisterPasskeyBody, RenamePasskeyBody
 } from '../schemas/passkeys.js'
-import type { LoginService } from '../services/sessions/login.js'
-import type { ChallengeService } from '../services/mfa/challenges.js'
-import type { ReauthenticationService } from '../services/mfa/reauthentication.js'
-import type { PasskeyActor, PasskeyService } from '../services/passkeys/passkeys.js'
+import type { Services } from '../services/index.js'
 import { answerLogin } from './auth.js'
-import { absentBodyAsEmpty, callerOf, deviceOf, noStore, type TypedRoutes } from './request-context.js'
+import { absentBodyAsEmpty, actorOf, callerOf, deviceOf, noStore, type TypedRoutes } from './request-context.js'
 
-export interface PasskeyRoutesOptions {
-  logins: LoginService
-  passkeys: PasskeyService
-  challenges: ChallengeService
-  reauthentication: ReauthenticationService
-  limits: RateLimits
-}
+export type PasskeyRoutesOptions = Pick<Services, 'logins' | 'passkeys' | 'challenges' | 'reauthentication'> & { limits: RateLimits }
 
 const tags = ['passkeys']
-const fresh = 'Needs fresh authentication (403 `REAUTHENTICATION_REQUIRED` with the accepted `methods`: POST /auth/reauthenticate, then retry).'
-
-function actorOf (request: FastifyRequest): PasskeyActor {
-  const caller = callerOf(request)
-  return { userId: caller.userId, sessionId: caller.sessionId, ip: request.ip }
-}
 
 /** The routes of a signed-in caller: their passkeys, and the options to reauthenticate with one. */
 async function ownPasskeyRoutes (app: FastifyInstance, { passkeys, reauthentication }: PasskeyRoutesOptions) {
@@ -47,7 +32,7 @@ async function ownPasskeyRoutes (app: FastifyInstance, { passkeys, reauthenticat
       security,
       operationId: 'passkeyRegistrationOptions',
       summary: 'Start registering a passkey',
-      description: `Options for navigator.credentials.create(): a discoverable credential, user verification preferred, the caller's passkeys excluded. The challenge works once, for 5 minutes, on this session only. ${fresh}`,
+      description: `Options for navigator.credentials.create(): a discoverable credential, user verification preferred, the caller's passkeys excluded. The challenge works once, for 5 minutes, on this session only. ${needsFreshAuthentication}`,
       body: EmptyBody,
       response: { 200: PasskeyCreationOptions, ...errorResponses(400, 401, 403, 415) }
     }
@@ -60,16 +45,16 @@ async function ownPasskeyRoutes (app: FastifyInstance, { passkeys, reauthenticat
       security,
       operationId: 'registerPasskey',
       summary: 'Finish registering a passkey',
-      description: `The credential made with the options of POST /auth/passkeys/register/options. From now on the account has a second factor: a password login asks for it. 400 \`PASSKEY_CHALLENGE_EXPIRED\`, \`PASSKEY_ORIGIN_MISMATCH\`, \`PASSKEY_RP_ID_MISMATCH\` or \`PASSKEY_INVALID\`; 409 \`PASSKEY_ALREADY_REGISTERED\`. ${fresh}`,
+      description: `The credential made with the options of POST /auth/passkeys/register/options. From now on the account has a second factor: a password login asks for it. 400 \`PASSKEY_CHALLENGE_EXPIRED\`, \`PASSKEY_ORIGIN_MISMATCH\`, \`PASSKEY_RP_ID_MISMATCH\` or \`PASSKEY_INVALID\`; 409 \`PASSKEY_ALREADY_REGISTERED\`. ${needsFreshAuthentication}`,
       body: RegisterPasskeyBody,
       response: { 201: PasskeyResponse, ...errorResponses(400, 401, 403, 409, 415) }
     }
   }, async (request, reply) => reply.code(201).send({ passkey: await passkeys.register(actorOf(request), request.body.response, request.body.name) }))
-  passkeyManagementRoutes(routes, app, passkeys, reauthentication)
+  passkeyManagementRoutes(routes, app, { passkeys, reauthentication })
 }
 
 /** Listing, renaming and removing the caller's passkeys, and the options to reauthenticate with one. */
-function passkeyManagementRoutes (routes: TypedRoutes, app: FastifyInstance, passkeys: PasskeyService, reauthentication: ReauthenticationService) {
+function passkeyManagementRoutes (routes: TypedRoutes, app: FastifyInstance, { passkeys, reauthentication }: Pick<PasskeyRoutesOptions, 'passkeys' | 'reauthentication'>) {
   routes.get('/auth/passkeys', {
     schema: {
       tags,
@@ -99,7 +84,7 @@ function passkeyManagementRoutes (routes: TypedRoutes, app: FastifyInstance, pas
       security,
       operationId: 'removePasskey',
       summary: 'Remove a passkey',
-      description: `Without passkeys (and no TOTP factor) a password login asks for no second factor again. ${fresh}`,
+      description: `Without passkeys (and no TOTP factor) a password login asks for no second factor again. ${needsFreshAuthentication}`,
       params: PasskeyParams,
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) }
     }

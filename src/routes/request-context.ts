@@ -23,6 +23,12 @@ export function callerOf (request: FastifyRequest): Caller {
   return request.caller
 }
 
+/** Who acts, on which session and from where: what the services check and audit. */
+export function actorOf (request: FastifyRequest): { userId: string, sessionId: string, ip: string } {
+  const caller = callerOf(request)
+  return { userId: caller.userId, sessionId: caller.sessionId, ip: request.ip }
+}
+
 /** Responses carrying tokens or user data must not be stored by any cache (RFC 9111 5.2.2.5). */
 export function noStore (_request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: null, payload: unknown) => void): void {
   reply.header('cache-control', 'no-store')

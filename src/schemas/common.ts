@@ -30,6 +30,9 @@ export const ErrorResponse = Type.Object({
 export const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { cookieAuth: [] }]
 
 /** Response schemas for the error statuses a route can answer. */
+/** The description's note on a route behind fresh authentication. */
+export const needsFreshAuthentication = 'Needs fresh authentication (403 `REAUTHENTICATION_REQUIRED` with the accepted `methods`: POST /auth/reauthenticate, then retry).'
+
 export function errorResponses (...statuses: number[]): Record<number, TSchema> {
   return Object.fromEntries(statuses.map(status => [status, Type.Ref(ErrorResponse)]))
 }

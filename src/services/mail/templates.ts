@@ -45,61 +45,44 @@ export function passwordResetMail ({ link, ttlSeconds }: { link: string, ttlSeco
 
 /** After a change or a reset (ASVS V6: users are told when their credentials change). */
 export function passwordChangedMail ({ everywhere }: { everywhere: boolean }): MailContent {
-  return compose('Your password was changed', [
-    everywhere
-      ? 'The password of your account was reset, and every session was signed out.'
-      : 'The password of your account was changed, and your other sessions were signed out.',
-    'If this was not you, reset your password now and contact support.'
-  ])
+  return securityNotice('Your password was changed', everywhere
+    ? 'The password of your account was reset, and every session was signed out.'
+    : 'The password of your account was changed, and your other sessions were signed out.')
 }
 
-const notYou = 'If this was not you, reset your password now and contact support.'
-
 export function mfaEnabledMail (): MailContent {
-  return compose('Two-step sign-in is on', [
-    'An authenticator app was set up as a second factor for your account: signing in now asks for its code. Keep your recovery codes somewhere safe.',
-    notYou
-  ])
+  return securityNotice('Two-step sign-in is on',
+    'An authenticator app was set up as a second factor for your account: signing in now asks for its code. Keep your recovery codes somewhere safe.')
 }
 
 export function mfaDisabledMail ({ byAdmin }: { byAdmin: boolean }): MailContent {
-  return compose('Two-step sign-in is off', [
-    byAdmin
-      ? 'An administrator removed the second factor of your account and signed out every session. Signing in now asks for your password only; set up a second factor again.'
-      : 'The second factor of your account was removed: signing in now asks for your password only.',
-    notYou
-  ])
+  return securityNotice('Two-step sign-in is off', byAdmin
+    ? 'An administrator removed the second factor of your account and signed out every session. Signing in now asks for your password only; set up a second factor again.'
+    : 'The second factor of your account was removed: signing in now asks for your password only.')
 }
 
 export function passkeyAddedMail ({ name }: { name: string }): MailContent {
-  return compose('A passkey was added', [
-    `A passkey named "${name}" was added to your account: it signs in without a password, and is a second factor after one.`,
-    notYou
-  ])
+  return securityNotice('A passkey was added', `A passkey named "${name}" was added to your account: it signs in without a password, and is a second factor after one.`)
 }
 
 export function passkeyRemovedMail ({ name }: { name: string }): MailContent {
-  return compose('A passkey was removed', [
-    `The passkey named "${name}" was removed from your account and no longer signs in.`,
-    notYou
-  ])
+  return securityNotice('A passkey was removed', `The passkey named "${name}" was removed from your account and no longer signs in.`)
 }
 
 export function recoveryCodesRegeneratedMail (): MailContent {
-  return compose('New recovery codes', [
-    'New recovery codes were made for your account; the earlier ones no longer work.',
-    notYou
-  ])
+  return securityNotice('New recovery codes', 'New recovery codes were made for your account; the earlier ones no longer work.')
 }
 
 export function recoveryCodeUsedMail ({ left }: { left: number }): MailContent {
-  return compose('A recovery code was used', [
-    `A recovery code was used to sign in to your account or confirm it was you. ${left === 1 ? '1 code is' : `${left} codes are`} left${left <= 3 ? ': make new ones from your account settings' : ''}.`,
-    notYou
-  ])
+  return securityNotice('A recovery code was used', `A recovery code was used to sign in to your account or confirm it was you. ${left === 1 ? '1 code is' : `${left} codes are`} left${left <= 3 ? ': make new ones from your account settings' : ''}.`)
 }
 
 type Paragraph = string | { link: string }
+
+/** A change to the account's security, and what the owner does when it was not them. */
+function securityNotice (subject: string, change: string): MailContent {
+  return compose(subject, [change, 'If this was not you, reset your password now and contact support.'])
+}
 
 function compose (subject: string, paragraphs: Paragraph[]): MailContent {
   const text = paragraphs.map(p => typeof p === 'string' ? p : p.link).join('\n\n')
