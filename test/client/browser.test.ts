@@ -2,15 +2,13 @@
 // between tabs. Four tabs of one app race refreshes after the access token expires; a revoked session and a
 // refused token end the session in every tab, without a refresh loop.
 /// <reference lib="dom" />
-import { once } from 'node:events'
-import { createServer } from 'node:http'
 import { join } from 'node:path'
 import { build } from 'esbuild'
 import type { Page } from 'playwright-core'
 import t from 'tap'
 import type { AuthClient, SessionEndEvent } from '../../packages/client/src/index.js'
 import { buildTestApp } from '../helpers/app.js'
-import { launchChromium, withChromium } from '../helpers/browser.js'
+import { launchChromium, servePage, withChromium } from '../helpers/browser.js'
 import { freePort } from '../helpers/net.js'
 import { newAccount } from '../helpers/users.js'
 const TABS = 4
@@ -42,13 +40,7 @@ async function browserSuite (): Promise<void> {
     window.auth = createAuthClient({ baseUrl: ${JSON.stringify(api)} })
     window.auth.onSessionEnd(event => { window.ended.push(event) })
   </script>`
-  const server = createServer((request, response) => {
-    const isScript = request.url === '/client.js'
-    response.setHeader('content-type', isScript ? 'text/javascript' : 'text/html')
-    response.end(isScript ? script : page)
-  }).listen(appPort, 'localhost')
-  await once(server, 'listening')
-  t.teardown(() => { server.close() })
+  await servePage(appPort, page, { files: { '/client.js': { contentType: 'text/javascript', body: script } } })
 
   const browser = await launchChromium()
   const context = await browser.newContext()

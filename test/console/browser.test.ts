@@ -2,9 +2,7 @@
 // path and its refusals (a non-admin, the last admin, an ended session, a cross-site request), driven by keyboard and
 // labels. With CONSOLE_SCREENSHOTS_DIR set (npm run docs:console) it saves a screenshot of each screen there.
 /// <reference lib="dom" />
-import { once } from 'node:events'
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Page } from 'playwright-core'
@@ -12,7 +10,7 @@ import t from 'tap'
 import { buildConsole } from '../../scripts/build-console.js'
 import { totpCode } from '../../src/services/mfa/totp.js'
 import { buildTestApp } from '../helpers/app.js'
-import { launchChromium, withChromium } from '../helpers/browser.js'
+import { launchChromium, servePage, withChromium } from '../helpers/browser.js'
 import { enrolTotp } from '../helpers/mfa.js'
 import { freePort } from '../helpers/net.js'
 import { loginWithBody, newAccount, registerAccount } from '../helpers/users.js'
@@ -291,18 +289,13 @@ async function consoleSuite (): Promise<void> {
   t.test('a cross-site page can neither act with the admin\'s cookies nor frame the console', async t => {
     const attackerPort = await freePort()
     const target = `${origin}/admin/users/${grace.user.id}`
-    const attacker = createServer((_request, response) => {
-      response.setHeader('content-type', 'text/html')
-      response.end(`<!doctype html><title>elsewhere</title>
-        <iframe src="${origin}/console/"></iframe>
-        <form method="post" action="${target}/sessions/revoke"></form>
-        <script>
-          fetch(${JSON.stringify(`${target}/password-reset`)}, { method: 'POST', credentials: 'include', mode: 'no-cors', headers: { 'content-type': 'text/plain' }, body: '{}' })
-            .finally(() => { document.title = 'sent' })
-        </script>`)
-    }).listen(attackerPort, '127.0.0.1')
-    await once(attacker, 'listening')
-    t.teardown(() => { attacker.close() })
+    await servePage(attackerPort, `<!doctype html><title>elsewhere</title>
+      <iframe src="${origin}/console/"></iframe>
+      <form method="post" action="${target}/sessions/revoke"></form>
+      <script>
+        fetch(${JSON.stringify(`${target}/password-reset`)}, { method: 'POST', credentials: 'include', mode: 'no-cors', headers: { 'content-type': 'text/plain' }, body: '{}' })
+          .finally(() => { document.title = 'sent' })
+      </script>`, { host: '127.0.0.1' })
     await app.inject({ method: 'POST', url: '/auth/login', payload: { email: grace.email, password: grace.password } })
     const live = await prisma.session.count({ where: { userId: grace.user.id, revokedAt: null } })
 

@@ -1,11 +1,9 @@
 // A real browser (Debian's Chromium, driven by playwright-core) plays a single-page app on another origin.
 /// <reference lib="dom" />
-import { once } from 'node:events'
-import { createServer, type Server } from 'node:http'
 import type { Page } from 'playwright-core'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
-import { fetchInPage, launchChromium, withChromium } from '../helpers/browser.js'
+import { fetchInPage, launchChromium, servePage, withChromium } from '../helpers/browser.js'
 import { freePort } from '../helpers/net.js'
 import { newAccount } from '../helpers/users.js'
 
@@ -21,17 +19,9 @@ async function browserSuite (): Promise<void> {
   })
   await app.listen({ host: 'localhost', port: apiPort })
 
-  async function servePage (port: number): Promise<Server> {
-    const server = createServer((_request, response) => {
-      response.setHeader('content-type', 'text/html')
-      response.end('<!doctype html><title>app</title><form id="form" method="post" enctype="text/plain"></form>')
-    }).listen(port, 'localhost')
-    await once(server, 'listening')
-    t.teardown(() => { server.close() })
-    return server
-  }
-  await servePage(appPort)
-  await servePage(evilPort)
+  const html = '<!doctype html><title>app</title><form id="form" method="post" enctype="text/plain"></form>'
+  await servePage(appPort, html)
+  await servePage(evilPort, html)
 
   const browser = await launchChromium()
   const context = await browser.newContext()

@@ -1,13 +1,11 @@
 // Starts Debian's Chromium (playwright-core): a single-page app on another origin sets up a second factor, then signs in
 // through the challenge; cookies arrive only once the code is verified, and fresh authentication is asked for and given.
 /// <reference lib="dom" />
-import { once } from 'node:events'
-import { createServer } from 'node:http'
 import type { Page } from 'playwright-core'
 import t from 'tap'
 import { totpCode } from '../../src/services/mfa/totp.js'
 import { buildTestApp } from '../helpers/app.js'
-import { fetchInPage, launchChromium, withChromium } from '../helpers/browser.js'
+import { fetchInPage, launchChromium, servePage, withChromium } from '../helpers/browser.js'
 import { freePort } from '../helpers/net.js'
 import { newAccount } from '../helpers/users.js'
 
@@ -18,12 +16,7 @@ async function browserSuite (): Promise<void> {
   const { app, clock, config } = await buildTestApp(t, { env: { PUBLIC_URL: api, CORS_ORIGINS: appOrigin, COOKIE_SECURE: 'true' } })
   await app.listen({ host: 'localhost', port: apiPort })
 
-  const server = createServer((_request, response) => {
-    response.setHeader('content-type', 'text/html')
-    response.end('<!doctype html><title>app</title>')
-  }).listen(appPort, 'localhost')
-  await once(server, 'listening')
-  t.teardown(() => { server.close() })
+  await servePage(appPort, '<!doctype html><title>app</title>')
 
   const browser = await launchChromium()
   const context = await browser.newContext()

@@ -2,12 +2,10 @@
 // verification): a single-page app on another origin registers a passkey, signs in with it and no password (also offered
 // by conditional mediation), uses it as the second factor of a password login, and removes it.
 /// <reference lib="dom" />
-import { once } from 'node:events'
-import { createServer } from 'node:http'
 import type { Page } from 'playwright-core'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
-import { launchChromium, withChromium } from '../helpers/browser.js'
+import { launchChromium, servePage, withChromium } from '../helpers/browser.js'
 import { freePort } from '../helpers/net.js'
 import { newAccount } from '../helpers/users.js'
 
@@ -53,12 +51,7 @@ async function browserSuite (): Promise<void> {
   const { app, prisma } = await buildTestApp(t, { env: { PUBLIC_URL: api, CORS_ORIGINS: appOrigin, COOKIE_SECURE: 'true' } })
   await app.listen({ host: 'localhost', port: apiPort })
 
-  const server = createServer((_request, response) => {
-    response.setHeader('content-type', 'text/html')
-    response.end('<!doctype html><title>app</title><input name="username" autocomplete="username webauthn">')
-  }).listen(appPort, 'localhost')
-  await once(server, 'listening')
-  t.teardown(() => { server.close() })
+  await servePage(appPort, '<!doctype html><title>app</title><input name="username" autocomplete="username webauthn">')
 
   const browser = await launchChromium()
   const context = await browser.newContext()

@@ -1,5 +1,7 @@
 // Debian's Chromium for the browser tests, driven by playwright-core: never a browser downloaded by a tool.
+import { once } from 'node:events'
 import { existsSync } from 'node:fs'
+import { createServer, type Server } from 'node:http'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import t from 'tap'
 
@@ -53,4 +55,25 @@ export async function fetchInPage (page: Page, method: string, url: string, body
     json = text === '' ? null : JSON.parse(text) as Record<string, unknown>
   } catch {}
   return { status, text, json }
+}
+
+/** A file served beside the page, by its path (`/client.js`). */
+export interface ServedFile {
+  contentType: string
+  body: string
+}
+
+/**
+ * Serves `html` at every path of `http://host:port` (and each of `files` at its own path), as
+ * the page of an app on another origin, until the test file ends.
+ */
+export async function servePage (port: number, html: string, { host = 'localhost', files = {} }: { host?: string, files?: Record<string, ServedFile> } = {}): Promise<Server> {
+  const server = createServer((request, response) => {
+    const file = files[request.url ?? '/'] ?? { contentType: 'text/html', body: html }
+    response.setHeader('content-type', file.contentType)
+    response.end(file.body)
+  }).listen(port, host)
+  await once(server, 'listening')
+  t.teardown(() => { server.close() })
+  return server
 }

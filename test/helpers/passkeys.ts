@@ -54,23 +54,22 @@ export class SoftPasskey {
     return Buffer.from(JSON.stringify({ type, challenge, origin, crossOrigin: false }))
   }
 
+  /** This credential with an authenticator's response, as PublicKeyCredential.toJSON() shows it. */
+  private credential<Response> (response: Response) {
+    return { id: this.id, rawId: this.id, type: 'public-key', clientExtensionResults: {}, response }
+  }
+
   /** navigator.credentials.create() with these options, as PublicKeyCredential.toJSON() shows it. */
   register (options: { challenge: string, user: { id: string } }, overrides: CeremonyOverrides = {}) {
     this.userHandle = options.user.id
     const flags = FLAG_UP | FLAG_AT | (overrides.userVerified === false ? 0 : FLAG_UV)
     const authData = this.authData(overrides.rpId ?? TEST_RP_ID, flags, 0, this.coseKey())
     const attestationObject = isoCBOR.encode(new Map<string, unknown>([['fmt', 'none'], ['attStmt', new Map()], ['authData', new Uint8Array(authData)]]) as never)
-    return {
-      id: this.id,
-      rawId: this.id,
-      type: 'public-key',
-      clientExtensionResults: {},
-      response: {
-        clientDataJSON: b64(this.clientData(overrides.type ?? 'webauthn.create', overrides.challenge ?? options.challenge, overrides.origin ?? TEST_ORIGIN)),
-        attestationObject: b64(attestationObject),
-        transports: ['internal']
-      }
-    }
+    return this.credential({
+      clientDataJSON: b64(this.clientData(overrides.type ?? 'webauthn.create', overrides.challenge ?? options.challenge, overrides.origin ?? TEST_ORIGIN)),
+      attestationObject: b64(attestationObject),
+      transports: ['internal']
+    })
   }
 
   /** navigator.credentials.get() with these options, as PublicKeyCredential.toJSON() shows it. */
@@ -82,18 +81,12 @@ export class SoftPasskey {
     const clientData = this.clientData(overrides.type ?? 'webauthn.get', overrides.challenge ?? options.challenge, overrides.origin ?? TEST_ORIGIN)
     const key: KeyObject = overrides.wrongKey === true ? generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey : this.keys.privateKey
     const signature = sign('sha256', Buffer.concat([authData, createHash('sha256').update(clientData).digest()]), { key, dsaEncoding: 'der' })
-    return {
-      id: this.id,
-      rawId: this.id,
-      type: 'public-key',
-      clientExtensionResults: {},
-      response: {
-        clientDataJSON: b64(clientData),
-        authenticatorData: b64(authData),
-        signature: b64(signature),
-        ...(this.userHandle === undefined ? {} : { userHandle: this.userHandle })
-      }
-    }
+    return this.credential({
+      clientDataJSON: b64(clientData),
+      authenticatorData: b64(authData),
+      signature: b64(signature),
+      ...(this.userHandle === undefined ? {} : { userHandle: this.userHandle })
+    })
   }
 }
 
