@@ -62,6 +62,7 @@ function isDead (row: Pick<ChallengeRow, 'usedAt' | 'expiresAt' | 'failures'>, a
   return row.usedAt !== null || row.expiresAt <= at || row.failures >= CHALLENGE_MAX_FAILURES
 }
 
+/** The method a proof uses, as audited and as the login records it. */
 function methodOf (proof: SecondFactorProof): SecondFactorMethod {
   return 'code' in proof ? 'totp' : 'recoveryCode' in proof ? 'recovery_code' : 'webauthn'
 }

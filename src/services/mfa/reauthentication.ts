@@ -42,6 +42,7 @@ export function methodsFor (totp: boolean, passkey = false): ReauthenticationMet
 
 const provenAtOf = { password: 'passwordProvenAt', totp: 'totpProvenAt', recovery_code: 'recoveryCodeProvenAt', webauthn: 'passkeyProvenAt' } as const
 
+/** The method a proof uses: its session records when that method was last proven. */
 function methodOf (proof: ReauthenticationProof): ReauthenticationMethod {
   return 'password' in proof ? 'password' : 'code' in proof ? 'totp' : 'recoveryCode' in proof ? 'recovery_code' : 'webauthn'
 }
