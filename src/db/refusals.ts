@@ -4,8 +4,11 @@ import { Prisma } from '../generated/prisma/client.js'
 const prismaCodeOf = (error: unknown): string | undefined =>
   error instanceof Prisma.PrismaClientKnownRequestError ? error.code : undefined
 
-// The hand-written statements' errors come from `pg`, with the SQLSTATE in `code`.
-const sqlStateOf = (error: unknown): unknown => (error as { code?: unknown } | null)?.code
+// The hand-written statements' errors come from `pg`, with the SQLSTATE in `code`; those of
+// Prisma's raw queries (P2010) carry it as the driver adapter's `originalCode`.
+const sqlStateOf = (error: unknown): unknown => prismaCodeOf(error) === 'P2010'
+  ? (error as { meta?: { driverAdapterError?: { cause?: { originalCode?: unknown } } } }).meta?.driverAdapterError?.cause?.originalCode
+  : (error as { code?: unknown } | null)?.code
 
 /** Another row already holds the value of a unique column (an email, a username). */
 export function isUniqueViolation (error: unknown): boolean {

@@ -73,6 +73,8 @@ function sharedArgon2Threads (): Argon2Threads {
 export interface TestApp {
   app: FastifyInstance
   prisma: PrismaClient
+  /** The pool under both Prisma and the hand-written statements. */
+  pool: ReturnType<typeof createPool>
   config: Config
   clock: TestClock
   database: TestDatabase
@@ -105,5 +107,5 @@ export async function buildTestApp (t: TapTest, options: BuildOptions = {}): Pro
     await ownDatabase?.drop()
   })
   await app.ready()
-  return { app, prisma, config, clock, database }
+  return { app, prisma, pool, config, clock, database }
 }

@@ -4,7 +4,7 @@ import { buildTestApp } from '../helpers/app.js'
 import { loginWithBody, loginWithCookies, registerAccount } from '../helpers/users.js'
 
 const env = { REFRESH_TOKEN_IDLE_TTL_SECONDS: '600', SESSION_ABSOLUTE_TTL_SECONDS: '1800', REFRESH_REUSE_GRACE_SECONDS: '10' }
-const { app, prisma, clock } = await buildTestApp(t, { env })
+const { app, prisma, pool, clock } = await buildTestApp(t, { env })
 
 const refreshWithBody = (refreshToken: string) => app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken } })
 const sessionIdOf = (refreshToken: string) => refreshToken.split('.')[0] as string
@@ -188,4 +188,47 @@ t.test('a role change reaches the access token at the next refresh', async t => 
   const { accessToken } = (await refreshWithBody(refreshToken)).json()
   const claims = JSON.parse(Buffer.from(accessToken.split('.')[1], 'base64url').toString())
   t.equal(claims.role, 'admin')
+})
+
+/** The statements sent to the database while `work` runs. */
+async function statementsDuring (work: () => Promise<unknown>): Promise<number> {
+  const query = pool.query
+  let count = 0
+  pool.query = ((...args: Parameters<typeof query>) => { count++; return (query as (...a: unknown[]) => unknown).apply(pool, args) }) as typeof query
+  try {
+    await work()
+  } finally {
+    pool.query = query
+  }
+  return count
+}
+
+t.test('a session refreshed before rotates in one statement, and every rule still holds on that path', async t => {
+  const account = await registerAccount(app)
+  const first = await loginWithBody(app, account)
+  const second = (await refreshWithBody(first.refreshToken)).json()
+  let third: { refreshToken: string } = { refreshToken: '' }
+  t.equal(await statementsDuring(async () => { third = (await refreshWithBody(second.refreshToken)).json() }), 1, 'one round trip')
+
+  const [sid, generation, mac] = third.refreshToken.split('.') as [string, string, string]
+  const forged = await refreshWithBody(`${sid}.${generation}.${mac.slice(0, -2)}${mac.endsWith('AA') ? 'BB' : 'AA'}`)
+  t.equal(forged.json().code, 'AUTH_REFRESH_INVALID', 'a forged token of the current generation')
+  t.equal((await prisma.session.findUniqueOrThrow({ where: { id: sid } })).generation, Number(generation), 'changed nothing')
+
+  const fourth = (await refreshWithBody(third.refreshToken)).json()
+  t.same((await refreshWithBody(third.refreshToken)).json().refreshToken, fourth.refreshToken, 'the grace window still gives the same successor')
+  await prisma.user.update({ where: { id: account.user.id }, data: { role: 'admin' } })
+  const fifth = (await refreshWithBody(fourth.refreshToken)).json()
+  t.equal(JSON.parse(Buffer.from(fifth.accessToken.split('.')[1], 'base64url').toString()).role, 'admin', 'the current role')
+
+  await prisma.user.update({ where: { id: account.user.id }, data: { isActive: false } })
+  t.equal((await refreshWithBody(fifth.refreshToken)).json().code, 'AUTH_REFRESH_REVOKED', 'a deactivated user')
+  await prisma.user.update({ where: { id: account.user.id }, data: { isActive: true } })
+  clock.advance(601)
+  t.equal((await refreshWithBody(fifth.refreshToken)).json().code, 'AUTH_REFRESH_EXPIRED', 'an idle session')
+
+  const other = await loginWithBody(app, account)
+  const next = (await refreshWithBody(other.refreshToken)).json()
+  await app.inject({ method: 'POST', url: '/auth/logout', payload: { refreshToken: next.refreshToken } })
+  t.equal((await refreshWithBody(next.refreshToken)).json().code, 'AUTH_REFRESH_REVOKED', 'a session logged out')
 })

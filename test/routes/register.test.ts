@@ -56,7 +56,20 @@ t.test('two concurrent registrations of one email: one 201, one 409, never a 500
     t.same(responses.map(r => r.statusCode).sort(), [201, 409])
     t.equal(await prisma.user.count({ where: { email: account.email } }), 1)
     t.equal(await prisma.profile.count({ where: { user: { email: account.email } } }), 1)
+    t.equal(await prisma.oneTimeToken.count({ where: { email: account.email } }), 1, 'one verification token: the refused registration wrote nothing')
   }
+})
+
+t.test('a registration is written whole: the user, the profile and the verification token, with one time', async t => {
+  const account = { ...newAccount(), displayName: 'Grace Hopper' }
+  const { user } = (await register(account)).json()
+  const row = await prisma.user.findUniqueOrThrow({ where: { id: user.id }, include: { profile: true, tokens: true } })
+  t.equal(row.createdAt.toISOString(), user.createdAt, 'the answer shows what was stored')
+  t.equal(row.updatedAt.toISOString(), user.updatedAt)
+  t.match(row, { role: 'user', emailVerifiedAt: null, isActive: true, profile: { displayName: 'Grace Hopper', bio: null } })
+  t.equal(row.tokens.length, 1)
+  t.match(row.tokens[0], { purpose: 'email_verify', email: account.email, usedAt: null })
+  t.ok((row.tokens[0]?.expiresAt ?? 0) > row.createdAt, 'the token expires later')
 })
 
 t.test('bad input answers 400 in the documented shape and creates nothing', async t => {

@@ -1,4 +1,5 @@
 // Accounts: registration, the caller's own user, and profile and email updates.
+import { randomUUID } from 'node:crypto'
 import type { Static } from '@sinclair/typebox'
 import { Prisma } from '../../generated/prisma/client.js'
 import type { RegisterBody } from '../../schemas/auth.js'
@@ -11,7 +12,8 @@ import type { EmailVerificationService } from './email-verification.js'
 import type { MailOutbox } from '../mail/outbox.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import type { PasswordService } from '../passwords/passwords.js'
-import { API_USER_COLUMNS, API_USER_FROM, apiUserOfRow, ownSelect, toApiUser, toOwnUser, userSelect, type ApiUser, type ApiUserRow, type OwnUser } from './api-user.js'
+import { insertAccount, type FirstToken } from './account-insert.js'
+import { API_USER_COLUMNS, API_USER_FROM, apiUserOfRow, ownSelect, toApiUser, toOwnUser, type ApiUser, type ApiUserRow, type OwnUser } from './api-user.js'
 import type { Role } from './roles.js'
 import { liveSessionSql } from '../sessions/liveness.js'
 import type { SessionService } from '../sessions/sessions.js'
@@ -56,7 +58,7 @@ export function createUserService ({ prisma, sql, now, passwords, sessions, emai
     async register (input: Registration): Promise<ApiUser> {
       const user = await createAccount({ prisma, passwords }, input, 'user', null, email => {
         const token = oneTimeTokens.newRow('email_verify', email)
-        return { ...token, mails: { create: outbox.nestedRow({ kind: 'verify_email', to: email, tokenId: token.id }) } }
+        return { token, mail: outbox.rowOf({ kind: 'verify_email', to: email, tokenId: token.id }) }
       })
       outbox.wake()
       return user
@@ -110,29 +112,20 @@ export async function createAccount (
   role: Role,
   /** When the address is vouched for by an operator (the admin CLI), not by a mailed link. */
   emailVerifiedAt: Date | null = null,
-  /** A first one-time token (and its mail) to create with the account, in the same transaction. */
-  firstToken?: (email: string) => Prisma.OneTimeTokenCreateWithoutUserInput
+  /** A first one-time token (and its mail) to create with the account, in the same statement. */
+  firstToken?: (email: string) => FirstToken
 ): Promise<ApiUser> {
   const email = canonical(input.email)
   const username = input.username === undefined ? null : canonical(input.username)
   if (passwords.isWeak(input.password, [email, username])) throw apiError('PASSWORD_TOO_WEAK')
   const passwordHash = await passwords.hash(input.password)
+  const user = { id: randomUUID(), email, username, role, emailVerifiedAt, createdAt: new Date() }
+  const displayName = input.displayName ?? null
   try {
-    const row = await prisma.user.create({
-      data: {
-        email,
-        username,
-        passwordHash,
-        role,
-        emailVerifiedAt,
-        profile: { create: { displayName: input.displayName ?? null } },
-        ...(firstToken === undefined ? {} : { tokens: { create: firstToken(email) } })
-      },
-      select: userSelect
-    })
-    return toApiUser(row)
+    await insertAccount(prisma, { ...user, passwordHash, displayName }, firstToken?.(email))
   } catch (error) {
     if (isUniqueViolation(error)) throw apiError('USER_EXISTS')
     throw error
   }
+  return toApiUser({ ...user, pendingEmail: null, updatedAt: user.createdAt, profile: { displayName, bio: null, avatarUrl: null } })
 }

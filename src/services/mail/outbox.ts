@@ -50,11 +50,8 @@ export function createMailOutbox ({ prisma, now, wake }: MailOutboxDeps) {
       await db.outboxMail.create({ data: rowOf(mail) })
     },
 
-    /** The row of `mail` for a write nested under its token's creation (which supplies `tokenId`). */
-    nestedRow (mail: Extract<QueuedMail, { tokenId: string }>) {
-      const { tokenId: _, ...row } = rowOf(mail)
-      return row
-    },
+    /** The row of `mail`, for a statement that writes it with what it belongs to (an account's creation). */
+    rowOf,
 
     wake,
 

@@ -1,9 +1,10 @@
 // Refresh-token rotation with reuse detection (RFC 9700 4.14.2) and a grace window for honest races.
+import { Lru } from 'toad-cache'
 import { iso, statement, type Sql } from '../../db/sql.js'
 import { apiError, isErrorCode } from '../../errors.js'
 import type { AuditService } from '../admin/audit.js'
 import type { AuthMetrics } from '../metrics.js'
-import { expiryOf, sessionStateAt } from './liveness.js'
+import { expiryOf, liveSessionSql, sessionStateAt } from './liveness.js'
 import type { Device, SessionService } from './sessions.js'
 import type { SettingsService } from '../admin/settings.js'
 import type { AccessTokenIssuer } from '../tokens/access-tokens.js'
@@ -46,7 +47,7 @@ interface SessionState {
 
 type SessionRow = Omit<SessionState, 'user'> & SessionState['user']
 
-// A refresh is two statements: this read, then the conditional rotation below.
+// The first refresh of a session in this process reads it (for its salt), then rotates it.
 const selectSession = statement<SessionRow>('refresh.session', `
   SELECT s.id, s."userId", s."secretSalt", s.generation, s."rotatedAt", s."revokedAt", s."idleExpiresAt", s."absoluteExpiresAt", s."authTime", s.amr,
     u.role, u."isActive", u."emailVerifiedAt"
@@ -56,6 +57,23 @@ const selectSession = statement<SessionRow>('refresh.session', `
 const rotateSession = statement('refresh.rotate', `
   UPDATE "Session" SET generation = $2 + 1, "rotatedAt" = $3, "lastUsedAt" = $3, "idleExpiresAt" = $4, ip = $5
   WHERE id = $1 AND generation = $2 AND "revokedAt" IS NULL`)
+
+/**
+ * The common case in one round trip: the presented token is the current generation of a live
+ * session. Rotates it and returns what the new tokens need; no row when anything else holds
+ * (another generation, revoked, expired, a deactivated or unverified user), which the two-step
+ * path then sorts out. The salt is not read: the token was checked against a cached one.
+ */
+function fastRotation (requireVerifiedEmail: boolean) {
+  return statement<Omit<SessionRow, 'secretSalt' | 'rotatedAt' | 'revokedAt' | 'isActive'>>(`refresh.fast${requireVerifiedEmail ? '.verified' : ''}`, `
+  UPDATE "Session" s SET generation = s.generation + 1, "rotatedAt" = $3, "lastUsedAt" = $3, "idleExpiresAt" = LEAST($4::timestamp, s."absoluteExpiresAt"), ip = $5
+  FROM "User" u
+  WHERE s.id = $1 AND s.generation = $2 AND u.id = s."userId" AND ${liveSessionSql('s', '$3')}${requireVerifiedEmail ? ' AND u."emailVerifiedAt" IS NOT NULL' : ''}
+  RETURNING s.id, s."userId", s.generation, s."idleExpiresAt", s."absoluteExpiresAt", s."authTime", s.amr, u.role, u."emailVerifiedAt"`)
+}
+
+// Salts of sessions refreshed here lately: a salt never changes, so a cached one never goes stale.
+const SALT_CACHE_ENTRIES = 20_000
 
 /** A session as a refresh reads it, with its user's state. */
 async function loadSession (sql: Sql, id: string): Promise<SessionState | null> {
@@ -104,10 +122,33 @@ function rotator (sql: Sql, settings: SettingsService, tokensFor: ReturnType<typ
   }
 }
 
+/**
+ * One round trip for the refresh of a session whose salt this process has seen: the token is
+ * checked against the cached salt first, so a forged token still changes nothing. null when
+ * the salt is not cached or the fast rotation does not apply.
+ */
+function fastRotator ({ sql, codec, settings, requireVerifiedEmail }: Pick<RefreshDeps, 'sql' | 'codec' | 'settings' | 'requireVerifiedEmail'>, tokensFor: ReturnType<typeof tokenMinter>) {
+  const salts = new Lru<Uint8Array>(SALT_CACHE_ENTRIES)
+  const rotateLive = fastRotation(requireVerifiedEmail)
+  return {
+    remember: (sessionId: string, salt: Uint8Array) => { salts.set(sessionId, salt) },
+    async rotate (parts: RefreshTokenParts, device: Device, at: Date): Promise<RefreshedTokens | null> {
+      const salt = salts.get(parts.sessionId)
+      if (salt === undefined || !codec.matches(parts, parts.generation, salt)) return null
+      const idle = new Date(at.getTime() + settings.tokenLifetimes().refreshTokenIdleTtlSeconds * 1000)
+      const { rows: [row] } = await rotateLive(sql, [parts.sessionId, parts.generation, iso(at), iso(idle), device.ip])
+      if (row === undefined) return null
+      const session = { ...row, secretSalt: salt, rotatedAt: at, revokedAt: null, user: { role: row.role, isActive: true, emailVerifiedAt: row.emailVerifiedAt } }
+      return tokensFor(session, row.generation, row.idleExpiresAt)
+    }
+  }
+}
+
 export function createRefreshService (deps: RefreshDeps) {
   const { sql, codec, sessions, settings, audit, now, graceSeconds, requireVerifiedEmail, metrics } = deps
   const tokensFor = tokenMinter(deps)
   const rotate = rotator(sql, settings, tokensFor)
+  const fast = fastRotator(deps, tokensFor)
 
   /**
    * Within the grace window the immediately previous token yields the current one again (the
@@ -129,10 +170,13 @@ export function createRefreshService (deps: RefreshDeps) {
     const parts = codec.decode(token)
     if (parts === null) throw apiError('AUTH_REFRESH_INVALID')
     const at = now()
+    const rotatedAtOnce = await fast.rotate(parts, device, at)
+    if (rotatedAtOnce !== null) return rotatedAtOnce
     let session = await loadSession(sql, parts.sessionId)
     if (session === null || parts.generation > session.generation || !codec.matches(parts, parts.generation, session.secretSalt)) {
       throw apiError('AUTH_REFRESH_INVALID')
     }
+    fast.remember(session.id, session.secretSalt)
     assertUsable(session, at, requireVerifiedEmail)
     if (parts.generation === session.generation) {
       const rotated = await rotate(session, device, at)
