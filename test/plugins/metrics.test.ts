@@ -47,7 +47,7 @@ t.test('what is counted: requests by route template and status, logins, refreshe
   const scrape = async () => (await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${TOKEN}` } })).body
   const account = await registerAccount(app)
   const first = await loginWithBody(app, account)
-  await loginWithBody(app, account)
+  const second = await loginWithBody(app, account)
   await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: 'not the password' } })
   await app.inject({ method: 'POST', url: '/auth/login', payload: { email: 'nobody@example.com', password: 'not the password' } })
   t.equal(sample(await scrape(), 'auth_active_sessions'), 2, 'two live sessions')
@@ -56,7 +56,8 @@ t.test('what is counted: requests by route template and status, logins, refreshe
   t.equal(refreshed.statusCode, 200)
   const reused = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: first.refreshToken } })
   t.equal(reused.json().code, 'AUTH_REFRESH_REUSED')
-  await app.inject({ method: 'GET', url: `/admin/users/${account.user.id}`, headers: { authorization: `Bearer ${first.accessToken}` } })
+  // From the session still live: a user, so 403 (the revoked one would get 401 from the admin API).
+  await app.inject({ method: 'GET', url: `/admin/users/${account.user.id}`, headers: { authorization: `Bearer ${second.accessToken}` } })
   await app.inject({ method: 'GET', url: '/no/such/page' })
 
   const text = await scrape()
