@@ -7,6 +7,7 @@ import type { MailOutbox } from '../mail/outbox.js'
 import type { SessionService } from '../sessions/sessions.js'
 import { findRecoveryCode, hashRecoveryCode, newRecoveryCodes } from './recovery-codes.js'
 import { matchingStep, newTotpSecret, openSecret, otpauthUri, sealSecret } from './totp.js'
+import { emailOf } from '../accounts/email-of.js'
 
 export interface FactorDeps {
   prisma: PrismaClient
@@ -37,12 +38,6 @@ const recoveryRows = (userId: string, codes: string[]) => codes.map(code => ({ u
 async function confirmedFactor (db: Db, userId: string) {
   const factor = await db.totpFactor.findUnique({ where: { userId }, select: { sealedSecret: true, confirmedAt: true, lastUsedStep: true } })
   return factor?.confirmedAt == null ? null : factor
-}
-
-async function emailOf (db: Db, userId: string): Promise<string> {
-  const user = await db.user.findUnique({ where: { id: userId }, select: { email: true } })
-  if (user === null) throw apiError('AUTH_SESSION_REVOKED')
-  return user.email
 }
 
 /** Setting up an authenticator app: a secret offered, then confirmed by its first code. */

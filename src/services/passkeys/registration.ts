@@ -1,17 +1,11 @@
 // Registering a passkey: creation options bound to the session, then the attested credential stored.
 import { generateRegistrationOptions, verifyRegistrationResponse, type PublicKeyCredentialCreationOptionsJSON, type RegistrationResponseJSON, type VerifiedRegistrationResponse } from '@simplewebauthn/server'
-import type { Db } from '../../db/prisma.js'
 import { isUniqueViolation } from '../../db/refusals.js'
 import { apiError, withStatus } from '../../errors.js'
 import { CEREMONY_TTL_SECONDS } from './ceremony-challenges.js'
 import { clientDataOf, originRefusal } from './ceremony-data.js'
 import { descriptorsOf, viewSelect, type PasskeyActor, type PasskeyDeps, type PasskeyView } from './passkey-rows.js'
-
-async function emailOf (db: Db, userId: string): Promise<string> {
-  const user = await db.user.findUnique({ where: { id: userId }, select: { email: true } })
-  if (user === null) throw apiError('AUTH_SESSION_REVOKED')
-  return user.email
-}
+import { emailOf } from '../accounts/email-of.js'
 
 type RegistrationInfo = Extract<VerifiedRegistrationResponse, { verified: true }>['registrationInfo']
 

@@ -131,7 +131,8 @@ function fastRotator ({ sql, codec, settings, requireVerifiedEmail }: Pick<Refre
   const salts = new Lru<Uint8Array>(SALT_CACHE_ENTRIES)
   const rotateLive = fastRotation(requireVerifiedEmail)
   return {
-    remember: (sessionId: string, salt: Uint8Array) => { salts.set(sessionId, salt) },
+    // A copy of its own: the driver's buffer may be a slice of a shared 8 KiB slab, which the cache would keep alive.
+    remember: (sessionId: string, salt: Uint8Array) => { salts.set(sessionId, new Uint8Array(salt)) },
     async rotate (parts: RefreshTokenParts, device: Device, at: Date): Promise<RefreshedTokens | null> {
       const salt = salts.get(parts.sessionId)
       if (salt === undefined || !codec.matches(parts, parts.generation, salt)) return null
