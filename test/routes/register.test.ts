@@ -3,7 +3,7 @@ import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { newAccount } from '../helpers/users.js'
 
-const { app, prisma } = await buildTestApp(t)
+const { app, prisma, clock } = await buildTestApp(t)
 
 const register = (payload: unknown, headers: Record<string, string> = {}) =>
   app.inject({ method: 'POST', url: '/auth/register', payload: payload as object, headers })
@@ -70,6 +70,16 @@ t.test('a registration is written whole: the user, the profile and the verificat
   t.equal(row.tokens.length, 1)
   t.match(row.tokens[0], { purpose: 'email_verify', email: account.email, usedAt: null })
   t.ok((row.tokens[0]?.expiresAt ?? 0) > row.createdAt, 'the token expires later')
+})
+
+t.test('the account is stamped by the service clock, not the machine clock', async t => {
+  const day = 24 * 3600
+  clock.advance(-day)
+  t.teardown(() => { clock.advance(day) })
+  const before = clock.now().getTime()
+  const { user } = (await register(newAccount())).json()
+  const createdAt = Date.parse(user.createdAt)
+  t.ok(createdAt >= before && createdAt <= clock.now().getTime(), 'createdAt is a day back, with the clock')
 })
 
 t.test('bad input answers 400 in the documented shape and creates nothing', async t => {

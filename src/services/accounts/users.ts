@@ -56,7 +56,7 @@ export function createUserService ({ prisma, sql, now, passwords, sessions, emai
      * this resolves, and sent off the request path.
      */
     async register (input: Registration): Promise<ApiUser> {
-      const user = await createAccount({ prisma, passwords }, input, 'user', null, email => {
+      const user = await createAccount({ prisma, passwords, now }, input, 'user', false, email => {
         const token = oneTimeTokens.newRow('email_verify', email)
         return { token, mail: outbox.rowOf({ kind: 'verify_email', to: email, tokenId: token.id }) }
       })
@@ -107,11 +107,11 @@ export type UserService = ReturnType<typeof createUserService>
  * give one account and one USER_EXISTS, never a duplicate or a 500.
  */
 export async function createAccount (
-  { prisma, passwords }: Pick<UserDeps, 'prisma' | 'passwords'>,
+  { prisma, passwords, now }: Pick<UserDeps, 'prisma' | 'passwords' | 'now'>,
   input: Registration,
   role: Role,
-  /** When the address is vouched for by an operator (the admin CLI), not by a mailed link. */
-  emailVerifiedAt: Date | null = null,
+  /** The address is vouched for by an operator (the admin CLI), not by a mailed link. */
+  verified: boolean,
   /** A first one-time token (and its mail) to create with the account, in the same statement. */
   firstToken?: (email: string) => FirstToken
 ): Promise<ApiUser> {
@@ -119,7 +119,8 @@ export async function createAccount (
   const username = input.username === undefined ? null : canonical(input.username)
   if (passwords.isWeak(input.password, [email, username])) throw apiError('PASSWORD_TOO_WEAK')
   const passwordHash = await passwords.hash(input.password)
-  const user = { id: randomUUID(), email, username, role, emailVerifiedAt, createdAt: new Date() }
+  const createdAt = now()
+  const user = { id: randomUUID(), email, username, role, emailVerifiedAt: verified ? createdAt : null, createdAt }
   const displayName = input.displayName ?? null
   try {
     await insertAccount(prisma, { ...user, passwordHash, displayName }, firstToken?.(email))

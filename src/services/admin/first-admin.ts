@@ -8,11 +8,12 @@ import { canonical, createAccount, type Registration } from '../accounts/users.j
 export interface AdminAccountDeps {
   prisma: PrismaClient
   passwords: PasswordService
+  now?: () => Date
 }
 
 export type BootstrapOutcome = 'admin-exists' | 'created' | 'promoted'
 
-export function createAdminAccounts ({ prisma, passwords }: AdminAccountDeps) {
+export function createAdminAccounts ({ prisma, passwords, now = () => new Date() }: AdminAccountDeps) {
   async function promote (email: string): Promise<ApiUser> {
     const found = await prisma.user.findUnique({ where: { email: canonical(email) }, select: { id: true } })
     if (found === null) throw apiError('NOT_FOUND')
@@ -25,7 +26,7 @@ export function createAdminAccounts ({ prisma, passwords }: AdminAccountDeps) {
      * operator vouches for the address, so it counts as verified (REQUIRE_EMAIL_VERIFICATION
      * must not lock the first admin out).
      */
-    createAdmin: (input: Registration): Promise<ApiUser> => createAccount({ prisma, passwords }, input, 'admin', new Date()),
+    createAdmin: (input: Registration): Promise<ApiUser> => createAccount({ prisma, passwords, now }, input, 'admin', true),
 
     /** Makes an existing account an (active) admin. */
     promote,
@@ -42,7 +43,7 @@ export function createAdminAccounts ({ prisma, passwords }: AdminAccountDeps) {
       }
       if (password === undefined) throw new Error('ADMIN_PASSWORD is required to create the ADMIN_EMAIL account')
       try {
-        await createAccount({ prisma, passwords }, { email, password }, 'admin', new Date())
+        await createAccount({ prisma, passwords, now }, { email, password }, 'admin', true)
       } catch (error) {
         // Another instance starting at the same moment created it first.
         if ((error as { code?: string }).code === 'USER_EXISTS') return 'admin-exists'

@@ -54,18 +54,14 @@ const selectSession = statement<SessionRow>('refresh.session', `
   FROM "Session" s JOIN "User" u ON u.id = s."userId"
   WHERE s.id = $1`)
 
-const rotateSession = statement('refresh.rotate', `
-  UPDATE "Session" SET generation = $2 + 1, "rotatedAt" = $3, "lastUsedAt" = $3, "idleExpiresAt" = $4, ip = $5
-  WHERE id = $1 AND generation = $2 AND "revokedAt" IS NULL`)
-
 /**
- * The common case in one round trip: the presented token is the current generation of a live
- * session. Rotates it and returns what the new tokens need; no row when anything else holds
+ * One conditional update: of concurrent callers holding generation G of a live session, exactly
+ * one moves it to G + 1 and gets what the new tokens need. No row when anything else holds
  * (another generation, revoked, expired, a deactivated or unverified user), which the two-step
- * path then sorts out. The salt is not read: the token was checked against a cached one.
+ * path then sorts out. The salt is not read: the caller has checked the token against it.
  */
-function fastRotation (requireVerifiedEmail: boolean) {
-  return statement<Omit<SessionRow, 'secretSalt' | 'rotatedAt' | 'revokedAt' | 'isActive'>>(`refresh.fast${requireVerifiedEmail ? '.verified' : ''}`, `
+function rotationStatement (requireVerifiedEmail: boolean) {
+  return statement<Omit<SessionRow, 'secretSalt' | 'rotatedAt' | 'revokedAt' | 'isActive'>>(`refresh.rotate${requireVerifiedEmail ? '.verified' : ''}`, `
   UPDATE "Session" s SET generation = s.generation + 1, "rotatedAt" = $3, "lastUsedAt" = $3, "idleExpiresAt" = LEAST($4::timestamp, s."absoluteExpiresAt"), ip = $5
   FROM "User" u
   WHERE s.id = $1 AND s.generation = $2 AND u.id = s."userId" AND ${liveSessionSql('s', '$3')}${requireVerifiedEmail ? ' AND u."emailVerifiedAt" IS NOT NULL' : ''}
@@ -110,46 +106,43 @@ function assertUsable (session: SessionState, at: Date, requireVerifiedEmail: bo
   if (requireVerifiedEmail && session.user.emailVerifiedAt === null) throw apiError('EMAIL_NOT_VERIFIED')
 }
 
-/** One conditional update: of concurrent callers holding generation G, exactly one moves it to G + 1. */
-function rotator (sql: Sql, settings: SettingsService, tokensFor: ReturnType<typeof tokenMinter>) {
-  return async function rotate (session: SessionState, device: Device, at: Date): Promise<RefreshedTokens | null> {
-    const lifetimes = settings.tokenLifetimes()
-    const idle = new Date(at.getTime() + lifetimes.refreshTokenIdleTtlSeconds * 1000)
-    // Rotation never extends the absolute limit.
-    const idleExpiresAt = idle < session.absoluteExpiresAt ? idle : session.absoluteExpiresAt
-    const { rowCount } = await rotateSession(sql, [session.id, session.generation, iso(at), iso(idleExpiresAt), device.ip])
-    return rowCount === 1 ? tokensFor(session, session.generation + 1, idleExpiresAt) : null
-  }
-}
-
 /**
- * One round trip for the refresh of a session whose salt this process has seen: the token is
- * checked against the cached salt first, so a forged token still changes nothing. null when
- * the salt is not cached or the fast rotation does not apply.
+ * Rotation by the one conditional update. The salt is always passed in, never looked up here: a
+ * cache miss must not read as "another request rotated first".
  */
-function fastRotator ({ sql, codec, settings, requireVerifiedEmail }: Pick<RefreshDeps, 'sql' | 'codec' | 'settings' | 'requireVerifiedEmail'>, tokensFor: ReturnType<typeof tokenMinter>) {
+function rotator ({ sql, codec, settings, requireVerifiedEmail }: Pick<RefreshDeps, 'sql' | 'codec' | 'settings' | 'requireVerifiedEmail'>, tokensFor: ReturnType<typeof tokenMinter>) {
+  const rotateLive = rotationStatement(requireVerifiedEmail)
   const salts = new Lru<Uint8Array>(SALT_CACHE_ENTRIES)
-  const rotateLive = fastRotation(requireVerifiedEmail)
+
+  async function rotate (sessionId: string, generation: number, salt: Uint8Array, device: Device, at: Date): Promise<RefreshedTokens | null> {
+    const idle = new Date(at.getTime() + settings.tokenLifetimes().refreshTokenIdleTtlSeconds * 1000)
+    const { rows: [row] } = await rotateLive(sql, [sessionId, generation, iso(at), iso(idle), device.ip])
+    if (row === undefined) return null
+    const session = { ...row, secretSalt: salt, rotatedAt: at, revokedAt: null, user: { role: row.role, isActive: true, emailVerifiedAt: row.emailVerifiedAt } }
+    return tokensFor(session, row.generation, row.idleExpiresAt)
+  }
+
   return {
+    rotate,
     // A copy of its own: the driver's buffer may be a slice of a shared 8 KiB slab, which the cache would keep alive.
     remember: (sessionId: string, salt: Uint8Array) => { salts.set(sessionId, new Uint8Array(salt)) },
-    async rotate (parts: RefreshTokenParts, device: Device, at: Date): Promise<RefreshedTokens | null> {
+    /**
+     * One round trip for the refresh of a session whose salt this process has seen: the token is
+     * checked against the cached salt first, so a forged token still changes nothing. null when
+     * the salt is not cached or the rotation does not apply.
+     */
+    async rotateCached (parts: RefreshTokenParts, device: Device, at: Date): Promise<RefreshedTokens | null> {
       const salt = salts.get(parts.sessionId)
       if (salt === undefined || !codec.matches(parts, parts.generation, salt)) return null
-      const idle = new Date(at.getTime() + settings.tokenLifetimes().refreshTokenIdleTtlSeconds * 1000)
-      const { rows: [row] } = await rotateLive(sql, [parts.sessionId, parts.generation, iso(at), iso(idle), device.ip])
-      if (row === undefined) return null
-      const session = { ...row, secretSalt: salt, rotatedAt: at, revokedAt: null, user: { role: row.role, isActive: true, emailVerifiedAt: row.emailVerifiedAt } }
-      return tokensFor(session, row.generation, row.idleExpiresAt)
+      return await rotate(parts.sessionId, parts.generation, salt, device, at)
     }
   }
 }
 
 export function createRefreshService (deps: RefreshDeps) {
-  const { sql, codec, sessions, settings, audit, now, graceSeconds, requireVerifiedEmail, metrics } = deps
+  const { sql, codec, sessions, audit, now, graceSeconds, requireVerifiedEmail, metrics } = deps
   const tokensFor = tokenMinter(deps)
-  const rotate = rotator(sql, settings, tokensFor)
-  const fast = fastRotator(deps, tokensFor)
+  const rotation = rotator(deps, tokensFor)
 
   /**
    * Within the grace window the immediately previous token yields the current one again (the
@@ -171,16 +164,16 @@ export function createRefreshService (deps: RefreshDeps) {
     const parts = codec.decode(token)
     if (parts === null) throw apiError('AUTH_REFRESH_INVALID')
     const at = now()
-    const rotatedAtOnce = await fast.rotate(parts, device, at)
+    const rotatedAtOnce = await rotation.rotateCached(parts, device, at)
     if (rotatedAtOnce !== null) return rotatedAtOnce
     let session = await loadSession(sql, parts.sessionId)
     if (session === null || parts.generation > session.generation || !codec.matches(parts, parts.generation, session.secretSalt)) {
       throw apiError('AUTH_REFRESH_INVALID')
     }
-    fast.remember(session.id, session.secretSalt)
+    rotation.remember(session.id, session.secretSalt)
     assertUsable(session, at, requireVerifiedEmail)
     if (parts.generation === session.generation) {
-      const rotated = await rotate(session, device, at)
+      const rotated = await rotation.rotate(session.id, session.generation, session.secretSalt, device, at)
       if (rotated !== null) return rotated
       // Another request rotated it first: continue from what it left.
       session = await loadSession(sql, parts.sessionId)
