@@ -101,7 +101,7 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_REFRESH: Rate('150/300', 'refreshes per client ip'),
   RATE_LIMIT_VERIFY: Rate('600/60', 'POST /auth/verify per client ip'),
   RATE_LIMIT_MAIL: Rate('10/900', 'per client ip on each of password forgot/reset and email verify/resend'),
-  RATE_LIMIT_MAIL_ACCOUNT: Rate('3/900', 'mails per account: password reset mails per email address, verification mails per user'),
+  RATE_LIMIT_MAIL_ACCOUNT: Rate('3/900', 'mails per account: password reset mails per email address, verification and admin-sent reset mails per user'),
   LOGIN_BACKOFF_AFTER_FAILURES: Type.Integer({ default: 5, minimum: 1, maximum: 50, description: 'consecutive failed logins per identifier before each further attempt must wait' }),
   LOGIN_BACKOFF_BASE_SECONDS: Seconds(30, 1, 3600, 'the first wait; it doubles with every further failure'),
   LOGIN_BACKOFF_MAX_SECONDS: Seconds(900, 1, 86_400, 'the longest wait between attempts before the lockout'),

@@ -1,5 +1,6 @@
 // /admin: users, their sessions, runtime settings and the audit trail; every route guarded by a permission.
 import type { FastifyInstance } from 'fastify'
+import type { RateLimit } from '../config-derived.js'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { errorResponses, security } from '../schemas/common.js'
@@ -16,11 +17,13 @@ export interface AdminRoutesOptions {
   audit: AuditService
   factors: FactorService
   settings: SettingsService
+  /** RATE_LIMIT_MAIL_ACCOUNT: reset mails an admin may have sent to one user. */
+  mailAccountLimit: RateLimit
 }
 
 const tags = ['admin']
 
-export async function adminRoutes (app: FastifyInstance, { admin, audit, settings, factors }: AdminRoutesOptions) {
+export async function adminRoutes (app: FastifyInstance, { admin, audit, settings, factors, mailAccountLimit }: AdminRoutesOptions) {
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()
   routes.addHook('preParsing', app.authenticate)
   // The whole admin API, before any route's own permission guard: the session is live and the
@@ -32,6 +35,7 @@ export async function adminRoutes (app: FastifyInstance, { admin, audit, setting
   userRoutes(routes, can, admin)
   userCredentialRoutes(routes, can, admin, factors)
   userSessionRoutes(routes, can, admin)
+  passwordResetRoute(routes, can, admin, app.rateLimitBy('admin-reset-account', mailAccountLimit, request => (request.params as { id: string }).id))
   settingsAndAuditRoutes(routes, can, settings, audit)
 }
 
@@ -120,7 +124,7 @@ function userCredentialRoutes (routes: TypedRoutes, can: Can, admin: AdminServic
   })
 }
 
-/** A user's sessions, one by one, and a reset of their password. */
+/** A user's sessions, one by one. */
 function userSessionRoutes (routes: TypedRoutes, can: Can, admin: AdminService) {
   routes.get('/admin/users/:id/sessions', {
     preParsing: [can('users:read')],
@@ -153,17 +157,22 @@ function userSessionRoutes (routes: TypedRoutes, can: Can, admin: AdminService) 
     if (request.params.sessionId === callerOf(request).sessionId) reply.clearAuthCookies()
     return reply.code(204).send(null)
   })
+}
 
+/** A reset of a user's password, by mail. */
+function passwordResetRoute (routes: TypedRoutes, can: Can, admin: AdminService, limitPerUser: ReturnType<FastifyInstance['rateLimitBy']>) {
   routes.post('/admin/users/:id/password-reset', {
     preParsing: [can('users:write')],
+    // Per user, whichever admin asks: a mailbox is not flooded through the admin API either.
+    preHandler: [limitPerUser],
     schema: {
       tags,
       security,
       operationId: 'adminSendPasswordReset',
       summary: 'Mail the user a password reset link',
-      description: 'The mail leaves through the outbox, as with POST /auth/password/forgot: a single-use link that expires, and earlier links die. A deactivated account is 409 USER_INACTIVE.',
+      description: 'The mail leaves through the outbox, as with POST /auth/password/forgot: a single-use link that expires, and earlier links die. A deactivated account is 409 USER_INACTIVE. At most RATE_LIMIT_MAIL_ACCOUNT mails per user, whichever admin asks (429 RATE_LIMITED).',
       params: UserParams,
-      response: { 202: ResetMailSent, ...errorResponses(400, 401, 403, 404, 409) }
+      response: { 202: ResetMailSent, ...errorResponses(400, 401, 403, 404, 409, 429) }
     }
   }, async (request, reply) => {
     await admin.sendPasswordReset(actorOf(request), request.params.id)

@@ -48,8 +48,8 @@ t.test('login per account identifier: the same 429 whether or not the account ex
   t.equal(right.statusCode, 429, 'even the right password waits')
 })
 
-t.test('register, refresh, verify and the mail routes have their own per-ip limits; forgot also one per address', async t => {
-  const { app } = await buildTestApp(t, {
+t.test('register, refresh, verify and the mail routes have their own per-ip limits; forgot also one per address, resend and admin resets one per user', async t => {
+  const { app, prisma } = await buildTestApp(t, {
     env: { RATE_LIMIT_REGISTER: '1/60', RATE_LIMIT_REFRESH: '1/60', RATE_LIMIT_VERIFY: '1/60', RATE_LIMIT_MAIL: '1/60', RATE_LIMIT_MAIL_ACCOUNT: '1/60' }
   })
   const calls: Array<[string, object]> = [
@@ -77,6 +77,15 @@ t.test('register, refresh, verify and the mail routes have their own per-ip limi
   const resend = (remoteAddress: string) => app.inject({ method: 'POST', url: '/auth/email/resend', headers: { authorization: `Bearer ${accessToken}` }, remoteAddress })
   t.equal((await resend('10.0.0.4')).statusCode, 202)
   t.equal((await resend('10.0.0.5')).statusCode, 429, 'one user cannot have mails resent from many ips')
+
+  await prisma.user.update({ where: { id: account.user.id }, data: { role: 'admin' } })
+  const admin = { authorization: `Bearer ${(await loginWithBody(app, account)).accessToken}` }
+  const adminReset = () => app.inject({ method: 'POST', url: `/admin/users/${account.user.id}/password-reset`, headers: admin })
+  t.equal((await adminReset()).statusCode, 202)
+  const flood = await adminReset()
+  t.equal(flood.statusCode, 429, 'nor have an admin send them reset mails without end')
+  t.equal(flood.json().code, 'RATE_LIMITED')
+  t.equal(await prisma.auditEvent.count({ where: { subjectId: account.user.id, action: 'password.reset_sent' } }), 1, 'one mail sent')
 
   const { cookie } = await loginWithCookies(app, account)
   const refresh = () => app.inject({ method: 'POST', url: '/auth/refresh', headers: { cookie, 'sec-fetch-site': 'same-origin' }, remoteAddress: '10.0.0.6' })
