@@ -26,15 +26,26 @@ export const userSelect = {
 
 type UserRow = Prisma.UserGetPayload<{ select: typeof userSelect }>
 
-export function toApiUser (row: UserRow): ApiUser {
-  const { emailVerifiedAt, createdAt, updatedAt, profile, ...rest } = row
+type Profile = NonNullable<UserRow['profile']>
+
+// Field by field, not by rest and spread: cheaper on the hot path, and a column added to a
+// select never reaches a response unnoticed.
+function apiUser (row: Omit<UserRow, 'profile'>, profile: Profile | null): ApiUser {
   return {
-    ...rest,
-    emailVerified: emailVerifiedAt !== null,
-    createdAt: createdAt.toISOString(),
-    updatedAt: updatedAt.toISOString(),
+    id: row.id,
+    email: row.email,
+    pendingEmail: row.pendingEmail,
+    username: row.username,
+    role: row.role,
+    emailVerified: row.emailVerifiedAt !== null,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
     profile: profile ?? { displayName: null, bio: null, avatarUrl: null }
   }
+}
+
+export function toApiUser (row: UserRow): ApiUser {
+  return apiUser(row, row.profile)
 }
 
 const { profile: profileSelect, ...userColumns } = userSelect
@@ -47,10 +58,10 @@ export const API_USER_COLUMNS = [
 export const API_USER_FROM = '"User" u LEFT JOIN "Profile" p ON p."userId" = u.id'
 
 /** A row of `API_USER_COLUMNS`: the user's columns with the profile's beside them. */
-export type ApiUserRow = Omit<UserRow, 'profile'> & NonNullable<UserRow['profile']>
+export type ApiUserRow = Omit<UserRow, 'profile'> & Profile
 
-export function apiUserOfRow ({ displayName, bio, avatarUrl, ...user }: ApiUserRow): ApiUser {
-  return toApiUser({ ...user, profile: { displayName, bio, avatarUrl } })
+export function apiUserOfRow (row: ApiUserRow): ApiUser {
+  return apiUser(row, { displayName: row.displayName, bio: row.bio, avatarUrl: row.avatarUrl })
 }
 
 export const ownSelect = {

@@ -68,8 +68,7 @@ export function createUserService ({ prisma, sql, now, passwords, sessions, emai
     async me (userId: string, sessionId: string): Promise<OwnUser> {
       const { rows: [row] } = await selectLiveCaller(sql, [userId, sessionId, iso(now())])
       if (row === undefined) throw apiError('AUTH_SESSION_REVOKED')
-      const { totp, recoveryCodesLeft, ...user } = row
-      return { ...apiUserOfRow(user), mfa: { totp, recoveryCodesLeft } }
+      return { ...apiUserOfRow(row), mfa: { totp: row.totp, recoveryCodesLeft: row.recoveryCodesLeft } }
     },
 
     /**

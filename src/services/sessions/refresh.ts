@@ -59,6 +59,7 @@ const selectSession = statement<SessionRow>('refresh.session', `
  * one moves it to G + 1 and gets what the new tokens need. No row when anything else holds
  * (another generation, revoked, expired, a deactivated or unverified user), which the two-step
  * path then sorts out. The salt is not read: the caller has checked the token against it.
+ * Rotation moves the idle expiry, never past the absolute one.
  */
 function rotationStatement (requireVerifiedEmail: boolean) {
   return statement<Omit<SessionRow, 'secretSalt' | 'rotatedAt' | 'revokedAt' | 'isActive'>>(`refresh.rotate${requireVerifiedEmail ? '.verified' : ''}`, `
