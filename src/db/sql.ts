@@ -1,10 +1,11 @@
-// Hand-written statements for the hot paths (token checks, login, refresh), on the pool Prisma also uses.
+// Named statements for the hot paths (/users/me, login, refresh), on the pool Prisma also uses; the stores of their tables hold them.
 import pg from 'pg'
 
 /**
- * Why not Prisma here: each Prisma query goes through its query compiler and interpreter,
- * which costs more CPU than the query itself on these paths (docs/benchmarks.md). Every
- * statement here is a single round trip, prepared once per connection.
+ * Why not Prisma's $queryRaw: each call passes Prisma's request pipeline and interpreter and
+ * is planned again, which cost these routes a tenth to two thirds of their throughput
+ * (docs/benchmarks.md, "The hot paths' statements"). A statement here is prepared once per
+ * connection.
  */
 export type Sql = Pick<pg.Pool, 'query'>
 

@@ -9,7 +9,7 @@ import { createAuditService } from './admin/audit.js'
 import { createLoginService } from './sessions/login.js'
 import { createCredentialService } from './passwords/credentials.js'
 import { createEmailVerificationService } from './accounts/email-verification.js'
-import { createLoginStore } from './sessions/login-store.js'
+import { createLoginRecords } from './sessions/login-records.js'
 import { createLoginThrottle } from './sessions/login-throttle.js'
 import type { MailLog, MailSender } from './mail/sender.js'
 import { createMailDelivery } from './mail/delivery.js'
@@ -103,7 +103,7 @@ export function createServices (config: Config, { prisma, sql, signJwt, refreshK
   const codec = createRefreshTokenCodec(refreshKey)
   const issueAccessToken = createAccessTokenIssuer({ sign: signJwt, now })
   const sessions = createSessionService({ prisma, codec, now })
-  const store = createLoginStore({ sql, codec, settings, now, maxSessionsPerUser: config.MAX_SESSIONS_PER_USER })
+  const records = createLoginRecords({ sql, codec, settings, now, maxSessionsPerUser: config.MAX_SESSIONS_PER_USER })
   const refresh = createRefreshService({ sql, codec, sessions, settings, audit, issueAccessToken, now, graceSeconds: config.REFRESH_REUSE_GRACE_SECONDS, requireVerifiedEmail, metrics })
   const oneTimeTokens = oneTimeTokenServiceFor(config, prisma, now, oneTimeTokenKey)
   const outbox = createMailOutbox({ prisma, now, wake: () => mailDelivery.wake() })
@@ -119,10 +119,10 @@ export function createServices (config: Config, { prisma, sql, signJwt, refreshK
     ttlSeconds: { passwordReset: config.PASSWORD_RESET_TTL_SECONDS, emailVerification: config.EMAIL_VERIFICATION_TTL_SECONDS },
     retry: { maxAttempts: config.MAIL_MAX_ATTEMPTS, baseSeconds: config.MAIL_RETRY_BASE_SECONDS }
   })
-  const emails = createEmailVerificationService({ prisma, oneTimeTokens, sessions, outbox, now })
+  const emails = createEmailVerificationService({ prisma, oneTimeTokens, outbox, now })
   const passwordReset = createPasswordResetService({ prisma, passwords, sessions, oneTimeTokens, outbox, audit, throttle, now })
-  const credentials = createCredentialService({ prisma, passwords, sessions, oneTimeTokens, outbox, audit })
-  const users = createUserService({ prisma, sql, now, passwords, sessions, emails, oneTimeTokens, outbox })
+  const credentials = createCredentialService({ prisma, passwords, sessions, oneTimeTokens, outbox, audit, now })
+  const users = createUserService({ prisma, sql, now, passwords, emails, oneTimeTokens, outbox })
   const issuer = config.MFA_ISSUER ?? new URL(config.PUBLIC_URL).hostname
   const factors = createFactorService({ prisma, outbox, audit, sessions, sealKey: totpKey, issuer, now })
   const webauthn = webauthnSettingsOf(config)
@@ -133,7 +133,7 @@ export function createServices (config: Config, { prisma, sql, signJwt, refreshK
   const reauthentication = createReauthenticationService({
     prisma, passwords, factors, passkeys, assertions, sessions, throttle, audit, outbox, now, maxAgeSeconds: config.REAUTH_MAX_AGE_SECONDS, requireMfaForAdmins: config.REQUIRE_MFA_FOR_ADMINS
   })
-  const logins = createLoginService({ prisma, passwords, store, settings, audit, issueAccessToken, emails, throttle, challenges, assertions, requireVerifiedEmail, metrics })
+  const logins = createLoginService({ prisma, passwords, records, settings, audit, issueAccessToken, emails, throttle, challenges, assertions, requireVerifiedEmail, metrics })
   const admin = createAdminService({ prisma, sessions, audit, passwordReset })
   return { passwords, settings, audit, sessions, refresh, users, logins, admin, emails, passwordReset, credentials, mailDelivery, factors, reauthentication, challenges, passkeys }
 }

@@ -4,17 +4,16 @@ import { apiError } from '../../errors.js'
 import { isUniqueViolation } from '../../db/refusals.js'
 import type { MailOutbox } from '../mail/outbox.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
-import type { SessionService } from '../sessions/sessions.js'
+import { confirmEmailChange, liveCallerOf, markEmailVerified, userByEmail, userById } from './user-store.js'
 
 export interface EmailVerificationDeps {
   prisma: PrismaClient
   oneTimeTokens: OneTimeTokenService
-  sessions: SessionService
   outbox: MailOutbox
   now: () => Date
 }
 
-export function createEmailVerificationService ({ prisma, oneTimeTokens, sessions, outbox, now }: EmailVerificationDeps) {
+export function createEmailVerificationService ({ prisma, oneTimeTokens, outbox, now }: EmailVerificationDeps) {
   /** Issues a token for `email` and queues its mail, in one transaction: the mail is promised once this resolves. */
   async function sendLink (userId: string, purpose: 'email_verify' | 'email_change', email: string): Promise<void> {
     await prisma.$transaction(async tx => {
@@ -42,7 +41,7 @@ export function createEmailVerificationService ({ prisma, oneTimeTokens, session
         await oneTimeTokens.revoke(tx, user.id, 'email_change')
         return null
       }
-      if (await tx.user.findUnique({ where: { email: requested }, select: { id: true } }) !== null) throw apiError('EMAIL_TAKEN')
+      if (await userByEmail(tx, requested, { id: true }) !== null) throw apiError('EMAIL_TAKEN')
       const tokenId = await oneTimeTokens.issue(user.id, 'email_change', requested, tx)
       await outbox.queue(tx, { kind: 'confirm_email_change', to: requested, tokenId })
       await outbox.queue(tx, { kind: 'email_change_notice', to: user.email, newEmail: requested })
@@ -55,7 +54,7 @@ export function createEmailVerificationService ({ prisma, oneTimeTokens, session
      * same: the call is idempotent). The newest link is the only one that works.
      */
     async resend (userId: string, sessionId: string): Promise<void> {
-      const user = await prisma.user.findFirst({ where: sessions.liveCaller(userId, sessionId), select: { email: true, pendingEmail: true, emailVerifiedAt: true } })
+      const user = await liveCallerOf(prisma, userId, sessionId, now(), { email: true, pendingEmail: true, emailVerifiedAt: true })
       if (user === null) throw apiError('AUTH_SESSION_REVOKED')
       if (user.pendingEmail !== null) await sendLink(userId, 'email_change', user.pendingEmail)
       else if (user.emailVerifiedAt === null) await sendLink(userId, 'email_verify', user.email)
@@ -76,16 +75,16 @@ function verifier ({ prisma, oneTimeTokens, now }: Pick<EmailVerificationDeps, '
     if (found.status === 'invalid') throw apiError('VERIFICATION_TOKEN_INVALID')
     if (found.status === 'expired') throw apiError('VERIFICATION_TOKEN_EXPIRED')
     await prisma.$transaction(async tx => {
-      const user = await tx.user.findUnique({ where: { id: found.userId }, select: { email: true, pendingEmail: true, emailVerifiedAt: true, isActive: true } })
+      const user = await userById(tx, found.userId, { email: true, pendingEmail: true, emailVerifiedAt: true, isActive: true })
       const address = found.purpose === 'email_verify' ? user?.email : user?.pendingEmail
       if (user === null || !user.isActive || address !== found.email) throw apiError('VERIFICATION_TOKEN_INVALID')
       if (!await oneTimeTokens.consume(tx, found.id)) throw apiError('VERIFICATION_TOKEN_INVALID')
       if (found.purpose === 'email_verify') {
-        await tx.user.update({ where: { id: found.userId }, data: { emailVerifiedAt: user.emailVerifiedAt ?? now() } })
+        await markEmailVerified(tx, found.userId, user.emailVerifiedAt ?? now())
         return
       }
-      if (await tx.user.findUnique({ where: { email: found.email }, select: { id: true } }) !== null) throw apiError('EMAIL_TAKEN')
-      await tx.user.update({ where: { id: found.userId }, data: { email: found.email, pendingEmail: null, emailVerifiedAt: now() } })
+      if (await userByEmail(tx, found.email, { id: true }) !== null) throw apiError('EMAIL_TAKEN')
+      await confirmEmailChange(tx, found.userId, found.email, now())
     }).catch(rethrowTaken)
   }
 }

@@ -1,30 +1,19 @@
 // Accounts: registration, the caller's own user, and profile and email updates.
 import { randomUUID } from 'node:crypto'
 import type { Static } from '@sinclair/typebox'
-import { Prisma } from '../../generated/prisma/client.js'
 import type { RegisterBody } from '../../schemas/auth.js'
 import type { UpdateMeBody } from '../../schemas/users.js'
 import type { PrismaClient } from '../../db/prisma.js'
-import { iso, statement, type Sql } from '../../db/sql.js'
+import type { Sql } from '../../db/sql.js'
 import { isRecordNotFound, isUniqueViolation } from '../../db/refusals.js'
 import { apiError } from '../../errors.js'
 import type { EmailVerificationService } from './email-verification.js'
 import type { MailOutbox } from '../mail/outbox.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import type { PasswordService } from '../passwords/passwords.js'
-import { insertAccount, type FirstToken } from './account-insert.js'
-import { API_USER_COLUMNS, API_USER_FROM, apiUserOfRow, ownSelect, toApiUser, toOwnUser, type ApiUser, type ApiUserRow, type OwnUser } from './api-user.js'
+import { apiUserOfRow, toApiUser, toOwnUser, type ApiUser, type OwnUser } from './api-user.js'
+import { insertAccount, liveCallerOf, liveCallerRow, updateOwnUser, type FirstToken } from './user-store.js'
 import type { Role } from './roles.js'
-import { liveSessionSql } from '../sessions/liveness.js'
-import type { SessionService } from '../sessions/sessions.js'
-
-// The user, only while active and while `sid` is one of their live sessions: one round trip.
-const selectLiveCaller = statement<ApiUserRow & { totp: boolean, recoveryCodesLeft: number }>('users.live_caller', `
-  SELECT ${API_USER_COLUMNS},
-    EXISTS (SELECT 1 FROM "TotpFactor" t WHERE t."userId" = u.id AND t."confirmedAt" IS NOT NULL) AS totp,
-    (SELECT count(*)::int FROM "RecoveryCode" r WHERE r."userId" = u.id AND r."usedAt" IS NULL) AS "recoveryCodesLeft"
-  FROM ${API_USER_FROM}
-  WHERE u.id = $1 AND EXISTS (SELECT 1 FROM "Session" s WHERE s.id = $2 AND s."userId" = u.id AND ${liveSessionSql('s', '$3')})`)
 
 /** Emails and usernames are compared in one canonical form: NFKC, lower case. */
 export function canonical (value: string): string {
@@ -42,13 +31,12 @@ export interface UserDeps {
   sql: Sql
   now: () => Date
   passwords: PasswordService
-  sessions: SessionService
   emails: EmailVerificationService
   oneTimeTokens: OneTimeTokenService
   outbox: MailOutbox
 }
 
-export function createUserService ({ prisma, sql, now, passwords, sessions, emails, oneTimeTokens, outbox }: UserDeps) {
+export function createUserService ({ prisma, sql, now, passwords, emails, oneTimeTokens, outbox }: UserDeps) {
   return {
     /**
      * Registers a user with role `user` (see `createAccount`). The verification token and its
@@ -66,8 +54,8 @@ export function createUserService ({ prisma, sql, now, passwords, sessions, emai
 
     /** The caller's user and second factors, in the same round trip that proves the session is still live. */
     async me (userId: string, sessionId: string): Promise<OwnUser> {
-      const { rows: [row] } = await selectLiveCaller(sql, [userId, sessionId, iso(now())])
-      if (row === undefined) throw apiError('AUTH_SESSION_REVOKED')
+      const row = await liveCallerRow(sql, userId, sessionId, now())
+      if (row === null) throw apiError('AUTH_SESSION_REVOKED')
       return { ...apiUserOfRow(row), mfa: { totp: row.totp, recoveryCodesLeft: row.recoveryCodesLeft } }
     },
 
@@ -77,15 +65,15 @@ export function createUserService ({ prisma, sql, now, passwords, sessions, emai
      * confirms it (see EmailVerificationService.stageChange); its mails leave after commit.
      */
     async updateMe (userId: string, sessionId: string, changes: MeChanges): Promise<OwnUser> {
-      const data: Prisma.UserUpdateInput = {}
-      if (changes.username !== undefined) data.username = canonical(changes.username)
-      if (changes.profile !== undefined) data.profile = { upsert: { create: changes.profile, update: changes.profile } }
       try {
         const row = await prisma.$transaction(async tx => {
-          const current = await tx.user.findFirst({ where: sessions.liveCaller(userId, sessionId), select: { id: true, email: true } })
+          const current = await liveCallerOf(tx, userId, sessionId, now(), { id: true, email: true })
           if (current === null) throw apiError('AUTH_SESSION_REVOKED')
-          if (changes.email !== undefined) data.pendingEmail = await emails.stageChange(tx, current, canonical(changes.email))
-          return tx.user.update({ where: { id: userId }, data, select: ownSelect })
+          return updateOwnUser(tx, userId, {
+            ...(changes.username === undefined ? {} : { username: canonical(changes.username) }),
+            ...(changes.profile === undefined ? {} : { profile: changes.profile }),
+            ...(changes.email === undefined ? {} : { pendingEmail: await emails.stageChange(tx, current, canonical(changes.email)) })
+          })
         })
         if (changes.email !== undefined) outbox.wake()
         return toOwnUser(row)

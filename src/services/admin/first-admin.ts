@@ -2,7 +2,8 @@
 import type { PrismaClient } from '../../db/prisma.js'
 import { apiError } from '../../errors.js'
 import type { PasswordService } from '../passwords/passwords.js'
-import { toApiUser, userSelect, type ApiUser } from '../accounts/api-user.js'
+import { toApiUser, type ApiUser } from '../accounts/api-user.js'
+import { activeAdminCount, promoteToAdmin, userByEmail } from '../accounts/user-store.js'
 import { canonical, createAccount, type Registration } from '../accounts/users.js'
 
 export interface AdminAccountDeps {
@@ -15,9 +16,9 @@ export type BootstrapOutcome = 'admin-exists' | 'created' | 'promoted'
 
 export function createAdminAccounts ({ prisma, passwords, now = () => new Date() }: AdminAccountDeps) {
   async function promote (email: string): Promise<ApiUser> {
-    const found = await prisma.user.findUnique({ where: { email: canonical(email) }, select: { id: true } })
+    const found = await userByEmail(prisma, canonical(email), { id: true })
     if (found === null) throw apiError('NOT_FOUND')
-    return toApiUser(await prisma.user.update({ where: { id: found.id }, data: { role: 'admin', isActive: true }, select: userSelect }))
+    return toApiUser(await promoteToAdmin(prisma, found.id))
   }
 
   return {
@@ -36,8 +37,8 @@ export function createAdminAccounts ({ prisma, passwords, now = () => new Date()
      * `password`. Does nothing once any admin exists, so it is safe on every start.
      */
     async bootstrap (email: string, password: string | undefined): Promise<BootstrapOutcome> {
-      if (await prisma.user.count({ where: { role: 'admin', isActive: true } }) > 0) return 'admin-exists'
-      if (await prisma.user.count({ where: { email: canonical(email) } }) > 0) {
+      if (await activeAdminCount(prisma) > 0) return 'admin-exists'
+      if (await userByEmail(prisma, canonical(email), { id: true }) !== null) {
         await promote(email)
         return 'promoted'
       }

@@ -9,7 +9,8 @@ import { after, decodeCursor, encodeCursor, type Page } from '../pagination.js'
 import type { PasswordResetService } from '../passwords/password-reset.js'
 import type { Role } from '../accounts/roles.js'
 import type { SessionService, SessionView } from '../sessions/sessions.js'
-import { adminSelect, toAdminUser, type AdminUser } from '../accounts/api-user.js'
+import { toAdminUser, type AdminUser } from '../accounts/api-user.js'
+import { activeAdminCount, adminListPage, adminViewOf, deleteUser, updateByAdmin } from '../accounts/user-store.js'
 import { canonical } from '../accounts/users.js'
 
 export interface UserQuery {
@@ -43,14 +44,13 @@ export interface AdminDeps {
  */
 async function assertAnotherActiveAdmin (tx: Transaction, userId: string): Promise<void> {
   await lockFor(tx, 'admins')
-  const others = await tx.user.count({ where: { role: 'admin', isActive: true, id: { not: userId } } })
-  if (others === 0) throw apiError('LAST_ADMIN')
+  if (await activeAdminCount(tx, userId) === 0) throw apiError('LAST_ADMIN')
 }
 
 /** The admin view of a user, or 404. */
 function finderOf (prisma: PrismaClient) {
   return async function findOrThrow (id: string) {
-    const row = await prisma.user.findUnique({ where: { id }, select: adminSelect })
+    const row = await adminViewOf(prisma, id)
     if (row === null) throw apiError('NOT_FOUND')
     return row
   }
@@ -62,22 +62,8 @@ type FindOrThrow = ReturnType<typeof finderOf>
 function userAdministration ({ prisma, sessions, audit }: AdminDeps, findOrThrow: FindOrThrow) {
   return {
     async list ({ limit, cursor, q, role, active }: UserQuery): Promise<Page<AdminUser>> {
-      // Prisma's startsWith is a LIKE: its wildcards must match themselves (regression: q=% listed everyone).
-      const prefix = q === undefined ? undefined : canonical(q).replace(/[\\%_]/g, '\\$&')
-      const rows = await prisma.user.findMany({
-        where: {
-          // AND, not a spread: the search and the cursor are both OR-clauses.
-          AND: [
-            prefix === undefined ? {} : { OR: [{ email: { startsWith: prefix } }, { username: { startsWith: prefix } }] },
-            role === undefined ? {} : { role },
-            active === undefined ? {} : { isActive: active },
-            after(decodeCursor(cursor))
-          ]
-        },
-        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-        take: limit + 1,
-        select: adminSelect
-      })
+      const prefix = q === undefined ? undefined : canonical(q)
+      const rows = await adminListPage(prisma, { prefix, role, active, after: after(decodeCursor(cursor)) }, limit + 1)
       const last = rows.length > limit ? rows[limit - 1] : undefined
       return { items: rows.slice(0, limit).map(toAdminUser), nextCursor: last === undefined ? null : encodeCursor(last) }
     },
@@ -96,15 +82,7 @@ function userAdministration ({ prisma, sessions, audit }: AdminDeps, findOrThrow
       const deactivates = before.isActive && changes.isActive === false
       const row = await prisma.$transaction(async tx => {
         if (demotes || deactivates) await assertAnotherActiveAdmin(tx, id)
-        return tx.user.update({
-          where: { id },
-          data: {
-            ...(changes.role === undefined ? {} : { role: changes.role }),
-            ...(changes.isActive === undefined ? {} : { isActive: changes.isActive }),
-            ...(changes.profile === undefined ? {} : { profile: { upsert: { create: changes.profile, update: changes.profile } } })
-          },
-          select: adminSelect
-        })
+        return updateByAdmin(tx, id, changes)
       })
       if (deactivates) await sessions.revokeAll(id, 'deactivated')
       const entry = { actorId: actor.userId, subjectId: id, ip: actor.ip }
@@ -124,7 +102,7 @@ function accountAdministration ({ prisma, sessions, audit, passwordReset }: Admi
       const before = await findOrThrow(id)
       await prisma.$transaction(async tx => {
         if (before.role === 'admin' && before.isActive) await assertAnotherActiveAdmin(tx, id)
-        await tx.user.delete({ where: { id } })
+        if (!await deleteUser(tx, id)) throw apiError('NOT_FOUND')
       })
       await audit.record({ action: 'user.deleted', actorId: actor.userId, subjectId: id, ip: actor.ip, details: { email: before.email } })
     },

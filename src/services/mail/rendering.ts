@@ -7,6 +7,7 @@ import {
   recoveryCodesRegeneratedMail, recoveryCodeUsedMail, verifyEmailMail
 } from './templates.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
+import { userByEmail } from '../accounts/user-store.js'
 
 export interface MailRenderingDeps {
   prisma: PrismaClient
@@ -23,7 +24,7 @@ export function createMailRenderer ({ prisma, outbox, oneTimeTokens, links, ttlS
   /** The reset link goes to an active account only; the account is looked up here, never on the request path. */
   async function resetTokenFor (mail: ClaimedMail): Promise<string | null> {
     if (mail.tokenId !== null) return mail.tokenId
-    const user = await prisma.user.findUnique({ where: { email: mail.recipient }, select: { id: true, isActive: true } })
+    const user = await userByEmail(prisma, mail.recipient, { id: true, isActive: true })
     if (user === null || !user.isActive) return null
     return prisma.$transaction(async tx => {
       const tokenId = await oneTimeTokens.issue(user.id, 'password_reset', mail.recipient, tx)

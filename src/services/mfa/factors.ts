@@ -8,6 +8,9 @@ import type { SessionService } from '../sessions/sessions.js'
 import { findRecoveryCode, hashRecoveryCode, newRecoveryCodes } from './recovery-codes.js'
 import { matchingStep, newTotpSecret, openSecret, otpauthUri, sealSecret } from './totp.js'
 import { emailOf } from '../accounts/email-of.js'
+import { userById } from '../accounts/user-store.js'
+import { deleteAllPasskeys } from '../passkeys/passkey-store.js'
+import { markProven } from '../sessions/session-store.js'
 
 export interface FactorDeps {
   prisma: PrismaClient
@@ -85,7 +88,7 @@ function totpEnrolment ({ prisma, outbox, audit, sealKey, issuer, now }: FactorD
         if (count === 0) throw apiError('MFA_ALREADY_ENABLED')
         await tx.recoveryCode.deleteMany({ where: { userId: actor.userId } })
         await tx.recoveryCode.createMany({ data: recoveryRows(actor.userId, codes) })
-        await tx.session.updateMany({ where: { id: sessionId, userId: actor.userId }, data: { totpProvenAt: at } })
+        await markProven(tx, actor.userId, sessionId, 'totp', at)
         await outbox.queue(tx, { kind: 'mfa_enabled', to: await emailOf(tx, actor.userId) })
       })
       outbox.wake()
@@ -187,14 +190,14 @@ export function createFactorService (deps: FactorDeps) {
      */
     async removeAllByAdmin (actor: FactorActor, userId: string): Promise<void> {
       const removed = await prisma.$transaction(async tx => {
-        const email = await tx.user.findUnique({ where: { id: userId }, select: { email: true } })
-        if (email === null) throw apiError('NOT_FOUND')
+        const user = await userById(tx, userId, { email: true })
+        if (user === null) throw apiError('NOT_FOUND')
         const { count } = await tx.totpFactor.deleteMany({ where: { userId } })
         await tx.recoveryCode.deleteMany({ where: { userId } })
-        const passkeys = await tx.passkey.deleteMany({ where: { userId } })
-        if (count === 0 && passkeys.count === 0) return false
+        const passkeys = await deleteAllPasskeys(tx, userId)
+        if (count === 0 && passkeys === 0) return false
         await sessions.revokeAll(userId, 'mfa_removed_by_admin', tx)
-        await outbox.queue(tx, { kind: 'mfa_disabled', to: email.email, byAdmin: true })
+        await outbox.queue(tx, { kind: 'mfa_disabled', to: user.email, byAdmin: true })
         return true
       })
       if (removed) outbox.wake()

@@ -5,7 +5,8 @@ import type { AuditService } from '../admin/audit.js'
 import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
 import type { MailOutbox } from '../mail/outbox.js'
 import type { PasswordService } from '../passwords/passwords.js'
-import { liveSessionWhere } from '../sessions/liveness.js'
+import { liveSessionOf, markProven, type ProofMethod } from '../sessions/session-store.js'
+import { userById } from '../accounts/user-store.js'
 import { isAdministrative } from '../accounts/roles.js'
 import type { SessionService } from '../sessions/sessions.js'
 import type { AssertionVerifier } from '../passkeys/assertions.js'
@@ -14,7 +15,7 @@ import type { FactorService } from './factors.js'
 import type { AuthenticationResponseJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server'
 
 /** What reauthentication accepts. */
-export type ReauthenticationMethod = 'password' | 'totp' | 'recovery_code' | 'webauthn'
+export type ReauthenticationMethod = ProofMethod
 
 export type ReauthenticationProof = { password: string } | { code: string } | { recoveryCode: string } | { webauthn: AuthenticationResponseJSON }
 
@@ -40,8 +41,6 @@ export function methodsFor (totp: boolean, passkey = false): ReauthenticationMet
   return [...['password'] as const, ...(totp ? ['totp', 'recovery_code'] as const : []), ...(passkey ? ['webauthn'] as const : [])]
 }
 
-const provenAtOf = { password: 'passwordProvenAt', totp: 'totpProvenAt', recovery_code: 'recoveryCodeProvenAt', webauthn: 'passkeyProvenAt' } as const
-
 /** The method a proof uses: its session records when that method was last proven. */
 function methodOf (proof: ReauthenticationProof): ReauthenticationMethod {
   return 'password' in proof ? 'password' : 'code' in proof ? 'totp' : 'recoveryCode' in proof ? 'recovery_code' : 'webauthn'
@@ -49,10 +48,7 @@ function methodOf (proof: ReauthenticationProof): ReauthenticationMethod {
 
 /** The proof times of the caller's session, only while it is live. */
 async function provenTimes ({ prisma, now }: ReauthenticationDeps, userId: string, sessionId: string) {
-  const session = await prisma.session.findFirst({
-    where: { id: sessionId, userId, ...liveSessionWhere(now()) },
-    select: { passwordProvenAt: true, totpProvenAt: true, recoveryCodeProvenAt: true, passkeyProvenAt: true }
-  })
+  const session = await liveSessionOf(prisma, userId, sessionId, now(), { passwordProvenAt: true, totpProvenAt: true, recoveryCodeProvenAt: true, passkeyProvenAt: true })
   if (session === null) throw apiError('AUTH_SESSION_REVOKED')
   return session
 }
@@ -91,10 +87,7 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
      * an admin without one must enrol. Other roles are left to the permission guards.
      */
     async assertAdminSession (userId: string, sessionId: string): Promise<string> {
-      const session = await prisma.session.findFirst({
-        where: { id: sessionId, userId, ...liveSessionWhere(now()) },
-        select: { totpProvenAt: true, recoveryCodeProvenAt: true, passkeyProvenAt: true, user: { select: { role: true } } }
-      })
+      const session = await liveSessionOf(prisma, userId, sessionId, now(), { totpProvenAt: true, recoveryCodeProvenAt: true, passkeyProvenAt: true, user: { select: { role: true } } })
       if (session === null) throw apiError('AUTH_SESSION_REVOKED')
       const { role } = session.user
       const secondFactorProven = session.totpProvenAt !== null || session.recoveryCodeProvenAt !== null || session.passkeyProvenAt !== null
@@ -116,7 +109,7 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
      */
     async reauthenticate (userId: string, sessionId: string, proof: ReauthenticationProof, ip: string): Promise<void> {
       await provenTimes(deps, userId, sessionId)
-      const user = await prisma.user.findUnique({ where: { id: userId }, select: { email: true, username: true, passwordHash: true } })
+      const user = await userById(prisma, userId, { email: true, username: true, passwordHash: true })
       if (user === null) throw apiError('AUTH_SESSION_REVOKED')
       const keys = accountThrottleKeys(user)
       await throttle.assertMayTryAll(keys)
@@ -129,7 +122,7 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
         throw refusal
       }
       const at = now()
-      await prisma.session.updateMany({ where: { id: sessionId, userId }, data: { [provenAtOf[method]]: at } })
+      await markProven(prisma, userId, sessionId, method, at)
       if (method === 'recovery_code') {
         outbox.wake()
         await audit.record({ action: 'mfa.recovery_code_used', actorId: userId, subjectId: userId, ip, details: { during: 'reauthentication' } })

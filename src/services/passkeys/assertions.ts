@@ -6,6 +6,7 @@ import type { AuditService } from '../admin/audit.js'
 import type { CeremonyChallenges, CeremonyPurpose } from './ceremony-challenges.js'
 import { authenticatorDataOf, clientDataOf, originRefusal } from './ceremony-data.js'
 import { decoyCredential } from './decoy.js'
+import { credentialOf, recordUse } from './passkey-store.js'
 import type { WebauthnSettings } from '../../config-webauthn.js'
 
 export interface AssertionRequest {
@@ -60,10 +61,7 @@ async function checkAssertion ({ challenges, settings, now }: Omit<AssertionDeps
   if (!await challenges.consume(db, data.challenge, request.purpose, request.bindingId)) return { ok: false, code: 'PASSKEY_CHALLENGE_EXPIRED' }
   const refusal = authData === null ? 'PASSKEY_INVALID' : originRefusal(data, 'webauthn.get', settings.origins, authData.rpIdHash, settings.rpId)
   if (refusal !== null) return { ok: false, code: refusal }
-  const stored = await db.passkey.findFirst({
-    where: { id: request.response.id, ...(request.userId === null ? {} : { userId: request.userId }) },
-    select: { id: true, userId: true, publicKey: true, counter: true }
-  })
+  const stored = await credentialOf(db, request.response.id, request.userId)
   // OWASP Authentication Cheat Sheet: an unknown credential is checked against a decoy key,
   // so it takes the same signature work and gets the same answer as a bad signature.
   const info = await signatureOf(settings, request, data.challenge, stored === null ? decoy : { id: stored.id, publicKey: new Uint8Array(stored.publicKey), counter: 0 })
@@ -76,9 +74,7 @@ async function checkAssertion ({ challenges, settings, now }: Omit<AssertionDeps
   if ((counter > 0n || stored.counter > 0n) && counter <= stored.counter) {
     return { ok: false, code: 'PASSKEY_COUNTER_REGRESSED', regressed: { userId: stored.userId, passkeyId: stored.id, stored: stored.counter.toString(), presented: counter.toString() } }
   }
-  // Conditional on the counter read: of two uses racing with one value, one passes.
-  const { count } = await db.passkey.updateMany({ where: { id: stored.id, counter: stored.counter }, data: { counter, backedUp: info.credentialBackedUp, lastUsedAt: now() } })
-  if (count === 0) return { ok: false, code: 'PASSKEY_COUNTER_REGRESSED' }
+  if (!await recordUse(db, stored, { counter, backedUp: info.credentialBackedUp, at: now() })) return { ok: false, code: 'PASSKEY_COUNTER_REGRESSED' }
   return { ok: true, userId: stored.userId, passkeyId: stored.id, userVerified: info.userVerified }
 }
 

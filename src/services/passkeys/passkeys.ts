@@ -3,10 +3,12 @@ import { generateAuthenticationOptions, type PublicKeyCredentialRequestOptionsJS
 import type { Db } from '../../db/prisma.js'
 import { apiError } from '../../errors.js'
 import { CEREMONY_TTL_SECONDS, type CeremonyPurpose } from './ceremony-challenges.js'
-import { descriptorsOf, viewSelect, type PasskeyActor, type PasskeyDeps, type PasskeyView } from './passkey-rows.js'
+import type { PasskeyActor, PasskeyDeps } from './passkey-context.js'
+import { deletePasskey, descriptorsOf, hasPasskey, passkeysOf, renamePasskey, type PasskeyView } from './passkey-store.js'
 import { createPasskeyRegistration } from './registration.js'
 
-export type { PasskeyActor, PasskeyView } from './passkey-rows.js'
+export type { PasskeyActor } from './passkey-context.js'
+export type { PasskeyView } from './passkey-store.js'
 
 export function createPasskeyService (deps: PasskeyDeps) {
   const { prisma, challenges, audit, outbox, settings } = deps
@@ -29,28 +31,27 @@ export function createPasskeyService (deps: PasskeyDeps) {
 
     /** Whether the user has a passkey (then it is a second factor of theirs). */
     async has (userId: string, db: Db = prisma): Promise<boolean> {
-      return await db.passkey.count({ where: { userId } }) > 0
+      return await hasPasskey(db, userId)
     },
 
     async list (userId: string): Promise<PasskeyView[]> {
-      return prisma.passkey.findMany({ where: { userId }, select: viewSelect, orderBy: { createdAt: 'asc' } })
+      return await passkeysOf(prisma, userId)
     },
 
     /** Renames one of the caller's passkeys; 404 for another user's or an unknown id. */
     async rename (actor: PasskeyActor, id: string, name: string): Promise<PasskeyView> {
-      const { count } = await prisma.passkey.updateMany({ where: { id, userId: actor.userId }, data: { name } })
-      if (count === 0) throw apiError('NOT_FOUND')
+      const renamed = await renamePasskey(prisma, actor.userId, id, name)
+      if (renamed === null) throw apiError('NOT_FOUND')
       await audit.record({ action: 'passkey.renamed', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { passkeyId: id } })
-      return prisma.passkey.findUniqueOrThrow({ where: { id }, select: viewSelect })
+      return renamed
     },
 
     /** Removes one of the caller's passkeys, and tells the owner by mail; 404 for another user's or an unknown id. */
     async remove (actor: PasskeyActor, id: string): Promise<void> {
       await prisma.$transaction(async tx => {
-        const removed = await tx.passkey.findFirst({ where: { id, userId: actor.userId }, select: { name: true, user: { select: { email: true } } } })
-        const { count } = await tx.passkey.deleteMany({ where: { id, userId: actor.userId } })
-        if (removed === null || count === 0) throw apiError('NOT_FOUND')
-        await outbox.queue(tx, { kind: 'passkey_removed', to: removed.user.email, name: removed.name })
+        const removed = await deletePasskey(tx, actor.userId, id)
+        if (removed === null) throw apiError('NOT_FOUND')
+        await outbox.queue(tx, { kind: 'passkey_removed', to: removed.email, name: removed.name })
       })
       outbox.wake()
       await audit.record({ action: 'passkey.removed', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { passkeyId: id } })

@@ -4,8 +4,11 @@ import { isUniqueViolation } from '../../db/refusals.js'
 import { apiError, withStatus } from '../../errors.js'
 import { CEREMONY_TTL_SECONDS } from './ceremony-challenges.js'
 import { clientDataOf, originRefusal } from './ceremony-data.js'
-import { descriptorsOf, viewSelect, type PasskeyActor, type PasskeyDeps, type PasskeyView } from './passkey-rows.js'
+import type { PasskeyActor, PasskeyDeps } from './passkey-context.js'
+import { descriptorsOf, insertPasskey, type PasskeyView } from './passkey-store.js'
 import { emailOf } from '../accounts/email-of.js'
+import { userById } from '../accounts/user-store.js'
+import { markProven } from '../sessions/session-store.js'
 
 type RegistrationInfo = Extract<VerifiedRegistrationResponse, { verified: true }>['registrationInfo']
 
@@ -31,23 +34,16 @@ async function verifiedCredential ({ prisma, challenges, settings }: PasskeyDeps
 async function storePasskey ({ prisma, outbox, now }: PasskeyDeps, actor: PasskeyActor, info: RegistrationInfo, name: string | undefined): Promise<PasskeyView> {
   const at = now()
   return prisma.$transaction(async tx => {
-    const count = await tx.passkey.count({ where: { userId: actor.userId } })
-    const created = await tx.passkey.create({
-      data: {
-        id: info.credential.id,
-        userId: actor.userId,
-        publicKey: new Uint8Array(info.credential.publicKey),
-        counter: BigInt(info.credential.counter),
-        transports: info.credential.transports ?? [],
-        backedUp: info.credentialBackedUp,
-        deviceType: info.credentialDeviceType,
-        aaguid: info.aaguid,
-        name: name ?? `Passkey ${count + 1}`,
-        createdAt: at
-      },
-      select: viewSelect
-    })
-    await tx.session.updateMany({ where: { id: actor.sessionId, userId: actor.userId }, data: { passkeyProvenAt: at } })
+    const created = await insertPasskey(tx, actor.userId, {
+      id: info.credential.id,
+      publicKey: new Uint8Array(info.credential.publicKey),
+      counter: BigInt(info.credential.counter),
+      transports: info.credential.transports ?? [],
+      backedUp: info.credentialBackedUp,
+      deviceType: info.credentialDeviceType,
+      aaguid: info.aaguid
+    }, name, at)
+    await markProven(tx, actor.userId, actor.sessionId, 'webauthn', at)
     await outbox.queue(tx, { kind: 'passkey_added', to: await emailOf(tx, actor.userId), name: created.name })
     return created
   }).catch((error: unknown) => {
@@ -64,7 +60,7 @@ export function createPasskeyRegistration (deps: PasskeyDeps) {
      * user's existing passkeys excluded; the challenge is bound to the caller's session.
      */
     async registrationOptions (actor: PasskeyActor): Promise<PublicKeyCredentialCreationOptionsJSON> {
-      const user = await prisma.user.findUnique({ where: { id: actor.userId }, select: { email: true, username: true, profile: { select: { displayName: true } } } })
+      const user = await userById(prisma, actor.userId, { email: true, username: true, profile: { select: { displayName: true } } })
       if (user === null) throw apiError('AUTH_SESSION_REVOKED')
       const challenge = await challenges.issue('registration', actor.sessionId)
       return generateRegistrationOptions({

@@ -6,6 +6,7 @@ import type { MailOutbox } from '../mail/outbox.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import type { PasswordService } from './passwords.js'
 import type { SessionService } from '../sessions/sessions.js'
+import { deleteUser, liveCallerOf, setPasswordHash } from '../accounts/user-store.js'
 
 export interface CredentialDeps {
   prisma: PrismaClient
@@ -14,15 +15,13 @@ export interface CredentialDeps {
   oneTimeTokens: OneTimeTokenService
   outbox: MailOutbox
   audit: AuditService
+  now: () => Date
 }
 
-export function createCredentialService ({ prisma, passwords, sessions, oneTimeTokens, outbox, audit }: CredentialDeps) {
+export function createCredentialService ({ prisma, passwords, sessions, oneTimeTokens, outbox, audit, now }: CredentialDeps) {
   /** The caller's row, only while their session is live; the current password must match it. */
   async function provenCaller (userId: string, sessionId: string, currentPassword: string) {
-    const user = await prisma.user.findFirst({
-      where: sessions.liveCaller(userId, sessionId),
-      select: { email: true, username: true, passwordHash: true }
-    })
+    const user = await liveCallerOf(prisma, userId, sessionId, now(), { email: true, username: true, passwordHash: true })
     if (user === null) throw apiError('AUTH_SESSION_REVOKED')
     if (!await passwords.verify(user.passwordHash, currentPassword)) throw apiError('INVALID_CURRENT_PASSWORD')
     return user
@@ -40,7 +39,7 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
       if (passwords.isWeak(newPassword, [user.email, user.username])) throw apiError('PASSWORD_TOO_WEAK')
       const passwordHash = await passwords.hash(newPassword)
       await prisma.$transaction(async tx => {
-        await tx.user.update({ where: { id: userId }, data: { passwordHash } })
+        await setPasswordHash(tx, userId, passwordHash)
         await sessions.revokeOthers(userId, sessionId, 'password_change', tx)
         await oneTimeTokens.revoke(tx, userId, 'password_reset')
         await outbox.queue(tx, { kind: 'password_changed', to: user.email, everywhere: false })
@@ -56,8 +55,7 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
      */
     async deleteAccount (userId: string, sessionId: string, password: string): Promise<void> {
       await provenCaller(userId, sessionId, password)
-      const { count } = await prisma.user.deleteMany({ where: { id: userId } })
-      if (count === 0) throw apiError('AUTH_SESSION_REVOKED')
+      if (!await deleteUser(prisma, userId)) throw apiError('AUTH_SESSION_REVOKED')
       await audit.record({ action: 'user.deleted', actorId: userId, subjectId: userId, details: { by: 'self' } })
     }
   }

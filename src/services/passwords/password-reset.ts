@@ -3,11 +3,11 @@ import { apiError } from '../../errors.js'
 import { isRecordNotFound } from '../../db/refusals.js'
 import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
 import { canonical } from '../accounts/users.js'
+import { resetPassword, userById } from '../accounts/user-store.js'
 import type { CredentialDeps } from './credentials.js'
 
 export interface PasswordResetDeps extends CredentialDeps {
   throttle: LoginThrottle
-  now: () => Date
 }
 
 export function createPasswordResetService ({ prisma, passwords, sessions, oneTimeTokens, outbox, audit, throttle, now }: PasswordResetDeps) {
@@ -36,7 +36,7 @@ export function createPasswordResetService ({ prisma, passwords, sessions, oneTi
       const found = await oneTimeTokens.inspect(token, ['password_reset'])
       if (found.status === 'invalid') throw apiError('RESET_TOKEN_INVALID')
       if (found.status === 'expired') throw apiError('RESET_TOKEN_EXPIRED')
-      const user = await prisma.user.findUnique({ where: { id: found.userId }, select: { email: true, username: true, isActive: true, emailVerifiedAt: true } })
+      const user = await userById(prisma, found.userId, { email: true, username: true, isActive: true, emailVerifiedAt: true })
       if (user === null || !user.isActive || user.email !== found.email) throw apiError('RESET_TOKEN_INVALID')
       if (passwords.isWeak(password, [user.email, user.username])) throw apiError('PASSWORD_TOO_WEAK')
       const passwordHash = await passwords.hash(password)
@@ -44,10 +44,7 @@ export function createPasswordResetService ({ prisma, passwords, sessions, oneTi
         await prisma.$transaction(async tx => {
           if (!await oneTimeTokens.consume(tx, found.id)) throw apiError('RESET_TOKEN_INVALID')
           // Guarded by the address: an email change confirmed meanwhile voids the link.
-          await tx.user.update({
-            where: { id: found.userId, email: found.email, isActive: true },
-            data: { passwordHash, emailVerifiedAt: user.emailVerifiedAt ?? now() }
-          })
+          await resetPassword(tx, found.userId, found.email, passwordHash, user.emailVerifiedAt ?? now())
           await sessions.revokeAll(found.userId, 'password_reset', tx)
           await oneTimeTokens.revoke(tx, found.userId, 'password_reset')
           await outbox.queue(tx, { kind: 'password_changed', to: found.email, everywhere: true })

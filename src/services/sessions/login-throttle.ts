@@ -41,7 +41,7 @@ export function accountThrottleKeys (account: { email: string, username: string 
   return account.username === null ? [throttleKeyOf(account.email)] : [throttleKeyOf(account.email), throttleKeyOf(account.username)]
 }
 
-/** The failures counted against an identifier, as a login reads them (see login-store.ts). */
+/** The failures counted against an identifier, as a login reads them (see login-records.ts). */
 export interface FailureState {
   failures: number
   lastFailureAt: Date

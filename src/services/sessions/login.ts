@@ -3,7 +3,7 @@ import type { PrismaClient } from '../../db/prisma.js'
 import { apiError } from '../../errors.js'
 import type { AuditService } from '../admin/audit.js'
 import type { EmailVerificationService } from '../accounts/email-verification.js'
-import type { LoginProof, LoginStore } from './login-store.js'
+import type { LoginProof, LoginRecords } from './login-records.js'
 import type { ChallengeService, IssuedChallenge, SecondFactorProof } from '../mfa/challenges.js'
 import type { AssertionVerifier } from '../passkeys/assertions.js'
 import type { AuthenticationResponseJSON } from '@simplewebauthn/server'
@@ -15,6 +15,7 @@ import type { SettingsService } from '../admin/settings.js'
 import type { AccessTokenIssuer } from '../tokens/access-tokens.js'
 import type { ApiUser } from '../accounts/api-user.js'
 import { canonical } from '../accounts/users.js'
+import { replacePasswordHash, userById } from '../accounts/user-store.js'
 
 export type LoginIdentifier = { identifier: string } | { email: string } | { username: string }
 
@@ -45,7 +46,7 @@ export function isSecondFactorRequired (outcome: LoginOutcome): outcome is Secon
 export interface LoginDeps {
   prisma: PrismaClient
   passwords: PasswordService
-  store: LoginStore
+  records: LoginRecords
   settings: SettingsService
   audit: AuditService
   issueAccessToken: AccessTokenIssuer
@@ -60,9 +61,9 @@ export interface LoginDeps {
 
 type ProvenUser = { id: string, role: string, emailVerifiedAt: Date | null }
 
-/** Opens the session of a proven login (see login-store.ts) and issues its first tokens. */
-async function signIn ({ store, settings, issueAccessToken, metrics }: LoginDeps, user: ProvenUser, device: Device, throttleKeys: string[], proof: LoginProof): Promise<SignedIn> {
-  const { session, user: visible, amr, authTime } = await store.succeed(user.id, device, throttleKeys, proof)
+/** Opens the session of a proven login (see login-records.ts) and issues its first tokens. */
+async function signIn ({ records, settings, issueAccessToken, metrics }: LoginDeps, user: ProvenUser, device: Device, throttleKeys: string[], proof: LoginProof): Promise<SignedIn> {
+  const { session, user: visible, amr, authTime } = await records.succeed(user.id, device, throttleKeys, proof)
   const grant = { userId: user.id, sessionId: session.sessionId, role: visible.role, emailVerified: visible.emailVerified, amr, authTime }
   const access = issueAccessToken(grant, settings.tokenLifetimes().accessTokenTtlSeconds)
   metrics.login('success')
@@ -92,7 +93,7 @@ async function refuseCredentials ({ throttle, audit, metrics }: LoginDeps, who: 
 }
 
 export function createLoginService (deps: LoginDeps) {
-  const { prisma, passwords, store, throttle, challenges, assertions, requireVerifiedEmail, metrics } = deps
+  const { prisma, passwords, records, throttle, challenges, assertions, requireVerifiedEmail, metrics } = deps
   return {
     /**
      * Unknown account, wrong password and deactivated account fail identically, after the
@@ -103,13 +104,13 @@ export function createLoginService (deps: LoginDeps) {
      * an identifier that failed too often must wait (429 RATE_LIMITED, the same for an
      * identifier of no account); every failure counts, and a correct password clears them
      * (with a second factor set, only the code that completes the login does).
-     * A successful login takes two statements in all (see login-store.ts).
+     * A successful login takes two statements in all (see login-records.ts).
      */
     async login (who: LoginIdentifier, password: string, device: Device): Promise<LoginOutcome> {
       const key = throttleKeyOfLogin(who)
       // One query whether or not the account exists: the profile is read only after success,
       // so the database work before the answer does not tell accounts apart either.
-      const { failures, user } = await store.lookup(lookupOf(who), key)
+      const { failures, user } = await records.lookup(lookupOf(who), key)
       throttle.assertMayTry(failures)
       const valid = user === null
         ? await passwords.verifyDecoy(password)
@@ -124,7 +125,7 @@ export function createLoginService (deps: LoginDeps) {
 
       if (passwords.needsRehash(user.passwordHash)) {
         // Only over the hash just verified: a password changed meanwhile is never reverted.
-        await prisma.user.updateMany({ where: { id: user.id, passwordHash: user.passwordHash }, data: { passwordHash: await passwords.hash(password) } })
+        await replacePasswordHash(prisma, user.id, user.passwordHash, await passwords.hash(password))
       }
       if (user.mfaEnabled) {
         // DESIGN 10: only now, with the password proven, may the answer show that a factor is
@@ -141,7 +142,7 @@ export function createLoginService (deps: LoginDeps) {
      */
     async completeSecondFactor (mfaToken: string, proof: SecondFactorProof, device: Device): Promise<SignedIn> {
       const met = await challenges.meet(mfaToken, proof, device.ip)
-      const user = await prisma.user.findUnique({ where: { id: met.userId }, select: { id: true, role: true, emailVerifiedAt: true } })
+      const user = await userById(prisma, met.userId, { id: true, role: true, emailVerifiedAt: true })
       if (user === null) throw apiError('MFA_CHALLENGE_EXPIRED')
       return signIn(deps, user, device, met.throttleKeys, met.proof)
     },
@@ -154,7 +155,7 @@ export function createLoginService (deps: LoginDeps) {
     async signInWithPasskey (response: AuthenticationResponseJSON, device: Device): Promise<SignedIn> {
       const outcome = await assertions.verify({ response, purpose: 'login', bindingId: null, userId: null, requireUserVerification: true, ip: device.ip })
       const user = outcome.ok
-        ? await prisma.user.findUnique({ where: { id: outcome.userId }, select: { id: true, role: true, emailVerifiedAt: true, isActive: true, email: true, username: true } })
+        ? await userById(prisma, outcome.userId, { id: true, role: true, emailVerifiedAt: true, isActive: true, email: true, username: true })
         : null
       if (!outcome.ok || user === null || !user.isActive) {
         metrics.login('invalid_credentials')

@@ -1,10 +1,11 @@
 // Refresh-token rotation with reuse detection (RFC 9700 4.14.2) and a grace window for honest races.
 import { Lru } from 'toad-cache'
-import { iso, statement, type Sql } from '../../db/sql.js'
+import type { Sql } from '../../db/sql.js'
 import { apiError, isErrorCode } from '../../errors.js'
 import type { AuditService } from '../admin/audit.js'
 import type { AuthMetrics } from '../metrics.js'
-import { expiryOf, liveSessionSql, sessionStateAt } from './liveness.js'
+import { expiryOf, sessionStateAt } from './liveness.js'
+import { sessionForRefresh, sessionRotation, type RefreshRow } from './session-store.js'
 import type { Device, SessionService } from './sessions.js'
 import type { SettingsService } from '../admin/settings.js'
 import type { AccessTokenIssuer } from '../tokens/access-tokens.js'
@@ -31,51 +32,17 @@ export interface RefreshedTokens {
   refreshExpiresAt: Date
 }
 
-interface SessionState {
-  id: string
-  userId: string
-  secretSalt: Uint8Array
-  generation: number
-  rotatedAt: Date | null
-  revokedAt: Date | null
-  idleExpiresAt: Date
-  absoluteExpiresAt: Date
-  authTime: Date
-  amr: string[] | null
-  user: { role: string, isActive: boolean, emailVerifiedAt: Date | null }
-}
+type UserState = 'role' | 'isActive' | 'emailVerifiedAt'
 
-type SessionRow = Omit<SessionState, 'user'> & SessionState['user']
-
-// The first refresh of a session in this process reads it (for its salt), then rotates it.
-const selectSession = statement<SessionRow>('refresh.session', `
-  SELECT s.id, s."userId", s."secretSalt", s.generation, s."rotatedAt", s."revokedAt", s."idleExpiresAt", s."absoluteExpiresAt", s."authTime", s.amr,
-    u.role, u."isActive", u."emailVerifiedAt"
-  FROM "Session" s JOIN "User" u ON u.id = s."userId"
-  WHERE s.id = $1`)
-
-/**
- * One conditional update: of concurrent callers holding generation G of a live session, exactly
- * one moves it to G + 1 and gets what the new tokens need. No row when anything else holds
- * (another generation, revoked, expired, a deactivated or unverified user), which the two-step
- * path then sorts out. The salt is not read: the caller has checked the token against it.
- * Rotation moves the idle expiry, never past the absolute one.
- */
-function rotationStatement (requireVerifiedEmail: boolean) {
-  return statement<Omit<SessionRow, 'secretSalt' | 'rotatedAt' | 'revokedAt' | 'isActive'>>(`refresh.rotate${requireVerifiedEmail ? '.verified' : ''}`, `
-  UPDATE "Session" s SET generation = s.generation + 1, "rotatedAt" = $3, "lastUsedAt" = $3, "idleExpiresAt" = LEAST($4::timestamp, s."absoluteExpiresAt"), ip = $5
-  FROM "User" u
-  WHERE s.id = $1 AND s.generation = $2 AND u.id = s."userId" AND ${liveSessionSql('s', '$3')}${requireVerifiedEmail ? ' AND u."emailVerifiedAt" IS NOT NULL' : ''}
-  RETURNING s.id, s."userId", s.generation, s."idleExpiresAt", s."absoluteExpiresAt", s."authTime", s.amr, u.role, u."emailVerifiedAt"`)
-}
+/** A session as a refresh reads it, with its user's state. */
+type SessionState = Omit<RefreshRow, UserState> & { user: Pick<RefreshRow, UserState> }
 
 // Salts of sessions refreshed here lately: a salt never changes, so a cached one never goes stale.
 const SALT_CACHE_ENTRIES = 20_000
 
-/** A session as a refresh reads it, with its user's state. */
 async function loadSession (sql: Sql, id: string): Promise<SessionState | null> {
-  const { rows: [row] } = await selectSession(sql, [id])
-  if (row === undefined) return null
+  const row = await sessionForRefresh(sql, id)
+  if (row === null) return null
   const { role, isActive, emailVerifiedAt, ...session } = row
   return { ...session, user: { role, isActive, emailVerifiedAt } }
 }
@@ -112,13 +79,13 @@ function assertUsable (session: SessionState, at: Date, requireVerifiedEmail: bo
  * cache miss must not read as "another request rotated first".
  */
 function rotator ({ sql, codec, settings, requireVerifiedEmail }: Pick<RefreshDeps, 'sql' | 'codec' | 'settings' | 'requireVerifiedEmail'>, tokensFor: ReturnType<typeof tokenMinter>) {
-  const rotateLive = rotationStatement(requireVerifiedEmail)
+  const rotateLive = sessionRotation(requireVerifiedEmail)
   const salts = new Lru<Uint8Array>(SALT_CACHE_ENTRIES)
 
   async function rotate (sessionId: string, generation: number, salt: Uint8Array, device: Device, at: Date): Promise<RefreshedTokens | null> {
     const idle = new Date(at.getTime() + settings.tokenLifetimes().refreshTokenIdleTtlSeconds * 1000)
-    const { rows: [row] } = await rotateLive(sql, [sessionId, generation, iso(at), iso(idle), device.ip])
-    if (row === undefined) return null
+    const row = await rotateLive(sql, sessionId, generation, at, idle, device.ip)
+    if (row === null) return null
     const session = { ...row, secretSalt: salt, rotatedAt: at, revokedAt: null, user: { role: row.role, isActive: true, emailVerifiedAt: row.emailVerifiedAt } }
     return tokensFor(session, row.generation, row.idleExpiresAt)
   }

@@ -1,7 +1,8 @@
-// Sessions: one row per login, carrying the refresh token's rotation state.
+// Sessions: ending, checking and listing them, by the rules of liveness.ts (their queries are in session-store.ts).
 import type { Db, PrismaClient } from '../../db/prisma.js'
 import type { Prisma } from '../../generated/prisma/client.js'
-import { expiryOf, liveSessionWhere } from './liveness.js'
+import { expiryOf } from './liveness.js'
+import { countLiveSessions, endSessions, liveSessionOf, liveSessionsPage, saltOf, type RevokeReason } from './session-store.js'
 import type { RefreshTokenCodec } from '../tokens/refresh-tokens.js'
 import type { Page } from '../pagination.js'
 
@@ -33,34 +34,20 @@ export interface SessionView {
   current: boolean
 }
 
-/** Why a session ended, kept on the row for the owner and for audits. */
-export type RevokeReason =
-  | 'logout' | 'logout_all' | 'revoked_by_user' | 'revoked_by_admin' | 'deactivated'
-  | 'refresh_reuse' | 'evicted' | 'password_change' | 'password_reset' | 'mfa_removed_by_admin'
+export type { RevokeReason } from './session-store.js'
 
 export function createSessionService ({ prisma, codec, now }: SessionDeps) {
-  /** The one revocation: every session `where` matches that has not ended yet ends now, for `reason`. */
-  async function end (where: Prisma.SessionWhereInput, reason: RevokeReason, db: Db = prisma): Promise<number> {
-    const { count } = await db.session.updateMany({ where: { ...where, revokedAt: null }, data: { revokedAt: now(), revokedReason: reason } })
-    return count
-  }
+  const end = async (where: Prisma.SessionWhereInput, reason: RevokeReason, db: Db = prisma) => await endSessions(db, where, reason, now())
 
   return {
-    /** Matches the user only while `sessionId` is one of their live sessions (see liveness.ts). */
-    liveCaller: (userId: string, sessionId: string) => ({
-      id: userId,
-      sessions: { some: { id: sessionId, ...liveSessionWhere(now()) } }
-    }) satisfies Prisma.UserWhereInput,
-
     /** How many sessions can still be used, across all users (a gauge for monitoring). */
     async countLive (): Promise<number> {
-      return await prisma.session.count({ where: liveSessionWhere(now()) })
+      return await countLiveSessions(prisma, now())
     },
 
     /** True when the session exists, belongs to `userId` and can still be used. */
     async isLive (userId: string, sessionId: string): Promise<boolean> {
-      const found = await prisma.session.findFirst({ where: { id: sessionId, userId, ...liveSessionWhere(now()) }, select: { id: true } })
-      return found !== null
+      return await liveSessionOf(prisma, userId, sessionId, now(), { id: true }) !== null
     },
 
     /** Ends one session of `userId`; false when it is not theirs or already ended (no oracle). */
@@ -90,7 +77,7 @@ export function createSessionService ({ prisma, codec, now }: SessionDeps) {
     async revokeByRefreshToken (token: string, reason: RevokeReason): Promise<void> {
       const parts = codec.decode(token)
       if (parts === null) return
-      const session = await prisma.session.findUnique({ where: { id: parts.sessionId }, select: { userId: true, secretSalt: true } })
+      const session = await saltOf(prisma, parts.sessionId)
       if (session === null || !codec.matches(parts, parts.generation, session.secretSalt)) return
       await end({ id: parts.sessionId }, reason)
     },
@@ -104,13 +91,7 @@ export type SessionService = ReturnType<typeof createSessionService>
 /** The user's live sessions, most recently used first, `limit` at a time. */
 function sessionLister (prisma: PrismaClient, now: () => Date) {
   return async function list (userId: string, currentSessionId: string, { limit, cursor }: { limit: number, cursor?: string | undefined }): Promise<Page<SessionView>> {
-    const rows = await prisma.session.findMany({
-      where: { userId, ...liveSessionWhere(now()) },
-      orderBy: [{ lastUsedAt: 'desc' }, { id: 'asc' }],
-      take: limit + 1,
-      ...(cursor === undefined ? {} : { cursor: { id: cursor }, skip: 1 }),
-      select: { id: true, userAgent: true, ip: true, createdAt: true, lastUsedAt: true, idleExpiresAt: true, absoluteExpiresAt: true }
-    })
+    const rows = await liveSessionsPage(prisma, userId, now(), limit, cursor)
     const items = rows.slice(0, limit).map(row => ({
       id: row.id,
       userAgent: row.userAgent,

@@ -2,6 +2,7 @@
 import { createHash, createHmac, randomUUID } from 'node:crypto'
 import type { PrismaClient, Transaction } from '../../db/prisma.js'
 import type { TokenPurpose } from '../../generated/prisma/enums.js'
+import { lockUser } from '../accounts/user-store.js'
 
 export type { TokenPurpose }
 
@@ -55,7 +56,7 @@ export function createOneTimeTokenService ({ prisma, now, ttlSeconds, key }: One
 
   async function issueIn (tx: Transaction, userId: string, purpose: TokenPurpose, email: string): Promise<string> {
     // The user's row lock serialises concurrent issues, so only one token of a purpose is ever live.
-    await tx.$queryRaw`SELECT 1 FROM "User" WHERE id = ${userId}::uuid FOR UPDATE`
+    await lockUser(tx, userId)
     const at = now()
     // Dead tokens are deleted and the live ones killed: at most two rows per user and purpose
     // remain, however often a link is asked for.

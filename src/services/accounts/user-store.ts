@@ -1,0 +1,228 @@
+// Every query of the User table and its Profile: the Prisma queries, and the hot paths' statements on the pool (a login's lookup, the caller's user).
+import { iso, statement, type Sql } from '../../db/sql.js'
+import type { Db, Transaction } from '../../db/prisma.js'
+import type { Prisma } from '../../generated/prisma/client.js'
+import { liveSessionSql, liveSessionWhere } from '../sessions/liveness.js'
+import { API_USER_COLUMNS, API_USER_FROM, adminSelect, ownSelect, userSelect, type ApiUserRow } from './api-user.js'
+import type { Role } from './roles.js'
+import type { MailOutbox } from '../mail/outbox.js'
+import type { NewTokenRow } from '../tokens/one-time-tokens.js'
+
+/** The user `id` with `select`'s columns, or null. */
+export async function userById<S extends Prisma.UserSelect> (db: Db, id: string, select: S) {
+  return await db.user.findUnique({ where: { id }, select })
+}
+
+/** The user of that (canonical) address with `select`'s columns, or null. */
+export async function userByEmail<S extends Prisma.UserSelect> (db: Db, email: string, select: S) {
+  return await db.user.findUnique({ where: { email }, select })
+}
+
+/** The user with `select`'s columns, only while active and while `sessionId` is one of their live sessions (see liveness.ts). */
+export async function liveCallerOf<S extends Prisma.UserSelect> (db: Db, userId: string, sessionId: string, at: Date, select: S) {
+  return await db.user.findFirst({ where: { id: userId, sessions: { some: { id: sessionId, ...liveSessionWhere(at) } } }, select })
+}
+
+/** Locks the user's row until the transaction ends: writers of one user's rows take their turn. */
+export async function lockUser (tx: Transaction, id: string): Promise<void> {
+  await tx.$queryRaw`SELECT 1 FROM "User" WHERE id = ${id}::uuid FOR UPDATE`
+}
+
+/** Active admins, but for `except`: the last one may be neither demoted, deactivated nor deleted. */
+export async function activeAdminCount (db: Db, except?: string): Promise<number> {
+  return await db.user.count({ where: { role: 'admin', isActive: true, ...(except === undefined ? {} : { id: { not: except } }) } })
+}
+
+export async function adminViewOf (db: Db, id: string) {
+  return await db.user.findUnique({ where: { id }, select: adminSelect })
+}
+
+/** What an admin may filter the list by; `prefix` is matched literally against the email and the username. */
+export interface AdminUserFilter {
+  prefix?: string | undefined
+  role?: Role | undefined
+  active?: boolean | undefined
+  /** Where the page starts (see pagination.ts). */
+  after: Prisma.UserWhereInput
+}
+
+/** Newest first, `take` rows. */
+export async function adminListPage (db: Db, { prefix, role, active, after }: AdminUserFilter, take: number) {
+  // Prisma's startsWith is a LIKE: its wildcards must match themselves (regression: q=% listed everyone).
+  const literal = prefix?.replace(/[\\%_]/g, '\\$&')
+  return await db.user.findMany({
+    where: {
+      // AND, not a spread: the search and the cursor are both OR-clauses.
+      AND: [
+        literal === undefined ? {} : { OR: [{ email: { startsWith: literal } }, { username: { startsWith: literal } }] },
+        role === undefined ? {} : { role },
+        active === undefined ? {} : { isActive: active },
+        after
+      ]
+    },
+    orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+    take,
+    select: adminSelect
+  })
+}
+
+/** Role, active state and profile, as an admin changes them; the admin view after. */
+export async function updateByAdmin (db: Db, id: string, changes: { role?: Role | undefined, isActive?: boolean | undefined, profile?: Prisma.ProfileCreateWithoutUserInput | undefined }) {
+  return await db.user.update({
+    where: { id },
+    data: {
+      ...(changes.role === undefined ? {} : { role: changes.role }),
+      ...(changes.isActive === undefined ? {} : { isActive: changes.isActive }),
+      ...(changes.profile === undefined ? {} : { profile: { upsert: { create: changes.profile, update: changes.profile } } })
+    },
+    select: adminSelect
+  })
+}
+
+/** The user's own changes (username, profile, pending address); their own view after. */
+export async function updateOwnUser (db: Db, id: string, changes: { username?: string, pendingEmail?: string | null, profile?: Prisma.ProfileCreateWithoutUserInput }) {
+  const data: Prisma.UserUpdateInput = {}
+  if (changes.username !== undefined) data.username = changes.username
+  if (changes.pendingEmail !== undefined) data.pendingEmail = changes.pendingEmail
+  if (changes.profile !== undefined) data.profile = { upsert: { create: changes.profile, update: changes.profile } }
+  return await db.user.update({ where: { id }, data, select: ownSelect })
+}
+
+export async function promoteToAdmin (db: Db, id: string) {
+  return await db.user.update({ where: { id }, data: { role: 'admin', isActive: true }, select: userSelect })
+}
+
+/** Deletes the user; the schema's ON DELETE CASCADE takes everything of theirs with it. False when there was none. */
+export async function deleteUser (db: Db, id: string): Promise<boolean> {
+  return (await db.user.deleteMany({ where: { id } })).count === 1
+}
+
+export async function setPasswordHash (db: Db, id: string, passwordHash: string): Promise<void> {
+  await db.user.update({ where: { id }, data: { passwordHash } })
+}
+
+/** Replaces the hash only if it is still `current`: a password changed meanwhile is never reverted. */
+export async function replacePasswordHash (db: Db, id: string, current: string, passwordHash: string): Promise<void> {
+  await db.user.updateMany({ where: { id, passwordHash: current }, data: { passwordHash } })
+}
+
+/** A reset: the new hash, and the address it was mailed to verified. Only while the account is active and still has that address (else Prisma's P2025). */
+export async function resetPassword (db: Db, id: string, email: string, passwordHash: string, emailVerifiedAt: Date): Promise<void> {
+  await db.user.update({ where: { id, email, isActive: true }, data: { passwordHash, emailVerifiedAt } })
+}
+
+export async function markEmailVerified (db: Db, id: string, at: Date): Promise<void> {
+  await db.user.update({ where: { id }, data: { emailVerifiedAt: at } })
+}
+
+/** The pending address becomes the address, verified. */
+export async function confirmEmailChange (db: Db, id: string, email: string, at: Date): Promise<void> {
+  await db.user.update({ where: { id }, data: { email, pendingEmail: null, emailVerifiedAt: at } })
+}
+
+// A new account in one statement: the user, their profile and, on registration, the
+// verification token and its mail (rows built by their own modules: `newRow`, `rowOf`).
+
+/** The verification token made with an account, and the outbox row of its mail. */
+export interface FirstToken {
+  token: NewTokenRow
+  mail: ReturnType<MailOutbox['rowOf']>
+}
+
+export interface NewAccount {
+  id: string
+  email: string
+  username: string | null
+  passwordHash: string
+  role: string
+  emailVerifiedAt: Date | null
+  createdAt: Date
+  displayName: string | null
+}
+
+// Timestamps go in as ISO strings cast to timestamp(3): the UTC wall-clock time, as Prisma stores it.
+const USER_AND_PROFILE = `
+  WITH u AS (
+    INSERT INTO "User" (id, email, username, "passwordHash", role, "emailVerifiedAt", "createdAt", "updatedAt")
+    VALUES ($1::uuid, $2, $3, $4, $5::"Role", $6::timestamp(3), $7::timestamp(3), $7::timestamp(3))
+    RETURNING id),
+  p AS (INSERT INTO "Profile" ("userId", "displayName", "updatedAt") SELECT id, $8, $7::timestamp(3) FROM u)`
+
+const TOKEN_AND_MAIL = `,
+  t AS (
+    INSERT INTO "OneTimeToken" (id, "userId", purpose, "tokenHash", email, "expiresAt", "createdAt")
+    SELECT $9::uuid, id, $10::"TokenPurpose", $11, $12, $13::timestamp(3), $14::timestamp(3) FROM u
+    RETURNING id)
+  INSERT INTO "OutboxMail" (id, kind, recipient, data, "tokenId", "nextAttemptAt", "createdAt")
+  SELECT $15::uuid, $16::"MailKind", $17, $18::jsonb, id, $19::timestamp(3), $7::timestamp(3) FROM t`
+
+/**
+ * Nested writes through Prisma's client cost a transaction of six round trips; this is one
+ * statement, so one implicit transaction: all of it is written, or none (a taken email).
+ */
+export async function insertAccount (db: Db, account: NewAccount, first?: FirstToken): Promise<void> {
+  const values: unknown[] = [account.id, account.email, account.username, account.passwordHash, account.role, account.emailVerifiedAt === null ? null : iso(account.emailVerifiedAt), iso(account.createdAt), account.displayName]
+  if (first === undefined) {
+    await db.$executeRawUnsafe(`${USER_AND_PROFILE} SELECT 1`, ...values)
+    return
+  }
+  const { token, mail } = first
+  values.push(token.id, token.purpose, token.tokenHash, token.email, iso(token.expiresAt), iso(token.createdAt),
+    mail.id, mail.kind, mail.recipient, mail.data === undefined ? null : JSON.stringify(mail.data), iso(mail.nextAttemptAt))
+  await db.$executeRawUnsafe(`${USER_AND_PROFILE}${TOKEN_AND_MAIL}`, ...values)
+}
+
+// The hot paths' statements, on the pool: sent through Prisma's $queryRaw instead, /users/me
+// served about a third as many requests and a login a tenth fewer (docs/benchmarks.md, "The
+// hot paths' statements").
+
+/** The caller's user, second factors included. */
+export type LiveCallerRow = ApiUserRow & { totp: boolean, recoveryCodesLeft: number }
+
+// The user, only while active and while `sid` is one of their live sessions: one round trip.
+// It reads "TotpFactor" and "RecoveryCode" for /users/me's `mfa`.
+const selectLiveCaller = statement<LiveCallerRow>('users.live_caller', `
+  SELECT ${API_USER_COLUMNS},
+    EXISTS (SELECT 1 FROM "TotpFactor" t WHERE t."userId" = u.id AND t."confirmedAt" IS NOT NULL) AS totp,
+    (SELECT count(*)::int FROM "RecoveryCode" r WHERE r."userId" = u.id AND r."usedAt" IS NULL) AS "recoveryCodesLeft"
+  FROM ${API_USER_FROM}
+  WHERE u.id = $1 AND EXISTS (SELECT 1 FROM "Session" s WHERE s.id = $2 AND s."userId" = u.id AND ${liveSessionSql('s', '$3')})`)
+
+export async function liveCallerRow (sql: Sql, userId: string, sessionId: string, at: Date): Promise<LiveCallerRow | null> {
+  return (await selectLiveCaller(sql, [userId, sessionId, iso(at)])).rows[0] ?? null
+}
+
+/** What deciding a login needs, and nothing that takes another query to read (the profile). */
+export interface Credentials {
+  id: string
+  email: string
+  username: string | null
+  role: string
+  emailVerifiedAt: Date | null
+  passwordHash: string
+  isActive: boolean
+  /** Whether a confirmed second factor guards the account: read in the same statement for every login, known or not. */
+  mfaEnabled: boolean
+}
+
+/** A login's lookup: the account, if any, and the failures counted against the login's throttle key. */
+export type LoginLookupRow = { [K in keyof Credentials]: Credentials[K] | null } & { failures: number | null, lastFailureAt: Date | null }
+
+// Always exactly one row, with or without failures, with or without an account: the same
+// statement and the same work whether the account exists. It reads "LoginFailure" (the
+// throttle's state) and the second factors beside the user: one round trip before the hash.
+const lookupOf = (column: 'email' | 'username') => statement<LoginLookupRow>(`login.lookup_by_${column}`, `
+  SELECT f.failures, f."lastFailureAt",
+    u.id, u.email, u.username, u.role, u."emailVerifiedAt", u."passwordHash", u."isActive",
+    (t."confirmedAt" IS NOT NULL OR EXISTS (SELECT 1 FROM "Passkey" p WHERE p."userId" = u.id)) AS "mfaEnabled"
+  FROM (VALUES (1)) AS one
+  LEFT JOIN "LoginFailure" f ON f.key = $1
+  LEFT JOIN "User" u ON u.${column} = $2
+  LEFT JOIN "TotpFactor" t ON t."userId" = u.id`)
+const lookups = { email: lookupOf('email'), username: lookupOf('username') }
+
+export async function loginLookup (sql: Sql, column: 'email' | 'username', value: string, throttleKey: string): Promise<LoginLookupRow> {
+  const { rows: [row] } = await lookups[column](sql, [throttleKey, value])
+  if (row === undefined) throw new Error('login lookup returned no row')
+  return row
+}

@@ -1,0 +1,75 @@
+// Every query of the Passkey table: the owner's view, the descriptors of options, a ceremony's credential, its use and its removal.
+import type { Db } from '../../db/prisma.js'
+
+/** What a passkey's owner sees of it (never the public key). */
+export interface PasskeyView {
+  id: string
+  name: string
+  createdAt: Date
+  lastUsedAt: Date | null
+  backedUp: boolean
+  transports: string[]
+  aaguid: string
+}
+
+const viewSelect = { id: true, name: true, createdAt: true, lastUsedAt: true, backedUp: true, transports: true, aaguid: true } as const
+
+/** A verified registration, as it is stored. */
+export interface NewPasskey {
+  id: string
+  publicKey: Uint8Array<ArrayBuffer>
+  counter: bigint
+  transports: string[]
+  backedUp: boolean
+  deviceType: string
+  aaguid: string
+}
+
+export async function hasPasskey (db: Db, userId: string): Promise<boolean> {
+  return await db.passkey.count({ where: { userId } }) > 0
+}
+
+export async function passkeysOf (db: Db, userId: string): Promise<PasskeyView[]> {
+  return db.passkey.findMany({ where: { userId }, select: viewSelect, orderBy: { createdAt: 'asc' } })
+}
+
+/** The user's passkeys as credential descriptors: what options list to allow or exclude. */
+export async function descriptorsOf (db: Db, userId: string) {
+  return (await db.passkey.findMany({ where: { userId }, select: { id: true, transports: true }, orderBy: { createdAt: 'asc' } }))
+    .map(({ id, transports }) => ({ id, transports }))
+}
+
+/** Stores a new passkey, named "Passkey N" unless `name` is given. A known credential id fails on the primary key. */
+export async function insertPasskey (db: Db, userId: string, passkey: NewPasskey, name: string | undefined, at: Date): Promise<PasskeyView> {
+  const count = await db.passkey.count({ where: { userId } })
+  return db.passkey.create({ data: { ...passkey, userId, name: name ?? `Passkey ${count + 1}`, createdAt: at }, select: viewSelect })
+}
+
+/** Renames a passkey of `userId`; null when they have none of that id. */
+export async function renamePasskey (db: Db, userId: string, id: string, name: string): Promise<PasskeyView | null> {
+  const { count } = await db.passkey.updateMany({ where: { id, userId }, data: { name } })
+  return count === 0 ? null : db.passkey.findUniqueOrThrow({ where: { id }, select: viewSelect })
+}
+
+/** Deletes a passkey of `userId` (run it in a transaction); its name and its owner's address, or null when they have none of that id. */
+export async function deletePasskey (db: Db, userId: string, id: string): Promise<{ name: string, email: string } | null> {
+  const removed = await db.passkey.findFirst({ where: { id, userId }, select: { name: true, user: { select: { email: true } } } })
+  const { count } = await db.passkey.deleteMany({ where: { id, userId } })
+  return removed === null || count === 0 ? null : { name: removed.name, email: removed.user.email }
+}
+
+/** Deletes every passkey of the user; how many there were. */
+export async function deleteAllPasskeys (db: Db, userId: string): Promise<number> {
+  return (await db.passkey.deleteMany({ where: { userId } })).count
+}
+
+/** The credential an assertion names, only among `userId`'s passkeys when the user is known. */
+export async function credentialOf (db: Db, id: string, userId: string | null) {
+  return db.passkey.findFirst({ where: { id, ...(userId === null ? {} : { userId }) }, select: { id: true, userId: true, publicKey: true, counter: true } })
+}
+
+/** Records a use, conditional on the counter read before it: of two uses racing with one value, one passes. */
+export async function recordUse (db: Db, stored: { id: string, counter: bigint }, use: { counter: bigint, backedUp: boolean, at: Date }): Promise<boolean> {
+  const { count } = await db.passkey.updateMany({ where: { id: stored.id, counter: stored.counter }, data: { counter: use.counter, backedUp: use.backedUp, lastUsedAt: use.at } })
+  return count === 1
+}

@@ -1,0 +1,100 @@
+// What a login reads and writes, in two statements: what deciding it needs, then everything a success writes (the statements are in the user and session stores).
+import { randomUUID } from 'node:crypto'
+import type { Sql } from '../../db/sql.js'
+import { isForeignKeyViolation } from '../../db/refusals.js'
+import { apiError } from '../../errors.js'
+import type { FailureState } from './login-throttle.js'
+import type { Device, StartedSession } from './sessions.js'
+import { expiryOf } from './liveness.js'
+import { openSession } from './session-store.js'
+import type { SettingsService } from '../admin/settings.js'
+import type { RefreshTokenCodec } from '../tokens/refresh-tokens.js'
+import { apiUserOfRow, type ApiUser } from '../accounts/api-user.js'
+import { loginLookup, type Credentials } from '../accounts/user-store.js'
+
+export type { Credentials } from '../accounts/user-store.js'
+
+export interface LoginRecordsDeps {
+  sql: Sql
+  codec: RefreshTokenCodec
+  settings: SettingsService
+  now: () => Date
+  maxSessionsPerUser: number
+}
+
+/**
+ * How a login was proven: the password, and the second factor if the account has one; or,
+ * with `passwordless`, a passkey alone (its user verification makes it two factors in one).
+ */
+export interface LoginProof {
+  secondFactor: 'totp' | 'recovery_code' | 'webauthn' | null
+  /** Whether a passkey's authenticator verified the user (PIN, biometrics). */
+  userVerified?: boolean
+  passwordless?: boolean
+}
+
+/** RFC 8176 values for a proof (a recovery code is a second factor, but not a one-time-password device; a passkey is `hwk`, with `user` when it verified the user). */
+export function amrOf (proof: LoginProof): string[] {
+  const passkey = proof.userVerified === true ? ['hwk', 'user'] : ['hwk']
+  if (proof.passwordless === true) return [...passkey, 'mfa']
+  if (proof.secondFactor === 'totp') return ['pwd', 'otp', 'mfa']
+  if (proof.secondFactor === 'recovery_code') return ['pwd', 'mfa']
+  if (proof.secondFactor === 'webauthn') return ['pwd', ...passkey, 'mfa']
+  return ['pwd']
+}
+
+export function createLoginRecords ({ sql, codec, settings, now, maxSessionsPerUser }: LoginRecordsDeps) {
+  return {
+    /** The failures counted against `throttleKey`, and the account `lookup` names, if any. */
+    async lookup (lookup: { email: string } | { username: string }, throttleKey: string): Promise<{ failures: FailureState | null, user: Credentials | null }> {
+      const [column, value] = 'email' in lookup ? ['email', lookup.email] as const : ['username', lookup.username] as const
+      const { failures, lastFailureAt, ...user } = await loginLookup(sql, column, value, throttleKey)
+      return {
+        failures: failures === null || lastFailureAt === null ? null : { failures, lastFailureAt },
+        user: user.id === null ? null : user as Credentials
+      }
+    },
+
+    /**
+     * Opens a new session for a proven login: always a new id and a new secret (no session
+     * fixation), with the per-user cap applied and the audit entry written alongside.
+     */
+    async succeed (userId: string, device: Device, throttleKeys: string[], proof: LoginProof): Promise<{ session: StartedSession, user: ApiUser, amr: string[], authTime: Date }> {
+      const at = now()
+      const amr = amrOf(proof)
+      const lifetimes = settings.tokenLifetimes()
+      const sessionId = randomUUID()
+      const salt = codec.newSalt()
+      const idleExpiresAt = new Date(at.getTime() + lifetimes.refreshTokenIdleTtlSeconds * 1000)
+      const absoluteExpiresAt = new Date(at.getTime() + lifetimes.sessionAbsoluteTtlSeconds * 1000)
+      const row = await openSession(sql, {
+        id: sessionId,
+        userId,
+        salt,
+        userAgent: device.userAgent?.slice(0, 512) ?? null,
+        ip: device.ip,
+        at,
+        idleExpiresAt,
+        absoluteExpiresAt,
+        amr,
+        proven: { password: proof.passwordless !== true, totp: proof.secondFactor === 'totp', recoveryCode: proof.secondFactor === 'recovery_code', passkey: proof.secondFactor === 'webauthn' },
+        keepOthers: maxSessionsPerUser - 1,
+        throttleKeys,
+        auditId: randomUUID()
+      }).catch((error: unknown) => {
+        // The account was deleted after its password was checked: as good as unknown.
+        if (isForeignKeyViolation(error)) throw apiError('AUTH_INVALID_CREDENTIALS')
+        throw error
+      })
+      if (row === null) throw apiError('AUTH_INVALID_CREDENTIALS')
+      return {
+        session: { sessionId, refreshToken: codec.encode(sessionId, 0, salt), refreshExpiresAt: expiryOf({ idleExpiresAt, absoluteExpiresAt }) },
+        user: apiUserOfRow(row),
+        amr,
+        authTime: at
+      }
+    }
+  }
+}
+
+export type LoginRecords = ReturnType<typeof createLoginRecords>

@@ -1,0 +1,160 @@
+// Every query of the Session table: the Prisma queries, and the hot paths' statements on the pool (a login opening a session, a refresh rotating one).
+import { iso, statement, type Sql } from '../../db/sql.js'
+import type { Db } from '../../db/prisma.js'
+import type { Prisma } from '../../generated/prisma/client.js'
+import { API_USER_COLUMNS, API_USER_FROM, type ApiUserRow } from '../accounts/api-user.js'
+import { liveSessionSql, liveSessionWhere } from './liveness.js'
+
+/** Why a session ended, kept on the row for the owner and for audits. */
+export type RevokeReason =
+  | 'logout' | 'logout_all' | 'revoked_by_user' | 'revoked_by_admin' | 'deactivated'
+  | 'refresh_reuse' | 'evicted' | 'password_change' | 'password_reset' | 'mfa_removed_by_admin'
+
+/** The ways a session proves its user again; each has the column of its last proof. */
+export type ProofMethod = 'password' | 'totp' | 'recovery_code' | 'webauthn'
+
+const provenAtOf = { password: 'passwordProvenAt', totp: 'totpProvenAt', recovery_code: 'recoveryCodeProvenAt', webauthn: 'passkeyProvenAt' } as const satisfies Record<ProofMethod, keyof Prisma.SessionUpdateInput>
+
+/** The one revocation: every session `where` matches that has not ended yet ends `at`, for `reason`. */
+export async function endSessions (db: Db, where: Prisma.SessionWhereInput, reason: RevokeReason, at: Date): Promise<number> {
+  const { count } = await db.session.updateMany({ where: { ...where, revokedAt: null }, data: { revokedAt: at, revokedReason: reason } })
+  return count
+}
+
+export async function countLiveSessions (db: Db, at: Date): Promise<number> {
+  return await db.session.count({ where: liveSessionWhere(at) })
+}
+
+/** The session `sessionId` of `userId` with `select`'s columns, only while it is live at `at`. */
+export async function liveSessionOf<S extends Prisma.SessionSelect> (db: Db, userId: string, sessionId: string, at: Date, select: S) {
+  return await db.session.findFirst({ where: { id: sessionId, userId, ...liveSessionWhere(at) }, select })
+}
+
+/** Whose session it is and its secret salt, live or not: what checking a refresh token needs. */
+export async function saltOf (db: Db, sessionId: string) {
+  return await db.session.findUnique({ where: { id: sessionId }, select: { userId: true, secretSalt: true } })
+}
+
+/** The user's live sessions, most recently used first: `limit` + 1 rows after `cursor` (the extra one tells a next page exists). */
+export async function liveSessionsPage (db: Db, userId: string, at: Date, limit: number, cursor: string | undefined) {
+  return await db.session.findMany({
+    where: { userId, ...liveSessionWhere(at) },
+    orderBy: [{ lastUsedAt: 'desc' }, { id: 'asc' }],
+    take: limit + 1,
+    ...(cursor === undefined ? {} : { cursor: { id: cursor }, skip: 1 }),
+    select: { id: true, userAgent: true, ip: true, createdAt: true, lastUsedAt: true, idleExpiresAt: true, absoluteExpiresAt: true }
+  })
+}
+
+/** Records that the session's user proved `method` at `at` (what fresh authentication reads). */
+export async function markProven (db: Db, userId: string, sessionId: string, method: ProofMethod, at: Date): Promise<void> {
+  await db.session.updateMany({ where: { id: sessionId, userId }, data: { [provenAtOf[method]]: at } })
+}
+
+// The hot paths' statements, on the pool: sent through Prisma's $queryRaw instead, a refresh
+// served about half as many requests and a login a tenth fewer (docs/benchmarks.md, "The hot
+// paths' statements").
+
+/** A session as a refresh reads it, with its user's state. */
+export interface RefreshRow {
+  id: string
+  userId: string
+  secretSalt: Uint8Array
+  generation: number
+  rotatedAt: Date | null
+  revokedAt: Date | null
+  idleExpiresAt: Date
+  absoluteExpiresAt: Date
+  authTime: Date
+  amr: string[] | null
+  role: string
+  isActive: boolean
+  emailVerifiedAt: Date | null
+}
+
+// The first refresh of a session in a process reads it (for its salt), then rotates it.
+const selectForRefresh = statement<RefreshRow>('refresh.session', `
+  SELECT s.id, s."userId", s."secretSalt", s.generation, s."rotatedAt", s."revokedAt", s."idleExpiresAt", s."absoluteExpiresAt", s."authTime", s.amr,
+    u.role, u."isActive", u."emailVerifiedAt"
+  FROM "Session" s JOIN "User" u ON u.id = s."userId"
+  WHERE s.id = $1`)
+
+export async function sessionForRefresh (sql: Sql, sessionId: string): Promise<RefreshRow | null> {
+  return (await selectForRefresh(sql, [sessionId])).rows[0] ?? null
+}
+
+/** What a rotation returns: the new state, without the salt (the caller has it). */
+export type RotatedRow = Omit<RefreshRow, 'secretSalt' | 'rotatedAt' | 'revokedAt' | 'isActive'>
+
+/**
+ * One conditional update: of concurrent callers holding generation G of a live session, exactly
+ * one moves it to G + 1 and gets what the new tokens need. No row when anything else holds
+ * (another generation, revoked, expired, a deactivated or unverified user), which the caller
+ * then sorts out. The salt is not read: the caller has checked the token against it.
+ * Rotation moves the idle expiry, never past the absolute one.
+ */
+export function sessionRotation (requireVerifiedEmail: boolean) {
+  const rotate = statement<RotatedRow>(`refresh.rotate${requireVerifiedEmail ? '.verified' : ''}`, `
+  UPDATE "Session" s SET generation = s.generation + 1, "rotatedAt" = $3, "lastUsedAt" = $3, "idleExpiresAt" = LEAST($4::timestamp, s."absoluteExpiresAt"), ip = $5
+  FROM "User" u
+  WHERE s.id = $1 AND s.generation = $2 AND u.id = s."userId" AND ${liveSessionSql('s', '$3')}${requireVerifiedEmail ? ' AND u."emailVerifiedAt" IS NOT NULL' : ''}
+  RETURNING s.id, s."userId", s.generation, s."idleExpiresAt", s."absoluteExpiresAt", s."authTime", s.amr, u.role, u."emailVerifiedAt"`)
+  return async (sql: Sql, sessionId: string, generation: number, at: Date, idleExpiresAt: Date, ip: string): Promise<RotatedRow | null> =>
+    (await rotate(sql, [sessionId, generation, iso(at), iso(idleExpiresAt), ip])).rows[0] ?? null
+}
+
+/** A session a proven login opens, with the proofs it carries and its audit entry. */
+export interface NewSession {
+  id: string
+  userId: string
+  salt: Uint8Array
+  userAgent: string | null
+  ip: string
+  at: Date
+  idleExpiresAt: Date
+  absoluteExpiresAt: Date
+  amr: string[]
+  /** The proofs the login made: each sets its column to the login's time. */
+  proven: { password: boolean, totp: boolean, recoveryCode: boolean, passkey: boolean }
+  /** Live sessions of the user that survive: the oldest beyond them end ('evicted'). */
+  keepOthers: number
+  /** The login's throttle keys, whose failures are forgotten. */
+  throttleKeys: string[]
+  auditId: string
+}
+
+// One statement, so one round trip and all or nothing: the identifiers' failures are
+// forgotten (NIST SP 800-63B 3.2.2), the session opens, the oldest live sessions beyond the
+// cap end (the new one is not in this statement's snapshot, hence keepOthers = cap - 1),
+// the audit entry is written, and the user comes back for the answer. It writes
+// "LoginFailure" and "AuditEvent" too: splitting it would cost the login three round trips.
+const insertSession = statement<ApiUserRow>('login.succeed', `
+  WITH cleared AS (
+    DELETE FROM "LoginFailure" WHERE key = ANY($1::text[])
+  ), evicted AS (
+    UPDATE "Session" SET "revokedAt" = $4, "revokedReason" = 'evicted'
+    WHERE id IN (
+      SELECT s.id FROM "Session" s
+      WHERE s."userId" = $2 AND ${liveSessionSql('s', '$4')}
+      ORDER BY s."lastUsedAt" DESC, s."createdAt" DESC
+      OFFSET $10)
+  ), created AS (
+    INSERT INTO "Session" (id, "userId", "secretSalt", "userAgent", ip, "createdAt", "lastUsedAt", "idleExpiresAt", "absoluteExpiresAt",
+      "authTime", amr, "passwordProvenAt", "totpProvenAt", "recoveryCodeProvenAt", "passkeyProvenAt")
+    VALUES ($3, $2, $5, $6, $7, $4, $4, $8, $9, $4, $13::text[], $16, $14, $15, $17)
+  ), audited AS (
+    INSERT INTO "AuditEvent" (id, "createdAt", action, "actorId", "subjectId", ip, details)
+    VALUES ($11, $4, 'login.succeeded', $2, $2, $7, $12)
+  )
+  SELECT ${API_USER_COLUMNS} FROM ${API_USER_FROM} WHERE u.id = $2`)
+
+/** Opens the session; the user as the API shows it, or null when the account is gone. */
+export async function openSession (sql: Sql, session: NewSession): Promise<ApiUserRow | null> {
+  const at = iso(session.at)
+  const { rows: [row] } = await insertSession(sql, [
+    session.throttleKeys, session.userId, session.id, at, Buffer.from(session.salt), session.userAgent, session.ip,
+    iso(session.idleExpiresAt), iso(session.absoluteExpiresAt), session.keepOthers, session.auditId, JSON.stringify({ sessionId: session.id, amr: session.amr }),
+    session.amr, session.proven.totp ? at : null, session.proven.recoveryCode ? at : null, session.proven.password ? at : null, session.proven.passkey ? at : null
+  ])
+  return row ?? null
+}

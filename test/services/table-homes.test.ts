@@ -1,0 +1,52 @@
+// One home per table: every Prisma query of a table is in the one module named for it, and the hand-written statements on the pool are in the stores.
+import { readdir, readFile } from 'node:fs/promises'
+import { join, relative } from 'node:path'
+import t from 'tap'
+
+const root = join(import.meta.dirname, '..', '..')
+const src = join(root, 'src')
+
+// The README's "Layout" table says the same. Profile is written through its user (nested writes in the user store).
+const homes: Record<string, string | null> = {
+  User: 'services/accounts/user-store.ts',
+  Profile: null,
+  Session: 'services/sessions/session-store.ts',
+  Passkey: 'services/passkeys/passkey-store.ts',
+  TotpFactor: 'services/mfa/factors.ts',
+  RecoveryCode: 'services/mfa/factors.ts',
+  MfaChallenge: 'services/mfa/challenges.ts',
+  WebauthnChallenge: 'services/passkeys/ceremony-challenges.ts',
+  OneTimeToken: 'services/tokens/one-time-tokens.ts',
+  OutboxMail: 'services/mail/outbox.ts',
+  Setting: 'services/admin/settings.ts',
+  AuditEvent: 'services/admin/audit.ts',
+  LoginFailure: 'services/sessions/login-throttle.ts'
+}
+
+async function sourceFiles (dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true })
+  return entries.filter(entry => entry.isFile() && entry.name.endsWith('.ts') && !join(entry.parentPath, entry.name).includes(`${join(src, 'generated')}`))
+    .map(entry => join(entry.parentPath, entry.name))
+}
+
+const files = await Promise.all((await sourceFiles(src)).map(async path => ({ path: relative(src, path).split('\\').join('/'), text: await readFile(path, 'utf8') })))
+
+t.test('every model of the schema has its home here', async t => {
+  const schema = await readFile(join(root, 'prisma', 'schema.prisma'), 'utf8')
+  const models = [...schema.matchAll(/^model (\w+) \{/gm)].map(match => match[1])
+  t.same(models.toSorted(), Object.keys(homes).toSorted())
+})
+
+t.test("each table's Prisma queries are in its home, and nowhere else", async t => {
+  for (const [model, home] of Object.entries(homes)) {
+    const delegate = model[0]?.toLowerCase() + model.slice(1)
+    const query = new RegExp(`\\.${delegate}\\.(find|create|update|upsert|delete|count|aggregate|groupBy)\\w*\\(`)
+    const found = files.filter(file => query.test(file.text)).map(file => file.path)
+    t.same(found, home === null ? [] : [home], model)
+  }
+})
+
+t.test('the statements on the pool are in the stores', async t => {
+  const found = files.filter(file => /\bstatement</.test(file.text) && file.path !== 'db/sql.ts').map(file => file.path).toSorted()
+  t.same(found, ['services/accounts/user-store.ts', 'services/sessions/session-store.ts'])
+})
