@@ -12,8 +12,6 @@ import type { RefreshTokenCodec } from '../tokens/refresh-tokens.js'
 import { apiUserOfRow, type ApiUser } from '../accounts/api-user.js'
 import { loginLookup, type Credentials } from '../accounts/user-store.js'
 
-export type { Credentials } from '../accounts/user-store.js'
-
 export interface LoginRecordsDeps {
   sql: Sql
   codec: RefreshTokenCodec
