@@ -1,7 +1,9 @@
 // Every query of the User table and its Profile: the Prisma queries, and the hot paths' statements on the pool (a login's lookup, the caller's user).
+import type { Static } from '@sinclair/typebox'
 import { iso, statement, type Sql } from '../../db/sql.js'
 import type { Db, Transaction } from '../../db/prisma.js'
 import type { Prisma } from '../../generated/prisma/client.js'
+import type { UserChanges } from '../../schemas/admin.js'
 import { liveSessionSql, liveSessionWhere } from '../sessions/liveness.js'
 import { API_USER_COLUMNS, API_USER_FROM, adminSelect, ownSelect, userSelect, type ApiUserRow } from './api-user.js'
 import type { Role } from './roles.js'
@@ -67,7 +69,7 @@ export async function adminListPage (db: Db, { prefix, role, active, after }: Ad
 }
 
 /** Role, active state and profile, as an admin changes them; the admin view after. */
-export async function updateByAdmin (db: Db, id: string, changes: { role?: Role | undefined, isActive?: boolean | undefined, profile?: Prisma.ProfileCreateWithoutUserInput | undefined }) {
+export async function updateByAdmin (db: Db, id: string, changes: Static<typeof UserChanges>) {
   return await db.user.update({
     where: { id },
     data: {
