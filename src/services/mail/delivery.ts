@@ -58,9 +58,11 @@ async function failed ({ outbox, log, metrics, now, retry }: Courier, mail: Clai
     return
   }
   const delaySeconds = Math.min(MAX_RETRY_SECONDS, retry.baseSeconds * 2 ** (mail.attempts - 1))
+  // Said once it is recorded: until then the mail is still claimed, and a crash would leave
+  // it waiting for the claim to expire rather than for its retry.
+  await outbox.retryAt(mail.id, new Date(now().getTime() + delaySeconds * 1000))
   log.warn({ ...details, retryInSeconds: delaySeconds }, 'mail not sent; will retry')
   metrics.mail('retry')
-  await outbox.retryAt(mail.id, new Date(now().getTime() + delaySeconds * 1000))
 }
 
 /** Claims and delivers batches until none is due, or until delivery stops. */
