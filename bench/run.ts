@@ -21,7 +21,7 @@ async function post (url: string, body: unknown, headers: Record<string, string>
 }
 
 // As `npm start` and the container's CMD run the service.
-const SERVICE_NODE_FLAGS = ['--no-wasm-tier-up', '--no-wasm-dynamic-tiering', '--max-semi-space-size=2', '--v8-pool-size=1']
+const SERVICE_NODE_FLAGS = ['--no-wasm-tier-up', '--no-wasm-dynamic-tiering', '--max-semi-space-size=2', '--v8-pool-size=1', '--heap-growing-percent=30', ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(flag => flag !== '')]
 
 // One client hammering one account from one address is what the rate limits exist to stop;
 // here it is the point, so they are raised out of the way (the limiter itself still runs).

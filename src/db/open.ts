@@ -5,7 +5,6 @@ import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { DatabaseConfig } from '../config.js'
 import { acquireDataDirLock, type LockHolder } from './data-dir-lock.js'
-import { startEmbeddedPostgres } from './embedded.js'
 
 export interface Database {
   url: string
@@ -53,6 +52,8 @@ export async function openDatabase (
   for (;;) {
     const taken = await acquireDataDirLock(lockPath)
     if ('lock' in taken) {
+      // PGlite is loaded only here: a service on DATABASE_URL never needs it (docs/benchmarks.md, Memory).
+      const { startEmbeddedPostgres } = await import('./embedded.js')
       const embedded = await startEmbeddedPostgres(dataDir).catch(async (error: unknown) => { await taken.lock.release(); throw error })
       const stop = async () => { await embedded.stop(); await taken.lock.release() }
       const opened: Database = { url: embedded.url, poolSize: 1, description: `the embedded database in ${dataDir}`, stop }

@@ -3,7 +3,6 @@ import { readdir, readFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { MigrationDirectory, MigrationList } from '@prisma/schema-engine-wasm/schema_engine_bg'
-import { startEmbeddedPostgres } from './embedded.js'
 import { createPool, SchemaEngineError, withEngine } from './schema-engine-wasm.js'
 
 export { SchemaEngineError }
@@ -79,6 +78,7 @@ export async function diffMigrationsToSchema (options: { schemaPath?: string, mi
   const migrationsList = await readMigrations(options.migrationsDir ?? defaultMigrationsDir)
   // Before the first migration there is no lock file yet, and the engine needs one to know the provider.
   migrationsList.lockfile.content ??= migrationLock.content
+  const { startEmbeddedPostgres } = await import('./embedded.js')
   const shadow = await startEmbeddedPostgres()
   try {
     const script = await withEngine(createPool(shadow.url), true, async (engine) => {

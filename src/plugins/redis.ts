@@ -1,7 +1,7 @@
 // The Redis connection (REDIS_URL) that shares rate-limit counters between instances; null without REDIS_URL; closed with the app.
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 
 export interface RedisSettings {
   /** REDIS_URL; unset: no connection and `app.redis` is null. */
@@ -20,6 +20,8 @@ async function redisPlugin (app: FastifyInstance, { url }: RedisSettings) {
     app.decorate('redis', null)
     return
   }
+  // Loaded only when configured: a single instance never needs the client (docs/benchmarks.md, Memory).
+  const { Redis } = await import('ioredis')
   const redis = new Redis(url, {
     // Fail fast: while Redis is away a command errors at once instead of waiting in a
     // queue, so no request hangs on it (the rate limits then count in memory).

@@ -7,8 +7,8 @@ import { join } from 'node:path'
 
 const root = join(import.meta.dirname, '..', '..')
 
-/** Node's flags in package.json's start script: Liftoff only for the WASM modules, a small young generation. */
-export const nodeFlags = ['--no-wasm-tier-up', '--no-wasm-dynamic-tiering', '--max-semi-space-size=2', '--v8-pool-size=1']
+/** Node's flags in package.json's start script: Liftoff only for the WASM modules, a small young generation, a heap that grows slowly. */
+export const nodeFlags = ['--no-wasm-tier-up', '--no-wasm-dynamic-tiering', '--max-semi-space-size=2', '--v8-pool-size=1', '--heap-growing-percent=30']
 
 export type Program = 'server' | 'cli/admin' | 'cli/db-migrate' | 'cli/keys'
 

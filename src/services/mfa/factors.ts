@@ -1,5 +1,4 @@
 // The user's second factors: TOTP enrolment, confirmation and removal, recovery codes, and proving either.
-import QRCode from 'qrcode'
 import type { Db, PrismaClient } from '../../db/prisma.js'
 import { apiError, withStatus } from '../../errors.js'
 import type { AuditService } from '../admin/audit.js'
@@ -64,6 +63,8 @@ function totpEnrolment ({ prisma, outbox, audit, sealKey, issuer, now }: FactorD
       }
       await audit.record({ action: 'mfa.totp_enrolment_started', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip })
       const uri = otpauthUri(secret, issuer, email)
+      // Loaded here, at the first enrolment: nothing else draws a QR code (docs/benchmarks.md, Memory).
+      const { default: QRCode } = await import('qrcode')
       return { secret, otpauthUri: uri, qrSvg: await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 }) }
     },
 

@@ -1,5 +1,5 @@
 // Checking a passkey assertion: single-use challenge, origin, RP ID, signature, user verification, counter.
-import { verifyAuthenticationResponse, type AuthenticationResponseJSON, type WebAuthnCredential } from '@simplewebauthn/server'
+import type { AuthenticationResponseJSON, WebAuthnCredential } from '@simplewebauthn/server'
 import type { Db, PrismaClient } from '../../db/prisma.js'
 import type { ErrorCode } from '../../errors.js'
 import type { AuditService } from '../admin/audit.js'
@@ -7,6 +7,7 @@ import type { CeremonyChallenges, CeremonyPurpose } from './ceremony-challenges.
 import { authenticatorDataOf, clientDataOf, originRefusal } from './ceremony-data.js'
 import { decoyCredential } from './decoy.js'
 import { credentialOf, recordUse } from './passkey-store.js'
+import { webauthn } from './webauthn.js'
 import type { WebauthnSettings } from '../../config-webauthn.js'
 
 export interface AssertionRequest {
@@ -39,6 +40,7 @@ export function userHandleOf (userId: string): string {
 
 /** The library's verdict; it is given counter 0 (the counter rule is ours, below) and never asked for UV (also ours). */
 async function signatureOf (settings: WebauthnSettings, request: AssertionRequest, challenge: string, credential: WebAuthnCredential) {
+  const { verifyAuthenticationResponse } = await webauthn()
   try {
     const { verified, authenticationInfo } = await verifyAuthenticationResponse({
       response: request.response,
@@ -79,8 +81,9 @@ async function checkAssertion ({ challenges, settings, now }: Omit<AssertionDeps
 }
 
 export function createAssertionVerifier ({ prisma, challenges, audit, settings, now }: AssertionDeps) {
-  const decoy = decoyCredential()
-  const check = async (db: Db, request: AssertionRequest) => checkAssertion({ challenges, settings, now }, decoy, db, request)
+  // Made at the first assertion, when the WebAuthn library is loaded.
+  let decoy: Promise<WebAuthnCredential> | undefined
+  const check = async (db: Db, request: AssertionRequest) => checkAssertion({ challenges, settings, now }, await (decoy ??= decoyCredential()), db, request)
 
   /** Audits a refusal; after the transaction, since the audit trail writes on a connection of its own. */
   async function report (request: AssertionRequest, outcome: AssertionOutcome): Promise<void> {

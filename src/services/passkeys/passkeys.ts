@@ -1,11 +1,12 @@
 // The user's passkeys: registration ceremony, list, rename, remove; and the options of every ceremony that asks for one.
-import { generateAuthenticationOptions, type PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server'
+import type { PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server'
 import type { Db } from '../../db/prisma.js'
 import { apiError } from '../../errors.js'
 import { CEREMONY_TTL_SECONDS, type CeremonyPurpose } from './ceremony-challenges.js'
 import type { PasskeyActor, PasskeyDeps } from './passkey-context.js'
 import { deletePasskey, descriptorsOf, hasPasskey, passkeysOf, renamePasskey, type PasskeyView } from './passkey-store.js'
 import { createPasskeyRegistration } from './registration.js'
+import { webauthn } from './webauthn.js'
 
 export type { PasskeyActor } from './passkey-context.js'
 export type { PasskeyView } from './passkey-store.js'
@@ -16,7 +17,8 @@ export function createPasskeyService (deps: PasskeyDeps) {
   /** Options for an assertion: the caller's passkeys when the user is known, none (discoverable credentials) otherwise. */
   async function requestOptions (purpose: Exclude<CeremonyPurpose, 'registration'>, bindingId: string | null, userId: string | null): Promise<PublicKeyCredentialRequestOptionsJSON> {
     const challenge = await challenges.issue(purpose, bindingId)
-    return generateAuthenticationOptions({
+    const { generateAuthenticationOptions } = await webauthn()
+    return await generateAuthenticationOptions({
       rpID: settings.rpId,
       challenge: new Uint8Array(Buffer.from(challenge, 'base64url')),
       timeout: CEREMONY_TTL_SECONDS * 1000,

@@ -1,5 +1,5 @@
 // Registering a passkey: creation options bound to the session, then the attested credential stored.
-import { generateRegistrationOptions, verifyRegistrationResponse, type PublicKeyCredentialCreationOptionsJSON, type RegistrationResponseJSON, type VerifiedRegistrationResponse } from '@simplewebauthn/server'
+import type { PublicKeyCredentialCreationOptionsJSON, RegistrationResponseJSON, VerifiedRegistrationResponse } from '@simplewebauthn/server'
 import { isUniqueViolation } from '../../db/refusals.js'
 import { apiError, withStatus } from '../../errors.js'
 import { CEREMONY_TTL_SECONDS } from './ceremony-challenges.js'
@@ -9,6 +9,7 @@ import { descriptorsOf, insertPasskey, type PasskeyView } from './passkey-store.
 import { emailOf } from '../accounts/email-of.js'
 import { userById } from '../accounts/user-store.js'
 import { markProven } from '../sessions/session-store.js'
+import { webauthn } from './webauthn.js'
 
 type RegistrationInfo = Extract<VerifiedRegistrationResponse, { verified: true }>['registrationInfo']
 
@@ -21,6 +22,7 @@ async function verifiedCredential ({ prisma, challenges, settings }: PasskeyDeps
   if (!await challenges.consume(prisma, data.challenge, 'registration', actor.sessionId)) throw withStatus('PASSKEY_CHALLENGE_EXPIRED', 400)
   const refusal = originRefusal(data, 'webauthn.create', settings.origins, null, settings.rpId)
   if (refusal !== null) throw withStatus(refusal, 400)
+  const { verifyRegistrationResponse } = await webauthn()
   const verification = await verifyRegistrationResponse({
     response, expectedChallenge: data.challenge, expectedOrigin: settings.origins, expectedRPID: settings.rpId, requireUserVerification: false
   }).catch((error: unknown) => {
@@ -63,7 +65,8 @@ export function createPasskeyRegistration (deps: PasskeyDeps) {
       const user = await userById(prisma, actor.userId, { email: true, username: true, profile: { select: { displayName: true } } })
       if (user === null) throw apiError('AUTH_SESSION_REVOKED')
       const challenge = await challenges.issue('registration', actor.sessionId)
-      return generateRegistrationOptions({
+      const { generateRegistrationOptions } = await webauthn()
+      return await generateRegistrationOptions({
         rpName: settings.rpName,
         rpID: settings.rpId,
         userName: user.email,
