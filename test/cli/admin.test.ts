@@ -48,8 +48,7 @@ t.test('create with the password on standard input (what the prompt reads when n
 })
 
 t.test('refusals: existing account, weak password, bad email, bad usage', async t => {
-  // Independent processes, each mostly start-up: run side by side.
-  const refusals = [
+  for (const [args, message] of [
     [['create', '--email', 'root@example.com', '--password', 'another long passphrase'], /already exists/],
     [['create', '--email', 'weak@example.com', '--password', 'password1'], /too common/],
     [['create', '--email', 'weak@example.com', '--password', 'short'], /invalid input: password/],
@@ -57,11 +56,10 @@ t.test('refusals: existing account, weak password, bad email, bad usage', async 
     [['delete', '--email', 'root@example.com'], /usage/],
     [['promote'], /usage/],
     [['promote', '--email', 'nobody@example.com'], /no account with the email/]
-  ] as const
-  const results = await Promise.all(refusals.map(async ([args]) => await run([...args])))
-  for (const [i, [args, message]] of refusals.entries()) {
-    t.equal(results[i]?.code, 1, args.join(' '))
-    t.match(results[i]?.output, message)
+  ] as const) {
+    const result = await run([...args])
+    t.equal(result.code, 1, args.join(' '))
+    t.match(result.output, message)
   }
   t.equal(await roleOf('weak@example.com'), undefined, 'nothing created')
 })
