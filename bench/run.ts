@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { withClient } from '../test/helpers/database.js'
 import { freePort } from '../test/helpers/net.js'
+import { nodeFlags } from '../test/helpers/program.js'
 import { compare, measure, type LoadOf } from './load.js'
 import { startServer, type Server } from './processes.js'
 import { machineDescription, renderReport, writeReport, type Row } from './report.js'
@@ -20,8 +21,8 @@ async function post (url: string, body: unknown, headers: Record<string, string>
   return response
 }
 
-// As `npm start` and the container's CMD run the service.
-const SERVICE_NODE_FLAGS = ['--no-wasm-tier-up', '--no-wasm-dynamic-tiering', '--max-semi-space-size=2', '--v8-pool-size=1', '--heap-growing-percent=30', ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(flag => flag !== '')]
+// As `npm start` and the container's CMD run the service (the Dockerfile test holds them to the same list).
+const SERVICE_NODE_FLAGS = [...nodeFlags, ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(flag => flag !== '')]
 
 // One client hammering one account from one address is what the rate limits exist to stop;
 // here it is the point, so they are raised out of the way (the limiter itself still runs).

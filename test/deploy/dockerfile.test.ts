@@ -13,6 +13,7 @@ import { copyBuildContext, planDockerfile, playPlan, type Stage } from '../helpe
 import { startMailServer } from '../helpers/mail.js'
 import { freePort } from '../helpers/net.js'
 import { startServer, stopServer, waitUntilReady } from '../helpers/process.js'
+import { nodeFlags } from '../helpers/program.js'
 import { newAccount } from '../helpers/users.js'
 
 const root = join(import.meta.dirname, '..', '..')
@@ -66,7 +67,8 @@ t.test('the image, built and run from the Dockerfile without Docker', {
   const built = join(work, 'built')
   await writeFile(built, '')
   t.equal(runtime.user, 'node', 'runs as the unprivileged node user')
-  t.same(runtime.cmd, ['node', '--no-wasm-tier-up', '--no-wasm-dynamic-tiering', '--max-semi-space-size=2', '--v8-pool-size=1', '--heap-growing-percent=30', 'dist/server.js'], 'node is PID 1, not npm')
+  t.same(runtime.cmd, ['node', ...nodeFlags, 'dist/server.js'], 'node is PID 1, not npm, with the flags of npm start')
+  t.match(JSON.parse(await readFile(join(root, 'package.json'), 'utf8')).scripts.start, `node ${nodeFlags.join(' ')} dist/server.js`, 'npm start gives node the same flags')
   t.match(runtime.env, { NODE_ENV: 'production', HOST: '0.0.0.0' })
   for (const name of ['prisma', 'typescript', 'tsx', '@prisma/engines', 'tap']) t.notOk(existsSync(join(runtime.dir, 'node_modules', name)), `no ${name} in the image`)
   t.same(await filesNamed(runtime.dir, /^(schema-engine|query-engine)(?!.*\.(js|wasm|d\.ts|map|json)$)|\.node$/).then(files => files.filter(file => !/@node-rs[/\\]argon2|@napi-rs[/\\]nice/.test(file))), [], 'no native Prisma engine, no native module but argon2 and nice (the hashing threads\' priority)')
