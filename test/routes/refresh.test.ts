@@ -232,3 +232,14 @@ t.test('a session refreshed before rotates in one statement, and every rule stil
   await app.inject({ method: 'POST', url: '/auth/logout', payload: { refreshToken: next.refreshToken } })
   t.equal((await refreshWithBody(next.refreshToken)).json().code, 'AUTH_REFRESH_REVOKED', 'a session logged out')
 })
+
+t.test('a rotation is a heap-only update: no column it rewrites is in an index, and pages keep room for it', async t => {
+  const rewritten = ['generation', 'rotatedAt', 'lastUsedAt', 'idleExpiresAt', 'ip']
+  const { rows: indexed } = await pool.query<{ column: string }>(`
+    SELECT DISTINCT a.attname AS column FROM pg_index i
+    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+    WHERE i.indrelid = '"Session"'::regclass`)
+  t.same(indexed.map(row => row.column).filter(column => rewritten.includes(column)), [], `indexed: ${indexed.map(row => row.column).join(', ')}`)
+  const { rows: [table] } = await pool.query<{ reloptions: string[] | null }>(`SELECT reloptions FROM pg_class WHERE oid = '"Session"'::regclass`)
+  t.match(table?.reloptions ?? [], ['fillfactor=80'])
+})
