@@ -240,6 +240,6 @@ t.test('a rotation is a heap-only update: no column it rewrites is in an index, 
     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
     WHERE i.indrelid = '"Session"'::regclass`)
   t.same(indexed.map(row => row.column).filter(column => rewritten.includes(column)), [], `indexed: ${indexed.map(row => row.column).join(', ')}`)
-  const { rows: [table] } = await pool.query<{ reloptions: string[] | null }>(`SELECT reloptions FROM pg_class WHERE oid = '"Session"'::regclass`)
+  const { rows: [table] } = await pool.query<{ reloptions: string[] | null }>('SELECT reloptions FROM pg_class WHERE oid = \'"Session"\'::regclass')
   t.match(table?.reloptions ?? [], ['fillfactor=80'])
 })
