@@ -34,6 +34,7 @@ import { ErrorResponse, User } from './schemas/common.js'
 import { Me } from './schemas/mfa.js'
 import { Passkey } from './schemas/passkeys.js'
 import { AccessClaims } from './schemas/sessions.js'
+import { OneLinePerRequest } from './request-logging.js'
 import { schemaController } from './validation.js'
 
 export type { AppDeps }
@@ -64,6 +65,7 @@ function fastifyOptionsOf (config: Config, logger: FastifyBaseLogger | undefined
     ...(logger === undefined
       ? { logger: { level: config.LOG_LEVEL, redact: { paths: redactedPaths, censor: '[redacted]' } } }
       : { loggerInstance: logger }),
+    logController: new OneLinePerRequest(),
     // Only the named proxies may set X-Forwarded-For/-Proto; anyone else could spoof them.
     trustProxy: trustedProxies.length > 0 ? trustedProxies : false,
     bodyLimit: config.BODY_LIMIT_BYTES,

@@ -13,7 +13,8 @@ const slowHashing = { ARGON2_MEMORY_KIB: '131072', ARGON2_TIME_COST: '20' }
 
 async function startWithEmbeddedDatabase (t: { teardown: (fn: () => unknown) => void }, env: Record<string, string>): Promise<ServerProcess> {
   const dataDir = await mkdtemp(join(tmpdir(), 'auth-shutdown-'))
-  const server = startServer({ DATA_DIR: dataDir, COOKIE_SECURE: 'false', ...env }, { port: await freePort() })
+  // At debug, each request is logged on arrival: how these tests see a request in flight.
+  const server = startServer({ DATA_DIR: dataDir, COOKIE_SECURE: 'false', LOG_LEVEL: 'debug', ...env }, { port: await freePort() })
   t.teardown(async () => {
     server.child.kill('SIGKILL')
     await server.exited

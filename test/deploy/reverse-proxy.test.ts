@@ -103,7 +103,7 @@ t.test('through nginx, with TLS, in front of two instances', { skip }, async t =
     t.match(made.headers['x-request-id'], /^[0-9a-f]{32}$/, 'or the one nginx made')
     for (let i = 0; i < 4; i++) await viaProxy('GET', '/nope')
     for (const [name, server] of [['A', a], ['B', b]] as const) {
-      const lines = server.logs().filter(line => line.msg === 'incoming request' && (line.req as { url?: string }).url === '/nope')
+      const lines = server.logs().filter(line => line.msg === 'request completed' && (line.req as { url?: string }).url === '/nope')
       t.ok(lines.length > 0, `instance ${name} got requests through the proxy`)
       t.ok(lines.every(line => (line.req as { remoteAddress?: string }).remoteAddress === client), `instance ${name} logs the client's address`)
     }

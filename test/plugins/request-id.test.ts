@@ -14,8 +14,25 @@ t.test('an incoming id is echoed and on every log line of the request', async t 
   t.equal(response.statusCode, 401)
   t.equal(response.headers['x-request-id'], id)
   const lines = capture.lines.filter(line => line.reqId === id)
-  t.ok(lines.some(line => line.msg === 'incoming request'), 'the request is logged with it')
-  t.ok(lines.some(line => line.msg === 'request completed'), 'and its completion')
+  t.ok(lines.some(line => line.msg === 'request completed'), 'the request is logged with it')
+})
+
+t.test('at info, one line per request: its completion, with what the arrival line had', async t => {
+  const id = 'edge-one-line-3c9e'
+  await app.inject({ method: 'GET', url: '/users/me?page=1', headers: { 'x-request-id': id }, remoteAddress: '203.0.113.9' })
+  const lines = capture.lines.filter(line => line.reqId === id)
+  t.same(lines.map(line => line.msg), ['request completed'])
+  t.match(lines[0], { level: 30, req: { method: 'GET', url: '/users/me?page=1', remoteAddress: '203.0.113.9' }, res: { statusCode: 401 }, responseTime: Number })
+  await app.inject({ method: 'GET', url: '/health', headers: { 'x-request-id': 'edge-probe-5b2d' } })
+  t.notOk(capture.lines.some(line => line.reqId === 'edge-probe-5b2d'), 'and none for a probe')
+})
+
+t.test('at debug, the arrival too', async t => {
+  const debugCapture = logCapture()
+  const { app: debugApp } = await buildTestApp(t, { logger: pino({ level: 'debug' }, debugCapture.stream) })
+  const id = 'edge-debug-8a1f'
+  await debugApp.inject({ method: 'GET', url: '/auth/session', headers: { 'x-request-id': id } })
+  t.same(debugCapture.lines.filter(line => line.reqId === id).map(line => [line.level, line.msg]), [[20, 'incoming request'], [30, 'request completed']])
 })
 
 t.test('without one, each request gets a fresh UUID', async t => {
