@@ -3,6 +3,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServ
 import { type Config } from './config.js'
 import { listOf } from './config-derived.js'
 import { buildDependencies, type AppDeps } from './dependencies.js'
+import { logRedaction } from './log-redaction.js'
 import { accessTokens } from './plugins/access-tokens.js'
 import { authenticate } from './plugins/authenticate.js'
 import { authorize } from './plugins/authorize.js'
@@ -39,31 +40,11 @@ import { schemaController } from './validation.js'
 
 export type { AppDeps }
 
-// Never logged, whatever the level: credentials in headers and bodies.
-export const redactedPaths = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'res.headers["set-cookie"]',
-  '*.password',
-  '*.currentPassword',
-  '*.newPassword',
-  '*.accessToken',
-  '*.refreshToken',
-  '*.token',
-  // The second factor's secrets. A TOTP `code` is not listed: it dies within a minute and is
-  // single use, and `code` is also every error's catalogue code, which logs must show.
-  '*.mfaToken',
-  '*.recoveryCode',
-  '*.recoveryCodes',
-  '*.secret',
-  '*.otpauthUri'
-]
-
 function fastifyOptionsOf (config: Config, logger: FastifyBaseLogger | undefined): FastifyServerOptions {
   const trustedProxies = listOf(config.TRUST_PROXY)
   return {
     ...(logger === undefined
-      ? { logger: { level: config.LOG_LEVEL, redact: { paths: redactedPaths, censor: '[redacted]' } } }
+      ? { logger: { level: config.LOG_LEVEL, ...logRedaction } }
       : { loggerInstance: logger }),
     logController: new OneLinePerRequest(),
     // Only the named proxies may set X-Forwarded-For/-Proto; anyone else could spoof them.

@@ -1,12 +1,13 @@
 // Process entry: config → database (embedded or DATABASE_URL) → migrations → app → listen; graceful shutdown.
 import closeWithGrace from 'close-with-grace'
 import { pino, type Logger } from 'pino'
-import { buildApp, redactedPaths } from './app.js'
+import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { openDatabase } from './db/open.js'
 import { createPool, createPrisma, databaseTimeoutsOf } from './db/prisma.js'
 import { applyMigrations } from './db/schema-engine.js'
 import { resolveAuthSecret } from './dev-secret.js'
+import { logRedaction } from './log-redaction.js'
 import { createAdminAccounts } from './services/admin/first-admin.js'
 import { passwordServiceFor } from './services/index.js'
 
@@ -43,7 +44,7 @@ async function start (config: Config, log: Logger, closers: Closers, stopping: (
 
 /** JSON lines for log collectors; readable lines for a person at a terminal (redacted all the same). */
 async function createLogger (config: Config): Promise<Logger> {
-  const options = { level: config.LOG_LEVEL, redact: { paths: redactedPaths, censor: '[redacted]' } }
+  const options = { level: config.LOG_LEVEL, ...logRedaction }
   const pretty = config.LOG_FORMAT === 'pretty' || (config.LOG_FORMAT === 'auto' && config.NODE_ENV === 'development' && process.stdout.isTTY)
   if (!pretty) return pino(options)
   const { default: prettyStream } = await import('pino-pretty')

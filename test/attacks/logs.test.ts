@@ -1,7 +1,7 @@
 // No password, token, cookie or authorization header in any log line, at trace level, through logins, refreshes and failures.
 import t from 'tap'
 import { pino } from 'pino'
-import { redactedPaths } from '../../src/app.js'
+import { logRedaction } from '../../src/log-redaction.js'
 import { buildTestApp } from '../helpers/app.js'
 import { listen } from '../helpers/http.js'
 import { logCapture, startMailServer } from '../helpers/mail.js'
@@ -12,7 +12,7 @@ t.test('secrets never reach the log', async t => {
   const mail = await startMailServer(t)
   const capture = logCapture()
   // As server.ts makes the process logger, at the most verbose level.
-  const logger = pino({ level: 'trace', redact: { paths: redactedPaths, censor: '[redacted]' } }, capture.stream)
+  const logger = pino({ level: 'trace', ...logRedaction }, capture.stream)
   const { app, clock } = await buildTestApp(t, { env: { SMTP_URL: mail.url }, logger })
   const http = await listen(app)
   const account = newAccount()

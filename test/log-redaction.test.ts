@@ -1,0 +1,37 @@
+// The censoring of secret keys in log lines (test/attacks/logs.test.ts runs it through real flows).
+import { Writable } from 'node:stream'
+import { pino } from 'pino'
+import t from 'tap'
+import { logRedaction, withoutSecrets } from '../src/log-redaction.js'
+
+function capturingLogger () {
+  const lines: Array<Record<string, unknown>> = []
+  const stream = new Writable({ write (chunk, _encoding, done) { lines.push(JSON.parse(String(chunk))); done() } })
+  return { log: pino({ level: 'trace', ...logRedaction }, stream), lines }
+}
+
+t.test('a secret key at the top or one level down is censored; the logged object is not changed', async t => {
+  const body = { email: 'a@example.com', password: 'hunter2 hunter2', nested: { token: 'two levels down' } }
+  const logged = { token: 'top', body, code: 'AUTH_INVALID_CREDENTIALS', list: [{ password: 'in an array' }] }
+  const clean = withoutSecrets(logged)
+  t.same(clean, { token: '[redacted]', body: { email: 'a@example.com', password: '[redacted]', nested: { token: 'two levels down' } }, code: 'AUTH_INVALID_CREDENTIALS', list: [{ password: 'in an array' }] })
+  t.equal(body.password, 'hunter2 hunter2', 'the original body keeps its value')
+  t.equal(logged.token, 'top')
+  t.same(withoutSecrets(Object.freeze({ body: Object.freeze({ token: 'frozen' }) })), { body: { token: '[redacted]' } }, 'frozen objects too, without throwing')
+  const withGetter = Object.defineProperty({}, 'secret', { get: () => 'computed', enumerable: true })
+  t.same(withoutSecrets({ totp: withGetter }), { totp: { secret: '[redacted]' } }, 'and a getter')
+  const plain = { req: { method: 'GET' }, responseTime: 1, data: Buffer.alloc(1 << 20) }
+  t.equal(withoutSecrets(plain), plain, 'nothing to censor: the same object, not a copy')
+})
+
+t.test('through pino: bodies, errors and credential headers', async t => {
+  const { log, lines } = capturingLogger()
+  const error = Object.assign(new Error('upstream refused'), { accessToken: 'eyJ.secret.token' })
+  log.child({ reqId: 'r-1' }).warn({ err: error, session: { refreshToken: 'rt.secret' }, body: { newPassword: 'new secret pass' } }, 'failed')
+  log.info({ req: { headers: { authorization: 'Bearer abc', cookie: 'a=b', accept: '*/*' } }, res: { headers: { 'set-cookie': 'x=y' } } }, 'headers')
+  const text = JSON.stringify(lines)
+  for (const secret of ['eyJ.secret.token', 'rt.secret', 'new secret pass', 'Bearer abc', 'a=b', 'x=y']) t.notOk(text.includes(secret), `not logged: ${secret}`)
+  t.match(lines[0], { reqId: 'r-1', session: { refreshToken: '[redacted]' }, err: { type: 'Error', message: 'upstream refused', stack: /upstream refused/, accessToken: '[redacted]' }, body: { newPassword: '[redacted]' } })
+  t.equal(error.accessToken, 'eyJ.secret.token', 'the error itself is not changed')
+  t.match(lines[1], { req: { headers: { authorization: '[redacted]', cookie: '[redacted]', accept: '*/*' } }, res: { headers: { 'set-cookie': '[redacted]' } } })
+})
