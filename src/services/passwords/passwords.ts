@@ -2,7 +2,6 @@
 import { parseOptions, type Options } from '@node-rs/argon2'
 import { dictionary } from '@zxcvbn-ts/language-common'
 import { Piscina } from 'piscina'
-import type { Argon2Task } from './argon2-worker.js'
 
 export interface PasswordSettings {
   memoryKiB: number
@@ -14,8 +13,13 @@ export interface PasswordSettings {
   nice?: number
 }
 
-// The worker's module next to this one: compiled JavaScript, or TypeScript under tsx.
-const ARGON2_WORKER = new URL(`./argon2-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href
+// The worker's module next to this one, copied into dist by the build.
+const ARGON2_WORKER = new URL('./argon2-worker.cjs', import.meta.url).href
+
+/** What a hashing thread is asked to do (argon2-worker.cjs). */
+export type Argon2Task =
+  | { op: 'hash', password: string, options: Options }
+  | { op: 'verify', hash: string, password: string }
 
 // `Algorithm` is an ambient const enum, which isolated modules cannot read: 2 is Argon2id.
 const ARGON2ID = 2

@@ -1,5 +1,7 @@
 // Password hashing with the real argon2id parameters: format, normalisation, re-hash detection, decoy cost.
 import { readdir, readFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { hash } from '@node-rs/argon2'
 import { createArgon2Threads, createPasswordService } from '../../../src/services/passwords/passwords.js'
@@ -7,6 +9,19 @@ import { ARGON2_FLOOR } from '../../../src/config-checks.js'
 
 const passwords = createPasswordService({ memoryKiB: ARGON2_FLOOR.memoryKiB, timeCost: ARGON2_FLOOR.timeCost, parallelism: ARGON2_FLOOR.parallelism, concurrency: 2, nice: 0 })
 t.teardown(passwords.close)
+
+// Node 20 aborted the whole process (a V8 fatal error in its require(esm) facade) when the pool
+// was closed while a thread was still requiring an ES module: seen twice in CI, in a
+// short-lived admin command. A CommonJS module is required without that facade.
+t.test('the hashing threads load a CommonJS module', async t => {
+  const threads = createArgon2Threads({ concurrency: 1, nice: 0 })
+  t.teardown(() => threads.close())
+  const filename = threads.options.filename ?? ''
+  t.match(filename, /argon2-worker\.cjs$/)
+  const worker: unknown = createRequire(import.meta.url)(filename.startsWith('file:') ? fileURLToPath(filename) : filename)
+  t.type(worker, 'function', 'its exports are the task function itself')
+  t.equal(await threads.run({ op: 'verify', hash: await hash('x'), password: 'x' }), true, 'and it runs')
+})
 
 t.test('hashes with argon2id at the configured parameters', async t => {
   const stored = await passwords.hash('correct horse battery staple')
