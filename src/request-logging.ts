@@ -8,7 +8,7 @@ import { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
  * completion line carries what the arrival line did (method, url, client address) with the
  * status and the time, so `info` gets one line per request; the arrival line stays at
  * `debug`, for finding the request a process was working on when it hung or died.
- * A route's own `logLevel` (the probes' `debug`) still applies to both.
+ * A route's own `logLevel` still applies to both: the probes' lines stay out of `info`.
  */
 export class OneLinePerRequest extends LogController {
   override incomingRequest (request: FastifyRequest): void {
