@@ -147,3 +147,13 @@ t.test('the last active admin cannot be demoted, deactivated or deleted, even by
   t.same([a.statusCode, b.statusCode].sort(), [200, 409], 'one demotion wins, the other is refused')
   t.equal(await soloPrisma.user.count({ where: { role: 'admin', isActive: true } }), 1)
 })
+
+t.test('two admins deleting one user at once: one 204, one 404 NOT_FOUND, one audit entry', async t => {
+  const user = await registerAccount(app)
+  const id = user.user.id
+  const responses = await Promise.all([1, 2].map(() => app.inject({ method: 'DELETE', url: `/admin/users/${id}`, headers: admin.headers })))
+  t.same(responses.map(response => response.statusCode).sort(), [204, 404])
+  t.equal(responses.find(response => response.statusCode === 404)?.json().code, 'NOT_FOUND')
+  t.equal(await prisma.user.count({ where: { id } }), 0)
+  t.equal(await prisma.auditEvent.count({ where: { action: 'user.deleted', subjectId: id } }), 1)
+})
