@@ -107,6 +107,53 @@ t.test('at most MAX_SESSIONS_PER_USER live sessions: the least recently used are
   t.equal(await prisma.session.count({ where: { userId: fresh.user.id, revokedReason: 'evicted' } }), 2)
 })
 
+t.test('a login deletes its user\'s sessions that ended more than SESSION_RETENTION_DAYS ago, and nothing else', async t => {
+  const user = await registerAccount(app)
+  const other = await registerAccount(app)
+  const daysAgo = (days: number) => new Date(Date.now() - days * 86_400_000)
+  const refreshTokens: Record<string, string> = {}
+  const sessionOf = async (who: typeof user) => {
+    const { accessToken, refreshToken } = (await login({ email: who.email, password: who.password })).json()
+    const sid = decode(accessToken)[1].sid as string
+    refreshTokens[sid] = refreshToken
+    return sid
+  }
+  const retention = config.SESSION_RETENTION_DAYS
+  const ended: Record<string, { revokedAt?: Date, idleExpiresAt?: Date, absoluteExpiresAt?: Date }> = {
+    'revoked long ago': { revokedAt: daysAgo(retention + 1) },
+    'idle-expired long ago': { idleExpiresAt: daysAgo(retention + 1) },
+    'absolute-expired long ago': { absoluteExpiresAt: daysAgo(retention + 1) },
+    // Signing out everywhere stamps sessions that had expired long before: they ended at their expiry.
+    'revoked today, expired long ago': { revokedAt: daysAgo(0), idleExpiresAt: daysAgo(retention + 5) },
+    'revoked lately': { revokedAt: daysAgo(retention - 1) },
+    'expired lately': { idleExpiresAt: daysAgo(retention - 1) },
+    live: {}
+  }
+  const ids: Record<string, string> = {}
+  for (const [name, times] of Object.entries(ended)) {
+    ids[name] = await sessionOf(user)
+    await prisma.session.update({ where: { id: ids[name] }, data: times })
+  }
+  const othersOld = await sessionOf(other)
+  await prisma.session.update({ where: { id: othersOld }, data: { revokedAt: daysAgo(retention + 1) } })
+
+  const latest = await sessionOf(user)
+  const left = new Set((await prisma.session.findMany({ where: { userId: user.user.id }, select: { id: true } })).map(session => session.id))
+  for (const name of ['revoked long ago', 'idle-expired long ago', 'absolute-expired long ago', 'revoked today, expired long ago']) t.notOk(left.has(ids[name] as string), `${name}: deleted`)
+  for (const name of ['revoked lately', 'expired lately', 'live']) t.ok(left.has(ids[name] as string), `${name}: kept`)
+  t.ok(left.has(latest), 'the new session')
+  const refreshed = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: refreshTokens[ids['revoked long ago'] as string] } })
+  t.match(refreshed.json(), { statusCode: 401, code: 'AUTH_REFRESH_INVALID' }, 'a deleted session\'s refresh token is unknown')
+  t.ok(await prisma.session.findUnique({ where: { id: othersOld } }), 'another user\'s ended session waits for that user\'s login')
+
+  // Two logins at once, both with sessions to delete: both succeed, nothing is left over.
+  const again = await sessionOf(user)
+  await prisma.session.updateMany({ where: { id: { in: [latest, again] } }, data: { revokedAt: daysAgo(retention + 1) } })
+  const both = await Promise.all([0, 1].map(() => login({ email: user.email, password: user.password })))
+  t.same(both.map(response => response.statusCode), [200, 200])
+  t.equal(await prisma.session.count({ where: { id: { in: [latest, again] } } }), 0, 'deleted once, by whichever came first')
+})
+
 t.test('bad input', async t => {
   const cases: Array<[string, unknown]> = [
     ['no identifier', { password: account.password }],

@@ -18,6 +18,8 @@ export interface LoginRecordsDeps {
   settings: SettingsService
   now: () => Date
   maxSessionsPerUser: number
+  /** Ended sessions older than this are deleted when their user next logs in. */
+  sessionRetentionDays: number
 }
 
 /**
@@ -41,7 +43,7 @@ export function amrOf (proof: LoginProof): string[] {
   return ['pwd']
 }
 
-export function createLoginRecords ({ sql, codec, settings, now, maxSessionsPerUser }: LoginRecordsDeps) {
+export function createLoginRecords ({ sql, codec, settings, now, maxSessionsPerUser, sessionRetentionDays }: LoginRecordsDeps) {
   return {
     /** The failures counted against `throttleKey`, and the account `lookup` names, if any. */
     async lookup (lookup: { email: string } | { username: string }, throttleKey: string): Promise<{ failures: FailureState | null, user: Credentials | null }> {
@@ -77,6 +79,7 @@ export function createLoginRecords ({ sql, codec, settings, now, maxSessionsPerU
         amr,
         proven: { password: proof.passwordless !== true, totp: proof.secondFactor === 'totp', recoveryCode: proof.secondFactor === 'recovery_code', passkey: proof.secondFactor === 'webauthn' },
         keepOthers: maxSessionsPerUser - 1,
+        deleteEndedBefore: new Date(at.getTime() - sessionRetentionDays * 86_400_000),
         throttleKeys,
         auditId: randomUUID()
       }).catch((error: unknown) => {

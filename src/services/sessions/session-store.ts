@@ -118,6 +118,8 @@ export interface NewSession {
   proven: { password: boolean, totp: boolean, recoveryCode: boolean, passkey: boolean }
   /** Live sessions of the user that survive: the oldest beyond them end ('evicted'). */
   keepOthers: number
+  /** The user's sessions that ended before this are deleted. */
+  deleteEndedBefore: Date
   /** The login's throttle keys, whose failures are forgotten. */
   throttleKeys: string[]
   auditId: string
@@ -126,8 +128,12 @@ export interface NewSession {
 // One statement, so one round trip and all or nothing: the identifiers' failures are
 // forgotten (NIST SP 800-63B 3.2.2), the session opens, the oldest live sessions beyond the
 // cap end (the new one is not in this statement's snapshot, hence keepOthers = cap - 1),
-// the audit entry is written, and the user comes back for the answer. It writes
-// "LoginFailure" and "AuditEvent" too: splitting it would cost the login three round trips.
+// the user's sessions that ended before the retention cutoff are deleted (an ended session
+// only takes room: the audit log keeps its story), the audit entry is written, and the user
+// comes back for the answer. It writes "LoginFailure" and "AuditEvent" too: splitting it
+// would cost the login three round trips. A session ends at the earliest of its revocation
+// and its two expiries (LEAST skips a null revokedAt); the evicted and the deleted sessions
+// never overlap, since only live sessions are evicted.
 const insertSession = statement<ApiUserRow>('login.succeed', `
   WITH cleared AS (
     DELETE FROM "LoginFailure" WHERE key = ANY($1::text[])
@@ -138,6 +144,9 @@ const insertSession = statement<ApiUserRow>('login.succeed', `
       WHERE s."userId" = $2 AND ${liveSessionSql('s', '$4')}
       ORDER BY s."lastUsedAt" DESC, s."createdAt" DESC
       OFFSET $10)
+  ), deleted AS (
+    DELETE FROM "Session" s
+    WHERE s."userId" = $2 AND LEAST(s."revokedAt", s."idleExpiresAt", s."absoluteExpiresAt") < $18
   ), created AS (
     INSERT INTO "Session" (id, "userId", "secretSalt", "userAgent", ip, "createdAt", "lastUsedAt", "idleExpiresAt", "absoluteExpiresAt",
       "authTime", amr, "passwordProvenAt", "totpProvenAt", "recoveryCodeProvenAt", "passkeyProvenAt")
@@ -154,7 +163,8 @@ export async function openSession (sql: Sql, session: NewSession): Promise<ApiUs
   const { rows: [row] } = await insertSession(sql, [
     session.throttleKeys, session.userId, session.id, at, Buffer.from(session.salt), session.userAgent, session.ip,
     iso(session.idleExpiresAt), iso(session.absoluteExpiresAt), session.keepOthers, session.auditId, JSON.stringify({ sessionId: session.id, amr: session.amr }),
-    session.amr, session.proven.totp ? at : null, session.proven.recoveryCode ? at : null, session.proven.password ? at : null, session.proven.passkey ? at : null
+    session.amr, session.proven.totp ? at : null, session.proven.recoveryCode ? at : null, session.proven.password ? at : null, session.proven.passkey ? at : null,
+    iso(session.deleteEndedBefore)
   ])
   return row ?? null
 }
