@@ -123,8 +123,8 @@ t.test('a login deletes its user\'s sessions that ended more than SESSION_RETENT
     'revoked long ago': { revokedAt: daysAgo(retention + 1) },
     'idle-expired long ago': { idleExpiresAt: daysAgo(retention + 1) },
     'absolute-expired long ago': { absoluteExpiresAt: daysAgo(retention + 1) },
-    // Signing out everywhere stamps sessions that had expired long before: they ended at their expiry.
-    'revoked today, expired long ago': { revokedAt: daysAgo(0), idleExpiresAt: daysAgo(retention + 5) },
+    // Signing out everywhere stamps sessions that had expired already: the stamp counts.
+    'revoked lately, expired long ago': { revokedAt: daysAgo(retention - 1), idleExpiresAt: daysAgo(retention + 5) },
     'revoked lately': { revokedAt: daysAgo(retention - 1) },
     'expired lately': { idleExpiresAt: daysAgo(retention - 1) },
     live: {}
@@ -139,8 +139,8 @@ t.test('a login deletes its user\'s sessions that ended more than SESSION_RETENT
 
   const latest = await sessionOf(user)
   const left = new Set((await prisma.session.findMany({ where: { userId: user.user.id }, select: { id: true } })).map(session => session.id))
-  for (const name of ['revoked long ago', 'idle-expired long ago', 'absolute-expired long ago', 'revoked today, expired long ago']) t.notOk(left.has(ids[name] as string), `${name}: deleted`)
-  for (const name of ['revoked lately', 'expired lately', 'live']) t.ok(left.has(ids[name] as string), `${name}: kept`)
+  for (const name of ['revoked long ago', 'idle-expired long ago', 'absolute-expired long ago']) t.notOk(left.has(ids[name] as string), `${name}: deleted`)
+  for (const name of ['revoked lately', 'revoked lately, expired long ago', 'expired lately', 'live']) t.ok(left.has(ids[name] as string), `${name}: kept`)
   t.ok(left.has(latest), 'the new session')
   const refreshed = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: refreshTokens[ids['revoked long ago'] as string] } })
   t.match(refreshed.json(), { statusCode: 401, code: 'AUTH_REFRESH_INVALID' }, 'a deleted session\'s refresh token is unknown')

@@ -128,12 +128,12 @@ export interface NewSession {
 // One statement, so one round trip and all or nothing: the identifiers' failures are
 // forgotten (NIST SP 800-63B 3.2.2), the session opens, the oldest live sessions beyond the
 // cap end (the new one is not in this statement's snapshot, hence keepOthers = cap - 1),
-// the user's sessions that ended before the retention cutoff are deleted (an ended session
-// only takes room: the audit log keeps its story), the audit entry is written, and the user
-// comes back for the answer. It writes "LoginFailure" and "AuditEvent" too: splitting it
-// would cost the login three round trips. A session ends at the earliest of its revocation
-// and its two expiries (LEAST skips a null revokedAt); the evicted and the deleted sessions
-// never overlap, since only live sessions are evicted.
+// the user's sessions revoked before the retention cutoff, or never revoked and expired
+// before it, are deleted (an ended session only takes room: the audit log keeps its story),
+// the audit entry is written, and the user comes back for the answer. It writes
+// "LoginFailure" and "AuditEvent" too: splitting it would cost the login three round trips.
+// Both arms of the deletion are ranges of the (userId, revokedAt) index, so a user with many
+// recently ended sessions costs nothing; the evicted sessions, live ones, are never deleted.
 const insertSession = statement<ApiUserRow>('login.succeed', `
   WITH cleared AS (
     DELETE FROM "LoginFailure" WHERE key = ANY($1::text[])
@@ -146,7 +146,8 @@ const insertSession = statement<ApiUserRow>('login.succeed', `
       OFFSET $10)
   ), deleted AS (
     DELETE FROM "Session" s
-    WHERE s."userId" = $2 AND LEAST(s."revokedAt", s."idleExpiresAt", s."absoluteExpiresAt") < $18
+    WHERE s."userId" = $2
+      AND (s."revokedAt" < $18 OR (s."revokedAt" IS NULL AND LEAST(s."idleExpiresAt", s."absoluteExpiresAt") < $18))
   ), created AS (
     INSERT INTO "Session" (id, "userId", "secretSalt", "userAgent", ip, "createdAt", "lastUsedAt", "idleExpiresAt", "absoluteExpiresAt",
       "authTime", amr, "passwordProvenAt", "totpProvenAt", "recoveryCodeProvenAt", "passkeyProvenAt")
