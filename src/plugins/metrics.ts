@@ -49,6 +49,9 @@ export interface MetricsSettings {
 }
 
 async function metricsPlugin (app: FastifyInstance, settings: MetricsSettings) {
+  // Nobody may scrape: timing every request for a histogram nobody reads would cost each one
+  // for nothing (and /metrics is never public).
+  if (settings.token === undefined && settings.port === undefined) return
   const { registry } = settings.metrics
   const requests = new Histogram({
     name: 'http_request_duration_seconds',
@@ -78,7 +81,6 @@ async function metricsPlugin (app: FastifyInstance, settings: MetricsSettings) {
     }
   })
 
-  if (settings.token === undefined && settings.port === undefined) return
   collectDefaultMetrics({ register: registry })
   const route = {
     method: 'GET' as const,

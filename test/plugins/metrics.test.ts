@@ -1,6 +1,10 @@
 // GET /metrics: Prometheus text behind a bearer token or on a port of its own, never public by default; what it counts.
+import Fastify from 'fastify'
 import { pino } from 'pino'
 import t from 'tap'
+import { errorHandler } from '../../src/plugins/error-handler.js'
+import { loadShedding } from '../../src/plugins/load-shedding.js'
+import { createMetrics, metrics as metricsPlugin } from '../../src/plugins/metrics.js'
 import { buildTestApp } from '../helpers/app.js'
 import { logCapture } from '../helpers/mail.js'
 import { freePort } from '../helpers/net.js'
@@ -23,6 +27,21 @@ function sample (text: string, name: string, labels: Record<string, string> = {}
 t.test('not configured: there is no /metrics', async t => {
   const { app } = await buildTestApp(t)
   t.equal((await app.inject({ method: 'GET', url: '/metrics' })).statusCode, 404)
+})
+
+t.test('not configured: requests are not timed either', async t => {
+  for (const token of [undefined, TOKEN]) {
+    const app = Fastify()
+    t.teardown(() => app.close())
+    const metrics = createMetrics()
+    await app.register(errorHandler)
+    await app.register(loadShedding, { maxEventLoopDelayMs: 0, maxEventLoopUtilization: 0 })
+    await app.register(metricsPlugin, { metrics, countActiveSessions: async () => 0, token, port: undefined, host: '127.0.0.1', logLevel: 'info' })
+    app.get('/hello', async () => ({ hello: 'world' }))
+    t.equal((await app.inject({ method: 'GET', url: '/hello' })).statusCode, 200)
+    const timed = sample(await metrics.registry.metrics(), 'http_request_duration_seconds_count', { route: '/hello' })
+    t.equal(timed, token === undefined ? undefined : 1, token === undefined ? 'no histogram without a scraper' : 'timed once there is one')
+  }
 })
 
 t.test('METRICS_TOKEN: only a bearer of the token may read them', async t => {
