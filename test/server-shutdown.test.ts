@@ -28,7 +28,6 @@ function post (server: ServerProcess, path: string, body: unknown): Promise<Resp
   return fetch(`${server.baseUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
 }
 
-/** Resolves once the server has logged the arrival of a request to `url`. */
 /** Waits until `count` requests for `url` have reached the server. */
 async function arrival (server: ServerProcess, url: string, count = 1): Promise<void> {
   const arrived = () => server.logs().filter(line => line.msg === 'incoming request' && (line.req as { url?: string } | undefined)?.url === url).length >= count
