@@ -1,15 +1,40 @@
 // Loopback networking for tests that talk real HTTP.
+import { randomInt } from 'node:crypto'
 import { once } from 'node:events'
+import { readFile } from 'node:fs/promises'
 import { connect, createServer, type Socket } from 'node:net'
 
-/** A port that was free a moment ago on the loopback interface. */
-export async function freePort (): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
+const LOWEST_PORT = 10_000
+
+/** Where the kernel's ephemeral ports start: Linux says; elsewhere, IANA's 49152. */
+export async function ephemeralPortsStart (): Promise<number> {
+  const range = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => '49152')
+  return Number(range.trim().split(/\s+/)[0])
+}
+
+async function isFree (port: number): Promise<boolean> {
+  const server = createServer()
+  const listening = once(server, 'listening').then(() => true, () => false)
+  server.listen(port, '127.0.0.1')
+  if (!await listening) return false
   server.close()
   await once(server, 'close')
-  return port
+  return true
+}
+
+/**
+ * A port that was free a moment ago on the loopback interface, for a server the test starts
+ * later. It is chosen below the ephemeral range: a port from `listen(0)` is one the kernel
+ * also gives to outgoing connections, and with the other test files' database connections
+ * opening and closing, one of them took it before the server was listening.
+ */
+export async function freePort (): Promise<number> {
+  const end = await ephemeralPortsStart()
+  for (let tries = 0; tries < 100; tries++) {
+    const port = randomInt(LOWEST_PORT, end)
+    if (await isFree(port)) return port
+  }
+  throw new Error(`no free port between ${LOWEST_PORT} and ${end} after 100 tries`)
 }
 
 export interface TcpProxy {
