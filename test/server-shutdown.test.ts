@@ -84,7 +84,8 @@ t.test('a shutdown that cannot finish within SHUTDOWN_TIMEOUT_SECONDS exits 1 at
   // Measured at the decision: the exit itself waits for hashes already queued in the thread pool.
   const timedOut = server.logs().find(line => line.msg === 'killed by timeout (1000ms)')
   const ms = Number(timedOut?.time) - signalled
-  t.ok(ms >= 900 && ms < 2500, `gave up ${ms} ms after SIGTERM (timeout 1 s)`)
+  // Far under the default 10 s: the setting was used. The upper bound leaves a loaded machine's timer room.
+  t.ok(ms >= 900 && ms < 5000, `gave up ${ms} ms after SIGTERM (timeout 1 s)`)
 })
 
 t.test('a start-up that fails (database unreachable) is one fatal line and exit 1', async t => {

@@ -96,11 +96,10 @@ t.test('a lock left by a service killed with SIGKILL is stale: the next command 
   killed.child.kill('SIGKILL')
   await killed.exited
   t.equal((await lockHolder()).pid, killed.child.pid, 'the dead service\'s lock is still there')
-  const started = Date.now()
   const promoted = command('admin', ['promote', '--email', 'boss@example.com'])
   t.equal(await promoted.done, 0, promoted.output())
+  // Every wait for the lock is said before the first pause (src/db/open.ts): no clock needed.
   t.notMatch(promoted.output(), /waiting/, 'a dead owner is not waited for')
-  t.ok(Date.now() - started < 25_000, 'no lock timeout was waited out')
   const next = await service()
   await waitUntilReady(next)
   t.equal((await lockHolder()).pid, next.child.pid)

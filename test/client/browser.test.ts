@@ -106,7 +106,8 @@ async function browserSuite (): Promise<void> {
     refreshes.length = 0
     calls.length = 0
     t.equal(await second.evaluate(() => window.auth.me().then(() => 'ok', (error: { code: string }) => error.code)), 'AUTH_SESSION_REVOKED')
-    await first.waitForFunction(() => window.ended.length > 0)
+    // BroadcastChannel reaches each tab in its own time.
+    for (const tab of tabs) await tab.waitForFunction(() => window.ended.length > 0)
     for (const tab of tabs) t.same(await endedIn(tab), [{ reason: 'refused', code: 'AUTH_SESSION_REVOKED' }], 'told once in every tab')
     t.same(refreshes, [], 'no refresh')
     t.same(calls, ['/users/me'], 'no retry')
@@ -124,7 +125,7 @@ async function browserSuite (): Promise<void> {
     t.same(failures, Array(TABS).fill(['AUTH_TOKEN_INVALID', 'AUTH_TOKEN_INVALID', 'AUTH_TOKEN_INVALID']))
     t.same(refreshes, [], 'no refresh')
     t.equal(calls.length, TABS * 3, 'no retry')
-    await first.waitForFunction(() => window.ended.length > 1)
+    for (const tab of tabs) await tab.waitForFunction(() => window.ended.length > 1)
     for (const tab of tabs) t.same((await endedIn(tab)).at(-1), { reason: 'refused', code: 'AUTH_TOKEN_INVALID' })
     t.equal((await endedIn(first)).length, 2, 'told once for this session, however many calls failed')
   })
