@@ -14,6 +14,7 @@ import { freshAuth } from './plugins/fresh-auth.js'
 import { inputGuard } from './plugins/input-guard.js'
 import { loadShedding } from './plugins/load-shedding.js'
 import { mailer } from './plugins/mailer.js'
+import { totpReseal } from './plugins/totp-reseal.js'
 import { metrics } from './plugins/metrics.js'
 import { rateLimits } from './plugins/rate-limits.js'
 import { redis } from './plugins/redis.js'
@@ -96,6 +97,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   await app.register(freshAuth, { reauthentication: services.reauthentication })
   await app.register(mailer, { delivery: services.mailDelivery, pollSeconds: config.MAIL_POLL_SECONDS })
   await services.settings.start()
+  if (config.AUTH_SECRET_PREVIOUS !== undefined) await app.register(totpReseal, { factors: services.factors })
   app.addHook('onClose', async () => { services.settings.stop(); await services.passwords.close() })
 
   // Before the routes: its hooks time every one of them.

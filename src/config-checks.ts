@@ -30,6 +30,11 @@ export function consistencyProblems (config: Config): string[] {
   if (config.LOGIN_LOCKOUT_AFTER_FAILURES < config.LOGIN_BACKOFF_AFTER_FAILURES) {
     problems.push('LOGIN_LOCKOUT_AFTER_FAILURES: must be at least LOGIN_BACKOFF_AFTER_FAILURES')
   }
+  if (config.AUTH_SECRET_PREVIOUS !== undefined && config.AUTH_SECRET === undefined) {
+    problems.push('AUTH_SECRET_PREVIOUS: only beside AUTH_SECRET, the secret that replaces it')
+  } else if (config.AUTH_SECRET_PREVIOUS !== undefined && config.AUTH_SECRET_PREVIOUS === config.AUTH_SECRET) {
+    problems.push('AUTH_SECRET_PREVIOUS: the same as AUTH_SECRET; set it to the secret being replaced, or leave it unset')
+  }
   if (config.JWT_ALGORITHM !== 'HS256' && config.JWT_KEYS_DIR === undefined) {
     problems.push(`JWT_KEYS_DIR: required with JWT_ALGORITHM=${config.JWT_ALGORITHM} (make a key with: npm run keys:generate)`)
   }

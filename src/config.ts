@@ -46,7 +46,8 @@ export const ConfigSchema = Type.Object({
   DATA_DIR: Type.String({ default: '.data', minLength: 1, description: 'embedded database and development secret' }),
   MIGRATE_ON_START: Flag(true, 'apply pending migrations at start'),
 
-  AUTH_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'root secret (>= 32 bytes): signs access tokens (HS256) and derives refresh tokens' })),
+  AUTH_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'root secret (>= 32 bytes): signs access tokens (HS256), derives refresh and mailed tokens, seals TOTP secrets' })),
+  AUTH_SECRET_PREVIOUS: Type.Optional(Type.String({ minLength: 32, description: 'the root secret AUTH_SECRET replaces: TOTP secrets sealed under it still open and are sealed again under AUTH_SECRET; nothing signed with it is accepted' })),
   JWT_ALGORITHM: Type.Union([Type.Literal('HS256'), Type.Literal('EdDSA'), Type.Literal('ES256')], {
     default: 'HS256',
     description: 'access token signature: HS256 (key derived from AUTH_SECRET) or EdDSA/ES256 (keys in JWT_KEYS_DIR, published at /.well-known/jwks.json)'
@@ -130,7 +131,7 @@ export const ConfigSchema = Type.Object({
 export type Config = Static<typeof ConfigSchema>
 
 // Secrets, and URLs that may carry a password: a bad value is named, never shown.
-const neverEchoed = new Set(['AUTH_SECRET', 'ADMIN_PASSWORD', 'DATABASE_URL', 'SMTP_URL', 'REDIS_URL', 'METRICS_TOKEN'])
+const neverEchoed = new Set(['AUTH_SECRET', 'AUTH_SECRET_PREVIOUS', 'ADMIN_PASSWORD', 'DATABASE_URL', 'SMTP_URL', 'REDIS_URL', 'METRICS_TOKEN'])
 
 export class ConfigError extends Error {
   constructor (readonly problems: string[]) {

@@ -56,7 +56,10 @@ export async function buildDependencies (config: Config, deps: AppDeps, log: Fas
     signJwt,
     refreshKey: deriveKey(deps.authSecret, 'refresh-token'),
     oneTimeTokenKey: deriveKey(deps.authSecret, 'one-time-token'),
-    totpKey: deriveKey(deps.authSecret, 'totp-secret'),
+    totpKeys: {
+      current: deriveKey(deps.authSecret, 'totp-secret'),
+      ...(config.AUTH_SECRET_PREVIOUS === undefined ? {} : { previous: deriveKey(config.AUTH_SECRET_PREVIOUS, 'totp-secret') })
+    },
     now,
     reportError: (err, context) => log.error({ err }, context),
     mailSender: createMailSender({ smtpUrl: config.SMTP_URL, from: mail.from, log: mailLog }),

@@ -70,6 +70,16 @@ t.test('settings that contradict each other', async t => {
   t.match(problemsOf({ PORT: '8080', METRICS_PORT: '8080' }), [/^METRICS_PORT: must differ from PORT/])
 })
 
+t.test('AUTH_SECRET_PREVIOUS: only beside AUTH_SECRET and different from it, and never echoed', async t => {
+  const previous = 'the-previous-root-secret-0123456789-abcdefghij'
+  t.match(problemsOf({ AUTH_SECRET_PREVIOUS: previous }), [/^AUTH_SECRET_PREVIOUS: only beside AUTH_SECRET/])
+  t.match(problemsOf({ AUTH_SECRET: previous, AUTH_SECRET_PREVIOUS: previous }), [/^AUTH_SECRET_PREVIOUS: the same as AUTH_SECRET/])
+  const short = problemsOf({ AUTH_SECRET: strongSecret, AUTH_SECRET_PREVIOUS: 'old-and-short' })
+  t.match(short, [/^AUTH_SECRET_PREVIOUS: .*\(hidden\)$/])
+  t.notOk(short.some(p => p.includes('old-and-short')), 'never echoed')
+  t.same(problemsOf({ AUTH_SECRET: strongSecret, AUTH_SECRET_PREVIOUS: previous }), [])
+})
+
 t.test('metrics settings: the token is a secret', async t => {
   const short = problemsOf({ METRICS_TOKEN: 'tiny-token' })
   t.match(short, [/^METRICS_TOKEN: .*\(hidden\)$/])

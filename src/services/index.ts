@@ -29,6 +29,7 @@ import { createRefreshService } from './sessions/refresh.js'
 import { createSessionService } from './sessions/sessions.js'
 import { createSettingsService } from './admin/settings.js'
 import { createAccessTokenIssuer, type SignJwt } from './tokens/access-tokens.js'
+import type { SealKeys } from './mfa/totp.js'
 import { createRefreshTokenCodec } from './tokens/refresh-tokens.js'
 import { createUserService } from './accounts/users.js'
 
@@ -41,7 +42,7 @@ export interface ServiceDeps {
   /** What mailed one-time tokens are derived from. */
   oneTimeTokenKey: Buffer
   /** What TOTP secrets are sealed with at rest. */
-  totpKey: Buffer
+  totpKeys: SealKeys
   now: () => Date
   /** Where failures that must not fail a request (audit writes, settings reloads) are reported. */
   reportError: (error: unknown, context: string) => void
@@ -94,7 +95,7 @@ function oneTimeTokenServiceFor (config: Config, prisma: PrismaClient, now: () =
   })
 }
 
-export function createServices (config: Config, { prisma, sql, signJwt, refreshKey, oneTimeTokenKey, totpKey, now, reportError, mailSender, mailLog, mail, metrics, argon2Threads }: ServiceDeps) {
+export function createServices (config: Config, { prisma, sql, signJwt, refreshKey, oneTimeTokenKey, totpKeys, now, reportError, mailSender, mailLog, mail, metrics, argon2Threads }: ServiceDeps) {
   const passwords = passwordServiceFor(config, argon2Threads)
   const requireVerifiedEmail = config.REQUIRE_EMAIL_VERIFICATION
   const audit = createAuditService({ prisma, now, onError: (error, entry) => reportError(error, `writing audit entry ${entry.action}`) })
@@ -124,7 +125,7 @@ export function createServices (config: Config, { prisma, sql, signJwt, refreshK
   const credentials = createCredentialService({ prisma, passwords, sessions, oneTimeTokens, outbox, audit, now })
   const users = createUserService({ prisma, sql, now, passwords, emails, oneTimeTokens, outbox })
   const issuer = config.MFA_ISSUER ?? new URL(config.PUBLIC_URL).hostname
-  const factors = createFactorService({ prisma, outbox, audit, sessions, sealKey: totpKey, issuer, now })
+  const factors = createFactorService({ prisma, outbox, audit, sessions, sealKeys: totpKeys, issuer, now, reportError })
   const webauthn = webauthnSettingsOf(config)
   const ceremonies = createCeremonyChallenges({ prisma, now })
   const passkeys = createPasskeyService({ prisma, challenges: ceremonies, audit, outbox, settings: webauthn, now })

@@ -99,7 +99,7 @@ export async function buildTestApp (t: TapTest, options: BuildOptions = {}): Pro
   const pool = createPool(database, databaseTimeoutsOf(config))
   const prisma = createPrisma(pool)
   const clock = createClock()
-  const app = await buildApp(config, { prisma, sql: pool, authSecret: TEST_SECRET, now: clock.now, argon2Threads: sharedArgon2Threads(), ...(options.logger === undefined ? {} : { logger: options.logger }), ...(options.consoleRoot === undefined ? {} : { consoleRoot: options.consoleRoot }) })
+  const app = await buildApp(config, { prisma, sql: pool, authSecret: config.AUTH_SECRET ?? TEST_SECRET, now: clock.now, argon2Threads: sharedArgon2Threads(), ...(options.logger === undefined ? {} : { logger: options.logger }), ...(options.consoleRoot === undefined ? {} : { consoleRoot: options.consoleRoot }) })
   t.teardown(async () => {
     await app.close()
     await prisma.$disconnect()

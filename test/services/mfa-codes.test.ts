@@ -1,7 +1,7 @@
 // TOTP codes (RFC 6238 vectors, the ±1 step window), secrets sealed at rest, and recovery codes: format, normalising, hashing, matching.
 import t from 'tap'
 import { findRecoveryCode, hashRecoveryCode, newRecoveryCodes, normaliseRecoveryCode, RECOVERY_CODE_COUNT } from '../../src/services/mfa/recovery-codes.js'
-import { matchingStep, newTotpSecret, openSecret, otpauthUri, sealSecret, stepOf, totpCode } from '../../src/services/mfa/totp.js'
+import { matchingStep, newTotpSecret, openSealed, openSecret, otpauthUri, sealSecret, stepOf, totpCode } from '../../src/services/mfa/totp.js'
 import { deriveKey } from '../../src/services/tokens/derived-keys.js'
 
 // RFC 6238 appendix B: the SHA-1 secret is the ASCII "12345678901234567890"; its 8-digit codes end in these 6.
@@ -50,6 +50,16 @@ t.test('a sealed secret opens only with its key and its user', async t => {
   tampered[tampered.length - 1] = (tampered.at(-1) ?? 0) ^ 1
   t.throws(() => openSecret(key, 'user-a', tampered), 'authenticated')
   t.not(deriveKey('same', 'totp-secret').toString('hex'), deriveKey('same', 'access-token').toString('hex'), 'a key of its own')
+})
+
+t.test('while the root secret is replaced: the current key opens, then the previous one, marked stale', async t => {
+  const [current, previous, other] = ['the current root secret, thirty-two+', 'the previous root secret, thirty-two', 'a third root secret of thirty-two b'].map(root => deriveKey(root, 'totp-secret')) as [Buffer, Buffer, Buffer]
+  const secret = newTotpSecret()
+  t.same(openSealed({ current, previous }, 'user-a', sealSecret(current, 'user-a', secret)), { secret, stale: false })
+  t.same(openSealed({ current, previous }, 'user-a', sealSecret(previous, 'user-a', secret)), { secret, stale: true })
+  t.equal(openSealed({ current }, 'user-a', sealSecret(previous, 'user-a', secret)), null, 'without the previous key')
+  t.equal(openSealed({ current, previous }, 'user-a', sealSecret(other, 'user-a', secret)), null, 'nor with a third')
+  t.equal(openSealed({ current, previous }, 'user-b', sealSecret(previous, 'user-a', secret)), null, 'still bound to the user')
 })
 
 t.test('recovery codes: ten, 80 bits each, readable', async t => {

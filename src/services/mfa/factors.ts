@@ -5,7 +5,7 @@ import type { AuditService } from '../admin/audit.js'
 import type { MailOutbox } from '../mail/outbox.js'
 import type { SessionService } from '../sessions/sessions.js'
 import { findRecoveryCode, hashRecoveryCode, newRecoveryCodes } from './recovery-codes.js'
-import { matchingStep, newTotpSecret, openSecret, otpauthUri, sealSecret } from './totp.js'
+import { matchingStep, newTotpSecret, openSealed, otpauthUri, sealSecret, type SealKeys } from './totp.js'
 import { emailOf } from '../accounts/email-of.js'
 import { userById } from '../accounts/user-store.js'
 import { deleteAllPasskeys } from '../passkeys/passkey-store.js'
@@ -16,11 +16,13 @@ export interface FactorDeps {
   outbox: MailOutbox
   audit: AuditService
   sessions: SessionService
-  /** Seals TOTP secrets at rest (derived from AUTH_SECRET). */
-  sealKey: Buffer
+  /** Seal TOTP secrets at rest (derived from AUTH_SECRET, and from AUTH_SECRET_PREVIOUS while it is set). */
+  sealKeys: SealKeys
   /** The name authenticator apps show (MFA_ISSUER). */
   issuer: string
   now: () => Date
+  /** Where a secret that no key opens is reported: the operator's problem, not the caller's. */
+  reportError: (error: unknown, context: string) => void
 }
 
 export interface Enrolment {
@@ -42,8 +44,22 @@ async function confirmedFactor (db: Db, userId: string) {
   return factor?.confirmedAt == null ? null : factor
 }
 
+/**
+ * The factor's secret, or null when no key opens it: AUTH_SECRET was changed without
+ * AUTH_SECRET_PREVIOUS. The code is then refused like a wrong one (recovery codes and passkeys
+ * still work) and the operator is told; a 500 would tell the caller nothing they can act on.
+ */
+function secretOf ({ sealKeys, reportError }: FactorDeps, userId: string, sealed: Uint8Array): string | null {
+  const opened = openSealed(sealKeys, userId, sealed)
+  if (opened === null) reportError(new Error(`the TOTP secret of user ${userId} opens with neither AUTH_SECRET nor AUTH_SECRET_PREVIOUS`), 'opening a TOTP secret')
+  return opened?.secret ?? null
+}
+
+const matchingStepOf = (secret: string | null, code: string, at: Date) => secret === null ? null : matchingStep(secret, code, at)
+
 /** Setting up an authenticator app: a secret offered, then confirmed by its first code. */
-function totpEnrolment ({ prisma, outbox, audit, sealKey, issuer, now }: FactorDeps) {
+function totpEnrolment (deps: FactorDeps) {
+  const { prisma, outbox, audit, sealKeys, issuer, now } = deps
   return {
     /**
      * A new secret for an unconfirmed factor, replacing an earlier unconfirmed one; a
@@ -52,7 +68,7 @@ function totpEnrolment ({ prisma, outbox, audit, sealKey, issuer, now }: FactorD
     async enrolTotp (actor: FactorActor): Promise<Enrolment> {
       const secret = newTotpSecret()
       const email = await emailOf(prisma, actor.userId)
-      const sealedSecret = sealSecret(sealKey, actor.userId, secret)
+      const sealedSecret = sealSecret(sealKeys.current, actor.userId, secret)
       const { count } = await prisma.totpFactor.updateMany({ where: { userId: actor.userId, confirmedAt: null }, data: { sealedSecret, lastUsedStep: null, createdAt: now() } })
       if (count === 0) {
         if (await confirmedFactor(prisma, actor.userId) !== null) throw apiError('MFA_ALREADY_ENABLED')
@@ -78,7 +94,7 @@ function totpEnrolment ({ prisma, outbox, audit, sealKey, issuer, now }: FactorD
       if (factor === null) throw apiError('MFA_ENROLMENT_NOT_STARTED')
       if (factor.confirmedAt !== null) throw apiError('MFA_ALREADY_ENABLED')
       const at = now()
-      const step = matchingStep(openSecret(sealKey, actor.userId, factor.sealedSecret), code, at)
+      const step = matchingStepOf(secretOf(deps, actor.userId, factor.sealedSecret), code, at)
       if (step === null) {
         await audit.record({ action: 'mfa.code_failed', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { during: 'totp_confirm' } })
         throw withStatus('MFA_CODE_INVALID', 400)
@@ -134,7 +150,8 @@ function factorChanges ({ prisma, outbox, audit }: FactorDeps) {
 }
 
 /** Proving a factor, at login or when reauthenticating. */
-function factorProofs ({ prisma, outbox, sealKey, now }: FactorDeps) {
+function factorProofs (deps: FactorDeps) {
+  const { prisma, outbox, now } = deps
   return {
     /** Whether the user has a confirmed second factor. */
     async isEnabled (userId: string, db: Db = prisma): Promise<boolean> {
@@ -149,7 +166,7 @@ function factorProofs ({ prisma, outbox, sealKey, now }: FactorDeps) {
     async proveTotp (db: Db, userId: string, code: string): Promise<boolean> {
       const factor = await confirmedFactor(db, userId)
       if (factor === null) return false
-      const step = matchingStep(openSecret(sealKey, userId, factor.sealedSecret), code.replace(/\s+/g, ''), now())
+      const step = matchingStepOf(secretOf(deps, userId, factor.sealedSecret), code.replace(/\s+/g, ''), now())
       if (step === null) return false
       const { count } = await db.totpFactor.updateMany({
         where: { userId, confirmedAt: { not: null }, OR: [{ lastUsedStep: null }, { lastUsedStep: { lt: step } }] },
@@ -177,13 +194,58 @@ function factorProofs ({ prisma, outbox, sealKey, now }: FactorDeps) {
   }
 }
 
-/** The user's second factors: set up, changed or removed by the owner, removed by an admin, and proven. */
+export interface ResealOutcome {
+  /** Sealed again under the current key. */
+  resealed: number
+  /** Opened by neither key: left as they are. */
+  unreadable: number
+  /** False when `signal` stopped the pass before the last batch. */
+  complete: boolean
+}
+
+/** Replacing AUTH_SECRET: the secrets only the previous key opens are sealed again under the current one. */
+function secretRotation ({ prisma, sealKeys }: FactorDeps) {
+  return {
+    /**
+     * One pass over every factor, a batch of rows at a time in user id order. Each row is
+     * written only if it is unchanged since it was read (its owner may re-enrol meanwhile),
+     * so instances that run the pass at once write each row once.
+     */
+    async resealStaleSecrets ({ batchSize = 500, signal }: { batchSize?: number, signal?: AbortSignal } = {}): Promise<ResealOutcome> {
+      const outcome = { resealed: 0, unreadable: 0, complete: false }
+      if (sealKeys.previous === undefined) return { ...outcome, complete: true }
+      let after: string | undefined
+      while (signal?.aborted !== true) {
+        const rows = await prisma.totpFactor.findMany({
+          where: after === undefined ? {} : { userId: { gt: after } },
+          orderBy: { userId: 'asc' },
+          take: batchSize,
+          select: { userId: true, sealedSecret: true }
+        })
+        for (const { userId, sealedSecret } of rows) {
+          const opened = openSealed(sealKeys, userId, sealedSecret)
+          if (opened === null) outcome.unreadable++
+          if (opened?.stale !== true) continue
+          const resealed = sealSecret(sealKeys.current, userId, opened.secret)
+          const { count } = await prisma.totpFactor.updateMany({ where: { userId, sealedSecret }, data: { sealedSecret: resealed } })
+          outcome.resealed += count
+        }
+        if (rows.length < batchSize) return { ...outcome, complete: true }
+        after = rows.at(-1)?.userId
+      }
+      return outcome
+    }
+  }
+}
+
+/** The user's second factors: set up, changed or removed by the owner, removed by an admin, proven, and sealed again when the root secret changes. */
 export function createFactorService (deps: FactorDeps) {
   const { prisma, outbox, audit, sessions } = deps
   return {
     ...totpEnrolment(deps),
     ...factorChanges(deps),
     ...factorProofs(deps),
+    ...secretRotation(deps),
 
     /**
      * An admin removes every second factor of a user (a lost phone and no codes left), ends

@@ -57,6 +57,31 @@ export function sealSecret (key: Buffer, userId: string, secret: string): Uint8A
   return new Uint8Array(Buffer.concat([Buffer.from([SEAL_VERSION]), iv, cipher.getAuthTag(), ciphertext]))
 }
 
+/**
+ * The keys of sealed secrets: `current` (from AUTH_SECRET) seals and opens; `previous` (from
+ * AUTH_SECRET_PREVIOUS, while the root secret is being replaced) only opens.
+ */
+export interface SealKeys {
+  current: Buffer
+  previous?: Buffer
+}
+
+/**
+ * Opens with the current key, else with the previous one; `stale` says the previous one
+ * opened it. Null when neither does: AUTH_SECRET changed without AUTH_SECRET_PREVIOUS.
+ */
+export function openSealed (keys: SealKeys, userId: string, sealed: Uint8Array): { secret: string, stale: boolean } | null {
+  for (const [key, stale] of [[keys.current, false], [keys.previous, true]] as const) {
+    if (key === undefined) continue
+    try {
+      return { secret: openSecret(key, userId, sealed), stale }
+    } catch {
+      // Not this key's: GCM's tag check fails.
+    }
+  }
+  return null
+}
+
 /** Opens what sealSecret sealed; throws when the key, the user or the bytes differ. */
 export function openSecret (key: Buffer, userId: string, sealed: Uint8Array): string {
   const bytes = Buffer.from(sealed)
