@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The failures in tap's TAP output (--reporter=tap), each with the path of subtests that leads
 // to it and its diagnostic block: what a CI log shows at its end, where a reader looks first.
-// Usage: node scripts/failed-tests.mjs <tap log>...
+// Usage: node scripts/failed-tests.mjs <tap log>... (each named in the report by its file name, less its extension)
 import { readFileSync } from 'node:fs'
 import { basename } from 'node:path'
 
@@ -39,7 +39,7 @@ function failuresOf (text, run) {
   return failures
 }
 
-const failures = process.argv.slice(2).flatMap(file => failuresOf(readFileSync(file, 'utf8'), basename(file, '.log')))
+const failures = process.argv.slice(2).flatMap(file => failuresOf(readFileSync(file, 'utf8'), basename(file).replace(/\.[^.]*$/, '')))
 for (const { path, run, diagnostic } of failures.slice(0, MAX_FAILURES)) {
   console.log(`not ok (${run}): ${path.join(' > ')}`)
   const shown = diagnostic.slice(0, MAX_DIAGNOSTIC_LINES)

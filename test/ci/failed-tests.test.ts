@@ -1,6 +1,6 @@
 // The failure report at the end of a CI log (scripts/failed-tests.mjs), read from tap's real
-// output: tap-output.log holds a failed assertion two subtests deep, a thrown error, a timeout
-// and a passing subtest; tap-crash.log a test file that died before its first test.
+// output: tap-output.tap holds a failed assertion two subtests deep, a thrown error, a timeout
+// and a passing subtest; tap-crash.tap a test file that died before its first test.
 import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -15,7 +15,7 @@ async function report (...logs: string[]): Promise<string> {
 }
 
 t.test('each failure once, with its path of subtests, its run and its diagnostic', async t => {
-  const text = await report('tap-output.log', 'tap-crash.log')
+  const text = await report('tap-output.tap', 'tap-crash.tap')
   const failures = text.split('\n').filter(line => line.startsWith('not ok'))
   t.same(failures, [
     'not ok (tap-output): test/example.test.ts > outer > inner > one is two',
@@ -31,5 +31,5 @@ t.test('each failure once, with its path of subtests, its run and its diagnostic
 })
 
 t.test('a log without failures prints nothing', async t => {
-  t.equal(await report('tap-passed.log'), '')
+  t.equal(await report('tap-passed.tap'), '')
 })
