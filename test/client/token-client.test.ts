@@ -5,6 +5,7 @@ import { createTokenClient, isAuthError, type SessionEndEvent, type StoredTokens
 import { totpCode } from '../../src/services/mfa/totp.js'
 import { buildTestApp } from '../helpers/app.js'
 import { listen } from '../helpers/http.js'
+import { SoftPasskey } from '../helpers/passkeys.js'
 import { newAccount } from '../helpers/users.js'
 
 const { app, prisma, clock } = await buildTestApp(t)
@@ -190,4 +191,32 @@ t.test('a second factor: enrolled through the client, then login answers a chall
   t.equal((await client.regenerateRecoveryCodes()).recoveryCodes.length, 10)
   await client.removeTotp()
   t.same((await client.me()).mfa, { totp: false, recoveryCodesLeft: 0 })
+})
+
+t.test('passkeys: registered through the client, then a passwordless sign-in and a second step with one', async t => {
+  const { client, storage } = device()
+  const account = newAccount()
+  await client.register(account)
+  await client.login({ email: account.email, password: account.password })
+  const passkey = new SoftPasskey()
+  const registered = await client.registerPasskey({ response: passkey.register(await client.passkeyRegistrationOptions()), name: 'Phone' })
+  t.match(await client.passkeys(), [{ id: registered.id, name: 'Phone' }])
+  await client.logout()
+
+  await t.rejects(client.loginWithPasskey({ response: passkey.assert(await client.passkeyLoginOptions(), { wrongKey: true }) }), { code: 'PASSKEY_INVALID', status: 401 })
+  t.equal(storage.value(), null, 'nothing kept from a refused assertion')
+  const signed = await client.loginWithPasskey({ response: passkey.assert(await client.passkeyLoginOptions()) })
+  t.match(signed, { mfaRequired: false, user: { email: account.email }, expiresIn: 900 })
+  t.match(storage.value(), { accessToken: /^eyJ/, refreshToken: /\./ })
+  t.equal((await client.me()).email, account.email, 'signed in, with no second step')
+  await client.logout()
+
+  const challenge = await client.login({ email: account.email, password: account.password })
+  if (!challenge.mfaRequired) throw new Error('the passkey is a second factor: a challenge was expected')
+  t.ok(challenge.methods.includes('webauthn'), `methods: ${challenge.methods.join(', ')}`)
+  const options = await client.mfaPasskeyOptions({ mfaToken: challenge.mfaToken })
+  t.match(options, { challenge: String, allowCredentials: [{ id: passkey.id }] })
+  await t.rejects(client.mfaPasskeyOptions({ mfaToken: 'not a challenge' }), { code: 'MFA_CHALLENGE_EXPIRED', status: 401 })
+  t.match(await client.verifyMfa({ mfaToken: challenge.mfaToken, webauthn: passkey.assert(options) }), { mfaRequired: false, user: { email: account.email } })
+  t.equal((await client.me()).email, account.email, 'signed in after the second step')
 })

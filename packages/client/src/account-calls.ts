@@ -1,6 +1,6 @@
 // The account calls, the same in both modes: only how a call is authenticated differs.
 import type {
-  ChangePasswordInput, DeleteMeInput, ForgotPasswordInput, Me, Passkey, PasskeyCreationOptionsAnswer, PasskeyRequestOptionsAnswer, ReauthenticateInput,
+  ChangePasswordInput, DeleteMeInput, ForgotPasswordInput, Me, MfaPasskeyOptionsInput, Passkey, PasskeyCreationOptionsAnswer, PasskeyRequestOptionsAnswer, ReauthenticateInput,
   RecoveryCodesAnswer, RegisterInput, RegisterPasskeyInput, RenamePasskeyInput, ResetPasswordInput, SessionList, SessionListQuery, TotpConfirmInput,
   TotpEnrolmentAnswer, UpdateMeInput, User, VerifyEmailInput
 } from './api-types.js'
@@ -57,6 +57,17 @@ export function accountCalls ({ authed, open, ended }: Senders) {
     },
     /** Removes a passkey. Needs fresh authentication. */
     removePasskey: (id: string): Promise<void> => ok(asUser({ method: 'DELETE', path: `/auth/passkeys/${encodeURIComponent(id)}` })),
+    /**
+     * Options for `navigator.credentials.get()` to sign in with a passkey and nothing else (no
+     * credential listed: the browser offers this site's passkeys, also as autofill with
+     * `mediation: "conditional"`); then `loginWithPasskey({ response })`.
+     */
+    passkeyLoginOptions: (): Promise<PasskeyRequestOptionsAnswer> => json<PasskeyRequestOptionsAnswer>(anyone({ method: 'POST', path: '/auth/passkeys/login/options' })),
+    /**
+     * Options for `navigator.credentials.get()` with the account's passkeys, for a login that
+     * answered `mfaRequired` with `webauthn` among its `methods`; then `verifyMfa({ mfaToken, webauthn })`.
+     */
+    mfaPasskeyOptions: (input: MfaPasskeyOptionsInput): Promise<PasskeyRequestOptionsAnswer> => json<PasskeyRequestOptionsAnswer>(anyone({ method: 'POST', path: '/auth/mfa/webauthn/options', body: input })),
     /** Options for `navigator.credentials.get()` to reauthenticate with a passkey: then `reauthenticate({ webauthn })`. */
     reauthenticationPasskeyOptions: (): Promise<PasskeyRequestOptionsAnswer> => json<PasskeyRequestOptionsAnswer>(asUser({ method: 'POST', path: '/auth/reauthenticate/webauthn/options' })),
     /** The user's live sessions, most recently used first. */

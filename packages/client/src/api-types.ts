@@ -13,7 +13,8 @@ import type {
   ReauthenticationMethod as ReauthenticationMethodSchema, RecoveryCodes, TotpConfirmBody, TotpEnrolment
 } from '../../../src/schemas/mfa.js'
 import type {
-  Passkey as PasskeySchema, PasskeyAssertion as PasskeyAssertionSchema, PasskeyCreationOptions, PasskeyRequestOptions, RegisterPasskeyBody, RenamePasskeyBody
+  MfaWebauthnOptionsBody, Passkey as PasskeySchema, PasskeyAssertion as PasskeyAssertionSchema, PasskeyCreationOptions, PasskeyLoginBody, PasskeyRequestOptions,
+  RegisterPasskeyBody, RenamePasskeyBody
 } from '../../../src/schemas/passkeys.js'
 import type { DeleteMeBody, UpdateMeBody } from '../../../src/schemas/users.js'
 
@@ -76,6 +77,10 @@ export type PasskeyAssertion = Static<typeof PasskeyAssertionSchema>
 /** `{response, name?}`: `response` is `PublicKeyCredential.toJSON()` of `navigator.credentials.create()`. */
 export type RegisterPasskeyInput = Static<typeof RegisterPasskeyBody>
 export type RenamePasskeyInput = Static<typeof RenamePasskeyBody>
+/** `{response}`: `PublicKeyCredential.toJSON()` of `navigator.credentials.get()` with `passkeyLoginOptions()`. */
+export type PasskeyLoginInput = Omit<Static<typeof PasskeyLoginBody>, 'transport'>
+/** `{mfaToken}` of a login that answered `mfaRequired` with `webauthn` among its `methods`. */
+export type MfaPasskeyOptionsInput = Static<typeof MfaWebauthnOptionsBody>
 
 /** Every `code` the service answers with (its error catalogue). */
 export type ServiceErrorCode = ErrorCode

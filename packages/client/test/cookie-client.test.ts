@@ -196,6 +196,39 @@ t.test('a second factor: the challenge, then /auth/mfa/verify completes the logi
   t.same(tab.ended, [])
 })
 
+t.test('a passkey sign-in asks for cookies, and a session ended before starts again in every tab', async t => {
+  const service = createStandIn()
+  const [first, second] = openTabs(t, service, 2) as [Tab, Tab]
+  const options = { challenge: 'c2lnbi1pbg', rpId: 'example.com', userVerification: 'required', timeout: 300000, allowCredentials: [] }
+  const assertion = { id: 'cred', rawId: 'cred', type: 'public-key', clientExtensionResults: {}, response: { clientDataJSON: 'e30', authenticatorData: 'AA', signature: 'AA' } }
+  service.overrides.set('POST /auth/passkeys/login/options', () => Response.json(options))
+  service.overrides.set('POST /auth/passkeys/login/verify', () => Response.json({ user, expiresIn: 900, refreshToken: 'not.for.you' }))
+  await first.client.login({ email: user.email, password: 'pw' })
+  await first.client.logout()
+  await settle()
+  t.same(await first.client.passkeyLoginOptions(), options)
+  t.same(await first.client.loginWithPasskey({ response: assertion as never }), { mfaRequired: false, user, expiresIn: 900 }, 'no token handed on')
+  t.same(JSON.parse(String(service.sent.at(-1)?.init.body)), { response: assertion, transport: 'cookie' })
+  t.match(service.sent.at(-1)?.init, { credentials: 'include' })
+  await settle()
+  service.overrides.set('GET /users/me', () => errorAnswer(401, 'AUTH_SESSION_REVOKED'))
+  await t.rejects(second.client.me(), { code: 'AUTH_SESSION_REVOKED' })
+  await settle()
+  t.same(second.ended.at(-1), { reason: 'refused', code: 'AUTH_SESSION_REVOKED' }, 'the new session can end again: the other tab heard of the sign-in')
+
+  service.overrides.set('POST /auth/passkeys/login/verify', () => errorAnswer(401, 'PASSKEY_INVALID'))
+  await t.rejects(first.client.loginWithPasskey({ response: assertion as never }), { code: 'PASSKEY_INVALID', status: 401 })
+})
+
+t.test('a passkey as second step: its options for the challenge, then /auth/mfa/verify', async t => {
+  const service = createStandIn()
+  const [tab] = openTabs(t, service, 1) as [Tab]
+  const options = { challenge: 'c2Vjb25k', rpId: 'example.com', userVerification: 'required', timeout: 300000, allowCredentials: [{ id: 'cred', type: 'public-key' }] }
+  service.overrides.set('POST /auth/mfa/webauthn/options', init => Response.json({ ...options, sent: JSON.parse(String(init.body)) }))
+  t.match(await tab.client.mfaPasskeyOptions({ mfaToken: 'mfa-opaque' }), { ...options, sent: { mfaToken: 'mfa-opaque' } })
+  t.same(service.sent.map(r => `${r.method} ${r.path}`), ['POST /auth/mfa/webauthn/options'])
+})
+
 t.test('logout, logout everywhere and account deletion end the session in every tab', async t => {
   for (const [end, reason] of [
     [(client: AuthClient) => client.logout(), 'logout'],

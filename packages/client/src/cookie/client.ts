@@ -1,6 +1,6 @@
 // Cookie mode, for browser apps: the service keeps the tokens in HttpOnly cookies; this client never sees one.
 import { accountCalls } from '../account-calls.js'
-import type { LoginInput, MfaVerifyInput } from '../api-types.js'
+import type { LoginInput, MfaVerifyInput, PasskeyLoginInput } from '../api-types.js'
 import { errorFrom, unauthorizedCode } from '../errors.js'
 import { createHttp, json, ok, toRequest, type HttpOptions } from '../http.js'
 import { isMfaChallenge, signedIn, type LoginResult, type SignedIn } from '../login.js'
@@ -106,6 +106,11 @@ export function createAuthClient (options: AuthClientOptions) {
     /** Completes a login that answered `mfaRequired` (401 `MFA_CODE_INVALID`, `MFA_CHALLENGE_EXPIRED`). */
     async verifyMfa (input: MfaVerifyInput): Promise<LoginResult> {
       return started(await json(open(...toRequest({ method: 'POST', path: '/auth/mfa/verify', body: input }))))
+    },
+
+    /** Signs in with the passkey assertion made from `passkeyLoginOptions()`: no second step follows (401 `PASSKEY_*`). */
+    async loginWithPasskey (input: PasskeyLoginInput): Promise<LoginResult> {
+      return started(await json(open(...toRequest({ method: 'POST', path: '/auth/passkeys/login/verify', body: { ...input, transport: 'cookie' } }))))
     },
 
     /** Ends this session and clears the cookies, in every tab. */

@@ -1,6 +1,6 @@
 // Token mode, for mobile and server clients: tokens in the body, kept in a storage of the app's choosing.
 import { accountCalls } from '../account-calls.js'
-import type { LoginInput, LoginTokenAnswer, MfaVerifyInput, RefreshTokenAnswer } from '../api-types.js'
+import type { LoginInput, LoginTokenAnswer, MfaVerifyInput, PasskeyLoginInput, RefreshTokenAnswer } from '../api-types.js'
 import { AuthError, errorFrom, unauthorizedCode } from '../errors.js'
 import { createHttp, json, ok, toRequest, type HttpOptions } from '../http.js'
 import { isMfaChallenge, signedIn, type LoginResult } from '../login.js'
@@ -108,6 +108,11 @@ export function createTokenClient (options: TokenClientOptions) {
     /** Completes a login that answered `mfaRequired` (401 `MFA_CODE_INVALID`, `MFA_CHALLENGE_EXPIRED`). */
     async verifyMfa (input: MfaVerifyInput): Promise<LoginResult> {
       return started(await json(open(...toRequest({ method: 'POST', path: '/auth/mfa/verify', body: input }))))
+    },
+
+    /** Signs in with the passkey assertion made from `passkeyLoginOptions()` and keeps the tokens: no second step follows (401 `PASSKEY_*`). */
+    async loginWithPasskey (input: PasskeyLoginInput): Promise<LoginResult> {
+      return started(await json(open(...toRequest({ method: 'POST', path: '/auth/passkeys/login/verify', body: input }))))
     },
 
     /** Ends this session at the service, then forgets the tokens. */
