@@ -56,7 +56,7 @@ export class SoftPasskey {
 
   /** This credential with an authenticator's response, as PublicKeyCredential.toJSON() shows it. */
   private credential<Response> (response: Response) {
-    return { id: this.id, rawId: this.id, type: 'public-key', clientExtensionResults: {}, response }
+    return { id: this.id, rawId: this.id, type: 'public-key' as const, clientExtensionResults: {}, response }
   }
 
   /** navigator.credentials.create() with these options, as PublicKeyCredential.toJSON() shows it. */
