@@ -26,7 +26,8 @@ function failuresOf (text, run) {
     const closesSubtest = top !== undefined && top.indent === indent.length && top.name === name
     if (closesSubtest) open.pop()
     if (!not) continue
-    if (closesSubtest && top.failedInside) { if (open.length > 0) open.at(-1).failedInside = true; continue }
+    // A failure inside was reported, and marked every subtest around it.
+    if (closesSubtest && top.failedInside) continue
     for (const subtest of open) subtest.failedInside = true
     const diagnostic = []
     if (lines[i + 1]?.trim() === '---') {
