@@ -105,7 +105,8 @@ export function createAuthClient (options: AuthClientOptions) {
 
     /** Completes a login that answered `mfaRequired` (401 `MFA_CODE_INVALID`, `MFA_CHALLENGE_EXPIRED`). */
     async verifyMfa (input: MfaVerifyInput): Promise<LoginResult> {
-      return started(await json(open(...toRequest({ method: 'POST', path: '/auth/mfa/verify', body: input }))))
+      // Asks for cookies as login does: verify answers in the transport it is asked for.
+      return started(await json(open(...toRequest({ method: 'POST', path: '/auth/mfa/verify', body: { ...input, transport: 'cookie' } }))))
     },
 
     /** Signs in with the passkey assertion made from `passkeyLoginOptions()`: no second step follows (401 `PASSKEY_*`). */

@@ -1,0 +1,68 @@
+// Cookie mode against the real service over HTTP, where the service cannot tell a browser (a webview that sends no Origin, a test):
+// every call that starts a session asks for cookies itself, so a second step or a passkey sign-in does not answer tokens nobody keeps.
+import t from 'tap'
+import { createAuthClient, type Fetch } from '../../packages/client/src/index.js'
+import { totpCode } from '../../src/services/mfa/totp.js'
+import { buildTestApp } from '../helpers/app.js'
+import { listen } from '../helpers/http.js'
+import { SoftPasskey } from '../helpers/passkeys.js'
+import { newAccount } from '../helpers/users.js'
+
+const { app, clock } = await buildTestApp(t)
+const { baseUrl } = await listen(app)
+
+/** fetch with a cookie jar, as a webview keeps one; no Origin, no Sec-Fetch-Site. What each answer carried is kept too. */
+function webview () {
+  const jar = new Map<string, string>()
+  const answers: Array<{ path: string, cookies: string[], tokens: boolean }> = []
+  const fetchWithJar: Fetch = async (url, init) => {
+    const headers = new Headers(init.headers)
+    if (jar.size > 0) headers.set('cookie', [...jar].map(([name, value]) => `${name}=${value}`).join('; '))
+    const response = await fetch(url, { ...init, headers })
+    const cookies = response.headers.getSetCookie()
+    for (const cookie of cookies) {
+      const [pair = '', ...attributes] = cookie.split(';')
+      const [name = '', value = ''] = pair.split('=')
+      if (value === '' || attributes.some(attribute => /^\s*max-age=0$/i.test(attribute))) jar.delete(name)
+      else jar.set(name, value)
+    }
+    const body = await response.clone().text()
+    answers.push({ path: new URL(url).pathname, cookies: cookies.map(cookie => cookie.split('=')[0] ?? ''), tokens: body.includes('"accessToken"') })
+    return response
+  }
+  return { client: createAuthClient({ baseUrl, fetch: fetchWithJar, locks: null }), answers, jar }
+}
+
+t.test('a second step by TOTP, then by passkey: cookies each time, never a token', async t => {
+  const { client, answers, jar } = webview()
+  t.teardown(() => { client.close() })
+  const account = newAccount()
+  await client.register(account)
+  await client.login({ email: account.email, password: account.password })
+  t.ok(jar.has('__Host-access_token'), 'login sets the cookies')
+  const { secret } = await client.enrolTotp()
+  await client.confirmTotp({ code: totpCode(secret, clock.now()) })
+  const passkey = new SoftPasskey()
+  await client.registerPasskey({ response: passkey.register(await client.passkeyRegistrationOptions()) })
+  await client.logout()
+  t.equal(jar.size, 0, 'logout clears them')
+
+  const challenge = await client.login({ email: account.email, password: account.password })
+  if (!challenge.mfaRequired) throw new Error('a second factor is set up: a challenge was expected')
+  clock.advance(30)
+  t.match(await client.verifyMfa({ mfaToken: challenge.mfaToken, code: totpCode(secret, clock.now()) }), { mfaRequired: false, user: { email: account.email } })
+  t.match(answers.at(-1), { path: '/auth/mfa/verify', cookies: ['__Host-access_token', '__Secure-refresh_token'], tokens: false })
+  t.equal((await client.me()).email, account.email, 'signed in through the cookies')
+  await client.logout()
+
+  const second = await client.login({ email: account.email, password: account.password })
+  if (!second.mfaRequired) throw new Error('a challenge was expected')
+  await client.verifyMfa({ mfaToken: second.mfaToken, webauthn: passkey.assert(await client.mfaPasskeyOptions({ mfaToken: second.mfaToken })) })
+  t.match(answers.at(-1), { path: '/auth/mfa/verify', cookies: ['__Host-access_token', '__Secure-refresh_token'], tokens: false })
+  t.equal((await client.me()).email, account.email)
+  await client.logout()
+
+  await client.loginWithPasskey({ response: passkey.assert(await client.passkeyLoginOptions()) })
+  t.match(answers.at(-1), { path: '/auth/passkeys/login/verify', cookies: ['__Host-access_token', '__Secure-refresh_token'], tokens: false })
+  t.equal((await client.me()).email, account.email, 'a passwordless sign-in too')
+})
