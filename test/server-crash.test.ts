@@ -6,7 +6,7 @@ import pg from 'pg'
 import t from 'tap'
 import { createTestDatabase } from './helpers/database.js'
 import { freePort } from './helpers/net.js'
-import { startServer, stopServer, waitUntilReady, type ServerProcess } from './helpers/process.js'
+import { postJson, startServer, stopServer, waitUntilReady, type ServerProcess } from './helpers/process.js'
 import { newAccount, type Account } from './helpers/users.js'
 
 const onServer = process.env.TEST_DATABASE_URL !== undefined && process.env.TEST_DATABASE_URL !== ''
@@ -44,7 +44,7 @@ if (onServer) {
 }
 
 async function post (server: ServerProcess, path: string, body: unknown): Promise<{ status: number, json: Record<string, unknown> }> {
-  const response = await fetch(`${server.baseUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  const response = await postJson(server, path, body)
   return { status: response.status, json: await response.json().catch(() => ({})) as Record<string, unknown> }
 }
 

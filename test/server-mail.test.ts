@@ -7,7 +7,7 @@ import t from 'tap'
 import { createTestDatabase } from './helpers/database.js'
 import { startMailServer } from './helpers/mail.js'
 import { freePort } from './helpers/net.js'
-import { startServer, stopServer, waitUntilReady, type ServerProcess } from './helpers/process.js'
+import { postJson, startServer, stopServer, waitUntilReady } from './helpers/process.js'
 import { newAccount } from './helpers/users.js'
 
 const onServer = process.env.TEST_DATABASE_URL !== undefined && process.env.TEST_DATABASE_URL !== ''
@@ -22,9 +22,6 @@ async function databaseEnv (): Promise<Record<string, string>> {
   t.teardown(() => rm(dataDir, { recursive: true, force: true }))
   return { DATA_DIR: dataDir }
 }
-
-const post = (server: ServerProcess, path: string, body: unknown) =>
-  fetch(`${server.baseUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
 
 t.test('SMTP down, the service killed with SIGKILL while mails wait: after the restart they arrive, and their links work', async t => {
   const mail = await startMailServer(t)
@@ -45,8 +42,8 @@ t.test('SMTP down, the service killed with SIGKILL while mails wait: after the r
   t.teardown(() => { first.child.kill('SIGKILL') })
   await waitUntilReady(first)
   const account = newAccount()
-  t.equal((await post(first, '/auth/register', account)).status, 201)
-  t.equal((await post(first, '/auth/password/forgot', { email: account.email })).status, 202)
+  t.equal((await postJson(first, '/auth/register', account)).status, 201)
+  t.equal((await postJson(first, '/auth/password/forgot', { email: account.email })).status, 202)
   const failures = () => first.logs().filter(line => line.msg === 'mail not sent; will retry').length
   const deadline = Date.now() + 20_000
   while (failures() < 2 && Date.now() < deadline) await sleep(50)
@@ -60,8 +57,8 @@ t.test('SMTP down, the service killed with SIGKILL while mails wait: after the r
   await waitUntilReady(second)
   const verification = await mail.nextMail(account.email, { subject: /^Confirm your email address$/, timeoutMs: 20_000 })
   const reset = await mail.nextMail(account.email, { subject: /^Reset your password$/, timeoutMs: 20_000 })
-  t.equal((await post(second, '/auth/email/verify', { token: verification.token })).status, 204, 'the verification link works')
-  t.equal((await post(second, '/auth/password/reset', { token: reset.token, password: 'a brand new passphrase 7' })).status, 204, 'the reset link works')
+  t.equal((await postJson(second, '/auth/email/verify', { token: verification.token })).status, 204, 'the verification link works')
+  t.equal((await postJson(second, '/auth/password/reset', { token: reset.token, password: 'a brand new passphrase 7' })).status, 204, 'the reset link works')
   await sleep(1500)
   t.same(mail.untaken(account.email).map(m => m.subject), ['Your password was changed'], 'nothing sent twice')
   t.equal((await stopServer(second)).code, 0)

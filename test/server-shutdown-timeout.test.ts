@@ -1,15 +1,15 @@
 // The real process on SIGTERM when requests in flight cannot finish within SHUTDOWN_TIMEOUT_SECONDS: it exits 1 at the deadline.
 import t from 'tap'
-import { stopServer } from './helpers/process.js'
-import { arrival, post, startSlowServer } from './helpers/slow-server.js'
+import { postJson, stopServer } from './helpers/process.js'
+import { arrival, startSlowServer } from './helpers/slow-server.js'
 import { newAccount } from './helpers/users.js'
 
 t.test('a shutdown that cannot finish within SHUTDOWN_TIMEOUT_SECONDS exits 1 at the deadline', async t => {
   const server = await startSlowServer(t, { SHUTDOWN_TIMEOUT_SECONDS: '1' })
   const account = newAccount()
-  t.equal((await post(server, '/auth/register', account)).status, 201)
+  t.equal((await postJson(server, '/auth/register', account)).status, 201)
   // More hashing than the hashing threads (one per core) get through in a second.
-  const logins = Array.from({ length: 9 }, () => post(server, '/auth/login', { email: account.email, password: account.password }).catch(() => null))
+  const logins = Array.from({ length: 9 }, () => postJson(server, '/auth/login', { email: account.email, password: account.password }).catch(() => null))
   // Every one of them in flight before the signal, or a late one is refused instead of hashed.
   await arrival(server, '/auth/login', 9)
   const signalled = Date.now()

@@ -3,8 +3,8 @@
 import { connect } from 'node:net'
 import t from 'tap'
 import { freePort } from './helpers/net.js'
-import { startServer, stopServer } from './helpers/process.js'
-import { arrival, post, startSlowServer } from './helpers/slow-server.js'
+import { postJson, startServer, stopServer } from './helpers/process.js'
+import { arrival, startSlowServer } from './helpers/slow-server.js'
 import { newAccount } from './helpers/users.js'
 
 function refusesConnections (port: number): Promise<boolean> {
@@ -21,9 +21,9 @@ t.test('SIGTERM during a login: it completes, new connections are refused, the p
   const deadlineSeconds = 20
   const server = await startSlowServer(t, { SHUTDOWN_TIMEOUT_SECONDS: String(deadlineSeconds) })
   const account = newAccount()
-  t.equal((await post(server, '/auth/register', account)).status, 201)
+  t.equal((await postJson(server, '/auth/register', account)).status, 201)
 
-  const login = post(server, '/auth/login', { email: account.email, password: account.password })
+  const login = postJson(server, '/auth/login', { email: account.email, password: account.password })
   await arrival(server, '/auth/login')
   server.child.kill('SIGTERM')
   const signalled = Date.now()

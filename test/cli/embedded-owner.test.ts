@@ -2,7 +2,8 @@
 // a service waits for a command. Real processes (the service, db:migrate, admin): the lock is between processes, and SIGSTOP is a real signal.
 import { readFile } from 'node:fs/promises'
 import t from 'tap'
-import { embeddedOwners, login, until } from '../helpers/embedded-owner.js'
+import { embeddedOwners, login } from '../helpers/embedded-owner.js'
+import { until } from '../helpers/until.js'
 import { stopServer, waitUntilReady } from '../helpers/process.js'
 
 const { command, service, lockHolder, lockFile } = await embeddedOwners(t)

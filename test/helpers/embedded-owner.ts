@@ -4,9 +4,8 @@ import { once } from 'node:events'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { freePort } from './net.js'
-import { startServer, type ServerProcess } from './process.js'
+import { postJson, startServer, type ServerProcess } from './process.js'
 import { programArgs } from './program.js'
 
 export interface Run { child: ChildProcess, output: () => string, done: Promise<number | null> }
@@ -51,14 +50,4 @@ export async function embeddedOwners (t: { teardown: (fn: () => unknown) => void
   }
 }
 
-export const login = (server: ServerProcess, email: string, password: string) => fetch(`${server.baseUrl}/auth/login`, {
-  method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password })
-})
-
-export async function until (what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!await condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(50)
-  }
-}
+export const login = (server: ServerProcess, email: string, password: string) => postJson(server, '/auth/login', { email, password })

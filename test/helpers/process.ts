@@ -71,3 +71,8 @@ export async function stopServer (server: ServerProcess): Promise<{ code: number
   const code = await server.exited
   return { code, ms: Date.now() - started }
 }
+
+/** A JSON POST to the running server, as a client sends it. */
+export function postJson (server: ServerProcess, path: string, body: unknown): Promise<Response> {
+  return fetch(`${server.baseUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+}

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort } from './net.js'
 import { startServer, waitUntilReady, type ServerProcess } from './process.js'
+import { until } from './until.js'
 
 const slowHashing = { ARGON2_MEMORY_KIB: '131072', ARGON2_TIME_COST: '20' }
 
@@ -21,12 +22,8 @@ export async function startSlowServer (t: { teardown: (fn: () => unknown) => voi
   return server
 }
 
-export function post (server: ServerProcess, path: string, body: unknown): Promise<Response> {
-  return fetch(`${server.baseUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
-}
-
 /** Waits until `count` requests for `url` have reached the server. */
 export async function arrival (server: ServerProcess, url: string, count = 1): Promise<void> {
   const arrived = () => server.logs().filter(line => line.msg === 'incoming request' && (line.req as { url?: string } | undefined)?.url === url).length >= count
-  while (!arrived()) await new Promise(resolve => setTimeout(resolve, 5))
+  await until(`${count} request(s) for ${url}`, arrived)
 }

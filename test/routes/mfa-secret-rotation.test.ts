@@ -9,6 +9,7 @@ import { buildTestApp, TEST_SECRET, type TestApp } from '../helpers/app.js'
 import { createTestDatabase } from '../helpers/database.js'
 import { logCapture } from '../helpers/mail.js'
 import { enrolTotp, nextCode, startLogin } from '../helpers/mfa.js'
+import { until } from '../helpers/until.js'
 import { loginWithBody, registerAccount } from '../helpers/users.js'
 
 const NEW_SECRET = 'the-new-root-secret-ZYXWVUTSRQPONMLKJIHGFEDCBA-9876543210'
@@ -49,14 +50,6 @@ async function enrolledAccounts (count: number) {
 async function verifyWith ({ app }: TestApp, account: { email: string, password: string }, proof: { code: string } | { recoveryCode: string }) {
   const challenge = await startLogin(app, account)
   return app.inject({ method: 'POST', url: '/auth/mfa/verify', payload: { mfaToken: challenge.json().mfaToken, ...proof } })
-}
-
-async function until (what: string, condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + 30_000
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
 }
 
 t.test('AUTH_SECRET replaced alone: a code is refused like a wrong one, the operator is told, a recovery code signs in', async t => {
