@@ -30,7 +30,7 @@ async function start (config: Config, log: Logger, closers: Closers, stopping: (
   closers.push(() => prisma.$disconnect())
   if (config.ADMIN_EMAIL !== undefined) {
     const passwords = passwordServiceFor(config)
-    const outcome = await createAdminAccounts({ prisma, passwords }).bootstrap(config.ADMIN_EMAIL, config.ADMIN_PASSWORD)
+    const outcome = await createAdminAccounts({ prisma, sql: pool, passwords }).bootstrap(config.ADMIN_EMAIL, config.ADMIN_PASSWORD)
       .finally(passwords.close)
     if (outcome !== 'admin-exists') log.warn(`ADMIN_EMAIL: ${outcome === 'created' ? 'created' : 'promoted'} the first admin, ${config.ADMIN_EMAIL}`)
   }

@@ -5,7 +5,7 @@ import { Type } from '@sinclair/typebox'
 import { read } from 'read'
 import { loadConfig } from '../config.js'
 import { openDatabase } from '../db/open.js'
-import { createPrisma } from '../db/prisma.js'
+import { createPool, createPrisma } from '../db/prisma.js'
 import { applyMigrations } from '../db/schema-engine.js'
 import { Email, NewPassword, Username } from '../schemas/common.js'
 import { createAdminAccounts } from '../services/admin/first-admin.js'
@@ -51,12 +51,13 @@ async function main (): Promise<string> {
   if (validate(input) !== true) throw new Error(`invalid input: ${validate.errors?.map(e => `${e.instancePath.slice(1)} ${e.message ?? ''}`).join(', ') ?? ''}`)
 
   const database = await openDatabase(config, 'tool', waitingFor)
-  const prisma = createPrisma(database)
+  const pool = createPool(database)
+  const prisma = createPrisma(pool)
   const passwords = passwordServiceFor(config)
   try {
     // Beside a running service, its schema is the one to use: it migrated at its start.
     if (database.guest !== true) await applyMigrations(database.url)
-    const accounts = createAdminAccounts({ prisma, passwords })
+    const accounts = createAdminAccounts({ prisma, sql: pool, passwords })
     const user = 'password' in input
       ? await accounts.createAdmin(input)
       : await accounts.promote(input.email).catch((error: { code?: string }) => {
@@ -68,6 +69,7 @@ async function main (): Promise<string> {
   } finally {
     await passwords.close()
     await prisma.$disconnect()
+    await pool.end()
     await database.stop()
   }
 }

@@ -11,7 +11,7 @@ export interface DatabaseOptions {
   /**
    * Connected to an embedded database that another process owns (a command beside the
    * running service). PGlite is one session shared by every connection: a guest leaves the
-   * owner's named statements alone, and Prisma names none.
+   * owner's named statements alone (its own go unnamed), and Prisma names none.
    */
   guest?: boolean | undefined
 }
@@ -58,7 +58,19 @@ export function createPool ({ url, poolSize, guest }: DatabaseOptions, timeouts:
   // An idle connection that breaks is dropped by the pool and replaced at the next query;
   // without a listener, its 'error' event would end the process.
   pool.on('error', () => {})
+  if (guest === true) sendStatementsUnnamed(pool)
   return pool
+}
+
+/**
+ * A guest shares the owner's one session (see `DatabaseOptions.guest`): a named statement
+ * (`src/db/sql.ts`) would collide with the same name prepared there before, by the owner or
+ * an earlier guest. A guest's commands are few, so they go unnamed, planned each time.
+ */
+function sendStatementsUnnamed (pool: pg.Pool): void {
+  const query = pool.query.bind(pool) as (config: unknown, values?: unknown) => Promise<pg.QueryResult>
+  pool.query = ((config: unknown, values?: unknown) =>
+    query(typeof config === 'object' && config !== null ? { ...config, name: undefined } : config, values)) as typeof pool.query
 }
 
 /**

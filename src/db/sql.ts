@@ -1,4 +1,4 @@
-// Named statements for the hot paths (/users/me, login, refresh), on the pool Prisma also uses; the stores of their tables hold them.
+// Named statements for the hot paths (/users/me, login, refresh, registration and its mail), on the pool Prisma also uses; the homes of their tables hold them.
 import pg from 'pg'
 
 /**

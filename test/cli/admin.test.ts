@@ -12,7 +12,9 @@ interface Run { code: number | null, output: string }
 function run (args: string[], stdin = '', env: Record<string, string> = {}): Promise<Run> {
   return new Promise(resolve => {
     const child = spawn(process.execPath, [...programArgs('cli/admin'), ...args], {
-      env: { PATH: process.env.PATH, DATABASE_URL: database.url, ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1', LOG_LEVEL: 'silent', ...env }
+      // The pool size of the database: the embedded one is a single session, which a pool of
+      // one clears at connect of what an earlier command prepared there, as the service does.
+      env: { PATH: process.env.PATH, DATABASE_URL: database.url, DATABASE_POOL_SIZE: String(database.poolSize), ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1', LOG_LEVEL: 'silent', ...env }
     })
     let output = ''
     child.stdout.on('data', chunk => { output += chunk })

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises'
 import t from 'tap'
 import { embeddedOwners, login } from '../helpers/embedded-owner.js'
 import { until } from '../helpers/until.js'
-import { stopServer, waitUntilReady } from '../helpers/process.js'
+import { postJson, stopServer, waitUntilReady } from '../helpers/process.js'
 
 const { command, service, lockHolder, lockFile } = await embeddedOwners(t)
 
@@ -16,6 +16,10 @@ t.test('beside the running service, admin:create and db:migrate go through it; a
   t.equal(await created.done, 0, created.output())
   t.match(created.output(), /Created admin boss@example.com/)
   t.equal((await login(first, 'boss@example.com', 'a long admin passphrase 1')).status, 200, 'the running service sees the new admin at once')
+  // The commands share the service's one session: a statement either named would find the other's.
+  const again = command('admin', ['create', '--email', 'deputy@example.com'], 'a long admin passphrase 2\n')
+  t.equal(await again.done, 0, again.output())
+  t.equal((await postJson(first, '/auth/register', { email: 'someone@example.com', password: 'a long user passphrase' })).status, 201, 'registration still works beside them')
   const migrated = command('db-migrate', [])
   t.equal(await migrated.done, 0, migrated.output())
   t.match(migrated.output(), /Database is up to date/)

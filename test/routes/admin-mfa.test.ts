@@ -8,14 +8,14 @@ import { enrolTotp, nextCode, startLogin } from '../helpers/mfa.js'
 import { loginWithBody, newAccount, registerAccount } from '../helpers/users.js'
 
 const mail = await startMailServer(t)
-const { app, prisma, clock, config } = await buildTestApp(t, { env: { SMTP_URL: mail.url, REQUIRE_MFA_FOR_ADMINS: 'true' } })
+const { app, prisma, pool, clock, config } = await buildTestApp(t, { env: { SMTP_URL: mail.url, REQUIRE_MFA_FOR_ADMINS: 'true' } })
 const bearer = (accessToken: string) => ({ authorization: `Bearer ${accessToken}` })
 
 // The account the admin CLI creates (`npm run admin:create`), through the service it calls.
 const passwords = passwordServiceFor(config)
 t.teardown(() => passwords.close())
 const adminAccount = newAccount()
-await createAdminAccounts({ prisma, passwords }).createAdmin(adminAccount)
+await createAdminAccounts({ prisma, sql: pool, passwords }).createAdmin(adminAccount)
 const firstLogin = await loginWithBody(app, adminAccount)
 let adminHeaders = bearer(firstLogin.accessToken)
 

@@ -3,7 +3,8 @@ import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { newAccount } from '../helpers/users.js'
 
-const { app, prisma, clock } = await buildTestApp(t)
+// No poll during a test: the statements a registration's mail takes are counted below.
+const { app, prisma, pool, clock } = await buildTestApp(t, { env: { MAIL_POLL_SECONDS: '300' } })
 
 const register = (payload: unknown, headers: Record<string, string> = {}) =>
   app.inject({ method: 'POST', url: '/auth/register', payload: payload as object, headers })
@@ -70,6 +71,23 @@ t.test('a registration is written whole: the user, the profile and the verificat
   t.equal(row.tokens.length, 1)
   t.match(row.tokens[0], { purpose: 'email_verify', email: account.email, usedAt: null })
   t.ok((row.tokens[0]?.expiresAt ?? 0) > row.createdAt, 'the token expires later')
+})
+
+t.test('a registration and its mail take three statements: the account, the claim and the removal', async t => {
+  await app.mailer.flush()
+  const names: unknown[] = []
+  const query = pool.query
+  pool.query = ((...args: unknown[]) => {
+    names.push((args[0] as { name?: string }).name)
+    return (query as (...a: unknown[]) => unknown).apply(pool, args)
+  }) as typeof query
+  t.teardown(() => { pool.query = query })
+  const account = newAccount()
+  t.equal((await register(account)).statusCode, 201)
+  await app.mailer.flush()
+  // The last claim is the flush's own pass; the registration's pass ended at its short batch.
+  t.same(names, ['users.insert_with_token', 'outbox.claim', 'outbox.remove', 'outbox.claim'], 'each a named statement, and no empty claim after a short batch')
+  t.equal(await prisma.outboxMail.count({ where: { recipient: account.email } }), 0, 'the mail left')
 })
 
 t.test('the account is stamped by the service clock, not the machine clock', async t => {

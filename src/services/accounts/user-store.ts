@@ -158,20 +158,25 @@ const TOKEN_AND_MAIL = `,
   INSERT INTO "OutboxMail" (id, kind, recipient, data, "tokenId", "nextAttemptAt", "createdAt")
   SELECT $15::uuid, $16::"MailKind", $17, $18::jsonb, id, $19::timestamp(3), $7::timestamp(3) FROM t`
 
+const insertUser = statement('users.insert', `${USER_AND_PROFILE} SELECT 1`)
+const insertUserWithToken = statement('users.insert_with_token', `${USER_AND_PROFILE}${TOKEN_AND_MAIL}`)
+
 /**
  * Nested writes through Prisma's client cost a transaction of six round trips; this is one
- * statement, so one implicit transaction: all of it is written, or none (a taken email).
+ * statement, so one implicit transaction: all of it is written, or none (a taken email). On
+ * the pool, planned once per connection: through Prisma's $executeRaw it cost a registration
+ * about half a millisecond more CPU (docs/benchmarks.md, "POST /auth/register").
  */
-export async function insertAccount (db: Db, account: NewAccount, first?: FirstToken): Promise<void> {
+export async function insertAccount (sql: Sql, account: NewAccount, first?: FirstToken): Promise<void> {
   const values: unknown[] = [account.id, account.email, account.username, account.passwordHash, account.role, account.emailVerifiedAt === null ? null : iso(account.emailVerifiedAt), iso(account.createdAt), account.displayName]
   if (first === undefined) {
-    await db.$executeRawUnsafe(`${USER_AND_PROFILE} SELECT 1`, ...values)
+    await insertUser(sql, values)
     return
   }
   const { token, mail } = first
   values.push(token.id, token.purpose, token.tokenHash, token.email, iso(token.expiresAt), iso(token.createdAt),
     mail.id, mail.kind, mail.recipient, mail.data === undefined ? null : JSON.stringify(mail.data), iso(mail.nextAttemptAt))
-  await db.$executeRawUnsafe(`${USER_AND_PROFILE}${TOKEN_AND_MAIL}`, ...values)
+  await insertUserWithToken(sql, values)
 }
 
 // The hot paths' statements, on the pool: sent through Prisma's $queryRaw instead, /users/me

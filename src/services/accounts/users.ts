@@ -44,7 +44,7 @@ export function createUserService ({ prisma, sql, now, passwords, emails, oneTim
      * this resolves, and sent off the request path.
      */
     async register (input: Registration): Promise<ApiUser> {
-      const user = await createAccount({ prisma, passwords, now }, input, 'user', false, email => {
+      const user = await createAccount({ sql, passwords, now }, input, 'user', false, email => {
         const token = oneTimeTokens.newRow('email_verify', email)
         return { token, mail: outbox.rowOf({ kind: 'verify_email', to: email, tokenId: token.id }) }
       })
@@ -89,12 +89,12 @@ export function createUserService ({ prisma, sql, now, passwords, emails, oneTim
 export type UserService = ReturnType<typeof createUserService>
 
 /**
- * Creates the user and the profile (and a first token with its mail) in one nested write, one
- * transaction, after the password policy. Uniqueness is the database's job, so two concurrent registrations of one email
+ * Creates the user and the profile (and a first token with its mail) in one statement, after
+ * the password policy. Uniqueness is the database's job, so two concurrent registrations of one email
  * give one account and one USER_EXISTS, never a duplicate or a 500.
  */
 export async function createAccount (
-  { prisma, passwords, now }: Pick<UserDeps, 'prisma' | 'passwords' | 'now'>,
+  { sql, passwords, now }: Pick<UserDeps, 'sql' | 'passwords' | 'now'>,
   input: Registration,
   role: Role,
   /** The address is vouched for by an operator (the admin CLI), not by a mailed link. */
@@ -110,7 +110,7 @@ export async function createAccount (
   const user = { id: randomUUID(), email, username, role, emailVerifiedAt: verified ? createdAt : null, createdAt }
   const displayName = input.displayName ?? null
   try {
-    await insertAccount(prisma, { ...user, passwordHash, displayName }, firstToken?.(email))
+    await insertAccount(sql, { ...user, passwordHash, displayName }, firstToken?.(email))
   } catch (error) {
     if (isUniqueViolation(error)) throw apiError('USER_EXISTS')
     throw error

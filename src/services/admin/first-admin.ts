@@ -1,5 +1,6 @@
 // The first admin: created or promoted from the command line, or bootstrapped at start from ADMIN_EMAIL.
 import type { PrismaClient } from '../../db/prisma.js'
+import type { Sql } from '../../db/sql.js'
 import { apiError } from '../../errors.js'
 import type { PasswordService } from '../passwords/passwords.js'
 import { toApiUser, type ApiUser } from '../accounts/api-user.js'
@@ -8,13 +9,15 @@ import { canonical, createAccount, type Registration } from '../accounts/users.j
 
 export interface AdminAccountDeps {
   prisma: PrismaClient
+  /** The pool under `prisma`: an account is created by a statement of its own (`insertAccount`). */
+  sql: Sql
   passwords: PasswordService
   now?: () => Date
 }
 
 export type BootstrapOutcome = 'admin-exists' | 'created' | 'promoted'
 
-export function createAdminAccounts ({ prisma, passwords, now = () => new Date() }: AdminAccountDeps) {
+export function createAdminAccounts ({ prisma, sql, passwords, now = () => new Date() }: AdminAccountDeps) {
   async function promote (email: string): Promise<ApiUser> {
     const found = await userByEmail(prisma, canonical(email), { id: true })
     if (found === null) throw apiError('NOT_FOUND')
@@ -27,7 +30,7 @@ export function createAdminAccounts ({ prisma, passwords, now = () => new Date()
      * operator vouches for the address, so it counts as verified (REQUIRE_EMAIL_VERIFICATION
      * must not lock the first admin out).
      */
-    createAdmin: (input: Registration): Promise<ApiUser> => createAccount({ prisma, passwords, now }, input, 'admin', true),
+    createAdmin: (input: Registration): Promise<ApiUser> => createAccount({ sql, passwords, now }, input, 'admin', true),
 
     /** Makes an existing account an (active) admin. */
     promote,
@@ -44,7 +47,7 @@ export function createAdminAccounts ({ prisma, passwords, now = () => new Date()
       }
       if (password === undefined) throw new Error('ADMIN_PASSWORD is required to create the ADMIN_EMAIL account')
       try {
-        await createAccount({ prisma, passwords, now }, { email, password }, 'admin', true)
+        await createAccount({ sql, passwords, now }, { email, password }, 'admin', true)
       } catch (error) {
         // Another instance starting at the same moment created it first.
         if ((error as { code?: string }).code === 'USER_EXISTS') return 'admin-exists'

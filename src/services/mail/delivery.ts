@@ -65,12 +65,16 @@ async function failed ({ outbox, log, metrics, now, retry }: Courier, mail: Clai
   metrics.mail('retry')
 }
 
-/** Claims and delivers batches until none is due, or until delivery stops. */
+/**
+ * Claims and delivers batches until one comes back short (none was left due), or until
+ * delivery stops. A mail queued meanwhile asks for another pass (`wake`), so stopping at a
+ * short batch saves a registration's mail the round trip of an empty claim.
+ */
 async function drain (courier: Courier, isStopped: () => boolean): Promise<void> {
-  for (;;) {
-    const batch = isStopped() ? [] : await courier.outbox.claim(BATCH, LEASE_SECONDS)
-    if (batch.length === 0) return
+  for (let full = true; full && !isStopped();) {
+    const batch = await courier.outbox.claim(BATCH, LEASE_SECONDS)
     await Promise.all(batch.map(mail => deliver(courier, mail)))
+    full = batch.length === BATCH
   }
 }
 

@@ -1,16 +1,17 @@
 // Bootstrapping the first admin: create, promote, or leave alone once an admin exists.
 import t from 'tap'
-import { createPrisma } from '../../../src/db/prisma.js'
+import { createPool, createPrisma } from '../../../src/db/prisma.js'
 import { createAdminAccounts } from '../../../src/services/admin/first-admin.js'
 import { createPasswordService } from '../../../src/services/passwords/passwords.js'
 import { createTestDatabase } from '../../helpers/database.js'
 
 const database = await createTestDatabase()
-const prisma = createPrisma(database)
-t.teardown(async () => { await prisma.$disconnect(); await database.drop() })
+const pool = createPool(database)
+const prisma = createPrisma(pool)
+t.teardown(async () => { await prisma.$disconnect(); await pool.end(); await database.drop() })
 const passwords = createPasswordService({ memoryKiB: 1024, timeCost: 1, parallelism: 1, concurrency: 2 })
 t.teardown(passwords.close)
-const accounts = createAdminAccounts({ prisma, passwords })
+const accounts = createAdminAccounts({ prisma, sql: pool, passwords })
 
 t.test('promotes an existing account when no admin exists, then does nothing', async t => {
   await prisma.user.create({ data: { email: 'first@example.com', passwordHash: 'x', isActive: false } })
