@@ -1,9 +1,10 @@
 // One embedded data directory and the real processes that take turns owning it (the service, db:migrate, admin), for the tests of the lock between them.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { readHolder, type LockHolder } from '../../src/db/data-dir-lock.js'
 import { freePort } from './net.js'
 import { postJson, startServer, type ServerProcess } from './process.js'
 import { programArgs } from './program.js'
@@ -45,8 +46,11 @@ export async function embeddedOwners (t: { teardown: (fn: () => unknown) => void
       return server
     },
 
-    /** What the lock file says: the owner's pid, and the URL it shares the database on (a service). */
-    lockHolder: async () => JSON.parse(await readFile(lockFile, 'utf8').catch(() => '{}')) as { pid?: number, url?: string }
+    /**
+     * What the lock file says: the owner's pid, and the URL it shares the database on (a
+     * service). Read as the processes read it: a lock just created is empty for a moment.
+     */
+    lockHolder: async (): Promise<Partial<LockHolder>> => await readHolder(lockFile) ?? {}
   }
 }
 
