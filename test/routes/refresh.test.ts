@@ -1,6 +1,7 @@
 // POST /auth/refresh: rotation, reuse detection, the grace window, races, expiry, and both transports.
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
+import { statementsDuring } from '../helpers/statements.js'
 import { loginWithBody, loginWithCookies, registerAccount } from '../helpers/users.js'
 
 const env = { REFRESH_TOKEN_IDLE_TTL_SECONDS: '600', SESSION_ABSOLUTE_TTL_SECONDS: '1800', REFRESH_REUSE_GRACE_SECONDS: '10' }
@@ -190,25 +191,12 @@ t.test('a role change reaches the access token at the next refresh', async t => 
   t.equal(claims.role, 'admin')
 })
 
-/** The statements sent to the database while `work` runs. */
-async function statementsDuring (work: () => Promise<unknown>): Promise<number> {
-  const query = pool.query
-  let count = 0
-  pool.query = ((...args: Parameters<typeof query>) => { count++; return (query as (...a: unknown[]) => unknown).apply(pool, args) }) as typeof query
-  try {
-    await work()
-  } finally {
-    pool.query = query
-  }
-  return count
-}
-
 t.test('a session refreshed before rotates in one statement, and every rule still holds on that path', async t => {
   const account = await registerAccount(app)
   const first = await loginWithBody(app, account)
   const second = (await refreshWithBody(first.refreshToken)).json()
   let third: { refreshToken: string } = { refreshToken: '' }
-  t.equal(await statementsDuring(async () => { third = (await refreshWithBody(second.refreshToken)).json() }), 1, 'one round trip')
+  t.equal((await statementsDuring(pool, async () => { third = (await refreshWithBody(second.refreshToken)).json() })).length, 1, 'one round trip')
 
   const [sid, generation, mac] = third.refreshToken.split('.') as [string, string, string]
   const forged = await refreshWithBody(`${sid}.${generation}.${mac.slice(0, -2)}${mac.endsWith('AA') ? 'BB' : 'AA'}`)

@@ -1,6 +1,7 @@
 // POST /auth/register: the contract, bad input that changes nothing, and concurrent duplicates.
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
+import { statementsDuring } from '../helpers/statements.js'
 import { newAccount } from '../helpers/users.js'
 
 // No poll during a test: the statements a registration's mail takes are counted below.
@@ -75,16 +76,11 @@ t.test('a registration is written whole: the user, the profile and the verificat
 
 t.test('a registration and its mail take three statements: the account, the claim and the removal', async t => {
   await app.mailer.flush()
-  const names: unknown[] = []
-  const query = pool.query
-  pool.query = ((...args: unknown[]) => {
-    names.push((args[0] as { name?: string }).name)
-    return (query as (...a: unknown[]) => unknown).apply(pool, args)
-  }) as typeof query
-  t.teardown(() => { pool.query = query })
   const account = newAccount()
-  t.equal((await register(account)).statusCode, 201)
-  await app.mailer.flush()
+  const names = await statementsDuring(pool, async () => {
+    t.equal((await register(account)).statusCode, 201)
+    await app.mailer.flush()
+  })
   // The last claim is the flush's own pass; the registration's pass ended at its short batch.
   t.same(names, ['users.insert_with_token', 'outbox.claim', 'outbox.remove', 'outbox.claim'], 'each a named statement, and no empty claim after a short batch')
   t.equal(await prisma.outboxMail.count({ where: { recipient: account.email } }), 0, 'the mail left')
