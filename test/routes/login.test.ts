@@ -1,9 +1,11 @@
 // POST /auth/login: transports (body for clients, cookies for browsers), identifiers, uniform failures.
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
+import { withClient } from '../helpers/database.js'
+import { until } from '../helpers/until.js'
 import { newAccount, registerAccount } from '../helpers/users.js'
 
-const { app, prisma, config } = await buildTestApp(t)
+const { app, prisma, pool, config, database } = await buildTestApp(t)
 const account = await registerAccount(app)
 
 const login = (payload: unknown, headers: Record<string, string> = {}) =>
@@ -152,6 +154,32 @@ t.test('a login deletes its user\'s sessions that ended more than SESSION_RETENT
   const both = await Promise.all([0, 1].map(() => login({ email: user.email, password: user.password })))
   t.same(both.map(response => response.statusCode), [200, 200])
   t.equal(await prisma.session.count({ where: { id: { in: [latest, again] } } }), 0, 'deleted once, by whichever came first')
+})
+
+// Logins of one user at once used to deadlock now and then (a 500, after a second of waiting):
+// each ended the sessions beyond the cap, locking them in the order of its own plan.
+t.test('logins of one user queue on the user, so logins at once never deadlock', {
+  skip: database.poolSize === 1 && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL'
+}, async t => {
+  const user = await registerAccount(app)
+  for (let i = 0; i < config.MAX_SESSIONS_PER_USER; i++) await login({ email: user.email, password: user.password })
+
+  await withClient(database.url, async holder => {
+    await holder.query('BEGIN')
+    await holder.query('SELECT 1 FROM "User" WHERE id = $1 FOR NO KEY UPDATE', [user.user.id])
+    const pending = login({ email: user.email, password: user.password })
+    await until('the login to wait for the user\'s row', async () =>
+      (await pool.query('SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = \'Lock\' AND query LIKE \'%INSERT INTO "Session"%\'')).rowCount === 1, 5000)
+    await holder.query('COMMIT')
+    t.equal((await pending).statusCode, 200, 'goes on once the row is free')
+  })
+
+  const burst = await Promise.all(Array.from({ length: 12 }, async () => await login({ email: user.email, password: user.password })))
+  t.same(burst.map(response => response.statusCode), Array(12).fill(200))
+  // A login waiting for another does not see that one's new session, so a burst may leave the
+  // user above the cap for a moment; the next login brings it back.
+  await login({ email: user.email, password: user.password })
+  t.equal(await prisma.session.count({ where: { userId: user.user.id, revokedAt: null } }), config.MAX_SESSIONS_PER_USER)
 })
 
 t.test('bad input', async t => {

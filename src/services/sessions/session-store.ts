@@ -134,19 +134,24 @@ export interface NewSession {
 // "LoginFailure" and "AuditEvent" too: splitting it would cost the login three round trips.
 // Both arms of the deletion are ranges of the (userId, revokedAt) index, so a user with many
 // recently ended sessions costs nothing; the evicted sessions, live ones, are never deleted.
+// Everything that locks existing rows waits for `locked` first (a one-time filter), so logins of one user queue
+// on the user's row: two at once, each locking the sessions it ends in its own plan's order,
+// deadlocked now and then. NO KEY UPDATE leaves the foreign keys' KEY SHARE locks free.
 const insertSession = statement<ApiUserRow>('login.succeed', `
-  WITH cleared AS (
-    DELETE FROM "LoginFailure" WHERE key = ANY($1::text[])
+  WITH locked AS MATERIALIZED (
+    SELECT id FROM "User" WHERE id = $2 FOR NO KEY UPDATE
+  ), cleared AS (
+    DELETE FROM "LoginFailure" WHERE key = ANY($1::text[]) AND EXISTS (SELECT FROM locked)
   ), evicted AS (
     UPDATE "Session" SET "revokedAt" = $4, "revokedReason" = 'evicted'
     WHERE id IN (
       SELECT s.id FROM "Session" s
-      WHERE s."userId" = $2 AND ${liveSessionSql('s', '$4')}
+      WHERE s."userId" = $2 AND ${liveSessionSql('s', '$4')} AND EXISTS (SELECT FROM locked)
       ORDER BY s."lastUsedAt" DESC, s."createdAt" DESC
       OFFSET $10)
   ), deleted AS (
     DELETE FROM "Session" s
-    WHERE s."userId" = $2
+    WHERE s."userId" = $2 AND EXISTS (SELECT FROM locked)
       AND (s."revokedAt" < $18 OR (s."revokedAt" IS NULL AND LEAST(s."idleExpiresAt", s."absoluteExpiresAt") < $18))
   ), created AS (
     INSERT INTO "Session" (id, "userId", "secretSalt", "userAgent", ip, "createdAt", "lastUsedAt", "idleExpiresAt", "absoluteExpiresAt",
