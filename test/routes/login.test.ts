@@ -169,7 +169,7 @@ t.test('logins of one user queue on the user, so logins at once never deadlock',
     await holder.query('SELECT 1 FROM "User" WHERE id = $1 FOR NO KEY UPDATE', [user.user.id])
     const pending = login({ email: user.email, password: user.password })
     await until('the login to wait for the user\'s row', async () =>
-      (await pool.query('SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = \'Lock\' AND query LIKE \'%INSERT INTO "Session"%\'')).rowCount === 1, 5000)
+      (await pool.query('SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = \'Lock\' AND query LIKE \'%FROM "User" WHERE id = $2 FOR NO KEY UPDATE%\'')).rowCount === 1, 5000)
     await holder.query('COMMIT')
     t.equal((await pending).statusCode, 200, 'goes on once the row is free')
   })

@@ -132,11 +132,13 @@ export interface NewSession {
 // before it, are deleted (an ended session only takes room: the audit log keeps its story),
 // the audit entry is written, and the user comes back for the answer. It writes
 // "LoginFailure" and "AuditEvent" too: splitting it would cost the login three round trips.
-// Both arms of the deletion are ranges of the (userId, revokedAt) index, so a user with many
-// recently ended sessions costs nothing; the evicted sessions, live ones, are never deleted.
-// Everything that locks existing rows waits for `locked` first (a one-time filter), so logins of one user queue
-// on the user's row: two at once, each locking the sessions it ends in its own plan's order,
-// deadlocked now and then. NO KEY UPDATE leaves the foreign keys' KEY SHARE locks free.
+// The deletion is two statements, each a range of the (userId, revokedAt) index, so a user with
+// many recently ended sessions costs nothing whatever plan PostgreSQL keeps for the statement
+// (one deletion with an OR could become "all the user's sessions, filtered"). The evicted
+// sessions, live ones, are never deleted. Everything that locks existing rows waits for `locked`
+// first (a one-time filter), so logins of one user queue on the user's row: two at once, each
+// locking the sessions it ends in its own plan's order, deadlocked now and then. NO KEY UPDATE
+// leaves the foreign keys' KEY SHARE locks free.
 const insertSession = statement<ApiUserRow>('login.succeed', `
   WITH locked AS MATERIALIZED (
     SELECT id FROM "User" WHERE id = $2 FOR NO KEY UPDATE
@@ -149,10 +151,12 @@ const insertSession = statement<ApiUserRow>('login.succeed', `
       WHERE s."userId" = $2 AND ${liveSessionSql('s', '$4')} AND EXISTS (SELECT FROM locked)
       ORDER BY s."lastUsedAt" DESC, s."createdAt" DESC
       OFFSET $10)
-  ), deleted AS (
+  ), deleted_revoked AS (
     DELETE FROM "Session" s
-    WHERE s."userId" = $2 AND EXISTS (SELECT FROM locked)
-      AND (s."revokedAt" < $18 OR (s."revokedAt" IS NULL AND LEAST(s."idleExpiresAt", s."absoluteExpiresAt") < $18))
+    WHERE s."userId" = $2 AND s."revokedAt" < $18 AND EXISTS (SELECT FROM locked)
+  ), deleted_expired AS (
+    DELETE FROM "Session" s
+    WHERE s."userId" = $2 AND s."revokedAt" IS NULL AND LEAST(s."idleExpiresAt", s."absoluteExpiresAt") < $18 AND EXISTS (SELECT FROM locked)
   ), created AS (
     INSERT INTO "Session" (id, "userId", "secretSalt", "userAgent", ip, "createdAt", "lastUsedAt", "idleExpiresAt", "absoluteExpiresAt",
       "authTime", amr, "passwordProvenAt", "totpProvenAt", "recoveryCodeProvenAt", "passkeyProvenAt")

@@ -1,0 +1,75 @@
+// The login's statement reads what it changes, not every session its user ever had, whichever plan PostgreSQL keeps for it.
+import { randomUUID } from 'node:crypto'
+import type pg from 'pg'
+import t from 'tap'
+import { createPool } from '../../../src/db/prisma.js'
+import { openSession } from '../../../src/services/sessions/session-store.js'
+import { createTestDatabase } from '../../helpers/database.js'
+
+const database = await createTestDatabase()
+const pool = createPool(database)
+t.teardown(async () => {
+  await pool.end()
+  await database.drop()
+})
+
+/** Rows of "Session" this connection has read so far (its transaction's statistics, not yet flushed). */
+async function sessionsRead (client: pg.PoolClient): Promise<number> {
+  const { rows: [row] } = await client.query<{ tuples: string }>(`
+    SELECT seq_tup_read + idx_tup_fetch AS tuples FROM pg_stat_xact_user_tables WHERE relname = 'Session'`)
+  return Number(row?.tuples ?? 0)
+}
+
+const day = 86_400_000
+const at = new Date()
+
+// A user who logs in all day (a shared account, an app that logs in at every start): two
+// thousand sessions evicted lately, kept for their retention, and a few live ones; and other
+// users, so that the table's statistics look like a service's.
+// Fixed ids and no autovacuum: the plans depend on where the rows sort and on what is vacuumed,
+// and this way they are the same at every run (the old statement read all 2003 under these).
+const heavy = '00000000-0000-4000-8000-000000000000'
+await pool.query('ALTER TABLE "Session" SET (autovacuum_enabled = false)')
+await pool.query('INSERT INTO "User" (id, email, "passwordHash", "updatedAt") VALUES ($1, \'heavy@example.com\', \'x\', now())', [heavy])
+await pool.query(`INSERT INTO "User" (id, email, "passwordHash", "updatedAt")
+  SELECT md5('user' || g)::uuid, 'user' || g || '@example.com', 'x', now() FROM generate_series(1, 300) g`)
+const session = (revokedAt: string) => `INSERT INTO "Session" (id, "userId", "secretSalt", ip, "createdAt", "lastUsedAt", "idleExpiresAt", "absoluteExpiresAt", "authTime", "revokedAt")
+  SELECT gen_random_uuid(), u.id, '\\x00', '192.0.2.1', now(), now(), now() + interval '7 days', now() + interval '30 days', now(), ${revokedAt}`
+await pool.query(`${session("now() - g * interval '1 minute'")} FROM "User" u, generate_series(1, 2000) g WHERE u.id = $1`, [heavy])
+await pool.query(`${session('NULL')} FROM "User" u, generate_series(1, 3) g`)
+await pool.query('ANALYZE "Session"')
+
+for (const [name, setting] of [['the plan PostgreSQL prefers', 'on'], ['without bitmap scans', 'off']]) {
+  t.test(`a login reads the user's live sessions and the ended ones it deletes, not the rest: ${name}`, async t => {
+    const client = await pool.connect()
+    try {
+      await client.query('BEGIN')
+      // A named statement gets PostgreSQL's generic plan after a few runs; this asks for it at once.
+      await client.query('SET LOCAL plan_cache_mode = force_generic_plan')
+      await client.query(`SET LOCAL enable_bitmapscan = ${setting}`)
+      const before = await sessionsRead(client)
+      const user = await openSession(client, {
+        id: randomUUID(),
+        userId: heavy,
+        salt: new Uint8Array(32),
+        userAgent: null,
+        ip: '192.0.2.1',
+        at,
+        idleExpiresAt: new Date(at.getTime() + 7 * day),
+        absoluteExpiresAt: new Date(at.getTime() + 30 * day),
+        amr: ['pwd'],
+        proven: { password: true, totp: false, recoveryCode: false, passkey: false },
+        keepOthers: 9,
+        deleteEndedBefore: new Date(at.getTime() - 30 * day),
+        throttleKeys: [],
+        auditId: randomUUID()
+      })
+      t.equal(user?.id, heavy)
+      const read = await sessionsRead(client) - before
+      t.ok(read < 50, `sessions read: ${read} (the user has 2003)`)
+    } finally {
+      await client.query('ROLLBACK')
+      client.release()
+    }
+  })
+}
