@@ -132,7 +132,7 @@ export interface NewSession {
 // before it, are deleted (an ended session only takes room: the audit log keeps its story),
 // the audit entry is written, and the user comes back for the answer. It writes
 // "LoginFailure" and "AuditEvent" too: splitting it would cost the login three round trips.
-// The deletion is two statements, each a range of the (userId, revokedAt) index, so a user with
+// The deletion is two DELETEs, each a range of the (userId, revokedAt) index, so a user with
 // many recently ended sessions costs nothing whatever plan PostgreSQL keeps for the statement
 // (one deletion with an OR could become "all the user's sessions, filtered"). The evicted
 // sessions, live ones, are never deleted. Everything that locks existing rows waits for `locked`
