@@ -15,10 +15,23 @@ export type ProofMethod = 'password' | 'totp' | 'recovery_code' | 'webauthn'
 
 const provenAtOf = { password: 'passwordProvenAt', totp: 'totpProvenAt', recovery_code: 'recoveryCodeProvenAt', webauthn: 'passkeyProvenAt' } as const satisfies Record<ProofMethod, keyof Prisma.SessionUpdateInput>
 
-/** The one revocation: every session `where` matches that has not ended yet ends `at`, for `reason`. */
-export async function endSessions (db: Db, where: Prisma.SessionWhereInput, reason: RevokeReason, at: Date): Promise<number> {
+/** Ends the session (only if it is `userId`'s, when given) at `at`, for `reason`; false when it had ended already or is not there. */
+export async function endSession (db: Db, where: { id: string, userId?: string }, reason: RevokeReason, at: Date): Promise<boolean> {
   const { count } = await db.session.updateMany({ where: { ...where, revokedAt: null }, data: { revokedAt: at, revokedReason: reason } })
-  return count
+  return count === 1
+}
+
+/**
+ * Ends every live session of the user but `exceptId`: how many ended. It waits for the user's
+ * row first, as a login does: a login ending the sessions beyond the cap and this, each
+ * locking the sessions in its own plan's order, deadlocked now and then. One statement, so
+ * the lock is held no longer than it runs (or until the caller's transaction ends).
+ */
+export async function endSessionsOfUser (db: Db, userId: string, reason: RevokeReason, at: Date, exceptId: string | null = null): Promise<number> {
+  return await db.$executeRaw`
+    WITH locked AS MATERIALIZED (SELECT id FROM "User" WHERE id = ${userId}::uuid FOR NO KEY UPDATE)
+    UPDATE "Session" SET "revokedAt" = ${iso(at)}::timestamp(3), "revokedReason" = ${reason}
+    WHERE "userId" = ${userId}::uuid AND "revokedAt" IS NULL AND id IS DISTINCT FROM ${exceptId}::uuid AND EXISTS (SELECT FROM locked)`
 }
 
 export async function countLiveSessions (db: Db, at: Date): Promise<number> {

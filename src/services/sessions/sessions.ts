@@ -1,8 +1,7 @@
 // Sessions: ending, checking and listing them, by the rules of liveness.ts (their queries are in session-store.ts).
 import type { Db, PrismaClient } from '../../db/prisma.js'
-import type { Prisma } from '../../generated/prisma/client.js'
 import { expiryOf } from './liveness.js'
-import { countLiveSessions, endSessions, liveSessionOf, liveSessionsPage, saltOf, type RevokeReason } from './session-store.js'
+import { countLiveSessions, endSession, endSessionsOfUser, liveSessionOf, liveSessionsPage, saltOf, type RevokeReason } from './session-store.js'
 import type { RefreshTokenCodec } from '../tokens/refresh-tokens.js'
 import type { Page } from '../pagination.js'
 
@@ -37,8 +36,6 @@ export interface SessionView {
 export type { RevokeReason } from './session-store.js'
 
 export function createSessionService ({ prisma, codec, now }: SessionDeps) {
-  const end = async (where: Prisma.SessionWhereInput, reason: RevokeReason, db: Db = prisma) => await endSessions(db, where, reason, now())
-
   return {
     /** How many sessions can still be used, across all users (a gauge for monitoring). */
     async countLive (): Promise<number> {
@@ -52,22 +49,22 @@ export function createSessionService ({ prisma, codec, now }: SessionDeps) {
 
     /** Ends one session of `userId`; false when it is not theirs or already ended (no oracle). */
     async revoke (userId: string, sessionId: string, reason: RevokeReason): Promise<boolean> {
-      return await end({ id: sessionId, userId }, reason) === 1
+      return await endSession(prisma, { id: sessionId, userId }, reason, now())
     },
 
     /** Ends one session, whoever it belongs to (a refresh token's reuse ends its session). */
     async end (sessionId: string, reason: RevokeReason): Promise<void> {
-      await end({ id: sessionId }, reason)
+      await endSession(prisma, { id: sessionId }, reason, now())
     },
 
     /** Ends every live session of the user (logout everywhere, password reset, deactivation). */
     async revokeAll (userId: string, reason: RevokeReason, db: Db = prisma): Promise<number> {
-      return await end({ userId }, reason, db)
+      return await endSessionsOfUser(db, userId, reason, now())
     },
 
     /** Ends every live session of the user except `keepSessionId` (password change: the caller stays in). */
     async revokeOthers (userId: string, keepSessionId: string, reason: RevokeReason, db: Db = prisma): Promise<number> {
-      return await end({ userId, id: { not: keepSessionId } }, reason, db)
+      return await endSessionsOfUser(db, userId, reason, now(), keepSessionId)
     },
 
     /**
@@ -79,7 +76,7 @@ export function createSessionService ({ prisma, codec, now }: SessionDeps) {
       if (parts === null) return
       const session = await saltOf(prisma, parts.sessionId)
       if (session === null || !codec.matches(parts, parts.generation, session.secretSalt)) return
-      await end({ id: parts.sessionId }, reason)
+      await endSession(prisma, { id: parts.sessionId }, reason, now())
     },
 
     list: sessionLister(prisma, now)

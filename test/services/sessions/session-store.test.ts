@@ -1,14 +1,17 @@
-// The login's statement reads what it changes, not every session its user ever had, whichever plan PostgreSQL keeps for it.
+// The login's statement reads what it changes, not every session its user ever had, whichever plan
+// PostgreSQL keeps for it; and it never deadlocks with the ending of all the user's sessions.
 import { randomUUID } from 'node:crypto'
 import type pg from 'pg'
 import t from 'tap'
-import { createPool } from '../../../src/db/prisma.js'
-import { openSession } from '../../../src/services/sessions/session-store.js'
+import { createPool, createPrisma } from '../../../src/db/prisma.js'
+import { endSessionsOfUser, openSession, type NewSession } from '../../../src/services/sessions/session-store.js'
 import { createTestDatabase } from '../../helpers/database.js'
 
 const database = await createTestDatabase()
 const pool = createPool(database)
+const prisma = createPrisma(pool)
 t.teardown(async () => {
+  await prisma.$disconnect()
   await pool.end()
   await database.drop()
 })
@@ -22,6 +25,24 @@ async function sessionsRead (client: pg.PoolClient): Promise<number> {
 
 const day = 86_400_000
 const at = new Date()
+
+/** A password login of `userId` at `at`, keeping nine other live sessions. */
+const loginOf = (userId: string): NewSession => ({
+  id: randomUUID(),
+  userId,
+  salt: new Uint8Array(32),
+  userAgent: null,
+  ip: '192.0.2.1',
+  at,
+  idleExpiresAt: new Date(at.getTime() + 7 * day),
+  absoluteExpiresAt: new Date(at.getTime() + 30 * day),
+  amr: ['pwd'],
+  proven: { password: true, totp: false, recoveryCode: false, passkey: false },
+  keepOthers: 9,
+  deleteEndedBefore: new Date(at.getTime() - 30 * day),
+  throttleKeys: [],
+  auditId: randomUUID()
+})
 
 // A user who logs in all day (a shared account, an app that logs in at every start): two
 // thousand sessions evicted lately, kept for their retention, and a few live ones; and other
@@ -48,22 +69,7 @@ for (const [name, setting] of [['the plan PostgreSQL prefers', 'on'], ['without 
       await client.query('SET LOCAL plan_cache_mode = force_generic_plan')
       await client.query(`SET LOCAL enable_bitmapscan = ${setting}`)
       const before = await sessionsRead(client)
-      const user = await openSession(client, {
-        id: randomUUID(),
-        userId: heavy,
-        salt: new Uint8Array(32),
-        userAgent: null,
-        ip: '192.0.2.1',
-        at,
-        idleExpiresAt: new Date(at.getTime() + 7 * day),
-        absoluteExpiresAt: new Date(at.getTime() + 30 * day),
-        amr: ['pwd'],
-        proven: { password: true, totp: false, recoveryCode: false, passkey: false },
-        keepOthers: 9,
-        deleteEndedBefore: new Date(at.getTime() - 30 * day),
-        throttleKeys: [],
-        auditId: randomUUID()
-      })
+      const user = await openSession(client, loginOf(heavy))
       t.equal(user?.id, heavy)
       const read = await sessionsRead(client) - before
       t.ok(read < 50, `sessions read: ${read} (the user has 2003)`)
@@ -73,3 +79,27 @@ for (const [name, setting] of [['the plan PostgreSQL prefers', 'on'], ['without 
     }
   })
 }
+
+// A login ending the sessions beyond the cap and a sign-out everywhere each lock the user's
+// sessions, in the order of their own plans: before both waited for the user's row first,
+// a quarter of these rounds deadlocked (a 500 after a second).
+t.test('a login ending sessions beyond the cap and the ending of all the user\'s sessions at once never deadlock', {
+  skip: database.poolSize === 1 && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL'
+}, async t => {
+  const userId = randomUUID()
+  await pool.query('INSERT INTO "User" (id, email, "passwordHash", "updatedAt") VALUES ($1, \'busy@example.com\', \'x\', now())', [userId])
+  for (let round = 0; round < 100; round++) {
+    // Forty live sessions used in random order, so the login's order is not the index's.
+    await pool.query(`${session('NULL')} FROM "User" u, generate_series(1, 40) g WHERE u.id = $1`, [userId])
+    await pool.query('UPDATE "Session" SET "lastUsedAt" = now() - random() * interval \'1 day\' WHERE "userId" = $1 AND "revokedAt" IS NULL', [userId])
+    const results = await Promise.allSettled([openSession(pool, loginOf(userId)), endSessionsOfUser(prisma, userId, 'logout_all', at)])
+    const failures = results.flatMap(result => result.status === 'rejected' ? [result.reason] : [])
+    if (failures.length > 0) return t.fail(`round ${round}`, { failures })
+  }
+  const { rows } = await pool.query<{ revokedReason: string | null, revokedAt: Date | null }>(
+    'SELECT DISTINCT "revokedReason", "revokedAt" FROM "Session" WHERE "userId" = $1 ORDER BY 1', [userId])
+  t.same(rows, [{ revokedReason: 'evicted', revokedAt: at }, { revokedReason: 'logout_all', revokedAt: at }, { revokedReason: null, revokedAt: null }])
+  // Each round's sign-out ended what earlier rounds left; only a login it did not see survives it.
+  const { rows: [live] } = await pool.query<{ count: number }>('SELECT count(*)::int FROM "Session" WHERE "userId" = $1 AND "revokedAt" IS NULL', [userId])
+  t.ok(live !== undefined && live.count <= 1, `live sessions: ${live?.count}`)
+})
