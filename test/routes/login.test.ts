@@ -169,7 +169,7 @@ t.test('logins of one user queue on the user, so logins at once never deadlock',
     await holder.query('SELECT 1 FROM "User" WHERE id = $1 FOR NO KEY UPDATE', [user.user.id])
     const pending = login({ email: user.email, password: user.password })
     await until('the login to wait for the user\'s row', async () =>
-      (await pool.query('SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = \'Lock\' AND query LIKE \'%FROM "User" WHERE id = $2 FOR NO KEY UPDATE%\'')).rowCount === 1, 5000)
+      (await pool.query('SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = \'Lock\' AND query LIKE \'%FROM "User" WHERE id = $2 %FOR NO KEY UPDATE%\'')).rowCount === 1, 5000)
     await holder.query('COMMIT')
     t.equal((await pending).statusCode, 200, 'goes on once the row is free')
   })
@@ -181,6 +181,38 @@ t.test('logins of one user queue on the user, so logins at once never deadlock',
   await login({ email: user.email, password: user.password })
   t.equal(await prisma.session.count({ where: { userId: user.user.id, revokedAt: null } }), config.MAX_SESSIONS_PER_USER)
 })
+
+// A login reads the password hash, hashes for a tenth of a second, then opens the session. A
+// reset (or change, or deactivation) committed in between used to lose: its sign-out
+// everywhere could not see the session opened after it, so someone logging in over and over
+// with a stolen password kept a session through the reset meant to shut them out.
+const changesUnderway: Array<[string, string]> = [
+  ['a password reset', 'UPDATE "User" SET "passwordHash" = \'$argon2id$v=19$m=19456,t=2,p=1$replaced$replaced\' WHERE id = $1'],
+  ['a deactivation', 'UPDATE "User" SET "isActive" = false WHERE id = $1']
+]
+for (const [change, update] of changesUnderway) {
+  t.test(`${change} committed while a login is under way wins: the login opens nothing`, {
+    skip: database.poolSize === 1 && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL'
+  }, async t => {
+    const user = await registerAccount(app)
+    const audited = async () => await prisma.auditEvent.count({ where: { subjectId: user.user.id, action: 'login.succeeded' } })
+    const before = await audited()
+    await withClient(database.url, async holder => {
+      await holder.query('BEGIN')
+      await holder.query(update, [user.user.id])
+      await holder.query('UPDATE "Session" SET "revokedAt" = now() WHERE "userId" = $1 AND "revokedAt" IS NULL', [user.user.id])
+      const pending = login({ email: user.email, password: user.password })
+      await until('the login to wait for the user\'s row', async () =>
+        (await pool.query('SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = \'Lock\' AND query LIKE \'%FROM "User" WHERE id = $2 %FOR NO KEY UPDATE%\'')).rowCount === 1, 5000)
+      await holder.query('COMMIT')
+      const response = await pending
+      t.equal(response.statusCode, 401)
+      t.equal(response.json().code, 'AUTH_INVALID_CREDENTIALS')
+    })
+    t.equal(await prisma.session.count({ where: { userId: user.user.id, revokedAt: null } }), 0, 'no session survives')
+    t.equal(await audited(), before, 'no login recorded')
+  })
+}
 
 t.test('bad input', async t => {
   const cases: Array<[string, unknown]> = [

@@ -256,6 +256,27 @@ t.test('password reset neither removes nor bypasses the factor', async t => {
   t.equal((await verify({ mfaToken: login.json().mfaToken, code: nextCode(account.secret, clock) })).statusCode, 200)
 })
 
+// A challenge is half a login, proven by the password: one begun with the old password used to
+// outlive a reset and complete with the factor alone.
+t.test('a password reset or change voids the challenges the old password began', async t => {
+  const account = await enrolledAccount()
+  const before = await challengeOf(account)
+  await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: account.email } })
+  const resetMail = await mail.nextMail(account.email, { subject: /^Reset your password$/ })
+  const password = 'a brand new passphrase'
+  t.equal((await app.inject({ method: 'POST', url: '/auth/password/reset', payload: { token: resetMail.token, password } })).statusCode, 204)
+  const afterReset = await verify({ mfaToken: before, code: nextCode(account.secret, clock) })
+  t.equal(afterReset.statusCode, 401)
+  t.equal(afterReset.json().code, 'MFA_CHALLENGE_EXPIRED')
+
+  const signedIn = await verify({ mfaToken: await challengeOf({ email: account.email, password }), code: nextCode(account.secret, clock) })
+  t.equal(signedIn.statusCode, 200, 'a challenge of the new password works')
+  const pending = await challengeOf({ email: account.email, password })
+  const changed = await app.inject({ method: 'POST', url: '/auth/password/change', headers: bearer(signedIn.json().accessToken), payload: { currentPassword: password, newPassword: 'yet another new passphrase' } })
+  t.equal(changed.statusCode, 204)
+  t.equal((await verify({ mfaToken: pending, code: nextCode(account.secret, clock) })).json().code, 'MFA_CHALLENGE_EXPIRED', 'and after a change')
+})
+
 t.test('bad input is 400 in the catalogue shape, and changes nothing', async t => {
   const account = await enrolledAccount()
   const mfaToken = await challengeOf(account)

@@ -1,6 +1,6 @@
 // The login's second step: a challenge issued once the password is proven, met by one code.
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
-import type { PrismaClient, Transaction } from '../../db/prisma.js'
+import type { Db, PrismaClient, Transaction } from '../../db/prisma.js'
 import { apiError, type ErrorCode } from '../../errors.js'
 import type { AuditService } from '../admin/audit.js'
 import type { LoginProof } from '../sessions/login-records.js'
@@ -71,6 +71,14 @@ function methodOf (proof: SecondFactorProof): SecondFactorMethod {
 async function methodsOf ({ factors, passkeys }: ChallengeDeps, userId: string): Promise<SecondFactorMethod[]> {
   const [totp, passkey] = await Promise.all([factors.isEnabled(userId), passkeys.has(userId)])
   return [...(totp ? ['totp', 'recovery_code'] as const : []), ...(passkey ? ['webauthn'] as const : [])]
+}
+
+/**
+ * Voids the user's challenges not yet met: a password change or reset ends the logins the old
+ * password began, as it ends their sessions.
+ */
+export async function voidPendingChallenges (db: Db, userId: string): Promise<void> {
+  await db.mfaChallenge.deleteMany({ where: { userId, usedAt: null } })
 }
 
 /** The proof checked inside the challenge's lock: the refusal's code (null when it holds), and whether a passkey verified the user. */

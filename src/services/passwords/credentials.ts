@@ -7,6 +7,7 @@ import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import type { PasswordService } from './passwords.js'
 import type { SessionService } from '../sessions/sessions.js'
 import { deleteUser, liveCallerOf, setPasswordHash } from '../accounts/user-store.js'
+import { voidPendingChallenges } from '../mfa/challenges.js'
 
 export interface CredentialDeps {
   prisma: PrismaClient
@@ -41,6 +42,7 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
       await prisma.$transaction(async tx => {
         await setPasswordHash(tx, userId, passwordHash)
         await sessions.revokeOthers(userId, sessionId, 'password_change', tx)
+        await voidPendingChallenges(tx, userId)
         await oneTimeTokens.revoke(tx, userId, 'password_reset')
         await outbox.queue(tx, { kind: 'password_changed', to: user.email, everywhere: false })
       })

@@ -4,6 +4,7 @@ import { isRecordNotFound } from '../../db/refusals.js'
 import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
 import { canonical } from '../accounts/users.js'
 import { resetPassword, userById } from '../accounts/user-store.js'
+import { voidPendingChallenges } from '../mfa/challenges.js'
 import type { CredentialDeps } from './credentials.js'
 
 export interface PasswordResetDeps extends CredentialDeps {
@@ -46,6 +47,7 @@ export function createPasswordResetService ({ prisma, passwords, sessions, oneTi
           // Guarded by the address: an email change confirmed meanwhile voids the link.
           await resetPassword(tx, found.userId, found.email, passwordHash, user.emailVerifiedAt ?? now())
           await sessions.revokeAll(found.userId, 'password_reset', tx)
+          await voidPendingChallenges(tx, found.userId)
           await oneTimeTokens.revoke(tx, found.userId, 'password_reset')
           await outbox.queue(tx, { kind: 'password_changed', to: found.email, everywhere: true })
         })

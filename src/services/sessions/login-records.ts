@@ -31,6 +31,11 @@ export interface LoginProof {
   /** Whether a passkey's authenticator verified the user (PIN, biometrics). */
   userVerified?: boolean
   passwordless?: boolean
+  /**
+   * The hash the password was checked against, when the same request checked it: a password
+   * changed or reset while it was hashed wins over the login (see session-store.ts).
+   */
+  passwordHash?: string
 }
 
 /** RFC 8176 values for a proof (a recovery code is a second factor, but not a one-time-password device; a passkey is `hwk`, with `user` when it verified the user). */
@@ -80,6 +85,7 @@ export function createLoginRecords ({ sql, codec, settings, now, maxSessionsPerU
         proven: { password: proof.passwordless !== true, totp: proof.secondFactor === 'totp', recoveryCode: proof.secondFactor === 'recovery_code', passkey: proof.secondFactor === 'webauthn' },
         keepOthers: maxSessionsPerUser - 1,
         deleteEndedBefore: new Date(at.getTime() - sessionRetentionDays * 86_400_000),
+        passwordHash: proof.passwordHash ?? null,
         throttleKeys,
         auditId: randomUUID()
       }).catch((error: unknown) => {
@@ -87,6 +93,7 @@ export function createLoginRecords ({ sql, codec, settings, now, maxSessionsPerU
         if (isForeignKeyViolation(error)) throw apiError('AUTH_INVALID_CREDENTIALS')
         throw error
       })
+      // Gone, deactivated, or given another password after this login read it.
       if (row === null) throw apiError('AUTH_INVALID_CREDENTIALS')
       return {
         session: { sessionId, refreshToken: codec.encode(sessionId, 0, salt), refreshExpiresAt: expiryOf({ idleExpiresAt, absoluteExpiresAt }) },

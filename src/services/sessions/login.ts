@@ -123,17 +123,17 @@ export function createLoginService (deps: LoginDeps) {
         return refuseUnverified(deps, user)
       }
 
-      if (passwords.needsRehash(user.passwordHash)) {
-        // Only over the hash just verified: a password changed meanwhile is never reverted.
-        await replacePasswordHash(prisma, user.id, user.passwordHash, await passwords.hash(password))
-      }
+      // Only over the hash just verified: a password changed meanwhile is never reverted.
+      const passwordHash = passwords.needsRehash(user.passwordHash)
+        ? await replacePasswordHash(prisma, user.id, user.passwordHash, await passwords.hash(password))
+        : user.passwordHash
       if (user.mfaEnabled) {
         // DESIGN 10: only now, with the password proven, may the answer show that a factor is
         // set. Earlier failures are not forgotten yet: the second step must earn that too.
         metrics.login('mfa_required')
         return { mfaRequired: true, ...await challenges.issue(user.id, key, device.ip) }
       }
-      return signIn(deps, user, device, throttleKeys, { secondFactor: null })
+      return signIn(deps, user, device, throttleKeys, { secondFactor: null, passwordHash })
     },
 
     /**

@@ -133,12 +133,18 @@ export interface NewSession {
   keepOthers: number
   /** The user's sessions that ended before this are deleted. */
   deleteEndedBefore: Date
+  /**
+   * The password hash the login's password was checked against: the session opens only while
+   * the user still has it (null when the login proved no password here).
+   */
+  passwordHash: string | null
   /** The login's throttle keys, whose failures are forgotten. */
   throttleKeys: string[]
   auditId: string
 }
 
-// One statement, so one round trip and all or nothing: the identifiers' failures are
+// One statement, so one round trip and all or nothing: while the user is still active and
+// still has the password the login proved, the identifiers' failures are
 // forgotten (NIST SP 800-63B 3.2.2), the session opens, the oldest live sessions beyond the
 // cap end (the new one is not in this statement's snapshot, hence keepOthers = cap - 1),
 // the user's sessions revoked before the retention cutoff, or never revoked and expired
@@ -148,13 +154,15 @@ export interface NewSession {
 // The deletion is two DELETEs, each a range of the (userId, revokedAt) index, so a user with
 // many recently ended sessions costs nothing whatever plan PostgreSQL keeps for the statement
 // (one deletion with an OR could become "all the user's sessions, filtered"). The evicted
-// sessions, live ones, are never deleted. Everything that locks existing rows waits for `locked`
-// first (a one-time filter), so logins of one user queue on the user's row: two at once, each
-// locking the sessions it ends in its own plan's order, deadlocked now and then. NO KEY UPDATE
-// leaves the foreign keys' KEY SHARE locks free.
+// sessions, live ones, are never deleted. Everything waits for `locked` first (a one-time
+// filter), so logins of one user queue on the user's row: two at once, each locking the
+// sessions it ends in its own plan's order, deadlocked now and then. NO KEY UPDATE leaves the
+// foreign keys' KEY SHARE locks free. Its condition is checked again on the row as it is once
+// the lock is held: a password changed or reset, or a deactivation, committed while the
+// password was being hashed wins, and the login opens nothing (no row comes back).
 const insertSession = statement<ApiUserRow>('login.succeed', `
   WITH locked AS MATERIALIZED (
-    SELECT id FROM "User" WHERE id = $2 FOR NO KEY UPDATE
+    SELECT id FROM "User" WHERE id = $2 AND "isActive" AND ($19::text IS NULL OR "passwordHash" = $19) FOR NO KEY UPDATE
   ), cleared AS (
     DELETE FROM "LoginFailure" WHERE key = ANY($1::text[]) AND EXISTS (SELECT FROM locked)
   ), evicted AS (
@@ -173,21 +181,21 @@ const insertSession = statement<ApiUserRow>('login.succeed', `
   ), created AS (
     INSERT INTO "Session" (id, "userId", "secretSalt", "userAgent", ip, "createdAt", "lastUsedAt", "idleExpiresAt", "absoluteExpiresAt",
       "authTime", amr, "passwordProvenAt", "totpProvenAt", "recoveryCodeProvenAt", "passkeyProvenAt")
-    VALUES ($3, $2, $5, $6, $7, $4, $4, $8, $9, $4, $13::text[], $16, $14, $15, $17)
+    SELECT $3, $2, $5, $6, $7, $4, $4, $8, $9, $4, $13::text[], $16, $14, $15, $17 FROM locked
   ), audited AS (
     INSERT INTO "AuditEvent" (id, "createdAt", action, "actorId", "subjectId", ip, details)
-    VALUES ($11, $4, 'login.succeeded', $2, $2, $7, $12)
+    SELECT $11, $4, 'login.succeeded', $2, $2, $7, $12 FROM locked
   )
-  SELECT ${API_USER_COLUMNS} FROM ${API_USER_FROM} WHERE u.id = $2`)
+  SELECT ${API_USER_COLUMNS} FROM ${API_USER_FROM} WHERE u.id = $2 AND EXISTS (SELECT FROM locked)`)
 
-/** Opens the session; the user as the API shows it, or null when the account is gone. */
+/** Opens the session; the user as the API shows it, or null when the account is gone, inactive, or has another password now. */
 export async function openSession (sql: Sql, session: NewSession): Promise<ApiUserRow | null> {
   const at = iso(session.at)
   const { rows: [row] } = await insertSession(sql, [
     session.throttleKeys, session.userId, session.id, at, Buffer.from(session.salt), session.userAgent, session.ip,
     iso(session.idleExpiresAt), iso(session.absoluteExpiresAt), session.keepOthers, session.auditId, JSON.stringify({ sessionId: session.id, amr: session.amr }),
     session.amr, session.proven.totp ? at : null, session.proven.recoveryCode ? at : null, session.proven.password ? at : null, session.proven.passkey ? at : null,
-    iso(session.deleteEndedBefore)
+    iso(session.deleteEndedBefore), session.passwordHash
   ])
   return row ?? null
 }

@@ -40,6 +40,7 @@ const loginOf = (userId: string): NewSession => ({
   proven: { password: true, totp: false, recoveryCode: false, passkey: false },
   keepOthers: 9,
   deleteEndedBefore: new Date(at.getTime() - 30 * day),
+  passwordHash: null,
   throttleKeys: [],
   auditId: randomUUID()
 })
