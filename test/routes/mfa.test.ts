@@ -2,13 +2,15 @@
 import t from 'tap'
 import { totpCode } from '../../src/services/mfa/totp.js'
 import { buildTestApp } from '../helpers/app.js'
+import { withClient } from '../helpers/database.js'
 import { startMailServer } from '../helpers/mail.js'
 import { claimsOf, enrolTotp, nextCode, startLogin } from '../helpers/mfa.js'
+import { until } from '../helpers/until.js'
 import { loginWithBody, registerAccount } from '../helpers/users.js'
 
 const mail = await startMailServer(t)
 // The login backoff as configured in production: wrong codes must reach it.
-const { app, prisma, clock } = await buildTestApp(t, { env: { SMTP_URL: mail.url, LOGIN_BACKOFF_AFTER_FAILURES: '5' } })
+const { app, prisma, pool, database, clock } = await buildTestApp(t, { env: { SMTP_URL: mail.url, LOGIN_BACKOFF_AFTER_FAILURES: '5' } })
 
 const bearer = (accessToken: string) => ({ authorization: `Bearer ${accessToken}` })
 const verify = (payload: unknown, headers: Record<string, string> = {}) =>
@@ -275,6 +277,27 @@ t.test('a password reset or change voids the challenges the old password began',
   const changed = await app.inject({ method: 'POST', url: '/auth/password/change', headers: bearer(signedIn.json().accessToken), payload: { currentPassword: password, newPassword: 'yet another new passphrase' } })
   t.equal(changed.statusCode, 204)
   t.equal((await verify({ mfaToken: pending, code: nextCode(account.secret, clock) })).json().code, 'MFA_CHALLENGE_EXPIRED', 'and after a change')
+})
+
+t.test('a password reset committed while a challenge is being met wins: no session opens', {
+  skip: database.poolSize === 1 && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL'
+}, async t => {
+  const account = await enrolledAccount()
+  const mfaToken = await challengeOf(account)
+  await withClient(database.url, async holder => {
+    // What a reset does first: the new hash, every session ended; the challenge, met first, stays used.
+    await holder.query('BEGIN')
+    await holder.query('UPDATE "User" SET "passwordHash" = \'$argon2id$v=19$m=19456,t=2,p=1$replaced$replaced\' WHERE id = $1', [account.user.id])
+    await holder.query('UPDATE "Session" SET "revokedAt" = now() WHERE "userId" = $1 AND "revokedAt" IS NULL', [account.user.id])
+    const pending = verify({ mfaToken, code: nextCode(account.secret, clock) })
+    await until('the login to wait for the user\'s row', async () =>
+      (await pool.query('SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = \'Lock\' AND query LIKE \'%FROM "User" WHERE id = $2 %FOR NO KEY UPDATE%\'')).rowCount === 1, 5000)
+    await holder.query('COMMIT')
+    const response = await pending
+    t.equal(response.statusCode, 401)
+    t.equal(response.json().code, 'AUTH_INVALID_CREDENTIALS')
+  })
+  t.equal(await prisma.session.count({ where: { userId: account.user.id, revokedAt: null } }), 0, 'no session survives')
 })
 
 t.test('bad input is 400 in the catalogue shape, and changes nothing', async t => {

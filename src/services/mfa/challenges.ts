@@ -55,6 +55,8 @@ interface ChallengeRow {
   expiresAt: Date
   usedAt: Date | null
   isActive: boolean
+  /** The user's password hash as the challenge is met: the session opens only while it stays (see session-store.ts). */
+  passwordHash: string
 }
 
 /** A challenge that can no longer be met: used, expired, or refused five codes. */
@@ -99,7 +101,7 @@ async function checkProof ({ factors, assertions }: ChallengeDeps, tx: Transacti
 async function checkLocked (deps: ChallengeDeps, tokenHash: string, at: Date, proof: SecondFactorProof, ip: string) {
   return deps.prisma.$transaction(async tx => {
     const [row] = await tx.$queryRaw<ChallengeRow[]>`
-      SELECT c.id, c."userId", c."throttleKey", c.failures, c."expiresAt", c."usedAt", u."isActive"
+      SELECT c.id, c."userId", c."throttleKey", c.failures, c."expiresAt", c."usedAt", u."isActive", u."passwordHash"
       FROM "MfaChallenge" c JOIN "User" u ON u.id = c."userId"
       WHERE c."tokenHash" = ${tokenHash} FOR UPDATE OF c`
     if (row === undefined || !row.isActive || isDead(row, at)) throw apiError('MFA_CHALLENGE_EXPIRED')
@@ -168,7 +170,7 @@ export function createChallengeService (deps: ChallengeDeps) {
         outbox.wake()
         await audit.record({ action: 'mfa.recovery_code_used', actorId: row.userId, subjectId: row.userId, ip, details: { during: 'login' } })
       }
-      return { userId: row.userId, throttleKeys, proof: { secondFactor: method, userVerified } }
+      return { userId: row.userId, throttleKeys, proof: { secondFactor: method, userVerified, passwordHash: row.passwordHash } }
     }
   }
 }

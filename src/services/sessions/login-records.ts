@@ -32,8 +32,9 @@ export interface LoginProof {
   userVerified?: boolean
   passwordless?: boolean
   /**
-   * The hash the password was checked against, when the same request checked it: a password
-   * changed or reset while it was hashed wins over the login (see session-store.ts).
+   * The password hash the login was proven under (the one checked, or the one a challenge
+   * was met under): a password changed or reset meanwhile wins over the login (see
+   * session-store.ts). Absent for a passkey alone, which proves no password.
    */
   passwordHash?: string
 }

@@ -134,8 +134,8 @@ export interface NewSession {
   /** The user's sessions that ended before this are deleted. */
   deleteEndedBefore: Date
   /**
-   * The password hash the login's password was checked against: the session opens only while
-   * the user still has it (null when the login proved no password here).
+   * The password hash the login was proven under: the session opens only while the user still
+   * has it (null for a passkey alone, which proves no password).
    */
   passwordHash: string | null
   /** The login's throttle keys, whose failures are forgotten. */
