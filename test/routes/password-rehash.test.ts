@@ -2,6 +2,8 @@
 import { hash } from '@node-rs/argon2'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
+import { withClient } from '../helpers/database.js'
+import { until } from '../helpers/until.js'
 import { loginWithBody, registerAccount } from '../helpers/users.js'
 
 t.test('a weak stored hash is replaced at the next successful login, and only then', async t => {
@@ -25,4 +27,32 @@ t.test('a weak stored hash is replaced at the next successful login, and only th
   await prisma.user.update({ where: { id: account.user.id }, data: { passwordHash: strong } })
   await loginWithBody(app, account)
   t.equal(await stored(), strong, 'a stronger hash is never weakened')
+})
+
+// The login checks the weak hash, makes a stronger one, and replaces the weak one only if it is
+// still there. When it is not, the password is checked against what is there now: another
+// login's stronger hash of the same password lets this login through (two logins at once after
+// the parameters grew both succeed); a new password's hash does not.
+t.test('a hash that moved while a login strengthened it: the same password goes through, a changed one does not', {
+  skip: (process.env.TEST_DATABASE_URL ?? '') === '' && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL'
+}, async t => {
+  const { app, prisma, pool, database } = await buildTestApp(t, { env: { ARGON2_MEMORY_KIB: '2048', ARGON2_TIME_COST: '2', ARGON2_PARALLELISM: '1' } })
+  const weak = { algorithm: 2, memoryCost: 1024, timeCost: 1, parallelism: 1 }
+  const strong = { algorithm: 2, memoryCost: 2048, timeCost: 2, parallelism: 1 }
+  for (const [case_, movedTo, status] of [['another login strengthened it', 'the password', 200], ['a reset changed it', 'another password', 401]] as const) {
+    const account = await registerAccount(app)
+    await prisma.user.update({ where: { id: account.user.id }, data: { passwordHash: await hash(account.password, weak) } })
+    const moved = await hash(movedTo === 'the password' ? account.password : 'quite another passphrase', strong)
+    await withClient(database.url, async holder => {
+      await holder.query('BEGIN')
+      await holder.query('SELECT 1 FROM "User" WHERE id = $1 FOR UPDATE', [account.user.id])
+      const pending = app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: account.password } })
+      await until('the login\'s replacement to wait for the user\'s row', async () =>
+        (await pool.query('SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = \'Lock\' AND query LIKE \'UPDATE%"User"%passwordHash%\'')).rowCount === 1, 5000)
+      await holder.query('UPDATE "User" SET "passwordHash" = $2 WHERE id = $1', [account.user.id, moved])
+      await holder.query('COMMIT')
+      t.equal((await pending).statusCode, status, case_)
+    })
+    t.equal((await prisma.user.findUniqueOrThrow({ where: { id: account.user.id } })).passwordHash, moved, `${case_}: never reverted`)
+  }
 })

@@ -103,10 +103,10 @@ export async function setPasswordHash (db: Db, id: string, passwordHash: string)
   await db.user.update({ where: { id }, data: { passwordHash } })
 }
 
-/** Replaces the hash only if it is still `current`: a password changed meanwhile is never reverted. The hash the user has now, if either. */
-export async function replacePasswordHash (db: Db, id: string, current: string, passwordHash: string): Promise<string> {
+/** Replaces the hash only if it is still `current`: a password changed meanwhile is never reverted. True when it did. */
+export async function replacePasswordHash (db: Db, id: string, current: string, passwordHash: string): Promise<boolean> {
   const { count } = await db.user.updateMany({ where: { id, passwordHash: current }, data: { passwordHash } })
-  return count === 1 ? passwordHash : current
+  return count === 1
 }
 
 /** A reset: the new hash, and the address it was mailed to verified. Only while the account is active and still has that address (else Prisma's P2025). */

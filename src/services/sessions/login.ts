@@ -76,6 +76,21 @@ async function signIn ({ records, settings, issueAccessToken, metrics }: LoginDe
   }
 }
 
+/**
+ * The hash the user has once this login has stored a stronger one over the hash just verified,
+ * if the parameters grew. A password changed meanwhile is never reverted: when the hash moved
+ * under the login, the password is checked against the new one, which is another login's
+ * stronger hash of the same password or else a new password's (the login then fails where the
+ * session would open).
+ */
+async function settledHash ({ prisma, passwords }: LoginDeps, user: { id: string, passwordHash: string }, password: string): Promise<string> {
+  if (!passwords.needsRehash(user.passwordHash)) return user.passwordHash
+  const stronger = await passwords.hash(password)
+  if (await replacePasswordHash(prisma, user.id, user.passwordHash, stronger)) return stronger
+  const now = await userById(prisma, user.id, { passwordHash: true })
+  return now !== null && await passwords.verify(now.passwordHash, password) ? now.passwordHash : user.passwordHash
+}
+
 /** REQUIRE_EMAIL_VERIFICATION: a proven but unverified user gets a fresh link (the old one may have expired) and 403, no session. */
 async function refuseUnverified ({ emails, metrics }: LoginDeps, user: { id: string, email: string }): Promise<never> {
   await emails.sendVerification(user.id, user.email)
@@ -123,10 +138,7 @@ export function createLoginService (deps: LoginDeps) {
         return refuseUnverified(deps, user)
       }
 
-      // Only over the hash just verified: a password changed meanwhile is never reverted.
-      const passwordHash = passwords.needsRehash(user.passwordHash)
-        ? await replacePasswordHash(prisma, user.id, user.passwordHash, await passwords.hash(password))
-        : user.passwordHash
+      const passwordHash = await settledHash(deps, user, password)
       if (user.mfaEnabled) {
         // DESIGN 10: only now, with the password proven, may the answer show that a factor is
         // set. Earlier failures are not forgotten yet: the second step must earn that too.
