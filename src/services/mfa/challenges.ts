@@ -76,11 +76,12 @@ async function methodsOf ({ factors, passkeys }: ChallengeDeps, userId: string):
 }
 
 /**
- * Voids the user's challenges not yet met: a password change or reset ends the logins the old
- * password began, as it ends their sessions.
+ * Voids the user's challenges that could still be met at `at`: a password change or reset ends
+ * the logins the old password began, as it ends their sessions. Expired ones are left to the
+ * sweep, so that the two never delete the same rows at once.
  */
-export async function voidPendingChallenges (db: Db, userId: string): Promise<void> {
-  await db.mfaChallenge.deleteMany({ where: { userId, usedAt: null } })
+export async function voidPendingChallenges (db: Db, userId: string, at: Date): Promise<void> {
+  await db.mfaChallenge.deleteMany({ where: { userId, usedAt: null, expiresAt: { gt: at } } })
 }
 
 /** The proof checked inside the challenge's lock: the refusal's code (null when it holds), and whether a passkey verified the user. */

@@ -42,7 +42,7 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
       await prisma.$transaction(async tx => {
         await setPasswordHash(tx, userId, passwordHash)
         await sessions.revokeOthers(userId, sessionId, 'password_change', tx)
-        await voidPendingChallenges(tx, userId)
+        await voidPendingChallenges(tx, userId, now())
         await oneTimeTokens.revoke(tx, userId, 'password_reset')
         await outbox.queue(tx, { kind: 'password_changed', to: user.email, everywhere: false })
       })

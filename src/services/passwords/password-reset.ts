@@ -47,7 +47,7 @@ export function createPasswordResetService ({ prisma, passwords, sessions, oneTi
           // Guarded by the address: an email change confirmed meanwhile voids the link.
           await resetPassword(tx, found.userId, found.email, passwordHash, user.emailVerifiedAt ?? now())
           await sessions.revokeAll(found.userId, 'password_reset', tx)
-          await voidPendingChallenges(tx, found.userId)
+          await voidPendingChallenges(tx, found.userId, now())
           await oneTimeTokens.revoke(tx, found.userId, 'password_reset')
           await outbox.queue(tx, { kind: 'password_changed', to: found.email, everywhere: true })
         })
