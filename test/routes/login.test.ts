@@ -211,6 +211,8 @@ for (const [change, update] of changesUnderway) {
     })
     t.equal(await prisma.session.count({ where: { userId: user.user.id, revokedAt: null } }), 0, 'no session survives')
     t.equal(await audited(), before, 'no login recorded')
+    const failed = await prisma.auditEvent.findFirst({ where: { subjectId: user.user.id, action: 'login.failed' } })
+    t.same(failed?.details, { reason: 'account_changed' }, 'the lost race is audited')
   })
 }
 

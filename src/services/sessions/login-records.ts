@@ -2,7 +2,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Sql } from '../../db/sql.js'
 import { isForeignKeyViolation } from '../../db/refusals.js'
-import { apiError } from '../../errors.js'
 import type { FailureState } from './login-throttle.js'
 import type { Device, StartedSession } from './sessions.js'
 import { expiryOf } from './liveness.js'
@@ -63,9 +62,11 @@ export function createLoginRecords ({ sql, codec, settings, now, maxSessionsPerU
 
     /**
      * Opens a new session for a proven login: always a new id and a new secret (no session
-     * fixation), with the per-user cap applied and the audit entry written alongside.
+     * fixation), with the per-user cap applied and the audit entry written alongside. Null
+     * when the account was deleted, deactivated or given another password after the login
+     * read it: the login lost that race and opens nothing.
      */
-    async succeed (userId: string, device: Device, throttleKeys: string[], proof: LoginProof): Promise<{ session: StartedSession, user: ApiUser, amr: string[], authTime: Date }> {
+    async succeed (userId: string, device: Device, throttleKeys: string[], proof: LoginProof): Promise<{ session: StartedSession, user: ApiUser, amr: string[], authTime: Date } | null> {
       const at = now()
       const amr = amrOf(proof)
       const lifetimes = settings.tokenLifetimes()
@@ -90,12 +91,11 @@ export function createLoginRecords ({ sql, codec, settings, now, maxSessionsPerU
         throttleKeys,
         auditId: randomUUID()
       }).catch((error: unknown) => {
-        // The account was deleted after its password was checked: as good as unknown.
-        if (isForeignKeyViolation(error)) throw apiError('AUTH_INVALID_CREDENTIALS')
+        // Deleted between the statement's snapshot and its insert.
+        if (isForeignKeyViolation(error)) return null
         throw error
       })
-      // Gone, deactivated, or given another password after this login read it.
-      if (row === null) throw apiError('AUTH_INVALID_CREDENTIALS')
+      if (row === null) return null
       return {
         session: { sessionId, refreshToken: codec.encode(sessionId, 0, salt), refreshExpiresAt: expiryOf({ idleExpiresAt, absoluteExpiresAt }) },
         user: apiUserOfRow(row),

@@ -62,8 +62,15 @@ export interface LoginDeps {
 type ProvenUser = { id: string, role: string, emailVerifiedAt: Date | null }
 
 /** Opens the session of a proven login (see login-records.ts) and issues its first tokens. */
-async function signIn ({ records, settings, issueAccessToken, metrics }: LoginDeps, user: ProvenUser, device: Device, throttleKeys: string[], proof: LoginProof): Promise<SignedIn> {
-  const { session, user: visible, amr, authTime } = await records.succeed(user.id, device, throttleKeys, proof)
+async function signIn ({ records, settings, issueAccessToken, audit, metrics }: LoginDeps, user: ProvenUser, device: Device, throttleKeys: string[], proof: LoginProof): Promise<SignedIn> {
+  const opened = await records.succeed(user.id, device, throttleKeys, proof)
+  if (opened === null) {
+    // A deletion, deactivation or password change committed while this login was proven won.
+    await audit.record({ action: 'login.failed', subjectId: user.id, ip: device.ip, details: { reason: 'account_changed' } })
+    metrics.login('invalid_credentials')
+    throw apiError('AUTH_INVALID_CREDENTIALS')
+  }
+  const { session, user: visible, amr, authTime } = opened
   const grant = { userId: user.id, sessionId: session.sessionId, role: visible.role, emailVerified: visible.emailVerified, amr, authTime }
   const access = issueAccessToken(grant, settings.tokenLifetimes().accessTokenTtlSeconds)
   metrics.login('success')
