@@ -2,6 +2,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import type { Db, PrismaClient, Transaction } from '../../db/prisma.js'
 import { apiError, type ErrorCode } from '../../errors.js'
+import { iso } from '../../db/sql.js'
 import type { AuditService } from '../admin/audit.js'
 import type { LoginProof } from '../sessions/login-records.js'
 import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
@@ -84,6 +85,11 @@ export async function voidPendingChallenges (db: Db, userId: string, at: Date): 
   await db.mfaChallenge.deleteMany({ where: { userId, usedAt: null, expiresAt: { gt: at } } })
 }
 
+/** Deletes everyone's challenges expired at `at`, skipping rows another transaction holds: a sweep never waits, so logins at once neither queue on it nor deadlock in it. */
+async function sweepExpiredChallenges (db: Db, at: Date): Promise<void> {
+  await db.$executeRaw`DELETE FROM "MfaChallenge" WHERE id IN (SELECT id FROM "MfaChallenge" WHERE "expiresAt" < ${iso(at)}::timestamp(3) FOR UPDATE SKIP LOCKED)`
+}
+
 /** The proof checked inside the challenge's lock: the refusal's code (null when it holds), and whether a passkey verified the user. */
 async function checkProof ({ factors, assertions }: ChallengeDeps, tx: Transaction, row: ChallengeRow, proof: SecondFactorProof, ip: string) {
   const byCode = (proven: boolean) => ({ refusal: proven ? null : 'MFA_CODE_INVALID' as ErrorCode, userVerified: false, report: async () => {} })
@@ -123,7 +129,7 @@ export function createChallengeService (deps: ChallengeDeps) {
       const at = now()
       const mfaToken = randomBytes(32).toString('base64url')
       // Expired challenges of anyone are swept here (indexed by expiry): no table grows without bound.
-      await prisma.mfaChallenge.deleteMany({ where: { expiresAt: { lt: at } } })
+      await sweepExpiredChallenges(prisma, at)
       await prisma.mfaChallenge.create({
         data: { id: randomUUID(), userId, tokenHash: hashOf(mfaToken), throttleKey, expiresAt: new Date(at.getTime() + CHALLENGE_TTL_SECONDS * 1000), createdAt: at }
       })

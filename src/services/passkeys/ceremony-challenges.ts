@@ -1,6 +1,7 @@
 // WebAuthn challenges: issued with ceremony options, kept in the database (any instance checks them), used once.
 import { randomBytes } from 'node:crypto'
 import type { Db, PrismaClient } from '../../db/prisma.js'
+import { iso } from '../../db/sql.js'
 
 /** DESIGN 10: a passkey challenge lives five minutes, like the login's second-factor challenge. */
 export const CEREMONY_TTL_SECONDS = 300
@@ -16,6 +17,11 @@ export interface CeremonyChallengeDeps {
   now: () => Date
 }
 
+/** Deletes everyone's ceremony challenges expired at `at`, skipping rows another transaction holds: a sweep never waits, so requests at once neither queue on it nor deadlock in it. */
+async function sweepExpiredCeremonies (db: Db, at: Date): Promise<void> {
+  await db.$executeRaw`DELETE FROM "WebauthnChallenge" WHERE challenge IN (SELECT challenge FROM "WebauthnChallenge" WHERE "expiresAt" < ${iso(at)}::timestamp(3) FOR UPDATE SKIP LOCKED)`
+}
+
 export function createCeremonyChallenges ({ prisma, now }: CeremonyChallengeDeps) {
   return {
     /** A new challenge of 256 random bits (base64url), good for one ceremony of `purpose` bound to `bindingId`. */
@@ -23,7 +29,7 @@ export function createCeremonyChallenges ({ prisma, now }: CeremonyChallengeDeps
       const at = now()
       const challenge = randomBytes(32).toString('base64url')
       // Expired challenges of anyone are swept here (indexed by expiry): anonymous callers cannot grow the table for long.
-      await prisma.webauthnChallenge.deleteMany({ where: { expiresAt: { lt: at } } })
+      await sweepExpiredCeremonies(prisma, at)
       await prisma.webauthnChallenge.create({
         data: { challenge, purpose, bindingId, expiresAt: new Date(at.getTime() + CEREMONY_TTL_SECONDS * 1000), createdAt: at }
       })

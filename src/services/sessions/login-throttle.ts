@@ -1,6 +1,7 @@
 // Brute-force backoff per login identifier: waits that double after repeated failures, then a bounded lockout.
 import { createHash } from 'node:crypto'
-import type { PrismaClient } from '../../db/prisma.js'
+import type { Db, PrismaClient } from '../../db/prisma.js'
+import { iso } from '../../db/sql.js'
 import { rateLimited } from '../../errors.js'
 import { canonical } from '../accounts/users.js'
 
@@ -60,6 +61,15 @@ export function waitAfter (failures: number, policy: LoginThrottlePolicy): numbe
  * shares. The count is forgotten after a successful login, a password reset, or
  * `lockoutSeconds` without failures once its wait is over.
  */
+/**
+ * Deletes everyone's failure counts expired at `at`, skipping rows another transaction holds
+ * (a login forgetting its failures, another sweep): a sweep never waits, so failures at once,
+ * an attack's, neither queue on it nor deadlock in it.
+ */
+async function sweepExpiredFailures (db: Db, at: Date): Promise<void> {
+  await db.$executeRaw`DELETE FROM "LoginFailure" WHERE key IN (SELECT key FROM "LoginFailure" WHERE "expiresAt" < ${iso(at)}::timestamp(3) FOR UPDATE SKIP LOCKED)`
+}
+
 export function createLoginThrottle ({ prisma, policy, now }: LoginThrottleDeps) {
   // The longest any row can matter: the longest wait, then the quiet period.
   const keepSeconds = Math.max(policy.maxSeconds, policy.lockoutSeconds) + policy.lockoutSeconds
@@ -98,7 +108,7 @@ export function createLoginThrottle ({ prisma, policy, now }: LoginThrottleDeps)
         create: { key, failures: 1, lastFailureAt: at, expiresAt },
         update: stale ? { failures: 1, lastFailureAt: at, expiresAt } : { failures: { increment: 1 }, lastFailureAt: at, expiresAt }
       })
-      await prisma.loginFailure.deleteMany({ where: { expiresAt: { lt: at } } })
+      await sweepExpiredFailures(prisma, at)
     },
 
     /** Forgets the failures of these identifiers (after a successful login or a password reset). */
