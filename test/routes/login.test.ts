@@ -1,8 +1,7 @@
 // POST /auth/login: transports (body for clients, cookies for browsers), identifiers, uniform failures.
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
-import { withClient } from '../helpers/database.js'
-import { until } from '../helpers/until.js'
+import { loginStatement, whileHeld } from '../helpers/locks.js'
 import { newAccount, registerAccount } from '../helpers/users.js'
 
 const { app, prisma, pool, config, database } = await buildTestApp(t)
@@ -164,15 +163,11 @@ t.test('logins of one user queue on the user, so logins at once never deadlock',
   const user = await registerAccount(app)
   for (let i = 0; i < config.MAX_SESSIONS_PER_USER; i++) await login({ email: user.email, password: user.password })
 
-  await withClient(database.url, async holder => {
-    await holder.query('BEGIN')
-    await holder.query('SELECT 1 FROM "User" WHERE id = $1 FOR NO KEY UPDATE', [user.user.id])
-    const pending = login({ email: user.email, password: user.password })
-    await until('the login to wait for the user\'s row', async () =>
-      (await pool.query('SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = \'Lock\' AND query LIKE \'%FROM "User" WHERE id = $2 %FOR NO KEY UPDATE%\'')).rowCount === 1, 5000)
-    await holder.query('COMMIT')
-    t.equal((await pending).statusCode, 200, 'goes on once the row is free')
-  })
+  const queued = await whileHeld(database.url, pool, {
+    hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1 FOR NO KEY UPDATE', [user.user.id]),
+    waitingStatement: loginStatement
+  }, async () => await login({ email: user.email, password: user.password }))
+  t.equal(queued.statusCode, 200, 'goes on once the row is free')
 
   const burst = await Promise.all(Array.from({ length: 12 }, async () => await login({ email: user.email, password: user.password })))
   t.same(burst.map(response => response.statusCode), Array(12).fill(200))
@@ -197,18 +192,15 @@ for (const [change, update] of changesUnderway) {
     const user = await registerAccount(app)
     const audited = async () => await prisma.auditEvent.count({ where: { subjectId: user.user.id, action: 'login.succeeded' } })
     const before = await audited()
-    await withClient(database.url, async holder => {
-      await holder.query('BEGIN')
-      await holder.query(update, [user.user.id])
-      await holder.query('UPDATE "Session" SET "revokedAt" = now() WHERE "userId" = $1 AND "revokedAt" IS NULL', [user.user.id])
-      const pending = login({ email: user.email, password: user.password })
-      await until('the login to wait for the user\'s row', async () =>
-        (await pool.query('SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = \'Lock\' AND query LIKE \'%FROM "User" WHERE id = $2 %FOR NO KEY UPDATE%\'')).rowCount === 1, 5000)
-      await holder.query('COMMIT')
-      const response = await pending
-      t.equal(response.statusCode, 401)
-      t.equal(response.json().code, 'AUTH_INVALID_CREDENTIALS')
-    })
+    const response = await whileHeld(database.url, pool, {
+      hold: async holder => {
+        await holder.query(update, [user.user.id])
+        await holder.query('UPDATE "Session" SET "revokedAt" = now() WHERE "userId" = $1 AND "revokedAt" IS NULL', [user.user.id])
+      },
+      waitingStatement: loginStatement
+    }, async () => await login({ email: user.email, password: user.password }))
+    t.equal(response.statusCode, 401)
+    t.equal(response.json().code, 'AUTH_INVALID_CREDENTIALS')
     t.equal(await prisma.session.count({ where: { userId: user.user.id, revokedAt: null } }), 0, 'no session survives')
     t.equal(await audited(), before, 'no login recorded')
     const failed = await prisma.auditEvent.findFirst({ where: { subjectId: user.user.id, action: 'login.failed' } })

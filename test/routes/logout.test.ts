@@ -1,8 +1,7 @@
 // POST /auth/logout and /auth/logout-all: every way of naming the session, idempotence, cookies cleared.
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
-import { withClient } from '../helpers/database.js'
-import { until } from '../helpers/until.js'
+import { whileHeld } from '../helpers/locks.js'
 import { loginWithBody, loginWithCookies, registerAccount } from '../helpers/users.js'
 
 const { app, prisma, pool, database } = await buildTestApp(t)
@@ -79,15 +78,11 @@ t.test('logout-all takes its turn on the user\'s row, as logins do', {
 }, async t => {
   const account = await registerAccount(app)
   const sessions = [await loginWithBody(app, account), await loginWithBody(app, account)]
-  await withClient(database.url, async holder => {
-    await holder.query('BEGIN')
-    await holder.query('SELECT 1 FROM "User" WHERE id = $1 FOR NO KEY UPDATE', [account.user.id])
-    const pending = app.inject({ method: 'POST', url: '/auth/logout-all', headers: { authorization: `Bearer ${sessions[0]?.accessToken}` } })
-    await until('logout-all to wait for the user\'s row', async () =>
-      (await pool.query('SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = \'Lock\' AND query LIKE \'%FROM "User" WHERE id = $1::uuid FOR NO KEY UPDATE%UPDATE "Session"%\'')).rowCount === 1, 5000)
-    t.notOk(await isRevoked(sessionIdOf(sessions[1]?.refreshToken ?? '')), 'nothing ended yet')
-    await holder.query('COMMIT')
-    t.equal((await pending).statusCode, 204, 'goes on once the row is free')
-  })
+  const response = await whileHeld(database.url, pool, {
+    hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1 FOR NO KEY UPDATE', [account.user.id]),
+    waitingStatement: '%FROM "User" WHERE id = $1::uuid FOR NO KEY UPDATE%UPDATE "Session"%',
+    meanwhile: async () => t.notOk(await isRevoked(sessionIdOf(sessions[1]?.refreshToken ?? '')), 'nothing ended yet')
+  }, async () => await app.inject({ method: 'POST', url: '/auth/logout-all', headers: { authorization: `Bearer ${sessions[0]?.accessToken}` } }))
+  t.equal(response.statusCode, 204, 'goes on once the row is free')
   for (const s of sessions) t.ok(await isRevoked(sessionIdOf(s.refreshToken)))
 })

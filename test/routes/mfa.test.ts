@@ -2,10 +2,9 @@
 import t from 'tap'
 import { totpCode } from '../../src/services/mfa/totp.js'
 import { buildTestApp } from '../helpers/app.js'
-import { withClient } from '../helpers/database.js'
+import { loginStatement, whileHeld } from '../helpers/locks.js'
 import { startMailServer } from '../helpers/mail.js'
 import { claimsOf, enrolTotp, nextCode, startLogin } from '../helpers/mfa.js'
-import { until } from '../helpers/until.js'
 import { loginWithBody, registerAccount } from '../helpers/users.js'
 
 const mail = await startMailServer(t)
@@ -284,19 +283,16 @@ t.test('a password reset committed while a challenge is being met wins: no sessi
 }, async t => {
   const account = await enrolledAccount()
   const mfaToken = await challengeOf(account)
-  await withClient(database.url, async holder => {
+  const response = await whileHeld(database.url, pool, {
     // What a reset does first: the new hash, every session ended; the challenge, met first, stays used.
-    await holder.query('BEGIN')
-    await holder.query('UPDATE "User" SET "passwordHash" = \'$argon2id$v=19$m=19456,t=2,p=1$replaced$replaced\' WHERE id = $1', [account.user.id])
-    await holder.query('UPDATE "Session" SET "revokedAt" = now() WHERE "userId" = $1 AND "revokedAt" IS NULL', [account.user.id])
-    const pending = verify({ mfaToken, code: nextCode(account.secret, clock) })
-    await until('the login to wait for the user\'s row', async () =>
-      (await pool.query('SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = \'Lock\' AND query LIKE \'%FROM "User" WHERE id = $2 %FOR NO KEY UPDATE%\'')).rowCount === 1, 5000)
-    await holder.query('COMMIT')
-    const response = await pending
-    t.equal(response.statusCode, 401)
-    t.equal(response.json().code, 'AUTH_INVALID_CREDENTIALS')
-  })
+    hold: async holder => {
+      await holder.query('UPDATE "User" SET "passwordHash" = \'$argon2id$v=19$m=19456,t=2,p=1$replaced$replaced\' WHERE id = $1', [account.user.id])
+      await holder.query('UPDATE "Session" SET "revokedAt" = now() WHERE "userId" = $1 AND "revokedAt" IS NULL', [account.user.id])
+    },
+    waitingStatement: loginStatement
+  }, async () => await verify({ mfaToken, code: nextCode(account.secret, clock) }))
+  t.equal(response.statusCode, 401)
+  t.equal(response.json().code, 'AUTH_INVALID_CREDENTIALS')
   t.equal(await prisma.session.count({ where: { userId: account.user.id, revokedAt: null } }), 0, 'no session survives')
 })
 

@@ -2,8 +2,7 @@
 import { hash } from '@node-rs/argon2'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
-import { withClient } from '../helpers/database.js'
-import { until } from '../helpers/until.js'
+import { whileHeld } from '../helpers/locks.js'
 import { loginWithBody, registerAccount } from '../helpers/users.js'
 
 t.test('a weak stored hash is replaced at the next successful login, and only then', async t => {
@@ -43,16 +42,12 @@ t.test('a hash that moved while a login strengthened it: the same password goes 
     const account = await registerAccount(app)
     await prisma.user.update({ where: { id: account.user.id }, data: { passwordHash: await hash(account.password, weak) } })
     const moved = await hash(movedTo === 'the password' ? account.password : 'quite another passphrase', strong)
-    await withClient(database.url, async holder => {
-      await holder.query('BEGIN')
-      await holder.query('SELECT 1 FROM "User" WHERE id = $1 FOR UPDATE', [account.user.id])
-      const pending = app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: account.password } })
-      await until('the login\'s replacement to wait for the user\'s row', async () =>
-        (await pool.query('SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = \'Lock\' AND query LIKE \'UPDATE%"User"%passwordHash%\'')).rowCount === 1, 5000)
-      await holder.query('UPDATE "User" SET "passwordHash" = $2 WHERE id = $1', [account.user.id, moved])
-      await holder.query('COMMIT')
-      t.equal((await pending).statusCode, status, case_)
-    })
+    const response = await whileHeld(database.url, pool, {
+      hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1 FOR UPDATE', [account.user.id]),
+      waitingStatement: 'UPDATE%"User"%passwordHash%',
+      meanwhile: async holder => await holder.query('UPDATE "User" SET "passwordHash" = $2 WHERE id = $1', [account.user.id, moved])
+    }, async () => await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: account.password } }))
+    t.equal(response.statusCode, status, case_)
     t.equal((await prisma.user.findUniqueOrThrow({ where: { id: account.user.id } })).passwordHash, moved, `${case_}: never reverted`)
   }
 })
