@@ -94,7 +94,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   })
   await app.register(authenticate)
   await app.register(authorize)
-  await app.register(freshAuth, { reauthentication: services.reauthentication })
+  await app.register(freshAuth, { reauthentication: services.reauthentication, sessions: services.sessions })
   await app.register(mailer, { delivery: services.mailDelivery, pollSeconds: config.MAIL_POLL_SECONDS })
   await services.settings.start()
   if (config.AUTH_SECRET_PREVIOUS !== undefined) await app.register(totpReseal, { factors: services.factors })

@@ -1,15 +1,23 @@
-// Route guards that read the session's proofs: fresh authentication for sensitive changes, a second factor for admins.
+// Route guards that read the session: still live, freshly authenticated for sensitive changes, a second factor for admins.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { apiError } from '../errors.js'
 import type { ReauthenticationService } from '../services/mfa/reauthentication.js'
+import type { SessionService } from '../services/sessions/sessions.js'
 
 export interface FreshAuthSettings {
   reauthentication: ReauthenticationService
+  sessions: Pick<SessionService, 'isLive'>
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
+    /**
+     * Guard, after `authenticate`, of the routes that read or change the caller's account
+     * without checking the session in their own query: 401 AUTH_SESSION_REVOKED once the
+     * session has ended, rather than when its access token expires.
+     */
+    requireLiveSession: (request: FastifyRequest) => Promise<void>
     /** Guard, after `authenticate`: 403 REAUTHENTICATION_REQUIRED (with `methods`) unless this session proved a password or factor within REAUTH_MAX_AGE_SECONDS. */
     requireFreshAuthentication: (request: FastifyRequest) => Promise<void>
     /**
@@ -22,7 +30,12 @@ declare module 'fastify' {
   }
 }
 
-async function freshAuthPlugin (app: FastifyInstance, { reauthentication }: FreshAuthSettings) {
+async function freshAuthPlugin (app: FastifyInstance, { reauthentication, sessions }: FreshAuthSettings) {
+  app.decorate('requireLiveSession', async (request: FastifyRequest) => {
+    if (request.caller === null) throw apiError('AUTH_REQUIRED')
+    if (!await sessions.isLive(request.caller.userId, request.caller.sessionId)) throw apiError('AUTH_SESSION_REVOKED')
+  })
+
   app.decorate('requireFreshAuthentication', async (request: FastifyRequest) => {
     if (request.caller === null) throw apiError('AUTH_REQUIRED')
     await reauthentication.assertFresh(request.caller.userId, request.caller.sessionId)

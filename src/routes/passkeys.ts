@@ -56,6 +56,7 @@ async function ownPasskeyRoutes (app: FastifyInstance, { passkeys, reauthenticat
 /** Listing, renaming and removing the caller's passkeys, and the options to reauthenticate with one. */
 function passkeyManagementRoutes (routes: TypedRoutes, app: FastifyInstance, { passkeys, reauthentication }: Pick<PasskeyRoutesOptions, 'passkeys' | 'reauthentication'>) {
   routes.get('/auth/passkeys', {
+    preHandler: [app.requireLiveSession],
     schema: {
       tags,
       security,
@@ -66,6 +67,7 @@ function passkeyManagementRoutes (routes: TypedRoutes, app: FastifyInstance, { p
   }, async request => ({ items: await passkeys.list(callerOf(request).userId) }))
 
   routes.patch('/auth/passkeys/:id', {
+    preHandler: [app.requireLiveSession],
     schema: {
       tags,
       security,

@@ -54,6 +54,7 @@ export async function sessionRoutes (app: FastifyInstance, { sessions, verifyLim
 function sessionListRoutes (routes: TypedRoutes, app: FastifyInstance, sessions: SessionService) {
   routes.get('/auth/sessions', {
     preParsing: [app.authenticate],
+    preHandler: [app.requireLiveSession],
     schema: {
       tags: ['auth'],
       operationId: 'listSessions',
@@ -69,6 +70,7 @@ function sessionListRoutes (routes: TypedRoutes, app: FastifyInstance, sessions:
 
   routes.delete('/auth/sessions/:id', {
     preParsing: [app.authenticate],
+    preHandler: [app.requireLiveSession],
     schema: {
       tags: ['auth'],
       operationId: 'revokeSession',

@@ -72,6 +72,25 @@ t.test('enrolment: a secret, its URI and QR code; a first code confirms it and g
   for (const action of ['mfa.totp_enrolment_started', 'mfa.code_failed', 'mfa.totp_enabled']) t.ok(actions.includes(action), `audited: ${action}`)
 })
 
+t.test('an enrolment begun on a session that has ended since cannot be confirmed: no factor only its starter holds', async t => {
+  const account = await registerAccount(app)
+  const intruder = await loginWithBody(app, account)
+  const { secret } = (await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers: bearer(intruder.accessToken) })).json()
+  const owner = await loginWithBody(app, account)
+  const newPassword = 'an entirely new passphrase 51'
+  const change = await app.inject({ method: 'POST', url: '/auth/password/change', headers: bearer(owner.accessToken), payload: { currentPassword: account.password, newPassword } })
+  t.equal(change.statusCode, 204, 'the change ends every other session')
+
+  const confirm = await app.inject({ method: 'POST', url: '/auth/mfa/totp/confirm', headers: bearer(intruder.accessToken), payload: { code: totpCode(secret, clock.now()) } })
+  t.equal(confirm.statusCode, 401)
+  t.equal(confirm.json().code, 'AUTH_SESSION_REVOKED')
+  t.equal((await prisma.totpFactor.findUniqueOrThrow({ where: { userId: account.user.id } })).confirmedAt, null)
+  t.equal(await prisma.recoveryCode.count({ where: { userId: account.user.id } }), 0)
+  const login = await startLogin(app, { email: account.email, password: newPassword })
+  t.equal(login.statusCode, 200)
+  t.equal(login.json().mfaRequired, undefined, 'the owner signs in with the password alone')
+})
+
 t.test('confirming before enrolling is 409 MFA_ENROLMENT_NOT_STARTED', async t => {
   const account = await registerAccount(app)
   const { accessToken } = await loginWithBody(app, account)

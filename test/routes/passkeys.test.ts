@@ -72,6 +72,18 @@ t.test('registration: options for a discoverable credential, existing ones exclu
   t.equal((await startLogin(app, account)).json().mfaRequired, undefined, 'without passkeys the login asks for no second factor')
 })
 
+t.test('an ended session’s access token can neither list nor rename the passkeys (401 AUTH_SESSION_REVOKED)', async t => {
+  const account = await accountWithPasskey()
+  t.equal((await post('/auth/logout', undefined, account.headers)).statusCode, 204)
+  const list = await app.inject({ method: 'GET', url: '/auth/passkeys', headers: account.headers })
+  t.equal(list.statusCode, 401)
+  t.equal(list.json().code, 'AUTH_SESSION_REVOKED')
+  const rename = await app.inject({ method: 'PATCH', url: `/auth/passkeys/${account.passkey.id}`, headers: account.headers, payload: { name: 'renamed' } })
+  t.equal(rename.statusCode, 401)
+  t.equal(rename.json().code, 'AUTH_SESSION_REVOKED')
+  t.equal((await prisma.passkey.findUniqueOrThrow({ where: { id: account.passkey.id } })).name, 'Laptop')
+})
+
 t.test('passwordless sign-in: no identifier; cookies for a browser, tokens otherwise; amr hwk, user, mfa', async t => {
   const { passkey, user } = await accountWithPasskey()
   const options = await post('/auth/passkeys/login/options')

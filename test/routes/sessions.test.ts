@@ -89,3 +89,21 @@ t.test('DELETE /auth/sessions/:id revokes one of one’s own; another user’s i
   const malformed = await app.inject({ method: 'DELETE', url: '/auth/sessions/not-a-uuid', headers: bearer(ownerCurrent.accessToken) })
   t.equal(malformed.statusCode, 400)
 })
+
+t.test('an ended session’s access token can neither list the sessions nor end one (401 AUTH_SESSION_REVOKED)', async t => {
+  const account = await registerAccount(app)
+  const thief = await loginWithBody(app, account)
+  const owner = await loginWithBody(app, account)
+  const ownerId = owner.refreshToken.split('.')[0] as string
+  const revoked = await app.inject({ method: 'DELETE', url: `/auth/sessions/${thief.refreshToken.split('.')[0] as string}`, headers: bearer(owner.accessToken) })
+  t.equal(revoked.statusCode, 204)
+
+  const list = await app.inject({ method: 'GET', url: '/auth/sessions', headers: bearer(thief.accessToken) })
+  t.equal(list.statusCode, 401)
+  t.equal(list.json().code, 'AUTH_SESSION_REVOKED')
+  t.notMatch(list.body, ownerId, 'nothing of the owner’s sessions is shown')
+  const end = await app.inject({ method: 'DELETE', url: `/auth/sessions/${ownerId}`, headers: bearer(thief.accessToken) })
+  t.equal(end.statusCode, 401)
+  t.equal(end.json().code, 'AUTH_SESSION_REVOKED')
+  t.equal((await prisma.session.findUniqueOrThrow({ where: { id: ownerId } })).revokedAt, null, 'the owner’s session lives on')
+})

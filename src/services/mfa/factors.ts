@@ -101,11 +101,12 @@ function totpEnrolment (deps: FactorDeps) {
       }
       const codes = newRecoveryCodes()
       await prisma.$transaction(async tx => {
+        // A session ended since the enrolment began (a password change, a revoke) adds no factor.
+        if (!await markProven(tx, actor.userId, sessionId, 'totp', at)) throw apiError('AUTH_SESSION_REVOKED')
         const { count } = await tx.totpFactor.updateMany({ where: { userId: actor.userId, confirmedAt: null, sealedSecret: factor.sealedSecret }, data: { confirmedAt: at, lastUsedStep: step } })
         if (count === 0) throw apiError('MFA_ALREADY_ENABLED')
         await tx.recoveryCode.deleteMany({ where: { userId: actor.userId } })
         await tx.recoveryCode.createMany({ data: recoveryRows(actor.userId, codes) })
-        await markProven(tx, actor.userId, sessionId, 'totp', at)
         await outbox.queue(tx, { kind: 'mfa_enabled', to: await emailOf(tx, actor.userId) })
       })
       outbox.wake()

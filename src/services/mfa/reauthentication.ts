@@ -122,7 +122,7 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
         throw refusal
       }
       const at = now()
-      await markProven(prisma, userId, sessionId, method, at)
+      if (!await markProven(prisma, userId, sessionId, method, at)) throw apiError('AUTH_SESSION_REVOKED')
       if (method === 'recovery_code') {
         outbox.wake()
         await audit.record({ action: 'mfa.recovery_code_used', actorId: userId, subjectId: userId, ip, details: { during: 'reauthentication' } })

@@ -45,7 +45,7 @@ async function storePasskey ({ prisma, outbox, now }: PasskeyDeps, actor: Passke
       deviceType: info.credentialDeviceType,
       aaguid: info.aaguid
     }, name, at)
-    await markProven(tx, actor.userId, actor.sessionId, 'webauthn', at)
+    if (!await markProven(tx, actor.userId, actor.sessionId, 'webauthn', at)) throw apiError('AUTH_SESSION_REVOKED')
     await outbox.queue(tx, { kind: 'passkey_added', to: await emailOf(tx, actor.userId), name: created.name })
     return created
   }).catch((error: unknown) => {

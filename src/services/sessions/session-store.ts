@@ -59,9 +59,14 @@ export async function liveSessionsPage (db: Db, userId: string, at: Date, limit:
   })
 }
 
-/** Records that the session's user proved `method` at `at` (what fresh authentication reads). */
-export async function markProven (db: Db, userId: string, sessionId: string, method: ProofMethod, at: Date): Promise<void> {
-  await db.session.updateMany({ where: { id: sessionId, userId }, data: { [provenAtOf[method]]: at } })
+/**
+ * Records that the session's user proved `method` at `at` (what fresh authentication reads),
+ * only while the session is live: false when it has ended, so that a caller holding a revoked
+ * session's access token cannot finish what it began (the caller rolls back its transaction).
+ */
+export async function markProven (db: Db, userId: string, sessionId: string, method: ProofMethod, at: Date): Promise<boolean> {
+  const { count } = await db.session.updateMany({ where: { id: sessionId, userId, ...liveSessionWhere(at) }, data: { [provenAtOf[method]]: at } })
+  return count > 0
 }
 
 // The hot paths' statements, on the pool: sent through Prisma's $queryRaw instead, a refresh
