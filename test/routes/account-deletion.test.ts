@@ -1,11 +1,12 @@
 // DELETE /users/me: the password proves the caller; the user, profile, sessions and tokens go, other accounts stay.
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
+import { whileHeld } from '../helpers/locks.js'
 import { startMailServer } from '../helpers/mail.js'
 import { loginWithBody, loginWithCookies, registerAccount } from '../helpers/users.js'
 
 const mail = await startMailServer(t)
-const { app, prisma } = await buildTestApp(t, { env: { SMTP_URL: mail.url } })
+const { app, prisma, pool, database } = await buildTestApp(t, { env: { SMTP_URL: mail.url } })
 
 const remove = (headers: Record<string, string>, payload: unknown) =>
   app.inject({ method: 'DELETE', url: '/users/me', headers, payload: payload as object })
@@ -79,4 +80,21 @@ t.test('only a live session may delete; bad input is 400', async t => {
   const revoked = await remove({ authorization: `Bearer ${mobile.accessToken}` }, { password: account.password })
   t.equal(revoked.json().code, 'AUTH_SESSION_REVOKED')
   t.equal((await rowsOf(account.user.id)).users, 1)
+})
+
+t.test('a password reset committed while a deletion checked against the old password waits: the account stays', {
+  skip: process.env.TEST_DATABASE_URL === undefined || process.env.TEST_DATABASE_URL === '' ? 'needs a server: the embedded database has one connection' : false
+}, async t => {
+  const { account, mobile } = await populatedAccount()
+  const response = await whileHeld(database.url, pool, {
+    // What a reset commits: a new hash, every session ended.
+    hold: async holder => {
+      await holder.query('UPDATE "User" SET "passwordHash" = $2 WHERE id = $1', [account.user.id, 'the reset password\'s hash'])
+      await holder.query('UPDATE "Session" SET "revokedAt" = now() WHERE "userId" = $1', [account.user.id])
+    },
+    waitingStatement: '%DELETE%"User"%'
+  }, async () => await remove({ authorization: `Bearer ${mobile.accessToken}` }, { password: account.password }))
+  t.equal(response.statusCode, 401)
+  t.equal(response.json().code, 'AUTH_SESSION_REVOKED')
+  t.equal((await rowsOf(account.user.id)).users, 1, 'the account the owner took back is still there')
 })

@@ -1,11 +1,13 @@
 // Email verification by mailed token: registration, resend, email change through PATCH /users/me, conflicts.
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
+import { withClient } from '../helpers/database.js'
 import { startMailServer } from '../helpers/mail.js'
+import { until } from '../helpers/until.js'
 import { loginWithBody, newAccount, registerAccount } from '../helpers/users.js'
 
 const mail = await startMailServer(t)
-const { app, prisma, clock, config } = await buildTestApp(t, { env: { SMTP_URL: mail.url } })
+const { app, prisma, pool, database, clock, config } = await buildTestApp(t, { env: { SMTP_URL: mail.url } })
 
 const VERIFY = /^Confirm your email address$/
 const CONFIRM_NEW = /^Confirm your new email address$/
@@ -112,6 +114,58 @@ t.test('a reset link mailed to the old address dies with the change', async t =>
   t.equal((await verify((await mail.nextMail(next, { subject: CONFIRM_NEW })).token)).statusCode, 204)
   const reset = await app.inject({ method: 'POST', url: '/auth/password/reset', payload: { token: resetMail.token, password: 'taken over passphrase' } })
   t.equal(reset.json().code, 'RESET_TOKEN_INVALID')
+})
+
+t.test('a password reset or change cancels a pending email change: the link the notice warned of dies', async t => {
+  for (const remedy of ['reset', 'change'] as const) {
+    const account = await registerAccount(app)
+    const intruder = await loginWithBody(app, account)
+    const theirs = newAccount().email
+    t.equal((await patchMe(intruder.accessToken, { email: theirs })).statusCode, 200)
+    const confirmation = await mail.nextMail(theirs, { subject: CONFIRM_NEW })
+    await mail.nextMail(account.email, { subject: NOTICE })
+
+    const newPassword = 'the owner takes it back 19'
+    if (remedy === 'reset') {
+      await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: account.email } })
+      const resetMail = await mail.nextMail(account.email, { subject: /^Reset your password$/ })
+      t.equal((await app.inject({ method: 'POST', url: '/auth/password/reset', payload: { token: resetMail.token, password: newPassword } })).statusCode, 204)
+    } else {
+      const owner = await loginWithBody(app, account)
+      const changed = await app.inject({ method: 'POST', url: '/auth/password/change', headers: { authorization: `Bearer ${owner.accessToken}` }, payload: { currentPassword: account.password, newPassword } })
+      t.equal(changed.statusCode, 204)
+    }
+
+    t.equal((await verify(confirmation.token)).json().code, 'VERIFICATION_TOKEN_INVALID', `${remedy}: the intruder's link is dead`)
+    const user = await prisma.user.findUniqueOrThrow({ where: { id: account.user.id } })
+    t.equal(user.email, account.email, `${remedy}: the address stays the owner's`)
+    t.equal(user.pendingEmail, null, `${remedy}: nothing is pending`)
+  }
+})
+
+t.test('following a link while a new one is asked for: no deadlock', {
+  skip: process.env.TEST_DATABASE_URL === undefined || process.env.TEST_DATABASE_URL === '' ? 'needs a server: the embedded database has one connection' : false
+}, async t => {
+  const account = await registerAccount(app)
+  const link = await mail.nextMail(account.email, { subject: VERIFY })
+  const { accessToken } = await loginWithBody(app, account)
+  const token = await prisma.oneTimeToken.findFirstOrThrow({ where: { userId: account.user.id, purpose: 'email_verify', usedAt: null } })
+  const waiting = async () => (await pool.query('SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = \'Lock\'')).rowCount
+  // The link's row is held so that both requests are under way at once; the verify used to
+  // take the token before the user, the resend the user before the tokens: a deadlock, a 500.
+  const [verified, resent] = await withClient(database.url, async holder => {
+    await holder.query('BEGIN')
+    await holder.query('SELECT 1 FROM "OneTimeToken" WHERE id = $1 FOR UPDATE', [token.id])
+    const verified = verify(link.token)
+    await until('the verify waits', async () => await waiting() === 1, 5000)
+    const resent = resend(accessToken)
+    await until('the resend waits too', async () => await waiting() === 2, 5000)
+    await holder.query('COMMIT')
+    return [await verified, await resent]
+  })
+  t.equal(verified.statusCode, 204)
+  t.equal(resent.statusCode, 202)
+  t.equal((await getMe(accessToken)).emailVerified, true)
 })
 
 t.test('asking for the current address cancels a pending change', async t => {

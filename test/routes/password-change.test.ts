@@ -1,11 +1,13 @@
 // POST /auth/password/change: the current password proves the caller; every other session ends, this one stays.
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
+import { withClient } from '../helpers/database.js'
 import { startMailServer } from '../helpers/mail.js'
+import { until } from '../helpers/until.js'
 import { loginWithBody, loginWithCookies, registerAccount } from '../helpers/users.js'
 
 const mail = await startMailServer(t)
-const { app, prisma } = await buildTestApp(t, { env: { SMTP_URL: mail.url } })
+const { app, prisma, pool, database } = await buildTestApp(t, { env: { SMTP_URL: mail.url } })
 
 const change = (headers: Record<string, string>, payload: unknown) =>
   app.inject({ method: 'POST', url: '/auth/password/change', headers, payload: payload as object })
@@ -112,4 +114,36 @@ t.test('bad input: 400, nothing changed', async t => {
     t.match(response.json(), { statusCode: 400, code: 'VALIDATION_FAILED' })
   }
   t.equal((await login(account.email, account.password)).statusCode, 200)
+})
+
+t.test('a reset and a change at once: no deadlock, and the reset wins over a change checked against the old password', {
+  skip: process.env.TEST_DATABASE_URL === undefined || process.env.TEST_DATABASE_URL === '' ? 'needs a server: the embedded database has one connection' : false
+}, async t => {
+  const account = await registerAccount(app)
+  const intruder = await loginWithBody(app, account)
+  await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: account.email } })
+  const resetMail = await mail.nextMail(account.email, { subject: /^Reset your password$/ })
+  const token = await prisma.oneTimeToken.findFirstOrThrow({ where: { userId: account.user.id, purpose: 'password_reset', usedAt: null } })
+  const ownerPassword = 'the owner resets it 2026'
+  const intruderPassword = 'the intruder changes it 77'
+  const waiting = async () => (await pool.query('SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = \'Lock\'')).rowCount
+
+  // The reset link's row is held so that the reset is under way when the change arrives: the
+  // two then meet on the user's row and the token's, where taking them in opposite orders
+  // deadlocked (a 500), and where a change committed after the reset overwrote its password.
+  const [reset, changed] = await withClient(database.url, async holder => {
+    await holder.query('BEGIN')
+    await holder.query('SELECT 1 FROM "OneTimeToken" WHERE id = $1 FOR UPDATE', [token.id])
+    const reset = app.inject({ method: 'POST', url: '/auth/password/reset', payload: { token: resetMail.token, password: ownerPassword } })
+    await until('the reset waits', async () => await waiting() === 1, 5000)
+    const changed = change({ authorization: `Bearer ${intruder.accessToken}` }, { currentPassword: account.password, newPassword: intruderPassword })
+    await until('the change waits too', async () => await waiting() === 2, 5000)
+    await holder.query('COMMIT')
+    return [await reset, await changed]
+  })
+  t.equal(reset.statusCode, 204)
+  t.equal(changed.statusCode, 403)
+  t.equal(changed.json().code, 'INVALID_CURRENT_PASSWORD')
+  t.equal((await login(account.email, ownerPassword)).statusCode, 200, 'the reset password is the one in force')
+  t.equal((await login(account.email, intruderPassword)).statusCode, 401)
 })

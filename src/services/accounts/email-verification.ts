@@ -4,7 +4,7 @@ import { apiError } from '../../errors.js'
 import { isUniqueViolation } from '../../db/refusals.js'
 import type { MailOutbox } from '../mail/outbox.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
-import { confirmEmailChange, liveCallerOf, markEmailVerified, userByEmail, userById } from './user-store.js'
+import { confirmEmailChange, liveCallerOf, lockUser, markEmailVerified, userByEmail, userById } from './user-store.js'
 
 export interface EmailVerificationDeps {
   prisma: PrismaClient
@@ -75,6 +75,9 @@ function verifier ({ prisma, oneTimeTokens, now }: Pick<EmailVerificationDeps, '
     if (found.status === 'invalid') throw apiError('VERIFICATION_TOKEN_INVALID')
     if (found.status === 'expired') throw apiError('VERIFICATION_TOKEN_EXPIRED')
     await prisma.$transaction(async tx => {
+      // The user's row before the token's, in the order issuing a link takes them (no deadlock
+      // with a resend), and so that a reset or change committed meanwhile is seen.
+      await lockUser(tx, found.userId)
       const user = await userById(tx, found.userId, { email: true, pendingEmail: true, emailVerifiedAt: true, isActive: true })
       const address = found.purpose === 'email_verify' ? user?.email : user?.pendingEmail
       if (user === null || !user.isActive || address !== found.email) throw apiError('VERIFICATION_TOKEN_INVALID')

@@ -94,13 +94,13 @@ export async function promoteToAdmin (db: Db, id: string) {
   return await db.user.update({ where: { id }, data: { role: 'admin', isActive: true }, select: userSelect })
 }
 
-/** Deletes the user; the schema's ON DELETE CASCADE takes everything of theirs with it. False when there was none. */
-export async function deleteUser (db: Db, id: string): Promise<boolean> {
-  return (await db.user.deleteMany({ where: { id } })).count === 1
-}
-
-export async function setPasswordHash (db: Db, id: string, passwordHash: string): Promise<void> {
-  await db.user.update({ where: { id }, data: { passwordHash } })
+/**
+ * Deletes the user; the schema's ON DELETE CASCADE takes everything of theirs with it. With
+ * `passwordHash`, only while the hash is still that one (the owner's deletion, proven against
+ * it: a reset committed meanwhile wins). False when nothing was deleted.
+ */
+export async function deleteUser (db: Db, id: string, passwordHash?: string): Promise<boolean> {
+  return (await db.user.deleteMany({ where: { id, ...(passwordHash === undefined ? {} : { passwordHash }) } })).count === 1
 }
 
 /** Replaces the hash only if it is still `current`: a password changed meanwhile is never reverted. True when it did. */
@@ -116,6 +116,11 @@ export async function resetPassword (db: Db, id: string, email: string, password
 
 export async function markEmailVerified (db: Db, id: string, at: Date): Promise<void> {
   await db.user.update({ where: { id }, data: { emailVerifiedAt: at } })
+}
+
+/** A staged email change is dropped: its link no longer matches a pending address. */
+export async function cancelEmailChange (db: Db, id: string): Promise<void> {
+  await db.user.update({ where: { id }, data: { pendingEmail: null } })
 }
 
 /** The pending address becomes the address, verified. */

@@ -6,8 +6,9 @@ import type { MailOutbox } from '../mail/outbox.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import type { PasswordService } from './passwords.js'
 import type { SessionService } from '../sessions/sessions.js'
-import { deleteUser, liveCallerOf, setPasswordHash } from '../accounts/user-store.js'
-import { voidPendingChallenges } from '../mfa/challenges.js'
+import { deleteUser, liveCallerOf, replacePasswordHash } from '../accounts/user-store.js'
+import { liveSessionOf } from '../sessions/session-store.js'
+import { voidWhatTheOldPasswordBegan } from './password-replaced.js'
 
 export interface CredentialDeps {
   prisma: PrismaClient
@@ -32,18 +33,23 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
     /**
      * Needs the current password (a stolen access token alone cannot lock the owner out).
      * The new one meets the registration policy and is hashed off the event loop. Every
-     * other session ends and outstanding reset links die, in one transaction; the calling
-     * session stays. The owner is told by mail.
+     * other session ends, and what the old password began dies (password-replaced.ts), in
+     * one transaction; the calling session stays. The owner is told by mail.
+     *
+     * The hash is replaced only if it is still the one the current password was checked
+     * against, and the session is read again under that row's lock: a reset, another change
+     * or a revocation committed during the hashing wins (403 INVALID_CURRENT_PASSWORD, 401
+     * AUTH_SESSION_REVOKED) rather than being overwritten.
      */
     async changePassword (userId: string, sessionId: string, currentPassword: string, newPassword: string): Promise<void> {
       const user = await provenCaller(userId, sessionId, currentPassword)
       if (passwords.isWeak(newPassword, [user.email, user.username])) throw apiError('PASSWORD_TOO_WEAK')
       const passwordHash = await passwords.hash(newPassword)
       await prisma.$transaction(async tx => {
-        await setPasswordHash(tx, userId, passwordHash)
+        if (!await replacePasswordHash(tx, userId, user.passwordHash, passwordHash)) throw apiError('INVALID_CURRENT_PASSWORD')
+        if (await liveSessionOf(tx, userId, sessionId, now(), { id: true }) === null) throw apiError('AUTH_SESSION_REVOKED')
         await sessions.revokeOthers(userId, sessionId, 'password_change', tx)
-        await voidPendingChallenges(tx, userId, now())
-        await oneTimeTokens.revoke(tx, userId, 'password_reset')
+        await voidWhatTheOldPasswordBegan(tx, oneTimeTokens, userId, now())
         await outbox.queue(tx, { kind: 'password_changed', to: user.email, everywhere: false })
       })
       outbox.wake()
@@ -53,11 +59,12 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
     /**
      * Needs the current password. One DELETE: the schema's ON DELETE CASCADE removes the
      * profile, every session and every one-time token in the same transaction, so nothing
-     * of the account survives and its refresh tokens die with it.
+     * of the account survives and its refresh tokens die with it. Only while the hash is
+     * the one the password was checked against: an account reset meanwhile stays.
      */
     async deleteAccount (userId: string, sessionId: string, password: string): Promise<void> {
-      await provenCaller(userId, sessionId, password)
-      if (!await deleteUser(prisma, userId)) throw apiError('AUTH_SESSION_REVOKED')
+      const user = await provenCaller(userId, sessionId, password)
+      if (!await deleteUser(prisma, userId, user.passwordHash)) throw apiError('AUTH_SESSION_REVOKED')
       await audit.record({ action: 'user.deleted', actorId: userId, subjectId: userId, details: { by: 'self' } })
     }
   }

@@ -3,9 +3,9 @@ import { apiError } from '../../errors.js'
 import { isRecordNotFound } from '../../db/refusals.js'
 import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
 import { canonical } from '../accounts/users.js'
-import { resetPassword, userById } from '../accounts/user-store.js'
-import { voidPendingChallenges } from '../mfa/challenges.js'
+import { lockUser, resetPassword, userById } from '../accounts/user-store.js'
 import type { CredentialDeps } from './credentials.js'
+import { voidWhatTheOldPasswordBegan } from './password-replaced.js'
 
 export interface PasswordResetDeps extends CredentialDeps {
   throttle: LoginThrottle
@@ -43,12 +43,14 @@ export function createPasswordResetService ({ prisma, passwords, sessions, oneTi
       const passwordHash = await passwords.hash(password)
       try {
         await prisma.$transaction(async tx => {
+          // The user's row first, as every writer of a user's rows takes it: issuing a link
+          // takes it before the tokens, so a reset taking the token first could deadlock.
+          await lockUser(tx, found.userId)
           if (!await oneTimeTokens.consume(tx, found.id)) throw apiError('RESET_TOKEN_INVALID')
           // Guarded by the address: an email change confirmed meanwhile voids the link.
           await resetPassword(tx, found.userId, found.email, passwordHash, user.emailVerifiedAt ?? now())
           await sessions.revokeAll(found.userId, 'password_reset', tx)
-          await voidPendingChallenges(tx, found.userId, now())
-          await oneTimeTokens.revoke(tx, found.userId, 'password_reset')
+          await voidWhatTheOldPasswordBegan(tx, oneTimeTokens, found.userId, now())
           await outbox.queue(tx, { kind: 'password_changed', to: found.email, everywhere: true })
         })
       } catch (error) {
