@@ -94,3 +94,17 @@ t.test('DELETE /admin/users/:id/mfa removes the factors, ends the sessions, mail
   t.equal(unknown.json().code, 'NOT_FOUND')
   t.equal((await app.inject({ method: 'DELETE', url: '/admin/users/not-a-uuid/mfa', headers: adminHeaders })).statusCode, 400)
 })
+
+t.test('an admin who removes their only factor loses the admin API on the sessions that proved it, until they enrol again', async t => {
+  const admin = newAccount()
+  await createAdminAccounts({ prisma, sql: pool, passwords }).createAdmin(admin)
+  const headers = bearer((await loginWithBody(app, admin)).accessToken)
+  await enrolTotp(app, headers, clock)
+  t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers })).statusCode, 200)
+  t.equal((await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', headers })).statusCode, 204)
+  const after = await app.inject({ method: 'GET', url: '/admin/users', headers })
+  t.equal(after.statusCode, 403)
+  t.equal(after.json().code, 'MFA_ENROLMENT_REQUIRED')
+  await enrolTotp(app, headers, clock)
+  t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers })).statusCode, 200, 'a new factor, proven on this session, opens it again')
+})

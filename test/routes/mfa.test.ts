@@ -315,6 +315,25 @@ t.test('a password reset committed while a challenge is being met wins: no sessi
   t.equal(await prisma.session.count({ where: { userId: account.user.id, revokedAt: null } }), 0, 'no session survives')
 })
 
+t.test('a password reset committed while a login with a factor checks the old password wins: no challenge is issued', {
+  skip: database.poolSize === 1 && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL'
+}, async t => {
+  const account = await enrolledAccount()
+  const response = await whileHeld(database.url, pool, {
+    // What a reset does: the new hash, the challenges and sessions of the old password ended.
+    hold: async holder => {
+      await holder.query('UPDATE "User" SET "passwordHash" = \'$argon2id$v=19$m=19456,t=2,p=1$replaced$replaced\' WHERE id = $1', [account.user.id])
+      await holder.query('DELETE FROM "MfaChallenge" WHERE "userId" = $1 AND "usedAt" IS NULL', [account.user.id])
+    },
+    waitingStatement: '%INSERT INTO "MfaChallenge"%'
+  }, async () => await startLogin(app, account))
+  t.equal(response.statusCode, 401)
+  t.equal(response.json().code, 'AUTH_INVALID_CREDENTIALS')
+  t.equal(await prisma.mfaChallenge.count({ where: { userId: account.user.id, usedAt: null } }), 0, 'nothing the old password could finish')
+  const audited = await prisma.auditEvent.findFirst({ where: { subjectId: account.user.id, action: 'login.failed' }, orderBy: { createdAt: 'desc' } })
+  t.match(audited?.details, { reason: 'account_changed' })
+})
+
 t.test('bad input is 400 in the catalogue shape, and changes nothing', async t => {
   const account = await enrolledAccount()
   const mfaToken = await challengeOf(account)

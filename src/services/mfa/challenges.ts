@@ -85,6 +85,21 @@ export async function voidPendingChallenges (db: Db, userId: string, at: Date): 
   await db.mfaChallenge.deleteMany({ where: { userId, usedAt: null, expiresAt: { gt: at } } })
 }
 
+/**
+ * The challenge, only while the user is active and still has the hash the password was proven
+ * against, taking the user's row as a login does: a password change, reset or deactivation
+ * committed during the hashing wins (no challenge), and one committed later finds the
+ * challenge and voids it (voidPendingChallenges). False when nothing was inserted.
+ */
+async function insertChallenge (db: Db, { id, userId, passwordHash, tokenHash, throttleKey, at }: { id: string, userId: string, passwordHash: string, tokenHash: string, throttleKey: string, at: Date }): Promise<boolean> {
+  const expiresAt = new Date(at.getTime() + CHALLENGE_TTL_SECONDS * 1000)
+  const inserted = await db.$executeRaw`
+    INSERT INTO "MfaChallenge" (id, "userId", "tokenHash", "throttleKey", "expiresAt", "createdAt")
+    SELECT ${id}::uuid, u.id, ${tokenHash}, ${throttleKey}, ${iso(expiresAt)}::timestamp(3), ${iso(at)}::timestamp(3)
+    FROM (SELECT id FROM "User" WHERE id = ${userId}::uuid AND "isActive" AND "passwordHash" = ${passwordHash} FOR NO KEY UPDATE) u`
+  return inserted === 1
+}
+
 /** Deletes everyone's challenges expired at `at`, skipping rows another transaction holds: a sweep never waits, so logins at once neither queue on it nor deadlock in it. */
 async function sweepExpiredChallenges (db: Db, at: Date): Promise<void> {
   await db.$executeRaw`DELETE FROM "MfaChallenge" WHERE id IN (SELECT id FROM "MfaChallenge" WHERE "expiresAt" < ${iso(at)}::timestamp(3) FOR UPDATE SKIP LOCKED)`
@@ -123,16 +138,15 @@ export function createChallengeService (deps: ChallengeDeps) {
   return {
     /**
      * Only after the password is proven. The token is 256 random bits, kept only as a
-     * SHA-256; it opens no session by itself.
+     * SHA-256; it opens no session by itself. Null when the account changed while the
+     * password was being checked (see insertChallenge): nothing is issued.
      */
-    async issue (userId: string, throttleKey: string, ip: string): Promise<IssuedChallenge> {
+    async issue (userId: string, passwordHash: string, throttleKey: string, ip: string): Promise<IssuedChallenge | null> {
       const at = now()
       const mfaToken = randomBytes(32).toString('base64url')
       // Expired challenges of anyone are swept here (indexed by expiry): no table grows without bound.
       await sweepExpiredChallenges(prisma, at)
-      await prisma.mfaChallenge.create({
-        data: { id: randomUUID(), userId, tokenHash: hashOf(mfaToken), throttleKey, expiresAt: new Date(at.getTime() + CHALLENGE_TTL_SECONDS * 1000), createdAt: at }
-      })
+      if (!await insertChallenge(prisma, { id: randomUUID(), userId, passwordHash, tokenHash: hashOf(mfaToken), throttleKey, at })) return null
       await audit.record({ action: 'mfa.challenge_issued', actorId: userId, subjectId: userId, ip })
       return { mfaToken, methods: await methodsOf(deps, userId), expiresIn: CHALLENGE_TTL_SECONDS }
     },

@@ -83,15 +83,22 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
     /**
      * The caller's current role, read with their session, which must be live (else
      * AUTH_SESSION_REVOKED). With REQUIRE_MFA_FOR_ADMINS, the admin API serves only admin
-     * sessions that proved a second factor (at login, at enrolment, or by reauthentication):
-     * an admin without one must enrol. Other roles are left to the permission guards.
+     * sessions that proved a second factor (at login, at enrolment, or by reauthentication)
+     * that the admin still has: an admin without one, or who removed it, must enrol. Other
+     * roles are left to the permission guards.
      */
     async assertAdminSession (userId: string, sessionId: string): Promise<string> {
-      const session = await liveSessionOf(prisma, userId, sessionId, now(), { totpProvenAt: true, recoveryCodeProvenAt: true, passkeyProvenAt: true, user: { select: { role: true } } })
+      const session = await liveSessionOf(prisma, userId, sessionId, now(), {
+        totpProvenAt: true,
+        recoveryCodeProvenAt: true,
+        passkeyProvenAt: true,
+        user: { select: { role: true, totpFactor: { select: { confirmedAt: true } }, _count: { select: { passkeys: true } } } }
+      })
       if (session === null) throw apiError('AUTH_SESSION_REVOKED')
-      const { role } = session.user
-      const secondFactorProven = session.totpProvenAt !== null || session.recoveryCodeProvenAt !== null || session.passkeyProvenAt !== null
-      if (requireMfaForAdmins && isAdministrative(role) && !secondFactorProven) throw apiError('MFA_ENROLMENT_REQUIRED')
+      const { role, totpFactor, _count: { passkeys } } = session.user
+      const totpProven = totpFactor?.confirmedAt != null && (session.totpProvenAt !== null || session.recoveryCodeProvenAt !== null)
+      const passkeyProven = passkeys > 0 && session.passkeyProvenAt !== null
+      if (requireMfaForAdmins && isAdministrative(role) && !totpProven && !passkeyProven) throw apiError('MFA_ENROLMENT_REQUIRED')
       return role
     },
 

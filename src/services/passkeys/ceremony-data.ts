@@ -8,11 +8,15 @@ export interface ClientData {
   origin: string
 }
 
+// Every challenge this service issues is base64url; anything else (a NUL, which PostgreSQL's
+// text cannot hold, among others) is not one of ours and never reaches the database.
+const CHALLENGE = /^[A-Za-z0-9_-]{1,128}$/
+
 /** The client data JSON (WebAuthn 5.8.1); a response that cannot be read is a bad request (400). */
 export function clientDataOf (clientDataJSON: string): ClientData {
   try {
     const data = JSON.parse(Buffer.from(clientDataJSON, 'base64url').toString('utf8')) as Record<string, unknown>
-    if (typeof data.type === 'string' && typeof data.challenge === 'string' && typeof data.origin === 'string') {
+    if (typeof data.type === 'string' && typeof data.challenge === 'string' && CHALLENGE.test(data.challenge) && typeof data.origin === 'string') {
       return { type: data.type, challenge: data.challenge, origin: data.origin }
     }
   } catch {}

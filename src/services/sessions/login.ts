@@ -61,15 +61,17 @@ export interface LoginDeps {
 
 type ProvenUser = { id: string, role: string, emailVerifiedAt: Date | null }
 
+/** A deletion, deactivation or password change committed while this login was proven won: 401, audited. */
+async function refuseChangedAccount ({ audit, metrics }: Pick<LoginDeps, 'audit' | 'metrics'>, userId: string, device: Device): Promise<never> {
+  await audit.record({ action: 'login.failed', subjectId: userId, ip: device.ip, details: { reason: 'account_changed' } })
+  metrics.login('invalid_credentials')
+  throw apiError('AUTH_INVALID_CREDENTIALS')
+}
+
 /** Opens the session of a proven login (see login-records.ts) and issues its first tokens. */
 async function signIn ({ records, settings, issueAccessToken, audit, metrics }: LoginDeps, user: ProvenUser, device: Device, throttleKeys: string[], proof: LoginProof): Promise<SignedIn> {
   const opened = await records.succeed(user.id, device, throttleKeys, proof)
-  if (opened === null) {
-    // A deletion, deactivation or password change committed while this login was proven won.
-    await audit.record({ action: 'login.failed', subjectId: user.id, ip: device.ip, details: { reason: 'account_changed' } })
-    metrics.login('invalid_credentials')
-    throw apiError('AUTH_INVALID_CREDENTIALS')
-  }
+  if (opened === null) return await refuseChangedAccount({ audit, metrics }, user.id, device)
   const { session, user: visible, amr, authTime } = opened
   const grant = { userId: user.id, sessionId: session.sessionId, role: visible.role, emailVerified: visible.emailVerified, amr, authTime }
   const access = issueAccessToken(grant, settings.tokenLifetimes().accessTokenTtlSeconds)
@@ -149,8 +151,10 @@ export function createLoginService (deps: LoginDeps) {
       if (user.mfaEnabled) {
         // DESIGN 10: only now, with the password proven, may the answer show that a factor is
         // set. Earlier failures are not forgotten yet: the second step must earn that too.
+        const challenge = await challenges.issue(user.id, passwordHash, key, device.ip)
+        if (challenge === null) return await refuseChangedAccount(deps, user.id, device)
         metrics.login('mfa_required')
-        return { mfaRequired: true, ...await challenges.issue(user.id, key, device.ip) }
+        return { mfaRequired: true, ...challenge }
       }
       return signIn(deps, user, device, throttleKeys, { secondFactor: null, passwordHash })
     },
