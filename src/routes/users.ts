@@ -61,10 +61,10 @@ export async function userRoutes (app: FastifyInstance, { users, credentials, pa
       tags: ['users'],
       operationId: 'deleteMe',
       summary: 'Delete the account, its profile and sessions; clears the cookies',
-      description: 'Needs the current password (403 `INVALID_CURRENT_PASSWORD`) and fresh authentication (403 `REAUTHENTICATION_REQUIRED`).',
+      description: 'Needs the current password (403 `INVALID_CURRENT_PASSWORD`) and fresh authentication (403 `REAUTHENTICATION_REQUIRED`). The last active admin cannot delete their account (409 `LAST_ADMIN`).',
       security,
       body: DeleteMeBody(passwordPolicy),
-      response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 415) }
+      response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 409, 415) }
     }
   }, async (request, reply) => {
     const caller = callerOf(request)

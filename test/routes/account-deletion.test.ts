@@ -1,6 +1,7 @@
 // DELETE /users/me: the password proves the caller; the user, profile, sessions and tokens go, other accounts stay.
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
+import { loginAsAdmin } from '../helpers/admin.js'
 import { whileHeld } from '../helpers/locks.js'
 import { startMailServer } from '../helpers/mail.js'
 import { loginWithBody, loginWithCookies, registerAccount } from '../helpers/users.js'
@@ -97,4 +98,17 @@ t.test('a password reset committed while a deletion checked against the old pass
   t.equal(response.statusCode, 401)
   t.equal(response.json().code, 'AUTH_SESSION_REVOKED')
   t.equal((await rowsOf(account.user.id)).users, 1, 'the account the owner took back is still there')
+})
+
+t.test('the last active admin cannot delete their own account (409 LAST_ADMIN); with another admin, they can', async t => {
+  const admin = await loginAsAdmin(app, prisma)
+  await prisma.user.updateMany({ where: { role: 'admin', id: { not: admin.user.id } }, data: { role: 'user' } })
+  const refused = await remove(admin.headers, { password: admin.password })
+  t.equal(refused.statusCode, 409)
+  t.equal(refused.json().code, 'LAST_ADMIN')
+  t.equal((await rowsOf(admin.user.id)).users, 1, 'the service keeps its admin')
+
+  await loginAsAdmin(app, prisma)
+  t.equal((await remove(admin.headers, { password: admin.password })).statusCode, 204)
+  t.equal((await rowsOf(admin.user.id)).users, 0)
 })

@@ -42,7 +42,7 @@ export interface AdminDeps {
  * Refuses a change that would leave no active admin. Run under the "admins" lock, so two
  * admins demoting each other at the same moment cannot both succeed.
  */
-async function assertAnotherActiveAdmin (tx: Transaction, userId: string): Promise<void> {
+export async function assertAnotherActiveAdmin (tx: Transaction, userId: string): Promise<void> {
   await lockFor(tx, 'admins')
   if (await activeAdminCount(tx, userId) === 0) throw apiError('LAST_ADMIN')
 }

@@ -7,6 +7,7 @@ import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import type { PasswordService } from './passwords.js'
 import type { SessionService } from '../sessions/sessions.js'
 import { deleteUser, liveCallerOf, replacePasswordHash } from '../accounts/user-store.js'
+import { assertAnotherActiveAdmin } from '../admin/users.js'
 import { liveSessionOf } from '../sessions/session-store.js'
 import { voidWhatTheOldPasswordBegan } from './password-replaced.js'
 
@@ -23,7 +24,7 @@ export interface CredentialDeps {
 export function createCredentialService ({ prisma, passwords, sessions, oneTimeTokens, outbox, audit, now }: CredentialDeps) {
   /** The caller's row, only while their session is live; the current password must match it. */
   async function provenCaller (userId: string, sessionId: string, currentPassword: string) {
-    const user = await liveCallerOf(prisma, userId, sessionId, now(), { email: true, username: true, passwordHash: true })
+    const user = await liveCallerOf(prisma, userId, sessionId, now(), { email: true, username: true, passwordHash: true, role: true })
     if (user === null) throw apiError('AUTH_SESSION_REVOKED')
     if (!await passwords.verify(user.passwordHash, currentPassword)) throw apiError('INVALID_CURRENT_PASSWORD')
     return user
@@ -60,11 +61,17 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
      * Needs the current password. One DELETE: the schema's ON DELETE CASCADE removes the
      * profile, every session and every one-time token in the same transaction, so nothing
      * of the account survives and its refresh tokens die with it. Only while the hash is
-     * the one the password was checked against: an account reset meanwhile stays.
+     * the one the password was checked against: an account reset meanwhile stays. Never the
+     * last active admin (409 LAST_ADMIN), as through the admin API: the service would be
+     * left without one, and ADMIN_EMAIL's start-up bootstrap would promote whoever registers
+     * the freed address next.
      */
     async deleteAccount (userId: string, sessionId: string, password: string): Promise<void> {
       const user = await provenCaller(userId, sessionId, password)
-      if (!await deleteUser(prisma, userId, user.passwordHash)) throw apiError('AUTH_SESSION_REVOKED')
+      await prisma.$transaction(async tx => {
+        if (user.role === 'admin') await assertAnotherActiveAdmin(tx, userId)
+        if (!await deleteUser(tx, userId, user.passwordHash)) throw apiError('AUTH_SESSION_REVOKED')
+      })
       await audit.record({ action: 'user.deleted', actorId: userId, subjectId: userId, details: { by: 'self' } })
     }
   }
