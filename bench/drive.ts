@@ -30,6 +30,14 @@ function requestsOf ({ scenario, path }: Load): Request[] | undefined {
       setupRequest: request => ({ ...request, headers: { ...request.headers, authorization: `Bearer ${scenario.accessTokens[next++ % scenario.accessTokens.length]}` } })
     }]
   }
+  if (scenario?.kind === 'bodies') {
+    let next = 0
+    return [{
+      method: 'POST',
+      path,
+      setupRequest: request => ({ ...request, body: scenario.bodies[next++ % scenario.bodies.length] })
+    }]
+  }
   if (scenario?.kind === 'register') {
     return [{
       method: 'POST',

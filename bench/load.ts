@@ -11,11 +11,12 @@ export interface Measurement {
   failures: number
 }
 
-/** Scenarios whose every request differs: a refresh token that each answer replaces, another access token, a new email. */
+/** Scenarios whose every request differs: a refresh token that each answer replaces, another access token, a new email, the next of some bodies. */
 export type Scenario =
   | { kind: 'refresh', refreshTokens: string[] }
   | { kind: 'tokens', accessTokens: string[] }
   | { kind: 'register', password: string }
+  | { kind: 'bodies', bodies: string[] }
 
 export interface Load {
   url: string

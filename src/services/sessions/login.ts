@@ -16,6 +16,7 @@ import type { AccessTokenIssuer } from '../tokens/access-tokens.js'
 import type { ApiUser } from '../accounts/api-user.js'
 import { canonical } from '../accounts/users.js'
 import { replacePasswordHash, userById } from '../accounts/user-store.js'
+import { oneAtATime } from './one-at-a-time.js'
 
 export type LoginIdentifier = { identifier: string } | { email: string } | { username: string }
 
@@ -116,8 +117,40 @@ async function refuseCredentials ({ throttle, audit, metrics }: LoginDeps, who: 
   throw apiError('AUTH_INVALID_CREDENTIALS')
 }
 
+/** One login by password, its identifier's only attempt under way here (see createLoginService). */
+async function passwordAttempt (deps: LoginDeps, who: LoginIdentifier, key: string, password: string, device: Device): Promise<LoginOutcome> {
+  const { passwords, records, throttle, challenges, requireVerifiedEmail, metrics } = deps
+  // One query whether or not the account exists: the profile is read only after success,
+  // so the database work before the answer does not tell accounts apart either.
+  const { failures, user } = await records.lookup(lookupOf(who), key)
+  throttle.assertMayTry(failures)
+  const valid = user === null
+    ? await passwords.verifyDecoy(password)
+    : await passwords.verify(user.passwordHash, password)
+  if (user === null || !valid || !user.isActive) return refuseCredentials(deps, who, key, device, user, valid)
+  // NIST SP 800-63B 3.2.2: after a successful authentication, earlier failures no longer count.
+  const throttleKeys = [key, ...accountThrottleKeys(user)]
+  if (requireVerifiedEmail && user.emailVerifiedAt === null) {
+    await throttle.clear(throttleKeys)
+    return refuseUnverified(deps, user)
+  }
+
+  const passwordHash = await settledHash(deps, user, password)
+  if (user.mfaEnabled) {
+    // DESIGN 10: only now, with the password proven, may the answer show that a factor is
+    // set. Earlier failures are not forgotten yet: the second step must earn that too.
+    const challenge = await challenges.issue(user.id, passwordHash, key, device.ip)
+    if (challenge === null) return await refuseChangedAccount(deps, user.id, device)
+    metrics.login('mfa_required')
+    return { mfaRequired: true, ...challenge }
+  }
+  return signIn(deps, user, device, throttleKeys, { secondFactor: null, passwordHash })
+}
+
 export function createLoginService (deps: LoginDeps) {
-  const { prisma, passwords, records, throttle, challenges, assertions, requireVerifiedEmail, metrics } = deps
+  const { prisma, challenges, assertions, requireVerifiedEmail, metrics } = deps
+  // Per instance: with several, an identifier has at most one attempt under way on each.
+  const perIdentifier = oneAtATime()
   return {
     /**
      * Unknown account, wrong password and deactivated account fail identically, after the
@@ -132,31 +165,7 @@ export function createLoginService (deps: LoginDeps) {
      */
     async login (who: LoginIdentifier, password: string, device: Device): Promise<LoginOutcome> {
       const key = throttleKeyOfLogin(who)
-      // One query whether or not the account exists: the profile is read only after success,
-      // so the database work before the answer does not tell accounts apart either.
-      const { failures, user } = await records.lookup(lookupOf(who), key)
-      throttle.assertMayTry(failures)
-      const valid = user === null
-        ? await passwords.verifyDecoy(password)
-        : await passwords.verify(user.passwordHash, password)
-      if (user === null || !valid || !user.isActive) return refuseCredentials(deps, who, key, device, user, valid)
-      // NIST SP 800-63B 3.2.2: after a successful authentication, earlier failures no longer count.
-      const throttleKeys = [key, ...accountThrottleKeys(user)]
-      if (requireVerifiedEmail && user.emailVerifiedAt === null) {
-        await throttle.clear(throttleKeys)
-        return refuseUnverified(deps, user)
-      }
-
-      const passwordHash = await settledHash(deps, user, password)
-      if (user.mfaEnabled) {
-        // DESIGN 10: only now, with the password proven, may the answer show that a factor is
-        // set. Earlier failures are not forgotten yet: the second step must earn that too.
-        const challenge = await challenges.issue(user.id, passwordHash, key, device.ip)
-        if (challenge === null) return await refuseChangedAccount(deps, user.id, device)
-        metrics.login('mfa_required')
-        return { mfaRequired: true, ...challenge }
-      }
-      return signIn(deps, user, device, throttleKeys, { secondFactor: null, passwordHash })
+      return await perIdentifier(key, async () => await passwordAttempt(deps, who, key, password, device))
     },
 
     /**
