@@ -133,7 +133,7 @@ function userSessionRoutes (routes: TypedRoutes, can: Can, admin: AdminService) 
       security,
       operationId: 'adminListUserSessions',
       summary: "A user's live sessions (device, ip, created, last used), most recently used first",
-      description: '`current` marks the session making the request, when an admin looks at their own sessions.',
+      description: '`current` marks the session making the request, when an admin looks at their own sessions. Paged as GET /auth/sessions.',
       params: UserParams,
       querystring: ListQuery,
       response: { 200: SessionList, ...errorResponses(400, 401, 403, 404) }

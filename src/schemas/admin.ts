@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox'
 import { auditActions } from '../services/admin/audit-actions.js'
 import { lifetimeBounds } from '../services/admin/lifetime-bounds.js'
 import { roles } from '../services/accounts/roles.js'
-import { Uuid, User } from './common.js'
+import { Cursor, Uuid, User } from './common.js'
 import { ProfileChanges } from './users.js'
 
 export const RoleName = Type.Union(roles.map(role => Type.Literal(role)))
@@ -13,7 +13,6 @@ export const AdminUser = Type.Composite([User, Type.Object({
   mfaEnabled: Type.Boolean({ description: 'whether a second factor guards the login: a confirmed TOTP factor or at least one passkey' })
 })], { $id: 'AdminUser', title: 'User (admin view)' })
 
-const Cursor = Type.String({ minLength: 1, maxLength: 200, description: 'nextCursor of the previous page' })
 const Limit = Type.Integer({ minimum: 1, maximum: 100, default: 20 })
 
 export const UserListQuery = Type.Object({

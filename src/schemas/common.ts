@@ -1,7 +1,12 @@
 // Shared TypeBox primitives: identifiers, credentials, the error shape and the user as the API shows it.
 import { Type, type TSchema } from '@sinclair/typebox'
+import { uuidPattern } from '../services/ids.js'
 
-export const Uuid = Type.String({ format: 'uuid' })
+// The format tells OpenAPI readers what the string is; the pattern is what is accepted.
+export const Uuid = Type.String({ format: 'uuid', pattern: uuidPattern })
+
+/** An opaque position in a list, as the previous page's `nextCursor` gave it. */
+export const Cursor = Type.String({ minLength: 1, maxLength: 200, description: 'nextCursor of the previous page' })
 
 export const Email = Type.String({ format: 'email', minLength: 3, maxLength: 254, examples: ['ada@example.com'] })
 

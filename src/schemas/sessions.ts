@@ -1,6 +1,6 @@
 // Bodies and responses of the session routes: claims, token verification, the caller's sessions.
 import { Type } from '@sinclair/typebox'
-import { Uuid } from './common.js'
+import { Cursor, Uuid } from './common.js'
 
 export const AccessClaims = Type.Object({
   sub: Uuid,
@@ -37,12 +37,12 @@ export const SessionItem = Type.Object({
 
 export const ListQuery = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-  cursor: Type.Optional(Uuid)
+  cursor: Type.Optional(Cursor)
 }, { additionalProperties: false })
 
 export const SessionList = Type.Object({
   items: Type.Array(SessionItem),
-  nextCursor: Type.Union([Uuid, Type.Null()])
+  nextCursor: Type.Union([Type.String(), Type.Null()])
 })
 
 export const SessionParams = Type.Object({ id: Uuid }, { additionalProperties: false })

@@ -91,3 +91,18 @@ t.test('the audit trail pages newest first', async t => {
   t.ok(page1.items[1].createdAt >= page2.items[0].createdAt)
   t.notOk(page2.items.some((e: { id: string }) => page1.items.some((f: { id: string }) => f.id === e.id)))
 })
+
+t.test('a subjectId or a cursor the service did not write is 400 VALIDATION_FAILED', async t => {
+  const id = admin.user.id
+  const cursorOf = (at: string, cursorId: string) => Buffer.from(`${at}|${cursorId}`).toString('base64url')
+  const time = '2025-01-01T00:00:00.000Z'
+  for (const query of [
+    `subjectId=urn:uuid:${id}`, `subjectId=${id.toUpperCase()}`,
+    `cursor=${cursorOf(time, `urn:uuid:${id}`)}`, `cursor=${cursorOf(time, id.toUpperCase())}`, `cursor=${cursorOf(time, 'a'.repeat(36))}`,
+    `cursor=${cursorOf(time, '-'.repeat(36))}`, `cursor=${cursorOf('-200000-01-01T00:00:00.000Z', id)}`, `cursor=${cursorOf('+275000-01-01T00:00:00.000Z', id)}`
+  ]) {
+    const response = await app.inject({ method: 'GET', url: `/admin/audit?${query}`, headers: admin.headers })
+    t.equal(response.statusCode, 400, query)
+    t.match(response.json(), { statusCode: 400, code: 'VALIDATION_FAILED', error: 'Bad Request' }, query)
+  }
+})

@@ -6,7 +6,7 @@ import { startMailServer } from '../helpers/mail.js'
 import { loginWithBody, registerAccount } from '../helpers/users.js'
 
 const mail = await startMailServer(t)
-const { app, prisma } = await buildTestApp(t, { env: { SMTP_URL: mail.url } })
+const { app, prisma, clock } = await buildTestApp(t, { env: { SMTP_URL: mail.url } })
 const admin = await loginAsAdmin(app, prisma)
 const UNKNOWN = '00000000-0000-4000-8000-000000000000'
 
@@ -39,6 +39,63 @@ t.test('GET /admin/users/:id/sessions lists live sessions with device, ip and ti
   t.equal(own.filter((s: { current: boolean }) => s.current).length, 1, 'an admin sees which of their own sessions is this one')
   t.equal((await asAdmin('GET', `/admin/users/${UNKNOWN}/sessions`)).json().code, 'NOT_FOUND')
   t.equal((await asAdmin('GET', '/admin/users/not-a-uuid/sessions')).statusCode, 400)
+})
+
+t.test('an admin ending the last session shown between two pages hides no other live session', async t => {
+  const user = await registerAccount(app)
+  for (let i = 0; i < 4; i++) {
+    await loginWithBody(app, user)
+    clock.advance(1)
+  }
+  const url = `/admin/users/${user.user.id}/sessions`
+  const first = (await asAdmin('GET', `${url}?limit=2`)).json()
+  const ended = first.items[1].id
+  t.equal((await asAdmin('DELETE', `${url}/${ended}`)).statusCode, 204)
+  const second = (await asAdmin('GET', `${url}?limit=2&cursor=${first.nextCursor}`)).json()
+  const live = (await asAdmin('GET', url)).json().items.map((s: { id: string }) => s.id)
+  t.equal(live.length, 3)
+  t.same([first.items[0], ...second.items].map((s: { id: string }) => s.id), live, 'every other live session once')
+  t.equal(second.nextCursor, null)
+})
+
+t.test('an id or a cursor the service did not write is 400 VALIDATION_FAILED', async t => {
+  const user = await registerAccount(app)
+  await loginWithBody(app, user)
+  const id = user.user.id
+  const session = (await prisma.session.findFirstOrThrow({ where: { userId: id } })).id
+  const cursorOf = (at: string, cursorId: string) => Buffer.from(`${at}|${cursorId}`).toString('base64url')
+  const urls: Array<['GET' | 'POST' | 'DELETE', string]> = []
+  for (const spelling of [`urn:uuid:${id}`, id.toUpperCase()]) {
+    urls.push(['GET', `/admin/users/${spelling}/sessions`], ['POST', `/admin/users/${spelling}/password-reset`], ['DELETE', `/admin/users/${spelling}/sessions/${session}`])
+  }
+  for (const spelling of [`urn:uuid:${session}`, session.toUpperCase()]) {
+    urls.push(['DELETE', `/admin/users/${id}/sessions/${spelling}`], ['GET', `/admin/users/${id}/sessions?cursor=${spelling}`])
+  }
+  for (const cursor of [cursorOf('2025-01-01T00:00:00.000Z', `urn:uuid:${session}`), cursorOf('2025-01-01T00:00:00.000Z', 'a'.repeat(36)), cursorOf('-200000-01-01T00:00:00.000Z', session)]) {
+    urls.push(['GET', `/admin/users/${id}/sessions?cursor=${cursor}`])
+  }
+  for (const [method, url] of urls) {
+    const response = await asAdmin(method, url)
+    t.equal(response.statusCode, 400, `${method} ${url}`)
+    t.match(response.json(), { statusCode: 400, code: 'VALIDATION_FAILED', error: 'Bad Request' }, `${method} ${url}`)
+  }
+  t.equal((await prisma.session.findUniqueOrThrow({ where: { id: session } })).revokedAt, null, 'the session lives on')
+  t.equal(await prisma.auditEvent.count({ where: { action: 'password.reset_sent', subjectId: id } }), 0, 'no reset mail sent')
+})
+
+t.test('the per-user limit on reset mails cannot be passed by spelling the id in upper or mixed case', async t => {
+  const { app: limited, prisma: limitedPrisma } = await buildTestApp(t, { env: { RATE_LIMIT_MAIL_ACCOUNT: '2/900' } })
+  const limitedAdmin = await loginAsAdmin(limited, limitedPrisma)
+  const user = await registerAccount(limited)
+  const id = user.user.id
+  const send = async (spelling: string) => await limited.inject({ method: 'POST', url: `/admin/users/${spelling}/password-reset`, headers: limitedAdmin.headers })
+  t.same([(await send(id)).statusCode, (await send(id)).statusCode, (await send(id)).statusCode], [202, 202, 429])
+  for (const spelling of [id.toUpperCase(), id.replace(/[a-f]/, letter => letter.toUpperCase()), id.replace(/[a-f](?=[^a-f]*$)/, letter => letter.toUpperCase())]) {
+    const response = await send(spelling)
+    t.equal(response.statusCode, 400, spelling)
+    t.equal(response.json().code, 'VALIDATION_FAILED', spelling)
+  }
+  t.equal(await limitedPrisma.auditEvent.count({ where: { action: 'password.reset_sent', subjectId: id } }), 2, 'no mail past the limit')
 })
 
 t.test('DELETE /admin/users/:id/sessions/:sessionId ends that session only, and is audited', async t => {

@@ -84,6 +84,31 @@ t.test('GET /admin/users/:id and 404s', async t => {
   t.equal((await app.inject({ method: 'GET', url: '/admin/users/nope', headers: admin.headers })).statusCode, 400)
 })
 
+t.test('an id the service did not write, in a path or a cursor, is 400 VALIDATION_FAILED and changes nothing', async t => {
+  const user = await registerAccount(app)
+  const id = user.user.id
+  const refused = async (route: { method: 'GET' | 'PATCH' | 'DELETE' | 'POST', url: string, payload?: object }) => {
+    const response = await app.inject({ ...route, headers: admin.headers })
+    t.equal(response.statusCode, 400, `${route.method} ${route.url}`)
+    t.match(response.json(), { statusCode: 400, code: 'VALIDATION_FAILED', error: 'Bad Request' }, `${route.method} ${route.url}`)
+  }
+  // ajv's uuid format takes both: PostgreSQL refuses the first (a 500), the second is the same user spelled another way.
+  for (const spelling of [`urn:uuid:${id}`, id.toUpperCase()]) {
+    await refused({ method: 'GET', url: `/admin/users/${spelling}` })
+    await refused({ method: 'PATCH', url: `/admin/users/${spelling}`, payload: { isActive: false } })
+    await refused({ method: 'DELETE', url: `/admin/users/${spelling}` })
+    await refused({ method: 'POST', url: `/admin/users/${spelling}/sessions/revoke` })
+    await refused({ method: 'DELETE', url: `/admin/users/${spelling}/mfa` })
+  }
+  t.match(await prisma.user.findUniqueOrThrow({ where: { id } }), { isActive: true }, 'the user is still there, active')
+  const cursorOf = (at: string, cursorId: string) => Buffer.from(`${at}|${cursorId}`).toString('base64url')
+  const time = '2025-01-01T00:00:00.000Z'
+  for (const cursor of [
+    cursorOf(time, `urn:uuid:${id}`), cursorOf(time, id.toUpperCase()), cursorOf(time, 'a'.repeat(36)), cursorOf(time, '-'.repeat(36)),
+    cursorOf('-200000-01-01T00:00:00.000Z', id), cursorOf('+275000-01-01T00:00:00.000Z', id)
+  ]) await refused({ method: 'GET', url: `/admin/users?cursor=${cursor}` })
+})
+
 t.test('role changes reach the token at the next refresh', async t => {
   const user = await registerAccount(app)
   const { refreshToken } = await loginWithBody(app, user)

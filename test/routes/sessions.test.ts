@@ -3,8 +3,10 @@ import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { loginWithBody, loginWithCookies, registerAccount } from '../helpers/users.js'
 
-const { app, prisma } = await buildTestApp(t)
+const { app, prisma, clock } = await buildTestApp(t)
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
+/** A cursor as the service writes one (base64url of "time|id"), with whatever parts a test needs. */
+const cursorOf = (time: string, id: string) => Buffer.from(`${time}|${id}`).toString('base64url')
 
 t.test('GET /auth/session answers the verified claims', async t => {
   const account = await registerAccount(app)
@@ -64,6 +66,66 @@ t.test('GET /auth/sessions lists live sessions with the current one marked, page
     const bad = await app.inject({ method: 'GET', url: `/auth/sessions?${query}`, headers: bearer(current.accessToken) })
     t.equal(bad.statusCode, 400, query)
   }
+})
+
+t.test('ending the last session shown between two pages hides no other live session', async t => {
+  const account = await registerAccount(app)
+  for (let i = 0; i < 4; i++) {
+    await loginWithBody(app, account)
+    clock.advance(1)
+  }
+  const current = await loginWithBody(app, account)
+  const list = async (query: string) => {
+    const response = await app.inject({ method: 'GET', url: `/auth/sessions?${query}`, headers: bearer(current.accessToken) })
+    t.equal(response.statusCode, 200, query)
+    return response.json() as { items: Array<{ id: string }>, nextCursor: string | null }
+  }
+  const idsOf = (items: Array<{ id: string }>) => items.map(item => item.id)
+  /** The ids on the pages from `cursor` (from the first page when null) to the last. */
+  const pagesFrom = async (limit: number, cursor: string | null) => {
+    const ids: string[] = []
+    do {
+      const page = await list(`limit=${limit}${cursor === null ? '' : `&cursor=${cursor}`}`)
+      ids.push(...idsOf(page.items))
+      cursor = page.nextCursor
+    } while (cursor !== null)
+    return ids
+  }
+  const first = await list('limit=2')
+  const shown = idsOf(first.items)
+  const ended = shown.pop() as string
+  t.equal((await app.inject({ method: 'DELETE', url: `/auth/sessions/${ended}`, headers: bearer(current.accessToken) })).statusCode, 204)
+  shown.push(...await pagesFrom(2, first.nextCursor))
+  const live = idsOf((await list('limit=100')).items)
+  t.equal(live.length, 4)
+  t.same(shown, live, 'every other live session once, in order')
+
+  // Sessions last used at the same moment follow one another by id, across pages too.
+  await prisma.session.updateMany({ where: { userId: account.user.id }, data: { lastUsedAt: clock.now() } })
+  t.same(await pagesFrom(1, null), [...live].sort(), 'by id, each once')
+})
+
+t.test('an id or a cursor the service did not write is 400 VALIDATION_FAILED, never a database error', async t => {
+  const account = await registerAccount(app)
+  const other = await loginWithBody(app, account)
+  const current = await loginWithBody(app, account)
+  const otherId = other.refreshToken.split('.')[0] as string
+  const refused = async (method: 'GET' | 'DELETE', url: string) => {
+    const response = await app.inject({ method, url, headers: bearer(current.accessToken) })
+    t.equal(response.statusCode, 400, url)
+    t.match(response.json(), { statusCode: 400, code: 'VALIDATION_FAILED', error: 'Bad Request' }, url)
+  }
+  // ajv's uuid format takes these; PostgreSQL refuses the first, and the second is a second spelling of the id.
+  for (const spelling of [`urn:uuid:${otherId}`, otherId.toUpperCase()]) {
+    await refused('DELETE', `/auth/sessions/${spelling}`)
+    await refused('GET', `/auth/sessions?cursor=${spelling}`)
+  }
+  t.equal((await prisma.session.findUniqueOrThrow({ where: { id: otherId } })).revokedAt, null, 'the session lives on')
+  const now = clock.now().toISOString()
+  for (const cursor of [
+    cursorOf(now, `urn:uuid:${otherId}`), cursorOf(now, otherId.toUpperCase()), cursorOf(now, 'a'.repeat(36)), cursorOf(now, '-'.repeat(36)),
+    cursorOf('-200000-01-01T00:00:00.000Z', otherId), cursorOf('+275000-01-01T00:00:00.000Z', otherId), cursorOf('1969-12-31T23:59:59.999Z', otherId)
+  ]) await refused('GET', `/auth/sessions?cursor=${cursor}`)
 })
 
 t.test('DELETE /auth/sessions/:id revokes one of one’s own; another user’s is 404', async t => {

@@ -9,7 +9,8 @@ const PAGE_SIZE = 25
 
 /** A user typed as an id, or as an email or username (looked up). */
 async function userIdOf (api: AdminApi, typed: string): Promise<string | null> {
-  if (UUID.test(typed)) return typed
+  // The API takes ids in lower case only, as it writes them.
+  if (UUID.test(typed)) return typed.toLowerCase()
   const wanted = typed.toLowerCase()
   const found = await api.users({ q: wanted, limit: 100 })
   return found.items.find(user => user.email === wanted || user.username === wanted)?.id ?? null

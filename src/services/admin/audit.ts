@@ -61,7 +61,7 @@ export function createAuditService ({ prisma, now, onError }: AuditDeps) {
       })
       const items = rows.slice(0, limit).map(row => ({ ...row, createdAt: row.createdAt.toISOString(), details: row.details }))
       const last = rows.length > limit ? rows[limit - 1] : undefined
-      return { items, nextCursor: last === undefined ? null : encodeCursor(last) }
+      return { items, nextCursor: last === undefined ? null : encodeCursor({ at: last.createdAt, id: last.id }) }
     }
   }
 }

@@ -65,7 +65,7 @@ function userAdministration ({ prisma, sessions, audit }: AdminDeps, findOrThrow
       const prefix = q === undefined ? undefined : canonical(q)
       const rows = await adminListPage(prisma, { prefix, role, active, after: after(decodeCursor(cursor)) }, limit + 1)
       const last = rows.length > limit ? rows[limit - 1] : undefined
-      return { items: rows.slice(0, limit).map(toAdminUser), nextCursor: last === undefined ? null : encodeCursor(last) }
+      return { items: rows.slice(0, limit).map(toAdminUser), nextCursor: last === undefined ? null : encodeCursor({ at: last.createdAt, id: last.id }) }
     },
 
     async get (id: string): Promise<AdminUser> {

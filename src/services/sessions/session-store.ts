@@ -2,6 +2,7 @@
 import { iso, statement, type Sql } from '../../db/sql.js'
 import type { Db } from '../../db/prisma.js'
 import type { Prisma } from '../../generated/prisma/client.js'
+import type { Position } from '../pagination.js'
 import { API_USER_COLUMNS, API_USER_FROM, type ApiUserRow } from '../accounts/api-user.js'
 import { liveSessionSql, liveSessionWhere } from './liveness.js'
 
@@ -48,13 +49,18 @@ export async function saltOf (db: Db, sessionId: string) {
   return await db.session.findUnique({ where: { id: sessionId }, select: { userId: true, secretSalt: true } })
 }
 
-/** The user's live sessions, most recently used first: `limit` + 1 rows after `cursor` (the extra one tells a next page exists). */
-export async function liveSessionsPage (db: Db, userId: string, at: Date, limit: number, cursor: string | undefined) {
+/**
+ * The user's live sessions, most recently used first: `limit` + 1 rows after `position` (the
+ * extra one tells a next page exists). The position is a (lastUsedAt, id) pair, not Prisma's
+ * cursor on a row: that row may have ended since (its owner ended the last session shown),
+ * and a cursor on a row the filter no longer matches skipped the next live one.
+ */
+export async function liveSessionsPage (db: Db, userId: string, at: Date, limit: number, position: Position | null) {
+  const after = position === null ? {} : { OR: [{ lastUsedAt: { lt: position.at } }, { lastUsedAt: position.at, id: { gt: position.id } }] }
   return await db.session.findMany({
-    where: { userId, ...liveSessionWhere(at) },
+    where: { AND: [{ userId, ...liveSessionWhere(at) }, after] },
     orderBy: [{ lastUsedAt: 'desc' }, { id: 'asc' }],
     take: limit + 1,
-    ...(cursor === undefined ? {} : { cursor: { id: cursor }, skip: 1 }),
     select: { id: true, userAgent: true, ip: true, createdAt: true, lastUsedAt: true, idleExpiresAt: true, absoluteExpiresAt: true }
   })
 }

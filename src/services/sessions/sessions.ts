@@ -3,7 +3,7 @@ import type { Db, PrismaClient } from '../../db/prisma.js'
 import { expiryOf } from './liveness.js'
 import { countLiveSessions, endSession, endSessionsOfUser, liveSessionOf, liveSessionsPage, saltOf, type RevokeReason } from './session-store.js'
 import type { RefreshTokenCodec } from '../tokens/refresh-tokens.js'
-import type { Page } from '../pagination.js'
+import { decodeCursor, encodeCursor, type Page } from '../pagination.js'
 
 export interface SessionDeps {
   prisma: PrismaClient
@@ -88,7 +88,7 @@ export type SessionService = ReturnType<typeof createSessionService>
 /** The user's live sessions, most recently used first, `limit` at a time. */
 function sessionLister (prisma: PrismaClient, now: () => Date) {
   return async function list (userId: string, currentSessionId: string, { limit, cursor }: { limit: number, cursor?: string | undefined }): Promise<Page<SessionView>> {
-    const rows = await liveSessionsPage(prisma, userId, now(), limit, cursor)
+    const rows = await liveSessionsPage(prisma, userId, now(), limit, decodeCursor(cursor))
     const items = rows.slice(0, limit).map(row => ({
       id: row.id,
       userAgent: row.userAgent,
@@ -98,6 +98,7 @@ function sessionLister (prisma: PrismaClient, now: () => Date) {
       expiresAt: expiryOf(row).toISOString(),
       current: row.id === currentSessionId
     }))
-    return { items, nextCursor: rows.length > limit ? items.at(-1)?.id ?? null : null }
+    const last = rows.length > limit ? rows[limit - 1] : undefined
+    return { items, nextCursor: last === undefined ? null : encodeCursor({ at: last.lastUsedAt, id: last.id }) }
   }
 }
