@@ -1,4 +1,5 @@
-// Secrets never reach the log, whatever the level: credentials in headers, bodies and errors.
+// Secrets never reach the log, whatever the level: credentials in headers, bodies, errors and query strings.
+import type { FastifyRequest } from 'fastify'
 import type { LoggerOptions } from 'pino'
 
 const CENSOR = '[redacted]'
@@ -49,6 +50,18 @@ export function withoutSecrets<T extends object> (logged: T): T {
 }
 
 /**
+ * Fastify's request line, but with the URL's path alone: a query string can carry what a log
+ * must not (the token of a mailed link followed to the service itself, a search term). Other
+ * objects logged as `req` pass unchanged.
+ */
+function requestLine (request: FastifyRequest): Record<string, unknown> {
+  // A request is logged by Fastify; anything else under `req` by the service's own code.
+  if (!('raw' in request)) return request as Record<string, unknown>
+  const { method, url, host, ip, headers, socket } = request
+  return { method, url: url.split('?', 1)[0], version: headers['accept-version'], host, remoteAddress: ip, remotePort: socket?.remotePort }
+}
+
+/**
  * pino's own `redact` with wildcard paths (`*.password`) parses every path again for every
  * value it writes: 11–16 µs per request line and 1.8 µs per request's child logger on the
  * benchmark's machine, against 4.5 µs and 0.3 µs this way (docs/benchmarks.md). So the secret
@@ -59,5 +72,6 @@ export function withoutSecrets<T extends object> (logged: T): T {
  */
 export const logRedaction = {
   redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: CENSOR },
-  formatters: { log: withoutSecrets }
-} satisfies Pick<LoggerOptions, 'redact' | 'formatters'>
+  formatters: { log: withoutSecrets },
+  serializers: { req: requestLine }
+} satisfies Pick<LoggerOptions, 'redact' | 'formatters' | 'serializers'>

@@ -56,6 +56,9 @@ t.test('secrets never reach the log', async t => {
   await http.request('/auth/password/forgot', { body: { email: account.email } })
   const reset = await mail.nextMail(account.email, { subject: /reset/i })
   secrets.push(reset.token as string)
+  // The default link points at the service itself: a user who follows it there sends the token in the query.
+  const link = new URL(reset.link as string)
+  t.equal((await http.request(link.pathname + link.search, { method: 'GET' })).status, 404)
   await http.request('/auth/password/reset', { body: { token: `${reset.token as string}x`, password: 'brand new passphrase 77' } })
   await http.request('/auth/password/reset', { body: { token: reset.token, password: 'brand new passphrase 77' } })
   await app.mailer.flush()
@@ -63,6 +66,7 @@ t.test('secrets never reach the log', async t => {
   const text = capture.text()
   t.ok(capture.lines.length > 20, `${capture.lines.length} lines logged`)
   t.match(text, /incoming request/, 'requests are logged at this level')
+  t.match(text, /"url":"\/reset-password"/, 'a URL is logged by its path, without the query')
   for (const secret of secrets) {
     t.notOk(text.includes(secret), `not in the log: ${secret.slice(0, 12)}…`)
     t.notOk(text.includes(secret.slice(-24)), 'not even its end')
