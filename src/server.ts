@@ -32,7 +32,8 @@ async function start (config: Config, log: Logger, closers: Closers, stopping: (
     const passwords = passwordServiceFor(config)
     const outcome = await createAdminAccounts({ prisma, sql: pool, passwords }).bootstrap(config.ADMIN_EMAIL, config.ADMIN_PASSWORD)
       .finally(passwords.close)
-    if (outcome !== 'admin-exists') log.warn(`ADMIN_EMAIL: ${outcome === 'created' ? 'created' : 'promoted'} the first admin, ${config.ADMIN_EMAIL}`)
+    if (outcome === 'unproven') log.error(`ADMIN_EMAIL: ${config.ADMIN_EMAIL} has an account whose address is not verified and whose password is not ADMIN_PASSWORD: not promoted (verify the address, or run npm run admin:promote)`)
+    else if (outcome !== 'admin-exists') log.warn(`ADMIN_EMAIL: ${outcome === 'created' ? 'created' : 'promoted'} the first admin, ${config.ADMIN_EMAIL}`)
   }
   const app = await buildApp(config, { prisma, sql: pool, authSecret: await resolveAuthSecret(config, log), logger: log })
   closers.push(() => app.close())

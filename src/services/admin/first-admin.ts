@@ -15,7 +15,8 @@ export interface AdminAccountDeps {
   now?: () => Date
 }
 
-export type BootstrapOutcome = 'admin-exists' | 'created' | 'promoted'
+/** `unproven`: the address's account is nobody the operator vouched for (see bootstrap); nothing changed. */
+export type BootstrapOutcome = 'admin-exists' | 'created' | 'promoted' | 'unproven'
 
 export function createAdminAccounts ({ prisma, sql, passwords, now = () => new Date() }: AdminAccountDeps) {
   async function promote (email: string): Promise<ApiUser> {
@@ -37,11 +38,17 @@ export function createAdminAccounts ({ prisma, sql, passwords, now = () => new D
 
     /**
      * When no active admin exists: promotes the account of `email`, or creates it with
-     * `password`. Does nothing once any admin exists, so it is safe on every start.
+     * `password`. Does nothing once any admin exists, so it is safe on every start. An
+     * existing account is promoted only if its owner proved the address (verified) or the
+     * operator's `password` is its password: anyone may register the address ADMIN_EMAIL
+     * names while no admin exists, and must not become admin by it.
      */
     async bootstrap (email: string, password: string | undefined): Promise<BootstrapOutcome> {
       if (await activeAdminCount(prisma) > 0) return 'admin-exists'
-      if (await userByEmail(prisma, canonical(email), { id: true }) !== null) {
+      const found = await userByEmail(prisma, canonical(email), { emailVerifiedAt: true, passwordHash: true })
+      if (found !== null) {
+        const vouched = found.emailVerifiedAt !== null || (password !== undefined && await passwords.verify(found.passwordHash, password))
+        if (!vouched) return 'unproven'
         await promote(email)
         return 'promoted'
       }

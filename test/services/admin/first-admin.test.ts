@@ -14,11 +14,22 @@ t.teardown(passwords.close)
 const accounts = createAdminAccounts({ prisma, sql: pool, passwords })
 
 t.test('promotes an existing account when no admin exists, then does nothing', async t => {
-  await prisma.user.create({ data: { email: 'first@example.com', passwordHash: 'x', isActive: false } })
+  await prisma.user.create({ data: { email: 'first@example.com', passwordHash: 'x', isActive: false, emailVerifiedAt: new Date() } })
   t.equal(await accounts.bootstrap('First@Example.com', undefined), 'promoted')
   t.match(await prisma.user.findUniqueOrThrow({ where: { email: 'first@example.com' } }), { role: 'admin', isActive: true })
   t.equal(await accounts.bootstrap('other@example.com', 'a long passphrase here'), 'admin-exists')
   t.equal(await prisma.user.count({ where: { email: 'other@example.com' } }), 0)
+})
+
+t.test('an account nobody vouched for is not promoted: its address unverified and ADMIN_PASSWORD not its password', async t => {
+  await prisma.user.updateMany({ data: { role: 'user' } })
+  // Registered by whoever got there first, with a password of their own.
+  await prisma.user.create({ data: { email: 'boss@example.com', passwordHash: await passwords.hash('the squatter chose this one') } })
+  t.equal(await accounts.bootstrap('boss@example.com', 'the operator set this one'), 'unproven')
+  t.equal(await accounts.bootstrap('boss@example.com', undefined), 'unproven')
+  t.equal((await prisma.user.findUniqueOrThrow({ where: { email: 'boss@example.com' } })).role, 'user')
+  t.equal(await accounts.bootstrap('boss@example.com', 'the squatter chose this one'), 'promoted', 'whoever knows its password is its owner')
+  t.equal((await prisma.user.findUniqueOrThrow({ where: { email: 'boss@example.com' } })).role, 'admin')
 })
 
 t.test('creates the account when none exists; needs a password for that', async t => {
