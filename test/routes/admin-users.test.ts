@@ -2,9 +2,10 @@
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { loginAsAdmin } from '../helpers/admin.js'
+import { whileHeld } from '../helpers/locks.js'
 import { loginWithBody, registerAccount } from '../helpers/users.js'
 
-const { app, prisma } = await buildTestApp(t)
+const { app, prisma, pool, database } = await buildTestApp(t)
 const admin = await loginAsAdmin(app, prisma)
 
 t.test('every admin route: 401 without a token, 403 FORBIDDEN for a user', async t => {
@@ -181,4 +182,21 @@ t.test('two admins deleting one user at once: one 204, one 404 NOT_FOUND, one au
   t.equal(responses.find(response => response.statusCode === 404)?.json().code, 'NOT_FOUND')
   t.equal(await prisma.user.count({ where: { id } }), 0)
   t.equal(await prisma.auditEvent.count({ where: { action: 'user.deleted', subjectId: id } }), 1)
+})
+
+t.test('a change of a user whose deletion commits while it waits: 404 NOT_FOUND, nothing written', {
+  skip: database.poolSize === 1 && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL'
+}, async t => {
+  const user = await registerAccount(app)
+  const id = user.user.id
+  const response = await whileHeld(database.url, pool, {
+    // What DELETE /admin/users/:id commits: the row, its profile and sessions with it.
+    hold: async holder => await holder.query('DELETE FROM "User" WHERE id = $1', [id]),
+    waitingStatement: '%"User"%'
+  }, async () => await app.inject({ method: 'PATCH', url: `/admin/users/${id}`, headers: admin.headers, payload: { role: 'admin', profile: { displayName: 'Too late' } } }))
+  t.equal(response.statusCode, 404)
+  t.equal(response.json().code, 'NOT_FOUND')
+  t.equal(await prisma.user.count({ where: { id } }), 0)
+  t.equal(await prisma.profile.count({ where: { userId: id } }), 0, 'no profile left behind')
+  t.equal(await prisma.auditEvent.count({ where: { subjectId: id, action: { in: ['user.role_changed', 'user.updated'] } } }), 0, 'no change audited')
 })

@@ -10,7 +10,7 @@ import type { PasswordResetService } from '../passwords/password-reset.js'
 import type { Role } from '../accounts/roles.js'
 import type { SessionService, SessionView } from '../sessions/sessions.js'
 import { toAdminUser, type AdminUser } from '../accounts/api-user.js'
-import { activeAdminCount, adminListPage, adminViewOf, deleteUser, updateByAdmin } from '../accounts/user-store.js'
+import { activeAdminCount, adminListPage, adminViewOf, deleteUser, lockUser, updateByAdmin } from '../accounts/user-store.js'
 import { canonical } from '../accounts/users.js'
 
 export interface UserQuery {
@@ -39,11 +39,12 @@ export interface AdminDeps {
 }
 
 /**
- * Refuses a change that would leave no active admin. Run under the "admins" lock, so two
- * admins demoting each other at the same moment cannot both succeed.
+ * Refuses a change that would leave no active admin. The caller holds the "admins" lock,
+ * taken before the user's row (by a change and a deletion alike, so neither waits for the
+ * other in the opposite order): two admins demoting each other at the same moment cannot
+ * both succeed.
  */
 export async function assertAnotherActiveAdmin (tx: Transaction, userId: string): Promise<void> {
-  await lockFor(tx, 'admins')
   if (await activeAdminCount(tx, userId) === 0) throw apiError('LAST_ADMIN')
 }
 
@@ -77,14 +78,19 @@ function userAdministration ({ prisma, sessions, audit }: AdminDeps, findOrThrow
      * last active admin can be neither demoted nor deactivated.
      */
     async update (actor: Actor, id: string, changes: UserChanges): Promise<AdminUser> {
-      const before = await findOrThrow(id)
-      const demotes = before.role === 'admin' && changes.role !== undefined && changes.role !== 'admin'
-      const deactivates = before.isActive && changes.isActive === false
-      const row = await prisma.$transaction(async tx => {
-        if (demotes || deactivates) await assertAnotherActiveAdmin(tx, id)
-        return updateByAdmin(tx, id, changes)
+      const { before, row } = await prisma.$transaction(async tx => {
+        // A change that may take an admin away queues for the "admins" lock first (see assertAnotherActiveAdmin).
+        if (changes.isActive === false || (changes.role !== undefined && changes.role !== 'admin')) await lockFor(tx, 'admins')
+        // `before` is read under the row's lock: the role and state this change replaces, and
+        // a 404 when a deletion of the user committed while the change waited.
+        await lockUser(tx, id)
+        const before = await adminViewOf(tx, id)
+        if (before === null) throw apiError('NOT_FOUND')
+        const demotes = before.role === 'admin' && changes.role !== undefined && changes.role !== 'admin'
+        if (demotes || (before.isActive && changes.isActive === false)) await assertAnotherActiveAdmin(tx, id)
+        return { before, row: await updateByAdmin(tx, id, changes) }
       })
-      if (deactivates) await sessions.revokeAll(id, 'deactivated')
+      if (before.isActive && !row.isActive) await sessions.revokeAll(id, 'deactivated')
       const entry = { actorId: actor.userId, subjectId: id, ip: actor.ip }
       if (changes.role !== undefined && changes.role !== before.role) await audit.record({ ...entry, action: 'user.role_changed', details: { from: before.role, to: changes.role } })
       if (changes.isActive !== undefined && changes.isActive !== before.isActive) await audit.record({ ...entry, action: changes.isActive ? 'user.activated' : 'user.deactivated' })
@@ -101,7 +107,10 @@ function accountAdministration ({ prisma, sessions, audit, passwordReset }: Admi
     async remove (actor: Actor, id: string): Promise<void> {
       const before = await findOrThrow(id)
       await prisma.$transaction(async tx => {
-        if (before.role === 'admin' && before.isActive) await assertAnotherActiveAdmin(tx, id)
+        if (before.role === 'admin' && before.isActive) {
+          await lockFor(tx, 'admins')
+          await assertAnotherActiveAdmin(tx, id)
+        }
         if (!await deleteUser(tx, id)) throw apiError('NOT_FOUND')
       })
       await audit.record({ action: 'user.deleted', actorId: actor.userId, subjectId: id, ip: actor.ip, details: { email: before.email } })
