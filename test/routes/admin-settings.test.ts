@@ -54,6 +54,22 @@ t.test('a change made through one instance applies on another sharing the databa
   await app.inject({ method: 'PUT', url: '/admin/settings', headers: admin.headers, payload: { accessTokenTtlSeconds: 900 } })
 })
 
+t.test('the audit entry of a change holds the stored values it replaced, not this instance\'s older copy', async t => {
+  // Its own instance, which re-reads the settings too seldom to see the other's change in time.
+  const { app: late, prisma: latePrisma } = await buildTestApp(t, { env: { SETTINGS_REFRESH_SECONDS: '300' } })
+  const lateAdmin = await loginAsAdmin(late, latePrisma)
+  const defaults = { accessTokenTtlSeconds: 900, refreshTokenIdleTtlSeconds: 604_800, sessionAbsoluteTtlSeconds: 2_592_000 }
+  // What a change through another instance stores.
+  const stored = { ...defaults, accessTokenTtlSeconds: 300 }
+  await latePrisma.setting.create({ data: { key: 'tokenLifetimes', value: stored } })
+  t.same((await late.inject({ method: 'GET', url: '/admin/settings', headers: lateAdmin.headers })).json(), defaults, 'this instance has not re-read them yet')
+  const put = await late.inject({ method: 'PUT', url: '/admin/settings', headers: lateAdmin.headers, payload: { refreshTokenIdleTtlSeconds: 3600 } })
+  const after = { ...stored, refreshTokenIdleTtlSeconds: 3600 }
+  t.same(put.json(), after, 'the change merges into the stored values')
+  const entry = await latePrisma.auditEvent.findFirstOrThrow({ where: { action: 'settings.changed' } })
+  t.same(entry.details, { before: stored, after })
+})
+
 t.test('the audit trail records security events and admin actions, with no secrets', async t => {
   const user = await registerAccount(app)
   await app.inject({ method: 'POST', url: '/auth/login', payload: { email: user.email, password: 'wrong password here' } })

@@ -35,9 +35,11 @@ export function createSettingsService ({ prisma, config, audit, onError }: Setti
   let current = defaults
   let timer: NodeJS.Timeout | undefined
 
+  /** The lifetimes the stored row sets: the defaults, overridden by what it holds. */
+  const storedIn = (row: { value: unknown } | null): TokenLifetimes => ({ ...defaults, ...(row?.value as Partial<TokenLifetimes> | undefined) })
+
   async function load (): Promise<void> {
-    const row = await prisma.setting.findUnique({ where: { key: KEY } })
-    current = { ...defaults, ...(row?.value as Partial<TokenLifetimes> | undefined) }
+    current = storedIn(await prisma.setting.findUnique({ where: { key: KEY } }))
   }
 
   return {
@@ -54,21 +56,25 @@ export function createSettingsService ({ prisma, config, audit, onError }: Setti
       clearInterval(timer)
     },
 
-    /** Stores a partial change and applies it here at once; the result must keep absolute ≥ idle. Audited with the values before and after. */
+    /**
+     * Stores a partial change and applies it here at once; the result must keep absolute ≥ idle.
+     * Audited with the values before and after, both as stored: this instance's copy may be
+     * older than a change made through another.
+     */
     async update (actor: Actor, changes: Partial<TokenLifetimes>): Promise<TokenLifetimes> {
-      const before = current
-      const next = await prisma.$transaction(async tx => {
+      const result = await prisma.$transaction(async tx => {
         await lockFor(tx, KEY)
-        const row = await tx.setting.findUnique({ where: { key: KEY } })
-        const merged = { ...defaults, ...(row?.value as Partial<TokenLifetimes> | undefined), ...changes }
-        if (merged.sessionAbsoluteTtlSeconds < merged.refreshTokenIdleTtlSeconds) return null
-        await tx.setting.upsert({ where: { key: KEY }, create: { key: KEY, value: { ...merged } }, update: { value: { ...merged } } })
-        return merged
+        const before = storedIn(await tx.setting.findUnique({ where: { key: KEY } }))
+        const after = { ...before, ...changes }
+        if (after.sessionAbsoluteTtlSeconds < after.refreshTokenIdleTtlSeconds) return null
+        await tx.setting.upsert({ where: { key: KEY }, create: { key: KEY, value: { ...after } }, update: { value: { ...after } } })
+        return { before, after }
       })
-      if (next === null) throw apiError('VALIDATION_FAILED', 'body/sessionAbsoluteTtlSeconds must be at least refreshTokenIdleTtlSeconds')
-      current = next
-      await audit.record({ action: 'settings.changed', actorId: actor.userId, ip: actor.ip, details: { before: { ...before }, after: { ...next } } })
-      return next
+      if (result === null) throw apiError('VALIDATION_FAILED', 'body/sessionAbsoluteTtlSeconds must be at least refreshTokenIdleTtlSeconds')
+      const { before, after } = result
+      current = after
+      await audit.record({ action: 'settings.changed', actorId: actor.userId, ip: actor.ip, details: { before: { ...before }, after: { ...after } } })
+      return after
     }
   }
 }
