@@ -90,7 +90,9 @@ async function metricsPlugin (app: FastifyInstance, settings: MetricsSettings) {
     config: { loadShedding: false },
     // Not part of the public API document; see the README (Deployment, Metrics).
     schema: { hide: true },
-    onRequest: settings.token === undefined ? [] : [bearerGuard(settings.token)],
+    // A preParsing guard, as `authenticate`: the rate limit runs onRequest before it, so on
+    // the API port wrong tokens are counted too.
+    preParsing: settings.token === undefined ? [] : [bearerGuard(settings.token)],
     handler: async (_request: FastifyRequest, reply: FastifyReply) => {
       const body = await registry.metrics()
       return reply.type(registry.contentType).header('cache-control', 'no-store').send(body)

@@ -61,6 +61,16 @@ t.test('METRICS_TOKEN: only a bearer of the token may read them', async t => {
   t.notOk(doc.paths['/metrics'], 'not in the public API document')
 })
 
+t.test('METRICS_TOKEN on the API port: wrong tokens count against the rate limit', async t => {
+  const { app } = await buildTestApp(t, { env: { METRICS_TOKEN: TOKEN, RATE_LIMIT_DEFAULT: '3/60' } })
+  const scrape = async (token: string) => await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${token}` } })
+  for (let i = 0; i < 3; i++) t.equal((await scrape(`guess-${i}`)).json().code, 'AUTH_TOKEN_INVALID', `guess ${i}`)
+  const limited = await scrape('guess-3')
+  t.equal(limited.statusCode, 429)
+  t.equal(limited.json().code, 'RATE_LIMITED')
+  t.equal((await scrape(TOKEN)).statusCode, 429, 'the right token too, once the guesses used the limit up')
+})
+
 t.test('what is counted: requests by route template and status, logins, refreshes, reuse, live sessions', async t => {
   const { app } = await buildTestApp(t, { env: { METRICS_TOKEN: TOKEN, REFRESH_REUSE_GRACE_SECONDS: '0' } })
   const scrape = async () => (await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${TOKEN}` } })).body
