@@ -68,6 +68,9 @@ t.test('settings that contradict each other', async t => {
   t.match(problemsOf({ CORS_ORIGINS: 'https://app.example.com,https://app.example.com/path' }), [/^CORS_ORIGINS: "https:\/\/app.example.com\/path"/])
   t.match(problemsOf({ PUBLIC_URL: 'https://auth.example.com/v1' }), [/^PUBLIC_URL/])
   t.match(problemsOf({ PORT: '8080', METRICS_PORT: '8080' }), [/^METRICS_PORT: must differ from PORT/])
+  t.match(problemsOf({ PASSWORD_MIN_LENGTH: '20', ADMIN_PASSWORD: 'nine char' }), [/^ADMIN_PASSWORD: must be PASSWORD_MIN_LENGTH to PASSWORD_MAX_LENGTH/])
+  t.match(problemsOf({ PASSWORD_MAX_LENGTH: '64', ADMIN_PASSWORD: 'x'.repeat(65) }), [/^ADMIN_PASSWORD/])
+  t.same(problemsOf({ PASSWORD_MIN_LENGTH: '12', ADMIN_PASSWORD: 'twelve chars' }), [])
 })
 
 t.test('AUTH_SECRET_PREVIOUS: only beside AUTH_SECRET and different from it, and never echoed', async t => {
