@@ -51,8 +51,13 @@ export function createMailSender ({ transport, smtpUrl, from, log }: MailSenderO
 }
 
 function smtpTransport (smtpUrl: string): MailTransport {
+  // Credentials never cross the network in the clear: with a user in an smtp:// URL, STARTTLS
+  // is required, not just used when offered (someone on the path can strip the offer, and then
+  // read the password and every link). `?requireTLS=false` in the URL still opts out.
+  const url = new URL(smtpUrl)
+  const requireTLS = url.protocol === 'smtp:' && url.username !== ''
   // Bounded waits: a stuck mail server must not hold a mail, or the shutdown, for ever.
-  return nodemailer.createTransport({ url: smtpUrl, connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000 })
+  return nodemailer.createTransport({ url: smtpUrl, requireTLS, connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000 })
 }
 
 // Development without SMTP_URL (production refuses to start so): the mail, link included, is

@@ -1,10 +1,14 @@
 // The mail outbox with a real SMTP server: retries with backoff while it is down, a bound on attempts, a stable Message-ID, the log in development, several instances.
+import { randomUUID } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
 import { pino } from 'pino'
+import { SMTPServer } from 'smtp-server'
 import t from 'tap'
 import { buildTestApp } from '../../helpers/app.js'
 import { createTestDatabase } from '../../helpers/database.js'
 import { logCapture, startMailServer } from '../../helpers/mail.js'
 import { newAccount, registerAccount } from '../../helpers/users.js'
+import { createMailSender } from '../../../src/services/mail/sender.js'
 import { escapeHtml, linkFor, mask, passwordResetMail, verifyEmailMail } from '../../../src/services/mail/templates.js'
 
 const VERIFY = /^Confirm your email address$/
@@ -123,4 +127,30 @@ t.test('templates: links and values are escaped in HTML, durations read well, ne
   t.match(verifyEmailMail({ link: 'https://x', ttlSeconds: 90 }).text, /for 90 seconds/)
   t.equal(mask('ada@example.com'), 'a•••@example.com')
   t.equal(mask('@example.com'), '•••@example.com')
+})
+
+t.test('credentials in an smtp:// URL need STARTTLS: never sent in the clear unless the URL says requireTLS=false', async t => {
+  const logins: string[] = []
+  const server = new SMTPServer({
+    disabledCommands: ['STARTTLS'],
+    allowInsecureAuth: true,
+    logger: false,
+    onAuth (auth, _session, callback) { logins.push(`${auth.username}:${auth.password ?? ''}`); callback(null, { user: auth.username }) },
+    onData (stream, _session, callback) { stream.resume().on('end', () => { callback() }) }
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>(resolve => server.close(() => { resolve() })))
+  const { port } = server.server.address() as AddressInfo
+  const send = async (query: string) => {
+    const sender = createMailSender({ smtpUrl: `smtp://mailer:SmtpPassw0rd@127.0.0.1:${port}${query}`, from: 'auth@example.com', log: pino({ level: 'silent' }) })
+    try {
+      await sender.send(randomUUID(), { to: 'ada@example.com', subject: 'Reset your password', text: 'a link', html: '<p>a link</p>' })
+    } finally {
+      sender.close()
+    }
+  }
+  await t.rejects(send(''), 'a server without STARTTLS gets nothing')
+  t.same(logins, [], 'not even the login')
+  await send('?requireTLS=false')
+  t.same(logins, ['mailer:SmtpPassw0rd'], 'the operator may opt out, in the URL')
 })
