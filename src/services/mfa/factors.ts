@@ -1,5 +1,5 @@
 // The user's second factors: TOTP enrolment, confirmation and removal, recovery codes, and proving either.
-import type { Db, PrismaClient } from '../../db/prisma.js'
+import type { Db, PrismaClient, Transaction } from '../../db/prisma.js'
 import { apiError, withStatus } from '../../errors.js'
 import type { AuditService } from '../admin/audit.js'
 import type { MailOutbox } from '../mail/outbox.js'
@@ -37,7 +37,11 @@ export interface FactorActor {
   ip: string
 }
 
-const recoveryRows = (userId: string, codes: string[]) => codes.map(code => ({ userId, codeHash: hashRecoveryCode(code) }))
+/** The user's recovery codes become `codes` (stored hashed): every earlier one dies. */
+async function replaceRecoveryCodes (tx: Transaction, userId: string, codes: string[]): Promise<void> {
+  await tx.recoveryCode.deleteMany({ where: { userId } })
+  await tx.recoveryCode.createMany({ data: codes.map(code => ({ userId, codeHash: hashRecoveryCode(code) })) })
+}
 
 async function confirmedFactor (db: Db, userId: string) {
   const factor = await db.totpFactor.findUnique({ where: { userId }, select: { sealedSecret: true, confirmedAt: true, lastUsedStep: true } })
@@ -105,8 +109,7 @@ function totpEnrolment (deps: FactorDeps) {
         if (!await markProven(tx, actor.userId, sessionId, 'totp', at)) throw apiError('AUTH_SESSION_REVOKED')
         const { count } = await tx.totpFactor.updateMany({ where: { userId: actor.userId, confirmedAt: null, sealedSecret: factor.sealedSecret }, data: { confirmedAt: at, lastUsedStep: step } })
         if (count === 0) throw apiError('MFA_ALREADY_ENABLED')
-        await tx.recoveryCode.deleteMany({ where: { userId: actor.userId } })
-        await tx.recoveryCode.createMany({ data: recoveryRows(actor.userId, codes) })
+        await replaceRecoveryCodes(tx, actor.userId, codes)
         await outbox.queue(tx, { kind: 'mfa_enabled', to: await emailOf(tx, actor.userId) })
       })
       outbox.wake()
@@ -138,8 +141,7 @@ function factorChanges ({ prisma, outbox, audit }: FactorDeps) {
       const codes = newRecoveryCodes()
       await prisma.$transaction(async tx => {
         if (await confirmedFactor(tx, actor.userId) === null) throw apiError('MFA_NOT_ENABLED')
-        await tx.recoveryCode.deleteMany({ where: { userId: actor.userId } })
-        await tx.recoveryCode.createMany({ data: recoveryRows(actor.userId, codes) })
+        await replaceRecoveryCodes(tx, actor.userId, codes)
         await outbox.queue(tx, { kind: 'recovery_codes_regenerated', to: await emailOf(tx, actor.userId) })
       })
       outbox.wake()
