@@ -1,24 +1,27 @@
 // Cookie mode against the real service over HTTP, where the service cannot tell a browser (a webview that sends no Origin, a test):
 // every call that starts a session asks for cookies itself, so a second step or a passkey sign-in does not answer tokens nobody keeps.
 import t from 'tap'
-import { createAuthClient, type Fetch } from '../../packages/client/src/index.js'
+import { createAuthClient, type AuthClientOptions, type Fetch, type SessionEndEvent } from '../../packages/client/src/index.js'
 import { totpCode } from '../../src/services/mfa/totp.js'
 import { buildTestApp } from '../helpers/app.js'
 import { listen } from '../helpers/http.js'
 import { SoftPasskey } from '../helpers/passkeys.js'
 import { newAccount } from '../helpers/users.js'
 
-const { app, clock } = await buildTestApp(t)
+const { app, prisma, clock } = await buildTestApp(t)
 const { baseUrl } = await listen(app)
 
-/** fetch with a cookie jar, as a webview keeps one; no Origin, no Sec-Fetch-Site. What each answer carried is kept too. */
-function webview () {
+/**
+ * fetch with a cookie jar, as a webview keeps one; no Origin, no Sec-Fetch-Site. What each answer carried is kept too.
+ * `network` carries the requests: an answer it never hands on sets no cookie.
+ */
+function webview (options: Partial<AuthClientOptions> = {}, network: Fetch = fetch) {
   const jar = new Map<string, string>()
   const answers: Array<{ path: string, cookies: string[], tokens: boolean }> = []
   const fetchWithJar: Fetch = async (url, init) => {
     const headers = new Headers(init.headers)
     if (jar.size > 0) headers.set('cookie', [...jar].map(([name, value]) => `${name}=${value}`).join('; '))
-    const response = await fetch(url, { ...init, headers })
+    const response = await network(url, { ...init, headers })
     const cookies = response.headers.getSetCookie()
     for (const cookie of cookies) {
       const [pair = '', ...attributes] = cookie.split(';')
@@ -30,7 +33,7 @@ function webview () {
     answers.push({ path: new URL(url).pathname, cookies: cookies.map(cookie => cookie.split('=')[0] ?? ''), tokens: body.includes('"accessToken"') })
     return response
   }
-  return { client: createAuthClient({ baseUrl, fetch: fetchWithJar, locks: null }), answers, jar }
+  return { client: createAuthClient({ baseUrl, fetch: fetchWithJar, locks: null, ...options }), answers, jar }
 }
 
 t.test('a second step by TOTP, then by passkey: cookies each time, never a token', async t => {
@@ -65,4 +68,37 @@ t.test('a second step by TOTP, then by passkey: cookies each time, never a token
   await client.loginWithPasskey({ response: passkey.assert(await client.passkeyLoginOptions()) })
   t.match(answers.at(-1), { path: '/auth/passkeys/login/verify', cookies: ['__Host-access_token', '__Secure-refresh_token'], tokens: false })
   t.equal((await client.me()).email, account.email, 'a passwordless sign-in too')
+})
+
+t.test('a refresh answered later than the client waits: sent again at once, it gets the same successor, and the session lives', async t => {
+  let late = true
+  const network: Fetch = async (url, init) => {
+    if (!late || new URL(url).pathname !== '/auth/refresh') return fetch(url, init)
+    late = false
+    // The service rotates the token at once; its answer, cookies and all, comes after the client gave up.
+    await fetch(url, { ...init, signal: null })
+    const { signal } = init
+    return new Promise<never>((_resolve, reject) => {
+      if (signal?.aborted === true) reject(signal.reason)
+      signal?.addEventListener('abort', () => { reject(signal.reason) })
+    })
+  }
+  const { client, answers } = webview({ refreshTimeoutMs: 1000 }, network)
+  t.teardown(() => { client.close() })
+  const ended: SessionEndEvent[] = []
+  client.onSessionEnd(event => { ended.push(event) })
+  const account = newAccount()
+  await client.register(account)
+  // Issued as if 20 minutes ago: the access cookie is expired, and the first call refreshes.
+  clock.advance(-1200)
+  await client.login({ email: account.email, password: account.password })
+  clock.advance(1200)
+  t.equal((await client.me()).email, account.email, 'the call succeeds')
+  t.equal(late, false, 'an answer came too late')
+  t.same(answers.slice(-2).map(answer => answer.path), ['/auth/refresh', '/users/me'], 'the second try answered in time')
+  t.match(await prisma.session.findMany({ where: { user: { email: account.email } } }), [{ generation: 1, revokedAt: null }], 'one rotation')
+  // Past the service's grace window, the cookie kept is the successor, not the retired one.
+  clock.advance(11)
+  t.equal((await client.fetch('/auth/refresh', { method: 'POST' })).status, 200)
+  t.same(ended, [], 'never logged out')
 })

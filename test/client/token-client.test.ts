@@ -158,6 +158,36 @@ t.test('logout everywhere and account deletion end the session', async t => {
   await t.rejects(phone.client.login({ email: account.email, password: account.password }), { code: 'AUTH_INVALID_CREDENTIALS' })
 })
 
+t.test('a refresh answer lost on the way: sent again at once, it gets the same successor, and no later refresh is taken for theft', async t => {
+  let lose = true
+  const { client, storage, ended, advance } = device({
+    fetch: async (url, init) => {
+      const response = await fetch(url, init)
+      if (lose && new URL(url).pathname === '/auth/refresh') {
+        lose = false
+        // The service rotated the token; its answer never arrives.
+        throw new TypeError('network connection lost')
+      }
+      return response
+    }
+  })
+  const account = newAccount()
+  await client.register(account)
+  await client.login({ email: account.email, password: account.password })
+  advance(900 - 20)
+  t.equal((await client.me()).email, account.email, 'the call succeeds')
+  t.equal(lose, false, 'an answer was lost')
+  const { refreshToken } = storage.value() as StoredTokens
+  t.equal(await generationOf(refreshToken), 1, 'one rotation: the second try got the same successor')
+  // Past the service's grace window, the token kept is the successor, not the retired one.
+  clock.advance(11)
+  t.teardown(() => { clock.advance(-11) })
+  advance(900)
+  t.equal((await client.me()).email, account.email)
+  t.equal(await generationOf((storage.value() as StoredTokens).refreshToken), 2)
+  t.same(ended, [], 'never logged out')
+})
+
 // Last: it moves the service's clock ten minutes on.
 t.test('a second factor: enrolled through the client, then login answers a challenge that verifyMfa completes', async t => {
   const { client, storage } = device()

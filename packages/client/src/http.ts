@@ -1,5 +1,5 @@
 // Requests to the service: its URL, JSON bodies, and answers turned into values or AuthErrors.
-import { AuthError, errorFrom } from './errors.js'
+import { AuthError, errorFrom, isAuthError } from './errors.js'
 
 export type Fetch = (input: string, init: RequestInit) => Promise<Response>
 
@@ -47,6 +47,27 @@ function noAnswer (error: unknown): unknown {
   if (name === 'AbortError') return error
   if (name === 'TimeoutError') return new AuthError('TIMEOUT', 'The service did not answer in time', 0, { cause: error })
   return new AuthError('NETWORK_ERROR', 'The service could not be reached', 0, { cause: error })
+}
+
+// Safari before 16 has no AbortSignal.timeout: there the service's own timeouts apply.
+const timeoutSignal = (ms: number): AbortSignal | undefined => typeof AbortSignal.timeout === 'function' ? AbortSignal.timeout(ms) : undefined
+
+/**
+ * Sends `POST /auth/refresh` (the token in `body`, or the cookie), and once more at once when
+ * no answer came within `timeoutMs`: the service may have rotated the token and the answer
+ * been lost. Within the service's grace window (`REFRESH_REUSE_GRACE_SECONDS`, 10 s by
+ * default) the same token gets the same successor; presented later, it is taken for a stolen
+ * one and the session ends. Hence a timeout well under that window.
+ */
+export async function sendRefresh (http: Http, timeoutMs: number, body?: { refreshToken: string }): Promise<Response> {
+  const [path, init] = toRequest({ method: 'POST', path: '/auth/refresh', body })
+  const send = () => http.request(path, { ...init, signal: timeoutSignal(timeoutMs) })
+  try {
+    return await send()
+  } catch (error) {
+    if (isAuthError(error, 'NETWORK_ERROR') || isAuthError(error, 'TIMEOUT')) return await send()
+    throw error
+  }
 }
 
 /** The path and init of a JSON call. */

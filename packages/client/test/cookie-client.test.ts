@@ -152,14 +152,22 @@ t.test('a refresh refused by a rate limit or an outage fails the call, not the s
   t.same(await tab.client.me(), user, 'and the next call recovers')
 })
 
-t.test('a refresh that does not answer in time fails with TIMEOUT and releases the lock', async t => {
+t.test('a refresh that does not answer in time is sent once more at once; if neither answers, TIMEOUT, and the lock is released', async t => {
   const service = createStandIn()
   const [tab] = openTabs(t, service, 1, { refreshTimeoutMs: 50 }) as [Tab]
   await tab.client.login({ email: user.email, password: 'pw' })
   service.expire()
   service.delays.set('POST /auth/refresh', 10_000)
+  t.same(await tab.client.me(), user, 'the second try answers')
+  t.same(service.sent.slice(1).map(r => r.path), ['/users/me', '/auth/refresh', '/auth/refresh', '/users/me'])
+  service.expire()
+  // No answer ever: the client's timeout aborts each try.
+  service.overrides.set('POST /auth/refresh', ({ signal }) => new Promise((_resolve, reject) => { signal?.addEventListener('abort', () => { reject(signal.reason) }) }))
   await t.rejects(tab.client.me(), { code: 'TIMEOUT', status: 0 })
+  t.equal(service.count('POST /auth/refresh'), 4, 'two tries each time, no more')
+  service.overrides.delete('POST /auth/refresh')
   t.same(await tab.client.me(), user, 'the next call refreshes')
+  t.same(tab.ended, [])
 })
 
 t.test('login asks for cookies, sends them, and hands no token on', async t => {

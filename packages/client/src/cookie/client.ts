@@ -2,7 +2,7 @@
 import { accountCalls } from '../account-calls.js'
 import type { LoginInput, MfaVerifyInput, PasskeyLoginInput } from '../api-types.js'
 import { errorFrom, unauthorizedCode } from '../errors.js'
-import { createHttp, json, ok, toRequest, type HttpOptions } from '../http.js'
+import { createHttp, json, ok, sendRefresh, toRequest, type HttpOptions } from '../http.js'
 import { isMfaChallenge, signedIn, type LoginResult, type SignedIn } from '../login.js'
 import { createSessionEvents, type SessionEndEvent, type SessionEndListener } from '../session-events.js'
 import { createRefreshLock } from './refresh-lock.js'
@@ -13,14 +13,14 @@ export interface AuthClientOptions extends HttpOptions {
   name?: string
   /** How long a tab waits for another tab's refresh before refreshing itself. Default 10 s. */
   lockTimeoutMs?: number
-  /** How long a refresh may take. Default 10 s. */
+  /**
+   * How long a refresh may take before it is sent once more (then it fails). Default 5 s: keep
+   * it well under the service's `REFRESH_REUSE_GRACE_SECONDS` (10 s by default).
+   */
   refreshTimeoutMs?: number
   /** The Web Locks API: `navigator.locks` by default; `null` to do without. */
   locks?: LockManager | null
 }
-
-// Safari before 16 has no AbortSignal.timeout: there the service's own timeouts apply.
-const timeoutSignal = (ms: number): AbortSignal | undefined => typeof AbortSignal.timeout === 'function' ? AbortSignal.timeout(ms) : undefined
 
 export function createAuthClient (options: AuthClientOptions) {
   const name = options.name ?? `auth-client ${options.baseUrl}`
@@ -29,7 +29,7 @@ export function createAuthClient (options: AuthClientOptions) {
   const events = createSessionEvents()
   const locks = options.locks !== undefined ? options.locks : (globalThis.navigator?.locks ?? null)
   const lock = createRefreshLock(name, locks, options.lockTimeoutMs ?? 10_000)
-  const refreshTimeoutMs = options.refreshTimeoutMs ?? 10_000
+  const refreshTimeoutMs = options.refreshTimeoutMs ?? 5000
   // Whether this tab has told of the session's end: once per session, however many calls fail.
   let ended = false
   let refreshing: Promise<void> | null = null
@@ -61,7 +61,7 @@ export function createAuthClient (options: AuthClientOptions) {
   function refreshAfter (sentAt: number): Promise<void> {
     refreshing ??= lock.run(async () => {
       if (await lock.lastRefreshAt() > sentAt) return
-      const response = await http.request('/auth/refresh', { method: 'POST', signal: timeoutSignal(refreshTimeoutMs) })
+      const response = await sendRefresh(http, refreshTimeoutMs)
       if (!response.ok) {
         const error = await errorFrom(response)
         // Refused (revoked, expired, reused): the session is over. A 429 or a 503 is not.

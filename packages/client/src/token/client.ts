@@ -2,7 +2,7 @@
 import { accountCalls } from '../account-calls.js'
 import type { LoginInput, LoginTokenAnswer, MfaVerifyInput, PasskeyLoginInput, RefreshTokenAnswer } from '../api-types.js'
 import { AuthError, errorFrom, unauthorizedCode } from '../errors.js'
-import { createHttp, json, ok, toRequest, type HttpOptions } from '../http.js'
+import { createHttp, json, ok, sendRefresh, toRequest, type HttpOptions } from '../http.js'
 import { isMfaChallenge, signedIn, type LoginResult } from '../login.js'
 import { createSessionEvents, type SessionEndEvent, type SessionEndListener } from '../session-events.js'
 import { memoryStorage, type StoredTokens, type TokenStorage } from './storage.js'
@@ -12,6 +12,11 @@ export interface TokenClientOptions extends HttpOptions {
   storage?: TokenStorage
   /** Refresh this long before the access token expires (at most a quarter of its life). Default 30 s. */
   refreshLeewaySeconds?: number
+  /**
+   * How long a refresh may take before it is sent once more (then it fails). Default 5 s: keep
+   * it well under the service's `REFRESH_REUSE_GRACE_SECONDS` (10 s by default).
+   */
+  refreshTimeoutMs?: number
   /** The clock, in ms since the epoch (tests move it). Default `Date.now`. */
   now?: () => number
 }
@@ -21,6 +26,7 @@ export function createTokenClient (options: TokenClientOptions) {
   const storage = options.storage ?? memoryStorage()
   const now = options.now ?? Date.now
   const leewayMs = (options.refreshLeewaySeconds ?? 30) * 1000
+  const refreshTimeoutMs = options.refreshTimeoutMs ?? 5000
   const events = createSessionEvents()
   let refreshing: Promise<StoredTokens> | null = null
 
@@ -49,7 +55,7 @@ export function createTokenClient (options: TokenClientOptions) {
       const tokens = await current()
       // Already rotated by another client on the same storage: its successor will do.
       if (tokens.refreshToken !== stale.refreshToken) return tokens
-      const response = await http.request(...toRequest({ method: 'POST', path: '/auth/refresh', body: { refreshToken: tokens.refreshToken } }))
+      const response = await sendRefresh(http, refreshTimeoutMs, { refreshToken: tokens.refreshToken })
       if (!response.ok) {
         const error = await errorFrom(response)
         if (response.status === 401) await ended({ reason: 'refused', code: error.code })
