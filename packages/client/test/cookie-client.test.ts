@@ -170,6 +170,32 @@ t.test('a refresh that does not answer in time is sent once more at once; if nei
   t.same(tab.ended, [])
 })
 
+t.test('a 401 to a call sent before a logout and a new login ends nothing, in any tab', async t => {
+  for (const [stale, when] of [[0, 'its call'], [1, 'its call'], [1, 'its refresh']] as const) {
+    const service = createStandIn()
+    const tabs = openTabs(t, service, 2)
+    const [first] = tabs as [Tab]
+    await first.client.login({ email: user.email, password: 'pw' })
+    await settle()
+    // Answered after the logout: the service refuses the ended session's cookies.
+    if (when === 'its refresh') {
+      service.expire()
+      service.delays.set('POST /auth/refresh', 200)
+    } else {
+      service.delays.set('GET /users/me', 200)
+    }
+    const call = tabs[stale]?.client.me().catch((e: unknown) => e)
+    await settle()
+    await first.client.logout()
+    await first.client.login({ email: user.email, password: 'pw' })
+    const which = `${stale === 0 ? 'this tab' : 'another tab'}, ${when}`
+    t.match(await call, { code: when === 'its refresh' ? 'AUTH_REFRESH_REVOKED' : 'AUTH_SESSION_REVOKED', status: 401 }, which)
+    await settle()
+    for (const tab of tabs) t.same(tab.ended, [{ reason: 'logout' }], `${which}: no session end but the logout`)
+    for (const tab of tabs) t.same(await tab.client.me(), user)
+  }
+})
+
 t.test('login asks for cookies, sends them, and hands no token on', async t => {
   const service = createStandIn()
   const [tab] = openTabs(t, service, 1) as [Tab]

@@ -1,7 +1,9 @@
-// Token mode against a stand-in of the service, for what the service cannot answer yet (the second factor) or never should.
+// Token mode against a stand-in of the service, for what the service cannot answer yet (the second factor) or never should,
+// and for answers that arrive too late: after a logout and a new login.
+import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { createTokenClient, memoryStorage, type Fetch } from '../src/index.js'
-import { errorAnswer, user } from './helpers/stand-in.js'
+import { createTokenClient, memoryStorage, type Fetch, type SessionEndEvent, type TokenClientOptions } from '../src/index.js'
+import { createStandIn, errorAnswer, user } from './helpers/stand-in.js'
 
 const baseUrl = 'https://auth.example.com/'
 const tokens = { accessToken: 'access-1', refreshToken: 'refresh-1', tokenType: 'Bearer', expiresIn: 900 }
@@ -32,4 +34,60 @@ t.test('an answer with cookies instead of tokens (a browser) is refused, and not
   const client = createTokenClient({ baseUrl, fetch: async () => Response.json({ user, expiresIn: 900 }) })
   await t.rejects(client.login({ email: user.email, password: 'pw' }), { code: 'UNEXPECTED_RESPONSE', message: /createAuthClient/ })
   await t.rejects(client.me(), { code: 'AUTH_REQUIRED', status: 401 }, 'not signed in')
+})
+
+/** A client on the stand-in, with its storage, its clock and the session ends it tells. */
+function signedInClient (options: Partial<TokenClientOptions> = {}) {
+  const service = createStandIn()
+  const storage = memoryStorage()
+  const clock = { ms: 0 }
+  const ended: SessionEndEvent[] = []
+  const client = createTokenClient({ baseUrl, fetch: service.fetch, storage, now: () => clock.ms, ...options })
+  client.onSessionEnd(event => { ended.push(event) })
+  /** The user signs out and in again while an earlier call is under way. */
+  const switchSessions = async () => {
+    await client.logout()
+    await client.login({ identifier: 'grace', password: 'pw' })
+    return storage.get()
+  }
+  return { service, storage, clock, ended, client, switchSessions }
+}
+
+t.test('a 401 to a call of the session before a logout and a new login ends nothing: the new session\'s tokens stay', async t => {
+  const { service, storage, ended, client, switchSessions } = signedInClient()
+  await client.login({ identifier: 'ada', password: 'pw' })
+  // Answered after the logout: the service refuses the ended session's token.
+  service.delays.set('GET /users/me', 200)
+  const stale = client.me().catch((e: unknown) => e)
+  await sleep(10)
+  const fresh = await switchSessions()
+  t.match(await stale, { code: 'AUTH_SESSION_REVOKED', status: 401 })
+  t.same(storage.get(), fresh, 'the new session\'s tokens are kept')
+  t.same(await client.me(), user)
+  t.same(ended, [{ reason: 'logout' }], 'no session end but the logout')
+})
+
+t.test('a refresh under way across a logout and a new login neither stores its tokens nor ends the new session', async t => {
+  for (const when of ['rotated before the logout', 'refused after it'] as const) {
+    let late = false
+    const { service, storage, clock, ended, client, switchSessions } = signedInClient({
+      fetch: async (url, init) => {
+        const response = await service.fetch(url, init)
+        // The service rotated at once; the answer takes its time to come back.
+        if (late && new URL(url).pathname === '/auth/refresh') await sleep(200)
+        return response
+      }
+    })
+    await client.login({ identifier: 'ada', password: 'pw' })
+    clock.ms = 880_000
+    if (when === 'rotated before the logout') late = true
+    else service.delays.set('POST /auth/refresh', 200)
+    const stale = client.me().catch((e: unknown) => e)
+    await sleep(10)
+    const fresh = await switchSessions()
+    t.match(await stale, { code: when === 'rotated before the logout' ? 'AUTH_SESSION_REVOKED' : 'AUTH_REFRESH_REVOKED', status: 401 }, when)
+    t.same(storage.get(), fresh, `${when}: the new session's tokens are kept`)
+    t.same(await client.me(), user)
+    t.same(ended, [{ reason: 'logout' }], `${when}: no session end but the logout`)
+  }
 })

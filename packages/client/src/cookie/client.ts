@@ -32,24 +32,33 @@ export function createAuthClient (options: AuthClientOptions) {
   const refreshTimeoutMs = options.refreshTimeoutMs ?? 5000
   // Whether this tab has told of the session's end: once per session, however many calls fail.
   let ended = false
+  // Moves on whenever a session starts or ends, in this tab or another: the answer to a call
+  // sent before (a 401 of the session that a logout ended) says nothing of the current one.
+  let generation = 0
   let refreshing: Promise<void> | null = null
 
   const channel = openTabChannel(name, message => {
     if (message.type === 'refreshed') lock.heard(message.at)
-    else if (message.type === 'signed-in') ended = false
+    else if (message.type === 'signed-in') begin()
     else end(message.event, false)
   })
+
+  function begin (): void {
+    ended = false
+    generation++
+  }
 
   function end (event: SessionEndEvent, tellTabs = true): void {
     if (ended) return
     ended = true
+    generation++
     if (tellTabs) channel.post({ type: 'ended', event })
     events.emit(event)
   }
 
   function started (answer: unknown): LoginResult {
     if (isMfaChallenge(answer)) return answer
-    ended = false
+    begin()
     channel.post({ type: 'signed-in' })
     return signedIn(answer as SignedIn)
   }
@@ -61,11 +70,13 @@ export function createAuthClient (options: AuthClientOptions) {
   function refreshAfter (sentAt: number): Promise<void> {
     refreshing ??= lock.run(async () => {
       if (await lock.lastRefreshAt() > sentAt) return
+      const sentIn = generation
       const response = await sendRefresh(http, refreshTimeoutMs)
       if (!response.ok) {
         const error = await errorFrom(response)
-        // Refused (revoked, expired, reused): the session is over. A 429 or a 503 is not.
-        if (response.status === 401) end({ reason: 'refused', code: error.code })
+        // Refused (revoked, expired, reused): the session is over, unless another has started or
+        // it ended meanwhile. A 429 or a 503 is not.
+        if (response.status === 401 && sentIn === generation) end({ reason: 'refused', code: error.code })
         throw error
       }
       const at = Date.now()
@@ -75,14 +86,20 @@ export function createAuthClient (options: AuthClientOptions) {
     return refreshing
   }
 
-  /** Only AUTH_TOKEN_EXPIRED refreshes, once, and the call is retried once; any other 401 ends the session. */
+  /**
+   * Only AUTH_TOKEN_EXPIRED refreshes, once, and the call is retried once; any other 401 ends
+   * the session, unless the call was sent in an earlier one.
+   */
   async function authed (path: string, init: RequestInit = {}): Promise<Response> {
+    let sentIn = generation
     const sentAt = Date.now()
     let response = await http.request(path, init)
     if (await unauthorizedCode(response) === 'AUTH_TOKEN_EXPIRED') {
       await refreshAfter(sentAt)
+      sentIn = generation
       response = await http.request(path, init)
     }
+    if (sentIn !== generation) return response
     const code = await unauthorizedCode(response)
     if (code === undefined) {
       if (response.ok) ended = false

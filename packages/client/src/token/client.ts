@@ -49,6 +49,15 @@ export function createTokenClient (options: TokenClientOptions) {
     events.emit(event)
   }
 
+  /**
+   * Whether storage still holds the tokens a call or a refresh started from. If not, they were
+   * rotated, or the session ended or was replaced meanwhile (a logout, then a new login): the
+   * answer is about tokens no longer kept, and must neither clear nor overwrite those kept now.
+   */
+  async function stillHeld (from: StoredTokens): Promise<boolean> {
+    return (await storage.get())?.refreshToken === from.refreshToken
+  }
+
   /** One refresh at a time: every call that needs one waits for the same. */
   function refresh (stale: StoredTokens): Promise<StoredTokens> {
     refreshing ??= (async () => {
@@ -58,11 +67,11 @@ export function createTokenClient (options: TokenClientOptions) {
       const response = await sendRefresh(http, refreshTimeoutMs, { refreshToken: tokens.refreshToken })
       if (!response.ok) {
         const error = await errorFrom(response)
-        if (response.status === 401) await ended({ reason: 'refused', code: error.code })
+        if (response.status === 401 && await stillHeld(tokens)) await ended({ reason: 'refused', code: error.code })
         throw error
       }
       const next = toStored(await json<RefreshTokenAnswer>(response))
-      await storage.set(next)
+      if (await stillHeld(tokens)) await storage.set(next)
       return next
     })().finally(() => { refreshing = null })
     return refreshing
@@ -74,7 +83,10 @@ export function createTokenClient (options: TokenClientOptions) {
     return { ...init, headers }
   }
 
-  /** Refreshes shortly before `exp`, or once on AUTH_TOKEN_EXPIRED, and retries once; any other 401 ends the session. */
+  /**
+   * Refreshes shortly before `exp`, or once on AUTH_TOKEN_EXPIRED, and retries once; any other
+   * 401 ends the session, if the tokens it refused are still the ones kept.
+   */
   async function authed (path: string, init: RequestInit = {}): Promise<Response> {
     let tokens = await current()
     const early = due(tokens)
@@ -86,7 +98,7 @@ export function createTokenClient (options: TokenClientOptions) {
       response = await http.request(path, withBearer(init, tokens))
       code = await unauthorizedCode(response)
     }
-    if (code !== undefined && code !== 'AUTH_TOKEN_EXPIRED') await ended({ reason: 'refused', code })
+    if (code !== undefined && code !== 'AUTH_TOKEN_EXPIRED' && await stillHeld(tokens)) await ended({ reason: 'refused', code })
     return response
   }
 

@@ -1,5 +1,5 @@
-// A stand-in for the service's cookie mode, for unit tests: one cookie jar for every tab, rotation with the
-// grace window, the codes the service answers, and a log of the requests.
+// A stand-in for the service, for unit tests: sessions opened by login and ended by logout, in either transport (one
+// cookie jar for every tab, or tokens in the body), rotation with the grace window, the codes the service answers, and a log of the requests.
 import type { User } from '../../src/index.js'
 
 export const user: User = {
@@ -36,41 +36,67 @@ export interface Sent {
   init: RequestInit
 }
 
+/** What a token or a cookie stands for: the session (numbered by login) and the refresh generation that issued it. */
+interface Credential {
+  session: number
+  generation: number
+}
+
+/** A token in the body or a header: `access.<session>.<generation>` or `refresh.<session>.<generation>`. */
+function credentialOf (token: unknown): Credential | null {
+  const match = /^(?:access|refresh)\.(\d+)\.(\d+)$/.exec(typeof token === 'string' ? token : '')
+  return match === null ? null : { session: Number(match[1]), generation: Number(match[2]) }
+}
+
 /**
  * Access tokens are numbered by the refresh generation that issued them; `expire()` makes
- * every token issued so far expired. The cookies a request carries are those in the jar
- * when it leaves; an answer's cookies land in the jar when it arrives, as in a browser.
+ * every token issued so far expired. A login opens a new session (cookies when it asks for
+ * them, as the cookie client does; tokens in the body otherwise), a logout ends the session
+ * of the token it presents, and a token of any session but the last one opened is refused.
+ * The cookies a request carries are those in the jar when it leaves; an answer's cookies
+ * land in the jar when it arrives, as in a browser.
  */
 export function createStandIn ({ latencyMs = 3 } = {}) {
-  const state = { generation: 0, expiredBelow: 0, revoked: false, rotations: 0 }
-  const jar: { access: number | null, refresh: number | null } = { access: null, refresh: null }
+  const state = { session: 0, generation: 0, expiredBelow: 0, revoked: false, rotations: 0 }
+  const jar: { access: Credential | null, refresh: Credential | null } = { access: null, refresh: null }
   const sent: Sent[] = []
   /** Answers of the test's own, by "METHOD /path". */
   const overrides = new Map<string, (init: RequestInit) => Response | Promise<Response>>()
   /** Extra latency, by "METHOD /path", for the next request only. */
   const delays = new Map<string, number>()
 
-  const setJar = (value: number | null) => { jar.access = value; jar.refresh = value }
+  const setJar = (value: Credential | null) => { jar.access = value; jar.refresh = value }
+  const live = (credential: Credential) => credential.session === state.session && !state.revoked
 
-  function refresh (token: number | null): Response {
-    if (token === null) return errorAnswer(401, 'AUTH_REQUIRED')
-    if (state.revoked) return errorAnswer(401, 'AUTH_REFRESH_REVOKED')
-    if (token === state.generation) {
+  /** The session's current tokens: in the jar for a cookie request, in the body for a token request. */
+  function issued (inBody: boolean, extra: Record<string, unknown> = {}): Response {
+    const current = { session: state.session, generation: state.generation }
+    if (!inBody) {
+      setJar(current)
+      return Response.json({ ...extra, expiresIn: 900 })
+    }
+    const tokens = { accessToken: `access.${current.session}.${current.generation}`, refreshToken: `refresh.${current.session}.${current.generation}`, tokenType: 'Bearer' }
+    return Response.json({ ...tokens, ...extra, expiresIn: 900 })
+  }
+
+  function refresh (credential: Credential | null, inBody: boolean): Response {
+    if (credential === null) return errorAnswer(401, 'AUTH_REQUIRED')
+    if (!live(credential)) return errorAnswer(401, 'AUTH_REFRESH_REVOKED')
+    if (credential.generation === state.generation) {
       state.generation++
       state.rotations++
-    } else if (token !== state.generation - 1) {
+    } else if (credential.generation !== state.generation - 1) {
       state.revoked = true
       return errorAnswer(401, 'AUTH_REFRESH_REUSED')
     }
     // Within the grace window the previous token gets the same successor.
-    setJar(state.generation)
-    return Response.json({ expiresIn: 900 })
+    return issued(inBody)
   }
 
-  function asUser (token: number | null, key: string): Response {
-    if (token === null) return errorAnswer(401, 'AUTH_REQUIRED')
-    if (token < state.expiredBelow) return errorAnswer(401, 'AUTH_TOKEN_EXPIRED')
-    if (state.revoked) return errorAnswer(401, 'AUTH_SESSION_REVOKED')
+  function asUser (credential: Credential | null, key: string): Response {
+    if (credential === null) return errorAnswer(401, 'AUTH_REQUIRED')
+    if (credential.generation < state.expiredBelow) return errorAnswer(401, 'AUTH_TOKEN_EXPIRED')
+    if (!live(credential)) return errorAnswer(401, 'AUTH_SESSION_REVOKED')
     return key === 'GET /users/me' ? Response.json(user) : new Response(null, { status: 204 })
   }
 
@@ -79,6 +105,11 @@ export function createStandIn ({ latencyMs = 3 } = {}) {
     const key = `${init.method ?? 'GET'} ${pathname}`
     sent.push({ method: init.method ?? 'GET', path: pathname, init })
     const cookies = { ...jar }
+    const body = (typeof init.body === 'string' ? JSON.parse(init.body) : {}) as Record<string, unknown>
+    const bearer = new Headers(init.headers).get('authorization')?.replace(/^Bearer /, '')
+    const access = bearer === undefined ? cookies.access : credentialOf(bearer)
+    const inBody = body.refreshToken !== undefined
+    const refreshCredential = inBody ? credentialOf(body.refreshToken) : cookies.refresh
     const delay = delays.get(key) ?? 0
     delays.delete(key)
     await wait(latencyMs + delay, init.signal)
@@ -86,16 +117,16 @@ export function createStandIn ({ latencyMs = 3 } = {}) {
     if (override !== undefined) return override(init)
     switch (key) {
       case 'POST /auth/login':
-        Object.assign(state, { generation: 0, expiredBelow: 0, revoked: false })
-        setJar(0)
-        return Response.json({ user, expiresIn: 900 })
+        Object.assign(state, { session: state.session + 1, generation: 0, expiredBelow: 0, revoked: false })
+        return issued(body.transport !== 'cookie', { user })
       case 'POST /auth/refresh':
-        return refresh(cookies.refresh)
+        return refresh(refreshCredential, inBody)
       case 'POST /auth/logout':
-        setJar(null)
+        if (refreshCredential?.session === state.session) state.revoked = true
+        if (!inBody) setJar(null)
         return new Response(null, { status: 204 })
       default:
-        return asUser(cookies.access, key)
+        return asUser(access, key)
     }
   }
 
