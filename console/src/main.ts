@@ -2,7 +2,7 @@
 import { createAuthClient, isAuthError } from '../../packages/client/src/index.js'
 import { adminApi, problemOf } from './api.js'
 import type { Context, Screen } from './context.js'
-import { h } from './dom.js'
+import { h, messageArea, type MessageArea } from './dom.js'
 import { auditScreen } from './screens/audit.js'
 import { settingsScreen } from './screens/settings.js'
 import { refusalScreen, signInScreen } from './screens/sign-in.js'
@@ -15,6 +15,8 @@ const client = createAuthClient({ baseUrl: location.origin })
 const api = adminApi(client)
 const app = document.getElementById('app') as HTMLElement
 let signedIn = false
+// The session's end that a sign-out brings is shown by signOut, once the service confirms it.
+let signingOut = false
 // A navigation started while another screen was loading wins.
 let rendering = 0
 
@@ -30,15 +32,27 @@ function showSignIn (notice?: string): void {
   show(signInScreen({ client, ...(notice === undefined ? {} : { notice }), onSignedIn: () => { enter() } }), 'Sign in')
 }
 
-async function signOut (): Promise<void> {
-  signedIn = false
-  await client.logout().catch(() => undefined)
+/**
+ * The sign-in screen once the service has ended the session. Until then the session lives
+ * (a reload would reopen the console), so a failure leaves the admin where they are, told so.
+ */
+async function signOut (messages: MessageArea): Promise<void> {
+  messages.clear()
+  signingOut = true
+  try {
+    await client.logout()
+  } catch (error) {
+    messages.show(`Signing out failed: you are still signed in. ${problemOf(error)}`, 'error')
+    return
+  } finally {
+    signingOut = false
+  }
   showSignIn()
 }
 
 // The session ended while the console was open (revoked, expired, signed out in another tab).
 client.onSessionEnd(event => {
-  if (!signedIn) return
+  if (!signedIn || signingOut) return
   showSignIn(event.reason === 'logout' ? 'You signed out.' : 'Your session has ended. Sign in again.')
 })
 
@@ -55,7 +69,7 @@ async function enter (): Promise<void> {
     await api.users({ limit: 1 })
   } catch (error) {
     if (isAuthError(error, 'FORBIDDEN') || isAuthError(error, 'MFA_ENROLMENT_REQUIRED')) {
-      show(refusalScreen(me.email, isAuthError(error, 'FORBIDDEN') ? 'not-admin' : 'needs-mfa', () => { signOut() }), 'No access')
+      show(refusalScreen(me.email, isAuthError(error, 'FORBIDDEN') ? 'not-admin' : 'needs-mfa', messages => { signOut(messages) }), 'No access')
       return
     }
     showSignIn(problemOf(error))
@@ -70,11 +84,13 @@ const links: Array<[string, string]> = [['#/users', 'Users'], ['#/audit', 'Audit
 function frame (email: string, meId: string): void {
   const nav = h('nav', { 'aria-label': 'Console' }, h('ul', {}, links.map(([href, label]) => h('li', {}, h('a', { href }, label)))))
   const main = h('main', { id: 'main' })
+  const messages = messageArea()
   const header = h('header', { class: 'bar' },
     h('p', { class: 'brand' }, 'Admin console'),
     nav,
     h('p', { class: 'who' }, 'Signed in as ', h('strong', {}, email)),
-    h('button', { type: 'button', class: 'secondary', onclick: () => { signOut() } }, 'Sign out')
+    h('button', { type: 'button', class: 'secondary', onclick: () => { signOut(messages) } }, 'Sign out'),
+    messages.element
   )
   app.replaceChildren(header, main)
 

@@ -93,6 +93,12 @@ async function consoleSuite (): Promise<void> {
     t.equal(await page.locator('nav').count(), 0, 'no navigation')
     t.same(await page.locator('button, a, input').evaluateAll(elements => elements.map(e => e.textContent)), ['Sign out'], 'nothing else to use')
     await shot('refused')
+    await page.route('**/auth/logout', route => route.abort())
+    t.teardown(() => page.unroute('**/auth/logout'))
+    await page.getByRole('button', { name: 'Sign out' }).click()
+    await page.getByRole('alert').getByText('Signing out failed: you are still signed in. The service could not be reached.', { exact: false }).waitFor()
+    t.equal(await page.getByRole('heading', { name: 'No access' }).count(), 1, 'a sign-out that failed leaves the screen as it was')
+    await page.unroute('**/auth/logout')
     await page.getByRole('button', { name: 'Sign out' }).click()
     await page.getByLabel('Email or username').waitFor()
   })
@@ -319,6 +325,32 @@ async function consoleSuite (): Promise<void> {
     t.equal(await prisma.session.count({ where: { userId: grace.user.id, revokedAt: null } }), live, 'and their sessions too')
     await elsewhere.close()
     await page.bringToFront()
+  })
+
+  t.test('a sign-out the service does not confirm: the admin stays signed in, where they were, and is told', async t => {
+    const live = () => prisma.session.count({ where: { userId: admin.user.id, revokedAt: null } })
+    const before = await live()
+    const view = await page.locator('main').getAttribute('data-view')
+    // A proxy or the database down: the logout is answered 503, and the session lives on.
+    await page.route('**/auth/logout', route => route.fulfill({
+      status: 503,
+      contentType: 'application/json',
+      body: JSON.stringify({ statusCode: 503, code: 'SERVICE_UNAVAILABLE', error: 'Service Unavailable', message: 'The service is unavailable.' })
+    }))
+    t.teardown(() => page.unroute('**/auth/logout'))
+    await page.getByRole('button', { name: 'Sign out' }).click()
+    await page.getByRole('alert').waitFor()
+    t.equal(await page.getByRole('alert').innerText(), 'Signing out failed: you are still signed in. The service is unavailable.')
+    t.equal(await page.locator('nav').count(), 1, 'the console stays')
+    t.equal(await page.locator('main').getAttribute('data-view'), view, 'on the same screen')
+    t.equal(await live(), before, 'and so does the session')
+    await page.unroute('**/auth/logout')
+    await page.getByRole('button', { name: 'Sign out' }).click()
+    await page.getByLabel('Email or username').waitFor()
+    t.equal(await page.locator('.messages p').count(), 0, 'no notice for a sign-out the admin asked for')
+    t.equal(await live(), before - 1, 'signed out at the service once it answers')
+    await signIn(admin.email, admin.password)
+    await page.getByRole('heading', { name: 'Users' }).waitFor()
   })
 
   t.test('an ended session: the console says so and asks to sign in again', async t => {

@@ -1,7 +1,7 @@
 // Signing in through the service's own cookie flow: the password, then the second factor when the account has one (DESIGN 10).
 import { isAuthError, type AuthClient, type LoginResult, type MfaChallenge, type SignedIn } from '../../../packages/client/src/index.js'
 import { problemOf } from '../api.js'
-import { field, h, messageArea, option } from '../dom.js'
+import { field, h, messageArea, option, type MessageArea } from '../dom.js'
 
 export interface SignInOptions {
   client: AuthClient
@@ -108,15 +108,17 @@ export function signInScreen ({ client, notice, onSignedIn }: SignInOptions): HT
   return screen
 }
 
-/** A signed-in user whom the admin API refuses: told so, offered nothing but signing out. */
-export function refusalScreen (who: string, reason: 'not-admin' | 'needs-mfa', signOut: () => void): HTMLElement {
-  const button = h('button', { type: 'button', onclick: signOut }, 'Sign out')
+/** A signed-in user whom the admin API refuses: told so, offered nothing but signing out (`signOut` tells a failure in `messages`). */
+export function refusalScreen (who: string, reason: 'not-admin' | 'needs-mfa', signOut: (messages: MessageArea) => void): HTMLElement {
+  const messages = messageArea()
+  const button = h('button', { type: 'button', onclick: () => { signOut(messages) } }, 'Sign out')
   const text = reason === 'not-admin'
     ? `You are signed in as ${who}, which is not an administrator account. This console is for administrators only.`
     : `You are signed in as ${who}. Administrators must set up a second factor before using the console: set one up in your account, then sign in again.`
   return h('main', { class: 'sign-in', id: 'main' },
     h('h1', { tabindex: '-1' }, reason === 'not-admin' ? 'No access' : 'Second factor required'),
     h('p', { role: 'alert' }, text),
+    messages.element,
     button
   )
 }
