@@ -102,6 +102,15 @@ t.test('wrong passwords at reauthentication reach the login backoff', async t =>
   t.equal((await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: account.password } })).statusCode, 429, 'login waits too')
 })
 
+t.test('wrong passwords sent at once take their turns: a burst gets no more tries than the backoff allows', async t => {
+  const account = await registerAccount(app)
+  const { accessToken } = await loginWithBody(app, account)
+  const tries = config.LOGIN_BACKOFF_AFTER_FAILURES
+  const burst = await Promise.all(Array.from({ length: tries + 3 }, async (_, i) =>
+    (await app.inject({ method: 'POST', url: '/auth/reauthenticate', headers: bearer(accessToken), payload: { password: `wrong ${i}` }, remoteAddress: `10.3.0.${i}` })).statusCode))
+  t.same(burst, [...Array<number>(tries).fill(403), 429, 429, 429])
+})
+
 t.test('a browser session reauthenticates with its cookies', async t => {
   const account = await registerAccount(app)
   const { cookie } = await loginWithCookies(app, account)

@@ -119,15 +119,17 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
       const user = await userById(prisma, userId, { email: true, username: true, passwordHash: true })
       if (user === null) throw apiError('AUTH_SESSION_REVOKED')
       const keys = accountThrottleKeys(user)
-      await throttle.assertMayTryAll(keys)
       const method = methodOf(proof)
-      if (method === 'webauthn' ? !await passkeys.has(userId) : method !== 'password' && !await factors.isEnabled(userId)) throw apiError('MFA_NOT_ENABLED')
-      const refusal = await refusalOf(deps, userId, sessionId, proof, user.passwordHash, ip)
-      if (refusal !== null) {
+      // In turn with the logins by the address, as they count against its backoff alike.
+      await throttle.inTurn(keys[0] as string, async () => {
+        await throttle.assertMayTryAll(keys)
+        if (method === 'webauthn' ? !await passkeys.has(userId) : method !== 'password' && !await factors.isEnabled(userId)) throw apiError('MFA_NOT_ENABLED')
+        const refusal = await refusalOf(deps, userId, sessionId, proof, user.passwordHash, ip)
+        if (refusal === null) return
         await throttle.recordFailure(keys[0] as string)
         await audit.record({ action: method === 'password' ? 'reauthentication.failed' : 'mfa.code_failed', actorId: userId, subjectId: userId, ip, details: { during: 'reauthentication', method } })
         throw refusal
-      }
+      })
       const at = now()
       if (!await markProven(prisma, userId, sessionId, method, at)) throw apiError('AUTH_SESSION_REVOKED')
       if (method === 'recovery_code') {

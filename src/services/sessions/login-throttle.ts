@@ -4,6 +4,7 @@ import type { Db, PrismaClient } from '../../db/prisma.js'
 import { iso } from '../../db/sql.js'
 import { rateLimited } from '../../errors.js'
 import { canonical } from '../accounts/users.js'
+import { oneAtATime } from './one-at-a-time.js'
 
 export interface LoginThrottlePolicy {
   /** Consecutive failures allowed before each further attempt must wait. */
@@ -75,6 +76,14 @@ export function createLoginThrottle ({ prisma, policy, now }: LoginThrottleDeps)
   const keepSeconds = Math.max(policy.maxSeconds, policy.lockoutSeconds) + policy.lockoutSeconds
 
   return {
+    /**
+     * Runs a password check of the identifier `key` after the ones already under way here:
+     * its backoff is read before the password and its failure recorded after it, so checks
+     * at once would all read the same count, and a burst would get past the backoff and the
+     * lockout. Per instance: with several, one check per identifier may be under way on each.
+     */
+    inTurn: oneAtATime(),
+
     /**
      * Throws RATE_LIMITED with the remaining wait while the identifier must wait; the same
      * answer for an identifier of an account and one of none, decided before the password is.

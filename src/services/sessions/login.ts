@@ -16,7 +16,6 @@ import type { AccessTokenIssuer } from '../tokens/access-tokens.js'
 import type { ApiUser } from '../accounts/api-user.js'
 import { canonical } from '../accounts/users.js'
 import { replacePasswordHash, userById } from '../accounts/user-store.js'
-import { oneAtATime } from './one-at-a-time.js'
 
 export type LoginIdentifier = { identifier: string } | { email: string } | { username: string }
 
@@ -117,7 +116,7 @@ async function refuseCredentials ({ throttle, audit, metrics }: LoginDeps, who: 
   throw apiError('AUTH_INVALID_CREDENTIALS')
 }
 
-/** One login by password, its identifier's only attempt under way here (see createLoginService). */
+/** One login by password, its identifier's only check under way here (LoginThrottle.inTurn). */
 async function passwordAttempt (deps: LoginDeps, who: LoginIdentifier, key: string, password: string, device: Device): Promise<LoginOutcome> {
   const { passwords, records, throttle, challenges, requireVerifiedEmail, metrics } = deps
   // One query whether or not the account exists: the profile is read only after success,
@@ -148,9 +147,7 @@ async function passwordAttempt (deps: LoginDeps, who: LoginIdentifier, key: stri
 }
 
 export function createLoginService (deps: LoginDeps) {
-  const { prisma, challenges, assertions, requireVerifiedEmail, metrics } = deps
-  // Per instance: with several, an identifier has at most one attempt under way on each.
-  const perIdentifier = oneAtATime()
+  const { prisma, throttle, challenges, assertions, requireVerifiedEmail, metrics } = deps
   return {
     /**
      * Unknown account, wrong password and deactivated account fail identically, after the
@@ -165,7 +162,7 @@ export function createLoginService (deps: LoginDeps) {
      */
     async login (who: LoginIdentifier, password: string, device: Device): Promise<LoginOutcome> {
       const key = throttleKeyOfLogin(who)
-      return await perIdentifier(key, async () => await passwordAttempt(deps, who, key, password, device))
+      return await throttle.inTurn(key, async () => await passwordAttempt(deps, who, key, password, device))
     },
 
     /**

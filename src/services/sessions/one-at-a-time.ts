@@ -1,11 +1,6 @@
 // Tasks that share a key run one after another, in the order they came; tasks of different keys run at once.
 
-/**
- * A login checks its identifier's backoff before the password and records the failure after
- * it: attempts at once all read the same count, and a burst got past the backoff and the
- * lockout. Run one at a time per identifier, each attempt reads what the one before it
- * recorded. Nothing is kept for a key once its last task ends.
- */
+/** Nothing is kept for a key once its last task ends (see LoginThrottle.inTurn for why). */
 export function oneAtATime () {
   const tails = new Map<string, Promise<unknown>>()
   return async function run<T> (key: string, task: () => Promise<T>): Promise<T> {
