@@ -213,6 +213,14 @@ t.test('a challenge dies after five wrong codes, and the wrong codes reach the l
   t.equal((await startLogin(app, account)).statusCode, 200, 'success clears the failures')
 })
 
+t.test('codes sent at once to several challenges take their turns: no more tries than the backoff allows', async t => {
+  const account = await enrolledAccount()
+  const challenges = [await challengeOf(account), await challengeOf(account), await challengeOf(account)]
+  const statuses = await Promise.all(Array.from({ length: 9 }, async (_, i) =>
+    (await app.inject({ method: 'POST', url: '/auth/mfa/verify', payload: { mfaToken: challenges[i % 3], code: '000000' }, remoteAddress: `10.4.0.${i}` })).statusCode))
+  t.same([...statuses].sort((a, b) => a - b), [401, 401, 401, 401, 401, 429, 429, 429, 429], 'five wrong codes, as the policy allows, then the wait')
+})
+
 t.test('a challenge lives five minutes', async t => {
   const account = await enrolledAccount()
   const mfaToken = await challengeOf(account)

@@ -108,7 +108,7 @@ t.test('wrong passwords sent at once take their turns: a burst gets no more trie
   const tries = config.LOGIN_BACKOFF_AFTER_FAILURES
   const burst = await Promise.all(Array.from({ length: tries + 3 }, async (_, i) =>
     (await app.inject({ method: 'POST', url: '/auth/reauthenticate', headers: bearer(accessToken), payload: { password: `wrong ${i}` }, remoteAddress: `10.3.0.${i}` })).statusCode))
-  t.same(burst, [...Array<number>(tries).fill(403), 429, 429, 429])
+  t.same([...burst].sort((a, b) => a - b), [...Array<number>(tries).fill(403), 429, 429, 429])
 })
 
 t.test('a browser session reauthenticates with its cookies', async t => {

@@ -178,15 +178,18 @@ export function createChallengeService (deps: ChallengeDeps) {
       })
       if (found === null || isDead(found, at)) throw apiError('MFA_CHALLENGE_EXPIRED')
       const throttleKeys = [found.throttleKey, ...accountThrottleKeys(found.user)]
-      await throttle.assertMayTryAll(throttleKeys)
       const method = methodOf(proof)
-      const { row, refusal, userVerified, report } = await checkLocked(deps, tokenHash, at, proof, ip)
-      await report()
-      if (refusal !== null) {
+      // In turn with the identifier's other checks (LoginThrottle.inTurn): codes sent at once
+      // to several challenges of one login would otherwise all read the same count.
+      const { row, userVerified } = await throttle.inTurn(found.throttleKey, async () => {
+        await throttle.assertMayTryAll(throttleKeys)
+        const { row, refusal, userVerified, report } = await checkLocked(deps, tokenHash, at, proof, ip)
+        await report()
+        if (refusal === null) return { row, userVerified }
         await throttle.recordFailure(row.throttleKey)
         await audit.record({ action: 'mfa.code_failed', subjectId: row.userId, ip, details: { during: 'login', method, failures: row.failures + 1 } })
         throw apiError(refusal)
-      }
+      })
       if (method === 'recovery_code') {
         outbox.wake()
         await audit.record({ action: 'mfa.recovery_code_used', actorId: row.userId, subjectId: row.userId, ip, details: { during: 'login' } })
