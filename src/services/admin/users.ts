@@ -39,12 +39,13 @@ export interface AdminDeps {
 }
 
 /**
- * Refuses a change that would leave no active admin. The caller holds the "admins" lock,
- * taken before the user's row (by a change and a deletion alike, so neither waits for the
- * other in the opposite order): two admins demoting each other at the same moment cannot
- * both succeed.
+ * Refuses a change that would leave no active admin. Run under the "admins" lock, so two
+ * admins demoting each other at the same moment cannot both succeed. The lock comes before
+ * the user's row (a change that may need it takes it first; taking it again is a no-op), so
+ * a change and a deletion never wait for each other in the opposite order.
  */
 export async function assertAnotherActiveAdmin (tx: Transaction, userId: string): Promise<void> {
+  await lockFor(tx, 'admins')
   if (await activeAdminCount(tx, userId) === 0) throw apiError('LAST_ADMIN')
 }
 
@@ -107,10 +108,7 @@ function accountAdministration ({ prisma, sessions, audit, passwordReset }: Admi
     async remove (actor: Actor, id: string): Promise<void> {
       const before = await findOrThrow(id)
       await prisma.$transaction(async tx => {
-        if (before.role === 'admin' && before.isActive) {
-          await lockFor(tx, 'admins')
-          await assertAnotherActiveAdmin(tx, id)
-        }
+        if (before.role === 'admin' && before.isActive) await assertAnotherActiveAdmin(tx, id)
         if (!await deleteUser(tx, id)) throw apiError('NOT_FOUND')
       })
       await audit.record({ action: 'user.deleted', actorId: actor.userId, subjectId: id, ip: actor.ip, details: { email: before.email } })

@@ -1,7 +1,6 @@
 // What only the holder of the current password may do: change it, or delete the account.
 import type { PrismaClient } from '../../db/prisma.js'
 import { apiError } from '../../errors.js'
-import { lockFor } from '../../db/locks.js'
 import type { AuditService } from '../admin/audit.js'
 import type { MailOutbox } from '../mail/outbox.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
@@ -70,10 +69,7 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
     async deleteAccount (userId: string, sessionId: string, password: string): Promise<void> {
       const user = await provenCaller(userId, sessionId, password)
       await prisma.$transaction(async tx => {
-        if (user.role === 'admin') {
-          await lockFor(tx, 'admins')
-          await assertAnotherActiveAdmin(tx, userId)
-        }
+        if (user.role === 'admin') await assertAnotherActiveAdmin(tx, userId)
         if (!await deleteUser(tx, userId, user.passwordHash)) throw apiError('AUTH_SESSION_REVOKED')
       })
       await audit.record({ action: 'user.deleted', actorId: userId, subjectId: userId, details: { by: 'self' } })
