@@ -173,7 +173,8 @@ t.test('a refresh that does not answer in time is sent once more at once; if nei
 t.test('a 401 to a call sent before a logout and a new login ends nothing, in any tab', async t => {
   for (const [stale, when] of [[0, 'its call'], [1, 'its call'], [1, 'its refresh']] as const) {
     const service = createStandIn()
-    const tabs = openTabs(t, service, 2)
+    // With Web Locks, a logout waits for another tab's refresh in flight (the next test).
+    const tabs = openTabs(t, service, 2, when === 'its refresh' ? { locks: null } : {})
     const [first] = tabs as [Tab]
     await first.client.login({ email: user.email, password: 'pw' })
     await settle()
@@ -193,6 +194,25 @@ t.test('a 401 to a call sent before a logout and a new login ends nothing, in an
     await settle()
     for (const tab of tabs) t.same(tab.ended, [{ reason: 'logout' }], `${which}: no session end but the logout`)
     for (const tab of tabs) t.same(await tab.client.me(), user)
+  }
+})
+
+t.test('a refresh answered after a logout or a login was asked for lands first: its cookies never replace the new session\'s', async t => {
+  for (const withLocks of [true, false]) {
+    const service = createStandIn()
+    const [tab] = openTabs(t, service, 1, withLocks ? {} : { locks: null }) as [Tab]
+    await tab.client.login({ email: user.email, password: 'pw' })
+    service.expire()
+    // The service rotates at once; the answer, with the rotated session's cookies, is slow to arrive.
+    service.answerDelays.set('POST /auth/refresh', 200)
+    const call = tab.client.me().catch((e: unknown) => e)
+    await settle()
+    await tab.client.logout()
+    await tab.client.login({ email: user.email, password: 'pw' })
+    await call
+    const which = withLocks ? 'with Web Locks' : 'without'
+    t.same(await tab.client.me(), user, `${which}: the new session's cookies are in the jar`)
+    t.same(tab.ended, [{ reason: 'logout' }], `${which}: no session end but the logout`)
   }
 })
 

@@ -111,29 +111,41 @@ export function createAuthClient (options: AuthClientOptions) {
 
   const open = (path: string, init?: RequestInit) => http.request(path, init)
 
+  /**
+   * A login or logout waits for the refresh in flight, in this tab or (through the lock) another:
+   * that refresh's answer carries the old session's cookies, and landing after the new
+   * session's, it would replace them.
+   */
+  async function afterRefreshes<T> (task: () => Promise<T>): Promise<T> {
+    await refreshing?.catch(() => {})
+    return await lock.run(task)
+  }
+
+  const signIn = (path: string, body: object) => afterRefreshes(async () => started(await json(open(...toRequest({ method: 'POST', path, body })))))
+
   return {
     ...accountCalls({ authed, open, ended: event => { end(event) } }),
 
     /** Signs in: the service sets the cookies. May answer a second-factor challenge instead. */
     async login (input: LoginInput): Promise<LoginResult> {
       // `transport: "cookie"` holds even where the service cannot tell a browser (tests, webviews).
-      return started(await json(open(...toRequest({ method: 'POST', path: '/auth/login', body: { ...input, transport: 'cookie' } }))))
+      return await signIn('/auth/login', { ...input, transport: 'cookie' })
     },
 
     /** Completes a login that answered `mfaRequired` (401 `MFA_CODE_INVALID`, `MFA_CHALLENGE_EXPIRED`). */
     async verifyMfa (input: MfaVerifyInput): Promise<LoginResult> {
       // Asks for cookies as login does: verify answers in the transport it is asked for.
-      return started(await json(open(...toRequest({ method: 'POST', path: '/auth/mfa/verify', body: { ...input, transport: 'cookie' } }))))
+      return await signIn('/auth/mfa/verify', { ...input, transport: 'cookie' })
     },
 
     /** Signs in with the passkey assertion made from `passkeyLoginOptions()`: no second step follows (401 `PASSKEY_*`). */
     async loginWithPasskey (input: PasskeyLoginInput): Promise<LoginResult> {
-      return started(await json(open(...toRequest({ method: 'POST', path: '/auth/passkeys/login/verify', body: { ...input, transport: 'cookie' } }))))
+      return await signIn('/auth/passkeys/login/verify', { ...input, transport: 'cookie' })
     },
 
     /** Ends this session and clears the cookies, in every tab. */
     async logout (): Promise<void> {
-      await ok(open('/auth/logout', { method: 'POST' }))
+      await afterRefreshes(() => ok(open('/auth/logout', { method: 'POST' })))
       end({ reason: 'logout' })
     },
 

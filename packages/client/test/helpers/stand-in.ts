@@ -62,10 +62,14 @@ export function createStandIn ({ latencyMs = 3 } = {}) {
   const sent: Sent[] = []
   /** Answers of the test's own, by "METHOD /path". */
   const overrides = new Map<string, (init: RequestInit) => Response | Promise<Response>>()
-  /** Extra latency, by "METHOD /path", for the next request only. */
+  /** Extra latency, by "METHOD /path", for the next request only: before the service acts on it. */
   const delays = new Map<string, number>()
+  /** Extra latency of the next answer, by "METHOD /path": after the service acted, before its cookies land. */
+  const answerDelays = new Map<string, number>()
+  // The cookies of the answer being made: acting on a request is synchronous, so one slot will do.
+  let landing: { value: Credential | null } | null = null
 
-  const setJar = (value: Credential | null) => { jar.access = value; jar.refresh = value }
+  const setJar = (value: Credential | null) => { landing = { value } }
   const live = (credential: Credential) => credential.session === state.session && !state.revoked
 
   /** The session's current tokens: in the jar for a cookie request, in the body for a token request. */
@@ -115,6 +119,17 @@ export function createStandIn ({ latencyMs = 3 } = {}) {
     await wait(latencyMs + delay, init.signal)
     const override = overrides.get(key)
     if (override !== undefined) return override(init)
+    const answer = act(key, body, access, refreshCredential, inBody)
+    const landed = landing
+    landing = null
+    const answerDelay = answerDelays.get(key) ?? 0
+    answerDelays.delete(key)
+    if (answerDelay > 0) await wait(answerDelay, init.signal)
+    if (landed !== null) Object.assign(jar, { access: landed.value, refresh: landed.value })
+    return answer
+  }
+
+  function act (key: string, body: Record<string, unknown>, access: Credential | null, refreshCredential: Credential | null, inBody: boolean): Response {
     switch (key) {
       case 'POST /auth/login':
         Object.assign(state, { session: state.session + 1, generation: 0, expiredBelow: 0, revoked: false })
@@ -137,6 +152,7 @@ export function createStandIn ({ latencyMs = 3 } = {}) {
     sent,
     overrides,
     delays,
+    answerDelays,
     /** Every access token issued so far is expired from now on. */
     expire: () => { state.expiredBelow = state.generation + 1 },
     /** The session is revoked (another device ended it, an admin, a password reset). */
