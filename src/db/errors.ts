@@ -1,4 +1,4 @@
-// Telling "the database is unreachable or not answering" apart from every other failure.
+// Telling the failures that pass (the database unreachable or not answering, a transaction that lost a conflict) apart from every other.
 
 // Prisma's codes for connection trouble: can't reach (P1001), timed out (P1002, P1008),
 // connection closed (P1017), no pool connection in time (P2024), too many connections (P2037).
@@ -18,6 +18,10 @@ const sqlStates = /^(08...|57P0[123]|53300|57014)$/
 // query outlives `query_timeout`; Prisma rethrows these plain Errors as they are.
 const driverMessages = /^(Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error)/
 
+// A deadlock's victim (40P01) or a serialization failure (40001): Prisma's P2034, the adapter's
+// kind, or pg's SQLSTATE on the hot paths' statements.
+const conflictCodes = new Set(['P2034', '40001', '40P01'])
+
 interface ErrorLike {
   code?: unknown
   kind?: unknown
@@ -34,18 +38,33 @@ interface ErrorLike {
  * rather than 500. Constraint violations, bad queries and bugs are never matched.
  */
 export function isDatabaseUnavailable (error: unknown): boolean {
+  return anyInChain(error, ({ code, kind, message }) =>
+    // A SQLSTATE sits in `code` on pg's errors and on the adapter's `kind: "postgres"` ones.
+    (typeof code === 'string' && (prismaCodes.has(code) || socketCodes.has(code) || sqlStates.test(code))) ||
+    (typeof kind === 'string' && adapterKinds.has(kind)) ||
+    (typeof message === 'string' && driverMessages.test(message)))
+}
+
+/**
+ * True when `error` says the transaction lost a conflict with another and was rolled back
+ * whole: nothing was written, and the same request sent again succeeds.
+ */
+export function isTransactionConflict (error: unknown): boolean {
+  return anyInChain(error, ({ code, kind }) =>
+    (typeof code === 'string' && conflictCodes.has(code)) || kind === 'TransactionWriteConflict')
+}
+
+/** Whether `test` holds for `error` or anything in its cause chain. */
+function anyInChain (error: unknown, test: (error: ErrorLike) => boolean): boolean {
   const seen = new Set<unknown>()
   const pending: unknown[] = [error]
   while (pending.length > 0) {
     const current = pending.pop()
     if (typeof current !== 'object' || current === null || seen.has(current)) continue
     seen.add(current)
-    const { code, kind, message, cause, meta, errors } = current as ErrorLike
-    // A SQLSTATE sits in `code` on pg's errors and on the adapter's `kind: "postgres"` ones.
-    if (typeof code === 'string' && (prismaCodes.has(code) || socketCodes.has(code) || sqlStates.test(code))) return true
-    if (typeof kind === 'string' && adapterKinds.has(kind)) return true
-    if (typeof message === 'string' && driverMessages.test(message)) return true
-    pending.push(cause, meta?.driverAdapterError, ...(Array.isArray(errors) ? errors : []))
+    const like = current as ErrorLike
+    if (test(like)) return true
+    pending.push(like.cause, like.meta?.driverAdapterError, ...(Array.isArray(like.errors) ? like.errors : []))
   }
   return false
 }

@@ -2,12 +2,14 @@
 import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
-import { isDatabaseUnavailable } from '../db/errors.js'
+import { isDatabaseUnavailable, isTransactionConflict } from '../db/errors.js'
 import { apiError, isErrorCode, type ErrorCode } from '../errors.js'
 import { errorResponses } from '../schemas/common.js'
 
 /** Every 503 tells clients when to try again (RFC 9110 10.2.3). */
 export const RETRY_AFTER_SECONDS = 5
+/** A transaction that lost a conflict can be sent again at once: the other one has gone on. */
+const CONFLICT_RETRY_AFTER_SECONDS = 1
 
 // Fastify's own errors, translated to catalogue codes.
 const fastifyCodes: Record<string, ErrorCode> = {
@@ -38,7 +40,7 @@ function toErrorBody (error: FastifyError): ErrorBody {
     const { methods } = known as { methods?: unknown }
     return { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message: known.message, ...(Array.isArray(methods) ? { methods: methods.map(String) } : {}) }
   }
-  if (isDatabaseUnavailable(error)) return toErrorBody(apiError('SERVICE_UNAVAILABLE'))
+  if (isDatabaseUnavailable(error) || isTransactionConflict(error)) return toErrorBody(apiError('SERVICE_UNAVAILABLE'))
   const statusCode = error.statusCode ?? 500
   if (statusCode >= 400 && statusCode < 500) {
     // A client error from a plugin we did not map: keep its status, give it a stable code.
@@ -69,13 +71,19 @@ export function frameworkErrorHandler (error: FastifyError, _request: unknown, r
 async function errorHandlerPlugin (app: FastifyInstance) {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const body = toErrorBody(error)
+    let retryAfterSeconds = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds
     if (isDatabaseUnavailable(error)) {
       // Expected while the database is down: one line per request, no stack trace.
       request.log.warn({ reason: lastLineOf(error.message) }, 'database unavailable')
+    } else if (isTransactionConflict(error)) {
+      // Rolled back whole, so nothing is lost; worth a warning all the same: frequent conflicts
+      // mean two paths take the same locks in different orders.
+      request.log.warn({ reason: lastLineOf(error.message) }, 'transaction conflict')
+      retryAfterSeconds = CONFLICT_RETRY_AFTER_SECONDS
     } else if (body.statusCode >= 500 && body.code !== 'SERVICE_UNAVAILABLE') {
       request.log.error({ err: error }, 'request failed')
     }
-    return send(reply, body, (error as { retryAfterSeconds?: unknown }).retryAfterSeconds)
+    return send(reply, body, retryAfterSeconds)
   })
 
   // Unknown URLs count against the default per-ip limit too: probing for routes is not free.

@@ -34,10 +34,10 @@ export const ErrorResponse = Type.Object({
 /** The OpenAPI security requirement of every authenticated route: an access token in the Authorization header, or the access cookie (plugins/swagger.ts names both schemes). */
 export const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { cookieAuth: [] }]
 
-/** Response schemas for the error statuses a route can answer. */
 /** The description's note on a route behind fresh authentication. */
 export const needsFreshAuthentication = 'Needs fresh authentication (403 `REAUTHENTICATION_REQUIRED` with the accepted `methods`: POST /auth/reauthenticate, then retry).'
 
+/** Response schemas for the error statuses a route can answer. */
 export function errorResponses (...statuses: number[]): Record<number, TSchema> {
   return Object.fromEntries(statuses.map(status => [status, Type.Ref(ErrorResponse)]))
 }

@@ -1,6 +1,6 @@
-// Which failures mean "the database is unavailable" (503) and which are ours (500) or the client's.
+// Which failures pass (the database unavailable, a lost conflict: 503) and which are ours (500) or the client's.
 import t from 'tap'
-import { isDatabaseUnavailable } from '../../src/db/errors.js'
+import { isDatabaseUnavailable, isTransactionConflict } from '../../src/db/errors.js'
 
 const withCause = (message: string, cause: unknown) => Object.assign(new Error(message), { cause })
 
@@ -35,4 +35,24 @@ t.test('everything else is not an outage', async t => {
     nothing: undefined
   }
   for (const [name, error] of Object.entries(cases)) t.notOk(isDatabaseUnavailable(error), name)
+})
+
+t.test('a transaction that lost a conflict, in the shapes Prisma, the adapter and pg report it; nothing else', async t => {
+  const conflicts: Record<string, unknown> = {
+    'P2034 (Prisma)': { code: 'P2034', message: 'Transaction failed due to a write conflict or a deadlock' },
+    'adapter kind in meta': { code: 'P2010', meta: { driverAdapterError: { cause: { kind: 'TransactionWriteConflict' } } } },
+    'pg: deadlock (40P01)': Object.assign(new Error('deadlock detected'), { code: '40P01' }),
+    'pg: serialization failure (40001), as a cause': withCause('query failed', Object.assign(new Error('could not serialize access'), { code: '40001' }))
+  }
+  for (const [name, error] of Object.entries(conflicts)) {
+    t.ok(isTransactionConflict(error), name)
+    t.notOk(isDatabaseUnavailable(error), `${name}: not an outage`)
+  }
+  const others: Record<string, unknown> = {
+    'unique violation (P2002)': { code: 'P2002', meta: { driverAdapterError: { cause: { kind: 'UniqueConstraintViolation' } } } },
+    'an outage': { code: 'P1001' },
+    'lock timeout (55P03)': { code: '55P03', message: 'could not obtain lock' },
+    'a bug': new TypeError('x')
+  }
+  for (const [name, error] of Object.entries(others)) t.notOk(isTransactionConflict(error), name)
 })

@@ -86,3 +86,27 @@ t.test('logout-all takes its turn on the user\'s row, as logins do', {
   t.equal(response.statusCode, 204, 'goes on once the row is free')
   for (const s of sessions) t.ok(await isRevoked(sessionIdOf(s.refreshToken)))
 })
+
+// A deadlock's victim is rolled back whole: a condition that passes, answered as one (regression:
+// 500 INTERNAL_ERROR, as for a bug).
+t.test('logout-all chosen as a deadlock\'s victim answers 503 with Retry-After, and ends nothing', {
+  skip: database.poolSize === 1 && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL'
+}, async t => {
+  const account = await registerAccount(app)
+  const sessions = [await loginWithBody(app, account), await loginWithBody(app, account)]
+  const held = sessionIdOf(sessions[1]?.refreshToken ?? '')
+  const response = await whileHeld(database.url, pool, {
+    // The other transaction waits long before looking for a deadlock: the request finds it.
+    hold: async holder => {
+      await holder.query('SET LOCAL deadlock_timeout = \'60s\'')
+      await holder.query('SELECT 1 FROM "Session" WHERE id = $1 FOR UPDATE', [held])
+    },
+    waitingStatement: '%FROM "User" WHERE id = $1::uuid FOR NO KEY UPDATE%UPDATE "Session"%',
+    // The request holds the user's row and waits for the session's; this waits for the user's.
+    meanwhile: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1 FOR NO KEY UPDATE', [account.user.id])
+  }, async () => await app.inject({ method: 'POST', url: '/auth/logout-all', headers: { authorization: `Bearer ${sessions[0]?.accessToken}` } }))
+  t.equal(response.statusCode, 503)
+  t.match(response.json(), { code: 'SERVICE_UNAVAILABLE' })
+  t.equal(response.headers['retry-after'], '1')
+  for (const s of sessions) t.notOk(await isRevoked(sessionIdOf(s.refreshToken)), 'rolled back whole')
+})
