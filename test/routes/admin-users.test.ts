@@ -67,7 +67,7 @@ t.test('search by email or username prefix, filters by role and state', async t 
   const item = (await app.inject({ method: 'GET', url: `/admin/users?q=${tag}-a`, headers: admin.headers })).json().items[0]
   t.match(item, { id: a.user.id, email: a.email, isActive: true, role: 'user', profile: {} })
   t.notOk('passwordHash' in item)
-  for (const query of ['limit=0', 'limit=500', 'role=root', 'active=maybe', 'cursor=%%%', 'cursor=bm9wZQ', 'sort=email']) {
+  for (const query of ['limit=0', 'limit=500', 'limit=Infinity', 'limit=-1e400', 'role=root', 'active=maybe', 'cursor=%%%', 'cursor=bm9wZQ', 'sort=email']) {
     const response = await app.inject({ method: 'GET', url: `/admin/users?${query}`, headers: admin.headers })
     t.equal(response.statusCode, 400, query)
     t.equal(response.json().code, 'VALIDATION_FAILED')

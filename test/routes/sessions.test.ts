@@ -62,9 +62,11 @@ t.test('GET /auth/sessions lists live sessions with the current one marked, page
   const ids = [...first.items, ...second.items].map((s: { id: string }) => s.id)
   t.same([...ids].sort(), items.map((s: { id: string }) => s.id).sort(), 'pages cover the list exactly once')
 
-  for (const query of ['limit=0', 'limit=101', 'limit=x', 'cursor=nope', 'other=1']) {
+  // ±Infinity and 1e400 coerce to numbers past every bound (regression: a 500).
+  for (const query of ['limit=0', 'limit=101', 'limit=x', 'limit=Infinity', 'limit=-Infinity', 'limit=1e400', 'cursor=nope', 'other=1']) {
     const bad = await app.inject({ method: 'GET', url: `/auth/sessions?${query}`, headers: bearer(current.accessToken) })
     t.equal(bad.statusCode, 400, query)
+    t.equal(bad.json().code, 'VALIDATION_FAILED', query)
   }
 })
 
