@@ -24,6 +24,9 @@ export function consistencyProblems (config: Config): string[] {
   if (config.COOKIE_SAMESITE === 'none' && !config.COOKIE_SECURE) {
     problems.push('COOKIE_SAMESITE: "none" requires COOKIE_SECURE=true (browsers drop such cookies)')
   }
+  // Compared as written with the Origin a browser sends (lower case, no default port): any
+  // other spelling would refuse every write of the service's own pages.
+  if (!isOrigin(config.PUBLIC_URL)) problems.push(`PUBLIC_URL: "${config.PUBLIC_URL}" is not written as browsers send its origin; write ${originOf(config.PUBLIC_URL)}`)
   for (const origin of listOf(config.CORS_ORIGINS)) {
     // A wildcard with credentials would let any site act as the signed-in user (OWASP ASVS 14.5.3).
     if (origin === '*' || origin === 'null') problems.push(`CORS_ORIGINS: "${origin}" would let any page call with the user's cookies; list exact origins`)
@@ -87,6 +90,15 @@ function isLinkTemplate (value: string): boolean {
     return url.protocol === 'https:' || url.protocol === 'http:'
   } catch {
     return false
+  }
+}
+
+/** How browsers write `value`'s origin, or `value` itself when it is no URL. */
+function originOf (value: string): string {
+  try {
+    return new URL(value).origin
+  } catch {
+    return value
   }
 }
 

@@ -190,7 +190,13 @@ function defaultPublicUrl (host: unknown, port: unknown): string {
   if (typeof host !== 'string' || typeof port !== 'number') return 'http://localhost'
   const local = ['127.0.0.1', '::1', '0.0.0.0', '::', 'localhost'].includes(host)
   const name = local ? 'localhost' : host.includes(':') ? `[${host}]` : host
-  return `http://${name}${port === 80 ? '' : `:${port}`}`
+  const url = `http://${name}:${port}`
+  try {
+    // As browsers write it (lower case, no default port, IPv6 compressed): PUBLIC_URL must be.
+    return new URL(url).origin
+  } catch {
+    return url
+  }
 }
 
 function describe (schema: TSchema, message: string): string {

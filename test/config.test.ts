@@ -67,6 +67,10 @@ t.test('settings that contradict each other', async t => {
   t.match(problemsOf({ COOKIE_SAMESITE: 'none', COOKIE_SECURE: 'false' }), [/^COOKIE_SAMESITE/])
   t.match(problemsOf({ CORS_ORIGINS: 'https://app.example.com,https://app.example.com/path' }), [/^CORS_ORIGINS: "https:\/\/app.example.com\/path"/])
   t.match(problemsOf({ PUBLIC_URL: 'https://auth.example.com/v1' }), [/^PUBLIC_URL/])
+  // Compared with the Origin browsers send (regression: accepted, then every write of the service's own pages was 403).
+  t.same(problemsOf({ PUBLIC_URL: 'https://Auth.Example.com:443' }), ['PUBLIC_URL: "https://Auth.Example.com:443" is not written as browsers send its origin; write https://auth.example.com'])
+  t.match(problemsOf({ PUBLIC_URL: 'http://auth.example.com:80' }), [/^PUBLIC_URL: .* write http:\/\/auth.example.com$/])
+  t.equal(loadConfig({ HOST: 'Auth.Internal', PORT: '80' }).PUBLIC_URL, 'http://auth.internal', 'the default is written as browsers write it')
   t.match(problemsOf({ PORT: '8080', METRICS_PORT: '8080' }), [/^METRICS_PORT: must differ from PORT/])
   t.match(problemsOf({ PASSWORD_MIN_LENGTH: '20', ADMIN_PASSWORD: 'nine char' }), [/^ADMIN_PASSWORD: must be PASSWORD_MIN_LENGTH to PASSWORD_MAX_LENGTH/])
   t.match(problemsOf({ PASSWORD_MAX_LENGTH: '64', ADMIN_PASSWORD: 'x'.repeat(65) }), [/^ADMIN_PASSWORD/])
