@@ -16,9 +16,6 @@ export interface CookieTokens {
   refreshExpiresAt: Date
 }
 
-/** The refresh cookie only travels to the routes that take it. */
-export const REFRESH_COOKIE_PATH = '/auth'
-
 declare module 'fastify' {
   interface FastifyReply {
     setAuthCookies: (tokens: CookieTokens) => FastifyReply
@@ -30,13 +27,15 @@ declare module 'fastify' {
 }
 
 /**
- * Names follow the secure prefixes (RFC 6265bis 4.1.3): `__Host-` pins the access cookie
- * to this host and path `/`; the refresh cookie needs a narrower path, so it gets
- * `__Secure-`. Neither ever has a Domain attribute.
+ * Names follow the secure prefixes (RFC 6265bis 4.1.3): `__Host-` pins both cookies to this
+ * host and path `/`, so no page of a sibling subdomain can plant one. A refresh cookie
+ * scoped to `/auth` could only be `__Secure-`, and a sibling's cookie of that name with a
+ * longer path (`/auth/refresh`) came first in the header: the browser refreshed into the
+ * planter's session, or its victim's logout ended nothing.
  */
 export function cookieNames (secure: boolean) {
   return secure
-    ? { access: '__Host-access_token', refresh: '__Secure-refresh_token' }
+    ? { access: '__Host-access_token', refresh: '__Host-refresh_token' }
     : { access: 'access_token', refresh: 'refresh_token' }
 }
 
@@ -57,14 +56,14 @@ async function cookiesPlugin (app: FastifyInstance, settings: CookieSettings) {
     const maxAge = Math.max(0, Math.ceil((tokens.refreshExpiresAt.getTime() - settings.now().getTime()) / 1000))
     return this
       .setCookie(names.access, tokens.accessToken, { ...base, path: '/', maxAge })
-      .setCookie(names.refresh, tokens.refreshToken, { ...base, path: REFRESH_COOKIE_PATH, maxAge })
+      .setCookie(names.refresh, tokens.refreshToken, { ...base, path: '/', maxAge })
       .header('cache-control', 'no-store')
   })
 
   app.decorateReply('clearAuthCookies', function (this: FastifyReply) {
     return this
       .clearCookie(names.access, { ...base, path: '/' })
-      .clearCookie(names.refresh, { ...base, path: REFRESH_COOKIE_PATH })
+      .clearCookie(names.refresh, { ...base, path: '/' })
   })
 
   app.decorateRequest('authCookies', function (this: FastifyRequest) {

@@ -112,7 +112,7 @@ t.test('SQL meta-characters and NUL bytes in every string field: a clean 4xx, no
 
 t.test('header injection through cookie values', async t => {
   for (const value of ['x; Path=/; Domain=evil.example', 'x, __Host-access_token=y', 'x%0d%0aSet-Cookie:%20evil=1', '"quoted"', 'é']) {
-    const response = await http.request('/auth/refresh', { method: 'POST', headers: { cookie: `__Secure-refresh_token=${value}`, 'sec-fetch-site': 'same-origin' } })
+    const response = await http.request('/auth/refresh', { method: 'POST', headers: { cookie: `__Host-refresh_token=${value}`, 'sec-fetch-site': 'same-origin' } })
     t.equal(response.status, 401, `refresh cookie ${value}`)
     const setCookie = response.headers.getSetCookie()
     t.notOk(setCookie.some(line => /evil|Domain=/i.test(line)), 'nothing of the value comes back in Set-Cookie')
@@ -121,7 +121,7 @@ t.test('header injection through cookie values', async t => {
   // A raw CR LF inside the Cookie header never reaches the app: the HTTP parser refuses it.
   const raw = await new Promise<string>((resolve, reject) => {
     const socket = connect(Number(new URL(http.baseUrl).port), '127.0.0.1', () => {
-      socket.end('POST /auth/refresh HTTP/1.1\r\nHost: x\r\nCookie: __Secure-refresh_token=a\rSet-Cookie: evil=1\r\nContent-Length: 0\r\n\r\n')
+      socket.end('POST /auth/refresh HTTP/1.1\r\nHost: x\r\nCookie: __Host-refresh_token=a\rSet-Cookie: evil=1\r\nContent-Length: 0\r\n\r\n')
     })
     let data = ''
     socket.on('data', chunk => { data += chunk })

@@ -99,7 +99,7 @@ t.test('a refresh token used as an access token, and the reverse', async t => {
   const asRefresh = await http.request('/auth/refresh', { body: { refreshToken: tokens.accessToken } })
   // Longer than any refresh token, so refused by the schema already (400); a shorter one would be 401.
   t.match(asRefresh.json(), { statusCode: /^40[01]$/, code: /^(VALIDATION_FAILED|AUTH_REFRESH_INVALID)$/ })
-  const cookie = await http.request('/auth/refresh', { method: 'POST', headers: { cookie: `__Secure-refresh_token=${tokens.accessToken}`, 'sec-fetch-site': 'same-origin' } })
+  const cookie = await http.request('/auth/refresh', { method: 'POST', headers: { cookie: `__Host-refresh_token=${tokens.accessToken}`, 'sec-fetch-site': 'same-origin' } })
   t.equal(cookie.status, 401, 'nor as the refresh cookie')
   t.equal(cookie.json().code, 'AUTH_REFRESH_INVALID')
   t.equal((await http.request('/auth/refresh', { body: { refreshToken: tokens.refreshToken } })).status, 200, 'the refresh token itself still works: nothing was revoked by the attempts')

@@ -54,19 +54,19 @@ t.test('a second step by TOTP, then by passkey: cookies each time, never a token
   if (!challenge.mfaRequired) throw new Error('a second factor is set up: a challenge was expected')
   clock.advance(30)
   t.match(await client.verifyMfa({ mfaToken: challenge.mfaToken, code: totpCode(secret, clock.now()) }), { mfaRequired: false, user: { email: account.email } })
-  t.match(answers.at(-1), { path: '/auth/mfa/verify', cookies: ['__Host-access_token', '__Secure-refresh_token'], tokens: false })
+  t.match(answers.at(-1), { path: '/auth/mfa/verify', cookies: ['__Host-access_token', '__Host-refresh_token'], tokens: false })
   t.equal((await client.me()).email, account.email, 'signed in through the cookies')
   await client.logout()
 
   const second = await client.login({ email: account.email, password: account.password })
   if (!second.mfaRequired) throw new Error('a challenge was expected')
   await client.verifyMfa({ mfaToken: second.mfaToken, webauthn: passkey.assert(await client.mfaPasskeyOptions({ mfaToken: second.mfaToken })) })
-  t.match(answers.at(-1), { path: '/auth/mfa/verify', cookies: ['__Host-access_token', '__Secure-refresh_token'], tokens: false })
+  t.match(answers.at(-1), { path: '/auth/mfa/verify', cookies: ['__Host-access_token', '__Host-refresh_token'], tokens: false })
   t.equal((await client.me()).email, account.email)
   await client.logout()
 
   await client.loginWithPasskey({ response: passkey.assert(await client.passkeyLoginOptions()) })
-  t.match(answers.at(-1), { path: '/auth/passkeys/login/verify', cookies: ['__Host-access_token', '__Secure-refresh_token'], tokens: false })
+  t.match(answers.at(-1), { path: '/auth/passkeys/login/verify', cookies: ['__Host-access_token', '__Host-refresh_token'], tokens: false })
   t.equal((await client.me()).email, account.email, 'a passwordless sign-in too')
 })
 

@@ -53,7 +53,7 @@ async function browserSuite (): Promise<void> {
     t.equal(JSON.parse(me.body).email, account.email)
 
     const cookies = await apiCookies()
-    t.same(cookies.map(c => c.name).sort(), ['__Host-access_token', '__Secure-refresh_token'], 'the browser holds both cookies')
+    t.same(cookies.map(c => c.name).sort(), ['__Host-access_token', '__Host-refresh_token'], 'the browser holds both cookies')
     t.ok(cookies.every(c => c.httpOnly && c.secure && c.sameSite === 'Lax'))
 
     await page.waitForTimeout(6_000)

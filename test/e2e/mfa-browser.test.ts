@@ -57,7 +57,7 @@ async function browserSuite (): Promise<void> {
     t.equal(verified.status, 200)
     t.same(Object.keys(verified.body ?? {}).sort(), ['expiresIn', 'user'], 'the answer of a browser login: no token')
     const cookies = await apiCookies()
-    t.same(cookies.map(c => c.name).sort(), ['__Host-access_token', '__Secure-refresh_token'])
+    t.same(cookies.map(c => c.name).sort(), ['__Host-access_token', '__Host-refresh_token'])
     t.ok(cookies.every(c => c.httpOnly && c.secure))
     t.match((await call(page, 'GET', '/users/me')).body, { email: account.email, mfa: { totp: true, recoveryCodesLeft: 10 } })
     t.match((await call(page, 'GET', '/auth/session')).body, { amr: ['pwd', 'otp', 'mfa'], auth_time: Number })

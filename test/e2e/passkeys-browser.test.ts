@@ -88,7 +88,7 @@ async function browserSuite (): Promise<void> {
     const signedIn = await request('POST', '/auth/passkeys/login/verify', { response: await get(page, options.body, 'conditional') })
     t.equal(signedIn.status, 200, JSON.stringify(signedIn.body))
     t.same(Object.keys(signedIn.body ?? {}).sort(), ['expiresIn', 'user'], 'the answer of a browser login: cookies, no token')
-    t.same((await apiCookies()).map(c => c.name).sort(), ['__Host-access_token', '__Secure-refresh_token'])
+    t.same((await apiCookies()).map(c => c.name).sort(), ['__Host-access_token', '__Host-refresh_token'])
     t.match((await request('GET', '/auth/session')).body, { amr: ['hwk', 'user', 'mfa'] })
     t.equal((await request('POST', '/auth/logout')).status, 204)
   })

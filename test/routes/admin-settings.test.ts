@@ -22,7 +22,7 @@ t.test('GET shows the environment defaults; PUT changes some, returns all, and t
   const claims = claimsOf(tokens.accessToken)
   t.equal(claims.exp - claims.iat, 120)
   const { response } = await loginWithCookies(app, user)
-  t.equal(response.cookies.find(c => c.name === '__Secure-refresh_token')?.maxAge, 3600, 'the refresh cookie follows the idle lifetime')
+  t.equal(response.cookies.find(c => c.name === '__Host-refresh_token')?.maxAge, 3600, 'the refresh cookie follows the idle lifetime')
   await app.inject({ method: 'PUT', url: '/admin/settings', headers: admin.headers, payload: { accessTokenTtlSeconds: 900, refreshTokenIdleTtlSeconds: 604_800 } })
 })
 

@@ -37,11 +37,11 @@ t.test('logout with the Bearer access token', async t => {
 t.test('logout with cookies clears them', async t => {
   const account = await registerAccount(app)
   const { response: login, cookie } = await loginWithCookies(app, account)
-  const refreshCookie = login.cookies.find(c => c.name === '__Secure-refresh_token')?.value as string
+  const refreshCookie = login.cookies.find(c => c.name === '__Host-refresh_token')?.value as string
   const response = await app.inject({ method: 'POST', url: '/auth/logout', headers: { cookie, 'sec-fetch-site': 'same-origin' } })
   t.equal(response.statusCode, 204)
   t.ok(clearsBothCookies(response.cookies))
-  t.match(response.cookies.find(c => c.name === '__Secure-refresh_token'), { path: '/auth', secure: true, httpOnly: true })
+  t.match(response.cookies.find(c => c.name === '__Host-refresh_token'), { path: '/', secure: true, httpOnly: true })
   t.ok(await isRevoked(sessionIdOf(refreshCookie)))
 })
 

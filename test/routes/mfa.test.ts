@@ -143,7 +143,7 @@ t.test('verify in cookie mode: a browser, or transport cookie, gets cookies only
   const browser = await verify({ mfaToken: browserLogin.json().mfaToken, code: nextCode(account.secret, clock) }, { 'sec-fetch-site': 'same-origin' })
   t.equal(browser.statusCode, 200)
   t.same(Object.keys(browser.json()).sort(), ['expiresIn', 'user'])
-  t.same(browser.cookies.map(c => c.name).sort(), ['__Host-access_token', '__Secure-refresh_token'])
+  t.same(browser.cookies.map(c => c.name).sort(), ['__Host-access_token', '__Host-refresh_token'])
   t.ok(browser.cookies.every(c => c.httpOnly === true && c.secure === true))
 
   const asked = await verify({ mfaToken: await challengeOf(account), code: nextCode(account.secret, clock), transport: 'cookie' })

@@ -103,7 +103,7 @@ t.test('a dead refresh token clears the cookies', async t => {
   t.equal(revoked.json().code, 'AUTH_REFRESH_REVOKED')
   t.ok(clearsCookies(revoked.cookies), 'the browser drops a token that can never work again')
   const forged = await app.inject({
-    method: 'POST', url: '/auth/refresh', remoteAddress: fromOwnIp(), headers: { cookie: '__Secure-refresh_token=forged', 'sec-fetch-site': 'same-origin' }
+    method: 'POST', url: '/auth/refresh', remoteAddress: fromOwnIp(), headers: { cookie: '__Host-refresh_token=forged', 'sec-fetch-site': 'same-origin' }
   })
   t.equal(forged.json().code, 'AUTH_REFRESH_INVALID')
   t.ok(clearsCookies(forged.cookies))

@@ -34,9 +34,27 @@ t.test('cookie transport: answered with cookies only, Max-Age from the session',
   t.equal(response.statusCode, 200)
   t.same(response.json(), { expiresIn: 900 })
   t.notMatch(response.body, /Token/)
-  const refresh = response.cookies.find(c => c.name === '__Secure-refresh_token')
-  t.match(refresh, { path: '/auth', httpOnly: true, secure: true, sameSite: 'Lax', maxAge: 600 })
+  const refresh = response.cookies.find(c => c.name === '__Host-refresh_token')
+  t.match(refresh, { path: '/', httpOnly: true, secure: true, sameSite: 'Lax', maxAge: 600 })
+  t.notOk(refresh?.domain, 'host-only')
   t.match(response.cookies.find(c => c.name === '__Host-access_token'), { path: '/', maxAge: 600 }, 'the access cookie outlives its token, until the session ends')
+})
+
+// A page of a sibling subdomain can set a `__Secure-` cookie for the parent domain with a
+// longer path, which the browser sends first; it cannot set a `__Host-` one (regression: the
+// refresh cookie was `__Secure-refresh_token`, Path /auth, and the planted one was used).
+t.test('a refresh cookie planted by a sibling subdomain is never read', async t => {
+  const attacker = await loginWithCookies(app, await registerAccount(app))
+  const planted = attacker.response.cookies.find(c => c.name.endsWith('refresh_token'))?.value ?? ''
+  const alone = await app.inject({ method: 'POST', url: '/auth/refresh', headers: { cookie: `__Secure-refresh_token=${planted}`, 'sec-fetch-site': 'same-origin' } })
+  t.equal(alone.statusCode, 401, 'no session is fixed on a browser that had none')
+  t.same(alone.cookies, [])
+  const owner = await registerAccount(app)
+  const victim = await loginWithCookies(app, owner)
+  const both = await app.inject({ method: 'POST', url: '/auth/refresh', headers: { cookie: `__Secure-refresh_token=${planted}; ${victim.cookie}`, 'sec-fetch-site': 'same-origin' } })
+  t.equal(both.statusCode, 200)
+  const me = await app.inject({ method: 'GET', url: '/users/me', headers: { cookie: both.cookies.map(c => `${c.name}=${c.value}`).join('; ') } })
+  t.equal(me.json().id, owner.user.id, 'the victim stays in their own session')
 })
 
 t.test('a body token wins over the cookie, and the answer goes in the body', async t => {
