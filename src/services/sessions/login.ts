@@ -108,8 +108,8 @@ async function refuseUnverified ({ emails, metrics }: LoginDeps, user: { id: str
 }
 
 /** A login refused for its credentials: counted against the identifier, audited, and answered like every other. */
-async function refuseCredentials ({ throttle, audit, metrics }: LoginDeps, who: LoginIdentifier, key: string, device: Device, user: { id: string } | null, valid: boolean): Promise<never> {
-  const reason = user === null ? 'unknown_account' : valid ? 'inactive' : 'wrong_password'
+async function refuseCredentials ({ throttle, audit, metrics }: LoginDeps, who: LoginIdentifier, key: string, device: Device, user: { id: string, isActive: boolean } | null): Promise<never> {
+  const reason = user === null ? 'unknown_account' : user.isActive ? 'wrong_password' : 'inactive'
   await throttle.recordFailure(key)
   await audit.record({ action: 'login.failed', subjectId: user?.id ?? null, ip: device.ip, details: { reason, ...(user === null ? { identifier: describe(who) } : {}) } })
   metrics.login('invalid_credentials')
@@ -123,10 +123,13 @@ async function passwordAttempt (deps: LoginDeps, who: LoginIdentifier, key: stri
   // so the database work before the answer does not tell accounts apart either.
   const { failures, user } = await records.lookup(lookupOf(who), key)
   throttle.assertMayTry(failures)
-  const valid = user === null
+  // A deactivated account's password is never checked: its hash may predate a change of the
+  // argon2 parameters, and would then cost another time than the decoy's (the account would
+  // show, for good: it never logs in again to be rehashed).
+  const valid = user === null || !user.isActive
     ? await passwords.verifyDecoy(password)
     : await passwords.verify(user.passwordHash, password)
-  if (user === null || !valid || !user.isActive) return refuseCredentials(deps, who, key, device, user, valid)
+  if (user === null || !valid || !user.isActive) return refuseCredentials(deps, who, key, device, user)
   // NIST SP 800-63B 3.2.2: after a successful authentication, earlier failures no longer count.
   const throttleKeys = [key, ...accountThrottleKeys(user)]
   if (requireVerifiedEmail && user.emailVerifiedAt === null) {
