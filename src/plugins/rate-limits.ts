@@ -4,6 +4,8 @@ import LocalStore from '@fastify/rate-limit/store/LocalStore.js'
 import RedisStore, { type CounterCallback, type CounterStore } from '@fastify/rate-limit/store/RedisStore.js'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { Address6 } from 'ip-address'
+import { isIPv6 } from 'node:net'
 import type { Redis } from 'ioredis'
 import type { RateLimit } from '../config-derived.js'
 import { apiError } from '../errors.js'
@@ -20,6 +22,17 @@ export interface RateLimitSettings {
 /** A route's `config.rateLimit`: at most `limit.max` requests per client ip in its window. */
 export function perClientIp (limit: RateLimit) {
   return { max: limit.max, timeWindow: limit.windowSeconds * 1000 }
+}
+
+/**
+ * The client a per-ip limit counts, as @fastify/rate-limit keys it: the address, an IPv6
+ * client by its /64 (one subscriber's whole network) and an IPv4-mapped one as IPv4.
+ */
+export function clientOf (request: FastifyRequest): string {
+  const ip = request.ip
+  if (!isIPv6(ip)) return ip.toLowerCase()
+  const address = new Address6(ip)
+  return address.isMapped4() ? address.to4().correctForm() : new Address6(`${ip}/64`).startAddress().correctForm()
 }
 
 declare module 'fastify' {

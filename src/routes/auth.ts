@@ -4,7 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { RateLimits } from '../config-derived.js'
 import { apiError, isDeadRefreshToken } from '../errors.js'
-import { perClientIp } from '../plugins/rate-limits.js'
+import { clientOf, perClientIp } from '../plugins/rate-limits.js'
 import { errorResponses, type PasswordPolicy, security } from '../schemas/common.js'
 import {
   LoginBody, LoginCookieResponse, LoginTokenResponse, RefreshBodyResponse, RefreshCookieResponse,
@@ -26,8 +26,13 @@ export interface AuthRoutesOptions {
   limits: RateLimits
 }
 
-// The account a login attempt names, keyed as the brute-force backoff keys it (the body is validated by then).
-const loginAccountKey = (request: FastifyRequest) => throttleKeyOfLogin(request.body as LoginIdentifier)
+/**
+ * The account a login attempt names, keyed as the brute-force backoff keys it (the body is
+ * validated by then), and the client: counted over every client, a stranger's few requests
+ * per window kept the owner from logging in at all. The backoff, in the database, counts
+ * every client's failures.
+ */
+const loginAccountKey = (request: FastifyRequest) => `${throttleKeyOfLogin(request.body as LoginIdentifier)}:${clientOf(request)}`
 
 /**
  * What a completed login answers, after the password or after its second factor alike (DESIGN 6,

@@ -30,22 +30,34 @@ t.test('login per client ip: 429 RATE_LIMITED in the error shape, with Retry-Aft
   t.equal(elsewhere.statusCode, 401, 'another client ip has its own count')
 })
 
-t.test('login per account identifier: the same 429 whether or not the account exists, whatever the case or unicode form', async t => {
+t.test('login per account identifier and client: the same 429 whether or not the account exists, whatever the case or unicode form', async t => {
   const { app } = await buildTestApp(t, { env: { RATE_LIMIT_LOGIN_ACCOUNT: '2/60' } })
   const account = await registerAccount(app)
   const answers: Record<string, { status: number, body: unknown, headers: string[] }> = {}
   for (const email of [account.email, 'no-such-account@example.com']) {
     const variants = [email, email.toUpperCase(), email.replace('e', '\uff45')] // fullwidth e: the same after NFKC
     let last
+    // One IPv6 client by its /64 network, as the per-ip limits count it.
     for (const [i, variant] of variants.entries()) {
-      last = await login(app, { identifier: variant, password: 'wrong password' }, `10.0.0.${i + 1}`)
+      last = await login(app, { identifier: variant, password: 'wrong password' }, `2001:db8:0:1::${i + 1}`)
     }
-    t.equal(last?.statusCode, 429, `${email}: the third attempt from a third ip is refused`)
+    t.equal(last?.statusCode, 429, `${email}: the third attempt of one client is refused`)
     answers[email] = { status: last?.statusCode ?? 0, body: last?.json(), headers: Object.keys(last?.headers ?? {}).sort() }
   }
   t.same(answers[account.email], answers['no-such-account@example.com'], 'identical answers for an account and no account')
-  const right = await login(app, { email: account.email, password: account.password }, '10.9.9.9')
-  t.equal(right.statusCode, 429, 'even the right password waits')
+  t.equal((await login(app, { email: account.email, password: account.password }, '2001:db8:0:1::9')).statusCode, 429, 'even the right password waits, on that client')
+})
+
+// A count of every client's attempts let anyone keep the owner from logging in with a few
+// requests per window, which a password reset did not lift (regression).
+t.test('another client\'s attempts on an identifier hold up no one else', async t => {
+  const { app } = await buildTestApp(t, { env: { RATE_LIMIT_LOGIN_ACCOUNT: '2/60' } })
+  const account = await registerAccount(app)
+  for (let i = 0; i < 3; i++) await login(app, { email: account.email, password: 'wrong password' }, '10.0.0.1')
+  t.equal((await login(app, { email: account.email, password: 'wrong password' }, '::ffff:10.0.0.1')).statusCode, 429, 'an IPv4-mapped address is that client')
+  const owner = await login(app, { email: account.email, password: account.password }, '10.0.0.2')
+  t.equal(owner.statusCode, 200, 'the owner, elsewhere, logs in')
+  t.ok(Number(owner.headers['x-ratelimit-remaining']) >= 1, 'and is shown nothing of the other client\'s count')
 })
 
 t.test('register, refresh, verify and the mail routes have their own per-ip limits; forgot also one per address, resend and admin resets one per user', async t => {
