@@ -2,7 +2,7 @@
 import fastifyRateLimit, { type FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
 import LocalStore from '@fastify/rate-limit/store/LocalStore.js'
 import RedisStore, { type CounterCallback, type CounterStore } from '@fastify/rate-limit/store/RedisStore.js'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { Address6 } from 'ip-address'
 import { isIPv6 } from 'node:net'
@@ -17,6 +17,8 @@ export interface RateLimitSettings {
   redis: Redis | null
   /** Namespace of the counters in Redis. */
   keyPrefix: string
+  /** The clock that times the pause after Redis failed to answer. */
+  now: () => Date
 }
 
 /** A route's `config.rateLimit`: at most `limit.max` requests per client ip in its window. */
@@ -54,6 +56,47 @@ interface StoreOptions {
   routeInfo?: { method?: string, url?: string }
 }
 
+// After Redis failed to answer, the counters stay in memory this long before asking it again:
+// a partition (no error, each command waits for its timeout) then costs one request the
+// command timeout every few seconds, not every request.
+const REDIS_RETRY_MS = 5_000
+
+/**
+ * Whether the counters may ask Redis now. A failure (an error, or no answer within the command
+ * timeout, which ioredis reports to the command only) marks Redis away: every store counts in
+ * memory, and one request every REDIS_RETRY_MS asks again. An answer or a reconnection marks
+ * it back. One log line each way.
+ */
+function redisAvailability (redis: Redis, log: FastifyBaseLogger, now: () => Date) {
+  let away = false
+  let retryAt = 0
+  const failed = (error: Error) => {
+    retryAt = now().getTime() + REDIS_RETRY_MS
+    if (away) return
+    away = true
+    log.warn({ err: { message: error.message, code: (error as { code?: string }).code } }, 'redis unreachable: rate limits count in memory on each instance until it is back')
+  }
+  const answered = () => {
+    if (!away) return
+    away = false
+    log.info('redis reachable again: rate limits are shared again')
+  }
+  redis.on('error', failed)
+  redis.on('ready', answered)
+  return {
+    failed,
+    answered,
+    mayAsk (): boolean {
+      if (!away) return true
+      const time = now().getTime()
+      if (time < retryAt) return false
+      // This request asks; the others keep counting in memory until it has its answer.
+      retryAt = time + REDIS_RETRY_MS
+      return true
+    }
+  }
+}
+
 /**
  * Counters in Redis, shared by every instance; whenever Redis cannot answer (down,
  * unreachable, too slow), the instance counts in its own memory instead, and goes back to
@@ -63,7 +106,7 @@ interface StoreOptions {
  * limits would hand an attacker who can disturb Redis unlimited guesses. Per-instance
  * counters keep every limit in force, at most multiplied by the number of instances.
  */
-function sharedStore (redis: Redis, keyPrefix: string): FastifyRateLimitStoreCtor {
+function sharedStore (redis: Redis, keyPrefix: string, availability: ReturnType<typeof redisAvailability>): FastifyRateLimitStoreCtor {
   class SharedStore {
     private readonly shared: CounterStore
     private readonly local: CounterStore
@@ -76,9 +119,18 @@ function sharedStore (redis: Redis, keyPrefix: string): FastifyRateLimitStoreCto
     }
 
     incr (key: string, callback: CounterCallback, timeWindow: number, max: number): void {
+      if (!availability.mayAsk()) {
+        this.local.incr(key, callback, timeWindow, max)
+        return
+      }
       this.shared.incr(key, (error, result) => {
-        if (error === null) callback(null, result)
-        else this.local.incr(key, callback, timeWindow, max)
+        if (error === null) {
+          availability.answered()
+          callback(null, result)
+        } else {
+          availability.failed(error)
+          this.local.incr(key, callback, timeWindow, max)
+        }
       }, timeWindow, max)
     }
 
@@ -100,7 +152,7 @@ async function rateLimitsPlugin (app: FastifyInstance, settings: RateLimitSettin
     global: true,
     ...perClientIp(settings.defaultLimit),
     cache: MEMORY_ENTRIES,
-    ...(settings.redis === null ? {} : { store: sharedStore(settings.redis, settings.keyPrefix) }),
+    ...(settings.redis === null ? {} : { store: sharedStore(settings.redis, settings.keyPrefix, redisAvailability(settings.redis, app.log, settings.now)) }),
     // The default key is the client ip (an IPv6 client by its /64) as Fastify resolved it:
     // X-Forwarded-For counts only when it comes from a TRUST_PROXY address, so a client
     // cannot pick a new identity per request.

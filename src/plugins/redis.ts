@@ -32,18 +32,9 @@ async function redisPlugin (app: FastifyInstance, { url }: RedisSettings) {
     // Keep trying to come back, at most every 5 s.
     retryStrategy: attempt => Math.min(attempt * 200, 5000)
   })
-  // One line when Redis goes away and one when it is back, not one per failed attempt.
-  let reachable = true
-  redis.on('error', (error: Error) => {
-    if (!reachable) return
-    reachable = false
-    app.log.warn({ err: { message: error.message, code: (error as { code?: string }).code } }, 'redis unreachable: rate limits count in memory on each instance until it is back')
-  })
-  redis.on('ready', () => {
-    if (reachable) return
-    reachable = true
-    app.log.info('redis reachable again: rate limits are shared again')
-  })
+  // The rate limits say when Redis goes away and comes back (plugins/rate-limits.ts); without
+  // a listener, ioredis would print every failed attempt to reconnect.
+  redis.on('error', () => {})
   app.decorate('redis', redis)
   app.addHook('onClose', async () => { redis.disconnect() })
   // Start on the shared counters when Redis is there; when it is not, start anyway (within
