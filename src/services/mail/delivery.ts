@@ -1,6 +1,6 @@
 // Delivering the outbox: claim due mails, render them, send them, record the outcome; retries with backoff, gives up after a bound.
 import { isDatabaseUnavailable } from '../../db/errors.js'
-import { domainOf, failureOf, type MailLog, type MailSender } from './sender.js'
+import { domainOf, failureOf, type MailLog, type MailSender, type OutgoingMail } from './sender.js'
 import type { ClaimedMail } from './outbox.js'
 import { createMailRenderer, type MailRenderer, type MailRenderingDeps } from './rendering.js'
 import type { MailMetrics } from '../metrics.js'
@@ -29,20 +29,33 @@ interface Courier extends Pick<MailDeliveryDeps, 'outbox' | 'sender' | 'log' | '
   render: MailRenderer
 }
 
-/** Renders and sends one claimed mail, then takes it off the outbox; a failure is retried later or given up. */
+/**
+ * Renders and sends one claimed mail, then takes it off the outbox; a failed send is retried
+ * later or given up. Rejects only when a database step fails with the database away: the
+ * claim expires and the mail is tried again then.
+ */
 async function deliver (courier: Courier, mail: ClaimedMail): Promise<void> {
   const { render, sender, outbox, metrics, log } = courier
+  let content: OutgoingMail | null
   try {
-    const content = await render(mail)
-    if (content !== null) await sender.send(mail.id, content)
-    await outbox.remove(mail.id)
-    if (content !== null) metrics.mail('sent')
-    if (content !== null) log.debug({ mailId: mail.id, kind: mail.kind, domain: domainOf(mail.recipient) }, 'mail sent')
+    content = await render(mail)
   } catch (error) {
-    // The database is away: the claim expires and the mail is tried again then.
     if (isDatabaseUnavailable(error)) throw error
-    await failed(courier, mail, error)
+    return await failed(courier, mail, error)
   }
+  if (content !== null) {
+    try {
+      await sender.send(mail.id, content)
+    } catch (error) {
+      // Whatever sending fails with is the mail server's or the network's, even a code a
+      // database socket also gives (ETIMEDOUT, ECONNRESET): never a database outage.
+      return await failed(courier, mail, error)
+    }
+  }
+  await outbox.remove(mail.id)
+  if (content === null) return
+  metrics.mail('sent')
+  log.debug({ mailId: mail.id, kind: mail.kind, domain: domainOf(mail.recipient) }, 'mail sent')
 }
 
 /** A send that failed: tried again after a doubling wait, or given up when final or after the last attempt. */
@@ -73,14 +86,19 @@ async function failed ({ outbox, log, metrics, now, retry }: Courier, mail: Clai
 async function drain (courier: Courier, isStopped: () => boolean): Promise<void> {
   for (let full = true; full && !isStopped();) {
     const batch = await courier.outbox.claim(BATCH, LEASE_SECONDS)
-    await Promise.all(batch.map(mail => deliver(courier, mail)))
+    // Every mail of the batch is seen through, even when one finds the database away: a pass
+    // (and so `flush` and `stop`) ends only when none of its sends is still under way.
+    const outcomes = await Promise.allSettled(batch.map(mail => deliver(courier, mail)))
+    const unavailable = outcomes.find(outcome => outcome.status === 'rejected')
+    if (unavailable !== undefined) throw unavailable.reason
     full = batch.length === BATCH
   }
 }
 
 /**
  * Runs `pass` one at a time per process: asked for during a pass, it runs once more after it.
- * A pass that fails (the database is away) is logged; the next poll or wake-up tries again.
+ * A pass that fails (the database is away) is logged; the next poll or wake-up tries again,
+ * and the mails it had claimed are due again when their claim expires.
  */
 function createPassRunner (pass: (isStopped: () => boolean) => Promise<void>, log: MailLog) {
   const state: { running: Promise<void> | null, again: boolean, stopped: boolean } = { running: null, again: false, stopped: false }
@@ -94,7 +112,10 @@ function createPassRunner (pass: (isStopped: () => boolean) => Promise<void>, lo
     state.running = (async () => {
       do {
         state.again = false
-        await pass(isStopped).catch((error: unknown) => log.warn(failureOf(error), 'mail delivery paused: the database is unavailable'))
+        await pass(isStopped).catch((error: unknown) => {
+          if (isDatabaseUnavailable(error)) log.warn(failureOf(error), 'mail delivery paused: the database is unavailable')
+          else log.error(failureOf(error), 'mail delivery pass failed')
+        })
       } while (state.again && !state.stopped)
     })().finally(() => { state.running = null })
     return state.running

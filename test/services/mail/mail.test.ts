@@ -1,4 +1,4 @@
-// The mail outbox with a real SMTP server: retries with backoff while it is down, a bound on attempts, a stable Message-ID, the log in development, several instances.
+// The mail outbox with a real SMTP server: retries with backoff while it is down or hung, a bound on attempts, a stable Message-ID, the log in development, several instances.
 import { randomUUID } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { pino } from 'pino'
@@ -21,8 +21,8 @@ const { app, prisma, clock } = await buildTestApp(t, {
 })
 
 const linesSaying = (message: string) => capture.lines.filter(line => line.msg === message)
-async function deliveries (outcome: string): Promise<number> {
-  const text = (await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).body
+async function deliveries (outcome: string, on = app): Promise<number> {
+  const text = (await on.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).body
   return Number(new RegExp(`^auth_mail_deliveries_total\\{outcome="${outcome}"\\} (\\d+)$`, 'm').exec(text)?.[1])
 }
 
@@ -74,6 +74,65 @@ t.test('a permanent refusal (5xx) is final at once', async t => {
   await registerAccount(app, { ...newAccount(), email: `rejected-${Date.now()}@example.org` })
   await app.mailer.flush()
   t.match(linesSaying('mail given up').at(-1), { attempts: 1, responseCode: 550, domain: 'example.org' })
+})
+
+t.test('a hung SMTP server fails the send, not the database: the mail is retried, then given up, and the pass waits for its whole batch', async t => {
+  // The first connection is never greeted (a hung server); the second is, and its mail is
+  // accepted a little after the first has been abandoned; any later one hangs again.
+  let connections = 0
+  let hungSession = ''
+  let abandoned = () => {}
+  const firstAbandoned = new Promise<void>(resolve => { abandoned = resolve })
+  const accepted: string[] = []
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    disableReverseLookup: true,
+    logger: false,
+    closeTimeout: 100,
+    onConnect (session, callback) {
+      connections += 1
+      if (connections === 1) hungSession = session.id
+      if (connections === 2) callback()
+    },
+    onClose (session) { if (session.id === hungSession) abandoned() },
+    onData (stream, session, callback) {
+      stream.resume().on('end', () => {
+        firstAbandoned.then(() => setTimeout(() => {
+          accepted.push(...session.envelope.rcptTo.map(r => r.address))
+          callback()
+        }, 200), callback)
+      })
+    }
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>(resolve => server.close(() => { resolve() })))
+  const { port } = server.server.address() as AddressInfo
+  const logs = logCapture()
+  const hung = await buildTestApp(t, {
+    env: { SMTP_URL: `smtp://127.0.0.1:${port}?greetingTimeout=1000`, MAIL_MAX_ATTEMPTS: '2', MAIL_RETRY_BASE_SECONDS: '30', METRICS_TOKEN },
+    logger: pino({ level: 'info' }, logs.stream)
+  })
+  const saying = (message: string) => logs.lines.filter(line => line.msg === message)
+  // Two mails due together, so that one pass sends both at once.
+  const recipients = [newAccount().email, newAccount().email]
+  await hung.prisma.outboxMail.createMany({ data: recipients.map(recipient => ({ id: randomUUID(), kind: 'mfa_enabled' as const, recipient, nextAttemptAt: hung.clock.now() })) })
+
+  await hung.app.mailer.flush()
+  t.equal(accepted.length, 1, 'the mail that got a greeting was sent')
+  const left = await hung.prisma.outboxMail.findMany()
+  t.equal(left.length, 1, 'and taken off the outbox before the pass ended')
+  t.notOk(accepted.includes(left[0]?.recipient ?? ''), 'the hung one is left')
+  t.match(saying('mail not sent; will retry'), [{ level: 40, code: 'ETIMEDOUT', attempts: 1, retryInSeconds: 30 }], 'the hung one waits for its retry')
+  const retryIn = (left[0]?.nextAttemptAt.getTime() ?? 0) - hung.clock.now().getTime()
+  t.ok(retryIn > 20_000 && retryIn <= 30_000, 'due again after the backoff (30 s), not when the claim expires (2 min)')
+
+  hung.clock.advance(30)
+  await hung.app.mailer.flush()
+  t.match(saying('mail given up'), [{ level: 50, code: 'ETIMEDOUT', attempts: 2 }], 'given up after MAIL_MAX_ATTEMPTS')
+  t.equal(await hung.prisma.outboxMail.count(), 0)
+  t.equal(await deliveries('given_up', hung.app), 1)
+  t.same(saying('mail delivery paused: the database is unavailable'), [], 'never taken for a database outage')
 })
 
 t.test('forgot for an address no account has: looked up at delivery, nothing sent, nothing left', async t => {
