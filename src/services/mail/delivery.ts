@@ -1,6 +1,6 @@
 // Delivering the outbox: claim due mails, render them, send them, record the outcome; retries with backoff, gives up after a bound.
 import { isDatabaseUnavailable } from '../../db/errors.js'
-import { domainOf, failureOf, type MailLog, type MailSender, type OutgoingMail } from './sender.js'
+import { ATTEMPT_SECONDS, domainOf, failureOf, type MailLog, type MailSender, type OutgoingMail } from './sender.js'
 import type { ClaimedMail } from './outbox.js'
 import { createMailRenderer, type MailRenderer, type MailRenderingDeps } from './rendering.js'
 import type { MailMetrics } from '../metrics.js'
@@ -17,10 +17,11 @@ export interface MailDeliveryDeps extends MailRenderingDeps {
 const BATCH = 8
 /**
  * How long a claimed mail is left to its claimant: longer than a batch can take to send (its
- * mails go in parallel, and SMTP waits are bounded at 50 s). A crash in the middle of an
- * attempt delays that mail by this much, after which any instance sends it again.
+ * mails go in parallel, each attempt cut off after ATTEMPT_SECONDS), or another instance
+ * would send the same mail. A crash in the middle of an attempt delays that mail by this
+ * much, after which any instance sends it again.
  */
-export const LEASE_SECONDS = 120
+export const LEASE_SECONDS = 2 * ATTEMPT_SECONDS
 /** The longest wait between two attempts. */
 const MAX_RETRY_SECONDS = 3600
 

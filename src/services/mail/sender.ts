@@ -18,9 +18,17 @@ export interface MailLog {
 
 /** The part of a nodemailer transport used here. */
 export interface MailTransport {
-  sendMail: (message: OutgoingMail & { from: string, messageId: string }) => Promise<unknown>
+  /** Ends the exchange, its connection closed, when `signal` aborts. */
+  sendMail: (message: OutgoingMail & { from: string, messageId: string, signal: AbortSignal }) => Promise<unknown>
   close: () => void
 }
+
+/**
+ * The longest one attempt may take in all. The timeouts of the SMTP transport bound each
+ * wait, not their sum: a slow relay that answers every command just in time could otherwise
+ * keep a mail past its claim (twice this), and another instance would send it too.
+ */
+export const ATTEMPT_SECONDS = 60
 
 export interface MailSender {
   /**
@@ -37,14 +45,23 @@ export interface MailSenderOptions {
   smtpUrl?: string | undefined
   from: string
   log: MailLog
+  /** ATTEMPT_SECONDS, in milliseconds, unless a test shortens it. */
+  attemptMs?: number
 }
 
-export function createMailSender ({ transport, smtpUrl, from, log }: MailSenderOptions): MailSender {
+export function createMailSender ({ transport, smtpUrl, from, log, attemptMs = ATTEMPT_SECONDS * 1000 }: MailSenderOptions): MailSender {
   const sender = transport ?? (smtpUrl === undefined ? logTransport(log) : smtpTransport(smtpUrl))
   const domain = /@([^@\s>]+)>?$/.exec(from)?.[1] ?? 'localhost'
   return {
     async send (id, mail) {
-      await sender.sendMail({ from, messageId: `<${id}@${domain}>`, ...mail })
+      const deadline = AbortSignal.timeout(attemptMs)
+      try {
+        await sender.sendMail({ from, messageId: `<${id}@${domain}>`, ...mail, signal: deadline })
+      } catch (error) {
+        // Reported with the code of the transport's own timeouts, which it is one more of.
+        if (deadline.aborted) throw Object.assign(new Error(`SMTP exchange not over after ${attemptMs} ms`, { cause: error }), { code: 'ETIMEDOUT' })
+        throw error
+      }
     },
     close: () => sender.close()
   }
@@ -56,7 +73,8 @@ function smtpTransport (smtpUrl: string): MailTransport {
   // read the password and every link). `?requireTLS=false` in the URL still opts out.
   const url = new URL(smtpUrl)
   const requireTLS = url.protocol === 'smtp:' && url.username !== ''
-  // Bounded waits: a stuck mail server must not hold a mail, or the shutdown, for ever.
+  // Bounded waits: a stuck mail server must not hold a mail, or the shutdown, for ever (the
+  // whole exchange is bounded too, by ATTEMPT_SECONDS).
   return nodemailer.createTransport({ url: smtpUrl, requireTLS, connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000 })
 }
 

@@ -1,5 +1,6 @@
 // The mail outbox with a real SMTP server: retries with backoff while it is down or hung, a bound on attempts, a stable Message-ID, the log in development, several instances.
 import { randomUUID } from 'node:crypto'
+import { createServer, type Socket } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { pino } from 'pino'
 import { SMTPServer } from 'smtp-server'
@@ -212,4 +213,31 @@ t.test('credentials in an smtp:// URL need STARTTLS: never sent in the clear unl
   t.same(logins, [], 'not even the login')
   await send('?requireTLS=false')
   t.same(logins, ['mailer:SmtpPassw0rd'], 'the operator may opt out, in the URL')
+})
+
+t.test('an attempt ends at its deadline however lively the server, well before its claim would let another instance send the mail', { timeout: 10_000 }, async t => {
+  // A relay that never finishes its answer to MAIL FROM yet is never silent (a line every
+  // 20 ms), so no socket timeout ends the exchange.
+  const sockets = new Set<Socket>()
+  let gone = () => {}
+  const closedByClient = new Promise<void>(resolve => { gone = resolve })
+  const relay = createServer(socket => {
+    sockets.add(socket)
+    let drip: NodeJS.Timeout | undefined
+    socket.write('220 relay ready\r\n')
+    socket.on('data', chunk => {
+      if (/^EHLO/i.test(chunk.toString())) socket.write('250 relay\r\n')
+      else drip ??= setInterval(() => socket.write('250-still working\r\n'), 20)
+    })
+    socket.on('error', () => {})
+    socket.on('close', () => { clearInterval(drip); sockets.delete(socket); gone() })
+  })
+  await new Promise<void>(resolve => relay.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>(resolve => { for (const socket of sockets) socket.destroy(); relay.close(() => { resolve() }) }))
+  const { port } = relay.address() as AddressInfo
+  const sender = createMailSender({ smtpUrl: `smtp://127.0.0.1:${port}`, from: 'auth@example.com', log: pino({ level: 'silent' }), attemptMs: 300 })
+  t.teardown(() => { sender.close() })
+  await t.rejects(sender.send(randomUUID(), { to: 'ada@example.com', subject: 'Reset your password', text: 'a link', html: '<p>a link</p>' }), { code: 'ETIMEDOUT' })
+  await closedByClient
+  t.pass('and its connection is closed, so the mail cannot arrive later')
 })
