@@ -153,7 +153,11 @@ t.test('malformed, unknown and forged tokens: 401 AUTH_REFRESH_INVALID, and noth
   const { refreshToken } = await loginWithBody(app, account)
   const [sid, generation, mac] = refreshToken.split('.') as [string, string, string]
   const forgedMac = `${mac.slice(0, -2)}${mac.endsWith('AA') ? 'BB' : 'AA'}`
-  for (const token of ['garbage', `${sid}.0`, `${sid}.x.${mac}`, `${sid}.${generation}.${forgedMac}`, `${sid}.0.${mac}.extra`, `00000000-0000-4000-8000-000000000000.0.${mac}`, `${sid}.5.${mac}`]) {
+  // Other spellings of the genuine MAC: a token has one form only (regression: each was taken).
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+  const unusedBitFlipped = `${mac.slice(0, -1)}${alphabet[alphabet.indexOf(mac.at(-1) ?? 'A') ^ 1] ?? ''}`
+  const respelled = [`${mac}=`, `${mac.slice(0, 20)}!${mac.slice(20)}`, `${mac} `, unusedBitFlipped, mac.replaceAll('-', '+').replaceAll('_', '/')].filter(other => other !== mac)
+  for (const token of ['garbage', `${sid}.0`, `${sid}.x.${mac}`, `${sid}.${generation}.${forgedMac}`, `${sid}.0.${mac}.extra`, `00000000-0000-4000-8000-000000000000.0.${mac}`, `${sid}.5.${mac}`, ...respelled.map(other => `${sid}.${generation}.${other}`)]) {
     const response = await refreshWithBody(token)
     t.equal(response.statusCode, 401, token.slice(0, 50))
     t.equal(response.json().code, 'AUTH_REFRESH_INVALID')

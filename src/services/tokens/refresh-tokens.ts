@@ -8,7 +8,8 @@ export interface RefreshTokenParts {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
-const MAC_BYTES = 32
+// 32 bytes in unpadded base64url; its last character's two unused bits are zero.
+const MAC = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/
 
 /**
  * Refresh tokens are `<sessionId>.<generation>.<mac>` where mac = HMAC-SHA256 of the
@@ -33,9 +34,10 @@ export function createRefreshTokenCodec (key: Buffer) {
       const [sessionId, generationText, macText, extra] = token.split('.')
       if (extra !== undefined || sessionId === undefined || macText === undefined || !UUID.test(sessionId)) return null
       if (generationText === undefined || !/^(0|[1-9][0-9]{0,8})$/.test(generationText)) return null
-      const mac = Buffer.from(macText, 'base64url')
-      if (mac.length !== MAC_BYTES) return null
-      return { sessionId, generation: Number(generationText), mac }
+      // One spelling only: Node's decoder also takes padding, '+' and '/', stray characters
+      // and set unused bits, and anything keyed on the token's text would see another token.
+      if (!MAC.test(macText)) return null
+      return { sessionId, generation: Number(generationText), mac: Buffer.from(macText, 'base64url') }
     },
 
     /** Constant-time check that `parts` is the token of `generation` for this session's salt. */
