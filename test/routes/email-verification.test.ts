@@ -114,6 +114,11 @@ t.test('a reset link mailed to the old address dies with the change', async t =>
   t.equal((await verify((await mail.nextMail(next, { subject: CONFIRM_NEW })).token)).statusCode, 204)
   const reset = await app.inject({ method: 'POST', url: '/auth/password/reset', payload: { token: resetMail.token, password: 'taken over passphrase' } })
   t.equal(reset.json().code, 'RESET_TOKEN_INVALID')
+  // Back to the first address: its old link stays dead (regression: it worked again).
+  await patchMe(accessToken, { email: account.email })
+  t.equal((await verify((await mail.nextMail(account.email, { subject: CONFIRM_NEW })).token)).statusCode, 204)
+  const again = await app.inject({ method: 'POST', url: '/auth/password/reset', payload: { token: resetMail.token, password: 'taken over passphrase' } })
+  t.equal(again.json().code, 'RESET_TOKEN_INVALID', 'dead for good once the address changed')
 })
 
 t.test('a password reset or change cancels a pending email change: the link the notice warned of dies', async t => {

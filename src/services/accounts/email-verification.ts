@@ -88,6 +88,10 @@ function verifier ({ prisma, oneTimeTokens, now }: Pick<EmailVerificationDeps, '
       }
       if (await userByEmail(tx, found.email, { id: true }) !== null) throw apiError('EMAIL_TAKEN')
       await confirmEmailChange(tx, found.userId, found.email, now())
+      // The links mailed to the old address die for good: a change back to it must not bring
+      // one a former mailbox holder saw back to life.
+      await oneTimeTokens.revoke(tx, found.userId, 'password_reset')
+      await oneTimeTokens.revoke(tx, found.userId, 'email_verify')
     }).catch(rethrowTaken)
   }
 }
