@@ -38,7 +38,7 @@ export async function sessionRoutes (app: FastifyInstance, { sessions, verifyLim
       tags: ['auth'],
       operationId: 'verifyToken',
       summary: 'Verify an access token (for other services)',
-      description: 'Checks the signature and claims, and that the session is still live, so revocation is seen at once.',
+      description: 'Checks the signature and claims, and that the session is still live, so revocation is seen at once. `payload` is the claims as issued: a role or verification changed since shows from the session\'s next refresh.',
       body: VerifyBody,
       response: { 200: VerifyResponse, ...errorResponses(400, 401, 415, 429) }
     }
