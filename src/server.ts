@@ -24,9 +24,10 @@ async function start (config: Config, log: Logger, closers: Closers, stopping: (
     log.info({ applied }, applied.length > 0 ? `applied ${applied.length} migration(s)` : 'database schema is up to date')
   }
   await database.share?.()
-  const pool = createPool(database, databaseTimeoutsOf(config))
+  const timeouts = databaseTimeoutsOf(config)
+  const pool = createPool(database, timeouts)
   closers.push(() => pool.end())
-  const prisma = createPrisma(pool)
+  const prisma = createPrisma(pool, timeouts)
   closers.push(() => prisma.$disconnect())
   if (config.ADMIN_EMAIL !== undefined) {
     const passwords = passwordServiceFor(config)

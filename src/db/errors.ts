@@ -18,6 +18,11 @@ const sqlStates = /^(08...|57P0[123]|53300|57014)$/
 // query outlives `query_timeout`; Prisma rethrows these plain Errors as they are.
 const driverMessages = /^(Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error)/
 
+// Prisma's P2028 for an interactive transaction that could not get a connection within its
+// maxWait, or outlived its timeout (both set from the database timeouts, see createPrisma).
+// P2028 also reports a transaction used after it closed, a bug: only these two messages pass.
+const transactionTimeouts = /Unable to start a transaction in the given time|cannot be executed on an expired transaction/
+
 // A deadlock's victim (40P01) or a serialization failure (40001): Prisma's P2034, the adapter's
 // kind, or pg's SQLSTATE on the hot paths' statements.
 const conflictCodes = new Set(['P2034', '40001', '40P01'])
@@ -42,7 +47,7 @@ export function isDatabaseUnavailable (error: unknown): boolean {
     // A SQLSTATE sits in `code` on pg's errors and on the adapter's `kind: "postgres"` ones.
     (typeof code === 'string' && (prismaCodes.has(code) || socketCodes.has(code) || sqlStates.test(code))) ||
     (typeof kind === 'string' && adapterKinds.has(kind)) ||
-    (typeof message === 'string' && driverMessages.test(message)))
+    (typeof message === 'string' && (driverMessages.test(message) || (code === 'P2028' && transactionTimeouts.test(message)))))
 }
 
 /**

@@ -77,11 +77,19 @@ function sendStatementsUnnamed (pool: pg.Pool): void {
  * Prisma over `pool`, which stays the caller's to end; given options instead, Prisma gets a
  * pool of its own and ends it at `$disconnect`. The hot paths (token checks, login,
  * refresh) query the same pool directly: see `src/db/sql.ts`.
+ *
+ * An interactive transaction is bounded by the same timeouts as a query, not by Prisma's own
+ * defaults (2 s to start, 5 s in all): it waits for a connection as long as a query does, and
+ * may last as long as one query may. Running out of either answers 503 like any other wait
+ * on the database (see `isDatabaseUnavailable`).
  */
 export function createPrisma (source: DatabaseOptions | pg.Pool, timeouts: DatabaseTimeouts = defaultTimeouts): PrismaClient {
   const owned = !(source instanceof pg.Pool)
   const pool = source instanceof pg.Pool ? source : createPool(source, timeouts)
-  return new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: owned }) })
+  return new PrismaClient({
+    adapter: new PrismaPg(pool, { disposeExternalPool: owned }),
+    transactionOptions: { maxWait: timeouts.connectTimeoutSeconds * 1000, timeout: timeouts.queryTimeoutSeconds * 1000 }
+  })
 }
 
 export type { PrismaClient }

@@ -37,6 +37,26 @@ t.test('everything else is not an outage', async t => {
   for (const [name, error] of Object.entries(cases)) t.notOk(isDatabaseUnavailable(error), name)
 })
 
+t.test('an interactive transaction that ran out of time is an outage; a transaction misused is a bug', async t => {
+  const p2028 = (message: string, meta: object = {}) => Object.assign(new Error(message), { code: 'P2028', meta, clientVersion: '7.10.0' })
+  const timedOut: Record<string, unknown> = {
+    'no connection within maxWait': p2028('Transaction API error: Unable to start a transaction in the given time.'),
+    'past its timeout': p2028('\nInvalid `prisma.$executeRaw()` invocation:\n\n\nTransaction API error: A query cannot be executed on an expired transaction. The timeout for this transaction was 10000 ms, however 10012 ms passed since the start of the transaction. Consider increasing the interactive transaction timeout or doing less work in the transaction.', { operation: 'query', timeout: 10000, timeTaken: 10012 }),
+    'past its timeout, at the commit': p2028('Transaction API error: A commit cannot be executed on an expired transaction. The timeout for this transaction was 10000 ms, however 10003 ms passed since the start of the transaction.')
+  }
+  for (const [name, error] of Object.entries(timedOut)) {
+    t.ok(isDatabaseUnavailable(error), name)
+    t.notOk(isTransactionConflict(error), `${name}: not a conflict`)
+  }
+  const bugs: Record<string, unknown> = {
+    'a query after the commit': p2028('Transaction API error: Transaction already closed: A query cannot be executed on a committed transaction.'),
+    'a query after the rollback': p2028('Transaction API error: Transaction already closed: A query cannot be executed on a transaction that was rolled back.'),
+    'an unknown transaction': p2028('Transaction API error: Transaction not found. Transaction ID is invalid, refers to an old closed transaction Prisma doesn\'t have information about anymore, or was obtained before disconnecting.'),
+    'the timeout message under another code': Object.assign(new Error('Unable to start a transaction in the given time.'), { code: 'P2010' })
+  }
+  for (const [name, error] of Object.entries(bugs)) t.notOk(isDatabaseUnavailable(error), name)
+})
+
 t.test('a transaction that lost a conflict, in the shapes Prisma, the adapter and pg report it; nothing else', async t => {
   const conflicts: Record<string, unknown> = {
     'P2034 (Prisma)': { code: 'P2034', message: 'Transaction failed due to a write conflict or a deadlock' },

@@ -96,8 +96,9 @@ export async function buildTestApp (t: TapTest, options: BuildOptions = {}): Pro
   const ownDatabase = options.database === undefined ? await createTestDatabase() : null
   const database = options.database ?? ownDatabase as TestDatabase
   const config = testConfig(options.env)
-  const pool = createPool(database, databaseTimeoutsOf(config))
-  const prisma = createPrisma(pool)
+  const timeouts = databaseTimeoutsOf(config)
+  const pool = createPool(database, timeouts)
+  const prisma = createPrisma(pool, timeouts)
   const clock = createClock()
   const app = await buildApp(config, { prisma, sql: pool, authSecret: config.AUTH_SECRET ?? TEST_SECRET, now: clock.now, argon2Threads: sharedArgon2Threads(), ...(options.logger === undefined ? {} : { logger: options.logger }), ...(options.consoleRoot === undefined ? {} : { consoleRoot: options.consoleRoot }) })
   t.teardown(async () => {

@@ -1,9 +1,10 @@
 // GET/PATCH/PUT /users/me with a Bearer token or the access cookie.
+import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { loginWithBody, loginWithCookies, registerAccount } from '../helpers/users.js'
 
-const { app, prisma } = await buildTestApp(t)
+const { app, prisma, pool, config } = await buildTestApp(t)
 
 t.test('GET /users/me with a Bearer token', async t => {
   const account = await registerAccount(app)
@@ -92,6 +93,20 @@ t.test('PATCH /users/me changes username and profile fields; PUT is an alias', a
   t.match(put.json().profile, { displayName: 'Ada', bio: null }, 'partial: other fields kept, null clears')
   const me = await app.inject({ method: 'GET', url: '/users/me', headers: { authorization } })
   t.same(me.json(), put.json())
+})
+
+t.test('a change waits for a connection of a busy pool as long as DATABASE_CONNECT_TIMEOUT_SECONDS allows', async t => {
+  const account = await registerAccount(app)
+  const { accessToken } = await loginWithBody(app, account)
+  // Every connection taken for longer than Prisma's own default wait (2 s), well within the configured 5 s.
+  t.equal(config.DATABASE_CONNECT_TIMEOUT_SECONDS, 5)
+  const taken = await Promise.all(Array.from({ length: pool.options.max }, async () => await pool.connect()))
+  const pending = app.inject({ method: 'PATCH', url: '/users/me', headers: { authorization: `Bearer ${accessToken}` }, payload: { profile: { bio: 'patient' } } })
+  await sleep(2500)
+  for (const client of taken) client.release()
+  const response = await pending
+  t.equal(response.statusCode, 200, response.body)
+  t.equal(response.json().profile.bio, 'patient')
 })
 
 t.test('PATCH /users/me: a taken username is 409 and changes nothing', async t => {
