@@ -28,3 +28,11 @@ export async function whileHeld<T> (databaseUrl: string, pool: pg.Pool, { hold, 
     return await pending
   })
 }
+
+/** A `meanwhile` that ends the connection of the request's waiting statement: the database drops it mid-transaction, as in a failover. */
+export function dropConnectionOf (pool: pg.Pool, waitingStatement: string): () => Promise<void> {
+  return async () => {
+    const { rowCount } = await pool.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = \'Lock\' AND query LIKE $1', [waitingStatement])
+    if (rowCount !== 1) throw new Error(`no statement like ${waitingStatement} to end`)
+  }
+}

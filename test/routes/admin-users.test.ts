@@ -2,7 +2,7 @@
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { loginAsAdmin } from '../helpers/admin.js'
-import { whileHeld } from '../helpers/locks.js'
+import { dropConnectionOf, whileHeld } from '../helpers/locks.js'
 import { loginWithBody, registerAccount } from '../helpers/users.js'
 
 const { app, prisma, pool, database } = await buildTestApp(t)
@@ -139,6 +139,34 @@ t.test('deactivating ends every session and blocks login and refresh; reactivati
   t.equal(login.json().code, 'AUTH_INVALID_CREDENTIALS')
   await app.inject({ method: 'PATCH', url: `/admin/users/${user.user.id}`, headers: admin.headers, payload: { isActive: true } })
   t.equal((await app.inject({ method: 'POST', url: '/auth/login', payload: { email: user.email, password: user.password } })).statusCode, 200)
+})
+
+t.test('a deactivation and the end of its sessions commit together: one cut short leaves the user active and signed in, and its retry does both', {
+  skip: database.poolSize === 1 && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL'
+}, async t => {
+  const user = await registerAccount(app)
+  const id = user.user.id
+  const tokens = await loginWithBody(app, user)
+  const deactivate = async () => await app.inject({ method: 'PATCH', url: `/admin/users/${id}`, headers: admin.headers, payload: { isActive: false } })
+  const endingSessions = '%UPDATE "Session"%'
+  const cut = await whileHeld(database.url, pool, {
+    hold: async holder => await holder.query('SELECT id FROM "Session" WHERE "userId" = $1 FOR UPDATE', [id]),
+    waitingStatement: endingSessions,
+    meanwhile: dropConnectionOf(pool, endingSessions)
+  }, deactivate)
+  t.equal(cut.statusCode, 503)
+  t.equal(cut.headers['retry-after'], '5')
+  const state = async () => ({
+    isActive: (await prisma.user.findUniqueOrThrow({ where: { id } })).isActive,
+    liveSessions: await prisma.session.count({ where: { userId: id, revokedAt: null } }),
+    audited: await prisma.auditEvent.count({ where: { subjectId: id, action: 'user.deactivated' } })
+  })
+  t.same(await state(), { isActive: true, liveSessions: 1, audited: 0 }, 'nothing of it committed')
+  t.equal((await deactivate()).statusCode, 200)
+  t.same(await state(), { isActive: false, liveSessions: 0, audited: 1 }, 'the retry deactivates and ends the sessions')
+  await app.inject({ method: 'PATCH', url: `/admin/users/${id}`, headers: admin.headers, payload: { isActive: true } })
+  const refresh = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: tokens.refreshToken } })
+  t.equal(refresh.json().code, 'AUTH_REFRESH_REVOKED', 'reactivation brings no session back')
 })
 
 t.test('POST /admin/users/:id/sessions/revoke and DELETE /admin/users/:id', async t => {

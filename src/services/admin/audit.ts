@@ -1,5 +1,5 @@
 // The audit trail: security events and admin actions, in a table, readable by admins. Never a secret in it.
-import type { PrismaClient } from '../../db/prisma.js'
+import type { PrismaClient, Transaction } from '../../db/prisma.js'
 import type { Prisma } from '../../generated/prisma/client.js'
 import type { AuditAction } from './audit-actions.js'
 import { after, decodeCursor, encodeCursor, type Page } from '../pagination.js'
@@ -40,16 +40,25 @@ export interface AuditDeps {
 }
 
 export function createAuditService ({ prisma, now, onError }: AuditDeps) {
+  const rowOf = (entry: AuditEntry) =>
+    ({ action: entry.action, actorId: entry.actorId ?? null, subjectId: entry.subjectId ?? null, ip: entry.ip ?? null, details: entry.details ?? {}, createdAt: now() })
   return {
     /** Appends an entry; a failure is reported, not thrown, so auditing never breaks a login. */
     async record (entry: AuditEntry): Promise<void> {
       try {
-        await prisma.auditEvent.create({
-          data: { action: entry.action, actorId: entry.actorId ?? null, subjectId: entry.subjectId ?? null, ip: entry.ip ?? null, details: entry.details ?? {}, createdAt: now() }
-        })
+        await prisma.auditEvent.create({ data: rowOf(entry) })
       } catch (error) {
         onError(error, entry)
       }
+    },
+
+    /**
+     * Appends an entry in the caller's transaction, so the change and its entry commit
+     * together or not at all. A failure is thrown: a failed statement has already doomed the
+     * transaction, and swallowing it would let the caller's commit turn into a rollback unseen.
+     */
+    async recordIn (tx: Transaction, entry: AuditEntry): Promise<void> {
+      await tx.auditEvent.create({ data: rowOf(entry) })
     },
 
     /** Newest first, `limit` at a time; optionally only the entries about one user, of one action, or both. */

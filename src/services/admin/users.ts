@@ -62,6 +62,13 @@ type FindOrThrow = ReturnType<typeof finderOf>
 
 /** Listing, reading and changing users. */
 function userAdministration ({ prisma, sessions, audit }: AdminDeps, findOrThrow: FindOrThrow) {
+  /** An entry for each kind of change made to the user as they were `before`. */
+  async function auditChange (tx: Transaction, entry: { actorId: string, subjectId: string, ip: string }, before: { role: Role, isActive: boolean }, changes: UserChanges) {
+    if (changes.role !== undefined && changes.role !== before.role) await audit.recordIn(tx, { ...entry, action: 'user.role_changed', details: { from: before.role, to: changes.role } })
+    if (changes.isActive !== undefined && changes.isActive !== before.isActive) await audit.recordIn(tx, { ...entry, action: changes.isActive ? 'user.activated' : 'user.deactivated' })
+    if (changes.profile !== undefined) await audit.recordIn(tx, { ...entry, action: 'user.updated', details: { fields: Object.keys(changes.profile) } })
+  }
+
   return {
     async list ({ limit, cursor, q, role, active }: UserQuery): Promise<Page<AdminUser>> {
       const prefix = q === undefined ? undefined : canonical(q)
@@ -76,10 +83,12 @@ function userAdministration ({ prisma, sessions, audit }: AdminDeps, findOrThrow
 
     /**
      * Changes role, active state or profile. Deactivating ends every session at once; the
-     * last active admin can be neither demoted nor deactivated.
+     * last active admin can be neither demoted nor deactivated. One transaction: the change,
+     * the end of the sessions and the audit entries commit together or not at all, so a
+     * failure leaves nothing half done for the admin's retry to skip.
      */
     async update (actor: Actor, id: string, changes: UserChanges): Promise<AdminUser> {
-      const { before, row } = await prisma.$transaction(async tx => {
+      const row = await prisma.$transaction(async tx => {
         // A change that may take an admin away queues for the "admins" lock first (see assertAnotherActiveAdmin).
         if (changes.isActive === false || (changes.role !== undefined && changes.role !== 'admin')) await lockFor(tx, 'admins')
         // `before` is read under the row's lock: the role and state this change replaces, and
@@ -89,13 +98,11 @@ function userAdministration ({ prisma, sessions, audit }: AdminDeps, findOrThrow
         if (before === null) throw apiError('NOT_FOUND')
         const demotes = before.role === 'admin' && changes.role !== undefined && changes.role !== 'admin'
         if (demotes || (before.isActive && changes.isActive === false)) await assertAnotherActiveAdmin(tx, id)
-        return { before, row: await updateByAdmin(tx, id, changes) }
+        const row = await updateByAdmin(tx, id, changes)
+        if (before.isActive && !row.isActive) await sessions.revokeAll(id, 'deactivated', tx)
+        await auditChange(tx, { actorId: actor.userId, subjectId: id, ip: actor.ip }, before, changes)
+        return row
       })
-      if (before.isActive && !row.isActive) await sessions.revokeAll(id, 'deactivated')
-      const entry = { actorId: actor.userId, subjectId: id, ip: actor.ip }
-      if (changes.role !== undefined && changes.role !== before.role) await audit.record({ ...entry, action: 'user.role_changed', details: { from: before.role, to: changes.role } })
-      if (changes.isActive !== undefined && changes.isActive !== before.isActive) await audit.record({ ...entry, action: changes.isActive ? 'user.activated' : 'user.deactivated' })
-      if (changes.profile !== undefined) await audit.record({ ...entry, action: 'user.updated', details: { fields: Object.keys(changes.profile) } })
       return toAdminUser(row)
     }
   }
