@@ -1,6 +1,7 @@
 // Brute-force backoff per login identifier: doubling waits, a bounded lockout, the same 429 for every identifier, and reset lifts it.
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
+import { dropConnectionOf, whileHeld } from '../helpers/locks.js'
 import { startMailServer } from '../helpers/mail.js'
 import { registerAccount } from '../helpers/users.js'
 import { waitAfter } from '../../src/services/sessions/login-throttle.js'
@@ -78,6 +79,30 @@ t.test('the lockout is bounded, the count goes on through it, and a password res
   const reset = await app.inject({ method: 'POST', url: '/auth/password/reset', payload: { token, password: 'a fresh passphrase 42' } })
   t.equal(reset.statusCode, 204, 'a locked account can always reset its password')
   t.equal((await attempt('a fresh passphrase 42')).statusCode, 200, 'and log in at once')
+})
+
+t.test('a password reset and the lifting of the wait commit together: one cut short changes nothing, and the same link then does both', {
+  skip: (process.env.TEST_DATABASE_URL ?? '') === '' && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL'
+}, async t => {
+  const mail = await startMailServer(t)
+  const { app, pool, database } = await buildTestApp(t, { env: { ...env, SMTP_URL: mail.url } })
+  const account = await registerAccount(app)
+  const attempt = (password: string) => app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password } })
+  for (let i = 0; i < 3; i++) t.equal((await attempt('wrong password')).statusCode, 401)
+  t.equal((await attempt(account.password)).statusCode, 429, 'backed off')
+  await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: account.email } })
+  const { token } = await mail.nextMail(account.email, { subject: /reset/i })
+  const newPassword = 'a fresh passphrase 42'
+  const reset = async () => await app.inject({ method: 'POST', url: '/auth/password/reset', payload: { token, password: newPassword } })
+  const forgetting = '%DELETE FROM "public"."LoginFailure"%'
+  const cut = await whileHeld(database.url, pool, {
+    hold: async holder => await holder.query('SELECT key FROM "LoginFailure" FOR UPDATE'),
+    waitingStatement: forgetting,
+    meanwhile: dropConnectionOf(pool, forgetting)
+  }, reset)
+  t.equal(cut.statusCode, 503)
+  t.equal((await reset()).statusCode, 204, 'the link was not spent')
+  t.equal((await attempt(newPassword)).statusCode, 200, 'the new password logs in at once')
 })
 
 t.test('concurrent failures all count', async t => {

@@ -30,8 +30,8 @@ export function createPasswordResetService ({ prisma, passwords, sessions, oneTi
      * the token, in one transaction whose conditional update lets a token work once even
      * under concurrency. The link was mailed to the account's address, so the reset also
      * marks that address verified. A token mailed to an address the account no longer has
-     * is invalid. It also ends any login backoff or lockout of the account's identifiers:
-     * whoever holds the mailbox is never locked out (NIST SP 800-63B 3.2.2).
+     * is invalid. The same transaction ends any login backoff or lockout of the account's
+     * identifiers: whoever holds the mailbox is never locked out (NIST SP 800-63B 3.2.2).
      */
     async reset (token: string, password: string): Promise<void> {
       const found = await oneTimeTokens.inspect(token, ['password_reset'])
@@ -52,12 +52,13 @@ export function createPasswordResetService ({ prisma, passwords, sessions, oneTi
           await sessions.revokeAll(found.userId, 'password_reset', tx)
           await voidWhatTheOldPasswordBegan(tx, oneTimeTokens, found.userId, now())
           await outbox.queue(tx, { kind: 'password_changed', to: found.email, everywhere: true })
+          // In the same transaction: a reset that commits has lifted the wait, one that fails can be sent again.
+          await throttle.clear(accountThrottleKeys(user), tx)
         })
       } catch (error) {
         if (isRecordNotFound(error)) throw apiError('RESET_TOKEN_INVALID')
         throw error
       }
-      await throttle.clear(accountThrottleKeys(user))
       outbox.wake()
       await audit.record({ action: 'password.reset', actorId: found.userId, subjectId: found.userId })
     }

@@ -120,9 +120,9 @@ export function createLoginThrottle ({ prisma, policy, now }: LoginThrottleDeps)
       await sweepExpiredFailures(prisma, at)
     },
 
-    /** Forgets the failures of these identifiers (after a successful login or a password reset). */
-    async clear (keys: string[]): Promise<void> {
-      await prisma.loginFailure.deleteMany({ where: { key: { in: keys } } })
+    /** Forgets the failures of these identifiers (after a successful login, or in a password reset's transaction). */
+    async clear (keys: string[], db: Db = prisma): Promise<void> {
+      await db.loginFailure.deleteMany({ where: { key: { in: keys } } })
     }
   }
 }
