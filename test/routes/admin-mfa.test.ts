@@ -1,14 +1,18 @@
 // Admins and second factors: REQUIRE_MFA_FOR_ADMINS gates the admin API until a factor is proven; removing a user's factors; mfaEnabled.
+import type { LightMyRequestResponse } from 'fastify'
 import t from 'tap'
+import { totpCode } from '../../src/services/mfa/totp.js'
 import { passwordServiceFor } from '../../src/services/index.js'
 import { createAdminAccounts } from '../../src/services/admin/first-admin.js'
 import { buildTestApp } from '../helpers/app.js'
+import { whileHeld } from '../helpers/locks.js'
 import { startMailServer } from '../helpers/mail.js'
+import { until } from '../helpers/until.js'
 import { enrolTotp, nextCode, startLogin } from '../helpers/mfa.js'
 import { loginWithBody, newAccount, registerAccount } from '../helpers/users.js'
 
 const mail = await startMailServer(t)
-const { app, prisma, pool, clock, config } = await buildTestApp(t, { env: { SMTP_URL: mail.url, REQUIRE_MFA_FOR_ADMINS: 'true' } })
+const { app, prisma, pool, clock, config, database } = await buildTestApp(t, { env: { SMTP_URL: mail.url, REQUIRE_MFA_FOR_ADMINS: 'true' } })
 const bearer = (accessToken: string) => ({ authorization: `Bearer ${accessToken}` })
 
 // The account the admin CLI creates (`npm run admin:create`), through the service it calls.
@@ -107,4 +111,29 @@ t.test('an admin who removes their only factor loses the admin API on the sessio
   t.equal(after.json().code, 'MFA_ENROLMENT_REQUIRED')
   await enrolTotp(app, headers, clock)
   t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers })).statusCode, 200, 'a new factor, proven on this session, opens it again')
+})
+
+t.test('an admin removing the factors while the user confirms one: both take the user\'s row first, so they take turns and never deadlock', {
+  skip: database.poolSize === 1 && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL'
+}, async t => {
+  const user = await registerAccount(app)
+  const headers = bearer((await loginWithBody(app, user)).accessToken)
+  const { secret } = (await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers })).json()
+  let confirming: Promise<LightMyRequestResponse> | undefined
+  // Held first, the factor's row lets the admin's removal start, then the confirmation; the
+  // two met on it with the session's row and the factor's taken in opposite orders.
+  const removal = await whileHeld(database.url, pool, {
+    hold: async holder => await holder.query('SELECT 1 FROM "TotpFactor" WHERE "userId" = $1 FOR UPDATE', [user.user.id]),
+    waitingStatement: '%DELETE FROM "public"."TotpFactor"%',
+    meanwhile: async () => {
+      confirming = app.inject({ method: 'POST', url: '/auth/mfa/totp/confirm', headers, payload: { code: totpCode(secret, clock.now()) } })
+      await until('the confirmation to wait too', async () =>
+        (await pool.query('SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = \'Lock\'')).rowCount === 2, 5000)
+    }
+  }, async () => await app.inject({ method: 'DELETE', url: `/admin/users/${user.user.id}/mfa`, headers: adminHeaders }))
+  const confirmation = await confirming
+  t.equal(removal.statusCode, 204, 'the removal, first in line, goes through')
+  t.equal(confirmation?.statusCode, 401, 'the confirmation, after it, finds its session ended')
+  t.equal(confirmation?.json().code, 'AUTH_SESSION_REVOKED')
+  t.equal(await prisma.totpFactor.count({ where: { userId: user.user.id } }), 0)
 })

@@ -7,7 +7,7 @@ import type { SessionService } from '../sessions/sessions.js'
 import { findRecoveryCode, hashRecoveryCode, newRecoveryCodes } from './recovery-codes.js'
 import { matchingStep, newTotpSecret, openSealed, otpauthUri, sealSecret, type SealKeys } from './totp.js'
 import { emailOf } from '../accounts/email-of.js'
-import { userById } from '../accounts/user-store.js'
+import { lockUser, userById } from '../accounts/user-store.js'
 import { deleteAllPasskeys } from '../passkeys/passkey-store.js'
 import { markProven } from '../sessions/session-store.js'
 
@@ -105,6 +105,8 @@ function totpEnrolment (deps: FactorDeps) {
       }
       const codes = newRecoveryCodes()
       await prisma.$transaction(async tx => {
+        // The user's row first, as every writer of a user's rows takes it (see lockUser).
+        await lockUser(tx, actor.userId)
         // A session ended since the enrolment began (a password change, a revoke) adds no factor.
         if (!await markProven(tx, actor.userId, sessionId, 'totp', at)) throw apiError('AUTH_SESSION_REVOKED')
         const { count } = await tx.totpFactor.updateMany({ where: { userId: actor.userId, confirmedAt: null, sealedSecret: factor.sealedSecret }, data: { confirmedAt: at, lastUsedStep: step } })
@@ -126,6 +128,7 @@ function factorChanges ({ prisma, outbox, audit }: FactorDeps) {
     /** Removes the factor and its recovery codes; the owner is told by mail. 409 when there is none. */
     async removeTotp (actor: FactorActor): Promise<void> {
       await prisma.$transaction(async tx => {
+        await lockUser(tx, actor.userId)
         const { count } = await tx.totpFactor.deleteMany({ where: { userId: actor.userId, confirmedAt: { not: null } } })
         if (count === 0) throw apiError('MFA_NOT_ENABLED')
         await tx.totpFactor.deleteMany({ where: { userId: actor.userId } })
@@ -140,6 +143,7 @@ function factorChanges ({ prisma, outbox, audit }: FactorDeps) {
     async regenerateRecoveryCodes (actor: FactorActor): Promise<string[]> {
       const codes = newRecoveryCodes()
       await prisma.$transaction(async tx => {
+        await lockUser(tx, actor.userId)
         if (await confirmedFactor(tx, actor.userId) === null) throw apiError('MFA_NOT_ENABLED')
         await replaceRecoveryCodes(tx, actor.userId, codes)
         await outbox.queue(tx, { kind: 'recovery_codes_regenerated', to: await emailOf(tx, actor.userId) })
@@ -256,6 +260,7 @@ export function createFactorService (deps: FactorDeps) {
      */
     async removeAllByAdmin (actor: FactorActor, userId: string): Promise<void> {
       const removed = await prisma.$transaction(async tx => {
+        await lockUser(tx, userId)
         const user = await userById(tx, userId, { email: true })
         if (user === null) throw apiError('NOT_FOUND')
         const { count } = await tx.totpFactor.deleteMany({ where: { userId } })

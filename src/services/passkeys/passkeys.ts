@@ -2,6 +2,7 @@
 import type { PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server'
 import type { Db } from '../../db/prisma.js'
 import { apiError } from '../../errors.js'
+import { lockUser } from '../accounts/user-store.js'
 import { CEREMONY_TTL_SECONDS, type CeremonyPurpose } from './ceremony-challenges.js'
 import type { PasskeyActor, PasskeyDeps } from './passkey-context.js'
 import { deletePasskey, descriptorsOf, hasPasskey, passkeysOf, renamePasskey, type PasskeyView } from './passkey-store.js'
@@ -51,6 +52,7 @@ export function createPasskeyService (deps: PasskeyDeps) {
     /** Removes one of the caller's passkeys, and tells the owner by mail; 404 for another user's or an unknown id. */
     async remove (actor: PasskeyActor, id: string): Promise<void> {
       await prisma.$transaction(async tx => {
+        await lockUser(tx, actor.userId)
         const removed = await deletePasskey(tx, actor.userId, id)
         if (removed === null) throw apiError('NOT_FOUND')
         await outbox.queue(tx, { kind: 'passkey_removed', to: removed.email, name: removed.name })

@@ -7,7 +7,7 @@ import { clientDataOf, originRefusal } from './ceremony-data.js'
 import type { PasskeyActor, PasskeyDeps } from './passkey-context.js'
 import { descriptorsOf, insertPasskey, type PasskeyView } from './passkey-store.js'
 import { emailOf } from '../accounts/email-of.js'
-import { userById } from '../accounts/user-store.js'
+import { lockUser, userById } from '../accounts/user-store.js'
 import { markProven } from '../sessions/session-store.js'
 import { webauthn } from './webauthn.js'
 
@@ -36,6 +36,7 @@ async function verifiedCredential ({ prisma, challenges, settings }: PasskeyDeps
 async function storePasskey ({ prisma, outbox, now }: PasskeyDeps, actor: PasskeyActor, info: RegistrationInfo, name: string | undefined): Promise<PasskeyView> {
   const at = now()
   return prisma.$transaction(async tx => {
+    await lockUser(tx, actor.userId)
     const created = await insertPasskey(tx, actor.userId, {
       id: info.credential.id,
       publicKey: new Uint8Array(info.credential.publicKey),
