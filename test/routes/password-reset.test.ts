@@ -5,6 +5,8 @@ import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { logCapture, startMailServer } from '../helpers/mail.js'
 import { freePort } from '../helpers/net.js'
+import { enrolTotp } from '../helpers/mfa.js'
+import { registerPasskey } from '../helpers/passkeys.js'
 import { loginWithBody, newAccount, registerAccount } from '../helpers/users.js'
 
 const mail = await startMailServer(t)
@@ -57,6 +59,37 @@ t.test('the whole flow: mail, link, new password, every session ended', async t 
   const notice = await mail.nextMail(account.email, { subject: /^Your password was changed$/ })
   t.match(notice.text, /every session was signed out/)
   t.equal(notice.token, undefined, 'the notice carries no link')
+})
+
+// Someone registers the owner's address first and sets up factors; the owner's reset is the
+// first proof of the mailbox (regression: the factors stayed, and with them the account).
+t.test('a reset of an address never proven removes the second factors of whoever registered it', async t => {
+  const preRegistered = await registerAccount(app)
+  const intruder = await loginWithBody(app, preRegistered)
+  const headers = { authorization: `Bearer ${intruder.accessToken}` }
+  const passkey = await registerPasskey(app, headers)
+  await enrolTotp(app, headers, clock)
+  t.equal(await prisma.passkey.count({ where: { userId: preRegistered.user.id } }), 1)
+
+  t.equal((await reset(await resetTokenFor(preRegistered.email), 'the owner\'s own passphrase')).statusCode, 204)
+  const owner = await login(preRegistered.email, 'the owner\'s own passphrase')
+  t.equal(owner.statusCode, 200, 'the owner logs in with the password alone')
+  t.notOk(owner.json().mfaRequired)
+  for (const table of ['passkey', 'totpFactor', 'recoveryCode'] as const) {
+    t.equal(await (prisma[table] as { count: (args: object) => Promise<number> }).count({ where: { userId: preRegistered.user.id } }), 0, `no ${table} left`)
+  }
+  const options = await app.inject({ method: 'POST', url: '/auth/passkeys/login/options' })
+  const passwordless = await app.inject({ method: 'POST', url: '/auth/passkeys/login/verify', payload: { response: passkey.assert(options.json()) } })
+  t.equal(passwordless.statusCode, 401, 'the intruder\'s passkey no longer signs in')
+  t.match(await prisma.auditEvent.findFirst({ where: { action: 'password.reset', subjectId: preRegistered.user.id } }), { details: { secondFactorsRemoved: true } })
+  t.match((await mail.nextMail(preRegistered.email, { subject: /^Two-step sign-in is off$/ })).text, /second factor of your account was removed/)
+
+  // A proven address keeps its factors through a reset: they are its owner's.
+  const proven = await registerAccount(app)
+  await enrolTotp(app, { authorization: `Bearer ${(await loginWithBody(app, proven)).accessToken}` }, clock)
+  await prisma.user.update({ where: { id: proven.user.id }, data: { emailVerifiedAt: new Date() } })
+  t.equal((await reset(await resetTokenFor(proven.email), 'a new passphrase for later')).statusCode, 204)
+  t.match((await login(proven.email, 'a new passphrase for later')).json(), { mfaRequired: true })
 })
 
 t.test('a token works once', async t => {

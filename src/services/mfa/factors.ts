@@ -245,6 +245,14 @@ function secretRotation ({ prisma, sealKeys }: FactorDeps) {
   }
 }
 
+/** Deletes the user's TOTP factor (confirmed or not), recovery codes and passkeys: whether there was a factor to delete. */
+export async function deleteEverySecondFactor (tx: Transaction, userId: string): Promise<boolean> {
+  const { count } = await tx.totpFactor.deleteMany({ where: { userId } })
+  await tx.recoveryCode.deleteMany({ where: { userId } })
+  const passkeys = await deleteAllPasskeys(tx, userId)
+  return count > 0 || passkeys > 0
+}
+
 /** The user's second factors: set up, changed or removed by the owner, removed by an admin, proven, and sealed again when the root secret changes. */
 export function createFactorService (deps: FactorDeps) {
   const { prisma, outbox, audit, sessions } = deps
@@ -263,10 +271,7 @@ export function createFactorService (deps: FactorDeps) {
         await lockUser(tx, userId)
         const user = await userById(tx, userId, { email: true })
         if (user === null) throw apiError('NOT_FOUND')
-        const { count } = await tx.totpFactor.deleteMany({ where: { userId } })
-        await tx.recoveryCode.deleteMany({ where: { userId } })
-        const passkeys = await deleteAllPasskeys(tx, userId)
-        if (count === 0 && passkeys === 0) return false
+        if (!await deleteEverySecondFactor(tx, userId)) return false
         await sessions.revokeAll(userId, 'mfa_removed_by_admin', tx)
         await outbox.queue(tx, { kind: 'mfa_disabled', to: user.email, byAdmin: true })
         return true

@@ -4,6 +4,7 @@ import { isRecordNotFound } from '../../db/refusals.js'
 import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
 import { canonical } from '../accounts/users.js'
 import { lockUser, resetPassword, userById } from '../accounts/user-store.js'
+import { deleteEverySecondFactor } from '../mfa/factors.js'
 import type { CredentialDeps } from './credentials.js'
 import { voidWhatTheOldPasswordBegan } from './password-replaced.js'
 
@@ -32,23 +33,30 @@ export function createPasswordResetService ({ prisma, passwords, sessions, oneTi
      * marks that address verified. A token mailed to an address the account no longer has
      * is invalid. The same transaction ends any login backoff or lockout of the account's
      * identifiers: whoever holds the mailbox is never locked out (NIST SP 800-63B 3.2.2).
+     * On an account whose address was never proven, the reset is the first proof of it, and
+     * it removes the second factors: whoever registered someone else's address first and set
+     * up a factor must not keep the account once its owner resets the password.
      */
     async reset (token: string, password: string): Promise<void> {
       const found = await oneTimeTokens.inspect(token, ['password_reset'])
       if (found.status === 'invalid') throw apiError('RESET_TOKEN_INVALID')
       if (found.status === 'expired') throw apiError('RESET_TOKEN_EXPIRED')
-      const user = await userById(prisma, found.userId, { email: true, username: true, isActive: true, emailVerifiedAt: true })
+      const user = await userById(prisma, found.userId, { email: true, username: true, isActive: true })
       if (user === null || !user.isActive || user.email !== found.email) throw apiError('RESET_TOKEN_INVALID')
       if (passwords.isWeak(password, [user.email, user.username])) throw apiError('PASSWORD_TOO_WEAK')
       const passwordHash = await passwords.hash(password)
+      let secondFactorsRemoved = false
       try {
         await prisma.$transaction(async tx => {
           // The user's row first, as every writer of a user's rows takes it: issuing a link
           // takes it before the tokens, so a reset taking the token first could deadlock.
           await lockUser(tx, found.userId)
           if (!await oneTimeTokens.consume(tx, found.id)) throw apiError('RESET_TOKEN_INVALID')
+          const provenAt = (await userById(tx, found.userId, { emailVerifiedAt: true }))?.emailVerifiedAt ?? null
           // Guarded by the address: an email change confirmed meanwhile voids the link.
-          await resetPassword(tx, found.userId, found.email, passwordHash, user.emailVerifiedAt ?? now())
+          await resetPassword(tx, found.userId, found.email, passwordHash, provenAt ?? now())
+          secondFactorsRemoved = provenAt === null && await deleteEverySecondFactor(tx, found.userId)
+          if (secondFactorsRemoved) await outbox.queue(tx, { kind: 'mfa_disabled', to: found.email, byAdmin: false })
           await sessions.revokeAll(found.userId, 'password_reset', tx)
           await voidWhatTheOldPasswordBegan(tx, oneTimeTokens, found.userId, now())
           await outbox.queue(tx, { kind: 'password_changed', to: found.email, everywhere: true })
@@ -60,7 +68,7 @@ export function createPasswordResetService ({ prisma, passwords, sessions, oneTi
         throw error
       }
       outbox.wake()
-      await audit.record({ action: 'password.reset', actorId: found.userId, subjectId: found.userId })
+      await audit.record({ action: 'password.reset', actorId: found.userId, subjectId: found.userId, ...(secondFactorsRemoved ? { details: { secondFactorsRemoved } } : {}) })
     }
   }
 }
