@@ -273,8 +273,10 @@ t.test('regenerating recovery codes kills the old set', async t => {
   t.match((await mail.nextMail(account.email, { subject: /^New recovery codes$/ })).text, /earlier ones no longer work/)
 })
 
-t.test('password reset neither removes nor bypasses the factor', async t => {
+// An address never proven is the exception (test/routes/password-reset.test.ts).
+t.test('a password reset of a proven address neither removes nor bypasses the factor', async t => {
   const account = await enrolledAccount()
+  await prisma.user.update({ where: { id: account.user.id }, data: { emailVerifiedAt: new Date() } })
   await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: account.email } })
   const resetMail = await mail.nextMail(account.email, { subject: /^Reset your password$/ })
   const password = 'a brand new passphrase'
@@ -288,6 +290,7 @@ t.test('password reset neither removes nor bypasses the factor', async t => {
 // outlive a reset and complete with the factor alone.
 t.test('a password reset or change voids the challenges the old password began', async t => {
   const account = await enrolledAccount()
+  await prisma.user.update({ where: { id: account.user.id }, data: { emailVerifiedAt: new Date() } })
   const before = await challengeOf(account)
   await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: account.email } })
   const resetMail = await mail.nextMail(account.email, { subject: /^Reset your password$/ })
