@@ -111,20 +111,22 @@ function userAdministration ({ prisma, sessions, audit }: AdminDeps, findOrThrow
 /** Deleting a user, ending their sessions, mailing them a reset link. */
 function accountAdministration ({ prisma, sessions, audit, passwordReset }: AdminDeps, findOrThrow: FindOrThrow) {
   return {
-    /** Deletes the user with profile, sessions and tokens; never the last active admin. */
+    /** Deletes the user with profile, sessions and tokens; never the last active admin. Audited in the same transaction, as every admin change of a user is. */
     async remove (actor: Actor, id: string): Promise<void> {
       const before = await findOrThrow(id)
       await prisma.$transaction(async tx => {
         if (before.role === 'admin' && before.isActive) await assertAnotherActiveAdmin(tx, id)
         if (!await deleteUser(tx, id)) throw apiError('NOT_FOUND')
+        await audit.recordIn(tx, { action: 'user.deleted', actorId: actor.userId, subjectId: id, ip: actor.ip, details: { email: before.email } })
       })
-      await audit.record({ action: 'user.deleted', actorId: actor.userId, subjectId: id, ip: actor.ip, details: { email: before.email } })
     },
 
     async revokeSessions (actor: Actor, id: string): Promise<void> {
       await findOrThrow(id)
-      const count = await sessions.revokeAll(id, 'revoked_by_admin')
-      await audit.record({ action: 'sessions.revoked', actorId: actor.userId, subjectId: id, ip: actor.ip, details: { count } })
+      await prisma.$transaction(async tx => {
+        const count = await sessions.revokeAll(id, 'revoked_by_admin', tx)
+        await audit.recordIn(tx, { action: 'sessions.revoked', actorId: actor.userId, subjectId: id, ip: actor.ip, details: { count } })
+      })
     },
 
     /** The user's live sessions, most recently used first; `current` marks the caller's own when they look at themselves. */
