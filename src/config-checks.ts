@@ -94,7 +94,7 @@ function isLinkTemplate (value: string): boolean {
 }
 
 /** How browsers write `value`'s origin, or `value` itself when it is no URL. */
-function originOf (value: string): string {
+export function originOf (value: string): string {
   try {
     return new URL(value).origin
   } catch {

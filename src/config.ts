@@ -2,7 +2,7 @@
 import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { lifetimeBounds } from './services/admin/lifetime-bounds.js'
-import { consistencyProblems, productionProblems } from './config-checks.js'
+import { consistencyProblems, originOf, productionProblems } from './config-checks.js'
 import { WebauthnSettingsSchema, webauthnProblems } from './config-webauthn.js'
 
 const Seconds = (defaultValue: number, minimum: number, maximum: number, description: string) =>
@@ -190,13 +190,8 @@ function defaultPublicUrl (host: unknown, port: unknown): string {
   if (typeof host !== 'string' || typeof port !== 'number') return 'http://localhost'
   const local = ['127.0.0.1', '::1', '0.0.0.0', '::', 'localhost'].includes(host)
   const name = local ? 'localhost' : host.includes(':') ? `[${host}]` : host
-  const url = `http://${name}:${port}`
-  try {
-    // As browsers write it (lower case, no default port, IPv6 compressed): PUBLIC_URL must be.
-    return new URL(url).origin
-  } catch {
-    return url
-  }
+  // As browsers write it (lower case, no default port, IPv6 compressed): PUBLIC_URL must be.
+  return originOf(`http://${name}:${port}`)
 }
 
 function describe (schema: TSchema, message: string): string {

@@ -43,35 +43,54 @@ export interface TcpProxy {
   freeze: () => void
   /** Forwards again; connections opened while frozen are dropped, as after a network partition. */
   thaw: () => void
+  /** Holds what either side sends, like a partition TCP rides out: nothing arrives, nothing is lost. */
+  hold: () => void
+  /** Delivers what was held, in order, and forwards again on the same connections. */
+  release: () => void
+  /** Everything the clients have sent so far, as latin1 text. */
+  sent: () => string
   close: () => Promise<void>
 }
 
 /** A loopback TCP proxy to `targetPort`, to make a server hang without stopping it. */
 export async function startTcpProxy (targetPort: number): Promise<TcpProxy> {
-  let frozen = false
+  let mode: 'open' | 'frozen' | 'held' = 'open'
+  const held: Array<() => void> = []
+  let sent = ''
   const sockets = new Set<Socket>()
   const track = (socket: Socket) => {
     sockets.add(socket)
     socket.on('close', () => sockets.delete(socket))
     socket.on('error', () => {})
   }
+  const forwardTo = (to: Socket) => (chunk: Buffer) => {
+    if (mode === 'open') to.write(chunk)
+    else if (mode === 'held') held.push(() => to.write(chunk))
+  }
   const server = createServer(client => {
     const upstream = connect(targetPort, '127.0.0.1')
     track(client)
     track(upstream)
-    client.on('data', chunk => { if (!frozen) upstream.write(chunk) })
-    upstream.on('data', chunk => { if (!frozen) client.write(chunk) })
+    client.on('data', (chunk: Buffer) => { sent += chunk.toString('latin1') })
+    client.on('data', forwardTo(upstream))
+    upstream.on('data', forwardTo(client))
     client.on('close', () => upstream.destroy())
     upstream.on('close', () => client.destroy())
   }).listen(0, '127.0.0.1')
   await once(server, 'listening')
   return {
     port: (server.address() as { port: number }).port,
-    freeze: () => { frozen = true },
+    freeze: () => { mode = 'frozen' },
     thaw: () => {
-      frozen = false
+      mode = 'open'
       for (const socket of sockets) socket.destroy()
     },
+    hold: () => { mode = 'held' },
+    release: () => {
+      mode = 'open'
+      for (const write of held.splice(0)) write()
+    },
+    sent: () => sent,
     close: async () => {
       for (const socket of sockets) socket.destroy()
       server.close()

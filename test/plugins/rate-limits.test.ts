@@ -1,12 +1,10 @@
 // Rate limits per route and per account, 429 RATE_LIMITED with Retry-After, in memory and shared through Redis.
 import { randomBytes } from 'node:crypto'
-import { once } from 'node:events'
-import { connect, createServer, type Socket } from 'node:net'
 import { pino } from 'pino'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { logCapture } from '../helpers/mail.js'
-import { freePort } from '../helpers/net.js'
+import { freePort, startTcpProxy, type TcpProxy } from '../helpers/net.js'
 import { loginWithBody, loginWithCookies, newAccount, registerAccount } from '../helpers/users.js'
 
 const REDIS_URL = 'redis://127.0.0.1:6379'
@@ -174,39 +172,12 @@ t.test('Redis going away mid-way: the limits move to memory and come back to Red
   t.same([(await verify()).statusCode, (await verify()).statusCode], [401, 429], 'back on the shared count, which Redis kept through the outage')
 })
 
-/**
- * A relay to the machine's Redis that can hold the traffic both ways, as a network partition
- * does (no error, no close: each command waits for its timeout), then deliver it in order; it
- * counts the rate-limit commands the app sends.
- */
-async function holdingRelay () {
-  let holding = false
-  let sent = ''
-  const held: Array<() => void> = []
-  const sockets = new Set<Socket>()
-  const server = createServer(client => {
-    const upstream = connect(6379, '127.0.0.1')
-    for (const socket of [client, upstream]) { sockets.add(socket); socket.on('error', () => {}); socket.on('close', () => sockets.delete(socket)) }
-    const forward = (to: Socket) => (chunk: Buffer) => { if (holding) held.push(() => to.write(chunk)); else to.write(chunk) }
-    client.on('data', (chunk: Buffer) => { sent += chunk.toString('latin1') })
-    client.on('data', forward(upstream))
-    upstream.on('data', forward(client))
-    client.on('close', () => upstream.destroy())
-    upstream.on('close', () => client.destroy())
-  }).listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  return {
-    port: (server.address() as { port: number }).port,
-    hold: () => { holding = true },
-    release: () => { holding = false; for (const write of held.splice(0)) write() },
-    /** The counter scripts sent so far (EVALSHA, or EVAL when Redis did not have the script yet). */
-    commands: () => sent.match(/\r\neval(sha)?\r\n/gi)?.length ?? 0,
-    close: async () => { for (const socket of sockets) socket.destroy(); server.close(); await once(server, 'close') }
-  }
-}
+// The counter scripts a client sent through `relay` (EVALSHA, or EVAL when Redis did not have the script yet).
+const counterCommands = (relay: TcpProxy) => relay.sent().match(/\r\neval(sha)?\r\n/gi)?.length ?? 0
 
 t.test('Redis partitioned: after one check waits out the command timeout, the limits count in memory without asking Redis, then go back to it', async t => {
-  const relay = await holdingRelay()
+  // A partition: no error, no close, each command waits for its timeout.
+  const relay = await startTcpProxy(6379)
   t.teardown(relay.close)
   const capture = logCapture()
   const env = { REDIS_URL: `redis://127.0.0.1:${relay.port}`, REDIS_KEY_PREFIX: uniquePrefix(), RATE_LIMIT_LOGIN_IP: '2/60', RATE_LIMIT_LOGIN_ACCOUNT: '100/60' }
@@ -217,20 +188,20 @@ t.test('Redis partitioned: after one check waits out the command timeout, the li
   t.equal(await attempt(), 401, 'counted in Redis')
 
   relay.hold()
-  const sentBefore = relay.commands()
+  const sentBefore = counterCommands(relay)
   t.same([await attempt(), await attempt(), await attempt()], [401, 401, 429], 'the limit holds, counted in memory')
-  t.equal(relay.commands() - sentBefore, 1, 'only the first check asked Redis (and waited); the others counted in memory at once')
+  t.equal(counterCommands(relay) - sentBefore, 1, 'only the first check asked Redis (and waited); the others counted in memory at once')
   t.same(redisLines(), ['redis unreachable: rate limits count in memory on each instance until it is back'])
   t.match(capture.lines.find(line => line.level === 40 && line.msg === redisLines()[0]), { err: { message: 'Command timed out' } }, 'saying why')
   clock.advance(5)
   t.equal(await attempt(), 429)
-  t.equal(relay.commands() - sentBefore, 2, 'a few seconds later one check asks again, and still gets no answer')
+  t.equal(counterCommands(relay) - sentBefore, 2, 'a few seconds later one check asks again, and still gets no answer')
 
   relay.release()
   clock.advance(5)
-  const sentAfter = relay.commands()
+  const sentAfter = counterCommands(relay)
   t.same([await attempt(), await attempt()], [429, 429], 'refused by the ip\'s limit, before the account\'s is checked')
-  t.equal(relay.commands() - sentAfter, 2, 'once Redis answers, every check asks it again')
+  t.equal(counterCommands(relay) - sentAfter, 2, 'once Redis answers, every check asks it again')
   t.same(redisLines(), [
     'redis unreachable: rate limits count in memory on each instance until it is back',
     'redis reachable again: rate limits are shared again'
