@@ -5,7 +5,7 @@ import { Type } from '@sinclair/typebox'
 import type { RateLimits } from '../config-derived.js'
 import { perClientIp } from '../plugins/rate-limits.js'
 import { EmptyBody } from '../schemas/accounts.js'
-import { errorResponses, needsFreshAuthentication, type PasswordPolicy, security } from '../schemas/common.js'
+import { errorResponses, needsFreshAuthentication, needsProvenAddress, type PasswordPolicy, security } from '../schemas/common.js'
 import { ReauthenticateBody, RecoveryCodes, TotpConfirmBody, TotpEnrolment } from '../schemas/mfa.js'
 import type { Services } from '../services/index.js'
 import { absentBodyAsEmpty, actorOf, callerOf, noStore, type TypedRoutes } from './request-context.js'
@@ -29,7 +29,7 @@ export async function mfaRoutes (app: FastifyInstance, { factors, reauthenticati
       security,
       operationId: 'enrolTotp',
       summary: 'Start setting up an authenticator app',
-      description: `A new secret for an unconfirmed factor (replacing an earlier unconfirmed one), its otpauth URI and QR code. Nothing changes at login until POST /auth/mfa/totp/confirm. 409 \`MFA_ALREADY_ENABLED\` when one is set up. ${needsFreshAuthentication}`,
+      description: `A new secret for an unconfirmed factor (replacing an earlier unconfirmed one), its otpauth URI and QR code. Nothing changes at login until POST /auth/mfa/totp/confirm. 409 \`MFA_ALREADY_ENABLED\` when one is set up. ${needsProvenAddress} ${needsFreshAuthentication}`,
       body: EmptyBody,
       response: { 200: TotpEnrolment, ...errorResponses(400, 401, 403, 409, 415) }
     }
@@ -42,7 +42,7 @@ export async function mfaRoutes (app: FastifyInstance, { factors, reauthenticati
       security,
       operationId: 'confirmTotp',
       summary: 'Finish setting up the authenticator app with its first code',
-      description: 'From now on login asks for a code. Answers ten recovery codes, shown this once. 400 `MFA_CODE_INVALID` for a wrong code; 409 `MFA_ENROLMENT_NOT_STARTED` or `MFA_ALREADY_ENABLED`. The owner is told by mail.',
+      description: 'From now on login asks for a code. Answers ten recovery codes, shown this once. 400 `MFA_CODE_INVALID` for a wrong code; 409 `MFA_ENROLMENT_NOT_STARTED` or `MFA_ALREADY_ENABLED`; 403 `EMAIL_NOT_VERIFIED` on an unverified address. The owner is told by mail.',
       body: TotpConfirmBody,
       response: { 200: RecoveryCodes, ...errorResponses(400, 401, 403, 409, 415, 429) }
     }

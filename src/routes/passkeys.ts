@@ -6,7 +6,7 @@ import type { RateLimits } from '../config-derived.js'
 import { perClientIp } from '../plugins/rate-limits.js'
 import { EmptyBody } from '../schemas/accounts.js'
 import { LoginCookieResponse, LoginTokenResponse } from '../schemas/auth.js'
-import { errorResponses, needsFreshAuthentication, security } from '../schemas/common.js'
+import { errorResponses, needsFreshAuthentication, needsProvenAddress, security } from '../schemas/common.js'
 import {
   MfaWebauthnOptionsBody, PasskeyCreationOptions, PasskeyList, PasskeyLoginBody, PasskeyParams, PasskeyRequestOptions,
   PasskeyResponse, RegisterPasskeyBody, RenamePasskeyBody
@@ -32,7 +32,7 @@ async function ownPasskeyRoutes (app: FastifyInstance, { passkeys, reauthenticat
       security,
       operationId: 'passkeyRegistrationOptions',
       summary: 'Start registering a passkey',
-      description: `Options for navigator.credentials.create(): a discoverable credential, user verification preferred, the caller's passkeys excluded. The challenge works once, for 5 minutes, on this session only. ${needsFreshAuthentication}`,
+      description: `Options for navigator.credentials.create(): a discoverable credential, user verification preferred, the caller's passkeys excluded. The challenge works once, for 5 minutes, on this session only. ${needsProvenAddress} ${needsFreshAuthentication}`,
       body: EmptyBody,
       response: { 200: PasskeyCreationOptions, ...errorResponses(400, 401, 403, 415) }
     }
@@ -45,7 +45,7 @@ async function ownPasskeyRoutes (app: FastifyInstance, { passkeys, reauthenticat
       security,
       operationId: 'registerPasskey',
       summary: 'Finish registering a passkey',
-      description: `The credential made with the options of POST /auth/passkeys/register/options. From now on the account has a second factor: a password login asks for it. 400 \`PASSKEY_CHALLENGE_EXPIRED\`, \`PASSKEY_ORIGIN_MISMATCH\`, \`PASSKEY_RP_ID_MISMATCH\` or \`PASSKEY_INVALID\`; 409 \`PASSKEY_ALREADY_REGISTERED\`. ${needsFreshAuthentication}`,
+      description: `The credential made with the options of POST /auth/passkeys/register/options. From now on the account has a second factor: a password login asks for it. 400 \`PASSKEY_CHALLENGE_EXPIRED\`, \`PASSKEY_ORIGIN_MISMATCH\`, \`PASSKEY_RP_ID_MISMATCH\` or \`PASSKEY_INVALID\`; 409 \`PASSKEY_ALREADY_REGISTERED\`. ${needsProvenAddress} ${needsFreshAuthentication}`,
       body: RegisterPasskeyBody,
       response: { 201: PasskeyResponse, ...errorResponses(400, 401, 403, 409, 415) }
     }

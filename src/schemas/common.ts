@@ -37,6 +37,8 @@ export const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { 
 /** The description's note on a route behind fresh authentication. */
 export const needsFreshAuthentication = 'Needs fresh authentication (403 `REAUTHENTICATION_REQUIRED` with the accepted `methods`: POST /auth/reauthenticate, then retry).'
 
+export const needsProvenAddress = 'Only once the account\'s email address is verified: 403 `EMAIL_NOT_VERIFIED` before (POST /auth/email/resend mails a new link).'
+
 /** Response schemas for the error statuses a route can answer. */
 export function errorResponses (...statuses: number[]): Record<number, TSchema> {
   return Object.fromEntries(statuses.map(status => [status, Type.Ref(ErrorResponse)]))

@@ -6,7 +6,7 @@ import { totpCode } from '../../src/services/mfa/totp.js'
 import { buildTestApp } from '../helpers/app.js'
 import { listen } from '../helpers/http.js'
 import { SoftPasskey } from '../helpers/passkeys.js'
-import { newAccount } from '../helpers/users.js'
+import { newAccount, proveAddress } from '../helpers/users.js'
 
 const { app, prisma, clock } = await buildTestApp(t)
 const { baseUrl } = await listen(app)
@@ -40,7 +40,7 @@ t.test('a second step by TOTP, then by passkey: cookies each time, never a token
   const { client, answers, jar } = webview()
   t.teardown(() => { client.close() })
   const account = newAccount()
-  await client.register(account)
+  await proveAddress(prisma, (await client.register(account)).id)
   await client.login({ email: account.email, password: account.password })
   t.ok(jar.has('__Host-access_token'), 'login sets the cookies')
   const { secret } = await client.enrolTotp()

@@ -6,7 +6,7 @@ import { totpCode } from '../../src/services/mfa/totp.js'
 import { buildTestApp } from '../helpers/app.js'
 import { listen } from '../helpers/http.js'
 import { SoftPasskey } from '../helpers/passkeys.js'
-import { newAccount } from '../helpers/users.js'
+import { newAccount, proveAddress } from '../helpers/users.js'
 
 const { app, prisma, clock } = await buildTestApp(t)
 const { baseUrl } = await listen(app)
@@ -192,8 +192,10 @@ t.test('a refresh answer lost on the way: sent again at once, it gets the same s
 t.test('a second factor: enrolled through the client, then login answers a challenge that verifyMfa completes', async t => {
   const { client, storage } = device()
   const account = newAccount()
-  await client.register(account)
+  const user = await client.register(account)
   await client.login({ email: account.email, password: account.password })
+  await t.rejects(client.enrolTotp(), { name: 'AuthError', code: 'EMAIL_NOT_VERIFIED', status: 403 }, 'only on a proven address')
+  await proveAddress(prisma, user.id)
   const { secret, otpauthUri } = await client.enrolTotp()
   t.match(otpauthUri, /^otpauth:\/\/totp\//)
   await t.rejects(client.confirmTotp({ code: totpCode(secret, new Date(clock.now().getTime() + 120_000)) }), { code: 'MFA_CODE_INVALID', status: 400 })
@@ -226,7 +228,7 @@ t.test('a second factor: enrolled through the client, then login answers a chall
 t.test('passkeys: registered through the client, then a passwordless sign-in and a second step with one', async t => {
   const { client, storage } = device()
   const account = newAccount()
-  await client.register(account)
+  await proveAddress(prisma, (await client.register(account)).id)
   await client.login({ email: account.email, password: account.password })
   const passkey = new SoftPasskey()
   const registered = await client.registerPasskey({ response: passkey.register(await client.passkeyRegistrationOptions()), name: 'Phone' })

@@ -13,7 +13,7 @@ import { buildTestApp } from '../helpers/app.js'
 import { launchChromium, servePage, withChromium } from '../helpers/browser.js'
 import { enrolTotp } from '../helpers/mfa.js'
 import { freePort } from '../helpers/net.js'
-import { loginWithBody, newAccount, registerAccount } from '../helpers/users.js'
+import { loginWithBody, newAccount, proveAddress, registerAccount } from '../helpers/users.js'
 
 const screenshots = process.env.CONSOLE_SCREENSHOTS_DIR
 
@@ -202,6 +202,7 @@ async function consoleSuite (): Promise<void> {
   })
 
   t.test('a user with a second factor gets the control to remove it', async t => {
+    await proveAddress(prisma, grace.user.id)
     const { accessToken } = await loginWithBody(app, grace)
     await enrolTotp(app, { authorization: `Bearer ${accessToken}` }, clock)
     await page.goto(`${origin}/console/#/users/${grace.user.id}`)
@@ -382,6 +383,7 @@ async function consoleSuite (): Promise<void> {
   })
 
   t.test('the second-factor step of sign-in: a wrong code is told, a recovery code lets the admin in', async t => {
+    await proveAddress(prisma, admin.user.id)
     const { accessToken } = await loginWithBody(app, admin)
     const { secret, recoveryCodes } = await enrolTotp(app, { authorization: `Bearer ${accessToken}` }, clock)
     const right = totpCode(secret, clock.now())

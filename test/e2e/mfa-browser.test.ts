@@ -7,13 +7,13 @@ import { totpCode } from '../../src/services/mfa/totp.js'
 import { buildTestApp } from '../helpers/app.js'
 import { fetchInPage, launchChromium, servePage, withChromium } from '../helpers/browser.js'
 import { freePort } from '../helpers/net.js'
-import { newAccount } from '../helpers/users.js'
+import { newAccount, proveAddress } from '../helpers/users.js'
 
 async function browserSuite (): Promise<void> {
   const [apiPort, appPort] = [await freePort(), await freePort()]
   const api = `http://localhost:${apiPort}`
   const appOrigin = `http://localhost:${appPort}`
-  const { app, clock, config } = await buildTestApp(t, { env: { PUBLIC_URL: api, CORS_ORIGINS: appOrigin, COOKIE_SECURE: 'true' } })
+  const { app, prisma, clock, config } = await buildTestApp(t, { env: { PUBLIC_URL: api, CORS_ORIGINS: appOrigin, COOKIE_SECURE: 'true' } })
   await app.listen({ host: 'localhost', port: apiPort })
 
   await servePage(appPort, '<!doctype html><title>app</title>')
@@ -32,7 +32,9 @@ async function browserSuite (): Promise<void> {
     const page = await context.newPage()
     await page.goto(appOrigin)
     const account = newAccount()
-    t.equal((await call(page, 'POST', '/auth/register', account)).status, 201)
+    const registered = await call(page, 'POST', '/auth/register', account)
+    t.equal(registered.status, 201)
+    await proveAddress(prisma, (registered.body?.user as { id: string }).id)
     t.equal((await call(page, 'POST', '/auth/login', { email: account.email, password: account.password })).status, 200)
 
     const enrolment = await call(page, 'POST', '/auth/mfa/totp')

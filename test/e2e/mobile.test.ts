@@ -2,9 +2,9 @@
 import t from 'tap'
 import { totpCode } from '../../src/services/mfa/totp.js'
 import { buildTestApp } from '../helpers/app.js'
-import { newAccount } from '../helpers/users.js'
+import { newAccount, proveAddress } from '../helpers/users.js'
 
-const { app, clock } = await buildTestApp(t)
+const { app, prisma, clock } = await buildTestApp(t)
 const base = await app.listen({ host: '127.0.0.1', port: 0 })
 
 async function call (method: string, path: string, { body, token }: { body?: unknown, token?: string } = {}) {
@@ -56,7 +56,7 @@ t.test('the whole life of a mobile session', async t => {
 
 t.test('a mobile session with a second factor: the challenge, the code, tokens in the body', async t => {
   const account = newAccount()
-  await call('POST', '/auth/register', { body: account })
+  await proveAddress(prisma, (await call('POST', '/auth/register', { body: account })).body.user.id)
   const first = await call('POST', '/auth/login', { body: { email: account.email, password: account.password } })
   const { secret } = (await call('POST', '/auth/mfa/totp', { token: first.body.accessToken })).body as { secret: string }
   const { recoveryCodes } = (await call('POST', '/auth/mfa/totp/confirm', { token: first.body.accessToken, body: { code: totpCode(secret, clock.now()) } })).body as { recoveryCodes: string[] }

@@ -7,7 +7,7 @@ import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { launchChromium, servePage, withChromium } from '../helpers/browser.js'
 import { freePort } from '../helpers/net.js'
-import { newAccount } from '../helpers/users.js'
+import { newAccount, proveAddress } from '../helpers/users.js'
 
 interface PageResponse { status: number, body: Record<string, unknown> | null }
 
@@ -67,7 +67,9 @@ async function browserSuite (): Promise<void> {
   const account = newAccount()
 
   t.test('register a passkey on a signed-in session', async t => {
-    t.equal((await request('POST', '/auth/register', account)).status, 201)
+    const registration = await request('POST', '/auth/register', account)
+    t.equal(registration.status, 201)
+    await proveAddress(prisma, (registration.body?.user as { id: string }).id)
     t.equal((await request('POST', '/auth/login', { email: account.email, password: account.password })).status, 200)
     const options = await request('POST', '/auth/passkeys/register/options')
     t.equal(options.status, 200)

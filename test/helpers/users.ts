@@ -1,6 +1,7 @@
 // Test data: unique accounts, and logging them in through the API as each kind of client would.
 import { randomBytes } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
+import type { PrismaClient } from '../../src/db/prisma.js'
 
 export interface Account {
   email: string
@@ -18,6 +19,21 @@ export async function registerAccount (app: FastifyInstance, account: Account = 
   const response = await app.inject({ method: 'POST', url: '/auth/register', payload: account })
   if (response.statusCode !== 201) throw new Error(`register failed: ${response.statusCode} ${response.body}`)
   return { ...account, user: response.json().user as { id: string, email: string } }
+}
+
+/**
+ * Marks the account's address verified, as following its mailed link does (the link itself is
+ * tested in email-verification.test.ts): a second factor is set up only on a proven address.
+ */
+export async function proveAddress (prisma: PrismaClient, userId: string): Promise<void> {
+  await prisma.user.update({ where: { id: userId }, data: { emailVerifiedAt: new Date() } })
+}
+
+/** Registers a fresh account with its address already proven, ready to set up a second factor. */
+export async function registerProvenAccount (app: FastifyInstance, prisma: PrismaClient, account: Account = newAccount()) {
+  const registered = await registerAccount(app, account)
+  await proveAddress(prisma, registered.user.id)
+  return registered
 }
 
 /** Logs in as a mobile/server client: tokens in the body. */

@@ -9,7 +9,7 @@ import { whileHeld } from '../helpers/locks.js'
 import { startMailServer } from '../helpers/mail.js'
 import { until } from '../helpers/until.js'
 import { enrolTotp, nextCode, startLogin } from '../helpers/mfa.js'
-import { loginWithBody, newAccount, registerAccount } from '../helpers/users.js'
+import { loginWithBody, newAccount, registerAccount, registerProvenAccount } from '../helpers/users.js'
 
 const mail = await startMailServer(t)
 const { app, prisma, pool, clock, config, database } = await buildTestApp(t, { env: { SMTP_URL: mail.url, REQUIRE_MFA_FOR_ADMINS: 'true' } })
@@ -64,7 +64,7 @@ t.test('a user is FORBIDDEN, not asked to enrol', async t => {
 })
 
 t.test('admin user objects show mfaEnabled', async t => {
-  const user = await registerAccount(app)
+  const user = await registerProvenAccount(app, prisma)
   const tokens = await loginWithBody(app, user)
   const before = await app.inject({ method: 'GET', url: `/admin/users/${user.user.id}`, headers: adminHeaders })
   t.equal(before.json().mfaEnabled, false)
@@ -75,7 +75,7 @@ t.test('admin user objects show mfaEnabled', async t => {
 })
 
 t.test('DELETE /admin/users/:id/mfa removes the factors, ends the sessions, mails the user and is audited', async t => {
-  const user = await registerAccount(app)
+  const user = await registerProvenAccount(app, prisma)
   const tokens = await loginWithBody(app, user)
   await enrolTotp(app, bearer(tokens.accessToken), clock)
   const removed = await app.inject({ method: 'DELETE', url: `/admin/users/${user.user.id}/mfa`, headers: adminHeaders })
@@ -116,7 +116,7 @@ t.test('an admin who removes their only factor loses the admin API on the sessio
 t.test('an admin removing the factors while the user confirms one: both take the user\'s row first, so they take turns and never deadlock', {
   skip: database.poolSize === 1 && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL'
 }, async t => {
-  const user = await registerAccount(app)
+  const user = await registerProvenAccount(app, prisma)
   const headers = bearer((await loginWithBody(app, user)).accessToken)
   const { secret } = (await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers })).json()
   let confirming: Promise<LightMyRequestResponse> | undefined

@@ -5,11 +5,11 @@ import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { withClient } from '../helpers/database.js'
 import { enrolTotp, startLogin } from '../helpers/mfa.js'
-import { loginWithBody, registerAccount } from '../helpers/users.js'
+import { loginWithBody, registerProvenAccount } from '../helpers/users.js'
 
-const { app, pool, database, clock } = await buildTestApp(t)
+const { app, prisma, pool, database, clock } = await buildTestApp(t)
 
-const account = await registerAccount(app)
+const account = await registerProvenAccount(app, prisma)
 await enrolTotp(app, { authorization: `Bearer ${(await loginWithBody(app, account)).accessToken}` }, clock)
 const expired = () => new Date(clock.now().getTime() - 3_600_000).toISOString()
 

@@ -10,7 +10,7 @@ import { createTestDatabase } from '../helpers/database.js'
 import { logCapture } from '../helpers/mail.js'
 import { enrolTotp, nextCode, startLogin } from '../helpers/mfa.js'
 import { until } from '../helpers/until.js'
-import { loginWithBody, registerAccount } from '../helpers/users.js'
+import { loginWithBody, registerProvenAccount } from '../helpers/users.js'
 
 const NEW_SECRET = 'the-new-root-secret-ZYXWVUTSRQPONMLKJIHGFEDCBA-9876543210'
 const bearer = (accessToken: string) => ({ authorization: `Bearer ${accessToken}` })
@@ -36,10 +36,10 @@ const afterRotation = { AUTH_SECRET: NEW_SECRET }
 
 /** Accounts with TOTP set up under TEST_SECRET, and their sessions' tokens. */
 async function enrolledAccounts (count: number) {
-  return await running({}, async ({ app, clock }) => {
+  return await running({}, async ({ app, prisma, clock }) => {
     const accounts = []
     for (let i = 0; i < count; i++) {
-      const account = await registerAccount(app)
+      const account = await registerProvenAccount(app, prisma)
       const tokens = await loginWithBody(app, account)
       accounts.push({ ...account, tokens, ...await enrolTotp(app, bearer(tokens.accessToken), clock) })
     }

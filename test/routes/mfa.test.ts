@@ -5,7 +5,7 @@ import { buildTestApp } from '../helpers/app.js'
 import { loginStatement, whileHeld } from '../helpers/locks.js'
 import { startMailServer } from '../helpers/mail.js'
 import { claimsOf, enrolTotp, nextCode, startLogin } from '../helpers/mfa.js'
-import { loginWithBody, registerAccount } from '../helpers/users.js'
+import { loginWithBody, proveAddress, registerAccount, registerProvenAccount } from '../helpers/users.js'
 
 const mail = await startMailServer(t)
 // The login backoff as configured in production: wrong codes must reach it.
@@ -18,7 +18,7 @@ const me = (headers: Record<string, string>) => app.inject({ method: 'GET', url:
 
 /** An account with TOTP set up, and a session of it. */
 async function enrolledAccount () {
-  const account = await registerAccount(app)
+  const account = await registerProvenAccount(app, prisma)
   const tokens = await loginWithBody(app, account)
   const enrolled = await enrolTotp(app, bearer(tokens.accessToken), clock)
   return { ...account, ...enrolled, tokens }
@@ -31,7 +31,7 @@ async function challengeOf (account: { email: string, password: string }): Promi
 }
 
 t.test('enrolment: a secret, its URI and QR code; a first code confirms it and gives ten recovery codes once', async t => {
-  const account = await registerAccount(app)
+  const account = await registerProvenAccount(app, prisma)
   const { accessToken } = await loginWithBody(app, account)
   const headers = bearer(accessToken)
   const first = await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers })
@@ -73,7 +73,7 @@ t.test('enrolment: a secret, its URI and QR code; a first code confirms it and g
 })
 
 t.test('an enrolment begun on a session that has ended since cannot be confirmed: no factor only its starter holds', async t => {
-  const account = await registerAccount(app)
+  const account = await registerProvenAccount(app, prisma)
   const intruder = await loginWithBody(app, account)
   const { secret } = (await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers: bearer(intruder.accessToken) })).json()
   const owner = await loginWithBody(app, account)
@@ -89,6 +89,30 @@ t.test('an enrolment begun on a session that has ended since cannot be confirmed
   const login = await startLogin(app, { email: account.email, password: newPassword })
   t.equal(login.statusCode, 200)
   t.equal(login.json().mfaRequired, undefined, 'the owner signs in with the password alone')
+})
+
+t.test('an address never proven sets up no authenticator: 403 EMAIL_NOT_VERIFIED, at the start and at the confirmation', async t => {
+  const account = await registerAccount(app)
+  const headers = bearer((await loginWithBody(app, account)).accessToken)
+  const refused = await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers })
+  t.equal(refused.statusCode, 403)
+  t.same(refused.json(), { statusCode: 403, code: 'EMAIL_NOT_VERIFIED', error: 'Forbidden', message: 'Verify your email address first: follow the link mailed to you' })
+  t.equal(await prisma.totpFactor.count({ where: { userId: account.user.id } }), 0, 'no secret is kept')
+
+  // An enrolment begun while the address was proven, or before this rule: the factor takes effect only on a proven address.
+  await proveAddress(prisma, account.user.id)
+  const { secret } = (await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers })).json()
+  await prisma.user.update({ where: { id: account.user.id }, data: { emailVerifiedAt: null } })
+  const confirm = await app.inject({ method: 'POST', url: '/auth/mfa/totp/confirm', headers, payload: { code: totpCode(secret, clock.now()) } })
+  t.equal(confirm.statusCode, 403)
+  t.equal(confirm.json().code, 'EMAIL_NOT_VERIFIED')
+  t.equal((await prisma.totpFactor.findUniqueOrThrow({ where: { userId: account.user.id } })).confirmedAt, null)
+  t.equal(await prisma.recoveryCode.count({ where: { userId: account.user.id } }), 0)
+  t.equal((await startLogin(app, account)).json().mfaRequired, undefined, 'the password alone still signs in')
+
+  await proveAddress(prisma, account.user.id)
+  const confirmed = await app.inject({ method: 'POST', url: '/auth/mfa/totp/confirm', headers, payload: { code: totpCode(secret, clock.now()) } })
+  t.equal(confirmed.statusCode, 200, 'once proven, the same code confirms: the refused attempt used nothing up')
 })
 
 t.test('confirming before enrolling is 409 MFA_ENROLMENT_NOT_STARTED', async t => {

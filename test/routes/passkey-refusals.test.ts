@@ -3,7 +3,7 @@ import t, { type Test } from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { startLogin } from '../helpers/mfa.js'
 import { registerPasskey, SoftPasskey } from '../helpers/passkeys.js'
-import { loginWithBody, registerAccount } from '../helpers/users.js'
+import { loginWithBody, registerProvenAccount } from '../helpers/users.js'
 
 const { app, prisma, clock } = await buildTestApp(t)
 
@@ -12,7 +12,7 @@ const post = (url: string, payload?: object, headers: Record<string, string> = {
 const loginOptions = async () => (await post('/auth/passkeys/login/options')).json()
 const loginVerify = async (response: object) => post('/auth/passkeys/login/verify', { response })
 
-const account = await registerAccount(app)
+const account = await registerProvenAccount(app, prisma)
 const { accessToken } = await loginWithBody(app, account)
 const headers = bearer(accessToken)
 const passkey = await registerPasskey(app, headers)
@@ -115,7 +115,7 @@ t.test('a refused passkey as second factor counts as a wrong code; for reauthent
 
   const reauth = (await post('/auth/reauthenticate/webauthn/options', undefined, headers)).json()
   refused(t, await post('/auth/reauthenticate', { webauthn: new SoftPasskey().assert(reauth) }, headers), 403, 'PASSKEY_INVALID')
-  const stranger = await registerAccount(app)
+  const stranger = await registerProvenAccount(app, prisma)
   const strangerHeaders = bearer((await loginWithBody(app, stranger)).accessToken)
   refused(t, await post('/auth/reauthenticate/webauthn/options', undefined, strangerHeaders), 409, 'MFA_NOT_ENABLED')
   refused(t, await post('/auth/reauthenticate', { webauthn: passkey.assert(reauth) }, strangerHeaders), 409, 'MFA_NOT_ENABLED')

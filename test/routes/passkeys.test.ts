@@ -5,7 +5,7 @@ import { loginAsAdmin } from '../helpers/admin.js'
 import { startMailServer } from '../helpers/mail.js'
 import { claimsOf, enrolTotp, startLogin } from '../helpers/mfa.js'
 import { registerPasskey, SoftPasskey } from '../helpers/passkeys.js'
-import { loginWithBody, registerAccount } from '../helpers/users.js'
+import { loginWithBody, proveAddress, registerAccount, registerProvenAccount } from '../helpers/users.js'
 
 const mail = await startMailServer(t)
 const { app, prisma, clock } = await buildTestApp(t, { env: { REQUIRE_MFA_FOR_ADMINS: 'true', SMTP_URL: mail.url } })
@@ -14,7 +14,7 @@ const bearer = (accessToken: string) => ({ authorization: `Bearer ${accessToken}
 const post = (url: string, payload?: object, headers: Record<string, string> = {}) => app.inject({ method: 'POST', url, headers, ...(payload === undefined ? {} : { payload }) })
 
 async function accountWithPasskey () {
-  const account = await registerAccount(app)
+  const account = await registerProvenAccount(app, prisma)
   const tokens = await loginWithBody(app, account)
   const passkey = await registerPasskey(app, bearer(tokens.accessToken), 'Laptop')
   return { ...account, tokens, passkey, headers: bearer(tokens.accessToken) }
@@ -26,7 +26,7 @@ async function passwordless (passkey: SoftPasskey, headers: Record<string, strin
 }
 
 t.test('registration: options for a discoverable credential, existing ones excluded; the passkey is stored, listed, renamed and removed', async t => {
-  const account = await registerAccount(app)
+  const account = await registerProvenAccount(app, prisma)
   const { accessToken } = await loginWithBody(app, account)
   const headers = bearer(accessToken)
   const options = await post('/auth/passkeys/register/options', undefined, headers)
@@ -137,6 +137,24 @@ t.test('second factor: a password login lists webauthn; options bound to the mfa
   await enrolTotp(app, withTotp.headers, clock)
   t.same((await startLogin(app, withTotp)).json().methods, ['totp', 'recovery_code', 'webauthn'])
   t.equal((await post('/auth/mfa/webauthn/options', { mfaToken: 'nope' })).json().code, 'MFA_CHALLENGE_EXPIRED')
+})
+
+t.test('an address never proven registers no passkey: 403 EMAIL_NOT_VERIFIED, for the options and for the credential', async t => {
+  const account = await registerAccount(app)
+  const headers = bearer((await loginWithBody(app, account)).accessToken)
+  const refused = await post('/auth/passkeys/register/options', undefined, headers)
+  t.equal(refused.statusCode, 403)
+  t.equal(refused.json().code, 'EMAIL_NOT_VERIFIED')
+
+  // Options given while the address was proven, or before this rule: the credential is stored only on a proven address.
+  await proveAddress(prisma, account.user.id)
+  const options = (await post('/auth/passkeys/register/options', undefined, headers)).json()
+  await prisma.user.update({ where: { id: account.user.id }, data: { emailVerifiedAt: null } })
+  const stored = await post('/auth/passkeys/register/verify', { response: new SoftPasskey().register(options) }, headers)
+  t.equal(stored.statusCode, 403)
+  t.equal(stored.json().code, 'EMAIL_NOT_VERIFIED')
+  t.equal(await prisma.passkey.count({ where: { userId: account.user.id } }), 0)
+  t.equal((await startLogin(app, account)).json().mfaRequired, undefined, 'the password alone still signs in')
 })
 
 t.test('admins: a passkey satisfies REQUIRE_MFA_FOR_ADMINS; mfaEnabled counts passkeys; DELETE /admin/users/:id/mfa removes them', async t => {

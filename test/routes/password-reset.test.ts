@@ -7,7 +7,7 @@ import { logCapture, startMailServer } from '../helpers/mail.js'
 import { freePort } from '../helpers/net.js'
 import { enrolTotp } from '../helpers/mfa.js'
 import { registerPasskey } from '../helpers/passkeys.js'
-import { loginWithBody, newAccount, registerAccount } from '../helpers/users.js'
+import { loginWithBody, newAccount, proveAddress, registerAccount, registerProvenAccount } from '../helpers/users.js'
 
 const mail = await startMailServer(t)
 const { app, prisma, clock, config } = await buildTestApp(t, { env: { SMTP_URL: mail.url } })
@@ -61,14 +61,20 @@ t.test('the whole flow: mail, link, new password, every session ended', async t 
   t.equal(notice.token, undefined, 'the notice carries no link')
 })
 
-// Someone registers the owner's address first and sets up factors; the owner's reset is the
-// first proof of the mailbox (regression: the factors stayed, and with them the account).
-t.test('a reset of an address never proven removes the second factors of whoever registered it', async t => {
+// Someone registers the owner's address first and tries to set up factors, to keep the account
+// after the owner's reset (regression: the factors stayed, and with them the account).
+t.test('whoever registered an address first sets up no second factor on it; a reset removes any set up before that rule', async t => {
   const preRegistered = await registerAccount(app)
   const intruder = await loginWithBody(app, preRegistered)
   const headers = { authorization: `Bearer ${intruder.accessToken}` }
+  t.equal((await app.inject({ method: 'POST', url: '/auth/passkeys/register/options', headers })).json().code, 'EMAIL_NOT_VERIFIED')
+  t.equal((await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers })).json().code, 'EMAIL_NOT_VERIFIED')
+
+  // Factors on an unproven address, as an earlier release allowed: the reset is the first proof of the mailbox.
+  await proveAddress(prisma, preRegistered.user.id)
   const passkey = await registerPasskey(app, headers)
   await enrolTotp(app, headers, clock)
+  await prisma.user.update({ where: { id: preRegistered.user.id }, data: { emailVerifiedAt: null } })
   t.equal(await prisma.passkey.count({ where: { userId: preRegistered.user.id } }), 1)
 
   t.equal((await reset(await resetTokenFor(preRegistered.email), 'the owner\'s own passphrase')).statusCode, 204)
@@ -85,9 +91,8 @@ t.test('a reset of an address never proven removes the second factors of whoever
   t.match((await mail.nextMail(preRegistered.email, { subject: /^Two-step sign-in is off$/ })).text, /second factor of your account was removed/)
 
   // A proven address keeps its factors through a reset: they are its owner's.
-  const proven = await registerAccount(app)
+  const proven = await registerProvenAccount(app, prisma)
   await enrolTotp(app, { authorization: `Bearer ${(await loginWithBody(app, proven)).accessToken}` }, clock)
-  await prisma.user.update({ where: { id: proven.user.id }, data: { emailVerifiedAt: new Date() } })
   t.equal((await reset(await resetTokenFor(proven.email), 'a new passphrase for later')).statusCode, 204)
   t.match((await login(proven.email, 'a new passphrase for later')).json(), { mfaRequired: true })
 })

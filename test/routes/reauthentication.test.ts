@@ -2,7 +2,7 @@
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { enrolTotp, nextCode } from '../helpers/mfa.js'
-import { loginWithBody, loginWithCookies, registerAccount } from '../helpers/users.js'
+import { loginWithBody, loginWithCookies, registerAccount, registerProvenAccount } from '../helpers/users.js'
 
 const { app, prisma, clock, config } = await buildTestApp(t)
 const STALE = config.REAUTH_MAX_AGE_SECONDS + 1
@@ -64,7 +64,7 @@ t.test('reauthenticating with the password renews this session only, without new
 })
 
 t.test('with a factor: the code or a recovery code also renews, and the methods say so', async t => {
-  const account = await registerAccount(app)
+  const account = await registerProvenAccount(app, prisma)
   const { accessToken } = await loginWithBody(app, account)
   const headers = bearer(accessToken)
   const { secret, recoveryCodes } = await enrolTotp(app, headers, clock)

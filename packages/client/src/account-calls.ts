@@ -34,7 +34,7 @@ export function accountCalls ({ authed, open, ended }: Senders) {
      * `REAUTHENTICATION_REQUIRED`, whose `methods` say which); then retry the refused call.
      */
     reauthenticate: (input: ReauthenticateInput): Promise<void> => ok(asUser({ method: 'POST', path: '/auth/reauthenticate', body: input })),
-    /** Starts setting up an authenticator app: its secret, otpauth URI and QR code (SVG). Needs fresh authentication. */
+    /** Starts setting up an authenticator app: its secret, otpauth URI and QR code (SVG). Needs fresh authentication and a verified address (403 `EMAIL_NOT_VERIFIED`). */
     enrolTotp: (): Promise<TotpEnrolmentAnswer> => json<TotpEnrolmentAnswer>(asUser({ method: 'POST', path: '/auth/mfa/totp' })),
     /** Finishes it with a first code; answers the ten recovery codes, shown this once (400 `MFA_CODE_INVALID`). */
     confirmTotp: (input: TotpConfirmInput): Promise<RecoveryCodesAnswer> => json<RecoveryCodesAnswer>(asUser({ method: 'POST', path: '/auth/mfa/totp/confirm', body: input })),
@@ -42,7 +42,7 @@ export function accountCalls ({ authed, open, ended }: Senders) {
     removeTotp: (): Promise<void> => ok(asUser({ method: 'DELETE', path: '/auth/mfa/totp' })),
     /** Ten new recovery codes; the old ones die. Needs fresh authentication. */
     regenerateRecoveryCodes: (): Promise<RecoveryCodesAnswer> => json<RecoveryCodesAnswer>(asUser({ method: 'POST', path: '/auth/mfa/recovery-codes' })),
-    /** Options for `navigator.credentials.create()` to register a passkey. Needs fresh authentication. */
+    /** Options for `navigator.credentials.create()` to register a passkey. Needs fresh authentication and a verified address (403 `EMAIL_NOT_VERIFIED`). */
     passkeyRegistrationOptions: (): Promise<PasskeyCreationOptionsAnswer> => json<PasskeyCreationOptionsAnswer>(asUser({ method: 'POST', path: '/auth/passkeys/register/options' })),
     /** Stores the passkey just made; from now on the account has a second factor. Needs fresh authentication. */
     async registerPasskey (input: RegisterPasskeyInput): Promise<Passkey> {

@@ -6,7 +6,7 @@ import type { MailOutbox } from '../mail/outbox.js'
 import type { SessionService } from '../sessions/sessions.js'
 import { findRecoveryCode, hashRecoveryCode, newRecoveryCodes } from './recovery-codes.js'
 import { matchingStep, newTotpSecret, openSealed, otpauthUri, sealSecret, type SealKeys } from './totp.js'
-import { emailOf } from '../accounts/email-of.js'
+import { emailOf, provenEmailOf } from '../accounts/email-of.js'
 import { lockUser, userById } from '../accounts/user-store.js'
 import { deleteAllPasskeys } from '../passkeys/passkey-store.js'
 import { markProven } from '../sessions/session-store.js'
@@ -68,10 +68,11 @@ function totpEnrolment (deps: FactorDeps) {
     /**
      * A new secret for an unconfirmed factor, replacing an earlier unconfirmed one; a
      * confirmed factor must be removed first (409). Nothing guards logins until confirm.
+     * 403 EMAIL_NOT_VERIFIED before the address is proven.
      */
     async enrolTotp (actor: FactorActor): Promise<Enrolment> {
       const secret = newTotpSecret()
-      const email = await emailOf(prisma, actor.userId)
+      const email = await provenEmailOf(prisma, actor.userId)
       const sealedSecret = sealSecret(sealKeys.current, actor.userId, secret)
       const { count } = await prisma.totpFactor.updateMany({ where: { userId: actor.userId, confirmedAt: null }, data: { sealedSecret, lastUsedStep: null, createdAt: now() } })
       if (count === 0) {
@@ -107,12 +108,14 @@ function totpEnrolment (deps: FactorDeps) {
       await prisma.$transaction(async tx => {
         // The user's row first, as every writer of a user's rows takes it (see lockUser).
         await lockUser(tx, actor.userId)
+        // The factor takes effect here, so the address must be proven here (enrolTotp's check spares a wasted scan).
+        const to = await provenEmailOf(tx, actor.userId)
         // A session ended since the enrolment began (a password change, a revoke) adds no factor.
         if (!await markProven(tx, actor.userId, sessionId, 'totp', at)) throw apiError('AUTH_SESSION_REVOKED')
         const { count } = await tx.totpFactor.updateMany({ where: { userId: actor.userId, confirmedAt: null, sealedSecret: factor.sealedSecret }, data: { confirmedAt: at, lastUsedStep: step } })
         if (count === 0) throw apiError('MFA_ALREADY_ENABLED')
         await replaceRecoveryCodes(tx, actor.userId, codes)
-        await outbox.queue(tx, { kind: 'mfa_enabled', to: await emailOf(tx, actor.userId) })
+        await outbox.queue(tx, { kind: 'mfa_enabled', to })
       })
       outbox.wake()
       await audit.record({ action: 'mfa.totp_enabled', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip })

@@ -6,7 +6,7 @@ import { CEREMONY_TTL_SECONDS } from './ceremony-challenges.js'
 import { clientDataOf, originRefusal } from './ceremony-data.js'
 import type { PasskeyActor, PasskeyDeps } from './passkey-context.js'
 import { descriptorsOf, insertPasskey, type PasskeyView } from './passkey-store.js'
-import { emailOf } from '../accounts/email-of.js'
+import { provenEmailOf } from '../accounts/email-of.js'
 import { lockUser, userById } from '../accounts/user-store.js'
 import { markProven } from '../sessions/session-store.js'
 import { webauthn } from './webauthn.js'
@@ -32,11 +32,12 @@ async function verifiedCredential ({ prisma, challenges, settings }: PasskeyDeps
   return verification.registrationInfo
 }
 
-/** One transaction: the passkey, this session's proof of it, and the owner's notice by mail. 409 for a known credential. */
+/** One transaction: the passkey, this session's proof of it, and the owner's notice by mail. 409 for a known credential; 403 on an unproven address. */
 async function storePasskey ({ prisma, outbox, now }: PasskeyDeps, actor: PasskeyActor, info: RegistrationInfo, name: string | undefined): Promise<PasskeyView> {
   const at = now()
   return prisma.$transaction(async tx => {
     await lockUser(tx, actor.userId)
+    const to = await provenEmailOf(tx, actor.userId)
     const created = await insertPasskey(tx, actor.userId, {
       id: info.credential.id,
       publicKey: new Uint8Array(info.credential.publicKey),
@@ -47,7 +48,7 @@ async function storePasskey ({ prisma, outbox, now }: PasskeyDeps, actor: Passke
       aaguid: info.aaguid
     }, name, at)
     if (!await markProven(tx, actor.userId, actor.sessionId, 'webauthn', at)) throw apiError('AUTH_SESSION_REVOKED')
-    await outbox.queue(tx, { kind: 'passkey_added', to: await emailOf(tx, actor.userId), name: created.name })
+    await outbox.queue(tx, { kind: 'passkey_added', to, name: created.name })
     return created
   }).catch((error: unknown) => {
     if (isUniqueViolation(error)) throw apiError('PASSKEY_ALREADY_REGISTERED')
@@ -61,10 +62,12 @@ export function createPasskeyRegistration (deps: PasskeyDeps) {
     /**
      * Registration options for a discoverable credential, user verification preferred, the
      * user's existing passkeys excluded; the challenge is bound to the caller's session.
+     * 403 EMAIL_NOT_VERIFIED before the address is proven (see provenEmailOf).
      */
     async registrationOptions (actor: PasskeyActor): Promise<PublicKeyCredentialCreationOptionsJSON> {
-      const user = await userById(prisma, actor.userId, { email: true, username: true, profile: { select: { displayName: true } } })
+      const user = await userById(prisma, actor.userId, { email: true, username: true, emailVerifiedAt: true, profile: { select: { displayName: true } } })
       if (user === null) throw apiError('AUTH_SESSION_REVOKED')
+      if (user.emailVerifiedAt === null) throw apiError('EMAIL_NOT_VERIFIED')
       const challenge = await challenges.issue('registration', actor.sessionId)
       const { generateRegistrationOptions } = await webauthn()
       return await generateRegistrationOptions({
