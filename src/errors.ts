@@ -46,6 +46,7 @@ const catalogue = {
   MFA_ENROLMENT_NOT_STARTED: [409, 'Start the enrolment first: POST /auth/mfa/totp'],
   BODY_TOO_LARGE: [413, 'The request body is too large'],
   UNSUPPORTED_MEDIA_TYPE: [415, 'Send the request body as application/json'],
+  RANGE_NOT_SATISFIABLE: [416, 'The requested range is outside the file'],
   RATE_LIMITED: [429, 'Too many requests; retry later'],
   INTERNAL_ERROR: [500, 'Something went wrong on our side'],
   SERVICE_UNAVAILABLE: [503, 'The service is temporarily unavailable; retry later']

@@ -25,7 +25,15 @@ t.test('unknown routes and methods answer 404 with a code', async t => {
 t.test('oversized bodies are refused before parsing', async t => {
   const response = await app.inject({ method: 'POST', url: '/auth/login', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ email: 'a@b.co', password: 'x'.repeat(100_000) }) })
   t.equal(response.statusCode, 413)
-  t.equal(response.json().code, 'BODY_TOO_LARGE')
+  t.same(response.json(), { statusCode: 413, code: 'BODY_TOO_LARGE', error: 'Payload Too Large', message: 'The request body is too large' }, 'the catalogue\'s message alone (regression: Fastify\'s was appended)')
+})
+
+t.test('a range past the end of a static file is 416 with a catalogue code (regression: VALIDATION_FAILED)', async t => {
+  const asset = await app.inject({ method: 'GET', url: '/docs/static/swagger-ui.css' })
+  t.equal(asset.statusCode, 200)
+  const response = await app.inject({ method: 'GET', url: '/docs/static/swagger-ui.css', headers: { range: 'bytes=99999999-' } })
+  t.equal(response.statusCode, 416)
+  t.same(response.json(), { statusCode: 416, code: 'RANGE_NOT_SATISFIABLE', error: 'Range Not Satisfiable', message: 'The requested range is outside the file' })
 })
 
 t.test('the OpenAPI document lists every route with an operationId and the shared schemas', async t => {

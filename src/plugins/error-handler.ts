@@ -24,6 +24,9 @@ const fastifyCodes: Record<string, ErrorCode> = {
   FST_ERR_MAX_PARAM_LENGTH: 'VALIDATION_FAILED'
 }
 
+// The statuses @fastify/static answers with, as catalogue codes.
+const pluginStatusCodes: Record<number, ErrorCode> = { 404: 'NOT_FOUND', 416: 'RANGE_NOT_SATISFIABLE' }
+
 // RFC 6750 3.1: a 401 names the scheme, and says invalid_token when a token was presented.
 const invalidTokenCodes = new Set<ErrorCode>([
   'AUTH_TOKEN_INVALID', 'AUTH_TOKEN_EXPIRED', 'AUTH_SESSION_REVOKED',
@@ -35,7 +38,8 @@ interface ErrorBody { statusCode: number, code: string, error: string, message: 
 function toErrorBody (error: FastifyError): ErrorBody {
   const code = isErrorCode(error.code) ? error.code : fastifyCodes[error.code]
   if (code !== undefined) {
-    const known = isErrorCode(error.code) ? error : apiError(code, error.message)
+    // Only VALIDATION_FAILED's message has a place for Fastify's words; the others' stand alone.
+    const known = isErrorCode(error.code) ? error : code === 'VALIDATION_FAILED' ? apiError(code, error.message) : apiError(code)
     const statusCode = known.statusCode ?? 500
     const { methods } = known as { methods?: unknown }
     return { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message: known.message, ...(Array.isArray(methods) ? { methods: methods.map(String) } : {}) }
@@ -43,8 +47,9 @@ function toErrorBody (error: FastifyError): ErrorBody {
   if (isDatabaseUnavailable(error) || isTransactionConflict(error)) return toErrorBody(apiError('SERVICE_UNAVAILABLE'))
   const statusCode = error.statusCode ?? 500
   if (statusCode >= 400 && statusCode < 500) {
-    // A client error from a plugin we did not map: keep its status, give it a stable code.
-    return { statusCode, code: statusCode === 404 ? 'NOT_FOUND' : 'VALIDATION_FAILED', error: STATUS_CODES[statusCode] ?? 'Error', message: error.message }
+    // A client error from a plugin we did not map (@fastify/static's): keep its status, give it a stable code.
+    const code = pluginStatusCodes[statusCode] ?? 'VALIDATION_FAILED'
+    return { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message: code === 'VALIDATION_FAILED' ? error.message : apiError(code).message }
   }
   const internal = apiError('INTERNAL_ERROR')
   return { statusCode: 500, code: 'INTERNAL_ERROR', error: STATUS_CODES[500] ?? 'Error', message: internal.message }
