@@ -68,7 +68,7 @@ export const ConfigSchema = Type.Object({
   ADMIN_EMAIL: Type.Optional(Type.String({ minLength: 3, maxLength: 254, description: 'bootstrap: made (or promoted to) admin at start when no admin exists' })),
   ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 8, description: 'bootstrap: the password of a newly created ADMIN_EMAIL account' })),
 
-  COOKIE_SECURE: Flag(true, 'Secure cookies with __Host-/__Secure- names; false only for local http'),
+  COOKIE_SECURE: Flag(true, 'Secure cookies with __Host- names (plain names when false); false only for local http'),
   COOKIE_SAMESITE: Type.Union([Type.Literal('lax'), Type.Literal('strict'), Type.Literal('none')], { default: 'lax' }),
   TRUST_PROXY: Type.String({ default: '', description: 'comma-separated proxy addresses/CIDRs whose X-Forwarded-* headers are believed' }),
   CORS_ORIGINS: Type.String({ default: '', description: 'comma-separated origins allowed to call with credentials' }),
@@ -97,7 +97,7 @@ export const ConfigSchema = Type.Object({
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://[^\\s]+$', description: 'redis[s]://[user:pass@]host[:port][/db]: rate-limit counters shared by every instance; unset: in memory, per instance' })),
   REDIS_KEY_PREFIX: Type.String({ default: 'auth:', pattern: '^[A-Za-z0-9:._-]{0,64}$', description: 'prefix of every Redis key this service writes' }),
   RATE_LIMIT_DEFAULT: Rate('600/60', 'per client ip, on every route without a limit of its own'),
-  RATE_LIMIT_LOGIN_IP: Rate('30/300', 'login attempts per client ip'),
+  RATE_LIMIT_LOGIN_IP: Rate('30/300', 'login attempts per client ip; also each route that checks a code or a passkey, counted apart'),
   RATE_LIMIT_LOGIN_ACCOUNT: Rate('10/300', 'login attempts per account identifier from one client ip, whether or not the account exists'),
   RATE_LIMIT_REGISTER: Rate('10/300', 'registrations per client ip'),
   RATE_LIMIT_REFRESH: Rate('150/300', 'refreshes per client ip'),

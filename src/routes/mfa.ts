@@ -91,7 +91,7 @@ function recoveryAndReauthenticationRoutes (routes: TypedRoutes, app: FastifyIns
       security,
       operationId: 'reauthenticate',
       summary: 'Prove it is you again, on this session',
-      description: 'One of `password`, `code` or `recoveryCode` (the `methods` of a 403 `REAUTHENTICATION_REQUIRED`). The session then counts as freshly authenticated for REAUTH_MAX_AGE_SECONDS; no new session, no new tokens. A wrong password is 403 `INVALID_CURRENT_PASSWORD`, a wrong code 403 `MFA_CODE_INVALID`; both count toward the account\'s login backoff (429).',
+      description: 'One of `password`, `code`, `recoveryCode` or `webauthn` (an assertion made with the options of POST /auth/reauthenticate/webauthn/options; the `methods` of a 403 `REAUTHENTICATION_REQUIRED` say which). The session then counts as freshly authenticated for REAUTH_MAX_AGE_SECONDS; no new session, no new tokens. A wrong password is 403 `INVALID_CURRENT_PASSWORD`, a wrong code 403 `MFA_CODE_INVALID`; both count toward the account\'s login backoff (429).',
       body: ReauthenticateBody(passwordPolicy),
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 409, 415, 429) }
     }

@@ -28,7 +28,7 @@ export const ErrorResponse = Type.Object({
   code: Type.String({ description: 'stable machine-readable code, see the error catalogue' }),
   error: Type.String(),
   message: Type.String(),
-  methods: Type.Optional(Type.Array(Type.String(), { description: 'REAUTHENTICATION_REQUIRED only: what POST /auth/reauthenticate accepts for this account ("password", "totp", "recovery_code")' }))
+  methods: Type.Optional(Type.Array(Type.String(), { description: 'REAUTHENTICATION_REQUIRED only: what POST /auth/reauthenticate accepts for this account ("password", "totp", "recovery_code", "webauthn")' }))
 }, { $id: 'ErrorResponse', title: 'Error' })
 
 /** The OpenAPI security requirement of every authenticated route: an access token in the Authorization header, or the access cookie (plugins/swagger.ts names both schemes). */
