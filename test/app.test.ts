@@ -2,6 +2,7 @@
 import t from 'tap'
 import { buildTestApp } from './helpers/app.js'
 import { errorCatalogue } from '../src/errors.js'
+import { newAccount } from './helpers/users.js'
 
 const { app } = await buildTestApp(t)
 
@@ -54,10 +55,31 @@ t.test('the OpenAPI document lists every route with an operationId and the share
   t.equal(doc.paths['/.well-known/jwks.json']?.get?.operationId, 'getJwks', 'the JWKS is documented')
   t.ok(doc.paths['/users/me'].get.responses['429'], 'limited routes document their 429')
   t.notOk(doc.paths['/health'].get.responses['429'], 'liveness is never limited')
+  // What every route can answer besides its own (regression: a CSRF 403, a 413 or a 415 went undocumented).
+  for (const status of ['400', '500', '503']) t.ok(doc.paths['/health'].get.responses[status], `GET /health documents its ${status}`)
+  t.notOk(doc.paths['/health'].get.responses['415'], 'no body, no 415')
+  for (const status of ['400', '403', '413', '415', '429']) t.ok(doc.paths['/auth/verify'].post.responses[status], `POST /auth/verify documents its ${status}`)
+  t.equal(doc.paths['/auth/register'].post.requestBody.required, true, 'a body that must be sent is required')
+  for (const [method, path] of [['post', '/auth/logout-all'], ['post', '/auth/mfa/totp'], ['post', '/auth/refresh'], ['delete', '/auth/sessions/{id}']]) {
+    t.equal(doc.paths[path][method].requestBody?.required, false, `${method} ${path}: a body that may be left out is optional`)
+    t.notOk('x-optional-body' in doc.paths[path][method], 'the mark is gone')
+  }
   t.ok(doc.components.schemas.ErrorResponse)
   t.ok(doc.components.schemas.User)
   const ui = await app.inject({ method: 'GET', url: '/docs' })
   t.ok(ui.statusCode === 200 || ui.statusCode === 302, 'interactive docs are served')
+})
+
+t.test('a route that takes no body refuses one with properties, and does nothing (regression: anything went)', async t => {
+  const account = newAccount()
+  await app.inject({ method: 'POST', url: '/auth/register', payload: account })
+  const { accessToken } = (await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: account.password } })).json()
+  const headers = { authorization: `Bearer ${accessToken}` }
+  const refused = await app.inject({ method: 'POST', url: '/auth/logout-all', headers, payload: { everywhere: 'but here' } })
+  t.equal(refused.statusCode, 400)
+  t.equal(refused.json().code, 'VALIDATION_FAILED')
+  t.equal((await app.inject({ method: 'GET', url: '/users/me', headers })).statusCode, 200, 'the session lives')
+  t.equal((await app.inject({ method: 'POST', url: '/auth/logout-all', headers, payload: {} })).statusCode, 204, 'an empty object is no body')
 })
 
 t.test('the error catalogue has unique codes and 4xx/5xx statuses', async t => {

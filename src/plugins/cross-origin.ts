@@ -11,7 +11,7 @@ export interface CrossOriginSettings {
   allowedOrigins: string[]
 }
 
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+export const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
 /**
  * Whether a state-changing request may come from where the browser says it comes from

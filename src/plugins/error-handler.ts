@@ -5,6 +5,7 @@ import fp from 'fastify-plugin'
 import { isDatabaseUnavailable, isTransactionConflict } from '../db/errors.js'
 import { apiError, isErrorCode, type ErrorCode } from '../errors.js'
 import { errorResponses } from '../schemas/common.js'
+import { SAFE_METHODS } from './cross-origin.js'
 
 /** Every 503 tells clients when to try again (RFC 9110 10.2.3). */
 export const RETRY_AFTER_SECONDS = 5
@@ -97,11 +98,14 @@ async function errorHandlerPlugin (app: FastifyInstance) {
   if (app.hasDecorator('rateLimit')) app.setNotFoundHandler({ preHandler: app.rateLimit() }, notFound)
   else app.setNotFoundHandler(notFound)
 
-  // Any route can fail on our side or while the database is down: each documents both answers.
+  // What any route can answer besides its own, documented on each (429 is the rate limits'):
+  // 400 from the router (a malformed URL), 500 and 503; where a body is sent, 403 from the
+  // CSRF check, 413 and 415.
   app.addHook('onRoute', route => {
     const response = route.schema?.response as Record<string, unknown> | undefined
     if (route.schema === undefined || response === undefined) return
-    route.schema.response = { ...errorResponses(500, 503), ...response }
+    const withBody = [route.method].flat().some(method => !SAFE_METHODS.has(method))
+    route.schema.response = { ...errorResponses(400, 500, 503, ...(withBody ? [403, 413, 415] : [])), ...response }
   })
 }
 

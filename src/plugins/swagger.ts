@@ -3,7 +3,26 @@ import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { absentBodyAsEmpty } from '../routes/request-context.js'
 import { cookieNames } from './cookies.js'
+
+// Marks, on a route's schema, a body the route also takes absent (as {}): the generator
+// declares every body required, and the document's transform corrects it.
+const OPTIONAL_BODY = 'x-optional-body'
+
+type Operation = { [OPTIONAL_BODY]?: boolean, requestBody?: { required?: boolean } }
+
+/** The document with the bodies that may be left out declared optional, and the marks gone. */
+function withOptionalBodies<T extends { paths?: Record<string, Record<string, unknown> | undefined> }> (document: T): T {
+  for (const path of Object.values(document.paths ?? {})) {
+    for (const operation of Object.values(path ?? {}) as Operation[]) {
+      if (operation[OPTIONAL_BODY] !== true) continue
+      delete operation[OPTIONAL_BODY]
+      if (operation.requestBody !== undefined) operation.requestBody.required = false
+    }
+  }
+  return document
+}
 
 export interface SwaggerSettings {
   publicUrl: string
@@ -12,7 +31,11 @@ export interface SwaggerSettings {
 }
 
 async function swaggerPlugin (app: FastifyInstance, settings: SwaggerSettings) {
+  app.addHook('onRoute', route => {
+    if (route.schema?.body !== undefined && [route.preValidation].flat().includes(absentBodyAsEmpty)) Object.assign(route.schema, { [OPTIONAL_BODY]: true })
+  })
   await app.register(fastifySwagger, {
+    transformObject: document => 'openapiObject' in document ? withOptionalBodies(document.openapiObject) : document.swaggerObject,
     openapi: {
       openapi: '3.1.0',
       info: {

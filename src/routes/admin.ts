@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import type { RateLimit } from '../config-derived.js'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import { EmptyBody } from '../schemas/accounts.js'
 import { errorResponses, security } from '../schemas/common.js'
 import { AdminUser, AuditList, AuditQuery, ResetMailSent, Settings, SettingsChanges, UserChanges, UserList, UserListQuery, UserParams, UserSessionParams } from '../schemas/admin.js'
 import { ListQuery, SessionList } from '../schemas/sessions.js'
@@ -10,7 +11,7 @@ import type { AdminService } from '../services/admin/users.js'
 import type { AuditService } from '../services/admin/audit.js'
 import type { FactorService } from '../services/mfa/factors.js'
 import type { SettingsService } from '../services/admin/settings.js'
-import { actorOf, callerOf, noStore, type TypedRoutes } from './request-context.js'
+import { absentBodyAsEmpty, actorOf, callerOf, noStore, type TypedRoutes } from './request-context.js'
 
 export interface AdminRoutesOptions {
   admin: AdminService
@@ -75,6 +76,7 @@ function userRoutes (routes: TypedRoutes, can: Can, admin: AdminService) {
   }, async request => admin.update(actorOf(request), request.params.id, request.body))
 
   routes.delete('/admin/users/:id', {
+    preValidation: absentBodyAsEmpty,
     preParsing: [can('users:write')],
     schema: {
       tags,
@@ -82,6 +84,7 @@ function userRoutes (routes: TypedRoutes, can: Can, admin: AdminService) {
       operationId: 'adminDeleteUser',
       summary: 'Delete a user with their profile, sessions and tokens',
       params: UserParams,
+      body: EmptyBody,
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404, 409) }
     }
   }, async (request, reply) => {
@@ -93,6 +96,7 @@ function userRoutes (routes: TypedRoutes, can: Can, admin: AdminService) {
 /** Ending a user's second factors, or all their sessions. */
 function userCredentialRoutes (routes: TypedRoutes, can: Can, admin: AdminService, factors: FactorService) {
   routes.delete('/admin/users/:id/mfa', {
+    preValidation: absentBodyAsEmpty,
     preParsing: [can('users:write')],
     schema: {
       tags,
@@ -101,6 +105,7 @@ function userCredentialRoutes (routes: TypedRoutes, can: Can, admin: AdminServic
       summary: 'Remove every second factor of a user, end their sessions and tell them by mail',
       description: 'For a user who lost their authenticator and their recovery codes. Idempotent: a user without a second factor is left as is. Audited.',
       params: UserParams,
+      body: EmptyBody,
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) }
     }
   }, async (request, reply) => {
@@ -109,6 +114,7 @@ function userCredentialRoutes (routes: TypedRoutes, can: Can, admin: AdminServic
   })
 
   routes.post('/admin/users/:id/sessions/revoke', {
+    preValidation: absentBodyAsEmpty,
     preParsing: [can('sessions:revoke')],
     schema: {
       tags,
@@ -116,6 +122,7 @@ function userCredentialRoutes (routes: TypedRoutes, can: Can, admin: AdminServic
       operationId: 'adminRevokeSessions',
       summary: 'End every session of a user',
       params: UserParams,
+      body: EmptyBody,
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) }
     }
   }, async (request, reply) => {
@@ -141,6 +148,7 @@ function userSessionRoutes (routes: TypedRoutes, can: Can, admin: AdminService) 
   }, async request => admin.sessionsOf(request.params.id, callerOf(request).sessionId, request.query))
 
   routes.delete('/admin/users/:id/sessions/:sessionId', {
+    preValidation: absentBodyAsEmpty,
     preParsing: [can('sessions:revoke')],
     schema: {
       tags,
@@ -149,6 +157,7 @@ function userSessionRoutes (routes: TypedRoutes, can: Can, admin: AdminService) 
       summary: 'End one session of a user',
       description: 'A session of another user, an ended one or an unknown one is 404.',
       params: UserSessionParams,
+      body: EmptyBody,
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) }
     }
   }, async (request, reply) => {
@@ -162,6 +171,7 @@ function userSessionRoutes (routes: TypedRoutes, can: Can, admin: AdminService) 
 /** A reset of a user's password, by mail. */
 function passwordResetRoute (routes: TypedRoutes, can: Can, admin: AdminService, limitPerUser: ReturnType<FastifyInstance['rateLimitBy']>) {
   routes.post('/admin/users/:id/password-reset', {
+    preValidation: absentBodyAsEmpty,
     preParsing: [can('users:write')],
     // Per user, whichever admin asks: a mailbox is not flooded through the admin API either.
     preHandler: [limitPerUser],
@@ -172,6 +182,7 @@ function passwordResetRoute (routes: TypedRoutes, can: Can, admin: AdminService,
       summary: 'Mail the user a password reset link',
       description: 'The mail leaves through the outbox, as with POST /auth/password/forgot: a single-use link that expires, and earlier links die. A deactivated account is 409 USER_INACTIVE. At most RATE_LIMIT_MAIL_ACCOUNT mails per user, whichever admin asks (429 RATE_LIMITED).',
       params: UserParams,
+      body: EmptyBody,
       response: { 202: ResetMailSent, ...errorResponses(400, 401, 403, 404, 409, 429) }
     }
   }, async (request, reply) => {

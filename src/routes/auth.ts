@@ -10,6 +10,7 @@ import {
   LoginBody, LoginCookieResponse, LoginTokenResponse, RefreshBodyResponse, RefreshCookieResponse,
   RefreshTokenBody, RegisterBody, RegisterResponse
 } from '../schemas/auth.js'
+import { EmptyBody } from '../schemas/accounts.js'
 import { MfaChallengeResponse, MfaVerifyBody } from '../schemas/mfa.js'
 import { isSecondFactorRequired, throttleKeyOfLogin, type LoginService, type LoginIdentifier, type SignedIn } from '../services/sessions/login.js'
 import type { RefreshService } from '../services/sessions/refresh.js'
@@ -152,6 +153,7 @@ function logoutRoutes (routes: TypedRoutes, app: FastifyInstance, sessions: Sess
   })
 
   routes.post('/auth/logout-all', {
+    preValidation: absentBodyAsEmpty,
     preParsing: [app.authenticate],
     preHandler: [app.requireFreshAuthentication],
     schema: {
@@ -160,6 +162,7 @@ function logoutRoutes (routes: TypedRoutes, app: FastifyInstance, sessions: Sess
       summary: 'End every session of the caller',
       description: 'Needs fresh authentication (403 `REAUTHENTICATION_REQUIRED`).',
       security,
+      body: EmptyBody,
       response: { 204: Type.Null(), ...errorResponses(401, 403) }
     }
   }, async (request, reply) => {

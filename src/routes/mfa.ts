@@ -52,6 +52,7 @@ export async function mfaRoutes (app: FastifyInstance, { factors, reauthenticati
   })
 
   routes.delete('/auth/mfa/totp', {
+    preValidation: absentBodyAsEmpty,
     preHandler: [app.requireFreshAuthentication],
     schema: {
       tags,
@@ -59,6 +60,7 @@ export async function mfaRoutes (app: FastifyInstance, { factors, reauthenticati
       operationId: 'removeTotp',
       summary: 'Remove the authenticator app and the recovery codes',
       description: `409 \`MFA_NOT_ENABLED\` when none is set up. The owner is told by mail. ${needsFreshAuthentication}`,
+      body: EmptyBody,
       response: { 204: Type.Null(), ...errorResponses(401, 403, 409) }
     }
   }, async (request, reply) => {

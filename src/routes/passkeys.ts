@@ -80,6 +80,7 @@ function passkeyManagementRoutes (routes: TypedRoutes, app: FastifyInstance, { p
   }, async request => ({ passkey: await passkeys.rename(actorOf(request), request.params.id, request.body.name.trim()) }))
 
   routes.delete('/auth/passkeys/:id', {
+    preValidation: absentBodyAsEmpty,
     preHandler: [app.requireFreshAuthentication],
     schema: {
       tags,
@@ -88,6 +89,7 @@ function passkeyManagementRoutes (routes: TypedRoutes, app: FastifyInstance, { p
       summary: 'Remove a passkey',
       description: `Without passkeys (and no TOTP factor) a password login asks for no second factor again. ${needsFreshAuthentication}`,
       params: PasskeyParams,
+      body: EmptyBody,
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) }
     }
   }, async (request, reply) => {

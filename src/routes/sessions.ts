@@ -5,10 +5,11 @@ import { Type } from '@sinclair/typebox'
 import type { RateLimit } from '../config-derived.js'
 import { apiError } from '../errors.js'
 import { perClientIp } from '../plugins/rate-limits.js'
+import { EmptyBody } from '../schemas/accounts.js'
 import { errorResponses, security } from '../schemas/common.js'
 import { AccessClaims, ListQuery, SessionList, SessionParams, VerifyBody, VerifyResponse } from '../schemas/sessions.js'
 import type { SessionService } from '../services/sessions/sessions.js'
-import { callerOf, noStore, type TypedRoutes } from './request-context.js'
+import { absentBodyAsEmpty, callerOf, noStore, type TypedRoutes } from './request-context.js'
 
 export interface SessionRoutesOptions {
   sessions: SessionService
@@ -70,6 +71,7 @@ function sessionListRoutes (routes: TypedRoutes, app: FastifyInstance, sessions:
   })
 
   routes.delete('/auth/sessions/:id', {
+    preValidation: absentBodyAsEmpty,
     preParsing: [app.authenticate],
     preHandler: [app.requireLiveSession],
     schema: {
@@ -79,6 +81,7 @@ function sessionListRoutes (routes: TypedRoutes, app: FastifyInstance, sessions:
       description: "Another user's session, or an unknown one, is 404.",
       security,
       params: SessionParams,
+      body: EmptyBody,
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) }
     }
   }, async (request, reply) => {
