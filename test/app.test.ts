@@ -60,7 +60,7 @@ t.test('the OpenAPI document lists every route with an operationId and the share
   t.notOk(doc.paths['/health'].get.responses['415'], 'no body, no 415')
   for (const status of ['400', '403', '413', '415', '429']) t.ok(doc.paths['/auth/verify'].post.responses[status], `POST /auth/verify documents its ${status}`)
   t.equal(doc.paths['/auth/register'].post.requestBody.required, true, 'a body that must be sent is required')
-  for (const [method, path] of [['post', '/auth/logout-all'], ['post', '/auth/mfa/totp'], ['post', '/auth/refresh'], ['delete', '/auth/sessions/{id}']]) {
+  for (const [method, path] of [['post', '/auth/logout-all'], ['post', '/auth/mfa/totp'], ['post', '/auth/refresh'], ['delete', '/auth/sessions/{id}']] as const) {
     t.equal(doc.paths[path][method].requestBody?.required, false, `${method} ${path}: a body that may be left out is optional`)
     t.notOk('x-optional-body' in doc.paths[path][method], 'the mark is gone')
   }
