@@ -115,7 +115,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   await app.register(mfaRoutes, { ...services, passwordPolicy, limits })
   await app.register(passkeyRoutes, { ...services, limits })
   await app.register(sessionRoutes, { sessions: services.sessions, verifyLimit: limits.verify })
-  await app.register(userRoutes, { ...services, passwordPolicy })
+  await app.register(userRoutes, { ...services, passwordPolicy, limits })
   await app.register(adminRoutes, { ...services, mailAccountLimit: limits.mailAccount })
   await app.register(wellKnownRoutes, { jwks: () => ring.jwks(), maxAgeSeconds: Math.min(300, config.JWT_KEY_PUBLISH_SECONDS) })
   if (config.CONSOLE_ENABLED) await app.register(consoleRoutes, { root: deps.consoleRoot ?? CONSOLE_BUILD_DIR, path: config.CONSOLE_PATH })

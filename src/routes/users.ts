@@ -1,7 +1,9 @@
 // /users/me: the caller's own account.
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type, type Static } from '@sinclair/typebox'
+import type { RateLimits } from '../config-derived.js'
+import { clientOf, perClientIp } from '../plugins/rate-limits.js'
 import { errorResponses, type PasswordPolicy, security } from '../schemas/common.js'
 import { Me } from '../schemas/mfa.js'
 import { DeleteMeBody, UpdateMeBody } from '../schemas/users.js'
@@ -13,9 +15,10 @@ export interface UserRoutesOptions {
   users: UserService
   credentials: CredentialService
   passwordPolicy: PasswordPolicy
+  limits: RateLimits
 }
 
-export async function userRoutes (app: FastifyInstance, { users, credentials, passwordPolicy }: UserRoutesOptions) {
+export async function userRoutes (app: FastifyInstance, { users, credentials, passwordPolicy, limits }: UserRoutesOptions) {
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()
   routes.addHook('preParsing', app.authenticate)
   routes.addHook('onSend', noStore)
@@ -33,19 +36,26 @@ export async function userRoutes (app: FastifyInstance, { users, credentials, pa
     return users.me(caller.userId, caller.sessionId)
   })
 
+  // An email change mails both addresses: it counts as the mail routes do, per client and per user.
+  const emailChangeLimits = [
+    app.rateLimitBy('email-change-ip', limits.mail, clientOf),
+    app.rateLimitBy('email-change-account', limits.mailAccount, request => callerOf(request).userId)
+  ]
   const updateMe = (operationId: string, summary: string) => ({
     schema: {
       tags: ['users'],
       operationId,
       summary,
-      description: 'A new `email` stays in `pendingEmail` until confirmed through the link mailed to it; the current address is told. Sending the current address cancels a pending change. An address of another account is 409 `EMAIL_TAKEN`. Changing the email needs fresh authentication (403 `REAUTHENTICATION_REQUIRED`); the other fields do not.',
+      description: 'A new `email` stays in `pendingEmail` until confirmed through the link mailed to it; the current address is told. Sending the current address cancels a pending change. An address of another account is 409 `EMAIL_TAKEN`. Changing the email needs fresh authentication (403 `REAUTHENTICATION_REQUIRED`), and counts against RATE_LIMIT_MAIL per client and RATE_LIMIT_MAIL_ACCOUNT per user (429 `RATE_LIMITED`); the other fields do neither.',
       security,
       body: UpdateMeBody,
       response: { 200: Type.Ref(Me), ...errorResponses(400, 401, 403, 409, 415) }
     },
     // An email change hands the account's recovery address to whoever holds the session.
-    preHandler: async (request: FastifyRequest<{ Body: Static<typeof UpdateMeBody> }>) => {
-      if (request.body.email !== undefined) await app.requireFreshAuthentication(request)
+    preHandler: async (request: FastifyRequest<{ Body: Static<typeof UpdateMeBody> }>, reply: FastifyReply) => {
+      if (request.body.email === undefined) return
+      await app.requireFreshAuthentication(request)
+      for (const limit of emailChangeLimits) await limit(request, reply)
     }
   })
   const handleUpdate = async (request: FastifyRequest<{ Body: Static<typeof UpdateMeBody> }>) => {
@@ -56,12 +66,14 @@ export async function userRoutes (app: FastifyInstance, { users, credentials, pa
   routes.put('/users/me', updateMe('replaceMe', 'Alias of PATCH /users/me'), handleUpdate)
 
   routes.delete('/users/me', {
+    // Each try costs a password hash: limited as a login is.
+    config: { rateLimit: perClientIp(limits.loginIp) },
     preHandler: [app.requireFreshAuthentication],
     schema: {
       tags: ['users'],
       operationId: 'deleteMe',
       summary: 'Delete the account, its profile and sessions; clears the cookies',
-      description: 'Needs the current password (403 `INVALID_CURRENT_PASSWORD`) and fresh authentication (403 `REAUTHENTICATION_REQUIRED`). The last active admin cannot delete their account (409 `LAST_ADMIN`).',
+      description: 'Needs the current password (403 `INVALID_CURRENT_PASSWORD`, counted toward the account\'s login backoff: 429 `RATE_LIMITED` while it lasts) and fresh authentication (403 `REAUTHENTICATION_REQUIRED`). The last active admin cannot delete their account (409 `LAST_ADMIN`).',
       security,
       body: DeleteMeBody(passwordPolicy),
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 409, 415) }

@@ -109,6 +109,32 @@ t.test('register, refresh, verify and the mail routes have their own per-ip limi
   t.same(limited.cookies, [], 'a rate-limited browser keeps its cookies: the session was not refused')
 })
 
+// Regression: an email change mailed two addresses per request with only the generous default
+// limit, and a wrong current password cost a hash per request at the default's pace.
+t.test('an email change counts as a mail route, per client and per user; the routes that check the current password, as a login', async t => {
+  const { app, prisma } = await buildTestApp(t, { env: { RATE_LIMIT_MAIL: '1/60', RATE_LIMIT_MAIL_ACCOUNT: '1/60', RATE_LIMIT_LOGIN_IP: '2/60' } })
+  const account = await registerAccount(app)
+  const headers = { authorization: `Bearer ${(await loginWithBody(app, account)).accessToken}` }
+  const patch = (payload: object, remoteAddress: string) => app.inject({ method: 'PATCH', url: '/users/me', headers, payload, remoteAddress })
+  t.equal((await patch({ email: `first-${account.email}` }, '10.0.1.1')).statusCode, 200)
+  const again = await patch({ email: `second-${account.email}` }, '10.0.1.2')
+  t.equal(again.statusCode, 429, 'one user cannot have change mails sent from many ips')
+  t.equal(again.json().code, 'RATE_LIMITED')
+  t.ok(Number(again.headers['retry-after']) > 0)
+  t.equal((await prisma.user.findUniqueOrThrow({ where: { id: account.user.id } })).pendingEmail, `first-${account.email}`, 'the refused change changed nothing')
+  t.equal((await patch({ profile: { displayName: 'Ada' } }, '10.0.1.2')).statusCode, 200, 'a profile change sends no mail and is not counted')
+
+  const other = await registerAccount(app)
+  const otherHeaders = { authorization: `Bearer ${(await loginWithBody(app, other)).accessToken}` }
+  const fromOneClient = await app.inject({ method: 'PATCH', url: '/users/me', headers: otherHeaders, payload: { email: `first-${other.email}` }, remoteAddress: '10.0.1.1' })
+  t.equal(fromOneClient.statusCode, 429, 'nor one client for many users')
+
+  for (const [method, url, payload] of [['POST', '/auth/password/change', { currentPassword: 'wrong password', newPassword: 'a brand new passphrase' }], ['DELETE', '/users/me', { password: 'wrong password' }]] as const) {
+    for (let i = 0; i < 2; i++) t.equal((await app.inject({ method, url, headers, payload, remoteAddress: '10.0.1.3' })).json().code, 'INVALID_CURRENT_PASSWORD', `${method} ${url}: try ${i + 1}`)
+    t.equal((await app.inject({ method, url, headers, payload, remoteAddress: '10.0.1.3' })).statusCode, 429, `${method} ${url}: limited as a login`)
+  }
+})
+
 t.test('a generous default covers the other routes and unknown URLs; liveness is never limited', async t => {
   const { app } = await buildTestApp(t, { env: { RATE_LIMIT_DEFAULT: '2/60' } })
   const statuses = []

@@ -134,3 +134,26 @@ t.test('attempts sent at once take their turns: a burst gets no more tries than 
   t.same(sorted(after), [401, 429, 429, 429, 429, 429, 429, 429], 'one guess')
   t.equal(await attempt(account.password, 9), 429, 'and the identifier is locked again, for the right password too')
 })
+
+// Regression: a session could guess its password at a password change or account deletion with
+// no wait at all, each try a password hash, while the login kept the same guesser to a few.
+t.test('a wrong current password at a password change or account deletion counts toward the backoff, whose wait applies there too', async t => {
+  const { app, prisma } = await buildTestApp(t, { env })
+  const account = await registerAccount(app)
+  const { accessToken } = (await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: account.password } })).json()
+  const headers = { authorization: `Bearer ${accessToken}` }
+  const changePassword = (currentPassword: string) => app.inject({ method: 'POST', url: '/auth/password/change', headers, payload: { currentPassword, newPassword: 'a fresh passphrase to keep' } })
+  const deleteAccount = (password: string) => app.inject({ method: 'DELETE', url: '/users/me', headers, payload: { password } })
+
+  t.equal((await changePassword('wrong password 1')).json().code, 'INVALID_CURRENT_PASSWORD')
+  t.equal((await deleteAccount('wrong password 2')).json().code, 'INVALID_CURRENT_PASSWORD')
+  t.equal((await changePassword('wrong password 3')).json().code, 'INVALID_CURRENT_PASSWORD')
+  const waiting = await changePassword(account.password)
+  t.equal(waiting.statusCode, 429, 'the right password waits too')
+  t.equal(waiting.headers['retry-after'], '10')
+  t.equal((await deleteAccount(account.password)).statusCode, 429)
+  t.equal((await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: account.password } })).statusCode, 429, 'and so does a login by the address')
+  t.equal(await prisma.user.count({ where: { id: account.user.id } }), 1, 'nothing was deleted')
+  const failed = await prisma.auditEvent.findMany({ where: { subjectId: account.user.id, action: 'password.check_failed' }, select: { details: true } })
+  t.same(failed.map(e => (e.details as { during: string }).during).sort(), ['account_deletion', 'password_change', 'password_change'])
+})

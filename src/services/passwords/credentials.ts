@@ -8,6 +8,7 @@ import type { PasswordService } from './passwords.js'
 import type { SessionService } from '../sessions/sessions.js'
 import { deleteUser, liveCallerOf, replacePasswordHash } from '../accounts/user-store.js'
 import { assertAnotherActiveAdmin } from '../admin/users.js'
+import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
 import { liveSessionOf } from '../sessions/session-store.js'
 import { voidWhatTheOldPasswordBegan } from './password-replaced.js'
 
@@ -18,15 +19,29 @@ export interface CredentialDeps {
   oneTimeTokens: OneTimeTokenService
   outbox: MailOutbox
   audit: AuditService
+  /** The login backoff: a wrong current password counts toward it as a failed login does. */
+  throttle: LoginThrottle
   now: () => Date
 }
 
-export function createCredentialService ({ prisma, passwords, sessions, oneTimeTokens, outbox, audit, now }: CredentialDeps) {
-  /** The caller's row, only while their session is live; the current password must match it. */
-  async function provenCaller (userId: string, sessionId: string, currentPassword: string) {
+export function createCredentialService ({ prisma, passwords, sessions, oneTimeTokens, outbox, audit, throttle, now }: CredentialDeps) {
+  /**
+   * The caller's row, only while their session is live; the current password must match it.
+   * A wrong one counts toward the account's login backoff, whose wait applies here too (429),
+   * checked in turn with the logins by the address: a stolen session is no way to guess the
+   * password faster than a login is, nor to keep the password hashing busy.
+   */
+  async function provenCaller (userId: string, sessionId: string, currentPassword: string, during: 'password_change' | 'account_deletion') {
     const user = await liveCallerOf(prisma, userId, sessionId, now(), { email: true, username: true, passwordHash: true, role: true })
     if (user === null) throw apiError('AUTH_SESSION_REVOKED')
-    if (!await passwords.verify(user.passwordHash, currentPassword)) throw apiError('INVALID_CURRENT_PASSWORD')
+    const keys = accountThrottleKeys(user)
+    await throttle.inTurn(keys[0] as string, async () => {
+      await throttle.assertMayTryAll(keys)
+      if (await passwords.verify(user.passwordHash, currentPassword)) return
+      await throttle.recordFailure(keys[0] as string)
+      await audit.record({ action: 'password.check_failed', actorId: userId, subjectId: userId, details: { during } })
+      throw apiError('INVALID_CURRENT_PASSWORD')
+    })
     return user
   }
 
@@ -43,7 +58,7 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
      * AUTH_SESSION_REVOKED) rather than being overwritten.
      */
     async changePassword (userId: string, sessionId: string, currentPassword: string, newPassword: string): Promise<void> {
-      const user = await provenCaller(userId, sessionId, currentPassword)
+      const user = await provenCaller(userId, sessionId, currentPassword, 'password_change')
       if (passwords.isWeak(newPassword, [user.email, user.username])) throw apiError('PASSWORD_TOO_WEAK')
       const passwordHash = await passwords.hash(newPassword)
       await prisma.$transaction(async tx => {
@@ -67,7 +82,7 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
      * the freed address next.
      */
     async deleteAccount (userId: string, sessionId: string, password: string): Promise<void> {
-      const user = await provenCaller(userId, sessionId, password)
+      const user = await provenCaller(userId, sessionId, password, 'account_deletion')
       await prisma.$transaction(async tx => {
         if (user.role === 'admin') await assertAnotherActiveAdmin(tx, userId)
         if (!await deleteUser(tx, userId, user.passwordHash)) throw apiError('AUTH_SESSION_REVOKED')
