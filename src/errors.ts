@@ -43,6 +43,7 @@ const catalogue = {
   MFA_ALREADY_ENABLED: [409, 'A second factor is already set up; remove it first'],
   MFA_NOT_ENABLED: [409, 'No second factor is set up'],
   PASSKEY_ALREADY_REGISTERED: [409, 'This passkey is already registered'],
+  PASSKEY_LIMIT_REACHED: [409, 'This account has as many passkeys as it may have; remove one first'],
   MFA_ENROLMENT_NOT_STARTED: [409, 'Start the enrolment first: POST /auth/mfa/totp'],
   BODY_TOO_LARGE: [413, 'The request body is too large'],
   UNSUPPORTED_MEDIA_TYPE: [415, 'Send the request body as application/json'],

@@ -12,6 +12,7 @@ import {
   PasskeyResponse, RegisterPasskeyBody, RenamePasskeyBody
 } from '../schemas/passkeys.js'
 import type { Services } from '../services/index.js'
+import { MAX_PASSKEYS_PER_USER } from '../services/passkeys/registration.js'
 import { answerLogin } from './auth.js'
 import { absentBodyAsEmpty, actorOf, callerOf, deviceOf, noStore, type TypedRoutes } from './request-context.js'
 
@@ -20,11 +21,15 @@ export type PasskeyRoutesOptions = Pick<Services, 'logins' | 'passkeys' | 'chall
 const tags = ['passkeys']
 
 /** The routes of a signed-in caller: their passkeys, and the options to reauthenticate with one. */
-async function ownPasskeyRoutes (app: FastifyInstance, { passkeys, reauthentication }: PasskeyRoutesOptions) {
+async function ownPasskeyRoutes (app: FastifyInstance, { passkeys, reauthentication, limits }: PasskeyRoutesOptions) {
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()
   routes.addHook('preParsing', app.authenticate)
+  // Like the sign-in ceremony: options store a challenge, and each registration stores a
+  // passkey and mails the owner; nobody registers more than a few a minute.
+  const rateLimit = perClientIp(limits.loginIp)
 
   routes.post('/auth/passkeys/register/options', {
+    config: { rateLimit },
     preValidation: absentBodyAsEmpty,
     preHandler: [app.requireFreshAuthentication],
     schema: {
@@ -32,22 +37,23 @@ async function ownPasskeyRoutes (app: FastifyInstance, { passkeys, reauthenticat
       security,
       operationId: 'passkeyRegistrationOptions',
       summary: 'Start registering a passkey',
-      description: `Options for navigator.credentials.create(): a discoverable credential, user verification preferred, the caller's passkeys excluded. The challenge works once, for 5 minutes, on this session only. ${needsProvenAddress} ${needsFreshAuthentication}`,
+      description: `Options for navigator.credentials.create(): a discoverable credential, user verification preferred, the caller's passkeys excluded. The challenge works once, for 5 minutes, on this session only. 409 \`PASSKEY_LIMIT_REACHED\` when the caller already has ${MAX_PASSKEYS_PER_USER} passkeys (remove one first). ${needsProvenAddress} ${needsFreshAuthentication}`,
       body: EmptyBody,
-      response: { 200: PasskeyCreationOptions, ...errorResponses(400, 401, 403, 415) }
+      response: { 200: PasskeyCreationOptions, ...errorResponses(400, 401, 403, 409, 415, 429) }
     }
   }, async request => passkeys.registrationOptions(actorOf(request)))
 
   routes.post('/auth/passkeys/register/verify', {
+    config: { rateLimit },
     preHandler: [app.requireFreshAuthentication],
     schema: {
       tags,
       security,
       operationId: 'registerPasskey',
       summary: 'Finish registering a passkey',
-      description: `The credential made with the options of POST /auth/passkeys/register/options. From now on the account has a second factor: a password login asks for it. 400 \`PASSKEY_CHALLENGE_EXPIRED\`, \`PASSKEY_ORIGIN_MISMATCH\`, \`PASSKEY_RP_ID_MISMATCH\` or \`PASSKEY_INVALID\`; 409 \`PASSKEY_ALREADY_REGISTERED\`. ${needsProvenAddress} ${needsFreshAuthentication}`,
+      description: `The credential made with the options of POST /auth/passkeys/register/options. From now on the account has a second factor: a password login asks for it. 400 \`PASSKEY_CHALLENGE_EXPIRED\`, \`PASSKEY_ORIGIN_MISMATCH\`, \`PASSKEY_RP_ID_MISMATCH\` or \`PASSKEY_INVALID\` (also for a credential id longer than 1023 bytes, or other than the response's \`id\`); 409 \`PASSKEY_ALREADY_REGISTERED\`, or \`PASSKEY_LIMIT_REACHED\` past ${MAX_PASSKEYS_PER_USER} passkeys. ${needsProvenAddress} ${needsFreshAuthentication}`,
       body: RegisterPasskeyBody,
-      response: { 201: PasskeyResponse, ...errorResponses(400, 401, 403, 409, 415) }
+      response: { 201: PasskeyResponse, ...errorResponses(400, 401, 403, 409, 415, 429) }
     }
   }, async (request, reply) => reply.code(201).send({ passkey: await passkeys.register(actorOf(request), request.body.response, request.body.name) }))
   passkeyManagementRoutes(routes, app, { passkeys, reauthentication })
@@ -62,6 +68,7 @@ function passkeyManagementRoutes (routes: TypedRoutes, app: FastifyInstance, { p
       security,
       operationId: 'listPasskeys',
       summary: "The caller's passkeys",
+      description: `All of them, oldest first: at most ${MAX_PASSKEYS_PER_USER}.`,
       response: { 200: PasskeyList, ...errorResponses(401) }
     }
   }, async request => ({ items: await passkeys.list(callerOf(request).userId) }))

@@ -3,6 +3,9 @@ import { Type, type Static } from '@sinclair/typebox'
 
 const Base64Url = (maxLength: number, description: string) => Type.String({ minLength: 1, maxLength, pattern: '^[A-Za-z0-9_-]+$', description })
 
+// WebAuthn Level 3, 7.1 step 25: a credential id is at most 1023 bytes, 1364 characters of unpadded base64url.
+const CredentialId = (description: string) => Base64Url(1364, description)
+
 const Transports = Type.Array(Type.String({ maxLength: 32 }), { maxItems: 10, description: 'how the browser can reach the authenticator (internal, hybrid, usb, nfc, ble…)' })
 
 // Browsers add outputs of extensions; they are not used, but a browser may send them.
@@ -12,8 +15,8 @@ const Attachment = Type.Optional(Type.Union([Type.Literal('platform'), Type.Lite
 
 /** What every credential of `PublicKeyCredential.toJSON()` starts with. */
 const credential = {
-  id: Base64Url(1366, 'the credential id'),
-  rawId: Base64Url(1366, 'the credential id, again'),
+  id: CredentialId('the credential id'),
+  rawId: CredentialId('the credential id, again (the same string)'),
   type: Type.Literal('public-key'),
   authenticatorAttachment: Attachment,
   clientExtensionResults: ClientExtensionResults,
@@ -83,7 +86,7 @@ export const PasskeyList = Type.Object({ items: Type.Array(Type.Ref('Passkey')) 
 
 export const RegisterPasskeyBody = Type.Object({ response: PasskeyAttestation, name: Type.Optional(PasskeyName) }, { additionalProperties: false })
 export const RenamePasskeyBody = Type.Object({ name: PasskeyName }, { additionalProperties: false })
-export const PasskeyParams = Type.Object({ id: Base64Url(1366, 'the credential id') }, { additionalProperties: false })
+export const PasskeyParams = Type.Object({ id: CredentialId('the credential id') }, { additionalProperties: false })
 export const PasskeyLoginBody = Type.Object({
   response: PasskeyAssertion,
   transport: Type.Optional(Type.Literal('cookie', { description: 'ask for HttpOnly cookies instead of tokens in the body (browsers always get cookies)' }))

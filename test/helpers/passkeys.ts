@@ -21,14 +21,18 @@ export interface CeremonyOverrides {
   wrongKey?: boolean
   challenge?: string
   type?: string
+  /** The credential id the authenticator data carries at registration (default: this credential's). */
+  credentialId?: string
 }
 
 /** One credential of a software authenticator; `register` makes it, `assert` uses it. */
 export class SoftPasskey {
-  readonly id = b64(randomBytes(16))
   private readonly keys = generateKeyPairSync('ec', { namedCurve: 'P-256' })
   private counter = 0
   userHandle: string | undefined
+
+  /** `id`: the credential id, base64url (authenticators make 16 to 64 bytes; WebAuthn allows 1023). */
+  constructor (readonly id: string = b64(randomBytes(16))) {}
 
   private coseKey (): Uint8Array {
     const jwk = this.keys.publicKey.export({ format: 'jwk' })
@@ -38,13 +42,13 @@ export class SoftPasskey {
     ]))
   }
 
-  private authData (rpId: string, flags: number, counter: number, attested?: Uint8Array): Buffer {
+  private authData (rpId: string, flags: number, counter: number, attested?: Uint8Array, credentialId = this.id): Buffer {
     const head = Buffer.alloc(37)
     createHash('sha256').update(rpId).digest().copy(head, 0)
     head[32] = flags
     head.writeUInt32BE(counter, 33)
     if (attested === undefined) return head
-    const idBytes = Buffer.from(this.id, 'base64url')
+    const idBytes = Buffer.from(credentialId, 'base64url')
     const idLength = Buffer.alloc(2)
     idLength.writeUInt16BE(idBytes.length)
     return Buffer.concat([head, Buffer.alloc(16), idLength, idBytes, attested])
@@ -63,7 +67,7 @@ export class SoftPasskey {
   register (options: { challenge: string, user: { id: string } }, overrides: CeremonyOverrides = {}) {
     this.userHandle = options.user.id
     const flags = FLAG_UP | FLAG_AT | (overrides.userVerified === false ? 0 : FLAG_UV)
-    const authData = this.authData(overrides.rpId ?? TEST_RP_ID, flags, 0, this.coseKey())
+    const authData = this.authData(overrides.rpId ?? TEST_RP_ID, flags, 0, this.coseKey(), overrides.credentialId)
     const attestationObject = isoCBOR.encode(new Map<string, unknown>([['fmt', 'none'], ['attStmt', new Map()], ['authData', new Uint8Array(authData)]]) as never)
     return this.credential({
       clientDataJSON: b64(this.clientData(overrides.type ?? 'webauthn.create', overrides.challenge ?? options.challenge, overrides.origin ?? TEST_ORIGIN)),

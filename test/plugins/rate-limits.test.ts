@@ -111,7 +111,7 @@ t.test('register, refresh, verify and the mail routes have their own per-ip limi
 
 // Regression: an email change mailed two addresses per request with only the generous default
 // limit, and a wrong current password cost a hash per request at the default's pace.
-t.test('an email change counts as a mail route, per client and per user; the routes that check the current password, as a login', async t => {
+t.test('an email change counts as a mail route, per client and per user; the routes that check the current password, and passkey registration, as a login', async t => {
   const { app, prisma } = await buildTestApp(t, { env: { RATE_LIMIT_MAIL: '1/60', RATE_LIMIT_MAIL_ACCOUNT: '1/60', RATE_LIMIT_LOGIN_IP: '2/60' } })
   const account = await registerAccount(app)
   const headers = { authorization: `Bearer ${(await loginWithBody(app, account)).accessToken}` }
@@ -132,6 +132,12 @@ t.test('an email change counts as a mail route, per client and per user; the rou
   for (const [method, url, payload] of [['POST', '/auth/password/change', { currentPassword: 'wrong password', newPassword: 'a brand new passphrase' }], ['DELETE', '/users/me', { password: 'wrong password' }]] as const) {
     for (let i = 0; i < 2; i++) t.equal((await app.inject({ method, url, headers, payload, remoteAddress: '10.0.1.3' })).json().code, 'INVALID_CURRENT_PASSWORD', `${method} ${url}: try ${i + 1}`)
     t.equal((await app.inject({ method, url, headers, payload, remoteAddress: '10.0.1.3' })).statusCode, 429, `${method} ${url}: limited as a login`)
+  }
+  // Limits run before authentication: anonymous attempts count.
+  for (const url of ['/auth/passkeys/register/options', '/auth/passkeys/register/verify']) {
+    const statuses = []
+    for (let i = 0; i < 3; i++) statuses.push((await app.inject({ method: 'POST', url, payload: {} })).statusCode)
+    t.same(statuses, [401, 401, 429], url)
   }
 })
 

@@ -1,4 +1,5 @@
-// Every refusal of a passkey ceremony has its catalogue code: origin, RP ID, replayed or expired challenge, unknown credential, counter regression, user verification, bad input.
+// Every refusal of a passkey ceremony has its catalogue code: origin, RP ID, replayed or expired challenge, unknown credential, counter regression, user verification, bad input, too many passkeys.
+import { randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { startLogin } from '../helpers/mfa.js'
@@ -142,4 +143,49 @@ t.test('bad input is a 400 with the catalogue shape', async t => {
   refused(t, await post('/auth/mfa/webauthn/options', { mfaToken: '' }), 400, 'VALIDATION_FAILED')
   refused(t, await app.inject({ method: 'PATCH', url: `/auth/passkeys/${passkey.id}`, headers, payload: { name: '' } }), 400, 'VALIDATION_FAILED')
   refused(t, await app.inject({ method: 'PATCH', url: `/auth/passkeys/${passkey.id}`, headers, payload: { name: 'x'.repeat(65) } }), 400, 'VALIDATION_FAILED')
+})
+
+// Unbounded passkeys (of up to 1023 bytes of id each) made every options call of a ceremony,
+// and the list, megabytes long (regression).
+t.test('an account has at most 20 passkeys: options and registration past that are 409 PASSKEY_LIMIT_REACHED, also when two race for the last place', async t => {
+  const owner = await registerProvenAccount(app, prisma)
+  const ownerHeaders = bearer((await loginWithBody(app, owner)).accessToken)
+  const options = async () => (await post('/auth/passkeys/register/options', undefined, ownerHeaders)).json()
+  // 19 stored directly (registration through the API is tested above); the 20th and 21st race through it.
+  await prisma.passkey.createMany({
+    data: Array.from({ length: 19 }, (_, i) => ({ id: randomBytes(16).toString('base64url'), userId: owner.user.id, publicKey: new Uint8Array(randomBytes(77)), deviceType: 'singleDevice', aaguid: '00000000-0000-0000-0000-000000000000', name: `Key ${i + 1}` }))
+  })
+  const [first, second] = [await options(), await options()]
+  const raced = await Promise.all([first, second].map(async created => post('/auth/passkeys/register/verify', { response: new SoftPasskey().register(created) }, ownerHeaders)))
+  t.same(raced.map(response => response.statusCode).sort(), [201, 409], 'one of the two takes the last place')
+  t.equal(raced.find(response => response.statusCode === 201)?.json().passkey.name, 'Passkey 20')
+  t.same(raced.find(response => response.statusCode === 409)?.json(), { statusCode: 409, code: 'PASSKEY_LIMIT_REACHED', error: 'Conflict', message: 'This account has as many passkeys as it may have; remove one first' })
+  t.equal(await prisma.passkey.count({ where: { userId: owner.user.id } }), 20)
+
+  refused(t, await post('/auth/passkeys/register/options', undefined, ownerHeaders), 409, 'PASSKEY_LIMIT_REACHED')
+  t.equal((await app.inject({ method: 'GET', url: '/auth/passkeys', headers: ownerHeaders })).json().items.length, 20)
+  const oldest = await prisma.passkey.findFirstOrThrow({ where: { userId: owner.user.id }, orderBy: { createdAt: 'asc' } })
+  t.equal((await app.inject({ method: 'DELETE', url: `/auth/passkeys/${oldest.id}`, headers: ownerHeaders })).statusCode, 204)
+  t.equal((await post('/auth/passkeys/register/verify', { response: new SoftPasskey().register(await options()) }, ownerHeaders)).statusCode, 201, 'removing one makes room')
+})
+
+t.test("a registered credential id is at most 1023 bytes, and the authenticator data's is the response's", async t => {
+  const owner = await registerProvenAccount(app, prisma)
+  const ownerHeaders = bearer((await loginWithBody(app, owner)).accessToken)
+  const register = async (response: object) => post('/auth/passkeys/register/verify', { response }, ownerHeaders)
+  const options = async () => (await post('/auth/passkeys/register/options', undefined, ownerHeaders)).json()
+  const longest = new SoftPasskey(randomBytes(1023).toString('base64url'))
+  t.equal(longest.id.length, 1364)
+  t.equal((await register(longest.register(await options()))).statusCode, 201, 'the longest WebAuthn allows')
+
+  const tooLong = new SoftPasskey(randomBytes(1024).toString('base64url'))
+  refused(t, await register(tooLong.register(await options())), 400, 'VALIDATION_FAILED')
+  refused(t, await loginVerify(tooLong.assert(await loginOptions())), 400, 'VALIDATION_FAILED')
+  refused(t, await app.inject({ method: 'PATCH', url: `/auth/passkeys/${tooLong.id}`, headers: ownerHeaders, payload: { name: 'x' } }), 400, 'VALIDATION_FAILED')
+  const made = new SoftPasskey().register(await options())
+  refused(t, await register({ ...made, rawId: new SoftPasskey().id }), 400, 'PASSKEY_INVALID')
+  // The id stored is the authenticator data's: it cannot be longer than, or other than, the one the schema checked.
+  refused(t, await register(new SoftPasskey().register(await options(), { credentialId: randomBytes(4096).toString('base64url') })), 400, 'PASSKEY_INVALID')
+  refused(t, await register(new SoftPasskey().register(await options(), { credentialId: new SoftPasskey().id })), 400, 'PASSKEY_INVALID')
+  t.same((await prisma.passkey.findMany({ where: { userId: owner.user.id }, select: { id: true } })).map(row => row.id), [longest.id], 'nothing else was stored')
 })

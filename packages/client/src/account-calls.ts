@@ -42,9 +42,9 @@ export function accountCalls ({ authed, open, ended }: Senders) {
     removeTotp: (): Promise<void> => ok(asUser({ method: 'DELETE', path: '/auth/mfa/totp' })),
     /** Ten new recovery codes; the old ones die. Needs fresh authentication. */
     regenerateRecoveryCodes: (): Promise<RecoveryCodesAnswer> => json<RecoveryCodesAnswer>(asUser({ method: 'POST', path: '/auth/mfa/recovery-codes' })),
-    /** Options for `navigator.credentials.create()` to register a passkey. Needs fresh authentication and a verified address (403 `EMAIL_NOT_VERIFIED`). */
+    /** Options for `navigator.credentials.create()` to register a passkey. Needs fresh authentication and a verified address (403 `EMAIL_NOT_VERIFIED`); 409 `PASSKEY_LIMIT_REACHED` at 20 passkeys. */
     passkeyRegistrationOptions: (): Promise<PasskeyCreationOptionsAnswer> => json<PasskeyCreationOptionsAnswer>(asUser({ method: 'POST', path: '/auth/passkeys/register/options' })),
-    /** Stores the passkey just made; from now on the account has a second factor. Needs fresh authentication. */
+    /** Stores the passkey just made; from now on the account has a second factor. Needs fresh authentication; 409 `PASSKEY_LIMIT_REACHED` past 20 passkeys. */
     async registerPasskey (input: RegisterPasskeyInput): Promise<Passkey> {
       return (await json<{ passkey: Passkey }>(asUser({ method: 'POST', path: '/auth/passkeys/register/verify', body: input }))).passkey
     },

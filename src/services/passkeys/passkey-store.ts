@@ -26,23 +26,27 @@ export interface NewPasskey {
 }
 
 export async function hasPasskey (db: Db, userId: string): Promise<boolean> {
-  return await db.passkey.count({ where: { userId } }) > 0
+  return await passkeyCount(db, userId) > 0
 }
 
+export async function passkeyCount (db: Db, userId: string): Promise<number> {
+  return db.passkey.count({ where: { userId } })
+}
+
+/** All of them, oldest first: registration keeps a user's passkeys few (MAX_PASSKEYS_PER_USER), so no page is needed. */
 export async function passkeysOf (db: Db, userId: string): Promise<PasskeyView[]> {
   return db.passkey.findMany({ where: { userId }, select: viewSelect, orderBy: { createdAt: 'asc' } })
 }
 
-/** The user's passkeys as credential descriptors: what options list to allow or exclude. */
+/** The user's passkeys as credential descriptors: what options list to allow or exclude (all of them: a ceremony cannot use one left out). */
 export async function descriptorsOf (db: Db, userId: string) {
   return (await db.passkey.findMany({ where: { userId }, select: { id: true, transports: true }, orderBy: { createdAt: 'asc' } }))
     .map(({ id, transports }) => ({ id, transports }))
 }
 
-/** Stores a new passkey, named "Passkey N" unless `name` is given. A known credential id fails on the primary key. */
-export async function insertPasskey (db: Db, userId: string, passkey: NewPasskey, name: string | undefined, at: Date): Promise<PasskeyView> {
-  const count = await db.passkey.count({ where: { userId } })
-  return db.passkey.create({ data: { ...passkey, userId, name: name ?? `Passkey ${count + 1}`, createdAt: at }, select: viewSelect })
+/** Stores a new passkey. A known credential id fails on the primary key. */
+export async function insertPasskey (db: Db, userId: string, passkey: NewPasskey, name: string, at: Date): Promise<PasskeyView> {
+  return db.passkey.create({ data: { ...passkey, userId, name, createdAt: at }, select: viewSelect })
 }
 
 /** Renames a passkey of `userId`; null when they have none of that id. */

@@ -5,13 +5,24 @@ import { apiError, withStatus } from '../../errors.js'
 import { CEREMONY_TTL_SECONDS } from './ceremony-challenges.js'
 import { clientDataOf, originRefusal } from './ceremony-data.js'
 import type { PasskeyActor, PasskeyDeps } from './passkey-context.js'
-import { descriptorsOf, insertPasskey, type PasskeyView } from './passkey-store.js'
+import { descriptorsOf, insertPasskey, passkeyCount, type PasskeyView } from './passkey-store.js'
 import { provenEmailOf } from '../accounts/email-of.js'
 import { lockUser, userById } from '../accounts/user-store.js'
 import { markProven } from '../sessions/session-store.js'
 import { webauthn } from './webauthn.js'
 
 type RegistrationInfo = Extract<VerifiedRegistrationResponse, { verified: true }>['registrationInfo']
+
+/**
+ * The most passkeys one user may have. People with a passkey per device and a few security
+ * keys in a drawer reach ten or so, not hundreds; every options call of a sign-in lists them
+ * all (allowCredentials, excludeCredentials) and so does GET /auth/passkeys, so without a cap
+ * one account could make each of those answers megabytes long.
+ */
+export const MAX_PASSKEYS_PER_USER = 20
+
+/** WebAuthn Level 3, 7.1 step 25: an RP should refuse longer credential ids. */
+const MAX_CREDENTIAL_ID_BYTES = 1023
 
 /**
  * The attested credential of a registration ceremony whose challenge this session was given
@@ -29,15 +40,25 @@ async function verifiedCredential ({ prisma, challenges, settings }: PasskeyDeps
     throw withStatus(/RP ID/.test(String(error)) ? 'PASSKEY_RP_ID_MISMATCH' : 'PASSKEY_INVALID', 400)
   })
   if (!verification.verified) throw withStatus('PASSKEY_INVALID', 400)
+  // The id stored is the one in the authenticator data, which the library neither bounds nor
+  // compares with the response's `id` (itself checked equal to `rawId`): both must agree.
+  const { id } = verification.registrationInfo.credential
+  if (id !== response.id || Buffer.from(id, 'base64url').length > MAX_CREDENTIAL_ID_BYTES) throw withStatus('PASSKEY_INVALID', 400)
   return verification.registrationInfo
 }
 
-/** One transaction: the passkey, this session's proof of it, and the owner's notice by mail. 409 for a known credential; 403 on an unproven address. */
+/**
+ * One transaction: the passkey, this session's proof of it, and the owner's notice by mail.
+ * 409 for a known credential, or at MAX_PASSKEYS_PER_USER (counted under the user's row lock,
+ * so two registrations racing for the last place cannot both pass); 403 on an unproven address.
+ */
 async function storePasskey ({ prisma, outbox, now }: PasskeyDeps, actor: PasskeyActor, info: RegistrationInfo, name: string | undefined): Promise<PasskeyView> {
   const at = now()
   return prisma.$transaction(async tx => {
     await lockUser(tx, actor.userId)
     const to = await provenEmailOf(tx, actor.userId)
+    const count = await passkeyCount(tx, actor.userId)
+    if (count >= MAX_PASSKEYS_PER_USER) throw apiError('PASSKEY_LIMIT_REACHED')
     const created = await insertPasskey(tx, actor.userId, {
       id: info.credential.id,
       publicKey: new Uint8Array(info.credential.publicKey),
@@ -46,7 +67,7 @@ async function storePasskey ({ prisma, outbox, now }: PasskeyDeps, actor: Passke
       backedUp: info.credentialBackedUp,
       deviceType: info.credentialDeviceType,
       aaguid: info.aaguid
-    }, name, at)
+    }, name ?? `Passkey ${count + 1}`, at)
     if (!await markProven(tx, actor.userId, actor.sessionId, 'webauthn', at)) throw apiError('AUTH_SESSION_REVOKED')
     await outbox.queue(tx, { kind: 'passkey_added', to, name: created.name })
     return created
@@ -62,12 +83,14 @@ export function createPasskeyRegistration (deps: PasskeyDeps) {
     /**
      * Registration options for a discoverable credential, user verification preferred, the
      * user's existing passkeys excluded; the challenge is bound to the caller's session.
-     * 403 EMAIL_NOT_VERIFIED before the address is proven (see provenEmailOf).
+     * 403 EMAIL_NOT_VERIFIED before the address is proven (see provenEmailOf); 409
+     * PASSKEY_LIMIT_REACHED at MAX_PASSKEYS_PER_USER, before the browser makes a credential.
      */
     async registrationOptions (actor: PasskeyActor): Promise<PublicKeyCredentialCreationOptionsJSON> {
       const user = await userById(prisma, actor.userId, { email: true, username: true, emailVerifiedAt: true, profile: { select: { displayName: true } } })
       if (user === null) throw apiError('AUTH_SESSION_REVOKED')
       if (user.emailVerifiedAt === null) throw apiError('EMAIL_NOT_VERIFIED')
+      if (await passkeyCount(prisma, actor.userId) >= MAX_PASSKEYS_PER_USER) throw apiError('PASSKEY_LIMIT_REACHED')
       const challenge = await challenges.issue('registration', actor.sessionId)
       const { generateRegistrationOptions } = await webauthn()
       return await generateRegistrationOptions({
@@ -87,7 +110,8 @@ export function createPasskeyRegistration (deps: PasskeyDeps) {
     /**
      * Stores the credential of a registration ceremony whose challenge this session was
      * given (single use, five minutes); the session counts as having proven it, as a TOTP
-     * confirmation does. 400 for a response that fails verification, 409 for a known credential.
+     * confirmation does. 400 for a response that fails verification, 409 for a known credential
+     * or past MAX_PASSKEYS_PER_USER.
      */
     async register (actor: PasskeyActor, response: RegistrationResponseJSON, name: string | undefined): Promise<PasskeyView> {
       const info = await verifiedCredential(deps, actor, response)
