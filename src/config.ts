@@ -82,6 +82,7 @@ export const ConfigSchema = Type.Object({
   ARGON2_TIME_COST: Type.Integer({ default: 2, minimum: 1, maximum: 20 }),
   ARGON2_PARALLELISM: Type.Integer({ default: 1, minimum: 1, maximum: 16 }),
   ARGON2_CONCURRENCY: Type.Integer({ default: 0, minimum: 0, maximum: 256, description: 'password hashes computed at once, the rest wait their turn (0: one per CPU core)' }),
+  ARGON2_MAX_WAITING: Type.Integer({ default: 256, minimum: 1, maximum: 100_000, description: 'password hashes that may wait for a thread; past them a request that needs one is refused with 503 and Retry-After' }),
   ARGON2_NICE: Type.Integer({ default: 19, minimum: 0, maximum: 19, description: 'CPU priority of the hashing threads, as a nice value (Linux): 19 yields to everything else, 0 competes at normal priority' }),
 
   BODY_LIMIT_BYTES: Type.Integer({ default: 32_768, minimum: 1024, maximum: 1_048_576 }),

@@ -62,6 +62,7 @@ export function passwordServiceFor (config: Config, shared?: Argon2Threads) {
     timeCost: config.ARGON2_TIME_COST,
     parallelism: config.ARGON2_PARALLELISM,
     concurrency: config.ARGON2_CONCURRENCY === 0 ? availableParallelism() : config.ARGON2_CONCURRENCY,
+    maxWaiting: config.ARGON2_MAX_WAITING,
     nice: config.ARGON2_NICE
   }, shared)
 }

@@ -2,6 +2,7 @@
 import { parseOptions, type Options } from '@node-rs/argon2'
 import { dictionary } from '@zxcvbn-ts/language-common'
 import { Piscina } from 'piscina'
+import { apiError } from '../../errors.js'
 
 export interface PasswordSettings {
   memoryKiB: number
@@ -9,6 +10,8 @@ export interface PasswordSettings {
   parallelism: number
   /** Hashes computed at once, one per thread; the others wait in line. */
   concurrency: number
+  /** Hashes that may wait in that line; past them, 503 (see `run` below). */
+  maxWaiting: number
   /** The hashing threads' nice value (Linux): 19, the lowest priority, unless said otherwise. */
   nice?: number
 }
@@ -71,8 +74,20 @@ export function createPasswordService (settings: PasswordSettings, shared?: Argo
     parallelism: settings.parallelism
   }
   const threads = shared ?? createArgon2Threads(settings)
-  const hash = async (password: string) => await threads.run({ op: 'hash', password, options }) as string
-  const verify = async (stored: string, password: string) => await threads.run({ op: 'verify', hash: stored, password }) as boolean
+  /**
+   * A hash that would wait behind `maxWaiting` others is refused at once (503 with
+   * Retry-After) rather than queued: when requests for hashes come faster than the threads
+   * work, an unbounded line grows until every answer comes after its client has given up,
+   * and the threads then hash only for nobody. Refused, the surplus costs nothing, and the
+   * hashes that do run are answered in time. It tells nothing about accounts: an unknown
+   * one's decoy hash waits in the same line.
+   */
+  const run = async (task: Argon2Task) => {
+    if (threads.queueSize >= settings.maxWaiting) throw apiError('SERVICE_UNAVAILABLE')
+    return await threads.run(task)
+  }
+  const hash = async (password: string) => await run({ op: 'hash', password, options }) as string
+  const verify = async (stored: string, password: string) => await run({ op: 'verify', hash: stored, password }) as boolean
   // Hash of a random value, verified against for unknown users so that a login costs the
   // same whether or not the account exists (no user enumeration by timing).
   const decoyHash = hash(crypto.randomUUID())
@@ -82,11 +97,15 @@ export function createPasswordService (settings: PasswordSettings, shared?: Argo
       return hash(normalizePassword(password))
     },
 
-    /** Constant work: an unparsable stored hash is a failed match, never an exception. */
+    /**
+     * Constant work: an unparsable stored hash is a failed match, never an exception. A full
+     * line (503) is not a failed match: it must not count toward anyone's backoff.
+     */
     async verify (storedHash: string, password: string): Promise<boolean> {
       try {
         return await verify(storedHash, normalizePassword(password))
-      } catch {
+      } catch (error) {
+        if ((error as { code?: unknown }).code === 'SERVICE_UNAVAILABLE') throw error
         return false
       }
     },
