@@ -1,5 +1,6 @@
 // Email verification by mailed token: registration, resend, email change through PATCH /users/me, conflicts.
 import t from 'tap'
+import { REMINDER_INTERVAL_SECONDS } from '../../src/services/accounts/email-verification.js'
 import { buildTestApp } from '../helpers/app.js'
 import { withClient } from '../helpers/database.js'
 import { startMailServer } from '../helpers/mail.js'
@@ -254,8 +255,17 @@ t.test('REQUIRE_EMAIL_VERIFICATION: unverified users are told so only after a co
   t.same(refused.json(), { statusCode: 403, code: 'EMAIL_NOT_VERIFIED', error: 'Forbidden', message: 'Verify your email address first: follow the link mailed to you' })
   t.same(refused.cookies, [])
   t.equal(await strict.prisma.session.count({ where: { userId: account.user.id } }), 0, 'no session')
+  // Regression: every refused login mailed a new link, so anyone with the password could flood the address.
+  const links = () => strict.prisma.oneTimeToken.findMany({ where: { userId: account.user.id, purpose: 'email_verify' }, select: { id: true } })
+  const registrationLinks = await links()
+  t.equal(registrationLinks.length, 1, 'the registration link is recent and still works: no other is made')
+  for (let i = 0; i < 3; i++) t.equal((await login(account.email, account.password)).json().code, 'EMAIL_NOT_VERIFIED')
+  t.same(await links(), registrationLinks, 'nor by logins refused again')
+
+  strict.clock.advance(REMINDER_INTERVAL_SECONDS + 1)
+  t.equal((await login(account.email, account.password)).statusCode, 403)
   const fresh = await mail.nextMail(account.email, { subject: VERIFY })
-  t.equal((await strict.app.inject({ method: 'POST', url: '/auth/email/verify', payload: { token: registrationMail.token } })).json().code, 'VERIFICATION_TOKEN_INVALID', 'the refused login mailed a newer link')
+  t.equal((await strict.app.inject({ method: 'POST', url: '/auth/email/verify', payload: { token: registrationMail.token } })).json().code, 'VERIFICATION_TOKEN_INVALID', 'a login refused once the link was older mailed a newer one')
   t.equal((await strict.app.inject({ method: 'POST', url: '/auth/email/verify', payload: { token: fresh.token } })).statusCode, 204)
 
   const accepted = await login(account.email, account.password)

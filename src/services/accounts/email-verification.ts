@@ -13,6 +13,12 @@ export interface EmailVerificationDeps {
   now: () => Date
 }
 
+/**
+ * A login refused for an unverified address mails a link only if none went out this long
+ * ago: that link still works, and every refused login would otherwise mail the address.
+ */
+export const REMINDER_INTERVAL_SECONDS = 300
+
 export function createEmailVerificationService ({ prisma, oneTimeTokens, outbox, now }: EmailVerificationDeps) {
   /** Issues a token for `email` and queues its mail, in one transaction: the mail is promised once this resolves. */
   async function sendLink (userId: string, purpose: 'email_verify' | 'email_change', email: string): Promise<void> {
@@ -24,8 +30,22 @@ export function createEmailVerificationService ({ prisma, oneTimeTokens, outbox,
   }
 
   return {
-    /** A new verification link for the account's current address (the older ones die). */
-    sendVerification: (userId: string, email: string) => sendLink(userId, 'email_verify', email),
+    /**
+     * After a login refused for the unverified `email`: a new link (the older ones die),
+     * unless one was issued within REMINDER_INTERVAL_SECONDS. The check and the issue take
+     * turns on the user's row, so refused logins at once mail one link between them.
+     */
+    async remindUnverified (userId: string, email: string): Promise<void> {
+      const since = new Date(now().getTime() - REMINDER_INTERVAL_SECONDS * 1000)
+      const sent = await prisma.$transaction(async tx => {
+        await lockUser(tx, userId)
+        if (await oneTimeTokens.issuedSince(tx, userId, 'email_verify', email, since)) return false
+        const tokenId = await oneTimeTokens.issue(userId, 'email_verify', email, tx)
+        await outbox.queue(tx, { kind: 'verify_email', to: email, tokenId })
+        return true
+      })
+      if (sent) outbox.wake()
+    },
 
     /**
      * Inside the caller's update: a new address only becomes `pendingEmail`; it replaces

@@ -100,9 +100,9 @@ async function settledHash ({ prisma, passwords }: LoginDeps, user: { id: string
   return now !== null && await passwords.verify(now.passwordHash, password) ? now.passwordHash : user.passwordHash
 }
 
-/** REQUIRE_EMAIL_VERIFICATION: a proven but unverified user gets a fresh link (the old one may have expired) and 403, no session. */
+/** REQUIRE_EMAIL_VERIFICATION: a proven but unverified user gets 403, no session, and a fresh link unless a recent one still works. */
 async function refuseUnverified ({ emails, metrics }: LoginDeps, user: { id: string, email: string }): Promise<never> {
-  await emails.sendVerification(user.id, user.email)
+  await emails.remindUnverified(user.id, user.email)
   metrics.login('email_not_verified')
   throw apiError('EMAIL_NOT_VERIFIED')
 }

@@ -118,6 +118,11 @@ function spending (now: () => Date) {
       return count === 1
     },
 
+    /** Whether the user has a live token of `purpose` for `email` issued after `since`. */
+    async issuedSince (tx: Transaction, userId: string, purpose: TokenPurpose, email: string, since: Date): Promise<boolean> {
+      return await tx.oneTimeToken.count({ where: { userId, purpose, email, usedAt: null, expiresAt: { gt: now() }, createdAt: { gt: since } } }) > 0
+    },
+
     /** Kills the user's unused tokens of `purpose` (a password change kills outstanding reset links). */
     async revoke (tx: Transaction, userId: string, purpose: TokenPurpose): Promise<void> {
       await tx.oneTimeToken.updateMany({ where: { userId, purpose, usedAt: null }, data: { usedAt: now() } })
