@@ -21,6 +21,7 @@ import { redis } from './plugins/redis.js'
 import { requestId, requestIdOf } from './plugins/request-id.js'
 import { securityHeaders } from './plugins/security-headers.js'
 import { swagger } from './plugins/swagger.js'
+import { writeTurns } from './plugins/write-turns.js'
 import { OneLinePerRequest } from './request-logging.js'
 import { adminRoutes } from './routes/admin.js'
 import { accountRoutes } from './routes/accounts.js'
@@ -93,6 +94,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     cookieName: cookieNames(config.COOKIE_SECURE).access
   })
   await app.register(authenticate)
+  await app.register(writeTurns)
   await app.register(authorize)
   await app.register(freshAuth, { reauthentication: services.reauthentication, sessions: services.sessions })
   await app.register(mailer, { delivery: services.mailDelivery, pollSeconds: config.MAIL_POLL_SECONDS })

@@ -1,0 +1,60 @@
+// One write per user at a time: a burst of one user's writes waits in memory, not on pooled connections behind the user's row lock.
+import t from 'tap'
+import { turns } from '../../src/plugins/write-turns.js'
+import { buildTestApp } from '../helpers/app.js'
+import { withClient } from '../helpers/database.js'
+import { until } from '../helpers/until.js'
+import { loginWithBody, registerAccount } from '../helpers/users.js'
+
+t.test('turns: one holder per key, in the order asked; other keys never wait; nothing kept after', async t => {
+  const take = turns()
+  const order: string[] = []
+  const first = await take('a')
+  const second = take('a').then(end => { order.push('second'); return end })
+  const other = await take('b')
+  order.push('other')
+  await Promise.resolve()
+  t.same(order, ['other'], 'the second waits for the first; another key does not')
+  first()
+  first()
+  const endSecond = await second
+  t.same(order, ['other', 'second'])
+  endSecond()
+  other()
+  const again = await take('a')
+  again()
+  t.pass('a key is free again once its holders are done')
+})
+
+// Regression: a few hundred profile changes of one user, sent at once, each held a pooled
+// connection while waiting for the user's row lock, and everyone else's requests waited for one.
+t.test('a burst of one user\'s writes holds one connection at a time; another user is answered meanwhile', async t => {
+  const { app, prisma, database } = await buildTestApp(t, { env: { DATABASE_POOL_SIZE: '4', DATABASE_CONNECT_TIMEOUT_SECONDS: '1' } })
+  if (database.poolSize === 1) {
+    t.skip('the embedded database serves one connection at a time: run with TEST_DATABASE_URL')
+    return
+  }
+  const busy = await registerAccount(app)
+  const other = await registerAccount(app)
+  const busyHeaders = { authorization: `Bearer ${(await loginWithBody(app, busy)).accessToken}` }
+  const otherHeaders = { authorization: `Bearer ${(await loginWithBody(app, other)).accessToken}` }
+  const lockWaiters = async (client: Parameters<Parameters<typeof withClient>[1]>[0]) =>
+    Number((await client.query('SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = \'Lock\'')).rows[0].count)
+
+  await withClient(database.url, async holder => {
+    await withClient(database.url, async watcher => {
+      await holder.query('BEGIN')
+      await holder.query('SELECT 1 FROM "Profile" WHERE "userId" = $1 FOR UPDATE', [busy.user.id])
+      const burst = Array.from({ length: 12 }, (_, i) =>
+        app.inject({ method: 'PATCH', url: '/users/me', headers: busyHeaders, payload: { profile: { displayName: `Name ${i}` } } }))
+      await until('a write of the busy user to wait for its profile row', async () => await lockWaiters(watcher) >= 1, 5000)
+      const meanwhile = await app.inject({ method: 'GET', url: '/users/me', headers: otherHeaders })
+      t.equal(meanwhile.statusCode, 200, 'another user is answered while the busy user\'s writes wait')
+      t.equal(await lockWaiters(watcher), 1, 'one of the burst waits on the database; the rest wait their turn in memory')
+      await holder.query('COMMIT')
+      const answers = await Promise.all(burst)
+      t.same(answers.map(answer => answer.statusCode), Array(12).fill(200), 'every write of the burst is done, in turn')
+    })
+  })
+  t.match(await prisma.profile.findUniqueOrThrow({ where: { userId: busy.user.id } }), { displayName: /^Name \d+$/ })
+})
