@@ -1,7 +1,8 @@
 // buildApp(config, deps): the Fastify instance with every plugin and route, in order; it never listens. What they are given is built in dependencies.ts.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Server } from 'node:http'
+import Fastify, { type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance } from 'fastify'
 import { type Config } from './config.js'
-import { listOf } from './config-derived.js'
+import { listOf, serverTimeoutsOf } from './config-derived.js'
 import { buildDependencies, type AppDeps } from './dependencies.js'
 import { logRedaction } from './log-redaction.js'
 import { accessTokens } from './plugins/access-tokens.js'
@@ -9,7 +10,7 @@ import { authenticate } from './plugins/authenticate.js'
 import { authorize } from './plugins/authorize.js'
 import { cookieNames, cookies } from './plugins/cookies.js'
 import { crossOrigin } from './plugins/cross-origin.js'
-import { errorHandler, frameworkErrorHandler } from './plugins/error-handler.js'
+import { clientErrorHandler, errorHandler, frameworkErrorHandler } from './plugins/error-handler.js'
 import { freshAuth } from './plugins/fresh-auth.js'
 import { inputGuard } from './plugins/input-guard.js'
 import { loadShedding } from './plugins/load-shedding.js'
@@ -42,8 +43,9 @@ import { schemaController } from './validation.js'
 
 export type { AppDeps }
 
-function fastifyOptionsOf (config: Config, logger: FastifyBaseLogger | undefined): FastifyServerOptions {
+function fastifyOptionsOf (config: Config, logger: FastifyBaseLogger | undefined): FastifyHttpOptions<Server> {
   const trustedProxies = listOf(config.TRUST_PROXY)
+  const { connectionTimeout, headersTimeout, requestTimeout, connectionsCheckingInterval } = serverTimeoutsOf(config)
   return {
     ...(logger === undefined
       ? { logger: { level: config.LOG_LEVEL, ...logRedaction } }
@@ -52,8 +54,12 @@ function fastifyOptionsOf (config: Config, logger: FastifyBaseLogger | undefined
     // Only the named proxies may set X-Forwarded-For/-Proto; anyone else could spoof them.
     trustProxy: trustedProxies.length > 0 ? trustedProxies : false,
     bodyLimit: config.BODY_LIMIT_BYTES,
-    connectionTimeout: 30_000,
-    requestTimeout: 30_000,
+    connectionTimeout,
+    requestTimeout,
+    // Options of Node's http.createServer: Fastify sets no headers timeout (Node's default is 60 s)
+    // and no checking interval (Node checks every 30 s), so a client dripping header lines kept
+    // its connection about a minute.
+    http: { headersTimeout, requestTimeout, connectionsCheckingInterval },
     keepAliveTimeout: 72_000,
     // load-shedding answers those requests itself, in the catalogue's shape.
     return503OnClosing: false,
@@ -61,6 +67,8 @@ function fastifyOptionsOf (config: Config, logger: FastifyBaseLogger | undefined
     requestIdHeader: false,
     genReqId: requestIdOf,
     frameworkErrors: frameworkErrorHandler,
+    // What Node's HTTP parser refuses (bad request line, headers too large, a timeout) answered in the catalogue's shape.
+    clientErrorHandler,
     schemaController
   }
 }

@@ -1,4 +1,4 @@
-// What the app reads from a validated config in its own terms: rate limits, mail settings, lists.
+// What the app reads from a validated config in its own terms: rate limits, mail settings, lists, server timeouts.
 import type { Config } from './config.js'
 
 export interface RateLimit {
@@ -47,5 +47,33 @@ export function mailSettingsOf (config: Config): MailSettings {
     from: config.MAIL_FROM ?? `no-reply@${new URL(config.PUBLIC_URL).hostname}`,
     passwordResetUrl: config.PASSWORD_RESET_URL ?? `${config.PUBLIC_URL}/reset-password?token={token}`,
     emailVerificationUrl: config.EMAIL_VERIFICATION_URL ?? `${config.PUBLIC_URL}/verify-email?token={token}`
+  }
+}
+
+export interface ServerTimeouts {
+  /** A connection silent this long is closed (nothing received or sent, a request in progress or not). */
+  connectionTimeout: number
+  /** A request's headers must all arrive within this long of its first byte. */
+  headersTimeout: number
+  /** A request's headers and body must all arrive within this long of its first byte. */
+  requestTimeout: number
+  /** How often Node looks for requests past those two bounds. */
+  connectionsCheckingInterval: number
+}
+
+/**
+ * The HTTP server's bounds on slow clients, in milliseconds. Node only looks for requests
+ * past their headers or request timeout every `connectionsCheckingInterval` (30 s by
+ * default), so a client dripping a header line every few seconds held its connection up to
+ * 30 s past its bound; checked ten times within the headers timeout (at most every second),
+ * a connection outlives its bound by a tenth of the headers timeout at most.
+ */
+export function serverTimeoutsOf (config: Config): ServerTimeouts {
+  const headersTimeout = config.HEADERS_TIMEOUT_SECONDS * 1000
+  return {
+    connectionTimeout: 30_000,
+    headersTimeout,
+    requestTimeout: config.REQUEST_TIMEOUT_SECONDS * 1000,
+    connectionsCheckingInterval: Math.min(1000, headersTimeout / 10)
   }
 }

@@ -86,6 +86,8 @@ export const ConfigSchema = Type.Object({
   ARGON2_NICE: Type.Integer({ default: 19, minimum: 0, maximum: 19, description: 'CPU priority of the hashing threads, as a nice value (Linux): 19 yields to everything else, 0 competes at normal priority' }),
 
   BODY_LIMIT_BYTES: Type.Integer({ default: 32_768, minimum: 1024, maximum: 1_048_576 }),
+  HEADERS_TIMEOUT_SECONDS: Seconds(10, 1, 60, 'a request whose headers have not all arrived this long after its first byte is answered 408 REQUEST_TIMEOUT and its connection closed; at most REQUEST_TIMEOUT_SECONDS'),
+  REQUEST_TIMEOUT_SECONDS: Seconds(30, 1, 300, 'a request whose headers and body have not all arrived this long after its first byte is answered 408 REQUEST_TIMEOUT and its connection closed'),
   LOAD_SHEDDING_MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ default: 1000, minimum: 0, maximum: 60_000, description: 'answer 503 while the mean event loop delay exceeds this (0 disables)' }),
   // Off by default: with the embedded database (queries on the event loop) or a shared CPU, one busy second passes 0.98.
   LOAD_SHEDDING_MAX_EVENT_LOOP_UTILIZATION: Type.Number({ default: 0, minimum: 0, maximum: 1, description: 'answer 503 while the event loop is busy more than this share of the time (0 disables)' }),

@@ -4,6 +4,7 @@ import createError from '@fastify/error'
 const catalogue = {
   VALIDATION_FAILED: [400, 'The request is invalid: %s'],
   INVALID_JSON: [400, 'The request body is not valid JSON'],
+  MALFORMED_REQUEST: [400, 'The request is not valid HTTP/1.1'],
   PASSWORD_TOO_WEAK: [400, 'The password is too common or too easy to guess; choose another'],
   RESET_TOKEN_INVALID: [400, 'This password reset link is invalid or was already used; ask for a new one'],
   RESET_TOKEN_EXPIRED: [400, 'This password reset link has expired; ask for a new one'],
@@ -35,6 +36,7 @@ const catalogue = {
   REAUTHENTICATION_REQUIRED: [403, 'Confirm it is you first: POST /auth/reauthenticate with one of the methods listed'],
   MFA_ENROLMENT_REQUIRED: [403, 'Admins must use a second factor: set one up (POST /auth/mfa/totp), or prove it on this session (POST /auth/reauthenticate)'],
   NOT_FOUND: [404, 'Not found'],
+  REQUEST_TIMEOUT: [408, 'The request did not arrive in time; the connection is closed'],
   USER_EXISTS: [409, 'An account with this email or username already exists'],
   USERNAME_TAKEN: [409, 'This username is taken'],
   LAST_ADMIN: [409, 'This would leave no active admin'],
@@ -49,6 +51,7 @@ const catalogue = {
   UNSUPPORTED_MEDIA_TYPE: [415, 'Send the request body as application/json'],
   RANGE_NOT_SATISFIABLE: [416, 'The requested range is outside the file'],
   RATE_LIMITED: [429, 'Too many requests; retry later'],
+  HEADERS_TOO_LARGE: [431, 'The request headers are too large; send fewer or shorter headers (cookies included)'],
   INTERNAL_ERROR: [500, 'Something went wrong on our side'],
   SERVICE_UNAVAILABLE: [503, 'The service is temporarily unavailable; retry later']
 } as const satisfies Record<string, readonly [number, string]>

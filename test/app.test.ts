@@ -56,7 +56,7 @@ t.test('the OpenAPI document lists every route with an operationId and the share
   t.ok(doc.paths['/users/me'].get.responses['429'], 'limited routes document their 429')
   t.notOk(doc.paths['/health'].get.responses['429'], 'liveness is never limited')
   // What every route can answer besides its own (regression: a CSRF 403, a 413 or a 415 went undocumented).
-  for (const status of ['400', '500', '503']) t.ok(doc.paths['/health'].get.responses[status], `GET /health documents its ${status}`)
+  for (const status of ['400', '408', '431', '500', '503']) t.ok(doc.paths['/health'].get.responses[status], `GET /health documents its ${status}`)
   t.notOk(doc.paths['/health'].get.responses['415'], 'no body, no 415')
   for (const status of ['400', '403', '413', '415', '429']) t.ok(doc.paths['/auth/verify'].post.responses[status], `POST /auth/verify documents its ${status}`)
   t.equal(doc.paths['/auth/register'].post.requestBody.required, true, 'a body that must be sent is required')

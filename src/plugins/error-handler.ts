@@ -1,11 +1,13 @@
 // Every failure leaves in the catalogue's shape {statusCode, code, error, message}; 5xx bodies carry no internals.
-import { STATUS_CODES } from 'node:http'
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
+import { STATUS_CODES, type ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import type { ConnectionError, FastifyError, FastifyInstance, FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
 import { isDatabaseUnavailable, isTransactionConflict } from '../db/errors.js'
 import { apiError, isErrorCode, type ErrorCode } from '../errors.js'
 import { errorResponses } from '../schemas/common.js'
 import { SAFE_METHODS } from './cross-origin.js'
+import { apiSecurityHeaders } from './security-headers.js'
 
 /** Every 503 tells clients when to try again (RFC 9110 10.2.3). */
 export const RETRY_AFTER_SECONDS = 5
@@ -74,6 +76,45 @@ export function frameworkErrorHandler (error: FastifyError, _request: unknown, r
   return send(reply, toErrorBody(error))
 }
 
+// What Node's HTTP parser and its request timeouts raise, as catalogue codes: the statuses
+// Node itself would answer (lib/_http_server.js); every other parser error is a 400.
+const clientErrorCodes: Record<string, ErrorCode> = {
+  ERR_HTTP_REQUEST_TIMEOUT: 'REQUEST_TIMEOUT',
+  HPE_HEADER_OVERFLOW: 'HEADERS_TOO_LARGE',
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: 'BODY_TOO_LARGE'
+}
+
+/**
+ * Fastify's `clientErrorHandler` option: what happens on a connection before any request
+ * exists (a malformed request, headers past Node's 16 KB, a request that did not arrive
+ * within HEADERS_TIMEOUT_SECONDS or REQUEST_TIMEOUT_SECONDS) is answered in the catalogue's
+ * shape, then the connection is closed, as Node and Fastify do (regression: Fastify's own
+ * answers had no `code`).
+ */
+export function clientErrorHandler (this: FastifyInstance, error: ConnectionError, socket: Socket) {
+  // A reset or already closed connection: nobody is left to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const body = toErrorBody(apiError(clientErrorCodes[error.code] ?? 'MALFORMED_REQUEST'))
+  // A client's mistake or a slow client, not the service's: no stack trace.
+  this.log.debug({ code: error.code, statusCode: body.statusCode }, 'request refused before any route')
+  // Node's own rule: never write into a response already begun on this connection.
+  const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage
+  if (socket.writable && inFlight?.headersSent !== true) socket.write(rawAnswer(body))
+  socket.destroy()
+}
+
+function rawAnswer (body: ErrorBody): string {
+  const json = JSON.stringify(body)
+  const headers = {
+    ...apiSecurityHeaders,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(json)),
+    connection: 'close'
+  }
+  const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('')
+  return `HTTP/1.1 ${body.statusCode} ${body.error}\r\n${lines}\r\n${json}`
+}
+
 async function errorHandlerPlugin (app: FastifyInstance) {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const body = toErrorBody(error)
@@ -99,13 +140,13 @@ async function errorHandlerPlugin (app: FastifyInstance) {
   else app.setNotFoundHandler(notFound)
 
   // What any route can answer besides its own, documented on each (429 is the rate limits'):
-  // 400 from the router (a malformed URL), 500 and 503; where a body is sent, 403 from the
-  // CSRF check, 413 and 415.
+  // 400 from the router or the HTTP parser, 408 and 431 from the HTTP parser (clientErrorHandler),
+  // 500 and 503; where a body is sent, 403 from the CSRF check, 413 and 415.
   app.addHook('onRoute', route => {
     const response = route.schema?.response as Record<string, unknown> | undefined
     if (route.schema === undefined || response === undefined) return
     const withBody = [route.method].flat().some(method => !SAFE_METHODS.has(method))
-    route.schema.response = { ...errorResponses(400, 500, 503, ...(withBody ? [403, 413, 415] : [])), ...response }
+    route.schema.response = { ...errorResponses(400, 408, 431, 500, 503, ...(withBody ? [403, 413, 415] : [])), ...response }
   })
 }
 

@@ -36,10 +36,12 @@ export function helmetHeaders (helmetOptions: HelmetOptions): Record<string, str
   return headers
 }
 
+/** The headers every answer of the API carries, those written before Fastify is reached included. */
+export const apiSecurityHeaders: Readonly<Record<string, string>> = helmetHeaders(options)
+
 async function securityHeadersPlugin (app: FastifyInstance) {
-  const headers = helmetHeaders(options)
   app.addHook('onRequest', (_request, reply, done) => {
-    reply.headers(headers)
+    reply.headers(apiSecurityHeaders)
     done()
   })
 }

@@ -1,0 +1,139 @@
+// The HTTP server's edge over real TCP: slow clients are cut off within their bounds, and what Node's parser refuses is answered in the catalogue's shape.
+import { once } from 'node:events'
+import { request as httpRequest } from 'node:http'
+import { connect, type AddressInfo, type Socket } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import t from 'tap'
+import { serverTimeoutsOf } from '../src/config-derived.js'
+import { loadConfig } from '../src/config.js'
+import { buildTestApp } from './helpers/app.js'
+
+// Small bounds keep the file fast; the checks below allow many times them, for a loaded machine.
+const { app } = await buildTestApp(t, { env: { HEADERS_TIMEOUT_SECONDS: '1', REQUEST_TIMEOUT_SECONDS: '2' } })
+await app.listen({ host: '127.0.0.1', port: 0 })
+const { port } = app.server.address() as AddressInfo
+
+/** Far past both bounds and Node's check of them, yet well short of the 30 s Node used to take. */
+const CLOSED_WITHIN_MS = 10_000
+
+interface Connection {
+  socket: Socket
+  /** Everything the server has sent, as latin1 text. */
+  received: () => string
+  /** Milliseconds from the first byte sent to the server closing the connection. */
+  closed: Promise<number>
+}
+
+function open (): Promise<Connection> {
+  const socket = connect(port, '127.0.0.1')
+  let received = ''
+  let startedAt = 0
+  socket.on('data', chunk => { received += chunk.toString('latin1') })
+  socket.on('error', () => {})
+  const closed = once(socket, 'close').then(() => Date.now() - startedAt)
+  socket.once('connect', () => { startedAt = Date.now() })
+  return once(socket, 'connect').then(() => ({ socket, received: () => received, closed }))
+}
+
+/** Writes `line` every 200 ms until the connection closes or `giveUpMs` pass; resolves to how long it stayed open, or undefined. */
+async function drip (connection: Connection, line: string, giveUpMs: number): Promise<number | undefined> {
+  const timer = setInterval(() => { if (connection.socket.writable) connection.socket.write(line) }, 200)
+  try {
+    return await Promise.race([connection.closed, sleep(giveUpMs, undefined)])
+  } finally {
+    clearInterval(timer)
+    connection.socket.destroy()
+  }
+}
+
+function bodyOf (answer: string): unknown {
+  return JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))
+}
+
+const requestTimeout = { statusCode: 408, code: 'REQUEST_TIMEOUT', error: 'Request Timeout', message: 'The request did not arrive in time; the connection is closed' }
+
+t.test('a client dripping header lines is answered 408 and cut off after HEADERS_TIMEOUT_SECONDS (regression: held about a minute)', async t => {
+  const connection = await open()
+  connection.socket.write('POST /auth/login HTTP/1.1\r\nHost: auth.example\r\n')
+  // Nothing can close it sooner than its 1 s bound, however slow the machine: this is no race.
+  await sleep(300)
+  t.equal(connection.received(), '', 'still waiting for the headers well before the bound')
+  const openFor = await drip(connection, 'X-Slow: yes\r\n', CLOSED_WITHIN_MS)
+  t.ok(openFor !== undefined, `closed by the server within ${CLOSED_WITHIN_MS} ms (after ${openFor} ms)`)
+  t.ok(openFor === undefined || openFor >= 1000, 'not before the bound')
+  t.match(connection.received(), /^HTTP\/1\.1 408 Request Timeout\r\n/)
+  t.match(connection.received(), /\r\nconnection: close\r\n/i)
+  t.same(bodyOf(connection.received()), requestTimeout)
+})
+
+t.test('a client dripping its body is answered 408 and cut off after REQUEST_TIMEOUT_SECONDS', async t => {
+  const connection = await open()
+  connection.socket.write('POST /auth/login HTTP/1.1\r\nHost: auth.example\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"email":"')
+  const openFor = await drip(connection, 'a', CLOSED_WITHIN_MS)
+  t.ok(openFor !== undefined, `closed by the server within ${CLOSED_WITHIN_MS} ms (after ${openFor} ms)`)
+  t.ok(openFor === undefined || openFor >= 2000, 'not before the bound')
+  t.same(bodyOf(connection.received()), requestTimeout)
+})
+
+t.test('an idle keep-alive connection is not a slow request: it outlives the headers timeout', async t => {
+  const connection = await open()
+  const health = 'GET /health HTTP/1.1\r\nHost: auth.example\r\n\r\n'
+  connection.socket.write(health)
+  await sleep(1500)
+  connection.socket.write(health)
+  await sleep(300)
+  connection.socket.destroy()
+  t.equal(connection.received().match(/HTTP\/1\.1 200 OK/g)?.length, 2, 'both requests answered on one connection')
+})
+
+t.test('headers past 16 KB (2000 cookies) are 431 HEADERS_TOO_LARGE in the catalogue\'s shape (regression: no code)', async t => {
+  const cookie = Array.from({ length: 2000 }, (_, i) => `c${i}=v`).join('; ')
+  const { status, headers, body } = await new Promise<{ status: number, headers: Record<string, unknown>, body: string }>((resolve, reject) => {
+    const request = httpRequest({ host: '127.0.0.1', port, path: '/users/me', agent: false, headers: { cookie } }, response => {
+      let text = ''
+      response.setEncoding('utf8')
+      response.on('data', chunk => { text += chunk })
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: text }))
+    })
+    request.on('error', reject)
+    request.end()
+  })
+  t.equal(status, 431)
+  t.same(JSON.parse(body), {
+    statusCode: 431,
+    code: 'HEADERS_TOO_LARGE',
+    error: 'Request Header Fields Too Large',
+    message: 'The request headers are too large; send fewer or shorter headers (cookies included)'
+  })
+  t.equal(headers['content-type'], 'application/json; charset=utf-8')
+  t.equal(headers['x-content-type-options'], 'nosniff', 'with the security headers of every answer')
+})
+
+t.test('a chunked body whose chunk extensions pass 16 KB is 413 BODY_TOO_LARGE, as Node would answer it', async t => {
+  const connection = await open()
+  connection.socket.write(`POST /auth/login HTTP/1.1\r\nHost: auth.example\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2;${'x'.repeat(20_000)}\r\n{}\r\n0\r\n\r\n`)
+  t.ok(await Promise.race([connection.closed, sleep(CLOSED_WITHIN_MS, undefined)]) !== undefined, 'the connection is closed')
+  t.match(connection.received(), /^HTTP\/1\.1 413 Payload Too Large\r\n/)
+  t.same(bodyOf(connection.received()), { statusCode: 413, code: 'BODY_TOO_LARGE', error: 'Payload Too Large', message: 'The request body is too large' })
+})
+
+t.test('a request Node\'s parser refuses is 400 MALFORMED_REQUEST in the catalogue\'s shape (regression: no code)', async t => {
+  const malformed = {
+    'an unknown method': 'BREW /health HTTP/1.1\r\nHost: auth.example\r\n\r\n',
+    'a header without a colon': 'GET /health HTTP/1.1\r\nHost auth.example\r\n\r\n',
+    'both Content-Length and Transfer-Encoding (request smuggling)': 'POST /auth/login HTTP/1.1\r\nHost: auth.example\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'
+  }
+  for (const [what, raw] of Object.entries(malformed)) {
+    const connection = await open()
+    connection.socket.write(raw)
+    t.ok(await Promise.race([connection.closed, sleep(CLOSED_WITHIN_MS, undefined)]) !== undefined, `${what}: the connection is closed`)
+    t.match(connection.received(), /^HTTP\/1\.1 400 Bad Request\r\n/, what)
+    t.same(bodyOf(connection.received()), { statusCode: 400, code: 'MALFORMED_REQUEST', error: 'Bad Request', message: 'The request is not valid HTTP/1.1' }, what)
+  }
+})
+
+t.test('by default the headers must arrive within 10 s and the whole request within 30 s, checked every second', async t => {
+  t.same(serverTimeoutsOf(loadConfig({})), { connectionTimeout: 30_000, headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1000 })
+  t.equal(app.server.headersTimeout, 1000, 'the settings reach the server')
+  t.equal(app.server.requestTimeout, 2000)
+})
