@@ -6,6 +6,8 @@ import { withClient } from '../helpers/database.js'
 import { until } from '../helpers/until.js'
 import { loginWithBody, registerAccount } from '../helpers/users.js'
 
+const { app, prisma, database } = await buildTestApp(t, { env: { DATABASE_POOL_SIZE: '4', DATABASE_CONNECT_TIMEOUT_SECONDS: '1' } })
+
 t.test('turns: one holder per key, in the order asked; other keys never wait; nothing kept after', async t => {
   const take = turns()
   const order: string[] = []
@@ -28,12 +30,9 @@ t.test('turns: one holder per key, in the order asked; other keys never wait; no
 
 // Regression: a few hundred profile changes of one user, sent at once, each held a pooled
 // connection while waiting for the user's row lock, and everyone else's requests waited for one.
-t.test('a burst of one user\'s writes holds one connection at a time; another user is answered meanwhile', async t => {
-  const { app, prisma, database } = await buildTestApp(t, { env: { DATABASE_POOL_SIZE: '4', DATABASE_CONNECT_TIMEOUT_SECONDS: '1' } })
-  if (database.poolSize === 1) {
-    t.skip('the embedded database serves one connection at a time: run with TEST_DATABASE_URL')
-    return
-  }
+t.test('a burst of one user\'s writes holds one connection at a time; another user is answered meanwhile', {
+  skip: database.poolSize === 1 && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL'
+}, async t => {
   const busy = await registerAccount(app)
   const other = await registerAccount(app)
   const busyHeaders = { authorization: `Bearer ${(await loginWithBody(app, busy)).accessToken}` }
