@@ -75,6 +75,17 @@ t.test('a client dripping its body is answered 408 and cut off after REQUEST_TIM
   t.same(bodyOf(connection.received()), requestTimeout)
 })
 
+// Regression: a preconnected socket got an unasked 408, which a client sending its request just
+// then could take for that request's answer.
+t.test('a connection that sends nothing is closed after HEADERS_TIMEOUT_SECONDS without an answer', async t => {
+  const connection = await open()
+  const openFor = await Promise.race([connection.closed, sleep(CLOSED_WITHIN_MS, undefined)])
+  connection.socket.destroy()
+  t.ok(openFor !== undefined, `closed by the server within ${CLOSED_WITHIN_MS} ms (after ${openFor} ms)`)
+  t.ok(openFor === undefined || openFor >= 1000, 'not before the bound')
+  t.equal(connection.received(), '', 'nothing was written to it')
+})
+
 t.test('an idle keep-alive connection is not a slow request: it outlives the headers timeout', async t => {
   const connection = await open()
   const health = 'GET /health HTTP/1.1\r\nHost: auth.example\r\n\r\n'

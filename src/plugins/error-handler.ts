@@ -94,6 +94,13 @@ const clientErrorCodes: Record<string, ErrorCode> = {
 export function clientErrorHandler (this: FastifyInstance, error: ConnectionError, socket: Socket) {
   // A reset or already closed connection: nobody is left to answer.
   if (error.code === 'ECONNRESET' || socket.destroyed) return
+  // Node times a new connection from its opening. One that has sent nothing yet (a browser's
+  // or a pool's preconnect) asked nothing: an answer could be taken for that of the request
+  // its client sends just then, so it is closed without one.
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT' && socket.bytesRead === 0) {
+    socket.destroy()
+    return
+  }
   const body = toErrorBody(apiError(clientErrorCodes[error.code] ?? 'MALFORMED_REQUEST'))
   // A client's mistake or a slow client, not the service's: no stack trace.
   this.log.debug({ code: error.code, statusCode: body.statusCode }, 'request refused before any route')
