@@ -42,16 +42,21 @@ export function turns () {
 async function writeTurnsPlugin (app: FastifyInstance) {
   const take = turns()
   app.decorateRequest('endTurn', null)
-  app.addHook('preHandler', async (request: FastifyRequest) => {
-    if (request.caller === null || SAFE_METHODS.has(request.method)) return
-    request.endTurn = await take(request.caller.userId)
-  })
+  const takeTurn = async (request: FastifyRequest) => {
+    if (request.caller !== null) request.endTurn = await take(request.caller.userId)
+  }
   const endTurn = async (request: FastifyRequest) => { request.endTurn?.() }
-  app.addHook('onSend', async (request, _reply, payload) => {
-    await endTurn(request)
+  const endTurnOnSend = async (request: FastifyRequest, _reply: unknown, payload: unknown) => {
+    request.endTurn?.()
     return payload
+  }
+  // Only the routes that write carry the hooks: reads (the hot paths among them) pay nothing.
+  app.addHook('onRoute', route => {
+    if ([route.method].flat().every(method => SAFE_METHODS.has(method))) return
+    route.preHandler = [takeTurn, ...[route.preHandler ?? []].flat()]
+    route.onSend = [...[route.onSend ?? []].flat(), endTurnOnSend]
+    route.onResponse = [...[route.onResponse ?? []].flat(), endTurn]
   })
-  app.addHook('onResponse', endTurn)
 }
 
 export const writeTurns = fp(writeTurnsPlugin, { name: 'write-turns', dependencies: ['authenticate'] })
