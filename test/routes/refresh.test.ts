@@ -218,7 +218,9 @@ t.test('a session refreshed before rotates in one statement, and every rule stil
   const first = await loginWithBody(app, account)
   const second = (await refreshWithBody(first.refreshToken)).json()
   let third: { refreshToken: string } = { refreshToken: '' }
-  t.equal((await statementsDuring(pool, async () => { third = (await refreshWithBody(second.refreshToken)).json() })).length, 1, 'one round trip')
+  const sent = await statementsDuring(pool, async () => { third = (await refreshWithBody(second.refreshToken)).json() })
+  // The outbox delivers the registration's mail, or polls, on the same pool meanwhile: not the refresh's.
+  t.same(sent.filter(name => name?.startsWith('outbox.') !== true), ['refresh.rotate'], 'one round trip')
 
   const [sid, generation, mac] = third.refreshToken.split('.') as [string, string, string]
   const forged = await refreshWithBody(`${sid}.${generation}.${mac.slice(0, -2)}${mac.endsWith('AA') ? 'BB' : 'AA'}`)
