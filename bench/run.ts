@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { withClient } from '../test/helpers/database.js'
 import { freePort } from '../test/helpers/net.js'
+import { NGINX, nginxInstalled } from '../test/helpers/nginx.js'
 import { nodeFlags } from '../test/helpers/program.js'
 import { compare, measure, type LoadOf } from './load.js'
 import { startServer, type Server } from './processes.js'
@@ -30,6 +31,16 @@ const SERVICE_NODE_FLAGS = [...nodeFlags, ...(process.env.BENCH_NODE_FLAGS ?? ''
 const unlimited = {
   ...Object.fromEntries(['DEFAULT', 'LOGIN_IP', 'LOGIN_ACCOUNT', 'REGISTER', 'REFRESH', 'VERIFY']
     .map(name => [`RATE_LIMIT_${name}`, '9999999/1']))
+}
+
+// BENCH_ONLY (a regular expression over scenario names) is for working on one route; such a run is not written down.
+const only = process.env.BENCH_ONLY === undefined ? null : new RegExp(process.env.BENCH_ONLY)
+
+// The scaling table ends the run and needs nginx: a machine without it is told now, not after
+// a quarter of an hour of measurements that would then be lost.
+if ((only === null || only.test('scaling')) && !nginxInstalled()) {
+  console.error(`npm run bench: the scaling table runs two instances behind nginx, and ${NGINX} is missing (Debian: apt-get install nginx); BENCH_ONLY can leave the scaling out, in a run that is only printed`)
+  process.exit(1)
 }
 
 // A database of the benchmark's own, dropped at the end.
@@ -121,8 +132,6 @@ try {
     { name: 'POST /auth/register (against a login)', service: () => registerLoad, reference: argonLoad, referenceName: 'argon2 + sign', target: 0.85 }
   ]
 
-  // BENCH_ONLY (a regular expression over scenario names) is for working on one route; such a run is not written down.
-  const only = process.env.BENCH_ONLY === undefined ? null : new RegExp(process.env.BENCH_ONLY)
   const rows: Row[] = []
   for (const scenario of scenarios.filter(s => only === null || only.test(s.name))) {
     for (const connections of [10, 50]) {

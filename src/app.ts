@@ -16,7 +16,7 @@ import { inputGuard } from './plugins/input-guard.js'
 import { loadShedding } from './plugins/load-shedding.js'
 import { mailer } from './plugins/mailer.js'
 import { totpReseal } from './plugins/totp-reseal.js'
-import { metrics } from './plugins/metrics.js'
+import { metrics, type ServerEdge } from './plugins/metrics.js'
 import { rateLimits } from './plugins/rate-limits.js'
 import { redis } from './plugins/redis.js'
 import { requestId, requestIdOf } from './plugins/request-id.js'
@@ -43,9 +43,23 @@ import { schemaController } from './validation.js'
 
 export type { AppDeps }
 
+/** How a server of this process bounds slow clients and answers what Node's parser refuses: the API's port and the metrics port alike. */
+function serverEdgeOf (config: Config): ServerEdge {
+  const { connectionTimeout, headersTimeout, requestTimeout, connectionsCheckingInterval } = serverTimeoutsOf(config)
+  return {
+    connectionTimeout,
+    requestTimeout,
+    // Options of Node's http.createServer: Fastify sets no headers timeout (Node's default is 60 s)
+    // and no checking interval (Node checks every 30 s), so a client dripping header lines kept
+    // its connection about a minute.
+    http: { headersTimeout, requestTimeout, connectionsCheckingInterval },
+    // What Node's HTTP parser refuses (bad request line, headers too large, a timeout) answered in the catalogue's shape.
+    clientErrorHandler
+  }
+}
+
 function fastifyOptionsOf (config: Config, logger: FastifyBaseLogger | undefined): FastifyHttpOptions<Server> {
   const trustedProxies = listOf(config.TRUST_PROXY)
-  const { connectionTimeout, headersTimeout, requestTimeout, connectionsCheckingInterval } = serverTimeoutsOf(config)
   return {
     ...(logger === undefined
       ? { logger: { level: config.LOG_LEVEL, ...logRedaction } }
@@ -54,12 +68,7 @@ function fastifyOptionsOf (config: Config, logger: FastifyBaseLogger | undefined
     // Only the named proxies may set X-Forwarded-For/-Proto; anyone else could spoof them.
     trustProxy: trustedProxies.length > 0 ? trustedProxies : false,
     bodyLimit: config.BODY_LIMIT_BYTES,
-    connectionTimeout,
-    requestTimeout,
-    // Options of Node's http.createServer: Fastify sets no headers timeout (Node's default is 60 s)
-    // and no checking interval (Node checks every 30 s), so a client dripping header lines kept
-    // its connection about a minute.
-    http: { headersTimeout, requestTimeout, connectionsCheckingInterval },
+    ...serverEdgeOf(config),
     keepAliveTimeout: 72_000,
     // load-shedding answers those requests itself, in the catalogue's shape.
     return503OnClosing: false,
@@ -67,8 +76,6 @@ function fastifyOptionsOf (config: Config, logger: FastifyBaseLogger | undefined
     requestIdHeader: false,
     genReqId: requestIdOf,
     frameworkErrors: frameworkErrorHandler,
-    // What Node's HTTP parser refuses (bad request line, headers too large, a timeout) answered in the catalogue's shape.
-    clientErrorHandler,
     schemaController
   }
 }
@@ -117,6 +124,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     token: config.METRICS_TOKEN,
     port: config.METRICS_PORT,
     host: config.HOST,
+    edge: serverEdgeOf(config),
     logLevel: probeLogLevel
   })
   await app.register(healthRoutes, { pingDatabase: async () => { await deps.prisma.$queryRaw`SELECT 1` }, logLevel: probeLogLevel })

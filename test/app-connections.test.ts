@@ -1,12 +1,12 @@
 // The HTTP server's edge over real TCP: slow clients are cut off within their bounds, and what Node's parser refuses is answered in the catalogue's shape.
-import { once } from 'node:events'
 import { request as httpRequest } from 'node:http'
-import { connect, type AddressInfo, type Socket } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { serverTimeoutsOf } from '../src/config-derived.js'
 import { loadConfig } from '../src/config.js'
 import { buildTestApp } from './helpers/app.js'
+import { drip, openConnection } from './helpers/net.js'
 
 // Small bounds keep the file fast; the checks below allow many times them, for a loaded machine.
 const { app } = await buildTestApp(t, { env: { HEADERS_TIMEOUT_SECONDS: '1', REQUEST_TIMEOUT_SECONDS: '2' } })
@@ -16,36 +16,6 @@ const { port } = app.server.address() as AddressInfo
 /** Far past both bounds and Node's check of them, yet well short of the 30 s Node used to take. */
 const CLOSED_WITHIN_MS = 10_000
 
-interface Connection {
-  socket: Socket
-  /** Everything the server has sent, as latin1 text. */
-  received: () => string
-  /** Milliseconds from the first byte sent to the server closing the connection. */
-  closed: Promise<number>
-}
-
-function open (): Promise<Connection> {
-  const socket = connect(port, '127.0.0.1')
-  let received = ''
-  let startedAt = 0
-  socket.on('data', chunk => { received += chunk.toString('latin1') })
-  socket.on('error', () => {})
-  const closed = once(socket, 'close').then(() => Date.now() - startedAt)
-  socket.once('connect', () => { startedAt = Date.now() })
-  return once(socket, 'connect').then(() => ({ socket, received: () => received, closed }))
-}
-
-/** Writes `line` every 200 ms until the connection closes or `giveUpMs` pass; resolves to how long it stayed open, or undefined. */
-async function drip (connection: Connection, line: string, giveUpMs: number): Promise<number | undefined> {
-  const timer = setInterval(() => { if (connection.socket.writable) connection.socket.write(line) }, 200)
-  try {
-    return await Promise.race([connection.closed, sleep(giveUpMs, undefined)])
-  } finally {
-    clearInterval(timer)
-    connection.socket.destroy()
-  }
-}
-
 function bodyOf (answer: string): unknown {
   return JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))
 }
@@ -53,7 +23,7 @@ function bodyOf (answer: string): unknown {
 const requestTimeout = { statusCode: 408, code: 'REQUEST_TIMEOUT', error: 'Request Timeout', message: 'The request did not arrive in time; the connection is closed' }
 
 t.test('a client dripping header lines is answered 408 and cut off after HEADERS_TIMEOUT_SECONDS (regression: held about a minute)', async t => {
-  const connection = await open()
+  const connection = await openConnection(port)
   connection.socket.write('POST /auth/login HTTP/1.1\r\nHost: auth.example\r\n')
   // Nothing can close it sooner than its 1 s bound, however slow the machine: this is no race.
   await sleep(300)
@@ -67,7 +37,7 @@ t.test('a client dripping header lines is answered 408 and cut off after HEADERS
 })
 
 t.test('a client dripping its body is answered 408 and cut off after REQUEST_TIMEOUT_SECONDS', async t => {
-  const connection = await open()
+  const connection = await openConnection(port)
   connection.socket.write('POST /auth/login HTTP/1.1\r\nHost: auth.example\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"email":"')
   const openFor = await drip(connection, 'a', CLOSED_WITHIN_MS)
   t.ok(openFor !== undefined, `closed by the server within ${CLOSED_WITHIN_MS} ms (after ${openFor} ms)`)
@@ -78,7 +48,7 @@ t.test('a client dripping its body is answered 408 and cut off after REQUEST_TIM
 // Regression: a preconnected socket got an unasked 408, which a client sending its request just
 // then could take for that request's answer.
 t.test('a connection that sends nothing is closed after HEADERS_TIMEOUT_SECONDS without an answer', async t => {
-  const connection = await open()
+  const connection = await openConnection(port)
   const openFor = await Promise.race([connection.closed, sleep(CLOSED_WITHIN_MS, undefined)])
   connection.socket.destroy()
   t.ok(openFor !== undefined, `closed by the server within ${CLOSED_WITHIN_MS} ms (after ${openFor} ms)`)
@@ -87,7 +57,7 @@ t.test('a connection that sends nothing is closed after HEADERS_TIMEOUT_SECONDS 
 })
 
 t.test('an idle keep-alive connection is not a slow request: it outlives the headers timeout', async t => {
-  const connection = await open()
+  const connection = await openConnection(port)
   const health = 'GET /health HTTP/1.1\r\nHost: auth.example\r\n\r\n'
   connection.socket.write(health)
   await sleep(1500)
@@ -121,7 +91,7 @@ t.test('headers past 16 KB (2000 cookies) are 431 HEADERS_TOO_LARGE in the catal
 })
 
 t.test('a chunked body whose chunk extensions pass 16 KB is 413 BODY_TOO_LARGE, as Node would answer it', async t => {
-  const connection = await open()
+  const connection = await openConnection(port)
   connection.socket.write(`POST /auth/login HTTP/1.1\r\nHost: auth.example\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2;${'x'.repeat(20_000)}\r\n{}\r\n0\r\n\r\n`)
   t.ok(await Promise.race([connection.closed, sleep(CLOSED_WITHIN_MS, undefined)]) !== undefined, 'the connection is closed')
   t.match(connection.received(), /^HTTP\/1\.1 413 Payload Too Large\r\n/)
@@ -135,7 +105,7 @@ t.test('a request Node\'s parser refuses is 400 MALFORMED_REQUEST in the catalog
     'both Content-Length and Transfer-Encoding (request smuggling)': 'POST /auth/login HTTP/1.1\r\nHost: auth.example\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'
   }
   for (const [what, raw] of Object.entries(malformed)) {
-    const connection = await open()
+    const connection = await openConnection(port)
     connection.socket.write(raw)
     t.ok(await Promise.race([connection.closed, sleep(CLOSED_WITHIN_MS, undefined)]) !== undefined, `${what}: the connection is closed`)
     t.match(connection.received(), /^HTTP\/1\.1 400 Bad Request\r\n/, what)

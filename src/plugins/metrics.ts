@@ -1,6 +1,7 @@
 // Prometheus metrics: requests by route and status, auth outcomes, live sessions; served only to whoever is configured to scrape them.
 import { createHash, timingSafeEqual } from 'node:crypto'
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type LogLevel } from 'fastify'
+import type { Server } from 'node:http'
+import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyReply, type FastifyRequest, type LogLevel } from 'fastify'
 import fp from 'fastify-plugin'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { apiError } from '../errors.js'
@@ -35,6 +36,9 @@ export function createMetrics (): Metrics {
   }
 }
 
+/** The options that bound a server's slow clients and answer what Node's HTTP parser refuses. */
+export type ServerEdge = Pick<FastifyHttpOptions<Server>, 'connectionTimeout' | 'requestTimeout' | 'http' | 'clientErrorHandler'>
+
 export interface MetricsSettings {
   metrics: Metrics
   /** Live sessions across all users, read at each scrape. */
@@ -44,6 +48,8 @@ export interface MetricsSettings {
   /** METRICS_PORT: serve /metrics on this port of `host` rather than on the API's port. */
   port: number | undefined
   host: string
+  /** On METRICS_PORT, the API server's bounds on slow clients and its answers to what Node's parser refuses. */
+  edge: ServerEdge
   /** Scrapes come every few seconds: their request lines are logged at this level. */
   logLevel: LogLevel
 }
@@ -103,7 +109,7 @@ async function metricsPlugin (app: FastifyInstance, settings: MetricsSettings) {
     app.route(route)
     return
   }
-  const server = Fastify({ loggerInstance: app.log.child({ component: 'metrics' }) })
+  const server = Fastify({ ...settings.edge, loggerInstance: app.log.child({ component: 'metrics' }) })
   await server.register(errorHandler)
   server.route(route)
   app.addHook('onReady', async () => { await server.listen({ host: settings.host, port: settings.port }) })

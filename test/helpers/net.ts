@@ -3,6 +3,7 @@ import { randomInt } from 'node:crypto'
 import { once } from 'node:events'
 import { readFile } from 'node:fs/promises'
 import { connect, createServer, type Socket } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 const LOWEST_PORT = 10_000
 
@@ -96,5 +97,37 @@ export async function startTcpProxy (targetPort: number): Promise<TcpProxy> {
       server.close()
       await once(server, 'close')
     }
+  }
+}
+
+/** A raw TCP connection to a test server, for what a well-behaved HTTP client never does. */
+export interface Connection {
+  socket: Socket
+  /** Everything the server has sent, as latin1 text. */
+  received: () => string
+  /** Milliseconds from the first byte sent to the server closing the connection. */
+  closed: Promise<number>
+}
+
+/** Opens a raw TCP connection to `port` on the loopback interface. */
+export function openConnection (port: number): Promise<Connection> {
+  const socket = connect(port, '127.0.0.1')
+  let received = ''
+  let startedAt = 0
+  socket.on('data', chunk => { received += chunk.toString('latin1') })
+  socket.on('error', () => {})
+  const closed = once(socket, 'close').then(() => Date.now() - startedAt)
+  socket.once('connect', () => { startedAt = Date.now() })
+  return once(socket, 'connect').then(() => ({ socket, received: () => received, closed }))
+}
+
+/** Writes `line` every 200 ms until the connection closes or `giveUpMs` pass; resolves to how long it stayed open, or undefined. */
+export async function drip (connection: Connection, line: string, giveUpMs: number): Promise<number | undefined> {
+  const timer = setInterval(() => { if (connection.socket.writable) connection.socket.write(line) }, 200)
+  try {
+    return await Promise.race([connection.closed, sleep(giveUpMs, undefined)])
+  } finally {
+    clearInterval(timer)
+    connection.socket.destroy()
   }
 }

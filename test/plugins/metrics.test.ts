@@ -7,7 +7,7 @@ import { loadShedding } from '../../src/plugins/load-shedding.js'
 import { createMetrics, metrics as metricsPlugin } from '../../src/plugins/metrics.js'
 import { buildTestApp } from '../helpers/app.js'
 import { logCapture } from '../helpers/mail.js'
-import { freePort } from '../helpers/net.js'
+import { drip, freePort, openConnection } from '../helpers/net.js'
 import { loginWithBody, registerAccount } from '../helpers/users.js'
 
 const TOKEN = 'scrape-8d2b9f4e1c7a6035'
@@ -36,7 +36,7 @@ t.test('not configured: requests are not timed either', async t => {
     const metrics = createMetrics()
     await app.register(errorHandler)
     await app.register(loadShedding, { maxEventLoopDelayMs: 0, maxEventLoopUtilization: 0 })
-    await app.register(metricsPlugin, { metrics, countActiveSessions: async () => 0, token, port: undefined, host: '127.0.0.1', logLevel: 'info' })
+    await app.register(metricsPlugin, { metrics, countActiveSessions: async () => 0, token, port: undefined, host: '127.0.0.1', edge: {}, logLevel: 'info' })
     app.get('/hello', async () => ({ hello: 'world' }))
     t.equal((await app.inject({ method: 'GET', url: '/hello' })).statusCode, 200)
     const timed = sample(await metrics.registry.metrics(), 'http_request_duration_seconds_count', { route: '/hello' })
@@ -121,6 +121,21 @@ t.test('METRICS_PORT with METRICS_TOKEN: the token is required there too', async
   await buildTestApp(t, { env: { METRICS_PORT: String(port), METRICS_TOKEN: TOKEN } })
   t.equal((await fetch(`http://127.0.0.1:${port}/metrics`)).status, 401)
   t.equal((await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).status, 200)
+})
+
+t.test('METRICS_PORT holds slow clients to the API port\'s bounds and answers in the catalogue\'s shape (regression: Node\'s minute)', async t => {
+  const port = await freePort()
+  await buildTestApp(t, { env: { METRICS_PORT: String(port), HEADERS_TIMEOUT_SECONDS: '1', REQUEST_TIMEOUT_SECONDS: '2' } })
+  const dripping = await openConnection(port)
+  dripping.socket.write('GET /metrics HTTP/1.1\r\nHost: metrics.internal\r\n')
+  // Node's own bounds are 60 s, checked every 30 s: 10 s is far past the 1 s bound yet far short of those.
+  const openFor = await drip(dripping, 'X-Slow: yes\r\n', 10_000)
+  t.ok(openFor !== undefined && openFor >= 1000, `cut off after the headers timeout (after ${openFor} ms)`)
+  t.match(dripping.received(), /^HTTP\/1\.1 408 Request Timeout\r\n[^]*"code":"REQUEST_TIMEOUT"/)
+  const malformed = await openConnection(port)
+  malformed.socket.write('GET /metrics HTTP/1.1\r\nHost metrics.internal\r\n\r\n')
+  await malformed.closed
+  t.match(malformed.received(), /^HTTP\/1\.1 400 Bad Request\r\n[^]*"code":"MALFORMED_REQUEST"/)
 })
 
 t.test('the active sessions gauge survives a failing count', async t => {

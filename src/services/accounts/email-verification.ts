@@ -19,13 +19,18 @@ export interface EmailVerificationDeps {
  */
 export const REMINDER_INTERVAL_SECONDS = 300
 
+type LinkPurpose = 'email_verify' | 'email_change'
+
 export function createEmailVerificationService ({ prisma, oneTimeTokens, outbox, now }: EmailVerificationDeps) {
-  /** Issues a token for `email` and queues its mail, in one transaction: the mail is promised once this resolves. */
-  async function sendLink (userId: string, purpose: 'email_verify' | 'email_change', email: string): Promise<void> {
-    await prisma.$transaction(async tx => {
-      const tokenId = await oneTimeTokens.issue(userId, purpose, email, tx)
-      await outbox.queue(tx, { kind: purpose === 'email_verify' ? 'verify_email' : 'confirm_email_change', to: email, tokenId })
-    })
+  /** Issues a token for `email` and queues the mail that carries it, inside `tx` (wake the outbox after the commit). */
+  async function queueLink (tx: Transaction, userId: string, purpose: LinkPurpose, email: string): Promise<void> {
+    const tokenId = await oneTimeTokens.issue(userId, purpose, email, tx)
+    await outbox.queue(tx, { kind: purpose === 'email_verify' ? 'verify_email' : 'confirm_email_change', to: email, tokenId })
+  }
+
+  /** A link in a transaction of its own: the mail is promised once this resolves. */
+  async function sendLink (userId: string, purpose: LinkPurpose, email: string): Promise<void> {
+    await prisma.$transaction(tx => queueLink(tx, userId, purpose, email))
     outbox.wake()
   }
 
@@ -40,8 +45,7 @@ export function createEmailVerificationService ({ prisma, oneTimeTokens, outbox,
       const sent = await prisma.$transaction(async tx => {
         await lockUser(tx, userId)
         if (await oneTimeTokens.issuedSince(tx, userId, 'email_verify', email, since)) return false
-        const tokenId = await oneTimeTokens.issue(userId, 'email_verify', email, tx)
-        await outbox.queue(tx, { kind: 'verify_email', to: email, tokenId })
+        await queueLink(tx, userId, 'email_verify', email)
         return true
       })
       if (sent) outbox.wake()
@@ -62,8 +66,7 @@ export function createEmailVerificationService ({ prisma, oneTimeTokens, outbox,
         return null
       }
       if (await userByEmail(tx, requested, { id: true }) !== null) throw apiError('EMAIL_TAKEN')
-      const tokenId = await oneTimeTokens.issue(user.id, 'email_change', requested, tx)
-      await outbox.queue(tx, { kind: 'confirm_email_change', to: requested, tokenId })
+      await queueLink(tx, user.id, 'email_change', requested)
       await outbox.queue(tx, { kind: 'email_change_notice', to: user.email, newEmail: requested })
       return requested
     },
