@@ -5,7 +5,7 @@ import type { FastifyServerOptions } from 'fastify'
 const buildAjv = AjvCompiler()
 
 // Fastify's defaults remove unknown properties and coerce types, which would turn a
-// mistyped or extra field into a silently "valid" request (DESIGN 5.1).
+// mistyped or extra field into a silently "valid" request (README, Errors).
 const bodyOptions = { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false } as const
 const otherOptions = { coerceTypes: 'array', removeAdditional: false, useDefaults: true, allErrors: false } as const
 

@@ -6,7 +6,7 @@ import type { SessionList } from '../../src/schemas/sessions.js'
 import type { AuditAction } from '../../src/services/admin/audit-actions.js'
 import type { Role } from '../../src/services/accounts/roles.js'
 
-/** `mfaEnabled` is there once the service has second factors (DESIGN 10). */
+/** `mfaEnabled` is there once the service has second factors (README, Second factor). */
 export type User = Static<typeof AdminUser> & { mfaEnabled?: boolean }
 export type UserPage = Static<typeof UserList>
 export type Sessions = Static<typeof SessionList>
@@ -49,7 +49,7 @@ export function adminApi (client: AuthClient) {
     revokeSession: (id: string, sessionId: string) => call<void>('DELETE', `${userPath(id)}/sessions/${encodeURIComponent(sessionId)}`),
     revokeSessions: (id: string) => call<void>('POST', `${userPath(id)}/sessions/revoke`),
     sendPasswordReset: (id: string) => call<{ message: string }>('POST', `${userPath(id)}/password-reset`),
-    /** DESIGN 10: every second factor of the user goes, their sessions end, they are told by mail. */
+    /** Every second factor of the user goes, their sessions end, they are told by mail. */
     removeSecondFactors: (id: string) => call<void>('DELETE', `${userPath(id)}/mfa`),
     settings: () => call<Lifetimes>('GET', '/admin/settings'),
     updateSettings: (changes: Partial<Lifetimes>) => call<Lifetimes>('PUT', '/admin/settings', changes),

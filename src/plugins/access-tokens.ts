@@ -3,7 +3,7 @@ import fastifyJwt, { type JWT } from '@fastify/jwt'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { apiError } from '../errors.js'
-import { createAccessTokenJwt, jwtOptionsOf, type AccessTokenJwt, type JwtSettings } from '../services/tokens/jwt.js'
+import { createAccessTokenJwt, jwtOptionsOf, type AccessTokenJwt, type JwtSettings } from './access-token-jwt.js'
 
 export interface AccessTokenSettings extends JwtSettings {
   /** The access cookie's name, read when a request has no Authorization header. */

@@ -1,7 +1,7 @@
 // Who is calling: an access token from the Authorization header or, failing that, the access cookie.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import type { AccessTokenClaims } from '../services/tokens/jwt.js'
+import type { AccessTokenClaims } from './access-token-jwt.js'
 
 export type { AccessTokenClaims }
 

@@ -1,4 +1,4 @@
-// /auth: registration, login, refresh, logout. Cookie-borne tokens are answered with cookies, body-borne with the body.
+// /auth: registration, login (its second step, /auth/mfa/verify, included), refresh, logout. Cookie-borne tokens are answered with cookies, body-borne with the body.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
@@ -36,7 +36,7 @@ export interface AuthRoutesOptions {
 const loginAccountKey = (request: FastifyRequest) => `${throttleKeyOfLogin(request.body as LoginIdentifier)}:${clientOf(request)}`
 
 /**
- * What a completed login answers, after the password or after its second factor alike (DESIGN 6,
+ * What a completed login answers, after the password or after its second factor alike (README,
  * "Which transport"): a browser, or a client asking for cookies, gets the cookies and no token.
  */
 export function answerLogin (request: FastifyRequest, reply: FastifyReply, result: SignedIn, transport: 'cookie' | undefined) {
@@ -68,7 +68,7 @@ export async function authRoutes (app: FastifyInstance, { logins, users, session
 
   routes.post('/auth/login', {
     config: { rateLimit: perClientIp(limits.loginIp) },
-    // Per account too, whether or not it exists: the same 429 for both (DESIGN 5.1).
+    // Per account too, whether or not it exists: the same 429 for both (README, Rate limits).
     preHandler: [app.rateLimitBy('login-account', limits.loginAccount, loginAccountKey)],
     schema: {
       tags: ['auth'],

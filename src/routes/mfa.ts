@@ -1,4 +1,4 @@
-// /auth/mfa/* and /auth/reauthenticate: the caller's second factor, recovery codes, and fresh authentication.
+// The caller's own second factor (/auth/mfa/totp*, /auth/mfa/recovery-codes) and fresh authentication (/auth/reauthenticate); the login's second step is with the login, in auth.ts.
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'

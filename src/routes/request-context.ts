@@ -7,7 +7,7 @@ import type { Caller } from '../plugins/authenticate.js'
 
 /**
  * Browsers always send Sec-Fetch-Site (or at least Origin) on these requests, and page
- * scripts cannot remove them; other clients do not send them (DESIGN 6, "Which transport").
+ * scripts cannot remove them; other clients do not send them (README, "Which transport").
  */
 export function isBrowser (request: FastifyRequest): boolean {
   return request.headers['sec-fetch-site'] !== undefined || request.headers.origin !== undefined

@@ -129,8 +129,8 @@ export function createServices (config: Config, { prisma, sql, signJwt, refreshK
   const factors = createFactorService({ prisma, outbox, audit, sessions, sealKeys: totpKeys, issuer, now, reportError })
   const webauthn = webauthnSettingsOf(config)
   const ceremonies = createCeremonyChallenges({ prisma, now })
-  const passkeys = createPasskeyService({ prisma, challenges: ceremonies, audit, outbox, settings: webauthn, now })
-  const assertions = createAssertionVerifier({ prisma, challenges: ceremonies, audit, settings: webauthn, now })
+  const passkeys = createPasskeyService({ prisma, ceremonies, audit, outbox, settings: webauthn, now })
+  const assertions = createAssertionVerifier({ prisma, ceremonies, audit, settings: webauthn, now })
   const challenges = createChallengeService({ prisma, factors, passkeys, assertions, throttle, audit, outbox, now })
   const reauthentication = createReauthenticationService({
     prisma, passwords, factors, passkeys, assertions, sessions, throttle, audit, outbox, now, maxAgeSeconds: config.REAUTH_MAX_AGE_SECONDS, requireMfaForAdmins: config.REQUIRE_MFA_FOR_ADMINS

@@ -2,7 +2,7 @@
 import Fastify from 'fastify'
 import { accessTokens } from '../../src/plugins/access-tokens.js'
 import { cookies } from '../../src/plugins/cookies.js'
-import type { JwtSettings } from '../../src/services/tokens/jwt.js'
+import type { JwtSettings } from '../../src/plugins/access-token-jwt.js'
 
 export async function createAccessTokenJwt (settings: JwtSettings) {
   const app = Fastify()

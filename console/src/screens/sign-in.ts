@@ -1,4 +1,4 @@
-// Signing in through the service's own cookie flow: the password, then the second factor when the account has one (DESIGN 10).
+// Signing in through the service's own cookie flow: the password, then the second factor when the account has one (README, Second factor).
 import { isAuthError, type AuthClient, type LoginResult, type MfaChallenge, type SignedIn } from '../../../packages/client/src/index.js'
 import { problemOf } from '../api.js'
 import { field, h, messageArea, option, type MessageArea } from '../dom.js'
@@ -10,7 +10,7 @@ export interface SignInOptions {
   onSignedIn: (answer: SignedIn) => void
 }
 
-/** What a failed attempt tells the admin. Every login failure is the same one (DESIGN 8). */
+/** What a failed attempt tells the admin. Every login failure is the same one (README, Brute force against one account). */
 function loginProblem (error: unknown): string {
   if (isAuthError(error, 'AUTH_INVALID_CREDENTIALS')) return 'Wrong email, username or password.'
   if (isAuthError(error, 'EMAIL_NOT_VERIFIED')) return 'Verify your email address first: follow the link mailed to you.'

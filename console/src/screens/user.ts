@@ -117,7 +117,7 @@ export async function userScreen ({ api, meId, navigate }: Context, id: string):
       })
     })
 
-    // Only where the service says the user has one (DESIGN 10: admin user objects show mfaEnabled).
+    // Only where the service says the user has one (admin user objects show mfaEnabled).
     const mfa = user.mfaEnabled === true ? h('button', { type: 'button', class: 'danger' }, 'Remove second factors') : null
     mfa?.addEventListener('click', () => {
       act(mfa, 'Second factor', async () => {

@@ -12,7 +12,7 @@ import type { PasskeyService } from '../passkeys/passkeys.js'
 import type { FactorService } from './factors.js'
 import type { AuthenticationResponseJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server'
 
-/** DESIGN 10: a challenge lives five minutes and takes at most five wrong codes. */
+/** A challenge lives five minutes and takes at most five wrong codes (README, Second factor). */
 export const CHALLENGE_TTL_SECONDS = 300
 export const CHALLENGE_MAX_FAILURES = 5
 

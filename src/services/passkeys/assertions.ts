@@ -27,7 +27,7 @@ export type AssertionOutcome =
 
 export interface AssertionDeps {
   prisma: PrismaClient
-  challenges: CeremonyChallenges
+  ceremonies: CeremonyChallenges
   audit: AuditService
   settings: WebauthnSettings
   now: () => Date
@@ -57,10 +57,10 @@ async function signatureOf (settings: WebauthnSettings, request: AssertionReques
 }
 
 /** Every check of one assertion, in order; nothing written but the used-up challenge and, on success, the counter. */
-async function checkAssertion ({ challenges, settings, now }: Omit<AssertionDeps, 'prisma' | 'audit'>, decoy: WebAuthnCredential, db: Db, request: AssertionRequest): Promise<AssertionOutcome> {
+async function checkAssertion ({ ceremonies, settings, now }: Omit<AssertionDeps, 'prisma' | 'audit'>, decoy: WebAuthnCredential, db: Db, request: AssertionRequest): Promise<AssertionOutcome> {
   const data = clientDataOf(request.response.response.clientDataJSON)
   const authData = authenticatorDataOf(request.response.response.authenticatorData)
-  if (!await challenges.consume(db, data.challenge, request.purpose, request.bindingId)) return { ok: false, code: 'PASSKEY_CHALLENGE_EXPIRED' }
+  if (!await ceremonies.consume(db, data.challenge, request.purpose, request.bindingId)) return { ok: false, code: 'PASSKEY_CHALLENGE_EXPIRED' }
   const refusal = authData === null ? 'PASSKEY_INVALID' : originRefusal(data, 'webauthn.get', settings.origins, authData.rpIdHash, settings.rpId)
   if (refusal !== null) return { ok: false, code: refusal }
   const stored = await credentialOf(db, request.response.id, request.userId)
@@ -80,10 +80,10 @@ async function checkAssertion ({ challenges, settings, now }: Omit<AssertionDeps
   return { ok: true, userId: stored.userId, passkeyId: stored.id, userVerified: info.userVerified }
 }
 
-export function createAssertionVerifier ({ prisma, challenges, audit, settings, now }: AssertionDeps) {
+export function createAssertionVerifier ({ prisma, ceremonies, audit, settings, now }: AssertionDeps) {
   // Made at the first assertion, when the WebAuthn library is loaded.
   let decoy: Promise<WebAuthnCredential> | undefined
-  const check = async (db: Db, request: AssertionRequest) => checkAssertion({ challenges, settings, now }, await (decoy ??= decoyCredential()), db, request)
+  const check = async (db: Db, request: AssertionRequest) => checkAssertion({ ceremonies, settings, now }, await (decoy ??= decoyCredential()), db, request)
 
   /** Audits a refusal; after the transaction, since the audit trail writes on a connection of its own. */
   async function report (request: AssertionRequest, outcome: AssertionOutcome): Promise<void> {

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import type { Db, PrismaClient } from '../../db/prisma.js'
 import { iso } from '../../db/sql.js'
 
-/** DESIGN 10: a passkey challenge lives five minutes, like the login's second-factor challenge. */
+/** A passkey challenge lives five minutes, like the login's second-factor challenge (README, Passkeys). */
 export const CEREMONY_TTL_SECONDS = 300
 
 /**

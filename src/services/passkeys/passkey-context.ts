@@ -7,7 +7,7 @@ import type { CeremonyChallenges } from './ceremony-challenges.js'
 
 export interface PasskeyDeps {
   prisma: PrismaClient
-  challenges: CeremonyChallenges
+  ceremonies: CeremonyChallenges
   audit: AuditService
   outbox: MailOutbox
   settings: WebauthnSettings

@@ -13,11 +13,11 @@ export type { PasskeyActor } from './passkey-context.js'
 export type { PasskeyView } from './passkey-store.js'
 
 export function createPasskeyService (deps: PasskeyDeps) {
-  const { prisma, challenges, audit, outbox, settings } = deps
+  const { prisma, ceremonies, audit, outbox, settings } = deps
 
   /** Options for an assertion: the caller's passkeys when the user is known, none (discoverable credentials) otherwise. */
   async function requestOptions (purpose: Exclude<CeremonyPurpose, 'registration'>, bindingId: string | null, userId: string | null): Promise<PublicKeyCredentialRequestOptionsJSON> {
-    const challenge = await challenges.issue(purpose, bindingId)
+    const challenge = await ceremonies.issue(purpose, bindingId)
     const { generateAuthenticationOptions } = await webauthn()
     return await generateAuthenticationOptions({
       rpID: settings.rpId,

@@ -28,9 +28,9 @@ const MAX_CREDENTIAL_ID_BYTES = 1023
  * The attested credential of a registration ceremony whose challenge this session was given
  * (single use, five minutes), from an allowed origin; 400 for a response that fails verification.
  */
-async function verifiedCredential ({ prisma, challenges, settings }: PasskeyDeps, actor: PasskeyActor, response: RegistrationResponseJSON): Promise<RegistrationInfo> {
+async function verifiedCredential ({ prisma, ceremonies, settings }: PasskeyDeps, actor: PasskeyActor, response: RegistrationResponseJSON): Promise<RegistrationInfo> {
   const data = clientDataOf(response.response.clientDataJSON)
-  if (!await challenges.consume(prisma, data.challenge, 'registration', actor.sessionId)) throw withStatus('PASSKEY_CHALLENGE_EXPIRED', 400)
+  if (!await ceremonies.consume(prisma, data.challenge, 'registration', actor.sessionId)) throw withStatus('PASSKEY_CHALLENGE_EXPIRED', 400)
   const refusal = originRefusal(data, 'webauthn.create', settings.origins, null, settings.rpId)
   if (refusal !== null) throw withStatus(refusal, 400)
   const { verifyRegistrationResponse } = await webauthn()
@@ -78,7 +78,7 @@ async function storePasskey ({ prisma, outbox, now }: PasskeyDeps, actor: Passke
 }
 
 export function createPasskeyRegistration (deps: PasskeyDeps) {
-  const { prisma, challenges, audit, outbox, settings } = deps
+  const { prisma, ceremonies, audit, outbox, settings } = deps
   return {
     /**
      * Registration options for a discoverable credential, user verification preferred, the
@@ -91,7 +91,7 @@ export function createPasskeyRegistration (deps: PasskeyDeps) {
       if (user === null) throw apiError('AUTH_SESSION_REVOKED')
       if (user.emailVerifiedAt === null) throw apiError('EMAIL_NOT_VERIFIED')
       if (await passkeyCount(prisma, actor.userId) >= MAX_PASSKEYS_PER_USER) throw apiError('PASSKEY_LIMIT_REACHED')
-      const challenge = await challenges.issue('registration', actor.sessionId)
+      const challenge = await ceremonies.issue('registration', actor.sessionId)
       const { generateRegistrationOptions } = await webauthn()
       return await generateRegistrationOptions({
         rpName: settings.rpName,

@@ -57,12 +57,6 @@ export function waitAfter (failures: number, policy: LoginThrottlePolicy): numbe
 }
 
 /**
- * NIST SP 800-63B 3.2.2 (rate limiting) and OWASP ASVS 2.2.1: failures are counted per
- * identifier whether or not an account uses it, in the database that every instance
- * shares. The count is forgotten after a successful login, a password reset, or
- * `lockoutSeconds` without failures once its wait is over.
- */
-/**
  * Deletes everyone's failure counts expired at `at`, skipping rows another transaction holds
  * (a login forgetting its failures, another sweep): a sweep never waits, so failures at once,
  * an attack's, neither queue on it nor deadlock in it.
@@ -71,6 +65,13 @@ async function sweepExpiredFailures (db: Db, at: Date): Promise<void> {
   await db.$executeRaw`DELETE FROM "LoginFailure" WHERE key IN (SELECT key FROM "LoginFailure" WHERE "expiresAt" < ${iso(at)}::timestamp(3) FOR UPDATE SKIP LOCKED)`
 }
 
+/**
+ * NIST SP 800-63B 3.2.2 (rate limiting) and OWASP ASVS 2.2.1: failures are counted per
+ * identifier whether or not an account uses it, in the database that every instance
+ * shares. The count is forgotten after a successful login (by the statement that opens its
+ * session, `openSession` in session-store.ts), a password reset, or `lockoutSeconds` without
+ * failures once its wait is over.
+ */
 export function createLoginThrottle ({ prisma, policy, now }: LoginThrottleDeps) {
   // The longest any row can matter: the longest wait, then the quiet period.
   const keepSeconds = Math.max(policy.maxSeconds, policy.lockoutSeconds) + policy.lockoutSeconds
@@ -120,7 +121,7 @@ export function createLoginThrottle ({ prisma, policy, now }: LoginThrottleDeps)
       await sweepExpiredFailures(prisma, at)
     },
 
-    /** Forgets the failures of these identifiers (after a successful login, or in a password reset's transaction). */
+    /** Forgets the failures of these identifiers: in a password reset's transaction, or for a correct password refused for an unverified address (a successful login forgets them in `openSession`'s statement). */
     async clear (keys: string[], db: Db = prisma): Promise<void> {
       await db.loginFailure.deleteMany({ where: { key: { in: keys } } })
     }

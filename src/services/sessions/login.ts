@@ -139,7 +139,7 @@ async function passwordAttempt (deps: LoginDeps, who: LoginIdentifier, key: stri
 
   const passwordHash = await settledHash(deps, user, password)
   if (user.mfaEnabled) {
-    // DESIGN 10: only now, with the password proven, may the answer show that a factor is
+    // Only now, with the password proven, may the answer show that a factor is
     // set. Earlier failures are not forgotten yet: the second step must earn that too.
     const challenge = await challenges.issue(user.id, passwordHash, key, device.ip)
     if (challenge === null) return await refuseChangedAccount(deps, user.id, device)

@@ -3,8 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { createAccessTokenJwt } from '../../helpers/jwt.js'
-import { createKeyRing, generateKeyFiles, loadKeyDirectory } from '../../../src/services/tokens/signing-keys.js'
+import { createAccessTokenJwt } from '../helpers/jwt.js'
+import { createKeyRing, generateKeyFiles, loadKeyDirectory } from '../../src/services/tokens/signing-keys.js'
 
 const HOUR = 3600_000
 const dir = await mkdtemp(join(tmpdir(), 'auth-jwt-'))

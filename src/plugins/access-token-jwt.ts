@@ -1,9 +1,9 @@
 // Access-token JWTs on @fastify/jwt: one instance per key of the ring, the kid picks it, the key pins the algorithm.
 import type { FastifyJWTOptions, JWT } from '@fastify/jwt'
 import type { Static } from '@sinclair/typebox'
-import { apiError } from '../../errors.js'
-import type { AccessClaims } from '../../schemas/sessions.js'
-import type { KeyRing, SigningKey } from './signing-keys.js'
+import { apiError } from '../errors.js'
+import type { AccessClaims } from '../schemas/sessions.js'
+import type { KeyRing, SigningKey } from '../services/tokens/signing-keys.js'
 
 /** The verified claims of an access token (`amr` and `auth_time` are absent only from tokens issued before second factors existed). */
 export type AccessTokenClaims = Static<typeof AccessClaims>
