@@ -66,7 +66,7 @@ export function createLoginRecords ({ sql, codec, settings, now, maxSessionsPerU
      * when the account was deleted, deactivated or given another password after the login
      * read it: the login lost that race and opens nothing.
      */
-    async succeed (userId: string, device: Device, throttleKeys: string[], proof: LoginProof): Promise<{ session: StartedSession, user: ApiUser, amr: string[], authTime: Date } | null> {
+    async openSessionFor (userId: string, device: Device, throttleKeys: string[], proof: LoginProof): Promise<{ session: StartedSession, user: ApiUser, amr: string[], authTime: Date } | null> {
       const at = now()
       const amr = amrOf(proof)
       const lifetimes = settings.tokenLifetimes()

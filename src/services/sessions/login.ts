@@ -70,7 +70,7 @@ async function refuseChangedAccount ({ audit, metrics }: Pick<LoginDeps, 'audit'
 
 /** Opens the session of a proven login (see login-records.ts) and issues its first tokens. */
 async function signIn ({ records, settings, issueAccessToken, audit, metrics }: LoginDeps, user: ProvenUser, device: Device, throttleKeys: string[], proof: LoginProof): Promise<SignedIn> {
-  const opened = await records.succeed(user.id, device, throttleKeys, proof)
+  const opened = await records.openSessionFor(user.id, device, throttleKeys, proof)
   if (opened === null) return await refuseChangedAccount({ audit, metrics }, user.id, device)
   const { session, user: visible, amr, authTime } = opened
   const grant = { userId: user.id, sessionId: session.sessionId, role: visible.role, emailVerified: visible.emailVerified, amr, authTime }

@@ -171,7 +171,7 @@ export interface NewSession {
 // foreign keys' KEY SHARE locks free. Its condition is checked again on the row as it is once
 // the lock is held: a password changed or reset, or a deactivation, committed while the
 // password was being hashed wins, and the login opens nothing (no row comes back).
-const insertSession = statement<ApiUserRow>('login.succeed', `
+const openSessionStatement = statement<ApiUserRow>('login.succeed', `
   WITH locked AS MATERIALIZED (
     SELECT id FROM "User" WHERE id = $2 AND "isActive" AND ($19::text IS NULL OR "passwordHash" = $19) FOR NO KEY UPDATE
   ), cleared AS (
@@ -202,7 +202,7 @@ const insertSession = statement<ApiUserRow>('login.succeed', `
 /** Opens the session; the user as the API shows it, or null when the account is gone, inactive, or has another password now. */
 export async function openSession (sql: Sql, session: NewSession): Promise<ApiUserRow | null> {
   const at = iso(session.at)
-  const { rows: [row] } = await insertSession(sql, [
+  const { rows: [row] } = await openSessionStatement(sql, [
     session.throttleKeys, session.userId, session.id, at, Buffer.from(session.salt), session.userAgent, session.ip,
     iso(session.idleExpiresAt), iso(session.absoluteExpiresAt), session.keepOthers, session.auditId, JSON.stringify({ sessionId: session.id, amr: session.amr }),
     session.amr, session.proven.totp ? at : null, session.proven.recoveryCode ? at : null, session.proven.password ? at : null, session.proven.passkey ? at : null,
