@@ -35,6 +35,9 @@ async function crossOriginPlugin (app: FastifyInstance, settings: CrossOriginSet
     credentials: true,
     methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
     allowedHeaders: ['content-type', 'authorization', 'x-request-id'],
+    // A page on another origin reads only the safelisted headers (Fetch standard) unless told:
+    // the wait of a 429 or 503, the id to quote in a support request, and the rate limit's state.
+    exposedHeaders: ['retry-after', 'x-request-id', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'],
     maxAge: 600
   })
 

@@ -15,7 +15,7 @@ async function browserSuite (): Promise<void> {
   const evilOrigin = `http://localhost:${evilPort}`
 
   const { app, prisma } = await buildTestApp(t, {
-    env: { PUBLIC_URL: api, CORS_ORIGINS: appOrigin, ACCESS_TOKEN_TTL_SECONDS: '5', COOKIE_SECURE: 'true' }
+    env: { PUBLIC_URL: api, CORS_ORIGINS: appOrigin, ACCESS_TOKEN_TTL_SECONDS: '5', COOKIE_SECURE: 'true', RATE_LIMIT_VERIFY: '1/60' }
   })
   await app.listen({ host: 'localhost', port: apiPort })
 
@@ -70,6 +70,19 @@ async function browserSuite (): Promise<void> {
     t.equal(record(await call(page, 'POST', '/auth/logout')).status, 204)
     t.equal((await call(page, 'GET', '/users/me')).status, 401, 'refused after logout')
     t.same(await apiCookies(), [], 'cookies cleared')
+    await page.close()
+  })
+
+  t.test('the app reads the wait of a 429, the request id and the limit\'s state (regression: hidden from other origins)', async t => {
+    const page = await context.newPage()
+    await page.goto(appOrigin)
+    const first = await fetchInPage(page, 'POST', `${api}/auth/verify`, { token: 'not-a-token' })
+    t.equal(first.status, 401)
+    t.match(first.headers['x-request-id'], /^[0-9a-f-]{36}$/, 'the id to quote')
+    t.equal(first.headers['x-ratelimit-remaining'], '0')
+    const limited = await fetchInPage(page, 'POST', `${api}/auth/verify`, { token: 'not-a-token' })
+    t.equal(limited.status, 429)
+    t.match(limited.headers['retry-after'], /^[1-9][0-9]*$/, 'the wait')
     await page.close()
   })
 

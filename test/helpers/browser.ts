@@ -37,24 +37,28 @@ export interface PageResponse {
   text: string
   /** The body parsed, when it is JSON; null when empty or not JSON. */
   json: Record<string, unknown> | null
+  /** The headers the page may read (lower case): on another origin, the safelisted ones and those the answer exposes. */
+  headers: Record<string, string>
 }
 
 /** fetch() from inside the page, with credentials, as the app's own JavaScript would. */
 export async function fetchInPage (page: Page, method: string, url: string, body?: unknown): Promise<PageResponse> {
-  const { status, text } = await page.evaluate(async ({ method, url, body }) => {
+  const { status, text, headers } = await page.evaluate(async ({ method, url, body }) => {
     const init: RequestInit = { method, credentials: 'include' }
     if (body !== undefined) {
       init.headers = { 'content-type': 'application/json' }
       init.body = JSON.stringify(body)
     }
     const response = await fetch(url, init)
-    return { status: response.status, text: await response.text() }
+    const headers: Record<string, string> = {}
+    response.headers.forEach((value, name) => { headers[name] = value })
+    return { status: response.status, text: await response.text(), headers }
   }, { method, url, body })
   let json: Record<string, unknown> | null = null
   try {
     json = text === '' ? null : JSON.parse(text) as Record<string, unknown>
   } catch {}
-  return { status, text, json }
+  return { status, text, json, headers }
 }
 
 /** A file served beside the page, by its path (`/client.js`). */
