@@ -18,7 +18,7 @@ export interface PasswordPolicy { minLength: number, maxLength: number }
 
 /** A new password: the configured length bounds; commonness is checked by the service. */
 export const NewPassword = ({ minLength, maxLength }: PasswordPolicy) =>
-  Type.String({ minLength, maxLength, description: `${minLength} to ${maxLength} characters, any unicode; common passwords are refused` })
+  Type.String({ minLength, maxLength, description: `${minLength} to ${maxLength} characters, any unicode (at least ${minLength} still once normalised to NFC, else PASSWORD_TOO_WEAK); common passwords are refused` })
 
 /** A password being checked: only bounded, so an old password never locks its owner out. */
 export const PresentedPassword = ({ maxLength }: PasswordPolicy) => Type.String({ minLength: 1, maxLength })

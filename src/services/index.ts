@@ -63,7 +63,8 @@ export function passwordServiceFor (config: Config, shared?: Argon2Threads) {
     parallelism: config.ARGON2_PARALLELISM,
     concurrency: config.ARGON2_CONCURRENCY === 0 ? availableParallelism() : config.ARGON2_CONCURRENCY,
     maxWaiting: config.ARGON2_MAX_WAITING,
-    nice: config.ARGON2_NICE
+    nice: config.ARGON2_NICE,
+    minLength: config.PASSWORD_MIN_LENGTH
   }, shared)
 }
 

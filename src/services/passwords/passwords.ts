@@ -14,6 +14,8 @@ export interface PasswordSettings {
   maxWaiting: number
   /** The hashing threads' nice value (Linux): 19, the lowest priority, unless said otherwise. */
   nice?: number
+  /** PASSWORD_MIN_LENGTH, counted again on the password as it is hashed (see `isWeakPassword`). */
+  minLength: number
 }
 
 // The worker's module next to this one, copied into dist by the build.
@@ -131,7 +133,7 @@ export function createPasswordService (settings: PasswordSettings, shared?: Argo
     /** NIST SP 800-63B-4 3.1.1.2: refuse passwords found in lists of commonly used ones. */
     isCommon,
 
-    isWeak: isWeakPassword
+    isWeak: (password: string, own: ReadonlyArray<string | null>) => isWeakPassword(password, own, settings.minLength)
   }
 }
 
@@ -148,11 +150,13 @@ function isWeakerThan (storedHash: string, settings: Pick<PasswordSettings, 'mem
 
 /**
  * The policy for every new password (registration, change, reset), beyond the length
- * bounds the schemas enforce: not a common password, and not the account's own email or
- * username (compared in their canonical form).
+ * bounds the schemas enforce on what was typed: at least `minLength` characters still once
+ * normalised (NFC), since accents typed as combining marks count twice as typed and once as
+ * hashed; not a common password; and not the account's own email or username (compared in
+ * their canonical form).
  */
-function isWeakPassword (password: string, own: ReadonlyArray<string | null>): boolean {
-  return isCommon(password) || own.includes(password.normalize('NFKC').toLowerCase())
+function isWeakPassword (password: string, own: ReadonlyArray<string | null>, minLength: number): boolean {
+  return [...normalizePassword(password)].length < minLength || isCommon(password) || own.includes(password.normalize('NFKC').toLowerCase())
 }
 
 export type PasswordService = ReturnType<typeof createPasswordService>
