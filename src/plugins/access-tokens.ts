@@ -19,25 +19,31 @@ declare module 'fastify' {
   }
 }
 
-const BEARER = /^Bearer [A-Za-z0-9\-_.]+$/i
+// RFC 6750 2.1: the scheme in any case, one or more spaces, the token (a JWT's characters).
+const BEARER = /^Bearer +([A-Za-z0-9\-_.]+)$/i
 
 async function accessTokensPlugin (app: FastifyInstance, settings: AccessTokenSettings) {
   const keys = settings.ring.all()
   for (const key of keys) await app.register(fastifyJwt, jwtOptionsOf(key, settings, settings.cookieName))
   // With namespaces, `app.jwt` is a map of them, one per kid (not declared globally: its type is @fastify/jwt's, shared).
   const instances = app.jwt as unknown as Record<string, JWT>
-  // Any instance reads a request the same way: the header, then the cookie.
+  // Any instance reads the cookie the same way.
   const reader = instances[(keys[0] as { kid: string }).kid] as JWT
 
   app.decorate('accessTokens', {
     ...createAccessTokenJwt(settings, instances),
     presented (request: FastifyRequest) {
       const header = request.headers.authorization
-      if (header !== undefined && !BEARER.test(header)) throw apiError('AUTH_TOKEN_INVALID')
-      // Cookies are parsed only for requests that authenticate (see cookies.ts).
-      request.cookies ??= header === undefined ? app.parseCookie(request.headers.cookie ?? '') : {}
+      // Cookies are parsed only for requests that authenticate (see cookies.ts), and not when the header speaks.
+      if (header !== undefined) {
+        const token = BEARER.exec(header)?.[1]
+        if (token === undefined) throw apiError('AUTH_TOKEN_INVALID')
+        request.cookies ??= {}
+        return { token, via: 'header' }
+      }
+      request.cookies ??= app.parseCookie(request.headers.cookie ?? '')
       try {
-        return { token: reader.lookupToken(request), via: header === undefined ? 'cookie' : 'header' }
+        return { token: reader.lookupToken(request), via: 'cookie' }
       } catch {
         throw apiError('AUTH_REQUIRED')
       }

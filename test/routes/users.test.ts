@@ -61,6 +61,19 @@ t.test('401s: none, malformed, tampered, other scheme, revoked session', async t
   t.equal(revoked.headers['www-authenticate'], 'Bearer error="invalid_token"')
 })
 
+t.test('the scheme is matched in any case and followed by one or more spaces, as RFC 6750 writes it (regression: two spaces were refused)', async t => {
+  const account = await registerAccount(app)
+  const { accessToken } = await loginWithBody(app, account)
+  for (const authorization of [`Bearer ${accessToken}`, `bearer ${accessToken}`, `BEARER   ${accessToken}`, `Bearer  ${accessToken}`]) {
+    const response = await app.inject({ method: 'GET', url: '/users/me', headers: { authorization } })
+    t.equal(response.statusCode, 200, JSON.stringify(authorization.slice(0, 10)))
+  }
+  for (const authorization of [`Bearer\t${accessToken}`, `Bearer${accessToken}`, `Bearer ${accessToken}=`]) {
+    const response = await app.inject({ method: 'GET', url: '/users/me', headers: { authorization } })
+    t.equal(response.json().code, 'AUTH_TOKEN_INVALID', JSON.stringify(authorization.slice(0, 10)))
+  }
+})
+
 t.test('an expired access token is refused', async t => {
   const { app: shortLived, clock } = await buildTestApp(t, { env: { ACCESS_TOKEN_TTL_SECONDS: '5' } })
   const account = await registerAccount(shortLived)
