@@ -1,12 +1,13 @@
 // Every failure leaves in the catalogue's shape {statusCode, code, error, message}; 5xx bodies carry no internals.
 import { STATUS_CODES, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import type { ConnectionError, FastifyError, FastifyInstance, FastifyReply } from 'fastify'
+import type { ConnectionError, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { isDatabaseUnavailable, isTransactionConflict } from '../db/errors.js'
 import { apiError, isErrorCode, type ErrorCode } from '../errors.js'
 import { errorResponses } from '../schemas/common.js'
 import { SAFE_METHODS } from './cross-origin.js'
+import { REQUEST_ID_HEADER } from './request-id.js'
 import { apiSecurityHeaders } from './security-headers.js'
 
 /** Every 503 tells clients when to try again (RFC 9110 10.2.3). */
@@ -70,9 +71,10 @@ function send (reply: FastifyReply, body: ErrorBody, retryAfterSeconds?: unknown
 /**
  * Fastify's `frameworkErrors` option: the errors its router raises before the error handler
  * is reached (regression: a 300-character id answered 414 FST_ERR_MAX_PARAM_LENGTH, outside
- * the catalogue).
+ * the catalogue). No hook runs for them, so the headers every answer carries are set here.
  */
-export function frameworkErrorHandler (error: FastifyError, _request: unknown, reply: FastifyReply) {
+export function frameworkErrorHandler (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  reply.headers(apiSecurityHeaders).header(REQUEST_ID_HEADER, request.id)
   return send(reply, toErrorBody(error))
 }
 

@@ -6,6 +6,7 @@ import { listen } from '../helpers/http.js'
 import { loginAsAdmin } from '../helpers/admin.js'
 import { loginWithBody, registerAccount } from '../helpers/users.js'
 import { errorCatalogue } from '../../src/errors.js'
+import { apiSecurityHeaders } from '../../src/plugins/security-headers.js'
 
 const { app, prisma } = await buildTestApp(t)
 const http = await listen(app)
@@ -154,9 +155,13 @@ t.test('emails and usernames differing only by case or unicode normalisation are
 
 t.test('URLs the router refuses answer in the error shape too (regression: 414 FST_ERR_MAX_PARAM_LENGTH)', async t => {
   for (const [method, path] of [['GET', `/admin/users/${'a'.repeat(300)}`], ['GET', '/admin/users/%E0%A4%A'], ['DELETE', `/auth/sessions/${'b'.repeat(101)}`]] as const) {
-    const response = await http.request(path, { method, headers: admin.headers })
+    const response = await http.request(path, { method, headers: { ...admin.headers, 'x-request-id': 'router-refusal-1' } })
     t.equal(response.status, 400, path.slice(0, 40))
     assertErrorShape(t, response, path.slice(0, 40))
     t.equal(response.json().code, 'VALIDATION_FAILED')
+    // Refused before any hook, with the headers every other answer carries (regression: none).
+    t.equal(response.headers.get('x-request-id'), 'router-refusal-1', 'the caller\'s request id')
+    t.equal(response.headers.get('x-content-type-options'), 'nosniff')
+    t.equal(response.headers.get('content-security-policy'), apiSecurityHeaders['content-security-policy'])
   }
 })
