@@ -2,7 +2,7 @@
 import type { Server } from 'node:http'
 import Fastify, { type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance } from 'fastify'
 import { type Config } from './config.js'
-import { listOf, serverTimeoutsOf } from './config-derived.js'
+import { audienceOf, listOf, serverTimeoutsOf } from './config-derived.js'
 import { buildDependencies, type AppDeps } from './dependencies.js'
 import { logRedaction } from './log-redaction.js'
 import { accessTokens } from './plugins/access-tokens.js'
@@ -104,7 +104,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   await app.register(accessTokens, {
     ring,
     issuer: config.JWT_ISSUER ?? config.PUBLIC_URL,
-    audience: config.JWT_AUDIENCE ?? config.PUBLIC_URL,
+    audience: audienceOf(config),
     clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE_SECONDS,
     cookieName: cookieNames(config.COOKIE_SECURE).access
   })

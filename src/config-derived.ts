@@ -50,6 +50,11 @@ export function mailSettingsOf (config: Config): MailSettings {
   }
 }
 
+/** The `aud` of access tokens (JWT_AUDIENCE, by default PUBLIC_URL), also their `client_id`. */
+export function audienceOf (config: Config): string {
+  return config.JWT_AUDIENCE ?? config.PUBLIC_URL
+}
+
 export interface ServerTimeouts {
   /** A connection silent this long is closed (nothing received or sent, a request in progress or not). */
   connectionTimeout: number

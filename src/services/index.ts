@@ -1,7 +1,7 @@
 // Wires the services together: each receives its collaborators explicitly, no module singletons.
 import { availableParallelism } from 'node:os'
 import type { Config } from '../config.js'
-import type { MailSettings } from '../config-derived.js'
+import { audienceOf, type MailSettings } from '../config-derived.js'
 import type { PrismaClient } from '../db/prisma.js'
 import type { Sql } from '../db/sql.js'
 import { createAdminService } from './admin/users.js'
@@ -104,7 +104,7 @@ export function createServices (config: Config, { prisma, sql, signJwt, refreshK
   const settings = createSettingsService({ prisma, config, audit, onError: error => reportError(error, 'reloading runtime settings') })
   const throttle = loginThrottleFor(config, prisma, now)
   const codec = createRefreshTokenCodec(refreshKey)
-  const issueAccessToken = createAccessTokenIssuer({ sign: signJwt, now })
+  const issueAccessToken = createAccessTokenIssuer({ sign: signJwt, now, clientId: audienceOf(config) })
   const sessions = createSessionService({ prisma, codec, now })
   const records = createLoginRecords({ sql, codec, settings, now, maxSessionsPerUser: config.MAX_SESSIONS_PER_USER, sessionRetentionDays: config.SESSION_RETENTION_DAYS })
   const refresh = createRefreshService({ sql, codec, sessions, settings, audit, issueAccessToken, now, graceSeconds: config.REFRESH_REUSE_GRACE_SECONDS, requireVerifiedEmail, metrics })

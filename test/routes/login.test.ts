@@ -23,8 +23,10 @@ t.test('a non-browser client gets tokens in the body and no cookies', async t =>
   const [header, claims] = decode(body.accessToken)
   t.match(header, { alg: 'HS256', typ: 'at+jwt', kid: /^hs256-/ })
   t.same(Object.keys(header).sort(), ['alg', 'kid', 'typ'])
-  t.same(Object.keys(claims).sort(), ['amr', 'aud', 'auth_time', 'email_verified', 'exp', 'iat', 'iss', 'jti', 'role', 'sid', 'sub'])
+  t.same(Object.keys(claims).sort(), ['amr', 'aud', 'auth_time', 'client_id', 'email_verified', 'exp', 'iat', 'iss', 'jti', 'role', 'sid', 'sub'])
   t.match(claims, { sub: account.user.id, role: 'user', email_verified: false, iss: config.PUBLIC_URL, aud: config.PUBLIC_URL, amr: ['pwd'], auth_time: Number })
+  // RFC 9068 2.2 requires client_id of an at+jwt token (regression: absent, so the profile's validators refused every token).
+  t.equal(claims.client_id, config.PUBLIC_URL)
   t.ok(Math.abs(claims.auth_time - claims.iat) <= 1, 'auth_time: this login')
   t.equal(claims.exp - claims.iat, config.ACCESS_TOKEN_TTL_SECONDS)
   const session = await prisma.session.findUniqueOrThrow({ where: { id: claims.sid } })

@@ -1,4 +1,4 @@
-// Access tokens: what one vouches for, and minting it (signed by the JWT layer, see jwt.ts).
+// Access tokens: what one vouches for, and minting it (signed by the JWT layer, see plugins/access-token-jwt.ts).
 import { randomUUID } from 'node:crypto'
 
 /** What an access token vouches for: the session, its user's role and verification, and how and when the login was proven. Nothing personal. */
@@ -20,12 +20,23 @@ export interface SignedAccessToken {
 
 export type SignJwt = (payload: Record<string, unknown>) => string
 
+export interface AccessTokenIssuerDeps {
+  sign: SignJwt
+  now: () => Date
+  /**
+   * The `client_id` claim, which RFC 9068 2.2 requires of an `at+jwt` token (validators of
+   * that profile refuse a token without it). This service has no registry of OAuth clients:
+   * its tokens are for the apps its audience names, so the claim is the audience.
+   */
+  clientId: string
+}
+
 /**
  * Mints access tokens. `iat`/`exp` come from the injected clock, `jti` is unique, and the
  * signer (configured once) adds `iss`, `aud`, the algorithm and the `typ: at+jwt` header
  * (RFC 9068).
  */
-export function createAccessTokenIssuer ({ sign, now }: { sign: SignJwt, now: () => Date }) {
+export function createAccessTokenIssuer ({ sign, now, clientId }: AccessTokenIssuerDeps) {
   return function issueAccessToken (grant: AccessGrant, ttlSeconds: number): SignedAccessToken {
     const iat = Math.floor(now().getTime() / 1000)
     const token = sign({
@@ -36,6 +47,7 @@ export function createAccessTokenIssuer ({ sign, now }: { sign: SignJwt, now: ()
       email_verified: grant.emailVerified,
       amr: grant.amr,
       auth_time: Math.floor(grant.authTime.getTime() / 1000),
+      client_id: clientId,
       jti: randomUUID(),
       iat,
       exp: iat + ttlSeconds
