@@ -36,6 +36,7 @@ const catalogue = {
   REAUTHENTICATION_REQUIRED: [403, 'Confirm it is you first: POST /auth/reauthenticate with one of the methods listed'],
   MFA_ENROLMENT_REQUIRED: [403, 'Admins must use a second factor: set one up (POST /auth/mfa/totp), or prove it on this session (POST /auth/reauthenticate)'],
   NOT_FOUND: [404, 'Not found'],
+  METHOD_NOT_ALLOWED: [405, 'This resource does not take this method; the Allow header lists those it takes'],
   REQUEST_TIMEOUT: [408, 'The request did not arrive in time; the connection is closed'],
   USER_EXISTS: [409, 'An account with this email or username already exists'],
   USERNAME_TAKEN: [409, 'This username is taken'],

@@ -15,12 +15,32 @@ t.test('GET /health and GET /ready', async t => {
   t.same(ready.json(), { status: 'ready' })
 })
 
-t.test('unknown routes and methods answer 404 with a code', async t => {
-  for (const [method, url] of [['GET', '/nope'], ['DELETE', '/health'], ['GET', '/users/me/']] as const) {
+t.test('unknown routes answer 404 with a code', async t => {
+  for (const [method, url] of [['GET', '/nope'], ['DELETE', '/nope'], ['GET', '/users/me/'], ['GET', '/admin/users/x/y']] as const) {
     const response = await app.inject({ method, url })
     t.equal(response.statusCode, 404, `${method} ${url}`)
     t.same(response.json(), { statusCode: 404, code: 'NOT_FOUND', error: 'Not Found', message: 'Not found' })
+    t.notOk(response.headers.allow, 'no Allow')
   }
+})
+
+t.test('a known path asked with another method is 405 with Allow (regression: 404, as for no such path)', async t => {
+  const id = '3f1c2b7a-9d1e-4c5b-8a6f-2e7d9c0b1a2f'
+  for (const [method, url, allow] of [
+    ['DELETE', '/health', 'GET, HEAD'],
+    ['GET', '/auth/login', 'POST'],
+    ['PUT', '/auth/refresh?x=1', 'POST'],
+    ['POST', '/users/me', 'DELETE, GET, HEAD, PATCH, PUT'],
+    ['PUT', `/admin/users/${id}`, 'DELETE, GET, HEAD, PATCH'],
+    ['POST', '/docs/json', 'GET, HEAD']
+  ] as const) {
+    const response = await app.inject({ method, url, ...(method === 'GET' ? {} : { payload: {} }) })
+    t.equal(response.statusCode, 405, `${method} ${url}`)
+    t.equal(response.headers.allow, allow, `${method} ${url}: Allow`)
+    t.same(response.json(), { statusCode: 405, code: 'METHOD_NOT_ALLOWED', error: 'Method Not Allowed', message: 'This resource does not take this method; the Allow header lists those it takes' })
+  }
+  const missingFile = await app.inject({ method: 'GET', url: '/docs/static/no-such-file.js' })
+  t.equal(missingFile.statusCode, 404, 'a route of this method that finds nothing is 404')
 })
 
 t.test('oversized bodies are refused before parsing', async t => {

@@ -3,6 +3,7 @@ import { STATUS_CODES, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { ConnectionError, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import FindMyWay, { type HTTPMethod } from 'find-my-way'
 import { isDatabaseUnavailable, isTransactionConflict } from '../db/errors.js'
 import { apiError, isErrorCode, type ErrorCode } from '../errors.js'
 import { errorResponses } from '../schemas/common.js'
@@ -143,8 +144,16 @@ async function errorHandlerPlugin (app: FastifyInstance) {
   })
 
   // Unknown URLs count against the default per-ip limit too: probing for routes is not free.
-  // (The metrics port's own small server has no rate limits.)
-  const notFound = (_request: unknown, reply: FastifyReply) => send(reply, toErrorBody(apiError('NOT_FOUND')))
+  // (The metrics port's own small server has no rate limits.) A known path asked with a
+  // method it does not take is 405 with Allow (RFC 9110 15.5.6), which Fastify's router
+  // answers 404: the routes are mirrored, paths only, to look the path up.
+  const known = knownPaths(app)
+  const notFound = (request: FastifyRequest, reply: FastifyReply) => {
+    const allowed = known.methodsAt(request.url)
+    // A route of this method that found nothing (a static file's) is a plain 404 too.
+    if (allowed.length === 0 || allowed.includes(request.method)) return send(reply, toErrorBody(apiError('NOT_FOUND')))
+    return send(reply.header('allow', allowed.join(', ')), toErrorBody(apiError('METHOD_NOT_ALLOWED')))
+  }
   if (app.hasDecorator('rateLimit')) app.setNotFoundHandler({ preHandler: app.rateLimit() }, notFound)
   else app.setNotFoundHandler(notFound)
 
@@ -157,6 +166,24 @@ async function errorHandlerPlugin (app: FastifyInstance) {
     const withBody = [route.method].flat().some(method => !SAFE_METHODS.has(method))
     route.schema.response = { ...errorResponses(400, 408, 431, 500, 503, ...(withBody ? [403, 413, 415] : [])), ...response }
   })
+}
+
+// Every route's path and methods as they are added, OPTIONS aside (the CORS plugin's
+// preflight route takes every path, and answers only preflights).
+function knownPaths (app: FastifyInstance) {
+  const router = FindMyWay({ maxParamLength: 100 })
+  const methods = new Set<HTTPMethod>()
+  app.addHook('onRoute', route => {
+    for (const method of [route.method].flat()) {
+      if (method === 'OPTIONS') continue
+      router.on(method as HTTPMethod, route.url, () => {})
+      methods.add(method as HTTPMethod)
+    }
+  })
+  return {
+    /** The methods `url` (its path) answers to, in a stable order; none for an unknown path. */
+    methodsAt: (url: string): string[] => [...methods].filter(method => router.find(method, url.split('?')[0] ?? url) !== null).sort()
+  }
 }
 
 // Prisma's messages start with a code excerpt; the last line says what happened.
