@@ -17,6 +17,9 @@ export function consistencyProblems (config: Config): string[] {
   if (config.HEADERS_TIMEOUT_SECONDS > config.REQUEST_TIMEOUT_SECONDS) {
     problems.push('HEADERS_TIMEOUT_SECONDS: must be at most REQUEST_TIMEOUT_SECONDS')
   }
+  if (config.SHUTDOWN_DRAIN_SECONDS >= config.SHUTDOWN_TIMEOUT_SECONDS) {
+    problems.push('SHUTDOWN_DRAIN_SECONDS: must be less than SHUTDOWN_TIMEOUT_SECONDS, which the drain is part of')
+  }
   if (config.PASSWORD_MAX_LENGTH < config.PASSWORD_MIN_LENGTH) {
     problems.push('PASSWORD_MAX_LENGTH: must be at least PASSWORD_MIN_LENGTH')
   }

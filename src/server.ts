@@ -1,5 +1,8 @@
-// Process entry: config → database (embedded or DATABASE_URL) → migrations → app → listen; graceful shutdown.
+// Process entry: config → database (embedded or DATABASE_URL) → migrations → app → listen; graceful shutdown, drained first.
+import type { Server } from 'node:http'
+import { setTimeout as sleep } from 'node:timers/promises'
 import closeWithGrace from 'close-with-grace'
+import type { FastifyInstance } from 'fastify'
 import { pino, type Logger } from 'pino'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
@@ -14,7 +17,24 @@ import { passwordServiceFor } from './services/index.js'
 /** What start-up has opened, closed in reverse order: the app, then the client, then the database. */
 type Closers = Array<() => Promise<void>>
 
-async function start (config: Config, log: Logger, closers: Closers, stopping: () => boolean): Promise<void> {
+/**
+ * SHUTDOWN_DRAIN_SECONDS: the app keeps serving, but answers /ready 503 and closes each
+ * connection after its next answer (see plugins/load-shedding.ts), until none is left or
+ * the time is up; then the server closes, with only idle connections of clients that sent
+ * nothing meanwhile left to cut.
+ */
+async function drain (app: FastifyInstance, ms: number): Promise<void> {
+  if (ms === 0 || !app.server.listening) return
+  app.drain()
+  const until = Date.now() + ms
+  while (Date.now() < until && await openConnections(app.server) > 0) await sleep(100)
+}
+
+function openConnections (server: Server): Promise<number> {
+  return new Promise(resolve => { server.getConnections((error, count) => { resolve(error === null ? count : 0) }) })
+}
+
+async function start (config: Config, log: Logger, closers: Closers, stopping: () => boolean, drainOnClose: () => boolean): Promise<void> {
   const database = await openDatabase(config, 'service', holder =>
     log.warn(`waiting for process ${holder?.pid ?? '(starting)'} to let go of the embedded database`))
   closers.push(database.stop)
@@ -37,7 +57,10 @@ async function start (config: Config, log: Logger, closers: Closers, stopping: (
     else if (outcome !== 'admin-exists') log.warn(`ADMIN_EMAIL: ${outcome === 'created' ? 'created' : 'promoted'} the first admin, ${config.ADMIN_EMAIL}`)
   }
   const app = await buildApp(config, { prisma, sql: pool, authSecret: await resolveAuthSecret(config, log), logger: log })
-  closers.push(() => app.close())
+  closers.push(async () => {
+    if (drainOnClose()) await drain(app, config.SHUTDOWN_DRAIN_SECONDS * 1000)
+    await app.close()
+  })
   // Asked to stop while starting: never begin to listen.
   if (stopping()) return
   await app.listen({ host: config.HOST, port: config.PORT })
@@ -68,10 +91,14 @@ async function main (): Promise<void> {
   const closeAll = async () => { for (const close of closers.splice(0).reverse()) await close() }
   let starting: Promise<void> = Promise.resolve()
   let stopping = false
-  // SIGTERM: stop accepting connections, let requests in flight finish (app.close) and the mail
-  // delivery under way, close the database; exit 0, or 1 when SHUTDOWN_TIMEOUT_SECONDS runs out first.
+  // An orchestrator's SIGTERM drains first; Ctrl-C at a terminal (SIGINT) stops at once.
+  let drainOnClose = false
+  // SIGTERM: drain (SHUTDOWN_DRAIN_SECONDS), stop accepting connections, let requests in flight
+  // finish (app.close) and the mail delivery under way, close the database; exit 0, or 1 when
+  // SHUTDOWN_TIMEOUT_SECONDS runs out first.
   const grace = closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_SECONDS * 1000, logger: log }, async ({ signal, err }) => {
     stopping = true
+    drainOnClose = signal === 'SIGTERM'
     if (err !== undefined) log.error({ err }, 'shutting down after an error')
     else log.info({ signal }, 'shutting down')
     // A migration in progress is never cut in the middle: start-up finishes (or fails) first.
@@ -80,7 +107,7 @@ async function main (): Promise<void> {
     log.info('stopped')
   })
 
-  starting = start(config, log, closers, () => stopping)
+  starting = start(config, log, closers, () => stopping, () => drainOnClose)
   try {
     await starting
   } catch (error) {

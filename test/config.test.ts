@@ -72,6 +72,9 @@ t.test('settings that contradict each other', async t => {
   t.match(problemsOf({ PUBLIC_URL: 'http://auth.example.com:80' }), [/^PUBLIC_URL: .* write http:\/\/auth.example.com$/])
   t.equal(loadConfig({ HOST: 'Auth.Internal', PORT: '80' }).PUBLIC_URL, 'http://auth.internal', 'the default is written as browsers write it')
   t.match(problemsOf({ PORT: '8080', METRICS_PORT: '8080' }), [/^METRICS_PORT: must differ from PORT/])
+  // The drain is part of the shutdown's time: as long, it would leave the requests in flight none.
+  t.match(problemsOf({ SHUTDOWN_DRAIN_SECONDS: '10', SHUTDOWN_TIMEOUT_SECONDS: '10' }), [/^SHUTDOWN_DRAIN_SECONDS: must be less than SHUTDOWN_TIMEOUT_SECONDS/])
+  t.same(problemsOf({ SHUTDOWN_DRAIN_SECONDS: '0', SHUTDOWN_TIMEOUT_SECONDS: '1' }), [])
   t.match(problemsOf({ PASSWORD_MIN_LENGTH: '20', ADMIN_PASSWORD: 'nine char' }), [/^ADMIN_PASSWORD: must be PASSWORD_MIN_LENGTH to PASSWORD_MAX_LENGTH/])
   t.match(problemsOf({ PASSWORD_MAX_LENGTH: '64', ADMIN_PASSWORD: 'x'.repeat(65) }), [/^ADMIN_PASSWORD/])
   t.same(problemsOf({ PASSWORD_MIN_LENGTH: '12', ADMIN_PASSWORD: 'twelve chars' }), [])

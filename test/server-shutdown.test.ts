@@ -2,9 +2,10 @@
 // (When the shutdown timeout runs out: server-shutdown-timeout.test.ts.)
 import { connect } from 'node:net'
 import t from 'tap'
-import { freePort } from './helpers/net.js'
+import { freePort, openConnection } from './helpers/net.js'
 import { postJson, startServer, stopServer } from './helpers/process.js'
 import { arrival, startSlowServer } from './helpers/slow-server.js'
+import { until } from './helpers/until.js'
 import { newAccount } from './helpers/users.js'
 
 function refusesConnections (port: number): Promise<boolean> {
@@ -40,6 +41,36 @@ t.test('SIGTERM during a login: it completes, new connections are refused, the p
   const messages = server.logs().map(line => line.msg)
   t.ok(messages.includes('shutting down'), 'says why it stops')
   t.equal(messages.at(-1), 'stopped', 'the app, the client and the embedded database closed before the exit')
+})
+
+t.test('SIGTERM drains first: a request sent on an idle keep-alive connection is answered, not reset (regression: lost), /ready is 503, then it exits 0', async t => {
+  const server = await startSlowServer(t, { SHUTDOWN_DRAIN_SECONDS: '3', SHUTDOWN_TIMEOUT_SECONDS: '20' })
+  const port = Number(new URL(server.baseUrl).port)
+  const request = (path: string) => `GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`
+  const idle = await openConnection(port)
+  idle.socket.write(request('/health'))
+  await until('the first answer', () => idle.received().includes('{"status":"ok"}'))
+  t.notMatch(idle.received(), /connection: close/i, 'kept alive before the signal')
+
+  server.child.kill('SIGTERM')
+  const signalled = Date.now()
+  await until('the signal taken', () => server.logs().some(line => line.msg === 'shutting down'))
+  // Without a drain, the server has closed its idle connections by now (this one holds the drain open).
+  await new Promise(resolve => setTimeout(resolve, 300))
+  const ready = await fetch(`${server.baseUrl}/ready`)
+  t.equal(ready.status, 503, '/ready refuses while draining')
+  t.equal((await ready.json() as { code: string }).code, 'SERVICE_UNAVAILABLE')
+  const before = idle.received().length
+  idle.socket.write(request('/health'))
+  await until('the answer on the idle connection', () => idle.received().length > before || idle.socket.destroyed)
+  const second = idle.received().slice(before)
+  t.match(second, /^HTTP\/1\.1 200 OK\r\n/, 'answered during the drain')
+  t.match(second, /\r\nconnection: close\r\n/i, 'and told the connection closes')
+  t.ok(await idle.closed >= 0, 'then closed by the server')
+
+  const { code } = await stopServer(server)
+  t.equal(code, 0, 'exit code 0')
+  t.ok(Date.now() - signalled < 20_000, 'within the shutdown timeout')
 })
 
 t.test('a start-up that fails (database unreachable) is one fatal line and exit 1', async t => {

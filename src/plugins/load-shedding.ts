@@ -1,4 +1,4 @@
-// Refusing work the process cannot do well: 503 SERVICE_UNAVAILABLE while the event loop is saturated or the server is shutting down; draining connections then.
+// Refusing work the process cannot do well: 503 SERVICE_UNAVAILABLE while the event loop is saturated or the server is shutting down; draining connections before and then.
 import underPressure from '@fastify/under-pressure'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
@@ -17,6 +17,15 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** false: answered even under pressure (liveness, metrics: what operators need most then). */
     loadShedding?: boolean
+    /** true: the readiness probe, refused from the moment the process starts draining. */
+    readiness?: boolean
+  }
+  interface FastifyInstance {
+    /**
+     * Before a shutdown (SHUTDOWN_DRAIN_SECONDS): every request is still served, but the
+     * readiness probe answers 503 and each connection closes after its next answer.
+     */
+    drain: () => void
   }
 }
 
@@ -41,18 +50,26 @@ async function loadSheddingPlugin (app: FastifyInstance, settings: LoadSheddingS
     }
   })
 
+  // Closing the server closes the keep-alive connections that are idle at that moment, and a
+  // request a client or proxy is sending on one just then is lost (a reset; nginx never resends
+  // a POST). Draining first retires them one by one: each closes after an answer, which the
+  // client sees before it sends anything more, while the balancer learns from /ready to stop.
+  let draining = false
+  app.decorate('drain', () => { draining = true })
+
   // Fastify's own 503 while closing (return503OnClosing) lacks the catalogue's `code`: the
   // same refusal, for requests that arrive on open connections after shutdown has begun.
   let closing = false
   app.addHook('preClose', async () => { closing = true })
-  app.addHook('onRequest', (_request, _reply, done) => {
-    done(closing ? apiError('SERVICE_UNAVAILABLE') : undefined)
+  app.addHook('onRequest', (request, _reply, done) => {
+    const refused = closing || (draining && request.routeOptions.config.readiness === true)
+    done(refused ? apiError('SERVICE_UNAVAILABLE') : undefined)
   })
   // A request in flight when shutdown began is answered in full, then its keep-alive
   // connection is closed: the server only closes connections that are idle when it stops,
   // and would otherwise wait for this one until the client's keep-alive ends.
   app.addHook('onSend', (_request, reply, payload, done) => {
-    if (closing) reply.header('connection', 'close')
+    if (closing || draining) reply.header('connection', 'close')
     done(null, payload)
   })
 }

@@ -28,12 +28,13 @@ export async function healthRoutes (app: FastifyInstance, { pingDatabase, logLev
   }, async () => ({ status: 'ok' as const }))
 
   routes.get('/ready', {
+    config: { readiness: true },
     logLevel,
     schema: {
       tags: ['health'],
       operationId: 'ready',
       summary: 'Readiness: the database is reachable',
-      description: 'Also 503 while the process sheds load or shuts down, so a load balancer sends traffic elsewhere.',
+      description: 'Also 503 while the process sheds load, drains before a shutdown or shuts down, so a load balancer sends traffic elsewhere.',
       response: { 200: Type.Object({ status: Type.Literal('ready') }), ...errorResponses(503) }
     }
   }, async request => {

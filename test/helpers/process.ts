@@ -27,7 +27,9 @@ export function startServer (env: Record<string, string>, { port, entry, cwd }: 
   const args = entry === undefined ? programArgs('server') : [...nodeFlags, entry]
   const child = spawn(process.execPath, args, {
     // Hashing at normal priority, as in testConfig: timings must not hang on the machine's load.
-    env: { PATH: process.env.PATH, PORT: String(port), LOG_LEVEL: 'info', ARGON2_NICE: '0', ...env },
+    // No drain before a shutdown unless a test asks for one: the test's own keep-alive
+    // connections would hold every stop for the whole drain.
+    env: { PATH: process.env.PATH, PORT: String(port), LOG_LEVEL: 'info', ARGON2_NICE: '0', SHUTDOWN_DRAIN_SECONDS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(cwd === undefined ? {} : { cwd })
   })
