@@ -4,6 +4,7 @@ import type { Page } from 'playwright-core'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { fetchInPage, launchChromium, servePage, withChromium } from '../helpers/browser.js'
+import { startMailServer } from '../helpers/mail.js'
 import { freePort } from '../helpers/net.js'
 import { newAccount } from '../helpers/users.js'
 
@@ -14,8 +15,9 @@ async function browserSuite (): Promise<void> {
   // Same site as the API (cookies travel to it), but not an allowed origin.
   const evilOrigin = `http://localhost:${evilPort}`
 
+  const mail = await startMailServer(t)
   const { app, prisma } = await buildTestApp(t, {
-    env: { PUBLIC_URL: api, CORS_ORIGINS: appOrigin, ACCESS_TOKEN_TTL_SECONDS: '5', COOKIE_SECURE: 'true', RATE_LIMIT_VERIFY: '1/60' }
+    env: { PUBLIC_URL: api, CORS_ORIGINS: appOrigin, ACCESS_TOKEN_TTL_SECONDS: '5', COOKIE_SECURE: 'true', RATE_LIMIT_VERIFY: '1/60', SMTP_URL: mail.url }
   })
   await app.listen({ host: 'localhost', port: apiPort })
 
@@ -83,6 +85,37 @@ async function browserSuite (): Promise<void> {
     const limited = await fetchInPage(page, 'POST', `${api}/auth/verify`, { token: 'not-a-token' })
     t.equal(limited.status, 429)
     t.match(limited.headers['retry-after'], /^[1-9][0-9]*$/, 'the wait')
+    await page.close()
+  })
+
+  t.test('the mailed links open the service\'s own pages, which act only on a click (regression: 404)', async t => {
+    const account = newAccount()
+    t.equal((await app.inject({ method: 'POST', url: '/auth/register', payload: account })).statusCode, 201)
+    const verification = await mail.nextMail(account.email)
+    const page = await context.newPage()
+    await page.goto(verification.link as string)
+    t.equal(page.url(), `${api}/verify-email`, 'the token leaves the address bar and the history')
+    await page.waitForTimeout(300)
+    const unverified = await prisma.user.findUniqueOrThrow({ where: { email: account.email } })
+    t.equal(unverified.emailVerifiedAt, null, 'opening the link changes nothing (mail scanners open links)')
+    await page.click('button')
+    await page.waitForFunction(() => document.getElementById('status')?.textContent?.includes('confirmed'))
+    t.not((await prisma.user.findUniqueOrThrow({ where: { email: account.email } })).emailVerifiedAt, null, 'verified by the click')
+
+    t.equal((await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: account.email } })).statusCode, 202)
+    const reset = await mail.nextMail(account.email, { subject: /reset/i })
+    await page.goto(reset.link as string)
+    await page.fill('input[name=password]', 'a brand new passphrase')
+    await page.click('button')
+    await page.waitForFunction(() => document.getElementById('status')?.textContent?.includes('password is changed'))
+    const login = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: 'a brand new passphrase' } })
+    t.equal(login.statusCode, 200, 'the new password signs in')
+
+    await page.goto(reset.link as string)
+    await page.fill('input[name=password]', 'another new passphrase')
+    await page.click('button')
+    await page.waitForFunction(() => (document.getElementById('status')?.textContent ?? '') !== '')
+    t.match(await page.textContent('#status'), /link/i, 'a used link says why it failed')
     await page.close()
   })
 

@@ -1,0 +1,108 @@
+// The pages the mailed links open by default (/verify-email, /reset-password): served only while PASSWORD_RESET_URL or EMAIL_VERIFICATION_URL leave the link on the service itself.
+import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { PasswordPolicy } from '../schemas/common.js'
+
+export interface LinkPageRoutesOptions {
+  /** Serve /verify-email: EMAIL_VERIFICATION_URL is not set. */
+  verification: boolean
+  /** Serve /reset-password: PASSWORD_RESET_URL is not set. */
+  reset: boolean
+  passwordPolicy: PasswordPolicy
+}
+
+/**
+ * As the console's (routes/console.ts): only the page's own script, talking only to this
+ * origin, never framed, no HTML built from strings. The global headers' `no-referrer` keeps
+ * the token in the address out of every Referer.
+ */
+const LINK_PAGE_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+  "require-trusted-types-for 'script'",
+  'trusted-types'
+].join('; ')
+
+const SCRIPT_PATH = '/link-pages.js'
+
+function page (kind: 'verify' | 'reset', title: string, form: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${title}</title>
+<script src="${SCRIPT_PATH}" defer></script>
+</head>
+<body data-page="${kind}">
+<main>
+<h1>${title}</h1>
+<form id="form" method="post">${form}</form>
+<p id="status" role="status"></p>
+</main>
+</body>
+</html>
+`
+}
+
+/**
+ * Nothing happens on opening: mail scanners open links, and some run their scripts. The
+ * token goes out of the address bar and the history first, then waits for the button.
+ */
+const SCRIPT = `'use strict'
+const token = new URLSearchParams(location.hash.slice(1) || location.search.slice(1)).get('token')
+history.replaceState(null, '', location.pathname)
+const form = document.getElementById('form')
+const status = document.getElementById('status')
+const verifying = document.body.dataset.page === 'verify'
+const say = text => { status.textContent = text }
+if (!token) {
+  form.hidden = true
+  say('This link is incomplete. Open the link from the mail again, or ask for a new one.')
+} else {
+  form.addEventListener('submit', async event => {
+    event.preventDefault()
+    const button = form.querySelector('button')
+    button.disabled = true
+    const body = verifying ? { token } : { token, password: form.elements.password.value }
+    try {
+      const response = await fetch(verifying ? '/auth/email/verify' : '/auth/password/reset', {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body)
+      })
+      if (response.ok) {
+        form.hidden = true
+        say(verifying ? 'Your email address is confirmed. You can close this page.' : 'Your password is changed and every session has ended: sign in with the new one.')
+        return
+      }
+      const error = await response.json().catch(() => null)
+      say(error && error.message ? error.message : 'That did not work; try again.')
+    } catch {
+      say('The service could not be reached; try again.')
+    }
+    button.disabled = false
+  })
+}
+`
+
+function sendPage (reply: FastifyReply, html: string) {
+  return reply.header('content-security-policy', LINK_PAGE_CSP).header('cache-control', 'no-store').type('text/html; charset=utf-8').send(html)
+}
+
+export async function linkPageRoutes (app: FastifyInstance, { verification, reset, passwordPolicy }: LinkPageRoutesOptions) {
+  if (!verification && !reset) return
+  const hide = { schema: { hide: true } }
+  app.get(SCRIPT_PATH, hide, (_request, reply) =>
+    reply.header('content-security-policy', LINK_PAGE_CSP).header('cache-control', 'no-cache').type('text/javascript; charset=utf-8').send(SCRIPT))
+  if (verification) {
+    const html = page('verify', 'Confirm your email address', '<button type="submit">Confirm this address</button>')
+    app.get('/verify-email', hide, (_request, reply) => sendPage(reply, html))
+  }
+  if (reset) {
+    const field = `<label>New password <input name="password" type="password" autocomplete="new-password" required minlength="${passwordPolicy.minLength}" maxlength="${passwordPolicy.maxLength}"></label>`
+    const html = page('reset', 'Choose a new password', `${field} <button type="submit">Set the new password</button>`)
+    app.get('/reset-password', hide, (_request, reply) => sendPage(reply, html))
+  }
+}
