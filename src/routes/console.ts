@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs'
 import { join, sep } from 'node:path'
 import fastifyStatic from '@fastify/static'
 import type { FastifyInstance } from 'fastify'
+import { PAGE_CSP } from '../plugins/security-headers.js'
 
 export interface ConsoleRoutesOptions {
   /** The build output: index.html and assets/. */
@@ -10,25 +11,6 @@ export interface ConsoleRoutesOptions {
   /** CONSOLE_PATH, like /console. */
   path: string
 }
-
-/**
- * The page runs only the console's own script and style, and talks only to this origin
- * (OWASP CSP Cheat Sheet, "strict policy"): no inline script or style, no eval, nothing from
- * elsewhere, never framed. Trusted Types make any HTML built from a string an error: the
- * console builds its DOM from elements and text nodes alone.
- */
-export const CONSOLE_CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self'",
-  "connect-src 'self'",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-  "require-trusted-types-for 'script'",
-  'trusted-types'
-].join('; ')
 
 // Asset names carry a hash of their content (scripts/build-console.ts): a new build is a new URL.
 const IMMUTABLE = 'public, max-age=31536000, immutable'
@@ -43,7 +25,7 @@ export async function consoleRoutes (app: FastifyInstance, { root, path }: Conso
   }
   // After the service-wide headers (plugins/security-headers.ts), in this scope only.
   app.addHook('onRequest', (_request, reply, done) => {
-    reply.header('content-security-policy', CONSOLE_CSP)
+    reply.header('content-security-policy', PAGE_CSP)
     done()
   })
 

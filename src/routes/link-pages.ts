@@ -1,5 +1,6 @@
 // The pages the mailed links open by default (/verify-email, /reset-password): served only while PASSWORD_RESET_URL or EMAIL_VERIFICATION_URL leave the link on the service itself.
 import type { FastifyInstance, FastifyReply } from 'fastify'
+import { PAGE_CSP } from '../plugins/security-headers.js'
 import type { PasswordPolicy } from '../schemas/common.js'
 
 export interface LinkPageRoutesOptions {
@@ -10,22 +11,7 @@ export interface LinkPageRoutesOptions {
   passwordPolicy: PasswordPolicy
 }
 
-/**
- * As the console's (routes/console.ts): only the page's own script, talking only to this
- * origin, never framed, no HTML built from strings. The global headers' `no-referrer` keeps
- * the token in the address out of every Referer.
- */
-const LINK_PAGE_CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "connect-src 'self'",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-  "require-trusted-types-for 'script'",
-  'trusted-types'
-].join('; ')
-
+// Under PAGE_CSP, as the console. The global headers' `no-referrer` keeps the token in the address out of every Referer.
 const SCRIPT_PATH = '/link-pages.js'
 
 function page (kind: 'verify' | 'reset', title: string, form: string): string {
@@ -88,14 +74,14 @@ if (!token) {
 `
 
 function sendPage (reply: FastifyReply, html: string) {
-  return reply.header('content-security-policy', LINK_PAGE_CSP).header('cache-control', 'no-store').type('text/html; charset=utf-8').send(html)
+  return reply.header('content-security-policy', PAGE_CSP).header('cache-control', 'no-store').type('text/html; charset=utf-8').send(html)
 }
 
 export async function linkPageRoutes (app: FastifyInstance, { verification, reset, passwordPolicy }: LinkPageRoutesOptions) {
   if (!verification && !reset) return
   const hide = { schema: { hide: true } }
   app.get(SCRIPT_PATH, hide, (_request, reply) =>
-    reply.header('content-security-policy', LINK_PAGE_CSP).header('cache-control', 'no-cache').type('text/javascript; charset=utf-8').send(SCRIPT))
+    reply.header('content-security-policy', PAGE_CSP).header('cache-control', 'no-cache').type('text/javascript; charset=utf-8').send(SCRIPT))
   if (verification) {
     const html = page('verify', 'Confirm your email address', '<button type="submit">Confirm this address</button>')
     app.get('/verify-email', hide, (_request, reply) => sendPage(reply, html))

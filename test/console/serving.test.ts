@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { pino } from 'pino'
 import t from 'tap'
 import { ACCESS_TOKEN_TTL_MAX_SECONDS } from '../../src/config.js'
-import { CONSOLE_CSP } from '../../src/routes/console.js'
+import { PAGE_CSP } from '../../src/plugins/security-headers.js'
 import { lifetimeBounds } from '../../src/services/admin/lifetime-bounds.js'
 import { buildConsole } from '../../scripts/build-console.js'
 import { buildTestApp } from '../helpers/app.js'
@@ -39,11 +39,11 @@ t.test('the page: no-store, the strict policy, no inline script or style, only i
   t.equal(page.statusCode, 200)
   t.match(page.headers['content-type'], /^text\/html/)
   t.equal(page.headers['cache-control'], 'no-store')
-  t.equal(page.headers['content-security-policy'], CONSOLE_CSP)
+  t.equal(page.headers['content-security-policy'], PAGE_CSP)
   t.equal(page.headers['x-frame-options'], 'DENY')
-  t.notMatch(CONSOLE_CSP, /unsafe|data:|\*/, 'no unsafe-inline, unsafe-eval, data: or wildcard source')
-  t.match(CONSOLE_CSP, /script-src 'self'/)
-  t.match(CONSOLE_CSP, /frame-ancestors 'none'/)
+  t.notMatch(PAGE_CSP, /unsafe|data:|\*/, 'no unsafe-inline, unsafe-eval, data: or wildcard source')
+  t.match(PAGE_CSP, /script-src 'self'/)
+  t.match(PAGE_CSP, /frame-ancestors 'none'/)
   t.notMatch(page.body, /<script(?![^>]*\ssrc=)|<style|\sstyle=|\son[a-z]+=/i, 'no inline script, style or handler')
   const referenced = [...page.body.matchAll(/(?:src|href)="([^"]+)"/g)].map(match => match[1])
   t.same(referenced.sort(), built.files.filter(file => file.startsWith('assets/')).sort(), 'the page loads the built assets and nothing else')
@@ -57,7 +57,7 @@ t.test('assets: cached for a year as immutable, compressed as the browser accept
     const plain = await app.inject({ method: 'GET', url: `/console/${file}` })
     t.equal(plain.statusCode, 200, file)
     t.equal(plain.headers['cache-control'], 'public, max-age=31536000, immutable')
-    t.equal(plain.headers['content-security-policy'], CONSOLE_CSP)
+    t.equal(plain.headers['content-security-policy'], PAGE_CSP)
     t.equal(plain.body, await readFile(join(consoleRoot, file), 'utf8'))
     const brotli = await app.inject({ method: 'GET', url: `/console/${file}`, headers: { 'accept-encoding': 'br, gzip' } })
     t.equal(brotli.headers['content-encoding'], 'br')
