@@ -10,7 +10,7 @@ import { authenticate } from './plugins/authenticate.js'
 import { authorize } from './plugins/authorize.js'
 import { cookieNames, cookies } from './plugins/cookies.js'
 import { crossOrigin } from './plugins/cross-origin.js'
-import { clientErrorHandler, errorHandler, frameworkErrorHandler } from './plugins/error-handler.js'
+import { clientErrorHandler, errorHandler, frameworkErrorHandlerFor } from './plugins/error-handler.js'
 import { freshAuth } from './plugins/fresh-auth.js'
 import { inputGuard } from './plugins/input-guard.js'
 import { loadShedding } from './plugins/load-shedding.js'
@@ -76,7 +76,7 @@ function fastifyOptionsOf (config: Config, logger: FastifyBaseLogger | undefined
     // An incoming X-Request-Id is validated by requestIdOf rather than taken as is.
     requestIdHeader: false,
     genReqId: requestIdOf,
-    frameworkErrors: frameworkErrorHandler,
+    frameworkErrors: frameworkErrorHandlerFor(new Set(listOf(config.CORS_ORIGINS))),
     schemaController
   }
 }

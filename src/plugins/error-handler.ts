@@ -7,7 +7,7 @@ import FindMyWay, { type HTTPMethod } from 'find-my-way'
 import { isDatabaseUnavailable, isTransactionConflict } from '../db/errors.js'
 import { apiError, isErrorCode, type ErrorCode } from '../errors.js'
 import { errorResponses } from '../schemas/common.js'
-import { SAFE_METHODS } from './cross-origin.js'
+import { corsAnswerHeaders, SAFE_METHODS } from './cross-origin.js'
 import { REQUEST_ID_HEADER } from './request-id.js'
 import { apiSecurityHeaders } from './security-headers.js'
 
@@ -72,11 +72,14 @@ function send (reply: FastifyReply, body: ErrorBody, retryAfterSeconds?: unknown
 /**
  * Fastify's `frameworkErrors` option: the errors its router raises before the error handler
  * is reached (regression: a 300-character id answered 414 FST_ERR_MAX_PARAM_LENGTH, outside
- * the catalogue). No hook runs for them, so the headers every answer carries are set here.
+ * the catalogue). No hook runs for them, so the headers every answer carries, CORS's for the
+ * listed origins (CORS_ORIGINS) included, are set here.
  */
-export function frameworkErrorHandler (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
-  reply.headers(apiSecurityHeaders).header(REQUEST_ID_HEADER, request.id)
-  return send(reply, toErrorBody(error))
+export function frameworkErrorHandlerFor (allowedOrigins: ReadonlySet<string>) {
+  return function frameworkErrorHandler (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+    reply.headers(apiSecurityHeaders).headers(corsAnswerHeaders(request.headers.origin, allowedOrigins)).header(REQUEST_ID_HEADER, request.id)
+    return send(reply, toErrorBody(error))
+  }
 }
 
 // What Node's HTTP parser and its request timeouts raise, as catalogue codes: the statuses

@@ -29,6 +29,20 @@ t.test('cookie-authenticated writes from a foreign site are refused', async t =>
   t.equal(me.json().profile.bio, null, 'nothing changed')
 })
 
+t.test('what the router refuses before any hook is readable by a listed origin\'s page (regression: no CORS headers, a network error there)', async t => {
+  const path = `/admin/users/${'a'.repeat(300)}`
+  const listed = await app.inject({ method: 'GET', url: path, headers: { origin: 'https://app.example.com' } })
+  t.equal(listed.statusCode, 400)
+  t.equal(listed.json().code, 'VALIDATION_FAILED')
+  t.equal(listed.headers['access-control-allow-origin'], 'https://app.example.com')
+  t.equal(listed.headers['access-control-allow-credentials'], 'true')
+  t.match(listed.headers['access-control-expose-headers'], /x-request-id/)
+  t.match(listed.headers.vary, /Origin/)
+  const foreign = await app.inject({ method: 'GET', url: path, headers: { origin: 'https://evil.example' } })
+  t.equal(foreign.statusCode, 400)
+  t.notOk(foreign.headers['access-control-allow-origin'], 'nothing for an origin not listed')
+})
+
 t.test('login and register from a foreign site are refused (login CSRF)', async t => {
   const login = await app.inject({ method: 'POST', url: '/auth/login', headers: { origin: 'https://evil.example' }, payload: { email: account.email, password: account.password } })
   t.equal(login.statusCode, 403)
