@@ -93,7 +93,7 @@ export const ConfigSchema = Type.Object({
   LOAD_SHEDDING_MAX_EVENT_LOOP_UTILIZATION: Type.Number({ default: 0, minimum: 0, maximum: 1, description: 'answer 503 while the event loop is busy more than this share of the time (0 disables)' }),
 
   SHUTDOWN_TIMEOUT_SECONDS: Seconds(10, 1, 600, 'after SIGTERM, requests in flight get this long to finish before the process exits anyway'),
-  SHUTDOWN_DRAIN_SECONDS: Seconds(5, 0, 300, 'after SIGTERM, requests are served this long (less once no connection is left) with /ready answering 503 and each connection closed after its answer, before the server closes; part of SHUTDOWN_TIMEOUT_SECONDS, and less than it'),
+  SHUTDOWN_DRAIN_SECONDS: Seconds(5, 0, 300, 'after SIGTERM, requests are served this long with /ready answering 503 and each connection closed after its answer, before the server closes; part of SHUTDOWN_TIMEOUT_SECONDS, and less than it'),
 
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'GET /metrics answers callers sending Authorization: Bearer <token>' })),
   METRICS_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'serve GET /metrics on this port of HOST instead of the API port' })),

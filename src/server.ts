@@ -1,5 +1,4 @@
 // Process entry: config → database (embedded or DATABASE_URL) → migrations → app → listen; graceful shutdown, drained first.
-import type { Server } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
@@ -19,19 +18,15 @@ type Closers = Array<() => Promise<void>>
 
 /**
  * SHUTDOWN_DRAIN_SECONDS: the app keeps serving, but answers /ready 503 and closes each
- * connection after its next answer (see plugins/load-shedding.ts), until none is left or
- * the time is up; then the server closes, with only idle connections of clients that sent
- * nothing meanwhile left to cut.
+ * connection after its next answer (see plugins/load-shedding.ts); then the server closes,
+ * with only idle connections of clients that sent nothing meanwhile left to cut. The whole
+ * time, even with no connection open: the balancer, or Kubernetes' endpoints, may still send
+ * new ones until it has seen /ready fail or the pod go.
  */
 async function drain (app: FastifyInstance, ms: number): Promise<void> {
   if (ms === 0 || !app.server.listening) return
   app.drain()
-  const until = Date.now() + ms
-  while (Date.now() < until && await openConnections(app.server) > 0) await sleep(100)
-}
-
-function openConnections (server: Server): Promise<number> {
-  return new Promise(resolve => { server.getConnections((error, count) => { resolve(error === null ? count : 0) }) })
+  await sleep(ms)
 }
 
 async function start (config: Config, log: Logger, closers: Closers, stopping: () => boolean, drainOnClose: () => boolean): Promise<void> {

@@ -73,11 +73,13 @@ function send (reply: FastifyReply, body: ErrorBody, retryAfterSeconds?: unknown
  * Fastify's `frameworkErrors` option: the errors its router raises before the error handler
  * is reached (regression: a 300-character id answered 414 FST_ERR_MAX_PARAM_LENGTH, outside
  * the catalogue). No hook runs for them, so the headers every answer carries, CORS's for the
- * listed origins (CORS_ORIGINS) included, are set here.
+ * listed origins (CORS_ORIGINS) and the drain's `Connection: close` included, are set here.
  */
 export function frameworkErrorHandlerFor (allowedOrigins: ReadonlySet<string>) {
   return function frameworkErrorHandler (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
     reply.headers(apiSecurityHeaders).headers(corsAnswerHeaders(request.headers.origin, allowedOrigins)).header(REQUEST_ID_HEADER, request.id)
+    // Nor does load-shedding's onSend: while the process winds down, this connection closes too.
+    if (request.server.isWindingDown()) reply.header('connection', 'close')
     return send(reply, toErrorBody(error))
   }
 }

@@ -26,6 +26,8 @@ declare module 'fastify' {
      * readiness probe answers 503 and each connection closes after its next answer.
      */
     drain: () => void
+    /** Draining or closing: every answer closes its connection. */
+    isWindingDown: () => boolean
   }
 }
 
@@ -61,6 +63,7 @@ async function loadSheddingPlugin (app: FastifyInstance, settings: LoadSheddingS
   // same refusal, for requests that arrive on open connections after shutdown has begun.
   let closing = false
   app.addHook('preClose', async () => { closing = true })
+  app.decorate('isWindingDown', () => draining || closing)
   app.addHook('onRequest', (request, _reply, done) => {
     const refused = closing || (draining && request.routeOptions.config.readiness === true)
     done(refused ? apiError('SERVICE_UNAVAILABLE') : undefined)
@@ -69,7 +72,7 @@ async function loadSheddingPlugin (app: FastifyInstance, settings: LoadSheddingS
   // connection is closed: the server only closes connections that are idle when it stops,
   // and would otherwise wait for this one until the client's keep-alive ends.
   app.addHook('onSend', (_request, reply, payload, done) => {
-    if (closing || draining) reply.header('connection', 'close')
+    if (draining || closing) reply.header('connection', 'close')
     done(null, payload)
   })
 }

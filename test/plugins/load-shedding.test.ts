@@ -60,6 +60,16 @@ t.test('the first two seconds after start-up are never shed: their samples measu
   t.equal((await app.inject({ method: 'GET', url: '/ready' })).statusCode, 503, 'shed once warmed up')
 })
 
+t.test('draining: every answer closes its connection, what the router refuses included (regression: kept alive), and /ready is 503', async t => {
+  const { app } = await buildTestApp(t)
+  app.drain()
+  for (const [url, status] of [['/health', 200], ['/nope', 404], [`/admin/users/${'a'.repeat(300)}`, 400], ['/ready', 503]] as const) {
+    const response = await app.inject({ method: 'GET', url })
+    t.equal(response.statusCode, status, url.slice(0, 20))
+    t.equal(response.headers.connection, 'close', `${url.slice(0, 20)}: connection closed after the answer`)
+  }
+})
+
 t.test('shutdown: the request in flight completes and its connection closes; one arriving meanwhile gets 503 in the catalogue shape', async t => {
   // Expensive hashing makes the login slow enough to close the app under it.
   const { app } = await buildTestApp(t, { env: { ARGON2_MEMORY_KIB: '65536', ARGON2_TIME_COST: '6' } })
