@@ -1,14 +1,28 @@
-// The pages the mailed links open by default (/verify-email, /reset-password): served only while PASSWORD_RESET_URL or EMAIL_VERIFICATION_URL leave the link on the service itself.
+// The pages the mailed links open by default (/verify-email, /reset-password): served while PASSWORD_RESET_URL or EMAIL_VERIFICATION_URL leave the link on the service itself.
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { PAGE_CSP } from '../plugins/security-headers.js'
 import type { PasswordPolicy } from '../schemas/common.js'
 
 export interface LinkPageRoutesOptions {
-  /** Serve /verify-email: EMAIL_VERIFICATION_URL is not set. */
+  /** Serve /verify-email: EMAIL_VERIFICATION_URL leads there (see `leadsToOwnPage`). */
   verification: boolean
-  /** Serve /reset-password: PASSWORD_RESET_URL is not set. */
+  /** Serve /reset-password: PASSWORD_RESET_URL leads there. */
   reset: boolean
   passwordPolicy: PasswordPolicy
+}
+
+export const VERIFICATION_PAGE = '/verify-email'
+export const RESET_PAGE = '/reset-password'
+
+/**
+ * Whether a link template (unset: the default, `PUBLIC_URL` + `page` + `?token={token}`)
+ * opens the service's own `page`, whatever carries the token: the query, or the fragment
+ * that keeps it out of every server's log.
+ */
+export function leadsToOwnPage (template: string | undefined, publicUrl: string, page: string): boolean {
+  if (template === undefined) return true
+  const url = new URL(template.replaceAll('{token}', 'token'))
+  return url.origin === publicUrl && url.pathname === page
 }
 
 // Under PAGE_CSP, as the console. The global headers' `no-referrer` keeps the token in the address out of every Referer.
@@ -39,7 +53,7 @@ function page (kind: 'verify' | 'reset', title: string, form: string): string {
  * token goes out of the address bar and the history first, then waits for the button.
  */
 const SCRIPT = `'use strict'
-const token = new URLSearchParams(location.hash.slice(1) || location.search.slice(1)).get('token')
+const token = new URLSearchParams(location.hash.slice(1)).get('token') ?? new URLSearchParams(location.search).get('token')
 history.replaceState(null, '', location.pathname)
 const form = document.getElementById('form')
 const status = document.getElementById('status')
@@ -84,11 +98,11 @@ export async function linkPageRoutes (app: FastifyInstance, { verification, rese
     reply.header('content-security-policy', PAGE_CSP).header('cache-control', 'no-cache').type('text/javascript; charset=utf-8').send(SCRIPT))
   if (verification) {
     const html = page('verify', 'Confirm your email address', '<button type="submit">Confirm this address</button>')
-    app.get('/verify-email', hide, (_request, reply) => sendPage(reply, html))
+    app.get(VERIFICATION_PAGE, hide, (_request, reply) => sendPage(reply, html))
   }
   if (reset) {
     const field = `<label>New password <input name="password" type="password" autocomplete="new-password" required minlength="${passwordPolicy.minLength}" maxlength="${passwordPolicy.maxLength}"></label>`
     const html = page('reset', 'Choose a new password', `${field} <button type="submit">Set the new password</button>`)
-    app.get('/reset-password', hide, (_request, reply) => sendPage(reply, html))
+    app.get(RESET_PAGE, hide, (_request, reply) => sendPage(reply, html))
   }
 }

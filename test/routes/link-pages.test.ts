@@ -27,8 +27,15 @@ t.test('/verify-email and /reset-password are pages that run only their own scri
   t.match(script.body, 'history.replaceState', 'the token leaves the address bar')
 })
 
+t.test('a template that leads to the page with the token in its fragment keeps the page (regression: 404)', async t => {
+  const publicUrl = 'https://auth.example.com'
+  const { app: fragment } = await buildTestApp(t, { env: { PUBLIC_URL: publicUrl, EMAIL_VERIFICATION_URL: `${publicUrl}/verify-email#token={token}`, PASSWORD_RESET_URL: `${publicUrl}/reset-password?lang=en&token={token}` } })
+  t.equal((await fragment.inject({ method: 'GET', url: '/verify-email' })).statusCode, 200)
+  t.equal((await fragment.inject({ method: 'GET', url: '/reset-password' })).statusCode, 200)
+})
+
 t.test('a page whose link template points elsewhere is not served', async t => {
-  const { app: elsewhere } = await buildTestApp(t, { env: { PASSWORD_RESET_URL: 'https://app.example.com/reset#token={token}' } })
+  const { app: elsewhere } = await buildTestApp(t, { env: { PUBLIC_URL: 'https://auth.example.com', PASSWORD_RESET_URL: 'https://app.example.com/reset-password#token={token}' } })
   t.equal((await elsewhere.inject({ method: 'GET', url: '/reset-password' })).statusCode, 404)
   t.equal((await elsewhere.inject({ method: 'GET', url: '/verify-email' })).statusCode, 200, 'the other still is')
   const { app: neither } = await buildTestApp(t, { env: { PASSWORD_RESET_URL: 'https://app.example.com/r?t={token}', EMAIL_VERIFICATION_URL: 'https://app.example.com/v?t={token}' } })
