@@ -120,7 +120,8 @@ async function metricsPlugin (app: FastifyInstance, settings: MetricsSettings) {
 function bearerGuard (token: string) {
   const expected = digest(token)
   return async (request: FastifyRequest) => {
-    const presented = /^Bearer (.+)$/i.exec(request.headers.authorization ?? '')?.[1]
+    // RFC 6750 2.1, as for access tokens: the scheme in any case, then one or more spaces.
+    const presented = /^Bearer +(.+)$/i.exec(request.headers.authorization ?? '')?.[1]
     if (presented === undefined) throw apiError('AUTH_REQUIRED')
     if (!timingSafeEqual(digest(presented), expected)) throw apiError('AUTH_TOKEN_INVALID')
   }

@@ -53,6 +53,8 @@ t.test('METRICS_TOKEN: only a bearer of the token may read them', async t => {
   t.equal(wrong.statusCode, 401)
   t.equal(wrong.json().code, 'AUTH_TOKEN_INVALID')
   const right = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${TOKEN}` } })
+  const spaced = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `bearer  ${TOKEN}` } })
+  t.equal(spaced.statusCode, 200, 'the scheme in any case, then one or more spaces, as RFC 6750 writes it (regression: two spaces refused)')
   t.equal(right.statusCode, 200)
   t.match(right.headers['content-type'], /^text\/plain; version=0\.0\.4/)
   t.ok(sample(right.body, 'process_cpu_user_seconds_total') !== undefined, 'process metrics')
