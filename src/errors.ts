@@ -5,7 +5,7 @@ const catalogue = {
   VALIDATION_FAILED: [400, 'The request is invalid: %s'],
   INVALID_JSON: [400, 'The request body is not valid JSON'],
   MALFORMED_REQUEST: [400, 'The request is not valid HTTP/1.1'],
-  PASSWORD_TOO_WEAK: [400, 'The password is too common or too easy to guess; choose another'],
+  PASSWORD_TOO_WEAK: [400, 'The password is too short, too common or too easy to guess; choose another'],
   RESET_TOKEN_INVALID: [400, 'This password reset link is invalid or was already used; ask for a new one'],
   RESET_TOKEN_EXPIRED: [400, 'This password reset link has expired; ask for a new one'],
   VERIFICATION_TOKEN_INVALID: [400, 'This verification link is invalid or was already used'],
