@@ -2,7 +2,7 @@
 import type { Server } from 'node:http'
 import Fastify, { type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance } from 'fastify'
 import { type Config } from './config.js'
-import { audienceOf, listOf, serverTimeoutsOf } from './config-derived.js'
+import { audienceOf, listOf, ownLinkPagesOf, serverTimeoutsOf } from './config-derived.js'
 import { buildDependencies, type AppDeps } from './dependencies.js'
 import { logRedaction } from './log-redaction.js'
 import { accessTokens } from './plugins/access-tokens.js'
@@ -29,7 +29,7 @@ import { accountRoutes } from './routes/accounts.js'
 import { authRoutes } from './routes/auth.js'
 import { CONSOLE_BUILD_DIR, consoleRoutes } from './routes/console.js'
 import { healthRoutes } from './routes/health.js'
-import { leadsToOwnPage, linkPageRoutes, RESET_PAGE, VERIFICATION_PAGE } from './routes/link-pages.js'
+import { linkPageRoutes } from './routes/link-pages.js'
 import { mfaRoutes } from './routes/mfa.js'
 import { passkeyRoutes } from './routes/passkeys.js'
 import { sessionRoutes } from './routes/sessions.js'
@@ -137,11 +137,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   await app.register(userRoutes, { ...services, passwordPolicy, limits })
   await app.register(adminRoutes, { ...services, mailAccountLimit: limits.mailAccount })
   await app.register(wellKnownRoutes, { jwks: () => ring.jwks(), maxAgeSeconds: Math.min(300, config.JWT_KEY_PUBLISH_SECONDS) })
-  await app.register(linkPageRoutes, {
-    verification: leadsToOwnPage(config.EMAIL_VERIFICATION_URL, config.PUBLIC_URL, VERIFICATION_PAGE),
-    reset: leadsToOwnPage(config.PASSWORD_RESET_URL, config.PUBLIC_URL, RESET_PAGE),
-    passwordPolicy
-  })
+  await app.register(linkPageRoutes, { ...ownLinkPagesOf(config), passwordPolicy })
   if (config.CONSOLE_ENABLED) await app.register(consoleRoutes, { root: deps.consoleRoot ?? CONSOLE_BUILD_DIR, path: config.CONSOLE_PATH })
   return app
 }

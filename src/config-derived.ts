@@ -41,13 +41,30 @@ export interface MailSettings {
   emailVerificationUrl: string
 }
 
+/** The service's own pages of the mailed links (routes/link-pages.ts), where the default links lead. */
+export const VERIFICATION_PAGE = '/verify-email'
+export const RESET_PAGE = '/reset-password'
+
 /** The mail settings in force, with their defaults derived from PUBLIC_URL. */
 export function mailSettingsOf (config: Config): MailSettings {
   return {
     from: config.MAIL_FROM ?? `no-reply@${new URL(config.PUBLIC_URL).hostname}`,
-    passwordResetUrl: config.PASSWORD_RESET_URL ?? `${config.PUBLIC_URL}/reset-password?token={token}`,
-    emailVerificationUrl: config.EMAIL_VERIFICATION_URL ?? `${config.PUBLIC_URL}/verify-email?token={token}`
+    passwordResetUrl: config.PASSWORD_RESET_URL ?? `${config.PUBLIC_URL}${RESET_PAGE}?token={token}`,
+    emailVerificationUrl: config.EMAIL_VERIFICATION_URL ?? `${config.PUBLIC_URL}${VERIFICATION_PAGE}?token={token}`
   }
+}
+
+/**
+ * Which of the service's own link pages to serve: those a link template leads to, whatever
+ * carries the token (the query, or the fragment that keeps it out of every server's log).
+ */
+export function ownLinkPagesOf (config: Config): { verification: boolean, reset: boolean } {
+  const { emailVerificationUrl, passwordResetUrl } = mailSettingsOf(config)
+  const leadsTo = (template: string, page: string) => {
+    const url = new URL(template.replaceAll('{token}', 'token'))
+    return url.origin === config.PUBLIC_URL && url.pathname === page
+  }
+  return { verification: leadsTo(emailVerificationUrl, VERIFICATION_PAGE), reset: leadsTo(passwordResetUrl, RESET_PAGE) }
 }
 
 /** The `aud` of access tokens (JWT_AUDIENCE, by default PUBLIC_URL), also their `client_id`. */

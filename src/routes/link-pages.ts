@@ -1,28 +1,15 @@
 // The pages the mailed links open by default (/verify-email, /reset-password): served while PASSWORD_RESET_URL or EMAIL_VERIFICATION_URL leave the link on the service itself.
 import type { FastifyInstance, FastifyReply } from 'fastify'
+import { RESET_PAGE, VERIFICATION_PAGE } from '../config-derived.js'
 import { PAGE_CSP } from '../plugins/security-headers.js'
 import type { PasswordPolicy } from '../schemas/common.js'
 
 export interface LinkPageRoutesOptions {
-  /** Serve /verify-email: EMAIL_VERIFICATION_URL leads there (see `leadsToOwnPage`). */
+  /** Serve /verify-email: EMAIL_VERIFICATION_URL leads there (see `ownLinkPagesOf`). */
   verification: boolean
   /** Serve /reset-password: PASSWORD_RESET_URL leads there. */
   reset: boolean
   passwordPolicy: PasswordPolicy
-}
-
-export const VERIFICATION_PAGE = '/verify-email'
-export const RESET_PAGE = '/reset-password'
-
-/**
- * Whether a link template (unset: the default, `PUBLIC_URL` + `page` + `?token={token}`)
- * opens the service's own `page`, whatever carries the token: the query, or the fragment
- * that keeps it out of every server's log.
- */
-export function leadsToOwnPage (template: string | undefined, publicUrl: string, page: string): boolean {
-  if (template === undefined) return true
-  const url = new URL(template.replaceAll('{token}', 'token'))
-  return url.origin === publicUrl && url.pathname === page
 }
 
 // Under PAGE_CSP, as the console. The global headers' `no-referrer` keeps the token in the address out of every Referer.
