@@ -59,10 +59,11 @@ const result = await autocannon({
   ...(load.rate === undefined ? {} : { overallRate: load.rate }),
   duration: load.seconds
 })
-const measurement: Measurement = {
+const measurement: Measurement & { requests: number } = {
   rps: Math.round(result.requests.average),
   p50: result.latency.p50,
   p99: result.latency.p99,
-  failures: result.non2xx + result.errors + result.timeouts
+  failures: result.non2xx + result.errors + result.timeouts,
+  requests: result.requests.total
 }
 process.stdout.write(JSON.stringify(measurement))

@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { text } from 'node:stream/consumers'
+import { serverAt } from './processes.js'
 
 export interface Measurement {
   rps: number
@@ -9,6 +10,12 @@ export interface Measurement {
   p99: number
   /** Responses that were not 2xx, and connection errors: a benchmark with failures is void. */
   failures: number
+  /**
+   * CPU time the server used per request, all its threads, when it is a process started here
+   * (not through a proxy): steadier than requests per second on a machine whose cores the
+   * server shares with the load generator and PostgreSQL.
+   */
+  cpuMicrosPerRequest?: number
 }
 
 /** Scenarios whose every request differs: a refresh token that each answer replaces, another access token, a new email, the next of some bodies. */
@@ -32,11 +39,15 @@ export interface Load {
 }
 
 export async function measure (load: Load): Promise<Measurement> {
+  const server = serverAt(load.url)
+  const cpuBefore = await server?.cpuMicros()
   const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'drive.ts')], { stdio: ['pipe', 'pipe', 'inherit'] })
   child.stdin.end(JSON.stringify(load))
   const [output, code] = await Promise.all([text(child.stdout), new Promise(resolve => child.on('exit', resolve))])
   if (code !== 0) throw new Error(`load generator exited with ${String(code)}`)
-  return JSON.parse(output) as Measurement
+  const { requests, ...measurement } = JSON.parse(output) as Measurement & { requests: number }
+  if (server === undefined || cpuBefore === undefined || requests === 0) return measurement
+  return { ...measurement, cpuMicrosPerRequest: Math.round((await server.cpuMicros() - cpuBefore) / requests) }
 }
 
 /** What a scenario sends; built anew for every run (a refresh run needs unspent tokens). */

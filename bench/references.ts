@@ -26,18 +26,23 @@ if (kind === 'bare') {
   })
   app.get('/token', async () => ({ token: app.jwt.sign({ sub: userId ?? 'someone' }) }))
 } else if (kind === 'jwt-update') {
-  // The floor of a refresh: a JWT check, one committed UPDATE … RETURNING on a row of its own, a new JWT.
+  // The floor of a refresh: the presented refresh token checked (a JWT here), one committed
+  // conditional UPDATE … RETURNING on its row, and a new access token and refresh token.
   const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 })
-  await pool.query('CREATE TABLE IF NOT EXISTS bench_reference_session (id int PRIMARY KEY, generation int NOT NULL DEFAULT 0)')
-  await pool.query('INSERT INTO bench_reference_session (id) SELECT generate_series(0, 999) ON CONFLICT DO NOTHING')
-  let next = 0
-  app.post('/refresh', async request => {
-    const claims = await request.jwtVerify<{ sub: string }>()
-    // Rows in turn, as the service's refreshes touch one session each: no two requests wait on one row lock.
-    const { rows } = await pool.query<{ generation: number }>('UPDATE bench_reference_session SET generation = generation + 1 WHERE id = $1 RETURNING generation', [next++ % 1000])
-    return { accessToken: app.jwt.sign({ sub: claims.sub, gen: rows[0]?.generation }) }
+  await pool.query('CREATE TABLE IF NOT EXISTS bench_reference_session (id serial PRIMARY KEY, generation int NOT NULL DEFAULT 0)')
+  const refreshTokenOf = (sid: number, gen: number) => app.jwt.sign({ sid, gen })
+  app.post('/refresh', async (request, reply) => {
+    const { sid, gen } = app.jwt.verify<{ sid: number, gen: number }>((request.body as { refreshToken: string }).refreshToken)
+    const { rows } = await pool.query<{ generation: number }>('UPDATE bench_reference_session SET generation = generation + 1 WHERE id = $1 AND generation = $2 RETURNING generation', [sid, gen])
+    const row = rows[0]
+    if (row === undefined) return await reply.code(401).send({ error: 'retired token' })
+    return { accessToken: app.jwt.sign({ sub: 'someone' }), refreshToken: refreshTokenOf(sid, row.generation) }
   })
-  app.get('/token', async () => ({ token: app.jwt.sign({ sub: process.env.BENCH_USER_ID ?? 'someone' }) }))
+  // Refresh tokens of new rows: every run spends its own, as the service's runs do.
+  app.get('/refresh-tokens', async request => {
+    const { rows } = await pool.query<{ id: number }>('INSERT INTO bench_reference_session (generation) SELECT 0 FROM generate_series(1, $1) RETURNING id', [Number((request.query as { count: string }).count)])
+    return { tokens: rows.map(row => refreshTokenOf(row.id, 0)) }
+  })
 } else if (kind === 'argon2' || kind === 'argon2-insert') {
   // The same argon2id parameters as the service. `argon2`: a verify then a JWT sign, the floor of a login.
   // `argon2-insert`: a hash, one INSERT (its own transaction) and a sign, the floor of a registration.

@@ -39,13 +39,14 @@ export function machineDescription (postgresVersion: string): string {
 }
 
 const verdict = (ok: boolean) => ok ? 'met' : '**missed**'
+const cpuPerRequest = (measurement: Measurement) => measurement.cpuMicrosPerRequest ?? '–'
 
 export function renderReport ({ machine, seconds, rounds, rows, stormSeconds, storm, health, session, peakRssMb, referenceRssMb }: Report): string {
   const lines = [
-    `Machine: ${machine}. Each row: after a 2 s warm-up of each side, ${rounds} alternating rounds of ${seconds} s of autocannon against the reference then the service; the round with the median ratio is shown. The load comes from a separate autocannon process; the service, the reference servers and PostgreSQL share the same machine.`,
+    `Machine: ${machine}. Each row: after a 2 s warm-up of each side, ${rounds} alternating rounds of ${seconds} s of autocannon against the reference then the service; the round with the median ratio is shown; CPU is what the server's process used per request in that round, all its threads. The load comes from a separate autocannon process; the service, the reference servers and PostgreSQL share the same machine.`,
     '',
-    '| Scenario | Conns | Service req/s | p50 ms | p99 ms | Reference | Ref req/s | Ratio | Target |',
-    '| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |',
+    '| Scenario | Conns | Service req/s | p50 ms | p99 ms | Reference | Ref req/s | Ratio | CPU µs/req, service / ref | Target |',
+    '| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |',
     ...rows.map(row => {
       const ratio = row.ratio
       const targets = [
@@ -54,7 +55,7 @@ export function renderReport ({ machine, seconds, rounds, rows, stormSeconds, st
       ]
       const target = targets.length === 0 ? '–' : targets.join('; ')
       const failures = row.service.failures + row.reference.failures > 0 ? ` (${row.service.failures}/${row.reference.failures} failures)` : ''
-      return `| ${row.name} | ${row.connections} | ${row.service.rps} | ${row.service.p50} | ${row.service.p99} | ${row.referenceName} | ${row.reference.rps} | ${ratio.toFixed(2)}${failures} | ${target} |`
+      return `| ${row.name} | ${row.connections} | ${row.service.rps} | ${row.service.p50} | ${row.service.p99} | ${row.referenceName} | ${row.reference.rps} | ${ratio.toFixed(2)}${failures} | ${cpuPerRequest(row.service)} / ${cpuPerRequest(row.reference)} | ${target} |`
     }),
     ...(storm === undefined || health === undefined || session === undefined
       ? []
