@@ -2,14 +2,18 @@
 import { request as httpRequest } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { pino } from 'pino'
 import t from 'tap'
 import { serverTimeoutsOf } from '../src/config-derived.js'
 import { loadConfig } from '../src/config.js'
 import { buildTestApp } from './helpers/app.js'
+import { logCapture } from './helpers/mail.js'
 import { drip, openConnection } from './helpers/net.js'
+import { until } from './helpers/until.js'
 
 // Small bounds keep the file fast; the checks below allow many times them, for a loaded machine.
-const { app } = await buildTestApp(t, { env: { HEADERS_TIMEOUT_SECONDS: '1', REQUEST_TIMEOUT_SECONDS: '2' } })
+const log = logCapture()
+const { app } = await buildTestApp(t, { env: { HEADERS_TIMEOUT_SECONDS: '1', REQUEST_TIMEOUT_SECONDS: '2' }, logger: pino({ level: 'debug' }, log.stream) })
 await app.listen({ host: '127.0.0.1', port: 0 })
 const { port } = app.server.address() as AddressInfo
 
@@ -19,6 +23,9 @@ const CLOSED_WITHIN_MS = 10_000
 function bodyOf (answer: string): unknown {
   return JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))
 }
+
+const wentAway = 'the client went away before its request arrived'
+const linesSaying = (msg: string) => log.lines.filter(line => line.msg === msg)
 
 const requestTimeout = { statusCode: 408, code: 'REQUEST_TIMEOUT', error: 'Request Timeout', message: 'The request did not arrive in time; the connection is closed' }
 
@@ -43,6 +50,19 @@ t.test('a client dripping its body is answered 408 and cut off after REQUEST_TIM
   t.ok(openFor !== undefined, `closed by the server within ${CLOSED_WITHIN_MS} ms (after ${openFor} ms)`)
   t.ok(openFor === undefined || openFor >= 2000, 'not before the bound')
   t.same(bodyOf(connection.received()), requestTimeout)
+})
+
+// Regression: the body reader's ECONNRESET "aborted" was taken for the database's, logged as a
+// warning of an outage and answered 503: anyone could fill the log with false alarms.
+t.test('a client that hangs up while its body is arriving is no database outage', async t => {
+  const before = linesSaying(wentAway).length
+  const connection = await openConnection(port)
+  connection.socket.write('POST /auth/login HTTP/1.1\r\nHost: auth.example\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"email":"')
+  await sleep(100)
+  connection.socket.destroy()
+  await until('the abort to be logged', () => linesSaying(wentAway).length > before || linesSaying('database unavailable').length > 0, CLOSED_WITHIN_MS)
+  t.same(linesSaying('database unavailable'), [], 'no outage logged, here nor for the 408 above')
+  t.equal(linesSaying(wentAway).at(-1)?.level, 20, 'logged at debug')
 })
 
 // Regression: a preconnected socket got an unasked 408, which a client sending its request just

@@ -40,6 +40,14 @@ const invalidTokenCodes = new Set<ErrorCode>([
 
 interface ErrorBody { statusCode: number, code: string, error: string, message: string, methods?: string[] }
 
+/**
+ * A client that hung up, or was cut off for slowness, while its body was arriving: the body
+ * reader's error is Node's ECONNRESET "aborted", which is no news about the database.
+ */
+function clientWentAway (request: FastifyRequest): boolean {
+  return request.raw.destroyed && !request.raw.complete
+}
+
 function toErrorBody (error: FastifyError): ErrorBody {
   const code = isErrorCode(error.code) ? error.code : fastifyCodes[error.code]
   if (code !== undefined) {
@@ -132,6 +140,10 @@ function rawAnswer (body: ErrorBody): string {
 
 async function errorHandlerPlugin (app: FastifyInstance) {
   app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (clientWentAway(request)) {
+      request.log.debug({ reason: error.message }, 'the client went away before its request arrived')
+      return send(reply, toErrorBody(apiError('REQUEST_TIMEOUT')))
+    }
     const body = toErrorBody(error)
     let retryAfterSeconds = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds
     if (isDatabaseUnavailable(error)) {
