@@ -103,7 +103,7 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_DEFAULT: Rate('600/60', 'per client ip, on every route without a limit of its own'),
   RATE_LIMIT_LOGIN_IP: Rate('30/300', 'login attempts per client ip; also each route that checks a code, a passkey or the current password (passkey registration too), counted apart'),
   RATE_LIMIT_LOGIN_ACCOUNT: Rate('10/300', 'login attempts per account identifier from one client ip, whether or not the account exists'),
-  RATE_LIMIT_REGISTER: Rate('10/300', 'registrations per client ip'),
+  RATE_LIMIT_REGISTER: Rate('10/300', 'registrations per client ip; username changes per client ip and per user'),
   RATE_LIMIT_REFRESH: Rate('150/300', 'refreshes per client ip'),
   RATE_LIMIT_VERIFY: Rate('600/60', 'POST /auth/verify per client ip'),
   RATE_LIMIT_MAIL: Rate('10/900', 'per client ip on each of password forgot/reset, email verify/resend and email changes'),

@@ -18,6 +18,32 @@ export interface UserRoutesOptions {
   limits: RateLimits
 }
 
+/**
+ * What a change of the caller's account passes first. An email change hands the account's
+ * recovery address to whoever holds the session: it needs fresh authentication, and mails both
+ * addresses, so it counts as the mail routes do. A taken username is 409, which tells that the
+ * name exists, as a registration's 409 does: trying names counts as registering does. Both per
+ * client and per user.
+ */
+function changeGuard (app: FastifyInstance, limits: RateLimits) {
+  const emailChangeLimits = [
+    app.rateLimitBy('email-change-ip', limits.mail, clientOf),
+    app.rateLimitBy('email-change-account', limits.mailAccount, request => callerOf(request).userId)
+  ]
+  const usernameChangeLimits = [
+    app.rateLimitBy('username-change-ip', limits.register, clientOf),
+    app.rateLimitBy('username-change-account', limits.register, request => callerOf(request).userId)
+  ]
+  return async function guardChange (request: FastifyRequest<{ Body: Static<typeof UpdateMeBody> }>, reply: FastifyReply) {
+    if (request.body.username !== undefined) {
+      for (const limit of usernameChangeLimits) await limit(request, reply)
+    }
+    if (request.body.email === undefined) return
+    await app.requireFreshAuthentication(request)
+    for (const limit of emailChangeLimits) await limit(request, reply)
+  }
+}
+
 export async function userRoutes (app: FastifyInstance, { users, credentials, passwordPolicy, limits }: UserRoutesOptions) {
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()
   routes.addHook('preParsing', app.authenticate)
@@ -36,27 +62,18 @@ export async function userRoutes (app: FastifyInstance, { users, credentials, pa
     return users.me(caller.userId, caller.sessionId)
   })
 
-  // An email change mails both addresses: it counts as the mail routes do, per client and per user.
-  const emailChangeLimits = [
-    app.rateLimitBy('email-change-ip', limits.mail, clientOf),
-    app.rateLimitBy('email-change-account', limits.mailAccount, request => callerOf(request).userId)
-  ]
+  const guardChange = changeGuard(app, limits)
   const updateMe = (operationId: string, summary: string) => ({
     schema: {
       tags: ['users'],
       operationId,
       summary,
-      description: 'A new `email` stays in `pendingEmail` until confirmed through the link mailed to it; the current address is told. Sending the current address cancels a pending change. An address of another account is 409 `EMAIL_TAKEN`. Changing the email needs fresh authentication (403 `REAUTHENTICATION_REQUIRED`), and counts against RATE_LIMIT_MAIL per client and RATE_LIMIT_MAIL_ACCOUNT per user (429 `RATE_LIMITED`); the other fields do neither.',
+      description: 'A new `email` stays in `pendingEmail` until confirmed through the link mailed to it; the current address is told. Sending the current address cancels a pending change. An address of another account is 409 `EMAIL_TAKEN`. Changing the email needs fresh authentication (403 `REAUTHENTICATION_REQUIRED`), and counts against RATE_LIMIT_MAIL per client and RATE_LIMIT_MAIL_ACCOUNT per user (429 `RATE_LIMITED`). A `username` (409 `USERNAME_TAKEN` when another account has it) counts against RATE_LIMIT_REGISTER per client and per user, as registering does. The profile fields count against neither.',
       security,
       body: UpdateMeBody,
       response: { 200: Type.Ref(Me), ...errorResponses(400, 401, 403, 409, 415) }
     },
-    // An email change hands the account's recovery address to whoever holds the session.
-    preHandler: async (request: FastifyRequest<{ Body: Static<typeof UpdateMeBody> }>, reply: FastifyReply) => {
-      if (request.body.email === undefined) return
-      await app.requireFreshAuthentication(request)
-      for (const limit of emailChangeLimits) await limit(request, reply)
-    }
+    preHandler: guardChange
   })
   const handleUpdate = async (request: FastifyRequest<{ Body: Static<typeof UpdateMeBody> }>) => {
     const caller = callerOf(request)

@@ -134,6 +134,26 @@ t.test('PATCH /users/me: a taken username is 409 and changes nothing', async t =
   t.equal(row.profile?.bio, null, 'the profile change was not half-applied')
 })
 
+// Regression: any account could learn which usernames exist at the general per-client rate,
+// sixty times what a registration's 409 USER_EXISTS allows.
+t.test('PATCH /users/me: trying usernames counts as registering does, per client and per user', async t => {
+  const { app } = await buildTestApp(t, { env: { RATE_LIMIT_REGISTER: '3/60' } })
+  const [taken, prober, other] = [await registerAccount(app), await registerAccount(app), await registerAccount(app)]
+  const asProber = { authorization: `Bearer ${(await loginWithBody(app, prober)).accessToken}` }
+  const tryName = (username: string, remoteAddress: string, headers = asProber) =>
+    app.inject({ method: 'PATCH', url: '/users/me', headers, payload: { username }, remoteAddress })
+  t.same([(await tryName(taken.username, '10.2.0.1')).statusCode, (await tryName(`free_${Date.now()}`, '10.2.0.1')).statusCode, (await tryName(taken.username, '10.2.0.1')).statusCode], [409, 200, 409])
+  const refused = await tryName(`again_${Date.now()}`, '10.2.0.1')
+  t.equal(refused.statusCode, 429, 'the client has used its budget')
+  t.equal(refused.json().code, 'RATE_LIMITED')
+  t.ok(Number(refused.headers['retry-after']) > 0, 'says when to try again')
+  t.equal((await tryName(taken.username, '10.2.0.2')).statusCode, 429, 'so has the account, from another address')
+  const profileOnly = await app.inject({ method: 'PATCH', url: '/users/me', headers: asProber, payload: { profile: { bio: 'still editable' } }, remoteAddress: '10.2.0.1' })
+  t.equal(profileOnly.statusCode, 200, 'the profile fields do not count')
+  const asOther = { authorization: `Bearer ${(await loginWithBody(app, other)).accessToken}` }
+  t.equal((await tryName(`other_${Date.now()}`, '10.2.0.3', asOther)).statusCode, 200, 'another account from another address has its own budget')
+})
+
 t.test('PATCH /users/me: bad input', async t => {
   const account = await registerAccount(app)
   const { accessToken } = await loginWithBody(app, account)
