@@ -45,12 +45,16 @@ export interface MailSettings {
 export const VERIFICATION_PAGE = '/verify-email'
 export const RESET_PAGE = '/reset-password'
 
-/** The mail settings in force, with their defaults derived from PUBLIC_URL. */
+/**
+ * The mail settings in force, with their defaults derived from PUBLIC_URL. The default links
+ * carry the token in the fragment, which no browser sends: it stays out of every server's and
+ * proxy's log and out of `Referer`, and the service's own pages read it from there.
+ */
 export function mailSettingsOf (config: Config): MailSettings {
   return {
     from: config.MAIL_FROM ?? `no-reply@${new URL(config.PUBLIC_URL).hostname}`,
-    passwordResetUrl: config.PASSWORD_RESET_URL ?? `${config.PUBLIC_URL}${RESET_PAGE}?token={token}`,
-    emailVerificationUrl: config.EMAIL_VERIFICATION_URL ?? `${config.PUBLIC_URL}${VERIFICATION_PAGE}?token={token}`
+    passwordResetUrl: config.PASSWORD_RESET_URL ?? `${config.PUBLIC_URL}${RESET_PAGE}#token={token}`,
+    emailVerificationUrl: config.EMAIL_VERIFICATION_URL ?? `${config.PUBLIC_URL}${VERIFICATION_PAGE}#token={token}`
   }
 }
 

@@ -116,8 +116,8 @@ export const ConfigSchema = Type.Object({
 
   SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://[^\\s]+$', description: 'SMTP server as smtp[s]://[user:pass@]host[:port]; unset: mails are written to the log (development only)' })),
   MAIL_FROM: Type.Optional(Type.String({ maxLength: 320, pattern: MAILBOX, description: 'sender, "address" or "Name <address>"; default no-reply@ the PUBLIC_URL host' })),
-  PASSWORD_RESET_URL: Type.Optional(Type.String({ pattern: '^https?://', description: 'reset link template with {token}; default PUBLIC_URL/reset-password?token={token}' })),
-  EMAIL_VERIFICATION_URL: Type.Optional(Type.String({ pattern: '^https?://', description: 'verification link template with {token}; default PUBLIC_URL/verify-email?token={token}' })),
+  PASSWORD_RESET_URL: Type.Optional(Type.String({ pattern: '^https?://', description: 'reset link template with {token}; default PUBLIC_URL/reset-password#token={token}' })),
+  EMAIL_VERIFICATION_URL: Type.Optional(Type.String({ pattern: '^https?://', description: 'verification link template with {token}; default PUBLIC_URL/verify-email#token={token}' })),
   PASSWORD_RESET_TTL_SECONDS: Seconds(1800, 60, 86_400, 'a password reset link works this long'),
   EMAIL_VERIFICATION_TTL_SECONDS: Seconds(86_400, 60, 604_800, 'an email verification link works this long'),
   MAIL_MAX_ATTEMPTS: Type.Integer({ default: 8, minimum: 1, maximum: 50, description: 'attempts to send a mail before it is given up (logged at error, counted in auth_mail_deliveries_total)' }),

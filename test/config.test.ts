@@ -121,8 +121,8 @@ t.test('production refuses development defaults and weak secrets', async t => {
 t.test('mail settings: defaults from PUBLIC_URL, link templates need {token}', async t => {
   t.same(mailSettingsOf(loadConfig({ PUBLIC_URL: 'https://auth.example.com' })), {
     from: 'no-reply@auth.example.com',
-    passwordResetUrl: 'https://auth.example.com/reset-password?token={token}',
-    emailVerificationUrl: 'https://auth.example.com/verify-email?token={token}'
+    passwordResetUrl: 'https://auth.example.com/reset-password#token={token}',
+    emailVerificationUrl: 'https://auth.example.com/verify-email#token={token}'
   })
   const custom = loadConfig({
     MAIL_FROM: 'Example <accounts@example.com>',

@@ -4,6 +4,10 @@ import type { AddressInfo } from 'node:net'
 import { simpleParser } from 'mailparser'
 import { SMTPServer } from 'smtp-server'
 
+function tokenOf (link: URL): string | undefined {
+  return new URLSearchParams(link.hash.slice(1)).get('token') ?? link.searchParams.get('token') ?? undefined
+}
+
 export interface ReceivedMail {
   /** Envelope recipients. */
   to: string[]
@@ -11,7 +15,7 @@ export interface ReceivedMail {
   subject: string
   text: string
   html: string
-  /** The first link in the plain text, and its `token` parameter. */
+  /** The first link in the plain text, and its `token` parameter (in the fragment, as the default links carry it, or the query). */
   link: string | undefined
   token: string | undefined
   messageId: string | undefined
@@ -66,7 +70,7 @@ export async function startMailServer (t: TapTest): Promise<MailServer> {
       simpleParser(stream).then(parsed => {
         const text = parsed.text ?? ''
         const link = /https?:\/\/\S+/.exec(text)?.[0]
-        const token = link === undefined ? undefined : new URL(link).searchParams.get('token') ?? undefined
+        const token = link === undefined ? undefined : tokenOf(new URL(link))
         deliver({ to, from, subject: parsed.subject ?? '', text, html: parsed.html === false ? '' : parsed.html, link, token, messageId: parsed.messageId })
         callback()
       }, callback)
