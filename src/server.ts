@@ -35,7 +35,7 @@ async function start (config: Config, log: Logger, closers: Closers, stopping: (
   closers.push(database.stop)
   log.info(`using ${database.description}`)
   if (config.MIGRATE_ON_START) {
-    const applied = await applyMigrations(database.url)
+    const applied = await applyMigrations(database.url, { connectTimeoutSeconds: config.DATABASE_CONNECT_TIMEOUT_SECONDS })
     log.info({ applied }, applied.length > 0 ? `applied ${applied.length} migration(s)` : 'database schema is up to date')
   }
   await database.share?.()

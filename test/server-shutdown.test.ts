@@ -2,7 +2,7 @@
 // (When the shutdown timeout runs out: server-shutdown-timeout.test.ts.)
 import { connect } from 'node:net'
 import t from 'tap'
-import { freePort, openConnection } from './helpers/net.js'
+import { freePort, openConnection, startSilentServer } from './helpers/net.js'
 import { postJson, startServer, stopServer } from './helpers/process.js'
 import { arrival, startSlowServer } from './helpers/slow-server.js'
 import { until } from './helpers/until.js'
@@ -84,4 +84,15 @@ t.test('a start-up that fails (database unreachable) is one fatal line and exit 
   const fatal = server.logs().find(line => line.level === 60)
   t.match(fatal?.msg, /^start-up failed: /)
   t.notMatch(server.output(), /^\s+at /m, 'no stack trace outside the JSON line')
+})
+
+// Regression: the migrations at start waited for ever on a server that accepted and never answered.
+t.test('a start-up whose database never answers is one fatal line and exit 1 after DATABASE_CONNECT_TIMEOUT_SECONDS', async t => {
+  const silent = await startSilentServer()
+  t.teardown(silent.close)
+  const server = startServer({ DATABASE_URL: `postgresql://postgres@127.0.0.1:${silent.port}/none`, DATABASE_CONNECT_TIMEOUT_SECONDS: '1' }, { port: await freePort() })
+  const code = await Promise.race([server.exited, new Promise(resolve => setTimeout(resolve, 30_000, 'still running'))])
+  if (code === 'still running') server.child.kill('SIGKILL')
+  t.equal(code, 1)
+  t.match(server.logs().find(line => line.level === 60)?.msg, /^start-up failed: /)
 })

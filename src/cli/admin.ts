@@ -56,7 +56,7 @@ async function main (): Promise<string> {
   const passwords = passwordServiceFor(config)
   try {
     // Beside a running service, its schema is the one to use: it migrated at its start.
-    if (database.guest !== true) await applyMigrations(database.url)
+    if (database.guest !== true) await applyMigrations(database.url, { connectTimeoutSeconds: config.DATABASE_CONNECT_TIMEOUT_SECONDS })
     const accounts = createAdminAccounts({ prisma, sql: pool, passwords })
     const user = 'password' in input
       ? await accounts.createAdmin(input)

@@ -6,11 +6,12 @@ import { applyMigrations, SchemaEngineError } from '../db/schema-engine.js'
 /** Applies the migrations to the configured database: the one the service opens with the same environment. */
 async function migrate (): Promise<string[]> {
   // Only the database settings: a deploy pipeline gives this step no secrets.
-  const database = await openDatabase(loadDatabaseConfig(), 'tool', holder => {
+  const config = loadDatabaseConfig()
+  const database = await openDatabase(config, 'tool', holder => {
     console.error(`db:migrate: waiting for process ${holder?.pid ?? '(starting)'} to let go of the embedded database…`)
   })
   try {
-    return await applyMigrations(database.url)
+    return await applyMigrations(database.url, { connectTimeoutSeconds: config.DATABASE_CONNECT_TIMEOUT_SECONDS })
   } finally {
     await database.stop()
   }

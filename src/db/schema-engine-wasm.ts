@@ -141,8 +141,16 @@ async function connect (adapters: PrismaPg): Promise<SqlDriverAdapter> {
  * its single connection). With one connection, the lock covers every migration statement
  * and lasts until `pool.end()`. It also suits PGlite, which serves one connection at a time.
  */
-export function createPool (connectionString: string): pg.Pool {
-  const pool = new pg.Pool({ connectionString, max: 1 })
+export function createPool (connectionString: string, connectTimeoutSeconds: number): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString,
+    max: 1,
+    // A server that accepts the connection and never answers fails the run instead of holding it.
+    // No query timeout: a migration may rightly run for minutes (an index on a large table).
+    connectionTimeoutMillis: connectTimeoutSeconds * 1000,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000
+  })
   pool.on('connect', announceCharColumnsAsText)
   // An idle connection dropped by the server surfaces on the next query; it must not crash the process.
   pool.on('error', () => {})

@@ -14,6 +14,9 @@ const defaultSchemaPath = join(packageRoot, 'prisma', 'schema.prisma')
 
 const NO_FILTERS = { externalTables: [], externalEnums: [] }
 
+// The throwaway embedded database of a diff answers at once, once started.
+const EMBEDDED_CONNECT_TIMEOUT_SECONDS = 30
+
 /** The lock file `prisma migrate dev` keeps in the migrations directory, byte for byte. */
 export const migrationLock = {
   fileName: 'migration_lock.toml',
@@ -54,11 +57,14 @@ async function readMigrations (migrationsDir: string): Promise<MigrationList> {
  * give up after waiting 10 s. Works against PostgreSQL and against the embedded database,
  * which accepts one connection: the only one used here, closed when the promise settles.
  *
+ * `connectTimeoutSeconds` (DATABASE_CONNECT_TIMEOUT_SECONDS) bounds opening the connection,
+ * so a server that accepts it and never answers fails the run.
+ *
  * @throws {SchemaEngineError} when the database is unreachable or a migration fails.
  */
-export async function applyMigrations (databaseUrl: string, options: { migrationsDir?: string } = {}): Promise<string[]> {
+export async function applyMigrations (databaseUrl: string, options: { connectTimeoutSeconds: number, migrationsDir?: string }): Promise<string[]> {
   const migrationsList = await readMigrations(options.migrationsDir ?? defaultMigrationsDir)
-  return await withEngine(createPool(databaseUrl), false, async (engine) => {
+  return await withEngine(createPool(databaseUrl, options.connectTimeoutSeconds), false, async (engine) => {
     const { appliedMigrationNames } = await engine.applyMigrations({ migrationsList, filters: NO_FILTERS })
     return appliedMigrationNames
   })
@@ -81,7 +87,7 @@ export async function diffMigrationsToSchema (options: { schemaPath?: string, mi
   const { startEmbeddedPostgres } = await import('./embedded.js')
   const shadow = await startEmbeddedPostgres()
   try {
-    const script = await withEngine(createPool(shadow.url), true, async (engine) => {
+    const script = await withEngine(createPool(shadow.url, EMBEDDED_CONNECT_TIMEOUT_SECONDS), true, async (engine) => {
       const { stdout } = await engine.diff({
         from: { tag: 'migrations', ...migrationsList },
         to: { tag: 'schemaDatamodel', files: [{ path: schemaPath, content: schema }] },

@@ -3,8 +3,9 @@ import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { applyMigrations, diffMigrationsToSchema } from '../../src/db/schema-engine.js'
+import { applyMigrations, diffMigrationsToSchema, SchemaEngineError } from '../../src/db/schema-engine.js'
 import { createEmptyDatabase, withClient } from '../helpers/database.js'
+import { startSilentServer } from '../helpers/net.js'
 
 const serverUrl = process.env.TEST_DATABASE_URL === '' ? undefined : process.env.TEST_DATABASE_URL
 const prismaDir = fileURLToPath(new URL('../../prisma/', import.meta.url))
@@ -50,7 +51,7 @@ t.test('a schema change shows up in the diff', async (t) => {
 
 t.test('applying to a fresh database, then again', async (t) => {
   const url = await freshDatabase(t)
-  t.same(await applyMigrations(url), migrationNames, 'applies every migration, in order')
+  t.same(await applyMigrations(url, { connectTimeoutSeconds: 30 }), migrationNames, 'applies every migration, in order')
 
   const tables = await withClient(url, async (client) => (await client.query<{ table_name: string }>(
     "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name"
@@ -62,7 +63,7 @@ t.test('applying to a fresh database, then again', async (t) => {
   t.same(rows.map((row) => row.migration_name), migrationNames)
   t.ok(rows.every((row) => row.finished_at !== null && row.rolled_back_at === null), 'all finished, none rolled back')
 
-  t.same(await applyMigrations(url), [], 'applies nothing the second time')
+  t.same(await applyMigrations(url, { connectTimeoutSeconds: 30 }), [], 'applies nothing the second time')
   t.equal((await recordedMigrations(url)).length, migrationNames.length)
 })
 
@@ -70,10 +71,21 @@ t.test('two concurrent runs on a fresh database', {
   skip: serverUrl === undefined && 'needs TEST_DATABASE_URL: the embedded server refuses a second connection, so runs cannot overlap'
 }, async (t) => {
   const url = await freshDatabase(t)
-  const runs = await Promise.allSettled([applyMigrations(url), applyMigrations(url)])
+  const runs = await Promise.allSettled([applyMigrations(url, { connectTimeoutSeconds: 30 }), applyMigrations(url, { connectTimeoutSeconds: 30 })])
   const applied = runs.map((run) => run.status === 'fulfilled' ? run.value : run.reason as Error)
   t.ok(applied.every(Array.isArray), 'both runs succeed')
   t.same(applied.flat().sort(), migrationNames, 'each migration is applied by exactly one run')
   t.ok(applied.some((names) => Array.isArray(names) && names.length === 0), 'the other run finds nothing left to apply')
   t.same((await recordedMigrations(url)).map((row) => row.migration_name), migrationNames, 'each recorded once')
+})
+
+// Regression: the migrations' connection had no timeout, so a start-up, db:migrate or the admin
+// tool waited for ever on a server that accepted the connection and never answered.
+t.test('a server that accepts the connection and never answers fails the run after the connect timeout', async (t) => {
+  const silent = await startSilentServer()
+  t.teardown(silent.close)
+  const started = Date.now()
+  const failure = await applyMigrations(`postgresql://postgres@127.0.0.1:${silent.port}/none`, { connectTimeoutSeconds: 1 }).then(() => undefined, (error: Error) => error)
+  t.ok(failure instanceof SchemaEngineError, `fails as the database's error (${String(failure)})`)
+  t.ok(Date.now() - started < 15_000, `in seconds, not for ever (${Date.now() - started} ms)`)
 })

@@ -18,7 +18,7 @@ t.teardown(async () => {
   await server?.stop()
   await rm(dataDir, { recursive: true, force: true })
 })
-await applyMigrations(server.url)
+await applyMigrations(server.url, { connectTimeoutSeconds: 30 })
 const proxy = await startTcpProxy(port)
 t.teardown(proxy.close)
 

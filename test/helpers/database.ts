@@ -107,7 +107,7 @@ function serverTemplate (serverUrl: string): Promise<string> {
         const building = `${name}_building`
         await admin.query(`DROP DATABASE IF EXISTS ${building} WITH (FORCE)`)
         await admin.query(`CREATE DATABASE ${building}`)
-        await applyMigrations(databaseUrl(serverUrl, building))
+        await applyMigrations(databaseUrl(serverUrl, building), { connectTimeoutSeconds: 30 })
         await admin.query(`ALTER DATABASE ${building} RENAME TO ${name}`)
         return name
       } finally {
@@ -150,7 +150,7 @@ function embeddedTemplate (): Promise<Blob> {
     } catch {}
     const embedded = await startEmbeddedPostgres(undefined, 0, await embeddedModules())
     try {
-      await applyMigrations(embedded.url)
+      await applyMigrations(embedded.url, { connectTimeoutSeconds: 30 })
       const dump = await embedded.dump()
       await mkdir(cacheDir, { recursive: true })
       const partial = `${file}.${process.pid}`

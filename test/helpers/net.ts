@@ -131,3 +131,22 @@ export async function drip (connection: Connection, line: string, giveUpMs: numb
     connection.socket.destroy()
   }
 }
+
+/** A server that accepts connections and never answers, like a database that hangs before its first word. */
+export async function startSilentServer (): Promise<{ port: number, close: () => Promise<void> }> {
+  const sockets = new Set<Socket>()
+  const server = createServer(socket => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  return {
+    port: (server.address() as { port: number }).port,
+    close: async () => {
+      for (const socket of sockets) socket.destroy()
+      server.close()
+      await once(server, 'close')
+    }
+  }
+}
