@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { RateLimits } from '../config-derived.js'
-import { apiError, isDeadRefreshToken } from '../errors.js'
+import { isDeadRefreshToken } from '../errors.js'
 import { clientOf, perClientIp } from '../plugins/rate-limits.js'
 import { errorResponses, type PasswordPolicy, security } from '../schemas/common.js'
 import {
@@ -123,9 +123,7 @@ function sessionEndRoutes (routes: TypedRoutes, app: FastifyInstance, { sessions
     }
   }, async (request, reply) => {
     const bodyToken = request.body.refreshToken
-    const token = bodyToken ?? request.authCookies().refreshToken
-    if (token === undefined || token === '') throw apiError('AUTH_REQUIRED')
-    const tokens = await refresh.refresh(token, deviceOf(request))
+    const tokens = await refresh.refresh(bodyToken ?? request.authCookies().refreshToken, deviceOf(request))
     if (bodyToken !== undefined) {
       return { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, tokenType: 'Bearer' as const, expiresIn: tokens.expiresIn }
     }

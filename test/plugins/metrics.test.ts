@@ -87,6 +87,8 @@ t.test('what is counted: requests by route template and status, logins, refreshe
   t.equal(refreshed.statusCode, 200)
   const reused = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: first.refreshToken } })
   t.equal(reused.json().code, 'AUTH_REFRESH_REUSED')
+  // No token at all (a browser whose cookie is gone, after an upgrade that renamed it): a refusal too.
+  t.equal((await app.inject({ method: 'POST', url: '/auth/refresh', payload: {} })).json().code, 'AUTH_REQUIRED')
   // From the session still live: a user, so 403 (the revoked one would get 401 from the admin API).
   await app.inject({ method: 'GET', url: `/admin/users/${account.user.id}`, headers: { authorization: `Bearer ${second.accessToken}` } })
   await app.inject({ method: 'GET', url: '/no/such/page' })
@@ -95,7 +97,7 @@ t.test('what is counted: requests by route template and status, logins, refreshe
   t.equal(sample(text, 'auth_logins_total', { result: 'success' }), 2)
   t.equal(sample(text, 'auth_logins_total', { result: 'invalid_credentials' }), 2, 'unknown account and wrong password alike')
   t.equal(sample(text, 'auth_refreshes_total', { result: 'success' }), 1)
-  t.equal(sample(text, 'auth_refreshes_total', { result: 'failure' }), 1)
+  t.equal(sample(text, 'auth_refreshes_total', { result: 'failure' }), 2, 'a reused token and a missing one')
   t.equal(sample(text, 'auth_refresh_reuse_detected_total'), 1)
   t.equal(sample(text, 'auth_active_sessions'), 1, 'the reused session was revoked')
   const count = (labels: Record<string, string>) => sample(text, 'http_request_duration_seconds_count', labels)

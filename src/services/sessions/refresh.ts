@@ -156,9 +156,11 @@ export function createRefreshService (deps: RefreshDeps) {
      * Exchanges a refresh token for a new access token and a new refresh token, retiring the
      * presented one atomically. Forged or unknown tokens change nothing (no one can end a
      * session they do not hold a genuine token of); a genuine retired token ends the session.
+     * No token at all is AUTH_REQUIRED, a refusal counted as the others are.
      */
-    async refresh (token: string, device: Device): Promise<RefreshedTokens> {
+    async refresh (token: string | undefined, device: Device): Promise<RefreshedTokens> {
       try {
+        if (token === undefined || token === '') throw apiError('AUTH_REQUIRED')
         const tokens = await exchange(token, device)
         metrics.refresh('success')
         return tokens
