@@ -37,7 +37,8 @@ export const ConfigSchema = Type.Object({
     description: 'json: one JSON object per line, for log collectors; pretty: readable lines for a person; auto: pretty in development on a terminal, json otherwise'
   }),
   // No default here: loadConfig derives it from HOST and PORT.
-  PUBLIC_URL: Type.String({ pattern: '^https?://[^/]+$', description: "the service's own origin, no path; default http://localhost:PORT" }),
+  // Only the scheme here: the consistency checks name the right spelling of a path, a slash, a case.
+  PUBLIC_URL: Type.String({ pattern: '^https?://[^/]', description: "the service's own origin, no path; default http://localhost:PORT" }),
 
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL URL; unset: embedded PGlite under DATA_DIR' })),
   DATABASE_POOL_SIZE: Type.Integer({ default: 10, minimum: 1, maximum: 200 }),
@@ -155,6 +156,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     // A second factor for admins is the production floor (ASVS 2.2); a developer's machine may leave it off.
     candidate.REQUIRE_MFA_FOR_ADMINS ??= candidate.NODE_ENV === 'production'
   })
+  // The checks below read it as a URL.
+  if (!URL.canParse(config.PUBLIC_URL)) throw new ConfigError([`PUBLIC_URL: "${config.PUBLIC_URL}" is not a URL; write the service's origin, like https://auth.example.com`])
   const problems = [...productionProblems(config), ...consistencyProblems(config), ...webauthnProblems(config)]
   if (problems.length > 0) throw new ConfigError(problems)
   return config
@@ -176,16 +179,33 @@ function validated<S extends TObject> (schema: S, env: NodeJS.ProcessEnv, comple
     const value = env[key]
     if (value !== undefined && value !== '') input[key] = value
   }
+  const problems = new Map<string, string>()
+  // The raw value: Default and Convert change `input` in place.
+  const problem = (name: string, rule: TSchema, message: string) => {
+    if (!problems.has(name)) problems.set(name, `${name}: ${describe(rule, message)}, got ${neverEchoed.has(name) ? '(hidden)' : JSON.stringify(env[name])}`)
+  }
+  for (const [name, value] of Object.entries(input)) {
+    const rule = schema.properties[name] as TSchema
+    // Convert would read "5e3" as 5, "10.5" as 10 and "0x10" as 16: a whole number is written in digits.
+    if (rule.type === 'integer' && !/^[0-9]+$/.test(value)) {
+      problem(name, rule, ruleOf(rule, 'Expected integer'))
+      delete input[name]
+    }
+  }
   const candidate = Value.Convert(schema, Value.Default(schema, input)) as Record<string, unknown>
   complete?.(candidate)
-  const problems = [...Value.Errors(schema, candidate)].map(error => {
-    const name = error.path.slice(1)
-    // The raw value: Default and Convert have changed `input` in place.
-    const shown = neverEchoed.has(name) ? '(hidden)' : JSON.stringify(env[name])
-    return `${name}: ${describe(error.schema, error.message)}, got ${shown}`
-  })
-  if (problems.length > 0) throw new ConfigError(problems)
+  for (const error of Value.Errors(schema, candidate)) problem(error.path.slice(1), error.schema, ruleOf(error.schema, error.message))
+  if (problems.size > 0) throw new ConfigError([...problems.values()])
   return candidate as Static<S>
+}
+
+/** A variable's rule in words: TypeBox's message names the first check that failed, not the rule (min and max together, the values allowed). */
+function ruleOf (rule: TSchema, message: string): string {
+  if (rule.type === 'integer') return `must be a whole number from ${String(rule.minimum)} to ${String(rule.maximum)}`
+  if (rule.type === 'boolean') return 'must be true or false'
+  const choices = (rule.anyOf as TSchema[] | undefined)?.map(choice => choice.const as unknown)
+  if (choices !== undefined && choices.every(choice => typeof choice === 'string')) return `must be one of ${choices.join(', ')}`
+  return message
 }
 
 /** http://localhost:PORT for a loopback or wildcard HOST, else that address. */

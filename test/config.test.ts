@@ -62,6 +62,17 @@ t.test('every bad variable is reported at once, one line each, naming it', async
   t.ok(urls.some(p => p.startsWith('PASSWORD_MIN_LENGTH') && p.includes('"3"')), 'ordinary values are shown')
 })
 
+t.test('each bad value is one line that states the rule', async t => {
+  // Regression: read as 5, 10 and 16, in range, so accepted; "1e3" was refused as "greater or equal to 5".
+  for (const written of ['5e3', '1e3', '10.5', '0x10', ' 60', '-5']) {
+    t.same(problemsOf({ ACCESS_TOKEN_TTL_SECONDS: written }), [`ACCESS_TOKEN_TTL_SECONDS: must be a whole number from 5 to 86400 (access token lifetime), got ${JSON.stringify(written)}`], written)
+  }
+  t.same(problemsOf({ ACCESS_TOKEN_TTL_SECONDS: '200000' }), ['ACCESS_TOKEN_TTL_SECONDS: must be a whole number from 5 to 86400 (access token lifetime), got "200000"'])
+  t.equal(loadConfig({ ACCESS_TOKEN_TTL_SECONDS: '0900' }).ACCESS_TOKEN_TTL_SECONDS, 900, 'digits, leading zeros or not')
+  t.same(problemsOf({ LOG_LEVEL: 'verbose' }), ['LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent, got "verbose"'])
+  t.match(problemsOf({ COOKIE_SECURE: 'yes' }), [/^COOKIE_SECURE: must be true or false/])
+})
+
 t.test('settings that contradict each other', async t => {
   t.match(problemsOf({ REFRESH_TOKEN_IDLE_TTL_SECONDS: '86400', SESSION_ABSOLUTE_TTL_SECONDS: '3600' }), [/^SESSION_ABSOLUTE_TTL_SECONDS/])
   t.match(problemsOf({ COOKIE_SAMESITE: 'none', COOKIE_SECURE: 'false' }), [/^COOKIE_SAMESITE/])
@@ -70,6 +81,11 @@ t.test('settings that contradict each other', async t => {
   // Compared with the Origin browsers send (regression: accepted, then every write of the service's own pages was 403).
   t.same(problemsOf({ PUBLIC_URL: 'https://Auth.Example.com:443' }), ['PUBLIC_URL: "https://Auth.Example.com:443" is not written as browsers send its origin; write https://auth.example.com'])
   t.match(problemsOf({ PUBLIC_URL: 'http://auth.example.com:80' }), [/^PUBLIC_URL: .* write http:\/\/auth.example.com$/])
+  // Regression: a slash or a path failed the pattern first, whose message named no spelling.
+  t.same(problemsOf({ PUBLIC_URL: 'https://auth.example.com/' }), ['PUBLIC_URL: "https://auth.example.com/" is not written as browsers send its origin; write https://auth.example.com'])
+  t.match(problemsOf({ PUBLIC_URL: 'https://Auth.Example.com/auth' }), [/write https:\/\/auth.example.com$/])
+  // Regression: a TypeError and its stack, from the checks that read it as a URL.
+  t.same(problemsOf({ PUBLIC_URL: 'https://auth example.com' }), ['PUBLIC_URL: "https://auth example.com" is not a URL; write the service\'s origin, like https://auth.example.com'])
   t.equal(loadConfig({ HOST: 'Auth.Internal', PORT: '80' }).PUBLIC_URL, 'http://auth.internal', 'the default is written as browsers write it')
   t.match(problemsOf({ PORT: '8080', METRICS_PORT: '8080' }), [/^METRICS_PORT: must differ from PORT/])
   // The drain is part of the shutdown's time: as long, it would leave the requests in flight none.
