@@ -71,8 +71,9 @@ t.test('draining: every answer closes its connection, what the router refuses in
 })
 
 t.test('shutdown: the request in flight completes and its connection closes; one arriving meanwhile gets 503 in the catalogue shape', async t => {
-  // Expensive hashing makes the login slow enough to close the app under it.
-  const { app } = await buildTestApp(t, { env: { ARGON2_MEMORY_KIB: '65536', ARGON2_TIME_COST: '6' } })
+  // Expensive hashing makes the login slow enough to close the app under it: hundreds of
+  // milliseconds on a fast machine (six passes answered before the close began on one).
+  const { app } = await buildTestApp(t, { env: { ARGON2_MEMORY_KIB: '65536', ARGON2_TIME_COST: '20' } })
   const account = await registerAccount(app)
   await app.listen({ host: '127.0.0.1', port: 0 })
   const { port } = app.server.address() as { port: number }
