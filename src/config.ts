@@ -186,8 +186,9 @@ function validated<S extends TObject> (schema: S, env: NodeJS.ProcessEnv, comple
   }
   for (const [name, value] of Object.entries(input)) {
     const rule = schema.properties[name] as TSchema
-    // Convert would read "5e3" as 5, "10.5" as 10 and "0x10" as 16: a whole number is written in digits.
-    if (rule.type === 'integer' && !/^[0-9]+$/.test(value)) {
+    // Convert would read "5e3" as 5, "10.5" as 10 and "0x10" as 16: a whole number is written in
+    // digits (an env file's stray spaces around them aside).
+    if (rule.type === 'integer' && !/^\s*[0-9]+\s*$/.test(value)) {
       problem(name, rule, ruleOf(rule, 'Expected integer'))
       delete input[name]
     }

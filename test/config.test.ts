@@ -64,11 +64,12 @@ t.test('every bad variable is reported at once, one line each, naming it', async
 
 t.test('each bad value is one line that states the rule', async t => {
   // Regression: read as 5, 10 and 16, in range, so accepted; "1e3" was refused as "greater or equal to 5".
-  for (const written of ['5e3', '1e3', '10.5', '0x10', ' 60', '-5']) {
+  for (const written of ['5e3', '1e3', '10.5', '0x10', '6 0', '-5']) {
     t.same(problemsOf({ ACCESS_TOKEN_TTL_SECONDS: written }), [`ACCESS_TOKEN_TTL_SECONDS: must be a whole number from 5 to 86400 (access token lifetime), got ${JSON.stringify(written)}`], written)
   }
   t.same(problemsOf({ ACCESS_TOKEN_TTL_SECONDS: '200000' }), ['ACCESS_TOKEN_TTL_SECONDS: must be a whole number from 5 to 86400 (access token lifetime), got "200000"'])
   t.equal(loadConfig({ ACCESS_TOKEN_TTL_SECONDS: '0900' }).ACCESS_TOKEN_TTL_SECONDS, 900, 'digits, leading zeros or not')
+  t.equal(loadConfig({ ACCESS_TOKEN_TTL_SECONDS: ' 900 ' }).ACCESS_TOKEN_TTL_SECONDS, 900, 'an env file\'s stray spaces around them too')
   t.same(problemsOf({ LOG_LEVEL: 'verbose' }), ['LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent, got "verbose"'])
   t.match(problemsOf({ COOKIE_SECURE: 'yes' }), [/^COOKIE_SECURE: must be true or false/])
 })
