@@ -22,10 +22,10 @@ export interface UserRoutesOptions {
  * What a change of the caller's account passes first. An email change hands the account's
  * recovery address to whoever holds the session: it needs fresh authentication, and mails both
  * addresses, so it counts as the mail routes do. A taken username is 409, which tells that the
- * name exists, as a registration's 409 does: trying names counts as registering does. Both per
- * client and per user.
+ * name exists, as a registration's 409 does: trying other names than one's own counts as
+ * registering does. Both per client and per user.
  */
-function changeGuard (app: FastifyInstance, limits: RateLimits) {
+function changeGuard (app: FastifyInstance, users: UserService, limits: RateLimits) {
   const emailChangeLimits = [
     app.rateLimitBy('email-change-ip', limits.mail, clientOf),
     app.rateLimitBy('email-change-account', limits.mailAccount, request => callerOf(request).userId)
@@ -35,7 +35,7 @@ function changeGuard (app: FastifyInstance, limits: RateLimits) {
     app.rateLimitBy('username-change-account', limits.register, request => callerOf(request).userId)
   ]
   return async function guardChange (request: FastifyRequest<{ Body: Static<typeof UpdateMeBody> }>, reply: FastifyReply) {
-    if (request.body.username !== undefined) {
+    if (request.body.username !== undefined && await users.renames(callerOf(request).userId, request.body.username)) {
       for (const limit of usernameChangeLimits) await limit(request, reply)
     }
     if (request.body.email === undefined) return
@@ -62,13 +62,13 @@ export async function userRoutes (app: FastifyInstance, { users, credentials, pa
     return users.me(caller.userId, caller.sessionId)
   })
 
-  const guardChange = changeGuard(app, limits)
+  const guardChange = changeGuard(app, users, limits)
   const updateMe = (operationId: string, summary: string) => ({
     schema: {
       tags: ['users'],
       operationId,
       summary,
-      description: 'A new `email` stays in `pendingEmail` until confirmed through the link mailed to it; the current address is told. Sending the current address cancels a pending change. An address of another account is 409 `EMAIL_TAKEN`. Changing the email needs fresh authentication (403 `REAUTHENTICATION_REQUIRED`), and counts against RATE_LIMIT_MAIL per client and RATE_LIMIT_MAIL_ACCOUNT per user (429 `RATE_LIMITED`). A `username` (409 `USERNAME_TAKEN` when another account has it) counts against RATE_LIMIT_REGISTER per client and per user, as registering does. The profile fields count against neither.',
+      description: 'A new `email` stays in `pendingEmail` until confirmed through the link mailed to it; the current address is told. Sending the current address cancels a pending change. An address of another account is 409 `EMAIL_TAKEN`. Changing the email needs fresh authentication (403 `REAUTHENTICATION_REQUIRED`), and counts against RATE_LIMIT_MAIL per client and RATE_LIMIT_MAIL_ACCOUNT per user (429 `RATE_LIMITED`). A new `username` (409 `USERNAME_TAKEN` when another account has it) counts against RATE_LIMIT_REGISTER per client and per user, as registering does; one's own sent again does not. The profile fields count against neither.',
       security,
       body: UpdateMeBody,
       response: { 200: Type.Ref(Me), ...errorResponses(400, 401, 403, 409, 415) }

@@ -150,8 +150,18 @@ t.test('PATCH /users/me: trying usernames counts as registering does, per client
   t.equal((await tryName(taken.username, '10.2.0.2')).statusCode, 429, 'so has the account, from another address')
   const profileOnly = await app.inject({ method: 'PATCH', url: '/users/me', headers: asProber, payload: { profile: { bio: 'still editable' } }, remoteAddress: '10.2.0.1' })
   t.equal(profileOnly.statusCode, 200, 'the profile fields do not count')
+  // Regression: a form that sends every field counted each save, and refused the eleventh.
+  const own = (await app.inject({ method: 'GET', url: '/users/me', headers: asProber })).json().username as string
+  const resent = await app.inject({ method: 'PUT', url: '/users/me', headers: asProber, payload: { username: own.toUpperCase(), profile: { bio: 'saved again' } }, remoteAddress: '10.2.0.1' })
+  t.equal(resent.statusCode, 200, 'one\'s own name sent again does not count: it changes and tells nothing')
   const asOther = { authorization: `Bearer ${(await loginWithBody(app, other)).accessToken}` }
   t.equal((await tryName(`other_${Date.now()}`, '10.2.0.3', asOther)).statusCode, 200, 'another account from another address has its own budget')
+  const otherName = (await app.inject({ method: 'GET', url: '/users/me', headers: asOther })).json().username as string
+  const saves = []
+  for (let save = 1; save <= 4; save++) {
+    saves.push((await app.inject({ method: 'PUT', url: '/users/me', headers: asOther, payload: { username: otherName, profile: { bio: `save ${save}` } }, remoteAddress: '10.2.0.3' })).statusCode)
+  }
+  t.same(saves, [200, 200, 200, 200], 'saves with the name unchanged, past the budget')
 })
 
 t.test('PATCH /users/me: bad input', async t => {

@@ -12,7 +12,7 @@ import type { MailOutbox } from '../mail/outbox.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import type { PasswordService } from '../passwords/passwords.js'
 import { apiUserOfRow, toApiUser, toOwnUser, type ApiUser, type OwnUser } from './api-user.js'
-import { insertAccount, liveCallerOf, liveCallerRow, updateOwnUser, type FirstToken } from './user-store.js'
+import { insertAccount, liveCallerOf, liveCallerRow, updateOwnUser, userById, type FirstToken } from './user-store.js'
 import type { Role } from './roles.js'
 
 /** Emails and usernames are compared in one canonical form: NFKC, lower case. */
@@ -57,6 +57,12 @@ export function createUserService ({ prisma, sql, now, passwords, emails, oneTim
       const row = await liveCallerRow(sql, userId, sessionId, now())
       if (row === null) throw apiError('AUTH_SESSION_REVOKED')
       return { ...apiUserOfRow(row), mfa: { totp: row.totp, recoveryCodesLeft: row.recoveryCodesLeft } }
+    },
+
+    /** Whether `username` would change the user's: the same name sent again changes nothing and tells nothing. */
+    async renames (userId: string, username: string): Promise<boolean> {
+      const user = await userById(prisma, userId, { username: true })
+      return user?.username !== canonical(username)
     },
 
     /**
