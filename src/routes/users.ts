@@ -68,7 +68,7 @@ export async function userRoutes (app: FastifyInstance, { users, credentials, pa
       tags: ['users'],
       operationId,
       summary,
-      description: 'A new `email` stays in `pendingEmail` until confirmed through the link mailed to it; the current address is told. Sending the current address cancels a pending change. An address of another account is 409 `EMAIL_TAKEN`. Changing the email needs fresh authentication (403 `REAUTHENTICATION_REQUIRED`), and counts against RATE_LIMIT_MAIL per client and RATE_LIMIT_MAIL_ACCOUNT per user (429 `RATE_LIMITED`). A new `username` (409 `USERNAME_TAKEN` when another account has it) counts against RATE_LIMIT_REGISTER per client and per user, as registering does; one's own sent again does not. The profile fields count against neither.',
+      description: 'A new `email` stays in `pendingEmail` until confirmed through the link mailed to it; the current address is told. Sending the current address cancels a pending change. An address of another account is 409 `EMAIL_TAKEN`. Changing the email needs fresh authentication (403 `REAUTHENTICATION_REQUIRED`), and counts against RATE_LIMIT_MAIL per client and RATE_LIMIT_MAIL_ACCOUNT per user (429 `RATE_LIMITED`). A new `username` (409 `USERNAME_TAKEN` when another account has it) counts against RATE_LIMIT_REGISTER per client and per user, as registering does; one\'s own sent again does not. The profile fields count against neither.',
       security,
       body: UpdateMeBody,
       response: { 200: Type.Ref(Me), ...errorResponses(400, 401, 403, 409, 415) }
