@@ -38,40 +38,47 @@ function page (kind: 'verify' | 'reset', title: string, form: string): string {
 /**
  * Nothing happens on opening: mail scanners open links, and some run their scripts. The
  * token goes out of the address bar and the history first, then waits for the button.
+ * Another link opened in the same tab changes only the fragment, and the page does not load
+ * again: its token replaces the first. A token is base64url, so what a link rewriter appends
+ * after it (`#token=T?utm_source=…`) is not taken for part of it.
  */
 const SCRIPT = `'use strict'
-const token = new URLSearchParams(location.hash.slice(1)).get('token') ?? new URLSearchParams(location.search).get('token')
-history.replaceState(null, '', location.pathname)
 const form = document.getElementById('form')
 const status = document.getElementById('status')
 const verifying = document.body.dataset.page === 'verify'
 const say = text => { status.textContent = text }
-if (!token) {
-  form.hidden = true
-  say('This link is incomplete. Open the link from the mail again, or ask for a new one.')
-} else {
-  form.addEventListener('submit', async event => {
-    event.preventDefault()
-    const button = form.querySelector('button')
-    button.disabled = true
-    const body = verifying ? { token } : { token, password: form.elements.password.value }
-    try {
-      const response = await fetch(verifying ? '/auth/email/verify' : '/auth/password/reset', {
-        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body)
-      })
-      if (response.ok) {
-        form.hidden = true
-        say(verifying ? 'Your email address is confirmed. You can close this page.' : 'Your password is changed and every session has ended: sign in with the new one.')
-        return
-      }
-      const error = await response.json().catch(() => null)
-      say(error && error.message ? error.message : 'That did not work; try again.')
-    } catch {
-      say('The service could not be reached; try again.')
-    }
-    button.disabled = false
-  })
+const tokenIn = params => (/^[A-Za-z0-9_-]+/.exec(new URLSearchParams(params).get('token') ?? '') ?? [])[0]
+let token
+function takeToken () {
+  token = tokenIn(location.hash.slice(1)) ?? tokenIn(location.search.slice(1))
+  history.replaceState(null, '', location.pathname)
+  form.hidden = !token
+  form.querySelector('button').disabled = false
+  say(token ? '' : 'This link is incomplete. Open the link from the mail again, or ask for a new one.')
 }
+takeToken()
+addEventListener('hashchange', takeToken)
+form.addEventListener('submit', async event => {
+  event.preventDefault()
+  const button = form.querySelector('button')
+  button.disabled = true
+  const body = verifying ? { token } : { token, password: form.elements.password.value }
+  try {
+    const response = await fetch(verifying ? '/auth/email/verify' : '/auth/password/reset', {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body)
+    })
+    if (response.ok) {
+      form.hidden = true
+      say(verifying ? 'Your email address is confirmed. You can close this page.' : 'Your password is changed and every session has ended: sign in with the new one.')
+      return
+    }
+    const error = await response.json().catch(() => null)
+    say(error && error.message ? error.message : 'That did not work; try again.')
+  } catch {
+    say('The service could not be reached; try again.')
+  }
+  button.disabled = false
+})
 `
 
 function sendPage (reply: FastifyReply, html: string) {
