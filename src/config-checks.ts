@@ -35,7 +35,8 @@ export function consistencyProblems (config: Config): string[] {
   }
   // Compared as written with the Origin a browser sends (lower case, no default port): any
   // other spelling would refuse every write of the service's own pages.
-  if (!isOrigin(config.PUBLIC_URL)) problems.push(`PUBLIC_URL: "${config.PUBLIC_URL}" is not written as browsers send its origin; write ${originOf(config.PUBLIC_URL)}`)
+  if (!URL.canParse(config.PUBLIC_URL)) problems.push(`PUBLIC_URL: "${config.PUBLIC_URL}" is not a URL; write the service's origin, like https://auth.example.com`)
+  else if (!isOrigin(config.PUBLIC_URL)) problems.push(`PUBLIC_URL: "${config.PUBLIC_URL}" is not written as browsers send its origin; write ${originOf(config.PUBLIC_URL)}`)
   for (const origin of listOf(config.CORS_ORIGINS)) {
     // A wildcard with credentials would let any site act as the signed-in user (OWASP ASVS 14.5.3).
     if (origin === '*' || origin === 'null') problems.push(`CORS_ORIGINS: "${origin}" would let any page call with the user's cookies; list exact origins`)

@@ -38,7 +38,7 @@ export const ConfigSchema = Type.Object({
   }),
   // No default here: loadConfig derives it from HOST and PORT.
   // Only the scheme here: the consistency checks name the right spelling of a path, a slash, a case.
-  PUBLIC_URL: Type.String({ pattern: '^https?://[^/]', description: "the service's own origin, no path; default http://localhost:PORT" }),
+  PUBLIC_URL: Type.String({ pattern: '^[Hh][Tt][Tt][Pp][Ss]?://[^/]', description: "the service's own origin, no path; default http://localhost:PORT" }),
 
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL URL; unset: embedded PGlite under DATA_DIR' })),
   DATABASE_POOL_SIZE: Type.Integer({ default: 10, minimum: 1, maximum: 200 }),
@@ -156,9 +156,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     // A second factor for admins is the production floor (ASVS 2.2); a developer's machine may leave it off.
     candidate.REQUIRE_MFA_FOR_ADMINS ??= candidate.NODE_ENV === 'production'
   })
-  // The checks below read it as a URL.
-  if (!URL.canParse(config.PUBLIC_URL)) throw new ConfigError([`PUBLIC_URL: "${config.PUBLIC_URL}" is not a URL; write the service's origin, like https://auth.example.com`])
-  const problems = [...productionProblems(config), ...consistencyProblems(config), ...webauthnProblems(config)]
+  // The passkey settings derive from PUBLIC_URL as a URL; one that is none is reported by the consistency checks.
+  const problems = [...productionProblems(config), ...consistencyProblems(config), ...(URL.canParse(config.PUBLIC_URL) ? webauthnProblems(config) : [])]
   if (problems.length > 0) throw new ConfigError(problems)
   return config
 }

@@ -87,6 +87,9 @@ t.test('settings that contradict each other', async t => {
   t.match(problemsOf({ PUBLIC_URL: 'https://Auth.Example.com/auth' }), [/write https:\/\/auth.example.com$/])
   // Regression: a TypeError and its stack, from the checks that read it as a URL.
   t.same(problemsOf({ PUBLIC_URL: 'https://auth example.com' }), ['PUBLIC_URL: "https://auth example.com" is not a URL; write the service\'s origin, like https://auth.example.com'])
+  // ... and alone: the other problems are still reported (regression: it hid them).
+  t.match(problemsOf({ PUBLIC_URL: 'https://auth example.com', COOKIE_SAMESITE: 'none', COOKIE_SECURE: 'false' }), [/^COOKIE_SAMESITE/, /^PUBLIC_URL: .* is not a URL/])
+  t.match(problemsOf({ PUBLIC_URL: 'HTTPS://Auth.Example.com' }), [/write https:\/\/auth.example.com$/], 'an upper-case scheme is named too')
   t.equal(loadConfig({ HOST: 'Auth.Internal', PORT: '80' }).PUBLIC_URL, 'http://auth.internal', 'the default is written as browsers write it')
   t.match(problemsOf({ PORT: '8080', METRICS_PORT: '8080' }), [/^METRICS_PORT: must differ from PORT/])
   // The drain is part of the shutdown's time: as long, it would leave the requests in flight none.
