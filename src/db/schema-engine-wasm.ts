@@ -185,6 +185,11 @@ export async function withEngine<T> (pool: pg.Pool, withShadow: boolean, work: (
   // Stands in for the engine's unreferenced timers while it may be waiting on one of them.
   const keepAlive = setInterval(() => {}, 60_000)
   try {
+    // Connected first: a server that refuses or does not answer in time is reported as such,
+    // not as whatever the engine makes of the dropped connection.
+    await pool.connect().then(client => { client.release() }, (error: Error) => {
+      throw new SchemaEngineError(`cannot connect to the database: ${error.message}`)
+    })
     engine = await glue.SchemaEngine.new({ datamodels: undefined }, () => {}, bound)
     return await work(engine)
   } catch (error) {

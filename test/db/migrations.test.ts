@@ -87,5 +87,6 @@ t.test('a server that accepts the connection and never answers fails the run aft
   const started = Date.now()
   const failure = await applyMigrations(`postgresql://postgres@127.0.0.1:${silent.port}/none`, { connectTimeoutSeconds: 1 }).then(() => undefined, (error: Error) => error)
   t.ok(failure instanceof SchemaEngineError, `fails as the database's error (${String(failure)})`)
+  t.match(failure?.message, /^cannot connect to the database: .*timeout/, 'saying it timed out')
   t.ok(Date.now() - started < 15_000, `in seconds, not for ever (${Date.now() - started} ms)`)
 })
