@@ -73,6 +73,17 @@ t.test('the OpenAPI document lists every route with an operationId and the share
   t.ok(doc.paths['/auth/password/forgot'].post.responses['202'], 'forgot documents its 202')
   t.ok(doc.paths['/users/me'].delete?.requestBody, 'DELETE /users/me documents its body')
   t.equal(doc.paths['/.well-known/jwks.json']?.get?.operationId, 'getJwks', 'the JWKS is documented')
+
+  // The headers README promises, for clients generated from the document (regression: none listed).
+  const login = doc.paths['/auth/login'].post.responses
+  t.same(login['429'].headers['Retry-After'], { $ref: '#/components/headers/Retry-After' }, 'a 429 says when to retry')
+  t.ok(login['503'].headers['Retry-After'], 'so does a 503')
+  t.ok(login['401'].headers['WWW-Authenticate'], 'a 401 names the scheme')
+  t.notOk(login['200'].headers['Retry-After'], 'only where it is sent')
+  const answers = operations.flatMap(({ op }) => Object.values((op as { responses: Record<string, { headers?: Record<string, { $ref: string }> }> }).responses))
+  t.ok(answers.every(answer => answer.headers?.['X-Request-Id'] !== undefined), 'every answer carries its request id')
+  const refs = new Set(answers.flatMap(answer => Object.values(answer.headers ?? {}).map(header => header.$ref)))
+  t.ok([...refs].every(ref => doc.components.headers[ref.split('/').at(-1) as string]?.schema !== undefined), 'each header it names is defined')
   t.ok(doc.paths['/users/me'].get.responses['429'], 'limited routes document their 429')
   t.notOk(doc.paths['/health'].get.responses['429'], 'liveness is never limited')
   // What every route can answer besides its own (regression: a CSRF 403, a 413 or a 415 went undocumented).

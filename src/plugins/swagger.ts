@@ -24,6 +24,35 @@ function withOptionalBodies<T extends { paths?: Record<string, Record<string, un
   return document
 }
 
+// The headers of the answers, besides their bodies (README, "Errors" and "Logs and request ids").
+const RESPONSE_HEADERS = {
+  'X-Request-Id': { description: "The request's id, on every answer: the caller's X-Request-Id when it is 1–128 visible ASCII characters, else one the service made", schema: { type: 'string' } },
+  'Retry-After': { description: 'Seconds to wait before sending the request again', schema: { type: 'integer', minimum: 0 } },
+  'WWW-Authenticate': { description: '`Bearer`, with `error="invalid_token"` when a token was presented (RFC 6750 3.1)', schema: { type: 'string' } }
+}
+
+type Response = { headers?: Record<string, unknown> }
+type Document = { components?: { headers?: Record<string, unknown> }, paths?: Record<string, Record<string, unknown> | undefined> }
+
+/** The document with each answer's headers: every one its request id, 429 and 503 `Retry-After`, 401 `WWW-Authenticate`. */
+function withResponseHeaders<T extends Document> (document: T): T {
+  document.components = { ...document.components, headers: { ...document.components?.headers, ...RESPONSE_HEADERS } }
+  const ref = (name: keyof typeof RESPONSE_HEADERS) => ({ [name]: { $ref: `#/components/headers/${name}` } })
+  for (const path of Object.values(document.paths ?? {})) {
+    for (const operation of Object.values(path ?? {}) as Array<{ responses?: Record<string, Response> }>) {
+      for (const [status, response] of Object.entries(operation.responses ?? {})) {
+        response.headers = {
+          ...response.headers,
+          ...ref('X-Request-Id'),
+          ...(status === '429' || status === '503' ? ref('Retry-After') : {}),
+          ...(status === '401' ? ref('WWW-Authenticate') : {})
+        }
+      }
+    }
+  }
+  return document
+}
+
 export interface SwaggerSettings {
   publicUrl: string
   cookieSecure: boolean
@@ -35,7 +64,7 @@ async function swaggerPlugin (app: FastifyInstance, settings: SwaggerSettings) {
     if (route.schema?.body !== undefined && [route.preValidation].flat().includes(absentBodyAsEmpty)) Object.assign(route.schema, { [OPTIONAL_BODY]: true })
   })
   await app.register(fastifySwagger, {
-    transformObject: document => 'openapiObject' in document ? withOptionalBodies(document.openapiObject) : document.swaggerObject,
+    transformObject: document => 'openapiObject' in document ? withResponseHeaders(withOptionalBodies(document.openapiObject)) : document.swaggerObject,
     openapi: {
       openapi: '3.1.0',
       info: {
