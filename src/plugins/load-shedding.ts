@@ -63,7 +63,8 @@ async function loadSheddingPlugin (app: FastifyInstance, settings: LoadSheddingS
   // same refusal, for requests that arrive on open connections after shutdown has begun.
   let closing = false
   app.addHook('preClose', async () => { closing = true })
-  app.decorate('isWindingDown', () => draining || closing)
+  const windingDown = () => draining || closing
+  app.decorate('isWindingDown', windingDown)
   app.addHook('onRequest', (request, _reply, done) => {
     const refused = closing || (draining && request.routeOptions.config.readiness === true)
     done(refused ? apiError('SERVICE_UNAVAILABLE') : undefined)
@@ -72,7 +73,7 @@ async function loadSheddingPlugin (app: FastifyInstance, settings: LoadSheddingS
   // connection is closed: the server only closes connections that are idle when it stops,
   // and would otherwise wait for this one until the client's keep-alive ends.
   app.addHook('onSend', (_request, reply, payload, done) => {
-    if (draining || closing) reply.header('connection', 'close')
+    if (windingDown()) reply.header('connection', 'close')
     done(null, payload)
   })
 }
