@@ -16,6 +16,7 @@ import { inputGuard } from './plugins/input-guard.js'
 import { loadShedding } from './plugins/load-shedding.js'
 import { mailer } from './plugins/mailer.js'
 import { totpReseal } from './plugins/totp-reseal.js'
+import { unfinishedRequests } from './plugins/unfinished-requests.js'
 import { metrics, type ServerEdge } from './plugins/metrics.js'
 import { rateLimits } from './plugins/rate-limits.js'
 import { redis } from './plugins/redis.js'
@@ -97,6 +98,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     maxEventLoopDelayMs: config.LOAD_SHEDDING_MAX_EVENT_LOOP_DELAY_MS,
     maxEventLoopUtilization: config.LOAD_SHEDDING_MAX_EVENT_LOOP_UTILIZATION
   })
+  await app.register(unfinishedRequests)
   await app.register(securityHeaders)
   await app.register(inputGuard)
   await app.register(crossOrigin, { ownOrigin: config.PUBLIC_URL, allowedOrigins: listOf(config.CORS_ORIGINS) })

@@ -96,3 +96,33 @@ t.test('a start-up whose database never answers is one fatal line and exit 1 aft
   t.equal(code, 1)
   t.match(server.logs().find(line => line.level === 60)?.msg, /^start-up failed: /)
 })
+
+// Regression: once the server closed, Node no longer timed requests out, and one client that
+// never finished sending held the shutdown until SHUTDOWN_TIMEOUT_SECONDS, then exit 1.
+t.test('SIGTERM with requests that never arrive whole: they are answered 408, the request that arrived is answered, exit 0', async t => {
+  const deadlineSeconds = 20
+  const metricsPort = await freePort()
+  const server = await startSlowServer(t, { SHUTDOWN_TIMEOUT_SECONDS: String(deadlineSeconds), METRICS_PORT: String(metricsPort) })
+  const port = Number(new URL(server.baseUrl).port)
+  const account = newAccount()
+  t.equal((await postJson(server, '/auth/register', account)).status, 201)
+
+  const headersUnfinished = await openConnection(port)
+  headersUnfinished.socket.write('GET /health HTTP/1.1\r\nHost: localhost\r\n')
+  const metricsUnfinished = await openConnection(metricsPort)
+  metricsUnfinished.socket.write('GET /metrics HTTP/1.1\r\nHost: localhost\r\n')
+  const bodyUnfinished = await openConnection(port)
+  bodyUnfinished.socket.write('POST /auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"email":')
+  const login = postJson(server, '/auth/login', { email: account.email, password: account.password })
+  await arrival(server, '/auth/login', 2)
+
+  const { code, ms } = await stopServer(server)
+  t.equal(code, 0, 'exit code 0')
+  // About a second for each server (the API's, then the metrics port's), and the login's hash.
+  t.ok(ms < 15_000, `exited ${ms} ms after SIGTERM, well before the ${deadlineSeconds} s deadline`)
+  t.equal((await login).status, 200, 'the login that had arrived got its answer')
+  for (const [name, connection] of Object.entries({ headersUnfinished, bodyUnfinished, metricsUnfinished })) {
+    t.ok(await connection.closed >= 0, `${name}: closed by the server`)
+    t.match(connection.received(), /^HTTP\/1\.1 408 Request Timeout\r\n[^]*"code":"REQUEST_TIMEOUT"/, `${name}: answered 408 in the catalogue's shape`)
+  }
+})

@@ -7,6 +7,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { apiError } from '../errors.js'
 import type { AuthMetrics, LoginMetricResult, MailMetrics, MailOutcome } from '../services/metrics.js'
 import { errorHandler } from './error-handler.js'
+import { unfinishedRequests } from './unfinished-requests.js'
 
 /** A registry of this app's own (never prom-client's global one) and the counters the services feed. */
 export interface Metrics {
@@ -111,6 +112,7 @@ async function metricsPlugin (app: FastifyInstance, settings: MetricsSettings) {
   }
   const server = Fastify({ ...settings.edge, loggerInstance: app.log.child({ component: 'metrics' }) })
   await server.register(errorHandler)
+  await server.register(unfinishedRequests)
   server.route(route)
   app.addHook('onReady', async () => { await server.listen({ host: settings.host, port: settings.port }) })
   app.addHook('onClose', async () => { await server.close() })
