@@ -64,6 +64,7 @@ export const ConfigSchema = Type.Object({
   REFRESH_REUSE_GRACE_SECONDS: Seconds(10, 0, 60, 'the previous refresh token still yields the same successor this long'),
   MAX_SESSIONS_PER_USER: Type.Integer({ default: 10, minimum: 1, maximum: 1000 }),
   SESSION_RETENTION_DAYS: Type.Integer({ default: 30, minimum: 1, maximum: 3650, description: 'a session that ended (signed out, revoked or expired) this many days ago is deleted at its user\'s next login' }),
+  AUDIT_RETENTION_DAYS: Type.Integer({ default: 365, minimum: 0, maximum: 36_500, description: 'an audit entry is deleted this many days after it was written (each instance looks at start and every hour); 0 keeps every entry' }),
   SETTINGS_REFRESH_SECONDS: Seconds(5, 1, 300, 'how soon a runtime settings change made on another instance applies here'),
 
   ADMIN_EMAIL: Type.Optional(Type.String({ minLength: 3, maxLength: 254, description: 'bootstrap: made (or promoted to) admin at start when no admin exists' })),

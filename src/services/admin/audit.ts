@@ -1,5 +1,6 @@
 // The audit trail: security events and admin actions, in a table, readable by admins. Never a secret in it.
 import type { PrismaClient, Transaction } from '../../db/prisma.js'
+import { iso } from '../../db/sql.js'
 import type { Prisma } from '../../generated/prisma/client.js'
 import type { AuditAction } from './audit-actions.js'
 import { after, decodeCursor, encodeCursor, type Page } from '../pagination.js'
@@ -39,6 +40,9 @@ export interface AuditDeps {
   onError: (error: unknown, entry: AuditEntry) => void
 }
 
+/** Entries deleted per statement: a backlog (the first pass after an upgrade) never holds one long transaction. */
+const DELETE_BATCH = 1000
+
 export function createAuditService ({ prisma, now, onError }: AuditDeps) {
   const rowOf = (entry: AuditEntry) =>
     ({ action: entry.action, actorId: entry.actorId ?? null, subjectId: entry.subjectId ?? null, ip: entry.ip ?? null, details: entry.details ?? {}, createdAt: now() })
@@ -59,6 +63,21 @@ export function createAuditService ({ prisma, now, onError }: AuditDeps) {
      */
     async recordIn (tx: Transaction, entry: AuditEntry): Promise<void> {
       await tx.auditEvent.create({ data: rowOf(entry) })
+    },
+
+    /**
+     * Deletes the entries older than `days` (AUDIT_RETENTION_DAYS), a batch at a time until
+     * none is left or `signal` aborts (a shutdown); rows another instance's pass holds are
+     * skipped, never waited for. Returns how many it deleted.
+     */
+    async deleteOlderThan (days: number, signal?: AbortSignal): Promise<number> {
+      const cutoff = iso(new Date(now().getTime() - days * 86_400_000))
+      let deleted = 0
+      for (;;) {
+        const batch = await prisma.$executeRaw`DELETE FROM "AuditEvent" WHERE id IN (SELECT id FROM "AuditEvent" WHERE "createdAt" < ${cutoff}::timestamp(3) ORDER BY "createdAt" LIMIT ${DELETE_BATCH} FOR UPDATE SKIP LOCKED)`
+        deleted += batch
+        if (batch < DELETE_BATCH || signal?.aborted === true) return deleted
+      }
     },
 
     /** Newest first, `limit` at a time; optionally only the entries about one user, of one action, or both. */
