@@ -52,6 +52,8 @@ for (const withLocks of [true, false]) {
     const service = createStandIn()
     const tabs = openTabs(t, service, 4, withLocks ? {} : { locks: null })
     await tabs[0]?.client.login({ email: user.email, password: 'pw' })
+    // A call sent in the very millisecond of another tab's sign-in is taken for the old session's.
+    await settle()
     for (let round = 1; round <= 3; round++) {
       service.expire()
       const calls = tabs.flatMap(tab => [tab.client.me(), tab.client.sessions().catch(() => null), tab.client.me()])
@@ -69,6 +71,8 @@ t.test('a tab whose call left before another tab refreshed just retries', async 
     const service = createStandIn()
     const [slow, fast] = openTabs(t, service, 2, { locks }) as [Tab, Tab]
     await fast.client.login({ email: user.email, password: 'pw' })
+    // A call sent in the very millisecond of another tab's sign-in is taken for the old session's.
+    await settle()
     service.expire()
     // The slow tab's call carries the expired cookie, and its 401 arrives after the fast tab's refresh.
     service.delays.set('GET /users/me', 60)
@@ -194,6 +198,32 @@ t.test('a 401 to a call sent before a logout and a new login ends nothing, in an
     await settle()
     for (const tab of tabs) t.same(tab.ended, [{ reason: 'logout' }], `${which}: no session end but the logout`)
     for (const tab of tabs) t.same(await tab.client.me(), user)
+  }
+})
+
+// Regression: the call was refreshed and sent again with the new session's cookies, and ran
+// as whoever had signed in since (a shared device: their profile changed by the previous user's form).
+t.test('a call whose AUTH_TOKEN_EXPIRED arrives after a logout and a new login fails: not refreshed, not sent again as the new session', async t => {
+  for (const stale of [0, 1]) {
+    const service = createStandIn()
+    const tabs = openTabs(t, service, 2)
+    const [first] = tabs as [Tab]
+    await first.client.login({ email: user.email, password: 'pw' })
+    await settle()
+    service.expire()
+    // Refused at once as expired; the answer takes its time to come back.
+    service.answerDelays.set('PATCH /users/me', 200)
+    const call = tabs[stale]?.client.updateMe({ profile: { displayName: 'the previous user' } }).catch((e: unknown) => e)
+    await settle()
+    await first.client.logout()
+    await first.client.login({ email: user.email, password: 'pw' })
+    await call
+    const which = stale === 0 ? 'this tab' : 'another tab'
+    t.match(await call, { code: 'AUTH_TOKEN_EXPIRED', status: 401 }, `${which}: the call fails`)
+    t.equal(service.count('PATCH /users/me'), 1, `${which}: sent once, never as the new session`)
+    t.equal(service.count('POST /auth/refresh'), 0, `${which}: and nothing refreshed for it`)
+    await settle()
+    for (const tab of tabs) t.same(tab.ended, [{ reason: 'logout' }], `${which}: no session end but the logout`)
   }
 })
 

@@ -67,6 +67,24 @@ t.test('a 401 to a call of the session before a logout and a new login ends noth
   t.same(ended, [{ reason: 'logout' }], 'no session end but the logout')
 })
 
+// Regression: the call was refreshed with the new session's tokens and sent again, and ran as
+// whoever had signed in since.
+t.test('a call whose AUTH_TOKEN_EXPIRED arrives after a logout and a new login fails: not sent again as the new session', async t => {
+  const { service, storage, ended, client, switchSessions } = signedInClient()
+  await client.login({ identifier: 'ada', password: 'pw' })
+  service.expire()
+  // Refused at once as expired; the answer takes its time to come back.
+  service.answerDelays.set('PATCH /users/me', 200)
+  const stale = client.updateMe({ profile: { displayName: 'the previous user' } }).catch((e: unknown) => e)
+  await sleep(10)
+  const fresh = await switchSessions()
+  t.match(await stale, { code: 'AUTH_TOKEN_EXPIRED', status: 401 }, 'the call fails')
+  t.equal(service.count('PATCH /users/me'), 1, 'sent once, never as the new session')
+  t.equal(service.count('POST /auth/refresh'), 0, 'and the new session is not refreshed for it')
+  t.same(storage.get(), fresh, 'the new session\'s tokens are kept')
+  t.same(ended, [{ reason: 'logout' }], 'no session end but the logout')
+})
+
 t.test('a refresh under way across a logout and a new login neither stores its tokens nor ends the new session', async t => {
   for (const when of ['rotated before the logout', 'refused after it'] as const) {
     let late = false

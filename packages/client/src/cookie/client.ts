@@ -32,34 +32,48 @@ export function createAuthClient (options: AuthClientOptions) {
   const refreshTimeoutMs = options.refreshTimeoutMs ?? 5000
   // Whether this tab has told of the session's end: once per session, however many calls fail.
   let ended = false
-  // Moves on whenever a session starts or ends, in this tab or another: the answer to a call
-  // sent before (a 401 of the session that a logout ended) says nothing of the current one.
-  let generation = 0
+  // Whether a session started or ended since a call was sent, in this tab or another: the
+  // answer to a call sent before (a 401 of the session that a logout ended) says nothing of
+  // the current one, and the call must not be sent again as the new session. This tab's own
+  // changes are counted, in order; another tab's are heard later, with when they happened
+  // there: a call sent by then may have left with the new session's cookies. The same
+  // millisecond counts as before, for a call whose cookies were of the old session.
+  let ownChanges = 0
+  let heardChangeAt = 0
+  interface Sent { ownChanges: number, at: number }
+  const sending = (): Sent => ({ ownChanges, at: Date.now() })
+  const changedSince = (sent: Sent) => ownChanges !== sent.ownChanges || heardChangeAt >= sent.at
   let refreshing: Promise<void> | null = null
 
   const channel = openTabChannel(name, message => {
     if (message.type === 'refreshed') lock.heard(message.at)
-    else if (message.type === 'signed-in') begin()
-    else end(message.event, false)
+    else if (message.type === 'signed-in') begin(message.at)
+    else end(message.event, message.at)
   })
 
-  function begin (): void {
-    ended = false
-    generation++
+  /** `heardAt`: when another tab did it, which this tab only hears of. */
+  function changed (heardAt: number | undefined): void {
+    if (heardAt === undefined) ownChanges++
+    else heardChangeAt = Math.max(heardChangeAt, heardAt)
   }
 
-  function end (event: SessionEndEvent, tellTabs = true): void {
+  function begin (heardAt?: number): void {
+    ended = false
+    changed(heardAt)
+  }
+
+  function end (event: SessionEndEvent, heardAt?: number): void {
+    changed(heardAt)
     if (ended) return
     ended = true
-    generation++
-    if (tellTabs) channel.post({ type: 'ended', event })
+    if (heardAt === undefined) channel.post({ type: 'ended', event, at: Date.now() })
     events.emit(event)
   }
 
   function started (answer: unknown): LoginResult {
     if (isMfaChallenge(answer)) return answer
     begin()
-    channel.post({ type: 'signed-in' })
+    channel.post({ type: 'signed-in', at: Date.now() })
     return signedIn(answer as SignedIn)
   }
 
@@ -67,16 +81,16 @@ export function createAuthClient (options: AuthClientOptions) {
    * One refresh for every call of this tab that needs it, and for every tab (the lock): a
    * tab granted the lock after another tab refreshed, since its call was sent, just retries.
    */
-  function refreshAfter (sentAt: number): Promise<void> {
+  function refreshAfter (sent: Sent): Promise<void> {
     refreshing ??= lock.run(async () => {
-      if (await lock.lastRefreshAt() > sentAt) return
-      const sentIn = generation
+      if (await lock.lastRefreshAt() > sent.at) return
+      const refreshSent = sending()
       const response = await sendRefresh(http, refreshTimeoutMs)
       if (!response.ok) {
         const error = await errorFrom(response)
         // Refused (revoked, expired, reused): the session is over, unless another has started or
         // it ended meanwhile. A 429 or a 503 is not.
-        if (response.status === 401 && sentIn === generation) end({ reason: 'refused', code: error.code })
+        if (response.status === 401 && !changedSince(refreshSent)) end({ reason: 'refused', code: error.code })
         throw error
       }
       const at = Date.now()
@@ -88,18 +102,18 @@ export function createAuthClient (options: AuthClientOptions) {
 
   /**
    * Only AUTH_TOKEN_EXPIRED refreshes, once, and the call is retried once; any other 401 ends
-   * the session, unless the call was sent in an earlier one.
+   * the session. A call sent in an earlier session (a logout, a sign-in since, in any tab) is
+   * neither retried nor ends anything: retried, it would run as whoever signed in since.
    */
   async function authed (path: string, init: RequestInit = {}): Promise<Response> {
-    let sentIn = generation
-    const sentAt = Date.now()
+    const sent = sending()
     let response = await http.request(path, init)
-    if (await unauthorizedCode(response) === 'AUTH_TOKEN_EXPIRED') {
-      await refreshAfter(sentAt)
-      sentIn = generation
+    if (!changedSince(sent) && await unauthorizedCode(response) === 'AUTH_TOKEN_EXPIRED') {
+      await refreshAfter(sent)
+      if (changedSince(sent)) return response
       response = await http.request(path, init)
     }
-    if (sentIn !== generation) return response
+    if (changedSince(sent)) return response
     const code = await unauthorizedCode(response)
     if (code === undefined) {
       if (response.ok) ended = false

@@ -58,6 +58,9 @@ export function createTokenClient (options: TokenClientOptions) {
     return (await storage.get())?.refreshToken === from.refreshToken
   }
 
+  /** The session the tokens belong to: a refresh token is `<session id>.<generation>.<mac>`. */
+  const sessionOf = (tokens: StoredTokens) => tokens.refreshToken.split('.', 1)[0]
+
   /** One refresh at a time: every call that needs one waits for the same. */
   function refresh (stale: StoredTokens): Promise<StoredTokens> {
     refreshing ??= (async () => {
@@ -85,7 +88,9 @@ export function createTokenClient (options: TokenClientOptions) {
 
   /**
    * Refreshes shortly before `exp`, or once on AUTH_TOKEN_EXPIRED, and retries once; any other
-   * 401 ends the session, if the tokens it refused are still the ones kept.
+   * 401 ends the session, if the tokens it refused are still the ones kept. A call whose
+   * session was replaced meanwhile (a logout, then a new login) fails: sent again, it would
+   * run as whoever signed in since.
    */
   async function authed (path: string, init: RequestInit = {}): Promise<Response> {
     let tokens = await current()
@@ -94,7 +99,9 @@ export function createTokenClient (options: TokenClientOptions) {
     let response = await http.request(path, withBearer(init, tokens))
     let code = await unauthorizedCode(response)
     if (code === 'AUTH_TOKEN_EXPIRED' && !early) {
-      tokens = await refresh(tokens)
+      const successor = await refresh(tokens)
+      if (sessionOf(successor) !== sessionOf(tokens)) return response
+      tokens = successor
       response = await http.request(path, withBearer(init, tokens))
       code = await unauthorizedCode(response)
     }

@@ -42,10 +42,13 @@ interface Credential {
   generation: number
 }
 
-/** A token in the body or a header: `access.<session>.<generation>` or `refresh.<session>.<generation>`. */
+/**
+ * A token in the body or a header: `access.<session>.<generation>`, or a refresh token in the
+ * service's shape, `<session>.<generation>.<mac>` (here the mac is `refresh`).
+ */
 function credentialOf (token: unknown): Credential | null {
-  const match = /^(?:access|refresh)\.(\d+)\.(\d+)$/.exec(typeof token === 'string' ? token : '')
-  return match === null ? null : { session: Number(match[1]), generation: Number(match[2]) }
+  const match = /^access\.(\d+)\.(\d+)$|^(\d+)\.(\d+)\.refresh$/.exec(typeof token === 'string' ? token : '')
+  return match === null ? null : { session: Number(match[1] ?? match[3]), generation: Number(match[2] ?? match[4]) }
 }
 
 /**
@@ -79,7 +82,7 @@ export function createStandIn ({ latencyMs = 3 } = {}) {
       setJar(current)
       return Response.json({ ...extra, expiresIn: 900 })
     }
-    const tokens = { accessToken: `access.${current.session}.${current.generation}`, refreshToken: `refresh.${current.session}.${current.generation}`, tokenType: 'Bearer' }
+    const tokens = { accessToken: `access.${current.session}.${current.generation}`, refreshToken: `${current.session}.${current.generation}.refresh`, tokenType: 'Bearer' }
     return Response.json({ ...tokens, ...extra, expiresIn: 900 })
   }
 
