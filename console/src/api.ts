@@ -1,6 +1,7 @@
 // The admin API as the console calls it: typed from the service's schemas, sent through the client library (cookies, one refresh for all calls).
 import type { Static } from '@sinclair/typebox'
 import { AuthError, type AuthClient } from '../../packages/client/src/index.js'
+import { errorFrom } from '../../packages/client/src/errors.js'
 import type { AdminUser, AuditList, Settings, UserChanges, UserList } from '../../src/schemas/admin.js'
 import type { SessionList } from '../../src/schemas/sessions.js'
 import type { AuditAction } from '../../src/services/admin/audit-actions.js'
@@ -32,12 +33,9 @@ export function adminApi (client: AuthClient) {
   async function call<T> (method: Method, path: string, body?: unknown): Promise<T> {
     const init: RequestInit = body === undefined ? { method } : { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }
     const response = await client.fetch(path, init)
-    const answer: unknown = response.status === 204 ? undefined : await response.json().catch(() => undefined)
-    if (response.ok) return answer as T
-    const error = answer as { code?: unknown, message?: unknown } | undefined
-    throw typeof error?.code === 'string' && typeof error.message === 'string'
-      ? new AuthError(error.code, error.message, response.status)
-      : new AuthError('UNEXPECTED_RESPONSE', `Unexpected answer: HTTP ${response.status}`, response.status)
+    // The client library's reading of a refusal: the service's code and message, and Retry-After.
+    if (!response.ok) throw await errorFrom(response)
+    return (response.status === 204 ? undefined : await response.json().catch(() => undefined)) as T
   }
 
   return {

@@ -13,6 +13,7 @@ import { buildTestApp } from '../helpers/app.js'
 import { launchChromium, servePage, withChromium } from '../helpers/browser.js'
 import { enrolTotp } from '../helpers/mfa.js'
 import { freePort } from '../helpers/net.js'
+import { until } from '../helpers/until.js'
 import { loginWithBody, newAccount, proveAddress, registerAccount } from '../helpers/users.js'
 
 const screenshots = process.env.CONSOLE_SCREENSHOTS_DIR
@@ -24,7 +25,8 @@ async function consoleSuite (): Promise<void> {
   await buildConsole({ outDir: consoleRoot })
   const port = await freePort()
   const origin = `http://localhost:${port}`
-  const { app, prisma, clock } = await buildTestApp(t, { consoleRoot, env: { PUBLIC_URL: origin } })
+  // Two reset mails per user and quarter of an hour, as a deployment might set it: the third is a real 429.
+  const { app, prisma, clock } = await buildTestApp(t, { consoleRoot, env: { PUBLIC_URL: origin, RATE_LIMIT_MAIL_ACCOUNT: '2/900' } })
   await app.listen({ host: 'localhost', port })
 
   const admin = await registerAccount(app, { ...newAccount(), email: 'admin@example.com', username: 'admin' })
@@ -186,6 +188,22 @@ async function consoleSuite (): Promise<void> {
     await page.getByRole('button', { name: 'Delete user' }).click()
     await page.getByRole('heading', { name: 'Users' }).waitFor()
     t.equal(await prisma.user.findUnique({ where: { id: ada.user.id } }), null, 'deleted, and back to the list')
+  })
+
+  // Regression: the console said "try again in 60 seconds" whatever Retry-After said.
+  t.test('a rate limit\'s refusal tells the wait the service asks for', async t => {
+    const reader = await prisma.user.findUniqueOrThrow({ where: { email: 'reader00@example.com' } })
+    await page.goto(`${origin}/console/#/users/${reader.id}`)
+    await page.getByRole('heading', { name: reader.email }).waitFor()
+    const sentMails = () => prisma.auditEvent.count({ where: { subjectId: reader.id, action: 'password.reset_sent' } })
+    for (let sent = 1; sent <= 2; sent++) {
+      await page.getByRole('button', { name: 'Send password reset mail' }).click()
+      await until(`reset mail ${sent}`, async () => await sentMails() === sent)
+    }
+    await page.getByRole('button', { name: 'Send password reset mail' }).click()
+    const refusal = await page.getByRole('alert').getByText(/^Too many requests; try again in \d+ seconds\.$/).innerText()
+    const seconds = Number(/in (\d+) seconds/.exec(refusal)?.[1])
+    t.ok(seconds > 800 && seconds <= 900, `the wait of RATE_LIMIT_MAIL_ACCOUNT's window: ${refusal}`)
   })
 
   t.test('the last admin can be neither demoted nor deleted: the refusal is a message', async t => {
