@@ -43,7 +43,7 @@ export const ConfigSchema = Type.Object({
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL URL; unset: embedded PGlite under DATA_DIR' })),
   DATABASE_POOL_SIZE: Type.Integer({ default: 10, minimum: 1, maximum: 200 }),
   DATABASE_CONNECT_TIMEOUT_SECONDS: Seconds(5, 1, 60, 'give up opening a database connection, or waiting for a free one, after this long'),
-  DATABASE_QUERY_TIMEOUT_SECONDS: Seconds(10, 1, 300, 'give up waiting for a query result, or for a transaction to end, after this long: a hung database gets a 503, not a hung request'),
+  DATABASE_QUERY_TIMEOUT_SECONDS: Seconds(10, 1, 300, 'a statement running this long is cancelled by the server, and a transaction not ended is rolled back: a hung database gets a 503 that wrote nothing, not a hung request'),
   DATA_DIR: Type.String({ default: '.data', minLength: 1, description: 'embedded database and development secret' }),
   MIGRATE_ON_START: Flag(true, 'apply pending migrations at start'),
 

@@ -19,7 +19,10 @@ export interface DatabaseOptions {
 export interface DatabaseTimeouts {
   /** Opening a connection (TCP and PostgreSQL start-up) fails after this long. */
   connectTimeoutSeconds: number
-  /** A query whose result does not arrive within this long fails, and its connection is dropped. */
+  /**
+   * A statement that runs this long is cancelled by the server, so nothing of it is written;
+   * a result that has not arrived a second later fails, and its connection is dropped.
+   */
   queryTimeoutSeconds: number
 }
 
@@ -35,31 +38,47 @@ export function databaseTimeoutsOf (config: Config): DatabaseTimeouts {
  * quick 503 (see `isDatabaseUnavailable`) rather than requests piling up forever.
  */
 export function createPool ({ url, poolSize, guest }: DatabaseOptions, timeouts: DatabaseTimeouts = defaultTimeouts): pg.Pool {
+  const statementTimeoutMs = timeouts.queryTimeoutSeconds * 1000
   const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
     connectionTimeoutMillis: timeouts.connectTimeoutSeconds * 1000,
     // pg's client-side read timeout: a server that stops answering (frozen, partitioned)
-    // fails the query instead of holding it, and the pool discards the connection.
-    query_timeout: timeouts.queryTimeoutSeconds * 1000,
+    // fails the query instead of holding it, and the pool discards the connection. A second
+    // after the server's own cancel (connectionSetup), which answers first when it can.
+    query_timeout: statementTimeoutMs + 1000,
     // TCP keep-alive notices a silently dropped idle connection before a query needs it.
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
     // A single connection (embedded database) is kept open: a reconnect would cost a
     // session clean-up (below) for nothing.
     idleTimeoutMillis: poolSize === 1 ? 0 : 10_000,
-    // The embedded database is one session whatever the connection: a replaced connection
-    // (after a timeout, say) would find the named statements of the one it replaces still
-    // there, and preparing them again would fail. The pool awaits this before the first
-    // query (a query issued from its 'connect' event would run alongside it, which pg 8
-    // deprecates and pg 9 refuses).
-    ...(poolSize === 1 && guest !== true ? { onConnect: async (client: pg.ClientBase) => { await client.query('DEALLOCATE ALL') } } : {})
+    onConnect: async (client: pg.ClientBase) => { await connectionSetup(client, { statementTimeoutMs, guest: guest === true, embedded: poolSize === 1 }) }
   })
   // An idle connection that breaks is dropped by the pool and replaced at the next query;
   // without a listener, its 'error' event would end the process.
   pool.on('error', () => {})
   if (guest === true) sendStatementsUnnamed(pool)
   return pool
+}
+
+/**
+ * Before a connection's first query (the pool awaits it; a query issued from its 'connect'
+ * event would run alongside, which pg 8 deprecates and pg 9 refuses).
+ *
+ * statement_timeout: a client-side timeout alone leaves the statement running on the server,
+ * which commits it later (a lock released, storage back): a request answered 503 would still
+ * have written, and a refresh retried after it would be taken for a stolen token. Cancelled by
+ * the server, the statement writes nothing, and the 503 tells the truth. Set per session, not
+ * as a start-up parameter, which PgBouncer refuses.
+ */
+async function connectionSetup (client: pg.ClientBase, { statementTimeoutMs, guest, embedded }: { statementTimeoutMs: number, guest: boolean, embedded: boolean }): Promise<void> {
+  // A guest leaves the owner's session as it is (see `DatabaseOptions.guest`).
+  if (guest) return
+  // The embedded database's one session outlives a replaced connection (after a timeout, say):
+  // the named statements of the one it replaces are still there, and preparing them again would fail.
+  if (embedded) await client.query('DEALLOCATE ALL')
+  await client.query(`SET statement_timeout = ${statementTimeoutMs}`)
 }
 
 /**
