@@ -113,7 +113,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     cookieName: cookieNames(config.COOKIE_SECURE).access
   })
   await app.register(authenticate)
-  await app.register(writeTurns)
+  await app.register(writeTurns, { waitSeconds: config.DATABASE_QUERY_TIMEOUT_SECONDS })
   await app.register(authorize)
   await app.register(freshAuth, { reauthentication: services.reauthentication, sessions: services.sessions })
   await app.register(mailer, { delivery: services.mailDelivery, pollSeconds: config.MAIL_POLL_SECONDS })

@@ -1,6 +1,7 @@
 // One write per signed-in user at a time on an instance: the others wait their turn in memory.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { apiError } from '../errors.js'
 import { SAFE_METHODS } from './cross-origin.js'
 
 declare module 'fastify' {
@@ -9,24 +10,41 @@ declare module 'fastify' {
   }
 }
 
-/** Per key, one holder at a time; the others get their turn in the order they asked. */
+/** Thrown by `take` when the turn has not come within its wait. */
+export class TurnNotReached extends Error {}
+
+/**
+ * Per key, one holder at a time; the others get their turn in the order they asked. A turn
+ * that has not come within `waitMs` is given up: `take` throws TurnNotReached, and those
+ * behind it wait for the holder only, so the waits never add up.
+ */
 export function turns () {
   const tails = new Map<string, Promise<void>>()
-  return async function take (key: string): Promise<() => void> {
+  return async function take (key: string, waitMs = Infinity): Promise<() => void> {
     const before = tails.get(key) ?? Promise.resolve()
     let end = () => {}
     const mine = new Promise<void>(resolve => { end = resolve })
     const tail = before.then(async () => await mine)
     tails.set(key, tail)
-    await before
     let ended = false
-    return () => {
+    const release = () => {
       if (ended) return
       ended = true
       end()
       // Nothing is kept for a key once its last holder is done.
-      if (tails.get(key) === tail) tails.delete(key)
+      tail.then(() => { if (tails.get(key) === tail) tails.delete(key) }).catch(() => {})
     }
+    let timer: NodeJS.Timeout | undefined
+    const reached = await Promise.race([
+      before.then(() => true),
+      ...(waitMs === Infinity ? [] : [new Promise<false>(resolve => { timer = setTimeout(resolve, waitMs, false) })])
+    ])
+    clearTimeout(timer)
+    if (!reached) {
+      release()
+      throw new TurnNotReached()
+    }
+    return release
   }
 }
 
@@ -39,11 +57,20 @@ export function turns () {
  * no signed-in caller, never wait. The turn ends as the answer is sent (onSend runs for every
  * answer, errors included; onResponse is a second chance that changes nothing if it came first).
  */
-async function writeTurnsPlugin (app: FastifyInstance) {
+async function writeTurnsPlugin (app: FastifyInstance, { waitSeconds }: { waitSeconds: number }) {
   const take = turns()
   app.decorateRequest('endTurn', null)
+  // A turn waits no longer than the database would for the user's row lock
+  // (DATABASE_QUERY_TIMEOUT_SECONDS), and is refused the same way.
   const takeTurn = async (request: FastifyRequest) => {
-    if (request.caller !== null) request.endTurn = await take(request.caller.userId)
+    if (request.caller === null) return
+    try {
+      request.endTurn = await take(request.caller.userId, waitSeconds * 1000)
+    } catch (error) {
+      if (!(error instanceof TurnNotReached)) throw error
+      request.log.warn('the user\'s earlier writes took longer than DATABASE_QUERY_TIMEOUT_SECONDS')
+      throw apiError('SERVICE_UNAVAILABLE')
+    }
   }
   const endTurn = async (request: FastifyRequest) => { request.endTurn?.() }
   const endTurnOnSend = async (request: FastifyRequest, _reply: unknown, payload: unknown) => {

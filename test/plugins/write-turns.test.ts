@@ -1,6 +1,6 @@
 // One write per user at a time: a burst of one user's writes waits in memory, not on pooled connections behind the user's row lock.
 import t from 'tap'
-import { turns } from '../../src/plugins/write-turns.js'
+import { TurnNotReached, turns } from '../../src/plugins/write-turns.js'
 import { buildTestApp } from '../helpers/app.js'
 import { withClient } from '../helpers/database.js'
 import { until } from '../helpers/until.js'
@@ -26,6 +26,22 @@ t.test('turns: one holder per key, in the order asked; other keys never wait; no
   const again = await take('a')
   again()
   t.pass('a key is free again once its holders are done')
+})
+
+t.test('turns: a turn not reached within its wait is given up; those behind it wait for the holder only', async t => {
+  const take = turns()
+  const holder = await take('a')
+  const started = Date.now()
+  const behind = [take('a', 100), take('a', 150), take('a', 200)]
+  const outcomes = await Promise.allSettled(behind)
+  t.same(outcomes.map(outcome => outcome.status === 'rejected' && outcome.reason instanceof TurnNotReached), [true, true, true], 'each gives up')
+  t.ok(Date.now() - started < 400, 'after its own wait, not after the sum of the waits ahead of it')
+  const next = take('a', 1000)
+  holder()
+  ;(await next)()
+  const free = await take('a', 0)
+  free()
+  t.pass('the key is free once the holder is done: the given-up turns hold nothing')
 })
 
 // Regression: a few hundred profile changes of one user, sent at once, each held a pooled
@@ -56,4 +72,28 @@ t.test('a burst of one user\'s writes holds one connection at a time; another us
     })
   })
   t.match(await prisma.profile.findUniqueOrThrow({ where: { userId: busy.user.id } }), { displayName: /^Name \d+$/ })
+})
+
+// Regression: a user's writes queued behind one stalled on the database waited without bound,
+// their waits adding up, until the request timeout closed their connections with no answer.
+t.test('writes queued behind one stalled on the database are refused 503 within the query timeout, not after the sum of the waits', {
+  skip: database.poolSize === 1 && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL'
+}, async t => {
+  const quick = await buildTestApp(t, { database, env: { DATABASE_QUERY_TIMEOUT_SECONDS: '1' } })
+  const busy = await registerAccount(quick.app)
+  const headers = { authorization: `Bearer ${(await loginWithBody(quick.app, busy)).accessToken}` }
+  await withClient(database.url, async holder => {
+    await holder.query('BEGIN')
+    await holder.query('SELECT 1 FROM "Profile" WHERE "userId" = $1 FOR UPDATE', [busy.user.id])
+    const started = Date.now()
+    const answers = await Promise.all(Array.from({ length: 6 }, (_, i) =>
+      quick.app.inject({ method: 'PATCH', url: '/users/me', headers, payload: { profile: { displayName: `Name ${i}` } } })))
+    const ms = Date.now() - started
+    t.same(answers.map(answer => answer.json().code), Array(6).fill('SERVICE_UNAVAILABLE'), 'every one refused')
+    t.ok(answers.every(answer => answer.headers['retry-after'] !== undefined), 'with Retry-After')
+    // Before: one query timeout per write ahead, six seconds for the last.
+    t.ok(ms < 4000, `the last answered ${ms} ms after the first was sent`)
+    await holder.query('ROLLBACK')
+  })
+  t.equal((await prisma.profile.findUniqueOrThrow({ where: { userId: busy.user.id } })).displayName, null, 'and none of them wrote')
 })
