@@ -14,6 +14,11 @@ const socketCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOU
 // starting up), 53300 (too many connections), 57014 (statement cancelled by a timeout).
 const sqlStates = /^(08...|57P0[123]|53300|57014)$/
 
+// 55000 (object not in prerequisite state) is an outage only as a refused connection: the
+// database's connections turned off for maintenance (ALTER DATABASE … ALLOW_CONNECTIONS false).
+const refusedConnection = (code: unknown, message: unknown) =>
+  code === '55000' && typeof message === 'string' && /is not currently accepting connections/.test(message)
+
 // What `pg` and `pg-pool` say when a connection dies, cannot be opened in time, or a
 // query outlives `query_timeout`; Prisma rethrows these plain Errors as they are.
 const driverMessages = /^(Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error)/
@@ -46,6 +51,7 @@ export function isDatabaseUnavailable (error: unknown): boolean {
   return anyInChain(error, ({ code, kind, message }) =>
     // A SQLSTATE sits in `code` on pg's errors and on the adapter's `kind: "postgres"` ones.
     (typeof code === 'string' && (prismaCodes.has(code) || socketCodes.has(code) || sqlStates.test(code))) ||
+    refusedConnection(code, message) ||
     (typeof kind === 'string' && adapterKinds.has(kind)) ||
     (typeof message === 'string' && (driverMessages.test(message) || (code === 'P2028' && transactionTimeouts.test(message)))))
 }
