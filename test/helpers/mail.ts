@@ -39,8 +39,13 @@ interface Waiter { matches: (mail: ReceivedMail) => boolean, resolve: (mail: Rec
 
 interface TapTest { teardown: (fn: () => unknown) => void }
 
+export interface MailServerOptions {
+  /** Runs when a mail has arrived, before the server answers that it took it. */
+  beforeAccepting?: (mail: ReceivedMail) => Promise<void>
+}
+
 /** Starts the server; it stops when the test ends (after an app built later in the test has closed and flushed). */
-export async function startMailServer (t: TapTest): Promise<MailServer> {
+export async function startMailServer (t: TapTest, { beforeAccepting }: MailServerOptions = {}): Promise<MailServer> {
   const received: ReceivedMail[] = []
   const taken = new Set<ReceivedMail>()
   const waiters: Waiter[] = []
@@ -67,13 +72,15 @@ export async function startMailServer (t: TapTest): Promise<MailServer> {
     onData (stream, session, callback) {
       const to = session.envelope.rcptTo.map(r => r.address.toLowerCase())
       const from = session.envelope.mailFrom === false ? '' : session.envelope.mailFrom.address
-      simpleParser(stream).then(parsed => {
+      simpleParser(stream).then(async parsed => {
         const text = parsed.text ?? ''
         const link = /https?:\/\/\S+/.exec(text)?.[0]
         const token = link === undefined ? undefined : tokenOf(new URL(link))
-        deliver({ to, from, subject: parsed.subject ?? '', text, html: parsed.html === false ? '' : parsed.html, link, token, messageId: parsed.messageId })
+        const mail = { to, from, subject: parsed.subject ?? '', text, html: parsed.html === false ? '' : parsed.html, link, token, messageId: parsed.messageId }
+        await beforeAccepting?.(mail)
+        deliver(mail)
         callback()
-      }, callback)
+      }).catch(callback)
     }
   })
   let server: SMTPServer | null = newServer()

@@ -1,4 +1,5 @@
 // Delivering the outbox: claim due mails, render them, send them, record the outcome; retries with backoff, gives up after a bound.
+import { setTimeout as sleep } from 'node:timers/promises'
 import { isDatabaseUnavailable } from '../../db/errors.js'
 import { ATTEMPT_SECONDS, domainOf, failureOf, type MailLog, type MailSender, type OutgoingMail } from './sender.js'
 import type { ClaimedMail } from './outbox.js'
@@ -53,10 +54,29 @@ async function deliver (courier: Courier, mail: ClaimedMail): Promise<void> {
       return await failed(courier, mail, error)
     }
   }
-  await outbox.remove(mail.id)
+  await removeSent(outbox, mail.id)
   if (content === null) return
   metrics.mail('sent')
   log.debug({ mailId: mail.id, kind: mail.kind, domain: domainOf(mail.recipient) }, 'mail sent')
+}
+
+/** Tries to take a sent mail off the outbox, a second apart. */
+const REMOVE_ATTEMPTS = 3
+
+/**
+ * A sent mail left in the outbox is sent again once its claim expires: one dropped connection
+ * or stalled statement between the send and its removal must not do that, so the removal is
+ * tried again. Only a longer outage leaves it there (at least once, README's promise).
+ */
+async function removeSent (outbox: Courier['outbox'], id: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await outbox.remove(id)
+    } catch (error) {
+      if (attempt === REMOVE_ATTEMPTS || !isDatabaseUnavailable(error)) throw error
+      await sleep(1000)
+    }
+  }
 }
 
 /** A send that failed: tried again after a doubling wait, or given up when final or after the last attempt. */

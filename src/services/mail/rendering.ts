@@ -17,7 +17,11 @@ export interface MailRenderingDeps {
   ttlSeconds: { passwordReset: number, emailVerification: number }
 }
 
-/** What to send for a claimed mail, or null when there is nothing to (a reset asked for an address no active account has). */
+/**
+ * What to send for a claimed mail, or null when there is nothing to: a reset asked for an
+ * address no active account has, or a link spent, revoked or expired since the mail was
+ * queued (sent again after a failed attempt, it would only lead to an error page).
+ */
 export type MailRenderer = (mail: ClaimedMail) => Promise<OutgoingMail | null>
 
 export function createMailRenderer ({ prisma, outbox, oneTimeTokens, links, ttlSeconds }: MailRenderingDeps): MailRenderer {
@@ -36,6 +40,7 @@ export function createMailRenderer ({ prisma, outbox, oneTimeTokens, links, ttlS
   const link = (template: string, tokenId: string | null) => linkFor(template, oneTimeTokens.valueOf(tokenId ?? ''))
 
   return async function render (mail) {
+    if (mail.tokenId !== null && !await oneTimeTokens.isLive(mail.tokenId)) return null
     const to = mail.recipient
     const data = mail.data ?? {}
     switch (mail.kind) {

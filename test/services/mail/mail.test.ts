@@ -2,13 +2,15 @@
 import { randomUUID } from 'node:crypto'
 import { createServer, type Socket } from 'node:net'
 import type { AddressInfo } from 'node:net'
+import pg from 'pg'
 import { pino } from 'pino'
 import { SMTPServer } from 'smtp-server'
 import t from 'tap'
 import { buildTestApp } from '../../helpers/app.js'
 import { createTestDatabase } from '../../helpers/database.js'
 import { logCapture, startMailServer } from '../../helpers/mail.js'
-import { newAccount, registerAccount } from '../../helpers/users.js'
+import { loginWithBody, newAccount, registerAccount } from '../../helpers/users.js'
+import { LEASE_SECONDS } from '../../../src/services/mail/delivery.js'
 import { createMailSender } from '../../../src/services/mail/sender.js'
 import { escapeHtml, linkFor, mask, passwordResetMail, verifyEmailMail } from '../../../src/services/mail/templates.js'
 
@@ -144,6 +146,29 @@ t.test('forgot for an address no account has: looked up at delivery, nothing sen
   t.same(mail.untaken(nobody), [])
 })
 
+// Regression: a mail tried again sent its link even once it was spent or revoked (a reset link
+// after a password change, or after the reset itself when the first attempt's outcome was lost).
+t.test('a mail whose link was spent or revoked before it went out is not sent', async t => {
+  const account = await registerAccount(app)
+  await app.mailer.flush()
+  await mail.nextMail(account.email, { subject: VERIFY })
+  await mail.down()
+  t.equal((await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: account.email } })).statusCode, 202)
+  await app.mailer.flush()
+  t.match(await prisma.outboxMail.findFirst({ where: { recipient: account.email, kind: 'password_reset' } }), { attempts: 1, tokenId: /./ }, 'its link issued, the send failed')
+  // The owner changes the password meanwhile: outstanding reset links die.
+  const { accessToken } = await loginWithBody(app, account)
+  const changed = await app.inject({ method: 'POST', url: '/auth/password/change', headers: { authorization: `Bearer ${accessToken}` }, payload: { currentPassword: account.password, newPassword: `${account.password} anew` } })
+  t.equal(changed.statusCode, 204)
+  // The notice's own first attempt, while the server is still down: both wait their retry.
+  await app.mailer.flush()
+  await mail.up()
+  clock.advance(30)
+  await app.mailer.flush()
+  t.same(mail.untaken(account.email).map(received => received.subject), ['Your password was changed'], 'the notice of the change, and no dead reset link')
+  t.equal(await prisma.outboxMail.count({ where: { recipient: account.email } }), 0, 'nothing left in the outbox')
+})
+
 t.test('without SMTP_URL the mail goes to the log, through the same outbox (development)', async t => {
   const logs = logCapture()
   const dev = await buildTestApp(t, { logger: pino({ level: 'info' }, logs.stream) })
@@ -174,6 +199,33 @@ t.test('two instances on one database: each mail sent exactly once', { skip: pro
   t.same(accounts.map(account => box.received.filter(m => m.to.includes(account.email)).length), Array(12).fill(1), 'each exactly once')
   t.equal(new Set(box.received.map(m => m.messageId)).size, 12)
   t.equal(await a.prisma.outboxMail.count(), 0)
+})
+
+// Regression: a sent mail whose removal from the outbox failed (a dropped connection, a stalled
+// statement) stayed claimed, and was sent again once its claim expired.
+t.test('a sent mail whose removal from the outbox fails once is removed on a second try, and not sent again', { skip: process.env.TEST_DATABASE_URL === undefined || process.env.TEST_DATABASE_URL === '' ? 'holding a row on another connection needs a PostgreSQL server' : false }, async t => {
+  const shared = await createTestDatabase()
+  t.teardown(shared.drop)
+  // The outbox row is held elsewhere from the moment the mail server has the mail until a
+  // moment after the service's first attempt to remove it has run out of time.
+  const box = await startMailServer(t, {
+    beforeAccepting: async received => {
+      const holder = new pg.Client({ connectionString: shared.url })
+      holder.on('error', () => {})
+      await holder.connect()
+      await holder.query('BEGIN')
+      await holder.query('SELECT 1 FROM "OutboxMail" WHERE recipient = $1 FOR UPDATE', [received.to[0]])
+      setTimeout(() => { holder.query('ROLLBACK').finally(() => holder.end()).catch(() => {}) }, 1500)
+    }
+  })
+  const { app: instance, prisma: db, clock: instanceClock } = await buildTestApp(t, { database: shared, env: { SMTP_URL: box.url, DATABASE_QUERY_TIMEOUT_SECONDS: '1' } })
+  const account = await registerAccount(instance)
+  await instance.mailer.flush()
+  t.equal(box.received.filter(m => m.to.includes(account.email)).length, 1, 'sent')
+  t.equal(await db.outboxMail.count({ where: { recipient: account.email } }), 0, 'and taken off the outbox')
+  instanceClock.advance(LEASE_SECONDS + 1)
+  await instance.mailer.flush()
+  t.equal(box.received.filter(m => m.to.includes(account.email)).length, 1, 'not sent again once its claim would have expired')
 })
 
 t.test('templates: links and values are escaped in HTML, durations read well, new addresses are masked', async t => {
