@@ -113,6 +113,24 @@ t.test('an admin who removes their only factor loses the admin API on the sessio
   t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers })).statusCode, 200, 'a new factor, proven on this session, opens it again')
 })
 
+// Regression: a session that had proven a factor since removed got the admin API back as soon
+// as another factor was set up on another session, without ever proving it.
+t.test('a session that proved a factor since removed stays refused when another is set up elsewhere', async t => {
+  const admin = newAccount()
+  await createAdminAccounts({ prisma, sql: pool, passwords }).createAdmin(admin)
+  const enrolling = bearer((await loginWithBody(app, admin)).accessToken)
+  const { secret } = await enrolTotp(app, enrolling, clock)
+  const challenge = await startLogin(app, admin)
+  const other = bearer((await app.inject({ method: 'POST', url: '/auth/mfa/verify', payload: { mfaToken: challenge.json().mfaToken, code: nextCode(secret, clock) } })).json().accessToken)
+  t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: other })).statusCode, 200, 'the other session proved the factor at its login')
+  t.equal((await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', headers: enrolling })).statusCode, 204)
+  await enrolTotp(app, enrolling, clock)
+  t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: enrolling })).statusCode, 200, 'the session that proved the new factor')
+  const stale = await app.inject({ method: 'GET', url: '/admin/users', headers: other })
+  t.equal(stale.statusCode, 403, 'not the one that proved only the removed factor')
+  t.equal(stale.json().code, 'MFA_ENROLMENT_REQUIRED')
+})
+
 t.test('an admin removing the factors while the user confirms one: both take the user\'s row first, so they take turns and never deadlock', {
   skip: database.poolSize === 1 && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL'
 }, async t => {

@@ -92,12 +92,16 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
         totpProvenAt: true,
         recoveryCodeProvenAt: true,
         passkeyProvenAt: true,
-        user: { select: { role: true, totpFactor: { select: { confirmedAt: true } }, _count: { select: { passkeys: true } } } }
+        user: { select: { role: true, totpFactor: { select: { confirmedAt: true } }, passkeys: { select: { createdAt: true }, orderBy: { createdAt: 'asc' }, take: 1 } } }
       })
       if (session === null) throw apiError('AUTH_SESSION_REVOKED')
-      const { role, totpFactor, _count: { passkeys } } = session.user
-      const totpProven = totpFactor?.confirmedAt != null && (session.totpProvenAt !== null || session.recoveryCodeProvenAt !== null)
-      const passkeyProven = passkeys > 0 && session.passkeyProvenAt !== null
+      const { role, totpFactor, passkeys: [firstPasskey] } = session.user
+      // A proof counts for a factor the user has now, made since it was set up: a session that
+      // proved a factor removed since does not get the admin API back when another is set up.
+      const provenSince = (setUpAt: Date | null | undefined, ...proofs: Array<Date | null>) =>
+        setUpAt != null && proofs.some(provenAt => provenAt !== null && provenAt >= setUpAt)
+      const totpProven = provenSince(totpFactor?.confirmedAt, session.totpProvenAt, session.recoveryCodeProvenAt)
+      const passkeyProven = provenSince(firstPasskey?.createdAt, session.passkeyProvenAt)
       if (requireMfaForAdmins && isAdministrative(role) && !totpProven && !passkeyProven) throw apiError('MFA_ENROLMENT_REQUIRED')
       return role
     },
