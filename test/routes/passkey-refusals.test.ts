@@ -32,6 +32,10 @@ t.test('the origin must be one of WEBAUTHN_ORIGINS and the RP ID hash that of WE
   const again = (await post('/auth/passkeys/register/options', undefined, headers)).json()
   refused(t, await post('/auth/passkeys/register/verify', { response: new SoftPasskey().register(again, { rpId: 'example.com' }) }, headers), 400, 'PASSKEY_RP_ID_MISMATCH')
   t.equal(await prisma.passkey.count({ where: { userId: account.user.id } }), 1, 'nothing was stored')
+  // Regression: refused registrations left no trace, where every refused assertion does.
+  const audited = await prisma.auditEvent.findMany({ where: { subjectId: account.user.id, action: 'passkey.failed', details: { path: ['during'], equals: 'registration' } }, orderBy: { createdAt: 'asc' } })
+  t.same(audited.map(entry => (entry.details as { code: string }).code), ['PASSKEY_ORIGIN_MISMATCH', 'PASSKEY_RP_ID_MISMATCH'], 'each refused registration is audited, with its code')
+  t.match(audited[0], { actorId: account.user.id, ip: '127.0.0.1' })
 })
 
 t.test('a challenge works once, for five minutes, for what it was issued for', async t => {

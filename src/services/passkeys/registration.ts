@@ -114,8 +114,15 @@ export function createPasskeyRegistration (deps: PasskeyDeps) {
      * or past MAX_PASSKEYS_PER_USER.
      */
     async register (actor: PasskeyActor, response: RegistrationResponseJSON, name: string | undefined): Promise<PasskeyView> {
-      const info = await verifiedCredential(deps, actor, response)
-      const passkey = await storePasskey(deps, actor, info, name)
+      const stored = async () => await storePasskey(deps, actor, await verifiedCredential(deps, actor, response), name)
+      const passkey = await stored().catch(async (error: unknown) => {
+        // Every refused passkey is audited, as the assertions' are (passkey.failed).
+        const code = (error as { code?: unknown }).code
+        if (typeof code === 'string' && code.startsWith('PASSKEY_')) {
+          await audit.record({ action: 'passkey.failed', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { during: 'registration', code } })
+        }
+        throw error
+      })
       outbox.wake()
       await audit.record({ action: 'passkey.registered', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { passkeyId: passkey.id, aaguid: passkey.aaguid } })
       return passkey
