@@ -1,5 +1,5 @@
 // At shutdown, connections whose request never arrives whole are timed out, as they are while the server runs.
-import type { IncomingMessage } from 'node:http'
+import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
@@ -16,18 +16,18 @@ const ARRIVAL_GRACE_MS = 1000
  * arrived are left to finish.
  */
 async function unfinishedRequestsPlugin (app: FastifyInstance) {
-  // Each open connection, with the request it is answering (undefined between requests).
-  const requestOf = new Map<Socket, IncomingMessage | undefined>()
+  const connections = new Set<Socket>()
   app.server.on('connection', (socket: Socket) => {
-    requestOf.set(socket, undefined)
-    socket.once('close', () => requestOf.delete(socket))
+    connections.add(socket)
+    socket.once('close', () => connections.delete(socket))
   })
-  app.server.on('request', (request: IncomingMessage, response) => {
-    requestOf.set(request.socket, request)
-    response.once('finish', () => { if (requestOf.has(request.socket)) requestOf.set(request.socket, undefined) })
+  // Still arriving: no request being answered (its first bytes only, or none yet), or one
+  // whose body has not all come. Node's own bookkeeping, read only at shutdown: the answer
+  // the connection is writing, and its request (the error handler reads it the same way).
+  const arriving = () => [...connections].filter(socket => {
+    const answering = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage
+    return answering == null || !answering.req.complete
   })
-
-  const arriving = () => [...requestOf].filter(([, request]) => request?.complete !== true).map(([socket]) => socket)
   const timeOut = (socket: Socket) => {
     const error = Object.assign(new Error('request not received before shutdown'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' })
     app.server.emit('clientError', error, socket)
