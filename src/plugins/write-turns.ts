@@ -21,10 +21,10 @@ export class TurnNotReached extends Error {}
 export function turns () {
   const tails = new Map<string, Promise<void>>()
   return async function take (key: string, waitMs = Infinity): Promise<() => void> {
-    const before = tails.get(key) ?? Promise.resolve()
+    const ahead = tails.get(key)
     let end = () => {}
     const mine = new Promise<void>(resolve => { end = resolve })
-    const tail = before.then(async () => await mine)
+    const tail = ahead === undefined ? mine : ahead.then(async () => await mine)
     tails.set(key, tail)
     let ended = false
     const release = () => {
@@ -34,18 +34,20 @@ export function turns () {
       // Nothing is kept for a key once its last holder is done.
       tail.then(() => { if (tails.get(key) === tail) tails.delete(key) }).catch(() => {})
     }
-    let timer: NodeJS.Timeout | undefined
-    const reached = await Promise.race([
-      before.then(() => true),
-      ...(waitMs === Infinity ? [] : [new Promise<false>(resolve => { timer = setTimeout(resolve, waitMs, false) })])
-    ])
-    clearTimeout(timer)
-    if (!reached) {
+    if (ahead !== undefined && !await reachedWithin(ahead, waitMs)) {
       release()
       throw new TurnNotReached()
     }
     return release
   }
+}
+
+async function reachedWithin (turn: Promise<void>, waitMs: number): Promise<boolean> {
+  if (waitMs === Infinity) return await turn.then(() => true)
+  let timer: NodeJS.Timeout | undefined
+  const reached = await Promise.race([turn.then(() => true), new Promise<false>(resolve => { timer = setTimeout(resolve, waitMs, false) })])
+  clearTimeout(timer)
+  return reached
 }
 
 /**
