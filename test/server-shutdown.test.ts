@@ -126,3 +126,27 @@ t.test('SIGTERM with requests that never arrive whole: they are answered 408, th
     t.match(connection.received(), /^HTTP\/1\.1 408 Request Timeout\r\n[^]*"code":"REQUEST_TIMEOUT"/, `${name}: answered 408 in the catalogue's shape`)
   }
 })
+
+// Regression: a request pipelined behind another was taken for one still arriving once the
+// first was answered, and cut with a 408 while its handler ran.
+t.test('SIGTERM with a request pipelined behind another: it finishes, not cut as unfinished', async t => {
+  const server = await startSlowServer(t, { SHUTDOWN_TIMEOUT_SECONDS: '20' })
+  const port = Number(new URL(server.baseUrl).port)
+  const account = newAccount()
+  t.equal((await postJson(server, '/auth/register', account)).status, 201)
+  const credentials = JSON.stringify({ email: account.email, password: account.password })
+  // Logins on other connections keep every hashing thread busy: the pipelined one waits its turn, seconds.
+  const busy = Array.from({ length: 4 }, () => postJson(server, '/auth/login', { email: account.email, password: account.password }).catch(() => null))
+  await arrival(server, '/auth/login', 4)
+  const pipelined = await openConnection(port)
+  pipelined.socket.write('GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n' +
+    `POST /auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(credentials)}\r\n\r\n${credentials}`)
+  await until('the first answer', () => pipelined.received().includes('{"status":"ok"}'))
+  await arrival(server, '/auth/login', 5)
+  const { code } = await stopServer(server)
+  await Promise.all(busy)
+  t.equal(code, 0, 'exit code 0')
+  const answers = pipelined.received().match(/HTTP\/1\.1 \d{3}/g)
+  t.same(answers, ['HTTP/1.1 200', 'HTTP/1.1 200'], 'both answered in full: the login too')
+  t.match(pipelined.received(), /"accessToken":"/)
+})
