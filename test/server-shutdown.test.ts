@@ -116,10 +116,14 @@ t.test('SIGTERM with requests that never arrive whole: they are answered 408, th
   const login = postJson(server, '/auth/login', { email: account.email, password: account.password })
   await arrival(server, '/auth/login', 2)
 
+  const closedAt = (connection: typeof headersUnfinished) => connection.closed.then(() => Date.now())
+  const [apiClosed, metricsClosed] = [closedAt(headersUnfinished), closedAt(metricsUnfinished)]
   const { code, ms } = await stopServer(server)
   t.equal(code, 0, 'exit code 0')
-  // About a second for each server (the API's, then the metrics port's), and the login's hash.
   t.ok(ms < 15_000, `exited ${ms} ms after SIGTERM, well before the ${deadlineSeconds} s deadline`)
+  // Regression: the metrics port's second began only once the API's had ended.
+  const apart = Math.abs(await metricsClosed - await apiClosed)
+  t.ok(apart < 1000, `the API and the metrics port give their second at the same time (${apart} ms apart)`)
   t.equal((await login).status, 200, 'the login that had arrived got its answer')
   for (const [name, connection] of Object.entries({ headersUnfinished, bodyUnfinished, metricsUnfinished })) {
     t.ok(await connection.closed >= 0, `${name}: closed by the server`)

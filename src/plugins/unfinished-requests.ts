@@ -6,6 +6,8 @@ import fp from 'fastify-plugin'
 
 /** How long, once the server closes, a request still arriving has to arrive whole. */
 const ARRIVAL_GRACE_MS = 1000
+/** How often that is looked at: the grace ends within this much of its second. */
+const CHECK_INTERVAL_MS = 100
 
 /**
  * Node stops enforcing HEADERS_TIMEOUT_SECONDS and REQUEST_TIMEOUT_SECONDS once the server
@@ -35,15 +37,21 @@ async function unfinishedRequestsPlugin (app: FastifyInstance) {
 
   app.addHook('preClose', async () => {
     if (!app.server.listening) return
-    // Idle connections are closed by the server itself; what is still arriving at two
-    // successive checks has had at least ARRIVAL_GRACE_MS.
-    let late = new Set<Socket>()
-    const check = setInterval(() => {
-      const now = arriving()
-      for (const socket of now) if (late.has(socket)) timeOut(socket)
-      late = new Set(now)
-    }, ARRIVAL_GRACE_MS).unref()
-    app.server.once('close', () => clearInterval(check))
+    // When each connection was first seen still arriving, from the close on.
+    const arrivingSince = new Map<Socket, number>()
+    const check = () => {
+      const now = Date.now()
+      const current = new Set(arriving())
+      for (const socket of arrivingSince.keys()) if (!current.has(socket)) arrivingSince.delete(socket)
+      for (const socket of current) {
+        const since = arrivingSince.get(socket)
+        if (since === undefined) arrivingSince.set(socket, now)
+        else if (now - since >= ARRIVAL_GRACE_MS) timeOut(socket)
+      }
+    }
+    check()
+    const checks = setInterval(check, CHECK_INTERVAL_MS).unref()
+    app.server.once('close', () => clearInterval(checks))
   })
 }
 
