@@ -25,6 +25,8 @@ export interface ClaimedMail {
   tokenId: string | null
   /** Attempts made, this one included. */
   attempts: number
+  /** False when its link's token was spent, revoked or expired since it was queued. */
+  linkLive: boolean
 }
 
 // Every registration sends a mail, so claiming and removing it are on registration's hot
@@ -38,7 +40,8 @@ const claimDue = statement<ClaimedMail>('outbox.claim', `
     SELECT id FROM "OutboxMail" WHERE "nextAttemptAt" <= $1::timestamp(3)
     ORDER BY "nextAttemptAt" LIMIT $3
     FOR UPDATE SKIP LOCKED)
-  RETURNING id, kind, recipient, data, "tokenId", attempts`)
+  RETURNING id, kind, recipient, data, "tokenId", attempts,
+    "tokenId" IS NULL OR EXISTS (SELECT 1 FROM "OneTimeToken" t WHERE t.id = "tokenId" AND t."usedAt" IS NULL AND t."expiresAt" > $1::timestamp(3)) AS "linkLive"`)
 
 const removeMail = statement('outbox.remove', 'DELETE FROM "OutboxMail" WHERE id = $1::uuid')
 

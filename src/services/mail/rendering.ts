@@ -40,7 +40,7 @@ export function createMailRenderer ({ prisma, outbox, oneTimeTokens, links, ttlS
   const link = (template: string, tokenId: string | null) => linkFor(template, oneTimeTokens.valueOf(tokenId ?? ''))
 
   return async function render (mail) {
-    if (mail.tokenId !== null && !await oneTimeTokens.isLive(mail.tokenId)) return null
+    if (!mail.linkLive) return null
     const to = mail.recipient
     const data = mail.data ?? {}
     switch (mail.kind) {

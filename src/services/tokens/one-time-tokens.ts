@@ -91,11 +91,6 @@ export function createOneTimeTokenService ({ prisma, now, ttlSeconds, key }: One
      * verification link can never reset a password. The lookup is by hash: its timing says
      * nothing about any stored token's value.
      */
-    /** Whether the token can still be spent: neither used (or revoked) nor expired. */
-    async isLive (id: string): Promise<boolean> {
-      return await prisma.oneTimeToken.count({ where: { id, usedAt: null, expiresAt: { gt: now() } } }) > 0
-    },
-
     async inspect (token: string, purposes: readonly TokenPurpose[]): Promise<Inspection> {
       const row = await prisma.oneTimeToken.findUnique({
         where: { tokenHash: hashToken(token) },
