@@ -20,7 +20,7 @@ export class TurnNotReached extends Error {}
  */
 export function turns () {
   const tails = new Map<string, Promise<void>>()
-  return async function take (key: string, waitMs = Infinity): Promise<() => void> {
+  return async function take (key: string, waitMs: number): Promise<() => void> {
     const ahead = tails.get(key)
     let end = () => {}
     const mine = new Promise<void>(resolve => { end = resolve })
@@ -43,7 +43,6 @@ export function turns () {
 }
 
 async function reachedWithin (turn: Promise<void>, waitMs: number): Promise<boolean> {
-  if (waitMs === Infinity) return await turn.then(() => true)
   let timer: NodeJS.Timeout | undefined
   const reached = await Promise.race([turn.then(() => true), new Promise<false>(resolve => { timer = setTimeout(resolve, waitMs, false) })])
   clearTimeout(timer)

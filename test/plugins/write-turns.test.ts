@@ -9,7 +9,8 @@ import { loginWithBody, registerAccount } from '../helpers/users.js'
 const { app, prisma, database } = await buildTestApp(t, { env: { DATABASE_POOL_SIZE: '4', DATABASE_CONNECT_TIMEOUT_SECONDS: '1' } })
 
 t.test('turns: one holder per key, in the order asked; other keys never wait; nothing kept after', async t => {
-  const take = turns()
+  const turn = turns()
+  const take = (key: string) => turn(key, 60_000)
   const order: string[] = []
   const first = await take('a')
   const second = take('a').then(end => { order.push('second'); return end })
@@ -30,7 +31,7 @@ t.test('turns: one holder per key, in the order asked; other keys never wait; no
 
 t.test('turns: a turn not reached within its wait is given up; those behind it wait for the holder only', async t => {
   const take = turns()
-  const holder = await take('a')
+  const holder = await take('a', 60_000)
   const started = Date.now()
   const behind = [take('a', 100), take('a', 150), take('a', 200)]
   const outcomes = await Promise.allSettled(behind)
