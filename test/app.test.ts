@@ -101,6 +101,44 @@ t.test('the OpenAPI document lists every route with an operationId and the share
   t.ok(ui.statusCode === 200 || ui.statusCode === 302, 'interactive docs are served')
 })
 
+t.test('the document names the Set-Cookie and rate-limit headers where the answers carry them (regression: neither was listed)', async t => {
+  const doc = (await app.inject({ method: 'GET', url: '/docs/json' })).json()
+  const headersOf = (method: string, path: string, status: number) => doc.paths[path][method].responses[String(status)].headers as Record<string, { $ref: string }>
+  const listed = (method: string, path: string, status: number, header: string) => headersOf(method, path, status)[header]?.$ref.split('/').at(-1)
+  // Each answer checked against its own operation's entry: a cookie login, its refresh, a forged refresh cookie, the logout.
+  const account = newAccount()
+  await app.inject({ method: 'POST', url: '/auth/register', payload: account })
+  const login = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: account.password, transport: 'cookie' } })
+  const cookies = Object.fromEntries(login.cookies.map(cookie => [cookie.name, cookie.value]))
+  const refreshed = await app.inject({ method: 'POST', url: '/auth/refresh', cookies })
+  const dead = await app.inject({ method: 'POST', url: '/auth/refresh', cookies: Object.fromEntries(login.cookies.map(cookie => [cookie.name, 'forged'])) })
+  const loggedOut = await app.inject({ method: 'POST', url: '/auth/logout', cookies: Object.fromEntries(refreshed.cookies.map(cookie => [cookie.name, cookie.value])) })
+  for (const [name, response, method, path, expected] of [
+    ['login', login, 'post', '/auth/login', 'Set-Cookie-Auth'],
+    ['refresh', refreshed, 'post', '/auth/refresh', 'Set-Cookie-Auth'],
+    ['refresh with a forged cookie', dead, 'post', '/auth/refresh', 'Set-Cookie-Cleared'],
+    ['logout', loggedOut, 'post', '/auth/logout', 'Set-Cookie-Cleared']
+  ] as const) {
+    t.ok(response.headers['set-cookie'], `${name}: ${response.statusCode} sets cookies`)
+    t.equal(listed(method, path, response.statusCode, 'Set-Cookie'), expected, `${name}: the document says which`)
+  }
+  t.equal(listed('get', '/users/me', 200, 'Set-Cookie'), undefined, 'not where none is set')
+  for (const path of ['/auth/login', '/auth/mfa/verify', '/auth/passkeys/login/verify']) t.equal(listed('post', path, 200, 'Set-Cookie'), 'Set-Cookie-Auth', `${path}: 200 sets them`)
+  for (const [method, path] of [['post', '/auth/logout-all'], ['delete', '/users/me'], ['delete', '/auth/sessions/{id}'], ['delete', '/admin/users/{id}/sessions/{sessionId}']]) {
+    t.equal(listed(method, path, 204, 'Set-Cookie'), 'Set-Cookie-Cleared', `${method} ${path}: 204 clears them`)
+  }
+  t.notOk(JSON.stringify(doc).includes('x-auth-cookies'), 'the mark is gone')
+
+  // The rate limit's state: on every answer of a limited route, whatever its status; none on liveness.
+  for (const [method, url, path, payload] of [['GET', '/users/me', '/users/me'], ['POST', '/auth/login', '/auth/login', { email: 'x' }], ['GET', '/health', '/health']] as const) {
+    const response = await app.inject({ method, url, ...(payload === undefined ? {} : { payload }) })
+    for (const header of ['X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset']) {
+      t.equal(listed(method.toLowerCase(), path, response.statusCode, header) !== undefined, response.headers[header.toLowerCase()] !== undefined, `${method} ${url} ${response.statusCode}: ${header} listed as sent`)
+    }
+  }
+  t.ok(headersOf('get', '/users/me', 429)['X-RateLimit-Remaining'], 'a 429 shows it too')
+})
+
 t.test('a route that takes no body refuses one with properties, and does nothing (regression: anything went)', async t => {
   const account = newAccount()
   await app.inject({ method: 'POST', url: '/auth/register', payload: account })

@@ -4,18 +4,19 @@ import fastifySwaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { absentBodyAsEmpty } from '../routes/request-context.js'
+import { AUTH_COOKIES, type AuthCookieAnswers } from '../schemas/common.js'
 import { cookieNames } from './cookies.js'
 
 // Marks, on a route's schema, a body the route also takes absent (as {}): the generator
 // declares every body required, and the document's transform corrects it.
 const OPTIONAL_BODY = 'x-optional-body'
 
-type Operation = { [OPTIONAL_BODY]?: boolean, requestBody?: { required?: boolean } }
+type OptionalBodyOperation = { [OPTIONAL_BODY]?: boolean, requestBody?: { required?: boolean } }
 
 /** The document with the bodies that may be left out declared optional, and the marks gone. */
 function withOptionalBodies<T extends { paths?: Record<string, Record<string, unknown> | undefined> }> (document: T): T {
   for (const path of Object.values(document.paths ?? {})) {
-    for (const operation of Object.values(path ?? {}) as Operation[]) {
+    for (const operation of Object.values(path ?? {}) as OptionalBodyOperation[]) {
       if (operation[OPTIONAL_BODY] !== true) continue
       delete operation[OPTIONAL_BODY]
       if (operation.requestBody !== undefined) operation.requestBody.required = false
@@ -24,28 +25,49 @@ function withOptionalBodies<T extends { paths?: Record<string, Record<string, un
   return document
 }
 
-// The headers of the answers, besides their bodies (README, "Errors" and "Logs and request ids").
-const RESPONSE_HEADERS = {
-  'X-Request-Id': { description: "The request's id, on every answer: the caller's X-Request-Id when it is 1–128 visible ASCII characters, else one the service made", schema: { type: 'string' } },
-  'Retry-After': { description: 'Seconds to wait before sending the request again', schema: { type: 'integer', minimum: 0 } },
-  'WWW-Authenticate': { description: '`Bearer`, with `error="invalid_token"` when a token was presented (RFC 6750 3.1)', schema: { type: 'string' } }
+// The headers of the answers, besides their bodies (README, "Errors", "Rate limits", "Tokens
+// and cookies" and "Logs and request ids").
+function responseHeaders (cookies: ReturnType<typeof cookieNames>) {
+  const both = `\`${cookies.access}\` and \`${cookies.refresh}\``
+  return {
+    'X-Request-Id': { description: "The request's id, on every answer: the caller's X-Request-Id when it is 1–128 visible ASCII characters, else one the service made", schema: { type: 'string' } },
+    'Retry-After': { description: 'Seconds to wait before sending the request again', schema: { type: 'integer', minimum: 0 } },
+    'WWW-Authenticate': { description: '`Bearer`, with `error="invalid_token"` when a token was presented (RFC 6750 3.1)', schema: { type: 'string' } },
+    'X-RateLimit-Limit': { description: "Requests allowed in the window of the limit closest to its end (the client's, or the account's where the route also counts per account)", schema: { type: 'integer', minimum: 0 } },
+    'X-RateLimit-Remaining': { description: 'Requests left in that window', schema: { type: 'integer', minimum: 0 } },
+    'X-RateLimit-Reset': { description: 'Seconds until that window ends', schema: { type: 'integer', minimum: 0 } },
+    'Set-Cookie-Auth': { description: `Cookie transport only (a browser, or \`transport: "cookie"\`): ${both}, HttpOnly, path /, for the session's lifetime; the tokens are then not in the body`, schema: { type: 'string' } },
+    'Set-Cookie-Cleared': { description: `Clears ${both} (empty, expired)`, schema: { type: 'string' } }
+  }
 }
 
 type Response = { headers?: Record<string, unknown> }
+type Operation = { [AUTH_COOKIES]?: AuthCookieAnswers, responses?: Record<string, Response> }
 type Document = { components?: { headers?: Record<string, unknown> }, paths?: Record<string, Record<string, unknown> | undefined> }
 
-/** The document with each answer's headers: every one its request id, 429 and 503 `Retry-After`, 401 `WWW-Authenticate`. */
-function withResponseHeaders<T extends Document> (document: T): T {
-  document.components = { ...document.components, headers: { ...document.components?.headers, ...RESPONSE_HEADERS } }
-  const ref = (name: keyof typeof RESPONSE_HEADERS) => ({ [name]: { $ref: `#/components/headers/${name}` } })
+/**
+ * The document with each answer's headers: every one its request id, 429 and 503 `Retry-After`,
+ * 401 `WWW-Authenticate`, every answer of a limited route (one that can answer 429) the rate
+ * limit's state, and the answers that set or clear the auth cookies their `Set-Cookie`.
+ */
+function withResponseHeaders<T extends Document> (document: T, cookies: ReturnType<typeof cookieNames>): T {
+  document.components = { ...document.components, headers: { ...document.components?.headers, ...responseHeaders(cookies) } }
+  const ref = (name: keyof ReturnType<typeof responseHeaders>, as: string = name) => ({ [as]: { $ref: `#/components/headers/${name}` } })
+  const rateLimitState = { ...ref('X-RateLimit-Limit'), ...ref('X-RateLimit-Remaining'), ...ref('X-RateLimit-Reset') }
   for (const path of Object.values(document.paths ?? {})) {
-    for (const operation of Object.values(path ?? {}) as Array<{ responses?: Record<string, Response> }>) {
-      for (const [status, response] of Object.entries(operation.responses ?? {})) {
+    for (const operation of Object.values(path ?? {}) as Operation[]) {
+      const responses = operation.responses ?? {}
+      const cookieAnswers = operation[AUTH_COOKIES] ?? {}
+      delete operation[AUTH_COOKIES]
+      for (const [status, response] of Object.entries(responses)) {
+        const cookie = cookieAnswers[Number(status)]
         response.headers = {
           ...response.headers,
           ...ref('X-Request-Id'),
+          ...('429' in responses ? rateLimitState : {}),
           ...(status === '429' || status === '503' ? ref('Retry-After') : {}),
-          ...(status === '401' ? ref('WWW-Authenticate') : {})
+          ...(status === '401' ? ref('WWW-Authenticate') : {}),
+          ...(cookie === undefined ? {} : ref(cookie === 'set' ? 'Set-Cookie-Auth' : 'Set-Cookie-Cleared', 'Set-Cookie'))
         }
       }
     }
@@ -64,7 +86,7 @@ async function swaggerPlugin (app: FastifyInstance, settings: SwaggerSettings) {
     if (route.schema?.body !== undefined && [route.preValidation].flat().includes(absentBodyAsEmpty)) Object.assign(route.schema, { [OPTIONAL_BODY]: true })
   })
   await app.register(fastifySwagger, {
-    transformObject: document => 'openapiObject' in document ? withResponseHeaders(withOptionalBodies(document.openapiObject)) : document.swaggerObject,
+    transformObject: document => 'openapiObject' in document ? withResponseHeaders(withOptionalBodies(document.openapiObject), cookieNames(settings.cookieSecure)) : document.swaggerObject,
     openapi: {
       openapi: '3.1.0',
       info: {

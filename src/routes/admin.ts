@@ -4,7 +4,7 @@ import type { RateLimit } from '../config-derived.js'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { EmptyBody } from '../schemas/accounts.js'
-import { errorResponses, security } from '../schemas/common.js'
+import { authCookies, errorResponses, security } from '../schemas/common.js'
 import { AdminUser, AuditList, AuditQuery, ResetMailSent, Settings, SettingsChanges, UserChanges, UserList, UserListQuery, UserParams, UserSessionParams } from '../schemas/admin.js'
 import { ListQuery, SessionList } from '../schemas/sessions.js'
 import type { AdminService } from '../services/admin/users.js'
@@ -155,10 +155,11 @@ function userSessionRoutes (routes: TypedRoutes, can: Can, admin: AdminService) 
       security,
       operationId: 'adminRevokeUserSession',
       summary: 'End one session of a user',
-      description: 'A session of another user, an ended one or an unknown one is 404.',
+      description: 'A session of another user, an ended one or an unknown one is 404. Ending the calling session signs the admin out: the cookies are cleared.',
       params: UserSessionParams,
       body: EmptyBody,
-      response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) }
+      response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) },
+      ...authCookies({ 204: 'cleared' })
     }
   }, async (request, reply) => {
     await admin.revokeSession(actorOf(request), request.params.id, request.params.sessionId)

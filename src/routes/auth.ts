@@ -5,7 +5,7 @@ import { Type } from '@sinclair/typebox'
 import type { RateLimits } from '../config-derived.js'
 import { isDeadRefreshToken } from '../errors.js'
 import { clientOf, perClientIp } from '../plugins/rate-limits.js'
-import { errorResponses, type PasswordPolicy, security } from '../schemas/common.js'
+import { authCookies, errorResponses, type PasswordPolicy, security } from '../schemas/common.js'
 import {
   LoginBody, LoginCookieResponse, LoginTokenResponse, RefreshBodyResponse, RefreshCookieResponse,
   RefreshTokenBody, RegisterBody, RegisterResponse
@@ -76,7 +76,8 @@ export async function authRoutes (app: FastifyInstance, { logins, users, session
       summary: 'Log in with email or username and password',
       description: 'A browser (recognised by Sec-Fetch-Site/Origin) or a client sending `transport: "cookie"` gets HttpOnly cookies and no tokens in the body; any other client gets the tokens in the body. An account with a second factor answers `mfaRequired: true` with an `mfaToken` instead, and no token or cookie: POST /auth/mfa/verify completes the login.',
       body: LoginBody(passwordPolicy),
-      response: { 200: Type.Union([LoginTokenResponse, LoginCookieResponse, MfaChallengeResponse]), ...errorResponses(400, 401, 403, 415, 429) }
+      response: { 200: Type.Union([LoginTokenResponse, LoginCookieResponse, MfaChallengeResponse]), ...errorResponses(400, 401, 403, 415, 429) },
+      ...authCookies({ 200: 'set' })
     }
   }, async (request, reply) => {
     const { password, transport, ...who } = request.body
@@ -93,7 +94,8 @@ export async function authRoutes (app: FastifyInstance, { logins, users, session
       summary: 'Complete a login with its second factor',
       description: 'One of `code` (TOTP), `recoveryCode` or `webauthn` (an assertion made with the options of POST /auth/mfa/webauthn/options), with the `mfaToken` of the login answer. Answers exactly as a login does, in the same transport. The challenge works once, for 5 minutes, and dies after 5 wrong codes (401 `MFA_CHALLENGE_EXPIRED`); a wrong code is 401 `MFA_CODE_INVALID` and counts toward the account\'s login backoff (429 `RATE_LIMITED`).',
       body: MfaVerifyBody,
-      response: { 200: Type.Union([LoginTokenResponse, LoginCookieResponse]), ...errorResponses(400, 401, 403, 415, 429) }
+      response: { 200: Type.Union([LoginTokenResponse, LoginCookieResponse]), ...errorResponses(400, 401, 403, 415, 429) },
+      ...authCookies({ 200: 'set' })
     }
   }, async (request, reply) => {
     const { mfaToken, transport, ...proof } = request.body
@@ -113,7 +115,8 @@ function sessionEndRoutes (routes: TypedRoutes, app: FastifyInstance, { sessions
       summary: 'Exchange the refresh token for new tokens (rotation)',
       description: 'The refresh token comes from the body or, when the body has none, from the refresh cookie; the answer uses the same transport. A retired token presented again ends the session (`AUTH_REFRESH_REUSED`), except the immediately previous one within the grace window, which gets the same successor. A refusal clears the cookies only when the presented token is dead (`AUTH_REFRESH_INVALID`, `_EXPIRED`, `_REVOKED`, `_REUSED`); any other (CSRF, 400, 415, 429, 503) leaves them for a later retry.',
       body: RefreshTokenBody,
-      response: { 200: Type.Union([RefreshBodyResponse, RefreshCookieResponse]), ...errorResponses(400, 401, 403, 415, 429) }
+      response: { 200: Type.Union([RefreshBodyResponse, RefreshCookieResponse]), ...errorResponses(400, 401, 403, 415, 429) },
+      ...authCookies({ 200: 'set', 401: 'cleared' })
     },
     preValidation: absentBodyAsEmpty,
     // Only a dead cookie is dropped. Any other refusal (a cross-site request, a bad request, a
@@ -143,7 +146,8 @@ function logoutRoutes (routes: TypedRoutes, app: FastifyInstance, sessions: Sess
       summary: 'End this session and clear the cookies',
       description: 'Identifies the session by the refresh token in the body, else the Bearer access token, else the refresh or access cookie. Idempotent: 204 even with no or stale credentials.',
       body: RefreshTokenBody,
-      response: { 204: Type.Null(), ...errorResponses(400, 403, 415) }
+      response: { 204: Type.Null(), ...errorResponses(400, 403, 415) },
+      ...authCookies({ 204: 'cleared' })
     }
   }, async (request, reply) => {
     await endPresentedSession(request, request.body.refreshToken)
@@ -161,7 +165,8 @@ function logoutRoutes (routes: TypedRoutes, app: FastifyInstance, sessions: Sess
       description: 'Needs fresh authentication (403 `REAUTHENTICATION_REQUIRED`).',
       security,
       body: EmptyBody,
-      response: { 204: Type.Null(), ...errorResponses(401, 403) }
+      response: { 204: Type.Null(), ...errorResponses(401, 403) },
+      ...authCookies({ 204: 'cleared' })
     }
   }, async (request, reply) => {
     await sessions.revokeAll(callerOf(request).userId, 'logout_all')

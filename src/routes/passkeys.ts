@@ -6,7 +6,7 @@ import type { RateLimits } from '../config-derived.js'
 import { perClientIp } from '../plugins/rate-limits.js'
 import { EmptyBody } from '../schemas/accounts.js'
 import { LoginCookieResponse, LoginTokenResponse } from '../schemas/auth.js'
-import { errorResponses, needsFreshAuthentication, needsProvenAddress, security } from '../schemas/common.js'
+import { authCookies, errorResponses, needsFreshAuthentication, needsProvenAddress, security } from '../schemas/common.js'
 import {
   MfaWebauthnOptionsBody, PasskeyCreationOptions, PasskeyList, PasskeyLoginBody, PasskeyParams, PasskeyRequestOptions,
   PasskeyResponse, RegisterPasskeyBody, RenamePasskeyBody
@@ -147,7 +147,8 @@ export async function passkeyRoutes (app: FastifyInstance, options: PasskeyRoute
       summary: 'Sign in with a passkey',
       description: 'Answers exactly as POST /auth/login does, in the same transport (cookies for a browser or `transport: "cookie"`, else tokens in the body); `amr` is `["hwk", "user", "mfa"]`: no second step follows. 401 `PASSKEY_CHALLENGE_EXPIRED`, `PASSKEY_ORIGIN_MISMATCH`, `PASSKEY_RP_ID_MISMATCH`, `PASSKEY_USER_NOT_VERIFIED`, `PASSKEY_COUNTER_REGRESSED` or `PASSKEY_INVALID` (an unknown passkey and a bad signature alike).',
       body: PasskeyLoginBody,
-      response: { 200: Type.Union([LoginTokenResponse, LoginCookieResponse]), ...errorResponses(400, 401, 403, 415, 429) }
+      response: { 200: Type.Union([LoginTokenResponse, LoginCookieResponse]), ...errorResponses(400, 401, 403, 415, 429) },
+      ...authCookies({ 200: 'set' })
     }
   }, async (request, reply) => answerLogin(request, reply, await logins.signInWithPasskey(request.body.response, deviceOf(request)), request.body.transport))
 

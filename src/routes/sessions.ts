@@ -6,7 +6,7 @@ import type { RateLimit } from '../config-derived.js'
 import { apiError } from '../errors.js'
 import { perClientIp } from '../plugins/rate-limits.js'
 import { EmptyBody } from '../schemas/accounts.js'
-import { errorResponses, security } from '../schemas/common.js'
+import { authCookies, errorResponses, security } from '../schemas/common.js'
 import { AccessClaims, ListQuery, SessionList, SessionParams, VerifyBody, VerifyResponse } from '../schemas/sessions.js'
 import type { SessionService } from '../services/sessions/sessions.js'
 import { absentBodyAsEmpty, callerOf, noStore, type TypedRoutes } from './request-context.js'
@@ -78,11 +78,12 @@ function sessionListRoutes (routes: TypedRoutes, app: FastifyInstance, sessions:
       tags: ['auth'],
       operationId: 'revokeSession',
       summary: 'End one of the caller’s sessions',
-      description: "Another user's session, or an unknown one, is 404.",
+      description: "Another user's session, or an unknown one, is 404. Ending the calling session clears the cookies.",
       security,
       params: SessionParams,
       body: EmptyBody,
-      response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) }
+      response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) },
+      ...authCookies({ 204: 'cleared' })
     }
   }, async (request, reply) => {
     const caller = callerOf(request)

@@ -4,7 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type, type Static } from '@sinclair/typebox'
 import type { RateLimits } from '../config-derived.js'
 import { clientOf, perClientIp } from '../plugins/rate-limits.js'
-import { errorResponses, type PasswordPolicy, security } from '../schemas/common.js'
+import { authCookies, errorResponses, type PasswordPolicy, security } from '../schemas/common.js'
 import { Me } from '../schemas/mfa.js'
 import { DeleteMeBody, UpdateMeBody } from '../schemas/users.js'
 import type { CredentialService } from '../services/passwords/credentials.js'
@@ -93,7 +93,8 @@ export async function userRoutes (app: FastifyInstance, { users, credentials, pa
       description: 'Needs the current password (403 `INVALID_CURRENT_PASSWORD`, counted toward the account\'s login backoff: 429 `RATE_LIMITED` while it lasts) and fresh authentication (403 `REAUTHENTICATION_REQUIRED`). The last active admin cannot delete their account (409 `LAST_ADMIN`).',
       security,
       body: DeleteMeBody(passwordPolicy),
-      response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 409, 415) }
+      response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 409, 415) },
+      ...authCookies({ 204: 'cleared' })
     }
   }, async (request, reply) => {
     const caller = callerOf(request)

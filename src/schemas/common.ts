@@ -39,6 +39,16 @@ export const needsFreshAuthentication = 'Needs fresh authentication (403 `REAUTH
 
 export const needsProvenAddress = 'Only once the account\'s email address is verified: 403 `EMAIL_NOT_VERIFIED` before (POST /auth/email/resend mails a new link).'
 
+/** Which of a route's answers set the auth cookies, and which clear them (some, as their description says, only in a case). */
+export type AuthCookieAnswers = Partial<Record<number, 'set' | 'cleared'>>
+
+// Marks them on the route's schema, for the OpenAPI document's Set-Cookie (plugins/swagger.ts).
+export const AUTH_COOKIES = 'x-auth-cookies'
+
+export function authCookies (answers: AuthCookieAnswers): { [AUTH_COOKIES]: AuthCookieAnswers } {
+  return { [AUTH_COOKIES]: answers }
+}
+
 /** Response schemas for the error statuses a route can answer. */
 export function errorResponses (...statuses: number[]): Record<number, TSchema> {
   return Object.fromEntries(statuses.map(status => [status, Type.Ref(ErrorResponse)]))
