@@ -59,7 +59,7 @@ const catalogue = {
 
 export type ErrorCode = keyof typeof catalogue
 
-/** Every code with its status and message, for the documentation and the OpenAPI document. */
+/** Every code with its status and message: the OpenAPI document lists the codes, the tests check every answer against them. */
 export const errorCatalogue = Object.entries(catalogue).map(([code, [statusCode, message]]) => ({ code, statusCode, message }))
 
 const constructors = Object.fromEntries(

@@ -96,6 +96,7 @@ t.test('the OpenAPI document lists every route with an operationId and the share
     t.notOk('x-optional-body' in doc.paths[path][method], 'the mark is gone')
   }
   t.ok(doc.components.schemas.ErrorResponse)
+  t.same(doc.components.schemas.ErrorResponse.properties.code.enum, errorCatalogue.map(({ code }) => code), 'the error codes are listed, for generated clients (regression: any string)')
   t.ok(doc.components.schemas.User)
   const ui = await app.inject({ method: 'GET', url: '/docs' })
   t.ok(ui.statusCode === 200 || ui.statusCode === 302, 'interactive docs are served')
@@ -124,7 +125,7 @@ t.test('the document names the Set-Cookie and rate-limit headers where the answe
   }
   t.equal(listed('get', '/users/me', 200, 'Set-Cookie'), undefined, 'not where none is set')
   for (const path of ['/auth/login', '/auth/mfa/verify', '/auth/passkeys/login/verify']) t.equal(listed('post', path, 200, 'Set-Cookie'), 'Set-Cookie-Auth', `${path}: 200 sets them`)
-  for (const [method, path] of [['post', '/auth/logout-all'], ['delete', '/users/me'], ['delete', '/auth/sessions/{id}'], ['delete', '/admin/users/{id}/sessions/{sessionId}']]) {
+  for (const [method, path] of [['post', '/auth/logout-all'], ['delete', '/users/me'], ['delete', '/auth/sessions/{id}'], ['delete', '/admin/users/{id}/sessions/{sessionId}']] as const) {
     t.equal(listed(method, path, 204, 'Set-Cookie'), 'Set-Cookie-Cleared', `${method} ${path}: 204 clears them`)
   }
   t.notOk(JSON.stringify(doc).includes('x-auth-cookies'), 'the mark is gone')

@@ -23,7 +23,7 @@ export interface DataDirLock {
 const UNWRITTEN_GRACE_MS = 5000
 
 /** The process start time of `pid` from /proc (Linux); null elsewhere or when it is gone. */
-export function startTimeOf (pid: number): number | null {
+function startTimeOf (pid: number): number | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     // Field 22; the command name (field 2) may hold spaces and parentheses, so count after the last ')'.

@@ -13,8 +13,8 @@ export interface AccessTokenSettings extends JwtSettings {
 declare module 'fastify' {
   interface FastifyInstance {
     accessTokens: AccessTokenJwt & {
-      /** The token a request presents, and how: the Authorization header wins over the cookie, with no fallback when it is bad. */
-      presented: (request: FastifyRequest) => { token: string, via: 'header' | 'cookie' }
+      /** The token a request presents: the Authorization header wins over the cookie, with no fallback when it is bad. */
+      presented: (request: FastifyRequest) => string
     }
   }
 }
@@ -39,11 +39,11 @@ async function accessTokensPlugin (app: FastifyInstance, settings: AccessTokenSe
         const token = BEARER.exec(header)?.[1]
         if (token === undefined) throw apiError('AUTH_TOKEN_INVALID')
         request.cookies ??= {}
-        return { token, via: 'header' }
+        return token
       }
       request.cookies ??= app.parseCookie(request.headers.cookie ?? '')
       try {
-        return { token: reader.lookupToken(request), via: 'cookie' }
+        return reader.lookupToken(request)
       } catch {
         throw apiError('AUTH_REQUIRED')
       }

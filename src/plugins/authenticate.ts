@@ -10,8 +10,6 @@ export interface Caller {
   sessionId: string
   role: string
   claims: AccessTokenClaims
-  /** How the token arrived: a cookie-authenticated request is answered with cookies only. */
-  via: 'header' | 'cookie'
 }
 
 declare module 'fastify' {
@@ -32,9 +30,8 @@ async function authenticatePlugin (app: FastifyInstance) {
    * the cookie, with no fallback when it is bad. Tokens are never read from the URL.
    */
   app.decorate('authenticate', async function authenticate (request: FastifyRequest) {
-    const { token, via } = app.accessTokens.presented(request)
-    const claims = app.accessTokens.verify(token)
-    request.caller = { userId: claims.sub, sessionId: claims.sid, role: claims.role, claims, via }
+    const claims = app.accessTokens.verify(app.accessTokens.presented(request))
+    request.caller = { userId: claims.sub, sessionId: claims.sid, role: claims.role, claims }
   })
 }
 

@@ -33,7 +33,7 @@ export function corsAnswerHeaders (origin: string | undefined, allowedOrigins: R
  * an Origin must match exactly (scheme, host, port; `null` never does); without one,
  * Sec-Fetch-Site must be same-origin or none; a request with neither is not a browser's.
  */
-export function isTrustedSource (request: FastifyRequest, trusted: ReadonlySet<string>): boolean {
+function isTrustedSource (request: FastifyRequest, trusted: ReadonlySet<string>): boolean {
   const origin = request.headers.origin
   if (origin !== undefined) return trusted.has(origin)
   const site = request.headers['sec-fetch-site']

@@ -12,7 +12,7 @@ import { REQUEST_ID_HEADER } from './request-id.js'
 import { apiSecurityHeaders } from './security-headers.js'
 
 /** Every 503 tells clients when to try again (RFC 9110 10.2.3). */
-export const RETRY_AFTER_SECONDS = 5
+const RETRY_AFTER_SECONDS = 5
 /** A transaction that lost a conflict can be sent again at once: the other one has gone on. */
 const CONFLICT_RETRY_AFTER_SECONDS = 1
 

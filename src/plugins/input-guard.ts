@@ -7,7 +7,7 @@ import { apiError } from '../errors.js'
  * Whether `value` holds a string with U+0000, at any depth. Iterative, so a deeply nested
  * body (up to BODY_LIMIT_BYTES of brackets) cannot exhaust the stack.
  */
-export function containsNul (value: unknown): boolean {
+function containsNul (value: unknown): boolean {
   const pending: unknown[] = [value]
   while (pending.length > 0) {
     const item = pending.pop()

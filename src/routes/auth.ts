@@ -102,11 +102,12 @@ export async function authRoutes (app: FastifyInstance, { logins, users, session
     const result = await logins.completeSecondFactor(mfaToken, proof, deviceOf(request))
     return answerLogin(request, reply, result, transport)
   })
-  sessionEndRoutes(routes, app, { sessions, refresh, limits })
+  refreshRoute(routes, { refresh, limits })
+  logoutRoutes(routes, app, sessions)
 }
 
-/** Rotating the refresh token; then logging out. */
-function sessionEndRoutes (routes: TypedRoutes, app: FastifyInstance, { sessions, refresh, limits }: Pick<AuthRoutesOptions, 'sessions' | 'refresh' | 'limits'>) {
+/** Rotating the refresh token. */
+function refreshRoute (routes: TypedRoutes, { refresh, limits }: Pick<AuthRoutesOptions, 'refresh' | 'limits'>) {
   routes.post('/auth/refresh', {
     config: { rateLimit: perClientIp(limits.refresh) },
     schema: {
@@ -133,7 +134,6 @@ function sessionEndRoutes (routes: TypedRoutes, app: FastifyInstance, { sessions
     reply.setAuthCookies(tokens)
     return { expiresIn: tokens.expiresIn }
   })
-  logoutRoutes(routes, app, sessions)
 }
 
 /** Logging out here, or everywhere. */

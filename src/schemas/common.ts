@@ -1,5 +1,6 @@
 // Shared TypeBox primitives: identifiers, credentials, the error shape and the user as the API shows it.
 import { Type, type TSchema } from '@sinclair/typebox'
+import { errorCatalogue } from '../errors.js'
 import { uuidPattern } from '../services/ids.js'
 
 // The format tells OpenAPI readers what the string is; the pattern is what is accepted.
@@ -25,7 +26,7 @@ export const PresentedPassword = ({ maxLength }: PasswordPolicy) => Type.String(
 
 export const ErrorResponse = Type.Object({
   statusCode: Type.Integer(),
-  code: Type.String({ description: 'stable machine-readable code, see the error catalogue' }),
+  code: Type.String({ enum: errorCatalogue.map(({ code }) => code), description: 'stable machine-readable code: the catalogue in README, "Errors", gives each its status' }),
   error: Type.String(),
   message: Type.String(),
   methods: Type.Optional(Type.Array(Type.String(), { description: 'REAUTHENTICATION_REQUIRED only: what POST /auth/reauthenticate accepts for this account ("password", "totp", "recovery_code", "webauthn")' }))

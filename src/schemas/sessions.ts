@@ -7,7 +7,7 @@ export const AccessClaims = Type.Object({
   sid: Uuid,
   role: Type.String(),
   email_verified: Type.Boolean({ description: 'whether the user has verified their email address' }),
-  amr: Type.Optional(Type.Array(Type.String(), { description: 'RFC 8176 methods of the login that opened the session: ["pwd"], or ["pwd", "otp", "mfa"] after a TOTP code, ["pwd", "mfa"] after a recovery code; kept by every refresh (absent only from tokens issued before this claim existed)' })),
+  amr: Type.Optional(Type.Array(Type.String(), { description: 'RFC 8176 methods of the login that opened the session: ["pwd"]; ["pwd", "otp", "mfa"] after a TOTP code; ["pwd", "mfa"] after a recovery code; ["pwd", "hwk", "user", "mfa"] after a passkey as the second factor (without "user" when the authenticator did not verify the user); ["hwk", "user", "mfa"] for a passkey sign-in without a password; kept by every refresh (absent only from tokens issued before this claim existed)' })),
   auth_time: Type.Optional(Type.Integer({ description: 'when that login happened (seconds since the epoch); kept by every refresh' })),
   client_id: Type.Optional(Type.String({ description: 'RFC 9068\'s client_id: the audience, this service having no registry of OAuth clients (absent only from tokens issued before this claim existed)' })),
   iss: Type.String(),

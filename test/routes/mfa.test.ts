@@ -411,3 +411,21 @@ t.test('the enrolment routes need a signed-in caller', async t => {
     t.equal(response.json().code, 'AUTH_REQUIRED')
   }
 })
+
+t.test('GET and PATCH /users/me report the second factor alike: one rule in SQL and in Prisma (regression: only GET was checked)', async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const headers = bearer((await loginWithBody(app, account)).accessToken)
+  const agree = async (expected: { totp: boolean, recoveryCodesLeft: number }, state: string) => {
+    const read = (await me(headers)).json().mfa
+    const written = (await app.inject({ method: 'PATCH', url: '/users/me', headers, payload: { profile: { bio: state } } })).json().mfa
+    t.same(read, expected, `${state}: GET`)
+    t.same(written, expected, `${state}: PATCH`)
+  }
+  await agree({ totp: false, recoveryCodesLeft: 0 }, 'no factor')
+  await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers })
+  await agree({ totp: false, recoveryCodesLeft: 0 }, 'a factor not yet confirmed')
+  const { recoveryCodes } = await enrolTotp(app, headers, clock)
+  await agree({ totp: true, recoveryCodesLeft: 10 }, 'confirmed')
+  t.equal((await app.inject({ method: 'POST', url: '/auth/reauthenticate', headers, payload: { recoveryCode: recoveryCodes[0] } })).statusCode, 204)
+  await agree({ totp: true, recoveryCodesLeft: 9 }, 'a code used')
+})

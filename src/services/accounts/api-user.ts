@@ -64,11 +64,18 @@ export function apiUserOfRow (row: ApiUserRow): ApiUser {
   return apiUser(row, { displayName: row.displayName, bio: row.bio, avatarUrl: row.avatarUrl })
 }
 
+/** The caller's own view: whether a TOTP factor is confirmed, and how many recovery codes are unused. */
 export const ownSelect = {
   ...userSelect,
   totpFactor: { select: { confirmedAt: true } },
   _count: { select: { recoveryCodes: { where: { usedAt: null } } } }
 } satisfies Prisma.UserSelect
+
+// The same two, for hand-written statements over `u` the user (test/routes/mfa.test.ts holds
+// GET /users/me, which reads these, and PATCH, which reads ownSelect, to one answer).
+export const OWN_MFA_COLUMNS = `
+  EXISTS (SELECT 1 FROM "TotpFactor" t WHERE t."userId" = u.id AND t."confirmedAt" IS NOT NULL) AS totp,
+  (SELECT count(*)::int FROM "RecoveryCode" r WHERE r."userId" = u.id AND r."usedAt" IS NULL) AS "recoveryCodesLeft"`
 
 export function toOwnUser ({ totpFactor, _count, ...row }: Prisma.UserGetPayload<{ select: typeof ownSelect }>): OwnUser {
   return { ...toApiUser(row), mfa: { totp: totpFactor?.confirmedAt != null, recoveryCodesLeft: _count.recoveryCodes } }

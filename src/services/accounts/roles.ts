@@ -1,6 +1,6 @@
 // Roles and what each may do. A route asks for a permission, never for a role name, so a new
 // role (a support agent who may read users but not change them) is one line here.
-export const permissionsByRole = {
+const permissionsByRole = {
   user: [],
   admin: ['users:read', 'users:write', 'sessions:revoke', 'settings:read', 'settings:write', 'audit:read']
 } as const satisfies Record<string, readonly string[]>

@@ -5,7 +5,7 @@ import type { Db, Transaction } from '../../db/prisma.js'
 import type { Prisma } from '../../generated/prisma/client.js'
 import type { UserChanges } from '../../schemas/admin.js'
 import { liveSessionSql, liveSessionWhere } from '../sessions/liveness.js'
-import { API_USER_COLUMNS, API_USER_FROM, adminSelect, ownSelect, userSelect, type ApiUserRow } from './api-user.js'
+import { API_USER_COLUMNS, API_USER_FROM, OWN_MFA_COLUMNS, adminSelect, ownSelect, userSelect, type ApiUserRow } from './api-user.js'
 import type { Role } from './roles.js'
 import type { MailOutbox } from '../mail/outbox.js'
 import type { NewTokenRow } from '../tokens/one-time-tokens.js'
@@ -195,9 +195,7 @@ export type LiveCallerRow = ApiUserRow & { totp: boolean, recoveryCodesLeft: num
 // The user, only while active and while `sid` is one of their live sessions: one round trip.
 // It reads "TotpFactor" and "RecoveryCode" for /users/me's `mfa`.
 const selectLiveCaller = statement<LiveCallerRow>('users.live_caller', `
-  SELECT ${API_USER_COLUMNS},
-    EXISTS (SELECT 1 FROM "TotpFactor" t WHERE t."userId" = u.id AND t."confirmedAt" IS NOT NULL) AS totp,
-    (SELECT count(*)::int FROM "RecoveryCode" r WHERE r."userId" = u.id AND r."usedAt" IS NULL) AS "recoveryCodesLeft"
+  SELECT ${API_USER_COLUMNS}, ${OWN_MFA_COLUMNS}
   FROM ${API_USER_FROM}
   WHERE u.id = $1 AND EXISTS (SELECT 1 FROM "Session" s WHERE s.id = $2 AND s."userId" = u.id AND ${liveSessionSql('s', '$3')})`)
 

@@ -14,11 +14,7 @@ import type { PasswordService } from '../passwords/passwords.js'
 import { apiUserOfRow, toApiUser, toOwnUser, type ApiUser, type OwnUser } from './api-user.js'
 import { insertAccount, liveCallerOf, liveCallerRow, updateOwnUser, userById, type FirstToken } from './user-store.js'
 import type { Role } from './roles.js'
-
-/** Emails and usernames are compared in one canonical form: NFKC, lower case. */
-export function canonical (value: string): string {
-  return value.normalize('NFKC').toLowerCase()
-}
+import { canonical } from './canonical.js'
 
 /** A new account, as POST /auth/register takes it. */
 export type Registration = Static<ReturnType<typeof RegisterBody>>

@@ -5,7 +5,8 @@ import { apiError } from '../../errors.js'
 import type { PasswordService } from '../passwords/passwords.js'
 import { toApiUser, type ApiUser } from '../accounts/api-user.js'
 import { activeAdminCount, promoteToAdmin, userByEmail } from '../accounts/user-store.js'
-import { canonical, createAccount, type Registration } from '../accounts/users.js'
+import { canonical } from '../accounts/canonical.js'
+import { createAccount, type Registration } from '../accounts/users.js'
 
 export interface AdminAccountDeps {
   prisma: PrismaClient

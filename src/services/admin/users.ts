@@ -11,7 +11,7 @@ import type { Role } from '../accounts/roles.js'
 import type { SessionService, SessionView } from '../sessions/sessions.js'
 import { toAdminUser, type AdminUser } from '../accounts/api-user.js'
 import { activeAdminCount, adminListPage, adminViewOf, deleteUser, lockUser, updateByAdmin } from '../accounts/user-store.js'
-import { canonical } from '../accounts/users.js'
+import { canonical } from '../accounts/canonical.js'
 
 export interface UserQuery {
   limit: number

@@ -13,8 +13,8 @@ import type { FactorService } from './factors.js'
 import type { AuthenticationResponseJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server'
 
 /** A challenge lives five minutes and takes at most five wrong codes (README, Second factor). */
-export const CHALLENGE_TTL_SECONDS = 300
-export const CHALLENGE_MAX_FAILURES = 5
+const CHALLENGE_TTL_SECONDS = 300
+const CHALLENGE_MAX_FAILURES = 5
 
 /** What a second step can be proven with. */
 export type SecondFactorMethod = 'totp' | 'recovery_code' | 'webauthn'

@@ -37,7 +37,7 @@ export interface ReauthenticationDeps {
 }
 
 /** The methods an account can reauthenticate with: its password, and its second factors when it has them. */
-export function methodsFor (totp: boolean, passkey = false): ReauthenticationMethod[] {
+function methodsFor (totp: boolean, passkey = false): ReauthenticationMethod[] {
   return [...['password'] as const, ...(totp ? ['totp', 'recovery_code'] as const : []), ...(passkey ? ['webauthn'] as const : [])]
 }
 

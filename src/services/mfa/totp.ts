@@ -2,10 +2,10 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
 import { Secret, TOTP } from 'otpauth'
 
-export const TOTP_PERIOD_SECONDS = 30
-export const TOTP_DIGITS = 6
+const TOTP_PERIOD_SECONDS = 30
+const TOTP_DIGITS = 6
 /** Steps either side of the current one that are still accepted (RFC 6238 5.2: one, for clock drift and typing time). */
-export const TOTP_WINDOW = 1
+const TOTP_WINDOW = 1
 
 /** A new secret: 160 random bits, the HMAC-SHA-1 key size RFC 4226 4 recommends. */
 export function newTotpSecret (): string {

@@ -34,7 +34,7 @@ export interface AssertionDeps {
 }
 
 /** The user handle a passkey of `userId` carries (WebAuthn 5.4.3: opaque, no personal data): the id's bytes. */
-export function userHandleOf (userId: string): string {
+function userHandleOf (userId: string): string {
   return Buffer.from(userId, 'utf8').toString('base64url')
 }
 

@@ -2,7 +2,7 @@
 import { apiError } from '../../errors.js'
 import { isRecordNotFound } from '../../db/refusals.js'
 import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
-import { canonical } from '../accounts/users.js'
+import { canonical } from '../accounts/canonical.js'
 import { lockUser, resetPassword, userById } from '../accounts/user-store.js'
 import { deleteEverySecondFactor } from '../mfa/factors.js'
 import type { CredentialDeps } from './credentials.js'

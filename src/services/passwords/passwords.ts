@@ -3,6 +3,7 @@ import { parseOptions, type Options } from '@node-rs/argon2'
 import { dictionary } from '@zxcvbn-ts/language-common'
 import { Piscina } from 'piscina'
 import { apiError } from '../../errors.js'
+import { canonical } from '../accounts/canonical.js'
 
 export interface PasswordSettings {
   memoryKiB: number
@@ -39,7 +40,7 @@ function isCommon (password: string): boolean {
  * NIST SP 800-63B-4 3.1.1.2: any unicode, normalised (NFC) before hashing so the same
  * password typed on two keyboards matches; no composition rules.
  */
-export function normalizePassword (password: string): string {
+function normalizePassword (password: string): string {
   return password.normalize('NFC')
 }
 
@@ -156,7 +157,7 @@ function isWeakerThan (storedHash: string, settings: Pick<PasswordSettings, 'mem
  * their canonical form).
  */
 function isWeakPassword (password: string, own: ReadonlyArray<string | null>, minLength: number): boolean {
-  return [...normalizePassword(password)].length < minLength || isCommon(password) || own.includes(password.normalize('NFKC').toLowerCase())
+  return [...normalizePassword(password)].length < minLength || isCommon(password) || own.includes(canonical(password))
 }
 
 export type PasswordService = ReturnType<typeof createPasswordService>

@@ -39,7 +39,7 @@ export interface LoginProof {
 }
 
 /** RFC 8176 values for a proof (a recovery code is a second factor, but not a one-time-password device; a passkey is `hwk`, with `user` when it verified the user). */
-export function amrOf (proof: LoginProof): string[] {
+function amrOf (proof: LoginProof): string[] {
   const passkey = proof.userVerified === true ? ['hwk', 'user'] : ['hwk']
   if (proof.passwordless === true) return [...passkey, 'mfa']
   if (proof.secondFactor === 'totp') return ['pwd', 'otp', 'mfa']

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto'
 import type { Db, PrismaClient } from '../../db/prisma.js'
 import { iso } from '../../db/sql.js'
 import { rateLimited } from '../../errors.js'
-import { canonical } from '../accounts/users.js'
+import { canonical } from '../accounts/canonical.js'
 import { oneAtATime } from './one-at-a-time.js'
 
 export interface LoginThrottlePolicy {

@@ -14,7 +14,7 @@ import type { Device } from './sessions.js'
 import type { SettingsService } from '../admin/settings.js'
 import type { AccessTokenIssuer } from '../tokens/access-tokens.js'
 import type { ApiUser } from '../accounts/api-user.js'
-import { canonical } from '../accounts/users.js'
+import { canonical } from '../accounts/canonical.js'
 import { replacePasswordHash, userById } from '../accounts/user-store.js'
 
 export type LoginIdentifier = { identifier: string } | { email: string } | { username: string }
@@ -207,7 +207,7 @@ export function throttleKeyOfLogin (who: LoginIdentifier): string {
 }
 
 /** The identifier a login names the account by, in canonical form (case and unicode variants are one). */
-export function loginIdentifierOf (who: LoginIdentifier): string {
+function loginIdentifierOf (who: LoginIdentifier): string {
   return canonical('email' in who ? who.email : 'username' in who ? who.username : who.identifier)
 }
 

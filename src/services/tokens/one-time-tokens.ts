@@ -37,13 +37,13 @@ export type Inspection =
  * the key is not in the database, so neither a copy of the database nor the outbox of
  * mails waiting to be sent yields a usable token; the mail is rendered from the id.
  */
-export function tokenValueOf (key: Buffer, id: string): string {
+function tokenValueOf (key: Buffer, id: string): string {
   return createHmac('sha256', key).update(id).digest('base64url')
 }
 
 // A fast hash is enough here, unlike for passwords: with 256 random bits there is nothing to
 // guess, so a copy of the database yields no usable token.
-export function hashToken (token: string): string {
+function hashToken (token: string): string {
   return createHash('sha256').update(token).digest('hex')
 }
 
