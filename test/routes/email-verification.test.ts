@@ -4,6 +4,7 @@ import { REMINDER_INTERVAL_SECONDS } from '../../src/services/accounts/email-ver
 import { buildTestApp } from '../helpers/app.js'
 import { withClient } from '../helpers/database.js'
 import { startMailServer } from '../helpers/mail.js'
+import { whileHeld } from '../helpers/locks.js'
 import { until } from '../helpers/until.js'
 import { loginWithBody, newAccount, registerAccount } from '../helpers/users.js'
 
@@ -147,6 +148,25 @@ t.test('a password reset or change cancels a pending email change: the link the 
     t.equal(user.email, account.email, `${remedy}: the address stays the owner's`)
     t.equal(user.pendingEmail, null, `${remedy}: nothing is pending`)
   }
+})
+
+t.test('an email change still under way when a reset ends the sessions is refused: the remedy holds (regression: staged after it)', {
+  skip: process.env.TEST_DATABASE_URL === undefined || process.env.TEST_DATABASE_URL === '' ? 'needs a server: the embedded database has one connection' : false
+}, async t => {
+  const account = await registerAccount(app)
+  const intruder = await loginWithBody(app, account)
+  const theirs = newAccount().email
+  // The user's row held, as a reset holds it; the change, already past its session check
+  // when it did not lock first, waits; the reset ends every session and commits.
+  const response = await whileHeld(database.url, pool, {
+    hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1 FOR UPDATE', [account.user.id]),
+    waitingStatement: '%FROM "User" WHERE id = $1::uuid FOR UPDATE%',
+    meanwhile: async holder => await holder.query('UPDATE "Session" SET "revokedAt" = now() WHERE "userId" = $1 AND "revokedAt" IS NULL', [account.user.id])
+  }, async () => await patchMe(intruder.accessToken, { email: theirs }))
+  t.equal(response.statusCode, 401)
+  t.equal(response.json().code, 'AUTH_SESSION_REVOKED')
+  t.equal((await prisma.user.findUniqueOrThrow({ where: { id: account.user.id } })).pendingEmail, null, 'nothing is pending')
+  t.equal(await prisma.oneTimeToken.count({ where: { userId: account.user.id, purpose: 'email_change' } }), 0, 'no link was issued')
 })
 
 t.test('following a link while a new one is asked for: no deadlock', {

@@ -12,7 +12,7 @@ import type { MailOutbox } from '../mail/outbox.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import type { PasswordService } from '../passwords/passwords.js'
 import { apiUserOfRow, toApiUser, toOwnUser, type ApiUser, type OwnUser } from './api-user.js'
-import { insertAccount, liveCallerOf, liveCallerRow, updateOwnUser, userById, type FirstToken } from './user-store.js'
+import { insertAccount, liveCallerOf, liveCallerRow, lockUser, updateOwnUser, userById, type FirstToken } from './user-store.js'
 import type { Role } from './roles.js'
 import { canonical } from './canonical.js'
 
@@ -69,6 +69,10 @@ export function createUserService ({ prisma, sql, now, passwords, emails, oneTim
     async updateMe (userId: string, sessionId: string, changes: MeChanges): Promise<OwnUser> {
       try {
         const row = await prisma.$transaction(async tx => {
+          // The user's row first, as every writer of a user's rows takes it: the session check
+          // then sees whatever a reset or a revocation committed while this waited, so a change
+          // begun before a reset cannot be staged after it.
+          await lockUser(tx, userId)
           const current = await liveCallerOf(tx, userId, sessionId, now(), { id: true, email: true })
           if (current === null) throw apiError('AUTH_SESSION_REVOKED')
           return updateOwnUser(tx, userId, {
