@@ -93,7 +93,7 @@ t.test('a password reset committed while a deletion checked against the old pass
       await holder.query('UPDATE "User" SET "passwordHash" = $2 WHERE id = $1', [account.user.id, 'the reset password\'s hash'])
       await holder.query('UPDATE "Session" SET "revokedAt" = now() WHERE "userId" = $1', [account.user.id])
     },
-    waitingStatement: '%DELETE%"User"%'
+    waitingStatement: '%"User"%'
   }, async () => await remove({ authorization: `Bearer ${mobile.accessToken}` }, { password: account.password }))
   t.equal(response.statusCode, 401)
   t.equal(response.json().code, 'AUTH_SESSION_REVOKED')
@@ -111,4 +111,23 @@ t.test('the last active admin cannot delete their own account (409 LAST_ADMIN); 
   await loginAsAdmin(app, prisma)
   t.equal((await remove(admin.headers, { password: admin.password })).statusCode, 204)
   t.equal((await rowsOf(admin.user.id)).users, 0)
+})
+
+t.test('a promotion committed while a deletion checked the password counts: the last admin is kept (regression: the role was read before)', {
+  skip: process.env.TEST_DATABASE_URL === undefined || process.env.TEST_DATABASE_URL === '' ? 'needs a server: the embedded database has one connection' : false
+}, async t => {
+  const admin = await loginAsAdmin(app, prisma)
+  await prisma.user.updateMany({ where: { role: 'admin', id: { not: admin.user.id } }, data: { role: 'user' } })
+  const { account, mobile } = await populatedAccount()
+  const response = await whileHeld(database.url, pool, {
+    // A handover committed while the deletion was under way: the user becomes admin, the last admin steps down.
+    hold: async holder => {
+      await holder.query('UPDATE "User" SET role = \'admin\' WHERE id = $1', [account.user.id])
+      await holder.query('UPDATE "User" SET role = \'user\' WHERE id = $1', [admin.user.id])
+    },
+    waitingStatement: '%"User"%'
+  }, async () => await remove({ authorization: `Bearer ${mobile.accessToken}` }, { password: account.password }))
+  t.equal(response.statusCode, 409)
+  t.equal(response.json().code, 'LAST_ADMIN')
+  t.equal(await prisma.user.count({ where: { role: 'admin', isActive: true } }), 1, 'an active admin is left')
 })

@@ -10,7 +10,7 @@ import type { PasswordResetService } from '../passwords/password-reset.js'
 import type { Role } from '../accounts/roles.js'
 import type { SessionService, SessionView } from '../sessions/sessions.js'
 import { toAdminUser, type AdminUser } from '../accounts/api-user.js'
-import { activeAdminCount, adminListPage, adminViewOf, deleteUser, lockUser, updateByAdmin } from '../accounts/user-store.js'
+import { activeAdminCount, adminListPage, adminViewOf, deleteUser, lockUser, updateByAdmin, userById } from '../accounts/user-store.js'
 import { canonical } from '../accounts/canonical.js'
 
 export interface UserQuery {
@@ -59,6 +59,18 @@ function finderOf (prisma: PrismaClient) {
 }
 
 type FindOrThrow = ReturnType<typeof finderOf>
+
+/**
+ * Before a user's deletion: refuses it when they are the last active admin, judged by their
+ * role and state as they are under the "admins" lock and their row's, not as read before (a
+ * promotion committed while a deletion checked the password makes them an admin).
+ */
+export async function assertDeletionLeavesAnAdmin (tx: Transaction, userId: string): Promise<void> {
+  await lockFor(tx, 'admins')
+  await lockUser(tx, userId)
+  const user = await userById(tx, userId, { role: true, isActive: true })
+  if (user?.role === 'admin' && user.isActive) await assertAnotherActiveAdmin(tx, userId)
+}
 
 /** Listing, reading and changing users. */
 function userAdministration ({ prisma, sessions, audit }: AdminDeps, findOrThrow: FindOrThrow) {
@@ -115,7 +127,7 @@ function accountAdministration ({ prisma, sessions, audit, passwordReset }: Admi
     async remove (actor: Actor, id: string): Promise<void> {
       const before = await findOrThrow(id)
       await prisma.$transaction(async tx => {
-        if (before.role === 'admin' && before.isActive) await assertAnotherActiveAdmin(tx, id)
+        await assertDeletionLeavesAnAdmin(tx, id)
         if (!await deleteUser(tx, id)) throw apiError('NOT_FOUND')
         await audit.recordIn(tx, { action: 'user.deleted', actorId: actor.userId, subjectId: id, ip: actor.ip, details: { email: before.email } })
       })

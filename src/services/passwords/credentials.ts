@@ -7,7 +7,7 @@ import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import type { PasswordService } from './passwords.js'
 import type { SessionService } from '../sessions/sessions.js'
 import { deleteUser, liveCallerOf, replacePasswordHash } from '../accounts/user-store.js'
-import { assertAnotherActiveAdmin } from '../admin/users.js'
+import { assertDeletionLeavesAnAdmin } from '../admin/users.js'
 import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
 import { liveSessionOf } from '../sessions/session-store.js'
 import { voidWhatTheOldPasswordBegan } from './password-replaced.js'
@@ -32,7 +32,7 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
    * password faster than a login is, nor to keep the password hashing busy.
    */
   async function provenCaller (userId: string, sessionId: string, currentPassword: string, during: 'password_change' | 'account_deletion') {
-    const user = await liveCallerOf(prisma, userId, sessionId, now(), { email: true, username: true, passwordHash: true, role: true })
+    const user = await liveCallerOf(prisma, userId, sessionId, now(), { email: true, username: true, passwordHash: true })
     if (user === null) throw apiError('AUTH_SESSION_REVOKED')
     const keys = accountThrottleKeys(user)
     await throttle.inTurn(keys[0] as string, async () => {
@@ -84,7 +84,7 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
     async deleteAccount (userId: string, sessionId: string, password: string): Promise<void> {
       const user = await provenCaller(userId, sessionId, password, 'account_deletion')
       await prisma.$transaction(async tx => {
-        if (user.role === 'admin') await assertAnotherActiveAdmin(tx, userId)
+        await assertDeletionLeavesAnAdmin(tx, userId)
         if (!await deleteUser(tx, userId, user.passwordHash)) throw apiError('AUTH_SESSION_REVOKED')
       })
       await audit.record({ action: 'user.deleted', actorId: userId, subjectId: userId, details: { by: 'self' } })
