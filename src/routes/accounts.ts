@@ -10,7 +10,7 @@ import type { CredentialService } from '../services/passwords/credentials.js'
 import type { EmailVerificationService } from '../services/accounts/email-verification.js'
 import { throttleKeyOfAddress } from '../services/sessions/login-throttle.js'
 import type { PasswordResetService } from '../services/passwords/password-reset.js'
-import { absentBodyAsEmpty, callerOf, noStore, type TypedRoutes } from './request-context.js'
+import { absentBodyAsEmpty, actorOf, callerOf, noStore, type TypedRoutes } from './request-context.js'
 
 export interface AccountRoutesOptions {
   credentials: CredentialService
@@ -44,8 +44,7 @@ export async function accountRoutes (app: FastifyInstance, { credentials, passwo
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 415, 429) }
     }
   }, async (request, reply) => {
-    const caller = callerOf(request)
-    await credentials.changePassword(caller.userId, caller.sessionId, request.body.currentPassword, request.body.newPassword)
+    await credentials.changePassword(actorOf(request), request.body.currentPassword, request.body.newPassword)
     return reply.code(204).send(null)
   })
 
@@ -77,7 +76,7 @@ export async function accountRoutes (app: FastifyInstance, { credentials, passwo
       response: { 204: Type.Null(), ...errorResponses(400, 403, 415, 429) }
     }
   }, async (request, reply) => {
-    await passwordReset.reset(request.body.token, request.body.password)
+    await passwordReset.reset(request.body.token, request.body.password, request.ip)
     return reply.code(204).send(null)
   })
   emailRoutes(routes, app, { emails, limits }, rateLimit)
@@ -96,7 +95,7 @@ function emailRoutes (routes: TypedRoutes, app: FastifyInstance, { emails, limit
       response: { 204: Type.Null(), ...errorResponses(400, 403, 409, 415, 429) }
     }
   }, async (request, reply) => {
-    await emails.verify(request.body.token)
+    await emails.verify(request.body.token, request.ip)
     return reply.code(204).send(null)
   })
 

@@ -68,7 +68,7 @@ function userRoutes (routes: TypedRoutes, can: Can, admin: AdminService) {
       security,
       operationId: 'adminUpdateUser',
       summary: 'Change role, activate or deactivate (ends every session), edit the profile',
-      description: 'The last active admin can be neither demoted nor deactivated (409 LAST_ADMIN). A role change reaches the access token at its next refresh.',
+      description: 'The last active admin can be neither demoted nor deactivated (409 LAST_ADMIN). A role change reaches the access token at its next refresh. Deactivating ends every session; like a new password, it also ends a staged email change with its link, the reset links and the login challenges under way.',
       params: UserParams,
       body: UserChanges,
       response: { 200: Type.Ref(AdminUser), ...errorResponses(400, 401, 403, 404, 409) }
@@ -103,7 +103,7 @@ function userCredentialRoutes (routes: TypedRoutes, can: Can, admin: AdminServic
       security,
       operationId: 'adminRemoveMfa',
       summary: 'Remove every second factor of a user, end their sessions and tell them by mail',
-      description: 'For a user who lost their authenticator and their recovery codes. Idempotent: a user without a second factor is left as is. Audited.',
+      description: 'For a user who lost their authenticator and their recovery codes. Idempotent: a user without a second factor is left as is. Audited. Like a new password, it also ends a staged email change with its link, the reset links and the login challenges under way.',
       params: UserParams,
       body: EmptyBody,
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) }
@@ -121,6 +121,7 @@ function userCredentialRoutes (routes: TypedRoutes, can: Can, admin: AdminServic
       security,
       operationId: 'adminRevokeSessions',
       summary: 'End every session of a user',
+      description: 'Audited. Like a new password, it also ends a staged email change with its link, the reset links and the login challenges under way.',
       params: UserParams,
       body: EmptyBody,
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) }

@@ -37,6 +37,8 @@ export async function mfaRoutes (app: FastifyInstance, { factors, reauthenticati
 
   routes.post('/auth/mfa/totp/confirm', {
     config: { rateLimit },
+    // An ended session learns nothing of the factor, and its wrong codes are not audited.
+    preHandler: [app.requireLiveSession],
     schema: {
       tags,
       security,

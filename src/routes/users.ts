@@ -9,7 +9,7 @@ import { Me } from '../schemas/mfa.js'
 import { DeleteMeBody, UpdateMeBody } from '../schemas/users.js'
 import type { CredentialService } from '../services/passwords/credentials.js'
 import type { UserService } from '../services/accounts/users.js'
-import { callerOf, noStore } from './request-context.js'
+import { actorOf, callerOf, noStore } from './request-context.js'
 
 export interface UserRoutesOptions {
   users: UserService
@@ -97,8 +97,7 @@ export async function userRoutes (app: FastifyInstance, { users, credentials, pa
       ...authCookies({ 204: 'cleared' })
     }
   }, async (request, reply) => {
-    const caller = callerOf(request)
-    await credentials.deleteAccount(caller.userId, caller.sessionId, request.body.password)
+    await credentials.deleteAccount(actorOf(request), request.body.password)
     return reply.clearAuthCookies().code(204).send()
   })
 }

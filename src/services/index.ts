@@ -122,12 +122,12 @@ export function createServices (config: Config, { prisma, sql, signJwt, refreshK
     ttlSeconds: { passwordReset: config.PASSWORD_RESET_TTL_SECONDS, emailVerification: config.EMAIL_VERIFICATION_TTL_SECONDS },
     retry: { maxAttempts: config.MAIL_MAX_ATTEMPTS, baseSeconds: config.MAIL_RETRY_BASE_SECONDS }
   })
-  const emails = createEmailVerificationService({ prisma, oneTimeTokens, outbox, now })
+  const emails = createEmailVerificationService({ prisma, oneTimeTokens, outbox, audit, now })
   const passwordReset = createPasswordResetService({ prisma, passwords, sessions, oneTimeTokens, outbox, audit, throttle, now })
   const credentials = createCredentialService({ prisma, passwords, sessions, oneTimeTokens, outbox, audit, throttle, now })
   const users = createUserService({ prisma, sql, now, passwords, emails, oneTimeTokens, outbox })
   const issuer = config.MFA_ISSUER ?? new URL(config.PUBLIC_URL).hostname
-  const factors = createFactorService({ prisma, outbox, audit, sessions, sealKeys: totpKeys, issuer, now, reportError })
+  const factors = createFactorService({ prisma, outbox, audit, sessions, oneTimeTokens, sealKeys: totpKeys, issuer, now, reportError })
   const webauthn = webauthnSettingsOf(config)
   const ceremonies = createCeremonyChallenges({ prisma, now })
   const passkeys = createPasskeyService({ prisma, ceremonies, audit, outbox, settings: webauthn, now })
@@ -137,7 +137,7 @@ export function createServices (config: Config, { prisma, sql, signJwt, refreshK
     prisma, passwords, factors, passkeys, assertions, sessions, throttle, audit, outbox, now, maxAgeSeconds: config.REAUTH_MAX_AGE_SECONDS, requireMfaForAdmins: config.REQUIRE_MFA_FOR_ADMINS
   })
   const logins = createLoginService({ prisma, passwords, records, settings, audit, issueAccessToken, emails, throttle, challenges, assertions, requireVerifiedEmail, metrics })
-  const admin = createAdminService({ prisma, sessions, audit, passwordReset })
+  const admin = createAdminService({ prisma, sessions, audit, passwordReset, oneTimeTokens, now })
   return { passwords, settings, audit, sessions, refresh, users, logins, admin, emails, passwordReset, credentials, mailDelivery, factors, reauthentication, challenges, passkeys }
 }
 

@@ -46,6 +46,7 @@ t.test('deletes the account and everything of it, in every table; other accounts
   t.ok(response.cookies.every(c => c.value === '' && c.maxAge === 0))
 
   t.same(await rowsOf(account.user.id), { users: 0, profiles: 0, sessions: 0, tokens: 0 }, 'nothing of the account is left')
+  t.equal(await prisma.auditEvent.count({ where: { action: 'user.deleted', subjectId: account.user.id, ip: '127.0.0.1' } }), 1, 'audited, with the client address (regression: none)')
   t.same(await rowsOf(bystander.account.user.id), bystanderBefore, 'another account is untouched')
   const refresh = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: mobile.refreshToken } })
   t.equal(refresh.statusCode, 401, 'its refresh tokens are dead')

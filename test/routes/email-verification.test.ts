@@ -4,7 +4,9 @@ import { REMINDER_INTERVAL_SECONDS } from '../../src/services/accounts/email-ver
 import { buildTestApp } from '../helpers/app.js'
 import { withClient } from '../helpers/database.js'
 import { startMailServer } from '../helpers/mail.js'
+import { loginAsAdmin } from '../helpers/admin.js'
 import { whileHeld } from '../helpers/locks.js'
+import { enrolTotp } from '../helpers/mfa.js'
 import { until } from '../helpers/until.js'
 import { loginWithBody, newAccount, registerAccount } from '../helpers/users.js'
 
@@ -99,6 +101,8 @@ t.test('an email change stays pending until the new mailbox confirms it; the old
 
   t.equal((await verify(newer.token)).statusCode, 204)
   t.match(await getMe(accessToken), { email: next, pendingEmail: null, emailVerified: true })
+  const changed = await prisma.auditEvent.findMany({ where: { subjectId: account.user.id, action: 'email.changed' } })
+  t.match(changed, [{ actorId: account.user.id, ip: '127.0.0.1', details: { from: account.email, to: next } }], 'audited, with the client that followed the link (regression: no entry)')
   const newLogin = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: next, password: account.password } })
   t.equal(newLogin.statusCode, 200, 'logs in with the new address')
   const old = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: account.password } })
@@ -167,6 +171,37 @@ t.test('an email change still under way when a reset ends the sessions is refuse
   t.equal(response.json().code, 'AUTH_SESSION_REVOKED')
   t.equal((await prisma.user.findUniqueOrThrow({ where: { id: account.user.id } })).pendingEmail, null, 'nothing is pending')
   t.equal(await prisma.oneTimeToken.count({ where: { userId: account.user.id, purpose: 'email_change' } }), 0, 'no link was issued')
+})
+
+t.test('an admin\'s remedies for a compromised account end a staged email change and the reset links (regression: the link outlived them)', async t => {
+  const admin = await loginAsAdmin(app, prisma)
+  for (const remedy of ['deactivation', 'sign-out everywhere', 'second factors removed'] as const) {
+    const account = await registerAccount(app)
+    await prisma.user.update({ where: { id: account.user.id }, data: { emailVerifiedAt: new Date() } })
+    const intruder = await loginWithBody(app, account)
+    if (remedy === 'second factors removed') await enrolTotp(app, { authorization: `Bearer ${intruder.accessToken}` }, clock)
+    const theirs = newAccount().email
+    t.equal((await patchMe(intruder.accessToken, { email: theirs })).statusCode, 200)
+    const confirmation = await mail.nextMail(theirs, { subject: CONFIRM_NEW })
+    await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: account.email } })
+    const reset = await mail.nextMail(account.email, { subject: /^Reset your password$/ })
+
+    const url = `/admin/users/${account.user.id}`
+    const acted = remedy === 'deactivation'
+      ? await app.inject({ method: 'PATCH', url, headers: admin.headers, payload: { isActive: false } })
+      : remedy === 'sign-out everywhere'
+        ? await app.inject({ method: 'POST', url: `${url}/sessions/revoke`, headers: admin.headers })
+        : await app.inject({ method: 'DELETE', url: `${url}/mfa`, headers: admin.headers })
+    t.ok(acted.statusCode < 300, `${remedy}: ${acted.statusCode}`)
+    if (remedy === 'deactivation') t.equal(acted.json().pendingEmail, null, 'the answer shows nothing pending')
+    if (remedy === 'deactivation') await app.inject({ method: 'PATCH', url, headers: admin.headers, payload: { isActive: true } })
+
+    t.equal((await verify(confirmation.token)).json().code, 'VERIFICATION_TOKEN_INVALID', `${remedy}: the intruder's link is dead`)
+    const resetAnswer = await app.inject({ method: 'POST', url: '/auth/password/reset', payload: { token: reset.token, password: 'a new password 4 the owner' } })
+    t.equal(resetAnswer.json().code, 'RESET_TOKEN_INVALID', `${remedy}: so is the reset link mailed before`)
+    const user = await prisma.user.findUniqueOrThrow({ where: { id: account.user.id } })
+    t.same([user.email, user.pendingEmail], [account.email, null], `${remedy}: the address stays the owner's, nothing pending`)
+  }
 })
 
 t.test('following a link while a new one is asked for: no deadlock', {

@@ -115,6 +115,17 @@ t.test('an address never proven sets up no authenticator: 403 EMAIL_NOT_VERIFIED
   t.equal(confirmed.statusCode, 200, 'once proven, the same code confirms: the refused attempt used nothing up')
 })
 
+t.test('a confirmation on an ended session is 401 AUTH_SESSION_REVOKED: it learns nothing of the factor, and its codes are not audited (regression: 409 or 400)', async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const { accessToken, refreshToken } = await loginWithBody(app, account)
+  t.equal((await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers: bearer(accessToken) })).statusCode, 200)
+  await app.inject({ method: 'POST', url: '/auth/logout', payload: { refreshToken } })
+  const response = await app.inject({ method: 'POST', url: '/auth/mfa/totp/confirm', headers: bearer(accessToken), payload: { code: '000000' } })
+  t.equal(response.statusCode, 401)
+  t.equal(response.json().code, 'AUTH_SESSION_REVOKED')
+  t.equal(await prisma.auditEvent.count({ where: { subjectId: account.user.id, action: 'mfa.code_failed' } }), 0, 'no wrong code recorded')
+})
+
 t.test('confirming before enrolling is 409 MFA_ENROLMENT_NOT_STARTED', async t => {
   const account = await registerAccount(app)
   const { accessToken } = await loginWithBody(app, account)

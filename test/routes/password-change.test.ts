@@ -41,7 +41,7 @@ t.test('changes the password, ends the other sessions and keeps this one', async
 
   t.equal((await login(account.email, account.password)).statusCode, 401, 'the old password fails')
   t.equal((await login(account.email, newPassword)).statusCode, 200, 'the new one works')
-  t.equal(await prisma.auditEvent.count({ where: { action: 'password.changed', subjectId: account.user.id } }), 1, 'audited')
+  t.equal(await prisma.auditEvent.count({ where: { action: 'password.changed', subjectId: account.user.id, ip: '127.0.0.1' } }), 1, 'audited, with the client address (regression: none)')
   const reset = await app.inject({ method: 'POST', url: '/auth/password/reset', payload: { token: resetMail.token, password: 'reset over the change' } })
   t.equal(reset.json().code, 'RESET_TOKEN_INVALID', 'a reset link sent before the change died with it')
   const notice = await mail.nextMail(account.email, { subject: /^Your password was changed$/ })
@@ -55,6 +55,7 @@ t.test('a wrong current password is 403 and changes nothing', async t => {
   const response = await change({ authorization: `Bearer ${current.accessToken}` }, { currentPassword: 'not my password at all', newPassword: 'whatever new passphrase' })
   t.equal(response.statusCode, 403)
   t.same(response.json(), { statusCode: 403, code: 'INVALID_CURRENT_PASSWORD', error: 'Forbidden', message: 'The current password is wrong' })
+  t.equal(await prisma.auditEvent.count({ where: { action: 'password.check_failed', subjectId: account.user.id, ip: '127.0.0.1' } }), 1, 'audited, with the client address (regression: none)')
   t.equal((await me({ authorization: `Bearer ${other.accessToken}` })).statusCode, 200, 'no session ended')
   t.equal((await login(account.email, account.password)).statusCode, 200, 'the password is unchanged')
 })

@@ -55,7 +55,7 @@ t.test('the whole flow: mail, link, new password, every session ended', async t 
   const fresh = await login(account.email, newPassword)
   t.equal(fresh.statusCode, 200, 'the new password works')
   t.equal(fresh.json().user.emailVerified, true, 'the mailbox was proved: the address is verified')
-  t.equal(await prisma.auditEvent.count({ where: { action: 'password.reset', subjectId: account.user.id } }), 1, 'audited')
+  t.equal(await prisma.auditEvent.count({ where: { action: 'password.reset', subjectId: account.user.id, ip: '127.0.0.1' } }), 1, 'audited, with the address of whoever used the link (regression: none)')
   const notice = await mail.nextMail(account.email, { subject: /^Your password was changed$/ })
   t.match(notice.text, /every session was signed out/)
   t.equal(notice.token, undefined, 'the notice carries no link')

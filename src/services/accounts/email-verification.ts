@@ -2,6 +2,7 @@
 import type { PrismaClient, Transaction } from '../../db/prisma.js'
 import { apiError } from '../../errors.js'
 import { isUniqueViolation } from '../../db/refusals.js'
+import type { AuditService } from '../admin/audit.js'
 import type { MailOutbox } from '../mail/outbox.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import { confirmEmailChange, liveCallerOf, lockUser, markEmailVerified, userByEmail, userById } from './user-store.js'
@@ -10,6 +11,7 @@ export interface EmailVerificationDeps {
   prisma: PrismaClient
   oneTimeTokens: OneTimeTokenService
   outbox: MailOutbox
+  audit: Pick<AuditService, 'recordIn'>
   now: () => Date
 }
 
@@ -21,7 +23,7 @@ export const REMINDER_INTERVAL_SECONDS = 300
 
 type LinkPurpose = 'email_verify' | 'email_change'
 
-export function createEmailVerificationService ({ prisma, oneTimeTokens, outbox, now }: EmailVerificationDeps) {
+export function createEmailVerificationService ({ prisma, oneTimeTokens, outbox, audit, now }: EmailVerificationDeps) {
   /** Issues a token for `email` and queues the mail that carries it, inside `tx` (wake the outbox after the commit). */
   async function queueLink (tx: Transaction, userId: string, purpose: LinkPurpose, email: string): Promise<void> {
     const tokenId = await oneTimeTokens.issue(userId, purpose, email, tx)
@@ -83,7 +85,7 @@ export function createEmailVerificationService ({ prisma, oneTimeTokens, outbox,
       else if (user.emailVerifiedAt === null) await sendLink(userId, 'email_verify', user.email)
     },
 
-    verify: verifier({ prisma, oneTimeTokens, now })
+    verify: verifier({ prisma, oneTimeTokens, audit, now })
   }
 }
 
@@ -92,8 +94,9 @@ export function createEmailVerificationService ({ prisma, oneTimeTokens, outbox,
  * verification token only counts for the address it was mailed to and still in use; a
  * change token moves `pendingEmail` to `email`, verified.
  */
-function verifier ({ prisma, oneTimeTokens, now }: Pick<EmailVerificationDeps, 'prisma' | 'oneTimeTokens' | 'now'>) {
-  return async function verify (token: string): Promise<void> {
+function verifier ({ prisma, oneTimeTokens, audit, now }: Pick<EmailVerificationDeps, 'prisma' | 'oneTimeTokens' | 'audit' | 'now'>) {
+  /** `ip`: the client that followed the link, for the audit trail of an address change. */
+  return async function verify (token: string, ip: string): Promise<void> {
     const found = await oneTimeTokens.inspect(token, ['email_verify', 'email_change'])
     if (found.status === 'invalid') throw apiError('VERIFICATION_TOKEN_INVALID')
     if (found.status === 'expired') throw apiError('VERIFICATION_TOKEN_EXPIRED')
@@ -111,6 +114,8 @@ function verifier ({ prisma, oneTimeTokens, now }: Pick<EmailVerificationDeps, '
       }
       if (await userByEmail(tx, found.email, { id: true }) !== null) throw apiError('EMAIL_TAKEN')
       await confirmEmailChange(tx, found.userId, found.email, now())
+      // The account's recovery address changed hands: the one change an investigator of a takeover looks for.
+      await audit.recordIn(tx, { action: 'email.changed', actorId: found.userId, subjectId: found.userId, ip, details: { from: user.email, to: found.email } })
       // The links mailed to the old address die for good: a change back to it must not bring
       // one a former mailbox holder saw back to life.
       await oneTimeTokens.revoke(tx, found.userId, 'password_reset')

@@ -12,6 +12,8 @@ import type { SessionService, SessionView } from '../sessions/sessions.js'
 import { toAdminUser, type AdminUser } from '../accounts/api-user.js'
 import { activeAdminCount, adminListPage, adminViewOf, deleteUser, lockUser, updateByAdmin, userById } from '../accounts/user-store.js'
 import { canonical } from '../accounts/canonical.js'
+import { voidUnfinishedChanges } from '../accounts/unfinished-changes.js'
+import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 
 export interface UserQuery {
   limit: number
@@ -36,6 +38,8 @@ export interface AdminDeps {
   sessions: SessionService
   audit: AuditService
   passwordReset: Pick<PasswordResetService, 'requestReset'>
+  oneTimeTokens: Pick<OneTimeTokenService, 'revoke'>
+  now: () => Date
 }
 
 /**
@@ -73,7 +77,7 @@ export async function assertDeletionLeavesAnAdmin (tx: Transaction, userId: stri
 }
 
 /** Listing, reading and changing users. */
-function userAdministration ({ prisma, sessions, audit }: AdminDeps, findOrThrow: FindOrThrow) {
+function userAdministration ({ prisma, sessions, audit, oneTimeTokens, now }: AdminDeps, findOrThrow: FindOrThrow) {
   /** An entry for each kind of change made to the user as they were `before`. */
   async function auditChange (tx: Transaction, entry: { actorId: string, subjectId: string, ip: string }, before: { role: Role, isActive: boolean }, changes: UserChanges) {
     if (changes.role !== undefined && changes.role !== before.role) await audit.recordIn(tx, { ...entry, action: 'user.role_changed', details: { from: before.role, to: changes.role } })
@@ -109,9 +113,13 @@ function userAdministration ({ prisma, sessions, audit }: AdminDeps, findOrThrow
         const before = await adminViewOf(tx, id)
         if (before === null) throw apiError('NOT_FOUND')
         const demotes = before.role === 'admin' && changes.role !== undefined && changes.role !== 'admin'
-        if (demotes || (before.isActive && changes.isActive === false)) await assertAnotherActiveAdmin(tx, id)
+        const deactivates = before.isActive && changes.isActive === false
+        if (demotes || deactivates) await assertAnotherActiveAdmin(tx, id)
+        if (deactivates) {
+          await sessions.revokeAll(id, 'deactivated', tx)
+          await voidUnfinishedChanges(tx, oneTimeTokens, id, now())
+        }
         const row = await updateByAdmin(tx, id, changes)
-        if (before.isActive && !row.isActive) await sessions.revokeAll(id, 'deactivated', tx)
         await auditChange(tx, { actorId: actor.userId, subjectId: id, ip: actor.ip }, before, changes)
         return row
       })
@@ -121,7 +129,7 @@ function userAdministration ({ prisma, sessions, audit }: AdminDeps, findOrThrow
 }
 
 /** Deleting a user, ending their sessions, mailing them a reset link. */
-function accountAdministration ({ prisma, sessions, audit, passwordReset }: AdminDeps, findOrThrow: FindOrThrow) {
+function accountAdministration ({ prisma, sessions, audit, passwordReset, oneTimeTokens, now }: AdminDeps, findOrThrow: FindOrThrow) {
   return {
     /** Deletes the user with profile, sessions and tokens; never the last active admin. Audited in the same transaction, as every admin change of a user is. */
     async remove (actor: Actor, id: string): Promise<void> {
@@ -137,6 +145,7 @@ function accountAdministration ({ prisma, sessions, audit, passwordReset }: Admi
       await findOrThrow(id)
       await prisma.$transaction(async tx => {
         const count = await sessions.revokeAll(id, 'revoked_by_admin', tx)
+        await voidUnfinishedChanges(tx, oneTimeTokens, id, now())
         await audit.recordIn(tx, { action: 'sessions.revoked', actorId: actor.userId, subjectId: id, ip: actor.ip, details: { count } })
       })
     },

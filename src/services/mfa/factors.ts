@@ -10,12 +10,15 @@ import { emailOf, provenEmailOf } from '../accounts/email-of.js'
 import { lockUser, userById } from '../accounts/user-store.js'
 import { deleteAllPasskeys } from '../passkeys/passkey-store.js'
 import { markProven } from '../sessions/session-store.js'
+import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
+import { voidUnfinishedChanges } from '../accounts/unfinished-changes.js'
 
 export interface FactorDeps {
   prisma: PrismaClient
   outbox: MailOutbox
   audit: AuditService
   sessions: SessionService
+  oneTimeTokens: Pick<OneTimeTokenService, 'revoke'>
   /** Seal TOTP secrets at rest (derived from AUTH_SECRET, and from AUTH_SECRET_PREVIOUS while it is set). */
   sealKeys: SealKeys
   /** The name authenticator apps show (MFA_ISSUER). */
@@ -258,7 +261,7 @@ export async function deleteEverySecondFactor (tx: Transaction, userId: string):
 
 /** The user's second factors: set up, changed or removed by the owner, removed by an admin, proven, and sealed again when the root secret changes. */
 export function createFactorService (deps: FactorDeps) {
-  const { prisma, outbox, audit, sessions } = deps
+  const { prisma, outbox, audit, sessions, oneTimeTokens, now } = deps
   return {
     ...totpEnrolment(deps),
     ...factorChanges(deps),
@@ -276,6 +279,7 @@ export function createFactorService (deps: FactorDeps) {
         if (user === null) throw apiError('NOT_FOUND')
         if (!await deleteEverySecondFactor(tx, userId)) return false
         await sessions.revokeAll(userId, 'mfa_removed_by_admin', tx)
+        await voidUnfinishedChanges(tx, oneTimeTokens, userId, now())
         await outbox.queue(tx, { kind: 'mfa_disabled', to: user.email, byAdmin: true })
         return true
       })

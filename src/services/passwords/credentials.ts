@@ -10,7 +10,7 @@ import { deleteUser, liveCallerOf, replacePasswordHash } from '../accounts/user-
 import { assertDeletionLeavesAnAdmin } from '../admin/users.js'
 import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
 import { liveSessionOf } from '../sessions/session-store.js'
-import { voidWhatTheOldPasswordBegan } from './password-replaced.js'
+import { voidUnfinishedChanges } from '../accounts/unfinished-changes.js'
 
 export interface CredentialDeps {
   prisma: PrismaClient
@@ -24,6 +24,9 @@ export interface CredentialDeps {
   now: () => Date
 }
 
+/** The caller: their user, their session, and the client address the audit trail records. */
+export interface CredentialCaller { userId: string, sessionId: string, ip: string }
+
 export function createCredentialService ({ prisma, passwords, sessions, oneTimeTokens, outbox, audit, throttle, now }: CredentialDeps) {
   /**
    * The caller's row, only while their session is live; the current password must match it.
@@ -31,7 +34,7 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
    * checked in turn with the logins by the address: a stolen session is no way to guess the
    * password faster than a login is, nor to keep the password hashing busy.
    */
-  async function provenCaller (userId: string, sessionId: string, currentPassword: string, during: 'password_change' | 'account_deletion') {
+  async function provenCaller ({ userId, sessionId, ip }: CredentialCaller, currentPassword: string, during: 'password_change' | 'account_deletion') {
     const user = await liveCallerOf(prisma, userId, sessionId, now(), { email: true, username: true, passwordHash: true })
     if (user === null) throw apiError('AUTH_SESSION_REVOKED')
     const keys = accountThrottleKeys(user)
@@ -39,7 +42,7 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
       await throttle.assertMayTryAll(keys)
       if (await passwords.verify(user.passwordHash, currentPassword)) return
       await throttle.recordFailure(keys[0] as string)
-      await audit.record({ action: 'password.check_failed', actorId: userId, subjectId: userId, details: { during } })
+      await audit.record({ action: 'password.check_failed', actorId: userId, subjectId: userId, ip, details: { during } })
       throw apiError('INVALID_CURRENT_PASSWORD')
     })
     return user
@@ -49,7 +52,7 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
     /**
      * Needs the current password (a stolen access token alone cannot lock the owner out).
      * The new one meets the registration policy and is hashed off the event loop. Every
-     * other session ends, and what the old password began dies (password-replaced.ts), in
+     * other session ends, and what the old password began dies (accounts/unfinished-changes.ts), in
      * one transaction; the calling session stays. The owner is told by mail.
      *
      * The hash is replaced only if it is still the one the current password was checked
@@ -57,19 +60,20 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
      * or a revocation committed during the hashing wins (403 INVALID_CURRENT_PASSWORD, 401
      * AUTH_SESSION_REVOKED) rather than being overwritten.
      */
-    async changePassword (userId: string, sessionId: string, currentPassword: string, newPassword: string): Promise<void> {
-      const user = await provenCaller(userId, sessionId, currentPassword, 'password_change')
+    async changePassword (caller: CredentialCaller, currentPassword: string, newPassword: string): Promise<void> {
+      const { userId, sessionId, ip } = caller
+      const user = await provenCaller(caller, currentPassword, 'password_change')
       if (passwords.isWeak(newPassword, [user.email, user.username])) throw apiError('PASSWORD_TOO_WEAK')
       const passwordHash = await passwords.hash(newPassword)
       await prisma.$transaction(async tx => {
         if (!await replacePasswordHash(tx, userId, user.passwordHash, passwordHash)) throw apiError('INVALID_CURRENT_PASSWORD')
         if (await liveSessionOf(tx, userId, sessionId, now(), { id: true }) === null) throw apiError('AUTH_SESSION_REVOKED')
         await sessions.revokeOthers(userId, sessionId, 'password_change', tx)
-        await voidWhatTheOldPasswordBegan(tx, oneTimeTokens, userId, now())
+        await voidUnfinishedChanges(tx, oneTimeTokens, userId, now())
         await outbox.queue(tx, { kind: 'password_changed', to: user.email, everywhere: false })
       })
       outbox.wake()
-      await audit.record({ action: 'password.changed', actorId: userId, subjectId: userId })
+      await audit.record({ action: 'password.changed', actorId: userId, subjectId: userId, ip })
     },
 
     /**
@@ -81,13 +85,14 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
      * left without one, and ADMIN_EMAIL's start-up bootstrap would promote whoever registers
      * the freed address next.
      */
-    async deleteAccount (userId: string, sessionId: string, password: string): Promise<void> {
-      const user = await provenCaller(userId, sessionId, password, 'account_deletion')
+    async deleteAccount (caller: CredentialCaller, password: string): Promise<void> {
+      const { userId, ip } = caller
+      const user = await provenCaller(caller, password, 'account_deletion')
       await prisma.$transaction(async tx => {
         await assertDeletionLeavesAnAdmin(tx, userId)
         if (!await deleteUser(tx, userId, user.passwordHash)) throw apiError('AUTH_SESSION_REVOKED')
       })
-      await audit.record({ action: 'user.deleted', actorId: userId, subjectId: userId, details: { by: 'self' } })
+      await audit.record({ action: 'user.deleted', actorId: userId, subjectId: userId, ip, details: { by: 'self' } })
     }
   }
 }

@@ -6,7 +6,7 @@ import { canonical } from '../accounts/canonical.js'
 import { lockUser, resetPassword, userById } from '../accounts/user-store.js'
 import { deleteEverySecondFactor } from '../mfa/factors.js'
 import type { CredentialDeps } from './credentials.js'
-import { voidWhatTheOldPasswordBegan } from './password-replaced.js'
+import { voidUnfinishedChanges } from '../accounts/unfinished-changes.js'
 
 export interface PasswordResetDeps extends CredentialDeps {
   throttle: LoginThrottle
@@ -37,7 +37,8 @@ export function createPasswordResetService ({ prisma, passwords, sessions, oneTi
      * it removes the second factors: whoever registered someone else's address first and set
      * up a factor must not keep the account once its owner resets the password.
      */
-    async reset (token: string, password: string): Promise<void> {
+    /** `ip`: the client that used the link, for the audit trail. */
+    async reset (token: string, password: string, ip: string): Promise<void> {
       const found = await oneTimeTokens.inspect(token, ['password_reset'])
       if (found.status === 'invalid') throw apiError('RESET_TOKEN_INVALID')
       if (found.status === 'expired') throw apiError('RESET_TOKEN_EXPIRED')
@@ -58,7 +59,7 @@ export function createPasswordResetService ({ prisma, passwords, sessions, oneTi
           secondFactorsRemoved = provenAt === null && await deleteEverySecondFactor(tx, found.userId)
           if (secondFactorsRemoved) await outbox.queue(tx, { kind: 'mfa_disabled', to: found.email, byAdmin: false })
           await sessions.revokeAll(found.userId, 'password_reset', tx)
-          await voidWhatTheOldPasswordBegan(tx, oneTimeTokens, found.userId, now())
+          await voidUnfinishedChanges(tx, oneTimeTokens, found.userId, now())
           await outbox.queue(tx, { kind: 'password_changed', to: found.email, everywhere: true })
           // In the same transaction: a reset that commits has lifted the wait, one that fails can be sent again.
           await throttle.clear(accountThrottleKeys(user), tx)
@@ -68,7 +69,7 @@ export function createPasswordResetService ({ prisma, passwords, sessions, oneTi
         throw error
       }
       outbox.wake()
-      await audit.record({ action: 'password.reset', actorId: found.userId, subjectId: found.userId, ...(secondFactorsRemoved ? { details: { secondFactorsRemoved } } : {}) })
+      await audit.record({ action: 'password.reset', actorId: found.userId, subjectId: found.userId, ip, ...(secondFactorsRemoved ? { details: { secondFactorsRemoved } } : {}) })
     }
   }
 }

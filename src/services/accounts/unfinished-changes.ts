@@ -1,0 +1,20 @@
+// What someone holding the password or a session may have begun and not finished, ended by the owner's and the admins' remedies.
+import type { Transaction } from '../../db/prisma.js'
+import { cancelEmailChange } from './user-store.js'
+import { voidPendingChallenges } from '../mfa/challenges.js'
+import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
+
+/**
+ * Inside the transaction of a remedy: a new password (change or reset), and an admin's
+ * deactivation, sign-out of every session or removal of the second factors. Ends the login
+ * challenges under way, the reset links, and a staged email change with its link. The
+ * change's notice tells the owner to change the password if it was not them, and an admin
+ * acting on a compromised account reaches for the others: an intruder's link must outlive
+ * none of them and hand over the address, and with it the next reset.
+ */
+export async function voidUnfinishedChanges (tx: Transaction, oneTimeTokens: Pick<OneTimeTokenService, 'revoke'>, userId: string, at: Date): Promise<void> {
+  await voidPendingChallenges(tx, userId, at)
+  await oneTimeTokens.revoke(tx, userId, 'password_reset')
+  await oneTimeTokens.revoke(tx, userId, 'email_change')
+  await cancelEmailChange(tx, userId)
+}
