@@ -95,6 +95,10 @@ t.test('the OpenAPI document lists every route with an operationId and the share
     t.equal(doc.paths[path][method].requestBody?.required, false, `${method} ${path}: a body that may be left out is optional`)
     t.notOk('x-optional-body' in doc.paths[path][method], 'the mark is gone')
   }
+  for (const path of ['/auth/sessions', '/admin/users', '/admin/users/{id}/sessions', '/admin/audit']) {
+    const limit = (doc.paths[path].get.parameters as Array<{ name: string, required?: boolean, schema: { default?: number } }>).find(parameter => parameter.name === 'limit')
+    t.match(limit, { required: false, schema: { default: 20 } }, `${path}: limit may be left out (regression: required)`)
+  }
   t.ok(doc.components.schemas.ErrorResponse)
   t.same(doc.components.schemas.ErrorResponse.properties.code.enum, errorCatalogue.map(({ code }) => code), 'the error codes are listed, for generated clients (regression: any string)')
   t.ok(doc.components.schemas.User)

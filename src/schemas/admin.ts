@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox'
 import { auditActions } from '../services/admin/audit-actions.js'
 import { lifetimeBounds } from '../services/admin/lifetime-bounds.js'
 import { roles } from '../services/accounts/roles.js'
-import { Cursor, Uuid, User } from './common.js'
+import { Uuid, User, pageQuery } from './common.js'
 import { ProfileChanges } from './users.js'
 
 export const RoleName = Type.Union(roles.map(role => Type.Literal(role)))
@@ -13,15 +13,11 @@ export const AdminUser = Type.Composite([User, Type.Object({
   mfaEnabled: Type.Boolean({ description: 'whether a second factor guards the login: a confirmed TOTP factor or at least one passkey' })
 })], { $id: 'AdminUser', title: 'User (admin view)' })
 
-const Limit = Type.Integer({ minimum: 1, maximum: 100, default: 20 })
-
-export const UserListQuery = Type.Object({
-  limit: Limit,
-  cursor: Type.Optional(Cursor),
+export const UserListQuery = pageQuery({
   q: Type.Optional(Type.String({ minLength: 1, maxLength: 254, description: 'prefix of the email or the username' })),
   role: Type.Optional(RoleName),
   active: Type.Optional(Type.Boolean())
-}, { additionalProperties: false })
+})
 
 export const UserList = Type.Object({
   items: Type.Array(Type.Ref(AdminUser)),
@@ -50,12 +46,10 @@ export const Settings = Type.Object({
 
 export const SettingsChanges = Type.Partial(Settings, { additionalProperties: false, minProperties: 1 })
 
-export const AuditQuery = Type.Object({
-  limit: Limit,
-  cursor: Type.Optional(Cursor),
+export const AuditQuery = pageQuery({
   subjectId: Type.Optional(Uuid),
   action: Type.Optional(Type.Union(auditActions.map(action => Type.Literal(action)), { description: 'only entries of this action' }))
-}, { additionalProperties: false })
+})
 
 export const AuditList = Type.Object({
   items: Type.Array(Type.Object({

@@ -1,5 +1,5 @@
 // Shared TypeBox primitives: identifiers, credentials, the error shape and the user as the API shows it.
-import { Type, type TSchema } from '@sinclair/typebox'
+import { Type, type TProperties, type TSchema } from '@sinclair/typebox'
 import { errorCatalogue } from '../errors.js'
 import { uuidPattern } from '../services/ids.js'
 
@@ -8,6 +8,22 @@ export const Uuid = Type.String({ format: 'uuid', pattern: uuidPattern })
 
 /** An opaque position in a list, as the previous page's `nextCursor` gave it. */
 export const Cursor = Type.String({ minLength: 1, maxLength: 200, description: 'nextCursor of the previous page' })
+
+/**
+ * A list's query: `limit` (20 when left out, filled in by the validator, so a handler always
+ * sees a number), `cursor`, and the list's own filters. TypeBox has no "optional with a
+ * default" and lists `limit` as required, which the OpenAPI document would repeat.
+ */
+export function pageQuery<T extends TProperties> (filters: T) {
+  const query = Type.Object({
+    limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+    cursor: Type.Optional(Cursor),
+    ...filters
+  }, { additionalProperties: false })
+  const { required, ...rest } = query as { required?: string[] }
+  const stillRequired = (required ?? []).filter(key => key !== 'limit')
+  return Object.assign(rest, stillRequired.length === 0 ? {} : { required: stillRequired }) as typeof query
+}
 
 export const Email = Type.String({ format: 'email', minLength: 3, maxLength: 254, examples: ['ada@example.com'] })
 

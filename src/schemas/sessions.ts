@@ -1,6 +1,6 @@
 // Bodies and responses of the session routes: claims, token verification, the caller's sessions.
 import { Type } from '@sinclair/typebox'
-import { Cursor, Uuid } from './common.js'
+import { Uuid, pageQuery } from './common.js'
 
 export const AccessClaims = Type.Object({
   sub: Uuid,
@@ -36,10 +36,7 @@ export const SessionItem = Type.Object({
   current: Type.Boolean({ description: 'the session of the token making this request' })
 })
 
-export const ListQuery = Type.Object({
-  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-  cursor: Type.Optional(Cursor)
-}, { additionalProperties: false })
+export const ListQuery = pageQuery({})
 
 export const SessionList = Type.Object({
   items: Type.Array(SessionItem),
