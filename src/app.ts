@@ -11,7 +11,7 @@ import { auditRetention } from './plugins/audit-retention.js'
 import { authorize } from './plugins/authorize.js'
 import { cookieNames, cookies } from './plugins/cookies.js'
 import { crossOrigin } from './plugins/cross-origin.js'
-import { clientErrorHandler, errorHandler, frameworkErrorHandlerFor } from './plugins/error-handler.js'
+import { clientErrorHandler, errorHandler, frameworkErrorHandlerFor, MAX_PARAM_LENGTH } from './plugins/error-handler.js'
 import { freshAuth } from './plugins/fresh-auth.js'
 import { inputGuard } from './plugins/input-guard.js'
 import { loadShedding } from './plugins/load-shedding.js'
@@ -78,6 +78,8 @@ function fastifyOptionsOf (config: Config, logger: FastifyBaseLogger | undefined
     // An incoming X-Request-Id is validated by requestIdOf rather than taken as is.
     requestIdHeader: false,
     genReqId: requestIdOf,
+    // Fastify's 100 characters refused a passkey's long credential id before its route.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors: frameworkErrorHandlerFor(new Set(listOf(config.CORS_ORIGINS))),
     schemaController
   }

@@ -133,6 +133,21 @@ t.test('a request Node\'s parser refuses is 400 MALFORMED_REQUEST in the catalog
   }
 })
 
+t.test('a malformed request pipelined after valid ones is refused after their answers (regression: only the 400, though they ran)', async t => {
+  const body = JSON.stringify({ email: `pipelined${Date.now()}@example.com`, password: 'a decent passphrase' })
+  const connection = await openConnection(port)
+  connection.socket.write(`POST /auth/register HTTP/1.1\r\nHost: auth.example\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}` +
+    'GET /health HTTP/1.1\r\nHost: auth.example\r\n\r\n' +
+    'BROKEN REQUEST LINE\r\n\r\n')
+  // What arrives while the registration runs finds Node's parser still in its error.
+  await sleep(20)
+  connection.socket.write('more\r\n')
+  t.ok(await Promise.race([connection.closed, sleep(CLOSED_WITHIN_MS, undefined)]) !== undefined, 'the connection is closed')
+  t.same(connection.received().match(/HTTP\/1\.1 \d{3}/g), ['HTTP/1.1 201', 'HTTP/1.1 200', 'HTTP/1.1 400'], 'each request\'s answer, in order, then the refusal')
+  t.match(connection.received(), /"user":\{/, 'the registration\'s own body')
+  t.same(bodyOf(connection.received().slice(connection.received().lastIndexOf('HTTP/1.1 '))), { statusCode: 400, code: 'MALFORMED_REQUEST', error: 'Bad Request', message: 'The request is not valid HTTP/1.1' })
+})
+
 t.test('by default the headers must arrive within 10 s and the whole request within 30 s, checked every second', async t => {
   t.same(serverTimeoutsOf(loadConfig({})), { connectionTimeout: 30_000, headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1000 })
   t.equal(app.server.headersTimeout, 1000, 'the settings reach the server')

@@ -1,4 +1,6 @@
 // The whole app: health, readiness, docs, and the error shape for unknown routes and bad requests.
+import { get as httpGet } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { buildTestApp } from './helpers/app.js'
 import { errorCatalogue } from '../src/errors.js'
@@ -32,7 +34,9 @@ t.test('a known path asked with another method is 405 with Allow (regression: 40
     ['PUT', '/auth/refresh?x=1', 'POST'],
     ['POST', '/users/me', 'DELETE, GET, HEAD, PATCH, PUT'],
     ['PUT', `/admin/users/${id}`, 'DELETE, GET, HEAD, PATCH'],
-    ['POST', '/docs/json', 'GET, HEAD']
+    ['POST', '/docs/json', 'GET, HEAD'],
+    // The longest credential id: the mirror's parameters are as long as the router's.
+    ['PUT', `/auth/passkeys/${'a'.repeat(1364)}`, 'DELETE, PATCH']
   ] as const) {
     const response = await app.inject({ method, url, ...(method === 'GET' ? {} : { payload: {} }) })
     t.equal(response.statusCode, 405, `${method} ${url}`)
@@ -55,6 +59,24 @@ t.test('a range past the end of a static file is 416 with a catalogue code (regr
   const response = await app.inject({ method: 'GET', url: '/docs/static/swagger-ui.css', headers: { range: 'bytes=99999999-' } })
   t.equal(response.statusCode, 416)
   t.same(response.json(), { statusCode: 416, code: 'RANGE_NOT_SATISFIABLE', error: 'Range Not Satisfiable', message: 'The requested range is outside the file' })
+})
+
+t.test('a static file name too long, or climbing out of its root, is 404 NOT_FOUND (regression: 403 VALIDATION_FAILED)', async t => {
+  const notFound = { statusCode: 404, code: 'NOT_FOUND', error: 'Not Found', message: 'Not found' }
+  const long = await app.inject({ method: 'GET', url: `/docs/static/${'a'.repeat(300)}` })
+  t.equal(long.statusCode, 404)
+  t.same(long.json(), notFound)
+  // Over a socket: app.inject, like a browser, resolves the encoded dots before sending.
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const { port } = app.server.address() as AddressInfo
+  const climbing = await new Promise<{ status: number, body: string }>((resolve, reject) => {
+    httpGet({ host: '127.0.0.1', port, path: '/docs/static/%2e%2e/%2e%2e/package.json', agent: false }, response => {
+      let body = ''
+      response.setEncoding('utf8').on('data', chunk => { body += chunk }).on('end', () => resolve({ status: response.statusCode ?? 0, body }))
+    }).on('error', reject)
+  })
+  t.equal(climbing.status, 404)
+  t.same(JSON.parse(climbing.body), notFound)
 })
 
 t.test('the OpenAPI document lists every route with an operationId and the shared schemas', async t => {

@@ -16,6 +16,13 @@ const RETRY_AFTER_SECONDS = 5
 /** A transaction that lost a conflict can be sent again at once: the other one has gone on. */
 const CONFLICT_RETRY_AFTER_SECONDS = 1
 
+/**
+ * The longest path parameter the router hands to a route: a passkey's credential id, up to
+ * 1023 bytes as 1364 characters of base64url (src/schemas/passkeys.ts), the longest any
+ * route's schema accepts. Past it, the router refuses the URL (FST_ERR_MAX_PARAM_LENGTH).
+ */
+export const MAX_PARAM_LENGTH = 1364
+
 // Fastify's own errors, translated to catalogue codes.
 const fastifyCodes: Record<string, ErrorCode> = {
   FST_ERR_VALIDATION: 'VALIDATION_FAILED',
@@ -24,13 +31,15 @@ const fastifyCodes: Record<string, ErrorCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'VALIDATION_FAILED',
-  // Raised by the router before any hook: a malformed %-escape, a parameter past 100 characters.
+  // Raised by the router before any hook: a malformed %-escape, a parameter past MAX_PARAM_LENGTH.
   FST_ERR_BAD_URL: 'VALIDATION_FAILED',
   FST_ERR_MAX_PARAM_LENGTH: 'VALIDATION_FAILED'
 }
 
-// The statuses @fastify/static answers with, as catalogue codes.
-const pluginStatusCodes: Record<number, ErrorCode> = { 404: 'NOT_FOUND', 416: 'RANGE_NOT_SATISFIABLE' }
+// The statuses @fastify/static answers with, as catalogue codes. Its 403 (a path climbing out
+// of its root, a name whose spelling it cannot check, as one too long for the file system) is
+// a 404: there is no such file to serve.
+const pluginStatusCodes: Record<number, ErrorCode> = { 403: 'NOT_FOUND', 404: 'NOT_FOUND', 416: 'RANGE_NOT_SATISFIABLE' }
 
 // RFC 6750 3.1: a 401 names the scheme, and says invalid_token when a token was presented.
 const invalidTokenCodes = new Set<ErrorCode>([
@@ -60,9 +69,10 @@ function toErrorBody (error: FastifyError): ErrorBody {
   if (isDatabaseUnavailable(error) || isTransactionConflict(error)) return toErrorBody(apiError('SERVICE_UNAVAILABLE'))
   const statusCode = error.statusCode ?? 500
   if (statusCode >= 400 && statusCode < 500) {
-    // A client error from a plugin we did not map (@fastify/static's): keep its status, give it a stable code.
-    const code = pluginStatusCodes[statusCode] ?? 'VALIDATION_FAILED'
-    return { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message: code === 'VALIDATION_FAILED' ? error.message : apiError(code).message }
+    // A client error from a plugin (@fastify/static's): its catalogue code, or else its status and a stable code.
+    const code = pluginStatusCodes[statusCode]
+    if (code !== undefined) return toErrorBody(apiError(code))
+    return { statusCode, code: 'VALIDATION_FAILED', error: STATUS_CODES[statusCode] ?? 'Error', message: error.message }
   }
   const internal = apiError('INTERNAL_ERROR')
   return { statusCode: 500, code: 'INTERNAL_ERROR', error: STATUS_CODES[500] ?? 'Error', message: internal.message }
@@ -104,8 +114,8 @@ const clientErrorCodes: Record<string, ErrorCode> = {
  * Fastify's `clientErrorHandler` option: what happens on a connection before any request
  * exists (a malformed request, headers past Node's 16 KB, a request that did not arrive
  * within HEADERS_TIMEOUT_SECONDS or REQUEST_TIMEOUT_SECONDS) is answered in the catalogue's
- * shape, then the connection is closed, as Node and Fastify do (regression: Fastify's own
- * answers had no `code`).
+ * shape, after the answers to the requests pipelined before it, then the connection is
+ * closed, as Node and Fastify do (regression: Fastify's own answers had no `code`).
  */
 export function clientErrorHandler (this: FastifyInstance, error: ConnectionError, socket: Socket) {
   // A reset or already closed connection: nobody is left to answer.
@@ -117,12 +127,34 @@ export function clientErrorHandler (this: FastifyInstance, error: ConnectionErro
     socket.destroy()
     return
   }
+  // While earlier answers are awaited, Node's parser, stuck in its error, raises it again
+  // for every chunk that arrives.
+  if (refusing.has(socket)) return
+  refusing.add(socket)
   const body = toErrorBody(apiError(clientErrorCodes[error.code] ?? 'MALFORMED_REQUEST'))
   // A client's mistake or a slow client, not the service's: no stack trace.
   this.log.debug({ code: error.code, statusCode: body.statusCode }, 'request refused before any route')
-  // Node's own rule: never write into a response already begun on this connection.
+  answerLast(socket, rawAnswer(body))
+}
+
+/** Connections refused, whose refusal may wait for the answers before it. */
+const refusing = new WeakSet<Socket>()
+
+/**
+ * Writes `answer` once the requests pipelined whole before it on `socket` have had theirs,
+ * then closes. Node writes it at once: the earlier request ran and committed, and its client
+ * got the refusal instead of its answer.
+ */
+function answerLast (socket: Socket, answer: string) {
   const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage
-  if (socket.writable && inFlight?.headersSent !== true) socket.write(rawAnswer(body))
+  if (inFlight != null && inFlight.req.complete && !socket.destroyed) {
+    // Its finish hands the socket to the next response queued, if any, before its 'close'.
+    inFlight.once('close', () => { answerLast(socket, answer) })
+    return
+  }
+  // Otherwise the refusal is this request's own (its body timed out, or was malformed). Node's
+  // rule: never write into a response already begun.
+  if (socket.writable && inFlight?.headersSent !== true) socket.write(answer)
   socket.destroy()
 }
 
@@ -188,7 +220,7 @@ async function errorHandlerPlugin (app: FastifyInstance) {
 // Every route's path and methods as they are added, OPTIONS aside (the CORS plugin's
 // preflight route takes every path, and answers only preflights).
 function knownPaths (app: FastifyInstance) {
-  const router = FindMyWay({ maxParamLength: 100 })
+  const router = FindMyWay({ maxParamLength: MAX_PARAM_LENGTH })
   const methods = new Set<HTTPMethod>()
   app.addHook('onRoute', route => {
     for (const method of [route.method].flat()) {

@@ -1,21 +1,26 @@
-// Refuses NUL characters anywhere in a request's body, query string or parameters, before validation.
+// Refuses, before validation, text that would not be stored as sent: NUL and lone surrogates anywhere in a request, JSON bodies that are not UTF-8.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { apiError } from '../errors.js'
 
+/** Whether `text` holds U+0000 or a lone surrogate (half of a UTF-16 pair). */
+function isRefused (text: string): boolean {
+  return text.includes('\u0000') || !text.isWellFormed()
+}
+
 /**
- * Whether `value` holds a string with U+0000, at any depth. Iterative, so a deeply nested
- * body (up to BODY_LIMIT_BYTES of brackets) cannot exhaust the stack.
+ * Whether `value` holds a refused string, as a value or a key, at any depth. Iterative, so a
+ * deeply nested body (up to BODY_LIMIT_BYTES of brackets) cannot exhaust the stack.
  */
-function containsNul (value: unknown): boolean {
+function containsRefused (value: unknown): boolean {
   const pending: unknown[] = [value]
   while (pending.length > 0) {
     const item = pending.pop()
     if (typeof item === 'string') {
-      if (item.includes('\u0000')) return true
+      if (isRefused(item)) return true
     } else if (typeof item === 'object' && item !== null) {
       for (const [key, child] of Object.entries(item)) {
-        if (key.includes('\u0000')) return true
+        if (isRefused(key)) return true
         pending.push(child)
       }
     }
@@ -23,15 +28,34 @@ function containsNul (value: unknown): boolean {
   return false
 }
 
+const refusal = () => apiError('VALIDATION_FAILED', 'text must be well-formed Unicode (UTF-8 in a body), without NUL characters')
+
+/** Decodes and checks in one pass; Fastify's own decoding put U+FFFD for every byte that is not UTF-8. */
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
 /**
  * PostgreSQL text cannot hold U+0000, so such a value would reach the database only to
- * fail there as a 500; C code further down truncates at it. No field of this API has a
- * use for it (OWASP ASVS 5.1.4: validate the allowed characters): 400, before anything else.
+ * fail there as a 500; C code further down truncates at it. A lone surrogate, or a byte that
+ * is not UTF-8, would be stored as U+FFFD, another text than the one sent: two passwords
+ * would be one, a name would change unseen. No field of this API has a use for either (OWASP
+ * ASVS 5.1.4: validate the allowed characters): 400, before anything else.
  */
 async function inputGuardPlugin (app: FastifyInstance) {
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    let text: string
+    try {
+      text = utf8.decode(body as Buffer)
+    } catch {
+      done(refusal(), undefined)
+      return
+    }
+    parseJson(request, text, done)
+  })
   app.addHook('preValidation', (request: FastifyRequest, _reply, done) => {
-    const refused = containsNul(request.params) || containsNul(request.query) || containsNul(request.body)
-    done(refused ? apiError('VALIDATION_FAILED', 'text must not contain NUL characters') : undefined)
+    const refused = containsRefused(request.params) || containsRefused(request.query) || containsRefused(request.body)
+    done(refused ? refusal() : undefined)
   })
 }
 

@@ -1,4 +1,4 @@
-// Hostile input over real HTTP: oversized and deeply nested JSON, prototype pollution, SQL meta-characters and NUL in every field, cookie injection, look-alike identifiers.
+// Hostile input over real HTTP: oversized and deeply nested JSON, prototype pollution, SQL meta-characters and NUL in every field, lone surrogates and bytes that are not UTF-8, cookie injection, look-alike identifiers.
 import { connect } from 'node:net'
 import t, { type Test } from 'tap'
 import { buildTestApp } from '../helpers/app.js'
@@ -6,6 +6,7 @@ import { listen } from '../helpers/http.js'
 import { loginAsAdmin } from '../helpers/admin.js'
 import { loginWithBody, registerAccount } from '../helpers/users.js'
 import { errorCatalogue } from '../../src/errors.js'
+import { MAX_PARAM_LENGTH } from '../../src/plugins/error-handler.js'
 import { apiSecurityHeaders } from '../../src/plugins/security-headers.js'
 
 const { app, prisma } = await buildTestApp(t)
@@ -111,6 +112,31 @@ t.test('SQL meta-characters and NUL bytes in every string field: a clean 4xx, no
   t.equal((await loginWithBody(app, admin)).expiresIn > 0, true, 'the admin still logs in: no field was changed')
 })
 
+t.test('text that is not well-formed Unicode, and a body that is not UTF-8, are refused like NUL (regression: stored as U+FFFD)', async t => {
+  const refused = (response: { status: number, json: () => Record<string, unknown> }, what: string) => {
+    t.equal(response.status, 400, what)
+    t.equal(response.json().code, 'VALIDATION_FAILED', what)
+  }
+  const profileOf = async () => await prisma.profile.findUniqueOrThrow({ where: { userId: victim.user.id } })
+  const victimHeaders = { authorization: `Bearer ${(await loginWithBody(app, victim)).accessToken}` }
+  const before = await profileOf()
+  // A lone surrogate travels as a JSON escape: the bytes are ASCII, the string is not Unicode.
+  refused(await http.request('/users/me', { method: 'PATCH', headers: victimHeaders, body: { profile: { displayName: '\ud800' } } }), 'a display name')
+  refused(await http.request(`/admin/users/${victim.user.id}`, { method: 'PATCH', headers: admin.headers, body: { profile: { displayName: 'Ada \udc00' } } }), 'an admin\'s edit')
+  // Both were one password, "x \ufffd\ufffd…", once decoded.
+  const email = `surrogates${Date.now()}@example.com`
+  refused(await http.request('/auth/register', { body: { email, password: 'x \ud800\ud800 and more words' } }), 'a password')
+  refused(await http.request('/auth/login', { body: { identifier: 'zz\ud800', password: 'not the password' } }), 'a login identifier')
+  for (const [what, invalid] of [['a stray byte', [0xff]], ['an overlong "/"', [0xc0, 0xaf]], ['a surrogate in UTF-8', [0xed, 0xa0, 0x80]], ['a cut sequence', [0xf0, 0x9f, 0x98]]] as const) {
+    const response = await app.inject({ method: 'PATCH', url: '/users/me', headers: { ...victimHeaders, 'content-type': 'application/json; charset=utf-8' }, payload: Buffer.concat([Buffer.from('{"profile":{"bio":"'), Buffer.from(invalid), Buffer.from('"}}')]) })
+    refused({ status: response.statusCode, json: () => response.json() }, what)
+  }
+  t.same(await profileOf(), before, 'nothing changed')
+  const fine = await http.request('/users/me', { method: 'PATCH', headers: victimHeaders, body: { profile: { displayName: 'Ada \u{1F600}', bio: '\ufffd stays' } } })
+  t.equal(fine.status, 200, 'a well-formed pair, and U+FFFD itself, pass')
+  t.match(await profileOf(), { displayName: 'Ada \u{1F600}', bio: '\ufffd stays' })
+})
+
 t.test('header injection through cookie values', async t => {
   for (const value of ['x; Path=/; Domain=evil.example', 'x, __Host-access_token=y', 'x%0d%0aSet-Cookie:%20evil=1', '"quoted"', 'é']) {
     const response = await http.request('/auth/refresh', { method: 'POST', headers: { cookie: `__Host-refresh_token=${value}`, 'sec-fetch-site': 'same-origin' } })
@@ -153,8 +179,9 @@ t.test('emails and usernames differing only by case or unicode normalisation are
   t.equal(await prisma.user.count({ where: { email: { contains: base } } }), 1, 'one account')
 })
 
-t.test('URLs the router refuses answer in the error shape too (regression: 414 FST_ERR_MAX_PARAM_LENGTH)', async t => {
-  for (const [method, path] of [['GET', `/admin/users/${'a'.repeat(300)}`], ['GET', '/admin/users/%E0%A4%A'], ['DELETE', `/auth/sessions/${'b'.repeat(101)}`]] as const) {
+t.test('URLs the router refuses answer in the error shape too (regression: 414 FST_ERR_MAX_PARAM_LENGTH), and long parameters it passes on are the routes\' 400', async t => {
+  const past = 'a'.repeat(MAX_PARAM_LENGTH + 1)
+  for (const [method, path] of [['GET', `/admin/users/${past}`], ['GET', '/admin/users/%E0%A4%A'], ['DELETE', `/auth/sessions/${past}`], ['GET', `/admin/users/${'a'.repeat(300)}`], ['DELETE', `/auth/sessions/${'b'.repeat(MAX_PARAM_LENGTH)}`]] as const) {
     const response = await http.request(path, { method, headers: { ...admin.headers, 'x-request-id': 'router-refusal-1' } })
     t.equal(response.status, 400, path.slice(0, 40))
     assertErrorShape(t, response, path.slice(0, 40))

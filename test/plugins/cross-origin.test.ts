@@ -1,5 +1,6 @@
 // CSRF refusals and CORS with credentials, driven by PUBLIC_URL and CORS_ORIGINS.
 import t from 'tap'
+import { MAX_PARAM_LENGTH } from '../../src/plugins/error-handler.js'
 import { buildTestApp } from '../helpers/app.js'
 import { loginWithBody, loginWithCookies, registerAccount } from '../helpers/users.js'
 
@@ -30,7 +31,7 @@ t.test('cookie-authenticated writes from a foreign site are refused', async t =>
 })
 
 t.test('what the router refuses before any hook is readable by a listed origin\'s page (regression: no CORS headers, a network error there)', async t => {
-  const path = `/admin/users/${'a'.repeat(300)}`
+  const path = `/admin/users/${'a'.repeat(MAX_PARAM_LENGTH + 1)}`
   const listed = await app.inject({ method: 'GET', url: path, headers: { origin: 'https://app.example.com' } })
   t.equal(listed.statusCode, 400)
   t.equal(listed.json().code, 'VALIDATION_FAILED')

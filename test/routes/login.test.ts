@@ -93,6 +93,18 @@ t.test('every kind of failure is the same 401', async t => {
   t.equal(await prisma.session.count(), sessionsBefore, 'no session created')
 })
 
+t.test('an unknown identifier is audited as tried, cut at 254 characters, never inside one (regression: an emoji split, the entry lost)', async t => {
+  const emojiLast = 'a'.repeat(253) + '\u{1F600}'
+  // NFKC spells ㎯ in 6 characters: the canonical form passes 254, and its cut falls before the second emoji.
+  const expanding = '\u33af' + 'b'.repeat(247) + '\u{1F600}\u{1F600}'
+  for (const [identifier, recorded] of [[emojiLast, emojiLast], [expanding, 'rad\u2215s2' + 'b'.repeat(247) + '\u{1F600}'], ['x\u{1F600}y', 'x\u{1F600}y']] as const) {
+    const entries = () => prisma.auditEvent.count({ where: { action: 'login.failed', details: { equals: { reason: 'unknown_account', identifier: recorded } } } })
+    const before = await entries()
+    t.equal((await login({ identifier, password: 'not the password' })).statusCode, 401)
+    t.equal(await entries(), before + 1, `${JSON.stringify(identifier.slice(-4))}: its entry`)
+  }
+})
+
 t.test('every login creates a new session', async t => {
   const first = await login({ email: account.email, password: account.password })
   const second = await login({ email: account.email, password: account.password })

@@ -1,4 +1,5 @@
 // Passkeys over HTTP: registration, list, rename, remove; passwordless sign-in in both transports; a passkey as second factor, for fresh authentication and for the admin rule.
+import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { loginAsAdmin } from '../helpers/admin.js'
@@ -70,6 +71,25 @@ t.test('registration: options for a discoverable credential, existing ones exclu
   t.match((await mail.nextMail(account.email, { subject: /^A passkey was removed$/ })).text, /The passkey named "Phone" was removed/)
   t.same((await app.inject({ method: 'GET', url: '/auth/passkeys', headers })).json().items, [])
   t.equal((await startLogin(app, account)).json().mfaRequired, undefined, 'without passkeys the login asks for no second factor')
+})
+
+t.test('a passkey with a long credential id is renamed and removed by its owner (regression: 400 from the router past 100 characters)', async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const headers = bearer((await loginWithBody(app, account)).accessToken)
+  // Just past the router's default, and the longest WebAuthn allows (1364 characters).
+  for (const bytes of [76, 1023]) {
+    const passkey = new SoftPasskey(randomBytes(bytes).toString('base64url'))
+    const options = await post('/auth/passkeys/register/options', undefined, headers)
+    t.equal((await post('/auth/passkeys/register/verify', { response: passkey.register(options.json()) }, headers)).statusCode, 201, `${bytes} bytes registered`)
+    const renamed = await app.inject({ method: 'PATCH', url: `/auth/passkeys/${passkey.id}`, headers, payload: { name: 'Long' } })
+    t.equal(renamed.statusCode, 200, `${bytes} bytes renamed`)
+    t.equal(renamed.json().passkey.name, 'Long')
+    t.equal((await app.inject({ method: 'DELETE', url: `/auth/passkeys/${passkey.id}`, headers })).statusCode, 204, `${bytes} bytes removed`)
+  }
+  t.same((await app.inject({ method: 'GET', url: '/auth/passkeys', headers })).json().items, [])
+  const past = await app.inject({ method: 'DELETE', url: `/auth/passkeys/${'a'.repeat(1365)}`, headers })
+  t.equal(past.statusCode, 400, 'an id longer than any credential\'s is refused by the router')
+  t.equal(past.json().code, 'VALIDATION_FAILED')
 })
 
 t.test('an ended session’s access token can neither list nor rename the passkeys (401 AUTH_SESSION_REVOKED)', async t => {

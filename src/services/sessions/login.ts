@@ -211,9 +211,13 @@ function loginIdentifierOf (who: LoginIdentifier): string {
   return canonical('email' in who ? who.email : 'username' in who ? who.username : who.identifier)
 }
 
-/** The identifier an unknown-account attempt used, canonical and bounded, for the audit trail. */
+/**
+ * The identifier an unknown-account attempt used, canonical and bounded, for the audit trail.
+ * Cut by code points, and well formed: PostgreSQL's jsonb refuses a lone surrogate, and the
+ * entry would be lost (regression: slice() split an emoji at the 254th character).
+ */
 function describe (who: LoginIdentifier): string {
-  return loginIdentifierOf(who).slice(0, 254)
+  return Array.from(loginIdentifierOf(who)).slice(0, 254).join('').toWellFormed()
 }
 
 function lookupOf (who: LoginIdentifier): { email: string } | { username: string } {
