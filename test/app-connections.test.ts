@@ -133,6 +133,19 @@ t.test('a request Node\'s parser refuses is 400 MALFORMED_REQUEST in the catalog
   }
 })
 
+t.test('what Node answers by itself, an Expect it does not know and CONNECT, comes in the catalogue\'s shape (regression: 417 with no body; no answer)', async t => {
+  for (const [what, raw, status, code] of [
+    ['an unknown expectation', 'POST /auth/login HTTP/1.1\r\nHost: auth.example\r\nExpect: something\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}', '417 Expectation Failed', 'EXPECTATION_FAILED'],
+    ['CONNECT, this being no proxy', 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', '400 Bad Request', 'MALFORMED_REQUEST']
+  ] as const) {
+    const connection = await openConnection(port)
+    connection.socket.write(raw)
+    t.ok(await Promise.race([connection.closed, sleep(CLOSED_WITHIN_MS, undefined)]) !== undefined, `${what}: the connection is closed`)
+    t.match(connection.received(), new RegExp(`^HTTP/1\\.1 ${status}\r\n`), what)
+    t.match(bodyOf(connection.received()), { statusCode: Number(status.slice(0, 3)), code }, what)
+  }
+})
+
 t.test('a malformed request pipelined after valid ones is refused after their answers (regression: only the 400, though they ran)', async t => {
   const body = JSON.stringify({ email: `pipelined${Date.now()}@example.com`, password: 'a decent passphrase' })
   const connection = await openConnection(port)

@@ -61,6 +61,14 @@ t.test('a range past the end of a static file is 416 with a catalogue code (regr
   t.same(response.json(), { statusCode: 416, code: 'RANGE_NOT_SATISFIABLE', error: 'Range Not Satisfiable', message: 'The requested range is outside the file' })
 })
 
+t.test('a static file that fails the request\'s precondition is 412 PRECONDITION_FAILED (regression: VALIDATION_FAILED, a 400 code)', async t => {
+  for (const headers of [{ 'if-match': '"not this one"' }, { 'if-unmodified-since': 'Thu, 01 Jan 1970 00:00:00 GMT' }]) {
+    const response = await app.inject({ method: 'GET', url: '/docs/static/swagger-ui.css', headers })
+    t.equal(response.statusCode, 412)
+    t.same(response.json(), { statusCode: 412, code: 'PRECONDITION_FAILED', error: 'Precondition Failed', message: 'The file does not meet the request\'s precondition (If-Match, If-Unmodified-Since)' })
+  }
+})
+
 t.test('a static file name too long, or climbing out of its root, is 404 NOT_FOUND (regression: 403 VALIDATION_FAILED)', async t => {
   const notFound = { statusCode: 404, code: 'NOT_FOUND', error: 'Not Found', message: 'Not found' }
   const long = await app.inject({ method: 'GET', url: `/docs/static/${'a'.repeat(300)}` })

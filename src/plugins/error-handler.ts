@@ -1,5 +1,5 @@
 // Every failure leaves in the catalogue's shape {statusCode, code, error, message}; 5xx bodies carry no internals.
-import { STATUS_CODES, type ServerResponse } from 'node:http'
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { ConnectionError, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
@@ -39,7 +39,7 @@ const fastifyCodes: Record<string, ErrorCode> = {
 // The statuses @fastify/static answers with, as catalogue codes. Its 403 (a path climbing out
 // of its root, a name whose spelling it cannot check, as one too long for the file system) is
 // a 404: there is no such file to serve.
-const pluginStatusCodes: Record<number, ErrorCode> = { 403: 'NOT_FOUND', 404: 'NOT_FOUND', 416: 'RANGE_NOT_SATISFIABLE' }
+const pluginStatusCodes: Record<number, ErrorCode> = { 403: 'NOT_FOUND', 404: 'NOT_FOUND', 412: 'PRECONDITION_FAILED', 416: 'RANGE_NOT_SATISFIABLE' }
 
 // RFC 6750 3.1: a 401 names the scheme, and says invalid_token when a token was presented.
 const invalidTokenCodes = new Set<ErrorCode>([
@@ -170,7 +170,22 @@ function rawAnswer (body: ErrorBody): string {
   return `HTTP/1.1 ${body.statusCode} ${body.error}\r\n${lines}\r\n${json}`
 }
 
+/**
+ * What Node answers by itself, past the parser: an `Expect` other than 100-continue (417 with
+ * no body) and CONNECT (no answer at all: the connection dropped, this being no proxy). Both
+ * in the catalogue's shape now, then the connection is closed.
+ */
+function nodeOwnAnswers (server: FastifyInstance['server']) {
+  server.on('checkExpectation', (request: IncomingMessage) => {
+    answerLast(request.socket, rawAnswer(toErrorBody(apiError('EXPECTATION_FAILED'))))
+  })
+  server.on('connect', (_request: IncomingMessage, socket: Socket) => {
+    answerLast(socket, rawAnswer(toErrorBody(apiError('MALFORMED_REQUEST'))))
+  })
+}
+
 async function errorHandlerPlugin (app: FastifyInstance) {
+  nodeOwnAnswers(app.server)
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (clientWentAway(request)) {
       request.log.debug({ reason: error.message }, 'the client went away before its request arrived')
@@ -207,13 +222,13 @@ async function errorHandlerPlugin (app: FastifyInstance) {
   else app.setNotFoundHandler(notFound)
 
   // What any route can answer besides its own, documented on each (429 is the rate limits'):
-  // 400 from the router or the HTTP parser, 408 and 431 from the HTTP parser (clientErrorHandler),
+  // 400 from the router or the HTTP parser, 408 and 431 from the HTTP parser (clientErrorHandler), 417 from Node's check of Expect,
   // 500 and 503; where a body is sent, 403 from the CSRF check, 413 and 415.
   app.addHook('onRoute', route => {
     const response = route.schema?.response as Record<string, unknown> | undefined
     if (route.schema === undefined || response === undefined) return
     const withBody = [route.method].flat().some(method => !SAFE_METHODS.has(method))
-    route.schema.response = { ...errorResponses(400, 408, 431, 500, 503, ...(withBody ? [403, 413, 415] : [])), ...response }
+    route.schema.response = { ...errorResponses(400, 408, 417, 431, 500, 503, ...(withBody ? [403, 413, 415] : [])), ...response }
   })
 }
 
