@@ -5,6 +5,7 @@ import { totpCode } from '../../src/services/mfa/totp.js'
 import { passwordServiceFor } from '../../src/services/index.js'
 import { createAdminAccounts } from '../../src/services/admin/first-admin.js'
 import { buildTestApp } from '../helpers/app.js'
+import { withClient } from '../helpers/database.js'
 import { whileHeld } from '../helpers/locks.js'
 import { startMailServer } from '../helpers/mail.js'
 import { until } from '../helpers/until.js'
@@ -154,4 +155,28 @@ t.test('an admin removing the factors while the user confirms one: both take the
   t.equal(confirmation?.statusCode, 401, 'the confirmation, after it, finds its session ended')
   t.equal(confirmation?.json().code, 'AUTH_SESSION_REVOKED')
   t.equal(await prisma.totpFactor.count({ where: { userId: user.user.id } }), 0)
+})
+
+t.test('an admin removing the factors while a login\'s second step proves one: both take the challenge before the factor, never crosswise (regression: a deadlock)', {
+  skip: database.poolSize === 1 && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL'
+}, async t => {
+  const user = await registerProvenAccount(app, prisma)
+  await enrolTotp(app, bearer((await loginWithBody(app, user)).accessToken), clock)
+  t.equal((await startLogin(app, user)).json().mfaRequired, true, 'a challenge is open')
+  const [proved, removal] = await withClient(database.url, async holder => {
+    await holder.query('BEGIN')
+    // What the second step holds while it proves a code: its challenge's row.
+    await holder.query('SELECT 1 FROM "MfaChallenge" WHERE "userId" = $1 FOR UPDATE', [user.user.id])
+    const removing = app.inject({ method: 'DELETE', url: `/admin/users/${user.user.id}/mfa`, headers: adminHeaders })
+    await until('the removal to wait', async () =>
+      (await pool.query('SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = \'Lock\'')).rowCount === 1, 5000)
+    // Then what it writes: the factor's last step used.
+    const proved = await holder.query('UPDATE "TotpFactor" SET "lastUsedStep" = "lastUsedStep" WHERE "userId" = $1', [user.user.id]).then(() => 'proved', (error: { code?: string }) => error.code)
+    await holder.query(proved === 'proved' ? 'COMMIT' : 'ROLLBACK')
+    return [proved, await removing] as const
+  })
+  t.equal(proved, 'proved', 'the second step writes its factor without a deadlock')
+  t.equal(removal.statusCode, 204, 'then the removal goes through')
+  t.equal(await prisma.totpFactor.count({ where: { userId: user.user.id } }), 0)
+  t.equal(await prisma.mfaChallenge.count({ where: { userId: user.user.id, usedAt: null } }), 0, 'the open challenge is gone with them')
 })

@@ -8,7 +8,7 @@ import { findRecoveryCode, hashRecoveryCode, newRecoveryCodes } from './recovery
 import { matchingStep, newTotpSecret, openSealed, otpauthUri, sealSecret, type SealKeys } from './totp.js'
 import { emailOf, provenEmailOf } from '../accounts/email-of.js'
 import { lockUser, userById } from '../accounts/user-store.js'
-import { deleteAllPasskeys } from '../passkeys/passkey-store.js'
+import { deleteAllPasskeys, hasPasskey } from '../passkeys/passkey-store.js'
 import { markProven } from '../sessions/session-store.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import { voidUnfinishedChanges } from '../accounts/unfinished-changes.js'
@@ -277,9 +277,12 @@ export function createFactorService (deps: FactorDeps) {
         await lockUser(tx, userId)
         const user = await userById(tx, userId, { email: true })
         if (user === null) throw apiError('NOT_FOUND')
-        if (!await deleteEverySecondFactor(tx, userId)) return false
-        await sessions.revokeAll(userId, 'mfa_removed_by_admin', tx)
+        if (await tx.totpFactor.count({ where: { userId } }) === 0 && !await hasPasskey(tx, userId)) return false
+        // The login challenges before the factors, in the order a login's second step takes them
+        // (its challenge, then the factor it proves): the two never wait for each other crosswise.
         await voidUnfinishedChanges(tx, oneTimeTokens, userId, now())
+        await deleteEverySecondFactor(tx, userId)
+        await sessions.revokeAll(userId, 'mfa_removed_by_admin', tx)
         await outbox.queue(tx, { kind: 'mfa_disabled', to: user.email, byAdmin: true })
         return true
       })

@@ -56,10 +56,11 @@ export function createPasswordResetService ({ prisma, passwords, sessions, oneTi
           const provenAt = (await userById(tx, found.userId, { emailVerifiedAt: true }))?.emailVerifiedAt ?? null
           // Guarded by the address: an email change confirmed meanwhile voids the link.
           await resetPassword(tx, found.userId, found.email, passwordHash, provenAt ?? now())
+          // The login challenges before the factors, in the order a login's second step takes them.
+          await voidUnfinishedChanges(tx, oneTimeTokens, found.userId, now())
           secondFactorsRemoved = provenAt === null && await deleteEverySecondFactor(tx, found.userId)
           if (secondFactorsRemoved) await outbox.queue(tx, { kind: 'mfa_disabled', to: found.email, byAdmin: false })
           await sessions.revokeAll(found.userId, 'password_reset', tx)
-          await voidUnfinishedChanges(tx, oneTimeTokens, found.userId, now())
           await outbox.queue(tx, { kind: 'password_changed', to: found.email, everywhere: true })
           // In the same transaction: a reset that commits has lifted the wait, one that fails can be sent again.
           await throttle.clear(accountThrottleKeys(user), tx)
