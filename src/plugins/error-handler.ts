@@ -134,11 +134,24 @@ export function clientErrorHandler (this: FastifyInstance, error: ConnectionErro
   const body = toErrorBody(apiError(clientErrorCodes[error.code] ?? 'MALFORMED_REQUEST'))
   // A client's mistake or a slow client, not the service's: no stack trace.
   this.log.debug({ code: error.code, statusCode: body.statusCode }, 'request refused before any route')
-  answerLast(socket, rawAnswer(body))
+  refuse(socket, rawAnswer(body), this.server.requestTimeout)
 }
 
 /** Connections refused, whose refusal may wait for the answers before it. */
 const refusing = new WeakSet<Socket>()
+
+/**
+ * Refuses the connection after the answers before the refusal, waiting for them at most
+ * `waitMs` (REQUEST_TIMEOUT_SECONDS): a client that never reads them, and keeps sending, must
+ * not hold the connection and its unsent answers (regression: held as long as it sent a byte
+ * every few seconds).
+ */
+function refuse (socket: Socket, answer: string, waitMs: number) {
+  const deadline = setTimeout(() => socket.destroy(), waitMs)
+  deadline.unref()
+  socket.once('close', () => { clearTimeout(deadline) })
+  answerLast(socket, answer)
+}
 
 /**
  * Writes `answer` once the requests pipelined whole before it on `socket` have had theirs,
@@ -171,16 +184,21 @@ function rawAnswer (body: ErrorBody): string {
 }
 
 /**
- * What Node answers by itself, past the parser: an `Expect` other than 100-continue (417 with
- * no body) and CONNECT (no answer at all: the connection dropped, this being no proxy). Both
- * in the catalogue's shape now, then the connection is closed.
+ * What Node answers by itself, past the parser, in the catalogue's shape: an `Expect` other
+ * than 100-continue (417 with no body), through the response Node gives, so that it takes its
+ * turn among the answers pipelined with it and the connection goes on (regression: answered
+ * on the socket, it waited for itself and held every answer after it); CONNECT (no answer at
+ * all: the connection dropped, this being no proxy), refused as a malformed request is.
  */
 function nodeOwnAnswers (server: FastifyInstance['server']) {
-  server.on('checkExpectation', (request: IncomingMessage) => {
-    answerLast(request.socket, rawAnswer(toErrorBody(apiError('EXPECTATION_FAILED'))))
+  server.on('checkExpectation', (_request: IncomingMessage, response: ServerResponse) => {
+    const body = toErrorBody(apiError('EXPECTATION_FAILED'))
+    const json = JSON.stringify(body)
+    response.writeHead(body.statusCode, { ...apiSecurityHeaders, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(json) })
+    response.end(json)
   })
   server.on('connect', (_request: IncomingMessage, socket: Socket) => {
-    answerLast(socket, rawAnswer(toErrorBody(apiError('MALFORMED_REQUEST'))))
+    refuse(socket, rawAnswer(toErrorBody(apiError('MALFORMED_REQUEST'))), server.requestTimeout)
   })
 }
 
