@@ -142,6 +142,12 @@ t.test('what Node answers by itself comes in the catalogue\'s shape: an Expect i
   t.match(connection.received(), /\{"statusCode":417,"code":"EXPECTATION_FAILED",/)
   connection.socket.destroy()
 
+  // With a body announced that never comes: one answer, and the connection closed (regression: a 408 later, to the same request).
+  const waiting = await openConnection(port)
+  waiting.socket.write('POST /auth/login HTTP/1.1\r\nHost: auth.example\r\nExpect: something\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n')
+  t.ok(await Promise.race([waiting.closed, sleep(CLOSED_WITHIN_MS, undefined)]) !== undefined, 'closed after its 417')
+  t.same(waiting.received().match(/HTTP\/1\.1 \d{3}/g), ['HTTP/1.1 417'], 'one answer')
+
   const connecting = await openConnection(port)
   connecting.socket.write('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n')
   t.ok(await Promise.race([connecting.closed, sleep(CLOSED_WITHIN_MS, undefined)]) !== undefined, 'CONNECT: the connection is closed')
@@ -165,6 +171,30 @@ t.test('a refusal waits for the answers before it no longer than REQUEST_TIMEOUT
     connection.socket.destroy()
   }
   t.ok(Date.now() - started >= 1500, 'not before its bound (2 s here)')
+})
+
+t.test('a CONNECT whose client resets while its refusal waits for earlier answers ends nothing but that connection (regression: the process exited)', async t => {
+  const accepted = new Promise<Socket>(resolve => app.server.once('connection', resolve))
+  const connection = await openConnection(port)
+  const serverSide = await accepted
+  connection.socket.pause()
+  connection.socket.write('GET /docs/json HTTP/1.1\r\nHost: auth.example\r\n\r\n'.repeat(40) + 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n')
+  await sleep(300)
+  connection.socket.resetAndDestroy()
+  await until('the server side to close', async () => serverSide.destroyed, CLOSED_WITHIN_MS)
+  await sleep(100)
+  t.equal((await app.inject({ method: 'GET', url: '/health' })).statusCode, 200, 'the service is still there')
+})
+
+t.test('a request whose client resets at once is no error of the service (regression: a 500 logged with a stack, the rate limit reading the address of a closed socket)', async t => {
+  const errorsBefore = log.lines.filter(line => Number(line.level) >= 50).length
+  await Promise.all(Array.from({ length: 10 }, async () => {
+    const connection = await openConnection(port)
+    connection.socket.write('GET /nope HTTP/1.1\r\nHost: auth.example\r\n\r\n')
+    connection.socket.resetAndDestroy()
+  }))
+  await sleep(500)
+  t.same(log.lines.filter(line => Number(line.level) >= 50).slice(errorsBefore), [], 'no error-level line')
 })
 
 t.test('a malformed request pipelined after valid ones is refused after their answers (regression: only the 400, though they ran)', async t => {

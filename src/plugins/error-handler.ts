@@ -191,13 +191,24 @@ function rawAnswer (body: ErrorBody): string {
  * all: the connection dropped, this being no proxy), refused as a malformed request is.
  */
 function nodeOwnAnswers (server: FastifyInstance['server']) {
-  server.on('checkExpectation', (_request: IncomingMessage, response: ServerResponse) => {
+  server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {
     const body = toErrorBody(apiError('EXPECTATION_FAILED'))
     const json = JSON.stringify(body)
-    response.writeHead(body.statusCode, { ...apiSecurityHeaders, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(json) })
+    // A body announced and not read: the connection closes, as after Fastify's early answers,
+    // lest a body that never comes earn the same request a second answer (a 408).
+    const announcesBody = Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined
+    response.writeHead(body.statusCode, {
+      ...apiSecurityHeaders,
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(json),
+      ...(announcesBody ? { connection: 'close' } : {})
+    })
     response.end(json)
   })
   server.on('connect', (_request: IncomingMessage, socket: Socket) => {
+    // Node hands the socket over without its own handlers: an error while the refusal waits
+    // for the answers before it (the client resets) would be uncaught, and end the process.
+    socket.on('error', () => { socket.destroy() })
     refuse(socket, rawAnswer(toErrorBody(apiError('MALFORMED_REQUEST'))), server.requestTimeout)
   })
 }

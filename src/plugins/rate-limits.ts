@@ -31,7 +31,10 @@ export function perClientIp (limit: RateLimit) {
  * client by its /64 (one subscriber's whole network) and an IPv4-mapped one as IPv4.
  */
 export function clientOf (request: FastifyRequest): string {
-  const ip = request.ip
+  // Undefined once the client has reset its connection, before the limits looked at the
+  // request: nobody reads its answer, so any key does (regression: a 500 and an error line).
+  const ip = request.ip as string | undefined
+  if (ip === undefined) return 'gone'
   if (!isIPv6(ip)) return ip.toLowerCase()
   const address = new Address6(ip)
   return address.isMapped4() ? address.to4().correctForm() : new Address6(`${ip}/64`).startAddress().correctForm()
@@ -153,9 +156,10 @@ async function rateLimitsPlugin (app: FastifyInstance, settings: RateLimitSettin
     ...perClientIp(settings.defaultLimit),
     cache: MEMORY_ENTRIES,
     ...(settings.redis === null ? {} : { store: sharedStore(settings.redis, settings.keyPrefix, redisAvailability(settings.redis, app.log, settings.now)) }),
-    // The default key is the client ip (an IPv6 client by its /64) as Fastify resolved it:
+    // The key is the client ip (an IPv6 client by its /64) as Fastify resolved it (clientOf):
     // X-Forwarded-For counts only when it comes from a TRUST_PROXY address, so a client
     // cannot pick a new identity per request.
+    keyGenerator: clientOf,
     errorResponseBuilder: () => apiError('RATE_LIMITED')
   })
 
