@@ -155,13 +155,21 @@ t.test('what Node answers by itself comes in the catalogue\'s shape: an Expect i
   t.match(bodyOf(connecting.received()), { statusCode: 400, code: 'MALFORMED_REQUEST' })
 })
 
-t.test('a refusal waits for the answers before it no longer than REQUEST_TIMEOUT_SECONDS: a client that never reads them is cut off (regression: held while it sent a byte now and then)', async t => {
+/**
+ * A connection, and the server's side of it, that pipelines far more answer than the socket's
+ * buffers hold, never read, and then `last`: a refusal that waits for the answers before it.
+ */
+async function behindUnreadAnswers (last: string) {
   const accepted = new Promise<Socket>(resolve => app.server.once('connection', resolve))
   const connection = await openConnection(port)
   const serverSide = await accepted
-  // Far more answer than the socket's buffers hold, never read; then a malformed request.
   connection.socket.pause()
-  connection.socket.write('GET /docs/json HTTP/1.1\r\nHost: auth.example\r\n\r\n'.repeat(40) + 'BOGUS\r\n\r\n')
+  connection.socket.write('GET /docs/json HTTP/1.1\r\nHost: auth.example\r\n\r\n'.repeat(40) + last)
+  return { connection, serverSide }
+}
+
+t.test('a refusal waits for the answers before it no longer than REQUEST_TIMEOUT_SECONDS: a client that never reads them is cut off (regression: held while it sent a byte now and then)', async t => {
+  const { connection, serverSide } = await behindUnreadAnswers('BOGUS\r\n\r\n')
   const started = Date.now()
   const nudges = setInterval(() => { if (!connection.socket.destroyed) connection.socket.write('x') }, 300)
   try {
@@ -174,11 +182,7 @@ t.test('a refusal waits for the answers before it no longer than REQUEST_TIMEOUT
 })
 
 t.test('a CONNECT whose client resets while its refusal waits for earlier answers ends nothing but that connection (regression: the process exited)', async t => {
-  const accepted = new Promise<Socket>(resolve => app.server.once('connection', resolve))
-  const connection = await openConnection(port)
-  const serverSide = await accepted
-  connection.socket.pause()
-  connection.socket.write('GET /docs/json HTTP/1.1\r\nHost: auth.example\r\n\r\n'.repeat(40) + 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n')
+  const { connection, serverSide } = await behindUnreadAnswers('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n')
   await sleep(300)
   connection.socket.resetAndDestroy()
   await until('the server side to close', async () => serverSide.destroyed, CLOSED_WITHIN_MS)
