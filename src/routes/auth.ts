@@ -16,7 +16,7 @@ import { isSecondFactorRequired, throttleKeyOfLogin, type LoginService, type Log
 import type { RefreshService } from '../services/sessions/refresh.js'
 import type { SessionService } from '../services/sessions/sessions.js'
 import type { UserService } from '../services/accounts/users.js'
-import { absentBodyAsEmpty, callerOf, deviceOf, isBrowser, noStore, type TypedRoutes } from './request-context.js'
+import { absentBodyAsEmpty, actorOf, callerOf, deviceOf, isBrowser, noStore, type TypedRoutes } from './request-context.js'
 
 export interface AuthRoutesOptions {
   logins: LoginService
@@ -162,14 +162,15 @@ function logoutRoutes (routes: TypedRoutes, app: FastifyInstance, sessions: Sess
       tags: ['auth'],
       operationId: 'logoutAll',
       summary: 'End every session of the caller',
-      description: 'Needs fresh authentication (403 `REAUTHENTICATION_REQUIRED`).',
+      description: 'Also ends what a session began and did not finish: a pending email change and its link, the reset links, the login challenges under way (the remedy for a stolen session). Audited as `sessions.revoked`. Needs fresh authentication (403 `REAUTHENTICATION_REQUIRED`).',
       security,
       body: EmptyBody,
       response: { 204: Type.Null(), ...errorResponses(401, 403) },
       ...authCookies({ 204: 'cleared' })
     }
   }, async (request, reply) => {
-    await sessions.revokeAll(callerOf(request).userId, 'logout_all')
+    const actor = actorOf(request)
+    await sessions.signOutEverywhere(actor, actor.userId, 'logout_all')
     return reply.clearAuthCookies().code(204).send()
   })
 

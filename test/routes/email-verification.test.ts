@@ -127,8 +127,8 @@ t.test('a reset link mailed to the old address dies with the change', async t =>
   t.equal(again.json().code, 'RESET_TOKEN_INVALID', 'dead for good once the address changed')
 })
 
-t.test('a password reset or change cancels a pending email change: the link the notice warned of dies', async t => {
-  for (const remedy of ['reset', 'change'] as const) {
+t.test('a password reset or change, or signing out everywhere, cancels a pending email change: the link the notice warned of dies', async t => {
+  for (const remedy of ['reset', 'change', 'sign-out everywhere'] as const) {
     const account = await registerAccount(app)
     const intruder = await loginWithBody(app, account)
     const theirs = newAccount().email
@@ -141,10 +141,17 @@ t.test('a password reset or change cancels a pending email change: the link the 
       await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: account.email } })
       const resetMail = await mail.nextMail(account.email, { subject: /^Reset your password$/ })
       t.equal((await app.inject({ method: 'POST', url: '/auth/password/reset', payload: { token: resetMail.token, password: newPassword } })).statusCode, 204)
-    } else {
+    } else if (remedy === 'change') {
       const owner = await loginWithBody(app, account)
       const changed = await app.inject({ method: 'POST', url: '/auth/password/change', headers: { authorization: `Bearer ${owner.accessToken}` }, payload: { currentPassword: account.password, newPassword } })
       t.equal(changed.statusCode, 204)
+    } else {
+      // Regression: the owner's logout-all ended the sessions and left the staged change alive.
+      const owner = await loginWithBody(app, account)
+      const signedOut = await app.inject({ method: 'POST', url: '/auth/logout-all', headers: { authorization: `Bearer ${owner.accessToken}` } })
+      t.equal(signedOut.statusCode, 204)
+      const entry = await prisma.auditEvent.findFirst({ where: { subjectId: account.user.id, action: 'sessions.revoked' } })
+      t.same([entry?.actorId, entry?.ip, entry?.details], [account.user.id, '127.0.0.1', { count: 2 }], 'audited as the owner\'s, both sessions counted')
     }
 
     t.equal((await verify(confirmation.token)).json().code, 'VERIFICATION_TOKEN_INVALID', `${remedy}: the intruder's link is dead`)

@@ -143,11 +143,7 @@ function accountAdministration ({ prisma, sessions, audit, passwordReset, oneTim
 
     async revokeSessions (actor: Actor, id: string): Promise<void> {
       await findOrThrow(id)
-      await prisma.$transaction(async tx => {
-        const count = await sessions.revokeAll(id, 'revoked_by_admin', tx)
-        await voidUnfinishedChanges(tx, oneTimeTokens, id, now())
-        await audit.recordIn(tx, { action: 'sessions.revoked', actorId: actor.userId, subjectId: id, ip: actor.ip, details: { count } })
-      })
+      await sessions.signOutEverywhere(actor, id, 'revoked_by_admin')
     },
 
     /** The user's live sessions, most recently used first; `current` marks the caller's own when they look at themselves. */

@@ -1,5 +1,8 @@
 // Sessions: ending, checking and listing them, by the rules of liveness.ts (their queries are in session-store.ts).
 import type { Db, PrismaClient } from '../../db/prisma.js'
+import { voidUnfinishedChanges } from '../accounts/unfinished-changes.js'
+import type { AuditService } from '../admin/audit.js'
+import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import { expiryOf } from './liveness.js'
 import { countLiveSessions, endSession, endSessionsOfUser, liveSessionOf, liveSessionsPage, saltOf, type RevokeReason } from './session-store.js'
 import type { RefreshTokenCodec } from '../tokens/refresh-tokens.js'
@@ -8,6 +11,8 @@ import { decodeCursor, encodeCursor, type Page } from '../pagination.js'
 export interface SessionDeps {
   prisma: PrismaClient
   codec: RefreshTokenCodec
+  oneTimeTokens: Pick<OneTimeTokenService, 'revoke'>
+  audit: Pick<AuditService, 'recordIn'>
   now: () => Date
 }
 
@@ -35,7 +40,7 @@ export interface SessionView {
 
 export type { RevokeReason } from './session-store.js'
 
-export function createSessionService ({ prisma, codec, now }: SessionDeps) {
+export function createSessionService ({ prisma, codec, oneTimeTokens, audit, now }: SessionDeps) {
   return {
     /** How many sessions can still be used, across all users (a gauge for monitoring). */
     async countLive (): Promise<number> {
@@ -57,7 +62,22 @@ export function createSessionService ({ prisma, codec, now }: SessionDeps) {
       await endSession(prisma, { id: sessionId }, reason, now())
     },
 
-    /** Ends every live session of the user (logout everywhere, password reset, deactivation). */
+    /**
+     * Signs the user out everywhere, by their own logout-all or an admin's hand: every live
+     * session ends, and so does what a session may have begun and not finished (a staged
+     * email change and its link, the reset links, the login challenges: see
+     * accounts/unfinished-changes.ts), audited, in one transaction. It is the remedy for a
+     * stolen session, and an intruder's staged address must not outlive it.
+     */
+    async signOutEverywhere (actor: { userId: string, ip: string }, userId: string, reason: 'logout_all' | 'revoked_by_admin'): Promise<void> {
+      await prisma.$transaction(async tx => {
+        const count = await endSessionsOfUser(tx, userId, reason, now())
+        await voidUnfinishedChanges(tx, oneTimeTokens, userId, now())
+        await audit.recordIn(tx, { action: 'sessions.revoked', actorId: actor.userId, subjectId: userId, ip: actor.ip, details: { count } })
+      })
+    },
+
+    /** Ends every live session of the user, inside a remedy's transaction (password reset, deactivation, removal of the factors). */
     async revokeAll (userId: string, reason: RevokeReason, db: Db = prisma): Promise<number> {
       return await endSessionsOfUser(db, userId, reason, now())
     },
