@@ -20,6 +20,7 @@ const catalogue = {
   PASSKEY_RP_ID_MISMATCH: [401, 'The passkey belongs to another site (relying party id)'],
   PASSKEY_USER_NOT_VERIFIED: [401, 'The authenticator did not verify the user (PIN or biometrics); a passkey sign-in needs that'],
   PASSKEY_COUNTER_REGRESSED: [401, 'The passkey reported a use count lower than before: it may have been cloned, so it was refused'],
+  PASSKEY_PASSWORD_REQUIRED: [401, 'The password was changed since this passkey was last used: sign in with the password, then the passkey, and it signs in alone again'],
   AUTH_REQUIRED: [401, 'Authentication is required'],
   AUTH_INVALID_CREDENTIALS: [401, 'Invalid credentials'],
   AUTH_TOKEN_INVALID: [401, 'The access token is invalid'],

@@ -194,3 +194,74 @@ t.test('admins: a passkey satisfies REQUIRE_MFA_FOR_ADMINS; mfaEnabled counts pa
   t.equal((await app.inject({ method: 'GET', url: `/admin/users/${target.user.id}`, headers: adminHeaders })).json().mfaEnabled, false)
   t.equal((await passwordless(target.passkey)).json().code, 'PASSKEY_INVALID')
 })
+
+/** The second step of a password login, met with `passkey`. */
+async function signInWithPasswordThen (passkey: SoftPasskey, account: { email: string, password: string }) {
+  const { mfaToken } = (await startLogin(app, account)).json()
+  const options = (await post('/auth/mfa/webauthn/options', { mfaToken })).json()
+  return post('/auth/mfa/verify', { mfaToken, webauthn: passkey.assert(options) })
+}
+
+t.test('a password reset suspends passwordless sign-in with the passkeys registered before it, until one is used after the password (regression: an intruder\'s passkey outlived the reset)', async t => {
+  // An intruder with a fresh session registers a passkey; the owner resets the password, as the mail says.
+  const account = await accountWithPasskey()
+  await post('/auth/password/forgot', { email: account.email })
+  const { token } = await mail.nextMail(account.email, { subject: /^Reset your password$/ })
+  const password = 'the owner takes it back 23'
+  t.equal((await post('/auth/password/reset', { token, password })).statusCode, 204)
+  const before = await prisma.passkey.findUniqueOrThrow({ where: { id: account.passkey.id } })
+
+  const refused = await passwordless(account.passkey)
+  t.equal(refused.statusCode, 401)
+  t.equal(refused.json().code, 'PASSKEY_PASSWORD_REQUIRED')
+  const after = await prisma.passkey.findUniqueOrThrow({ where: { id: account.passkey.id } })
+  t.same([after.counter, after.lastUsedAt, after.passwordless], [before.counter, before.lastUsedAt, false], 'no use recorded')
+  const audited = await prisma.auditEvent.findFirst({ where: { subjectId: account.user.id, action: 'passkey.failed' } })
+  t.match(audited?.details, { during: 'login', code: 'PASSKEY_PASSWORD_REQUIRED', reason: 'suspended' })
+
+  // Whoever knows the new password and holds the passkey signs in, and the passkey signs in alone again.
+  const owner = await signInWithPasswordThen(account.passkey, { email: account.email, password })
+  t.equal(owner.statusCode, 200, owner.body)
+  const listed = await app.inject({ method: 'GET', url: '/auth/passkeys', headers: bearer(owner.json().accessToken) })
+  t.same(listed.json().items.map((p: { passwordless: boolean }) => p.passwordless), [true])
+  t.equal((await passwordless(account.passkey)).statusCode, 200)
+})
+
+t.test('a password change suspends every passkey but the one the changing session proved; reauthenticating with one gives it back', async t => {
+  const account = await accountWithPasskey()
+  const second = await registerPasskey(app, account.headers, 'Phone')
+  const signedIn = await passwordless(second)
+  const headers = bearer(signedIn.json().accessToken)
+  const newPassword = 'a changed passphrase 41'
+  const changed = await post('/auth/password/change', { currentPassword: account.password, newPassword }, headers)
+  t.equal(changed.statusCode, 204)
+  t.equal((await passwordless(second)).statusCode, 200, 'the passkey the session proved still signs in alone')
+  t.equal((await passwordless(account.passkey)).json().code, 'PASSKEY_PASSWORD_REQUIRED')
+
+  const options = (await post('/auth/reauthenticate/webauthn/options', undefined, headers)).json()
+  t.equal((await post('/auth/reauthenticate', { webauthn: account.passkey.assert(options) }, headers)).statusCode, 204)
+  t.equal((await passwordless(account.passkey)).statusCode, 200, 'proven on a session, it signs in alone again')
+})
+
+t.test('a deactivated account\'s passkey sign-in is refused before its use is recorded, and audited (regression: the use was recorded, the refusal not audited)', async t => {
+  const account = await accountWithPasskey()
+  await prisma.user.update({ where: { id: account.user.id }, data: { isActive: false } })
+  const before = await prisma.passkey.findUniqueOrThrow({ where: { id: account.passkey.id } })
+  const refused = await passwordless(account.passkey)
+  t.equal(refused.json().code, 'PASSKEY_INVALID')
+  const after = await prisma.passkey.findUniqueOrThrow({ where: { id: account.passkey.id } })
+  t.same([after.counter, after.lastUsedAt], [before.counter, before.lastUsedAt], 'no use recorded')
+  const audited = await prisma.auditEvent.findFirst({ where: { subjectId: account.user.id, action: 'passkey.failed' } })
+  t.match(audited?.details, { during: 'login', code: 'PASSKEY_INVALID', reason: 'inactive' })
+})
+
+t.test('admins: removing the passkey a session proved closes the admin API on that session, though the admin has an older one (regression: any passkey of theirs counted)', async t => {
+  const admin = await loginAsAdmin(app, prisma)
+  const other = bearer((await loginWithBody(app, admin)).accessToken)
+  await registerPasskey(app, other, 'Admin laptop')
+  const intruders = await registerPasskey(app, admin.headers, 'Not theirs')
+  t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: admin.headers })).statusCode, 200)
+  t.equal((await app.inject({ method: 'DELETE', url: `/auth/passkeys/${intruders.id}`, headers: other })).statusCode, 204)
+  t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: admin.headers })).json().code, 'MFA_ENROLMENT_REQUIRED', 'the passkey it proved is gone')
+  t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: other })).statusCode, 200, 'the session that proved the remaining one keeps it')
+})

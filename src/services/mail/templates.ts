@@ -62,7 +62,7 @@ export function mfaDisabledMail ({ byAdmin }: { byAdmin: boolean }): MailContent
 }
 
 export function passkeyAddedMail ({ name }: { name: string }): MailContent {
-  return securityNotice('A passkey was added', `A passkey named "${name}" was added to your account: it signs in without a password, and is a second factor after one.`)
+  return securityNotice('A passkey was added', `A passkey named "${name}" was added to your account: it signs in without a password, and is a second factor after one. Should it not be yours, a new password stops it signing in alone; then remove it from your account's passkeys.`)
 }
 
 export function passkeyRemovedMail ({ name }: { name: string }): MailContent {

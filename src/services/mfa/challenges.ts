@@ -107,13 +107,13 @@ async function sweepExpiredChallenges (db: Db, at: Date): Promise<void> {
 
 /** The proof checked inside the challenge's lock: the refusal's code (null when it holds), and whether a passkey verified the user. */
 async function checkProof ({ factors, assertions }: ChallengeDeps, tx: Transaction, row: ChallengeRow, proof: SecondFactorProof, ip: string) {
-  const byCode = (proven: boolean) => ({ refusal: proven ? null : 'MFA_CODE_INVALID' as ErrorCode, userVerified: false, report: async () => {} })
+  const byCode = (proven: boolean) => ({ refusal: proven ? null : 'MFA_CODE_INVALID' as ErrorCode, userVerified: false, passkeyId: undefined, report: async () => {} })
   if ('code' in proof) return byCode(await factors.proveTotp(tx, row.userId, proof.code))
   if ('recoveryCode' in proof) return byCode(await factors.proveRecoveryCode(tx, row.userId, proof.recoveryCode))
   const request = { response: proof.webauthn, purpose: 'second_factor' as const, bindingId: row.id, userId: row.userId, requireUserVerification: false, ip }
   const outcome = await assertions.check(tx, request)
   const report = async () => assertions.report(request, outcome)
-  return outcome.ok ? { refusal: null, userVerified: outcome.userVerified, report } : { refusal: outcome.code, userVerified: false, report }
+  return outcome.ok ? { refusal: null, userVerified: outcome.userVerified, passkeyId: outcome.passkeyId, report } : { refusal: outcome.code, userVerified: false, passkeyId: undefined, report }
 }
 
 /**
@@ -181,11 +181,11 @@ export function createChallengeService (deps: ChallengeDeps) {
       const method = methodOf(proof)
       // In turn with the identifier's other checks (LoginThrottle.inTurn): codes sent at once
       // to several challenges of one login would otherwise all read the same count.
-      const { row, userVerified } = await throttle.inTurn(found.throttleKey, async () => {
+      const { row, userVerified, passkeyId } = await throttle.inTurn(found.throttleKey, async () => {
         await throttle.assertMayTryAll(throttleKeys)
-        const { row, refusal, userVerified, report } = await checkLocked(deps, tokenHash, at, proof, ip)
+        const { row, refusal, userVerified, passkeyId, report } = await checkLocked(deps, tokenHash, at, proof, ip)
         await report()
-        if (refusal === null) return { row, userVerified }
+        if (refusal === null) return { row, userVerified, passkeyId }
         await throttle.recordFailure(row.throttleKey)
         await audit.record({ action: 'mfa.code_failed', subjectId: row.userId, ip, details: { during: 'login', method, failures: row.failures + 1 } })
         throw apiError(refusal)
@@ -194,7 +194,7 @@ export function createChallengeService (deps: ChallengeDeps) {
         outbox.wake()
         await audit.record({ action: 'mfa.recovery_code_used', actorId: row.userId, subjectId: row.userId, ip, details: { during: 'login' } })
       }
-      return { userId: row.userId, throttleKeys, proof: { secondFactor: method, userVerified, passwordHash: row.passwordHash } }
+      return { userId: row.userId, throttleKeys, proof: { secondFactor: method, userVerified, passwordHash: row.passwordHash, ...(passkeyId === undefined ? {} : { passkeyId }) } }
     }
   }
 }

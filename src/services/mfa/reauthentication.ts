@@ -53,15 +53,20 @@ async function provenTimes ({ prisma, now }: ReauthenticationDeps, userId: strin
   return session
 }
 
-/** The proof checked: null when it holds, else the error to answer (403 for a wrong password, code or passkey). */
-async function refusalOf ({ prisma, passwords, factors, assertions }: ReauthenticationDeps, userId: string, sessionId: string, proof: ReauthenticationProof, passwordHash: string, ip: string) {
-  if ('password' in proof) return await passwords.verify(passwordHash, proof.password) ? null : apiError('INVALID_CURRENT_PASSWORD')
+/**
+ * The proof checked: what the session records of it (the method, and which passkey), or the
+ * error to answer (403 for a wrong password, code or passkey).
+ */
+async function checkProof ({ prisma, passwords, factors, assertions }: ReauthenticationDeps, userId: string, sessionId: string, proof: ReauthenticationProof, passwordHash: string, ip: string): Promise<{ proven: ProofMethod | { passkeyId: string } } | { refusal: Error }> {
+  const method = methodOf(proof)
+  const outcome = (proven: boolean, refusal: Error) => proven ? { proven: method } : { refusal }
+  if ('password' in proof) return outcome(await passwords.verify(passwordHash, proof.password), apiError('INVALID_CURRENT_PASSWORD'))
   if ('webauthn' in proof) {
-    const outcome = await assertions.verify({ response: proof.webauthn, purpose: 'reauthentication', bindingId: sessionId, userId, requireUserVerification: false, ip })
-    return outcome.ok ? null : withStatus(outcome.code, 403)
+    const checked = await assertions.verify({ response: proof.webauthn, purpose: 'reauthentication', bindingId: sessionId, userId, requireUserVerification: false, ip })
+    return checked.ok ? { proven: { passkeyId: checked.passkeyId } } : { refusal: withStatus(checked.code, 403) }
   }
   const proven = 'code' in proof ? await factors.proveTotp(prisma, userId, proof.code) : await factors.proveRecoveryCode(prisma, userId, proof.recoveryCode)
-  return proven ? null : withStatus('MFA_CODE_INVALID', 403)
+  return outcome(proven, withStatus('MFA_CODE_INVALID', 403))
 }
 
 export function createReauthenticationService (deps: ReauthenticationDeps) {
@@ -91,17 +96,18 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
       const session = await liveSessionOf(prisma, userId, sessionId, now(), {
         totpProvenAt: true,
         recoveryCodeProvenAt: true,
-        passkeyProvenAt: true,
-        user: { select: { role: true, totpFactor: { select: { confirmedAt: true } }, passkeys: { select: { createdAt: true }, orderBy: { createdAt: 'asc' }, take: 1 } } }
+        passkeyProvenId: true,
+        user: { select: { role: true, totpFactor: { select: { confirmedAt: true } }, passkeys: { select: { id: true } } } }
       })
       if (session === null) throw apiError('AUTH_SESSION_REVOKED')
-      const { role, totpFactor, passkeys: [firstPasskey] } = session.user
-      // A proof counts for a factor the user has now, made since it was set up: a session that
+      const { role, totpFactor, passkeys } = session.user
+      // A code counts for the factor the user has now, proven since it was set up: a session that
       // proved a factor removed since does not get the admin API back when another is set up.
-      const provenSince = (setUpAt: Date | null | undefined, ...proofs: Array<Date | null>) =>
-        setUpAt != null && proofs.some(provenAt => provenAt !== null && provenAt >= setUpAt)
-      const totpProven = provenSince(totpFactor?.confirmedAt, session.totpProvenAt, session.recoveryCodeProvenAt)
-      const passkeyProven = provenSince(firstPasskey?.createdAt, session.passkeyProvenAt)
+      const confirmedAt = totpFactor?.confirmedAt
+      const totpProven = confirmedAt != null && [session.totpProvenAt, session.recoveryCodeProvenAt].some(provenAt => provenAt !== null && provenAt >= confirmedAt)
+      // A passkey counts while the user still has the very one this session proved: another
+      // passkey of theirs proves nothing of this session.
+      const passkeyProven = passkeys.some(passkey => passkey.id === session.passkeyProvenId)
       if (requireMfaForAdmins && isAdministrative(role) && !totpProven && !passkeyProven) throw apiError('MFA_ENROLMENT_REQUIRED')
       return role
     },
@@ -125,17 +131,17 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
       const keys = accountThrottleKeys(user)
       const method = methodOf(proof)
       // In turn with the logins by the address, as they count against its backoff alike.
-      await throttle.inTurn(keys[0] as string, async () => {
+      const proven = await throttle.inTurn(keys[0] as string, async () => {
         await throttle.assertMayTryAll(keys)
         if (method === 'webauthn' ? !await passkeys.has(userId) : method !== 'password' && !await factors.isEnabled(userId)) throw apiError('MFA_NOT_ENABLED')
-        const refusal = await refusalOf(deps, userId, sessionId, proof, user.passwordHash, ip)
-        if (refusal === null) return
+        const checked = await checkProof(deps, userId, sessionId, proof, user.passwordHash, ip)
+        if ('proven' in checked) return checked.proven
         await throttle.recordFailure(keys[0] as string)
         await audit.record({ action: method === 'password' ? 'reauthentication.failed' : 'mfa.code_failed', actorId: userId, subjectId: userId, ip, details: { during: 'reauthentication', method } })
-        throw refusal
+        throw checked.refusal
       })
       const at = now()
-      if (!await markProven(prisma, userId, sessionId, method, at)) throw apiError('AUTH_SESSION_REVOKED')
+      if (!await markProven(prisma, userId, sessionId, proven, at)) throw apiError('AUTH_SESSION_REVOKED')
       if (method === 'recovery_code') {
         outbox.wake()
         await audit.record({ action: 'mfa.recovery_code_used', actorId: userId, subjectId: userId, ip, details: { during: 'reauthentication' } })

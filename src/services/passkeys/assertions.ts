@@ -23,7 +23,7 @@ export interface AssertionRequest {
 
 export type AssertionOutcome =
   | { ok: true, userId: string, passkeyId: string, userVerified: boolean }
-  | { ok: false, code: ErrorCode, regressed?: { userId: string, passkeyId: string, stored: string, presented: string } }
+  | { ok: false, code: ErrorCode, regressed?: { userId: string, passkeyId: string, stored: string, presented: string }, refused?: { userId: string, reason: 'inactive' | 'suspended' } }
 
 export interface AssertionDeps {
   prisma: PrismaClient
@@ -76,7 +76,12 @@ async function checkAssertion ({ ceremonies, settings, now }: Omit<AssertionDeps
   if ((counter > 0n || stored.counter > 0n) && counter <= stored.counter) {
     return { ok: false, code: 'PASSKEY_COUNTER_REGRESSED', regressed: { userId: stored.userId, passkeyId: stored.id, stored: stored.counter.toString(), presented: counter.toString() } }
   }
-  if (!await recordUse(db, stored, { counter, backedUp: info.credentialBackedUp, at: now() })) return { ok: false, code: 'PASSKEY_COUNTER_REGRESSED' }
+  const passwordless = request.purpose === 'login'
+  // Signing in alone: a deactivated account, or a passkey a new password suspended, is
+  // refused before its use is recorded (and audited under its user).
+  if (passwordless && !stored.user.isActive) return { ok: false, code: 'PASSKEY_INVALID', refused: { userId: stored.userId, reason: 'inactive' } }
+  if (passwordless && !stored.passwordless) return { ok: false, code: 'PASSKEY_PASSWORD_REQUIRED', refused: { userId: stored.userId, reason: 'suspended' } }
+  if (!await recordUse(db, stored, { counter, backedUp: info.credentialBackedUp, at: now(), provenOnSession: !passwordless })) return { ok: false, code: 'PASSKEY_COUNTER_REGRESSED' }
   return { ok: true, userId: stored.userId, passkeyId: stored.id, userVerified: info.userVerified }
 }
 
@@ -88,12 +93,14 @@ export function createAssertionVerifier ({ prisma, ceremonies, audit, settings, 
   /** Audits a refusal; after the transaction, since the audit trail writes on a connection of its own. */
   async function report (request: AssertionRequest, outcome: AssertionOutcome): Promise<void> {
     if (outcome.ok) return
-    const { regressed } = outcome
+    const { regressed, refused } = outcome
     if (regressed !== undefined) {
       const { userId, ...details } = regressed
       await audit.record({ action: 'passkey.counter_regressed', subjectId: userId, ip: request.ip, details })
     }
-    await audit.record({ action: 'passkey.failed', subjectId: regressed?.userId ?? request.userId, ip: request.ip, details: { during: request.purpose, code: outcome.code } })
+    const subjectId = regressed?.userId ?? refused?.userId ?? request.userId
+    const reason = refused === undefined ? {} : { reason: refused.reason }
+    await audit.record({ action: 'passkey.failed', subjectId, ip: request.ip, details: { during: request.purpose, code: outcome.code, ...reason } })
   }
 
   return {

@@ -10,9 +10,11 @@ export interface PasskeyView {
   backedUp: boolean
   transports: string[]
   aaguid: string
+  /** Whether it signs in alone (see the Passkey model): false after a new password, until proven again. */
+  passwordless: boolean
 }
 
-const viewSelect = { id: true, name: true, createdAt: true, lastUsedAt: true, backedUp: true, transports: true, aaguid: true } as const
+const viewSelect = { id: true, name: true, createdAt: true, lastUsedAt: true, backedUp: true, transports: true, aaguid: true, passwordless: true } as const
 
 /** A verified registration, as it is stored. */
 export interface NewPasskey {
@@ -67,13 +69,31 @@ export async function deleteAllPasskeys (db: Db, userId: string): Promise<number
   return (await db.passkey.deleteMany({ where: { userId } })).count
 }
 
-/** The credential an assertion names, only among `userId`'s passkeys when the user is known. */
+/** The credential an assertion names, only among `userId`'s passkeys when the user is known, with what a passwordless sign-in must check. */
 export async function credentialOf (db: Db, id: string, userId: string | null) {
-  return db.passkey.findFirst({ where: { id, ...(userId === null ? {} : { userId }) }, select: { id: true, userId: true, publicKey: true, counter: true } })
+  return db.passkey.findFirst({
+    where: { id, ...(userId === null ? {} : { userId }) },
+    select: { id: true, userId: true, publicKey: true, counter: true, passwordless: true, user: { select: { isActive: true } } }
+  })
 }
 
-/** Records a use, conditional on the counter read before it: of two uses racing with one value, one passes. */
-export async function recordUse (db: Db, stored: { id: string, counter: bigint }, use: { counter: bigint, backedUp: boolean, at: Date }): Promise<boolean> {
-  const { count } = await db.passkey.updateMany({ where: { id: stored.id, counter: stored.counter }, data: { counter: use.counter, backedUp: use.backedUp, lastUsedAt: use.at } })
+/**
+ * Records a use, conditional on the counter read before it: of two uses racing with one value,
+ * one passes. A use after the password or on a live session (`provenOnSession`) gives a
+ * suspended passkey its passwordless sign-in back.
+ */
+export async function recordUse (db: Db, stored: { id: string, counter: bigint }, use: { counter: bigint, backedUp: boolean, at: Date, provenOnSession: boolean }): Promise<boolean> {
+  const { count } = await db.passkey.updateMany({
+    where: { id: stored.id, counter: stored.counter },
+    data: { counter: use.counter, backedUp: use.backedUp, lastUsedAt: use.at, ...(use.provenOnSession ? { passwordless: true } : {}) }
+  })
   return count === 1
+}
+
+/**
+ * A new password's remedy (see the Passkey model): the user's passkeys stop signing in alone,
+ * all but `keepId`, the one the session that set the password proved (null: none).
+ */
+export async function suspendPasswordless (db: Db, userId: string, keepId: string | null): Promise<void> {
+  await db.passkey.updateMany({ where: { userId, passwordless: true, ...(keepId === null ? {} : { id: { not: keepId } }) }, data: { passwordless: false } })
 }

@@ -68,7 +68,7 @@ async function storePasskey ({ prisma, outbox, now }: PasskeyDeps, actor: Passke
       deviceType: info.credentialDeviceType,
       aaguid: info.aaguid
     }, name ?? `Passkey ${count + 1}`, at)
-    if (!await markProven(tx, actor.userId, actor.sessionId, 'webauthn', at)) throw apiError('AUTH_SESSION_REVOKED')
+    if (!await markProven(tx, actor.userId, actor.sessionId, { passkeyId: created.id }, at)) throw apiError('AUTH_SESSION_REVOKED')
     await outbox.queue(tx, { kind: 'passkey_added', to, name: created.name })
     return created
   }).catch((error: unknown) => {

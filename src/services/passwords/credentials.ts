@@ -11,6 +11,7 @@ import { assertDeletionLeavesAnAdmin } from '../admin/users.js'
 import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
 import { liveSessionOf } from '../sessions/session-store.js'
 import { voidUnfinishedChanges } from '../accounts/unfinished-changes.js'
+import { suspendPasswordless } from '../passkeys/passkey-store.js'
 
 export interface CredentialDeps {
   prisma: PrismaClient
@@ -67,9 +68,12 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
       const passwordHash = await passwords.hash(newPassword)
       await prisma.$transaction(async tx => {
         if (!await replacePasswordHash(tx, userId, user.passwordHash, passwordHash)) throw apiError('INVALID_CURRENT_PASSWORD')
-        if (await liveSessionOf(tx, userId, sessionId, now(), { id: true }) === null) throw apiError('AUTH_SESSION_REVOKED')
+        const session = await liveSessionOf(tx, userId, sessionId, now(), { passkeyProvenId: true })
+        if (session === null) throw apiError('AUTH_SESSION_REVOKED')
         await sessions.revokeOthers(userId, sessionId, 'password_change', tx)
         await voidUnfinishedChanges(tx, oneTimeTokens, userId, now())
+        // The passkey this session proved is the caller's own; the others sign in alone again once proven.
+        await suspendPasswordless(tx, userId, session.passkeyProvenId)
         await outbox.queue(tx, { kind: 'password_changed', to: user.email, everywhere: false })
       })
       outbox.wake()

@@ -7,6 +7,7 @@ import { lockUser, resetPassword, userById } from '../accounts/user-store.js'
 import { deleteEverySecondFactor } from '../mfa/factors.js'
 import type { CredentialDeps } from './credentials.js'
 import { voidUnfinishedChanges } from '../accounts/unfinished-changes.js'
+import { suspendPasswordless } from '../passkeys/passkey-store.js'
 
 export interface PasswordResetDeps extends CredentialDeps {
   throttle: LoginThrottle
@@ -58,6 +59,7 @@ export function createPasswordResetService ({ prisma, passwords, sessions, oneTi
           await resetPassword(tx, found.userId, found.email, passwordHash, provenAt ?? now())
           // The login challenges before the factors, in the order a login's second step takes them.
           await voidUnfinishedChanges(tx, oneTimeTokens, found.userId, now())
+          await suspendPasswordless(tx, found.userId, null)
           secondFactorsRemoved = provenAt === null && await deleteEverySecondFactor(tx, found.userId)
           if (secondFactorsRemoved) await outbox.queue(tx, { kind: 'mfa_disabled', to: found.email, byAdmin: false })
           await sessions.revokeAll(found.userId, 'password_reset', tx)

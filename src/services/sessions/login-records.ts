@@ -29,6 +29,8 @@ export interface LoginProof {
   secondFactor: 'totp' | 'recovery_code' | 'webauthn' | null
   /** Whether a passkey's authenticator verified the user (PIN, biometrics). */
   userVerified?: boolean
+  /** The passkey proven, with `secondFactor` 'webauthn': the session remembers which (see assertAdminSession). */
+  passkeyId?: string
   passwordless?: boolean
   /**
    * The password hash the login was proven under (the one checked, or the one a challenge
@@ -84,7 +86,7 @@ export function createLoginRecords ({ sql, codec, settings, now, maxSessionsPerU
         idleExpiresAt,
         absoluteExpiresAt,
         amr,
-        proven: { password: proof.passwordless !== true, totp: proof.secondFactor === 'totp', recoveryCode: proof.secondFactor === 'recovery_code', passkey: proof.secondFactor === 'webauthn' },
+        proven: { password: proof.passwordless !== true, totp: proof.secondFactor === 'totp', recoveryCode: proof.secondFactor === 'recovery_code', passkeyId: proof.secondFactor === 'webauthn' ? proof.passkeyId ?? null : null },
         keepOthers: maxSessionsPerUser - 1,
         deleteEndedBefore: new Date(at.getTime() - sessionRetentionDays * 86_400_000),
         passwordHash: proof.passwordHash ?? null,

@@ -70,8 +70,9 @@ export async function liveSessionsPage (db: Db, userId: string, at: Date, limit:
  * only while the session is live: false when it has ended, so that a caller holding a revoked
  * session's access token cannot finish what it began (the caller rolls back its transaction).
  */
-export async function markProven (db: Db, userId: string, sessionId: string, method: ProofMethod, at: Date): Promise<boolean> {
-  const { count } = await db.session.updateMany({ where: { id: sessionId, userId, ...liveSessionWhere(at) }, data: { [provenAtOf[method]]: at } })
+export async function markProven (db: Db, userId: string, sessionId: string, proof: ProofMethod | { passkeyId: string }, at: Date): Promise<boolean> {
+  const data = typeof proof === 'string' ? { [provenAtOf[proof]]: at } : { passkeyProvenAt: at, passkeyProvenId: proof.passkeyId }
+  const { count } = await db.session.updateMany({ where: { id: sessionId, userId, ...liveSessionWhere(at) }, data })
   return count > 0
 }
 
@@ -139,7 +140,7 @@ export interface NewSession {
   absoluteExpiresAt: Date
   amr: string[]
   /** The proofs the login made: each sets its column to the login's time. */
-  proven: { password: boolean, totp: boolean, recoveryCode: boolean, passkey: boolean }
+  proven: { password: boolean, totp: boolean, recoveryCode: boolean, passkeyId: string | null }
   /** Live sessions of the user that survive: the oldest beyond them end ('evicted'). */
   keepOthers: number
   /** The user's sessions that ended before this are deleted. */
@@ -191,8 +192,8 @@ const openSessionStatement = statement<ApiUserRow>('login.succeed', `
     WHERE s."userId" = $2 AND s."revokedAt" IS NULL AND LEAST(s."idleExpiresAt", s."absoluteExpiresAt") < $18 AND EXISTS (SELECT FROM locked)
   ), created AS (
     INSERT INTO "Session" (id, "userId", "secretSalt", "userAgent", ip, "createdAt", "lastUsedAt", "idleExpiresAt", "absoluteExpiresAt",
-      "authTime", amr, "passwordProvenAt", "totpProvenAt", "recoveryCodeProvenAt", "passkeyProvenAt")
-    SELECT $3, $2, $5, $6, $7, $4, $4, $8, $9, $4, $13::text[], $16, $14, $15, $17 FROM locked
+      "authTime", amr, "passwordProvenAt", "totpProvenAt", "recoveryCodeProvenAt", "passkeyProvenAt", "passkeyProvenId")
+    SELECT $3, $2, $5, $6, $7, $4, $4, $8, $9, $4, $13::text[], $16, $14, $15, $17, $20 FROM locked
   ), audited AS (
     INSERT INTO "AuditEvent" (id, "createdAt", action, "actorId", "subjectId", ip, details)
     SELECT $11, $4, 'login.succeeded', $2, $2, $7, $12 FROM locked
@@ -205,8 +206,8 @@ export async function openSession (sql: Sql, session: NewSession): Promise<ApiUs
   const { rows: [row] } = await openSessionStatement(sql, [
     session.throttleKeys, session.userId, session.id, at, Buffer.from(session.salt), session.userAgent, session.ip,
     iso(session.idleExpiresAt), iso(session.absoluteExpiresAt), session.keepOthers, session.auditId, JSON.stringify({ sessionId: session.id, amr: session.amr }),
-    session.amr, session.proven.totp ? at : null, session.proven.recoveryCode ? at : null, session.proven.password ? at : null, session.proven.passkey ? at : null,
-    iso(session.deleteEndedBefore), session.passwordHash
+    session.amr, session.proven.totp ? at : null, session.proven.recoveryCode ? at : null, session.proven.password ? at : null, session.proven.passkeyId === null ? null : at,
+    iso(session.deleteEndedBefore), session.passwordHash, session.proven.passkeyId
   ])
   return row ?? null
 }
