@@ -79,6 +79,12 @@ async function connectionSetup (client: pg.ClientBase, { statementTimeoutMs, gue
   // the named statements of the one it replaces are still there, and preparing them again would fail.
   if (embedded) await client.query('DEALLOCATE ALL')
   await client.query(`SET statement_timeout = ${statementTimeoutMs}`)
+  // A transaction whose client falls silent between statements (a partition, a frozen host or
+  // VM, a stalled process) keeps its row and advisory locks until the server's TCP keep-alive
+  // gives up, hours later, and every instance waits on them. The server ends such a session
+  // after the same bound, which rolls the transaction back. Not on the embedded database,
+  // whose one session is the whole database.
+  if (!embedded) await client.query(`SET idle_in_transaction_session_timeout = ${statementTimeoutMs}`)
 }
 
 /**
