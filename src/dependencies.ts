@@ -2,6 +2,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { ACCESS_TOKEN_TTL_MAX_SECONDS, type Config } from './config.js'
 import { mailSettingsOf, rateLimitsOf } from './config-derived.js'
+import { isDatabaseUnavailable, lastLineOf } from './db/errors.js'
 import type { PrismaClient } from './db/prisma.js'
 import type { Sql } from './db/sql.js'
 import { createMetrics } from './plugins/metrics.js'
@@ -61,7 +62,11 @@ export async function buildDependencies (config: Config, deps: AppDeps, log: Fas
       ...(config.AUTH_SECRET_PREVIOUS === undefined ? {} : { previous: deriveKey(config.AUTH_SECRET_PREVIOUS, 'totp-secret') })
     },
     now,
-    reportError: (err, context) => log.error({ err }, context),
+    reportError: (err, context) => {
+      // An outage passes by itself, and each request during it already warns "database unavailable".
+      if (isDatabaseUnavailable(err)) log.warn({ reason: lastLineOf(err instanceof Error ? err.message : String(err)) }, `${context}: database unavailable`)
+      else log.error({ err }, context)
+    },
     mailSender: createMailSender({ smtpUrl: config.SMTP_URL, from: mail.from, log: mailLog }),
     mailLog,
     mail,

@@ -1,6 +1,6 @@
 // The admin API as the console calls it: typed from the service's schemas, sent through the client library (cookies, one refresh for all calls).
 import type { Static } from '@sinclair/typebox'
-import { AuthError, type AuthClient } from '../../packages/client/src/index.js'
+import { AuthError, isAuthError, type AuthClient, type ReauthenticationMethod } from '../../packages/client/src/index.js'
 import { errorFrom } from '../../packages/client/src/errors.js'
 import type { AdminUser, AuditList, Settings, UserChanges, UserList } from '../../src/schemas/admin.js'
 import type { SessionList } from '../../src/schemas/sessions.js'
@@ -29,13 +29,41 @@ function withQuery (path: string, query: Record<string, string | number | boolea
 
 const userPath = (id: string) => `/admin/users/${encodeURIComponent(id)}`
 
-export function adminApi (client: AuthClient) {
-  async function call<T> (method: Method, path: string, body?: unknown): Promise<T> {
+/** The admin cancelled the proof a sensitive change asked for: the change was not made. */
+export class NotConfirmed extends Error {
+  override readonly name = 'NotConfirmed'
+  constructor () {
+    super('Cancelled: you did not confirm it is you, so nothing was changed.')
+  }
+}
+
+export interface AdminApiOptions {
+  /**
+   * Asked on 403 REAUTHENTICATION_REQUIRED (README, Second factor): true once the admin has
+   * proven it is them with one of `methods` on this session, false when they cancelled.
+   */
+  confirmIdentity: (methods: ReauthenticationMethod[]) => Promise<boolean>
+}
+
+export function adminApi (client: AuthClient, { confirmIdentity }: AdminApiOptions) {
+  async function send<T> (method: Method, path: string, body?: unknown): Promise<T> {
     const init: RequestInit = body === undefined ? { method } : { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }
     const response = await client.fetch(path, init)
-    // The client library's reading of a refusal: the service's code and message, and Retry-After.
+    // The client library's reading of a refusal: the service's code and message, Retry-After and the methods of a reauthentication.
     if (!response.ok) throw await errorFrom(response)
     return (response.status === 204 ? undefined : await response.json().catch(() => undefined)) as T
+  }
+
+  /** Sent again once after the admin proves it is them; a refusal of that try is the call's answer, so there is no loop. */
+  async function call<T> (method: Method, path: string, body?: unknown): Promise<T> {
+    try {
+      return await send<T>(method, path, body)
+    } catch (error) {
+      if (!isAuthError(error, 'REAUTHENTICATION_REQUIRED')) throw error
+      // The service lists the methods; an older one that did not still takes the password.
+      if (!await confirmIdentity(error.methods ?? ['password'])) throw new NotConfirmed()
+      return await send<T>(method, path, body)
+    }
   }
 
   return {
@@ -59,9 +87,11 @@ export type AdminApi = ReturnType<typeof adminApi>
 
 /** What to tell the admin about a failed call: the service's own message (LAST_ADMIN, USER_INACTIVE…), or why none came. */
 export function problemOf (error: unknown): string {
+  if (error instanceof NotConfirmed) return error.message
   if (error instanceof AuthError) {
     if (error.code === 'NETWORK_ERROR' || error.code === 'TIMEOUT') return 'The service could not be reached. Check the connection and try again.'
     if (error.code === 'RATE_LIMITED') return `Too many requests; try again in ${error.retryAfterSeconds ?? 60} seconds.`
+    if (error.code === 'REAUTHENTICATION_REQUIRED') return 'This change needs you to confirm it is you. Try again.'
     return error.message
   }
   return 'Something went wrong.'

@@ -1,6 +1,7 @@
 // The console's entry: who is signed in, the frame around the screens, and the route from the address's hash to a screen.
 import { createAuthClient, isAuthError } from '../../packages/client/src/index.js'
 import { adminApi, problemOf } from './api.js'
+import { reauthenticationPrompt } from './reauthentication.js'
 import type { Context, Screen } from './context.js'
 import { h, messageArea, type MessageArea } from './dom.js'
 import { auditScreen } from './screens/audit.js'
@@ -12,7 +13,7 @@ import './style.css'
 
 // The console is served by the service it administers: same origin, cookies only.
 const client = createAuthClient({ baseUrl: location.origin })
-const api = adminApi(client)
+const api = adminApi(client, { confirmIdentity: reauthenticationPrompt(client) })
 const app = document.getElementById('app') as HTMLElement
 let signedIn = false
 // The session's end that a sign-out brings is shown by signOut, once the service confirms it.
@@ -56,6 +57,15 @@ client.onSessionEnd(event => {
   showSignIn(event.reason === 'logout' ? 'You signed out.' : 'Your session has ended. Sign in again.')
 })
 
+/** The admin API's refusal of this account: FORBIDDEN (not an admin, or no longer) or MFA_ENROLMENT_REQUIRED. */
+const isRefusal = (error: unknown): boolean => isAuthError(error, 'FORBIDDEN') || isAuthError(error, 'MFA_ENROLMENT_REQUIRED')
+
+/** Told why, offered nothing but signing out; the frame and its screens are gone. */
+function showRefusal (email: string, error: unknown): void {
+  signedIn = false
+  show(refusalScreen(email, isAuthError(error, 'FORBIDDEN') ? 'not-admin' : 'needs-mfa', messages => { signOut(messages) }), 'No access')
+}
+
 /** Signed in: the admin API decides whether this account may use the console. */
 async function enter (): Promise<void> {
   let me
@@ -68,8 +78,8 @@ async function enter (): Promise<void> {
   try {
     await api.users({ limit: 1 })
   } catch (error) {
-    if (isAuthError(error, 'FORBIDDEN') || isAuthError(error, 'MFA_ENROLMENT_REQUIRED')) {
-      show(refusalScreen(me.email, isAuthError(error, 'FORBIDDEN') ? 'not-admin' : 'needs-mfa', messages => { signOut(messages) }), 'No access')
+    if (isRefusal(error)) {
+      showRefusal(me.email, error)
       return
     }
     showSignIn(problemOf(error))
@@ -109,6 +119,11 @@ function frame (email: string, meId: string): void {
       screen = await screenFor(path, context)
     } catch (error) {
       if (!signedIn) return
+      // Demoted, or their factor removed, while the console was open: the same screen as at sign-in.
+      if (isRefusal(error)) {
+        showRefusal(email, error)
+        return
+      }
       screen = { title: 'Error', element: h('section', {}, h('h1', { tabindex: '-1' }, 'Something went wrong'), h('p', { role: 'alert' }, problemOf(error))) }
     }
     if (token !== rendering || !signedIn) return

@@ -42,6 +42,11 @@ interface ErrorLike {
   errors?: unknown
 }
 
+/** Prisma's messages start with a code excerpt; the last line says what happened. */
+export function lastLineOf (message: string): string {
+  return message.trim().split('\n').at(-1) ?? ''
+}
+
 /**
  * True when `error` (or anything in its cause chain) says the database cannot be reached or
  * stopped answering: a condition that passes, to be answered with 503 and Retry-After

@@ -4,7 +4,7 @@ import type { Socket } from 'node:net'
 import type { ConnectionError, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import FindMyWay, { type HTTPMethod } from 'find-my-way'
-import { isDatabaseUnavailable, isTransactionConflict } from '../db/errors.js'
+import { isDatabaseUnavailable, isTransactionConflict, lastLineOf } from '../db/errors.js'
 import { apiError, isErrorCode, type ErrorCode } from '../errors.js'
 import { errorResponses } from '../schemas/common.js'
 import { corsAnswerHeaders, SAFE_METHODS } from './cross-origin.js'
@@ -277,11 +277,6 @@ function knownPaths (app: FastifyInstance) {
     /** The methods `url` (its path) answers to, in a stable order; none for an unknown path. */
     methodsAt: (url: string): string[] => [...methods].filter(method => router.find(method, url.split('?')[0] ?? url) !== null).sort()
   }
-}
-
-// Prisma's messages start with a code excerpt; the last line says what happened.
-function lastLineOf (message: string): string {
-  return message.trim().split('\n').at(-1) ?? ''
 }
 
 export const errorHandler = fp(errorHandlerPlugin, { name: 'error-handler' })

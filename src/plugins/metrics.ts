@@ -4,6 +4,7 @@ import type { Server } from 'node:http'
 import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyReply, type FastifyRequest, type LogLevel } from 'fastify'
 import fp from 'fastify-plugin'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { lastLineOf } from '../db/errors.js'
 import { apiError } from '../errors.js'
 import type { AuthMetrics, LoginMetricResult, MailMetrics, MailOutcome } from '../services/metrics.js'
 import { errorHandler } from './error-handler.js'
@@ -74,6 +75,7 @@ async function metricsPlugin (app: FastifyInstance, settings: MetricsSettings) {
     done()
   })
 
+  let counted = false
   new Gauge({ // eslint-disable-line no-new -- registered with the registry, which owns it
     name: 'auth_active_sessions',
     help: 'Sessions that can still be used, across all users (the same value on every instance)',
@@ -81,9 +83,12 @@ async function metricsPlugin (app: FastifyInstance, settings: MetricsSettings) {
     async collect () {
       try {
         this.set(await settings.countActiveSessions())
+        counted = true
       } catch (error) {
-        // The database is down: the scrape still answers, with the last known value.
-        app.log.warn({ err: error }, 'metrics: could not count the active sessions')
+        // The database is down: the scrape still answers, with the last known value; before
+        // the first count, with none (NaN), rather than a 0 that reads as every session ended.
+        if (!counted) this.set(Number.NaN)
+        app.log.warn({ reason: lastLineOf(error instanceof Error ? error.message : String(error)) }, 'metrics: could not count the active sessions')
       }
     }
   })

@@ -4,7 +4,7 @@ import type { RateLimit } from '../config-derived.js'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { EmptyBody } from '../schemas/accounts.js'
-import { authCookies, errorResponses, security } from '../schemas/common.js'
+import { authCookies, errorResponses, needsFreshAuthentication, security } from '../schemas/common.js'
 import { AdminUser, AuditList, AuditQuery, ResetMailSent, Settings, SettingsChanges, UserChanges, UserList, UserListQuery, UserParams, UserSessionParams } from '../schemas/admin.js'
 import { ListQuery, SessionList } from '../schemas/sessions.js'
 import type { AdminService } from '../services/admin/users.js'
@@ -33,17 +33,23 @@ export async function adminRoutes (app: FastifyInstance, { admin, audit, setting
   routes.addHook('preParsing', app.requireAdminSession)
   routes.addHook('onSend', noStore)
   const can = app.requirePermission
-  userRoutes(routes, can, admin)
-  userCredentialRoutes(routes, can, admin, factors)
+  // ASVS 3.7.1, as for the caller's own credentials: whoever holds an admin's cookie or an
+  // unlocked console must not keep access by promoting an account of their own, removing a
+  // victim's factors or stretching token lifetimes. Sign-outs and reset mails stay without it:
+  // they only take access away, or mail the user's own mailbox, and an admin must apply them fast.
+  const fresh = app.requireFreshAuthentication
+  userRoutes(routes, can, fresh, admin)
+  userCredentialRoutes(routes, can, fresh, admin, factors)
   userSessionRoutes(routes, can, admin)
   passwordResetRoute(routes, can, admin, app.rateLimitBy('admin-reset-account', mailAccountLimit, request => (request.params as { id: string }).id))
-  settingsAndAuditRoutes(routes, can, settings, audit)
+  settingsAndAuditRoutes(routes, can, fresh, settings, audit)
 }
 
 type Can = FastifyInstance['requirePermission']
+type Fresh = FastifyInstance['requireFreshAuthentication']
 
 /** Listing, reading, changing and deleting users. */
-function userRoutes (routes: TypedRoutes, can: Can, admin: AdminService) {
+function userRoutes (routes: TypedRoutes, can: Can, fresh: Fresh, admin: AdminService) {
   routes.get('/admin/users', {
     preParsing: [can('users:read')],
     schema: {
@@ -62,13 +68,14 @@ function userRoutes (routes: TypedRoutes, can: Can, admin: AdminService) {
   }, async request => admin.get(request.params.id))
 
   routes.patch('/admin/users/:id', {
-    preParsing: [can('users:write')],
+    // Every change, the profile's too: one rule an admin can predict, and the console asks once.
+    preParsing: [can('users:write'), fresh],
     schema: {
       tags,
       security,
       operationId: 'adminUpdateUser',
       summary: 'Change role, activate or deactivate (ends every session), edit the profile',
-      description: 'The last active admin can be neither demoted nor deactivated (409 LAST_ADMIN). A role change reaches the access token at its next refresh. Deactivating ends every session; like a new password, it also ends a staged email change with its link, the reset links and the login challenges under way.',
+      description: `The last active admin can be neither demoted nor deactivated (409 LAST_ADMIN). A role change reaches the access token at its next refresh. Deactivating ends every session; like a new password, it also ends a staged email change with its link, the reset links and the login challenges under way. ${needsFreshAuthentication} Every change does, a profile edit included.`,
       params: UserParams,
       body: UserChanges,
       response: { 200: Type.Ref(AdminUser), ...errorResponses(400, 401, 403, 404, 409) }
@@ -77,12 +84,13 @@ function userRoutes (routes: TypedRoutes, can: Can, admin: AdminService) {
 
   routes.delete('/admin/users/:id', {
     preValidation: absentBodyAsEmpty,
-    preParsing: [can('users:write')],
+    preParsing: [can('users:write'), fresh],
     schema: {
       tags,
       security,
       operationId: 'adminDeleteUser',
       summary: 'Delete a user with their profile, sessions and tokens',
+      description: `The last active admin cannot be deleted (409 LAST_ADMIN). ${needsFreshAuthentication}`,
       params: UserParams,
       body: EmptyBody,
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404, 409) }
@@ -94,16 +102,16 @@ function userRoutes (routes: TypedRoutes, can: Can, admin: AdminService) {
 }
 
 /** Ending a user's second factors, or all their sessions. */
-function userCredentialRoutes (routes: TypedRoutes, can: Can, admin: AdminService, factors: FactorService) {
+function userCredentialRoutes (routes: TypedRoutes, can: Can, fresh: Fresh, admin: AdminService, factors: FactorService) {
   routes.delete('/admin/users/:id/mfa', {
     preValidation: absentBodyAsEmpty,
-    preParsing: [can('users:write')],
+    preParsing: [can('users:write'), fresh],
     schema: {
       tags,
       security,
       operationId: 'adminRemoveMfa',
       summary: 'Remove every second factor of a user, end their sessions and tell them by mail',
-      description: 'For a user who lost their authenticator and their recovery codes. Idempotent: a user without a second factor is left as is. Audited. Like a new password, it also ends a staged email change with its link, the reset links and the login challenges under way.',
+      description: `For a user who lost their authenticator and their recovery codes. Idempotent: a user without a second factor is left as is. Audited. Like a new password, it also ends a staged email change with its link, the reset links and the login challenges under way. ${needsFreshAuthentication}`,
       params: UserParams,
       body: EmptyBody,
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) }
@@ -121,7 +129,7 @@ function userCredentialRoutes (routes: TypedRoutes, can: Can, admin: AdminServic
       security,
       operationId: 'adminRevokeSessions',
       summary: 'End every session of a user',
-      description: 'Audited. Like a new password, it also ends a staged email change with its link, the reset links and the login challenges under way.',
+      description: 'Audited. Like a new password, it also ends a staged email change with its link, the reset links and the login challenges under way. Needs no fresh authentication: it only takes access away, and an admin must be able to apply it at once.',
       params: UserParams,
       body: EmptyBody,
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) }
@@ -156,7 +164,7 @@ function userSessionRoutes (routes: TypedRoutes, can: Can, admin: AdminService) 
       security,
       operationId: 'adminRevokeUserSession',
       summary: 'End one session of a user',
-      description: 'A session of another user, an ended one or an unknown one is 404. Ending the calling session signs the admin out: the cookies are cleared.',
+      description: 'A session of another user, an ended one or an unknown one is 404. Ending the calling session signs the admin out: the cookies are cleared. Needs no fresh authentication: it only takes access away.',
       params: UserSessionParams,
       body: EmptyBody,
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) },
@@ -182,7 +190,7 @@ function passwordResetRoute (routes: TypedRoutes, can: Can, admin: AdminService,
       security,
       operationId: 'adminSendPasswordReset',
       summary: 'Mail the user a password reset link',
-      description: 'The mail leaves through the outbox, as with POST /auth/password/forgot: a single-use link that expires, and earlier links die. A deactivated account is 409 USER_INACTIVE. At most RATE_LIMIT_MAIL_ACCOUNT mails per user, whichever admin asks (429 RATE_LIMITED).',
+      description: 'The mail leaves through the outbox, as with POST /auth/password/forgot: a single-use link that expires, and earlier links die. A deactivated account is 409 USER_INACTIVE. At most RATE_LIMIT_MAIL_ACCOUNT mails per user, whichever admin asks (429 RATE_LIMITED). Needs no fresh authentication: the link goes to the user\'s own mailbox, never to the admin.',
       params: UserParams,
       body: EmptyBody,
       response: { 202: ResetMailSent, ...errorResponses(400, 401, 403, 404, 409, 429) }
@@ -194,20 +202,20 @@ function passwordResetRoute (routes: TypedRoutes, can: Can, admin: AdminService,
 }
 
 /** Runtime settings and the audit trail. */
-function settingsAndAuditRoutes (routes: TypedRoutes, can: Can, settings: SettingsService, audit: AuditService) {
+function settingsAndAuditRoutes (routes: TypedRoutes, can: Can, fresh: Fresh, settings: SettingsService, audit: AuditService) {
   routes.get('/admin/settings', {
     preParsing: [can('settings:read')],
     schema: { tags, security, operationId: 'adminGetSettings', summary: 'Token lifetimes in force', response: { 200: Settings, ...errorResponses(401, 403) } }
   }, async () => settings.tokenLifetimes())
 
   routes.put('/admin/settings', {
-    preParsing: [can('settings:write')],
+    preParsing: [can('settings:write'), fresh],
     schema: {
       tags,
       security,
       operationId: 'adminUpdateSettings',
       summary: 'Change token lifetimes (partial); applies to tokens issued afterwards on every instance',
-      description: 'Applies at once on this instance and within SETTINGS_REFRESH_SECONDS (5 s by default) on the others; no restart.',
+      description: `Applies at once on this instance and within SETTINGS_REFRESH_SECONDS (5 s by default) on the others; no restart. ${needsFreshAuthentication}`,
       body: SettingsChanges,
       response: { 200: Settings, ...errorResponses(400, 401, 403, 415) }
     }

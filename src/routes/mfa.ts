@@ -8,11 +8,13 @@ import { EmptyBody } from '../schemas/accounts.js'
 import { errorResponses, needsFreshAuthentication, needsProvenAddress, type PasswordPolicy, security } from '../schemas/common.js'
 import { ReauthenticateBody, RecoveryCodes, TotpConfirmBody, TotpEnrolment } from '../schemas/mfa.js'
 import type { Services } from '../services/index.js'
+import { TOTP_ENROLMENT_TTL_SECONDS } from '../services/mfa/factors.js'
 import { absentBodyAsEmpty, actorOf, callerOf, noStore, type TypedRoutes } from './request-context.js'
 
 export type MfaRoutesOptions = Pick<Services, 'factors' | 'reauthentication'> & { passwordPolicy: PasswordPolicy, limits: RateLimits }
 
 const tags = ['mfa']
+const enrolmentLifetime = `${TOTP_ENROLMENT_TTL_SECONDS / 60} minutes`
 
 export async function mfaRoutes (app: FastifyInstance, { factors, reauthentication, passwordPolicy, limits }: MfaRoutesOptions) {
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()
@@ -29,7 +31,7 @@ export async function mfaRoutes (app: FastifyInstance, { factors, reauthenticati
       security,
       operationId: 'enrolTotp',
       summary: 'Start setting up an authenticator app',
-      description: `A new secret for an unconfirmed factor (replacing an earlier unconfirmed one), its otpauth URI and QR code. Nothing changes at login until POST /auth/mfa/totp/confirm. 409 \`MFA_ALREADY_ENABLED\` when one is set up. ${needsProvenAddress} ${needsFreshAuthentication}`,
+      description: `A new secret for an unconfirmed factor (replacing an earlier unconfirmed one), its otpauth URI and QR code. Nothing changes at login until POST /auth/mfa/totp/confirm, which must come within ${enrolmentLifetime}; DELETE /auth/mfa/totp cancels it. 409 \`MFA_ALREADY_ENABLED\` when one is set up. ${needsProvenAddress} ${needsFreshAuthentication}`,
       body: EmptyBody,
       response: { 200: TotpEnrolment, ...errorResponses(400, 401, 403, 409, 415) }
     }
@@ -44,7 +46,7 @@ export async function mfaRoutes (app: FastifyInstance, { factors, reauthenticati
       security,
       operationId: 'confirmTotp',
       summary: 'Finish setting up the authenticator app with its first code',
-      description: 'From now on login asks for a code. Answers ten recovery codes, shown this once. 400 `MFA_CODE_INVALID` for a wrong code; 409 `MFA_ENROLMENT_NOT_STARTED` or `MFA_ALREADY_ENABLED`; 403 `EMAIL_NOT_VERIFIED` on an unverified address. The owner is told by mail.',
+      description: `From now on login asks for a code. Answers ten recovery codes, shown this once. 400 \`MFA_CODE_INVALID\` for a wrong code; 409 \`MFA_ENROLMENT_NOT_STARTED\` when no enrolment is under way: never started, cancelled, or started more than ${enrolmentLifetime} ago (start again); 409 \`MFA_ALREADY_ENABLED\`; 403 \`EMAIL_NOT_VERIFIED\` on an unverified address. A wrong code counts toward the account's login backoff, as at login and reauthentication: 429 \`RATE_LIMITED\` with \`Retry-After\` while the account must wait (its logins wait too). The owner is told by mail.`,
       body: TotpConfirmBody,
       response: { 200: RecoveryCodes, ...errorResponses(400, 401, 403, 409, 415, 429) }
     }
@@ -60,8 +62,8 @@ export async function mfaRoutes (app: FastifyInstance, { factors, reauthenticati
       tags,
       security,
       operationId: 'removeTotp',
-      summary: 'Remove the authenticator app and the recovery codes',
-      description: `409 \`MFA_NOT_ENABLED\` when none is set up. The owner is told by mail. ${needsFreshAuthentication}`,
+      summary: 'Remove the authenticator app and the recovery codes, or cancel its setup',
+      description: `Removes the authenticator app and the recovery codes, and the owner is told by mail; or cancels a setup not yet confirmed (no mail: it never guarded a login). 409 \`MFA_NOT_ENABLED\` when there is neither. ${needsFreshAuthentication}`,
       body: EmptyBody,
       response: { 204: Type.Null(), ...errorResponses(401, 403, 409) }
     }

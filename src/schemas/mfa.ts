@@ -6,8 +6,8 @@ import { PasskeyAssertion } from './passkeys.js'
 /** Six digits, as an authenticator app shows them (a space in the middle is allowed). */
 export const TotpCode = Type.String({ pattern: '^[0-9]{3} ?[0-9]{3}$', description: 'the 6-digit code of the authenticator app', examples: ['123456'] })
 
-/** As printed: case, spaces and dashes do not matter. */
-export const RecoveryCode = Type.String({ minLength: 1, maxLength: 64, pattern: '^[0-9A-Za-z -]+$', description: 'one of the recovery codes, e.g. 7k2m-9xqa-c4rt-h8vp', examples: ['7k2m-9xqa-c4rt-h8vp'] })
+/** As printed: case, spaces and dashes do not matter, and O, I, L are read as 0, 1, 1 (Crockford's base32). */
+export const RecoveryCode = Type.String({ minLength: 1, maxLength: 64, pattern: '^[0-9A-Za-z -]+$', description: 'one of the recovery codes, e.g. 7k2m-9xqa-c4rt-h8vp; case, spaces and dashes do not matter, and O is read as 0, I and L as 1', examples: ['7k2m-9xqa-c4rt-h8vp'] })
 
 const MfaToken = Type.String({ minLength: 1, maxLength: 128, description: 'the mfaToken of the login answer' })
 

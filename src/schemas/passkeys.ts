@@ -79,7 +79,7 @@ export const Passkey = Type.Object({
   backedUp: Type.Boolean({ description: 'whether the passkey is synced (backed up) beyond this authenticator' }),
   transports: Transports,
   aaguid: Type.String({ description: "the authenticator model's AAGUID (all zeros when it does not say)" }),
-  passwordless: Type.Boolean({ description: 'whether it signs in alone; false after a password change or reset, until it is used again after the password (at the second step of a sign-in) or to reauthenticate' })
+  passwordless: Type.Boolean({ description: 'whether it signs in alone; false after a password change or reset, until it is used as the second step of a sign-in with the password' })
 }, { $id: 'Passkey', title: 'Passkey' })
 
 export const PasskeyResponse = Type.Object({ passkey: Type.Ref('Passkey') })

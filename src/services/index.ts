@@ -127,7 +127,7 @@ export function createServices (config: Config, { prisma, sql, signJwt, refreshK
   const credentials = createCredentialService({ prisma, passwords, sessions, oneTimeTokens, outbox, audit, throttle, now })
   const users = createUserService({ prisma, sql, now, passwords, emails, oneTimeTokens, outbox })
   const issuer = config.MFA_ISSUER ?? new URL(config.PUBLIC_URL).hostname
-  const factors = createFactorService({ prisma, outbox, audit, sessions, oneTimeTokens, sealKeys: totpKeys, issuer, now, reportError })
+  const factors = createFactorService({ prisma, outbox, audit, sessions, oneTimeTokens, throttle, sealKeys: totpKeys, issuer, now, reportError })
   const webauthn = webauthnSettingsOf(config)
   const ceremonies = createCeremonyChallenges({ prisma, now })
   const passkeys = createPasskeyService({ prisma, ceremonies, audit, outbox, settings: webauthn, now })

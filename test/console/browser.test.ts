@@ -10,13 +10,15 @@ import t from 'tap'
 import { buildConsole } from '../../scripts/build-console.js'
 import { totpCode } from '../../src/services/mfa/totp.js'
 import { buildTestApp } from '../helpers/app.js'
-import { launchChromium, servePage, withChromium } from '../helpers/browser.js'
+import { fetchInPage, launchChromium, servePage, withChromium } from '../helpers/browser.js'
 import { enrolTotp } from '../helpers/mfa.js'
 import { freePort } from '../helpers/net.js'
 import { until } from '../helpers/until.js'
 import { loginWithBody, newAccount, proveAddress, registerAccount } from '../helpers/users.js'
 
 const screenshots = process.env.CONSOLE_SCREENSHOTS_DIR
+/** REAUTH_MAX_AGE_SECONDS, and one more: the session is no longer fresh. */
+const STALE_SECONDS = 601
 
 async function consoleSuite (): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'console-browser-'))
@@ -45,6 +47,9 @@ async function consoleSuite (): Promise<void> {
   // Enough users for two pages of the list.
   for (let i = 0; i < 21; i++) await registerAccount(app, { email: `reader${String(i).padStart(2, '0')}@example.com`, password: `a reader's passphrase ${i}`, username: `reader${i}` })
 
+  /** The admin's authenticator, once the second-factor test has set it up. */
+  let totpSecret = ''
+
   const browser = await launchChromium()
   const context = await browser.newContext({ viewport: { width: 1100, height: 800 }, locale: 'en-GB', timezoneId: 'UTC' })
   const page = await context.newPage()
@@ -65,6 +70,21 @@ async function consoleSuite (): Promise<void> {
   /** The screen for the address in the bar is on the page (main.ts marks what it rendered). */
   const settled = (target: Page = page) => target.waitForFunction(() => document.querySelector('main')?.dataset.view === location.hash)
   const message = () => page.locator('.messages p').innerText()
+  const reauthentication = page.getByRole('dialog', { name: 'Confirm it is you' })
+  /**
+   * Clicks `button` on a session made stale by the service's clock, until the console asks to
+   * confirm. The clock goes back at once: access tokens are checked against the real time, and
+   * a proof or failure recorded ahead of it would hold the account's login backoff past the test.
+   */
+  async function clickWhenStale (button: string): Promise<void> {
+    clock.advance(STALE_SECONDS)
+    try {
+      await page.getByRole('button', { name: button }).click()
+      await reauthentication.waitFor()
+    } finally {
+      clock.advance(-STALE_SECONDS)
+    }
+  }
 
   async function signIn (identifier: string, password: string): Promise<void> {
     await page.goto(`${origin}/console`)
@@ -219,6 +239,51 @@ async function consoleSuite (): Promise<void> {
     t.match(row, { role: 'admin', isActive: true }, 'still the admin')
   })
 
+  // Regression: the admin API took privilege changes from a session of any age, so the console never asked.
+  t.test('a sensitive change on a stale session asks the admin to confirm it is them: cancelled, nothing changes; a password retries it once', async t => {
+    const reader = await prisma.user.findUniqueOrThrow({ where: { email: 'reader01@example.com' } })
+    const patches: number[] = []
+    const onResponse = (response: { url: () => string, request: () => { method: () => string }, status: () => number }) => {
+      if (response.url() === `${origin}/admin/users/${reader.id}` && response.request().method() === 'PATCH') patches.push(response.status())
+    }
+    page.on('response', onResponse)
+    t.teardown(() => { page.off('response', onResponse) })
+    await page.goto(`${origin}/console/#/users/${reader.id}`)
+    await page.getByRole('heading', { name: reader.email }).waitFor()
+    const dialog = reauthentication
+
+    await clickWhenStale('Deactivate')
+    t.equal(await dialog.getByLabel('Confirm with').count(), 0, 'no choice of method: the password is the only one this admin has')
+    t.equal(await page.evaluate(() => document.activeElement?.getAttribute('name')), 'password', 'the password field has the focus')
+    t.same(await unlabelled(), [], 'every control is labelled')
+    await dialog.getByRole('button', { name: 'Cancel' }).click()
+    await page.getByRole('alert').getByText('Cancelled: you did not confirm it is you, so nothing was changed.').waitFor()
+    t.equal(await dialog.count(), 0, 'the dialog is gone')
+    t.equal((await prisma.user.findUniqueOrThrow({ where: { id: reader.id } })).isActive, true, 'still active')
+    t.ok(await page.getByRole('button', { name: 'Deactivate' }).isEnabled(), 'the screen is as it was')
+    t.same(patches, [403], 'not sent again')
+
+    await clickWhenStale('Deactivate')
+    await page.keyboard.press('Escape')
+    await page.getByRole('alert').getByText(/^Cancelled:/).waitFor()
+    t.equal(await dialog.count(), 0, 'Escape cancels too')
+
+    await clickWhenStale('Deactivate')
+    await page.keyboard.type('not the password at all')
+    await page.keyboard.press('Enter')
+    await dialog.getByRole('alert').getByText('That password is not right. Try again.').waitFor()
+    t.equal(await page.evaluate(() => document.activeElement?.getAttribute('name')), 'password', 'the password field has the focus again')
+    await page.keyboard.type(admin.password)
+    await page.keyboard.press('Enter')
+    await page.getByText(/^Deactivated:/).waitFor()
+    t.equal(await dialog.count(), 0, 'the dialog closes once the service took the password')
+    t.equal((await prisma.user.findUniqueOrThrow({ where: { id: reader.id } })).isActive, false, 'the change is made')
+    t.same(patches, [403, 403, 403, 200], 'sent again once, after the password')
+    await page.getByRole('button', { name: 'Activate' }).click()
+    await page.getByText(/^Activated:/).waitFor()
+    t.same(patches, [403, 403, 403, 200, 200], 'fresh now: no question asked')
+  })
+
   t.test('a user with a second factor gets the control to remove it', async t => {
     await proveAddress(prisma, grace.user.id)
     const { accessToken } = await loginWithBody(app, grace)
@@ -295,6 +360,27 @@ async function consoleSuite (): Promise<void> {
     await page.waitForURL(/cursor=/)
     await settled()
     t.equal(await page.locator('tbody tr').count(), 1, 'the 26th on the second page')
+  })
+
+  // Regression: any failed lookup (a 429 here) showed a live user as deleted.
+  t.test('audit log: a user whose lookup fails is shown as not loaded, with the reason; only a 404 is deleted', async t => {
+    await page.route(`**/admin/users/${admin.user.id}`, route => route.fulfill({
+      status: 429,
+      contentType: 'application/json',
+      headers: { 'retry-after': '30' },
+      body: JSON.stringify({ statusCode: 429, code: 'RATE_LIMITED', error: 'Too Many Requests', message: 'Too many requests' })
+    }))
+    t.teardown(() => page.unroute(`**/admin/users/${admin.user.id}`))
+    await page.goto(`${origin}/console/#/audit?action=user.role_changed`)
+    await settled()
+    t.same(await page.locator('tbody tr td:nth-child(3)').allInnerTexts(), [`${admin.user.id.slice(0, 8)}… (not loaded)`, `${admin.user.id.slice(0, 8)}… (not loaded)`], 'the admin is not loaded, not deleted')
+    t.match(await page.locator('tbody tr td:nth-child(4)').first().innerText(), /\(deleted\)$/, 'the deleted user is still deleted')
+    t.equal(await page.getByRole('alert').innerText(), 'Some users could not be loaded, and show as ids. Too many requests; try again in 30 seconds.')
+    await page.unroute(`**/admin/users/${admin.user.id}`)
+    await page.reload()
+    await settled()
+    t.same(await page.locator('tbody tr td:nth-child(3)').allInnerTexts(), ['admin@example.com', 'admin@example.com'], 'loaded once the service answers')
+    t.equal(await page.getByRole('alert').count(), 0, 'and nothing to tell')
   })
 
   t.test('readable at a phone\'s width: nothing wider than the screen', async t => {
@@ -404,6 +490,7 @@ async function consoleSuite (): Promise<void> {
     await proveAddress(prisma, admin.user.id)
     const { accessToken } = await loginWithBody(app, admin)
     const { secret, recoveryCodes } = await enrolTotp(app, { authorization: `Bearer ${accessToken}` }, clock)
+    totpSecret = secret
     const right = totpCode(secret, clock.now())
     const wrong = right === '000000' ? '111111' : '000000'
     const recoveryCode = recoveryCodes[0] ?? ''
@@ -428,6 +515,57 @@ async function consoleSuite (): Promise<void> {
     t.equal((sent[0] as { mfaToken: string }).mfaToken, (sent[1] as { mfaToken: string }).mfaToken, 'the same challenge both times')
     t.equal(await prisma.recoveryCode.count({ where: { userId: admin.user.id, usedAt: { not: null } } }), 1, 'the recovery code is spent')
     t.equal(await prisma.session.count({ where: { userId: admin.user.id, revokedAt: null, recoveryCodeProvenAt: { not: null } } }), 1, 'the new session records the second factor')
+  })
+
+  t.test('an admin with a second factor confirms with a code, or with a passkey', async t => {
+    await page.getByRole('link', { name: 'Settings' }).click()
+    await page.getByRole('heading', { name: 'Settings' }).waitFor()
+    const dialog = reauthentication
+    await page.getByLabel('Access token lifetime (seconds)').fill('1200')
+    await clickWhenStale('Save')
+    t.same(await dialog.getByLabel('Confirm with').locator('option').allInnerTexts(), ['Password', 'Code from the authenticator app', 'Recovery code'], 'the methods the service listed')
+    t.same(await unlabelled(), [], 'every control is labelled')
+    await dialog.getByLabel('Confirm with').selectOption('totp')
+    // The next step's code (one step of drift is accepted): the enrolment's may be this step's.
+    await dialog.getByLabel('Code from the authenticator app').fill(totpCode(totpSecret, new Date(clock.now().getTime() + 30_000)))
+    await dialog.getByRole('button', { name: 'Confirm' }).click()
+    await page.getByText(/^Saved\./).waitFor()
+    t.equal((await app.inject({ method: 'POST', url: '/auth/login', payload: { email: grace.email, password: grace.password } })).json().expiresIn, 1200, 'the change is made')
+
+    // A passkey in Chromium's virtual authenticator, registered on this (fresh) session.
+    const cdp = await context.newCDPSession(page)
+    await cdp.send('WebAuthn.enable')
+    await cdp.send('WebAuthn.addVirtualAuthenticator', {
+      options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true }
+    })
+    const options = await fetchInPage(page, 'POST', `${origin}/auth/passkeys/register/options`, {})
+    const response = await page.evaluate(async options => {
+      const credential = await navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(options as unknown as PublicKeyCredentialCreationOptionsJSON) }) as PublicKeyCredential
+      return credential.toJSON() as unknown
+    }, options.json)
+    t.equal((await fetchInPage(page, 'POST', `${origin}/auth/passkeys/register/verify`, { response, name: 'Chromium' })).status, 201)
+
+    await page.getByLabel('Access token lifetime (seconds)').fill('900')
+    await clickWhenStale('Save')
+    await dialog.getByLabel('Confirm with').selectOption('webauthn')
+    await dialog.getByRole('button', { name: 'Use a passkey' }).click()
+    await page.getByText(/^Saved\./).waitFor()
+    t.equal(await dialog.count(), 0)
+    t.equal((await loginWithBody(app, grace)).expiresIn, 900, 'the change is made')
+    t.equal(await prisma.session.count({ where: { userId: admin.user.id, revokedAt: null, passkeyProvenAt: { not: null } } }), 1, 'the session records the passkey')
+  })
+
+  // Regression: the console stayed, with "Something went wrong" on every screen.
+  t.test('an admin demoted while the console is open gets the refusal screen, as at sign-in', async t => {
+    await prisma.user.update({ where: { id: admin.user.id }, data: { role: 'user' } })
+    t.teardown(() => prisma.user.update({ where: { id: admin.user.id }, data: { role: 'admin' } }))
+    await page.getByRole('link', { name: 'Users' }).click()
+    await page.getByRole('heading', { name: 'No access' }).waitFor()
+    t.match(await page.getByRole('alert').innerText(), /not an administrator account/)
+    t.equal(await page.locator('nav').count(), 0, 'no navigation left')
+    t.same(await page.locator('button, a, input').evaluateAll(elements => elements.map(e => e.textContent)), ['Sign out'], 'nothing else to use')
+    await page.evaluate(() => { location.hash = '#/settings' })
+    t.equal(await page.getByRole('heading', { name: 'No access' }).count(), 1, 'navigating does not bring the console back')
   })
 
   t.test('no error in the page along the way', async t => {

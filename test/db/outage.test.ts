@@ -6,7 +6,10 @@ import type { InjectOptions } from 'fastify'
 import t from 'tap'
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../src/db/embedded.js'
 import { applyMigrations } from '../../src/db/schema-engine.js'
+import { pino } from 'pino'
 import { buildTestApp } from '../helpers/app.js'
+import { logCapture } from '../helpers/mail.js'
+import { until } from '../helpers/until.js'
 import { freePort, startTcpProxy } from '../helpers/net.js'
 import { loginWithBody, registerAccount } from '../helpers/users.js'
 
@@ -24,7 +27,12 @@ t.teardown(proxy.close)
 
 // Through the proxy, so that a test can also make the server hang.
 const database = { url: `postgresql://postgres@127.0.0.1:${proxy.port}/postgres?sslmode=disable`, poolSize: 1, drop: async () => {} }
-const { app } = await buildTestApp(t, { database, env: { DATABASE_CONNECT_TIMEOUT_SECONDS: '1', DATABASE_QUERY_TIMEOUT_SECONDS: '2' } })
+const log = logCapture()
+const { app } = await buildTestApp(t, {
+  database,
+  env: { DATABASE_CONNECT_TIMEOUT_SECONDS: '1', DATABASE_QUERY_TIMEOUT_SECONDS: '2', SETTINGS_REFRESH_SECONDS: '1' },
+  logger: pino({ level: 'warn' }, log.stream)
+})
 const account = await registerAccount(app)
 const { accessToken, refreshToken } = await loginWithBody(app, account)
 
@@ -66,6 +74,11 @@ t.test('the database stops: every route that needs it answers 503 at once, liven
     t.ok(ms < 1500, `${name} answered in ${ms} ms`)
   }
   t.equal((await app.inject({ method: 'GET', url: '/health' })).statusCode, 200, 'the process itself is alive')
+
+  // Regression: the settings' periodic reload logged the outage at error, with a stack, which alerts fire on.
+  await until('the settings reload to meet the outage', async () => log.lines.some(line => String(line.msg).startsWith('reloading runtime settings')), 5000)
+  t.same(log.lines.filter(line => Number(line.level) >= 50).map(line => line.msg), [], 'nothing at error')
+  t.ok(log.lines.some(line => line.level === 40 && line.msg === 'reloading runtime settings: database unavailable' && line.err === undefined), 'a warning, without a stack')
 })
 
 t.test('the database comes back on the same address: the service recovers without a restart', async t => {

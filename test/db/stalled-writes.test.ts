@@ -1,11 +1,15 @@
 // A write that waits past DATABASE_QUERY_TIMEOUT_SECONDS (a lock held, storage stalled) is cancelled by the server: the 503 wrote nothing, and sending it again is safe.
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { InjectOptions } from 'fastify'
 import t from 'tap'
+import { loginAsAdmin } from '../helpers/admin.js'
 import { buildTestApp } from '../helpers/app.js'
 import { withClient } from '../helpers/database.js'
-import { loginWithBody, registerAccount } from '../helpers/users.js'
+import { whileHeld } from '../helpers/locks.js'
+import { enrolTotp } from '../helpers/mfa.js'
+import { loginWithBody, registerAccount, registerProvenAccount } from '../helpers/users.js'
 
-const { app, prisma, pool, database } = await buildTestApp(t, { env: { DATABASE_QUERY_TIMEOUT_SECONDS: '1' } })
+const { app, prisma, pool, database, clock } = await buildTestApp(t, { env: { DATABASE_QUERY_TIMEOUT_SECONDS: '1' } })
 const onServer = database.poolSize > 1
 
 /** Runs `work` while another connection holds the rows `lock` locks, then lets them go and waits a moment for what the server would still commit. */
@@ -63,4 +67,76 @@ t.test('a transaction whose client falls silent holding a user\'s row is ended b
   t.equal(login.statusCode, 200, 'the row is free again')
   t.match(await ended, /idle-in-transaction timeout/, 'the server ended the silent session')
   silent.release(true)
+})
+
+// Regression: the recovery code was spent in a statement of its own; the notice's insert that
+// failed after it left the code used, no mail and no audit entry, and the retry refused.
+t.test('a reauthentication with a recovery code cut off as it writes: 503, the code unspent, and the retry succeeds', { skip: !onServer && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL' }, async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const headers = { authorization: `Bearer ${(await loginWithBody(app, account)).accessToken}` }
+  const [code] = (await enrolTotp(app, headers, clock)).recoveryCodes
+  const reauthenticate = () => app.inject({ method: 'POST', url: '/auth/reauthenticate', headers, payload: { recoveryCode: code } })
+  // The notice's insert waits for a lock the test holds, past the query timeout.
+  await pool.query('CREATE FUNCTION wait_for_the_test () RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_xact_lock(4242); RETURN NEW; END $$')
+  await pool.query('CREATE TRIGGER wait_for_the_test BEFORE INSERT ON "OutboxMail" FOR EACH ROW EXECUTE FUNCTION wait_for_the_test()')
+  const cut = await whileHeld(database.url, pool, {
+    hold: async holder => await holder.query('SELECT pg_advisory_xact_lock(4242)'),
+    waitingStatement: '%"OutboxMail"%',
+    meanwhile: async () => await sleep(1500)
+  }, reauthenticate).finally(async () => await pool.query('DROP TRIGGER wait_for_the_test ON "OutboxMail"; DROP FUNCTION wait_for_the_test'))
+  t.equal(cut.statusCode, 503)
+  t.equal(await prisma.recoveryCode.count({ where: { userId: account.user.id, usedAt: { not: null } } }), 0, 'the code is unspent')
+  t.equal((await reauthenticate()).statusCode, 204, 'the retry succeeds')
+  t.equal(await prisma.auditEvent.count({ where: { subjectId: account.user.id, action: 'mfa.recovery_code_used' } }), 1, 'audited once')
+})
+
+// Regression: these admin actions wrote their audit entry after their commit: a failure there
+// left the change done and unrecorded (a factor removed, a session ended, a reset mailed).
+t.test('an admin action whose audit entry cannot be written changes nothing: 503, and the retry does both', { skip: !onServer && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL' }, async t => {
+  const admin = await loginAsAdmin(app, prisma)
+  const target = await registerProvenAccount(app, prisma)
+  const session = await loginWithBody(app, target)
+  await enrolTotp(app, { authorization: `Bearer ${session.accessToken}` }, clock)
+  const sessionId = session.refreshToken.split('.')[0] as string
+  const url = `/admin/users/${target.user.id}`
+  const actions = {
+    'session.revoked': {
+      request: { method: 'DELETE', url: `${url}/sessions/${sessionId}` },
+      done: async () => (await prisma.session.findUniqueOrThrow({ where: { id: sessionId } })).revokedAt !== null
+    },
+    'mfa.removed_by_admin': {
+      request: { method: 'DELETE', url: `${url}/mfa` },
+      done: async () => await prisma.totpFactor.count({ where: { userId: target.user.id } }) === 0
+    },
+    'password.reset_sent': {
+      request: { method: 'POST', url: `${url}/password-reset` },
+      // Queued, or already delivered: its link issued.
+      done: async () => await prisma.outboxMail.count({ where: { kind: 'password_reset' } }) + await prisma.oneTimeToken.count({ where: { userId: target.user.id, purpose: 'password_reset' } }) > 0
+    },
+    'settings.changed': {
+      request: { method: 'PUT', url: '/admin/settings', payload: { accessTokenTtlSeconds: 600 } },
+      done: async () => (await app.inject({ method: 'GET', url: '/admin/settings', headers: admin.headers })).json().accessTokenTtlSeconds === 600
+    }
+  } as const
+  await pool.query('CREATE FUNCTION wait_for_the_test () RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_xact_lock(4242); RETURN NEW; END $$')
+  await pool.query(`CREATE TRIGGER wait_for_the_test BEFORE INSERT ON "AuditEvent" FOR EACH ROW WHEN (NEW.action IN (${Object.keys(actions).map(action => `'${action}'`).join(', ')})) EXECUTE FUNCTION wait_for_the_test()`)
+  try {
+    for (const [action, { request, done }] of Object.entries(actions)) {
+      const send = () => app.inject({ ...request, headers: admin.headers } as InjectOptions)
+      // The entry's insert waits for a lock the test holds, past the query timeout.
+      const cut = await whileHeld(database.url, pool, {
+        hold: async holder => await holder.query('SELECT pg_advisory_xact_lock(4242)'),
+        waitingStatement: '%"AuditEvent"%',
+        meanwhile: async () => await sleep(1500)
+      }, send)
+      t.equal(cut.statusCode, 503, action)
+      t.notOk(await done(), `${action}: nothing done`)
+      t.equal(await prisma.auditEvent.count({ where: { action } }), 0, `${action}: nothing recorded`)
+      t.ok((await send()).statusCode < 300, `${action}: the retry succeeds`)
+      t.ok(await done(), `${action}: done`)
+      t.equal(await prisma.auditEvent.count({ where: { action } }), 1, `${action}: and recorded`)
+    }
+  } finally {
+    await pool.query('DROP TRIGGER wait_for_the_test ON "AuditEvent"; DROP FUNCTION wait_for_the_test')
+  }
 })

@@ -8,12 +8,22 @@ export interface Enrolled {
   recoveryCodes: string[]
 }
 
-/** Enrols and confirms TOTP for the caller of `headers` (a fresh session), with the code of the clock's current step. */
-export async function enrolTotp (app: FastifyInstance, headers: Record<string, string>, clock: TestClock): Promise<Enrolled> {
+/** Starts a TOTP enrolment for the caller of `headers` (a fresh session): its secret, unconfirmed. */
+export async function startEnrolment (app: FastifyInstance, headers: Record<string, string>): Promise<string> {
   const started = await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers })
   if (started.statusCode !== 200) throw new Error(`enrol failed: ${started.statusCode} ${started.body}`)
-  const { secret } = started.json() as { secret: string }
-  const confirmed = await app.inject({ method: 'POST', url: '/auth/mfa/totp/confirm', headers, payload: { code: totpCode(secret, clock.now()) } })
+  return (started.json() as { secret: string }).secret
+}
+
+/** POST /auth/mfa/totp/confirm with `code`, from `remoteAddress` (a burst from many addresses passes the per-address limit). */
+export async function confirmEnrolment (app: FastifyInstance, headers: Record<string, string>, code: string, remoteAddress?: string) {
+  return await app.inject({ method: 'POST', url: '/auth/mfa/totp/confirm', headers, payload: { code }, ...(remoteAddress === undefined ? {} : { remoteAddress }) })
+}
+
+/** Enrols and confirms TOTP for the caller of `headers` (a fresh session), with the code of the clock's current step. */
+export async function enrolTotp (app: FastifyInstance, headers: Record<string, string>, clock: TestClock): Promise<Enrolled> {
+  const secret = await startEnrolment(app, headers)
+  const confirmed = await confirmEnrolment(app, headers, totpCode(secret, clock.now()))
   if (confirmed.statusCode !== 200) throw new Error(`confirm failed: ${confirmed.statusCode} ${confirmed.body}`)
   return { secret, recoveryCodes: (confirmed.json() as { recoveryCodes: string[] }).recoveryCodes }
 }

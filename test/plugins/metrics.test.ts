@@ -150,5 +150,12 @@ t.test('the active sessions gauge survives a failing count', async t => {
   t.teardown(() => { prisma.session.count = original })
   const response = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${TOKEN}` } })
   t.equal(response.statusCode, 200, 'the scrape still answers')
+  // Regression: before any count, the gauge's default 0 read as every session ended.
+  t.ok(Number.isNaN(sample(response.body, 'auth_active_sessions')), 'no value known yet: NaN, not 0')
   t.ok(capture.lines.some(line => line.msg === 'metrics: could not count the active sessions'), 'and says why it could not count')
+  prisma.session.count = original
+  const counted = sample((await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${TOKEN}` } })).body, 'auth_active_sessions')
+  prisma.session.count = (() => Promise.reject(new Error('Connection terminated unexpectedly'))) as unknown as typeof prisma.session.count
+  const kept = sample((await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${TOKEN}` } })).body, 'auth_active_sessions')
+  t.same([counted, kept], [0, 0], 'then the last known value')
 })

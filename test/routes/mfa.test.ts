@@ -1,10 +1,11 @@
 // Second factor over HTTP: enrolment, the login challenge and its verify in both transports, recovery codes, replay, limits, mails and audit.
 import t from 'tap'
+import { hashRecoveryCode } from '../../src/services/mfa/recovery-codes.js'
 import { totpCode } from '../../src/services/mfa/totp.js'
 import { buildTestApp } from '../helpers/app.js'
 import { loginStatement, whileHeld } from '../helpers/locks.js'
 import { startMailServer } from '../helpers/mail.js'
-import { claimsOf, enrolTotp, nextCode, startLogin } from '../helpers/mfa.js'
+import { claimsOf, confirmEnrolment, enrolTotp, nextCode, startEnrolment, startLogin } from '../helpers/mfa.js'
 import { loginWithBody, proveAddress, registerAccount, registerProvenAccount } from '../helpers/users.js'
 
 const mail = await startMailServer(t)
@@ -134,6 +135,91 @@ t.test('confirming before enrolling is 409 MFA_ENROLMENT_NOT_STARTED', async t =
   t.equal(response.json().code, 'MFA_ENROLMENT_NOT_STARTED')
 })
 
+// Security review: an abandoned enrolment stayed open to code guessing, from any session of the user, for ever.
+t.test('an enrolment waits 15 minutes for its first code: later, from any session, 409 MFA_ENROLMENT_NOT_STARTED, no code checked', async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const secret = await startEnrolment(app, bearer((await loginWithBody(app, account)).accessToken))
+  clock.advance(15 * 60 + 1)
+  const other = bearer((await loginWithBody(app, account)).accessToken)
+  const late = await confirmEnrolment(app, other, totpCode(secret, clock.now()))
+  t.equal(late.statusCode, 409)
+  t.same(late.json(), { statusCode: 409, code: 'MFA_ENROLMENT_NOT_STARTED', error: 'Conflict', message: 'Start the enrolment first: POST /auth/mfa/totp' })
+  t.equal((await prisma.totpFactor.findUniqueOrThrow({ where: { userId: account.user.id } })).confirmedAt, null)
+  t.equal(await prisma.recoveryCode.count({ where: { userId: account.user.id } }), 0, 'no recovery codes handed out')
+  t.equal(await prisma.auditEvent.count({ where: { subjectId: account.user.id, action: 'mfa.code_failed' } }), 0, 'the code is not even checked')
+  t.equal((await startLogin(app, account)).json().mfaRequired, undefined, 'the password alone still signs in')
+
+  const again = await startEnrolment(app, other)
+  clock.advance(15 * 60 - 30)
+  t.equal((await confirmEnrolment(app, other, totpCode(again, clock.now()))).statusCode, 200, 'starting again starts the 15 minutes again')
+})
+
+t.test('an enrolment not confirmed can be cancelled: 204, no mail, audited; then there is nothing to remove (409)', async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const headers = bearer((await loginWithBody(app, account)).accessToken)
+  const secret = await startEnrolment(app, headers)
+  const cancelled = await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', headers })
+  t.equal(cancelled.statusCode, 204)
+  t.equal(await prisma.totpFactor.count({ where: { userId: account.user.id } }), 0)
+  const confirm = await confirmEnrolment(app, headers, totpCode(secret, clock.now()))
+  t.equal(confirm.statusCode, 409)
+  t.equal(confirm.json().code, 'MFA_ENROLMENT_NOT_STARTED', 'its secret confirms nothing')
+  const again = await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', headers })
+  t.equal(again.statusCode, 409)
+  t.equal(again.json().code, 'MFA_NOT_ENABLED')
+  const removals = await prisma.auditEvent.findMany({ where: { subjectId: account.user.id, action: 'mfa.totp_removed' }, select: { details: true } })
+  t.same(removals.map(entry => entry.details), [{ confirmed: false }])
+  // Mail goes out in the order it was queued: once the "on" mail of a later setup is here, an "off" mail would be too.
+  await enrolTotp(app, headers, clock)
+  await mail.nextMail(account.email, { subject: /^Two-step sign-in is on$/ })
+  t.same(mail.untaken(account.email).map(m => m.subject).filter(subject => /off/.test(subject)), [], 'no mail: the factor never guarded a login')
+})
+
+// Security review: wrong first codes were audited but never counted, so a session, even a stale
+// stolen one, could guess at an unconfirmed enrolment as long as the per-address limit allowed.
+t.test('wrong confirmation codes reach the account\'s login backoff: 429 with Retry-After, there and at login', async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const headers = bearer((await loginWithBody(app, account)).accessToken)
+  const secret = await startEnrolment(app, headers)
+  for (let i = 0; i < 5; i++) t.equal((await confirmEnrolment(app, headers, '000000')).statusCode, 400, `wrong code ${i + 1}`)
+  const limited = await confirmEnrolment(app, headers, totpCode(secret, clock.now()))
+  t.equal(limited.statusCode, 429, 'five failures: even the right code waits')
+  t.same(limited.json(), { statusCode: 429, code: 'RATE_LIMITED', error: 'Too Many Requests', message: 'Too many requests; retry later' })
+  t.ok(Number(limited.headers['retry-after']) > 0)
+  t.equal((await startLogin(app, account)).statusCode, 429, 'login waits too')
+  t.equal(await prisma.auditEvent.count({ where: { subjectId: account.user.id, action: 'mfa.code_failed' } }), 5)
+  clock.advance(31)
+  t.equal((await confirmEnrolment(app, headers, totpCode(secret, clock.now()))).statusCode, 200, 'the wait over, the right code confirms')
+})
+
+t.test('wrong confirmation codes sent at once take their turns: no more tries than the backoff allows', async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const headers = bearer((await loginWithBody(app, account)).accessToken)
+  await startEnrolment(app, headers)
+  const burst = await Promise.all(Array.from({ length: 8 }, async (_, i) => (await confirmEnrolment(app, headers, '000000', `10.5.0.${i}`)).statusCode))
+  t.same([...burst].sort((a, b) => a - b), [400, 400, 400, 400, 400, 429, 429, 429])
+})
+
+t.test('a cancellation committed while a right code waits to confirm wins: 409 MFA_ENROLMENT_NOT_STARTED, no factor', {
+  skip: database.poolSize === 1 && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL'
+}, async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const headers = bearer((await loginWithBody(app, account)).accessToken)
+  const secret = await startEnrolment(app, headers)
+  const response = await whileHeld(database.url, pool, {
+    // What a cancellation does: the user's row first (see lockUser), then the enrolment gone.
+    hold: async holder => {
+      await holder.query('SELECT 1 FROM "User" WHERE id = $1 FOR UPDATE', [account.user.id])
+      await holder.query('DELETE FROM "TotpFactor" WHERE "userId" = $1', [account.user.id])
+    },
+    waitingStatement: '%FROM "User" WHERE id = $1::uuid FOR UPDATE%'
+  }, async () => await confirmEnrolment(app, headers, totpCode(secret, clock.now())))
+  t.equal(response.statusCode, 409)
+  t.equal(response.json().code, 'MFA_ENROLMENT_NOT_STARTED', 'not MFA_ALREADY_ENABLED: nothing is set up')
+  t.equal(await prisma.totpFactor.count({ where: { userId: account.user.id } }), 0)
+  t.equal(await prisma.recoveryCode.count({ where: { userId: account.user.id } }), 0)
+})
+
 t.test('login with a factor: a challenge and no token or cookie; verify answers as login does (body)', async t => {
   const account = await enrolledAccount()
   const login = await startLogin(app, account)
@@ -215,6 +301,16 @@ t.test('recovery codes: any case, spaces or dashes; each works once; the owner i
   t.equal(again.json().code, 'MFA_CODE_INVALID', 'a used code is dead')
   t.equal((await verify({ mfaToken: await challengeOf(account), recoveryCode: second.replaceAll('-', '') })).statusCode, 200)
   t.equal(await prisma.auditEvent.count({ where: { subjectId: account.user.id, action: 'mfa.recovery_code_used' } }), 2)
+})
+
+// Crockford's base32 decoding: the alphabet has no O, I or L, so they can only be a misread 0 or 1.
+t.test('a recovery code typed with O for 0, and I or L for 1, is accepted', async t => {
+  const account = await enrolledAccount()
+  const printed = '0a1b-c0d1-e0f1-g01h'
+  await prisma.recoveryCode.create({ data: { userId: account.user.id, codeHash: hashRecoveryCode(printed) } })
+  const used = await verify({ mfaToken: await challengeOf(account), recoveryCode: 'oA1B CoDI-EOFl gOLh' })
+  t.equal(used.statusCode, 200)
+  t.equal(await prisma.recoveryCode.count({ where: { userId: account.user.id, usedAt: { not: null } } }), 1, 'that code is used up')
 })
 
 t.test('a challenge dies after five wrong codes, and the wrong codes reach the login backoff', async t => {

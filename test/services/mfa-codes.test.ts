@@ -77,6 +77,16 @@ t.test('recovery codes: case, spaces and dashes do not matter; only hashes are k
   t.match(hashRecoveryCode(code), /^[A-Za-z0-9_-]{43}$/, 'SHA-256, base64url')
 })
 
+// Crockford's base32 decoding (https://www.crockford.com/base32.html): O is 0, I and L are 1.
+t.test('recovery codes: O typed for 0, I or L for 1, are those digits; U stays wrong', async t => {
+  t.equal(normaliseRecoveryCode('oOiI-lL01'), '00111101')
+  const printed = '0a1b-c0d1-e0f1-g01h'
+  const hashes = [hashRecoveryCode('7k2m-9xqa-c4rt-h8vp'), hashRecoveryCode(printed)]
+  for (const typed of ['OA1B-C0DI-E0FL-GOlH', 'oaib cod1 eofl goih']) t.equal(findRecoveryCode(hashes, typed), 1, typed)
+  t.equal(findRecoveryCode([hashRecoveryCode('vvvv-vvvv-vvvv-vvvv')], 'uuuu-uuuu-uuuu-uuuu'), -1, 'U is not read as V: Crockford keeps it out, not mapped')
+  for (const code of newRecoveryCodes()) t.equal(normaliseRecoveryCode(code), code.replaceAll('-', ''), 'a printed code is left as it is')
+})
+
 t.test('recovery codes: matched against every stored hash', async t => {
   const codes = newRecoveryCodes()
   const hashes = codes.map(hashRecoveryCode)

@@ -1,7 +1,8 @@
 // The audit trail: newest first, filtered by the user concerned and by action, a page at a time.
-import { isSignedOut, type AdminApi, type AuditEntry, type AuditQuery } from '../api.js'
+import { isAuthError } from '../../../packages/client/src/index.js'
+import { isSignedOut, problemOf, type AdminApi, type AuditEntry, type AuditQuery } from '../api.js'
 import { hashOf, pager, type Context, type Screen } from '../context.js'
-import { field, h, option, table } from '../dom.js'
+import { field, h, messageArea, option, table } from '../dom.js'
 import { dateTime, UUID } from '../format.js'
 import { auditActions, type AuditAction } from '../../../src/services/admin/audit-actions.js'
 
@@ -16,12 +17,26 @@ async function userIdOf (api: AdminApi, typed: string): Promise<string | null> {
   return found.items.find(user => user.email === wanted || user.username === wanted)?.id ?? null
 }
 
-/** Emails for the ids on a page; a deleted user stays an id. */
-async function emailsOf (api: AdminApi, entries: AuditEntry[]): Promise<Map<string, string>> {
+/** A user of the page: their email, gone (the service answered 404), or not loaded (any other failure). */
+type Looked = { email: string } | 'deleted' | 'not-loaded'
+
+/** The users behind the ids on a page, and the first failure that left some not loaded. */
+async function usersOf (api: AdminApi, entries: AuditEntry[]): Promise<{ users: Map<string, Looked>, failure: unknown }> {
   const ids = new Set(entries.flatMap(entry => [entry.actorId, entry.subjectId]).filter((id): id is string => id !== null))
-  const emails = new Map<string, string>()
-  await Promise.all([...ids].map(id => api.user(id).then(user => { emails.set(id, user.email) }, error => { if (isSignedOut(error)) throw error })))
-  return emails
+  const users = new Map<string, Looked>()
+  let failure: unknown
+  await Promise.all([...ids].map(id => api.user(id).then(user => { users.set(id, { email: user.email }) }, (error: unknown) => {
+    if (isSignedOut(error)) throw error
+    // Only the service's word that the user is gone makes them deleted: a rate limit, an
+    // outage or a lost answer says nothing about them.
+    if (isAuthError(error, 'NOT_FOUND')) {
+      users.set(id, 'deleted')
+      return
+    }
+    users.set(id, 'not-loaded')
+    failure ??= error
+  })))
+  return { users, failure }
 }
 
 function details (value: unknown): string {
@@ -57,11 +72,16 @@ export async function auditScreen ({ api, params, navigate }: Context): Promise<
   }
   if (subjectId !== undefined) query.subjectId = subjectId
   const page = await api.audit(query)
-  const emails = await emailsOf(api, page.items)
+  const { users, failure } = await usersOf(api, page.items)
+  const messages = messageArea()
+  if (failure !== undefined) messages.show(`Some users could not be loaded, and show as ids. ${problemOf(failure)}`, 'error')
   const who = (id: string | null) => {
     if (id === null) return '—'
-    const email = emails.get(id)
-    return email === undefined ? h('span', { title: id }, `${id.slice(0, 8)}… (deleted)`) : h('a', { href: `#/users/${id}`, title: id }, email)
+    const looked = users.get(id) ?? 'not-loaded'
+    if (looked === 'deleted') return h('span', { title: id }, `${id.slice(0, 8)}… (deleted)`)
+    // Still a link: the user's own screen may load where this lookup did not.
+    if (looked === 'not-loaded') return h('a', { href: `#/users/${id}`, title: id }, `${id.slice(0, 8)}… (not loaded)`)
+    return h('a', { href: `#/users/${id}`, title: id }, looked.email)
   }
   const rows = page.items.map(entry => [
     h('time', { datetime: entry.createdAt }, dateTime(entry.createdAt)),
@@ -78,6 +98,7 @@ export async function auditScreen ({ api, params, navigate }: Context): Promise<
     element: h('section', {},
       heading,
       form,
+      messages.element,
       rows.length === 0 ? h('p', { role: 'status' }, 'No entry matches.') : table('Audit entries, newest first', ['When', 'Action', 'By', 'About', 'IP address', 'Details'], rows),
       h('div', { class: 'pager' }, pager(`audit ${list}`, cursor, page.nextCursor, go))
     )

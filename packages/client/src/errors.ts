@@ -1,5 +1,5 @@
 // Errors as typed values: the service's `code`, or one of the client's own when no answer came.
-import type { ErrorBody, ServiceErrorCode } from './api-types.js'
+import type { ErrorBody, ReauthenticationMethod, ServiceErrorCode } from './api-types.js'
 
 /**
  * Failures the client itself observes: no answer (`NETWORK_ERROR`), no answer in time
@@ -21,12 +21,18 @@ export class AuthError extends Error {
   readonly status: number
   /** From `Retry-After` on a 429 or 503: seconds to wait before trying again. */
   readonly retryAfterSeconds: number | undefined
+  /**
+   * On a 403 `REAUTHENTICATION_REQUIRED`: what `reauthenticate()` accepts for this account,
+   * so that the app asks for a password, a code or a passkey; undefined on any other error.
+   */
+  readonly methods: ReauthenticationMethod[] | undefined
 
-  constructor (code: AuthErrorCode | (string & {}), message: string, status: number, options: { retryAfterSeconds?: number, cause?: unknown } = {}) {
+  constructor (code: AuthErrorCode | (string & {}), message: string, status: number, options: { retryAfterSeconds?: number, methods?: ReauthenticationMethod[], cause?: unknown } = {}) {
     super(message, { cause: options.cause })
     this.code = code
     this.status = status
     this.retryAfterSeconds = options.retryAfterSeconds
+    this.methods = options.methods
   }
 
   /** The same status for HTTP frameworks that read it under this name (Fastify does). */
@@ -45,12 +51,21 @@ function isErrorBody (value: unknown): value is ErrorBody {
   return typeof body?.code === 'string' && typeof body.message === 'string'
 }
 
+// A Record, not a list: a method the service adds fails the type-check here until it is listed.
+const knownMethods: Record<ReauthenticationMethod, true> = { password: true, totp: true, recovery_code: true, webauthn: true }
+
+/** The methods this version can name; a newer service's other ones are left out, as no prompt of the app could offer them. */
+function methodsOf (body: ErrorBody): ReauthenticationMethod[] | undefined {
+  if (!Array.isArray(body.methods)) return undefined
+  return body.methods.filter((method): method is ReauthenticationMethod => Object.hasOwn(knownMethods, method))
+}
+
 /** The AuthError a failed response stands for. Reads the body. */
 export async function errorFrom (response: Response): Promise<AuthError> {
   const body: unknown = await response.json().catch(() => undefined)
   const retryAfter = Number(response.headers.get('retry-after'))
   const options = retryAfter > 0 ? { retryAfterSeconds: retryAfter } : {}
-  if (isErrorBody(body)) return new AuthError(body.code, body.message, response.status, options)
+  if (isErrorBody(body)) return new AuthError(body.code, body.message, response.status, { ...options, methods: methodsOf(body) })
   return new AuthError('UNEXPECTED_RESPONSE', `Unexpected answer: HTTP ${response.status}`, response.status, options)
 }
 

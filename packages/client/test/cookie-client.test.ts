@@ -346,6 +346,28 @@ t.test('fetch: any path of the service, the body sent again on the retry, the an
   await t.rejects(tab.client.fetch('//elsewhere.example.com/x'), TypeError)
 })
 
+// Regression: the error kept only code and message, so an app could not tell which prompt to show.
+t.test('REAUTHENTICATION_REQUIRED carries the methods to offer; the session stays', async t => {
+  const service = createStandIn()
+  const [tab] = openTabs(t, service, 1) as [Tab]
+  await tab.client.login({ email: user.email, password: 'pw' })
+  service.overrides.set('POST /auth/mfa/recovery-codes', () => Response.json({
+    statusCode: 403,
+    code: 'REAUTHENTICATION_REQUIRED',
+    error: 'Forbidden',
+    message: 'Confirm it is you first',
+    // 'sms': a method a newer service might add, which no prompt of this version offers.
+    methods: ['password', 'totp', 'recovery_code', 'sms', 'webauthn']
+  }, { status: 403 }))
+  const error = await tab.client.regenerateRecoveryCodes().catch((e: unknown) => e)
+  t.ok(isAuthError(error, 'REAUTHENTICATION_REQUIRED'))
+  t.match(error, { status: 403, methods: ['password', 'totp', 'recovery_code', 'webauthn'] })
+  t.equal((error as { methods: string[] }).methods.length, 4, 'only the methods this version names')
+  t.same(tab.ended, [], 'a 403 ends nothing')
+  service.overrides.set('POST /auth/password/change', () => errorAnswer(403, 'INVALID_CURRENT_PASSWORD'))
+  t.match(await tab.client.changePassword({ currentPassword: 'pw', newPassword: 'another passphrase' }).catch((e: unknown) => e), { code: 'INVALID_CURRENT_PASSWORD', methods: undefined }, 'no methods on another refusal')
+})
+
 t.test('no answer: NETWORK_ERROR; the caller\'s own abort stays an AbortError', async t => {
   const down = createAuthClient({ baseUrl, locks: null, fetch: async () => { throw new TypeError('fetch failed') } })
   t.teardown(() => { down.close() })

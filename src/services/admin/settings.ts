@@ -68,13 +68,12 @@ export function createSettingsService ({ prisma, config, audit, onError }: Setti
         const after = { ...before, ...changes }
         if (after.sessionAbsoluteTtlSeconds < after.refreshTokenIdleTtlSeconds) return null
         await tx.setting.upsert({ where: { key: KEY }, create: { key: KEY, value: { ...after } }, update: { value: { ...after } } })
-        return { before, after }
+        await audit.recordIn(tx, { action: 'settings.changed', actorId: actor.userId, ip: actor.ip, details: { before: { ...before }, after: { ...after } } })
+        return after
       })
       if (result === null) throw apiError('VALIDATION_FAILED', 'body/sessionAbsoluteTtlSeconds must be at least refreshTokenIdleTtlSeconds')
-      const { before, after } = result
-      current = after
-      await audit.record({ action: 'settings.changed', actorId: actor.userId, ip: actor.ip, details: { before: { ...before }, after: { ...after } } })
-      return after
+      current = result
+      return result
     }
   }
 }

@@ -155,8 +155,10 @@ function accountAdministration ({ prisma, sessions, audit, passwordReset, oneTim
     /** Ends one session of the user; 404 when it is not theirs or already ended (as for the owner). */
     async revokeSession (actor: Actor, id: string, sessionId: string): Promise<void> {
       await findOrThrow(id)
-      if (!await sessions.revoke(id, sessionId, 'revoked_by_admin')) throw apiError('NOT_FOUND')
-      await audit.record({ action: 'session.revoked', actorId: actor.userId, subjectId: id, ip: actor.ip, details: { sessionId } })
+      await prisma.$transaction(async tx => {
+        if (!await sessions.revoke(id, sessionId, 'revoked_by_admin', tx)) throw apiError('NOT_FOUND')
+        await audit.recordIn(tx, { action: 'session.revoked', actorId: actor.userId, subjectId: id, ip: actor.ip, details: { sessionId } })
+      })
     },
 
     /**
@@ -167,8 +169,7 @@ function accountAdministration ({ prisma, sessions, audit, passwordReset, oneTim
     async sendPasswordReset (actor: Actor, id: string): Promise<void> {
       const user = await findOrThrow(id)
       if (!user.isActive) throw apiError('USER_INACTIVE')
-      await passwordReset.requestReset(user.email)
-      await audit.record({ action: 'password.reset_sent', actorId: actor.userId, subjectId: id, ip: actor.ip })
+      await passwordReset.requestReset(user.email, { action: 'password.reset_sent', actorId: actor.userId, subjectId: id, ip: actor.ip })
     }
   }
 }

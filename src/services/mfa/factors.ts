@@ -9,6 +9,7 @@ import { matchingStep, newTotpSecret, openSealed, otpauthUri, sealSecret, type S
 import { emailOf, provenEmailOf } from '../accounts/email-of.js'
 import { lockUser, userById } from '../accounts/user-store.js'
 import { deleteAllPasskeys, hasPasskey } from '../passkeys/passkey-store.js'
+import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
 import { markProven } from '../sessions/session-store.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import { voidUnfinishedChanges } from '../accounts/unfinished-changes.js'
@@ -19,6 +20,8 @@ export interface FactorDeps {
   audit: AuditService
   sessions: SessionService
   oneTimeTokens: Pick<OneTimeTokenService, 'revoke'>
+  /** The login backoff: a wrong first code counts toward the account's, as a wrong code at reauthentication does. */
+  throttle: LoginThrottle
   /** Seal TOTP secrets at rest (derived from AUTH_SECRET, and from AUTH_SECRET_PREVIOUS while it is set). */
   sealKeys: SealKeys
   /** The name authenticator apps show (MFA_ISSUER). */
@@ -33,6 +36,13 @@ export interface Enrolment {
   otpauthUri: string
   qrSvg: string
 }
+
+/**
+ * How long an enrolment waits for its first code. An abandoned one must not stay a target for
+ * guessing codes (or be confirmed by whoever holds a session) for ever: a quarter of an hour is
+ * ample for scanning a QR code and typing one code. Counted from the start of the latest enrolment.
+ */
+export const TOTP_ENROLMENT_TTL_SECONDS = 15 * 60
 
 /** Who acts and from where, for the audit trail. */
 export interface FactorActor {
@@ -64,14 +74,50 @@ function secretOf ({ sealKeys, reportError }: FactorDeps, userId: string, sealed
 
 const matchingStepOf = (secret: string | null, code: string, at: Date) => secret === null ? null : matchingStep(secret, code, at)
 
+/** The enrolment a first code may confirm at `at`: 409 when none is under way (never begun, cancelled or expired) or the factor is set up. */
+async function pendingEnrolment (db: Db, userId: string, at: Date) {
+  const factor = await db.totpFactor.findUnique({ where: { userId }, select: { sealedSecret: true, confirmedAt: true, createdAt: true } })
+  if (factor?.confirmedAt != null) throw apiError('MFA_ALREADY_ENABLED')
+  const expired = factor != null && at.getTime() - factor.createdAt.getTime() > TOTP_ENROLMENT_TTL_SECONDS * 1000
+  if (factor == null || expired) throw apiError('MFA_ENROLMENT_NOT_STARTED')
+  return factor
+}
+
+/** Why an enrolment whose code was right is no longer there to confirm: confirmed, or cancelled or replaced meanwhile. */
+async function goneEnrolmentError (db: Db, userId: string) {
+  return apiError(await confirmedFactor(db, userId) === null ? 'MFA_ENROLMENT_NOT_STARTED' : 'MFA_ALREADY_ENABLED')
+}
+
+/**
+ * The step of a right first code. A wrong one counts toward the account's login backoff, whose
+ * wait applies here too (429), in turn with the logins by the address (LoginThrottle.inTurn): a
+ * session, even a stale stolen one, guesses at an unconfirmed enrolment no faster than a login
+ * guesses at the password (NIST SP 800-63B 3.2.2), as at reauthentication.
+ */
+async function confirmationStep (deps: FactorDeps, actor: FactorActor, sealedSecret: Uint8Array, code: string, at: Date): Promise<number> {
+  const { prisma, throttle, audit } = deps
+  const user = await userById(prisma, actor.userId, { email: true, username: true })
+  if (user === null) throw apiError('AUTH_SESSION_REVOKED')
+  const keys = accountThrottleKeys(user)
+  return await throttle.inTurn(keys[0] as string, async () => {
+    await throttle.assertMayTryAll(keys)
+    const step = matchingStepOf(secretOf(deps, actor.userId, sealedSecret), code, at)
+    if (step !== null) return step
+    await throttle.recordFailure(keys[0] as string)
+    await audit.record({ action: 'mfa.code_failed', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { during: 'totp_confirm' } })
+    throw withStatus('MFA_CODE_INVALID', 400)
+  })
+}
+
 /** Setting up an authenticator app: a secret offered, then confirmed by its first code. */
 function totpEnrolment (deps: FactorDeps) {
   const { prisma, outbox, audit, sealKeys, issuer, now } = deps
   return {
     /**
      * A new secret for an unconfirmed factor, replacing an earlier unconfirmed one; a
-     * confirmed factor must be removed first (409). Nothing guards logins until confirm.
-     * 403 EMAIL_NOT_VERIFIED before the address is proven.
+     * confirmed factor must be removed first (409). Nothing guards logins until confirm,
+     * which must come within TOTP_ENROLMENT_TTL_SECONDS. 403 EMAIL_NOT_VERIFIED before the
+     * address is proven.
      */
     async enrolTotp (actor: FactorActor): Promise<Enrolment> {
       const secret = newTotpSecret()
@@ -95,18 +141,14 @@ function totpEnrolment (deps: FactorDeps) {
     /**
      * A first code proves the authenticator holds the secret: the factor guards every later
      * login, ten recovery codes are made (returned once, stored hashed), this session counts
-     * as having proven it, and the owner is told by mail. 400 MFA_CODE_INVALID for a wrong code.
+     * as having proven it, and the owner is told by mail. 400 MFA_CODE_INVALID for a wrong code,
+     * which counts toward the account's login backoff (429 while it must wait); 409
+     * MFA_ENROLMENT_NOT_STARTED once the enrolment has expired, unchecked.
      */
     async confirmTotp (actor: FactorActor, sessionId: string, code: string): Promise<string[]> {
-      const factor = await prisma.totpFactor.findUnique({ where: { userId: actor.userId }, select: { sealedSecret: true, confirmedAt: true } })
-      if (factor === null) throw apiError('MFA_ENROLMENT_NOT_STARTED')
-      if (factor.confirmedAt !== null) throw apiError('MFA_ALREADY_ENABLED')
       const at = now()
-      const step = matchingStepOf(secretOf(deps, actor.userId, factor.sealedSecret), code, at)
-      if (step === null) {
-        await audit.record({ action: 'mfa.code_failed', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { during: 'totp_confirm' } })
-        throw withStatus('MFA_CODE_INVALID', 400)
-      }
+      const factor = await pendingEnrolment(prisma, actor.userId, at)
+      const step = await confirmationStep(deps, actor, factor.sealedSecret, code, at)
       const codes = newRecoveryCodes()
       await prisma.$transaction(async tx => {
         // The user's row first, as every writer of a user's rows takes it (see lockUser).
@@ -116,7 +158,7 @@ function totpEnrolment (deps: FactorDeps) {
         // A session ended since the enrolment began (a password change, a revoke) adds no factor.
         if (!await markProven(tx, actor.userId, sessionId, 'totp', at)) throw apiError('AUTH_SESSION_REVOKED')
         const { count } = await tx.totpFactor.updateMany({ where: { userId: actor.userId, confirmedAt: null, sealedSecret: factor.sealedSecret }, data: { confirmedAt: at, lastUsedStep: step } })
-        if (count === 0) throw apiError('MFA_ALREADY_ENABLED')
+        if (count === 0) throw await goneEnrolmentError(tx, actor.userId)
         await replaceRecoveryCodes(tx, actor.userId, codes)
         await outbox.queue(tx, { kind: 'mfa_enabled', to })
       })
@@ -131,18 +173,23 @@ function totpEnrolment (deps: FactorDeps) {
 /** The owner's changes to a set-up factor: removing it, or replacing the recovery codes. */
 function factorChanges ({ prisma, outbox, audit }: FactorDeps) {
   return {
-    /** Removes the factor and its recovery codes; the owner is told by mail. 409 when there is none. */
+    /**
+     * Removes the factor and its recovery codes, and the owner is told by mail; or cancels an
+     * enrolment not yet confirmed, without a mail: it never guarded a login. 409 when there is neither.
+     */
     async removeTotp (actor: FactorActor): Promise<void> {
-      await prisma.$transaction(async tx => {
+      const confirmed = await prisma.$transaction(async tx => {
         await lockUser(tx, actor.userId)
-        const { count } = await tx.totpFactor.deleteMany({ where: { userId: actor.userId, confirmedAt: { not: null } } })
-        if (count === 0) throw apiError('MFA_NOT_ENABLED')
+        const factor = await tx.totpFactor.findUnique({ where: { userId: actor.userId }, select: { confirmedAt: true } })
+        if (factor === null) throw apiError('MFA_NOT_ENABLED')
         await tx.totpFactor.deleteMany({ where: { userId: actor.userId } })
+        if (factor.confirmedAt === null) return false
         await tx.recoveryCode.deleteMany({ where: { userId: actor.userId } })
         await outbox.queue(tx, { kind: 'mfa_disabled', to: await emailOf(tx, actor.userId), byAdmin: false })
+        return true
       })
-      outbox.wake()
-      await audit.record({ action: 'mfa.totp_removed', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip })
+      if (confirmed) outbox.wake()
+      await audit.record({ action: 'mfa.totp_removed', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { confirmed } })
     },
 
     /** A new set of ten; the old set dies at once. Only with a confirmed factor (409 otherwise). */
@@ -277,17 +324,20 @@ export function createFactorService (deps: FactorDeps) {
         await lockUser(tx, userId)
         const user = await userById(tx, userId, { email: true })
         if (user === null) throw apiError('NOT_FOUND')
-        if (await tx.totpFactor.count({ where: { userId } }) === 0 && !await hasPasskey(tx, userId)) return false
-        // The login challenges before the factors, in the order a login's second step takes them
-        // (its challenge, then the factor it proves): the two never wait for each other crosswise.
-        await voidUnfinishedChanges(tx, oneTimeTokens, userId, now())
-        await deleteEverySecondFactor(tx, userId)
-        await sessions.revokeAll(userId, 'mfa_removed_by_admin', tx)
-        await outbox.queue(tx, { kind: 'mfa_disabled', to: user.email, byAdmin: true })
-        return true
+        const removed = await tx.totpFactor.count({ where: { userId } }) > 0 || await hasPasskey(tx, userId)
+        if (removed) {
+          // The login challenges before the factors, in the order a login's second step takes them
+          // (its challenge, then the factor it proves): the two never wait for each other crosswise.
+          await voidUnfinishedChanges(tx, oneTimeTokens, userId, now())
+          await deleteEverySecondFactor(tx, userId)
+          await sessions.revokeAll(userId, 'mfa_removed_by_admin', tx)
+          await outbox.queue(tx, { kind: 'mfa_disabled', to: user.email, byAdmin: true })
+        }
+        // In the transaction, as every admin change of a user is audited: both or neither.
+        await audit.recordIn(tx, { action: 'mfa.removed_by_admin', actorId: actor.userId, subjectId: userId, ip: actor.ip, details: { removed } })
+        return removed
       })
       if (removed) outbox.wake()
-      await audit.record({ action: 'mfa.removed_by_admin', actorId: actor.userId, subjectId: userId, ip: actor.ip, details: { removed } })
     }
   }
 }

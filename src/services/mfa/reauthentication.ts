@@ -1,5 +1,5 @@
 // Fresh authentication: sensitive changes need a proof made on this session recently; POST /auth/reauthenticate makes one.
-import type { PrismaClient } from '../../db/prisma.js'
+import type { Db, PrismaClient } from '../../db/prisma.js'
 import { apiError, reauthenticationRequired, withStatus } from '../../errors.js'
 import type { AuditService } from '../admin/audit.js'
 import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
@@ -54,19 +54,37 @@ async function provenTimes ({ prisma, now }: ReauthenticationDeps, userId: strin
 }
 
 /**
- * The proof checked: what the session records of it (the method, and which passkey), or the
- * error to answer (403 for a wrong password, code or passkey).
+ * The proof checked and, when it holds, recorded on the session (AUTH_SESSION_REVOKED once the
+ * session has ended): a code or a passkey in one transaction with what it uses up (the code,
+ * the time step, the passkey's counter), the recovery code's notice and its audit entry, so a
+ * 503 halfway spends nothing and a retry is safe. Else the error to answer (403 for a wrong
+ * password, code or passkey). The password is checked outside any transaction: its hash takes
+ * a worker thread, not a connection.
  */
-async function checkProof ({ prisma, passwords, factors, assertions }: ReauthenticationDeps, userId: string, sessionId: string, proof: ReauthenticationProof, passwordHash: string, ip: string): Promise<{ proven: ProofMethod | { passkeyId: string } } | { refusal: Error }> {
-  const method = methodOf(proof)
-  const outcome = (proven: boolean, refusal: Error) => proven ? { proven: method } : { refusal }
-  if ('password' in proof) return outcome(await passwords.verify(passwordHash, proof.password), apiError('INVALID_CURRENT_PASSWORD'))
-  if ('webauthn' in proof) {
-    const checked = await assertions.verify({ response: proof.webauthn, purpose: 'reauthentication', bindingId: sessionId, userId, requireUserVerification: false, ip })
-    return checked.ok ? { proven: { passkeyId: checked.passkeyId } } : { refusal: withStatus(checked.code, 403) }
+async function proveAndRecord (deps: ReauthenticationDeps, userId: string, sessionId: string, proof: ReauthenticationProof, passwordHash: string, ip: string): Promise<{ refusal: Error | null }> {
+  const { prisma, passwords, factors, assertions, audit, now } = deps
+  const record = async (db: Db, proven: ProofMethod | { passkeyId: string }) => {
+    if (!await markProven(db, userId, sessionId, proven, now())) throw apiError('AUTH_SESSION_REVOKED')
+    return { refusal: null }
   }
-  const proven = 'code' in proof ? await factors.proveTotp(prisma, userId, proof.code) : await factors.proveRecoveryCode(prisma, userId, proof.recoveryCode)
-  return outcome(proven, withStatus('MFA_CODE_INVALID', 403))
+  if ('password' in proof) {
+    return await passwords.verify(passwordHash, proof.password) ? await record(prisma, 'password') : { refusal: apiError('INVALID_CURRENT_PASSWORD') }
+  }
+  if ('webauthn' in proof) {
+    const request = { response: proof.webauthn, purpose: 'reauthentication' as const, bindingId: sessionId, userId, requireUserVerification: false, ip }
+    const { outcome, checked } = await prisma.$transaction(async tx => {
+      const outcome = await assertions.check(tx, request)
+      return { outcome, checked: outcome.ok ? await record(tx, { passkeyId: outcome.passkeyId }) : { refusal: withStatus(outcome.code, 403) } }
+    })
+    await assertions.report(request, outcome)
+    return checked
+  }
+  return await prisma.$transaction(async tx => {
+    if ('code' in proof) return await factors.proveTotp(tx, userId, proof.code) ? await record(tx, 'totp') : { refusal: withStatus('MFA_CODE_INVALID', 403) }
+    if (!await factors.proveRecoveryCode(tx, userId, proof.recoveryCode)) return { refusal: withStatus('MFA_CODE_INVALID', 403) }
+    await audit.recordIn(tx, { action: 'mfa.recovery_code_used', actorId: userId, subjectId: userId, ip, details: { during: 'reauthentication' } })
+    return await record(tx, 'recovery_code')
+  })
 }
 
 export function createReauthenticationService (deps: ReauthenticationDeps) {
@@ -131,21 +149,16 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
       const keys = accountThrottleKeys(user)
       const method = methodOf(proof)
       // In turn with the logins by the address, as they count against its backoff alike.
-      const proven = await throttle.inTurn(keys[0] as string, async () => {
+      await throttle.inTurn(keys[0] as string, async () => {
         await throttle.assertMayTryAll(keys)
         if (method === 'webauthn' ? !await passkeys.has(userId) : method !== 'password' && !await factors.isEnabled(userId)) throw apiError('MFA_NOT_ENABLED')
-        const checked = await checkProof(deps, userId, sessionId, proof, user.passwordHash, ip)
-        if ('proven' in checked) return checked.proven
+        const { refusal } = await proveAndRecord(deps, userId, sessionId, proof, user.passwordHash, ip)
+        if (refusal === null) return
         await throttle.recordFailure(keys[0] as string)
         await audit.record({ action: method === 'password' ? 'reauthentication.failed' : 'mfa.code_failed', actorId: userId, subjectId: userId, ip, details: { during: 'reauthentication', method } })
-        throw checked.refusal
+        throw refusal
       })
-      const at = now()
-      if (!await markProven(prisma, userId, sessionId, proven, at)) throw apiError('AUTH_SESSION_REVOKED')
-      if (method === 'recovery_code') {
-        outbox.wake()
-        await audit.record({ action: 'mfa.recovery_code_used', actorId: userId, subjectId: userId, ip, details: { during: 'reauthentication' } })
-      }
+      if (method === 'recovery_code') outbox.wake()
       await audit.record({ action: 'reauthentication.succeeded', actorId: userId, subjectId: userId, ip, details: { method } })
     }
   }

@@ -17,9 +17,13 @@ export function newRecoveryCodes (): string[] {
   })
 }
 
-/** Case, spaces and dashes do not matter: a code typed as printed, or run together, is the same. */
+/**
+ * Case, spaces and dashes do not matter: a code typed as printed, or run together, is the same.
+ * O is read as 0, and I and L as 1, as Crockford's decoding does (https://www.crockford.com/base32.html):
+ * the alphabet leaves those letters out, so they can only be a misread digit, never another code.
+ */
 export function normaliseRecoveryCode (code: string): string {
-  return code.replace(/[\s-]+/g, '').toLowerCase()
+  return code.replace(/[\s-]+/g, '').toLowerCase().replace(/o/g, '0').replace(/[il]/g, '1')
 }
 
 /**

@@ -6,7 +6,7 @@ import type { AuditService } from '../admin/audit.js'
 import type { CeremonyChallenges, CeremonyPurpose } from './ceremony-challenges.js'
 import { authenticatorDataOf, clientDataOf, originRefusal } from './ceremony-data.js'
 import { decoyCredential } from './decoy.js'
-import { credentialOf, recordUse } from './passkey-store.js'
+import { credentialOf, isPasswordless, recordUse } from './passkey-store.js'
 import { webauthn } from './webauthn.js'
 import type { WebauthnSettings } from '../../config-webauthn.js'
 
@@ -22,7 +22,7 @@ export interface AssertionRequest {
 }
 
 export type AssertionOutcome =
-  | { ok: true, userId: string, passkeyId: string, userVerified: boolean }
+  | { ok: true, userId: string, passkeyId: string, userVerified: boolean, passwordHash: string }
   | { ok: false, code: ErrorCode, regressed?: { userId: string, passkeyId: string, stored: string, presented: string }, refused?: { userId: string, reason: 'inactive' | 'suspended' } }
 
 export interface AssertionDeps {
@@ -76,13 +76,18 @@ async function checkAssertion ({ ceremonies, settings, now }: Omit<AssertionDeps
   if ((counter > 0n || stored.counter > 0n) && counter <= stored.counter) {
     return { ok: false, code: 'PASSKEY_COUNTER_REGRESSED', regressed: { userId: stored.userId, passkeyId: stored.id, stored: stored.counter.toString(), presented: counter.toString() } }
   }
-  const passwordless = request.purpose === 'login'
+  const alone = request.purpose === 'login'
   // Signing in alone: a deactivated account, or a passkey a new password suspended, is
   // refused before its use is recorded (and audited under its user).
-  if (passwordless && !stored.user.isActive) return { ok: false, code: 'PASSKEY_INVALID', refused: { userId: stored.userId, reason: 'inactive' } }
-  if (passwordless && !stored.passwordless) return { ok: false, code: 'PASSKEY_PASSWORD_REQUIRED', refused: { userId: stored.userId, reason: 'suspended' } }
-  if (!await recordUse(db, stored, { counter, backedUp: info.credentialBackedUp, at: now(), provenOnSession: !passwordless })) return { ok: false, code: 'PASSKEY_COUNTER_REGRESSED' }
-  return { ok: true, userId: stored.userId, passkeyId: stored.id, userVerified: info.userVerified }
+  if (alone && !stored.user.isActive) return { ok: false, code: 'PASSKEY_INVALID', refused: { userId: stored.userId, reason: 'inactive' } }
+  const suspended = { ok: false, code: 'PASSKEY_PASSWORD_REQUIRED', refused: { userId: stored.userId, reason: 'suspended' } } as const
+  if (alone && !stored.passwordless) return suspended
+  const passwordless = alone ? 'required' : request.purpose === 'second_factor' ? 'restored' : 'kept'
+  if (!await recordUse(db, stored, { counter, backedUp: info.credentialBackedUp, at: now(), passwordless })) {
+    // Written only on the values read: a new password suspended it meanwhile, or another use came first.
+    return alone && !await isPasswordless(db, stored.id) ? suspended : { ok: false, code: 'PASSKEY_COUNTER_REGRESSED' }
+  }
+  return { ok: true, userId: stored.userId, passkeyId: stored.id, userVerified: info.userVerified, passwordHash: stored.user.passwordHash }
 }
 
 export function createAssertionVerifier ({ prisma, ceremonies, audit, settings, now }: AssertionDeps) {

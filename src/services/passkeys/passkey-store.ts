@@ -69,31 +69,39 @@ export async function deleteAllPasskeys (db: Db, userId: string): Promise<number
   return (await db.passkey.deleteMany({ where: { userId } })).count
 }
 
-/** The credential an assertion names, only among `userId`'s passkeys when the user is known, with what a passwordless sign-in must check. */
+/**
+ * The credential an assertion names, only among `userId`'s passkeys when the user is known,
+ * with what a passwordless sign-in must check: the account's state, and its password hash,
+ * which the session then opens under (a new password meanwhile wins, see openSession).
+ */
 export async function credentialOf (db: Db, id: string, userId: string | null) {
   return db.passkey.findFirst({
     where: { id, ...(userId === null ? {} : { userId }) },
-    select: { id: true, userId: true, publicKey: true, counter: true, passwordless: true, user: { select: { isActive: true } } }
+    select: { id: true, userId: true, publicKey: true, counter: true, passwordless: true, user: { select: { isActive: true, passwordHash: true } } }
   })
 }
 
 /**
- * Records a use, conditional on the counter read before it: of two uses racing with one value,
- * one passes. A use after the password or on a live session (`provenOnSession`) gives a
- * suspended passkey its passwordless sign-in back.
+ * What a use does to passwordless sign-in (see the Passkey model): a passwordless sign-in
+ * needs it still on when the use is written (a new password committed since the check wins);
+ * the second step of a password sign-in gives it back; any other use leaves it as it is.
  */
-export async function recordUse (db: Db, stored: { id: string, counter: bigint }, use: { counter: bigint, backedUp: boolean, at: Date, provenOnSession: boolean }): Promise<boolean> {
+export type PasswordlessRule = 'required' | 'restored' | 'kept'
+
+/** Records a use, conditional on the counter read before it: of two uses racing with one value, one passes. */
+export async function recordUse (db: Db, stored: { id: string, counter: bigint }, use: { counter: bigint, backedUp: boolean, at: Date, passwordless: PasswordlessRule }): Promise<boolean> {
   const { count } = await db.passkey.updateMany({
-    where: { id: stored.id, counter: stored.counter },
-    data: { counter: use.counter, backedUp: use.backedUp, lastUsedAt: use.at, ...(use.provenOnSession ? { passwordless: true } : {}) }
+    where: { id: stored.id, counter: stored.counter, ...(use.passwordless === 'required' ? { passwordless: true } : {}) },
+    data: { counter: use.counter, backedUp: use.backedUp, lastUsedAt: use.at, ...(use.passwordless === 'restored' ? { passwordless: true } : {}) }
   })
   return count === 1
 }
 
-/**
- * A new password's remedy (see the Passkey model): the user's passkeys stop signing in alone,
- * all but `keepId`, the one the session that set the password proved (null: none).
- */
-export async function suspendPasswordless (db: Db, userId: string, keepId: string | null): Promise<void> {
-  await db.passkey.updateMany({ where: { userId, passwordless: true, ...(keepId === null ? {} : { id: { not: keepId } }) }, data: { passwordless: false } })
+export async function isPasswordless (db: Db, id: string): Promise<boolean> {
+  return (await db.passkey.findUnique({ where: { id }, select: { passwordless: true } }))?.passwordless === true
+}
+
+/** A new password's remedy (see the Passkey model): none of the user's passkeys signs in alone any more. */
+export async function suspendPasswordless (db: Db, userId: string): Promise<void> {
+  await db.passkey.updateMany({ where: { userId, passwordless: true }, data: { passwordless: false } })
 }

@@ -68,12 +68,11 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
       const passwordHash = await passwords.hash(newPassword)
       await prisma.$transaction(async tx => {
         if (!await replacePasswordHash(tx, userId, user.passwordHash, passwordHash)) throw apiError('INVALID_CURRENT_PASSWORD')
-        const session = await liveSessionOf(tx, userId, sessionId, now(), { passkeyProvenId: true })
-        if (session === null) throw apiError('AUTH_SESSION_REVOKED')
+        if (await liveSessionOf(tx, userId, sessionId, now(), { id: true }) === null) throw apiError('AUTH_SESSION_REVOKED')
         await sessions.revokeOthers(userId, sessionId, 'password_change', tx)
         await voidUnfinishedChanges(tx, oneTimeTokens, userId, now())
-        // The passkey this session proved is the caller's own; the others sign in alone again once proven.
-        await suspendPasswordless(tx, userId, session.passkeyProvenId)
+        // Even the passkey this session proved: an intruder who had the session a moment may have registered it.
+        await suspendPasswordless(tx, userId)
         await outbox.queue(tx, { kind: 'password_changed', to: user.email, everywhere: false })
       })
       outbox.wake()

@@ -1,5 +1,7 @@
 // Forgotten passwords: a single-use, expiring link mailed to the account's address, and the reset it allows.
+import type { Db } from '../../db/prisma.js'
 import { apiError } from '../../errors.js'
+import type { AuditEntry } from '../admin/audit.js'
 import { isRecordNotFound } from '../../db/refusals.js'
 import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
 import { canonical } from '../accounts/canonical.js'
@@ -20,10 +22,18 @@ export function createPasswordResetService ({ prisma, passwords, sessions, oneTi
      * the same single insert whether or not an account exists, so neither the answer nor its
      * timing tells (OWASP Forgot Password Cheat Sheet). The lookup, the token and the mail
      * happen at delivery (see MailDelivery). Only an active account gets a link; issuing it
-     * kills the account's earlier reset links.
+     * kills the account's earlier reset links. An admin's request commits with its audit
+     * entry (`audited`): both or neither.
      */
-    async requestReset (email: string): Promise<void> {
-      await outbox.queue(prisma, { kind: 'password_reset', to: canonical(email) })
+    async requestReset (email: string, audited?: AuditEntry): Promise<void> {
+      const queue = async (db: Db) => { await outbox.queue(db, { kind: 'password_reset', to: canonical(email) }) }
+      if (audited === undefined) await queue(prisma)
+      else {
+        await prisma.$transaction(async tx => {
+          await queue(tx)
+          await audit.recordIn(tx, audited)
+        })
+      }
       outbox.wake()
     },
 
@@ -59,7 +69,7 @@ export function createPasswordResetService ({ prisma, passwords, sessions, oneTi
           await resetPassword(tx, found.userId, found.email, passwordHash, provenAt ?? now())
           // The login challenges before the factors, in the order a login's second step takes them.
           await voidUnfinishedChanges(tx, oneTimeTokens, found.userId, now())
-          await suspendPasswordless(tx, found.userId, null)
+          await suspendPasswordless(tx, found.userId)
           secondFactorsRemoved = provenAt === null && await deleteEverySecondFactor(tx, found.userId)
           if (secondFactorsRemoved) await outbox.queue(tx, { kind: 'mfa_disabled', to: found.email, byAdmin: false })
           await sessions.revokeAll(found.userId, 'password_reset', tx)

@@ -33,9 +33,10 @@ export interface LoginProof {
   passkeyId?: string
   passwordless?: boolean
   /**
-   * The password hash the login was proven under (the one checked, or the one a challenge
-   * was met under): a password changed or reset meanwhile wins over the login (see
-   * session-store.ts). Absent for a passkey alone, which proves no password.
+   * The password hash the login was proven under (the one checked, the one a challenge was
+   * met under, or, for a passkey alone, the one the account had when the passkey was
+   * checked): a password changed or reset meanwhile wins over the login (see session-store.ts),
+   * as it suspends the passkeys' sign-in alone.
    */
   passwordHash?: string
 }

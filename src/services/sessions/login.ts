@@ -194,7 +194,7 @@ export function createLoginService (deps: LoginDeps) {
         throw apiError(outcome.ok ? 'PASSKEY_INVALID' : outcome.code)
       }
       if (requireVerifiedEmail && user.emailVerifiedAt === null) return refuseUnverified(deps, user)
-      return signIn(deps, user, device, accountThrottleKeys(user), { secondFactor: 'webauthn', userVerified: true, passwordless: true, passkeyId: outcome.passkeyId })
+      return signIn(deps, user, device, accountThrottleKeys(user), { secondFactor: 'webauthn', userVerified: true, passwordless: true, passkeyId: outcome.passkeyId, passwordHash: outcome.passwordHash })
     }
   }
 }

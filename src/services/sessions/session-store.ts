@@ -146,8 +146,8 @@ export interface NewSession {
   /** The user's sessions that ended before this are deleted. */
   deleteEndedBefore: Date
   /**
-   * The password hash the login was proven under: the session opens only while the user still
-   * has it (null for a passkey alone, which proves no password).
+   * The password hash the login was proven under (see LoginProof): the session opens only
+   * while the user still has it.
    */
   passwordHash: string | null
   /** The login's throttle keys, whose failures are forgotten. */

@@ -53,8 +53,8 @@ export function createSessionService ({ prisma, codec, oneTimeTokens, audit, now
     },
 
     /** Ends one session of `userId`; false when it is not theirs or already ended (no oracle). */
-    async revoke (userId: string, sessionId: string, reason: RevokeReason): Promise<boolean> {
-      return await endSession(prisma, { id: sessionId, userId }, reason, now())
+    async revoke (userId: string, sessionId: string, reason: RevokeReason, db: Db = prisma): Promise<boolean> {
+      return await endSession(db, { id: sessionId, userId }, reason, now())
     },
 
     /** Ends one session, whoever it belongs to (a refresh token's reuse ends its session). */
