@@ -1,6 +1,12 @@
 // The checks a whole config must pass beyond its schema: settings that must agree, and what production refuses.
+import { createRequire } from 'node:module'
+import type ProxyAddr from '@fastify/proxy-addr'
 import type { Config } from './config.js'
 import { listOf } from './config-derived.js'
+
+// Fastify's own proxy-addr, resolved from Fastify as Fastify resolves it (package.json does not
+// name it): TRUST_PROXY is judged by the very code that compiles it at start.
+const proxyAddr = createRequire(import.meta.resolve('fastify'))('@fastify/proxy-addr') as typeof ProxyAddr
 
 /** The argon2id floor of OWASP's Password Storage Cheat Sheet; production never goes below it. */
 export const ARGON2_FLOOR = { memoryKiB: 19_456, timeCost: 2, parallelism: 1 } as const
@@ -62,13 +68,70 @@ export function consistencyProblems (config: Config): string[] {
       problems.push(`${name}: must be an http(s) URL containing {token}, like https://app.example.com/path?token={token}`)
     }
   }
+  problems.push(...credentialUrlProblems(config), ...trustProxyProblems(config.TRUST_PROXY))
   return problems
 }
 
-// A production start refuses what is only acceptable on a developer's machine.
-export function productionProblems (config: Config): string[] {
+/** The settings that name a server by a URL, as often as not with a password in it. */
+const CREDENTIAL_URLS = ['DATABASE_URL', 'SMTP_URL', 'REDIS_URL'] as const
+
+/**
+ * One line per credential URL that does not read as the URL it is meant to be, never showing
+ * it. A `/`, `?` or `#` left unencoded in the password either breaks the URL (the client's
+ * `new URL()` throws at start, and Node's error carries the whole URL, password included, as
+ * `input`), or quietly makes the rest of the password a path (`smtp://user:12/34@host`: host
+ * `user`, port 12), which the `@` left after the host betrays.
+ */
+export function credentialUrlProblems (config: { [K in typeof CREDENTIAL_URLS[number]]?: string | undefined }): string[] {
+  return CREDENTIAL_URLS
+    .filter(name => config[name] !== undefined && !readsAsUrl(config[name]))
+    .map(name => `${name}: not a valid URL; percent-encode reserved characters in the password (/ as %2F, ? as %3F, # as %23)`)
+}
+
+function readsAsUrl (value: string): boolean {
+  // The authority runs to the first / ? or #: a later @ ended a password cut short by one of them.
+  return URL.canParse(value) && !value.replace(/^[^:]*:\/\/[^/?#]*/, '').includes('@')
+}
+
+const TRUSTS_EVERYONE = "would trust every client address, so any client could name its own (rate limits, sessions, audit trail); list the proxy's addresses"
+// A prefix of no bits: proxy-addr refuses it with a message that does not say why.
+const NO_BITS = /\/0+(\.0+){0,3}$/
+// Two addresses that differ in their first bit: a range with both covers its whole family
+// (::ffff:0:0/96 is every IPv4 client, and proxy-addr takes it).
+const FAMILY_ENDS = [['1.0.0.1', '200.0.0.1'], ['2001:db8::1', 'fe80::1']] as const
+
+/**
+ * One line per TRUST_PROXY entry that Fastify would refuse at start (with a stack trace), or
+ * that trusts every address: whoever connects could then set X-Forwarded-For to any address
+ * and be a new client at each request. Refused in every environment: no setup needs it.
+ */
+export function trustProxyProblems (value: string): string[] {
+  return listOf(value).flatMap(entry => {
+    let trusts: (address: string, hop: number) => boolean
+    try {
+      trusts = proxyAddr.compile(entry)
+    } catch {
+      return [`TRUST_PROXY: "${entry}" ${NO_BITS.test(entry) ? TRUSTS_EVERYONE : 'is not an IP address, a CIDR range like 10.0.0.0/8, or one of loopback, linklocal, uniquelocal'}`]
+    }
+    return FAMILY_ENDS.some(([first, last]) => trusts(first, 0) && trusts(last, 0)) ? [`TRUST_PROXY: "${entry}" ${TRUSTS_EVERYONE}`] : []
+  })
+}
+
+/**
+ * A production start refuses what is only acceptable on a developer's machine. `publicUrlSet`:
+ * PUBLIC_URL came from the environment (its default, http://localhost:PORT, is a developer's).
+ */
+export function productionProblems (config: Config, publicUrlSet = true): string[] {
   if (config.NODE_ENV !== 'production') return []
   const problems: string[] = []
+  // Tokens carry it as iss and aud, the mailed links and the CSRF check use it: a
+  // default would mint tokens and links for a machine no user reaches.
+  if (!publicUrlSet) problems.push("PUBLIC_URL: required in production (the service's public https origin, like https://auth.example.com)")
+  else if (!/^https:/i.test(config.PUBLIC_URL)) problems.push(`PUBLIC_URL: "${config.PUBLIC_URL}" is not https; production serves the API, its pages and its links over https only (TLS may end at the proxy)`)
+  for (const name of ['PASSWORD_RESET_URL', 'EMAIL_VERIFICATION_URL'] as const) {
+    // A link's token in cleartext is the account, to whoever is on the path.
+    if (/^http:/i.test(config[name] ?? '')) problems.push(`${name}: "${config[name] ?? ''}" is not https; a mailed link carries its token over https only in production`)
+  }
   if (config.AUTH_SECRET === undefined) {
     problems.push('AUTH_SECRET: required in production (generate one with: openssl rand -base64 48)')
   } else if (isWeakSecret(config.AUTH_SECRET)) {

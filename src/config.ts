@@ -2,7 +2,7 @@
 import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { lifetimeBounds } from './services/admin/lifetime-bounds.js'
-import { consistencyProblems, originOf, productionProblems } from './config-checks.js'
+import { consistencyProblems, credentialUrlProblems, originOf, productionProblems } from './config-checks.js'
 import { WebauthnSettingsSchema, webauthnProblems } from './config-webauthn.js'
 
 const Seconds = (defaultValue: number, minimum: number, maximum: number, description: string) =>
@@ -38,7 +38,7 @@ export const ConfigSchema = Type.Object({
   }),
   // No default here: loadConfig derives it from HOST and PORT.
   // Only the scheme here: the consistency checks name the right spelling of a path, a slash, a case.
-  PUBLIC_URL: Type.String({ pattern: '^[Hh][Tt][Tt][Pp][Ss]?://[^/]', description: "the service's own origin, no path; default http://localhost:PORT" }),
+  PUBLIC_URL: Type.String({ pattern: '^[Hh][Tt][Tt][Pp][Ss]?://[^/]', description: "the service's own origin, no path; default http://localhost:PORT; required, and https, in production" }),
 
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL URL; unset: embedded PGlite under DATA_DIR' })),
   DATABASE_POOL_SIZE: Type.Integer({ default: 10, minimum: 1, maximum: 200 }),
@@ -72,7 +72,7 @@ export const ConfigSchema = Type.Object({
 
   COOKIE_SECURE: Flag(true, 'Secure cookies with __Host- names (plain names when false); false only for local http'),
   COOKIE_SAMESITE: Type.Union([Type.Literal('lax'), Type.Literal('strict'), Type.Literal('none')], { default: 'lax' }),
-  TRUST_PROXY: Type.String({ default: '', description: 'comma-separated proxy addresses/CIDRs whose X-Forwarded-* headers are believed' }),
+  TRUST_PROXY: Type.String({ default: '', description: 'comma-separated proxy addresses/CIDRs (or loopback, linklocal, uniquelocal) whose X-Forwarded-* headers are believed; never every address' }),
   CORS_ORIGINS: Type.String({ default: '', description: 'comma-separated origins allowed to call with credentials' }),
 
   CONSOLE_ENABLED: Flag(true, 'serve the admin console (built by npm run build) under CONSOLE_PATH'),
@@ -158,7 +158,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     candidate.REQUIRE_MFA_FOR_ADMINS ??= candidate.NODE_ENV === 'production'
   })
   // The passkey settings derive from PUBLIC_URL as a URL; one that is none is reported by the consistency checks.
-  const problems = [...productionProblems(config), ...consistencyProblems(config), ...(URL.canParse(config.PUBLIC_URL) ? webauthnProblems(config) : [])]
+  const problems = [...productionProblems(config, (env.PUBLIC_URL ?? '') !== ''), ...consistencyProblems(config), ...(URL.canParse(config.PUBLIC_URL) ? webauthnProblems(config) : [])]
   if (problems.length > 0) throw new ConfigError(problems)
   return config
 }
@@ -169,7 +169,10 @@ export type DatabaseConfig = Static<typeof DatabaseConfigSchema>
 
 /** The database part of the configuration alone, validated like the whole. */
 export function loadDatabaseConfig (env: NodeJS.ProcessEnv = process.env): DatabaseConfig {
-  return validated(DatabaseConfigSchema, env)
+  const config = validated(DatabaseConfigSchema, env)
+  const problems = credentialUrlProblems(config)
+  if (problems.length > 0) throw new ConfigError(problems)
+  return config
 }
 
 function validated<S extends TObject> (schema: S, env: NodeJS.ProcessEnv, complete?: (candidate: Record<string, unknown>) => void): Static<S> {

@@ -10,7 +10,7 @@ import { createPool, createPrisma, databaseTimeoutsOf } from './db/prisma.js'
 import { applyMigrations } from './db/schema-engine.js'
 import { resolveAuthSecret } from './dev-secret.js'
 import { logRedaction } from './log-redaction.js'
-import { createAdminAccounts } from './services/admin/first-admin.js'
+import { createAdminAccounts, type AdminAccountDeps } from './services/admin/first-admin.js'
 import { passwordServiceFor } from './services/index.js'
 
 /** What start-up has opened, closed in reverse order: the app, then the client, then the database. */
@@ -29,6 +29,18 @@ async function drain (app: FastifyInstance, ms: number): Promise<void> {
   await sleep(ms)
 }
 
+/** ADMIN_EMAIL: the first admin, when none is active; what happened (or why nothing did) is logged. */
+async function bootstrapAdmin (config: Config, email: string, db: Pick<AdminAccountDeps, 'prisma' | 'sql'>, log: Logger): Promise<void> {
+  const passwords = passwordServiceFor(config)
+  // The account exists by then, and the service starts: the log says the trail misses it.
+  const onAuditError = (error: unknown) => log.error({ err: error }, 'ADMIN_EMAIL: the audit entry of the new admin was not written')
+  const outcome = await createAdminAccounts({ ...db, passwords, onAuditError }).bootstrap(email, config.ADMIN_PASSWORD)
+    .finally(passwords.close)
+  if (outcome === 'unproven') log.error(`ADMIN_EMAIL: ${email} has an account whose address is not verified and whose password is not ADMIN_PASSWORD: not promoted (verify the address, or run npm run admin:promote)`)
+  else if (outcome === 'inactive') log.error(`ADMIN_EMAIL: ${email} has a deactivated account: not promoted, it stays deactivated (to bring it back as admin, with its old password: npm run admin:promote -- --email ${email} --reactivate)`)
+  else if (outcome !== 'admin-exists') log.warn(`ADMIN_EMAIL: ${outcome === 'created' ? 'created' : 'promoted'} the first admin, ${email}`)
+}
+
 async function start (config: Config, log: Logger, closers: Closers, stopping: () => boolean, drainOnClose: () => boolean): Promise<void> {
   const database = await openDatabase(config, 'service', holder =>
     log.warn(`waiting for process ${holder?.pid ?? '(starting)'} to let go of the embedded database`))
@@ -44,13 +56,7 @@ async function start (config: Config, log: Logger, closers: Closers, stopping: (
   closers.push(() => pool.end())
   const prisma = createPrisma(pool, timeouts)
   closers.push(() => prisma.$disconnect())
-  if (config.ADMIN_EMAIL !== undefined) {
-    const passwords = passwordServiceFor(config)
-    const outcome = await createAdminAccounts({ prisma, sql: pool, passwords }).bootstrap(config.ADMIN_EMAIL, config.ADMIN_PASSWORD)
-      .finally(passwords.close)
-    if (outcome === 'unproven') log.error(`ADMIN_EMAIL: ${config.ADMIN_EMAIL} has an account whose address is not verified and whose password is not ADMIN_PASSWORD: not promoted (verify the address, or run npm run admin:promote)`)
-    else if (outcome !== 'admin-exists') log.warn(`ADMIN_EMAIL: ${outcome === 'created' ? 'created' : 'promoted'} the first admin, ${config.ADMIN_EMAIL}`)
-  }
+  if (config.ADMIN_EMAIL !== undefined) await bootstrapAdmin(config, config.ADMIN_EMAIL, { prisma, sql: pool }, log)
   const app = await buildApp(config, { prisma, sql: pool, authSecret: await resolveAuthSecret(config, log), logger: log })
   closers.push(async () => {
     if (drainOnClose()) await drain(app, config.SHUTDOWN_DRAIN_SECONDS * 1000)

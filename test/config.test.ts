@@ -5,6 +5,8 @@ import { mailSettingsOf, rateLimitsOf, rateOf } from '../src/config-derived.js'
 import { webauthnSettingsOf } from '../src/config-webauthn.js'
 
 const strongSecret = 'q8Z2v7XkLm4Pw9RtYb3Nc6Hs1Jd5Fg0AeUoIyTr'
+/** What a production start needs at the least. */
+const production = { NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', DATABASE_URL: 'postgresql://db/auth', AUTH_SECRET: strongSecret, SMTP_URL: 'smtp://mail.internal:587' }
 
 function problemsOf (env: Record<string, string>): string[] {
   try {
@@ -119,7 +121,6 @@ t.test('metrics settings: the token is a secret', async t => {
   const short = problemsOf({ METRICS_TOKEN: 'tiny-token' })
   t.match(short, [/^METRICS_TOKEN: .*\(hidden\)$/])
   t.notOk(short.some(p => p.includes('tiny-token')), 'never echoed')
-  const production = { NODE_ENV: 'production', DATABASE_URL: 'postgresql://db/auth', AUTH_SECRET: strongSecret, SMTP_URL: 'smtp://mail.internal:587' }
   t.match(problemsOf({ ...production, METRICS_TOKEN: 'change-me-change-me' }), [/^METRICS_TOKEN: looks like a placeholder/])
   t.same(problemsOf({ ...production, METRICS_TOKEN: 'Zq3v8XkLm4Pw9RtYb3Nc6H' }), [])
 })
@@ -129,7 +130,6 @@ t.test('production refuses development defaults and weak secrets', async t => {
   t.ok(problems.some(p => p.startsWith('AUTH_SECRET: required')))
   t.ok(problems.some(p => p.startsWith('DATABASE_URL: required')))
   t.ok(problems.some(p => p.startsWith('SMTP_URL: required')))
-  const production = { NODE_ENV: 'production', DATABASE_URL: 'postgresql://db/auth', AUTH_SECRET: strongSecret, SMTP_URL: 'smtp://mail.internal:587' }
   t.same(problemsOf(production), [])
   t.match(problemsOf({ ...production, AUTH_SECRET: 'change-me-change-me-change-me-change-me' }), [/^AUTH_SECRET: looks like a placeholder/])
   t.match(problemsOf({ ...production, AUTH_SECRET: 'a'.repeat(64) }), [/^AUTH_SECRET/])
@@ -162,7 +162,6 @@ t.test('mail settings: defaults from PUBLIC_URL, link templates need {token}', a
 })
 
 t.test('second factor settings: admins need one in production by default; the reauthentication window is bounded', async t => {
-  const production = { NODE_ENV: 'production', DATABASE_URL: 'postgresql://db/auth', AUTH_SECRET: 'Zq3v8XkLm4Pw9RtYb3Nc6HjD2sFgT7uW', SMTP_URL: 'smtp://mail.internal:587' }
   t.equal(loadConfig(production).REQUIRE_MFA_FOR_ADMINS, true)
   t.equal(loadConfig({ ...production, REQUIRE_MFA_FOR_ADMINS: 'false' }).REQUIRE_MFA_FOR_ADMINS, false, 'an operator may turn it off')
   t.equal(loadConfig({}).REQUIRE_MFA_FOR_ADMINS, false, 'off on a developer machine')
@@ -218,7 +217,6 @@ t.test('abuse resistance settings: rates, backoff, keys, Redis', async t => {
 t.test('CORS with credentials never opens to everyone; production wants https origins', async t => {
   t.match(problemsOf({ CORS_ORIGINS: '*' }), [/^CORS_ORIGINS: "\*" would let any page call with the user's cookies/])
   t.match(problemsOf({ CORS_ORIGINS: 'https://app.example.com, null' }), [/^CORS_ORIGINS: "null" would let any page/])
-  const production = { NODE_ENV: 'production', DATABASE_URL: 'postgresql://db/auth', AUTH_SECRET: strongSecret, SMTP_URL: 'smtp://mail.internal:587' }
   t.same(problemsOf({ ...production, CORS_ORIGINS: 'https://app.example.com' }), [])
   t.match(problemsOf({ ...production, CORS_ORIGINS: 'http://app.example.com' }), [/^CORS_ORIGINS: "http:\/\/app.example.com" is not https/])
 })
@@ -242,4 +240,47 @@ t.test('db:migrate reads the database settings alone: production needs no secret
     DATABASE_QUERY_TIMEOUT_SECONDS: 10
   })
   t.throws(() => loadDatabaseConfig({ DATABASE_URL: 'mysql://db' }), ConfigError)
+})
+
+t.test('a URL that may hold a password must read as a URL, and is never shown (regression: the password reached the start-up log)', async t => {
+  const hint = 'not a valid URL; percent-encode reserved characters in the password (/ as %2F, ? as %3F, # as %23)'
+  const unencoded = {
+    SMTP_URL: ['smtp://mailer:pa/ss-hunter2@mail.example.com:587', 'smtps://mailer:pa#ss-hunter2@mail.example.com', 'smtp://mailer:pa?ss-hunter2@mail.example.com'],
+    REDIS_URL: ['redis://:pa/ss-hunter2@cache:6379', 'rediss://user:pa#ss-hunter2@cache'],
+    // Digits before the /: a URL after all, with the host "auth", port 12 and the rest of the password as a path.
+    DATABASE_URL: ['postgresql://auth:12/34-hunter2@db:5432/auth', 'postgres://auth:pa/ss-hunter2@db/auth']
+  }
+  for (const [name, values] of Object.entries(unencoded)) {
+    for (const value of values) {
+      const problems = problemsOf({ [name]: value })
+      t.same(problems, [`${name}: ${hint}`], value)
+      t.notMatch(problems.join('\n'), /hunter2/)
+    }
+  }
+  t.same(problemsOf({ SMTP_URL: 'smtp://mailer:pa%2Fss%23x@mail.example.com:587?requireTLS=false', REDIS_URL: 'redis://:pa%2Fss@cache:6379/2', DATABASE_URL: 'postgresql://auth:12%2F34@db:5432/auth' }), [], 'percent-encoded')
+  t.same(problemsOf({ SMTP_URL: 'smtp://mailer:p@ss@mail.example.com', DATABASE_URL: 'postgresql:///auth?host=/var/run/postgresql' }), [], 'an @ in the password (the last one ends it), a socket directory')
+  t.throws(() => loadDatabaseConfig({ DATABASE_URL: 'postgresql://auth:pa/ss-hunter2@db/auth' }), new ConfigError([`DATABASE_URL: ${hint}`]), 'db:migrate checks it too')
+})
+
+t.test('production: PUBLIC_URL set and https, link templates https (regression: tokens and links for http://localhost:3000)', async t => {
+  t.same(problemsOf({ ...production, PUBLIC_URL: '' }), ["PUBLIC_URL: required in production (the service's public https origin, like https://auth.example.com)"])
+  t.same(problemsOf({ ...production, PUBLIC_URL: 'http://auth.example.com' }), ['PUBLIC_URL: "http://auth.example.com" is not https; production serves the API, its pages and its links over https only (TLS may end at the proxy)'])
+  t.match(problemsOf({ ...production, PASSWORD_RESET_URL: 'http://app.example.com/reset#token={token}', EMAIL_VERIFICATION_URL: 'http://app.example.com/verify?token={token}' }), [
+    /^PASSWORD_RESET_URL: "http:\/\/app.example.com\/reset#token=\{token\}" is not https/,
+    /^EMAIL_VERIFICATION_URL: .* is not https/
+  ])
+  t.same(problemsOf({ ...production, PASSWORD_RESET_URL: 'https://app.example.com/reset#token={token}', EMAIL_VERIFICATION_URL: 'https://app.example.com/verify#token={token}' }), [])
+  t.same(problemsOf({ PUBLIC_URL: 'http://auth.internal', PASSWORD_RESET_URL: 'http://app.internal/reset#token={token}' }), [], 'http on a developer\'s machine')
+})
+
+t.test('TRUST_PROXY: each entry as Fastify reads it, one line per bad one (regression: a stack trace at start)', async t => {
+  t.same(problemsOf({ TRUST_PROXY: '10.0.0.5, 10.0.0.0/24, 192.168.0.0/255.255.0.0, fd00::/8, ::1, loopback, uniquelocal, linklocal' }), [])
+  const notAnAddress = 'is not an IP address, a CIDR range like 10.0.0.0/8, or one of loopback, linklocal, uniquelocal'
+  t.same(problemsOf({ TRUST_PROXY: 'true, 10.0.0.1/33,nginx' }), [`TRUST_PROXY: "true" ${notAnAddress}`, `TRUST_PROXY: "10.0.0.1/33" ${notAnAddress}`, `TRUST_PROXY: "nginx" ${notAnAddress}`])
+  // Any client could set X-Forwarded-For to a new address at each request: past every per-ip limit.
+  const everyone = "would trust every client address, so any client could name its own (rate limits, sessions, audit trail); list the proxy's addresses"
+  for (const catchAll of ['0.0.0.0/0', '::/0', '10.1.2.3/0', '0.0.0.0/0.0.0.0', '::ffff:0:0/96']) {
+    t.same(problemsOf({ TRUST_PROXY: catchAll }), [`TRUST_PROXY: "${catchAll}" ${everyone}`], catchAll)
+    t.same(problemsOf({ ...production, TRUST_PROXY: `10.0.0.5,${catchAll}` }), [`TRUST_PROXY: "${catchAll}" ${everyone}`], `${catchAll} in production too`)
+  }
 })

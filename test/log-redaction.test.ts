@@ -35,3 +35,23 @@ t.test('through pino: bodies, errors and credential headers', async t => {
   t.equal(error.accessToken, 'eyJ.secret.token', 'the error itself is not changed')
   t.match(lines[1], { req: { headers: { authorization: '[redacted]', cookie: '[redacted]', accept: '*/*' } }, res: { headers: { 'set-cookie': '[redacted]' } } })
 })
+
+t.test('a URL error never writes its input: the URL, and the password in it', async t => {
+  const { log, lines } = capturingLogger()
+  // What new URL() throws for an SMTP or Redis URL with an unencoded / in the password.
+  const parse = (url: string) => { try { return new URL(url) } catch (error) { return error as Error & { input?: string } } }
+  const error = parse('smtp://mailer:pa/ss-hunter2@mail.example.com:587') as Error & { input?: string }
+  t.equal(error.input, 'smtp://mailer:pa/ss-hunter2@mail.example.com:587', 'Node puts the whole URL on the error')
+  log.fatal({ err: error }, 'start-up failed')
+  log.error({ err: Object.assign(new Error('outer'), { inner: parse('redis://:nes/ted-hunter2@cache:6379'), errors: [parse('redis://:lis#ted-hunter2@cache')] }) }, 'nested')
+  // A cause that is no error is written with its properties (an error cause: its message only).
+  const cause = { input: 'redis://:cau/se-hunter2@cache:6379', code: 'ERR_INVALID_URL' }
+  log.error({ err: Object.assign(new Error('could not connect'), { cause }) }, 'wrapped')
+  t.equal(lines.length, 3)
+  t.notMatch(JSON.stringify(lines), /hunter2/, 'no password, at any depth')
+  t.match(lines[0], { level: 60, err: { type: 'TypeError', message: 'Invalid URL', code: 'ERR_INVALID_URL', stack: /Invalid URL/ } }, 'the rest of the error is kept')
+  t.match(lines[1], { err: { inner: { code: 'ERR_INVALID_URL' }, aggregateErrors: [{ code: 'ERR_INVALID_URL' }] } })
+  t.match(lines[2], { err: { message: 'could not connect', cause: { code: 'ERR_INVALID_URL' } } })
+  t.equal(error.input, 'smtp://mailer:pa/ss-hunter2@mail.example.com:587', 'the error itself is not changed')
+  t.equal(cause.input, 'redis://:cau/se-hunter2@cache:6379', 'nor its cause')
+})

@@ -65,3 +65,16 @@ t.test('production refuses to start without a real secret', async t => {
   t.equal(await running.exited, 1)
   t.match(running.output(), /AUTH_SECRET: required in production/)
 })
+
+t.test('a credential URL that does not parse stops the start with its name, never its password (regression: the fatal line wrote the URL)', async t => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'auth-data-'))
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }))
+  // An unencoded / or # in the password: each passed the old pattern, then new URL() threw at start.
+  const unencoded: Array<Record<string, string>> = [{ SMTP_URL: 'smtp://mailer:pa/ss-hunter2@mail.example.com:587' }, { REDIS_URL: 'redis://:pa#ss-hunter2@127.0.0.1:6379' }]
+  for (const env of unencoded) {
+    const running = start({ DATA_DIR: dataDir, MIGRATE_ON_START: 'false', ...env }, await freePort())
+    t.equal(await running.exited, 1)
+    t.match(running.output(), `${Object.keys(env)[0]}: not a valid URL; percent-encode reserved characters in the password`)
+    t.notMatch(running.output(), /hunter2/, 'the password is not in the output')
+  }
+})

@@ -59,7 +59,10 @@ export function jwtOptionsOf (key: SigningKey, { issuer, audience, clockToleranc
  * that key's @fastify/jwt instance (`instances`). A retired key's tokens stop at once,
  * verified before or not: the ring is asked on every call, ahead of the cache.
  */
-export function createAccessTokenJwt ({ ring }: Pick<JwtSettings, 'ring'>, instances: Record<string, JWT>) {
+export function createAccessTokenJwt (settings: Pick<JwtSettings, 'ring' | 'issuer' | 'audience'>, instances: Record<string, JWT>) {
+  const { ring } = settings
+  // With HS256 the ring's one key derives from AUTH_SECRET, as the refresh tokens' key does.
+  const hs256 = ring.all().some(key => key.alg === 'HS256')
   // Every token one key signs starts with the same header segment, so its parse is kept:
   // a few entries, only for headers that named a key of ours (no one can fill it up).
   const headers = new Map<string, JoseHeader>()
@@ -80,12 +83,18 @@ export function createAccessTokenJwt ({ ring }: Pick<JwtSettings, 'ring'>, insta
       return (instances[ring.signingKey().kid] as JWT).sign(payload)
     },
 
-    /** Verifies signature, algorithm, kid, iss, aud, typ, exp and nbf; throws a catalogue 401. */
+    /**
+     * Verifies signature, algorithm, kid, iss, aud, typ, exp and nbf; throws a catalogue 401.
+     * A token in our shape whose key is not one this service verifies with any more is
+     * AUTH_TOKEN_EXPIRED (see keyGone); nothing is ever accepted without a live key.
+     */
     verify (token: string): AccessTokenClaims {
       const header = headerOf(token)
       const key = ring.verificationKey(header.kid)
       const instance = key === undefined ? undefined : instances[key.kid]
-      if (key === undefined || instance === undefined || header.alg !== key.alg) throw apiError('AUTH_TOKEN_INVALID')
+      if (key === undefined || instance === undefined) throw apiError(keyGone(token, header, settings, hs256) ? 'AUTH_TOKEN_EXPIRED' : 'AUTH_TOKEN_INVALID')
+      // A live key under another algorithm is never a token we issued: algorithm confusion (RFC 8725 3.1).
+      if (header.alg !== key.alg) throw apiError('AUTH_TOKEN_INVALID')
       try {
         // Frozen: the cache answers every later request with this token with the same object.
         return Object.freeze(instance.verify<AccessTokenClaims>(token))
@@ -96,7 +105,35 @@ export function createAccessTokenJwt ({ ring }: Pick<JwtSettings, 'ring'>, insta
   }
 }
 
-interface JoseHeader { kid?: unknown, alg?: unknown }
+interface JoseHeader { kid?: unknown, alg?: unknown, typ?: unknown }
+
+// Every algorithm this service has signed with, whatever JWT_ALGORITHM says now.
+const OUR_ALGORITHMS = new Set<unknown>(['HS256', 'EdDSA', 'ES256'])
+
+/**
+ * Whether a token that names no live key is one this service issued under a key it no longer
+ * verifies with: retired by rotation, deleted, another JWT_ALGORITHM, or no kid (issued before
+ * kids). Its refresh token does not depend on the signing key, so the client is sent to
+ * refresh (AUTH_TOKEN_EXPIRED, the one code the client library refreshes on) instead of being
+ * signed out (AUTH_TOKEN_INVALID ends the session, a working refresh token thrown away).
+ * Judged on the unverified shape (typ, one of our algorithms, our iss and aud): a forgery in
+ * that shape only makes its client refresh, which a refresh token it does not hold cannot do;
+ * it is never accepted, and what it learns (that a kid is not live) is public anyway. An
+ * HS256 kid that is not the ring's own HS256 key's comes from a replaced AUTH_SECRET, whose
+ * refresh tokens died with it: refreshing would only fail, so that one stays invalid.
+ */
+function keyGone (token: string, header: JoseHeader, { issuer, audience }: Pick<JwtSettings, 'issuer' | 'audience'>, hs256: boolean): boolean {
+  if (header.typ !== TYP || !OUR_ALGORITHMS.has(header.alg) || (header.kid !== undefined && typeof header.kid !== 'string')) return false
+  if (hs256 && header.alg === 'HS256' && header.kid !== undefined) return false
+  const segments = token.split('.')
+  if (segments.length !== 3) return false
+  try {
+    const claims: unknown = JSON.parse(Buffer.from(segments[1] as string, 'base64url').toString())
+    return typeof claims === 'object' && claims !== null && (claims as { iss?: unknown }).iss === issuer && (claims as { aud?: unknown }).aud === audience
+  } catch {
+    return false
+  }
+}
 
 /**
  * The JOSE header alone, to pick the key: the verifier then decodes the whole token once

@@ -16,7 +16,7 @@ const { kid, privatePath, publicPath } = await generateKeyFiles(dir, 'EdDSA')
 const privatePem = await readFile(privatePath, 'utf8')
 const publicPem = await readFile(publicPath, 'utf8')
 
-const { app, config } = await buildTestApp(t, { env: { JWT_ALGORITHM: 'EdDSA', JWT_KEYS_DIR: dir, JWT_CLOCK_TOLERANCE_SECONDS: '30' } })
+const { app, config, database } = await buildTestApp(t, { env: { JWT_ALGORITHM: 'EdDSA', JWT_KEYS_DIR: dir, JWT_CLOCK_TOLERANCE_SECONDS: '30' } })
 const http = await listen(app)
 const account = await registerAccount(app)
 const tokens = await loginWithBody(app, account)
@@ -40,6 +40,7 @@ async function assertRefused (t: Test, token: string, what: string, code = 'AUTH
   }
   const verify = await http.request('/auth/verify', { body: { token } })
   t.equal(verify.status, 401, `${what}: /auth/verify`)
+  t.equal(verify.json().code, code, `${what}: /auth/verify code, as the routes answer it`)
 }
 
 t.test('the genuine token works (the control)', async t => {
@@ -60,8 +61,9 @@ t.test('algorithm confusion: HS256 "signed" with the published public key', asyn
     const mac = createHmac('sha256', secret).update(`${header}.${realPayload}`).digest('base64url')
     await assertRefused(t, `${header}.${realPayload}.${mac}`, 'HS256 with the public key')
   }
+  // Refused all the same; told to refresh, as a token of before a switch from HS256 is (below).
   const hs = createSigner({ key: 'a'.repeat(32), algorithm: 'HS256', header: { alg: 'HS256', typ: 'at+jwt', kid: 'hs256-anything' } })(claims)
-  await assertRefused(t, hs, 'an HS256 token in EdDSA mode')
+  await assertRefused(t, hs, 'an HS256 token in EdDSA mode', 'AUTH_TOKEN_EXPIRED')
 })
 
 t.test('a tampered payload under the old signature', async t => {
@@ -86,12 +88,29 @@ t.test('expired, not yet valid, wrong issuer, audience or type, missing claims',
 })
 
 t.test('kid: a file path, an unknown key, none, or not a string', async t => {
+  // Never a key: refused, and answered as a retired key is (the client refreshes, with a refresh token a forger lacks).
   for (const bad of [publicPath, privatePath, `../../../../${publicPath}`, '/etc/passwd', 'file:///etc/passwd', 'http://127.0.0.1/jwks.json', `${kid}x`, '__proto__', 'constructor']) {
-    await assertRefused(t, signed({}, { kid: bad }), `kid ${bad}`)
+    await assertRefused(t, signed({}, { kid: bad }), `kid ${bad}`, 'AUTH_TOKEN_EXPIRED')
   }
-  await assertRefused(t, signed({}, { kid: undefined }), 'no kid')
+  await assertRefused(t, signed({}, { kid: undefined }), 'no kid', 'AUTH_TOKEN_EXPIRED')
   await assertRefused(t, signed({}, { kid: 7 }), 'a numeric kid')
   await assertRefused(t, signed({}, { kid: [kid] }), 'an array kid')
+})
+
+t.test('a switch from HS256: the old access token says expired, its refresh token goes on (regression: the client was signed out)', async t => {
+  const before = await buildTestApp(t, { database, env: { JWT_ALGORITHM: 'HS256' } })
+  const user = await registerAccount(before.app)
+  const old = await loginWithBody(before.app, user)
+  for (const path of ['/users/me', '/auth/session']) {
+    const refused = await http.request(path, { headers: { authorization: `Bearer ${old.accessToken}` } })
+    t.same([refused.status, refused.json().code], [401, 'AUTH_TOKEN_EXPIRED'], `${path}: the code the client library refreshes on`)
+  }
+  const verify = await http.request('/auth/verify', { body: { token: old.accessToken } })
+  t.same([verify.status, verify.json().code], [401, 'AUTH_TOKEN_EXPIRED'], '/auth/verify answers the same')
+  const refreshed = await http.request('/auth/refresh', { body: { refreshToken: old.refreshToken } })
+  t.equal(refreshed.status, 200, 'the refresh token did not depend on the signing key')
+  const me = await http.request('/users/me', { headers: { authorization: `Bearer ${refreshed.json().accessToken as string}` } })
+  t.same([me.status, me.json().email], [200, user.email], 'the same session goes on, under the new key')
 })
 
 t.test('a refresh token used as an access token, and the reverse', async t => {

@@ -1,4 +1,4 @@
-// The admin CLI: create (password from the command line or standard input, never echoed) and promote.
+// The admin CLI: create (password from the command line or standard input, never echoed) and promote (a deactivated account only when asked), audited.
 import { spawn } from 'node:child_process'
 import t from 'tap'
 import { createTestDatabase, withClient } from '../helpers/database.js'
@@ -26,6 +26,12 @@ function run (args: string[], stdin = '', env: Record<string, string> = {}): Pro
 
 const roleOf = (email: string) => withClient(database.url, async client =>
   (await client.query<{ role: string }>('SELECT role FROM "User" WHERE email = $1', [email])).rows[0]?.role)
+const stateOf = (email: string) => withClient(database.url, async client =>
+  (await client.query<{ role: string, isActive: boolean }>('SELECT role, "isActive" FROM "User" WHERE email = $1', [email])).rows[0])
+// The entries of one command share their time: role changes first.
+const auditOf = (email: string) => withClient(database.url, async client =>
+  (await client.query<{ action: string, actorId: string | null, details: unknown }>(
+    'SELECT a.action, a."actorId", a.details FROM "AuditEvent" a JOIN "User" u ON u.id = a."subjectId" WHERE u.email = $1 ORDER BY a."createdAt", a.action DESC', [email])).rows)
 
 t.test('create with --password', async t => {
   const result = await run(['create', '--email', 'Root@Example.com', '--password', 'a long admin passphrase 1'])
@@ -33,6 +39,7 @@ t.test('create with --password', async t => {
   t.match(result.output, /Created admin root@example.com/)
   t.notMatch(result.output, /passphrase/, 'the password is not echoed')
   t.equal(await roleOf('root@example.com'), 'admin')
+  t.same(await auditOf('root@example.com'), [{ action: 'user.role_changed', actorId: null, details: { from: null, to: 'admin', via: 'cli', created: true } }], 'audited, with no actor')
 })
 
 t.test('with REQUIRE_MFA_FOR_ADMINS, the new admin is told to set up a second factor', async t => {
@@ -73,5 +80,29 @@ t.test('promote an existing user', async t => {
     'INSERT INTO "User" (id, email, "passwordHash", "updatedAt") VALUES (gen_random_uuid(), $1, $2, now())', ['member@example.com', 'x']))
   const result = await run(['promote', '--email', 'MEMBER@example.com'])
   t.equal(result.code, 0, result.output)
+  t.match(result.output, /^Promoted admin member@example.com \(/)
   t.equal(await roleOf('member@example.com'), 'admin')
+  t.same(await auditOf('member@example.com'), [{ action: 'user.role_changed', actorId: null, details: { from: 'user', to: 'admin', via: 'cli' } }])
+  const again = await run(['promote', '--email', 'member@example.com'])
+  t.match(again.output, /member@example.com \(.*\) is already an active admin: nothing changed/)
+  t.equal((await auditOf('member@example.com')).length, 1, 'nothing more recorded')
+})
+
+t.test('promote refuses a deactivated account unless --reactivate (regression: it came back as admin, with its old password, unrecorded)', async t => {
+  await withClient(database.url, client => client.query(
+    'INSERT INTO "User" (id, email, "passwordHash", "isActive", "updatedAt") VALUES (gen_random_uuid(), $1, $2, false, now())', ['compromised@example.com', 'x']))
+  const refused = await run(['promote', '--email', 'compromised@example.com'])
+  t.equal(refused.code, 1, refused.output)
+  t.match(refused.output, /compromised@example.com is deactivated: not promoted\. Run again with --reactivate/)
+  t.same(await stateOf('compromised@example.com'), { role: 'user', isActive: false }, 'nothing changed')
+  t.same(await auditOf('compromised@example.com'), [])
+  t.match((await run(['create', '--email', 'new@example.com', '--password', 'a long admin passphrase 3', '--reactivate'])).output, /usage/, 'create has nothing to reactivate')
+  const reactivated = await run(['promote', '--email', 'compromised@example.com', '--reactivate'])
+  t.equal(reactivated.code, 0, reactivated.output)
+  t.match(reactivated.output, /Reactivated and promoted admin compromised@example.com .*old password/)
+  t.same(await stateOf('compromised@example.com'), { role: 'admin', isActive: true })
+  t.same(await auditOf('compromised@example.com'), [
+    { action: 'user.role_changed', actorId: null, details: { from: 'user', to: 'admin', via: 'cli' } },
+    { action: 'user.activated', actorId: null, details: { via: 'cli' } }
+  ])
 })

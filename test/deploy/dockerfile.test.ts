@@ -83,7 +83,8 @@ t.test('the image, built and run from the Dockerfile without Docker', {
     AUTH_SECRET: randomBytes(48).toString('base64'),
     SMTP_URL: mail.url,
     PORT: String(port),
-    PUBLIC_URL: `http://localhost:${port}`
+    // Production wants its public origin, https: TLS ends at a proxy, which this test does without.
+    PUBLIC_URL: `https://localhost:${port}`
   }
 
   const migrated = await inImage(runtime, ['npm', 'run', 'db:migrate'], env)

@@ -1,10 +1,10 @@
-// Access-token checks: the verification cache never outlives a key or a token, and never vouches for another token.
+// Access-token checks: the verification cache never outlives a key or a token, and never vouches for another token; a key gone sends the client to refresh.
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { createAccessTokenJwt } from '../helpers/jwt.js'
-import { createKeyRing, generateKeyFiles, loadKeyDirectory } from '../../src/services/tokens/signing-keys.js'
+import { createKeyRing, generateKeyFiles, hmacSigningKey, loadKeyDirectory } from '../../src/services/tokens/signing-keys.js'
 
 const HOUR = 3600_000
 const dir = await mkdtemp(join(tmpdir(), 'auth-jwt-'))
@@ -21,13 +21,43 @@ const jwt = await createAccessTokenJwt({ ring, issuer: 'https://auth.test', audi
 const iat = Math.floor(Date.now() / 1000)
 const claims = { sub: 'b8a6e5b2-1d1f-4c55-9d55-6b1f4f9f2a10', sid: '0c3c4d6e-0f5e-4b8a-9f1e-2f4a5b6c7d8e', role: 'user', email_verified: true, jti: 'j1', iat, exp: iat + 900 }
 
-t.test('a token verified once is refused as soon as its key retires', async t => {
+t.test('a token verified once is refused as soon as its key retires: expired, so that its client refreshes', async t => {
   const token = jwt.sign(claims)
   t.match(jwt.verify(token), { sub: claims.sub })
   t.match(jwt.verify(token), { sub: claims.sub }, 'again, from the cache')
   now = start + 24 * HOUR + HOUR + 86_400_000 + 1000
-  t.throws(() => jwt.verify(token), { code: 'AUTH_TOKEN_INVALID' })
+  t.throws(() => jwt.verify(token), { code: 'AUTH_TOKEN_EXPIRED' })
   now = start + HOUR
+})
+
+t.test('a key this service no longer verifies with: AUTH_TOKEN_EXPIRED; a bad signature under a live key: AUTH_TOKEN_INVALID', async t => {
+  // Regression: a switch of JWT_ALGORITHM (or a deleted key) answered AUTH_TOKEN_INVALID, which
+  // signs the client library out, though the session's refresh token still worked.
+  const secret = Buffer.alloc(32, 7)
+  const settings = { issuer: 'https://auth.test', audience: 'https://auth.test', clockToleranceSeconds: 0 }
+  const hs256 = await createAccessTokenJwt({ ring: createKeyRing({ keys: [hmacSigningKey(secret)], algorithm: 'HS256', publishSeconds: 0, retireAfterSeconds: 86_400, now: () => new Date() }), ...settings })
+  const beforeSwitch = hs256.sign(claims)
+  t.match(hs256.verify(beforeSwitch), { sub: claims.sub })
+  t.throws(() => jwt.verify(beforeSwitch), { code: 'AUTH_TOKEN_EXPIRED' }, 'an HS256 token after the switch to EdDSA')
+  const replaced = await createAccessTokenJwt({ ring: createKeyRing({ keys: [hmacSigningKey(Buffer.alloc(32, 8))], algorithm: 'HS256', publishSeconds: 0, retireAfterSeconds: 86_400, now: () => new Date() }), ...settings })
+  t.throws(() => replaced.verify(beforeSwitch), { code: 'AUTH_TOKEN_INVALID' }, 'another AUTH_SECRET: its refresh token died with the secret, no refresh can help')
+  const beforeKids = `${Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'at+jwt' })).toString('base64url')}.${beforeSwitch.split('.').slice(1).join('.')}`
+  t.throws(() => hs256.verify(beforeKids), { code: 'AUTH_TOKEN_EXPIRED' }, 'an HS256 token of before kids (its refresh token still works)')
+  const [header, payload, signature] = jwt.sign(claims).split('.') as [string, string, string]
+  const headed = (fields: Record<string, unknown>) => `${Buffer.from(JSON.stringify({ alg: 'EdDSA', typ: 'at+jwt', ...fields })).toString('base64url')}.${payload}.${signature}`
+  t.throws(() => jwt.verify(headed({ kid: '20200101T000000Z-deleted0' })), { code: 'AUTH_TOKEN_EXPIRED' }, 'a kid of no key here')
+  t.throws(() => jwt.verify(headed({})), { code: 'AUTH_TOKEN_EXPIRED' }, 'no kid: issued before kids')
+  const flipped = `${signature.slice(0, 10)}${signature[10] === 'A' ? 'B' : 'A'}${signature.slice(11)}`
+  t.throws(() => jwt.verify(`${header}.${payload}.${flipped}`), { code: 'AUTH_TOKEN_INVALID' }, 'a bad signature under a live key')
+  t.throws(() => jwt.verify(headed({ alg: 'HS256', kid: JSON.parse(Buffer.from(header, 'base64url').toString()).kid })), { code: 'AUTH_TOKEN_INVALID' }, 'a live kid under another algorithm')
+  // Not in the shape of a token of ours: no reason to refresh.
+  t.throws(() => jwt.verify(headed({ kid: 'x', typ: 'JWT' })), { code: 'AUTH_TOKEN_INVALID' }, 'another type')
+  t.throws(() => jwt.verify(headed({ kid: 'x', alg: 'none' })), { code: 'AUTH_TOKEN_INVALID' }, 'an algorithm we never sign with')
+  t.throws(() => jwt.verify(headed({ kid: 7 })), { code: 'AUTH_TOKEN_INVALID' }, 'a kid that is no string')
+  const elsewhere = await createAccessTokenJwt({ ring: createKeyRing({ keys: [hmacSigningKey(secret)], algorithm: 'HS256', publishSeconds: 0, retireAfterSeconds: 86_400, now: () => new Date() }), ...settings, issuer: 'https://other.test' })
+  const foreign = elsewhere.sign(claims)
+  t.throws(() => jwt.verify(foreign), { code: 'AUTH_TOKEN_INVALID' }, 'another issuer')
+  t.throws(() => jwt.verify(`${header}.${payload}`), { code: 'AUTH_TOKEN_INVALID' }, 'two segments')
 })
 
 t.test('a verified token vouches for nothing else: another payload under its signature is refused', async t => {

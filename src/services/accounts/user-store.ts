@@ -90,8 +90,9 @@ export async function updateOwnUser (db: Db, id: string, changes: { username?: s
   return await db.user.update({ where: { id }, data, select: ownSelect })
 }
 
-export async function promoteToAdmin (db: Db, id: string) {
-  return await db.user.update({ where: { id }, data: { role: 'admin', isActive: true }, select: userSelect })
+/** Role admin; active again only with `reactivate` (a deactivated account never comes back unasked: services/admin/first-admin.ts). */
+export async function promoteToAdmin (db: Db, id: string, reactivate: boolean) {
+  return await db.user.update({ where: { id }, data: { role: 'admin', ...(reactivate ? { isActive: true } : {}) }, select: userSelect })
 }
 
 /**
