@@ -106,9 +106,24 @@ t.test('a key published since: an unknown kid fetches the keys again, at most on
   const cooling = jwks.fetches
   for (let i = 0; i < 5; i++) {
     const forged = await new SignJWT({ ...claims }).setProtectedHeader({ alg: 'EdDSA', kid: `${stranger.kid}-${i}`, typ: 'at+jwt' }).sign(key)
-    await t.rejects(guarded.verify(forged), { code: 'AUTH_TOKEN_INVALID' })
+    // In the service's shape: answered as the service answers a retired kid (refresh), never accepted.
+    await t.rejects(guarded.verify(forged), { code: 'AUTH_TOKEN_EXPIRED' })
   }
   t.equal(jwks.fetches, cooling, 'forged kids do not make the server fetch again within the cooldown')
+})
+
+// Regression: a token whose key the service retired (a rotation, another JWT_ALGORITHM) was
+// AUTH_TOKEN_INVALID here, AUTH_TOKEN_EXPIRED at the service: its client signed out, not refreshed.
+t.test('a kid the keys no longer hold: AUTH_TOKEN_EXPIRED for a token in the service\'s shape, else AUTH_TOKEN_INVALID', async t => {
+  const gone = await generateKeyFiles(await keysDir(), 'EdDSA')
+  const key = await importPKCS8(await readFile(gone.privatePath, 'utf8'), 'EdDSA')
+  const claims = await verifier.verify(accessToken)
+  const signed = (header: { alg: string, typ: string }, extra: object = {}) =>
+    new SignJWT({ ...claims, ...extra }).setProtectedHeader({ ...header, kid: gone.kid }).sign(key)
+  const fresh = createAccessTokenVerifier({ baseUrl, issuer, cooldownSeconds: 0 })
+  await t.rejects(fresh.verify(await signed({ alg: 'EdDSA', typ: 'at+jwt' })), { code: 'AUTH_TOKEN_EXPIRED', status: 401 })
+  await t.rejects(fresh.verify(await signed({ alg: 'EdDSA', typ: 'JWT' })), { code: 'AUTH_TOKEN_INVALID' }, 'not an access token')
+  await t.rejects(fresh.verify(await signed({ alg: 'EdDSA', typ: 'at+jwt' }, { iss: 'https://elsewhere.example' })), { code: 'AUTH_TOKEN_INVALID' }, 'another issuer')
 })
 
 t.test('the keys out of reach: 503 SERVICE_UNAVAILABLE, not a refusal of the token', async t => {

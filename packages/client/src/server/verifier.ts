@@ -1,5 +1,5 @@
 // Access-token verification for resource servers: the service's public keys (JWKS), cached, and every claim checked.
-import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose'
+import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose'
 import type { AccessClaims } from '../api-types.js'
 import { AuthError } from '../errors.js'
 
@@ -58,7 +58,7 @@ export function createAccessTokenVerifier (options: AccessTokenVerifierOptions):
       try {
         ({ payload } = await jwtVerify(token, keys, verifyOptions))
       } catch (error) {
-        throw refusal(error)
+        throw refusal(error, keyGone(error, token, verifyOptions))
       }
       if (!isAccessClaims(payload)) throw new AuthError('AUTH_TOKEN_INVALID', 'The access token is invalid', 401)
       return payload
@@ -66,8 +66,25 @@ export function createAccessTokenVerifier (options: AccessTokenVerifierOptions):
   }
 }
 
-function refusal (error: unknown): AuthError {
-  if (error instanceof errors.JWTExpired) return new AuthError('AUTH_TOKEN_EXPIRED', 'The access token has expired', 401, { cause: error })
+/**
+ * A token in the service's shape (`typ`, an allowed algorithm, `iss` and `aud`) whose `kid` the
+ * published keys no longer hold: retired, deleted, or of a former JWT_ALGORITHM. Its refresh
+ * token still works, so it is answered as the service answers it, AUTH_TOKEN_EXPIRED, the code
+ * clients refresh on. A forgery in that shape only sends its client to refresh; nothing is accepted.
+ */
+function keyGone (error: unknown, token: string, expected: { issuer: string, audience: string, algorithms: string[], typ: string }): boolean {
+  if (!(error instanceof errors.JWKSNoMatchingKey)) return false
+  try {
+    const header = decodeProtectedHeader(token)
+    const claims = decodeJwt(token)
+    return header.typ === expected.typ && expected.algorithms.includes(header.alg ?? '') && claims.iss === expected.issuer && claims.aud === expected.audience
+  } catch {
+    return false
+  }
+}
+
+function refusal (error: unknown, keyGone: boolean): AuthError {
+  if (error instanceof errors.JWTExpired || keyGone) return new AuthError('AUTH_TOKEN_EXPIRED', 'The access token has expired', 401, { cause: error })
   // No keys to check with (the service unreachable, slow, or answering something else): not the token's fault.
   const unreachable = !(error instanceof errors.JOSEError) || error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid || error.code === errors.JOSEError.code
   if (unreachable) return new AuthError('SERVICE_UNAVAILABLE', 'The keys to verify access tokens with cannot be fetched', 503, { cause: error })
