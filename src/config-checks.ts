@@ -89,32 +89,43 @@ export function credentialUrlProblems (config: { [K in typeof CREDENTIAL_URLS[nu
 }
 
 function readsAsUrl (value: string): boolean {
-  // The authority runs to the first / ? or #: a later @ ended a password cut short by one of them.
-  return URL.canParse(value) && !value.replace(/^[^:]*:\/\/[^/?#]*/, '').includes('@')
+  // The authority runs to the first / ? or #: an @ in the path after it ended a password cut
+  // short by a /. (An @ in the query is a parameter's, `?user=svc@tenant`, as pg reads it.)
+  const path = value.replace(/^[^:]*:\/\/[^/?#]*/, '').split(/[?#]/, 1)[0] ?? ''
+  return URL.canParse(value) && !path.includes('@')
 }
 
 const TRUSTS_EVERYONE = "would trust every client address, so any client could name its own (rate limits, sessions, audit trail); list the proxy's addresses"
 // A prefix of no bits: proxy-addr refuses it with a message that does not say why.
 const NO_BITS = /\/0+(\.0+){0,3}$/
-// Two addresses that differ in their first bit: a range with both covers its whole family
-// (::ffff:0:0/96 is every IPv4 client, and proxy-addr takes it).
-const FAMILY_ENDS = [['1.0.0.1', '200.0.0.1'], ['2001:db8::1', 'fe80::1']] as const
+// An address in every /8 of IPv4, and under every first four bits of IPv6: what trusts them all
+// trusts its whole family (::ffff:0:0/96 is every IPv4 client, and proxy-addr takes it; so
+// are 0.0.0.0/1 and 128.0.0.0/1 together). No list of real proxies comes near.
+const SPREAD = [
+  Array.from({ length: 256 }, (_, first) => `${first}.123.45.67`),
+  Array.from({ length: 16 }, (_, first) => `${first.toString(16)}123:4567::89`)
+]
+const trustsEveryone = (trusts: (address: string, hop: number) => boolean) => SPREAD.some(addresses => addresses.every(address => trusts(address, 0)))
 
 /**
  * One line per TRUST_PROXY entry that Fastify would refuse at start (with a stack trace), or
- * that trusts every address: whoever connects could then set X-Forwarded-For to any address
- * and be a new client at each request. Refused in every environment: no setup needs it.
+ * that trusts every address, alone or with the others: whoever connects could then set
+ * X-Forwarded-For to any address and be a new client at each request. Refused in every
+ * environment: no setup needs it.
  */
 export function trustProxyProblems (value: string): string[] {
-  return listOf(value).flatMap(entry => {
+  const entries = listOf(value)
+  const problems = entries.flatMap(entry => {
     let trusts: (address: string, hop: number) => boolean
     try {
       trusts = proxyAddr.compile(entry)
     } catch {
       return [`TRUST_PROXY: "${entry}" ${NO_BITS.test(entry) ? TRUSTS_EVERYONE : 'is not an IP address, a CIDR range like 10.0.0.0/8, or one of loopback, linklocal, uniquelocal'}`]
     }
-    return FAMILY_ENDS.some(([first, last]) => trusts(first, 0) && trusts(last, 0)) ? [`TRUST_PROXY: "${entry}" ${TRUSTS_EVERYONE}`] : []
+    return trustsEveryone(trusts) ? [`TRUST_PROXY: "${entry}" ${TRUSTS_EVERYONE}`] : []
   })
+  if (problems.length === 0 && entries.length > 1 && trustsEveryone(proxyAddr.compile(entries))) problems.push(`TRUST_PROXY: together, "${value}" ${TRUSTS_EVERYONE}`)
+  return problems
 }
 
 /**

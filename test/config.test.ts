@@ -259,6 +259,8 @@ t.test('a URL that may hold a password must read as a URL, and is never shown (r
   }
   t.same(problemsOf({ SMTP_URL: 'smtp://mailer:pa%2Fss%23x@mail.example.com:587?requireTLS=false', REDIS_URL: 'redis://:pa%2Fss@cache:6379/2', DATABASE_URL: 'postgresql://auth:12%2F34@db:5432/auth' }), [], 'percent-encoded')
   t.same(problemsOf({ SMTP_URL: 'smtp://mailer:p@ss@mail.example.com', DATABASE_URL: 'postgresql:///auth?host=/var/run/postgresql' }), [], 'an @ in the password (the last one ends it), a socket directory')
+  // Regression: an @ in a query parameter (pg reads them into its settings) was taken for a broken password.
+  t.same(problemsOf({ DATABASE_URL: 'postgres://db/auth?user=svc@tenant&application_name=auth@eu', SMTP_URL: 'smtp://mail:587?name=auth@host', REDIS_URL: 'redis://u:p@redis/0?name=a@b' }), [], 'an @ in the query')
   t.throws(() => loadDatabaseConfig({ DATABASE_URL: 'postgresql://auth:pa/ss-hunter2@db/auth' }), new ConfigError([`DATABASE_URL: ${hint}`]), 'db:migrate checks it too')
 })
 
@@ -282,5 +284,9 @@ t.test('TRUST_PROXY: each entry as Fastify reads it, one line per bad one (regre
   for (const catchAll of ['0.0.0.0/0', '::/0', '10.1.2.3/0', '0.0.0.0/0.0.0.0', '::ffff:0:0/96']) {
     t.same(problemsOf({ TRUST_PROXY: catchAll }), [`TRUST_PROXY: "${catchAll}" ${everyone}`], catchAll)
     t.same(problemsOf({ ...production, TRUST_PROXY: `10.0.0.5,${catchAll}` }), [`TRUST_PROXY: "${catchAll}" ${everyone}`], `${catchAll} in production too`)
+  }
+  // Regression: split in two, a catch-all passed.
+  for (const split of ['0.0.0.0/1,128.0.0.0/1', '::/1, 8000::/1']) {
+    t.same(problemsOf({ TRUST_PROXY: split }), [`TRUST_PROXY: together, "${split}" ${everyone}`], split)
   }
 })

@@ -1,10 +1,14 @@
 // Fresh authentication: sensitive changes on a session past REAUTH_MAX_AGE_SECONDS answer 403 with the methods; POST /auth/reauthenticate renews it.
+import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
+import { loginAsAdmin } from '../helpers/admin.js'
 import { buildTestApp } from '../helpers/app.js'
+import { whileHeld } from '../helpers/locks.js'
 import { enrolTotp, nextCode } from '../helpers/mfa.js'
 import { loginWithBody, loginWithCookies, registerAccount, registerProvenAccount } from '../helpers/users.js'
 
-const { app, prisma, clock, config } = await buildTestApp(t)
+const { app, prisma, pool, database, clock, config } = await buildTestApp(t)
+const onServer = database.poolSize > 1
 const STALE = config.REAUTH_MAX_AGE_SECONDS + 1
 
 const bearer = (accessToken: string) => ({ authorization: `Bearer ${accessToken}` })
@@ -129,4 +133,28 @@ t.test('a revoked session cannot reauthenticate', async t => {
   const response = await reauthenticate(bearer(accessToken), { password: account.password })
   t.equal(response.statusCode, 401)
   t.equal(response.json().code, 'AUTH_SESSION_REVOKED')
+})
+
+// Regression: the proof's transaction took the factor's row, then the session's; an admin's
+// deletion of the user cascades to the session first, then the factor: PostgreSQL ended one
+// of the two as a deadlock (503). The user's row first now, as every writer of a user's rows.
+t.test('a reauthentication by code racing an admin\'s deletion of the user: no deadlock', { skip: !onServer && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL' }, async t => {
+  const admin = await loginAsAdmin(app, prisma)
+  const account = await registerProvenAccount(app, prisma)
+  const headers = bearer((await loginWithBody(app, account)).accessToken)
+  const { secret } = await enrolTotp(app, headers, clock)
+  clock.advance(30)
+  // The factor's row held a moment, so that both requests are under way when it is let go.
+  let deletion: Promise<{ statusCode: number }> | undefined
+  const proof = await whileHeld(database.url, pool, {
+    hold: async holder => await holder.query('SELECT 1 FROM "TotpFactor" WHERE "userId" = $1::uuid FOR UPDATE', [account.user.id]),
+    waitingStatement: '%"TotpFactor"%',
+    meanwhile: async () => {
+      deletion = app.inject({ method: 'DELETE', url: `/admin/users/${account.user.id}`, headers: admin.headers })
+      await sleep(300)
+    }
+  }, async () => await reauthenticate(headers, { code: nextCode(secret, clock) }))
+  const deleted = await deletion
+  t.not(proof.statusCode, 503, `the reauthentication: ${proof.statusCode}`)
+  t.equal(deleted?.statusCode, 204, 'the deletion')
 })

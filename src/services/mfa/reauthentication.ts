@@ -6,7 +6,7 @@ import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throt
 import type { MailOutbox } from '../mail/outbox.js'
 import type { PasswordService } from '../passwords/passwords.js'
 import { liveSessionOf, markProven, type ProofMethod } from '../sessions/session-store.js'
-import { userById } from '../accounts/user-store.js'
+import { lockUser, userById } from '../accounts/user-store.js'
 import { isAdministrative } from '../accounts/roles.js'
 import type { SessionService } from '../sessions/sessions.js'
 import type { AssertionVerifier } from '../passkeys/assertions.js'
@@ -59,7 +59,9 @@ async function provenTimes ({ prisma, now }: ReauthenticationDeps, userId: strin
  * the time step, the passkey's counter), the recovery code's notice and its audit entry, so a
  * 503 halfway spends nothing and a retry is safe. Else the error to answer (403 for a wrong
  * password, code or passkey). The password is checked outside any transaction: its hash takes
- * a worker thread, not a connection.
+ * a worker thread, not a connection. The user's row first, as every writer of a user's rows
+ * takes it (see lockUser): a deletion's cascade, a password change and a removal of the factors
+ * reach the session and the factor in other orders.
  */
 async function proveAndRecord (deps: ReauthenticationDeps, userId: string, sessionId: string, proof: ReauthenticationProof, passwordHash: string, ip: string): Promise<{ refusal: Error | null }> {
   const { prisma, passwords, factors, assertions, audit, now } = deps
@@ -73,6 +75,7 @@ async function proveAndRecord (deps: ReauthenticationDeps, userId: string, sessi
   if ('webauthn' in proof) {
     const request = { response: proof.webauthn, purpose: 'reauthentication' as const, bindingId: sessionId, userId, requireUserVerification: false, ip }
     const { outcome, checked } = await prisma.$transaction(async tx => {
+      await lockUser(tx, userId)
       const outcome = await assertions.check(tx, request)
       return { outcome, checked: outcome.ok ? await record(tx, { passkeyId: outcome.passkeyId }) : { refusal: withStatus(outcome.code, 403) } }
     })
@@ -80,6 +83,7 @@ async function proveAndRecord (deps: ReauthenticationDeps, userId: string, sessi
     return checked
   }
   return await prisma.$transaction(async tx => {
+    await lockUser(tx, userId)
     if ('code' in proof) return await factors.proveTotp(tx, userId, proof.code) ? await record(tx, 'totp') : { refusal: withStatus('MFA_CODE_INVALID', 403) }
     if (!await factors.proveRecoveryCode(tx, userId, proof.recoveryCode)) return { refusal: withStatus('MFA_CODE_INVALID', 403) }
     await audit.recordIn(tx, { action: 'mfa.recovery_code_used', actorId: userId, subjectId: userId, ip, details: { during: 'reauthentication' } })
