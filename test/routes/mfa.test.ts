@@ -1,9 +1,11 @@
 // Second factor over HTTP: enrolment, the login challenge and its verify in both transports, recovery codes, replay, limits, mails and audit.
+import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { hashRecoveryCode } from '../../src/services/mfa/recovery-codes.js'
 import { totpCode } from '../../src/services/mfa/totp.js'
+import { loginAsAdmin } from '../helpers/admin.js'
 import { buildTestApp } from '../helpers/app.js'
-import { loginStatement, whileHeld } from '../helpers/locks.js'
+import { whileHeld } from '../helpers/locks.js'
 import { startMailServer } from '../helpers/mail.js'
 import { claimsOf, confirmEnrolment, enrolTotp, nextCode, startEnrolment, startLogin } from '../helpers/mfa.js'
 import { loginWithBody, proveAddress, registerAccount, registerProvenAccount } from '../helpers/users.js'
@@ -450,11 +452,35 @@ t.test('a password reset committed while a challenge is being met wins: no sessi
       await holder.query('UPDATE "User" SET "passwordHash" = \'$argon2id$v=19$m=19456,t=2,p=1$replaced$replaced\' WHERE id = $1', [account.user.id])
       await holder.query('UPDATE "Session" SET "revokedAt" = now() WHERE "userId" = $1 AND "revokedAt" IS NULL', [account.user.id])
     },
-    waitingStatement: loginStatement
+    // The second step takes the user's row before its challenge (lockUser).
+    waitingStatement: '%FROM "User" WHERE id = $1::uuid FOR UPDATE%'
   }, async () => await verify({ mfaToken, code: nextCode(account.secret, clock) }))
   t.equal(response.statusCode, 401)
   t.equal(response.json().code, 'AUTH_INVALID_CREDENTIALS')
   t.equal(await prisma.session.count({ where: { userId: account.user.id, revokedAt: null } }), 0, 'no session survives')
+})
+
+t.test('a challenge being met while an admin deletes the user: no deadlock', {
+  skip: database.poolSize === 1 && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL'
+}, async t => {
+  const admin = await loginAsAdmin(app, prisma)
+  const account = await enrolledAccount()
+  const mfaToken = await challengeOf(account)
+  clock.advance(30)
+  // The factor's row held a moment: the deletion's cascade waits for it, then the second step
+  // (its challenge locked) waits behind the deletion; both are under way when it is let go.
+  let met: Promise<{ statusCode: number }> | undefined
+  const deletion = await whileHeld(database.url, pool, {
+    hold: async holder => await holder.query('SELECT 1 FROM "TotpFactor" WHERE "userId" = $1::uuid FOR UPDATE', [account.user.id]),
+    waitingStatement: '%DELETE FROM "public"."User"%',
+    meanwhile: async () => {
+      met = verify({ mfaToken, code: nextCode(account.secret, clock) })
+      await sleep(300)
+    }
+  }, async () => await app.inject({ method: 'DELETE', url: `/admin/users/${account.user.id}`, headers: admin.headers }))
+  t.equal(deletion.statusCode, 204, 'the deletion')
+  const answer = await met
+  t.not(answer?.statusCode, 503, `the second step: ${answer?.statusCode}`)
 })
 
 t.test('a password reset committed while a login with a factor checks the old password wins: no challenge is issued', {

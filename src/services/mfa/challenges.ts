@@ -3,6 +3,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import type { Db, PrismaClient, Transaction } from '../../db/prisma.js'
 import { apiError, type ErrorCode } from '../../errors.js'
 import { iso } from '../../db/sql.js'
+import { lockUser } from '../accounts/user-store.js'
 import type { AuditService } from '../admin/audit.js'
 import type { LoginProof } from '../sessions/login-records.js'
 import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
@@ -56,8 +57,6 @@ interface ChallengeRow {
   expiresAt: Date
   usedAt: Date | null
   isActive: boolean
-  /** The user's password hash as the challenge is met: the session opens only while it stays (see session-store.ts). */
-  passwordHash: string
 }
 
 /** A challenge that can no longer be met: used, expired, or refused five codes. */
@@ -119,11 +118,14 @@ async function checkProof ({ factors, assertions }: ChallengeDeps, tx: Transacti
 /**
  * The proof checked with the challenge row locked, so of concurrent attempts exactly one can
  * succeed and every wrong one is counted: the challenge is used up, or takes one more failure.
+ * The user's row first, as every writer of a user's rows takes it (see lockUser): a deletion's
+ * cascade reaches the factors before the challenges, the crosswise order of a proof's.
  */
-async function checkLocked (deps: ChallengeDeps, tokenHash: string, at: Date, proof: SecondFactorProof, ip: string) {
+async function checkLocked (deps: ChallengeDeps, userId: string, tokenHash: string, at: Date, proof: SecondFactorProof, ip: string) {
   return deps.prisma.$transaction(async tx => {
+    await lockUser(tx, userId)
     const [row] = await tx.$queryRaw<ChallengeRow[]>`
-      SELECT c.id, c."userId", c."throttleKey", c.failures, c."expiresAt", c."usedAt", u."isActive", u."passwordHash"
+      SELECT c.id, c."userId", c."throttleKey", c.failures, c."expiresAt", c."usedAt", u."isActive"
       FROM "MfaChallenge" c JOIN "User" u ON u.id = c."userId"
       WHERE c."tokenHash" = ${tokenHash} FOR UPDATE OF c`
     if (row === undefined || !row.isActive || isDead(row, at)) throw apiError('MFA_CHALLENGE_EXPIRED')
@@ -172,9 +174,12 @@ export function createChallengeService (deps: ChallengeDeps) {
       const tokenHash = hashOf(mfaToken)
       // Read before the transaction (whose lock is then the only thing held while proving): a
       // dead challenge says so whatever the wait, and the wait applies before any code is checked.
+      // The password hash too, before the transaction waits for the user's row: the session opens
+      // only while the user still has it (see session-store.ts), so a new password committed
+      // meanwhile wins, even over a challenge it did not void.
       const found = await prisma.mfaChallenge.findUnique({
         where: { tokenHash },
-        select: { throttleKey: true, usedAt: true, expiresAt: true, failures: true, user: { select: { email: true, username: true } } }
+        select: { userId: true, throttleKey: true, usedAt: true, expiresAt: true, failures: true, user: { select: { email: true, username: true, passwordHash: true } } }
       })
       if (found === null || isDead(found, at)) throw apiError('MFA_CHALLENGE_EXPIRED')
       const throttleKeys = [found.throttleKey, ...accountThrottleKeys(found.user)]
@@ -183,7 +188,7 @@ export function createChallengeService (deps: ChallengeDeps) {
       // to several challenges of one login would otherwise all read the same count.
       const { row, userVerified, passkeyId } = await throttle.inTurn(found.throttleKey, async () => {
         await throttle.assertMayTryAll(throttleKeys)
-        const { row, refusal, userVerified, passkeyId, report } = await checkLocked(deps, tokenHash, at, proof, ip)
+        const { row, refusal, userVerified, passkeyId, report } = await checkLocked(deps, found.userId, tokenHash, at, proof, ip)
         await report()
         if (refusal === null) return { row, userVerified, passkeyId }
         await throttle.recordFailure(row.throttleKey)
@@ -194,7 +199,7 @@ export function createChallengeService (deps: ChallengeDeps) {
         outbox.wake()
         await audit.record({ action: 'mfa.recovery_code_used', actorId: row.userId, subjectId: row.userId, ip, details: { during: 'login' } })
       }
-      return { userId: row.userId, throttleKeys, proof: { secondFactor: method, userVerified, passwordHash: row.passwordHash, ...(passkeyId === undefined ? {} : { passkeyId }) } }
+      return { userId: row.userId, throttleKeys, proof: { secondFactor: method, userVerified, passwordHash: found.user.passwordHash, ...(passkeyId === undefined ? {} : { passkeyId }) } }
     }
   }
 }
