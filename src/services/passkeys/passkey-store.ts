@@ -10,7 +10,7 @@ export interface PasskeyView {
   backedUp: boolean
   transports: string[]
   aaguid: string
-  /** Whether it signs in alone (see the Passkey model): false after a new password, until proven again. */
+  /** Whether it signs in alone (see the Passkey model): false after a new password, until it serves as the second step of a sign-in with it. */
   passwordless: boolean
 }
 
