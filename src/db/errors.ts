@@ -47,6 +47,11 @@ export function lastLineOf (message: string): string {
   return message.trim().split('\n').at(-1) ?? ''
 }
 
+/** What went wrong, in one line without a stack: for the warnings of an outage that passes. */
+export function reasonOf (error: unknown): string {
+  return lastLineOf(error instanceof Error ? error.message : String(error))
+}
+
 /**
  * True when `error` (or anything in its cause chain) says the database cannot be reached or
  * stopped answering: a condition that passes, to be answered with 503 and Retry-After

@@ -4,7 +4,7 @@ import type { Server } from 'node:http'
 import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyReply, type FastifyRequest, type LogLevel } from 'fastify'
 import fp from 'fastify-plugin'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
-import { lastLineOf } from '../db/errors.js'
+import { reasonOf } from '../db/errors.js'
 import { apiError } from '../errors.js'
 import type { AuthMetrics, LoginMetricResult, MailMetrics, MailOutcome } from '../services/metrics.js'
 import { errorHandler } from './error-handler.js'
@@ -88,7 +88,7 @@ async function metricsPlugin (app: FastifyInstance, settings: MetricsSettings) {
         // The database is down: the scrape still answers, with the last known value; before
         // the first count, with none (NaN), rather than a 0 that reads as every session ended.
         if (!counted) this.set(Number.NaN)
-        app.log.warn({ reason: lastLineOf(error instanceof Error ? error.message : String(error)) }, 'metrics: could not count the active sessions')
+        app.log.warn({ reason: reasonOf(error) }, 'metrics: could not count the active sessions')
       }
     }
   })

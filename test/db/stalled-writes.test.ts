@@ -5,7 +5,7 @@ import t from 'tap'
 import { loginAsAdmin } from '../helpers/admin.js'
 import { buildTestApp } from '../helpers/app.js'
 import { withClient } from '../helpers/database.js'
-import { whileHeld } from '../helpers/locks.js'
+import { dropConnectionOf, whileHeld } from '../helpers/locks.js'
 import { enrolTotp } from '../helpers/mfa.js'
 import { loginWithBody, registerAccount, registerProvenAccount } from '../helpers/users.js'
 
@@ -76,13 +76,13 @@ t.test('a reauthentication with a recovery code cut off as it writes: 503, the c
   const headers = { authorization: `Bearer ${(await loginWithBody(app, account)).accessToken}` }
   const [code] = (await enrolTotp(app, headers, clock)).recoveryCodes
   const reauthenticate = () => app.inject({ method: 'POST', url: '/auth/reauthenticate', headers, payload: { recoveryCode: code } })
-  // The notice's insert waits for a lock the test holds, past the query timeout.
+  // The notice's insert waits for a lock the test holds; its connection is dropped there, as in a failover.
   await pool.query('CREATE FUNCTION wait_for_the_test () RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_xact_lock(4242); RETURN NEW; END $$')
   await pool.query('CREATE TRIGGER wait_for_the_test BEFORE INSERT ON "OutboxMail" FOR EACH ROW EXECUTE FUNCTION wait_for_the_test()')
   const cut = await whileHeld(database.url, pool, {
     hold: async holder => await holder.query('SELECT pg_advisory_xact_lock(4242)'),
     waitingStatement: '%"OutboxMail"%',
-    meanwhile: async () => await sleep(1500)
+    meanwhile: dropConnectionOf(pool, '%"OutboxMail"%')
   }, reauthenticate).finally(async () => await pool.query('DROP TRIGGER wait_for_the_test ON "OutboxMail"; DROP FUNCTION wait_for_the_test'))
   t.equal(cut.statusCode, 503)
   t.equal(await prisma.recoveryCode.count({ where: { userId: account.user.id, usedAt: { not: null } } }), 0, 'the code is unspent')
@@ -123,11 +123,11 @@ t.test('an admin action whose audit entry cannot be written changes nothing: 503
   try {
     for (const [action, { request, done }] of Object.entries(actions)) {
       const send = () => app.inject({ ...request, headers: admin.headers } as InjectOptions)
-      // The entry's insert waits for a lock the test holds, past the query timeout.
+      // The entry's insert waits for a lock the test holds; its connection is dropped there.
       const cut = await whileHeld(database.url, pool, {
         hold: async holder => await holder.query('SELECT pg_advisory_xact_lock(4242)'),
         waitingStatement: '%"AuditEvent"%',
-        meanwhile: async () => await sleep(1500)
+        meanwhile: dropConnectionOf(pool, '%"AuditEvent"%')
       }, send)
       t.equal(cut.statusCode, 503, action)
       t.notOk(await done(), `${action}: nothing done`)

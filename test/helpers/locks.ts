@@ -36,3 +36,21 @@ export function dropConnectionOf (pool: pg.Pool, waitingStatement: string): () =
     if (rowCount !== 1) throw new Error(`no statement like ${waitingStatement} to end`)
   }
 }
+
+/**
+ * Two requests racing over the rows `hold` locks: `first` starts and queues on them, `second`
+ * starts once it does and has a moment to queue as well; then the rows are let go. Both
+ * answers, in that order: a deadlock between the two shows as a 503 in one of them.
+ */
+export async function racedWhileHeld<A, B> (databaseUrl: string, pool: pg.Pool, { hold, waitingStatement }: Omit<Hold, 'meanwhile'>, first: () => Promise<A>, second: () => Promise<B>): Promise<[A, B]> {
+  let started: Promise<B> | undefined
+  const firstAnswer = await whileHeld(databaseUrl, pool, {
+    hold,
+    waitingStatement,
+    meanwhile: async () => {
+      started = second()
+      await new Promise(resolve => setTimeout(resolve, 300))
+    }
+  }, first)
+  return [firstAnswer, await (started as Promise<B>)]
+}

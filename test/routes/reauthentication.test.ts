@@ -1,9 +1,8 @@
 // Fresh authentication: sensitive changes on a session past REAUTH_MAX_AGE_SECONDS answer 403 with the methods; POST /auth/reauthenticate renews it.
-import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { loginAsAdmin } from '../helpers/admin.js'
 import { buildTestApp } from '../helpers/app.js'
-import { whileHeld } from '../helpers/locks.js'
+import { racedWhileHeld } from '../helpers/locks.js'
 import { enrolTotp, nextCode } from '../helpers/mfa.js'
 import { loginWithBody, loginWithCookies, registerAccount, registerProvenAccount } from '../helpers/users.js'
 
@@ -145,16 +144,12 @@ t.test('a reauthentication by code racing an admin\'s deletion of the user: no d
   const { secret } = await enrolTotp(app, headers, clock)
   clock.advance(30)
   // The factor's row held a moment, so that both requests are under way when it is let go.
-  let deletion: Promise<{ statusCode: number }> | undefined
-  const proof = await whileHeld(database.url, pool, {
+  const [proof, deleted] = await racedWhileHeld(database.url, pool, {
     hold: async holder => await holder.query('SELECT 1 FROM "TotpFactor" WHERE "userId" = $1::uuid FOR UPDATE', [account.user.id]),
-    waitingStatement: '%"TotpFactor"%',
-    meanwhile: async () => {
-      deletion = app.inject({ method: 'DELETE', url: `/admin/users/${account.user.id}`, headers: admin.headers })
-      await sleep(300)
-    }
-  }, async () => await reauthenticate(headers, { code: nextCode(secret, clock) }))
-  const deleted = await deletion
+    waitingStatement: '%"TotpFactor"%'
+  },
+  async () => await reauthenticate(headers, { code: nextCode(secret, clock) }),
+  async () => await app.inject({ method: 'DELETE', url: `/admin/users/${account.user.id}`, headers: admin.headers }))
   t.not(proof.statusCode, 503, `the reauthentication: ${proof.statusCode}`)
-  t.equal(deleted?.statusCode, 204, 'the deletion')
+  t.equal(deleted.statusCode, 204, 'the deletion')
 })
