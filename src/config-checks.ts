@@ -113,7 +113,7 @@ const trustsEveryone = (trusts: (address: string, hop: number) => boolean) => SP
  * X-Forwarded-For to any address and be a new client at each request. Refused in every
  * environment: no setup needs it.
  */
-export function trustProxyProblems (value: string): string[] {
+function trustProxyProblems (value: string): string[] {
   const entries = listOf(value)
   const problems = entries.flatMap(entry => {
     let trusts: (address: string, hop: number) => boolean

@@ -23,7 +23,7 @@ export interface AdminAccountDeps {
 }
 
 /** Who made the change, in the audit entry's details: no user acts, so no actor. */
-export type AdminVia = 'cli' | 'bootstrap'
+type AdminVia = 'cli' | 'bootstrap'
 
 /** What a promotion changed: nothing, when the account was an active admin already. */
 export interface Promotion {

@@ -86,7 +86,7 @@ export async function credentialOf (db: Db, id: string, userId: string | null) {
  * needs it still on when the use is written (a new password committed since the check wins);
  * the second step of a password sign-in gives it back; any other use leaves it as it is.
  */
-export type PasswordlessRule = 'required' | 'restored' | 'kept'
+type PasswordlessRule = 'required' | 'restored' | 'kept'
 
 /** Records a use, conditional on the counter read before it: of two uses racing with one value, one passes. */
 export async function recordUse (db: Db, stored: { id: string, counter: bigint }, use: { counter: bigint, backedUp: boolean, at: Date, passwordless: PasswordlessRule }): Promise<boolean> {
