@@ -14,3 +14,8 @@ t.test('freePort: below the ephemeral range, free, and not the same every time',
   t.teardown(() => { server.close() })
   t.pass('and a server can listen on it')
 })
+
+t.test('freePort: never a port browsers refuse to fetch from', async t => {
+  const draws = [10_080, 10_081]
+  t.equal(await freePort(() => draws.shift() ?? 10_082), 10_081, 'Chromium answers ERR_UNSAFE_PORT on 10080')
+})

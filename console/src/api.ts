@@ -15,7 +15,7 @@ export type AuditPage = Static<typeof AuditList>
 export type AuditEntry = AuditPage['items'][number]
 export type Lifetimes = Static<typeof Settings>
 
-export interface UserQuery { q?: string, role?: Role, active?: boolean, cursor?: string, limit?: number }
+export interface UserQuery { q?: string, match?: 'prefix' | 'exact', role?: Role, active?: boolean, cursor?: string, limit?: number }
 export interface AuditQuery { subjectId?: string, action?: AuditAction, cursor?: string, limit?: number }
 
 type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE'

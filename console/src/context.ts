@@ -26,28 +26,29 @@ export function hashOf (path: string, query: Record<string, string | undefined>)
 }
 
 /**
- * Cursors only go forward: the cursors of the pages before, per list and filter, so that
- * "Previous page" can go back. A reload forgets them, and "Previous" then goes to the first page.
+ * Cursors only go forward: per list and filter, the cursor of the page before each page that
+ * "Next page" opened, so that "Previous page" goes back one page however the admin came to this
+ * one (the buttons, or the browser's Back and Forward). A reload forgets them, and "Previous"
+ * then goes to the first page.
  */
-const earlierCursors = new Map<string, string[]>()
+const pageBefore = new Map<string, Map<string, string | undefined>>()
 
 export function pager (list: string, cursor: string | undefined, nextCursor: string | null, go: (cursor: string | undefined) => void): HTMLElement[] {
-  const stack = earlierCursors.get(list) ?? []
-  earlierCursors.set(list, stack)
-  const buttons: HTMLElement[] = []
+  const before = pageBefore.get(list) ?? new Map<string, string | undefined>()
+  pageBefore.set(list, before)
   const previous = document.createElement('button')
   previous.type = 'button'
   previous.textContent = 'Previous page'
   previous.disabled = cursor === undefined
-  previous.addEventListener('click', () => { go(stack.pop() || undefined) })
+  previous.addEventListener('click', () => { go(cursor === undefined ? undefined : before.get(cursor)) })
   const next = document.createElement('button')
   next.type = 'button'
   next.textContent = 'Next page'
   next.disabled = nextCursor === null
   next.addEventListener('click', () => {
-    stack.push(cursor ?? '')
-    go(nextCursor ?? undefined)
+    if (nextCursor === null) return
+    before.set(nextCursor, cursor)
+    go(nextCursor)
   })
-  buttons.push(previous, next)
-  return buttons
+  return [previous, next]
 }

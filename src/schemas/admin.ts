@@ -14,7 +14,8 @@ export const AdminUser = Type.Composite([User, Type.Object({
 })], { $id: 'AdminUser', title: 'User (admin view)' })
 
 export const UserListQuery = pageQuery({
-  q: Type.Optional(Type.String({ minLength: 1, maxLength: 254, description: 'prefix of the email or the username' })),
+  q: Type.Optional(Type.String({ minLength: 1, maxLength: 254, description: 'the email or the username: a prefix of it, or all of it with match=exact' })),
+  match: Type.Optional(Type.Union([Type.Literal('prefix'), Type.Literal('exact')], { description: 'how q matches: a prefix (the default) or the whole email or username' })),
   role: Type.Optional(RoleName),
   active: Type.Optional(Type.Boolean())
 })

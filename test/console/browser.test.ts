@@ -348,6 +348,15 @@ async function consoleSuite (): Promise<void> {
     await settled()
     t.same([...new Set(await page.locator('tbody tr td:nth-child(4)').allInnerTexts())], ['admin@example.com'], 'by the user concerned')
 
+    // Regression: the user was looked for among the first 100 users whose email or username starts with what was typed.
+    await prisma.user.createMany({ data: Array.from({ length: 100 }, (_, i) => ({ email: `grace@example.com.${i}.example`, passwordHash: 'unused' })) })
+    await page.getByLabel('About user (email, username or id)').fill('GRACE@example.com')
+    await page.getByRole('button', { name: 'Filter' }).click()
+    await page.waitForURL(/user=GRACE/)
+    await settled()
+    t.same([...new Set(await page.locator('tbody tr td:nth-child(4)').allInnerTexts())], ['grace@example.com'], 'exactly that user, older than 100 others of the same prefix')
+    await prisma.user.deleteMany({ where: { email: { startsWith: 'grace@example.com.' } } })
+
     await page.getByLabel('About user (email, username or id)').fill('nobody@example.com')
     await page.getByRole('button', { name: 'Filter' }).click()
     await page.getByRole('alert').getByText('No user has the email address or username nobody@example.com.').waitFor()
@@ -360,6 +369,27 @@ async function consoleSuite (): Promise<void> {
     await page.waitForURL(/cursor=/)
     await settled()
     t.equal(await page.locator('tbody tr').count(), 1, 'the 26th on the second page')
+
+    // Regression: after the browser's Back button, "Previous page" went to the page it was on.
+    const older = Date.parse('2026-01-01T00:00:00Z')
+    await prisma.auditEvent.createMany({ data: Array.from({ length: 25 }, (_, i) => ({ action: 'login.failed', createdAt: new Date(older + i * 1000) })) })
+    await page.reload()
+    await settled()
+    const firstOfPage = () => page.locator('tbody tr td:first-child time').first().getAttribute('datetime')
+    const second = await firstOfPage()
+    const secondUrl = page.url()
+    await page.getByRole('button', { name: 'Next page' }).click()
+    await page.waitForURL(url => url.href !== secondUrl)
+    await settled()
+    t.equal(await page.locator('tbody tr').count(), 1, 'a third page')
+    await page.goBack()
+    await settled()
+    t.equal(page.url(), secondUrl, 'Back: the second page again')
+    t.equal(await firstOfPage(), second)
+    await page.getByRole('button', { name: 'Previous page' }).click()
+    await page.waitForURL(url => !url.hash.includes('cursor='))
+    await settled()
+    t.equal(await page.locator('tbody tr').count(), 25, 'Previous from there: the first page')
   })
 
   // Regression: any failed lookup (a 429 here) showed a live user as deleted.

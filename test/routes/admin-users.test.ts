@@ -67,7 +67,12 @@ t.test('search by email or username prefix, filters by role and state', async t 
   const item = (await app.inject({ method: 'GET', url: `/admin/users?q=${tag}-a`, headers: admin.headers })).json().items[0]
   t.match(item, { id: a.user.id, email: a.email, isActive: true, role: 'user', profile: {} })
   t.notOk('passwordHash' in item)
-  for (const query of ['limit=0', 'limit=500', 'limit=Infinity', 'limit=-1e400', 'role=root', 'active=maybe', 'cursor=%%%', 'cursor=bm9wZQ', 'sort=email']) {
+  t.same(await list(`q=${tag}_a&match=exact`), [a.user.id], 'a whole username')
+  t.same(await list(`q=OTHER-${tag}@EXAMPLE.COM&match=exact`), [b.user.id], 'a whole email, any case')
+  t.same(await list(`q=${tag}&match=exact`), [], 'a prefix is not a match')
+  t.same(await list(`q=${tag}_%25&match=exact`), [], 'wildcards match themselves')
+  t.same(await list(`q=${tag}_a&match=prefix`), [a.user.id], 'prefix, said outright')
+  for (const query of ['limit=0', 'limit=500', 'limit=Infinity', 'limit=-1e400', 'role=root', 'active=maybe', 'cursor=%%%', 'cursor=bm9wZQ', 'sort=email', 'match=regex', 'q=a&match=']) {
     const response = await app.inject({ method: 'GET', url: `/admin/users?${query}`, headers: admin.headers })
     t.equal(response.statusCode, 400, query)
     t.equal(response.json().code, 'VALIDATION_FAILED')

@@ -12,9 +12,8 @@ const PAGE_SIZE = 25
 async function userIdOf (api: AdminApi, typed: string): Promise<string | null> {
   // The API takes ids in lower case only, as it writes them.
   if (UUID.test(typed)) return typed.toLowerCase()
-  const wanted = typed.toLowerCase()
-  const found = await api.users({ q: wanted, limit: 100 })
-  return found.items.find(user => user.email === wanted || user.username === wanted)?.id ?? null
+  const found = await api.users({ q: typed, match: 'exact', limit: 1 })
+  return found.items[0]?.id ?? null
 }
 
 /** A user of the page: their email, gone (the service answered 404), or not loaded (any other failure). */

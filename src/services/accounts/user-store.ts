@@ -39,24 +39,28 @@ export async function adminViewOf (db: Db, id: string) {
   return await db.user.findUnique({ where: { id }, select: adminSelect })
 }
 
-/** What an admin may filter the list by; `prefix` is matched literally against the email and the username. */
+/** What an admin may filter the list by; `text` is matched literally against the email and the username, whole or as a prefix. */
 export interface AdminUserFilter {
-  prefix?: string | undefined
+  text?: { value: string, exact: boolean } | undefined
   role?: Role | undefined
   active?: boolean | undefined
   /** Where the page starts (see pagination.ts). */
   after: Prisma.UserWhereInput
 }
 
-/** Newest first, `take` rows. */
-export async function adminListPage (db: Db, { prefix, role, active, after }: AdminUserFilter, take: number) {
+function matching ({ value, exact }: { value: string, exact: boolean }): Prisma.StringFilter {
+  if (exact) return { equals: value }
   // Prisma's startsWith is a LIKE: its wildcards must match themselves (regression: q=% listed everyone).
-  const literal = prefix?.replace(/[\\%_]/g, '\\$&')
+  return { startsWith: value.replace(/[\\%_]/g, '\\$&') }
+}
+
+/** Newest first, `take` rows. */
+export async function adminListPage (db: Db, { text, role, active, after }: AdminUserFilter, take: number) {
   return await db.user.findMany({
     where: {
       // AND, not a spread: the search and the cursor are both OR-clauses.
       AND: [
-        literal === undefined ? {} : { OR: [{ email: { startsWith: literal } }, { username: { startsWith: literal } }] },
+        text === undefined ? {} : { OR: [{ email: matching(text) }, { username: matching(text) }] },
         role === undefined ? {} : { role },
         active === undefined ? {} : { isActive: active },
         after

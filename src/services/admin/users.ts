@@ -18,8 +18,9 @@ import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 export interface UserQuery {
   limit: number
   cursor?: string | undefined
-  /** Prefix of the email or the username. */
+  /** The email or the username: a prefix of it, or all of it when `match` is `exact`. */
   q?: string | undefined
+  match?: 'prefix' | 'exact' | undefined
   role?: Role | undefined
   active?: boolean | undefined
 }
@@ -86,9 +87,9 @@ function userAdministration ({ prisma, sessions, audit, oneTimeTokens, now }: Ad
   }
 
   return {
-    async list ({ limit, cursor, q, role, active }: UserQuery): Promise<Page<AdminUser>> {
-      const prefix = q === undefined ? undefined : canonical(q)
-      const rows = await adminListPage(prisma, { prefix, role, active, after: after(decodeCursor(cursor)) }, limit + 1)
+    async list ({ limit, cursor, q, match = 'prefix', role, active }: UserQuery): Promise<Page<AdminUser>> {
+      const text = q === undefined ? undefined : { value: canonical(q), exact: match === 'exact' }
+      const rows = await adminListPage(prisma, { text, role, active, after: after(decodeCursor(cursor)) }, limit + 1)
       const last = rows.length > limit ? rows[limit - 1] : undefined
       return { items: rows.slice(0, limit).map(toAdminUser), nextCursor: last === undefined ? null : encodeCursor({ at: last.createdAt, id: last.id }) }
     },
