@@ -1,0 +1,112 @@
+// Upgrading a database across the passkey rules of 20261205090000: the backfill of the proofs
+// sessions made before them, and the catch-up after a rolling upgrade (deploy/upgrades).
+import { cp, mkdir, readdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { applyMigrations } from '../../src/db/schema-engine.js'
+import { createEmptyDatabase, withClient } from '../helpers/database.js'
+
+const root = fileURLToPath(new URL('../../', import.meta.url))
+const migrationsDir = join(root, 'prisma', 'migrations')
+const catchUp = await readFile(join(root, 'deploy', 'upgrades', 'passkey-suspension-catch-up.sql'), 'utf8')
+
+/** A copy of the migrations up to `last`, as a database of an earlier release had them. */
+async function migrationsUpTo (dir: string, last: string): Promise<string> {
+  const target = join(dir, 'migrations')
+  await mkdir(target)
+  for (const entry of await readdir(migrationsDir)) {
+    if (entry.endsWith('.toml') || entry <= last) await cp(join(migrationsDir, entry), join(target, entry), { recursive: true })
+  }
+  return target
+}
+
+const minutesAgo = (minutes: number) => new Date(Date.now() - minutes * 60_000)
+
+t.test('the backfill names the passkey a session proved only where no other can have been the one', async t => {
+  const database = await createEmptyDatabase()
+  t.teardown(database.drop)
+  await applyMigrations(database.url, { connectTimeoutSeconds: 30, migrationsDir: await migrationsUpTo(t.testdir(), '20261205090000_passkey_remedies') })
+  await withClient(database.url, async client => {
+    const user = async (email: string) => (await client.query<{ id: string }>('INSERT INTO "User" (id, email, "passwordHash", role, "updatedAt") VALUES (gen_random_uuid(), $1, \'x\', \'admin\', now()) RETURNING id', [email])).rows[0]!.id
+    const passkey = (userId: string, id: string, createdAt: Date) => client.query('INSERT INTO "Passkey" (id, "userId", "publicKey", "deviceType", aaguid, name, "createdAt") VALUES ($1, $2, \'\\x00\', \'singleDevice\', \'\', $1, $3)', [id, userId, createdAt])
+    const session = (id: string, userId: string, provenAt: Date | null) => client.query('INSERT INTO "Session" (id, "userId", "secretSalt", "idleExpiresAt", "absoluteExpiresAt", "passkeyProvenAt") VALUES ($1, $2, \'\\x00\', now() + interval \'1 day\', now() + interval \'1 day\', $3)', [id, userId, provenAt])
+    const removed = (userId: string, passkeyId: string, at: Date) => client.query('INSERT INTO "AuditEvent" (id, action, "actorId", "subjectId", details, "createdAt") VALUES (gen_random_uuid(), \'passkey.removed\', $1, $1, $2, $3)', [userId, { passkeyId }, at])
+
+    const one = await user('one@example.com')
+    await passkey(one, 'one-a', minutesAgo(60))
+    await session('00000000-0000-4000-8000-000000000011', one, minutesAgo(50))
+    await session('00000000-0000-4000-8000-000000000012', one, minutesAgo(70))
+    await session('00000000-0000-4000-8000-000000000013', one, null)
+    const two = await user('two@example.com')
+    await passkey(two, 'two-a', minutesAgo(60))
+    await passkey(two, 'two-b', minutesAgo(55))
+    await session('00000000-0000-4000-8000-000000000021', two, minutesAgo(50))
+    // Regression: A and B registered, the session proved B, B removed; A was named as the one proven.
+    const gone = await user('gone@example.com')
+    await passkey(gone, 'gone-a', minutesAgo(60))
+    await session('00000000-0000-4000-8000-000000000031', gone, minutesAgo(50))
+    await removed(gone, 'gone-b', minutesAgo(40))
+    // A removal before the proof says nothing about it.
+    const before = await user('before@example.com')
+    await passkey(before, 'before-a', minutesAgo(60))
+    await removed(before, 'before-b', minutesAgo(55))
+    await session('00000000-0000-4000-8000-000000000041', before, minutesAgo(50))
+  })
+
+  await applyMigrations(database.url, { connectTimeoutSeconds: 30 })
+  const named = await withClient(database.url, async client => Object.fromEntries((await client.query<{ id: string, passkeyProvenId: string | null }>('SELECT id, "passkeyProvenId" FROM "Session" ORDER BY id')).rows.map(row => [row.id.slice(-2), row.passkeyProvenId])))
+  t.same(named, {
+    11: 'one-a', // the one passkey, proven after it was registered
+    12: null, // proven before it existed: another passkey, gone since
+    13: null, // proved none
+    21: null, // two passkeys: either
+    31: null, // a passkey removed after the proof may have been the one
+    41: 'before-a'
+  })
+})
+
+t.test('the catch-up after a rolling upgrade: what old instances did after the migration', async t => {
+  const database = await createEmptyDatabase()
+  t.teardown(database.drop)
+  await applyMigrations(database.url, { connectTimeoutSeconds: 30 })
+  const rows = await withClient(database.url, async client => {
+    const user = async (email: string) => (await client.query<{ id: string }>('INSERT INTO "User" (id, email, "passwordHash", "updatedAt") VALUES (gen_random_uuid(), $1, \'x\', now()) RETURNING id', [email])).rows[0]!.id
+    const passkey = (userId: string, id: string) => client.query('INSERT INTO "Passkey" (id, "userId", "publicKey", "deviceType", aaguid, name) VALUES ($1, $2, \'\\x00\', \'singleDevice\', \'\', $1)', [id, userId])
+    const session = (id: string, userId: string, amr: string[], createdAt: Date) => client.query('INSERT INTO "Session" (id, "userId", "secretSalt", "idleExpiresAt", "absoluteExpiresAt", amr, "createdAt") VALUES ($1, $2, \'\\x00\', now() + interval \'1 day\', now() + interval \'1 day\', $3, $4)', [id, userId, amr, createdAt])
+    const audit = (action: string, userId: string, at: Date) => client.query('INSERT INTO "AuditEvent" (id, action, "actorId", "subjectId", "createdAt") VALUES (gen_random_uuid(), $1, $2, $2, $3)', [action, userId, at])
+    const migratedAt = (await client.query<{ at: Date }>('SELECT started_at AT TIME ZONE \'UTC\' AS at FROM _prisma_migrations WHERE migration_name = \'20261205090000_passkey_remedies\'')).rows[0]!.at
+    const after = (seconds: number) => new Date(migratedAt.getTime() + seconds * 1000)
+
+    // An old instance changed the password after the migration; then one let the passkey sign in alone.
+    const changed = await user('changed@example.com')
+    await passkey(changed, 'changed-a')
+    await session('00000000-0000-4000-8000-000000000011', changed, ['pwd'], after(1))
+    await audit('password.changed', changed, after(2))
+    await session('00000000-0000-4000-8000-000000000012', changed, ['hwk', 'user', 'mfa'], after(3))
+    await session('00000000-0000-4000-8000-000000000013', changed, ['pwd', 'hwk', 'mfa'], after(4))
+    const reset = await user('reset@example.com')
+    await passkey(reset, 'reset-a')
+    await audit('password.reset', reset, after(1))
+    await session('00000000-0000-4000-8000-000000000021', reset, ['hwk'], after(2))
+    // Changed before the migration: the old rules applied then, and no new one was broken.
+    const earlier = await user('earlier@example.com')
+    await passkey(earlier, 'earlier-a')
+    await audit('password.changed', earlier, after(-3600))
+    await session('00000000-0000-4000-8000-000000000031', earlier, ['hwk', 'user', 'mfa'], after(1))
+
+    await client.query(catchUp)
+    const first = await client.query('SELECT s.id, s."revokedReason", p.id AS passkey, p.passwordless FROM "Session" s JOIN "Passkey" p USING ("userId") ORDER BY s.id')
+    await client.query(catchUp)
+    const second = await client.query('SELECT s.id, s."revokedReason", p.id AS passkey, p.passwordless FROM "Session" s JOIN "Passkey" p USING ("userId") ORDER BY s.id')
+    t.same(second.rows, first.rows, 'running it again changes nothing')
+    return first.rows.map(row => ({ ...row, id: row.id.slice(-2) }))
+  })
+  t.same(rows, [
+    { id: '11', revokedReason: null, passkey: 'changed-a', passwordless: false }, // the session that changed it stays
+    { id: '12', revokedReason: 'password_change', passkey: 'changed-a', passwordless: false }, // opened by the passkey alone after it
+    { id: '13', revokedReason: null, passkey: 'changed-a', passwordless: false }, // with the new password
+    { id: '21', revokedReason: 'password_change', passkey: 'reset-a', passwordless: false },
+    { id: '31', revokedReason: null, passkey: 'earlier-a', passwordless: true }
+  ])
+})
