@@ -125,7 +125,9 @@ export async function markEmailVerified (db: Db, id: string, at: Date): Promise<
 
 /** A staged email change is dropped: its link no longer matches a pending address. */
 export async function cancelEmailChange (db: Db, id: string): Promise<void> {
-  await db.user.update({ where: { id }, data: { pendingEmail: null } })
+  // updateMany: a user deleted meanwhile has nothing left to cancel (regression: a 500 when a
+  // sign-out everywhere raced the account's deletion).
+  await db.user.updateMany({ where: { id }, data: { pendingEmail: null } })
 }
 
 /** The pending address becomes the address, verified. */
@@ -217,6 +219,7 @@ export interface Credentials {
   emailVerifiedAt: Date | null
   passwordHash: string
   isActive: boolean
+  signOutGeneration: number
   /** Whether a confirmed second factor guards the account: read in the same statement for every login, known or not. */
   mfaEnabled: boolean
 }
@@ -229,7 +232,7 @@ export type LoginLookupRow = { [K in keyof Credentials]: Credentials[K] | null }
 // throttle's state) and the second factors beside the user: one round trip before the hash.
 const lookupOf = (column: 'email' | 'username') => statement<LoginLookupRow>(`login.lookup_by_${column}`, `
   SELECT f.failures, f."lastFailureAt",
-    u.id, u.email, u.username, u.role, u."emailVerifiedAt", u."passwordHash", u."isActive",
+    u.id, u.email, u.username, u.role, u."emailVerifiedAt", u."passwordHash", u."isActive", u."signOutGeneration",
     (t."confirmedAt" IS NOT NULL OR EXISTS (SELECT 1 FROM "Passkey" p WHERE p."userId" = u.id)) AS "mfaEnabled"
   FROM (VALUES (1)) AS one
   LEFT JOIN "LoginFailure" f ON f.key = $1

@@ -174,12 +174,13 @@ export function createChallengeService (deps: ChallengeDeps) {
       const tokenHash = hashOf(mfaToken)
       // Read before the transaction (whose lock is then the only thing held while proving): a
       // dead challenge says so whatever the wait, and the wait applies before any code is checked.
-      // The password hash too, before the transaction waits for the user's row: the session opens
-      // only while the user still has it (see session-store.ts), so a new password committed
-      // meanwhile wins, even over a challenge it did not void.
+      // The password hash and the sign-out count too, before the transaction waits for the
+      // user's row: the session opens only while they are still those (see session-store.ts),
+      // so a new password or a remedy committed meanwhile wins, even over a challenge it did
+      // not void, or one met just before it.
       const found = await prisma.mfaChallenge.findUnique({
         where: { tokenHash },
-        select: { userId: true, throttleKey: true, usedAt: true, expiresAt: true, failures: true, user: { select: { email: true, username: true, passwordHash: true } } }
+        select: { userId: true, throttleKey: true, usedAt: true, expiresAt: true, failures: true, user: { select: { email: true, username: true, passwordHash: true, signOutGeneration: true } } }
       })
       if (found === null || isDead(found, at)) throw apiError('MFA_CHALLENGE_EXPIRED')
       const throttleKeys = [found.throttleKey, ...accountThrottleKeys(found.user)]
@@ -199,7 +200,7 @@ export function createChallengeService (deps: ChallengeDeps) {
         outbox.wake()
         await audit.record({ action: 'mfa.recovery_code_used', actorId: row.userId, subjectId: row.userId, ip, details: { during: 'login' } })
       }
-      return { userId: row.userId, throttleKeys, proof: { secondFactor: method, userVerified, passwordHash: found.user.passwordHash, ...(passkeyId === undefined ? {} : { passkeyId }) } }
+      return { userId: row.userId, throttleKeys, proof: { secondFactor: method, userVerified, passwordHash: found.user.passwordHash, signOutGeneration: found.user.signOutGeneration, ...(passkeyId === undefined ? {} : { passkeyId }) } }
     }
   }
 }

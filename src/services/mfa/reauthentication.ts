@@ -121,7 +121,8 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
         passkeyProvenId: true,
         user: { select: { role: true, totpFactor: { select: { confirmedAt: true } }, passkeys: { select: { id: true } } } }
       })
-      if (session === null) throw apiError('AUTH_SESSION_REVOKED')
+      // Prisma reads the user in a query of its own: a deletion in between leaves none (regression: a 500).
+      if (session?.user == null) throw apiError('AUTH_SESSION_REVOKED')
       const { role, totpFactor, passkeys } = session.user
       // A code counts for the factor the user has now, proven since it was set up: a session that
       // proved a factor removed since does not get the admin API back when another is set up.

@@ -6,7 +6,7 @@ import type { AuditService } from '../admin/audit.js'
 import type { CeremonyChallenges, CeremonyPurpose } from './ceremony-challenges.js'
 import { authenticatorDataOf, clientDataOf, originRefusal } from './ceremony-data.js'
 import { decoyCredential } from './decoy.js'
-import { credentialOf, isPasswordless, recordUse } from './passkey-store.js'
+import { credentialOf, passwordlessOf, recordUse } from './passkey-store.js'
 import { webauthn } from './webauthn.js'
 import type { WebauthnSettings } from '../../config-webauthn.js'
 
@@ -22,7 +22,7 @@ export interface AssertionRequest {
 }
 
 export type AssertionOutcome =
-  | { ok: true, userId: string, passkeyId: string, userVerified: boolean, passwordHash: string }
+  | { ok: true, userId: string, passkeyId: string, userVerified: boolean, passwordHash: string, signOutGeneration: number }
   | { ok: false, code: ErrorCode, regressed?: { userId: string, passkeyId: string, stored: string, presented: string }, refused?: { userId: string, reason: 'inactive' | 'suspended' } }
 
 export interface AssertionDeps {
@@ -84,10 +84,13 @@ async function checkAssertion ({ ceremonies, settings, now }: Omit<AssertionDeps
   if (alone && !stored.passwordless) return suspended
   const passwordless = alone ? 'required' : request.purpose === 'second_factor' ? 'restored' : 'kept'
   if (!await recordUse(db, stored, { counter, backedUp: info.credentialBackedUp, at: now(), passwordless })) {
-    // Written only on the values read: a new password suspended it meanwhile, or another use came first.
-    return alone && !await isPasswordless(db, stored.id) ? suspended : { ok: false, code: 'PASSKEY_COUNTER_REGRESSED' }
+    // Written only on the values read: a new password suspended it meanwhile, it went (with
+    // its account, or by its owner's hand), or another use came first.
+    const passwordlessNow = await passwordlessOf(db, stored.id)
+    if (passwordlessNow === null) return { ok: false, code: 'PASSKEY_INVALID' }
+    return alone && !passwordlessNow ? suspended : { ok: false, code: 'PASSKEY_COUNTER_REGRESSED' }
   }
-  return { ok: true, userId: stored.userId, passkeyId: stored.id, userVerified: info.userVerified, passwordHash: stored.user.passwordHash }
+  return { ok: true, userId: stored.userId, passkeyId: stored.id, userVerified: info.userVerified, passwordHash: stored.user.passwordHash, signOutGeneration: stored.user.signOutGeneration }
 }
 
 export function createAssertionVerifier ({ prisma, ceremonies, audit, settings, now }: AssertionDeps) {

@@ -51,10 +51,13 @@ export async function insertPasskey (db: Db, userId: string, passkey: NewPasskey
   return db.passkey.create({ data: { ...passkey, userId, name, createdAt: at }, select: viewSelect })
 }
 
-/** Renames a passkey of `userId`; null when they have none of that id. */
+/**
+ * Renames a passkey of `userId`; null when they have none of that id. One statement: a removal
+ * committed between a write and a read after it left nothing to read (regression: a 500).
+ */
 export async function renamePasskey (db: Db, userId: string, id: string, name: string): Promise<PasskeyView | null> {
-  const { count } = await db.passkey.updateMany({ where: { id, userId }, data: { name } })
-  return count === 0 ? null : db.passkey.findUniqueOrThrow({ where: { id }, select: viewSelect })
+  const [renamed] = await db.passkey.updateManyAndReturn({ where: { id, userId }, data: { name }, select: viewSelect })
+  return renamed ?? null
 }
 
 /** Deletes a passkey of `userId` (run it in a transaction); its name and its owner's address, or null when they have none of that id. */
@@ -71,14 +74,18 @@ export async function deleteAllPasskeys (db: Db, userId: string): Promise<number
 
 /**
  * The credential an assertion names, only among `userId`'s passkeys when the user is known,
- * with what a passwordless sign-in must check: the account's state, and its password hash,
- * which the session then opens under (a new password meanwhile wins, see openSession).
+ * with what a passwordless sign-in must check: the account's state, and its password hash and
+ * sign-out count, which the session then opens under (a new password or a remedy meanwhile
+ * wins, see openSession).
  */
 export async function credentialOf (db: Db, id: string, userId: string | null) {
-  return db.passkey.findFirst({
+  const found = await db.passkey.findFirst({
     where: { id, ...(userId === null ? {} : { userId }) },
-    select: { id: true, userId: true, publicKey: true, counter: true, passwordless: true, user: { select: { isActive: true, passwordHash: true } } }
+    select: { id: true, userId: true, publicKey: true, counter: true, passwordless: true, user: { select: { isActive: true, passwordHash: true, signOutGeneration: true } } }
   })
+  // Prisma reads the user in a query of its own: an account deleted in between has none
+  // (regression: a 500 reading its state).
+  return found?.user == null ? null : found
 }
 
 /**
@@ -97,8 +104,9 @@ export async function recordUse (db: Db, stored: { id: string, counter: bigint }
   return count === 1
 }
 
-export async function isPasswordless (db: Db, id: string): Promise<boolean> {
-  return (await db.passkey.findUnique({ where: { id }, select: { passwordless: true } }))?.passwordless === true
+/** Whether the passkey signs in alone now; null when it is gone. */
+export async function passwordlessOf (db: Db, id: string): Promise<boolean | null> {
+  return (await db.passkey.findUnique({ where: { id }, select: { passwordless: true } }))?.passwordless ?? null
 }
 
 /** A new password's remedy (see the Passkey model): none of the user's passkeys signs in alone any more. */

@@ -39,6 +39,12 @@ export interface LoginProof {
    * as it suspends the passkeys' sign-in alone.
    */
   passwordHash?: string
+  /**
+   * The user's sign-out count read with that hash (User.signOutGeneration): a remedy that
+   * ended every session meanwhile (logout-all, an admin's sign-out or removal of the factors)
+   * wins over the login too, which would otherwise open a session after it.
+   */
+  signOutGeneration?: number
 }
 
 /** RFC 8176 values for a proof (a recovery code is a second factor, but not a one-time-password device; a passkey is `hwk`, with `user` when it verified the user). */
@@ -91,6 +97,7 @@ export function createLoginRecords ({ sql, codec, settings, now, maxSessionsPerU
         keepOthers: maxSessionsPerUser - 1,
         deleteEndedBefore: new Date(at.getTime() - sessionRetentionDays * 86_400_000),
         passwordHash: proof.passwordHash ?? null,
+        signOutGeneration: proof.signOutGeneration ?? null,
         throttleKeys,
         auditId: randomUUID()
       }).catch((error: unknown) => {

@@ -146,7 +146,7 @@ async function passwordAttempt (deps: LoginDeps, who: LoginIdentifier, key: stri
     metrics.login('mfa_required')
     return { mfaRequired: true, ...challenge }
   }
-  return signIn(deps, user, device, throttleKeys, { secondFactor: null, passwordHash })
+  return signIn(deps, user, device, throttleKeys, { secondFactor: null, passwordHash, signOutGeneration: user.signOutGeneration })
 }
 
 export function createLoginService (deps: LoginDeps) {
@@ -194,7 +194,7 @@ export function createLoginService (deps: LoginDeps) {
         throw apiError(outcome.ok ? 'PASSKEY_INVALID' : outcome.code)
       }
       if (requireVerifiedEmail && user.emailVerifiedAt === null) return refuseUnverified(deps, user)
-      return signIn(deps, user, device, accountThrottleKeys(user), { secondFactor: 'webauthn', userVerified: true, passwordless: true, passkeyId: outcome.passkeyId, passwordHash: outcome.passwordHash })
+      return signIn(deps, user, device, accountThrottleKeys(user), { secondFactor: 'webauthn', userVerified: true, passwordless: true, passkeyId: outcome.passkeyId, passwordHash: outcome.passwordHash, signOutGeneration: outcome.signOutGeneration })
     }
   }
 }

@@ -25,12 +25,14 @@ export async function endSession (db: Db, where: { id: string, userId?: string }
 /**
  * Ends every live session of the user but `exceptId`: how many ended. It waits for the user's
  * row first, as a login does: a login ending the sessions beyond the cap and this, each
- * locking the sessions in its own plan's order, deadlocked now and then. One statement, so
- * the lock is held no longer than it runs (or until the caller's transaction ends).
+ * locking the sessions in its own plan's order, deadlocked now and then. It counts the
+ * sign-out on that row (User.signOutGeneration), so a login under way opens no session after
+ * it. One statement, so the lock is held no longer than it runs (or until the caller's
+ * transaction ends).
  */
 export async function endSessionsOfUser (db: Db, userId: string, reason: RevokeReason, at: Date, exceptId: string | null = null): Promise<number> {
   return await db.$executeRaw`
-    WITH locked AS MATERIALIZED (SELECT id FROM "User" WHERE id = ${userId}::uuid FOR NO KEY UPDATE)
+    WITH locked AS (UPDATE "User" SET "signOutGeneration" = "signOutGeneration" + 1 WHERE id = ${userId}::uuid RETURNING id)
     UPDATE "Session" SET "revokedAt" = ${iso(at)}::timestamp(3), "revokedReason" = ${reason}
     WHERE "userId" = ${userId}::uuid AND "revokedAt" IS NULL AND id IS DISTINCT FROM ${exceptId}::uuid AND EXISTS (SELECT FROM locked)`
 }
@@ -146,17 +148,19 @@ export interface NewSession {
   /** The user's sessions that ended before this are deleted. */
   deleteEndedBefore: Date
   /**
-   * The password hash the login was proven under (see LoginProof): the session opens only
-   * while the user still has it.
+   * The account as the login read it (see LoginProof): the session opens only while the user
+   * still has that password hash and no remedy has ended their sessions since.
    */
   passwordHash: string | null
+  signOutGeneration: number | null
   /** The login's throttle keys, whose failures are forgotten. */
   throttleKeys: string[]
   auditId: string
 }
 
-// One statement, so one round trip and all or nothing: while the user is still active and
-// still has the password the login proved, the identifiers' failures are
+// One statement, so one round trip and all or nothing: while the user is still active, still
+// has the password the login proved and has not been signed out everywhere since the login
+// read the account, the identifiers' failures are
 // forgotten (NIST SP 800-63B 3.2.2), the session opens, the oldest live sessions beyond the
 // cap end (the new one is not in this statement's snapshot, hence keepOthers = cap - 1),
 // the user's sessions revoked before the retention cutoff, or never revoked and expired
@@ -170,11 +174,13 @@ export interface NewSession {
 // filter), so logins of one user queue on the user's row: two at once, each locking the
 // sessions it ends in its own plan's order, deadlocked now and then. NO KEY UPDATE leaves the
 // foreign keys' KEY SHARE locks free. Its condition is checked again on the row as it is once
-// the lock is held: a password changed or reset, or a deactivation, committed while the
-// password was being hashed wins, and the login opens nothing (no row comes back).
+// the lock is held: a password changed or reset, a deactivation, a logout-all or an admin's
+// remedy, committed while the password was being hashed or the passkey checked, wins, and the
+// login opens nothing (no row comes back).
 const openSessionStatement = statement<ApiUserRow>('login.succeed', `
   WITH locked AS MATERIALIZED (
-    SELECT id FROM "User" WHERE id = $2 AND "isActive" AND ($19::text IS NULL OR "passwordHash" = $19) FOR NO KEY UPDATE
+    SELECT id FROM "User" WHERE id = $2 AND "isActive" AND ($19::text IS NULL OR "passwordHash" = $19)
+      AND ($21::int IS NULL OR "signOutGeneration" = $21) FOR NO KEY UPDATE
   ), cleared AS (
     DELETE FROM "LoginFailure" WHERE key = ANY($1::text[]) AND EXISTS (SELECT FROM locked)
   ), evicted AS (
@@ -207,7 +213,7 @@ export async function openSession (sql: Sql, session: NewSession): Promise<ApiUs
     session.throttleKeys, session.userId, session.id, at, Buffer.from(session.salt), session.userAgent, session.ip,
     iso(session.idleExpiresAt), iso(session.absoluteExpiresAt), session.keepOthers, session.auditId, JSON.stringify({ sessionId: session.id, amr: session.amr }),
     session.amr, session.proven.totp ? at : null, session.proven.recoveryCode ? at : null, session.proven.password ? at : null, session.proven.passkeyId === null ? null : at,
-    iso(session.deleteEndedBefore), session.passwordHash, session.proven.passkeyId
+    iso(session.deleteEndedBefore), session.passwordHash, session.proven.passkeyId, session.signOutGeneration
   ])
   return row ?? null
 }

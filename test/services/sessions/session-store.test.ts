@@ -41,6 +41,7 @@ const loginOf = (userId: string): NewSession => ({
   keepOthers: 9,
   deleteEndedBefore: new Date(at.getTime() - 30 * day),
   passwordHash: null,
+  signOutGeneration: null,
   throttleKeys: [],
   auditId: randomUUID()
 })

@@ -1,0 +1,126 @@
+// A sign-in under way while a remedy commits (the owner's logout-all, an admin's sign-out or
+// removal of the factors): the remedy wins, and the sign-in opens no session after it. Every
+// remedy that ends all of a user's sessions counts on the user's row (User.signOutGeneration),
+// and a session opens only under the count its sign-in read.
+import t from 'tap'
+import { buildTestApp } from '../helpers/app.js'
+import { loginAsAdmin } from '../helpers/admin.js'
+import { racedWhileHeld, whileHeld } from '../helpers/locks.js'
+import { startMailServer } from '../helpers/mail.js'
+import { enrolTotp, startLogin } from '../helpers/mfa.js'
+import { registerPasskey, type SoftPasskey } from '../helpers/passkeys.js'
+import { loginWithBody, registerProvenAccount } from '../helpers/users.js'
+
+const mail = await startMailServer(t)
+const { app, prisma, pool, database, clock } = await buildTestApp(t, { env: { SMTP_URL: mail.url } })
+const onServer = database.poolSize > 1
+const serverOnly = { skip: !onServer && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL' }
+
+const bearer = (accessToken: string) => ({ authorization: `Bearer ${accessToken}` })
+const post = (url: string, payload?: object, headers: Record<string, string> = {}) => app.inject({ method: 'POST', url, headers, ...(payload === undefined ? {} : { payload }) })
+const liveSessions = (userId: string) => prisma.session.count({ where: { userId, revokedAt: null } })
+const generationOf = async (userId: string) => (await prisma.user.findUniqueOrThrow({ where: { id: userId } })).signOutGeneration
+
+async function accountWithPasskey () {
+  const account = await registerProvenAccount(app, prisma)
+  const tokens = await loginWithBody(app, account)
+  const passkey = await registerPasskey(app, bearer(tokens.accessToken), 'Laptop')
+  return { ...account, passkey, headers: bearer(tokens.accessToken) }
+}
+
+async function passwordless (passkey: SoftPasskey) {
+  const options = await post('/auth/passkeys/login/options')
+  return await post('/auth/passkeys/login/verify', { response: passkey.assert(options.json()) })
+}
+
+t.test('every remedy that ends all of a user\'s sessions counts on the user\'s row', async t => {
+  const admin = await loginAsAdmin(app, prisma)
+  const account = await registerProvenAccount(app, prisma)
+  const { accessToken } = await loginWithBody(app, account)
+  const counted = async (remedy: string, act: () => Promise<{ statusCode: number, body: string }>) => {
+    const before = await generationOf(account.user.id)
+    const answer = await act()
+    t.ok(answer.statusCode < 300, `${remedy}: ${answer.statusCode} ${answer.body}`)
+    t.equal(await generationOf(account.user.id), before + 1, remedy)
+  }
+  await counted('logout-all', () => post('/auth/logout-all', undefined, bearer(accessToken)))
+  await counted('an admin\'s sign-out', () => post(`/admin/users/${account.user.id}/sessions/revoke`, undefined, admin.headers))
+  const fresh = bearer((await loginWithBody(app, account)).accessToken)
+  await enrolTotp(app, fresh, clock)
+  await counted('an admin\'s removal of the factors', () => app.inject({ method: 'DELETE', url: `/admin/users/${account.user.id}/mfa`, headers: admin.headers }))
+  const changing = bearer((await loginWithBody(app, account)).accessToken)
+  await counted('a password change', () => post('/auth/password/change', { currentPassword: account.password, newPassword: 'a changed passphrase 17' }, changing))
+  await post('/auth/password/forgot', { email: account.email })
+  const { token } = await mail.nextMail(account.email, { subject: /^Reset your password$/ })
+  await counted('a password reset', () => post('/auth/password/reset', { token, password: 'a reset passphrase 17' }))
+  await counted('a deactivation', () => app.inject({ method: 'PATCH', url: `/admin/users/${account.user.id}`, headers: admin.headers, payload: { isActive: false } }))
+})
+
+// Regression: the passkey's check read the account before the remedy, its session opened after it.
+for (const remedy of ['the owner\'s logout-all', 'an admin\'s sign-out'] as const) {
+  t.test(`a passwordless sign-in under way across ${remedy} opens no session`, serverOnly, async t => {
+    const admin = await loginAsAdmin(app, prisma)
+    const account = await accountWithPasskey()
+    const signIn = await whileHeld(database.url, pool, {
+      // The sign-in waits to record the passkey's use, its account read; the remedy commits meanwhile.
+      hold: async holder => await holder.query('SELECT 1 FROM "Passkey" WHERE id = $1 FOR UPDATE', [account.passkey.id]),
+      waitingStatement: '%UPDATE "public"."Passkey"%',
+      meanwhile: async () => {
+        const done = remedy === 'the owner\'s logout-all'
+          ? await post('/auth/logout-all', undefined, account.headers)
+          : await post(`/admin/users/${account.user.id}/sessions/revoke`, undefined, admin.headers)
+        t.equal(done.statusCode, 204, remedy)
+      }
+    }, async () => await passwordless(account.passkey))
+    t.equal(signIn.statusCode, 401, signIn.body)
+    t.equal(signIn.json().code, 'AUTH_INVALID_CREDENTIALS')
+    t.equal(await liveSessions(account.user.id), 0, 'no session outlives the remedy')
+    t.equal((await passwordless(account.passkey)).statusCode, 200, 'a sign-in begun after it opens one, as before')
+  })
+}
+
+// Regression: the second step met its challenge before the removal, and opened its session after it.
+t.test('a login\'s second step under way across an admin\'s removal of the factors opens no session', serverOnly, async t => {
+  const admin = await loginAsAdmin(app, prisma)
+  const account = await registerProvenAccount(app, prisma)
+  const { recoveryCodes } = await enrolTotp(app, bearer((await loginWithBody(app, account)).accessToken), clock)
+  const { mfaToken } = (await startLogin(app, account)).json()
+  const [secondStep, removal] = await racedWhileHeld(database.url, pool, {
+    hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1::uuid FOR UPDATE', [account.user.id]),
+    waitingStatement: '%FROM "User" WHERE id = $1::uuid FOR UPDATE%'
+  },
+  async () => await post('/auth/mfa/verify', { mfaToken, recoveryCode: recoveryCodes[0] }),
+  async () => await app.inject({ method: 'DELETE', url: `/admin/users/${account.user.id}/mfa`, headers: admin.headers }))
+  t.equal(removal.statusCode, 204, removal.body)
+  t.equal(secondStep.statusCode, 401, secondStep.body)
+  t.equal(await liveSessions(account.user.id), 0, 'no session outlives the removal')
+  t.equal(await prisma.totpFactor.count({ where: { userId: account.user.id } }), 0)
+})
+
+// Regression: the sign-out went on after the account's deletion and failed on its staged address (a 500).
+t.test('the owner\'s logout-all under way across the account\'s deletion answers without an error', serverOnly, async t => {
+  const admin = await loginAsAdmin(app, prisma)
+  const account = await registerProvenAccount(app, prisma)
+  const { accessToken } = await loginWithBody(app, account)
+  const [deletion, logoutAll] = await racedWhileHeld(database.url, pool, {
+    hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1::uuid FOR UPDATE', [account.user.id]),
+    waitingStatement: '%"User"%'
+  },
+  async () => await app.inject({ method: 'DELETE', url: `/admin/users/${account.user.id}`, headers: admin.headers }),
+  async () => await post('/auth/logout-all', undefined, bearer(accessToken)))
+  t.equal(deletion.statusCode, 204, deletion.body)
+  t.equal(logoutAll.statusCode, 204, logoutAll.body)
+  t.equal(await prisma.user.count({ where: { id: account.user.id } }), 0)
+})
+
+// Regression: a passkey gone with its account read as suspended, and the answer told a deleted account to use its password.
+t.test('a passwordless sign-in under way across the account\'s deletion is refused as an unknown passkey', serverOnly, async t => {
+  const account = await accountWithPasskey()
+  const signIn = await whileHeld(database.url, pool, {
+    hold: async holder => await holder.query('SELECT 1 FROM "Passkey" WHERE id = $1 FOR UPDATE', [account.passkey.id]),
+    waitingStatement: '%UPDATE "public"."Passkey"%',
+    meanwhile: async holder => await holder.query('DELETE FROM "User" WHERE id = $1::uuid', [account.user.id])
+  }, async () => await passwordless(account.passkey))
+  t.equal(signIn.statusCode, 401)
+  t.equal(signIn.json().code, 'PASSKEY_INVALID')
+})
