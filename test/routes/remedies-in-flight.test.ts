@@ -1,7 +1,8 @@
-// A sign-in under way while a remedy commits (the owner's logout-all, an admin's sign-out or
-// removal of the factors): the remedy wins, and the sign-in opens no session after it. Every
-// remedy that ends all of a user's sessions counts on the user's row (User.signOutGeneration),
-// and a session opens only under the count its sign-in read.
+// Requests under way while a remedy or the account's deletion commits. A sign-in across a
+// remedy (the owner's logout-all, an admin's sign-out or removal of the factors) opens no
+// session after it: every remedy that ends all of a user's sessions counts on the user's row
+// (User.signOutGeneration), and a session opens only under the count its sign-in read. A
+// request across the deletion answers as the catalogue says, never a 500 or another code.
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { loginAsAdmin } from '../helpers/admin.js'
@@ -123,4 +124,30 @@ t.test('a passwordless sign-in under way across the account\'s deletion is refus
   }, async () => await passwordless(account.passkey))
   t.equal(signIn.statusCode, 401)
   t.equal(signIn.json().code, 'PASSKEY_INVALID')
+})
+
+// Regression: a password change whose account was deleted meanwhile answered 403 INVALID_CURRENT_PASSWORD.
+t.test('a password change under way across the account\'s deletion is 401 AUTH_SESSION_REVOKED', serverOnly, async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const { accessToken } = await loginWithBody(app, account)
+  const change = await whileHeld(database.url, pool, {
+    hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1::uuid FOR UPDATE', [account.user.id]),
+    waitingStatement: '%UPDATE "public"."User"%',
+    meanwhile: async holder => await holder.query('DELETE FROM "User" WHERE id = $1::uuid', [account.user.id])
+  }, async () => await post('/auth/password/change', { currentPassword: account.password, newPassword: 'a changed passphrase 23' }, bearer(accessToken)))
+  t.equal(change.statusCode, 401, change.body)
+  t.equal(change.json().code, 'AUTH_SESSION_REVOKED')
+})
+
+// Regression: a TOTP enrolment whose account was deleted meanwhile answered 409 MFA_ALREADY_ENABLED.
+t.test('a TOTP enrolment under way across the account\'s deletion is 401 AUTH_SESSION_REVOKED', serverOnly, async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const { accessToken } = await loginWithBody(app, account)
+  const enrolment = await whileHeld(database.url, pool, {
+    hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1::uuid FOR UPDATE', [account.user.id]),
+    waitingStatement: '%INSERT INTO "public"."TotpFactor"%',
+    meanwhile: async holder => await holder.query('DELETE FROM "User" WHERE id = $1::uuid', [account.user.id])
+  }, async () => await post('/auth/mfa/totp', undefined, bearer(accessToken)))
+  t.equal(enrolment.statusCode, 401, enrolment.body)
+  t.equal(enrolment.json().code, 'AUTH_SESSION_REVOKED')
 })

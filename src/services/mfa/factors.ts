@@ -1,5 +1,6 @@
 // The user's second factors: TOTP enrolment, confirmation and removal, recovery codes, and proving either.
 import type { Db, PrismaClient, Transaction } from '../../db/prisma.js'
+import { isForeignKeyViolation, isUniqueViolation } from '../../db/refusals.js'
 import { apiError, withStatus } from '../../errors.js'
 import type { AuditService } from '../admin/audit.js'
 import type { MailOutbox } from '../mail/outbox.js'
@@ -126,9 +127,13 @@ function totpEnrolment (deps: FactorDeps) {
       const { count } = await prisma.totpFactor.updateMany({ where: { userId: actor.userId, confirmedAt: null }, data: { sealedSecret, lastUsedStep: null, createdAt: now() } })
       if (count === 0) {
         if (await confirmedFactor(prisma, actor.userId) !== null) throw apiError('MFA_ALREADY_ENABLED')
-        await prisma.totpFactor.create({ data: { userId: actor.userId, sealedSecret, createdAt: now() } }).catch(() => {
-          // A concurrent enrolment created it first: the caller starts again.
-          throw apiError('MFA_ALREADY_ENABLED')
+        await prisma.totpFactor.create({ data: { userId: actor.userId, sealedSecret, createdAt: now() } }).catch((error: unknown) => {
+          // A concurrent enrolment created it first: the caller starts again. The account deleted
+          // meanwhile takes its sessions along. Any other failure is what it is (regression: an
+          // outage or a deletion answered MFA_ALREADY_ENABLED).
+          if (isUniqueViolation(error)) throw apiError('MFA_ALREADY_ENABLED')
+          if (isForeignKeyViolation(error)) throw apiError('AUTH_SESSION_REVOKED')
+          throw error
         })
       }
       await audit.record({ action: 'mfa.totp_enrolment_started', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip })

@@ -6,7 +6,7 @@ import type { MailOutbox } from '../mail/outbox.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import type { PasswordService } from './passwords.js'
 import type { SessionService } from '../sessions/sessions.js'
-import { deleteUser, liveCallerOf, replacePasswordHash } from '../accounts/user-store.js'
+import { deleteUser, liveCallerOf, replacePasswordHash, userById } from '../accounts/user-store.js'
 import { assertDeletionLeavesAnAdmin } from '../admin/users.js'
 import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
 import { liveSessionOf } from '../sessions/session-store.js'
@@ -67,7 +67,11 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
       if (passwords.isWeak(newPassword, [user.email, user.username])) throw apiError('PASSWORD_TOO_WEAK')
       const passwordHash = await passwords.hash(newPassword)
       await prisma.$transaction(async tx => {
-        if (!await replacePasswordHash(tx, userId, user.passwordHash, passwordHash)) throw apiError('INVALID_CURRENT_PASSWORD')
+        if (!await replacePasswordHash(tx, userId, user.passwordHash, passwordHash)) {
+          // An account deleted meanwhile has no hash to replace, nor sessions: that is a
+          // revocation, not a wrong password (regression: 403 INVALID_CURRENT_PASSWORD).
+          throw apiError(await userById(tx, userId, { id: true }) === null ? 'AUTH_SESSION_REVOKED' : 'INVALID_CURRENT_PASSWORD')
+        }
         if (await liveSessionOf(tx, userId, sessionId, now(), { id: true }) === null) throw apiError('AUTH_SESSION_REVOKED')
         await sessions.revokeOthers(userId, sessionId, 'password_change', tx)
         await voidUnfinishedChanges(tx, oneTimeTokens, userId, now())
