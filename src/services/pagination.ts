@@ -24,15 +24,17 @@ export function encodeCursor ({ at, id }: Position): string {
 
 /**
  * The position a cursor names; a cursor that is not one of ours is a 400. Both parts reach
- * PostgreSQL, so each is held to what the service itself writes: an id in its one spelling,
- * a time within the years 1970 to 9999 (a year PostgreSQL's timestamp cannot hold was a 500).
+ * PostgreSQL, so the cursor is held to what the service itself writes, spelled as it writes
+ * it: an id in its one spelling, a time within the years 1970 to 9999 (a year PostgreSQL's
+ * timestamp cannot hold was a 500) as toISOString spells it (a date alone, "24:00" or
+ * "Feb 30" were taken for some time or other).
  */
 export function decodeCursor (cursor: string | undefined): Position | null {
   if (cursor === undefined) return null
   const [time, id, extra] = Buffer.from(cursor, 'base64url').toString().split('|')
   const at = new Date(time ?? '')
   const year = at.getUTCFullYear()
-  if (extra !== undefined || id === undefined || !uuid.test(id) || !(year >= 1970 && year <= 9999)) {
+  if (extra !== undefined || id === undefined || !uuid.test(id) || !(year >= 1970 && year <= 9999) || encodeCursor({ at, id }) !== cursor) {
     throw apiError('VALIDATION_FAILED', 'querystring/cursor is not a valid cursor')
   }
   return { at, id }

@@ -126,7 +126,10 @@ t.test('an id or a cursor the service did not write is 400 VALIDATION_FAILED, ne
   const now = clock.now().toISOString()
   for (const cursor of [
     cursorOf(now, `urn:uuid:${otherId}`), cursorOf(now, otherId.toUpperCase()), cursorOf(now, 'a'.repeat(36)), cursorOf(now, '-'.repeat(36)),
-    cursorOf('-200000-01-01T00:00:00.000Z', otherId), cursorOf('+275000-01-01T00:00:00.000Z', otherId), cursorOf('1969-12-31T23:59:59.999Z', otherId)
+    cursorOf('-200000-01-01T00:00:00.000Z', otherId), cursorOf('+275000-01-01T00:00:00.000Z', otherId), cursorOf('1969-12-31T23:59:59.999Z', otherId),
+    // Regression: any text Date could read was a time.
+    cursorOf('2026-12-05', otherId), cursorOf('2026-12-05T24:00:00.000Z', otherId), cursorOf('Feb 30 2026', otherId), cursorOf('Dec 5 2026 10:00 GMT+0300', otherId),
+    `${cursorOf(now, otherId)}=`
   ]) await refused('GET', `/auth/sessions?cursor=${cursor}`)
 })
 
