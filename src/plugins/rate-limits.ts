@@ -5,7 +5,7 @@ import RedisStore, { type CounterCallback, type CounterStore } from '@fastify/ra
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { Address6 } from 'ip-address'
-import { isIPv6 } from 'node:net'
+import { isIPv4, isIPv6 } from 'node:net'
 import type { Redis } from 'ioredis'
 import type { RateLimit } from '../config-derived.js'
 import { apiError } from '../errors.js'
@@ -27,18 +27,61 @@ export function perClientIp (limit: RateLimit) {
 }
 
 /**
- * The client a per-ip limit counts, as @fastify/rate-limit keys it: the address, an IPv6
- * client by its /64 (one subscriber's whole network) and an IPv4-mapped one as IPv4.
+ * An address in one form, or null for a value that is none: a port after an IPv4 address or
+ * a bracketed IPv6 one is dropped, an IPv4-mapped IPv6 address becomes IPv4, and IPv6 takes
+ * its canonical spelling. Some proxies write `ip:port` into X-Forwarded-For; taken as is,
+ * each port was a new client for the limits (regression).
+ */
+export function canonicalIp (value: string): string | null {
+  const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(value)
+  const v4WithPort = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(value)
+  const address = bracketed?.[1] ?? v4WithPort?.[1] ?? value
+  if (isIPv4(address)) return address
+  if (!isIPv6(address)) return null
+  const v6 = new Address6(address)
+  return v6.isMapped4() ? v6.to4().correctForm() : v6.correctForm()
+}
+
+/**
+ * Makes `request.ip` a canonical address, for the limits, the sessions and the audit trail
+ * alike. A trusted proxy's X-Forwarded-For entry that is no address at all (a misconfigured
+ * proxy, or one passing on what the client wrote) becomes the proxy's own address: such
+ * requests then share one identity instead of each naming a new one.
+ */
+function canonicaliseIp (request: FastifyRequest): void {
+  const ip = request.ip as string | undefined
+  // Undefined once the client has reset its connection; IPv4, the common case, is already canonical.
+  if (ip === undefined || isIPv4(ip)) return
+  const socketAddress = request.socket.remoteAddress
+  const canonicalAddress = canonicalIp(ip) ?? (socketAddress === undefined ? null : canonicalIp(socketAddress))
+  if (canonicalAddress !== null && canonicalAddress !== ip) Object.defineProperty(request, 'ip', { value: canonicalAddress, enumerable: true })
+}
+
+/**
+ * The client a per-ip limit counts, as @fastify/rate-limit keys it: the address (made
+ * canonical on arrival, canonicaliseIp), an IPv6 client by its /64 (one subscriber's whole network).
  */
 export function clientOf (request: FastifyRequest): string {
   // Undefined once the client has reset its connection, before the limits looked at the
   // request: nobody reads its answer, so any key does (regression: a 500 and an error line).
   const ip = request.ip as string | undefined
   if (ip === undefined) return 'gone'
-  if (!isIPv6(ip)) return ip.toLowerCase()
-  const address = new Address6(ip)
-  return address.isMapped4() ? address.to4().correctForm() : new Address6(`${ip}/64`).startAddress().correctForm()
+  if (!isIPv6(ip)) return ip
+  return new Address6(`${ip}/64`).startAddress().correctForm()
 }
+
+/**
+ * The budgets that several routes share (`rateLimitBy`'s names): one count, whichever route
+ * spends it.
+ */
+export const sharedBudgets = {
+  /** The answers that tell whether an address or a name has an account (registration's 409s, a username or email change's), per client ip, RATE_LIMIT_REGISTER. */
+  existenceProbes: 'register-ip',
+  /** The mails an account asks for (email changes, resent links), per user, RATE_LIMIT_MAIL_ACCOUNT. */
+  accountMail: 'mail-account',
+  /** The mails to an address nobody has proven to hold yet (registration, email change, resend), per canonical address, RATE_LIMIT_MAIL_ACCOUNT. */
+  unprovenRecipient: 'mail-recipient'
+} as const
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -48,6 +91,13 @@ declare module 'fastify' {
      */
     rateLimitBy: (name: string, limit: RateLimit, keyOf: (request: FastifyRequest) => string) =>
     (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    /**
+     * The same, for a key known only once the handler runs (the address a service is about
+     * to mail, say): the returned function counts `key` and throws 429 beyond the limit.
+     * Uses of one `name`, here or in `rateLimitBy`, share one count.
+     */
+    rateLimitKey: (name: string, limit: RateLimit) =>
+    (request: FastifyRequest, reply: FastifyReply, key: string) => Promise<void>
   }
 }
 
@@ -157,15 +207,35 @@ async function rateLimitsPlugin (app: FastifyInstance, settings: RateLimitSettin
     cache: MEMORY_ENTRIES,
     ...(settings.redis === null ? {} : { store: sharedStore(settings.redis, settings.keyPrefix, redisAvailability(settings.redis, app.log, settings.now)) }),
     // The key is the client ip (an IPv6 client by its /64) as Fastify resolved it (clientOf):
-    // X-Forwarded-For counts only when it comes from a TRUST_PROXY address, so a client
-    // cannot pick a new identity per request.
+    // X-Forwarded-For counts only when it comes from a TRUST_PROXY address, and in one
+    // canonical form (canonicaliseIp), so a client cannot pick a new identity per request.
     keyGenerator: clientOf,
     errorResponseBuilder: () => apiError('RATE_LIMITED')
   })
 
-  app.decorate('rateLimitBy', (name: string, limit: RateLimit, keyOf: (request: FastifyRequest) => string) => {
-    const check = app.createRateLimit({ ...perClientIp(limit), keyGenerator: request => `${name}:${keyOf(request)}` })
-    return async function rateLimitBy (request: FastifyRequest, reply: FastifyReply) {
+  // At the root, ahead of every route's own hooks (its limits among them) and every handler: one place for the whole app.
+  app.addHook('onRequest', (request, _reply, done) => { canonicaliseIp(request); done() })
+
+  // One checker per name, so that routes naming the same budget share its count in memory
+  // too (each checker has a store of its own; in Redis the name alone keeps counts apart).
+  const checkers = new Map<string, { limit: RateLimit, check: ReturnType<FastifyInstance['createRateLimit']> }>()
+  // The key each request is being checked for: createRateLimit's keyGenerator sees only the request.
+  const keyUnderCheck = new WeakMap<FastifyRequest, string>()
+  const checkerOf = (name: string, limit: RateLimit) => {
+    const known = checkers.get(name)
+    if (known !== undefined) {
+      if (known.limit.max !== limit.max || known.limit.windowSeconds !== limit.windowSeconds) throw new Error(`rate limit ${name}: one budget, two limits`)
+      return known.check
+    }
+    const check = app.createRateLimit({ ...perClientIp(limit), keyGenerator: request => `${name}:${keyUnderCheck.get(request) ?? ''}` })
+    checkers.set(name, { limit, check })
+    return check
+  }
+
+  const rateLimitKey = (name: string, limit: RateLimit) => {
+    const check = checkerOf(name, limit)
+    return async function rateLimitKey (request: FastifyRequest, reply: FastifyReply, key: string) {
+      keyUnderCheck.set(request, key)
       const state = await check(request)
       if (state.isAllowed) return
       // The headers show whichever limit is closer to its end.
@@ -176,6 +246,13 @@ async function rateLimitsPlugin (app: FastifyInstance, settings: RateLimitSettin
       if (!state.isExceeded) return
       reply.header('retry-after', state.ttlInSeconds)
       throw apiError('RATE_LIMITED')
+    }
+  }
+  app.decorate('rateLimitKey', rateLimitKey)
+  app.decorate('rateLimitBy', (name: string, limit: RateLimit, keyOf: (request: FastifyRequest) => string) => {
+    const limitKey = rateLimitKey(name, limit)
+    return async function rateLimitBy (request: FastifyRequest, reply: FastifyReply) {
+      await limitKey(request, reply, keyOf(request))
     }
   })
 }

@@ -38,16 +38,33 @@ async function redisPlugin (app: FastifyInstance, { url }: RedisSettings) {
   app.decorate('redis', redis)
   app.addHook('onClose', async () => { redis.disconnect() })
   // Start on the shared counters when Redis is there; when it is not, start anyway (within
-  // connectTimeout) and count in memory until it comes.
-  await new Promise<void>(resolve => {
-    const settle = () => {
+  // connectTimeout) and count in memory until it comes. A Redis that answers but refuses the
+  // connection's setup (a `/db` it does not have, wrong credentials) is a bad setting, not an
+  // outage: ioredis would go on in db 0, or retry for ever, with nothing said (regression).
+  const refusal = await new Promise<Error | null>(resolve => {
+    const settle = (error?: Error) => {
       redis.off('ready', settle)
       redis.off('error', settle)
-      resolve()
+      resolve(error !== undefined && isRefusal(error) ? error : null)
     }
     redis.on('ready', settle)
     redis.on('error', settle)
   })
+  if (refusal !== null) {
+    redis.disconnect()
+    // The message is Redis's ("ERR DB index is out of range", "WRONGPASS ..."): never the URL.
+    throw new Error(`REDIS_URL: Redis refused the connection's setup: ${refusal.message}`)
+  }
+  // Later on (Redis restarted with fewer databases, the password changed), ioredis emits the
+  // refusal and carries on; the rate limits log it as Redis being unreachable, and this says why.
+  redis.on('error', error => {
+    if (isRefusal(error)) app.log.error({ err: { message: error.message } }, 'redis refused the connection\'s setup: check REDIS_URL')
+  })
+}
+
+/** An error Redis answered (a ReplyError), as opposed to a connection that failed or timed out. */
+function isRefusal (error: Error): boolean {
+  return error.name === 'ReplyError'
 }
 
 export const redis = fp(redisPlugin, { name: 'redis' })

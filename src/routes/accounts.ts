@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { RateLimits } from '../config-derived.js'
-import { perClientIp } from '../plugins/rate-limits.js'
+import { perClientIp, sharedBudgets } from '../plugins/rate-limits.js'
 import { errorResponses, type PasswordPolicy, security } from '../schemas/common.js'
 import { Accepted, ChangePasswordBody, EmptyBody, ForgotPasswordBody, ResetPasswordBody, VerifyEmailBody } from '../schemas/accounts.js'
 import type { CredentialService } from '../services/passwords/credentials.js'
@@ -23,7 +23,7 @@ export interface AccountRoutesOptions {
 // The address a reset is asked for, keyed like a login identifier (the body is validated by then).
 const forgotAccountKey = (request: FastifyRequest) => throttleKeyOfAddress((request.body as { email: string }).email)
 
-// Each mail-sending or token-taking route has its own per-ip limit; forgot also one per address, resend one per user.
+// Each mail-sending or token-taking route has its own per-ip limit; forgot also one per address, resend one per user and one per address (shared budgets, see rate-limits.ts).
 export async function accountRoutes (app: FastifyInstance, { credentials, passwordReset, emails, passwordPolicy, limits }: AccountRoutesOptions) {
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()
   routes.addHook('onSend', noStore)
@@ -99,23 +99,27 @@ function emailRoutes (routes: TypedRoutes, app: FastifyInstance, { emails, limit
     return reply.code(204).send(null)
   })
 
+  // The address is the service's to choose (the pending one, else the current one): it is
+  // counted there, in the budget of mails to an address nobody has proven to hold yet.
+  const recipientLimit = app.rateLimitKey(sharedBudgets.unprovenRecipient, limits.mailAccount)
   routes.post('/auth/email/resend', {
     config: { rateLimit },
     preParsing: [app.authenticate],
-    preHandler: [app.rateLimitBy('resend-account', limits.mailAccount, request => callerOf(request).userId)],
+    // One budget with the account's email changes: RATE_LIMIT_MAIL_ACCOUNT is per account, not per route.
+    preHandler: [app.rateLimitBy(sharedBudgets.accountMail, limits.mailAccount, request => callerOf(request).userId)],
     preValidation: absentBodyAsEmpty,
     schema: {
       tags: ['auth'],
       operationId: 'resendVerificationEmail',
       summary: 'Mail a new verification link',
-      description: 'To the pending address when an email change is pending, else to the current address while unverified. A verified account with nothing pending gets no mail, and the same 202. Only the newest link works.',
+      description: 'To the pending address when an email change is pending, else to the current address while unverified. A verified account with nothing pending gets no mail, and the same 202. Only the newest link works. Counts against RATE_LIMIT_MAIL per client, RATE_LIMIT_MAIL_ACCOUNT per user (one budget with the email changes) and, when a link is due, per address it goes to (one budget with the registrations and email changes naming that address) (429 `RATE_LIMITED`).',
       security,
       body: EmptyBody,
       response: { 202: Accepted, ...errorResponses(400, 401, 403, 415, 429) }
     }
   }, async (request, reply) => {
     const caller = callerOf(request)
-    await emails.resend(caller.userId, caller.sessionId)
+    await emails.resend(caller.userId, caller.sessionId, async address => { await recipientLimit(request, reply, throttleKeyOfAddress(address)) })
     return reply.code(202).send({ message: 'If the address needs verifying, a link is on its way.' })
   })
 }

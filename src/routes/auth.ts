@@ -4,7 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { RateLimits } from '../config-derived.js'
 import { isDeadRefreshToken } from '../errors.js'
-import { clientOf, perClientIp } from '../plugins/rate-limits.js'
+import { clientOf, perClientIp, sharedBudgets } from '../plugins/rate-limits.js'
 import { authCookies, errorResponses, type PasswordPolicy, security } from '../schemas/common.js'
 import {
   LoginBody, LoginCookieResponse, LoginTokenResponse, RefreshBodyResponse, RefreshCookieResponse,
@@ -13,6 +13,7 @@ import {
 import { EmptyBody } from '../schemas/accounts.js'
 import { MfaChallengeResponse, MfaVerifyBody } from '../schemas/mfa.js'
 import { isSecondFactorRequired, throttleKeyOfLogin, type LoginService, type LoginIdentifier, type SignedIn } from '../services/sessions/login.js'
+import { throttleKeyOfAddress } from '../services/sessions/login-throttle.js'
 import type { RefreshService } from '../services/sessions/refresh.js'
 import type { SessionService } from '../services/sessions/sessions.js'
 import type { UserService } from '../services/accounts/users.js'
@@ -52,17 +53,23 @@ export async function authRoutes (app: FastifyInstance, { logins, users, session
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()
   routes.addHook('onSend', noStore)
 
+  const recipientLimit = app.rateLimitKey(sharedBudgets.unprovenRecipient, limits.mailAccount)
   routes.post('/auth/register', {
-    config: { rateLimit: perClientIp(limits.register) },
+    // Its 409 tells that an address or a name has an account: one budget per client with the
+    // other answers that do (a username or email change). Its mail goes to an address nobody
+    // has proven to hold: one budget per address with the other such mails, whether or not the
+    // address has an account, spent once the password passes the policy (README, Rate limits).
+    preHandler: [app.rateLimitBy(sharedBudgets.existenceProbes, limits.register, clientOf)],
     schema: {
       tags: ['auth'],
       operationId: 'register',
       summary: 'Create an account (does not log in)',
+      description: 'Mails a verification link to the address. 409 `USER_EXISTS` when another account has the email or the username. Counts against RATE_LIMIT_REGISTER per client, with the username and email changes, and, once the password passes the policy, against RATE_LIMIT_MAIL_ACCOUNT per address, with the email changes to it and the links resent to it, whether or not an account has it (429 `RATE_LIMITED`).',
       body: RegisterBody(passwordPolicy),
       response: { 201: RegisterResponse, ...errorResponses(400, 403, 409, 415, 429) }
     }
   }, async (request, reply) => {
-    const user = await users.register(request.body)
+    const user = await users.register(request.body, async email => { await recipientLimit(request, reply, throttleKeyOfAddress(email)) })
     return reply.code(201).send({ user })
   })
 

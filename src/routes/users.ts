@@ -3,12 +3,13 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type, type Static } from '@sinclair/typebox'
 import type { RateLimits } from '../config-derived.js'
-import { clientOf, perClientIp } from '../plugins/rate-limits.js'
+import { clientOf, perClientIp, sharedBudgets } from '../plugins/rate-limits.js'
 import { authCookies, errorResponses, type PasswordPolicy, security } from '../schemas/common.js'
 import { Me } from '../schemas/mfa.js'
 import { DeleteMeBody, UpdateMeBody } from '../schemas/users.js'
 import type { CredentialService } from '../services/passwords/credentials.js'
 import type { UserService } from '../services/accounts/users.js'
+import { throttleKeyOfAddress } from '../services/sessions/login-throttle.js'
 import { actorOf, callerOf, noStore } from './request-context.js'
 
 export interface UserRoutesOptions {
@@ -21,26 +22,32 @@ export interface UserRoutesOptions {
 /**
  * What a change of the caller's account passes first. An email change hands the account's
  * recovery address to whoever holds the session: it needs fresh authentication, and mails both
- * addresses, so it counts as the mail routes do. A taken username is 409, which tells that the
- * name exists, as a registration's 409 does: trying other names than one's own counts as
- * registering does. Both per client and per user.
+ * addresses, so it counts as the mail routes do, per client and in the account's mail budget;
+ * the new address has proven nothing, so the change counts in its budget too, shared with
+ * registrations and resent links. A taken username or email is 409, which tells that it exists,
+ * as a registration's 409 does: trying other names or addresses than one's own counts in the
+ * registration's budget per client, and a username change per user too (an email change is
+ * already held to the stricter mail budget per user).
  */
 function changeGuard (app: FastifyInstance, users: UserService, limits: RateLimits) {
   const emailChangeLimits = [
     app.rateLimitBy('email-change-ip', limits.mail, clientOf),
-    app.rateLimitBy('email-change-account', limits.mailAccount, request => callerOf(request).userId)
+    app.rateLimitBy(sharedBudgets.accountMail, limits.mailAccount, request => callerOf(request).userId)
   ]
-  const usernameChangeLimits = [
-    app.rateLimitBy('username-change-ip', limits.register, clientOf),
-    app.rateLimitBy('username-change-account', limits.register, request => callerOf(request).userId)
-  ]
+  const usernameChangeLimit = app.rateLimitBy('username-change-account', limits.register, request => callerOf(request).userId)
+  const probeLimit = app.rateLimitBy(sharedBudgets.existenceProbes, limits.register, clientOf)
+  const recipientLimit = app.rateLimitBy(sharedBudgets.unprovenRecipient, limits.mailAccount, request => throttleKeyOfAddress((request.body as { email: string }).email))
   return async function guardChange (request: FastifyRequest<{ Body: Static<typeof UpdateMeBody> }>, reply: FastifyReply) {
-    if (request.body.username !== undefined && await users.renames(callerOf(request).userId, request.body.username)) {
-      for (const limit of usernameChangeLimits) await limit(request, reply)
+    const { username, email } = request.body
+    const renames = username !== undefined && await users.renames(callerOf(request).userId, username)
+    if (renames) await usernameChangeLimit(request, reply)
+    if (email !== undefined) {
+      await app.requireFreshAuthentication(request)
+      for (const limit of emailChangeLimits) await limit(request, reply)
     }
-    if (request.body.email === undefined) return
-    await app.requireFreshAuthentication(request)
-    for (const limit of emailChangeLimits) await limit(request, reply)
+    // Once per request, however many of its fields could tell.
+    if (renames || email !== undefined) await probeLimit(request, reply)
+    if (email !== undefined) await recipientLimit(request, reply)
   }
 }
 
@@ -68,7 +75,7 @@ export async function userRoutes (app: FastifyInstance, { users, credentials, pa
       tags: ['users'],
       operationId,
       summary,
-      description: 'A new `email` stays in `pendingEmail` until confirmed through the link mailed to it; the current address is told. Sending the current address cancels a pending change. An address of another account is 409 `EMAIL_TAKEN`. Changing the email needs fresh authentication (403 `REAUTHENTICATION_REQUIRED`), and counts against RATE_LIMIT_MAIL per client and RATE_LIMIT_MAIL_ACCOUNT per user (429 `RATE_LIMITED`). A new `username` (409 `USERNAME_TAKEN` when another account has it) counts against RATE_LIMIT_REGISTER per client and per user, as registering does; one\'s own sent again does not. The profile fields count against neither.',
+      description: 'A new `email` stays in `pendingEmail` until confirmed through the link mailed to it; the current address is told. Sending the current address cancels a pending change. An address of another account is 409 `EMAIL_TAKEN`. Changing the email needs fresh authentication (403 `REAUTHENTICATION_REQUIRED`), and counts against RATE_LIMIT_MAIL per client, RATE_LIMIT_MAIL_ACCOUNT per user (one budget with POST /auth/email/resend) and per new address (one budget with the registrations and resent links to it, whatever account asks), and RATE_LIMIT_REGISTER per client (one budget with registrations and username changes: a 409 tells that an address exists) (429 `RATE_LIMITED`). A new `username` (409 `USERNAME_TAKEN` when another account has it) counts against RATE_LIMIT_REGISTER per client, in that same budget, and per user; one\'s own sent again does not. The profile fields count against none.',
       security,
       body: UpdateMeBody,
       response: { 200: Type.Ref(Me), ...errorResponses(400, 401, 403, 409, 415) }

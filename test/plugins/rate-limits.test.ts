@@ -88,6 +88,8 @@ t.test('register, refresh, verify and the mail routes have their own per-ip limi
   t.equal(otherAddress.statusCode, 202)
   const account = await registerAccount(app)
   const { accessToken } = await loginWithBody(app, account)
+  // The registration spent its address's budget (one a window here): only the user's count is under test.
+  await prisma.user.update({ where: { id: account.user.id }, data: { emailVerifiedAt: new Date() } })
   const resend = (remoteAddress: string) => app.inject({ method: 'POST', url: '/auth/email/resend', headers: { authorization: `Bearer ${accessToken}` }, remoteAddress })
   t.equal((await resend('10.0.0.4')).statusCode, 202)
   t.equal((await resend('10.0.0.5')).statusCode, 429, 'one user cannot have mails resent from many ips')
@@ -139,6 +141,86 @@ t.test('an email change counts as a mail route, per client and per user; the rou
     for (let i = 0; i < 3; i++) statuses.push((await app.inject({ method: 'POST', url, payload: {} })).statusCode)
     t.same(statuses, [401, 401, 429], url)
   }
+})
+
+// Regression: a mailbox could be flooded from many clients and accounts with the mails sent to an
+// address nobody had proven to hold: registering it (then deleting the account, and again),
+// or staging it as the pending email of many accounts and asking for the link again.
+t.test('mails to an address nobody has proven to hold: one budget per address over registration, email change and resend, whoever asks; the same 429 whether or not an account has the address', async t => {
+  const { app } = await buildTestApp(t, { env: { RATE_LIMIT_MAIL_ACCOUNT: '3/60' } })
+  const victim = `victim-${randomBytes(4).toString('hex')}@example.com`
+  const [one, two] = [await registerAccount(app), await registerAccount(app)]
+  const headersOf = async (account: { email: string, password: string }) => ({ authorization: `Bearer ${(await loginWithBody(app, account)).accessToken}` })
+  const [asOne, asTwo] = [await headersOf(one), await headersOf(two)]
+  const stage = (headers: Record<string, string>, email: string, remoteAddress: string) => app.inject({ method: 'PATCH', url: '/users/me', headers, payload: { email }, remoteAddress })
+  const resend = (headers: Record<string, string>, remoteAddress: string) => app.inject({ method: 'POST', url: '/auth/email/resend', headers, remoteAddress })
+  const register = (email: string, remoteAddress: string) => app.inject({ method: 'POST', url: '/auth/register', payload: { ...newAccount(), email }, remoteAddress })
+
+  t.equal((await stage(asOne, victim, '10.0.2.1')).statusCode, 200, 'one account stages the address')
+  t.equal((await resend(asOne, '10.0.2.2')).statusCode, 202, 'and has the link sent again')
+  t.equal((await stage(asTwo, victim.toUpperCase(), '10.0.2.3')).statusCode, 200, 'another account stages it, spelt otherwise')
+  const refused = await register(victim, '10.0.2.4')
+  t.equal(refused.statusCode, 429, 'a registration of the address, from yet another client, is over its budget')
+  t.equal(refused.json().code, 'RATE_LIMITED')
+  t.ok(Number(refused.headers['retry-after']) > 0)
+  t.equal((await resend(asTwo, '10.0.2.5')).statusCode, 429, 'so is a resend to it')
+  t.equal((await stage(asTwo, victim, '10.0.2.6')).statusCode, 429, 'and an email change to it')
+  t.equal((await register(`else-${victim}`, '10.0.2.4')).statusCode, 201, 'other addresses have their own budget')
+
+  // An address with an account: its registration and two refused ones (409) spend the same budget.
+  const owner = newAccount()
+  const statuses = []
+  for (let i = 0; i < 4; i++) statuses.push((await app.inject({ method: 'POST', url: '/auth/register', payload: { ...newAccount(), email: owner.email }, remoteAddress: `10.0.3.${i}` })).statusCode)
+  t.same(statuses, [201, 409, 409, 429])
+  const answerOf = async (email: string) => {
+    const response = await register(email, '10.0.3.9')
+    return { status: response.statusCode, body: response.json(), headers: Object.keys(response.headers).sort() }
+  }
+  t.same(await answerOf(owner.email), await answerOf(victim), 'the same 429 for an address with an account and one without')
+})
+
+t.test('a registration refused for a weak password spends none of the address\'s mail budget', async t => {
+  const { app } = await buildTestApp(t, { env: { RATE_LIMIT_MAIL_ACCOUNT: '1/60' } })
+  const account = newAccount()
+  for (const password of ['password123', 'qwertyuiop']) {
+    const weak = await app.inject({ method: 'POST', url: '/auth/register', payload: { ...account, password } })
+    t.equal(weak.json().code, 'PASSWORD_TOO_WEAK', password)
+  }
+  t.equal((await app.inject({ method: 'POST', url: '/auth/register', payload: account })).statusCode, 201, 'the owner\'s third try registers')
+})
+
+t.test('with REDIS_URL, an address\'s mail budget is shared by every instance', async t => {
+  const env = { REDIS_URL, REDIS_KEY_PREFIX: uniquePrefix(), RATE_LIMIT_MAIL_ACCOUNT: '1/60' }
+  const [one, two] = [await buildTestApp(t, { env }), await buildTestApp(t, { env })]
+  const email = `victim-${randomBytes(4).toString('hex')}@example.com`
+  t.equal((await registerAccount(one.app, { ...newAccount(), email })).user.email, email)
+  const again = await two.app.inject({ method: 'POST', url: '/auth/register', payload: { ...newAccount(), email } })
+  t.equal(again.statusCode, 429, 'the other instance (and its database, where the address is free) mails it no more')
+})
+
+// Regression: RATE_LIMIT_MAIL_ACCOUNT was counted per route: three email changes and three
+// resends in one window.
+t.test('an account\'s email changes and resends share one mail budget', async t => {
+  const { app } = await buildTestApp(t, { env: { RATE_LIMIT_MAIL_ACCOUNT: '3/60' } })
+  const account = await registerAccount(app)
+  const headers = { authorization: `Bearer ${(await loginWithBody(app, account)).accessToken}` }
+  const stage = (email: string) => app.inject({ method: 'PATCH', url: '/users/me', headers, payload: { email } })
+  const resend = () => app.inject({ method: 'POST', url: '/auth/email/resend', headers })
+  t.same([(await stage(`a-${account.email}`)).statusCode, (await resend()).statusCode, (await stage(`b-${account.email}`)).statusCode], [200, 202, 200])
+  t.equal((await resend()).statusCode, 429, 'a resend after two changes and a resend')
+  t.equal((await stage(`c-${account.email}`)).statusCode, 429, 'an email change too')
+})
+
+// Regression: behind a trusted proxy, X-Forwarded-For was taken as the proxy wrote it: each
+// port a new client, and anything at all stored as the ip of sessions and audit entries.
+t.test('a forwarded address counts in one form: no port, IPv4-mapped as IPv4, IPv6 by its /64; what is no address counts as the proxy', async t => {
+  const { app, prisma } = await buildTestApp(t, { env: { TRUST_PROXY: '127.0.0.1', RATE_LIMIT_LOGIN_IP: '2/60', RATE_LIMIT_LOGIN_ACCOUNT: '100/60' } })
+  const attempt = async (forwarded: string) => (await app.inject({ method: 'POST', url: '/auth/login', payload: { email: 'x@example.com', password: 'wrong password' }, headers: { 'x-forwarded-for': forwarded }, remoteAddress: '127.0.0.1' })).statusCode
+  t.same([await attempt('192.0.2.7:1'), await attempt('192.0.2.7:2'), await attempt('::ffff:192.0.2.7')], [401, 401, 429], 'ip:port and IPv4-mapped forms are one client')
+  t.same([await attempt('[2001:db8:0:7::5]:443'), await attempt('[2001:DB8:0:7::6]:444'), await attempt('2001:db8:0:7::7')], [401, 401, 429], '[v6]:port is its /64')
+  t.same([await attempt('not-an-ip'), await attempt('also not one'), await attempt('127.0.0.1')], [401, 401, 429], 'values that are no address count as the proxy itself')
+  const audited = await prisma.auditEvent.findMany({ where: { action: 'login.failed' }, select: { ip: true } })
+  t.same([...new Set(audited.map(entry => entry.ip))].sort(), ['127.0.0.1', '192.0.2.7', '2001:db8:0:7::5', '2001:db8:0:7::6'], 'the audit trail holds addresses only, in one form')
 })
 
 t.test('a generous default covers the other routes and unknown URLs; liveness is never limited', async t => {

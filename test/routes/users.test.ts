@@ -2,7 +2,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
-import { loginWithBody, loginWithCookies, registerAccount } from '../helpers/users.js'
+import { loginWithBody, loginWithCookies, newAccount, registerAccount } from '../helpers/users.js'
 
 const { app, prisma, pool, config } = await buildTestApp(t)
 
@@ -162,6 +162,23 @@ t.test('PATCH /users/me: trying usernames counts as registering does, per client
     saves.push((await app.inject({ method: 'PUT', url: '/users/me', headers: asOther, payload: { username: otherName, profile: { bio: `save ${save}` } }, remoteAddress: '10.2.0.3' })).statusCode)
   }
   t.same(saves, [200, 200, 200, 200], 'saves with the name unchanged, past the budget')
+})
+
+// Regression: an email change's 409 EMAIL_TAKEN told which addresses have accounts at the mail
+// routes' pace, a budget of its own on top of the registration's.
+t.test('PATCH /users/me: trying email addresses counts in the registration\'s budget per client, with username changes', async t => {
+  const { app } = await buildTestApp(t, { env: { RATE_LIMIT_REGISTER: '3/60' } })
+  const taken = await registerAccount(app)
+  const prober = newAccount()
+  t.equal((await app.inject({ method: 'POST', url: '/auth/register', payload: prober, remoteAddress: '10.2.1.1' })).statusCode, 201, 'a registration: one')
+  const headers = { authorization: `Bearer ${(await loginWithBody(app, prober)).accessToken}` }
+  const change = (payload: object) => app.inject({ method: 'PATCH', url: '/users/me', headers, payload, remoteAddress: '10.2.1.1' })
+  t.equal((await change({ username: `renamed_${Date.now()}` })).statusCode, 200, 'a username change: two')
+  t.equal((await change({ email: taken.email })).json().code, 'EMAIL_TAKEN', 'an email change that tells: three')
+  const refused = await change({ email: `free-${prober.email}` })
+  t.equal(refused.statusCode, 429, 'the client has used its budget')
+  t.equal(refused.json().code, 'RATE_LIMITED')
+  t.equal((await app.inject({ method: 'POST', url: '/auth/register', payload: newAccount(), remoteAddress: '10.2.1.1' })).statusCode, 429, 'registering too')
 })
 
 t.test('PATCH /users/me: bad input', async t => {

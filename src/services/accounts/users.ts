@@ -39,11 +39,12 @@ export function createUserService ({ prisma, sql, now, passwords, emails, oneTim
      * mail are written in the same transaction as the account: the mail is promised once
      * this resolves, and sent off the request path.
      */
-    async register (input: Registration): Promise<ApiUser> {
+    /** `admit` sees the canonical address once the password passes the policy, and refuses by throwing (the mail's budget per address). */
+    async register (input: Registration, admit: (email: string) => Promise<void>): Promise<ApiUser> {
       const user = await createAccount({ sql, passwords, now }, input, 'user', false, email => {
         const token = oneTimeTokens.newRow('email_verify', email)
         return { token, mail: outbox.rowOf({ kind: 'verify_email', to: email, tokenId: token.id }) }
-      })
+      }, admit)
       outbox.wake()
       return user
     },
@@ -106,11 +107,18 @@ export async function createAccount (
   /** The address is vouched for by an operator (the admin CLI), not by a mailed link. */
   verified: boolean,
   /** A first one-time token (and its mail) to create with the account, in the same statement. */
-  firstToken?: (email: string) => FirstToken
+  firstToken?: (email: string) => FirstToken,
+  /**
+   * Sees the address once the password passes the policy, before the hashing and the write,
+   * and refuses by throwing: a password refused for its strength spends no budget of the
+   * address (its owner may take a few tries).
+   */
+  admit?: (email: string) => Promise<void>
 ): Promise<ApiUser> {
   const email = canonical(input.email)
   const username = input.username === undefined ? null : canonical(input.username)
   if (passwords.isWeak(input.password, [email, username])) throw apiError('PASSWORD_TOO_WEAK')
+  await admit?.(email)
   const passwordHash = await passwords.hash(input.password)
   const createdAt = now()
   const user = { id: randomUUID(), email, username, role, emailVerifiedAt: verified ? createdAt : null, createdAt }

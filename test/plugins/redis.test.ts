@@ -1,0 +1,29 @@
+// The Redis connection: a setting Redis refuses stops the start; an unreachable Redis does not.
+import Fastify from 'fastify'
+import t from 'tap'
+import { redis } from '../../src/plugins/redis.js'
+import { freePort } from '../helpers/net.js'
+
+const start = async (t: { teardown: (fn: () => unknown) => void }, url: string) => {
+  const app = Fastify({ logger: false })
+  t.teardown(() => app.close())
+  await app.register(redis, { url })
+  await app.ready()
+  return app
+}
+
+// Regression: a REDIS_URL naming a database Redis does not have started on db 0, saying nothing:
+// its counters were not the ones the other instances shared.
+t.test('a database Redis does not have refuses the start, naming the variable and not the URL', async t => {
+  await t.rejects(start(t, 'redis://127.0.0.1:6379/99'), { message: 'REDIS_URL: Redis refused the connection\'s setup: ERR DB index is out of range' })
+})
+
+t.test('a database Redis has: connected', async t => {
+  const app = await start(t, 'redis://127.0.0.1:6379/1')
+  t.equal(app.redis?.status, 'ready')
+})
+
+t.test('an unreachable Redis does not stop the start', async t => {
+  const app = await start(t, `redis://127.0.0.1:${await freePort()}`)
+  t.not(app.redis?.status, 'ready', 'started all the same; the rate limits count in memory')
+})
