@@ -5,8 +5,9 @@
 --   1. a password changed or reset on an old instance left the user's passkeys signing in alone;
 --   2. an old instance let a suspended passkey sign in alone, and the session lives on.
 -- This suspends the passkeys of every user whose password changed since the migration and ends
--- their sessions opened without a password since. Running it again changes nothing more than a
--- passkey proven again since, which is suspended once more (the next sign-in takes the password).
+-- their sessions opened without a password since. Run it once: run again later, it would also
+-- suspend the passkeys given back since (by a sign-in with the new password) and end the
+-- sessions they have opened alone since, the owner's own.
 BEGIN;
 
 CREATE TEMPORARY TABLE new_passwords ON COMMIT DROP AS

@@ -80,7 +80,7 @@ t.test('logout-all takes its turn on the user\'s row, as logins do', {
   const sessions = [await loginWithBody(app, account), await loginWithBody(app, account)]
   const response = await whileHeld(database.url, pool, {
     hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1 FOR NO KEY UPDATE', [account.user.id]),
-    waitingStatement: '%FROM "User" WHERE id = $1::uuid FOR NO KEY UPDATE%UPDATE "Session"%',
+    waitingStatement: '%UPDATE "User" SET "signOutGeneration"%',
     meanwhile: async () => t.notOk(await isRevoked(sessionIdOf(sessions[1]?.refreshToken ?? '')), 'nothing ended yet')
   }, async () => await app.inject({ method: 'POST', url: '/auth/logout-all', headers: { authorization: `Bearer ${sessions[0]?.accessToken}` } }))
   t.equal(response.statusCode, 204, 'goes on once the row is free')
@@ -101,7 +101,7 @@ t.test('logout-all chosen as a deadlock\'s victim answers 503 with Retry-After, 
       await holder.query('SET LOCAL deadlock_timeout = \'60s\'')
       await holder.query('SELECT 1 FROM "Session" WHERE id = $1 FOR UPDATE', [held])
     },
-    waitingStatement: '%FROM "User" WHERE id = $1::uuid FOR NO KEY UPDATE%UPDATE "Session"%',
+    waitingStatement: '%UPDATE "Session" SET "revokedAt"%',
     // The request holds the user's row and waits for the session's; this waits for the user's.
     meanwhile: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1 FOR NO KEY UPDATE', [account.user.id])
   }, async () => await app.inject({ method: 'POST', url: '/auth/logout-all', headers: { authorization: `Bearer ${sessions[0]?.accessToken}` } }))

@@ -6,7 +6,7 @@
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { loginAsAdmin } from '../helpers/admin.js'
-import { racedWhileHeld, whileHeld } from '../helpers/locks.js'
+import { loginStatement, racedWhileHeld, whileHeld } from '../helpers/locks.js'
 import { startMailServer } from '../helpers/mail.js'
 import { enrolTotp, startLogin } from '../helpers/mfa.js'
 import { registerPasskey, type SoftPasskey } from '../helpers/passkeys.js'
@@ -150,4 +150,43 @@ t.test('a TOTP enrolment under way across the account\'s deletion is 401 AUTH_SE
   }, async () => await post('/auth/mfa/totp', undefined, bearer(accessToken)))
   t.equal(enrolment.statusCode, 401, enrolment.body)
   t.equal(enrolment.json().code, 'AUTH_SESSION_REVOKED')
+})
+
+// Regression: the remedy ended the sessions its statement's snapshot, taken before it waited for
+// the user's row, saw; a login that committed meanwhile kept its session.
+for (const remedy of ['the owner\'s logout-all', 'an admin\'s sign-out'] as const) {
+  t.test(`a login that commits while ${remedy} waits for the user's row is ended by it`, serverOnly, async t => {
+    const admin = await loginAsAdmin(app, prisma)
+    const account = await registerProvenAccount(app, prisma)
+    const { accessToken } = await loginWithBody(app, account)
+    // A failure to forget, so that the login's statement, holding the user's row, waits on it.
+    t.equal((await post('/auth/login', { email: account.email, password: 'not the password' })).statusCode, 401)
+    const [login, done] = await racedWhileHeld(database.url, pool, {
+      hold: async holder => await holder.query('SELECT 1 FROM "LoginFailure" FOR UPDATE'),
+      waitingStatement: loginStatement
+    },
+    async () => await post('/auth/login', { email: account.email, password: account.password }),
+    async () => remedy === 'the owner\'s logout-all'
+      ? await post('/auth/logout-all', undefined, bearer(accessToken))
+      : await post(`/admin/users/${account.user.id}/sessions/revoke`, undefined, admin.headers))
+    t.equal(login.statusCode, 200, login.body)
+    t.equal(done.statusCode, 204, done.body)
+    t.equal(await liveSessions(account.user.id), 0, 'the login\'s session ended with the others')
+    t.equal((await post('/auth/refresh', { refreshToken: login.json().refreshToken })).statusCode, 401)
+  })
+}
+
+// Regression: the challenge was issued after a remedy that committed while the password was checked.
+t.test('a password login of an account with a second factor across a remedy gets no challenge', serverOnly, async t => {
+  const account = await registerProvenAccount(app, prisma)
+  await enrolTotp(app, bearer((await loginWithBody(app, account)).accessToken), clock)
+  const login = await whileHeld(database.url, pool, {
+    hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1::uuid FOR UPDATE', [account.user.id]),
+    waitingStatement: '%INSERT INTO "MfaChallenge"%',
+    // A remedy's count, as every remedy writes it (see the first test), committed while the password was checked.
+    meanwhile: async holder => await holder.query('UPDATE "User" SET "signOutGeneration" = "signOutGeneration" + 1 WHERE id = $1::uuid', [account.user.id])
+  }, async () => await startLogin(app, account))
+  t.equal(login.statusCode, 401, login.body)
+  t.equal(login.json().code, 'AUTH_INVALID_CREDENTIALS')
+  t.equal(await prisma.mfaChallenge.count({ where: { userId: account.user.id } }), 0)
 })

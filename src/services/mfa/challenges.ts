@@ -23,6 +23,12 @@ export type SecondFactorMethod = 'totp' | 'recovery_code' | 'webauthn'
 /** One proof of the second factor, as presented. */
 export type SecondFactorProof = { code: string } | { recoveryCode: string } | { webauthn: AuthenticationResponseJSON }
 
+/** The account as the password step read it: the challenge is issued only while it is still so. */
+export interface AccountAsRead {
+  passwordHash: string
+  signOutGeneration: number
+}
+
 export interface IssuedChallenge {
   mfaToken: string
   methods: SecondFactorMethod[]
@@ -85,17 +91,23 @@ export async function voidPendingChallenges (db: Db, userId: string, at: Date): 
 }
 
 /**
- * The challenge, only while the user is active and still has the hash the password was proven
- * against, taking the user's row as a login does: a password change, reset or deactivation
- * committed during the hashing wins (no challenge), and one committed later finds the
- * challenge and voids it (voidPendingChallenges). False when nothing was inserted.
+ * The challenge, only while the user is active, still has the hash the password was proven
+ * against and has not been signed out everywhere since the login read the account, taking
+ * the user's row as a login does: a password change, reset, deactivation or other remedy
+ * committed during the hashing wins (no challenge; regression: a remedy's was not seen, and
+ * the challenge it had not voided opened a session after it), and one committed later finds
+ * the challenge and voids it (voidPendingChallenges). False when nothing was inserted.
  */
-async function insertChallenge (db: Db, { id, userId, passwordHash, tokenHash, throttleKey, at }: { id: string, userId: string, passwordHash: string, tokenHash: string, throttleKey: string, at: Date }): Promise<boolean> {
+async function insertChallenge (db: Db, { id, userId, account, tokenHash, throttleKey, at }: { id: string, userId: string, account: AccountAsRead, tokenHash: string, throttleKey: string, at: Date }): Promise<boolean> {
   const expiresAt = new Date(at.getTime() + CHALLENGE_TTL_SECONDS * 1000)
   const inserted = await db.$executeRaw`
     INSERT INTO "MfaChallenge" (id, "userId", "tokenHash", "throttleKey", "expiresAt", "createdAt")
     SELECT ${id}::uuid, u.id, ${tokenHash}, ${throttleKey}, ${iso(expiresAt)}::timestamp(3), ${iso(at)}::timestamp(3)
-    FROM (SELECT id FROM "User" WHERE id = ${userId}::uuid AND "isActive" AND "passwordHash" = ${passwordHash} FOR NO KEY UPDATE) u`
+    FROM (
+      SELECT id FROM "User"
+      WHERE id = ${userId}::uuid AND "isActive" AND "passwordHash" = ${account.passwordHash} AND "signOutGeneration" = ${account.signOutGeneration}
+      FOR NO KEY UPDATE
+    ) u`
   return inserted === 1
 }
 
@@ -143,12 +155,12 @@ export function createChallengeService (deps: ChallengeDeps) {
      * SHA-256; it opens no session by itself. Null when the account changed while the
      * password was being checked (see insertChallenge): nothing is issued.
      */
-    async issue (userId: string, passwordHash: string, throttleKey: string, ip: string): Promise<IssuedChallenge | null> {
+    async issue (userId: string, account: AccountAsRead, throttleKey: string, ip: string): Promise<IssuedChallenge | null> {
       const at = now()
       const mfaToken = randomBytes(32).toString('base64url')
       // Expired challenges of anyone are swept here (indexed by expiry): no table grows without bound.
       await sweepExpiredChallenges(prisma, at)
-      if (!await insertChallenge(prisma, { id: randomUUID(), userId, passwordHash, tokenHash: hashOf(mfaToken), throttleKey, at })) return null
+      if (!await insertChallenge(prisma, { id: randomUUID(), userId, account, tokenHash: hashOf(mfaToken), throttleKey, at })) return null
       await audit.record({ action: 'mfa.challenge_issued', actorId: userId, subjectId: userId, ip })
       return { mfaToken, methods: await methodsOf(deps, userId), expiresIn: CHALLENGE_TTL_SECONDS }
     },

@@ -141,7 +141,7 @@ async function passwordAttempt (deps: LoginDeps, who: LoginIdentifier, key: stri
   if (user.mfaEnabled) {
     // Only now, with the password proven, may the answer show that a factor is
     // set. Earlier failures are not forgotten yet: the second step must earn that too.
-    const challenge = await challenges.issue(user.id, passwordHash, key, device.ip)
+    const challenge = await challenges.issue(user.id, { passwordHash, signOutGeneration: user.signOutGeneration }, key, device.ip)
     if (challenge === null) return await refuseChangedAccount(deps, user.id, device)
     metrics.login('mfa_required')
     return { mfaRequired: true, ...challenge }

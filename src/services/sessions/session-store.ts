@@ -1,6 +1,6 @@
 // Every query of the Session table: the Prisma queries, and the hot paths' statements on the pool (a login opening a session, a refresh rotating one).
 import { iso, statement, type Sql } from '../../db/sql.js'
-import type { Db } from '../../db/prisma.js'
+import type { Db, Transaction } from '../../db/prisma.js'
 import type { Prisma } from '../../generated/prisma/client.js'
 import type { Position } from '../pagination.js'
 import { API_USER_COLUMNS, API_USER_FROM, type ApiUserRow } from '../accounts/api-user.js'
@@ -23,18 +23,19 @@ export async function endSession (db: Db, where: { id: string, userId?: string }
 }
 
 /**
- * Ends every live session of the user but `exceptId`: how many ended. It waits for the user's
- * row first, as a login does: a login ending the sessions beyond the cap and this, each
- * locking the sessions in its own plan's order, deadlocked now and then. It counts the
- * sign-out on that row (User.signOutGeneration), so a login under way opens no session after
- * it. One statement, so the lock is held no longer than it runs (or until the caller's
- * transaction ends).
+ * Ends every live session of the user but `exceptId`, inside the remedy's transaction: how
+ * many ended. It takes the user's row first, as a login does (a login ending the sessions
+ * beyond the cap and this, each locking the sessions in its own plan's order, deadlocked now
+ * and then), and counts the sign-out there (User.signOutGeneration): a login under way opens
+ * no session after it. The sessions are ended by a statement of their own, after the lock: one
+ * statement would end them as its snapshot, taken before it waited, saw them, and miss the
+ * session of a login that committed meanwhile (regression: it lived on after the remedy).
  */
-export async function endSessionsOfUser (db: Db, userId: string, reason: RevokeReason, at: Date, exceptId: string | null = null): Promise<number> {
-  return await db.$executeRaw`
-    WITH locked AS (UPDATE "User" SET "signOutGeneration" = "signOutGeneration" + 1 WHERE id = ${userId}::uuid RETURNING id)
+export async function endSessionsOfUser (tx: Transaction, userId: string, reason: RevokeReason, at: Date, exceptId: string | null = null): Promise<number> {
+  await tx.$executeRaw`UPDATE "User" SET "signOutGeneration" = "signOutGeneration" + 1 WHERE id = ${userId}::uuid`
+  return await tx.$executeRaw`
     UPDATE "Session" SET "revokedAt" = ${iso(at)}::timestamp(3), "revokedReason" = ${reason}
-    WHERE "userId" = ${userId}::uuid AND "revokedAt" IS NULL AND id IS DISTINCT FROM ${exceptId}::uuid AND EXISTS (SELECT FROM locked)`
+    WHERE "userId" = ${userId}::uuid AND "revokedAt" IS NULL AND id IS DISTINCT FROM ${exceptId}::uuid`
 }
 
 export async function countLiveSessions (db: Db, at: Date): Promise<number> {

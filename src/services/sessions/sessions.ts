@@ -1,5 +1,5 @@
 // Sessions: ending, checking and listing them, by the rules of liveness.ts (their queries are in session-store.ts).
-import type { Db, PrismaClient } from '../../db/prisma.js'
+import type { Db, PrismaClient, Transaction } from '../../db/prisma.js'
 import { voidUnfinishedChanges } from '../accounts/unfinished-changes.js'
 import type { AuditService } from '../admin/audit.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
@@ -78,13 +78,13 @@ export function createSessionService ({ prisma, codec, oneTimeTokens, audit, now
     },
 
     /** Ends every live session of the user, inside a remedy's transaction (password reset, deactivation, removal of the factors). */
-    async revokeAll (userId: string, reason: RevokeReason, db: Db = prisma): Promise<number> {
-      return await endSessionsOfUser(db, userId, reason, now())
+    async revokeAll (userId: string, reason: RevokeReason, tx: Transaction): Promise<number> {
+      return await endSessionsOfUser(tx, userId, reason, now())
     },
 
     /** Ends every live session of the user except `keepSessionId` (password change: the caller stays in). */
-    async revokeOthers (userId: string, keepSessionId: string, reason: RevokeReason, db: Db = prisma): Promise<number> {
-      return await endSessionsOfUser(db, userId, reason, now(), keepSessionId)
+    async revokeOthers (userId: string, keepSessionId: string, reason: RevokeReason, tx: Transaction): Promise<number> {
+      return await endSessionsOfUser(tx, userId, reason, now(), keepSessionId)
     },
 
     /**

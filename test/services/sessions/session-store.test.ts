@@ -94,7 +94,7 @@ t.test('a login ending sessions beyond the cap and the ending of all the user\'s
     // Forty live sessions used in random order, so the login's order is not the index's.
     await pool.query(`${session('NULL')} FROM "User" u, generate_series(1, 40) g WHERE u.id = $1`, [userId])
     await pool.query('UPDATE "Session" SET "lastUsedAt" = now() - random() * interval \'1 day\' WHERE "userId" = $1 AND "revokedAt" IS NULL', [userId])
-    const results = await Promise.allSettled([openSession(pool, loginOf(userId)), endSessionsOfUser(prisma, userId, 'logout_all', at)])
+    const results = await Promise.allSettled([openSession(pool, loginOf(userId)), prisma.$transaction(async tx => await endSessionsOfUser(tx, userId, 'logout_all', at))])
     const failures = results.flatMap(result => result.status === 'rejected' ? [result.reason] : [])
     if (failures.length > 0) return t.fail(`round ${round}`, { failures })
   }
