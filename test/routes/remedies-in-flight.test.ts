@@ -10,7 +10,7 @@ import { loginStatement, racedWhileHeld, whileHeld } from '../helpers/locks.js'
 import { startMailServer } from '../helpers/mail.js'
 import { enrolTotp, startLogin } from '../helpers/mfa.js'
 import { registerPasskey, type SoftPasskey } from '../helpers/passkeys.js'
-import { loginWithBody, registerProvenAccount } from '../helpers/users.js'
+import { loginWithBody, registerAccount, registerProvenAccount } from '../helpers/users.js'
 
 const mail = await startMailServer(t)
 const { app, prisma, pool, database, clock } = await buildTestApp(t, { env: { SMTP_URL: mail.url } })
@@ -189,4 +189,17 @@ t.test('a password login of an account with a second factor across a remedy gets
   t.equal(login.statusCode, 401, login.body)
   t.equal(login.json().code, 'AUTH_INVALID_CREDENTIALS')
   t.equal(await prisma.mfaChallenge.count({ where: { userId: account.user.id } }), 0)
+})
+
+// Regression: the link's token was written for an account deleted since the session was read (a 500).
+t.test('a resent verification link under way across the account\'s deletion is 401 AUTH_SESSION_REVOKED', serverOnly, async t => {
+  const account = await registerAccount(app)
+  const { accessToken } = await loginWithBody(app, account)
+  const resend = await whileHeld(database.url, pool, {
+    hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1::uuid FOR UPDATE', [account.user.id]),
+    waitingStatement: '%FROM "User" WHERE id = $1::uuid FOR UPDATE%',
+    meanwhile: async holder => await holder.query('DELETE FROM "User" WHERE id = $1::uuid', [account.user.id])
+  }, async () => await post('/auth/email/resend', undefined, bearer(accessToken)))
+  t.equal(resend.statusCode, 401, resend.body)
+  t.equal(resend.json().code, 'AUTH_SESSION_REVOKED')
 })

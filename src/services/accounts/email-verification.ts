@@ -1,7 +1,7 @@
 // Proving control of an address: verification after registration, and email changes confirmed by the new mailbox.
 import type { PrismaClient, Transaction } from '../../db/prisma.js'
 import { apiError } from '../../errors.js'
-import { isUniqueViolation } from '../../db/refusals.js'
+import { isForeignKeyViolation, isUniqueViolation } from '../../db/refusals.js'
 import type { AuditService } from '../admin/audit.js'
 import type { MailOutbox } from '../mail/outbox.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
@@ -30,9 +30,14 @@ export function createEmailVerificationService ({ prisma, oneTimeTokens, outbox,
     await outbox.queue(tx, { kind: purpose === 'email_verify' ? 'verify_email' : 'confirm_email_change', to: email, tokenId })
   }
 
-  /** A link in a transaction of its own: the mail is promised once this resolves. */
+  /**
+   * A link in a transaction of its own: the mail is promised once this resolves. An account
+   * deleted since the caller's session was read takes its sessions along (regression: a 500).
+   */
   async function sendLink (userId: string, purpose: LinkPurpose, email: string): Promise<void> {
-    await prisma.$transaction(tx => queueLink(tx, userId, purpose, email))
+    await prisma.$transaction(tx => queueLink(tx, userId, purpose, email)).catch((error: unknown) => {
+      throw isForeignKeyViolation(error) ? apiError('AUTH_SESSION_REVOKED') : error
+    })
     outbox.wake()
   }
 
