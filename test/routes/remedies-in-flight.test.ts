@@ -8,6 +8,7 @@ import { buildTestApp } from '../helpers/app.js'
 import { loginAsAdmin } from '../helpers/admin.js'
 import { loginStatement, racedWhileHeld, whileHeld } from '../helpers/locks.js'
 import { startMailServer } from '../helpers/mail.js'
+import { until } from '../helpers/until.js'
 import { enrolTotp, startLogin } from '../helpers/mfa.js'
 import { registerPasskey, type SoftPasskey } from '../helpers/passkeys.js'
 import { loginWithBody, registerAccount, registerProvenAccount } from '../helpers/users.js'
@@ -202,4 +203,18 @@ t.test('a resent verification link under way across the account\'s deletion is 4
   }, async () => await post('/auth/email/resend', undefined, bearer(accessToken)))
   t.equal(resend.statusCode, 401, resend.body)
   t.equal(resend.json().code, 'AUTH_SESSION_REVOKED')
+})
+
+// Regression: the reset link was issued after a deactivation committed during the mail's rendering, and worked again once the account was reactivated.
+t.test('a reset mail rendered across a deactivation issues no link', serverOnly, async t => {
+  const account = await registerProvenAccount(app, prisma)
+  await whileHeld(database.url, pool, {
+    hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1::uuid FOR UPDATE', [account.user.id]),
+    waitingStatement: '%FROM "User" WHERE id = $1::uuid FOR UPDATE%',
+    meanwhile: async holder => await holder.query('UPDATE "User" SET "isActive" = false WHERE id = $1::uuid', [account.user.id])
+  }, async () => {
+    t.equal((await post('/auth/password/forgot', { email: account.email })).statusCode, 202)
+  })
+  await until('the mail to be taken off the outbox', async () => await prisma.outboxMail.count({ where: { recipient: account.email } }) === 0)
+  t.equal(await prisma.oneTimeToken.count({ where: { userId: account.user.id, purpose: 'password_reset' } }), 0, 'no link')
 })

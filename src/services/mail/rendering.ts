@@ -7,7 +7,7 @@ import {
   recoveryCodesRegeneratedMail, recoveryCodeUsedMail, verifyEmailMail
 } from './templates.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
-import { userByEmail } from '../accounts/user-store.js'
+import { lockUser, userByEmail, userById } from '../accounts/user-store.js'
 
 export interface MailRenderingDeps {
   prisma: PrismaClient
@@ -31,6 +31,10 @@ export function createMailRenderer ({ prisma, outbox, oneTimeTokens, links, ttlS
     const user = await userByEmail(prisma, mail.recipient, { id: true, isActive: true })
     if (user === null || !user.isActive) return null
     return prisma.$transaction(async tx => {
+      // Again under the user's row, which a deactivation takes: one committed since the look-up
+      // wins, and leaves no live link for the account to find again once reactivated.
+      await lockUser(tx, user.id)
+      if ((await userById(tx, user.id, { isActive: true }))?.isActive !== true) return null
       const tokenId = await oneTimeTokens.issue(user.id, 'password_reset', mail.recipient, tx)
       await outbox.attachToken(tx, mail.id, tokenId)
       return tokenId
