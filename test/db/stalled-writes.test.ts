@@ -7,6 +7,7 @@ import { buildTestApp } from '../helpers/app.js'
 import { withClient } from '../helpers/database.js'
 import { dropConnectionOf, whileHeld } from '../helpers/locks.js'
 import { enrolTotp } from '../helpers/mfa.js'
+import { registerPasskey } from '../helpers/passkeys.js'
 import { loginWithBody, registerAccount, registerProvenAccount } from '../helpers/users.js'
 
 const { app, prisma, pool, database, clock } = await buildTestApp(t, { env: { DATABASE_QUERY_TIMEOUT_SECONDS: '1' } })
@@ -135,6 +136,64 @@ t.test('an admin action whose audit entry cannot be written changes nothing: 503
       t.ok((await send()).statusCode < 300, `${action}: the retry succeeds`)
       t.ok(await done(), `${action}: done`)
       t.equal(await prisma.auditEvent.count({ where: { action } }), 1, `${action}: and recorded`)
+    }
+  } finally {
+    await pool.query('DROP TRIGGER wait_for_the_test ON "AuditEvent"; DROP FUNCTION wait_for_the_test')
+  }
+})
+
+// Regression: the users' own actions wrote their audit entry after their commit: a process
+// ended, or a connection lost, in between left the change unrecorded.
+t.test('a user\'s own action whose audit entry cannot be written changes nothing: 503, and the retry does both', { skip: !onServer && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL' }, async t => {
+  const owner = await registerProvenAccount(app, prisma)
+  const headers = { authorization: `Bearer ${(await loginWithBody(app, owner)).accessToken}` }
+  await enrolTotp(app, headers, clock)
+  const passkey = await registerPasskey(app, headers, 'Laptop')
+  const passwords = ['a changed passphrase 31', 'a changed passphrase 32']
+  const codesBefore = await prisma.recoveryCode.findMany({ where: { userId: owner.user.id }, select: { codeHash: true } })
+  const actions = {
+    'passkey.renamed': {
+      request: { method: 'PATCH', url: `/auth/passkeys/${passkey.id}`, payload: { name: 'Phone' } },
+      done: async () => (await prisma.passkey.findUniqueOrThrow({ where: { id: passkey.id } })).name === 'Phone'
+    },
+    'mfa.recovery_codes_regenerated': {
+      request: { method: 'POST', url: '/auth/mfa/recovery-codes' },
+      done: async () => !(await prisma.recoveryCode.findMany({ where: { userId: owner.user.id }, select: { codeHash: true } })).some(code => code.codeHash === codesBefore[0]?.codeHash)
+    },
+    'mfa.totp_removed': {
+      request: { method: 'DELETE', url: '/auth/mfa/totp' },
+      done: async () => await prisma.totpFactor.count({ where: { userId: owner.user.id } }) === 0
+    },
+    'passkey.removed': {
+      request: { method: 'DELETE', url: `/auth/passkeys/${passkey.id}` },
+      done: async () => await prisma.passkey.count({ where: { id: passkey.id } }) === 0
+    },
+    'password.changed': {
+      // The retry proves the password the first attempt would have set, had it committed: none did.
+      request: { method: 'POST', url: '/auth/password/change', payload: { currentPassword: owner.password, newPassword: passwords[0] } },
+      done: async () => (await app.inject({ method: 'POST', url: '/auth/login', payload: { email: owner.email, password: passwords[0] } })).statusCode === 200
+    },
+    'user.deleted': {
+      request: { method: 'DELETE', url: '/users/me', payload: { password: passwords[0] } },
+      done: async () => await prisma.user.count({ where: { id: owner.user.id } }) === 0
+    }
+  } as const
+  await pool.query('CREATE FUNCTION wait_for_the_test () RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_xact_lock(4243); RETURN NEW; END $$')
+  await pool.query(`CREATE TRIGGER wait_for_the_test BEFORE INSERT ON "AuditEvent" FOR EACH ROW WHEN (NEW.action IN (${Object.keys(actions).map(action => `'${action}'`).join(', ')})) EXECUTE FUNCTION wait_for_the_test()`)
+  try {
+    for (const [action, { request, done }] of Object.entries(actions)) {
+      const send = () => app.inject({ ...request, headers } as InjectOptions)
+      const cut = await whileHeld(database.url, pool, {
+        hold: async holder => await holder.query('SELECT pg_advisory_xact_lock(4243)'),
+        waitingStatement: '%"AuditEvent"%',
+        meanwhile: dropConnectionOf(pool, '%"AuditEvent"%')
+      }, send)
+      t.equal(cut.statusCode, 503, action)
+      t.notOk(await done(), `${action}: nothing done`)
+      t.equal(await prisma.auditEvent.count({ where: { action, subjectId: owner.user.id } }), 0, `${action}: nothing recorded`)
+      t.ok((await send()).statusCode < 300, `${action}: the retry succeeds`)
+      t.ok(await done(), `${action}: done`)
+      t.equal(await prisma.auditEvent.count({ where: { action, subjectId: owner.user.id } }), 1, `${action}: and recorded`)
     }
   } finally {
     await pool.query('DROP TRIGGER wait_for_the_test ON "AuditEvent"; DROP FUNCTION wait_for_the_test')

@@ -166,9 +166,9 @@ function totpEnrolment (deps: FactorDeps) {
         if (count === 0) throw await goneEnrolmentError(tx, actor.userId)
         await replaceRecoveryCodes(tx, actor.userId, codes)
         await outbox.queue(tx, { kind: 'mfa_enabled', to })
+        await audit.recordIn(tx, { action: 'mfa.totp_enabled', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip })
       })
       outbox.wake()
-      await audit.record({ action: 'mfa.totp_enabled', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip })
       return codes
     },
 
@@ -188,13 +188,15 @@ function factorChanges ({ prisma, outbox, audit }: FactorDeps) {
         const factor = await tx.totpFactor.findUnique({ where: { userId: actor.userId }, select: { confirmedAt: true } })
         if (factor === null) throw apiError('MFA_NOT_ENABLED')
         await tx.totpFactor.deleteMany({ where: { userId: actor.userId } })
-        if (factor.confirmedAt === null) return false
-        await tx.recoveryCode.deleteMany({ where: { userId: actor.userId } })
-        await outbox.queue(tx, { kind: 'mfa_disabled', to: await emailOf(tx, actor.userId), byAdmin: false })
-        return true
+        const confirmed = factor.confirmedAt !== null
+        if (confirmed) {
+          await tx.recoveryCode.deleteMany({ where: { userId: actor.userId } })
+          await outbox.queue(tx, { kind: 'mfa_disabled', to: await emailOf(tx, actor.userId), byAdmin: false })
+        }
+        await audit.recordIn(tx, { action: 'mfa.totp_removed', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { confirmed } })
+        return confirmed
       })
       if (confirmed) outbox.wake()
-      await audit.record({ action: 'mfa.totp_removed', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { confirmed } })
     },
 
     /** A new set of ten; the old set dies at once. Only with a confirmed factor (409 otherwise). */
@@ -205,9 +207,9 @@ function factorChanges ({ prisma, outbox, audit }: FactorDeps) {
         if (await confirmedFactor(tx, actor.userId) === null) throw apiError('MFA_NOT_ENABLED')
         await replaceRecoveryCodes(tx, actor.userId, codes)
         await outbox.queue(tx, { kind: 'recovery_codes_regenerated', to: await emailOf(tx, actor.userId) })
+        await audit.recordIn(tx, { action: 'mfa.recovery_codes_regenerated', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip })
       })
       outbox.wake()
-      await audit.record({ action: 'mfa.recovery_codes_regenerated', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip })
       return codes
     },
 

@@ -43,10 +43,12 @@ export function createPasskeyService (deps: PasskeyDeps) {
 
     /** Renames one of the caller's passkeys; 404 for another user's or an unknown id. */
     async rename (actor: PasskeyActor, id: string, name: string): Promise<PasskeyView> {
-      const renamed = await renamePasskey(prisma, actor.userId, id, name)
-      if (renamed === null) throw apiError('NOT_FOUND')
-      await audit.record({ action: 'passkey.renamed', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { passkeyId: id } })
-      return renamed
+      return await prisma.$transaction(async tx => {
+        const renamed = await renamePasskey(tx, actor.userId, id, name)
+        if (renamed === null) throw apiError('NOT_FOUND')
+        await audit.recordIn(tx, { action: 'passkey.renamed', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { passkeyId: id } })
+        return renamed
+      })
     },
 
     /** Removes one of the caller's passkeys, and tells the owner by mail; 404 for another user's or an unknown id. */
@@ -56,9 +58,9 @@ export function createPasskeyService (deps: PasskeyDeps) {
         const removed = await deletePasskey(tx, actor.userId, id)
         if (removed === null) throw apiError('NOT_FOUND')
         await outbox.queue(tx, { kind: 'passkey_removed', to: removed.email, name: removed.name })
+        await audit.recordIn(tx, { action: 'passkey.removed', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { passkeyId: id } })
       })
       outbox.wake()
-      await audit.record({ action: 'passkey.removed', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { passkeyId: id } })
     },
 
     /** Options for a passwordless sign-in: no user named, the browser offers its discoverable credentials. */

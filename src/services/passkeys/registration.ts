@@ -52,7 +52,7 @@ async function verifiedCredential ({ prisma, ceremonies, settings }: PasskeyDeps
  * 409 for a known credential, or at MAX_PASSKEYS_PER_USER (counted under the user's row lock,
  * so two registrations racing for the last place cannot both pass); 403 on an unproven address.
  */
-async function storePasskey ({ prisma, outbox, now }: PasskeyDeps, actor: PasskeyActor, info: RegistrationInfo, name: string | undefined): Promise<PasskeyView> {
+async function storePasskey ({ prisma, outbox, audit, now }: PasskeyDeps, actor: PasskeyActor, info: RegistrationInfo, name: string | undefined): Promise<PasskeyView> {
   const at = now()
   return prisma.$transaction(async tx => {
     await lockUser(tx, actor.userId)
@@ -70,6 +70,7 @@ async function storePasskey ({ prisma, outbox, now }: PasskeyDeps, actor: Passke
     }, name ?? `Passkey ${count + 1}`, at)
     if (!await markProven(tx, actor.userId, actor.sessionId, { passkeyId: created.id }, at)) throw apiError('AUTH_SESSION_REVOKED')
     await outbox.queue(tx, { kind: 'passkey_added', to, name: created.name })
+    await audit.recordIn(tx, { action: 'passkey.registered', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { passkeyId: created.id, aaguid: created.aaguid } })
     return created
   }).catch((error: unknown) => {
     if (isUniqueViolation(error)) throw apiError('PASSKEY_ALREADY_REGISTERED')
@@ -124,7 +125,6 @@ export function createPasskeyRegistration (deps: PasskeyDeps) {
         throw error
       })
       outbox.wake()
-      await audit.record({ action: 'passkey.registered', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { passkeyId: passkey.id, aaguid: passkey.aaguid } })
       return passkey
     }
   }

@@ -78,9 +78,9 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
         // Even the passkey this session proved: an intruder who had the session a moment may have registered it.
         await suspendPasswordless(tx, userId)
         await outbox.queue(tx, { kind: 'password_changed', to: user.email, everywhere: false })
+        await audit.recordIn(tx, { action: 'password.changed', actorId: userId, subjectId: userId, ip })
       })
       outbox.wake()
-      await audit.record({ action: 'password.changed', actorId: userId, subjectId: userId, ip })
     },
 
     /**
@@ -98,8 +98,8 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
       await prisma.$transaction(async tx => {
         await assertDeletionLeavesAnAdmin(tx, userId)
         if (!await deleteUser(tx, userId, user.passwordHash)) throw apiError('AUTH_SESSION_REVOKED')
+        await audit.recordIn(tx, { action: 'user.deleted', actorId: userId, subjectId: userId, ip, details: { by: 'self' } })
       })
-      await audit.record({ action: 'user.deleted', actorId: userId, subjectId: userId, ip, details: { by: 'self' } })
     }
   }
 }

@@ -57,7 +57,6 @@ export function createPasswordResetService ({ prisma, passwords, sessions, oneTi
       if (user === null || !user.isActive || user.email !== found.email) throw apiError('RESET_TOKEN_INVALID')
       if (passwords.isWeak(password, [user.email, user.username])) throw apiError('PASSWORD_TOO_WEAK')
       const passwordHash = await passwords.hash(password)
-      let secondFactorsRemoved = false
       try {
         await prisma.$transaction(async tx => {
           // The user's row first, as every writer of a user's rows takes it: issuing a link
@@ -70,19 +69,19 @@ export function createPasswordResetService ({ prisma, passwords, sessions, oneTi
           // The login challenges before the factors, in the order a login's second step takes them.
           await voidUnfinishedChanges(tx, oneTimeTokens, found.userId, now())
           await suspendPasswordless(tx, found.userId)
-          secondFactorsRemoved = provenAt === null && await deleteEverySecondFactor(tx, found.userId)
+          const secondFactorsRemoved = provenAt === null && await deleteEverySecondFactor(tx, found.userId)
           if (secondFactorsRemoved) await outbox.queue(tx, { kind: 'mfa_disabled', to: found.email, byAdmin: false })
           await sessions.revokeAll(found.userId, 'password_reset', tx)
           await outbox.queue(tx, { kind: 'password_changed', to: found.email, everywhere: true })
           // In the same transaction: a reset that commits has lifted the wait, one that fails can be sent again.
           await throttle.clear(accountThrottleKeys(user), tx)
+          await audit.recordIn(tx, { action: 'password.reset', actorId: found.userId, subjectId: found.userId, ip, ...(secondFactorsRemoved ? { details: { secondFactorsRemoved } } : {}) })
         })
       } catch (error) {
         if (isRecordNotFound(error)) throw apiError('RESET_TOKEN_INVALID')
         throw error
       }
       outbox.wake()
-      await audit.record({ action: 'password.reset', actorId: found.userId, subjectId: found.userId, ip, ...(secondFactorsRemoved ? { details: { secondFactorsRemoved } } : {}) })
     }
   }
 }
