@@ -151,7 +151,13 @@ t.test('a user\'s own action whose audit entry cannot be written changes nothing
   const passkey = await registerPasskey(app, headers, 'Laptop')
   const passwords = ['a changed passphrase 31', 'a changed passphrase 32']
   const codesBefore = await prisma.recoveryCode.findMany({ where: { userId: owner.user.id }, select: { codeHash: true } })
+  const provenAt = async () => (await prisma.session.findFirstOrThrow({ where: { userId: owner.user.id, revokedAt: null }, orderBy: { createdAt: 'asc' } })).passwordProvenAt?.getTime()
+  const loginProof = await provenAt()
   const actions = {
+    'reauthentication.succeeded': {
+      request: { method: 'POST', url: '/auth/reauthenticate', payload: { password: owner.password } },
+      done: async () => await provenAt() !== loginProof
+    },
     'passkey.renamed': {
       request: { method: 'PATCH', url: `/auth/passkeys/${passkey.id}`, payload: { name: 'Phone' } },
       done: async () => (await prisma.passkey.findUniqueOrThrow({ where: { id: passkey.id } })).name === 'Phone'

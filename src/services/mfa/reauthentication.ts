@@ -1,5 +1,5 @@
 // Fresh authentication: sensitive changes need a proof made on this session recently; POST /auth/reauthenticate makes one.
-import type { Db, PrismaClient } from '../../db/prisma.js'
+import type { PrismaClient, Transaction } from '../../db/prisma.js'
 import { apiError, reauthenticationRequired, withStatus } from '../../errors.js'
 import type { AuditService } from '../admin/audit.js'
 import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
@@ -65,12 +65,15 @@ async function provenTimes ({ prisma, now }: ReauthenticationDeps, userId: strin
  */
 async function proveAndRecord (deps: ReauthenticationDeps, userId: string, sessionId: string, proof: ReauthenticationProof, passwordHash: string, ip: string): Promise<{ refusal: Error | null }> {
   const { prisma, passwords, factors, assertions, audit, now } = deps
-  const record = async (db: Db, proven: ProofMethod | { passkeyId: string }) => {
-    if (!await markProven(db, userId, sessionId, proven, now())) throw apiError('AUTH_SESSION_REVOKED')
+  // The proof and its audit entry commit together.
+  const record = async (tx: Transaction, proven: ProofMethod | { passkeyId: string }) => {
+    if (!await markProven(tx, userId, sessionId, proven, now())) throw apiError('AUTH_SESSION_REVOKED')
+    await audit.recordIn(tx, { action: 'reauthentication.succeeded', actorId: userId, subjectId: userId, ip, details: { method: methodOf(proof) } })
     return { refusal: null }
   }
   if ('password' in proof) {
-    return await passwords.verify(passwordHash, proof.password) ? await record(prisma, 'password') : { refusal: apiError('INVALID_CURRENT_PASSWORD') }
+    if (!await passwords.verify(passwordHash, proof.password)) return { refusal: apiError('INVALID_CURRENT_PASSWORD') }
+    return await prisma.$transaction(async tx => await record(tx, 'password'))
   }
   if ('webauthn' in proof) {
     const request = { response: proof.webauthn, purpose: 'reauthentication' as const, bindingId: sessionId, userId, requireUserVerification: false, ip }
@@ -164,7 +167,6 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
         throw refusal
       })
       if (method === 'recovery_code') outbox.wake()
-      await audit.record({ action: 'reauthentication.succeeded', actorId: userId, subjectId: userId, ip, details: { method } })
     }
   }
 }
