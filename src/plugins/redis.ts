@@ -62,9 +62,13 @@ async function redisPlugin (app: FastifyInstance, { url }: RedisSettings) {
   })
 }
 
-/** An error Redis answered (a ReplyError), as opposed to a connection that failed or timed out. */
+/**
+ * Redis's refusal of the connection's setup: a database it does not have, credentials it does
+ * not take. Any other answer (BUSY with a long script, LOADING) passes, as an outage does: the
+ * instance starts and counts in memory until Redis serves (regression: BUSY refused the start).
+ */
 function isRefusal (error: Error): boolean {
-  return error.name === 'ReplyError'
+  return error.name === 'ReplyError' && /^(ERR (DB index|invalid DB index|invalid password|AUTH)|NOAUTH|WRONGPASS|NOPERM)/.test(error.message)
 }
 
 export const redis = fp(redisPlugin, { name: 'redis' })

@@ -8,7 +8,7 @@ import { errorResponses, type PasswordPolicy, security } from '../schemas/common
 import { Accepted, ChangePasswordBody, EmptyBody, ForgotPasswordBody, ResetPasswordBody, VerifyEmailBody } from '../schemas/accounts.js'
 import type { CredentialService } from '../services/passwords/credentials.js'
 import type { EmailVerificationService } from '../services/accounts/email-verification.js'
-import { throttleKeyOfAddress } from '../services/sessions/login-throttle.js'
+import { mailboxKeyOf } from '../services/sessions/login-throttle.js'
 import type { PasswordResetService } from '../services/passwords/password-reset.js'
 import { absentBodyAsEmpty, actorOf, callerOf, noStore, type TypedRoutes } from './request-context.js'
 
@@ -20,8 +20,8 @@ export interface AccountRoutesOptions {
   limits: RateLimits
 }
 
-// The address a reset is asked for, keyed like a login identifier (the body is validated by then).
-const forgotAccountKey = (request: FastifyRequest) => throttleKeyOfAddress((request.body as { email: string }).email)
+// The mailbox a reset is asked for, its +tags one (the body is validated by then).
+const forgotAccountKey = (request: FastifyRequest) => mailboxKeyOf((request.body as { email: string }).email)
 
 // Each mail-sending or token-taking route has its own per-ip limit; forgot also one per address, resend one per user and one per address (shared budgets, see rate-limits.ts).
 export async function accountRoutes (app: FastifyInstance, { credentials, passwordReset, emails, passwordPolicy, limits }: AccountRoutesOptions) {
@@ -119,7 +119,7 @@ function emailRoutes (routes: TypedRoutes, app: FastifyInstance, { emails, limit
     }
   }, async (request, reply) => {
     const caller = callerOf(request)
-    await emails.resend(caller.userId, caller.sessionId, async address => { await recipientLimit(request, reply, throttleKeyOfAddress(address)) })
+    await emails.resend(caller.userId, caller.sessionId, async address => { await recipientLimit(request, reply, mailboxKeyOf(address)) })
     return reply.code(202).send({ message: 'If the address needs verifying, a link is on its way.' })
   })
 }

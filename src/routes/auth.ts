@@ -13,7 +13,7 @@ import {
 import { EmptyBody } from '../schemas/accounts.js'
 import { MfaChallengeResponse, MfaVerifyBody } from '../schemas/mfa.js'
 import { isSecondFactorRequired, throttleKeyOfLogin, type LoginService, type LoginIdentifier, type SignedIn } from '../services/sessions/login.js'
-import { throttleKeyOfAddress } from '../services/sessions/login-throttle.js'
+import { mailboxKeyOf } from '../services/sessions/login-throttle.js'
 import type { RefreshService } from '../services/sessions/refresh.js'
 import type { SessionService } from '../services/sessions/sessions.js'
 import type { UserService } from '../services/accounts/users.js'
@@ -69,7 +69,7 @@ export async function authRoutes (app: FastifyInstance, { logins, users, session
       response: { 201: RegisterResponse, ...errorResponses(400, 403, 409, 415, 429) }
     }
   }, async (request, reply) => {
-    const user = await users.register(request.body, async email => { await recipientLimit(request, reply, throttleKeyOfAddress(email)) })
+    const user = await users.register(request.body, async email => { await recipientLimit(request, reply, mailboxKeyOf(email)) })
     return reply.code(201).send({ user })
   })
 

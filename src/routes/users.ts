@@ -9,7 +9,7 @@ import { Me } from '../schemas/mfa.js'
 import { DeleteMeBody, UpdateMeBody } from '../schemas/users.js'
 import type { CredentialService } from '../services/passwords/credentials.js'
 import type { UserService } from '../services/accounts/users.js'
-import { throttleKeyOfAddress } from '../services/sessions/login-throttle.js'
+import { mailboxKeyOf } from '../services/sessions/login-throttle.js'
 import { actorOf, callerOf, noStore } from './request-context.js'
 
 export interface UserRoutesOptions {
@@ -27,7 +27,9 @@ export interface UserRoutesOptions {
  * registrations and resent links. A taken username or email is 409, which tells that it exists,
  * as a registration's 409 does: trying other names or addresses than one's own counts in the
  * registration's budget per client, and a username change per user too (an email change is
- * already held to the stricter mail budget per user).
+ * already held to the stricter mail budget per user). Sending one's own address cancels a
+ * pending change: it mails nobody and tells nothing, and spends none of these budgets (a
+ * stranger spending the address's must not keep its owner from cancelling).
  */
 function changeGuard (app: FastifyInstance, users: UserService, limits: RateLimits) {
   const emailChangeLimits = [
@@ -36,18 +38,16 @@ function changeGuard (app: FastifyInstance, users: UserService, limits: RateLimi
   ]
   const usernameChangeLimit = app.rateLimitBy('username-change-account', limits.register, request => callerOf(request).userId)
   const probeLimit = app.rateLimitBy(sharedBudgets.existenceProbes, limits.register, clientOf)
-  const recipientLimit = app.rateLimitBy(sharedBudgets.unprovenRecipient, limits.mailAccount, request => throttleKeyOfAddress((request.body as { email: string }).email))
+  const recipientLimit = app.rateLimitBy(sharedBudgets.unprovenRecipient, limits.mailAccount, request => mailboxKeyOf((request.body as { email: string }).email))
   return async function guardChange (request: FastifyRequest<{ Body: Static<typeof UpdateMeBody> }>, reply: FastifyReply) {
     const { username, email } = request.body
-    const renames = username !== undefined && await users.renames(callerOf(request).userId, username)
-    if (renames) await usernameChangeLimit(request, reply)
-    if (email !== undefined) {
-      await app.requireFreshAuthentication(request)
-      for (const limit of emailChangeLimits) await limit(request, reply)
-    }
+    const changes = await users.changesOf(callerOf(request).userId, { username, email })
+    if (changes.username) await usernameChangeLimit(request, reply)
+    if (email !== undefined) await app.requireFreshAuthentication(request)
+    if (changes.email) for (const limit of emailChangeLimits) await limit(request, reply)
     // Once per request, however many of its fields could tell.
-    if (renames || email !== undefined) await probeLimit(request, reply)
-    if (email !== undefined) await recipientLimit(request, reply)
+    if (changes.username || changes.email) await probeLimit(request, reply)
+    if (changes.email) await recipientLimit(request, reply)
   }
 }
 

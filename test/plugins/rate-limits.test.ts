@@ -179,6 +179,31 @@ t.test('mails to an address nobody has proven to hold: one budget per address ov
   t.same(await answerOf(owner.email), await answerOf(victim), 'the same 429 for an address with an account and one without')
 })
 
+// Regression: a +tag was an address of its own, with a budget of its own, though it reaches the same mailbox.
+t.test('an address\'s +tags spend its mail budget', async t => {
+  const { app } = await buildTestApp(t, { env: { RATE_LIMIT_MAIL_ACCOUNT: '1/60' } })
+  const box = `box-${randomBytes(4).toString('hex')}`
+  const register = (email: string, remoteAddress: string) => app.inject({ method: 'POST', url: '/auth/register', payload: { ...newAccount(), email }, remoteAddress })
+  t.equal((await register(`${box}@example.com`, '10.0.5.1')).statusCode, 201)
+  t.equal((await register(`${box}+1@example.com`, '10.0.5.2')).statusCode, 429, 'a +tag of it')
+  t.equal((await register(`${box}+2+3@EXAMPLE.com`, '10.0.5.3')).statusCode, 429, 'another, spelt otherwise')
+  t.equal((await register(`other-${box}@example.com`, '10.0.5.4')).statusCode, 201, 'another mailbox')
+})
+
+// Regression: sending one's own address, to cancel a pending change, spent the mail budgets: a
+// stranger registering the address (409) kept its owner from cancelling.
+t.test('cancelling a pending email change spends no mail budget', async t => {
+  const { app } = await buildTestApp(t, { env: { RATE_LIMIT_MAIL_ACCOUNT: '1/60' } })
+  const owner = await registerAccount(app, newAccount())
+  const headers = { authorization: `Bearer ${(await loginWithBody(app, owner)).accessToken}` }
+  const staged = await app.inject({ method: 'PATCH', url: '/users/me', headers, payload: { email: `new-${owner.email}` } })
+  t.equal(staged.json().pendingEmail, `new-${owner.email}`)
+  t.equal((await app.inject({ method: 'POST', url: '/auth/register', payload: { ...newAccount(), email: owner.email.toUpperCase() }, remoteAddress: '10.0.6.1' })).statusCode, 429, 'a stranger has spent the address\'s budget')
+  const cancelled = await app.inject({ method: 'PATCH', url: '/users/me', headers, payload: { email: owner.email } })
+  t.equal(cancelled.statusCode, 200, cancelled.body)
+  t.equal(cancelled.json().pendingEmail, null, 'the owner cancels all the same')
+})
+
 t.test('a registration refused for a weak password spends none of the address\'s mail budget', async t => {
   const { app } = await buildTestApp(t, { env: { RATE_LIMIT_MAIL_ACCOUNT: '1/60' } })
   const account = newAccount()

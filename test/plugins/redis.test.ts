@@ -1,4 +1,6 @@
 // The Redis connection: a setting Redis refuses stops the start; an unreachable Redis does not.
+import { once } from 'node:events'
+import { createServer, type AddressInfo } from 'node:net'
 import Fastify from 'fastify'
 import t from 'tap'
 import { redis } from '../../src/plugins/redis.js'
@@ -25,5 +27,19 @@ t.test('a database Redis has: connected', async t => {
 
 t.test('an unreachable Redis does not stop the start', async t => {
   const app = await start(t, `redis://127.0.0.1:${await freePort()}`)
+  t.not(app.redis?.status, 'ready', 'started all the same; the rate limits count in memory')
+})
+
+// Regression: any answer Redis gave the connection's first command refused the start, a BUSY
+// one too (a long script running): the instances restarted meanwhile did not come up.
+t.test('a Redis that answers BUSY does not stop the start', async t => {
+  const busy = createServer(socket => {
+    socket.on('data', () => { socket.write('-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSCRIPT.\r\n') })
+    socket.on('error', () => {})
+  })
+  busy.listen(0, '127.0.0.1')
+  await once(busy, 'listening')
+  t.teardown(() => { busy.close() })
+  const app = await start(t, `redis://127.0.0.1:${(busy.address() as AddressInfo).port}`)
   t.not(app.redis?.status, 'ready', 'started all the same; the rate limits count in memory')
 })

@@ -218,3 +218,17 @@ t.test('a reset mail rendered across a deactivation issues no link', serverOnly,
   await until('the mail to be taken off the outbox', async () => await prisma.outboxMail.count({ where: { recipient: account.email } }) === 0)
   t.equal(await prisma.oneTimeToken.count({ where: { userId: account.user.id, purpose: 'password_reset' } }), 0, 'no link')
 })
+
+// Regression (suspected by a review, reproduced here): the reset link went to the address the account had just left.
+t.test('a reset mail rendered across an email change issues no link', serverOnly, async t => {
+  const account = await registerProvenAccount(app, prisma)
+  await whileHeld(database.url, pool, {
+    hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1::uuid FOR UPDATE', [account.user.id]),
+    waitingStatement: '%FROM "User" WHERE id = $1::uuid FOR UPDATE%',
+    meanwhile: async holder => await holder.query('UPDATE "User" SET email = $2 WHERE id = $1::uuid', [account.user.id, `moved-${account.email}`])
+  }, async () => {
+    t.equal((await post('/auth/password/forgot', { email: account.email })).statusCode, 202)
+  })
+  await until('the mail to be taken off the outbox', async () => await prisma.outboxMail.count({ where: { recipient: account.email } }) === 0)
+  t.equal(await prisma.oneTimeToken.count({ where: { userId: account.user.id, purpose: 'password_reset' } }), 0, 'no link')
+})

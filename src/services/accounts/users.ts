@@ -57,9 +57,14 @@ export function createUserService ({ prisma, sql, now, passwords, emails, oneTim
     },
 
     /** Whether `username` would change the user's: the same name sent again changes nothing and tells nothing. */
-    async renames (userId: string, username: string): Promise<boolean> {
-      const user = await userById(prisma, userId, { username: true })
-      return user?.username !== canonical(username)
+    /** Which of the fields sent would change: a username or an address other than the user's own (sending one's own address cancels a pending change). */
+    async changesOf (userId: string, { username, email }: { username?: string | undefined, email?: string | undefined }): Promise<{ username: boolean, email: boolean }> {
+      if (username === undefined && email === undefined) return { username: false, email: false }
+      const user = await userById(prisma, userId, { username: true, email: true })
+      return {
+        username: username !== undefined && user?.username !== canonical(username),
+        email: email !== undefined && user?.email !== canonical(email)
+      }
     },
 
     /**

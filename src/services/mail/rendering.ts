@@ -31,10 +31,12 @@ export function createMailRenderer ({ prisma, outbox, oneTimeTokens, links, ttlS
     const user = await userByEmail(prisma, mail.recipient, { id: true, isActive: true })
     if (user === null || !user.isActive) return null
     return prisma.$transaction(async tx => {
-      // Again under the user's row, which a deactivation takes: one committed since the look-up
-      // wins, and leaves no live link for the account to find again once reactivated.
+      // Again under the user's row, which a deactivation or an email change takes: one committed
+      // since the look-up wins, and leaves no live link for the account to find again once
+      // reactivated, nor one mailed to the address it left.
       await lockUser(tx, user.id)
-      if ((await userById(tx, user.id, { isActive: true }))?.isActive !== true) return null
+      const now = await userById(tx, user.id, { isActive: true, email: true })
+      if (now?.isActive !== true || now.email !== mail.recipient) return null
       const tokenId = await oneTimeTokens.issue(user.id, 'password_reset', mail.recipient, tx)
       await outbox.attachToken(tx, mail.id, tokenId)
       return tokenId

@@ -33,9 +33,18 @@ export function throttleKeyOf (canonicalIdentifier: string): string {
   return createHash('sha256').update(canonicalIdentifier).digest('base64url')
 }
 
-/** The key of an address a mail is asked for (a password reset), the same as a login by that address. */
-export function throttleKeyOfAddress (email: string): string {
-  return throttleKeyOf(canonical(email))
+/**
+ * The key of the mailbox an address delivers to, as far as the address alone tells: a `+tag`
+ * (`ada+1@example.com`) reaches the same mailbox as the address without it, so both spend one
+ * budget of mails (regression: each tag had a budget of its own). Other aliases (Gmail's dots,
+ * a catch-all domain) are the per-client limits' to bound.
+ */
+export function mailboxKeyOf (email: string): string {
+  const address = canonical(email)
+  const at = address.lastIndexOf('@')
+  const local = address.slice(0, at)
+  const plus = local.indexOf('+')
+  return throttleKeyOf(plus <= 0 ? address : `${local.slice(0, plus)}${address.slice(at)}`)
 }
 
 /** The keys of every identifier an account can log in with (stored email and username are canonical). */
