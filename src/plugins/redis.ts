@@ -63,12 +63,13 @@ async function redisPlugin (app: FastifyInstance, { url }: RedisSettings) {
 }
 
 /**
- * Redis's refusal of the connection's setup: a database it does not have, credentials it does
- * not take. Any other answer (BUSY with a long script, LOADING) passes, as an outage does: the
- * instance starts and counts in memory until Redis serves (regression: BUSY refused the start).
+ * Redis's refusal of the connection's setup: a database it does not have (or, in cluster mode,
+ * any `/db`), credentials it does not take. An answer that only says Redis is busy for now
+ * (BUSY with a long script, LOADING, a failover's) passes, as an outage does: the instance
+ * starts and counts in memory until Redis serves (regression: BUSY refused the start).
  */
 function isRefusal (error: Error): boolean {
-  return error.name === 'ReplyError' && /^(ERR (DB index|invalid DB index|invalid password|AUTH)|NOAUTH|WRONGPASS|NOPERM)/.test(error.message)
+  return error.name === 'ReplyError' && !/^(BUSY|LOADING|TRYAGAIN|MASTERDOWN|CLUSTERDOWN|READONLY)\b/.test(error.message)
 }
 
 export const redis = fp(redisPlugin, { name: 'redis' })

@@ -43,3 +43,16 @@ t.test('a Redis that answers BUSY does not stop the start', async t => {
   const app = await start(t, `redis://127.0.0.1:${(busy.address() as AddressInfo).port}`)
   t.not(app.redis?.status, 'ready', 'started all the same; the rate limits count in memory')
 })
+
+// Regression: only the errors of a list refused the start; a cluster-mode Redis's refusal of
+// any `/db` started the instance on db 0, saying nothing.
+t.test('a Redis that refuses the connection\'s setup otherwise refuses the start too', async t => {
+  const cluster = createServer(socket => {
+    socket.on('data', () => { socket.write('-ERR SELECT is not allowed in cluster mode\r\n') })
+    socket.on('error', () => {})
+  })
+  cluster.listen(0, '127.0.0.1')
+  await once(cluster, 'listening')
+  t.teardown(() => { cluster.close() })
+  await t.rejects(start(t, `redis://127.0.0.1:${(cluster.address() as AddressInfo).port}/9`), { message: 'REDIS_URL: Redis refused the connection\'s setup: ERR SELECT is not allowed in cluster mode' })
+})
