@@ -94,7 +94,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   for (const schema of [ErrorResponse, User, AccessClaims, AdminUser, Me, Passkey]) app.addSchema(schema)
 
   await app.register(redis, { url: config.REDIS_URL })
-  await app.register(rateLimits, { defaultLimit: limits.default, redis: app.redis, keyPrefix: `${config.REDIS_KEY_PREFIX}rate:`, now })
+  await app.register(rateLimits, { defaultLimit: limits.default, redis: app.redis, keyPrefix: `${config.REDIS_KEY_PREFIX}rate:`, now, behindProxy: listOf(config.TRUST_PROXY).length > 0 })
   await app.register(errorHandler)
   await app.register(requestId)
   await app.register(loadShedding, {

@@ -19,6 +19,11 @@ export interface RateLimitSettings {
   keyPrefix: string
   /** The clock that times the pause after Redis failed to answer. */
   now: () => Date
+  /**
+   * Whether a proxy's X-Forwarded-For names the client (TRUST_PROXY): only then can
+   * `request.ip` be anything but the socket's own address, which Node spells canonically.
+   */
+  behindProxy: boolean
 }
 
 /** A route's `config.rateLimit`: at most `limit.max` requests per client ip in its window. */
@@ -67,7 +72,9 @@ export function clientOf (request: FastifyRequest): string {
   const ip = request.ip as string | undefined
   if (ip === undefined) return 'gone'
   if (!isIPv6(ip)) return ip
-  return new Address6(`${ip}/64`).startAddress().correctForm()
+  // A dual-stack socket's IPv4 client (canonicaliseIp turns only a forwarded one into IPv4).
+  const address = new Address6(ip)
+  return address.isMapped4() ? address.to4().correctForm() : new Address6(`${ip}/64`).startAddress().correctForm()
 }
 
 /**
@@ -213,8 +220,9 @@ async function rateLimitsPlugin (app: FastifyInstance, settings: RateLimitSettin
     errorResponseBuilder: () => apiError('RATE_LIMITED')
   })
 
-  // At the root, ahead of every route's own hooks (its limits among them) and every handler: one place for the whole app.
-  app.addHook('onRequest', (request, _reply, done) => { canonicaliseIp(request); done() })
+  // At the root, ahead of every route's own hooks (its limits among them) and every handler: one
+  // place for the whole app. Only behind a proxy: a hook on every request costs the hot paths.
+  if (settings.behindProxy) app.addHook('onRequest', (request, _reply, done) => { canonicaliseIp(request); done() })
 
   // One checker per name, so that routes naming the same budget share its count in memory
   // too (each checker has a store of its own; in Redis the name alone keeps counts apart).

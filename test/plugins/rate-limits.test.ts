@@ -236,6 +236,16 @@ t.test('an account\'s email changes and resends share one mail budget', async t 
   t.equal((await stage(`c-${account.email}`)).statusCode, 429, 'an email change too')
 })
 
+// Without a trusted proxy the address is the socket's: a dual-stack socket's IPv4 clients must
+// each count alone, not as one IPv6 /64 (::ffff:0:0/64 holds every one of them).
+t.test('a dual-stack socket\'s IPv4 clients count one by one', async t => {
+  const { app } = await buildTestApp(t, { env: { RATE_LIMIT_LOGIN_IP: '2/60', RATE_LIMIT_LOGIN_ACCOUNT: '100/60' } })
+  const attempt = async (remoteAddress: string) => (await app.inject({ method: 'POST', url: '/auth/login', payload: { email: 'x@example.com', password: 'wrong password' }, remoteAddress })).statusCode
+  t.same([await attempt('::ffff:192.0.2.9'), await attempt('::ffff:192.0.2.9'), await attempt('::ffff:192.0.2.9')], [401, 401, 429])
+  t.equal(await attempt('::ffff:192.0.2.10'), 401, 'another client, its own count')
+  t.equal(await attempt('192.0.2.9'), 429, 'the same client over IPv4')
+})
+
 // Regression: behind a trusted proxy, X-Forwarded-For was taken as the proxy wrote it: each
 // port a new client, and anything at all stored as the ip of sessions and audit entries.
 t.test('a forwarded address counts in one form: no port, IPv4-mapped as IPv4, IPv6 by its /64; what is no address counts as the proxy', async t => {
