@@ -64,7 +64,8 @@ function canonicaliseIp (request: FastifyRequest): void {
 
 /**
  * The client a per-ip limit counts, as @fastify/rate-limit keys it: the address (made
- * canonical on arrival, canonicaliseIp), an IPv6 client by its /64 (one subscriber's whole network).
+ * canonical on arrival behind a proxy, canonicaliseIp), an IPv4-mapped one as IPv4, an IPv6
+ * client by its /64 (one subscriber's whole network).
  */
 export function clientOf (request: FastifyRequest): string {
   // Undefined once the client has reset its connection, before the limits looked at the
@@ -72,7 +73,7 @@ export function clientOf (request: FastifyRequest): string {
   const ip = request.ip as string | undefined
   if (ip === undefined) return 'gone'
   if (!isIPv6(ip)) return ip
-  // A dual-stack socket's IPv4 client (canonicaliseIp turns only a forwarded one into IPv4).
+  // A dual-stack socket's IPv4 client: without a proxy, no hook has made it IPv4.
   const address = new Address6(ip)
   return address.isMapped4() ? address.to4().correctForm() : new Address6(`${ip}/64`).startAddress().correctForm()
 }
@@ -214,7 +215,7 @@ async function rateLimitsPlugin (app: FastifyInstance, settings: RateLimitSettin
     cache: MEMORY_ENTRIES,
     ...(settings.redis === null ? {} : { store: sharedStore(settings.redis, settings.keyPrefix, redisAvailability(settings.redis, app.log, settings.now)) }),
     // The key is the client ip (an IPv6 client by its /64) as Fastify resolved it (clientOf):
-    // X-Forwarded-For counts only when it comes from a TRUST_PROXY address, and in one
+    // X-Forwarded-For counts only when it comes from a TRUST_PROXY address, and then in one
     // canonical form (canonicaliseIp), so a client cannot pick a new identity per request.
     keyGenerator: clientOf,
     errorResponseBuilder: () => apiError('RATE_LIMITED')
