@@ -68,7 +68,7 @@ export async function mfaRoutes (app: FastifyInstance, { factors, reauthenticati
       response: { 204: Type.Null(), ...errorResponses(401, 403, 409) }
     }
   }, async (request, reply) => {
-    await factors.removeTotp(actorOf(request))
+    await factors.removeTotp(actorOf(request), callerOf(request).sessionId)
     return reply.code(204).send(null)
   })
   recoveryAndReauthenticationRoutes(routes, app, { factors, reauthentication, passwordPolicy }, rateLimit)
@@ -88,7 +88,7 @@ function recoveryAndReauthenticationRoutes (routes: TypedRoutes, app: FastifyIns
       body: EmptyBody,
       response: { 200: RecoveryCodes, ...errorResponses(400, 401, 403, 409, 415) }
     }
-  }, async request => ({ recoveryCodes: await factors.regenerateRecoveryCodes(actorOf(request)) }))
+  }, async request => ({ recoveryCodes: await factors.regenerateRecoveryCodes(actorOf(request), callerOf(request).sessionId) }))
 
   routes.post('/auth/reauthenticate', {
     config: { rateLimit },

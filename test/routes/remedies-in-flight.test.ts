@@ -232,3 +232,27 @@ t.test('a reset mail rendered across an email change issues no link', serverOnly
   await until('the mail to be taken off the outbox', async () => await prisma.outboxMail.count({ where: { recipient: account.email } }) === 0)
   t.equal(await prisma.oneTimeToken.count({ where: { userId: account.user.id, purpose: 'password_reset' } }), 0, 'no link')
 })
+
+// Regression: a change of the factor waiting for the user's row went on after a remedy that ended its session.
+for (const change of ['new recovery codes', 'the removal of the TOTP factor'] as const) {
+  t.test(`${change} under way across the end of the caller's session changes nothing`, serverOnly, async t => {
+    const account = await registerProvenAccount(app, prisma)
+    const { accessToken, refreshToken } = await loginWithBody(app, account)
+    await enrolTotp(app, bearer(accessToken), clock)
+    const sessionId = refreshToken.split('.')[0] as string
+    const codesOf = async () => (await prisma.recoveryCode.findMany({ where: { userId: account.user.id }, select: { codeHash: true }, orderBy: { codeHash: 'asc' } })).map(code => code.codeHash)
+    const codes = await codesOf()
+    const answer = await whileHeld(database.url, pool, {
+      hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1::uuid FOR UPDATE', [account.user.id]),
+      waitingStatement: '%FROM "User" WHERE id = $1::uuid FOR UPDATE%',
+      // What every remedy does to the session (a password change elsewhere, a sign-out everywhere).
+      meanwhile: async holder => await holder.query('UPDATE "Session" SET "revokedAt" = now(), "revokedReason" = \'password_change\' WHERE id = $1::uuid', [sessionId])
+    }, async () => change === 'new recovery codes'
+      ? await post('/auth/mfa/recovery-codes', undefined, bearer(accessToken))
+      : await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', headers: bearer(accessToken) }))
+    t.equal(answer.statusCode, 401, answer.body)
+    t.equal(answer.json().code, 'AUTH_SESSION_REVOKED')
+    t.equal(await prisma.totpFactor.count({ where: { userId: account.user.id } }), 1, 'the factor stays')
+    t.same(await codesOf(), codes, 'and its codes, the same ones')
+  })
+}

@@ -11,7 +11,7 @@ import { emailOf, provenEmailOf } from '../accounts/email-of.js'
 import { lockUser, userById } from '../accounts/user-store.js'
 import { deleteAllPasskeys, hasPasskey } from '../passkeys/passkey-store.js'
 import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
-import { markProven } from '../sessions/session-store.js'
+import { liveSessionOf, markProven } from '../sessions/session-store.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import { voidUnfinishedChanges } from '../accounts/unfinished-changes.js'
 
@@ -175,16 +175,26 @@ function totpEnrolment (deps: FactorDeps) {
   }
 }
 
+/**
+ * Under the user's row, which a remedy takes too: the caller's session must still be live. One
+ * ended by a password change or a sign-out everywhere that committed while this request waited
+ * changes nothing after it (regression: it replaced the codes, or removed the factor, after it).
+ */
+async function assertLiveCaller (tx: Transaction, userId: string, sessionId: string, at: Date): Promise<void> {
+  await lockUser(tx, userId)
+  if (await liveSessionOf(tx, userId, sessionId, at, { id: true }) === null) throw apiError('AUTH_SESSION_REVOKED')
+}
+
 /** The owner's changes to a set-up factor: removing it, or replacing the recovery codes. */
-function factorChanges ({ prisma, outbox, audit }: FactorDeps) {
+function factorChanges ({ prisma, outbox, audit, now }: FactorDeps) {
   return {
     /**
      * Removes the factor and its recovery codes, and the owner is told by mail; or cancels an
      * enrolment not yet confirmed, without a mail: it never guarded a login. 409 when there is neither.
      */
-    async removeTotp (actor: FactorActor): Promise<void> {
+    async removeTotp (actor: FactorActor, sessionId: string): Promise<void> {
       const confirmed = await prisma.$transaction(async tx => {
-        await lockUser(tx, actor.userId)
+        await assertLiveCaller(tx, actor.userId, sessionId, now())
         const factor = await tx.totpFactor.findUnique({ where: { userId: actor.userId }, select: { confirmedAt: true } })
         if (factor === null) throw apiError('MFA_NOT_ENABLED')
         await tx.totpFactor.deleteMany({ where: { userId: actor.userId } })
@@ -200,10 +210,10 @@ function factorChanges ({ prisma, outbox, audit }: FactorDeps) {
     },
 
     /** A new set of ten; the old set dies at once. Only with a confirmed factor (409 otherwise). */
-    async regenerateRecoveryCodes (actor: FactorActor): Promise<string[]> {
+    async regenerateRecoveryCodes (actor: FactorActor, sessionId: string): Promise<string[]> {
       const codes = newRecoveryCodes()
       await prisma.$transaction(async tx => {
-        await lockUser(tx, actor.userId)
+        await assertLiveCaller(tx, actor.userId, sessionId, now())
         if (await confirmedFactor(tx, actor.userId) === null) throw apiError('MFA_NOT_ENABLED')
         await replaceRecoveryCodes(tx, actor.userId, codes)
         await outbox.queue(tx, { kind: 'recovery_codes_regenerated', to: await emailOf(tx, actor.userId) })
