@@ -1,7 +1,7 @@
 // A write that waits past DATABASE_QUERY_TIMEOUT_SECONDS (a lock held, storage stalled) is cancelled by the server: the 503 wrote nothing, and sending it again is safe.
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { InjectOptions } from 'fastify'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { loginAsAdmin } from '../helpers/admin.js'
 import { buildTestApp } from '../helpers/app.js'
 import { withClient } from '../helpers/database.js'
@@ -26,6 +26,38 @@ async function whileLocked<T> (lock: string, values: unknown[], work: () => Prom
   })
   await sleep(300)
   return result
+}
+
+/** An action, as sent, and whether what it changes is there. */
+interface AuditedAction { request: InjectOptions, done: () => Promise<boolean> }
+
+/**
+ * Each action sent while its audit entry's insert waits for a lock the test holds, and its
+ * connection dropped there: 503, nothing done and nothing recorded; sent again, both. `subjectId`
+ * counts only the entries about that user.
+ */
+async function cutAtTheirAuditEntries (t: Test, actions: Record<string, AuditedAction>, headers: Record<string, string>, subjectId?: string): Promise<void> {
+  const recorded = async (action: string) => await prisma.auditEvent.count({ where: { action, ...(subjectId === undefined ? {} : { subjectId }) } })
+  await pool.query('CREATE FUNCTION wait_for_the_test () RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_xact_lock(4242); RETURN NEW; END $$')
+  await pool.query(`CREATE TRIGGER wait_for_the_test BEFORE INSERT ON "AuditEvent" FOR EACH ROW WHEN (NEW.action IN (${Object.keys(actions).map(action => `'${action}'`).join(', ')})) EXECUTE FUNCTION wait_for_the_test()`)
+  try {
+    for (const [action, { request, done }] of Object.entries(actions)) {
+      const send = () => app.inject({ ...request, headers })
+      const cut = await whileHeld(database.url, pool, {
+        hold: async holder => await holder.query('SELECT pg_advisory_xact_lock(4242)'),
+        waitingStatement: '%"AuditEvent"%',
+        meanwhile: dropConnectionOf(pool, '%"AuditEvent"%')
+      }, send)
+      t.equal(cut.statusCode, 503, action)
+      t.notOk(await done(), `${action}: nothing done`)
+      t.equal(await recorded(action), 0, `${action}: nothing recorded`)
+      t.ok((await send()).statusCode < 300, `${action}: the retry succeeds`)
+      t.ok(await done(), `${action}: done`)
+      t.equal(await recorded(action), 1, `${action}: and recorded`)
+    }
+  } finally {
+    await pool.query('DROP TRIGGER wait_for_the_test ON "AuditEvent"; DROP FUNCTION wait_for_the_test')
+  }
 }
 
 // Regression: pg's client-side timeout alone answered 503 and left the statement to run on;
@@ -118,28 +150,8 @@ t.test('an admin action whose audit entry cannot be written changes nothing: 503
       request: { method: 'PUT', url: '/admin/settings', payload: { accessTokenTtlSeconds: 600 } },
       done: async () => (await app.inject({ method: 'GET', url: '/admin/settings', headers: admin.headers })).json().accessTokenTtlSeconds === 600
     }
-  } as const
-  await pool.query('CREATE FUNCTION wait_for_the_test () RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_xact_lock(4242); RETURN NEW; END $$')
-  await pool.query(`CREATE TRIGGER wait_for_the_test BEFORE INSERT ON "AuditEvent" FOR EACH ROW WHEN (NEW.action IN (${Object.keys(actions).map(action => `'${action}'`).join(', ')})) EXECUTE FUNCTION wait_for_the_test()`)
-  try {
-    for (const [action, { request, done }] of Object.entries(actions)) {
-      const send = () => app.inject({ ...request, headers: admin.headers } as InjectOptions)
-      // The entry's insert waits for a lock the test holds; its connection is dropped there.
-      const cut = await whileHeld(database.url, pool, {
-        hold: async holder => await holder.query('SELECT pg_advisory_xact_lock(4242)'),
-        waitingStatement: '%"AuditEvent"%',
-        meanwhile: dropConnectionOf(pool, '%"AuditEvent"%')
-      }, send)
-      t.equal(cut.statusCode, 503, action)
-      t.notOk(await done(), `${action}: nothing done`)
-      t.equal(await prisma.auditEvent.count({ where: { action } }), 0, `${action}: nothing recorded`)
-      t.ok((await send()).statusCode < 300, `${action}: the retry succeeds`)
-      t.ok(await done(), `${action}: done`)
-      t.equal(await prisma.auditEvent.count({ where: { action } }), 1, `${action}: and recorded`)
-    }
-  } finally {
-    await pool.query('DROP TRIGGER wait_for_the_test ON "AuditEvent"; DROP FUNCTION wait_for_the_test')
-  }
+  } satisfies Record<string, AuditedAction>
+  await cutAtTheirAuditEntries(t, actions, admin.headers)
 })
 
 // Regression: the users' own actions wrote their audit entry after their commit: a process
@@ -183,25 +195,6 @@ t.test('a user\'s own action whose audit entry cannot be written changes nothing
       request: { method: 'DELETE', url: '/users/me', payload: { password: passwords[0] } },
       done: async () => await prisma.user.count({ where: { id: owner.user.id } }) === 0
     }
-  } as const
-  await pool.query('CREATE FUNCTION wait_for_the_test () RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_xact_lock(4243); RETURN NEW; END $$')
-  await pool.query(`CREATE TRIGGER wait_for_the_test BEFORE INSERT ON "AuditEvent" FOR EACH ROW WHEN (NEW.action IN (${Object.keys(actions).map(action => `'${action}'`).join(', ')})) EXECUTE FUNCTION wait_for_the_test()`)
-  try {
-    for (const [action, { request, done }] of Object.entries(actions)) {
-      const send = () => app.inject({ ...request, headers } as InjectOptions)
-      const cut = await whileHeld(database.url, pool, {
-        hold: async holder => await holder.query('SELECT pg_advisory_xact_lock(4243)'),
-        waitingStatement: '%"AuditEvent"%',
-        meanwhile: dropConnectionOf(pool, '%"AuditEvent"%')
-      }, send)
-      t.equal(cut.statusCode, 503, action)
-      t.notOk(await done(), `${action}: nothing done`)
-      t.equal(await prisma.auditEvent.count({ where: { action, subjectId: owner.user.id } }), 0, `${action}: nothing recorded`)
-      t.ok((await send()).statusCode < 300, `${action}: the retry succeeds`)
-      t.ok(await done(), `${action}: done`)
-      t.equal(await prisma.auditEvent.count({ where: { action, subjectId: owner.user.id } }), 1, `${action}: and recorded`)
-    }
-  } finally {
-    await pool.query('DROP TRIGGER wait_for_the_test ON "AuditEvent"; DROP FUNCTION wait_for_the_test')
-  }
+  } satisfies Record<string, AuditedAction>
+  await cutAtTheirAuditEntries(t, actions, headers, owner.user.id)
 })

@@ -3,6 +3,7 @@
 // session after it: every remedy that ends all of a user's sessions counts on the user's row
 // (User.signOutGeneration), and a session opens only under the count its sign-in read. A
 // request across the deletion answers as the catalogue says, never a 500 or another code.
+import type pg from 'pg'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { loginAsAdmin } from '../helpers/admin.js'
@@ -22,6 +23,10 @@ const bearer = (accessToken: string) => ({ authorization: `Bearer ${accessToken}
 const post = (url: string, payload?: object, headers: Record<string, string> = {}) => app.inject({ method: 'POST', url, headers, ...(payload === undefined ? {} : { payload }) })
 const liveSessions = (userId: string) => prisma.session.count({ where: { userId, revokedAt: null } })
 const generationOf = async (userId: string) => (await prisma.user.findUniqueOrThrow({ where: { id: userId } })).signOutGeneration
+/** Another transaction holds the user's row, as a remedy or a deletion does while it writes. */
+const holdingUser = (userId: string) => async (holder: pg.Client) => await holder.query('SELECT 1 FROM "User" WHERE id = $1::uuid FOR UPDATE', [userId])
+/** The statement of lockUser (src/services/accounts/user-store.ts) while it waits. */
+const lockUserStatement = '%FROM "User" WHERE id = $1::uuid FOR UPDATE%'
 
 async function accountWithPasskey () {
   const account = await registerProvenAccount(app, prisma)
@@ -88,8 +93,8 @@ t.test('a login\'s second step under way across an admin\'s removal of the facto
   const { recoveryCodes } = await enrolTotp(app, bearer((await loginWithBody(app, account)).accessToken), clock)
   const { mfaToken } = (await startLogin(app, account)).json()
   const [secondStep, removal] = await racedWhileHeld(database.url, pool, {
-    hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1::uuid FOR UPDATE', [account.user.id]),
-    waitingStatement: '%FROM "User" WHERE id = $1::uuid FOR UPDATE%'
+    hold: holdingUser(account.user.id),
+    waitingStatement: lockUserStatement
   },
   async () => await post('/auth/mfa/verify', { mfaToken, recoveryCode: recoveryCodes[0] }),
   async () => await app.inject({ method: 'DELETE', url: `/admin/users/${account.user.id}/mfa`, headers: admin.headers }))
@@ -105,7 +110,7 @@ t.test('the owner\'s logout-all under way across the account\'s deletion answers
   const account = await registerProvenAccount(app, prisma)
   const { accessToken } = await loginWithBody(app, account)
   const [deletion, logoutAll] = await racedWhileHeld(database.url, pool, {
-    hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1::uuid FOR UPDATE', [account.user.id]),
+    hold: holdingUser(account.user.id),
     waitingStatement: '%"User"%'
   },
   async () => await app.inject({ method: 'DELETE', url: `/admin/users/${account.user.id}`, headers: admin.headers }),
@@ -127,31 +132,26 @@ t.test('a passwordless sign-in under way across the account\'s deletion is refus
   t.equal(signIn.json().code, 'PASSKEY_INVALID')
 })
 
-// Regression: a password change whose account was deleted meanwhile answered 403 INVALID_CURRENT_PASSWORD.
-t.test('a password change under way across the account\'s deletion is 401 AUTH_SESSION_REVOKED', serverOnly, async t => {
-  const account = await registerProvenAccount(app, prisma)
-  const { accessToken } = await loginWithBody(app, account)
-  const change = await whileHeld(database.url, pool, {
-    hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1::uuid FOR UPDATE', [account.user.id]),
-    waitingStatement: '%UPDATE "public"."User"%',
-    meanwhile: async holder => await holder.query('DELETE FROM "User" WHERE id = $1::uuid', [account.user.id])
-  }, async () => await post('/auth/password/change', { currentPassword: account.password, newPassword: 'a changed passphrase 23' }, bearer(accessToken)))
-  t.equal(change.statusCode, 401, change.body)
-  t.equal(change.json().code, 'AUTH_SESSION_REVOKED')
-})
-
-// Regression: a TOTP enrolment whose account was deleted meanwhile answered 409 MFA_ALREADY_ENABLED.
-t.test('a TOTP enrolment under way across the account\'s deletion is 401 AUTH_SESSION_REVOKED', serverOnly, async t => {
-  const account = await registerProvenAccount(app, prisma)
-  const { accessToken } = await loginWithBody(app, account)
-  const enrolment = await whileHeld(database.url, pool, {
-    hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1::uuid FOR UPDATE', [account.user.id]),
-    waitingStatement: '%INSERT INTO "public"."TotpFactor"%',
-    meanwhile: async holder => await holder.query('DELETE FROM "User" WHERE id = $1::uuid', [account.user.id])
-  }, async () => await post('/auth/mfa/totp', undefined, bearer(accessToken)))
-  t.equal(enrolment.statusCode, 401, enrolment.body)
-  t.equal(enrolment.json().code, 'AUTH_SESSION_REVOKED')
-})
+// Regression: a password change answered 403 INVALID_CURRENT_PASSWORD, a TOTP enrolment 409
+// MFA_ALREADY_ENABLED and a resent link 500 when the account was deleted while they waited.
+const acrossDeletion = [
+  { request: 'a password change', proven: true, waitingStatement: '%UPDATE "public"."User"%', send: (headers: Record<string, string>, password: string) => post('/auth/password/change', { currentPassword: password, newPassword: 'a changed passphrase 23' }, headers) },
+  { request: 'a TOTP enrolment', proven: true, waitingStatement: '%INSERT INTO "public"."TotpFactor"%', send: (headers: Record<string, string>) => post('/auth/mfa/totp', undefined, headers) },
+  { request: 'a resent verification link', proven: false, waitingStatement: lockUserStatement, send: (headers: Record<string, string>) => post('/auth/email/resend', undefined, headers) }
+]
+for (const { request, proven, waitingStatement, send } of acrossDeletion) {
+  t.test(`${request} under way across the account's deletion is 401 AUTH_SESSION_REVOKED`, serverOnly, async t => {
+    const account = proven ? await registerProvenAccount(app, prisma) : await registerAccount(app)
+    const headers = bearer((await loginWithBody(app, account)).accessToken)
+    const answer = await whileHeld(database.url, pool, {
+      hold: holdingUser(account.user.id),
+      waitingStatement,
+      meanwhile: async holder => await holder.query('DELETE FROM "User" WHERE id = $1::uuid', [account.user.id])
+    }, async () => await send(headers, account.password))
+    t.equal(answer.statusCode, 401, answer.body)
+    t.equal(answer.json().code, 'AUTH_SESSION_REVOKED')
+  })
+}
 
 // Regression: the remedy ended the sessions its statement's snapshot, taken before it waited for
 // the user's row, saw; a login that committed meanwhile kept its session.
@@ -182,7 +182,7 @@ t.test('a password login of an account with a second factor across a remedy gets
   const account = await registerProvenAccount(app, prisma)
   await enrolTotp(app, bearer((await loginWithBody(app, account)).accessToken), clock)
   const login = await whileHeld(database.url, pool, {
-    hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1::uuid FOR UPDATE', [account.user.id]),
+    hold: holdingUser(account.user.id),
     waitingStatement: '%INSERT INTO "MfaChallenge"%',
     // A remedy's count, as every remedy writes it (see the first test), committed while the password was checked.
     meanwhile: async holder => await holder.query('UPDATE "User" SET "signOutGeneration" = "signOutGeneration" + 1 WHERE id = $1::uuid', [account.user.id])
@@ -192,46 +192,27 @@ t.test('a password login of an account with a second factor across a remedy gets
   t.equal(await prisma.mfaChallenge.count({ where: { userId: account.user.id } }), 0)
 })
 
-// Regression: the link's token was written for an account deleted since the session was read (a 500).
-t.test('a resent verification link under way across the account\'s deletion is 401 AUTH_SESSION_REVOKED', serverOnly, async t => {
-  const account = await registerAccount(app)
-  const { accessToken } = await loginWithBody(app, account)
-  const resend = await whileHeld(database.url, pool, {
-    hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1::uuid FOR UPDATE', [account.user.id]),
-    waitingStatement: '%FROM "User" WHERE id = $1::uuid FOR UPDATE%',
-    meanwhile: async holder => await holder.query('DELETE FROM "User" WHERE id = $1::uuid', [account.user.id])
-  }, async () => await post('/auth/email/resend', undefined, bearer(accessToken)))
-  t.equal(resend.statusCode, 401, resend.body)
-  t.equal(resend.json().code, 'AUTH_SESSION_REVOKED')
-})
-
-// Regression: the reset link was issued after a deactivation committed during the mail's rendering, and worked again once the account was reactivated.
-t.test('a reset mail rendered across a deactivation issues no link', serverOnly, async t => {
-  const account = await registerProvenAccount(app, prisma)
-  await whileHeld(database.url, pool, {
-    hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1::uuid FOR UPDATE', [account.user.id]),
-    waitingStatement: '%FROM "User" WHERE id = $1::uuid FOR UPDATE%',
-    meanwhile: async holder => await holder.query('UPDATE "User" SET "isActive" = false WHERE id = $1::uuid', [account.user.id])
-  }, async () => {
-    t.equal((await post('/auth/password/forgot', { email: account.email })).statusCode, 202)
+// Regression: the reset link was issued after a deactivation committed during the mail's
+// rendering, and worked again once the account was reactivated; or after an email change, and
+// went to the address the account had just left (suspected by a review, reproduced here).
+const changesWhileRendering = [
+  { change: 'a deactivation', sql: 'UPDATE "User" SET "isActive" = false WHERE id = $1::uuid' },
+  { change: 'an email change', sql: 'UPDATE "User" SET email = \'moved-\' || email WHERE id = $1::uuid' }
+]
+for (const { change, sql } of changesWhileRendering) {
+  t.test(`a reset mail rendered across ${change} issues no link`, serverOnly, async t => {
+    const account = await registerProvenAccount(app, prisma)
+    await whileHeld(database.url, pool, {
+      hold: holdingUser(account.user.id),
+      waitingStatement: lockUserStatement,
+      meanwhile: async holder => await holder.query(sql, [account.user.id])
+    }, async () => {
+      t.equal((await post('/auth/password/forgot', { email: account.email })).statusCode, 202)
+    })
+    await until('the mail to be taken off the outbox', async () => await prisma.outboxMail.count({ where: { recipient: account.email } }) === 0)
+    t.equal(await prisma.oneTimeToken.count({ where: { userId: account.user.id, purpose: 'password_reset' } }), 0, 'no link')
   })
-  await until('the mail to be taken off the outbox', async () => await prisma.outboxMail.count({ where: { recipient: account.email } }) === 0)
-  t.equal(await prisma.oneTimeToken.count({ where: { userId: account.user.id, purpose: 'password_reset' } }), 0, 'no link')
-})
-
-// Regression (suspected by a review, reproduced here): the reset link went to the address the account had just left.
-t.test('a reset mail rendered across an email change issues no link', serverOnly, async t => {
-  const account = await registerProvenAccount(app, prisma)
-  await whileHeld(database.url, pool, {
-    hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1::uuid FOR UPDATE', [account.user.id]),
-    waitingStatement: '%FROM "User" WHERE id = $1::uuid FOR UPDATE%',
-    meanwhile: async holder => await holder.query('UPDATE "User" SET email = $2 WHERE id = $1::uuid', [account.user.id, `moved-${account.email}`])
-  }, async () => {
-    t.equal((await post('/auth/password/forgot', { email: account.email })).statusCode, 202)
-  })
-  await until('the mail to be taken off the outbox', async () => await prisma.outboxMail.count({ where: { recipient: account.email } }) === 0)
-  t.equal(await prisma.oneTimeToken.count({ where: { userId: account.user.id, purpose: 'password_reset' } }), 0, 'no link')
-})
+}
 
 // Regression: a change of the factor waiting for the user's row went on after a remedy that ended its session.
 for (const change of ['new recovery codes', 'the removal of the TOTP factor'] as const) {
@@ -243,8 +224,8 @@ for (const change of ['new recovery codes', 'the removal of the TOTP factor'] as
     const codesOf = async () => (await prisma.recoveryCode.findMany({ where: { userId: account.user.id }, select: { codeHash: true }, orderBy: { codeHash: 'asc' } })).map(code => code.codeHash)
     const codes = await codesOf()
     const answer = await whileHeld(database.url, pool, {
-      hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1::uuid FOR UPDATE', [account.user.id]),
-      waitingStatement: '%FROM "User" WHERE id = $1::uuid FOR UPDATE%',
+      hold: holdingUser(account.user.id),
+      waitingStatement: lockUserStatement,
       // What every remedy does to the session (a password change elsewhere, a sign-out everywhere).
       meanwhile: async holder => await holder.query('UPDATE "Session" SET "revokedAt" = now(), "revokedReason" = \'password_change\' WHERE id = $1::uuid', [sessionId])
     }, async () => change === 'new recovery codes'
