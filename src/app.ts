@@ -9,6 +9,7 @@ import { accessTokens } from './plugins/access-tokens.js'
 import { authenticate } from './plugins/authenticate.js'
 import { auditRetention } from './plugins/audit-retention.js'
 import { authorize } from './plugins/authorize.js'
+import { clientAddresses } from './plugins/client-address.js'
 import { cookieNames, cookies } from './plugins/cookies.js'
 import { crossOrigin } from './plugins/cross-origin.js'
 import { clientErrorHandler, errorHandler, frameworkErrorHandlerFor, MAX_PARAM_LENGTH } from './plugins/error-handler.js'
@@ -94,7 +95,8 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   for (const schema of [ErrorResponse, User, AccessClaims, AdminUser, Me, Passkey]) app.addSchema(schema)
 
   await app.register(redis, { url: config.REDIS_URL })
-  await app.register(rateLimits, { defaultLimit: limits.default, redis: app.redis, keyPrefix: `${config.REDIS_KEY_PREFIX}rate:`, now, behindProxy: listOf(config.TRUST_PROXY).length > 0 })
+  await app.register(clientAddresses, { behindProxy: listOf(config.TRUST_PROXY).length > 0 })
+  await app.register(rateLimits, { defaultLimit: limits.default, redis: app.redis, keyPrefix: `${config.REDIS_KEY_PREFIX}rate:`, now })
   await app.register(errorHandler)
   await app.register(requestId)
   await app.register(loadShedding, {

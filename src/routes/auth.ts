@@ -4,7 +4,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { RateLimits } from '../config-derived.js'
 import { isDeadRefreshToken } from '../errors.js'
-import { clientOf, perClientIp, sharedBudgets } from '../plugins/rate-limits.js'
+import { clientOf } from '../plugins/client-address.js'
+import { perClientIp, sharedBudgets } from '../plugins/rate-limits.js'
 import { authCookies, errorResponses, type PasswordPolicy, security } from '../schemas/common.js'
 import {
   LoginBody, LoginCookieResponse, LoginTokenResponse, RefreshBodyResponse, RefreshCookieResponse,
