@@ -45,8 +45,6 @@ import { Passkey } from './schemas/passkeys.js'
 import { AccessClaims } from './schemas/sessions.js'
 import { schemaController } from './validation.js'
 
-export type { AppDeps }
-
 /** How a server of this process bounds slow clients and answers what Node's parser refuses: the API's port and the metrics port alike. */
 function serverEdgeOf (config: Config): ServerEdge {
   const { connectionTimeout, headersTimeout, requestTimeout, connectionsCheckingInterval } = serverTimeoutsOf(config)

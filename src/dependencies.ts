@@ -83,5 +83,3 @@ export async function buildDependencies (config: Config, deps: AppDeps, log: Fas
     probeLogLevel: config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL
   }
 }
-
-export type Dependencies = Awaited<ReturnType<typeof buildDependencies>>

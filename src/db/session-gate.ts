@@ -84,5 +84,3 @@ export function createSessionGate (db: PGlite) {
     }
   }
 }
-
-export type SessionGate = ReturnType<typeof createSessionGate>

@@ -3,8 +3,6 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { AccessTokenClaims } from './access-token-jwt.js'
 
-export type { AccessTokenClaims }
-
 export interface Caller {
   userId: string
   sessionId: string
@@ -29,9 +27,19 @@ async function authenticatePlugin (app: FastifyInstance) {
    * floods are counted too; before any body is parsed): the Authorization header wins over
    * the cookie, with no fallback when it is bad. Tokens are never read from the URL.
    */
-  app.decorate('authenticate', async function authenticate (request: FastifyRequest) {
+  async function authenticate (request: FastifyRequest) {
     const claims = app.accessTokens.verify(app.accessTokens.presented(request))
     request.caller = { userId: claims.sub, sessionId: claims.sid, role: claims.role, claims }
+  }
+  app.decorate('authenticate', authenticate)
+
+  // @fastify/rate-limit appends its check to a route's own onRequest hooks: there, the guard
+  // would refuse a flood of bad tokens before any of it was counted. A route that puts it
+  // there does not start.
+  app.addHook('onRoute', route => {
+    if ([route.onRequest].flat().includes(authenticate)) {
+      throw new Error(`${route.method.toString()} ${route.url}: app.authenticate runs in preParsing, after the rate limits; in onRequest it runs before them`)
+    }
   })
 }
 

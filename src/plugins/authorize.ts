@@ -1,4 +1,4 @@
-// What the caller may do: route-level permission guards, decided from the role in the access token.
+// What the caller may do: route-level permission guards, decided from `request.caller.role`: the access token's role, or on the admin routes the database's (fresh-auth.ts's admin session check reads it first).
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { apiError } from '../errors.js'

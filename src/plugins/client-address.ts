@@ -18,7 +18,7 @@ export interface ClientAddressSettings {
  * its canonical spelling. Some proxies write `ip:port` into X-Forwarded-For; taken as is,
  * each port was a new client for the limits (regression).
  */
-export function canonicalIp (value: string): string | null {
+function canonicalIp (value: string): string | null {
   const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(value)
   const v4WithPort = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(value)
   const address = bracketed?.[1] ?? v4WithPort?.[1] ?? value

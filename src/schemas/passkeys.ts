@@ -1,5 +1,5 @@
 // Passkeys (WebAuthn): the JSON forms of ceremony options and responses (WebAuthn Level 3, 5.1.8 toJSON()), and the stored passkey.
-import { Type, type Static } from '@sinclair/typebox'
+import { Type } from '@sinclair/typebox'
 
 const Base64Url = (maxLength: number, description: string) => Type.String({ minLength: 1, maxLength, pattern: '^[A-Za-z0-9_-]+$', description })
 
@@ -93,5 +93,3 @@ export const PasskeyLoginBody = Type.Object({
   transport: Type.Optional(Type.Literal('cookie', { description: 'ask for HttpOnly cookies instead of tokens in the body (browsers always get cookies)' }))
 }, { additionalProperties: false })
 export const MfaWebauthnOptionsBody = Type.Object({ mfaToken: Type.String({ minLength: 1, maxLength: 128, description: 'the mfaToken of the login answer' }) }, { additionalProperties: false })
-
-export type PasskeyAssertionJson = Static<typeof PasskeyAssertion>

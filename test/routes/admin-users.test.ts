@@ -115,6 +115,15 @@ t.test('an id the service did not write, in a path or a cursor, is 400 VALIDATIO
   ]) await refused({ method: 'GET', url: `/admin/users?cursor=${cursor}` })
 })
 
+t.test("an admin's change of the profile alone moves the user's updatedAt", async t => {
+  const user = await registerAccount(app)
+  const before = (await app.inject({ method: 'GET', url: `/admin/users/${user.user.id}`, headers: admin.headers })).json()
+  await new Promise(resolve => setTimeout(resolve, 5))
+  const changed = await app.inject({ method: 'PATCH', url: `/admin/users/${user.user.id}`, headers: admin.headers, payload: { profile: { bio: 'edited' } } })
+  t.equal(changed.statusCode, 200)
+  t.ok(Date.parse(changed.json().updatedAt) > Date.parse(before.updatedAt), `${String(changed.json().updatedAt)} after ${String(before.updatedAt)}`)
+})
+
 t.test('role changes reach the token at the next refresh', async t => {
   const user = await registerAccount(app)
   const { refreshToken } = await loginWithBody(app, user)

@@ -122,6 +122,19 @@ t.test('a change waits for a connection of a busy pool as long as DATABASE_CONNE
   t.equal(response.json().profile.bio, 'patient')
 })
 
+t.test("a change of the profile alone moves the user's updatedAt (regression: it stayed at the last change of the user's own columns)", async t => {
+  const account = await registerAccount(app)
+  const { accessToken } = await loginWithBody(app, account)
+  const headers = { authorization: `Bearer ${accessToken}` }
+  const before = (await app.inject({ method: 'GET', url: '/users/me', headers })).json()
+  await sleep(5)
+  const changed = await app.inject({ method: 'PATCH', url: '/users/me', headers, payload: { profile: { displayName: 'Ada' } } })
+  t.equal(changed.statusCode, 200)
+  t.ok(Date.parse(changed.json().updatedAt) > Date.parse(before.updatedAt), `${String(changed.json().updatedAt)} after ${String(before.updatedAt)}`)
+  t.equal(changed.json().createdAt, before.createdAt)
+  t.same((await app.inject({ method: 'GET', url: '/users/me', headers })).json().updatedAt, changed.json().updatedAt, 'as stored')
+})
+
 t.test('PATCH /users/me: a taken username is 409 and changes nothing', async t => {
   const first = await registerAccount(app)
   const second = await registerAccount(app)

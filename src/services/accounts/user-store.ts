@@ -25,6 +25,15 @@ export async function liveCallerOf<S extends Prisma.UserSelect> (db: Db, userId:
   return await db.user.findFirst({ where: { id: userId, sessions: { some: { id: sessionId, ...liveSessionWhere(at) } } }, select })
 }
 
+/**
+ * Counts a sign-out of all the user's sessions on their row (`signOutGeneration`; see
+ * endSessionsOfUser): a sign-in that read the count before it opens no session after it. By
+ * hand, so that the user's `updatedAt` stays what the API shows: nothing of the user changed.
+ */
+export async function countSignOut (tx: Transaction, id: string): Promise<void> {
+  await tx.$executeRaw`UPDATE "User" SET "signOutGeneration" = "signOutGeneration" + 1 WHERE id = ${id}::uuid`
+}
+
 /** Locks the user's row until the transaction ends: writers of one user's rows take their turn. */
 export async function lockUser (tx: Transaction, id: string): Promise<void> {
   await tx.$queryRaw`SELECT 1 FROM "User" WHERE id = ${id}::uuid FOR UPDATE`
@@ -72,26 +81,35 @@ export async function adminListPage (db: Db, { text, role, active, after }: Admi
   })
 }
 
-/** Role, active state and profile, as an admin changes them; the admin view after. */
-export async function updateByAdmin (db: Db, id: string, changes: Static<typeof UserChanges>) {
+/** Role, active state and profile, as an admin changes them at `at`; the admin view after. */
+export async function updateByAdmin (db: Db, id: string, changes: Static<typeof UserChanges>, at: Date) {
   return await db.user.update({
     where: { id },
     data: {
       ...(changes.role === undefined ? {} : { role: changes.role }),
       ...(changes.isActive === undefined ? {} : { isActive: changes.isActive }),
-      ...(changes.profile === undefined ? {} : { profile: { upsert: { create: changes.profile, update: changes.profile } } })
+      ...(changes.profile === undefined ? {} : profileChange(changes.profile, at))
     },
     select: adminSelect
   })
 }
 
-/** The user's own changes (username, profile, pending address); their own view after. */
-export async function updateOwnUser (db: Db, id: string, changes: { username?: string, pendingEmail?: string | null, profile?: Prisma.ProfileCreateWithoutUserInput }) {
+/** The user's own changes (username, profile, pending address) at `at`; their own view after. */
+export async function updateOwnUser (db: Db, id: string, changes: { username?: string, pendingEmail?: string | null, profile?: Prisma.ProfileCreateWithoutUserInput }, at: Date) {
   const data: Prisma.UserUpdateInput = {}
   if (changes.username !== undefined) data.username = changes.username
   if (changes.pendingEmail !== undefined) data.pendingEmail = changes.pendingEmail
-  if (changes.profile !== undefined) data.profile = { upsert: { create: changes.profile, update: changes.profile } }
+  if (changes.profile !== undefined) Object.assign(data, profileChange(changes.profile, at))
   return await db.user.update({ where: { id }, data, select: ownSelect })
+}
+
+/**
+ * A profile written through its user. The profile is part of the user as the API shows it, so
+ * the user's `updatedAt` moves with it: Prisma moves it only when the user's own columns change
+ * (regression: a profile-only change kept the old `updatedAt`).
+ */
+function profileChange (profile: Prisma.ProfileCreateWithoutUserInput, at: Date): Prisma.UserUpdateInput {
+  return { profile: { upsert: { create: profile, update: profile } }, updatedAt: at }
 }
 
 /** Role admin; active again only with `reactivate` (a deactivated account never comes back unasked: services/admin/first-admin.ts). */

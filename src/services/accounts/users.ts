@@ -37,9 +37,9 @@ export function createUserService ({ prisma, sql, now, passwords, emails, oneTim
     /**
      * Registers a user with role `user` (see `createAccount`). The verification token and its
      * mail are written in the same transaction as the account: the mail is promised once
-     * this resolves, and sent off the request path.
+     * this resolves, and sent off the request path. `admit` sees the canonical address once
+     * the password passes the policy, and refuses by throwing (the mail's budget per address).
      */
-    /** `admit` sees the canonical address once the password passes the policy, and refuses by throwing (the mail's budget per address). */
     async register (input: Registration, admit: (email: string) => Promise<void>): Promise<ApiUser> {
       const user = await createAccount({ sql, passwords, now }, input, 'user', false, email => {
         const token = oneTimeTokens.newRow('email_verify', email)
@@ -56,7 +56,6 @@ export function createUserService ({ prisma, sql, now, passwords, emails, oneTim
       return { ...apiUserOfRow(row), mfa: { totp: row.totp, recoveryCodesLeft: row.recoveryCodesLeft } }
     },
 
-    /** Whether `username` would change the user's: the same name sent again changes nothing and tells nothing. */
     /** Which of the fields sent would change: a username or an address other than the user's own (sending one's own address cancels a pending change). */
     async changesOf (userId: string, { username, email }: { username?: string | undefined, email?: string | undefined }): Promise<{ username: boolean, email: boolean }> {
       if (username === undefined && email === undefined) return { username: false, email: false }
@@ -85,7 +84,7 @@ export function createUserService ({ prisma, sql, now, passwords, emails, oneTim
             ...(changes.username === undefined ? {} : { username: canonical(changes.username) }),
             ...(changes.profile === undefined ? {} : { profile: changes.profile }),
             ...(changes.email === undefined ? {} : { pendingEmail: await emails.stageChange(tx, current, canonical(changes.email)) })
-          })
+          }, now())
         })
         if (changes.email !== undefined) outbox.wake()
         return toOwnUser(row)

@@ -5,8 +5,6 @@ import type { Prisma } from '../../generated/prisma/client.js'
 import type { AuditAction } from './audit-actions.js'
 import { after, decodeCursor, encodeCursor, type Page } from '../pagination.js'
 
-export type { AuditAction } from './audit-actions.js'
-
 export interface AuditEntry {
   action: AuditAction
   actorId?: string | null

@@ -49,7 +49,7 @@ export interface AdminDeps {
  * the user's row (a change that may need it takes it first; taking it again is a no-op), so
  * a change and a deletion never wait for each other in the opposite order.
  */
-export async function assertAnotherActiveAdmin (tx: Transaction, userId: string): Promise<void> {
+async function assertAnotherActiveAdmin (tx: Transaction, userId: string): Promise<void> {
   await lockFor(tx, 'admins')
   if (await activeAdminCount(tx, userId) === 0) throw apiError('LAST_ADMIN')
 }
@@ -120,7 +120,7 @@ function userAdministration ({ prisma, sessions, audit, oneTimeTokens, now }: Ad
           await sessions.revokeAll(id, 'deactivated', tx)
           await voidUnfinishedChanges(tx, oneTimeTokens, id, now())
         }
-        const row = await updateByAdmin(tx, id, changes)
+        const row = await updateByAdmin(tx, id, changes, now())
         await auditChange(tx, { actorId: actor.userId, subjectId: id, ip: actor.ip }, before, changes)
         return row
       })

@@ -1,4 +1,4 @@
-// The user's second factors: TOTP enrolment, confirmation and removal, recovery codes, and proving either.
+// The user's second factors: TOTP enrolment, confirmation and removal, recovery codes, proving either, re-sealing TOTP secrets under a new key, and an admin's removal of every factor.
 import type { Db, PrismaClient, Transaction } from '../../db/prisma.js'
 import { isForeignKeyViolation, isUniqueViolation } from '../../db/refusals.js'
 import { apiError, withStatus } from '../../errors.js'

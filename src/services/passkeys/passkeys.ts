@@ -9,9 +9,6 @@ import { deletePasskey, descriptorsOf, hasPasskey, passkeysOf, renamePasskey, ty
 import { createPasskeyRegistration } from './registration.js'
 import { webauthn } from './webauthn.js'
 
-export type { PasskeyActor } from './passkey-context.js'
-export type { PasskeyView } from './passkey-store.js'
-
 export function createPasskeyService (deps: PasskeyDeps) {
   const { prisma, ceremonies, audit, outbox, settings } = deps
 

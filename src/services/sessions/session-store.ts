@@ -4,6 +4,7 @@ import type { Db, Transaction } from '../../db/prisma.js'
 import type { Prisma } from '../../generated/prisma/client.js'
 import type { Position } from '../pagination.js'
 import { API_USER_COLUMNS, API_USER_FROM, type ApiUserRow } from '../accounts/api-user.js'
+import { countSignOut } from '../accounts/user-store.js'
 import { liveSessionSql, liveSessionWhere } from './liveness.js'
 
 /** Why a session ended, kept on the row for the owner and for audits. */
@@ -32,7 +33,7 @@ export async function endSession (db: Db, where: { id: string, userId?: string }
  * session of a login that committed meanwhile (regression: it lived on after the remedy).
  */
 export async function endSessionsOfUser (tx: Transaction, userId: string, reason: RevokeReason, at: Date, exceptId: string | null = null): Promise<number> {
-  await tx.$executeRaw`UPDATE "User" SET "signOutGeneration" = "signOutGeneration" + 1 WHERE id = ${userId}::uuid`
+  await countSignOut(tx, userId)
   return await tx.$executeRaw`
     UPDATE "Session" SET "revokedAt" = ${iso(at)}::timestamp(3), "revokedReason" = ${reason}
     WHERE "userId" = ${userId}::uuid AND "revokedAt" IS NULL AND id IS DISTINCT FROM ${exceptId}::uuid`

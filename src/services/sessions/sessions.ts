@@ -38,8 +38,6 @@ export interface SessionView {
   current: boolean
 }
 
-export type { RevokeReason } from './session-store.js'
-
 export function createSessionService ({ prisma, codec, oneTimeTokens, audit, now }: SessionDeps) {
   return {
     /** How many sessions can still be used, across all users (a gauge for monitoring). */

@@ -7,7 +7,7 @@ export interface AccessGrant {
   sessionId: string
   role: string
   emailVerified: boolean
-  /** RFC 8176 authentication methods of the login that opened the session: `pwd`, plus `otp` and `mfa` after a second factor. */
+  /** RFC 8176 authentication methods of the login that opened the session (`amrOf` in sessions/login-records.ts): `pwd`, `otp`, `hwk` and `user` by what was proven, and `mfa` whenever two factors were. */
   amr: string[]
   /** When that login happened. Both this and `amr` are kept by every refresh. */
   authTime: Date
