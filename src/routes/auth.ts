@@ -152,7 +152,7 @@ function logoutRoutes (routes: TypedRoutes, app: FastifyInstance, sessions: Sess
       tags: ['auth'],
       operationId: 'logout',
       summary: 'End this session and clear the cookies',
-      description: 'Identifies the session by the refresh token in the body, else the Bearer access token, else the refresh or access cookie. Idempotent: 204 even with no or stale credentials.',
+      description: 'Identifies the session by the refresh token in the body, else the Bearer access token, else the refresh or access cookie; a refresh token that names no session leaves it to the access token (Bearer or cookie). Idempotent: 204 even with no or stale credentials.',
       body: RefreshTokenBody,
       response: { 204: Type.Null(), ...errorResponses(400, 403, 415) },
       ...authCookies({ 204: 'cleared' })
@@ -184,7 +184,9 @@ function logoutRoutes (routes: TypedRoutes, app: FastifyInstance, sessions: Sess
 
   async function endPresentedSession (request: FastifyRequest, bodyToken: string | undefined): Promise<void> {
     const refreshToken = bodyToken ?? (request.headers.authorization === undefined ? request.authCookies().refreshToken : undefined)
-    if (refreshToken !== undefined) return sessions.revokeByRefreshToken(refreshToken, 'logout')
+    // A refresh token that names no session of ours (stale, corrupted) leaves the access token
+    // to say which session ends (regression: 204 and cleared cookies, and the session lived on).
+    if (refreshToken !== undefined && await sessions.revokeByRefreshToken(refreshToken, 'logout')) return
     try {
       await app.authenticate(request)
     } catch {

@@ -45,6 +45,27 @@ t.test('logout with cookies clears them', async t => {
   t.ok(await isRevoked(sessionIdOf(refreshCookie)))
 })
 
+t.test('a refresh token that names no session leaves the access token to say which session ends (regression: 204, cookies cleared, the session lived on)', async t => {
+  const account = await registerAccount(app)
+  const { response: login } = await loginWithCookies(app, account)
+  const valueOf = (name: string) => login.cookies.find(c => c.name === name)?.value as string
+  const refreshCookie = valueOf('__Host-refresh_token')
+  for (const junk of ['junk', `${sessionIdOf(refreshCookie)}.0.${'A'.repeat(43)}`]) {
+    const cookie = `__Host-access_token=${valueOf('__Host-access_token')}; __Host-refresh_token=${junk}`
+    const response = await app.inject({ method: 'POST', url: '/auth/logout', headers: { cookie, 'sec-fetch-site': 'same-origin' } })
+    t.equal(response.statusCode, 204)
+    t.ok(clearsBothCookies(response.cookies))
+  }
+  t.ok(await isRevoked(sessionIdOf(refreshCookie)), 'the access cookie named it')
+  const refresh = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: refreshCookie } })
+  t.equal(refresh.json().code, 'AUTH_REFRESH_REVOKED', 'its real refresh token is dead')
+
+  const mobile = await loginWithBody(app, account)
+  const bearer = await app.inject({ method: 'POST', url: '/auth/logout', headers: { authorization: `Bearer ${mobile.accessToken}` }, payload: { refreshToken: 'stale' } })
+  t.equal(bearer.statusCode, 204)
+  t.ok(await isRevoked(sessionIdOf(mobile.refreshToken)), 'likewise a Bearer token beside a stale body token')
+})
+
 t.test('logout with nothing, or with stale credentials, is still 204 and clears cookies', async t => {
   const none = await app.inject({ method: 'POST', url: '/auth/logout' })
   t.equal(none.statusCode, 204)

@@ -89,12 +89,14 @@ export function createSessionService ({ prisma, codec, oneTimeTokens, audit, now
      * Ends the session a refresh token belongs to, whatever its generation: whoever holds a
      * genuine token of the session may end it. A forged token ends nothing.
      */
-    async revokeByRefreshToken (token: string, reason: RevokeReason): Promise<void> {
+    /** Whether `token` named a session of ours (of any generation): that session is ended now, if it was not already. */
+    async revokeByRefreshToken (token: string, reason: RevokeReason): Promise<boolean> {
       const parts = codec.decode(token)
-      if (parts === null) return
+      if (parts === null) return false
       const session = await saltOf(prisma, parts.sessionId)
-      if (session === null || !codec.matches(parts, parts.generation, session.secretSalt)) return
+      if (session === null || !codec.matches(parts, parts.generation, session.secretSalt)) return false
       await endSession(prisma, { id: parts.sessionId }, reason, now())
+      return true
     },
 
     list: sessionLister(prisma, now)
