@@ -83,7 +83,8 @@ export function toOwnUser ({ totpFactor, _count, ...row }: Prisma.UserGetPayload
 
 export const adminSelect = { ...userSelect, isActive: true, totpFactor: { select: { confirmedAt: true } }, _count: { select: { passkeys: true } } } satisfies Prisma.UserSelect
 
-// A passkey is a second factor too (the login asks for one once it exists): it counts here.
+// A passkey is a second factor too (the login asks for one once it exists): it counts here. The
+// login's lookup and its challenge decide the same in their own terms (test/routes/second-factor-rule.test.ts).
 export function toAdminUser (row: Prisma.UserGetPayload<{ select: typeof adminSelect }>): AdminUser {
   const { isActive, totpFactor, _count, ...rest } = row
   return { ...toApiUser(rest), isActive, mfaEnabled: totpFactor?.confirmedAt != null || _count.passkeys > 0 }

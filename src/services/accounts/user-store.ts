@@ -238,7 +238,7 @@ export interface Credentials {
   passwordHash: string
   isActive: boolean
   signOutGeneration: number
-  /** Whether a confirmed second factor guards the account: read in the same statement for every login, known or not. */
+  /** Whether a confirmed second factor guards the account: read in the same statement for every login, known or not (the rule the admin's view and the challenge share: test/routes/second-factor-rule.test.ts). */
   mfaEnabled: boolean
 }
 
