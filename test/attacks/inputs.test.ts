@@ -54,6 +54,7 @@ t.test('prototype pollution keys are refused and pollute nothing', async t => {
     for (const [path, method, headers] of [['/auth/login', 'POST', {}], ['/auth/register', 'POST', {}], ['/users/me', 'PATCH', admin.headers]] as const) {
       const response = await http.request(path, { method, headers, raw })
       assertErrorShape(t, response, `${path} ${raw.slice(0, 60)}`)
+      t.equal((JSON.parse(response.text) as { code: string }).code, 'INVALID_JSON', 'as the catalogue says')
     }
   }
   t.equal(({} as Record<string, unknown>).role, undefined, 'Object.prototype untouched')
