@@ -188,6 +188,29 @@ t.test('a refresh answer lost on the way: sent again at once, it gets the same s
   t.same(ended, [], 'never logged out')
 })
 
+t.test('the connection lost for two seconds as a refresh is answered: tried again until it is back, the same successor, nobody logged out', async t => {
+  let offlineUntil = 0
+  const { client, storage, ended, advance } = device({
+    fetch: async (url, init) => {
+      if (new URL(url).pathname !== '/auth/refresh') return await fetch(url, init)
+      if (Date.now() < offlineUntil) throw new TypeError('network is unreachable')
+      const response = await fetch(url, init)
+      if (offlineUntil !== 0) return response
+      // The service rotated the token; the answer is lost, and the network with it.
+      offlineUntil = Date.now() + 2000
+      throw new TypeError('network connection lost')
+    }
+  })
+  const account = newAccount()
+  await client.register(account)
+  await client.login({ email: account.email, password: account.password })
+  advance(900 - 20)
+  t.equal((await client.me()).email, account.email, 'the call succeeds once the network is back')
+  t.ok(Date.now() >= offlineUntil, 'after the outage')
+  t.equal(await generationOf((storage.value() as StoredTokens).refreshToken), 1, 'one rotation: the late try got the same successor')
+  t.same(ended, [])
+})
+
 // Last: it moves the service's clock ten minutes on.
 t.test('a second factor: enrolled through the client, then login answers a challenge that verifyMfa completes', async t => {
   const { client, storage } = device()

@@ -52,21 +52,36 @@ function noAnswer (error: unknown): unknown {
 // Safari before 16 has no AbortSignal.timeout: there the service's own timeouts apply.
 const timeoutSignal = (ms: number): AbortSignal | undefined => typeof AbortSignal.timeout === 'function' ? AbortSignal.timeout(ms) : undefined
 
+/** What a refresh may take, its tries included: under the service's default grace window (10 s), with room for the clocks and the trip. */
+export const DEFAULT_REFRESH_BUDGET_MS = 8000
+
+// Pauses between tries that found no network: a dropped connection or a tunnel is often
+// back within seconds, and the tries stop at the budget anyway.
+const RETRY_PAUSES_MS = [250, 500, 1000, 2000]
+
 /**
- * Sends `POST /auth/refresh` (the token in `body`, or the cookie), and once more at once when
- * no answer came within `timeoutMs`: the service may have rotated the token and the answer
- * been lost. Within the service's grace window (`REFRESH_REUSE_GRACE_SECONDS`, 10 s by
- * default) the same token gets the same successor; presented later, it is taken for a stolen
- * one and the session ends. Hence a timeout well under that window.
+ * Sends `POST /auth/refresh` (the token in `body`, or the cookie) until an answer comes,
+ * for at most `budgetMs` from the first try. The service may have rotated the token and its
+ * answer been lost: within its grace window (`REFRESH_REUSE_GRACE_SECONDS`, 10 s by
+ * default) the same token gets the same successor; presented later, it is taken for a
+ * stolen one and the session ends. So a try that reaches nobody (NETWORK_ERROR) is made
+ * again after a short pause, and a try under way waits for its answer as long as the budget
+ * lasts (a slow answer is the successor all the same: abandoning it and trying again lost
+ * it, regression), and the budget stays under the window. TIMEOUT or NETWORK_ERROR once it
+ * is spent.
  */
-export async function sendRefresh (http: Http, timeoutMs: number, body?: { refreshToken: string }): Promise<Response> {
+export async function sendRefresh (http: Http, budgetMs: number, body?: { refreshToken: string }): Promise<Response> {
   const [path, init] = toRequest({ method: 'POST', path: '/auth/refresh', body })
-  const send = () => http.request(path, { ...init, signal: timeoutSignal(timeoutMs) })
-  try {
-    return await send()
-  } catch (error) {
-    if (isAuthError(error, 'NETWORK_ERROR') || isAuthError(error, 'TIMEOUT')) return await send()
-    throw error
+  const deadline = Date.now() + budgetMs
+  for (let tries = 0; ; tries++) {
+    try {
+      return await http.request(path, { ...init, signal: timeoutSignal(Math.max(deadline - Date.now(), 1)) })
+    } catch (error) {
+      const pause = RETRY_PAUSES_MS[Math.min(tries, RETRY_PAUSES_MS.length - 1)] ?? 0
+      // A pause that would end at or past the budget leaves no time for a try.
+      if (!isAuthError(error, 'NETWORK_ERROR') || Date.now() + pause >= deadline) throw error
+      await new Promise(resolve => setTimeout(resolve, pause))
+    }
   }
 }
 

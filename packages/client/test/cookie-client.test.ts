@@ -1,5 +1,6 @@
 // Cookie mode against a stand-in of the service: one refresh per expiry for every call and tab, no refresh loop, the session's end told to every tab.
 import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { createAuthClient, isAuthError, type AuthClient, type AuthClientOptions, type SessionEndEvent } from '../src/index.js'
 import { createLockManager } from './helpers/locks.js'
@@ -156,19 +157,67 @@ t.test('a refresh refused by a rate limit or an outage fails the call, not the s
   t.same(await tab.client.me(), user, 'and the next call recovers')
 })
 
-t.test('a refresh that does not answer in time is sent once more at once; if neither answers, TIMEOUT, and the lock is released', async t => {
+t.test('a slow refresh is waited for, not abandoned and sent again (regression: every answer 6 s late, each try abandoned at 5 s, every tab signed out)', async t => {
   const service = createStandIn()
-  const [tab] = openTabs(t, service, 1, { refreshTimeoutMs: 50 }) as [Tab]
+  const [tab] = openTabs(t, service, 1, {
+    fetch: async (url, init) => {
+      if (new URL(url).pathname !== '/auth/refresh') return await service.fetch(url, init)
+      const jar = { ...service.jar }
+      const answer = await service.fetch(url, init)
+      // The answer (and its cookies) arrives 6 s after the service acted, unless abandoned first.
+      try {
+        await sleep(6000, undefined, { signal: init.signal ?? undefined })
+      } catch (error) {
+        Object.assign(service.jar, jar)
+        throw error
+      }
+      return answer
+    }
+  }) as [Tab]
   await tab.client.login({ email: user.email, password: 'pw' })
   service.expire()
-  service.delays.set('POST /auth/refresh', 10_000)
-  t.same(await tab.client.me(), user, 'the second try answers')
-  t.same(service.sent.slice(1).map(r => r.path), ['/users/me', '/auth/refresh', '/auth/refresh', '/users/me'])
+  t.same(await tab.client.me(), user, 'the default budget (8 s) waits for it')
+  t.equal(service.count('POST /auth/refresh'), 1, 'one try')
+  t.same(tab.ended, [])
+})
+
+t.test('a refresh that reaches nobody is tried again after a pause, within its budget: a connection lost after the service rotated logs nobody out', async t => {
+  const service = createStandIn()
+  let drops = 2
+  const [tab] = openTabs(t, service, 1, {
+    refreshTimeoutMs: 2000,
+    fetch: async (url, init) => {
+      if (new URL(url).pathname !== '/auth/refresh' || drops === 0) return await service.fetch(url, init)
+      drops--
+      // The service acts on both; the connection drops before either answer (and its cookies) arrives.
+      const jar = { ...service.jar }
+      await service.fetch(url, init)
+      Object.assign(service.jar, jar)
+      throw new TypeError('network connection lost')
+    }
+  }) as [Tab]
+  await tab.client.login({ email: user.email, password: 'pw' })
   service.expire()
-  // No answer ever: the client's timeout aborts each try.
+  t.same(await tab.client.me(), user, 'the third try answers, with the same successor')
+  t.equal(service.count('POST /auth/refresh'), 3)
+  t.equal(service.state.rotations, 1, 'one rotation')
+  service.expire()
+  t.same(await tab.client.me(), user, 'and the successor refreshes next time')
+  t.same(tab.ended, [])
+})
+
+t.test('once its budget is spent, a refresh fails (TIMEOUT, or NETWORK_ERROR when nothing answered), ends nothing, and releases the lock', async t => {
+  const service = createStandIn()
+  const [tab] = openTabs(t, service, 1, { refreshTimeoutMs: 400 }) as [Tab]
+  await tab.client.login({ email: user.email, password: 'pw' })
+  service.expire()
+  // No answer ever: the one try is aborted when the budget ends.
   service.overrides.set('POST /auth/refresh', ({ signal }) => new Promise((_resolve, reject) => { signal?.addEventListener('abort', () => { reject(signal.reason) }) }))
   await t.rejects(tab.client.me(), { code: 'TIMEOUT', status: 0 })
-  t.equal(service.count('POST /auth/refresh'), 4, 'two tries each time, no more')
+  t.equal(service.count('POST /auth/refresh'), 1, 'a try under way is not abandoned for another')
+  service.overrides.set('POST /auth/refresh', () => { throw new TypeError('offline') })
+  await t.rejects(tab.client.me(), { code: 'NETWORK_ERROR', status: 0 })
+  t.equal(service.count('POST /auth/refresh'), 3, 'tried twice in 400 ms: at once and after 250 ms (the next pause would end past the budget)')
   service.overrides.delete('POST /auth/refresh')
   t.same(await tab.client.me(), user, 'the next call refreshes')
   t.same(tab.ended, [])

@@ -2,7 +2,7 @@
 import { accountCalls } from '../account-calls.js'
 import type { LoginInput, MfaVerifyInput, PasskeyLoginInput } from '../api-types.js'
 import { errorFrom, unauthorizedCode } from '../errors.js'
-import { createHttp, json, ok, sendRefresh, toRequest, type HttpOptions } from '../http.js'
+import { createHttp, DEFAULT_REFRESH_BUDGET_MS, json, ok, sendRefresh, toRequest, type HttpOptions } from '../http.js'
 import { isMfaChallenge, signedIn, type LoginResult, type SignedIn } from '../login.js'
 import { createSessionEvents, type SessionEndEvent, type SessionEndListener } from '../session-events.js'
 import { createRefreshLock } from './refresh-lock.js'
@@ -14,8 +14,9 @@ export interface AuthClientOptions extends HttpOptions {
   /** How long a tab waits for another tab's refresh before refreshing itself. Default 10 s. */
   lockTimeoutMs?: number
   /**
-   * How long a refresh may take before it is sent once more (then it fails). Default 5 s: keep
-   * it well under the service's `REFRESH_REUSE_GRACE_SECONDS` (10 s by default).
+   * How long a refresh may take, its tries included: one that reaches nobody is made again
+   * after a short pause, one under way is waited for. Default 8 s: keep it under the
+   * service's `REFRESH_REUSE_GRACE_SECONDS` (10 s by default).
    */
   refreshTimeoutMs?: number
   /** The Web Locks API: `navigator.locks` by default; `null` to do without. */
@@ -29,7 +30,7 @@ export function createAuthClient (options: AuthClientOptions) {
   const events = createSessionEvents()
   const locks = options.locks !== undefined ? options.locks : (globalThis.navigator?.locks ?? null)
   const lock = createRefreshLock(name, locks, options.lockTimeoutMs ?? 10_000)
-  const refreshTimeoutMs = options.refreshTimeoutMs ?? 5000
+  const refreshTimeoutMs = options.refreshTimeoutMs ?? DEFAULT_REFRESH_BUDGET_MS
   // Whether this tab has told of the session's end: once per session, however many calls fail.
   let ended = false
   // Whether a session started or ended since a call was sent, in this tab or another: the

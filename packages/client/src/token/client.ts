@@ -2,7 +2,7 @@
 import { accountCalls } from '../account-calls.js'
 import type { LoginInput, LoginTokenAnswer, MfaVerifyInput, PasskeyLoginInput, RefreshTokenAnswer } from '../api-types.js'
 import { AuthError, errorFrom, unauthorizedCode } from '../errors.js'
-import { createHttp, json, ok, sendRefresh, toRequest, type HttpOptions } from '../http.js'
+import { createHttp, DEFAULT_REFRESH_BUDGET_MS, json, ok, sendRefresh, toRequest, type HttpOptions } from '../http.js'
 import { isMfaChallenge, signedIn, type LoginResult } from '../login.js'
 import { createSessionEvents, type SessionEndEvent, type SessionEndListener } from '../session-events.js'
 import { memoryStorage, type StoredTokens, type TokenStorage } from './storage.js'
@@ -13,8 +13,9 @@ export interface TokenClientOptions extends HttpOptions {
   /** Refresh this long before the access token expires (at most a quarter of its life). Default 30 s. */
   refreshLeewaySeconds?: number
   /**
-   * How long a refresh may take before it is sent once more (then it fails). Default 5 s: keep
-   * it well under the service's `REFRESH_REUSE_GRACE_SECONDS` (10 s by default).
+   * How long a refresh may take, its tries included: one that reaches nobody is made again
+   * after a short pause, one under way is waited for. Default 8 s: keep it under the
+   * service's `REFRESH_REUSE_GRACE_SECONDS` (10 s by default).
    */
   refreshTimeoutMs?: number
   /** The clock, in ms since the epoch (tests move it). Default `Date.now`. */
@@ -26,7 +27,7 @@ export function createTokenClient (options: TokenClientOptions) {
   const storage = options.storage ?? memoryStorage()
   const now = options.now ?? Date.now
   const leewayMs = (options.refreshLeewaySeconds ?? 30) * 1000
-  const refreshTimeoutMs = options.refreshTimeoutMs ?? 5000
+  const refreshTimeoutMs = options.refreshTimeoutMs ?? DEFAULT_REFRESH_BUDGET_MS
   const events = createSessionEvents()
   let refreshing: Promise<StoredTokens> | null = null
 
