@@ -160,6 +160,11 @@ async function consoleSuite (): Promise<void> {
     await page.getByRole('button', { name: 'Search' }).click()
     await page.getByText('No user matches.').waitFor()
     t.pass('filtered by state')
+
+    await page.goto(`${origin}/console/#/users?role=admin&active=maybe`)
+    await page.locator('tbody tr').first().waitFor()
+    t.same(await page.locator('tbody tr td:first-child').allInnerTexts(), ['admin@example.com'], 'a state the form does not offer filters nothing (regression: it listed the deactivated)')
+    t.equal(await page.getByLabel('Status').inputValue(), '', 'and the form says so')
   })
 
   t.test('a user: role, state, sessions, reset mail and deletion, with the refusals shown', async t => {

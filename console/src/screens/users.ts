@@ -8,11 +8,14 @@ import { roles, type Role } from '../../../src/services/accounts/roles.js'
 const PAGE_SIZE = 20
 
 export async function usersScreen ({ api, params, navigate }: Context): Promise<Screen> {
-  const filters = { q: params.get('q') ?? '', role: params.get('role') ?? '', active: params.get('active') ?? '' }
+  // A value the form does not offer is no filter at all: the list and the form always agree
+  // (regression: a link's `active=maybe` listed the deactivated while the form said any).
+  const offered = (value: string | null, values: string[]) => value !== null && values.includes(value) ? value : ''
+  const filters = { q: params.get('q') ?? '', role: offered(params.get('role'), roles), active: offered(params.get('active'), ['true', 'false']) }
   const cursor = params.get('cursor') ?? undefined
   const query: UserQuery = { limit: PAGE_SIZE }
   if (filters.q !== '') query.q = filters.q
-  if ((roles as string[]).includes(filters.role)) query.role = filters.role as Role
+  if (filters.role !== '') query.role = filters.role as Role
   if (filters.active !== '') query.active = filters.active === 'true'
   if (cursor !== undefined) query.cursor = cursor
   const page = await api.users(query)
