@@ -96,7 +96,12 @@ export function createTokenClient (options: TokenClientOptions) {
   async function authed (path: string, init: RequestInit = {}): Promise<Response> {
     let tokens = await current()
     const early = due(tokens)
-    if (early) tokens = await refresh(tokens)
+    if (early) {
+      const successor = await refresh(tokens)
+      // The refresh found another session's tokens kept (regression: the call went out as it).
+      if (sessionOf(successor) !== sessionOf(tokens)) throw new AuthError('AUTH_SESSION_REVOKED', 'The session this call was made in has ended', 401)
+      tokens = successor
+    }
     let response = await http.request(path, withBearer(init, tokens))
     let code = await unauthorizedCode(response)
     if (code === 'AUTH_TOKEN_EXPIRED' && !early) {
