@@ -134,6 +134,26 @@ t.test('the keys out of reach: 503 SERVICE_UNAVAILABLE, not a refusal of the tok
   await t.rejects(nowhere.verify(accessToken), { code: 'SERVICE_UNAVAILABLE', status: 503 })
 })
 
+t.test('the keys out of reach once the cache is stale: the last ones fetched go on verifying for staleKeysSeconds, the service asked once per cooldown, then 503 (regression: 503 as soon as the cache was stale)', async t => {
+  const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
+  const outlasting = createAccessTokenVerifier({ baseUrl, issuer, cacheMaxAgeSeconds: 0.2, staleKeysSeconds: 1, cooldownSeconds: 0.5 })
+  const strict = createAccessTokenVerifier({ baseUrl, issuer, cacheMaxAgeSeconds: 0.2, staleKeysSeconds: 0 })
+  t.match(await outlasting.verify(accessToken), { sub: account.user.id })
+  t.match(await strict.verify(accessToken), { sub: account.user.id })
+  jwks.serving = null
+  t.teardown(() => { jwks.serving = service.app })
+  await sleep(300)
+  const fetches = jwks.fetches
+  t.match(await outlasting.verify(accessToken), { sub: account.user.id }, 'the last keys verify')
+  t.match(await outlasting.verify(accessToken), { sub: account.user.id })
+  t.equal(jwks.fetches, fetches + 1, 'the service asked once, not again within the cooldown')
+  await t.rejects(strict.verify(accessToken), { code: 'SERVICE_UNAVAILABLE', status: 503 }, 'staleKeysSeconds 0: 503 once the cache is stale')
+  await sleep(1000)
+  await t.rejects(outlasting.verify(accessToken), { code: 'SERVICE_UNAVAILABLE', status: 503 }, 'past cacheMaxAgeSeconds + staleKeysSeconds: 503')
+  jwks.serving = service.app
+  t.match(await outlasting.verify(accessToken), { sub: account.user.id }, 'and fetched again once the service is back')
+})
+
 async function resourceServer (options: Parameters<typeof accessTokenAuth>[1]): Promise<FastifyInstance> {
   const app = Fastify()
   await app.register(accessTokenAuth, options)

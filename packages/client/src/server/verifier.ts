@@ -1,5 +1,5 @@
 // Access-token verification for resource servers: the service's public keys (JWKS), cached, and every claim checked.
-import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose'
+import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose'
 import type { AccessClaims } from '../api-types.js'
 import { AuthError } from '../errors.js'
 
@@ -20,10 +20,16 @@ export interface AccessTokenVerifierOptions {
   cooldownSeconds?: number
   /** How long a fetch of the keys may take. Default 5 s. */
   timeoutSeconds?: number
+  /**
+   * When the keys cannot be fetched again (the service or the network down), the last keys
+   * fetched keep verifying for this long past `cacheMaxAgeSeconds`, and the service is asked
+   * again once per `cooldownSeconds` meanwhile. Default 3600 s; 0: 503 as soon as the cache is stale.
+   */
+  staleKeysSeconds?: number
 }
 
 export interface AccessTokenVerifier {
-  /** The token's claims, or an AuthError: 401 AUTH_TOKEN_EXPIRED or AUTH_TOKEN_INVALID; 503 SERVICE_UNAVAILABLE when the keys cannot be fetched. */
+  /** The token's claims, or an AuthError: 401 AUTH_TOKEN_EXPIRED or AUTH_TOKEN_INVALID; 503 SERVICE_UNAVAILABLE when the keys cannot be fetched and none fetched before are still usable (`staleKeysSeconds`). */
   verify: (token: string) => Promise<AccessClaims>
 }
 
@@ -44,6 +50,7 @@ export function createAccessTokenVerifier (options: AccessTokenVerifierOptions):
     cooldownDuration: (options.cooldownSeconds ?? 30) * 1000,
     timeoutDuration: (options.timeoutSeconds ?? 5) * 1000
   })
+  const lastKeys = lastKnownKeys(options)
   const verifyOptions = {
     issuer,
     audience: options.audience ?? issuer,
@@ -52,16 +59,60 @@ export function createAccessTokenVerifier (options: AccessTokenVerifierOptions):
     clockTolerance: options.clockToleranceSeconds ?? 0,
     requiredClaims: REQUIRED_CLAIMS
   }
+  async function verifiedPayload (token: string): Promise<JWTPayload> {
+    const last = lastKeys.whileUnreachable()
+    if (last !== undefined) return (await jwtVerify(token, last, verifyOptions)).payload
+    try {
+      const { payload } = await jwtVerify(token, keys, verifyOptions)
+      lastKeys.fetched(keys.jwks())
+      return payload
+    } catch (error) {
+      const stale = isUnreachable(error) ? lastKeys.unreachable() : undefined
+      if (stale === undefined) throw error
+      return (await jwtVerify(token, stale, verifyOptions)).payload
+    }
+  }
   return {
     async verify (token) {
       let payload: JWTPayload
       try {
-        ({ payload } = await jwtVerify(token, keys, verifyOptions))
+        payload = await verifiedPayload(token)
       } catch (error) {
         throw refusal(error, keyGone(error, token, verifyOptions))
       }
       if (!isAccessClaims(payload)) throw new AuthError('AUTH_TOKEN_INVALID', 'The access token is invalid', 401)
       return payload
+    }
+  }
+}
+
+/**
+ * The keys last fetched, kept for an outage of the service: a resource server then goes on
+ * verifying the tokens it could verify before (they expire within minutes anyway) instead of
+ * answering 503 to every request once its cache is stale. Bounded, so that a key retired
+ * during a long outage does not verify for ever; asked again once per cooldown.
+ */
+function lastKnownKeys (options: AccessTokenVerifierOptions) {
+  const usableMs = ((options.cacheMaxAgeSeconds ?? 300) + (options.staleKeysSeconds ?? 3600)) * 1000
+  const cooldownMs = (options.cooldownSeconds ?? 30) * 1000
+  let last: { jwks: JSONWebKeySet, set: ReturnType<typeof createLocalJWKSet>, fetchedAt: number } | undefined
+  let askAgainAt = 0
+  const usable = () => last !== undefined && Date.now() - last.fetchedAt < usableMs ? last.set : undefined
+  return {
+    /** A verification with fresh keys: a set not seen before was fetched for it. */
+    fetched (jwks: JSONWebKeySet | undefined) {
+      askAgainAt = 0
+      if (jwks !== undefined && jwks !== last?.jwks) last = { jwks, set: createLocalJWKSet(jwks), fetchedAt: Date.now() }
+    },
+    /** The keys could not be fetched: the last ones, while still usable (then asked again after the cooldown). */
+    unreachable () {
+      const set = usable()
+      if (set !== undefined) askAgainAt = Date.now() + cooldownMs
+      return set
+    },
+    /** Within the cooldown after a failed fetch: the last keys, without asking the service. */
+    whileUnreachable () {
+      return Date.now() < askAgainAt ? usable() : undefined
     }
   }
 }
@@ -85,10 +136,13 @@ function keyGone (error: unknown, token: string, expected: { issuer: string, aud
 
 function refusal (error: unknown, keyGone: boolean): AuthError {
   if (error instanceof errors.JWTExpired || keyGone) return new AuthError('AUTH_TOKEN_EXPIRED', 'The access token has expired', 401, { cause: error })
-  // No keys to check with (the service unreachable, slow, or answering something else): not the token's fault.
-  const unreachable = !(error instanceof errors.JOSEError) || error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid || error.code === errors.JOSEError.code
-  if (unreachable) return new AuthError('SERVICE_UNAVAILABLE', 'The keys to verify access tokens with cannot be fetched', 503, { cause: error })
+  if (isUnreachable(error)) return new AuthError('SERVICE_UNAVAILABLE', 'The keys to verify access tokens with cannot be fetched', 503, { cause: error })
   return new AuthError('AUTH_TOKEN_INVALID', 'The access token is invalid', 401, { cause: error })
+}
+
+/** No keys to check with (the service unreachable, slow, or answering something else): not the token's fault. */
+function isUnreachable (error: unknown): boolean {
+  return !(error instanceof errors.JOSEError) || error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid || error.code === errors.JOSEError.code
 }
 
 function isAccessClaims (payload: JWTPayload): payload is AccessClaims & JWTPayload {
