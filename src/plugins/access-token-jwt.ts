@@ -2,6 +2,7 @@
 import type { FastifyJWTOptions, JWT } from '@fastify/jwt'
 import type { Static } from '@sinclair/typebox'
 import { apiError } from '../errors.js'
+import { uuidPattern } from '../services/ids.js'
 import type { AccessClaims } from '../schemas/sessions.js'
 import type { KeyRing, SigningKey } from '../services/tokens/signing-keys.js'
 
@@ -22,6 +23,17 @@ const TYP = 'at+jwt'
 // claims of the tokens each key verified last, until their exp.
 const VERIFIED_CACHE_ENTRIES = 1000
 const HEADER_CACHE_ENTRIES = 32
+const UUID = new RegExp(uuidPattern)
+
+/**
+ * The claims every route relies on, in the types it relies on (the ids go into queries as
+ * uuids): a token signed by a key of ours but shaped otherwise is refused like a forgery
+ * (regression: a 500 further on). Only a holder of the key could make one.
+ */
+function inOurShape (claims: AccessTokenClaims): boolean {
+  return typeof claims.sub === 'string' && UUID.test(claims.sub) && typeof claims.sid === 'string' && UUID.test(claims.sid) &&
+    typeof claims.role === 'string' && typeof claims.email_verified === 'boolean'
+}
 
 /**
  * The @fastify/jwt options of one key: its signer and verifier are made once and kept (keys
@@ -95,12 +107,15 @@ export function createAccessTokenJwt (settings: Pick<JwtSettings, 'ring' | 'issu
       if (key === undefined || instance === undefined) throw apiError(keyGone(token, header, settings, hs256) ? 'AUTH_TOKEN_EXPIRED' : 'AUTH_TOKEN_INVALID')
       // A live key under another algorithm is never a token we issued: algorithm confusion (RFC 8725 3.1).
       if (header.alg !== key.alg) throw apiError('AUTH_TOKEN_INVALID')
+      let claims: AccessTokenClaims
       try {
-        // Frozen: the cache answers every later request with this token with the same object.
-        return Object.freeze(instance.verify<AccessTokenClaims>(token))
+        claims = instance.verify<AccessTokenClaims>(token)
       } catch (error) {
         throw apiError((error as { code?: string }).code === 'FAST_JWT_EXPIRED' ? 'AUTH_TOKEN_EXPIRED' : 'AUTH_TOKEN_INVALID')
       }
+      if (!inOurShape(claims)) throw apiError('AUTH_TOKEN_INVALID')
+      // Frozen: the cache answers every later request with this token with the same object.
+      return Object.freeze(claims)
     }
   }
 }

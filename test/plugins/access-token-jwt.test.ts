@@ -75,3 +75,16 @@ t.test('a token verified once is refused once it expires', async t => {
   await new Promise(resolve => setTimeout(resolve, (issuedAt + 1) * 1000 - Date.now() + 50))
   t.throws(() => jwt.verify(token), { code: 'AUTH_TOKEN_EXPIRED' })
 })
+
+t.test('a token signed by our key in another shape is refused like a forgery (regression: a 500 at the first query)', async t => {
+  for (const [what, changed] of [
+    ['sub not a uuid', { sub: 'not-a-uuid' }],
+    ['sub a number', { sub: 7 }],
+    ['sid upper case', { sid: claims.sid.toUpperCase() }],
+    ['role not a string', { role: ['admin'] }],
+    ['email_verified not a boolean', { email_verified: 'yes' }]
+  ] as const) {
+    t.throws(() => jwt.verify(jwt.sign({ ...claims, ...changed, jti: what })), { code: 'AUTH_TOKEN_INVALID' }, what)
+  }
+  t.match(jwt.verify(jwt.sign({ ...claims, jti: 'in shape' })), { sub: claims.sub }, 'the same token in our shape passes')
+})
