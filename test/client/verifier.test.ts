@@ -1,5 +1,6 @@
 // A resource server verifying the service's access tokens with its JWKS: typed claims, every check, a key
 // published since (unknown kid), the keys out of reach, and the Fastify plugin around it.
+import { createPublicKey } from 'node:crypto'
 import { once } from 'node:events'
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { createServer } from 'node:http'
@@ -25,10 +26,14 @@ const firstKey = await generateKeyFiles(firstDir, 'EdDSA')
 const service = await buildTestApp(t, { env: { JWT_ALGORITHM: 'EdDSA', JWT_KEYS_DIR: firstDir } })
 const issuer = service.config.PUBLIC_URL
 
-/** The service's JWKS on a port of its own, counting fetches; `serving` switches instances (or takes it down). */
-const jwks = { serving: service.app as FastifyInstance | null, fetches: 0 }
+/** The service's JWKS on a port of its own, counting fetches; `serving` switches instances (or takes it down), `body` answers a set of the test's own. */
+const jwks = { serving: service.app as FastifyInstance | null, fetches: 0, body: null as string | null }
 const front = createServer((_request, response) => {
   jwks.fetches++
+  if (jwks.body !== null) {
+    response.writeHead(200, { 'content-type': 'application/json' }).end(jwks.body)
+    return
+  }
   if (jwks.serving === null) {
     response.writeHead(502).end('Bad gateway')
     return
@@ -134,12 +139,14 @@ t.test('the keys out of reach: 503 SERVICE_UNAVAILABLE, not a refusal of the tok
   await t.rejects(nowhere.verify(accessToken), { code: 'SERVICE_UNAVAILABLE', status: 503 })
 })
 
-t.test('the keys out of reach once the cache is stale: the last ones fetched go on verifying for staleKeysSeconds, the service asked once per cooldown, then 503 (regression: 503 as soon as the cache was stale)', async t => {
+t.test('the keys out of reach once the cache is stale: the last ones fetched go on verifying for staleKeysSeconds from that fetch, the service asked once per cooldown, then 503 (regression: 503 as soon as the cache was stale)', async t => {
   const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
-  const outlasting = createAccessTokenVerifier({ baseUrl, issuer, cacheMaxAgeSeconds: 0.2, staleKeysSeconds: 1, cooldownSeconds: 0.5 })
-  const strict = createAccessTokenVerifier({ baseUrl, issuer, cacheMaxAgeSeconds: 0.2, staleKeysSeconds: 0 })
+  const outlasting = createAccessTokenVerifier({ baseUrl, issuer, cacheMaxAgeSeconds: 0.5, staleKeysSeconds: 1.5, cooldownSeconds: 0.2 })
+  const strict = createAccessTokenVerifier({ baseUrl, issuer, cacheMaxAgeSeconds: 0.5, staleKeysSeconds: 0 })
   t.match(await outlasting.verify(accessToken), { sub: account.user.id })
   t.match(await strict.verify(accessToken), { sub: account.user.id })
+  await sleep(400)
+  t.match(await outlasting.verify(accessToken), { sub: account.user.id }, 'verified from the cache, not fetched')
   jwks.serving = null
   t.teardown(() => { jwks.serving = service.app })
   await sleep(300)
@@ -148,10 +155,25 @@ t.test('the keys out of reach once the cache is stale: the last ones fetched go 
   t.match(await outlasting.verify(accessToken), { sub: account.user.id })
   t.equal(jwks.fetches, fetches + 1, 'the service asked once, not again within the cooldown')
   await t.rejects(strict.verify(accessToken), { code: 'SERVICE_UNAVAILABLE', status: 503 }, 'staleKeysSeconds 0: 503 once the cache is stale')
-  await sleep(1000)
-  await t.rejects(outlasting.verify(accessToken), { code: 'SERVICE_UNAVAILABLE', status: 503 }, 'past cacheMaxAgeSeconds + staleKeysSeconds: 503')
+  await sleep(1500)
+  await t.rejects(outlasting.verify(accessToken), { code: 'SERVICE_UNAVAILABLE', status: 503 }, 'past cacheMaxAgeSeconds + staleKeysSeconds from the fetch, not from the last verification: 503')
   jwks.serving = service.app
   t.match(await outlasting.verify(accessToken), { sub: account.user.id }, 'and fetched again once the service is back')
+})
+
+t.test('a key the last successful fetch no longer held never verifies again, an outage after it or not (regression: the keys kept were those of the last verification)', async t => {
+  const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
+  const quick = createAccessTokenVerifier({ baseUrl, issuer, cacheMaxAgeSeconds: 0.3, staleKeysSeconds: 60, cooldownSeconds: 0 })
+  t.match(await quick.verify(accessToken), { sub: account.user.id })
+  t.teardown(() => { jwks.body = null; jwks.serving = service.app })
+  const stranger = await generateKeyFiles(await keysDir(), 'EdDSA')
+  jwks.body = JSON.stringify({ keys: [{ ...createPublicKey(await readFile(stranger.publicPath, 'utf8')).export({ format: 'jwk' }), kid: stranger.kid, alg: 'EdDSA', use: 'sig' }] })
+  await sleep(350)
+  await t.rejects(quick.verify(accessToken), { code: 'AUTH_TOKEN_EXPIRED' }, 'retired: the set fetched no longer holds its key')
+  jwks.body = null
+  jwks.serving = null
+  await sleep(350)
+  await t.rejects(quick.verify(accessToken), { code: 'AUTH_TOKEN_EXPIRED' }, 'nor in an outage: the keys kept are the last fetched')
 })
 
 async function resourceServer (options: Parameters<typeof accessTokenAuth>[1]): Promise<FastifyInstance> {

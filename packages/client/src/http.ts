@@ -72,14 +72,15 @@ const RETRY_PAUSES_MS = [250, 500, 1000, 2000]
  */
 export async function sendRefresh (http: Http, budgetMs: number, body?: { refreshToken: string }): Promise<Response> {
   const [path, init] = toRequest({ method: 'POST', path: '/auth/refresh', body })
-  const deadline = Date.now() + budgetMs
+  // The monotonic clock: the wall clock set back (an NTP step, the user) kept the tries going for an hour (regression).
+  const deadline = performance.now() + budgetMs
   for (let tries = 0; ; tries++) {
     try {
-      return await http.request(path, { ...init, signal: timeoutSignal(Math.max(deadline - Date.now(), 1)) })
+      return await http.request(path, { ...init, signal: timeoutSignal(Math.max(Math.ceil(deadline - performance.now()), 1)) })
     } catch (error) {
       const pause = RETRY_PAUSES_MS[Math.min(tries, RETRY_PAUSES_MS.length - 1)] ?? 0
       // A pause that would end at or past the budget leaves no time for a try.
-      if (!isAuthError(error, 'NETWORK_ERROR') || Date.now() + pause >= deadline) throw error
+      if (!isAuthError(error, 'NETWORK_ERROR') || performance.now() + pause >= deadline) throw error
       await new Promise(resolve => setTimeout(resolve, pause))
     }
   }

@@ -218,6 +218,18 @@ t.test('once its budget is spent, a refresh fails (TIMEOUT, or NETWORK_ERROR whe
   service.overrides.set('POST /auth/refresh', () => { throw new TypeError('offline') })
   await t.rejects(tab.client.me(), { code: 'NETWORK_ERROR', status: 0 })
   t.equal(service.count('POST /auth/refresh'), 3, 'tried twice in 400 ms: at once and after 250 ms (the next pause would end past the budget)')
+  // The wall clock set back an hour during the tries (an NTP step): the budget holds (regression: an hour of tries).
+  const wallClock = Date.now
+  t.teardown(() => { Date.now = wallClock })
+  service.overrides.set('POST /auth/refresh', () => {
+    Date.now = () => wallClock() - 3600_000
+    throw new TypeError('offline')
+  })
+  const started = performance.now()
+  await t.rejects(tab.client.me(), { code: 'NETWORK_ERROR', status: 0 })
+  Date.now = wallClock
+  t.ok(performance.now() - started < 2000, 'within its budget')
+  t.equal(service.count('POST /auth/refresh'), 5)
   service.overrides.delete('POST /auth/refresh')
   t.same(await tab.client.me(), user, 'the next call refreshes')
   t.same(tab.ended, [])

@@ -85,31 +85,33 @@ t.test('a call whose AUTH_TOKEN_EXPIRED arrives after a logout and a new login f
   t.same(ended, [{ reason: 'logout' }], 'no session end but the logout')
 })
 
-t.test('a call due for a refresh whose refresh finds a new session kept fails: not sent as the new session (regression: it was)', async t => {
-  const service = createStandIn()
-  let kept: StoredTokens | null = null
-  let reads = 0
-  let release = () => {}
-  const replaced = new Promise<void>(resolve => { release = resolve })
-  // The call reads the tokens, then its refresh reads them again: the second read waits until
-  // the user has signed out and in again.
-  const storage: TokenStorage = {
-    get: async () => { if (++reads === 2) await replaced; return kept },
-    set: async tokens => { kept = tokens },
-    clear: async () => { kept = null }
+t.test('a call or an access token asked for when due, whose refresh finds a new session kept, fails: never the new session\'s (regression: it was)', async t => {
+  for (const ask of ['a call', 'accessToken()'] as const) {
+    const service = createStandIn()
+    let kept: StoredTokens | null = null
+    let reads = 0
+    let release = () => {}
+    const replaced = new Promise<void>(resolve => { release = resolve })
+    // The call reads the tokens, then its refresh reads them again: the second read waits until
+    // the user has signed out and in again.
+    const storage: TokenStorage = {
+      get: async () => { if (++reads === 2) await replaced; return kept },
+      set: async tokens => { kept = tokens },
+      clear: async () => { kept = null }
+    }
+    const clock = { ms: 0 }
+    const client = createTokenClient({ baseUrl, fetch: service.fetch, storage, now: () => clock.ms })
+    await client.login({ identifier: 'ada', password: 'pw' })
+    clock.ms = 880_000
+    const asked = (ask === 'a call' ? client.updateMe({ profile: { displayName: 'the previous user' } }) : client.accessToken()).catch((e: unknown) => e)
+    await sleep(10)
+    const otherStorage = memoryStorage()
+    await createTokenClient({ baseUrl, fetch: service.fetch, storage: otherStorage, now: () => clock.ms }).login({ identifier: 'grace', password: 'pw' })
+    kept = await otherStorage.get()
+    release()
+    t.match(await asked, { code: 'AUTH_SESSION_REVOKED', status: 401 }, `${ask} fails`)
+    t.equal(service.count('PATCH /users/me'), 0, `${ask}: nothing sent as the new session`)
   }
-  const clock = { ms: 0 }
-  const client = createTokenClient({ baseUrl, fetch: service.fetch, storage, now: () => clock.ms })
-  await client.login({ identifier: 'ada', password: 'pw' })
-  clock.ms = 880_000
-  const call = client.updateMe({ profile: { displayName: 'the previous user' } }).catch((e: unknown) => e)
-  await sleep(10)
-  const otherStorage = memoryStorage()
-  await createTokenClient({ baseUrl, fetch: service.fetch, storage: otherStorage, now: () => clock.ms }).login({ identifier: 'grace', password: 'pw' })
-  kept = await otherStorage.get()
-  release()
-  t.match(await call, { code: 'AUTH_SESSION_REVOKED', status: 401 }, 'the call fails')
-  t.equal(service.count('PATCH /users/me'), 0, 'never sent as the new session')
 })
 
 t.test('a refresh under way across a logout and a new login neither stores its tokens nor ends the new session', async t => {

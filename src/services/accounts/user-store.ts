@@ -106,7 +106,7 @@ export async function updateOwnUser (db: Db, id: string, changes: { username?: s
 /**
  * A profile written through its user. The profile is part of the user as the API shows it, so
  * the user's `updatedAt` moves with it: Prisma moves it only when the user's own columns change
- * (regression: a profile-only change kept the old `updatedAt`).
+ * (regression: a profile-only change kept the old `updatedAt`). The schema refuses an empty one.
  */
 function profileChange (profile: Prisma.ProfileCreateWithoutUserInput, at: Date): Prisma.UserUpdateInput {
   return { profile: { upsert: { create: profile, update: profile } }, updatedAt: at }

@@ -1,5 +1,5 @@
 // Access-token verification for resource servers: the service's public keys (JWKS), cached, and every claim checked.
-import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose'
+import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwksCache, jwtVerify, type ExportedJWKSCache, type JWKSCacheInput, type JWTPayload } from 'jose'
 import type { AccessClaims } from '../api-types.js'
 import { AuthError } from '../errors.js'
 
@@ -45,12 +45,15 @@ const REQUIRED_CLAIMS = ['sub', 'sid', 'role', 'email_verified', 'iat', 'exp', '
  */
 export function createAccessTokenVerifier (options: AccessTokenVerifierOptions): AccessTokenVerifier {
   const issuer = options.issuer ?? options.baseUrl
+  // jose writes the set and its time into `fetched` at each successful fetch.
+  const fetched: Partial<ExportedJWKSCache> = {}
   const keys = createRemoteJWKSet(new URL(`${options.baseUrl.replace(/\/+$/, '')}/.well-known/jwks.json`), {
+    [jwksCache]: fetched as JWKSCacheInput,
     cacheMaxAge: (options.cacheMaxAgeSeconds ?? 300) * 1000,
     cooldownDuration: (options.cooldownSeconds ?? 30) * 1000,
     timeoutDuration: (options.timeoutSeconds ?? 5) * 1000
   })
-  const lastKeys = lastKnownKeys(options)
+  const lastKeys = lastKnownKeys(options, fetched)
   const verifyOptions = {
     issuer,
     audience: options.audience ?? issuer,
@@ -63,9 +66,7 @@ export function createAccessTokenVerifier (options: AccessTokenVerifierOptions):
     const last = lastKeys.whileUnreachable()
     if (last !== undefined) return (await jwtVerify(token, last, verifyOptions)).payload
     try {
-      const { payload } = await jwtVerify(token, keys, verifyOptions)
-      lastKeys.fetched(keys.jwks())
-      return payload
+      return (await jwtVerify(token, keys, verifyOptions)).payload
     } catch (error) {
       const stale = isUnreachable(error) ? lastKeys.unreachable() : undefined
       if (stale === undefined) throw error
@@ -89,21 +90,23 @@ export function createAccessTokenVerifier (options: AccessTokenVerifierOptions):
 /**
  * The keys last fetched, kept for an outage of the service: a resource server then goes on
  * verifying the tokens it could verify before (they expire within minutes anyway) instead of
- * answering 503 to every request once its cache is stale. Bounded, so that a key retired
- * during a long outage does not verify for ever; asked again once per cooldown.
+ * answering 503 to every request once its cache is stale. Exactly the set the last successful
+ * fetch gave, timed from that fetch (jose records both in `cache`), so a key it no longer held
+ * never verifies again; bounded, so that a key retired during a long outage does not verify
+ * for ever; the service asked again once per cooldown.
  */
-function lastKnownKeys (options: AccessTokenVerifierOptions) {
+function lastKnownKeys (options: AccessTokenVerifierOptions, cache: Partial<ExportedJWKSCache>) {
   const usableMs = ((options.cacheMaxAgeSeconds ?? 300) + (options.staleKeysSeconds ?? 3600)) * 1000
   const cooldownMs = (options.cooldownSeconds ?? 30) * 1000
-  let last: { jwks: JSONWebKeySet, set: ReturnType<typeof createLocalJWKSet>, fetchedAt: number } | undefined
+  let built: { uat: number, set: ReturnType<typeof createLocalJWKSet> } | undefined
   let askAgainAt = 0
-  const usable = () => last !== undefined && Date.now() - last.fetchedAt < usableMs ? last.set : undefined
+  const usable = () => {
+    const { jwks, uat } = cache
+    if (jwks === undefined || uat === undefined || Date.now() - uat >= usableMs) return undefined
+    if (built?.uat !== uat) built = { uat, set: createLocalJWKSet(jwks) }
+    return built.set
+  }
   return {
-    /** A verification with fresh keys: a set not seen before was fetched for it. */
-    fetched (jwks: JSONWebKeySet | undefined) {
-      askAgainAt = 0
-      if (jwks !== undefined && jwks !== last?.jwks) last = { jwks, set: createLocalJWKSet(jwks), fetchedAt: Date.now() }
-    },
     /** The keys could not be fetched: the last ones, while still usable (then asked again after the cooldown). */
     unreachable () {
       const set = usable()

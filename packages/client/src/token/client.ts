@@ -81,6 +81,18 @@ export function createTokenClient (options: TokenClientOptions) {
     return refreshing
   }
 
+  /**
+   * The tokens a call begun with `tokens` goes out with: refreshed first when due. A refresh that
+   * finds another session's tokens kept (a logout, then a new login, meanwhile) fails the call:
+   * sent, it would run as whoever signed in since (regression: it did).
+   */
+  async function upToDate (tokens: StoredTokens): Promise<StoredTokens> {
+    if (!due(tokens)) return tokens
+    const successor = await refresh(tokens)
+    if (sessionOf(successor) !== sessionOf(tokens)) throw new AuthError('AUTH_SESSION_REVOKED', 'The session this call was made in has ended', 401)
+    return successor
+  }
+
   const withBearer = (init: RequestInit, tokens: StoredTokens): RequestInit => {
     const headers = new Headers(init.headers)
     headers.set('authorization', `Bearer ${tokens.accessToken}`)
@@ -94,14 +106,9 @@ export function createTokenClient (options: TokenClientOptions) {
    * run as whoever signed in since.
    */
   async function authed (path: string, init: RequestInit = {}): Promise<Response> {
-    let tokens = await current()
-    const early = due(tokens)
-    if (early) {
-      const successor = await refresh(tokens)
-      // The refresh found another session's tokens kept (regression: the call went out as it).
-      if (sessionOf(successor) !== sessionOf(tokens)) throw new AuthError('AUTH_SESSION_REVOKED', 'The session this call was made in has ended', 401)
-      tokens = successor
-    }
+    const begun = await current()
+    const early = due(begun)
+    let tokens = await upToDate(begun)
     let response = await http.request(path, withBearer(init, tokens))
     let code = await unauthorizedCode(response)
     if (code === 'AUTH_TOKEN_EXPIRED' && !early) {
@@ -156,8 +163,7 @@ export function createTokenClient (options: TokenClientOptions) {
 
     /** A valid access token, refreshed if due: for the app's own resource servers. */
     async accessToken (): Promise<string> {
-      const tokens = await current()
-      return (due(tokens) ? await refresh(tokens) : tokens).accessToken
+      return (await upToDate(await current())).accessToken
     },
 
     /** fetch for any route of the service, with the Bearer token; `path` starts with `/`. A stream body cannot be retried. */
