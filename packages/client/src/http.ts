@@ -49,9 +49,6 @@ function noAnswer (error: unknown): unknown {
   return new AuthError('NETWORK_ERROR', 'The service could not be reached', 0, { cause: error })
 }
 
-// Safari before 16 has no AbortSignal.timeout: there the service's own timeouts apply.
-const timeoutSignal = (ms: number): AbortSignal | undefined => typeof AbortSignal.timeout === 'function' ? AbortSignal.timeout(ms) : undefined
-
 /** What a refresh may take, its tries included: under the service's default grace window (10 s), with room for the clocks and the trip. */
 export const DEFAULT_REFRESH_BUDGET_MS = 8000
 
@@ -61,28 +58,56 @@ const RETRY_PAUSES_MS = [250, 500, 1000, 2000]
 
 /**
  * Sends `POST /auth/refresh` (the token in `body`, or the cookie) until an answer comes,
- * for at most `budgetMs` from the first try. The service may have rotated the token and its
- * answer been lost: within its grace window (`REFRESH_REUSE_GRACE_SECONDS`, 10 s by
- * default) the same token gets the same successor; presented later, it is taken for a
- * stolen one and the session ends. So a try that reaches nobody (NETWORK_ERROR) is made
- * again after a short pause, and a try under way waits for its answer as long as the budget
- * lasts (a slow answer is the successor all the same: abandoning it and trying again lost
- * it, regression), and the budget stays under the window. TIMEOUT or NETWORK_ERROR once it
- * is spent.
+ * for at most `budgetMs`. The service may have rotated the token and its answer been lost:
+ * within its grace window (`REFRESH_REUSE_GRACE_SECONDS`, 10 s by default) the same token
+ * gets the same successor; presented later, it is taken for a stolen one and the session
+ * ends. So, within a budget under that window:
+ * - a try that reaches nobody (NETWORK_ERROR) is made again after a short pause;
+ * - a try without an answer at half the budget gets a second beside it, the first still
+ *   awaited: a slow answer is the successor all the same (abandoning it lost it, regression),
+ *   and a connection that swallowed the answer must not hold the refresh to the end.
+ * The first answer wins, whatever its status; TIMEOUT or NETWORK_ERROR once the budget is spent.
  */
 export async function sendRefresh (http: Http, budgetMs: number, body?: { refreshToken: string }): Promise<Response> {
   const [path, init] = toRequest({ method: 'POST', path: '/auth/refresh', body })
-  // The monotonic clock: the wall clock set back (an NTP step, the user) kept the tries going for an hour (regression).
+  // Each try can be stopped alone: the winner's body is still to be read.
+  const underWay = new Set<AbortController>()
+  const stopAll = (reason?: unknown) => { for (const controller of underWay) controller.abort(reason) }
+  // Timers and performance.now() run on the monotonic clock: the wall clock set back (an NTP
+  // step, the user) kept the tries going for an hour (regression).
   const deadline = performance.now() + budgetMs
-  for (let tries = 0; ; tries++) {
-    try {
-      return await http.request(path, { ...init, signal: timeoutSignal(Math.max(Math.ceil(deadline - performance.now()), 1)) })
-    } catch (error) {
-      const pause = RETRY_PAUSES_MS[Math.min(tries, RETRY_PAUSES_MS.length - 1)] ?? 0
-      // A pause that would end at or past the budget leaves no time for a try.
-      if (!isAuthError(error, 'NETWORK_ERROR') || performance.now() + pause >= deadline) throw error
-      await new Promise(resolve => setTimeout(resolve, pause))
-    }
+  let timedOut = false
+  const timeout = setTimeout(() => { timedOut = true; stopAll(new DOMException('The refresh took too long', 'TimeoutError')) }, budgetMs)
+  let next: ReturnType<typeof setTimeout> | undefined
+  try {
+    return await new Promise<Response>((resolve, reject) => {
+      let tries = 0
+      const send = () => {
+        tries++
+        const controller = new AbortController()
+        underWay.add(controller)
+        next = underWay.size === 1 ? setTimeout(send, budgetMs / 2) : undefined
+        http.request(path, { ...init, signal: controller.signal }).then(response => {
+          underWay.delete(controller)
+          resolve(response)
+        }, (error: unknown) => {
+          underWay.delete(controller)
+          if (timedOut || !isAuthError(error, 'NETWORK_ERROR')) return reject(error)
+          if (underWay.size > 0) return
+          clearTimeout(next)
+          const pause = RETRY_PAUSES_MS[Math.min(tries - 1, RETRY_PAUSES_MS.length - 1)] ?? 0
+          // A pause that would end at or past the budget leaves no time for a try.
+          if (performance.now() + pause >= deadline) return reject(error)
+          next = setTimeout(send, pause)
+        })
+      }
+      send()
+    })
+  } finally {
+    clearTimeout(timeout)
+    clearTimeout(next)
+    // The tries still under way once one has answered.
+    stopAll()
   }
 }
 

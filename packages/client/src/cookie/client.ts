@@ -15,8 +15,9 @@ export interface AuthClientOptions extends HttpOptions {
   lockTimeoutMs?: number
   /**
    * How long a refresh may take, its tries included: one that reaches nobody is made again
-   * after a short pause, one under way is waited for. Default 8 s: keep it under the
-   * service's `REFRESH_REUSE_GRACE_SECONDS` (10 s by default).
+   * after a short pause, one unanswered at half of it gets a second beside it (see
+   * `sendRefresh`). Default 8 s: keep it under the service's `REFRESH_REUSE_GRACE_SECONDS`
+   * (10 s by default).
    */
   refreshTimeoutMs?: number
   /** The Web Locks API: `navigator.locks` by default; `null` to do without. */
