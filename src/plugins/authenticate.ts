@@ -16,20 +16,11 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     caller: Caller | null
-    /** The request is past its onRequest hooks, and so past the rate limits. */
-    pastOnRequest: boolean
   }
 }
 
 async function authenticatePlugin (app: FastifyInstance) {
   app.decorateRequest('caller', null)
-  app.decorateRequest('pastOnRequest', false)
-  // @fastify/rate-limit appends its check to each route's onRequest hooks, and every onRequest
-  // hook runs before any preParsing one: this root hook marks the request as counted.
-  app.addHook('preParsing', (request, _reply, payload, done) => {
-    request.pastOnRequest = true
-    done(null, payload)
-  })
 
   /**
    * preParsing guard (after the rate limits, which run onRequest, so that unauthenticated
@@ -37,13 +28,31 @@ async function authenticatePlugin (app: FastifyInstance) {
    * the cookie, with no fallback when it is bad. Tokens are never read from the URL.
    */
   async function authenticate (request: FastifyRequest) {
-    // In onRequest, however attached, it would refuse a flood of bad tokens before any of it was
-    // counted (regression: STYLE's recipe put it there).
-    if (!request.pastOnRequest) throw new Error('app.authenticate runs in preParsing, after the rate limits; in onRequest it runs before them')
     const claims = app.accessTokens.verify(app.accessTokens.presented(request))
     request.caller = { userId: claims.sub, sessionId: claims.sid, role: claims.role, claims }
   }
   app.decorate('authenticate', authenticate)
+
+  // @fastify/rate-limit appends its check to each route's onRequest hooks: the guard there, a
+  // route's own or its scope's, would refuse a flood of bad tokens before any of it was counted
+  // (regression: STYLE's recipe put it there). The app does not start so; checked once, from
+  // the hooks Fastify lists by name, at no cost per request.
+  app.addHook('onReady', async () => {
+    const misplaced = routesAuthenticatingOnRequest(app.printRoutes({ includeHooks: true, commonPrefix: false }))
+    if (misplaced.length > 0) throw new Error(`app.authenticate runs in preParsing, after the rate limits, not in onRequest: ${misplaced.join(', ')}`)
+  })
+}
+
+/** The routes of a `printRoutes` listing whose onRequest hooks include the guard (bound or not). */
+function routesAuthenticatingOnRequest (listing: string): string[] {
+  const routes: string[] = []
+  let route = ''
+  for (const line of listing.split('\n')) {
+    const named = /(\/\S*) \(([A-Z]+)\)/.exec(line)
+    if (named !== null) route = `${named[2] ?? ''} ${named[1] ?? ''}`
+    else if (/\(onRequest\) \[.*"(bound )?authenticate\(\)"/.test(line) && !routes.includes(route)) routes.push(route)
+  }
+  return routes
 }
 
 export const authenticate = fp(authenticatePlugin, { name: 'authenticate', dependencies: ['access-tokens'] })
