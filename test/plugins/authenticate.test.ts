@@ -36,6 +36,6 @@ t.test('in onRequest, a route\'s or its scope\'s, bound or not: the app does not
     ['bound', scope => { scope.get('/early', { onRequest: scope.authenticate.bind(scope) }, async () => 'never') }]
   ]
   for (const [form, route] of forms) {
-    await t.rejects((await appWith(route)).ready(), { message: /app\.authenticate runs in preParsing, after the rate limits, not in onRequest: GET \/early, HEAD \/early/ }, form)
+    await t.rejects(async () => { await (await appWith(route)).ready() }, { message: /app\.authenticate runs in preParsing, after the rate limits, not in onRequest: GET \/early, HEAD \/early/ }, form)
   }
 })

@@ -65,50 +65,66 @@ const RETRY_PAUSES_MS = [250, 500, 1000, 2000]
  * - a try that reaches nobody (NETWORK_ERROR) is made again after a short pause;
  * - a try without an answer at half the budget gets a second beside it, the first still
  *   awaited: a slow answer is the successor all the same (abandoning it lost it, regression),
- *   and a connection that swallowed the answer must not hold the refresh to the end.
- * The first answer wins, whatever its status; TIMEOUT or NETWORK_ERROR once the budget is spent.
+ *   and a connection that swallowed the answer must not hold the refresh to the end;
+ * - a success wins; a refusal (429, 503, …) waits for the other try under way, which may
+ *   yet succeed (regression: a quick 503 threw away a successor on its way);
+ * - the try left behind is not cut off: in a browser it may carry the cookie the winner just
+ *   set, and rotate again, and its own cookie must then land too (regression: cut off, it left
+ *   the browser one token behind). The budget ends it.
+ * The answer comes back whole (its body read within the budget: a body that stalled held the
+ * refresh for ever, regression); TIMEOUT or NETWORK_ERROR once the budget is spent.
  */
 export async function sendRefresh (http: Http, budgetMs: number, body?: { refreshToken: string }): Promise<Response> {
   const [path, init] = toRequest({ method: 'POST', path: '/auth/refresh', body })
-  // Each try can be stopped alone: the winner's body is still to be read.
-  const underWay = new Set<AbortController>()
-  const stopAll = (reason?: unknown) => { for (const controller of underWay) controller.abort(reason) }
+  const tries = new Set<AbortController>()
   // Timers and performance.now() run on the monotonic clock: the wall clock set back (an NTP
   // step, the user) kept the tries going for an hour (regression).
   const deadline = performance.now() + budgetMs
-  let timedOut = false
-  const timeout = setTimeout(() => { timedOut = true; stopAll(new DOMException('The refresh took too long', 'TimeoutError')) }, budgetMs)
+  const timeout = setTimeout(() => {
+    for (const controller of tries) controller.abort(new DOMException('The refresh took too long', 'TimeoutError'))
+  }, budgetMs)
   let next: ReturnType<typeof setTimeout> | undefined
   try {
     return await new Promise<Response>((resolve, reject) => {
-      let tries = 0
+      let sent = 0
+      let refusal: Response | undefined
       const send = () => {
-        tries++
+        sent++
         const controller = new AbortController()
-        underWay.add(controller)
-        next = underWay.size === 1 ? setTimeout(send, budgetMs / 2) : undefined
-        http.request(path, { ...init, signal: controller.signal }).then(response => {
-          underWay.delete(controller)
-          resolve(response)
-        }, (error: unknown) => {
-          underWay.delete(controller)
-          if (timedOut || !isAuthError(error, 'NETWORK_ERROR')) return reject(error)
-          if (underWay.size > 0) return
+        tries.add(controller)
+        next = tries.size === 1 ? setTimeout(send, budgetMs / 2) : undefined
+        http.request(path, { ...init, signal: controller.signal }).then(whole).then(response => {
+          tries.delete(controller)
+          if (!response.ok && tries.size > 0) {
+            refusal ??= response
+            return
+          }
           clearTimeout(next)
-          const pause = RETRY_PAUSES_MS[Math.min(tries - 1, RETRY_PAUSES_MS.length - 1)] ?? 0
+          resolve(response.ok ? response : refusal ?? response)
+        }, (error: unknown) => {
+          tries.delete(controller)
+          if (tries.size > 0) return
+          clearTimeout(next)
+          if (refusal !== undefined) return resolve(refusal)
+          const pause = RETRY_PAUSES_MS[Math.min(sent - 1, RETRY_PAUSES_MS.length - 1)] ?? 0
           // A pause that would end at or past the budget leaves no time for a try.
-          if (performance.now() + pause >= deadline) return reject(error)
+          if (!isAuthError(error, 'NETWORK_ERROR') || performance.now() + pause >= deadline) return reject(error)
           next = setTimeout(send, pause)
         })
       }
       send()
     })
   } finally {
-    clearTimeout(timeout)
     clearTimeout(next)
-    // The tries still under way once one has answered.
-    stopAll()
+    // A try left behind keeps the budget's end; with none, nothing is left to end.
+    if (tries.size === 0) clearTimeout(timeout)
   }
+}
+
+/** The answer with its body read (under the try's signal): callers then read it from memory. */
+async function whole (response: Response): Promise<Response> {
+  const text = await response.text().catch((error: unknown) => { throw noAnswer(error) })
+  return new Response(response.status === 204 ? null : text, { status: response.status, statusText: response.statusText, headers: response.headers })
 }
 
 /** The path and init of a JSON call. */

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { createAuthClient, isAuthError, type AuthClient, type AuthClientOptions, type SessionEndEvent } from '../src/index.js'
+import { createAuthClient, isAuthError, type AuthClient, type AuthClientOptions, type Fetch, type SessionEndEvent } from '../src/index.js'
 import { createLockManager } from './helpers/locks.js'
 import { createStandIn, errorAnswer, user, type StandIn } from './helpers/stand-in.js'
 
@@ -203,6 +203,79 @@ t.test('a refresh that reaches nobody is tried again after a pause, within its b
   service.expire()
   t.same(await tab.client.me(), user, 'and the successor refreshes next time')
   t.same(tab.ended, [])
+})
+
+/**
+ * A network between the tab and the stand-in whose refresh answers take `delays[i]` ms for the
+ * i-th refresh (or are `answers[i]`), and whose cookies land as a browser's do: when the answer's
+ * headers arrive (`landsAt`, before the page sees it), never when it was cut off before.
+ */
+function refreshNetwork (service: StandIn, tries: Array<{ delay: number, landsAt?: number, answer?: () => Response }>): Fetch {
+  let sent = 0
+  return async (url, init) => {
+    if (new URL(url).pathname !== '/auth/refresh') return await service.fetch(url, init)
+    const { delay, landsAt = delay, answer } = tries[sent++] ?? { delay: 0 }
+    if (answer !== undefined) return answer()
+    const before = { ...service.jar }
+    const response = await service.fetch(url, init)
+    const landed = { ...service.jar }
+    Object.assign(service.jar, before)
+    const signal = init.signal ?? undefined
+    await sleep(landsAt, undefined, { signal })
+    Object.assign(service.jar, landed)
+    await sleep(delay - landsAt, undefined, { signal })
+    return response
+  }
+}
+
+t.test('a refusal answered to the second try waits for the first, which may yet succeed (regression: a quick 503 threw away the successor on its way)', async t => {
+  const service = createStandIn()
+  const [tab] = openTabs(t, service, 1, {
+    refreshTimeoutMs: 400,
+    fetch: refreshNetwork(service, [{ delay: 300 }, { delay: 0, answer: () => errorAnswer(503, 'SERVICE_UNAVAILABLE', { 'retry-after': '1' }) }])
+  }) as [Tab]
+  await tab.client.login({ email: user.email, password: 'pw' })
+  service.expire()
+  t.same(await tab.client.me(), user, 'the first try\'s success')
+  t.equal(service.state.rotations, 1)
+  t.same(tab.ended, [])
+})
+
+t.test('a second try that carried the cookie the first had just set is not cut off: its own cookie lands too (regression: the browser was left one token behind)', async t => {
+  const service = createStandIn()
+  // The first answer's cookie lands just before the second try leaves (at 200 ms); the page
+  // sees the answer just after; the second try rotates once more and answers 100 ms later.
+  const [tab] = openTabs(t, service, 1, { refreshTimeoutMs: 400, fetch: refreshNetwork(service, [{ landsAt: 190, delay: 230 }, { delay: 100 }]) }) as [Tab]
+  await tab.client.login({ email: user.email, password: 'pw' })
+  service.expire()
+  t.same(await tab.client.me(), user)
+  t.equal(service.count('POST /auth/refresh'), 2)
+  await sleep(150)
+  t.equal(service.state.rotations, 2, 'the second try rotated again')
+  t.equal(service.jar.refresh?.generation, service.state.generation, 'and the browser holds the token the service holds')
+})
+
+t.test('an answer whose body stalls ends with the budget, not never (regression: the refresh never settled)', async t => {
+  const service = createStandIn()
+  const [tab] = openTabs(t, service, 1, {
+    refreshTimeoutMs: 300,
+    fetch: async (url, init) => {
+      if (new URL(url).pathname !== '/auth/refresh') return await service.fetch(url, init)
+      const signal = init.signal
+      const stalled = new ReadableStream({
+        start (controller) {
+          controller.enqueue(new TextEncoder().encode('{"expiresIn":'))
+          signal?.addEventListener('abort', () => { controller.error(signal.reason) })
+        }
+      })
+      return new Response(stalled, { status: 200, headers: { 'content-type': 'application/json' } })
+    }
+  }) as [Tab]
+  await tab.client.login({ email: user.email, password: 'pw' })
+  service.expire()
+  const started = performance.now()
+  await t.rejects(tab.client.me(), { code: 'TIMEOUT', status: 0 })
+  t.ok(performance.now() - started < 2000, 'within the budget')
 })
 
 t.test('once its budget is spent, a refresh fails (TIMEOUT, or NETWORK_ERROR when nothing answered), ends nothing, and releases the lock', async t => {
