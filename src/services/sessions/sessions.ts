@@ -87,9 +87,9 @@ export function createSessionService ({ prisma, codec, oneTimeTokens, audit, now
 
     /**
      * Ends the session a refresh token belongs to, whatever its generation: whoever holds a
-     * genuine token of the session may end it. A forged token ends nothing.
+     * genuine token of the session may end it. A forged token ends nothing. Whether the token
+     * named a session of ours (then ended, if it was not already).
      */
-    /** Whether `token` named a session of ours (of any generation): that session is ended now, if it was not already. */
     async revokeByRefreshToken (token: string, reason: RevokeReason): Promise<boolean> {
       const parts = codec.decode(token)
       if (parts === null) return false
