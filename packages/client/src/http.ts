@@ -88,6 +88,9 @@ export async function sendRefresh (http: Http, budgetMs: number, body?: { refres
     return await new Promise<Response>((resolve, reject) => {
       let sent = 0
       let refusal: Response | undefined
+      // Once settled, a try left behind only finishes: it never starts another.
+      let settled = false
+      const settle = (outcome: () => void) => { settled = true; clearTimeout(next); outcome() }
       const send = () => {
         sent++
         const controller = new AbortController()
@@ -95,20 +98,21 @@ export async function sendRefresh (http: Http, budgetMs: number, body?: { refres
         next = tries.size === 1 ? setTimeout(send, budgetMs / 2) : undefined
         http.request(path, { ...init, signal: controller.signal }).then(whole).then(response => {
           tries.delete(controller)
+          if (settled) return
           if (!response.ok && tries.size > 0) {
             refusal ??= response
             return
           }
-          clearTimeout(next)
-          resolve(response.ok ? response : refusal ?? response)
+          settle(() => { resolve(response.ok ? response : refusal ?? response) })
         }, (error: unknown) => {
           tries.delete(controller)
-          if (tries.size > 0) return
+          if (settled || tries.size > 0) return
           clearTimeout(next)
-          if (refusal !== undefined) return resolve(refusal)
+          const kept = refusal
+          if (kept !== undefined) return settle(() => { resolve(kept) })
           const pause = RETRY_PAUSES_MS[Math.min(sent - 1, RETRY_PAUSES_MS.length - 1)] ?? 0
           // A pause that would end at or past the budget leaves no time for a try.
-          if (!isAuthError(error, 'NETWORK_ERROR') || performance.now() + pause >= deadline) return reject(error)
+          if (!isAuthError(error, 'NETWORK_ERROR') || performance.now() + pause >= deadline) return settle(() => { reject(error) })
           next = setTimeout(send, pause)
         })
       }

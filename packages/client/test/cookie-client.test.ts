@@ -206,24 +206,21 @@ t.test('a refresh that reaches nobody is tried again after a pause, within its b
 })
 
 /**
- * A network between the tab and the stand-in whose refresh answers take `delays[i]` ms for the
- * i-th refresh (or are `answers[i]`), and whose cookies land as a browser's do: when the answer's
- * headers arrive (`landsAt`, before the page sees it), never when it was cut off before.
+ * A network between the tab and the stand-in whose i-th refresh answer takes `delay` ms (or is
+ * `answer`), its cookies landing with it, never when it was cut off before.
  */
-function refreshNetwork (service: StandIn, tries: Array<{ delay: number, landsAt?: number, answer?: () => Response }>): Fetch {
+function refreshNetwork (service: StandIn, tries: Array<{ delay: number, answer?: () => Response }>): Fetch {
   let sent = 0
   return async (url, init) => {
     if (new URL(url).pathname !== '/auth/refresh') return await service.fetch(url, init)
-    const { delay, landsAt = delay, answer } = tries[sent++] ?? { delay: 0 }
+    const { delay, answer } = tries[sent++] ?? { delay: 0 }
     if (answer !== undefined) return answer()
     const before = { ...service.jar }
     const response = await service.fetch(url, init)
     const landed = { ...service.jar }
     Object.assign(service.jar, before)
-    const signal = init.signal ?? undefined
-    await sleep(landsAt, undefined, { signal })
+    await sleep(delay, undefined, { signal: init.signal ?? undefined })
     Object.assign(service.jar, landed)
-    await sleep(delay - landsAt, undefined, { signal })
     return response
   }
 }
@@ -243,16 +240,64 @@ t.test('a refusal answered to the second try waits for the first, which may yet 
 
 t.test('a second try that carried the cookie the first had just set is not cut off: its own cookie lands too (regression: the browser was left one token behind)', async t => {
   const service = createStandIn()
-  // The first answer's cookie lands just before the second try leaves (at 200 ms); the page
-  // sees the answer just after; the second try rotates once more and answers 100 ms later.
-  const [tab] = openTabs(t, service, 1, { refreshTimeoutMs: 400, fetch: refreshNetwork(service, [{ landsAt: 190, delay: 230 }, { delay: 100 }]) }) as [Tab]
+  let secondSent = () => {}
+  const whenSecondSent = new Promise<void>(resolve => { secondSent = resolve })
+  let refreshes = 0
+  const [tab] = openTabs(t, service, 1, {
+    refreshTimeoutMs: 2000,
+    fetch: async (url, init) => {
+      if (new URL(url).pathname !== '/auth/refresh') return await service.fetch(url, init)
+      if (++refreshes === 1) {
+        // The first answer's cookie lands at once; the page sees the answer only once the
+        // second try (at half the budget) has left, carrying that new cookie.
+        const answer = await service.fetch(url, init)
+        await whenSecondSent
+        return answer
+      }
+      const before = { ...service.jar }
+      const answer = await service.fetch(url, init)
+      const landed = { ...service.jar }
+      Object.assign(service.jar, before)
+      secondSent()
+      await sleep(50, undefined, { signal: init.signal ?? undefined })
+      Object.assign(service.jar, landed)
+      return answer
+    }
+  }) as [Tab]
   await tab.client.login({ email: user.email, password: 'pw' })
   service.expire()
   t.same(await tab.client.me(), user)
-  t.equal(service.count('POST /auth/refresh'), 2)
-  await sleep(150)
+  t.equal(refreshes, 2)
+  await sleep(100)
   t.equal(service.state.rotations, 2, 'the second try rotated again')
   t.equal(service.jar.refresh?.generation, service.state.generation, 'and the browser holds the token the service holds')
+})
+
+t.test('a try left behind that fails after another answered starts no further try', async t => {
+  const service = createStandIn()
+  let secondAnswered = () => {}
+  const whenSecondAnswered = new Promise<void>(resolve => { secondAnswered = resolve })
+  let refreshes = 0
+  const [tab] = openTabs(t, service, 1, {
+    // The second try leaves at 700 ms; a pause of 500 ms after the first one's failure would still fit.
+    refreshTimeoutMs: 1400,
+    fetch: async (url, init) => {
+      if (new URL(url).pathname !== '/auth/refresh') return await service.fetch(url, init)
+      if (++refreshes === 1) {
+        await whenSecondAnswered
+        await sleep(10)
+        throw new TypeError('network connection lost')
+      }
+      const answer = await service.fetch(url, init)
+      setTimeout(secondAnswered, 0)
+      return answer
+    }
+  }) as [Tab]
+  await tab.client.login({ email: user.email, password: 'pw' })
+  service.expire()
+  t.same(await tab.client.me(), user)
+  await sleep(900)
+  t.equal(refreshes, 2, 'no third try (regression: the late failure scheduled one)')
 })
 
 t.test('an answer whose body stalls ends with the budget, not never (regression: the refresh never settled)', async t => {
