@@ -9,6 +9,7 @@ import { createTestDatabase, withClient } from '../helpers/database.js'
 import { freePort } from '../helpers/net.js'
 import { httpsCall, nginxConfig, nginxInstalled, NGINX, startNginx } from '../helpers/nginx.js'
 import { startServer, stopServer, waitUntilReady, type ServerProcess } from '../helpers/process.js'
+import { until } from '../helpers/until.js'
 import { newAccount } from '../helpers/users.js'
 
 const root = join(import.meta.dirname, '..', '..')
@@ -101,9 +102,16 @@ t.test('through nginx, with TLS, in front of two instances', { skip }, async t =
     t.equal(given.headers['x-request-id'], 'edge-5d1c2a', 'the caller\'s id')
     const made = await viaProxy('GET', '/auth/session')
     t.match(made.headers['x-request-id'], /^[0-9a-f]{32}$/, 'or the one nginx made')
-    for (let i = 0; i < 4; i++) await viaProxy('GET', '/nope')
+    const linesOf = (server: ServerProcess) => server.logs().filter(line => line.msg === 'request completed' && (line.req as { url?: string }).url === '/nope')
+    // Until both have one: a busy machine can make an instance shed load (503), which nginx
+    // takes as a failure and skips that instance for its fail_timeout (10 s); and a log line
+    // arrives through a pipe.
+    await until('a request through the proxy on each instance', async () => {
+      await viaProxy('GET', '/nope')
+      return linesOf(a).length > 0 && linesOf(b).length > 0
+    }, 25_000).catch(() => {})
     for (const [name, server] of [['A', a], ['B', b]] as const) {
-      const lines = server.logs().filter(line => line.msg === 'request completed' && (line.req as { url?: string }).url === '/nope')
+      const lines = linesOf(server)
       t.ok(lines.length > 0, `instance ${name} got requests through the proxy`)
       t.ok(lines.every(line => (line.req as { remoteAddress?: string }).remoteAddress === client), `instance ${name} logs the client's address`)
     }

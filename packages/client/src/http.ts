@@ -50,85 +50,74 @@ function noAnswer (error: unknown): unknown {
 }
 
 /** What a refresh may take, its tries included: under the service's default grace window (10 s), with room for the clocks and the trip. */
-export const DEFAULT_REFRESH_BUDGET_MS = 8000
+const DEFAULT_REFRESH_BUDGET_MS = 8000
 
 // Pauses between tries that found no network: a dropped connection or a tunnel is often
 // back within seconds, and the tries stop at the budget anyway.
 const RETRY_PAUSES_MS = [250, 500, 1000, 2000]
 
+// The first try of a refresh may take this share of the budget before it is abandoned for
+// another, which gets the rest: time for a slow answer, and for a try after a swallowed one.
+const FIRST_TRY_SHARE = 0.75
+
 /**
  * Sends `POST /auth/refresh` (the token in `body`, or the cookie) until an answer comes,
- * for at most `budgetMs`. The service may have rotated the token and its answer been lost:
+ * within `budgetMs`. The service may have rotated the token and its answer been lost:
  * within its grace window (`REFRESH_REUSE_GRACE_SECONDS`, 10 s by default) the same token
  * gets the same successor; presented later, it is taken for a stolen one and the session
- * ends. So, within a budget under that window:
- * - a try that reaches nobody (NETWORK_ERROR) is made again after a short pause;
- * - a try without an answer at half the budget gets a second beside it, the first still
- *   awaited: a slow answer is the successor all the same (abandoning it lost it, regression),
- *   and a connection that swallowed the answer must not hold the refresh to the end;
- * - a success wins; a refusal (429, 503, …) waits for the other try under way, which may
- *   yet succeed (regression: a quick 503 threw away a successor on its way);
- * - the try left behind is not cut off: in a browser it may carry the cookie the winner just
- *   set, and rotate again, and its own cookie must then land too (regression: cut off, it left
- *   the browser one token behind). The budget ends it.
- * The answer comes back whole (its body read within the budget: a body that stalled held the
- * refresh for ever, regression); TIMEOUT or NETWORK_ERROR once the budget is spent.
+ * ends. So, within a budget under that window, one try at a time (a try left running could
+ * land its cookies after a later sign-in):
+ * - a try that reaches nobody (NETWORK_ERROR) is made again after a short pause (regression:
+ *   one retry at once, and a connection down for a second lost the session);
+ * - a try unanswered after three quarters of the budget is abandoned for one more, which
+ *   gets the rest: a connection may have swallowed the answer;
+ * - the answer comes back whole, its body read within its try's time (regression: a body that
+ *   stalled held the refresh for ever).
+ * TIMEOUT or NETWORK_ERROR once the budget is spent.
  */
 export async function sendRefresh (http: Http, budgetMs: number, body?: { refreshToken: string }): Promise<Response> {
   const [path, init] = toRequest({ method: 'POST', path: '/auth/refresh', body })
-  const tries = new Set<AbortController>()
-  // Timers and performance.now() run on the monotonic clock: the wall clock set back (an NTP
+  // performance.now() and timers run on the monotonic clock: the wall clock set back (an NTP
   // step, the user) kept the tries going for an hour (regression).
   const deadline = performance.now() + budgetMs
-  const timeout = setTimeout(() => {
-    for (const controller of tries) controller.abort(new DOMException('The refresh took too long', 'TimeoutError'))
-  }, budgetMs)
-  let next: ReturnType<typeof setTimeout> | undefined
-  try {
-    return await new Promise<Response>((resolve, reject) => {
-      let sent = 0
-      let refusal: Response | undefined
-      // Once settled, a try left behind only finishes: it never starts another.
-      let settled = false
-      const settle = (outcome: () => void) => { settled = true; clearTimeout(next); outcome() }
-      const send = () => {
-        sent++
-        const controller = new AbortController()
-        tries.add(controller)
-        next = tries.size === 1 ? setTimeout(send, budgetMs / 2) : undefined
-        http.request(path, { ...init, signal: controller.signal }).then(whole).then(response => {
-          tries.delete(controller)
-          if (settled) return
-          if (!response.ok && tries.size > 0) {
-            refusal ??= response
-            return
-          }
-          settle(() => { resolve(response.ok ? response : refusal ?? response) })
-        }, (error: unknown) => {
-          tries.delete(controller)
-          if (settled || tries.size > 0) return
-          clearTimeout(next)
-          const kept = refusal
-          if (kept !== undefined) return settle(() => { resolve(kept) })
-          const pause = RETRY_PAUSES_MS[Math.min(sent - 1, RETRY_PAUSES_MS.length - 1)] ?? 0
-          // A pause that would end at or past the budget leaves no time for a try.
-          if (!isAuthError(error, 'NETWORK_ERROR') || performance.now() + pause >= deadline) return settle(() => { reject(error) })
-          next = setTimeout(send, pause)
-        })
-      }
-      send()
-    })
-  } finally {
-    clearTimeout(next)
-    // A try left behind keeps the budget's end; with none, nothing is left to end.
-    if (tries.size === 0) clearTimeout(timeout)
+  for (let tries = 0; ; tries++) {
+    const left = deadline - performance.now()
+    try {
+      return await answerWithin(http, path, init, tries === 0 ? left * FIRST_TRY_SHARE : left)
+    } catch (error) {
+      const pause = isAuthError(error, 'NETWORK_ERROR') ? RETRY_PAUSES_MS[Math.min(tries, RETRY_PAUSES_MS.length - 1)] ?? 0 : 0
+      // Another try only for no answer, and only with time left for it after the pause.
+      const noAnswerYet = isAuthError(error, 'NETWORK_ERROR') || isAuthError(error, 'TIMEOUT')
+      if (!noAnswerYet || performance.now() + pause >= deadline - 1) throw error
+      if (pause > 0) await new Promise(resolve => setTimeout(resolve, pause))
+    }
   }
 }
 
-/** The answer with its body read (under the try's signal): callers then read it from memory. */
-async function whole (response: Response): Promise<Response> {
-  const text = await response.text().catch((error: unknown) => { throw noAnswer(error) })
-  return new Response(response.status === 204 ? null : text, { status: response.status, statusText: response.statusText, headers: response.headers })
+// Answers that carry no body (the Response constructor refuses one).
+const NULL_BODY_STATUSES = new Set([101, 204, 205, 304])
+
+/** One try's answer with its body read, within `ms`: TIMEOUT past it, whatever a fetch makes of the abort. */
+async function answerWithin (http: Http, path: string, init: RequestInit, ms: number): Promise<Response> {
+  const controller = new AbortController()
+  const timer = setTimeout(() => { controller.abort() }, Math.max(1, Math.ceil(ms)))
+  try {
+    const response = await http.request(path, { ...init, signal: controller.signal })
+    const text = await response.text()
+    return new Response(NULL_BODY_STATUSES.has(response.status) ? null : text, { status: response.status, statusText: response.statusText, headers: response.headers })
+  } catch (error) {
+    if (controller.signal.aborted) throw new AuthError('TIMEOUT', 'The service did not answer in time', 0, { cause: error })
+    throw error instanceof AuthError ? error : noAnswer(error)
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** A refresh budget as the clients take it: a whole number of milliseconds a timer can hold. */
+export function refreshBudgetOf (ms: number | undefined): number {
+  if (ms === undefined) return DEFAULT_REFRESH_BUDGET_MS
+  if (!Number.isInteger(ms) || ms < 1 || ms > 2_147_483_647) throw new RangeError(`refreshTimeoutMs must be a whole number of milliseconds from 1 to 2147483647, not ${ms}`)
+  return ms
 }
 
 /** The path and init of a JSON call. */

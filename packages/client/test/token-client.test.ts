@@ -138,3 +138,18 @@ t.test('a refresh under way across a logout and a new login neither stores its t
     t.same(ended, [{ reason: 'logout' }], `${when}: no session end but the logout`)
   }
 })
+
+t.test('refreshTimeoutMs must be a whole number of milliseconds a timer can hold (regression: Infinity failed every refresh at once)', async t => {
+  for (const refreshTimeoutMs of [Infinity, 0, -1, 2.5, 2 ** 31]) {
+    t.throws(() => createTokenClient({ baseUrl, refreshTimeoutMs }), RangeError, String(refreshTimeoutMs))
+  }
+  t.doesNotThrow(() => createTokenClient({ baseUrl, refreshTimeoutMs: 8000 }))
+})
+
+t.test('a refresh answered 205 by something on the way is an unexpected answer, not a TypeError (regression)', async t => {
+  const { service, client } = signedInClient()
+  await client.login({ identifier: 'ada', password: 'pw' })
+  service.expire()
+  service.overrides.set('POST /auth/refresh', () => new Response(null, { status: 205 }))
+  await t.rejects(client.me(), { name: 'AuthError', code: 'UNEXPECTED_RESPONSE' })
+})

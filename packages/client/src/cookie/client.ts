@@ -2,7 +2,7 @@
 import { accountCalls } from '../account-calls.js'
 import type { LoginInput, MfaVerifyInput, PasskeyLoginInput } from '../api-types.js'
 import { errorFrom, unauthorizedCode } from '../errors.js'
-import { createHttp, DEFAULT_REFRESH_BUDGET_MS, json, ok, sendRefresh, toRequest, type HttpOptions } from '../http.js'
+import { createHttp, json, ok, refreshBudgetOf, sendRefresh, toRequest, type HttpOptions } from '../http.js'
 import { isMfaChallenge, signedIn, type LoginResult, type SignedIn } from '../login.js'
 import { createSessionEvents, type SessionEndEvent, type SessionEndListener } from '../session-events.js'
 import { createRefreshLock } from './refresh-lock.js'
@@ -15,8 +15,8 @@ export interface AuthClientOptions extends HttpOptions {
   lockTimeoutMs?: number
   /**
    * How long a refresh may take, its tries included: one that reaches nobody is made again
-   * after a short pause, one unanswered at half of it gets a second beside it (see
-   * `sendRefresh`). Default 8 s: keep it under the service's `REFRESH_REUSE_GRACE_SECONDS`
+   * after a short pause, one unanswered after three quarters of it is abandoned for one more
+   * (see `sendRefresh`). Default 8 s: keep it under the service's `REFRESH_REUSE_GRACE_SECONDS`
    * (10 s by default).
    */
   refreshTimeoutMs?: number
@@ -31,7 +31,7 @@ export function createAuthClient (options: AuthClientOptions) {
   const events = createSessionEvents()
   const locks = options.locks !== undefined ? options.locks : (globalThis.navigator?.locks ?? null)
   const lock = createRefreshLock(name, locks, options.lockTimeoutMs ?? 10_000)
-  const refreshTimeoutMs = options.refreshTimeoutMs ?? DEFAULT_REFRESH_BUDGET_MS
+  const refreshTimeoutMs = refreshBudgetOf(options.refreshTimeoutMs)
   // Whether this tab has told of the session's end: once per session, however many calls fail.
   let ended = false
   // Whether a session started or ended since a call was sent, in this tab or another: the

@@ -2,7 +2,7 @@
 import { accountCalls } from '../account-calls.js'
 import type { LoginInput, LoginTokenAnswer, MfaVerifyInput, PasskeyLoginInput, RefreshTokenAnswer } from '../api-types.js'
 import { AuthError, errorFrom, unauthorizedCode } from '../errors.js'
-import { createHttp, DEFAULT_REFRESH_BUDGET_MS, json, ok, sendRefresh, toRequest, type HttpOptions } from '../http.js'
+import { createHttp, json, ok, refreshBudgetOf, sendRefresh, toRequest, type HttpOptions } from '../http.js'
 import { isMfaChallenge, signedIn, type LoginResult } from '../login.js'
 import { createSessionEvents, type SessionEndEvent, type SessionEndListener } from '../session-events.js'
 import { memoryStorage, type StoredTokens, type TokenStorage } from './storage.js'
@@ -14,8 +14,8 @@ export interface TokenClientOptions extends HttpOptions {
   refreshLeewaySeconds?: number
   /**
    * How long a refresh may take, its tries included: one that reaches nobody is made again
-   * after a short pause, one unanswered at half of it gets a second beside it (see
-   * `sendRefresh`). Default 8 s: keep it under the service's `REFRESH_REUSE_GRACE_SECONDS`
+   * after a short pause, one unanswered after three quarters of it is abandoned for one more
+   * (see `sendRefresh`). Default 8 s: keep it under the service's `REFRESH_REUSE_GRACE_SECONDS`
    * (10 s by default).
    */
   refreshTimeoutMs?: number
@@ -28,7 +28,7 @@ export function createTokenClient (options: TokenClientOptions) {
   const storage = options.storage ?? memoryStorage()
   const now = options.now ?? Date.now
   const leewayMs = (options.refreshLeewaySeconds ?? 30) * 1000
-  const refreshTimeoutMs = options.refreshTimeoutMs ?? DEFAULT_REFRESH_BUDGET_MS
+  const refreshTimeoutMs = refreshBudgetOf(options.refreshTimeoutMs)
   const events = createSessionEvents()
   let refreshing: Promise<StoredTokens> | null = null
 
