@@ -162,13 +162,10 @@ t.test('a slow refresh is waited for three quarters of its budget (regression: e
   const [tab] = openTabs(t, service, 1, {
     fetch: async (url, init) => {
       if (new URL(url).pathname !== '/auth/refresh') return await service.fetch(url, init)
-      const before = { ...service.jar }
-      const answer = await service.fetch(url, init)
+      const { answer, land } = await service.unlanded(url, init)
       // The answer, and its cookies, arrive 5.5 s after the service acted, unless abandoned first.
-      const landed = { ...service.jar }
-      Object.assign(service.jar, before)
       await sleep(5500, undefined, { signal: init.signal ?? undefined })
-      Object.assign(service.jar, landed)
+      land()
       return answer
     }
   }) as [Tab]
@@ -188,9 +185,7 @@ t.test('a refresh that reaches nobody is tried again after a pause, within its b
       if (new URL(url).pathname !== '/auth/refresh' || drops === 0) return await service.fetch(url, init)
       drops--
       // The service acts on both; the connection drops before either answer (and its cookies) arrives.
-      const jar = { ...service.jar }
-      await service.fetch(url, init)
-      Object.assign(service.jar, jar)
+      await service.unlanded(url, init)
       throw new TypeError('network connection lost')
     }
   }) as [Tab]

@@ -148,8 +148,21 @@ export function createStandIn ({ latencyMs = 3 } = {}) {
     }
   }
 
+  /**
+   * Acts on a request as `fetch` does, but its answer's cookies land only when `land` is
+   * called: a browser stores them as the answer arrives, never for one lost on the way.
+   */
+  async function unlanded (url: string, init: RequestInit = {}): Promise<{ answer: Response, land: () => void }> {
+    const before = { ...jar }
+    const answer = await fetch(url, init)
+    const landed = { ...jar }
+    Object.assign(jar, before)
+    return { answer, land: () => { Object.assign(jar, landed) } }
+  }
+
   return {
     fetch,
+    unlanded,
     state,
     jar,
     sent,
