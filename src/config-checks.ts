@@ -30,10 +30,10 @@ export function consistencyProblems (config: Config): string[] {
     problems.push('PASSWORD_MAX_LENGTH: must be at least PASSWORD_MIN_LENGTH')
   }
   // The first admin's password keeps the policy of every other (counted as the API counts:
-  // characters, not bytes; as typed, and at least the minimum still once normalised to NFC).
+  // characters, not bytes, once normalised to NFC).
   const admin = config.ADMIN_PASSWORD
-  const adminTooShort = admin !== undefined && Math.min([...admin].length, [...admin.normalize('NFC')].length) < config.PASSWORD_MIN_LENGTH
-  if (admin !== undefined && (adminTooShort || [...admin].length > config.PASSWORD_MAX_LENGTH)) {
+  const adminLength = admin === undefined ? 0 : [...admin.normalize('NFC')].length
+  if (admin !== undefined && (adminLength < config.PASSWORD_MIN_LENGTH || adminLength > config.PASSWORD_MAX_LENGTH)) {
     problems.push('ADMIN_PASSWORD: must be PASSWORD_MIN_LENGTH to PASSWORD_MAX_LENGTH characters long, like every password')
   }
   if (config.COOKIE_SAMESITE === 'none' && !config.COOKIE_SECURE) {

@@ -1,4 +1,4 @@
-// Secrets never reach the log, whatever the level: credentials in headers, bodies, errors and query strings.
+// Secrets never reach the log, whatever the level: credentials in headers, bodies, errors and query strings; and what a client sent in a request line reaches it printable.
 import type { FastifyRequest } from 'fastify'
 import { stdSerializers, type LoggerOptions, type SerializedError } from 'pino'
 
@@ -49,16 +49,29 @@ export function withoutSecrets<T extends object> (logged: T): T {
   return censoredKeysOf(logged, true)
 }
 
+// Control characters (C0 and C1), the line and paragraph separators and the bidirectional
+// controls. Node reads a header's and a path's bytes above 0x7f as Latin-1, so a client can
+// send any of the C1 controls, which JSON leaves as they are: a terminal acts on them (0x9b
+// opens an escape sequence) and a reader splitting lines on U+0085 or U+2028 cuts a JSON line.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
+
+/** What a client sent, with each unprintable character written as its escape (`\u009b`). */
+function printable (text: string | undefined): string | undefined {
+  return text?.replace(UNPRINTABLE, char => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`)
+}
+
 /**
  * Fastify's request line, but with the URL's path alone: a query string can carry what a log
- * must not (the token of a mailed link followed to the service itself, a search term). Other
- * objects logged as `req` pass unchanged.
+ * must not (the token of a mailed link followed to the service itself, a search term). The
+ * client's strings are made printable. Other objects logged as `req` pass unchanged.
  */
 function requestLine (request: FastifyRequest): Record<string, unknown> {
   // A request is logged by Fastify; anything else under `req` by the service's own code.
   if (!('raw' in request)) return request as Record<string, unknown>
   const { method, url, host, ip, headers, socket } = request
-  return { method, url: url.split('?', 1)[0], version: headers['accept-version'], host, remoteAddress: ip, remotePort: socket?.remotePort }
+  const version = headers['accept-version']
+  return { method, url: printable(url.split('?', 1)[0]), version: typeof version === 'string' ? printable(version) : version, host: printable(host), remoteAddress: ip, remotePort: socket?.remotePort }
 }
 
 /**

@@ -102,6 +102,8 @@ t.test('settings that contradict each other', async t => {
   t.same(problemsOf({ PASSWORD_MIN_LENGTH: '12', ADMIN_PASSWORD: 'twelve chars' }), [])
   // Ten code points as typed, five once normalised: refused here, not at start-up's registration (regression: a fatal start).
   t.match(problemsOf({ PASSWORD_MIN_LENGTH: '8', ADMIN_PASSWORD: 'e\u0301'.repeat(5) }), [/^ADMIN_PASSWORD: must be PASSWORD_MIN_LENGTH/])
+  // 80 code points as typed, 40 once normalised: within a maximum of 64, as the API counts it.
+  t.same(problemsOf({ PASSWORD_MAX_LENGTH: '64', ADMIN_PASSWORD: 'e\u0301'.repeat(40) }), [])
   // Node refuses to create a server whose headers timeout passes its request timeout.
   t.same(problemsOf({ HEADERS_TIMEOUT_SECONDS: '20', REQUEST_TIMEOUT_SECONDS: '15' }), ['HEADERS_TIMEOUT_SECONDS: must be at most REQUEST_TIMEOUT_SECONDS'])
   t.same(problemsOf({ HEADERS_TIMEOUT_SECONDS: '15', REQUEST_TIMEOUT_SECONDS: '15' }), [])

@@ -65,7 +65,7 @@ export async function authRoutes (app: FastifyInstance, { logins, users, session
       tags: ['auth'],
       operationId: 'register',
       summary: 'Create an account (does not log in)',
-      description: 'Mails a verification link to the address. 409 `USER_EXISTS` when another account has the email or the username. Counts against RATE_LIMIT_REGISTER per client, with the username and email changes, and, once the password passes the policy, against RATE_LIMIT_MAIL_ACCOUNT per address, with the email changes to it and the links resent to it, whether or not an account has it (429 `RATE_LIMITED`).',
+      description: 'Mails a verification link to the address. 409 `USER_EXISTS` when another account has the email or the username, or when the username is kept for the operator\'s accounts (`admin`, `support` and the like). Counts against RATE_LIMIT_REGISTER per client, with the username and email changes, and, once the password passes the policy, against RATE_LIMIT_MAIL_ACCOUNT per address, with the email changes to it and the links resent to it, whether or not an account has it (429 `RATE_LIMITED`).',
       body: RegisterBody(passwordPolicy),
       response: { 201: RegisterResponse, ...errorResponses(400, 403, 409, 415, 429) }
     }

@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { RESET_PAGE, VERIFICATION_PAGE } from '../config-derived.js'
 import { PAGE_CSP } from '../plugins/security-headers.js'
-import type { PasswordPolicy } from '../schemas/common.js'
+import { typedPasswordLimit, type PasswordPolicy } from '../schemas/common.js'
 
 export interface LinkPageRoutesOptions {
   /** Serve /verify-email: EMAIL_VERIFICATION_URL leads there (see `ownLinkPagesOf`). */
@@ -95,7 +95,7 @@ export async function linkPageRoutes (app: FastifyInstance, { verification, rese
     app.get(VERIFICATION_PAGE, hide, (_request, reply) => sendPage(reply, html))
   }
   if (reset) {
-    const field = `<label>New password <input name="password" type="password" autocomplete="new-password" required minlength="${passwordPolicy.minLength}" maxlength="${passwordPolicy.maxLength}"></label>`
+    const field = `<label>New password <input name="password" type="password" autocomplete="new-password" required minlength="${passwordPolicy.minLength}" maxlength="${typedPasswordLimit(passwordPolicy)}"></label>`
     const html = page('reset', 'Choose a new password', `${field} <button type="submit">Set the new password</button>`)
     app.get(RESET_PAGE, hide, (_request, reply) => sendPage(reply, html))
   }

@@ -33,12 +33,20 @@ export const Username = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{1,30}
 
 export interface PasswordPolicy { minLength: number, maxLength: number }
 
-/** A new password: the configured length bounds; commonness is checked by the service. */
-export const NewPassword = ({ minLength, maxLength }: PasswordPolicy) =>
-  Type.String({ minLength, maxLength, description: `${minLength} to ${maxLength} characters, any unicode (at least ${minLength} still once normalised to NFC, else PASSWORD_TOO_WEAK); common passwords are refused` })
+/**
+ * The most characters a password may have as typed: four times PASSWORD_MAX_LENGTH. The
+ * policy counts a password as it is hashed, once normalised (NFC), and a keyboard that
+ * decomposes types one character as up to three (a Korean syllable), so the same password
+ * must pass here however it was typed; the bound only keeps the hash's input finite.
+ */
+export const typedPasswordLimit = ({ maxLength }: PasswordPolicy) => 4 * maxLength
+
+/** A new password: its length is checked again by the service on the normalised form, and its commonness. */
+export const NewPassword = (policy: PasswordPolicy) =>
+  Type.String({ minLength: policy.minLength, maxLength: typedPasswordLimit(policy), description: `${policy.minLength} to ${policy.maxLength} characters, any unicode, counted once normalised to NFC (fewer then: PASSWORD_TOO_WEAK; more: VALIDATION_FAILED); what is sent may have up to ${typedPasswordLimit(policy)}; common passwords are refused` })
 
 /** A password being checked: only bounded, so an old password never locks its owner out. */
-export const PresentedPassword = ({ maxLength }: PasswordPolicy) => Type.String({ minLength: 1, maxLength })
+export const PresentedPassword = (policy: PasswordPolicy) => Type.String({ minLength: 1, maxLength: typedPasswordLimit(policy) })
 
 export const ErrorResponse = Type.Object({
   statusCode: Type.Integer(),

@@ -64,7 +64,8 @@ export function passwordServiceFor (config: Config, shared?: Argon2Threads) {
     concurrency: config.ARGON2_CONCURRENCY === 0 ? availableParallelism() : config.ARGON2_CONCURRENCY,
     maxWaiting: config.ARGON2_MAX_WAITING,
     nice: config.ARGON2_NICE,
-    minLength: config.PASSWORD_MIN_LENGTH
+    minLength: config.PASSWORD_MIN_LENGTH,
+    maxLength: config.PASSWORD_MAX_LENGTH
   }, shared)
 }
 

@@ -31,7 +31,7 @@ async function consoleSuite (): Promise<void> {
   const { app, prisma, clock } = await buildTestApp(t, { consoleRoot, env: { PUBLIC_URL: origin, RATE_LIMIT_MAIL_ACCOUNT: '2/900' } })
   await app.listen({ host: 'localhost', port })
 
-  const admin = await registerAccount(app, { ...newAccount(), email: 'admin@example.com', username: 'admin' })
+  const admin = await registerAccount(app, { ...newAccount(), email: 'admin@example.com', username: 'ops' })
   await prisma.user.update({ where: { id: admin.user.id }, data: { role: 'admin' } })
   const ada = await registerAccount(app, { ...newAccount(), email: 'ada@example.com', username: 'ada' })
   const grace = await registerAccount(app, { ...newAccount(), email: 'grace@example.com', username: 'grace' })

@@ -152,6 +152,51 @@ t.test('the length counts the password as hashed: combining marks do not stretch
   t.equal(composedLongEnough.statusCode, 201, 'eight characters once normalised')
 })
 
+t.test('a common password typed in full-width letters is still common (regression: it passed the list)', async t => {
+  for (const password of ['\uff30\uff41\uff53\uff53\uff57\uff4f\uff52\uff44\uff11\uff12\uff13', '\uff31\uff37\uff25\uff32\uff34\uff39\uff35\uff29\uff2f\uff30']) {
+    const account = newAccount()
+    const response = await register({ ...account, password })
+    t.equal(response.json().code, 'PASSWORD_TOO_WEAK', password)
+    t.equal(await prisma.user.count({ where: { email: account.email } }), 0, 'nothing created')
+  }
+})
+
+t.test('the maximum counts the password as hashed: one typed decomposed is the same password (regression: its login was refused)', async t => {
+  // 150 Korean syllables: 150 characters in NFC, 380 as a keyboard that decomposes types them.
+  const syllables = Array.from({ length: 150 }, (_, i) => String.fromCodePoint(0xac00 + i * 67)).join('')
+  const decomposed = syllables.normalize('NFD')
+  t.ok([...decomposed].length > 256, 'longer than PASSWORD_MAX_LENGTH as typed')
+  const account = { ...newAccount(), password: syllables }
+  t.equal((await register(account)).statusCode, 201)
+  for (const [form, password] of [['composed', syllables], ['decomposed', decomposed]]) {
+    const login = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password } })
+    t.equal(login.statusCode, 200, `the login typed ${form}`)
+  }
+  const typedDecomposed = { ...newAccount(), password: decomposed }
+  t.equal((await register(typedDecomposed)).statusCode, 201, 'registered as typed decomposed')
+  const login = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: typedDecomposed.email, password: syllables } })
+  t.equal(login.statusCode, 200, 'and logs in composed')
+
+  const tooLong = { ...newAccount(), password: 'x'.repeat(200) + 'e\u0301'.repeat(57) }
+  const refused = await register(tooLong)
+  t.equal(refused.statusCode, 400, '257 characters once normalised')
+  t.match(refused.json(), { code: 'VALIDATION_FAILED', message: /at most 256 characters once normalised/ })
+  t.equal(await prisma.user.count({ where: { email: tooLong.email } }), 0, 'nothing created')
+  const overTyped = await register({ ...newAccount(), password: 'e\u0301'.repeat(513) })
+  t.equal(overTyped.json().code, 'VALIDATION_FAILED', 'more than four times the maximum as typed')
+})
+
+t.test('a username kept for the operator is refused as one in use, however it is spelt (regression: anyone could be "admin")', async t => {
+  for (const username of ['admin', 'Administrator', 'sys-admin', 'Sup.port', 'r_o_o_t']) {
+    const account = { ...newAccount(), username }
+    const response = await register(account)
+    t.equal(response.statusCode, 409, username)
+    t.equal(response.json().code, 'USER_EXISTS', username)
+    t.equal(await prisma.user.count({ where: { email: account.email } }), 0, 'nothing created')
+  }
+  t.equal((await register({ ...newAccount(), username: 'admiral' })).statusCode, 201, 'a name that only begins like one is free')
+})
+
 t.test('any unicode password of allowed length is accepted', async t => {
   const response = await register({ ...newAccount(), password: 'мой пароль 🔐 très long' })
   t.equal(response.statusCode, 201)

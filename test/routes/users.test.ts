@@ -147,6 +147,23 @@ t.test('PATCH /users/me: a taken username is 409 and changes nothing', async t =
   t.equal(row.profile?.bio, null, 'the profile change was not half-applied')
 })
 
+t.test('PATCH /users/me: a username kept for the operator is taken to a user, free to an admin', async t => {
+  const user = await registerAccount(app)
+  const { accessToken } = await loginWithBody(app, user)
+  const refused = await app.inject({ method: 'PATCH', url: '/users/me', headers: { authorization: `Bearer ${accessToken}` }, payload: { username: 'Security', profile: { bio: 'x' } } })
+  t.equal(refused.statusCode, 409)
+  t.equal(refused.json().code, 'USERNAME_TAKEN')
+  const row = await prisma.user.findUniqueOrThrow({ where: { id: user.user.id }, include: { profile: true } })
+  t.same([row.username, row.profile?.bio], [user.username, null], 'nothing changed')
+
+  const admin = await registerAccount(app)
+  await prisma.user.update({ where: { id: admin.user.id }, data: { role: 'admin' } })
+  const asAdmin = { authorization: `Bearer ${(await loginWithBody(app, admin)).accessToken}` }
+  const renamed = await app.inject({ method: 'PATCH', url: '/users/me', headers: asAdmin, payload: { username: 'Security' } })
+  t.equal(renamed.statusCode, 200)
+  t.equal(renamed.json().username, 'security')
+})
+
 // Regression: any account could learn which usernames exist at the general per-client rate,
 // sixty times what a registration's 409 USER_EXISTS allows.
 t.test('PATCH /users/me: trying usernames counts as registering does, per client and per user', async t => {

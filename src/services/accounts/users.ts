@@ -15,6 +15,7 @@ import { apiUserOfRow, toApiUser, toOwnUser, type ApiUser, type OwnUser } from '
 import { insertAccount, liveCallerOf, liveCallerRow, lockUser, updateOwnUser, userById, type FirstToken } from './user-store.js'
 import type { Role } from './roles.js'
 import { canonical } from './canonical.js'
+import { isReservedUsername } from './reserved-usernames.js'
 
 /** A new account, as POST /auth/register takes it. */
 export type Registration = Static<ReturnType<typeof RegisterBody>>
@@ -78,10 +79,12 @@ export function createUserService ({ prisma, sql, now, passwords, emails, oneTim
           // then sees whatever a reset or a revocation committed while this waited, so a change
           // begun before a reset cannot be staged after it.
           await lockUser(tx, userId)
-          const current = await liveCallerOf(tx, userId, sessionId, now(), { id: true, email: true })
+          const current = await liveCallerOf(tx, userId, sessionId, now(), { id: true, email: true, role: true, username: true })
           if (current === null) throw apiError('AUTH_SESSION_REVOKED')
+          const username = changes.username === undefined ? undefined : canonical(changes.username)
+          if (username !== undefined && username !== current.username && current.role !== 'admin' && isReservedUsername(username)) throw apiError('USERNAME_TAKEN')
           return updateOwnUser(tx, userId, {
-            ...(changes.username === undefined ? {} : { username: canonical(changes.username) }),
+            ...(username === undefined ? {} : { username }),
             ...(changes.profile === undefined ? {} : { profile: changes.profile }),
             ...(changes.email === undefined ? {} : { pendingEmail: await emails.stageChange(tx, current, canonical(changes.email)) })
           }, now())
@@ -121,7 +124,8 @@ export async function createAccount (
 ): Promise<ApiUser> {
   const email = canonical(input.email)
   const username = input.username === undefined ? null : canonical(input.username)
-  if (passwords.isWeak(input.password, [email, username])) throw apiError('PASSWORD_TOO_WEAK')
+  if (username !== null && role !== 'admin' && isReservedUsername(username)) throw apiError('USER_EXISTS')
+  passwords.checkNew(input.password, [email, username])
   await admit?.(email)
   const passwordHash = await passwords.hash(input.password)
   const createdAt = now()

@@ -64,7 +64,7 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
     async changePassword (caller: CredentialCaller, currentPassword: string, newPassword: string): Promise<void> {
       const { userId, sessionId, ip } = caller
       const user = await provenCaller(caller, currentPassword, 'password_change')
-      if (passwords.isWeak(newPassword, [user.email, user.username])) throw apiError('PASSWORD_TOO_WEAK')
+      passwords.checkNew(newPassword, [user.email, user.username])
       const passwordHash = await passwords.hash(newPassword)
       await prisma.$transaction(async tx => {
         if (!await replacePasswordHash(tx, userId, user.passwordHash, passwordHash)) {

@@ -55,7 +55,7 @@ export function createPasswordResetService ({ prisma, passwords, sessions, oneTi
       if (found.status === 'expired') throw apiError('RESET_TOKEN_EXPIRED')
       const user = await userById(prisma, found.userId, { email: true, username: true, isActive: true })
       if (user === null || !user.isActive || user.email !== found.email) throw apiError('RESET_TOKEN_INVALID')
-      if (passwords.isWeak(password, [user.email, user.username])) throw apiError('PASSWORD_TOO_WEAK')
+      passwords.checkNew(password, [user.email, user.username])
       const passwordHash = await passwords.hash(password)
       try {
         await prisma.$transaction(async tx => {

@@ -15,8 +15,9 @@ export interface PasswordSettings {
   maxWaiting: number
   /** The hashing threads' nice value (Linux): 19, the lowest priority, unless said otherwise. */
   nice?: number
-  /** PASSWORD_MIN_LENGTH, counted again on the password as it is hashed (see `isWeakPassword`). */
+  /** PASSWORD_MIN_LENGTH and PASSWORD_MAX_LENGTH, counted on the password as it is hashed (see `checkNewPassword`). */
   minLength: number
+  maxLength: number
 }
 
 // The worker's module next to this one, copied into dist by the build.
@@ -32,8 +33,10 @@ const ARGON2ID = 2
 
 const commonPasswords = new Set(dictionary['passwords-common'].map(p => p.toLowerCase()))
 
+// In compatibility form (NFKC): full-width letters, ligatures and the like are the same
+// password to a list of common ones, however the keyboard typed them.
 function isCommon (password: string): boolean {
-  return commonPasswords.has(normalizePassword(password).toLowerCase())
+  return commonPasswords.has(password.normalize('NFKC').toLowerCase())
 }
 
 /**
@@ -134,7 +137,8 @@ export function createPasswordService (settings: PasswordSettings, shared?: Argo
     /** NIST SP 800-63B-4 3.1.1.2: refuse passwords found in lists of commonly used ones. */
     isCommon,
 
-    isWeak: (password: string, own: ReadonlyArray<string | null>) => isWeakPassword(password, own, settings.minLength)
+    /** Throws unless `password` may become an account's password (see `checkNewPassword`). */
+    checkNew: (password: string, own: ReadonlyArray<string | null>): void => checkNewPassword(password, own, settings)
   }
 }
 
@@ -150,14 +154,18 @@ function isWeakerThan (storedHash: string, settings: Pick<PasswordSettings, 'mem
 }
 
 /**
- * The policy for every new password (registration, change, reset), beyond the length
- * bounds the schemas enforce on what was typed: at least `minLength` characters still once
- * normalised (NFC), since accents typed as combining marks count twice as typed and once as
- * hashed; not a common password; and not the account's own email or username (compared in
- * their canonical form).
+ * The policy for every new password (registration, change, reset): `minLength` to `maxLength`
+ * characters once normalised (NFC), as it is hashed. What was typed may count otherwise: an
+ * accent typed as a combining mark counts twice as typed and once as hashed, and a keyboard
+ * that decomposes (NFD) types a Korean syllable as up to three characters, so the schemas
+ * bound what was typed more loosely (`typedPasswordLimit`). Not a common password, and not
+ * the account's own email or username (compared in their canonical form). Past the maximum,
+ * VALIDATION_FAILED; otherwise PASSWORD_TOO_WEAK.
  */
-function isWeakPassword (password: string, own: ReadonlyArray<string | null>, minLength: number): boolean {
-  return [...normalizePassword(password)].length < minLength || isCommon(password) || own.includes(canonical(password))
+function checkNewPassword (password: string, own: ReadonlyArray<string | null>, { minLength, maxLength }: Pick<PasswordSettings, 'minLength' | 'maxLength'>): void {
+  const length = [...normalizePassword(password)].length
+  if (length > maxLength) throw apiError('VALIDATION_FAILED', `the password must have at most ${maxLength} characters once normalised (NFC)`)
+  if (length < minLength || isCommon(password) || own.includes(canonical(password))) throw apiError('PASSWORD_TOO_WEAK')
 }
 
 export type PasswordService = ReturnType<typeof createPasswordService>

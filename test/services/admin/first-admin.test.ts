@@ -9,7 +9,7 @@ const database = await createTestDatabase()
 const pool = createPool(database)
 const prisma = createPrisma(pool)
 t.teardown(async () => { await prisma.$disconnect(); await pool.end(); await database.drop() })
-const passwords = createPasswordService({ memoryKiB: 1024, timeCost: 1, parallelism: 1, concurrency: 2, maxWaiting: 256, minLength: 8 })
+const passwords = createPasswordService({ memoryKiB: 1024, timeCost: 1, parallelism: 1, concurrency: 2, maxWaiting: 256, minLength: 8, maxLength: 256 })
 t.teardown(passwords.close)
 const accounts = createAdminAccounts({ prisma, sql: pool, passwords })
 

@@ -7,7 +7,7 @@ import { hash } from '@node-rs/argon2'
 import { createArgon2Threads, createPasswordService } from '../../../src/services/passwords/passwords.js'
 import { ARGON2_FLOOR } from '../../../src/config-checks.js'
 
-const passwords = createPasswordService({ memoryKiB: ARGON2_FLOOR.memoryKiB, timeCost: ARGON2_FLOOR.timeCost, parallelism: ARGON2_FLOOR.parallelism, concurrency: 2, maxWaiting: 256, nice: 0, minLength: 8 })
+const passwords = createPasswordService({ memoryKiB: ARGON2_FLOOR.memoryKiB, timeCost: ARGON2_FLOOR.timeCost, parallelism: ARGON2_FLOOR.parallelism, concurrency: 2, maxWaiting: 256, nice: 0, minLength: 8, maxLength: 256 })
 t.teardown(passwords.close)
 
 // Node 20 aborted the whole process (a V8 fatal error in its require(esm) facade) when the pool
@@ -67,15 +67,16 @@ t.test('the decoy check for unknown accounts costs about as much as a real one',
   t.ok(ratio > 0.25 && ratio < 4, `decoy/real median ratio ${ratio.toFixed(2)}`)
 })
 
-t.test('common passwords are recognised whatever their case', async t => {
+t.test('common passwords are recognised whatever their case and width', async t => {
   t.ok(passwords.isCommon('password'))
   t.ok(passwords.isCommon('PASSWORD'))
+  t.ok(passwords.isCommon('\uff30\uff21\uff33\uff33\uff37\uff2f\uff32\uff24'), 'full-width letters')
   t.notOk(passwords.isCommon('correct horse battery staple'))
 })
 
 t.test('no more hashes at once than the concurrency allows: the rest wait in line, as many as allowed, and all finish', async t => {
   // Slow enough (about 0.1 s each) that none can finish while the others are handed in.
-  const single = createPasswordService({ memoryKiB: 65_536, timeCost: 3, parallelism: 1, concurrency: 1, maxWaiting: 2, nice: 0, minLength: 8 })
+  const single = createPasswordService({ memoryKiB: 65_536, timeCost: 3, parallelism: 1, concurrency: 1, maxWaiting: 2, nice: 0, minLength: 8, maxLength: 256 })
   t.teardown(single.close)
   const stored = await single.hash('correct horse battery staple')
   const checks = [single.verify(stored, 'correct horse battery staple'), single.verify(stored, 'wrong'), single.verify(stored, 'also wrong')]
@@ -91,7 +92,7 @@ t.test('no more hashes at once than the concurrency allows: the rest wait in lin
 })
 
 t.test('services on shared threads leave them running when they close', async t => {
-  const cheap = { memoryKiB: 1024, timeCost: 1, parallelism: 1, concurrency: 1, maxWaiting: 256, nice: 0, minLength: 8 }
+  const cheap = { memoryKiB: 1024, timeCost: 1, parallelism: 1, concurrency: 1, maxWaiting: 256, nice: 0, minLength: 8, maxLength: 256 }
   const shared = createArgon2Threads(cheap)
   t.teardown(() => shared.close())
   const first = createPasswordService(cheap, shared)
@@ -110,7 +111,7 @@ const niceOfThreads = async () => await Promise.all((await readdir('/proc/self/t
 
 t.test('the hashing threads run at the lowest CPU priority, the rest of the process at its own', { skip: process.platform !== 'linux' }, async t => {
   const before = await niceOfThreads()
-  const service = createPasswordService({ memoryKiB: 1024, timeCost: 1, parallelism: 1, concurrency: 2, maxWaiting: 256, minLength: 8 })
+  const service = createPasswordService({ memoryKiB: 1024, timeCost: 1, parallelism: 1, concurrency: 2, maxWaiting: 256, minLength: 8, maxLength: 256 })
   t.teardown(service.close)
   await Promise.all([service.hash('one password here'), service.hash('another password')])
   // Each of the two threads lowers its own priority as it starts, and the second may still be

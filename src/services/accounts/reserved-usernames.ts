@@ -1,0 +1,18 @@
+// Usernames kept for the operator's own accounts: an ordinary account named "admin" or
+// "support" would pass, beside the real one in the console or in a message to another user,
+// for the service's staff.
+
+// In canonical form, without '.', '_' and '-', which leave a name the same to a reader
+// ("sys-admin", "Admin_").
+const reserved = new Set([
+  'admin', 'administrator', 'root', 'superuser', 'sysadmin', 'system', 'operator', 'owner',
+  'staff', 'moderator', 'support', 'help', 'helpdesk', 'security', 'official', 'service',
+  'auth', 'login', 'logout', 'signin', 'signup', 'register', 'account', 'console', 'api', 'me',
+  'webmaster', 'postmaster', 'hostmaster', 'abuse', 'noreply', 'mailerdaemon',
+  'anonymous', 'nobody', 'everyone', 'null', 'undefined'
+])
+
+/** Whether `username` (canonical) is kept for the operator's accounts: `admin:create` and an admin's own change may take it; a registration and another user's change may not (409, as for a name in use). */
+export function isReservedUsername (username: string): boolean {
+  return reserved.has(username.replace(/[._-]/g, ''))
+}
