@@ -211,6 +211,111 @@ t.test('the connection lost for two seconds as a refresh is answered: tried agai
   t.same(ended, [])
 })
 
+t.test('a gateway answers 502 or 504 after the service rotated: tried again, the same successor, nobody logged out (regression: the session ended at the next refresh)', async t => {
+  for (const status of [502, 504]) {
+    let gatewayErrors = 0
+    let refreshes = 0
+    const { client, storage, ended, advance } = device({
+      fetch: async (url, init) => {
+        const response = await fetch(url, init)
+        if (new URL(url).pathname !== '/auth/refresh') return response
+        refreshes++
+        if (gatewayErrors === 1) return response
+        gatewayErrors++
+        // The service rotated the token; the gateway in front of it lost the answer.
+        return new Response('<html>Bad Gateway</html>', { status, headers: { 'content-type': 'text/html' } })
+      }
+    })
+    const account = newAccount()
+    await client.register(account)
+    await client.login({ email: account.email, password: account.password })
+    advance(900 - 20)
+    t.equal((await client.me()).email, account.email, `${status}: the call succeeds`)
+    t.equal(refreshes, 2, `${status}: the refresh was sent again`)
+    const { refreshToken } = storage.value() as StoredTokens
+    t.equal(await generationOf(refreshToken), 1, `${status}: one rotation, the second try got the same successor`)
+    clock.advance(11)
+    t.teardown(() => { clock.advance(-11) })
+    advance(900)
+    t.equal((await client.me()).email, account.email, `${status}: past the grace window, the next refresh works`)
+    t.same(ended, [], `${status}: never logged out`)
+  }
+})
+
+t.test('the service answers 503 to every try: the refresh gives up within its budget with the service\'s answer, and nobody is logged out', async t => {
+  let refreshes = 0
+  const { client, ended, advance } = device({
+    refreshTimeoutMs: 1000,
+    fetch: async (url, init) => new URL(url).pathname === '/auth/refresh' && ++refreshes > 0
+      ? new Response(JSON.stringify({ statusCode: 503, code: 'SERVICE_UNAVAILABLE', error: 'Service Unavailable', message: 'down' }), { status: 503, headers: { 'content-type': 'application/json' } })
+      : await fetch(url, init)
+  })
+  const account = newAccount()
+  await client.register(account)
+  await client.login({ email: account.email, password: account.password })
+  advance(900 - 20)
+  const started = performance.now()
+  await t.rejects(client.me(), { name: 'AuthError', code: 'SERVICE_UNAVAILABLE', status: 503 })
+  t.ok(performance.now() - started < 1100, 'within the budget')
+  t.equal(refreshes, 3, 'tried after 0.25 and 0.5 s, and no try without time for it')
+  t.same(ended, [])
+})
+
+/** Secure storage whose every operation waits its turn and takes 100 ms, as a slow keychain's do. */
+function queuedStorage (): TokenStorage & { value: () => StoredTokens | null } {
+  let tokens: StoredTokens | null = null
+  let queue: Promise<unknown> = Promise.resolve()
+  const inTurn = <T>(operation: () => T): Promise<T> => {
+    const done = queue.then(async () => { await new Promise(resolve => setTimeout(resolve, 100)); return operation() })
+    queue = done
+    return done
+  }
+  return {
+    value: () => tokens,
+    get: () => inTurn(() => tokens),
+    set: value => inTurn(() => { tokens = value }),
+    clear: () => inTurn(() => { tokens = null })
+  }
+}
+
+t.test('token mode on a slow storage: a sign-in while the previous user\'s refresh is answered keeps the new user (regression: the previous user\'s tokens replaced them)', async t => {
+  for (const refresh of ['rotated', 'refused'] as const) {
+    let releaseRefresh = () => {}
+    const holdRefresh = new Promise<void>(resolve => { releaseRefresh = resolve })
+    let armed = false
+    const storage = queuedStorage()
+    const { client, ended, advance } = device({
+      storage,
+      fetch: async (url, init) => {
+        const path = new URL(url).pathname
+        // The refresh's answer lands as the next sign-in is sent.
+        if (path === '/auth/login' && armed) releaseRefresh()
+        const response = await fetch(url, init)
+        if (path === '/auth/refresh') await holdRefresh
+        return response
+      }
+    })
+    const [previous, next] = [newAccount(), newAccount()]
+    await client.register(previous)
+    await client.register(next)
+    await client.login({ email: previous.email, password: previous.password })
+    if (refresh === 'refused') await prisma.session.updateMany({ where: { user: { email: previous.email } }, data: { revokedAt: new Date(), revokedReason: 'test' } })
+    advance(900 - 20)
+    armed = true
+    const stale = client.me().catch((error: unknown) => error)
+    await new Promise(resolve => setTimeout(resolve, 400))
+    await client.login({ email: next.email, password: next.password })
+    await stale
+    t.equal((await client.me()).email, next.email, `${refresh}: the calls after the sign-in are the new user's`)
+    const kept = storage.value() as StoredTokens
+    const session = await prisma.session.findUniqueOrThrow({ where: { id: kept.refreshToken.split('.')[0] as string }, include: { user: true } })
+    t.equal(session.user.email, next.email, `${refresh}: the new user's tokens are kept`)
+    // The refusal ended the previous session; told only if it came before the sign-in's answer.
+    if (refresh === 'rotated') t.same(ended, [], 'no session end told')
+    else t.ok(ended.length <= 1 && ended.every(event => event.reason === 'refused' && event.code === 'AUTH_REFRESH_REVOKED'), 'at most the previous session\'s end told')
+  }
+})
+
 // Last: it moves the service's clock ten minutes on.
 t.test('a second factor: enrolled through the client, then login answers a challenge that verifyMfa completes', async t => {
   const { client, storage } = device()

@@ -52,7 +52,8 @@ function noAnswer (error: unknown): unknown {
 /** What a refresh may take, its tries included: under the service's default grace window (10 s), with room for the clocks and the trip. */
 const DEFAULT_REFRESH_BUDGET_MS = 8000
 
-// Pauses between tries that found no network: a dropped connection or a tunnel is often
+// Pauses between tries that found no network or a 5xx: a dropped connection, a tunnel or an
+// upstream a gateway lost is often
 // back within seconds, and the tries stop at the budget anyway.
 const RETRY_PAUSES_MS = [250, 500, 1000, 2000]
 
@@ -67,13 +68,15 @@ const FIRST_TRY_SHARE = 0.75
  * gets the same successor; presented later, it is taken for a stolen one and the session
  * ends. So, within a budget under that window, one try at a time (a try left running could
  * land its cookies after a later sign-in):
- * - a try that reaches nobody (NETWORK_ERROR) is made again after a short pause (regression:
- *   one retry at once, and a connection down for a second lost the session);
+ * - a try that reaches nobody (NETWORK_ERROR), or whose answer is a 5xx (a gateway's 502 or
+ *   504 after the service rotated, the service's own 503), is made again after a short pause
+ *   (regressions: one retry at once, and a connection down for a second lost the session; a
+ *   gateway's 502 was the end of the refresh, and the next one, past the window, of the session);
  * - a try unanswered after three quarters of the budget is abandoned for one more, which
  *   gets the rest: a connection may have swallowed the answer;
  * - the answer comes back whole, its body read within its try's time (regression: a body that
  *   stalled held the refresh for ever).
- * TIMEOUT or NETWORK_ERROR once the budget is spent.
+ * Once the budget is spent: the last 5xx, or TIMEOUT or NETWORK_ERROR.
  */
 export async function sendRefresh (http: Http, budgetMs: number, body?: { refreshToken: string }): Promise<Response> {
   const [path, init] = toRequest({ method: 'POST', path: '/auth/refresh', body })
@@ -82,16 +85,24 @@ export async function sendRefresh (http: Http, budgetMs: number, body?: { refres
   const deadline = performance.now() + budgetMs
   for (let tries = 0; ; tries++) {
     const left = deadline - performance.now()
+    let response: Response
     try {
-      return await answerWithin(http, path, init, tries === 0 ? left * FIRST_TRY_SHARE : left)
+      response = await answerWithin(http, path, init, tries === 0 ? left * FIRST_TRY_SHARE : left)
     } catch (error) {
-      const pause = isAuthError(error, 'NETWORK_ERROR') ? RETRY_PAUSES_MS[Math.min(tries, RETRY_PAUSES_MS.length - 1)] ?? 0 : 0
-      // Another try only for no answer, and only with time left for it after the pause.
-      const noAnswerYet = isAuthError(error, 'NETWORK_ERROR') || isAuthError(error, 'TIMEOUT')
-      if (!noAnswerYet || performance.now() + pause >= deadline - 1) throw error
-      if (pause > 0) await new Promise(resolve => setTimeout(resolve, pause))
+      if (isAuthError(error, 'TIMEOUT') && performance.now() < deadline - 1) continue
+      if (isAuthError(error, 'NETWORK_ERROR') && await pausedBefore(tries + 1, deadline)) continue
+      throw error
     }
+    if (response.status < 500 || !await pausedBefore(tries + 1, deadline)) return response
   }
+}
+
+/** Waits the pause before try number `next` (from 0): false, at once, when no time would be left for it. */
+async function pausedBefore (next: number, deadline: number): Promise<boolean> {
+  const pause = RETRY_PAUSES_MS[Math.min(next - 1, RETRY_PAUSES_MS.length - 1)] ?? 0
+  if (performance.now() + pause >= deadline - 1) return false
+  await new Promise(resolve => setTimeout(resolve, pause))
+  return true
 }
 
 // Answers that carry no body (the Response constructor refuses one).

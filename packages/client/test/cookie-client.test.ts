@@ -86,6 +86,34 @@ t.test('a tab whose call left before another tab refreshed just retries', async 
   }
 })
 
+t.test('the clock set back an hour: refreshes and sign-ins stamped before it hide nothing after it (regression: no tab refreshed for the hour)', async t => {
+  const realNow = Date.now
+  t.teardown(() => { Date.now = realNow })
+  for (const before of ['a refresh', 'a sign-in in another tab'] as const) {
+    for (const locks of [createLockManager(), null]) {
+      Date.now = realNow
+      const service = createStandIn()
+      const [first, second] = openTabs(t, service, 2, { locks }) as [Tab, Tab]
+      await (before === 'a sign-in in another tab' ? second : first).client.login({ email: user.email, password: 'pw' })
+      await settle()
+      if (before === 'a refresh') {
+        service.expire()
+        t.same(await first.client.me(), user)
+        await settle()
+      }
+      Date.now = () => realNow() - 3_600_000
+      const rotations = service.state.rotations
+      service.expire()
+      t.same(await first.client.me(), user, `${before}, ${locks === null ? 'without' : 'with'} Web Locks: the call succeeds`)
+      t.equal(service.state.rotations, rotations + 1, 'one refresh')
+      service.expire()
+      t.same(await second.client.me(), user, 'in the other tab too')
+      t.equal(service.state.rotations, rotations + 2, 'one more')
+      t.same([...first.ended, ...second.ended], [], 'nobody signed out')
+    }
+  }
+})
+
 t.test('a lock held too long is given up after the timeout, and the refresh goes ahead', async t => {
   const service = createStandIn()
   const locks = createLockManager()

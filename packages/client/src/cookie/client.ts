@@ -44,8 +44,20 @@ export function createAuthClient (options: AuthClientOptions) {
   let heardChangeAt = 0
   interface Sent { ownChanges: number, at: number }
   const sending = (): Sent => ({ ownChanges, at: Date.now() })
-  const changedSince = (sent: Sent) => ownChanges !== sent.ownChanges || heardChangeAt >= sent.at
+  const changedSince = (sent: Sent) => ownChanges !== sent.ownChanges || heardOfChangeSince(sent)
   let refreshing: Promise<void> | null = null
+
+  /**
+   * Whether the last change heard of another tab came after `sent`. Tabs share only the wall clock,
+   * which can be set back (an NTP step, the user): a stamp ahead of the clock is from before
+   * that, so it came before a call sent since, whose own stamp is not ahead (regression: with
+   * the clock set back an hour, every call took a sign-in from before for one after it, and
+   * no tab refreshed for that hour; the refresh lock ignores such stamps likewise).
+   */
+  function heardOfChangeSince (sent: Sent): boolean {
+    const now = Date.now()
+    return heardChangeAt >= sent.at && (heardChangeAt <= now || sent.at > now)
+  }
 
   const channel = openTabChannel(name, message => {
     if (message.type === 'refreshed') lock.heard(message.at)
@@ -56,7 +68,8 @@ export function createAuthClient (options: AuthClientOptions) {
   /** `heardAt`: when another tab did it, which this tab only hears of. */
   function changed (heardAt: number | undefined): void {
     if (heardAt === undefined) ownChanges++
-    else heardChangeAt = Math.max(heardChangeAt, heardAt)
+    // One stamped ahead of the clock gives way to any since (see `heardOfChangeSince`).
+    else heardChangeAt = heardChangeAt > Date.now() ? heardAt : Math.max(heardChangeAt, heardAt)
   }
 
   function begin (heardAt?: number): void {

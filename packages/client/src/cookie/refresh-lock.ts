@@ -7,7 +7,7 @@ export interface RefreshLock {
    * grace window gives refreshes racing with the same token the same successor.
    */
   run: <T>(task: () => Promise<T>) => Promise<T>
-  /** When the last refresh any tab recorded completed (ms since the epoch; 0 if none known). */
+  /** When the last refresh any tab recorded completed (ms since the epoch; 0 if none known), of those not ahead of the clock. */
   lastRefreshAt: () => Promise<number>
   /** Records a refresh that completed here at `at`. */
   record: (at: number) => Promise<void>
@@ -45,18 +45,27 @@ export function createRefreshLock (name: string, locks: LockManager | null, time
     }
   }
 
+  /** The latest refresh told or done here; one stamped ahead of the clock gives way to any since. */
+  function remember (at: number): void {
+    known = known > Date.now() ? at : Math.max(known, at)
+  }
+
+  // A stamp ahead of the clock is from before the clock was set back: it says nothing of what
+  // came after, and would hide every refresh since.
   async function lastRefreshAt (): Promise<number> {
-    if (locks === null) return known
-    const { held = [] } = await locks.query()
-    let latest = known
-    for (const lock of held) {
-      if (lock.name?.startsWith(markerPrefix) === true) latest = Math.max(latest, Number(lock.name.slice(markerPrefix.length)) || 0)
+    const now = Date.now()
+    const stamps = [known]
+    if (locks !== null) {
+      const { held = [] } = await locks.query()
+      for (const lock of held) {
+        if (lock.name?.startsWith(markerPrefix) === true) stamps.push(Number(lock.name.slice(markerPrefix.length)) || 0)
+      }
     }
-    return latest
+    return Math.max(0, ...stamps.filter(at => at <= now))
   }
 
   async function record (at: number): Promise<void> {
-    known = Math.max(known, at)
+    remember(at)
     if (locks === null) return
     let release = () => {}
     const held = new Promise<void>(resolve => { release = resolve })
@@ -74,7 +83,7 @@ export function createRefreshLock (name: string, locks: LockManager | null, time
     run,
     lastRefreshAt,
     record,
-    heard: at => { known = Math.max(known, at) },
+    heard: remember,
     close: () => { releaseMarker?.() }
   }
 }

@@ -46,18 +46,39 @@ export function createTokenClient (options: TokenClientOptions) {
     return tokens
   }
 
-  async function ended (event: SessionEndEvent): Promise<void> {
+  // Sign-ins and sign-outs of this client, counted: an answer about the tokens kept before one
+  // must neither be kept nor end anything. Storage may be asynchronous, so what one decision
+  // reads and writes runs in its turn: a sign-in's write never falls between a refresh's
+  // check and its own write (regression: the previous user's rotated tokens replaced the new
+  // user's).
+  let sessionChanges = 0
+  let turns: Promise<unknown> = Promise.resolve()
+  function inTurn<T> (task: () => Promise<T>): Promise<T> {
+    const run = turns.then(task)
+    turns = run.catch(() => {})
+    return run
+  }
+
+  /** Forgets the tokens and tells of the session's end: run in a turn. */
+  async function forget (event: SessionEndEvent): Promise<void> {
+    sessionChanges++
     await storage.clear()
     events.emit(event)
   }
 
+  /** The session is over here (a logout, the account deleted). */
+  const ended = (event: SessionEndEvent): Promise<void> => inTurn(() => forget(event))
+
   /**
-   * Whether storage still holds the tokens a call or a refresh started from. If not, they were
-   * rotated, or the session ended or was replaced meanwhile (a logout, then a new login): the
-   * answer is about tokens no longer kept, and must neither clear nor overwrite those kept now.
+   * Runs `task` in its turn if storage still holds the tokens `from` that a call or a refresh
+   * started from, and nobody signed in or out since `since`. If not, they were rotated, or the
+   * session ended or was replaced meanwhile: the answer is about tokens no longer kept, and
+   * must neither clear nor overwrite those kept now.
    */
-  async function stillHeld (from: StoredTokens): Promise<boolean> {
-    return (await storage.get())?.refreshToken === from.refreshToken
+  async function ifStillHeld (from: StoredTokens, since: number, task: () => Promise<void>): Promise<void> {
+    await inTurn(async () => {
+      if (sessionChanges === since && (await storage.get())?.refreshToken === from.refreshToken) await task()
+    })
   }
 
   /** The session the tokens belong to: a refresh token is `<session id>.<generation>.<mac>`. */
@@ -66,17 +87,18 @@ export function createTokenClient (options: TokenClientOptions) {
   /** One refresh at a time: every call that needs one waits for the same. */
   function refresh (stale: StoredTokens): Promise<StoredTokens> {
     refreshing ??= (async () => {
+      const since = sessionChanges
       const tokens = await current()
       // Already rotated by another client on the same storage: its successor will do.
       if (tokens.refreshToken !== stale.refreshToken) return tokens
       const response = await sendRefresh(http, refreshTimeoutMs, { refreshToken: tokens.refreshToken })
       if (!response.ok) {
         const error = await errorFrom(response)
-        if (response.status === 401 && await stillHeld(tokens)) await ended({ reason: 'refused', code: error.code })
+        if (response.status === 401) await ifStillHeld(tokens, since, () => forget({ reason: 'refused', code: error.code }))
         throw error
       }
       const next = toStored(await json<RefreshTokenAnswer>(response))
-      if (await stillHeld(tokens)) await storage.set(next)
+      await ifStillHeld(tokens, since, async () => { await storage.set(next) })
       return next
     })().finally(() => { refreshing = null })
     return refreshing
@@ -107,6 +129,7 @@ export function createTokenClient (options: TokenClientOptions) {
    * run as whoever signed in since.
    */
   async function authed (path: string, init: RequestInit = {}): Promise<Response> {
+    const since = sessionChanges
     const begun = await current()
     const early = due(begun)
     let tokens = await upToDate(begun)
@@ -119,7 +142,7 @@ export function createTokenClient (options: TokenClientOptions) {
       response = await http.request(path, withBearer(init, tokens))
       code = await unauthorizedCode(response)
     }
-    if (code !== undefined && code !== 'AUTH_TOKEN_EXPIRED' && await stillHeld(tokens)) await ended({ reason: 'refused', code })
+    if (code !== undefined && code !== 'AUTH_TOKEN_EXPIRED') await ifStillHeld(tokens, since, () => forget({ reason: 'refused', code }))
     return response
   }
 
@@ -132,7 +155,8 @@ export function createTokenClient (options: TokenClientOptions) {
       // The service took this for a browser (Origin or Sec-Fetch-Site sent) and set cookies.
       throw new AuthError('UNEXPECTED_RESPONSE', 'No tokens in the answer: in a browser, use createAuthClient', 200)
     }
-    await storage.set(toStored(tokens as LoginTokenAnswer))
+    sessionChanges++
+    await inTurn(async () => { await storage.set(toStored(tokens as LoginTokenAnswer)) })
     return signedIn(tokens as LoginTokenAnswer)
   }
 
