@@ -315,12 +315,17 @@ function secretRotation ({ prisma, sealKeys }: FactorDeps) {
   }
 }
 
-/** Deletes the user's TOTP factor (confirmed or not), recovery codes and passkeys: whether there was a factor to delete. */
+/**
+ * Deletes the user's TOTP factor (confirmed or not), recovery codes and passkeys: whether
+ * there was a factor to delete. An enrolment never confirmed is not one: it guarded nothing,
+ * and its removal mails nobody that two-step sign-in is off.
+ */
 export async function deleteEverySecondFactor (tx: Transaction, userId: string): Promise<boolean> {
-  const { count } = await tx.totpFactor.deleteMany({ where: { userId } })
+  const { count: confirmed } = await tx.totpFactor.deleteMany({ where: { userId, confirmedAt: { not: null } } })
+  await tx.totpFactor.deleteMany({ where: { userId } })
   await tx.recoveryCode.deleteMany({ where: { userId } })
   const passkeys = await deleteAllPasskeys(tx, userId)
-  return count > 0 || passkeys > 0
+  return confirmed > 0 || passkeys > 0
 }
 
 /** The user's second factors: set up, changed or removed by the owner, removed by an admin, proven, and sealed again when the root secret changes. */
@@ -341,7 +346,8 @@ export function createFactorService (deps: FactorDeps) {
         await lockUser(tx, userId)
         const user = await userById(tx, userId, { email: true })
         if (user === null) throw apiError('NOT_FOUND')
-        const removed = await tx.totpFactor.count({ where: { userId } }) > 0 || await hasPasskey(tx, userId)
+        // A second factor: a confirmed TOTP or a passkey (an enrolment under way is none).
+        const removed = await tx.totpFactor.count({ where: { userId, confirmedAt: { not: null } } }) > 0 || await hasPasskey(tx, userId)
         if (removed) {
           // The login challenges before the factors, in the order a login's second step takes them
           // (its challenge, then the factor it proves): the two never wait for each other crosswise.
