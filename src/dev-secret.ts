@@ -13,7 +13,7 @@ export async function resolveAuthSecret (config: Config, log: Logger): Promise<s
   if (config.AUTH_SECRET !== undefined) return config.AUTH_SECRET
   if (config.NODE_ENV === 'production') throw new Error('AUTH_SECRET is required in production')
   const file = join(config.DATA_DIR, 'auth-secret')
-  await mkdir(config.DATA_DIR, { recursive: true })
+  await mkdir(config.DATA_DIR, { recursive: true, mode: 0o700 })
   let secret: string
   try {
     secret = (await readFile(file, 'utf8')).trim()

@@ -1,6 +1,6 @@
 // One owner per embedded data directory: a lock file naming the owning process, and how to reach the database it serves.
 import { readFileSync } from 'node:fs'
-import { link, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { link, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 
 /** What the lock file says. */
@@ -19,16 +19,17 @@ export interface DataDirLock {
   release: () => Promise<void>
 }
 
-/** An empty lock file (a process killed between creating and writing it) is stale after this long. */
+/** An unreadable lock file (a power cut before its content reached the disk; an older version cut between creating and writing it) is stale after this long. */
 const UNWRITTEN_GRACE_MS = 5000
 
-/** The process start time of `pid` from /proc (Linux); null elsewhere or when it is gone. */
-function startTimeOf (pid: number): number | null {
+/** The state (R, S, Z…) and the start time, in clock ticks since boot, of `pid` from /proc (Linux); null elsewhere or when it is gone. */
+function procStat (pid: number): { state: string, startTime: number | null } | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    // Field 22; the command name (field 2) may hold spaces and parentheses, so count after the last ')'.
-    const value = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19])
-    return Number.isFinite(value) ? value : null
+    // Fields 3 and 22; the command name (field 2) may hold spaces and parentheses, so count after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    const startTime = Number(fields[19])
+    return { state: fields[0] ?? '', startTime: Number.isFinite(startTime) ? startTime : null }
   } catch {
     return null
   }
@@ -37,25 +38,28 @@ function startTimeOf (pid: number): number | null {
 /**
  * Whether the process that wrote the lock still runs. A lock from another host cannot be
  * checked and counts as live. A pid that runs but started at another time was reused after
- * the owner died (a container restarted, say), as is our own pid.
+ * the owner died (a container restarted, say), as is our own pid; a process killed and not
+ * yet reaped (a zombie) runs no more; no process has a pid below 1.
  */
 export function isLive (holder: LockHolder): boolean {
   if (holder.host !== hostname()) return true
-  if (holder.pid === process.pid) return false
+  if (holder.pid === process.pid || !(holder.pid > 0)) return false
   try {
     process.kill(holder.pid, 0)
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false
   }
-  const startTime = startTimeOf(holder.pid)
-  return holder.startTime === null || startTime === null || startTime === holder.startTime
+  const running = procStat(holder.pid)
+  if (running === null) return true
+  if (running.state === 'Z' || running.state === 'X') return false
+  return holder.startTime === null || running.startTime === null || running.startTime === holder.startTime
 }
 
 function me (): LockHolder {
-  return { pid: process.pid, startTime: startTimeOf(process.pid), host: hostname() }
+  return { pid: process.pid, startTime: procStat(process.pid)?.startTime ?? null, host: hostname() }
 }
 
-/** The lock's holder; undefined when there is no lock; null while its owner has yet to write it. */
+/** The lock's holder; undefined when there is no lock; null while an unreadable one is recent (see UNWRITTEN_GRACE_MS). */
 export async function readHolder (path: string): Promise<LockHolder | null | undefined> {
   let text: string
   try {
@@ -82,14 +86,7 @@ const sameHolder = (a: LockHolder | null | undefined, b: LockHolder) => a?.pid =
 export async function acquireDataDirLock (path: string): Promise<{ lock: DataDirLock } | { holder: LockHolder | null }> {
   const self = me()
   for (let attempt = 0; attempt < 10; attempt++) {
-    try {
-      const file = await open(path, 'wx', 0o600)
-      await file.writeFile(JSON.stringify(self))
-      await file.close()
-      return { lock: lockAt(path, self) }
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-    }
+    if (await createWhole(path, self)) return { lock: lockAt(path, self) }
     const holder = await readHolder(path)
     if (holder === undefined) continue
     if (holder === null || isLive(holder)) return { holder }
@@ -105,6 +102,25 @@ export async function acquireDataDirLock (path: string): Promise<{ lock: DataDir
     await rm(aside, { force: true })
   }
   throw new Error(`cannot take the lock ${path}: it keeps changing hands`)
+}
+
+/**
+ * Creates the lock file with its content, or answers false when one exists. Written aside,
+ * then linked into place: the lock is never seen empty, and a write that fails (a full disk)
+ * leaves no lock behind (regression: an empty lock, its writer gone, held the directory for good).
+ */
+async function createWhole (path: string, self: LockHolder): Promise<boolean> {
+  const whole = `${path}.${process.pid}.new`
+  try {
+    await writeFile(whole, JSON.stringify(self), { mode: 0o600 })
+    await link(whole, path)
+    return true
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false
+    throw error
+  } finally {
+    await rm(whole, { force: true })
+  }
 }
 
 function lockAt (path: string, self: LockHolder): DataDirLock {

@@ -1,6 +1,6 @@
 // Embedded PostgreSQL (PGlite, PostgreSQL in WASM) served on a loopback port, so the
 // service reaches it through the same `pg` driver and Prisma adapter as a real server.
-import { mkdir } from 'node:fs/promises'
+import { chmod, mkdir } from 'node:fs/promises'
 import { createServer, type Socket } from 'node:net'
 import { once } from 'node:events'
 import { PGlite, type PGliteOptions } from '@electric-sql/pglite'
@@ -34,8 +34,13 @@ const MAX_CONNECTIONS = 8
  * `createSessionGate`), and the owner uses a pool of one (see `createPool`).
  */
 export async function startEmbeddedPostgres (dataDir?: string, port = 0, from: EmbeddedStart = {}): Promise<EmbeddedPostgres> {
-  // PGlite creates only the last directory of the path; a fresh clone has no .data/ yet.
-  if (dataDir !== undefined) await mkdir(dataDir, { recursive: true })
+  // PGlite creates only the last directory of the path; a fresh clone has no .data/ yet. The
+  // files are the database's (password hashes among them), and PGlite makes them readable and
+  // writable by every user: the directory keeps them this user's, one made earlier too.
+  if (dataDir !== undefined) {
+    await mkdir(dataDir, { recursive: true, mode: 0o700 })
+    await chmod(dataDir, 0o700)
+  }
   const db = await PGlite.create({ ...from, ...(dataDir === undefined ? {} : { dataDir }) })
   const gate = createSessionGate(db)
   const handlers = new Set<PGLiteSocketHandler>()

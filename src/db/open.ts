@@ -46,7 +46,8 @@ export async function openDatabase (
   }
   const dataDir = resolve(config.DATA_DIR, 'pglite')
   const lockPath = join(config.DATA_DIR, 'pglite.lock')
-  await mkdir(config.DATA_DIR, { recursive: true })
+  // Only this user's: it holds the database files, the development secret and the lock.
+  await mkdir(config.DATA_DIR, { recursive: true, mode: 0o700 })
   const deadline = Date.now() + WAIT_FOR_TOOL_MS
   let waited = false
   for (;;) {
@@ -62,7 +63,10 @@ export async function openDatabase (
       return opened
     }
     const { holder } = taken
-    if (holder !== null && holder.host !== hostname()) throw new DatabaseBusyError(`${busy(dataDir, holder)} on ${holder.host}; stop it there first`)
+    if (holder !== null && holder.host !== hostname()) {
+      // Another host's process cannot be checked from here: only whoever knows it is gone may take over.
+      throw new DatabaseBusyError(`${busy(dataDir, holder)} on ${holder.host}; stop it there first, or, if that host is gone (a container made anew, say), remove ${lockPath}`)
+    }
     if (holder?.url !== undefined) {
       if (user === 'service') throw new DatabaseBusyError(`${busy(dataDir, holder)}, another running service; stop it first, or give this one its own DATA_DIR`)
       return { url: holder.url, poolSize: 1, guest: true, description: `the embedded database in ${dataDir}, through the running service (pid ${holder.pid})`, stop: async () => {} }

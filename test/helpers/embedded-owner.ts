@@ -48,7 +48,7 @@ export async function embeddedOwners (t: { teardown: (fn: () => unknown) => void
 
     /**
      * What the lock file says: the owner's pid, and the URL it shares the database on (a
-     * service). Read as the processes read it: a lock just created is empty for a moment.
+     * service). Read as the processes read it.
      */
     lockHolder: async (): Promise<Partial<LockHolder>> => await readHolder(lockFile) ?? {}
   }
