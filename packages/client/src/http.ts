@@ -52,10 +52,16 @@ function noAnswer (error: unknown): unknown {
 /** What a refresh may take, its tries included: under the service's default grace window (10 s), with room for the clocks and the trip. */
 const DEFAULT_REFRESH_BUDGET_MS = 8000
 
-// Pauses between tries that found no network or a 5xx: a dropped connection, a tunnel or an
-// upstream a gateway lost is often
-// back within seconds, and the tries stop at the budget anyway.
+// Pauses between tries that found no network or a gateway without its upstream: a dropped
+// connection, a tunnel or an upstream is often back within seconds, and the tries stop at the
+// budget anyway. Each is drawn between half and one and a half times these, so that the
+// clients that lost one outage do not all come back in the same instant.
 const RETRY_PAUSES_MS = [250, 500, 1000, 2000]
+
+// A gateway's answers for an upstream that failed or did not answer in time, which may well
+// have rotated the token first. The service's own 503 (load shed, the database out) and 500
+// wrote nothing to retry for, and a retry would only add load to a service in trouble.
+const UPSTREAM_LOST = new Set([502, 504])
 
 // The first try of a refresh may take this share of the budget before it is abandoned for
 // another, which gets the rest: time for a slow answer, and for a try after a swallowed one.
@@ -68,15 +74,15 @@ const FIRST_TRY_SHARE = 0.75
  * gets the same successor; presented later, it is taken for a stolen one and the session
  * ends. So, within a budget under that window, one try at a time (a try left running could
  * land its cookies after a later sign-in):
- * - a try that reaches nobody (NETWORK_ERROR), or whose answer is a 5xx (a gateway's 502 or
- *   504 after the service rotated, the service's own 503), is made again after a short pause
+ * - a try that reaches nobody (NETWORK_ERROR), or whose answer is a gateway's 502 or 504 (its
+ *   upstream may have rotated the token first), is made again after a short pause
  *   (regressions: one retry at once, and a connection down for a second lost the session; a
  *   gateway's 502 was the end of the refresh, and the next one, past the window, of the session);
  * - a try unanswered after three quarters of the budget is abandoned for one more, which
  *   gets the rest: a connection may have swallowed the answer;
  * - the answer comes back whole, its body read within its try's time (regression: a body that
  *   stalled held the refresh for ever).
- * Once the budget is spent: the last 5xx, or TIMEOUT or NETWORK_ERROR.
+ * Once the budget is spent: the last 502 or 504, or TIMEOUT or NETWORK_ERROR.
  */
 export async function sendRefresh (http: Http, budgetMs: number, body?: { refreshToken: string }): Promise<Response> {
   const [path, init] = toRequest({ method: 'POST', path: '/auth/refresh', body })
@@ -93,13 +99,13 @@ export async function sendRefresh (http: Http, budgetMs: number, body?: { refres
       if (isAuthError(error, 'NETWORK_ERROR') && await pausedBefore(tries + 1, deadline)) continue
       throw error
     }
-    if (response.status < 500 || !await pausedBefore(tries + 1, deadline)) return response
+    if (!UPSTREAM_LOST.has(response.status) || !await pausedBefore(tries + 1, deadline)) return response
   }
 }
 
 /** Waits the pause before try number `next` (from 0): false, at once, when no time would be left for it. */
 async function pausedBefore (next: number, deadline: number): Promise<boolean> {
-  const pause = RETRY_PAUSES_MS[Math.min(next - 1, RETRY_PAUSES_MS.length - 1)] ?? 0
+  const pause = (RETRY_PAUSES_MS[Math.min(next - 1, RETRY_PAUSES_MS.length - 1)] ?? 0) * (0.5 + Math.random())
   if (performance.now() + pause >= deadline - 1) return false
   await new Promise(resolve => setTimeout(resolve, pause))
   return true
@@ -124,10 +130,15 @@ async function answerWithin (http: Http, path: string, init: RequestInit, ms: nu
   }
 }
 
-/** A refresh budget as the clients take it: a whole number of milliseconds a timer can hold. */
+/** A refresh budget as the clients take it (see `millisecondsOption`). */
 export function refreshBudgetOf (ms: number | undefined): number {
-  if (ms === undefined) return DEFAULT_REFRESH_BUDGET_MS
-  if (!Number.isInteger(ms) || ms < 1 || ms > 2_147_483_647) throw new RangeError(`refreshTimeoutMs must be a whole number of milliseconds from 1 to 2147483647, not ${ms}`)
+  return millisecondsOption('refreshTimeoutMs', ms, DEFAULT_REFRESH_BUDGET_MS)
+}
+
+/** A duration option: a whole number of milliseconds a timer can hold, or `fallback` when left out; a RangeError otherwise. */
+export function millisecondsOption (name: string, ms: number | undefined, fallback: number): number {
+  if (ms === undefined) return fallback
+  if (!Number.isInteger(ms) || ms < 1 || ms > 2_147_483_647) throw new RangeError(`${name} must be a whole number of milliseconds from 1 to 2147483647, not ${ms}`)
   return ms
 }
 

@@ -171,15 +171,19 @@ t.test('a retry still expired is not refreshed again: no loop', async t => {
   t.same(tab.ended, [], 'and no logout for it either')
 })
 
-t.test('a refresh refused by a rate limit or an outage fails the call, not the session', async t => {
+t.test('a refresh refused by a rate limit or an outage fails the call, not the session; only a gateway\'s 502 or 504 is tried again', async t => {
   const service = createStandIn()
-  const [tab] = openTabs(t, service, 1) as [Tab]
+  const [tab] = openTabs(t, service, 1, { refreshTimeoutMs: 600 }) as [Tab]
   await tab.client.login({ email: user.email, password: 'pw' })
   service.expire()
   service.overrides.set('POST /auth/refresh', () => errorAnswer(429, 'RATE_LIMITED', { 'retry-after': '7' }))
   await t.rejects(tab.client.me(), { code: 'RATE_LIMITED', status: 429, retryAfterSeconds: 7 })
+  service.overrides.set('POST /auth/refresh', () => errorAnswer(503, 'SERVICE_UNAVAILABLE', { 'retry-after': '5' }))
+  await t.rejects(tab.client.me(), { code: 'SERVICE_UNAVAILABLE', status: 503 })
+  t.equal(service.count('POST /auth/refresh'), 2, 'one try each')
   service.overrides.set('POST /auth/refresh', () => new Response('<html>Bad gateway</html>', { status: 502 }))
   await t.rejects(tab.client.me(), { code: 'UNEXPECTED_RESPONSE', status: 502 })
+  t.ok(service.count('POST /auth/refresh') >= 4, 'the 502 tried again within the budget')
   t.same(tab.ended, [])
   service.overrides.delete('POST /auth/refresh')
   t.same(await tab.client.me(), user, 'and the next call recovers')
@@ -281,7 +285,9 @@ t.test('once its budget is spent, a refresh fails (TIMEOUT, or NETWORK_ERROR whe
   t.equal(service.count('POST /auth/refresh'), 2, 'abandoned at three quarters of the budget for one more try')
   service.overrides.set('POST /auth/refresh', () => { throw new TypeError('offline') })
   await t.rejects(tab.client.me(), { code: 'NETWORK_ERROR', status: 0 })
-  t.equal(service.count('POST /auth/refresh'), 4, 'tried twice in 400 ms: at once and after 250 ms (the next pause would end past the budget)')
+  // Pauses of 125 to 375 ms, then 250 to 750: two or three tries, none that would end past the budget.
+  const offlineTries = service.count('POST /auth/refresh') - 2
+  t.ok(offlineTries >= 2 && offlineTries <= 3, `tried at once and after a pause, in 400 ms (${offlineTries})`)
   // The wall clock set back an hour during the tries (an NTP step): the budget holds (regression: an hour of tries).
   const wallClock = Date.now
   t.teardown(() => { Date.now = wallClock })
@@ -293,7 +299,7 @@ t.test('once its budget is spent, a refresh fails (TIMEOUT, or NETWORK_ERROR whe
   await t.rejects(tab.client.me(), { code: 'NETWORK_ERROR', status: 0 })
   Date.now = wallClock
   t.ok(performance.now() - started < 2000, 'within its budget')
-  t.equal(service.count('POST /auth/refresh'), 6)
+  t.ok(service.count('POST /auth/refresh') - 2 - offlineTries <= 3, 'and as few tries')
   service.overrides.delete('POST /auth/refresh')
   t.same(await tab.client.me(), user, 'the next call refreshes')
   t.same(tab.ended, [])
@@ -328,8 +334,12 @@ t.test('a 401 to a call sent before a logout and a new login ends nothing, in an
 
 // Regression: the call was refreshed and sent again with the new session's cookies, and ran
 // as whoever had signed in since (a shared device: their profile changed by the previous user's form).
+// And again with the wall clock set an hour forward for the logout and the sign-in, then back: stamped with
+// the other tab's clock, they passed for changes before the call (regression).
 t.test('a call whose AUTH_TOKEN_EXPIRED arrives after a logout and a new login fails: not refreshed, not sent again as the new session', async t => {
-  for (const stale of [0, 1]) {
+  const realNow = Date.now
+  t.teardown(() => { Date.now = realNow })
+  for (const [stale, clock] of [[0, 'steady'], [1, 'steady'], [1, 'stepped']] as const) {
     const service = createStandIn()
     const tabs = openTabs(t, service, 2)
     const [first] = tabs as [Tab]
@@ -340,10 +350,12 @@ t.test('a call whose AUTH_TOKEN_EXPIRED arrives after a logout and a new login f
     service.answerDelays.set('PATCH /users/me', 200)
     const call = tabs[stale]?.client.updateMe({ profile: { displayName: 'the previous user' } }).catch((e: unknown) => e)
     await settle()
+    if (clock === 'stepped') Date.now = () => realNow() + 3_600_000
     await first.client.logout()
     await first.client.login({ email: user.email, password: 'pw' })
+    Date.now = realNow
     await call
-    const which = stale === 0 ? 'this tab' : 'another tab'
+    const which = `${stale === 0 ? 'this tab' : 'another tab'}, the clock ${clock}`
     t.match(await call, { code: 'AUTH_TOKEN_EXPIRED', status: 401 }, `${which}: the call fails`)
     t.equal(service.count('PATCH /users/me'), 1, `${which}: sent once, never as the new session`)
     t.equal(service.count('POST /auth/refresh'), 0, `${which}: and nothing refreshed for it`)

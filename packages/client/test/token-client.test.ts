@@ -139,6 +139,38 @@ t.test('a refresh under way across a logout and a new login neither stores its t
   }
 })
 
+t.test('a storage call that never settles holds up the next sign-in and sign-out only storageTimeoutMs (regression: for good)', async t => {
+  const kept = memoryStorage()
+  let hang = false
+  const storage: TokenStorage = {
+    get: () => hang ? new Promise<never>(() => {}) : kept.get(),
+    set: tokens => kept.set(tokens),
+    clear: () => kept.clear()
+  }
+  const { service, clock, client } = signedInClient({ storage, storageTimeoutMs: 200 })
+  await client.login({ identifier: 'ada', password: 'pw' })
+  clock.ms = 880_000
+  service.delays.set('POST /auth/refresh', 50)
+  // Its refresh, answered, never settles: deciding whether to keep the answer, the storage never answers.
+  client.me().catch(() => {})
+  await sleep(10)
+  hang = true
+  await sleep(100)
+  hang = false
+  const started = Date.now()
+  await client.login({ identifier: 'grace', password: 'pw' })
+  t.ok(Date.now() - started < 1000, 'the sign-in went on after the wait')
+  t.match(kept.get(), { accessToken: String }, 'and its tokens are kept')
+  await client.logout()
+  t.equal(kept.get(), null, 'the sign-out too')
+})
+
+t.test('storageTimeoutMs must be a whole number of milliseconds a timer can hold', async t => {
+  for (const storageTimeoutMs of [Infinity, 0, -1, 2.5, 2 ** 31]) {
+    t.throws(() => createTokenClient({ baseUrl, storageTimeoutMs }), RangeError, String(storageTimeoutMs))
+  }
+})
+
 t.test('refreshTimeoutMs must be a whole number of milliseconds a timer can hold (regression: Infinity failed every refresh at once)', async t => {
   for (const refreshTimeoutMs of [Infinity, 0, -1, 2.5, 2 ** 31]) {
     t.throws(() => createTokenClient({ baseUrl, refreshTimeoutMs }), RangeError, String(refreshTimeoutMs))

@@ -34,61 +34,44 @@ export function createAuthClient (options: AuthClientOptions) {
   const refreshTimeoutMs = refreshBudgetOf(options.refreshTimeoutMs)
   // Whether this tab has told of the session's end: once per session, however many calls fail.
   let ended = false
-  // Whether a session started or ended since a call was sent, in this tab or another: the
+  // Sessions started or ended since a call was sent, in this tab or another, counted: the
   // answer to a call sent before (a 401 of the session that a logout ended) says nothing of
-  // the current one, and the call must not be sent again as the new session. This tab's own
-  // changes are counted, in order; another tab's are heard later, with when they happened
-  // there: a call sent by then may have left with the new session's cookies. The same
-  // millisecond counts as before, for a call whose cookies were of the old session.
-  let ownChanges = 0
-  let heardChangeAt = 0
-  interface Sent { ownChanges: number, at: number }
-  const sending = (): Sent => ({ ownChanges, at: Date.now() })
-  const changedSince = (sent: Sent) => ownChanges !== sent.ownChanges || heardOfChangeSince(sent)
+  // the current one, and the call must not be sent again as the new session. Another tab's
+  // change counts from when this tab hears of it, never from the time it was stamped with:
+  // the tabs share only the wall clock, which can be stepped (regression: stepped between a
+  // call and another tab's logout and sign-in, the call was sent again as the next user). A
+  // call sent after another tab's change and before this tab heard of it (milliseconds) is
+  // taken for the old session's: it fails rather than risk running as someone else.
+  let sessionChanges = 0
+  interface Sent { sessionChanges: number, at: number }
+  const sending = (): Sent => ({ sessionChanges, at: Date.now() })
+  const changedSince = (sent: Sent) => sessionChanges !== sent.sessionChanges
   let refreshing: Promise<void> | null = null
-
-  /**
-   * Whether the last change heard of another tab came after `sent`. Tabs share only the wall clock,
-   * which can be set back (an NTP step, the user): a stamp ahead of the clock is from before
-   * that, so it came before a call sent since, whose own stamp is not ahead (regression: with
-   * the clock set back an hour, every call took a sign-in from before for one after it, and
-   * no tab refreshed for that hour; the refresh lock ignores such stamps likewise).
-   */
-  function heardOfChangeSince (sent: Sent): boolean {
-    const now = Date.now()
-    return heardChangeAt >= sent.at && (heardChangeAt <= now || sent.at > now)
-  }
 
   const channel = openTabChannel(name, message => {
     if (message.type === 'refreshed') lock.heard(message.at)
-    else if (message.type === 'signed-in') begin(message.at)
-    else end(message.event, message.at)
+    else if (message.type === 'signed-in') begin(true)
+    else end(message.event, true)
   })
 
-  /** `heardAt`: when another tab did it, which this tab only hears of. */
-  function changed (heardAt: number | undefined): void {
-    if (heardAt === undefined) ownChanges++
-    // One stamped ahead of the clock gives way to any since (see `heardOfChangeSince`).
-    else heardChangeAt = heardChangeAt > Date.now() ? heardAt : Math.max(heardChangeAt, heardAt)
-  }
-
-  function begin (heardAt?: number): void {
+  /** `heard`: another tab did it, and this tab only hears of it. */
+  function begin (heard = false): void {
     ended = false
-    changed(heardAt)
+    sessionChanges++
+    if (!heard) channel.post({ type: 'signed-in' })
   }
 
-  function end (event: SessionEndEvent, heardAt?: number): void {
-    changed(heardAt)
+  function end (event: SessionEndEvent, heard = false): void {
+    sessionChanges++
     if (ended) return
     ended = true
-    if (heardAt === undefined) channel.post({ type: 'ended', event, at: Date.now() })
+    if (!heard) channel.post({ type: 'ended', event })
     events.emit(event)
   }
 
   function started (answer: unknown): LoginResult {
     if (isMfaChallenge(answer)) return answer
     begin()
-    channel.post({ type: 'signed-in', at: Date.now() })
     return signedIn(answer as SignedIn)
   }
 

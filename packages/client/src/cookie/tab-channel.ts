@@ -3,8 +3,8 @@ import type { SessionEndEvent } from '../session-events.js'
 
 export type TabMessage =
   | { type: 'refreshed', at: number }
-  | { type: 'signed-in', at: number }
-  | { type: 'ended', event: SessionEndEvent, at: number }
+  | { type: 'signed-in' }
+  | { type: 'ended', event: SessionEndEvent }
 
 export interface TabChannel {
   post: (message: TabMessage) => void

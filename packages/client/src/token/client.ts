@@ -2,7 +2,7 @@
 import { accountCalls } from '../account-calls.js'
 import type { LoginInput, LoginTokenAnswer, MfaVerifyInput, PasskeyLoginInput, RefreshTokenAnswer } from '../api-types.js'
 import { AuthError, errorFrom, unauthorizedCode } from '../errors.js'
-import { createHttp, json, ok, refreshBudgetOf, sendRefresh, toRequest, type HttpOptions } from '../http.js'
+import { createHttp, json, millisecondsOption, ok, refreshBudgetOf, sendRefresh, toRequest, type HttpOptions } from '../http.js'
 import { isMfaChallenge, signedIn, type LoginResult } from '../login.js'
 import { createSessionEvents, type SessionEndEvent, type SessionEndListener } from '../session-events.js'
 import { memoryStorage, type StoredTokens, type TokenStorage } from './storage.js'
@@ -19,8 +19,26 @@ export interface TokenClientOptions extends HttpOptions {
    * (10 s by default).
    */
   refreshTimeoutMs?: number
+  /**
+   * How long the storage's decisions wait for the one before them. A storage call that never
+   * settles (a keychain prompt left open, a native bridge that lost its callback) holds up the
+   * next sign-in, sign-out or refresh only this long, not for good. Default 10 s.
+   */
+  storageTimeoutMs?: number
   /** The clock, in ms since the epoch (tests move it). Default `Date.now`. */
   now?: () => number
+}
+
+/** `previous` settled, or `ms` passed, whichever comes first. */
+function atMost (previous: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise(resolve => {
+    const timer = setTimeout(resolve, ms)
+    const done = () => {
+      clearTimeout(timer)
+      resolve()
+    }
+    previous.then(done, done)
+  })
 }
 
 export function createTokenClient (options: TokenClientOptions) {
@@ -29,6 +47,7 @@ export function createTokenClient (options: TokenClientOptions) {
   const now = options.now ?? Date.now
   const leewayMs = (options.refreshLeewaySeconds ?? 30) * 1000
   const refreshTimeoutMs = refreshBudgetOf(options.refreshTimeoutMs)
+  const storageTimeoutMs = millisecondsOption('storageTimeoutMs', options.storageTimeoutMs, 10_000)
   const events = createSessionEvents()
   let refreshing: Promise<StoredTokens> | null = null
 
@@ -54,7 +73,7 @@ export function createTokenClient (options: TokenClientOptions) {
   let sessionChanges = 0
   let turns: Promise<unknown> = Promise.resolve()
   function inTurn<T> (task: () => Promise<T>): Promise<T> {
-    const run = turns.then(task)
+    const run = atMost(turns, storageTimeoutMs).then(task)
     turns = run.catch(() => {})
     return run
   }
