@@ -77,7 +77,7 @@ export function audienceOf (config: Config): string {
 }
 
 export interface ServerTimeouts {
-  /** A connection silent this long is closed (nothing received or sent, a request in progress or not). */
+  /** A connection silent this long is closed without an answer (nothing received or sent, a request in progress or not). */
   connectionTimeout: number
   /** A request's headers must all arrive within this long of its first byte. */
   headersTimeout: number
@@ -88,18 +88,31 @@ export interface ServerTimeouts {
 }
 
 /**
+ * How long past the request timeout a silent connection lives: Node answers a request that
+ * stopped arriving 408 at its next check (at most a second late), and the idle timeout must
+ * not close the connection silently first, however busy the event loop.
+ */
+const IDLE_PAST_REQUEST_TIMEOUT_MS = 10_000
+
+/**
  * The HTTP server's bounds on slow clients, in milliseconds. Node only looks for requests
  * past their headers or request timeout every `connectionsCheckingInterval` (30 s by
  * default), so a client dripping a header line every few seconds held its connection up to
  * 30 s past its bound; checked ten times within the headers timeout (at most every second),
  * a connection outlives its bound by a tenth of the headers timeout at most.
+ *
+ * The idle timeout still closes what those bounds leave open (an answer its client does not
+ * read, a request whose answer is long in coming), but only after the request timeout: fixed
+ * at 30 s, it closed a client that went silent halfway through its body without the 408 that
+ * REQUEST_TIMEOUT_SECONDS (30 s by default, up to 300) promises.
  */
 export function serverTimeoutsOf (config: Config): ServerTimeouts {
   const headersTimeout = config.HEADERS_TIMEOUT_SECONDS * 1000
+  const requestTimeout = config.REQUEST_TIMEOUT_SECONDS * 1000
   return {
-    connectionTimeout: 30_000,
+    connectionTimeout: requestTimeout + IDLE_PAST_REQUEST_TIMEOUT_MS,
     headersTimeout,
-    requestTimeout: config.REQUEST_TIMEOUT_SECONDS * 1000,
+    requestTimeout,
     connectionsCheckingInterval: Math.min(1000, headersTimeout / 10)
   }
 }

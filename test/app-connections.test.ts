@@ -52,6 +52,16 @@ t.test('a client dripping its body is answered 408 and cut off after REQUEST_TIM
   t.same(bodyOf(connection.received()), requestTimeout)
 })
 
+t.test('a client that goes silent after part of its body is answered 408 after REQUEST_TIMEOUT_SECONDS, not closed without a word', async t => {
+  const connection = await openConnection(port)
+  connection.socket.write('POST /auth/login HTTP/1.1\r\nHost: auth.example\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{"a')
+  const openFor = await Promise.race([connection.closed, sleep(CLOSED_WITHIN_MS, undefined)])
+  connection.socket.destroy()
+  t.ok(openFor !== undefined, `closed by the server within ${CLOSED_WITHIN_MS} ms (after ${openFor} ms)`)
+  t.ok(openFor === undefined || openFor >= 2000, 'not before the bound')
+  t.same(bodyOf(connection.received()), requestTimeout)
+})
+
 // Regression: the body reader's ECONNRESET "aborted" was taken for the database's, logged as a
 // warning of an outage and answered 503: anyone could fill the log with false alarms.
 t.test('a client that hangs up while its body is arriving is no database outage', async t => {
@@ -216,8 +226,18 @@ t.test('a malformed request pipelined after valid ones is refused after their an
   t.same(bodyOf(connection.received().slice(connection.received().lastIndexOf('HTTP/1.1 '))), { statusCode: 400, code: 'MALFORMED_REQUEST', error: 'Bad Request', message: 'The request is not valid HTTP/1.1' })
 })
 
-t.test('by default the headers must arrive within 10 s and the whole request within 30 s, checked every second', async t => {
-  t.same(serverTimeoutsOf(loadConfig({})), { connectionTimeout: 30_000, headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1000 })
+t.test('by default the headers must arrive within 10 s and the whole request within 30 s, checked every second; a silent connection is closed after 40 s', async t => {
+  t.same(serverTimeoutsOf(loadConfig({})), { connectionTimeout: 40_000, headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1000 })
   t.equal(app.server.headersTimeout, 1000, 'the settings reach the server')
   t.equal(app.server.requestTimeout, 2000)
+  t.equal(app.server.timeout, 12_000)
+})
+
+// Regression: the idle timeout was 30 s whatever REQUEST_TIMEOUT_SECONDS, so from 30 s on a
+// client silent halfway through its body was closed without the 408 (the test above, at 2 s, could not tell).
+t.test('whatever the request timeout, a silent connection outlives it by several checks: the 408 comes first', async t => {
+  for (const seconds of [1, 10, 29, 30, 31, 60, 300]) {
+    const timeouts = serverTimeoutsOf(loadConfig({ REQUEST_TIMEOUT_SECONDS: String(seconds), HEADERS_TIMEOUT_SECONDS: String(Math.min(seconds, 60)) }))
+    t.ok(timeouts.connectionTimeout >= timeouts.requestTimeout + 5 * timeouts.connectionsCheckingInterval, `REQUEST_TIMEOUT_SECONDS=${seconds}: idle ${timeouts.connectionTimeout} ms`)
+  }
 })
