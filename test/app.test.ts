@@ -109,6 +109,7 @@ t.test('the OpenAPI document lists every route with an operationId and the share
   t.same(login['429'].headers['Retry-After'], { $ref: '#/components/headers/Retry-After' }, 'a 429 says when to retry')
   t.ok(login['503'].headers['Retry-After'], 'so does a 503')
   t.ok(login['401'].headers['WWW-Authenticate'], 'a 401 names the scheme')
+  t.ok(login['415'].headers['Accept-Encoding'], 'a 415 names the content codings a body may have')
   t.notOk(login['200'].headers['Retry-After'], 'only where it is sent')
   const answers = operations.flatMap(({ op }) => Object.values((op as { responses: Record<string, { headers?: Record<string, { $ref: string }> }> }).responses))
   t.ok(answers.every(answer => answer.headers?.['X-Request-Id'] !== undefined), 'every answer carries its request id')

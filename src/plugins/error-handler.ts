@@ -84,6 +84,8 @@ function send (reply: FastifyReply, body: ErrorBody, retryAfterSeconds?: unknown
     reply.header('www-authenticate', invalidTokenCodes.has(body.code as ErrorCode) ? 'Bearer error="invalid_token"' : 'Bearer')
   }
   if (body.statusCode === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', String(RETRY_AFTER_SECONDS))
+  // RFC 9110 12.5.3: a 415 names the content codings a request body may have; bodies are read as sent.
+  if (body.statusCode === 415) reply.header('accept-encoding', 'identity')
   return reply.code(body.statusCode).type('application/json; charset=utf-8').send(body)
 }
 

@@ -1,4 +1,4 @@
-// Refuses, before validation, text that would not be stored as sent: NUL and lone surrogates anywhere in a request, JSON bodies that are not UTF-8.
+// Refuses, before validation, input that would not be read or stored as sent: NUL and lone surrogates anywhere in a request, JSON bodies that are content-coded or not UTF-8.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { apiError } from '../errors.js'
@@ -34,6 +34,18 @@ const refusal = () => apiError('VALIDATION_FAILED', 'text must be well-formed Un
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 /**
+ * Whether a body comes as sent, with no content coding but `identity` (RFC 9110 8.4: codings
+ * are case-insensitive, and a list). The service decodes none: a gzip body was read as if
+ * plain, its bytes refused as not UTF-8 (a 400 about Unicode), and a JSON body under a made-up
+ * coding was taken as is; RFC 9110 15.5.16 answers both 415.
+ */
+function isUncoded (request: FastifyRequest): boolean {
+  const coding = request.headers['content-encoding']
+  if (coding === undefined) return true
+  return coding.split(',').every(name => ['', 'identity'].includes(name.trim().toLowerCase()))
+}
+
+/**
  * PostgreSQL text cannot hold U+0000, so such a value would reach the database only to
  * fail there as a 500; C code further down truncates at it. A lone surrogate, or a byte that
  * is not UTF-8, would be stored as U+FFFD, another text than the one sent: two passwords
@@ -44,6 +56,10 @@ async function inputGuardPlugin (app: FastifyInstance) {
   const parseJson = app.getDefaultJsonParser('error', 'error')
   app.removeContentTypeParser('application/json')
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    if (!isUncoded(request)) {
+      done(apiError('UNSUPPORTED_MEDIA_TYPE'), undefined)
+      return
+    }
     let text: string
     try {
       text = utf8.decode(body as Buffer)

@@ -33,6 +33,7 @@ function responseHeaders (cookies: ReturnType<typeof cookieNames>) {
     'X-Request-Id': { description: "The request's id, on every answer: the caller's X-Request-Id when it is 1–128 visible ASCII characters, else one the service made", schema: { type: 'string' } },
     'Retry-After': { description: 'Seconds to wait before sending the request again', schema: { type: 'integer', minimum: 0 } },
     'WWW-Authenticate': { description: '`Bearer`, with `error="invalid_token"` when a token was presented (RFC 6750 3.1)', schema: { type: 'string' } },
+    'Accept-Encoding': { description: '`identity`: the content codings a request body may have (RFC 9110 12.5.3); the service decodes none', schema: { type: 'string' } },
     'X-RateLimit-Limit': { description: "Requests allowed in the window of the limit closest to its end (the client's, or the account's where the route also counts per account)", schema: { type: 'integer', minimum: 0 } },
     'X-RateLimit-Remaining': { description: 'Requests left in that window', schema: { type: 'integer', minimum: 0 } },
     'X-RateLimit-Reset': { description: 'Seconds until that window ends', schema: { type: 'integer', minimum: 0 } },
@@ -47,7 +48,7 @@ type Document = { components?: { headers?: Record<string, unknown> }, paths?: Re
 
 /**
  * The document with each answer's headers: every one its request id, 429 and 503 `Retry-After`,
- * 401 `WWW-Authenticate`, every answer of a limited route (one that can answer 429) the rate
+ * 401 `WWW-Authenticate`, 415 `Accept-Encoding`, every answer of a limited route (one that can answer 429) the rate
  * limit's state, and the answers that set or clear the auth cookies their `Set-Cookie`.
  */
 function withResponseHeaders<T extends Document> (document: T, cookies: ReturnType<typeof cookieNames>): T {
@@ -67,6 +68,7 @@ function withResponseHeaders<T extends Document> (document: T, cookies: ReturnTy
           ...('429' in responses ? rateLimitState : {}),
           ...(status === '429' || status === '503' ? ref('Retry-After') : {}),
           ...(status === '401' ? ref('WWW-Authenticate') : {}),
+          ...(status === '415' ? ref('Accept-Encoding') : {}),
           ...(cookie === undefined ? {} : ref(cookie === 'set' ? 'Set-Cookie-Auth' : 'Set-Cookie-Cleared', 'Set-Cookie'))
         }
       }
@@ -92,7 +94,7 @@ async function swaggerPlugin (app: FastifyInstance, settings: SwaggerSettings) {
       info: {
         title: 'Auth service',
         version: settings.version,
-        description: 'Registration, login, rotated refresh tokens; HttpOnly cookies for browsers, Bearer tokens for other clients. Every error is `{statusCode, code, error, message}`.'
+        description: 'Registration, login, rotated refresh tokens; HttpOnly cookies for browsers, Bearer tokens for other clients. Request bodies are `application/json`, sent without a `Content-Encoding` (415 otherwise). Every error is `{statusCode, code, error, message}`.'
       },
       servers: [{ url: settings.publicUrl }],
       components: {

@@ -1,5 +1,6 @@
-// Hostile input over real HTTP: oversized and deeply nested JSON, prototype pollution, SQL meta-characters and NUL in every field, lone surrogates and bytes that are not UTF-8, cookie injection, look-alike identifiers.
+// Hostile input over real HTTP: oversized and deeply nested JSON, prototype pollution, SQL meta-characters and NUL in every field, lone surrogates and bytes that are not UTF-8, content-coded bodies, cookie injection, look-alike identifiers.
 import { connect } from 'node:net'
+import { gzipSync } from 'node:zlib'
 import t, { type Test } from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { listen } from '../helpers/http.js'
@@ -136,6 +137,31 @@ t.test('text that is not well-formed Unicode, and a body that is not UTF-8, are 
   const fine = await http.request('/users/me', { method: 'PATCH', headers: victimHeaders, body: { profile: { displayName: 'Ada \u{1F600}', bio: '\ufffd stays' } } })
   t.equal(fine.status, 200, 'a well-formed pair, and U+FFFD itself, pass')
   t.match(await profileOf(), { displayName: 'Ada \u{1F600}', bio: '\ufffd stays' })
+})
+
+t.test('a body with a Content-Encoding other than identity is 415 before it is parsed (regression: read as if plain; gzip was a 400 about Unicode)', async t => {
+  const victimHeaders = { authorization: `Bearer ${(await loginWithBody(app, victim)).accessToken}` }
+  const before = await prisma.profile.findUniqueOrThrow({ where: { userId: victim.user.id } })
+  const edit = JSON.stringify({ profile: { bio: 'coded' } })
+  const coded: Array<[string, string, string | Buffer]> = [
+    ['gzip, really compressed', 'gzip', gzipSync(edit)],
+    ['gzip, though plain', 'gzip', edit],
+    ['a made-up coding', 'x-made-up', edit],
+    ['identity after gzip', 'gzip, identity', edit]
+  ]
+  for (const [what, coding, payload] of coded) {
+    const response = await app.inject({ method: 'PATCH', url: '/users/me', headers: { ...victimHeaders, 'content-type': 'application/json', 'content-encoding': coding }, payload })
+    t.equal(response.statusCode, 415, what)
+    t.same(response.json(), { statusCode: 415, code: 'UNSUPPORTED_MEDIA_TYPE', error: 'Unsupported Media Type', message: 'Send the request body as application/json, without a Content-Encoding' }, what)
+    t.equal(response.headers['accept-encoding'], 'identity', `${what}: the codings it takes (RFC 9110 12.5.3)`)
+  }
+  t.same(await prisma.profile.findUniqueOrThrow({ where: { userId: victim.user.id } }), before, 'nothing changed')
+  const login = await app.inject({ method: 'POST', url: '/auth/login', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, payload: JSON.stringify({ identifier: 'nobody', password: 'not the password' }) })
+  t.equal(login.statusCode, 415, 'on every route with a body')
+  for (const coding of ['identity', 'Identity']) {
+    const response = await app.inject({ method: 'PATCH', url: '/users/me', headers: { ...victimHeaders, 'content-type': 'application/json', 'content-encoding': coding }, payload: edit })
+    t.equal(response.statusCode, 200, `${coding}: no coding at all`)
+  }
 })
 
 t.test('header injection through cookie values', async t => {
