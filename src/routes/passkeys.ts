@@ -51,7 +51,7 @@ async function ownPasskeyRoutes (app: FastifyInstance, { passkeys, reauthenticat
       security,
       operationId: 'registerPasskey',
       summary: 'Finish registering a passkey',
-      description: `The credential made with the options of POST /auth/passkeys/register/options. From now on the account has a second factor: a password login asks for it. 400 \`PASSKEY_CHALLENGE_EXPIRED\`, \`PASSKEY_ORIGIN_MISMATCH\`, \`PASSKEY_RP_ID_MISMATCH\` or \`PASSKEY_INVALID\` (also for a credential id longer than 1023 bytes, or other than the response's \`id\`); 409 \`PASSKEY_ALREADY_REGISTERED\`, or \`PASSKEY_LIMIT_REACHED\` past ${MAX_PASSKEYS_PER_USER} passkeys. ${needsProvenAddress} ${needsFreshAuthentication}`,
+      description: `The credential made with the options of POST /auth/passkeys/register/options. From now on the account has a second factor: a password login asks for it. 400 \`PASSKEY_CHALLENGE_EXPIRED\`, \`PASSKEY_ORIGIN_MISMATCH\`, \`PASSKEY_RP_ID_MISMATCH\` or \`PASSKEY_INVALID\` (also for client or authenticator data that cannot be read, a credential id longer than 1023 bytes, or one other than the response's \`id\`); 409 \`PASSKEY_ALREADY_REGISTERED\`, or \`PASSKEY_LIMIT_REACHED\` past ${MAX_PASSKEYS_PER_USER} passkeys. ${needsProvenAddress} ${needsFreshAuthentication}`,
       body: RegisterPasskeyBody,
       response: { 201: PasskeyResponse, ...errorResponses(400, 401, 403, 409, 415, 429) }
     }
@@ -145,7 +145,7 @@ export async function passkeyRoutes (app: FastifyInstance, options: PasskeyRoute
       tags,
       operationId: 'passkeyLogin',
       summary: 'Sign in with a passkey',
-      description: 'Answers exactly as POST /auth/login does, in the same transport (cookies for a browser or `transport: "cookie"`, else tokens in the body); `amr` is `["hwk", "user", "mfa"]`: no second step follows. 401 `PASSKEY_CHALLENGE_EXPIRED`, `PASSKEY_ORIGIN_MISMATCH`, `PASSKEY_RP_ID_MISMATCH`, `PASSKEY_USER_NOT_VERIFIED`, `PASSKEY_COUNTER_REGRESSED`, `PASSKEY_PASSWORD_REQUIRED` (the password was changed or reset since the passkey was last used after it: sign in with the password and use the passkey as the second step, and it signs in alone again) or `PASSKEY_INVALID` (an unknown passkey, a bad signature and a deactivated account alike).',
+      description: 'Answers exactly as POST /auth/login does, in the same transport (cookies for a browser or `transport: "cookie"`, else tokens in the body); `amr` is `["hwk", "user", "mfa"]`: no second step follows. 401 `PASSKEY_CHALLENGE_EXPIRED`, `PASSKEY_ORIGIN_MISMATCH`, `PASSKEY_RP_ID_MISMATCH`, `PASSKEY_USER_NOT_VERIFIED`, `PASSKEY_COUNTER_REGRESSED`, `PASSKEY_PASSWORD_REQUIRED` (the password was changed or reset since the passkey was last used after it: sign in with the password and use the passkey as the second step, and it signs in alone again) or `PASSKEY_INVALID` (an unknown passkey, a bad signature, client or authenticator data that cannot be read, and a deactivated account alike).',
       body: PasskeyLoginBody,
       response: { 200: Type.Union([LoginTokenResponse, LoginCookieResponse]), ...errorResponses(400, 401, 403, 415, 429) },
       ...authCookies({ 200: 'set' })

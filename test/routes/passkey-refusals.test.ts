@@ -133,11 +133,7 @@ t.test('bad input is a 400 with the catalogue shape', async t => {
     ['an unknown property', { response: good, extra: 1 }],
     ['not base64url', { response: { ...good, id: 'a+b/c=' } }],
     ['a missing signature', { response: { ...good, response: { ...good.response, signature: undefined } } }],
-    ['another type', { response: { ...good, type: 'password' } }],
-    ['unreadable client data', { response: { ...good, response: { ...good.response, clientDataJSON: 'bm90IGpzb24' } } }],
-    // Hidden from the input guard inside base64url; PostgreSQL's text cannot hold it (was a 500).
-    ['a NUL in the signed challenge', { response: passkey.assert({ challenge: 'abc\u0000def' }) }],
-    ['a challenge that is not base64url', { response: passkey.assert({ challenge: 'a challenge' }) }]
+    ['another type', { response: { ...good, type: 'password' } }]
   ]
   for (const [name, payload] of cases) {
     const response = await post('/auth/passkeys/login/verify', payload)
@@ -147,6 +143,38 @@ t.test('bad input is a 400 with the catalogue shape', async t => {
   refused(t, await post('/auth/mfa/webauthn/options', { mfaToken: '' }), 400, 'VALIDATION_FAILED')
   refused(t, await app.inject({ method: 'PATCH', url: `/auth/passkeys/${passkey.id}`, headers, payload: { name: '' } }), 400, 'VALIDATION_FAILED')
   refused(t, await app.inject({ method: 'PATCH', url: `/auth/passkeys/${passkey.id}`, headers, payload: { name: 'x'.repeat(65) } }), 400, 'VALIDATION_FAILED')
+})
+
+// Regression: 400 VALIDATION_FAILED, "unreadable client data", for a body the published schema
+// accepts, where sign-in promises 401 and a PASSKEY_* code.
+t.test('a response that meets the schema but whose client data cannot be read is PASSKEY_INVALID, with the route\'s status', async t => {
+  const unreadable = {
+    'not base64url JSON': 'AAAA',
+    'not JSON': 'bm90IGpzb24',
+    'no origin': Buffer.from(JSON.stringify({ type: 'webauthn.get', challenge: 'abc' })).toString('base64url')
+  }
+  const spoilt = (response: { response: object }, clientDataJSON: string) => ({ ...response, response: { ...response.response, clientDataJSON } })
+  const auditedRefusals = async () => await prisma.auditEvent.count({ where: { action: 'passkey.failed', details: { path: ['code'], equals: 'PASSKEY_INVALID' } } })
+  const auditedBefore = await auditedRefusals()
+  for (const [what, clientDataJSON] of Object.entries(unreadable)) {
+    refused(t, await loginVerify(spoilt(passkey.assert(await loginOptions()), clientDataJSON)), 401, 'PASSKEY_INVALID')
+    const registration = (await post('/auth/passkeys/register/options', undefined, headers)).json()
+    refused(t, await post('/auth/passkeys/register/verify', { response: spoilt(new SoftPasskey().register(registration), clientDataJSON) }, headers), 400, 'PASSKEY_INVALID')
+    const reauth = (await post('/auth/reauthenticate/webauthn/options', undefined, headers)).json()
+    refused(t, await post('/auth/reauthenticate', { webauthn: spoilt(passkey.assert(reauth), clientDataJSON) }, headers), 403, 'PASSKEY_INVALID')
+    const { mfaToken } = (await startLogin(app, account)).json()
+    const options = (await post('/auth/mfa/webauthn/options', { mfaToken })).json()
+    refused(t, await post('/auth/mfa/verify', { mfaToken, webauthn: spoilt(passkey.assert(options), clientDataJSON) }), 401, 'PASSKEY_INVALID')
+    const challenge = await prisma.mfaChallenge.findFirstOrThrow({ where: { userId: account.user.id }, orderBy: { createdAt: 'desc' } })
+    t.equal(challenge.failures, 1, `${what}: a second factor refused counts as a wrong code`)
+  }
+  t.equal(await prisma.passkey.count({ where: { userId: account.user.id } }), 1, 'nothing was stored')
+  t.equal(await auditedRefusals() - auditedBefore, 4 * Object.keys(unreadable).length, 'each refusal is audited')
+
+  // Hidden from the input guard inside base64url; PostgreSQL's text cannot hold a NUL (was a 500).
+  for (const challenge of ['abc\u0000def', 'a challenge']) {
+    refused(t, await loginVerify(passkey.assert({ challenge })), 401, 'PASSKEY_CHALLENGE_EXPIRED')
+  }
 })
 
 // Unbounded passkeys (of up to 1023 bytes of id each) made every options call of a ceremony,

@@ -59,6 +59,7 @@ async function signatureOf (settings: WebauthnSettings, request: AssertionReques
 /** Every check of one assertion, in order; nothing written but the used-up challenge and, on success, the counter. */
 async function checkAssertion ({ ceremonies, settings, now }: Omit<AssertionDeps, 'prisma' | 'audit'>, decoy: WebAuthnCredential, db: Db, request: AssertionRequest): Promise<AssertionOutcome> {
   const data = clientDataOf(request.response.response.clientDataJSON)
+  if (data === null) return { ok: false, code: 'PASSKEY_INVALID' }
   const authData = authenticatorDataOf(request.response.response.authenticatorData)
   if (!await ceremonies.consume(db, data.challenge, request.purpose, request.bindingId)) return { ok: false, code: 'PASSKEY_CHALLENGE_EXPIRED' }
   const refusal = authData === null ? 'PASSKEY_INVALID' : originRefusal(data, 'webauthn.get', settings.origins, authData.rpIdHash, settings.rpId)

@@ -6,6 +6,10 @@ import { iso } from '../../db/sql.js'
 /** A passkey challenge lives five minutes, like the login's second-factor challenge (README, Passkeys). */
 export const CEREMONY_TTL_SECONDS = 300
 
+// Every challenge this service issues is base64url; anything else (a NUL, which PostgreSQL's
+// text cannot hold, among others) is not one of ours and never reaches the database.
+const CHALLENGE = /^[A-Za-z0-9_-]{1,128}$/
+
 /**
  * What a challenge was issued for. Registration and reauthentication are bound to the
  * session, a second factor to the login's MfaChallenge, a passwordless sign-in to nothing.
@@ -41,6 +45,7 @@ export function createCeremonyChallenges ({ prisma, now }: CeremonyChallengeDeps
      * same statement, so of two ceremonies presenting it at most one goes on (no replay).
      */
     async consume (db: Db, challenge: string, purpose: CeremonyPurpose, bindingId: string | null): Promise<boolean> {
+      if (!CHALLENGE.test(challenge)) return false
       const { count } = await db.webauthnChallenge.deleteMany({ where: { challenge, purpose, bindingId, expiresAt: { gt: now() } } })
       return count === 1
     }

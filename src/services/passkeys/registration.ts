@@ -30,6 +30,7 @@ const MAX_CREDENTIAL_ID_BYTES = 1023
  */
 async function verifiedCredential ({ prisma, ceremonies, settings }: PasskeyDeps, actor: PasskeyActor, response: RegistrationResponseJSON): Promise<RegistrationInfo> {
   const data = clientDataOf(response.response.clientDataJSON)
+  if (data === null) throw withStatus('PASSKEY_INVALID', 400)
   if (!await ceremonies.consume(prisma, data.challenge, 'registration', actor.sessionId)) throw withStatus('PASSKEY_CHALLENGE_EXPIRED', 400)
   const refusal = originRefusal(data, 'webauthn.create', settings.origins, null, settings.rpId)
   if (refusal !== null) throw withStatus(refusal, 400)
