@@ -118,6 +118,7 @@ t.test('headers past 16 KB (2000 cookies) are 431 HEADERS_TOO_LARGE in the catal
   })
   t.equal(headers['content-type'], 'application/json; charset=utf-8')
   t.equal(headers['x-content-type-options'], 'nosniff', 'with the security headers of every answer')
+  t.equal(headers['x-request-id'], undefined, 'no request id: no request was read (README, Logs and request ids)')
 })
 
 t.test('a chunked body whose chunk extensions pass 16 KB is 413 BODY_TOO_LARGE, as Node would answer it', async t => {
@@ -163,6 +164,19 @@ t.test('what Node answers by itself comes in the catalogue\'s shape: an Expect i
   t.ok(await Promise.race([connecting.closed, sleep(CLOSED_WITHIN_MS, undefined)]) !== undefined, 'CONNECT: the connection is closed')
   t.match(connecting.received(), /^HTTP\/1\.1 400 Bad Request\r\n/)
   t.match(bodyOf(connecting.received()), { statusCode: 400, code: 'MALFORMED_REQUEST' })
+})
+
+t.test('the 417 of an unknown Expect carries the request id, the caller\'s or one the service makes (regression: none, though README promises it on every answer)', async t => {
+  const connection = await openConnection(port)
+  const expecting = (id: string) => `GET /health HTTP/1.1\r\nHost: auth.example\r\nExpect: something\r\n${id === '' ? '' : `X-Request-Id: ${id}\r\n`}\r\n`
+  connection.socket.write(expecting('support-ticket-42') + expecting('') + expecting('not a token'))
+  await until('three answers', async () => (connection.received().match(/HTTP\/1\.1 417/g) ?? []).length === 3, CLOSED_WITHIN_MS)
+  connection.socket.destroy()
+  const ids = [...connection.received().matchAll(/\r\nx-request-id: ([^\r]*)\r\n/gi)].map(match => match[1])
+  t.equal(ids.length, 3, 'on each')
+  t.equal(ids[0], 'support-ticket-42', 'the caller\'s, echoed')
+  for (const id of ids.slice(1)) t.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'else one of its own, as for any request')
+  t.notMatch(connection.received(), /x-ratelimit-/i, 'answered before the rate limits')
 })
 
 /**

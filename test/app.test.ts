@@ -112,7 +112,10 @@ t.test('the OpenAPI document lists every route with an operationId and the share
   t.ok(login['415'].headers['Accept-Encoding'], 'a 415 names the content codings a body may have')
   t.notOk(login['200'].headers['Retry-After'], 'only where it is sent')
   const answers = operations.flatMap(({ op }) => Object.values((op as { responses: Record<string, { headers?: Record<string, { $ref: string }> }> }).responses))
-  t.ok(answers.every(answer => answer.headers?.['X-Request-Id'] !== undefined), 'every answer carries its request id')
+  const answerEntries = operations.flatMap(({ op }) => Object.entries((op as { responses: Record<string, { headers?: Record<string, { $ref: string }> }> }).responses))
+  t.ok(answerEntries.every(([status, answer]) => (answer.headers?.['X-Request-Id'] !== undefined) === !['408', '431'].includes(status)),
+    'every answer carries its request id but the 408 and 431 the HTTP server makes before any request exists')
+  t.ok(login['417'].headers['X-Request-Id'], 'the 417 of an unknown Expect carries it too')
   const refs = new Set(answers.flatMap(answer => Object.values(answer.headers ?? {}).map(header => header.$ref)))
   t.ok([...refs].every(ref => doc.components.headers[ref.split('/').at(-1) as string]?.schema !== undefined), 'each header it names is defined')
   t.ok(doc.paths['/users/me'].get.responses['429'], 'limited routes document their 429')
@@ -173,6 +176,20 @@ t.test('the document names the Set-Cookie and rate-limit headers where the answe
     }
   }
   t.ok(headersOf('get', '/users/me', 429)['X-RateLimit-Remaining'], 'a 429 shows it too')
+
+  // Regression: listed on every status, the refusals that come before the limits included.
+  const csrf = await app.inject({ method: 'POST', url: '/auth/register', headers: { origin: 'https://elsewhere.example' }, payload: newAccount() })
+  t.equal(csrf.statusCode, 403)
+  const { accessToken } = (await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: account.password } })).json()
+  const wrongPassword = await app.inject({ method: 'POST', url: '/auth/password/change', headers: { authorization: `Bearer ${accessToken}` }, payload: { currentPassword: 'not the password at all', newPassword: 'another decent passphrase' } })
+  t.equal(wrongPassword.statusCode, 403)
+  for (const [name, response, path] of [['a CSRF refusal', csrf, '/auth/register'], ['a route\'s own 403', wrongPassword, '/auth/password/change']] as const) {
+    for (const header of ['X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset']) {
+      t.equal(listed('post', path, 403, header) !== undefined, response.headers[header.toLowerCase()] !== undefined, `${name}: ${header} listed as sent`)
+    }
+  }
+  for (const status of [408, 417, 431]) t.equal(listed('post', '/auth/login', status, 'X-RateLimit-Limit'), undefined, `the HTTP server's ${status} comes before the limits`)
+  t.notOk(JSON.stringify(doc).includes('x-early-answers'), 'the mark is gone')
 })
 
 t.test('a route that takes no body refuses one with properties, and does nothing (regression: anything went)', async t => {

@@ -6,9 +6,9 @@ import fp from 'fastify-plugin'
 import FindMyWay, { type HTTPMethod } from 'find-my-way'
 import { isDatabaseUnavailable, isTransactionConflict, lastLineOf } from '../db/errors.js'
 import { apiError, isErrorCode, type ErrorCode } from '../errors.js'
-import { errorResponses } from '../schemas/common.js'
+import { EARLY_ANSWERS, errorResponses, type EarlyAnswers } from '../schemas/common.js'
 import { corsAnswerHeaders, SAFE_METHODS } from './cross-origin.js'
-import { REQUEST_ID_HEADER } from './request-id.js'
+import { REQUEST_ID_HEADER, requestIdOf } from './request-id.js'
 import { apiSecurityHeaders } from './security-headers.js'
 
 /** Every 503 tells clients when to try again (RFC 9110 10.2.3). */
@@ -189,8 +189,9 @@ function rawAnswer (body: ErrorBody): string {
  * What Node answers by itself, past the parser, in the catalogue's shape: an `Expect` other
  * than 100-continue (417 with no body), through the response Node gives, so that it takes its
  * turn among the answers pipelined with it and the connection goes on (regression: answered
- * on the socket, it waited for itself and held every answer after it); CONNECT (no answer at
- * all: the connection dropped, this being no proxy), refused as a malformed request is.
+ * on the socket, it waited for itself and held every answer after it), with the request id
+ * the request would have had, its headers being read; CONNECT (no answer at all: the
+ * connection dropped, this being no proxy), refused as a malformed request is.
  */
 function nodeOwnAnswers (server: FastifyInstance['server']) {
   server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {
@@ -201,6 +202,7 @@ function nodeOwnAnswers (server: FastifyInstance['server']) {
     const announcesBody = Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined
     response.writeHead(body.statusCode, {
       ...apiSecurityHeaders,
+      [REQUEST_ID_HEADER]: requestIdOf(request),
       'content-type': 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(json),
       ...(announcesBody ? { connection: 'close' } : {})
@@ -254,12 +256,17 @@ async function errorHandlerPlugin (app: FastifyInstance) {
 
   // What any route can answer besides its own, documented on each (429 is the rate limits'):
   // 400 from the router or the HTTP parser, 408 and 431 from the HTTP parser (clientErrorHandler), 417 from Node's check of Expect,
-  // 500 and 503; where a body is sent, 403 from the CSRF check, 413 and 415.
+  // 500 and 503; where a body is sent, 403 from the CSRF check, 413 and 415. A route declares
+  // a 403 only for a refusal of its own, which comes after its rate limits; the CSRF check's
+  // comes before them, as the HTTP server's answers do.
   app.addHook('onRoute', route => {
     const response = route.schema?.response as Record<string, unknown> | undefined
     if (route.schema === undefined || response === undefined) return
     const withBody = [route.method].flat().some(method => !SAFE_METHODS.has(method))
+    const csrfOnly = withBody && !(403 in response)
     route.schema.response = { ...errorResponses(400, 408, 417, 431, 500, 503, ...(withBody ? [403, 413, 415] : [])), ...response }
+    const early: EarlyAnswers = { beforeLimits: [408, 417, 431, ...(csrfOnly ? [403] : [])], beforeRequest: [408, 431] }
+    Object.assign(route.schema, { [EARLY_ANSWERS]: early })
   })
 }
 

@@ -4,7 +4,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { absentBodyAsEmpty } from '../routes/request-context.js'
-import { AUTH_COOKIES, type AuthCookieAnswers } from '../schemas/common.js'
+import { AUTH_COOKIES, EARLY_ANSWERS, type AuthCookieAnswers, type EarlyAnswers } from '../schemas/common.js'
 import { cookieNames } from './cookies.js'
 
 // Marks, on a route's schema, a body the route also takes absent (as {}): the generator
@@ -30,11 +30,11 @@ function withOptionalBodies<T extends { paths?: Record<string, Record<string, un
 function responseHeaders (cookies: ReturnType<typeof cookieNames>) {
   const both = `\`${cookies.access}\` and \`${cookies.refresh}\``
   return {
-    'X-Request-Id': { description: "The request's id, on every answer: the caller's X-Request-Id when it is 1–128 visible ASCII characters, else one the service made", schema: { type: 'string' } },
+    'X-Request-Id': { description: "The request's id: the caller's X-Request-Id when it is 1–128 visible ASCII characters, else one the service made. On every answer but those the HTTP server makes on the connection itself, to a request it could not read whole: 400 `MALFORMED_REQUEST`, 408, 413 for chunk extensions past 16 KB, 431", schema: { type: 'string' } },
     'Retry-After': { description: 'Seconds to wait before sending the request again', schema: { type: 'integer', minimum: 0 } },
     'WWW-Authenticate': { description: '`Bearer`, with `error="invalid_token"` when a token was presented (RFC 6750 3.1)', schema: { type: 'string' } },
     'Accept-Encoding': { description: '`identity`: the content codings a request body may have (RFC 9110 12.5.3); the service decodes none', schema: { type: 'string' } },
-    'X-RateLimit-Limit': { description: "Requests allowed in the window of the limit closest to its end (the client's, or the account's where the route also counts per account)", schema: { type: 'integer', minimum: 0 } },
+    'X-RateLimit-Limit': { description: "Requests allowed in the window of the limit closest to its end (the client's, or the account's where the route also counts per account). Not on the refusals that come before the limits: 403 `CSRF_REJECTED`, 400 for a URL the router refuses, 503 while the service sheds load or shuts down, and the HTTP server's own (400 `MALFORMED_REQUEST`, 408, 413 for chunk extensions, 417, 431)", schema: { type: 'integer', minimum: 0 } },
     'X-RateLimit-Remaining': { description: 'Requests left in that window', schema: { type: 'integer', minimum: 0 } },
     'X-RateLimit-Reset': { description: 'Seconds until that window ends', schema: { type: 'integer', minimum: 0 } },
     'Set-Cookie-Auth': { description: `Cookie transport only (a browser, or \`transport: "cookie"\`): ${both}, HttpOnly, path /, for the session's lifetime; the tokens are then not in the body`, schema: { type: 'string' } },
@@ -43,13 +43,15 @@ function responseHeaders (cookies: ReturnType<typeof cookieNames>) {
 }
 
 type Response = { headers?: Record<string, unknown> }
-type Operation = { [AUTH_COOKIES]?: AuthCookieAnswers, responses?: Record<string, Response> }
+type Operation = { [AUTH_COOKIES]?: AuthCookieAnswers, [EARLY_ANSWERS]?: EarlyAnswers, responses?: Record<string, Response> }
 type Document = { components?: { headers?: Record<string, unknown> }, paths?: Record<string, Record<string, unknown> | undefined> }
 
 /**
- * The document with each answer's headers: every one its request id, 429 and 503 `Retry-After`,
- * 401 `WWW-Authenticate`, 415 `Accept-Encoding`, every answer of a limited route (one that can answer 429) the rate
- * limit's state, and the answers that set or clear the auth cookies their `Set-Cookie`.
+ * The document with each answer's headers: every one its request id but the HTTP server's own
+ * (408, 431), 429 and 503 `Retry-After`, 401 `WWW-Authenticate`, 415 `Accept-Encoding`, every
+ * answer of a limited route (one that can answer 429) the rate limit's state but those that
+ * only come before the limits (408, 417, 431, a 403 that only the CSRF check gives), and the
+ * answers that set or clear the auth cookies their `Set-Cookie`.
  */
 function withResponseHeaders<T extends Document> (document: T, cookies: ReturnType<typeof cookieNames>): T {
   document.components = { ...document.components, headers: { ...document.components?.headers, ...responseHeaders(cookies) } }
@@ -59,13 +61,15 @@ function withResponseHeaders<T extends Document> (document: T, cookies: ReturnTy
     for (const operation of Object.values(path ?? {}) as Operation[]) {
       const responses = operation.responses ?? {}
       const cookieAnswers = operation[AUTH_COOKIES] ?? {}
+      const early = operation[EARLY_ANSWERS] ?? { beforeLimits: [], beforeRequest: [] }
       delete operation[AUTH_COOKIES]
+      delete operation[EARLY_ANSWERS]
       for (const [status, response] of Object.entries(responses)) {
         const cookie = cookieAnswers[Number(status)]
         response.headers = {
           ...response.headers,
-          ...ref('X-Request-Id'),
-          ...('429' in responses ? rateLimitState : {}),
+          ...(early.beforeRequest.includes(Number(status)) ? {} : ref('X-Request-Id')),
+          ...('429' in responses && !early.beforeLimits.includes(Number(status)) ? rateLimitState : {}),
           ...(status === '429' || status === '503' ? ref('Retry-After') : {}),
           ...(status === '401' ? ref('WWW-Authenticate') : {}),
           ...(status === '415' ? ref('Accept-Encoding') : {}),

@@ -58,7 +58,7 @@ export async function accountRoutes (app: FastifyInstance, { credentials, passwo
       summary: 'Mail a password reset link',
       description: 'Always 202 with the same body, once the request is recorded and before the address is even looked up: it tells nothing about whether an account exists. The only other answers, 429 and 503 (the database is unavailable: nothing was recorded), depend on the address asked for, the client and the service, never on whether an account has it. An active account gets a single-use link that expires; asking again kills the earlier link.',
       body: ForgotPasswordBody,
-      response: { 202: Accepted, ...errorResponses(400, 403, 415, 429) }
+      response: { 202: Accepted, ...errorResponses(400, 415, 429) }
     }
   }, async (request, reply) => {
     await passwordReset.requestReset(request.body.email)
@@ -73,7 +73,7 @@ export async function accountRoutes (app: FastifyInstance, { credentials, passwo
       summary: 'Set a new password with a mailed reset token; every session ends',
       description: 'The token works once. Also marks the email address verified: the link proved control of the mailbox.',
       body: ResetPasswordBody(passwordPolicy),
-      response: { 204: Type.Null(), ...errorResponses(400, 403, 415, 429) }
+      response: { 204: Type.Null(), ...errorResponses(400, 415, 429) }
     }
   }, async (request, reply) => {
     await passwordReset.reset(request.body.token, request.body.password, request.ip)
@@ -92,7 +92,7 @@ function emailRoutes (routes: TypedRoutes, app: FastifyInstance, { emails, limit
       summary: 'Verify an email address with a mailed token',
       description: 'A registration token marks the address verified; an email-change token makes the pending address the account\'s email (409 `EMAIL_TAKEN` if another account took it meanwhile).',
       body: VerifyEmailBody,
-      response: { 204: Type.Null(), ...errorResponses(400, 403, 409, 415, 429) }
+      response: { 204: Type.Null(), ...errorResponses(400, 409, 415, 429) }
     }
   }, async (request, reply) => {
     await emails.verify(request.body.token, request.ip)
@@ -115,7 +115,7 @@ function emailRoutes (routes: TypedRoutes, app: FastifyInstance, { emails, limit
       description: 'To the pending address when an email change is pending, else to the current address while unverified. A verified account with nothing pending gets no mail, and the same 202. Only the newest link works. Counts against RATE_LIMIT_MAIL per client, RATE_LIMIT_MAIL_ACCOUNT per user (one budget with the email changes) and, when a link is due, per address it goes to (one budget with the registrations and email changes naming that address) (429 `RATE_LIMITED`).',
       security,
       body: EmptyBody,
-      response: { 202: Accepted, ...errorResponses(400, 401, 403, 415, 429) }
+      response: { 202: Accepted, ...errorResponses(400, 401, 415, 429) }
     }
   }, async (request, reply) => {
     const caller = callerOf(request)

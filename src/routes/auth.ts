@@ -67,7 +67,7 @@ export async function authRoutes (app: FastifyInstance, { logins, users, session
       summary: 'Create an account (does not log in)',
       description: 'Mails a verification link to the address. 409 `USER_EXISTS` when another account has the email or the username, or when the username is kept for the operator\'s accounts (`admin`, `support` and the like). Counts against RATE_LIMIT_REGISTER per client, with the username and email changes, and, once the password passes the policy, against RATE_LIMIT_MAIL_ACCOUNT per address, with the email changes to it and the links resent to it, whether or not an account has it (429 `RATE_LIMITED`).',
       body: RegisterBody(passwordPolicy),
-      response: { 201: RegisterResponse, ...errorResponses(400, 403, 409, 415, 429) }
+      response: { 201: RegisterResponse, ...errorResponses(400, 409, 415, 429) }
     }
   }, async (request, reply) => {
     const user = await users.register(request.body, async email => { await recipientLimit(request, reply, mailboxKeyOf(email)) })
@@ -154,7 +154,7 @@ function logoutRoutes (routes: TypedRoutes, app: FastifyInstance, sessions: Sess
       summary: 'End this session and clear the cookies',
       description: 'Identifies the session by the refresh token in the body, else the Bearer access token, else the refresh or access cookie; a refresh token that names no session leaves it to the access token (Bearer or cookie). Idempotent: 204 even with no or stale credentials.',
       body: RefreshTokenBody,
-      response: { 204: Type.Null(), ...errorResponses(400, 403, 415) },
+      response: { 204: Type.Null(), ...errorResponses(400, 415) },
       ...authCookies({ 204: 'cleared' })
     }
   }, async (request, reply) => {

@@ -82,7 +82,7 @@ function passkeyManagementRoutes (routes: TypedRoutes, app: FastifyInstance, { p
       summary: 'Rename a passkey',
       params: PasskeyParams,
       body: RenamePasskeyBody,
-      response: { 200: PasskeyResponse, ...errorResponses(400, 401, 403, 404, 415) }
+      response: { 200: PasskeyResponse, ...errorResponses(400, 401, 404, 415) }
     }
   }, async request => ({ passkey: await passkeys.rename(actorOf(request), request.params.id, request.body.name.trim()) }))
 
@@ -113,7 +113,7 @@ function passkeyManagementRoutes (routes: TypedRoutes, app: FastifyInstance, { p
       summary: 'Options to reauthenticate with a passkey',
       description: "Options for navigator.credentials.get() with the caller's passkeys; the challenge works once, for 5 minutes, on this session only. Send the assertion to POST /auth/reauthenticate as `{webauthn}`. 409 `MFA_NOT_ENABLED` without a passkey.",
       body: EmptyBody,
-      response: { 200: PasskeyRequestOptions, ...errorResponses(400, 401, 403, 409, 415) }
+      response: { 200: PasskeyRequestOptions, ...errorResponses(400, 401, 409, 415) }
     }
   }, async request => reauthentication.webauthnOptions(callerOf(request).userId, callerOf(request).sessionId))
 }
@@ -135,7 +135,7 @@ export async function passkeyRoutes (app: FastifyInstance, options: PasskeyRoute
       summary: 'Start a passwordless sign-in',
       description: 'Options for navigator.credentials.get() with no credential listed: the browser offers its passkeys for this site (also as autofill, with `mediation: "conditional"`). User verification is required. The challenge works once, for 5 minutes.',
       body: EmptyBody,
-      response: { 200: PasskeyRequestOptions, ...errorResponses(400, 403, 415, 429) }
+      response: { 200: PasskeyRequestOptions, ...errorResponses(400, 415, 429) }
     }
   }, async () => passkeys.loginOptions())
 
@@ -160,7 +160,7 @@ export async function passkeyRoutes (app: FastifyInstance, options: PasskeyRoute
       summary: 'Options to complete a login with a passkey',
       description: "For a login answered `mfaRequired` with `webauthn` among its `methods`: options for navigator.credentials.get() with the account's passkeys, the challenge bound to this `mfaToken` (once, 5 minutes). Send the assertion to POST /auth/mfa/verify as `{mfaToken, webauthn}`. 401 `MFA_CHALLENGE_EXPIRED`; 409 `MFA_NOT_ENABLED` without a passkey.",
       body: MfaWebauthnOptionsBody,
-      response: { 200: PasskeyRequestOptions, ...errorResponses(400, 401, 403, 409, 415, 429) }
+      response: { 200: PasskeyRequestOptions, ...errorResponses(400, 401, 409, 415, 429) }
     }
   }, async request => challenges.webauthnOptions(request.body.mfaToken))
 }

@@ -82,7 +82,7 @@ function sessionListRoutes (routes: TypedRoutes, app: FastifyInstance, sessions:
       security,
       params: SessionParams,
       body: EmptyBody,
-      response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) },
+      response: { 204: Type.Null(), ...errorResponses(400, 401, 404) },
       ...authCookies({ 204: 'cleared' })
     }
   }, async (request, reply) => {

@@ -77,6 +77,16 @@ export function authCookies (answers: AuthCookieAnswers): { [AUTH_COOKIES]: Auth
   return { [AUTH_COOKIES]: answers }
 }
 
+/**
+ * Which of a route's statuses are only answered before its rate limits run (`beforeLimits`:
+ * no `X-RateLimit-*`), and which only by the HTTP server, to a request it could not read
+ * (`beforeRequest`: no `X-Request-Id` either). The error handler, which adds those statuses
+ * to every route, marks them on its schema for the OpenAPI document (plugins/swagger.ts).
+ */
+export const EARLY_ANSWERS = 'x-early-answers'
+
+export interface EarlyAnswers { beforeLimits: number[], beforeRequest: number[] }
+
 /** Response schemas for the error statuses a route can answer. */
 export function errorResponses (...statuses: number[]): Record<number, TSchema> {
   return Object.fromEntries(statuses.map(status => [status, Type.Ref(ErrorResponse)]))
