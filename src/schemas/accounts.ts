@@ -1,6 +1,6 @@
 // Bodies and responses of the account routes: password change and reset, email verification.
 import { Type } from '@sinclair/typebox'
-import { Email, NewPassword, PresentedPassword, type PasswordPolicy } from './common.js'
+import { EmailLookup, NewPassword, PresentedPassword, type PasswordPolicy } from './common.js'
 
 /** A token from a mailed link. Bounded, not shaped: any wrong value is the route's own 400 code. */
 const MailedToken = Type.String({ minLength: 1, maxLength: 256, description: 'the `token` parameter of the mailed link' })
@@ -10,7 +10,8 @@ export const ChangePasswordBody = (policy: PasswordPolicy) => Type.Object({
   newPassword: NewPassword(policy)
 }, { additionalProperties: false })
 
-export const ForgotPasswordBody = Type.Object({ email: Email }, { additionalProperties: false })
+// Looked up as any address an account may have: one taken under older rules can still be reset.
+export const ForgotPasswordBody = Type.Object({ email: EmailLookup }, { additionalProperties: false })
 
 export const ResetPasswordBody = (policy: PasswordPolicy) => Type.Object({
   token: MailedToken,

@@ -112,6 +112,8 @@ t.test('bad input answers 400 in the documented shape and creates nothing', asyn
     ['local part over 64 characters', { ...good, email: `${'a'.repeat(65)}@example.com` }],
     ['an IP address for a domain', { ...good, email: 'ada@127.0.0.1' }],
     ['a numeric top-level label', { ...good, email: 'ada@example.123' }],
+    ['an IP address spelt in hexadecimal', { ...good, email: 'ada@10.0.0.0x5' }],
+    ['an IP address in hexadecimal parts', { ...good, email: 'ada@0x7f.0x0.0x0.0x1' }],
     ['password below the minimum', { ...good, password: 'short1!' }],
     ['password above the maximum', { ...good, password: 'x'.repeat(257) }],
     ['10 kB password', { ...good, password: 'x'.repeat(10_000) }],

@@ -3,10 +3,11 @@ import type { ErrorBody, ReauthenticationMethod, ServiceErrorCode } from './api-
 
 /**
  * Failures the client itself observes: no answer (`NETWORK_ERROR`), no answer in time
- * (`TIMEOUT`), or an answer that is not the service's (`UNEXPECTED_RESPONSE`: a proxy's
- * error page, a body of the wrong shape).
+ * (`TIMEOUT`), an answer that is not the service's (`UNEXPECTED_RESPONSE`: a proxy's error
+ * page, a body of the wrong shape), or, in token mode, a storage still busy with an earlier
+ * call after `storageTimeoutMs` (`STORAGE_TIMEOUT`).
  */
-export type ClientErrorCode = 'NETWORK_ERROR' | 'TIMEOUT' | 'UNEXPECTED_RESPONSE'
+export type ClientErrorCode = 'NETWORK_ERROR' | 'TIMEOUT' | 'UNEXPECTED_RESPONSE' | 'STORAGE_TIMEOUT'
 
 export type AuthErrorCode = ServiceErrorCode | ClientErrorCode
 

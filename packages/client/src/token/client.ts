@@ -20,19 +20,20 @@ export interface TokenClientOptions extends HttpOptions {
    */
   refreshTimeoutMs?: number
   /**
-   * How long the storage's decisions wait for the one before them. A storage call that never
-   * settles (a keychain prompt left open, a native bridge that lost its callback) holds up the
-   * next sign-in, sign-out or refresh only this long, not for good. Default 10 s.
+   * How long a sign-in, sign-out or refresh waits for the storage to be done with the call
+   * before it: past it, it fails (STORAGE_TIMEOUT) rather than hang behind a storage call that
+   * never settles (a keychain prompt left open, a native bridge that lost its callback). It
+   * never goes ahead of that call. Default 30 s.
    */
   storageTimeoutMs?: number
   /** The clock, in ms since the epoch (tests move it). Default `Date.now`. */
   now?: () => number
 }
 
-/** `previous` settled, or `ms` passed, whichever comes first. */
-function atMost (previous: Promise<unknown>, ms: number): Promise<void> {
-  return new Promise(resolve => {
-    const timer = setTimeout(resolve, ms)
+/** Once `previous` settled: STORAGE_TIMEOUT if it takes longer than `ms`. */
+function settledWithin (previous: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new AuthError('STORAGE_TIMEOUT', 'The token storage is still busy with an earlier call', 0)) }, ms)
     const done = () => {
       clearTimeout(timer)
       resolve()
@@ -47,7 +48,7 @@ export function createTokenClient (options: TokenClientOptions) {
   const now = options.now ?? Date.now
   const leewayMs = (options.refreshLeewaySeconds ?? 30) * 1000
   const refreshTimeoutMs = refreshBudgetOf(options.refreshTimeoutMs)
-  const storageTimeoutMs = millisecondsOption('storageTimeoutMs', options.storageTimeoutMs, 10_000)
+  const storageTimeoutMs = millisecondsOption('storageTimeoutMs', options.storageTimeoutMs, 30_000)
   const events = createSessionEvents()
   let refreshing: Promise<StoredTokens> | null = null
 
@@ -69,12 +70,17 @@ export function createTokenClient (options: TokenClientOptions) {
   // must neither be kept nor end anything. Storage may be asynchronous, so what one decision
   // reads and writes runs in its turn: a sign-in's write never falls between a refresh's
   // check and its own write (regression: the previous user's rotated tokens replaced the new
-  // user's).
+  // user's). A turn never starts before the one ahead of it is done, however long that takes:
+  // one that would wait longer than `storageTimeoutMs` fails instead (STORAGE_TIMEOUT), so a
+  // storage call that never settles fails what comes after it rather than hanging it (a turn
+  // that went ahead anyway let a late write of the previous user land last).
   let sessionChanges = 0
   let turns: Promise<unknown> = Promise.resolve()
   function inTurn<T> (task: () => Promise<T>): Promise<T> {
-    const run = atMost(turns, storageTimeoutMs).then(task)
-    turns = run.catch(() => {})
+    const ahead = turns
+    const run = settledWithin(ahead, storageTimeoutMs).then(task)
+    // The next turn waits for this one's task, or, if this one gave up, for the one it waited for.
+    turns = run.catch(() => ahead)
     return run
   }
 
@@ -174,8 +180,10 @@ export function createTokenClient (options: TokenClientOptions) {
       // The service took this for a browser (Origin or Sec-Fetch-Site sent) and set cookies.
       throw new AuthError('UNEXPECTED_RESPONSE', 'No tokens in the answer: in a browser, use createAuthClient', 200)
     }
-    sessionChanges++
-    await inTurn(async () => { await storage.set(toStored(tokens as LoginTokenAnswer)) })
+    await inTurn(async () => {
+      sessionChanges++
+      await storage.set(toStored(tokens as LoginTokenAnswer))
+    })
     return signedIn(tokens as LoginTokenAnswer)
   }
 
