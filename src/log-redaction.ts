@@ -55,10 +55,21 @@ export function withoutSecrets<T extends object> (logged: T): T {
 // opens an escape sequence) and a reader splitting lines on U+0085 or U+2028 cuts a JSON line.
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
+// The same, but for tabs and line feeds, which a text of several lines holds and JSON escapes.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const UNPRINTABLE_IN_TEXT = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
 
-/** What a client sent, with each unprintable character written as its escape (`\u009b`). */
-function printable (text: string | undefined): string | undefined {
-  return text?.replace(UNPRINTABLE, char => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`)
+const escaped = (char: string) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`
+
+/** What a client sent, one line, with each unprintable character written as its escape (`\u009b`). */
+export function printable<T extends string | undefined> (text: T): T
+export function printable (text: string | undefined): string | undefined {
+  return text?.replace(UNPRINTABLE, escaped)
+}
+
+/** A text of several lines that may quote what a user typed (a mail's): the same, its tabs and line feeds kept. */
+export function printableText (text: string): string {
+  return text.replace(UNPRINTABLE_IN_TEXT, escaped)
 }
 
 /**

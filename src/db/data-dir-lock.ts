@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs'
 import { link, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 /** What the lock file says. */
 export interface LockHolder {
@@ -78,15 +79,26 @@ export async function readHolder (path: string): Promise<LockHolder | null | und
 
 const sameHolder = (a: LockHolder | null | undefined, b: LockHolder) => a?.pid === b.pid && a.startTime === b.startTime && a.host === b.host
 
+// How long a new owner waits before it reads its lock once more (see acquireDataDirLock).
+const SETTLE_MS = 100
+
 /**
  * Takes the lock at `path`, or answers who holds it. A lock left by a dead process (killed
  * with SIGKILL, a power cut) is taken over: moved aside atomically, then checked to be the
- * stale one, so that two processes taking over at once cannot both win.
+ * stale one, and put back when it was not. That still leaves a gap: with three processes
+ * taking over at once, one can move a lock just taken aside while a third creates its own,
+ * and fail to put the first back (regression: two owners of one directory, 2 of 10 rounds of
+ * five processes). So a new owner reads its lock again a moment later, and gives way when it
+ * is no longer its own.
  */
 export async function acquireDataDirLock (path: string): Promise<{ lock: DataDirLock } | { holder: LockHolder | null }> {
   const self = me()
   for (let attempt = 0; attempt < 10; attempt++) {
-    if (await createWhole(path, self)) return { lock: lockAt(path, self) }
+    if (await createWhole(path, self)) {
+      await sleep(SETTLE_MS)
+      if (sameHolder(await readHolder(path), self)) return { lock: lockAt(path, self) }
+      continue
+    }
     const holder = await readHolder(path)
     if (holder === undefined) continue
     if (holder === null || isLive(holder)) return { holder }

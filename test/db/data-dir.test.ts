@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
-import { chmod, mkdir, mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -88,4 +88,18 @@ t.test('the data directory and the database files in it are this user\'s alone (
   const fresh = join(root, 'fresh')
   await resolveAuthSecret(loadConfig({ DATA_DIR: fresh, NODE_ENV: 'development' }), pino({ level: 'silent' }))
   t.equal(await modeOf(fresh), 0o700, 'a data directory made now is closed')
+})
+
+t.test('a new owner whose lock another process replaced at once gives way (regression: three processes taking over a stale lock at once left two owners)', async t => {
+  const path = await lockPath(t)
+  const other = spawn('sleep', ['30'])
+  t.teardown(() => { other.kill('SIGKILL') })
+  await once(other, 'spawn')
+  const pid = other.pid as number
+  const taking = acquireDataDirLock(path)
+  // What a third process's takeover leaves, moments after this one wrote its lock.
+  await new Promise(resolve => setTimeout(resolve, 20))
+  await writeFile(`${path}.other`, JSON.stringify({ pid, startTime: startTimeOf(pid), host: hostname() }))
+  await rename(`${path}.other`, path)
+  t.match(await taking, { holder: { pid } }, 'it answers who holds the lock, and does not take it')
 })

@@ -1,5 +1,6 @@
 // Sending one mail: nodemailer's SMTP transport, or the log in development. What to send and when is the outbox's business.
 import nodemailer from 'nodemailer'
+import { printable, printableText } from '../../log-redaction.js'
 
 export interface OutgoingMail {
   to: string
@@ -79,11 +80,12 @@ function smtpTransport (smtpUrl: string): MailTransport {
 }
 
 // Development without SMTP_URL (production refuses to start so): the mail, link included, is
-// written to the log, where the developer can follow it.
+// written to the log, where the developer can follow it; printable, since a mail may quote
+// what a user typed (a passkey's name).
 function logTransport (log: MailLog): MailTransport {
   return {
     async sendMail ({ to, subject, text }) {
-      log.info({ mail: { to, subject, text } }, 'mail not sent (no SMTP_URL); its text is logged instead')
+      log.info({ mail: { to, subject: printable(subject), text: printableText(text) } }, 'mail not sent (no SMTP_URL); its text is logged instead')
     },
     close () {}
   }

@@ -9,7 +9,8 @@ import t from 'tap'
 import { buildTestApp } from '../../helpers/app.js'
 import { createTestDatabase } from '../../helpers/database.js'
 import { logCapture, startMailServer } from '../../helpers/mail.js'
-import { loginWithBody, newAccount, registerAccount } from '../../helpers/users.js'
+import { registerPasskey } from '../../helpers/passkeys.js'
+import { loginWithBody, newAccount, registerAccount, registerProvenAccount } from '../../helpers/users.js'
 import { LEASE_SECONDS } from '../../../src/services/mail/delivery.js'
 import { createMailSender } from '../../../src/services/mail/sender.js'
 import { escapeHtml, linkFor, mask, passwordResetMail, verifyEmailMail } from '../../../src/services/mail/templates.js'
@@ -178,6 +179,21 @@ t.test('without SMTP_URL the mail goes to the log, through the same outbox (deve
     level: 30, component: 'mail', mail: { to: account.email, subject: 'Confirm your email address', text: /verify-email#token=[A-Za-z0-9_-]{43}/ }
   })
   t.equal(await dev.prisma.outboxMail.count(), 0)
+})
+
+t.test('without SMTP_URL, a mail quoting what a user typed is logged printable (regression: a passkey\'s name put C1 controls and line separators in the log)', async t => {
+  const logs = logCapture()
+  const dev = await buildTestApp(t, { logger: pino({ level: 'info' }, logs.stream) })
+  const account = await registerProvenAccount(dev.app, dev.prisma)
+  const { accessToken } = await loginWithBody(dev.app, account)
+  await registerPasskey(dev.app, { authorization: `Bearer ${accessToken}` }, 'key\u2028two\u009b31m\u0085\u202eend')
+  await dev.app.mailer.flush()
+  const line = logs.lines.find(entry => /passkey/i.test((entry.mail as { subject?: string } | undefined)?.subject ?? ''))
+  t.ok(line, 'the passkey mail is logged')
+  const text = (line?.mail as { text: string }).text
+  t.match(text, 'key\\u2028two\\u009b31m\\u0085\\u202eend', 'the name, each control escaped')
+  t.match(text, /\n/, 'the text keeps its lines')
+  t.notMatch(JSON.stringify(logs.lines), /[\u0080-\u009f\u2028\u2029\u202a-\u202e]/, 'no line holds one')
 })
 
 // PostgreSQL only: an embedded database is one process's (see src/db/open.ts).
