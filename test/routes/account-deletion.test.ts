@@ -71,7 +71,8 @@ t.test('only a live session may delete; bad input is 400', async t => {
   const { account, mobile } = await populatedAccount()
   const anonymous = await remove({}, { password: account.password })
   t.equal(anonymous.statusCode, 401)
-  for (const payload of [{}, { password: '' }, { password: 42 }, { password: account.password, confirm: true }, { password: 'x'.repeat(300) }]) {
+  // The last: past four times PASSWORD_MAX_LENGTH, the most a password may have as typed.
+  for (const payload of [{}, { password: '' }, { password: 42 }, { password: account.password, confirm: true }, { password: 'x'.repeat(1025) }]) {
     const response = await remove({ authorization: `Bearer ${mobile.accessToken}` }, payload)
     t.equal(response.statusCode, 400, JSON.stringify(payload).slice(0, 40))
     t.equal(response.json().code, 'VALIDATION_FAILED')
