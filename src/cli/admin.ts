@@ -7,7 +7,7 @@ import { loadConfig, type Config } from '../config.js'
 import { openDatabase } from '../db/open.js'
 import { createPool, createPrisma } from '../db/prisma.js'
 import { applyMigrations } from '../db/schema-engine.js'
-import { Email, NewPassword, Username } from '../schemas/common.js'
+import { Email, EmailLookup, NewPassword, Username } from '../schemas/common.js'
 import { createAdminAccounts, type Promotion } from '../services/admin/first-admin.js'
 import { passwordServiceFor } from '../services/index.js'
 
@@ -44,13 +44,13 @@ function commandOf (): { command: 'create' | 'promote', options: Options } {
   return { command, options: { ...values, email: values.email } }
 }
 
-/** The input, checked by the same rules as POST /auth/register. */
+/** The input, checked by the same rules as POST /auth/register; an account to promote is looked up as any address an account may have. */
 async function inputOf (config: Config, { command, options }: ReturnType<typeof commandOf>): Promise<Input> {
   const input = command === 'create'
     ? { email: options.email, password: options.password ?? await askPassword(), ...(options.username === undefined ? {} : { username: options.username }) }
     : { email: options.email, reactivate: options.reactivate === true }
   const schema = Type.Object({
-    email: Email,
+    email: command === 'create' ? Email : EmailLookup,
     password: Type.Optional(NewPassword({ minLength: config.PASSWORD_MIN_LENGTH, maxLength: config.PASSWORD_MAX_LENGTH })),
     username: Type.Optional(Username),
     reactivate: Type.Optional(Type.Boolean())

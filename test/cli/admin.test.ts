@@ -88,6 +88,15 @@ t.test('promote an existing user', async t => {
   t.equal((await auditOf('member@example.com')).length, 1, 'nothing more recorded')
 })
 
+t.test('promote finds an account whose address an older rule took (regression: refused as an invalid email)', async t => {
+  const older = `${'o'.repeat(70)}@example.com`
+  await withClient(database.url, client => client.query(
+    'INSERT INTO "User" (id, email, "passwordHash", "updatedAt") VALUES (gen_random_uuid(), $1, $2, now())', [older, 'x']))
+  const result = await run(['promote', '--email', older])
+  t.equal(result.code, 0, result.output)
+  t.equal(await roleOf(older), 'admin')
+})
+
 t.test('promote refuses a deactivated account unless --reactivate (regression: it came back as admin, with its old password, unrecorded)', async t => {
   await withClient(database.url, client => client.query(
     'INSERT INTO "User" (id, email, "passwordHash", "isActive", "updatedAt") VALUES (gen_random_uuid(), $1, $2, false, now())', ['compromised@example.com', 'x']))

@@ -162,7 +162,9 @@ t.test('a storage slower than storageTimeoutMs: a sign-in behind it fails STORAG
   slowWrite = true
   const stale = client.me().catch(() => {})
   await sleep(80)
+  const logins = service.count('POST /auth/login')
   await t.rejects(client.login({ identifier: 'grace', password: 'pw' }), { name: 'AuthError', code: 'STORAGE_TIMEOUT' }, 'the sign-in behind it fails after 200 ms')
+  t.equal(service.count('POST /auth/login'), logins, 'before it opened a session')
   await stale
   const keptToken = async () => (await kept.get())?.refreshToken
   const previous = await keptToken()
@@ -171,6 +173,34 @@ t.test('a storage slower than storageTimeoutMs: a sign-in behind it fails STORAG
   t.not(next, previous, 'tried again, the sign-in keeps its tokens')
   await sleep(700)
   t.equal(await keptToken(), next, 'and nothing written late replaces them')
+})
+
+t.test('a sign-in whose tokens the storage cannot take in time ends its session at the service (regression: left open, its tokens thrown away)', async t => {
+  const kept = memoryStorage()
+  let slowWrite = false
+  const storage: TokenStorage = {
+    get: () => kept.get(),
+    set: async tokens => {
+      if (slowWrite) {
+        slowWrite = false
+        await sleep(600)
+      }
+      kept.set(tokens)
+    },
+    clear: () => kept.clear()
+  }
+  const { service, clock, client } = signedInClient({ storage, storageTimeoutMs: 200 })
+  await client.login({ identifier: 'ada', password: 'pw' })
+  clock.ms = 880_000
+  // The sign-in is sent while the storage is free; its answer comes once a refresh's slow write holds it.
+  service.delays.set('POST /auth/login', 150)
+  const signingIn = client.login({ identifier: 'grace', password: 'pw' })
+  await sleep(10)
+  slowWrite = true
+  const stale = client.me().catch(() => {})
+  await t.rejects(signingIn, { name: 'AuthError', code: 'STORAGE_TIMEOUT' })
+  t.equal(service.count('POST /auth/logout'), 1, 'the session it opened is ended')
+  await stale
 })
 
 t.test('storageTimeoutMs must be a whole number of milliseconds a timer can hold', async t => {

@@ -173,17 +173,30 @@ export function createTokenClient (options: TokenClientOptions) {
 
   const open = (path: string, init?: RequestInit) => http.request(path, init)
 
-  async function started (answer: unknown): Promise<LoginResult> {
+  /**
+   * Signs in through `path` and keeps the tokens. Sent only once the storage is free (else
+   * STORAGE_TIMEOUT, and no session opened); a session whose tokens the storage could not
+   * take after all is ended at the service rather than left open until it expires.
+   */
+  async function signIn (path: string, body: object): Promise<LoginResult> {
+    await settledWithin(turns, storageTimeoutMs)
+    const answer = await json(open(...toRequest({ method: 'POST', path, body })))
     if (isMfaChallenge(answer)) return answer
     const tokens = answer as Partial<LoginTokenAnswer>
     if (typeof tokens.accessToken !== 'string' || typeof tokens.refreshToken !== 'string') {
       // The service took this for a browser (Origin or Sec-Fetch-Site sent) and set cookies.
       throw new AuthError('UNEXPECTED_RESPONSE', 'No tokens in the answer: in a browser, use createAuthClient', 200)
     }
-    await inTurn(async () => {
-      sessionChanges++
-      await storage.set(toStored(tokens as LoginTokenAnswer))
-    })
+    const { refreshToken } = tokens
+    try {
+      await inTurn(async () => {
+        sessionChanges++
+        await storage.set(toStored(tokens as LoginTokenAnswer))
+      })
+    } catch (error) {
+      await ok(open(...toRequest({ method: 'POST', path: '/auth/logout', body: { refreshToken } }))).catch(() => {})
+      throw error
+    }
     return signedIn(tokens as LoginTokenAnswer)
   }
 
@@ -192,17 +205,17 @@ export function createTokenClient (options: TokenClientOptions) {
 
     /** Signs in and keeps the tokens in the storage. May answer a second-factor challenge instead. */
     async login (input: LoginInput): Promise<LoginResult> {
-      return started(await json(open(...toRequest({ method: 'POST', path: '/auth/login', body: input }))))
+      return await signIn('/auth/login', input)
     },
 
     /** Completes a login that answered `mfaRequired` (401 `MFA_CODE_INVALID`, `MFA_CHALLENGE_EXPIRED`). */
     async verifyMfa (input: MfaVerifyInput): Promise<LoginResult> {
-      return started(await json(open(...toRequest({ method: 'POST', path: '/auth/mfa/verify', body: input }))))
+      return await signIn('/auth/mfa/verify', input)
     },
 
     /** Signs in with the passkey assertion made from `passkeyLoginOptions()` and keeps the tokens: no second step follows (401 `PASSKEY_*`). */
     async loginWithPasskey (input: PasskeyLoginInput): Promise<LoginResult> {
-      return started(await json(open(...toRequest({ method: 'POST', path: '/auth/passkeys/login/verify', body: input }))))
+      return await signIn('/auth/passkeys/login/verify', input)
     },
 
     /** Ends this session at the service, then forgets the tokens. */
