@@ -203,6 +203,31 @@ t.test('a sign-in whose tokens the storage cannot take in time ends its session 
   await stale
 })
 
+t.test('a logout answered after a new sign-in leaves the new session\'s tokens alone (regression: it wiped them)', async t => {
+  const { service, storage, ended, client } = signedInClient()
+  await client.login({ identifier: 'ada', password: 'pw' })
+  service.delays.set('POST /auth/logout', 150)
+  const loggingOut = client.logout()
+  await sleep(10)
+  await client.login({ identifier: 'grace', password: 'pw' })
+  const fresh = await storage.get()
+  await loggingOut
+  t.same(await storage.get(), fresh, 'the new session\'s tokens are kept')
+  t.same(ended, [], 'and no end told of it')
+})
+
+t.test('a logout while a refresh of the same session rotates its tokens forgets the rotated tokens', async t => {
+  const { service, storage, clock, ended, client } = signedInClient()
+  await client.login({ identifier: 'ada', password: 'pw' })
+  clock.ms = 880_000
+  service.delays.set('POST /auth/logout', 100)
+  const loggingOut = client.logout()
+  await client.me().catch(() => {})
+  await loggingOut
+  t.equal(await storage.get(), null, 'nothing kept')
+  t.same(ended, [{ reason: 'logout' }])
+})
+
 t.test('storageTimeoutMs must be a whole number of milliseconds a timer can hold', async t => {
   for (const storageTimeoutMs of [Infinity, 0, -1, 2.5, 2 ** 31]) {
     t.throws(() => createTokenClient({ baseUrl, storageTimeoutMs }), RangeError, String(storageTimeoutMs))

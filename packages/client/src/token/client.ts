@@ -218,12 +218,18 @@ export function createTokenClient (options: TokenClientOptions) {
       return await signIn('/auth/passkeys/login/verify', input)
     },
 
-    /** Ends this session at the service, then forgets the tokens. */
+    /**
+     * Ends this session at the service, then forgets its tokens, rotated meanwhile or not; a
+     * logout answered after a new sign-in leaves the new session's alone (regression: it wiped them).
+     */
     async logout (): Promise<void> {
       const tokens = await storage.get()
       if (tokens === null) return
       await ok(open(...toRequest({ method: 'POST', path: '/auth/logout', body: { refreshToken: tokens.refreshToken } })))
-      await ended({ reason: 'logout' })
+      await inTurn(async () => {
+        const kept = await storage.get()
+        if (kept !== null && sessionOf(kept) === sessionOf(tokens)) await forget({ reason: 'logout' })
+      })
     },
 
     /** A valid access token, refreshed if due: for the app's own resource servers. */
