@@ -25,14 +25,16 @@ export function pageQuery<T extends TProperties> (filters: T) {
   return Object.assign(rest, stillRequired.length === 0 ? {} : { required: stillRequired }) as typeof query
 }
 
+const emailShape = { format: 'email', minLength: 3, maxLength: 254, examples: ['ada@example.com'] }
+
 /** An address as it is looked up (a login, a reset asked for): any the service ever took, older rules' included. */
-export const EmailLookup = Type.String({ format: 'email', minLength: 3, maxLength: 254, examples: ['ada@example.com'] })
+export const EmailLookup = Type.String(emailShape)
 
 // A new address, beyond the format: a local part of at most 64 characters (RFC 5321
 // 4.5.3.1.1: relays refuse longer ones), and a domain name whose last label begins with a
 // letter, as every top-level domain does, never an IP address in any spelling getaddrinfo
 // reads (10.0.0.5, 10.0.0.0x5, 0x7f.1): the relay would deliver wherever it points.
-export const Email = Type.String({ format: 'email', pattern: '^[^@]{1,64}@.+\\.[A-Za-z][A-Za-z0-9-]*$', minLength: 3, maxLength: 254, examples: ['ada@example.com'] })
+export const Email = Type.String({ ...emailShape, pattern: '^[^@]{1,64}@.+\\.[A-Za-z][A-Za-z0-9-]*$' })
 
 // Letters, digits, '.', '_' and '-' (never '@', so a login identifier is unambiguous);
 // ASCII only, which leaves no room for look-alike characters.

@@ -20,6 +20,15 @@ async function lockPath (t: { teardown: (fn: () => unknown) => void }): Promise<
 
 const startTimeOf = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[19])
 
+/** A process that runs for the test, and the lock it would have written. */
+async function liveProcess (t: { teardown: (fn: () => unknown) => void }): Promise<{ pid: number, lock: string }> {
+  const other = spawn('sleep', ['30'])
+  t.teardown(() => { other.kill('SIGKILL') })
+  await once(other, 'spawn')
+  const pid = other.pid as number
+  return { pid, lock: JSON.stringify({ pid, startTime: startTimeOf(pid), host: hostname() }) }
+}
+
 t.test('a lock is written whole, and released by its owner', async t => {
   const path = await lockPath(t)
   const taken = await acquireDataDirLock(path)
@@ -65,11 +74,8 @@ t.test('a lock whose owner was killed and not yet reaped (a zombie) is stale (re
 
 t.test('a lock of a live process is never taken over', async t => {
   const path = await lockPath(t)
-  const other = spawn('sleep', ['30'])
-  t.teardown(() => { other.kill('SIGKILL') })
-  await once(other, 'spawn')
-  const pid = other.pid as number
-  await writeFile(path, JSON.stringify({ pid, startTime: startTimeOf(pid), host: hostname() }))
+  const { pid, lock } = await liveProcess(t)
+  await writeFile(path, lock)
   t.match(await acquireDataDirLock(path), { holder: { pid } })
 })
 
@@ -92,14 +98,11 @@ t.test('the data directory and the database files in it are this user\'s alone (
 
 t.test('a new owner whose lock another process replaced at once gives way (regression: three processes taking over a stale lock at once left two owners)', async t => {
   const path = await lockPath(t)
-  const other = spawn('sleep', ['30'])
-  t.teardown(() => { other.kill('SIGKILL') })
-  await once(other, 'spawn')
-  const pid = other.pid as number
+  const { pid, lock } = await liveProcess(t)
   const taking = acquireDataDirLock(path)
   // What a third process's takeover leaves, moments after this one wrote its lock.
   await new Promise(resolve => setTimeout(resolve, 20))
-  await writeFile(`${path}.other`, JSON.stringify({ pid, startTime: startTimeOf(pid), host: hostname() }))
+  await writeFile(`${path}.other`, lock)
   await rename(`${path}.other`, path)
   t.match(await taking, { holder: { pid } }, 'it answers who holds the lock, and does not take it')
 })

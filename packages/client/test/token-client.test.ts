@@ -139,10 +139,10 @@ t.test('a refresh under way across a logout and a new login neither stores its t
   }
 })
 
-t.test('a storage slower than storageTimeoutMs: a sign-in behind it fails STORAGE_TIMEOUT, never goes ahead of it, and the next try signs in (regressions: it hung for good; then went ahead, and the previous user\'s late write landed last)', async t => {
+/** Memory storage whose next write, once armed, takes 600 ms and lands at its end. */
+function slowWriteStorage () {
   const kept = memoryStorage()
   let slowWrite = false
-  // Armed, the next write takes 600 ms, and lands at its end.
   const storage: TokenStorage = {
     get: () => kept.get(),
     set: async tokens => {
@@ -154,12 +154,17 @@ t.test('a storage slower than storageTimeoutMs: a sign-in behind it fails STORAG
     },
     clear: () => kept.clear()
   }
+  return { kept, storage, slowNextWrite: () => { slowWrite = true } }
+}
+
+t.test('a storage slower than storageTimeoutMs: a sign-in behind it fails STORAGE_TIMEOUT, never goes ahead of it, and the next try signs in (regressions: it hung for good; then went ahead, and the previous user\'s late write landed last)', async t => {
+  const { kept, storage, slowNextWrite } = slowWriteStorage()
   const { service, clock, client } = signedInClient({ storage, storageTimeoutMs: 200 })
   await client.login({ identifier: 'ada', password: 'pw' })
   clock.ms = 880_000
   service.delays.set('POST /auth/refresh', 50)
   // A call whose refresh is answered; keeping the answer, the storage takes 600 ms to write it.
-  slowWrite = true
+  slowNextWrite()
   const stale = client.me().catch(() => {})
   await sleep(80)
   const logins = service.count('POST /auth/login')
@@ -176,19 +181,7 @@ t.test('a storage slower than storageTimeoutMs: a sign-in behind it fails STORAG
 })
 
 t.test('a sign-in whose tokens the storage cannot take in time ends its session at the service (regression: left open, its tokens thrown away)', async t => {
-  const kept = memoryStorage()
-  let slowWrite = false
-  const storage: TokenStorage = {
-    get: () => kept.get(),
-    set: async tokens => {
-      if (slowWrite) {
-        slowWrite = false
-        await sleep(600)
-      }
-      kept.set(tokens)
-    },
-    clear: () => kept.clear()
-  }
+  const { storage, slowNextWrite } = slowWriteStorage()
   const { service, clock, client } = signedInClient({ storage, storageTimeoutMs: 200 })
   await client.login({ identifier: 'ada', password: 'pw' })
   clock.ms = 880_000
@@ -196,7 +189,7 @@ t.test('a sign-in whose tokens the storage cannot take in time ends its session 
   service.delays.set('POST /auth/login', 150)
   const signingIn = client.login({ identifier: 'grace', password: 'pw' })
   await sleep(10)
-  slowWrite = true
+  slowNextWrite()
   const stale = client.me().catch(() => {})
   await t.rejects(signingIn, { name: 'AuthError', code: 'STORAGE_TIMEOUT' })
   t.equal(service.count('POST /auth/logout'), 1, 'the session it opened is ended')
