@@ -89,6 +89,15 @@ export function reauthenticationRequired (methods: string[]): createError.Fastif
   return Object.assign(apiError('REAUTHENTICATION_REQUIRED'), { methods })
 }
 
+/**
+ * AUTH_TOKEN_EXPIRED, naming the session of the expired token when it names one: a client whose
+ * token is in an HttpOnly cookie cannot read it, and a refresh that lands on another session
+ * (the cookies replaced by a sign-in elsewhere) tells it not to send the call again.
+ */
+export function tokenExpired (sessionId: string | undefined): createError.FastifyError & { sessionId?: string } {
+  return Object.assign(apiError('AUTH_TOKEN_EXPIRED'), sessionId === undefined ? {} : { sessionId })
+}
+
 /** The refusals that say the presented refresh token itself is dead: the only ones after which a browser should drop it. */
 const deadRefreshTokenCodes: ReadonlySet<string> = new Set<ErrorCode>(['AUTH_REFRESH_INVALID', 'AUTH_REFRESH_EXPIRED', 'AUTH_REFRESH_REVOKED', 'AUTH_REFRESH_REUSED'])
 

@@ -1,7 +1,7 @@
 // Access-token JWTs on @fastify/jwt: one instance per key of the ring, the kid picks it, the key pins the algorithm.
 import type { FastifyJWTOptions, JWT } from '@fastify/jwt'
 import type { Static } from '@sinclair/typebox'
-import { apiError } from '../errors.js'
+import { apiError, tokenExpired } from '../errors.js'
 import { uuidPattern } from '../services/ids.js'
 import type { AccessClaims } from '../schemas/sessions.js'
 import type { KeyRing, SigningKey } from '../services/tokens/signing-keys.js'
@@ -104,14 +104,18 @@ export function createAccessTokenJwt (settings: Pick<JwtSettings, 'ring' | 'issu
       const header = headerOf(token)
       const key = ring.verificationKey(header.kid)
       const instance = key === undefined ? undefined : instances[key.kid]
-      if (key === undefined || instance === undefined) throw apiError(keyGone(token, header, settings, hs256) ? 'AUTH_TOKEN_EXPIRED' : 'AUTH_TOKEN_INVALID')
+      if (key === undefined || instance === undefined) {
+        const claims = unverifiedClaims(token)
+        throw keyGone(header, claims, settings, hs256) ? expired(claims) : apiError('AUTH_TOKEN_INVALID')
+      }
       // A live key under another algorithm is never a token we issued: algorithm confusion (RFC 8725 3.1).
       if (header.alg !== key.alg) throw apiError('AUTH_TOKEN_INVALID')
       let claims: AccessTokenClaims
       try {
         claims = instance.verify<AccessTokenClaims>(token)
       } catch (error) {
-        throw apiError((error as { code?: string }).code === 'FAST_JWT_EXPIRED' ? 'AUTH_TOKEN_EXPIRED' : 'AUTH_TOKEN_INVALID')
+        // The signature is checked before the expiry: an expired token's session is its own.
+        throw (error as { code?: string }).code === 'FAST_JWT_EXPIRED' ? expired(unverifiedClaims(token)) : apiError('AUTH_TOKEN_INVALID')
       }
       if (!inOurShape(claims)) throw apiError('AUTH_TOKEN_INVALID')
       // Frozen: the cache answers every later request with this token with the same object.
@@ -137,17 +141,28 @@ const OUR_ALGORITHMS = new Set<unknown>(['HS256', 'EdDSA', 'ES256'])
  * HS256 kid that is not the ring's own HS256 key's comes from a replaced AUTH_SECRET, whose
  * refresh tokens died with it: refreshing would only fail, so that one stays invalid.
  */
-function keyGone (token: string, header: JoseHeader, { issuer, audience }: Pick<JwtSettings, 'issuer' | 'audience'>, hs256: boolean): boolean {
+function keyGone (header: JoseHeader, claims: Record<string, unknown> | null, { issuer, audience }: Pick<JwtSettings, 'issuer' | 'audience'>, hs256: boolean): boolean {
   if (header.typ !== TYP || !OUR_ALGORITHMS.has(header.alg) || (header.kid !== undefined && typeof header.kid !== 'string')) return false
   if (hs256 && header.alg === 'HS256' && header.kid !== undefined) return false
+  return claims?.iss === issuer && claims.aud === audience
+}
+
+/** A token's claims, unverified: read only to word a refusal. */
+function unverifiedClaims (token: string): Record<string, unknown> | null {
   const segments = token.split('.')
-  if (segments.length !== 3) return false
+  if (segments.length !== 3) return null
   try {
     const claims: unknown = JSON.parse(Buffer.from(segments[1] as string, 'base64url').toString())
-    return typeof claims === 'object' && claims !== null && (claims as { iss?: unknown }).iss === issuer && (claims as { aud?: unknown }).aud === audience
+    return typeof claims === 'object' && claims !== null ? claims as Record<string, unknown> : null
   } catch {
-    return false
+    return null
   }
+}
+
+/** AUTH_TOKEN_EXPIRED with the token's session, when it names one. */
+function expired (claims: Record<string, unknown> | null) {
+  const sid = claims?.sid
+  return tokenExpired(typeof sid === 'string' && UUID.test(sid) ? sid : undefined)
 }
 
 /**

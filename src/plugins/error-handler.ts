@@ -47,7 +47,7 @@ const invalidTokenCodes = new Set<ErrorCode>([
   'AUTH_REFRESH_INVALID', 'AUTH_REFRESH_EXPIRED', 'AUTH_REFRESH_REVOKED', 'AUTH_REFRESH_REUSED'
 ])
 
-interface ErrorBody { statusCode: number, code: string, error: string, message: string, methods?: string[] }
+interface ErrorBody { statusCode: number, code: string, error: string, message: string, methods?: string[], sessionId?: string }
 
 /**
  * A client that hung up, or was cut off for slowness, while its body was arriving: the body
@@ -63,8 +63,15 @@ function toErrorBody (error: FastifyError): ErrorBody {
     // Only VALIDATION_FAILED's message has a place for Fastify's words; the others' stand alone.
     const known = isErrorCode(error.code) ? error : code === 'VALIDATION_FAILED' ? apiError(code, error.message) : apiError(code)
     const statusCode = known.statusCode ?? 500
-    const { methods } = known as { methods?: unknown }
-    return { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message: known.message, ...(Array.isArray(methods) ? { methods: methods.map(String) } : {}) }
+    const { methods, sessionId } = known as { methods?: unknown, sessionId?: unknown }
+    return {
+      statusCode,
+      code,
+      error: STATUS_CODES[statusCode] ?? 'Error',
+      message: known.message,
+      ...(Array.isArray(methods) ? { methods: methods.map(String) } : {}),
+      ...(typeof sessionId === 'string' ? { sessionId } : {})
+    }
   }
   if (isDatabaseUnavailable(error) || isTransactionConflict(error)) return toErrorBody(apiError('SERVICE_UNAVAILABLE'))
   const statusCode = error.statusCode ?? 500

@@ -44,10 +44,10 @@ const loginAccountKey = (request: FastifyRequest) => `${throttleKeyOfLogin(reque
 export function answerLogin (request: FastifyRequest, reply: FastifyReply, result: SignedIn, transport: 'cookie' | undefined) {
   if (transport === 'cookie' || isBrowser(request)) {
     reply.setAuthCookies(result)
-    return { user: result.user, expiresIn: result.expiresIn }
+    return { sessionId: result.sessionId, user: result.user, expiresIn: result.expiresIn }
   }
-  const { accessToken, refreshToken, expiresIn, user } = result
-  return { accessToken, refreshToken, tokenType: 'Bearer' as const, expiresIn, user }
+  const { sessionId, accessToken, refreshToken, expiresIn, user } = result
+  return { sessionId, accessToken, refreshToken, tokenType: 'Bearer' as const, expiresIn, user }
 }
 
 export async function authRoutes (app: FastifyInstance, { logins, users, sessions, refresh, passwordPolicy, limits }: AuthRoutesOptions) {
@@ -137,10 +137,10 @@ function refreshRoute (routes: TypedRoutes, { refresh, limits }: Pick<AuthRoutes
     const bodyToken = request.body.refreshToken
     const tokens = await refresh.refresh(bodyToken ?? request.authCookies().refreshToken, deviceOf(request))
     if (bodyToken !== undefined) {
-      return { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, tokenType: 'Bearer' as const, expiresIn: tokens.expiresIn }
+      return { sessionId: tokens.sessionId, accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, tokenType: 'Bearer' as const, expiresIn: tokens.expiresIn }
     }
     reply.setAuthCookies(tokens)
-    return { expiresIn: tokens.expiresIn }
+    return { sessionId: tokens.sessionId, expiresIn: tokens.expiresIn }
   })
 }
 

@@ -25,6 +25,7 @@ export const LoginBody = (policy: PasswordPolicy) => Type.Object({
 })
 
 export const LoginTokenResponse = Type.Object({
+  sessionId: Type.String({ format: 'uuid', description: 'the session these tokens belong to (the access token\'s `sid`; GET /auth/sessions lists it by this id)' }),
   accessToken: Type.String(),
   refreshToken: Type.String(),
   tokenType: Type.Literal('Bearer'),
@@ -33,6 +34,7 @@ export const LoginTokenResponse = Type.Object({
 }, { title: 'Tokens in the body' })
 
 export const LoginCookieResponse = Type.Object({
+  sessionId: Type.String({ format: 'uuid', description: 'the session these tokens belong to (the access token\'s `sid`; GET /auth/sessions lists it by this id)' }),
   user: Type.Ref(User),
   expiresIn: Type.Integer({ description: 'access token lifetime in seconds' })
 }, { title: 'Tokens in HttpOnly cookies' })
@@ -42,6 +44,7 @@ export const RefreshTokenBody = Type.Object({
 }, { additionalProperties: false })
 
 export const RefreshBodyResponse = Type.Object({
+  sessionId: Type.String({ format: 'uuid', description: 'the session these tokens belong to (the access token\'s `sid`; GET /auth/sessions lists it by this id)' }),
   accessToken: Type.String(),
   refreshToken: Type.String(),
   tokenType: Type.Literal('Bearer'),
@@ -49,5 +52,6 @@ export const RefreshBodyResponse = Type.Object({
 }, { title: 'Tokens in the body' })
 
 export const RefreshCookieResponse = Type.Object({
+  sessionId: Type.String({ format: 'uuid', description: 'the session these tokens belong to (the access token\'s `sid`; GET /auth/sessions lists it by this id)' }),
   expiresIn: Type.Integer({ description: 'access token lifetime in seconds' })
 }, { title: 'Tokens in HttpOnly cookies' })

@@ -62,7 +62,8 @@ export const ErrorResponse = Type.Object({
   code: Type.String({ enum: errorCatalogue.map(({ code }) => code), description: 'stable machine-readable code: the catalogue in README, "Errors", gives each its status' }),
   error: Type.String(),
   message: Type.String(),
-  methods: Type.Optional(Type.Array(Type.String(), { description: 'REAUTHENTICATION_REQUIRED only: what POST /auth/reauthenticate accepts for this account ("password", "totp", "recovery_code", "webauthn")' }))
+  methods: Type.Optional(Type.Array(Type.String(), { description: 'REAUTHENTICATION_REQUIRED only: what POST /auth/reauthenticate accepts for this account ("password", "totp", "recovery_code", "webauthn")' })),
+  sessionId: Type.Optional(Type.String({ format: 'uuid', description: 'AUTH_TOKEN_EXPIRED only: the session of the expired token, which a client of HttpOnly cookies cannot read; a refresh that answers another `sessionId` means the cookies were replaced since (a sign-in elsewhere), and the call must not be sent again' }))
 }, { $id: 'ErrorResponse', title: 'Error' })
 
 /** The OpenAPI security requirement of every authenticated route: an access token in the Authorization header, or the access cookie (plugins/swagger.ts names both schemes). */

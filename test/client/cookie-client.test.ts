@@ -15,8 +15,7 @@ const { baseUrl } = await listen(app)
  * fetch with a cookie jar, as a webview keeps one; no Origin, no Sec-Fetch-Site. What each answer carried is kept too.
  * `network` carries the requests: an answer it never hands on sets no cookie.
  */
-function webview (options: Partial<AuthClientOptions> = {}, network: Fetch = fetch) {
-  const jar = new Map<string, string>()
+function webview (options: Partial<AuthClientOptions> = {}, network: Fetch = fetch, jar = new Map<string, string>()) {
   const answers: Array<{ path: string, cookies: string[], tokens: boolean }> = []
   const fetchWithJar: Fetch = async (url, init) => {
     const headers = new Headers(init.headers)
@@ -101,4 +100,42 @@ t.test('a refresh whose answer never comes: a second try beside it at half the b
   clock.advance(11)
   t.equal((await client.fetch('/auth/refresh', { method: 'POST' })).status, 200)
   t.same(ended, [], 'never logged out')
+})
+
+// Two apps on one service's cookies (two origins in CORS_ORIGINS, say): neither hears the
+// other's sign-in. Regression: the call was refreshed with the new session's cookies and sent
+// again, and changed the profile of whoever had signed in since.
+t.test('a call whose token expired in a session another app replaced fails SESSION_CHANGED, and is not sent again as the new session', async t => {
+  let answerLate: () => void = () => {}
+  const switched = new Promise<void>(resolve => { answerLate = resolve })
+  let held = true
+  const network: Fetch = async (url, init) => {
+    const response = await fetch(url, init)
+    // Refused as expired at once; the answer comes back after the other app signed in.
+    if (held && init.method === 'PATCH') {
+      held = false
+      await switched
+    }
+    return response
+  }
+  const app = webview({}, network)
+  const otherApp = webview({ name: 'another app' }, fetch, app.jar)
+  t.teardown(() => { app.client.close(); otherApp.client.close() })
+  const [first, second] = [newAccount(), newAccount()]
+  await app.client.register(first)
+  await app.client.register(second)
+  // Issued as if 20 minutes ago: the access cookie is expired.
+  clock.advance(-1200)
+  await app.client.login({ email: first.email, password: first.password })
+  clock.advance(1200)
+  const call = app.client.updateMe({ profile: { displayName: 'the first user' } }).catch((e: unknown) => e)
+  await new Promise(resolve => setTimeout(resolve, 50))
+  await otherApp.client.logout()
+  await otherApp.client.login({ email: second.email, password: second.password })
+  answerLate()
+  t.match(await call, { code: 'SESSION_CHANGED', status: 401 })
+  t.same(app.answers.filter(answer => answer.path === '/users/me').length, 1, 'sent once')
+  const users = await prisma.user.findMany({ where: { email: { in: [first.email, second.email] } }, select: { profile: { select: { displayName: true } } } })
+  t.same(users.map(user => user.profile?.displayName ?? null), [null, null], 'neither user\'s profile changed')
+  t.equal((await app.client.me()).email, second.email, 'the app goes on in the session its cookies hold')
 })

@@ -49,7 +49,7 @@ async function browserSuite (): Promise<void> {
     t.equal(record(await call(page, 'POST', '/auth/register', account)).status, 201)
     const login = record(await call(page, 'POST', '/auth/login', { email: account.email, password: account.password }))
     t.equal(login.status, 200)
-    t.same(Object.keys(JSON.parse(login.body)).sort(), ['expiresIn', 'user'])
+    t.same(Object.keys(JSON.parse(login.body)).sort(), ['expiresIn', 'sessionId', 'user'])
     const me = record(await call(page, 'GET', '/users/me'))
     t.equal(me.status, 200)
     t.equal(JSON.parse(me.body).email, account.email)
@@ -61,9 +61,11 @@ async function browserSuite (): Promise<void> {
     await page.waitForTimeout(6_000)
     const expired = record(await call(page, 'GET', '/users/me'))
     t.equal(expired.status, 401, 'the access token has expired')
+    const { sessionId } = JSON.parse(login.body) as { sessionId: string }
+    t.equal(JSON.parse(expired.body).sessionId, sessionId, 'the refusal names the session the page cannot read from its cookie')
     const refreshed = record(await call(page, 'POST', '/auth/refresh'))
     t.equal(refreshed.status, 200)
-    t.same(JSON.parse(refreshed.body), { expiresIn: 5 })
+    t.same(JSON.parse(refreshed.body), { sessionId, expiresIn: 5 }, 'and the refresh, the session it rotated')
     t.equal(record(await call(page, 'GET', '/users/me')).status, 200, 'the refreshed cookie works')
 
     t.equal(await page.evaluate(() => document.cookie), '', 'document.cookie shows no token')

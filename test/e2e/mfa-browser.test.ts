@@ -57,7 +57,7 @@ async function browserSuite (): Promise<void> {
     clock.advance(30)
     const verified = await call(page, 'POST', '/auth/mfa/verify', { mfaToken: challenge.body?.mfaToken, code: totpCode(secret, clock.now()) })
     t.equal(verified.status, 200)
-    t.same(Object.keys(verified.body ?? {}).sort(), ['expiresIn', 'user'], 'the answer of a browser login: no token')
+    t.same(Object.keys(verified.body ?? {}).sort(), ['expiresIn', 'sessionId', 'user'], 'the answer of a browser login: no token')
     const cookies = await apiCookies()
     t.same(cookies.map(c => c.name).sort(), ['__Host-access_token', '__Host-refresh_token'])
     t.ok(cookies.every(c => c.httpOnly && c.secure))

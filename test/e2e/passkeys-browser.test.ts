@@ -89,7 +89,7 @@ async function browserSuite (): Promise<void> {
     await page.focus('input[name=username]')
     const signedIn = await request('POST', '/auth/passkeys/login/verify', { response: await get(page, options.body, 'conditional') })
     t.equal(signedIn.status, 200, JSON.stringify(signedIn.body))
-    t.same(Object.keys(signedIn.body ?? {}).sort(), ['expiresIn', 'user'], 'the answer of a browser login: cookies, no token')
+    t.same(Object.keys(signedIn.body ?? {}).sort(), ['expiresIn', 'sessionId', 'user'], 'the answer of a browser login: cookies, no token')
     t.same((await apiCookies()).map(c => c.name).sort(), ['__Host-access_token', '__Host-refresh_token'])
     t.match((await request('GET', '/auth/session')).body, { amr: ['hwk', 'user', 'mfa'] })
     t.equal((await request('POST', '/auth/logout')).status, 204)
@@ -111,7 +111,7 @@ async function browserSuite (): Promise<void> {
     t.equal(await prisma.passkey.count(), 0)
     t.equal((await request('POST', '/auth/logout')).status, 204)
     const plain = await request('POST', '/auth/login', { email: account.email, password: account.password })
-    t.same(Object.keys(plain.body ?? {}).sort(), ['expiresIn', 'user'], 'without a passkey the password alone signs in again')
+    t.same(Object.keys(plain.body ?? {}).sort(), ['expiresIn', 'sessionId', 'user'], 'without a passkey the password alone signs in again')
   })
 }
 

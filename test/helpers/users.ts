@@ -40,7 +40,7 @@ export async function registerProvenAccount (app: FastifyInstance, prisma: Prism
 export async function loginWithBody (app: FastifyInstance, account: Pick<Account, 'email' | 'password'>) {
   const response = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: account.password } })
   if (response.statusCode !== 200) throw new Error(`login failed: ${response.statusCode} ${response.body}`)
-  return response.json() as { accessToken: string, refreshToken: string, expiresIn: number }
+  return response.json() as { sessionId: string, accessToken: string, refreshToken: string, expiresIn: number }
 }
 
 /** Logs in as a browser on the service's own origin: cookies only. Returns them as a Cookie header. */

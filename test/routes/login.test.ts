@@ -32,13 +32,14 @@ t.test('a non-browser client gets tokens in the body and no cookies', async t =>
   const session = await prisma.session.findUniqueOrThrow({ where: { id: claims.sid } })
   t.equal(session.userId, account.user.id)
   t.equal(session.revokedAt, null)
+  t.equal(body.sessionId, claims.sid, 'the answer names the session')
 })
 
 t.test('a browser gets HttpOnly cookies and no token in the body', async t => {
   const response = await login({ identifier: account.email, password: account.password }, { 'sec-fetch-site': 'same-origin', 'user-agent': 'Browser/1.0' })
   t.equal(response.statusCode, 200)
   const body = response.json()
-  t.same(Object.keys(body).sort(), ['expiresIn', 'user'])
+  t.same(Object.keys(body).sort(), ['expiresIn', 'sessionId', 'user'])
   t.notMatch(response.body, /accessToken|refreshToken/)
   const access = response.cookies.find(c => c.name === '__Host-access_token')
   const refresh = response.cookies.find(c => c.name === '__Host-refresh_token')

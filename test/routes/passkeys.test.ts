@@ -121,7 +121,7 @@ t.test('passwordless sign-in: no identifier; cookies for a browser, tokens other
 
   const browser = await passwordless(passkey, { 'sec-fetch-site': 'same-origin' })
   t.equal(browser.statusCode, 200)
-  t.same(Object.keys(browser.json()).sort(), ['expiresIn', 'user'])
+  t.same(Object.keys(browser.json()).sort(), ['expiresIn', 'sessionId', 'user'])
   t.ok(browser.cookies.some(c => c.name.endsWith('access_token')))
   const asked = await passwordless(passkey, {}, { transport: 'cookie' })
   t.equal(asked.json().accessToken, undefined)

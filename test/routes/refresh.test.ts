@@ -18,7 +18,8 @@ t.test('body transport: rotates, and the new tokens work', async t => {
   t.same(response.cookies, [], 'answered in the body only')
   t.equal(response.headers['cache-control'], 'no-store')
   const body = response.json()
-  t.same(Object.keys(body).sort(), ['accessToken', 'expiresIn', 'refreshToken', 'tokenType'])
+  t.same(Object.keys(body).sort(), ['accessToken', 'expiresIn', 'refreshToken', 'sessionId', 'tokenType'])
+  t.equal(body.sessionId, sessionIdOf(first.refreshToken), 'names the session it rotated')
   t.not(body.refreshToken, first.refreshToken)
   t.match(body.refreshToken, new RegExp(`^${sessionIdOf(first.refreshToken)}\\.1\\.`))
   const me = await app.inject({ method: 'GET', url: '/users/me', headers: { authorization: `Bearer ${body.accessToken}` } })
@@ -29,10 +30,13 @@ t.test('body transport: rotates, and the new tokens work', async t => {
 
 t.test('cookie transport: answered with cookies only, Max-Age from the session', async t => {
   const account = await registerAccount(app)
-  const { cookie } = await loginWithCookies(app, account)
+  const { cookie, response: login } = await loginWithCookies(app, account)
   const response = await app.inject({ method: 'POST', url: '/auth/refresh', headers: { cookie, 'sec-fetch-site': 'same-origin' } })
   t.equal(response.statusCode, 200)
-  t.same(response.json(), { expiresIn: 900 })
+  // The session it rotated, which a page cannot read from its HttpOnly cookies: a client tells by it that they changed hands.
+  t.same(response.json(), { sessionId: login.json().sessionId, expiresIn: 900 })
+  const session = await prisma.session.findFirstOrThrow({ where: { userId: account.user.id } })
+  t.equal(login.json().sessionId, session.id, 'the login named the same session')
   t.notMatch(response.body, /Token/)
   const refresh = response.cookies.find(c => c.name === '__Host-refresh_token')
   t.match(refresh, { path: '/', httpOnly: true, secure: true, sameSite: 'Lax', maxAge: 600 })

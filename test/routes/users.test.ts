@@ -81,11 +81,12 @@ t.test('an expired access token is refused', async t => {
   const ok = await shortLived.inject({ method: 'GET', url: '/users/me', headers: { authorization: `Bearer ${fresh}` } })
   t.equal(ok.statusCode, 200)
   clock.advance(-6)
-  const { accessToken: stale } = await loginWithBody(shortLived, account)
+  const { accessToken: stale, sessionId } = await loginWithBody(shortLived, account)
   clock.advance(6)
   const expired = await shortLived.inject({ method: 'GET', url: '/users/me', headers: { authorization: `Bearer ${stale}` } })
   t.equal(expired.statusCode, 401)
   t.equal(expired.json().code, 'AUTH_TOKEN_EXPIRED')
+  t.equal(expired.json().sessionId, sessionId, 'names the expired token\'s session, which a client of HttpOnly cookies cannot read')
   t.equal(expired.headers['www-authenticate'], 'Bearer error="invalid_token"')
 })
 

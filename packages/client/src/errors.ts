@@ -4,10 +4,13 @@ import type { ErrorBody, ReauthenticationMethod, ServiceErrorCode } from './api-
 /**
  * Failures the client itself observes: no answer (`NETWORK_ERROR`), no answer in time
  * (`TIMEOUT`), an answer that is not the service's (`UNEXPECTED_RESPONSE`: a proxy's error
- * page, a body of the wrong shape), or, in token mode, a storage still busy with an earlier
- * call after `storageTimeoutMs` (`STORAGE_TIMEOUT`).
+ * page, a body of the wrong shape), a call whose access token expired in a session that was
+ * replaced before it could be sent again (`SESSION_CHANGED`: a sign-out and a sign-in, here or
+ * in another tab or app; the call was not sent again, as it would have run as the new
+ * session), or, in token mode, a storage still busy with an earlier call after
+ * `storageTimeoutMs` (`STORAGE_TIMEOUT`).
  */
-export type ClientErrorCode = 'NETWORK_ERROR' | 'TIMEOUT' | 'UNEXPECTED_RESPONSE' | 'STORAGE_TIMEOUT'
+export type ClientErrorCode = 'NETWORK_ERROR' | 'TIMEOUT' | 'UNEXPECTED_RESPONSE' | 'SESSION_CHANGED' | 'STORAGE_TIMEOUT'
 
 export type AuthErrorCode = ServiceErrorCode | ClientErrorCode
 
@@ -70,9 +73,21 @@ export async function errorFrom (response: Response): Promise<AuthError> {
   return new AuthError('UNEXPECTED_RESPONSE', `Unexpected answer: HTTP ${response.status}`, response.status, options)
 }
 
-/** The code of a 401, read from a copy so that the response stays readable; undefined for anything else. */
-export async function unauthorizedCode (response: Response): Promise<string | undefined> {
+/** A 401's code, and the session of an expired token when the service names it. */
+export interface Refusal {
+  code: string
+  sessionId: string | undefined
+}
+
+/** What a 401 says, read from a copy so that the response stays readable; undefined for anything else. */
+export async function refusalOf (response: Response): Promise<Refusal | undefined> {
   if (response.status !== 401) return undefined
   const body: unknown = await response.clone().json().catch(() => undefined)
-  return isErrorBody(body) ? body.code : 'UNEXPECTED_RESPONSE'
+  if (!isErrorBody(body)) return { code: 'UNEXPECTED_RESPONSE', sessionId: undefined }
+  return { code: body.code, sessionId: typeof body.sessionId === 'string' ? body.sessionId : undefined }
+}
+
+/** The call was answered for a session that has been replaced since, and was not sent again. */
+export function sessionChanged (): AuthError {
+  return new AuthError('SESSION_CHANGED', 'The session this call was made in was replaced before it could be sent again', 401)
 }

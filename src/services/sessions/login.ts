@@ -20,6 +20,8 @@ import { replacePasswordHash, userById } from '../accounts/user-store.js'
 export type LoginIdentifier = { identifier: string } | { email: string } | { username: string }
 
 export interface IssuedTokens {
+  /** The session the tokens belong to: the access token's `sid`. */
+  sessionId: string
   accessToken: string
   refreshToken: string
   /** Access token lifetime in seconds. */
@@ -78,6 +80,7 @@ async function signIn ({ records, settings, issueAccessToken, audit, metrics }: 
   metrics.login('success')
   return {
     user: visible,
+    sessionId: session.sessionId,
     accessToken: access.token,
     expiresIn: access.expiresIn,
     refreshToken: session.refreshToken,

@@ -26,6 +26,8 @@ export interface RefreshDeps {
 }
 
 export interface RefreshedTokens {
+  /** The session the tokens belong to: the access token's `sid`. */
+  sessionId: string
   accessToken: string
   expiresIn: number
   refreshToken: string
@@ -61,7 +63,7 @@ function tokenMinter ({ codec, settings, issueAccessToken }: Pick<RefreshDeps, '
       amr: session.amr ?? ['pwd'],
       authTime: session.authTime
     }, lifetimes.accessTokenTtlSeconds)
-    return { accessToken: access.token, expiresIn: access.expiresIn, refreshToken: codec.encode(session.id, generation, session.secretSalt), refreshExpiresAt }
+    return { sessionId: session.id, accessToken: access.token, expiresIn: access.expiresIn, refreshToken: codec.encode(session.id, generation, session.secretSalt), refreshExpiresAt }
   }
 }
 

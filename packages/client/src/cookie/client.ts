@@ -1,7 +1,7 @@
 // Cookie mode, for browser apps: the service keeps the tokens in HttpOnly cookies; this client never sees one.
 import { accountCalls } from '../account-calls.js'
 import type { LoginInput, MfaVerifyInput, PasskeyLoginInput } from '../api-types.js'
-import { errorFrom, unauthorizedCode } from '../errors.js'
+import { errorFrom, refusalOf, sessionChanged } from '../errors.js'
 import { createHttp, json, ok, refreshBudgetOf, sendRefresh, toRequest, type HttpOptions } from '../http.js'
 import { isMfaChallenge, signedIn, type LoginResult, type SignedIn } from '../login.js'
 import { createSessionEvents, type SessionEndEvent, type SessionEndListener } from '../session-events.js'
@@ -46,10 +46,11 @@ export function createAuthClient (options: AuthClientOptions) {
   interface Sent { sessionChanges: number, at: number }
   const sending = (): Sent => ({ sessionChanges, at: Date.now() })
   const changedSince = (sent: Sent) => sessionChanges !== sent.sessionChanges
-  let refreshing: Promise<void> | null = null
+  // Resolves to the session the cookies are of after it, when the service named it.
+  let refreshing: Promise<string | undefined> | null = null
 
   const channel = openTabChannel(name, message => {
-    if (message.type === 'refreshed') lock.heard(message.at)
+    if (message.type === 'refreshed') lock.heard({ at: message.at, sessionId: message.sessionId })
     else if (message.type === 'signed-in') begin(true)
     else end(message.event, true)
   })
@@ -78,10 +79,12 @@ export function createAuthClient (options: AuthClientOptions) {
   /**
    * One refresh for every call of this tab that needs it, and for every tab (the lock): a
    * tab granted the lock after another tab refreshed, since its call was sent, just retries.
+   * Resolves to the session the refresh landed on, when the service named it.
    */
-  function refreshAfter (sent: Sent): Promise<void> {
+  function refreshAfter (sent: Sent): Promise<string | undefined> {
     refreshing ??= lock.run(async () => {
-      if (await lock.lastRefreshAt() > sent.at) return
+      const last = await lock.lastRefresh()
+      if (last.at > sent.at) return last.sessionId
       const refreshSent = sending()
       const response = await sendRefresh(http, refreshTimeoutMs)
       if (!response.ok) {
@@ -91,32 +94,41 @@ export function createAuthClient (options: AuthClientOptions) {
         if (response.status === 401 && !changedSince(refreshSent)) end({ reason: 'refused', code: error.code })
         throw error
       }
-      const at = Date.now()
-      await lock.record(at)
-      channel.post({ type: 'refreshed', at })
+      const answer: unknown = await response.json().catch(() => undefined)
+      const sessionId = (answer as { sessionId?: unknown } | undefined)?.sessionId
+      const done = { at: Date.now(), sessionId: typeof sessionId === 'string' ? sessionId : undefined }
+      await lock.record(done)
+      channel.post({ type: 'refreshed', ...done })
+      return done.sessionId
     }).finally(() => { refreshing = null })
     return refreshing
   }
 
   /**
    * Only AUTH_TOKEN_EXPIRED refreshes, once, and the call is retried once; any other 401 ends
-   * the session. A call sent in an earlier session (a logout, a sign-in since, in any tab) is
-   * neither retried nor ends anything: retried, it would run as whoever signed in since.
+   * the session. A call sent in an earlier session is neither retried nor ends anything:
+   * retried, it would run as whoever signed in since. This tab knows of a logout or a sign-in
+   * in it or its app's other tabs; one it cannot hear of (another app sharing the service's
+   * cookies, a browser without BroadcastChannel) shows when the refresh lands on another
+   * session than the one whose token expired (regression: the call was sent again as the new
+   * session). Either way the call fails SESSION_CHANGED.
    */
   async function authed (path: string, init: RequestInit = {}): Promise<Response> {
     const sent = sending()
     let response = await http.request(path, init)
-    if (!changedSince(sent) && await unauthorizedCode(response) === 'AUTH_TOKEN_EXPIRED') {
-      await refreshAfter(sent)
-      if (changedSince(sent)) return response
+    let refusal = await refusalOf(response)
+    if (refusal?.code === 'AUTH_TOKEN_EXPIRED') {
+      const expiredIn = refusal.sessionId
+      const refreshedTo = changedSince(sent) ? undefined : await refreshAfter(sent)
+      if (changedSince(sent) || (expiredIn !== undefined && refreshedTo !== undefined && refreshedTo !== expiredIn)) throw sessionChanged()
       response = await http.request(path, init)
+      refusal = await refusalOf(response)
     }
     if (changedSince(sent)) return response
-    const code = await unauthorizedCode(response)
-    if (code === undefined) {
+    if (refusal === undefined) {
       if (response.ok) ended = false
-    } else if (code !== 'AUTH_TOKEN_EXPIRED') {
-      end({ reason: 'refused', code })
+    } else if (refusal.code !== 'AUTH_TOKEN_EXPIRED') {
+      end({ reason: 'refused', code: refusal.code })
     }
     return response
   }

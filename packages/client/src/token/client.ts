@@ -1,7 +1,7 @@
 // Token mode, for mobile and server clients: tokens in the body, kept in a storage of the app's choosing.
 import { accountCalls } from '../account-calls.js'
 import type { LoginInput, LoginTokenAnswer, MfaVerifyInput, PasskeyLoginInput, RefreshTokenAnswer } from '../api-types.js'
-import { AuthError, errorFrom, unauthorizedCode } from '../errors.js'
+import { AuthError, errorFrom, refusalOf, sessionChanged } from '../errors.js'
 import { createHttp, json, millisecondsOption, ok, refreshBudgetOf, sendRefresh, toRequest, type HttpOptions } from '../http.js'
 import { isMfaChallenge, signedIn, type LoginResult } from '../login.js'
 import { createSessionEvents, type SessionEndEvent, type SessionEndListener } from '../session-events.js'
@@ -131,13 +131,13 @@ export function createTokenClient (options: TokenClientOptions) {
 
   /**
    * The tokens a call begun with `tokens` goes out with: refreshed first when due. A refresh that
-   * finds another session's tokens kept (a logout, then a new login, meanwhile) fails the call:
-   * sent, it would run as whoever signed in since (regression: it did).
+   * finds another session's tokens kept (a logout, then a new login, meanwhile) fails the call
+   * (SESSION_CHANGED): sent, it would run as whoever signed in since (regression: it did).
    */
   async function upToDate (tokens: StoredTokens): Promise<StoredTokens> {
     if (!due(tokens)) return tokens
     const successor = await refresh(tokens)
-    if (sessionOf(successor) !== sessionOf(tokens)) throw new AuthError('AUTH_SESSION_REVOKED', 'The session this call was made in has ended', 401)
+    if (sessionOf(successor) !== sessionOf(tokens)) throw sessionChanged()
     return successor
   }
 
@@ -150,8 +150,8 @@ export function createTokenClient (options: TokenClientOptions) {
   /**
    * Refreshes shortly before `exp`, or once on AUTH_TOKEN_EXPIRED, and retries once; any other
    * 401 ends the session, if the tokens it refused are still the ones kept. A call whose
-   * session was replaced meanwhile (a logout, then a new login) fails: sent again, it would
-   * run as whoever signed in since.
+   * session was replaced meanwhile (a logout, then a new login) fails SESSION_CHANGED: sent
+   * again, it would run as whoever signed in since.
    */
   async function authed (path: string, init: RequestInit = {}): Promise<Response> {
     const since = sessionChanges
@@ -159,14 +159,15 @@ export function createTokenClient (options: TokenClientOptions) {
     const early = due(begun)
     let tokens = await upToDate(begun)
     let response = await http.request(path, withBearer(init, tokens))
-    let code = await unauthorizedCode(response)
-    if (code === 'AUTH_TOKEN_EXPIRED' && !early) {
+    let refusal = await refusalOf(response)
+    if (refusal?.code === 'AUTH_TOKEN_EXPIRED' && !early) {
       const successor = await refresh(tokens)
-      if (sessionOf(successor) !== sessionOf(tokens)) return response
+      if (sessionOf(successor) !== sessionOf(tokens)) throw sessionChanged()
       tokens = successor
       response = await http.request(path, withBearer(init, tokens))
-      code = await unauthorizedCode(response)
+      refusal = await refusalOf(response)
     }
+    const code = refusal?.code
     if (code !== undefined && code !== 'AUTH_TOKEN_EXPIRED') await ifStillHeld(tokens, since, () => forget({ reason: 'refused', code }))
     return response
   }

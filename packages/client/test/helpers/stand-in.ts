@@ -14,8 +14,8 @@ export const user: User = {
   profile: { displayName: 'Ada', bio: null, avatarUrl: null }
 }
 
-export function errorAnswer (status: number, code: string, headers: Record<string, string> = {}): Response {
-  return Response.json({ statusCode: status, code, error: 'Error', message: `${code} (stand-in)` }, { status, headers })
+export function errorAnswer (status: number, code: string, headers: Record<string, string> = {}, fields: Record<string, unknown> = {}): Response {
+  return Response.json({ statusCode: status, code, error: 'Error', message: `${code} (stand-in)`, ...fields }, { status, headers })
 }
 
 /** Waits like a network does: an abort rejects with the signal's reason, as fetch does. */
@@ -59,7 +59,10 @@ function credentialOf (token: unknown): Credential | null {
  * The cookies a request carries are those in the jar when it leaves; an answer's cookies
  * land in the jar when it arrives, as in a browser.
  */
-export function createStandIn ({ latencyMs = 3 } = {}) {
+/** The id the stand-in gives session number `session`, as the service names a session in its answers. */
+export const sessionIdOf = (session: number) => `00000000-0000-4000-8000-${String(session).padStart(12, '0')}`
+
+export function createStandIn ({ latencyMs = 3, namesSessions = true } = {}) {
   const state = { session: 0, generation: 0, expiredBelow: 0, revoked: false, rotations: 0 }
   const jar: { access: Credential | null, refresh: Credential | null } = { access: null, refresh: null }
   const sent: Sent[] = []
@@ -78,12 +81,13 @@ export function createStandIn ({ latencyMs = 3 } = {}) {
   /** The session's current tokens: in the jar for a cookie request, in the body for a token request. */
   function issued (inBody: boolean, extra: Record<string, unknown> = {}): Response {
     const current = { session: state.session, generation: state.generation }
+    const named = namesSessions ? { sessionId: sessionIdOf(current.session) } : {}
     if (!inBody) {
       setJar(current)
-      return Response.json({ ...extra, expiresIn: 900 })
+      return Response.json({ ...named, ...extra, expiresIn: 900 })
     }
     const tokens = { accessToken: `access.${current.session}.${current.generation}`, refreshToken: `${current.session}.${current.generation}.refresh`, tokenType: 'Bearer' }
-    return Response.json({ ...tokens, ...extra, expiresIn: 900 })
+    return Response.json({ ...named, ...tokens, ...extra, expiresIn: 900 })
   }
 
   function refresh (credential: Credential | null, inBody: boolean): Response {
@@ -102,7 +106,7 @@ export function createStandIn ({ latencyMs = 3 } = {}) {
 
   function asUser (credential: Credential | null, key: string): Response {
     if (credential === null) return errorAnswer(401, 'AUTH_REQUIRED')
-    if (credential.generation < state.expiredBelow) return errorAnswer(401, 'AUTH_TOKEN_EXPIRED')
+    if (credential.generation < state.expiredBelow) return errorAnswer(401, 'AUTH_TOKEN_EXPIRED', {}, namesSessions ? { sessionId: sessionIdOf(credential.session) } : {})
     if (!live(credential)) return errorAnswer(401, 'AUTH_SESSION_REVOKED')
     return key === 'GET /users/me' ? Response.json(user) : new Response(null, { status: 204 })
   }
