@@ -12,11 +12,15 @@ export interface Senders {
   authed: (path: string, init?: RequestInit) => Promise<Response>
   /** A call that needs no session. */
   open: (path: string, init?: RequestInit) => Promise<Response>
-  /** The session is over, as this client decided (logout everywhere, account deleted). */
-  ended: (event: SessionEndEvent) => Promise<void> | void
+  /**
+   * Asked before a call that ends the session (logout everywhere, the account deleted); what it
+   * gives is called once the call succeeded, and ends the session here if it is still the one
+   * the call was made in.
+   */
+  ending: () => Promise<(event: SessionEndEvent) => Promise<void> | void>
 }
 
-export function accountCalls ({ authed, open, ended }: Senders) {
+export function accountCalls ({ authed, open, ending }: Senders) {
   const asUser = (call: Call) => authed(...toRequest(call))
   const anyone = (call: Call) => open(...toRequest(call))
 
@@ -86,13 +90,15 @@ export function accountCalls ({ authed, open, ended }: Senders) {
     verifyEmail: (input: VerifyEmailInput): Promise<void> => ok(anyone({ method: 'POST', path: '/auth/email/verify', body: input })),
     /** Ends every session of the user, this one included. */
     async logoutAll (): Promise<void> {
+      const end = await ending()
       await ok(asUser({ method: 'POST', path: '/auth/logout-all' }))
-      await ended({ reason: 'logout' })
+      await end({ reason: 'logout' })
     },
     /** Deletes the account, its sessions and data (403 `INVALID_CURRENT_PASSWORD`). */
     async deleteAccount (input: DeleteMeInput): Promise<void> {
+      const end = await ending()
       await ok(asUser({ method: 'DELETE', path: '/users/me', body: input }))
-      await ended({ reason: 'account-deleted' })
+      await end({ reason: 'account-deleted' })
     }
   }
 }

@@ -2,7 +2,7 @@
 // and for answers that arrive too late: after a logout and a new login.
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { createTokenClient, memoryStorage, type Fetch, type SessionEndEvent, type StoredTokens, type TokenClientOptions, type TokenStorage } from '../src/index.js'
+import { createTokenClient, memoryStorage, type Fetch, type SessionEndEvent, type StoredTokens, type TokenClient, type TokenClientOptions, type TokenStorage } from '../src/index.js'
 import { createStandIn, errorAnswer, user } from './helpers/stand-in.js'
 
 const baseUrl = 'https://auth.example.com/'
@@ -196,17 +196,36 @@ t.test('a sign-in whose tokens the storage cannot take in time ends its session 
   await stale
 })
 
-t.test('a logout answered after a new sign-in leaves the new session\'s tokens alone (regression: it wiped them)', async t => {
-  const { service, storage, ended, client } = signedInClient()
-  await client.login({ identifier: 'ada', password: 'pw' })
-  service.delays.set('POST /auth/logout', 150)
-  const loggingOut = client.logout()
-  await sleep(10)
-  await client.login({ identifier: 'grace', password: 'pw' })
-  const fresh = await storage.get()
-  await loggingOut
-  t.same(await storage.get(), fresh, 'the new session\'s tokens are kept')
-  t.same(ended, [], 'and no end told of it')
+t.test('a logout, logout everywhere or account deletion answered after a new sign-in leaves the new session\'s tokens alone (regressions: each wiped them)', async t => {
+  const calls = {
+    logout: (client: TokenClient) => client.logout(),
+    logoutAll: (client: TokenClient) => client.logoutAll(),
+    deleteAccount: (client: TokenClient) => client.deleteAccount({ password: 'pw' })
+  }
+  for (const [name, call] of Object.entries(calls)) {
+    const { service, storage, ended, client } = signedInClient()
+    await client.login({ identifier: 'ada', password: 'pw' })
+    for (const key of ['POST /auth/logout', 'POST /auth/logout-all', 'DELETE /users/me']) service.answerDelays.set(key, 150)
+    const ending = call(client)
+    await sleep(10)
+    await client.login({ identifier: 'grace', password: 'pw' })
+    const fresh = await storage.get()
+    await ending
+    t.same(await storage.get(), fresh, `${name}: the new session's tokens are kept`)
+    t.same(ended, [], `${name}: and no end told of it`)
+  }
+})
+
+t.test('logout everywhere and account deletion forget the tokens of the session they were made in, rotated meanwhile or not', async t => {
+  for (const name of ['logoutAll', 'deleteAccount'] as const) {
+    const { storage, clock, ended, client } = signedInClient()
+    await client.login({ identifier: 'ada', password: 'pw' })
+    // Due: the call refreshes first, and its answer comes for the rotated tokens.
+    clock.ms = 880_000
+    await (name === 'logoutAll' ? client.logoutAll() : client.deleteAccount({ password: 'pw' }))
+    t.equal(await storage.get(), null, `${name}: nothing kept`)
+    t.same(ended, [{ reason: name === 'logoutAll' ? 'logout' : 'account-deleted' }], name)
+  }
 })
 
 t.test('a logout while a refresh of the same session rotates its tokens forgets the rotated tokens', async t => {

@@ -148,7 +148,7 @@ export function createAuthClient (options: AuthClientOptions) {
   const signIn = (path: string, body: object) => afterRefreshes(async () => started(await json(open(...toRequest({ method: 'POST', path, body })))))
 
   return {
-    ...accountCalls({ authed, open, ended: event => { end(event) } }),
+    ...accountCalls({ authed, open, ending: async () => event => { end(event) } }),
 
     /** Signs in: the service sets the cookies. May answer a second-factor challenge instead. */
     async login (input: LoginInput): Promise<LoginResult> {

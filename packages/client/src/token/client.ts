@@ -84,6 +84,9 @@ export function createTokenClient (options: TokenClientOptions) {
     return run
   }
 
+  /** The session the tokens belong to: a refresh token is `<session id>.<generation>.<mac>`. */
+  const sessionOf = (tokens: StoredTokens) => tokens.refreshToken.split('.', 1)[0]
+
   /** Forgets the tokens and tells of the session's end: run in a turn. */
   async function forget (event: SessionEndEvent): Promise<void> {
     sessionChanges++
@@ -91,8 +94,17 @@ export function createTokenClient (options: TokenClientOptions) {
     events.emit(event)
   }
 
-  /** The session is over here (a logout, the account deleted). */
-  const ended = (event: SessionEndEvent): Promise<void> => inTurn(() => forget(event))
+  /**
+   * A call that ended the session of `tokens` succeeded (a logout, logout everywhere, the account
+   * deleted): its tokens are forgotten, rotated meanwhile or not; a session signed in since keeps
+   * its own (regression: a late answer wiped them).
+   */
+  function endedSessionOf (tokens: StoredTokens | null, event: SessionEndEvent): Promise<void> {
+    return inTurn(async () => {
+      const kept = await storage.get()
+      if (tokens !== null && kept !== null && sessionOf(kept) === sessionOf(tokens)) await forget(event)
+    })
+  }
 
   /**
    * Runs `task` in its turn if storage still holds the tokens `from` that a call or a refresh
@@ -105,9 +117,6 @@ export function createTokenClient (options: TokenClientOptions) {
       if (sessionChanges === since && (await storage.get())?.refreshToken === from.refreshToken) await task()
     })
   }
-
-  /** The session the tokens belong to: a refresh token is `<session id>.<generation>.<mac>`. */
-  const sessionOf = (tokens: StoredTokens) => tokens.refreshToken.split('.', 1)[0]
 
   /** One refresh at a time: every call that needs one waits for the same. */
   function refresh (stale: StoredTokens): Promise<StoredTokens> {
@@ -202,7 +211,14 @@ export function createTokenClient (options: TokenClientOptions) {
   }
 
   return {
-    ...accountCalls({ authed, open, ended }),
+    ...accountCalls({
+      authed,
+      open,
+      ending: async () => {
+        const tokens = await storage.get()
+        return event => endedSessionOf(tokens, event)
+      }
+    }),
 
     /** Signs in and keeps the tokens in the storage. May answer a second-factor challenge instead. */
     async login (input: LoginInput): Promise<LoginResult> {
@@ -219,18 +235,12 @@ export function createTokenClient (options: TokenClientOptions) {
       return await signIn('/auth/passkeys/login/verify', input)
     },
 
-    /**
-     * Ends this session at the service, then forgets its tokens, rotated meanwhile or not; a
-     * logout answered after a new sign-in leaves the new session's alone (regression: it wiped them).
-     */
+    /** Ends this session at the service, then forgets its tokens (see `endedSessionOf`). */
     async logout (): Promise<void> {
       const tokens = await storage.get()
       if (tokens === null) return
       await ok(open(...toRequest({ method: 'POST', path: '/auth/logout', body: { refreshToken: tokens.refreshToken } })))
-      await inTurn(async () => {
-        const kept = await storage.get()
-        if (kept !== null && sessionOf(kept) === sessionOf(tokens)) await forget({ reason: 'logout' })
-      })
+      await endedSessionOf(tokens, { reason: 'logout' })
     },
 
     /** A valid access token, refreshed if due: for the app's own resource servers. */
