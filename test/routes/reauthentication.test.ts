@@ -46,6 +46,19 @@ t.test('a session past the limit is refused every sensitive change, with the met
   t.equal(await prisma.session.count({ where: { userId: account.user.id, revokedAt: null } }), 1, 'logout-all did nothing')
 })
 
+// Regression: a proof stamped ahead of the clock (set back since) stayed fresh for the step's length.
+t.test('a proof stamped ahead of the clock is no fresher than one as far behind', async t => {
+  const account = await registerAccount(app)
+  clock.advance(STALE)
+  const { accessToken } = await loginWithBody(app, account)
+  clock.advance(-STALE)
+  const refused = await app.inject({ method: 'POST', url: '/auth/logout-all', headers: bearer(accessToken) })
+  t.equal(refused.statusCode, 403)
+  t.equal(refused.json().code, 'REAUTHENTICATION_REQUIRED')
+  clock.advance(STALE - 5)
+  t.equal((await app.inject({ method: 'POST', url: '/auth/logout-all', headers: bearer(accessToken) })).statusCode, 204, 'a few seconds ahead: fresh')
+})
+
 t.test('reauthenticating with the password renews this session only, without new tokens', async t => {
   const account = await registerAccount(app)
   const { accessToken } = await loginWithBody(app, account)

@@ -112,6 +112,24 @@ t.test('after the window, a retired token is reuse: the whole session ends', asy
   t.equal(me.json().code, 'AUTH_SESSION_REVOKED')
 })
 
+// Regression: a rotation stamped ahead of the clock (set back since, or by an instance whose
+// clock runs ahead) accepted the retired token for as long as the step, grace window 0 or not.
+t.test('a rotation stamped ahead of the clock opens the grace window no wider', async t => {
+  const account = await registerAccount(app)
+  const first = await loginWithBody(app, account)
+  clock.advance(300)
+  t.equal((await refreshWithBody(first.refreshToken)).statusCode, 200)
+  clock.advance(-295)
+  const replay = await refreshWithBody(first.refreshToken)
+  t.equal(replay.statusCode, 401, 'a replay 295 s "before" the rotation is reuse')
+  t.equal(replay.json().code, 'AUTH_REFRESH_REUSED')
+  const second = await loginWithBody(app, account)
+  clock.advance(5)
+  t.equal((await refreshWithBody(second.refreshToken)).statusCode, 200)
+  clock.advance(-5)
+  t.equal((await refreshWithBody(second.refreshToken)).statusCode, 200, 'stamped a few seconds ahead, within the window: the same successor')
+})
+
 t.test('a token two generations old is reuse even inside the window', async t => {
   const account = await registerAccount(app)
   const { refreshToken } = await loginWithBody(app, account)

@@ -106,7 +106,9 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
     async assertFresh (userId: string, sessionId: string): Promise<void> {
       const times = await provenTimes(deps, userId, sessionId)
       const latest = Math.max(...Object.values(times).map(time => time?.getTime() ?? 0))
-      if (now().getTime() - latest <= maxAgeSeconds * 1000) return
+      // A proof stamped ahead of this clock (set back since, or another instance's running
+      // ahead) is as fresh as one as far behind (regression: fresh for the step's length).
+      if (Math.abs(now().getTime() - latest) <= maxAgeSeconds * 1000) return
       throw reauthenticationRequired(methodsFor(await factors.isEnabled(userId), await passkeys.has(userId)))
     },
 

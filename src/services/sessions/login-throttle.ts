@@ -59,6 +59,9 @@ export interface FailureState {
 }
 
 /** Seconds an identifier must wait after `failures` consecutive failures. */
+/** How far instances' clocks may differ (NTP keeps them within milliseconds). */
+const CLOCK_SKEW_MS = 60_000
+
 export function waitAfter (failures: number, policy: LoginThrottlePolicy): number {
   if (failures >= policy.lockoutAfter) return policy.lockoutSeconds
   if (failures < policy.backoffAfter) return 0
@@ -101,8 +104,15 @@ export function createLoginThrottle ({ prisma, policy, now }: LoginThrottleDeps)
     assertMayTry (state: FailureState | null): void {
       if (state === null) return
       const wait = waitAfter(state.failures, policy)
-      const retryAt = state.lastFailureAt.getTime() + wait * 1000
-      const remaining = (retryAt - now().getTime()) / 1000
+      if (wait === 0) return
+      const at = now().getTime()
+      const last = state.lastFailureAt.getTime()
+      // Stamped further ahead than clocks differ: by this clock before it was set back, at a
+      // time unknown, so it holds nothing; the next failure is stamped right, and the count
+      // goes on (regression: one wrong password, then the clock set back an hour, and the
+      // right one waited the hour).
+      if (last > at + CLOCK_SKEW_MS) return
+      const remaining = (last + wait * 1000 - at) / 1000
       if (remaining > 0) throw rateLimited(remaining)
     },
 

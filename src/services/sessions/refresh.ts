@@ -121,7 +121,9 @@ export function createRefreshService (deps: RefreshDeps) {
    */
   async function replay (session: SessionState, parts: RefreshTokenParts, at: Date, device: Device): Promise<RefreshedTokens> {
     const rotatedAgo = session.rotatedAt === null ? Infinity : (at.getTime() - session.rotatedAt.getTime()) / 1000
-    if (parts.generation === session.generation - 1 && rotatedAgo <= graceSeconds) {
+    // Either way: a rotation stamped ahead of this clock (set back since, or another instance's
+    // running ahead) opens the window no wider (regression: it stayed open for the step's length).
+    if (parts.generation === session.generation - 1 && Math.abs(rotatedAgo) <= graceSeconds) {
       return tokensFor(session, session.generation, expiryOf(session))
     }
     await sessions.end(session.id, 'refresh_reuse')
