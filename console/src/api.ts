@@ -92,10 +92,14 @@ export function problemOf (error: unknown): string {
     if (error.code === 'NETWORK_ERROR' || error.code === 'TIMEOUT') return 'The service could not be reached. Check the connection and try again.'
     if (error.code === 'RATE_LIMITED') return `Too many requests; try again in ${error.retryAfterSeconds ?? 60} seconds.`
     if (error.code === 'REAUTHENTICATION_REQUIRED') return 'This change needs you to confirm it is you. Try again.'
+    if (error.code === 'SESSION_CHANGED') return 'You signed in or out elsewhere meanwhile, so nothing was changed. Reload the page to see who is signed in.'
     return error.message
   }
   return 'Something went wrong.'
 }
 
-/** A 401: the session is over, and the client library has already said so (see main.ts). */
-export const isSignedOut = (error: unknown): boolean => error instanceof AuthError && error.status === 401
+/**
+ * A 401: the session is over, and the client library has already said so (see main.ts). Not
+ * SESSION_CHANGED: another session holds the cookies now, and the admin is told (problemOf).
+ */
+export const isSignedOut = (error: unknown): boolean => error instanceof AuthError && error.status === 401 && error.code !== 'SESSION_CHANGED'

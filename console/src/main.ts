@@ -72,6 +72,8 @@ async function enter (): Promise<void> {
   try {
     me = await client.me()
   } catch (error) {
+    // Signed in or out elsewhere while this asked: ask again, of whoever the cookies hold now.
+    if (isAuthError(error, 'SESSION_CHANGED')) return await enter()
     showSignIn(isAuthError(error) && error.status === 401 ? undefined : problemOf(error))
     return
   }

@@ -105,8 +105,8 @@ export function createAccessTokenJwt (settings: Pick<JwtSettings, 'ring' | 'issu
       const key = ring.verificationKey(header.kid)
       const instance = key === undefined ? undefined : instances[key.kid]
       if (key === undefined || instance === undefined) {
-        const claims = unverifiedClaims(token)
-        throw keyGone(header, claims, settings, hs256) ? expired(claims) : apiError('AUTH_TOKEN_INVALID')
+        // Its claims unverified: the session it names is not told back (see tokenExpired).
+        throw keyGone(header, unverifiedClaims(token), settings, hs256) ? tokenExpired(undefined) : apiError('AUTH_TOKEN_INVALID')
       }
       // A live key under another algorithm is never a token we issued: algorithm confusion (RFC 8725 3.1).
       if (header.alg !== key.alg) throw apiError('AUTH_TOKEN_INVALID')
@@ -147,7 +147,7 @@ function keyGone (header: JoseHeader, claims: Record<string, unknown> | null, { 
   return claims?.iss === issuer && claims.aud === audience
 }
 
-/** A token's claims, unverified: read only to word a refusal. */
+/** A token's claims, unverified: read to judge a key gone, and an expired token's once its signature passed. */
 function unverifiedClaims (token: string): Record<string, unknown> | null {
   const segments = token.split('.')
   if (segments.length !== 3) return null
@@ -159,7 +159,7 @@ function unverifiedClaims (token: string): Record<string, unknown> | null {
   }
 }
 
-/** AUTH_TOKEN_EXPIRED with the token's session, when it names one. */
+/** AUTH_TOKEN_EXPIRED of a verified token, with the session it names. */
 function expired (claims: Record<string, unknown> | null) {
   const sid = claims?.sid
   return tokenExpired(typeof sid === 'string' && UUID.test(sid) ? sid : undefined)

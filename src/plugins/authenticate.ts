@@ -1,7 +1,15 @@
 // Who is calling: an access token from the Authorization header or, failing that, the access cookie.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { apiError } from '../errors.js'
 import type { AccessTokenClaims } from './access-token-jwt.js'
+
+/**
+ * The session a request is meant for, when it says: a client sending a call again after a
+ * refresh names the session whose token expired, and credentials replaced meanwhile (cookies
+ * shared with another app that signed someone in) must not run it as the new session.
+ */
+export const SESSION_HEADER = 'x-session-id'
 
 export interface Caller {
   userId: string
@@ -29,6 +37,8 @@ async function authenticatePlugin (app: FastifyInstance) {
    */
   async function authenticate (request: FastifyRequest) {
     const claims = app.accessTokens.verify(app.accessTokens.presented(request))
+    const meant = request.headers[SESSION_HEADER]
+    if (meant !== undefined && meant !== claims.sid) throw apiError('AUTH_SESSION_MISMATCH')
     request.caller = { userId: claims.sub, sessionId: claims.sid, role: claims.role, claims }
   }
   app.decorate('authenticate', authenticate)

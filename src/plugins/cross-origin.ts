@@ -3,6 +3,7 @@ import fastifyCors from '@fastify/cors'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { apiError } from '../errors.js'
+import { SESSION_HEADER } from './authenticate.js'
 
 export interface CrossOriginSettings {
   /** The service's own origin (PUBLIC_URL). */
@@ -48,7 +49,7 @@ async function crossOriginPlugin (app: FastifyInstance, settings: CrossOriginSet
     origin: (origin, callback) => callback(null, origin !== undefined && allowed.has(origin)),
     credentials: true,
     methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
-    allowedHeaders: ['content-type', 'authorization', 'x-request-id'],
+    allowedHeaders: ['content-type', 'authorization', 'x-request-id', SESSION_HEADER],
     exposedHeaders: EXPOSED_HEADERS,
     maxAge: 600
   })

@@ -11,6 +11,9 @@ import { cookieNames } from './cookies.js'
 // declares every body required, and the document's transform corrects it.
 const OPTIONAL_BODY = 'x-optional-body'
 
+// The request header the authenticated routes honour, told with the schemes they accept.
+const SESSION_HEADER_NOTE = 'A request may name the session it is meant for in the `X-Session-Id` header (the `sessionId` of the `AUTH_TOKEN_EXPIRED` answer, when a call is sent again after a refresh): it is refused with 401 `AUTH_SESSION_MISMATCH`, before it runs, when the access token is of another session.'
+
 type OptionalBodyOperation = { [OPTIONAL_BODY]?: boolean, requestBody?: { required?: boolean } }
 
 /** The document with the bodies that may be left out declared optional, and the marks gone. */
@@ -103,8 +106,8 @@ async function swaggerPlugin (app: FastifyInstance, settings: SwaggerSettings) {
       servers: [{ url: settings.publicUrl }],
       components: {
         securitySchemes: {
-          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
-          cookieAuth: { type: 'apiKey', in: 'cookie', name: cookieNames(settings.cookieSecure).access }
+          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: SESSION_HEADER_NOTE },
+          cookieAuth: { type: 'apiKey', in: 'cookie', name: cookieNames(settings.cookieSecure).access, description: SESSION_HEADER_NOTE }
         }
       },
       tags: [

@@ -521,6 +521,48 @@ async function consoleSuite (): Promise<void> {
     t.pass('signing in again returns to where the admin was')
   })
 
+  // Regression: the admin's change, refreshed and sent again with the cookies of whoever signed
+  // in meanwhile elsewhere on the service's origin, failed without a word (taken for a sign-out).
+  t.test('a change whose session was replaced while it was under way: nothing changed, and the admin is told', async t => {
+    const someone = await registerAccount(app)
+    const { accessToken } = await loginWithBody(app, admin)
+    const put = (accessTokenTtlSeconds: number) => app.inject({ method: 'PUT', url: '/admin/settings', headers: { authorization: `Bearer ${accessToken}` }, payload: { accessTokenTtlSeconds } })
+    t.equal((await put(5)).statusCode, 200)
+    await page.getByRole('button', { name: 'Sign out' }).click()
+    await signIn(admin.email, admin.password)
+    await page.getByRole('heading', { name: 'Users' }).waitFor()
+    await page.getByRole('link', { name: 'Settings' }).click()
+    await page.getByRole('heading', { name: 'Settings' }).waitFor()
+    await new Promise(resolve => setTimeout(resolve, 5500))
+    // The save is refused as expired at once; its answer comes back after someone else signed in
+    // on the service's origin, in a way this console does not hear (another app there, say).
+    let answerLate: () => void = () => {}
+    const switched = new Promise<void>(resolve => { answerLate = resolve })
+    let refused: () => void = () => {}
+    const saved = new Promise<void>(resolve => { refused = resolve })
+    await page.route('**/admin/settings', async route => {
+      const response = await route.fetch()
+      refused()
+      await switched
+      await route.fulfill({ response })
+    }, { times: 1 })
+    await page.getByLabel('Access token lifetime (seconds)').fill('600')
+    await page.getByRole('button', { name: 'Save' }).click()
+    await saved
+    t.equal(await page.evaluate(async ({ email, password }) => {
+      await fetch('/auth/logout', { method: 'POST' })
+      return (await fetch('/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }) })).status
+    }, { email: someone.email, password: someone.password }), 200)
+    answerLate()
+    await page.getByRole('alert').getByText('You signed in or out elsewhere meanwhile, so nothing was changed.').waitFor()
+    t.equal((await app.inject({ method: 'GET', url: '/admin/settings', headers: { authorization: `Bearer ${accessToken}` } })).json().accessTokenTtlSeconds, 5, 'the change was not made as anyone')
+    await put(900)
+    await page.evaluate(() => fetch('/auth/logout', { method: 'POST' }))
+    await page.reload()
+    await signIn(admin.email, admin.password)
+    await page.getByRole('heading', { name: 'Users' }).waitFor()
+  })
+
   t.test('the second-factor step of sign-in: a wrong code is told, a recovery code lets the admin in', async t => {
     await proveAddress(prisma, admin.user.id)
     const { accessToken } = await loginWithBody(app, admin)

@@ -4,11 +4,11 @@ import type { ErrorBody, ReauthenticationMethod, ServiceErrorCode } from './api-
 /**
  * Failures the client itself observes: no answer (`NETWORK_ERROR`), no answer in time
  * (`TIMEOUT`), an answer that is not the service's (`UNEXPECTED_RESPONSE`: a proxy's error
- * page, a body of the wrong shape), a call whose access token expired in a session that was
- * replaced before it could be sent again (`SESSION_CHANGED`: a sign-out and a sign-in, here or
- * in another tab or app; the call was not sent again, as it would have run as the new
- * session), or, in token mode, a storage still busy with an earlier call after
- * `storageTimeoutMs` (`STORAGE_TIMEOUT`).
+ * page, a body of the wrong shape), a call refused for a session that was replaced while it
+ * was under way (`SESSION_CHANGED`: a sign-in, here or in another tab or app; it was not sent
+ * again, as it would have run as the new session, and its refusal says nothing of the session
+ * now), or, in token mode, a storage still busy with an earlier call after `storageTimeoutMs`
+ * (`STORAGE_TIMEOUT`).
  */
 export type ClientErrorCode = 'NETWORK_ERROR' | 'TIMEOUT' | 'UNEXPECTED_RESPONSE' | 'SESSION_CHANGED' | 'STORAGE_TIMEOUT'
 
@@ -87,7 +87,7 @@ export async function refusalOf (response: Response): Promise<Refusal | undefine
   return { code: body.code, sessionId: typeof body.sessionId === 'string' ? body.sessionId : undefined }
 }
 
-/** The call was answered for a session that has been replaced since, and was not sent again. */
+/** The call was refused for a session that a sign-in has replaced since, and was not sent again. */
 export function sessionChanged (): AuthError {
-  return new AuthError('SESSION_CHANGED', 'The session this call was made in was replaced before it could be sent again', 401)
+  return new AuthError('SESSION_CHANGED', 'The session this call was made in was replaced while it was under way; it was not sent again', 401)
 }

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { createAuthClient, isAuthError, type AuthClient, type AuthClientOptions, type SessionEndEvent } from '../src/index.js'
 import { createLockManager } from './helpers/locks.js'
-import { createStandIn, errorAnswer, user, type StandIn } from './helpers/stand-in.js'
+import { createStandIn, errorAnswer, sessionIdOf, user, type StandIn } from './helpers/stand-in.js'
 
 const baseUrl = 'https://auth.example.com'
 
@@ -327,7 +327,7 @@ t.test('a 401 to a call sent before a logout and a new login ends nothing, in an
     await first.client.logout()
     await first.client.login({ email: user.email, password: 'pw' })
     const which = `${stale === 0 ? 'this tab' : 'another tab'}, ${when}`
-    t.match(await call, { code: when === 'its refresh' ? 'AUTH_REFRESH_REVOKED' : 'AUTH_SESSION_REVOKED', status: 401 }, which)
+    t.match(await call, { code: 'SESSION_CHANGED', status: 401 }, `${which}: the old session's refusal fails the call with a code of its own (it was the service's)`)
     await settle()
     for (const tab of tabs) t.same(tab.ended, [{ reason: 'logout' }], `${which}: no session end but the logout`)
     for (const tab of tabs) t.same(await tab.client.me(), user)
@@ -368,9 +368,12 @@ t.test('a call whose AUTH_TOKEN_EXPIRED arrives after a logout and a new login f
 
 // Regression: a sign-in in another app sharing the service's cookies (another origin in
 // CORS_ORIGINS, the admin console), which this app's tabs cannot hear: the call was refreshed
-// and sent again as the new session.
-t.test('a call whose token expired in a session another app replaced is not sent again: the refresh lands on another session (SESSION_CHANGED)', async t => {
-  for (const refresher of ['the call', 'another tab of the app'] as const) {
+// and sent again as the new session; and, when a refresh of this app had come between the call
+// and that sign-in, still sent again after the first fix (which compared the sessions the
+// refreshes landed on, in the client).
+t.test('a call whose token expired in a session another app replaced is refused when sent again: it names its session, and the service sees other cookies (SESSION_CHANGED)', async t => {
+  const refreshers = ['the call', 'another tab, after the sign-in', 'another tab, before it', 'another call of the tab, before it'] as const
+  for (const refresher of refreshers) {
     const service = createStandIn()
     const tabs = openTabs(t, service, 2)
     const [tab, sibling] = tabs as [Tab, Tab]
@@ -382,15 +385,18 @@ t.test('a call whose token expired in a session another app replaced is not sent
     service.answerDelays.set('PATCH /users/me', 200)
     const call = tab.client.updateMe({ profile: { displayName: 'the previous user' } }).catch((e: unknown) => e)
     await settle()
+    if (refresher === 'another tab, before it') t.same(await sibling.client.me(), user)
+    if (refresher === 'another call of the tab, before it') t.same(await tab.client.me(), user)
     await otherApp.client.logout()
     await otherApp.client.login({ email: user.email, password: 'pw' })
-    if (refresher === 'another tab of the app') {
+    if (refresher === 'another tab, after the sign-in') {
       service.expire()
       t.same(await sibling.client.me(), user, 'the sibling\'s own call, sent in the new session, is refreshed and sent again')
     }
     const which = `refreshed by ${refresher}`
     t.match(await call, { code: 'SESSION_CHANGED', status: 401 }, `${which}: the call fails`)
-    t.equal(service.count('PATCH /users/me'), 1, `${which}: sent once, never as the new session`)
+    const patches = service.sent.filter(r => r.path === '/users/me' && r.method === 'PATCH')
+    t.same(patches.map(r => new Headers(r.init.headers).get('x-session-id')), [null, sessionIdOf(1)], `${which}: sent again naming its session, and refused`)
     t.equal(service.count('POST /auth/refresh'), 1, `${which}: one refresh`)
     await settle()
     for (const each of tabs) t.same(each.ended, [], `${which}: nothing ended in this app`)
@@ -512,7 +518,8 @@ t.test('fetch: any path of the service, the body sent again on the retry, the an
   t.same(await response.json(), user)
   const expired = service.sent.filter(r => r.path === '/users/me')
   t.equal(expired.length, 2)
-  t.same(expired.map(r => r.init.headers), [{ accept: 'application/json' }, { accept: 'application/json' }])
+  t.same(expired.map(r => new Headers(r.init.headers).get('accept')), ['application/json', 'application/json'], 'the caller\'s headers both times')
+  t.same(expired.map(r => new Headers(r.init.headers).get('x-session-id')), [null, sessionIdOf(1)], 'the retry names the session whose token expired')
   await t.rejects(tab.client.fetch('https://elsewhere.example.com/x'), TypeError, 'never to another origin')
   await t.rejects(tab.client.fetch('//elsewhere.example.com/x'), TypeError)
 })

@@ -8,6 +8,9 @@ import { createSessionEvents, type SessionEndEvent, type SessionEndListener } fr
 import { createRefreshLock } from './refresh-lock.js'
 import { openTabChannel } from './tab-channel.js'
 
+// The session a retried call is meant for: the service refuses it (AUTH_SESSION_MISMATCH) when the cookies hold another's.
+const SESSION_HEADER = 'x-session-id'
+
 export interface AuthClientOptions extends HttpOptions {
   /** Names the lock and the channel the app's tabs share. Default: one per `baseUrl`. */
   name?: string
@@ -41,16 +44,19 @@ export function createAuthClient (options: AuthClientOptions) {
   // the tabs share only the wall clock, which can be stepped (regression: stepped between a
   // call and another tab's logout and sign-in, the call was sent again as the next user). A
   // call sent after another tab's change and before this tab heard of it (milliseconds) is
-  // taken for the old session's: it fails rather than risk running as someone else.
+  // taken for the old session's: it fails rather than risk running as someone else. Sign-ins
+  // are counted apart: a refusal of the session before one fails its call SESSION_CHANGED
+  // rather than with a code that would send a signed-in user to the login screen.
   let sessionChanges = 0
-  interface Sent { sessionChanges: number, at: number }
-  const sending = (): Sent => ({ sessionChanges, at: Date.now() })
+  let signIns = 0
+  interface Sent { sessionChanges: number, signIns: number, at: number }
+  const sending = (): Sent => ({ sessionChanges, signIns, at: Date.now() })
   const changedSince = (sent: Sent) => sessionChanges !== sent.sessionChanges
-  // Resolves to the session the cookies are of after it, when the service named it.
-  let refreshing: Promise<string | undefined> | null = null
+  const signedInSince = (sent: Sent) => signIns !== sent.signIns
+  let refreshing: Promise<void> | null = null
 
   const channel = openTabChannel(name, message => {
-    if (message.type === 'refreshed') lock.heard({ at: message.at, sessionId: message.sessionId })
+    if (message.type === 'refreshed') lock.heard(message.at)
     else if (message.type === 'signed-in') begin(true)
     else end(message.event, true)
   })
@@ -59,6 +65,7 @@ export function createAuthClient (options: AuthClientOptions) {
   function begin (heard = false): void {
     ended = false
     sessionChanges++
+    signIns++
     if (!heard) channel.post({ type: 'signed-in' })
   }
 
@@ -79,51 +86,51 @@ export function createAuthClient (options: AuthClientOptions) {
   /**
    * One refresh for every call of this tab that needs it, and for every tab (the lock): a
    * tab granted the lock after another tab refreshed, since its call was sent, just retries.
-   * Resolves to the session the refresh landed on, when the service named it.
    */
-  function refreshAfter (sent: Sent): Promise<string | undefined> {
+  function refreshAfter (sent: Sent): Promise<void> {
     refreshing ??= lock.run(async () => {
-      const last = await lock.lastRefresh()
-      if (last.at > sent.at) return last.sessionId
+      if (await lock.lastRefreshAt() > sent.at) return
       const refreshSent = sending()
       const response = await sendRefresh(http, refreshTimeoutMs)
       if (!response.ok) {
         const error = await errorFrom(response)
         // Refused (revoked, expired, reused): the session is over, unless another has started or
-        // it ended meanwhile. A 429 or a 503 is not.
-        if (response.status === 401 && !changedSince(refreshSent)) end({ reason: 'refused', code: error.code })
+        // it ended meanwhile, and then the refusal is the old session's. A 429 or a 503 is not.
+        if (response.status === 401) {
+          if (signedInSince(refreshSent)) throw sessionChanged()
+          if (!changedSince(refreshSent)) end({ reason: 'refused', code: error.code })
+        }
         throw error
       }
-      const answer: unknown = await response.json().catch(() => undefined)
-      const sessionId = (answer as { sessionId?: unknown } | undefined)?.sessionId
-      const done = { at: Date.now(), sessionId: typeof sessionId === 'string' ? sessionId : undefined }
-      await lock.record(done)
-      channel.post({ type: 'refreshed', ...done })
-      return done.sessionId
+      const at = Date.now()
+      await lock.record(at)
+      channel.post({ type: 'refreshed', at })
     }).finally(() => { refreshing = null })
     return refreshing
   }
 
   /**
    * Only AUTH_TOKEN_EXPIRED refreshes, once, and the call is retried once; any other 401 ends
-   * the session. A call sent in an earlier session is neither retried nor ends anything:
-   * retried, it would run as whoever signed in since. This tab knows of a logout or a sign-in
-   * in it or its app's other tabs; one it cannot hear of (another app sharing the service's
-   * cookies, a browser without BroadcastChannel) shows when the refresh lands on another
-   * session than the one whose token expired (regression: the call was sent again as the new
-   * session). Either way the call fails SESSION_CHANGED.
+   * the session. A call sent in an earlier session is neither retried nor ends anything, and
+   * its refusal after a sign-in fails it SESSION_CHANGED. This tab knows of a logout or a sign-in in it or its
+   * app's other tabs; one it cannot hear of (another app sharing the service's cookies, a
+   * browser without BroadcastChannel) the service tells: the retry names the session whose
+   * token expired (X-Session-Id), and the service refuses it when the cookies hold another's
+   * (regression: the call was sent again, and ran as the new session).
    */
   async function authed (path: string, init: RequestInit = {}): Promise<Response> {
     const sent = sending()
     let response = await http.request(path, init)
     let refusal = await refusalOf(response)
-    if (refusal?.code === 'AUTH_TOKEN_EXPIRED') {
+    if (refusal?.code === 'AUTH_TOKEN_EXPIRED' && !changedSince(sent)) {
       const expiredIn = refusal.sessionId
-      const refreshedTo = changedSince(sent) ? undefined : await refreshAfter(sent)
-      if (changedSince(sent) || (expiredIn !== undefined && refreshedTo !== undefined && refreshedTo !== expiredIn)) throw sessionChanged()
-      response = await http.request(path, init)
-      refusal = await refusalOf(response)
+      await refreshAfter(sent)
+      if (!changedSince(sent)) {
+        response = await http.request(path, inSession(init, expiredIn))
+        refusal = await refusalOf(response)
+      }
     }
+    if (refusal !== undefined && (signedInSince(sent) || refusal.code === 'AUTH_SESSION_MISMATCH')) throw sessionChanged()
     if (changedSince(sent)) return response
     if (refusal === undefined) {
       if (response.ok) ended = false
@@ -134,6 +141,14 @@ export function createAuthClient (options: AuthClientOptions) {
   }
 
   const open = (path: string, init?: RequestInit) => http.request(path, init)
+
+  /** `init` naming the session the call is meant for, when the service said which. */
+  function inSession (init: RequestInit, sessionId: string | undefined): RequestInit {
+    if (sessionId === undefined) return init
+    const headers = new Headers(init.headers)
+    headers.set(SESSION_HEADER, sessionId)
+    return { ...init, headers }
+  }
 
   /**
    * A login or logout waits for the refresh in flight, in this tab or (through the lock) another:

@@ -1,11 +1,5 @@
 // One refresh at a time across the tabs of an app (Web Locks), and the news of the last one done.
 
-/** A refresh done: when it completed (ms since the epoch; 0 for none) and the session it landed on, when the service named it. */
-export interface RefreshDone {
-  at: number
-  sessionId: string | undefined
-}
-
 export interface RefreshLock {
   /**
    * Runs `task` while no other tab runs one. A lock not granted within the timeout (a tab
@@ -13,32 +7,25 @@ export interface RefreshLock {
    * grace window gives refreshes racing with the same token the same successor.
    */
   run: <T>(task: () => Promise<T>) => Promise<T>
-  /** The last refresh any tab recorded, of those not stamped ahead of the clock. */
-  lastRefresh: () => Promise<RefreshDone>
-  /** Records a refresh that completed here. */
-  record: (done: RefreshDone) => Promise<void>
+  /** When the last refresh any tab recorded completed (ms since the epoch; 0 if none known), of those not ahead of the clock. */
+  lastRefreshAt: () => Promise<number>
+  /** Records a refresh that completed here at `at`. */
+  record: (at: number) => Promise<void>
   /** A refresh another tab told of (BroadcastChannel). */
-  heard: (done: RefreshDone) => void
+  heard: (at: number) => void
   close: () => void
 }
 
-const NONE: RefreshDone = { at: 0, sessionId: undefined }
-
 /**
  * The news of a refresh is kept by the lock manager itself, as a shared lock named after its
- * time and session and held until this tab's next refresh: the manager orders it before the
- * release of the refresh lock, so a tab granted that lock next always sees it (a message on a
+ * time and held until this tab's next refresh: the manager orders it before the release of
+ * the refresh lock, so a tab granted that lock next always sees it (a message on a
  * BroadcastChannel may arrive later than the grant). Without Web Locks, only what this tab
  * heard is known.
  */
 export function createRefreshLock (name: string, locks: LockManager | null, timeoutMs: number): RefreshLock {
   const markerPrefix = `${name} refreshed at `
-  const markerOf = ({ at, sessionId }: RefreshDone) => `${markerPrefix}${at}${sessionId === undefined ? '' : ` of ${sessionId}`}`
-  function parseMarker (lockName: string): RefreshDone {
-    const [at = '', sessionId] = lockName.slice(markerPrefix.length).split(' of ')
-    return { at: Number(at) || 0, sessionId }
-  }
-  let known = NONE
+  let known = 0
   let releaseMarker: (() => void) | undefined
 
   async function run<T> (task: () => Promise<T>): Promise<T> {
@@ -59,31 +46,31 @@ export function createRefreshLock (name: string, locks: LockManager | null, time
   }
 
   /** The latest refresh told or done here; one stamped ahead of the clock gives way to any since. */
-  function remember (done: RefreshDone): void {
-    if (known.at > Date.now() || done.at >= known.at) known = done
+  function remember (at: number): void {
+    known = known > Date.now() ? at : Math.max(known, at)
   }
 
   // A stamp ahead of the clock is from before the clock was set back: it says nothing of what
   // came after, and would hide every refresh since.
-  async function lastRefresh (): Promise<RefreshDone> {
+  async function lastRefreshAt (): Promise<number> {
     const now = Date.now()
-    const done = [known]
+    const stamps = [known]
     if (locks !== null) {
       const { held = [] } = await locks.query()
       for (const lock of held) {
-        if (lock.name?.startsWith(markerPrefix) === true) done.push(parseMarker(lock.name))
+        if (lock.name?.startsWith(markerPrefix) === true) stamps.push(Number(lock.name.slice(markerPrefix.length)) || 0)
       }
     }
-    return done.filter(refresh => refresh.at <= now).reduce((latest, refresh) => refresh.at > latest.at ? refresh : latest, NONE)
+    return Math.max(0, ...stamps.filter(at => at <= now))
   }
 
-  async function record (done: RefreshDone): Promise<void> {
-    remember(done)
+  async function record (at: number): Promise<void> {
+    remember(at)
     if (locks === null) return
     let release = () => {}
     const held = new Promise<void>(resolve => { release = resolve })
     await new Promise<void>(resolve => {
-      locks.request(markerOf(done), { mode: 'shared' }, () => {
+      locks.request(markerPrefix + at, { mode: 'shared' }, () => {
         resolve()
         return held
       }).catch(() => { resolve() })
@@ -94,7 +81,7 @@ export function createRefreshLock (name: string, locks: LockManager | null, time
 
   return {
     run,
-    lastRefresh,
+    lastRefreshAt,
     record,
     heard: remember,
     close: () => { releaseMarker?.() }

@@ -1,9 +1,8 @@
 // Messages between the tabs of one app (BroadcastChannel): a refresh done, a session started or ended.
 import type { SessionEndEvent } from '../session-events.js'
-import type { RefreshDone } from './refresh-lock.js'
 
 export type TabMessage =
-  | ({ type: 'refreshed' } & RefreshDone)
+  | { type: 'refreshed', at: number }
   | { type: 'signed-in' }
   | { type: 'ended', event: SessionEndEvent }
 

@@ -1,7 +1,7 @@
 // Token mode, for mobile and server clients: tokens in the body, kept in a storage of the app's choosing.
 import { accountCalls } from '../account-calls.js'
 import type { LoginInput, LoginTokenAnswer, MfaVerifyInput, PasskeyLoginInput, RefreshTokenAnswer } from '../api-types.js'
-import { AuthError, errorFrom, refusalOf, sessionChanged } from '../errors.js'
+import { AuthError, errorFrom, isAuthError, refusalOf, sessionChanged } from '../errors.js'
 import { createHttp, json, millisecondsOption, ok, refreshBudgetOf, sendRefresh, toRequest, type HttpOptions } from '../http.js'
 import { isMfaChallenge, signedIn, type LoginResult } from '../login.js'
 import { createSessionEvents, type SessionEndEvent, type SessionEndListener } from '../session-events.js'
@@ -75,6 +75,8 @@ export function createTokenClient (options: TokenClientOptions) {
   // storage call that never settles fails what comes after it rather than hanging it (a turn
   // that went ahead anyway let a late write of the previous user land last).
   let sessionChanges = 0
+  // Sign-ins alone: a refusal of the session before one fails its call SESSION_CHANGED.
+  let signIns = 0
   let turns: Promise<unknown> = Promise.resolve()
   function inTurn<T> (task: () => Promise<T>): Promise<T> {
     const ahead = turns
@@ -159,26 +161,42 @@ export function createTokenClient (options: TokenClientOptions) {
   /**
    * Refreshes shortly before `exp`, or once on AUTH_TOKEN_EXPIRED, and retries once; any other
    * 401 ends the session, if the tokens it refused are still the ones kept. A call whose
-   * session was replaced meanwhile (a logout, then a new login) fails SESSION_CHANGED: sent
-   * again, it would run as whoever signed in since.
+   * session was replaced meanwhile (a logout, then a new login) fails SESSION_CHANGED, whatever
+   * the service answered: sent again, it would run as whoever signed in since, and its refusal
+   * says nothing of the session kept now.
    */
   async function authed (path: string, init: RequestInit = {}): Promise<Response> {
     const since = sessionChanges
+    const signInsBefore = signIns
     const begun = await current()
-    const early = due(begun)
-    let tokens = await upToDate(begun)
-    let response = await http.request(path, withBearer(init, tokens))
-    let refusal = await refusalOf(response)
-    if (refusal?.code === 'AUTH_TOKEN_EXPIRED' && !early) {
-      const successor = await refresh(tokens)
-      if (sessionOf(successor) !== sessionOf(tokens)) throw sessionChanged()
-      tokens = successor
-      response = await http.request(path, withBearer(init, tokens))
-      refusal = await refusalOf(response)
+    try {
+      const early = due(begun)
+      let tokens = await upToDate(begun)
+      let response = await http.request(path, withBearer(init, tokens))
+      let refusal = await refusalOf(response)
+      if (refusal?.code === 'AUTH_TOKEN_EXPIRED' && !early) {
+        const successor = await refresh(tokens)
+        if (sessionOf(successor) !== sessionOf(tokens)) throw sessionChanged()
+        tokens = successor
+        response = await http.request(path, withBearer(init, tokens))
+        refusal = await refusalOf(response)
+      }
+      const code = refusal?.code
+      if (code === undefined) return response
+      if (await signedInSince(begun, signInsBefore)) throw sessionChanged()
+      if (code !== 'AUTH_TOKEN_EXPIRED') await ifStillHeld(tokens, since, () => forget({ reason: 'refused', code }))
+      return response
+    } catch (error) {
+      if (isAuthError(error) && error.status === 401 && !isAuthError(error, 'SESSION_CHANGED') && await signedInSince(begun, signInsBefore)) throw sessionChanged()
+      throw error
     }
-    const code = refusal?.code
-    if (code !== undefined && code !== 'AUTH_TOKEN_EXPIRED') await ifStillHeld(tokens, since, () => forget({ reason: 'refused', code }))
-    return response
+  }
+
+  /** Whether another session than that of `tokens` was signed in since `before` (here, or by another client of the storage). */
+  async function signedInSince (tokens: StoredTokens, before: number): Promise<boolean> {
+    if (signIns !== before) return true
+    const kept = await storage.get()
+    return kept !== null && sessionOf(kept) !== sessionOf(tokens)
   }
 
   const open = (path: string, init?: RequestInit) => http.request(path, init)
@@ -201,6 +219,7 @@ export function createTokenClient (options: TokenClientOptions) {
     try {
       await inTurn(async () => {
         sessionChanges++
+        signIns++
         await storage.set(toStored(tokens as LoginTokenAnswer))
       })
     } catch (error) {

@@ -104,8 +104,9 @@ export function createStandIn ({ latencyMs = 3, namesSessions = true } = {}) {
     return issued(inBody)
   }
 
-  function asUser (credential: Credential | null, key: string): Response {
+  function asUser (credential: Credential | null, key: string, meant: string | null): Response {
     if (credential === null) return errorAnswer(401, 'AUTH_REQUIRED')
+    if (namesSessions && meant !== null && meant !== sessionIdOf(credential.session)) return errorAnswer(401, 'AUTH_SESSION_MISMATCH')
     if (credential.generation < state.expiredBelow) return errorAnswer(401, 'AUTH_TOKEN_EXPIRED', {}, namesSessions ? { sessionId: sessionIdOf(credential.session) } : {})
     if (!live(credential)) return errorAnswer(401, 'AUTH_SESSION_REVOKED')
     return key === 'GET /users/me' ? Response.json(user) : new Response(null, { status: 204 })
@@ -126,7 +127,7 @@ export function createStandIn ({ latencyMs = 3, namesSessions = true } = {}) {
     await wait(latencyMs + delay, init.signal)
     const override = overrides.get(key)
     if (override !== undefined) return override(init)
-    const answer = act(key, body, access, refreshCredential, inBody)
+    const answer = act(key, body, access, refreshCredential, inBody, new Headers(init.headers).get('x-session-id'))
     const landed = landing
     landing = null
     const answerDelay = answerDelays.get(key) ?? 0
@@ -136,7 +137,7 @@ export function createStandIn ({ latencyMs = 3, namesSessions = true } = {}) {
     return answer
   }
 
-  function act (key: string, body: Record<string, unknown>, access: Credential | null, refreshCredential: Credential | null, inBody: boolean): Response {
+  function act (key: string, body: Record<string, unknown>, access: Credential | null, refreshCredential: Credential | null, inBody: boolean, meant: string | null): Response {
     switch (key) {
       case 'POST /auth/login':
         Object.assign(state, { session: state.session + 1, generation: 0, expiredBelow: 0, revoked: false })
@@ -148,7 +149,7 @@ export function createStandIn ({ latencyMs = 3, namesSessions = true } = {}) {
         if (!inBody) setJar(null)
         return new Response(null, { status: 204 })
       default:
-        return asUser(access, key)
+        return asUser(access, key, meant)
     }
   }
 
