@@ -102,6 +102,36 @@ t.test('a password reset committed while a deletion checked against the old pass
   t.equal((await rowsOf(account.user.id)).users, 1, 'the account the owner took back is still there')
 })
 
+// Regression: a stranger's failed logins on the address outlived the account, and whoever
+// registered it next waited at their first typo.
+t.test('a deleted account\'s failed logins go with it, by the owner or an admin: the next account of the address or the name starts afresh', async t => {
+  // The tests' apps wait only after 50 failures; here, as deployed, after 5.
+  const { app, prisma } = await buildTestApp(t, { env: { LOGIN_BACKOFF_AFTER_FAILURES: '5' } })
+  const remove = (headers: Record<string, string>, payload: unknown) => app.inject({ method: 'DELETE', url: '/users/me', headers, payload: payload as object })
+  for (const by of ['the owner', 'an admin'] as const) {
+    const account = await registerAccount(app)
+    const login = (identifier: string, password: string) => app.inject({ method: 'POST', url: '/auth/login', payload: { identifier, password } })
+    for (let i = 0; i < 4; i++) {
+      t.equal((await login(account.email, 'a stranger\'s guess')).statusCode, 401)
+      t.equal((await login(account.username, 'a stranger\'s guess')).statusCode, 401)
+    }
+    if (by === 'the owner') {
+      const { accessToken } = await loginWithBody(app, account)
+      // The owner's own login forgot them: a stranger's come back before the deletion.
+      for (let i = 0; i < 4; i++) await login(account.email, 'a stranger\'s guess')
+      t.equal((await remove({ authorization: `Bearer ${accessToken}` }, { password: account.password })).statusCode, 204)
+    } else {
+      const admin = await loginAsAdmin(app, prisma)
+      t.equal((await app.inject({ method: 'DELETE', url: `/admin/users/${account.user.id}`, headers: admin.headers })).statusCode, 204)
+    }
+    const next = await registerAccount(app, { email: account.email, username: account.username, password: 'the next owner\'s passphrase' })
+    for (const identifier of [account.email, account.username]) {
+      t.equal((await login(identifier, 'a typo')).statusCode, 401, `${by}: the next owner's typo…`)
+      t.equal((await login(identifier, next.password)).statusCode, 200, `${by}: …and no wait: ${identifier}`)
+    }
+  }
+})
+
 t.test('the last active admin cannot delete their own account (409 LAST_ADMIN); with another admin, they can', async t => {
   const admin = await loginAsAdmin(app, prisma)
   await prisma.user.updateMany({ where: { role: 'admin', id: { not: admin.user.id } }, data: { role: 'user' } })

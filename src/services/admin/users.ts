@@ -8,6 +8,7 @@ import type { AuditService } from './audit.js'
 import { after, decodeCursor, encodeCursor, type Page } from '../pagination.js'
 import type { PasswordResetService } from '../passwords/password-reset.js'
 import type { Role } from '../accounts/roles.js'
+import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
 import type { SessionService, SessionView } from '../sessions/sessions.js'
 import { toAdminUser, type AdminUser } from '../accounts/api-user.js'
 import { activeAdminCount, adminListPage, adminViewOf, deleteUser, lockUser, updateByAdmin, userById } from '../accounts/user-store.js'
@@ -40,6 +41,7 @@ export interface AdminDeps {
   audit: AuditService
   passwordReset: Pick<PasswordResetService, 'requestReset'>
   oneTimeTokens: Pick<OneTimeTokenService, 'revoke'>
+  throttle: Pick<LoginThrottle, 'clear'>
   now: () => Date
 }
 
@@ -130,7 +132,7 @@ function userAdministration ({ prisma, sessions, audit, oneTimeTokens, now }: Ad
 }
 
 /** Deleting a user, ending their sessions, mailing them a reset link. */
-function accountAdministration ({ prisma, sessions, audit, passwordReset, oneTimeTokens, now }: AdminDeps, findOrThrow: FindOrThrow) {
+function accountAdministration ({ prisma, sessions, audit, passwordReset, oneTimeTokens, throttle, now }: AdminDeps, findOrThrow: FindOrThrow) {
   return {
     /** Deletes the user with profile, sessions and tokens; never the last active admin. Audited in the same transaction, as every admin change of a user is. */
     async remove (actor: Actor, id: string): Promise<void> {
@@ -138,6 +140,8 @@ function accountAdministration ({ prisma, sessions, audit, passwordReset, oneTim
       await prisma.$transaction(async tx => {
         await assertDeletionLeavesAnAdmin(tx, id)
         if (!await deleteUser(tx, id)) throw apiError('NOT_FOUND')
+        // Whoever registers the address or the name next starts with no failures of this account's.
+        await throttle.clear(accountThrottleKeys(before), tx)
         await audit.recordIn(tx, { action: 'user.deleted', actorId: actor.userId, subjectId: id, ip: actor.ip, details: { email: before.email } })
       })
     },

@@ -98,6 +98,8 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
       await prisma.$transaction(async tx => {
         await assertDeletionLeavesAnAdmin(tx, userId)
         if (!await deleteUser(tx, userId, user.passwordHash)) throw apiError('AUTH_SESSION_REVOKED')
+        // Whoever registers the address or the name next starts with no failures of this account's.
+        await throttle.clear(accountThrottleKeys(user), tx)
         await audit.recordIn(tx, { action: 'user.deleted', actorId: userId, subjectId: userId, ip, details: { by: 'self' } })
       })
     }

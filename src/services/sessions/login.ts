@@ -14,6 +14,7 @@ import type { Device } from './sessions.js'
 import type { SettingsService } from '../admin/settings.js'
 import type { AccessTokenIssuer } from '../tokens/access-tokens.js'
 import type { ApiUser } from '../accounts/api-user.js'
+import { Username } from '../../schemas/common.js'
 import { canonical } from '../accounts/canonical.js'
 import { replacePasswordHash, userById } from '../accounts/user-store.js'
 
@@ -114,7 +115,7 @@ async function refuseUnverified ({ emails, metrics }: LoginDeps, user: { id: str
 async function refuseCredentials ({ throttle, audit, metrics }: LoginDeps, who: LoginIdentifier, key: string, device: Device, user: { id: string, isActive: boolean } | null): Promise<never> {
   const reason = user === null ? 'unknown_account' : user.isActive ? 'wrong_password' : 'inactive'
   await throttle.recordFailure(key)
-  await audit.record({ action: 'login.failed', subjectId: user?.id ?? null, ip: device.ip, details: { reason, ...(user === null ? { identifier: describe(who) } : {}) } })
+  await audit.record({ action: 'login.failed', subjectId: user?.id ?? null, ip: device.ip, details: { reason, ...(user === null ? triedIdentifier(who) : {}) } })
   metrics.login('invalid_credentials')
   throw apiError('AUTH_INVALID_CREDENTIALS')
 }
@@ -214,13 +215,21 @@ function loginIdentifierOf (who: LoginIdentifier): string {
   return canonical('email' in who ? who.email : 'username' in who ? who.username : who.identifier)
 }
 
+// What could name an account: a username, or an address (an '@', no white space).
+const USERNAME = new RegExp(Username.pattern as string)
+const ADDRESS = /^[^\s@]+@[^\s@]+$/u
+
 /**
- * The identifier an unknown-account attempt used, canonical and bounded, for the audit trail.
- * Cut by code points, and well formed: PostgreSQL's jsonb refuses a lone surrogate, and the
- * entry would be lost (regression: slice() split an emoji at the 254th character).
+ * The identifier an unknown-account attempt used, canonical and bounded, for the audit trail,
+ * when it could name an account: what could not is most often a password typed into the
+ * wrong field, which is not kept (regression: admins read it in the trail for a year). Cut by
+ * code points, and well formed: PostgreSQL's jsonb refuses a lone surrogate, and the entry
+ * would be lost (regression: slice() split an emoji at the 254th character).
  */
-function describe (who: LoginIdentifier): string {
-  return Array.from(loginIdentifierOf(who)).slice(0, 254).join('').toWellFormed()
+function triedIdentifier (who: LoginIdentifier): { identifier?: string } {
+  const identifier = loginIdentifierOf(who)
+  if (!USERNAME.test(identifier) && !ADDRESS.test(identifier)) return {}
+  return { identifier: Array.from(identifier).slice(0, 254).join('').toWellFormed() }
 }
 
 function lookupOf (who: LoginIdentifier): { email: string } | { username: string } {
