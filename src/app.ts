@@ -7,7 +7,7 @@ import { buildDependencies, type AppDeps } from './dependencies.js'
 import { logRedaction } from './log-redaction.js'
 import { accessTokens } from './plugins/access-tokens.js'
 import { authenticate } from './plugins/authenticate.js'
-import { auditRetention } from './plugins/audit-retention.js'
+import { retention } from './plugins/retention.js'
 import { authorize } from './plugins/authorize.js'
 import { clientAddresses } from './plugins/client-address.js'
 import { cookieNames, cookies } from './plugins/cookies.js'
@@ -119,7 +119,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   await app.register(authorize)
   await app.register(freshAuth, { reauthentication: services.reauthentication, sessions: services.sessions })
   await app.register(mailer, { delivery: services.mailDelivery, pollSeconds: config.MAIL_POLL_SECONDS })
-  await app.register(auditRetention, { audit: services.audit, days: config.AUDIT_RETENTION_DAYS })
+  await app.register(retention, { retention: services.retention })
   await services.settings.start()
   if (config.AUTH_SECRET_PREVIOUS !== undefined) await app.register(totpReseal, { factors: services.factors })
   app.addHook('onClose', async () => { services.settings.stop(); await services.passwords.close() })

@@ -11,6 +11,7 @@ import { createCredentialService } from './passwords/credentials.js'
 import { createEmailVerificationService } from './accounts/email-verification.js'
 import { createLoginRecords } from './sessions/login-records.js'
 import { createLoginThrottle } from './sessions/login-throttle.js'
+import { createRetentionService } from './retention.js'
 import type { MailLog, MailSender } from './mail/sender.js'
 import { createMailDelivery } from './mail/delivery.js'
 import { createMailOutbox } from './mail/outbox.js'
@@ -139,7 +140,8 @@ export function createServices (config: Config, { prisma, sql, signJwt, refreshK
   })
   const logins = createLoginService({ prisma, passwords, records, settings, audit, issueAccessToken, emails, throttle, challenges, assertions, requireVerifiedEmail, metrics })
   const admin = createAdminService({ prisma, sessions, audit, passwordReset, oneTimeTokens, throttle, now })
-  return { passwords, settings, audit, sessions, refresh, users, logins, admin, emails, passwordReset, credentials, mailDelivery, factors, reauthentication, challenges, passkeys }
+  const retention = createRetentionService({ prisma, audit, now, auditDays: config.AUDIT_RETENTION_DAYS, endedDays: config.SESSION_RETENTION_DAYS })
+  return { passwords, settings, audit, sessions, refresh, users, logins, admin, emails, passwordReset, credentials, mailDelivery, factors, reauthentication, challenges, passkeys, retention }
 }
 
 export type Services = ReturnType<typeof createServices>

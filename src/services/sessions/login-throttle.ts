@@ -73,8 +73,8 @@ export function waitAfter (failures: number, policy: LoginThrottlePolicy): numbe
  * (a login forgetting its failures, another sweep): a sweep never waits, so failures at once,
  * an attack's, neither queue on it nor deadlock in it.
  */
-async function sweepExpiredFailures (db: Db, at: Date): Promise<void> {
-  await db.$executeRaw`DELETE FROM "LoginFailure" WHERE key IN (SELECT key FROM "LoginFailure" WHERE "expiresAt" < ${iso(at)}::timestamp(3) FOR UPDATE SKIP LOCKED)`
+export async function sweepExpiredFailures (db: Db, at: Date): Promise<number> {
+  return await db.$executeRaw`DELETE FROM "LoginFailure" WHERE key IN (SELECT key FROM "LoginFailure" WHERE "expiresAt" < ${iso(at)}::timestamp(3) FOR UPDATE SKIP LOCKED)`
 }
 
 /**

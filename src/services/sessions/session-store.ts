@@ -219,3 +219,13 @@ export async function openSession (sql: Sql, session: NewSession): Promise<ApiUs
   ])
   return row ?? null
 }
+
+/**
+ * Deletes up to `batch` sessions that ended before `cutoff` (revoked, or past their idle or
+ * absolute limit), skipping rows in use: the retention pass's (a login deletes its own user's).
+ */
+export async function deleteSessionsEndedBefore (db: Db, cutoff: Date, batch: number): Promise<number> {
+  return await db.$executeRaw`DELETE FROM "Session" WHERE id IN (SELECT id FROM "Session"
+    WHERE "revokedAt" < ${iso(cutoff)}::timestamp(3) OR ("revokedAt" IS NULL AND LEAST("idleExpiresAt", "absoluteExpiresAt") < ${iso(cutoff)}::timestamp(3))
+    LIMIT ${batch} FOR UPDATE SKIP LOCKED)`
+}

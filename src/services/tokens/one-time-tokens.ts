@@ -1,6 +1,7 @@
 // Single-use tokens mailed to users (email verification, email change, password reset): derived from a server key, stored only as SHA-256.
 import { createHash, createHmac, randomUUID } from 'node:crypto'
-import type { PrismaClient, Transaction } from '../../db/prisma.js'
+import type { Db, PrismaClient, Transaction } from '../../db/prisma.js'
+import { iso } from '../../db/sql.js'
 import type { TokenPurpose } from '../../generated/prisma/enums.js'
 import { lockUser } from '../accounts/user-store.js'
 
@@ -131,3 +132,14 @@ function spending (now: () => Date) {
 }
 
 export type OneTimeTokenService = ReturnType<typeof createOneTimeTokenService>
+
+/**
+ * Deletes up to `batch` mailed links used, killed or expired before `cutoff` (each holds an
+ * address), skipping rows in use: the retention pass's. A link presented after its row is
+ * gone is refused as unknown rather than as expired.
+ */
+export async function deleteLinksEndedBefore (db: Db, cutoff: Date, batch: number): Promise<number> {
+  return await db.$executeRaw`DELETE FROM "OneTimeToken" WHERE id IN (SELECT id FROM "OneTimeToken"
+    WHERE "usedAt" < ${iso(cutoff)}::timestamp(3) OR "expiresAt" < ${iso(cutoff)}::timestamp(3)
+    LIMIT ${batch} FOR UPDATE SKIP LOCKED)`
+}

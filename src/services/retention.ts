@@ -1,0 +1,60 @@
+// What the service keeps of people, for no longer than its settings say: one pass deletes what is past them (plugins/retention.ts runs it).
+import type { PrismaClient } from '../db/prisma.js'
+import type { AuditService } from './admin/audit.js'
+import { sweepExpiredFailures } from './sessions/login-throttle.js'
+import { deleteSessionsEndedBefore } from './sessions/session-store.js'
+import { deleteLinksEndedBefore } from './tokens/one-time-tokens.js'
+
+const DAY_MS = 86_400_000
+const DELETE_BATCH = 1000
+
+export interface RetentionDeps {
+  prisma: PrismaClient
+  audit: Pick<AuditService, 'deleteOlderThan'>
+  now: () => Date
+  /** AUDIT_RETENTION_DAYS: 0 keeps every entry. */
+  auditDays: number
+  /** SESSION_RETENTION_DAYS: how long an ended session, or a used or expired link, is kept. */
+  endedDays: number
+}
+
+/** What one pass deleted. */
+export interface Deleted {
+  auditEntries: number
+  sessions: number
+  links: number
+  failureCounts: number
+}
+
+/** Runs `batch` until it deletes less than a whole batch, or the pass is stopped. */
+async function inBatches (batch: () => Promise<number>, signal?: AbortSignal): Promise<number> {
+  let deleted = 0
+  for (;;) {
+    const count = await batch()
+    deleted += count
+    if (count < DELETE_BATCH || signal?.aborted === true) return deleted
+  }
+}
+
+export function createRetentionService ({ prisma, audit, now, auditDays, endedDays }: RetentionDeps) {
+  return {
+    /**
+     * Deletes the audit entries past AUDIT_RETENTION_DAYS, the sessions and mailed links that
+     * ended more than SESSION_RETENTION_DAYS ago (a login deletes its own user's; a user who
+     * never logs in again had theirs kept for ever), and the failure counts past their expiry
+     * (which the next failed login would sweep). Instances at once skip each other's rows.
+     */
+    async pass (signal?: AbortSignal): Promise<Deleted> {
+      const at = now()
+      const endedBefore = new Date(at.getTime() - endedDays * DAY_MS)
+      return {
+        auditEntries: auditDays === 0 ? 0 : await audit.deleteOlderThan(auditDays, signal),
+        sessions: await inBatches(() => deleteSessionsEndedBefore(prisma, endedBefore, DELETE_BATCH), signal),
+        links: await inBatches(() => deleteLinksEndedBefore(prisma, endedBefore, DELETE_BATCH), signal),
+        failureCounts: await sweepExpiredFailures(prisma, at)
+      }
+    }
+  }
+}
+
+export type RetentionService = ReturnType<typeof createRetentionService>
