@@ -25,7 +25,7 @@ const catalogue = {
   AUTH_INVALID_CREDENTIALS: [401, 'Invalid credentials'],
   AUTH_TOKEN_INVALID: [401, 'The access token is invalid'],
   AUTH_TOKEN_EXPIRED: [401, 'The access token has expired'],
-  AUTH_SESSION_MISMATCH: [401, 'The access token is of another session than the one the request names (X-Session-Id): the credentials were replaced since the call was first sent'],
+  AUTH_SESSION_MISMATCH: [401, 'The access token is of another session than the one the request names (X-Auth-Session-Id): the credentials were replaced since the call was first sent'],
   AUTH_SESSION_REVOKED: [401, 'The session has ended; log in again'],
   AUTH_REFRESH_INVALID: [401, 'The refresh token is invalid'],
   AUTH_REFRESH_EXPIRED: [401, 'The session has expired; log in again'],

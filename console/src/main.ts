@@ -67,13 +67,13 @@ function showRefusal (email: string, error: unknown): void {
 }
 
 /** Signed in: the admin API decides whether this account may use the console. */
-async function enter (): Promise<void> {
+async function enter (again = true): Promise<void> {
   let me
   try {
     me = await client.me()
   } catch (error) {
-    // Signed in or out elsewhere while this asked: ask again, of whoever the cookies hold now.
-    if (isAuthError(error, 'SESSION_CHANGED')) return await enter()
+    // Signed in or out elsewhere while this asked: ask once more, of whoever the cookies hold now.
+    if (again && isAuthError(error, 'SESSION_CHANGED')) return await enter(false)
     showSignIn(isAuthError(error) && error.status === 401 ? undefined : problemOf(error))
     return
   }

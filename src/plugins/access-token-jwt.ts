@@ -105,8 +105,10 @@ export function createAccessTokenJwt (settings: Pick<JwtSettings, 'ring' | 'issu
       const key = ring.verificationKey(header.kid)
       const instance = key === undefined ? undefined : instances[key.kid]
       if (key === undefined || instance === undefined) {
-        // Its claims unverified: the session it names is not told back (see tokenExpired).
-        throw keyGone(header, unverifiedClaims(token), settings, hs256) ? tokenExpired(undefined) : apiError('AUTH_TOKEN_INVALID')
+        // Its claims unverified, the session it names is told back all the same: a client only
+        // ever names it back to be refused (AUTH_SESSION_MISMATCH), never to be let in.
+        const claims = unverifiedClaims(token)
+        throw keyGone(header, claims, settings, hs256) ? expired(claims) : apiError('AUTH_TOKEN_INVALID')
       }
       // A live key under another algorithm is never a token we issued: algorithm confusion (RFC 8725 3.1).
       if (header.alg !== key.alg) throw apiError('AUTH_TOKEN_INVALID')
@@ -159,7 +161,7 @@ function unverifiedClaims (token: string): Record<string, unknown> | null {
   }
 }
 
-/** AUTH_TOKEN_EXPIRED of a verified token, with the session it names. */
+/** AUTH_TOKEN_EXPIRED, with the session the token names. */
 function expired (claims: Record<string, unknown> | null) {
   const sid = claims?.sid
   return tokenExpired(typeof sid === 'string' && UUID.test(sid) ? sid : undefined)

@@ -9,7 +9,7 @@ import type { AccessTokenClaims } from './access-token-jwt.js'
  * refresh names the session whose token expired, and credentials replaced meanwhile (cookies
  * shared with another app that signed someone in) must not run it as the new session.
  */
-export const SESSION_HEADER = 'x-session-id'
+export const SESSION_HEADER = 'x-auth-session-id'
 
 export interface Caller {
   userId: string

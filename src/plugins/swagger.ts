@@ -12,7 +12,7 @@ import { cookieNames } from './cookies.js'
 const OPTIONAL_BODY = 'x-optional-body'
 
 // The request header the authenticated routes honour, told with the schemes they accept.
-const SESSION_HEADER_NOTE = 'A request may name the session it is meant for in the `X-Session-Id` header (the `sessionId` of the `AUTH_TOKEN_EXPIRED` answer, when a call is sent again after a refresh): it is refused with 401 `AUTH_SESSION_MISMATCH`, before it runs, when the access token is of another session.'
+const SESSION_HEADER_NOTE = 'A request may name the session it is meant for in the `X-Auth-Session-Id` header (the `sessionId` of the `AUTH_TOKEN_EXPIRED` answer, when a call is sent again after a refresh): it is refused with 401 `AUTH_SESSION_MISMATCH`, before it runs, when the access token is of another session.'
 
 type OptionalBodyOperation = { [OPTIONAL_BODY]?: boolean, requestBody?: { required?: boolean } }
 

@@ -18,7 +18,7 @@ import { mailboxKeyOf } from '../services/sessions/login-throttle.js'
 import type { RefreshService } from '../services/sessions/refresh.js'
 import type { SessionService } from '../services/sessions/sessions.js'
 import type { UserService } from '../services/accounts/users.js'
-import { absentBodyAsEmpty, actorOf, callerOf, deviceOf, isBrowser, noStore, type TypedRoutes } from './request-context.js'
+import { absentBodyAsEmpty, actorOf, deviceOf, isBrowser, noStore, type TypedRoutes } from './request-context.js'
 
 export interface AuthRoutesOptions {
   logins: LoginService
@@ -187,12 +187,12 @@ function logoutRoutes (routes: TypedRoutes, app: FastifyInstance, sessions: Sess
     // A refresh token that names no session of ours (stale, corrupted) leaves the access token
     // to say which session ends (regression: 204 and cleared cookies, and the session lived on).
     if (refreshToken !== undefined && await sessions.revokeByRefreshToken(refreshToken, 'logout')) return
+    let claims
     try {
-      await app.authenticate(request)
+      claims = app.accessTokens.verify(app.accessTokens.presented(request))
     } catch {
       return // nothing valid presented: there is no session to end
     }
-    const caller = callerOf(request)
-    await sessions.revoke(caller.userId, caller.sessionId, 'logout')
+    await sessions.revoke(claims.sub, claims.sid, 'logout')
   }
 }

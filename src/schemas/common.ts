@@ -63,7 +63,7 @@ export const ErrorResponse = Type.Object({
   error: Type.String(),
   message: Type.String(),
   methods: Type.Optional(Type.Array(Type.String(), { description: 'REAUTHENTICATION_REQUIRED only: what POST /auth/reauthenticate accepts for this account ("password", "totp", "recovery_code", "webauthn")' })),
-  sessionId: Type.Optional(Type.String({ format: 'uuid', description: 'AUTH_TOKEN_EXPIRED of an expired token (not of a key no longer held): its session, which a client of HttpOnly cookies cannot read; send the call again after a refresh with `X-Session-Id` set to it, and the service refuses it (401 AUTH_SESSION_MISMATCH) if the cookies hold another session by then' }))
+  sessionId: Type.Optional(Type.String({ format: 'uuid', description: 'AUTH_TOKEN_EXPIRED only: the session the token names, which a client of HttpOnly cookies cannot read; send the call again after a refresh with `X-Auth-Session-Id` set to it, and the service refuses it (401 AUTH_SESSION_MISMATCH) if the cookies hold another session by then' }))
 }, { $id: 'ErrorResponse', title: 'Error' })
 
 /** The OpenAPI security requirement of every authenticated route: an access token in the Authorization header, or the access cookie (plugins/swagger.ts names both schemes). */

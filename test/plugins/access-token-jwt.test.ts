@@ -26,7 +26,7 @@ t.test('a token verified once is refused as soon as its key retires: expired, so
   t.match(jwt.verify(token), { sub: claims.sub })
   t.match(jwt.verify(token), { sub: claims.sub }, 'again, from the cache')
   now = start + 24 * HOUR + HOUR + 86_400_000 + 1000
-  t.throws(() => jwt.verify(token), { code: 'AUTH_TOKEN_EXPIRED' })
+  t.throws(() => jwt.verify(token), { code: 'AUTH_TOKEN_EXPIRED', sessionId: claims.sid })
   now = start + HOUR
 })
 
@@ -46,8 +46,10 @@ t.test('a key this service no longer verifies with: AUTH_TOKEN_EXPIRED; a bad si
   const [header, payload, signature] = jwt.sign(claims).split('.') as [string, string, string]
   const headed = (fields: Record<string, unknown>) => `${Buffer.from(JSON.stringify({ alg: 'EdDSA', typ: 'at+jwt', ...fields })).toString('base64url')}.${payload}.${signature}`
   t.throws(() => jwt.verify(headed({ kid: '20200101T000000Z-deleted0' })), { code: 'AUTH_TOKEN_EXPIRED' }, 'a kid of no key here')
-  const unverified = t.throws(() => jwt.verify(headed({})), { code: 'AUTH_TOKEN_EXPIRED' }, 'no kid: issued before kids…')
-  t.notOk(unverified instanceof Error && 'sessionId' in unverified, '…and, its claims unverified, its session is not told back')
+  t.throws(() => jwt.verify(headed({})), { code: 'AUTH_TOKEN_EXPIRED', sessionId: claims.sid }, 'no kid: issued before kids, its session named (only ever named back to be refused)')
+  const sidless = `${Buffer.from(JSON.stringify({ alg: 'EdDSA', typ: 'at+jwt' })).toString('base64url')}.${Buffer.from(JSON.stringify({ iss: 'https://auth.test', aud: 'https://auth.test', sid: 'not a session' })).toString('base64url')}.${signature}`
+  const refused = t.throws(() => jwt.verify(sidless), { code: 'AUTH_TOKEN_EXPIRED' }, 'a sid that is no session id…')
+  t.notOk(refused instanceof Error && 'sessionId' in refused, '…is not named')
   const flipped = `${signature.slice(0, 10)}${signature[10] === 'A' ? 'B' : 'A'}${signature.slice(11)}`
   t.throws(() => jwt.verify(`${header}.${payload}.${flipped}`), { code: 'AUTH_TOKEN_INVALID' }, 'a bad signature under a live key')
   t.throws(() => jwt.verify(headed({ alg: 'HS256', kid: JSON.parse(Buffer.from(header, 'base64url').toString()).kid })), { code: 'AUTH_TOKEN_INVALID' }, 'a live kid under another algorithm')

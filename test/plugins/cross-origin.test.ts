@@ -44,14 +44,14 @@ t.test('what the router refuses before any hook is readable by a listed origin\'
   t.notOk(foreign.headers['access-control-allow-origin'], 'nothing for an origin not listed')
 })
 
-t.test('a listed origin\'s page may name the session a call is meant for (X-Session-Id, sent on a retry after a refresh)', async t => {
+t.test('a listed origin\'s page may name the session a call is meant for (X-Auth-Session-Id, sent on a retry after a refresh)', async t => {
   const preflight = await app.inject({
     method: 'OPTIONS',
     url: '/users/me',
-    headers: { origin: 'https://app.example.com', 'access-control-request-method': 'PATCH', 'access-control-request-headers': 'content-type, x-session-id' }
+    headers: { origin: 'https://app.example.com', 'access-control-request-method': 'PATCH', 'access-control-request-headers': 'content-type, x-auth-session-id' }
   })
   t.equal(preflight.statusCode, 204)
-  t.match(preflight.headers['access-control-allow-headers'], /x-session-id/)
+  t.match(preflight.headers['access-control-allow-headers'], /x-auth-session-id/)
 })
 
 t.test('login and register from a foreign site are refused (login CSRF)', async t => {

@@ -34,6 +34,16 @@ t.test('logout with the Bearer access token', async t => {
   t.equal(me.json().code, 'AUTH_SESSION_REVOKED', 'routes reading the database refuse it at once')
 })
 
+// Regression: a request naming another session (X-Auth-Session-Id, an app's header of that name)
+// answered 204 and left the session live.
+t.test('logout ends the session its token names, whatever session the request names', async t => {
+  const account = await registerAccount(app)
+  const tokens = await loginWithBody(app, account)
+  const response = await app.inject({ method: 'POST', url: '/auth/logout', headers: { authorization: `Bearer ${tokens.accessToken}`, 'x-auth-session-id': 'analytics-7f3a' } })
+  t.equal(response.statusCode, 204)
+  t.ok(await isRevoked(tokens.sessionId))
+})
+
 t.test('logout with cookies clears them', async t => {
   const account = await registerAccount(app)
   const { response: login, cookie } = await loginWithCookies(app, account)

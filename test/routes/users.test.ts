@@ -92,19 +92,19 @@ t.test('an expired access token is refused', async t => {
 
 // A client sends a call again after a refresh naming the session whose token expired: cookies
 // replaced meanwhile by another app's sign-in must not run it as the new session.
-t.test('a request naming another session than its token\'s (X-Session-Id) is refused before it runs: 401 AUTH_SESSION_MISMATCH', async t => {
+t.test('a request naming another session than its token\'s (X-Auth-Session-Id) is refused before it runs: 401 AUTH_SESSION_MISMATCH', async t => {
   const account = await registerAccount(app)
   const { accessToken, sessionId } = await loginWithBody(app, account)
   const other = await loginWithBody(app, account)
   const patch = (headers: Record<string, string>) => app.inject({ method: 'PATCH', url: '/users/me', headers: { authorization: `Bearer ${accessToken}`, ...headers }, payload: { profile: { bio: 'meant for another session' } } })
-  t.equal((await patch({ 'x-session-id': sessionId })).statusCode, 200, 'its own session: as without the header')
+  t.equal((await patch({ 'x-auth-session-id': sessionId })).statusCode, 200, 'its own session: as without the header')
   for (const meant of [other.sessionId, 'not a session id', '']) {
-    const refused = await patch({ 'x-session-id': meant })
+    const refused = await patch({ 'x-auth-session-id': meant })
     t.equal(refused.statusCode, 401, JSON.stringify(meant))
     t.equal(refused.json().code, 'AUTH_SESSION_MISMATCH')
   }
   await app.inject({ method: 'PATCH', url: '/users/me', headers: { authorization: `Bearer ${accessToken}` }, payload: { profile: { bio: null } } })
-  const refusedFirst = await patch({ 'x-session-id': other.sessionId })
+  const refusedFirst = await patch({ 'x-auth-session-id': other.sessionId })
   t.equal(refusedFirst.statusCode, 401)
   const me = await app.inject({ method: 'GET', url: '/users/me', headers: { authorization: `Bearer ${accessToken}` } })
   t.equal(me.json().profile.bio, null, 'nothing written')

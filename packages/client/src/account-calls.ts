@@ -13,11 +13,10 @@ export interface Senders {
   /** A call that needs no session. */
   open: (path: string, init?: RequestInit) => Promise<Response>
   /**
-   * Asked before a call that ends the session (logout everywhere, the account deleted); what it
-   * gives is called once the call succeeded, and ends the session here if it is still the one
-   * the call was made in.
+   * A call that ends the session it is made in (logout everywhere, the account deleted): once
+   * it succeeded, the session ends here, if it is still the one the call was made in.
    */
-  ending: () => Promise<(event: SessionEndEvent) => Promise<void> | void>
+  ending: (path: string, init: RequestInit, event: SessionEndEvent) => Promise<void>
 }
 
 export function accountCalls ({ authed, open, ending }: Senders) {
@@ -89,17 +88,9 @@ export function accountCalls ({ authed, open, ending }: Senders) {
     /** Verifies an address (or completes an email change) with the mailed token. */
     verifyEmail: (input: VerifyEmailInput): Promise<void> => ok(anyone({ method: 'POST', path: '/auth/email/verify', body: input })),
     /** Ends every session of the user, this one included. */
-    async logoutAll (): Promise<void> {
-      const end = await ending()
-      await ok(asUser({ method: 'POST', path: '/auth/logout-all' }))
-      await end({ reason: 'logout' })
-    },
+    logoutAll: (): Promise<void> => ending(...toRequest({ method: 'POST', path: '/auth/logout-all' }), { reason: 'logout' }),
     /** Deletes the account, its sessions and data (403 `INVALID_CURRENT_PASSWORD`). */
-    async deleteAccount (input: DeleteMeInput): Promise<void> {
-      const end = await ending()
-      await ok(asUser({ method: 'DELETE', path: '/users/me', body: input }))
-      await end({ reason: 'account-deleted' })
-    }
+    deleteAccount: (input: DeleteMeInput): Promise<void> => ending(...toRequest({ method: 'DELETE', path: '/users/me', body: input }), { reason: 'account-deleted' })
   }
 }
 

@@ -87,6 +87,15 @@ export async function refusalOf (response: Response): Promise<Refusal | undefine
   return { code: body.code, sessionId: typeof body.sessionId === 'string' ? body.sessionId : undefined }
 }
 
+/**
+ * Whether a 401 refuses the session itself: not AUTH_TOKEN_EXPIRED (a refresh mends it), nor
+ * AUTH_SESSION_MISMATCH (the request named another session than its credentials': a header of
+ * the app's own, or cookies another app replaced, which the cookie client tells itself).
+ */
+export function refusesSession (code: string): boolean {
+  return code !== 'AUTH_TOKEN_EXPIRED' && code !== 'AUTH_SESSION_MISMATCH'
+}
+
 /** The call was refused for a session that a sign-in has replaced since, and was not sent again. */
 export function sessionChanged (): AuthError {
   return new AuthError('SESSION_CHANGED', 'The session this call was made in was replaced while it was under way; it was not sent again', 401)

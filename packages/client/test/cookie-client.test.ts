@@ -396,12 +396,25 @@ t.test('a call whose token expired in a session another app replaced is refused 
     const which = `refreshed by ${refresher}`
     t.match(await call, { code: 'SESSION_CHANGED', status: 401 }, `${which}: the call fails`)
     const patches = service.sent.filter(r => r.path === '/users/me' && r.method === 'PATCH')
-    t.same(patches.map(r => new Headers(r.init.headers).get('x-session-id')), [null, sessionIdOf(1)], `${which}: sent again naming its session, and refused`)
+    t.same(patches.map(r => new Headers(r.init.headers).get('x-auth-session-id')), [null, sessionIdOf(1)], `${which}: sent again naming its session, and refused`)
     t.equal(service.count('POST /auth/refresh'), 1, `${which}: one refresh`)
     await settle()
     for (const each of tabs) t.same(each.ended, [], `${which}: nothing ended in this app`)
     t.same(await tab.client.me(), user, `${which}: the tab goes on in the cookies' session`)
   }
+})
+
+// Regression: a header of the app's own of that name (analytics) failed its calls SESSION_CHANGED.
+t.test('an AUTH_SESSION_MISMATCH to the app\'s own X-Auth-Session-Id is the app\'s answer: nothing ends, nothing fails as a changed session', async t => {
+  const service = createStandIn()
+  const [tab] = openTabs(t, service, 1) as [Tab]
+  await tab.client.login({ email: user.email, password: 'pw' })
+  const response = await tab.client.fetch('/users/me', { headers: { 'x-auth-session-id': 'analytics-7f3a' } })
+  t.equal(response.status, 401)
+  t.equal((await response.json() as { code: string }).code, 'AUTH_SESSION_MISMATCH')
+  await settle()
+  t.same(tab.ended, [])
+  t.same(await tab.client.me(), user)
 })
 
 t.test('a refresh answered after a logout or a login was asked for lands first: its cookies never replace the new session\'s', async t => {
@@ -519,7 +532,7 @@ t.test('fetch: any path of the service, the body sent again on the retry, the an
   const expired = service.sent.filter(r => r.path === '/users/me')
   t.equal(expired.length, 2)
   t.same(expired.map(r => new Headers(r.init.headers).get('accept')), ['application/json', 'application/json'], 'the caller\'s headers both times')
-  t.same(expired.map(r => new Headers(r.init.headers).get('x-session-id')), [null, sessionIdOf(1)], 'the retry names the session whose token expired')
+  t.same(expired.map(r => new Headers(r.init.headers).get('x-auth-session-id')), [null, sessionIdOf(1)], 'the retry names the session whose token expired')
   await t.rejects(tab.client.fetch('https://elsewhere.example.com/x'), TypeError, 'never to another origin')
   await t.rejects(tab.client.fetch('//elsewhere.example.com/x'), TypeError)
 })

@@ -240,6 +240,43 @@ t.test('a logout while a refresh of the same session rotates its tokens forgets 
   t.same(ended, [{ reason: 'logout' }])
 })
 
+// Regression: with a slow storage, a call made before a sign-in read the new session's tokens
+// and went out as it; logout everywhere ended the new user's sessions.
+t.test('a call made before a sign-in that its read of the storage waited out fails SESSION_CHANGED, unsent', async t => {
+  for (const call of ['updateMe', 'logoutAll'] as const) {
+    const service = createStandIn()
+    const kept = memoryStorage()
+    let slow = false
+    const storage: TokenStorage = {
+      get: async () => { const tokens = kept.get(); if (slow) await sleep(150); return tokens },
+      set: async tokens => { kept.set(tokens) },
+      clear: async () => { kept.clear() }
+    }
+    const client = createTokenClient({ baseUrl, fetch: service.fetch, storage })
+    await client.login({ identifier: 'ada', password: 'pw' })
+    slow = true
+    const made = (call === 'updateMe' ? client.updateMe({ profile: { displayName: 'made in the first session' } }) : client.logoutAll()).catch((e: unknown) => e)
+    await sleep(20)
+    slow = false
+    await client.login({ identifier: 'grace', password: 'pw' })
+    t.match(await made, { code: 'SESSION_CHANGED', status: 401 }, call)
+    t.same(service.sent.map(r => `${r.method} ${r.path}`), ['POST /auth/login', 'POST /auth/login'], `${call}: nothing sent but the sign-ins`)
+  }
+})
+
+// Regression: a header of the app's own of that name (analytics) signed the user out.
+t.test('an AUTH_SESSION_MISMATCH (the app named another session in X-Auth-Session-Id) fails its call and ends nothing', async t => {
+  const { service, storage, ended, client } = signedInClient()
+  await client.login({ identifier: 'ada', password: 'pw' })
+  const response = await client.fetch('/users/me', { headers: { 'x-auth-session-id': 'analytics-7f3a' } })
+  t.equal(response.status, 401)
+  t.equal((await response.json() as { code: string }).code, 'AUTH_SESSION_MISMATCH')
+  t.same(ended, [], 'no session end')
+  t.not(await storage.get(), null, 'the tokens are kept')
+  t.same(await client.me(), user)
+  t.equal(service.count('POST /auth/refresh'), 0)
+})
+
 t.test('storageTimeoutMs must be a whole number of milliseconds a timer can hold', async t => {
   for (const storageTimeoutMs of [Infinity, 0, -1, 2.5, 2 ** 31]) {
     t.throws(() => createTokenClient({ baseUrl, storageTimeoutMs }), RangeError, String(storageTimeoutMs))

@@ -59,9 +59,6 @@ export interface FailureState {
 }
 
 /** Seconds an identifier must wait after `failures` consecutive failures. */
-/** How far instances' clocks may differ (NTP keeps them within milliseconds). */
-const CLOCK_SKEW_MS = 60_000
-
 export function waitAfter (failures: number, policy: LoginThrottlePolicy): number {
   if (failures >= policy.lockoutAfter) return policy.lockoutSeconds
   if (failures < policy.backoffAfter) return 0
@@ -106,12 +103,11 @@ export function createLoginThrottle ({ prisma, policy, now }: LoginThrottleDeps)
       const wait = waitAfter(state.failures, policy)
       if (wait === 0) return
       const at = now().getTime()
-      const last = state.lastFailureAt.getTime()
-      // Stamped further ahead than clocks differ: by this clock before it was set back, at a
-      // time unknown, so it holds nothing; the next failure is stamped right, and the count
-      // goes on (regression: one wrong password, then the clock set back an hour, and the
-      // right one waited the hour).
-      if (last > at + CLOCK_SKEW_MS) return
+      // A failure stamped ahead (this clock set back since, or another instance's running
+      // ahead) counts as made now: it is never a free try (with the stamp ignored, instances
+      // whose clocks differ let every other guess through), and the wait it tells is its own,
+      // told again until this clock passes the stamp.
+      const last = Math.min(state.lastFailureAt.getTime(), at)
       const remaining = (last + wait * 1000 - at) / 1000
       if (remaining > 0) throw rateLimited(remaining)
     },

@@ -1,7 +1,7 @@
 // Cookie mode, for browser apps: the service keeps the tokens in HttpOnly cookies; this client never sees one.
 import { accountCalls } from '../account-calls.js'
 import type { LoginInput, MfaVerifyInput, PasskeyLoginInput } from '../api-types.js'
-import { errorFrom, refusalOf, sessionChanged } from '../errors.js'
+import { errorFrom, refusalOf, refusesSession, sessionChanged } from '../errors.js'
 import { createHttp, json, ok, refreshBudgetOf, sendRefresh, toRequest, type HttpOptions } from '../http.js'
 import { isMfaChallenge, signedIn, type LoginResult, type SignedIn } from '../login.js'
 import { createSessionEvents, type SessionEndEvent, type SessionEndListener } from '../session-events.js'
@@ -9,7 +9,7 @@ import { createRefreshLock } from './refresh-lock.js'
 import { openTabChannel } from './tab-channel.js'
 
 // The session a retried call is meant for: the service refuses it (AUTH_SESSION_MISMATCH) when the cookies hold another's.
-const SESSION_HEADER = 'x-session-id'
+const SESSION_HEADER = 'x-auth-session-id'
 
 export interface AuthClientOptions extends HttpOptions {
   /** Names the lock and the channel the app's tabs share. Default: one per `baseUrl`. */
@@ -110,31 +110,34 @@ export function createAuthClient (options: AuthClientOptions) {
   }
 
   /**
-   * Only AUTH_TOKEN_EXPIRED refreshes, once, and the call is retried once; any other 401 ends
-   * the session. A call sent in an earlier session is neither retried nor ends anything, and
-   * its refusal after a sign-in fails it SESSION_CHANGED. This tab knows of a logout or a sign-in in it or its
-   * app's other tabs; one it cannot hear of (another app sharing the service's cookies, a
-   * browser without BroadcastChannel) the service tells: the retry names the session whose
-   * token expired (X-Session-Id), and the service refuses it when the cookies hold another's
-   * (regression: the call was sent again, and ran as the new session).
+   * Only AUTH_TOKEN_EXPIRED refreshes, once, and the call is retried once; any other 401 that
+   * refuses the session ends it. A call sent in an earlier session is neither retried nor ends
+   * anything, and its refusal after a sign-in fails it SESSION_CHANGED. This tab knows of a
+   * logout or a sign-in in it or its app's other tabs; one it cannot hear of (another app
+   * sharing the service's cookies, a browser without BroadcastChannel) the service tells: the
+   * retry names the session whose token expired (X-Auth-Session-Id), and the service refuses
+   * it when the cookies hold another's (regression: the call was sent again, and ran as the
+   * new session).
    */
   async function authed (path: string, init: RequestInit = {}): Promise<Response> {
     const sent = sending()
     let response = await http.request(path, init)
     let refusal = await refusalOf(response)
+    let named = false
     if (refusal?.code === 'AUTH_TOKEN_EXPIRED' && !changedSince(sent)) {
       const expiredIn = refusal.sessionId
       await refreshAfter(sent)
       if (!changedSince(sent)) {
+        named = expiredIn !== undefined
         response = await http.request(path, inSession(init, expiredIn))
         refusal = await refusalOf(response)
       }
     }
-    if (refusal !== undefined && (signedInSince(sent) || refusal.code === 'AUTH_SESSION_MISMATCH')) throw sessionChanged()
+    if (refusal !== undefined && (signedInSince(sent) || (named && refusal.code === 'AUTH_SESSION_MISMATCH'))) throw sessionChanged()
     if (changedSince(sent)) return response
     if (refusal === undefined) {
       if (response.ok) ended = false
-    } else if (refusal.code !== 'AUTH_TOKEN_EXPIRED') {
+    } else if (refusesSession(refusal.code)) {
       end({ reason: 'refused', code: refusal.code })
     }
     return response
@@ -163,7 +166,14 @@ export function createAuthClient (options: AuthClientOptions) {
   const signIn = (path: string, body: object) => afterRefreshes(async () => started(await json(open(...toRequest({ method: 'POST', path, body })))))
 
   return {
-    ...accountCalls({ authed, open, ending: async () => event => { end(event) } }),
+    ...accountCalls({
+      authed,
+      open,
+      async ending (path, init, event) {
+        await ok(authed(path, init))
+        end(event)
+      }
+    }),
 
     /** Signs in: the service sets the cookies. May answer a second-factor challenge instead. */
     async login (input: LoginInput): Promise<LoginResult> {

@@ -1,7 +1,7 @@
 // Token mode, for mobile and server clients: tokens in the body, kept in a storage of the app's choosing.
 import { accountCalls } from '../account-calls.js'
 import type { LoginInput, LoginTokenAnswer, MfaVerifyInput, PasskeyLoginInput, RefreshTokenAnswer } from '../api-types.js'
-import { AuthError, errorFrom, isAuthError, refusalOf, sessionChanged } from '../errors.js'
+import { AuthError, errorFrom, isAuthError, refusalOf, refusesSession, sessionChanged } from '../errors.js'
 import { createHttp, json, millisecondsOption, ok, refreshBudgetOf, sendRefresh, toRequest, type HttpOptions } from '../http.js'
 import { isMfaChallenge, signedIn, type LoginResult } from '../login.js'
 import { createSessionEvents, type SessionEndEvent, type SessionEndListener } from '../session-events.js'
@@ -160,15 +160,19 @@ export function createTokenClient (options: TokenClientOptions) {
 
   /**
    * Refreshes shortly before `exp`, or once on AUTH_TOKEN_EXPIRED, and retries once; any other
-   * 401 ends the session, if the tokens it refused are still the ones kept. A call whose
-   * session was replaced meanwhile (a logout, then a new login) fails SESSION_CHANGED, whatever
-   * the service answered: sent again, it would run as whoever signed in since, and its refusal
-   * says nothing of the session kept now.
+   * 401 that refuses the session ends it, if the tokens it refused are still the ones kept. A
+   * call whose session was replaced meanwhile (a logout, then a new login) fails
+   * SESSION_CHANGED, whatever the service answered: sent again, it would run as whoever signed
+   * in since, and its refusal says nothing of the session kept now. Resolves with the tokens
+   * the call went out with, too.
    */
-  async function authed (path: string, init: RequestInit = {}): Promise<Response> {
+  async function send (path: string, init: RequestInit = {}): Promise<{ response: Response, tokens: StoredTokens }> {
     const since = sessionChanges
     const signInsBefore = signIns
     const begun = await current()
+    // A sign-in while the storage was read: what it read may be the new session's tokens, and
+    // the call was made before it (regression: sent as the new session, with a slow storage).
+    if (signIns !== signInsBefore) throw sessionChanged()
     try {
       const early = due(begun)
       let tokens = await upToDate(begun)
@@ -182,15 +186,17 @@ export function createTokenClient (options: TokenClientOptions) {
         refusal = await refusalOf(response)
       }
       const code = refusal?.code
-      if (code === undefined) return response
+      if (code === undefined) return { response, tokens }
       if (await signedInSince(begun, signInsBefore)) throw sessionChanged()
-      if (code !== 'AUTH_TOKEN_EXPIRED') await ifStillHeld(tokens, since, () => forget({ reason: 'refused', code }))
-      return response
+      if (refusesSession(code)) await ifStillHeld(tokens, since, () => forget({ reason: 'refused', code }))
+      return { response, tokens }
     } catch (error) {
       if (isAuthError(error) && error.status === 401 && !isAuthError(error, 'SESSION_CHANGED') && await signedInSince(begun, signInsBefore)) throw sessionChanged()
       throw error
     }
   }
+
+  const authed = async (path: string, init?: RequestInit): Promise<Response> => (await send(path, init)).response
 
   /** Whether another session than that of `tokens` was signed in since `before` (here, or by another client of the storage). */
   async function signedInSince (tokens: StoredTokens, before: number): Promise<boolean> {
@@ -233,9 +239,10 @@ export function createTokenClient (options: TokenClientOptions) {
     ...accountCalls({
       authed,
       open,
-      ending: async () => {
-        const tokens = await storage.get()
-        return event => endedSessionOf(tokens, event)
+      async ending (path, init, event) {
+        const { response, tokens } = await send(path, init)
+        await ok(response)
+        await endedSessionOf(tokens, event)
       }
     }),
 

@@ -127,7 +127,7 @@ export function createStandIn ({ latencyMs = 3, namesSessions = true } = {}) {
     await wait(latencyMs + delay, init.signal)
     const override = overrides.get(key)
     if (override !== undefined) return override(init)
-    const answer = act(key, body, access, refreshCredential, inBody, new Headers(init.headers).get('x-session-id'))
+    const answer = act(key, body, access, refreshCredential, inBody, new Headers(init.headers).get('x-auth-session-id'))
     const landed = landing
     landing = null
     const answerDelay = answerDelays.get(key) ?? 0
