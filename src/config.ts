@@ -63,7 +63,7 @@ export const ConfigSchema = Type.Object({
   SESSION_ABSOLUTE_TTL_SECONDS: Seconds(2_592_000, 60, 31_536_000, 'a session dies this long after login, whatever happens'),
   REFRESH_REUSE_GRACE_SECONDS: Seconds(10, 0, 60, 'the previous refresh token still yields the same successor this long'),
   MAX_SESSIONS_PER_USER: Type.Integer({ default: 10, minimum: 1, maximum: 1000 }),
-  SESSION_RETENTION_DAYS: Type.Integer({ default: 30, minimum: 1, maximum: 3650, description: 'a session that ended (signed out, revoked or expired), or a mailed link used or expired, this many days ago is deleted: by each instance\'s hourly retention pass, or at the user\'s next login' }),
+  SESSION_RETENTION_DAYS: Type.Integer({ default: 30, minimum: 1, maximum: 3650, description: 'a session that ended (signed out, revoked or expired), or a mailed link used or expired, this many days ago is deleted by each instance\'s hourly retention pass (a session also at its user\'s next login)' }),
   AUDIT_RETENTION_DAYS: Type.Integer({ default: 365, minimum: 0, maximum: 36_500, description: 'an audit entry is deleted this many days after it was written (each instance looks at start and every hour); 0 keeps every entry' }),
   SETTINGS_REFRESH_SECONDS: Seconds(5, 1, 300, 'how soon a runtime settings change made on another instance applies here'),
 

@@ -215,9 +215,10 @@ function loginIdentifierOf (who: LoginIdentifier): string {
   return canonical('email' in who ? who.email : 'username' in who ? who.username : who.identifier)
 }
 
-// What could name an account: a username, or an address (an '@', no white space).
+// What could name an account: a username, or an address (no white space, one '@', a domain
+// whose last label begins with a letter, as an address must to be registered).
 const USERNAME = new RegExp(Username.pattern as string)
-const ADDRESS = /^[^\s@]+@[^\s@]+$/u
+const ADDRESS = /^[^\s@]+@[^\s@]+\.[^\s@.\d][^\s@.]*$/u
 
 /**
  * The identifier an unknown-account attempt used, canonical and bounded, for the audit trail,
