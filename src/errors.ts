@@ -92,8 +92,8 @@ export function reauthenticationRequired (methods: string[]): createError.Fastif
 
 /**
  * AUTH_TOKEN_EXPIRED, naming the session of the expired token when it names one: a client whose
- * token is in an HttpOnly cookie cannot read it, and a refresh that lands on another session
- * (the cookies replaced by a sign-in elsewhere) tells it not to send the call again.
+ * token is in an HttpOnly cookie cannot read it, and names it back when it sends the call again
+ * (X-Auth-Session-Id), so that cookies replaced meanwhile by a sign-in elsewhere are refused.
  */
 export function tokenExpired (sessionId: string | undefined): createError.FastifyError & { sessionId?: string } {
   return Object.assign(apiError('AUTH_TOKEN_EXPIRED'), sessionId === undefined ? {} : { sessionId })

@@ -24,8 +24,11 @@ export const LoginBody = (policy: PasswordPolicy) => Type.Object({
   oneOf: [{ required: ['identifier'] }, { required: ['email'] }, { required: ['username'] }]
 })
 
+// The session the tokens of an answer belong to, in every transport.
+const SessionId = Type.String({ format: 'uuid', description: 'the session these tokens belong to (the access token\'s `sid`; GET /auth/sessions lists it by this id)' })
+
 export const LoginTokenResponse = Type.Object({
-  sessionId: Type.String({ format: 'uuid', description: 'the session these tokens belong to (the access token\'s `sid`; GET /auth/sessions lists it by this id)' }),
+  sessionId: SessionId,
   accessToken: Type.String(),
   refreshToken: Type.String(),
   tokenType: Type.Literal('Bearer'),
@@ -34,7 +37,7 @@ export const LoginTokenResponse = Type.Object({
 }, { title: 'Tokens in the body' })
 
 export const LoginCookieResponse = Type.Object({
-  sessionId: Type.String({ format: 'uuid', description: 'the session these tokens belong to (the access token\'s `sid`; GET /auth/sessions lists it by this id)' }),
+  sessionId: SessionId,
   user: Type.Ref(User),
   expiresIn: Type.Integer({ description: 'access token lifetime in seconds' })
 }, { title: 'Tokens in HttpOnly cookies' })
@@ -44,7 +47,7 @@ export const RefreshTokenBody = Type.Object({
 }, { additionalProperties: false })
 
 export const RefreshBodyResponse = Type.Object({
-  sessionId: Type.String({ format: 'uuid', description: 'the session these tokens belong to (the access token\'s `sid`; GET /auth/sessions lists it by this id)' }),
+  sessionId: SessionId,
   accessToken: Type.String(),
   refreshToken: Type.String(),
   tokenType: Type.Literal('Bearer'),
@@ -52,6 +55,6 @@ export const RefreshBodyResponse = Type.Object({
 }, { title: 'Tokens in the body' })
 
 export const RefreshCookieResponse = Type.Object({
-  sessionId: Type.String({ format: 'uuid', description: 'the session these tokens belong to (the access token\'s `sid`; GET /auth/sessions lists it by this id)' }),
+  sessionId: SessionId,
   expiresIn: Type.Integer({ description: 'access token lifetime in seconds' })
 }, { title: 'Tokens in HttpOnly cookies' })

@@ -6,11 +6,12 @@ import { deleteSessionsEndedBefore } from './sessions/session-store.js'
 import { deleteLinksEndedBefore } from './tokens/one-time-tokens.js'
 
 const DAY_MS = 86_400_000
+// Rows deleted per statement: a backlog (the first pass after an upgrade) never holds one long transaction.
 const DELETE_BATCH = 1000
 
 export interface RetentionDeps {
   prisma: PrismaClient
-  audit: Pick<AuditService, 'deleteOlderThan'>
+  audit: Pick<AuditService, 'deleteWrittenBefore'>
   now: () => Date
   /** AUDIT_RETENTION_DAYS: 0 keeps every entry. */
   auditDays: number
@@ -46,9 +47,10 @@ export function createRetentionService ({ prisma, audit, now, auditDays, endedDa
      */
     async pass (signal?: AbortSignal): Promise<Deleted> {
       const at = now()
-      const endedBefore = new Date(at.getTime() - endedDays * DAY_MS)
+      const daysAgo = (days: number) => new Date(at.getTime() - days * DAY_MS)
+      const endedBefore = daysAgo(endedDays)
       return {
-        auditEntries: auditDays === 0 ? 0 : await audit.deleteOlderThan(auditDays, signal),
+        auditEntries: auditDays === 0 ? 0 : await inBatches(() => audit.deleteWrittenBefore(daysAgo(auditDays), DELETE_BATCH), signal),
         sessions: await inBatches(() => deleteSessionsEndedBefore(prisma, endedBefore, DELETE_BATCH), signal),
         links: await inBatches(() => deleteLinksEndedBefore(prisma, endedBefore, DELETE_BATCH), signal),
         failureCounts: await sweepExpiredFailures(prisma, at)

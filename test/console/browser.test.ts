@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Page } from 'playwright-core'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { buildConsole } from '../../scripts/build-console.js'
 import { totpCode } from '../../src/services/mfa/totp.js'
 import { buildTestApp } from '../helpers/app.js'
@@ -493,15 +493,24 @@ async function consoleSuite (): Promise<void> {
     await page.getByRole('heading', { name: 'Users' }).waitFor()
   })
 
-  t.test('an ended session: the console says so and asks to sign in again', async t => {
-    // Access tokens of 5 s, so that one expires while the console is open; by then the session is
-    // past its idle lifetime (the service's clock moves on a week), and the refresh is refused.
+  /**
+   * The admin signed in again with access tokens of 5 s, so that one expires while the console
+   * is open. Resolves to a way to set the lifetime (900 puts the default back).
+   */
+  async function signInWithShortTokens (t: Test) {
     const { accessToken } = await loginWithBody(app, admin)
     const put = (accessTokenTtlSeconds: number) => app.inject({ method: 'PUT', url: '/admin/settings', headers: { authorization: `Bearer ${accessToken}` }, payload: { accessTokenTtlSeconds } })
     t.equal((await put(5)).statusCode, 200)
     await page.getByRole('button', { name: 'Sign out' }).click()
     await signIn(admin.email, admin.password)
     await page.getByRole('heading', { name: 'Users' }).waitFor()
+    return { put, accessToken }
+  }
+
+  t.test('an ended session: the console says so and asks to sign in again', async t => {
+    // By the time the access token expires, the session is past its idle lifetime (the
+    // service's clock moves on a week), and the refresh is refused.
+    const { put } = await signInWithShortTokens(t)
     const week = 7 * 86_400 + 60
     clock.advance(week)
     await new Promise(resolve => setTimeout(resolve, 5500))
@@ -525,12 +534,7 @@ async function consoleSuite (): Promise<void> {
   // in meanwhile elsewhere on the service's origin, failed without a word (taken for a sign-out).
   t.test('a change whose session was replaced while it was under way: nothing changed, and the admin is told', async t => {
     const someone = await registerAccount(app)
-    const { accessToken } = await loginWithBody(app, admin)
-    const put = (accessTokenTtlSeconds: number) => app.inject({ method: 'PUT', url: '/admin/settings', headers: { authorization: `Bearer ${accessToken}` }, payload: { accessTokenTtlSeconds } })
-    t.equal((await put(5)).statusCode, 200)
-    await page.getByRole('button', { name: 'Sign out' }).click()
-    await signIn(admin.email, admin.password)
-    await page.getByRole('heading', { name: 'Users' }).waitFor()
+    const { put, accessToken } = await signInWithShortTokens(t)
     await page.getByRole('link', { name: 'Settings' }).click()
     await page.getByRole('heading', { name: 'Settings' }).waitFor()
     await new Promise(resolve => setTimeout(resolve, 5500))

@@ -38,9 +38,6 @@ export interface AuditDeps {
   onError: (error: unknown, entry: AuditEntry) => void
 }
 
-/** Entries deleted per statement: a backlog (the first pass after an upgrade) never holds one long transaction. */
-const DELETE_BATCH = 1000
-
 export function createAuditService ({ prisma, now, onError }: AuditDeps) {
   const rowOf = (entry: AuditEntry) =>
     ({ action: entry.action, actorId: entry.actorId ?? null, subjectId: entry.subjectId ?? null, ip: entry.ip ?? null, details: entry.details ?? {}, createdAt: now() })
@@ -64,18 +61,12 @@ export function createAuditService ({ prisma, now, onError }: AuditDeps) {
     },
 
     /**
-     * Deletes the entries older than `days` (AUDIT_RETENTION_DAYS), a batch at a time until
-     * none is left or `signal` aborts (a shutdown); rows another instance's pass holds are
-     * skipped, never waited for. Returns how many it deleted.
+     * Deletes up to `batch` entries written before `cutoff` (AUDIT_RETENTION_DAYS, the retention
+     * pass's); rows another instance's pass holds are skipped, never waited for. Returns how
+     * many it deleted.
      */
-    async deleteOlderThan (days: number, signal?: AbortSignal): Promise<number> {
-      const cutoff = iso(new Date(now().getTime() - days * 86_400_000))
-      let deleted = 0
-      for (;;) {
-        const batch = await prisma.$executeRaw`DELETE FROM "AuditEvent" WHERE id IN (SELECT id FROM "AuditEvent" WHERE "createdAt" < ${cutoff}::timestamp(3) ORDER BY "createdAt" LIMIT ${DELETE_BATCH} FOR UPDATE SKIP LOCKED)`
-        deleted += batch
-        if (batch < DELETE_BATCH || signal?.aborted === true) return deleted
-      }
+    async deleteWrittenBefore (cutoff: Date, batch: number): Promise<number> {
+      return await prisma.$executeRaw`DELETE FROM "AuditEvent" WHERE id IN (SELECT id FROM "AuditEvent" WHERE "createdAt" < ${iso(cutoff)}::timestamp(3) ORDER BY "createdAt" LIMIT ${batch} FOR UPDATE SKIP LOCKED)`
     },
 
     /** Newest first, `limit` at a time; optionally only the entries about one user, of one action, or both. */
