@@ -90,7 +90,7 @@ function userRoutes (routes: TypedRoutes, can: Can, fresh: Fresh, admin: AdminSe
       security,
       operationId: 'adminDeleteUser',
       summary: 'Delete a user with their profile, sessions and tokens',
-      description: `The last active admin cannot be deleted (409 LAST_ADMIN). ${needsFreshAuthentication}`,
+      description: `The last active admin cannot be deleted (409 LAST_ADMIN). A user whose address was proven is mailed that an administrator deleted the account. ${needsFreshAuthentication}`,
       params: UserParams,
       body: EmptyBody,
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404, 409) }

@@ -98,7 +98,7 @@ export async function userRoutes (app: FastifyInstance, { users, credentials, pa
       tags: ['users'],
       operationId: 'deleteMe',
       summary: 'Delete the account, its profile and sessions; clears the cookies',
-      description: 'Needs the current password (403 `INVALID_CURRENT_PASSWORD`, counted toward the account\'s login backoff: 429 `RATE_LIMITED` while it lasts) and fresh authentication (403 `REAUTHENTICATION_REQUIRED`). The last active admin cannot delete their account (409 `LAST_ADMIN`).',
+      description: 'Needs the current password (403 `INVALID_CURRENT_PASSWORD`, counted toward the account\'s login backoff: 429 `RATE_LIMITED` while it lasts) and fresh authentication (403 `REAUTHENTICATION_REQUIRED`). The last active admin cannot delete their account (409 `LAST_ADMIN`). A proven address is mailed that the account was deleted.',
       security,
       body: DeleteMeBody(passwordPolicy),
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 409, 415) },

@@ -139,7 +139,7 @@ export function createServices (config: Config, { prisma, sql, signJwt, refreshK
     prisma, passwords, factors, passkeys, assertions, sessions, throttle, audit, outbox, now, maxAgeSeconds: config.REAUTH_MAX_AGE_SECONDS, requireMfaForAdmins: config.REQUIRE_MFA_FOR_ADMINS
   })
   const logins = createLoginService({ prisma, passwords, records, settings, audit, issueAccessToken, emails, throttle, challenges, assertions, requireVerifiedEmail, metrics })
-  const admin = createAdminService({ prisma, sessions, audit, passwordReset, oneTimeTokens, throttle, now })
+  const admin = createAdminService({ prisma, sessions, audit, passwordReset, oneTimeTokens, throttle, outbox, now })
   const retention = createRetentionService({ prisma, audit, now, auditDays: config.AUDIT_RETENTION_DAYS, endedDays: config.SESSION_RETENTION_DAYS })
   return { passwords, settings, audit, sessions, refresh, users, logins, admin, emails, passwordReset, credentials, mailDelivery, factors, reauthentication, challenges, passkeys, retention }
 }

@@ -4,7 +4,7 @@ import { buildTestApp } from '../helpers/app.js'
 import { loginAsAdmin } from '../helpers/admin.js'
 import { whileHeld } from '../helpers/locks.js'
 import { startMailServer } from '../helpers/mail.js'
-import { loginWithBody, loginWithCookies, registerAccount } from '../helpers/users.js'
+import { loginWithBody, loginWithCookies, registerAccount, registerProvenAccount } from '../helpers/users.js'
 
 const mail = await startMailServer(t)
 const { app, prisma, pool, database } = await buildTestApp(t, { env: { SMTP_URL: mail.url } })
@@ -129,6 +129,32 @@ t.test('a deleted account\'s failed logins go with it, by the owner or an admin:
       t.equal((await login(identifier, 'a typo')).statusCode, 401, `${by}: the next owner's typo…`)
       t.equal((await login(identifier, next.password)).statusCode, 200, `${by}: …and no wait: ${identifier}`)
     }
+  }
+})
+
+t.test('a deletion mails the address the account had proven, saying who deleted it; an address never proven is mailed nothing more', async t => {
+  const admin = await loginAsAdmin(app, prisma)
+  const deletedBy = {
+    'the owner': async (account: { email: string, password: string }) => {
+      const { accessToken } = await loginWithBody(app, account)
+      return await remove({ authorization: `Bearer ${accessToken}` }, { password: account.password })
+    },
+    'an admin': async (account: { user: { id: string } }) =>
+      await app.inject({ method: 'DELETE', url: `/admin/users/${account.user.id}`, headers: admin.headers })
+  }
+  for (const [by, deleteIt] of Object.entries(deletedBy)) {
+    const proven = await registerProvenAccount(app, prisma)
+    await mail.nextMail(proven.email, { subject: /^Confirm your email address$/ })
+    t.equal((await deleteIt(proven)).statusCode, 204)
+    const notice = await mail.nextMail(proven.email, { subject: /^Your account was deleted$/ })
+    t.match(notice.text, by === 'an admin' ? /^An administrator deleted your account/ : /^Your account and everything in it were deleted, from a session signed in to it/, by)
+    t.equal(notice.link, undefined, `${by}: no link`)
+
+    const unproven = await registerAccount(app)
+    await mail.nextMail(unproven.email, { subject: /^Confirm your email address$/ })
+    t.equal((await deleteIt(unproven)).statusCode, 204)
+    t.equal(await prisma.outboxMail.count({ where: { recipient: unproven.email } }), 0, `${by}: nothing waits for an address never proven`)
+    await t.rejects(mail.nextMail(unproven.email, { timeoutMs: 500 }), `${by}: and nothing was sent`)
   }
 })
 

@@ -1,6 +1,7 @@
 // Every query of the User table and its Profile: the Prisma queries, and the hot paths' statements on the pool (a login's lookup, the caller's user).
 import type { Static } from '@sinclair/typebox'
 import { iso, statement, type Sql } from '../../db/sql.js'
+import { isRecordNotFound } from '../../db/refusals.js'
 import type { Db, Transaction } from '../../db/prisma.js'
 import type { Prisma } from '../../generated/prisma/client.js'
 import type { UserChanges } from '../../schemas/admin.js'
@@ -120,10 +121,16 @@ export async function promoteToAdmin (db: Db, id: string, reactivate: boolean) {
 /**
  * Deletes the user; the schema's ON DELETE CASCADE takes everything of theirs with it. With
  * `passwordHash`, only while the hash is still that one (the owner's deletion, proven against
- * it: a reset committed meanwhile wins). False when nothing was deleted.
+ * it: a reset committed meanwhile wins). The address the account had, and whether it was
+ * proven; null when nothing was deleted.
  */
-export async function deleteUser (db: Db, id: string, passwordHash?: string): Promise<boolean> {
-  return (await db.user.deleteMany({ where: { id, ...(passwordHash === undefined ? {} : { passwordHash }) } })).count === 1
+export async function deleteUser (db: Db, id: string, passwordHash?: string): Promise<{ email: string, emailVerifiedAt: Date | null } | null> {
+  try {
+    return await db.user.delete({ where: { id, ...(passwordHash === undefined ? {} : { passwordHash }) }, select: { email: true, emailVerifiedAt: true } })
+  } catch (error) {
+    if (isRecordNotFound(error)) return null
+    throw error
+  }
 }
 
 /** Replaces the hash only if it is still `current`: a password changed meanwhile is never reverted. True when it did. */

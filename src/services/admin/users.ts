@@ -15,6 +15,7 @@ import { activeAdminCount, adminListPage, adminViewOf, deleteUser, lockUser, upd
 import { canonical } from '../accounts/canonical.js'
 import { voidUnfinishedChanges } from '../accounts/unfinished-changes.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
+import type { MailOutbox } from '../mail/outbox.js'
 
 export interface UserQuery {
   limit: number
@@ -42,6 +43,7 @@ export interface AdminDeps {
   passwordReset: Pick<PasswordResetService, 'requestReset'>
   oneTimeTokens: Pick<OneTimeTokenService, 'revoke'>
   throttle: Pick<LoginThrottle, 'clear'>
+  outbox: Pick<MailOutbox, 'queue' | 'wake'>
   now: () => Date
 }
 
@@ -77,6 +79,15 @@ export async function assertDeletionLeavesAnAdmin (tx: Transaction, userId: stri
   await lockUser(tx, userId)
   const user = await userById(tx, userId, { role: true, isActive: true })
   if (user?.role === 'admin' && user.isActive) await assertAnotherActiveAdmin(tx, userId)
+}
+
+/**
+ * The deletion's notice, in its transaction: only to an address the account had proven (a
+ * registration with someone else's address, deleted, mails its holder nothing more). Notices
+ * queued before it are still sent: the last thing an intruder does may be to delete.
+ */
+export async function queueDeletionNotice (tx: Transaction, outbox: Pick<MailOutbox, 'queue'>, deleted: { email: string, emailVerifiedAt: Date | null }, byAdmin: boolean): Promise<void> {
+  if (deleted.emailVerifiedAt !== null) await outbox.queue(tx, { kind: 'account_deleted', to: deleted.email, byAdmin })
 }
 
 /** Listing, reading and changing users. */
@@ -132,18 +143,21 @@ function userAdministration ({ prisma, sessions, audit, oneTimeTokens, now }: Ad
 }
 
 /** Deleting a user, ending their sessions, mailing them a reset link. */
-function accountAdministration ({ prisma, sessions, audit, passwordReset, oneTimeTokens, throttle, now }: AdminDeps, findOrThrow: FindOrThrow) {
+function accountAdministration ({ prisma, sessions, audit, passwordReset, oneTimeTokens, throttle, outbox, now }: AdminDeps, findOrThrow: FindOrThrow) {
   return {
     /** Deletes the user with profile, sessions and tokens; never the last active admin. Audited in the same transaction, as every admin change of a user is. */
     async remove (actor: Actor, id: string): Promise<void> {
       const before = await findOrThrow(id)
       await prisma.$transaction(async tx => {
         await assertDeletionLeavesAnAdmin(tx, id)
-        if (!await deleteUser(tx, id)) throw apiError('NOT_FOUND')
+        const deleted = await deleteUser(tx, id)
+        if (deleted === null) throw apiError('NOT_FOUND')
         // Whoever registers the address or the name next starts with no failures of this account's.
         await throttle.clear(accountThrottleKeys(before), tx)
+        await queueDeletionNotice(tx, outbox, deleted, true)
         await audit.recordIn(tx, { action: 'user.deleted', actorId: actor.userId, subjectId: id, ip: actor.ip, details: { email: before.email } })
       })
+      outbox.wake()
     },
 
     async revokeSessions (actor: Actor, id: string): Promise<void> {

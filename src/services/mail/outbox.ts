@@ -13,6 +13,7 @@ export type QueuedMail =
   | { kind: 'mfa_disabled', to: string, byAdmin: boolean }
   | { kind: 'recovery_code_used', to: string, left: number }
   | { kind: 'passkey_added' | 'passkey_removed', to: string, name: string }
+  | { kind: 'account_deleted', to: string, byAdmin: boolean }
   /** From `forgot`: whether an account has the address is looked up at delivery, off the request path. */
   | { kind: 'password_reset', to: string }
 

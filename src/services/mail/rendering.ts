@@ -3,7 +3,7 @@ import type { PrismaClient } from '../../db/prisma.js'
 import type { OutgoingMail } from './sender.js'
 import type { ClaimedMail, MailOutbox } from './outbox.js'
 import {
-  confirmEmailChangeMail, emailChangeNoticeMail, linkFor, mfaDisabledMail, mfaEnabledMail, passkeyAddedMail, passkeyRemovedMail, passwordChangedMail, passwordResetMail,
+  accountDeletedMail, confirmEmailChangeMail, emailChangeNoticeMail, linkFor, mfaDisabledMail, mfaEnabledMail, passkeyAddedMail, passkeyRemovedMail, passwordChangedMail, passwordResetMail,
   recoveryCodesRegeneratedMail, recoveryCodeUsedMail, verifyEmailMail
 } from './templates.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
@@ -66,6 +66,8 @@ export function createMailRenderer ({ prisma, outbox, oneTimeTokens, links, ttlS
         return { to, ...passkeyAddedMail({ name: String(data.name) }) }
       case 'passkey_removed':
         return { to, ...passkeyRemovedMail({ name: String(data.name) }) }
+      case 'account_deleted':
+        return { to, ...accountDeletedMail({ byAdmin: data.byAdmin === true }) }
       case 'recovery_codes_regenerated':
         return { to, ...recoveryCodesRegeneratedMail() }
       case 'recovery_code_used':

@@ -69,6 +69,13 @@ export function passkeyRemovedMail ({ name }: { name: string }): MailContent {
   return securityNotice('A passkey was removed', `The passkey named "${name}" was removed from your account and no longer signs in.`)
 }
 
+/** After the deletion, to an address the account had proven: nothing is left to reset, so no advice to. */
+export function accountDeletedMail ({ byAdmin }: { byAdmin: boolean }): MailContent {
+  return compose('Your account was deleted', byAdmin
+    ? ['An administrator deleted your account and everything in it. It cannot be restored.', 'If you did not expect this, contact support.']
+    : ['Your account and everything in it were deleted, from a session signed in to it, with its password. It cannot be restored.', 'If this was not you, someone knew your password: change it wherever else you use it, and contact support.'])
+}
+
 export function recoveryCodesRegeneratedMail (): MailContent {
   return securityNotice('New recovery codes', 'New recovery codes were made for your account; the earlier ones no longer work.')
 }

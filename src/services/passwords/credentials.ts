@@ -7,7 +7,7 @@ import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import type { PasswordService } from './passwords.js'
 import type { SessionService } from '../sessions/sessions.js'
 import { deleteUser, liveCallerOf, replacePasswordHash, userById } from '../accounts/user-store.js'
-import { assertDeletionLeavesAnAdmin } from '../admin/users.js'
+import { assertDeletionLeavesAnAdmin, queueDeletionNotice } from '../admin/users.js'
 import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
 import { liveSessionOf } from '../sessions/session-store.js'
 import { voidUnfinishedChanges } from '../accounts/unfinished-changes.js'
@@ -97,11 +97,14 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
       const user = await provenCaller(caller, password, 'account_deletion')
       await prisma.$transaction(async tx => {
         await assertDeletionLeavesAnAdmin(tx, userId)
-        if (!await deleteUser(tx, userId, user.passwordHash)) throw apiError('AUTH_SESSION_REVOKED')
+        const deleted = await deleteUser(tx, userId, user.passwordHash)
+        if (deleted === null) throw apiError('AUTH_SESSION_REVOKED')
         // Whoever registers the address or the name next starts with no failures of this account's.
         await throttle.clear(accountThrottleKeys(user), tx)
+        await queueDeletionNotice(tx, outbox, deleted, false)
         await audit.recordIn(tx, { action: 'user.deleted', actorId: userId, subjectId: userId, ip, details: { by: 'self' } })
       })
+      outbox.wake()
     }
   }
 }
