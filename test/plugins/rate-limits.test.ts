@@ -190,6 +190,18 @@ t.test('an address\'s +tags spend its mail budget', async t => {
   t.equal((await register(`other-${box}@example.com`, '10.0.5.4')).statusCode, 201, 'another mailbox')
 })
 
+// Regression: Gmail's dots made as many budgets of one mailbox as it has letters, and googlemail.com one more.
+t.test('the spellings of one Gmail mailbox spend its mail budget', async t => {
+  const { app } = await buildTestApp(t, { env: { RATE_LIMIT_MAIL_ACCOUNT: '1/60' } })
+  const box = `box${randomBytes(4).toString('hex')}`
+  const register = (email: string, remoteAddress: string) => app.inject({ method: 'POST', url: '/auth/register', payload: { ...newAccount(), email }, remoteAddress })
+  t.equal((await register(`${box}@gmail.com`, '10.0.6.1')).statusCode, 201)
+  t.equal((await register(`${box.slice(0, 3)}.${box.slice(3)}@gmail.com`, '10.0.6.2')).statusCode, 429, 'with a dot')
+  t.equal((await register(`${box.split('').join('.')}+x@GMAIL.com`, '10.0.6.3')).statusCode, 429, 'dots everywhere, and a +tag')
+  t.equal((await register(`${box}@googlemail.com`, '10.0.6.4')).statusCode, 429, 'the other domain')
+  t.equal((await register(`${box.slice(0, 3)}.${box.slice(3)}@example.com`, '10.0.6.5')).statusCode, 201, 'elsewhere a dot makes another mailbox')
+})
+
 // Regression: sending one's own address, to cancel a pending change, spent the mail budgets: a
 // stranger registering the address (409) kept its owner from cancelling.
 t.test('cancelling a pending email change spends no mail budget', async t => {

@@ -33,18 +33,23 @@ export function throttleKeyOf (canonicalIdentifier: string): string {
   return createHash('sha256').update(canonicalIdentifier).digest('base64url')
 }
 
+// Gmail delivers every spelling of a local part with dots added or removed to one mailbox.
+const DOTS_IGNORED = new Set(['gmail.com', 'googlemail.com'])
+
 /**
  * The key of the mailbox an address delivers to, as far as the address alone tells: a `+tag`
- * (`ada+1@example.com`) reaches the same mailbox as the address without it, so both spend one
- * budget of mails (regression: each tag had a budget of its own). Other aliases (Gmail's dots,
- * a catch-all domain) are the per-client limits' to bound.
+ * (`ada+1@example.com`) reaches the same mailbox as the address without it, and so do Gmail's
+ * dots (`a.da@gmail.com`, and `googlemail.com`), so all spend one budget of mails (regression:
+ * each had a budget of its own). Other aliases (a catch-all domain) are the per-client limits'
+ * to bound.
  */
 export function mailboxKeyOf (email: string): string {
   const address = canonical(email)
   const at = address.lastIndexOf('@')
-  const local = address.slice(0, at)
-  const plus = local.indexOf('+')
-  return throttleKeyOf(plus <= 0 ? address : `${local.slice(0, plus)}${address.slice(at)}`)
+  const plus = address.indexOf('+')
+  const domain = address.slice(at + 1)
+  const local = address.slice(0, plus > 0 && plus < at ? plus : at)
+  return DOTS_IGNORED.has(domain) ? throttleKeyOf(`${local.replaceAll('.', '')}@gmail.com`) : throttleKeyOf(`${local}@${domain}`)
 }
 
 /** The keys of every identifier an account can log in with (stored email and username are canonical). */
