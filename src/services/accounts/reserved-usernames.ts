@@ -12,7 +12,14 @@ const reserved = new Set([
   'anonymous', 'nobody', 'everyone', 'null', 'undefined'
 ])
 
+// Words that pass for staff at either end of a name too ("admin1", "support-team", "theadmin"),
+// digits aside; inside one they are another word ("badminton").
+const staffWords = ['admin', 'moderator', 'support', 'official', 'helpdesk', 'security']
+
 /** Whether `username` (canonical) is kept for the operator's accounts: `admin:create` and an admin's own change may take it; a registration and another user's change may not (409, as for a name in use). */
 export function isReservedUsername (username: string): boolean {
-  return reserved.has(username.replace(/[._-]/g, ''))
+  const name = username.replace(/[._-]/g, '')
+  if (reserved.has(name)) return true
+  const letters = name.replace(/\d/g, '')
+  return staffWords.some(word => letters.startsWith(word) || letters.endsWith(word))
 }
