@@ -18,12 +18,28 @@ export function duration (seconds: number): string {
   return parts.join(' ')
 }
 
-/** "Firefox on Windows" from a user agent; the whole string stays in the title. */
+/**
+ * Text a stranger wrote, with what a reader cannot see spelt out: control and format
+ * characters (zero-width ones, bidi overrides that reorder what follows) become \u{…}, so an
+ * entry cannot pass for another's, nor turn the rest of its line around.
+ */
+export function visible (text: string): string {
+  return text.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, c => `\\u{${(c.codePointAt(0) as number).toString(16)}}`)
+}
+
+/**
+ * "Firefox on Windows" from a user agent; the whole string stays in the title. One the list
+ * does not know is shown in quotes, as what the client sent: it cannot pass for the console's
+ * own words ("… (this console)").
+ */
 export function device (userAgent: string | null): string {
   if (userAgent === null || userAgent === '') return 'Unknown device'
   const browser = [['Edg/', 'Edge'], ['Firefox/', 'Firefox'], ['Chrome/', 'Chrome'], ['Safari/', 'Safari']].find(([mark]) => userAgent.includes(mark as string))?.[1]
   const system = [['Windows', 'Windows'], ['Android', 'Android'], ['iPhone', 'iOS'], ['iPad', 'iPadOS'], ['Mac OS X', 'macOS'], ['Linux', 'Linux']].find(([mark]) => userAgent.includes(mark as string))?.[1]
-  if (browser === undefined) return userAgent.length > 40 ? `${userAgent.slice(0, 40)}…` : userAgent
+  if (browser === undefined) {
+    const shown = visible(userAgent)
+    return `“${shown.length > 40 ? `${shown.slice(0, 40)}…` : shown}”`
+  }
   return system === undefined ? browser : `${browser} on ${system}`
 }
 

@@ -35,7 +35,8 @@ async function consoleSuite (): Promise<void> {
   await prisma.user.update({ where: { id: admin.user.id }, data: { role: 'admin' } })
   const ada = await registerAccount(app, { ...newAccount(), email: 'ada@example.com', username: 'ada' })
   const grace = await registerAccount(app, { ...newAccount(), email: 'grace@example.com', username: 'grace' })
-  const devices = ['Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Mobile/15E148 Safari/604.1',
+  // The first: a user agent that spells the console's own mark (regression: shown word for word, it read as the admin's session).
+  const devices = ['Chrome on Linux (this console)', 'Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Mobile/15E148 Safari/604.1',
     'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:140.0) Gecko/20100101 Firefox/140.0']
   const signInAda = async () => {
     for (const userAgent of devices) {
@@ -172,7 +173,8 @@ async function consoleSuite (): Promise<void> {
     await page.getByRole('link', { name: 'ada@example.com' }).click()
     await page.getByRole('heading', { name: 'ada@example.com' }).waitFor()
     t.same(await unlabelled(), [], 'every control is labelled')
-    t.same(await page.locator('tbody tr td:first-child').allInnerTexts(), ['Firefox on Windows', 'Safari on iOS'], 'the sessions, most recently used first')
+    t.same(await page.locator('tbody tr td:first-child').allInnerTexts(), ['Firefox on Windows', 'Safari on iOS', '“Chrome on Linux (this console)”'], 'the sessions, most recently used first; a user agent the list does not know, in quotes')
+    t.equal(await page.locator('tbody .mark').count(), 0, 'none of hers is marked as the console\'s')
     t.equal(await page.getByRole('button', { name: 'Remove second factors' }).count(), 0, 'no second-factor control for a user without one')
     await shot('user')
 
@@ -186,8 +188,8 @@ async function consoleSuite (): Promise<void> {
 
     await page.getByRole('button', { name: /^End the session of Safari on iOS/ }).click()
     await page.getByText('The session has ended.').waitFor()
-    t.same(await page.locator('tbody tr td:first-child').allInnerTexts(), ['Firefox on Windows'], 'that one ended, the other lives')
-    t.equal(await prisma.session.count({ where: { userId: ada.user.id, revokedAt: null } }), 1)
+    t.same(await page.locator('tbody tr td:first-child').allInnerTexts(), ['Firefox on Windows', '“Chrome on Linux (this console)”'], 'that one ended, the others live')
+    t.equal(await prisma.session.count({ where: { userId: ada.user.id, revokedAt: null } }), 2)
     await page.getByRole('button', { name: 'End all sessions' }).click()
     await page.getByText('No live session.').waitFor()
     t.equal(await prisma.session.count({ where: { userId: ada.user.id, revokedAt: null } }), 0)
@@ -364,7 +366,15 @@ async function consoleSuite (): Promise<void> {
 
     await page.getByLabel('About user (email, username or id)').fill('nobody@example.com')
     await page.getByRole('button', { name: 'Filter' }).click()
-    await page.getByRole('alert').getByText('No user has the email address or username nobody@example.com.').waitFor()
+    // Regression: the alert said what was typed, so a link could make it say anything, in the console's own voice.
+    await page.getByRole('alert').getByText('No user has the email address or username typed above.').waitFor()
+    t.equal(await page.getByLabel('About user (email, username or id)').inputValue(), 'nobody@example.com', 'what was typed stays in its field')
+
+    // Regression: a zero-width character or a bidi override in an entry's details passed for another's, or reordered the line.
+    await prisma.auditEvent.create({ data: { action: 'passkey.failed', details: { code: 'admin@example.com\u2060', during: '\u202esign-in' } } })
+    await page.goto(`${origin}/console/#/audit?action=passkey.failed`)
+    await settled()
+    t.equal(await page.locator('tbody tr td:nth-child(6) code').first().innerText(), '{"code":"admin@example.com\\u{2060}","during":"\\u{202e}sign-in"}', 'what cannot be seen is spelt out')
 
     for (let i = 0; i < 25; i++) await app.inject({ method: 'POST', url: '/auth/login', payload: { email: grace.email, password: 'wrong password' } })
     await page.goto(`${origin}/console/#/audit?action=login.failed`)

@@ -94,25 +94,27 @@ t.test('every kind of failure is the same 401', async t => {
   t.equal(await prisma.session.count(), sessionsBefore, 'no session created')
 })
 
-t.test('an unknown identifier is audited as tried, cut at 254 characters, never inside one (regression: an emoji split, the entry lost)', async t => {
-  const emojiLast = 'a'.repeat(249) + '@b.c\u{1F600}'
-  // NFKC spells ㎯ in 6 characters: the canonical form passes 254, and its cut falls before the second emoji.
-  const expanding = '\u33af@b.' + 'c'.repeat(244) + '\u{1F600}\u{1F600}'
-  for (const [identifier, recorded] of [[emojiLast, emojiLast], [expanding, 'rad\u2215s2@b.' + 'c'.repeat(244) + '\u{1F600}'], ['x\u{1F600}@y.z', 'x\u{1F600}@y.z'], ['\u00fcn\u00ef@ex\u00e4mple.com', '\u00fcn\u00ef@ex\u00e4mple.com'], ['Ada_L', 'ada_l']] as const) {
+t.test('an unknown address is audited as tried, in canonical form', async t => {
+  for (const [identifier, recorded] of [['Ada.Lovelace@Example.COM', 'ada.lovelace@example.com'], [`${'a'.repeat(64)}@${'b'.repeat(180)}.example`, `${'a'.repeat(64)}@${'b'.repeat(180)}.example`]] as const) {
     const entries = () => prisma.auditEvent.count({ where: { action: 'login.failed', details: { equals: { reason: 'unknown_account', identifier: recorded } } } })
     const before = await entries()
     t.equal((await login({ identifier, password: 'not the password' })).statusCode, 401)
-    t.equal(await entries(), before + 1, `${JSON.stringify(identifier.slice(-4))}: its entry`)
+    t.equal(await entries(), before + 1, `${identifier.slice(0, 12)}: its entry`)
   }
 })
 
-// Regression: a password typed into the identifier field was kept in the trail, which admins read, for a year.
-t.test('an identifier that could name no account (neither a username nor an address) is not kept: most often, a password in the wrong field', async t => {
-  for (const identifier of ['erin secret passphrase 2026', 'hunter2!', 'x\u{1F600}y', 'two@at@signs', 'P@ssw0rd!', 'summer@2024', 'ada@example.com ']) {
+// Regressions: a password typed into the identifier field was kept in the trail, which admins
+// read, for a year; a username-shaped one too, and the next login from the client address
+// named its owner; and an address with a zero-width, bidi or look-alike character, which no
+// account can have, read in the console as another's.
+t.test('an identifier that is not an address as registration takes one is not kept: a username-shaped one may be a password in the wrong field', async t => {
+  const unkept = ['erin secret passphrase 2026', 'hunter2!', 'x\u{1F600}y', 'two@at@signs', 'P@ssw0rd!', 'summer@2024', 'ada@example.com ',
+    'Winter.Is.Coming.2025', 'tr0ub4dor-and-3', 'Ada_L', 'x\u{1F600}@y.z', '\u00fcn\u00ef@ex\u00e4mple.com', '\u202eadmin@example.com', 'admin@example.com\u200b', 'admin@\u0435xample.com']
+  for (const identifier of unkept) {
     const entries = () => prisma.auditEvent.count({ where: { action: 'login.failed', details: { equals: { reason: 'unknown_account' } } } })
     const before = await entries()
     t.equal((await login({ identifier, password: 'not the password' })).statusCode, 401)
-    t.equal(await entries(), before + 1, `${identifier}: its entry, without the identifier`)
+    t.equal(await entries(), before + 1, `${JSON.stringify(identifier)}: its entry, without the identifier`)
   }
 })
 

@@ -3,7 +3,7 @@ import { isAuthError } from '../../../packages/client/src/index.js'
 import { isSignedOut, problemOf, type AdminApi, type AuditEntry, type AuditQuery } from '../api.js'
 import { hashOf, pager, type Context, type Screen } from '../context.js'
 import { field, h, messageArea, option, table } from '../dom.js'
-import { dateTime, UUID } from '../format.js'
+import { dateTime, UUID, visible } from '../format.js'
 import { auditActions, type AuditAction } from '../../../src/services/admin/audit-actions.js'
 
 const PAGE_SIZE = 25
@@ -40,7 +40,7 @@ async function usersOf (api: AdminApi, entries: AuditEntry[]): Promise<{ users: 
 
 function details (value: unknown): string {
   if (value === null || value === undefined) return ''
-  const text = JSON.stringify(value)
+  const text = visible(JSON.stringify(value))
   return text === '{}' ? '' : text
 }
 
@@ -67,7 +67,7 @@ export async function auditScreen ({ api, params, navigate }: Context): Promise<
 
   const heading = h('h1', { tabindex: '-1' }, 'Audit log')
   if (subjectId === null) {
-    return { title: 'Audit log', element: h('section', {}, heading, form, h('p', { role: 'alert' }, `No user has the email address or username ${typedUser}.`)) }
+    return { title: 'Audit log', element: h('section', {}, heading, form, h('p', { role: 'alert' }, 'No user has the email address or username typed above.')) }
   }
   if (subjectId !== undefined) query.subjectId = subjectId
   const page = await api.audit(query)

@@ -93,7 +93,7 @@ export async function userScreen ({ api, meId, navigate }: Context, id: string):
         })
       })
       return [
-        h('span', { title: session.userAgent ?? '' }, device(session.userAgent), session.current ? ' (this console)' : ''),
+        h('span', {}, h('span', { title: session.userAgent ?? '' }, device(session.userAgent)), session.current ? h('strong', { class: 'mark' }, 'this console') : ''),
         session.ip ?? '—',
         dateTime(session.createdAt),
         dateTime(session.lastUsedAt),

@@ -14,7 +14,6 @@ import type { Device } from './sessions.js'
 import type { SettingsService } from '../admin/settings.js'
 import type { AccessTokenIssuer } from '../tokens/access-tokens.js'
 import type { ApiUser } from '../accounts/api-user.js'
-import { Username } from '../../schemas/common.js'
 import { canonical } from '../accounts/canonical.js'
 import { replacePasswordHash, userById } from '../accounts/user-store.js'
 
@@ -215,22 +214,22 @@ function loginIdentifierOf (who: LoginIdentifier): string {
   return canonical('email' in who ? who.email : 'username' in who ? who.username : who.identifier)
 }
 
-// What could name an account: a username, or an address (no white space, one '@', a domain
-// whose last label begins with a letter, as an address must to be registered).
-const USERNAME = new RegExp(Username.pattern as string)
-const ADDRESS = /^[^\s@]+@[^\s@]+\.[^\s@.\d][^\s@.]*$/u
+// What could name an account and cannot be a password typed into the wrong field: an address
+// as registration takes one (printable ASCII, one '@', a domain whose last label begins with a
+// letter). A username-shaped identifier could be either (Winter.Is.Coming.2025).
+const ADDRESS = /^[!-?A-~]+@[!-?A-~]+\.[a-z][a-z0-9-]*$/
 
 /**
  * The identifier an unknown-account attempt used, canonical and bounded, for the audit trail,
- * when it could name an account: what could not is most often a password typed into the
- * wrong field, which is not kept (regression: admins read it in the trail for a year). Cut by
- * code points, and well formed: PostgreSQL's jsonb refuses a lone surrogate, and the entry
- * would be lost (regression: slice() split an emoji at the 254th character).
+ * when it is an address: anything else may be a password typed into the wrong field, which
+ * is not kept (regression: admins read it in the trail for a year, and the next login from the
+ * client address named its owner). Only ASCII, as a registered address is: look-alike
+ * characters, zero-width ones and bidi controls would let a stranger write an entry that
+ * reads as another's address (regression).
  */
 function triedIdentifier (who: LoginIdentifier): { identifier?: string } {
   const identifier = loginIdentifierOf(who)
-  if (!USERNAME.test(identifier) && !ADDRESS.test(identifier)) return {}
-  return { identifier: Array.from(identifier).slice(0, 254).join('').toWellFormed() }
+  return ADDRESS.test(identifier) && identifier.length <= 254 ? { identifier } : {}
 }
 
 function lookupOf (who: LoginIdentifier): { email: string } | { username: string } {
