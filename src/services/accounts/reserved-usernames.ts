@@ -2,23 +2,26 @@
 // "support" would pass, beside the real one in the console or in a message to another user,
 // for the service's staff.
 
-// In canonical form, without '.', '_' and '-', which leave a name the same to a reader
-// ("sys-admin", "Admin_").
+// Compared as a reader sees them: without '.', '_' and '-' ("sys-admin", "Admin_"), and with
+// the digits and letters that pass for others read as those ("adm1n", "r00t", "securlty").
+const lookAlikes: Record<string, string> = { 0: 'o', 1: 'i', 3: 'e', 4: 'a', 5: 's', 7: 't', 8: 'b', l: 'i' }
+const skeleton = (name: string) => name.replace(/[._-]/g, '').replace(/[0134578l]/g, c => lookAlikes[c] as string)
+
 const reserved = new Set([
   'admin', 'administrator', 'root', 'superuser', 'sysadmin', 'system', 'operator', 'owner',
   'staff', 'moderator', 'support', 'help', 'helpdesk', 'security', 'official', 'service',
   'auth', 'login', 'logout', 'signin', 'signup', 'register', 'account', 'console', 'api', 'me',
   'webmaster', 'postmaster', 'hostmaster', 'abuse', 'noreply', 'mailerdaemon',
   'anonymous', 'nobody', 'everyone', 'null', 'undefined'
-])
+].map(skeleton))
 
 // Words that pass for staff at either end of a name too ("admin1", "support-team", "theadmin"),
 // digits aside; inside one they are another word ("badminton").
-const staffWords = ['admin', 'moderator', 'support', 'official', 'helpdesk', 'security']
+const staffWords = ['admin', 'moderator', 'support', 'official', 'helpdesk', 'security'].map(skeleton)
 
 /** Whether `username` (canonical) is kept for the operator's accounts: `admin:create` and an admin's own change may take it; a registration and another user's change may not (409, as for a name in use). */
 export function isReservedUsername (username: string): boolean {
-  const name = username.replace(/[._-]/g, '')
+  const name = skeleton(username)
   if (reserved.has(name)) return true
   const letters = name.replace(/\d/g, '')
   return staffWords.some(word => letters.startsWith(word) || letters.endsWith(word))
