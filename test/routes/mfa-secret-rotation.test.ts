@@ -10,7 +10,7 @@ import { createTestDatabase } from '../helpers/database.js'
 import { logCapture } from '../helpers/mail.js'
 import { enrolTotp, nextCode, startLogin } from '../helpers/mfa.js'
 import { until } from '../helpers/until.js'
-import { loginWithBody, registerProvenAccount } from '../helpers/users.js'
+import { loginWithBody, registerAccount, registerProvenAccount } from '../helpers/users.js'
 
 const NEW_SECRET = 'the-new-root-secret-ZYXWVUTSRQPONMLKJIHGFEDCBA-9876543210'
 const bearer = (accessToken: string) => ({ authorization: `Bearer ${accessToken}` })
@@ -51,6 +51,42 @@ async function verifyWith ({ app }: TestApp, account: { email: string, password:
   const challenge = await startLogin(app, account)
   return app.inject({ method: 'POST', url: '/auth/mfa/verify', payload: { mfaToken: challenge.json().mfaToken, ...proof } })
 }
+
+/** The token of the last logged mail to `to` with `subject` (no SMTP_URL: mails are logged). */
+async function loggedToken ({ log }: Running, to: string, subject: string): Promise<string> {
+  let token: string | undefined
+  await until(subject, () => {
+    const mail = log.lines.map(line => line.mail as { to: string, subject: string, text: string } | undefined).findLast(mail => mail?.to === to && mail.subject === subject)
+    token = mail === undefined ? undefined : /token=([\w-]+)/.exec(mail.text)?.[1]
+    return token !== undefined
+  })
+  return token as string
+}
+
+// Regression: a link mailed before the secret was replaced kept working after it (its row was found
+// by the token's hash alone): whoever had the old secret and a copy of the database could derive it.
+t.test('AUTH_SECRET replaced: the links mailed under the old one no longer work, AUTH_SECRET_PREVIOUS or not; a new one does', async t => {
+  const { account, verification, reset } = await running({}, async service => {
+    const account = await registerAccount(service.app)
+    const verification = await loggedToken(service, account.email, 'Confirm your email address')
+    t.equal((await service.app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: account.email } })).statusCode, 202)
+    return { account, verification, reset: await loggedToken(service, account.email, 'Reset your password') }
+  })
+  for (const env of [afterRotation, { ...afterRotation, AUTH_SECRET_PREVIOUS: TEST_SECRET }]) {
+    await running(env, async service => {
+      const label = 'AUTH_SECRET_PREVIOUS' in env ? 'with the previous secret' : 'alone'
+      const verify = await service.app.inject({ method: 'POST', url: '/auth/email/verify', payload: { token: verification } })
+      t.equal(verify.json().code, 'VERIFICATION_TOKEN_INVALID', `${label}: the verification link`)
+      const refused = await service.app.inject({ method: 'POST', url: '/auth/password/reset', payload: { token: reset, password: 'a new passphrase for this one' } })
+      t.equal(refused.json().code, 'RESET_TOKEN_INVALID', `${label}: the reset link`)
+    })
+  }
+  await running(afterRotation, async service => {
+    await service.app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: account.email } })
+    const fresh = await loggedToken(service, account.email, 'Reset your password')
+    t.equal((await service.app.inject({ method: 'POST', url: '/auth/password/reset', payload: { token: fresh, password: 'a new passphrase for this one' } })).statusCode, 204, 'a link asked for after it works')
+  })
+})
 
 t.test('AUTH_SECRET replaced alone: a code is refused like a wrong one, the operator is told, a recovery code signs in', async t => {
   const [account] = await enrolledAccounts(1)

@@ -90,14 +90,17 @@ export function createOneTimeTokenService ({ prisma, now, ttlSeconds, key }: One
     /**
      * Looks a presented token up by its hash. A token of another purpose is `invalid`, so a
      * verification link can never reset a password. The lookup is by hash: its timing says
-     * nothing about any stored token's value.
+     * nothing about any stored token's value. A token derived under another key is `invalid`
+     * too: replacing AUTH_SECRET voids the links already mailed, which whoever had the old
+     * secret and a copy of the database could derive (regression: they kept working). The
+     * presented token is known to match by then, so the comparison needs no constant time.
      */
     async inspect (token: string, purposes: readonly TokenPurpose[]): Promise<Inspection> {
       const row = await prisma.oneTimeToken.findUnique({
         where: { tokenHash: hashToken(token) },
         select: { id: true, userId: true, purpose: true, email: true, usedAt: true, expiresAt: true }
       })
-      if (row === null || !purposes.includes(row.purpose) || row.usedAt !== null) return { status: 'invalid' }
+      if (row === null || !purposes.includes(row.purpose) || row.usedAt !== null || tokenValueOf(key, row.id) !== token) return { status: 'invalid' }
       if (row.expiresAt <= now()) return { status: 'expired' }
       return { status: 'live', id: row.id, userId: row.userId, purpose: row.purpose, email: row.email }
     },
