@@ -57,6 +57,7 @@ export async function buildDependencies (config: Config, deps: AppDeps, log: Fas
     signJwt,
     refreshKey: deriveKey(deps.authSecret, 'refresh-token'),
     oneTimeTokenKey: deriveKey(deps.authSecret, 'one-time-token'),
+    identifierKey: deriveKey(deps.authSecret, 'identifier'),
     totpKeys: {
       current: deriveKey(deps.authSecret, 'totp-secret'),
       ...(config.AUTH_SECRET_PREVIOUS === undefined ? {} : { previous: deriveKey(config.AUTH_SECRET_PREVIOUS, 'totp-secret') })

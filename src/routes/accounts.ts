@@ -8,7 +8,7 @@ import { errorResponses, type PasswordPolicy, security } from '../schemas/common
 import { Accepted, ChangePasswordBody, EmptyBody, ForgotPasswordBody, ResetPasswordBody, VerifyEmailBody } from '../schemas/accounts.js'
 import type { CredentialService } from '../services/passwords/credentials.js'
 import type { EmailVerificationService } from '../services/accounts/email-verification.js'
-import { mailboxKeyOf } from '../services/sessions/login-throttle.js'
+import type { IdentifierKeys } from '../services/sessions/login-throttle.js'
 import type { PasswordResetService } from '../services/passwords/password-reset.js'
 import { absentBodyAsEmpty, actorOf, callerOf, noStore, type TypedRoutes } from './request-context.js'
 
@@ -16,15 +16,15 @@ export interface AccountRoutesOptions {
   credentials: CredentialService
   passwordReset: PasswordResetService
   emails: EmailVerificationService
+  identifierKeys: IdentifierKeys
   passwordPolicy: PasswordPolicy
   limits: RateLimits
 }
 
-// The mailbox a reset is asked for, its +tags one (the body is validated by then).
-const forgotAccountKey = (request: FastifyRequest) => mailboxKeyOf((request.body as { email: string }).email)
-
 // Each mail-sending or token-taking route has its own per-ip limit; forgot also one per address, resend one per user and one per address (shared budgets, see rate-limits.ts).
-export async function accountRoutes (app: FastifyInstance, { credentials, passwordReset, emails, passwordPolicy, limits }: AccountRoutesOptions) {
+export async function accountRoutes (app: FastifyInstance, { credentials, passwordReset, emails, identifierKeys, passwordPolicy, limits }: AccountRoutesOptions) {
+  // The mailbox a reset is asked for, its +tags one (the body is validated by then).
+  const forgotAccountKey = (request: FastifyRequest) => identifierKeys.mailbox((request.body as { email: string }).email)
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()
   routes.addHook('onSend', noStore)
   const rateLimit = perClientIp(limits.mail)
@@ -79,11 +79,11 @@ export async function accountRoutes (app: FastifyInstance, { credentials, passwo
     await passwordReset.reset(request.body.token, request.body.password, request.ip)
     return reply.code(204).send(null)
   })
-  emailRoutes(routes, app, { emails, limits }, rateLimit)
+  emailRoutes(routes, app, { emails, identifierKeys, limits }, rateLimit)
 }
 
 /** Verifying the address, and asking for the link again. */
-function emailRoutes (routes: TypedRoutes, app: FastifyInstance, { emails, limits }: Pick<AccountRoutesOptions, 'emails' | 'limits'>, rateLimit: ReturnType<typeof perClientIp>) {
+function emailRoutes (routes: TypedRoutes, app: FastifyInstance, { emails, identifierKeys, limits }: Pick<AccountRoutesOptions, 'emails' | 'identifierKeys' | 'limits'>, rateLimit: ReturnType<typeof perClientIp>) {
   routes.post('/auth/email/verify', {
     config: { rateLimit },
     schema: {
@@ -119,7 +119,7 @@ function emailRoutes (routes: TypedRoutes, app: FastifyInstance, { emails, limit
     }
   }, async (request, reply) => {
     const caller = callerOf(request)
-    await emails.resend(caller.userId, caller.sessionId, async address => { await recipientLimit(request, reply, mailboxKeyOf(address)) })
+    await emails.resend(caller.userId, caller.sessionId, async address => { await recipientLimit(request, reply, identifierKeys.mailbox(address)) })
     return reply.code(202).send({ message: 'If the address needs verifying, a link is on its way.' })
   })
 }

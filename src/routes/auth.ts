@@ -13,8 +13,8 @@ import {
 } from '../schemas/auth.js'
 import { EmptyBody } from '../schemas/accounts.js'
 import { MfaChallengeResponse, MfaVerifyBody } from '../schemas/mfa.js'
-import { isSecondFactorRequired, throttleKeyOfLogin, type LoginService, type LoginIdentifier, type SignedIn } from '../services/sessions/login.js'
-import { mailboxKeyOf } from '../services/sessions/login-throttle.js'
+import { isSecondFactorRequired, loginIdentifierOf, type LoginService, type LoginIdentifier, type SignedIn } from '../services/sessions/login.js'
+import type { IdentifierKeys } from '../services/sessions/login-throttle.js'
 import type { RefreshService } from '../services/sessions/refresh.js'
 import type { SessionService } from '../services/sessions/sessions.js'
 import type { UserService } from '../services/accounts/users.js'
@@ -25,17 +25,10 @@ export interface AuthRoutesOptions {
   users: UserService
   sessions: SessionService
   refresh: RefreshService
+  identifierKeys: IdentifierKeys
   passwordPolicy: PasswordPolicy
   limits: RateLimits
 }
-
-/**
- * The account a login attempt names, keyed as the brute-force backoff keys it (the body is
- * validated by then), and the client: counted over every client, a stranger's few requests
- * per window kept the owner from logging in at all. The backoff, in the database, counts
- * every client's failures.
- */
-const loginAccountKey = (request: FastifyRequest) => `${throttleKeyOfLogin(request.body as LoginIdentifier)}:${clientOf(request)}`
 
 /**
  * What a completed login answers, after the password or after its second factor alike (README,
@@ -50,7 +43,14 @@ export function answerLogin (request: FastifyRequest, reply: FastifyReply, resul
   return { sessionId, accessToken, refreshToken, tokenType: 'Bearer' as const, expiresIn, user }
 }
 
-export async function authRoutes (app: FastifyInstance, { logins, users, sessions, refresh, passwordPolicy, limits }: AuthRoutesOptions) {
+export async function authRoutes (app: FastifyInstance, { logins, users, sessions, refresh, identifierKeys, passwordPolicy, limits }: AuthRoutesOptions) {
+  /**
+   * The account a login attempt names, keyed as the brute-force backoff keys it (the body is
+   * validated by then), and the client: counted over every client, a stranger's few requests
+   * per window kept the owner from logging in at all. The backoff, in the database, counts
+   * every client's failures.
+   */
+  const loginAccountKey = (request: FastifyRequest) => `${identifierKeys.of(loginIdentifierOf(request.body as LoginIdentifier))}:${clientOf(request)}`
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()
   routes.addHook('onSend', noStore)
 
@@ -70,7 +70,7 @@ export async function authRoutes (app: FastifyInstance, { logins, users, session
       response: { 201: RegisterResponse, ...errorResponses(400, 409, 415, 429) }
     }
   }, async (request, reply) => {
-    const user = await users.register(request.body, async email => { await recipientLimit(request, reply, mailboxKeyOf(email)) })
+    const user = await users.register(request.body, async email => { await recipientLimit(request, reply, identifierKeys.mailbox(email)) })
     return reply.code(201).send({ user })
   })
 

@@ -10,12 +10,13 @@ import { Me } from '../schemas/mfa.js'
 import { DeleteMeBody, UpdateMeBody } from '../schemas/users.js'
 import type { CredentialService } from '../services/passwords/credentials.js'
 import type { UserService } from '../services/accounts/users.js'
-import { mailboxKeyOf } from '../services/sessions/login-throttle.js'
+import type { IdentifierKeys } from '../services/sessions/login-throttle.js'
 import { actorOf, callerOf, noStore } from './request-context.js'
 
 export interface UserRoutesOptions {
   users: UserService
   credentials: CredentialService
+  identifierKeys: IdentifierKeys
   passwordPolicy: PasswordPolicy
   limits: RateLimits
 }
@@ -32,14 +33,14 @@ export interface UserRoutesOptions {
  * pending change: it mails nobody and tells nothing, and spends none of these budgets (a
  * stranger spending the address's must not keep its owner from cancelling).
  */
-function changeGuard (app: FastifyInstance, users: UserService, limits: RateLimits) {
+function changeGuard (app: FastifyInstance, users: UserService, identifierKeys: IdentifierKeys, limits: RateLimits) {
   const emailChangeLimits = [
     app.rateLimitBy('email-change-ip', limits.mail, clientOf),
     app.rateLimitBy(sharedBudgets.accountMail, limits.mailAccount, request => callerOf(request).userId)
   ]
   const usernameChangeLimit = app.rateLimitBy('username-change-account', limits.register, request => callerOf(request).userId)
   const probeLimit = app.rateLimitBy(sharedBudgets.existenceProbes, limits.register, clientOf)
-  const recipientLimit = app.rateLimitBy(sharedBudgets.unprovenRecipient, limits.mailAccount, request => mailboxKeyOf((request.body as { email: string }).email))
+  const recipientLimit = app.rateLimitBy(sharedBudgets.unprovenRecipient, limits.mailAccount, request => identifierKeys.mailbox((request.body as { email: string }).email))
   return async function guardChange (request: FastifyRequest<{ Body: Static<typeof UpdateMeBody> }>, reply: FastifyReply) {
     const { username, email } = request.body
     const changes = await users.changesOf(callerOf(request).userId, { username, email })
@@ -52,7 +53,7 @@ function changeGuard (app: FastifyInstance, users: UserService, limits: RateLimi
   }
 }
 
-export async function userRoutes (app: FastifyInstance, { users, credentials, passwordPolicy, limits }: UserRoutesOptions) {
+export async function userRoutes (app: FastifyInstance, { users, credentials, identifierKeys, passwordPolicy, limits }: UserRoutesOptions) {
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()
   routes.addHook('preParsing', app.authenticate)
   routes.addHook('onSend', noStore)
@@ -70,7 +71,7 @@ export async function userRoutes (app: FastifyInstance, { users, credentials, pa
     return users.me(caller.userId, caller.sessionId)
   })
 
-  const guardChange = changeGuard(app, users, limits)
+  const guardChange = changeGuard(app, users, identifierKeys, limits)
   const updateMe = (operationId: string, summary: string) => ({
     schema: {
       tags: ['users'],

@@ -10,7 +10,7 @@ import { createLoginService } from './sessions/login.js'
 import { createCredentialService } from './passwords/credentials.js'
 import { createEmailVerificationService } from './accounts/email-verification.js'
 import { createLoginRecords } from './sessions/login-records.js'
-import { createLoginThrottle } from './sessions/login-throttle.js'
+import { createIdentifierKeys, createLoginThrottle } from './sessions/login-throttle.js'
 import { createRetentionService } from './retention.js'
 import type { MailLog, MailSender } from './mail/sender.js'
 import { createMailDelivery } from './mail/delivery.js'
@@ -42,6 +42,8 @@ export interface ServiceDeps {
   refreshKey: Buffer
   /** What mailed one-time tokens are derived from. */
   oneTimeTokenKey: Buffer
+  /** What login identifiers and mailboxes are counted under (IdentifierKeys). */
+  identifierKey: Buffer
   /** What TOTP secrets are sealed with at rest. */
   totpKeys: SealKeys
   now: () => Date
@@ -71,10 +73,11 @@ export function passwordServiceFor (config: Config, shared?: Argon2Threads) {
 }
 
 /** The brute-force backoff and lockout of logins, with the configured policy. */
-function loginThrottleFor (config: Config, prisma: PrismaClient, now: () => Date) {
+function loginThrottleFor (config: Config, prisma: PrismaClient, now: () => Date, identifierKey: Buffer) {
   return createLoginThrottle({
     prisma,
     now,
+    keys: createIdentifierKeys(identifierKey),
     policy: {
       backoffAfter: config.LOGIN_BACKOFF_AFTER_FAILURES,
       baseSeconds: config.LOGIN_BACKOFF_BASE_SECONDS,
@@ -99,12 +102,12 @@ function oneTimeTokenServiceFor (config: Config, prisma: PrismaClient, now: () =
   })
 }
 
-export function createServices (config: Config, { prisma, sql, signJwt, refreshKey, oneTimeTokenKey, totpKeys, now, reportError, mailSender, mailLog, mail, metrics, argon2Threads }: ServiceDeps) {
+export function createServices (config: Config, { prisma, sql, signJwt, refreshKey, oneTimeTokenKey, identifierKey, totpKeys, now, reportError, mailSender, mailLog, mail, metrics, argon2Threads }: ServiceDeps) {
   const passwords = passwordServiceFor(config, argon2Threads)
   const requireVerifiedEmail = config.REQUIRE_EMAIL_VERIFICATION
   const audit = createAuditService({ prisma, now, onError: (error, entry) => reportError(error, `writing audit entry ${entry.action}`) })
   const settings = createSettingsService({ prisma, config, audit, onError: error => reportError(error, 'reloading runtime settings') })
-  const throttle = loginThrottleFor(config, prisma, now)
+  const throttle = loginThrottleFor(config, prisma, now, identifierKey)
   const codec = createRefreshTokenCodec(refreshKey)
   const issueAccessToken = createAccessTokenIssuer({ sign: signJwt, now, clientId: audienceOf(config) })
   const oneTimeTokens = oneTimeTokenServiceFor(config, prisma, now, oneTimeTokenKey)
@@ -141,7 +144,7 @@ export function createServices (config: Config, { prisma, sql, signJwt, refreshK
   const logins = createLoginService({ prisma, passwords, records, settings, audit, issueAccessToken, emails, throttle, challenges, assertions, requireVerifiedEmail, metrics })
   const admin = createAdminService({ prisma, sessions, audit, passwordReset, oneTimeTokens, throttle, outbox, now })
   const retention = createRetentionService({ prisma, audit, now, auditDays: config.AUDIT_RETENTION_DAYS, endedDays: config.SESSION_RETENTION_DAYS })
-  return { passwords, settings, audit, sessions, refresh, users, logins, admin, emails, passwordReset, credentials, mailDelivery, factors, reauthentication, challenges, passkeys, retention }
+  return { passwords, settings, audit, sessions, refresh, users, logins, admin, emails, passwordReset, credentials, mailDelivery, factors, reauthentication, challenges, passkeys, retention, identifierKeys: throttle.keys }
 }
 
 export type Services = ReturnType<typeof createServices>

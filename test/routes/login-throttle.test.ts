@@ -1,4 +1,5 @@
 // Brute-force backoff per login identifier: doubling waits, a bounded lockout, the same 429 for every identifier, and reset lifts it.
+import { createHash, randomBytes } from 'node:crypto'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { dropConnectionOf, whileHeld } from '../helpers/locks.js'
@@ -54,6 +55,22 @@ t.test('after repeated failures an identifier must wait, with the same answer wh
   const rows = await prisma.loginFailure.findMany()
   t.ok(rows.length > 0)
   t.notOk(JSON.stringify(rows).includes('@'), 'identifiers are not stored in clear')
+})
+
+// Regression: the key was an unkeyed SHA-256 of the identifier, which a word list reverses from a
+// copy of the database or of Redis (passwords typed into the identifier field among them).
+t.test('failures are counted under a key of AUTH_SECRET\'s: a copy of the database does not tell the identifier tried', async t => {
+  const identifier = `hunter2-${randomBytes(4).toString('hex')}`
+  const keysUnder = async (secret: string) => {
+    const { app, prisma } = await buildTestApp(t, { env: { ...env, AUTH_SECRET: secret } })
+    t.equal((await app.inject({ method: 'POST', url: '/auth/login', payload: { identifier, password: 'whatever it was' } })).statusCode, 401)
+    return (await prisma.loginFailure.findMany({ select: { key: true } })).map(row => row.key)
+  }
+  const [first] = await keysUnder('a root secret of at least thirty-two bytes, the first')
+  const [second] = await keysUnder('a root secret of at least thirty-two bytes, another')
+  t.equal(typeof first, 'string', 'a failure counted')
+  t.not(first, createHash('sha256').update(identifier).digest('base64url'), 'not the plain hash')
+  t.not(first, second, 'another secret, another key')
 })
 
 // Regressions: one wrong password counted by an instance whose clock runs 20 s ahead refused

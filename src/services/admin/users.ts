@@ -8,7 +8,7 @@ import type { AuditService } from './audit.js'
 import { after, decodeCursor, encodeCursor, type Page } from '../pagination.js'
 import type { PasswordResetService } from '../passwords/password-reset.js'
 import type { Role } from '../accounts/roles.js'
-import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
+import type { LoginThrottle } from '../sessions/login-throttle.js'
 import type { SessionService, SessionView } from '../sessions/sessions.js'
 import { toAdminUser, type AdminUser } from '../accounts/api-user.js'
 import { activeAdminCount, adminListPage, adminViewOf, deleteUser, lockUser, updateByAdmin, userById } from '../accounts/user-store.js'
@@ -42,7 +42,7 @@ export interface AdminDeps {
   audit: AuditService
   passwordReset: Pick<PasswordResetService, 'requestReset'>
   oneTimeTokens: Pick<OneTimeTokenService, 'revoke'>
-  throttle: Pick<LoginThrottle, 'clear'>
+  throttle: Pick<LoginThrottle, 'clear' | 'keys'>
   outbox: Pick<MailOutbox, 'queue' | 'wake'>
   now: () => Date
 }
@@ -153,7 +153,7 @@ function accountAdministration ({ prisma, sessions, audit, passwordReset, oneTim
         const deleted = await deleteUser(tx, id)
         if (deleted === null) throw apiError('NOT_FOUND')
         // Whoever registers the address or the name next starts with no failures of this account's.
-        await throttle.clear(accountThrottleKeys(before), tx)
+        await throttle.clear(throttle.keys.account(before), tx)
         await queueDeletionNotice(tx, outbox, deleted, true)
         await audit.recordIn(tx, { action: 'user.deleted', actorId: actor.userId, subjectId: id, ip: actor.ip, details: { email: before.email } })
       })

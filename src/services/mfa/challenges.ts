@@ -6,7 +6,7 @@ import { iso } from '../../db/sql.js'
 import { lockUser } from '../accounts/user-store.js'
 import type { AuditService } from '../admin/audit.js'
 import type { LoginProof } from '../sessions/login-records.js'
-import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
+import type { LoginThrottle } from '../sessions/login-throttle.js'
 import type { MailOutbox } from '../mail/outbox.js'
 import type { AssertionVerifier } from '../passkeys/assertions.js'
 import type { PasskeyService } from '../passkeys/passkeys.js'
@@ -195,7 +195,7 @@ export function createChallengeService (deps: ChallengeDeps) {
         select: { userId: true, throttleKey: true, usedAt: true, expiresAt: true, failures: true, user: { select: { email: true, username: true, passwordHash: true, signOutGeneration: true } } }
       })
       if (found === null || isDead(found, at)) throw apiError('MFA_CHALLENGE_EXPIRED')
-      const throttleKeys = [found.throttleKey, ...accountThrottleKeys(found.user)]
+      const throttleKeys = [found.throttleKey, ...throttle.keys.account(found.user)]
       const method = methodOf(proof)
       // In turn with the identifier's other checks (LoginThrottle.inTurn): codes sent at once
       // to several challenges of one login would otherwise all read the same count.

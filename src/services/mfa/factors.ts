@@ -10,7 +10,7 @@ import { matchingStep, newTotpSecret, openSealed, otpauthUri, sealSecret, type S
 import { emailOf, provenEmailOf } from '../accounts/email-of.js'
 import { lockUser, userById } from '../accounts/user-store.js'
 import { deleteAllPasskeys, hasPasskey } from '../passkeys/passkey-store.js'
-import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
+import type { LoginThrottle } from '../sessions/login-throttle.js'
 import { liveSessionOf, markProven } from '../sessions/session-store.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import { voidUnfinishedChanges } from '../accounts/unfinished-changes.js'
@@ -99,7 +99,7 @@ async function confirmationStep (deps: FactorDeps, actor: FactorActor, sealedSec
   const { prisma, throttle, audit } = deps
   const user = await userById(prisma, actor.userId, { email: true, username: true })
   if (user === null) throw apiError('AUTH_SESSION_REVOKED')
-  const keys = accountThrottleKeys(user)
+  const keys = throttle.keys.account(user)
   return await throttle.inTurn(keys[0] as string, async () => {
     await throttle.assertMayTryAll(keys)
     const step = matchingStepOf(secretOf(deps, actor.userId, sealedSecret), code, at)

@@ -2,7 +2,7 @@
 import type { PrismaClient, Transaction } from '../../db/prisma.js'
 import { apiError, reauthenticationRequired, withStatus } from '../../errors.js'
 import type { AuditService } from '../admin/audit.js'
-import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
+import type { LoginThrottle } from '../sessions/login-throttle.js'
 import type { MailOutbox } from '../mail/outbox.js'
 import type { PasswordService } from '../passwords/passwords.js'
 import { liveSessionOf, markProven, type ProofMethod } from '../sessions/session-store.js'
@@ -156,7 +156,7 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
       await provenTimes(deps, userId, sessionId)
       const user = await userById(prisma, userId, { email: true, username: true, passwordHash: true })
       if (user === null) throw apiError('AUTH_SESSION_REVOKED')
-      const keys = accountThrottleKeys(user)
+      const keys = throttle.keys.account(user)
       const method = methodOf(proof)
       // In turn with the logins by the address, as they count against its backoff alike.
       await throttle.inTurn(keys[0] as string, async () => {

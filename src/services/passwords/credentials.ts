@@ -8,7 +8,7 @@ import type { PasswordService } from './passwords.js'
 import type { SessionService } from '../sessions/sessions.js'
 import { deleteUser, liveCallerOf, replacePasswordHash, userById } from '../accounts/user-store.js'
 import { assertDeletionLeavesAnAdmin, queueDeletionNotice } from '../admin/users.js'
-import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
+import type { LoginThrottle } from '../sessions/login-throttle.js'
 import { liveSessionOf } from '../sessions/session-store.js'
 import { voidUnfinishedChanges } from '../accounts/unfinished-changes.js'
 import { suspendPasswordless } from '../passkeys/passkey-store.js'
@@ -38,7 +38,7 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
   async function provenCaller ({ userId, sessionId, ip }: CredentialCaller, currentPassword: string, during: 'password_change' | 'account_deletion') {
     const user = await liveCallerOf(prisma, userId, sessionId, now(), { email: true, username: true, passwordHash: true })
     if (user === null) throw apiError('AUTH_SESSION_REVOKED')
-    const keys = accountThrottleKeys(user)
+    const keys = throttle.keys.account(user)
     await throttle.inTurn(keys[0] as string, async () => {
       await throttle.assertMayTryAll(keys)
       if (await passwords.verify(user.passwordHash, currentPassword)) return
@@ -100,7 +100,7 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
         const deleted = await deleteUser(tx, userId, user.passwordHash)
         if (deleted === null) throw apiError('AUTH_SESSION_REVOKED')
         // Whoever registers the address or the name next starts with no failures of this account's.
-        await throttle.clear(accountThrottleKeys(user), tx)
+        await throttle.clear(throttle.keys.account(user), tx)
         await queueDeletionNotice(tx, outbox, deleted, false)
         await audit.recordIn(tx, { action: 'user.deleted', actorId: userId, subjectId: userId, ip, details: { by: 'self' } })
       })

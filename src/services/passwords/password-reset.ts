@@ -3,7 +3,7 @@ import type { Db } from '../../db/prisma.js'
 import { apiError } from '../../errors.js'
 import type { AuditEntry } from '../admin/audit.js'
 import { isRecordNotFound } from '../../db/refusals.js'
-import { accountThrottleKeys, type LoginThrottle } from '../sessions/login-throttle.js'
+import type { LoginThrottle } from '../sessions/login-throttle.js'
 import { canonical } from '../accounts/canonical.js'
 import { lockUser, resetPassword, userById } from '../accounts/user-store.js'
 import { deleteEverySecondFactor } from '../mfa/factors.js'
@@ -74,7 +74,7 @@ export function createPasswordResetService ({ prisma, passwords, sessions, oneTi
           await sessions.revokeAll(found.userId, 'password_reset', tx)
           await outbox.queue(tx, { kind: 'password_changed', to: found.email, everywhere: true })
           // In the same transaction: a reset that commits has lifted the wait, one that fails can be sent again.
-          await throttle.clear(accountThrottleKeys(user), tx)
+          await throttle.clear(throttle.keys.account(user), tx)
           await audit.recordIn(tx, { action: 'password.reset', actorId: found.userId, subjectId: found.userId, ip, ...(secondFactorsRemoved ? { details: { secondFactorsRemoved } } : {}) })
         })
       } catch (error) {

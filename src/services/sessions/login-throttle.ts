@@ -1,5 +1,5 @@
 // Brute-force backoff per login identifier: waits that double after repeated failures, then a bounded lockout.
-import { createHash } from 'node:crypto'
+import { createHmac } from 'node:crypto'
 import type { Db, PrismaClient } from '../../db/prisma.js'
 import { iso } from '../../db/sql.js'
 import { rateLimited } from '../../errors.js'
@@ -22,40 +22,49 @@ export interface LoginThrottlePolicy {
 export interface LoginThrottleDeps {
   prisma: PrismaClient
   policy: LoginThrottlePolicy
+  /** What the identifiers are counted under. */
+  keys: IdentifierKeys
   now: () => Date
-}
-
-/**
- * The key of a login identifier (email or username): a SHA-256 of its canonical form, so
- * that case and unicode variants share one key, and the stored key does not reveal it.
- */
-export function throttleKeyOf (canonicalIdentifier: string): string {
-  return createHash('sha256').update(canonicalIdentifier).digest('base64url')
 }
 
 // Gmail delivers every spelling of a local part with dots added or removed to one mailbox.
 const DOTS_IGNORED = new Set(['gmail.com', 'googlemail.com'])
 
 /**
- * The key of the mailbox an address delivers to, as far as the address alone tells: a `+tag`
- * (`ada+1@example.com`) reaches the same mailbox as the address without it, and so do Gmail's
- * dots (`a.da@gmail.com`, and `googlemail.com`), so all spend one budget of mails (regression:
- * each had a budget of its own). Other aliases (a catch-all domain) are the per-client limits'
- * to bound.
+ * The keys failures and mail budgets are counted under, in the database and in Redis: an
+ * HMAC-SHA256 of the identifier's canonical form (case and unicode variants share one key)
+ * under a key derived from AUTH_SECRET, so that a copy of either store does not tell which
+ * identifiers were tried (regression: an unkeyed SHA-256, which a word list reverses).
  */
-export function mailboxKeyOf (email: string): string {
-  const address = canonical(email)
-  const at = address.lastIndexOf('@')
-  const plus = address.indexOf('+')
-  const domain = address.slice(at + 1)
-  const local = address.slice(0, plus > 0 && plus < at ? plus : at)
-  return DOTS_IGNORED.has(domain) ? throttleKeyOf(`${local.replaceAll('.', '')}@gmail.com`) : throttleKeyOf(`${local}@${domain}`)
+export function createIdentifierKeys (key: Buffer) {
+  const of = (canonicalIdentifier: string): string => createHmac('sha256', key).update(canonicalIdentifier).digest('base64url')
+  return {
+    of,
+
+    /** The keys of every identifier an account can log in with (stored email and username are canonical). */
+    account (account: { email: string, username: string | null }): string[] {
+      return account.username === null ? [of(account.email)] : [of(account.email), of(account.username)]
+    },
+
+    /**
+     * The key of the mailbox an address delivers to, as far as the address alone tells: a
+     * `+tag` (`ada+1@example.com`) reaches the same mailbox as the address without it, and so
+     * do Gmail's dots (`a.da@gmail.com`, and `googlemail.com`), so all spend one budget of
+     * mails (regression: each had a budget of its own). Other aliases (a catch-all domain)
+     * are the per-client limits' to bound.
+     */
+    mailbox (email: string): string {
+      const address = canonical(email)
+      const at = address.lastIndexOf('@')
+      const plus = address.indexOf('+')
+      const domain = address.slice(at + 1)
+      const local = address.slice(0, plus > 0 && plus < at ? plus : at)
+      return DOTS_IGNORED.has(domain) ? of(`${local.replaceAll('.', '')}@gmail.com`) : of(`${local}@${domain}`)
+    }
+  }
 }
 
-/** The keys of every identifier an account can log in with (stored email and username are canonical). */
-export function accountThrottleKeys (account: { email: string, username: string | null }): string[] {
-  return account.username === null ? [throttleKeyOf(account.email)] : [throttleKeyOf(account.email), throttleKeyOf(account.username)]
-}
+export type IdentifierKeys = ReturnType<typeof createIdentifierKeys>
 
 /** The failures counted against an identifier, as a login reads them (see login-records.ts). */
 export interface FailureState {
@@ -86,11 +95,13 @@ export async function sweepExpiredFailures (db: Db, at: Date): Promise<number> {
  * session, `openSession` in session-store.ts), a password reset, or `lockoutSeconds` without
  * failures once its wait is over.
  */
-export function createLoginThrottle ({ prisma, policy, now }: LoginThrottleDeps) {
+export function createLoginThrottle ({ prisma, policy, keys, now }: LoginThrottleDeps) {
   // The longest any row can matter: the longest wait, then the quiet period.
   const keepSeconds = Math.max(policy.maxSeconds, policy.lockoutSeconds) + policy.lockoutSeconds
 
   return {
+    keys,
+
     /**
      * Runs a password check of the identifier `key` after the ones already under way here:
      * its backoff is read before the password and its failure recorded after it, so checks

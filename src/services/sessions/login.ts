@@ -7,7 +7,7 @@ import type { LoginProof, LoginRecords } from './login-records.js'
 import type { ChallengeService, IssuedChallenge, SecondFactorProof } from '../mfa/challenges.js'
 import type { AssertionVerifier } from '../passkeys/assertions.js'
 import type { AuthenticationResponseJSON } from '@simplewebauthn/server'
-import { accountThrottleKeys, throttleKeyOf, type LoginThrottle } from './login-throttle.js'
+import type { LoginThrottle } from './login-throttle.js'
 import type { AuthMetrics } from '../metrics.js'
 import type { PasswordService } from '../passwords/passwords.js'
 import type { Device } from './sessions.js'
@@ -134,7 +134,7 @@ async function passwordAttempt (deps: LoginDeps, who: LoginIdentifier, key: stri
     : await passwords.verify(user.passwordHash, password)
   if (user === null || !valid || !user.isActive) return refuseCredentials(deps, who, key, device, user)
   // NIST SP 800-63B 3.2.2: after a successful authentication, earlier failures no longer count.
-  const throttleKeys = [key, ...accountThrottleKeys(user)]
+  const throttleKeys = [key, ...throttle.keys.account(user)]
   if (requireVerifiedEmail && user.emailVerifiedAt === null) {
     await throttle.clear(throttleKeys)
     return refuseUnverified(deps, user)
@@ -167,7 +167,7 @@ export function createLoginService (deps: LoginDeps) {
      * A successful login takes two statements in all (see login-records.ts).
      */
     async login (who: LoginIdentifier, password: string, device: Device): Promise<LoginOutcome> {
-      const key = throttleKeyOfLogin(who)
+      const key = throttle.keys.of(loginIdentifierOf(who))
       return await throttle.inTurn(key, async () => await passwordAttempt(deps, who, key, password, device))
     },
 
@@ -197,20 +197,19 @@ export function createLoginService (deps: LoginDeps) {
         throw apiError(outcome.ok ? 'PASSKEY_INVALID' : outcome.code)
       }
       if (requireVerifiedEmail && user.emailVerifiedAt === null) return refuseUnverified(deps, user)
-      return signIn(deps, user, device, accountThrottleKeys(user), { secondFactor: 'webauthn', userVerified: true, passwordless: true, passkeyId: outcome.passkeyId, passwordHash: outcome.passwordHash, signOutGeneration: outcome.signOutGeneration })
+      return signIn(deps, user, device, throttle.keys.account(user), { secondFactor: 'webauthn', userVerified: true, passwordless: true, passkeyId: outcome.passkeyId, passwordHash: outcome.passwordHash, signOutGeneration: outcome.signOutGeneration })
     }
   }
 }
 
 export type LoginService = ReturnType<typeof createLoginService>
 
-/** The key a login attempt is throttled under: the brute-force backoff and the per-account rate limit share it. */
-export function throttleKeyOfLogin (who: LoginIdentifier): string {
-  return throttleKeyOf(loginIdentifierOf(who))
-}
-
-/** The identifier a login names the account by, in canonical form (case and unicode variants are one). */
-function loginIdentifierOf (who: LoginIdentifier): string {
+/**
+ * The identifier a login names the account by, in canonical form (case and unicode variants
+ * are one): its key (IdentifierKeys.of) is what the brute-force backoff and the per-account
+ * rate limit count under.
+ */
+export function loginIdentifierOf (who: LoginIdentifier): string {
   return canonical('email' in who ? who.email : 'username' in who ? who.username : who.identifier)
 }
 
