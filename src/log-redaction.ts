@@ -72,17 +72,34 @@ export function printableText (text: string): string {
   return text.replace(UNPRINTABLE_IN_TEXT, escaped)
 }
 
+// What of a request line's client strings is logged: a host name has at most 253 characters
+// and a port, and no route's path comes near 512; longer ones are cut (regression: a 15 KB Host
+// header of C1 bytes, each escaped, made a 105 KB line, however the request was answered).
+const MAX_LOGGED = { url: 512, host: 270, version: 64 }
+
+/** `text` cut to `max` characters (a cut marked with '…'), then made printable. */
+function bounded (text: string, max: number): string {
+  return printable(text.length > max ? `${text.slice(0, max)}…` : text)
+}
+
 /**
  * Fastify's request line, but with the URL's path alone: a query string can carry what a log
  * must not (the token of a mailed link followed to the service itself, a search term). The
- * client's strings are made printable. Other objects logged as `req` pass unchanged.
+ * client's strings are made printable and bounded. Other objects logged as `req` pass unchanged.
  */
 function requestLine (request: FastifyRequest): Record<string, unknown> {
   // A request is logged by Fastify; anything else under `req` by the service's own code.
   if (!('raw' in request)) return request as Record<string, unknown>
   const { method, url, host, ip, headers, socket } = request
   const version = headers['accept-version']
-  return { method, url: printable(url.split('?', 1)[0]), version: typeof version === 'string' ? printable(version) : version, host: printable(host), remoteAddress: ip, remotePort: socket?.remotePort }
+  return {
+    method,
+    url: bounded(url.split('?', 1)[0] as string, MAX_LOGGED.url),
+    version: typeof version === 'string' ? bounded(version, MAX_LOGGED.version) : version,
+    host: bounded(host, MAX_LOGGED.host),
+    remoteAddress: ip,
+    remotePort: socket?.remotePort
+  }
 }
 
 /**

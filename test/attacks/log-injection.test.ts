@@ -40,3 +40,25 @@ t.test('a host and a version header with C1 controls are logged escaped (regress
   t.equal(req.version, '1\\u009b31m\\u0085\u00e2\\u0080\u00ae', 'the version header')
   t.notMatch(JSON.stringify(capture.lines), unprintable, 'no line holds one')
 })
+
+// Regression: a 15 KB Host header of C1 bytes, each escaped to six characters (seven once in JSON), made a 105 KB line
+// for a request refused at once (a foreign origin's 403), and a long path was logged whole.
+t.test('a request line\'s host, path and version are logged cut to a bound, however long they came', async t => {
+  const capture = logCapture()
+  const logger = pino({ level: 'trace', ...logRedaction }, capture.stream)
+  const { app } = await buildTestApp(t, { logger })
+  const http = await listen(app)
+  const { port } = new URL(http.baseUrl)
+  const answer = await sendRaw(Number(port), `POST /${'p'.repeat(5000)} HTTP/1.1\r\nHost: big${'\x85'.repeat(5000)}\r\nOrigin: https://evil.example\r\nAccept-Version: ${'9'.repeat(1000)}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`)
+  t.match(answer, /^HTTP\/1\.1 (403|404) /, 'the request was answered')
+  await app.close()
+  const lines = capture.lines.filter(entry => (entry.req as { host?: string } | undefined)?.host?.startsWith('big') === true)
+  t.ok(lines.length > 0, 'the request was logged')
+  for (const line of lines) {
+    const req = line.req as Record<string, string>
+    t.equal(req.host, `big${'\\u0085'.repeat(267)}…`, 'the host: 270 characters, then escaped')
+    t.equal(req.url, `/${'p'.repeat(511)}…`, 'the path: 512 characters')
+    t.equal(req.version, `${'9'.repeat(64)}…`, 'the version header: 64')
+    t.ok(JSON.stringify(line).length < 4096, 'a line of a few kilobytes at most')
+  }
+})
