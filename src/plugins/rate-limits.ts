@@ -52,6 +52,13 @@ declare module 'fastify' {
      */
     rateLimitKey: (name: string, limit: RateLimit) =>
     (request: FastifyRequest, reply: FastifyReply, key: string) => Promise<void>
+    /**
+     * For what a request may do on the side, when the budget allows (a reminder mail): counts
+     * `key` and tells whether it was within the limit, never refusing the request nor
+     * touching its answer's headers. Shares `name`'s count as the others do.
+     */
+    rateLimitSpend: (name: string, limit: RateLimit) =>
+    (request: FastifyRequest, key: string) => Promise<boolean>
   }
 }
 
@@ -107,6 +114,14 @@ async function rateLimitsPlugin (app: FastifyInstance, settings: RateLimitSettin
     }
   }
   app.decorate('rateLimitKey', rateLimitKey)
+  app.decorate('rateLimitSpend', (name: string, limit: RateLimit) => {
+    const check = checkerOf(name, limit)
+    return async function rateLimitSpend (request: FastifyRequest, key: string) {
+      keyUnderCheck.set(request, key)
+      const state = await check(request)
+      return state.isAllowed || !state.isExceeded
+    }
+  })
   app.decorate('rateLimitBy', (name: string, limit: RateLimit, keyOf: (request: FastifyRequest) => string) => {
     const limitKey = rateLimitKey(name, limit)
     return async function rateLimitBy (request: FastifyRequest, reply: FastifyReply) {

@@ -55,6 +55,8 @@ export async function authRoutes (app: FastifyInstance, { logins, users, session
   routes.addHook('onSend', noStore)
 
   const recipientLimit = app.rateLimitKey(sharedBudgets.unprovenRecipient, limits.mailAccount)
+  // A login refused for an unverified address mails a reminder only within that same budget.
+  const reminderBudget = app.rateLimitSpend(sharedBudgets.unprovenRecipient, limits.mailAccount)
   routes.post('/auth/register', {
     // Its 409 tells that an address or a name has an account: one budget per client with the
     // other answers that do (a username or email change). Its mail goes to an address nobody
@@ -89,7 +91,7 @@ export async function authRoutes (app: FastifyInstance, { logins, users, session
     }
   }, async (request, reply) => {
     const { password, transport, ...who } = request.body
-    const outcome = await logins.login(who as LoginIdentifier, password, deviceOf(request))
+    const outcome = await logins.login(who as LoginIdentifier, password, deviceOf(request), async address => await reminderBudget(request, identifierKeys.mailbox(address)))
     if (isSecondFactorRequired(outcome)) return outcome
     return answerLogin(request, reply, outcome, transport)
   })

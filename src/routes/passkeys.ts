@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { RateLimits } from '../config-derived.js'
-import { perClientIp } from '../plugins/rate-limits.js'
+import { perClientIp, sharedBudgets } from '../plugins/rate-limits.js'
 import { EmptyBody } from '../schemas/accounts.js'
 import { LoginCookieResponse, LoginTokenResponse } from '../schemas/auth.js'
 import { authCookies, errorResponses, needsFreshAuthentication, needsProvenAddress, security } from '../schemas/common.js'
@@ -16,7 +16,7 @@ import { MAX_PASSKEYS_PER_USER } from '../services/passkeys/registration.js'
 import { answerLogin } from './auth.js'
 import { absentBodyAsEmpty, actorOf, callerOf, deviceOf, noStore, type TypedRoutes } from './request-context.js'
 
-export type PasskeyRoutesOptions = Pick<Services, 'logins' | 'passkeys' | 'challenges' | 'reauthentication'> & { limits: RateLimits }
+export type PasskeyRoutesOptions = Pick<Services, 'logins' | 'passkeys' | 'challenges' | 'reauthentication' | 'identifierKeys'> & { limits: RateLimits }
 
 const tags = ['passkeys']
 
@@ -119,12 +119,14 @@ function passkeyManagementRoutes (routes: TypedRoutes, app: FastifyInstance, { p
 }
 
 export async function passkeyRoutes (app: FastifyInstance, options: PasskeyRoutesOptions) {
-  const { logins, passkeys, challenges, limits } = options
+  const { logins, passkeys, challenges, identifierKeys, limits } = options
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()
   routes.addHook('onSend', noStore)
   // Each options call stores a challenge, and each verify checks a signature: limited like login.
   const rateLimit = perClientIp(limits.loginIp)
   await app.register(ownPasskeyRoutes, options)
+  // A sign-in refused for an unverified address mails a reminder within the mailbox's budget, as a login does.
+  const reminderBudget = app.rateLimitSpend(sharedBudgets.unprovenRecipient, limits.mailAccount)
 
   routes.post('/auth/passkeys/login/options', {
     config: { rateLimit },
@@ -150,7 +152,7 @@ export async function passkeyRoutes (app: FastifyInstance, options: PasskeyRoute
       response: { 200: Type.Union([LoginTokenResponse, LoginCookieResponse]), ...errorResponses(400, 401, 403, 415, 429) },
       ...authCookies({ 200: 'set' })
     }
-  }, async (request, reply) => answerLogin(request, reply, await logins.signInWithPasskey(request.body.response, deviceOf(request)), request.body.transport))
+  }, async (request, reply) => answerLogin(request, reply, await logins.signInWithPasskey(request.body.response, deviceOf(request), async address => await reminderBudget(request, identifierKeys.mailbox(address))), request.body.transport))
 
   routes.post('/auth/mfa/webauthn/options', {
     config: { rateLimit },

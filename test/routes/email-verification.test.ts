@@ -8,7 +8,7 @@ import { loginAsAdmin } from '../helpers/admin.js'
 import { whileHeld } from '../helpers/locks.js'
 import { enrolTotp } from '../helpers/mfa.js'
 import { until } from '../helpers/until.js'
-import { loginWithBody, newAccount, registerAccount } from '../helpers/users.js'
+import { loginWithBody, newAccount, proveAddress, registerAccount, registerProvenAccount } from '../helpers/users.js'
 
 const mail = await startMailServer(t)
 const { app, prisma, pool, database, clock, config } = await buildTestApp(t, { env: { SMTP_URL: mail.url } })
@@ -79,12 +79,13 @@ t.test('resend for a verified address with nothing pending: 202 and no mail', as
 t.test('an email change stays pending until the new mailbox confirms it; the old one is told', async t => {
   const account = await registerAccount(app)
   const verification = await mail.nextMail(account.email, { subject: VERIFY })
+  await proveAddress(prisma, account.user.id)
   const { accessToken } = await loginWithBody(app, account)
   const next = newAccount().email
 
   const response = await patchMe(accessToken, { email: next.toUpperCase() })
   t.equal(response.statusCode, 200)
-  t.match(response.json(), { email: account.email, pendingEmail: next, emailVerified: false })
+  t.match(response.json(), { email: account.email, pendingEmail: next, emailVerified: true })
   const confirmation = await mail.nextMail(next, { subject: CONFIRM_NEW })
   t.match(confirmation.link, /\/verify-email#token=/)
   const notice = await mail.nextMail(account.email, { subject: NOTICE })
@@ -110,6 +111,19 @@ t.test('an email change stays pending until the new mailbox confirms it; the old
   t.equal((await verify(verification.token)).json().code, 'VERIFICATION_TOKEN_INVALID', 'a link for the old address is dead')
 })
 
+// Regression: the notice went to a current address nobody had proven, outside every mail budget:
+// accounts registered with another's address, each changing its email, filled that mailbox.
+t.test('an email change of an account whose address was never proven tells that address nothing', async t => {
+  const account = await registerAccount(app)
+  await mail.nextMail(account.email, { subject: VERIFY })
+  const { accessToken } = await loginWithBody(app, account)
+  const next = newAccount().email
+  t.equal((await patchMe(accessToken, { email: next })).statusCode, 200)
+  await mail.nextMail(next, { subject: CONFIRM_NEW })
+  t.equal(await prisma.outboxMail.count({ where: { recipient: account.email } }), 0, 'nothing waits for it')
+  await t.rejects(mail.nextMail(account.email, { subject: NOTICE, timeoutMs: 500 }), 'and nothing was sent')
+})
+
 t.test('a reset link mailed to the old address dies with the change', async t => {
   const account = await registerAccount(app)
   const { accessToken } = await loginWithBody(app, account)
@@ -129,7 +143,7 @@ t.test('a reset link mailed to the old address dies with the change', async t =>
 
 t.test('a password reset or change, or signing out everywhere, cancels a pending email change: the link the notice warned of dies', async t => {
   for (const remedy of ['reset', 'change', 'sign-out everywhere'] as const) {
-    const account = await registerAccount(app)
+    const account = await registerProvenAccount(app, prisma)
     const intruder = await loginWithBody(app, account)
     const theirs = newAccount().email
     t.equal((await patchMe(intruder.accessToken, { email: theirs })).statusCode, 200)
@@ -299,6 +313,24 @@ t.test('bad input: 400, nothing changed', async t => {
   t.equal(anonymous.statusCode, 401)
   t.equal(anonymous.json().code, 'AUTH_REQUIRED')
   t.equal((await getMe(accessToken)).emailVerified, false)
+})
+
+// Regression: a reminder went outside the mailbox's budget, so accounts registered with +tags
+// of one address (the budget spent) mailed it a link each, every five minutes, for ever.
+t.test('REQUIRE_EMAIL_VERIFICATION: a refused login mails its reminder only within the mailbox\'s budget', async t => {
+  const strict = await buildTestApp(t, { env: { SMTP_URL: mail.url, REQUIRE_EMAIL_VERIFICATION: 'true', RATE_LIMIT_MAIL_ACCOUNT: '2/900' } })
+  const login = (email: string, password: string) => strict.app.inject({ method: 'POST', url: '/auth/login', payload: { email, password } })
+  const links = (userId: string) => strict.prisma.oneTimeToken.count({ where: { userId, purpose: 'email_verify' } })
+  const box = newAccount().email.split('@')[0] as string
+  const spent = [await registerAccount(strict.app, { ...newAccount(), email: `${box}+1@example.com` }), await registerAccount(strict.app, { ...newAccount(), email: `${box}+2@example.com` })]
+  const other = await registerAccount(strict.app)
+  strict.clock.advance(REMINDER_INTERVAL_SECONDS + 1)
+  for (const account of spent) {
+    t.equal((await login(account.email, account.password)).json().code, 'EMAIL_NOT_VERIFIED', 'refused all the same')
+    t.equal(await links(account.user.id), 1, 'no reminder: the mailbox had its two mails this quarter of an hour')
+  }
+  t.equal((await login(other.email, other.password)).json().code, 'EMAIL_NOT_VERIFIED')
+  t.equal(await links(other.user.id), 2, 'another mailbox, within its budget, is reminded')
 })
 
 t.test('REQUIRE_EMAIL_VERIFICATION: unverified users are told so only after a correct password', async t => {

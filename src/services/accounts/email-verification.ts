@@ -23,6 +23,9 @@ export const REMINDER_INTERVAL_SECONDS = 300
 
 type LinkPurpose = 'email_verify' | 'email_change'
 
+/** Whether a mail to `address` may go now: its mailbox's budget (the caller's rate limits). */
+export type MailAdmission = (address: string) => Promise<boolean>
+
 export function createEmailVerificationService ({ prisma, oneTimeTokens, outbox, audit, now }: EmailVerificationDeps) {
   /** Issues a token for `email` and queues the mail that carries it, inside `tx` (wake the outbox after the commit). */
   async function queueLink (tx: Transaction, userId: string, purpose: LinkPurpose, email: string): Promise<void> {
@@ -44,14 +47,18 @@ export function createEmailVerificationService ({ prisma, oneTimeTokens, outbox,
   return {
     /**
      * After a login refused for the unverified `email`: a new link (the older ones die),
-     * unless one was issued within REMINDER_INTERVAL_SECONDS. The check and the issue take
-     * turns on the user's row, so refused logins at once mail one link between them.
+     * unless one was issued within REMINDER_INTERVAL_SECONDS, or the mailbox's budget is
+     * spent (`admit`): nobody has proven to hold the address, and many accounts can name one
+     * mailbox (regression: each account's reminders went outside the budget, every five
+     * minutes for ever). The check and the issue take turns on the user's row, so refused
+     * logins at once mail one link between them.
      */
-    async remindUnverified (userId: string, email: string): Promise<void> {
+    async remindUnverified (userId: string, email: string, admit: MailAdmission): Promise<void> {
       const since = new Date(now().getTime() - REMINDER_INTERVAL_SECONDS * 1000)
       const sent = await prisma.$transaction(async tx => {
         await lockUser(tx, userId)
         if (await oneTimeTokens.issuedSince(tx, userId, 'email_verify', email, since)) return false
+        if (!await admit(email)) return false
         await queueLink(tx, userId, 'email_verify', email)
         return true
       })
@@ -61,20 +68,21 @@ export function createEmailVerificationService ({ prisma, oneTimeTokens, outbox,
     /**
      * Inside the caller's update: a new address only becomes `pendingEmail`; it replaces
      * `email` when the token mailed to it comes back, so nobody can take over an address
-     * they cannot read. The old address is told. Asking for the current address cancels a
+     * they cannot read. The old address is told, when it was proven (regression: a notice to
+     * an address nobody had proven went outside every mail budget). Asking for the current address cancels a
      * pending change. An address of another account is 409 EMAIL_TAKEN (checked again at
      * confirmation, where the unique index has the last word). Returns the new
      * `pendingEmail` (null when the request cancels a pending change); its mails are queued
      * in the same transaction (wake the outbox after the commit).
      */
-    async stageChange (tx: Transaction, user: { id: string, email: string }, requested: string): Promise<string | null> {
+    async stageChange (tx: Transaction, user: { id: string, email: string, emailVerifiedAt: Date | null }, requested: string): Promise<string | null> {
       if (requested === user.email) {
         await oneTimeTokens.revoke(tx, user.id, 'email_change')
         return null
       }
       if (await userByEmail(tx, requested, { id: true }) !== null) throw apiError('EMAIL_TAKEN')
       await queueLink(tx, user.id, 'email_change', requested)
-      await outbox.queue(tx, { kind: 'email_change_notice', to: user.email, newEmail: requested })
+      if (user.emailVerifiedAt !== null) await outbox.queue(tx, { kind: 'email_change_notice', to: user.email, newEmail: requested })
       return requested
     },
 

@@ -79,7 +79,7 @@ export function createUserService ({ prisma, sql, now, passwords, emails, oneTim
           // then sees whatever a reset or a revocation committed while this waited, so a change
           // begun before a reset cannot be staged after it.
           await lockUser(tx, userId)
-          const current = await liveCallerOf(tx, userId, sessionId, now(), { id: true, email: true, role: true, username: true })
+          const current = await liveCallerOf(tx, userId, sessionId, now(), { id: true, email: true, emailVerifiedAt: true, role: true, username: true })
           if (current === null) throw apiError('AUTH_SESSION_REVOKED')
           const username = changes.username === undefined ? undefined : canonical(changes.username)
           if (username !== undefined && username !== current.username && current.role !== 'admin' && isReservedUsername(username)) throw apiError('USERNAME_TAKEN')

@@ -2,7 +2,7 @@
 import type { PrismaClient } from '../../db/prisma.js'
 import { apiError } from '../../errors.js'
 import type { AuditService } from '../admin/audit.js'
-import type { EmailVerificationService } from '../accounts/email-verification.js'
+import type { EmailVerificationService, MailAdmission } from '../accounts/email-verification.js'
 import type { LoginProof, LoginRecords } from './login-records.js'
 import type { ChallengeService, IssuedChallenge, SecondFactorProof } from '../mfa/challenges.js'
 import type { AssertionVerifier } from '../passkeys/assertions.js'
@@ -104,8 +104,8 @@ async function settledHash ({ prisma, passwords }: LoginDeps, user: { id: string
 }
 
 /** REQUIRE_EMAIL_VERIFICATION: a proven but unverified user gets 403, no session, and a fresh link unless a recent one still works. */
-async function refuseUnverified ({ emails, metrics }: LoginDeps, user: { id: string, email: string }): Promise<never> {
-  await emails.remindUnverified(user.id, user.email)
+async function refuseUnverified ({ emails, metrics }: LoginDeps, user: { id: string, email: string }, admitReminder: MailAdmission): Promise<never> {
+  await emails.remindUnverified(user.id, user.email, admitReminder)
   metrics.login('email_not_verified')
   throw apiError('EMAIL_NOT_VERIFIED')
 }
@@ -120,7 +120,7 @@ async function refuseCredentials ({ throttle, audit, metrics }: LoginDeps, who: 
 }
 
 /** One login by password, its identifier's only check under way here (LoginThrottle.inTurn). */
-async function passwordAttempt (deps: LoginDeps, who: LoginIdentifier, key: string, password: string, device: Device): Promise<LoginOutcome> {
+async function passwordAttempt (deps: LoginDeps, who: LoginIdentifier, key: string, password: string, device: Device, admitReminder: MailAdmission): Promise<LoginOutcome> {
   const { passwords, records, throttle, challenges, requireVerifiedEmail, metrics } = deps
   // One query whether or not the account exists: the profile is read only after success,
   // so the database work before the answer does not tell accounts apart either.
@@ -137,7 +137,7 @@ async function passwordAttempt (deps: LoginDeps, who: LoginIdentifier, key: stri
   const throttleKeys = [key, ...throttle.keys.account(user)]
   if (requireVerifiedEmail && user.emailVerifiedAt === null) {
     await throttle.clear(throttleKeys)
-    return refuseUnverified(deps, user)
+    return refuseUnverified(deps, user, admitReminder)
   }
 
   const passwordHash = await settledHash(deps, user, password)
@@ -160,15 +160,16 @@ export function createLoginService (deps: LoginDeps) {
      * same argon2 work (OWASP Authentication Cheat Sheet: no account enumeration). Only
      * once the password has proved correct may the answer say more: with
      * REQUIRE_EMAIL_VERIFICATION an unverified user gets 403 EMAIL_NOT_VERIFIED and a fresh
-     * link (the old one may have expired), and no session. Before any password is checked,
+     * link (the old one may have expired, and `admitReminder` has the mailbox's budget
+     * spent), and no session. Before any password is checked,
      * an identifier that failed too often must wait (429 RATE_LIMITED, the same for an
      * identifier of no account); every failure counts, and a correct password clears them
      * (with a second factor set, only the code that completes the login does).
      * A successful login takes two statements in all (see login-records.ts).
      */
-    async login (who: LoginIdentifier, password: string, device: Device): Promise<LoginOutcome> {
+    async login (who: LoginIdentifier, password: string, device: Device, admitReminder: MailAdmission): Promise<LoginOutcome> {
       const key = throttle.keys.of(loginIdentifierOf(who))
-      return await throttle.inTurn(key, async () => await passwordAttempt(deps, who, key, password, device))
+      return await throttle.inTurn(key, async () => await passwordAttempt(deps, who, key, password, device, admitReminder))
     },
 
     /**
@@ -187,7 +188,7 @@ export function createLoginService (deps: LoginDeps) {
      * one (possession and PIN or biometrics), so no second step; the session opens as a
      * login's would. A deactivated account is refused like an unknown passkey.
      */
-    async signInWithPasskey (response: AuthenticationResponseJSON, device: Device): Promise<SignedIn> {
+    async signInWithPasskey (response: AuthenticationResponseJSON, device: Device, admitReminder: MailAdmission): Promise<SignedIn> {
       const outcome = await assertions.verify({ response, purpose: 'login', bindingId: null, userId: null, requireUserVerification: true, ip: device.ip })
       const user = outcome.ok
         ? await userById(prisma, outcome.userId, { id: true, role: true, emailVerifiedAt: true, isActive: true, email: true, username: true })
@@ -196,7 +197,7 @@ export function createLoginService (deps: LoginDeps) {
         metrics.login('invalid_credentials')
         throw apiError(outcome.ok ? 'PASSKEY_INVALID' : outcome.code)
       }
-      if (requireVerifiedEmail && user.emailVerifiedAt === null) return refuseUnverified(deps, user)
+      if (requireVerifiedEmail && user.emailVerifiedAt === null) return refuseUnverified(deps, user, admitReminder)
       return signIn(deps, user, device, throttle.keys.account(user), { secondFactor: 'webauthn', userVerified: true, passwordless: true, passkeyId: outcome.passkeyId, passwordHash: outcome.passwordHash, signOutGeneration: outcome.signOutGeneration })
     }
   }
