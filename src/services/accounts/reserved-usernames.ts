@@ -21,8 +21,8 @@ const staffWords = ['admin', 'moderator', 'support', 'official', 'helpdesk', 'se
 
 /** Whether `username` (canonical) is kept for the operator's accounts: `admin:create` and an admin's own change may take it; a registration and another user's change may not (409, as for a name in use). */
 export function isReservedUsername (username: string): boolean {
-  const name = skeleton(username)
-  if (reserved.has(name)) return true
-  const letters = name.replace(/\d/g, '')
-  return staffWords.some(word => letters.startsWith(word) || letters.endsWith(word))
+  if (reserved.has(skeleton(username))) return true
+  // Digits aside both before the look-alikes are read (theadmin1) and after (adm1n).
+  const forms = [skeleton(username.replace(/\d/g, '')), skeleton(username).replace(/\d/g, '')]
+  return forms.some(letters => staffWords.some(word => letters.startsWith(word) || letters.endsWith(word)))
 }

@@ -215,9 +215,13 @@ export function loginIdentifierOf (who: LoginIdentifier): string {
 }
 
 // What could name an account and cannot be a password typed into the wrong field: an address
-// as registration takes one (printable ASCII, one '@', a domain whose last label begins with a
-// letter). A username-shaped identifier could be either (Winter.Is.Coming.2025).
-const ADDRESS = /^[!-?A-~]+@[!-?A-~]+\.[a-z][a-z0-9-]*$/
+// as registration takes one (ajv's email format, lower-cased as the identifier is: dot-atoms
+// of letters, digits and !#$%&'*+/=?^_`{|}~- before the '@', at most 64 of them; host name
+// labels after it, the last beginning with a letter, as Email's pattern asks). A
+// username-shaped identifier could be either (Winter.Is.Coming.2025).
+const ATOM = "[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
+const LABEL = '[a-z0-9](?:[a-z0-9-]*[a-z0-9])?'
+const ADDRESS = new RegExp(`^(?=[^@]{1,64}@)${ATOM}(?:\\.${ATOM})*@(?:${LABEL}\\.)+[a-z][a-z0-9-]*$`)
 
 /**
  * The identifier an unknown-account attempt used, canonical and bounded, for the audit trail,

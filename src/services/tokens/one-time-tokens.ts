@@ -105,12 +105,12 @@ export function createOneTimeTokenService ({ prisma, now, ttlSeconds, key }: One
       return { status: 'live', id: row.id, userId: row.userId, purpose: row.purpose, email: row.email }
     },
 
-    ...spending(now)
+    ...spending(now, key)
   }
 }
 
 /** Spending and killing tokens, inside the caller's transaction. */
-function spending (now: () => Date) {
+function spending (now: () => Date, key: Buffer) {
   return {
     /**
      * Spends a token with one conditional update (`usedAt IS NULL AND expiresAt > now`): of
@@ -122,9 +122,14 @@ function spending (now: () => Date) {
       return count === 1
     },
 
-    /** Whether the user has a live token of `purpose` for `email` issued after `since`. */
+    /**
+     * Whether the user has a live token of `purpose` for `email` issued after `since`, under
+     * the current key: one derived under a replaced AUTH_SECRET no longer works, and must not
+     * hold up a new link (regression: a login's reminder waited five minutes after the rotation).
+     */
     async issuedSince (tx: Transaction, userId: string, purpose: TokenPurpose, email: string, since: Date): Promise<boolean> {
-      return await tx.oneTimeToken.count({ where: { userId, purpose, email, usedAt: null, expiresAt: { gt: now() }, createdAt: { gt: since } } }) > 0
+      const rows = await tx.oneTimeToken.findMany({ where: { userId, purpose, email, usedAt: null, expiresAt: { gt: now() }, createdAt: { gt: since } }, select: { id: true, tokenHash: true } })
+      return rows.some(row => hashToken(tokenValueOf(key, row.id)) === row.tokenHash)
     },
 
     /** Kills the user's unused tokens of `purpose` (a password change kills outstanding reset links). */
