@@ -76,6 +76,10 @@ export function createMailRenderer ({ prisma, outbox, oneTimeTokens, links, ttlS
         const tokenId = await resetTokenFor(mail)
         return tokenId === null ? null : { to, ...passwordResetMail({ link: link(links.passwordReset, tokenId), ttlSeconds: ttlSeconds.passwordReset }) }
       }
+      default:
+        // Queued by a newer release beside this one (a rolling upgrade): a failure, tried again
+        // later, by an instance that may know it (regression of an earlier release: a mail with no recipient).
+        throw new Error(`no template for the mail kind ${String(mail.kind as unknown)}: a newer release queued it`)
     }
   }
 }

@@ -12,6 +12,7 @@ import { logCapture, startMailServer } from '../../helpers/mail.js'
 import { registerPasskey } from '../../helpers/passkeys.js'
 import { loginWithBody, newAccount, registerAccount, registerProvenAccount } from '../../helpers/users.js'
 import { LEASE_SECONDS } from '../../../src/services/mail/delivery.js'
+import { createMailRenderer } from '../../../src/services/mail/rendering.js'
 import { createMailSender } from '../../../src/services/mail/sender.js'
 import { escapeHtml, linkFor, mask, passwordResetMail, verifyEmailMail } from '../../../src/services/mail/templates.js'
 
@@ -255,6 +256,14 @@ t.test('templates: links and values are escaped in HTML, durations read well, ne
   t.match(verifyEmailMail({ link: 'https://x', ttlSeconds: 90 }).text, /for 90 seconds/)
   t.equal(mask('ada@example.com'), 'a•••@example.com')
   t.equal(mask('@example.com'), '•••@example.com')
+})
+
+// Regression, in the release before: a kind a newer release queued (a rolling upgrade) rendered as
+// nothing, and went out as a mail with no recipient, refused by the mailer with a puzzling EENVELOPE.
+t.test('a mail of a kind this release does not know is a failure that names it, tried again later', async t => {
+  const render = createMailRenderer({ prisma, outbox: {} as never, oneTimeTokens: {} as never, links: { passwordReset: 'https://x/{token}', emailVerification: 'https://x/{token}' }, ttlSeconds: { passwordReset: 60, emailVerification: 60 } })
+  const future = { id: randomUUID(), kind: 'a_kind_of_a_later_release', recipient: 'ada@example.com', data: null, tokenId: null, attempts: 1, linkLive: true }
+  await t.rejects(render(future as never), /no template for the mail kind a_kind_of_a_later_release: a newer release queued it/)
 })
 
 t.test('credentials in an smtp:// URL need STARTTLS: never sent in the clear unless the URL says requireTLS=false', async t => {
