@@ -103,7 +103,7 @@ export const ConfigSchema = Type.Object({
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://[^\\s]+$', description: 'redis[s]://[user:pass@]host[:port][/db]: rate-limit counters shared by every instance; unset: in memory, per instance' })),
   REDIS_KEY_PREFIX: Type.String({ default: 'auth:', pattern: '^[A-Za-z0-9:._-]{0,64}$', description: 'prefix of every Redis key this service writes' }),
   RATE_LIMIT_DEFAULT: Rate('600/60', 'per client ip, on every route without a limit of its own'),
-  RATE_LIMIT_LOGIN_IP: Rate('30/300', 'login attempts per client ip; also each route that checks a code, a passkey or the current password (passkey registration too), counted apart'),
+  RATE_LIMIT_LOGIN_IP: Rate('30/300', 'login attempts per client ip; also each route that checks a code, a passkey or the current password (passkey registration too), and the start of a TOTP setup, counted apart'),
   RATE_LIMIT_LOGIN_ACCOUNT: Rate('10/300', 'login attempts per account identifier from one client ip, whether or not the account exists'),
   RATE_LIMIT_REGISTER: Rate('10/300', 'per client ip, one budget for registrations, username and email changes (their 409s tell that an account exists); username changes per user too'),
   RATE_LIMIT_REFRESH: Rate('150/300', 'refreshes per client ip'),

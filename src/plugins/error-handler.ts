@@ -86,6 +86,10 @@ function toErrorBody (error: FastifyError): ErrorBody {
 }
 
 function send (reply: FastifyReply, body: ErrorBody, retryAfterSeconds?: unknown) {
+  // An error is this request's answer, now: a shared cache may keep a 404 or a 405 without
+  // being told (RFC 9111 4.2.2), and would serve it to everyone (regression: a console asset a
+  // rolling deploy had not yet brought to one instance stayed 404 after the deploy).
+  reply.header('cache-control', 'no-store')
   if (typeof retryAfterSeconds === 'number') reply.header('retry-after', retryAfterSeconds)
   if (body.statusCode === 401) {
     reply.header('www-authenticate', invalidTokenCodes.has(body.code as ErrorCode) ? 'Bearer error="invalid_token"' : 'Bearer')

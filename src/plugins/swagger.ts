@@ -129,6 +129,14 @@ async function swaggerPlugin (app: FastifyInstance, settings: SwaggerSettings) {
     routePrefix: '/docs',
     // No call to the public validator: the docs page talks to this service only.
     uiConfig: { deepLinking: true, validatorUrl: null },
+    // The page and the document change with each release: a cache asks again every time
+    // (without it, a shared cache could serve a former release's document after a deploy).
+    uiHooks: {
+      onRequest: (_request, reply, done) => {
+        reply.header('cache-control', 'no-cache')
+        done()
+      }
+    },
     // The page and its assets get a policy of their own (set by Swagger UI on its routes
     // only, replacing the API's `default-src 'none'`): scripts, styles and calls from this
     // origin, no inline script, no framing.

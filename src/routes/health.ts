@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { errorResponses } from '../schemas/common.js'
 import { apiError } from '../errors.js'
+import { noStore } from './request-context.js'
 
 export interface HealthRoutesOptions {
   /** Resolves when the database answers; rejects otherwise. */
@@ -14,6 +15,9 @@ export interface HealthRoutesOptions {
 
 export async function healthRoutes (app: FastifyInstance, { pingDatabase, logLevel }: HealthRoutesOptions) {
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()
+  // A cache between a probe and the instance must not answer for it (regression: "ready" from
+  // a caching proxy while the database was down).
+  routes.addHook('onSend', noStore)
 
   routes.get('/health', {
     // Never refused: a 429 or a shed 503 here would get a healthy (if busy) instance restarted.

@@ -24,6 +24,8 @@ export async function mfaRoutes (app: FastifyInstance, { factors, reauthenticati
   const rateLimit = perClientIp(limits.loginIp)
 
   routes.post('/auth/mfa/totp', {
+    // Each start makes a secret, seals it, draws its QR code and writes an audit entry.
+    config: { rateLimit },
     preValidation: absentBodyAsEmpty,
     preHandler: [app.requireFreshAuthentication],
     schema: {
@@ -33,7 +35,7 @@ export async function mfaRoutes (app: FastifyInstance, { factors, reauthenticati
       summary: 'Start setting up an authenticator app',
       description: `A new secret for an unconfirmed factor (replacing an earlier unconfirmed one), its otpauth URI and QR code. Nothing changes at login until POST /auth/mfa/totp/confirm, which must come within ${enrolmentLifetime}; DELETE /auth/mfa/totp cancels it. 409 \`MFA_ALREADY_ENABLED\` when one is set up. ${needsProvenAddress} ${needsFreshAuthentication}`,
       body: EmptyBody,
-      response: { 200: TotpEnrolment, ...errorResponses(400, 401, 403, 409, 415) }
+      response: { 200: TotpEnrolment, ...errorResponses(400, 401, 403, 409, 415, 429) }
     }
   }, async request => factors.enrolTotp(actorOf(request)))
 

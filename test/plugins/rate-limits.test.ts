@@ -5,7 +5,7 @@ import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { logCapture } from '../helpers/mail.js'
 import { freePort, startTcpProxy, type TcpProxy } from '../helpers/net.js'
-import { loginWithBody, loginWithCookies, newAccount, registerAccount } from '../helpers/users.js'
+import { loginWithBody, loginWithCookies, newAccount, registerAccount, registerProvenAccount } from '../helpers/users.js'
 
 const REDIS_URL = 'redis://127.0.0.1:6379'
 const uniquePrefix = () => `test-${randomBytes(6).toString('hex')}:`
@@ -367,4 +367,19 @@ t.test('Redis partitioned: after one check waits out the command timeout, the li
     'redis unreachable: rate limits count in memory on each instance until it is back',
     'redis reachable again: rate limits are shared again'
   ], 'one line each way')
+})
+
+// Regression: starting a TOTP setup had only the default limit (600 a minute), and each start
+// draws a QR code and writes an audit entry kept a year.
+t.test('starting a TOTP setup is limited per client as the routes that check a code are', async t => {
+  const { app, prisma } = await buildTestApp(t, { env: { RATE_LIMIT_LOGIN_IP: '2/60' } })
+  const account = await registerProvenAccount(app, prisma)
+  const headers = { authorization: `Bearer ${(await loginWithBody(app, account)).accessToken}` }
+  const start = () => app.inject({ method: 'POST', url: '/auth/mfa/totp', headers })
+  t.equal((await start()).statusCode, 200)
+  t.equal((await start()).statusCode, 200, 'a second start replaces the first')
+  const refused = await start()
+  t.equal(refused.statusCode, 429)
+  t.equal(refused.json().code, 'RATE_LIMITED')
+  t.equal(await prisma.auditEvent.count({ where: { action: 'mfa.totp_enrolment_started', subjectId: account.user.id } }), 2, 'no entry for the refused one')
 })

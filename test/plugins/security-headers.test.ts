@@ -27,3 +27,25 @@ t.test('the docs page and its assets get their own policy, scripts from this ori
     t.notMatch(csp, /unsafe-inline|unsafe-eval|https:/, 'nothing inline, nothing from elsewhere')
   }
 })
+
+// Regressions: behind a caching proxy, a 404 of a console asset a rolling deploy had not yet
+// brought to one instance was served to everyone after the deploy, and "ready" was answered
+// from the cache while the database was down; the docs' document could outlive its release.
+t.test('what a shared cache could serve to others or keep past its time is marked: errors and probes no-store, the docs no-cache', async t => {
+  const answers = {
+    'GET /health': 'no-store',
+    'GET /ready': 'no-store',
+    'GET /nope': 'no-store',
+    'GET /console/assets/console-NOTBUILT.js': 'no-store',
+    'DELETE /health': 'no-store',
+    'GET /users/me': 'no-store',
+    'GET /docs/': 'no-cache',
+    'GET /docs/json': 'no-cache',
+    'GET /docs/yaml': 'no-cache',
+    'GET /.well-known/jwks.json': 'public, max-age=300'
+  }
+  for (const [request, cacheControl] of Object.entries(answers)) {
+    const [method, url] = request.split(' ') as ['GET' | 'DELETE', string]
+    t.equal((await app.inject({ method, url })).headers['cache-control'], cacheControl, request)
+  }
+})

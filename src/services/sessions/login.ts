@@ -221,7 +221,7 @@ export function loginIdentifierOf (who: LoginIdentifier): string {
 // username-shaped identifier could be either (Winter.Is.Coming.2025).
 const ATOM = "[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
 const LABEL = '[a-z0-9](?:[a-z0-9-]*[a-z0-9])?'
-const ADDRESS = new RegExp(`^(?=[^@]{1,64}@)${ATOM}(?:\\.${ATOM})*@(?:${LABEL}\\.)+[a-z][a-z0-9-]*$`)
+const ADDRESS = new RegExp(`^(?=[^@]{1,64}@)${ATOM}(?:\\.${ATOM})*@(?:${LABEL}\\.)+(?=[a-z])${LABEL}$`)
 
 /**
  * The identifier an unknown-account attempt used, canonical and bounded, for the audit trail,
