@@ -118,6 +118,7 @@ t.test('headers past 16 KB (2000 cookies) are 431 HEADERS_TOO_LARGE in the catal
   })
   t.equal(headers['content-type'], 'application/json; charset=utf-8')
   t.equal(headers['x-content-type-options'], 'nosniff', 'with the security headers of every answer')
+  t.equal(headers['cache-control'], 'no-store', 'and no cache keeps it, as every error answer (regression: none)')
   t.equal(headers['x-request-id'], undefined, 'no request id: no request was read (README, Logs and request ids)')
 })
 
@@ -151,6 +152,8 @@ t.test('what Node answers by itself comes in the catalogue\'s shape: an Expect i
   await until('three answers', async () => (connection.received().match(/HTTP\/1\.1 \d{3}/g) ?? []).length === 3, CLOSED_WITHIN_MS)
   t.same(connection.received().match(/HTTP\/1\.1 \d{3}/g), ['HTTP/1.1 200', 'HTTP/1.1 417', 'HTTP/1.1 200'], 'in order, none held (regression: the 417 waited for itself, and held the answers after it)')
   t.match(connection.received(), /\{"statusCode":417,"code":"EXPECTATION_FAILED",/)
+  const head417 = connection.received().split('HTTP/1.1 ').find(answer => answer.startsWith('417'))?.split('\r\n\r\n')[0] ?? ''
+  t.match(head417, /\r\ncache-control: no-store\r\n/i, 'no cache keeps it (regression: none)')
   connection.socket.destroy()
 
   // With a body announced that never comes: one answer, and the connection closed (regression: a 408 later, to the same request).

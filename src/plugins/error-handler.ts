@@ -188,6 +188,7 @@ function rawAnswer (body: ErrorBody): string {
   const json = JSON.stringify(body)
   const headers = {
     ...apiSecurityHeaders,
+    'cache-control': 'no-store',
     'content-type': 'application/json; charset=utf-8',
     'content-length': String(Buffer.byteLength(json)),
     connection: 'close'
@@ -214,6 +215,7 @@ function nodeOwnAnswers (server: FastifyInstance['server']) {
     response.writeHead(body.statusCode, {
       ...apiSecurityHeaders,
       [REQUEST_ID_HEADER]: requestIdOf(request),
+      'cache-control': 'no-store',
       'content-type': 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(json),
       ...(announcesBody ? { connection: 'close' } : {})

@@ -19,7 +19,7 @@ const reserved = new Set([
 // Words that pass for staff at either end of a name too ("admin1", "support-team", "theadmin"),
 // digits aside, each letter or its look-alike ("theadm1n1"); inside one they are another word
 // ("badminton"). A digit may be read either way, so the words are patterns, not skeletons.
-const spelt: Record<string, string> = { a: '[a4]', b: '[b8]', e: '[e3]', i: '[i1l]', m: '(?:m|rn)', o: '[o0]', s: '[s5]', t: '[t7]' }
+const spelt: Record<string, string> = { a: '[a4]', b: '[b8]', e: '[e3]', i: '[i1l]', l: '[l1i]', m: '(?:m|r\\d*n)', o: '[o0]', s: '[s5]', t: '[t7]' }
 const pattern = (word: string) => [...word].map(c => spelt[c] ?? c).join('\\d*')
 const words = ['admin', 'moderator', 'support', 'official', 'helpdesk', 'security'].map(pattern).join('|')
 const staffAtEitherEnd = new RegExp(`^\\d*(?:${words})|(?:${words})\\d*$`)
