@@ -19,18 +19,22 @@ async function sendRaw (port: number, head: string): Promise<string> {
   })
 }
 
+/** An app logging every line, as deployed, into `capture`, and listening on `port`. */
+async function loggedApp (t: Parameters<typeof buildTestApp>[0]) {
+  const capture = logCapture()
+  const { app } = await buildTestApp(t, { logger: pino({ level: 'trace', ...logRedaction }, capture.stream) })
+  const { port } = new URL((await listen(app)).baseUrl)
+  return { app, port: Number(port), capture }
+}
+
 // C1's CSI and NEL, and U+202E (a right-to-left override) sent as UTF-8: Node reads each byte as Latin-1, 0x80 a C1 control.
 const controls = '\x9b31m\x85\xe2\x80\xae'
 // eslint-disable-next-line no-control-regex -- the characters the log must not hold
 const unprintable = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e]/
 
 t.test('a host and a version header with C1 controls are logged escaped (regression: logged as sent)', async t => {
-  const capture = logCapture()
-  const logger = pino({ level: 'trace', ...logRedaction }, capture.stream)
-  const { app } = await buildTestApp(t, { logger })
-  const http = await listen(app)
-  const { port } = new URL(http.baseUrl)
-  const answer = await sendRaw(Number(port), `GET /users/me HTTP/1.1\r\nHost: evil${controls}.example\r\nAccept-Version: 1${controls}\r\nConnection: close\r\n\r\n`)
+  const { app, port, capture } = await loggedApp(t)
+  const answer = await sendRaw(port, `GET /users/me HTTP/1.1\r\nHost: evil${controls}.example\r\nAccept-Version: 1${controls}\r\nConnection: close\r\n\r\n`)
   t.match(answer, /^HTTP\/1\.1 401 /, 'the request was answered')
   await app.close()
   const line = capture.lines.find(entry => (entry.req as { host?: string } | undefined)?.host?.startsWith('evil') === true)
@@ -44,12 +48,8 @@ t.test('a host and a version header with C1 controls are logged escaped (regress
 // Regression: a 15 KB Host header of C1 bytes, each escaped to six characters (seven once in JSON), made a 105 KB line
 // for a request refused at once (a foreign origin's 403), and a long path was logged whole.
 t.test('a request line\'s host, path and version are logged cut to a bound, however long they came', async t => {
-  const capture = logCapture()
-  const logger = pino({ level: 'trace', ...logRedaction }, capture.stream)
-  const { app } = await buildTestApp(t, { logger })
-  const http = await listen(app)
-  const { port } = new URL(http.baseUrl)
-  const answer = await sendRaw(Number(port), `POST /${'p'.repeat(5000)} HTTP/1.1\r\nHost: big${'\x85'.repeat(5000)}\r\nOrigin: https://evil.example\r\nAccept-Version: ${'9'.repeat(1000)}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`)
+  const { app, port, capture } = await loggedApp(t)
+  const answer = await sendRaw(port, `POST /${'p'.repeat(5000)} HTTP/1.1\r\nHost: big${'\x85'.repeat(5000)}\r\nOrigin: https://evil.example\r\nAccept-Version: ${'9'.repeat(1000)}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`)
   t.match(answer, /^HTTP\/1\.1 (403|404) /, 'the request was answered')
   await app.close()
   const lines = capture.lines.filter(entry => (entry.req as { host?: string } | undefined)?.host?.startsWith('big') === true)

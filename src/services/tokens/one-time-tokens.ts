@@ -48,6 +48,11 @@ function hashToken (token: string): string {
   return createHash('sha256').update(token).digest('hex')
 }
 
+/** Whether a row's token was derived under `key`: one of a replaced AUTH_SECRET is not. */
+function derivedUnder (key: Buffer, row: { id: string, tokenHash: string }): boolean {
+  return hashToken(tokenValueOf(key, row.id)) === row.tokenHash
+}
+
 export function createOneTimeTokenService ({ prisma, now, ttlSeconds, key }: OneTimeTokenDeps) {
   function newRow (purpose: TokenPurpose, email: string): NewTokenRow {
     const id = randomUUID()
@@ -92,15 +97,14 @@ export function createOneTimeTokenService ({ prisma, now, ttlSeconds, key }: One
      * verification link can never reset a password. The lookup is by hash: its timing says
      * nothing about any stored token's value. A token derived under another key is `invalid`
      * too: replacing AUTH_SECRET voids the links already mailed, which whoever had the old
-     * secret and a copy of the database could derive (regression: they kept working). The
-     * presented token is known to match by then, so the comparison needs no constant time.
+     * secret and a copy of the database could derive (regression: they kept working).
      */
     async inspect (token: string, purposes: readonly TokenPurpose[]): Promise<Inspection> {
       const row = await prisma.oneTimeToken.findUnique({
         where: { tokenHash: hashToken(token) },
-        select: { id: true, userId: true, purpose: true, email: true, usedAt: true, expiresAt: true }
+        select: { id: true, tokenHash: true, userId: true, purpose: true, email: true, usedAt: true, expiresAt: true }
       })
-      if (row === null || !purposes.includes(row.purpose) || row.usedAt !== null || tokenValueOf(key, row.id) !== token) return { status: 'invalid' }
+      if (row === null || !purposes.includes(row.purpose) || row.usedAt !== null || !derivedUnder(key, row)) return { status: 'invalid' }
       if (row.expiresAt <= now()) return { status: 'expired' }
       return { status: 'live', id: row.id, userId: row.userId, purpose: row.purpose, email: row.email }
     },
@@ -129,7 +133,7 @@ function spending (now: () => Date, key: Buffer) {
      */
     async issuedSince (tx: Transaction, userId: string, purpose: TokenPurpose, email: string, since: Date): Promise<boolean> {
       const rows = await tx.oneTimeToken.findMany({ where: { userId, purpose, email, usedAt: null, expiresAt: { gt: now() }, createdAt: { gt: since } }, select: { id: true, tokenHash: true } })
-      return rows.some(row => hashToken(tokenValueOf(key, row.id)) === row.tokenHash)
+      return rows.some(row => derivedUnder(key, row))
     },
 
     /** Kills the user's unused tokens of `purpose` (a password change kills outstanding reset links). */
