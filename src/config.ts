@@ -65,6 +65,7 @@ export const ConfigSchema = Type.Object({
   MAX_SESSIONS_PER_USER: Type.Integer({ default: 10, minimum: 1, maximum: 1000 }),
   SESSION_RETENTION_DAYS: Type.Integer({ default: 30, minimum: 1, maximum: 3650, description: 'a session that ended (signed out, revoked or expired), or a mailed link used or expired, this many days ago is deleted by each instance\'s hourly retention pass (a session also at its user\'s next login)' }),
   AUDIT_RETENTION_DAYS: Type.Integer({ default: 365, minimum: 0, maximum: 36_500, description: 'an audit entry is deleted this many days after it was written (each instance looks at start and every hour); 0 keeps every entry' }),
+  UNVERIFIED_ACCOUNT_RETENTION_DAYS: Type.Integer({ default: 0, minimum: 0, maximum: 3650, description: 'an account whose address was never proven is deleted (with its address and name free again) once it was made, its sessions last used and its last link issued this many days ago (each instance looks at start and every hour); never an admin or a deactivated account; 0 keeps them all. Meant for REQUIRE_EMAIL_VERIFICATION=true' }),
   SETTINGS_REFRESH_SECONDS: Seconds(5, 1, 300, 'how soon a runtime settings change made on another instance applies here'),
 
   ADMIN_EMAIL: Type.Optional(Type.String({ minLength: 3, maxLength: 254, description: 'bootstrap: made (or promoted to) admin at start when no admin exists' })),

@@ -1,4 +1,4 @@
-// AUDIT_RETENTION_DAYS and SESSION_RETENTION_DAYS: this instance deletes what is past them, at start and every hour after.
+// AUDIT_RETENTION_DAYS, SESSION_RETENTION_DAYS and UNVERIFIED_ACCOUNT_RETENTION_DAYS: this instance deletes what is past them, at start and every hour after.
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Deleted, RetentionService } from '../services/retention.js'
@@ -29,7 +29,7 @@ async function retentionPlugin (app: FastifyInstance, { retention }: { retention
 
   const scheduled = () => {
     pass().then(
-      deleted => { if (Object.values(deleted).some(count => count > 0)) app.log.info({ deleted }, 'deleted what is past AUDIT_RETENTION_DAYS and SESSION_RETENTION_DAYS') },
+      deleted => { if (Object.values(deleted).some(count => count > 0)) app.log.info({ deleted }, 'deleted what is past AUDIT_RETENTION_DAYS, SESSION_RETENTION_DAYS and UNVERIFIED_ACCOUNT_RETENTION_DAYS') },
       // A database outage: the next pass, an hour later, deletes what this one left.
       (err: unknown) => { app.log.warn({ err }, 'retention pass failed') }
     )

@@ -33,6 +33,7 @@ import { createAccessTokenIssuer, type SignJwt } from './tokens/access-tokens.js
 import type { SealKeys } from './mfa/totp.js'
 import { createRefreshTokenCodec } from './tokens/refresh-tokens.js'
 import { createUserService } from './accounts/users.js'
+import { createUnverifiedAccountExpiry } from './accounts/unverified-accounts.js'
 
 export interface ServiceDeps {
   prisma: PrismaClient
@@ -143,7 +144,10 @@ export function createServices (config: Config, { prisma, sql, signJwt, refreshK
   })
   const logins = createLoginService({ prisma, passwords, records, settings, audit, issueAccessToken, emails, throttle, challenges, assertions, requireVerifiedEmail, metrics })
   const admin = createAdminService({ prisma, sessions, audit, passwordReset, oneTimeTokens, throttle, outbox, now })
-  const retention = createRetentionService({ prisma, audit, now, auditDays: config.AUDIT_RETENTION_DAYS, endedDays: config.SESSION_RETENTION_DAYS })
+  const deleteAbandonedAccounts = createUnverifiedAccountExpiry({ prisma, audit, throttle })
+  const retention = createRetentionService({
+    prisma, audit, now, auditDays: config.AUDIT_RETENTION_DAYS, endedDays: config.SESSION_RETENTION_DAYS, unverifiedDays: config.UNVERIFIED_ACCOUNT_RETENTION_DAYS, deleteAbandonedAccounts
+  })
   return { passwords, settings, audit, sessions, refresh, users, logins, admin, emails, passwordReset, credentials, mailDelivery, factors, reauthentication, challenges, passkeys, retention, identifierKeys: throttle.keys }
 }
 

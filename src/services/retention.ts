@@ -1,5 +1,6 @@
 // What the service keeps of people, for no longer than its settings say: one pass deletes what is past them (plugins/retention.ts runs it).
 import type { PrismaClient } from '../db/prisma.js'
+import type { DeleteAbandonedAccounts } from './accounts/unverified-accounts.js'
 import type { AuditService } from './admin/audit.js'
 import { sweepExpiredFailures } from './sessions/login-throttle.js'
 import { deleteSessionsEndedBefore } from './sessions/session-store.js'
@@ -17,6 +18,9 @@ export interface RetentionDeps {
   auditDays: number
   /** SESSION_RETENTION_DAYS: how long an ended session, or a used or expired link, is kept. */
   endedDays: number
+  /** UNVERIFIED_ACCOUNT_RETENTION_DAYS: 0 keeps every account. */
+  unverifiedDays: number
+  deleteAbandonedAccounts: DeleteAbandonedAccounts
 }
 
 /** What one pass deleted. */
@@ -25,6 +29,7 @@ export interface Deleted {
   sessions: number
   links: number
   failureCounts: number
+  unverifiedAccounts: number
 }
 
 /** Runs `batch` until it deletes less than a whole batch, or the pass is stopped. */
@@ -37,13 +42,14 @@ async function inBatches (batch: () => Promise<number>, signal?: AbortSignal): P
   }
 }
 
-export function createRetentionService ({ prisma, audit, now, auditDays, endedDays }: RetentionDeps) {
+export function createRetentionService ({ prisma, audit, now, auditDays, endedDays, unverifiedDays, deleteAbandonedAccounts }: RetentionDeps) {
   return {
     /**
      * Deletes the audit entries past AUDIT_RETENTION_DAYS, the sessions and mailed links that
      * ended more than SESSION_RETENTION_DAYS ago (a login deletes its own user's; a user who
      * never logs in again had theirs kept for ever), and the failure counts past their expiry
-     * (which the next failed login would sweep). Instances at once skip each other's rows.
+     * (which the next failed login would sweep), and the accounts never verified and unused
+     * for UNVERIFIED_ACCOUNT_RETENTION_DAYS. Instances at once skip each other's rows.
      */
     async pass (signal?: AbortSignal): Promise<Deleted> {
       const at = now()
@@ -53,7 +59,8 @@ export function createRetentionService ({ prisma, audit, now, auditDays, endedDa
         auditEntries: auditDays === 0 ? 0 : await inBatches(() => audit.deleteWrittenBefore(daysAgo(auditDays), DELETE_BATCH), signal),
         sessions: await inBatches(() => deleteSessionsEndedBefore(prisma, endedBefore, DELETE_BATCH), signal),
         links: await inBatches(() => deleteLinksEndedBefore(prisma, endedBefore, DELETE_BATCH), signal),
-        failureCounts: await sweepExpiredFailures(prisma, at)
+        failureCounts: await sweepExpiredFailures(prisma, at),
+        unverifiedAccounts: unverifiedDays === 0 ? 0 : await inBatches(() => deleteAbandonedAccounts(daysAgo(unverifiedDays), at, DELETE_BATCH), signal)
       }
     }
   }

@@ -1,4 +1,4 @@
-// AUDIT_RETENTION_DAYS and SESSION_RETENTION_DAYS: what is past them (audit entries; ended sessions and mailed links; expired failure counts) is deleted at start and every hour, in batches, by every instance at once without conflict.
+// AUDIT_RETENTION_DAYS, SESSION_RETENTION_DAYS and UNVERIFIED_ACCOUNT_RETENTION_DAYS: what is past them (audit entries; ended sessions and mailed links; expired failure counts; accounts never verified and left unused) is deleted at start and every hour, in batches, by every instance at once without conflict.
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import type { PrismaClient } from '../../src/db/prisma.js'
@@ -84,5 +84,99 @@ t.test('a pass deletes the sessions and mailed links that ended more than SESSIO
   t.same(kept.sort(), [revokedLately?.id, live?.id].sort(), 'the recent and the live sessions stay')
   t.equal(await prisma.oneTimeToken.count({ where: { id: { in: links.map(link => link.id) } } }), 2, 'the recent and the live links stay')
   t.equal(await prisma.loginFailure.count(), 0)
-  t.same(await app.retention.pass(), { auditEntries: 0, sessions: 0, links: 0, failureCounts: 0 }, 'a second pass finds nothing')
+  t.same(await app.retention.pass(), { auditEntries: 0, sessions: 0, links: 0, failureCounts: 0, unverifiedAccounts: 0 }, 'a second pass finds nothing')
+})
+
+/** Moves an account's making and its mailed links `days` into the past, as if nothing had been done with it since. */
+async function ageAccount (prisma: PrismaClient, at: Date, userId: string, days: number): Promise<void> {
+  const then = new Date(at.getTime() - days * DAY_MS)
+  await prisma.user.update({ where: { id: userId }, data: { createdAt: then } })
+  await prisma.oneTimeToken.updateMany({ where: { userId }, data: { createdAt: then } })
+}
+
+t.test('UNVERIFIED_ACCOUNT_RETENTION_DAYS deletes an account never verified and unused that long, with an audit entry, and frees its address and name', async t => {
+  const { app, prisma, clock } = await buildTestApp(t, { env: { UNVERIFIED_ACCOUNT_RETENTION_DAYS: '30' } })
+  await app.retention.pass()
+  const daysAgo = (days: number) => new Date(clock.now().getTime() - days * DAY_MS)
+  const [abandoned, young, signedInLately, stillSignedIn, linkLately, proven, admin, deactivated] =
+    await Promise.all(Array.from({ length: 8 }, async () => await registerAccount(app)))
+  for (const account of [signedInLately, stillSignedIn]) await loginWithBody(app, account!)
+  for (const account of [abandoned, signedInLately, stillSignedIn, linkLately, proven, admin, deactivated]) await ageAccount(prisma, clock.now(), account!.user.id, 31)
+  await ageAccount(prisma, clock.now(), young!.user.id, 29)
+  await prisma.session.updateMany({ where: { userId: signedInLately!.user.id }, data: { lastUsedAt: daysAgo(10), idleExpiresAt: daysAgo(3), revokedAt: daysAgo(3) } })
+  await prisma.session.updateMany({ where: { userId: stillSignedIn!.user.id }, data: { lastUsedAt: daysAgo(40), createdAt: daysAgo(40) } })
+  await prisma.oneTimeToken.updateMany({ where: { userId: linkLately!.user.id }, data: { createdAt: daysAgo(5) } })
+  await prisma.user.update({ where: { id: proven!.user.id }, data: { emailVerifiedAt: daysAgo(31) } })
+  await prisma.user.update({ where: { id: admin!.user.id }, data: { role: 'admin' } })
+  await prisma.user.update({ where: { id: deactivated!.user.id }, data: { isActive: false } })
+  // A guesser's failures at the abandoned address, which its next owner must not inherit.
+  await app.inject({ method: 'POST', url: '/auth/login', payload: { identifier: abandoned!.email, password: 'not the password' } })
+  t.equal(await prisma.loginFailure.count(), 1)
+
+  t.match(await app.retention.pass(), { unverifiedAccounts: 1 })
+  const left = (await prisma.user.findMany({ select: { id: true } })).map(user => user.id)
+  t.notOk(left.includes(abandoned!.user.id), 'the abandoned account is gone')
+  t.equal(left.length, 7, 'every other account stays')
+  t.equal(await prisma.loginFailure.count(), 0, 'with the failure counts of its identifiers')
+  const [entry] = await prisma.auditEvent.findMany({ where: { action: 'user.deleted' } })
+  t.match(entry, { actorId: null, subjectId: abandoned!.user.id, details: { by: 'retention', email: abandoned!.email } })
+
+  const again = await app.inject({ method: 'POST', url: '/auth/register', payload: { email: abandoned!.email, username: abandoned!.username, password: 'a new owner\'s own passphrase' } })
+  t.equal(again.statusCode, 201, 'the address and the name can be registered again')
+  t.match(await app.retention.pass(), { unverifiedAccounts: 0 }, 'and the new account is young')
+})
+
+t.test('UNVERIFIED_ACCOUNT_RETENTION_DAYS=0, the default, keeps every account', async t => {
+  const { app, prisma, clock } = await buildTestApp(t)
+  const account = await registerAccount(app)
+  await ageAccount(prisma, clock.now(), account.user.id, 10_000)
+  t.match(await app.retention.pass(), { unverifiedAccounts: 0 })
+  t.equal(await prisma.user.count({ where: { id: account.user.id } }), 1)
+})
+
+/** `count` accounts made directly, never verified, `days` before `at`. */
+async function abandonedAccounts (prisma: PrismaClient, at: Date, days: number, count: number): Promise<void> {
+  const createdAt = new Date(at.getTime() - days * DAY_MS)
+  await prisma.user.createMany({ data: Array.from({ length: count }, (_, i) => ({ email: `abandoned-${i}-${randomUUID()}@example.com`, passwordHash: 'unused', createdAt })) })
+}
+
+t.test('instances at once delete abandoned accounts past one batch, each once', async t => {
+  const database = await createTestDatabase()
+  t.teardown(database.drop)
+  const env = { UNVERIFIED_ACCOUNT_RETENTION_DAYS: '7' }
+  const first = await buildTestApp(t, { database, env })
+  const second = await buildTestApp(t, { database, env })
+  await Promise.all([first.app.retention.pass(), second.app.retention.pass()])
+  await abandonedAccounts(first.prisma, first.clock.now(), 8, 2500)
+  const [a, b] = (await Promise.all([first.app.retention.pass(), second.app.retention.pass()])).map(deleted => deleted.unverifiedAccounts) as [number, number]
+  t.equal(a + b, 2500, `every account deleted once (${a} + ${b})`)
+  t.equal(await first.prisma.user.count(), 0)
+  t.equal(await first.prisma.auditEvent.count({ where: { action: 'user.deleted' } }), 2500, 'each with its entry')
+})
+
+const onServer = (process.env.TEST_DATABASE_URL ?? '') !== ''
+
+t.test('an abandoned account a sign-in is opening a session for is skipped, and kept once the session is there', { skip: !onServer && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL' }, async t => {
+  const { app, prisma, clock } = await buildTestApp(t, { env: { UNVERIFIED_ACCOUNT_RETENTION_DAYS: '30' } })
+  await app.retention.pass()
+  const account = await registerAccount(app)
+  await ageAccount(prisma, clock.now(), account.user.id, 31)
+  let release = () => {}
+  const held = new Promise<void>(resolve => { release = resolve })
+  let opened = () => {}
+  const open = new Promise<void>(resolve => { opened = resolve })
+  // A session's insert holds its user's row (the foreign key's lock) until it commits.
+  const signIn = prisma.$transaction(async tx => {
+    await tx.session.create({
+      data: { userId: account.user.id, secretSalt: Buffer.alloc(16), idleExpiresAt: new Date(clock.now().getTime() + DAY_MS), absoluteExpiresAt: new Date(clock.now().getTime() + DAY_MS), lastUsedAt: clock.now() }
+    })
+    opened()
+    await held
+  }, { timeout: 20_000 })
+  await open
+  t.match(await app.retention.pass(), { unverifiedAccounts: 0 }, 'skipped, never waited for')
+  release()
+  await signIn
+  t.match(await app.retention.pass(), { unverifiedAccounts: 0 }, 'kept: it was used')
+  t.equal(await prisma.user.count({ where: { id: account.user.id } }), 1)
 })

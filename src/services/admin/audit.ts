@@ -60,6 +60,11 @@ export function createAuditService ({ prisma, now, onError }: AuditDeps) {
       await tx.auditEvent.create({ data: rowOf(entry) })
     },
 
+    /** `recordIn` for many entries, in one statement. */
+    async recordAllIn (tx: Transaction, entries: AuditEntry[]): Promise<void> {
+      if (entries.length > 0) await tx.auditEvent.createMany({ data: entries.map(rowOf) })
+    },
+
     /**
      * Deletes up to `batch` entries written before `cutoff` (AUDIT_RETENTION_DAYS, the retention
      * pass's); rows another instance's pass holds are skipped, never waited for. Returns how
