@@ -26,6 +26,11 @@ export function consistencyProblems (config: Config): string[] {
   if (config.SHUTDOWN_DRAIN_SECONDS >= config.SHUTDOWN_TIMEOUT_SECONDS) {
     problems.push('SHUTDOWN_DRAIN_SECONDS: must be less than SHUTDOWN_TIMEOUT_SECONDS, which the drain is part of')
   }
+  // Older sessions and links, the signs of use, are deleted after SESSION_RETENTION_DAYS; a first link must be able to expire unused.
+  const unverifiedDays = config.UNVERIFIED_ACCOUNT_RETENTION_DAYS
+  if (unverifiedDays > 0 && (unverifiedDays > config.SESSION_RETENTION_DAYS || unverifiedDays * 86_400 <= config.EMAIL_VERIFICATION_TTL_SECONDS)) {
+    problems.push('UNVERIFIED_ACCOUNT_RETENTION_DAYS: must be 0, or at most SESSION_RETENTION_DAYS and longer than EMAIL_VERIFICATION_TTL_SECONDS')
+  }
   if (config.PASSWORD_MAX_LENGTH < config.PASSWORD_MIN_LENGTH) {
     problems.push('PASSWORD_MAX_LENGTH: must be at least PASSWORD_MIN_LENGTH')
   }

@@ -97,6 +97,10 @@ t.test('settings that contradict each other', async t => {
   // The drain is part of the shutdown's time: as long, it would leave the requests in flight none.
   t.match(problemsOf({ SHUTDOWN_DRAIN_SECONDS: '10', SHUTDOWN_TIMEOUT_SECONDS: '10' }), [/^SHUTDOWN_DRAIN_SECONDS: must be less than SHUTDOWN_TIMEOUT_SECONDS/])
   t.same(problemsOf({ SHUTDOWN_DRAIN_SECONDS: '0', SHUTDOWN_TIMEOUT_SECONDS: '1' }), [])
+  // Regression: an account used after its sessions and links were deleted, or whose first link still worked, was taken for abandoned.
+  t.match(problemsOf({ UNVERIFIED_ACCOUNT_RETENTION_DAYS: '60', SESSION_RETENTION_DAYS: '30' }), [/^UNVERIFIED_ACCOUNT_RETENTION_DAYS: must be 0, or at most SESSION_RETENTION_DAYS/])
+  t.match(problemsOf({ UNVERIFIED_ACCOUNT_RETENTION_DAYS: '1', EMAIL_VERIFICATION_TTL_SECONDS: '86400' }), [/^UNVERIFIED_ACCOUNT_RETENTION_DAYS/])
+  t.same(problemsOf({ UNVERIFIED_ACCOUNT_RETENTION_DAYS: '30', SESSION_RETENTION_DAYS: '30', EMAIL_VERIFICATION_TTL_SECONDS: '604800' }), [])
   t.match(problemsOf({ PASSWORD_MIN_LENGTH: '20', ADMIN_PASSWORD: 'nine char' }), [/^ADMIN_PASSWORD: must be PASSWORD_MIN_LENGTH to PASSWORD_MAX_LENGTH/])
   t.match(problemsOf({ PASSWORD_MAX_LENGTH: '64', ADMIN_PASSWORD: 'x'.repeat(65) }), [/^ADMIN_PASSWORD/])
   t.same(problemsOf({ PASSWORD_MIN_LENGTH: '12', ADMIN_PASSWORD: 'twelve chars' }), [])

@@ -20,12 +20,13 @@ export function duration (seconds: number): string {
 
 /**
  * Text a stranger wrote, with what a reader cannot see spelt out: control and format
- * characters (zero-width ones, bidi overrides that reorder what follows), characters drawn
- * blank (the Hangul fillers, the blank braille pattern) and every space but the plain one
- * become \u{…}, so an entry cannot pass for another's, nor turn the rest of its line around.
+ * characters (zero-width ones, bidi overrides that reorder what follows), letters drawn blank
+ * (the Hangul fillers, the blank braille pattern, a blank musical symbol) and every space but
+ * the plain one become \u{…}, so an entry cannot pass for another's, nor turn the rest of its
+ * line around. Variation selectors stay: they change how the character before them is drawn.
  */
 export function visible (text: string): string {
-  return text.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}\u2800]|[^\S ]/gu, c => `\\u{${(c.codePointAt(0) as number).toString(16)}}`)
+  return text.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\u115f\u1160\u3164\uffa0\u2800\u{1d159}]|[^\S ]/gu, c => `\\u{${(c.codePointAt(0) as number).toString(16)}}`)
 }
 
 /**

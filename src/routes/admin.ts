@@ -1,5 +1,5 @@
 // /admin: users, their sessions, runtime settings and the audit trail; every route guarded by a permission.
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { RateLimit } from '../config-derived.js'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
@@ -10,6 +10,9 @@ import { ListQuery, SessionList } from '../schemas/sessions.js'
 import type { AdminService } from '../services/admin/users.js'
 import type { AuditService } from '../services/admin/audit.js'
 import type { FactorService } from '../services/mfa/factors.js'
+import type { ReauthenticationService } from '../services/mfa/reauthentication.js'
+import type { Permission } from '../services/accounts/roles.js'
+import { adminActors, type AdminActor } from '../services/admin/admin-actor.js'
 import type { SettingsService } from '../services/admin/settings.js'
 import { absentBodyAsEmpty, actorOf, callerOf, noStore, type TypedRoutes } from './request-context.js'
 
@@ -18,13 +21,14 @@ export interface AdminRoutesOptions {
   audit: AuditService
   factors: FactorService
   settings: SettingsService
+  reauthentication: Pick<ReauthenticationService, 'assertAdminSession'>
   /** RATE_LIMIT_MAIL_ACCOUNT: reset mails an admin may have sent to one user. */
   mailAccountLimit: RateLimit
 }
 
 const tags = ['admin']
 
-export async function adminRoutes (app: FastifyInstance, { admin, audit, settings, factors, mailAccountLimit }: AdminRoutesOptions) {
+export async function adminRoutes (app: FastifyInstance, { admin, audit, settings, factors, reauthentication, mailAccountLimit }: AdminRoutesOptions) {
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()
   routes.addHook('preParsing', app.authenticate)
   // The whole admin API, before any route's own permission guard: the session is live and the
@@ -38,18 +42,23 @@ export async function adminRoutes (app: FastifyInstance, { admin, audit, setting
   // victim's factors or stretching token lifetimes. Sign-outs and reset mails stay without it:
   // they only take access away, or mail the user's own mailbox, and an admin must apply them fast.
   const fresh = app.requireFreshAuthentication
-  userRoutes(routes, can, fresh, admin)
-  userCredentialRoutes(routes, can, fresh, admin, factors)
-  userSessionRoutes(routes, can, admin)
-  passwordResetRoute(routes, can, admin, app.rateLimitBy('admin-reset-account', mailAccountLimit, request => (request.params as { id: string }).id))
-  settingsAndAuditRoutes(routes, can, fresh, settings, audit)
+  // The guards above ran as the headers came in; every change checks its caller again as it commits.
+  const adminActor = adminActors(reauthentication)
+  const actor = (request: FastifyRequest, permission: Permission) => adminActor(actorOf(request), permission)
+  userRoutes(routes, can, fresh, actor, admin)
+  userCredentialRoutes(routes, can, fresh, actor, admin, factors)
+  userSessionRoutes(routes, can, actor, admin)
+  passwordResetRoute(routes, can, actor, admin, app.rateLimitBy('admin-reset-account', mailAccountLimit, request => (request.params as { id: string }).id))
+  settingsAndAuditRoutes(routes, can, fresh, actor, settings, audit)
 }
 
 type Can = FastifyInstance['requirePermission']
 type Fresh = FastifyInstance['requireFreshAuthentication']
+/** The caller as an admin acting with `permission`, to be confirmed in the change's transaction. */
+type Actor = (request: FastifyRequest, permission: Permission) => AdminActor
 
 /** Listing, reading, changing and deleting users. */
-function userRoutes (routes: TypedRoutes, can: Can, fresh: Fresh, admin: AdminService) {
+function userRoutes (routes: TypedRoutes, can: Can, fresh: Fresh, actor: Actor, admin: AdminService) {
   routes.get('/admin/users', {
     preParsing: [can('users:read')],
     schema: {
@@ -80,7 +89,7 @@ function userRoutes (routes: TypedRoutes, can: Can, fresh: Fresh, admin: AdminSe
       body: UserChanges,
       response: { 200: Type.Ref(AdminUser), ...errorResponses(400, 401, 403, 404, 409) }
     }
-  }, async request => admin.update(actorOf(request), request.params.id, request.body))
+  }, async request => admin.update(actor(request, 'users:write'), request.params.id, request.body))
 
   routes.delete('/admin/users/:id', {
     preValidation: absentBodyAsEmpty,
@@ -96,13 +105,13 @@ function userRoutes (routes: TypedRoutes, can: Can, fresh: Fresh, admin: AdminSe
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404, 409) }
     }
   }, async (request, reply) => {
-    await admin.remove(actorOf(request), request.params.id)
+    await admin.remove(actor(request, 'users:write'), request.params.id)
     return reply.code(204).send(null)
   })
 }
 
 /** Ending a user's second factors, or all their sessions. */
-function userCredentialRoutes (routes: TypedRoutes, can: Can, fresh: Fresh, admin: AdminService, factors: FactorService) {
+function userCredentialRoutes (routes: TypedRoutes, can: Can, fresh: Fresh, actor: Actor, admin: AdminService, factors: FactorService) {
   routes.delete('/admin/users/:id/mfa', {
     preValidation: absentBodyAsEmpty,
     preParsing: [can('users:write'), fresh],
@@ -117,7 +126,7 @@ function userCredentialRoutes (routes: TypedRoutes, can: Can, fresh: Fresh, admi
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) }
     }
   }, async (request, reply) => {
-    await factors.removeAllByAdmin(actorOf(request), request.params.id)
+    await factors.removeAllByAdmin(actor(request, 'users:write'), request.params.id)
     return reply.code(204).send(null)
   })
 
@@ -135,13 +144,13 @@ function userCredentialRoutes (routes: TypedRoutes, can: Can, fresh: Fresh, admi
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) }
     }
   }, async (request, reply) => {
-    await admin.revokeSessions(actorOf(request), request.params.id)
+    await admin.revokeSessions(actor(request, 'sessions:revoke'), request.params.id)
     return reply.code(204).send(null)
   })
 }
 
 /** A user's sessions, one by one. */
-function userSessionRoutes (routes: TypedRoutes, can: Can, admin: AdminService) {
+function userSessionRoutes (routes: TypedRoutes, can: Can, actor: Actor, admin: AdminService) {
   routes.get('/admin/users/:id/sessions', {
     preParsing: [can('users:read')],
     schema: {
@@ -171,7 +180,7 @@ function userSessionRoutes (routes: TypedRoutes, can: Can, admin: AdminService) 
       ...authCookies({ 204: 'cleared' })
     }
   }, async (request, reply) => {
-    await admin.revokeSession(actorOf(request), request.params.id, request.params.sessionId)
+    await admin.revokeSession(actor(request, 'sessions:revoke'), request.params.id, request.params.sessionId)
     // An admin ending their own session here is signed out, as with DELETE /auth/sessions/:id.
     if (request.params.sessionId === callerOf(request).sessionId) reply.clearAuthCookies()
     return reply.code(204).send(null)
@@ -179,7 +188,7 @@ function userSessionRoutes (routes: TypedRoutes, can: Can, admin: AdminService) 
 }
 
 /** A reset of a user's password, by mail. */
-function passwordResetRoute (routes: TypedRoutes, can: Can, admin: AdminService, limitPerUser: ReturnType<FastifyInstance['rateLimitBy']>) {
+function passwordResetRoute (routes: TypedRoutes, can: Can, actor: Actor, admin: AdminService, limitPerUser: ReturnType<FastifyInstance['rateLimitBy']>) {
   routes.post('/admin/users/:id/password-reset', {
     preValidation: absentBodyAsEmpty,
     preParsing: [can('users:write')],
@@ -196,13 +205,13 @@ function passwordResetRoute (routes: TypedRoutes, can: Can, admin: AdminService,
       response: { 202: ResetMailSent, ...errorResponses(400, 401, 403, 404, 409, 429) }
     }
   }, async (request, reply) => {
-    await admin.sendPasswordReset(actorOf(request), request.params.id)
+    await admin.sendPasswordReset(actor(request, 'users:write'), request.params.id)
     return reply.code(202).send({ message: 'A password reset link is on its way.' })
   })
 }
 
 /** Runtime settings and the audit trail. */
-function settingsAndAuditRoutes (routes: TypedRoutes, can: Can, fresh: Fresh, settings: SettingsService, audit: AuditService) {
+function settingsAndAuditRoutes (routes: TypedRoutes, can: Can, fresh: Fresh, actor: Actor, settings: SettingsService, audit: AuditService) {
   routes.get('/admin/settings', {
     preParsing: [can('settings:read')],
     schema: { tags, security, operationId: 'adminGetSettings', summary: 'Token lifetimes in force', response: { 200: Settings, ...errorResponses(401, 403) } }
@@ -219,7 +228,7 @@ function settingsAndAuditRoutes (routes: TypedRoutes, can: Can, fresh: Fresh, se
       body: SettingsChanges,
       response: { 200: Settings, ...errorResponses(400, 401, 403, 415) }
     }
-  }, async request => await settings.update(actorOf(request), request.body))
+  }, async request => await settings.update(actor(request, 'settings:write'), request.body))
 
   routes.get('/admin/audit', {
     preParsing: [can('audit:read')],

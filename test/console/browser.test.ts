@@ -371,12 +371,12 @@ async function consoleSuite (): Promise<void> {
     t.equal(await page.getByLabel('About user (email, username or id)').inputValue(), 'nobody@example.com', 'what was typed stays in its field')
 
     // Regression: a zero-width character or a bidi override in an entry's details passed for another's, or reordered the line;
-    // and so did a letter drawn blank (the Hangul filler), a blank braille pattern and a space other than the plain one.
-    await prisma.auditEvent.create({ data: { action: 'passkey.failed', details: { code: 'admin@example.com\u2060', during: '\u202esign-in', by: 'ad\u3164min\u2800\u00a0x\u3000y' } } })
+    // and so did a letter drawn blank (the Hangul filler), a blank braille pattern and a space other than the plain one; an emoji's variation selector stays.
+    await prisma.auditEvent.create({ data: { action: 'passkey.failed', details: { code: 'admin@example.com\u2060', during: '\u202esign-in', by: 'ad\u3164min\u2800\u00a0x\u3000y\u2764\ufe0f' } } })
     await page.goto(`${origin}/console/#/audit?action=passkey.failed`)
     await settled()
     t.equal(await page.locator('tbody tr td:nth-child(6) code').first().innerText(),
-      '{"by":"ad\\u{3164}min\\u{2800}\\u{a0}x\\u{3000}y","code":"admin@example.com\\u{2060}","during":"\\u{202e}sign-in"}', 'what cannot be seen is spelt out')
+      '{"by":"ad\\u{3164}min\\u{2800}\\u{a0}x\\u{3000}y\u2764\ufe0f","code":"admin@example.com\\u{2060}","during":"\\u{202e}sign-in"}', 'what cannot be seen is spelt out')
 
     for (let i = 0; i < 25; i++) await app.inject({ method: 'POST', url: '/auth/login', payload: { email: grace.email, password: 'wrong password' } })
     await page.goto(`${origin}/console/#/audit?action=login.failed`)

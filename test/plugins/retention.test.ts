@@ -5,6 +5,7 @@ import type { PrismaClient } from '../../src/db/prisma.js'
 import { buildTestApp } from '../helpers/app.js'
 import { createTestDatabase } from '../helpers/database.js'
 import { loginWithBody, registerAccount } from '../helpers/users.js'
+import { whileHeld } from '../helpers/locks.js'
 import { until } from '../helpers/until.js'
 
 const DAY_MS = 86_400_000
@@ -109,6 +110,10 @@ t.test('UNVERIFIED_ACCOUNT_RETENTION_DAYS deletes an account never verified and 
   await prisma.user.update({ where: { id: proven!.user.id }, data: { emailVerifiedAt: daysAgo(31) } })
   await prisma.user.update({ where: { id: admin!.user.id }, data: { role: 'admin' } })
   await prisma.user.update({ where: { id: deactivated!.user.id }, data: { isActive: false } })
+  // A reset link anyone can have sent is no sign of use (regression: one a month kept a squatter's account).
+  const forgot = await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: abandoned!.email } })
+  t.equal(forgot.statusCode, 202)
+  await until('the reset link issued', async () => await prisma.oneTimeToken.count({ where: { userId: abandoned!.user.id, purpose: 'password_reset' } }) === 1)
   // A guesser's failures at the abandoned address, which its next owner must not inherit.
   await app.inject({ method: 'POST', url: '/auth/login', payload: { identifier: abandoned!.email, password: 'not the password' } })
   t.equal(await prisma.loginFailure.count(), 1)
@@ -179,4 +184,18 @@ t.test('an abandoned account a sign-in is opening a session for is skipped, and 
   await signIn
   t.match(await app.retention.pass(), { unverifiedAccounts: 0 }, 'kept: it was used')
   t.equal(await prisma.user.count({ where: { id: account.user.id } }), 1)
+})
+
+t.test('a login refused for its unproven address, whose account the pass deletes as it mails the reminder: the refusal, no 500', {
+  skip: !onServer && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL'
+}, async t => {
+  const { app, pool, database } = await buildTestApp(t, { env: { REQUIRE_EMAIL_VERIFICATION: 'true' } })
+  const account = await registerAccount(app)
+  const response = await whileHeld(database.url, pool, {
+    // What the pass commits for an abandoned account.
+    hold: async holder => await holder.query('DELETE FROM "User" WHERE id = $1', [account.user.id]),
+    waitingStatement: '%FROM "User" WHERE id = %FOR UPDATE%'
+  }, async () => await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: account.password } }))
+  t.equal(response.statusCode, 403, response.body)
+  t.equal(response.json().code, 'EMAIL_NOT_VERIFIED')
 })

@@ -56,7 +56,8 @@ export function createEmailVerificationService ({ prisma, oneTimeTokens, outbox,
     async remindUnverified (userId: string, email: string, admit: MailAdmission): Promise<void> {
       const since = new Date(now().getTime() - REMINDER_INTERVAL_SECONDS * 1000)
       const sent = await prisma.$transaction(async tx => {
-        await lockUser(tx, userId)
+        // Gone since the password was checked (deleted, or expired unverified): nobody to remind (regression: a 500).
+        if (!await lockUser(tx, userId)) return false
         if (await oneTimeTokens.issuedSince(tx, userId, 'email_verify', email, since)) return false
         if (!await admit(email)) return false
         await queueLink(tx, userId, 'email_verify', email)

@@ -13,22 +13,27 @@ export interface UnverifiedAccountDeps {
 
 /**
  * An account is abandoned when its address was never proven, it was made before `since`, and
- * nothing has used it since: no session used after `since` or still open, no link issued after
- * `since` (a resend, an email change). Never an admin, nor an account an admin deactivated
- * (keeping it blocks its address on purpose).
+ * its holder has done nothing with it since: no session used after `since` or still open, no
+ * verification or email-change link issued after `since` (a resend, a change, the reminder of a
+ * login refused for the unproven address: each needs the password or a session). A reset link
+ * is no sign of use: anyone can have one sent. Never an admin, nor an account an admin
+ * deactivated (keeping it blocks its address on purpose). The configuration keeps `since` within
+ * SESSION_RETENTION_DAYS (an older session or link, deleted, would tell nothing) and past the
+ * first link's lifetime.
  */
 const abandoned = (since: Date, at: Date) => Prisma.sql`
   u."emailVerifiedAt" IS NULL AND u.role = 'user' AND u."isActive" AND u."createdAt" < ${iso(since)}::timestamp(3)
   AND NOT EXISTS (SELECT 1 FROM "Session" s WHERE s."userId" = u.id
     AND (s."lastUsedAt" >= ${iso(since)}::timestamp(3) OR (s."revokedAt" IS NULL AND LEAST(s."idleExpiresAt", s."absoluteExpiresAt") > ${iso(at)}::timestamp(3))))
-  AND NOT EXISTS (SELECT 1 FROM "OneTimeToken" t WHERE t."userId" = u.id AND t."createdAt" >= ${iso(since)}::timestamp(3))`
+  AND NOT EXISTS (SELECT 1 FROM "OneTimeToken" t WHERE t."userId" = u.id AND t.purpose IN ('email_verify', 'email_change') AND t."createdAt" >= ${iso(since)}::timestamp(3))`
 
 export function createUnverifiedAccountExpiry ({ prisma, audit, throttle }: UnverifiedAccountDeps) {
   /**
    * Deletes up to `batch` abandoned accounts, each with a `user.deleted` entry (`by:
    * 'retention'`) and without the failure counts of its identifiers, all in one transaction.
-   * Rows another transaction holds are skipped, never waited for. Returns how many it locked,
-   * so that a full batch asks for another.
+   * Rows another transaction holds are skipped, never waited for; a sign-in that comes for an
+   * account while the batch holds it waits, and finds it gone. Returns how many it locked, so
+   * that a full batch asks for another.
    */
   return async function deleteAbandonedBefore (since: Date, at: Date, batch: number): Promise<number> {
     return await prisma.$transaction(async tx => {

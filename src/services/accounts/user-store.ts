@@ -36,8 +36,14 @@ export async function countSignOut (tx: Transaction, id: string): Promise<void> 
 }
 
 /** Locks the user's row until the transaction ends: writers of one user's rows take their turn. */
-export async function lockUser (tx: Transaction, id: string): Promise<void> {
-  await tx.$queryRaw`SELECT 1 FROM "User" WHERE id = ${id}::uuid FOR UPDATE`
+export async function lockUser (tx: Transaction, id: string): Promise<boolean> {
+  const rows = await tx.$queryRaw<unknown[]>`SELECT 1 FROM "User" WHERE id = ${id}::uuid FOR UPDATE`
+  return rows.length === 1
+}
+
+/** Holds the user's row against changes (a role, a state, a sign-out count) until the transaction ends, without keeping others from reading or sharing it. */
+export async function shareUser (tx: Transaction, id: string): Promise<void> {
+  await tx.$queryRaw`SELECT 1 FROM "User" WHERE id = ${id}::uuid FOR SHARE`
 }
 
 /** Active admins, but for `except`: the last one may be neither demoted, deactivated nor deleted. */
@@ -124,9 +130,9 @@ export async function promoteToAdmin (db: Db, id: string, reactivate: boolean) {
  * it: a reset committed meanwhile wins). The address the account had, and whether it was
  * proven; null when nothing was deleted.
  */
-export async function deleteUser (db: Db, id: string, passwordHash?: string): Promise<{ email: string, emailVerifiedAt: Date | null } | null> {
+export async function deleteUser (db: Db, id: string, passwordHash?: string): Promise<{ email: string, username: string | null, emailVerifiedAt: Date | null } | null> {
   try {
-    return await db.user.delete({ where: { id, ...(passwordHash === undefined ? {} : { passwordHash }) }, select: { email: true, emailVerifiedAt: true } })
+    return await db.user.delete({ where: { id, ...(passwordHash === undefined ? {} : { passwordHash }) }, select: { email: true, username: true, emailVerifiedAt: true } })
   } catch (error) {
     if (isRecordNotFound(error)) return null
     throw error

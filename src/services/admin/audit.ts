@@ -14,6 +14,12 @@ export interface AuditEntry {
   details?: Prisma.InputJsonObject
 }
 
+/** Who acts and from where, for the audit trail. */
+export interface Actor {
+  userId: string
+  ip: string
+}
+
 export interface AuditView {
   id: string
   createdAt: string

@@ -4,7 +4,7 @@ import { lockFor } from '../../db/locks.js'
 import type { PrismaClient } from '../../db/prisma.js'
 import { apiError } from '../../errors.js'
 import type { AuditService } from './audit.js'
-import type { Actor } from './users.js'
+import type { AdminActor } from './admin-actor.js'
 
 export interface TokenLifetimes {
   accessTokenTtlSeconds: number
@@ -61,8 +61,9 @@ export function createSettingsService ({ prisma, config, audit, onError }: Setti
      * Audited with the values before and after, both as stored: this instance's copy may be
      * older than a change made through another.
      */
-    async update (actor: Actor, changes: Partial<TokenLifetimes>): Promise<TokenLifetimes> {
+    async update (actor: AdminActor, changes: Partial<TokenLifetimes>): Promise<TokenLifetimes> {
       const result = await prisma.$transaction(async tx => {
+        await actor.confirm(tx)
         await lockFor(tx, KEY)
         const before = storedIn(await tx.setting.findUnique({ where: { key: KEY } }))
         const after = { ...before, ...changes }

@@ -4,6 +4,7 @@ import type { UserChanges as UserChangesBody } from '../../schemas/admin.js'
 import { lockFor } from '../../db/locks.js'
 import type { PrismaClient, Transaction } from '../../db/prisma.js'
 import { apiError } from '../../errors.js'
+import type { AdminActor } from './admin-actor.js'
 import type { AuditService } from './audit.js'
 import { after, decodeCursor, encodeCursor, type Page } from '../pagination.js'
 import type { PasswordResetService } from '../passwords/password-reset.js'
@@ -29,12 +30,6 @@ export interface UserQuery {
 
 /** A change of a user by an admin, as PATCH /admin/users/:id takes it. */
 export type UserChanges = Static<typeof UserChangesBody>
-
-/** Who acts, for the audit trail. */
-export interface Actor {
-  userId: string
-  ip: string
-}
 
 export interface AdminDeps {
   prisma: PrismaClient
@@ -117,10 +112,10 @@ function userAdministration ({ prisma, sessions, audit, oneTimeTokens, now }: Ad
      * the end of the sessions and the audit entries commit together or not at all, so a
      * failure leaves nothing half done for the admin's retry to skip.
      */
-    async update (actor: Actor, id: string, changes: UserChanges): Promise<AdminUser> {
+    async update (actor: AdminActor, id: string, changes: UserChanges): Promise<AdminUser> {
       const row = await prisma.$transaction(async tx => {
-        // A change that may take an admin away queues for the "admins" lock first (see assertAnotherActiveAdmin).
-        if (changes.isActive === false || (changes.role !== undefined && changes.role !== 'admin')) await lockFor(tx, 'admins')
+        // The "admins" lock first (see admin-actor.ts and assertAnotherActiveAdmin).
+        await actor.confirm(tx)
         // `before` is read under the row's lock: the role and state this change replaces, and
         // a 404 when a deletion of the user committed while the change waited.
         await lockUser(tx, id)
@@ -146,21 +141,23 @@ function userAdministration ({ prisma, sessions, audit, oneTimeTokens, now }: Ad
 function accountAdministration ({ prisma, sessions, audit, passwordReset, oneTimeTokens, throttle, outbox, now }: AdminDeps, findOrThrow: FindOrThrow) {
   return {
     /** Deletes the user with profile, sessions and tokens; never the last active admin. Audited in the same transaction, as every admin change of a user is. */
-    async remove (actor: Actor, id: string): Promise<void> {
-      const before = await findOrThrow(id)
+    async remove (actor: AdminActor, id: string): Promise<void> {
       await prisma.$transaction(async tx => {
+        await actor.confirm(tx)
         await assertDeletionLeavesAnAdmin(tx, id)
+        // The address and name as deleted (regression: as read before the transaction, so an
+        // address change confirmed meanwhile left the new one's failure counts and audited the old).
         const deleted = await deleteUser(tx, id)
         if (deleted === null) throw apiError('NOT_FOUND')
         // Whoever registers the address or the name next starts with no failures of this account's.
-        await throttle.clear(throttle.keys.account(before), tx)
+        await throttle.clear(throttle.keys.account(deleted), tx)
         await queueDeletionNotice(tx, outbox, deleted, true)
-        await audit.recordIn(tx, { action: 'user.deleted', actorId: actor.userId, subjectId: id, ip: actor.ip, details: { email: before.email } })
+        await audit.recordIn(tx, { action: 'user.deleted', actorId: actor.userId, subjectId: id, ip: actor.ip, details: { email: deleted.email } })
       })
       outbox.wake()
     },
 
-    async revokeSessions (actor: Actor, id: string): Promise<void> {
+    async revokeSessions (actor: AdminActor, id: string): Promise<void> {
       await findOrThrow(id)
       await sessions.signOutEverywhere(actor, id, 'revoked_by_admin')
     },
@@ -172,9 +169,10 @@ function accountAdministration ({ prisma, sessions, audit, passwordReset, oneTim
     },
 
     /** Ends one session of the user; 404 when it is not theirs or already ended (as for the owner). */
-    async revokeSession (actor: Actor, id: string, sessionId: string): Promise<void> {
+    async revokeSession (actor: AdminActor, id: string, sessionId: string): Promise<void> {
       await findOrThrow(id)
       await prisma.$transaction(async tx => {
+        await actor.confirm(tx)
         if (!await sessions.revoke(id, sessionId, 'revoked_by_admin', tx)) throw apiError('NOT_FOUND')
         await audit.recordIn(tx, { action: 'session.revoked', actorId: actor.userId, subjectId: id, ip: actor.ip, details: { sessionId } })
       })
@@ -185,10 +183,10 @@ function accountAdministration ({ prisma, sessions, audit, passwordReset, oneTim
      * account is refused (409 USER_INACTIVE) rather than silently skipped: the admin knows the
      * account and must know no link goes out (delivery itself also skips an inactive account).
      */
-    async sendPasswordReset (actor: Actor, id: string): Promise<void> {
+    async sendPasswordReset (actor: AdminActor, id: string): Promise<void> {
       const user = await findOrThrow(id)
       if (!user.isActive) throw apiError('USER_INACTIVE')
-      await passwordReset.requestReset(user.email, { action: 'password.reset_sent', actorId: actor.userId, subjectId: id, ip: actor.ip })
+      await passwordReset.requestReset(user.email, { action: 'password.reset_sent', actorId: actor.userId, subjectId: id, ip: actor.ip }, actor.confirm)
     }
   }
 }

@@ -2,7 +2,8 @@
 import type { Db, PrismaClient, Transaction } from '../../db/prisma.js'
 import { isForeignKeyViolation, isUniqueViolation } from '../../db/refusals.js'
 import { apiError, withStatus } from '../../errors.js'
-import type { AuditService } from '../admin/audit.js'
+import type { Actor, AuditService } from '../admin/audit.js'
+import type { AdminActor } from '../admin/admin-actor.js'
 import type { MailOutbox } from '../mail/outbox.js'
 import type { SessionService } from '../sessions/sessions.js'
 import { findRecoveryCode, hashRecoveryCode, newRecoveryCodes } from './recovery-codes.js'
@@ -44,12 +45,6 @@ export interface Enrolment {
  * ample for scanning a QR code and typing one code. Counted from the start of the latest enrolment.
  */
 export const TOTP_ENROLMENT_TTL_SECONDS = 15 * 60
-
-/** Who acts and from where, for the audit trail. */
-export interface FactorActor {
-  userId: string
-  ip: string
-}
 
 /** The user's recovery codes become `codes` (stored hashed): every earlier one dies. */
 async function replaceRecoveryCodes (tx: Transaction, userId: string, codes: string[]): Promise<void> {
@@ -95,7 +90,7 @@ async function goneEnrolmentError (db: Db, userId: string) {
  * session, even a stale stolen one, guesses at an unconfirmed enrolment no faster than a login
  * guesses at the password (NIST SP 800-63B 3.2.2), as at reauthentication.
  */
-async function confirmationStep (deps: FactorDeps, actor: FactorActor, sealedSecret: Uint8Array, code: string, at: Date): Promise<number> {
+async function confirmationStep (deps: FactorDeps, actor: Actor, sealedSecret: Uint8Array, code: string, at: Date): Promise<number> {
   const { prisma, throttle, audit } = deps
   const user = await userById(prisma, actor.userId, { email: true, username: true })
   if (user === null) throw apiError('AUTH_SESSION_REVOKED')
@@ -120,7 +115,7 @@ function totpEnrolment (deps: FactorDeps) {
      * which must come within TOTP_ENROLMENT_TTL_SECONDS. 403 EMAIL_NOT_VERIFIED before the
      * address is proven.
      */
-    async enrolTotp (actor: FactorActor): Promise<Enrolment> {
+    async enrolTotp (actor: Actor): Promise<Enrolment> {
       const secret = newTotpSecret()
       const email = await provenEmailOf(prisma, actor.userId)
       const sealedSecret = sealSecret(sealKeys.current, actor.userId, secret)
@@ -150,7 +145,7 @@ function totpEnrolment (deps: FactorDeps) {
      * which counts toward the account's login backoff (429 while it must wait); 409
      * MFA_ENROLMENT_NOT_STARTED once the enrolment has expired, unchecked.
      */
-    async confirmTotp (actor: FactorActor, sessionId: string, code: string): Promise<string[]> {
+    async confirmTotp (actor: Actor, sessionId: string, code: string): Promise<string[]> {
       const at = now()
       const factor = await pendingEnrolment(prisma, actor.userId, at)
       const step = await confirmationStep(deps, actor, factor.sealedSecret, code, at)
@@ -192,7 +187,7 @@ function factorChanges ({ prisma, outbox, audit, now }: FactorDeps) {
      * Removes the factor and its recovery codes, and the owner is told by mail; or cancels an
      * enrolment not yet confirmed, without a mail: it never guarded a login. 409 when there is neither.
      */
-    async removeTotp (actor: FactorActor, sessionId: string): Promise<void> {
+    async removeTotp (actor: Actor, sessionId: string): Promise<void> {
       const confirmed = await prisma.$transaction(async tx => {
         await assertLiveCaller(tx, actor.userId, sessionId, now())
         const factor = await tx.totpFactor.findUnique({ where: { userId: actor.userId }, select: { confirmedAt: true } })
@@ -210,7 +205,7 @@ function factorChanges ({ prisma, outbox, audit, now }: FactorDeps) {
     },
 
     /** A new set of ten; the old set dies at once. Only with a confirmed factor (409 otherwise). */
-    async regenerateRecoveryCodes (actor: FactorActor, sessionId: string): Promise<string[]> {
+    async regenerateRecoveryCodes (actor: Actor, sessionId: string): Promise<string[]> {
       const codes = newRecoveryCodes()
       await prisma.$transaction(async tx => {
         await assertLiveCaller(tx, actor.userId, sessionId, now())
@@ -341,16 +336,16 @@ export function createFactorService (deps: FactorDeps) {
      * An admin removes every second factor of a user (a lost phone and no codes left), ends
      * all their sessions and tells them by mail. Idempotent: a user without one is left alone.
      */
-    async removeAllByAdmin (actor: FactorActor, userId: string): Promise<void> {
+    async removeAllByAdmin (actor: AdminActor, userId: string): Promise<void> {
       const removed = await prisma.$transaction(async tx => {
+        await actor.confirm(tx)
         await lockUser(tx, userId)
         const user = await userById(tx, userId, { email: true })
         if (user === null) throw apiError('NOT_FOUND')
         // A second factor: a confirmed TOTP or a passkey (an enrolment under way is none).
         const removed = await tx.totpFactor.count({ where: { userId, confirmedAt: { not: null } } }) > 0 || await hasPasskey(tx, userId)
         if (removed) {
-          // The login challenges before the factors, in the order a login's second step takes them
-          // (its challenge, then the factor it proves): the two never wait for each other crosswise.
+          // The login challenges before the factors, as a login's second step takes them: never crosswise.
           await voidUnfinishedChanges(tx, oneTimeTokens, userId, now())
           await deleteEverySecondFactor(tx, userId)
           await sessions.revokeAll(userId, 'mfa_removed_by_admin', tx)

@@ -1,5 +1,5 @@
 // Fresh authentication: sensitive changes need a proof made on this session recently; POST /auth/reauthenticate makes one.
-import type { PrismaClient, Transaction } from '../../db/prisma.js'
+import type { Db, PrismaClient, Transaction } from '../../db/prisma.js'
 import { apiError, reauthenticationRequired, withStatus } from '../../errors.js'
 import type { AuditService } from '../admin/audit.js'
 import type { LoginThrottle } from '../sessions/login-throttle.js'
@@ -119,8 +119,8 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
      * that the admin still has: an admin without one, or who removed it, must enrol. Other
      * roles are left to the permission guards.
      */
-    async assertAdminSession (userId: string, sessionId: string): Promise<string> {
-      const session = await liveSessionOf(prisma, userId, sessionId, now(), {
+    async assertAdminSession (userId: string, sessionId: string, db: Db = prisma): Promise<string> {
+      const session = await liveSessionOf(db, userId, sessionId, now(), {
         totpProvenAt: true,
         recoveryCodeProvenAt: true,
         passkeyProvenId: true,

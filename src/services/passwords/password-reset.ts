@@ -1,5 +1,5 @@
 // Forgotten passwords: a single-use, expiring link mailed to the account's address, and the reset it allows.
-import type { Db } from '../../db/prisma.js'
+import type { Db, Transaction } from '../../db/prisma.js'
 import { apiError } from '../../errors.js'
 import type { AuditEntry } from '../admin/audit.js'
 import { isRecordNotFound } from '../../db/refusals.js'
@@ -23,13 +23,14 @@ export function createPasswordResetService ({ prisma, passwords, sessions, oneTi
      * timing tells (OWASP Forgot Password Cheat Sheet). The lookup, the token and the mail
      * happen at delivery (see MailDelivery). Only an active account gets a link; issuing it
      * kills the account's earlier reset links. An admin's request commits with its audit
-     * entry (`audited`): both or neither.
+     * entry (`audited`): both or neither, after `confirm` (the admin still an admin, see admin-actor.ts).
      */
-    async requestReset (email: string, audited?: AuditEntry): Promise<void> {
+    async requestReset (email: string, audited?: AuditEntry, confirm?: (tx: Transaction) => Promise<void>): Promise<void> {
       const queue = async (db: Db) => { await outbox.queue(db, { kind: 'password_reset', to: canonical(email) }) }
       if (audited === undefined) await queue(prisma)
       else {
         await prisma.$transaction(async tx => {
+          await confirm?.(tx)
           await queue(tx)
           await audit.recordIn(tx, audited)
         })

@@ -67,8 +67,9 @@ export function createSessionService ({ prisma, codec, oneTimeTokens, audit, now
      * accounts/unfinished-changes.ts), audited, in one transaction. It is the remedy for a
      * stolen session, and an intruder's staged address must not outlive it.
      */
-    async signOutEverywhere (actor: { userId: string, ip: string }, userId: string, reason: 'logout_all' | 'revoked_by_admin'): Promise<void> {
+    async signOutEverywhere (actor: { userId: string, ip: string, confirm?: (tx: Transaction) => Promise<void> }, userId: string, reason: 'logout_all' | 'revoked_by_admin'): Promise<void> {
       await prisma.$transaction(async tx => {
+        await actor.confirm?.(tx)
         const count = await endSessionsOfUser(tx, userId, reason, now())
         await voidUnfinishedChanges(tx, oneTimeTokens, userId, now())
         await audit.recordIn(tx, { action: 'sessions.revoked', actorId: actor.userId, subjectId: userId, ip: actor.ip, details: { count } })
