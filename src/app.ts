@@ -105,7 +105,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   await app.register(securityHeaders)
   await app.register(inputGuard)
   await app.register(crossOrigin, { ownOrigin: config.PUBLIC_URL, allowedOrigins: listOf(config.CORS_ORIGINS) })
-  await app.register(swagger, { publicUrl: config.PUBLIC_URL, cookieSecure: config.COOKIE_SECURE, version: '1.0.0' })
+  await app.register(swagger, { publicUrl: config.PUBLIC_URL, cookieSecure: config.COOKIE_SECURE, version: '1.0.0', ui: config.DOCS_ENABLED ? { limit: limits.docs } : null })
   await app.register(cookies, { secure: config.COOKIE_SECURE, sameSite: config.COOKIE_SAMESITE, now })
   await app.register(accessTokens, {
     ring,

@@ -22,7 +22,8 @@ export function rateLimitsOf (config: Config) {
     refresh: rateOf(config.RATE_LIMIT_REFRESH),
     verify: rateOf(config.RATE_LIMIT_VERIFY),
     mail: rateOf(config.RATE_LIMIT_MAIL),
-    mailAccount: rateOf(config.RATE_LIMIT_MAIL_ACCOUNT)
+    mailAccount: rateOf(config.RATE_LIMIT_MAIL_ACCOUNT),
+    docs: rateOf(config.RATE_LIMIT_DOCS)
   }
 }
 

@@ -79,6 +79,8 @@ export const ConfigSchema = Type.Object({
   CONSOLE_ENABLED: Flag(true, 'serve the admin console (built by npm run build) under CONSOLE_PATH'),
   CONSOLE_PATH: Type.String({ default: '/console', pattern: '^(/[A-Za-z0-9._~-]+)+$', description: 'where the admin console is served, like /console; no trailing slash' }),
 
+  DOCS_ENABLED: Flag(true, 'serve the interactive API docs at /docs and the OpenAPI document at /docs/json and /docs/yaml'),
+
   PASSWORD_MIN_LENGTH: Type.Integer({ default: 8, minimum: 8, maximum: 64 }),
   PASSWORD_MAX_LENGTH: Type.Integer({ default: 256, minimum: 64, maximum: 1024 }),
   ARGON2_MEMORY_KIB: Type.Integer({ default: 19_456, minimum: 1024, maximum: 4_194_304 }),
@@ -110,6 +112,7 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_REFRESH: Rate('150/300', 'refreshes per client ip'),
   RATE_LIMIT_VERIFY: Rate('600/60', 'POST /auth/verify per client ip'),
   RATE_LIMIT_MAIL: Rate('10/900', 'per client ip on each of password forgot/reset, email verify/resend and email changes'),
+  RATE_LIMIT_DOCS: Rate('60/60', 'per client ip, one budget for everything under /docs (the page, its assets, the OpenAPI document), on top of RATE_LIMIT_DEFAULT'),
   RATE_LIMIT_MAIL_ACCOUNT: Rate('3/900', 'mails per account: password reset mails per email address; verification mails and email changes per user, one budget; admin-sent reset mails per user; links to an address not yet proven (registration, email change, resend) per address, one budget'),
   LOGIN_BACKOFF_AFTER_FAILURES: Type.Integer({ default: 5, minimum: 1, maximum: 50, description: 'consecutive failed logins per identifier before each further attempt must wait' }),
   LOGIN_BACKOFF_BASE_SECONDS: Seconds(30, 1, 3600, 'the first wait; it doubles with every further failure'),

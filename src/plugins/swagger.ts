@@ -1,11 +1,11 @@
-// The OpenAPI 3 document (from the route schemas) at /docs/json and interactive docs at /docs.
+// The OpenAPI 3 document, built from the route schemas, and (docs-ui.ts) the interactive docs at /docs that serve it.
 import fastifySwagger from '@fastify/swagger'
-import fastifySwaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { absentBodyAsEmpty } from '../routes/request-context.js'
 import { AUTH_COOKIES, EARLY_ANSWERS, type AuthCookieAnswers, type EarlyAnswers } from '../schemas/common.js'
 import { cookieNames } from './cookies.js'
+import { docsUi, type DocsUiSettings } from './docs-ui.js'
 
 // Marks, on a route's schema, a body the route also takes absent (as {}): the generator
 // declares every body required, and the document's transform corrects it.
@@ -88,6 +88,8 @@ export interface SwaggerSettings {
   publicUrl: string
   cookieSecure: boolean
   version: string
+  /** The interactive docs and the document they serve; null: neither (DOCS_ENABLED=false). */
+  ui: DocsUiSettings | null
 }
 
 async function swaggerPlugin (app: FastifyInstance, settings: SwaggerSettings) {
@@ -125,35 +127,7 @@ async function swaggerPlugin (app: FastifyInstance, settings: SwaggerSettings) {
       buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}`
     }
   })
-  await app.register(fastifySwaggerUi, {
-    routePrefix: '/docs',
-    // No call to the public validator: the docs page talks to this service only.
-    uiConfig: { deepLinking: true, validatorUrl: null },
-    // The page and the document change with each release: a cache asks again every time
-    // (without it, a shared cache could serve a former release's document after a deploy).
-    uiHooks: {
-      onRequest: (_request, reply, done) => {
-        reply.header('cache-control', 'no-cache')
-        done()
-      }
-    },
-    // The page and its assets get a policy of their own (set by Swagger UI on its routes
-    // only, replacing the API's `default-src 'none'`): scripts, styles and calls from this
-    // origin, no inline script, no framing.
-    staticCSP: {
-      'default-src': ["'self'"],
-      'base-uri': ["'self'"],
-      'connect-src': ["'self'"],
-      'font-src': ["'self'", 'data:'],
-      'form-action': ["'self'"],
-      'frame-ancestors': ["'none'"],
-      'img-src': ["'self'", 'data:'],
-      'object-src': ["'none'"],
-      'script-src': ["'self'"],
-      'script-src-attr': ["'none'"],
-      'style-src': ["'self'"]
-    }
-  })
+  if (settings.ui !== null) await docsUi(app, settings.ui)
 }
 
-export const swagger = fp(swaggerPlugin, { name: 'swagger' })
+export const swagger = fp(swaggerPlugin, { name: 'swagger', dependencies: ['rate-limits', 'client-addresses'] })

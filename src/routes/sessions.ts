@@ -60,7 +60,7 @@ function sessionListRoutes (routes: TypedRoutes, app: FastifyInstance, sessions:
       tags: ['auth'],
       operationId: 'listSessions',
       summary: "The caller's live sessions, most recently used first",
-      description: '`cursor` is the previous page’s `nextCursor`, opaque (any other is 400 VALIDATION_FAILED). It names a place in the order (last use, then id), not a session: ending a session between two pages hides no other.',
+      description: '`cursor` is the previous page’s `nextCursor`, opaque; one not in the form the service writes is 400 VALIDATION_FAILED (one built by hand in that form is accepted: it only says where the page starts). It names a place in the order (last use, then id), not a session: ending a session between two pages hides no other.',
       security,
       querystring: ListQuery,
       response: { 200: SessionList, ...errorResponses(400, 401) }
