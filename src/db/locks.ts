@@ -8,3 +8,8 @@ import type { Transaction } from './prisma.js'
 export async function lockFor (tx: Transaction, name: string): Promise<void> {
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${name}))`
 }
+
+/** `lockFor`'s shared form: any number of holders at once, while nobody holds it with `lockFor`. */
+export async function shareLockFor (tx: Transaction, name: string): Promise<void> {
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock_shared(hashtext(${name}))`
+}

@@ -21,7 +21,7 @@ export interface AdminRoutesOptions {
   audit: AuditService
   factors: FactorService
   settings: SettingsService
-  reauthentication: Pick<ReauthenticationService, 'assertAdminSession'>
+  reauthentication: Pick<ReauthenticationService, 'assertAdminSession' | 'assertFresh'>
   /** RATE_LIMIT_MAIL_ACCOUNT: reset mails an admin may have sent to one user. */
   mailAccountLimit: RateLimit
 }
@@ -44,7 +44,7 @@ export async function adminRoutes (app: FastifyInstance, { admin, audit, setting
   const fresh = app.requireFreshAuthentication
   // The guards above ran as the headers came in; every change checks its caller again as it commits.
   const adminActor = adminActors(reauthentication)
-  const actor = (request: FastifyRequest, permission: Permission) => adminActor(actorOf(request), permission)
+  const actor = (request: FastifyRequest, permission: Permission, fresh = false) => adminActor(actorOf(request), permission, { fresh })
   userRoutes(routes, can, fresh, actor, admin)
   userCredentialRoutes(routes, can, fresh, actor, admin, factors)
   userSessionRoutes(routes, can, actor, admin)
@@ -54,8 +54,8 @@ export async function adminRoutes (app: FastifyInstance, { admin, audit, setting
 
 type Can = FastifyInstance['requirePermission']
 type Fresh = FastifyInstance['requireFreshAuthentication']
-/** The caller as an admin acting with `permission`, to be confirmed in the change's transaction. */
-type Actor = (request: FastifyRequest, permission: Permission) => AdminActor
+/** The caller as an admin acting with `permission` (and fresh authentication, on the routes that ask it), to be confirmed in the change's transaction. */
+type Actor = (request: FastifyRequest, permission: Permission, fresh?: boolean) => AdminActor
 
 /** Listing, reading, changing and deleting users. */
 function userRoutes (routes: TypedRoutes, can: Can, fresh: Fresh, actor: Actor, admin: AdminService) {
@@ -89,7 +89,7 @@ function userRoutes (routes: TypedRoutes, can: Can, fresh: Fresh, actor: Actor, 
       body: UserChanges,
       response: { 200: Type.Ref(AdminUser), ...errorResponses(400, 401, 403, 404, 409) }
     }
-  }, async request => admin.update(actor(request, 'users:write'), request.params.id, request.body))
+  }, async request => admin.update(actor(request, 'users:write', true), request.params.id, request.body))
 
   routes.delete('/admin/users/:id', {
     preValidation: absentBodyAsEmpty,
@@ -105,7 +105,7 @@ function userRoutes (routes: TypedRoutes, can: Can, fresh: Fresh, actor: Actor, 
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404, 409) }
     }
   }, async (request, reply) => {
-    await admin.remove(actor(request, 'users:write'), request.params.id)
+    await admin.remove(actor(request, 'users:write', true), request.params.id)
     return reply.code(204).send(null)
   })
 }
@@ -126,7 +126,7 @@ function userCredentialRoutes (routes: TypedRoutes, can: Can, fresh: Fresh, acto
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) }
     }
   }, async (request, reply) => {
-    await factors.removeAllByAdmin(actor(request, 'users:write'), request.params.id)
+    await factors.removeAllByAdmin(actor(request, 'users:write', true), request.params.id)
     return reply.code(204).send(null)
   })
 
@@ -228,7 +228,7 @@ function settingsAndAuditRoutes (routes: TypedRoutes, can: Can, fresh: Fresh, ac
       body: SettingsChanges,
       response: { 200: Settings, ...errorResponses(400, 401, 403, 415) }
     }
-  }, async request => await settings.update(actor(request, 'settings:write'), request.body))
+  }, async request => await settings.update(actor(request, 'settings:write', true), request.body))
 
   routes.get('/admin/audit', {
     preParsing: [can('audit:read')],

@@ -1,4 +1,5 @@
 // An admin's change checks its caller again as it commits: an admin removed while the request was under way (its body held back, or sent in the same moment) changes nothing.
+import { randomUUID } from 'node:crypto'
 import { PassThrough } from 'node:stream'
 import type { LightMyRequestResponse } from 'fastify'
 import t from 'tap'
@@ -7,7 +8,7 @@ import { loginAsAdmin } from '../helpers/admin.js'
 import { whileHeld } from '../helpers/locks.js'
 import { registerAccount } from '../helpers/users.js'
 
-const { app, prisma, pool, database } = await buildTestApp(t)
+const { app, prisma, pool, database, clock } = await buildTestApp(t)
 type Admin = Awaited<ReturnType<typeof loginAsAdmin>>
 
 /**
@@ -36,13 +37,18 @@ t.test('an admin removed while their request is under way changes nothing, whate
     const rogue = await loginAsAdmin(app, prisma)
     const accomplice = await registerAccount(app)
     const victim = await loginAsAdmin(app, prisma)
+    const inactive = await registerAccount(app)
+    await prisma.user.update({ where: { id: inactive.user.id }, data: { isActive: false } })
     const changes = [
       { what: 'a promotion', method: 'PATCH' as const, url: `/admin/users/${accomplice.user.id}`, body: { role: 'admin' } },
       { what: 'longer token lifetimes', method: 'PUT' as const, url: '/admin/settings', body: { accessTokenTtlSeconds: 86_400 } },
       { what: 'a deletion', method: 'DELETE' as const, url: `/admin/users/${guardian.user.id}` },
       { what: 'a sign-out', method: 'POST' as const, url: `/admin/users/${victim.user.id}/sessions/revoke` },
       { what: 'the removal of the factors', method: 'DELETE' as const, url: `/admin/users/${victim.user.id}/mfa` },
-      { what: 'a reset mail', method: 'POST' as const, url: `/admin/users/${victim.user.id}/password-reset` }
+      { what: 'a reset mail', method: 'POST' as const, url: `/admin/users/${victim.user.id}/password-reset` },
+      // Nothing about the target is told before the caller is confirmed (regression: 404, 409 USER_INACTIVE).
+      { what: 'a sign-out of nobody', method: 'POST' as const, url: `/admin/users/${randomUUID()}/sessions/revoke` },
+      { what: 'a reset mail to a deactivated user', method: 'POST' as const, url: `/admin/users/${inactive.user.id}/password-reset` }
     ]
     const held = changes.map(change => {
       let release = () => {}
@@ -103,4 +109,36 @@ t.test('a deletion audits, and frees the failure counts of, the address the user
   t.equal(response.statusCode, 204)
   const entry = await prisma.auditEvent.findFirstOrThrow({ where: { action: 'user.deleted', subjectId: user.user.id } })
   t.same(entry.details, { email: changed }, 'the address it had as it was deleted')
+})
+
+t.test('an admin change held back past REAUTH_MAX_AGE_SECONDS is refused as a stale one is', async t => {
+  const admin = await loginAsAdmin(app, prisma)
+  const user = await registerAccount(app)
+  const answer = await withBodyHeldBack({ method: 'PATCH', url: `/admin/users/${user.user.id}`, headers: admin.headers, body: { role: 'admin' } }, async () => { clock.advance(3600) })
+  t.equal(answer.statusCode, 403, answer.body)
+  t.equal(answer.json().code, 'REAUTHENTICATION_REQUIRED')
+  t.equal((await prisma.user.findUniqueOrThrow({ where: { id: user.user.id } })).role, 'user')
+})
+
+t.test('the caller\'s logout waits for a change of theirs already confirmed, and an unrelated change of another admin does not', {
+  skip: database.poolSize === 1 && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL'
+}, async t => {
+  const [first, second] = [await loginAsAdmin(app, prisma), await loginAsAdmin(app, prisma)]
+  const [target, other] = [await registerAccount(app), await registerAccount(app)]
+  let logout: Promise<{ statusCode: number }> | undefined
+  let loggedOut = false
+  const change = await whileHeld(database.url, pool, {
+    // Holds the target's profile: the change is confirmed, and waits for it.
+    hold: async holder => await holder.query('SELECT 1 FROM "Profile" WHERE "userId" = $1 FOR UPDATE', [target.user.id]),
+    waitingStatement: '%"Profile"%',
+    meanwhile: async () => {
+      const unrelated = await app.inject({ method: 'POST', url: `/admin/users/${other.user.id}/sessions/revoke`, headers: second.headers })
+      t.equal(unrelated.statusCode, 204, 'another admin\'s change goes ahead meanwhile (regression: every admin change waited for every other)')
+      logout = app.inject({ method: 'POST', url: '/auth/logout', payload: { refreshToken: first.refreshToken } }).finally(() => { loggedOut = true })
+      await new Promise(resolve => setTimeout(resolve, 300))
+      t.notOk(loggedOut, 'the logout waits (regression: it ended the session, and the change committed after)')
+    }
+  }, async () => await app.inject({ method: 'PATCH', url: `/admin/users/${target.user.id}`, headers: first.headers, payload: { profile: { displayName: 'Changed' } } }))
+  t.equal(change.statusCode, 200, 'the change commits first')
+  t.equal((await logout!).statusCode, 204, 'then the logout')
 })

@@ -35,7 +35,7 @@ export interface AdminDeps {
   prisma: PrismaClient
   sessions: SessionService
   audit: AuditService
-  passwordReset: Pick<PasswordResetService, 'requestReset'>
+  passwordReset: Pick<PasswordResetService, 'requestResetIn'>
   oneTimeTokens: Pick<OneTimeTokenService, 'revoke'>
   throttle: Pick<LoginThrottle, 'clear' | 'keys'>
   outbox: Pick<MailOutbox, 'queue' | 'wake'>
@@ -114,11 +114,9 @@ function userAdministration ({ prisma, sessions, audit, oneTimeTokens, now }: Ad
      */
     async update (actor: AdminActor, id: string, changes: UserChanges): Promise<AdminUser> {
       const row = await prisma.$transaction(async tx => {
-        // The "admins" lock first (see admin-actor.ts and assertAnotherActiveAdmin).
-        await actor.confirm(tx)
-        // `before` is read under the row's lock: the role and state this change replaces, and
-        // a 404 when a deletion of the user committed while the change waited.
-        await lockUser(tx, id)
+        // A change that may take an admin away runs alone (see admin-actor.ts and assertAnotherActiveAdmin).
+        await actor.confirm(tx, { target: id, exclusive: changes.isActive === false || (changes.role !== undefined && changes.role !== 'admin') })
+        // `before` is read under the row's lock: the role and state this change replaces.
         const before = await adminViewOf(tx, id)
         if (before === null) throw apiError('NOT_FOUND')
         const demotes = before.role === 'admin' && changes.role !== undefined && changes.role !== 'admin'
@@ -143,7 +141,7 @@ function accountAdministration ({ prisma, sessions, audit, passwordReset, oneTim
     /** Deletes the user with profile, sessions and tokens; never the last active admin. Audited in the same transaction, as every admin change of a user is. */
     async remove (actor: AdminActor, id: string): Promise<void> {
       await prisma.$transaction(async tx => {
-        await actor.confirm(tx)
+        await actor.confirm(tx, { target: id, exclusive: true })
         await assertDeletionLeavesAnAdmin(tx, id)
         // The address and name as deleted (regression: as read before the transaction, so an
         // address change confirmed meanwhile left the new one's failure counts and audited the old).
@@ -158,7 +156,6 @@ function accountAdministration ({ prisma, sessions, audit, passwordReset, oneTim
     },
 
     async revokeSessions (actor: AdminActor, id: string): Promise<void> {
-      await findOrThrow(id)
       await sessions.signOutEverywhere(actor, id, 'revoked_by_admin')
     },
 
@@ -170,9 +167,8 @@ function accountAdministration ({ prisma, sessions, audit, passwordReset, oneTim
 
     /** Ends one session of the user; 404 when it is not theirs or already ended (as for the owner). */
     async revokeSession (actor: AdminActor, id: string, sessionId: string): Promise<void> {
-      await findOrThrow(id)
       await prisma.$transaction(async tx => {
-        await actor.confirm(tx)
+        await actor.confirm(tx, { target: id })
         if (!await sessions.revoke(id, sessionId, 'revoked_by_admin', tx)) throw apiError('NOT_FOUND')
         await audit.recordIn(tx, { action: 'session.revoked', actorId: actor.userId, subjectId: id, ip: actor.ip, details: { sessionId } })
       })
@@ -184,9 +180,13 @@ function accountAdministration ({ prisma, sessions, audit, passwordReset, oneTim
      * account and must know no link goes out (delivery itself also skips an inactive account).
      */
     async sendPasswordReset (actor: AdminActor, id: string): Promise<void> {
-      const user = await findOrThrow(id)
-      if (!user.isActive) throw apiError('USER_INACTIVE')
-      await passwordReset.requestReset(user.email, { action: 'password.reset_sent', actorId: actor.userId, subjectId: id, ip: actor.ip }, actor.confirm)
+      await prisma.$transaction(async tx => {
+        await actor.confirm(tx, { target: id })
+        const user = await userById(tx, id, { email: true, isActive: true })
+        if (user?.isActive !== true) throw apiError('USER_INACTIVE')
+        await passwordReset.requestResetIn(tx, user.email, { action: 'password.reset_sent', actorId: actor.userId, subjectId: id, ip: actor.ip })
+      })
+      outbox.wake()
     }
   }
 }

@@ -338,8 +338,7 @@ export function createFactorService (deps: FactorDeps) {
      */
     async removeAllByAdmin (actor: AdminActor, userId: string): Promise<void> {
       const removed = await prisma.$transaction(async tx => {
-        await actor.confirm(tx)
-        await lockUser(tx, userId)
+        await actor.confirm(tx, { target: userId })
         const user = await userById(tx, userId, { email: true })
         if (user === null) throw apiError('NOT_FOUND')
         // A second factor: a confirmed TOTP or a passkey (an enrolment under way is none).

@@ -47,8 +47,8 @@ function methodOf (proof: ReauthenticationProof): ReauthenticationMethod {
 }
 
 /** The proof times of the caller's session, only while it is live. */
-async function provenTimes ({ prisma, now }: ReauthenticationDeps, userId: string, sessionId: string) {
-  const session = await liveSessionOf(prisma, userId, sessionId, now(), { passwordProvenAt: true, totpProvenAt: true, recoveryCodeProvenAt: true, passkeyProvenAt: true })
+async function provenTimes ({ prisma, now }: ReauthenticationDeps, userId: string, sessionId: string, db: Db = prisma) {
+  const session = await liveSessionOf(db, userId, sessionId, now(), { passwordProvenAt: true, totpProvenAt: true, recoveryCodeProvenAt: true, passkeyProvenAt: true })
   if (session === null) throw apiError('AUTH_SESSION_REVOKED')
   return session
 }
@@ -103,8 +103,8 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
      * Fresh means a password or factor proven on this session within REAUTH_MAX_AGE_SECONDS,
      * at login or by POST /auth/reauthenticate; else 403 with the methods to use.
      */
-    async assertFresh (userId: string, sessionId: string): Promise<void> {
-      const times = await provenTimes(deps, userId, sessionId)
+    async assertFresh (userId: string, sessionId: string, db: Db = prisma): Promise<void> {
+      const times = await provenTimes(deps, userId, sessionId, db)
       const latest = Math.max(...Object.values(times).map(time => time?.getTime() ?? 0))
       // A proof stamped ahead of this clock (set back since, or another instance's running
       // ahead) is as fresh as one as far behind (regression: fresh for the step's length).

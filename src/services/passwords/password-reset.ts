@@ -1,5 +1,5 @@
 // Forgotten passwords: a single-use, expiring link mailed to the account's address, and the reset it allows.
-import type { Db, Transaction } from '../../db/prisma.js'
+import type { Transaction } from '../../db/prisma.js'
 import { apiError } from '../../errors.js'
 import type { AuditEntry } from '../admin/audit.js'
 import { isRecordNotFound } from '../../db/refusals.js'
@@ -22,20 +22,17 @@ export function createPasswordResetService ({ prisma, passwords, sessions, oneTi
      * the same single insert whether or not an account exists, so neither the answer nor its
      * timing tells (OWASP Forgot Password Cheat Sheet). The lookup, the token and the mail
      * happen at delivery (see MailDelivery). Only an active account gets a link; issuing it
-     * kills the account's earlier reset links. An admin's request commits with its audit
-     * entry (`audited`): both or neither, after `confirm` (the admin still an admin, see admin-actor.ts).
+     * kills the account's earlier reset links.
      */
-    async requestReset (email: string, audited?: AuditEntry, confirm?: (tx: Transaction) => Promise<void>): Promise<void> {
-      const queue = async (db: Db) => { await outbox.queue(db, { kind: 'password_reset', to: canonical(email) }) }
-      if (audited === undefined) await queue(prisma)
-      else {
-        await prisma.$transaction(async tx => {
-          await confirm?.(tx)
-          await queue(tx)
-          await audit.recordIn(tx, audited)
-        })
-      }
+    async requestReset (email: string): Promise<void> {
+      await outbox.queue(prisma, { kind: 'password_reset', to: canonical(email) })
       outbox.wake()
+    },
+
+    /** An admin's request, in the admin's transaction with its audit entry: both or neither (wake the outbox after the commit). */
+    async requestResetIn (tx: Transaction, email: string, audited: AuditEntry): Promise<void> {
+      await outbox.queue(tx, { kind: 'password_reset', to: canonical(email) })
+      await audit.recordIn(tx, audited)
     },
 
     /**

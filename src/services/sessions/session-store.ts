@@ -18,6 +18,11 @@ export type ProofMethod = 'password' | 'totp' | 'recovery_code' | 'webauthn'
 const provenAtOf = { password: 'passwordProvenAt', totp: 'totpProvenAt', recovery_code: 'recoveryCodeProvenAt', webauthn: 'passkeyProvenAt' } as const satisfies Record<ProofMethod, keyof Prisma.SessionUpdateInput>
 
 /** Ends the session (only if it is `userId`'s, when given) at `at`, for `reason`; false when it had ended already or is not there. */
+/** Holds the session's row until the transaction ends: its end (a logout, a reuse's remedy) waits, or is seen. */
+export async function shareSession (tx: Transaction, id: string): Promise<void> {
+  await tx.$queryRaw`SELECT 1 FROM "Session" WHERE id = ${id}::uuid FOR SHARE`
+}
+
 export async function endSession (db: Db, where: { id: string, userId?: string }, reason: RevokeReason, at: Date): Promise<boolean> {
   const { count } = await db.session.updateMany({ where: { ...where, revokedAt: null }, data: { revokedAt: at, revokedReason: reason } })
   return count === 1

@@ -1,7 +1,8 @@
 // Sessions: ending, checking and listing them, by the rules of liveness.ts (their queries are in session-store.ts).
 import type { Db, PrismaClient, Transaction } from '../../db/prisma.js'
 import { voidUnfinishedChanges } from '../accounts/unfinished-changes.js'
-import type { AuditService } from '../admin/audit.js'
+import type { AdminActor } from '../admin/admin-actor.js'
+import type { Actor, AuditService } from '../admin/audit.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import { expiryOf } from './liveness.js'
 import { countLiveSessions, endSession, endSessionsOfUser, liveSessionOf, liveSessionsPage, saltOf, type RevokeReason } from './session-store.js'
@@ -67,9 +68,10 @@ export function createSessionService ({ prisma, codec, oneTimeTokens, audit, now
      * accounts/unfinished-changes.ts), audited, in one transaction. It is the remedy for a
      * stolen session, and an intruder's staged address must not outlive it.
      */
-    async signOutEverywhere (actor: { userId: string, ip: string, confirm?: (tx: Transaction) => Promise<void> }, userId: string, reason: 'logout_all' | 'revoked_by_admin'): Promise<void> {
+    async signOutEverywhere (actor: Actor & { confirm?: AdminActor['confirm'] }, userId: string, reason: 'logout_all' | 'revoked_by_admin'): Promise<void> {
       await prisma.$transaction(async tx => {
-        await actor.confirm?.(tx)
+        // An admin's sign-out: the admin still one, and the user still there (else 404).
+        await actor.confirm?.(tx, { target: userId })
         const count = await endSessionsOfUser(tx, userId, reason, now())
         await voidUnfinishedChanges(tx, oneTimeTokens, userId, now())
         await audit.recordIn(tx, { action: 'sessions.revoked', actorId: actor.userId, subjectId: userId, ip: actor.ip, details: { count } })
