@@ -22,6 +22,7 @@ import { unfinishedRequests } from './plugins/unfinished-requests.js'
 import { metrics, type ServerEdge } from './plugins/metrics.js'
 import { rateLimits } from './plugins/rate-limits.js'
 import { redis } from './plugins/redis.js'
+import { requestFraming } from './plugins/request-framing.js'
 import { requestId, requestIdOf } from './plugins/request-id.js'
 import { securityHeaders } from './plugins/security-headers.js'
 import { swagger } from './plugins/swagger.js'
@@ -62,6 +63,7 @@ function serverEdgeOf (config: Config): ServerEdge {
 
 function fastifyOptionsOf (config: Config, logger: FastifyBaseLogger | undefined): FastifyHttpOptions<Server> {
   const trustedProxies = listOf(config.TRUST_PROXY)
+  const edge = serverEdgeOf(config)
   return {
     ...(logger === undefined
       ? { logger: { level: config.LOG_LEVEL, ...logRedaction } }
@@ -70,7 +72,10 @@ function fastifyOptionsOf (config: Config, logger: FastifyBaseLogger | undefined
     // Only the named proxies may set X-Forwarded-For/-Proto; anyone else could spoof them.
     trustProxy: trustedProxies.length > 0 ? trustedProxies : false,
     bodyLimit: config.BODY_LIMIT_BYTES,
-    ...serverEdgeOf(config),
+    ...edge,
+    // An HTTP/1.1 request without Host is refused by request-framing, in the catalogue's shape
+    // and with every answer's headers: Node's own refusal is a bare 400.
+    http: { ...edge.http, requireHostHeader: false },
     keepAliveTimeout: 72_000,
     // load-shedding answers those requests itself, in the catalogue's shape.
     return503OnClosing: false,
@@ -103,6 +108,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   })
   await app.register(unfinishedRequests)
   await app.register(securityHeaders)
+  await app.register(requestFraming, { bodyLimit: config.BODY_LIMIT_BYTES })
   await app.register(inputGuard)
   await app.register(crossOrigin, { ownOrigin: config.PUBLIC_URL, allowedOrigins: listOf(config.CORS_ORIGINS) })
   await app.register(swagger, { publicUrl: config.PUBLIC_URL, cookieSecure: config.COOKIE_SECURE, version: '1.0.0', ui: config.DOCS_ENABLED ? { limit: limits.docs } : null })

@@ -52,7 +52,7 @@ const catalogue = {
   MFA_ENROLMENT_NOT_STARTED: [409, 'Start the enrolment first: POST /auth/mfa/totp'],
   PRECONDITION_FAILED: [412, 'The file does not meet the request\'s precondition (If-Match, If-Unmodified-Since)'],
   BODY_TOO_LARGE: [413, 'The request body is too large'],
-  UNSUPPORTED_MEDIA_TYPE: [415, 'Send the request body as application/json, without a Content-Encoding'],
+  UNSUPPORTED_MEDIA_TYPE: [415, 'Send the request body as application/json, without a Content-Encoding or a Transfer-Encoding but chunked'],
   RANGE_NOT_SATISFIABLE: [416, 'The requested range is outside the file'],
   EXPECTATION_FAILED: [417, 'Only "Expect: 100-continue" is understood'],
   RATE_LIMITED: [429, 'Too many requests; retry later'],

@@ -8,6 +8,7 @@ import { isDatabaseUnavailable, isTransactionConflict, lastLineOf } from '../db/
 import { apiError, isErrorCode, type ErrorCode } from '../errors.js'
 import { EARLY_ANSWERS, errorResponses, type EarlyAnswers } from '../schemas/common.js'
 import { corsAnswerHeaders, SAFE_METHODS } from './cross-origin.js'
+import { bodyStillArriving } from './request-framing.js'
 import { REQUEST_ID_HEADER, requestIdOf } from './request-id.js'
 import { apiSecurityHeaders } from './security-headers.js'
 
@@ -109,8 +110,9 @@ function send (reply: FastifyReply, body: ErrorBody, retryAfterSeconds?: unknown
 export function frameworkErrorHandlerFor (allowedOrigins: ReadonlySet<string>) {
   return function frameworkErrorHandler (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
     reply.headers(apiSecurityHeaders).headers(corsAnswerHeaders(request.headers.origin, allowedOrigins)).header(REQUEST_ID_HEADER, request.id)
-    // Nor does load-shedding's onSend: while the process winds down, this connection closes too.
-    if (request.server.isWindingDown()) reply.header('connection', 'close')
+    // Nor do load-shedding's and request-framing's onSend: while the process winds down, or
+    // before the request's body is all in (a POST to a malformed URL), this connection closes too.
+    if (request.server.isWindingDown() || bodyStillArriving(request.raw)) reply.header('connection', 'close')
     return send(reply, toErrorBody(error))
   }
 }
@@ -211,14 +213,13 @@ function nodeOwnAnswers (server: FastifyInstance['server']) {
     const json = JSON.stringify(body)
     // A body announced and not read: the connection closes, as after Fastify's early answers,
     // lest a body that never comes earn the same request a second answer (a 408).
-    const announcesBody = Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined
     response.writeHead(body.statusCode, {
       ...apiSecurityHeaders,
       [REQUEST_ID_HEADER]: requestIdOf(request),
       'cache-control': 'no-store',
       'content-type': 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(json),
-      ...(announcesBody ? { connection: 'close' } : {})
+      ...(bodyStillArriving(request) ? { connection: 'close' } : {})
     })
     response.end(json)
   })

@@ -1,4 +1,4 @@
-// Refuses, before validation, input that would not be read or stored as sent: NUL and lone surrogates anywhere in a request, JSON bodies that are content-coded or not UTF-8.
+// Refuses, before validation, input that would not be read or stored as sent: NUL, lone surrogates and malformed %-escapes anywhere in a request, JSON bodies that are content- or transfer-coded (chunked aside) or not UTF-8.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { apiError } from '../errors.js'
@@ -28,7 +28,7 @@ function containsRefused (value: unknown): boolean {
   return false
 }
 
-const refusal = () => apiError('VALIDATION_FAILED', 'text must be well-formed Unicode (UTF-8 in a body), without NUL characters')
+const refusal = () => apiError('VALIDATION_FAILED', 'text must be well-formed Unicode (UTF-8 in a body and in %-escapes), without NUL characters')
 
 /** Decodes and checks in one pass; Fastify's own decoding put U+FFFD for every byte that is not UTF-8. */
 const utf8 = new TextDecoder('utf-8', { fatal: true })
@@ -46,6 +46,36 @@ function isUncoded (request: FastifyRequest): boolean {
 }
 
 /**
+ * Whether a body comes with no transfer coding but chunked, which Node undoes (RFC 9112 7:
+ * codings are case-insensitive, and a list). Node decodes no other: under `gzip, chunked` the
+ * compressed bytes were read as JSON (a 400 about Unicode), under a made-up coding the body
+ * was taken as plain. Refused as content codings are, 415 rather than RFC 9112 6.1's 501: the
+ * caller, not the service, has to change what it sends (send the JSON as is), and a 5xx
+ * would count as the service's failure and invite the same request again.
+ */
+function isChunkedAtMost (request: FastifyRequest): boolean {
+  const coding = request.headers['transfer-encoding']
+  if (coding === undefined) return true
+  return coding.split(',').map(name => name.trim().toLowerCase()).filter(name => name !== '').join() === 'chunked'
+}
+
+/**
+ * Whether the query string's %-escapes are all well-formed UTF-8 (RFC 3986 2.1, 2.5). The
+ * query parser keeps a malformed one (`%E9`, or `%ED%A0%80`, a surrogate) as literal text,
+ * another text than the one sent, where the router refuses the same in a path.
+ */
+function hasWellFormedQuery (request: FastifyRequest): boolean {
+  const start = request.url.indexOf('?')
+  if (start === -1) return true
+  try {
+    decodeURIComponent(request.url.slice(start + 1))
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
  * PostgreSQL text cannot hold U+0000, so such a value would reach the database only to
  * fail there as a 500; C code further down truncates at it. A lone surrogate, or a byte that
  * is not UTF-8, would be stored as U+FFFD, another text than the one sent: two passwords
@@ -56,7 +86,7 @@ async function inputGuardPlugin (app: FastifyInstance) {
   const parseJson = app.getDefaultJsonParser('error', 'error')
   app.removeContentTypeParser('application/json')
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
-    if (!isUncoded(request)) {
+    if (!isUncoded(request) || !isChunkedAtMost(request)) {
       done(apiError('UNSUPPORTED_MEDIA_TYPE'), undefined)
       return
     }
@@ -70,7 +100,7 @@ async function inputGuardPlugin (app: FastifyInstance) {
     parseJson(request, text, done)
   })
   app.addHook('preValidation', (request: FastifyRequest, _reply, done) => {
-    const refused = containsRefused(request.params) || containsRefused(request.query) || containsRefused(request.body)
+    const refused = !hasWellFormedQuery(request) || containsRefused(request.params) || containsRefused(request.query) || containsRefused(request.body)
     done(refused ? refusal() : undefined)
   })
 }

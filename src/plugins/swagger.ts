@@ -103,7 +103,7 @@ async function swaggerPlugin (app: FastifyInstance, settings: SwaggerSettings) {
       info: {
         title: 'Auth service',
         version: settings.version,
-        description: 'Registration, login, rotated refresh tokens; HttpOnly cookies for browsers, Bearer tokens for other clients. Request bodies are `application/json`, sent without a `Content-Encoding` (415 otherwise). Every error is `{statusCode, code, error, message}`.'
+        description: 'Registration, login, rotated refresh tokens; HttpOnly cookies for browsers, Bearer tokens for other clients. Request bodies are `application/json`, sent without a `Content-Encoding`, nor a `Transfer-Encoding` other than `chunked` (415 otherwise). Every error is `{statusCode, code, error, message}`.'
       },
       servers: [{ url: settings.publicUrl }],
       components: {

@@ -1,4 +1,4 @@
-// Hostile input over real HTTP: oversized and deeply nested JSON, prototype pollution, SQL meta-characters and NUL in every field, lone surrogates and bytes that are not UTF-8, content-coded bodies, cookie injection, look-alike identifiers.
+// Hostile input over real HTTP: oversized and deeply nested JSON, prototype pollution, SQL meta-characters and NUL in every field, lone surrogates and bytes that are not UTF-8, content- and transfer-coded bodies, malformed %-escapes, cookie injection, look-alike identifiers.
 import { connect } from 'node:net'
 import { gzipSync } from 'node:zlib'
 import t, { type Test } from 'tap'
@@ -152,7 +152,7 @@ t.test('a body with a Content-Encoding other than identity is 415 before it is p
   for (const [what, coding, payload] of coded) {
     const response = await app.inject({ method: 'PATCH', url: '/users/me', headers: { ...victimHeaders, 'content-type': 'application/json', 'content-encoding': coding }, payload })
     t.equal(response.statusCode, 415, what)
-    t.same(response.json(), { statusCode: 415, code: 'UNSUPPORTED_MEDIA_TYPE', error: 'Unsupported Media Type', message: 'Send the request body as application/json, without a Content-Encoding' }, what)
+    t.same(response.json(), { statusCode: 415, code: 'UNSUPPORTED_MEDIA_TYPE', error: 'Unsupported Media Type', message: 'Send the request body as application/json, without a Content-Encoding or a Transfer-Encoding but chunked' }, what)
     t.equal(response.headers['accept-encoding'], 'identity', `${what}: the codings it takes (RFC 9110 12.5.3)`)
   }
   t.same(await prisma.profile.findUniqueOrThrow({ where: { userId: victim.user.id } }), before, 'nothing changed')
@@ -162,6 +162,55 @@ t.test('a body with a Content-Encoding other than identity is 415 before it is p
     const response = await app.inject({ method: 'PATCH', url: '/users/me', headers: { ...victimHeaders, 'content-type': 'application/json', 'content-encoding': coding }, payload: edit })
     t.equal(response.statusCode, 200, `${coding}: no coding at all`)
   }
+})
+
+/** Sends `head` and a body of `chunks` over a fresh connection; resolves to the status and JSON body of the answer. */
+async function rawChunked (head: string, chunks: Array<string | Buffer>): Promise<{ status: number, body: Record<string, unknown>, headers: string }> {
+  const framed = Buffer.concat([...chunks.flatMap(chunk => [Buffer.from(`${Buffer.byteLength(chunk).toString(16)}\r\n`), Buffer.from(chunk), Buffer.from('\r\n')]), Buffer.from('0\r\n\r\n')])
+  const answer = await new Promise<string>((resolve, reject) => {
+    const socket = connect(Number(new URL(http.baseUrl).port), '127.0.0.1', () => { socket.write(Buffer.concat([Buffer.from(head), framed])) })
+    let data = ''
+    socket.on('data', chunk => {
+      data += chunk
+      const end = data.indexOf('\r\n\r\n')
+      const length = Number(/\r\ncontent-length: (\d+)/i.exec(data)?.[1] ?? -1)
+      if (end !== -1 && length >= 0 && Buffer.byteLength(data) >= end + 4 + length) {
+        socket.destroy()
+        resolve(data)
+      }
+    })
+    socket.on('error', reject)
+  })
+  const headers = answer.slice(0, answer.indexOf('\r\n\r\n'))
+  return { status: Number(answer.slice(9, 12)), body: JSON.parse(answer.slice(headers.length + 4)) as Record<string, unknown>, headers }
+}
+
+t.test('a body with a transfer coding other than chunked is 415, as a content coding is (regression: gzip, chunked was a 400 about Unicode; a made-up coding was read as plain)', async t => {
+  const victimHeaders = `Authorization: Bearer ${(await loginWithBody(app, victim)).accessToken}\r\n`
+  const before = await prisma.profile.findUniqueOrThrow({ where: { userId: victim.user.id } })
+  const edit = JSON.stringify({ profile: { bio: 'transfer-coded' } })
+  const patch = (coding: string) => `PATCH /users/me HTTP/1.1\r\nHost: auth.example\r\n${victimHeaders}Content-Type: application/json\r\nTransfer-Encoding: ${coding}\r\n\r\n`
+  for (const [what, coding, payload] of [['gzip, really compressed', 'gzip, chunked', gzipSync(edit)], ['gzip, though plain', 'gzip, chunked', edit], ['a made-up coding', 'x-made-up, chunked', edit], ['identity', 'identity, chunked', edit]] as const) {
+    const response = await rawChunked(patch(coding), [payload])
+    t.equal(response.status, 415, what)
+    t.same(response.body, { statusCode: 415, code: 'UNSUPPORTED_MEDIA_TYPE', error: 'Unsupported Media Type', message: 'Send the request body as application/json, without a Content-Encoding or a Transfer-Encoding but chunked' }, what)
+  }
+  t.same(await prisma.profile.findUniqueOrThrow({ where: { userId: victim.user.id } }), before, 'nothing changed')
+  for (const coding of ['chunked', 'Chunked']) {
+    const response = await rawChunked(patch(coding), [edit.slice(0, 10), edit.slice(10)])
+    t.equal(response.status, 200, `${coding}: framing only, undone by the server`)
+  }
+})
+
+t.test('a malformed %-escape in the query string is 400, as in the path (regression: read as literal text)', async t => {
+  for (const query of ['q=%E9', 'q=%ED%A0%80', 'q=100%', 'cursor=%zz', 'q=a&role=%C3']) {
+    const response = await http.request(`/admin/users?${query}`, { headers: admin.headers })
+    t.equal(response.status, 400, query)
+    t.same(response.json(), { statusCode: 400, code: 'VALIDATION_FAILED', error: 'Bad Request', message: 'The request is invalid: text must be well-formed Unicode (UTF-8 in a body and in %-escapes), without NUL characters' }, query)
+  }
+  const fine = await http.request('/admin/users?q=%C3%A9', { headers: admin.headers })
+  t.equal(fine.status, 200, 'a well-formed escape (é) passes')
+  t.equal((await http.request('/health?%E9')).status, 400, 'on every route, whether it reads a query or not')
 })
 
 t.test('header injection through cookie values', async t => {
