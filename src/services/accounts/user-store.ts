@@ -3,7 +3,7 @@ import type { Static } from '@sinclair/typebox'
 import { iso, statement, type Sql } from '../../db/sql.js'
 import { isRecordNotFound } from '../../db/refusals.js'
 import type { Db, Transaction } from '../../db/prisma.js'
-import type { Prisma } from '../../generated/prisma/client.js'
+import { Prisma } from '../../generated/prisma/client.js'
 import type { UserChanges } from '../../schemas/admin.js'
 import { liveSessionSql, liveSessionWhere } from '../sessions/liveness.js'
 import { API_USER_COLUMNS, API_USER_FROM, OWN_MFA_COLUMNS, adminSelect, ownSelect, userSelect, type ApiUserRow } from './api-user.js'
@@ -275,4 +275,37 @@ export async function loginLookup (sql: Sql, column: 'email' | 'username', value
   const { rows: [row] } = await lookups[column](sql, [throttleKey, value])
   if (row === undefined) throw new Error('login lookup returned no row')
   return row
+}
+
+/**
+ * An account is abandoned when its address was never proven, it was made before `since`, and
+ * its holder has done nothing with it since: no session used after `since` or still open, no
+ * verification or email-change link issued after `since` (a resend, a change, the reminder of a
+ * login refused for the unproven address: each needs the password or a session). A reset link
+ * is no sign of use: anyone can have one sent. Never an admin, nor an account an admin
+ * deactivated (keeping it blocks its address on purpose). The configuration keeps `since` within
+ * SESSION_RETENTION_DAYS (an older session or link, deleted, would tell nothing) and past the
+ * first link's lifetime.
+ */
+const abandoned = (since: Date, at: Date) => Prisma.sql`
+  u."emailVerifiedAt" IS NULL AND u.role = 'user' AND u."isActive" AND u."createdAt" < ${iso(since)}::timestamp(3)
+  AND NOT EXISTS (SELECT 1 FROM "Session" s WHERE s."userId" = u.id
+    AND (s."lastUsedAt" >= ${iso(since)}::timestamp(3) OR (s."revokedAt" IS NULL AND LEAST(s."idleExpiresAt", s."absoluteExpiresAt") > ${iso(at)}::timestamp(3))))
+  AND NOT EXISTS (SELECT 1 FROM "OneTimeToken" t WHERE t."userId" = u.id AND t.purpose IN ('email_verify', 'email_change') AND t."createdAt" >= ${iso(since)}::timestamp(3))`
+
+/** Locks up to `batch` abandoned accounts, oldest first; rows another transaction holds are skipped, never waited for. Their ids. */
+export async function lockAbandonedAccounts (tx: Transaction, since: Date, at: Date, batch: number): Promise<string[]> {
+  const rows = await tx.$queryRaw<Array<{ id: string }>>`
+    SELECT u.id FROM "User" u WHERE ${abandoned(since, at)} ORDER BY u."createdAt" LIMIT ${batch} FOR UPDATE OF u SKIP LOCKED`
+  return rows.map(row => row.id)
+}
+
+/**
+ * Deletes the accounts of `ids` still abandoned: asked again in a statement of its own, which
+ * sees what committed while the rows were being locked (a sign-in or a link of that moment
+ * keeps its account). What it deleted.
+ */
+export async function deleteAbandonedAccounts (tx: Transaction, ids: string[], since: Date, at: Date) {
+  return await tx.$queryRaw<Array<{ id: string, email: string, username: string | null }>>`
+    DELETE FROM "User" u WHERE u.id = ANY(${ids}::uuid[]) AND ${abandoned(since, at)} RETURNING u.id, u.email, u.username`
 }
