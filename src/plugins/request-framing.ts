@@ -1,4 +1,4 @@
-// How a request arrives over HTTP/1.1: with a Host header, its body in a bounded number of pieces, and never read on after an answer given before it was all in.
+// How a request arrives over HTTP/1.1: with a Host header, and its body in a bounded number of pieces, whether the service reads it or an early answer leaves it to be read on.
 import type { IncomingMessage } from 'node:http'
 import { finished, Transform, type Readable } from 'node:stream'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
@@ -37,9 +37,8 @@ export function bodyStillArriving (request: IncomingMessage): boolean {
 
 /**
  * `payload` as it is read, refused (413) past `maxPieces` pieces. It is piped only when the
- * body parser starts reading: a body nobody reads is left unread, and its connection closed
- * after the answer (below). The refusal stops the piping and leaves the request paused,
- * so Node reads no further into the body before the connection closes.
+ * body parser starts reading: a body nobody reads is left to `readOnBounded` (below). The
+ * refusal stops the piping; the rest, if more comes, is read on as any unread body is.
  */
 function countingPieces (payload: Readable, maxPieces: number): Transform {
   let pieces = 0
@@ -57,6 +56,21 @@ function countingPieces (payload: Readable, maxPieces: number): Transform {
   return counted
 }
 
+/**
+ * Reads on the rest of a body its answer came before, as Node would to keep the connection for
+ * the next request, but only so far: past `maxPieces` more pieces the connection is destroyed.
+ * Closing at once instead broke the proxy in front: nginx, still writing a body the service
+ * would have read on, saw a broken pipe, answered 502 and took the instance for down (a few
+ * anonymous 401s with 30 KB bodies took every instance out).
+ */
+function readOnBounded (request: IncomingMessage, maxPieces: number): void {
+  let pieces = 0
+  request.on('data', () => {
+    pieces += 1
+    if (pieces > maxPieces) request.socket.destroy()
+  })
+}
+
 /** An HTTP/1.1 request without Host (RFC 9112 3.2: answered 400), which Node would refuse with a bare 400 of its own. */
 function lacksHost (request: FastifyRequest): boolean {
   return request.raw.httpVersion === '1.1' && request.headers.host === undefined
@@ -65,9 +79,8 @@ function lacksHost (request: FastifyRequest): boolean {
 /**
  * Node reads a body no route reads (a GET's, a 404's, one refused 401 or 429 by a hook) to its
  * end, piece by piece, to keep the connection for the next request: a body of a million
- * one-byte chunks sent to GET /health cost 1.5 s of the event loop. An answer given before
- * its request's body is all in closes the connection instead (`Connection: close`, RFC 9112
- * 9.6), and a body being read is refused past a bounded number of pieces.
+ * one-byte chunks sent to GET /health cost 1.5 s of the event loop. Such a body is read on
+ * only so far, and a body being read is refused past a bounded number of pieces.
  */
 async function requestFramingPlugin (app: FastifyInstance, settings: { bodyLimit: number }) {
   const maxPieces = maxBodyPiecesOf(settings.bodyLimit)
@@ -78,8 +91,8 @@ async function requestFramingPlugin (app: FastifyInstance, settings: { bodyLimit
   app.addHook('preParsing', (request, _reply, payload, done) => {
     done(null, announcesBody(request.raw) ? countingPieces(payload, maxPieces) : payload)
   })
-  app.addHook('onSend', (request, reply, payload, done) => {
-    if (bodyStillArriving(request.raw)) reply.header('connection', 'close')
+  app.addHook('onSend', (request, _reply, payload, done) => {
+    if (bodyStillArriving(request.raw)) readOnBounded(request.raw, maxPieces)
     done(null, payload)
   })
 }

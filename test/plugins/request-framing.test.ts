@@ -1,4 +1,4 @@
-// How requests arrive, over real TCP: a body in too many pieces is refused, a body answered before it is all in is not read on, an HTTP/1.1 request without Host is refused in the catalogue's shape.
+// How requests arrive, over real TCP: a body in too many pieces is refused, a body answered before it is all in is read on only so far, an HTTP/1.1 request without Host is refused in the catalogue's shape.
 import type { AddressInfo, Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
@@ -80,17 +80,16 @@ t.test('a chunked body in 1024 one-byte chunks is read; in 1025 it is 413 BODY_T
   t.same(bodyOf(past.received()), { statusCode: 413, code: 'BODY_TOO_LARGE', error: 'Payload Too Large', message: 'The request body is too large' })
 })
 
-t.test('a body still coming in too many pieces is refused at once, and the server closes the connection and reads no more of it', async t => {
+t.test('a body still coming in too many pieces is refused at once, and the server closes the connection once as many more have come', async t => {
   const { connection, serverSide } = await connectionWithServerSide()
   // Well within BODY_LIMIT_BYTES and REQUEST_TIMEOUT_SECONDS: only the count of pieces can end it.
   connection.socket.write(chunkedLogin + '1\r\n \r\n'.repeat(2000))
-  t.ok(await closedWhileSending(connection, '1\r\n \r\n', 20), 'closed while the pieces keep coming')
+  t.ok(await closedWhileSending(connection, '1\r\n \r\n'.repeat(100), 5), 'closed while the pieces keep coming')
   t.match(connection.received(), /^HTTP\/1\.1 413 Payload Too Large\r\n/)
-  t.match(headOf(connection.received()), /\r\nconnection: close\r\n/i)
   t.ok(serverSide.destroyed, 'its side of the connection is gone')
 })
 
-t.test('an answer given before its request\'s body is all in closes the connection, and the server reads no further (regression: Node read the rest, piece by piece: 1.5 s for a body sent to GET /health)', async t => {
+t.test('an answer given before its request\'s body is all in reads on only so far: past 1024 more pieces the server closes the connection (regression: Node read the rest, piece by piece: 1.5 s for a body sent to GET /health)', async t => {
   const early = {
     'a body sent to GET /health, never rate-limited': 'GET /health HTTP/1.1\r\nHost: auth.example\r\nTransfer-Encoding: chunked\r\n\r\n',
     'a 404': 'GET /nope HTTP/1.1\r\nHost: auth.example\r\nTransfer-Encoding: chunked\r\n\r\n',
@@ -102,15 +101,26 @@ t.test('an answer given before its request\'s body is all in closes the connecti
     const { connection, serverSide } = await connectionWithServerSide()
     connection.socket.write(head + '1\r\n{\r\n')
     await until(`${what}: the answer`, () => connection.received().includes('\r\n\r\n'), CLOSED_WITHIN_MS)
-    t.match(headOf(connection.received()), /\r\nconnection: close\r\n/i, `${what}: Connection: close`)
     t.ok(await closedWhileSending(connection, '1\r\nx\r\n'.repeat(1000), 1), `${what}: the server closes the connection while the body keeps coming`)
     t.ok(serverSide.destroyed, `${what}: and reads no more of it`)
     t.equal(connection.received().match(/HTTP\/1\.1 \d{3}/g)?.length, 1, `${what}: one answer`)
   }
-  const announced = await openConnection(port)
-  announced.socket.write('GET /health HTTP/1.1\r\nHost: auth.example\r\nContent-Length: 100000000\r\n\r\nabc')
-  t.ok(await Promise.race([announced.closed, sleep(CLOSED_WITHIN_MS, undefined)]) !== undefined, 'a Content-Length body too: closed after the answer')
-  t.match(announced.received(), /^HTTP\/1\.1 200 OK\r\n/)
+})
+
+// Regression: an early answer closed the connection while the proxy in front was still writing
+// the body; nginx saw a broken pipe, answered 502 and took the instance for down.
+t.test('an early answer to a body of a few pieces, as a proxy sends it, keeps the connection for the next request', async t => {
+  const body = JSON.stringify({ profile: { bio: 'x'.repeat(30_000) } })
+  const connection = await openConnection(port)
+  connection.socket.write(`PATCH /users/me HTTP/1.1\r\nHost: auth.example\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`)
+  await until('the early answer', () => connection.received().includes('\r\n\r\n'), CLOSED_WITHIN_MS)
+  for (let at = 0; at < body.length; at += 16_384) connection.socket.write(body.slice(at, at + 16_384))
+  connection.socket.write('GET /health HTTP/1.1\r\nHost: auth.example\r\n\r\n')
+  await until('both answers', () => (connection.received().match(/HTTP\/1\.1 \d{3}/g) ?? []).length === 2, CLOSED_WITHIN_MS)
+  t.same(connection.received().match(/HTTP\/1\.1 \d{3}/g), ['HTTP/1.1 401', 'HTTP/1.1 200'])
+  t.notMatch(connection.received(), /connection: close/i)
+  t.notOk(connection.socket.destroyed, 'still open')
+  connection.socket.destroy()
 })
 
 t.test('a request whose body was read whole keeps its connection', async t => {
