@@ -173,5 +173,21 @@ t.test('through nginx, with TLS, in front of two instances', { skip }, async t =
     t.ok(refusal?.headers['retry-after'], 'with Retry-After')
   })
 
+  // Regression: nginx took bodies up to 64 KB, the service 32 KB; the service's 413 closed the
+  // connection while nginx was still writing, and nginx answered 502 and set the instance aside.
+  await t.test('a body past BODY_LIMIT_BYTES is refused by nginx itself; both instances stay in service', async t => {
+    const tooLarge = { email: 'nobody@example.com', password: 'x'.repeat(60_000) }
+    // Four clients in a row each: the broken pipe needs nginx to be mid-write as the service closes.
+    const answers = (await Promise.all(Array.from({ length: 4 }, async () => {
+      const statuses: number[] = []
+      for (let i = 0; i < 40; i++) statuses.push((await viaProxy('POST', '/auth/login', { body: tooLarge })).status)
+      return statuses
+    }))).flat()
+    t.same([...new Set(answers)], [413], 'every one 413')
+    const after = await Promise.all(Array.from({ length: 4 }, async () => await viaProxy('GET', '/health')))
+    t.same(after.map(answer => answer.status), [200, 200, 200, 200], 'and nothing answered 502 after them')
+    t.notMatch(await nginx.errors(), /upstream server temporarily disabled/, 'no instance set aside')
+  })
+
   t.equal(await nginx.errors().then(text => text.match(/\[(emerg|alert|crit)\]/g)), null, 'nginx reported no serious error')
 })
