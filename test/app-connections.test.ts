@@ -62,6 +62,16 @@ t.test('a client that goes silent after part of its body is answered 408 after R
   t.same(bodyOf(connection.received()), requestTimeout)
 })
 
+t.test('a request answered before its body came, whose body never comes, is closed after REQUEST_TIMEOUT_SECONDS without a second answer (regression: a 408 after its 401)', async t => {
+  const connection = await openConnection(port)
+  connection.socket.write('PATCH /users/me HTTP/1.1\r\nHost: auth.example\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{"a')
+  await until('the early answer', () => connection.received().includes('\r\n\r\n'), CLOSED_WITHIN_MS)
+  const openFor = await Promise.race([connection.closed, sleep(CLOSED_WITHIN_MS, undefined)])
+  connection.socket.destroy()
+  t.ok(openFor !== undefined, `closed by the server within ${CLOSED_WITHIN_MS} ms (after ${openFor} ms)`)
+  t.same(connection.received().match(/HTTP\/1\.1 \d{3}/g), ['HTTP/1.1 401'], 'its one answer')
+})
+
 // Regression: the body reader's ECONNRESET "aborted" was taken for the database's, logged as a
 // warning of an outage and answered 503: anyone could fill the log with false alarms.
 t.test('a client that hangs up while its body is arriving is no database outage', async t => {

@@ -8,7 +8,7 @@ import { isDatabaseUnavailable, isTransactionConflict, lastLineOf } from '../db/
 import { apiError, isErrorCode, type ErrorCode } from '../errors.js'
 import { EARLY_ANSWERS, errorResponses, type EarlyAnswers } from '../schemas/common.js'
 import { corsAnswerHeaders, SAFE_METHODS } from './cross-origin.js'
-import { bodyStillArriving } from './request-framing.js'
+import { answeredBeforeItsBody, bodyStillArriving } from './request-framing.js'
 import { REQUEST_ID_HEADER, requestIdOf } from './request-id.js'
 import { apiSecurityHeaders } from './security-headers.js'
 
@@ -139,6 +139,12 @@ export function clientErrorHandler (this: FastifyInstance, error: ConnectionErro
   // or a pool's preconnect) asked nothing: an answer could be taken for that of the request
   // its client sends just then, so it is closed without one.
   if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT' && socket.bytesRead === 0) {
+    socket.destroy()
+    return
+  }
+  // A request answered before its body came (a 401 from a hook) had its answer: a 408 after it
+  // would be a second, taken by the client for the next request's (regression).
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT' && answeredBeforeItsBody(socket)) {
     socket.destroy()
     return
   }

@@ -1,5 +1,6 @@
 // How a request arrives over HTTP/1.1: with a Host header, and its body in a bounded number of pieces, whether the service reads it or an early answer leaves it to be read on.
 import type { IncomingMessage } from 'node:http'
+import type { Socket } from 'node:net'
 import { finished, Transform, type Readable } from 'node:stream'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
@@ -56,6 +57,17 @@ function countingPieces (payload: Readable, maxPieces: number): Transform {
   return counted
 }
 
+/** Connections whose request in progress was answered before its body was all in. */
+const answeredEarly = new WeakSet<Socket>()
+
+/**
+ * Whether the request in progress on `socket` has had its answer, its body still arriving: a
+ * request timeout then closes the connection without a second answer.
+ */
+export function answeredBeforeItsBody (socket: Socket): boolean {
+  return answeredEarly.has(socket)
+}
+
 /**
  * Reads on the rest of a body its answer came before, as Node would to keep the connection for
  * the next request, but only so far: past `maxPieces` more pieces the connection is destroyed.
@@ -65,6 +77,8 @@ function countingPieces (payload: Readable, maxPieces: number): Transform {
  */
 function readOnBounded (request: IncomingMessage, maxPieces: number): void {
   let pieces = 0
+  answeredEarly.add(request.socket)
+  request.once('end', () => { answeredEarly.delete(request.socket) })
   request.on('data', () => {
     pieces += 1
     if (pieces > maxPieces) request.socket.destroy()
