@@ -61,8 +61,11 @@ function redisAvailability (redis: Redis, log: FastifyBaseLogger, now: () => Dat
  * request while Redis is away would turn a cache outage into a login outage (OWASP ASVS
  * 11.1.4 asks for anti-automation, not for a single point of failure), and skipping the
  * limits would hand an attacker who can disturb Redis unlimited guesses. Per-instance
- * counters keep every limit in force, at most multiplied by the number of instances.
+ * counters, kept even while Redis answers, keep every limit in force, at most multiplied by
+ * the number of instances (each goes on from the share it counted).
  */
+const ignoreCount: CounterCallback = () => {}
+
 export function sharedStore (redis: Redis, keyPrefix: string, log: FastifyBaseLogger, now: () => Date): FastifyRateLimitStoreCtor {
   const availability = redisAvailability(redis, log, now)
   class SharedStore {
@@ -84,6 +87,11 @@ export function sharedStore (redis: Redis, keyPrefix: string, log: FastifyBaseLo
       this.shared.incr(key, (error, result) => {
         if (error === null) {
           availability.answered()
+          // Memory counts this instance's share all along: when Redis goes away, the count goes
+          // on from it rather than from zero (regression: a client that had spent its budget
+          // through Redis got all of it again on every instance, and a stalled event loop,
+          // taken for an outage, gave it back on a single one).
+          this.local.incr(key, ignoreCount, timeWindow, max)
           callback(null, result)
         } else {
           availability.failed(error)

@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox'
 import { auditActions } from '../services/admin/audit-actions.js'
 import { lifetimeBounds } from '../services/admin/lifetime-bounds.js'
 import { roles } from '../services/accounts/roles.js'
-import { Uuid, User, pageQuery } from './common.js'
+import { Username, Uuid, User, pageQuery } from './common.js'
 import { ProfileChanges } from './users.js'
 
 export const RoleName = Type.Union(roles.map(role => Type.Literal(role)))
@@ -34,6 +34,7 @@ export const ResetMailSent = Type.Object({ message: Type.String() })
 export const UserChanges = Type.Object({
   role: Type.Optional(RoleName),
   isActive: Type.Optional(Type.Boolean()),
+  username: Type.Optional({ ...Username, description: 'a new username (3–32 characters of A–Z a–z 0–9 . _ -, stored lower-case); an admin may give one kept for the operator\'s accounts, or take one away from an account that should no longer hold it (409 USERNAME_TAKEN when another account has it)' }),
   profile: Type.Optional(ProfileChanges)
 }, { additionalProperties: false, minProperties: 1 })
 

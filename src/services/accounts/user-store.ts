@@ -95,6 +95,7 @@ export async function updateByAdmin (db: Db, id: string, changes: Static<typeof 
     data: {
       ...(changes.role === undefined ? {} : { role: changes.role }),
       ...(changes.isActive === undefined ? {} : { isActive: changes.isActive }),
+      ...(changes.username === undefined ? {} : { username: changes.username }),
       ...(changes.profile === undefined ? {} : profileChange(changes.profile, at))
     },
     select: adminSelect

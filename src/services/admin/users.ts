@@ -2,6 +2,7 @@
 import type { Static } from '@sinclair/typebox'
 import type { UserChanges as UserChangesBody } from '../../schemas/admin.js'
 import { lockFor } from '../../db/locks.js'
+import { isUniqueViolation } from '../../db/refusals.js'
 import type { PrismaClient, Transaction } from '../../db/prisma.js'
 import { apiError } from '../../errors.js'
 import type { AdminActor } from './admin-actor.js'
@@ -88,10 +89,13 @@ export async function queueDeletionNotice (tx: Transaction, outbox: Pick<MailOut
 /** Listing, reading and changing users. */
 function userAdministration ({ prisma, sessions, audit, oneTimeTokens, now }: AdminDeps, findOrThrow: FindOrThrow) {
   /** An entry for each kind of change made to the user as they were `before`. */
-  async function auditChange (tx: Transaction, entry: { actorId: string, subjectId: string, ip: string }, before: { role: Role, isActive: boolean }, changes: UserChanges) {
+  async function auditChange (tx: Transaction, entry: { actorId: string, subjectId: string, ip: string }, before: { role: Role, isActive: boolean, username: string | null }, changes: UserChanges) {
     if (changes.role !== undefined && changes.role !== before.role) await audit.recordIn(tx, { ...entry, action: 'user.role_changed', details: { from: before.role, to: changes.role } })
     if (changes.isActive !== undefined && changes.isActive !== before.isActive) await audit.recordIn(tx, { ...entry, action: changes.isActive ? 'user.activated' : 'user.deactivated' })
-    if (changes.profile !== undefined) await audit.recordIn(tx, { ...entry, action: 'user.updated', details: { fields: Object.keys(changes.profile) } })
+    const renamed = changes.username !== undefined && changes.username !== before.username
+    const fields = [...(renamed ? ['username'] : []), ...Object.keys(changes.profile ?? {})]
+    // The name given up is kept: who was "support-team" stays answerable after a rename.
+    if (fields.length > 0) await audit.recordIn(tx, { ...entry, action: 'user.updated', details: { fields, ...(renamed ? { usernameWas: before.username } : {}) } })
   }
 
   return {
@@ -112,7 +116,8 @@ function userAdministration ({ prisma, sessions, audit, oneTimeTokens, now }: Ad
      * the end of the sessions and the audit entries commit together or not at all, so a
      * failure leaves nothing half done for the admin's retry to skip.
      */
-    async update (actor: AdminActor, id: string, changes: UserChanges): Promise<AdminUser> {
+    async update (actor: AdminActor, id: string, asked: UserChanges): Promise<AdminUser> {
+      const changes = asked.username === undefined ? asked : { ...asked, username: canonical(asked.username) }
       const row = await prisma.$transaction(async tx => {
         // A change that may take an admin away runs alone (see admin-actor.ts and assertAnotherActiveAdmin).
         await actor.confirm(tx, { target: id, exclusive: changes.isActive === false || (changes.role !== undefined && changes.role !== 'admin') })
@@ -129,6 +134,8 @@ function userAdministration ({ prisma, sessions, audit, oneTimeTokens, now }: Ad
         const row = await updateByAdmin(tx, id, changes, now())
         await auditChange(tx, { actorId: actor.userId, subjectId: id, ip: actor.ip }, before, changes)
         return row
+      }).catch((error: unknown) => {
+        throw isUniqueViolation(error) ? apiError('USERNAME_TAKEN') : error
       })
       return toAdminUser(row)
     }
