@@ -118,7 +118,7 @@ export const ConfigSchema = Type.Object({
   LOGIN_BACKOFF_BASE_SECONDS: Seconds(30, 1, 3600, 'the first wait; it doubles with every further failure'),
   LOGIN_BACKOFF_MAX_SECONDS: Seconds(900, 1, 86_400, 'the longest wait between attempts before the lockout'),
   LOGIN_LOCKOUT_AFTER_FAILURES: Type.Integer({ default: 50, minimum: 1, maximum: 50, description: 'consecutive failed logins per identifier that lock it (at most 50: an account has two identifiers, NIST SP 800-63B allows 100 failures)' }),
-  LOGIN_LOCKOUT_SECONDS: Seconds(86_400, 60, 604_800, 'how long a locked identifier stays locked; a password reset lifts it at once'),
+  LOGIN_LOCKOUT_SECONDS: Seconds(86_400, 60, 604_800, 'how long a locked identifier stays locked; a password reset lifts it at once, but for wrong codes at a login\'s second step'),
 
   SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://[^\\s]+$', description: 'SMTP server as smtp[s]://[user:pass@]host[:port]; unset: mails are written to the log (development only)' })),
   MAIL_FROM: Type.Optional(Type.String({ maxLength: 320, pattern: MAILBOX, description: 'sender, "address" or "Name <address>"; default no-reply@ the PUBLIC_URL host' })),

@@ -345,6 +345,26 @@ t.test('a challenge dies after five wrong codes, and the wrong codes reach the l
   t.equal((await startLogin(app, account)).statusCode, 200, 'success clears the failures')
 })
 
+t.test('a password reset does not lift the wait of wrong codes: whoever holds the mailbox gets no fresh budget of guesses (regression: each reset cleared it, 36 times the lockout\'s in a day)', async t => {
+  const account = await enrolledAccount()
+  const mfaToken = await challengeOf(account)
+  for (let i = 0; i < 5; i++) t.equal((await verify({ mfaToken, code: '000000' })).statusCode, 401, `wrong code ${i + 1}`)
+  t.equal((await startLogin(app, account)).statusCode, 429, 'the account waits')
+  await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: account.email } })
+  const { token } = await mail.nextMail(account.email, { subject: /reset/i })
+  const password = 'a brand new passphrase 7'
+  t.equal((await app.inject({ method: 'POST', url: '/auth/password/reset', payload: { token, password } })).statusCode, 204)
+  const afterReset = await challengeOf({ email: account.email, password })
+  t.ok(afterReset, 'the reset lifts the password\'s wait: the new password is taken')
+  const guess = await verify({ mfaToken: afterReset, code: '000000' })
+  t.equal(guess.statusCode, 429, 'but not the wait of the wrong codes')
+  t.equal(guess.json().code, 'RATE_LIMITED')
+  clock.advance(Number(guess.headers['retry-after']))
+  t.equal((await verify({ mfaToken: afterReset, code: nextCode(account.secret, clock) })).statusCode, 200, 'the owner, with the factor, once the wait is over')
+  const next = await challengeOf({ email: account.email, password })
+  t.equal((await verify({ mfaToken: next, code: '000000' })).statusCode, 401, 'and the sign-in cleared the count')
+})
+
 t.test('codes sent at once to several challenges take their turns: no more tries than the backoff allows', async t => {
   const account = await enrolledAccount()
   const challenges = [await challengeOf(account), await challengeOf(account), await challengeOf(account)]

@@ -79,12 +79,25 @@ async function removeSent (outbox: Courier['outbox'], id: string): Promise<void>
   }
 }
 
+/** Where a 5xx reply is about this mail (its recipient, its content), not about the relay. */
+const MAIL_COMMANDS = new Set(['RCPT TO', 'DATA'])
+
+/**
+ * Whether the relay refused this mail for good: a 5xx reply to its recipient or its content (no
+ * such mailbox, refused as spam), which no retry changes. A 5xx at the greeting, to the
+ * sender or to the login (554 no service, 550 sender not allowed, 535 bad credentials) is the
+ * relay's state or its setting, which an operator mends: the mail waits for its next attempt
+ * (regression: every mail queued meanwhile was given up, reset links included).
+ */
+function isRefusedForGood ({ responseCode, command }: Record<string, string | number>): boolean {
+  return typeof responseCode === 'number' && responseCode >= 500 && MAIL_COMMANDS.has(String(command))
+}
+
 /** A send that failed: tried again after a doubling wait, or given up when final or after the last attempt. */
 async function failed ({ outbox, log, metrics, now, retry }: Courier, mail: ClaimedMail, error: unknown): Promise<void> {
   const failure = failureOf(error)
   const details = { mailId: mail.id, kind: mail.kind, domain: domainOf(mail.recipient), attempts: mail.attempts, ...failure }
-  // A 5xx reply is final (no such mailbox, refused): trying again changes nothing.
-  const permanent = typeof failure.responseCode === 'number' && failure.responseCode >= 500
+  const permanent = isRefusedForGood(failure)
   if (permanent || mail.attempts >= retry.maxAttempts) {
     log.error(details, 'mail given up')
     metrics.mail('given_up')

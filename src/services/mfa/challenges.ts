@@ -195,7 +195,11 @@ export function createChallengeService (deps: ChallengeDeps) {
         select: { userId: true, throttleKey: true, usedAt: true, expiresAt: true, failures: true, user: { select: { email: true, username: true, passwordHash: true, signOutGeneration: true } } }
       })
       if (found === null || isDead(found, at)) throw apiError('MFA_CHALLENGE_EXPIRED')
-      const throttleKeys = [found.throttleKey, ...throttle.keys.account(found.user)]
+      // Wrong codes count under the identifier, as wrong passwords do, and under the account's
+      // second-factor key, which a password reset does not clear (regression: whoever held the
+      // mailbox got a fresh budget of codes with each reset, 36 times the lockout's in a day).
+      const secondFactorKey = throttle.keys.secondFactor(found.userId)
+      const throttleKeys = [found.throttleKey, ...throttle.keys.account(found.user), secondFactorKey]
       const method = methodOf(proof)
       // In turn with the identifier's other checks (LoginThrottle.inTurn): codes sent at once
       // to several challenges of one login would otherwise all read the same count.
@@ -205,6 +209,7 @@ export function createChallengeService (deps: ChallengeDeps) {
         await report()
         if (refusal === null) return { row, userVerified, passkeyId }
         await throttle.recordFailure(row.throttleKey)
+        await throttle.recordFailure(secondFactorKey)
         await audit.record({ action: 'mfa.code_failed', subjectId: row.userId, ip, details: { during: 'login', method, failures: row.failures + 1 } })
         throw apiError(refusal)
       })

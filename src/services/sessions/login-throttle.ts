@@ -47,6 +47,15 @@ export function createIdentifierKeys (key: Buffer) {
     },
 
     /**
+     * The key wrong second-factor proofs of the account are also counted under: no identifier
+     * (a username has no ':', an address has an '@'), so no password reset clears it (see
+     * ChallengeService.meet), only the account's next completed sign-in or its expiry.
+     */
+    secondFactor (userId: string): string {
+      return of(`second-factor:${userId}`)
+    },
+
+    /**
      * The key of the mailbox an address delivers to, as far as the address alone tells: a
      * `+tag` (`ada+1@example.com`) reaches the same mailbox as the address without it, and so
      * do Gmail's dots (`a.da@gmail.com`, and `googlemail.com`), so all spend one budget of

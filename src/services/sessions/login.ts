@@ -198,7 +198,7 @@ export function createLoginService (deps: LoginDeps) {
         throw apiError(outcome.ok ? 'PASSKEY_INVALID' : outcome.code)
       }
       if (requireVerifiedEmail && user.emailVerifiedAt === null) return refuseUnverified(deps, user, admitReminder)
-      return signIn(deps, user, device, throttle.keys.account(user), { secondFactor: 'webauthn', userVerified: true, passwordless: true, passkeyId: outcome.passkeyId, passwordHash: outcome.passwordHash, signOutGeneration: outcome.signOutGeneration })
+      return signIn(deps, user, device, [...throttle.keys.account(user), throttle.keys.secondFactor(user.id)], { secondFactor: 'webauthn', userVerified: true, passwordless: true, passkeyId: outcome.passkeyId, passwordHash: outcome.passwordHash, signOutGeneration: outcome.signOutGeneration })
     }
   }
 }

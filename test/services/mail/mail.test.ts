@@ -81,6 +81,46 @@ t.test('a permanent refusal (5xx) is final at once', async t => {
   t.match(linesSaying('mail given up').at(-1), { attempts: 1, responseCode: 550, domain: 'example.org' })
 })
 
+t.test('a 5xx about the relay, not the mail (at the greeting, to the sender), waits for a retry; the mail goes once the relay is mended (regression: given up at once, reset links included)', async t => {
+  let refusing: 'greeting' | 'sender' | null = 'greeting'
+  const accepted: string[] = []
+  const refusal = (message: string, responseCode: number) => Object.assign(new Error(message), { responseCode })
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    disableReverseLookup: true,
+    logger: false,
+    onConnect (_session, callback) { callback(refusing === 'greeting' ? refusal('No service here now', 554) : undefined) },
+    onMailFrom (_address, _session, callback) { callback(refusing === 'sender' ? refusal('Sender not allowed', 550) : undefined) },
+    onData (stream, session, callback) {
+      stream.resume().on('end', () => {
+        accepted.push(...session.envelope.rcptTo.map(r => r.address))
+        callback()
+      })
+    }
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>(resolve => server.close(() => { resolve() })))
+  const logs = logCapture()
+  const relay = await buildTestApp(t, {
+    env: { SMTP_URL: `smtp://127.0.0.1:${(server.server.address() as AddressInfo).port}`, MAIL_MAX_ATTEMPTS: '5', MAIL_RETRY_BASE_SECONDS: '30' },
+    logger: pino({ level: 'info' }, logs.stream)
+  })
+  const recipient = newAccount().email
+  await relay.prisma.outboxMail.create({ data: { id: randomUUID(), kind: 'mfa_enabled', recipient, nextAttemptAt: relay.clock.now() } })
+  await relay.app.mailer.flush()
+  refusing = 'sender'
+  relay.clock.advance(30)
+  await relay.app.mailer.flush()
+  t.match(logs.lines.filter(line => line.msg === 'mail not sent; will retry'), [{ responseCode: 554, command: 'CONN', attempts: 1 }, { responseCode: 550, command: 'MAIL FROM', attempts: 2 }], 'each retried')
+  t.same(logs.lines.filter(line => line.msg === 'mail given up'), [], 'none given up')
+  refusing = null
+  relay.clock.advance(60)
+  await relay.app.mailer.flush()
+  t.same(accepted, [recipient], 'sent once the relay is mended')
+  t.equal(await relay.prisma.outboxMail.count(), 0)
+})
+
 t.test('a hung SMTP server fails the send, not the database: the mail is retried, then given up, and the pass waits for its whole batch', async t => {
   // The first connection is never greeted (a hung server); the second is, and its mail is
   // accepted a little after the first has been abandoned; any later one hangs again.
