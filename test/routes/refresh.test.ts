@@ -1,11 +1,12 @@
 // POST /auth/refresh: rotation, reuse detection, the grace window, races, expiry, and both transports.
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
+import { dropConnectionOf, whileHeld } from '../helpers/locks.js'
 import { statementsDuring } from '../helpers/statements.js'
 import { loginWithBody, loginWithCookies, registerAccount } from '../helpers/users.js'
 
 const env = { REFRESH_TOKEN_IDLE_TTL_SECONDS: '600', SESSION_ABSOLUTE_TTL_SECONDS: '1800', REFRESH_REUSE_GRACE_SECONDS: '10' }
-const { app, prisma, pool, clock } = await buildTestApp(t, { env })
+const { app, prisma, pool, clock, database } = await buildTestApp(t, { env })
 
 const refreshWithBody = (refreshToken: string) => app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken } })
 const sessionIdOf = (refreshToken: string) => refreshToken.split('.')[0] as string
@@ -110,6 +111,30 @@ t.test('after the window, a retired token is reuse: the whole session ends', asy
   t.equal(thief.json().code, 'AUTH_REFRESH_REVOKED', 'the successor died with the session')
   const me = await app.inject({ method: 'GET', url: '/users/me', headers: { authorization: `Bearer ${successor.accessToken}` } })
   t.equal(me.json().code, 'AUTH_SESSION_REVOKED')
+})
+
+// Regression: the entry was written after the session ended, and a stalled or dropped statement
+// lost it (only logged): a theft remedied with no trace in the audit trail.
+t.test('a reuse ends the session and records it together: one whose entry cannot be written changes nothing, and the next replay does both', {
+  skip: database.poolSize === 1 && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL'
+}, async t => {
+  const account = await registerAccount(app)
+  const { refreshToken } = await loginWithBody(app, account)
+  const successor = (await refreshWithBody(refreshToken)).json()
+  clock.advance(11)
+  const writingEntry = '%INSERT INTO%"AuditEvent"%'
+  const cutShort = await whileHeld(database.url, pool, {
+    hold: async holder => await holder.query('LOCK TABLE "AuditEvent" IN EXCLUSIVE MODE'),
+    waitingStatement: writingEntry,
+    meanwhile: dropConnectionOf(pool, writingEntry)
+  }, async () => await refreshWithBody(refreshToken))
+  t.equal(cutShort.statusCode, 503)
+  const audited = async () => await prisma.auditEvent.count({ where: { action: 'refresh.reuse_detected', subjectId: account.user.id } })
+  t.same([(await prisma.session.findUniqueOrThrow({ where: { id: sessionIdOf(refreshToken) } })).revokedAt, await audited()], [null, 0], 'neither ended nor recorded')
+  t.equal((await refreshWithBody(refreshToken)).json().code, 'AUTH_REFRESH_REUSED')
+  t.equal((await prisma.session.findUniqueOrThrow({ where: { id: sessionIdOf(refreshToken) } })).revokedReason, 'refresh_reuse')
+  t.equal(await audited(), 1, 'ended, and recorded once')
+  t.equal((await refreshWithBody(successor.refreshToken)).json().code, 'AUTH_REFRESH_REVOKED')
 })
 
 // Regression: a rotation stamped ahead of the clock (set back since, or by an instance whose

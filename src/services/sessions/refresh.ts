@@ -2,7 +2,6 @@
 import { Lru } from 'toad-cache'
 import type { Sql } from '../../db/sql.js'
 import { apiError, isErrorCode } from '../../errors.js'
-import type { AuditService } from '../admin/audit.js'
 import type { AuthMetrics } from '../metrics.js'
 import { expiryOf, sessionStateAt } from './liveness.js'
 import { sessionForRefresh, sessionRotation, type RefreshRow } from './session-store.js'
@@ -16,7 +15,6 @@ export interface RefreshDeps {
   codec: RefreshTokenCodec
   sessions: SessionService
   settings: SettingsService
-  audit: AuditService
   issueAccessToken: AccessTokenIssuer
   now: () => Date
   graceSeconds: number
@@ -110,7 +108,7 @@ function rotator ({ sql, codec, settings, requireVerifiedEmail }: Pick<RefreshDe
 }
 
 export function createRefreshService (deps: RefreshDeps) {
-  const { sql, codec, sessions, audit, now, graceSeconds, requireVerifiedEmail, metrics } = deps
+  const { sql, codec, sessions, now, graceSeconds, requireVerifiedEmail, metrics } = deps
   const tokensFor = tokenMinter(deps)
   const rotation = rotator(deps, tokensFor)
 
@@ -126,8 +124,7 @@ export function createRefreshService (deps: RefreshDeps) {
     if (parts.generation === session.generation - 1 && Math.abs(rotatedAgo) <= graceSeconds) {
       return tokensFor(session, session.generation, expiryOf(session))
     }
-    await sessions.end(session.id, 'refresh_reuse')
-    await audit.record({ action: 'refresh.reuse_detected', subjectId: session.userId, ip: device.ip, details: { sessionId: session.id, generation: parts.generation } })
+    await sessions.endReused(session, device.ip, parts.generation)
     metrics.reuseDetected()
     throw apiError('AUTH_REFRESH_REUSED')
   }

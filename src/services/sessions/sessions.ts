@@ -56,9 +56,16 @@ export function createSessionService ({ prisma, codec, oneTimeTokens, audit, now
       return await endSession(db, { id: sessionId, userId }, reason, now())
     },
 
-    /** Ends one session, whoever it belongs to (a refresh token's reuse ends its session). */
-    async end (sessionId: string, reason: RevokeReason): Promise<void> {
-      await endSession(prisma, { id: sessionId }, reason, now())
+    /**
+     * Ends the session a retired refresh token came back for, audited as reuse in the same
+     * transaction: the remedy and its record commit together or not at all (regression: the
+     * entry, written after, was lost to a stalled or dropped statement, only logged).
+     */
+    async endReused (session: { id: string, userId: string }, ip: string, generation: number): Promise<void> {
+      await prisma.$transaction(async tx => {
+        await endSession(tx, { id: session.id }, 'refresh_reuse', now())
+        await audit.recordIn(tx, { action: 'refresh.reuse_detected', subjectId: session.userId, ip, details: { sessionId: session.id, generation } })
+      })
     },
 
     /**
