@@ -55,7 +55,7 @@ async function ownPasskeyRoutes (app: FastifyInstance, { passkeys, reauthenticat
       body: RegisterPasskeyBody,
       response: { 201: PasskeyResponse, ...errorResponses(400, 401, 403, 409, 415, 429) }
     }
-  }, async (request, reply) => reply.code(201).send({ passkey: await passkeys.register(actorOf(request), request.body.response, request.body.name) }))
+  }, async (request, reply) => reply.code(201).send({ passkey: await passkeys.register(actorOf(request), request.body.response, request.body.name?.trim()) }))
   passkeyManagementRoutes(routes, app, { passkeys, reauthentication })
 }
 

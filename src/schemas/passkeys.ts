@@ -69,7 +69,15 @@ export const PasskeyCreationOptions = Type.Object({
   attestation: Type.Optional(Type.String())
 }, { additionalProperties: true, title: 'Passkey creation options' })
 
-const PasskeyName = Type.String({ minLength: 1, maxLength: 64, pattern: '\\S', description: 'a name for the owner to tell passkeys apart' })
+// Quoted in the owner's security notices, where an intruder who registers a passkey writes it:
+// no control character, line separator or bidirectional control (U+202E would show the
+// notice's remedy reversed). Joiners stay: scripts and emoji need them.
+const PasskeyName = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  pattern: '^(?=.*\\S)[^\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069]+$',
+  description: 'a name for the owner to tell passkeys apart, trimmed; no control character, line separator or bidirectional control'
+})
 
 export const Passkey = Type.Object({
   id: Type.String({ description: 'the credential id (base64url)' }),

@@ -76,6 +76,30 @@ t.test('registration: options for a discoverable credential, existing ones exclu
   t.equal((await startLogin(app, account)).json().mfaRequired, undefined, 'without passkeys the login asks for no second factor')
 })
 
+// Regression: an intruder with a fresh session named a passkey "My \u202e…", and the owner's
+// "A passkey was added" notice showed its remedy reversed.
+t.test('a passkey name with a control character, a line separator or a bidirectional control is refused, at registration and renaming; one is trimmed at registration as at renaming', async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const headers = bearer((await loginWithBody(app, account)).accessToken)
+  const options = async () => (await post('/auth/passkeys/register/options', undefined, headers)).json()
+  // Refused by the schema, before the ceremony: one set of options serves every try.
+  const offered = await options()
+  for (const name of ['My \u202eqotpal', 'a\u2066b', 'line\nbreak', 'bell\u0007', 'sep\u2028', '\u200f', 'csi \u009b']) {
+    const refused = await post('/auth/passkeys/register/verify', { response: new SoftPasskey().register(offered), name }, headers)
+    // Escaped: a raw line separator in an assertion's name would break the TAP stream.
+    t.equal(refused.statusCode, 400, name.replace(/[^ -~]/g, char => `U+${char.charCodeAt(0).toString(16).padStart(4, '0')}`))
+    t.equal(refused.json().code, 'VALIDATION_FAILED')
+  }
+  t.equal(await prisma.passkey.count({ where: { userId: account.user.id } }), 0, 'none registered')
+  const joined = 'Ali\u200cs \u{1F468}\u200d\u{1F4BB} key'
+  const created = await post('/auth/passkeys/register/verify', { response: new SoftPasskey().register(offered), name: `  ${joined} ` }, headers)
+  t.equal(created.statusCode, 201, 'joiners pass: scripts and emoji need them')
+  t.equal(created.json().passkey.name, joined, 'trimmed')
+  const renamed = await app.inject({ method: 'PATCH', url: `/auth/passkeys/${created.json().passkey.id}`, headers, payload: { name: 'Mine \u202e' } })
+  t.equal(renamed.statusCode, 400)
+  t.equal((await prisma.passkey.findUniqueOrThrow({ where: { id: created.json().passkey.id } })).name, joined, 'unchanged')
+})
+
 t.test('a passkey with a long credential id is renamed and removed by its owner (regression: 400 from the router past 100 characters)', async t => {
   const account = await registerProvenAccount(app, prisma)
   const headers = bearer((await loginWithBody(app, account)).accessToken)
