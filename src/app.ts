@@ -2,7 +2,7 @@
 import type { Server } from 'node:http'
 import Fastify, { type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance } from 'fastify'
 import { type Config } from './config.js'
-import { audienceOf, listOf, ownLinkPagesOf, serverTimeoutsOf } from './config-derived.js'
+import { audienceOf, listOf, mailStopGraceMs, ownLinkPagesOf, serverTimeoutsOf } from './config-derived.js'
 import { buildDependencies, type AppDeps } from './dependencies.js'
 import { logRedaction } from './log-redaction.js'
 import { accessTokens } from './plugins/access-tokens.js'
@@ -124,7 +124,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   await app.register(writeTurns, { waitSeconds: config.DATABASE_QUERY_TIMEOUT_SECONDS })
   await app.register(authorize)
   await app.register(freshAuth, { reauthentication: services.reauthentication, sessions: services.sessions })
-  await app.register(mailer, { delivery: services.mailDelivery, pollSeconds: config.MAIL_POLL_SECONDS })
+  await app.register(mailer, { delivery: services.mailDelivery, pollSeconds: config.MAIL_POLL_SECONDS, stopGraceMs: mailStopGraceMs(config) })
   await app.register(retention, { retention: services.retention })
   await services.settings.start()
   if (config.AUTH_SECRET_PREVIOUS !== undefined) await app.register(totpReseal, { factors: services.factors })

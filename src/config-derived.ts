@@ -60,6 +60,15 @@ export function mailSettingsOf (config: Config): MailSettings {
 }
 
 /**
+ * How long a stop lets the sends under way go on before cutting them short: half of what the
+ * shutdown has left after its drain (2.5 s by default), so that recording their retry and
+ * closing the pool still fit in SHUTDOWN_TIMEOUT_SECONDS.
+ */
+export function mailStopGraceMs (config: Config): number {
+  return (config.SHUTDOWN_TIMEOUT_SECONDS - config.SHUTDOWN_DRAIN_SECONDS) * 500
+}
+
+/**
  * Which of the service's own link pages to serve: those a link template leads to, whatever
  * carries the token (the query, or the fragment that keeps it out of every server's log).
  */

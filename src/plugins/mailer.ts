@@ -10,10 +10,10 @@ declare module 'fastify' {
   }
 }
 
-async function mailerPlugin (app: FastifyInstance, { delivery, pollSeconds }: { delivery: MailDelivery, pollSeconds: number }) {
+async function mailerPlugin (app: FastifyInstance, { delivery, pollSeconds, stopGraceMs }: { delivery: MailDelivery, pollSeconds: number, stopGraceMs: number }) {
   app.decorate('mailer', delivery)
   app.addHook('onReady', async () => { delivery.start(pollSeconds) })
-  app.addHook('onClose', async () => { await delivery.stop() })
+  app.addHook('onClose', async () => { await delivery.stop(stopGraceMs) })
 }
 
 export const mailer = fp(mailerPlugin, { name: 'mailer' })

@@ -1,7 +1,7 @@
 // Delivering the outbox: claim due mails, render them, send them, record the outcome; retries with backoff, gives up after a bound.
 import { setTimeout as sleep } from 'node:timers/promises'
 import { isDatabaseUnavailable } from '../../db/errors.js'
-import { ATTEMPT_SECONDS, domainOf, failureOf, type MailLog, type MailSender, type OutgoingMail } from './sender.js'
+import { ATTEMPT_SECONDS, SHUTDOWN, domainOf, failureOf, type MailLog, type MailSender, type OutgoingMail } from './sender.js'
 import type { ClaimedMail } from './outbox.js'
 import { createMailRenderer, type MailRenderer, type MailRenderingDeps } from './rendering.js'
 import type { MailMetrics } from '../metrics.js'
@@ -29,6 +29,8 @@ const MAX_RETRY_SECONDS = 3600
 /** What sending one mail needs: the outbox and the sender, how to render, and what to tell of the outcome. */
 interface Courier extends Pick<MailDeliveryDeps, 'outbox' | 'sender' | 'log' | 'metrics' | 'now' | 'retry'> {
   render: MailRenderer
+  /** Aborted when the process stops with sends still under way. */
+  stopping: AbortController
 }
 
 /**
@@ -47,7 +49,7 @@ async function deliver (courier: Courier, mail: ClaimedMail): Promise<void> {
   }
   if (content !== null) {
     try {
-      await sender.send(mail.id, content)
+      await sender.send(mail.id, content, courier.stopping.signal)
     } catch (error) {
       // Whatever sending fails with is the mail server's or the network's, even a code a
       // database socket also gives (ETIMEDOUT, ECONNRESET): never a database outage.
@@ -97,6 +99,12 @@ function isRefusedForGood ({ responseCode, command }: Record<string, string | nu
 async function failed ({ outbox, log, metrics, now, retry }: Courier, mail: ClaimedMail, error: unknown): Promise<void> {
   const failure = failureOf(error)
   const details = { mailId: mail.id, kind: mail.kind, domain: domainOf(mail.recipient), attempts: mail.attempts, ...failure }
+  if (failure.code === SHUTDOWN) {
+    // Due again at once, for another instance or the next start, rather than when the claim expires.
+    await outbox.retryAt(mail.id, now())
+    log.info(details, 'mail not sent before shutdown; due again now')
+    return
+  }
   const permanent = isRefusedForGood(failure)
   if (permanent || mail.attempts >= retry.maxAttempts) {
     log.error(details, 'mail given up')
@@ -169,7 +177,7 @@ function createPassRunner (pass: (isStopped: () => boolean) => Promise<void>, lo
 }
 
 export function createMailDelivery (deps: MailDeliveryDeps) {
-  const courier: Courier = { ...deps, render: createMailRenderer(deps) }
+  const courier: Courier = { ...deps, render: createMailRenderer(deps), stopping: new AbortController() }
   const passes = createPassRunner(isStopped => drain(courier, isStopped), deps.log)
   let timer: NodeJS.Timeout | undefined
 
@@ -192,10 +200,17 @@ export function createMailDelivery (deps: MailDeliveryDeps) {
       await passes.idle()
     },
 
-    /** Stops polling and lets the pass under way finish; what is left waits in the database for the next start. */
-    async stop (): Promise<void> {
+    /**
+     * Stops polling and lets the pass under way finish, its sends cut short after `graceMs`
+     * (an attempt may take a minute, past the shutdown's timeout: the process was killed in the
+     * middle of it, and the mail waited for its claim to expire); what is left waits in the
+     * database, due again at once, for another instance or the next start.
+     */
+    async stop (graceMs = Infinity): Promise<void> {
       passes.stop()
       clearInterval(timer)
+      const graceOver = Number.isFinite(graceMs) ? sleep(graceMs, 'over' as const, { ref: false }) : new Promise<never>(() => {})
+      if (await Promise.race([passes.idle(), graceOver]) === 'over') courier.stopping.abort()
       await passes.idle()
       deps.sender.close()
     }

@@ -31,12 +31,16 @@ export interface MailTransport {
  */
 export const ATTEMPT_SECONDS = 60
 
+/** The code of a send cut short by the process stopping. */
+export const SHUTDOWN = 'ESHUTDOWN'
+
 export interface MailSender {
   /**
    * Sends `mail` with `id` in its Message-ID, the same at every attempt: a receiving system
    * that got it already can tell a resend (after a crash between sending and recording it).
+   * `stop` cuts the exchange short (the process is stopping): it then fails with code ESHUTDOWN.
    */
-  send: (id: string, mail: OutgoingMail) => Promise<void>
+  send: (id: string, mail: OutgoingMail, stop?: AbortSignal) => Promise<void>
   close: () => void
 }
 
@@ -54,11 +58,12 @@ export function createMailSender ({ transport, smtpUrl, from, log, attemptMs = A
   const sender = transport ?? (smtpUrl === undefined ? logTransport(log) : smtpTransport(smtpUrl))
   const domain = /@([^@\s>]+)>?$/.exec(from)?.[1] ?? 'localhost'
   return {
-    async send (id, mail) {
+    async send (id, mail, stop) {
       const deadline = AbortSignal.timeout(attemptMs)
       try {
-        await sender.sendMail({ from, messageId: `<${id}@${domain}>`, ...mail, signal: deadline })
+        await sender.sendMail({ from, messageId: `<${id}@${domain}>`, ...mail, signal: stop === undefined ? deadline : AbortSignal.any([deadline, stop]) })
       } catch (error) {
+        if (stop?.aborted === true) throw Object.assign(new Error('SMTP exchange cut short: the process is stopping', { cause: error }), { code: SHUTDOWN })
         // Reported with the code of the transport's own timeouts, which it is one more of.
         if (deadline.aborted) throw Object.assign(new Error(`SMTP exchange not over after ${attemptMs} ms`, { cause: error }), { code: 'ETIMEDOUT' })
         throw error

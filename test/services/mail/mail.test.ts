@@ -121,6 +121,38 @@ t.test('a 5xx about the relay, not the mail (at the greeting, to the sender), wa
   t.equal(await relay.prisma.outboxMail.count(), 0)
 })
 
+t.test('a stop cuts short the sends still under way after its grace, and leaves their mails due again at once (regression: it waited for them, past the shutdown\'s timeout, and the mail waited for its claim)', async t => {
+  let dataStarted = () => {}
+  const inData = new Promise<void>(resolve => { dataStarted = resolve })
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    disableReverseLookup: true,
+    logger: false,
+    closeTimeout: 100,
+    // A relay that takes the message and never answers it.
+    onData (stream) { stream.resume(); dataStarted() }
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>(resolve => server.close(() => { resolve() })))
+  const logs = logCapture()
+  const stalled = await buildTestApp(t, {
+    env: { SMTP_URL: `smtp://127.0.0.1:${(server.server.address() as AddressInfo).port}` },
+    logger: pino({ level: 'info' }, logs.stream)
+  })
+  const id = randomUUID()
+  await stalled.prisma.outboxMail.create({ data: { id, kind: 'mfa_enabled', recipient: newAccount().email, nextAttemptAt: stalled.clock.now() } })
+  const pass = stalled.app.mailer.flush()
+  await inData
+  const stopped = await Promise.race([stalled.app.mailer.stop(200).then(() => 'stopped'), new Promise(resolve => setTimeout(resolve, 10_000, 'still waiting'))])
+  await pass
+  t.equal(stopped, 'stopped', 'the stop does not wait for the relay\'s answer')
+  const row = await stalled.prisma.outboxMail.findUniqueOrThrow({ where: { id } })
+  t.ok(row.nextAttemptAt.getTime() <= stalled.clock.now().getTime(), 'due again at once, not when its claim expires')
+  t.match(logs.lines.filter(line => line.msg === 'mail not sent before shutdown; due again now'), [{ level: 30, mailId: id, code: 'ESHUTDOWN' }])
+  t.same(logs.lines.filter(line => line.msg === 'mail given up'), [])
+})
+
 t.test('a hung SMTP server fails the send, not the database: the mail is retried, then given up, and the pass waits for its whole batch', async t => {
   // The first connection is never greeted (a hung server); the second is, and its mail is
   // accepted a little after the first has been abandoned; any later one hangs again.
@@ -226,8 +258,13 @@ t.test('without SMTP_URL, a mail quoting what a user typed is logged printable (
   const logs = logCapture()
   const dev = await buildTestApp(t, { logger: pino({ level: 'info' }, logs.stream) })
   const account = await registerProvenAccount(dev.app, dev.prisma)
-  const { accessToken } = await loginWithBody(dev.app, account)
-  await registerPasskey(dev.app, { authorization: `Bearer ${accessToken}` }, 'key\u2028two\u009b31m\u0085\u202eend')
+  const headers = { authorization: `Bearer ${(await loginWithBody(dev.app, account)).accessToken}` }
+  const passkey = await registerPasskey(dev.app, headers)
+  await dev.app.mailer.flush()
+  logs.lines.length = 0
+  // Such a name is refused now; one an earlier release took is still quoted at the removal.
+  await dev.prisma.passkey.update({ where: { id: passkey.id }, data: { name: 'key\u2028two\u009b31m\u0085\u202eend' } })
+  t.equal((await dev.app.inject({ method: 'DELETE', url: `/auth/passkeys/${passkey.id}`, headers })).statusCode, 204)
   await dev.app.mailer.flush()
   const line = logs.lines.find(entry => /passkey/i.test((entry.mail as { subject?: string } | undefined)?.subject ?? ''))
   t.ok(line, 'the passkey mail is logged')
