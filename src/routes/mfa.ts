@@ -78,7 +78,10 @@ export async function mfaRoutes (app: FastifyInstance, { factors, reauthenticati
 
 /** New recovery codes, and fresh authentication. */
 function recoveryAndReauthenticationRoutes (routes: TypedRoutes, app: FastifyInstance, { factors, reauthentication, passwordPolicy }: Pick<MfaRoutesOptions, 'factors' | 'reauthentication' | 'passwordPolicy'>, rateLimit: ReturnType<typeof perClientIp>) {
+  // Each call mails the owner: limited as the routes that check a code are, lest a stolen
+  // session flood their mailbox (it had the default limit, 600 a minute).
   routes.post('/auth/mfa/recovery-codes', {
+    config: { rateLimit },
     preValidation: absentBodyAsEmpty,
     preHandler: [app.requireFreshAuthentication],
     schema: {

@@ -56,11 +56,11 @@ async function ownPasskeyRoutes (app: FastifyInstance, { passkeys, reauthenticat
       response: { 201: PasskeyResponse, ...errorResponses(400, 401, 403, 409, 415, 429) }
     }
   }, async (request, reply) => reply.code(201).send({ passkey: await passkeys.register(actorOf(request), request.body.response, request.body.name?.trim()) }))
-  passkeyManagementRoutes(routes, app, { passkeys, reauthentication })
+  passkeyManagementRoutes(routes, app, { passkeys, reauthentication }, rateLimit)
 }
 
 /** Listing, renaming and removing the caller's passkeys, and the options to reauthenticate with one. */
-function passkeyManagementRoutes (routes: TypedRoutes, app: FastifyInstance, { passkeys, reauthentication }: Pick<PasskeyRoutesOptions, 'passkeys' | 'reauthentication'>) {
+function passkeyManagementRoutes (routes: TypedRoutes, app: FastifyInstance, { passkeys, reauthentication }: Pick<PasskeyRoutesOptions, 'passkeys' | 'reauthentication'>, rateLimit: ReturnType<typeof perClientIp>) {
   routes.get('/auth/passkeys', {
     preHandler: [app.requireLiveSession],
     schema: {
@@ -104,7 +104,9 @@ function passkeyManagementRoutes (routes: TypedRoutes, app: FastifyInstance, { p
     return reply.code(204).send(null)
   })
 
+  // Each call stores a challenge: limited as the ceremony it opens is.
   routes.post('/auth/reauthenticate/webauthn/options', {
+    config: { rateLimit },
     preValidation: absentBodyAsEmpty,
     schema: {
       tags,

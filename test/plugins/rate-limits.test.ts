@@ -136,7 +136,7 @@ t.test('an email change counts as a mail route, per client and per user; the rou
     t.equal((await app.inject({ method, url, headers, payload, remoteAddress: '10.0.1.3' })).statusCode, 429, `${method} ${url}: limited as a login`)
   }
   // Limits run before authentication: anonymous attempts count.
-  for (const url of ['/auth/passkeys/register/options', '/auth/passkeys/register/verify']) {
+  for (const url of ['/auth/passkeys/register/options', '/auth/passkeys/register/verify', '/auth/mfa/recovery-codes', '/auth/reauthenticate/webauthn/options']) {
     const statuses = []
     for (let i = 0; i < 3; i++) statuses.push((await app.inject({ method: 'POST', url, payload: {} })).statusCode)
     t.same(statuses, [401, 401, 429], url)
