@@ -70,13 +70,14 @@ export const PasskeyCreationOptions = Type.Object({
 }, { additionalProperties: true, title: 'Passkey creation options' })
 
 // Quoted in the owner's security notices, where an intruder who registers a passkey writes it:
-// no control character, line separator or bidirectional control (U+202E would show the
-// notice's remedy reversed). Joiners stay: scripts and emoji need them.
+// no control or format character (U+202E showed the notice's remedy reversed; U+200B, a tag
+// character, U+00AD hide text) but the joiners, which scripts and emoji need, no line
+// separator, and at least one character that shows: not a space, a mark alone or a blank letter.
 const PasskeyName = Type.String({
   minLength: 1,
   maxLength: 64,
-  pattern: '^(?=.*\\S)[^\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069]+$',
-  description: 'a name for the owner to tell passkeys apart, trimmed; no control character, line separator or bidirectional control'
+  pattern: '^(?=.*[^\\p{Z}\\p{C}\\p{M}\\u115f\\u1160\\u3164\\uffa0\\u2800])(?:[^\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}]|[\\u200c\\u200d])+$',
+  description: 'a name for the owner to tell passkeys apart, trimmed; at least one character that shows, and no control or format character (bidirectional controls, zero-width spaces…) but the zero-width joiners, nor a line separator'
 })
 
 export const Passkey = Type.Object({

@@ -4,7 +4,8 @@ import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { dropConnectionOf, whileHeld } from '../helpers/locks.js'
 import { startMailServer } from '../helpers/mail.js'
-import { registerAccount } from '../helpers/users.js'
+import { loginAsAdmin } from '../helpers/admin.js'
+import { loginWithBody, registerAccount } from '../helpers/users.js'
 import { waitAfter } from '../../src/services/sessions/login-throttle.js'
 
 const policy = { backoffAfter: 3, baseSeconds: 10, maxSeconds: 40, lockoutAfter: 7, lockoutSeconds: 3600 }
@@ -125,6 +126,27 @@ t.test('the lockout is bounded, the count goes on through it, and a password res
   const reset = await app.inject({ method: 'POST', url: '/auth/password/reset', payload: { token, password: 'a fresh passphrase 42' } })
   t.equal(reset.statusCode, 204, 'a locked account can always reset its password')
   t.equal((await attempt('a fresh passphrase 42')).statusCode, 200, 'and log in at once')
+})
+
+t.test('a name given up keeps no failed logins, whoever renames it (the owner or an admin): its next holder is not locked out (regression: locked for the lockout\'s length)', async t => {
+  const { app, prisma, clock } = await buildTestApp(t, { env })
+  const admin = await loginAsAdmin(app, prisma)
+  const tag = Date.now().toString(36)
+  for (const renamer of ['owner', 'admin'] as const) {
+    const name = `${renamer === 'owner' ? 'ada' : 'bea'}${tag}`
+    const holder = await registerAccount(app, { email: `${name}@example.com`, password: 'a passphrase of the holder', username: name })
+    const headers = { authorization: `Bearer ${(await loginWithBody(app, holder)).accessToken}` }
+    for (let failures = 0; failures < 7; failures++) {
+      clock.advance(waitAfter(failures, policy))
+      await app.inject({ method: 'POST', url: '/auth/login', payload: { identifier: name, password: 'wrong password' } })
+    }
+    const renamed = renamer === 'owner'
+      ? await app.inject({ method: 'PATCH', url: '/users/me', headers, payload: { username: `${name}x` } })
+      : await app.inject({ method: 'PATCH', url: `/admin/users/${holder.user.id}`, headers: admin.headers, payload: { username: `${name}x` } })
+    t.equal(renamed.statusCode, 200, `renamed by the ${renamer}`)
+    const next = await registerAccount(app, { email: `next-${name}@example.com`, password: 'a passphrase of the next', username: name })
+    t.equal((await app.inject({ method: 'POST', url: '/auth/login', payload: { identifier: name, password: next.password } })).statusCode, 200, `the next holder of a name renamed by the ${renamer} signs in`)
+  }
 })
 
 t.test('a password reset and the lifting of the wait commit together: one cut short changes nothing, and the same link then does both', {

@@ -365,6 +365,38 @@ t.test('a password reset does not lift the wait of wrong codes: whoever holds th
   t.equal((await verify({ mfaToken: next, code: '000000' })).statusCode, 401, 'and the sign-in cleared the count')
 })
 
+t.test('an admin\'s removal of the factors, or a sign-in without a second step, clears the wait of wrong codes: a factor set up anew starts with none', async t => {
+  const admin = await loginAsAdmin(app, prisma)
+  const account = await enrolledAccount()
+  const mfaToken = await challengeOf(account)
+  for (let i = 0; i < 5; i++) t.equal((await verify({ mfaToken, code: '000000' })).statusCode, 401, `wrong code ${i + 1}`)
+  t.equal((await app.inject({ method: 'DELETE', url: `/admin/users/${account.user.id}/mfa`, headers: admin.headers })).statusCode, 204)
+  // Within the wait: a reset lifts the password's, and the owner signs in at once.
+  await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: account.email } })
+  const { token } = await mail.nextMail(account.email, { subject: /reset/i })
+  t.equal((await app.inject({ method: 'POST', url: '/auth/password/reset', payload: { token, password: `${account.password} anew` } })).statusCode, 204)
+  account.password = `${account.password} anew`
+  const signedIn = await startLogin(app, account)
+  t.equal(signedIn.statusCode, 200, 'signed in with the password alone')
+  const again = await enrolTotp(app, bearer(signedIn.json().accessToken), clock)
+  const next = await challengeOf(account)
+  // The next step's code, taken as drift, without moving the clock past the wait.
+  t.equal((await verify({ mfaToken: next, code: totpCode(again.secret, new Date(clock.now().getTime() + 30_000)) })).statusCode, 200, 'the new factor\'s first code, at once')
+})
+
+t.test('wrong codes sent at once to challenges begun by the address and by the username take their turns (regression: each identifier\'s check read the count before the other\'s failure)', async t => {
+  const account = await enrolledAccount()
+  const username = `turns${Date.now().toString(36)}`
+  await prisma.user.update({ where: { id: account.user.id }, data: { username } })
+  const first = await challengeOf(account)
+  for (let i = 0; i < 5; i++) await verify({ mfaToken: first, code: '000000' })
+  clock.advance(31)
+  const byAddress = await challengeOf(account)
+  const byName = (await app.inject({ method: 'POST', url: '/auth/login', payload: { identifier: username, password: account.password } })).json().mfaToken as string
+  const statuses = await Promise.all([verify({ mfaToken: byAddress, code: '000000' }), verify({ mfaToken: byName, code: '000000' })])
+  t.same(statuses.map(response => response.statusCode).sort(), [401, 429], 'one guess past the wait, then the wait again')
+})
+
 t.test('codes sent at once to several challenges take their turns: no more tries than the backoff allows', async t => {
   const account = await enrolledAccount()
   const challenges = [await challengeOf(account), await challengeOf(account), await challengeOf(account)]

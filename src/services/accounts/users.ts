@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import type { Static } from '@sinclair/typebox'
 import type { RegisterBody } from '../../schemas/auth.js'
 import type { UpdateMeBody } from '../../schemas/users.js'
-import type { PrismaClient } from '../../db/prisma.js'
+import type { PrismaClient, Transaction } from '../../db/prisma.js'
 import type { Sql } from '../../db/sql.js'
 import { isRecordNotFound, isUniqueViolation } from '../../db/refusals.js'
 import { apiError } from '../../errors.js'
@@ -16,6 +16,7 @@ import { insertAccount, liveCallerOf, liveCallerRow, lockUser, updateOwnUser, us
 import type { Role } from './roles.js'
 import { canonical } from './canonical.js'
 import { isReservedUsername } from './reserved-usernames.js'
+import type { LoginThrottle } from '../sessions/login-throttle.js'
 
 /** A new account, as POST /auth/register takes it. */
 export type Registration = Static<ReturnType<typeof RegisterBody>>
@@ -31,9 +32,10 @@ export interface UserDeps {
   emails: EmailVerificationService
   oneTimeTokens: OneTimeTokenService
   outbox: MailOutbox
+  throttle: Pick<LoginThrottle, 'clear' | 'keys'>
 }
 
-export function createUserService ({ prisma, sql, now, passwords, emails, oneTimeTokens, outbox }: UserDeps) {
+export function createUserService ({ prisma, sql, now, passwords, emails, oneTimeTokens, outbox, throttle }: UserDeps) {
   return {
     /**
      * Registers a user with role `user` (see `createAccount`). The verification token and its
@@ -83,6 +85,7 @@ export function createUserService ({ prisma, sql, now, passwords, emails, oneTim
           if (current === null) throw apiError('AUTH_SESSION_REVOKED')
           const username = changes.username === undefined ? undefined : canonical(changes.username)
           if (username !== undefined && username !== current.username && current.role !== 'admin' && isReservedUsername(username)) throw apiError('USERNAME_TAKEN')
+          if (username !== undefined) await forgetFailuresOfFormerName(tx, throttle, current.username, username)
           return updateOwnUser(tx, userId, {
             ...(username === undefined ? {} : { username }),
             ...(changes.profile === undefined ? {} : { profile: changes.profile }),
@@ -138,4 +141,12 @@ export async function createAccount (
     throw error
   }
   return toApiUser({ ...user, pendingEmail: null, updatedAt: user.createdAt, profile: { displayName, bio: null, avatarUrl: null } })
+}
+
+/**
+ * A name given up keeps no failed logins: whoever takes it next starts with none, as after a
+ * deletion (regression: the next holder of a locked name was locked out for a day).
+ */
+export async function forgetFailuresOfFormerName (tx: Transaction, throttle: Pick<LoginThrottle, 'clear' | 'keys'>, former: string | null, next: string): Promise<void> {
+  if (former !== null && former !== next) await throttle.clear([throttle.keys.of(former)], tx)
 }

@@ -16,6 +16,7 @@ import { toAdminUser, type AdminUser } from '../accounts/api-user.js'
 import { activeAdminCount, adminListPage, adminViewOf, deleteUser, lockUser, updateByAdmin, userById } from '../accounts/user-store.js'
 import { canonical } from '../accounts/canonical.js'
 import { voidUnfinishedChanges } from '../accounts/unfinished-changes.js'
+import { forgetFailuresOfFormerName } from '../accounts/users.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import type { MailOutbox } from '../mail/outbox.js'
 
@@ -87,7 +88,7 @@ export async function queueDeletionNotice (tx: Transaction, outbox: Pick<MailOut
 }
 
 /** Listing, reading and changing users. */
-function userAdministration ({ prisma, sessions, audit, oneTimeTokens, now }: AdminDeps, findOrThrow: FindOrThrow) {
+function userAdministration ({ prisma, sessions, audit, oneTimeTokens, throttle, now }: AdminDeps, findOrThrow: FindOrThrow) {
   /** An entry for each kind of change made to the user as they were `before`. */
   async function auditChange (tx: Transaction, entry: { actorId: string, subjectId: string, ip: string }, before: { role: Role, isActive: boolean, username: string | null }, changes: UserChanges) {
     if (changes.role !== undefined && changes.role !== before.role) await audit.recordIn(tx, { ...entry, action: 'user.role_changed', details: { from: before.role, to: changes.role } })
@@ -131,6 +132,7 @@ function userAdministration ({ prisma, sessions, audit, oneTimeTokens, now }: Ad
           await sessions.revokeAll(id, 'deactivated', tx)
           await voidUnfinishedChanges(tx, oneTimeTokens, id, now())
         }
+        if (changes.username !== undefined) await forgetFailuresOfFormerName(tx, throttle, before.username, changes.username)
         const row = await updateByAdmin(tx, id, changes, now())
         await auditChange(tx, { actorId: actor.userId, subjectId: id, ip: actor.ip }, before, changes)
         return row

@@ -201,9 +201,10 @@ export function createChallengeService (deps: ChallengeDeps) {
       const secondFactorKey = throttle.keys.secondFactor(found.userId)
       const throttleKeys = [found.throttleKey, ...throttle.keys.account(found.user), secondFactorKey]
       const method = methodOf(proof)
-      // In turn with the identifier's other checks (LoginThrottle.inTurn): codes sent at once
-      // to several challenges of one login would otherwise all read the same count.
-      const { row, userVerified, passkeyId } = await throttle.inTurn(found.throttleKey, async () => {
+      // In turn with the identifier's other checks (LoginThrottle.inTurn), then with the
+      // account's other codes: codes sent at once to several challenges, begun by one identifier
+      // or by both, would otherwise all read the same count.
+      const { row, userVerified, passkeyId } = await throttle.inTurn(found.throttleKey, async () => await throttle.inTurn(secondFactorKey, async () => {
         await throttle.assertMayTryAll(throttleKeys)
         const { row, refusal, userVerified, passkeyId, report } = await checkLocked(deps, found.userId, tokenHash, at, proof, ip)
         await report()
@@ -212,7 +213,7 @@ export function createChallengeService (deps: ChallengeDeps) {
         await throttle.recordFailure(secondFactorKey)
         await audit.record({ action: 'mfa.code_failed', subjectId: row.userId, ip, details: { during: 'login', method, failures: row.failures + 1 } })
         throw apiError(refusal)
-      })
+      }))
       if (method === 'recovery_code') {
         outbox.wake()
         await audit.record({ action: 'mfa.recovery_code_used', actorId: row.userId, subjectId: row.userId, ip, details: { during: 'login' } })

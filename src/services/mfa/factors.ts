@@ -325,7 +325,7 @@ export async function deleteEverySecondFactor (tx: Transaction, userId: string):
 
 /** The user's second factors: set up, changed or removed by the owner, removed by an admin, proven, and sealed again when the root secret changes. */
 export function createFactorService (deps: FactorDeps) {
-  const { prisma, outbox, audit, sessions, oneTimeTokens, now } = deps
+  const { prisma, outbox, audit, sessions, oneTimeTokens, throttle, now } = deps
   return {
     ...totpEnrolment(deps),
     ...factorChanges(deps),
@@ -348,6 +348,8 @@ export function createFactorService (deps: FactorDeps) {
           await voidUnfinishedChanges(tx, oneTimeTokens, userId, now())
           await deleteEverySecondFactor(tx, userId)
           await sessions.revokeAll(userId, 'mfa_removed_by_admin', tx)
+          // The owner starts again with no wrong codes held against a factor set up anew.
+          await throttle.clear([throttle.keys.secondFactor(userId)], tx)
           await outbox.queue(tx, { kind: 'mfa_disabled', to: user.email, byAdmin: true })
         }
         // In the transaction, as every admin change of a user is audited: both or neither.

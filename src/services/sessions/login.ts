@@ -133,8 +133,9 @@ async function passwordAttempt (deps: LoginDeps, who: LoginIdentifier, key: stri
     ? await passwords.verifyDecoy(password)
     : await passwords.verify(user.passwordHash, password)
   if (user === null || !valid || !user.isActive) return refuseCredentials(deps, who, key, device, user)
-  // NIST SP 800-63B 3.2.2: after a successful authentication, earlier failures no longer count.
-  const throttleKeys = [key, ...throttle.keys.account(user)]
+  // NIST SP 800-63B 3.2.2: after a successful authentication, earlier failures no longer count
+  // (the second step's too: a sign-in without one is complete).
+  const throttleKeys = [key, ...throttle.keys.account(user), throttle.keys.secondFactor(user.id)]
   if (requireVerifiedEmail && user.emailVerifiedAt === null) {
     await throttle.clear(throttleKeys)
     return refuseUnverified(deps, user, admitReminder)

@@ -81,8 +81,8 @@ t.test('a permanent refusal (5xx) is final at once', async t => {
   t.match(linesSaying('mail given up').at(-1), { attempts: 1, responseCode: 550, domain: 'example.org' })
 })
 
-t.test('a 5xx about the relay, not the mail (at the greeting, to the sender), waits for a retry; the mail goes once the relay is mended (regression: given up at once, reset links included)', async t => {
-  let refusing: 'greeting' | 'sender' | null = 'greeting'
+t.test('a 5xx about the relay, not the mail (at the greeting, to the sender, a policy\'s 5.7.x), waits for a retry; the mail goes once the relay is mended (regression: given up at once, reset links included)', async t => {
+  let refusing: 'greeting' | 'sender' | 'relaying' | null = 'greeting'
   const accepted: string[] = []
   const refusal = (message: string, responseCode: number) => Object.assign(new Error(message), { responseCode })
   const server = new SMTPServer({
@@ -92,6 +92,7 @@ t.test('a 5xx about the relay, not the mail (at the greeting, to the sender), wa
     logger: false,
     onConnect (_session, callback) { callback(refusing === 'greeting' ? refusal('No service here now', 554) : undefined) },
     onMailFrom (_address, _session, callback) { callback(refusing === 'sender' ? refusal('Sender not allowed', 550) : undefined) },
+    onRcptTo (_address, _session, callback) { callback(refusing === 'relaying' ? refusal('5.7.1 Relaying denied', 550) : undefined) },
     onData (stream, session, callback) {
       stream.resume().on('end', () => {
         accepted.push(...session.envelope.rcptTo.map(r => r.address))
@@ -112,10 +113,13 @@ t.test('a 5xx about the relay, not the mail (at the greeting, to the sender), wa
   refusing = 'sender'
   relay.clock.advance(30)
   await relay.app.mailer.flush()
-  t.match(logs.lines.filter(line => line.msg === 'mail not sent; will retry'), [{ responseCode: 554, command: 'CONN', attempts: 1 }, { responseCode: 550, command: 'MAIL FROM', attempts: 2 }], 'each retried')
+  refusing = 'relaying'
+  relay.clock.advance(60)
+  await relay.app.mailer.flush()
+  t.match(logs.lines.filter(line => line.msg === 'mail not sent; will retry'), [{ responseCode: 554, command: 'CONN', attempts: 1 }, { responseCode: 550, command: 'MAIL FROM', attempts: 2 }, { responseCode: 550, command: 'RCPT TO', attempts: 3 }], 'each retried, a policy\'s refusal of the recipient too (5.7.1)')
   t.same(logs.lines.filter(line => line.msg === 'mail given up'), [], 'none given up')
   refusing = null
-  relay.clock.advance(60)
+  relay.clock.advance(120)
   await relay.app.mailer.flush()
   t.same(accepted, [recipient], 'sent once the relay is mended')
   t.equal(await relay.prisma.outboxMail.count(), 0)
