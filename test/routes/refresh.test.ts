@@ -5,7 +5,8 @@ import { dropConnectionOf, whileHeld } from '../helpers/locks.js'
 import { statementsDuring } from '../helpers/statements.js'
 import { loginWithBody, loginWithCookies, registerAccount } from '../helpers/users.js'
 
-const env = { REFRESH_TOKEN_IDLE_TTL_SECONDS: '600', SESSION_ABSOLUTE_TTL_SECONDS: '1800', REFRESH_REUSE_GRACE_SECONDS: '10' }
+// No settings refresh during the test that counts the statements a refresh sends.
+const env = { REFRESH_TOKEN_IDLE_TTL_SECONDS: '600', SESSION_ABSOLUTE_TTL_SECONDS: '1800', REFRESH_REUSE_GRACE_SECONDS: '10', SETTINGS_REFRESH_SECONDS: '300' }
 const { app, prisma, pool, clock, database } = await buildTestApp(t, { env })
 
 const refreshWithBody = (refreshToken: string) => app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken } })

@@ -5,7 +5,9 @@ import { statementsDuring } from '../helpers/statements.js'
 import { newAccount } from '../helpers/users.js'
 
 // No poll during a test: the statements a registration's mail takes are counted below.
-const { app, prisma, pool, clock } = await buildTestApp(t, { env: { MAIL_POLL_SECONDS: '300' } })
+// No poll nor settings refresh during a test that counts the statements sent (regression: a
+// refresh of the settings landed in one on a loaded machine).
+const { app, prisma, pool, clock } = await buildTestApp(t, { env: { MAIL_POLL_SECONDS: '300', SETTINGS_REFRESH_SECONDS: '300' } })
 
 const register = (payload: unknown, headers: Record<string, string> = {}) =>
   app.inject({ method: 'POST', url: '/auth/register', payload: payload as object, headers })
