@@ -70,13 +70,14 @@ export const PasskeyCreationOptions = Type.Object({
 }, { additionalProperties: true, title: 'Passkey creation options' })
 
 // Quoted in the owner's security notices, where an intruder who registers a passkey writes it:
-// no control or format character (U+202E showed the notice's remedy reversed; U+200B, a tag
-// character, U+00AD hide text) but the joiners, which scripts and emoji need, no line
-// separator, and at least one character that shows: not a space, a mark alone or a blank letter.
+// no control, format or default-ignorable character (U+202E showed the notice's remedy
+// reversed; U+200B, U+00AD, a tag character hide text), but what scripts and emoji need (the
+// joiners, variation selectors, a subdivision flag's tags), no line separator, and at least
+// one character that shows: not a space, a mark alone or a blank letter.
 const PasskeyName = Type.String({
   minLength: 1,
   maxLength: 64,
-  pattern: '^(?=.*[^\\p{Z}\\p{C}\\p{M}\\u115f\\u1160\\u3164\\uffa0\\u2800])(?:[^\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}]|[\\u200c\\u200d])+$',
+  pattern: '^(?=.*[^\\p{Z}\\p{C}\\p{M}\\p{DI}\\u2800\\u{1D159}])(?:\\u{1F3F4}[\\u{E0030}-\\u{E0039}\\u{E0061}-\\u{E007A}]+\\u{E007F}|[\\u200c\\u200d\\u180b-\\u180d\\u180f\\ufe00-\\ufe0f\\u{E0100}-\\u{E01EF}]|[^\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}\\p{DI}])+$',
   description: 'a name for the owner to tell passkeys apart, trimmed; at least one character that shows, and no control or format character (bidirectional controls, zero-width spaces…) but the zero-width joiners, nor a line separator'
 })
 

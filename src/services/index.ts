@@ -128,7 +128,7 @@ export function createServices (config: Config, { prisma, sql, signJwt, refreshK
     ttlSeconds: { passwordReset: config.PASSWORD_RESET_TTL_SECONDS, emailVerification: config.EMAIL_VERIFICATION_TTL_SECONDS },
     retry: { maxAttempts: config.MAIL_MAX_ATTEMPTS, baseSeconds: config.MAIL_RETRY_BASE_SECONDS }
   })
-  const emails = createEmailVerificationService({ prisma, oneTimeTokens, outbox, audit, now })
+  const emails = createEmailVerificationService({ prisma, oneTimeTokens, outbox, audit, throttle, now })
   const passwordReset = createPasswordResetService({ prisma, passwords, sessions, oneTimeTokens, outbox, audit, throttle, now })
   const credentials = createCredentialService({ prisma, passwords, sessions, oneTimeTokens, outbox, audit, throttle, now })
   const users = createUserService({ prisma, sql, now, passwords, emails, oneTimeTokens, outbox, throttle })

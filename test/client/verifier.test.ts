@@ -81,6 +81,14 @@ t.test('refused: expired, another audience, not an access token, tampered, not a
   await t.rejects(verifier.verify('not-a-jwt'), { code: 'AUTH_TOKEN_INVALID' })
 })
 
+// Regression: a verifier set up against a service left at JWT_ALGORITHM=HS256 refused every
+// token as "invalid", the reason only in the error's cause.
+t.test('a token signed with HS256, as a service left at its default signs them, is refused saying why', async t => {
+  const claims = await verifier.verify(accessToken)
+  const hs256 = await new SignJWT({ ...claims }).setProtectedHeader({ alg: 'HS256', typ: 'at+jwt', kid: 'hs256' }).sign(new TextEncoder().encode('a secret only the service holds, 32+'))
+  await t.rejects(verifier.verify(hs256), { code: 'AUTH_TOKEN_INVALID', status: 401, message: /signed with HS256.*JWT_ALGORITHM=EdDSA or ES256/ })
+})
+
 t.test('a key published since: an unknown kid fetches the keys again, at most once per cooldown', async t => {
   const secondDir = await keysDir()
   await cp(firstDir, secondDir, { recursive: true })

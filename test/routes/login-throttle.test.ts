@@ -5,7 +5,7 @@ import { buildTestApp } from '../helpers/app.js'
 import { dropConnectionOf, whileHeld } from '../helpers/locks.js'
 import { startMailServer } from '../helpers/mail.js'
 import { loginAsAdmin } from '../helpers/admin.js'
-import { loginWithBody, registerAccount } from '../helpers/users.js'
+import { loginWithBody, newAccount, registerAccount } from '../helpers/users.js'
 import { waitAfter } from '../../src/services/sessions/login-throttle.js'
 
 const policy = { backoffAfter: 3, baseSeconds: 10, maxSeconds: 40, lockoutAfter: 7, lockoutSeconds: 3600 }
@@ -128,7 +128,7 @@ t.test('the lockout is bounded, the count goes on through it, and a password res
   t.equal((await attempt('a fresh passphrase 42')).statusCode, 200, 'and log in at once')
 })
 
-t.test('a name given up keeps no failed logins, whoever renames it (the owner or an admin): its next holder is not locked out (regression: locked for the lockout\'s length)', async t => {
+t.test('a rename takes the name\'s failed logins along, whoever renames (the owner or an admin): the account keeps its wait, away and back, and the next holder of the former name is not locked out (regression: locked for the lockout\'s length)', async t => {
   const { app, prisma, clock } = await buildTestApp(t, { env })
   const admin = await loginAsAdmin(app, prisma)
   const tag = Date.now().toString(36)
@@ -144,9 +144,36 @@ t.test('a name given up keeps no failed logins, whoever renames it (the owner or
       ? await app.inject({ method: 'PATCH', url: '/users/me', headers, payload: { username: `${name}x` } })
       : await app.inject({ method: 'PATCH', url: `/admin/users/${holder.user.id}`, headers: admin.headers, payload: { username: `${name}x` } })
     t.equal(renamed.statusCode, 200, `renamed by the ${renamer}`)
+    const login = async (identifier: string, password: string) => (await app.inject({ method: 'POST', url: '/auth/login', payload: { identifier, password } })).statusCode
+    t.equal(await login(`${name}x`, holder.password), 429, 'the account keeps its wait under the new name')
+    if (renamer === 'owner') {
+      t.equal((await app.inject({ method: 'PATCH', url: '/users/me', headers, payload: { username: name } })).statusCode, 200)
+      t.equal(await login(name, holder.password), 429, 'and back under the former one')
+      t.equal((await app.inject({ method: 'PATCH', url: '/users/me', headers, payload: { username: `${name}x` } })).statusCode, 200)
+    }
     const next = await registerAccount(app, { email: `next-${name}@example.com`, password: 'a passphrase of the next', username: name })
     t.equal((await app.inject({ method: 'POST', url: '/auth/login', payload: { identifier: name, password: next.password } })).statusCode, 200, `the next holder of a name renamed by the ${renamer} signs in`)
   }
+})
+
+t.test('an email change takes the former address\'s failed logins along: the account keeps its wait, and the next holder of the address is not locked out (regression: locked out)', async t => {
+  const mail = await startMailServer(t)
+  const { app, clock } = await buildTestApp(t, { env: { ...env, SMTP_URL: mail.url } })
+  const holder = await registerAccount(app)
+  await mail.nextMail(holder.email)
+  const headers = { authorization: `Bearer ${(await loginWithBody(app, holder)).accessToken}` }
+  for (let failures = 0; failures < 7; failures++) {
+    clock.advance(waitAfter(failures, policy))
+    await app.inject({ method: 'POST', url: '/auth/login', payload: { identifier: holder.email, password: 'wrong password' } })
+  }
+  const moved = `moved-${holder.email}`
+  t.equal((await app.inject({ method: 'PATCH', url: '/users/me', headers, payload: { email: moved } })).statusCode, 200)
+  const { token } = await mail.nextMail(moved)
+  t.equal((await app.inject({ method: 'POST', url: '/auth/email/verify', payload: { token } })).statusCode, 204)
+  const login = async (identifier: string, password: string) => (await app.inject({ method: 'POST', url: '/auth/login', payload: { identifier, password } })).statusCode
+  t.equal(await login(moved, holder.password), 429, 'the account keeps its wait under its new address')
+  const next = await registerAccount(app, { ...newAccount(), email: holder.email, password: 'a passphrase of the next holder' })
+  t.equal(await login(holder.email, next.password), 200, 'the next holder of the former address signs in')
 })
 
 t.test('a password reset and the lifting of the wait commit together: one cut short changes nothing, and the same link then does both', {

@@ -4,6 +4,7 @@ import { apiError } from '../../errors.js'
 import { isForeignKeyViolation, isUniqueViolation } from '../../db/refusals.js'
 import type { AuditService } from '../admin/audit.js'
 import type { MailOutbox } from '../mail/outbox.js'
+import type { LoginThrottle } from '../sessions/login-throttle.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import { confirmEmailChange, liveCallerOf, lockUser, markEmailVerified, userByEmail, userById } from './user-store.js'
 
@@ -12,6 +13,7 @@ export interface EmailVerificationDeps {
   oneTimeTokens: OneTimeTokenService
   outbox: MailOutbox
   audit: Pick<AuditService, 'recordIn'>
+  throttle: Pick<LoginThrottle, 'move' | 'keys'>
   now: () => Date
 }
 
@@ -26,7 +28,7 @@ type LinkPurpose = 'email_verify' | 'email_change'
 /** Whether a mail to `address` may go now: its mailbox's budget (the caller's rate limits). */
 export type MailAdmission = (address: string) => Promise<boolean>
 
-export function createEmailVerificationService ({ prisma, oneTimeTokens, outbox, audit, now }: EmailVerificationDeps) {
+export function createEmailVerificationService ({ prisma, oneTimeTokens, outbox, audit, throttle, now }: EmailVerificationDeps) {
   /** Issues a token for `email` and queues the mail that carries it, inside `tx` (wake the outbox after the commit). */
   async function queueLink (tx: Transaction, userId: string, purpose: LinkPurpose, email: string): Promise<void> {
     const tokenId = await oneTimeTokens.issue(userId, purpose, email, tx)
@@ -105,7 +107,7 @@ export function createEmailVerificationService ({ prisma, oneTimeTokens, outbox,
       await sendLink(userId, link.purpose, link.address)
     },
 
-    verify: verifier({ prisma, oneTimeTokens, audit, now })
+    verify: verifier({ prisma, oneTimeTokens, audit, throttle, now })
   }
 }
 
@@ -114,7 +116,7 @@ export function createEmailVerificationService ({ prisma, oneTimeTokens, outbox,
  * verification token only counts for the address it was mailed to and still in use; a
  * change token moves `pendingEmail` to `email`, verified.
  */
-function verifier ({ prisma, oneTimeTokens, audit, now }: Pick<EmailVerificationDeps, 'prisma' | 'oneTimeTokens' | 'audit' | 'now'>) {
+function verifier ({ prisma, oneTimeTokens, audit, throttle, now }: Pick<EmailVerificationDeps, 'prisma' | 'oneTimeTokens' | 'audit' | 'throttle' | 'now'>) {
   /** `ip`: the client that followed the link, for the audit trail of an address change. */
   return async function verify (token: string, ip: string): Promise<void> {
     const found = await oneTimeTokens.inspect(token, ['email_verify', 'email_change'])
@@ -134,6 +136,9 @@ function verifier ({ prisma, oneTimeTokens, audit, now }: Pick<EmailVerification
       }
       if (await userByEmail(tx, found.email, { id: true }) !== null) throw apiError('EMAIL_TAKEN')
       await confirmEmailChange(tx, found.userId, found.email, now())
+      // The former address's failed logins go with the account, as a username's at a rename:
+      // its next holder starts with none (regression: locked out), the account keeps its wait.
+      await throttle.move(throttle.keys.of(user.email), throttle.keys.of(found.email), tx)
       // The account's recovery address changed hands: the one change an investigator of a takeover looks for.
       await audit.recordIn(tx, { action: 'email.changed', actorId: found.userId, subjectId: found.userId, ip, details: { from: user.email, to: found.email } })
       // The links mailed to the old address die for good: a change back to it must not bring

@@ -32,7 +32,7 @@ export interface UserDeps {
   emails: EmailVerificationService
   oneTimeTokens: OneTimeTokenService
   outbox: MailOutbox
-  throttle: Pick<LoginThrottle, 'clear' | 'keys'>
+  throttle: Pick<LoginThrottle, 'move' | 'keys'>
 }
 
 export function createUserService ({ prisma, sql, now, passwords, emails, oneTimeTokens, outbox, throttle }: UserDeps) {
@@ -85,7 +85,7 @@ export function createUserService ({ prisma, sql, now, passwords, emails, oneTim
           if (current === null) throw apiError('AUTH_SESSION_REVOKED')
           const username = changes.username === undefined ? undefined : canonical(changes.username)
           if (username !== undefined && username !== current.username && current.role !== 'admin' && isReservedUsername(username)) throw apiError('USERNAME_TAKEN')
-          if (username !== undefined) await forgetFailuresOfFormerName(tx, throttle, current.username, username)
+          if (username !== undefined) await moveFailuresToNewName(tx, throttle, current.username, username)
           return updateOwnUser(tx, userId, {
             ...(username === undefined ? {} : { username }),
             ...(changes.profile === undefined ? {} : { profile: changes.profile }),
@@ -144,9 +144,10 @@ export async function createAccount (
 }
 
 /**
- * A name given up keeps no failed logins: whoever takes it next starts with none, as after a
- * deletion (regression: the next holder of a locked name was locked out for a day).
+ * A rename takes the name's failed logins along: whoever takes the former name next starts
+ * with none, as after a deletion (regression: locked out for a day), and the account keeps
+ * its wait (a stolen session renaming away and back must not clear it).
  */
-export async function forgetFailuresOfFormerName (tx: Transaction, throttle: Pick<LoginThrottle, 'clear' | 'keys'>, former: string | null, next: string): Promise<void> {
-  if (former !== null && former !== next) await throttle.clear([throttle.keys.of(former)], tx)
+export async function moveFailuresToNewName (tx: Transaction, throttle: Pick<LoginThrottle, 'move' | 'keys'>, former: string | null, next: string): Promise<void> {
+  if (former !== null && former !== next) await throttle.move(throttle.keys.of(former), throttle.keys.of(next), tx)
 }

@@ -16,7 +16,7 @@ import { toAdminUser, type AdminUser } from '../accounts/api-user.js'
 import { activeAdminCount, adminListPage, adminViewOf, deleteUser, lockUser, updateByAdmin, userById } from '../accounts/user-store.js'
 import { canonical } from '../accounts/canonical.js'
 import { voidUnfinishedChanges } from '../accounts/unfinished-changes.js'
-import { forgetFailuresOfFormerName } from '../accounts/users.js'
+import { moveFailuresToNewName } from '../accounts/users.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import type { MailOutbox } from '../mail/outbox.js'
 
@@ -39,7 +39,7 @@ export interface AdminDeps {
   audit: AuditService
   passwordReset: Pick<PasswordResetService, 'requestResetIn'>
   oneTimeTokens: Pick<OneTimeTokenService, 'revoke'>
-  throttle: Pick<LoginThrottle, 'clear' | 'keys'>
+  throttle: Pick<LoginThrottle, 'clear' | 'keys' | 'move'>
   outbox: Pick<MailOutbox, 'queue' | 'wake'>
   now: () => Date
 }
@@ -132,7 +132,7 @@ function userAdministration ({ prisma, sessions, audit, oneTimeTokens, throttle,
           await sessions.revokeAll(id, 'deactivated', tx)
           await voidUnfinishedChanges(tx, oneTimeTokens, id, now())
         }
-        if (changes.username !== undefined) await forgetFailuresOfFormerName(tx, throttle, before.username, changes.username)
+        if (changes.username !== undefined) await moveFailuresToNewName(tx, throttle, before.username, changes.username)
         const row = await updateByAdmin(tx, id, changes, now())
         await auditChange(tx, { actorId: actor.userId, subjectId: id, ip: actor.ip }, before, changes)
         return row

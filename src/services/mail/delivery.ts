@@ -87,16 +87,16 @@ const MAIL_COMMANDS = new Set(['RCPT TO', 'DATA'])
 /**
  * Whether the relay refused this mail for good: a 5xx reply to its recipient or its content (no
  * such mailbox, refused as spam), which no retry changes. A 5xx at the greeting, to the
- * sender or to the login (554 no service, 550 sender not allowed, 535 bad credentials), or
- * one whose enhanced status is a policy's (5.7.x: "relaying denied", the commonest
- * misconfiguration, comes at the recipient) is the relay's state or its setting, which an
- * operator mends: the mail waits for its next attempt (regression: every mail queued
- * meanwhile was given up, reset links included).
+ * sender or to the login (554 no service, 550 sender not allowed, 535 bad credentials), or a
+ * policy's refusal of the recipient (5.7.x: "relaying denied", the commonest
+ * misconfiguration) is the relay's state or its setting, which an operator mends: the mail
+ * waits for its next attempt (regression: every mail queued meanwhile was given up, reset
+ * links included). A policy's refusal of the content (spam) stays final.
  */
 function isRefusedForGood ({ responseCode, command }: Record<string, string | number>, error: unknown): boolean {
   const reply = (error as { response?: unknown } | null)?.response
-  const policy = typeof reply === 'string' && /^5\d\d[ -]5\.7\./.test(reply)
-  return typeof responseCode === 'number' && responseCode >= 500 && MAIL_COMMANDS.has(String(command)) && !policy
+  const relayDenied = command === 'RCPT TO' && typeof reply === 'string' && /^5\d\d[ -]5\.7\./.test(reply)
+  return typeof responseCode === 'number' && responseCode >= 500 && MAIL_COMMANDS.has(String(command)) && !relayDenied
 }
 
 /** A send that failed: tried again after a doubling wait, or given up when final or after the last attempt. */

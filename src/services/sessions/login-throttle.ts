@@ -162,6 +162,22 @@ export function createLoginThrottle ({ prisma, policy, keys, now }: LoginThrottl
     },
 
     /** Forgets the failures of these identifiers: in a password reset's transaction, or for a correct password refused for an unverified address (a successful login forgets them in `openSession`'s statement). */
+    /**
+     * Moves the failures counted under `from` to `to` (a renamed account's former name to its
+     * new one), keeping the larger count where both have one: whoever takes the former name
+     * next starts with none, and the account keeps its wait (a rename away and back must not
+     * clear it).
+     */
+    async move (from: string, to: string, db: Db): Promise<void> {
+      const moved = await db.loginFailure.findUnique({ where: { key: from } })
+      if (moved === null) return
+      await db.loginFailure.delete({ where: { key: from } })
+      const kept = await db.loginFailure.findUnique({ where: { key: to } })
+      if (kept !== null && kept.failures >= moved.failures) return
+      const { failures, lastFailureAt, expiresAt } = moved
+      await db.loginFailure.upsert({ where: { key: to }, create: { key: to, failures, lastFailureAt, expiresAt }, update: { failures, lastFailureAt, expiresAt } })
+    },
+
     async clear (keys: string[], db: Db = prisma): Promise<void> {
       await db.loginFailure.deleteMany({ where: { key: { in: keys } } })
     }

@@ -81,8 +81,8 @@ t.test('a permanent refusal (5xx) is final at once', async t => {
   t.match(linesSaying('mail given up').at(-1), { attempts: 1, responseCode: 550, domain: 'example.org' })
 })
 
-t.test('a 5xx about the relay, not the mail (at the greeting, to the sender, a policy\'s 5.7.x), waits for a retry; the mail goes once the relay is mended (regression: given up at once, reset links included)', async t => {
-  let refusing: 'greeting' | 'sender' | 'relaying' | null = 'greeting'
+t.test('a 5xx about the relay, not the mail (at the greeting, to the sender, a policy\'s refusal of the recipient), waits for a retry; the mail goes once the relay is mended (regression: given up at once, reset links included); a policy\'s refusal of the content is final', async t => {
+  let refusing: 'greeting' | 'sender' | 'relaying' | 'content' | null = 'greeting'
   const accepted: string[] = []
   const refusal = (message: string, responseCode: number) => Object.assign(new Error(message), { responseCode })
   const server = new SMTPServer({
@@ -95,6 +95,7 @@ t.test('a 5xx about the relay, not the mail (at the greeting, to the sender, a p
     onRcptTo (_address, _session, callback) { callback(refusing === 'relaying' ? refusal('5.7.1 Relaying denied', 550) : undefined) },
     onData (stream, session, callback) {
       stream.resume().on('end', () => {
+        if (refusing === 'content') return callback(refusal('5.7.1 Message rejected as spam', 554))
         accepted.push(...session.envelope.rcptTo.map(r => r.address))
         callback()
       })
@@ -123,6 +124,10 @@ t.test('a 5xx about the relay, not the mail (at the greeting, to the sender, a p
   await relay.app.mailer.flush()
   t.same(accepted, [recipient], 'sent once the relay is mended')
   t.equal(await relay.prisma.outboxMail.count(), 0)
+  refusing = 'content'
+  await relay.prisma.outboxMail.create({ data: { id: randomUUID(), kind: 'mfa_enabled', recipient, nextAttemptAt: relay.clock.now() } })
+  await relay.app.mailer.flush()
+  t.match(logs.lines.filter(line => line.msg === 'mail given up'), [{ responseCode: 554, command: 'DATA', attempts: 1 }], 'refused as spam: given up at once')
 })
 
 t.test('a stop cuts short the sends still under way after its grace, and leaves their mails due again at once (regression: it waited for them, past the shutdown\'s timeout, and the mail waited for its claim)', async t => {

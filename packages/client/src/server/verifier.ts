@@ -79,7 +79,7 @@ export function createAccessTokenVerifier (options: AccessTokenVerifierOptions):
       try {
         payload = await verifiedPayload(token)
       } catch (error) {
-        throw refusal(error, keyGone(error, token, verifyOptions))
+        throw refusal(error, token, keyGone(error, token, verifyOptions))
       }
       if (!isAccessClaims(payload)) throw new AuthError('AUTH_TOKEN_INVALID', 'The access token is invalid', 401)
       return payload
@@ -137,8 +137,23 @@ function keyGone (error: unknown, token: string, expected: { issuer: string, aud
   }
 }
 
-function refusal (error: unknown, keyGone: boolean): AuthError {
+/**
+ * A token signed with the service's secret (JWT_ALGORITHM=HS256, its default), which no public
+ * key checks: said in the refusal, as a server set up against such a service refuses every
+ * token and its developer would otherwise see only "invalid".
+ */
+function signedWithSecret (error: unknown, token: string): boolean {
+  if (!(error instanceof errors.JOSEAlgNotAllowed)) return false
+  try {
+    return decodeProtectedHeader(token).alg === 'HS256'
+  } catch {
+    return false
+  }
+}
+
+function refusal (error: unknown, token: string, keyGone: boolean): AuthError {
   if (error instanceof errors.JWTExpired || keyGone) return new AuthError('AUTH_TOKEN_EXPIRED', 'The access token has expired', 401, { cause: error })
+  if (signedWithSecret(error, token)) return new AuthError('AUTH_TOKEN_INVALID', 'The access token is invalid: signed with HS256, which only the service can check; verifying tokens here needs the service to sign with public keys (JWT_ALGORITHM=EdDSA or ES256)', 401, { cause: error })
   if (isUnreachable(error)) return new AuthError('SERVICE_UNAVAILABLE', 'The keys to verify access tokens with cannot be fetched', 503, { cause: error })
   return new AuthError('AUTH_TOKEN_INVALID', 'The access token is invalid', 401, { cause: error })
 }
