@@ -54,6 +54,8 @@ function redisAvailability (redis: Redis, log: FastifyBaseLogger, now: () => Dat
   }
 }
 
+const ignoreCount: CounterCallback = () => {}
+
 /**
  * Counters in Redis, shared by every instance; whenever Redis cannot answer (down,
  * unreachable, too slow), the instance counts in its own memory instead, and goes back to
@@ -64,8 +66,6 @@ function redisAvailability (redis: Redis, log: FastifyBaseLogger, now: () => Dat
  * counters, kept even while Redis answers, keep every limit in force, at most multiplied by
  * the number of instances (each goes on from the share it counted).
  */
-const ignoreCount: CounterCallback = () => {}
-
 export function sharedStore (redis: Redis, keyPrefix: string, log: FastifyBaseLogger, now: () => Date): FastifyRateLimitStoreCtor {
   const availability = redisAvailability(redis, log, now)
   class SharedStore {

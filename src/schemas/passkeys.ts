@@ -78,7 +78,7 @@ const PasskeyName = Type.String({
   minLength: 1,
   maxLength: 64,
   pattern: '^(?=.*[^\\p{Z}\\p{C}\\p{M}\\p{DI}\\u2800\\u{1D159}])(?:\\u{1F3F4}[\\u{E0030}-\\u{E0039}\\u{E0061}-\\u{E007A}]+\\u{E007F}|[\\u200c\\u200d\\u180b-\\u180d\\u180f\\ufe00-\\ufe0f\\u{E0100}-\\u{E01EF}]|[^\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}\\p{DI}])+$',
-  description: 'a name for the owner to tell passkeys apart, trimmed; at least one character that shows, and no control or format character (bidirectional controls, zero-width spaces…) but the zero-width joiners, nor a line separator'
+  description: 'a name for the owner to tell passkeys apart, trimmed; at least one character that shows, and no control, format or default-ignorable character (bidirectional controls, zero-width spaces…) but what scripts and emoji need (the zero-width joiners, variation selectors, a subdivision flag\'s tags), nor a line separator'
 })
 
 export const Passkey = Type.Object({

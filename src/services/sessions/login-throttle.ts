@@ -161,7 +161,6 @@ export function createLoginThrottle ({ prisma, policy, keys, now }: LoginThrottl
       await sweepExpiredFailures(prisma, at)
     },
 
-    /** Forgets the failures of these identifiers: in a password reset's transaction, or for a correct password refused for an unverified address (a successful login forgets them in `openSession`'s statement). */
     /**
      * Moves the failures counted under `from` to `to` (a renamed account's former name to its
      * new one), keeping the larger count where both have one: whoever takes the former name
@@ -171,13 +170,15 @@ export function createLoginThrottle ({ prisma, policy, keys, now }: LoginThrottl
     async move (from: string, to: string, db: Db): Promise<void> {
       const moved = await db.loginFailure.findUnique({ where: { key: from } })
       if (moved === null) return
-      await db.loginFailure.delete({ where: { key: from } })
+      // deleteMany: a success or a sweep may have taken the row meanwhile (delete would throw).
+      await db.loginFailure.deleteMany({ where: { key: from } })
       const kept = await db.loginFailure.findUnique({ where: { key: to } })
       if (kept !== null && kept.failures >= moved.failures) return
       const { failures, lastFailureAt, expiresAt } = moved
       await db.loginFailure.upsert({ where: { key: to }, create: { key: to, failures, lastFailureAt, expiresAt }, update: { failures, lastFailureAt, expiresAt } })
     },
 
+    /** Forgets the failures of these identifiers: in a password reset's transaction, or for a correct password refused for an unverified address (a successful login forgets them in `openSession`'s statement). */
     async clear (keys: string[], db: Db = prisma): Promise<void> {
       await db.loginFailure.deleteMany({ where: { key: { in: keys } } })
     }
