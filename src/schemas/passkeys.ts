@@ -72,13 +72,14 @@ export const PasskeyCreationOptions = Type.Object({
 // Quoted in the owner's security notices, where an intruder who registers a passkey writes it:
 // no control, format or default-ignorable character (U+202E showed the notice's remedy
 // reversed; U+200B, U+00AD, a tag character hide text), but what scripts and emoji need (the
-// joiners, variation selectors, a subdivision flag's tags), no line separator, and at least
+// joiners, variation selectors, the tags of the three subdivision flags, England, Scotland and
+// Wales, and no others), no line separator, and at least
 // one character that shows: not a space, a mark alone or a blank letter.
 const PasskeyName = Type.String({
   minLength: 1,
   maxLength: 64,
-  pattern: '^(?=.*[^\\p{Z}\\p{C}\\p{M}\\p{DI}\\u2800\\u{1D159}])(?:\\u{1F3F4}[\\u{E0030}-\\u{E0039}\\u{E0061}-\\u{E007A}]+\\u{E007F}|[\\u200c\\u200d\\u180b-\\u180d\\u180f\\ufe00-\\ufe0f\\u{E0100}-\\u{E01EF}]|[^\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}\\p{DI}])+$',
-  description: 'a name for the owner to tell passkeys apart, trimmed; at least one character that shows, and no control, format or default-ignorable character (bidirectional controls, zero-width spaces…) but what scripts and emoji need (the zero-width joiners, variation selectors, a subdivision flag\'s tags), nor a line separator'
+  pattern: '^(?=.*[^\\p{Z}\\p{C}\\p{M}\\p{DI}\\u2800\\u{1D159}])(?:\\u{1F3F4}\\u{E0067}\\u{E0062}(?:\\u{E0065}\\u{E006E}\\u{E0067}|\\u{E0073}\\u{E0063}\\u{E0074}|\\u{E0077}\\u{E006C}\\u{E0073})\\u{E007F}|[\\u200c\\u200d\\u180b-\\u180d\\u180f\\ufe00-\\ufe0f\\u{E0100}-\\u{E01EF}]|[^\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}\\p{DI}])+$',
+  description: 'a name for the owner to tell passkeys apart, trimmed; at least one character that shows, and no control, format or default-ignorable character (bidirectional controls, zero-width spaces…) but what scripts and emoji need (the zero-width joiners, variation selectors, the flags of England, Scotland and Wales), nor a line separator'
 })
 
 export const Passkey = Type.Object({

@@ -156,6 +156,28 @@ t.test('a rename takes the name\'s failed logins along, whoever renames (the own
   }
 })
 
+t.test('a rename onto a name with failures of its own keeps the stricter of the two: an old, spent count prepared on it does not replace the account\'s lock (regression: the larger count won, whatever its age)', async t => {
+  const { app, clock } = await buildTestApp(t, { env })
+  const tag = Date.now().toString(36)
+  const prepared = `cy${tag}`
+  const fail = async (identifier: string) => await app.inject({ method: 'POST', url: '/auth/login', payload: { identifier, password: 'wrong password' } })
+  for (let failures = 0; failures < 7; failures++) {
+    clock.advance(waitAfter(failures, policy))
+    await fail(prepared)
+  }
+  clock.advance(3600 + 1)
+  const holder = await registerAccount(app, { ...newAccount(), username: `dee${tag}` })
+  const headers = { authorization: `Bearer ${(await loginWithBody(app, holder)).accessToken}` }
+  for (let failures = 0; failures < 7; failures++) {
+    clock.advance(waitAfter(failures, policy))
+    await fail(`dee${tag}`)
+  }
+  t.equal((await app.inject({ method: 'PATCH', url: '/users/me', headers, payload: { username: prepared } })).statusCode, 200)
+  const next = await app.inject({ method: 'POST', url: '/auth/login', payload: { identifier: prepared, password: holder.password } })
+  t.equal(next.statusCode, 429, 'still locked under the prepared name')
+  t.equal(next.headers['retry-after'], '3600', 'for the whole lock, counted from the account\'s last failure')
+})
+
 t.test('an email change takes the former address\'s failed logins along: the account keeps its wait, and the next holder of the address is not locked out (regression: locked out)', async t => {
   const mail = await startMailServer(t)
   const { app, clock } = await buildTestApp(t, { env: { ...env, SMTP_URL: mail.url } })

@@ -163,9 +163,11 @@ export function createLoginThrottle ({ prisma, policy, keys, now }: LoginThrottl
 
     /**
      * Moves the failures counted under `from` to `to` (a renamed account's former name to its
-     * new one), keeping the larger count where both have one: whoever takes the former name
-     * next starts with none, and the account keeps its wait (a rename away and back must not
-     * clear it).
+     * new one): whoever takes the former name next starts with none, and the account keeps its
+     * wait (a rename away and back must not clear it). Where `to` has failures of its own, the
+     * two merge into the stricter: the larger count, as recent as the later failure (keeping
+     * the larger count alone let an old, spent count on a name prepared beforehand replace a
+     * lock).
      */
     async move (from: string, to: string, db: Db): Promise<void> {
       const moved = await db.loginFailure.findUnique({ where: { key: from } })
@@ -173,9 +175,13 @@ export function createLoginThrottle ({ prisma, policy, keys, now }: LoginThrottl
       // deleteMany: a success or a sweep may have taken the row meanwhile (delete would throw).
       await db.loginFailure.deleteMany({ where: { key: from } })
       const kept = await db.loginFailure.findUnique({ where: { key: to } })
-      if (kept !== null && kept.failures >= moved.failures) return
-      const { failures, lastFailureAt, expiresAt } = moved
-      await db.loginFailure.upsert({ where: { key: to }, create: { key: to, failures, lastFailureAt, expiresAt }, update: { failures, lastFailureAt, expiresAt } })
+      const later = (a: Date, b: Date | undefined) => b !== undefined && b > a ? b : a
+      const merged = {
+        failures: Math.max(moved.failures, kept?.failures ?? 0),
+        lastFailureAt: later(moved.lastFailureAt, kept?.lastFailureAt),
+        expiresAt: later(moved.expiresAt, kept?.expiresAt)
+      }
+      await db.loginFailure.upsert({ where: { key: to }, create: { key: to, ...merged }, update: merged })
     },
 
     /** Forgets the failures of these identifiers: in a password reset's transaction, or for a correct password refused for an unverified address (a successful login forgets them in `openSession`'s statement). */
