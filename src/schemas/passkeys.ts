@@ -71,15 +71,17 @@ export const PasskeyCreationOptions = Type.Object({
 
 // Quoted in the owner's security notices, where an intruder who registers a passkey writes it:
 // no control, format or default-ignorable character (U+202E showed the notice's remedy
-// reversed; U+200B, U+00AD, a tag character hide text), but what scripts and emoji need (the
-// joiners, variation selectors, the tags of the three subdivision flags, England, Scotland and
-// Wales, and no others), no line separator, and at least
-// one character that shows: not a space, a mark alone or a blank letter.
+// reversed; U+200B, U+00AD, tag characters hide text), but what scripts and emoji need, each
+// where it belongs: one variation selector after a character, a joiner between two, the tags
+// of the flags of England, Scotland and Wales (runs of selectors or joiners hid text too);
+// no line separator, and at least one character that shows: not a space, a mark alone or a
+// blank letter.
+const character = '(?:\\u{1F3F4}\\u{E0067}\\u{E0062}(?:\\u{E0065}\\u{E006E}\\u{E0067}|\\u{E0073}\\u{E0063}\\u{E0074}|\\u{E0077}\\u{E006C}\\u{E0073})\\u{E007F}|[^\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}\\p{DI}][\\u180b-\\u180d\\u180f\\ufe00-\\ufe0f\\u{E0100}-\\u{E01EF}]?)'
 const PasskeyName = Type.String({
   minLength: 1,
   maxLength: 64,
-  pattern: '^(?=.*[^\\p{Z}\\p{C}\\p{M}\\p{DI}\\u2800\\u{1D159}])(?:\\u{1F3F4}\\u{E0067}\\u{E0062}(?:\\u{E0065}\\u{E006E}\\u{E0067}|\\u{E0073}\\u{E0063}\\u{E0074}|\\u{E0077}\\u{E006C}\\u{E0073})\\u{E007F}|[\\u200c\\u200d\\u180b-\\u180d\\u180f\\ufe00-\\ufe0f\\u{E0100}-\\u{E01EF}]|[^\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}\\p{DI}])+$',
-  description: 'a name for the owner to tell passkeys apart, trimmed; at least one character that shows, and no control, format or default-ignorable character (bidirectional controls, zero-width spaces…) but what scripts and emoji need (the zero-width joiners, variation selectors, the flags of England, Scotland and Wales), nor a line separator'
+  pattern: `^(?=.*[^\\p{Z}\\p{C}\\p{M}\\p{DI}\\u2800\\u{1D159}])${character}(?:[\\u200c\\u200d]?${character})*$`,
+  description: 'a name for the owner to tell passkeys apart, trimmed; at least one character that shows, and no control, format or default-ignorable character (bidirectional controls, zero-width spaces…) but what scripts and emoji need where they belong (a variation selector after a character, a zero-width joiner between two, the flags of England, Scotland and Wales), nor a line separator'
 })
 
 export const Passkey = Type.Object({

@@ -178,6 +178,28 @@ t.test('a rename onto a name with failures of its own keeps the stricter of the 
   t.equal(next.headers['retry-after'], '3600', 'for the whole lock, counted from the account\'s last failure')
 })
 
+t.test('a rename onto a name with a count of its own keeps whichever wait ends later, as it is: no lock built from both, no forgotten count brought back (regression: the larger count with the later time)', async t => {
+  const { app, clock } = await buildTestApp(t, { env })
+  const tag = Date.now().toString(36)
+  const fail = async (identifier: string) => await app.inject({ method: 'POST', url: '/auth/login', payload: { identifier, password: 'wrong password' } })
+  const login = async (identifier: string, password: string) => await app.inject({ method: 'POST', url: '/auth/login', payload: { identifier, password } })
+  for (const [what, prepare, afterward] of [['a lock with 600 s left', 3000, '600'], ['a count already forgotten', 40 + 3600 + 60, undefined]] as const) {
+    const prepared = `${what === 'a lock with 600 s left' ? 'ev' : 'fo'}${tag}`
+    for (let failures = 0; failures < 7; failures++) {
+      clock.advance(waitAfter(failures, policy))
+      await fail(prepared)
+    }
+    clock.advance(prepare)
+    const holder = await registerAccount(app, { ...newAccount(), username: `${prepared}own` })
+    const headers = { authorization: `Bearer ${(await loginWithBody(app, holder)).accessToken}` }
+    await fail(`${prepared}own`)
+    t.equal((await app.inject({ method: 'PATCH', url: '/users/me', headers, payload: { username: prepared } })).statusCode, 200)
+    const next = await login(prepared, holder.password)
+    if (afterward === undefined) t.equal(next.statusCode, 200, `${what}: no wait, the account's own count had none`)
+    else t.same([next.statusCode, next.headers['retry-after']], [429, afterward], `${what}: only what is left of it`)
+  }
+})
+
 t.test('an email change takes the former address\'s failed logins along: the account keeps its wait, and the next holder of the address is not locked out (regression: locked out)', async t => {
   const mail = await startMailServer(t)
   const { app, clock } = await buildTestApp(t, { env: { ...env, SMTP_URL: mail.url } })

@@ -105,6 +105,15 @@ export async function sweepExpiredFailures (db: Db, at: Date): Promise<number> {
  * failures once its wait is over.
  */
 export function createLoginThrottle ({ prisma, policy, keys, now }: LoginThrottleDeps) {
+  /** Whether a count's quiet period has passed: the next failure starts it again from one. */
+  const isForgotten = (state: FailureState, at: Date): boolean =>
+    at.getTime() >= state.lastFailureAt.getTime() + (waitAfter(state.failures, policy) + policy.lockoutSeconds) * 1000
+  /** Of two counts, the one whose wait ends later (the larger if neither waits any more). */
+  const stricterOf = <T extends FailureState>(a: T, b: T, at: Date): T => {
+    const waitEnd = (state: FailureState) => Math.max(state.lastFailureAt.getTime() + waitAfter(state.failures, policy) * 1000, at.getTime())
+    return waitEnd(a) !== waitEnd(b) ? (waitEnd(a) > waitEnd(b) ? a : b) : (a.failures >= b.failures ? a : b)
+  }
+
   // The longest any row can matter: the longest wait, then the quiet period.
   const keepSeconds = Math.max(policy.maxSeconds, policy.lockoutSeconds) + policy.lockoutSeconds
 
@@ -152,7 +161,7 @@ export function createLoginThrottle ({ prisma, policy, keys, now }: LoginThrottl
       const expiresAt = new Date(at.getTime() + keepSeconds * 1000)
       const state = await prisma.loginFailure.findUnique({ where: { key }, select: { failures: true, lastFailureAt: true } })
       // A count whose quiet period has passed starts again from one.
-      const stale = state !== null && at.getTime() >= state.lastFailureAt.getTime() + (waitAfter(state.failures, policy) + policy.lockoutSeconds) * 1000
+      const stale = state !== null && isForgotten(state, at)
       await prisma.loginFailure.upsert({
         where: { key },
         create: { key, failures: 1, lastFailureAt: at, expiresAt },
@@ -165,23 +174,22 @@ export function createLoginThrottle ({ prisma, policy, keys, now }: LoginThrottl
      * Moves the failures counted under `from` to `to` (a renamed account's former name to its
      * new one): whoever takes the former name next starts with none, and the account keeps its
      * wait (a rename away and back must not clear it). Where `to` has failures of its own, the
-     * two merge into the stricter: the larger count, as recent as the later failure (keeping
-     * the larger count alone let an old, spent count on a name prepared beforehand replace a
-     * lock).
+     * count whose wait ends later stays, as it is (the larger count if neither waits); a count
+     * already forgotten is none. Reviews found each simpler rule wrong: keeping the larger count
+     * let an old one prepared on a free name replace a lock, and merging the two built a lock
+     * neither had earned, or brought a forgotten count back.
      */
     async move (from: string, to: string, db: Db): Promise<void> {
+      const at = now()
       const moved = await db.loginFailure.findUnique({ where: { key: from } })
       if (moved === null) return
       // deleteMany: a success or a sweep may have taken the row meanwhile (delete would throw).
       await db.loginFailure.deleteMany({ where: { key: from } })
+      if (isForgotten(moved, at)) return
       const kept = await db.loginFailure.findUnique({ where: { key: to } })
-      const later = (a: Date, b: Date | undefined) => b !== undefined && b > a ? b : a
-      const merged = {
-        failures: Math.max(moved.failures, kept?.failures ?? 0),
-        lastFailureAt: later(moved.lastFailureAt, kept?.lastFailureAt),
-        expiresAt: later(moved.expiresAt, kept?.expiresAt)
-      }
-      await db.loginFailure.upsert({ where: { key: to }, create: { key: to, ...merged }, update: merged })
+      if (kept !== null && !isForgotten(kept, at) && stricterOf(kept, moved, at) === kept) return
+      const { failures, lastFailureAt, expiresAt } = moved
+      await db.loginFailure.upsert({ where: { key: to }, create: { key: to, failures, lastFailureAt, expiresAt }, update: { failures, lastFailureAt, expiresAt } })
     },
 
     /** Forgets the failures of these identifiers: in a password reset's transaction, or for a correct password refused for an unverified address (a successful login forgets them in `openSession`'s statement). */
