@@ -1,5 +1,5 @@
 // /auth/passkeys/*, and the passkey options of the login's second step and of fresh authentication.
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { RateLimits } from '../config-derived.js'
@@ -45,6 +45,7 @@ async function ownPasskeyRoutes (app: FastifyInstance, { passkeys, reauthenticat
 
   routes.post('/auth/passkeys/register/verify', {
     config: { rateLimit },
+    preValidation: nameTrimmed,
     preHandler: [app.requireFreshAuthentication],
     schema: {
       tags,
@@ -55,8 +56,17 @@ async function ownPasskeyRoutes (app: FastifyInstance, { passkeys, reauthenticat
       body: RegisterPasskeyBody,
       response: { 201: PasskeyResponse, ...errorResponses(400, 401, 403, 409, 415, 429) }
     }
-  }, async (request, reply) => reply.code(201).send({ passkey: await passkeys.register(actorOf(request), request.body.response, request.body.name?.trim()) }))
+  }, async (request, reply) => reply.code(201).send({ passkey: await passkeys.register(actorOf(request), request.body.response, request.body.name) }))
   passkeyManagementRoutes(routes, app, { passkeys, reauthentication }, rateLimit)
+}
+
+/**
+ * A passkey's name as it will be stored, trimmed before its schema judges it (trimmed after,
+ * a space before a joiner let the joiner pass, then lead the stored name).
+ */
+async function nameTrimmed (request: FastifyRequest): Promise<void> {
+  const body = request.body as { name?: unknown } | undefined
+  if (typeof body?.name === 'string') body.name = body.name.trim()
 }
 
 /** Listing, renaming and removing the caller's passkeys, and the options to reauthenticate with one. */
@@ -74,6 +84,7 @@ function passkeyManagementRoutes (routes: TypedRoutes, app: FastifyInstance, { p
   }, async request => ({ items: await passkeys.list(callerOf(request).userId) }))
 
   routes.patch('/auth/passkeys/:id', {
+    preValidation: nameTrimmed,
     preHandler: [app.requireLiveSession],
     schema: {
       tags,
@@ -84,7 +95,7 @@ function passkeyManagementRoutes (routes: TypedRoutes, app: FastifyInstance, { p
       body: RenamePasskeyBody,
       response: { 200: PasskeyResponse, ...errorResponses(400, 401, 404, 415) }
     }
-  }, async request => ({ passkey: await passkeys.rename(actorOf(request), request.params.id, request.body.name.trim()) }))
+  }, async request => ({ passkey: await passkeys.rename(actorOf(request), request.params.id, request.body.name) }))
 
   routes.delete('/auth/passkeys/:id', {
     preValidation: absentBodyAsEmpty,

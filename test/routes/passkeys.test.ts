@@ -84,7 +84,7 @@ t.test('a passkey name with a control or format character (bidirectional control
   const options = async () => (await post('/auth/passkeys/register/options', undefined, headers)).json()
   // Refused by the schema, before the ceremony: one set of options serves every try.
   const offered = await options()
-  for (const name of ['My \u202eqotpal', 'a\u2066b', 'line\nbreak', 'bell\u0007', 'sep\u2028', '\u200f', 'csi \u009b', 'zero\u200bwidth', 'soft\u00adhyphen', 'tag\u{E0041}', '\u00a0\u200b\u00a0', '\u3164\u3164', '\u2800', '\u115f\u1160', '\u034f', 'a\u{E0080}\u{E0FFF}b', 'a\ufff0b', '\u{1D159}', 'a\u2060b', 'Key \u{1F3F4}\u{E0069}\u{E0067}\u{E006E}\u{E006F}\u{E0072}\u{E0065}\u{E007F}', `Laptop${'\ufe00\ufe01\u{E0100}'.repeat(6)}`, 'Laptop\u200d\u200c\u200c\u200d\u200c', '\u200dLaptop', 'Laptop\u200d']) {
+  for (const name of ['My \u202eqotpal', 'a\u2066b', 'line\nbreak', 'bell\u0007', 'sep\u2028x', '\u200f', 'csi \u009b', 'zero\u200bwidth', 'soft\u00adhyphen', 'tag\u{E0041}', '\u00a0\u200b\u00a0', '\u3164\u3164', '\u2800', '\u115f\u1160', '\u034f', 'a\u{E0080}\u{E0FFF}b', 'a\ufff0b', '\u{1D159}', 'a\u2060b', 'Key \u{1F3F4}\u{E0069}\u{E0067}\u{E006E}\u{E006F}\u{E0072}\u{E0065}\u{E007F}', `Laptop${'\ufe00\ufe01\u{E0100}'.repeat(6)}`, 'Laptop\u200d\u200c\u200c\u200d\u200c', '\u200dLaptop', 'Laptop\u200d', ' \u200dLaptop', 'Laptop\u200d ', '  \ufe0f\u200dLaptop', '   ']) {
     const refused = await post('/auth/passkeys/register/verify', { response: new SoftPasskey().register(offered), name }, headers)
     // Escaped: a raw line separator in an assertion's name would break the TAP stream.
     t.equal(refused.statusCode, 400, name.replace(/[^ -~]/g, char => `U+${char.charCodeAt(0).toString(16).padStart(4, '0')}`))
