@@ -2,7 +2,7 @@
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import { simpleParser } from 'mailparser'
-import { SMTPServer } from 'smtp-server'
+import { SMTPServer, type SMTPServerOptions } from 'smtp-server'
 
 function tokenOf (link: URL): string | undefined {
   return new URLSearchParams(link.hash.slice(1)).get('token') ?? link.searchParams.get('token') ?? undefined
@@ -130,4 +130,16 @@ export function logCapture () {
     stream: { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>) } },
     text: () => lines.map(line => JSON.stringify(line)).join('\n')
   }
+}
+
+/**
+ * A relay whose answers the test scripts (`onConnect`, `onMailFrom`, `onRcptTo`, `onData`,
+ * `onClose`), without TLS or authentication; it stops when the test ends. Its smtp:// URL.
+ */
+export async function startScriptedRelay (t: TapTest, script: Pick<SMTPServerOptions, 'onConnect' | 'onMailFrom' | 'onRcptTo' | 'onData' | 'onClose'>): Promise<string> {
+  const server = new SMTPServer({ authOptional: true, disabledCommands: ['STARTTLS'], disableReverseLookup: true, logger: false, closeTimeout: 100, ...script })
+  server.listen(0, '127.0.0.1')
+  await once(server.server, 'listening')
+  t.teardown(() => new Promise<void>(resolve => server.close(() => { resolve() })))
+  return `smtp://127.0.0.1:${(server.server.address() as AddressInfo).port}`
 }

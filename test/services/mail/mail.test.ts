@@ -8,7 +8,7 @@ import { SMTPServer } from 'smtp-server'
 import t from 'tap'
 import { buildTestApp } from '../../helpers/app.js'
 import { createTestDatabase } from '../../helpers/database.js'
-import { logCapture, startMailServer } from '../../helpers/mail.js'
+import { logCapture, startMailServer, startScriptedRelay } from '../../helpers/mail.js'
 import { registerPasskey } from '../../helpers/passkeys.js'
 import { loginWithBody, newAccount, registerAccount, registerProvenAccount } from '../../helpers/users.js'
 import { LEASE_SECONDS } from '../../../src/services/mail/delivery.js'
@@ -85,11 +85,7 @@ t.test('a 5xx about the relay, not the mail (at the greeting, to the sender, a p
   let refusing: 'greeting' | 'sender' | 'relaying' | 'content' | null = 'greeting'
   const accepted: string[] = []
   const refusal = (message: string, responseCode: number) => Object.assign(new Error(message), { responseCode })
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    disableReverseLookup: true,
-    logger: false,
+  const smtpUrl = await startScriptedRelay(t, {
     onConnect (_session, callback) { callback(refusing === 'greeting' ? refusal('No service here now', 554) : undefined) },
     onMailFrom (_address, _session, callback) { callback(refusing === 'sender' ? refusal('Sender not allowed', 550) : undefined) },
     onRcptTo (_address, _session, callback) { callback(refusing === 'relaying' ? refusal('5.7.1 Relaying denied', 550) : undefined) },
@@ -101,11 +97,9 @@ t.test('a 5xx about the relay, not the mail (at the greeting, to the sender, a p
       })
     }
   })
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>(resolve => server.close(() => { resolve() })))
   const logs = logCapture()
   const relay = await buildTestApp(t, {
-    env: { SMTP_URL: `smtp://127.0.0.1:${(server.server.address() as AddressInfo).port}`, MAIL_MAX_ATTEMPTS: '5', MAIL_RETRY_BASE_SECONDS: '30' },
+    env: { SMTP_URL: smtpUrl, MAIL_MAX_ATTEMPTS: '5', MAIL_RETRY_BASE_SECONDS: '30' },
     logger: pino({ level: 'info' }, logs.stream)
   })
   const recipient = newAccount().email
@@ -133,20 +127,11 @@ t.test('a 5xx about the relay, not the mail (at the greeting, to the sender, a p
 t.test('a stop cuts short the sends still under way after its grace, and leaves their mails due again at once (regression: it waited for them, past the shutdown\'s timeout, and the mail waited for its claim)', async t => {
   let dataStarted = () => {}
   const inData = new Promise<void>(resolve => { dataStarted = resolve })
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    disableReverseLookup: true,
-    logger: false,
-    closeTimeout: 100,
-    // A relay that takes the message and never answers it.
-    onData (stream) { stream.resume(); dataStarted() }
-  })
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>(resolve => server.close(() => { resolve() })))
+  // A relay that takes the message and never answers it.
+  const smtpUrl = await startScriptedRelay(t, { onData (stream) { stream.resume(); dataStarted() } })
   const logs = logCapture()
   const stalled = await buildTestApp(t, {
-    env: { SMTP_URL: `smtp://127.0.0.1:${(server.server.address() as AddressInfo).port}` },
+    env: { SMTP_URL: smtpUrl },
     logger: pino({ level: 'info' }, logs.stream)
   })
   const id = randomUUID()
@@ -170,12 +155,7 @@ t.test('a hung SMTP server fails the send, not the database: the mail is retried
   let abandoned = () => {}
   const firstAbandoned = new Promise<void>(resolve => { abandoned = resolve })
   const accepted: string[] = []
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    disableReverseLookup: true,
-    logger: false,
-    closeTimeout: 100,
+  const smtpUrl = await startScriptedRelay(t, {
     onConnect (session, callback) {
       connections += 1
       if (connections === 1) hungSession = session.id
@@ -191,12 +171,9 @@ t.test('a hung SMTP server fails the send, not the database: the mail is retried
       })
     }
   })
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>(resolve => server.close(() => { resolve() })))
-  const { port } = server.server.address() as AddressInfo
   const logs = logCapture()
   const hung = await buildTestApp(t, {
-    env: { SMTP_URL: `smtp://127.0.0.1:${port}?greetingTimeout=1000`, MAIL_MAX_ATTEMPTS: '2', MAIL_RETRY_BASE_SECONDS: '30', METRICS_TOKEN },
+    env: { SMTP_URL: `${smtpUrl}?greetingTimeout=1000`, MAIL_MAX_ATTEMPTS: '2', MAIL_RETRY_BASE_SECONDS: '30', METRICS_TOKEN },
     logger: pino({ level: 'info' }, logs.stream)
   })
   const saying = (message: string) => logs.lines.filter(line => line.msg === message)
