@@ -33,13 +33,17 @@ export function createSettingsService ({ prisma, config, audit, onError }: Setti
     sessionAbsoluteTtlSeconds: config.SESSION_ABSOLUTE_TTL_SECONDS
   }
   let current = defaults
+  // Bumped by each update here: a periodic read begun before it may return the row as it was.
+  let updatesHere = 0
   let timer: NodeJS.Timeout | undefined
 
   /** The lifetimes the stored row sets: the defaults, overridden by what it holds. */
   const storedIn = (row: { value: unknown } | null): TokenLifetimes => ({ ...defaults, ...(row?.value as Partial<TokenLifetimes> | undefined) })
 
   async function load (): Promise<void> {
-    current = storedIn(await prisma.setting.findUnique({ where: { key: KEY } }))
+    const updatesBefore = updatesHere
+    const row = await prisma.setting.findUnique({ where: { key: KEY } })
+    if (updatesHere === updatesBefore) current = storedIn(row)
   }
 
   return {
@@ -73,6 +77,7 @@ export function createSettingsService ({ prisma, config, audit, onError }: Setti
         return after
       })
       if (result === null) throw apiError('VALIDATION_FAILED', 'body/sessionAbsoluteTtlSeconds must be at least refreshTokenIdleTtlSeconds')
+      updatesHere++
       current = result
       return result
     }
