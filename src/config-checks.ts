@@ -1,8 +1,11 @@
 // The checks a whole config must pass beyond its schema: settings that must agree, and what production refuses.
+import { isIP } from 'node:net'
 import { createRequire } from 'node:module'
+import AjvCompiler from '@fastify/ajv-compiler'
 import type ProxyAddr from '@fastify/proxy-addr'
 import type { Config } from './config.js'
 import { listOf } from './config-derived.js'
+import { Email } from './schemas/common.js'
 
 // Fastify's own proxy-addr, resolved from Fastify as Fastify resolves it (package.json does not
 // name it): TRUST_PROXY is judged by the very code that compiles it at start.
@@ -34,13 +37,7 @@ export function consistencyProblems (config: Config): string[] {
   if (config.PASSWORD_MAX_LENGTH < config.PASSWORD_MIN_LENGTH) {
     problems.push('PASSWORD_MAX_LENGTH: must be at least PASSWORD_MIN_LENGTH')
   }
-  // The first admin's password keeps the policy of every other (counted as the API counts:
-  // characters, not bytes, once normalised to NFC).
-  const admin = config.ADMIN_PASSWORD
-  const adminLength = admin === undefined ? 0 : [...admin.normalize('NFC')].length
-  if (admin !== undefined && (adminLength < config.PASSWORD_MIN_LENGTH || adminLength > config.PASSWORD_MAX_LENGTH)) {
-    problems.push('ADMIN_PASSWORD: must be PASSWORD_MIN_LENGTH to PASSWORD_MAX_LENGTH characters long, like every password')
-  }
+  problems.push(...firstAdminProblems(config))
   if (config.COOKIE_SAMESITE === 'none' && !config.COOKIE_SECURE) {
     problems.push('COOKIE_SAMESITE: "none" requires COOKIE_SECURE=true (browsers drop such cookies)')
   }
@@ -51,6 +48,7 @@ export function consistencyProblems (config: Config): string[] {
   for (const origin of listOf(config.CORS_ORIGINS)) {
     // A wildcard with credentials would let any site act as the signed-in user (OWASP ASVS 14.5.3).
     if (origin === '*' || origin === 'null') problems.push(`CORS_ORIGINS: "${origin}" would let any page call with the user's cookies; list exact origins`)
+    else if (origin.includes('*')) problems.push(`CORS_ORIGINS: "${origin}" is a pattern, which would never match (origins are compared exactly); list each origin`)
     else if (!isOrigin(origin)) problems.push(`CORS_ORIGINS: "${origin}" is not an exact origin like https://app.example.com`)
   }
   if (config.LOGIN_BACKOFF_MAX_SECONDS < config.LOGIN_BACKOFF_BASE_SECONDS) {
@@ -100,17 +98,49 @@ function readsAsUrl (value: string): boolean {
   return URL.canParse(value) && !path.includes('@')
 }
 
-const TRUSTS_EVERYONE = "would trust every client address, so any client could name its own (rate limits, sessions, audit trail); list the proxy's addresses"
+const TRUSTS_EVERYONE = "would trust a large share of all client addresses, so those clients could name their own (rate limits, sessions, audit trail); list the proxy's addresses"
+const NOT_AN_ADDRESS = 'is not an IP address, a CIDR range like 10.0.0.0/8, or one of loopback, linklocal, uniquelocal'
 // A prefix of no bits: proxy-addr refuses it with a message that does not say why.
 const NO_BITS = /\/0+(\.0+){0,3}$/
-// An address in every /8 of IPv4, and under every first four bits of IPv6: what trusts them all
-// trusts its whole family (::ffff:0:0/96 is every IPv4 client, and proxy-addr takes it; so
-// are 0.0.0.0/1 and 128.0.0.0/1 together). No list of real proxies comes near.
+// An address in every /8 of IPv4, under every first four bits of IPv6, and across global unicast
+// IPv6: what trusts many of them trusts much of the Internet (::ffff:0:0/96 is every IPv4 client,
+// and proxy-addr takes it; 0.0.0.0/1 is half of them). No list of real proxies comes near.
 const SPREAD = [
   Array.from({ length: 256 }, (_, first) => `${first}.123.45.67`),
-  Array.from({ length: 16 }, (_, first) => `${first.toString(16)}123:4567::89`)
+  Array.from({ length: 16 }, (_, first) => `${first.toString(16)}123:4567::89`),
+  // Global unicast IPv6, 2000::/3, in 32 slices.
+  Array.from({ length: 32 }, (_, slice) => `${(0x2000 + slice * 0x100).toString(16)}:4567::89`)
 ]
-const trustsEveryone = (trusts: (address: string, hop: number) => boolean) => SPREAD.some(addresses => addresses.every(address => trusts(address, 0)))
+// More than a quarter of either sample is a share of the Internet, not a proxy's addresses (the
+// published ranges of the largest CDN span a dozen /8s; 0.0.0.0/1 or 2000::/3 span half or more).
+const trustsEveryone = (trusts: (address: string, hop: number) => boolean) =>
+  SPREAD.some(addresses => addresses.filter(address => trusts(address, 0)).length > addresses.length / 4)
+
+const KEYWORDS = new Set(['loopback', 'linklocal', 'uniquelocal'])
+
+/** A keyword, or an address as net.isIP reads it, with a prefix length in digits. */
+function isWrittenOut (entry: string): boolean {
+  if (KEYWORDS.has(entry)) return true
+  const [address = '', bits, ...rest] = entry.split('/')
+  return isIP(address) !== 0 && rest.length === 0 && (bits === undefined || /^[0-9]{1,3}$/.test(bits) || isIP(bits) === 4)
+}
+
+/** ADMIN_EMAIL and ADMIN_PASSWORD, held to the rules of a registration. */
+function firstAdminProblems (config: Config): string[] {
+  const problems: string[] = []
+  // The first admin's password keeps the policy of every other (counted as the API counts:
+  // characters, not bytes, once normalised to NFC).
+  const admin = config.ADMIN_PASSWORD
+  const adminLength = admin === undefined ? 0 : [...admin.normalize('NFC')].length
+  if (admin !== undefined && (adminLength < config.PASSWORD_MIN_LENGTH || adminLength > config.PASSWORD_MAX_LENGTH)) {
+    problems.push('ADMIN_PASSWORD: must be PASSWORD_MIN_LENGTH to PASSWORD_MAX_LENGTH characters long, like every password')
+  }
+  // The address registration would take: an admin made with another could never get a reset mail.
+  if (config.ADMIN_EMAIL !== undefined && !isNewEmail(config.ADMIN_EMAIL)) {
+    problems.push('ADMIN_EMAIL: must be an email address as registration takes one, like admin@example.com')
+  }
+  return problems
+}
 
 /**
  * One line per TRUST_PROXY entry that Fastify would refuse at start (with a stack trace), or
@@ -121,11 +151,13 @@ const trustsEveryone = (trusts: (address: string, hop: number) => boolean) => SP
 function trustProxyProblems (value: string): string[] {
   const entries = listOf(value)
   const problems = entries.flatMap(entry => {
+    // proxy-addr reads "1" as 0.0.0.1 and "127.1" as 127.0.0.1: a hop count meant, a proxy not trusted.
+    if (!isWrittenOut(entry)) return [`TRUST_PROXY: "${entry}" ${NOT_AN_ADDRESS}${/^[0-9]+$/.test(entry) ? " (a number of hops is not taken: list the proxy's addresses)" : ''}`]
     let trusts: (address: string, hop: number) => boolean
     try {
       trusts = proxyAddr.compile(entry)
     } catch {
-      return [`TRUST_PROXY: "${entry}" ${NO_BITS.test(entry) ? TRUSTS_EVERYONE : 'is not an IP address, a CIDR range like 10.0.0.0/8, or one of loopback, linklocal, uniquelocal'}`]
+      return [`TRUST_PROXY: "${entry}" ${NO_BITS.test(entry) ? TRUSTS_EVERYONE : NOT_AN_ADDRESS}`]
     }
     return trustsEveryone(trusts) ? [`TRUST_PROXY: "${entry}" ${TRUSTS_EVERYONE}`] : []
   })
@@ -150,10 +182,10 @@ export function productionProblems (config: Config, publicUrlSet = true): string
   }
   if (config.AUTH_SECRET === undefined) {
     problems.push('AUTH_SECRET: required in production (generate one with: openssl rand -base64 48)')
-  } else if (isWeakSecret(config.AUTH_SECRET)) {
+  } else if (isWeakSecret(config.AUTH_SECRET, 16)) {
     problems.push('AUTH_SECRET: looks like a placeholder or low-entropy value; generate one with: openssl rand -base64 48')
   }
-  if (config.METRICS_TOKEN !== undefined && isWeakSecret(config.METRICS_TOKEN)) {
+  if (config.METRICS_TOKEN !== undefined && isWeakSecret(config.METRICS_TOKEN, 12)) {
     problems.push('METRICS_TOKEN: looks like a placeholder or low-entropy value; generate one with: openssl rand -base64 32')
   }
   if (config.ARGON2_MEMORY_KIB < ARGON2_FLOOR.memoryKiB) problems.push(`ARGON2_MEMORY_KIB: must be at least ${ARGON2_FLOOR.memoryKiB} in production`)
@@ -167,10 +199,35 @@ export function productionProblems (config: Config, publicUrlSet = true): string
   return problems
 }
 
-function isWeakSecret (secret: string): boolean {
+/**
+ * A placeholder, or a value a guesser tries early: few distinct characters, or made of runs
+ * along the alphabet, the digits or a keyboard row (`abcdef…`, `0123…`, `qwerty…`), each run
+ * one choice rather than one per character. Random values pass by far: 32 random hex digits
+ * make about 26 choices (fewer than 16 not once in 50 000 tries), the 64 characters of
+ * `openssl rand -base64 48` about 54.
+ */
+function isWeakSecret (secret: string, leastChoices: number): boolean {
+  // Nine distinct characters at least: 32 random hex digits hold fewer about once in ten million.
   const distinct = new Set(secret).size
-  return distinct < 12 || /change[-_ ]?me|secret|example|password/i.test(secret)
+  return distinct < 9 || choicesIn(secret) < leastChoices || /change[-_ ]?me|secret|example|password/i.test(secret)
 }
+
+const WALKS = ['abcdefghijklmnopqrstuvwxyz', '01234567890', 'qwertyuiop', 'asdfghjkl', 'zxcvbnm']
+
+/** The characters of `value` once each run of repeats, or of neighbours along a walk either way, counts as one. */
+function choicesIn (value: string): number {
+  const text = value.toLowerCase()
+  const continues = (before: string, next: string) => before === next || WALKS.some(walk => {
+    const at = walk.indexOf(before)
+    return at !== -1 && (walk[at + 1] === next || walk[at - 1] === next)
+  })
+  let choices = 0
+  for (let i = 0; i < text.length; i++) if (i === 0 || !continues(text[i - 1] as string, text[i] as string)) choices++
+  return choices
+}
+
+const newEmail = AjvCompiler()({}, { customOptions: {} })({ schema: Email, method: 'POST', url: '/config', httpPart: 'body' })
+const isNewEmail = (value: string): boolean => newEmail(value) === true
 
 function isLinkTemplate (value: string): boolean {
   if (!value.includes('{token}')) return false

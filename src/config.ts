@@ -199,6 +199,11 @@ function validated<S extends TObject> (schema: S, env: NodeJS.ProcessEnv, comple
       problem(name, rule, ruleOf(rule, 'Expected integer'))
       delete input[name]
     }
+    // Likewise a fraction: "0x1" would read as 0 (a check turned off), "1e-1" as 0.1.
+    if (rule.type === 'number' && !/^\s*[0-9]+(\.[0-9]+)?\s*$/.test(value)) {
+      problem(name, rule, ruleOf(rule, 'Expected number'))
+      delete input[name]
+    }
   }
   const candidate = Value.Convert(schema, Value.Default(schema, input)) as Record<string, unknown>
   complete?.(candidate)
@@ -210,6 +215,7 @@ function validated<S extends TObject> (schema: S, env: NodeJS.ProcessEnv, comple
 /** A variable's rule in words: TypeBox's message names the first check that failed, not the rule (min and max together, the values allowed). */
 function ruleOf (rule: TSchema, message: string): string {
   if (rule.type === 'integer') return `must be a whole number from ${String(rule.minimum)} to ${String(rule.maximum)}`
+  if (rule.type === 'number') return `must be a number from ${String(rule.minimum)} to ${String(rule.maximum)}, in digits (like 0.9)`
   if (rule.type === 'boolean') return 'must be true or false'
   const choices = (rule.anyOf as TSchema[] | undefined)?.map(choice => choice.const as unknown)
   if (choices !== undefined && choices.every(choice => typeof choice === 'string')) return `must be one of ${choices.join(', ')}`

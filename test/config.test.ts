@@ -3,6 +3,7 @@ import t from 'tap'
 import { ConfigError, loadConfig, loadDatabaseConfig } from '../src/config.js'
 import { mailSettingsOf, rateLimitsOf, rateOf } from '../src/config-derived.js'
 import { webauthnSettingsOf } from '../src/config-webauthn.js'
+import { TEST_SECRET } from './helpers/app.js'
 
 const strongSecret = 'q8Z2v7XkLm4Pw9RtYb3Nc6Hs1Jd5Fg0AeUoIyTr'
 /** What a production start needs at the least. */
@@ -139,6 +140,14 @@ t.test('production refuses development defaults and weak secrets', async t => {
   t.same(problemsOf(production), [])
   t.match(problemsOf({ ...production, AUTH_SECRET: 'change-me-change-me-change-me-change-me' }), [/^AUTH_SECRET: looks like a placeholder/])
   t.match(problemsOf({ ...production, AUTH_SECRET: 'a'.repeat(64) }), [/^AUTH_SECRET/])
+  // Regression: runs along the alphabet, the digits or a keyboard row, and the test suite's own secret, passed.
+  for (const guessable of ['abcdefghijklmnopqrstuvwxyz012345', '0123456789abcdef0123456789abcdef', 'qwertyuiopasdfghjklzxcvbnm123456', 'ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210', TEST_SECRET]) {
+    t.match(problemsOf({ ...production, AUTH_SECRET: guessable }), [/^AUTH_SECRET: looks like a placeholder or low-entropy value/], guessable)
+  }
+  t.match(problemsOf({ ...production, METRICS_TOKEN: 'abcdefghijklmnop' }), [/^METRICS_TOKEN: looks like a placeholder/])
+  for (const random of ['u0vQ7yK3pL9zX2mB8nR5tW1cF6hJ4gD0', 'mN4rT8vX2zB6dF0hJ3lP7sW1yC5gK9qE2uI6oA8eR4tY0', '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08']) {
+    t.same(problemsOf({ ...production, AUTH_SECRET: random }), [], `random: ${random.slice(0, 8)}…`)
+  }
   t.match(problemsOf({ ...production, COOKIE_SECURE: 'false' }), [/^COOKIE_SECURE/])
   t.match(problemsOf({ ...production, ARGON2_MEMORY_KIB: '4096', ARGON2_TIME_COST: '1' }), [/^ARGON2_MEMORY_KIB/, /^ARGON2_TIME_COST/])
   t.same(problemsOf({ ...production, SMTP_URL: '' }), ['SMTP_URL: required in production (without it mails are only written to the log)'])
@@ -224,6 +233,8 @@ t.test('CORS with credentials never opens to everyone; production wants https or
   t.match(problemsOf({ CORS_ORIGINS: '*' }), [/^CORS_ORIGINS: "\*" would let any page call with the user's cookies/])
   t.match(problemsOf({ CORS_ORIGINS: 'https://app.example.com, null' }), [/^CORS_ORIGINS: "null" would let any page/])
   t.same(problemsOf({ ...production, CORS_ORIGINS: 'https://app.example.com' }), [])
+  // Regression: a pattern passed as a literal origin, which never matched.
+  t.match(problemsOf({ CORS_ORIGINS: 'https://*.example.com' }), [/^CORS_ORIGINS: "https:\/\/\*\.example\.com" is a pattern/])
   t.match(problemsOf({ ...production, CORS_ORIGINS: 'http://app.example.com' }), [/^CORS_ORIGINS: "http:\/\/app.example.com" is not https/])
 })
 
@@ -281,18 +292,41 @@ t.test('production: PUBLIC_URL set and https, link templates https (regression: 
   t.same(problemsOf({ PUBLIC_URL: 'http://auth.internal', PASSWORD_RESET_URL: 'http://app.internal/reset#token={token}' }), [], 'http on a developer\'s machine')
 })
 
+// Regression: any string of 3 characters made the first admin, who could then never be mailed a reset link.
+t.test('ADMIN_EMAIL: an address as registration takes one', async t => {
+  for (const bad of ['not an email', 'admin@localhost', 'admin@10.0.0.5']) t.match(problemsOf({ ADMIN_EMAIL: bad }), [/^ADMIN_EMAIL: must be an email address/], bad)
+  t.same(problemsOf({ ADMIN_EMAIL: 'admin@example.com' }), [])
+})
+
+// Regression: "0x1" read as 0, which turned load shedding off, and "1e-1" as 0.1.
+t.test('a fraction is written in digits', async t => {
+  for (const loose of ['0x1', '1e-1', '.5', '0.9.1', 'Infinity']) {
+    t.match(problemsOf({ LOAD_SHEDDING_MAX_EVENT_LOOP_UTILIZATION: loose }), [/^LOAD_SHEDDING_MAX_EVENT_LOOP_UTILIZATION: must be a number from 0 to 1, in digits/], loose)
+  }
+  t.equal(loadConfig({ LOAD_SHEDDING_MAX_EVENT_LOOP_UTILIZATION: ' 0.95 ' }).LOAD_SHEDDING_MAX_EVENT_LOOP_UTILIZATION, 0.95)
+  t.match(problemsOf({ LOAD_SHEDDING_MAX_EVENT_LOOP_UTILIZATION: '1.5' }), [/must be a number from 0 to 1/])
+})
+
 t.test('TRUST_PROXY: each entry as Fastify reads it, one line per bad one (regression: a stack trace at start)', async t => {
   t.same(problemsOf({ TRUST_PROXY: '10.0.0.5, 10.0.0.0/24, 192.168.0.0/255.255.0.0, fd00::/8, ::1, loopback, uniquelocal, linklocal' }), [])
   const notAnAddress = 'is not an IP address, a CIDR range like 10.0.0.0/8, or one of loopback, linklocal, uniquelocal'
   t.same(problemsOf({ TRUST_PROXY: 'true, 10.0.0.1/33,nginx' }), [`TRUST_PROXY: "true" ${notAnAddress}`, `TRUST_PROXY: "10.0.0.1/33" ${notAnAddress}`, `TRUST_PROXY: "nginx" ${notAnAddress}`])
   // Any client could set X-Forwarded-For to a new address at each request: past every per-ip limit.
-  const everyone = "would trust every client address, so any client could name its own (rate limits, sessions, audit trail); list the proxy's addresses"
-  for (const catchAll of ['0.0.0.0/0', '::/0', '10.1.2.3/0', '0.0.0.0/0.0.0.0', '::ffff:0:0/96']) {
+  const everyone = "would trust a large share of all client addresses, so those clients could name their own (rate limits, sessions, audit trail); list the proxy's addresses"
+  // Regression (the last three): half or more of IPv4, or all of global IPv6, passed.
+  for (const catchAll of ['0.0.0.0/0', '::/0', '10.1.2.3/0', '0.0.0.0/0.0.0.0', '::ffff:0:0/96', '0.0.0.0/1', '2000::/3', '::/1']) {
     t.same(problemsOf({ TRUST_PROXY: catchAll }), [`TRUST_PROXY: "${catchAll}" ${everyone}`], catchAll)
     t.same(problemsOf({ ...production, TRUST_PROXY: `10.0.0.5,${catchAll}` }), [`TRUST_PROXY: "${catchAll}" ${everyone}`], `${catchAll} in production too`)
   }
-  // Regression: split in two, a catch-all passed.
-  for (const split of ['0.0.0.0/1,128.0.0.0/1', '::/1, 8000::/1']) {
+  // Regression: split in parts, each under the bar, a catch-all passed.
+  for (const split of ['0.0.0.0/3,32.0.0.0/3,64.0.0.0/3', '0.0.0.0/3,32.0.0.0/3,64.0.0.0/3,96.0.0.0/3,128.0.0.0/2,192.0.0.0/3', '2000::/6, 2400::/6, 2800::/6']) {
     t.same(problemsOf({ TRUST_PROXY: split }), [`TRUST_PROXY: together, "${split}" ${everyone}`], split)
   }
+  // Regression: "1" (the usual hop count elsewhere) read as 0.0.0.1, so the proxy was not trusted,
+  // and every client shared its address; other short spellings likewise.
+  for (const loose of ['1', '2', '127.1', '0x7f000001', '10.0.0.1/0x8']) {
+    t.match(problemsOf({ TRUST_PROXY: loose }), [new RegExp(`^TRUST_PROXY: "${loose.replace('.', '\\.')}" is not an IP address`)], loose)
+  }
+  t.match(problemsOf({ TRUST_PROXY: '1' })[0], /a number of hops is not taken/)
+  t.same(problemsOf({ TRUST_PROXY: '103.21.244.0/22, 104.16.0.0/13, 172.64.0.0/13, 2606:4700::/32, 2400:cb00::/32' }), [], 'a CDN\'s published ranges')
 })

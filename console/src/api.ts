@@ -12,7 +12,6 @@ export type User = Static<typeof AdminUser> & { mfaEnabled?: boolean }
 export type UserPage = Static<typeof UserList>
 export type Sessions = Static<typeof SessionList>
 export type AuditPage = Static<typeof AuditList>
-export type AuditEntry = AuditPage['items'][number]
 export type Lifetimes = Static<typeof Settings>
 
 export interface UserQuery { q?: string, match?: 'prefix' | 'exact', role?: Role, active?: boolean, cursor?: string, limit?: number }

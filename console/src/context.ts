@@ -9,6 +9,12 @@ export interface Context {
   params: URLSearchParams
   /** Goes to `hash` (like `#/users?q=ada`), as a link would. */
   navigate: (hash: string) => void
+  /**
+   * Whether `error`, an action's failure, ends the screen rather than being told on it: the
+   * session is over (the client library has said so), or the admin API refuses this account now
+   * (demoted, or their factor removed, while the console was open), whose refusal screen it shows.
+   */
+  endsScreen: (error: unknown) => boolean
 }
 
 /** A screen: its title (also the page's) and its content, whose h1 gets the focus after navigation. */

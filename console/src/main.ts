@@ -1,6 +1,6 @@
 // The console's entry: who is signed in, the frame around the screens, and the route from the address's hash to a screen.
 import { createAuthClient, isAuthError } from '../../packages/client/src/index.js'
-import { adminApi, problemOf } from './api.js'
+import { adminApi, isSignedOut, problemOf } from './api.js'
 import { reauthenticationPrompt } from './reauthentication.js'
 import type { Context, Screen } from './context.js'
 import { h, messageArea, type MessageArea } from './dom.js'
@@ -106,11 +106,18 @@ function frame (email: string, meId: string): void {
   )
   app.replaceChildren(header, main)
 
+  function endsScreen (error: unknown): boolean {
+    if (isSignedOut(error)) return true
+    if (!isRefusal(error)) return false
+    showRefusal(email, error)
+    return true
+  }
+
   async function route (): Promise<void> {
     if (!signedIn) return
     const token = ++rendering
     const [path = '', query = ''] = location.hash.slice(1).split('?')
-    const context: Context = { api, meId, params: new URLSearchParams(query), navigate: hash => { location.hash = hash } }
+    const context: Context = { api, meId, params: new URLSearchParams(query), navigate: hash => { location.hash = hash }, endsScreen }
     for (const link of nav.querySelectorAll('a')) {
       if (path.startsWith(link.getAttribute('href')?.slice(1) ?? '-')) link.setAttribute('aria-current', 'page')
       else link.removeAttribute('aria-current')

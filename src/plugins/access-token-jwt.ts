@@ -100,29 +100,44 @@ export function createAccessTokenJwt (settings: Pick<JwtSettings, 'ring' | 'issu
      * A token in our shape whose key is not one this service verifies with any more is
      * AUTH_TOKEN_EXPIRED (see keyGone); nothing is ever accepted without a live key.
      */
-    verify (token: string): AccessTokenClaims {
-      const header = headerOf(token)
-      const key = ring.verificationKey(header.kid)
-      const instance = key === undefined ? undefined : instances[key.kid]
-      if (key === undefined || instance === undefined) {
-        // Its claims unverified, the session it names is told back all the same: a client only
-        // ever names it back to be refused (AUTH_SESSION_MISMATCH), never to be let in.
-        const claims = unverifiedClaims(token)
-        throw keyGone(header, claims, settings, hs256) ? expired(claims) : apiError('AUTH_TOKEN_INVALID')
-      }
-      // A live key under another algorithm is never a token we issued: algorithm confusion (RFC 8725 3.1).
-      if (header.alg !== key.alg) throw apiError('AUTH_TOKEN_INVALID')
-      let claims: AccessTokenClaims
-      try {
-        claims = instance.verify<AccessTokenClaims>(token)
-      } catch (error) {
-        // The signature is checked before the expiry: an expired token's session is its own.
-        throw (error as { code?: string }).code === 'FAST_JWT_EXPIRED' ? expired(unverifiedClaims(token)) : apiError('AUTH_TOKEN_INVALID')
-      }
-      if (!inOurShape(claims)) throw apiError('AUTH_TOKEN_INVALID')
-      // Frozen: the cache answers every later request with this token with the same object.
-      return Object.freeze(claims)
+    verify: (token: string): AccessTokenClaims => check(token, false),
+
+    /**
+     * `verify`, but a token whose every check but its expiry holds passes too: a logout by an
+     * expired access token ends the session it names (the signature is ours, only its age is
+     * past). Refused, its client would be told 204 while the session and its refresh token lived on.
+     */
+    verifyAllowingExpiry: (token: string): AccessTokenClaims => check(token, true)
+  }
+
+  function check (token: string, allowExpired: boolean): AccessTokenClaims {
+    // One spelling per token: base64url leaves spare bits in the signature's last character, and
+    // each way to set them would pass as another token (to a cache, a deny-list, a log search).
+    if (!hasCanonicalSignature(token)) throw apiError('AUTH_TOKEN_INVALID')
+    const header = headerOf(token)
+    const key = ring.verificationKey(header.kid)
+    const instance = key === undefined ? undefined : instances[key.kid]
+    if (key === undefined || instance === undefined) {
+      // Its claims unverified, the session it names is told back all the same: a client only
+      // ever names it back to be refused (AUTH_SESSION_MISMATCH), never to be let in.
+      const claims = unverifiedClaims(token)
+      throw keyGone(header, claims, settings, hs256) ? expired(claims) : apiError('AUTH_TOKEN_INVALID')
     }
+    // A live key under another algorithm is never a token we issued: algorithm confusion (RFC 8725 3.1).
+    if (header.alg !== key.alg) throw apiError('AUTH_TOKEN_INVALID')
+    let claims: AccessTokenClaims
+    try {
+      claims = instance.verify<AccessTokenClaims>(token)
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'FAST_JWT_EXPIRED') throw apiError('AUTH_TOKEN_INVALID')
+      // fast-jwt checks the signature, typ and nbf before exp, and iss and aud after it.
+      const past = unverifiedClaims(token) as AccessTokenClaims | null
+      if (allowExpired && past !== null && past.iss === settings.issuer && past.aud === settings.audience && inOurShape(past)) return Object.freeze(past)
+      throw expired(past)
+    }
+    if (!inOurShape(claims)) throw apiError('AUTH_TOKEN_INVALID')
+    // Frozen: the cache answers every later request with this token with the same object.
+    return Object.freeze(claims)
   }
 }
 
@@ -147,6 +162,12 @@ function keyGone (header: JoseHeader, claims: Record<string, unknown> | null, { 
   if (header.typ !== TYP || !OUR_ALGORITHMS.has(header.alg) || (header.kid !== undefined && typeof header.kid !== 'string')) return false
   if (hs256 && header.alg === 'HS256' && header.kid !== undefined) return false
   return claims?.iss === issuer && claims.aud === audience
+}
+
+/** Whether the signature is spelled as base64url spells its bytes (its spare bits zero, no padding). */
+function hasCanonicalSignature (token: string): boolean {
+  const signature = token.slice(token.lastIndexOf('.') + 1)
+  return Buffer.from(signature, 'base64url').toString('base64url') === signature
 }
 
 /** A token's claims, unverified: read to judge a key gone, and an expired token's once its signature passed. */

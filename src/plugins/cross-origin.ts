@@ -28,6 +28,8 @@ export function corsAnswerHeaders (origin: string | undefined, allowedOrigins: R
   return { 'access-control-allow-origin': origin, 'access-control-allow-credentials': 'true', 'access-control-expose-headers': EXPOSED_HEADERS.join(', '), vary: 'Origin' }
 }
 
+const BEARER_SCHEME = /^Bearer /i
+
 /**
  * Whether a state-changing request may come from where the browser says it comes from
  * (OWASP CSRF Cheat Sheet, "Verifying Origin with standard headers" and "Fetch Metadata"):
@@ -54,12 +56,14 @@ async function crossOriginPlugin (app: FastifyInstance, settings: CrossOriginSet
     maxAge: 600
   })
 
-  // Applied to every state-changing request without an Authorization header, not only to
-  // those carrying cookies: a cross-site page can never reach login, register or a
+  // Applied to every state-changing request without a Bearer token, not only to those
+  // carrying cookies: a cross-site page can never reach login, register or a
   // cookie-authenticated route, and no route can forget to opt in. Bearer clients are not
-  // affected: a cross-site page cannot attach that header without passing CORS.
+  // affected: a cross-site page cannot attach that header without passing CORS. Any other
+  // scheme is checked: a browser attaches Basic or Negotiate credentials by itself to a site
+  // behind HTTP authentication, cookies with them.
   app.addHook('onRequest', (request, _reply, done) => {
-    const refused = !SAFE_METHODS.has(request.method) && request.headers.authorization === undefined && !isTrustedSource(request, trusted)
+    const refused = !SAFE_METHODS.has(request.method) && !BEARER_SCHEME.test(request.headers.authorization ?? '') && !isTrustedSource(request, trusted)
     done(refused ? apiError('CSRF_REJECTED') : undefined)
   })
 }

@@ -154,7 +154,7 @@ function logoutRoutes (routes: TypedRoutes, app: FastifyInstance, sessions: Sess
       tags: ['auth'],
       operationId: 'logout',
       summary: 'End this session and clear the cookies',
-      description: 'Identifies the session by the refresh token in the body, else the Bearer access token, else the refresh or access cookie; a refresh token that names no session leaves it to the access token (Bearer or cookie). Idempotent: 204 even with no or stale credentials.',
+      description: 'Identifies the session by the refresh token in the body, else the Bearer access token, else the refresh or access cookie; a refresh token that names no session leaves it to the access token (Bearer or cookie), which may have expired: its signature still names the session. Idempotent: 204 even with no or stale credentials.',
       body: RefreshTokenBody,
       response: { 204: Type.Null(), ...errorResponses(400, 415) },
       ...authCookies({ 204: 'cleared' })
@@ -191,7 +191,9 @@ function logoutRoutes (routes: TypedRoutes, app: FastifyInstance, sessions: Sess
     if (refreshToken !== undefined && await sessions.revokeByRefreshToken(refreshToken, 'logout')) return
     let claims
     try {
-      claims = app.accessTokens.verify(app.accessTokens.presented(request))
+      // An expired access token still names its session: a client logging out after a pause
+      // must not be told 204 while the session, and its refresh token, live on.
+      claims = app.accessTokens.verifyAllowingExpiry(app.accessTokens.presented(request))
     } catch {
       return // nothing valid presented: there is no session to end
     }

@@ -59,7 +59,9 @@ export const AuditList = Type.Object({
     createdAt: Type.String({ format: 'date-time' }),
     action: Type.String(),
     actorId: Type.Union([Uuid, Type.Null()]),
+    actorEmail: Type.Union([Type.String(), Type.Null()], { description: 'the acting user\'s address now; null with no actor, or once that user is deleted' }),
     subjectId: Type.Union([Uuid, Type.Null()]),
+    subjectEmail: Type.Union([Type.String(), Type.Null()], { description: 'the address now of the user the entry is about; null with none, or once that user is deleted' }),
     ip: Type.Union([Type.String(), Type.Null()]),
     details: Type.Unknown()
   })),

@@ -73,6 +73,14 @@ t.test('a tampered payload under the old signature', async t => {
   // A character in the middle: every one of its bits is signature (the last one's are partly padding).
   const flipped = `${realSignature.slice(0, 10)}${realSignature[10] === 'A' ? 'B' : 'A'}${realSignature.slice(11)}`
   await assertRefused(t, `${header}.${realPayload}.${flipped}`, 'signature bits changed')
+  // Regression: the last character's spare bits (an Ed25519 signature's 64 bytes leave four) could be
+  // set any of 15 other ways, each spelling passing as another token; a padded spelling likewise.
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+  const last = alphabet.indexOf(realSignature.at(-1) as string)
+  for (const spare of [1, 2, 8, 15]) {
+    await assertRefused(t, `${header}.${realPayload}.${realSignature.slice(0, -1)}${alphabet[last + spare] as string}`, `the signature's spare bits set (+${spare})`)
+  }
+  await assertRefused(t, `${header}.${realPayload}.${realSignature}==`, 'the signature padded')
 })
 
 t.test('expired, not yet valid, wrong issuer, audience or type, missing claims', async t => {

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Fastify, { type FastifyInstance } from 'fastify'
-import { SignJWT, importPKCS8 } from 'jose'
+import { SignJWT, generateKeyPair, importPKCS8, type JWTHeaderParameters } from 'jose'
 import t from 'tap'
 import { accessTokenAuth, createAccessTokenVerifier, type AccessTokenVerifier } from '../../packages/client/src/server/index.js'
 import { generateKeyFiles } from '../../src/services/tokens/signing-keys.js'
@@ -57,6 +57,18 @@ t.test('a valid token: its claims, typed, after one fetch of the keys', async t 
   t.equal(typeof claims.sid, 'string')
   await verifier.verify(accessToken)
   t.equal(jwks.fetches - before, 1, 'the keys are cached')
+})
+
+// Regression: the signature's last character has spare bits (four for EdDSA), and every way to
+// set them passed as another token, where the service refuses all but one spelling.
+t.test('one spelling per token: a signature with its spare bits set, or padded, is refused', async t => {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+  const last = alphabet.indexOf(accessToken.at(-1) as string)
+  for (const spelled of [`${accessToken.slice(0, -1)}${alphabet[last + 1] as string}`, `${accessToken.slice(0, -1)}${alphabet[last + 15] as string}`, `${accessToken}==`]) {
+    await t.rejects(verifier.verify(spelled), { code: 'AUTH_TOKEN_INVALID' }, spelled.slice(-3))
+    t.equal((await service.app.inject({ method: 'POST', url: '/auth/verify', payload: { token: spelled } })).json().code, 'AUTH_TOKEN_INVALID', `${spelled.slice(-3)}: as the service`)
+  }
+  t.match(await verifier.verify(accessToken), { sub: account.user.id }, 'the token as issued')
 })
 
 t.test('refused: expired, another audience, not an access token, tampered, not a JWT', async t => {
@@ -137,6 +149,18 @@ t.test('a kid the keys no longer hold: AUTH_TOKEN_EXPIRED for a token in the ser
   await t.rejects(fresh.verify(await signed({ alg: 'EdDSA', typ: 'at+jwt' })), { code: 'AUTH_TOKEN_EXPIRED', status: 401 })
   await t.rejects(fresh.verify(await signed({ alg: 'EdDSA', typ: 'JWT' })), { code: 'AUTH_TOKEN_INVALID' }, 'not an access token')
   await t.rejects(fresh.verify(await signed({ alg: 'EdDSA', typ: 'at+jwt' }, { iss: 'https://elsewhere.example' })), { code: 'AUTH_TOKEN_INVALID' }, 'another issuer')
+  // Regression: a live kid under another algorithm, and a kid that is no string, were
+  // AUTH_TOKEN_EXPIRED here (its client sent to refresh), AUTH_TOKEN_INVALID at the service.
+  const es256 = await generateKeyPair('ES256')
+  const confused = await new SignJWT({ ...claims }).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: firstKey.kid }).sign(es256.privateKey)
+  t.equal((await service.app.inject({ method: 'POST', url: '/auth/verify', payload: { token: confused } })).json().code, 'AUTH_TOKEN_INVALID', 'a live kid under ES256: the service')
+  await t.rejects(fresh.verify(confused), { code: 'AUTH_TOKEN_INVALID' }, 'a live kid under ES256: the verifier answers as the service')
+  for (const kid of [5, { a: 1 }, ['x'], null]) {
+    const odd = await new SignJWT({ ...claims }).setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt', kid } as unknown as JWTHeaderParameters).sign(key)
+    const atService = await service.app.inject({ method: 'POST', url: '/auth/verify', payload: { token: odd } })
+    t.equal(atService.json().code, 'AUTH_TOKEN_INVALID', `kid ${JSON.stringify(kid)}: the service`)
+    await t.rejects(fresh.verify(odd), { code: 'AUTH_TOKEN_INVALID' }, `kid ${JSON.stringify(kid)}: the verifier answers as the service`)
+  }
 })
 
 t.test('the keys out of reach: 503 SERVICE_UNAVAILABLE, not a refusal of the token', async t => {
@@ -145,6 +169,23 @@ t.test('the keys out of reach: 503 SERVICE_UNAVAILABLE, not a refusal of the tok
   await t.rejects(createAccessTokenVerifier({ baseUrl, issuer }).verify(accessToken), { code: 'SERVICE_UNAVAILABLE', status: 503 })
   const nowhere = createAccessTokenVerifier({ baseUrl: 'http://127.0.0.1:9', issuer, timeoutSeconds: 1 })
   await t.rejects(nowhere.verify(accessToken), { code: 'SERVICE_UNAVAILABLE', status: 503 })
+})
+
+// Regression: with no keys kept (a server started during an outage, or past staleKeysSeconds),
+// every verification fetched the keys again: the resource server's traffic, one for one, on a
+// service already failing.
+t.test('the keys out of reach with none kept: 503, and the service asked once per cooldown', async t => {
+  jwks.serving = null
+  t.teardown(() => { jwks.serving = service.app })
+  const cold = createAccessTokenVerifier({ baseUrl, issuer, cooldownSeconds: 0.5 })
+  const fetches = jwks.fetches
+  const atOnce = await Promise.allSettled(Array.from({ length: 20 }, () => cold.verify(accessToken)))
+  t.same(atOnce.map(answer => answer.status === 'rejected' && (answer.reason as { code?: string }).code), Array(20).fill('SERVICE_UNAVAILABLE'))
+  for (let i = 0; i < 20; i++) await t.rejects(cold.verify(accessToken), { code: 'SERVICE_UNAVAILABLE', status: 503 })
+  t.equal(jwks.fetches, fetches + 1, 'one fetch for forty verifications')
+  await new Promise(resolve => setTimeout(resolve, 600))
+  jwks.serving = service.app
+  t.match(await cold.verify(accessToken), { sub: account.user.id }, 'asked again once the cooldown is over')
 })
 
 t.test('the keys out of reach once the cache is stale: the last ones fetched go on verifying for staleKeysSeconds from that fetch, the service asked once per cooldown, then 503 (regression: 503 as soon as the cache was stale)', async t => {
@@ -166,7 +207,8 @@ t.test('the keys out of reach once the cache is stale: the last ones fetched go 
   await sleep(1500)
   await t.rejects(outlasting.verify(accessToken), { code: 'SERVICE_UNAVAILABLE', status: 503 }, 'past cacheMaxAgeSeconds + staleKeysSeconds from the fetch, not from the last verification: 503')
   jwks.serving = service.app
-  t.match(await outlasting.verify(accessToken), { sub: account.user.id }, 'and fetched again once the service is back')
+  await sleep(250)
+  t.match(await outlasting.verify(accessToken), { sub: account.user.id }, 'and fetched again once the service is back, past the cooldown')
 })
 
 t.test('a key the last successful fetch no longer held never verifies again, an outage after it or not (regression: the keys kept were those of the last verification)', async t => {
@@ -202,6 +244,8 @@ t.test('the Fastify plugin: only a valid token passes; refusals in the service\'
   t.equal(ok.statusCode, 200)
   t.same(ok.json(), { owner: account.user.id })
   t.same((await orders.inject({ method: 'GET', url: '/public' })).json(), { claims: null }, 'routes without the hook are untouched')
+  // Regression: one space only here, where the service takes one or more.
+  t.equal((await get(`Bearer  ${accessToken}`)).statusCode, 200, 'spaces after Bearer, as the service takes them')
 
   const none = await get()
   t.equal(none.statusCode, 401)

@@ -184,9 +184,40 @@ t.test('through nginx, with TLS, in front of two instances', { skip }, async t =
       return statuses
     }))).flat()
     t.same([...new Set(answers)], [413], 'every one 413')
+    const refusal = await viaProxy('POST', '/auth/login', { body: tooLarge })
+    t.match(refusal.body, { statusCode: 413, code: 'BODY_TOO_LARGE' }, 'in the service\'s error shape, not an HTML page')
     const after = await Promise.all(Array.from({ length: 4 }, async () => await viaProxy('GET', '/health')))
     t.same(after.map(answer => answer.status), [200, 200, 200, 200], 'and nothing answered 502 after them')
     t.notMatch(await nginx.errors(), /upstream server temporarily disabled/, 'no instance set aside')
+  })
+
+  // Regression: nginx set an instance aside at its first 503, so a database blip made every
+  // route, those needing no database too, nginx's HTML 502, until seconds after its return.
+  await t.test('the database out of reach: its routes answer the service\'s 503, the others go on, and nothing is set aside', async t => {
+    const login = await viaProxy('POST', '/auth/login', { body: { email: account.email, password: account.password } })
+    const bearer = { authorization: `Bearer ${(login.body as { accessToken: string }).accessToken}` }
+    const name = new URL(database.url).pathname.slice(1)
+    const allowConnections = (allowed: boolean) => withClient(serverUrl as string, client => client.query(`ALTER DATABASE "${name}" ALLOW_CONNECTIONS ${String(allowed)}`))
+    await allowConnections(false)
+    t.teardown(() => allowConnections(true))
+    await withClient(serverUrl as string, client => client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]))
+    for (let i = 0; i < 6; i++) {
+      const me = await viaProxy('GET', '/users/me', { headers: bearer })
+      t.match({ status: me.status, body: me.body }, { status: 503, body: { code: 'SERVICE_UNAVAILABLE' } }, `${i}: the service's own 503`)
+      t.equal((await viaProxy('GET', '/.well-known/jwks.json')).status, 200, `${i}: a route without the database`)
+    }
+    await allowConnections(true)
+    await until('served again', async () => (await viaProxy('GET', '/users/me', { headers: bearer })).status === 200, 5_000)
+    t.notMatch(await nginx.errors(), /temporarily disabled|no live upstreams/, 'no instance set aside')
+  })
+
+  await t.test('no instance answering at all: nginx\'s own 503, in the service\'s error shape, with a wait', async t => {
+    const dead = await startNginx(join(work, 'nginx-dead'), await freePort(), [await freePort(), await freePort()])
+    t.teardown(dead.stop)
+    const answer = await httpsCall(dead.port, dead.certificate, client, 'GET', '/health')
+    t.equal(answer.status, 503)
+    t.match(answer.body, { statusCode: 503, code: 'SERVICE_UNAVAILABLE' })
+    t.equal(answer.headers['retry-after'], '5')
   })
 
   t.equal(await nginx.errors().then(text => text.match(/\[(emerg|alert|crit)\]/g)), null, 'nginx reported no serious error')

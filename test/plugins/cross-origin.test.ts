@@ -76,6 +76,21 @@ t.test('Bearer requests are not affected', async t => {
   t.equal(response.statusCode, 200)
 })
 
+// Regression: any Authorization header passed, and a browser attaches Basic or Negotiate
+// credentials by itself to a site behind HTTP authentication: a cross-site page's form could
+// then rotate the session's cookies, or sign the browser in to the attacker's account.
+t.test('an Authorization header of another scheme is checked like none', async t => {
+  const { cookie } = await loginWithCookies(app, account)
+  for (const authorization of ['Basic dXNlcjpwYXNz', 'Negotiate YIIB', 'x']) {
+    const refresh = await app.inject({ method: 'POST', url: '/auth/refresh', headers: { cookie, authorization, origin: 'https://evil.example' } })
+    t.equal(refresh.statusCode, 403, `${authorization}: refresh`)
+    t.equal(refresh.json().code, 'CSRF_REJECTED')
+    t.same(refresh.cookies, [], 'no cookie rotated')
+    const login = await app.inject({ method: 'POST', url: '/auth/login', headers: { authorization, 'sec-fetch-site': 'cross-site' }, payload: { email: account.email, password: account.password } })
+    t.equal(login.statusCode, 403, `${authorization}: login`)
+  }
+})
+
 t.test('CORS: credentials for listed origins only', async t => {
   const preflight = await app.inject({ method: 'OPTIONS', url: '/auth/refresh', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } })
   t.equal(preflight.statusCode, 204)

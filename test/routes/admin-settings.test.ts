@@ -108,6 +108,19 @@ t.test('the audit trail pages newest first', async t => {
   t.notOk(page2.items.some((e: { id: string }) => page1.items.some((f: { id: string }) => f.id === e.id)))
 })
 
+// Regression: entries carried ids only, and the console asked for each user, one call each.
+t.test('each entry carries its users\' current addresses, none once a user is deleted', async t => {
+  const user = await registerAccount(app)
+  const changed = await app.inject({ method: 'PATCH', url: `/admin/users/${user.user.id}`, headers: admin.headers, payload: { role: 'admin' } })
+  t.equal(changed.statusCode, 200)
+  const entryOf = async () => (await app.inject({ method: 'GET', url: `/admin/audit?subjectId=${user.user.id}&action=user.role_changed`, headers: admin.headers })).json().items[0]
+  t.match(await entryOf(), { actorId: admin.user.id, actorEmail: admin.email, subjectId: user.user.id, subjectEmail: user.email })
+  await prisma.user.delete({ where: { id: user.user.id } })
+  t.match(await entryOf(), { actorEmail: admin.email, subjectId: user.user.id, subjectEmail: null }, 'the deleted user: an id, no address')
+  const system = (await app.inject({ method: 'GET', url: '/admin/audit?action=login.failed', headers: admin.headers })).json().items
+  t.ok(system.every((entry: { actorId: string | null, actorEmail: string | null }) => entry.actorId !== null || entry.actorEmail === null), 'no actor, no address')
+})
+
 t.test('a subjectId or a cursor the service did not write is 400 VALIDATION_FAILED', async t => {
   const id = admin.user.id
   const cursorOf = (at: string, cursorId: string) => Buffer.from(`${at}|${cursorId}`).toString('base64url')

@@ -1,10 +1,11 @@
 // POST /auth/logout and /auth/logout-all: every way of naming the session, idempotence, cookies cleared.
+import { SignJWT, generateKeyPair } from 'jose'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { whileHeld } from '../helpers/locks.js'
 import { loginWithBody, loginWithCookies, registerAccount } from '../helpers/users.js'
 
-const { app, prisma, pool, database } = await buildTestApp(t)
+const { app, prisma, pool, database, clock, config } = await buildTestApp(t)
 
 const sessionIdOf = (refreshToken: string) => refreshToken.split('.')[0] as string
 const isRevoked = async (id: string) => (await prisma.session.findUniqueOrThrow({ where: { id } })).revokedAt !== null
@@ -32,6 +33,32 @@ t.test('logout with the Bearer access token', async t => {
   t.ok(await isRevoked(sessionIdOf(tokens.refreshToken)))
   const me = await app.inject({ method: 'GET', url: '/users/me', headers: { authorization: `Bearer ${tokens.accessToken}` } })
   t.equal(me.json().code, 'AUTH_SESSION_REVOKED', 'routes reading the database refuse it at once')
+})
+
+// Regression: an expired access token was dropped as invalid, 204 answered, and the session and
+// its refresh token lived on.
+t.test('logout with an expired Bearer access token ends its session; one whose signature is not ours ends nothing', async t => {
+  const account = await registerAccount(app)
+  // Issued a token's lifetime ago (tokens are signed on the app's clock, checked on the real one).
+  clock.advance(-(config.ACCESS_TOKEN_TTL_SECONDS + 60))
+  const tokens = await loginWithBody(app, account)
+  clock.advance(config.ACCESS_TOKEN_TTL_SECONDS + 60)
+  const bystander = await loginWithBody(app, account)
+  t.equal((await app.inject({ method: 'GET', url: '/auth/session', headers: { authorization: `Bearer ${tokens.accessToken}` } })).json().code, 'AUTH_TOKEN_EXPIRED')
+
+  // Forged in our shape under a key we do not hold, naming the bystander's session: never trusted.
+  const { privateKey } = await generateKeyPair('EdDSA')
+  const claims = JSON.parse(Buffer.from(tokens.accessToken.split('.')[1] as string, 'base64url').toString())
+  const forged = await new SignJWT({ ...claims, sid: bystander.sessionId }).setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt', kid: 'a-key-of-no-one' }).sign(privateKey)
+  t.equal((await app.inject({ method: 'POST', url: '/auth/logout', headers: { authorization: `Bearer ${forged}` } })).statusCode, 204)
+  t.notOk(await isRevoked(bystander.sessionId), 'a forged token ends nothing')
+
+  const response = await app.inject({ method: 'POST', url: '/auth/logout', headers: { authorization: `Bearer ${tokens.accessToken}` } })
+  t.equal(response.statusCode, 204)
+  t.ok(await isRevoked(tokens.sessionId), 'the session the expired token names has ended')
+  t.notOk(await isRevoked(bystander.sessionId))
+  const refresh = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: tokens.refreshToken } })
+  t.equal(refresh.json().code, 'AUTH_REFRESH_REVOKED', 'its refresh token is dead')
 })
 
 // Regression: a request naming another session (X-Auth-Session-Id, an app's header of that name)

@@ -1,8 +1,7 @@
 // The audit trail: newest first, filtered by the user concerned and by action, a page at a time.
-import { isAuthError } from '../../../packages/client/src/index.js'
-import { isSignedOut, problemOf, type AdminApi, type AuditEntry, type AuditQuery } from '../api.js'
+import type { AdminApi, AuditQuery } from '../api.js'
 import { hashOf, pager, type Context, type Screen } from '../context.js'
-import { field, h, messageArea, option, table } from '../dom.js'
+import { field, h, option, table } from '../dom.js'
 import { dateTime, UUID, visible } from '../format.js'
 import { auditActions, type AuditAction } from '../../../src/services/admin/audit-actions.js'
 
@@ -14,28 +13,6 @@ async function userIdOf (api: AdminApi, typed: string): Promise<string | null> {
   if (UUID.test(typed)) return typed.toLowerCase()
   const found = await api.users({ q: typed, match: 'exact', limit: 1 })
   return found.items[0]?.id ?? null
-}
-
-/** A user of the page: their email, gone (the service answered 404), or not loaded (any other failure). */
-type Looked = { email: string } | 'deleted' | 'not-loaded'
-
-/** The users behind the ids on a page, and the first failure that left some not loaded. */
-async function usersOf (api: AdminApi, entries: AuditEntry[]): Promise<{ users: Map<string, Looked>, failure: unknown }> {
-  const ids = new Set(entries.flatMap(entry => [entry.actorId, entry.subjectId]).filter((id): id is string => id !== null))
-  const users = new Map<string, Looked>()
-  let failure: unknown
-  await Promise.all([...ids].map(id => api.user(id).then(user => { users.set(id, { email: user.email }) }, (error: unknown) => {
-    if (isSignedOut(error)) throw error
-    // Only the service's word that the user is gone makes them deleted: a rate limit, an
-    // outage or a lost answer says nothing about them.
-    if (isAuthError(error, 'NOT_FOUND')) {
-      users.set(id, 'deleted')
-      return
-    }
-    users.set(id, 'not-loaded')
-    failure ??= error
-  })))
-  return { users, failure }
 }
 
 function details (value: unknown): string {
@@ -71,22 +48,17 @@ export async function auditScreen ({ api, params, navigate }: Context): Promise<
   }
   if (subjectId !== undefined) query.subjectId = subjectId
   const page = await api.audit(query)
-  const { users, failure } = await usersOf(api, page.items)
-  const messages = messageArea()
-  if (failure !== undefined) messages.show(`Some users could not be loaded, and show as ids. ${problemOf(failure)}`, 'error')
-  const who = (id: string | null) => {
+  // The service gives each entry its users' addresses as they are now: null once a user is gone.
+  const who = (id: string | null, email: string | null) => {
     if (id === null) return '—'
-    const looked = users.get(id) ?? 'not-loaded'
-    if (looked === 'deleted') return h('span', { title: id }, `${id.slice(0, 8)}… (deleted)`)
-    // Still a link: the user's own screen may load where this lookup did not.
-    if (looked === 'not-loaded') return h('a', { href: `#/users/${id}`, title: id }, `${id.slice(0, 8)}… (not loaded)`)
-    return h('a', { href: `#/users/${id}`, title: id }, looked.email)
+    if (email === null) return h('span', { title: id }, `${id.slice(0, 8)}… (deleted)`)
+    return h('a', { href: `#/users/${id}`, title: id }, email)
   }
   const rows = page.items.map(entry => [
     h('time', { datetime: entry.createdAt }, dateTime(entry.createdAt)),
     entry.action,
-    who(entry.actorId),
-    who(entry.subjectId),
+    who(entry.actorId, entry.actorEmail),
+    who(entry.subjectId, entry.subjectEmail),
     entry.ip ?? '—',
     h('code', {}, details(entry.details))
   ])
@@ -97,7 +69,6 @@ export async function auditScreen ({ api, params, navigate }: Context): Promise<
     element: h('section', {},
       heading,
       form,
-      messages.element,
       rows.length === 0 ? h('p', { role: 'status' }, 'No entry matches.') : table('Audit entries, newest first', ['When', 'Action', 'By', 'About', 'IP address', 'Details'], rows),
       h('div', { class: 'pager' }, pager(`audit ${list}`, cursor, page.nextCursor, go))
     )

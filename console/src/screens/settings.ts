@@ -1,5 +1,5 @@
 // Token lifetimes: the service's bounds checked in the form, applied at once on saving.
-import { isSignedOut, problemOf, type Lifetimes } from '../api.js'
+import { problemOf, type Lifetimes } from '../api.js'
 import type { Context, Screen } from '../context.js'
 import { field, h, messageArea } from '../dom.js'
 import { duration } from '../format.js'
@@ -29,7 +29,7 @@ export function problemsOf (values: Record<LifetimeName, string>): Partial<Recor
   return problems
 }
 
-export async function settingsScreen ({ api }: Context): Promise<Screen> {
+export async function settingsScreen ({ api, endsScreen }: Context): Promise<Screen> {
   let current: Lifetimes = await api.settings()
   const messages = messageArea()
   const inputs = {} as Record<LifetimeName, HTMLInputElement>
@@ -83,7 +83,7 @@ export async function settingsScreen ({ api }: Context): Promise<Screen> {
       for (const name of names) inputs[name].value = String(updated[name])
       messages.show('Saved. Tokens issued from now on use these lifetimes, on every instance within seconds.')
     }, error => {
-      if (!isSignedOut(error)) messages.show(problemOf(error), 'error')
+      if (!endsScreen(error)) messages.show(problemOf(error), 'error')
     }).finally(() => { save.disabled = false })
   })
 

@@ -1,6 +1,6 @@
 // One user: profile, role, state, sessions, reset mail, second factors, deletion; refusals (the last admin) shown as messages.
-import { isSignedOut, problemOf, type Sessions, type User } from '../api.js'
-import type { Context, Screen } from '../context.js'
+import { problemOf, type Sessions, type User } from '../api.js'
+import { hashOf, pager, type Context, type Screen } from '../context.js'
 import { field, h, messageArea, option, table, type Child } from '../dom.js'
 import { dateTime, device } from '../format.js'
 import { roles, type Role } from '../../../src/services/accounts/roles.js'
@@ -26,8 +26,10 @@ function section (title: string, ...children: Child[]): HTMLElement {
   return h('section', { class: 'panel' }, h('h2', { tabindex: '-1' }, title), ...children)
 }
 
-export async function userScreen ({ api, meId, navigate }: Context, id: string): Promise<Screen> {
-  const [first, firstSessions] = await Promise.all([api.user(id), api.sessions(id)])
+export async function userScreen ({ api, meId, params, navigate, endsScreen }: Context, id: string): Promise<Screen> {
+  // The page of sessions shown: the first, or the one a "Next page" opened.
+  const sessionsCursor = params.get('sessions') ?? undefined
+  const [first, firstSessions] = await Promise.all([api.user(id), api.sessions(id, sessionsCursor)])
   const messages = messageArea()
   const body = h('div', {})
   const heading = h('h1', { tabindex: '-1' }, first.email)
@@ -45,7 +47,7 @@ export async function userScreen ({ api, meId, navigate }: Context, id: string):
       done = await action()
     } catch (error) {
       button.disabled = false
-      if (!isSignedOut(error)) messages.show(problemOf(error), 'error')
+      if (!endsScreen(error)) messages.show(problemOf(error), 'error')
       return
     }
     await reload(focus)
@@ -54,10 +56,10 @@ export async function userScreen ({ api, meId, navigate }: Context, id: string):
 
   async function reload (focus: string): Promise<void> {
     try {
-      const [user, sessions] = await Promise.all([api.user(id), api.sessions(id)])
+      const [user, sessions] = await Promise.all([api.user(id), api.sessions(id, sessionsCursor)])
       render(user, sessions)
     } catch (error) {
-      if (!isSignedOut(error)) messages.show(problemOf(error), 'error')
+      if (!endsScreen(error)) messages.show(problemOf(error), 'error')
       return
     }
     for (const h2 of body.querySelectorAll('h2')) if (h2.textContent === focus) h2.focus()
@@ -144,7 +146,7 @@ export async function userScreen ({ api, meId, navigate }: Context, id: string):
       messages.clear()
       api.remove(id).then(() => { navigate('#/users') }, error => {
         remove.disabled = false
-        if (!isSignedOut(error)) messages.show(problemOf(error), 'error')
+        if (!endsScreen(error)) messages.show(problemOf(error), 'error')
       })
     })
 
@@ -152,7 +154,8 @@ export async function userScreen ({ api, meId, navigate }: Context, id: string):
       section('Profile', profile(user)),
       section('Role and status', roleForm, h('div', { class: 'actions' }, toggle), user.id === meId ? h('p', { class: 'hint' }, 'This is your own account.') : null),
       section('Sessions',
-        sessions.items.length === 0 ? h('p', {}, 'No live session.') : table('Live sessions, most recently used first', ['Device', 'IP address', 'Signed in', 'Last used', 'Action'], rows),
+        sessions.items.length === 0 ? h('p', {}, sessionsCursor === undefined ? 'No live session.' : 'No live session on this page.') : table('Live sessions, most recently used first', ['Device', 'IP address', 'Signed in', 'Last used', 'Action'], rows),
+        sessionsCursor === undefined && sessions.nextCursor === null ? null : h('div', { class: 'pager' }, pager(`sessions ${id}`, sessionsCursor, sessions.nextCursor, next => { navigate(hashOf(`/users/${id}`, { sessions: next })) })),
         h('div', { class: 'actions' }, revokeAll)),
       section('Password', h('p', { class: 'hint' }, 'Mails a single-use link that expires; earlier links stop working.'), reset),
       mfa === null ? null : section('Second factor', mfa),

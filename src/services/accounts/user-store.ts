@@ -16,6 +16,12 @@ export async function userById<S extends Prisma.UserSelect> (db: Db, id: string,
   return await db.user.findUnique({ where: { id }, select })
 }
 
+/** The addresses of those of `ids` whose users still exist, by id. */
+export async function emailsOf (db: Db, ids: string[]): Promise<Map<string, string>> {
+  const rows = ids.length === 0 ? [] : await db.user.findMany({ where: { id: { in: ids } }, select: { id: true, email: true } })
+  return new Map(rows.map(row => [row.id, row.email]))
+}
+
 /** The user of that (canonical) address with `select`'s columns, or null. */
 export async function userByEmail<S extends Prisma.UserSelect> (db: Db, email: string, select: S) {
   return await db.user.findUnique({ where: { email }, select })

@@ -4,6 +4,7 @@ import { iso } from '../../db/sql.js'
 import type { Prisma } from '../../generated/prisma/client.js'
 import type { AuditAction } from './audit-actions.js'
 import { after, decodeCursor, encodeCursor, type Page } from '../pagination.js'
+import { emailsOf } from '../accounts/user-store.js'
 
 export interface AuditEntry {
   action: AuditAction
@@ -25,7 +26,11 @@ export interface AuditView {
   createdAt: string
   action: string
   actorId: string | null
+  /** The acting user's address now: null with no actor, or once that user is deleted. */
+  actorEmail: string | null
   subjectId: string | null
+  /** Likewise for the user the entry is about. */
+  subjectEmail: string | null
   ip: string | null
   details: unknown
 }
@@ -87,7 +92,11 @@ export function createAuditService ({ prisma, now, onError }: AuditDeps) {
         orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
         take: limit + 1
       })
-      const items = rows.slice(0, limit).map(row => ({ ...row, createdAt: row.createdAt.toISOString(), details: row.details }))
+      const page = rows.slice(0, limit)
+      // One query for the page's users, so that a reader of the trail needs no call per user.
+      const emails = await emailsOf(prisma, [...new Set(page.flatMap(row => [row.actorId, row.subjectId]).filter(id => id !== null))])
+      const emailOf = (id: string | null) => id === null ? null : emails.get(id) ?? null
+      const items = page.map(row => ({ ...row, createdAt: row.createdAt.toISOString(), actorEmail: emailOf(row.actorId), subjectEmail: emailOf(row.subjectId), details: row.details }))
       const last = rows.length > limit ? rows[limit - 1] : undefined
       return { items, nextCursor: last === undefined ? null : encodeCursor({ at: last.createdAt, id: last.id }) }
     }

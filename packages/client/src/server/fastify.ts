@@ -19,7 +19,8 @@ declare module 'fastify' {
 export type AccessTokenPluginOptions = AccessTokenVerifierOptions | { verifier: AccessTokenVerifier }
 
 // Tokens only in the Authorization header: never in a URL, where logs and Referer keep them.
-const BEARER = /^Bearer ([A-Za-z0-9\-_.]+)$/i
+// One or more spaces after the scheme, as the service takes it (RFC 9110 allows either).
+const BEARER = /^Bearer +([A-Za-z0-9\-_.]+)$/i
 
 async function accessTokenPlugin (app: FastifyInstance, options: AccessTokenPluginOptions): Promise<void> {
   const verifier = 'verifier' in options ? options.verifier : createAccessTokenVerifier(options)

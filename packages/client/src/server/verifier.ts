@@ -63,23 +63,31 @@ export function createAccessTokenVerifier (options: AccessTokenVerifierOptions):
     requiredClaims: REQUIRED_CLAIMS
   }
   async function verifiedPayload (token: string): Promise<JWTPayload> {
-    const last = lastKeys.whileUnreachable()
-    if (last !== undefined) return (await jwtVerify(token, last, verifyOptions)).payload
+    // Within the cooldown after a failed fetch, the service is not asked again, keys kept or not:
+    // each request here would otherwise be one more fetch from a service already failing.
+    const cooling = lastKeys.whileUnreachable()
+    if (cooling !== undefined) {
+      if (cooling.keys === undefined) throw cooling.failure
+      return (await jwtVerify(token, cooling.keys, verifyOptions)).payload
+    }
     try {
       return (await jwtVerify(token, keys, verifyOptions)).payload
     } catch (error) {
-      const stale = isUnreachable(error) ? lastKeys.unreachable() : undefined
+      const stale = isUnreachable(error) ? lastKeys.unreachable(error) : undefined
       if (stale === undefined) throw error
       return (await jwtVerify(token, stale, verifyOptions)).payload
     }
   }
   return {
     async verify (token) {
+      // One spelling per token, as at the service: base64url leaves spare bits in the signature's
+      // last character, and every way to set them would otherwise pass as another token.
+      if (!hasCanonicalSignature(token)) throw new AuthError('AUTH_TOKEN_INVALID', 'The access token is invalid', 401)
       let payload: JWTPayload
       try {
         payload = await verifiedPayload(token)
       } catch (error) {
-        throw refusal(error, token, keyGone(error, token, verifyOptions))
+        throw refusal(error, token, keyGone(error, token, verifyOptions, fetched))
       }
       if (!isAccessClaims(payload)) throw new AuthError('AUTH_TOKEN_INVALID', 'The access token is invalid', 401)
       return payload
@@ -100,6 +108,7 @@ function lastKnownKeys (options: AccessTokenVerifierOptions, cache: Partial<Expo
   const cooldownMs = (options.cooldownSeconds ?? 30) * 1000
   let built: { uat: number, set: ReturnType<typeof createLocalJWKSet> } | undefined
   let askAgainAt = 0
+  let failure: unknown
   const usable = () => {
     const { jwks, uat } = cache
     if (jwks === undefined || uat === undefined || Date.now() - uat >= usableMs) return undefined
@@ -107,15 +116,15 @@ function lastKnownKeys (options: AccessTokenVerifierOptions, cache: Partial<Expo
     return built.set
   }
   return {
-    /** The keys could not be fetched: the last ones, while still usable (then asked again after the cooldown). */
-    unreachable () {
-      const set = usable()
-      if (set !== undefined) askAgainAt = Date.now() + cooldownMs
-      return set
+    /** The keys could not be fetched (`error`): the service is asked again after the cooldown; meanwhile the last keys, while still usable. */
+    unreachable (error: unknown) {
+      askAgainAt = Date.now() + cooldownMs
+      failure = error
+      return usable()
     },
-    /** Within the cooldown after a failed fetch: the last keys, without asking the service. */
-    whileUnreachable () {
-      return Date.now() < askAgainAt ? usable() : undefined
+    /** Within the cooldown after a failed fetch: the last keys if still usable, else that fetch's failure; undefined past it. */
+    whileUnreachable (): { keys: ReturnType<typeof usable>, failure: unknown } | undefined {
+      return Date.now() < askAgainAt ? { keys: usable(), failure } : undefined
     }
   }
 }
@@ -126,12 +135,15 @@ function lastKnownKeys (options: AccessTokenVerifierOptions, cache: Partial<Expo
  * token still works, so it is answered as the service answers it, AUTH_TOKEN_EXPIRED, the code
  * clients refresh on. A forgery in that shape only sends its client to refresh; nothing is accepted.
  */
-function keyGone (error: unknown, token: string, expected: { issuer: string, audience: string, algorithms: string[], typ: string }): boolean {
+function keyGone (error: unknown, token: string, expected: { issuer: string, audience: string, algorithms: string[], typ: string }, fetched: Partial<ExportedJWKSCache>): boolean {
   if (!(error instanceof errors.JWKSNoMatchingKey)) return false
   try {
     const header = decodeProtectedHeader(token)
     const claims = decodeJwt(token)
-    return header.typ === expected.typ && expected.algorithms.includes(header.alg ?? '') && claims.iss === expected.issuer && claims.aud === expected.audience
+    // Only a kid the keys lack altogether, as at the service: one that is no string names no key,
+    // and a key still published under another algorithm is a forgery, both AUTH_TOKEN_INVALID.
+    const kidGone = header.kid === undefined || (typeof header.kid === 'string' && fetched.jwks?.keys.some(key => key.kid === header.kid) !== true)
+    return kidGone && header.typ === expected.typ && expected.algorithms.includes(header.alg ?? '') && claims.iss === expected.issuer && claims.aud === expected.audience
   } catch {
     return false
   }
@@ -156,6 +168,12 @@ function refusal (error: unknown, token: string, keyGone: boolean): AuthError {
   if (signedWithSecret(error, token)) return new AuthError('AUTH_TOKEN_INVALID', 'The access token is invalid: signed with HS256, which only the service can check; verifying tokens here needs the service to sign with public keys (JWT_ALGORITHM=EdDSA or ES256)', 401, { cause: error })
   if (isUnreachable(error)) return new AuthError('SERVICE_UNAVAILABLE', 'The keys to verify access tokens with cannot be fetched', 503, { cause: error })
   return new AuthError('AUTH_TOKEN_INVALID', 'The access token is invalid', 401, { cause: error })
+}
+
+/** Whether the signature is spelled as base64url spells its bytes (its spare bits zero, no padding). */
+function hasCanonicalSignature (token: string): boolean {
+  const signature = token.slice(token.lastIndexOf('.') + 1)
+  return Buffer.from(signature, 'base64url').toString('base64url') === signature
 }
 
 /** No keys to check with (the service unreachable, slow, or answering something else): not the token's fault. */
