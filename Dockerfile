@@ -42,8 +42,9 @@ COPY --from=build /app/dist ./dist
 # Root owns every file; the service runs as the image's unprivileged `node` user and cannot change them.
 USER node
 EXPOSE 3000
+# Asks where the service listens: loopback for a wildcard HOST, else HOST itself.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "const h = process.env.HOST || ''; const host = ['', '0.0.0.0', '::'].includes(h) ? '127.0.0.1' : h.includes(':') ? '[' + h + ']' : h; fetch('http://' + host + ':' + (process.env.PORT || 3000) + '/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 STOPSIGNAL SIGTERM
 # node itself is PID 1 and receives SIGTERM (npm would not pass it on): graceful shutdown.
 # Memory: Prisma's query compiler (WebAssembly) stays on V8's baseline compiler, the young

@@ -182,10 +182,10 @@ export function productionProblems (config: Config, publicUrlSet = true): string
   }
   if (config.AUTH_SECRET === undefined) {
     problems.push('AUTH_SECRET: required in production (generate one with: openssl rand -base64 48)')
-  } else if (isWeakSecret(config.AUTH_SECRET, 16)) {
+  } else if (isWeakSecret(config.AUTH_SECRET, SECRET_BAR)) {
     problems.push('AUTH_SECRET: looks like a placeholder or low-entropy value; generate one with: openssl rand -base64 48')
   }
-  if (config.METRICS_TOKEN !== undefined && isWeakSecret(config.METRICS_TOKEN, 12)) {
+  if (config.METRICS_TOKEN !== undefined && isWeakSecret(config.METRICS_TOKEN, TOKEN_BAR)) {
     problems.push('METRICS_TOKEN: looks like a placeholder or low-entropy value; generate one with: openssl rand -base64 32')
   }
   if (config.ARGON2_MEMORY_KIB < ARGON2_FLOOR.memoryKiB) problems.push(`ARGON2_MEMORY_KIB: must be at least ${ARGON2_FLOOR.memoryKiB} in production`)
@@ -203,14 +203,18 @@ export function productionProblems (config: Config, publicUrlSet = true): string
  * A placeholder, or a value a guesser tries early: few distinct characters, or made of runs
  * along the alphabet, the digits or a keyboard row (`abcdef…`, `0123…`, `qwerty…`), each run
  * one choice rather than one per character. Random values pass by far: 32 random hex digits
- * make about 26 choices (fewer than 16 not once in 50 000 tries), the 64 characters of
- * `openssl rand -base64 48` about 54.
+ * make about 26 choices, the 64 characters of `openssl rand -base64 48` about 54.
  */
-function isWeakSecret (secret: string, leastChoices: number): boolean {
-  // Nine distinct characters at least: 32 random hex digits hold fewer about once in ten million.
-  const distinct = new Set(secret).size
-  return distinct < 9 || choicesIn(secret) < leastChoices || /change[-_ ]?me|secret|example|password/i.test(secret)
+function isWeakSecret (secret: string, least: { distinct: number, choices: number }): boolean {
+  return new Set(secret).size < least.distinct || choicesIn(secret) < least.choices || /change[-_ ]?me|secret|example|password/i.test(secret)
 }
+
+// The bars, set from random values of the shortest length each takes: AUTH_SECRET's 32
+// characters (32 random hex digits hold fewer than 9 distinct ones about once in ten million,
+// make fewer than 16 choices not once in 50 000 tries); METRICS_TOKEN's 16 (16 random hex
+// digits fall below 5 and 8 about once in 2 000, 12 random bytes in base64 never in 50 000).
+const SECRET_BAR = { distinct: 9, choices: 16 }
+const TOKEN_BAR = { distinct: 5, choices: 8 }
 
 const WALKS = ['abcdefghijklmnopqrstuvwxyz', '01234567890', 'qwertyuiop', 'asdfghjkl', 'zxcvbnm']
 

@@ -145,6 +145,10 @@ t.test('production refuses development defaults and weak secrets', async t => {
     t.match(problemsOf({ ...production, AUTH_SECRET: guessable }), [/^AUTH_SECRET: looks like a placeholder or low-entropy value/], guessable)
   }
   t.match(problemsOf({ ...production, METRICS_TOKEN: 'abcdefghijklmnop' }), [/^METRICS_TOKEN: looks like a placeholder/])
+  // Regression: random tokens of the shortest length taken were refused (16 hex digits: one in five).
+  for (const random of ['9f86d081884c7d65', 'a3bf4f1b2b0b822c', 'u0vQ7yK3pL9zX2mB', 'q2Zt9+Vb4Lw8Xy3/']) {
+    t.same(problemsOf({ ...production, METRICS_TOKEN: random }), [], `random: ${random}`)
+  }
   for (const random of ['u0vQ7yK3pL9zX2mB8nR5tW1cF6hJ4gD0', 'mN4rT8vX2zB6dF0hJ3lP7sW1yC5gK9qE2uI6oA8eR4tY0', '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08']) {
     t.same(problemsOf({ ...production, AUTH_SECRET: random }), [], `random: ${random.slice(0, 8)}…`)
   }

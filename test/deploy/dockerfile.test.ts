@@ -114,6 +114,15 @@ t.test('the image, built and run from the Dockerfile without Docker', {
 
   t.equal((await stopServer(server)).code, 0, 'SIGTERM: exit 0')
   t.not((await inImage(runtime, runtime.healthcheck ?? [], env)).code, 0, 'HEALTHCHECK fails once it is down')
+
+  // Regression: the check asked 127.0.0.1 whatever HOST said, so a service listening on one
+  // address of its own was never healthy (and compose's proxy, waiting for it, never started).
+  const specific = { ...env, HOST: '127.0.0.2' }
+  const bound = startServer({ ...runtime.env, ...specific }, { port, entry: join(runtime.dir, 'dist', 'server.js'), cwd: runtime.dir, host: '127.0.0.2' })
+  t.teardown(() => stopServer(bound))
+  await waitUntilReady(bound)
+  t.equal((await inImage(runtime, runtime.healthcheck ?? [], specific)).code, 0, 'HEALTHCHECK passes with HOST set to one address')
+  await stopServer(bound)
   // The image's own files stay as they were: no engine was fetched at run time either.
   const { stdout } = await exec('find', [runtime.dir, '-newer', built])
   t.same(stdout.split('\n').filter(line => line !== ''), [], 'nothing written into the image at run time')

@@ -19,10 +19,12 @@ export interface StartOptions {
   /** Default: the service of this checkout (see program.ts). Another built entry (a container's dist/server.js) runs with `npm start`'s flags. */
   entry?: string
   cwd?: string
+  /** Where the test reaches it: the HOST it was given when that is one address of its own. Default 127.0.0.1. */
+  host?: string
 }
 
 /** Starts the server with only `env` (and PATH) in its environment. */
-export function startServer (env: Record<string, string>, { port, entry, cwd }: StartOptions): ServerProcess {
+export function startServer (env: Record<string, string>, { port, entry, cwd, host = '127.0.0.1' }: StartOptions): ServerProcess {
   let output = ''
   const args = entry === undefined ? programArgs('server') : [...nodeFlags, entry]
   const child = spawn(process.execPath, args, {
@@ -38,7 +40,7 @@ export function startServer (env: Record<string, string>, { port, entry, cwd }: 
   const exited = once(child, 'exit').then(([code]) => code as number | null)
   return {
     child,
-    baseUrl: `http://127.0.0.1:${port}`,
+    baseUrl: `http://${host}:${port}`,
     output: () => output,
     logs: () => output.split('\n').flatMap(line => {
       try {
