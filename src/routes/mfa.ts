@@ -89,7 +89,7 @@ function recoveryAndReauthenticationRoutes (routes: TypedRoutes, app: FastifyIns
       security,
       operationId: 'regenerateRecoveryCodes',
       summary: 'Replace the recovery codes',
-      description: `Ten new codes, shown this once; the earlier ones stop working. 409 \`MFA_NOT_ENABLED\` without a second factor. The owner is told by mail. ${needsFreshAuthentication}`,
+      description: `Ten new codes, shown this once; the earlier ones stop working. 409 \`MFA_NOT_ENABLED\` without an authenticator app (recovery codes come with one; an account with passkeys only has none, and is told so). The owner is told by mail. ${needsFreshAuthentication}`,
       body: EmptyBody,
       response: { 200: RecoveryCodes, ...errorResponses(400, 401, 403, 409, 415) }
     }

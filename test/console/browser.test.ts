@@ -190,6 +190,7 @@ async function consoleSuite (): Promise<void> {
     await page.getByText('The session has ended.').waitFor()
     t.same(await page.locator('tbody tr td:first-child').allInnerTexts(), ['Firefox on Windows', '“Chrome on Linux (this console)”'], 'that one ended, the others live')
     t.equal(await prisma.session.count({ where: { userId: ada.user.id, revokedAt: null } }), 2)
+    page.once('dialog', dialog => { dialog.accept() })
     await page.getByRole('button', { name: 'End all sessions' }).click()
     await page.getByText('No live session.').waitFor()
     t.equal(await prisma.session.count({ where: { userId: ada.user.id, revokedAt: null } }), 0)
@@ -297,6 +298,14 @@ async function consoleSuite (): Promise<void> {
     await enrolTotp(app, { authorization: `Bearer ${accessToken}` }, clock)
     await page.goto(`${origin}/console/#/users/${grace.user.id}`)
     await page.getByRole('heading', { name: 'grace@example.com' }).waitFor()
+    // Regression: one click removed them, with no question asked.
+    const asked: string[] = []
+    page.once('dialog', dialog => { asked.push(dialog.message()); dialog.dismiss() })
+    await page.getByRole('button', { name: 'Remove second factors' }).click()
+    await until('the question', () => asked.length === 1)
+    t.match(asked[0], /^Remove every second factor of grace@example\.com .*This cannot be undone\.$/)
+    t.equal(await prisma.totpFactor.count({ where: { userId: grace.user.id } }), 1, 'declined: nothing removed')
+    page.once('dialog', dialog => { dialog.accept() })
     await page.getByRole('button', { name: 'Remove second factors' }).click()
     await page.getByText(/^Every second factor of the user is removed/).waitFor()
     t.equal(await prisma.totpFactor.count({ where: { userId: grace.user.id } }), 0, 'the factor is gone')

@@ -21,7 +21,7 @@ t.test('cookie-authenticated writes from a foreign site are refused', async t =>
     for (const url of ['/auth/refresh', '/auth/logout', '/auth/logout-all']) {
       const response = await app.inject({ method: 'POST', url, headers: { cookie, ...headers } })
       t.equal(response.statusCode, 403, `${url} ${JSON.stringify(headers)}`)
-      t.same(response.json(), { statusCode: 403, code: 'CSRF_REJECTED', error: 'Forbidden', message: 'Cross-site request refused' })
+      t.same(response.json(), { statusCode: 403, code: 'CSRF_REJECTED', error: 'Forbidden', message: 'Cross-site request refused: its origin is neither PUBLIC_URL nor one of CORS_ORIGINS' })
     }
     const patch = await app.inject({ method: 'PATCH', url: '/users/me', headers: { cookie, ...headers }, payload: { profile: { bio: 'pwned' } } })
     t.equal(patch.statusCode, 403)
@@ -98,6 +98,11 @@ t.test('CORS: credentials for listed origins only', async t => {
   t.equal(preflight.headers['access-control-allow-credentials'], 'true')
   const foreign = await app.inject({ method: 'OPTIONS', url: '/auth/refresh', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } })
   t.equal(foreign.headers['access-control-allow-origin'], undefined)
+  // Regression: 405 METHOD_NOT_ALLOWED, which pointed the app's developer at the method.
+  t.equal(foreign.statusCode, 403)
+  t.match(foreign.json(), { code: 'CSRF_REJECTED', message: /neither PUBLIC_URL nor one of CORS_ORIGINS/ })
+  const bare = await app.inject({ method: 'OPTIONS', url: '/auth/refresh' })
+  t.not(bare.statusCode, 403, 'an OPTIONS that is no preflight is not refused as one')
   const simple = await app.inject({ method: 'GET', url: '/health', headers: { origin: 'https://evil.example' } })
   t.equal(simple.headers['access-control-allow-origin'], undefined)
 })

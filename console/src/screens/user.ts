@@ -105,6 +105,7 @@ export async function userScreen ({ api, meId, params, navigate, endsScreen }: C
     const revokeAll = h('button', { type: 'button', class: 'danger' }, 'End all sessions')
     revokeAll.disabled = sessions.items.length === 0
     revokeAll.addEventListener('click', () => {
+      if (!confirm(`End every session of ${user.email}? They will have to sign in again on every device.`)) return
       act(revokeAll, 'Sessions', async () => {
         await api.revokeSessions(id)
         return 'Every session of the user has ended.'
@@ -122,6 +123,8 @@ export async function userScreen ({ api, meId, params, navigate, endsScreen }: C
     // Only where the service says the user has one (admin user objects show mfaEnabled).
     const mfa = user.mfaEnabled === true ? h('button', { type: 'button', class: 'danger' }, 'Remove second factors') : null
     mfa?.addEventListener('click', () => {
+      // Irreversible, and it weakens the account: asked first, as a deletion is.
+      if (!confirm(`Remove every second factor of ${user.email} (authenticator app, recovery codes, passkeys)? Their sessions end and they are told by mail. This cannot be undone.`)) return
       act(mfa, 'Second factor', async () => {
         await api.removeSecondFactors(id)
         return 'Every second factor of the user is removed and their sessions have ended; they were told by mail.'

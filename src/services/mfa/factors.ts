@@ -52,6 +52,9 @@ async function replaceRecoveryCodes (tx: Transaction, userId: string, codes: str
   await tx.recoveryCode.createMany({ data: codes.map(code => ({ userId, codeHash: hashRecoveryCode(code) })) })
 }
 
+// A passkey alone has none: said, since such an account does have a second factor.
+const RECOVERY_CODES_NEED_TOTP = 'Recovery codes come with an authenticator app, and this account has none; with passkeys only, register a second passkey to keep a way in'
+
 async function confirmedFactor (db: Db, userId: string) {
   const factor = await db.totpFactor.findUnique({ where: { userId }, select: { sealedSecret: true, confirmedAt: true, lastUsedStep: true } })
   return factor?.confirmedAt == null ? null : factor
@@ -209,7 +212,7 @@ function factorChanges ({ prisma, outbox, audit, now }: FactorDeps) {
       const codes = newRecoveryCodes()
       await prisma.$transaction(async tx => {
         await assertLiveCaller(tx, actor.userId, sessionId, now())
-        if (await confirmedFactor(tx, actor.userId) === null) throw apiError('MFA_NOT_ENABLED')
+        if (await confirmedFactor(tx, actor.userId) === null) throw apiError('MFA_NOT_ENABLED', RECOVERY_CODES_NEED_TOTP)
         await replaceRecoveryCodes(tx, actor.userId, codes)
         await outbox.queue(tx, { kind: 'recovery_codes_regenerated', to: await emailOf(tx, actor.userId) })
         await audit.recordIn(tx, { action: 'mfa.recovery_codes_regenerated', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip })

@@ -61,8 +61,6 @@ export interface LoginDeps {
   metrics: AuthMetrics
 }
 
-type ProvenUser = { id: string, role: string, emailVerifiedAt: Date | null }
-
 /** A deletion, deactivation or password change committed while this login was proven won: 401, audited. */
 async function refuseChangedAccount ({ audit, metrics }: Pick<LoginDeps, 'audit' | 'metrics'>, userId: string, device: Device): Promise<never> {
   await audit.record({ action: 'login.failed', subjectId: userId, ip: device.ip, details: { reason: 'account_changed' } })
@@ -70,8 +68,11 @@ async function refuseChangedAccount ({ audit, metrics }: Pick<LoginDeps, 'audit'
   throw apiError('AUTH_INVALID_CREDENTIALS')
 }
 
-/** Opens the session of a proven login (see login-records.ts) and issues its first tokens. */
-async function signIn ({ records, settings, issueAccessToken, audit, metrics }: LoginDeps, user: ProvenUser, device: Device, throttleKeys: string[], proof: LoginProof): Promise<SignedIn> {
+/**
+ * Opens the session of a proven login (see login-records.ts) and issues its first tokens; the
+ * role and the address's state come from the statement that opens it, as they are then.
+ */
+async function signIn ({ records, settings, issueAccessToken, audit, metrics }: LoginDeps, user: { id: string }, device: Device, throttleKeys: string[], proof: LoginProof): Promise<SignedIn> {
   const opened = await records.openSessionFor(user.id, device, throttleKeys, proof)
   if (opened === null) return await refuseChangedAccount({ audit, metrics }, user.id, device)
   const { session, user: visible, amr, authTime } = opened
@@ -179,7 +180,8 @@ export function createLoginService (deps: LoginDeps) {
      */
     async completeSecondFactor (mfaToken: string, proof: SecondFactorProof, device: Device): Promise<SignedIn> {
       const met = await challenges.meet(mfaToken, proof, device.ip)
-      const user = await userById(prisma, met.userId, { id: true, role: true, emailVerifiedAt: true })
+      // Deleted since its challenge was met: that challenge is over, as the client is told.
+      const user = await userById(prisma, met.userId, { id: true })
       if (user === null) throw apiError('MFA_CHALLENGE_EXPIRED')
       return signIn(deps, user, device, met.throttleKeys, met.proof)
     },
