@@ -200,34 +200,66 @@ export function productionProblems (config: Config, publicUrlSet = true): string
 }
 
 /**
- * A placeholder, or a value a guesser tries early: few distinct characters, or made of runs
- * along the alphabet, the digits or a keyboard row (`abcdef…`, `0123…`, `qwerty…`), each run
- * one choice rather than one per character. Random values pass by far: 32 random hex digits
- * make about 26 choices, the 64 characters of `openssl rand -base64 48` about 54.
+ * A placeholder, or a value a guesser tries early: few distinct characters; made of runs along
+ * the alphabet, the digits or the keyboard (`abcdef…`, `0123…`, `qwerty…`, `1qaz2wsx…`,
+ * `1q2w3e…`), each run of four or more one choice rather than one per character; a shorter
+ * value repeated; a word of the placeholders, leetspeak included; or any of that in base64 or
+ * hex. Random values pass by far (see the bars below).
  */
 function isWeakSecret (secret: string, least: { distinct: number, choices: number }): boolean {
-  return new Set(secret).size < least.distinct || choicesIn(secret) < least.choices || /change[-_ ]?me|secret|example|password/i.test(secret)
+  return [secret, ...decodedText(secret)].some(value =>
+    new Set(value).size < least.distinct || choicesIn(value) < least.choices || PLACEHOLDER.test(unleet(value)))
 }
 
-// The bars, set from random values of the shortest length each takes: AUTH_SECRET's 32
-// characters (32 random hex digits hold fewer than 9 distinct ones about once in ten million,
-// make fewer than 16 choices not once in 50 000 tries); METRICS_TOKEN's 16 (16 random hex
-// digits fall below 5 and 8 about once in 2 000, 12 random bytes in base64 never in 50 000).
-const SECRET_BAR = { distinct: 9, choices: 16 }
+// The bars, set from random values of the shortest length each setting takes (AUTH_SECRET's 32
+// characters, METRICS_TOKEN's 16) in 20 000 tries of each shape, hex, base64, alphanumeric,
+// UUIDs and decimal digits (test/config.test.ts tries a few): one random value in 2 500 or fewer
+// falls below them, of decimal digits about one in 600.
+const SECRET_BAR = { distinct: 8, choices: 18 }
 const TOKEN_BAR = { distinct: 5, choices: 8 }
 
-const WALKS = ['abcdefghijklmnopqrstuvwxyz', '01234567890', 'qwertyuiop', 'asdfghjkl', 'zxcvbnm']
+const PLACEHOLDER = /change[-_ ]?me|secret|example|password|letmein|token|metrics|prometheus/i
+const WALKS = [
+  'abcdefghijklmnopqrstuvwxyz', '01234567890', 'qwertyuiop', 'asdfghjkl', 'zxcvbnm',
+  // Down the keyboard's columns, and zigzags between two rows.
+  '1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik,9ol.0p;/', 'qazwsxedcrfvtgbyhnujmik,ol.p;/',
+  '1q2w3e4r5t6y7u8i9o0p', 'q1w2e3r4t5y6u7i8o9p0', 'qawsedrftgyhujikolp', 'azsxdcfvgbhnjmk,l.'
+]
 
-/** The characters of `value` once each run of repeats, or of neighbours along a walk either way, counts as one. */
+/**
+ * The choices `value` takes once repeats count as one: of its shortest period when it repeats a
+ * shorter value, and each run of four or more repeated characters or neighbours along a walk
+ * as one (shorter runs count in full: random values hold many).
+ */
 function choicesIn (value: string): number {
   const text = value.toLowerCase()
+  const period = Array.from({ length: Math.floor(text.length / 2) }, (_, i) => i + 1)
+    .find(p => [...text].every((char, i) => i < p || char === text[i - p]))
+  const unit = period === undefined ? text : text.slice(0, period)
   const continues = (before: string, next: string) => before === next || WALKS.some(walk => {
     const at = walk.indexOf(before)
     return at !== -1 && (walk[at + 1] === next || walk[at - 1] === next)
   })
   let choices = 0
-  for (let i = 0; i < text.length; i++) if (i === 0 || !continues(text[i - 1] as string, text[i] as string)) choices++
+  let run = 0
+  for (let i = 0; i <= unit.length; i++) {
+    if (i > 0 && i < unit.length && continues(unit[i - 1] as string, unit[i] as string)) {
+      run++
+      continue
+    }
+    if (i > 0) choices += run >= 4 ? 1 : run
+    run = 1
+  }
   return choices
+}
+
+const LEET: Record<string, string> = { 0: 'o', 1: 'i', 3: 'e', 4: 'a', 5: 's', 7: 't', '@': 'a', $: 's' }
+const unleet = (value: string) => value.replace(/[013457@$]/g, char => LEET[char] ?? char)
+
+/** The text a value spells in base64 or hex, when it spells one (random bytes do not). */
+function decodedText (value: string): string[] {
+  const texts = [/^[0-9a-f]+$/i.test(value) && value.length % 2 === 0 ? Buffer.from(value, 'hex') : undefined, /^[A-Za-z0-9+/_-]+={0,2}$/.test(value) ? Buffer.from(value, 'base64') : undefined]
+  return texts.filter(bytes => bytes !== undefined && bytes.length >= 8 && bytes.every(byte => byte >= 0x20 && byte < 0x7f)).map(bytes => (bytes as Buffer).toString('latin1'))
 }
 
 const newEmail = AjvCompiler()({}, { customOptions: {} })({ schema: Email, method: 'POST', url: '/config', httpPart: 'body' })

@@ -141,15 +141,23 @@ t.test('production refuses development defaults and weak secrets', async t => {
   t.match(problemsOf({ ...production, AUTH_SECRET: 'change-me-change-me-change-me-change-me' }), [/^AUTH_SECRET: looks like a placeholder/])
   t.match(problemsOf({ ...production, AUTH_SECRET: 'a'.repeat(64) }), [/^AUTH_SECRET/])
   // Regression: runs along the alphabet, the digits or a keyboard row, and the test suite's own secret, passed.
-  for (const guessable of ['abcdefghijklmnopqrstuvwxyz012345', '0123456789abcdef0123456789abcdef', 'qwertyuiopasdfghjklzxcvbnm123456', 'ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210', TEST_SECRET]) {
+  // And (a confirmation review): keyboard columns and zigzags, a short value repeated, a
+  // placeholder in leetspeak, in base64.
+  for (const guessable of [
+    'abcdefghijklmnopqrstuvwxyz012345', '0123456789abcdef0123456789abcdef', 'qwertyuiopasdfghjklzxcvbnm123456', 'ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210', TEST_SECRET,
+    '1q2w3e4r5t6y7u8i9o0p1q2w3e4r5t6y', 'zaq12wsxcde34rfvbgt56yhnmju78ik,', 'auth-service-auth-service-auth-s', 'Tr0ub4dor&3Tr0ub4dor&3Tr0ub4dor&3',
+    'P@ssw0rd123456789P@ssw0rd12345678', Buffer.from('changemechangemechangemechangeme').toString('base64'), Buffer.from('example-auth-secret-for-tests').toString('base64')
+  ]) {
     t.match(problemsOf({ ...production, AUTH_SECRET: guessable }), [/^AUTH_SECRET: looks like a placeholder or low-entropy value/], guessable)
   }
-  t.match(problemsOf({ ...production, METRICS_TOKEN: 'abcdefghijklmnop' }), [/^METRICS_TOKEN: looks like a placeholder/])
+  for (const guessable of ['abcdefghijklmnop', 'letmeinletmein12', 'metricsmetrics12', 'prometheus-token', '1q2w3e4r5t6y7u8i', 'q1w2e3r4t5y6u7i8']) {
+    t.match(problemsOf({ ...production, METRICS_TOKEN: guessable }), [/^METRICS_TOKEN: looks like a placeholder/], guessable)
+  }
   // Regression: random tokens of the shortest length taken were refused (16 hex digits: one in five).
-  for (const random of ['9f86d081884c7d65', 'a3bf4f1b2b0b822c', 'u0vQ7yK3pL9zX2mB', 'q2Zt9+Vb4Lw8Xy3/']) {
+  for (const random of ['9f86d081884c7d65', 'a3bf4f1b2b0b822c', 'u0vQ7yK3pL9zX2mB', 'q2Zt9+Vb4Lw8Xy3/', '8709912798781768']) {
     t.same(problemsOf({ ...production, METRICS_TOKEN: random }), [], `random: ${random}`)
   }
-  for (const random of ['u0vQ7yK3pL9zX2mB8nR5tW1cF6hJ4gD0', 'mN4rT8vX2zB6dF0hJ3lP7sW1yC5gK9qE2uI6oA8eR4tY0', '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08']) {
+  for (const random of ['u0vQ7yK3pL9zX2mB8nR5tW1cF6hJ4gD0', 'mN4rT8vX2zB6dF0hJ3lP7sW1yC5gK9qE2uI6oA8eR4tY0', '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08', '87099127987817689097333107082993', 'c5a2f0de-7d1b-4e8a-9c3f-2b6e1a0d9f47']) {
     t.same(problemsOf({ ...production, AUTH_SECRET: random }), [], `random: ${random.slice(0, 8)}…`)
   }
   t.match(problemsOf({ ...production, COOKIE_SECURE: 'false' }), [/^COOKIE_SECURE/])

@@ -103,6 +103,10 @@ t.test('CORS: credentials for listed origins only', async t => {
   t.match(foreign.json(), { code: 'CSRF_REJECTED', message: /neither PUBLIC_URL nor one of CORS_ORIGINS/ })
   const bare = await app.inject({ method: 'OPTIONS', url: '/auth/refresh' })
   t.not(bare.statusCode, 403, 'an OPTIONS that is no preflight is not refused as one')
+  // Regression: @fastify/cors's plain-text 400 "Invalid Preflight Request", outside the error shape.
+  const half = await app.inject({ method: 'OPTIONS', url: '/auth/login', headers: { origin: 'https://app.example.com' } })
+  t.notMatch(half.body, /Invalid Preflight Request/)
+  t.ok(half.statusCode < 300 || half.json().code !== undefined, `${half.statusCode}: a preflight's answer, or one in the error shape`)
   const simple = await app.inject({ method: 'GET', url: '/health', headers: { origin: 'https://evil.example' } })
   t.equal(simple.headers['access-control-allow-origin'], undefined)
 })
