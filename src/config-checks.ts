@@ -5,6 +5,7 @@ import AjvCompiler from '@fastify/ajv-compiler'
 import type ProxyAddr from '@fastify/proxy-addr'
 import type { Config } from './config.js'
 import { listOf } from './config-derived.js'
+import { isWeakSecret, SECRET_BAR, TOKEN_BAR } from './config-weak-secrets.js'
 import { Email } from './schemas/common.js'
 
 // Fastify's own proxy-addr, resolved from Fastify as Fastify resolves it (package.json does not
@@ -197,69 +198,6 @@ export function productionProblems (config: Config, publicUrlSet = true): string
     if (origin.startsWith('http://')) problems.push(`CORS_ORIGINS: "${origin}" is not https; production allows credentials only to https origins`)
   }
   return problems
-}
-
-/**
- * A placeholder, or a value a guesser tries early: few distinct characters; made of runs along
- * the alphabet, the digits or the keyboard (`abcdef…`, `0123…`, `qwerty…`, `1qaz2wsx…`,
- * `1q2w3e…`), each run of four or more one choice rather than one per character; a shorter
- * value repeated; a word of the placeholders, leetspeak included; or any of that in base64 or
- * hex. Random values pass by far (see the bars below).
- */
-function isWeakSecret (secret: string, least: { distinct: number, choices: number }): boolean {
-  return [secret, ...decodedText(secret)].some(value =>
-    new Set(value).size < least.distinct || choicesIn(value) < least.choices || PLACEHOLDER.test(unleet(value)))
-}
-
-// The bars, set from random values of the shortest length each setting takes (AUTH_SECRET's 32
-// characters, METRICS_TOKEN's 16) in 20 000 tries of each shape, hex, base64, alphanumeric,
-// UUIDs and decimal digits (test/config.test.ts tries a few): one random value in 2 500 or fewer
-// falls below them, of decimal digits about one in 600.
-const SECRET_BAR = { distinct: 8, choices: 18 }
-const TOKEN_BAR = { distinct: 5, choices: 8 }
-
-const PLACEHOLDER = /change[-_ ]?me|secret|example|password|letmein|token|metrics|prometheus/i
-const WALKS = [
-  'abcdefghijklmnopqrstuvwxyz', '01234567890', 'qwertyuiop', 'asdfghjkl', 'zxcvbnm',
-  // Down the keyboard's columns, and zigzags between two rows.
-  '1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik,9ol.0p;/', 'qazwsxedcrfvtgbyhnujmik,ol.p;/',
-  '1q2w3e4r5t6y7u8i9o0p', 'q1w2e3r4t5y6u7i8o9p0', 'qawsedrftgyhujikolp', 'azsxdcfvgbhnjmk,l.'
-]
-
-/**
- * The choices `value` takes once repeats count as one: of its shortest period when it repeats a
- * shorter value, and each run of four or more repeated characters or neighbours along a walk
- * as one (shorter runs count in full: random values hold many).
- */
-function choicesIn (value: string): number {
-  const text = value.toLowerCase()
-  const period = Array.from({ length: Math.floor(text.length / 2) }, (_, i) => i + 1)
-    .find(p => [...text].every((char, i) => i < p || char === text[i - p]))
-  const unit = period === undefined ? text : text.slice(0, period)
-  const continues = (before: string, next: string) => before === next || WALKS.some(walk => {
-    const at = walk.indexOf(before)
-    return at !== -1 && (walk[at + 1] === next || walk[at - 1] === next)
-  })
-  let choices = 0
-  let run = 0
-  for (let i = 0; i <= unit.length; i++) {
-    if (i > 0 && i < unit.length && continues(unit[i - 1] as string, unit[i] as string)) {
-      run++
-      continue
-    }
-    if (i > 0) choices += run >= 4 ? 1 : run
-    run = 1
-  }
-  return choices
-}
-
-const LEET: Record<string, string> = { 0: 'o', 1: 'i', 3: 'e', 4: 'a', 5: 's', 7: 't', '@': 'a', $: 's' }
-const unleet = (value: string) => value.replace(/[013457@$]/g, char => LEET[char] ?? char)
-
-/** The text a value spells in base64 or hex, when it spells one (random bytes do not). */
-function decodedText (value: string): string[] {
-  const texts = [/^[0-9a-f]+$/i.test(value) && value.length % 2 === 0 ? Buffer.from(value, 'hex') : undefined, /^[A-Za-z0-9+/_-]+={0,2}$/.test(value) ? Buffer.from(value, 'base64') : undefined]
-  return texts.filter(bytes => bytes !== undefined && bytes.length >= 8 && bytes.every(byte => byte >= 0x20 && byte < 0x7f)).map(bytes => (bytes as Buffer).toString('latin1'))
 }
 
 const newEmail = AjvCompiler()({}, { customOptions: {} })({ schema: Email, method: 'POST', url: '/config', httpPart: 'body' })

@@ -146,11 +146,14 @@ t.test('production refuses development defaults and weak secrets', async t => {
   for (const guessable of [
     'abcdefghijklmnopqrstuvwxyz012345', '0123456789abcdef0123456789abcdef', 'qwertyuiopasdfghjklzxcvbnm123456', 'ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210', TEST_SECRET,
     '1q2w3e4r5t6y7u8i9o0p1q2w3e4r5t6y', 'zaq12wsxcde34rfvbgt56yhnmju78ik,', 'auth-service-auth-service-auth-s', 'Tr0ub4dor&3Tr0ub4dor&3Tr0ub4dor&3',
-    'P@ssw0rd123456789P@ssw0rd12345678', Buffer.from('changemechangemechangemechangeme').toString('base64'), Buffer.from('example-auth-secret-for-tests').toString('base64')
+    'P@ssw0rd123456789P@ssw0rd12345678', Buffer.from('changemechangemechangemechangeme').toString('base64'), Buffer.from('example-auth-secret-for-tests').toString('base64'),
+    // And (the next one): `echo`'s newline in base64 or hex, Shift held, the numpad, a value repeated but for its end, a 1 for an l.
+    Buffer.from('changemechangemechangemechangeme\n').toString('base64'), Buffer.from('qwertyuiopasdfghjklzxcvbnm\n').toString('hex'),
+    '!QAZ@WSX#EDC$RFV%TGB^YHN&UJM*IK<', '!@#$%^&*()_+{}|:"<>?~!@#$%^&*()_+{}', '789456123789456123/*-+789456123789', 'Summer2026!Summer2026!Summer2026!x', 'examp1e-examp1e-key-for-auth-9876'
   ]) {
     t.match(problemsOf({ ...production, AUTH_SECRET: guessable }), [/^AUTH_SECRET: looks like a placeholder or low-entropy value/], guessable)
   }
-  for (const guessable of ['abcdefghijklmnop', 'letmeinletmein12', 'metricsmetrics12', 'prometheus-token', '1q2w3e4r5t6y7u8i', 'q1w2e3r4t5y6u7i8']) {
+  for (const guessable of ['abcdefghijklmnop', 'letmeinletmein12', 'metricsmetrics12', 'prometheus-token', '1q2w3e4r5t6y7u8i', 'q1w2e3r4t5y6u7i8', Buffer.from('metrics-token\n').toString('base64')]) {
     t.match(problemsOf({ ...production, METRICS_TOKEN: guessable }), [/^METRICS_TOKEN: looks like a placeholder/], guessable)
   }
   // Regression: random tokens of the shortest length taken were refused (16 hex digits: one in five).

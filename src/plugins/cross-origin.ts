@@ -44,13 +44,13 @@ function isTrustedSource (request: FastifyRequest, trusted: ReadonlySet<string>)
 }
 
 /**
- * A preflight from an origin not listed (the listed ones are answered by @fastify/cors before
- * this): refused saying why, where it fell through to the router's 405, which sent the app's
+ * A preflight from an origin neither listed (those are answered by @fastify/cors before this)
+ * nor the service's own (browsers send none from it, so its message would be wrong): refused saying why, where it fell through to the router's 405, which sent the app's
  * developer looking at the method rather than at CORS_ORIGINS.
  */
-function isRefusedPreflight (request: FastifyRequest, allowed: ReadonlySet<string>): boolean {
+function isRefusedPreflight (request: FastifyRequest, trusted: ReadonlySet<string>): boolean {
   const origin = request.headers.origin
-  return request.method === 'OPTIONS' && request.headers['access-control-request-method'] !== undefined && origin !== undefined && !allowed.has(origin)
+  return request.method === 'OPTIONS' && request.headers['access-control-request-method'] !== undefined && origin !== undefined && !trusted.has(origin)
 }
 
 async function crossOriginPlugin (app: FastifyInstance, settings: CrossOriginSettings) {
@@ -77,7 +77,7 @@ async function crossOriginPlugin (app: FastifyInstance, settings: CrossOriginSet
   // behind HTTP authentication, cookies with them.
   app.addHook('onRequest', (request, _reply, done) => {
     const refused = !SAFE_METHODS.has(request.method) && !BEARER_SCHEME.test(request.headers.authorization ?? '') && !isTrustedSource(request, trusted)
-    done(refused || isRefusedPreflight(request, allowed) ? apiError('CSRF_REJECTED') : undefined)
+    done(refused || isRefusedPreflight(request, trusted) ? apiError('CSRF_REJECTED') : undefined)
   })
 }
 

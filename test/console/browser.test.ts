@@ -5,7 +5,7 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Page } from 'playwright-core'
+import type { Dialog, Page } from 'playwright-core'
 import t, { type Test } from 'tap'
 import { buildConsole } from '../../scripts/build-console.js'
 import { totpCode } from '../../src/services/mfa/totp.js'
@@ -199,6 +199,12 @@ async function consoleSuite (): Promise<void> {
     await page.getByText('A password reset link is on its way to ada@example.com.').waitFor()
     t.equal(await prisma.outboxMail.count({ where: { recipient: ada.email, kind: 'password_reset' } }) + await prisma.oneTimeToken.count({ where: { userId: ada.user.id, purpose: 'password_reset' } }) > 0, true, 'the mail is in the outbox or on its way')
 
+    // Regression: one click ended every session and blocked sign-in, unasked.
+    page.once('dialog', dialog => { dialog.dismiss() })
+    await page.getByRole('button', { name: 'Deactivate' }).click()
+    await until('the question answered', async () => (await page.getByRole('button', { name: 'Deactivate' }).isEnabled()))
+    t.equal((await prisma.user.findUniqueOrThrow({ where: { id: ada.user.id } })).isActive, true, 'declined: still active')
+    page.once('dialog', dialog => { dialog.accept() })
     await page.getByRole('button', { name: 'Deactivate' }).click()
     await page.getByText(/^Deactivated:/).waitFor()
     t.equal((await prisma.user.findUniqueOrThrow({ where: { id: ada.user.id } })).isActive, false)
@@ -259,6 +265,10 @@ async function consoleSuite (): Promise<void> {
     await page.goto(`${origin}/console/#/users/${reader.id}`)
     await page.getByRole('heading', { name: reader.email }).waitFor()
     const dialog = reauthentication
+    // The deactivation's own question, answered yes each time: this test is about the one after it.
+    const confirmDeactivation = (question: Dialog) => { question.accept() }
+    page.on('dialog', confirmDeactivation)
+    t.teardown(() => { page.off('dialog', confirmDeactivation) })
 
     await clickWhenStale('Deactivate')
     t.equal(await dialog.getByLabel('Confirm with').count(), 0, 'no choice of method: the password is the only one this admin has')
@@ -430,6 +440,18 @@ async function consoleSuite (): Promise<void> {
     t.same(calls, ['/admin/audit'], 'the page is one call')
     t.same(await page.locator('tbody tr td:nth-child(3)').allInnerTexts(), ['admin@example.com', 'admin@example.com'], 'the actor by address')
     t.match(await page.locator('tbody tr td:nth-child(4)').first().innerText(), /\(deleted\)$/, 'a deleted user stays an id')
+
+    // An instance of the release before, during a rolling upgrade: ids only, shown as ids.
+    await page.route('**/admin/audit?*', async route => {
+      const answer = await route.fetch()
+      const body = await answer.json() as { items: Array<Record<string, unknown>> }
+      for (const item of body.items) { delete item.actorEmail; delete item.subjectEmail }
+      await route.fulfill({ response: answer, json: body })
+    })
+    t.teardown(() => page.unroute('**/admin/audit?*'))
+    await page.reload()
+    await settled()
+    t.same(await page.locator('tbody tr td:nth-child(3)').allInnerTexts(), [`${admin.user.id.slice(0, 8)}…`, `${admin.user.id.slice(0, 8)}…`], 'ids, linked')
   })
 
   t.test('readable at a phone\'s width: nothing wider than the screen', async t => {

@@ -101,6 +101,8 @@ t.test('CORS: credentials for listed origins only', async t => {
   // Regression: 405 METHOD_NOT_ALLOWED, which pointed the app's developer at the method.
   t.equal(foreign.statusCode, 403)
   t.match(foreign.json(), { code: 'CSRF_REJECTED', message: /neither PUBLIC_URL nor one of CORS_ORIGINS/ })
+  const own = await app.inject({ method: 'OPTIONS', url: '/auth/refresh', headers: { origin: 'https://auth.example.com', 'access-control-request-method': 'POST' } })
+  t.not(own.statusCode, 403, 'the service\'s own origin is not told it is neither PUBLIC_URL nor listed')
   const bare = await app.inject({ method: 'OPTIONS', url: '/auth/refresh' })
   t.not(bare.statusCode, 403, 'an OPTIONS that is no preflight is not refused as one')
   // Regression: @fastify/cors's plain-text 400 "Invalid Preflight Request", outside the error shape.

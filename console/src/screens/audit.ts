@@ -49,9 +49,11 @@ export async function auditScreen ({ api, params, navigate }: Context): Promise<
   if (subjectId !== undefined) query.subjectId = subjectId
   const page = await api.audit(query)
   // The service gives each entry its users' addresses as they are now: null once a user is gone.
-  const who = (id: string | null, email: string | null) => {
+  const who = (id: string | null, email: string | null | undefined) => {
     if (id === null) return '—'
     if (email === null) return h('span', { title: id }, `${id.slice(0, 8)}… (deleted)`)
+    // An instance of an older release, during a rolling upgrade, gives the ids only.
+    if (email === undefined) return h('a', { href: `#/users/${id}`, title: id }, `${id.slice(0, 8)}…`)
     return h('a', { href: `#/users/${id}`, title: id }, email)
   }
   const rows = page.items.map(entry => [

@@ -80,6 +80,7 @@ export async function userScreen ({ api, meId, params, navigate, endsScreen }: C
     })
     const toggle = h('button', { type: 'button', class: user.isActive ? 'danger' : '' }, user.isActive ? 'Deactivate' : 'Activate')
     toggle.addEventListener('click', () => {
+      if (user.isActive && !confirm(`Deactivate ${user.email}? Every session of theirs ends, and they cannot sign in until activated again.`)) return
       act(toggle, 'Role and status', async () => {
         await api.update(id, { isActive: !user.isActive })
         return user.isActive ? 'Deactivated: every session of the user has ended, and they cannot sign in.' : 'Activated: the user can sign in again.'
