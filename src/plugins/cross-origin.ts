@@ -45,8 +45,9 @@ function isTrustedSource (request: FastifyRequest, trusted: ReadonlySet<string>)
 
 /**
  * A preflight from an origin neither listed (those are answered by @fastify/cors before this)
- * nor the service's own (browsers send none from it, so its message would be wrong): refused saying why, where it fell through to the router's 405, which sent the app's
- * developer looking at the method rather than at CORS_ORIGINS.
+ * nor the service's own (browsers send none from it, and the refusal's message would be wrong):
+ * refused saying why. It fell through to the router's 405, which sent the app's developer
+ * looking at the method rather than at CORS_ORIGINS.
  */
 function isRefusedPreflight (request: FastifyRequest, trusted: ReadonlySet<string>): boolean {
   const origin = request.headers.origin
