@@ -6,7 +6,7 @@ export interface SecretBar { distinct: number, choices: number }
 // Set from random values of the shortest length each setting takes (AUTH_SECRET's 32
 // characters, METRICS_TOKEN's 16) in 20 000 tries of each shape, hex, base64, alphanumeric,
 // UUIDs and decimal digits (test/config.test.ts tries a few): one random value in 2 500 or fewer
-// falls below them, of decimal digits about one in 600.
+// falls below them, of decimal digits one in 400 to 1 000.
 export const SECRET_BAR: SecretBar = { distinct: 8, choices: 18 }
 export const TOKEN_BAR: SecretBar = { distinct: 5, choices: 8 }
 
@@ -15,15 +15,18 @@ export const TOKEN_BAR: SecretBar = { distinct: 5, choices: 8 }
  * the alphabet, the digits or the keyboard (`abcdef…`, `0123…`, `qwerty…`, `1qaz2wsx…`,
  * `1q2w3e…`, the numpad, Shift held or not), each run of five or more one choice
  * rather than one per character; a shorter value repeated over most of it; a placeholder word,
- * leetspeak included; or any of that in base64 or hex, a trailing newline included (`echo`
- * adds one). No dictionary: `my-company-auth-key-2026` passes.
+ * leetspeak included; or any of that in base64 or hex, line breaks included (`echo` adds one,
+ * `base64` wraps its lines). No dictionary: `my-company-auth-key-2026` passes.
  */
 export function isWeakSecret (secret: string, least: SecretBar): boolean {
   return [secret, ...decodedText(secret)].some(value =>
-    new Set(value).size < least.distinct || choicesIn(value) < least.choices || unleet(value).some(text => PLACEHOLDER.test(text)))
+    new Set(value).size < least.distinct || choicesIn(value) < least.choices || PLACEHOLDER.test(value))
 }
 
-const PLACEHOLDER = /change[-_ ]?me|secret|example|password|letmein|token|metrics|prometheus/i
+// Each letter also as leetspeak writes it, in any mix (`1etme1n`, `p@55w0rd`).
+const LEET: Record<string, string> = { a: '[a4@]', e: '[e3]', i: '[i1!|]', l: '[l1|!]', o: '[o0]', s: '[s5$]', t: '[t7+]' }
+const PLACEHOLDER = new RegExp(['change_me', 'secret', 'example', 'password', 'letmein', 'token', 'metrics', 'prometheus']
+  .map(word => [...word].map(char => char === '_' ? '[-_ ]?' : LEET[char] ?? char).join('')).join('|'), 'i')
 
 const WALKS = [
   'abcdefghijklmnopqrstuvwxyz', '01234567890', 'qwertyuiop', 'asdfghjkl', 'zxcvbnm',
@@ -62,37 +65,42 @@ function choicesIn (value: string): number {
 }
 
 /**
- * `keys` with a repetition of a shorter value cut to one copy of it: the longest prefix of three
- * quarters or more that repeats a value of at most half its length (KMP's prefix function: linear,
- * so a long secret costs no more than its length).
+ * `keys` with a repetition of a shorter value cut to one copy of it: a stretch of three quarters
+ * of them or more, starting in their first quarter, that repeats a value of at most half its
+ * length (KMP's prefix function from each start: a quarter of the length in passes, at most
+ * 256 of 1 024 keys, the longest value taken).
  */
 function withoutRepeats (keys: string[]): string[] {
-  const border = new Array<number>(keys.length).fill(0)
-  for (let i = 1, k = 0; i < keys.length; i++) {
-    while (k > 0 && keys[i] !== keys[k]) k = border[k - 1] as number
-    if (keys[i] === keys[k]) k++
-    border[i] = k
-  }
-  for (let length = keys.length; length >= Math.ceil(keys.length * 0.75) && length > 1; length--) {
-    const period = length - (border[length - 1] as number)
-    if (period <= length / 2) return [...keys.slice(0, period), ...keys.slice(length)]
+  const least = Math.ceil(keys.length * 0.75)
+  if (least < 2) return keys
+  for (let start = 0; start <= keys.length - least; start++) {
+    const stretch = keys.slice(start)
+    const border = new Array<number>(stretch.length).fill(0)
+    for (let i = 1, k = 0; i < stretch.length; i++) {
+      while (k > 0 && stretch[i] !== stretch[k]) k = border[k - 1] as number
+      if (stretch[i] === stretch[k]) k++
+      border[i] = k
+    }
+    for (let length = stretch.length; length >= least; length--) {
+      const period = length - (border[length - 1] as number)
+      if (period <= length / 2) return [...keys.slice(0, start), ...stretch.slice(0, period), ...stretch.slice(length)]
+    }
   }
   return keys
 }
 
-const LEET: Record<string, string> = { 0: 'o', 3: 'e', 4: 'a', 5: 's', 7: 't', '@': 'a', $: 's', '!': 'i', '|': 'l' }
-/** `value` read as letters where leetspeak put digits or signs; a `1` as i throughout, then as l. */
-const unleet = (value: string): string[] => {
-  const letters = value.replace(/[03457@$!|]/g, char => LEET[char] ?? char)
-  return [letters.replaceAll('1', 'i'), letters.replaceAll('1', 'l')]
-}
-
-/** The text a value spells in base64 or hex, when it spells one (random bytes do not), its final line break aside. */
+/**
+ * The text a value spells in base64 or hex, when it spells one (random bytes do not): line
+ * breaks and spaces in the value aside (`base64` wraps its lines), and the text's final line
+ * break (`echo` adds one).
+ */
 function decodedText (value: string): string[] {
-  const hex = /^[0-9a-f]+$/i.test(value) && value.length % 2 === 0 ? Buffer.from(value, 'hex') : undefined
-  const base64 = /^[A-Za-z0-9+/_-]+={0,2}$/.test(value) ? Buffer.from(value, 'base64') : undefined
+  const packed = value.replace(/\s/g, '')
+  const hex = /^[0-9a-f]+$/i.test(packed) && packed.length % 2 === 0 ? Buffer.from(packed, 'hex') : undefined
+  const base64 = /^[A-Za-z0-9+/_-]+={0,2}$/.test(packed) ? Buffer.from(packed, 'base64') : undefined
   return [hex, base64].flatMap(bytes => {
-    const text = bytes?.toString('latin1').replace(/[\r\n]+$/, '')
-    return text !== undefined && text.length >= 8 && /^[\x20-\x7e]+$/.test(text) ? [text] : []
+    let text = bytes?.toString('latin1') ?? ''
+    while (text.endsWith('\n') || text.endsWith('\r')) text = text.slice(0, -1)
+    return text.length >= 8 && /^[\x20-\x7e]+$/.test(text) ? [text] : []
   })
 }

@@ -47,7 +47,7 @@ export const ConfigSchema = Type.Object({
   DATA_DIR: Type.String({ default: '.data', minLength: 1, description: 'embedded database and development secret' }),
   MIGRATE_ON_START: Flag(true, 'apply pending migrations at start'),
 
-  AUTH_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'root secret (>= 32 bytes): signs access tokens (HS256), derives refresh and mailed tokens, seals TOTP secrets' })),
+  AUTH_SECRET: Type.Optional(Type.String({ minLength: 32, maxLength: 1024, description: 'root secret (32 to 1024 characters): signs access tokens (HS256), derives refresh and mailed tokens, seals TOTP secrets' })),
   AUTH_SECRET_PREVIOUS: Type.Optional(Type.String({ minLength: 32, description: 'the root secret AUTH_SECRET replaces: TOTP secrets sealed under it still open and are sealed again under AUTH_SECRET; nothing signed with it is accepted' })),
   JWT_ALGORITHM: Type.Union([Type.Literal('HS256'), Type.Literal('EdDSA'), Type.Literal('ES256')], {
     default: 'HS256',
@@ -100,7 +100,7 @@ export const ConfigSchema = Type.Object({
   SHUTDOWN_TIMEOUT_SECONDS: Seconds(10, 1, 600, 'after SIGTERM, requests in flight get this long to finish before the process exits anyway'),
   SHUTDOWN_DRAIN_SECONDS: Seconds(5, 0, 300, 'after SIGTERM, requests are served this long with /ready answering 503 and each connection closed after its answer, before the server closes; part of SHUTDOWN_TIMEOUT_SECONDS, and less than it'),
 
-  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'GET /metrics answers callers sending Authorization: Bearer <token>' })),
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, maxLength: 1024, description: '16 to 1024 characters; GET /metrics answers callers sending Authorization: Bearer <token>' })),
   METRICS_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'serve GET /metrics on this port of HOST instead of the API port' })),
 
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://[^\\s]+$', description: 'redis[s]://[user:pass@]host[:port][/db]: rate-limit counters shared by every instance; unset: in memory, per instance' })),

@@ -124,6 +124,12 @@ t.test('AUTH_SECRET_PREVIOUS: only beside AUTH_SECRET and different from it, and
   t.same(problemsOf({ AUTH_SECRET: strongSecret, AUTH_SECRET_PREVIOUS: previous }), [])
 })
 
+// Regression: a value of 100 KB, a pasted file, held the start for seconds while its repetitions were looked for.
+t.test('a secret longer than 1 024 characters is refused, never echoed', async t => {
+  const long = 'x'.repeat(20_000)
+  t.match(problemsOf({ AUTH_SECRET: long, METRICS_TOKEN: long }), [/^AUTH_SECRET: .*\(hidden\)$/, /^METRICS_TOKEN: .*\(hidden\)$/])
+})
+
 t.test('metrics settings: the token is a secret', async t => {
   const short = problemsOf({ METRICS_TOKEN: 'tiny-token' })
   t.match(short, [/^METRICS_TOKEN: .*\(hidden\)$/])
@@ -149,11 +155,14 @@ t.test('production refuses development defaults and weak secrets', async t => {
     'P@ssw0rd123456789P@ssw0rd12345678', Buffer.from('changemechangemechangemechangeme').toString('base64'), Buffer.from('example-auth-secret-for-tests').toString('base64'),
     // And (the next one): `echo`'s newline in base64 or hex, Shift held, the numpad, a value repeated but for its end, a 1 for an l.
     Buffer.from('changemechangemechangemechangeme\n').toString('base64'), Buffer.from('qwertyuiopasdfghjklzxcvbnm\n').toString('hex'),
-    '!QAZ@WSX#EDC$RFV%TGB^YHN&UJM*IK<', '!@#$%^&*()_+{}|:"<>?~!@#$%^&*()_+{}', '789456123789456123/*-+789456123789', 'Summer2026!Summer2026!Summer2026!x', 'examp1e-examp1e-key-for-auth-9876'
+    '!QAZ@WSX#EDC$RFV%TGB^YHN&UJM*IK<', '!@#$%^&*()_+{}|:"<>?~!@#$%^&*()_+{}', '789456123789456123/*-+789456123789', 'Summer2026!Summer2026!Summer2026!x', 'examp1e-examp1e-key-for-auth-9876',
+    // And (the last): a repetition after a first character, line breaks in the value, a 1 read both ways.
+    'xSummer2026!Summer2026!Summer2026!', 'k3y-auth-service-auth-service-auth-s', `${Buffer.from('qwertyuiopasdfghjklzxcvbnm').toString('base64')}\n`,
+    Buffer.from('changeme'.repeat(8) + '\n').toString('base64').replace(/(.{76})/g, '$1\n'), 'my-1etme1n-company-auth-key-2026-prod'
   ]) {
     t.match(problemsOf({ ...production, AUTH_SECRET: guessable }), [/^AUTH_SECRET: looks like a placeholder or low-entropy value/], guessable)
   }
-  for (const guessable of ['abcdefghijklmnop', 'letmeinletmein12', 'metricsmetrics12', 'prometheus-token', '1q2w3e4r5t6y7u8i', 'q1w2e3r4t5y6u7i8', Buffer.from('metrics-token\n').toString('base64')]) {
+  for (const guessable of ['abcdefghijklmnop', 'letmeinletmein12', 'metricsmetrics12', 'prometheus-token', '1q2w3e4r5t6y7u8i', 'q1w2e3r4t5y6u7i8', Buffer.from('metrics-token\n').toString('base64'), '_Xk9qXk9qXk9qXk9q', '1etme1n-1etme1n!']) {
     t.match(problemsOf({ ...production, METRICS_TOKEN: guessable }), [/^METRICS_TOKEN: looks like a placeholder/], guessable)
   }
   // Regression: random tokens of the shortest length taken were refused (16 hex digits: one in five).
