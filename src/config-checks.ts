@@ -200,8 +200,9 @@ export function productionProblems (config: Config, publicUrlSet = true): string
   return problems
 }
 
-const newEmail = AjvCompiler()({}, { customOptions: {} })({ schema: Email, method: 'POST', url: '/config', httpPart: 'body' })
-const isNewEmail = (value: string): boolean => newEmail(value) === true
+// Compiled when ADMIN_EMAIL is set only: every start and every command reads this module.
+const isNewEmail = (value: string): boolean =>
+  AjvCompiler()({}, { customOptions: {} })({ schema: Email, method: 'POST', url: '/config', httpPart: 'body' })(value) === true
 
 function isLinkTemplate (value: string): boolean {
   if (!value.includes('{token}')) return false
