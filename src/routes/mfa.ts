@@ -48,7 +48,7 @@ export async function mfaRoutes (app: FastifyInstance, { factors, reauthenticati
       security,
       operationId: 'confirmTotp',
       summary: 'Finish setting up the authenticator app with its first code',
-      description: `From now on login asks for a code. Answers ten recovery codes, shown this once. 400 \`MFA_CODE_INVALID\` for a wrong code; 409 \`MFA_ENROLMENT_NOT_STARTED\` when no enrolment is under way: never started, cancelled, or started more than ${enrolmentLifetime} ago (start again); 409 \`MFA_ALREADY_ENABLED\`; 403 \`EMAIL_NOT_VERIFIED\` on an unverified address. A wrong code counts toward the account's login backoff, as at login and reauthentication: 429 \`RATE_LIMITED\` with \`Retry-After\` while the account must wait (its logins wait too). The owner is told by mail.`,
+      description: `From now on login asks for a code. Answers ten recovery codes, shown this once (any earlier set, made with a passkey, stops working). 400 \`MFA_CODE_INVALID\` for a wrong code; 409 \`MFA_ENROLMENT_NOT_STARTED\` when no enrolment is under way: never started, cancelled, or started more than ${enrolmentLifetime} ago (start again); 409 \`MFA_ALREADY_ENABLED\`; 403 \`EMAIL_NOT_VERIFIED\` on an unverified address. A wrong code counts toward the account's login backoff, as at login and reauthentication: 429 \`RATE_LIMITED\` with \`Retry-After\` while the account must wait (its logins wait too). The owner is told by mail.`,
       body: TotpConfirmBody,
       response: { 200: RecoveryCodes, ...errorResponses(400, 401, 403, 409, 415, 429) }
     }
@@ -64,8 +64,8 @@ export async function mfaRoutes (app: FastifyInstance, { factors, reauthenticati
       tags,
       security,
       operationId: 'removeTotp',
-      summary: 'Remove the authenticator app and the recovery codes, or cancel its setup',
-      description: `Removes the authenticator app and the recovery codes, and the owner is told by mail; or cancels a setup not yet confirmed (no mail: it never guarded a login). 409 \`MFA_NOT_ENABLED\` when there is neither. ${needsFreshAuthentication}`,
+      summary: 'Remove the authenticator app, or cancel its setup',
+      description: `Removes the authenticator app, and the owner is told by mail; the recovery codes go with it, unless a passkey remains a second factor (they then stay, and stand in for the passkey). Or cancels a setup not yet confirmed (no mail: it never guarded a login). 409 \`MFA_NOT_ENABLED\` when there is neither. ${needsFreshAuthentication}`,
       body: EmptyBody,
       response: { 204: Type.Null(), ...errorResponses(401, 403, 409) }
     }
@@ -89,7 +89,7 @@ function recoveryAndReauthenticationRoutes (routes: TypedRoutes, app: FastifyIns
       security,
       operationId: 'regenerateRecoveryCodes',
       summary: 'Replace the recovery codes',
-      description: `Ten new codes, shown this once; the earlier ones stop working. 409 \`MFA_NOT_ENABLED\` without an authenticator app (recovery codes come with one; an account with passkeys only has none, and is told so). The owner is told by mail. ${needsFreshAuthentication}`,
+      description: `Ten new codes, shown this once; the earlier ones stop working. Any second factor, an authenticator app or a passkey, has them: an account that began with a passkey gets its first set here. They go when the last factor is removed. 409 \`MFA_NOT_ENABLED\` with no second factor. The owner is told by mail. ${needsFreshAuthentication}`,
       body: EmptyBody,
       response: { 200: RecoveryCodes, ...errorResponses(400, 401, 403, 409, 415) }
     }

@@ -105,7 +105,7 @@ function passkeyManagementRoutes (routes: TypedRoutes, app: FastifyInstance, { p
       security,
       operationId: 'removePasskey',
       summary: 'Remove a passkey',
-      description: `Without passkeys (and no TOTP factor) a password login asks for no second factor again. ${needsFreshAuthentication}`,
+      description: `Without passkeys (and no TOTP factor) a password login asks for no second factor again, and the recovery codes go with the last passkey. ${needsFreshAuthentication}`,
       params: PasskeyParams,
       body: EmptyBody,
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) }

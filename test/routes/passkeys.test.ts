@@ -186,14 +186,6 @@ t.test('second factor: a password login lists webauthn; options bound to the mfa
   t.equal((await post('/auth/mfa/webauthn/options', { mfaToken: 'nope' })).json().code, 'MFA_CHALLENGE_EXPIRED')
 })
 
-// Regression: refused as "No second factor is set up", to an account whose logins ask for its passkey.
-t.test('recovery codes come with an authenticator app: an account with a passkey alone is told so', async t => {
-  const { tokens } = await accountWithPasskey()
-  const response = await post('/auth/mfa/recovery-codes', undefined, bearer(tokens.accessToken))
-  t.equal(response.statusCode, 409)
-  t.match(response.json(), { code: 'MFA_NOT_ENABLED', message: /authenticator app.*passkeys only, register a second passkey/ })
-})
-
 t.test('an address never proven registers no passkey: 403 EMAIL_NOT_VERIFIED, for the options and for the credential', async t => {
   const account = await registerAccount(app)
   const headers = bearer((await loginWithBody(app, account)).accessToken)

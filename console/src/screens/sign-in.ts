@@ -68,7 +68,7 @@ export function signInScreen ({ client, notice, onSignedIn }: SignInOptions): HT
   function secondFactorStep (challenge: MfaChallenge): void {
     const kinds = challenge.methods.filter(method => method === 'totp' || method === 'recovery_code')
     if (kinds.length === 0) {
-      messages.show('This account signs in with a passkey only, which the console does not offer. Use an authenticator code or a recovery code.', 'error')
+      messages.show('This account\'s second factor is a passkey, which the console does not take. Sign in here with a recovery code: make a set (POST /auth/mfa/recovery-codes) or set up an authenticator app first.', 'error')
       passwordStep()
       return
     }

@@ -41,9 +41,9 @@ export function accountCalls ({ authed, open, ending }: Senders) {
     enrolTotp: (): Promise<TotpEnrolmentAnswer> => json<TotpEnrolmentAnswer>(asUser({ method: 'POST', path: '/auth/mfa/totp' })),
     /** Finishes it with a first code; answers the ten recovery codes, shown this once (400 `MFA_CODE_INVALID`). */
     confirmTotp: (input: TotpConfirmInput): Promise<RecoveryCodesAnswer> => json<RecoveryCodesAnswer>(asUser({ method: 'POST', path: '/auth/mfa/totp/confirm', body: input })),
-    /** Removes the authenticator app and the recovery codes. Needs fresh authentication. */
+    /** Removes the authenticator app, with the recovery codes unless a passkey remains. Needs fresh authentication. */
     removeTotp: (): Promise<void> => ok(asUser({ method: 'DELETE', path: '/auth/mfa/totp' })),
-    /** Ten new recovery codes; the old ones die. Needs fresh authentication. */
+    /** Ten new recovery codes; the old ones die. With an app or a passkey (409 `MFA_NOT_ENABLED` with neither). Needs fresh authentication. */
     regenerateRecoveryCodes: (): Promise<RecoveryCodesAnswer> => json<RecoveryCodesAnswer>(asUser({ method: 'POST', path: '/auth/mfa/recovery-codes' })),
     /** Options for `navigator.credentials.create()` to register a passkey. Needs fresh authentication and a verified address (403 `EMAIL_NOT_VERIFIED`); 409 `PASSKEY_LIMIT_REACHED` at 20 passkeys. */
     passkeyRegistrationOptions: (): Promise<PasskeyCreationOptionsAnswer> => json<PasskeyCreationOptionsAnswer>(asUser({ method: 'POST', path: '/auth/passkeys/register/options' })),

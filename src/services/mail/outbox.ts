@@ -10,9 +10,12 @@ export type QueuedMail =
   | { kind: 'email_change_notice', to: string, newEmail: string }
   | { kind: 'password_changed', to: string, everywhere: boolean }
   | { kind: 'mfa_enabled' | 'recovery_codes_regenerated', to: string }
-  | { kind: 'mfa_disabled', to: string, byAdmin: boolean }
+  /** `passkeysLeft`: the authenticator app went, and the account's passkeys remain its second factor. */
+  | { kind: 'mfa_disabled', to: string, byAdmin: boolean, passkeysLeft?: boolean }
   | { kind: 'recovery_code_used', to: string, left: number }
-  | { kind: 'passkey_added' | 'passkey_removed', to: string, name: string }
+  | { kind: 'passkey_added', to: string, name: string }
+  /** `lastFactor`: the account has no second factor left, nor recovery codes. */
+  | { kind: 'passkey_removed', to: string, name: string, lastFactor?: boolean }
   | { kind: 'account_deleted', to: string, byAdmin: boolean }
   /** From `forgot`: whether an account has the address is looked up at delivery, off the request path. */
   | { kind: 'password_reset', to: string }

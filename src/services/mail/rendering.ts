@@ -61,11 +61,11 @@ export function createMailRenderer ({ prisma, outbox, oneTimeTokens, links, ttlS
       case 'mfa_enabled':
         return { to, ...mfaEnabledMail() }
       case 'mfa_disabled':
-        return { to, ...mfaDisabledMail({ byAdmin: data.byAdmin === true }) }
+        return { to, ...mfaDisabledMail({ byAdmin: data.byAdmin === true, passkeysLeft: data.passkeysLeft === true }) }
       case 'passkey_added':
         return { to, ...passkeyAddedMail({ name: String(data.name) }) }
       case 'passkey_removed':
-        return { to, ...passkeyRemovedMail({ name: String(data.name) }) }
+        return { to, ...passkeyRemovedMail({ name: String(data.name), lastFactor: data.lastFactor === true }) }
       case 'account_deleted':
         return { to, ...accountDeletedMail({ byAdmin: data.byAdmin === true }) }
       case 'recovery_codes_regenerated':

@@ -55,7 +55,10 @@ export function mfaEnabledMail (): MailContent {
     'An authenticator app was set up as a second factor for your account: signing in now asks for its code. Keep your recovery codes somewhere safe.')
 }
 
-export function mfaDisabledMail ({ byAdmin }: { byAdmin: boolean }): MailContent {
+export function mfaDisabledMail ({ byAdmin, passkeysLeft = false }: { byAdmin: boolean, passkeysLeft?: boolean }): MailContent {
+  if (passkeysLeft) {
+    return securityNotice('Your authenticator app was removed', 'The authenticator app was removed from your account: its codes no longer work. Your passkeys remain your second factor, and any recovery codes left still work.')
+  }
   return securityNotice('Two-step sign-in is off', byAdmin
     ? 'An administrator removed the second factor of your account and signed out every session. Signing in now asks for your password only; set up a second factor again.'
     : 'The second factor of your account was removed: signing in now asks for your password only.')
@@ -65,8 +68,9 @@ export function passkeyAddedMail ({ name }: { name: string }): MailContent {
   return securityNotice('A passkey was added', `A passkey named "${name}" was added to your account: it signs in without a password, and is a second factor after one. Should it not be yours, a new password stops it signing in alone; then remove it from your account's passkeys.`)
 }
 
-export function passkeyRemovedMail ({ name }: { name: string }): MailContent {
-  return securityNotice('A passkey was removed', `The passkey named "${name}" was removed from your account and no longer signs in.`)
+export function passkeyRemovedMail ({ name, lastFactor = false }: { name: string, lastFactor?: boolean }): MailContent {
+  const removed = `The passkey named "${name}" was removed from your account and no longer signs in.`
+  return securityNotice('A passkey was removed', lastFactor ? `${removed} It was the last second factor of your account: signing in now asks for your password only, and any recovery codes you kept no longer work.` : removed)
 }
 
 /** After the deletion, to an address the account had proven: nothing is left to reset, so no advice to. */

@@ -75,10 +75,10 @@ function methodOf (proof: SecondFactorProof): SecondFactorMethod {
   return 'code' in proof ? 'totp' : 'recoveryCode' in proof ? 'recovery_code' : 'webauthn'
 }
 
-/** The methods this user's factors allow: a TOTP code and recovery codes, and a passkey. */
-async function methodsOf ({ factors, passkeys }: ChallengeDeps, userId: string): Promise<SecondFactorMethod[]> {
-  const [totp, passkey] = await Promise.all([factors.isEnabled(userId), passkeys.has(userId)])
-  return [...(totp ? ['totp', 'recovery_code'] as const : []), ...(passkey ? ['webauthn'] as const : [])]
+/** The methods this user's factors allow: a TOTP code, a recovery code while one is unused, and a passkey. */
+async function methodsOf ({ factors }: ChallengeDeps, userId: string): Promise<SecondFactorMethod[]> {
+  const { totp, recoveryCodes, passkey } = await factors.secondFactors(userId)
+  return [...(totp ? ['totp'] as const : []), ...(recoveryCodes ? ['recovery_code'] as const : []), ...(passkey ? ['webauthn'] as const : [])]
 }
 
 /**

@@ -10,11 +10,12 @@ import { findRecoveryCode, hashRecoveryCode, newRecoveryCodes } from './recovery
 import { matchingStep, newTotpSecret, openSealed, otpauthUri, sealSecret, type SealKeys } from './totp.js'
 import { emailOf, provenEmailOf } from '../accounts/email-of.js'
 import { lockUser, userById } from '../accounts/user-store.js'
-import { deleteAllPasskeys, hasPasskey } from '../passkeys/passkey-store.js'
+import { hasPasskey } from '../passkeys/passkey-store.js'
 import type { LoginThrottle } from '../sessions/login-throttle.js'
 import { liveSessionOf, markProven } from '../sessions/session-store.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import { voidUnfinishedChanges } from '../accounts/unfinished-changes.js'
+import { deleteEverySecondFactor, dropRecoveryCodesWithoutFactor, hasSecondFactor, secondFactorsOf, type SecondFactors } from './second-factors.js'
 
 export interface FactorDeps {
   prisma: PrismaClient
@@ -51,9 +52,6 @@ async function replaceRecoveryCodes (tx: Transaction, userId: string, codes: str
   await tx.recoveryCode.deleteMany({ where: { userId } })
   await tx.recoveryCode.createMany({ data: codes.map(code => ({ userId, codeHash: hashRecoveryCode(code) })) })
 }
-
-// A passkey alone has none: said, since such an account does have a second factor.
-const RECOVERY_CODES_NEED_TOTP = 'Recovery codes come with an authenticator app, and this account has none; with passkeys only, register a second passkey to keep a way in'
 
 async function confirmedFactor (db: Db, userId: string) {
   const factor = await db.totpFactor.findUnique({ where: { userId }, select: { sealedSecret: true, confirmedAt: true, lastUsedStep: true } })
@@ -143,7 +141,8 @@ function totpEnrolment (deps: FactorDeps) {
 
     /**
      * A first code proves the authenticator holds the secret: the factor guards every later
-     * login, ten recovery codes are made (returned once, stored hashed), this session counts
+     * login, ten recovery codes are made (returned once, stored hashed; any earlier set, made
+     * with a passkey, dies), this session counts
      * as having proven it, and the owner is told by mail. 400 MFA_CODE_INVALID for a wrong code,
      * which counts toward the account's login backoff (429 while it must wait); 409
      * MFA_ENROLMENT_NOT_STARTED once the enrolment has expired, unchecked.
@@ -187,8 +186,9 @@ async function assertLiveCaller (tx: Transaction, userId: string, sessionId: str
 function factorChanges ({ prisma, outbox, audit, now }: FactorDeps) {
   return {
     /**
-     * Removes the factor and its recovery codes, and the owner is told by mail; or cancels an
-     * enrolment not yet confirmed, without a mail: it never guarded a login. 409 when there is neither.
+     * Removes the factor, and the owner is told by mail; the recovery codes go with it unless a
+     * passkey is left. Or cancels an enrolment not yet confirmed, without a mail: it never guarded
+     * a login. 409 when there is neither.
      */
     async removeTotp (actor: Actor, sessionId: string): Promise<void> {
       const confirmed = await prisma.$transaction(async tx => {
@@ -198,8 +198,8 @@ function factorChanges ({ prisma, outbox, audit, now }: FactorDeps) {
         await tx.totpFactor.deleteMany({ where: { userId: actor.userId } })
         const confirmed = factor.confirmedAt !== null
         if (confirmed) {
-          await tx.recoveryCode.deleteMany({ where: { userId: actor.userId } })
-          await outbox.queue(tx, { kind: 'mfa_disabled', to: await emailOf(tx, actor.userId), byAdmin: false })
+          const { factorLeft } = await dropRecoveryCodesWithoutFactor(tx, actor.userId)
+          await outbox.queue(tx, { kind: 'mfa_disabled', to: await emailOf(tx, actor.userId), byAdmin: false, passkeysLeft: factorLeft })
         }
         await audit.recordIn(tx, { action: 'mfa.totp_removed', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { confirmed } })
         return confirmed
@@ -207,12 +207,12 @@ function factorChanges ({ prisma, outbox, audit, now }: FactorDeps) {
       if (confirmed) outbox.wake()
     },
 
-    /** A new set of ten; the old set dies at once. Only with a confirmed factor (409 otherwise). */
+    /** A new set of ten; the old set dies at once. Only with a second factor, an app or a passkey (409 otherwise). */
     async regenerateRecoveryCodes (actor: Actor, sessionId: string): Promise<string[]> {
       const codes = newRecoveryCodes()
       await prisma.$transaction(async tx => {
         await assertLiveCaller(tx, actor.userId, sessionId, now())
-        if (await confirmedFactor(tx, actor.userId) === null) throw apiError('MFA_NOT_ENABLED', RECOVERY_CODES_NEED_TOTP)
+        if (!hasSecondFactor(await secondFactorsOf(tx, actor.userId))) throw apiError('MFA_NOT_ENABLED')
         await replaceRecoveryCodes(tx, actor.userId, codes)
         await outbox.queue(tx, { kind: 'recovery_codes_regenerated', to: await emailOf(tx, actor.userId) })
         await audit.recordIn(tx, { action: 'mfa.recovery_codes_regenerated', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip })
@@ -228,9 +228,9 @@ function factorChanges ({ prisma, outbox, audit, now }: FactorDeps) {
 function factorProofs (deps: FactorDeps) {
   const { prisma, outbox, now } = deps
   return {
-    /** Whether the user has a confirmed second factor. */
-    async isEnabled (userId: string, db: Db = prisma): Promise<boolean> {
-      return await confirmedFactor(db, userId) !== null
+    /** The user's second factors: an app, passkeys, and unused recovery codes. */
+    async secondFactors (userId: string, db: Db = prisma): Promise<SecondFactors> {
+      return await secondFactorsOf(db, userId)
     },
 
     /**
@@ -256,7 +256,7 @@ function factorProofs (deps: FactorDeps) {
      * the owner is told by mail how many are left.
      */
     async proveRecoveryCode (db: Db, userId: string, code: string): Promise<boolean> {
-      if (await confirmedFactor(db, userId) === null) return false
+      // No factor, no codes: the last factor's removal takes them (dropRecoveryCodesWithoutFactor).
       const unused = await db.recoveryCode.findMany({ where: { userId, usedAt: null }, select: { id: true, codeHash: true }, orderBy: { id: 'asc' } })
       const index = findRecoveryCode(unused.map(row => row.codeHash), code)
       const match = unused[index]
@@ -311,19 +311,6 @@ function secretRotation ({ prisma, sealKeys }: FactorDeps) {
       return outcome
     }
   }
-}
-
-/**
- * Deletes the user's TOTP factor (confirmed or not), recovery codes and passkeys: whether
- * there was a factor to delete. An enrolment never confirmed is not one: it guarded nothing,
- * and its removal mails nobody that two-step sign-in is off.
- */
-export async function deleteEverySecondFactor (tx: Transaction, userId: string): Promise<boolean> {
-  const { count: confirmed } = await tx.totpFactor.deleteMany({ where: { userId, confirmedAt: { not: null } } })
-  await tx.totpFactor.deleteMany({ where: { userId } })
-  await tx.recoveryCode.deleteMany({ where: { userId } })
-  const passkeys = await deleteAllPasskeys(tx, userId)
-  return confirmed > 0 || passkeys > 0
 }
 
 /** The user's second factors: set up, changed or removed by the owner, removed by an admin, proven, and sealed again when the root secret changes. */

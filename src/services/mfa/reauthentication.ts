@@ -12,6 +12,7 @@ import type { SessionService } from '../sessions/sessions.js'
 import type { AssertionVerifier } from '../passkeys/assertions.js'
 import type { PasskeyService } from '../passkeys/passkeys.js'
 import type { FactorService } from './factors.js'
+import { hasSecondFactor, type SecondFactors } from './second-factors.js'
 import type { AuthenticationResponseJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server'
 
 /** What reauthentication accepts. */
@@ -37,8 +38,16 @@ export interface ReauthenticationDeps {
 }
 
 /** The methods an account can reauthenticate with: its password, and its second factors when it has them. */
-function methodsFor (totp: boolean, passkey = false): ReauthenticationMethod[] {
-  return [...['password'] as const, ...(totp ? ['totp', 'recovery_code'] as const : []), ...(passkey ? ['webauthn'] as const : [])]
+function methodsFor ({ totp, recoveryCodes, passkey }: SecondFactors): ReauthenticationMethod[] {
+  return [...['password'] as const, ...(totp ? ['totp'] as const : []), ...(recoveryCodes ? ['recovery_code'] as const : []), ...(passkey ? ['webauthn'] as const : [])]
+}
+
+/** Whether the account has the factor a proof by `method` needs: a recovery code needs any factor. */
+function mayProveWith (method: ReauthenticationMethod, factors: SecondFactors): boolean {
+  if (method === 'password') return true
+  if (method === 'totp') return factors.totp
+  if (method === 'webauthn') return factors.passkey
+  return hasSecondFactor(factors)
 }
 
 /** The method a proof uses: its session records when that method was last proven. */
@@ -109,7 +118,7 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
       // A proof stamped ahead of this clock (set back since, or another instance's running
       // ahead) is as fresh as one as far behind (regression: fresh for the step's length).
       if (Math.abs(now().getTime() - latest) <= maxAgeSeconds * 1000) return
-      throw reauthenticationRequired(methodsFor(await factors.isEnabled(userId), await passkeys.has(userId)))
+      throw reauthenticationRequired(methodsFor(await factors.secondFactors(userId)))
     },
 
     /**
@@ -124,7 +133,7 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
         totpProvenAt: true,
         recoveryCodeProvenAt: true,
         passkeyProvenId: true,
-        user: { select: { role: true, totpFactor: { select: { confirmedAt: true } }, passkeys: { select: { id: true } } } }
+        user: { select: { role: true, totpFactor: { select: { confirmedAt: true } }, passkeys: { select: { id: true, createdAt: true } } } }
       })
       // Prisma reads the user in a query of its own: a deletion in between leaves none (regression: a 500).
       if (session?.user == null) throw apiError('AUTH_SESSION_REVOKED')
@@ -132,11 +141,16 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
       // A code counts for the factor the user has now, proven since it was set up: a session that
       // proved a factor removed since does not get the admin API back when another is set up.
       const confirmedAt = totpFactor?.confirmedAt
-      const totpProven = confirmedAt != null && [session.totpProvenAt, session.recoveryCodeProvenAt].some(provenAt => provenAt !== null && provenAt >= confirmedAt)
+      const totpProven = confirmedAt != null && session.totpProvenAt !== null && session.totpProvenAt >= confirmedAt
       // A passkey counts while the user still has the very one this session proved: another
       // passkey of theirs proves nothing of this session.
       const passkeyProven = passkeys.some(passkey => passkey.id === session.passkeyProvenId)
-      if (requireMfaForAdmins && isAdministrative(role) && !totpProven && !passkeyProven) throw apiError('MFA_ENROLMENT_REQUIRED')
+      // A recovery code counts when proven since the oldest factor the user has now was set up:
+      // the account has had a factor, and so its codes, ever since. Codes of factors all removed
+      // since went with them.
+      const factorTimes = [...(confirmedAt == null ? [] : [confirmedAt]), ...passkeys.map(passkey => passkey.createdAt)].map(time => time.getTime())
+      const recoveryCodeProven = factorTimes.length > 0 && session.recoveryCodeProvenAt !== null && session.recoveryCodeProvenAt.getTime() >= Math.min(...factorTimes)
+      if (requireMfaForAdmins && isAdministrative(role) && !totpProven && !passkeyProven && !recoveryCodeProven) throw apiError('MFA_ENROLMENT_REQUIRED')
       return role
     },
 
@@ -161,7 +175,7 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
       // In turn with the logins by the address, as they count against its backoff alike.
       await throttle.inTurn(keys[0] as string, async () => {
         await throttle.assertMayTryAll(keys)
-        if (method === 'webauthn' ? !await passkeys.has(userId) : method !== 'password' && !await factors.isEnabled(userId)) throw apiError('MFA_NOT_ENABLED')
+        if (!mayProveWith(method, await factors.secondFactors(userId))) throw apiError('MFA_NOT_ENABLED')
         const { refusal } = await proveAndRecord(deps, userId, sessionId, proof, user.passwordHash, ip)
         if (refusal === null) return
         await throttle.recordFailure(keys[0] as string)

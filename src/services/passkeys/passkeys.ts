@@ -7,6 +7,7 @@ import { CEREMONY_TTL_SECONDS, type CeremonyPurpose } from './ceremony-challenge
 import type { PasskeyActor, PasskeyDeps } from './passkey-context.js'
 import { deletePasskey, descriptorsOf, hasPasskey, passkeysOf, renamePasskey, type PasskeyView } from './passkey-store.js'
 import { createPasskeyRegistration } from './registration.js'
+import { dropRecoveryCodesWithoutFactor } from '../mfa/second-factors.js'
 import { webauthn } from './webauthn.js'
 
 export function createPasskeyService (deps: PasskeyDeps) {
@@ -48,13 +49,17 @@ export function createPasskeyService (deps: PasskeyDeps) {
       })
     },
 
-    /** Removes one of the caller's passkeys, and tells the owner by mail; 404 for another user's or an unknown id. */
+    /**
+     * Removes one of the caller's passkeys, with the recovery codes when it was the last factor,
+     * and tells the owner by mail; 404 for another user's or an unknown id.
+     */
     async remove (actor: PasskeyActor, id: string): Promise<void> {
       await prisma.$transaction(async tx => {
         await lockUser(tx, actor.userId)
         const removed = await deletePasskey(tx, actor.userId, id)
         if (removed === null) throw apiError('NOT_FOUND')
-        await outbox.queue(tx, { kind: 'passkey_removed', to: removed.email, name: removed.name })
+        const { factorLeft } = await dropRecoveryCodesWithoutFactor(tx, actor.userId)
+        await outbox.queue(tx, { kind: 'passkey_removed', to: removed.email, name: removed.name, lastFactor: !factorLeft })
         await audit.recordIn(tx, { action: 'passkey.removed', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { passkeyId: id } })
       })
       outbox.wake()

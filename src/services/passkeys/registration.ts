@@ -8,6 +8,7 @@ import type { PasskeyActor, PasskeyDeps } from './passkey-context.js'
 import { descriptorsOf, insertPasskey, passkeyCount, type PasskeyView } from './passkey-store.js'
 import { provenEmailOf } from '../accounts/email-of.js'
 import { lockUser, userById } from '../accounts/user-store.js'
+import { dropRecoveryCodesWithoutFactor } from '../mfa/second-factors.js'
 import { markProven } from '../sessions/session-store.js'
 import { webauthn } from './webauthn.js'
 
@@ -60,6 +61,9 @@ async function storePasskey ({ prisma, outbox, audit, now }: PasskeyDeps, actor:
     const to = await provenEmailOf(tx, actor.userId)
     const count = await passkeyCount(tx, actor.userId)
     if (count >= MAX_PASSKEYS_PER_USER) throw apiError('PASSKEY_LIMIT_REACHED')
+    // A first factor starts with no codes: codes an older release kept past the last factor's
+    // removal (beside this one, in a rolling upgrade) must not stand in for this one.
+    await dropRecoveryCodesWithoutFactor(tx, actor.userId)
     const created = await insertPasskey(tx, actor.userId, {
       id: info.credential.id,
       publicKey: new Uint8Array(info.credential.publicKey),
