@@ -561,7 +561,7 @@ async function consoleSuite (): Promise<void> {
     await put(900)
     await page.getByLabel('Email or username').fill(admin.email)
     await page.getByLabel('Password').fill(admin.password)
-    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click()
     await page.getByRole('heading', { name: 'Settings' }).waitFor()
     t.pass('signing in again returns to where the admin was')
   })
@@ -616,7 +616,7 @@ async function consoleSuite (): Promise<void> {
     const sent: unknown[] = []
     page.on('request', request => { if (request.url() === `${origin}/auth/mfa/verify`) sent.push(request.postDataJSON()) })
     await signIn(admin.email, admin.password)
-    await page.getByLabel('Code', { exact: true }).waitFor()
+    await page.getByLabel('Code from the authenticator app').waitFor()
     t.same(await unlabelled(), [], 'every control is labelled')
     t.equal(await page.evaluate(() => document.activeElement?.getAttribute('name')), 'code', 'the code field has the focus')
     await shot('second-factor')
@@ -624,8 +624,8 @@ async function consoleSuite (): Promise<void> {
     await page.keyboard.press('Enter')
     await page.getByRole('alert').getByText('That code is not right. Try again.').waitFor()
     await page.getByLabel('Method').selectOption('recovery_code')
-    await page.getByLabel('Code', { exact: true }).fill(recoveryCode)
-    await page.getByLabel('Code', { exact: true }).press('Enter')
+    await page.getByLabel('Recovery code').fill(recoveryCode)
+    await page.getByLabel('Recovery code').press('Enter')
     await page.getByRole('heading', { name: 'Users' }).waitFor()
     t.equal(sent.length, 2, 'two answers to the one challenge')
     t.match(sent, [{ mfaToken: String, code: wrong }, { mfaToken: String, recoveryCode }], 'the code, then the recovery code, with the challenge')
@@ -670,6 +670,23 @@ async function consoleSuite (): Promise<void> {
     t.equal(await dialog.count(), 0)
     t.equal((await loginWithBody(app, grace)).expiresIn, 900, 'the change is made')
     t.equal(await prisma.session.count({ where: { userId: admin.user.id, revokedAt: null, passkeyProvenAt: { not: null } } }), 1, 'the session records the passkey')
+  })
+
+  // Regression: a passkey was no way into the console; an admin with passkeys only could not sign in.
+  t.test('signing in with a passkey: as the second factor after the password, and alone', async t => {
+    await page.getByRole('button', { name: 'Sign out' }).click()
+    await signIn(admin.email, admin.password)
+    await page.getByLabel('Method').waitFor()
+    t.same(await page.getByLabel('Method').locator('option').allInnerTexts(), ['Code from the authenticator app', 'Recovery code', 'Passkey'], 'every method the service listed')
+    await page.getByLabel('Method').selectOption('webauthn')
+    await page.getByRole('button', { name: 'Use a passkey' }).click()
+    await page.getByRole('heading', { name: 'Users' }).waitFor()
+    t.equal(await prisma.session.count({ where: { userId: admin.user.id, revokedAt: null, passwordProvenAt: { not: null }, passkeyProvenAt: { not: null } } }), 1, 'a session of the password and the passkey')
+
+    await page.getByRole('button', { name: 'Sign out' }).click()
+    await page.getByRole('button', { name: 'Sign in with a passkey' }).click()
+    await page.getByRole('heading', { name: 'Users' }).waitFor()
+    t.equal(await prisma.session.count({ where: { userId: admin.user.id, revokedAt: null, passwordProvenAt: null, amr: { has: 'hwk' } } }), 1, 'a session of the passkey alone')
   })
 
   // Regression: the console stayed, with "Something went wrong" on every screen.

@@ -1,13 +1,26 @@
 // Signing in through the service's own cookie flow: the password, then the second factor when the account has one (README, Second factor).
-import { isAuthError, type AuthClient, type LoginResult, type MfaChallenge, type SignedIn } from '../../../packages/client/src/index.js'
+import { isAuthError, type AuthClient, type LoginResult, type MfaChallenge, type MfaMethod, type SignedIn } from '../../../packages/client/src/index.js'
 import { problemOf } from '../api.js'
-import { field, h, messageArea, option, type MessageArea } from '../dom.js'
+import { field, h, messageArea, type MessageArea } from '../dom.js'
+import { methodChoice, passkeyAssertion, passkeyProblem } from '../proof.js'
 
 export interface SignInOptions {
   client: AuthClient
   /** Why the admin is here again (the session ended). */
   notice?: string
   onSignedIn: (answer: SignedIn) => void
+}
+
+/** The second step met with the chosen method: a passkey's assertion over a challenge bound to this login. */
+async function secondFactorProof (client: AuthClient, mfaToken: string, method: MfaMethod, value: string): Promise<LoginResult> {
+  if (method === 'totp') return await client.verifyMfa({ mfaToken, code: value })
+  if (method === 'recovery_code') return await client.verifyMfa({ mfaToken, recoveryCode: value })
+  return await client.verifyMfa({ mfaToken, webauthn: await passkeyAssertion(await client.mfaPasskeyOptions({ mfaToken })) })
+}
+
+/** A sign-in with a passkey alone: the browser offers the passkeys it has for this site. */
+async function passwordlessSignIn (client: AuthClient): Promise<LoginResult> {
+  return await client.loginWithPasskey({ response: await passkeyAssertion(await client.passkeyLoginOptions()) })
 }
 
 /** What a failed attempt tells the admin. Every login failure is the same one (README, Brute force against one account). */
@@ -46,11 +59,16 @@ export function signInScreen ({ client, notice, onSignedIn }: SignInOptions): HT
     const identifier = h('input', { name: 'identifier', autocomplete: 'username', required: true, maxlength: '254' })
     const password = h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true })
     const submit = h('button', { type: 'submit' }, 'Sign in')
+    const withPasskey = h('button', { type: 'button', class: 'secondary' }, 'Sign in with a passkey')
     const form = h('form', { 'aria-label': 'Sign in' },
       field('Email or username', identifier),
       field('Password', password),
-      submit
+      h('div', { class: 'actions' }, submit, withPasskey)
     )
+    withPasskey.addEventListener('click', () => {
+      messages.clear()
+      settle(passwordlessSignIn(client), withPasskey, error => { messages.show(passkeyProblem(error) ?? problemOf(error), 'error') })
+    })
     form.addEventListener('submit', event => {
       event.preventDefault()
       messages.clear()
@@ -66,42 +84,32 @@ export function signInScreen ({ client, notice, onSignedIn }: SignInOptions): HT
 
   /** The password was right; no cookie is set until the second factor is proven. */
   function secondFactorStep (challenge: MfaChallenge): void {
-    const kinds = challenge.methods.filter(method => method === 'totp' || method === 'recovery_code')
-    if (kinds.length === 0) {
-      messages.show('This account\'s second factor is a passkey, which the console does not take. Sign in here with a recovery code: make a set (POST /auth/mfa/recovery-codes) or set up an authenticator app first.', 'error')
-      passwordStep()
-      return
-    }
-    const kind = h('select', { name: 'method' }, kinds.map((method, i) => option(method, method === 'totp' ? 'Code from the authenticator app' : 'Recovery code', i === 0)))
-    const code = h('input', { name: 'code', autocomplete: 'one-time-code', required: true, maxlength: '64', inputmode: 'numeric' })
-    kind.addEventListener('change', () => { code.inputMode = kind.value === 'totp' ? 'numeric' : 'text' })
+    const { mfaToken } = challenge
     const submit = h('button', { type: 'submit' }, 'Verify')
     const restart = h('button', { type: 'button', class: 'secondary' }, 'Start over')
     restart.addEventListener('click', () => { messages.clear(); passwordStep() })
+    const choice = methodChoice(challenge.methods, submit, 'Method')
+    choice.onChange(() => { messages.clear(); choice.focus() })
     const form = h('form', { 'aria-label': 'Second factor' },
-      h('p', {}, 'This account has a second factor. Enter a code to finish signing in.'),
-      kinds.length > 1 ? field('Method', kind) : null,
-      field(kinds[0] === 'totp' && kinds.length === 1 ? 'Code from the authenticator app' : 'Code', code),
+      h('p', {}, 'This account has a second factor. Prove it to finish signing in.'),
+      ...choice.elements,
       h('div', { class: 'actions' }, submit, restart)
     )
     form.addEventListener('submit', event => {
       event.preventDefault()
       messages.clear()
-      const value = code.value.trim()
-      const input = kind.value === 'totp' ? { mfaToken: challenge.mfaToken, code: value } : { mfaToken: challenge.mfaToken, recoveryCode: value }
-      settle(client.verifyMfa(input), submit, error => {
+      settle(secondFactorProof(client, mfaToken, choice.method(), choice.value()), submit, error => {
         if (isAuthError(error, 'MFA_CHALLENGE_EXPIRED')) {
           messages.show('That took too long or too many codes were wrong. Sign in again.', 'error')
           passwordStep()
           return
         }
-        messages.show(isAuthError(error, 'MFA_CODE_INVALID') ? 'That code is not right. Try again.' : problemOf(error), 'error')
-        code.value = ''
-        code.focus()
+        messages.show(isAuthError(error, 'MFA_CODE_INVALID') ? 'That code is not right. Try again.' : passkeyProblem(error) ?? problemOf(error), 'error')
+        choice.retry()
       })
     })
     body.replaceChildren(form)
-    code.focus()
+    choice.focus()
   }
 
   passwordStep()
