@@ -1,5 +1,6 @@
-// Upgrading a database across the passkey rules of 20261205090000: the backfill of the proofs
-// sessions made before them, and the catch-up after a rolling upgrade (deploy/upgrades).
+// Upgrading a database across the second-factor rules: the passkey rules of 20261205090000 (the
+// backfill of the proofs sessions made before them, and the catch-up after a rolling upgrade,
+// deploy/upgrades), and the recovery codes' generation of 20261206122445.
 import { cp, mkdir, readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -109,4 +110,22 @@ t.test('the catch-up after a rolling upgrade: what old instances did after the m
     { id: '21', revokedReason: 'password_change', passkey: 'reset-a', passwordless: false },
     { id: '31', revokedReason: null, passkey: 'earlier-a', passwordless: true }
   ])
+})
+
+t.test('the recovery codes\' generation: a code proven since the app it came with was confirmed keeps counting, an earlier one does not', async t => {
+  const database = await createEmptyDatabase()
+  t.teardown(database.drop)
+  await applyMigrations(database.url, { connectTimeoutSeconds: 30, migrationsDir: await migrationsUpTo(t.testdir(), '20261206090000_account_deleted_notice') })
+  await withClient(database.url, async client => {
+    const admin = (await client.query<{ id: string }>('INSERT INTO "User" (id, email, "passwordHash", role, "updatedAt") VALUES (gen_random_uuid(), \'a@example.com\', \'x\', \'admin\', now()) RETURNING id')).rows[0]!.id
+    await client.query('INSERT INTO "TotpFactor" ("userId", "sealedSecret", "confirmedAt") VALUES ($1, \'\\x00\', $2)', [admin, minutesAgo(60)])
+    const session = (id: string, provenAt: Date | null) => client.query('INSERT INTO "Session" (id, "userId", "secretSalt", "idleExpiresAt", "absoluteExpiresAt", "recoveryCodeProvenAt") VALUES ($1, $2, \'\\x00\', now() + interval \'1 day\', now() + interval \'1 day\', $3)', [id, admin, provenAt])
+    await session('00000000-0000-4000-8000-000000000001', minutesAgo(50))
+    await session('00000000-0000-4000-8000-000000000002', minutesAgo(70))
+    await session('00000000-0000-4000-8000-000000000003', null)
+  })
+  await applyMigrations(database.url, { connectTimeoutSeconds: 30 })
+  const generations = await withClient(database.url, async client => (await client.query<{ id: string, recoveryCodeGeneration: number | null }>('SELECT id, "recoveryCodeGeneration" FROM "Session" ORDER BY id')).rows.map(row => row.recoveryCodeGeneration))
+  t.same(generations, [0, null, null], 'proven after the app was confirmed; before it (a factor since replaced); never')
+  t.same(await withClient(database.url, async client => (await client.query('SELECT DISTINCT "secondFactorGeneration" AS g FROM "User"')).rows), [{ g: 0 }])
 })

@@ -9,7 +9,9 @@ export type QueuedMail =
   | { kind: 'verify_email' | 'confirm_email_change', to: string, tokenId: string }
   | { kind: 'email_change_notice', to: string, newEmail: string }
   | { kind: 'password_changed', to: string, everywhere: boolean }
-  | { kind: 'mfa_enabled' | 'recovery_codes_regenerated', to: string }
+  /** `besidePasskeys`: the account had passkeys, so two-step sign-in was on already; `codesReplaced`: its unused recovery codes died. */
+  | { kind: 'mfa_enabled', to: string, besidePasskeys?: boolean, codesReplaced?: boolean }
+  | { kind: 'recovery_codes_regenerated', to: string }
   /** `passkeysLeft`: the authenticator app went, and the account's passkeys remain its second factor. */
   | { kind: 'mfa_disabled', to: string, byAdmin: boolean, passkeysLeft?: boolean }
   | { kind: 'recovery_code_used', to: string, left: number }

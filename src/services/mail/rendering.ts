@@ -59,7 +59,7 @@ export function createMailRenderer ({ prisma, outbox, oneTimeTokens, links, ttlS
       case 'password_changed':
         return { to, ...passwordChangedMail({ everywhere: data.everywhere === true }) }
       case 'mfa_enabled':
-        return { to, ...mfaEnabledMail() }
+        return { to, ...mfaEnabledMail({ besidePasskeys: data.besidePasskeys === true, codesReplaced: data.codesReplaced === true }) }
       case 'mfa_disabled':
         return { to, ...mfaDisabledMail({ byAdmin: data.byAdmin === true, passkeysLeft: data.passkeysLeft === true }) }
       case 'passkey_added':

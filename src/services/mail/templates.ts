@@ -50,9 +50,13 @@ export function passwordChangedMail ({ everywhere }: { everywhere: boolean }): M
     : 'The password of your account was changed, and your other sessions were signed out.')
 }
 
-export function mfaEnabledMail (): MailContent {
-  return securityNotice('Two-step sign-in is on',
-    'An authenticator app was set up as a second factor for your account: signing in now asks for its code. Keep your recovery codes somewhere safe.')
+export function mfaEnabledMail ({ besidePasskeys = false, codesReplaced = false }: { besidePasskeys?: boolean, codesReplaced?: boolean } = {}): MailContent {
+  const codes = codesReplaced
+    ? 'New recovery codes were made with it, and the earlier ones no longer work: keep the new ones somewhere safe.'
+    : 'Keep your recovery codes somewhere safe.'
+  return besidePasskeys
+    ? securityNotice('An authenticator app was added', `An authenticator app was set up as a second factor for your account, beside your passkeys: signing in can now ask for its code. ${codes}`)
+    : securityNotice('Two-step sign-in is on', `An authenticator app was set up as a second factor for your account: signing in now asks for its code. ${codes}`)
 }
 
 export function mfaDisabledMail ({ byAdmin, passkeysLeft = false }: { byAdmin: boolean, passkeysLeft?: boolean }): MailContent {

@@ -116,15 +116,21 @@ async function sweepExpiredChallenges (db: Db, at: Date): Promise<void> {
   await db.$executeRaw`DELETE FROM "MfaChallenge" WHERE id IN (SELECT id FROM "MfaChallenge" WHERE "expiresAt" < ${iso(at)}::timestamp(3) FOR UPDATE SKIP LOCKED)`
 }
 
-/** The proof checked inside the challenge's lock: the refusal's code (null when it holds), and whether a passkey verified the user. */
+/**
+ * The proof checked inside the challenge's lock: the refusal's code (null when it holds), whether
+ * a passkey verified the user, and which passkey or generation of recovery codes it proved.
+ */
 async function checkProof ({ factors, assertions }: ChallengeDeps, tx: Transaction, row: ChallengeRow, proof: SecondFactorProof, ip: string) {
-  const byCode = (proven: boolean) => ({ refusal: proven ? null : 'MFA_CODE_INVALID' as ErrorCode, userVerified: false, passkeyId: undefined, report: async () => {} })
+  const byCode = (proven: boolean, recoveryCodeGeneration?: number) => ({ refusal: proven ? null : 'MFA_CODE_INVALID' as ErrorCode, userVerified: false, passkeyId: undefined, recoveryCodeGeneration, report: async () => {} })
   if ('code' in proof) return byCode(await factors.proveTotp(tx, row.userId, proof.code))
-  if ('recoveryCode' in proof) return byCode(await factors.proveRecoveryCode(tx, row.userId, proof.recoveryCode))
+  if ('recoveryCode' in proof) {
+    const proven = await factors.proveRecoveryCode(tx, row.userId, proof.recoveryCode)
+    return byCode(proven !== null, proven?.generation)
+  }
   const request = { response: proof.webauthn, purpose: 'second_factor' as const, bindingId: row.id, userId: row.userId, requireUserVerification: false, ip }
   const outcome = await assertions.check(tx, request)
   const report = async () => assertions.report(request, outcome)
-  return outcome.ok ? { refusal: null, userVerified: outcome.userVerified, passkeyId: outcome.passkeyId, report } : { refusal: outcome.code, userVerified: false, passkeyId: undefined, report }
+  return outcome.ok ? { refusal: null, userVerified: outcome.userVerified, passkeyId: outcome.passkeyId, recoveryCodeGeneration: undefined, report } : { refusal: outcome.code, userVerified: false, passkeyId: undefined, recoveryCodeGeneration: undefined, report }
 }
 
 /**
@@ -204,11 +210,11 @@ export function createChallengeService (deps: ChallengeDeps) {
       // In turn with the identifier's other checks (LoginThrottle.inTurn), then with the
       // account's other codes: codes sent at once to several challenges, begun by one identifier
       // or by both, would otherwise all read the same count.
-      const { row, userVerified, passkeyId } = await throttle.inTurn(found.throttleKey, async () => await throttle.inTurn(secondFactorKey, async () => {
+      const { row, userVerified, passkeyId, recoveryCodeGeneration } = await throttle.inTurn(found.throttleKey, async () => await throttle.inTurn(secondFactorKey, async () => {
         await throttle.assertMayTryAll(throttleKeys)
-        const { row, refusal, userVerified, passkeyId, report } = await checkLocked(deps, found.userId, tokenHash, at, proof, ip)
+        const { row, refusal, userVerified, passkeyId, recoveryCodeGeneration, report } = await checkLocked(deps, found.userId, tokenHash, at, proof, ip)
         await report()
-        if (refusal === null) return { row, userVerified, passkeyId }
+        if (refusal === null) return { row, userVerified, passkeyId, recoveryCodeGeneration }
         await throttle.recordFailure(row.throttleKey)
         await throttle.recordFailure(secondFactorKey)
         await audit.record({ action: 'mfa.code_failed', subjectId: row.userId, ip, details: { during: 'login', method, failures: row.failures + 1 } })
@@ -218,7 +224,8 @@ export function createChallengeService (deps: ChallengeDeps) {
         outbox.wake()
         await audit.record({ action: 'mfa.recovery_code_used', actorId: row.userId, subjectId: row.userId, ip, details: { during: 'login' } })
       }
-      return { userId: row.userId, throttleKeys, proof: { secondFactor: method, userVerified, passwordHash: found.user.passwordHash, signOutGeneration: found.user.signOutGeneration, ...(passkeyId === undefined ? {} : { passkeyId }) } }
+      const proven = { ...(passkeyId === undefined ? {} : { passkeyId }), ...(recoveryCodeGeneration === undefined ? {} : { recoveryCodeGeneration }) }
+      return { userId: row.userId, throttleKeys, proof: { secondFactor: method, userVerified, passwordHash: found.user.passwordHash, signOutGeneration: found.user.signOutGeneration, ...proven } }
     }
   }
 }

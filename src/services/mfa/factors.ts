@@ -155,14 +155,17 @@ function totpEnrolment (deps: FactorDeps) {
       await prisma.$transaction(async tx => {
         // The user's row first, as every writer of a user's rows takes it (see lockUser).
         await lockUser(tx, actor.userId)
+        // Confirmed now, in turn with the other changes of the factors, not when the request began.
+        const confirmedAt = now()
         // The factor takes effect here, so the address must be proven here (enrolTotp's check spares a wasted scan).
         const to = await provenEmailOf(tx, actor.userId)
         // A session ended since the enrolment began (a password change, a revoke) adds no factor.
-        if (!await markProven(tx, actor.userId, sessionId, 'totp', at)) throw apiError('AUTH_SESSION_REVOKED')
-        const { count } = await tx.totpFactor.updateMany({ where: { userId: actor.userId, confirmedAt: null, sealedSecret: factor.sealedSecret }, data: { confirmedAt: at, lastUsedStep: step } })
+        if (!await markProven(tx, actor.userId, sessionId, 'totp', confirmedAt)) throw apiError('AUTH_SESSION_REVOKED')
+        const { count } = await tx.totpFactor.updateMany({ where: { userId: actor.userId, confirmedAt: null, sealedSecret: factor.sealedSecret }, data: { confirmedAt, lastUsedStep: step } })
         if (count === 0) throw await goneEnrolmentError(tx, actor.userId)
+        const before = await secondFactorsOf(tx, actor.userId)
         await replaceRecoveryCodes(tx, actor.userId, codes)
-        await outbox.queue(tx, { kind: 'mfa_enabled', to })
+        await outbox.queue(tx, { kind: 'mfa_enabled', to, besidePasskeys: before.passkey, codesReplaced: before.recoveryCodes })
         await audit.recordIn(tx, { action: 'mfa.totp_enabled', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip })
       })
       outbox.wake()
@@ -251,20 +254,22 @@ function factorProofs (deps: FactorDeps) {
     },
 
     /**
-     * True when `code` is one of the user's unused recovery codes (spaces, dashes and case
-     * ignored; every stored hash compared); it is used up in the same conditional update, and
-     * the owner is told by mail how many are left.
+     * When `code` is one of the user's unused recovery codes (spaces, dashes and case ignored;
+     * every stored hash compared), the user's secondFactorGeneration, which the session records:
+     * the code is used up in the same conditional update, and the owner is told by mail how many
+     * are left. Null for any other code. Under the user's row (see lockUser).
      */
-    async proveRecoveryCode (db: Db, userId: string, code: string): Promise<boolean> {
+    async proveRecoveryCode (db: Db, userId: string, code: string): Promise<{ generation: number } | null> {
       // No factor, no codes: the last factor's removal takes them (dropRecoveryCodesWithoutFactor).
       const unused = await db.recoveryCode.findMany({ where: { userId, usedAt: null }, select: { id: true, codeHash: true }, orderBy: { id: 'asc' } })
       const index = findRecoveryCode(unused.map(row => row.codeHash), code)
       const match = unused[index]
-      if (match === undefined) return false
+      if (match === undefined) return null
       const { count } = await db.recoveryCode.updateMany({ where: { id: match.id, usedAt: null }, data: { usedAt: now() } })
-      if (count === 0) return false
-      await outbox.queue(db, { kind: 'recovery_code_used', to: await emailOf(db, userId), left: unused.length - 1 })
-      return true
+      const user = await db.user.findUnique({ where: { id: userId }, select: { email: true, secondFactorGeneration: true } })
+      if (count === 0 || user === null) return null
+      await outbox.queue(db, { kind: 'recovery_code_used', to: user.email, left: unused.length - 1 })
+      return { generation: user.secondFactorGeneration }
     }
   }
 }

@@ -75,7 +75,7 @@ async function provenTimes ({ prisma, now }: ReauthenticationDeps, userId: strin
 async function proveAndRecord (deps: ReauthenticationDeps, userId: string, sessionId: string, proof: ReauthenticationProof, passwordHash: string, ip: string): Promise<{ refusal: Error | null }> {
   const { prisma, passwords, factors, assertions, audit, now } = deps
   // The proof and its audit entry commit together.
-  const record = async (tx: Transaction, proven: ProofMethod | { passkeyId: string }) => {
+  const record = async (tx: Transaction, proven: Parameters<typeof markProven>[3]) => {
     if (!await markProven(tx, userId, sessionId, proven, now())) throw apiError('AUTH_SESSION_REVOKED')
     await audit.recordIn(tx, { action: 'reauthentication.succeeded', actorId: userId, subjectId: userId, ip, details: { method: methodOf(proof) } })
     return { refusal: null }
@@ -97,9 +97,10 @@ async function proveAndRecord (deps: ReauthenticationDeps, userId: string, sessi
   return await prisma.$transaction(async tx => {
     await lockUser(tx, userId)
     if ('code' in proof) return await factors.proveTotp(tx, userId, proof.code) ? await record(tx, 'totp') : { refusal: withStatus('MFA_CODE_INVALID', 403) }
-    if (!await factors.proveRecoveryCode(tx, userId, proof.recoveryCode)) return { refusal: withStatus('MFA_CODE_INVALID', 403) }
+    const proven = await factors.proveRecoveryCode(tx, userId, proof.recoveryCode)
+    if (proven === null) return { refusal: withStatus('MFA_CODE_INVALID', 403) }
     await audit.recordIn(tx, { action: 'mfa.recovery_code_used', actorId: userId, subjectId: userId, ip, details: { during: 'reauthentication' } })
-    return await record(tx, 'recovery_code')
+    return await record(tx, { recoveryCodeGeneration: proven.generation })
   })
 }
 
@@ -131,13 +132,13 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
     async assertAdminSession (userId: string, sessionId: string, db: Db = prisma): Promise<string> {
       const session = await liveSessionOf(db, userId, sessionId, now(), {
         totpProvenAt: true,
-        recoveryCodeProvenAt: true,
+        recoveryCodeGeneration: true,
         passkeyProvenId: true,
-        user: { select: { role: true, totpFactor: { select: { confirmedAt: true } }, passkeys: { select: { id: true, createdAt: true } } } }
+        user: { select: { role: true, secondFactorGeneration: true, totpFactor: { select: { confirmedAt: true } }, passkeys: { select: { id: true } } } }
       })
       // Prisma reads the user in a query of its own: a deletion in between leaves none (regression: a 500).
       if (session?.user == null) throw apiError('AUTH_SESSION_REVOKED')
-      const { role, totpFactor, passkeys } = session.user
+      const { role, secondFactorGeneration, totpFactor, passkeys } = session.user
       // A code counts for the factor the user has now, proven since it was set up: a session that
       // proved a factor removed since does not get the admin API back when another is set up.
       const confirmedAt = totpFactor?.confirmedAt
@@ -145,11 +146,9 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
       // A passkey counts while the user still has the very one this session proved: another
       // passkey of theirs proves nothing of this session.
       const passkeyProven = passkeys.some(passkey => passkey.id === session.passkeyProvenId)
-      // A recovery code counts when proven since the oldest factor the user has now was set up:
-      // the account has had a factor, and so its codes, ever since. Codes of factors all removed
-      // since went with them.
-      const factorTimes = [...(confirmedAt == null ? [] : [confirmedAt]), ...passkeys.map(passkey => passkey.createdAt)].map(time => time.getTime())
-      const recoveryCodeProven = factorTimes.length > 0 && session.recoveryCodeProvenAt !== null && session.recoveryCodeProvenAt.getTime() >= Math.min(...factorTimes)
+      // A recovery code counts while the user has never been left without a factor since it was
+      // proven: the codes stand in for the factors they came with, not for ones set up after.
+      const recoveryCodeProven = session.recoveryCodeGeneration === secondFactorGeneration && (confirmedAt != null || passkeys.length > 0)
       if (requireMfaForAdmins && isAdministrative(role) && !totpProven && !passkeyProven && !recoveryCodeProven) throw apiError('MFA_ENROLMENT_REQUIRED')
       return role
     },

@@ -26,13 +26,28 @@ export async function secondFactorsOf (db: Db, userId: string): Promise<SecondFa
 export const hasSecondFactor = ({ totp, passkey }: SecondFactors): boolean => totp || passkey
 
 /**
+ * The user is left with no second factor: the recovery codes go, and a code proven before counts
+ * for nothing after (User.secondFactorGeneration). By hand, so that the user's `updatedAt` stays
+ * what the API shows.
+ */
+async function endRecoveryCodes (tx: Transaction, userId: string): Promise<void> {
+  await tx.recoveryCode.deleteMany({ where: { userId } })
+  await tx.$executeRaw`UPDATE "User" SET "secondFactorGeneration" = "secondFactorGeneration" + 1 WHERE id = ${userId}::uuid`
+}
+
+/**
  * Under the user's row (see lockUser), after a factor is removed or before one is added: whether
- * the user has a factor. With none, the recovery codes go; with one, they stay and stand in for it.
+ * the user has a factor. With none, the recovery codes end; with one, they stay and stand in for it.
  */
 export async function dropRecoveryCodesWithoutFactor (tx: Transaction, userId: string): Promise<{ factorLeft: boolean }> {
   const factorLeft = hasSecondFactor(await secondFactorsOf(tx, userId))
-  if (!factorLeft) await tx.recoveryCode.deleteMany({ where: { userId } })
+  if (!factorLeft) await endRecoveryCodes(tx, userId)
   return { factorLeft }
+}
+
+/** The user's secondFactorGeneration: a recovery code proven now counts while it stays so. */
+export async function recoveryCodeGenerationOf (db: Db, userId: string): Promise<number | null> {
+  return (await db.user.findUnique({ where: { id: userId }, select: { secondFactorGeneration: true } }))?.secondFactorGeneration ?? null
 }
 
 /**
@@ -43,7 +58,7 @@ export async function dropRecoveryCodesWithoutFactor (tx: Transaction, userId: s
 export async function deleteEverySecondFactor (tx: Transaction, userId: string): Promise<boolean> {
   const { count: confirmed } = await tx.totpFactor.deleteMany({ where: { userId, confirmedAt: { not: null } } })
   await tx.totpFactor.deleteMany({ where: { userId } })
-  await tx.recoveryCode.deleteMany({ where: { userId } })
+  await endRecoveryCodes(tx, userId)
   const passkeys = await deleteAllPasskeys(tx, userId)
   return confirmed > 0 || passkeys > 0
 }

@@ -31,6 +31,8 @@ export interface LoginProof {
   userVerified?: boolean
   /** The passkey proven, with `secondFactor` 'webauthn': the session remembers which (see assertAdminSession). */
   passkeyId?: string
+  /** The user's secondFactorGeneration the recovery code was proven under, with `secondFactor` 'recovery_code' (see assertAdminSession). */
+  recoveryCodeGeneration?: number
   passwordless?: boolean
   /**
    * The password hash the login was proven under (the one checked, the one a challenge was
@@ -93,7 +95,12 @@ export function createLoginRecords ({ sql, codec, settings, now, maxSessionsPerU
         idleExpiresAt,
         absoluteExpiresAt,
         amr,
-        proven: { password: proof.passwordless !== true, totp: proof.secondFactor === 'totp', recoveryCode: proof.secondFactor === 'recovery_code', passkeyId: proof.secondFactor === 'webauthn' ? proof.passkeyId ?? null : null },
+        proven: {
+          password: proof.passwordless !== true,
+          totp: proof.secondFactor === 'totp',
+          recoveryCodeGeneration: proof.secondFactor === 'recovery_code' ? proof.recoveryCodeGeneration ?? null : null,
+          passkeyId: proof.secondFactor === 'webauthn' ? proof.passkeyId ?? null : null
+        },
         keepOthers: maxSessionsPerUser - 1,
         deleteEndedBefore: new Date(at.getTime() - sessionRetentionDays * 86_400_000),
         passwordHash: proof.passwordHash ?? null,
