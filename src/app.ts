@@ -2,7 +2,7 @@
 import type { Server } from 'node:http'
 import Fastify, { type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance } from 'fastify'
 import { type Config } from './config.js'
-import { audienceOf, listOf, mailStopGraceMs, ownLinkPagesOf, serverTimeoutsOf } from './config-derived.js'
+import { audienceOf, listOf, mailStopGraceMs, maxConnectionsOf, ownLinkPagesOf, serverTimeoutsOf } from './config-derived.js'
 import { buildDependencies, type AppDeps } from './dependencies.js'
 import { logRedaction } from './log-redaction.js'
 import { accessTokens } from './plugins/access-tokens.js'
@@ -16,6 +16,7 @@ import { clientErrorHandler, errorHandler, frameworkErrorHandlerFor, MAX_PARAM_L
 import { freshAuth } from './plugins/fresh-auth.js'
 import { inputGuard } from './plugins/input-guard.js'
 import { loadShedding } from './plugins/load-shedding.js'
+import { connectionCap } from './plugins/connection-cap.js'
 import { mailer } from './plugins/mailer.js'
 import { totpReseal } from './plugins/totp-reseal.js'
 import { unfinishedRequests } from './plugins/unfinished-requests.js'
@@ -97,6 +98,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   app.removeContentTypeParser('text/plain')
   for (const schema of [ErrorResponse, User, AccessClaims, AdminUser, Me, Passkey]) app.addSchema(schema)
 
+  await app.register(connectionCap, { maxConnections: maxConnectionsOf(config) })
   await app.register(redis, { url: config.REDIS_URL })
   await app.register(clientAddresses, { behindProxy: listOf(config.TRUST_PROXY).length > 0 })
   await app.register(rateLimits, { defaultLimit: limits.default, redis: app.redis, keyPrefix: `${config.REDIS_KEY_PREFIX}rate:`, now })

@@ -1,4 +1,5 @@
-// What the app reads from a validated config in its own terms: rate limits, mail settings, lists, server timeouts.
+// What the app reads from a validated config in its own terms: rate limits, mail settings, lists, server timeouts and connections.
+import { readFileSync } from 'node:fs'
 import type { Config } from './config.js'
 
 export interface RateLimit {
@@ -125,4 +126,26 @@ export function serverTimeoutsOf (config: Config): ServerTimeouts {
     requestTimeout,
     connectionsCheckingInterval: Math.min(1000, headersTimeout / 10)
   }
+}
+
+/** File descriptors kept from the connections' share: the database pool, Redis, mail, the embedded database's files, logs. */
+const DESCRIPTORS_KEPT = 256
+/** Each open connection holds about 5 KB: the default cap keeps a million-descriptor limit from meaning gigabytes. */
+const DEFAULT_MAX_CONNECTIONS = 16_384
+
+/** The process's open-file limit (its soft limit, which Node raises to the hard one at start), or null: unlimited, or not Linux. */
+export function openFileLimit (limits = (): string => readFileSync('/proc/self/limits', 'utf8')): number | null {
+  try {
+    const soft = /^Max open files\s+(\S+)/m.exec(limits())?.[1]
+    return soft === undefined || soft === 'unlimited' ? null : Number(soft)
+  } catch {
+    return null
+  }
+}
+
+/** MAX_CONNECTIONS, or what the open-file limit leaves for connections (at most DEFAULT_MAX_CONNECTIONS). */
+export function maxConnectionsOf (config: Config, fileLimit = openFileLimit()): number {
+  if (config.MAX_CONNECTIONS !== undefined) return config.MAX_CONNECTIONS
+  if (fileLimit === null) return DEFAULT_MAX_CONNECTIONS
+  return Math.max(16, Math.min(DEFAULT_MAX_CONNECTIONS, fileLimit - DESCRIPTORS_KEPT))
 }
