@@ -37,20 +37,30 @@ export const sharedBudgets = {
   unprovenRecipient: 'mail-recipient'
 } as const
 
+export interface KeyedBudget {
+  /**
+   * The key is not the caller's own (an identifier or an address anyone may name): its state is
+   * never shown in `x-ratelimit-*`, and its 429 says only how long to wait. Shown, it told a
+   * stranger how often, and how lately, others had asked for mail to an address or tried to
+   * sign in to an account.
+   */
+  sharedWithStrangers?: boolean
+}
+
 declare module 'fastify' {
   interface FastifyInstance {
     /**
      * A preHandler that limits the requests sharing `keyOf(request)` (an account identifier,
      * say), on top of the route's per-ip limit. `name` keeps each use's counters apart.
      */
-    rateLimitBy: (name: string, limit: RateLimit, keyOf: (request: FastifyRequest) => string) =>
+    rateLimitBy: (name: string, limit: RateLimit, keyOf: (request: FastifyRequest) => string, budget?: KeyedBudget) =>
     (request: FastifyRequest, reply: FastifyReply) => Promise<void>
     /**
      * The same, for a key known only once the handler runs (the address a service is about
      * to mail, say): the returned function counts `key` and throws 429 beyond the limit.
      * Uses of one `name`, here or in `rateLimitBy`, share one count.
      */
-    rateLimitKey: (name: string, limit: RateLimit) =>
+    rateLimitKey: (name: string, limit: RateLimit, budget?: KeyedBudget) =>
     (request: FastifyRequest, reply: FastifyReply, key: string) => Promise<void>
     /**
      * For what a request may do on the side, when the budget allows (a reminder mail): counts
@@ -97,15 +107,15 @@ async function rateLimitsPlugin (app: FastifyInstance, settings: RateLimitSettin
     return check
   }
 
-  const rateLimitKey = (name: string, limit: RateLimit) => {
+  const rateLimitKey = (name: string, limit: RateLimit, { sharedWithStrangers = false }: KeyedBudget = {}) => {
     const check = checkerOf(name, limit)
     return async function rateLimitKey (request: FastifyRequest, reply: FastifyReply, key: string) {
       keyUnderCheck.set(request, key)
       const state = await check(request)
       if (state.isAllowed) return
-      // The headers show whichever limit is closer to its end.
+      // The headers show whichever limit is closer to its end, of those the caller may see.
       const shown = Number(reply.getHeader('x-ratelimit-remaining') ?? Number.POSITIVE_INFINITY)
-      if (state.isExceeded || state.remaining < shown) {
+      if (!sharedWithStrangers && (state.isExceeded || state.remaining < shown)) {
         reply.header('x-ratelimit-limit', state.max).header('x-ratelimit-remaining', state.remaining).header('x-ratelimit-reset', state.ttlInSeconds)
       }
       if (!state.isExceeded) return
@@ -122,8 +132,8 @@ async function rateLimitsPlugin (app: FastifyInstance, settings: RateLimitSettin
       return state.isAllowed || !state.isExceeded
     }
   })
-  app.decorate('rateLimitBy', (name: string, limit: RateLimit, keyOf: (request: FastifyRequest) => string) => {
-    const limitKey = rateLimitKey(name, limit)
+  app.decorate('rateLimitBy', (name: string, limit: RateLimit, keyOf: (request: FastifyRequest) => string, budget?: KeyedBudget) => {
+    const limitKey = rateLimitKey(name, limit, budget)
     return async function rateLimitBy (request: FastifyRequest, reply: FastifyReply) {
       await limitKey(request, reply, keyOf(request))
     }

@@ -51,7 +51,7 @@ export async function accountRoutes (app: FastifyInstance, { credentials, passwo
   routes.post('/auth/password/forgot', {
     config: { rateLimit },
     // A mailbox cannot be flooded with reset mails from many addresses either.
-    preHandler: [app.rateLimitBy('forgot-account', limits.mailAccount, forgotAccountKey)],
+    preHandler: [app.rateLimitBy('forgot-account', limits.mailAccount, forgotAccountKey, { sharedWithStrangers: true })],
     schema: {
       tags: ['auth'],
       operationId: 'forgotPassword',
@@ -101,7 +101,7 @@ function emailRoutes (routes: TypedRoutes, app: FastifyInstance, { emails, ident
 
   // The address is the service's to choose (the pending one, else the current one): it is
   // counted there, in the budget of mails to an address nobody has proven to hold yet.
-  const recipientLimit = app.rateLimitKey(sharedBudgets.unprovenRecipient, limits.mailAccount)
+  const recipientLimit = app.rateLimitKey(sharedBudgets.unprovenRecipient, limits.mailAccount, { sharedWithStrangers: true })
   routes.post('/auth/email/resend', {
     config: { rateLimit },
     preParsing: [app.authenticate],
@@ -112,7 +112,7 @@ function emailRoutes (routes: TypedRoutes, app: FastifyInstance, { emails, ident
       tags: ['auth'],
       operationId: 'resendVerificationEmail',
       summary: 'Mail a new verification link',
-      description: 'To the pending address when an email change is pending, else to the current address while unverified. A verified account with nothing pending gets no mail, and the same 202. Only the newest link works. Counts against RATE_LIMIT_MAIL per client, RATE_LIMIT_MAIL_ACCOUNT per user (one budget with the email changes) and, when a link is due, per address it goes to (one budget with the registrations and email changes naming that address) (429 `RATE_LIMITED`).',
+      description: 'To the pending address when an email change is pending (its link still working: a change whose link ended has ended, and the address is cleared within the hour), else to the current address while unverified. A verified account with nothing pending gets no mail, and the same 202. Only the newest link works. Counts against RATE_LIMIT_MAIL per client, RATE_LIMIT_MAIL_ACCOUNT per user (one budget with the email changes) and, when a link is due, per address it goes to (one budget with the registrations and email changes naming that address) (429 `RATE_LIMITED`).',
       security,
       body: EmptyBody,
       response: { 202: Accepted, ...errorResponses(400, 401, 415, 429) }

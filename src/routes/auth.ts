@@ -54,7 +54,7 @@ export async function authRoutes (app: FastifyInstance, { logins, users, session
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()
   routes.addHook('onSend', noStore)
 
-  const recipientLimit = app.rateLimitKey(sharedBudgets.unprovenRecipient, limits.mailAccount)
+  const recipientLimit = app.rateLimitKey(sharedBudgets.unprovenRecipient, limits.mailAccount, { sharedWithStrangers: true })
   // A login refused for an unverified address mails a reminder only within that same budget.
   const reminderBudget = app.rateLimitSpend(sharedBudgets.unprovenRecipient, limits.mailAccount)
   routes.post('/auth/register', {

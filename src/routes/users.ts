@@ -40,7 +40,7 @@ function changeGuard (app: FastifyInstance, users: UserService, identifierKeys: 
   ]
   const usernameChangeLimit = app.rateLimitBy('username-change-account', limits.register, request => callerOf(request).userId)
   const probeLimit = app.rateLimitBy(sharedBudgets.existenceProbes, limits.register, clientOf)
-  const recipientLimit = app.rateLimitBy(sharedBudgets.unprovenRecipient, limits.mailAccount, request => identifierKeys.mailbox((request.body as { email: string }).email))
+  const recipientLimit = app.rateLimitBy(sharedBudgets.unprovenRecipient, limits.mailAccount, request => identifierKeys.mailbox((request.body as { email: string }).email), { sharedWithStrangers: true })
   return async function guardChange (request: FastifyRequest<{ Body: Static<typeof UpdateMeBody> }>, reply: FastifyReply) {
     const { username, email } = request.body
     const changes = await users.changesOf(callerOf(request).userId, { username, email })

@@ -5,6 +5,9 @@ import type { AuditService } from './admin/audit.js'
 import { sweepExpiredFailures } from './sessions/login-throttle.js'
 import { deleteSessionsEndedBefore } from './sessions/session-store.js'
 import { deleteLinksEndedBefore } from './tokens/one-time-tokens.js'
+import { clearAbandonedEmailChanges } from './accounts/user-store.js'
+import { sweepExpiredChallenges } from './mfa/challenges.js'
+import { sweepExpiredCeremonies } from './passkeys/ceremony-challenges.js'
 
 const DAY_MS = 86_400_000
 // Rows deleted per statement: a backlog (the first pass after an upgrade) never holds one long transaction.
@@ -28,6 +31,10 @@ export interface Deleted {
   auditEntries: number
   sessions: number
   links: number
+  /** Email changes whose link ended: their address unproven, cleared. */
+  emailChanges: number
+  /** Login and passkey challenges expired (their own requests sweep them too, but only while requests come). */
+  challenges: number
   failureCounts: number
   unverifiedAccounts: number
 }
@@ -47,7 +54,8 @@ export function createRetentionService ({ prisma, audit, now, auditDays, endedDa
     /**
      * Deletes the audit entries past AUDIT_RETENTION_DAYS, the sessions and mailed links that
      * ended more than SESSION_RETENTION_DAYS ago (a login deletes its own user's; a user who
-     * never logs in again had theirs kept for ever), and the failure counts past their expiry
+     * never logs in again had theirs kept for ever), the new addresses of email changes whose
+     * link ended, the expired login and passkey challenges, and the failure counts past their expiry
      * (which the next failed login would sweep), and the accounts never verified and unused
      * for UNVERIFIED_ACCOUNT_RETENTION_DAYS. Instances at once skip each other's rows.
      */
@@ -59,6 +67,8 @@ export function createRetentionService ({ prisma, audit, now, auditDays, endedDa
         auditEntries: auditDays === 0 ? 0 : await inBatches(() => audit.deleteWrittenBefore(daysAgo(auditDays), DELETE_BATCH), signal),
         sessions: await inBatches(() => deleteSessionsEndedBefore(prisma, endedBefore, DELETE_BATCH), signal),
         links: await inBatches(() => deleteLinksEndedBefore(prisma, endedBefore, DELETE_BATCH), signal),
+        emailChanges: await inBatches(() => clearAbandonedEmailChanges(prisma, at, DELETE_BATCH), signal),
+        challenges: await sweepExpiredChallenges(prisma, at) + await sweepExpiredCeremonies(prisma, at),
         failureCounts: await sweepExpiredFailures(prisma, at),
         unverifiedAccounts: unverifiedDays === 0 ? 0 : await inBatches(() => deleteAbandonedAccounts(daysAgo(unverifiedDays), at, DELETE_BATCH), signal)
       }

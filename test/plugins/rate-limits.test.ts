@@ -403,3 +403,21 @@ t.test('starting a TOTP setup is limited per client as the routes that check a c
   t.equal(refused.json().code, 'RATE_LIMITED')
   t.equal(await prisma.auditEvent.count({ where: { action: 'mfa.totp_enrolment_started', subjectId: account.user.id } }), 2, 'no entry for the refused one')
 })
+
+// Regression: a stranger's one request read, in x-ratelimit-remaining and -reset, how many
+// reset or verification mails others had asked for an address, and how long ago.
+t.test('a budget per address shows its state to no one: a stranger learns nothing of what others asked for it', async t => {
+  const { app } = await buildTestApp(t, { env: { RATE_LIMIT_MAIL_ACCOUNT: '3/900' } })
+  const forgot = (email: string, remoteAddress: string) => app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email }, remoteAddress })
+  const register = (email: string, remoteAddress: string) => app.inject({ method: 'POST', url: '/auth/register', payload: { ...newAccount(), email }, remoteAddress })
+  const owner = await registerAccount(app)
+  await forgot(owner.email, '198.51.100.20')
+  await forgot(owner.email, '198.51.100.20')
+  const headersOf = (answer: { headers: Record<string, unknown> }) => ({ limit: answer.headers['x-ratelimit-limit'], remaining: answer.headers['x-ratelimit-remaining'], reset: answer.headers['x-ratelimit-reset'] })
+  t.same(headersOf(await forgot(owner.email, '203.0.113.7')), headersOf(await forgot('never.seen@example.org', '203.0.113.8')), 'forgot: the same headers as for an address nobody asked for')
+  t.same(headersOf(await register(owner.email, '203.0.113.9')), headersOf(await register('fresh@example.org', '203.0.113.10')), 'registration: likewise')
+  const spent = await forgot(owner.email, '203.0.113.11')
+  t.equal(spent.statusCode, 429, 'a spent budget still refuses')
+  t.ok(Number(spent.headers['retry-after']) > 0, 'with the wait')
+  t.not(spent.headers['x-ratelimit-remaining'], '0', 'the headers are the caller\'s own budget\'s, which has room')
+})

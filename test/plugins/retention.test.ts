@@ -1,10 +1,10 @@
-// AUDIT_RETENTION_DAYS, SESSION_RETENTION_DAYS and UNVERIFIED_ACCOUNT_RETENTION_DAYS: what is past them (audit entries; ended sessions and mailed links; expired failure counts; accounts never verified and left unused) is deleted at start and every hour, in batches, by every instance at once without conflict.
+// AUDIT_RETENTION_DAYS, SESSION_RETENTION_DAYS and UNVERIFIED_ACCOUNT_RETENTION_DAYS: what is past them (audit entries; ended sessions and mailed links; the addresses of email changes whose link ended; expired challenges and failure counts; accounts never verified and left unused) is deleted at start and every hour, in batches, by every instance at once without conflict.
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import type { PrismaClient } from '../../src/db/prisma.js'
 import { buildTestApp } from '../helpers/app.js'
 import { createTestDatabase } from '../helpers/database.js'
-import { loginWithBody, registerAccount } from '../helpers/users.js'
+import { loginWithBody, registerAccount, registerProvenAccount } from '../helpers/users.js'
 import { whileHeld } from '../helpers/locks.js'
 import { until } from '../helpers/until.js'
 
@@ -85,7 +85,41 @@ t.test('a pass deletes the sessions and mailed links that ended more than SESSIO
   t.same(kept.sort(), [revokedLately?.id, live?.id].sort(), 'the recent and the live sessions stay')
   t.equal(await prisma.oneTimeToken.count({ where: { id: { in: links.map(link => link.id) } } }), 2, 'the recent and the live links stay')
   t.equal(await prisma.loginFailure.count(), 0)
-  t.same(await app.retention.pass(), { auditEntries: 0, sessions: 0, links: 0, failureCounts: 0, unverifiedAccounts: 0 }, 'a second pass finds nothing')
+  t.same(await app.retention.pass(), { auditEntries: 0, sessions: 0, links: 0, emailChanges: 0, challenges: 0, failureCounts: 0, unverifiedAccounts: 0 }, 'a second pass finds nothing')
+})
+
+// Regression: the address of a change never confirmed stayed on the account for ever, shown to
+// admins and mailed again by a resend a year later.
+t.test('an email change whose link ended ends too: the pass clears the unproven address, and a resend no longer mails it', async t => {
+  const { app, prisma, clock } = await buildTestApp(t)
+  const account = await registerProvenAccount(app, prisma)
+  const headers = { authorization: `Bearer ${(await loginWithBody(app, account)).accessToken}` }
+  const change = async (email: string) => await app.inject({ method: 'PATCH', url: '/users/me', headers, payload: { email } })
+  t.equal((await change('a.stranger@example.net')).statusCode, 200)
+  const other = await registerProvenAccount(app, prisma)
+  const otherHeaders = { authorization: `Bearer ${(await loginWithBody(app, other)).accessToken}` }
+  t.equal((await app.inject({ method: 'PATCH', url: '/users/me', headers: otherHeaders, payload: { email: 'still.pending@example.net' } })).statusCode, 200)
+  await prisma.oneTimeToken.updateMany({ where: { userId: account.user.id, purpose: 'email_change' }, data: { expiresAt: new Date(clock.now().getTime() - 1000) } })
+
+  const resend = await app.inject({ method: 'POST', url: '/auth/email/resend', headers })
+  t.equal(resend.statusCode, 202)
+  t.equal(await prisma.oneTimeToken.count({ where: { userId: account.user.id, email: 'a.stranger@example.net', expiresAt: { gt: clock.now() } } }), 0, 'no new link to the unproven address')
+  t.match(await app.retention.pass(), { emailChanges: 1 })
+  t.equal((await prisma.user.findUniqueOrThrow({ where: { id: account.user.id } })).pendingEmail, null, 'the expired change is cleared')
+  t.equal((await prisma.user.findUniqueOrThrow({ where: { id: other.user.id } })).pendingEmail, 'still.pending@example.net', 'a change whose link works stays')
+  t.equal((await app.inject({ method: 'GET', url: '/users/me', headers })).json().pendingEmail, null)
+})
+
+t.test('the pass sweeps expired login and passkey challenges, even with no request to do it', async t => {
+  const { app, prisma, clock } = await buildTestApp(t)
+  const account = await registerAccount(app)
+  const expired = new Date(clock.now().getTime() - 1000)
+  await prisma.mfaChallenge.create({ data: { id: randomUUID(), userId: account.user.id, tokenHash: randomUUID(), throttleKey: 'k', expiresAt: expired } })
+  await prisma.webauthnChallenge.create({ data: { challenge: randomUUID(), purpose: 'login', expiresAt: expired } })
+  await prisma.webauthnChallenge.create({ data: { challenge: randomUUID(), purpose: 'login', expiresAt: new Date(clock.now().getTime() + 60_000) } })
+  t.match(await app.retention.pass(), { challenges: 2 })
+  t.equal(await prisma.mfaChallenge.count(), 0)
+  t.equal(await prisma.webauthnChallenge.count(), 1, 'the live one stays')
 })
 
 /** Moves an account's making and its mailed links `days` into the past, as if nothing had been done with it since. */

@@ -90,8 +90,8 @@ export function createEmailVerificationService ({ prisma, oneTimeTokens, outbox,
     },
 
     /**
-     * Mails a new link: for the pending address if a change is pending, else for the current
-     * one while unverified. A verified account with nothing pending gets no mail (202 all the
+     * Mails a new link: for the pending address if a change is pending (its link still works:
+     * a change whose link ended has ended too), else for the current one while unverified. A verified account with nothing pending gets no mail (202 all the
      * same: the call is idempotent). The newest link is the only one that works. `admit` sees
      * the address before anything is mailed to it, and refuses by throwing: nobody has proven
      * to hold it, so its mails are capped per address, not only per account (README, Rate limits).
@@ -99,8 +99,9 @@ export function createEmailVerificationService ({ prisma, oneTimeTokens, outbox,
     async resend (userId: string, sessionId: string, admit: (address: string) => Promise<void>): Promise<void> {
       const user = await liveCallerOf(prisma, userId, sessionId, now(), { email: true, pendingEmail: true, emailVerifiedAt: true })
       if (user === null) throw apiError('AUTH_SESSION_REVOKED')
-      const link = user.pendingEmail !== null
-        ? { purpose: 'email_change' as const, address: user.pendingEmail }
+      const pendingEmail = user.pendingEmail !== null && await oneTimeTokens.issuedSince(prisma, userId, 'email_change', user.pendingEmail, new Date(0)) ? user.pendingEmail : null
+      const link = pendingEmail !== null
+        ? { purpose: 'email_change' as const, address: pendingEmail }
         : user.emailVerifiedAt === null ? { purpose: 'email_verify' as const, address: user.email } : null
       if (link === null) return
       await admit(link.address)

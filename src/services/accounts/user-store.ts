@@ -168,6 +168,18 @@ export async function cancelEmailChange (db: Db, id: string): Promise<void> {
   await db.user.updateMany({ where: { id }, data: { pendingEmail: null } })
 }
 
+/**
+ * Ends up to `batch` email changes whose link no longer works at `at` (expired, used or
+ * killed): the address nobody proved is not kept past its link, nor mailed again by a resend.
+ * Skips rows in use: the retention pass's. How many.
+ */
+export async function clearAbandonedEmailChanges (db: Db, at: Date, batch: number): Promise<number> {
+  return await db.$executeRaw`UPDATE "User" SET "pendingEmail" = NULL, "updatedAt" = ${iso(at)}::timestamp(3) WHERE id IN (
+    SELECT u.id FROM "User" u WHERE u."pendingEmail" IS NOT NULL AND NOT EXISTS (
+      SELECT 1 FROM "OneTimeToken" o WHERE o."userId" = u.id AND o.purpose = 'email_change' AND o.email = u."pendingEmail" AND o."usedAt" IS NULL AND o."expiresAt" > ${iso(at)}::timestamp(3))
+    LIMIT ${batch} FOR UPDATE SKIP LOCKED)`
+}
+
 /** The pending address becomes the address, verified. */
 export async function confirmEmailChange (db: Db, id: string, email: string, at: Date): Promise<void> {
   await db.user.update({ where: { id }, data: { email, pendingEmail: null, emailVerifiedAt: at } })

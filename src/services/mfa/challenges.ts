@@ -111,9 +111,9 @@ async function insertChallenge (db: Db, { id, userId, account, tokenHash, thrott
   return inserted === 1
 }
 
-/** Deletes everyone's challenges expired at `at`, skipping rows another transaction holds: a sweep never waits, so logins at once neither queue on it nor deadlock in it. */
-async function sweepExpiredChallenges (db: Db, at: Date): Promise<void> {
-  await db.$executeRaw`DELETE FROM "MfaChallenge" WHERE id IN (SELECT id FROM "MfaChallenge" WHERE "expiresAt" < ${iso(at)}::timestamp(3) FOR UPDATE SKIP LOCKED)`
+/** Deletes everyone's challenges expired at `at`, skipping rows another transaction holds: a sweep never waits, so logins at once neither queue on it nor deadlock in it. How many. */
+export async function sweepExpiredChallenges (db: Db, at: Date): Promise<number> {
+  return await db.$executeRaw`DELETE FROM "MfaChallenge" WHERE id IN (SELECT id FROM "MfaChallenge" WHERE "expiresAt" < ${iso(at)}::timestamp(3) FOR UPDATE SKIP LOCKED)`
 }
 
 /**

@@ -21,9 +21,9 @@ export interface CeremonyChallengeDeps {
   now: () => Date
 }
 
-/** Deletes everyone's ceremony challenges expired at `at`, skipping rows another transaction holds: a sweep never waits, so requests at once neither queue on it nor deadlock in it. */
-async function sweepExpiredCeremonies (db: Db, at: Date): Promise<void> {
-  await db.$executeRaw`DELETE FROM "WebauthnChallenge" WHERE challenge IN (SELECT challenge FROM "WebauthnChallenge" WHERE "expiresAt" < ${iso(at)}::timestamp(3) FOR UPDATE SKIP LOCKED)`
+/** Deletes everyone's ceremony challenges expired at `at`, skipping rows another transaction holds: a sweep never waits, so requests at once neither queue on it nor deadlock in it. How many. */
+export async function sweepExpiredCeremonies (db: Db, at: Date): Promise<number> {
+  return await db.$executeRaw`DELETE FROM "WebauthnChallenge" WHERE challenge IN (SELECT challenge FROM "WebauthnChallenge" WHERE "expiresAt" < ${iso(at)}::timestamp(3) FOR UPDATE SKIP LOCKED)`
 }
 
 export function createCeremonyChallenges ({ prisma, now }: CeremonyChallengeDeps) {

@@ -131,8 +131,8 @@ function spending (now: () => Date, key: Buffer) {
      * the current key: one derived under a replaced AUTH_SECRET no longer works, and must not
      * hold up a new link (regression: a login's reminder waited five minutes after the rotation).
      */
-    async issuedSince (tx: Transaction, userId: string, purpose: TokenPurpose, email: string, since: Date): Promise<boolean> {
-      const rows = await tx.oneTimeToken.findMany({ where: { userId, purpose, email, usedAt: null, expiresAt: { gt: now() }, createdAt: { gt: since } }, select: { id: true, tokenHash: true } })
+    async issuedSince (db: Db, userId: string, purpose: TokenPurpose, email: string, since: Date): Promise<boolean> {
+      const rows = await db.oneTimeToken.findMany({ where: { userId, purpose, email, usedAt: null, expiresAt: { gt: now() }, createdAt: { gt: since } }, select: { id: true, tokenHash: true } })
       return rows.some(row => derivedUnder(key, row))
     },
 
