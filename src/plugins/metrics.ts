@@ -10,6 +10,9 @@ import type { AuthMetrics, LoginMetricResult, MailMetrics, MailOutcome } from '.
 import { errorHandler } from './error-handler.js'
 import { unfinishedRequests } from './unfinished-requests.js'
 
+/** Connections METRICS_PORT holds at once: past them a new one is closed unanswered. */
+export const METRICS_MAX_CONNECTIONS = 64
+
 /** A registry of this app's own (never prom-client's global one) and the counters the services feed. */
 export interface Metrics {
   registry: Registry
@@ -116,6 +119,8 @@ async function metricsPlugin (app: FastifyInstance, settings: MetricsSettings) {
     return
   }
   const server = Fastify({ ...settings.edge, loggerInstance: app.log.child({ component: 'metrics' }) })
+  // Scrapers are few: whoever reaches the port cannot hold the process's file descriptors (see connection-cap.ts).
+  server.server.maxConnections = METRICS_MAX_CONNECTIONS
   await server.register(errorHandler)
   await server.register(unfinishedRequests)
   server.route(route)

@@ -4,10 +4,11 @@ import { pino } from 'pino'
 import t from 'tap'
 import { errorHandler } from '../../src/plugins/error-handler.js'
 import { loadShedding } from '../../src/plugins/load-shedding.js'
-import { createMetrics, metrics as metricsPlugin } from '../../src/plugins/metrics.js'
+import { createMetrics, METRICS_MAX_CONNECTIONS, metrics as metricsPlugin } from '../../src/plugins/metrics.js'
 import { buildTestApp } from '../helpers/app.js'
 import { logCapture } from '../helpers/mail.js'
 import { drip, freePort, openConnection } from '../helpers/net.js'
+import { until } from '../helpers/until.js'
 import { loginWithBody, registerAccount } from '../helpers/users.js'
 
 const TOKEN = 'scrape-8d2b9f4e1c7a6035'
@@ -140,6 +141,24 @@ t.test('METRICS_PORT holds slow clients to the API port\'s bounds and answers in
   malformed.socket.write('GET /metrics HTTP/1.1\r\nHost metrics.internal\r\n\r\n')
   await malformed.closed
   t.match(malformed.received(), /^HTTP\/1\.1 400 Bad Request\r\n[^]*"code":"MALFORMED_REQUEST"/)
+})
+
+t.test('METRICS_PORT holds at most 64 connections: past them a new one is closed unanswered, and a scrape still gets through once one ends', async t => {
+  const port = await freePort()
+  await buildTestApp(t, { env: { METRICS_PORT: String(port) } })
+  const held = await Promise.all(Array.from({ length: METRICS_MAX_CONNECTIONS }, async () => await openConnection(port)))
+  t.teardown(() => { for (const connection of held) connection.socket.destroy() })
+  const refused = await openConnection(port)
+  refused.socket.write('GET /metrics HTTP/1.1\r\nHost: metrics.internal\r\n\r\n')
+  await refused.closed
+  t.equal(refused.received(), '', 'closed with no answer')
+  held.pop()?.socket.destroy()
+  let status = 0
+  await until('a place to be free', async () => {
+    status = await fetch(`http://127.0.0.1:${port}/metrics`).then(response => response.status, () => 0)
+    return status !== 0
+  }, 10_000)
+  t.equal(status, 200)
 })
 
 t.test('the active sessions gauge survives a failing count', async t => {
