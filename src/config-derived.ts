@@ -128,8 +128,11 @@ export function serverTimeoutsOf (config: Config): ServerTimeouts {
   }
 }
 
-/** File descriptors kept from the connections' share: the database pool, Redis, mail, the embedded database's files, logs. */
-const DESCRIPTORS_KEPT = 256
+/**
+ * File descriptors kept from the connections' share: the database pool, Redis, mail, logs; the
+ * embedded database holds one per table and index file it has opened besides (about 180 idle).
+ */
+const DESCRIPTORS_KEPT = { server: 256, embedded: 512 }
 /** Each open connection holds about 5 KB: the default cap keeps a million-descriptor limit from meaning gigabytes. */
 const DEFAULT_MAX_CONNECTIONS = 16_384
 
@@ -147,5 +150,6 @@ export function openFileLimit (limits = (): string => readFileSync('/proc/self/l
 export function maxConnectionsOf (config: Config, fileLimit = openFileLimit()): number {
   if (config.MAX_CONNECTIONS !== undefined) return config.MAX_CONNECTIONS
   if (fileLimit === null) return DEFAULT_MAX_CONNECTIONS
-  return Math.max(16, Math.min(DEFAULT_MAX_CONNECTIONS, fileLimit - DESCRIPTORS_KEPT))
+  const kept = config.DATABASE_URL === undefined ? DESCRIPTORS_KEPT.embedded : DESCRIPTORS_KEPT.server
+  return Math.max(16, Math.min(DEFAULT_MAX_CONNECTIONS, fileLimit - kept))
 }

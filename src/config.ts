@@ -92,7 +92,7 @@ export const ConfigSchema = Type.Object({
 
   BODY_LIMIT_BYTES: Type.Integer({ default: 32_768, minimum: 1024, maximum: 1_048_576 }),
   HEADERS_TIMEOUT_SECONDS: Seconds(10, 1, 60, 'a request whose headers have not all arrived this long after its first byte is answered 408 REQUEST_TIMEOUT and its connection closed; at most REQUEST_TIMEOUT_SECONDS'),
-  MAX_CONNECTIONS: Type.Optional(Type.Integer({ minimum: 16, maximum: 1_000_000, description: 'connections the API\'s port holds at once; past them a new one is closed unanswered. Default: the open-file limit less 256 (for the database, Redis, mail and files), at most 16384' })),
+  MAX_CONNECTIONS: Type.Optional(Type.Integer({ minimum: 16, maximum: 1_000_000, description: 'connections the API\'s port holds at once; past them a new one is closed unanswered. Default: the open-file limit less 256 (for the database, Redis, mail and logs; 512 with the embedded database), at most 16384' })),
   REQUEST_TIMEOUT_SECONDS: Seconds(30, 1, 300, 'a request whose headers and body have not all arrived this long after its first byte is answered 408 REQUEST_TIMEOUT and its connection closed'),
   LOAD_SHEDDING_MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ default: 1000, minimum: 0, maximum: 60_000, description: 'answer 503 while the mean event loop delay exceeds this (0 disables)' }),
   // Off by default: with the embedded database (queries on the event loop) or a shared CPU, one busy second passes 0.98.

@@ -43,15 +43,17 @@ t.test('past MAX_CONNECTIONS a new connection is closed unanswered; the open one
   for (const connection of [...held, next]) connection.socket.destroy()
 })
 
-t.test('the default: the open-file limit less 256, at most 16384; MAX_CONNECTIONS when set', async t => {
+t.test('the default: the open-file limit less 256 (512 with the embedded database), at most 16384; MAX_CONNECTIONS when set', async t => {
   const config = (env: Record<string, string> = {}) => loadConfig(env)
   const limits = (soft: string) => () => `Limit                     Soft Limit           Hard Limit           Units\nMax open files            ${soft}                 1048576              files\n`
   t.equal(openFileLimit(limits('1024')), 1024)
   t.equal(openFileLimit(limits('unlimited')), null)
   t.equal(openFileLimit(() => { throw new Error('no /proc here') }), null)
-  t.equal(maxConnectionsOf(config(), 1024), 768)
-  t.equal(maxConnectionsOf(config(), 1_048_576), 16_384, 'a million descriptors would be gigabytes of connections')
-  t.equal(maxConnectionsOf(config(), 200), 16, 'never fewer than 16')
+  const onServer = (env: Record<string, string> = {}) => config({ DATABASE_URL: 'postgresql://db.internal/auth', ...env })
+  t.equal(maxConnectionsOf(onServer(), 1024), 768)
+  t.equal(maxConnectionsOf(config(), 1024), 512, 'the embedded database keeps more for its files')
+  t.equal(maxConnectionsOf(onServer(), 1_048_576), 16_384, 'a million descriptors would be gigabytes of connections')
+  t.equal(maxConnectionsOf(onServer(), 200), 16, 'never fewer than 16')
   t.equal(maxConnectionsOf(config(), null), 16_384)
   t.equal(maxConnectionsOf(config({ MAX_CONNECTIONS: '50000' }), 1024), 50_000)
   t.throws(() => config({ MAX_CONNECTIONS: '8' }), /MAX_CONNECTIONS/)

@@ -148,3 +148,17 @@ t.test('codes left behind by a factor removed elsewhere do not stand in for the 
   t.same((await startLogin(app, account)).json().methods, ['webauthn'])
   t.equal((await post('/auth/reauthenticate', { recoveryCode: left }, headers)).json().code, 'MFA_CODE_INVALID')
 })
+
+// Regression: an older release beside this one (a rolling upgrade) removed the app and its codes
+// without ending their generation, and an app confirmed next let the old code count again.
+t.test('a first factor confirmed after factors went by another way starts a new generation of codes', async t => {
+  const admin = await loginAsAdmin(app, prisma)
+  const { recoveryCodes } = await enrolTotp(app, admin.headers, clock)
+  const signedIn = await signInWithCode(admin, recoveryCodes[0] as string)
+  const headers = bearer(signedIn.json().accessToken)
+  t.equal((await app.inject({ method: 'GET', url: '/admin/users?limit=1', headers })).statusCode, 200)
+  await prisma.totpFactor.deleteMany({ where: { userId: admin.user.id } })
+  await prisma.recoveryCode.deleteMany({ where: { userId: admin.user.id } })
+  await enrolTotp(app, admin.headers, clock)
+  t.equal((await app.inject({ method: 'GET', url: '/admin/users?limit=1', headers })).json().code, 'MFA_ENROLMENT_REQUIRED')
+})

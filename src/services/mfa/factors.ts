@@ -161,9 +161,10 @@ function totpEnrolment (deps: FactorDeps) {
         const to = await provenEmailOf(tx, actor.userId)
         // A session ended since the enrolment began (a password change, a revoke) adds no factor.
         if (!await markProven(tx, actor.userId, sessionId, 'totp', confirmedAt)) throw apiError('AUTH_SESSION_REVOKED')
+        // As a first factor, a new generation of codes: none proven before counts for it.
+        const before = await dropRecoveryCodesWithoutFactor(tx, actor.userId)
         const { count } = await tx.totpFactor.updateMany({ where: { userId: actor.userId, confirmedAt: null, sealedSecret: factor.sealedSecret }, data: { confirmedAt, lastUsedStep: step } })
         if (count === 0) throw await goneEnrolmentError(tx, actor.userId)
-        const before = await secondFactorsOf(tx, actor.userId)
         await replaceRecoveryCodes(tx, actor.userId, codes)
         await outbox.queue(tx, { kind: 'mfa_enabled', to, besidePasskeys: before.passkey, codesReplaced: before.recoveryCodes })
         await audit.recordIn(tx, { action: 'mfa.totp_enabled', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip })
@@ -201,8 +202,8 @@ function factorChanges ({ prisma, outbox, audit, now }: FactorDeps) {
         await tx.totpFactor.deleteMany({ where: { userId: actor.userId } })
         const confirmed = factor.confirmedAt !== null
         if (confirmed) {
-          const { factorLeft } = await dropRecoveryCodesWithoutFactor(tx, actor.userId)
-          await outbox.queue(tx, { kind: 'mfa_disabled', to: await emailOf(tx, actor.userId), byAdmin: false, passkeysLeft: factorLeft })
+          const left = await dropRecoveryCodesWithoutFactor(tx, actor.userId)
+          await outbox.queue(tx, { kind: 'mfa_disabled', to: await emailOf(tx, actor.userId), byAdmin: false, passkeysLeft: hasSecondFactor(left) })
         }
         await audit.recordIn(tx, { action: 'mfa.totp_removed', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { confirmed } })
         return confirmed

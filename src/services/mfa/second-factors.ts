@@ -36,13 +36,15 @@ async function endRecoveryCodes (tx: Transaction, userId: string): Promise<void>
 }
 
 /**
- * Under the user's row (see lockUser), after a factor is removed or before one is added: whether
- * the user has a factor. With none, the recovery codes end; with one, they stay and stand in for it.
+ * Under the user's row (see lockUser), after a factor is removed or before one is added (a
+ * passkey, an app confirmed): the user's factors as they are. With none, the recovery codes end,
+ * whoever left them (an older release beside this one in a rolling upgrade removes factors
+ * without ending them); with one, they stay and stand in for it.
  */
-export async function dropRecoveryCodesWithoutFactor (tx: Transaction, userId: string): Promise<{ factorLeft: boolean }> {
-  const factorLeft = hasSecondFactor(await secondFactorsOf(tx, userId))
-  if (!factorLeft) await endRecoveryCodes(tx, userId)
-  return { factorLeft }
+export async function dropRecoveryCodesWithoutFactor (tx: Transaction, userId: string): Promise<SecondFactors> {
+  const factors = await secondFactorsOf(tx, userId)
+  if (!hasSecondFactor(factors)) await endRecoveryCodes(tx, userId)
+  return factors
 }
 
 /** The user's secondFactorGeneration: a recovery code proven now counts while it stays so. */

@@ -7,7 +7,7 @@ import { CEREMONY_TTL_SECONDS, type CeremonyPurpose } from './ceremony-challenge
 import type { PasskeyActor, PasskeyDeps } from './passkey-context.js'
 import { deletePasskey, descriptorsOf, hasPasskey, passkeysOf, renamePasskey, type PasskeyView } from './passkey-store.js'
 import { createPasskeyRegistration } from './registration.js'
-import { dropRecoveryCodesWithoutFactor } from '../mfa/second-factors.js'
+import { dropRecoveryCodesWithoutFactor, hasSecondFactor } from '../mfa/second-factors.js'
 import { webauthn } from './webauthn.js'
 
 export function createPasskeyService (deps: PasskeyDeps) {
@@ -58,8 +58,8 @@ export function createPasskeyService (deps: PasskeyDeps) {
         await lockUser(tx, actor.userId)
         const removed = await deletePasskey(tx, actor.userId, id)
         if (removed === null) throw apiError('NOT_FOUND')
-        const { factorLeft } = await dropRecoveryCodesWithoutFactor(tx, actor.userId)
-        await outbox.queue(tx, { kind: 'passkey_removed', to: removed.email, name: removed.name, lastFactor: !factorLeft })
+        const left = await dropRecoveryCodesWithoutFactor(tx, actor.userId)
+        await outbox.queue(tx, { kind: 'passkey_removed', to: removed.email, name: removed.name, lastFactor: !hasSecondFactor(left) })
         await audit.recordIn(tx, { action: 'passkey.removed', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { passkeyId: id } })
       })
       outbox.wake()
