@@ -1,6 +1,6 @@
 // Upgrading a database across the second-factor rules: the passkey rules of 20261205090000 (the
 // backfill of the proofs sessions made before them, and the catch-up after a rolling upgrade,
-// deploy/upgrades), and the recovery codes' generation of 20261206122445.
+// deploy/upgrades), and the recovery codes' generation of 20261206122445 with its catch-up.
 import { cp, mkdir, readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -11,6 +11,7 @@ import { createEmptyDatabase, withClient } from '../helpers/database.js'
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const migrationsDir = join(root, 'prisma', 'migrations')
 const catchUp = await readFile(join(root, 'deploy', 'upgrades', 'passkey-suspension-catch-up.sql'), 'utf8')
+const recoveryCodeCatchUp = await readFile(join(root, 'deploy', 'upgrades', 'recovery-code-catch-up.sql'), 'utf8')
 
 /** A copy of the migrations up to `last`, as a database of an earlier release had them. */
 async function migrationsUpTo (dir: string, last: string): Promise<string> {
@@ -128,4 +129,57 @@ t.test('the recovery codes\' generation: a code proven since the app it came wit
   const generations = await withClient(database.url, async client => (await client.query<{ id: string, recoveryCodeGeneration: number | null }>('SELECT id, "recoveryCodeGeneration" FROM "Session" ORDER BY id')).rows.map(row => row.recoveryCodeGeneration))
   t.same(generations, [0, null, null], 'proven after the app was confirmed; before it (a factor since replaced); never')
   t.same(await withClient(database.url, async client => (await client.query('SELECT DISTINCT "secondFactorGeneration" AS g FROM "User"')).rows), [{ g: 0 }])
+})
+
+// Regression: an old instance removed factors without ending the codes' generation, and kept a
+// passkey-only account's codes past its last passkey; after the rollout they counted again.
+t.test('the recovery codes\' catch-up: proofs made before an old instance\'s removal end, and codes no factor outlived go', async t => {
+  const database = await createEmptyDatabase()
+  t.teardown(database.drop)
+  await applyMigrations(database.url, { connectTimeoutSeconds: 30 })
+  const state = await withClient(database.url, async client => {
+    const user = async (email: string) => (await client.query<{ id: string }>('INSERT INTO "User" (id, email, "passwordHash", role, "updatedAt") VALUES (gen_random_uuid(), $1, \'x\', \'admin\', now()) RETURNING id', [email])).rows[0]!.id
+    const migratedAt = (await client.query<{ at: Date }>('SELECT started_at AT TIME ZONE \'UTC\' AS at FROM _prisma_migrations WHERE migration_name = \'20261206122445_recovery_code_generation\'')).rows[0]!.at
+    const after = (seconds: number) => new Date(migratedAt.getTime() + seconds * 1000)
+    const passkey = (userId: string, id: string, at: Date) => client.query('INSERT INTO "Passkey" (id, "userId", "publicKey", "deviceType", aaguid, name, "createdAt") VALUES ($1, $2, \'\\x00\', \'singleDevice\', \'\', $1, $3)', [id, userId, at])
+    const app = (userId: string, at: Date) => client.query('INSERT INTO "TotpFactor" ("userId", "sealedSecret", "confirmedAt") VALUES ($1, \'\\x00\', $2)', [userId, at])
+    const codes = (userId: string, at: Date) => client.query('INSERT INTO "RecoveryCode" (id, "userId", "codeHash", "createdAt") VALUES (gen_random_uuid(), $1, $2, $3)', [userId, `hash-${userId}`, at])
+    const session = (id: string, userId: string, provenAt: Date) => client.query('INSERT INTO "Session" (id, "userId", "secretSalt", "idleExpiresAt", "absoluteExpiresAt", "recoveryCodeProvenAt", "recoveryCodeGeneration") VALUES ($1, $2, \'\\x00\', now() + interval \'1 day\', now() + interval \'1 day\', $3, 0)', [id, userId, provenAt])
+    const audit = (action: string, userId: string, at: Date, details: object) => client.query('INSERT INTO "AuditEvent" (id, action, "actorId", "subjectId", "createdAt", details) VALUES (gen_random_uuid(), $1, $2, $2, $3, $4)', [action, userId, at, details])
+
+    // The app removed on an old instance and set up again: the code proven before counts no more; the set made with the new app stays.
+    const root = await user('root@example.com')
+    await session('00000000-0000-4000-8000-000000000011', root, after(1))
+    await audit('mfa.totp_removed', root, after(2), { confirmed: true })
+    await app(root, after(3))
+    await codes(root, after(3))
+    await session('00000000-0000-4000-8000-000000000012', root, after(4))
+    // The only passkey removed on an old instance and another registered: its codes go.
+    const gina = await user('gina@example.com')
+    await codes(gina, after(1))
+    await audit('passkey.removed', gina, after(2), { passkeyId: 'gina-a' })
+    await passkey(gina, 'gina-b', after(3))
+    // One of two passkeys removed: a factor was left all along, the codes stay.
+    const kim = await user('kim@example.com')
+    await passkey(kim, 'kim-a', after(-60))
+    await codes(kim, after(1))
+    await audit('passkey.removed', kim, after(2), { passkeyId: 'kim-b' })
+    // A setup cancelled is no removal; nor is anything before the migration.
+    const lee = await user('lee@example.com')
+    await session('00000000-0000-4000-8000-000000000031', lee, after(1))
+    await audit('mfa.totp_removed', lee, after(2), { confirmed: false })
+    await audit('passkey.removed', lee, after(-3600), { passkeyId: 'lee-a' })
+
+    const read = async () => ({
+      proofs: (await client.query('SELECT id, "recoveryCodeGeneration" AS g FROM "Session" ORDER BY id')).rows.map(row => [String(row.id).slice(-2), row.g]),
+      codes: (await client.query('SELECT u.email FROM "RecoveryCode" c JOIN "User" u ON u.id = c."userId" ORDER BY u.email')).rows.map(row => row.email)
+    })
+    await client.query(recoveryCodeCatchUp)
+    const first = await read()
+    await client.query(recoveryCodeCatchUp)
+    t.same(await read(), first, 'running it again changes nothing')
+    return first
+  })
+  t.same(state.proofs, [['11', null], ['12', 0], ['31', 0]], 'the proof before the removal ends; the one after it, and one with no removal, stay')
+  t.same(state.codes, ['kim@example.com', 'root@example.com'], 'gina\'s codes outlived her last passkey and go')
 })

@@ -13,7 +13,7 @@ const homes: Record<string, string | null> = {
   Session: 'services/sessions/session-store.ts',
   Passkey: 'services/passkeys/passkey-store.ts',
   TotpFactor: 'services/mfa/factors.ts',
-  RecoveryCode: 'services/mfa/factors.ts',
+  RecoveryCode: 'services/mfa/second-factors.ts',
   MfaChallenge: 'services/mfa/challenges.ts',
   WebauthnChallenge: 'services/passkeys/ceremony-challenges.ts',
   OneTimeToken: 'services/tokens/one-time-tokens.ts',

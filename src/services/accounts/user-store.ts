@@ -41,6 +41,19 @@ export async function countSignOut (tx: Transaction, id: string): Promise<void> 
   await tx.$executeRaw`UPDATE "User" SET "signOutGeneration" = "signOutGeneration" + 1 WHERE id = ${id}::uuid`
 }
 
+/** The user's second factors as counts: a confirmed app, passkeys, unused recovery codes; null for an unknown user (see mfa/second-factors.ts). */
+export async function factorCountsOf (db: Db, id: string) {
+  return await db.user.findUnique({
+    where: { id },
+    select: { totpFactor: { select: { confirmedAt: true } }, _count: { select: { passkeys: true, recoveryCodes: { where: { usedAt: null } } } } }
+  })
+}
+
+/** Counts the user's being left with no second factor (`secondFactorGeneration`), by hand as countSignOut. */
+export async function countFactorsGone (tx: Transaction, id: string): Promise<void> {
+  await tx.$executeRaw`UPDATE "User" SET "secondFactorGeneration" = "secondFactorGeneration" + 1 WHERE id = ${id}::uuid`
+}
+
 /** Locks the user's row until the transaction ends: writers of one user's rows take their turn. */
 export async function lockUser (tx: Transaction, id: string): Promise<boolean> {
   const rows = await tx.$queryRaw<unknown[]>`SELECT 1 FROM "User" WHERE id = ${id}::uuid FOR UPDATE`

@@ -9,15 +9,19 @@ export type QueuedMail =
   | { kind: 'verify_email' | 'confirm_email_change', to: string, tokenId: string }
   | { kind: 'email_change_notice', to: string, newEmail: string }
   | { kind: 'password_changed', to: string, everywhere: boolean }
-  /** `besidePasskeys`: the account had passkeys, so two-step sign-in was on already; `codesReplaced`: its unused recovery codes died. */
-  | { kind: 'mfa_enabled', to: string, besidePasskeys?: boolean, codesReplaced?: boolean }
-  | { kind: 'recovery_codes_regenerated', to: string }
-  /** `passkeysLeft`: the authenticator app went, and the account's passkeys remain its second factor. */
-  | { kind: 'mfa_disabled', to: string, byAdmin: boolean, passkeysLeft?: boolean }
+  | { kind: 'mfa_enabled' | 'recovery_codes_regenerated', to: string }
+  /**
+   * The app's changes beside passkeys, and the last passkey's removal: kinds of their own, not
+   * fields of the ones before, so that an older release beside this one fails them (and leaves
+   * them to a newer instance) rather than send its own wording ("Two-step sign-in is off").
+   * `codesReplaced`: the account's unused recovery codes died with the new set.
+   */
+  | { kind: 'app_added', to: string, codesReplaced: boolean }
+  | { kind: 'app_removed', to: string }
+  | { kind: 'last_passkey_removed', to: string, name: string }
+  | { kind: 'mfa_disabled', to: string, byAdmin: boolean }
   | { kind: 'recovery_code_used', to: string, left: number }
-  | { kind: 'passkey_added', to: string, name: string }
-  /** `lastFactor`: the account has no second factor left, nor recovery codes. */
-  | { kind: 'passkey_removed', to: string, name: string, lastFactor?: boolean }
+  | { kind: 'passkey_added' | 'passkey_removed', to: string, name: string }
   | { kind: 'account_deleted', to: string, byAdmin: boolean }
   /** From `forgot`: whether an account has the address is looked up at delivery, off the request path. */
   | { kind: 'password_reset', to: string }

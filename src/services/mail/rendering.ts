@@ -3,7 +3,7 @@ import type { PrismaClient } from '../../db/prisma.js'
 import type { OutgoingMail } from './sender.js'
 import type { ClaimedMail, MailOutbox } from './outbox.js'
 import {
-  accountDeletedMail, confirmEmailChangeMail, emailChangeNoticeMail, linkFor, mfaDisabledMail, mfaEnabledMail, passkeyAddedMail, passkeyRemovedMail, passwordChangedMail, passwordResetMail,
+  accountDeletedMail, appAddedMail, appRemovedMail, confirmEmailChangeMail, emailChangeNoticeMail, linkFor, mfaDisabledMail, mfaEnabledMail, passkeyAddedMail, passkeyRemovedMail, passwordChangedMail, passwordResetMail,
   recoveryCodesRegeneratedMail, recoveryCodeUsedMail, verifyEmailMail
 } from './templates.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
@@ -59,13 +59,19 @@ export function createMailRenderer ({ prisma, outbox, oneTimeTokens, links, ttlS
       case 'password_changed':
         return { to, ...passwordChangedMail({ everywhere: data.everywhere === true }) }
       case 'mfa_enabled':
-        return { to, ...mfaEnabledMail({ besidePasskeys: data.besidePasskeys === true, codesReplaced: data.codesReplaced === true }) }
+        return { to, ...mfaEnabledMail() }
       case 'mfa_disabled':
-        return { to, ...mfaDisabledMail({ byAdmin: data.byAdmin === true, passkeysLeft: data.passkeysLeft === true }) }
+        return { to, ...mfaDisabledMail({ byAdmin: data.byAdmin === true }) }
+      case 'app_added':
+        return { to, ...appAddedMail({ codesReplaced: data.codesReplaced === true }) }
+      case 'app_removed':
+        return { to, ...appRemovedMail() }
       case 'passkey_added':
         return { to, ...passkeyAddedMail({ name: String(data.name) }) }
       case 'passkey_removed':
-        return { to, ...passkeyRemovedMail({ name: String(data.name), lastFactor: data.lastFactor === true }) }
+        return { to, ...passkeyRemovedMail({ name: String(data.name) }) }
+      case 'last_passkey_removed':
+        return { to, ...passkeyRemovedMail({ name: String(data.name), lastFactor: true }) }
       case 'account_deleted':
         return { to, ...accountDeletedMail({ byAdmin: data.byAdmin === true }) }
       case 'recovery_codes_regenerated':

@@ -50,19 +50,25 @@ export function passwordChangedMail ({ everywhere }: { everywhere: boolean }): M
     : 'The password of your account was changed, and your other sessions were signed out.')
 }
 
-export function mfaEnabledMail ({ besidePasskeys = false, codesReplaced = false }: { besidePasskeys?: boolean, codesReplaced?: boolean } = {}): MailContent {
+export function mfaEnabledMail (): MailContent {
+  return securityNotice('Two-step sign-in is on',
+    'An authenticator app was set up as a second factor for your account: signing in now asks for its code. Keep your recovery codes somewhere safe.')
+}
+
+/** An app set up on an account whose passkeys already made sign-in two-step. */
+export function appAddedMail ({ codesReplaced }: { codesReplaced: boolean }): MailContent {
   const codes = codesReplaced
     ? 'New recovery codes were made with it, and the earlier ones no longer work: keep the new ones somewhere safe.'
     : 'Keep your recovery codes somewhere safe.'
-  return besidePasskeys
-    ? securityNotice('An authenticator app was added', `An authenticator app was set up as a second factor for your account, beside your passkeys: signing in can now ask for its code. ${codes}`)
-    : securityNotice('Two-step sign-in is on', `An authenticator app was set up as a second factor for your account: signing in now asks for its code. ${codes}`)
+  return securityNotice('An authenticator app was added', `An authenticator app was set up as a second factor for your account, beside your passkeys: signing in can now ask for its code. ${codes}`)
 }
 
-export function mfaDisabledMail ({ byAdmin, passkeysLeft = false }: { byAdmin: boolean, passkeysLeft?: boolean }): MailContent {
-  if (passkeysLeft) {
-    return securityNotice('Your authenticator app was removed', 'The authenticator app was removed from your account: its codes no longer work. Your passkeys remain your second factor, and any recovery codes left still work.')
-  }
+/** The app removed while passkeys remain: sign-in stays two-step. */
+export function appRemovedMail (): MailContent {
+  return securityNotice('Your authenticator app was removed', 'The authenticator app was removed from your account: its codes no longer work. Your passkeys remain your second factor, and any recovery codes left still work.')
+}
+
+export function mfaDisabledMail ({ byAdmin }: { byAdmin: boolean }): MailContent {
   return securityNotice('Two-step sign-in is off', byAdmin
     ? 'An administrator removed the second factor of your account and signed out every session. Signing in now asks for your password only; set up a second factor again.'
     : 'The second factor of your account was removed: signing in now asks for your password only.')

@@ -6,16 +6,16 @@ import type { Actor, AuditService } from '../admin/audit.js'
 import type { AdminActor } from '../admin/admin-actor.js'
 import type { MailOutbox } from '../mail/outbox.js'
 import type { SessionService } from '../sessions/sessions.js'
-import { findRecoveryCode, hashRecoveryCode, newRecoveryCodes } from './recovery-codes.js'
+import { newRecoveryCodes } from './recovery-codes.js'
 import { matchingStep, newTotpSecret, openSealed, otpauthUri, sealSecret, type SealKeys } from './totp.js'
 import { emailOf, provenEmailOf } from '../accounts/email-of.js'
 import { lockUser, userById } from '../accounts/user-store.js'
-import { hasPasskey } from '../passkeys/passkey-store.js'
+import { deleteAllPasskeys, hasPasskey } from '../passkeys/passkey-store.js'
 import type { LoginThrottle } from '../sessions/login-throttle.js'
 import { liveSessionOf, markProven } from '../sessions/session-store.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import { voidUnfinishedChanges } from '../accounts/unfinished-changes.js'
-import { deleteEverySecondFactor, dropRecoveryCodesWithoutFactor, hasSecondFactor, secondFactorsOf, type SecondFactors } from './second-factors.js'
+import { dropRecoveryCodesWithoutFactor, endRecoveryCodes, hasSecondFactor, replaceRecoveryCodes, secondFactorsOf, spendRecoveryCode, type SecondFactors } from './second-factors.js'
 
 export interface FactorDeps {
   prisma: PrismaClient
@@ -46,12 +46,6 @@ export interface Enrolment {
  * ample for scanning a QR code and typing one code. Counted from the start of the latest enrolment.
  */
 export const TOTP_ENROLMENT_TTL_SECONDS = 15 * 60
-
-/** The user's recovery codes become `codes` (stored hashed): every earlier one dies. */
-async function replaceRecoveryCodes (tx: Transaction, userId: string, codes: string[]): Promise<void> {
-  await tx.recoveryCode.deleteMany({ where: { userId } })
-  await tx.recoveryCode.createMany({ data: codes.map(code => ({ userId, codeHash: hashRecoveryCode(code) })) })
-}
 
 async function confirmedFactor (db: Db, userId: string) {
   const factor = await db.totpFactor.findUnique({ where: { userId }, select: { sealedSecret: true, confirmedAt: true, lastUsedStep: true } })
@@ -165,8 +159,8 @@ function totpEnrolment (deps: FactorDeps) {
         const before = await dropRecoveryCodesWithoutFactor(tx, actor.userId)
         const { count } = await tx.totpFactor.updateMany({ where: { userId: actor.userId, confirmedAt: null, sealedSecret: factor.sealedSecret }, data: { confirmedAt, lastUsedStep: step } })
         if (count === 0) throw await goneEnrolmentError(tx, actor.userId)
-        await replaceRecoveryCodes(tx, actor.userId, codes)
-        await outbox.queue(tx, { kind: 'mfa_enabled', to, besidePasskeys: before.passkey, codesReplaced: before.recoveryCodes })
+        await replaceRecoveryCodes(tx, actor.userId, codes, confirmedAt)
+        await outbox.queue(tx, before.passkey ? { kind: 'app_added', to, codesReplaced: before.recoveryCodes } : { kind: 'mfa_enabled', to })
         await audit.recordIn(tx, { action: 'mfa.totp_enabled', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip })
       })
       outbox.wake()
@@ -202,8 +196,9 @@ function factorChanges ({ prisma, outbox, audit, now }: FactorDeps) {
         await tx.totpFactor.deleteMany({ where: { userId: actor.userId } })
         const confirmed = factor.confirmedAt !== null
         if (confirmed) {
+          const to = await emailOf(tx, actor.userId)
           const left = await dropRecoveryCodesWithoutFactor(tx, actor.userId)
-          await outbox.queue(tx, { kind: 'mfa_disabled', to: await emailOf(tx, actor.userId), byAdmin: false, passkeysLeft: hasSecondFactor(left) })
+          await outbox.queue(tx, hasSecondFactor(left) ? { kind: 'app_removed', to } : { kind: 'mfa_disabled', to, byAdmin: false })
         }
         await audit.recordIn(tx, { action: 'mfa.totp_removed', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { confirmed } })
         return confirmed
@@ -217,7 +212,7 @@ function factorChanges ({ prisma, outbox, audit, now }: FactorDeps) {
       await prisma.$transaction(async tx => {
         await assertLiveCaller(tx, actor.userId, sessionId, now())
         if (!hasSecondFactor(await secondFactorsOf(tx, actor.userId))) throw apiError('MFA_NOT_ENABLED')
-        await replaceRecoveryCodes(tx, actor.userId, codes)
+        await replaceRecoveryCodes(tx, actor.userId, codes, now())
         await outbox.queue(tx, { kind: 'recovery_codes_regenerated', to: await emailOf(tx, actor.userId) })
         await audit.recordIn(tx, { action: 'mfa.recovery_codes_regenerated', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip })
       })
@@ -262,14 +257,10 @@ function factorProofs (deps: FactorDeps) {
      */
     async proveRecoveryCode (db: Db, userId: string, code: string): Promise<{ generation: number } | null> {
       // No factor, no codes: the last factor's removal takes them (dropRecoveryCodesWithoutFactor).
-      const unused = await db.recoveryCode.findMany({ where: { userId, usedAt: null }, select: { id: true, codeHash: true }, orderBy: { id: 'asc' } })
-      const index = findRecoveryCode(unused.map(row => row.codeHash), code)
-      const match = unused[index]
-      if (match === undefined) return null
-      const { count } = await db.recoveryCode.updateMany({ where: { id: match.id, usedAt: null }, data: { usedAt: now() } })
-      const user = await db.user.findUnique({ where: { id: userId }, select: { email: true, secondFactorGeneration: true } })
-      if (count === 0 || user === null) return null
-      await outbox.queue(db, { kind: 'recovery_code_used', to: user.email, left: unused.length - 1 })
+      const spent = await spendRecoveryCode(db, userId, code, now())
+      const user = spent === null ? null : await userById(db, userId, { email: true, secondFactorGeneration: true })
+      if (spent === null || user === null) return null
+      await outbox.queue(db, { kind: 'recovery_code_used', to: user.email, left: spent.unusedBefore - 1 })
       return { generation: user.secondFactorGeneration }
     }
   }
@@ -317,6 +308,19 @@ function secretRotation ({ prisma, sealKeys }: FactorDeps) {
       return outcome
     }
   }
+}
+
+/**
+ * Deletes the user's TOTP factor (confirmed or not), recovery codes and passkeys: whether
+ * there was a factor to delete. An enrolment never confirmed is not one: it guarded nothing,
+ * and its removal mails nobody that two-step sign-in is off.
+ */
+export async function deleteEverySecondFactor (tx: Transaction, userId: string): Promise<boolean> {
+  const { count: confirmed } = await tx.totpFactor.deleteMany({ where: { userId, confirmedAt: { not: null } } })
+  await tx.totpFactor.deleteMany({ where: { userId } })
+  await endRecoveryCodes(tx, userId)
+  const passkeys = await deleteAllPasskeys(tx, userId)
+  return confirmed > 0 || passkeys > 0
 }
 
 /** The user's second factors: set up, changed or removed by the owner, removed by an admin, proven, and sealed again when the root secret changes. */

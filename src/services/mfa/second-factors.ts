@@ -1,7 +1,9 @@
-// What counts as an account's second factor: a confirmed authenticator app or a passkey. Recovery
-// codes belong to the factors as a whole: made while there is one, gone with the last.
+// What counts as an account's second factor (a confirmed authenticator app or a passkey), and the
+// recovery codes, which belong to the factors as a whole: made while there is one, gone with the
+// last. Every query of RecoveryCode is here.
 import type { Db, Transaction } from '../../db/prisma.js'
-import { deleteAllPasskeys } from '../passkeys/passkey-store.js'
+import { countFactorsGone, factorCountsOf } from '../accounts/user-store.js'
+import { findRecoveryCode, hashRecoveryCode } from './recovery-codes.js'
 
 export interface SecondFactors {
   /** A confirmed authenticator app. */
@@ -13,10 +15,7 @@ export interface SecondFactors {
 
 /** The user's second factors, in one statement; none for an unknown user. */
 export async function secondFactorsOf (db: Db, userId: string): Promise<SecondFactors> {
-  const user = await db.user.findUnique({
-    where: { id: userId },
-    select: { totpFactor: { select: { confirmedAt: true } }, _count: { select: { passkeys: true, recoveryCodes: { where: { usedAt: null } } } } }
-  })
+  const user = await factorCountsOf(db, userId)
   const totp = user?.totpFactor?.confirmedAt != null
   const passkey = (user?._count.passkeys ?? 0) > 0
   // Codes outlive no factor (dropRecoveryCodesWithoutFactor); checked here all the same.
@@ -25,14 +24,32 @@ export async function secondFactorsOf (db: Db, userId: string): Promise<SecondFa
 
 export const hasSecondFactor = ({ totp, passkey }: SecondFactors): boolean => totp || passkey
 
+/** The user's recovery codes become `codes` (stored hashed), made `at` on the service's clock, as the audit trail's times are: every earlier one dies. */
+export async function replaceRecoveryCodes (tx: Transaction, userId: string, codes: string[], at: Date): Promise<void> {
+  await tx.recoveryCode.deleteMany({ where: { userId } })
+  await tx.recoveryCode.createMany({ data: codes.map(code => ({ userId, codeHash: hashRecoveryCode(code), createdAt: at })) })
+}
+
+/**
+ * Uses up the unused code `code` matches (every stored hash compared), in a conditional update:
+ * of two requests with one code exactly one gets it. How many were unused before, or null when
+ * none matched.
+ */
+export async function spendRecoveryCode (db: Db, userId: string, code: string, at: Date): Promise<{ unusedBefore: number } | null> {
+  const unused = await db.recoveryCode.findMany({ where: { userId, usedAt: null }, select: { id: true, codeHash: true }, orderBy: { id: 'asc' } })
+  const match = unused[findRecoveryCode(unused.map(row => row.codeHash), code)]
+  if (match === undefined) return null
+  const { count } = await db.recoveryCode.updateMany({ where: { id: match.id, usedAt: null }, data: { usedAt: at } })
+  return count === 0 ? null : { unusedBefore: unused.length }
+}
+
 /**
  * The user is left with no second factor: the recovery codes go, and a code proven before counts
- * for nothing after (User.secondFactorGeneration). By hand, so that the user's `updatedAt` stays
- * what the API shows.
+ * for nothing after (User.secondFactorGeneration).
  */
-async function endRecoveryCodes (tx: Transaction, userId: string): Promise<void> {
+export async function endRecoveryCodes (tx: Transaction, userId: string): Promise<void> {
   await tx.recoveryCode.deleteMany({ where: { userId } })
-  await tx.$executeRaw`UPDATE "User" SET "secondFactorGeneration" = "secondFactorGeneration" + 1 WHERE id = ${userId}::uuid`
+  await countFactorsGone(tx, userId)
 }
 
 /**
@@ -45,22 +62,4 @@ export async function dropRecoveryCodesWithoutFactor (tx: Transaction, userId: s
   const factors = await secondFactorsOf(tx, userId)
   if (!hasSecondFactor(factors)) await endRecoveryCodes(tx, userId)
   return factors
-}
-
-/** The user's secondFactorGeneration: a recovery code proven now counts while it stays so. */
-export async function recoveryCodeGenerationOf (db: Db, userId: string): Promise<number | null> {
-  return (await db.user.findUnique({ where: { id: userId }, select: { secondFactorGeneration: true } }))?.secondFactorGeneration ?? null
-}
-
-/**
- * Deletes the user's TOTP factor (confirmed or not), recovery codes and passkeys: whether
- * there was a factor to delete. An enrolment never confirmed is not one: it guarded nothing,
- * and its removal mails nobody that two-step sign-in is off.
- */
-export async function deleteEverySecondFactor (tx: Transaction, userId: string): Promise<boolean> {
-  const { count: confirmed } = await tx.totpFactor.deleteMany({ where: { userId, confirmedAt: { not: null } } })
-  await tx.totpFactor.deleteMany({ where: { userId } })
-  await endRecoveryCodes(tx, userId)
-  const passkeys = await deleteAllPasskeys(tx, userId)
-  return confirmed > 0 || passkeys > 0
 }

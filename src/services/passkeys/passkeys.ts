@@ -59,7 +59,7 @@ export function createPasskeyService (deps: PasskeyDeps) {
         const removed = await deletePasskey(tx, actor.userId, id)
         if (removed === null) throw apiError('NOT_FOUND')
         const left = await dropRecoveryCodesWithoutFactor(tx, actor.userId)
-        await outbox.queue(tx, { kind: 'passkey_removed', to: removed.email, name: removed.name, lastFactor: !hasSecondFactor(left) })
+        await outbox.queue(tx, { kind: hasSecondFactor(left) ? 'passkey_removed' : 'last_passkey_removed', to: removed.email, name: removed.name })
         await audit.recordIn(tx, { action: 'passkey.removed', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { passkeyId: id } })
       })
       outbox.wake()
