@@ -714,6 +714,28 @@ async function consoleSuite (): Promise<void> {
     t.equal(await sessions.locator('tbody tr').count(), 100)
   })
 
+  // Regression: on the admin's own account the question did not say the console's session ends
+  // too; and on a later page that came back empty the button was disabled.
+  t.test('"End all sessions" on the admin\'s own account says the console\'s session ends too; declined, nothing ends', async t => {
+    await page.goto(`${origin}/console/#/users/${admin.user.id}`)
+    await settled()
+    const asked = new Promise<string>(resolve => { page.once('dialog', dialog => { resolve(dialog.message()); dialog.dismiss().catch(() => {}) }) })
+    await page.getByRole('button', { name: 'End all sessions' }).click()
+    t.match(await asked, /your own account, this console's included/)
+    const live = await prisma.session.count({ where: { userId: admin.user.id, revokedAt: null } })
+    t.ok(live > 0, 'declined: the sessions live on')
+    // A user with two sessions, the second page's one ended since the first page was read.
+    const two = await registerAccount(app)
+    await loginWithBody(app, two)
+    await loginWithBody(app, two)
+    const first = (await fetchInPage(page, 'GET', `${origin}/admin/users/${two.user.id}/sessions?limit=1`)).json as { items: Array<{ id: string }>, nextCursor: string }
+    await prisma.session.updateMany({ where: { userId: two.user.id, id: { not: first.items[0]?.id } }, data: { revokedAt: new Date() } })
+    await page.goto(`${origin}/console/#/users/${two.user.id}?sessions=${encodeURIComponent(first.nextCursor)}`)
+    await settled()
+    t.equal(await page.getByRole('table', { name: 'Live sessions, most recently used first' }).locator('tbody tr').count(), 0, 'an empty later page')
+    t.equal(await page.getByRole('button', { name: 'End all sessions' }).isDisabled(), false, 'which does not disable the button: the first page has one')
+  })
+
   // Regression: a refusal of an action showed "You are not allowed to do this" beside the user's
   // data, where a refusal met while navigating shows the refusal screen.
   t.test('an admin demoted while the console is open, refused an action: the refusal screen, the user\'s data gone', async t => {

@@ -104,9 +104,13 @@ export async function userScreen ({ api, meId, params, navigate, endsScreen }: C
       ]
     })
     const revokeAll = h('button', { type: 'button', class: 'danger' }, 'End all sessions')
-    revokeAll.disabled = sessions.items.length === 0
+    // A later page that came back empty says nothing of the first page's sessions.
+    revokeAll.disabled = sessions.items.length === 0 && sessionsCursor === undefined
     revokeAll.addEventListener('click', () => {
-      if (!confirm(`End every session of ${user.email}? They will have to sign in again on every device.`)) return
+      const question = user.id === meId
+        ? 'End every session of your own account, this console\'s included? You will have to sign in again here and on every device.'
+        : `End every session of ${user.email}? They will have to sign in again on every device.`
+      if (!confirm(question)) return
       act(revokeAll, 'Sessions', async () => {
         await api.revokeSessions(id)
         return 'Every session of the user has ended.'
