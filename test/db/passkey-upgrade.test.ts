@@ -143,7 +143,7 @@ t.test('the recovery codes\' catch-up: proofs made before an old instance\'s rem
     const after = (seconds: number) => new Date(migratedAt.getTime() + seconds * 1000)
     const passkey = (userId: string, id: string, at: Date) => client.query('INSERT INTO "Passkey" (id, "userId", "publicKey", "deviceType", aaguid, name, "createdAt") VALUES ($1, $2, \'\\x00\', \'singleDevice\', \'\', $1, $3)', [id, userId, at])
     const app = (userId: string, at: Date) => client.query('INSERT INTO "TotpFactor" ("userId", "sealedSecret", "confirmedAt") VALUES ($1, \'\\x00\', $2)', [userId, at])
-    const codes = (userId: string, at: Date) => client.query('INSERT INTO "RecoveryCode" (id, "userId", "codeHash", "createdAt") VALUES (gen_random_uuid(), $1, $2, $3)', [userId, `hash-${userId}`, at])
+    const codes = (userId: string, at: Date, usedAt: Date | null = null) => client.query('INSERT INTO "RecoveryCode" (id, "userId", "codeHash", "createdAt", "usedAt") VALUES (gen_random_uuid(), $1, $2, $3, $4)', [userId, `hash-${userId}`, at, usedAt])
     const session = (id: string, userId: string, provenAt: Date) => client.query('INSERT INTO "Session" (id, "userId", "secretSalt", "idleExpiresAt", "absoluteExpiresAt", "recoveryCodeProvenAt", "recoveryCodeGeneration") VALUES ($1, $2, \'\\x00\', now() + interval \'1 day\', now() + interval \'1 day\', $3, 0)', [id, userId, provenAt])
     const audit = (action: string, userId: string, at: Date, details: object) => client.query('INSERT INTO "AuditEvent" (id, action, "actorId", "subjectId", "createdAt", details) VALUES (gen_random_uuid(), $1, $2, $2, $3, $4)', [action, userId, at, details])
 
@@ -154,11 +154,25 @@ t.test('the recovery codes\' catch-up: proofs made before an old instance\'s rem
     await app(root, after(3))
     await codes(root, after(3))
     await session('00000000-0000-4000-8000-000000000012', root, after(4))
-    // The only passkey removed on an old instance and another registered: its codes go.
+    // The only passkey removed on an old instance and another registered: its codes go, and a
+    // proof a new instance then took with one of them ends.
     const gina = await user('gina@example.com')
     await codes(gina, after(1))
+    await codes(gina, after(1), after(4))
     await audit('passkey.removed', gina, after(2), { passkeyId: 'gina-a' })
     await passkey(gina, 'gina-b', after(3))
+    await session('00000000-0000-4000-8000-000000000021', gina, after(4))
+    // Bare once, then a passkey removed beside a newer one: the codes from before the bare moment go.
+    const ada = await user('ada@example.com')
+    await codes(ada, after(1))
+    await audit('passkey.removed', ada, after(2), { passkeyId: 'ada-a' })
+    await passkey(ada, 'ada-c', after(3))
+    await audit('passkey.removed', ada, after(4), { passkeyId: 'ada-b' })
+    // A passkey removed and an app confirmed in one millisecond, its codes with it: they stay.
+    const cy = await user('cy@example.com')
+    await audit('passkey.removed', cy, after(2), { passkeyId: 'cy-a' })
+    await app(cy, after(2))
+    await codes(cy, after(2))
     // One of two passkeys removed: a factor was left all along, the codes stay.
     const kim = await user('kim@example.com')
     await passkey(kim, 'kim-a', after(-60))
@@ -180,6 +194,6 @@ t.test('the recovery codes\' catch-up: proofs made before an old instance\'s rem
     t.same(await read(), first, 'running it again changes nothing')
     return first
   })
-  t.same(state.proofs, [['11', null], ['12', 0], ['31', 0]], 'the proof before the removal ends; the one after it, and one with no removal, stay')
-  t.same(state.codes, ['kim@example.com', 'root@example.com'], 'gina\'s codes outlived her last passkey and go')
+  t.same(state.proofs, [['11', null], ['12', 0], ['21', null], ['31', 0]], 'the proof before the removal ends, and one made with a code no factor outlived; one with a new set, and one with no removal, stay')
+  t.same(state.codes, ['cy@example.com', 'kim@example.com', 'root@example.com'], 'gina\'s and ada\'s codes outlived their last passkey and go')
 })
