@@ -162,12 +162,31 @@ t.test('the recovery codes\' catch-up: proofs made before an old instance\'s rem
     await audit('passkey.removed', gina, after(2), { passkeyId: 'gina-a' })
     await passkey(gina, 'gina-b', after(3))
     await session('00000000-0000-4000-8000-000000000021', gina, after(4))
-    // Bare once, then a passkey removed beside a newer one: the codes from before the bare moment go.
+    // The only passkey removed and another registered on old instances, a third on a new one, which
+    // then removes the second: the codes from before the bare moment go.
     const ada = await user('ada@example.com')
     await codes(ada, after(1))
     await audit('passkey.removed', ada, after(2), { passkeyId: 'ada-a' })
-    await passkey(ada, 'ada-c', after(3))
-    await audit('passkey.removed', ada, after(4), { passkeyId: 'ada-b' })
+    await audit('passkey.registered', ada, after(3), { passkeyId: 'ada-b' })
+    await passkey(ada, 'ada-c', after(4))
+    await audit('passkey.registered', ada, after(4), { passkeyId: 'ada-c' })
+    await audit('passkey.removed', ada, after(5), { passkeyId: 'ada-b', recoveryCodes: 'kept' })
+    // Only new instances: a passkey removed beside another, twice; nothing changes.
+    const neo = await user('neo@example.com')
+    await codes(neo, after(1))
+    await audit('passkey.removed', neo, after(2), { passkeyId: 'neo-a', recoveryCodes: 'kept' })
+    await passkey(neo, 'neo-c', after(3))
+    await audit('passkey.removed', neo, after(4), { passkeyId: 'neo-b', recoveryCodes: 'kept' })
+    await session('00000000-0000-4000-8000-000000000041', neo, after(5))
+    // An old instance's bare removal, a stale code proven on a new one, then an app and its new
+    // set: the proof ends, the new set stays.
+    const sam = await user('sam@example.com')
+    await audit('passkey.removed', sam, after(2), { passkeyId: 'sam-a' })
+    await passkey(sam, 'sam-b', after(3))
+    await session('00000000-0000-4000-8000-000000000051', sam, after(4))
+    await app(sam, after(5))
+    await audit('mfa.totp_enabled', sam, after(5), {})
+    await codes(sam, after(5))
     // A passkey removed and an app confirmed in one millisecond, its codes with it: they stay.
     const cy = await user('cy@example.com')
     await audit('passkey.removed', cy, after(2), { passkeyId: 'cy-a' })
@@ -194,6 +213,6 @@ t.test('the recovery codes\' catch-up: proofs made before an old instance\'s rem
     t.same(await read(), first, 'running it again changes nothing')
     return first
   })
-  t.same(state.proofs, [['11', null], ['12', 0], ['21', null], ['31', 0]], 'the proof before the removal ends, and one made with a code no factor outlived; one with a new set, and one with no removal, stay')
-  t.same(state.codes, ['cy@example.com', 'kim@example.com', 'root@example.com'], 'gina\'s and ada\'s codes outlived their last passkey and go')
+  t.same(state.proofs, [['11', null], ['12', 0], ['21', null], ['31', 0], ['41', 0], ['51', null]], 'the proofs before a bare moment\'s next set end; those with a new set, no removal, or only new instances\' removals stay')
+  t.same(state.codes, ['cy@example.com', 'kim@example.com', 'neo@example.com', 'root@example.com', 'sam@example.com'], 'gina\'s and ada\'s codes outlived their last passkey and go')
 })

@@ -75,6 +75,9 @@ t.test('the codes go with the last factor: removing a passkey keeps them while a
   const login = await startLogin(app, account)
   t.equal(login.json().mfaRequired, undefined, 'the password alone signs in')
   t.equal((await post('/auth/reauthenticate', { recoveryCode: codes[0] }, bearer(login.json().accessToken))).json().code, 'MFA_NOT_ENABLED')
+  // The upgrade's catch-up tells this release's removals from an older one's by this mark.
+  const marks = await prisma.auditEvent.findMany({ where: { subjectId: account.user.id, action: 'passkey.removed' }, orderBy: { createdAt: 'asc' }, select: { details: true } })
+  t.same(marks.map(mark => (mark.details as { recoveryCodes?: string }).recoveryCodes), ['kept', 'ended'])
 })
 
 // Regression: the mail said two-step sign-in was off, and signing in asked for the password only.

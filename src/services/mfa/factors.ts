@@ -195,12 +195,14 @@ function factorChanges ({ prisma, outbox, audit, now }: FactorDeps) {
         if (factor === null) throw apiError('MFA_NOT_ENABLED')
         await tx.totpFactor.deleteMany({ where: { userId: actor.userId } })
         const confirmed = factor.confirmedAt !== null
+        let recoveryCodes: 'kept' | 'ended' | undefined
         if (confirmed) {
           const to = await emailOf(tx, actor.userId)
-          const left = await dropRecoveryCodesWithoutFactor(tx, actor.userId)
-          await outbox.queue(tx, hasSecondFactor(left) ? { kind: 'app_removed', to } : { kind: 'mfa_disabled', to, byAdmin: false })
+          recoveryCodes = hasSecondFactor(await dropRecoveryCodesWithoutFactor(tx, actor.userId)) ? 'kept' : 'ended'
+          await outbox.queue(tx, recoveryCodes === 'kept' ? { kind: 'app_removed', to } : { kind: 'mfa_disabled', to, byAdmin: false })
         }
-        await audit.recordIn(tx, { action: 'mfa.totp_removed', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { confirmed } })
+        // `recoveryCodes` also tells this release's entries from an older one's (deploy/upgrades).
+        await audit.recordIn(tx, { action: 'mfa.totp_removed', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { confirmed, ...(recoveryCodes === undefined ? {} : { recoveryCodes }) } })
         return confirmed
       })
       if (confirmed) outbox.wake()
@@ -353,7 +355,7 @@ export function createFactorService (deps: FactorDeps) {
           await outbox.queue(tx, { kind: 'mfa_disabled', to: user.email, byAdmin: true })
         }
         // In the transaction, as every admin change of a user is audited: both or neither.
-        await audit.recordIn(tx, { action: 'mfa.removed_by_admin', actorId: actor.userId, subjectId: userId, ip: actor.ip, details: { removed } })
+        await audit.recordIn(tx, { action: 'mfa.removed_by_admin', actorId: actor.userId, subjectId: userId, ip: actor.ip, details: { removed, ...(removed ? { recoveryCodes: 'ended' } : {}) } })
         return removed
       })
       if (removed) outbox.wake()

@@ -58,9 +58,10 @@ export function createPasskeyService (deps: PasskeyDeps) {
         await lockUser(tx, actor.userId)
         const removed = await deletePasskey(tx, actor.userId, id)
         if (removed === null) throw apiError('NOT_FOUND')
-        const left = await dropRecoveryCodesWithoutFactor(tx, actor.userId)
-        await outbox.queue(tx, { kind: hasSecondFactor(left) ? 'passkey_removed' : 'last_passkey_removed', to: removed.email, name: removed.name })
-        await audit.recordIn(tx, { action: 'passkey.removed', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { passkeyId: id } })
+        const factorLeft = hasSecondFactor(await dropRecoveryCodesWithoutFactor(tx, actor.userId))
+        await outbox.queue(tx, { kind: factorLeft ? 'passkey_removed' : 'last_passkey_removed', to: removed.email, name: removed.name })
+        // `recoveryCodes` also tells this release's entries from an older one's (deploy/upgrades).
+        await audit.recordIn(tx, { action: 'passkey.removed', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { passkeyId: id, recoveryCodes: factorLeft ? 'kept' : 'ended' } })
       })
       outbox.wake()
     },

@@ -73,7 +73,7 @@ export function createPasswordResetService ({ prisma, passwords, sessions, oneTi
           await outbox.queue(tx, { kind: 'password_changed', to: found.email, everywhere: true })
           // In the same transaction: a reset that commits has lifted the wait, one that fails can be sent again.
           await throttle.clear(throttle.keys.account(user), tx)
-          await audit.recordIn(tx, { action: 'password.reset', actorId: found.userId, subjectId: found.userId, ip, ...(secondFactorsRemoved ? { details: { secondFactorsRemoved } } : {}) })
+          await audit.recordIn(tx, { action: 'password.reset', actorId: found.userId, subjectId: found.userId, ip, ...(secondFactorsRemoved ? { details: { secondFactorsRemoved, recoveryCodes: 'ended' } } : {}) })
         })
       } catch (error) {
         if (isRecordNotFound(error)) throw apiError('RESET_TOKEN_INVALID')
