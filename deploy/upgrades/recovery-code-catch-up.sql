@@ -8,11 +8,12 @@
 --   2. it kept a passkey-only account's codes past its last passkey, so they stood in for the
 --      next one, and a new instance took them.
 -- It reads the audit trail since the migration. This release marks its own removals
--- (details.recoveryCodes); an entry without the mark is an old instance's. For each user, the
--- latest old removal after which no factor was left (judged from the factors the user has now
--- and the trail's registrations and removals since) is the user's bare moment: the codes made
--- before it are deleted, and the recovery-code proofs made before the first set of codes after
--- it end (the admin proves a factor again). Running it again changes nothing more.
+-- (details.recoveryCodes); an entry without the mark is an old instance's. For each user, an old
+-- removal after which no factor was left (judged from the factors the user has now and the
+-- trail's registrations and removals since, allowing for clocks 30 s apart) is a bare moment:
+-- the codes made before the latest sure one are deleted, and the recovery-code proofs made before
+-- the first set of codes after the latest possible one end (the admin proves a factor again).
+-- Running it again changes nothing more.
 BEGIN;
 
 CREATE TEMPORARY TABLE trail ON COMMIT DROP AS
@@ -26,33 +27,48 @@ WHERE a."subjectId" IS NOT NULL AND a."createdAt" >= (m.started_at AT TIME ZONE 
 CREATE INDEX ON trail ("userId", at);
 ANALYZE trail;
 
--- An old instance's removals that left no factor: every factor removed with it (an admin's
--- removal, a reset that removed them), or none left that the user has now or the trail shows
--- removed later having been there then.
-CREATE TEMPORARY TABLE bare_moments ON COMMIT DROP AS
-SELECT r."userId", max(r.at) AS at
+-- Whether a factor was there right after the removal at `removed_at` (`self` is its own entry),
+-- as the factors users have now and the trail's registrations and removals since tell, with the
+-- instances' clocks `shift` apart: +30 s counts what may have been there, -30 s only what was
+-- beyond doubt. Codes go only where no factor may have been there; proofs end unless one
+-- surely was (a proof is cheap to make again, a lost code is not).
+CREATE OR REPLACE FUNCTION pg_temp.factor_there (removed_from uuid, removed_at timestamp, self_action text, self_passkey text, shift interval) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+  SELECT EXISTS (SELECT 1 FROM "Passkey" p WHERE p."userId" = removed_from AND p."createdAt" <= removed_at + shift)
+    OR EXISTS (SELECT 1 FROM "TotpFactor" t WHERE t."userId" = removed_from AND t."confirmedAt" <= removed_at + shift)
+    OR EXISTS (SELECT 1 FROM trail later WHERE later."userId" = removed_from AND later.at > removed_at - shift
+      AND later.action = 'passkey.removed' AND NOT (self_action = 'passkey.removed' AND later.details ->> 'passkeyId' IS NOT DISTINCT FROM self_passkey)
+      AND NOT EXISTS (SELECT 1 FROM trail added WHERE added."userId" = removed_from AND added.action = 'passkey.registered'
+        AND added.details ->> 'passkeyId' = later.details ->> 'passkeyId' AND added.at > removed_at + shift AND added.at < later.at))
+    OR EXISTS (SELECT 1 FROM trail later WHERE later."userId" = removed_from AND later.at > removed_at - shift
+      AND later.action = 'mfa.totp_removed' AND later.details ->> 'confirmed' = 'true' AND self_action <> 'mfa.totp_removed'
+      AND NOT EXISTS (SELECT 1 FROM trail added WHERE added."userId" = removed_from AND added.action = 'mfa.totp_enabled'
+        AND added.at > removed_at + shift AND added.at < later.at))
+$$;
+
+-- An old instance's removals, and whether each left the user bare: surely (every factor went with
+-- it: an admin's removal, a reset that removed them; or none may have been left) or maybe.
+CREATE TEMPORARY TABLE old_removals ON COMMIT DROP AS
+SELECT r."userId", r.at,
+  r.action IN ('mfa.removed_by_admin', 'password.reset') OR NOT pg_temp.factor_there(r."userId", r.at, r.action, r.details ->> 'passkeyId', interval '30 seconds') AS surely,
+  r.action IN ('mfa.removed_by_admin', 'password.reset') OR NOT pg_temp.factor_there(r."userId", r.at, r.action, r.details ->> 'passkeyId', interval '-30 seconds') AS maybe
 FROM trail r
 WHERE r.details ->> 'recoveryCodes' IS NULL
-  AND ((r.action = 'mfa.removed_by_admin' AND r.details ->> 'removed' = 'true')
-    OR (r.action = 'password.reset' AND r.details ->> 'secondFactorsRemoved' = 'true')
-    OR ((r.action = 'passkey.removed' OR (r.action = 'mfa.totp_removed' AND r.details ->> 'confirmed' = 'true'))
-      AND NOT EXISTS (SELECT 1 FROM "Passkey" p WHERE p."userId" = r."userId" AND p."createdAt" <= r.at)
-      AND NOT EXISTS (SELECT 1 FROM "TotpFactor" t WHERE t."userId" = r."userId" AND t."confirmedAt" <= r.at)
-      AND NOT EXISTS (SELECT 1 FROM trail later WHERE later."userId" = r."userId" AND later.at > r.at
-        AND later.action = 'passkey.removed' AND later.details ->> 'passkeyId' IS DISTINCT FROM r.details ->> 'passkeyId'
-        AND NOT EXISTS (SELECT 1 FROM trail added WHERE added."userId" = r."userId" AND added.action = 'passkey.registered'
-          AND added.details ->> 'passkeyId' = later.details ->> 'passkeyId' AND added.at > r.at))
-      AND NOT EXISTS (SELECT 1 FROM trail later WHERE later."userId" = r."userId" AND later.at > r.at
-        AND later.action = 'mfa.totp_removed' AND later.details ->> 'confirmed' = 'true' AND r.action = 'passkey.removed'
-        AND NOT EXISTS (SELECT 1 FROM trail added WHERE added."userId" = r."userId" AND added.action = 'mfa.totp_enabled'
-          AND added.at > r.at AND added.at < later.at))))
-GROUP BY r."userId";
+  AND (r.action = 'passkey.removed'
+    OR (r.action = 'mfa.totp_removed' AND r.details ->> 'confirmed' = 'true')
+    OR (r.action = 'mfa.removed_by_admin' AND r.details ->> 'removed' = 'true')
+    OR (r.action = 'password.reset' AND r.details ->> 'secondFactorsRemoved' = 'true'));
 
--- The first set of codes made after it: the proofs before it used codes from before the bare moment, or none.
+CREATE TEMPORARY TABLE bare_moments ON COMMIT DROP AS
+SELECT "userId", max(at) FILTER (WHERE surely) AS surely, max(at) FILTER (WHERE maybe) AS maybe
+FROM old_removals GROUP BY "userId" HAVING bool_or(maybe);
+
+-- The first set of codes made after the latest moment that may have left the user bare: the
+-- proofs before it used codes from before that moment, or none.
 CREATE TEMPORARY TABLE stale_proofs ON COMMIT DROP AS
-SELECT b."userId", b.at AS "bareAt", coalesce(least(
-  (SELECT min(s.at) FROM trail s WHERE s."userId" = b."userId" AND s.at > b.at AND s.action IN ('mfa.recovery_codes_regenerated', 'mfa.totp_enabled')),
-  (SELECT min(c."createdAt") FROM "RecoveryCode" c WHERE c."userId" = b."userId" AND c."createdAt" > b.at)), 'infinity') AS "freshSetAt"
+SELECT b."userId", b.surely AS "bareAt", coalesce(least(
+  (SELECT min(s.at) FROM trail s WHERE s."userId" = b."userId" AND s.at > b.maybe AND s.action IN ('mfa.recovery_codes_regenerated', 'mfa.totp_enabled')),
+  (SELECT min(c."createdAt") FROM "RecoveryCode" c WHERE c."userId" = b."userId" AND c."createdAt" > b.maybe)), 'infinity') AS "freshSetAt"
 FROM bare_moments b;
 ANALYZE stale_proofs;
 
@@ -62,6 +78,8 @@ WHERE s."userId" = p."userId" AND s."recoveryCodeGeneration" IS NOT NULL AND s."
 
 DELETE FROM "RecoveryCode" c
 USING stale_proofs p
-WHERE c."userId" = p."userId" AND c."createdAt" < p."bareAt";
+WHERE c."userId" = p."userId" AND p."bareAt" IS NOT NULL AND c."createdAt" < p."bareAt";
+
+DROP FUNCTION pg_temp.factor_there (uuid, timestamp, text, text, interval);
 
 COMMIT;
