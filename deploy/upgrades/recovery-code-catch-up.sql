@@ -13,7 +13,7 @@
 -- trail's registrations and removals since, allowing for clocks 30 s apart) is a bare moment:
 -- the codes made before the latest sure one are deleted, and the recovery-code proofs made before
 -- the first set of codes after the latest possible one end (the admin proves a factor again).
--- Running it again changes nothing more.
+-- Running it again at once changes nothing more.
 BEGIN;
 
 CREATE TEMPORARY TABLE trail ON COMMIT DROP AS
@@ -21,7 +21,7 @@ SELECT a."subjectId" AS "userId", a."createdAt" AS at, a.action, a.details
 FROM "AuditEvent" a
 JOIN "_prisma_migrations" m ON m.migration_name = '20261206122445_recovery_code_generation'
   AND m.finished_at IS NOT NULL AND m.rolled_back_at IS NULL
-WHERE a."subjectId" IS NOT NULL AND a."createdAt" >= (m.started_at AT TIME ZONE 'UTC')
+WHERE a."subjectId" IS NOT NULL AND a."createdAt" >= (m.started_at AT TIME ZONE 'UTC') - interval '30 seconds'
   AND a.action IN ('passkey.registered', 'passkey.removed', 'mfa.totp_enabled', 'mfa.totp_removed',
     'mfa.recovery_codes_regenerated', 'mfa.removed_by_admin', 'password.reset');
 CREATE INDEX ON trail ("userId", at);
@@ -31,16 +31,17 @@ ANALYZE trail;
 -- as the factors users have now and the trail's registrations and removals since tell, with the
 -- instances' clocks `shift` apart: +30 s counts what may have been there, -30 s only what was
 -- beyond doubt. Codes go only where no factor may have been there; proofs end unless one
--- surely was (a proof is cheap to make again, a lost code is not).
+-- surely was (a proof is cheap to make again, a lost code is not). A factor removed within 30 s
+-- of it is gone either way: removals that close together leave what the last of them left.
 CREATE OR REPLACE FUNCTION pg_temp.factor_there (removed_from uuid, removed_at timestamp, self_action text, self_passkey text, shift interval) RETURNS boolean
 LANGUAGE sql STABLE AS $$
   SELECT EXISTS (SELECT 1 FROM "Passkey" p WHERE p."userId" = removed_from AND p."createdAt" <= removed_at + shift)
     OR EXISTS (SELECT 1 FROM "TotpFactor" t WHERE t."userId" = removed_from AND t."confirmedAt" <= removed_at + shift)
-    OR EXISTS (SELECT 1 FROM trail later WHERE later."userId" = removed_from AND later.at > removed_at - shift
+    OR EXISTS (SELECT 1 FROM trail later WHERE later."userId" = removed_from AND later.at > removed_at + interval '30 seconds'
       AND later.action = 'passkey.removed' AND NOT (self_action = 'passkey.removed' AND later.details ->> 'passkeyId' IS NOT DISTINCT FROM self_passkey)
       AND NOT EXISTS (SELECT 1 FROM trail added WHERE added."userId" = removed_from AND added.action = 'passkey.registered'
         AND added.details ->> 'passkeyId' = later.details ->> 'passkeyId' AND added.at > removed_at + shift AND added.at < later.at))
-    OR EXISTS (SELECT 1 FROM trail later WHERE later."userId" = removed_from AND later.at > removed_at - shift
+    OR EXISTS (SELECT 1 FROM trail later WHERE later."userId" = removed_from AND later.at > removed_at + interval '30 seconds'
       AND later.action = 'mfa.totp_removed' AND later.details ->> 'confirmed' = 'true' AND self_action <> 'mfa.totp_removed'
       AND NOT EXISTS (SELECT 1 FROM trail added WHERE added."userId" = removed_from AND added.action = 'mfa.totp_enabled'
         AND added.at > removed_at + shift AND added.at < later.at))
@@ -67,8 +68,8 @@ FROM old_removals GROUP BY "userId" HAVING bool_or(maybe);
 -- proofs before it used codes from before that moment, or none.
 CREATE TEMPORARY TABLE stale_proofs ON COMMIT DROP AS
 SELECT b."userId", b.surely AS "bareAt", coalesce(least(
-  (SELECT min(s.at) FROM trail s WHERE s."userId" = b."userId" AND s.at > b.maybe AND s.action IN ('mfa.recovery_codes_regenerated', 'mfa.totp_enabled')),
-  (SELECT min(c."createdAt") FROM "RecoveryCode" c WHERE c."userId" = b."userId" AND c."createdAt" > b.maybe)), 'infinity') AS "freshSetAt"
+  (SELECT min(s.at) FROM trail s WHERE s."userId" = b."userId" AND s.at > b.maybe + interval '30 seconds' AND s.action IN ('mfa.recovery_codes_regenerated', 'mfa.totp_enabled')),
+  (SELECT min(c."createdAt") FROM "RecoveryCode" c WHERE c."userId" = b."userId" AND c."createdAt" > b.maybe + interval '30 seconds')), 'infinity') AS "freshSetAt"
 FROM bare_moments b;
 ANALYZE stale_proofs;
 
@@ -78,7 +79,7 @@ WHERE s."userId" = p."userId" AND s."recoveryCodeGeneration" IS NOT NULL AND s."
 
 DELETE FROM "RecoveryCode" c
 USING stale_proofs p
-WHERE c."userId" = p."userId" AND p."bareAt" IS NOT NULL AND c."createdAt" < p."bareAt";
+WHERE c."userId" = p."userId" AND p."bareAt" IS NOT NULL AND c."createdAt" < p."bareAt" + interval '30 seconds';
 
 DROP FUNCTION pg_temp.factor_there (uuid, timestamp, text, text, interval);
 

@@ -230,8 +230,30 @@ t.test('the recovery codes\' catch-up: proofs made before an old instance\'s rem
     await audit('passkey.registered', twice, after(5), { passkeyId: 'twice-b' })
     await session('00000000-0000-4000-8000-000000000081', twice, after(6))
 
+    // The last two passkeys removed 10 s apart on old instances, another registered on one: the codes go.
+    const duo = await user('duo@example.com')
+    await codes(duo, after(1))
+    await audit('passkey.removed', duo, after(2), { passkeyId: 'duo-a' })
+    await audit('passkey.removed', duo, after(2, 10), { passkeyId: 'duo-b' })
+    await passkey(duo, 'duo-c', after(5))
+    await audit('passkey.registered', duo, after(5), { passkeyId: 'duo-c' })
+    // Codes stamped 18 s after a bare moment by a clock running ahead: made before it all the same, they go.
+    const ahead = await user('ahead@example.com')
+    await codes(ahead, after(2, 18))
+    await audit('mfa.recovery_codes_regenerated', ahead, after(2, 18), {})
+    await audit('passkey.removed', ahead, after(2), { passkeyId: 'ahead-a' })
+    await passkey(ahead, 'ahead-b', after(6))
+    await session('00000000-0000-4000-8000-000000000091', ahead, after(7))
+
+    // The app removed by an old instance 15 s behind, just as the migration began: counted all the same.
+    const early = await user('early@example.com')
+    await session('00000000-0000-4000-8000-000000000101', early, after(-10))
+    await audit('mfa.totp_removed', early, after(0, -15), { confirmed: true })
+    await app(early, after(5))
+    await audit('mfa.totp_enabled', early, after(5), {})
+
     const read = async () => ({
-      proofs: (await client.query('SELECT id, "recoveryCodeGeneration" AS g FROM "Session" ORDER BY id')).rows.map(row => [String(row.id).slice(-2), row.g]),
+      proofs: (await client.query('SELECT id, "recoveryCodeGeneration" AS g FROM "Session" ORDER BY id')).rows.map(row => [String(row.id).slice(-3).replace(/^0/, ''), row.g]),
       codes: (await client.query('SELECT u.email FROM "RecoveryCode" c JOIN "User" u ON u.id = c."userId" ORDER BY u.email')).rows.map(row => row.email)
     })
     await client.query(recoveryCodeCatchUp)
@@ -240,6 +262,6 @@ t.test('the recovery codes\' catch-up: proofs made before an old instance\'s rem
     t.same(await read(), first, 'running it again changes nothing')
     return first
   })
-  t.same(state.proofs, [['11', null], ['12', 0], ['21', null], ['31', 0], ['41', 0], ['51', null], ['61', null], ['71', null], ['81', 0]], 'the proofs before a bare moment\'s next set end (a moment the clocks leave in doubt too); those with a new set, no removal, or only new instances\' removals stay')
+  t.same(state.proofs, [['11', null], ['12', 0], ['21', null], ['31', 0], ['41', 0], ['51', null], ['61', null], ['71', null], ['81', 0], ['91', null], ['101', null]], 'the proofs before a bare moment\'s next set end (a moment the clocks leave in doubt too); those with a new set, no removal, or only new instances\' removals stay')
   t.same(state.codes, ['cy@example.com', 'kim@example.com', 'neo@example.com', 'root@example.com', 'sam@example.com', 'skew@example.com', 'twice@example.com'], 'gina\'s and ada\'s codes outlived their last passkey and go; where the clocks leave it in doubt, they stay')
 })
