@@ -60,7 +60,7 @@ export function createEmailVerificationService ({ prisma, oneTimeTokens, outbox,
       const sent = await prisma.$transaction(async tx => {
         // Gone since the password was checked (deleted, or expired unverified): nobody to remind (regression: a 500).
         if (!await lockUser(tx, userId)) return false
-        if (await oneTimeTokens.issuedSince(tx, userId, 'email_verify', email, since)) return false
+        if (await oneTimeTokens.hasLiveLink(tx, userId, 'email_verify', email, since)) return false
         if (!await admit(email)) return false
         await queueLink(tx, userId, 'email_verify', email)
         return true
@@ -91,15 +91,15 @@ export function createEmailVerificationService ({ prisma, oneTimeTokens, outbox,
 
     /**
      * Mails a new link: for the pending address if a change is pending (its link still works:
-     * a change whose link ended has ended too), else for the current one while unverified. A verified account with nothing pending gets no mail (202 all the
-     * same: the call is idempotent). The newest link is the only one that works. `admit` sees
+     * a change whose link ended has ended too), else for the current one while unverified. A
+     * verified account with nothing pending gets no mail (202 all the same: the call is idempotent). The newest link is the only one that works. `admit` sees
      * the address before anything is mailed to it, and refuses by throwing: nobody has proven
      * to hold it, so its mails are capped per address, not only per account (README, Rate limits).
      */
     async resend (userId: string, sessionId: string, admit: (address: string) => Promise<void>): Promise<void> {
       const user = await liveCallerOf(prisma, userId, sessionId, now(), { email: true, pendingEmail: true, emailVerifiedAt: true })
       if (user === null) throw apiError('AUTH_SESSION_REVOKED')
-      const pendingEmail = user.pendingEmail !== null && await oneTimeTokens.issuedSince(prisma, userId, 'email_change', user.pendingEmail, new Date(0)) ? user.pendingEmail : null
+      const pendingEmail = user.pendingEmail !== null && await oneTimeTokens.hasLiveLink(prisma, userId, 'email_change', user.pendingEmail) ? user.pendingEmail : null
       const link = pendingEmail !== null
         ? { purpose: 'email_change' as const, address: pendingEmail }
         : user.emailVerifiedAt === null ? { purpose: 'email_verify' as const, address: user.email } : null

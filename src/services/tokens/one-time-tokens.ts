@@ -127,12 +127,13 @@ function spending (now: () => Date, key: Buffer) {
     },
 
     /**
-     * Whether the user has a live token of `purpose` for `email` issued after `since`, under
-     * the current key: one derived under a replaced AUTH_SECRET no longer works, and must not
-     * hold up a new link (regression: a login's reminder waited five minutes after the rotation).
+     * Whether the user has a live token of `purpose` for `email` (issued after `since`, when
+     * given), under the current key: one derived under a replaced AUTH_SECRET no longer works,
+     * and must not hold up a new link (regression: a login's reminder waited five minutes after
+     * the rotation), nor keep a change pending.
      */
-    async issuedSince (db: Db, userId: string, purpose: TokenPurpose, email: string, since: Date): Promise<boolean> {
-      const rows = await db.oneTimeToken.findMany({ where: { userId, purpose, email, usedAt: null, expiresAt: { gt: now() }, createdAt: { gt: since } }, select: { id: true, tokenHash: true } })
+    async hasLiveLink (db: Db, userId: string, purpose: TokenPurpose, email: string, since?: Date): Promise<boolean> {
+      const rows = await db.oneTimeToken.findMany({ where: { userId, purpose, email, usedAt: null, expiresAt: { gt: now() }, ...(since === undefined ? {} : { createdAt: { gt: since } }) }, select: { id: true, tokenHash: true } })
       return rows.some(row => derivedUnder(key, row))
     },
 
