@@ -1,6 +1,7 @@
 // Upgrading a database across the second-factor rules: the passkey rules of 20261205090000 (the
 // backfill of the proofs sessions made before them, and the catch-up after a rolling upgrade,
-// deploy/upgrades), and the recovery codes' generation of 20261206122445 with its catch-up.
+// deploy/upgrades), the recovery codes' generation of 20261206122445 with its catch-up, and the
+// authenticator app's enrolment a session proved (20261206144925).
 import { cp, mkdir, readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -129,6 +130,29 @@ t.test('the recovery codes\' generation: a code proven since the app it came wit
   const generations = await withClient(database.url, async client => (await client.query<{ id: string, recoveryCodeGeneration: number | null }>('SELECT id, "recoveryCodeGeneration" FROM "Session" ORDER BY id')).rows.map(row => row.recoveryCodeGeneration))
   t.same(generations, [0, null, null], 'proven after the app was confirmed; before it (a factor since replaced); never')
   t.same(await withClient(database.url, async client => (await client.query('SELECT DISTINCT "secondFactorGeneration" AS g FROM "User"')).rows), [{ g: 0 }])
+})
+
+t.test('the app a session proved: a code proven since the app was confirmed names that app, an earlier one nothing', async t => {
+  const database = await createEmptyDatabase()
+  t.teardown(database.drop)
+  await applyMigrations(database.url, { connectTimeoutSeconds: 30, migrationsDir: await migrationsUpTo(t.testdir(), '20261206125202_second_factor_notices') })
+  await withClient(database.url, async client => {
+    const user = async (email: string) => (await client.query<{ id: string }>('INSERT INTO "User" (id, email, "passwordHash", role, "updatedAt") VALUES (gen_random_uuid(), $1, \'x\', \'admin\', now()) RETURNING id', [email])).rows[0]!.id
+    const [confirmed, pending] = [await user('a@example.com'), await user('b@example.com')]
+    await client.query('INSERT INTO "TotpFactor" ("userId", "sealedSecret", "confirmedAt") VALUES ($1, \'\\x00\', $2), ($3, \'\\x00\', NULL)', [confirmed, minutesAgo(60), pending])
+    const session = (id: string, userId: string, provenAt: Date | null) => client.query('INSERT INTO "Session" (id, "userId", "secretSalt", "idleExpiresAt", "absoluteExpiresAt", "totpProvenAt") VALUES ($1, $2, \'\\x00\', now() + interval \'1 day\', now() + interval \'1 day\', $3)', [id, userId, provenAt])
+    await session('00000000-0000-4000-8000-000000000001', confirmed, minutesAgo(50))
+    await session('00000000-0000-4000-8000-000000000002', confirmed, minutesAgo(70))
+    await session('00000000-0000-4000-8000-000000000003', confirmed, null)
+    await session('00000000-0000-4000-8000-000000000004', pending, minutesAgo(10))
+  })
+  await applyMigrations(database.url, { connectTimeoutSeconds: 30 })
+  await withClient(database.url, async client => {
+    const apps = (await client.query<{ enrolmentId: string }>('SELECT "enrolmentId" FROM "TotpFactor" ORDER BY "userId"')).rows
+    t.equal(new Set(apps.map(app => app.enrolmentId)).size, 2, 'every app has an enrolment of its own')
+    const proven = (await client.query<{ proven: string | null, app: string | null }>('SELECT s."totpProvenEnrolmentId" AS proven, t."enrolmentId" AS app FROM "Session" s JOIN "TotpFactor" t USING ("userId") ORDER BY s.id')).rows
+    t.same(proven.map(row => row.proven === null ? null : row.proven === row.app), [true, null, null, null], 'proven after the app was confirmed; before it (an app since replaced); never; an app never confirmed')
+  })
 })
 
 // Regression: an old instance removed factors without ending the codes' generation, and kept a

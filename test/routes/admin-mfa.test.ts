@@ -143,6 +143,30 @@ t.test('a session that proved a factor since removed stays refused when another 
   t.equal(stale.json().code, 'MFA_ENROLMENT_REQUIRED')
 })
 
+// Regression: the rule compared the proof's time with the app's set-up, so a clock stepped back
+// between the removal and the next app's set-up (or an instance running behind) let a proof of the
+// removed app count for the new one.
+t.test('a proof of a removed app does not count for the next app, whatever the clocks say', async t => {
+  const admin = newAccount()
+  await createAdminAccounts({ prisma, sql: pool, passwords }).createAdmin(admin)
+  const enrolling = bearer((await loginWithBody(app, admin)).accessToken)
+  const { secret } = await enrolTotp(app, enrolling, clock)
+  const challenge = await startLogin(app, admin)
+  const other = bearer((await app.inject({ method: 'POST', url: '/auth/mfa/verify', payload: { mfaToken: challenge.json().mfaToken, code: nextCode(secret, clock) } })).json().accessToken)
+  t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: other })).statusCode, 200, 'the other session proved the app at its login')
+  t.equal((await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', headers: enrolling })).statusCode, 204)
+  clock.advance(-120)
+  t.teardown(() => clock.advance(120))
+  const next = await enrolTotp(app, enrolling, clock)
+  const stale = await app.inject({ method: 'GET', url: '/admin/users', headers: other })
+  t.equal(stale.statusCode, 403, 'the new app is set up at a time before the proof, and the proof still does not count')
+  t.equal(stale.json().code, 'MFA_ENROLMENT_REQUIRED')
+  t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: enrolling })).statusCode, 200, 'the session that proved the new app')
+  const reauthenticated = await app.inject({ method: 'POST', url: '/auth/reauthenticate', headers: other, payload: { code: nextCode(next.secret, clock) } })
+  t.equal(reauthenticated.statusCode, 204)
+  t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: other })).statusCode, 200, 'and the other session once it proves a code of the new app')
+})
+
 t.test('an admin removing the factors while the user confirms one: both take the user\'s row first and take turns, and either order leaves a consistent account', async t => {
   // Held first, the factor's row used to let the admin's removal start, then the
   // confirmation: the two met on it with the session's row and the factor's taken in opposite

@@ -116,21 +116,27 @@ export async function sweepExpiredChallenges (db: Db, at: Date): Promise<number>
   return await db.$executeRaw`DELETE FROM "MfaChallenge" WHERE id IN (SELECT id FROM "MfaChallenge" WHERE "expiresAt" < ${iso(at)}::timestamp(3) FOR UPDATE SKIP LOCKED)`
 }
 
+/** Which factor a second step proved, as the session records it (see assertAdminSession). */
+type ProvenFactor = Pick<LoginProof, 'totpEnrolmentId' | 'recoveryCodeGeneration' | 'passkeyId'>
+
 /**
  * The proof checked inside the challenge's lock: the refusal's code (null when it holds), whether
- * a passkey verified the user, and which passkey or generation of recovery codes it proved.
+ * a passkey verified the user, and which app, passkey or generation of recovery codes it proved.
  */
 async function checkProof ({ factors, assertions }: ChallengeDeps, tx: Transaction, row: ChallengeRow, proof: SecondFactorProof, ip: string) {
-  const byCode = (proven: boolean, recoveryCodeGeneration?: number) => ({ refusal: proven ? null : 'MFA_CODE_INVALID' as ErrorCode, userVerified: false, passkeyId: undefined, recoveryCodeGeneration, report: async () => {} })
-  if ('code' in proof) return byCode(await factors.proveTotp(tx, row.userId, proof.code))
+  const byCode = (proven: ProvenFactor | null) => ({ refusal: proven === null ? 'MFA_CODE_INVALID' as ErrorCode : null, userVerified: false, proven: proven ?? {}, report: async () => {} })
+  if ('code' in proof) {
+    const app = await factors.proveTotp(tx, row.userId, proof.code)
+    return byCode(app === null ? null : { totpEnrolmentId: app.enrolmentId })
+  }
   if ('recoveryCode' in proof) {
-    const proven = await factors.proveRecoveryCode(tx, row.userId, proof.recoveryCode)
-    return byCode(proven !== null, proven?.generation)
+    const codes = await factors.proveRecoveryCode(tx, row.userId, proof.recoveryCode)
+    return byCode(codes === null ? null : { recoveryCodeGeneration: codes.generation })
   }
   const request = { response: proof.webauthn, purpose: 'second_factor' as const, bindingId: row.id, userId: row.userId, requireUserVerification: false, ip }
   const outcome = await assertions.check(tx, request)
   const report = async () => assertions.report(request, outcome)
-  return outcome.ok ? { refusal: null, userVerified: outcome.userVerified, passkeyId: outcome.passkeyId, recoveryCodeGeneration: undefined, report } : { refusal: outcome.code, userVerified: false, passkeyId: undefined, recoveryCodeGeneration: undefined, report }
+  return outcome.ok ? { refusal: null, userVerified: outcome.userVerified, proven: { passkeyId: outcome.passkeyId }, report } : { refusal: outcome.code, userVerified: false, proven: {}, report }
 }
 
 /**
@@ -210,11 +216,11 @@ export function createChallengeService (deps: ChallengeDeps) {
       // In turn with the identifier's other checks (LoginThrottle.inTurn), then with the
       // account's other codes: codes sent at once to several challenges, begun by one identifier
       // or by both, would otherwise all read the same count.
-      const { row, userVerified, passkeyId, recoveryCodeGeneration } = await throttle.inTurn(found.throttleKey, async () => await throttle.inTurn(secondFactorKey, async () => {
+      const { row, userVerified, proven } = await throttle.inTurn(found.throttleKey, async () => await throttle.inTurn(secondFactorKey, async () => {
         await throttle.assertMayTryAll(throttleKeys)
-        const { row, refusal, userVerified, passkeyId, recoveryCodeGeneration, report } = await checkLocked(deps, found.userId, tokenHash, at, proof, ip)
+        const { row, refusal, userVerified, proven, report } = await checkLocked(deps, found.userId, tokenHash, at, proof, ip)
         await report()
-        if (refusal === null) return { row, userVerified, passkeyId, recoveryCodeGeneration }
+        if (refusal === null) return { row, userVerified, proven }
         await throttle.recordFailure(row.throttleKey)
         await throttle.recordFailure(secondFactorKey)
         await audit.record({ action: 'mfa.code_failed', subjectId: row.userId, ip, details: { during: 'login', method, failures: row.failures + 1 } })
@@ -224,7 +230,6 @@ export function createChallengeService (deps: ChallengeDeps) {
         outbox.wake()
         await audit.record({ action: 'mfa.recovery_code_used', actorId: row.userId, subjectId: row.userId, ip, details: { during: 'login' } })
       }
-      const proven = { ...(passkeyId === undefined ? {} : { passkeyId }), ...(recoveryCodeGeneration === undefined ? {} : { recoveryCodeGeneration }) }
       return { userId: row.userId, throttleKeys, proof: { secondFactor: method, userVerified, passwordHash: found.user.passwordHash, signOutGeneration: found.user.signOutGeneration, ...proven } }
     }
   }

@@ -48,7 +48,7 @@ export interface Enrolment {
 export const TOTP_ENROLMENT_TTL_SECONDS = 15 * 60
 
 async function confirmedFactor (db: Db, userId: string) {
-  const factor = await db.totpFactor.findUnique({ where: { userId }, select: { sealedSecret: true, confirmedAt: true, lastUsedStep: true } })
+  const factor = await db.totpFactor.findUnique({ where: { userId }, select: { sealedSecret: true, confirmedAt: true, enrolmentId: true } })
   return factor?.confirmedAt == null ? null : factor
 }
 
@@ -67,7 +67,7 @@ const matchingStepOf = (secret: string | null, code: string, at: Date) => secret
 
 /** The enrolment a first code may confirm at `at`: 409 when none is under way (never begun, cancelled or expired) or the factor is set up. */
 async function pendingEnrolment (db: Db, userId: string, at: Date) {
-  const factor = await db.totpFactor.findUnique({ where: { userId }, select: { sealedSecret: true, confirmedAt: true, createdAt: true } })
+  const factor = await db.totpFactor.findUnique({ where: { userId }, select: { sealedSecret: true, confirmedAt: true, createdAt: true, enrolmentId: true } })
   if (factor?.confirmedAt != null) throw apiError('MFA_ALREADY_ENABLED')
   const expired = factor != null && at.getTime() - factor.createdAt.getTime() > TOTP_ENROLMENT_TTL_SECONDS * 1000
   if (factor == null || expired) throw apiError('MFA_ENROLMENT_NOT_STARTED')
@@ -154,10 +154,10 @@ function totpEnrolment (deps: FactorDeps) {
         // The factor takes effect here, so the address must be proven here (enrolTotp's check spares a wasted scan).
         const to = await provenEmailOf(tx, actor.userId)
         // A session ended since the enrolment began (a password change, a revoke) adds no factor.
-        if (!await markProven(tx, actor.userId, sessionId, 'totp', confirmedAt)) throw apiError('AUTH_SESSION_REVOKED')
+        if (!await markProven(tx, actor.userId, sessionId, { totpEnrolmentId: factor.enrolmentId }, confirmedAt)) throw apiError('AUTH_SESSION_REVOKED')
         // As a first factor, a new generation of codes: none proven before counts for it.
         const before = await dropRecoveryCodesWithoutFactor(tx, actor.userId)
-        const { count } = await tx.totpFactor.updateMany({ where: { userId: actor.userId, confirmedAt: null, sealedSecret: factor.sealedSecret }, data: { confirmedAt, lastUsedStep: step } })
+        const { count } = await tx.totpFactor.updateMany({ where: { userId: actor.userId, enrolmentId: factor.enrolmentId, confirmedAt: null, sealedSecret: factor.sealedSecret }, data: { confirmedAt, lastUsedStep: step } })
         if (count === 0) throw await goneEnrolmentError(tx, actor.userId)
         await replaceRecoveryCodes(tx, actor.userId, codes, confirmedAt)
         await outbox.queue(tx, before.passkey ? { kind: 'app_added', to, codesReplaced: before.recoveryCodes } : { kind: 'mfa_enabled', to })
@@ -235,20 +235,21 @@ function factorProofs (deps: FactorDeps) {
     },
 
     /**
-     * True when `code` is the TOTP code of a step within ±1 of now that is later than the
-     * last one accepted; that step becomes the last accepted in the same conditional update,
-     * so of two requests with one code exactly one passes (RFC 6238 5.2: no replay).
+     * When `code` is the TOTP code of a step within ±1 of now that is later than the last one
+     * accepted, the app's enrolmentId, which the session records; that step becomes the last
+     * accepted in the same conditional update, so of two requests with one code exactly one
+     * passes (RFC 6238 5.2: no replay). Null for any other code.
      */
-    async proveTotp (db: Db, userId: string, code: string): Promise<boolean> {
+    async proveTotp (db: Db, userId: string, code: string): Promise<{ enrolmentId: string } | null> {
       const factor = await confirmedFactor(db, userId)
-      if (factor === null) return false
+      if (factor === null) return null
       const step = matchingStepOf(secretOf(deps, userId, factor.sealedSecret), code.replace(/\s+/g, ''), now())
-      if (step === null) return false
+      if (step === null) return null
       const { count } = await db.totpFactor.updateMany({
-        where: { userId, confirmedAt: { not: null }, OR: [{ lastUsedStep: null }, { lastUsedStep: { lt: step } }] },
+        where: { userId, enrolmentId: factor.enrolmentId, confirmedAt: { not: null }, OR: [{ lastUsedStep: null }, { lastUsedStep: { lt: step } }] },
         data: { lastUsedStep: step }
       })
-      return count === 1
+      return count === 1 ? { enrolmentId: factor.enrolmentId } : null
     },
 
     /**

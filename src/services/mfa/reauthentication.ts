@@ -96,7 +96,10 @@ async function proveAndRecord (deps: ReauthenticationDeps, userId: string, sessi
   }
   return await prisma.$transaction(async tx => {
     await lockUser(tx, userId)
-    if ('code' in proof) return await factors.proveTotp(tx, userId, proof.code) ? await record(tx, 'totp') : { refusal: withStatus('MFA_CODE_INVALID', 403) }
+    if ('code' in proof) {
+      const app = await factors.proveTotp(tx, userId, proof.code)
+      return app === null ? { refusal: withStatus('MFA_CODE_INVALID', 403) } : await record(tx, { totpEnrolmentId: app.enrolmentId })
+    }
     const proven = await factors.proveRecoveryCode(tx, userId, proof.recoveryCode)
     if (proven === null) return { refusal: withStatus('MFA_CODE_INVALID', 403) }
     await audit.recordIn(tx, { action: 'mfa.recovery_code_used', actorId: userId, subjectId: userId, ip, details: { during: 'reauthentication' } })
@@ -131,18 +134,20 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
      */
     async assertAdminSession (userId: string, sessionId: string, db: Db = prisma): Promise<string> {
       const session = await liveSessionOf(db, userId, sessionId, now(), {
-        totpProvenAt: true,
+        totpProvenEnrolmentId: true,
         recoveryCodeGeneration: true,
         passkeyProvenId: true,
-        user: { select: { role: true, secondFactorGeneration: true, totpFactor: { select: { confirmedAt: true } }, passkeys: { select: { id: true } } } }
+        user: { select: { role: true, secondFactorGeneration: true, totpFactor: { select: { confirmedAt: true, enrolmentId: true } }, passkeys: { select: { id: true } } } }
       })
       // Prisma reads the user in a query of its own: a deletion in between leaves none (regression: a 500).
       if (session?.user == null) throw apiError('AUTH_SESSION_REVOKED')
       const { role, secondFactorGeneration, totpFactor, passkeys } = session.user
-      // A code counts for the factor the user has now, proven since it was set up: a session that
-      // proved a factor removed since does not get the admin API back when another is set up.
+      // A code counts while the user still has the very app it came from: a session that proved
+      // an app removed since does not get the admin API back when another is set up. Its identity
+      // decides, not times (regression: with a clock set back, a proof of the removed app read as
+      // made after the new one's set-up).
       const confirmedAt = totpFactor?.confirmedAt
-      const totpProven = confirmedAt != null && session.totpProvenAt !== null && session.totpProvenAt >= confirmedAt
+      const totpProven = confirmedAt != null && session.totpProvenEnrolmentId === totpFactor?.enrolmentId
       // A passkey counts while the user still has the very one this session proved: another
       // passkey of theirs proves nothing of this session.
       const passkeyProven = passkeys.some(passkey => passkey.id === session.passkeyProvenId)

@@ -31,6 +31,8 @@ export interface LoginProof {
   userVerified?: boolean
   /** The passkey proven, with `secondFactor` 'webauthn': the session remembers which (see assertAdminSession). */
   passkeyId?: string
+  /** The authenticator app proven (its enrolmentId), with `secondFactor` 'totp' (see assertAdminSession). */
+  totpEnrolmentId?: string
   /** The user's secondFactorGeneration the recovery code was proven under, with `secondFactor` 'recovery_code' (see assertAdminSession). */
   recoveryCodeGeneration?: number
   passwordless?: boolean
@@ -97,7 +99,7 @@ export function createLoginRecords ({ sql, codec, settings, now, maxSessionsPerU
         amr,
         proven: {
           password: proof.passwordless !== true,
-          totp: proof.secondFactor === 'totp',
+          totpEnrolmentId: proof.secondFactor === 'totp' ? proof.totpEnrolmentId ?? null : null,
           recoveryCodeGeneration: proof.secondFactor === 'recovery_code' ? proof.recoveryCodeGeneration ?? null : null,
           passkeyId: proof.secondFactor === 'webauthn' ? proof.passkeyId ?? null : null
         },

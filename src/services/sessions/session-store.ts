@@ -15,14 +15,12 @@ export type RevokeReason =
 /** The ways a session proves its user again; each has the column of its last proof. */
 export type ProofMethod = 'password' | 'totp' | 'recovery_code' | 'webauthn'
 
-const provenAtOf = { password: 'passwordProvenAt', totp: 'totpProvenAt', recovery_code: 'recoveryCodeProvenAt', webauthn: 'passkeyProvenAt' } as const satisfies Record<ProofMethod, keyof Prisma.SessionUpdateInput>
-
-/** Ends the session (only if it is `userId`'s, when given) at `at`, for `reason`; false when it had ended already or is not there. */
 /** Holds the session's row until the transaction ends: its end (a logout, a reuse's remedy) waits, or is seen. */
 export async function shareSession (tx: Transaction, id: string): Promise<void> {
   await tx.$queryRaw`SELECT 1 FROM "Session" WHERE id = ${id}::uuid FOR SHARE`
 }
 
+/** Ends the session (only if it is `userId`'s, when given) at `at`, for `reason`; false when it had ended already or is not there. */
 export async function endSession (db: Db, where: { id: string, userId?: string }, reason: RevokeReason, at: Date): Promise<boolean> {
   const { count } = await db.session.updateMany({ where: { ...where, revokedAt: null }, data: { revokedAt: at, revokedReason: reason } })
   return count === 1
@@ -79,10 +77,12 @@ export async function liveSessionsPage (db: Db, userId: string, at: Date, limit:
  * only while the session is live: false when it has ended, so that a caller holding a revoked
  * session's access token cannot finish what it began (the caller rolls back its transaction).
  */
-export async function markProven (db: Db, userId: string, sessionId: string, proof: Exclude<ProofMethod, 'recovery_code'> | { passkeyId: string } | { recoveryCodeGeneration: number }, at: Date): Promise<boolean> {
-  const data = typeof proof === 'string'
-    ? { [provenAtOf[proof]]: at }
-    : 'passkeyId' in proof ? { passkeyProvenAt: at, passkeyProvenId: proof.passkeyId } : { recoveryCodeProvenAt: at, recoveryCodeGeneration: proof.recoveryCodeGeneration }
+export async function markProven (db: Db, userId: string, sessionId: string, proof: 'password' | { totpEnrolmentId: string } | { passkeyId: string } | { recoveryCodeGeneration: number }, at: Date): Promise<boolean> {
+  const data = proof === 'password'
+    ? { passwordProvenAt: at }
+    : 'totpEnrolmentId' in proof
+      ? { totpProvenAt: at, totpProvenEnrolmentId: proof.totpEnrolmentId }
+      : 'passkeyId' in proof ? { passkeyProvenAt: at, passkeyProvenId: proof.passkeyId } : { recoveryCodeProvenAt: at, recoveryCodeGeneration: proof.recoveryCodeGeneration }
   const { count } = await db.session.updateMany({ where: { id: sessionId, userId, ...liveSessionWhere(at) }, data })
   return count > 0
 }
@@ -150,8 +150,8 @@ export interface NewSession {
   idleExpiresAt: Date
   absoluteExpiresAt: Date
   amr: string[]
-  /** The proofs the login made: each sets its column to the login's time (a recovery code's with its generation, a passkey's with its id). */
-  proven: { password: boolean, totp: boolean, recoveryCodeGeneration: number | null, passkeyId: string | null }
+  /** The proofs the login made: each sets its column to the login's time (an app's with its enrolment, a recovery code's with its generation, a passkey's with its id). */
+  proven: { password: boolean, totpEnrolmentId: string | null, recoveryCodeGeneration: number | null, passkeyId: string | null }
   /** Live sessions of the user that survive: the oldest beyond them end ('evicted'). */
   keepOthers: number
   /** The user's sessions that ended before this are deleted. */
@@ -207,8 +207,8 @@ const openSessionStatement = statement<ApiUserRow>('login.succeed', `
     WHERE s."userId" = $2 AND s."revokedAt" IS NULL AND LEAST(s."idleExpiresAt", s."absoluteExpiresAt") < $18 AND EXISTS (SELECT FROM locked)
   ), created AS (
     INSERT INTO "Session" (id, "userId", "secretSalt", "userAgent", ip, "createdAt", "lastUsedAt", "idleExpiresAt", "absoluteExpiresAt",
-      "authTime", amr, "passwordProvenAt", "totpProvenAt", "recoveryCodeProvenAt", "passkeyProvenAt", "passkeyProvenId", "recoveryCodeGeneration")
-    SELECT $3, $2, $5, $6, $7, $4, $4, $8, $9, $4, $13::text[], $16, $14, $15, $17, $20, $22 FROM locked
+      "authTime", amr, "passwordProvenAt", "totpProvenAt", "recoveryCodeProvenAt", "passkeyProvenAt", "passkeyProvenId", "recoveryCodeGeneration", "totpProvenEnrolmentId")
+    SELECT $3, $2, $5, $6, $7, $4, $4, $8, $9, $4, $13::text[], $16, $14, $15, $17, $20, $22, $23 FROM locked
   ), audited AS (
     INSERT INTO "AuditEvent" (id, "createdAt", action, "actorId", "subjectId", ip, details)
     SELECT $11, $4, 'login.succeeded', $2, $2, $7, $12 FROM locked
@@ -221,8 +221,9 @@ export async function openSession (sql: Sql, session: NewSession): Promise<ApiUs
   const { rows: [row] } = await openSessionStatement(sql, [
     session.throttleKeys, session.userId, session.id, at, Buffer.from(session.salt), session.userAgent, session.ip,
     iso(session.idleExpiresAt), iso(session.absoluteExpiresAt), session.keepOthers, session.auditId, JSON.stringify({ sessionId: session.id, amr: session.amr }),
-    session.amr, session.proven.totp ? at : null, session.proven.recoveryCodeGeneration === null ? null : at, session.proven.password ? at : null, session.proven.passkeyId === null ? null : at,
-    iso(session.deleteEndedBefore), session.passwordHash, session.proven.passkeyId, session.signOutGeneration, session.proven.recoveryCodeGeneration
+    session.amr, session.proven.totpEnrolmentId === null ? null : at, session.proven.recoveryCodeGeneration === null ? null : at, session.proven.password ? at : null, session.proven.passkeyId === null ? null : at,
+    iso(session.deleteEndedBefore), session.passwordHash, session.proven.passkeyId, session.signOutGeneration, session.proven.recoveryCodeGeneration,
+    session.proven.totpEnrolmentId
   ])
   return row ?? null
 }
