@@ -52,7 +52,7 @@ export const typedPasswordLimit = ({ maxLength }: PasswordPolicy) => 4 * maxLeng
 
 /** A new password: its length is checked again by the service on the normalised form, and its commonness. */
 export const NewPassword = (policy: PasswordPolicy) =>
-  Type.String({ minLength: policy.minLength, maxLength: typedPasswordLimit(policy), description: `${policy.minLength} to ${policy.maxLength} characters, any unicode, counted once normalised to NFC (fewer then: PASSWORD_TOO_WEAK; more: VALIDATION_FAILED); what is sent may have up to ${typedPasswordLimit(policy)}; common passwords are refused` })
+  Type.String({ minLength: policy.minLength, maxLength: typedPasswordLimit(policy), description: `${policy.minLength} to ${policy.maxLength} characters, any unicode, counted once normalised to NFC (fewer then: PASSWORD_TOO_WEAK; more: VALIDATION_FAILED); what is sent may have up to ${typedPasswordLimit(policy)}; common passwords, dressed up or not, repetitive or sequential ones and the account's own email or username are refused (PASSWORD_TOO_WEAK)` })
 
 /** A password being checked: only bounded, so an old password never locks its owner out. */
 export const PresentedPassword = (policy: PasswordPolicy) => Type.String({ minLength: 1, maxLength: typedPasswordLimit(policy) })

@@ -147,6 +147,18 @@ t.test('a common password is refused with its own code', async t => {
   t.equal(sameAsEmail.json().code, 'PASSWORD_TOO_WEAK', 'password equal to the email')
 })
 
+// Regression: only the list's exact entries were refused (an ASVS review registered these).
+t.test('a common password dressed up with digits, symbols or look-alikes, a repeated character, or the address\'s own name is refused too', async t => {
+  for (const password of ['Summer2023!', 'P@ssword1', 'Monkey123!', 'aaaaaaaa']) {
+    const response = await register({ ...newAccount(), password })
+    t.equal(response.json().code, 'PASSWORD_TOO_WEAK', password)
+  }
+  const account = newAccount()
+  const ownName = await register({ ...account, password: `${account.email.split('@')[0] ?? ''}2024!` })
+  t.equal(ownName.json().code, 'PASSWORD_TOO_WEAK', 'the email\'s local part with a year')
+  t.equal(await prisma.user.count({ where: { email: account.email } }), 0, 'nothing created')
+})
+
 t.test('the length counts the password as hashed: combining marks do not stretch a short one (regression: 4 characters passed)', async t => {
   // Eight code points as typed (each vowel, then its accent), four once normalised to NFC.
   const account = newAccount()

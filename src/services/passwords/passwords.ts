@@ -1,9 +1,8 @@
 // Password hashing (argon2id on threads of the lowest priority, never on the event loop) and password policy.
 import { parseOptions, type Options } from '@node-rs/argon2'
-import { dictionary } from '@zxcvbn-ts/language-common'
 import { Piscina } from 'piscina'
 import { apiError } from '../../errors.js'
-import { canonical } from '../accounts/canonical.js'
+import { isGuessable } from './guessable.js'
 
 export interface PasswordSettings {
   memoryKiB: number
@@ -30,14 +29,6 @@ export type Argon2Task =
 
 // `Algorithm` is an ambient const enum, which isolated modules cannot read: 2 is Argon2id.
 const ARGON2ID = 2
-
-const commonPasswords = new Set(dictionary['passwords-common'].map(p => p.toLowerCase()))
-
-// In compatibility form (NFKC): full-width letters, ligatures and the like are the same
-// password to a list of common ones, however the keyboard typed them.
-function isCommon (password: string): boolean {
-  return commonPasswords.has(password.normalize('NFKC').toLowerCase())
-}
 
 /**
  * NIST SP 800-63B-4 3.1.1.2: any unicode, normalised (NFC) before hashing so the same
@@ -134,9 +125,6 @@ export function createPasswordService (settings: PasswordSettings, shared?: Argo
       if (shared === undefined) await threads.close()
     },
 
-    /** NIST SP 800-63B-4 3.1.1.2: refuse passwords found in lists of commonly used ones. */
-    isCommon,
-
     /** Throws unless `password` may become an account's password (see `checkNewPassword`). */
     checkNew: (password: string, own: ReadonlyArray<string | null>): void => checkNewPassword(password, own, settings)
   }
@@ -158,14 +146,14 @@ function isWeakerThan (storedHash: string, settings: Pick<PasswordSettings, 'mem
  * characters once normalised (NFC), as it is hashed. What was typed may count otherwise: an
  * accent typed as a combining mark counts twice as typed and once as hashed, and a keyboard
  * that decomposes (NFD) types a Korean syllable as up to three characters, so the schemas
- * bound what was typed more loosely (`typedPasswordLimit`). Not a common password, and not
- * the account's own email or username (compared in their canonical form). Past the maximum,
- * VALIDATION_FAILED; otherwise PASSWORD_TOO_WEAK.
+ * bound what was typed more loosely (`typedPasswordLimit`). Nothing a guesser tries first
+ * (see `isGuessable`): a common password or the account's own email or username, in any of the
+ * variants guessers try. Past the maximum, VALIDATION_FAILED; otherwise PASSWORD_TOO_WEAK.
  */
 function checkNewPassword (password: string, own: ReadonlyArray<string | null>, { minLength, maxLength }: Pick<PasswordSettings, 'minLength' | 'maxLength'>): void {
   const length = [...normalizePassword(password)].length
   if (length > maxLength) throw apiError('VALIDATION_FAILED', `the password must have at most ${maxLength} characters once normalised (NFC)`)
-  if (length < minLength || isCommon(password) || own.includes(canonical(password))) throw apiError('PASSWORD_TOO_WEAK')
+  if (length < minLength || isGuessable(password, own)) throw apiError('PASSWORD_TOO_WEAK')
 }
 
 export type PasswordService = ReturnType<typeof createPasswordService>

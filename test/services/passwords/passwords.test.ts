@@ -67,13 +67,6 @@ t.test('the decoy check for unknown accounts costs about as much as a real one',
   t.ok(ratio > 0.25 && ratio < 4, `decoy/real median ratio ${ratio.toFixed(2)}`)
 })
 
-t.test('common passwords are recognised whatever their case and width', async t => {
-  t.ok(passwords.isCommon('password'))
-  t.ok(passwords.isCommon('PASSWORD'))
-  t.ok(passwords.isCommon('\uff30\uff21\uff33\uff33\uff37\uff2f\uff32\uff24'), 'full-width letters')
-  t.notOk(passwords.isCommon('correct horse battery staple'))
-})
-
 t.test('no more hashes at once than the concurrency allows: the rest wait in line, as many as allowed, and all finish', async t => {
   // Slow enough (about 0.1 s each) that none can finish while the others are handed in.
   const single = createPasswordService({ memoryKiB: 65_536, timeCost: 3, parallelism: 1, concurrency: 1, maxWaiting: 2, nice: 0, minLength: 8, maxLength: 256 })
