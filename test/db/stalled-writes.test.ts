@@ -6,7 +6,7 @@ import { loginAsAdmin } from '../helpers/admin.js'
 import { buildTestApp } from '../helpers/app.js'
 import { withClient } from '../helpers/database.js'
 import { dropConnectionOf, whileHeld } from '../helpers/locks.js'
-import { enrolTotp } from '../helpers/mfa.js'
+import { enrolTotp, startLogin } from '../helpers/mfa.js'
 import { registerPasskey } from '../helpers/passkeys.js'
 import { loginWithBody, registerAccount, registerProvenAccount } from '../helpers/users.js'
 
@@ -121,6 +121,34 @@ t.test('a reauthentication with a recovery code cut off as it writes: 503, the c
   t.equal(await prisma.recoveryCode.count({ where: { userId: account.user.id, usedAt: { not: null } } }), 0, 'the code is unspent')
   t.equal((await reauthenticate()).statusCode, 204, 'the retry succeeds')
   t.equal(await prisma.auditEvent.count({ where: { subjectId: account.user.id, action: 'mfa.recovery_code_used' } }), 1, 'audited once')
+})
+
+// Regression: the second step spent the recovery code in its own transaction and opened the
+// session in a statement after it; a 503 in between left the code spent, no session, and a retry
+// refused (MFA_CHALLENGE_EXPIRED, and the code itself MFA_CODE_INVALID at the next login).
+t.test('a second step whose session cannot open after its code was spent: 503, and the retry opens the session without spending another', { skip: !onServer && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL' }, async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const headers = { authorization: `Bearer ${(await loginWithBody(app, account)).accessToken}` }
+  const [code, another] = (await enrolTotp(app, headers, clock)).recoveryCodes
+  const spent = async () => await prisma.recoveryCode.count({ where: { userId: account.user.id, usedAt: { not: null } } })
+  const secondStep = async (mfaToken: string, recoveryCode?: string) => await app.inject({ method: 'POST', url: '/auth/mfa/verify', payload: { mfaToken, recoveryCode } })
+  const challenge = async () => (await startLogin(app, account)).json().mfaToken as string
+  const stalledAtTheSession = async (mfaToken: string, recoveryCode?: string) => await whileLocked('LOCK TABLE "Session" IN SHARE MODE', [], () => secondStep(mfaToken, recoveryCode))
+
+  const mfaToken = await challenge()
+  t.equal((await stalledAtTheSession(mfaToken, code)).statusCode, 503)
+  t.equal(await spent(), 1, 'the code was spent with the challenge')
+  const retried = await secondStep(mfaToken, code)
+  t.equal(retried.statusCode, 200, 'the retry opens the session')
+  t.equal(await prisma.session.count({ where: { id: retried.json().sessionId, revokedAt: null } }), 1)
+  t.equal(await spent(), 1, 'and spends nothing more')
+  t.equal(await prisma.auditEvent.count({ where: { subjectId: account.user.id, action: 'mfa.recovery_code_used' } }), 1, 'audited once')
+  t.equal((await secondStep(mfaToken, code)).json().code, 'MFA_CHALLENGE_EXPIRED', 'once open, the challenge is over')
+
+  const voided = await challenge()
+  t.equal((await stalledAtTheSession(voided, another)).statusCode, 503)
+  t.equal((await app.inject({ method: 'POST', url: '/auth/logout-all', headers: { authorization: `Bearer ${retried.json().accessToken as string}` } })).statusCode, 204)
+  t.equal((await secondStep(voided, another)).json().code, 'MFA_CHALLENGE_EXPIRED', 'a remedy since ends a challenge met and not yet opened, as one not met')
 })
 
 // Regression: these admin actions wrote their audit entry after their commit: a failure there

@@ -17,6 +17,9 @@ import type { AuthenticationResponseJSON, PublicKeyCredentialRequestOptionsJSON 
 const CHALLENGE_TTL_SECONDS = 300
 const CHALLENGE_MAX_FAILURES = 5
 
+/** Which factor a second step proved, as the session records it (see assertAdminSession). */
+type ProvenFactor = Pick<LoginProof, 'totpEnrolmentId' | 'recoveryCodeGeneration' | 'passkeyId'>
+
 /** What a second step can be proven with. */
 export type SecondFactorMethod = 'totp' | 'recovery_code' | 'webauthn'
 
@@ -62,12 +65,25 @@ interface ChallengeRow {
   failures: number
   expiresAt: Date
   usedAt: Date | null
+  sessionId: string | null
+  proof: MetProof | null
   isActive: boolean
 }
+
+/** How a met challenge was proven, kept on it until its session opens (MfaChallenge.proof). */
+type MetProof = { method: SecondFactorMethod, userVerified: boolean } & ProvenFactor
 
 /** A challenge that can no longer be met: used, expired, or refused five codes. */
 function isDead (row: Pick<ChallengeRow, 'usedAt' | 'expiresAt' | 'failures'>, at: Date): boolean {
   return row.usedAt !== null || row.expiresAt <= at || row.failures >= CHALLENGE_MAX_FAILURES
+}
+
+/**
+ * Met, and not expired: its session may not have opened (a 503 between the proof's commit and
+ * the session's statement), which checkLocked reads under the challenge's lock.
+ */
+function mayResume (row: Pick<ChallengeRow, 'usedAt' | 'expiresAt' | 'sessionId'>, at: Date): boolean {
+  return row.usedAt !== null && row.sessionId !== null && row.expiresAt > at
 }
 
 /** The method a proof uses, as audited and as the login records it. */
@@ -82,12 +98,12 @@ async function methodsOf ({ factors }: ChallengeDeps, userId: string): Promise<S
 }
 
 /**
- * Voids the user's challenges that could still be met at `at`: a password change or reset ends
- * the logins the old password began, as it ends their sessions. Expired ones are left to the
- * sweep, so that the two never delete the same rows at once.
+ * Voids the user's challenges that could still be met at `at`, or met again (see mayResume): a
+ * password change or reset ends the logins the old password began, as it ends their sessions.
+ * Expired ones are left to the sweep, so that the two never delete the same rows at once.
  */
 export async function voidPendingChallenges (db: Db, userId: string, at: Date): Promise<void> {
-  await db.mfaChallenge.deleteMany({ where: { userId, usedAt: null, expiresAt: { gt: at } } })
+  await db.mfaChallenge.deleteMany({ where: { userId, expiresAt: { gt: at } } })
 }
 
 /**
@@ -116,9 +132,6 @@ export async function sweepExpiredChallenges (db: Db, at: Date): Promise<number>
   return await db.$executeRaw`DELETE FROM "MfaChallenge" WHERE id IN (SELECT id FROM "MfaChallenge" WHERE "expiresAt" < ${iso(at)}::timestamp(3) FOR UPDATE SKIP LOCKED)`
 }
 
-/** Which factor a second step proved, as the session records it (see assertAdminSession). */
-type ProvenFactor = Pick<LoginProof, 'totpEnrolmentId' | 'recoveryCodeGeneration' | 'passkeyId'>
-
 /**
  * The proof checked inside the challenge's lock: the refusal's code (null when it holds), whether
  * a passkey verified the user, and which app, passkey or generation of recovery codes it proved.
@@ -141,21 +154,35 @@ async function checkProof ({ factors, assertions }: ChallengeDeps, tx: Transacti
 
 /**
  * The proof checked with the challenge row locked, so of concurrent attempts exactly one can
- * succeed and every wrong one is counted: the challenge is used up, or takes one more failure.
- * The user's row first, as every writer of a user's rows takes it (see lockUser): a deletion's
- * cascade reaches the factors before the challenges, the crosswise order of a proof's.
+ * succeed and every wrong one is counted: the challenge is used up, keeping the proof and the
+ * id of the session it opens, or takes one more failure. A challenge met whose session has not
+ * opened is met again by any proof, without checking it (`resumed`): the code was spent by the
+ * attempt that met it. The user's row first, as every writer of a user's rows takes it (see
+ * lockUser): a deletion's cascade reaches the factors before the challenges, the crosswise
+ * order of a proof's.
  */
 async function checkLocked (deps: ChallengeDeps, userId: string, tokenHash: string, at: Date, proof: SecondFactorProof, ip: string) {
   return deps.prisma.$transaction(async tx => {
     await lockUser(tx, userId)
-    const [row] = await tx.$queryRaw<ChallengeRow[]>`
-      SELECT c.id, c."userId", c."throttleKey", c.failures, c."expiresAt", c."usedAt", u."isActive"
+    const [row] = await tx.$queryRaw<Array<ChallengeRow & { sessionOpened: boolean }>>`
+      SELECT c.id, c."userId", c."throttleKey", c.failures, c."expiresAt", c."usedAt", c."sessionId", c.proof, u."isActive",
+        EXISTS (SELECT FROM "Session" s WHERE s.id = c."sessionId") AS "sessionOpened"
       FROM "MfaChallenge" c JOIN "User" u ON u.id = c."userId"
       WHERE c."tokenHash" = ${tokenHash} FOR UPDATE OF c`
+    if (row?.isActive === true && row.proof !== null && mayResume(row, at) && !row.sessionOpened) {
+      const { method, userVerified, ...proven } = row.proof
+      return { row, resumed: true, method, refusal: null, userVerified, proven, report: async () => {} }
+    }
     if (row === undefined || !row.isActive || isDead(row, at)) throw apiError('MFA_CHALLENGE_EXPIRED')
     const checked = await checkProof(deps, tx, row, proof, ip)
-    await tx.mfaChallenge.update({ where: { id: row.id }, data: checked.refusal === null ? { usedAt: at } : { failures: { increment: 1 } } })
-    return { row, ...checked }
+    const method = methodOf(proof)
+    if (checked.refusal !== null) {
+      await tx.mfaChallenge.update({ where: { id: row.id }, data: { failures: { increment: 1 } } })
+      return { row, resumed: false, method, ...checked }
+    }
+    const met = { sessionId: randomUUID(), proof: { method, userVerified: checked.userVerified, ...checked.proven } }
+    await tx.mfaChallenge.update({ where: { id: row.id }, data: { usedAt: at, ...met } })
+    return { row: { ...row, ...met }, resumed: false, method, ...checked }
   })
 }
 
@@ -204,33 +231,33 @@ export function createChallengeService (deps: ChallengeDeps) {
       // not void, or one met just before it.
       const found = await prisma.mfaChallenge.findUnique({
         where: { tokenHash },
-        select: { userId: true, throttleKey: true, usedAt: true, expiresAt: true, failures: true, user: { select: { email: true, username: true, passwordHash: true, signOutGeneration: true } } }
+        select: { userId: true, throttleKey: true, usedAt: true, expiresAt: true, failures: true, sessionId: true, user: { select: { email: true, username: true, passwordHash: true, signOutGeneration: true } } }
       })
-      if (found === null || isDead(found, at)) throw apiError('MFA_CHALLENGE_EXPIRED')
+      if (found === null || (isDead(found, at) && !mayResume(found, at))) throw apiError('MFA_CHALLENGE_EXPIRED')
       // Wrong codes count under the identifier, as wrong passwords do, and under the account's
       // second-factor key, which a password reset does not clear (regression: whoever held the
       // mailbox got a fresh budget of codes with each reset, 36 times the lockout's in a day).
       const secondFactorKey = throttle.keys.secondFactor(found.userId)
       const throttleKeys = [found.throttleKey, ...throttle.keys.account(found.user), secondFactorKey]
-      const method = methodOf(proof)
       // In turn with the identifier's other checks (LoginThrottle.inTurn), then with the
       // account's other codes: codes sent at once to several challenges, begun by one identifier
       // or by both, would otherwise all read the same count.
-      const { row, userVerified, proven } = await throttle.inTurn(found.throttleKey, async () => await throttle.inTurn(secondFactorKey, async () => {
+      const { row, resumed, method, userVerified, proven } = await throttle.inTurn(found.throttleKey, async () => await throttle.inTurn(secondFactorKey, async () => {
         await throttle.assertMayTryAll(throttleKeys)
-        const { row, refusal, userVerified, proven, report } = await checkLocked(deps, found.userId, tokenHash, at, proof, ip)
+        const { refusal, report, ...checked } = await checkLocked(deps, found.userId, tokenHash, at, proof, ip)
         await report()
-        if (refusal === null) return { row, userVerified, proven }
-        await throttle.recordFailure(row.throttleKey)
+        if (refusal === null) return checked
+        await throttle.recordFailure(checked.row.throttleKey)
         await throttle.recordFailure(secondFactorKey)
-        await audit.record({ action: 'mfa.code_failed', subjectId: row.userId, ip, details: { during: 'login', method, failures: row.failures + 1 } })
+        await audit.record({ action: 'mfa.code_failed', subjectId: checked.row.userId, ip, details: { during: 'login', method: checked.method, failures: checked.row.failures + 1 } })
         throw apiError(refusal)
       }))
-      if (method === 'recovery_code') {
+      if (method === 'recovery_code' && !resumed) {
         outbox.wake()
         await audit.record({ action: 'mfa.recovery_code_used', actorId: row.userId, subjectId: row.userId, ip, details: { during: 'login' } })
       }
-      return { userId: row.userId, throttleKeys, proof: { secondFactor: method, userVerified, passwordHash: found.user.passwordHash, signOutGeneration: found.user.signOutGeneration, ...proven } }
+      const account = { passwordHash: found.user.passwordHash, signOutGeneration: found.user.signOutGeneration }
+      return { userId: row.userId, throttleKeys, proof: { secondFactor: method, userVerified, sessionId: row.sessionId ?? undefined, ...account, ...proven } }
     }
   }
 }

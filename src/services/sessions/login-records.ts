@@ -1,7 +1,8 @@
 // What a login reads and writes, in two statements: what deciding it needs, then everything a success writes (the statements are in the user and session stores).
 import { randomUUID } from 'node:crypto'
 import type { Sql } from '../../db/sql.js'
-import { isForeignKeyViolation } from '../../db/refusals.js'
+import { isForeignKeyViolation, isUniqueViolation } from '../../db/refusals.js'
+import { apiError } from '../../errors.js'
 import type { FailureState } from './login-throttle.js'
 import type { Device, StartedSession } from './sessions.js'
 import { expiryOf } from './liveness.js'
@@ -33,6 +34,11 @@ export interface LoginProof {
   passkeyId?: string
   /** The authenticator app proven (its enrolmentId), with `secondFactor` 'totp' (see assertAdminSession). */
   totpEnrolmentId?: string
+  /**
+   * The id the session takes, reserved by the login's challenge when it was met: a second step
+   * sent again after a 503 opens that session or, once it has opened, none.
+   */
+  sessionId?: string
   /** The user's secondFactorGeneration the recovery code was proven under, with `secondFactor` 'recovery_code' (see assertAdminSession). */
   recoveryCodeGeneration?: number
   passwordless?: boolean
@@ -74,16 +80,18 @@ export function createLoginRecords ({ sql, codec, settings, now, maxSessionsPerU
     },
 
     /**
-     * Opens a new session for a proven login: always a new id and a new secret (no session
-     * fixation), with the per-user cap applied and the audit entry written alongside. Null
-     * when the account was deleted, deactivated or given another password after the login
-     * read it: the login lost that race and opens nothing.
+     * Opens a new session for a proven login: always a new id (the challenge's reservation, or
+     * drawn now) and a new secret (no session fixation), with the per-user cap applied and the
+     * audit entry written alongside. Null when the account was deleted, deactivated or given
+     * another password after the login read it: the login lost that race and opens nothing.
+     * 401 MFA_CHALLENGE_EXPIRED when the challenge's session has opened meanwhile (two attempts
+     * sent again at once).
      */
     async openSessionFor (userId: string, device: Device, throttleKeys: string[], proof: LoginProof): Promise<{ session: StartedSession, user: ApiUser, amr: string[], authTime: Date } | null> {
       const at = now()
       const amr = amrOf(proof)
       const lifetimes = settings.tokenLifetimes()
-      const sessionId = randomUUID()
+      const sessionId = proof.sessionId ?? randomUUID()
       const salt = codec.newSalt()
       const idleExpiresAt = new Date(at.getTime() + lifetimes.refreshTokenIdleTtlSeconds * 1000)
       const absoluteExpiresAt = new Date(at.getTime() + lifetimes.sessionAbsoluteTtlSeconds * 1000)
@@ -112,6 +120,7 @@ export function createLoginRecords ({ sql, codec, settings, now, maxSessionsPerU
       }).catch((error: unknown) => {
         // Deleted between the statement's snapshot and its insert.
         if (isForeignKeyViolation(error)) return null
+        if (isUniqueViolation(error)) throw apiError('MFA_CHALLENGE_EXPIRED')
         throw error
       })
       if (row === null) return null

@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "MfaChallenge" ADD COLUMN     "proof" JSONB,
+ADD COLUMN     "sessionId" UUID;
