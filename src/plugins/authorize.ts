@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { apiError } from '../errors.js'
 import { hasPermission, type Permission } from '../services/accounts/roles.js'
+import type { Caller } from './authenticate.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -11,10 +12,21 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * A signed-in caller probing routes above their role is worth an operator's look, in the log
+ * rather than the audit trail, which any account could otherwise fill. No address: the ids say who.
+ */
+function logRefusal (request: FastifyRequest, caller: Caller, permission: Permission): void {
+  request.log.warn({ userId: caller.userId, sessionId: caller.sessionId, permission, route: `${request.method} ${request.routeOptions.url ?? ''}` }, 'permission refused')
+}
+
 async function authorizePlugin (app: FastifyInstance) {
   app.decorate('requirePermission', (permission: Permission) => async (request: FastifyRequest) => {
     if (request.caller === null) throw apiError('AUTH_REQUIRED')
-    if (!hasPermission(request.caller.role, permission)) throw apiError('FORBIDDEN')
+    if (!hasPermission(request.caller.role, permission)) {
+      logRefusal(request, request.caller, permission)
+      throw apiError('FORBIDDEN')
+    }
   })
 }
 

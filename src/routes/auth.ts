@@ -72,7 +72,7 @@ export async function authRoutes (app: FastifyInstance, { logins, users, session
       response: { 201: RegisterResponse, ...errorResponses(400, 409, 415, 429) }
     }
   }, async (request, reply) => {
-    const user = await users.register(request.body, async email => { await recipientLimit(request, reply, identifierKeys.mailbox(email)) })
+    const user = await users.register(request.body, request.ip, async email => { await recipientLimit(request, reply, identifierKeys.mailbox(email)) })
     return reply.code(201).send({ user })
   })
 
@@ -154,7 +154,7 @@ function logoutRoutes (routes: TypedRoutes, app: FastifyInstance, sessions: Sess
       tags: ['auth'],
       operationId: 'logout',
       summary: 'End this session and clear the cookies',
-      description: 'Identifies the session by the refresh token in the body, else the Bearer access token, else the refresh or access cookie; a refresh token that names no session leaves it to the access token (Bearer or cookie), which may have expired: its signature still names the session. Idempotent: 204 even with no or stale credentials.',
+      description: 'Identifies the session by the refresh token in the body, else the Bearer access token, else the refresh or access cookie; a refresh token that names no session leaves it to the access token (Bearer or cookie), which may have expired: its signature still names the session. Idempotent: 204 even with no or stale credentials. Audited as `logout.succeeded` when it ends a session.',
       body: RefreshTokenBody,
       response: { 204: Type.Null(), ...errorResponses(400, 415) },
       ...authCookies({ 204: 'cleared' })
@@ -188,7 +188,7 @@ function logoutRoutes (routes: TypedRoutes, app: FastifyInstance, sessions: Sess
     const refreshToken = bodyToken ?? (request.headers.authorization === undefined ? request.authCookies().refreshToken : undefined)
     // A refresh token that names no session of ours (stale, corrupted) leaves the access token
     // to say which session ends (regression: 204 and cleared cookies, and the session lived on).
-    if (refreshToken !== undefined && await sessions.revokeByRefreshToken(refreshToken, 'logout')) return
+    if (refreshToken !== undefined && await sessions.logOutByRefreshToken(refreshToken, request.ip)) return
     let claims
     try {
       // An expired access token still names its session: a client logging out after a pause
@@ -197,6 +197,6 @@ function logoutRoutes (routes: TypedRoutes, app: FastifyInstance, sessions: Sess
     } catch {
       return // nothing valid presented: there is no session to end
     }
-    await sessions.revoke(claims.sub, claims.sid, 'logout')
+    await sessions.logOut(claims.sub, claims.sid, request.ip)
   }
 }

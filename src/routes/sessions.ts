@@ -9,7 +9,7 @@ import { EmptyBody } from '../schemas/accounts.js'
 import { authCookies, errorResponses, security } from '../schemas/common.js'
 import { AccessClaims, ListQuery, SessionList, SessionParams, VerifyBody, VerifyResponse } from '../schemas/sessions.js'
 import type { SessionService } from '../services/sessions/sessions.js'
-import { absentBodyAsEmpty, callerOf, noStore, type TypedRoutes } from './request-context.js'
+import { absentBodyAsEmpty, actorOf, callerOf, noStore, type TypedRoutes } from './request-context.js'
 
 export interface SessionRoutesOptions {
   sessions: SessionService
@@ -78,7 +78,7 @@ function sessionListRoutes (routes: TypedRoutes, app: FastifyInstance, sessions:
       tags: ['auth'],
       operationId: 'revokeSession',
       summary: 'End one of the caller’s sessions',
-      description: "Another user's session, or an unknown one, is 404. Ending the calling session clears the cookies.",
+      description: "Another user's session, or an unknown one, is 404. Ending the calling session clears the cookies. Audited as `session.revoked`.",
       security,
       params: SessionParams,
       body: EmptyBody,
@@ -86,9 +86,9 @@ function sessionListRoutes (routes: TypedRoutes, app: FastifyInstance, sessions:
       ...authCookies({ 204: 'cleared' })
     }
   }, async (request, reply) => {
-    const caller = callerOf(request)
-    if (!await sessions.revoke(caller.userId, request.params.id, 'revoked_by_user')) throw apiError('NOT_FOUND')
-    if (request.params.id === caller.sessionId) reply.clearAuthCookies()
+    const actor = actorOf(request)
+    if (!await sessions.revokeOwn(actor, request.params.id)) throw apiError('NOT_FOUND')
+    if (request.params.id === actor.sessionId) reply.clearAuthCookies()
     return reply.code(204).send(null)
   })
 }

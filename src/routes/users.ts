@@ -85,8 +85,7 @@ export async function userRoutes (app: FastifyInstance, { users, credentials, id
     preHandler: guardChange
   })
   const handleUpdate = async (request: FastifyRequest<{ Body: Static<typeof UpdateMeBody> }>) => {
-    const caller = callerOf(request)
-    return users.updateMe(caller.userId, caller.sessionId, request.body)
+    return users.updateMe(actorOf(request), request.body)
   }
   routes.patch('/users/me', updateMe('updateMe', 'Change username, email or profile fields'), handleUpdate)
   routes.put('/users/me', updateMe('replaceMe', 'Alias of PATCH /users/me'), handleUpdate)

@@ -131,7 +131,7 @@ export function createServices (config: Config, { prisma, sql, signJwt, refreshK
   const emails = createEmailVerificationService({ prisma, oneTimeTokens, outbox, audit, throttle, now })
   const passwordReset = createPasswordResetService({ prisma, passwords, sessions, oneTimeTokens, outbox, audit, throttle, now })
   const credentials = createCredentialService({ prisma, passwords, sessions, oneTimeTokens, outbox, audit, throttle, now })
-  const users = createUserService({ prisma, sql, now, passwords, emails, oneTimeTokens, outbox, throttle })
+  const users = createUserService({ prisma, sql, now, passwords, emails, oneTimeTokens, outbox, audit, throttle })
   const issuer = config.MFA_ISSUER ?? new URL(config.PUBLIC_URL).hostname
   const factors = createFactorService({ prisma, outbox, audit, sessions, oneTimeTokens, throttle, sealKeys: totpKeys, issuer, now, reportError })
   const webauthn = webauthnSettingsOf(config)

@@ -1,7 +1,9 @@
-// /admin/users: guards, pagination under concurrent inserts, filters, role and state changes, the last-admin rule.
+// /admin/users: guards (and the log of a refusal), pagination under concurrent inserts, filters, role and state changes, the last-admin rule.
+import { pino } from 'pino'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { loginAsAdmin } from '../helpers/admin.js'
+import { logCapture } from '../helpers/mail.js'
 import { dropConnectionOf, whileHeld } from '../helpers/locks.js'
 import { loginWithBody, registerAccount } from '../helpers/users.js'
 
@@ -31,6 +33,26 @@ t.test('every admin route: 401 without a token, 403 FORBIDDEN for a user', async
   }
   const row = await prisma.user.findUniqueOrThrow({ where: { id } })
   t.equal(row.role, 'user', 'nothing changed')
+})
+
+t.test('a signed-in caller refused a permission is logged at warn, with ids, the permission and the route pattern, no address', async t => {
+  const capture = logCapture()
+  const logged = await buildTestApp(t, { database, logger: pino({ level: 'info' }, capture.stream) })
+  const user = await registerAccount(logged.app)
+  const { accessToken, sessionId } = await loginWithBody(logged.app, user)
+  const refusals = () => capture.lines.filter(line => line.msg === 'permission refused')
+  t.equal((await logged.app.inject({ method: 'GET', url: '/admin/users?q=x' })).statusCode, 401)
+  t.same(refusals(), [], 'no caller: a 401, not a refusal')
+
+  const headers = { authorization: `Bearer ${accessToken}` }
+  t.equal((await logged.app.inject({ method: 'GET', url: '/admin/users?q=x', headers })).statusCode, 403)
+  t.equal((await logged.app.inject({ method: 'PATCH', url: `/admin/users/${user.user.id}`, headers, payload: { role: 'admin' } })).statusCode, 403)
+  t.match(refusals(), [
+    { level: 40, userId: user.user.id, sessionId, permission: 'users:read', route: 'GET /admin/users' },
+    { level: 40, userId: user.user.id, sessionId, permission: 'users:write', route: 'PATCH /admin/users/:id' }
+  ])
+  t.equal(refusals().length, 2)
+  t.notOk(JSON.stringify(refusals()).includes(user.email), 'no address')
 })
 
 t.test('pages cover every user exactly once, even with inserts in between', async t => {

@@ -48,6 +48,23 @@ t.test('registration mails a link; the token verifies the address; the claim fol
   t.same(again.json(), { statusCode: 400, code: 'VERIFICATION_TOKEN_INVALID', error: 'Bad Request', message: 'This verification link is invalid or was already used' })
 })
 
+t.test('the first proof of an address is audited as email.verified; a link that proves nothing new writes nothing', async t => {
+  const verifiedOf = async (userId: string) => await prisma.auditEvent.findMany({ where: { subjectId: userId, action: 'email.verified' }, select: { actorId: true, subjectId: true, ip: true, details: true } })
+  const account = await registerAccount(app)
+  const link = await mail.nextMail(account.email, { subject: VERIFY })
+  t.equal((await verify(link.token)).statusCode, 204)
+  t.same(await verifiedOf(account.user.id), [{ actorId: account.user.id, subjectId: account.user.id, ip: '127.0.0.1', details: {} }])
+  t.equal((await verify(link.token)).statusCode, 400)
+  t.equal((await verifiedOf(account.user.id)).length, 1, 'a used link: nothing more')
+
+  // Proven meanwhile (as a reset proves it): the link still spends, and changes nothing.
+  const proven = await registerAccount(app)
+  const late = await mail.nextMail(proven.email, { subject: VERIFY })
+  await proveAddress(prisma, proven.user.id)
+  t.equal((await verify(late.token)).statusCode, 204)
+  t.same(await verifiedOf(proven.user.id), [], 'an address already proven')
+})
+
 t.test('an expired link is refused; resend mails a new one and kills the old', async t => {
   const account = await registerAccount(app)
   const first = await mail.nextMail(account.email, { subject: VERIFY })
@@ -104,6 +121,7 @@ t.test('an email change stays pending until the new mailbox confirms it; the old
   t.match(await getMe(accessToken), { email: next, pendingEmail: null, emailVerified: true })
   const changed = await prisma.auditEvent.findMany({ where: { subjectId: account.user.id, action: 'email.changed' } })
   t.match(changed, [{ actorId: account.user.id, ip: '127.0.0.1', details: { from: account.email, to: next } }], 'audited, with the client that followed the link (regression: no entry)')
+  t.equal(await prisma.auditEvent.count({ where: { subjectId: account.user.id, action: 'email.verified' } }), 0, 'a change is email.changed only')
   const newLogin = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: next, password: account.password } })
   t.equal(newLogin.statusCode, 200, 'logs in with the new address')
   const old = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: account.password } })

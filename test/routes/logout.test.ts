@@ -115,6 +115,29 @@ t.test('logout with nothing, or with stale credentials, is still 204 and clears 
   t.equal(badBody.statusCode, 400)
 })
 
+t.test('a logout that ends a session is audited as logout.succeeded; one that ends nothing writes nothing', async t => {
+  const account = await registerAccount(app)
+  const byBody = await loginWithBody(app, account)
+  const byBearer = await loginWithBody(app, account)
+  const allLogouts = async () => await prisma.auditEvent.count({ where: { action: 'logout.succeeded' } })
+  const before = await allLogouts()
+  for (const nothing of [{}, { payload: { refreshToken: 'garbage' } }, { headers: { authorization: 'Bearer nope' } }]) {
+    t.equal((await app.inject({ method: 'POST', url: '/auth/logout', ...nothing })).statusCode, 204)
+  }
+  t.equal(await allLogouts(), before, 'no or stale credentials: nothing written')
+
+  await app.inject({ method: 'POST', url: '/auth/logout', payload: { refreshToken: byBody.refreshToken } })
+  await app.inject({ method: 'POST', url: '/auth/logout', headers: { authorization: `Bearer ${byBearer.accessToken}` } })
+  const entries = await prisma.auditEvent.findMany({ where: { action: 'logout.succeeded', subjectId: account.user.id }, select: { actorId: true, subjectId: true, ip: true, details: true } })
+  const entry = (sessionId: string) => ({ actorId: account.user.id, subjectId: account.user.id, ip: '127.0.0.1', details: { sessionId } })
+  const bySession = (a: { details: unknown }, b: { details: unknown }) => JSON.stringify(a.details).localeCompare(JSON.stringify(b.details))
+  t.same(entries.toSorted(bySession), [entry(byBody.sessionId), entry(byBearer.sessionId)].toSorted(bySession), 'by refresh token, by access token')
+
+  await app.inject({ method: 'POST', url: '/auth/logout', payload: { refreshToken: byBody.refreshToken } })
+  await app.inject({ method: 'POST', url: '/auth/logout', headers: { authorization: `Bearer ${byBearer.accessToken}` } })
+  t.equal(await allLogouts(), before + 2, 'a session already ended: nothing more')
+})
+
 t.test('logout-all ends every session of the caller and no one else’s', async t => {
   const account = await registerAccount(app)
   const bystander = await registerAccount(app)

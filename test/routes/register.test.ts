@@ -1,4 +1,4 @@
-// POST /auth/register: the contract, bad input that changes nothing, and concurrent duplicates.
+// POST /auth/register: the contract, its audit entry, bad input that changes nothing, and concurrent duplicates.
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { statementsDuring } from '../helpers/statements.js'
@@ -74,6 +74,19 @@ t.test('a registration is written whole: the user, the profile and the verificat
   t.equal(row.tokens.length, 1)
   t.match(row.tokens[0], { purpose: 'email_verify', email: account.email, usedAt: null })
   t.ok((row.tokens[0]?.expiresAt ?? 0) > row.createdAt, 'the token expires later')
+})
+
+t.test('a registration is audited as user.registered, with the account, by the new user; a refused one writes nothing', async t => {
+  const registered = async () => await prisma.auditEvent.count({ where: { action: 'user.registered' } })
+  const before = await registered()
+  const account = newAccount()
+  const { user } = (await register(account)).json()
+  const row = await prisma.user.findUniqueOrThrow({ where: { id: user.id }, select: { createdAt: true } })
+  const entries = await prisma.auditEvent.findMany({ where: { subjectId: user.id }, select: { action: true, actorId: true, subjectId: true, ip: true, details: true, createdAt: true } })
+  t.same(entries, [{ action: 'user.registered', actorId: user.id, subjectId: user.id, ip: '127.0.0.1', details: {}, createdAt: row.createdAt }])
+  t.equal((await register({ ...newAccount(), email: account.email })).statusCode, 409)
+  t.equal((await register({ ...newAccount(), password: 'password123' })).statusCode, 400)
+  t.equal(await registered(), before + 1, 'a taken address or a refused password: no entry')
 })
 
 t.test('a registration and its mail take three statements: the account, the claim and the removal', async t => {

@@ -1,4 +1,4 @@
-// GET/PATCH/PUT /users/me with a Bearer token or the access cookie.
+// GET/PATCH/PUT /users/me with a Bearer token or the access cookie, and the audit entries of a change.
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
@@ -127,6 +127,33 @@ t.test('PATCH /users/me changes username and profile fields; PUT is an alias', a
   t.match(put.json().profile, { displayName: 'Ada', bio: null }, 'partial: other fields kept, null clears')
   const me = await app.inject({ method: 'GET', url: '/users/me', headers: { authorization } })
   t.same(me.json(), put.json())
+})
+
+t.test('PATCH /users/me audits a rename as user.updated and a staged address as email.change_requested; the profile alone, nothing', async t => {
+  const account = await registerAccount(app)
+  const other = await registerAccount(app)
+  const { accessToken } = await loginWithBody(app, account)
+  const patch = async (payload: object) => (await app.inject({ method: 'PATCH', url: '/users/me', headers: { authorization: `Bearer ${accessToken}` }, payload })).statusCode
+  const entries = async () => await prisma.auditEvent.findMany({
+    where: { subjectId: account.user.id, action: { in: ['user.updated', 'email.change_requested'] } },
+    orderBy: { action: 'desc' },
+    select: { action: true, actorId: true, subjectId: true, ip: true, details: true }
+  })
+  t.equal(await patch({ profile: { displayName: 'Ada', bio: 'Analyst', avatarUrl: 'https://example.com/a.png' } }), 200)
+  t.equal(await patch({ username: account.username.toUpperCase(), email: account.email }), 200, 'one\'s own name and address sent again')
+  t.equal(await patch({ username: other.username, profile: { bio: 'x' } }), 409, 'a taken name')
+  t.same(await entries(), [], 'nothing security-relevant changed: nothing written')
+
+  const renamed = `renamed_${account.username.slice(-6)}`
+  const next = newAccount().email
+  t.equal(await patch({ username: renamed, email: next, profile: { bio: 'new' } }), 200)
+  const by = { actorId: account.user.id, subjectId: account.user.id, ip: '127.0.0.1' }
+  t.same(await entries(), [
+    { action: 'user.updated', ...by, details: { fields: ['username'], usernameWas: account.username } },
+    { action: 'email.change_requested', ...by, details: { to: next } }
+  ])
+  t.equal(await patch({ email: account.email }), 200, 'the change cancelled')
+  t.equal((await entries()).length, 2, 'a cancellation stages nothing')
 })
 
 t.test('a change waits for a connection of a busy pool as long as DATABASE_CONNECT_TIMEOUT_SECONDS allows', async t => {

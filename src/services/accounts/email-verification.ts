@@ -118,7 +118,7 @@ export function createEmailVerificationService ({ prisma, oneTimeTokens, outbox,
  * change token moves `pendingEmail` to `email`, verified.
  */
 function verifier ({ prisma, oneTimeTokens, audit, throttle, now }: Pick<EmailVerificationDeps, 'prisma' | 'oneTimeTokens' | 'audit' | 'throttle' | 'now'>) {
-  /** `ip`: the client that followed the link, for the audit trail of an address change. */
+  /** `ip`: the client that followed the link, for the audit trail. */
   return async function verify (token: string, ip: string): Promise<void> {
     const found = await oneTimeTokens.inspect(token, ['email_verify', 'email_change'])
     if (found.status === 'invalid') throw apiError('VERIFICATION_TOKEN_INVALID')
@@ -133,6 +133,8 @@ function verifier ({ prisma, oneTimeTokens, audit, throttle, now }: Pick<EmailVe
       if (!await oneTimeTokens.consume(tx, found.id)) throw apiError('VERIFICATION_TOKEN_INVALID')
       if (found.purpose === 'email_verify') {
         await markEmailVerified(tx, found.userId, user.emailVerifiedAt ?? now())
+        // Only the first proof of the address: a link followed after a reset had proven it changes nothing.
+        if (user.emailVerifiedAt === null) await audit.recordIn(tx, { action: 'email.verified', actorId: found.userId, subjectId: found.userId, ip })
         return
       }
       if (await userByEmail(tx, found.email, { id: true }) !== null) throw apiError('EMAIL_TAKEN')

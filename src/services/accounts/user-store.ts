@@ -199,12 +199,14 @@ export async function confirmEmailChange (db: Db, id: string, email: string, at:
 }
 
 // A new account in one statement: the user, their profile and, on registration, the
-// verification token and its mail (rows built by their own modules: `newRow`, `rowOf`).
+// verification token, its mail (rows built by their own modules: `newRow`, `rowOf`) and the
+// registration's audit entry.
 
-/** The verification token made with an account, and the outbox row of its mail. */
-export interface FirstToken {
+/** What a registration writes with its account: the verification token, the outbox row of its mail, and its audit entry. */
+export interface RegistrationRows {
   token: NewTokenRow
   mail: ReturnType<MailOutbox['rowOf']>
+  audit: { id: string, ip: string }
 }
 
 export interface NewAccount {
@@ -226,11 +228,16 @@ const USER_AND_PROFILE = `
     RETURNING id),
   p AS (INSERT INTO "Profile" ("userId", "displayName", "updatedAt") SELECT id, $8, $7::timestamp(3) FROM u)`
 
+// The audit entry is written here rather than through audit.ts: one more round trip would cost
+// the registration, a benchmarked hot path (docs/benchmarks.md).
 const TOKEN_AND_MAIL = `,
   t AS (
     INSERT INTO "OneTimeToken" (id, "userId", purpose, "tokenHash", email, "expiresAt", "createdAt")
     SELECT $9::uuid, id, $10::"TokenPurpose", $11, $12, $13::timestamp(3), $14::timestamp(3) FROM u
-    RETURNING id)
+    RETURNING id),
+  a AS (
+    INSERT INTO "AuditEvent" (id, "createdAt", action, "actorId", "subjectId", ip, details)
+    SELECT $20::uuid, $7::timestamp(3), 'user.registered', id, id, $21, '{}'::jsonb FROM u)
   INSERT INTO "OutboxMail" (id, kind, recipient, data, "tokenId", "nextAttemptAt", "createdAt")
   SELECT $15::uuid, $16::"MailKind", $17, $18::jsonb, id, $19::timestamp(3), $7::timestamp(3) FROM t`
 
@@ -243,15 +250,16 @@ const insertUserWithToken = statement('users.insert_with_token', `${USER_AND_PRO
  * the pool, planned once per connection: through Prisma's $executeRaw it cost a registration
  * about half a millisecond more CPU (docs/benchmarks.md, "POST /auth/register").
  */
-export async function insertAccount (sql: Sql, account: NewAccount, first?: FirstToken): Promise<void> {
+export async function insertAccount (sql: Sql, account: NewAccount, first?: RegistrationRows): Promise<void> {
   const values: unknown[] = [account.id, account.email, account.username, account.passwordHash, account.role, account.emailVerifiedAt === null ? null : iso(account.emailVerifiedAt), iso(account.createdAt), account.displayName]
   if (first === undefined) {
     await insertUser(sql, values)
     return
   }
-  const { token, mail } = first
+  const { token, mail, audit } = first
   values.push(token.id, token.purpose, token.tokenHash, token.email, iso(token.expiresAt), iso(token.createdAt),
-    mail.id, mail.kind, mail.recipient, mail.data === undefined ? null : JSON.stringify(mail.data), iso(mail.nextAttemptAt))
+    mail.id, mail.kind, mail.recipient, mail.data === undefined ? null : JSON.stringify(mail.data), iso(mail.nextAttemptAt),
+    audit.id, audit.ip)
   await insertUserWithToken(sql, values)
 }
 

@@ -12,11 +12,12 @@ import type { MailOutbox } from '../mail/outbox.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import type { PasswordService } from '../passwords/passwords.js'
 import { apiUserOfRow, toApiUser, toOwnUser, type ApiUser, type OwnUser } from './api-user.js'
-import { insertAccount, liveCallerOf, liveCallerRow, lockUser, updateOwnUser, userById, type FirstToken } from './user-store.js'
+import { insertAccount, liveCallerOf, liveCallerRow, lockUser, updateOwnUser, userById, type RegistrationRows } from './user-store.js'
 import type { Role } from './roles.js'
 import { canonical } from './canonical.js'
 import { isReservedUsername } from './reserved-usernames.js'
 import type { LoginThrottle } from '../sessions/login-throttle.js'
+import type { Actor, AuditEntry, AuditService } from '../admin/audit.js'
 
 /** A new account, as POST /auth/register takes it. */
 export type Registration = Static<ReturnType<typeof RegisterBody>>
@@ -32,21 +33,22 @@ export interface UserDeps {
   emails: EmailVerificationService
   oneTimeTokens: OneTimeTokenService
   outbox: MailOutbox
+  audit: Pick<AuditService, 'recordAllIn'>
   throttle: Pick<LoginThrottle, 'move' | 'keys'>
 }
 
-export function createUserService ({ prisma, sql, now, passwords, emails, oneTimeTokens, outbox, throttle }: UserDeps) {
+export function createUserService ({ prisma, sql, now, passwords, emails, oneTimeTokens, outbox, audit, throttle }: UserDeps) {
   return {
     /**
-     * Registers a user with role `user` (see `createAccount`). The verification token and its
-     * mail are written in the same transaction as the account: the mail is promised once
-     * this resolves, and sent off the request path. `admit` sees the canonical address once
+     * Registers a user with role `user` (see `createAccount`). The verification token, its
+     * mail and the `user.registered` entry from `ip` are written in the same statement as the
+     * account: the mail is promised once this resolves, and sent off the request path. `admit` sees the canonical address once
      * the password passes the policy, and refuses by throwing (the mail's budget per address).
      */
-    async register (input: Registration, admit: (email: string) => Promise<void>): Promise<ApiUser> {
+    async register (input: Registration, ip: string, admit: (email: string) => Promise<void>): Promise<ApiUser> {
       const user = await createAccount({ sql, passwords, now }, input, 'user', false, email => {
         const token = oneTimeTokens.newRow('email_verify', email)
-        return { token, mail: outbox.rowOf({ kind: 'verify_email', to: email, tokenId: token.id }) }
+        return { token, mail: outbox.rowOf({ kind: 'verify_email', to: email, tokenId: token.id }), audit: { id: randomUUID(), ip } }
       }, admit)
       outbox.wake()
       return user
@@ -72,9 +74,11 @@ export function createUserService ({ prisma, sql, now, passwords, emails, oneTim
     /**
      * Partial update of username, profile and email, all or nothing; only a live session of
      * an active user may write. A new email only becomes pending until the new mailbox
-     * confirms it (see EmailVerificationService.stageChange); its mails leave after commit.
+     * confirms it (see EmailVerificationService.stageChange); its mails leave after commit. A
+     * rename and a staged address are audited in the same transaction (`ownChangeEntries`).
      */
-    async updateMe (userId: string, sessionId: string, changes: MeChanges): Promise<OwnUser> {
+    async updateMe (actor: Actor & { sessionId: string }, changes: MeChanges): Promise<OwnUser> {
+      const { userId, sessionId } = actor
       try {
         const row = await prisma.$transaction(async tx => {
           // The user's row first, as every writer of a user's rows takes it: the session check
@@ -86,11 +90,14 @@ export function createUserService ({ prisma, sql, now, passwords, emails, oneTim
           const username = changes.username === undefined ? undefined : canonical(changes.username)
           if (username !== undefined && username !== current.username && current.role !== 'admin' && isReservedUsername(username)) throw apiError('USERNAME_TAKEN')
           if (username !== undefined) await moveFailuresToNewName(tx, throttle, current.username, username)
-          return updateOwnUser(tx, userId, {
+          const pendingEmail = changes.email === undefined ? undefined : await emails.stageChange(tx, current, canonical(changes.email))
+          const updated = await updateOwnUser(tx, userId, {
             ...(username === undefined ? {} : { username }),
             ...(changes.profile === undefined ? {} : { profile: changes.profile }),
-            ...(changes.email === undefined ? {} : { pendingEmail: await emails.stageChange(tx, current, canonical(changes.email)) })
+            ...(pendingEmail === undefined ? {} : { pendingEmail })
           }, now())
+          await audit.recordAllIn(tx, ownChangeEntries(actor, { usernameWas: current.username, username, pendingEmail }))
+          return updated
         })
         if (changes.email !== undefined) outbox.wake()
         return toOwnUser(row)
@@ -106,7 +113,21 @@ export function createUserService ({ prisma, sql, now, passwords, emails, oneTim
 export type UserService = ReturnType<typeof createUserService>
 
 /**
- * Creates the user and the profile (and a first token with its mail) in one statement, after
+ * The entries of the owner's own changes that an investigator of a takeover looks for: a
+ * rename (the name given up kept, as for an admin's) and a new address staged. The profile's
+ * fields tell nothing of that, and a cancelled change stages nothing: neither is audited.
+ */
+function ownChangeEntries (actor: Actor, changed: { usernameWas: string | null, username: string | undefined, pendingEmail: string | null | undefined }): AuditEntry[] {
+  const entry = { actorId: actor.userId, subjectId: actor.userId, ip: actor.ip }
+  const { usernameWas, username, pendingEmail } = changed
+  return [
+    ...(username === undefined || username === usernameWas ? [] : [{ ...entry, action: 'user.updated' as const, details: { fields: ['username'], usernameWas } }]),
+    ...(pendingEmail === undefined || pendingEmail === null ? [] : [{ ...entry, action: 'email.change_requested' as const, details: { to: pendingEmail } }])
+  ]
+}
+
+/**
+ * Creates the user and the profile (and a registration's rows) in one statement, after
  * the password policy. Uniqueness is the database's job, so two concurrent registrations of one email
  * give one account and one USER_EXISTS, never a duplicate or a 500.
  */
@@ -116,8 +137,8 @@ export async function createAccount (
   role: Role,
   /** The address is vouched for by an operator (the admin CLI), not by a mailed link. */
   verified: boolean,
-  /** A first one-time token (and its mail) to create with the account, in the same statement. */
-  firstToken?: (email: string) => FirstToken,
+  /** A registration's first one-time token, its mail and its audit entry, created with the account in the same statement. */
+  registration?: (email: string) => RegistrationRows,
   /**
    * Sees the address once the password passes the policy, before the hashing and the write,
    * and refuses by throwing: a password refused for its strength spends no budget of the
@@ -135,7 +156,7 @@ export async function createAccount (
   const user = { id: randomUUID(), email, username, role, emailVerifiedAt: verified ? createdAt : null, createdAt }
   const displayName = input.displayName ?? null
   try {
-    await insertAccount(sql, { ...user, passwordHash, displayName }, firstToken?.(email))
+    await insertAccount(sql, { ...user, passwordHash, displayName }, registration?.(email))
   } catch (error) {
     if (isUniqueViolation(error)) throw apiError('USER_EXISTS')
     throw error

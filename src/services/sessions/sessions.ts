@@ -40,6 +40,18 @@ export interface SessionView {
 }
 
 export function createSessionService ({ prisma, codec, oneTimeTokens, audit, now }: SessionDeps) {
+  /**
+   * Ends the session and, only if this ended it, records `action` in the same transaction:
+   * a session already ended, or not the user's, ends nothing and leaves no entry. Whether it ended.
+   */
+  async function endAudited (session: { id: string, userId: string }, reason: RevokeReason, action: 'session.revoked' | 'logout.succeeded', ip: string): Promise<boolean> {
+    return await prisma.$transaction(async tx => {
+      const ended = await endSession(tx, session, reason, now())
+      if (ended) await audit.recordIn(tx, { action, actorId: session.userId, subjectId: session.userId, ip, details: { sessionId: session.id } })
+      return ended
+    })
+  }
+
   return {
     /** How many sessions can still be used, across all users (a gauge for monitoring). */
     async countLive (): Promise<number> {
@@ -54,6 +66,16 @@ export function createSessionService ({ prisma, codec, oneTimeTokens, audit, now
     /** Ends one session of `userId`; false when it is not theirs or already ended (no oracle). */
     async revoke (userId: string, sessionId: string, reason: RevokeReason, db: Db = prisma): Promise<boolean> {
       return await endSession(db, { id: sessionId, userId }, reason, now())
+    },
+
+    /** The owner ends one of their sessions, audited as `session.revoked`; false as for `revoke`. */
+    async revokeOwn (actor: Actor, sessionId: string): Promise<boolean> {
+      return await endAudited({ id: sessionId, userId: actor.userId }, 'revoked_by_user', 'session.revoked', actor.ip)
+    },
+
+    /** A logout by the access token's session: `logout.succeeded` when it ended one. */
+    async logOut (userId: string, sessionId: string, ip: string): Promise<void> {
+      await endAudited({ id: sessionId, userId }, 'logout', 'logout.succeeded', ip)
     },
 
     /**
@@ -96,16 +118,17 @@ export function createSessionService ({ prisma, codec, oneTimeTokens, audit, now
     },
 
     /**
-     * Ends the session a refresh token belongs to, whatever its generation: whoever holds a
-     * genuine token of the session may end it. A forged token ends nothing. Whether the token
-     * named a session of ours (then ended, if it was not already).
+     * A logout by refresh token: ends the session it belongs to, whatever its generation
+     * (whoever holds a genuine token of the session may end it), audited as `logOut` is. A
+     * forged token ends nothing. Whether the token named a session of ours (then ended, if it
+     * was not already).
      */
-    async revokeByRefreshToken (token: string, reason: RevokeReason): Promise<boolean> {
+    async logOutByRefreshToken (token: string, ip: string): Promise<boolean> {
       const parts = codec.decode(token)
       if (parts === null) return false
       const session = await saltOf(prisma, parts.sessionId)
       if (session === null || !codec.matches(parts, parts.generation, session.secretSalt)) return false
-      await endSession(prisma, { id: parts.sessionId }, reason, now())
+      await endAudited({ id: parts.sessionId, userId: session.userId }, 'logout', 'logout.succeeded', ip)
       return true
     },
 
