@@ -102,7 +102,7 @@ export async function authRoutes (app: FastifyInstance, { logins, users, session
       tags: ['auth'],
       operationId: 'verifySecondFactor',
       summary: 'Complete a login with its second factor',
-      description: 'One of `code` (TOTP), `recoveryCode` or `webauthn` (an assertion made with the options of POST /auth/mfa/webauthn/options), with the `mfaToken` of the login answer. Answers exactly as a login does, in the same transport. The challenge works once, for 5 minutes, and dies after 5 wrong codes (401 `MFA_CHALLENGE_EXPIRED`); a wrong code is 401 `MFA_CODE_INVALID` and counts toward the account\'s login backoff (429 `RATE_LIMITED`).',
+      description: 'One of `code` (TOTP), `recoveryCode` or `webauthn` (an assertion made with the options of POST /auth/mfa/webauthn/options), with the `mfaToken` of the login answer. Answers exactly as a login does, in the same transport. The challenge works once, for 5 minutes, and dies after 5 wrong codes (401 `MFA_CHALLENGE_EXPIRED`); a 503 after the code was accepted can be sent again with the same `mfaToken`, and opens the session without spending another code; a wrong code is 401 `MFA_CODE_INVALID` and counts toward the account\'s login backoff (429 `RATE_LIMITED`).',
       body: MfaVerifyBody,
       response: { 200: Type.Union([LoginTokenResponse, LoginCookieResponse]), ...errorResponses(400, 401, 403, 415, 429) },
       ...authCookies({ 200: 'set' })
