@@ -19,6 +19,8 @@ export interface CookieTokens {
 declare module 'fastify' {
   interface FastifyReply {
     setAuthCookies: (tokens: CookieTokens) => FastifyReply
+    /** A new access token alone (a reauthentication's), living as long as the session, as setAuthCookies' does. */
+    setAccessCookie: (accessToken: string, sessionExpiresAt: Date) => FastifyReply
     clearAuthCookies: () => FastifyReply
   }
   interface FastifyRequest {
@@ -52,12 +54,17 @@ async function cookiesPlugin (app: FastifyInstance, settings: CookieSettings) {
    * AUTH_REQUIRED), which a client cannot tell from being signed out. An expired token is
    * worth nothing to whoever reads it; the cookie is HttpOnly all the same.
    */
+  const untilSessionEnd = (expiresAt: Date) => ({ ...base, path: '/', maxAge: Math.max(0, Math.ceil((expiresAt.getTime() - settings.now().getTime()) / 1000)) })
   app.decorateReply('setAuthCookies', function (this: FastifyReply, tokens: CookieTokens) {
-    const maxAge = Math.max(0, Math.ceil((tokens.refreshExpiresAt.getTime() - settings.now().getTime()) / 1000))
+    const options = untilSessionEnd(tokens.refreshExpiresAt)
     return this
-      .setCookie(names.access, tokens.accessToken, { ...base, path: '/', maxAge })
-      .setCookie(names.refresh, tokens.refreshToken, { ...base, path: '/', maxAge })
+      .setCookie(names.access, tokens.accessToken, options)
+      .setCookie(names.refresh, tokens.refreshToken, options)
       .header('cache-control', 'no-store')
+  })
+
+  app.decorateReply('setAccessCookie', function (this: FastifyReply, accessToken: string, sessionExpiresAt: Date) {
+    return this.setCookie(names.access, accessToken, untilSessionEnd(sessionExpiresAt)).header('cache-control', 'no-store')
   })
 
   app.decorateReply('clearAuthCookies', function (this: FastifyReply) {

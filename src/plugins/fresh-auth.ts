@@ -18,7 +18,7 @@ declare module 'fastify' {
      * session has ended, rather than when its access token expires.
      */
     requireLiveSession: (request: FastifyRequest) => Promise<void>
-    /** Guard, after `authenticate`: 403 REAUTHENTICATION_REQUIRED (with `methods`) unless this session proved a password or factor within REAUTH_MAX_AGE_SECONDS. */
+    /** Guard, after `authenticate`: 403 REAUTHENTICATION_REQUIRED (with `methods`) unless this session's user authenticated within REAUTH_MAX_AGE_SECONDS and the access token was minted since. */
     requireFreshAuthentication: (request: FastifyRequest) => Promise<void>
     /**
      * Guard of the admin API, after `authenticate`: the session must still be live (else 401
@@ -38,7 +38,8 @@ async function freshAuthPlugin (app: FastifyInstance, { reauthentication, sessio
 
   app.decorate('requireFreshAuthentication', async (request: FastifyRequest) => {
     if (request.caller === null) throw apiError('AUTH_REQUIRED')
-    await reauthentication.assertFresh(request.caller.userId, request.caller.sessionId)
+    const { userId, sessionId, claims } = request.caller
+    await reauthentication.assertFresh({ userId, sessionId, authTime: claims.auth_time })
   })
 
   // The token alone is not enough here: a revoked session, or an admin deactivated or demoted,

@@ -5,8 +5,8 @@ import { Type } from '@sinclair/typebox'
 import type { RateLimits } from '../config-derived.js'
 import { perClientIp } from '../plugins/rate-limits.js'
 import { EmptyBody } from '../schemas/accounts.js'
-import { errorResponses, needsFreshAuthentication, needsProvenAddress, type PasswordPolicy, security } from '../schemas/common.js'
-import { ReauthenticateBody, RecoveryCodes, TotpConfirmBody, TotpEnrolment } from '../schemas/mfa.js'
+import { authCookies, errorResponses, needsFreshAuthentication, needsProvenAddress, type PasswordPolicy, security } from '../schemas/common.js'
+import { ReauthenticateBody, ReauthenticatedBodyResponse, ReauthenticatedCookieResponse, RecoveryCodes, TotpConfirmBody, TotpEnrolment } from '../schemas/mfa.js'
 import type { Services } from '../services/index.js'
 import { TOTP_ENROLMENT_TTL_SECONDS } from '../services/mfa/factors.js'
 import { absentBodyAsEmpty, actorOf, callerOf, noStore, type TypedRoutes } from './request-context.js'
@@ -102,13 +102,16 @@ function recoveryAndReauthenticationRoutes (routes: TypedRoutes, app: FastifyIns
       security,
       operationId: 'reauthenticate',
       summary: 'Prove it is you again, on this session',
-      description: 'One of `password`, `code`, `recoveryCode` or `webauthn` (an assertion made with the options of POST /auth/reauthenticate/webauthn/options; the `methods` of a 403 `REAUTHENTICATION_REQUIRED` say which). The session then counts as freshly authenticated for REAUTH_MAX_AGE_SECONDS; no new session, no new tokens. A wrong password is 403 `INVALID_CURRENT_PASSWORD`, a wrong code 403 `MFA_CODE_INVALID`; both count toward the account\'s login backoff (429).',
+      description: 'One of `password`, `code`, `recoveryCode` or `webauthn` (an assertion made with the options of POST /auth/reauthenticate/webauthn/options; the `methods` of a 403 `REAUTHENTICATION_REQUIRED` say which). Answers a new access token, in the body to a caller that sent a Bearer token, in its cookie to one that sent the cookie: that token, and those the session\'s refreshes mint from now on, count as freshly authenticated for REAUTH_MAX_AGE_SECONDS (their `auth_time` is now); a token minted before, a copy taken earlier included, does not. The session and its refresh token stay. A wrong password is 403 `INVALID_CURRENT_PASSWORD`, a wrong code 403 `MFA_CODE_INVALID`; both count toward the account\'s login backoff (429).',
       body: ReauthenticateBody(passwordPolicy),
-      response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 409, 415, 429) }
+      response: { 200: Type.Union([ReauthenticatedBodyResponse, ReauthenticatedCookieResponse]), ...errorResponses(400, 401, 403, 409, 415, 429) },
+      ...authCookies({ 200: 'set' })
     }
   }, async (request, reply) => {
     const caller = callerOf(request)
-    await reauthentication.reauthenticate(caller.userId, caller.sessionId, request.body, request.ip)
-    return reply.code(204).send(null)
+    const { token, expiresIn, sessionExpiresAt } = await reauthentication.reauthenticate(caller.userId, caller.sessionId, request.body, request.ip)
+    if (request.headers.authorization !== undefined) return { accessToken: token, tokenType: 'Bearer' as const, expiresIn }
+    reply.setAccessCookie(token, sessionExpiresAt)
+    return { expiresIn }
   })
 }

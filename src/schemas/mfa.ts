@@ -40,6 +40,17 @@ export const ReauthenticateBody = (policy: PasswordPolicy) => Type.Union([
   Type.Object({ webauthn: PasskeyAssertion }, { additionalProperties: false, title: 'With a passkey' })
 ])
 
+/** A reauthentication's answer: the new access token, the one that counts as fresh, in the transport the caller used. */
+export const ReauthenticatedBodyResponse = Type.Object({
+  accessToken: Type.String(),
+  tokenType: Type.Literal('Bearer'),
+  expiresIn: Type.Integer({ description: 'access token lifetime in seconds' })
+}, { title: 'Access token in the body (the caller sent a Bearer token)' })
+
+export const ReauthenticatedCookieResponse = Type.Object({
+  expiresIn: Type.Integer({ description: 'access token lifetime in seconds' })
+}, { title: 'Access token in its HttpOnly cookie (the caller sent the cookie)' })
+
 export const TotpEnrolment = Type.Object({
   secret: Type.String({ description: 'base32, for typing into an authenticator app by hand' }),
   otpauthUri: Type.String({ description: 'otpauth://totp/… (Key Uri Format), what the QR code holds' }),

@@ -71,8 +71,9 @@ async function browserSuite (): Promise<void> {
       body: { statusCode: 403, code: 'REAUTHENTICATION_REQUIRED', error: 'Forbidden', message: 'Confirm it is you first: POST /auth/reauthenticate with one of the methods listed', methods: ['password', 'totp', 'recovery_code'] }
     })
     t.equal((await apiCookies()).length, 2, 'the refusal leaves the session')
-    t.equal((await call(page, 'POST', '/auth/reauthenticate', { code: totpCode(secret, clock.now()) })).status, 204)
-    t.equal((await call(page, 'POST', '/auth/logout-all')).status, 204, 'fresh again')
+    const renewed = await call(page, 'POST', '/auth/reauthenticate', { code: totpCode(secret, clock.now()) })
+    t.same(renewed, { status: 200, body: { expiresIn: config.ACCESS_TOKEN_TTL_SECONDS } }, 'no token in the body')
+    t.equal((await call(page, 'POST', '/auth/logout-all')).status, 204, 'fresh again, with the access cookie it set')
     t.same(await apiCookies(), [], 'and signed out everywhere')
     await page.close()
   })

@@ -40,11 +40,12 @@ t.test('a stale admin session is refused every privilege or credential change, a
   t.equal(await prisma.auditEvent.count({ where: { actorId: admin.user.id } }), auditBefore, 'nothing done in the admin\'s name')
 
   const reauthenticated = await app.inject({ method: 'POST', url: '/auth/reauthenticate', headers: admin.headers, payload: { password: admin.password } })
-  t.equal(reauthenticated.statusCode, 204)
-  const promoted = await app.inject({ method: 'PATCH', url: `/admin/users/${target.user.id}`, headers: admin.headers, payload: { role: 'admin' } })
+  t.equal(reauthenticated.statusCode, 200)
+  const headers = { authorization: `Bearer ${reauthenticated.json().accessToken as string}` }
+  const promoted = await app.inject({ method: 'PATCH', url: `/admin/users/${target.user.id}`, headers, payload: { role: 'admin' } })
   t.equal(promoted.statusCode, 200, 'the same change, once the admin proved it is them')
   t.equal(promoted.json().role, 'admin')
-  const removed = await app.inject({ method: 'DELETE', url: `/admin/users/${target.user.id}`, headers: admin.headers })
+  const removed = await app.inject({ method: 'DELETE', url: `/admin/users/${target.user.id}`, headers })
   t.equal(removed.statusCode, 204)
 })
 
@@ -76,11 +77,12 @@ t.test('an admin with a second factor is offered it, and a code makes the sessio
   const stale = await app.inject({ method: 'PUT', url: '/admin/settings', headers: admin.headers, payload: { accessTokenTtlSeconds: 600 } })
   t.match(stale.json(), { code: 'REAUTHENTICATION_REQUIRED', methods: ['password', 'totp', 'recovery_code'] })
   const reauthenticated = await app.inject({ method: 'POST', url: '/auth/reauthenticate', headers: admin.headers, payload: { code: nextCode(secret, clock) } })
-  t.equal(reauthenticated.statusCode, 204)
-  const put = await app.inject({ method: 'PUT', url: '/admin/settings', headers: admin.headers, payload: { accessTokenTtlSeconds: 600 } })
+  t.equal(reauthenticated.statusCode, 200)
+  const headers = { authorization: `Bearer ${reauthenticated.json().accessToken as string}` }
+  const put = await app.inject({ method: 'PUT', url: '/admin/settings', headers, payload: { accessTokenTtlSeconds: 600 } })
   t.equal(put.statusCode, 200)
-  t.equal((await app.inject({ method: 'PUT', url: '/admin/settings', headers: admin.headers, payload: { accessTokenTtlSeconds: 900 } })).statusCode, 200)
-  t.equal((await app.inject({ method: 'DELETE', url: `/admin/users/${target.user.id}/mfa`, headers: admin.headers })).statusCode, 204)
+  t.equal((await app.inject({ method: 'PUT', url: '/admin/settings', headers, payload: { accessTokenTtlSeconds: 900 } })).statusCode, 200)
+  t.equal((await app.inject({ method: 'DELETE', url: `/admin/users/${target.user.id}/mfa`, headers })).statusCode, 204)
 })
 
 t.test('a non-admin is refused FORBIDDEN before freshness is looked at', async t => {

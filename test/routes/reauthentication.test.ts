@@ -59,24 +59,45 @@ t.test('a proof stamped ahead of the clock is no fresher than one as far behind'
   t.equal((await app.inject({ method: 'POST', url: '/auth/logout-all', headers: bearer(accessToken) })).statusCode, 204, 'a few seconds ahead: fresh')
 })
 
-t.test('reauthenticating with the password renews this session only, without new tokens', async t => {
+t.test('reauthenticating with the password answers a new access token, the fresh one; the session and its refresh token stay', async t => {
   const account = await registerAccount(app)
-  const { accessToken } = await loginWithBody(app, account)
+  const { accessToken, refreshToken, sessionId } = await loginWithBody(app, account)
   const other = await loginWithBody(app, account)
   clock.advance(STALE)
   const wrong = await reauthenticate(bearer(accessToken), { password: 'not the password' })
   t.equal(wrong.statusCode, 403)
   t.equal(wrong.json().code, 'INVALID_CURRENT_PASSWORD')
   const renewed = await reauthenticate(bearer(accessToken), { password: account.password })
-  t.equal(renewed.statusCode, 204)
+  t.equal(renewed.statusCode, 200)
+  t.match(renewed.json(), { accessToken: String, tokenType: 'Bearer', expiresIn: config.ACCESS_TOKEN_TTL_SECONDS })
   t.same(renewed.cookies, [])
-  const change = await app.inject({ method: 'POST', url: '/auth/password/change', headers: bearer(accessToken), payload: { currentPassword: account.password, newPassword: 'a new and better passphrase' } })
+  const fresh = bearer(renewed.json().accessToken)
+  t.equal((await app.inject({ method: 'GET', url: '/auth/session', headers: fresh })).json().sid, sessionId, 'of the same session')
+  const change = await app.inject({ method: 'POST', url: '/auth/password/change', headers: fresh, payload: { currentPassword: account.password, newPassword: 'a new and better passphrase' } })
   t.equal(change.statusCode, 204, 'fresh again')
   t.equal((await app.inject({ method: 'POST', url: '/auth/logout-all', headers: bearer(other.accessToken) })).json().code, 'AUTH_SESSION_REVOKED', 'the other session ended with the change')
+  const refreshed = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken } })
+  t.equal(refreshed.statusCode, 200, 'the refresh token still works')
+  t.equal((await app.inject({ method: 'POST', url: '/auth/mfa/recovery-codes', headers: bearer(refreshed.json().accessToken) })).json().code, 'MFA_NOT_ENABLED', 'and the tokens it mints are fresh too')
   t.equal(await prisma.auditEvent.count({ where: { subjectId: account.user.id, action: 'reauthentication.succeeded' } }), 1)
   t.equal(await prisma.auditEvent.count({ where: { subjectId: account.user.id, action: 'reauthentication.failed' } }), 1)
   clock.advance(STALE)
-  t.equal((await app.inject({ method: 'POST', url: '/auth/logout-all', headers: bearer(accessToken) })).statusCode, 403, 'and stale again later')
+  t.equal((await app.inject({ method: 'POST', url: '/auth/logout-all', headers: bearer(refreshed.json().accessToken) })).statusCode, 403, 'and stale again later')
+})
+
+// Regression (ASVS 7.2.4): freshness was the session's, so the owner's reauthentication made
+// every copy of the session's access token fresh, one taken by an intruder included.
+t.test('a copy of the session\'s access token taken before a reauthentication stays stale', async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const { accessToken } = await loginWithBody(app, account)
+  clock.advance(STALE)
+  const copy = bearer(accessToken)
+  t.equal((await reauthenticate(copy, { password: account.password })).statusCode, 200, 'the owner reauthenticates')
+  for (const [method, url, payload] of sensitive(account.password)) {
+    const response = await app.inject({ method: method as 'POST', url, headers: copy, ...(payload === undefined ? {} : { payload: payload as object }) })
+    t.equal(response.json().code, 'REAUTHENTICATION_REQUIRED', `${method} ${url} with the copy`)
+  }
+  t.equal((await app.inject({ method: 'GET', url: '/users/me', headers: copy })).statusCode, 200, 'which still reads what any token of the session may')
 })
 
 t.test('with a factor: the code or a recovery code also renews, and the methods say so', async t => {
@@ -90,12 +111,13 @@ t.test('with a factor: the code or a recovery code also renews, and the methods 
   const wrong = await reauthenticate(headers, { code: '000000' })
   t.equal(wrong.statusCode, 403, 'not 401: the session itself is fine')
   t.equal(wrong.json().code, 'MFA_CODE_INVALID')
-  t.equal((await reauthenticate(headers, { code: nextCode(secret, clock) })).statusCode, 204)
-  const regenerated = await app.inject({ method: 'POST', url: '/auth/mfa/recovery-codes', headers })
+  const byCode = await reauthenticate(headers, { code: nextCode(secret, clock) })
+  t.equal(byCode.statusCode, 200)
+  const regenerated = await app.inject({ method: 'POST', url: '/auth/mfa/recovery-codes', headers: bearer(byCode.json().accessToken) })
   t.equal(regenerated.statusCode, 200)
   clock.advance(STALE)
   t.equal((await reauthenticate(headers, { recoveryCode: recoveryCodes[0] })).json().code, 'MFA_CODE_INVALID', 'the regenerated set replaced that code')
-  t.equal((await reauthenticate(headers, { recoveryCode: regenerated.json().recoveryCodes[0] })).statusCode, 204)
+  t.equal((await reauthenticate(headers, { recoveryCode: regenerated.json().recoveryCodes[0] })).statusCode, 200)
   const session = await prisma.session.findFirstOrThrow({ where: { userId: account.user.id }, select: { totpProvenAt: true, passwordProvenAt: true } })
   t.ok(session.totpProvenAt !== null && session.passwordProvenAt !== null, 'the session records when each was proven')
 })
@@ -133,9 +155,16 @@ t.test('a browser session reauthenticates with its cookies', async t => {
   const headers = { cookie, 'sec-fetch-site': 'same-origin' }
   clock.advance(STALE)
   t.equal((await app.inject({ method: 'POST', url: '/auth/logout-all', headers })).json().code, 'REAUTHENTICATION_REQUIRED')
-  t.equal((await reauthenticate(headers, { password: account.password })).statusCode, 204)
+  const renewed = await reauthenticate(headers, { password: account.password })
+  t.equal(renewed.statusCode, 200)
+  t.same(Object.keys(renewed.json()), ['expiresIn'], 'no token in the body')
+  const [accessCookie] = renewed.cookies
+  t.match(accessCookie, { name: '__Host-access_token', httpOnly: true, secure: true, path: '/' }, 'the new access token in its cookie, alone')
+  t.equal(renewed.cookies.length, 1)
   t.equal((await reauthenticate({ cookie, origin: 'https://evil.example' }, { password: account.password })).json().code, 'CSRF_REJECTED')
-  t.equal((await app.inject({ method: 'POST', url: '/auth/logout-all', headers })).statusCode, 204)
+  t.equal((await app.inject({ method: 'POST', url: '/auth/logout-all', headers })).json().code, 'REAUTHENTICATION_REQUIRED', 'the cookie held before is not fresh')
+  const renewedCookie = cookie.replace(/__Host-access_token=[^;]*/, `__Host-access_token=${accessCookie?.value ?? ''}`)
+  t.equal((await app.inject({ method: 'POST', url: '/auth/logout-all', headers: { ...headers, cookie: renewedCookie } })).statusCode, 204, 'the new one is')
 })
 
 t.test('a revoked session cannot reauthenticate', async t => {

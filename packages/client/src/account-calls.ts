@@ -17,9 +17,14 @@ export interface Senders {
    * it succeeded, the session ends here, if it is still the one the call was made in.
    */
   ending: (path: string, init: RequestInit, event: SessionEndEvent) => Promise<void>
+  /**
+   * A reauthentication: once it succeeded, the new access token it answers (in the body, or in
+   * its cookie) is the one calls go out with, since only it counts as freshly authenticated.
+   */
+  reauthenticating: (path: string, init: RequestInit) => Promise<void>
 }
 
-export function accountCalls ({ authed, open, ending }: Senders) {
+export function accountCalls ({ authed, open, ending, reauthenticating }: Senders) {
   const asUser = (call: Call) => authed(...toRequest(call))
   const anyone = (call: Call) => open(...toRequest(call))
 
@@ -34,9 +39,10 @@ export function accountCalls ({ authed, open, ending }: Senders) {
     updateMe: (changes: UpdateMeInput): Promise<Me> => json<Me>(asUser({ method: 'PATCH', path: '/users/me', body: changes })),
     /**
      * Proves the password or a factor again on this session (after a 403
-     * `REAUTHENTICATION_REQUIRED`, whose `methods` say which); then retry the refused call.
+     * `REAUTHENTICATION_REQUIRED`, whose `methods` say which), and takes the new access token it
+     * answers, the fresh one; then retry the refused call.
      */
-    reauthenticate: (input: ReauthenticateInput): Promise<void> => ok(asUser({ method: 'POST', path: '/auth/reauthenticate', body: input })),
+    reauthenticate: (input: ReauthenticateInput): Promise<void> => reauthenticating(...toRequest({ method: 'POST', path: '/auth/reauthenticate', body: input })),
     /** Starts setting up an authenticator app: its secret, otpauth URI and QR code (SVG). Needs fresh authentication and a verified address (403 `EMAIL_NOT_VERIFIED`). */
     enrolTotp: (): Promise<TotpEnrolmentAnswer> => json<TotpEnrolmentAnswer>(asUser({ method: 'POST', path: '/auth/mfa/totp' })),
     /** Finishes it with a first code; answers the ten recovery codes, shown this once (400 `MFA_CODE_INVALID`). */

@@ -9,7 +9,7 @@ import type { LoginBody, LoginCookieResponse, LoginTokenResponse, RefreshBodyRes
 import type { ErrorResponse, User as UserSchema } from '../../../src/schemas/common.js'
 import type { AccessClaims as AccessClaimsSchema, ListQuery, SessionList as SessionListSchema } from '../../../src/schemas/sessions.js'
 import type {
-  Me as MeSchema, MfaChallengeResponse, MfaMethod as MfaMethodSchema, MfaVerifyBody, ReauthenticateBody,
+  Me as MeSchema, MfaChallengeResponse, MfaMethod as MfaMethodSchema, MfaVerifyBody, ReauthenticateBody, ReauthenticatedBodyResponse,
   ReauthenticationMethod as ReauthenticationMethodSchema, RecoveryCodes, TotpConfirmBody, TotpEnrolment
 } from '../../../src/schemas/mfa.js'
 import type {
@@ -35,6 +35,8 @@ export type LoginInput = Omit<Static<ReturnType<typeof LoginBody>>, 'transport'>
 export type LoginCookieAnswer = Static<typeof LoginCookieResponse>
 export type LoginTokenAnswer = Static<typeof LoginTokenResponse>
 export type RefreshTokenAnswer = Static<typeof RefreshBodyResponse>
+/** A reauthentication's answer in token mode: the new access token, the one that counts as fresh. */
+export type ReauthenticatedTokenAnswer = Static<typeof ReauthenticatedBodyResponse>
 export type UpdateMeInput = Static<typeof UpdateMeBody>
 export type DeleteMeInput = Static<ReturnType<typeof DeleteMeBody>>
 export type ChangePasswordInput = Static<ReturnType<typeof ChangePasswordBody>>

@@ -4,7 +4,7 @@ import type { Transaction } from '../../db/prisma.js'
 import { apiError } from '../../errors.js'
 import { hasPermission, type Permission } from '../accounts/roles.js'
 import { lockUser, shareUser } from '../accounts/user-store.js'
-import type { ReauthenticationService } from '../mfa/reauthentication.js'
+import type { FreshnessCaller, ReauthenticationService } from '../mfa/reauthentication.js'
 import { shareSession } from '../sessions/session-store.js'
 import type { Actor } from './audit.js'
 
@@ -50,14 +50,14 @@ async function lockInOrder (tx: Transaction, callerId: string, sessionId: string
 }
 
 export function adminActors (reauthentication: Pick<ReauthenticationService, 'assertAdminSession' | 'assertFresh'>) {
-  return function adminActor (caller: Actor & { sessionId: string }, permission: Permission, { fresh }: { fresh: boolean }): AdminActor {
+  return function adminActor (caller: Actor & FreshnessCaller, permission: Permission, { fresh }: { fresh: boolean }): AdminActor {
     return {
       ...caller,
       async confirm (tx, change = {}) {
         const targetFound = await lockInOrder(tx, caller.userId, caller.sessionId, change)
         const role = await reauthentication.assertAdminSession(caller.userId, caller.sessionId, tx)
         if (!hasPermission(role, permission)) throw apiError('FORBIDDEN')
-        if (fresh) await reauthentication.assertFresh(caller.userId, caller.sessionId, tx)
+        if (fresh) await reauthentication.assertFresh(caller, tx)
         if (!targetFound) throw apiError('NOT_FOUND')
       }
     }

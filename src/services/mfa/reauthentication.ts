@@ -5,7 +5,10 @@ import type { AuditService } from '../admin/audit.js'
 import type { LoginThrottle } from '../sessions/login-throttle.js'
 import type { MailOutbox } from '../mail/outbox.js'
 import type { PasswordService } from '../passwords/passwords.js'
-import { liveSessionOf, markProven, type ProofMethod } from '../sessions/session-store.js'
+import { liveSessionOf, markReauthenticated, type Proof, type ProofMethod } from '../sessions/session-store.js'
+import { expiryOf } from '../sessions/liveness.js'
+import type { SettingsService } from '../admin/settings.js'
+import type { AccessTokenIssuer, SignedAccessToken } from '../tokens/access-tokens.js'
 import { lockUser, userById } from '../accounts/user-store.js'
 import { isAdministrative } from '../accounts/roles.js'
 import type { SessionService } from '../sessions/sessions.js'
@@ -30,6 +33,8 @@ export interface ReauthenticationDeps {
   throttle: LoginThrottle
   audit: AuditService
   outbox: MailOutbox
+  settings: Pick<SettingsService, 'tokenLifetimes'>
+  issueAccessToken: AccessTokenIssuer
   now: () => Date
   /** REAUTH_MAX_AGE_SECONDS. */
   maxAgeSeconds: number
@@ -55,12 +60,18 @@ function methodOf (proof: ReauthenticationProof): ReauthenticationMethod {
   return 'password' in proof ? 'password' : 'code' in proof ? 'totp' : 'recoveryCode' in proof ? 'recovery_code' : 'webauthn'
 }
 
-/** The proof times of the caller's session, only while it is live. */
-async function provenTimes ({ prisma, now }: ReauthenticationDeps, userId: string, sessionId: string, db: Db = prisma) {
-  const session = await liveSessionOf(db, userId, sessionId, now(), { passwordProvenAt: true, totpProvenAt: true, recoveryCodeProvenAt: true, passkeyProvenAt: true })
+/** The caller's session's authentication time, only while it is live. */
+async function authTimeOf ({ prisma, now }: ReauthenticationDeps, userId: string, sessionId: string, db: Db = prisma): Promise<Date> {
+  const session = await liveSessionOf(db, userId, sessionId, now(), { authTime: true })
   if (session === null) throw apiError('AUTH_SESSION_REVOKED')
-  return session
+  return session.authTime
 }
+
+/** A session's caller, with the access token's auth_time (absent only from tokens older than second factors). */
+export interface FreshnessCaller { userId: string, sessionId: string, authTime: number | undefined }
+
+/** The session as reauthentication leaves it: what its new access token says. */
+type Reauthenticated = NonNullable<Awaited<ReturnType<typeof markReauthenticated>>>
 
 /**
  * The proof checked and, when it holds, recorded on the session (AUTH_SESSION_REVOKED once the
@@ -72,13 +83,14 @@ async function provenTimes ({ prisma, now }: ReauthenticationDeps, userId: strin
  * takes it (see lockUser): a deletion's cascade, a password change and a removal of the factors
  * reach the session and the factor in other orders.
  */
-async function proveAndRecord (deps: ReauthenticationDeps, userId: string, sessionId: string, proof: ReauthenticationProof, passwordHash: string, ip: string): Promise<{ refusal: Error | null }> {
+async function proveAndRecord (deps: ReauthenticationDeps, userId: string, sessionId: string, proof: ReauthenticationProof, passwordHash: string, ip: string): Promise<{ refusal: Error } | { refusal: null, session: Reauthenticated }> {
   const { prisma, passwords, factors, assertions, audit, now } = deps
   // The proof and its audit entry commit together.
-  const record = async (tx: Transaction, proven: Parameters<typeof markProven>[3]) => {
-    if (!await markProven(tx, userId, sessionId, proven, now())) throw apiError('AUTH_SESSION_REVOKED')
+  const record = async (tx: Transaction, proven: Proof) => {
+    const session = await markReauthenticated(tx, userId, sessionId, proven, now())
+    if (session === null) throw apiError('AUTH_SESSION_REVOKED')
     await audit.recordIn(tx, { action: 'reauthentication.succeeded', actorId: userId, subjectId: userId, ip, details: { method: methodOf(proof) } })
-    return { refusal: null }
+    return { refusal: null, session }
   }
   if ('password' in proof) {
     if (!await passwords.verify(passwordHash, proof.password)) return { refusal: apiError('INVALID_CURRENT_PASSWORD') }
@@ -108,20 +120,23 @@ async function proveAndRecord (deps: ReauthenticationDeps, userId: string, sessi
 }
 
 export function createReauthenticationService (deps: ReauthenticationDeps) {
-  const { prisma, factors, passkeys, throttle, audit, outbox, now, maxAgeSeconds, requireMfaForAdmins } = deps
+  const { prisma, factors, passkeys, throttle, audit, outbox, settings, issueAccessToken, now, maxAgeSeconds, requireMfaForAdmins } = deps
   return {
     /**
      * OWASP ASVS 3.7.1 (re-authentication before sensitive changes): a stolen session, or a
      * device left signed in, cannot change the credentials or remove the account by itself.
-     * Fresh means a password or factor proven on this session within REAUTH_MAX_AGE_SECONDS,
-     * at login or by POST /auth/reauthenticate; else 403 with the methods to use.
+     * Fresh means the session's user authenticated (logged in, or proved a password or factor by
+     * POST /auth/reauthenticate) within REAUTH_MAX_AGE_SECONDS, and the access token was minted
+     * since: its auth_time is that authentication's (ASVS 7.2.4). A copy of the session's token
+     * taken before a reauthentication stays as stale as it was (regression: the owner's
+     * reauthentication made every copy of the session's tokens fresh). Else 403 with the methods.
      */
-    async assertFresh (userId: string, sessionId: string, db: Db = prisma): Promise<void> {
-      const times = await provenTimes(deps, userId, sessionId, db)
-      const latest = Math.max(...Object.values(times).map(time => time?.getTime() ?? 0))
-      // A proof stamped ahead of this clock (set back since, or another instance's running
-      // ahead) is as fresh as one as far behind (regression: fresh for the step's length).
-      if (Math.abs(now().getTime() - latest) <= maxAgeSeconds * 1000) return
+    async assertFresh ({ userId, sessionId, authTime }: FreshnessCaller, db: Db = prisma): Promise<void> {
+      const authenticatedAt = await authTimeOf(deps, userId, sessionId, db)
+      const mintedSince = authTime === Math.floor(authenticatedAt.getTime() / 1000)
+      // An authentication stamped ahead of this clock (set back since, or another instance's
+      // running ahead) is as fresh as one as far behind (regression: fresh for the step's length).
+      if (mintedSince && Math.abs(now().getTime() - authenticatedAt.getTime()) <= maxAgeSeconds * 1000) return
       throw reauthenticationRequired(methodsFor(await factors.secondFactors(userId)))
     },
 
@@ -160,33 +175,36 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
 
     /** Passkey options for reauthenticating: the caller's passkeys, a challenge bound to this session. 409 without a passkey. */
     async webauthnOptions (userId: string, sessionId: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
-      await provenTimes(deps, userId, sessionId)
+      await authTimeOf(deps, userId, sessionId)
       if (!await passkeys.has(userId)) throw apiError('MFA_NOT_ENABLED')
       return passkeys.reauthenticationOptions(userId, sessionId)
     },
 
     /**
-     * Proves the password or a factor again on this session, without a new one. Failures count
-     * toward the account's login backoff and its wait applies (429), so a stolen session
-     * cannot be used to guess the password.
+     * Proves the password or a factor again on this session, without a new one, and answers a
+     * new access token, the one that counts as fresh (see assertFresh); the refresh token stays.
+     * Failures count toward the account's login backoff and its wait applies (429), so a stolen
+     * session cannot be used to guess the password.
      */
-    async reauthenticate (userId: string, sessionId: string, proof: ReauthenticationProof, ip: string): Promise<void> {
-      await provenTimes(deps, userId, sessionId)
+    async reauthenticate (userId: string, sessionId: string, proof: ReauthenticationProof, ip: string): Promise<SignedAccessToken & { sessionExpiresAt: Date }> {
+      await authTimeOf(deps, userId, sessionId)
       const user = await userById(prisma, userId, { email: true, username: true, passwordHash: true })
       if (user === null) throw apiError('AUTH_SESSION_REVOKED')
       const keys = throttle.keys.account(user)
       const method = methodOf(proof)
       // In turn with the logins by the address, as they count against its backoff alike.
-      await throttle.inTurn(keys[0] as string, async () => {
+      const session = await throttle.inTurn(keys[0] as string, async () => {
         await throttle.assertMayTryAll(keys)
         if (!mayProveWith(method, await factors.secondFactors(userId))) throw apiError('MFA_NOT_ENABLED')
-        const { refusal } = await proveAndRecord(deps, userId, sessionId, proof, user.passwordHash, ip)
-        if (refusal === null) return
+        const proven = await proveAndRecord(deps, userId, sessionId, proof, user.passwordHash, ip)
+        if (proven.refusal === null) return proven.session
         await throttle.recordFailure(keys[0] as string)
         await audit.record({ action: method === 'password' ? 'reauthentication.failed' : 'mfa.code_failed', actorId: userId, subjectId: userId, ip, details: { during: 'reauthentication', method } })
-        throw refusal
+        throw proven.refusal
       })
       if (method === 'recovery_code') outbox.wake()
+      const grant = { userId, sessionId, role: session.user.role, emailVerified: session.user.emailVerifiedAt !== null, amr: session.amr, authTime: session.authTime }
+      return { ...issueAccessToken(grant, settings.tokenLifetimes().accessTokenTtlSeconds), sessionExpiresAt: expiryOf(session) }
     }
   }
 }

@@ -77,14 +77,33 @@ export async function liveSessionsPage (db: Db, userId: string, at: Date, limit:
  * only while the session is live: false when it has ended, so that a caller holding a revoked
  * session's access token cannot finish what it began (the caller rolls back its transaction).
  */
-export async function markProven (db: Db, userId: string, sessionId: string, proof: 'password' | { totpEnrolmentId: string } | { passkeyId: string } | { recoveryCodeGeneration: number }, at: Date): Promise<boolean> {
-  const data = proof === 'password'
-    ? { passwordProvenAt: at }
-    : 'totpEnrolmentId' in proof
-      ? { totpProvenAt: at, totpProvenEnrolmentId: proof.totpEnrolmentId }
-      : 'passkeyId' in proof ? { passkeyProvenAt: at, passkeyProvenId: proof.passkeyId } : { recoveryCodeProvenAt: at, recoveryCodeGeneration: proof.recoveryCodeGeneration }
-  const { count } = await db.session.updateMany({ where: { id: sessionId, userId, ...liveSessionWhere(at) }, data })
+export async function markProven (db: Db, userId: string, sessionId: string, proof: Proof, at: Date): Promise<boolean> {
+  const { count } = await db.session.updateMany({ where: { id: sessionId, userId, ...liveSessionWhere(at) }, data: provenData(proof, at) })
   return count > 0
+}
+
+/** A proof, as the session records it: the time, and which factor (see assertAdminSession). */
+export type Proof = 'password' | { totpEnrolmentId: string } | { passkeyId: string } | { recoveryCodeGeneration: number }
+
+function provenData (proof: Proof, at: Date) {
+  if (proof === 'password') return { passwordProvenAt: at }
+  if ('totpEnrolmentId' in proof) return { totpProvenAt: at, totpProvenEnrolmentId: proof.totpEnrolmentId }
+  if ('passkeyId' in proof) return { passkeyProvenAt: at, passkeyProvenId: proof.passkeyId }
+  return { recoveryCodeProvenAt: at, recoveryCodeGeneration: proof.recoveryCodeGeneration }
+}
+
+/**
+ * Records a reauthentication: the proof, as markProven does, and the session's authentication
+ * time (the access tokens' auth_time), so that only tokens minted from now on count as fresh.
+ * What the new access token needs; null when the session has ended.
+ */
+export async function markReauthenticated (tx: Transaction, userId: string, sessionId: string, proof: Proof, at: Date) {
+  const { count } = await tx.session.updateMany({ where: { id: sessionId, userId, ...liveSessionWhere(at) }, data: { ...provenData(proof, at), authTime: at } })
+  if (count === 0) return null
+  return await tx.session.findUniqueOrThrow({
+    where: { id: sessionId },
+    select: { amr: true, authTime: true, idleExpiresAt: true, absoluteExpiresAt: true, user: { select: { role: true, emailVerifiedAt: true } } }
+  })
 }
 
 // The hot paths' statements, on the pool: sent through Prisma's $queryRaw instead, a refresh

@@ -172,7 +172,9 @@ export function createAuthClient (options: AuthClientOptions) {
       async ending (path, init, event) {
         await ok(authed(path, init))
         end(event)
-      }
+      },
+      // The browser keeps the new access cookie.
+      reauthenticating: async (path, init) => { await ok(authed(path, init)) }
     }),
 
     /** Signs in: the service sets the cookies. May answer a second-factor challenge instead. */

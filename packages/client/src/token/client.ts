@@ -1,6 +1,6 @@
 // Token mode, for mobile and server clients: tokens in the body, kept in a storage of the app's choosing.
 import { accountCalls } from '../account-calls.js'
-import type { LoginInput, LoginTokenAnswer, MfaVerifyInput, PasskeyLoginInput, RefreshTokenAnswer } from '../api-types.js'
+import type { LoginInput, LoginTokenAnswer, MfaVerifyInput, PasskeyLoginInput, ReauthenticatedTokenAnswer, RefreshTokenAnswer } from '../api-types.js'
 import { AuthError, errorFrom, isAuthError, refusalOf, refusesSession, sessionChanged } from '../errors.js'
 import { createHttp, json, millisecondsOption, ok, refreshBudgetOf, sendRefresh, toRequest, type HttpOptions } from '../http.js'
 import { isMfaChallenge, signedIn, type LoginResult } from '../login.js'
@@ -243,6 +243,13 @@ export function createTokenClient (options: TokenClientOptions) {
         const { response, tokens } = await send(path, init)
         await ok(response)
         await endedSessionOf(tokens, event)
+      },
+      async reauthenticating (path, init) {
+        const since = sessionChanges
+        const { response, tokens } = await send(path, init)
+        const { accessToken, expiresIn } = await json<ReauthenticatedTokenAnswer>(response)
+        // In place of the token the call went out with; a refresh, sign-in or sign-out since keeps what it left.
+        await ifStillHeld(tokens, since, async () => { await storage.set({ ...tokens, accessToken, expiresIn, expiresAt: now() + expiresIn * 1000 }) })
       }
     }),
 
