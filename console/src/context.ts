@@ -21,6 +21,11 @@ export interface Context {
 export interface Screen {
   title: string
   element: HTMLElement
+  /**
+   * What a screen reader is told once the screen is shown (a search's count), through the
+   * frame's status region: one inserted with the screen would not be heard.
+   */
+  status?: string
 }
 
 /** A hash with a query, leaving out empty values. */

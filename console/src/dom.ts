@@ -39,14 +39,17 @@ export function option (value: string, label: string, selected: boolean): HTMLOp
 
 /**
  * Where a screen tells the outcome of an action. A message is a new node each time, so a
- * screen reader announces it again; errors are alerts.
+ * screen reader announces it again; errors are alerts. `show` gives the message, with an id
+ * for the field it is about (see `markInvalid`).
  */
 export function messageArea () {
   const element = h('div', { class: 'messages', 'aria-live': 'polite' })
   return {
     element,
-    show (text: string, kind: 'ok' | 'error' = 'ok'): void {
-      element.replaceChildren(h('p', { class: kind, role: kind === 'error' ? 'alert' : 'status' }, text))
+    show (text: string, kind: 'ok' | 'error' = 'ok'): HTMLElement {
+      const message = h('p', { class: kind, role: kind === 'error' ? 'alert' : 'status', id: uniqueId('message') }, text)
+      element.replaceChildren(message)
+      return message
     },
     clear (): void {
       element.replaceChildren()
@@ -63,4 +66,41 @@ export function table (caption: string, columns: string[], rows: Child[][]): HTM
     h('thead', {}, h('tr', {}, columns.map(column => h('th', { scope: 'col' }, column)))),
     h('tbody', {}, rows.map(row => h('tr', {}, row.map((cell, i) => h('td', { 'data-label': columns[i] ?? '' }, cell)))))
   ))
+}
+
+/**
+ * Marks `button` busy while `work` runs, and ignores its activations (a click, Enter in its
+ * form) meanwhile. Not `disabled`: Chromium moves the focus off a disabled button to <body>,
+ * and a closing modal dialog cannot give it back, so a keyboard user would start over.
+ */
+export async function whileBusy<T> (button: HTMLButtonElement, work: () => Promise<T>): Promise<T> {
+  // Cancelling the click also cancels the form submission it would start.
+  const ignore = (event: Event) => { event.preventDefault(); event.stopImmediatePropagation() }
+  button.setAttribute('aria-disabled', 'true')
+  button.addEventListener('click', ignore, true)
+  try {
+    return await work()
+  } finally {
+    button.removeAttribute('aria-disabled')
+    button.removeEventListener('click', ignore, true)
+  }
+}
+
+/** What each control marked invalid was described by before. */
+const hints = new WeakMap<HTMLElement, string>()
+
+/**
+ * `control` refused: invalid, and described by `message` (before its hint), until its value
+ * changes. A screen reader reads both when the control gets the focus back.
+ */
+export function markInvalid (control: HTMLInputElement, message: HTMLElement): void {
+  const hint = hints.get(control) ?? control.getAttribute('aria-describedby') ?? ''
+  hints.set(control, hint)
+  control.setAttribute('aria-invalid', 'true')
+  control.setAttribute('aria-describedby', `${message.id} ${hint}`.trim())
+  control.addEventListener('input', () => {
+    control.removeAttribute('aria-invalid')
+    if (hint === '') control.removeAttribute('aria-describedby')
+    else control.setAttribute('aria-describedby', hint)
+  }, { once: true })
 }

@@ -93,16 +93,42 @@ async function enter (again = true): Promise<void> {
 
 const links: Array<[string, string]> = [['#/users', 'Users'], ['#/audit', 'Audit log'], ['#/settings', 'Settings']]
 
+/** The nav's link to the screen at `path` is the current page. */
+function markCurrent (nav: HTMLElement, path: string): void {
+  for (const link of nav.querySelectorAll('a')) {
+    if (path.startsWith(link.getAttribute('href')?.slice(1) ?? '-')) link.setAttribute('aria-current', 'page')
+    else link.removeAttribute('aria-current')
+  }
+}
+
+/**
+ * The frame's status region, there from the start so that a screen reader hears each change:
+ * "Loading…", shown while a screen loads, then what the screen tells (style.css hides that: the
+ * screen shows it its own way).
+ */
+function statusRegion () {
+  const element = h('p', { class: 'screen-status', role: 'status' })
+  return {
+    element,
+    tell (text: string, loading = false): void {
+      element.classList.toggle('loading', loading)
+      element.textContent = text
+    }
+  }
+}
+
 function frame (email: string, meId: string): void {
   const nav = h('nav', { 'aria-label': 'Console' }, h('ul', {}, links.map(([href, label]) => h('li', {}, h('a', { href }, label)))))
   const main = h('main', { id: 'main' })
   const messages = messageArea()
+  const status = statusRegion()
   const header = h('header', { class: 'bar' },
     h('p', { class: 'brand' }, 'Admin console'),
     nav,
     h('p', { class: 'who' }, 'Signed in as ', h('strong', {}, email)),
     h('button', { type: 'button', class: 'secondary', onclick: () => { signOut(messages) } }, 'Sign out'),
-    messages.element
+    messages.element,
+    status.element
   )
   app.replaceChildren(header, main)
 
@@ -118,11 +144,8 @@ function frame (email: string, meId: string): void {
     const token = ++rendering
     const [path = '', query = ''] = location.hash.slice(1).split('?')
     const context: Context = { api, meId, params: new URLSearchParams(query), navigate: hash => { location.hash = hash }, endsScreen }
-    for (const link of nav.querySelectorAll('a')) {
-      if (path.startsWith(link.getAttribute('href')?.slice(1) ?? '-')) link.setAttribute('aria-current', 'page')
-      else link.removeAttribute('aria-current')
-    }
     main.setAttribute('aria-busy', 'true')
+    status.tell('Loading…', true)
     let screen: Screen
     try {
       screen = await screenFor(path, context)
@@ -138,10 +161,13 @@ function frame (email: string, meId: string): void {
     if (token !== rendering || !signedIn) return
     main.removeAttribute('aria-busy')
     main.replaceChildren(screen.element)
+    // The link says "current page" once its page is the one shown, not while it loads.
+    markCurrent(nav, path)
     // Which address the screen shows: tests wait for it to match the address bar.
     main.dataset.view = `#${path}${query === '' ? '' : `?${query}`}`
     document.title = `${screen.title} · Admin console`
     screen.element.querySelector<HTMLElement>('h1')?.focus()
+    status.tell(screen.status ?? '')
   }
 
   window.onhashchange = () => { route() }

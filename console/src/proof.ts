@@ -1,6 +1,6 @@
 // Proving it is the admin, one method at a time of those the service listed: a password, a code, or a passkey the browser asks for.
 import { isAuthError, type PasskeyRequestOptionsAnswer, type ReauthenticationMethod } from '../../packages/client/src/index.js'
-import { field, h, option } from './dom.js'
+import { field, h, markInvalid, option } from './dom.js'
 
 export const methodLabels: Record<ReauthenticationMethod, string> = {
   password: 'Password',
@@ -27,6 +27,7 @@ export async function passkeyAssertion (options: PasskeyRequestOptionsAnswer): P
 /**
  * A choice of method (shown when there are several) and the field its proof needs: none for a
  * passkey, whose button asks the browser. `submit` is the form's button, relabelled to match.
+ * Choosing a method moves no focus (WCAG 3.2.2): arrowing through the options would leave them.
  */
 export function methodChoice<Method extends ReauthenticationMethod> (methods: Method[], submit: HTMLButtonElement, label: string) {
   const kind = h('select', { name: 'method' }, methods.map((method, i) => option(method, methodLabels[method], i === 0)))
@@ -57,12 +58,14 @@ export function methodChoice<Method extends ReauthenticationMethod> (methods: Me
     onChange (listener: () => void): void {
       kind.addEventListener('change', () => { show(kind.value as Method); listener() })
     },
-    /** Empties the field for another try, and focuses it. */
-    retry (): void {
+    /** Empties the field for another try, marked as refused by `message`, and focuses it. */
+    retry (message: HTMLElement): void {
       if (input === null) return
+      markInvalid(input, message)
       input.value = ''
       input.focus()
     },
-    focus: () => { input?.focus() }
+    /** The field, or the passkey's button when there is none: something that says the step is there. */
+    focus: () => { (input ?? submit).focus() }
   }
 }

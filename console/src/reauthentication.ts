@@ -1,7 +1,7 @@
 // Fresh authentication in the console: a sensitive change refused with REAUTHENTICATION_REQUIRED asks the admin to prove it is them (README, Second factor).
 import { isAuthError, type AuthClient, type ReauthenticateInput, type ReauthenticationMethod } from '../../packages/client/src/index.js'
 import { problemOf } from './api.js'
-import { h, messageArea, uniqueId } from './dom.js'
+import { h, messageArea, uniqueId, whileBusy } from './dom.js'
 import { methodChoice, passkeyAssertion, passkeyProblem } from './proof.js'
 
 /** What a refused proof tells the admin; the dialog stays open for another try. */
@@ -47,22 +47,18 @@ function ask (client: AuthClient, methods: ReauthenticationMethod[]): { answer: 
       resolve(confirmed)
     })
   })
-  choice.onChange(() => {
-    messages.clear()
-    choice.focus()
-  })
+  choice.onChange(() => { messages.clear() })
   cancel.addEventListener('click', () => { dialog.close() })
   form.addEventListener('submit', event => {
     event.preventDefault()
     messages.clear()
-    submit.disabled = true
-    Promise.resolve().then(async () => await proofOf(client, choice.method(), choice.value())).then(body => client.reauthenticate(body)).then(() => {
+    // Busy, not disabled: closing, the dialog gives the focus back to the control that opened it, which must be able to take it.
+    whileBusy(submit, async () => await client.reauthenticate(await proofOf(client, choice.method(), choice.value()))).then(() => {
       confirmed = true
       dialog.close()
     }, error => {
-      messages.show(refusalOf(error), 'error')
-      choice.retry()
-    }).finally(() => { submit.disabled = false })
+      choice.retry(messages.show(refusalOf(error), 'error'))
+    })
   })
 
   document.body.append(dialog)

@@ -28,7 +28,7 @@ function page (kind: 'verify' | 'reset', title: string, form: string): string {
 <main>
 <h1>${title}</h1>
 <form id="form" method="post">${form}</form>
-<p id="status" role="status"></p>
+<p id="status" role="status" tabindex="-1"></p>
 </main>
 </body>
 </html>
@@ -40,7 +40,9 @@ function page (kind: 'verify' | 'reset', title: string, form: string): string {
  * token goes out of the address bar and the history first, then waits for the button.
  * Another link opened in the same tab changes only the fragment, and the page does not load
  * again: its token replaces the first. A token is base64url, so what a link rewriter appends
- * after it (`#token=T?utm_source=…`) is not taken for part of it.
+ * after it (`#token=T?utm_source=…`) is not taken for part of it. The button is marked busy,
+ * never disabled: a disabled button loses the focus to <body>, and a keyboard user their place.
+ * A refused password is told on its field, which gets the focus; the outcome, on the status.
  */
 const SCRIPT = `'use strict'
 const form = document.getElementById('form')
@@ -48,21 +50,37 @@ const status = document.getElementById('status')
 const verifying = document.body.dataset.page === 'verify'
 const say = text => { status.textContent = text }
 const tokenIn = params => (/^[A-Za-z0-9_-]+/.exec(new URLSearchParams(params).get('token') ?? '') ?? [])[0]
+const button = form.querySelector('button')
+const password = form.elements.password
+const passwordError = document.getElementById('password-error')
+const busy = on => { if (on) button.setAttribute('aria-disabled', 'true'); else button.removeAttribute('aria-disabled') }
 let token
 function takeToken () {
   token = tokenIn(location.hash.slice(1)) ?? tokenIn(location.search.slice(1))
   history.replaceState(null, '', location.pathname)
   form.hidden = !token
-  form.querySelector('button').disabled = false
+  busy(false)
   say(token ? '' : 'This link is incomplete. Open the link from the mail again, or ask for a new one.')
+}
+function refusePassword (text) {
+  passwordError.textContent = text
+  password.setAttribute('aria-invalid', 'true')
+  password.setAttribute('aria-describedby', 'password-error password-hint')
+  password.focus()
 }
 takeToken()
 addEventListener('hashchange', takeToken)
+password?.addEventListener('input', () => {
+  passwordError.textContent = ''
+  password.removeAttribute('aria-invalid')
+  password.setAttribute('aria-describedby', 'password-hint')
+})
 form.addEventListener('submit', async event => {
   event.preventDefault()
-  const button = form.querySelector('button')
-  button.disabled = true
-  const body = verifying ? { token } : { token, password: form.elements.password.value }
+  if (button.getAttribute('aria-disabled') === 'true') return
+  busy(true)
+  say('')
+  const body = verifying ? { token } : { token, password: password.value }
   try {
     const response = await fetch(verifying ? '/auth/email/verify' : '/auth/password/reset', {
       method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body)
@@ -70,14 +88,18 @@ form.addEventListener('submit', async event => {
     if (response.ok) {
       form.hidden = true
       say(verifying ? 'Your email address is confirmed. You can close this page.' : 'Your password is changed and every session has ended: sign in with the new one.')
+      // The button is hidden with the form: the focus goes on purpose to what happened.
+      status.focus()
       return
     }
     const error = await response.json().catch(() => null)
-    say(error && error.message ? error.message : 'That did not work; try again.')
+    const text = error && error.message ? error.message : 'That did not work; try again.'
+    if (!verifying && error && error.code === 'PASSWORD_TOO_WEAK') refusePassword(text)
+    else say(text)
   } catch {
     say('The service could not be reached; try again.')
   }
-  button.disabled = false
+  busy(false)
 })
 `
 
@@ -95,8 +117,13 @@ export async function linkPageRoutes (app: FastifyInstance, { verification, rese
     app.get(VERIFICATION_PAGE, hide, (_request, reply) => sendPage(reply, html))
   }
   if (reset) {
-    const field = `<label>New password <input name="password" type="password" autocomplete="new-password" required minlength="${passwordPolicy.minLength}" maxlength="${typedPasswordLimit(passwordPolicy)}"></label>`
-    const html = page('reset', 'Choose a new password', `${field} <button type="submit">Set the new password</button>`)
+    // The rules stated before a try (the service's, see NewPassword), and a refusal tied to the field the script focuses.
+    const field = `<p><label for="password">New password</label>
+<input id="password" name="password" type="password" autocomplete="new-password" required minlength="${passwordPolicy.minLength}" maxlength="${typedPasswordLimit(passwordPolicy)}" aria-describedby="password-hint"></p>
+<p id="password-hint">At least ${passwordPolicy.minLength} characters; not a common or easily guessed password, nor your email address or username.</p>
+<p id="password-error"></p>
+`
+    const html = page('reset', 'Choose a new password', `${field}<button type="submit">Set the new password</button>`)
     app.get(RESET_PAGE, hide, (_request, reply) => sendPage(reply, html))
   }
 }

@@ -71,6 +71,19 @@ async function consoleSuite (): Promise<void> {
   /** The screen for the address in the bar is on the page (main.ts marks what it rendered). */
   const settled = (target: Page = page) => target.waitForFunction(() => document.querySelector('main')?.dataset.view === location.hash)
   const message = () => page.locator('.messages p').innerText()
+  /** What has the keyboard focus: an element's name, id or text, enough to tell it (regression: <body>, after many actions). */
+  const focused = (target: Page = page) => target.evaluate(() => {
+    const element = document.activeElement
+    return element === null || element === document.body ? 'body' : element.getAttribute('name') ?? (element.id || element.textContent)
+  })
+  /** The frame's status region, which tells a screen reader what a screen shows once it is shown. */
+  const screenStatus = () => page.locator('.screen-status').textContent()
+  /** `control` refused: aria-invalid, and described by the message that says why. */
+  const refusal = (control: string) => page.evaluate(name => {
+    const element = document.querySelector(`[name="${name}"]`)
+    const described = (element?.getAttribute('aria-describedby') ?? '').split(' ').filter(id => id !== '').map(id => document.getElementById(id)?.textContent ?? '')
+    return { invalid: element?.getAttribute('aria-invalid') ?? null, described }
+  }, control)
   const reauthentication = page.getByRole('dialog', { name: 'Confirm it is you' })
   /**
    * Clicks `button` on a session made stale by the service's clock, until the console asks to
@@ -132,6 +145,7 @@ async function consoleSuite (): Promise<void> {
     t.same(await unlabelled(), [], 'every control is labelled')
     t.equal(await page.locator('tbody tr').count(), 20, 'a page of 20, newest first')
     t.equal(await page.locator('tbody tr').first().locator('td').first().innerText(), 'reader20@example.com')
+    t.equal(await screenStatus(), '20 users on this page, more on the next', 'the count is told')
     await shot('users')
 
     await page.getByRole('button', { name: 'Next page' }).click()
@@ -149,6 +163,7 @@ async function consoleSuite (): Promise<void> {
     await page.waitForURL(/q=GRA/)
     await settled()
     t.equal(await page.locator('tbody tr').count(), 1, 'search by prefix, any case')
+    t.equal(await screenStatus(), '1 user', 'and what it found is told (regression: only "No user matches." was)')
 
     await page.getByLabel('Email or username starts with').fill('')
     await page.getByLabel('Role').selectOption('admin')
@@ -159,8 +174,8 @@ async function consoleSuite (): Promise<void> {
     await page.getByLabel('Role').selectOption('')
     await page.getByLabel('Status').selectOption('false')
     await page.getByRole('button', { name: 'Search' }).click()
-    await page.getByText('No user matches.').waitFor()
-    t.pass('filtered by state')
+    await page.locator('main').getByText('No user matches.').waitFor()
+    t.equal(await screenStatus(), 'No user matches.', 'filtered by state, and told')
 
     await page.goto(`${origin}/console/#/users?role=admin&active=maybe`)
     await page.locator('tbody tr').first().waitFor()
@@ -211,6 +226,7 @@ async function consoleSuite (): Promise<void> {
     await page.getByRole('button', { name: 'Send password reset mail' }).click()
     await page.getByRole('alert').getByText('This account is deactivated; activate it first').waitFor()
     t.pass('a reset mail to a deactivated account is refused, and said so')
+    t.equal(await focused(), 'Send password reset mail', 'the focus stays on the refused button (regression: it fell to <body>)')
     await page.getByRole('button', { name: 'Activate' }).click()
     await page.getByText(/^Activated:/).waitFor()
 
@@ -218,7 +234,10 @@ async function consoleSuite (): Promise<void> {
     await page.getByRole('button', { name: 'Delete user' }).click()
     await page.getByRole('alert').getByText(/type the user's email address exactly/).waitFor()
     t.ok(await prisma.user.findUnique({ where: { id: ada.user.id } }), 'nothing deleted on a wrong confirmation')
+    t.equal(await focused(), 'confirm-email', 'the field has the focus')
+    t.match(await refusal('confirm-email'), { invalid: 'true', described: ['To delete, type the user\'s email address exactly: ada@example.com.', /^The user, their profile and sessions are deleted/] }, 'marked, and described by the message, then its hint')
     await page.getByLabel('Type the email address to confirm').fill('ada@example.com')
+    t.match(await refusal('confirm-email'), { invalid: null, described: [/^The user, their profile/] }, 'no longer marked once the value changes')
     await page.getByRole('button', { name: 'Delete user' }).click()
     await page.getByRole('heading', { name: 'Users' }).waitFor()
     t.equal(await prisma.user.findUnique({ where: { id: ada.user.id } }), null, 'deleted, and back to the list')
@@ -279,22 +298,26 @@ async function consoleSuite (): Promise<void> {
     t.equal(await dialog.count(), 0, 'the dialog is gone')
     t.equal((await prisma.user.findUniqueOrThrow({ where: { id: reader.id } })).isActive, true, 'still active')
     t.ok(await page.getByRole('button', { name: 'Deactivate' }).isEnabled(), 'the screen is as it was')
+    t.equal(await focused(), 'Deactivate', 'the focus back on the button that opened the dialog (regression: <body>, the button was disabled)')
     t.same(patches, [403], 'not sent again')
 
     await clickWhenStale('Deactivate')
     await page.keyboard.press('Escape')
     await page.getByRole('alert').getByText(/^Cancelled:/).waitFor()
     t.equal(await dialog.count(), 0, 'Escape cancels too')
+    t.equal(await focused(), 'Deactivate', 'and gives the focus back')
 
     await clickWhenStale('Deactivate')
     await page.keyboard.type('not the password at all')
     await page.keyboard.press('Enter')
     await dialog.getByRole('alert').getByText('That password is not right. Try again.').waitFor()
     t.equal(await page.evaluate(() => document.activeElement?.getAttribute('name')), 'password', 'the password field has the focus again')
+    t.match(await refusal('password'), { invalid: 'true', described: ['That password is not right. Try again.'] }, 'marked, and described by the message')
     await page.keyboard.type(admin.password)
     await page.keyboard.press('Enter')
     await page.getByText(/^Deactivated:/).waitFor()
     t.equal(await dialog.count(), 0, 'the dialog closes once the service took the password')
+    t.equal(await focused(), 'Role and status', 'the focus on the section acted in')
     t.equal((await prisma.user.findUniqueOrThrow({ where: { id: reader.id } })).isActive, false, 'the change is made')
     t.same(patches, [403, 403, 403, 200], 'sent again once, after the password')
     await page.getByRole('button', { name: 'Activate' }).click()
@@ -325,8 +348,17 @@ async function consoleSuite (): Promise<void> {
   })
 
   t.test('settings: bounds checked in the form, nothing sent until they hold; a change applies at once', async t => {
+    // Held until the loading is seen (regression: only aria-busy, nothing to see, and the link already current).
+    let answer: () => void = () => {}
+    const held = new Promise<void>(resolve => { answer = resolve })
+    await page.route('**/admin/settings', async route => { await held; await route.continue() }, { times: 1 })
     await page.getByRole('link', { name: 'Settings' }).click()
+    await page.getByRole('status').getByText('Loading…').waitFor()
+    t.equal(await page.getByRole('link', { name: 'Settings' }).getAttribute('aria-current'), null, 'not the current page while it loads')
+    answer()
     await page.getByRole('heading', { name: 'Settings' }).waitFor()
+    t.equal(await page.getByRole('link', { name: 'Settings' }).getAttribute('aria-current'), 'page', 'the current page once shown')
+    t.ok(await page.getByText('Loading…').isHidden(), 'no longer loading')
     t.same(await unlabelled(), [], 'every control is labelled')
     t.equal(await page.getByLabel('Access token lifetime (seconds)').inputValue(), '900')
     await shot('settings')
@@ -347,6 +379,7 @@ async function consoleSuite (): Promise<void> {
     await page.getByLabel('Session absolute lifetime (seconds)').fill('2592000')
     await page.getByRole('button', { name: 'Save' }).click()
     await page.getByText(/^Saved\./).waitFor()
+    t.equal(await focused(), 'Save', 'the focus stays on Save (regression: it fell to <body>)')
     t.same(puts.map(body => JSON.parse(body)), [{ accessTokenTtlSeconds: 600 }], 'only the change is sent')
     const login = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: grace.email, password: grace.password } })
     t.equal(login.json().expiresIn, 600, 'tokens issued from now on follow')
@@ -623,6 +656,15 @@ async function consoleSuite (): Promise<void> {
     await page.keyboard.type(wrong)
     await page.keyboard.press('Enter')
     await page.getByRole('alert').getByText('That code is not right. Try again.').waitFor()
+    t.equal(await focused(), 'code', 'the code field has the focus again')
+    t.match(await refusal('code'), { invalid: 'true', described: ['That code is not right. Try again.'] }, 'marked, and described by the message')
+    await page.keyboard.type('1')
+    t.match(await refusal('code'), { invalid: null, described: [] }, 'until something else is typed')
+    // Choosing a method moves no focus (WCAG 3.2.2; regression: arrowing through the options jumped into the field).
+    await page.getByLabel('Method').focus()
+    await page.keyboard.press('ArrowDown')
+    t.equal(await page.getByLabel('Method').inputValue(), 'recovery_code', 'the next method, chosen from the keyboard')
+    t.equal(await focused(), 'method', 'and the focus stays on the choice')
     await page.getByLabel('Method').selectOption('recovery_code')
     await page.getByLabel('Recovery code').fill(recoveryCode)
     await page.getByLabel('Recovery code').press('Enter')
@@ -687,6 +729,17 @@ async function consoleSuite (): Promise<void> {
     await page.getByRole('button', { name: 'Sign in with a passkey' }).click()
     await page.getByRole('heading', { name: 'Users' }).waitFor()
     t.equal(await prisma.session.count({ where: { userId: admin.user.id, revokedAt: null, passwordProvenAt: null, amr: { has: 'hwk' } } }), 1, 'a session of the passkey alone')
+
+    // The passkey as the only second factor: a step with no field (regression: it came silently, the focus on <body>).
+    await prisma.totpFactor.deleteMany({ where: { userId: admin.user.id } })
+    await prisma.recoveryCode.deleteMany({ where: { userId: admin.user.id } })
+    await page.getByRole('button', { name: 'Sign out' }).click()
+    await signIn(admin.email, admin.password)
+    await page.getByRole('button', { name: 'Use a passkey' }).waitFor()
+    t.equal(await page.getByLabel('Method').count(), 0, 'no choice: the passkey is the only method')
+    t.equal(await focused(), 'Use a passkey', 'the step\'s button has the focus')
+    await page.keyboard.press('Enter')
+    await page.getByRole('heading', { name: 'Users' }).waitFor()
   })
 
   // Regression: the console stayed, with "Something went wrong" on every screen.
@@ -734,6 +787,51 @@ async function consoleSuite (): Promise<void> {
     await settled()
     t.equal(await page.getByRole('table', { name: 'Live sessions, most recently used first' }).locator('tbody tr').count(), 0, 'an empty later page')
     t.equal(await page.getByRole('button', { name: 'End all sessions' }).isDisabled(), false, 'which does not disable the button: the first page has one')
+  })
+
+  // Regression: a display name's bidi override showed one name on screen and had a screen reader read another.
+  t.test('what a user wrote is shown with what cannot be seen spelt out, in the list and on the user\'s screen', async t => {
+    const mallory = await registerAccount(app, { ...newAccount(), email: 'mallory@example.com' })
+    await prisma.user.update({ where: { id: mallory.user.id }, data: { username: 'mal\u202elory', profile: { upsert: { create: { displayName: 'User \u202e1 evil' }, update: { displayName: 'User \u202e1 evil' } } } } })
+    await page.goto(`${origin}/console/#/users?q=mallory`)
+    await settled()
+    t.equal(await page.locator('tbody tr td:nth-child(2)').innerText(), 'mal\\u{202e}lory', 'the username in the list')
+    await page.goto(`${origin}/console/#/users/${mallory.user.id}`)
+    await settled()
+    const entry = (term: string) => page.locator('.profile dt', { hasText: term }).locator('xpath=following-sibling::dd[1]').innerText()
+    t.equal(await entry('Display name'), 'User \\u{202e}1 evil', 'the display name')
+    t.equal(await entry('Username'), 'mal\\u{202e}lory', 'the username')
+  })
+
+  t.test('the reset page: the rules before a try, a refused password told on its field, the focus never lost', async t => {
+    const reset = await context.newPage()
+    t.teardown(() => reset.close())
+    await reset.goto(`${origin}/reset-password#token=abc`)
+    const password = reset.getByLabel('New password')
+    t.equal(await password.getAttribute('aria-describedby'), 'password-hint')
+    t.match(await reset.locator('#password-hint').innerText(), /^At least 8 characters; not a common or easily guessed password, nor your email address or username\.$/, 'the rules, with PASSWORD_MIN_LENGTH')
+    const answers: Array<{ status: number, json: unknown } | 'abort'> = ['abort',
+      { status: 400, json: { statusCode: 400, code: 'PASSWORD_TOO_WEAK', error: 'Bad Request', message: 'The password is too short, too common or too easy to guess; choose another' } },
+      { status: 200, json: { message: 'ok' } }]
+    await reset.route('**/auth/password/reset', async route => {
+      const answer = answers.shift()
+      await (answer === 'abort' || answer === undefined ? route.abort() : route.fulfill(answer))
+    })
+    await password.fill('correct horse battery')
+    await reset.getByRole('button', { name: 'Set the new password' }).focus()
+    await reset.keyboard.press('Enter')
+    await reset.getByText('The service could not be reached; try again.').waitFor()
+    t.equal(await focused(reset), 'Set the new password', 'the focus stays on the button (regression: it fell to <body>, the button disabled)')
+    await reset.keyboard.press('Enter')
+    await reset.locator('#password-error').getByText(/too common/).waitFor()
+    t.equal(await focused(reset), 'password', 'a refused password: its field has the focus')
+    t.equal(await password.getAttribute('aria-invalid'), 'true')
+    t.equal(await password.getAttribute('aria-describedby'), 'password-error password-hint', 'described by the refusal, then the rules')
+    await password.fill('a much better passphrase')
+    t.equal(await password.getAttribute('aria-invalid'), null, 'no longer marked once changed')
+    await password.press('Enter')
+    await reset.getByText(/^Your password is changed/).waitFor()
+    t.equal(await focused(reset), 'status', 'the form gone, the focus on what happened')
   })
 
   // Regression: a refusal of an action showed "You are not allowed to do this" beside the user's

@@ -27,6 +27,24 @@ t.test('/verify-email and /reset-password are pages that run only their own scri
   t.match(script.body, 'history.replaceState', 'the token leaves the address bar')
 })
 
+// Regression: the rules were unsaid until a password was refused, and the refusal was only in a status, tied to no field;
+// and the button was disabled while the page waited, which sends the keyboard focus to <body>.
+t.test('the reset page states the rules beside the field, and its script ties a refusal to the field without disabling the button', async t => {
+  const page = (await app.inject({ method: 'GET', url: '/reset-password' })).body
+  t.match(page, /<input id="password" name="password"[^>]* aria-describedby="password-hint">/, 'the field is described by the rules')
+  t.match(page, /<label for="password">New password<\/label>/)
+  t.match(page, '<p id="password-hint">At least 10 characters; not a common or easily guessed password, nor your email address or username.</p>', 'the rules, with PASSWORD_MIN_LENGTH')
+  t.match(page, '<p id="password-error"></p>', 'where a refusal goes')
+  const script = (await app.inject({ method: 'GET', url: '/link-pages.js' })).body
+  t.notMatch(script, /\.disabled\b/, 'no button is disabled')
+  t.match(script, "setAttribute('aria-disabled', 'true')", 'busy instead')
+  t.match(script, "error.code === 'PASSWORD_TOO_WEAK'")
+  t.match(script, "password.setAttribute('aria-invalid', 'true')")
+  t.match(script, "password.setAttribute('aria-describedby', 'password-error password-hint')")
+  t.match(script, 'password.focus()', 'a refused password: its field gets the focus')
+  t.match(script, 'status.focus()', 'done: the outcome gets the focus, the form being hidden')
+})
+
 t.test('a template that leads to the page with the token in its fragment keeps the page (regression: 404)', async t => {
   const publicUrl = 'https://auth.example.com'
   const { app: fragment } = await buildTestApp(t, { env: { PUBLIC_URL: publicUrl, EMAIL_VERIFICATION_URL: `${publicUrl}/verify-email#token={token}`, PASSWORD_RESET_URL: `${publicUrl}/reset-password?lang=en&token={token}` } })

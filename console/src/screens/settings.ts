@@ -1,7 +1,7 @@
 // Token lifetimes: the service's bounds checked in the form, applied at once on saving.
 import { problemOf, type Lifetimes } from '../api.js'
 import type { Context, Screen } from '../context.js'
-import { field, h, messageArea } from '../dom.js'
+import { field, h, messageArea, whileBusy } from '../dom.js'
 import { duration } from '../format.js'
 import { lifetimeBounds, type LifetimeName } from '../../../src/services/admin/lifetime-bounds.js'
 
@@ -77,14 +77,13 @@ export async function settingsScreen ({ api, endsScreen }: Context): Promise<Scr
       messages.show('Nothing changed.')
       return
     }
-    save.disabled = true
-    api.updateSettings(changes).then(updated => {
+    whileBusy(save, () => api.updateSettings(changes)).then(updated => {
       current = updated
       for (const name of names) inputs[name].value = String(updated[name])
       messages.show('Saved. Tokens issued from now on use these lifetimes, on every instance within seconds.')
     }, error => {
       if (!endsScreen(error)) messages.show(problemOf(error), 'error')
-    }).finally(() => { save.disabled = false })
+    })
   })
 
   return {

@@ -1,7 +1,7 @@
 // Signing in through the service's own cookie flow: the password, then the second factor when the account has one (README, Second factor).
 import { isAuthError, type AuthClient, type LoginResult, type MfaChallenge, type MfaMethod, type SignedIn } from '../../../packages/client/src/index.js'
 import { problemOf } from '../api.js'
-import { field, h, messageArea, type MessageArea } from '../dom.js'
+import { field, h, messageArea, whileBusy, type MessageArea } from '../dom.js'
 import { methodChoice, passkeyAssertion, passkeyProblem } from '../proof.js'
 
 export interface SignInOptions {
@@ -42,17 +42,16 @@ export function signInScreen ({ client, notice, onSignedIn }: SignInOptions): HT
   )
   if (notice !== undefined) messages.show(notice, 'error')
 
-  async function settle (attempt: Promise<LoginResult>, submit: HTMLButtonElement, onChallengeError: (error: unknown) => void): Promise<void> {
-    submit.disabled = true
+  async function settle (attempt: () => Promise<LoginResult>, submit: HTMLButtonElement, onChallengeError: (error: unknown) => void): Promise<void> {
+    let answer: LoginResult
     try {
-      const answer = await attempt
-      if (answer.mfaRequired) secondFactorStep(answer)
-      else onSignedIn(answer)
+      answer = await whileBusy(submit, attempt)
     } catch (error) {
       onChallengeError(error)
-    } finally {
-      submit.disabled = false
+      return
     }
+    if (answer.mfaRequired) secondFactorStep(answer)
+    else onSignedIn(answer)
   }
 
   function passwordStep (): void {
@@ -67,12 +66,12 @@ export function signInScreen ({ client, notice, onSignedIn }: SignInOptions): HT
     )
     withPasskey.addEventListener('click', () => {
       messages.clear()
-      settle(passwordlessSignIn(client), withPasskey, error => { messages.show(passkeyProblem(error) ?? problemOf(error), 'error') })
+      settle(() => passwordlessSignIn(client), withPasskey, error => { messages.show(passkeyProblem(error) ?? problemOf(error), 'error') })
     })
     form.addEventListener('submit', event => {
       event.preventDefault()
       messages.clear()
-      settle(client.login({ identifier: identifier.value.trim(), password: password.value }), submit, error => {
+      settle(() => client.login({ identifier: identifier.value.trim(), password: password.value }), submit, error => {
         messages.show(loginProblem(error), 'error')
         password.value = ''
         password.focus()
@@ -89,7 +88,7 @@ export function signInScreen ({ client, notice, onSignedIn }: SignInOptions): HT
     const restart = h('button', { type: 'button', class: 'secondary' }, 'Start over')
     restart.addEventListener('click', () => { messages.clear(); passwordStep() })
     const choice = methodChoice(challenge.methods, submit, 'Method')
-    choice.onChange(() => { messages.clear(); choice.focus() })
+    choice.onChange(() => { messages.clear() })
     const form = h('form', { 'aria-label': 'Second factor' },
       h('p', {}, 'This account has a second factor. Prove it to finish signing in.'),
       ...choice.elements,
@@ -98,14 +97,13 @@ export function signInScreen ({ client, notice, onSignedIn }: SignInOptions): HT
     form.addEventListener('submit', event => {
       event.preventDefault()
       messages.clear()
-      settle(secondFactorProof(client, mfaToken, choice.method(), choice.value()), submit, error => {
+      settle(() => secondFactorProof(client, mfaToken, choice.method(), choice.value()), submit, error => {
         if (isAuthError(error, 'MFA_CHALLENGE_EXPIRED')) {
           messages.show('That took too long or too many codes were wrong. Sign in again.', 'error')
           passwordStep()
           return
         }
-        messages.show(isAuthError(error, 'MFA_CODE_INVALID') ? 'That code is not right. Try again.' : passkeyProblem(error) ?? problemOf(error), 'error')
-        choice.retry()
+        choice.retry(messages.show(isAuthError(error, 'MFA_CODE_INVALID') ? 'That code is not right. Try again.' : passkeyProblem(error) ?? problemOf(error), 'error'))
       })
     })
     body.replaceChildren(form)

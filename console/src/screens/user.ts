@@ -1,16 +1,18 @@
 // One user: profile, role, state, sessions, reset mail, second factors, deletion; refusals (the last admin) shown as messages.
 import { problemOf, type Sessions, type User } from '../api.js'
 import { hashOf, pager, type Context, type Screen } from '../context.js'
-import { field, h, messageArea, option, table, type Child } from '../dom.js'
-import { dateTime, device } from '../format.js'
+import { field, h, markInvalid, messageArea, option, table, whileBusy, type Child } from '../dom.js'
+import { dateTime, device, visible } from '../format.js'
 import { roles, type Role } from '../../../src/services/accounts/roles.js'
 
 function profile (user: User): HTMLElement {
   const entries: Array<[string, Child]> = [
     ['Email', user.email],
     ['Pending email', user.pendingEmail ?? null],
-    ['Username', user.username ?? '—'],
-    ['Display name', user.profile.displayName ?? '—'],
+    // What the user wrote, with what cannot be seen spelt out (format.ts): a bidi override
+    // would show one name and have a screen reader read another.
+    ['Username', user.username === null ? '—' : visible(user.username)],
+    ['Display name', user.profile.displayName === null ? '—' : visible(user.profile.displayName)],
     ['Role', user.role],
     ['Status', user.isActive ? 'Active' : 'Deactivated'],
     ['Email verified', user.emailVerified ? 'Yes' : 'No'],
@@ -37,16 +39,14 @@ export async function userScreen ({ api, meId, params, navigate, endsScreen }: C
   /**
    * Runs an admin action, shows the user as it now is, then tells the outcome (so the message
    * comes once the screen is settled); `focus` names the section to return to. A refusal
-   * changed nothing: the screen stays as it is, with what the admin typed.
+   * changed nothing: the screen stays as it is, with what the admin typed, the focus on `button`.
    */
   async function act (button: HTMLButtonElement, focus: string, action: () => Promise<string | undefined>): Promise<void> {
-    button.disabled = true
     messages.clear()
     let done: string | undefined
     try {
-      done = await action()
+      done = await whileBusy(button, action)
     } catch (error) {
-      button.disabled = false
       if (!endsScreen(error)) messages.show(problemOf(error), 'error')
       return
     }
@@ -62,7 +62,9 @@ export async function userScreen ({ api, meId, params, navigate, endsScreen }: C
       if (!endsScreen(error)) messages.show(problemOf(error), 'error')
       return
     }
-    for (const h2 of body.querySelectorAll('h2')) if (h2.textContent === focus) h2.focus()
+    // A section that went with the change (the second factor's) leaves the screen's heading.
+    const target = Array.from(body.querySelectorAll('h2')).find(h2 => h2.textContent === focus) ?? heading
+    target.focus()
   }
 
   function render (user: User, sessions: Sessions): void {
@@ -145,15 +147,12 @@ export async function userScreen ({ api, meId, params, navigate, endsScreen }: C
     removeForm.addEventListener('submit', event => {
       event.preventDefault()
       if (confirmation.value.trim().toLowerCase() !== user.email) {
-        messages.show(`To delete, type the user's email address exactly: ${user.email}.`, 'error')
-        confirmation.setAttribute('aria-invalid', 'true')
+        markInvalid(confirmation, messages.show(`To delete, type the user's email address exactly: ${user.email}.`, 'error'))
         confirmation.focus()
         return
       }
-      remove.disabled = true
       messages.clear()
-      api.remove(id).then(() => { navigate('#/users') }, error => {
-        remove.disabled = false
+      whileBusy(remove, () => api.remove(id)).then(() => { navigate('#/users') }, error => {
         if (!endsScreen(error)) messages.show(problemOf(error), 'error')
       })
     })

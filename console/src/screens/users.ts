@@ -2,7 +2,7 @@
 import type { UserQuery } from '../api.js'
 import { hashOf, pager, type Context, type Screen } from '../context.js'
 import { field, h, option, table } from '../dom.js'
-import { dateTime } from '../format.js'
+import { dateTime, visible } from '../format.js'
 import { roles, type Role } from '../../../src/services/accounts/roles.js'
 
 const PAGE_SIZE = 20
@@ -36,19 +36,21 @@ export async function usersScreen ({ api, params, navigate }: Context): Promise<
 
   const rows = page.items.map(user => [
     h('a', { href: `#/users/${user.id}` }, user.email),
-    user.username ?? '—',
+    user.username === null ? '—' : visible(user.username),
     user.role,
     user.isActive ? 'Active' : 'Deactivated',
     dateTime(user.createdAt)
   ])
   const list = `${filters.q}|${filters.role}|${filters.active}`
   const go = (next: string | undefined) => navigate(hashOf('/users', { ...filters, cursor: next }))
+  const found = rows.length === 1 ? '1 user' : `${rows.length} users`
   return {
     title: 'Users',
+    status: rows.length === 0 ? 'No user matches.' : page.nextCursor === null ? found : `${found} on this page, more on the next`,
     element: h('section', {},
       h('h1', { tabindex: '-1' }, 'Users'),
       form,
-      rows.length === 0 ? h('p', { role: 'status' }, 'No user matches.') : table('Users, newest first', ['Email', 'Username', 'Role', 'Status', 'Created'], rows),
+      rows.length === 0 ? h('p', {}, 'No user matches.') : table('Users, newest first', ['Email', 'Username', 'Role', 'Status', 'Created'], rows),
       h('div', { class: 'pager' }, pager(`users ${list}`, cursor, page.nextCursor, go))
     )
   }
