@@ -68,7 +68,7 @@ t.test('an admin removed while their request is under way changes nothing, whate
     t.equal(await prisma.session.count({ where: { userId: victim.user.id, revokedAt: null } }), 1, `${how}: nobody signed out`)
     t.equal((await app.inject({ method: 'GET', url: '/admin/settings', headers: guardian.headers })).json().accessTokenTtlSeconds, 900, `${how}: the lifetimes as they were`)
     t.equal(await prisma.outboxMail.count({ where: { kind: 'password_reset' } }), 0, `${how}: no reset mail`)
-    t.equal(await prisma.auditEvent.count({ where: { actorId: rogue.user.id, action: { not: 'login.succeeded' } } }), 0, `${how}: nothing done in the rogue's name`)
+    t.equal(await prisma.auditEvent.count({ where: { actorId: rogue.user.id, action: { notIn: ['user.registered', 'login.succeeded'] } } }), 0, `${how}: nothing done in the rogue's name`)
   }
 })
 

@@ -107,7 +107,7 @@ t.test('with a factor: the code or a recovery code also renews, and the methods 
   const { secret, recoveryCodes } = await enrolTotp(app, headers, clock)
   clock.advance(STALE)
   const refused = await app.inject({ method: 'POST', url: '/auth/mfa/recovery-codes', headers })
-  t.same(refused.json().methods, ['password', 'totp', 'recovery_code'])
+  t.same(refused.json().methods, ['totp', 'recovery_code'])
   const wrong = await reauthenticate(headers, { code: '000000' })
   t.equal(wrong.statusCode, 403, 'not 401: the session itself is fine')
   t.equal(wrong.json().code, 'MFA_CODE_INVALID')
@@ -120,6 +120,26 @@ t.test('with a factor: the code or a recovery code also renews, and the methods 
   t.equal((await reauthenticate(headers, { recoveryCode: regenerated.json().recoveryCodes[0] })).statusCode, 200)
   const session = await prisma.session.findFirstOrThrow({ where: { userId: account.user.id }, select: { totpProvenAt: true, passwordProvenAt: true } })
   t.ok(session.totpProvenAt !== null && session.passwordProvenAt !== null, 'the session records when each was proven')
+})
+
+// Regression (an ASVS review): the password alone made a session fresh beside a second factor,
+// so whoever held a session and had learnt the password could change the address, remove the
+// factor or take new recovery codes: the account taken, the factor notwithstanding.
+t.test('beside a second factor, the password alone does not make a session fresh, nor does a login that proved no factor', async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const enrolling = bearer((await loginWithBody(app, account)).accessToken)
+  const stolen = bearer((await loginWithBody(app, account)).accessToken)
+  const { secret } = await enrolTotp(app, enrolling, clock)
+  const takeover = async (headers: Record<string, string>) => await app.inject({ method: 'PATCH', url: '/users/me', headers, payload: { email: `taken-${Date.now()}@example.com` } })
+  t.same((await takeover(stolen)).json().methods, ['totp', 'recovery_code'], 'a session opened by the password before the factor, though within the limit')
+  const byPassword = await reauthenticate(stolen, { password: account.password })
+  t.equal(byPassword.statusCode, 403)
+  t.match(byPassword.json(), { code: 'REAUTHENTICATION_REQUIRED', methods: ['totp', 'recovery_code'] }, 'the password is refused with the methods that do')
+  t.equal((await takeover(stolen)).json().code, 'REAUTHENTICATION_REQUIRED', 'and changed nothing')
+  t.equal(await prisma.user.count({ where: { id: account.user.id, pendingEmail: null } }), 1)
+  t.equal((await takeover(enrolling)).statusCode, 200, 'the session that proved the factor by setting it up')
+  const byCode = await reauthenticate(stolen, { code: nextCode(secret, clock) })
+  t.equal((await takeover(bearer(byCode.json().accessToken))).statusCode, 200, 'a code does')
 })
 
 t.test('a code without a factor is 409 MFA_NOT_ENABLED', async t => {

@@ -42,17 +42,15 @@ export interface ReauthenticationDeps {
   requireMfaForAdmins: boolean
 }
 
-/** The methods an account can reauthenticate with: its password, and its second factors when it has them. */
-function methodsFor ({ totp, recoveryCodes, passkey }: SecondFactors): ReauthenticationMethod[] {
-  return [...['password'] as const, ...(totp ? ['totp'] as const : []), ...(recoveryCodes ? ['recovery_code'] as const : []), ...(passkey ? ['webauthn'] as const : [])]
-}
-
-/** Whether the account has the factor a proof by `method` needs: a recovery code needs any factor. */
-function mayProveWith (method: ReauthenticationMethod, factors: SecondFactors): boolean {
-  if (method === 'password') return true
-  if (method === 'totp') return factors.totp
-  if (method === 'webauthn') return factors.passkey
-  return hasSecondFactor(factors)
+/**
+ * The methods an account can reauthenticate with: its second factors when it has them, else its
+ * password. Not the password beside a factor: whoever holds a session and has learnt the password
+ * (the case a second factor is for) could otherwise change the address, the factors or the
+ * recovery codes, and take the account (an ASVS review's finding).
+ */
+function methodsFor (factors: SecondFactors): ReauthenticationMethod[] {
+  if (!hasSecondFactor(factors)) return ['password']
+  return [...(factors.totp ? ['totp'] as const : []), ...(factors.recoveryCodes ? ['recovery_code'] as const : []), ...(factors.passkey ? ['webauthn'] as const : [])]
 }
 
 /** The method a proof uses: its session records when that method was last proven. */
@@ -60,11 +58,22 @@ function methodOf (proof: ReauthenticationProof): ReauthenticationMethod {
   return 'password' in proof ? 'password' : 'code' in proof ? 'totp' : 'recoveryCode' in proof ? 'recovery_code' : 'webauthn'
 }
 
-/** The caller's session's authentication time, only while it is live. */
-async function authTimeOf ({ prisma, now }: ReauthenticationDeps, userId: string, sessionId: string, db: Db = prisma): Promise<Date> {
-  const session = await liveSessionOf(db, userId, sessionId, now(), { authTime: true })
+/** Whether the account has the factor a proof by `method` needs: a recovery code needs any factor (a used one is then a wrong code). */
+function mayProveWith (method: ReauthenticationMethod, factors: SecondFactors): boolean {
+  if (method === 'password') return true
+  if (method === 'totp') return factors.totp
+  if (method === 'webauthn') return factors.passkey
+  return hasSecondFactor(factors)
+}
+
+/** The caller's session's latest authentication, and whether it proved a second factor, only while the session is live. */
+async function authenticationOf ({ prisma, now }: ReauthenticationDeps, userId: string, sessionId: string, db: Db = prisma) {
+  const session = await liveSessionOf(db, userId, sessionId, now(), { authTime: true, totpProvenAt: true, recoveryCodeProvenAt: true, passkeyProvenAt: true })
   if (session === null) throw apiError('AUTH_SESSION_REVOKED')
-  return session.authTime
+  // A login or reauthentication stamps its proofs with its own time; setting up a factor proves
+  // it on the session too (the app's first code, the new passkey), later.
+  const withFactor = [session.totpProvenAt, session.recoveryCodeProvenAt, session.passkeyProvenAt].some(at => at !== null && at >= session.authTime)
+  return { at: session.authTime, withFactor }
 }
 
 /** A session's caller, with the access token's auth_time (absent only from tokens older than second factors). */
@@ -132,12 +141,15 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
      * reauthentication made every copy of the session's tokens fresh). Else 403 with the methods.
      */
     async assertFresh ({ userId, sessionId, authTime }: FreshnessCaller, db: Db = prisma): Promise<void> {
-      const authenticatedAt = await authTimeOf(deps, userId, sessionId, db)
-      const mintedSince = authTime === Math.floor(authenticatedAt.getTime() / 1000)
+      const authentication = await authenticationOf(deps, userId, sessionId, db)
+      const mintedSince = authTime === Math.floor(authentication.at.getTime() / 1000)
       // An authentication stamped ahead of this clock (set back since, or another instance's
       // running ahead) is as fresh as one as far behind (regression: fresh for the step's length).
-      if (mintedSince && Math.abs(now().getTime() - authenticatedAt.getTime()) <= maxAgeSeconds * 1000) return
-      throw reauthenticationRequired(methodsFor(await factors.secondFactors(userId)))
+      const recent = Math.abs(now().getTime() - authentication.at.getTime()) <= maxAgeSeconds * 1000
+      const owned = await factors.secondFactors(userId, db)
+      // Beside a factor, only an authentication that proved one (see methodsFor).
+      if (mintedSince && recent && (authentication.withFactor || !hasSecondFactor(owned))) return
+      throw reauthenticationRequired(methodsFor(owned))
     },
 
     /**
@@ -175,7 +187,7 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
 
     /** Passkey options for reauthenticating: the caller's passkeys, a challenge bound to this session. 409 without a passkey. */
     async webauthnOptions (userId: string, sessionId: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
-      await authTimeOf(deps, userId, sessionId)
+      await authenticationOf(deps, userId, sessionId)
       if (!await passkeys.has(userId)) throw apiError('MFA_NOT_ENABLED')
       return passkeys.reauthenticationOptions(userId, sessionId)
     },
@@ -187,7 +199,7 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
      * session cannot be used to guess the password.
      */
     async reauthenticate (userId: string, sessionId: string, proof: ReauthenticationProof, ip: string): Promise<SignedAccessToken & { sessionExpiresAt: Date }> {
-      await authTimeOf(deps, userId, sessionId)
+      await authenticationOf(deps, userId, sessionId)
       const user = await userById(prisma, userId, { email: true, username: true, passwordHash: true })
       if (user === null) throw apiError('AUTH_SESSION_REVOKED')
       const keys = throttle.keys.account(user)
@@ -195,7 +207,10 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
       // In turn with the logins by the address, as they count against its backoff alike.
       const session = await throttle.inTurn(keys[0] as string, async () => {
         await throttle.assertMayTryAll(keys)
-        if (!mayProveWith(method, await factors.secondFactors(userId))) throw apiError('MFA_NOT_ENABLED')
+        const owned = await factors.secondFactors(userId)
+        // The password beside a factor proves too little (403, with the methods that do).
+        if (method === 'password' && hasSecondFactor(owned)) throw reauthenticationRequired(methodsFor(owned))
+        if (!mayProveWith(method, owned)) throw apiError('MFA_NOT_ENABLED')
         const proven = await proveAndRecord(deps, userId, sessionId, proof, user.passwordHash, ip)
         if (proven.refusal === null) return proven.session
         await throttle.recordFailure(keys[0] as string)
