@@ -140,7 +140,7 @@ export function createServices (config: Config, { prisma, sql, signJwt, refreshK
   const assertions = createAssertionVerifier({ prisma, ceremonies, audit, settings: webauthn, now })
   const challenges = createChallengeService({ prisma, factors, passkeys, assertions, throttle, audit, outbox, now })
   const reauthentication = createReauthenticationService({
-    prisma, passwords, factors, passkeys, assertions, sessions, throttle, audit, outbox, settings, issueAccessToken, now, maxAgeSeconds: config.REAUTH_MAX_AGE_SECONDS, requireMfaForAdmins: config.REQUIRE_MFA_FOR_ADMINS
+    prisma, passwords, factors, passkeys, assertions, sessions, throttle, audit, outbox, settings, issueAccessToken, now, maxAgeSeconds: config.REAUTH_MAX_AGE_SECONDS, requireMfaForAdmins: config.REQUIRE_MFA_FOR_ADMINS, requireVerifiedEmail
   })
   const logins = createLoginService({ prisma, passwords, records, settings, audit, issueAccessToken, emails, throttle, challenges, assertions, requireVerifiedEmail, metrics })
   const admin = createAdminService({ prisma, sessions, audit, passwordReset, oneTimeTokens, throttle, outbox, now })

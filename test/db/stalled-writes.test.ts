@@ -153,6 +153,26 @@ t.test('a second step whose session cannot open after its code was spent: 503, a
   t.equal((await secondStep(voided, another)).json().code, 'MFA_CHALLENGE_EXPIRED', 'a remedy since ends a challenge met and not yet opened, as one not met')
 })
 
+// Regression: the second step wrote a recovery code's audit entry after spending it, so a failure
+// there lost the entry for good (and a step resumed after a 503 did not write it either).
+t.test('a second step whose recovery code\'s audit entry cannot be written spends nothing: 503, and the retry does both', { skip: !onServer && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL' }, async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const [code] = (await enrolTotp(app, { authorization: `Bearer ${(await loginWithBody(app, account)).accessToken}` }, clock)).recoveryCodes
+  const mfaToken = (await startLogin(app, account)).json().mfaToken as string
+  const secondStep = async () => await app.inject({ method: 'POST', url: '/auth/mfa/verify', payload: { mfaToken, recoveryCode: code } })
+  await pool.query('CREATE FUNCTION wait_for_the_test () RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_xact_lock(4242); RETURN NEW; END $$')
+  await pool.query('CREATE TRIGGER wait_for_the_test BEFORE INSERT ON "AuditEvent" FOR EACH ROW WHEN (NEW.action = \'mfa.recovery_code_used\') EXECUTE FUNCTION wait_for_the_test()')
+  const cut = await whileHeld(database.url, pool, {
+    hold: async holder => await holder.query('SELECT pg_advisory_xact_lock(4242)'),
+    waitingStatement: '%"AuditEvent"%',
+    meanwhile: dropConnectionOf(pool, '%"AuditEvent"%')
+  }, secondStep).finally(async () => await pool.query('DROP TRIGGER wait_for_the_test ON "AuditEvent"; DROP FUNCTION wait_for_the_test'))
+  t.equal(cut.statusCode, 503)
+  t.equal(await prisma.recoveryCode.count({ where: { userId: account.user.id, usedAt: { not: null } } }), 0, 'the code is unspent')
+  t.equal((await secondStep()).statusCode, 200, 'the retry signs in')
+  t.equal(await prisma.auditEvent.count({ where: { subjectId: account.user.id, action: 'mfa.recovery_code_used' } }), 1, 'audited once')
+})
+
 // Regression: these admin actions wrote their audit entry after their commit: a failure there
 // left the change done and unrecorded (a factor removed, a session ended, a reset mailed).
 t.test('an admin action whose audit entry cannot be written changes nothing: 503, and the retry does both', { skip: !onServer && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL' }, async t => {

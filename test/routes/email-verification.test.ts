@@ -389,4 +389,8 @@ t.test('REQUIRE_EMAIL_VERIFICATION: unverified users are told so only after a co
   const refresh = await strict.app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: accepted.json().refreshToken } })
   t.equal(refresh.statusCode, 403)
   t.equal(refresh.json().code, 'EMAIL_NOT_VERIFIED')
+  // Regression: a reauthentication answered such a session a new access token, again and again.
+  const reauthenticated = await strict.app.inject({ method: 'POST', url: '/auth/reauthenticate', headers: { authorization: `Bearer ${accepted.json().accessToken as string}` }, payload: { password: account.password } })
+  t.equal(reauthenticated.json().code, 'EMAIL_NOT_VERIFIED', 'nor does a reauthentication mint one')
+  t.equal(reauthenticated.json().accessToken, undefined)
 })

@@ -182,6 +182,8 @@ async function checkLocked (deps: ChallengeDeps, userId: string, tokenHash: stri
     }
     const met = { sessionId: randomUUID(), proof: { method, userVerified: checked.userVerified, ...checked.proven } }
     await tx.mfaChallenge.update({ where: { id: row.id }, data: { usedAt: at, ...met } })
+    // With the code it records: a resumed step writes neither again.
+    if (method === 'recovery_code') await deps.audit.recordIn(tx, { action: 'mfa.recovery_code_used', actorId: row.userId, subjectId: row.userId, ip, details: { during: 'login' } })
     return { row: { ...row, ...met }, resumed: false, method, ...checked }
   })
 }
@@ -252,10 +254,7 @@ export function createChallengeService (deps: ChallengeDeps) {
         await audit.record({ action: 'mfa.code_failed', subjectId: checked.row.userId, ip, details: { during: 'login', method: checked.method, failures: checked.row.failures + 1 } })
         throw apiError(refusal)
       }))
-      if (method === 'recovery_code' && !resumed) {
-        outbox.wake()
-        await audit.record({ action: 'mfa.recovery_code_used', actorId: row.userId, subjectId: row.userId, ip, details: { during: 'login' } })
-      }
+      if (method === 'recovery_code' && !resumed) outbox.wake()
       const account = { passwordHash: found.user.passwordHash, signOutGeneration: found.user.signOutGeneration }
       return { userId: row.userId, throttleKeys, proof: { secondFactor: method, userVerified, sessionId: row.sessionId ?? undefined, ...account, ...proven } }
     }

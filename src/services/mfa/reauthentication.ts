@@ -40,6 +40,8 @@ export interface ReauthenticationDeps {
   maxAgeSeconds: number
   /** REQUIRE_MFA_FOR_ADMINS. */
   requireMfaForAdmins: boolean
+  /** REQUIRE_EMAIL_VERIFICATION: no new access token for an unverified user, as no refresh. */
+  requireVerifiedEmail: boolean
 }
 
 /**
@@ -129,7 +131,7 @@ async function proveAndRecord (deps: ReauthenticationDeps, userId: string, sessi
 }
 
 export function createReauthenticationService (deps: ReauthenticationDeps) {
-  const { prisma, factors, passkeys, throttle, audit, outbox, settings, issueAccessToken, now, maxAgeSeconds, requireMfaForAdmins } = deps
+  const { prisma, factors, passkeys, throttle, audit, outbox, settings, issueAccessToken, now, maxAgeSeconds, requireMfaForAdmins, requireVerifiedEmail } = deps
   return {
     /**
      * OWASP ASVS 3.7.1 (re-authentication before sensitive changes): a stolen session, or a
@@ -200,8 +202,10 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
      */
     async reauthenticate (userId: string, sessionId: string, proof: ReauthenticationProof, ip: string): Promise<SignedAccessToken & { sessionExpiresAt: Date }> {
       await authenticationOf(deps, userId, sessionId)
-      const user = await userById(prisma, userId, { email: true, username: true, passwordHash: true })
+      const user = await userById(prisma, userId, { email: true, username: true, passwordHash: true, emailVerifiedAt: true })
       if (user === null) throw apiError('AUTH_SESSION_REVOKED')
+      // A session opened before REQUIRE_EMAIL_VERIFICATION: it can no longer refresh, nor get tokens here.
+      if (requireVerifiedEmail && user.emailVerifiedAt === null) throw apiError('EMAIL_NOT_VERIFIED')
       const keys = throttle.keys.account(user)
       const method = methodOf(proof)
       // In turn with the logins by the address, as they count against its backoff alike.

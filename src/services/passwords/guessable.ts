@@ -3,43 +3,83 @@
 import { dictionary } from '@zxcvbn-ts/language-common'
 
 const commonPasswords = new Set(dictionary['passwords-common'].map(p => p.toLowerCase()))
+const LONGEST_ENTRY = Math.max(...[...commonPasswords].map(entry => [...entry].length))
 
-// What people type for a letter to satisfy a composition rule they met elsewhere.
-const LOOK_ALIKES: Readonly<Record<string, string>> = { '@': 'a', 4: 'a', 8: 'b', 3: 'e', 1: 'i', '!': 'i', 0: 'o', $: 's', 5: 's', 7: 't', '+': 't' }
-const unLeet = (text: string) => text.replace(/[@483!10$57+]/g, character => LOOK_ALIKES[character] ?? character)
+// A part of the password counts when it is this share of it at least: `summer` is most of
+// `Summer2023!`, while `bear` is a small part of `0451-9923-8817-6642-bear`.
+const MEANINGFUL_SHARE = 0.4
+// A run of one character, or one step up or down, counts when it is this share.
+const RUN_SHARE = 0.6
+
+// What people type for a letter to satisfy a composition rule they met elsewhere; a 1 is an i or an l.
+const LOOK_ALIKES: Readonly<Record<string, string>> = { '@': 'a', 4: 'a', 8: 'b', 3: 'e', '!': 'i', 0: 'o', $: 's', 5: 's', 7: 't', '+': 't' }
+const readAs = (chars: string[], one: 'i' | 'l') => chars.map(c => c === '1' ? one : LOOK_ALIKES[c] ?? c)
+
+const isLetterOrDigit = (c: string) => /^[\p{L}\p{N}]$/u.test(c)
+
+/** Without the symbols at either end (`!!football!!` is `football`); a loop, not a regular expression, so a long run of symbols costs one pass. */
+function trimmed (chars: string[]): string[] {
+  let start = 0
+  let end = chars.length
+  while (start < end && !isLetterOrDigit(chars[start] ?? '')) start++
+  while (end > start && !isLetterOrDigit(chars[end - 1] ?? '')) end--
+  return chars.slice(start, end)
+}
 
 /**
- * The password as guessers try it: itself, without the digits and symbols around its letters
- * (`Summer2023!` is `summer`, `!!password1` is `password`), without what follows its last
- * letter or digit (`12345678!` is `12345678`), and each with look-alikes read as letters
- * (`P@ssw0rd` is `password`). In compatibility form (NFKC) and lower case, so full-width
- * letters and case change nothing.
+ * The spellings a guesser starts from: the password in compatibility form (NFKC) and lower case,
+ * without the symbols at its ends, each also with look-alikes read as letters (`P@ssw0rd`).
  */
-function variantsOf (password: string): Set<string> {
-  const whole = password.normalize('NFKC').toLowerCase()
-  const letters = whole.replace(/^[^\p{L}]+|[^\p{L}]+$/gu, '')
-  const trimmed = whole.replace(/[^\p{L}\p{N}]+$/u, '')
-  return new Set([whole, letters, trimmed].flatMap(form => [form, unLeet(form)]).filter(form => form !== ''))
+function spellingsOf (chars: string[]): string[][] {
+  return [chars, trimmed(chars)].flatMap(form => [form, readAs(form, 'i'), readAs(form, 'l')])
 }
 
-/** Fewer than three different characters (`aaaaaaaa`, `abababab`, eight spaces). */
-function isRepetitive (password: string): boolean {
-  return new Set(password.normalize('NFKC').toLowerCase()).size < 3
+/** Each spelling whole, and its beginnings and ends of `shortest` characters up to the longest list entry (`summer` of `summer2023a`). */
+function partsOf (spelling: string[], shortest: number): string[] {
+  const parts = spelling.length >= shortest ? [spelling.join('')] : []
+  for (let length = shortest; length < spelling.length && length <= LONGEST_ENTRY; length++) {
+    parts.push(spelling.slice(0, length).join(''), spelling.slice(-length).join(''))
+  }
+  return parts
 }
 
-/** One step up or down the alphabet or the digits throughout (`abcdefgh`, `98765432`). */
-function isSequential (password: string): boolean {
-  const points = [...password.normalize('NFKC').toLowerCase()].map(character => character.codePointAt(0) ?? 0)
+/** How many characters from the start keep one step (0: the same character; 1 or -1: the next or previous). */
+function stepRun (points: number[]): number {
+  if (points.length < 2) return points.length
   const step = (points[1] ?? 0) - (points[0] ?? 0)
-  return Math.abs(step) === 1 && points.every((point, i) => i === 0 || point - (points[i - 1] ?? 0) === step)
+  if (Math.abs(step) > 1) return 1
+  let length = 2
+  while (length < points.length && (points[length] ?? 0) - (points[length - 1] ?? 0) === step) length++
+  return length
+}
+
+/** Mostly one character, or a run up or down the alphabet or the digits (`aaaaaaaa1!`, `abcdefgh`, `98765432`), or fewer than three different characters. */
+function isRepetitiveOrSequential (chars: string[]): boolean {
+  if (new Set(chars).size < 3) return true
+  const points = trimmed(chars).map(c => c.codePointAt(0) ?? 0)
+  const longest = Math.max(stepRun(points), stepRun([...points].reverse()))
+  return longest >= Math.max(3, Math.ceil(chars.length * RUN_SHARE))
+}
+
+/** One short piece said again and again (`abcabcabc`, `hunter2hunter2`). */
+function isRepeated (chars: string[]): boolean {
+  const text = trimmed(chars).join('')
+  for (let unit = 1; unit <= Math.min(LONGEST_ENTRY, text.length / 2); unit++) {
+    if (text.length % unit === 0 && text.slice(0, unit).repeat(text.length / unit) === text) return true
+  }
+  return false
 }
 
 /**
- * True when `password` is in the list of ~49,000 common passwords in any of its guessers'
- * variants, repetitive, sequential, or in any variant one of `own` (the account's email and
- * username, in canonical form) or the email's local part (`ada2024!` for `ada@example.com`).
+ * True when `password` is repetitive or sequential, or when most of it (a beginning, an end, or
+ * the whole, in any of a guesser's spellings) is in the list of ~49,000 common passwords, or is
+ * one of `own` (the account's email and username, in canonical form) or the email's local part
+ * (`ada2024!` for `ada@example.com`). Linear in the password's length.
  */
 export function isGuessable (password: string, own: ReadonlyArray<string | null> = []): boolean {
+  const chars = [...password.normalize('NFKC').toLowerCase()]
+  if (isRepetitiveOrSequential(chars) || isRepeated(chars)) return true
   const words = new Set(own.flatMap(value => value === null ? [] : [value, value.split('@')[0] ?? value]))
-  return isRepetitive(password) || isSequential(password) || [...variantsOf(password)].some(variant => commonPasswords.has(variant) || words.has(variant))
+  const shortest = Math.max(3, Math.ceil(chars.length * MEANINGFUL_SHARE))
+  return spellingsOf(chars).some(spelling => partsOf(spelling, shortest).some(part => commonPasswords.has(part) || words.has(part)))
 }

@@ -52,7 +52,7 @@ function tokenMinter ({ codec, settings, issueAccessToken }: Pick<RefreshDeps, '
   return function tokensFor (session: SessionState, generation: number, refreshExpiresAt: Date): RefreshedTokens {
     const lifetimes = settings.tokenLifetimes()
     // Role and verification come from the user's current state: a change reaches the next access token.
-    // amr and auth_time describe the login, so they pass to every successor unchanged.
+    // amr describes the login and auth_time the latest authentication (a reauthentication moves it): both come from the session.
     const access = issueAccessToken({
       userId: session.userId,
       sessionId: session.id,

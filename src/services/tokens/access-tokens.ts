@@ -9,7 +9,7 @@ export interface AccessGrant {
   emailVerified: boolean
   /** RFC 8176 authentication methods of the login that opened the session (`amrOf` in sessions/login-records.ts): `pwd`, `otp`, `hwk` and `user` by what was proven, and `mfa` whenever two factors were. */
   amr: string[]
-  /** When that login happened. Both this and `amr` are kept by every refresh. */
+  /** When the user last authenticated on the session: the login, or the latest reauthentication (kept by every refresh until then). */
   authTime: Date
 }
 
