@@ -231,13 +231,14 @@ t.test('a user\'s own action whose audit entry cannot be written changes nothing
       request: { method: 'POST', url: '/auth/mfa/recovery-codes' },
       done: async () => !(await prisma.recoveryCode.findMany({ where: { userId: owner.user.id }, select: { codeHash: true } })).some(code => code.codeHash === codesBefore[0]?.codeHash)
     },
-    'mfa.totp_removed': {
-      request: { method: 'DELETE', url: '/auth/mfa/totp' },
-      done: async () => await prisma.totpFactor.count({ where: { userId: owner.user.id } }) === 0
-    },
+    // Before the app's removal: the session proved the app, and a proof of a factor gone makes no session fresh.
     'passkey.removed': {
       request: { method: 'DELETE', url: `/auth/passkeys/${passkey.id}` },
       done: async () => await prisma.passkey.count({ where: { id: passkey.id } }) === 0
+    },
+    'mfa.totp_removed': {
+      request: { method: 'DELETE', url: '/auth/mfa/totp' },
+      done: async () => await prisma.totpFactor.count({ where: { userId: owner.user.id } }) === 0
     },
     'password.changed': {
       // The retry proves the password the first attempt would have set, had it committed: none did.

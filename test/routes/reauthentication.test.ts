@@ -3,7 +3,8 @@ import t from 'tap'
 import { loginAsAdmin } from '../helpers/admin.js'
 import { buildTestApp } from '../helpers/app.js'
 import { racedWhileHeld } from '../helpers/locks.js'
-import { enrolTotp, nextCode } from '../helpers/mfa.js'
+import { enrolTotp, nextCode, startLogin } from '../helpers/mfa.js'
+import { registerPasskey } from '../helpers/passkeys.js'
 import { loginWithBody, loginWithCookies, registerAccount, registerProvenAccount } from '../helpers/users.js'
 
 const { app, prisma, pool, database, clock, config } = await buildTestApp(t)
@@ -140,6 +141,40 @@ t.test('beside a second factor, the password alone does not make a session fresh
   t.equal((await takeover(enrolling)).statusCode, 200, 'the session that proved the factor by setting it up')
   const byCode = await reauthenticate(stolen, { code: nextCode(secret, clock) })
   t.equal((await takeover(bearer(byCode.json().accessToken))).statusCode, 200, 'a code does')
+})
+
+// Regression (a review of the rule above): a set-up of an app begun while the password was enough
+// was confirmed after the owner's first passkey, and the session then held a factor of its own.
+t.test('a passkey set up ends an app\'s set-up under way, begun when the password was enough', async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const intruder = bearer((await loginWithBody(app, account)).accessToken)
+  const owner = bearer((await loginWithBody(app, account)).accessToken)
+  const { secret } = (await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers: intruder })).json()
+  await registerPasskey(app, owner, 'Laptop')
+  const confirmed = await app.inject({ method: 'POST', url: '/auth/mfa/totp/confirm', headers: intruder, payload: { code: nextCode(secret, clock) } })
+  t.equal(confirmed.json().code, 'MFA_ENROLMENT_NOT_STARTED', 'the set-up is gone')
+  t.equal(await prisma.totpFactor.count({ where: { userId: account.user.id } }), 0)
+  t.same((await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers: intruder })).json().methods, ['webauthn'], 'and a new one needs the passkey')
+})
+
+// Regression (the same review): freshness beside a factor counted any proof made since the latest
+// authentication, so a proof of an app since removed counted once a reauthentication by password,
+// stamped by a clock behind, came before it, and another factor was set up.
+t.test('beside a factor, only a proof of a factor the user still has makes a session fresh, whatever the clocks say', async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const enrolling = bearer((await loginWithBody(app, account)).accessToken)
+  const { secret } = await enrolTotp(app, enrolling, clock)
+  const challenge = (await startLogin(app, account)).json().mfaToken as string
+  const session = bearer((await app.inject({ method: 'POST', url: '/auth/mfa/verify', payload: { mfaToken: challenge, code: nextCode(secret, clock) } })).json().accessToken)
+  t.equal((await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', headers: enrolling })).statusCode, 204)
+  clock.advance(-120)
+  t.teardown(() => clock.advance(120))
+  const byPassword = await reauthenticate(session, { password: account.password })
+  t.equal(byPassword.statusCode, 200, 'with no factor left, the password is enough')
+  const later = await loginWithBody(app, account)
+  await registerPasskey(app, bearer(later.accessToken), 'Laptop')
+  const stale = await app.inject({ method: 'POST', url: '/auth/mfa/recovery-codes', headers: bearer(byPassword.json().accessToken) })
+  t.equal(stale.json().code, 'REAUTHENTICATION_REQUIRED', 'the proof of the removed app, stamped after it, does not count')
 })
 
 t.test('a code without a factor is 409 MFA_NOT_ENABLED', async t => {

@@ -5,7 +5,8 @@ import type { AuditService } from '../admin/audit.js'
 import type { LoginThrottle } from '../sessions/login-throttle.js'
 import type { MailOutbox } from '../mail/outbox.js'
 import type { PasswordService } from '../passwords/passwords.js'
-import { liveSessionOf, markReauthenticated, type Proof, type ProofMethod } from '../sessions/session-store.js'
+import { markReauthenticated, type Proof, type ProofMethod } from '../sessions/session-store.js'
+import { heldProofsOf, provedFactorSince, type HeldProofs } from './held-proofs.js'
 import { expiryOf } from '../sessions/liveness.js'
 import type { SettingsService } from '../admin/settings.js'
 import type { AccessTokenIssuer, SignedAccessToken } from '../tokens/access-tokens.js'
@@ -68,14 +69,11 @@ function mayProveWith (method: ReauthenticationMethod, factors: SecondFactors): 
   return hasSecondFactor(factors)
 }
 
-/** The caller's session's latest authentication, and whether it proved a second factor, only while the session is live. */
-async function authenticationOf ({ prisma, now }: ReauthenticationDeps, userId: string, sessionId: string, db: Db = prisma) {
-  const session = await liveSessionOf(db, userId, sessionId, now(), { authTime: true, totpProvenAt: true, recoveryCodeProvenAt: true, passkeyProvenAt: true })
-  if (session === null) throw apiError('AUTH_SESSION_REVOKED')
-  // A login or reauthentication stamps its proofs with its own time; setting up a factor proves
-  // it on the session too (the app's first code, the new passkey), later.
-  const withFactor = [session.totpProvenAt, session.recoveryCodeProvenAt, session.passkeyProvenAt].some(at => at !== null && at >= session.authTime)
-  return { at: session.authTime, withFactor }
+/** The caller's session's proofs (see heldProofsOf), only while it is live (else AUTH_SESSION_REVOKED). */
+async function proofsOf ({ prisma, now }: ReauthenticationDeps, userId: string, sessionId: string, db: Db = prisma): Promise<HeldProofs> {
+  const proofs = await heldProofsOf(db, userId, sessionId, now())
+  if (proofs === null) throw apiError('AUTH_SESSION_REVOKED')
+  return proofs
 }
 
 /** A session's caller, with the access token's auth_time (absent only from tokens older than second factors). */
@@ -143,15 +141,14 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
      * reauthentication made every copy of the session's tokens fresh). Else 403 with the methods.
      */
     async assertFresh ({ userId, sessionId, authTime }: FreshnessCaller, db: Db = prisma): Promise<void> {
-      const authentication = await authenticationOf(deps, userId, sessionId, db)
-      const mintedSince = authTime === Math.floor(authentication.at.getTime() / 1000)
+      const proofs = await proofsOf(deps, userId, sessionId, db)
+      const mintedSince = authTime === Math.floor(proofs.authTime.getTime() / 1000)
       // An authentication stamped ahead of this clock (set back since, or another instance's
       // running ahead) is as fresh as one as far behind (regression: fresh for the step's length).
-      const recent = Math.abs(now().getTime() - authentication.at.getTime()) <= maxAgeSeconds * 1000
-      const owned = await factors.secondFactors(userId, db)
-      // Beside a factor, only an authentication that proved one (see methodsFor).
-      if (mintedSince && recent && (authentication.withFactor || !hasSecondFactor(owned))) return
-      throw reauthenticationRequired(methodsFor(owned))
+      const recent = Math.abs(now().getTime() - proofs.authTime.getTime()) <= maxAgeSeconds * 1000
+      // Beside a factor, only an authentication that proved one the user still has (see methodsFor).
+      if (mintedSince && recent && (!proofs.hasFactor || provedFactorSince(proofs))) return
+      throw reauthenticationRequired(methodsFor(await factors.secondFactors(userId, db)))
     },
 
     /**
@@ -162,34 +159,19 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
      * roles are left to the permission guards.
      */
     async assertAdminSession (userId: string, sessionId: string, db: Db = prisma): Promise<string> {
-      const session = await liveSessionOf(db, userId, sessionId, now(), {
-        totpProvenEnrolmentId: true,
-        recoveryCodeGeneration: true,
-        passkeyProvenId: true,
-        user: { select: { role: true, secondFactorGeneration: true, totpFactor: { select: { confirmedAt: true, enrolmentId: true } }, passkeys: { select: { id: true } } } }
-      })
-      // Prisma reads the user in a query of its own: a deletion in between leaves none (regression: a 500).
-      if (session?.user == null) throw apiError('AUTH_SESSION_REVOKED')
-      const { role, secondFactorGeneration, totpFactor, passkeys } = session.user
-      // A code counts while the user still has the very app it came from: a session that proved
-      // an app removed since does not get the admin API back when another is set up. Its identity
-      // decides, not times (regression: with a clock set back, a proof of the removed app read as
-      // made after the new one's set-up).
-      const confirmedAt = totpFactor?.confirmedAt
-      const totpProven = confirmedAt != null && session.totpProvenEnrolmentId === totpFactor?.enrolmentId
-      // A passkey counts while the user still has the very one this session proved: another
-      // passkey of theirs proves nothing of this session.
-      const passkeyProven = passkeys.some(passkey => passkey.id === session.passkeyProvenId)
-      // A recovery code counts while the user has never been left without a factor since it was
-      // proven: the codes stand in for the factors they came with, not for ones set up after.
-      const recoveryCodeProven = session.recoveryCodeGeneration === secondFactorGeneration && (confirmedAt != null || passkeys.length > 0)
-      if (requireMfaForAdmins && isAdministrative(role) && !totpProven && !passkeyProven && !recoveryCodeProven) throw apiError('MFA_ENROLMENT_REQUIRED')
-      return role
+      const proofs = await proofsOf(deps, userId, sessionId, db)
+      // Any proof of a factor the admin still has, made whenever on this session: a session that
+      // proved an app or a passkey removed since does not get the admin API back when another is
+      // set up (regression: with a clock set back, a proof of the removed app read as made after
+      // the new one's set-up), nor one whose recovery code stood for factors all gone since.
+      const proven = proofs.totp !== null || proofs.passkey !== null || proofs.recoveryCode !== null
+      if (requireMfaForAdmins && isAdministrative(proofs.role) && !proven) throw apiError('MFA_ENROLMENT_REQUIRED')
+      return proofs.role
     },
 
     /** Passkey options for reauthenticating: the caller's passkeys, a challenge bound to this session. 409 without a passkey. */
     async webauthnOptions (userId: string, sessionId: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
-      await authenticationOf(deps, userId, sessionId)
+      await proofsOf(deps, userId, sessionId)
       if (!await passkeys.has(userId)) throw apiError('MFA_NOT_ENABLED')
       return passkeys.reauthenticationOptions(userId, sessionId)
     },
@@ -201,7 +183,7 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
      * session cannot be used to guess the password.
      */
     async reauthenticate (userId: string, sessionId: string, proof: ReauthenticationProof, ip: string): Promise<SignedAccessToken & { sessionExpiresAt: Date }> {
-      await authenticationOf(deps, userId, sessionId)
+      await proofsOf(deps, userId, sessionId)
       const user = await userById(prisma, userId, { email: true, username: true, passwordHash: true, emailVerifiedAt: true })
       if (user === null) throw apiError('AUTH_SESSION_REVOKED')
       // A session opened before REQUIRE_EMAIL_VERIFICATION: it can no longer refresh, nor get tokens here.

@@ -9,6 +9,7 @@ import { descriptorsOf, insertPasskey, passkeyCount, type PasskeyView } from './
 import { provenEmailOf } from '../accounts/email-of.js'
 import { lockUser, userById } from '../accounts/user-store.js'
 import { dropRecoveryCodesWithoutFactor } from '../mfa/second-factors.js'
+import { cancelAppSetUp } from '../mfa/factors.js'
 import { markProven } from '../sessions/session-store.js'
 import { webauthn } from './webauthn.js'
 
@@ -64,6 +65,7 @@ async function storePasskey ({ prisma, outbox, audit, now }: PasskeyDeps, actor:
     // A first factor starts with no codes: codes an older release kept past the last factor's
     // removal (beside this one, in a rolling upgrade) must not stand in for this one.
     await dropRecoveryCodesWithoutFactor(tx, actor.userId)
+    await cancelAppSetUp(tx, actor.userId)
     const created = await insertPasskey(tx, actor.userId, {
       id: info.credential.id,
       publicKey: new Uint8Array(info.credential.publicKey),

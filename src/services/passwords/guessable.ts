@@ -5,11 +5,15 @@ import { dictionary } from '@zxcvbn-ts/language-common'
 const commonPasswords = new Set(dictionary['passwords-common'].map(p => p.toLowerCase()))
 const LONGEST_ENTRY = Math.max(...[...commonPasswords].map(entry => [...entry].length))
 
-// A part of the password counts when it is this share of it at least: `summer` is most of
-// `Summer2023!`, while `bear` is a small part of `0451-9923-8817-6642-bear`.
+// A beginning or an end of the password counts when it is this share of it at least: `summer`
+// is most of `Summer2023!`, while `bear` is a small part of `0451-9923-8817-6642-bear`.
 const MEANINGFUL_SHARE = 0.4
+// A part inside it, this share (`password` of `xpasswordx`): short words turn up by chance inside random strings.
+const INNER_SHARE = 0.6
 // A run of one character, or one step up or down, counts when it is this share.
 const RUN_SHARE = 0.6
+// A word with at most this many digits and symbols around it is the password (`Max2020!`, `ada2024!`).
+const DRESSING = 6
 
 // What people type for a letter to satisfy a composition rule they met elsewhere; a 1 is an i or an l.
 const LOOK_ALIKES: Readonly<Record<string, string>> = { '@': 'a', 4: 'a', 8: 'b', 3: 'e', '!': 'i', 0: 'o', $: 's', 5: 's', 7: 't', '+': 't' }
@@ -17,30 +21,48 @@ const readAs = (chars: string[], one: 'i' | 'l') => chars.map(c => c === '1' ? o
 
 const isLetterOrDigit = (c: string) => /^[\p{L}\p{N}]$/u.test(c)
 
-/** Without the symbols at either end (`!!football!!` is `football`); a loop, not a regular expression, so a long run of symbols costs one pass. */
-function trimmed (chars: string[]): string[] {
+const isLetter = (c: string) => /^\p{L}$/u.test(c)
+
+/** Without what `keep` refuses at either end (`!!football!!` is `football`); a loop, not a regular expression, so a long run costs one pass. */
+function trimmed (chars: string[], keep: (c: string) => boolean = isLetterOrDigit): string[] {
   let start = 0
   let end = chars.length
-  while (start < end && !isLetterOrDigit(chars[start] ?? '')) start++
-  while (end > start && !isLetterOrDigit(chars[end - 1] ?? '')) end--
+  while (start < end && !keep(chars[start] ?? '')) start++
+  while (end > start && !keep(chars[end - 1] ?? '')) end--
   return chars.slice(start, end)
 }
 
 /**
  * The spellings a guesser starts from: the password in compatibility form (NFKC) and lower case,
- * without the symbols at its ends, each also with look-alikes read as letters (`P@ssw0rd`).
+ * without the symbols at its ends, without any separator (`p a s s w o r d`, `My-Password-1`),
+ * each also with look-alikes read as letters (`P@ssw0rd`).
  */
 function spellingsOf (chars: string[]): string[][] {
-  return [chars, trimmed(chars)].flatMap(form => [form, readAs(form, 'i'), readAs(form, 'l')])
+  return [chars, trimmed(chars), chars.filter(isLetterOrDigit)].flatMap(form => [form, readAs(form, 'i'), readAs(form, 'l')])
 }
 
-/** Each spelling whole, and its beginnings and ends of `shortest` characters up to the longest list entry (`summer` of `summer2023a`). */
-function partsOf (spelling: string[], shortest: number): string[] {
+/** The same backwards (`poiuytrewq`, `enihsnus`): whole only, since parts of random strings read backwards are as likely words. */
+const backwards = (chars: string[]) => [chars, trimmed(chars)].map(form => [...form].reverse().join(''))
+
+/**
+ * Each spelling whole, its beginnings and ends from `shortest` characters, and the parts inside
+ * it from `inner` characters, up to the longest list entry (`summer` of `summer2023a`,
+ * `password` of `xpasswordx`).
+ */
+function partsOf (spelling: string[], shortest: number, inner: number): string[] {
   const parts = spelling.length >= shortest ? [spelling.join('')] : []
   for (let length = shortest; length < spelling.length && length <= LONGEST_ENTRY; length++) {
-    parts.push(spelling.slice(0, length).join(''), spelling.slice(-length).join(''))
+    const starts = length >= inner ? spelling.length - length : 0
+    for (let start = 0; start <= starts; start++) parts.push(spelling.slice(start, start + length).join(''))
+    if (starts === 0) parts.push(spelling.slice(-length).join(''))
   }
   return parts
+}
+
+/** The letters inside a little dressing of digits and symbols (`max` of `Max2020!`), however short: the word the password is. */
+function dressedWord (chars: string[]): string | null {
+  const word = trimmed(chars, isLetter)
+  return word.length >= 3 && chars.length - word.length <= DRESSING ? word.join('') : null
 }
 
 /** How many characters from the start keep one step (0: the same character; 1 or -1: the next or previous). */
@@ -71,15 +93,19 @@ function isRepeated (chars: string[]): boolean {
 }
 
 /**
- * True when `password` is repetitive or sequential, or when most of it (a beginning, an end, or
- * the whole, in any of a guesser's spellings) is in the list of ~49,000 common passwords, or is
- * one of `own` (the account's email and username, in canonical form) or the email's local part
- * (`ada2024!` for `ada@example.com`). Linear in the password's length.
+ * True when `password` is repetitive or sequential, or when most of it (any part of two fifths
+ * of it at least, in any of a guesser's spellings), or the word inside a little dressing of
+ * digits and symbols, is in the list of ~49,000 common passwords, or is one of `own` (the
+ * account's email and username, in canonical form) or the email's local part (`ada2024!` for
+ * `ada@example.com`). Linear in the password's length: no part longer than the longest entry
+ * is looked up, so a password past two and a half times that length has no part to look up.
  */
 export function isGuessable (password: string, own: ReadonlyArray<string | null> = []): boolean {
   const chars = [...password.normalize('NFKC').toLowerCase()]
   if (isRepetitiveOrSequential(chars) || isRepeated(chars)) return true
   const words = new Set(own.flatMap(value => value === null ? [] : [value, value.split('@')[0] ?? value]))
   const shortest = Math.max(3, Math.ceil(chars.length * MEANINGFUL_SHARE))
-  return spellingsOf(chars).some(spelling => partsOf(spelling, shortest).some(part => commonPasswords.has(part) || words.has(part)))
+  const inner = Math.max(shortest, Math.ceil(chars.length * INNER_SHARE))
+  const parts = [dressedWord(chars), ...backwards(chars), ...spellingsOf(chars).flatMap(spelling => partsOf(spelling, shortest, inner))]
+  return parts.some(part => part !== null && (commonPasswords.has(part) || words.has(part)))
 }
