@@ -125,15 +125,21 @@ t.test('an admin who removes their only factor loses the admin API on the sessio
   t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers })).statusCode, 200, 'a new factor, proven on this session, opens it again')
 })
 
-// Regression: a session that had proven a factor since removed got the admin API back as soon
-// as another factor was set up on another session, without ever proving it.
-t.test('a session that proved a factor since removed stays refused when another is set up elsewhere', async t => {
+/** A new admin with an app set up on one session (`enrolling`) and proven at the login of another (`other`). */
+async function adminProvingTheAppOnTwoSessions () {
   const admin = newAccount()
   await createAdminAccounts({ prisma, sql: pool, passwords }).createAdmin(admin)
   const enrolling = bearer((await loginWithBody(app, admin)).accessToken)
   const { secret } = await enrolTotp(app, enrolling, clock)
   const challenge = await startLogin(app, admin)
   const other = bearer((await app.inject({ method: 'POST', url: '/auth/mfa/verify', payload: { mfaToken: challenge.json().mfaToken, code: nextCode(secret, clock) } })).json().accessToken)
+  return { enrolling, other }
+}
+
+// Regression: a session that had proven a factor since removed got the admin API back as soon
+// as another factor was set up on another session, without ever proving it.
+t.test('a session that proved a factor since removed stays refused when another is set up elsewhere', async t => {
+  const { enrolling, other } = await adminProvingTheAppOnTwoSessions()
   t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: other })).statusCode, 200, 'the other session proved the factor at its login')
   t.equal((await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', headers: enrolling })).statusCode, 204)
   await enrolTotp(app, enrolling, clock)
@@ -147,12 +153,7 @@ t.test('a session that proved a factor since removed stays refused when another 
 // between the removal and the next app's set-up (or an instance running behind) let a proof of the
 // removed app count for the new one.
 t.test('a proof of a removed app does not count for the next app, whatever the clocks say', async t => {
-  const admin = newAccount()
-  await createAdminAccounts({ prisma, sql: pool, passwords }).createAdmin(admin)
-  const enrolling = bearer((await loginWithBody(app, admin)).accessToken)
-  const { secret } = await enrolTotp(app, enrolling, clock)
-  const challenge = await startLogin(app, admin)
-  const other = bearer((await app.inject({ method: 'POST', url: '/auth/mfa/verify', payload: { mfaToken: challenge.json().mfaToken, code: nextCode(secret, clock) } })).json().accessToken)
+  const { enrolling, other } = await adminProvingTheAppOnTwoSessions()
   t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: other })).statusCode, 200, 'the other session proved the app at its login')
   t.equal((await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', headers: enrolling })).statusCode, 204)
   clock.advance(-120)
