@@ -218,6 +218,13 @@ t.test('through nginx, with TLS, in front of two instances', { skip }, async t =
     t.equal(answer.status, 503)
     t.match(answer.body, { statusCode: 503, code: 'SERVICE_UNAVAILABLE' })
     t.equal(answer.headers['retry-after'], '5')
+    t.equal(answer.headers['access-control-allow-origin'], undefined, 'no CORS headers without an Origin')
+    // Regression: a browser app on a listed origin got a network error, not the 503 it could act on.
+    const app = await httpsCall(dead.port, dead.certificate, client, 'GET', '/users/me', { headers: { origin: 'https://app.example.com', 'x-request-id': 'proxy-503' } })
+    t.match(app.headers, { 'access-control-allow-origin': 'https://app.example.com', 'access-control-allow-credentials': 'true', 'access-control-expose-headers': /retry-after/, vary: /Origin/, 'x-request-id': 'proxy-503' }, 'a listed origin reads it')
+    const other = await httpsCall(dead.port, dead.certificate, client, 'GET', '/users/me', { headers: { origin: 'https://evil.example' } })
+    t.equal(other.headers['access-control-allow-origin'], undefined, 'another origin does not')
+    t.equal(other.headers['access-control-allow-credentials'], undefined)
   })
 
   t.equal(await nginx.errors().then(text => text.match(/\[(emerg|alert|crit)\]/g)), null, 'nginx reported no serious error')

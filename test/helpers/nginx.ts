@@ -41,10 +41,11 @@ function siteConfig (text: string, swaps: Array<[RegExp, string]>): string {
 /**
  * Starts nginx in the foreground with deploy/nginx.conf as its site, the upstream servers
  * replaced by `upstreams`, listening on 127.0.0.1:`port` with a fresh certificate. The
- * main configuration keeps every file nginx writes inside `dir`. Each client connection takes
- * two of `workerConnections` (its own and the one to an upstream).
+ * main configuration keeps every file nginx writes inside `dir`, and `corsOrigin` is the one
+ * origin listed for nginx's own answers. Each client connection takes two of
+ * `workerConnections` (its own and the one to an upstream).
  */
-export async function startNginx (dir: string, port: number, upstreams: [number, number], { workerConnections = 256 } = {}): Promise<Nginx> {
+export async function startNginx (dir: string, port: number, upstreams: [number, number], { workerConnections = 256, corsOrigin = 'https://app.example.com' } = {}): Promise<Nginx> {
   await mkdir(join(dir, 'temp'), { recursive: true })
   const { cert, key } = await makeCertificate(dir)
   const site = siteConfig(await readFile(nginxConfig, 'utf8'), [
@@ -52,7 +53,9 @@ export async function startNginx (dir: string, port: number, upstreams: [number,
     [/server auth-b:3000\b/, `server 127.0.0.1:${upstreams[1]}`],
     [/listen 443 ssl;/, `listen 127.0.0.1:${port} ssl;`],
     [/\/etc\/nginx\/certs\/tls\.crt/, cert],
-    [/\/etc\/nginx\/certs\/tls\.key/, key]
+    [/\/etc\/nginx\/certs\/tls\.key/, key],
+    // The commented example, listed.
+    [/# "https:\/\/app\.example\.com" \$http_origin;/, `"${corsOrigin}" $http_origin;`]
   ])
   await writeFile(join(dir, 'site.conf'), site)
   const temp = (name: string) => `${name}_temp_path ${join(dir, 'temp', name)};`
