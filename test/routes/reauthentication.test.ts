@@ -157,6 +157,25 @@ t.test('a passkey set up ends an app\'s set-up under way, begun when the passwor
   t.same((await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers: intruder })).json().methods, ['webauthn'], 'and a new one needs the passkey')
 })
 
+// Regression (a third review): on two instances, the set-up's write could land after the owner's
+// first passkey (its freshness checked before), out of the passkey's reach; confirmed, it was a
+// factor of the intruder's own. The confirmation now asks, under the user's row, for a proof of
+// the factor that is there.
+t.test('an app confirmed beside a factor the session has not proven is refused, however its set-up got there', async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const intruder = bearer((await loginWithBody(app, account)).accessToken)
+  const owner = bearer((await loginWithBody(app, account)).accessToken)
+  const { secret } = (await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers: intruder })).json()
+  const setUp = await prisma.totpFactor.findUniqueOrThrow({ where: { userId: account.user.id } })
+  await registerPasskey(app, owner, 'Laptop')
+  // The set-up as a racing request on another instance writes it, after the passkey.
+  await prisma.totpFactor.create({ data: setUp })
+  const confirmed = await app.inject({ method: 'POST', url: '/auth/mfa/totp/confirm', headers: intruder, payload: { code: nextCode(secret, clock) } })
+  t.equal(confirmed.statusCode, 403)
+  t.match(confirmed.json(), { code: 'REAUTHENTICATION_REQUIRED', methods: ['webauthn'] })
+  t.equal(await prisma.totpFactor.count({ where: { userId: account.user.id, confirmedAt: { not: null } } }), 0, 'no app')
+})
+
 // Regression (the same review): freshness beside a factor counted any proof made since the latest
 // authentication, so a proof of an app since removed counted once a reauthentication by password,
 // stamped by a clock behind, came before it, and another factor was set up.

@@ -15,6 +15,7 @@ import type { LoginThrottle } from '../sessions/login-throttle.js'
 import { liveSessionOf, markProven } from '../sessions/session-store.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import { voidUnfinishedChanges } from '../accounts/unfinished-changes.js'
+import { assertFactorProvenBeside } from './held-proofs.js'
 import { dropRecoveryCodesWithoutFactor, endRecoveryCodes, hasSecondFactor, replaceRecoveryCodes, secondFactorsOf, spendRecoveryCode, type SecondFactors } from './second-factors.js'
 
 export interface FactorDeps {
@@ -151,6 +152,7 @@ function totpEnrolment (deps: FactorDeps) {
         await lockUser(tx, actor.userId)
         // Confirmed now, in turn with the other changes of the factors, not when the request began.
         const confirmedAt = now()
+        await assertFactorProvenBeside(tx, actor.userId, sessionId, confirmedAt)
         // The factor takes effect here, so the address must be proven here (enrolTotp's check spares a wasted scan).
         const to = await provenEmailOf(tx, actor.userId)
         // A session ended since the enrolment began (a password change, a revoke) adds no factor.

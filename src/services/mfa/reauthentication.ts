@@ -6,7 +6,7 @@ import type { LoginThrottle } from '../sessions/login-throttle.js'
 import type { MailOutbox } from '../mail/outbox.js'
 import type { PasswordService } from '../passwords/passwords.js'
 import { markReauthenticated, type Proof, type ProofMethod } from '../sessions/session-store.js'
-import { heldProofsOf, provedFactorSince, type HeldProofs } from './held-proofs.js'
+import { heldProofsOf, provedFactorSince, reauthenticationMethods, type HeldProofs } from './held-proofs.js'
 import { expiryOf } from '../sessions/liveness.js'
 import type { SettingsService } from '../admin/settings.js'
 import type { AccessTokenIssuer, SignedAccessToken } from '../tokens/access-tokens.js'
@@ -45,16 +45,8 @@ export interface ReauthenticationDeps {
   requireVerifiedEmail: boolean
 }
 
-/**
- * The methods an account can reauthenticate with: its second factors when it has them, else its
- * password. Not the password beside a factor: whoever holds a session and has learnt the password
- * (the case a second factor is for) could otherwise change the address, the factors or the
- * recovery codes, and take the account (an ASVS review's finding).
- */
-function methodsFor (factors: SecondFactors): ReauthenticationMethod[] {
-  if (!hasSecondFactor(factors)) return ['password']
-  return [...(factors.totp ? ['totp'] as const : []), ...(factors.recoveryCodes ? ['recovery_code'] as const : []), ...(factors.passkey ? ['webauthn'] as const : [])]
-}
+// See reauthenticationMethods: not the password beside a factor (an ASVS review's finding).
+const methodsFor = reauthenticationMethods
 
 /** The method a proof uses: its session records when that method was last proven. */
 function methodOf (proof: ReauthenticationProof): ReauthenticationMethod {

@@ -10,6 +10,7 @@ import { provenEmailOf } from '../accounts/email-of.js'
 import { lockUser, userById } from '../accounts/user-store.js'
 import { dropRecoveryCodesWithoutFactor } from '../mfa/second-factors.js'
 import { cancelAppSetUp } from '../mfa/factors.js'
+import { assertFactorProvenBeside } from '../mfa/held-proofs.js'
 import { markProven } from '../sessions/session-store.js'
 import { webauthn } from './webauthn.js'
 
@@ -59,6 +60,7 @@ async function storePasskey ({ prisma, outbox, audit, now }: PasskeyDeps, actor:
   const at = now()
   return prisma.$transaction(async tx => {
     await lockUser(tx, actor.userId)
+    await assertFactorProvenBeside(tx, actor.userId, actor.sessionId, at)
     const to = await provenEmailOf(tx, actor.userId)
     const count = await passkeyCount(tx, actor.userId)
     if (count >= MAX_PASSKEYS_PER_USER) throw apiError('PASSKEY_LIMIT_REACHED')

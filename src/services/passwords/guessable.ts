@@ -59,10 +59,10 @@ function partsOf (spelling: string[], shortest: number, inner: number): string[]
   return parts
 }
 
-/** The letters inside a little dressing of digits and symbols (`max` of `Max2020!`), however short: the word the password is. */
-function dressedWord (chars: string[]): string | null {
+/** The letters inside a little dressing of digits and symbols (`max` of `Max2020!`), however short, and backwards (`qwerty` of `ytrewq123`): the word the password is. */
+function dressedWord (chars: string[]): string[] {
   const word = trimmed(chars, isLetter)
-  return word.length >= 3 && chars.length - word.length <= DRESSING ? word.join('') : null
+  return word.length >= 3 && chars.length - word.length <= DRESSING ? [word.join(''), [...word].reverse().join('')] : []
 }
 
 /** How many characters from the start keep one step (0: the same character; 1 or -1: the next or previous). */
@@ -106,6 +106,6 @@ export function isGuessable (password: string, own: ReadonlyArray<string | null>
   const words = new Set(own.flatMap(value => value === null ? [] : [value, value.split('@')[0] ?? value]))
   const shortest = Math.max(3, Math.ceil(chars.length * MEANINGFUL_SHARE))
   const inner = Math.max(shortest, Math.ceil(chars.length * INNER_SHARE))
-  const parts = [dressedWord(chars), ...backwards(chars), ...spellingsOf(chars).flatMap(spelling => partsOf(spelling, shortest, inner))]
-  return parts.some(part => part !== null && (commonPasswords.has(part) || words.has(part)))
+  const parts = [...dressedWord(chars), ...backwards(chars), ...spellingsOf(chars).flatMap(spelling => partsOf(spelling, shortest, inner))]
+  return parts.some(part => commonPasswords.has(part) || words.has(part))
 }

@@ -16,7 +16,9 @@ t.test('common passwords dressed up with digits, symbols and look-alikes', async
     // Regression (a review): a letter after the digits, or a 1 for an l, let these through.
     'Summer2023a', 'Welcome2024a', 'Password!1a', 'P@ssword1a', 'Dragon123a', 'iloveyou2a', 'Passw0rd1x', '1etmein2024', 'We1come2024!', 'He11o2024!',
     // Regression (the next review): a word inside, backwards, spaced out, or short with a year.
-    'xpasswordx', '1godzilla1', 'poiuytrewq', 'enihsnus', 'p a s s w o r d', 'pass word 123', 'My-Password-1', 'TheDragon2024', 'Max2020!', '9monkey1239'
+    'xpasswordx', '1godzilla1', 'poiuytrewq', 'enihsnus', 'p a s s w o r d', 'pass word 123', 'My-Password-1', 'TheDragon2024', 'Max2020!', '9monkey1239',
+    // Regression (a third review): backwards, then dressed.
+    'ytrewq123', 'uoyevoli1', 'drowssap!1'
   ]
   for (const password of dressed) t.ok(isGuessable(password), password)
 })
