@@ -58,7 +58,7 @@ t.test('login and register from a foreign site are refused (login CSRF)', async 
   const login = await app.inject({ method: 'POST', url: '/auth/login', headers: { origin: 'https://evil.example' }, payload: { email: account.email, password: account.password } })
   t.equal(login.statusCode, 403)
   t.same(login.cookies, [])
-  const register = await app.inject({ method: 'POST', url: '/auth/register', headers: { 'sec-fetch-site': 'cross-site' }, payload: { email: 'x@example.com', password: 'a fine password 123' } })
+  const register = await app.inject({ method: 'POST', url: '/auth/register', headers: { 'sec-fetch-site': 'cross-site' }, payload: { email: 'x@example.com', password: 'a fine passphrase 123' } })
   t.equal(register.statusCode, 403)
 })
 

@@ -58,7 +58,7 @@ t.test('a signed-in caller refused a permission is logged at warn, with ids, the
 t.test('pages cover every user exactly once, even with inserts in between', async t => {
   const tag = `page${Date.now().toString(36)}`
   const created = new Set<string>()
-  for (let i = 0; i < 7; i++) created.add((await registerAccount(app, { email: `${tag}-${i}@example.com`, password: `a good password ${i}!`, username: `${tag}_${i}` })).user.id)
+  for (let i = 0; i < 7; i++) created.add((await registerAccount(app, { email: `${tag}-${i}@example.com`, password: `a good passphrase ${i}!`, username: `${tag}_${i}` })).user.id)
   const seen: string[] = []
   let cursor: string | null = null
   let page = 0
