@@ -2,7 +2,7 @@
 import t from 'tap'
 import { loginAsAdmin } from '../helpers/admin.js'
 import { buildTestApp } from '../helpers/app.js'
-import { racedWhileHeld } from '../helpers/locks.js'
+import { racedWhileHeld, whileHeld } from '../helpers/locks.js'
 import { enrolTotp, nextCode, startLogin } from '../helpers/mfa.js'
 import { registerPasskey } from '../helpers/passkeys.js'
 import { loginWithBody, loginWithCookies, registerAccount, registerProvenAccount } from '../helpers/users.js'
@@ -174,6 +174,31 @@ t.test('an app confirmed beside a factor the session has not proven is refused, 
   t.equal(confirmed.statusCode, 403)
   t.match(confirmed.json(), { code: 'REAUTHENTICATION_REQUIRED', methods: ['webauthn'] })
   t.equal(await prisma.totpFactor.count({ where: { userId: account.user.id, confirmedAt: { not: null } } }), 0, 'no app')
+})
+
+// Regression (a fourth review): the routes' freshness is checked before their transaction; on two
+// instances, the owner's first factor could commit in between, and a session that knew only the
+// password regenerated the codes (then signed in with one), changed the password or removed the app.
+t.test('a sensitive change whose account gained a factor while it waited is refused under the user\'s row', { skip: !onServer && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL' }, async t => {
+  const changes: Array<[string, string, (password: string) => object | undefined]> = [
+    ['POST', '/auth/mfa/recovery-codes', () => undefined],
+    ['DELETE', '/auth/mfa/totp', () => undefined],
+    ['POST', '/auth/password/change', password => ({ currentPassword: password, newPassword: 'a new and better passphrase' })],
+    ['PATCH', '/users/me', () => ({ email: `taken-${Date.now()}@example.com` })],
+    ['DELETE', '/users/me', password => ({ password })]
+  ]
+  for (const [method, url, body] of changes) {
+    const account = await registerProvenAccount(app, prisma)
+    const intruder = bearer((await loginWithBody(app, account)).accessToken)
+    const payload = body(account.password)
+    const answer = await whileHeld(database.url, pool, {
+      hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1::uuid FOR UPDATE', [account.user.id]),
+      waitingStatement: '%"User"%',
+      // The owner's first factor, set up on another instance, commits while the change waits.
+      meanwhile: async holder => await holder.query('INSERT INTO "TotpFactor" ("userId", "sealedSecret", "confirmedAt") VALUES ($1, \'\\x00\', now())', [account.user.id])
+    }, async () => await app.inject({ method: method as 'POST', url, headers: intruder, ...(payload === undefined ? {} : { payload }) }))
+    t.match(answer.json(), { code: 'REAUTHENTICATION_REQUIRED', methods: ['totp'] }, `${method} ${url}`)
+  }
 })
 
 // Regression (the same review): freshness beside a factor counted any proof made since the latest

@@ -17,6 +17,7 @@ import type { Role } from './roles.js'
 import { canonical } from './canonical.js'
 import { isReservedUsername } from './reserved-usernames.js'
 import type { LoginThrottle } from '../sessions/login-throttle.js'
+import { assertFactorProvenBeside } from '../mfa/held-proofs.js'
 import type { Actor, AuditEntry, AuditService } from '../admin/audit.js'
 
 /** A new account, as POST /auth/register takes it. */
@@ -87,6 +88,8 @@ export function createUserService ({ prisma, sql, now, passwords, emails, oneTim
           await lockUser(tx, userId)
           const current = await liveCallerOf(tx, userId, sessionId, now(), { id: true, email: true, emailVerifiedAt: true, role: true, username: true })
           if (current === null) throw apiError('AUTH_SESSION_REVOKED')
+          // A new address needed freshness, checked before this row's lock: beside a factor, one this session proved.
+          if (changes.email !== undefined) await assertFactorProvenBeside(tx, userId, sessionId, now())
           const username = changes.username === undefined ? undefined : canonical(changes.username)
           if (username !== undefined && username !== current.username && current.role !== 'admin' && isReservedUsername(username)) throw apiError('USERNAME_TAKEN')
           if (username !== undefined) await moveFailuresToNewName(tx, throttle, current.username, username)

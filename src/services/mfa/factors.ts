@@ -12,7 +12,7 @@ import { emailOf, provenEmailOf } from '../accounts/email-of.js'
 import { lockUser, userById } from '../accounts/user-store.js'
 import { deleteAllPasskeys, hasPasskey } from '../passkeys/passkey-store.js'
 import type { LoginThrottle } from '../sessions/login-throttle.js'
-import { liveSessionOf, markProven } from '../sessions/session-store.js'
+import { markProven } from '../sessions/session-store.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import { voidUnfinishedChanges } from '../accounts/unfinished-changes.js'
 import { assertFactorProvenBeside } from './held-proofs.js'
@@ -176,10 +176,12 @@ function totpEnrolment (deps: FactorDeps) {
  * Under the user's row, which a remedy takes too: the caller's session must still be live. One
  * ended by a password change or a sign-out everywhere that committed while this request waited
  * changes nothing after it (regression: it replaced the codes, or removed the factor, after it).
+ * And beside a factor, one the session proved (see assertFactorProvenBeside: the route's
+ * freshness was checked before another session's first factor could land).
  */
 async function assertLiveCaller (tx: Transaction, userId: string, sessionId: string, at: Date): Promise<void> {
   await lockUser(tx, userId)
-  if (await liveSessionOf(tx, userId, sessionId, at, { id: true }) === null) throw apiError('AUTH_SESSION_REVOKED')
+  await assertFactorProvenBeside(tx, userId, sessionId, at)
 }
 
 /** The owner's changes to a set-up factor: removing it, or replacing the recovery codes. */

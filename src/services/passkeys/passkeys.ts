@@ -8,10 +8,11 @@ import type { PasskeyActor, PasskeyDeps } from './passkey-context.js'
 import { deletePasskey, descriptorsOf, hasPasskey, passkeysOf, renamePasskey, type PasskeyView } from './passkey-store.js'
 import { createPasskeyRegistration } from './registration.js'
 import { dropRecoveryCodesWithoutFactor, hasSecondFactor } from '../mfa/second-factors.js'
+import { assertFactorProvenBeside } from '../mfa/held-proofs.js'
 import { webauthn } from './webauthn.js'
 
 export function createPasskeyService (deps: PasskeyDeps) {
-  const { prisma, ceremonies, audit, outbox, settings } = deps
+  const { prisma, ceremonies, audit, outbox, settings, now } = deps
 
   /** Options for an assertion: the caller's passkeys when the user is known, none (discoverable credentials) otherwise. */
   async function requestOptions (purpose: Exclude<CeremonyPurpose, 'registration'>, bindingId: string | null, userId: string | null): Promise<PublicKeyCredentialRequestOptionsJSON> {
@@ -56,6 +57,8 @@ export function createPasskeyService (deps: PasskeyDeps) {
     async remove (actor: PasskeyActor, id: string): Promise<void> {
       await prisma.$transaction(async tx => {
         await lockUser(tx, actor.userId)
+        // The freshness was checked before this row's lock: beside a factor, one this session proved.
+        await assertFactorProvenBeside(tx, actor.userId, actor.sessionId, now())
         const removed = await deletePasskey(tx, actor.userId, id)
         if (removed === null) throw apiError('NOT_FOUND')
         const factorLeft = hasSecondFactor(await dropRecoveryCodesWithoutFactor(tx, actor.userId))

@@ -6,10 +6,10 @@ import type { MailOutbox } from '../mail/outbox.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import type { PasswordService } from './passwords.js'
 import type { SessionService } from '../sessions/sessions.js'
-import { deleteUser, liveCallerOf, replacePasswordHash, userById } from '../accounts/user-store.js'
+import { deleteUser, liveCallerOf, lockUser, replacePasswordHash, userById } from '../accounts/user-store.js'
 import { assertDeletionLeavesAnAdmin, queueDeletionNotice } from '../admin/users.js'
 import type { LoginThrottle } from '../sessions/login-throttle.js'
-import { liveSessionOf } from '../sessions/session-store.js'
+import { assertFactorProvenBeside } from '../mfa/held-proofs.js'
 import { voidUnfinishedChanges } from '../accounts/unfinished-changes.js'
 import { suspendPasswordless } from '../passkeys/passkey-store.js'
 
@@ -72,7 +72,8 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
           // revocation, not a wrong password (regression: 403 INVALID_CURRENT_PASSWORD).
           throw apiError(await userById(tx, userId, { id: true }) === null ? 'AUTH_SESSION_REVOKED' : 'INVALID_CURRENT_PASSWORD')
         }
-        if (await liveSessionOf(tx, userId, sessionId, now(), { id: true }) === null) throw apiError('AUTH_SESSION_REVOKED')
+        // Live, and beside a factor one proven (the freshness was checked before this row's lock).
+        await assertFactorProvenBeside(tx, userId, sessionId, now())
         await sessions.revokeOthers(userId, sessionId, 'password_change', tx)
         await voidUnfinishedChanges(tx, oneTimeTokens, userId, now())
         // Even the passkey this session proved: an intruder who had the session a moment may have registered it.
@@ -93,10 +94,13 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
      * the freed address next.
      */
     async deleteAccount (caller: CredentialCaller, password: string): Promise<void> {
-      const { userId, ip } = caller
+      const { userId, sessionId, ip } = caller
       const user = await provenCaller(caller, password, 'account_deletion')
       await prisma.$transaction(async tx => {
         await assertDeletionLeavesAnAdmin(tx, userId)
+        await lockUser(tx, userId)
+        // Beside a factor, one this session proved (the freshness was checked before this row's lock).
+        await assertFactorProvenBeside(tx, userId, sessionId, now())
         const deleted = await deleteUser(tx, userId, user.passwordHash)
         if (deleted === null) throw apiError('AUTH_SESSION_REVOKED')
         // Whoever registers the address or the name next starts with no failures of this account's.
