@@ -28,6 +28,20 @@ async function whileLocked<T> (lock: string, values: unknown[], work: () => Prom
   return result
 }
 
+/**
+ * `send`'s answer when its insert into `table` (the rows `when` holds for, a trigger's condition)
+ * waits for a lock the test holds and its connection is dropped there, as in a failover.
+ */
+async function cutAsItInserts<T> (table: string, when: string, send: () => Promise<T>): Promise<T> {
+  await pool.query('CREATE FUNCTION wait_for_the_test () RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_xact_lock(4242); RETURN NEW; END $$')
+  await pool.query(`CREATE TRIGGER wait_for_the_test BEFORE INSERT ON "${table}" FOR EACH ROW WHEN (${when}) EXECUTE FUNCTION wait_for_the_test()`)
+  return await whileHeld(database.url, pool, {
+    hold: async holder => await holder.query('SELECT pg_advisory_xact_lock(4242)'),
+    waitingStatement: `%"${table}"%`,
+    meanwhile: dropConnectionOf(pool, `%"${table}"%`)
+  }, send).finally(async () => await pool.query(`DROP TRIGGER wait_for_the_test ON "${table}"; DROP FUNCTION wait_for_the_test`))
+}
+
 /** An action, as sent, whether what it changes is there, and what the test keeps of its answer once it succeeds. */
 interface AuditedAction { request: InjectOptions, done: () => Promise<boolean>, keep?: (answer: Response) => void }
 
@@ -111,14 +125,8 @@ t.test('a reauthentication with a recovery code cut off as it writes: 503, the c
   const headers = { authorization: `Bearer ${(await loginWithBody(app, account)).accessToken}` }
   const [code] = (await enrolTotp(app, headers, clock)).recoveryCodes
   const reauthenticate = () => app.inject({ method: 'POST', url: '/auth/reauthenticate', headers, payload: { recoveryCode: code } })
-  // The notice's insert waits for a lock the test holds; its connection is dropped there, as in a failover.
-  await pool.query('CREATE FUNCTION wait_for_the_test () RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_xact_lock(4242); RETURN NEW; END $$')
-  await pool.query('CREATE TRIGGER wait_for_the_test BEFORE INSERT ON "OutboxMail" FOR EACH ROW EXECUTE FUNCTION wait_for_the_test()')
-  const cut = await whileHeld(database.url, pool, {
-    hold: async holder => await holder.query('SELECT pg_advisory_xact_lock(4242)'),
-    waitingStatement: '%"OutboxMail"%',
-    meanwhile: dropConnectionOf(pool, '%"OutboxMail"%')
-  }, reauthenticate).finally(async () => await pool.query('DROP TRIGGER wait_for_the_test ON "OutboxMail"; DROP FUNCTION wait_for_the_test'))
+  // Cut at the notice's insert.
+  const cut = await cutAsItInserts('OutboxMail', 'true', reauthenticate)
   t.equal(cut.statusCode, 503)
   t.equal(await prisma.recoveryCode.count({ where: { userId: account.user.id, usedAt: { not: null } } }), 0, 'the code is unspent')
   t.equal((await reauthenticate()).statusCode, 200, 'the retry succeeds')
@@ -160,13 +168,7 @@ t.test('a second step whose recovery code\'s audit entry cannot be written spend
   const [code] = (await enrolTotp(app, { authorization: `Bearer ${(await loginWithBody(app, account)).accessToken}` }, clock)).recoveryCodes
   const mfaToken = (await startLogin(app, account)).json().mfaToken as string
   const secondStep = async () => await app.inject({ method: 'POST', url: '/auth/mfa/verify', payload: { mfaToken, recoveryCode: code } })
-  await pool.query('CREATE FUNCTION wait_for_the_test () RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_xact_lock(4242); RETURN NEW; END $$')
-  await pool.query('CREATE TRIGGER wait_for_the_test BEFORE INSERT ON "AuditEvent" FOR EACH ROW WHEN (NEW.action = \'mfa.recovery_code_used\') EXECUTE FUNCTION wait_for_the_test()')
-  const cut = await whileHeld(database.url, pool, {
-    hold: async holder => await holder.query('SELECT pg_advisory_xact_lock(4242)'),
-    waitingStatement: '%"AuditEvent"%',
-    meanwhile: dropConnectionOf(pool, '%"AuditEvent"%')
-  }, secondStep).finally(async () => await pool.query('DROP TRIGGER wait_for_the_test ON "AuditEvent"; DROP FUNCTION wait_for_the_test'))
+  const cut = await cutAsItInserts('AuditEvent', 'NEW.action = \'mfa.recovery_code_used\'', secondStep)
   t.equal(cut.statusCode, 503)
   t.equal(await prisma.recoveryCode.count({ where: { userId: account.user.id, usedAt: { not: null } } }), 0, 'the code is unspent')
   t.equal((await secondStep()).statusCode, 200, 'the retry signs in')

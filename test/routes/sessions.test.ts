@@ -133,47 +133,32 @@ t.test('an id or a cursor the service did not write is 400 VALIDATION_FAILED, ne
   ]) await refused('GET', `/auth/sessions?cursor=${cursor}`)
 })
 
-t.test('DELETE /auth/sessions/:id revokes one of one’s own; another user’s is 404', async t => {
+t.test('DELETE /auth/sessions/:id revokes one of one’s own, audited as session.revoked; another user’s is 404, and writes nothing', async t => {
   const owner = await registerAccount(app)
   const intruder = await registerAccount(app)
   const target = await loginWithBody(app, owner)
   const ownerCurrent = await loginWithBody(app, owner)
   const intruderTokens = await loginWithBody(app, intruder)
   const targetId = target.refreshToken.split('.')[0] as string
+  const entries = async () => await prisma.auditEvent.findMany({ where: { action: 'session.revoked', subjectId: { in: [owner.user.id, intruder.user.id] } }, select: { actorId: true, subjectId: true, ip: true, details: true } })
 
   const attempt = await app.inject({ method: 'DELETE', url: `/auth/sessions/${targetId}`, headers: bearer(intruderTokens.accessToken) })
   t.equal(attempt.statusCode, 404)
   t.equal(attempt.json().code, 'NOT_FOUND')
   t.equal((await prisma.session.findUniqueOrThrow({ where: { id: targetId } })).revokedAt, null, 'untouched')
+  t.same(await entries(), [], 'a session of another user: nothing ended, nothing written')
 
   const revoke = await app.inject({ method: 'DELETE', url: `/auth/sessions/${targetId}`, headers: bearer(ownerCurrent.accessToken) })
   t.equal(revoke.statusCode, 204)
   t.equal((await prisma.session.findUniqueOrThrow({ where: { id: targetId } })).revokedReason, 'revoked_by_user')
+  t.same(await entries(), [{ actorId: owner.user.id, subjectId: owner.user.id, ip: '127.0.0.1', details: { sessionId: targetId } }])
   const again = await app.inject({ method: 'DELETE', url: `/auth/sessions/${targetId}`, headers: bearer(ownerCurrent.accessToken) })
   t.equal(again.statusCode, 404, 'already ended')
   const unknown = await app.inject({ method: 'DELETE', url: '/auth/sessions/00000000-0000-4000-8000-000000000000', headers: bearer(ownerCurrent.accessToken) })
   t.equal(unknown.statusCode, 404)
+  t.equal((await entries()).length, 1, 'ending it again, or none, writes nothing more')
   const malformed = await app.inject({ method: 'DELETE', url: '/auth/sessions/not-a-uuid', headers: bearer(ownerCurrent.accessToken) })
   t.equal(malformed.statusCode, 400)
-})
-
-t.test('ending one of one’s own sessions is audited as session.revoked; a 404 writes nothing', async t => {
-  const owner = await registerAccount(app)
-  const stranger = await registerAccount(app)
-  const target = await loginWithBody(app, owner)
-  const current = await loginWithBody(app, owner)
-  const intruder = await loginWithBody(app, stranger)
-  const targetId = target.refreshToken.split('.')[0] as string
-  const entries = async () => await prisma.auditEvent.findMany({ where: { action: 'session.revoked', subjectId: { in: [owner.user.id, stranger.user.id] } }, select: { actorId: true, subjectId: true, ip: true, details: true } })
-
-  t.equal((await app.inject({ method: 'DELETE', url: `/auth/sessions/${targetId}`, headers: bearer(intruder.accessToken) })).statusCode, 404)
-  t.equal((await app.inject({ method: 'DELETE', url: '/auth/sessions/00000000-0000-4000-8000-000000000000', headers: bearer(current.accessToken) })).statusCode, 404)
-  t.same(await entries(), [], 'a session of another user, or none: nothing ended, nothing written')
-
-  t.equal((await app.inject({ method: 'DELETE', url: `/auth/sessions/${targetId}`, headers: bearer(current.accessToken) })).statusCode, 204)
-  t.same(await entries(), [{ actorId: owner.user.id, subjectId: owner.user.id, ip: '127.0.0.1', details: { sessionId: targetId } }])
-  t.equal((await app.inject({ method: 'DELETE', url: `/auth/sessions/${targetId}`, headers: bearer(current.accessToken) })).statusCode, 404)
-  t.equal((await entries()).length, 1, 'ending it again writes nothing more')
 })
 
 t.test('an ended session’s access token can neither list the sessions nor end one (401 AUTH_SESSION_REVOKED)', async t => {

@@ -45,9 +45,6 @@ export interface ReauthenticationDeps {
   requireVerifiedEmail: boolean
 }
 
-// See reauthenticationMethods: not the password beside a factor (an ASVS review's finding).
-const methodsFor = reauthenticationMethods
-
 /** The method a proof uses: its session records when that method was last proven. */
 function methodOf (proof: ReauthenticationProof): ReauthenticationMethod {
   return 'password' in proof ? 'password' : 'code' in proof ? 'totp' : 'recoveryCode' in proof ? 'recovery_code' : 'webauthn'
@@ -138,9 +135,9 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
       // An authentication stamped ahead of this clock (set back since, or another instance's
       // running ahead) is as fresh as one as far behind (regression: fresh for the step's length).
       const recent = Math.abs(now().getTime() - proofs.authTime.getTime()) <= maxAgeSeconds * 1000
-      // Beside a factor, only an authentication that proved one the user still has (see methodsFor).
+      // Beside a factor, only an authentication that proved one the user still has (see reauthenticationMethods).
       if (mintedSince && recent && (!proofs.hasFactor || provedFactorSince(proofs))) return
-      throw reauthenticationRequired(methodsFor(await factors.secondFactors(userId, db)))
+      throw reauthenticationRequired(reauthenticationMethods(await factors.secondFactors(userId, db)))
     },
 
     /**
@@ -187,7 +184,7 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
         await throttle.assertMayTryAll(keys)
         const owned = await factors.secondFactors(userId)
         // The password beside a factor proves too little (403, with the methods that do).
-        if (method === 'password' && hasSecondFactor(owned)) throw reauthenticationRequired(methodsFor(owned))
+        if (method === 'password' && hasSecondFactor(owned)) throw reauthenticationRequired(reauthenticationMethods(owned))
         if (!mayProveWith(method, owned)) throw apiError('MFA_NOT_ENABLED')
         const proven = await proveAndRecord(deps, userId, sessionId, proof, user.passwordHash, ip)
         if (proven.refusal === null) return proven.session
