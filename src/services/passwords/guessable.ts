@@ -19,6 +19,10 @@ const DRESSING = 6
 const LOOK_ALIKES: Readonly<Record<string, string>> = { '@': 'a', 4: 'a', 8: 'b', 3: 'e', '!': 'i', 0: 'o', $: 's', 5: 's', 7: 't', '+': 't' }
 const readAs = (chars: string[], one: 'i' | 'l') => chars.map(c => c === '1' ? one : LOOK_ALIKES[c] ?? c)
 
+// The digits' row typed with shift (US layout): `!@#$%^&*()` is `1234567890` to a guesser.
+const SHIFTED_DIGITS: Readonly<Record<string, string>> = { '!': '1', '@': '2', '#': '3', $: '4', '%': '5', '^': '6', '&': '7', '*': '8', '(': '9', ')': '0' }
+const unshifted = (chars: string[]) => chars.map(c => SHIFTED_DIGITS[c] ?? c)
+
 const isLetterOrDigit = (c: string) => /^[\p{L}\p{N}]$/u.test(c)
 
 const isLetter = (c: string) => /^\p{L}$/u.test(c)
@@ -83,6 +87,26 @@ function isRepetitiveOrSequential (chars: string[]): boolean {
   return longest >= Math.max(3, Math.ceil(chars.length * RUN_SHARE))
 }
 
+const DATE_SEPARATORS = /^[\d./ -]+$/
+
+/** Whether `year`, `month` and `day` name a day of the calendar, from 1900 to 2099 (two-digit years are any century). */
+function isDay (year: number, month: number, day: number): boolean {
+  const inRange = year < 100 || (year >= 1900 && year <= 2099)
+  const date = new Date(Date.UTC(year < 100 ? 2000 + year : year, month - 1, day))
+  return inRange && date.getUTCMonth() === month - 1 && date.getUTCDate() === day
+}
+
+/** A date alone, in any of the orders people write one (`19870512`, `05121987`, `1987-05-12`, `12.05.87`). */
+function isDate (chars: string[]): boolean {
+  const text = chars.join('')
+  if (!DATE_SEPARATORS.test(text)) return false
+  const digits = text.replace(/\D/g, '')
+  const part = (start: number, length: number) => Number(digits.slice(start, start + length))
+  if (digits.length === 8) return isDay(part(0, 4), part(4, 2), part(6, 2)) || isDay(part(4, 4), part(2, 2), part(0, 2)) || isDay(part(4, 4), part(0, 2), part(2, 2))
+  if (digits.length === 6) return isDay(part(0, 2), part(2, 2), part(4, 2)) || isDay(part(4, 2), part(2, 2), part(0, 2)) || isDay(part(4, 2), part(0, 2), part(2, 2))
+  return false
+}
+
 /** One short piece said again and again (`abcabcabc`, `hunter2hunter2`). */
 function isRepeated (chars: string[]): boolean {
   const text = trimmed(chars).join('')
@@ -93,16 +117,17 @@ function isRepeated (chars: string[]): boolean {
 }
 
 /**
- * True when `password` is repetitive or sequential, or when most of it (any part of two fifths
- * of it at least, in any of a guesser's spellings), or the word inside a little dressing of
- * digits and symbols, is in the list of ~49,000 common passwords, or is one of `own` (the
- * account's email and username, in canonical form) or the email's local part (`ada2024!` for
- * `ada@example.com`). Linear in the password's length: no part longer than the longest entry
- * is looked up, so a password past two and a half times that length has no part to look up.
+ * True when `password` is a date, or repetitive or sequential (the digits' row typed with shift
+ * included), or when most of it (any part of two fifths of it at least, in any of a guesser's
+ * spellings), or the word inside a little dressing of digits and symbols, is in the list of
+ * ~49,000 common passwords, or is one of `own` (the account's email and username, in canonical
+ * form) or the email's local part (`ada2024!` for `ada@example.com`). Linear in the password's
+ * length: no part longer than the longest entry is looked up, so a password past two and a half
+ * times that length has no part to look up.
  */
 export function isGuessable (password: string, own: ReadonlyArray<string | null> = []): boolean {
   const chars = [...password.normalize('NFKC').toLowerCase()]
-  if (isRepetitiveOrSequential(chars) || isRepeated(chars)) return true
+  if (isDate(chars) || [chars, unshifted(chars)].some(form => isRepetitiveOrSequential(form) || isRepeated(form))) return true
   const words = new Set(own.flatMap(value => value === null ? [] : [value, value.split('@')[0] ?? value]))
   const shortest = Math.max(3, Math.ceil(chars.length * MEANINGFUL_SHARE))
   const inner = Math.max(shortest, Math.ceil(chars.length * INNER_SHARE))

@@ -30,6 +30,16 @@ t.test('repetitive and sequential characters', async t => {
   for (const password of runs) t.ok(isGuessable(password), JSON.stringify(password))
 })
 
+// Regression: the digits' row typed with shift, and dates, were documented as unknown and taken.
+t.test('the digits\' row typed with shift, and dates', async t => {
+  const shifted = ['!@#$%^&*', '!@#$%^&*()', ')(*&^%$#@!', '!@#$%^&*()_+', '!@#$%^&*a', '(*&^%$#@']
+  for (const password of shifted) t.ok(isGuessable(password), password)
+  const dates = ['19870512', '05121987', '12051987', '1987-05-12', '12/05/1987', '05.12.1987', '12.05.87', '87 05 12']
+  for (const password of dates) t.ok(isGuessable(password), password)
+  // Eight digits that are no day: not a date (13th month, 30 February, year 2400).
+  for (const password of ['19871305', '30021987', '24001231', '9Ab!7xQ@']) t.notOk(isGuessable(password), password)
+})
+
 t.test('the account\'s own email, username and the email\'s local part, dressed up or not', async t => {
   const own = ['ada.lovelace@example.com', 'countess_ada']
   for (const password of ['ada.lovelace@example.com', 'Countess_Ada', 'countess_ada1!', 'ada.lovelace2024!', 'Ada.Lovelace', 'ada.lovelace1a', 'Countess_ada2024x']) t.ok(isGuessable(password, own), password)
