@@ -23,6 +23,8 @@ export interface CeremonyOverrides {
   type?: string
   /** The credential id the authenticator data carries at registration (default: this credential's). */
   credentialId?: string
+  /** The ceremony ran in a frame of another origin than the page's (clientData.crossOrigin). */
+  crossOrigin?: boolean
 }
 
 /** One credential of a software authenticator; `register` makes it, `assert` uses it. */
@@ -54,8 +56,8 @@ export class SoftPasskey {
     return Buffer.concat([head, Buffer.alloc(16), idLength, idBytes, attested])
   }
 
-  private clientData (type: string, challenge: string, origin: string): Buffer {
-    return Buffer.from(JSON.stringify({ type, challenge, origin, crossOrigin: false }))
+  private clientData (type: string, challenge: string, origin: string, crossOrigin = false): Buffer {
+    return Buffer.from(JSON.stringify({ type, challenge, origin, crossOrigin }))
   }
 
   /** This credential with an authenticator's response, as PublicKeyCredential.toJSON() shows it. */
@@ -70,7 +72,7 @@ export class SoftPasskey {
     const authData = this.authData(overrides.rpId ?? TEST_RP_ID, flags, 0, this.coseKey(), overrides.credentialId)
     const attestationObject = isoCBOR.encode(new Map<string, unknown>([['fmt', 'none'], ['attStmt', new Map()], ['authData', new Uint8Array(authData)]]) as never)
     return this.credential({
-      clientDataJSON: b64(this.clientData(overrides.type ?? 'webauthn.create', overrides.challenge ?? options.challenge, overrides.origin ?? TEST_ORIGIN)),
+      clientDataJSON: b64(this.clientData(overrides.type ?? 'webauthn.create', overrides.challenge ?? options.challenge, overrides.origin ?? TEST_ORIGIN, overrides.crossOrigin)),
       attestationObject: b64(attestationObject),
       transports: ['internal']
     })
@@ -82,7 +84,7 @@ export class SoftPasskey {
     this.counter = Math.max(this.counter, counter)
     const flags = FLAG_UP | (overrides.userVerified === false ? 0 : FLAG_UV)
     const authData = this.authData(overrides.rpId ?? TEST_RP_ID, flags, counter)
-    const clientData = this.clientData(overrides.type ?? 'webauthn.get', overrides.challenge ?? options.challenge, overrides.origin ?? TEST_ORIGIN)
+    const clientData = this.clientData(overrides.type ?? 'webauthn.get', overrides.challenge ?? options.challenge, overrides.origin ?? TEST_ORIGIN, overrides.crossOrigin)
     const key: KeyObject = overrides.wrongKey === true ? generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey : this.keys.privateKey
     const signature = sign('sha256', Buffer.concat([authData, createHash('sha256').update(clientData).digest()]), { key, dsaEncoding: 'der' })
     return this.credential({

@@ -38,6 +38,24 @@ t.test('the origin must be one of WEBAUTHN_ORIGINS and the RP ID hash that of WE
   t.match(audited[0], { actorId: account.user.id, ip: '127.0.0.1' })
 })
 
+// Regression (a review): a ceremony run in a frame of another origin was taken, and a sign-in by
+// passkey alone whose authenticator named no user was taken (WebAuthn 7.2 steps 6 and 15).
+t.test('a ceremony in a frame of another origin is refused, and a sign-in alone must name its user', async t => {
+  refused(t, await loginVerify(passkey.assert(await loginOptions(), { crossOrigin: true })), 401, 'PASSKEY_ORIGIN_MISMATCH')
+  const options = (await post('/auth/passkeys/register/options', undefined, headers)).json()
+  refused(t, await post('/auth/passkeys/register/verify', { response: new SoftPasskey().register(options, { crossOrigin: true }) }, headers), 400, 'PASSKEY_ORIGIN_MISMATCH')
+  t.equal(await prisma.passkey.count({ where: { userId: account.user.id } }), 1, 'nothing was stored')
+
+  const handle = passkey.userHandle
+  t.teardown(() => { passkey.userHandle = handle })
+  passkey.userHandle = undefined
+  refused(t, await loginVerify(passkey.assert(await loginOptions())), 401, 'PASSKEY_INVALID')
+  passkey.userHandle = Buffer.from(randomBytes(16).toString('hex')).toString('base64url')
+  refused(t, await loginVerify(passkey.assert(await loginOptions())), 401, 'PASSKEY_INVALID')
+  passkey.userHandle = handle
+  t.equal((await loginVerify(passkey.assert(await loginOptions()))).statusCode, 200, 'the owner\'s handle signs in')
+})
+
 t.test('a challenge works once, for five minutes, for what it was issued for', async t => {
   const options = await loginOptions()
   const assertion = passkey.assert(options)

@@ -70,7 +70,8 @@ async function checkAssertion ({ ceremonies, settings, now }: Omit<AssertionDeps
   const info = await signatureOf(settings, request, data.challenge, stored === null ? decoy : { id: stored.id, publicKey: new Uint8Array(stored.publicKey), counter: 0 })
   if (stored === null || info === null) return { ok: false, code: 'PASSKEY_INVALID' }
   const handle = request.response.response.userHandle
-  if (request.userId === null && handle !== undefined && handle !== userHandleOf(stored.userId)) return { ok: false, code: 'PASSKEY_INVALID' }
+  // Nobody named the user before a sign-in by passkey alone: the authenticator must name the credential's owner (WebAuthn 7.2 step 6).
+  if (request.userId === null && handle !== userHandleOf(stored.userId)) return { ok: false, code: 'PASSKEY_INVALID' }
   if (request.requireUserVerification && !info.userVerified) return { ok: false, code: 'PASSKEY_USER_NOT_VERIFIED' }
   // WebAuthn 7.2 step 22: a counter that does not rise (when either side keeps one) means a cloned authenticator.
   const counter = BigInt(info.newCounter)

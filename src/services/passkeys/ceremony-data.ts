@@ -6,6 +6,8 @@ export interface ClientData {
   type: string
   challenge: string
   origin: string
+  /** True when the ceremony ran in a frame whose origin is not the page's (WebAuthn 5.8.1). */
+  crossOrigin: boolean
 }
 
 /**
@@ -17,7 +19,7 @@ export function clientDataOf (clientDataJSON: string): ClientData | null {
   try {
     const data = JSON.parse(Buffer.from(clientDataJSON, 'base64url').toString('utf8')) as Record<string, unknown>
     if (typeof data.type === 'string' && typeof data.challenge === 'string' && typeof data.origin === 'string') {
-      return { type: data.type, challenge: data.challenge, origin: data.origin }
+      return { type: data.type, challenge: data.challenge, origin: data.origin, crossOrigin: data.crossOrigin === true }
     }
   } catch {}
   return null
@@ -36,11 +38,13 @@ export function authenticatorDataOf (authenticatorData: string): { rpIdHash: Buf
 
 /**
  * The checks that need no credential, in the order that names the refusal: the ceremony type,
- * then the origin (an exact member of WEBAUTHN_ORIGINS), then the RP ID hash when given.
+ * then the origin (an exact member of WEBAUTHN_ORIGINS, in a page of its own: WebAuthn 7.1
+ * step 11 and 7.2 step 15 refuse a ceremony in a frame of another origin, which this service
+ * never expects), then the RP ID hash when given.
  */
 export function originRefusal (data: ClientData, type: 'webauthn.get' | 'webauthn.create', origins: readonly string[], rpIdHash: Buffer | null, rpId: string): ErrorCode | null {
   if (data.type !== type) return 'PASSKEY_INVALID'
-  if (!origins.includes(data.origin)) return 'PASSKEY_ORIGIN_MISMATCH'
+  if (!origins.includes(data.origin) || data.crossOrigin) return 'PASSKEY_ORIGIN_MISMATCH'
   if (rpIdHash !== null && !rpIdHash.equals(createHash('sha256').update(rpId).digest())) return 'PASSKEY_RP_ID_MISMATCH'
   return null
 }

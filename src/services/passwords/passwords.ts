@@ -96,15 +96,20 @@ export function createPasswordService (settings: PasswordSettings, shared?: Argo
 
     /**
      * Constant work: an unparsable stored hash is a failed match, never an exception. A full
-     * line (503) is not a failed match: it must not count toward anyone's backoff.
+     * line (503) is not a failed match: it must not count toward anyone's backoff. A hash made
+     * under weaker parameters is checked beside a check of the decoy, on another thread: the
+     * answer then takes the configured work, as an unknown account's does (regression: a wrong
+     * password for an account not rehashed since the parameters rose answered sooner, and
+     * showed the account).
      */
     async verify (storedHash: string, password: string): Promise<boolean> {
-      try {
-        return await verify(storedHash, normalizePassword(password))
-      } catch (error) {
-        if ((error as { code?: unknown }).code === 'SERVICE_UNAVAILABLE') throw error
-        return false
+      const normalized = normalizePassword(password)
+      const decoy = isWeakerThan(storedHash, settings) ? decoyHash.then(async hashed => await verify(hashed, normalized)) : false
+      const [stored, beside] = await Promise.allSettled([verify(storedHash, normalized), decoy])
+      for (const check of [stored, beside]) {
+        if (check.status === 'rejected' && (check.reason as { code?: unknown }).code === 'SERVICE_UNAVAILABLE') throw check.reason
       }
+      return stored.status === 'fulfilled' && stored.value === true
     },
 
     /** Spends the same argon2 work as `verify` and always fails: used for unknown accounts. */

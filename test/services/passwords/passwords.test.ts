@@ -115,3 +115,25 @@ t.test('the hashing threads run at the lowest CPU priority, the rest of the proc
   const main = (await readFile(`/proc/self/task/${process.pid}/stat`, 'utf8')).replace(/^.*\) /s, '').split(' ')[16]
   t.equal(main, '0', 'the main thread keeps its priority')
 })
+
+// Regression (a review): a wrong password for an account hashed under weaker parameters was
+// answered in the weak hash's time, sooner than an unknown account's decoy: the account showed.
+t.test('a hash under weaker parameters is checked beside the decoy, so the check costs the configured work', async t => {
+  const settings = { memoryKiB: 4096, timeCost: 2, parallelism: 1, concurrency: 2, maxWaiting: 256, nice: 0, minLength: 8, maxLength: 256 }
+  const threads = createArgon2Threads(settings)
+  t.teardown(() => threads.close())
+  const service = createPasswordService(settings, threads)
+  t.teardown(service.close)
+  const current = await service.hash('correct horse battery staple')
+  const weak = await hash('correct horse battery staple', { algorithm: 2, memoryCost: 1024, timeCost: 1, parallelism: 1 })
+  await service.verifyDecoy('warm up')
+  const hashesFor = async (check: () => Promise<boolean>) => {
+    const before = threads.completed
+    const matched = await check()
+    return { matched, hashes: threads.completed - before }
+  }
+  t.same(await hashesFor(() => service.verify(current, 'wrong password')), { matched: false, hashes: 1 }, 'a current hash: one check')
+  t.same(await hashesFor(() => service.verify(weak, 'wrong password')), { matched: false, hashes: 2 }, 'a weaker one: its check and the decoy\'s')
+  t.same(await hashesFor(() => service.verify(weak, 'correct horse battery staple')), { matched: true, hashes: 2 }, 'whatever the answer')
+  t.same(await hashesFor(() => service.verify('not a hash', 'anything')), { matched: false, hashes: 2 }, 'garbage: a failed match beside the decoy, never an exception')
+})
