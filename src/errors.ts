@@ -46,7 +46,7 @@ const catalogue = {
   EMAIL_TAKEN: [409, 'This email address is used by another account'],
   USER_INACTIVE: [409, 'This account is deactivated; activate it first'],
   MFA_ALREADY_ENABLED: [409, 'A second factor is already set up; remove it first'],
-  MFA_NOT_ENABLED: [409, 'No second factor is set up'],
+  MFA_NOT_ENABLED: [409, 'This account has no %s'],
   PASSKEY_ALREADY_REGISTERED: [409, 'This passkey is already registered'],
   PASSKEY_LIMIT_REACHED: [409, 'This account has as many passkeys as it may have; remove one first'],
   MFA_ENROLMENT_NOT_STARTED: [409, 'Start the enrolment first: POST /auth/mfa/totp'],
@@ -73,6 +73,11 @@ const constructors = Object.fromEntries(
 /** Builds the catalogue's error for `code`; `%s` in its message is filled from `args`. */
 export function apiError (code: ErrorCode, ...args: string[]): createError.FastifyError {
   return new constructors[code](...args)
+}
+
+/** MFA_NOT_ENABLED, naming what is missing: an app shows the message, and one with an app but no passkey must not read that it has no factor. */
+export function mfaNotEnabled (missing: 'second factor' | 'authenticator app' | 'passkey'): createError.FastifyError {
+  return apiError('MFA_NOT_ENABLED', missing)
 }
 
 /** RATE_LIMITED, with the seconds after which a retry may succeed (answered as Retry-After, RFC 9110 10.2.3). */

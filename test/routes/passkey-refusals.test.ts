@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { buildTestApp } from '../helpers/app.js'
-import { startLogin } from '../helpers/mfa.js'
+import { enrolTotp, startLogin } from '../helpers/mfa.js'
 import { registerPasskey, SoftPasskey } from '../helpers/passkeys.js'
 import { loginWithBody, registerProvenAccount } from '../helpers/users.js'
 
@@ -142,6 +142,23 @@ t.test('a refused passkey as second factor counts as a wrong code; for reauthent
   const strangerHeaders = bearer((await loginWithBody(app, stranger)).accessToken)
   refused(t, await post('/auth/reauthenticate/webauthn/options', undefined, strangerHeaders), 409, 'MFA_NOT_ENABLED')
   refused(t, await post('/auth/reauthenticate', { webauthn: passkey.assert(reauth) }, strangerHeaders), 409, 'MFA_NOT_ENABLED')
+})
+
+// Regression (a review): the message said "No second factor is set up" to an account with an app and no passkey.
+t.test('MFA_NOT_ENABLED names what is missing', async t => {
+  const withApp = await registerProvenAccount(app, prisma)
+  const appHeaders = bearer((await loginWithBody(app, withApp)).accessToken)
+  await enrolTotp(app, appHeaders, clock)
+  const passkeyOptions = await post('/auth/reauthenticate/webauthn/options', undefined, appHeaders)
+  t.match(passkeyOptions.json(), { code: 'MFA_NOT_ENABLED', message: 'This account has no passkey' })
+  const { mfaToken } = (await startLogin(app, withApp)).json()
+  t.match((await post('/auth/mfa/webauthn/options', { mfaToken })).json(), { code: 'MFA_NOT_ENABLED', message: 'This account has no passkey' })
+  // The account of this file signs in with a passkey and has no app.
+  const noApp = await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', headers })
+  t.match(noApp.json(), { code: 'MFA_NOT_ENABLED', message: 'This account has no authenticator app' })
+  const stranger = await registerProvenAccount(app, prisma)
+  const codes = await post('/auth/mfa/recovery-codes', undefined, bearer((await loginWithBody(app, stranger)).accessToken))
+  t.match(codes.json(), { code: 'MFA_NOT_ENABLED', message: 'This account has no second factor' })
 })
 
 t.test('bad input is a 400 with the catalogue shape', async t => {

@@ -1,7 +1,7 @@
 // The login's second step: a challenge issued once the password is proven, met by one code.
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import type { Db, PrismaClient, Transaction } from '../../db/prisma.js'
-import { apiError, type ErrorCode } from '../../errors.js'
+import { apiError, mfaNotEnabled, type ErrorCode } from '../../errors.js'
 import { iso } from '../../db/sql.js'
 import { lockUser } from '../accounts/user-store.js'
 import type { AuditService } from '../admin/audit.js'
@@ -213,7 +213,7 @@ export function createChallengeService (deps: ChallengeDeps) {
     async webauthnOptions (mfaToken: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
       const found = await prisma.mfaChallenge.findUnique({ where: { tokenHash: hashOf(mfaToken) }, select: { id: true, userId: true, usedAt: true, expiresAt: true, failures: true } })
       if (found === null || isDead(found, now())) throw apiError('MFA_CHALLENGE_EXPIRED')
-      if (!await passkeys.has(found.userId)) throw apiError('MFA_NOT_ENABLED')
+      if (!await passkeys.has(found.userId)) throw mfaNotEnabled('passkey')
       return passkeys.secondFactorOptions(found.id, found.userId)
     },
 

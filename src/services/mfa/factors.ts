@@ -1,7 +1,7 @@
 // The user's second factors: TOTP enrolment, confirmation and removal, recovery codes, proving either, re-sealing TOTP secrets under a new key, and an admin's removal of every factor.
 import type { Db, PrismaClient, Transaction } from '../../db/prisma.js'
 import { isForeignKeyViolation, isUniqueViolation } from '../../db/refusals.js'
-import { apiError, withStatus } from '../../errors.js'
+import { apiError, mfaNotEnabled, withStatus } from '../../errors.js'
 import type { Actor, AuditService } from '../admin/audit.js'
 import type { AdminActor } from '../admin/admin-actor.js'
 import type { MailOutbox } from '../mail/outbox.js'
@@ -196,7 +196,7 @@ function factorChanges ({ prisma, outbox, audit, now }: FactorDeps) {
       const confirmed = await prisma.$transaction(async tx => {
         await assertLiveCaller(tx, actor.userId, sessionId, now())
         const factor = await tx.totpFactor.findUnique({ where: { userId: actor.userId }, select: { confirmedAt: true } })
-        if (factor === null) throw apiError('MFA_NOT_ENABLED')
+        if (factor === null) throw mfaNotEnabled('authenticator app')
         await tx.totpFactor.deleteMany({ where: { userId: actor.userId } })
         const confirmed = factor.confirmedAt !== null
         let recoveryCodes: 'kept' | 'ended' | undefined
@@ -217,7 +217,7 @@ function factorChanges ({ prisma, outbox, audit, now }: FactorDeps) {
       const codes = newRecoveryCodes()
       await prisma.$transaction(async tx => {
         await assertLiveCaller(tx, actor.userId, sessionId, now())
-        if (!hasSecondFactor(await secondFactorsOf(tx, actor.userId))) throw apiError('MFA_NOT_ENABLED')
+        if (!hasSecondFactor(await secondFactorsOf(tx, actor.userId))) throw mfaNotEnabled('second factor')
         await replaceRecoveryCodes(tx, actor.userId, codes, now())
         await outbox.queue(tx, { kind: 'recovery_codes_regenerated', to: await emailOf(tx, actor.userId) })
         await audit.recordIn(tx, { action: 'mfa.recovery_codes_regenerated', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip })

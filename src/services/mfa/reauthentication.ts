@@ -1,6 +1,6 @@
 // Fresh authentication: sensitive changes need a proof made on this session recently; POST /auth/reauthenticate makes one.
 import type { Db, PrismaClient, Transaction } from '../../db/prisma.js'
-import { apiError, reauthenticationRequired, withStatus } from '../../errors.js'
+import { apiError, mfaNotEnabled, reauthenticationRequired, withStatus } from '../../errors.js'
 import type { AuditService } from '../admin/audit.js'
 import type { LoginThrottle } from '../sessions/login-throttle.js'
 import type { MailOutbox } from '../mail/outbox.js'
@@ -161,7 +161,7 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
     /** Passkey options for reauthenticating: the caller's passkeys, a challenge bound to this session. 409 without a passkey. */
     async webauthnOptions (userId: string, sessionId: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
       await proofsOf(deps, userId, sessionId)
-      if (!await passkeys.has(userId)) throw apiError('MFA_NOT_ENABLED')
+      if (!await passkeys.has(userId)) throw mfaNotEnabled('passkey')
       return passkeys.reauthenticationOptions(userId, sessionId)
     },
 
@@ -185,7 +185,7 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
         const owned = await factors.secondFactors(userId)
         // The password beside a factor proves too little (403, with the methods that do).
         if (method === 'password' && hasSecondFactor(owned)) throw reauthenticationRequired(reauthenticationMethods(owned))
-        if (!mayProveWith(method, owned)) throw apiError('MFA_NOT_ENABLED')
+        if (!mayProveWith(method, owned)) throw mfaNotEnabled(method === 'totp' ? 'authenticator app' : method === 'webauthn' ? 'passkey' : 'second factor')
         const proven = await proveAndRecord(deps, userId, sessionId, proof, user.passwordHash, ip)
         if (proven.refusal === null) return proven.session
         await throttle.recordFailure(keys[0] as string)
