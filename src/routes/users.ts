@@ -1,4 +1,4 @@
-// /users/me: the caller's own account.
+// /users/me: the caller's own account, and what happened to it.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type, type Static } from '@sinclair/typebox'
@@ -7,14 +7,17 @@ import { clientOf } from '../plugins/client-address.js'
 import { perClientIp, sharedBudgets } from '../plugins/rate-limits.js'
 import { authCookies, errorResponses, type PasswordPolicy, security } from '../schemas/common.js'
 import { Me } from '../schemas/mfa.js'
-import { DeleteMeBody, UpdateMeBody } from '../schemas/users.js'
+import { ListQuery } from '../schemas/sessions.js'
+import { ActivityList, DeleteMeBody, UpdateMeBody } from '../schemas/users.js'
+import type { AuditService } from '../services/admin/audit.js'
 import type { CredentialService } from '../services/passwords/credentials.js'
 import type { UserService } from '../services/accounts/users.js'
 import type { IdentifierKeys } from '../services/sessions/login-throttle.js'
-import { actorOf, callerOf, noStore } from './request-context.js'
+import { actorOf, callerOf, noStore, type TypedRoutes } from './request-context.js'
 
 export interface UserRoutesOptions {
   users: UserService
+  audit: Pick<AuditService, 'ownActivity'>
   credentials: CredentialService
   identifierKeys: IdentifierKeys
   passwordPolicy: PasswordPolicy
@@ -53,7 +56,7 @@ function changeGuard (app: FastifyInstance, users: UserService, identifierKeys: 
   }
 }
 
-export async function userRoutes (app: FastifyInstance, { users, credentials, identifierKeys, passwordPolicy, limits }: UserRoutesOptions) {
+export async function userRoutes (app: FastifyInstance, { users, audit, credentials, identifierKeys, passwordPolicy, limits }: UserRoutesOptions) {
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()
   routes.addHook('preParsing', app.authenticate)
   routes.addHook('onSend', noStore)
@@ -70,6 +73,8 @@ export async function userRoutes (app: FastifyInstance, { users, credentials, id
     const caller = callerOf(request)
     return users.me(caller.userId, caller.sessionId)
   })
+
+  activityRoute(routes, app, audit)
 
   const guardChange = changeGuard(app, users, identifierKeys, limits)
   const updateMe = (operationId: string, summary: string) => ({
@@ -108,4 +113,20 @@ export async function userRoutes (app: FastifyInstance, { users, credentials, id
     await credentials.deleteAccount(actorOf(request), request.body.password)
     return reply.clearAuthCookies().code(204).send()
   })
+}
+
+/** The audit trail's entries about the caller (see AuditService.ownActivity). */
+function activityRoute (routes: TypedRoutes, app: FastifyInstance, audit: Pick<AuditService, 'ownActivity'>) {
+  routes.get('/users/me/activity', {
+    preHandler: [app.requireLiveSession],
+    schema: {
+      tags: ['users'],
+      operationId: 'getMyActivity',
+      summary: 'What happened to the caller\'s account, newest first',
+      description: 'The audit trail\'s entries about the caller, kept for AUDIT_RETENTION_DAYS: sign-ins and failed ones (someone who tried a wrong password shows here, with the address it came from), changes of the password, the address, the factors and the sessions, by the caller, by an admin (named by role only) or by nobody signed in. `action` is one of the audit actions; `details` is the entry\'s, as `GET /admin/audit` shows it. Paged as `GET /auth/sessions`.',
+      security,
+      querystring: ListQuery,
+      response: { 200: ActivityList, ...errorResponses(400, 401) }
+    }
+  }, async request => audit.ownActivity(callerOf(request).userId, request.query))
 }

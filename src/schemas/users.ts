@@ -1,6 +1,6 @@
 // Bodies and responses of the /users routes.
 import { Type } from '@sinclair/typebox'
-import { Email, PresentedPassword, Username, type PasswordPolicy } from './common.js'
+import { Email, PresentedPassword, Username, Uuid, type PasswordPolicy } from './common.js'
 
 const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()])
 
@@ -20,3 +20,15 @@ export const UpdateMeBody = Type.Object({
 export const DeleteMeBody = (policy: PasswordPolicy) => Type.Object({
   password: PresentedPassword(policy)
 }, { additionalProperties: false })
+
+export const ActivityList = Type.Object({
+  items: Type.Array(Type.Object({
+    id: Uuid,
+    createdAt: Type.String({ format: 'date-time' }),
+    action: Type.String({ description: 'one of the audit actions listed under Roles and administration in README' }),
+    by: Type.Union([Type.Literal('self'), Type.Literal('admin'), Type.Null()], { description: '`self`: the user, signed in; `admin`: an admin (never which one); null: nobody signed in (a login attempt, a mailed link, the operator\'s command line, the service itself)' }),
+    ip: Type.Union([Type.String(), Type.Null()], { description: 'where the request came from; null for an admin\'s' }),
+    details: Type.Unknown()
+  })),
+  nextCursor: Type.Union([Type.String(), Type.Null()])
+})

@@ -130,6 +130,8 @@ t.test('a session revoked from another device ends here: tokens forgotten, no re
   t.notOk(phone.sent.includes('POST /auth/refresh'))
   t.same(laptop.ended, [], 'the other device stays signed in')
   t.equal((await laptop.client.me()).email, account.email)
+  const { items } = await laptop.client.activity({ limit: 1 })
+  t.match(items, [{ action: 'session.revoked', by: 'self', details: { sessionId: phoneSession?.id } }], 'and its activity shows the revocation')
 })
 
 t.test('a refused refresh ends the session once and is not tried again', async t => {

@@ -1,6 +1,6 @@
 // The account calls, the same in both modes: only how a call is authenticated differs.
 import type {
-  ChangePasswordInput, DeleteMeInput, ForgotPasswordInput, Me, MfaPasskeyOptionsInput, Passkey, PasskeyCreationOptionsAnswer, PasskeyRequestOptionsAnswer, ReauthenticateInput,
+  ActivityList, ActivityQuery, ChangePasswordInput, DeleteMeInput, ForgotPasswordInput, Me, MfaPasskeyOptionsInput, Passkey, PasskeyCreationOptionsAnswer, PasskeyRequestOptionsAnswer, ReauthenticateInput,
   RecoveryCodesAnswer, RegisterInput, RegisterPasskeyInput, RenamePasskeyInput, ResetPasswordInput, SessionList, SessionListQuery, TotpConfirmInput,
   TotpEnrolmentAnswer, UpdateMeInput, User, VerifyEmailInput
 } from './api-types.js'
@@ -81,6 +81,8 @@ export function accountCalls ({ authed, open, ending, reauthenticating }: Sender
     reauthenticationPasskeyOptions: (): Promise<PasskeyRequestOptionsAnswer> => json<PasskeyRequestOptionsAnswer>(asUser({ method: 'POST', path: '/auth/reauthenticate/webauthn/options' })),
     /** The user's live sessions, most recently used first. */
     sessions: (query: SessionListQuery = {}): Promise<SessionList> => json<SessionList>(asUser({ method: 'GET', path: '/auth/sessions', query })),
+    /** What happened to the account, newest first: sign-ins and failed ones, changes by the user or an admin. */
+    activity: (query: ActivityQuery = {}): Promise<ActivityList> => json<ActivityList>(asUser({ method: 'GET', path: '/users/me/activity', query })),
     /** Ends one of the user's sessions (404 `NOT_FOUND` for anyone else's). */
     revokeSession: (id: string): Promise<void> => ok(asUser({ method: 'DELETE', path: `/auth/sessions/${encodeURIComponent(id)}` })),
     /** Every other session ends; this one stays (403 `INVALID_CURRENT_PASSWORD`). */

@@ -16,7 +16,7 @@ import type {
   MfaWebauthnOptionsBody, Passkey as PasskeySchema, PasskeyAssertion as PasskeyAssertionSchema, PasskeyCreationOptions, PasskeyLoginBody, PasskeyRequestOptions,
   RegisterPasskeyBody, RenamePasskeyBody
 } from '../../../src/schemas/passkeys.js'
-import type { DeleteMeBody, UpdateMeBody } from '../../../src/schemas/users.js'
+import type { ActivityList as ActivityListSchema, DeleteMeBody, UpdateMeBody } from '../../../src/schemas/users.js'
 
 /** A user as the API shows it (in a login answer, to admins). */
 export type User = Static<typeof UserSchema>
@@ -26,6 +26,9 @@ export type Me = Static<typeof MeSchema>
 export type AccessClaims = Static<typeof AccessClaimsSchema>
 export type SessionList = Static<typeof SessionListSchema>
 export type SessionListQuery = Partial<Static<typeof ListQuery>>
+/** What happened to the user's account (`GET /users/me/activity`), newest first, a page at a time. */
+export type ActivityList = Static<typeof ActivityListSchema>
+export type ActivityQuery = Partial<Static<typeof ListQuery>>
 /** The error body every failure of the service answers with. */
 export type ErrorBody = Static<typeof ErrorResponse>
 

@@ -1,4 +1,4 @@
-// The audit trail: security events and admin actions, in a table, readable by admins. Never a secret in it.
+// The audit trail: security events and admin actions, in a table, readable by admins (and each user's own entries by that user). Never a secret in it.
 import type { PrismaClient, Transaction } from '../../db/prisma.js'
 import { iso } from '../../db/sql.js'
 import type { Prisma } from '../../generated/prisma/client.js'
@@ -35,6 +35,18 @@ export interface AuditView {
   details: unknown
 }
 
+/** An entry as its user sees it (`GET /users/me/activity`): who acted is told by kind, never by id or address. */
+export interface ActivityView {
+  id: string
+  createdAt: string
+  action: string
+  /** `self`: the user, signed in; `admin`: an admin; null: nobody signed in (an attempt at the login, a link, the service itself). */
+  by: 'self' | 'admin' | null
+  /** Where the request came from; null for an admin's (theirs is not the user's to see). */
+  ip: string | null
+  details: unknown
+}
+
 export interface AuditQuery {
   limit: number
   cursor?: string | undefined
@@ -52,6 +64,14 @@ export interface AuditDeps {
 export function createAuditService ({ prisma, now, onError }: AuditDeps) {
   const rowOf = (entry: AuditEntry) =>
     ({ action: entry.action, actorId: entry.actorId ?? null, subjectId: entry.subjectId ?? null, ip: entry.ip ?? null, details: entry.details ?? {}, createdAt: now() })
+
+  /** One page of the entries `where` selects, newest first: `limit` of them, and the cursor of the next page. */
+  async function pageOf (where: Prisma.AuditEventWhereInput, limit: number, cursor: string | undefined) {
+    const rows = await prisma.auditEvent.findMany({ where: { AND: [where, after(decodeCursor(cursor))] }, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], take: limit + 1 })
+    const last = rows.length > limit ? rows[limit - 1] : undefined
+    return { rows: rows.slice(0, limit), nextCursor: last === undefined ? null : encodeCursor({ at: last.createdAt, id: last.id }) }
+  }
+
   return {
     /** Appends an entry; a failure is reported, not thrown, so auditing never breaks a login. */
     async record (entry: AuditEntry): Promise<void> {
@@ -87,18 +107,27 @@ export function createAuditService ({ prisma, now, onError }: AuditDeps) {
 
     /** Newest first, `limit` at a time; optionally only the entries about one user, of one action, or both. */
     async list ({ limit, cursor, subjectId, action }: AuditQuery): Promise<Page<AuditView>> {
-      const rows = await prisma.auditEvent.findMany({
-        where: { AND: [subjectId === undefined ? {} : { subjectId }, action === undefined ? {} : { action }, after(decodeCursor(cursor))] },
-        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-        take: limit + 1
-      })
-      const page = rows.slice(0, limit)
+      const { rows, nextCursor } = await pageOf({ ...(subjectId === undefined ? {} : { subjectId }), ...(action === undefined ? {} : { action }) }, limit, cursor)
       // One query for the page's users, so that a reader of the trail needs no call per user.
-      const emails = await emailsOf(prisma, [...new Set(page.flatMap(row => [row.actorId, row.subjectId]).filter(id => id !== null))])
+      const emails = await emailsOf(prisma, [...new Set(rows.flatMap(row => [row.actorId, row.subjectId]).filter(id => id !== null))])
       const emailOf = (id: string | null) => id === null ? null : emails.get(id) ?? null
-      const items = page.map(row => ({ ...row, createdAt: row.createdAt.toISOString(), actorEmail: emailOf(row.actorId), subjectEmail: emailOf(row.subjectId), details: row.details }))
-      const last = rows.length > limit ? rows[limit - 1] : undefined
-      return { items, nextCursor: last === undefined ? null : encodeCursor({ at: last.createdAt, id: last.id }) }
+      const items = rows.map(row => ({ ...row, createdAt: row.createdAt.toISOString(), actorEmail: emailOf(row.actorId), subjectEmail: emailOf(row.subjectId), details: row.details }))
+      return { items, nextCursor }
+    },
+
+    /**
+     * The entries about `userId`, newest first, as that user sees them: what was done to their
+     * account, by them, by an admin, or tried by someone not signed in (a wrong password), for
+     * AUDIT_RETENTION_DAYS. An admin is named by role only, without the address they acted
+     * from: the user learns that an admin acted, not which one, nor where from.
+     */
+    async ownActivity (userId: string, { limit, cursor }: { limit: number, cursor?: string | undefined }): Promise<Page<ActivityView>> {
+      const { rows, nextCursor } = await pageOf({ subjectId: userId }, limit, cursor)
+      const items = rows.map(row => {
+        const by = row.actorId === null ? null : row.actorId === userId ? 'self' as const : 'admin' as const
+        return { id: row.id, createdAt: row.createdAt.toISOString(), action: row.action, by, ip: by === 'admin' ? null : row.ip, details: row.details }
+      })
+      return { items, nextCursor }
     }
   }
 }
