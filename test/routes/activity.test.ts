@@ -2,9 +2,11 @@
 import t from 'tap'
 import { loginAsAdmin } from '../helpers/admin.js'
 import { buildTestApp } from '../helpers/app.js'
+import { startMailServer } from '../helpers/mail.js'
 import { loginWithBody, registerAccount } from '../helpers/users.js'
 
-const { app, prisma, clock } = await buildTestApp(t)
+const mail = await startMailServer(t)
+const { app, prisma, clock } = await buildTestApp(t, { env: { SMTP_URL: mail.url } })
 
 const bearer = (accessToken: string) => ({ authorization: `Bearer ${accessToken}` })
 const activity = (headers: Record<string, string>, query = '') => app.inject({ method: 'GET', url: `/users/me/activity${query}`, headers })
@@ -70,4 +72,19 @@ t.test('paged by cursor; bad queries are 400; an ended session is 401', async t 
   t.equal((await activity({})).json().code, 'AUTH_REQUIRED')
   t.equal((await app.inject({ method: 'POST', url: '/auth/logout-all', headers })).statusCode, 204)
   t.equal((await activity(headers)).json().code, 'AUTH_SESSION_REVOKED')
+})
+
+// Regression (a review): a reset by the mailed link read `by: "self"`, as if the user had done it signed in.
+t.test('what a mailed link did is by nobody signed in: whoever held the link', async t => {
+  const account = await registerAccount(app)
+  const verification = await mail.nextMail(account.email, { subject: /^Confirm your email address$/ })
+  t.equal((await app.inject({ method: 'POST', url: '/auth/email/verify', payload: { token: verification.token } })).statusCode, 204)
+  t.equal((await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: account.email } })).statusCode, 202)
+  const link = await mail.nextMail(account.email, { subject: /^Reset your password$/ })
+  const password = 'a brand new passphrase here'
+  t.equal((await app.inject({ method: 'POST', url: '/auth/password/reset', payload: { token: link.token, password } })).statusCode, 204)
+  const { accessToken } = await loginWithBody(app, { email: account.email, password })
+  const { items } = (await activity(bearer(accessToken))).json()
+  const byAction = Object.fromEntries(items.map((entry: { action: string, by: string | null }) => [entry.action, entry.by]))
+  t.match(byAction, { 'email.verified': null, 'password.reset': null, 'login.succeeded': 'self', 'user.registered': 'self' })
 })

@@ -54,6 +54,17 @@ t.test('a ceremony in a frame of another origin is refused, and a sign-in alone 
   refused(t, await loginVerify(passkey.assert(await loginOptions())), 401, 'PASSKEY_INVALID')
   passkey.userHandle = handle
   t.equal((await loginVerify(passkey.assert(await loginOptions()))).statusCode, 200, 'the owner\'s handle signs in')
+
+  // Where the user is known (a reauthentication, a second step), a handle may be absent, but not another's.
+  const other = await registerProvenAccount(app, prisma)
+  const otherHeaders = bearer((await loginWithBody(app, other)).accessToken)
+  const otherPasskey = await registerPasskey(app, otherHeaders)
+  otherPasskey.userHandle = handle
+  const reauth = (await post('/auth/reauthenticate/webauthn/options', undefined, otherHeaders)).json()
+  refused(t, await post('/auth/reauthenticate', { webauthn: otherPasskey.assert(reauth) }, otherHeaders), 403, 'PASSKEY_INVALID')
+  otherPasskey.userHandle = undefined
+  const again = (await post('/auth/reauthenticate/webauthn/options', undefined, otherHeaders)).json()
+  t.equal((await post('/auth/reauthenticate', { webauthn: otherPasskey.assert(again) }, otherHeaders)).statusCode, 200)
 })
 
 t.test('a challenge works once, for five minutes, for what it was issued for', async t => {

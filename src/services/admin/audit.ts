@@ -35,6 +35,9 @@ export interface AuditView {
   details: unknown
 }
 
+/** What is done through a mailed link, by whoever holds it: the entry names its user as actor, but nobody signed in did it. */
+const BY_LINK: ReadonlySet<string> = new Set(['password.reset', 'email.verified', 'email.changed'] satisfies AuditAction[])
+
 /** An entry as its user sees it (`GET /users/me/activity`): who acted is told by kind, never by id or address. */
 export interface ActivityView {
   id: string
@@ -117,14 +120,14 @@ export function createAuditService ({ prisma, now, onError }: AuditDeps) {
 
     /**
      * The entries about `userId`, newest first, as that user sees them: what was done to their
-     * account, by them, by an admin, or tried by someone not signed in (a wrong password), for
+     * account, by them, by an admin, or by someone not signed in (a wrong password, a mailed link), for
      * AUDIT_RETENTION_DAYS. An admin is named by role only, without the address they acted
      * from: the user learns that an admin acted, not which one, nor where from.
      */
     async ownActivity (userId: string, { limit, cursor }: { limit: number, cursor?: string | undefined }): Promise<Page<ActivityView>> {
       const { rows, nextCursor } = await pageOf({ subjectId: userId }, limit, cursor)
       const items = rows.map(row => {
-        const by = row.actorId === null ? null : row.actorId === userId ? 'self' as const : 'admin' as const
+        const by = row.actorId === null || BY_LINK.has(row.action) ? null : row.actorId === userId ? 'self' as const : 'admin' as const
         return { id: row.id, createdAt: row.createdAt.toISOString(), action: row.action, by, ip: by === 'admin' ? null : row.ip, details: row.details }
       })
       return { items, nextCursor }

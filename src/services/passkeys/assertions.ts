@@ -70,8 +70,9 @@ async function checkAssertion ({ ceremonies, settings, now }: Omit<AssertionDeps
   const info = await signatureOf(settings, request, data.challenge, stored === null ? decoy : { id: stored.id, publicKey: new Uint8Array(stored.publicKey), counter: 0 })
   if (stored === null || info === null) return { ok: false, code: 'PASSKEY_INVALID' }
   const handle = request.response.response.userHandle
-  // Nobody named the user before a sign-in by passkey alone: the authenticator must name the credential's owner (WebAuthn 7.2 step 6).
-  if (request.userId === null && handle !== userHandleOf(stored.userId)) return { ok: false, code: 'PASSKEY_INVALID' }
+  // WebAuthn 7.2 step 6: a user handle given must be the credential's owner's, and a sign-in by
+  // passkey alone, where nobody named the user before, needs one.
+  if (handle === undefined ? request.userId === null : handle !== userHandleOf(stored.userId)) return { ok: false, code: 'PASSKEY_INVALID' }
   if (request.requireUserVerification && !info.userVerified) return { ok: false, code: 'PASSKEY_USER_NOT_VERIFIED' }
   // WebAuthn 7.2 step 22: a counter that does not rise (when either side keeps one) means a cloned authenticator.
   const counter = BigInt(info.newCounter)

@@ -87,7 +87,7 @@ function isRepetitiveOrSequential (chars: string[]): boolean {
   return longest >= Math.max(3, Math.ceil(chars.length * RUN_SHARE))
 }
 
-const DATE_SEPARATORS = /^[\d./ -]+$/
+const DATE_CHARACTERS = /^[\d./ -]+$/
 
 /** Whether `year`, `month` and `day` name a day of the calendar, from 1900 to 2099 (two-digit years are any century). */
 function isDay (year: number, month: number, day: number): boolean {
@@ -96,15 +96,34 @@ function isDay (year: number, month: number, day: number): boolean {
   return inRange && date.getUTCMonth() === month - 1 && date.getUTCDate() === day
 }
 
-/** A date alone, in any of the orders people write one (`19870512`, `05121987`, `1987-05-12`, `12.05.87`). */
+/** Whether three numbers are a date in any of the orders people write one: year first, day first, month first. */
+const isDayInSomeOrder = ([a, b, c]: number[]) => a !== undefined && b !== undefined && c !== undefined &&
+  (isDay(a, b, c) || isDay(c, b, a) || isDay(c, a, b))
+
+/**
+ * A date alone, in any of the orders people write one, with separators (`1987-05-12`,
+ * `5.12.1987`, `12/5/87`) or without (`19870512`, `05121987`, `870512`).
+ */
 function isDate (chars: string[]): boolean {
   const text = chars.join('')
-  if (!DATE_SEPARATORS.test(text)) return false
-  const digits = text.replace(/\D/g, '')
-  const part = (start: number, length: number) => Number(digits.slice(start, start + length))
-  if (digits.length === 8) return isDay(part(0, 4), part(4, 2), part(6, 2)) || isDay(part(4, 4), part(2, 2), part(0, 2)) || isDay(part(4, 4), part(0, 2), part(2, 2))
-  if (digits.length === 6) return isDay(part(0, 2), part(2, 2), part(4, 2)) || isDay(part(4, 2), part(2, 2), part(0, 2)) || isDay(part(4, 2), part(0, 2), part(2, 2))
+  if (!DATE_CHARACTERS.test(text)) return false
+  const parts = text.split(/[./ -]+/).filter(part => part !== '')
+  if (parts.length === 3) return parts.every(part => part.length <= 4) && isDayInSomeOrder(parts.map(Number))
+  const digits = parts.length === 1 ? parts[0] ?? '' : ''
+  if (digits.length === 8) return isDayInSomeOrder(numbersIn(digits, [4, 2, 2])) || isDayInSomeOrder(numbersIn(digits, [2, 2, 4]))
+  if (digits.length === 6) return isDayInSomeOrder(numbersIn(digits, [2, 2, 2]))
   return false
+}
+
+/** The numbers of `digits` cut into pieces of these lengths, in turn. */
+function numbersIn (digits: string, lengths: number[]): number[] {
+  const numbers: number[] = []
+  let at = 0
+  for (const length of lengths) {
+    numbers.push(Number(digits.slice(at, at + length)))
+    at += length
+  }
+  return numbers
 }
 
 /** One short piece said again and again (`abcabcabc`, `hunter2hunter2`). */
@@ -127,7 +146,7 @@ function isRepeated (chars: string[]): boolean {
  */
 export function isGuessable (password: string, own: ReadonlyArray<string | null> = []): boolean {
   const chars = [...password.normalize('NFKC').toLowerCase()]
-  if (isDate(chars) || [chars, unshifted(chars)].some(form => isRepetitiveOrSequential(form) || isRepeated(form))) return true
+  if ([chars, unshifted(chars)].some(form => isDate(form) || isRepetitiveOrSequential(form) || isRepeated(form))) return true
   const words = new Set(own.flatMap(value => value === null ? [] : [value, value.split('@')[0] ?? value]))
   const shortest = Math.max(3, Math.ceil(chars.length * MEANINGFUL_SHARE))
   const inner = Math.max(shortest, Math.ceil(chars.length * INNER_SHARE))

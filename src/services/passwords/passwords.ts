@@ -25,7 +25,7 @@ const ARGON2_WORKER = new URL('./argon2-worker.cjs', import.meta.url).href
 /** What a hashing thread is asked to do (argon2-worker.cjs). */
 export type Argon2Task =
   | { op: 'hash', password: string, options: Options }
-  | { op: 'verify', hash: string, password: string }
+  | { op: 'verify', hash: string, password: string, padding?: Options }
 
 // `Algorithm` is an ambient const enum, which isolated modules cannot read: 2 is Argon2id.
 const ARGON2ID = 2
@@ -84,7 +84,10 @@ export function createPasswordService (settings: PasswordSettings, shared?: Argo
     return await threads.run(task)
   }
   const hash = async (password: string) => await run({ op: 'hash', password, options }) as string
-  const verify = async (stored: string, password: string) => await run({ op: 'verify', hash: stored, password }) as boolean
+  const verify = async (stored: string, password: string) => {
+    const padding = paddingFor(stored, options)
+    return await run({ op: 'verify', hash: stored, password, ...(padding === null ? {} : { padding }) }) as boolean
+  }
   // Hash of a random value, verified against for unknown users so that a login costs the
   // same whether or not the account exists (no user enumeration by timing).
   const decoyHash = hash(crypto.randomUUID())
@@ -95,21 +98,15 @@ export function createPasswordService (settings: PasswordSettings, shared?: Argo
     },
 
     /**
-     * Constant work: an unparsable stored hash is a failed match, never an exception. A full
-     * line (503) is not a failed match: it must not count toward anyone's backoff. A hash made
-     * under weaker parameters is checked beside a check of the decoy, on another thread: the
-     * answer then takes the configured work, as an unknown account's does (regression: a wrong
-     * password for an account not rehashed since the parameters rose answered sooner, and
-     * showed the account).
+     * Constant work: an unparsable stored hash is a failed match, never an exception, and a hash
+     * made with less work than configured is checked with the rest of that work added on the
+     * same thread (see `paddingFor`), so either takes what an unknown account's decoy check
+     * takes (regression: a wrong password for an account not rehashed since the parameters rose
+     * answered sooner, and showed the account). A full line (503) is not a failed match: it must
+     * not count toward anyone's backoff.
      */
     async verify (storedHash: string, password: string): Promise<boolean> {
-      const normalized = normalizePassword(password)
-      const decoy = isWeakerThan(storedHash, settings) ? decoyHash.then(async hashed => await verify(hashed, normalized)) : false
-      const [stored, beside] = await Promise.allSettled([verify(storedHash, normalized), decoy])
-      for (const check of [stored, beside]) {
-        if (check.status === 'rejected' && (check.reason as { code?: unknown }).code === 'SERVICE_UNAVAILABLE') throw check.reason
-      }
-      return stored.status === 'fulfilled' && stored.value === true
+      return await verify(storedHash, normalizePassword(password))
     },
 
     /** Spends the same argon2 work as `verify` and always fails: used for unknown accounts. */
@@ -144,6 +141,28 @@ function isWeakerThan (storedHash: string, settings: Pick<PasswordSettings, 'mem
   } catch {
     return true
   }
+}
+
+/**
+ * The argon2 work a check of `storedHash` falls short of the configured work by, as the options
+ * of a hash that makes it up, or null when it does not fall short. A pass costs its memory, so
+ * the shortfall is counted in memory × passes and made up by as few passes as it takes without
+ * more memory than configured (`t=7` where 8 are configured: one pass of the configured memory;
+ * `m=1024,t=1` where `m=19456,t=2`: two of 18944 KiB). A hash that cannot be read costs nothing
+ * to refuse: its padding is the whole configured work.
+ */
+export function paddingFor (storedHash: string, configured: Options): Options | null {
+  const memoryKiB = configured.memoryCost ?? 0
+  let done = 0
+  try {
+    const used = parseOptions(storedHash)
+    done = (used.memoryCost ?? 0) * (used.timeCost ?? 0)
+  } catch {}
+  const short = memoryKiB * (configured.timeCost ?? 0) - done
+  if (short <= 0) return null
+  const passes = Math.ceil(short / memoryKiB)
+  // Argon2's least memory is 8 KiB per lane.
+  return { ...configured, timeCost: passes, memoryCost: Math.max(8 * (configured.parallelism ?? 1), Math.round(short / passes)) }
 }
 
 /**

@@ -34,7 +34,9 @@ t.test('repetitive and sequential characters', async t => {
 t.test('the digits\' row typed with shift, and dates', async t => {
   const shifted = ['!@#$%^&*', '!@#$%^&*()', ')(*&^%$#@!', '!@#$%^&*()_+', '!@#$%^&*a', '(*&^%$#@']
   for (const password of shifted) t.ok(isGuessable(password), password)
-  const dates = ['19870512', '05121987', '12051987', '1987-05-12', '12/05/1987', '05.12.1987', '12.05.87', '87 05 12']
+  const dates = ['19870512', '05121987', '12051987', '1987-05-12', '12/05/1987', '05.12.1987', '12.05.87', '87 05 12',
+    // Regression (the next review): a day or month of one digit, and a date typed with shift.
+    '5.12.1987', '1987.5.12', '12/5/87', '!(*&)%!@']
   for (const password of dates) t.ok(isGuessable(password), password)
   // Eight digits that are no day: not a date (13th month, 30 February, year 2400).
   for (const password of ['19871305', '30021987', '24001231', '9Ab!7xQ@']) t.notOk(isGuessable(password), password)
