@@ -35,7 +35,7 @@ export interface AuditView {
   details: unknown
 }
 
-/** What is done through a mailed link, by whoever holds it: the entry names its user as actor, but nobody signed in did it. */
+/** What is done through a mailed link, by whoever holds it: the entry names its user as actor, but nobody proved the account. */
 const BY_LINK: ReadonlySet<string> = new Set(['password.reset', 'email.verified', 'email.changed'] satisfies AuditAction[])
 
 /** An entry as its user sees it (`GET /users/me/activity`): who acted is told by kind, never by id or address. */
@@ -43,7 +43,7 @@ export interface ActivityView {
   id: string
   createdAt: string
   action: string
-  /** `self`: the user, signed in; `admin`: an admin; null: nobody signed in (an attempt at the login, a link, the service itself). */
+  /** `self`: whoever proved the account (its password, a passkey, a session of it); `admin`: an admin; null: nobody who proved it (a wrong attempt, a mailed link, the service itself). */
   by: 'self' | 'admin' | null
   /** Where the request came from; null for an admin's (theirs is not the user's to see). */
   ip: string | null
@@ -120,9 +120,9 @@ export function createAuditService ({ prisma, now, onError }: AuditDeps) {
 
     /**
      * The entries about `userId`, newest first, as that user sees them: what was done to their
-     * account, by them, by an admin, or by someone not signed in (a wrong password, a mailed link), for
-     * AUDIT_RETENTION_DAYS. An admin is named by role only, without the address they acted
-     * from: the user learns that an admin acted, not which one, nor where from.
+     * account, by them, by an admin, or by someone who did not prove it (a wrong password, a
+     * mailed link), for AUDIT_RETENTION_DAYS. An admin is named by role only, without the
+     * address they acted from: the user learns that an admin acted, not which one, nor where from.
      */
     async ownActivity (userId: string, { limit, cursor }: { limit: number, cursor?: string | undefined }): Promise<Page<ActivityView>> {
       const { rows, nextCursor } = await pageOf({ subjectId: userId }, limit, cursor)

@@ -6,18 +6,56 @@
 'use strict'
 const { hashSync, verifySync } = require('@node-rs/argon2')
 
+// How long the latest hashes and checks at the configured parameters took on this thread: their
+// median (a cold first run, a descheduled one, count for little) is what a check against a hash
+// made with less work is held to (below).
+const latestMs = []
+const sleeper = new Int32Array(new SharedArrayBuffer(4))
+
+function configuredMs () {
+  const sorted = [...latestMs].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)]
+}
+
+function timed (work) {
+  const started = performance.now()
+  const result = work()
+  return { result, ms: performance.now() - started }
+}
+
+function remember (ms) {
+  latestMs.push(ms)
+  if (latestMs.length > 9) latestMs.shift()
+}
+
 /**
- * A check against a hash made with less work than configured is followed by a hash of that
- * much more work (`padding`), whatever its outcome, so that the check takes the configured
- * work in all: one task, one thread, one place in the line (passwords.ts, `paddingFor`).
+ * A check against a hash made with less work than configured (`padTo`: the configured
+ * options) ends no sooner than a check at the configured parameters does on this thread, its
+ * thread held meanwhile, so that a wrong password for an account not rehashed since the
+ * parameters rose answers as an unknown account's decoy check does. The work itself cannot be
+ * matched: argon2's time is not its memory times its passes. A thread that has not yet timed
+ * the configured work does it once instead.
  * @param {import('./passwords.js').Argon2Task} task
  */
 module.exports = function hashOrVerify (task) {
-  if (task.op === 'hash') return hashSync(task.password, task.options)
-  let matches = false
-  try {
-    matches = verifySync(task.hash, task.password)
-  } catch {}
-  if (task.padding !== undefined) hashSync(task.password, task.padding)
+  if (task.op === 'hash') {
+    const { result, ms } = timed(() => hashSync(task.password, task.options))
+    if (task.configured === true) remember(ms)
+    return result
+  }
+  const { result: matches, ms } = timed(() => {
+    try {
+      return verifySync(task.hash, task.password)
+    } catch {
+      return false
+    }
+  })
+  if (task.padTo === undefined) {
+    if (task.configured === true) remember(ms)
+  } else if (latestMs.length === 0) {
+    remember(timed(() => hashSync(task.password, task.padTo)).ms)
+  } else if (ms < configuredMs()) {
+    Atomics.wait(sleeper, 0, 0, configuredMs() - ms)
+  }
   return matches
 }

@@ -24,8 +24,10 @@ const ARGON2_WORKER = new URL('./argon2-worker.cjs', import.meta.url).href
 
 /** What a hashing thread is asked to do (argon2-worker.cjs). */
 export type Argon2Task =
-  | { op: 'hash', password: string, options: Options }
-  | { op: 'verify', hash: string, password: string, padding?: Options }
+  /** `configured`: at the configured parameters, so its time is what checks are held to (argon2-worker.cjs). */
+  | { op: 'hash', password: string, options: Options, configured?: boolean }
+  /** `padTo`: the stored hash was made with less work than these options: held to their time. */
+  | { op: 'verify', hash: string, password: string, configured?: boolean, padTo?: Options }
 
 // `Algorithm` is an ambient const enum, which isolated modules cannot read: 2 is Argon2id.
 const ARGON2ID = 2
@@ -83,10 +85,10 @@ export function createPasswordService (settings: PasswordSettings, shared?: Argo
     if (threads.queueSize >= settings.maxWaiting) throw apiError('SERVICE_UNAVAILABLE')
     return await threads.run(task)
   }
-  const hash = async (password: string) => await run({ op: 'hash', password, options }) as string
+  const hash = async (password: string) => await run({ op: 'hash', password, options, configured: true }) as string
   const verify = async (stored: string, password: string) => {
-    const padding = paddingFor(stored, options)
-    return await run({ op: 'verify', hash: stored, password, ...(padding === null ? {} : { padding }) }) as boolean
+    const weaker = isWeakerThan(stored, settings)
+    return await run({ op: 'verify', hash: stored, password, configured: !weaker && isAtConfiguredCost(stored, settings), ...(weaker ? { padTo: options } : {}) }) as boolean
   }
   // Hash of a random value, verified against for unknown users so that a login costs the
   // same whether or not the account exists (no user enumeration by timing).
@@ -98,12 +100,12 @@ export function createPasswordService (settings: PasswordSettings, shared?: Argo
     },
 
     /**
-     * Constant work: an unparsable stored hash is a failed match, never an exception, and a hash
-     * made with less work than configured is checked with the rest of that work added on the
-     * same thread (see `paddingFor`), so either takes what an unknown account's decoy check
-     * takes (regression: a wrong password for an account not rehashed since the parameters rose
-     * answered sooner, and showed the account). A full line (503) is not a failed match: it must
-     * not count toward anyone's backoff.
+     * Constant time: an unparsable stored hash is a failed match, never an exception, and it or
+     * a hash made with less work than configured is held, on its thread, to the time a check at
+     * the configured parameters takes there (argon2-worker.cjs), so either answers as an unknown
+     * account's decoy check does (regression: a wrong password for an account not rehashed since
+     * the parameters rose answered sooner, and showed the account). One task, one place in the
+     * line. A full line (503) is not a failed match: it must not count toward anyone's backoff.
      */
     async verify (storedHash: string, password: string): Promise<boolean> {
       return await verify(storedHash, normalizePassword(password))
@@ -143,26 +145,14 @@ function isWeakerThan (storedHash: string, settings: Pick<PasswordSettings, 'mem
   }
 }
 
-/**
- * The argon2 work a check of `storedHash` falls short of the configured work by, as the options
- * of a hash that makes it up, or null when it does not fall short. A pass costs its memory, so
- * the shortfall is counted in memory × passes and made up by as few passes as it takes without
- * more memory than configured (`t=7` where 8 are configured: one pass of the configured memory;
- * `m=1024,t=1` where `m=19456,t=2`: two of 18944 KiB). A hash that cannot be read costs nothing
- * to refuse: its padding is the whole configured work.
- */
-export function paddingFor (storedHash: string, configured: Options): Options | null {
-  const memoryKiB = configured.memoryCost ?? 0
-  let done = 0
+/** True when `storedHash` is argon2id at exactly the configured cost: its check times the configured work. */
+function isAtConfiguredCost (storedHash: string, settings: Pick<PasswordSettings, 'memoryKiB' | 'timeCost' | 'parallelism'>): boolean {
   try {
     const used = parseOptions(storedHash)
-    done = (used.memoryCost ?? 0) * (used.timeCost ?? 0)
-  } catch {}
-  const short = memoryKiB * (configured.timeCost ?? 0) - done
-  if (short <= 0) return null
-  const passes = Math.ceil(short / memoryKiB)
-  // Argon2's least memory is 8 KiB per lane.
-  return { ...configured, timeCost: passes, memoryCost: Math.max(8 * (configured.parallelism ?? 1), Math.round(short / passes)) }
+    return used.algorithm === ARGON2ID && used.memoryCost === settings.memoryKiB && used.timeCost === settings.timeCost && used.parallelism === settings.parallelism
+  } catch {
+    return false
+  }
 }
 
 /**
