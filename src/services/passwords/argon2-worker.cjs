@@ -7,14 +7,16 @@
 const { hashSync, verifySync } = require('@node-rs/argon2')
 
 // How long the latest hashes and checks at the configured parameters took on this thread: their
-// median (a cold first run, a descheduled one, count for little) is what a check against a hash
-// made with less work is held to (below).
+// median, the lower of two middles (a descheduled run counts for little), is what a check against
+// a hash made with less work is held to (below). The thread's first is not kept: it pays for
+// the memory's first use, and ran slower than any since.
 const latestMs = []
+let timedFirst = false
 const sleeper = new Int32Array(new SharedArrayBuffer(4))
 
 function configuredMs () {
   const sorted = [...latestMs].sort((a, b) => a - b)
-  return sorted[Math.floor(sorted.length / 2)]
+  return sorted[Math.floor((sorted.length - 1) / 2)]
 }
 
 function timed (work) {
@@ -24,6 +26,10 @@ function timed (work) {
 }
 
 function remember (ms) {
+  if (!timedFirst) {
+    timedFirst = true
+    return
+  }
   latestMs.push(ms)
   if (latestMs.length > 9) latestMs.shift()
 }
@@ -53,6 +59,7 @@ module.exports = function hashOrVerify (task) {
   if (task.padTo === undefined) {
     if (task.configured === true) remember(ms)
   } else if (latestMs.length === 0) {
+    // Never timed here: the configured work itself, once or twice (the first run is not kept).
     remember(timed(() => hashSync(task.password, task.padTo)).ms)
   } else if (ms < configuredMs()) {
     Atomics.wait(sleeper, 0, 0, configuredMs() - ms)
