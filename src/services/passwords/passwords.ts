@@ -87,8 +87,8 @@ export function createPasswordService (settings: PasswordSettings, shared?: Argo
   }
   const hash = async (password: string) => await run({ op: 'hash', password, options, configured: true }) as string
   const verify = async (stored: string, password: string) => {
-    const weaker = isWeakerThan(stored, settings)
-    return await run({ op: 'verify', hash: stored, password, configured: !weaker && isAtConfiguredCost(stored, settings), ...(weaker ? { padTo: options } : {}) }) as boolean
+    const cost = costOf(stored, settings)
+    return await run({ op: 'verify', hash: stored, password, configured: cost === 'configured', ...(cost === 'less' ? { padTo: options } : {}) }) as boolean
   }
   // Hash of a random value, verified against for unknown users so that a login costs the
   // same whether or not the account exists (no user enumeration by timing).
@@ -118,7 +118,7 @@ export function createPasswordService (settings: PasswordSettings, shared?: Argo
     },
 
     /** True when the hash was made with weaker parameters than configured (re-hash on login). */
-    needsRehash: (storedHash: string): boolean => isWeakerThan(storedHash, settings),
+    needsRehash: (storedHash: string): boolean => costOf(storedHash, settings) === 'less',
 
     /** Hashes waiting for a thread. */
     waiting: () => threads.queueSize,
@@ -134,25 +134,22 @@ export function createPasswordService (settings: PasswordSettings, shared?: Argo
   }
 }
 
-/** True when `storedHash` is not argon2id at (at least) the configured cost, or cannot be read. */
-function isWeakerThan (storedHash: string, settings: Pick<PasswordSettings, 'memoryKiB' | 'timeCost' | 'parallelism'>): boolean {
+/**
+ * How `storedHash` was made beside the configured parameters: `less` when not with argon2id, or
+ * with less of any of memory, passes and lanes, or unreadable (re-hashed at the next login, and
+ * its check held to a configured one's time); `configured` when with exactly them (its check
+ * times the configured work); `more` otherwise.
+ */
+function costOf (storedHash: string, settings: Pick<PasswordSettings, 'memoryKiB' | 'timeCost' | 'parallelism'>): 'less' | 'configured' | 'more' {
+  let used: Options
   try {
-    const used = parseOptions(storedHash)
-    return used.algorithm !== ARGON2ID || used.memoryCost < settings.memoryKiB ||
-      used.timeCost < settings.timeCost || used.parallelism < settings.parallelism
+    used = parseOptions(storedHash)
   } catch {
-    return true
+    return 'less'
   }
-}
-
-/** True when `storedHash` is argon2id at exactly the configured cost: its check times the configured work. */
-function isAtConfiguredCost (storedHash: string, settings: Pick<PasswordSettings, 'memoryKiB' | 'timeCost' | 'parallelism'>): boolean {
-  try {
-    const used = parseOptions(storedHash)
-    return used.algorithm === ARGON2ID && used.memoryCost === settings.memoryKiB && used.timeCost === settings.timeCost && used.parallelism === settings.parallelism
-  } catch {
-    return false
-  }
+  const { memoryCost = 0, timeCost = 0, parallelism = 0 } = used
+  if (used.algorithm !== ARGON2ID || memoryCost < settings.memoryKiB || timeCost < settings.timeCost || parallelism < settings.parallelism) return 'less'
+  return memoryCost === settings.memoryKiB && timeCost === settings.timeCost && parallelism === settings.parallelism ? 'configured' : 'more'
 }
 
 /**
