@@ -16,6 +16,7 @@ import type { MailLog, MailSender } from './mail/sender.js'
 import { createMailDelivery } from './mail/delivery.js'
 import { createMailOutbox } from './mail/outbox.js'
 import { createChallengeService } from './mfa/challenges.js'
+import { createUnfinishedSignIns } from './mfa/unfinished-sign-ins.js'
 import { createFactorService } from './mfa/factors.js'
 import { createReauthenticationService } from './mfa/reauthentication.js'
 import { createAssertionVerifier } from './passkeys/assertions.js'
@@ -145,8 +146,9 @@ export function createServices (config: Config, { prisma, sql, signJwt, refreshK
   const logins = createLoginService({ prisma, passwords, records, settings, audit, issueAccessToken, emails, throttle, challenges, assertions, requireVerifiedEmail, metrics })
   const admin = createAdminService({ prisma, sessions, audit, passwordReset, oneTimeTokens, throttle, outbox, now })
   const deleteAbandonedAccounts = createUnverifiedAccountExpiry({ prisma, audit, throttle })
+  const unfinishedSignIns = createUnfinishedSignIns({ prisma, outbox, audit, now })
   const retention = createRetentionService({
-    prisma, audit, now, auditDays: config.AUDIT_RETENTION_DAYS, endedDays: config.SESSION_RETENTION_DAYS, unverifiedDays: config.UNVERIFIED_ACCOUNT_RETENTION_DAYS, deleteAbandonedAccounts
+    prisma, audit, unfinishedSignIns, now, auditDays: config.AUDIT_RETENTION_DAYS, endedDays: config.SESSION_RETENTION_DAYS, unverifiedDays: config.UNVERIFIED_ACCOUNT_RETENTION_DAYS, deleteAbandonedAccounts
   })
   return { passwords, settings, audit, sessions, refresh, users, logins, admin, emails, passwordReset, credentials, mailDelivery, factors, reauthentication, challenges, passkeys, retention, identifierKeys: throttle.keys }
 }

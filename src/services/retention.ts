@@ -6,7 +6,7 @@ import { sweepExpiredFailures } from './sessions/login-throttle.js'
 import { deleteSessionsEndedBefore } from './sessions/session-store.js'
 import { deleteLinksEndedBefore } from './tokens/one-time-tokens.js'
 import { clearAbandonedEmailChanges } from './accounts/user-store.js'
-import { sweepExpiredChallenges } from './mfa/challenges.js'
+import type { UnfinishedSignIns } from './mfa/unfinished-sign-ins.js'
 import { sweepExpiredCeremonies } from './passkeys/ceremony-challenges.js'
 
 const DAY_MS = 86_400_000
@@ -16,6 +16,7 @@ const DELETE_BATCH = 1000
 export interface RetentionDeps {
   prisma: PrismaClient
   audit: Pick<AuditService, 'deleteWrittenBefore'>
+  unfinishedSignIns: UnfinishedSignIns
   now: () => Date
   /** AUDIT_RETENTION_DAYS: 0 keeps every entry. */
   auditDays: number
@@ -49,7 +50,7 @@ async function inBatches (batch: () => Promise<number>, signal?: AbortSignal): P
   }
 }
 
-export function createRetentionService ({ prisma, audit, now, auditDays, endedDays, unverifiedDays, deleteAbandonedAccounts }: RetentionDeps) {
+export function createRetentionService ({ prisma, audit, unfinishedSignIns, now, auditDays, endedDays, unverifiedDays, deleteAbandonedAccounts }: RetentionDeps) {
   return {
     /**
      * Deletes the audit entries past AUDIT_RETENTION_DAYS, the sessions and mailed links that
@@ -68,11 +69,18 @@ export function createRetentionService ({ prisma, audit, now, auditDays, endedDa
         sessions: await inBatches(() => deleteSessionsEndedBefore(prisma, endedBefore, DELETE_BATCH), signal),
         links: await inBatches(() => deleteLinksEndedBefore(prisma, endedBefore, DELETE_BATCH), signal),
         emailChanges: await inBatches(() => clearAbandonedEmailChanges(prisma, at, DELETE_BATCH), signal),
-        challenges: await sweepExpiredChallenges(prisma, at) + await sweepExpiredCeremonies(prisma, at),
+        challenges: await unfinishedSignIns.sweep() + await sweepExpiredCeremonies(prisma, at),
         failureCounts: await sweepExpiredFailures(prisma, at),
         unverifiedAccounts: unverifiedDays === 0 ? 0 : await inBatches(() => deleteAbandonedAccounts(daysAgo(unverifiedDays), at, DELETE_BATCH), signal)
       }
-    }
+    },
+
+    /**
+     * Deletes the expired login challenges, telling the owners of those never met (see
+     * UnfinishedSignIns): more often than the pass, so that the mail follows the sign-in within
+     * minutes. How many it deleted.
+     */
+    sweepChallenges: unfinishedSignIns.sweep
   }
 }
 

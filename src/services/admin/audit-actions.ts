@@ -1,6 +1,6 @@
 // Every action the audit trail records: the audit list filters by these. No imports: the console bundles this file.
 export const auditActions = [
-  'login.succeeded', 'login.failed', 'refresh.reuse_detected', 'logout.succeeded',
+  'login.succeeded', 'login.failed', 'login.second_step_unfinished', 'refresh.reuse_detected', 'logout.succeeded',
   'password.changed', 'password.check_failed', 'password.reset', 'password.reset_sent',
   'email.verified', 'email.change_requested', 'email.changed',
   'user.registered', 'user.role_changed', 'user.deactivated', 'user.activated', 'user.updated', 'user.deleted',

@@ -23,6 +23,8 @@ export type QueuedMail =
   | { kind: 'recovery_code_used', to: string, left: number }
   | { kind: 'passkey_added' | 'passkey_removed', to: string, name: string }
   | { kind: 'account_deleted', to: string, byAdmin: boolean }
+  /** A sign-in that stopped at the second step, begun at `startedAt` (ISO 8601). */
+  | { kind: 'sign_in_unfinished', to: string, startedAt: string }
   /** From `forgot`: whether an account has the address is looked up at delivery, off the request path. */
   | { kind: 'password_reset', to: string }
 

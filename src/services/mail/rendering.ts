@@ -4,7 +4,7 @@ import type { OutgoingMail } from './sender.js'
 import type { ClaimedMail, MailOutbox } from './outbox.js'
 import {
   accountDeletedMail, appAddedMail, appRemovedMail, confirmEmailChangeMail, emailChangeNoticeMail, linkFor, mfaDisabledMail, mfaEnabledMail, passkeyAddedMail, passkeyRemovedMail, passwordChangedMail, passwordResetMail,
-  recoveryCodesRegeneratedMail, recoveryCodeUsedMail, verifyEmailMail
+  recoveryCodesRegeneratedMail, recoveryCodeUsedMail, signInUnfinishedMail, verifyEmailMail
 } from './templates.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import { lockUser, userByEmail, userById } from '../accounts/user-store.js'
@@ -78,6 +78,8 @@ export function createMailRenderer ({ prisma, outbox, oneTimeTokens, links, ttlS
         return { to, ...recoveryCodesRegeneratedMail() }
       case 'recovery_code_used':
         return { to, ...recoveryCodeUsedMail({ left: Number(data.left) }) }
+      case 'sign_in_unfinished':
+        return { to, ...signInUnfinishedMail({ startedAt: new Date(String(data.startedAt)) }) }
       case 'password_reset': {
         const tokenId = await resetTokenFor(mail)
         return tokenId === null ? null : { to, ...passwordResetMail({ link: link(links.passwordReset, tokenId), ttlSeconds: ttlSeconds.passwordReset }) }

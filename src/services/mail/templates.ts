@@ -98,6 +98,17 @@ export function recoveryCodeUsedMail ({ left }: { left: number }): MailContent {
   return securityNotice('A recovery code was used', `A recovery code was used to sign in to your account or confirm it was you. ${left === 1 ? '1 code is' : `${left} codes are`} left${left <= 3 ? ': make new ones from your account settings' : ''}.`)
 }
 
+/**
+ * Someone proved the password and went no further (ASVS 6.3.5): the owner's own abandoned sign-in
+ * reads the same, so the mail says what to do in either case.
+ */
+export function signInUnfinishedMail ({ startedAt }: { startedAt: Date }): MailContent {
+  return compose('Someone entered your password', [
+    `A sign-in to your account began at ${minuteOf(startedAt)} UTC with the right password, and went no further: the second step, a code or a passkey, was not passed.`,
+    'If this was you, there is nothing to do. If not, someone knows your password: change it now, and wherever else you use it. Your second factor stopped them.'
+  ])
+}
+
 type Paragraph = string | { link: string }
 
 /** A change to the account's security, and what the owner does when it was not them. */
@@ -122,6 +133,11 @@ export function escapeHtml (value: string): string {
 export function mask (email: string): string {
   const at = email.lastIndexOf('@')
   return `${email.slice(0, Math.min(1, at))}•••${email.slice(at)}`
+}
+
+/** 2026-12-06 20:41, in UTC. */
+function minuteOf (at: Date): string {
+  return at.toISOString().slice(0, 16).replace('T', ' ')
 }
 
 function duration (seconds: number): string {

@@ -127,9 +127,22 @@ async function insertChallenge (db: Db, { id, userId, account, tokenHash, thrott
   return inserted === 1
 }
 
-/** Deletes everyone's challenges expired at `at`, skipping rows another transaction holds: a sweep never waits, so logins at once neither queue on it nor deadlock in it. How many. */
-export async function sweepExpiredChallenges (db: Db, at: Date): Promise<number> {
-  return await db.$executeRaw`DELETE FROM "MfaChallenge" WHERE id IN (SELECT id FROM "MfaChallenge" WHERE "expiresAt" < ${iso(at)}::timestamp(3) FOR UPDATE SKIP LOCKED)`
+/** A challenge swept: whose it was, whether it was met, and when it began. */
+export interface SweptChallenge {
+  userId: string
+  met: boolean
+  createdAt: Date
+}
+
+/**
+ * Deletes everyone's challenges expired at `at`, skipping rows another transaction holds: a
+ * sweep never waits, so logins at once neither queue on it nor deadlock in it.
+ */
+export async function sweepExpiredChallenges (db: Db, at: Date): Promise<SweptChallenge[]> {
+  return await db.$queryRaw<SweptChallenge[]>`
+    DELETE FROM "MfaChallenge"
+    WHERE id IN (SELECT id FROM "MfaChallenge" WHERE "expiresAt" < ${iso(at)}::timestamp(3) FOR UPDATE SKIP LOCKED)
+    RETURNING "userId", "usedAt" IS NOT NULL AS met, "createdAt"`
 }
 
 /**
@@ -199,8 +212,6 @@ export function createChallengeService (deps: ChallengeDeps) {
     async issue (userId: string, account: AccountAsRead, throttleKey: string, ip: string): Promise<IssuedChallenge | null> {
       const at = now()
       const mfaToken = randomBytes(32).toString('base64url')
-      // Expired challenges of anyone are swept here (indexed by expiry): no table grows without bound.
-      await sweepExpiredChallenges(prisma, at)
       if (!await insertChallenge(prisma, { id: randomUUID(), userId, account, tokenHash: hashOf(mfaToken), throttleKey, at })) return null
       await audit.record({ action: 'mfa.challenge_issued', actorId: userId, subjectId: userId, ip })
       return { mfaToken, methods: await methodsOf(deps, userId), expiresIn: CHALLENGE_TTL_SECONDS }

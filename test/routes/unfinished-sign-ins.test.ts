@@ -1,0 +1,140 @@
+// A sign-in that stops at the second step tells the account's owner by mail once its challenge expires: someone has the password (ASVS 6.3.5).
+import t from 'tap'
+import { buildTestApp } from '../helpers/app.js'
+import { createTestDatabase } from '../helpers/database.js'
+import { startMailServer } from '../helpers/mail.js'
+import { enrolTotp, nextCode, startLogin } from '../helpers/mfa.js'
+import { loginWithBody, registerProvenAccount } from '../helpers/users.js'
+
+const CHALLENGE_TTL_SECONDS = 300
+const SUBJECT = /^Someone entered your password$/
+
+const mail = await startMailServer(t)
+const { app, prisma, clock } = await buildTestApp(t, { env: { SMTP_URL: mail.url } })
+
+const bearer = (accessToken: string) => ({ authorization: `Bearer ${accessToken}` })
+
+/** An account with an authenticator app, and a session of it opened before any of the tests' sign-ins. */
+async function enrolledAccount () {
+  const account = await registerProvenAccount(app, prisma)
+  const tokens = await loginWithBody(app, account)
+  const enrolled = await enrolTotp(app, bearer(tokens.accessToken), clock)
+  await mail.nextMail(account.email, { subject: /^Two-step sign-in is on$/ })
+  return { ...account, ...enrolled, headers: bearer(tokens.accessToken) }
+}
+
+/** The password step of a login, stopped there: its challenge's token. */
+async function stopAtSecondStep (account: { email: string, password: string }): Promise<string> {
+  const started = await startLogin(app, account)
+  if (started.json().mfaToken === undefined) throw new Error(`no challenge: ${started.body}`)
+  return started.json().mfaToken as string
+}
+
+const noticesTo = async (userId: string) => await prisma.auditEvent.count({ where: { subjectId: userId, action: 'login.second_step_unfinished' } })
+const queuedTo = async (email: string) => await prisma.outboxMail.count({ where: { recipient: email, kind: 'sign_in_unfinished' } })
+
+t.test('a sign-in stopped at the second step: once its challenge expires, the owner is mailed and the activity shows it', async t => {
+  const account = await enrolledAccount()
+  const startedAt = clock.now()
+  await stopAtSecondStep(account)
+  t.equal(await app.retention.sweepChallenges(), 0, 'nothing before the challenge expires')
+  t.equal(await queuedTo(account.email), 0)
+
+  clock.advance(CHALLENGE_TTL_SECONDS + 1)
+  t.equal(await app.retention.sweepChallenges(), 1, 'the expired challenge is deleted')
+  const notice = await mail.nextMail(account.email, { subject: SUBJECT })
+  t.match(notice.text, `began at ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC with the right password`)
+  t.match(notice.text, /If not, someone knows your password: change it now/)
+  t.equal(await prisma.mfaChallenge.count({ where: { userId: account.user.id } }), 0)
+
+  const activity = (await app.inject({ method: 'GET', url: '/users/me/activity', headers: account.headers })).json()
+  t.match(activity.items[0], { action: 'login.second_step_unfinished', by: null, ip: null, details: { startedAt: startedAt.toISOString().slice(0, 16) } })
+  t.equal(await app.retention.sweepChallenges(), 0, 'a sweep again finds nothing, and mails nothing')
+  t.equal(await noticesTo(account.user.id), 1)
+})
+
+t.test('wrong codes until the challenge dies are told too, at its expiry', async t => {
+  const account = await enrolledAccount()
+  const mfaToken = await stopAtSecondStep(account)
+  for (let i = 0; i < 5; i++) {
+    t.equal((await app.inject({ method: 'POST', url: '/auth/mfa/verify', payload: { mfaToken, code: '000000' } })).json().code, 'MFA_CODE_INVALID')
+  }
+  clock.advance(CHALLENGE_TTL_SECONDS + 1)
+  await app.retention.sweepChallenges()
+  t.ok(await mail.nextMail(account.email, { subject: SUBJECT }))
+})
+
+t.test('at most one notice an hour per account: a password holder stopping again and again does not fill the mailbox', async t => {
+  const account = await enrolledAccount()
+  await stopAtSecondStep(account)
+  clock.advance(CHALLENGE_TTL_SECONDS + 1)
+  await app.retention.sweepChallenges()
+  await mail.nextMail(account.email, { subject: SUBJECT })
+
+  for (let i = 0; i < 3; i++) {
+    await stopAtSecondStep(account)
+    await stopAtSecondStep(account)
+    clock.advance(CHALLENGE_TTL_SECONDS + 1)
+    t.equal(await app.retention.sweepChallenges(), 2)
+  }
+  t.equal(await queuedTo(account.email), 0, 'none queued within the hour')
+  t.equal(await noticesTo(account.user.id), 1)
+
+  clock.advance(3600)
+  await stopAtSecondStep(account)
+  await stopAtSecondStep(account)
+  clock.advance(CHALLENGE_TTL_SECONDS + 1)
+  await app.retention.sweepChallenges()
+  await mail.nextMail(account.email, { subject: SUBJECT })
+  t.equal(await noticesTo(account.user.id), 2, 'an hour later, one again for the two')
+  t.same(mail.untaken(account.email).filter(m => SUBJECT.test(m.subject)), [])
+})
+
+t.test('no notice when the account signed in since (the owner\'s own second try), nor for a challenge met or voided', async t => {
+  const retried = await enrolledAccount()
+  await stopAtSecondStep(retried)
+  const mfaToken = await stopAtSecondStep(retried)
+  t.equal((await app.inject({ method: 'POST', url: '/auth/mfa/verify', payload: { mfaToken, code: nextCode(retried.secret, clock) } })).statusCode, 200)
+
+  const reset = await enrolledAccount()
+  await stopAtSecondStep(reset)
+  // A password change voids the challenges the old password began.
+  const changed = await app.inject({ method: 'POST', url: '/auth/password/change', headers: reset.headers, payload: { currentPassword: reset.password, newPassword: 'a new and long passphrase 42' } })
+  t.equal(changed.statusCode, 204, changed.body)
+
+  clock.advance(CHALLENGE_TTL_SECONDS + 1)
+  t.equal(await app.retention.sweepChallenges(), 2, 'the abandoned and the met challenge of the first account')
+  for (const account of [retried, reset]) {
+    t.equal(await queuedTo(account.email), 0)
+    t.equal(await noticesTo(account.user.id), 0)
+  }
+})
+
+// Nothing lost under faults: the challenge's deletion and its mail commit together.
+t.test('a sweep whose mail cannot be queued deletes nothing; the next one mails', async t => {
+  const account = await enrolledAccount()
+  await stopAtSecondStep(account)
+  clock.advance(CHALLENGE_TTL_SECONDS + 1)
+  await prisma.$executeRawUnsafe('CREATE FUNCTION refuse_mail() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION \'outbox unavailable\'; END $$')
+  await prisma.$executeRawUnsafe('CREATE TRIGGER refuse_mail BEFORE INSERT ON "OutboxMail" FOR EACH ROW EXECUTE FUNCTION refuse_mail()')
+  await t.rejects(app.retention.sweepChallenges())
+  t.equal(await prisma.mfaChallenge.count({ where: { userId: account.user.id } }), 1, 'the challenge is kept')
+  t.equal(await noticesTo(account.user.id), 0)
+  await prisma.$executeRawUnsafe('DROP TRIGGER refuse_mail ON "OutboxMail"')
+  await prisma.$executeRawUnsafe('DROP FUNCTION refuse_mail()')
+  t.equal(await app.retention.sweepChallenges(), 1)
+  t.ok(await mail.nextMail(account.email, { subject: SUBJECT }))
+})
+
+t.test('an instance sweeps when it starts, with no request and no call', async t => {
+  const database = await createTestDatabase()
+  t.teardown(database.drop)
+  const first = await buildTestApp(t, { database, env: { SMTP_URL: mail.url } })
+  const account = await registerProvenAccount(first.app, first.prisma)
+  const headers = bearer((await loginWithBody(first.app, account)).accessToken)
+  await enrolTotp(first.app, headers, first.clock)
+  t.equal((await startLogin(first.app, account)).statusCode, 200)
+  await first.prisma.mfaChallenge.updateMany({ where: { userId: account.user.id }, data: { expiresAt: new Date(Date.now() - 1000) } })
+  await buildTestApp(t, { database, env: { SMTP_URL: mail.url } })
+  t.ok(await mail.nextMail(account.email, { subject: SUBJECT }))
+})
