@@ -98,7 +98,30 @@ t.test('refused: expired, another audience, not an access token, tampered, not a
 t.test('a token signed with HS256, as a service left at its default signs them, is refused saying why', async t => {
   const claims = await verifier.verify(accessToken)
   const hs256 = await new SignJWT({ ...claims }).setProtectedHeader({ alg: 'HS256', typ: 'at+jwt', kid: 'hs256' }).sign(new TextEncoder().encode('a secret only the service holds, 32+'))
-  await t.rejects(verifier.verify(hs256), { code: 'AUTH_TOKEN_INVALID', status: 401, message: /signed with HS256.*JWT_ALGORITHM=EdDSA or ES256/ })
+  // Such a service publishes no keys.
+  jwks.body = '{"keys":[]}'
+  t.teardown(() => { jwks.body = null })
+  const againstSecret = createAccessTokenVerifier({ baseUrl, issuer })
+  await t.rejects(againstSecret.verify(hs256), { code: 'AUTH_TOKEN_INVALID', status: 401, message: /signed with HS256.*JWT_ALGORITHM=EdDSA or ES256/ })
+})
+
+// Regression: a token signed before the service moved from HS256 to public keys was
+// AUTH_TOKEN_INVALID here, where the service answers AUTH_TOKEN_EXPIRED: a client passed the
+// refusal on signed its user out instead of refreshing.
+t.test('a token signed with HS256 before the service moved to public keys is AUTH_TOKEN_EXPIRED, as the service answers it', async t => {
+  const before = await buildTestApp(t, { env: { JWT_ALGORITHM: 'HS256' } })
+  const former = (await loginWithBody(before.app, await registerAccount(before.app))).accessToken
+  t.equal((await service.app.inject({ method: 'POST', url: '/auth/verify', payload: { token: former } })).json().code, 'AUTH_TOKEN_EXPIRED', 'the service, now on EdDSA')
+  await t.rejects(verifier.verify(former), { code: 'AUTH_TOKEN_EXPIRED', status: 401 })
+  const fetches = jwks.fetches
+  await t.rejects(createAccessTokenVerifier({ baseUrl, issuer }).verify(former), { code: 'AUTH_TOKEN_EXPIRED' }, 'a verifier that fetched no keys yet fetches them to tell')
+  t.equal(jwks.fetches - fetches, 1)
+
+  const claims = await verifier.verify(accessToken)
+  const secret = new TextEncoder().encode('a secret only the service holds, 32+')
+  const untyped = await new SignJWT({ ...claims }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).sign(secret)
+  const elsewhere = await new SignJWT({ ...claims, iss: 'https://evil.example.com' }).setProtectedHeader({ alg: 'HS256', typ: 'at+jwt' }).sign(secret)
+  for (const token of [untyped, elsewhere]) await t.rejects(verifier.verify(token), { code: 'AUTH_TOKEN_INVALID' }, 'not in the service\'s shape: invalid')
 })
 
 t.test('a key published since: an unknown kid fetches the keys again, at most once per cooldown', async t => {

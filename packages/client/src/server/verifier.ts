@@ -87,7 +87,7 @@ export function createAccessTokenVerifier (options: AccessTokenVerifierOptions):
       try {
         payload = await verifiedPayload(token)
       } catch (error) {
-        throw refusal(error, token, keyGone(error, token, verifyOptions, fetched))
+        throw refusal(error, token, keyGone(error, token, verifyOptions, fetched) || await formerSecretToken(error, token, verifyOptions, fetched, keys))
       }
       if (!isAccessClaims(payload)) throw new AuthError('AUTH_TOKEN_INVALID', 'The access token is invalid', 401)
       return payload
@@ -139,14 +139,36 @@ function keyGone (error: unknown, token: string, expected: { issuer: string, aud
   if (!(error instanceof errors.JWKSNoMatchingKey)) return false
   try {
     const header = decodeProtectedHeader(token)
-    const claims = decodeJwt(token)
     // Only a kid the keys lack altogether, as at the service: one that is no string names no key,
     // and a key still published under another algorithm is a forgery, both AUTH_TOKEN_INVALID.
     const kidGone = header.kid === undefined || (typeof header.kid === 'string' && fetched.jwks?.keys.some(key => key.kid === header.kid) !== true)
-    return kidGone && header.typ === expected.typ && expected.algorithms.includes(header.alg ?? '') && claims.iss === expected.issuer && claims.aud === expected.audience
+    return kidGone && expected.algorithms.includes(header.alg ?? '') && inServiceShape(token, expected)
   } catch {
     return false
   }
+}
+
+/** Typed as the service types its access tokens, its kid a string or none, for this issuer and audience (not that it verifies). */
+function inServiceShape (token: string, expected: { issuer: string, audience: string, typ: string }): boolean {
+  try {
+    const { typ, kid } = decodeProtectedHeader(token)
+    const claims = decodeJwt(token)
+    return typ === expected.typ && (kid === undefined || typeof kid === 'string') && claims.iss === expected.issuer && claims.aud === expected.audience
+  } catch {
+    return false
+  }
+}
+
+/**
+ * A token in the service's shape signed with its secret while it publishes keys: one signed
+ * before the service moved from JWT_ALGORITHM=HS256 to public keys. Its refresh token still
+ * works, and the service answers it AUTH_TOKEN_EXPIRED: so does this, or a client would sign
+ * its user out. Keys not fetched yet are fetched once to tell (none are published under HS256).
+ */
+async function formerSecretToken (error: unknown, token: string, expected: { issuer: string, audience: string, typ: string }, fetched: Partial<ExportedJWKSCache>, keys: { reload: () => Promise<void> }): Promise<boolean> {
+  if (!signedWithSecret(error, token) || !inServiceShape(token, expected)) return false
+  if (fetched.jwks === undefined) await keys.reload().catch(() => {})
+  return (fetched.jwks?.keys.length ?? 0) > 0
 }
 
 /**
