@@ -45,7 +45,7 @@ import { ErrorResponse, User } from './schemas/common.js'
 import { Me } from './schemas/mfa.js'
 import { Passkey } from './schemas/passkeys.js'
 import { AccessClaims } from './schemas/sessions.js'
-import { schemaController } from './validation.js'
+import { schemaController, schemaErrorFormatter } from './validation.js'
 
 /** How a server of this process bounds slow clients and answers what Node's parser refuses: the API's port and the metrics port alike. */
 function serverEdgeOf (config: Config): ServerEdge {
@@ -86,7 +86,8 @@ function fastifyOptionsOf (config: Config, logger: FastifyBaseLogger | undefined
     // Fastify's 100 characters refused a passkey's long credential id before its route.
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors: frameworkErrorHandlerFor(new Set(listOf(config.CORS_ORIGINS))),
-    schemaController
+    schemaController,
+    schemaErrorFormatter
   }
 }
 

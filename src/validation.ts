@@ -43,6 +43,43 @@ function buildValidator (externalSchemas: ExternalSchemas) {
   return (route: AjvCompiler.RouteDefinition) => route.httpPart === 'body' ? strict(route) : finiteNumbersOnly(lenient(route) as Validate)
 }
 
+interface SchemaError {
+  instancePath: string
+  keyword: string
+  message?: string
+  params: { allowedValue?: unknown, allowedValues?: unknown[] }
+}
+
+/**
+ * Fastify's words for a refusal ("body/role must …", each error joined by a comma), but naming
+ * the values a `const`, an `enum` or a choice of constants allows: ajv says "must be equal to
+ * constant" once for each value, then "must match a schema in anyOf".
+ */
+export function schemaErrorFormatter (errors: SchemaError[], dataVar: string): Error {
+  const messages: string[] = []
+  const listed = (values: unknown[] = [], separator = ', ') => values.map(value => JSON.stringify(value)).join(separator)
+  let constants: { at: string, values: unknown[] } | undefined
+  const flush = (choice: boolean) => {
+    if (constants !== undefined) messages.push(`${constants.at} must be ${choice ? `one of: ${listed(constants.values)}` : listed(constants.values, ' or ')}`)
+    constants = undefined
+  }
+  for (const error of errors) {
+    const at = `${dataVar}${error.instancePath}`
+    if (error.keyword === 'const') {
+      if (constants?.at !== at) flush(false)
+      constants ??= { at, values: [] }
+      constants.values.push(error.params.allowedValue)
+    } else if (error.keyword === 'anyOf' && constants?.at === at) {
+      flush(true)
+    } else {
+      flush(false)
+      messages.push(`${at} ${error.keyword === 'enum' ? `must be one of: ${listed(error.params.allowedValues)}` : error.message ?? 'is invalid'}`)
+    }
+  }
+  flush(false)
+  return new Error(messages.join(', '))
+}
+
 type ValidatorFactory = NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>['buildValidator']
 
 export const schemaController: FastifyServerOptions['schemaController'] = {

@@ -6,7 +6,7 @@ import { buildTestApp } from './helpers/app.js'
 import { errorCatalogue } from '../src/errors.js'
 import { newAccount } from './helpers/users.js'
 
-const { app } = await buildTestApp(t)
+const { app, prisma } = await buildTestApp(t)
 
 t.test('GET /health and GET /ready', async t => {
   const health = await app.inject({ method: 'GET', url: '/health' })
@@ -190,6 +190,34 @@ t.test('the document names the Set-Cookie and rate-limit headers where the answe
   }
   for (const status of [408, 417, 431]) t.equal(listed('post', '/auth/login', status, 'X-RateLimit-Limit'), undefined, `the HTTP server's ${status} comes before the limits`)
   t.notOk(JSON.stringify(doc).includes('x-early-answers'), 'the mark is gone')
+})
+
+// Regression: every answer of the document read "Default Response" in the interactive docs.
+t.test('every answer in the document is described: its status, and its code where the status has one', async t => {
+  const doc = (await app.inject({ method: 'GET', url: '/docs/json' })).json()
+  const answers = Object.values<Record<string, { responses: Record<string, { description: string }> }>>(doc.paths).flatMap(path => Object.values(path).flatMap(operation => Object.entries(operation.responses)))
+  t.ok(answers.length > 300)
+  t.same(answers.filter(([, answer]) => answer.description === 'Default Response' || answer.description === ''), [])
+  const describedAs = (path: string, method: string, status: number) => doc.paths[path][method].responses[String(status)].description
+  t.equal(describedAs('/auth/login', 'post', 200), 'OK')
+  t.equal(describedAs('/auth/register', 'post', 201), 'Created')
+  t.equal(describedAs('/auth/login', 'post', 429), 'Too Many Requests: `RATE_LIMITED`')
+  t.equal(describedAs('/auth/login', 'post', 401), 'Unauthorized: one of the 401 codes of README\'s catalogue ("Errors")')
+})
+
+// Regression: a refused choice said "must be equal to constant" once a value, and "must match a schema in anyOf".
+t.test('a value outside a choice is refused naming the values allowed', async t => {
+  const refusal = async (url: string, payload: object) => (await app.inject({ method: 'POST', url, payload })).json()
+  t.same(await refusal('/auth/login', { email: 'a@example.com', password: 'x', transport: 'pigeon' }), {
+    statusCode: 400, code: 'VALIDATION_FAILED', error: 'Bad Request', message: 'The request is invalid: body/transport must be "cookie"'
+  })
+  t.equal((await refusal('/auth/login', { email: 'a@example.com' })).message, 'The request is invalid: body must have required property \'password\'', 'other refusals as before')
+  const account = newAccount()
+  const { user } = (await app.inject({ method: 'POST', url: '/auth/register', payload: account })).json()
+  await prisma.user.update({ where: { id: user.id }, data: { role: 'admin' } })
+  const { accessToken } = (await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: account.password } })).json()
+  const list = await app.inject({ method: 'GET', url: '/admin/users?match=nearby', headers: { authorization: `Bearer ${accessToken}` } })
+  t.equal(list.json().message, 'The request is invalid: querystring/match must be one of: "prefix", "exact"')
 })
 
 t.test('a route that takes no body refuses one with properties, and does nothing (regression: anything went)', async t => {

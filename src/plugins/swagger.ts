@@ -1,8 +1,10 @@
 // The OpenAPI 3 document, built from the route schemas, and (docs-ui.ts) the interactive docs at /docs that serve it.
+import { STATUS_CODES } from 'node:http'
 import fastifySwagger from '@fastify/swagger'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { absentBodyAsEmpty } from '../routes/request-context.js'
+import { errorCatalogue } from '../errors.js'
 import { AUTH_COOKIES, EARLY_ANSWERS, type AuthCookieAnswers, type EarlyAnswers } from '../schemas/common.js'
 import { cookieNames } from './cookies.js'
 import { docsUi, type DocsUiSettings } from './docs-ui.js'
@@ -45,12 +47,24 @@ function responseHeaders (cookies: ReturnType<typeof cookieNames>) {
   }
 }
 
-type Response = { headers?: Record<string, unknown> }
+type Response = { description?: string, headers?: Record<string, unknown> }
 type Operation = { [AUTH_COOKIES]?: AuthCookieAnswers, [EARLY_ANSWERS]?: EarlyAnswers, responses?: Record<string, Response> }
 type Document = { components?: { headers?: Record<string, unknown> }, paths?: Record<string, Record<string, unknown> | undefined> }
 
 /**
- * The document with each answer's headers: every one its request id but the HTTP server's own
+ * What an answer is, where the route's schema says nothing (the generator's "Default Response"):
+ * its status's name, and for an error its code where the status has one only, else where the
+ * codes are listed (every error is `{statusCode, code, error, message}`, the ErrorResponse schema).
+ */
+function descriptionOf (status: string): string {
+  const name = STATUS_CODES[status] ?? status
+  if (Number(status) < 400) return name
+  const codes = errorCatalogue.filter(({ statusCode }) => statusCode === Number(status)).map(({ code }) => `\`${code}\``)
+  return codes.length === 1 ? `${name}: ${codes[0] as string}` : `${name}: one of the ${status} codes of README's catalogue ("Errors")`
+}
+
+/**
+ * The document with each answer's description and headers: every one its request id but the HTTP server's own
  * (408, 431), 429 and 503 `Retry-After`, 401 `WWW-Authenticate`, 415 `Accept-Encoding`, every
  * answer of a limited route (one that can answer 429) the rate limit's state but those that
  * only come before the limits (408, 417, 431, a 403 that only the CSRF check gives), and the
@@ -69,6 +83,7 @@ function withResponseHeaders<T extends Document> (document: T, cookies: ReturnTy
       delete operation[EARLY_ANSWERS]
       for (const [status, response] of Object.entries(responses)) {
         const cookie = cookieAnswers[Number(status)]
+        if (response.description === undefined || response.description === 'Default Response') response.description = descriptionOf(status)
         response.headers = {
           ...response.headers,
           ...(early.beforeRequest.includes(Number(status)) ? {} : ref('X-Request-Id')),
