@@ -85,7 +85,7 @@ function fastifyOptionsOf (config: Config, logger: FastifyBaseLogger | undefined
     genReqId: requestIdOf,
     // Fastify's 100 characters refused a passkey's long credential id before its route.
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
-    frameworkErrors: frameworkErrorHandlerFor(new Set(listOf(config.CORS_ORIGINS))),
+    frameworkErrors: frameworkErrorHandlerFor(new Set(listOf(config.CORS_ORIGINS)), config.BODY_LIMIT_BYTES),
     schemaController,
     schemaErrorFormatter
   }

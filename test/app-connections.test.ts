@@ -1,6 +1,7 @@
 // The HTTP server's edge over real TCP: slow clients are cut off within their bounds, and what Node's parser refuses is answered in the catalogue's shape.
+import { once } from 'node:events'
 import { request as httpRequest } from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
+import { connect, type AddressInfo, type Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pino } from 'pino'
 import t from 'tap'
@@ -152,6 +153,34 @@ t.test('a request Node\'s parser refuses is 400 MALFORMED_REQUEST in the catalog
     t.ok(await Promise.race([connection.closed, sleep(CLOSED_WITHIN_MS, undefined)]) !== undefined, `${what}: the connection is closed`)
     t.match(connection.received(), /^HTTP\/1\.1 400 Bad Request\r\n/, what)
     t.same(bodyOf(connection.received()), { statusCode: 400, code: 'MALFORMED_REQUEST', error: 'Bad Request', message: 'The request is not valid HTTP/1.1' }, what)
+  }
+})
+
+// Regression: the refusal came with a reset while the client was still writing its body: a
+// client might never read it, and nginx took the broken pipe for a failed instance.
+t.test('a request Node\'s parser refuses while its body is coming: answered, the rest read and dropped, then closed without a reset', async t => {
+  for (const [what, head] of Object.entries({
+    'a control byte in a header': 'POST /auth/login HTTP/1.1\r\nHost: auth.example\r\nX-A: a\x01b\r\n',
+    'headers past 16 KB': `POST /auth/login HTTP/1.1\r\nHost: auth.example\r\nX-A: ${'a'.repeat(17_000)}\r\n`
+  })) {
+    // As nginx writes a request: on to its end, whatever comes back meanwhile.
+    const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true })
+    let received = ''
+    const errors: string[] = []
+    socket.on('data', chunk => { received += chunk.toString('latin1') })
+    socket.on('error', error => { errors.push((error as NodeJS.ErrnoException).code ?? error.message) })
+    const closed = new Promise(resolve => socket.once('close', resolve))
+    await once(socket, 'connect')
+    socket.write(`${head}Content-Type: application/json\r\nContent-Length: 400000\r\n\r\n`)
+    await until(`${what}: the answer`, async () => /\r\n\r\n\{/.test(received), CLOSED_WITHIN_MS)
+    for (let i = 0; i < 40 && !socket.destroyed; i++) {
+      socket.write('b'.repeat(10_000))
+      await sleep(5)
+    }
+    socket.end()
+    t.ok(await Promise.race([closed.then(() => true), sleep(CLOSED_WITHIN_MS, false)]), `${what}: closed`)
+    t.same(errors, [], `${what}: no reset while the body was sent`)
+    t.match(received, /^HTTP\/1\.1 (400|431) /, what)
   }
 })
 

@@ -8,7 +8,7 @@ import { isDatabaseUnavailable, isTransactionConflict, lastLineOf } from '../db/
 import { apiError, isErrorCode, type ErrorCode } from '../errors.js'
 import { EARLY_ANSWERS, errorResponses, type EarlyAnswers } from '../schemas/common.js'
 import { corsAnswerHeaders, SAFE_METHODS } from './cross-origin.js'
-import { answeredBeforeItsBody, bodyStillArriving } from './request-framing.js'
+import { answeredBeforeItsBody, bodyStillArriving, maxBodyPiecesOf, readOnBounded } from './request-framing.js'
 import { REQUEST_ID_HEADER, requestIdOf } from './request-id.js'
 import { apiSecurityHeaders } from './security-headers.js'
 
@@ -105,14 +105,17 @@ function send (reply: FastifyReply, body: ErrorBody, retryAfterSeconds?: unknown
  * Fastify's `frameworkErrors` option: the errors its router raises before the error handler
  * is reached (regression: a 300-character id answered 414 FST_ERR_MAX_PARAM_LENGTH, outside
  * the catalogue). No hook runs for them, so the headers every answer carries, CORS's for the
- * listed origins (CORS_ORIGINS) and the drain's `Connection: close` included, are set here.
+ * listed origins (CORS_ORIGINS) and the drain's `Connection: close` included, are set here,
+ * and a body still arriving is read on as request-framing's onSend would, only so far.
  */
-export function frameworkErrorHandlerFor (allowedOrigins: ReadonlySet<string>) {
+export function frameworkErrorHandlerFor (allowedOrigins: ReadonlySet<string>, bodyLimit: number) {
+  const maxPieces = maxBodyPiecesOf(bodyLimit)
   return function frameworkErrorHandler (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
     reply.headers(apiSecurityHeaders).headers(corsAnswerHeaders(request.headers.origin, allowedOrigins)).header(REQUEST_ID_HEADER, request.id)
-    // Nor do load-shedding's and request-framing's onSend: while the process winds down, or
-    // before the request's body is all in (a POST to a malformed URL), this connection closes too.
-    if (request.server.isWindingDown() || bodyStillArriving(request.raw)) reply.header('connection', 'close')
+    if (request.server.isWindingDown()) reply.header('connection', 'close')
+    // Regression: closed at once instead (a POST to a malformed URL), while nginx was still
+    // writing the body; it took the broken pipe for a failed instance.
+    else if (bodyStillArriving(request.raw)) readOnBounded(request.raw, maxPieces)
     return send(reply, toErrorBody(error))
   }
 }
@@ -148,48 +151,76 @@ export function clientErrorHandler (this: FastifyInstance, error: ConnectionErro
     socket.destroy()
     return
   }
-  // While earlier answers are awaited, Node's parser, stuck in its error, raises it again
-  // for every chunk that arrives.
-  if (refusing.has(socket)) return
-  refusing.add(socket)
+  // While earlier answers are awaited, and after the refusal, Node's parser, stuck in its
+  // error, raises it again for every chunk that arrives.
+  if (readOnRefused(socket, maxBodyPiecesOf(this.initialConfig.bodyLimit ?? 1_048_576))) return
+  refusing.set(socket, 0)
   const body = toErrorBody(apiError(clientErrorCodes[error.code] ?? 'MALFORMED_REQUEST'))
   // A client's mistake or a slow client, not the service's: no stack trace.
   this.log.debug({ code: error.code, statusCode: body.statusCode }, 'request refused before any route')
-  refuse(socket, rawAnswer(body), this.server.requestTimeout)
+  refuse(socket, rawAnswer(body), this.server.requestTimeout, error.code !== 'ERR_HTTP_REQUEST_TIMEOUT')
 }
 
-/** Connections refused, whose refusal may wait for the answers before it. */
-const refusing = new WeakSet<Socket>()
+/**
+ * Connections refused, whose refusal may wait for the answers before it, with how many pieces
+ * of input came since: Node's parser, stuck in its error, raises it again for each.
+ */
+const refusing = new WeakMap<Socket, number>()
+
+/**
+ * Whether `socket`'s refusal is under way: then a piece of input that arrives after it (a
+ * request's rest, which nginx may still be writing) is read and dropped, up to `maxPieces`,
+ * past which the connection is destroyed.
+ */
+function readOnRefused (socket: Socket, maxPieces: number): boolean {
+  const pieces = refusing.get(socket)
+  if (pieces === undefined) return false
+  refusing.set(socket, pieces + 1)
+  if (pieces + 1 > maxPieces) socket.destroy()
+  return true
+}
 
 /**
  * Refuses the connection after the answers before the refusal, waiting for them at most
  * `waitMs` (REQUEST_TIMEOUT_SECONDS): a client that never reads them, and keeps sending, must
  * not hold the connection and its unsent answers (regression: held as long as it sent a byte
- * every few seconds).
+ * every few seconds). With `linger`, the connection is half-closed after the answer and what
+ * the client is still sending is read and dropped (see readOnRefused) until it closes too, or
+ * the wait ends.
  */
-function refuse (socket: Socket, answer: string, waitMs: number) {
+function refuse (socket: Socket, answer: string, waitMs: number, linger: boolean) {
   const deadline = setTimeout(() => socket.destroy(), waitMs)
   deadline.unref()
   socket.once('close', () => { clearTimeout(deadline) })
-  answerLast(socket, answer)
+  answerLast(socket, answer, linger)
 }
 
 /**
  * Writes `answer` once the requests pipelined whole before it on `socket` have had theirs,
  * then closes. Node writes it at once: the earlier request ran and committed, and its client
- * got the refusal instead of its answer.
+ * got the refusal instead of its answer. Destroyed at once, a connection whose client was
+ * still writing (a request's body) is reset: its client may never read the answer, and nginx
+ * took the broken pipe for a failed instance (regression: one anonymous client with malformed
+ * requests kept most requests at nginx's 503); so, lingering, it is only ended.
  */
-function answerLast (socket: Socket, answer: string) {
+function answerLast (socket: Socket, answer: string, linger: boolean) {
   const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage
   if (inFlight != null && inFlight.req.complete && !socket.destroyed) {
     // Its finish hands the socket to the next response queued, if any, before its 'close'.
-    inFlight.once('close', () => { answerLast(socket, answer) })
+    inFlight.once('close', () => { answerLast(socket, answer, linger) })
     return
   }
   // Otherwise the refusal is this request's own (its body timed out, or was malformed). Node's
   // rule: never write into a response already begun.
-  if (socket.writable && inFlight?.headersSent !== true) socket.write(answer)
-  socket.destroy()
+  const answering = socket.writable && inFlight?.headersSent !== true
+  if (!linger || !answering) {
+    if (answering) socket.write(answer)
+    socket.destroy()
+    return
+  }
+  // The server's connections are half-open (allowHalfOpen): ended, this side still reads.
+  socket.once('end', () => socket.destroy())
+  socket.end(answer)
 }
 
 function rawAnswer (body: ErrorBody): string {
@@ -233,7 +264,7 @@ function nodeOwnAnswers (server: FastifyInstance['server']) {
     // Node hands the socket over without its own handlers: an error while the refusal waits
     // for the answers before it (the client resets) would be uncaught, and end the process.
     socket.on('error', () => { socket.destroy() })
-    refuse(socket, rawAnswer(toErrorBody(apiError('MALFORMED_REQUEST'))), server.requestTimeout)
+    refuse(socket, rawAnswer(toErrorBody(apiError('MALFORMED_REQUEST'))), server.requestTimeout, false)
   })
 }
 

@@ -75,7 +75,7 @@ export function answeredBeforeItsBody (socket: Socket): boolean {
  * would have read on, saw a broken pipe, answered 502 and took the instance for down (a few
  * anonymous 401s with 30 KB bodies took every instance out).
  */
-function readOnBounded (request: IncomingMessage, maxPieces: number): void {
+export function readOnBounded (request: IncomingMessage, maxPieces: number): void {
   let pieces = 0
   answeredEarly.add(request.socket)
   request.once('end', () => { answeredEarly.delete(request.socket) })

@@ -3,11 +3,12 @@ import { randomBytes, randomInt } from 'node:crypto'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { connect as tlsConnect } from 'node:tls'
 import t from 'tap'
 import { parse } from 'yaml'
 import { createTestDatabase, withClient } from '../helpers/database.js'
 import { freePort } from '../helpers/net.js'
-import { httpsCall, nginxConfig, nginxInstalled, NGINX, startNginx } from '../helpers/nginx.js'
+import { httpsCall, nginxConfig, nginxInstalled, NGINX, rawHttpsAnswer, rawHttpsStatus, startNginx } from '../helpers/nginx.js'
 import { startServer, stopServer, waitUntilReady, type ServerProcess } from '../helpers/process.js'
 import { until } from '../helpers/until.js'
 import { newAccount } from '../helpers/users.js'
@@ -189,6 +190,58 @@ t.test('through nginx, with TLS, in front of two instances', { skip }, async t =
     const after = await Promise.all(Array.from({ length: 4 }, async () => await viaProxy('GET', '/health')))
     t.same(after.map(answer => answer.status), [200, 200, 200, 200], 'and nothing answered 502 after them')
     t.notMatch(await nginx.errors(), /upstream server temporarily disabled/, 'no instance set aside')
+  })
+
+  // Regression: a request the HTTP parser or the router refuses (a header with a control byte,
+  // headers past Node's 16 KB, a malformed escape in the path, a path parameter past its length)
+  // was answered and its connection closed at once, while nginx was still writing its body:
+  // nginx took the broken pipe for a failed instance, and one anonymous client sending a few
+  // such requests a second kept most of everyone's requests at nginx's 503.
+  await t.test('requests the service refuses before any route, with bodies: answered, and no instance is set aside', async t => {
+    const body = JSON.stringify({ x: 'b'.repeat(30_000) })
+    const big = 'a'.repeat(7000)
+    const refusals: Record<string, () => Promise<number>> = {
+      'a control byte in a header': async () => await rawHttpsStatus(proxyPort, nginx.certificate, client, 'GET /health HTTP/1.1\r\nHost: localhost\r\nX-A: a\x01b', body),
+      'headers past 16 KB': async () => (await viaProxy('POST', '/auth/login', { headers: { 'x-a': big, 'x-b': big, 'x-c': big }, body: { x: 'b'.repeat(30_000) } })).status,
+      'a malformed escape in the path': async () => (await viaProxy('POST', '/auth/sessions/%E9', { body: { x: 'b'.repeat(30_000) } })).status,
+      'a path parameter past its length': async () => (await viaProxy('POST', `/admin/users/${'c'.repeat(2000)}/sessions/revoke`, { body: { x: 'b'.repeat(30_000) } })).status
+    }
+    for (const [name, refusal] of Object.entries(refusals)) {
+      // Four clients in a row each: the broken pipe needs nginx to be mid-write as the service closes.
+      const answers = (await Promise.all(Array.from({ length: 4 }, async () => {
+        const statuses: number[] = []
+        for (let i = 0; i < 10; i++) statuses.push(await refusal())
+        return statuses
+      }))).flat()
+      t.same([...new Set(answers)].filter(status => status !== 400 && status !== 431), [], `${name}: the service's own refusal, every time`)
+    }
+    const after = await Promise.all(Array.from({ length: 4 }, async () => await viaProxy('GET', '/health')))
+    t.same(after.map(answer => answer.status), [200, 200, 200, 200], 'and nothing answered 503 after them')
+    t.notMatch(await nginx.errors(), /upstream server temporarily disabled|no live upstreams/, 'no instance set aside')
+  })
+
+  await t.test('nginx\'s own refusals are in the service\'s error shape; its access log keeps no query string; TLS 1.2 only with forward secrecy', async t => {
+    const folded = await rawHttpsAnswer(proxyPort, nginx.certificate, client, 'POST /auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\nContent-Length: 3', '{}')
+    t.match(folded, /^HTTP\/1\.1 400 [^]*\r\n\r\n\{"statusCode":400,"code":"MALFORMED_REQUEST"/, 'a request nginx cannot read: 400 MALFORMED_REQUEST')
+    const huge = 'a'.repeat(7000)
+    const tooLarge = await viaProxy('GET', '/health', { headers: Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`x-${i}`, huge])) })
+    t.match({ status: tooLarge.status, body: tooLarge.body }, { status: 431, body: { code: 'HEADERS_TOO_LARGE' } }, 'headers past nginx\'s buffers: 431 HEADERS_TOO_LARGE')
+    const encoded = await rawHttpsAnswer(proxyPort, nginx.certificate, client, 'POST /auth/login HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip', '')
+    t.match(encoded, /^HTTP\/1\.1 415 [^]*\{"statusCode":415,"code":"UNSUPPORTED_MEDIA_TYPE"/, 'a Transfer-Encoding nginx does not know: 415')
+
+    await viaProxy('GET', '/reset-password?token=kept-out-of-the-log')
+    await until('the access log is written', async () => (await nginx.accessLog()).includes('/reset-password'), 5_000)
+    t.notMatch(await nginx.accessLog(), /kept-out-of-the-log/, 'the query string is not logged')
+
+    const cipher = async (ciphers: string) => await new Promise<string>(resolve => {
+      const socket = tlsConnect({ host: '127.0.0.1', port: proxyPort, servername: 'localhost', ca: nginx.certificate, maxVersion: 'TLSv1.2', ciphers }, () => {
+        resolve(socket.getCipher().standardName)
+        socket.destroy()
+      })
+      socket.on('error', () => { resolve('refused') })
+    })
+    t.equal(await cipher('AES128-SHA:AES256-SHA256:CAMELLIA128-SHA'), 'refused', 'no suite without forward secrecy')
+    t.match(await cipher('ECDHE-RSA-AES128-GCM-SHA256'), /^TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256$/, 'ECDHE with AES-GCM')
   })
 
   // Regression: nginx set an instance aside at its first 503, so a database blip made every

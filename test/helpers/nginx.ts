@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { request as httpsRequest } from 'node:https'
 import { connect } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 
@@ -16,6 +17,8 @@ export interface Nginx {
   /** The self-signed certificate it serves, for clients to trust. */
   certificate: string
   errors: () => Promise<string>
+  /** Its access log, as deploy/nginx.conf formats it. */
+  accessLog: () => Promise<string>
   stop: () => Promise<void>
 }
 
@@ -54,6 +57,7 @@ export async function startNginx (dir: string, port: number, upstreams: [number,
     [/listen 443 ssl;/, `listen 127.0.0.1:${port} ssl;`],
     [/\/etc\/nginx\/certs\/tls\.crt/, cert],
     [/\/etc\/nginx\/certs\/tls\.key/, key],
+    [/\/var\/log\/nginx\/access\.log/, join(dir, 'access.log')],
     // The commented example, listed.
     [/# "https:\/\/app\.example\.com" \$http_origin;/, `"${corsOrigin}" $http_origin;`]
   ])
@@ -68,7 +72,6 @@ export async function startNginx (dir: string, port: number, upstreams: [number,
     `error_log ${join(dir, 'error.log')} warn;`,
     `events { worker_connections ${workerConnections}; }`,
     'http {',
-    `  access_log ${join(dir, 'access.log')};`,
     `  ${temp('client_body')} ${temp('proxy')} ${temp('fastcgi')} ${temp('uwsgi')} ${temp('scgi')}`,
     `  include ${join(dir, 'site.conf')};`,
     '}'
@@ -87,6 +90,7 @@ export async function startNginx (dir: string, port: number, upstreams: [number,
     port,
     certificate: await readFile(cert, 'utf8'),
     errors,
+    accessLog: async () => await readFile(join(dir, 'access.log'), 'utf8').catch(() => ''),
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGQUIT')
       await exited
@@ -137,4 +141,26 @@ export function httpsCall (port: number, ca: string, sourceAddress: string, meth
     req.on('error', reject)
     req.end(payload)
   })
+}
+
+/**
+ * `head` (a request line and headers, CRLF-separated, without the blank line) and `body` sent
+ * as written over TLS from `sourceAddress`, for what an HTTP client would refuse to send (a
+ * control byte in a header, a header twice): what came back, whole, until the connection closed.
+ */
+export function rawHttpsAnswer (port: number, ca: string, sourceAddress: string, head: string, body: string): Promise<string> {
+  return new Promise(resolve => {
+    const socket = tlsConnect({ socket: connect({ host: '127.0.0.1', port, localAddress: sourceAddress }), servername: 'localhost', ca }, () => {
+      socket.write(`${head}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+    })
+    let answer = ''
+    socket.on('data', chunk => { answer += chunk })
+    socket.on('close', () => { resolve(answer) })
+    socket.on('error', () => {})
+  })
+}
+
+/** `rawHttpsAnswer`'s status, or 0 when the connection broke without one. */
+export async function rawHttpsStatus (port: number, ca: string, sourceAddress: string, head: string, body: string): Promise<number> {
+  return Number(/^HTTP\/1\.1 (\d{3})/.exec(await rawHttpsAnswer(port, ca, sourceAddress, head, body))?.[1] ?? 0)
 }
