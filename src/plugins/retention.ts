@@ -56,7 +56,7 @@ async function retentionPlugin (app: FastifyInstance, { retention }: { retention
   const pass = every(app, stopping, PASS_INTERVAL_MS, async () => await retention.pass(stopping.signal),
     deleted => { if (Object.values(deleted).some(count => count > 0)) app.log.info({ deleted }, 'deleted what is past AUDIT_RETENTION_DAYS, SESSION_RETENTION_DAYS and UNVERIFIED_ACCOUNT_RETENTION_DAYS') },
     'retention pass failed')
-  const sweepChallenges = every(app, stopping, CHALLENGE_SWEEP_INTERVAL_MS, retention.sweepChallenges, () => {}, 'sweep of expired login challenges failed')
+  const sweepChallenges = every(app, stopping, CHALLENGE_SWEEP_INTERVAL_MS, async () => await retention.sweepChallenges(stopping.signal), () => {}, 'sweep of expired login challenges failed')
   app.decorate('retention', { pass, sweepChallenges })
 }
 

@@ -34,8 +34,8 @@ export interface Deleted {
   links: number
   /** Email changes whose link ended: their address unproven, cleared. */
   emailChanges: number
-  /** Login and passkey challenges expired (their own requests sweep them too, but only while requests come). */
-  challenges: number
+  /** Passkey ceremony challenges expired (their own requests sweep them too, but only while requests come; login challenges have a sweep of their own, sweepChallenges). */
+  passkeyChallenges: number
   failureCounts: number
   unverifiedAccounts: number
 }
@@ -56,7 +56,7 @@ export function createRetentionService ({ prisma, audit, unfinishedSignIns, now,
      * Deletes the audit entries past AUDIT_RETENTION_DAYS, the sessions and mailed links that
      * ended more than SESSION_RETENTION_DAYS ago (a login deletes its own user's; a user who
      * never logs in again had theirs kept for ever), the new addresses of email changes whose
-     * link ended, the expired login and passkey challenges, and the failure counts past their expiry
+     * link ended, the expired passkey ceremony challenges, and the failure counts past their expiry
      * (which the next failed login would sweep), and the accounts never verified and unused
      * for UNVERIFIED_ACCOUNT_RETENTION_DAYS. Instances at once skip each other's rows.
      */
@@ -69,7 +69,7 @@ export function createRetentionService ({ prisma, audit, unfinishedSignIns, now,
         sessions: await inBatches(() => deleteSessionsEndedBefore(prisma, endedBefore, DELETE_BATCH), signal),
         links: await inBatches(() => deleteLinksEndedBefore(prisma, endedBefore, DELETE_BATCH), signal),
         emailChanges: await inBatches(() => clearAbandonedEmailChanges(prisma, at, DELETE_BATCH), signal),
-        challenges: await unfinishedSignIns.sweep() + await sweepExpiredCeremonies(prisma, at),
+        passkeyChallenges: await sweepExpiredCeremonies(prisma, at),
         failureCounts: await sweepExpiredFailures(prisma, at),
         unverifiedAccounts: unverifiedDays === 0 ? 0 : await inBatches(() => deleteAbandonedAccounts(daysAgo(unverifiedDays), at, DELETE_BATCH), signal)
       }
@@ -78,7 +78,7 @@ export function createRetentionService ({ prisma, audit, unfinishedSignIns, now,
     /**
      * Deletes the expired login challenges, telling the owners of those never met (see
      * UnfinishedSignIns): more often than the pass, so that the mail follows the sign-in within
-     * minutes. How many it deleted.
+     * minutes, and apart from it, so that neither's failure stops the other. How many it deleted.
      */
     sweepChallenges: unfinishedSignIns.sweep
   }

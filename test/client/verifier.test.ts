@@ -109,8 +109,8 @@ t.test('a token signed with HS256, as a service left at its default signs them, 
 // AUTH_TOKEN_INVALID here, where the service answers AUTH_TOKEN_EXPIRED: a client passed the
 // refusal on signed its user out instead of refreshing.
 t.test('a token signed with HS256 before the service moved to public keys is AUTH_TOKEN_EXPIRED, as the service answers it', async t => {
-  const before = await buildTestApp(t, { env: { JWT_ALGORITHM: 'HS256' } })
-  const former = (await loginWithBody(before.app, await registerAccount(before.app))).accessToken
+  const onHs256 = await buildTestApp(t, { env: { JWT_ALGORITHM: 'HS256' } })
+  const former = (await loginWithBody(onHs256.app, await registerAccount(onHs256.app))).accessToken
   t.equal((await service.app.inject({ method: 'POST', url: '/auth/verify', payload: { token: former } })).json().code, 'AUTH_TOKEN_EXPIRED', 'the service, now on EdDSA')
   await t.rejects(verifier.verify(former), { code: 'AUTH_TOKEN_EXPIRED', status: 401 })
   const fetches = jwks.fetches
@@ -122,6 +122,17 @@ t.test('a token signed with HS256 before the service moved to public keys is AUT
   const untyped = await new SignJWT({ ...claims }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).sign(secret)
   const elsewhere = await new SignJWT({ ...claims, iss: 'https://evil.example.com' }).setProtectedHeader({ alg: 'HS256', typ: 'at+jwt' }).sign(secret)
   for (const token of [untyped, elsewhere]) await t.rejects(verifier.verify(token), { code: 'AUTH_TOKEN_INVALID' }, 'not in the service\'s shape: invalid')
+
+  // Regression: with the service down, each such token fetched the keys again.
+  jwks.serving = null
+  t.teardown(() => { jwks.serving = service.app })
+  const startedDuringOutage = createAccessTokenVerifier({ baseUrl, issuer, cooldownSeconds: 1 })
+  const fetchesBefore = jwks.fetches
+  for (let i = 0; i < 5; i++) await t.rejects(startedDuringOutage.verify(former), { code: 'SERVICE_UNAVAILABLE', status: 503 }, 'the keys cannot be fetched to tell: 503')
+  t.equal(jwks.fetches - fetchesBefore, 1, 'asked once within the cooldown')
+  jwks.serving = service.app
+  await new Promise(resolve => setTimeout(resolve, 1100))
+  await t.rejects(startedDuringOutage.verify(former), { code: 'AUTH_TOKEN_EXPIRED' }, 'after the cooldown, asked again and told')
 })
 
 t.test('a key published since: an unknown kid fetches the keys again, at most once per cooldown', async t => {

@@ -1,4 +1,4 @@
-// AUDIT_RETENTION_DAYS, SESSION_RETENTION_DAYS and UNVERIFIED_ACCOUNT_RETENTION_DAYS: what is past them (audit entries; ended sessions and mailed links; the addresses of email changes whose link ended; expired challenges and failure counts; accounts never verified and left unused) is deleted at start and every hour, in batches, by every instance at once without conflict.
+// AUDIT_RETENTION_DAYS, SESSION_RETENTION_DAYS and UNVERIFIED_ACCOUNT_RETENTION_DAYS: what is past them (audit entries; ended sessions and mailed links; the addresses of email changes whose link ended; expired passkey challenges and failure counts; accounts never verified and left unused) is deleted at start and every hour, in batches, by every instance at once without conflict.
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import type { PrismaClient } from '../../src/db/prisma.js'
@@ -85,7 +85,7 @@ t.test('a pass deletes the sessions and mailed links that ended more than SESSIO
   t.same(kept.sort(), [revokedLately?.id, live?.id].sort(), 'the recent and the live sessions stay')
   t.equal(await prisma.oneTimeToken.count({ where: { id: { in: links.map(link => link.id) } } }), 2, 'the recent and the live links stay')
   t.equal(await prisma.loginFailure.count(), 0)
-  t.same(await app.retention.pass(), { auditEntries: 0, sessions: 0, links: 0, emailChanges: 0, challenges: 0, failureCounts: 0, unverifiedAccounts: 0 }, 'a second pass finds nothing')
+  t.same(await app.retention.pass(), { auditEntries: 0, sessions: 0, links: 0, emailChanges: 0, passkeyChallenges: 0, failureCounts: 0, unverifiedAccounts: 0 }, 'a second pass finds nothing')
 })
 
 // Regression: the address of a change never confirmed stayed on the account for ever, shown to
@@ -111,7 +111,7 @@ t.test('an email change whose link ended ends too: the pass clears the unproven 
   t.equal((await app.inject({ method: 'GET', url: '/users/me', headers })).json().pendingEmail, null)
 })
 
-t.test('the pass sweeps expired login and passkey challenges, even with no request to do it', async t => {
+t.test('the pass sweeps expired passkey challenges, and the challenge sweep the login\'s, even with no request to do it', async t => {
   const { app, prisma, clock } = await buildTestApp(t)
   // The pass the app began at its start, over first: the rows below are the next one's.
   await app.retention.pass()
@@ -120,7 +120,9 @@ t.test('the pass sweeps expired login and passkey challenges, even with no reque
   await prisma.mfaChallenge.create({ data: { id: randomUUID(), userId: account.user.id, tokenHash: randomUUID(), throttleKey: 'k', expiresAt: expired } })
   await prisma.webauthnChallenge.create({ data: { challenge: randomUUID(), purpose: 'login', expiresAt: expired } })
   await prisma.webauthnChallenge.create({ data: { challenge: randomUUID(), purpose: 'login', expiresAt: new Date(clock.now().getTime() + 60_000) } })
-  t.match(await app.retention.pass(), { challenges: 2 })
+  t.match(await app.retention.pass(), { passkeyChallenges: 1 })
+  t.equal(await prisma.mfaChallenge.count(), 1, 'the login\'s are the other sweep\'s')
+  t.equal(await app.retention.sweepChallenges(), 1)
   t.equal(await prisma.mfaChallenge.count(), 0)
   t.equal(await prisma.webauthnChallenge.count(), 1, 'the live one stays')
 })

@@ -82,6 +82,11 @@ export function createMailOutbox ({ prisma, sql, now, wake }: MailOutboxDeps) {
       await db.outboxMail.create({ data: rowOf(mail) })
     },
 
+    /** `queue` for many mails, in one statement. */
+    async queueAll (db: Db, mails: QueuedMail[]): Promise<void> {
+      if (mails.length > 0) await db.outboxMail.createMany({ data: mails.map(rowOf) })
+    },
+
     /** The row of `mail`, for a statement that writes it with what it belongs to (an account's creation). */
     rowOf,
 

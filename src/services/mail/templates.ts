@@ -105,7 +105,7 @@ export function recoveryCodeUsedMail ({ left }: { left: number }): MailContent {
 export function signInUnfinishedMail ({ startedAt }: { startedAt: Date }): MailContent {
   return compose('Someone entered your password', [
     `A sign-in to your account began at ${minuteOf(startedAt)} UTC with the right password, and went no further: the second step, a code or a passkey, was not passed.`,
-    'If this was you, there is nothing to do. If not, someone knows your password: change it now, and wherever else you use it. Your second factor stopped them.'
+    'If this was you, there is nothing to do. If not, someone knows your password: change it now (unless you have since), and wherever else you use it. Your second factor stopped them.'
   ])
 }
 

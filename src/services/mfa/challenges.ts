@@ -97,13 +97,18 @@ async function methodsOf ({ factors }: ChallengeDeps, userId: string): Promise<S
   return [...(totp ? ['totp'] as const : []), ...(recoveryCodes ? ['recovery_code'] as const : []), ...(passkey ? ['webauthn'] as const : [])]
 }
 
+/** When a voided challenge expired: before any moment a request in flight may have taken as its own. */
+const VOIDED = new Date(0)
+
 /**
  * Voids the user's challenges that could still be met at `at`, or met again (see mayResume): a
  * password change or reset ends the logins the old password began, as it ends their sessions.
- * Expired ones are left to the sweep, so that the two never delete the same rows at once.
+ * Voided, they expire (whoever presents one is answered as for an expired one) and are left to
+ * the sweep, which tells the owner of those never met (regression: a sign-out everywhere
+ * deleted an intruder's challenge, and nobody was told that the password was known).
  */
 export async function voidPendingChallenges (db: Db, userId: string, at: Date): Promise<void> {
-  await db.mfaChallenge.deleteMany({ where: { userId, expiresAt: { gt: at } } })
+  await db.mfaChallenge.updateMany({ where: { userId, expiresAt: { gt: at } }, data: { expiresAt: VOIDED } })
 }
 
 /**
@@ -135,13 +140,14 @@ export interface SweptChallenge {
 }
 
 /**
- * Deletes everyone's challenges expired at `at`, skipping rows another transaction holds: a
- * sweep never waits, so logins at once neither queue on it nor deadlock in it.
+ * Deletes up to `limit` of everyone's challenges expired at `at`, the longest expired first,
+ * skipping rows another transaction holds: a sweep never waits, so logins at once neither
+ * queue on it nor deadlock in it.
  */
-export async function sweepExpiredChallenges (db: Db, at: Date): Promise<SweptChallenge[]> {
+export async function sweepExpiredChallenges (db: Db, at: Date, limit: number): Promise<SweptChallenge[]> {
   return await db.$queryRaw<SweptChallenge[]>`
     DELETE FROM "MfaChallenge"
-    WHERE id IN (SELECT id FROM "MfaChallenge" WHERE "expiresAt" < ${iso(at)}::timestamp(3) FOR UPDATE SKIP LOCKED)
+    WHERE id IN (SELECT id FROM "MfaChallenge" WHERE "expiresAt" < ${iso(at)}::timestamp(3) ORDER BY "expiresAt" LIMIT ${limit} FOR UPDATE SKIP LOCKED)
     RETURNING "userId", "usedAt" IS NOT NULL AS met, "createdAt"`
 }
 

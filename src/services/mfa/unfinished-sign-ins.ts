@@ -1,5 +1,5 @@
 // Sign-ins that stopped at the second step: their expired challenges are swept, and each owner is told by mail that someone has the password (ASVS 6.3.5).
-import type { PrismaClient } from '../../db/prisma.js'
+import type { PrismaClient, Transaction } from '../../db/prisma.js'
 import { iso } from '../../db/sql.js'
 import type { AuditService } from '../admin/audit.js'
 import type { MailOutbox } from '../mail/outbox.js'
@@ -11,10 +11,18 @@ import { sweepExpiredChallenges, type SweptChallenge } from './challenges.js'
  * every challenge issued (`mfa.challenge_issued`).
  */
 const NOTICE_INTERVAL_MS = 60 * 60 * 1000
+/**
+ * Challenges swept per transaction: a backlog (a credential-stuffing run with right passwords
+ * against accounts with a second factor, an instance down for a while) is worked off in short
+ * transactions, each well within the database's statement timeout (regression: one
+ * transaction for the whole backlog passed it at a few thousand accounts, rolled back, and
+ * failed again every minute, telling nobody).
+ */
+const SWEEP_BATCH = 500
 
 export interface UnfinishedSignInDeps {
   prisma: PrismaClient
-  outbox: MailOutbox
+  outbox: Pick<MailOutbox, 'queueAll' | 'wake'>
   audit: Pick<AuditService, 'recordAllIn'>
   now: () => Date
 }
@@ -29,35 +37,52 @@ function latestUnmetByUser (swept: SweptChallenge[]): Map<string, Date> {
   return latest
 }
 
+/**
+ * The owners to tell, of the accounts whose latest unmet challenge began at the time given:
+ * not those signed in since (most often the owner's own second try), nor those told within
+ * NOTICE_INTERVAL_MS of `at`.
+ */
+async function ownersToTell (tx: Transaction, latest: Map<string, Date>, at: Date) {
+  return await tx.$queryRaw<Array<{ id: string, email: string, startedAt: Date }>>`
+    SELECT u.id, u.email, f.started_at AS "startedAt"
+    FROM unnest(${[...latest.keys()]}::uuid[], ${[...latest.values()].map(iso)}::timestamp(3)[]) AS f(id, started_at)
+    JOIN "User" u ON u.id = f.id
+    WHERE NOT EXISTS (SELECT 1 FROM "Session" s WHERE s."userId" = u.id AND s."createdAt" >= f.started_at)
+      AND NOT EXISTS (
+        SELECT 1 FROM "AuditEvent" a
+        WHERE a."subjectId" = u.id AND a.action = 'login.second_step_unfinished' AND a."createdAt" > ${iso(new Date(at.getTime() - NOTICE_INTERVAL_MS))}::timestamp(3))`
+}
+
 export function createUnfinishedSignIns ({ prisma, outbox, audit, now }: UnfinishedSignInDeps) {
+  /** One batch: deleted and told in one transaction. How many it deleted, and whether it queued a mail. */
+  async function sweepBatch (): Promise<{ swept: number, told: boolean }> {
+    return await prisma.$transaction(async tx => {
+      const at = now()
+      const swept = await sweepExpiredChallenges(tx, at, SWEEP_BATCH)
+      const latest = latestUnmetByUser(swept)
+      const owners = latest.size === 0 ? [] : await ownersToTell(tx, latest, at)
+      await outbox.queueAll(tx, owners.map(owner => ({ kind: 'sign_in_unfinished' as const, to: owner.email, startedAt: owner.startedAt.toISOString() })))
+      await audit.recordAllIn(tx, owners.map(owner => ({ action: 'login.second_step_unfinished' as const, subjectId: owner.id, details: { startedAt: owner.startedAt.toISOString() } })))
+      return { swept: swept.length, told: owners.length > 0 }
+    })
+  }
+
   return {
     /**
-     * Deletes everyone's login challenges expired now (see sweepExpiredChallenges), and in the
-     * same transaction mails the owner of each account whose challenge expired without a proof:
-     * someone entered the password and went no further. No mail when the account has signed in
-     * since its latest such challenge began (most often the owner's own second try), or was
-     * told within the hour. How many challenges it deleted.
+     * Deletes everyone's login challenges expired now (see sweepExpiredChallenges), voided ones
+     * included, in batches, and in each batch's transaction mails the owner of each account
+     * whose challenge expired without a proof: someone entered the password and went no further.
+     * No mail when the account has signed in since its latest such challenge began, or was told
+     * within the hour. Stops between batches once `signal` is aborted. How many it deleted.
      */
-    async sweep (): Promise<number> {
-      const at = now()
-      const { swept, told } = await prisma.$transaction(async tx => {
-        const swept = await sweepExpiredChallenges(tx, at)
-        const latest = latestUnmetByUser(swept)
-        if (latest.size === 0) return { swept: swept.length, told: 0 }
-        const owners = await tx.$queryRaw<Array<{ id: string, email: string, startedAt: Date }>>`
-          SELECT u.id, u.email, f.started_at AS "startedAt"
-          FROM unnest(${[...latest.keys()]}::uuid[], ${[...latest.values()].map(iso)}::timestamp(3)[]) AS f(id, started_at)
-          JOIN "User" u ON u.id = f.id
-          WHERE NOT EXISTS (SELECT 1 FROM "Session" s WHERE s."userId" = u.id AND s."createdAt" >= f.started_at)
-            AND NOT EXISTS (
-              SELECT 1 FROM "AuditEvent" a
-              WHERE a."subjectId" = u.id AND a.action = 'login.second_step_unfinished' AND a."createdAt" > ${iso(new Date(at.getTime() - NOTICE_INTERVAL_MS))}::timestamp(3))`
-        for (const owner of owners) await outbox.queue(tx, { kind: 'sign_in_unfinished', to: owner.email, startedAt: owner.startedAt.toISOString() })
-        await audit.recordAllIn(tx, owners.map(owner => ({ action: 'login.second_step_unfinished' as const, subjectId: owner.id, details: { startedAt: owner.startedAt.toISOString() } })))
-        return { swept: swept.length, told: owners.length }
-      })
-      if (told > 0) outbox.wake()
-      return swept
+    async sweep (signal?: AbortSignal): Promise<number> {
+      let deleted = 0
+      for (;;) {
+        const { swept, told } = await sweepBatch()
+        if (told) outbox.wake()
+        deleted += swept
+        if (swept < SWEEP_BATCH || signal?.aborted === true) return deleted
+      }
     }
   }
 }

@@ -78,6 +78,27 @@ export function createAccessTokenVerifier (options: AccessTokenVerifierOptions):
       return (await jwtVerify(token, stale, verifyOptions)).payload
     }
   }
+  /**
+   * The keys fetched now, when none ever were: asked at most once per cooldown, as every fetch
+   * here is (regression: a token signed with HS256 fetched them at each verification while the
+   * service was down).
+   */
+  async function fetchKeysOnce (): Promise<void> {
+    const cooling = lastKeys.whileUnreachable()
+    if (cooling !== undefined) throw cooling.failure
+    await keys.reload().catch((error: unknown) => {
+      lastKeys.unreachable(error)
+      throw error
+    })
+  }
+  /** The AuthError for a token jose refused with `error`: 503 when telling needed keys that cannot be fetched. */
+  async function refusalOf (error: unknown, token: string): Promise<AuthError> {
+    try {
+      return refusal(error, token, keyGone(error, token, verifyOptions, fetched) || await formerSecretToken(error, token, verifyOptions, fetched, fetchKeysOnce))
+    } catch (fetchFailure) {
+      return refusal(fetchFailure, token, false)
+    }
+  }
   return {
     async verify (token) {
       // One spelling per token, as at the service: base64url leaves spare bits in the signature's
@@ -87,7 +108,7 @@ export function createAccessTokenVerifier (options: AccessTokenVerifierOptions):
       try {
         payload = await verifiedPayload(token)
       } catch (error) {
-        throw refusal(error, token, keyGone(error, token, verifyOptions, fetched) || await formerSecretToken(error, token, verifyOptions, fetched, keys))
+        throw await refusalOf(error, token)
       }
       if (!isAccessClaims(payload)) throw new AuthError('AUTH_TOKEN_INVALID', 'The access token is invalid', 401)
       return payload
@@ -163,11 +184,12 @@ function inServiceShape (token: string, expected: { issuer: string, audience: st
  * A token in the service's shape signed with its secret while it publishes keys: one signed
  * before the service moved from JWT_ALGORITHM=HS256 to public keys. Its refresh token still
  * works, and the service answers it AUTH_TOKEN_EXPIRED: so does this, or a client would sign
- * its user out. Keys not fetched yet are fetched once to tell (none are published under HS256).
+ * its user out. Keys not fetched yet are fetched once to tell (none are published under HS256);
+ * failing that, the fetch's failure is thrown.
  */
-async function formerSecretToken (error: unknown, token: string, expected: { issuer: string, audience: string, typ: string }, fetched: Partial<ExportedJWKSCache>, keys: { reload: () => Promise<void> }): Promise<boolean> {
+async function formerSecretToken (error: unknown, token: string, expected: { issuer: string, audience: string, typ: string }, fetched: Partial<ExportedJWKSCache>, fetchKeysOnce: () => Promise<void>): Promise<boolean> {
   if (!signedWithSecret(error, token) || !inServiceShape(token, expected)) return false
-  if (fetched.jwks === undefined) await keys.reload().catch(() => {})
+  if (fetched.jwks === undefined) await fetchKeysOnce()
   return (fetched.jwks?.keys.length ?? 0) > 0
 }
 
