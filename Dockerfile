@@ -29,7 +29,8 @@ COPY packages/client/src ./packages/client/src
 RUN npm run build:service && npm run build:console
 
 FROM ${NODE_IMAGE} AS runtime
-ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000
+# npm run (the admin and migration commands) would otherwise ask the registry for a newer npm.
+ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000 NPM_CONFIG_UPDATE_NOTIFIER=false
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY scripts/prune-dev-optional.mjs ./scripts/
