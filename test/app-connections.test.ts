@@ -184,6 +184,23 @@ t.test('a request Node\'s parser refuses while its body is coming: answered, the
   }
 })
 
+// Regression: a body that went wrong after its request's answer (a URL the router refused, a
+// type the service does not take) earned the request a second answer, a 400, taken by a client
+// for the answer to its next request.
+t.test('a request answered before its body came gets no second answer when the body then goes wrong', async t => {
+  for (const [what, head] of Object.entries({
+    'a URL the router refuses': 'POST /auth/%zz HTTP/1.1\r\nHost: auth.example\r\nContent-Type: application/json\r\n',
+    'a type the service does not take': 'POST /auth/login HTTP/1.1\r\nHost: auth.example\r\nContent-Type: text/plain\r\n'
+  })) {
+    const connection = await openConnection(port)
+    connection.socket.write(`${head}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n`)
+    await until(`${what}: the answer`, async () => /\r\n\r\n\{[^]*\}$/.test(connection.received()), CLOSED_WITHIN_MS)
+    connection.socket.write('zz\r\nnot a chunk\r\n')
+    t.ok(await Promise.race([connection.closed, sleep(CLOSED_WITHIN_MS, undefined)]) !== undefined, `${what}: closed`)
+    t.equal(connection.received().match(/HTTP\/1\.1 \d{3}/g)?.length, 1, `${what}: one answer`)
+  }
+})
+
 t.test('what Node answers by itself comes in the catalogue\'s shape: an Expect it does not know takes its turn among the pipelined answers, CONNECT is refused (regression: 417 with no body; no answer)', async t => {
   const connection = await openConnection(port)
   const health = 'GET /health HTTP/1.1\r\nHost: auth.example\r\n\r\n'

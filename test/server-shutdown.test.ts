@@ -125,6 +125,15 @@ t.test('SIGTERM with requests that never arrive whole: 408 on both ports at once
   await until('the first pipelined answer', () => pipelined.received().includes('{"status":"ok"}'))
   await arrival(server, '/auth/login', 6)
 
+  // Refused (a control byte in a header) and kept open, silent, by a client that does not close
+  // its side (regression: the refusal's read-on held the shutdown past its deadline, exit 1).
+  const refusedAndSilent = connect({ port, host: '127.0.0.1', allowHalfOpen: true })
+  refusedAndSilent.on('error', () => {})
+  let refusal = ''
+  refusedAndSilent.on('data', chunk => { refusal += chunk.toString('latin1') })
+  refusedAndSilent.write('POST /auth/login HTTP/1.1\r\nHost: localhost\r\nX-A: a\x01b\r\nContent-Length: 1000\r\n\r\n')
+  await until('the refusal', () => refusal.startsWith('HTTP/1.1 400'))
+
   const closedAt = (connection: typeof headersUnfinished) => connection.closed.then(() => Date.now())
   const [apiClosed, metricsClosed] = [closedAt(headersUnfinished), closedAt(metricsUnfinished)]
   const { code, ms } = await stopServer(server)
@@ -138,6 +147,7 @@ t.test('SIGTERM with requests that never arrive whole: 408 on both ports at once
   t.same((await Promise.all(logins)).map(response => response.status), [200, 200, 200, 200], 'the logins that had arrived got their answers')
   t.same(pipelined.received().match(/HTTP\/1\.1 \d{3}/g), ['HTTP/1.1 200', 'HTTP/1.1 200'], 'the pipelined login too')
   t.match(pipelined.received(), /"accessToken":"/)
+  refusedAndSilent.destroy()
   for (const [name, connection] of Object.entries({ headersUnfinished, bodyUnfinished, metricsUnfinished })) {
     t.ok(await connection.closed >= 0, `${name}: closed by the server`)
     t.match(connection.received(), /^HTTP\/1\.1 408 Request Timeout\r\n[^]*"code":"REQUEST_TIMEOUT"/, `${name}: answered 408 in the catalogue's shape`)

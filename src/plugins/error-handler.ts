@@ -145,9 +145,17 @@ export function clientErrorHandler (this: FastifyInstance, error: ConnectionErro
     socket.destroy()
     return
   }
-  // A request answered before its body came (a 401 from a hook) had its answer: a 408 after it
-  // would be a second, taken by the client for the next request's (regression).
-  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT' && answeredBeforeItsBody(socket)) {
+  // A request answered before its body came (a 401 from a hook, a URL the router refused) had
+  // its answer: a 408, or a 400 for a body it then got wrong, would be a second, taken by the
+  // client for the next request's (regression: both).
+  if (answeredBeforeItsBody(socket)) {
+    socket.destroy()
+    return
+  }
+  // A refusal answered, whose rest is being read, that times out (its client sends nothing more
+  // and keeps the connection, or the server is shutting down) is over (regression: a silent
+  // client kept it, and a shutdown waited for it past its timeout, exit 1).
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT' && lingering.has(socket)) {
     socket.destroy()
     return
   }
@@ -166,6 +174,9 @@ export function clientErrorHandler (this: FastifyInstance, error: ConnectionErro
  * of input came since: Node's parser, stuck in its error, raises it again for each.
  */
 const refusing = new WeakMap<Socket, number>()
+
+/** Connections refused and answered, half-closed while what their clients still send is read. */
+const lingering = new WeakSet<Socket>()
 
 /**
  * Whether `socket`'s refusal is under way: then a piece of input that arrives after it (a
@@ -219,6 +230,7 @@ function answerLast (socket: Socket, answer: string, linger: boolean) {
     return
   }
   // The server's connections are half-open (allowHalfOpen): ended, this side still reads.
+  lingering.add(socket)
   socket.once('end', () => socket.destroy())
   socket.end(answer)
 }

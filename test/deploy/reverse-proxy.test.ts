@@ -2,6 +2,7 @@
 import { randomBytes, randomInt } from 'node:crypto'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
+import { connect } from 'node:net'
 import { join } from 'node:path'
 import { connect as tlsConnect } from 'node:tls'
 import t from 'tap'
@@ -223,6 +224,26 @@ t.test('through nginx, with TLS, in front of two instances', { skip }, async t =
   await t.test('nginx\'s own refusals are in the service\'s error shape; its access log keeps no query string; TLS 1.2 only with forward secrecy', async t => {
     const folded = await rawHttpsAnswer(proxyPort, nginx.certificate, client, 'POST /auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\nContent-Length: 3', '{}')
     t.match(folded, /^HTTP\/1\.1 400 [^]*\r\n\r\n\{"statusCode":400,"code":"MALFORMED_REQUEST"/, 'a request nginx cannot read: 400 MALFORMED_REQUEST')
+    t.match(folded, /\r\ncache-control: no-store\r\n/i, 'with the headers of the service\'s errors')
+    t.match(folded, /\r\nx-content-type-options: nosniff\r\n/i)
+    t.match(folded, /\r\ncontent-type: application\/json; charset=utf-8\r\n/i)
+    // Regression: a request line nginx refuses, before it has a URI, was an HTML 500.
+    for (const line of ['GET /auth/%zz HTTP/1.1', 'GET /../x HTTP/1.1', 'G@T / HTTP/1.1', 'GET / HTTP/1.x']) {
+      t.match(await rawHttpsAnswer(proxyPort, nginx.certificate, client, `${line}\r\nHost: localhost`, ''), /^HTTP\/1\.1 400 [^]*"code":"MALFORMED_REQUEST"/, line)
+    }
+    t.match(await rawHttpsAnswer(proxyPort, nginx.certificate, client, `GET /${'a'.repeat(9000)} HTTP/1.1\r\nHost: localhost`, ''), /^HTTP\/1\.1 431 [^]*"code":"HEADERS_TOO_LARGE"/, 'a URL past nginx\'s buffers: 431')
+    t.match(await rawHttpsAnswer(proxyPort, nginx.certificate, client, 'GET /_nginx/malformed HTTP/1.1\r\nHost: localhost', ''), /^HTTP\/1\.1 404 /, 'the error locations are internal')
+    const plain = await new Promise<string>(resolve => {
+      const socket = connect({ host: '127.0.0.1', port: proxyPort, localAddress: client }, () => { socket.write('GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n') })
+      let answer = ''
+      socket.on('data', chunk => { answer += chunk })
+      socket.on('close', () => { resolve(answer) })
+      socket.on('error', () => {})
+    })
+    t.match(plain, /^HTTP\/1\.1 400 [^]*"code":"MALFORMED_REQUEST"/, 'plain HTTP on the TLS port')
+    t.notMatch(await nginx.errors(), /empty URI/, 'nginx had a URI for each of them')
+    const forged = await viaProxy('GET', '/health', { headers: { 'x-request-id': 'a 10.9.9.9:3000 0.001' } })
+    t.match(forged.headers['x-request-id'], /^[0-9a-f]{32}$/, 'a request id the service would not take is replaced by one nginx makes')
     const huge = 'a'.repeat(7000)
     const tooLarge = await viaProxy('GET', '/health', { headers: Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`x-${i}`, huge])) })
     t.match({ status: tooLarge.status, body: tooLarge.body }, { status: 431, body: { code: 'HEADERS_TOO_LARGE' } }, 'headers past nginx\'s buffers: 431 HEADERS_TOO_LARGE')

@@ -10,7 +10,7 @@ const CHALLENGE_TTL_SECONDS = 300
 const SUBJECT = /^Someone entered your password$/
 
 const mail = await startMailServer(t)
-const { app, prisma, clock } = await buildTestApp(t, { env: { SMTP_URL: mail.url } })
+const { app, prisma, clock, database } = await buildTestApp(t, { env: { SMTP_URL: mail.url } })
 
 const bearer = (accessToken: string) => ({ authorization: `Bearer ${accessToken}` })
 
@@ -149,6 +149,27 @@ t.test('a sweep whose mail cannot be queued deletes nothing; the next one mails'
   await prisma.$executeRawUnsafe('DROP FUNCTION refuse_mail()')
   t.equal(await app.retention.sweepChallenges(), 1)
   t.ok(await mail.nextMail(account.email, { subject: SUBJECT }))
+})
+
+// Regression: two instances whose batches shared one account's challenges each told it.
+t.test('two instances sweeping one backlog at once tell each account once', {
+  skip: database.poolSize === 1 && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL'
+}, async t => {
+  const shared = await createTestDatabase()
+  t.teardown(shared.drop)
+  const [first, second] = [await buildTestApp(t, { database: shared }), await buildTestApp(t, { database: shared })]
+  await Promise.all([first.app.retention.sweepChallenges(), second.app.retention.sweepChallenges()])
+  const prisma = first.prisma
+  await prisma.$executeRawUnsafe('INSERT INTO "User" (id, email, "passwordHash", "updatedAt") SELECT gen_random_uuid(), \'shared-\' || n || \'@example.com\', \'x\', now() FROM generate_series(1, 1000) n')
+  // Each account's challenge expired a second apart; the first account has one more, in the
+  // middle: two sweeps at once take the first 500 and the next, one of its challenges each.
+  await prisma.$executeRawUnsafe('INSERT INTO "MfaChallenge" (id, "userId", "tokenHash", "throttleKey", "expiresAt", "createdAt") SELECT gen_random_uuid(), id, \'h-\' || id, \'k\', now() - interval \'2 hours\' + (substring(email from \'[0-9]+\')::int * interval \'1 second\'), now() - interval \'3 hours\' FROM "User" WHERE email LIKE \'shared-%\'')
+  const target = await prisma.user.findUniqueOrThrow({ where: { email: 'shared-1@example.com' } })
+  await prisma.mfaChallenge.create({ data: { id: crypto.randomUUID(), userId: target.id, tokenHash: 'h-last', throttleKey: 'k', expiresAt: new Date(Date.now() - 7_200_000 + 750_500), createdAt: new Date(Date.now() - 3_600_000) } })
+  const [a, b] = await Promise.all([first.app.retention.sweepChallenges(), second.app.retention.sweepChallenges()])
+  t.equal(a + b, 1001, `every challenge swept once (${a} + ${b})`)
+  t.equal(await prisma.auditEvent.count({ where: { subjectId: target.id, action: 'login.second_step_unfinished' } }), 1, 'the account with two is told once')
+  t.equal(await prisma.auditEvent.count({ where: { action: 'login.second_step_unfinished' } }), 1000)
 })
 
 t.test('an instance sweeps when it starts, with no request and no call', async t => {

@@ -1,4 +1,6 @@
 // Sign-ins that stopped at the second step: their expired challenges are swept, and each owner is told by mail that someone has the password (ASVS 6.3.5).
+import { setTimeout as sleep } from 'node:timers/promises'
+import { lockAllFor } from '../../db/locks.js'
 import type { PrismaClient, Transaction } from '../../db/prisma.js'
 import { iso } from '../../db/sql.js'
 import type { AuditService } from '../admin/audit.js'
@@ -19,6 +21,11 @@ const NOTICE_INTERVAL_MS = 60 * 60 * 1000
  * failed again every minute, telling nobody).
  */
 const SWEEP_BATCH = 500
+/**
+ * Between full batches: the embedded database serves one connection, and the requests waiting
+ * for it go in between (a login waited for batch after batch, ten times its time).
+ */
+const PAUSE_BETWEEN_BATCHES_MS = 100
 
 export interface UnfinishedSignInDeps {
   prisma: PrismaClient
@@ -40,9 +47,12 @@ function latestUnmetByUser (swept: SweptChallenge[]): Map<string, Date> {
 /**
  * The owners to tell, of the accounts whose latest unmet challenge began at the time given:
  * not those signed in since (most often the owner's own second try), nor those told within
- * NOTICE_INTERVAL_MS of `at`.
+ * NOTICE_INTERVAL_MS of `at`. Each account's notice is decided under a lock of its own, taken
+ * in one order, so that sweeps at once (instances, batches of one backlog) tell it once
+ * (regression: two instances each told one account, whose challenges their batches shared).
  */
 async function ownersToTell (tx: Transaction, latest: Map<string, Date>, at: Date) {
+  await lockAllFor(tx, [...latest.keys()].map(userId => `unfinished-sign-in:${userId}`))
   return await tx.$queryRaw<Array<{ id: string, email: string, startedAt: Date }>>`
     SELECT u.id, u.email, f.started_at AS "startedAt"
     FROM unnest(${[...latest.keys()]}::uuid[], ${[...latest.values()].map(iso)}::timestamp(3)[]) AS f(id, started_at)
@@ -82,6 +92,7 @@ export function createUnfinishedSignIns ({ prisma, outbox, audit, now }: Unfinis
         if (told) outbox.wake()
         deleted += swept
         if (swept < SWEEP_BATCH || signal?.aborted === true) return deleted
+        await sleep(PAUSE_BETWEEN_BATCHES_MS)
       }
     }
   }
