@@ -47,37 +47,40 @@ interface SchemaError {
   instancePath: string
   keyword: string
   message?: string
-  params: { allowedValue?: unknown, allowedValues?: unknown[] }
+  params: { allowedValue?: unknown, allowedValues?: unknown[], type?: string }
+}
+
+/** What one error says of the value at its place, and the value it allows when it allows one only. */
+function told (error: SchemaError): { text: string, allows?: unknown } {
+  const listed = (values: unknown[] = []) => values.map(value => JSON.stringify(value)).join(', ')
+  if (error.keyword === 'const') return { text: `must be ${JSON.stringify(error.params.allowedValue)}`, allows: error.params.allowedValue }
+  if (error.keyword === 'enum') return { text: `must be one of: ${listed(error.params.allowedValues)}` }
+  if (error.keyword === 'type' && error.params.type === 'null') return { text: 'must be null', allows: null }
+  return { text: error.message ?? 'is invalid' }
 }
 
 /**
  * Fastify's words for a refusal ("body/role must …", each error joined by a comma), but naming
- * the values a `const`, an `enum` or a choice of constants allows: ajv says "must be equal to
+ * the values a `const`, an `enum` or a choice of values allows: ajv says "must be equal to
  * constant" once for each value, then "must match a schema in anyOf".
  */
 export function schemaErrorFormatter (errors: SchemaError[], dataVar: string): Error {
-  const messages: string[] = []
-  const listed = (values: unknown[] = [], separator = ', ') => values.map(value => JSON.stringify(value)).join(separator)
-  let constants: { at: string, values: unknown[] } | undefined
-  const flush = (choice: boolean) => {
-    if (constants !== undefined) messages.push(`${constants.at} must be ${choice ? `one of: ${listed(constants.values)}` : listed(constants.values, ' or ')}`)
-    constants = undefined
-  }
+  const said: Array<{ path: string, text: string, allows?: unknown }> = []
   for (const error of errors) {
     const at = `${dataVar}${error.instancePath}`
-    if (error.keyword === 'const') {
-      if (constants?.at !== at) flush(false)
-      constants ??= { at, values: [] }
-      constants.values.push(error.params.allowedValue)
-    } else if (error.keyword === 'anyOf' && constants?.at === at) {
-      flush(true)
-    } else {
-      flush(false)
-      messages.push(`${at} ${error.keyword === 'enum' ? `must be one of: ${listed(error.params.allowedValues)}` : error.message ?? 'is invalid'}`)
+    if (error.keyword !== 'anyOf') {
+      const { text, allows } = told(error)
+      said.push({ path: error.instancePath, text: `${at} ${text}`, ...(allows === undefined ? {} : { allows }) })
+      continue
     }
+    // Its branches' errors came just before it, at its place or within it.
+    let first = said.length
+    while (first > 0 && (said[first - 1]?.path === error.instancePath || said[first - 1]?.path.startsWith(`${error.instancePath}/`) === true)) first -= 1
+    const branches = said.splice(first)
+    const choice = branches.length > 0 && branches.every(branch => branch.path === error.instancePath && 'allows' in branch)
+    said.push({ path: error.instancePath, text: choice ? `${at} must be one of: ${branches.map(branch => JSON.stringify(branch.allows)).join(', ')}` : `${at} ${error.message ?? 'is invalid'}` })
   }
-  flush(false)
-  return new Error(messages.join(', '))
+  return new Error(said.map(({ text }) => text).join(', '))
 }
 
 type ValidatorFactory = NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>['buildValidator']
