@@ -69,8 +69,8 @@ export function createRetentionService ({ prisma, audit, unfinishedSignIns, now,
         sessions: await inBatches(() => deleteSessionsEndedBefore(prisma, endedBefore, DELETE_BATCH), signal),
         links: await inBatches(() => deleteLinksEndedBefore(prisma, endedBefore, DELETE_BATCH), signal),
         emailChanges: await inBatches(() => clearAbandonedEmailChanges(prisma, at, DELETE_BATCH), signal),
-        passkeyChallenges: await sweepExpiredCeremonies(prisma, at),
-        failureCounts: await sweepExpiredFailures(prisma, at),
+        passkeyChallenges: await inBatches(() => sweepExpiredCeremonies(prisma, at, DELETE_BATCH), signal),
+        failureCounts: await inBatches(() => sweepExpiredFailures(prisma, at, DELETE_BATCH), signal),
         unverifiedAccounts: unverifiedDays === 0 ? 0 : await inBatches(() => deleteAbandonedAccounts(daysAgo(unverifiedDays), at, DELETE_BATCH), signal)
       }
     },

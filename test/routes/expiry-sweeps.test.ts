@@ -58,3 +58,28 @@ for (const { table, key, insert, sweep } of sweeps) {
     t.same(left.rows, [{ id: held }], 'the held row is left for a later sweep; the other is gone')
   })
 }
+
+// Regression: a request's sweep deleted every expired row at once, however many an attack had left.
+t.test('a request sweeps at most 1000 expired rows; the retention pass works off the rest', async t => {
+  const backlog: Array<{ table: string, insert: string, request: () => Promise<LightMyRequestResponse> }> = [
+    {
+      table: 'LoginFailure',
+      insert: 'INSERT INTO "LoginFailure" (key, failures, "lastFailureAt", "expiresAt") SELECT \'backlog-\' || n, 1, $1, $1 FROM generate_series(1, 2500) n',
+      request: async () => await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: 'not the password' } })
+    },
+    {
+      table: 'WebauthnChallenge',
+      insert: 'INSERT INTO "WebauthnChallenge" (challenge, purpose, "expiresAt", "createdAt") SELECT \'backlog-\' || n, \'login\', $1, $1 FROM generate_series(1, 2500) n',
+      request: async () => await app.inject({ method: 'POST', url: '/auth/passkeys/login/options' })
+    }
+  ]
+  const expiredIn = async (table: string) => Number((await pool.query(`SELECT count(*) FROM "${table}" WHERE "expiresAt" < $1`, [clock.now()])).rows[0].count)
+  for (const { table, insert, request } of backlog) {
+    await pool.query(insert, [expired()])
+    const before = await expiredIn(table)
+    await request()
+    t.equal(before - await expiredIn(table), 1000, `${table}: a request deleted 1000 of ${before}`)
+  }
+  await app.retention.pass()
+  for (const { table } of backlog) t.equal(await expiredIn(table), 0, `${table}: the pass deleted the rest`)
+})

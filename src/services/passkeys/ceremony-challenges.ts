@@ -16,14 +16,22 @@ const CHALLENGE = /^[A-Za-z0-9_-]{1,128}$/
  */
 export type CeremonyPurpose = 'registration' | 'login' | 'second_factor' | 'reauthentication'
 
+/** Rows a request's sweep deletes at most. */
+const SWEEP_LIMIT = 1000
+
 export interface CeremonyChallengeDeps {
   prisma: PrismaClient
   now: () => Date
 }
 
-/** Deletes everyone's ceremony challenges expired at `at`, skipping rows another transaction holds: a sweep never waits, so requests at once neither queue on it nor deadlock in it. How many. */
-export async function sweepExpiredCeremonies (db: Db, at: Date): Promise<number> {
-  return await db.$executeRaw`DELETE FROM "WebauthnChallenge" WHERE challenge IN (SELECT challenge FROM "WebauthnChallenge" WHERE "expiresAt" < ${iso(at)}::timestamp(3) FOR UPDATE SKIP LOCKED)`
+/**
+ * Deletes up to `limit` of everyone's ceremony challenges expired at `at`, the longest expired
+ * first, skipping rows another transaction holds: a sweep never waits, so requests at once
+ * neither queue on it nor deadlock in it, and an anonymous request's sweep is bounded however
+ * many expired at once (the retention pass works off the rest). How many.
+ */
+export async function sweepExpiredCeremonies (db: Db, at: Date, limit = SWEEP_LIMIT): Promise<number> {
+  return await db.$executeRaw`DELETE FROM "WebauthnChallenge" WHERE challenge IN (SELECT challenge FROM "WebauthnChallenge" WHERE "expiresAt" < ${iso(at)}::timestamp(3) ORDER BY "expiresAt" LIMIT ${limit} FOR UPDATE SKIP LOCKED)`
 }
 
 export function createCeremonyChallenges ({ prisma, now }: CeremonyChallengeDeps) {

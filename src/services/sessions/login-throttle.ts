@@ -88,13 +88,18 @@ export function waitAfter (failures: number, policy: LoginThrottlePolicy): numbe
   return Math.min(policy.baseSeconds * 2 ** (failures - policy.backoffAfter), policy.maxSeconds)
 }
 
+/** Rows a failed login's sweep deletes at most. */
+const SWEEP_LIMIT = 1000
+
 /**
- * Deletes everyone's failure counts expired at `at`, skipping rows another transaction holds
- * (a login forgetting its failures, another sweep): a sweep never waits, so failures at once,
- * an attack's, neither queue on it nor deadlock in it.
+ * Deletes up to `limit` of everyone's failure counts expired at `at`, the longest expired first,
+ * skipping rows another transaction holds (a login forgetting its failures, another sweep): a
+ * sweep never waits, so failures at once, an attack's, neither queue on it nor deadlock in it,
+ * and a failed login's sweep is bounded however many expired at once (the retention pass works
+ * off the rest).
  */
-export async function sweepExpiredFailures (db: Db, at: Date): Promise<number> {
-  return await db.$executeRaw`DELETE FROM "LoginFailure" WHERE key IN (SELECT key FROM "LoginFailure" WHERE "expiresAt" < ${iso(at)}::timestamp(3) FOR UPDATE SKIP LOCKED)`
+export async function sweepExpiredFailures (db: Db, at: Date, limit = SWEEP_LIMIT): Promise<number> {
+  return await db.$executeRaw`DELETE FROM "LoginFailure" WHERE key IN (SELECT key FROM "LoginFailure" WHERE "expiresAt" < ${iso(at)}::timestamp(3) ORDER BY "expiresAt" LIMIT ${limit} FOR UPDATE SKIP LOCKED)`
 }
 
 /**
