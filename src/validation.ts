@@ -73,12 +73,17 @@ export function schemaErrorFormatter (errors: SchemaError[], dataVar: string): E
       said.push({ path: error.instancePath, text: `${at} ${text}`, ...(allows === undefined ? {} : { allows }) })
       continue
     }
-    // Its branches' errors came just before it, at its place or within it.
+    // Its branches' errors came just before it, at its place or within it. A choice of values
+    // is said in one; any other choice keeps what each branch said (regression: "must match a
+    // schema in anyOf" alone, for a nullable string too long), and ajv's words after them.
     let first = said.length
     while (first > 0 && (said[first - 1]?.path === error.instancePath || said[first - 1]?.path.startsWith(`${error.instancePath}/`) === true)) first -= 1
-    const branches = said.splice(first)
-    const choice = branches.length > 0 && branches.every(branch => branch.path === error.instancePath && 'allows' in branch)
-    said.push({ path: error.instancePath, text: choice ? `${at} must be one of: ${branches.map(branch => JSON.stringify(branch.allows)).join(', ')}` : `${at} ${error.message ?? 'is invalid'}` })
+    const branches = said.slice(first)
+    if (branches.length > 0 && branches.every(branch => branch.path === error.instancePath && 'allows' in branch)) {
+      said.splice(first, branches.length, { path: error.instancePath, text: `${at} must be one of: ${branches.map(branch => JSON.stringify(branch.allows)).join(', ')}` })
+    } else {
+      said.push({ path: error.instancePath, text: `${at} ${error.message ?? 'is invalid'}` })
+    }
   }
   return new Error(said.map(({ text }) => text).join(', '))
 }

@@ -201,6 +201,18 @@ t.test('a request answered before its body came gets no second answer when the b
   }
 })
 
+// Regression: a malformed request in the same chunk as the end of a body answered early, and a
+// valid request between them, lost that request's answer: the connection was dropped as if
+// the early answer's body had gone wrong.
+t.test('a body answered early that ends well, then a request, then a malformed one, in one chunk: three answers', async t => {
+  const connection = await openConnection(port)
+  connection.socket.write('POST /auth/login HTTP/1.1\r\nHost: auth.example\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\n')
+  await until('the 415', async () => /\r\n\r\n\{[^]*\}$/.test(connection.received()), CLOSED_WITHIN_MS)
+  connection.socket.write('helloGET /health HTTP/1.1\r\nHost: auth.example\r\n\r\nGARBAGE\r\n\r\n')
+  t.ok(await Promise.race([connection.closed, sleep(CLOSED_WITHIN_MS, undefined)]) !== undefined, 'closed')
+  t.same(connection.received().match(/HTTP\/1\.1 \d{3}/g), ['HTTP/1.1 415', 'HTTP/1.1 200', 'HTTP/1.1 400'])
+})
+
 t.test('what Node answers by itself comes in the catalogue\'s shape: an Expect it does not know takes its turn among the pipelined answers, CONNECT is refused (regression: 417 with no body; no answer)', async t => {
   const connection = await openConnection(port)
   const health = 'GET /health HTTP/1.1\r\nHost: auth.example\r\n\r\n'

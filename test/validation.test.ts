@@ -30,8 +30,10 @@ t.test('one value, an enum, and values that must all hold are said as such', asy
   t.equal(await messageFor(object({ p: { allOf: [{ const: 'a' }, { const: 'b' }] } }), { p: 'x' }, true), 'body/p must be "a", body/p must be "b"')
 })
 
-t.test('a choice that is not of values only keeps ajv\'s words; other refusals are as ajv says them', async t => {
-  t.equal(await messageFor(object({ v: { anyOf: [{ const: 'auto' }, { type: 'integer' }] } }), { v: 'x' }), 'body/v must match a schema in anyOf')
-  t.equal(await messageFor(object({ v: { anyOf: [choice('a', 'b'), { const: 'c' }] } }), { v: 'x' }), 'body/v must match a schema in anyOf')
+t.test('a choice that is not of values only keeps what each branch said, and ajv\'s words; other refusals are as ajv says them', async t => {
+  t.equal(await messageFor(object({ v: { anyOf: [{ const: 'auto' }, { type: 'integer' }] } }), { v: 'x' }), 'body/v must be "auto", body/v must be integer, body/v must match a schema in anyOf')
+  // Regression: a nullable string too long said only "must match a schema in anyOf".
+  t.equal(await messageFor(object({ bio: { anyOf: [{ type: 'string', maxLength: 3 }, { type: 'null' }] } }), { bio: 'long' }), 'body/bio must NOT have more than 3 characters, body/bio must be null, body/bio must match a schema in anyOf')
+  t.equal(await messageFor(object({ v: { anyOf: [choice('a', 'b'), { const: 'c' }] } }), { v: 'x' }), 'body/v must be one of: "a", "b", body/v must be "c", body/v must match a schema in anyOf')
   t.equal(await messageFor({ type: 'object', required: ['password'] }, {}), 'body must have required property \'password\'')
 })

@@ -57,15 +57,17 @@ function countingPieces (payload: Readable, maxPieces: number): Transform {
   return counted
 }
 
-/** Connections whose request in progress was answered before its body was all in. */
-const answeredEarly = new WeakSet<Socket>()
+/** Connections whose request in progress was answered before its body was all in: that request. */
+const answeredEarly = new WeakMap<Socket, IncomingMessage>()
 
 /**
  * Whether the request in progress on `socket` has had its answer, its body still arriving: a
  * request timeout then closes the connection without a second answer.
  */
 export function answeredBeforeItsBody (socket: Socket): boolean {
-  return answeredEarly.has(socket)
+  // Its body may have ended in the very chunk the parser is now failing on, a request after it:
+  // 'end' comes later, `complete` at once (regression: that request's answer was lost).
+  return answeredEarly.get(socket)?.complete === false
 }
 
 /**
@@ -77,7 +79,7 @@ export function answeredBeforeItsBody (socket: Socket): boolean {
  */
 export function readOnBounded (request: IncomingMessage, maxPieces: number): void {
   let pieces = 0
-  answeredEarly.add(request.socket)
+  answeredEarly.set(request.socket, request)
   request.once('end', () => { answeredEarly.delete(request.socket) })
   request.on('data', () => {
     pieces += 1

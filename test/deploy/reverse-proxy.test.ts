@@ -231,8 +231,11 @@ t.test('through nginx, with TLS, in front of two instances', { skip }, async t =
     for (const line of ['GET /auth/%zz HTTP/1.1', 'GET /../x HTTP/1.1', 'G@T / HTTP/1.1', 'GET / HTTP/1.x']) {
       t.match(await rawHttpsAnswer(proxyPort, nginx.certificate, client, `${line}\r\nHost: localhost`, ''), /^HTTP\/1\.1 400 [^]*"code":"MALFORMED_REQUEST"/, line)
     }
-    t.match(await rawHttpsAnswer(proxyPort, nginx.certificate, client, `GET /${'a'.repeat(9000)} HTTP/1.1\r\nHost: localhost`, ''), /^HTTP\/1\.1 431 [^]*"code":"HEADERS_TOO_LARGE"/, 'a URL past nginx\'s buffers: 431')
-    t.match(await rawHttpsAnswer(proxyPort, nginx.certificate, client, 'GET /_nginx/malformed HTTP/1.1\r\nHost: localhost', ''), /^HTTP\/1\.1 404 /, 'the error locations are internal')
+    t.equal((await viaProxy('GET', `/health?x=${'a'.repeat(9000)}`)).status, 200, 'a URL the service serves (9 KB) is served')
+    t.match(await rawHttpsAnswer(proxyPort, nginx.certificate, client, `GET /${'a'.repeat(17_000)} HTTP/1.1\r\nHost: localhost`, ''), /^HTTP\/1\.1 431 [^]*"code":"HEADERS_TOO_LARGE"/, 'a URL past nginx\'s buffers: 431')
+    for (const [method, path] of [['GET', '/_nginx/malformed'], ['GET', '/metrics'], ['TRACE', '/health']]) {
+      t.match(await rawHttpsAnswer(proxyPort, nginx.certificate, client, `${method} ${path} HTTP/1.1\r\nHost: localhost`, ''), /^HTTP\/1\.1 404 [^]*"code":"NOT_FOUND"/, `${method} ${path}: nginx's JSON 404 (the error locations are internal)`)
+    }
     const plain = await new Promise<string>(resolve => {
       const socket = connect({ host: '127.0.0.1', port: proxyPort, localAddress: client }, () => { socket.write('GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n') })
       let answer = ''
@@ -253,6 +256,7 @@ t.test('through nginx, with TLS, in front of two instances', { skip }, async t =
     await viaProxy('GET', '/reset-password?token=kept-out-of-the-log')
     await until('the access log is written', async () => (await nginx.accessLog()).includes('/reset-password'), 5_000)
     t.notMatch(await nginx.accessLog(), /kept-out-of-the-log/, 'the query string is not logged')
+    t.match(await nginx.accessLog(), /"POST \/auth\/login HTTP\/1\.1" 400 /, 'a refusal is logged as the request the client sent (regression: as a GET of the error location)')
 
     const cipher = async (ciphers: string) => await new Promise<string>(resolve => {
       const socket = tlsConnect({ host: '127.0.0.1', port: proxyPort, servername: 'localhost', ca: nginx.certificate, maxVersion: 'TLSv1.2', ciphers }, () => {
