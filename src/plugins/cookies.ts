@@ -22,9 +22,12 @@ declare module 'fastify' {
     /** A new access token alone (a reauthentication's), living as long as the session, as setAuthCookies' does. */
     setAccessCookie: (accessToken: string, sessionExpiresAt: Date) => FastifyReply
     clearAuthCookies: () => FastifyReply
+    /** The device token of a browser that signed in (see services/sessions/devices.ts). */
+    setDeviceCookie: (deviceToken: string) => FastifyReply
   }
   interface FastifyRequest {
     authCookies: () => { accessToken: string | undefined, refreshToken: string | undefined }
+    deviceCookie: () => string | undefined
   }
 }
 
@@ -37,9 +40,11 @@ declare module 'fastify' {
  */
 export function cookieNames (secure: boolean) {
   return secure
-    ? { access: '__Host-access_token', refresh: '__Host-refresh_token' }
-    : { access: 'access_token', refresh: 'refresh_token' }
+    ? { access: '__Host-access_token', refresh: '__Host-refresh_token', device: '__Host-auth_device' }
+    : { access: 'access_token', refresh: 'refresh_token', device: 'auth_device' }
 }
+
+const DEVICE_COOKIE_SECONDS = 400 * 86_400
 
 async function cookiesPlugin (app: FastifyInstance, settings: CookieSettings) {
   // Parsed only when a route asks for the auth cookies, not on every request.
@@ -71,6 +76,20 @@ async function cookiesPlugin (app: FastifyInstance, settings: CookieSettings) {
     return this
       .clearCookie(names.access, { ...base, path: '/' })
       .clearCookie(names.refresh, { ...base, path: '/' })
+  })
+
+  /**
+   * The device cookie outlives every session, for as long as browsers keep a cookie (400 days,
+   * RFC 6265bis 5.5), renewed at each sign-in; a sign-out leaves it: it says only that this
+   * browser signed in to the account before, so that the owner is not told of it again.
+   */
+  app.decorateReply('setDeviceCookie', function (this: FastifyReply, deviceToken: string) {
+    return this.setCookie(names.device, deviceToken, { ...base, path: '/', maxAge: DEVICE_COOKIE_SECONDS })
+  })
+
+  app.decorateRequest('deviceCookie', function (this: FastifyRequest) {
+    const header = this.headers.cookie
+    return header === undefined ? undefined : app.parseCookie(header)[names.device]
   })
 
   app.decorateRequest('authCookies', function (this: FastifyRequest) {

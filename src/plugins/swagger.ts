@@ -43,9 +43,12 @@ function responseHeaders (cookies: ReturnType<typeof cookieNames>) {
     'X-RateLimit-Remaining': { description: 'Requests left in that window', schema: { type: 'integer', minimum: 0 } },
     'X-RateLimit-Reset': { description: 'Seconds until that window ends', schema: { type: 'integer', minimum: 0 } },
     'Set-Cookie-Auth': { description: `Cookie transport only (a browser, or \`transport: "cookie"\`): ${both}, HttpOnly, path /, for the session's lifetime; the tokens are then not in the body`, schema: { type: 'string' } },
+    'Set-Cookie-SignIn': { description: `Cookie transport only (a browser, or \`transport: "cookie"\`): ${both}, HttpOnly, path /, for the session's lifetime, the tokens then not in the body; and \`${cookies.device}\`, HttpOnly, path /, for 400 days, the browser's device token, which a sign-out leaves (README, "Sign-in notices")`, schema: { type: 'string' } },
     'Set-Cookie-Cleared': { description: `Clears ${both} (empty, expired)`, schema: { type: 'string' } }
   }
 }
+
+const SET_COOKIE_HEADERS = { set: 'Set-Cookie-Auth', signed_in: 'Set-Cookie-SignIn', cleared: 'Set-Cookie-Cleared' } as const
 
 type Response = { description?: string, headers?: Record<string, unknown> }
 type Operation = { [AUTH_COOKIES]?: AuthCookieAnswers, [EARLY_ANSWERS]?: EarlyAnswers, responses?: Record<string, Response> }
@@ -91,7 +94,7 @@ function withResponseHeaders<T extends Document> (document: T, cookies: ReturnTy
           ...(status === '429' || status === '503' ? ref('Retry-After') : {}),
           ...(status === '401' ? ref('WWW-Authenticate') : {}),
           ...(status === '415' ? ref('Accept-Encoding') : {}),
-          ...(cookie === undefined ? {} : ref(cookie === 'set' ? 'Set-Cookie-Auth' : 'Set-Cookie-Cleared', 'Set-Cookie'))
+          ...(cookie === undefined ? {} : ref(SET_COOKIE_HEADERS[cookie], 'Set-Cookie'))
         }
       }
     }

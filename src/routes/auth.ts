@@ -18,7 +18,7 @@ import type { IdentifierKeys } from '../services/sessions/login-throttle.js'
 import type { RefreshService } from '../services/sessions/refresh.js'
 import type { SessionService } from '../services/sessions/sessions.js'
 import type { UserService } from '../services/accounts/users.js'
-import { absentBodyAsEmpty, actorOf, deviceOf, isBrowser, noStore, type TypedRoutes } from './request-context.js'
+import { absentBodyAsEmpty, actorOf, deviceOf, isBrowser, noStore, signingInDeviceOf, type TypedRoutes } from './request-context.js'
 
 export interface AuthRoutesOptions {
   logins: LoginService
@@ -36,11 +36,11 @@ export interface AuthRoutesOptions {
  */
 export function answerLogin (request: FastifyRequest, reply: FastifyReply, result: SignedIn, transport: 'cookie' | undefined) {
   if (transport === 'cookie' || isBrowser(request)) {
-    reply.setAuthCookies(result)
+    reply.setAuthCookies(result).setDeviceCookie(result.deviceToken)
     return { sessionId: result.sessionId, user: result.user, expiresIn: result.expiresIn }
   }
-  const { sessionId, accessToken, refreshToken, expiresIn, user } = result
-  return { sessionId, accessToken, refreshToken, tokenType: 'Bearer' as const, expiresIn, user }
+  const { sessionId, accessToken, refreshToken, expiresIn, user, deviceToken } = result
+  return { sessionId, accessToken, refreshToken, tokenType: 'Bearer' as const, expiresIn, user, deviceToken }
 }
 
 export async function authRoutes (app: FastifyInstance, { logins, users, sessions, refresh, identifierKeys, passwordPolicy, limits }: AuthRoutesOptions) {
@@ -87,11 +87,11 @@ export async function authRoutes (app: FastifyInstance, { logins, users, session
       description: 'A browser (recognised by Sec-Fetch-Site/Origin) or a client sending `transport: "cookie"` gets HttpOnly cookies and no tokens in the body; any other client gets the tokens in the body. An account with a second factor answers `mfaRequired: true` with an `mfaToken` instead, and no token or cookie: POST /auth/mfa/verify completes the login.',
       body: LoginBody(passwordPolicy),
       response: { 200: Type.Union([LoginTokenResponse, LoginCookieResponse, MfaChallengeResponse]), ...errorResponses(400, 401, 403, 415, 429) },
-      ...authCookies({ 200: 'set' })
+      ...authCookies({ 200: 'signed_in' })
     }
   }, async (request, reply) => {
-    const { password, transport, ...who } = request.body
-    const outcome = await logins.login(who as LoginIdentifier, password, deviceOf(request), async address => await reminderBudget(request, identifierKeys.mailbox(address)))
+    const { password, transport, deviceToken, ...who } = request.body
+    const outcome = await logins.login(who as LoginIdentifier, password, signingInDeviceOf(request, deviceToken), async address => await reminderBudget(request, identifierKeys.mailbox(address)))
     if (isSecondFactorRequired(outcome)) return outcome
     return answerLogin(request, reply, outcome, transport)
   })
@@ -105,11 +105,11 @@ export async function authRoutes (app: FastifyInstance, { logins, users, session
       description: 'One of `code` (TOTP), `recoveryCode` or `webauthn` (an assertion made with the options of POST /auth/mfa/webauthn/options), with the `mfaToken` of the login answer. Answers exactly as a login does, in the same transport. The challenge works once, for 5 minutes, and dies after 5 wrong codes (401 `MFA_CHALLENGE_EXPIRED`); a 503 after the code was accepted can be sent again with the same `mfaToken`, and opens the session without spending another code; a wrong code is 401 `MFA_CODE_INVALID` and counts toward the account\'s login backoff (429 `RATE_LIMITED`).',
       body: MfaVerifyBody,
       response: { 200: Type.Union([LoginTokenResponse, LoginCookieResponse]), ...errorResponses(400, 401, 403, 415, 429) },
-      ...authCookies({ 200: 'set' })
+      ...authCookies({ 200: 'signed_in' })
     }
   }, async (request, reply) => {
-    const { mfaToken, transport, ...proof } = request.body
-    const result = await logins.completeSecondFactor(mfaToken, proof, deviceOf(request))
+    const { mfaToken, transport, deviceToken, ...proof } = request.body
+    const result = await logins.completeSecondFactor(mfaToken, proof, signingInDeviceOf(request, deviceToken))
     return answerLogin(request, reply, result, transport)
   })
   refreshRoute(routes, { refresh, limits })

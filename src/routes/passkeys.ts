@@ -14,7 +14,7 @@ import {
 import type { Services } from '../services/index.js'
 import { MAX_PASSKEYS_PER_USER } from '../services/passkeys/registration.js'
 import { answerLogin } from './auth.js'
-import { absentBodyAsEmpty, actorOf, callerOf, deviceOf, noStore, type TypedRoutes } from './request-context.js'
+import { absentBodyAsEmpty, actorOf, callerOf, noStore, signingInDeviceOf, type TypedRoutes } from './request-context.js'
 
 export type PasskeyRoutesOptions = Pick<Services, 'logins' | 'passkeys' | 'challenges' | 'reauthentication' | 'identifierKeys'> & { limits: RateLimits }
 
@@ -163,9 +163,9 @@ export async function passkeyRoutes (app: FastifyInstance, options: PasskeyRoute
       description: 'Answers exactly as POST /auth/login does, in the same transport (cookies for a browser or `transport: "cookie"`, else tokens in the body); `amr` is `["hwk", "user", "mfa"]`: no second step follows. 401 `PASSKEY_CHALLENGE_EXPIRED`, `PASSKEY_ORIGIN_MISMATCH` (also for a ceremony in a frame of another origin), `PASSKEY_RP_ID_MISMATCH`, `PASSKEY_USER_NOT_VERIFIED`, `PASSKEY_COUNTER_REGRESSED`, `PASSKEY_PASSWORD_REQUIRED` (the password was changed or reset since the passkey was last used after it: sign in with the password and use the passkey as the second step, and it signs in alone again) or `PASSKEY_INVALID` (an unknown passkey, a bad signature, client or authenticator data that cannot be read, a user handle missing or not the owner\'s, and a deactivated account alike).',
       body: PasskeyLoginBody,
       response: { 200: Type.Union([LoginTokenResponse, LoginCookieResponse]), ...errorResponses(400, 401, 403, 415, 429) },
-      ...authCookies({ 200: 'set' })
+      ...authCookies({ 200: 'signed_in' })
     }
-  }, async (request, reply) => answerLogin(request, reply, await logins.signInWithPasskey(request.body.response, deviceOf(request), async address => await reminderBudget(request, identifierKeys.mailbox(address))), request.body.transport))
+  }, async (request, reply) => answerLogin(request, reply, await logins.signInWithPasskey(request.body.response, signingInDeviceOf(request, request.body.deviceToken), async address => await reminderBudget(request, identifierKeys.mailbox(address))), request.body.transport))
 
   routes.post('/auth/mfa/webauthn/options', {
     config: { rateLimit },

@@ -1,7 +1,8 @@
 // What the routes need to know about the client behind a request.
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify'
-import type { Device } from '../services/sessions/sessions.js'
+import type { Device, SigningInDevice } from '../services/sessions/sessions.js'
+import { newDeviceToken, presentedDeviceToken } from '../services/sessions/devices.js'
 import { apiError } from '../errors.js'
 import type { Caller } from '../plugins/authenticate.js'
 
@@ -15,6 +16,15 @@ export function isBrowser (request: FastifyRequest): boolean {
 
 export function deviceOf (request: FastifyRequest): Device {
   return { userAgent: request.headers['user-agent'], ip: request.ip }
+}
+
+/**
+ * A device signing in, with its device token: the body's (an app's), else the device cookie's
+ * (a browser's), else a new one, which the answer hands it (see answerLogin).
+ */
+export function signingInDeviceOf (request: FastifyRequest, bodyToken: string | undefined): SigningInDevice {
+  const token = presentedDeviceToken(bodyToken) ?? presentedDeviceToken(request.deviceCookie()) ?? newDeviceToken()
+  return { ...deviceOf(request), token }
 }
 
 /** The authenticated caller; routes guarded by `app.authenticate` always have one. */

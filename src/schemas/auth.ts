@@ -1,6 +1,6 @@
 // Bodies and responses of the /auth routes.
 import { Type } from '@sinclair/typebox'
-import { Email, NewPassword, PresentedPassword, User, Username, type PasswordPolicy } from './common.js'
+import { DeviceToken, Email, NewPassword, PresentedPassword, User, Username, type PasswordPolicy } from './common.js'
 import { Transport } from './mfa.js'
 
 export const RegisterBody = (policy: PasswordPolicy) => Type.Object({
@@ -17,7 +17,8 @@ export const LoginBody = (policy: PasswordPolicy) => Type.Object({
   email: Type.Optional(Type.String({ minLength: 1, maxLength: 254 })),
   username: Type.Optional(Type.String({ minLength: 1, maxLength: 254 })),
   password: PresentedPassword(policy),
-  transport: Type.Optional(Transport)
+  transport: Type.Optional(Transport),
+  deviceToken: Type.Optional(DeviceToken)
 }, {
   additionalProperties: false,
   // Exactly one way of naming the account.
@@ -33,7 +34,8 @@ export const LoginTokenResponse = Type.Object({
   refreshToken: Type.String(),
   tokenType: Type.Literal('Bearer'),
   expiresIn: Type.Integer({ description: 'access token lifetime in seconds' }),
-  user: Type.Ref(User)
+  user: Type.Ref(User),
+  deviceToken: { ...DeviceToken, description: 'this device\'s token, the one sent or a new one: keep it for good and send it with the next sign-ins (README, "Sign-in notices")' }
 }, { title: 'Tokens in the body' })
 
 export const LoginCookieResponse = Type.Object({

@@ -2,11 +2,18 @@
 import { Type, type TProperties, type TSchema } from '@sinclair/typebox'
 import { errorCatalogue } from '../errors.js'
 import { uuidPattern } from '../services/ids.js'
+import { DEVICE_TOKEN_PATTERN } from '../services/sessions/devices.js'
 
 // The format tells OpenAPI readers what the string is; the pattern is what is accepted.
 export const Uuid = Type.String({ format: 'uuid', pattern: uuidPattern })
 
 /** An opaque position in a list, as the previous page's `nextCursor` gave it. */
+/** A sign-in's device token (README, "Sign-in notices"): sent by an app, answered in token mode. */
+export const DeviceToken = Type.String({
+  pattern: DEVICE_TOKEN_PATTERN,
+  description: 'the device token an earlier sign-in of this app answered: keep it for good (it outlives sign-outs) and send it with every sign-in, so that the owner is not mailed a notice of a new device; browsers keep it in a cookie instead'
+})
+
 export const Cursor = Type.String({ minLength: 1, maxLength: 200, description: 'nextCursor of the previous page' })
 
 /**
@@ -74,8 +81,8 @@ export const needsFreshAuthentication = 'Needs fresh authentication (403 `REAUTH
 
 export const needsProvenAddress = 'Only once the account\'s email address is verified: 403 `EMAIL_NOT_VERIFIED` before (POST /auth/email/resend mails a new link).'
 
-/** Which of a route's answers set the auth cookies, and which clear them (some, as their description says, only in a case). */
-export type AuthCookieAnswers = Partial<Record<number, 'set' | 'cleared'>>
+/** Which of a route's answers set the auth cookies (a sign-in's the device cookie too), and which clear them (some, as their description says, only in a case). */
+export type AuthCookieAnswers = Partial<Record<number, 'set' | 'signed_in' | 'cleared'>>
 
 // Marks them on the route's schema, for the OpenAPI document's Set-Cookie (plugins/swagger.ts).
 export const AUTH_COOKIES = 'x-auth-cookies'

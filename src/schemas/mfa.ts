@@ -1,6 +1,6 @@
 // Bodies and responses of the second factor: enrolment, recovery codes, the login's second step, reauthentication.
 import { Type } from '@sinclair/typebox'
-import { PresentedPassword, User, type PasswordPolicy } from './common.js'
+import { DeviceToken, PresentedPassword, User, type PasswordPolicy } from './common.js'
 import { PasskeyAssertion } from './passkeys.js'
 
 /** Six digits, as an authenticator app shows them (a space in the middle is allowed). */
@@ -28,9 +28,9 @@ export const MfaChallengeResponse = Type.Object({
 
 // One member per method, so a body names exactly one proof.
 export const MfaVerifyBody = Type.Union([
-  Type.Object({ mfaToken: MfaToken, code: TotpCode, transport: Type.Optional(Transport) }, { additionalProperties: false, title: 'With a TOTP code' }),
-  Type.Object({ mfaToken: MfaToken, recoveryCode: RecoveryCode, transport: Type.Optional(Transport) }, { additionalProperties: false, title: 'With a recovery code' }),
-  Type.Object({ mfaToken: MfaToken, webauthn: PasskeyAssertion, transport: Type.Optional(Transport) }, { additionalProperties: false, title: 'With a passkey' })
+  Type.Object({ mfaToken: MfaToken, code: TotpCode, transport: Type.Optional(Transport), deviceToken: Type.Optional(DeviceToken) }, { additionalProperties: false, title: 'With a TOTP code' }),
+  Type.Object({ mfaToken: MfaToken, recoveryCode: RecoveryCode, transport: Type.Optional(Transport), deviceToken: Type.Optional(DeviceToken) }, { additionalProperties: false, title: 'With a recovery code' }),
+  Type.Object({ mfaToken: MfaToken, webauthn: PasskeyAssertion, transport: Type.Optional(Transport), deviceToken: Type.Optional(DeviceToken) }, { additionalProperties: false, title: 'With a passkey' })
 ])
 
 export const ReauthenticateBody = (policy: PasswordPolicy) => Type.Union([

@@ -1,5 +1,6 @@
 // Passkeys (WebAuthn): the JSON forms of ceremony options and responses (WebAuthn Level 3, 5.1.8 toJSON()), and the stored passkey.
 import { Type } from '@sinclair/typebox'
+import { DeviceToken } from './common.js'
 
 const Base64Url = (maxLength: number, description: string) => Type.String({ minLength: 1, maxLength, pattern: '^[A-Za-z0-9_-]+$', description })
 
@@ -103,6 +104,7 @@ export const RenamePasskeyBody = Type.Object({ name: PasskeyName }, { additional
 export const PasskeyParams = Type.Object({ id: CredentialId('the credential id') }, { additionalProperties: false })
 export const PasskeyLoginBody = Type.Object({
   response: PasskeyAssertion,
-  transport: Type.Optional(Type.Literal('cookie', { description: 'ask for HttpOnly cookies instead of tokens in the body (browsers always get cookies)' }))
+  transport: Type.Optional(Type.Literal('cookie', { description: 'ask for HttpOnly cookies instead of tokens in the body (browsers always get cookies)' })),
+  deviceToken: Type.Optional(DeviceToken)
 }, { additionalProperties: false })
 export const MfaWebauthnOptionsBody = Type.Object({ mfaToken: Type.String({ minLength: 1, maxLength: 128, description: 'the mfaToken of the login answer' }) }, { additionalProperties: false })

@@ -114,7 +114,16 @@ export function createServices (config: Config, { prisma, sql, signJwt, refreshK
   const issueAccessToken = createAccessTokenIssuer({ sign: signJwt, now, clientId: audienceOf(config) })
   const oneTimeTokens = oneTimeTokenServiceFor(config, prisma, now, oneTimeTokenKey)
   const sessions = createSessionService({ prisma, codec, oneTimeTokens, audit, now })
-  const records = createLoginRecords({ sql, codec, settings, now, maxSessionsPerUser: config.MAX_SESSIONS_PER_USER, sessionRetentionDays: config.SESSION_RETENTION_DAYS })
+  const records = createLoginRecords({
+    sql,
+    codec,
+    settings,
+    now,
+    maxSessionsPerUser: config.MAX_SESSIONS_PER_USER,
+    sessionRetentionDays: config.SESSION_RETENTION_DAYS,
+    notices: { enabled: config.SIGN_IN_NOTICES, afterFailures: config.LOGIN_BACKOFF_AFTER_FAILURES },
+    wakeMail: () => mailDelivery.wake()
+  })
   const refresh = createRefreshService({ sql, codec, sessions, settings, issueAccessToken, now, graceSeconds: config.REFRESH_REUSE_GRACE_SECONDS, requireVerifiedEmail, metrics })
   const outbox = createMailOutbox({ prisma, sql, now, wake: () => mailDelivery.wake() })
   const mailDelivery = createMailDelivery({

@@ -25,6 +25,11 @@ export type QueuedMail =
   | { kind: 'account_deleted', to: string, byAdmin: boolean }
   /** A sign-in that stopped at the second step, begun at `startedAt` (ISO 8601). */
   | { kind: 'sign_in_unfinished', to: string, startedAt: string }
+  /**
+   * A sign-in from a device the account does not know, or after failed attempts: queued by the
+   * login's own statement (sessions/session-store.ts), never through `queue`; here for its shape.
+   */
+  | { kind: 'new_sign_in', to: string, at: string, ip: string, device: string, newDevice: boolean, failedAttempts: number }
   /** From `forgot`: whether an account has the address is looked up at delivery, off the request path. */
   | { kind: 'password_reset', to: string }
 

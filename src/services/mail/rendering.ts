@@ -3,7 +3,7 @@ import type { PrismaClient } from '../../db/prisma.js'
 import type { OutgoingMail } from './sender.js'
 import type { ClaimedMail, MailOutbox } from './outbox.js'
 import {
-  accountDeletedMail, appAddedMail, appRemovedMail, confirmEmailChangeMail, emailChangeNoticeMail, linkFor, mfaDisabledMail, mfaEnabledMail, passkeyAddedMail, passkeyRemovedMail, passwordChangedMail, passwordResetMail,
+  accountDeletedMail, appAddedMail, appRemovedMail, confirmEmailChangeMail, emailChangeNoticeMail, linkFor, mfaDisabledMail, mfaEnabledMail, newSignInMail, passkeyAddedMail, passkeyRemovedMail, passwordChangedMail, passwordResetMail,
   recoveryCodesRegeneratedMail, recoveryCodeUsedMail, signInUnfinishedMail, verifyEmailMail
 } from './templates.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
@@ -24,25 +24,26 @@ export interface MailRenderingDeps {
  */
 export type MailRenderer = (mail: ClaimedMail) => Promise<OutgoingMail | null>
 
-export function createMailRenderer ({ prisma, outbox, oneTimeTokens, links, ttlSeconds }: MailRenderingDeps): MailRenderer {
-  /** The reset link goes to an active account only; the account is looked up here, never on the request path. */
-  async function resetTokenFor (mail: ClaimedMail): Promise<string | null> {
-    if (mail.tokenId !== null) return mail.tokenId
-    const user = await userByEmail(prisma, mail.recipient, { id: true, isActive: true })
-    if (user === null || !user.isActive) return null
-    return prisma.$transaction(async tx => {
-      // Again under the user's row, which a deactivation or an email change takes: one committed
-      // since the look-up wins, and leaves no live link for the account to find again once
-      // reactivated, nor one mailed to the address it left.
-      await lockUser(tx, user.id)
-      const now = await userById(tx, user.id, { isActive: true, email: true })
-      if (now?.isActive !== true || now.email !== mail.recipient) return null
-      const tokenId = await oneTimeTokens.issue(user.id, 'password_reset', mail.recipient, tx)
-      await outbox.attachToken(tx, mail.id, tokenId)
-      return tokenId
-    })
-  }
+/** The reset link goes to an active account only; the account is looked up here, never on the request path. */
+async function resetTokenFor ({ prisma, outbox, oneTimeTokens }: MailRenderingDeps, mail: ClaimedMail): Promise<string | null> {
+  if (mail.tokenId !== null) return mail.tokenId
+  const user = await userByEmail(prisma, mail.recipient, { id: true, isActive: true })
+  if (user === null || !user.isActive) return null
+  return prisma.$transaction(async tx => {
+    // Again under the user's row, which a deactivation or an email change takes: one committed
+    // since the look-up wins, and leaves no live link for the account to find again once
+    // reactivated, nor one mailed to the address it left.
+    await lockUser(tx, user.id)
+    const now = await userById(tx, user.id, { isActive: true, email: true })
+    if (now?.isActive !== true || now.email !== mail.recipient) return null
+    const tokenId = await oneTimeTokens.issue(user.id, 'password_reset', mail.recipient, tx)
+    await outbox.attachToken(tx, mail.id, tokenId)
+    return tokenId
+  })
+}
 
+export function createMailRenderer (deps: MailRenderingDeps): MailRenderer {
+  const { oneTimeTokens, links, ttlSeconds } = deps
   const link = (template: string, tokenId: string | null) => linkFor(template, oneTimeTokens.valueOf(tokenId ?? ''))
 
   return async function render (mail) {
@@ -78,10 +79,12 @@ export function createMailRenderer ({ prisma, outbox, oneTimeTokens, links, ttlS
         return { to, ...recoveryCodesRegeneratedMail() }
       case 'recovery_code_used':
         return { to, ...recoveryCodeUsedMail({ left: Number(data.left) }) }
+      case 'new_sign_in':
+        return { to, ...newSignInMail({ at: new Date(String(data.at)), ip: String(data.ip), device: String(data.device), newDevice: data.newDevice === true, failedAttempts: Number(data.failedAttempts) }) }
       case 'sign_in_unfinished':
         return { to, ...signInUnfinishedMail({ startedAt: new Date(String(data.startedAt)) }) }
       case 'password_reset': {
-        const tokenId = await resetTokenFor(mail)
+        const tokenId = await resetTokenFor(deps, mail)
         return tokenId === null ? null : { to, ...passwordResetMail({ link: link(links.passwordReset, tokenId), ttlSeconds: ttlSeconds.passwordReset }) }
       }
       default:

@@ -109,6 +109,22 @@ export function signInUnfinishedMail ({ startedAt }: { startedAt: Date }): MailC
   ])
 }
 
+/**
+ * A sign-in from a device the account had not been used on lately, or after failed attempts
+ * (ASVS 6.3.5). `device` is a few words from a fixed list (sessions/devices.ts), never the
+ * client's own.
+ */
+export function newSignInMail ({ at, ip, device, newDevice, failedAttempts }: { at: Date, ip: string, device: string, newDevice: boolean, failedAttempts: number }): MailContent {
+  const why = [
+    ...(newDevice ? ['from a device or browser it had not been used on lately'] : []),
+    ...(failedAttempts > 0 ? [`after ${failedAttempts === 1 ? '1 failed attempt' : `${failedAttempts} failed attempts`}`] : [])
+  ]
+  return compose('New sign-in to your account', [
+    `Your account was signed in to at ${minuteOf(at)} UTC, ${why.join(', and ')}: ${device}, from the address ${ip}.`,
+    'If this was you, there is nothing to do. If not, someone knows your password: change it now (that signs everyone else out), and wherever else you use it, and turn on two-step sign-in.'
+  ])
+}
+
 type Paragraph = string | { link: string }
 
 /** A change to the account's security, and what the owner does when it was not them. */

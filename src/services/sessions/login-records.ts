@@ -4,7 +4,8 @@ import type { Sql } from '../../db/sql.js'
 import { isForeignKeyViolation, isUniqueViolation } from '../../db/refusals.js'
 import { apiError } from '../../errors.js'
 import type { FailureState } from './login-throttle.js'
-import type { Device, StartedSession } from './sessions.js'
+import type { SigningInDevice, StartedSession } from './sessions.js'
+import { describeDevice, deviceHashOf } from './devices.js'
 import { expiryOf } from './liveness.js'
 import { openSession } from './session-store.js'
 import type { SettingsService } from '../admin/settings.js'
@@ -20,6 +21,14 @@ export interface LoginRecordsDeps {
   maxSessionsPerUser: number
   /** Ended sessions older than this are deleted when their user next logs in. */
   sessionRetentionDays: number
+  /**
+   * SIGN_IN_NOTICES: whether the owner is mailed of a sign-in from a device the account does not
+   * know, or after `afterFailures` failed attempts (the login backoff's free tries) (README,
+   * "Sign-in notices").
+   */
+  notices: { enabled: boolean, afterFailures: number }
+  /** Tells the mail deliverer a notice is waiting (after the commit). */
+  wakeMail: () => void
 }
 
 /**
@@ -67,7 +76,7 @@ function amrOf (proof: LoginProof): string[] {
   return ['pwd']
 }
 
-export function createLoginRecords ({ sql, codec, settings, now, maxSessionsPerUser, sessionRetentionDays }: LoginRecordsDeps) {
+export function createLoginRecords ({ sql, codec, settings, now, maxSessionsPerUser, sessionRetentionDays, notices, wakeMail }: LoginRecordsDeps) {
   return {
     /** The failures counted against `throttleKey`, and the account `lookup` names, if any. */
     async lookup (lookup: { email: string } | { username: string }, throttleKey: string): Promise<{ failures: FailureState | null, user: Credentials | null }> {
@@ -87,7 +96,7 @@ export function createLoginRecords ({ sql, codec, settings, now, maxSessionsPerU
      * 401 MFA_CHALLENGE_EXPIRED when the challenge's session has opened meanwhile (two attempts
      * sent again at once).
      */
-    async openSessionFor (userId: string, device: Device, throttleKeys: string[], proof: LoginProof): Promise<{ session: StartedSession, user: ApiUser, amr: string[], authTime: Date } | null> {
+    async openSessionFor (userId: string, device: SigningInDevice, throttleKeys: string[], proof: LoginProof): Promise<{ session: StartedSession, user: ApiUser, amr: string[], authTime: Date } | null> {
       const at = now()
       const amr = amrOf(proof)
       const lifetimes = settings.tokenLifetimes()
@@ -116,7 +125,11 @@ export function createLoginRecords ({ sql, codec, settings, now, maxSessionsPerU
         passwordHash: proof.passwordHash ?? null,
         signOutGeneration: proof.signOutGeneration ?? null,
         throttleKeys,
-        auditId: randomUUID()
+        auditId: randomUUID(),
+        deviceHash: deviceHashOf(device.token),
+        deviceDescription: describeDevice(device.userAgent),
+        notices,
+        noticeId: randomUUID()
       }).catch((error: unknown) => {
         // Deleted between the statement's snapshot and its insert.
         if (isForeignKeyViolation(error)) return null
@@ -124,6 +137,7 @@ export function createLoginRecords ({ sql, codec, settings, now, maxSessionsPerU
         throw error
       })
       if (row === null) return null
+      if (row.noticed) wakeMail()
       return {
         session: { sessionId, refreshToken: codec.encode(sessionId, 0, salt), refreshExpiresAt: expiryOf({ idleExpiresAt, absoluteExpiresAt }) },
         user: apiUserOfRow(row),

@@ -10,7 +10,7 @@ import type { AuthenticationResponseJSON } from '@simplewebauthn/server'
 import type { LoginThrottle } from './login-throttle.js'
 import type { AuthMetrics } from '../metrics.js'
 import type { PasswordService } from '../passwords/passwords.js'
-import type { Device } from './sessions.js'
+import type { Device, SigningInDevice } from './sessions.js'
 import type { SettingsService } from '../admin/settings.js'
 import type { AccessTokenIssuer } from '../tokens/access-tokens.js'
 import type { ApiUser } from '../accounts/api-user.js'
@@ -29,9 +29,10 @@ export interface IssuedTokens {
   refreshExpiresAt: Date
 }
 
-/** A completed login: its first tokens and the user. */
+/** A completed login: its first tokens, the user, and the device token the device keeps. */
 export interface SignedIn extends IssuedTokens {
   user: ApiUser
+  deviceToken: string
 }
 
 /** A proven password for an account with a second factor: no session until the challenge is met. */
@@ -72,7 +73,7 @@ async function refuseChangedAccount ({ audit, metrics }: Pick<LoginDeps, 'audit'
  * Opens the session of a proven login (see login-records.ts) and issues its first tokens; the
  * role and the address's state come from the statement that opens it, as they are then.
  */
-async function signIn ({ records, settings, issueAccessToken, audit, metrics }: LoginDeps, user: { id: string }, device: Device, throttleKeys: string[], proof: LoginProof): Promise<SignedIn> {
+async function signIn ({ records, settings, issueAccessToken, audit, metrics }: LoginDeps, user: { id: string }, device: SigningInDevice, throttleKeys: string[], proof: LoginProof): Promise<SignedIn> {
   const opened = await records.openSessionFor(user.id, device, throttleKeys, proof)
   if (opened === null) return await refuseChangedAccount({ audit, metrics }, user.id, device)
   const { session, user: visible, amr, authTime } = opened
@@ -85,7 +86,8 @@ async function signIn ({ records, settings, issueAccessToken, audit, metrics }: 
     accessToken: access.token,
     expiresIn: access.expiresIn,
     refreshToken: session.refreshToken,
-    refreshExpiresAt: session.refreshExpiresAt
+    refreshExpiresAt: session.refreshExpiresAt,
+    deviceToken: device.token
   }
 }
 
@@ -121,7 +123,7 @@ async function refuseCredentials ({ throttle, audit, metrics }: LoginDeps, who: 
 }
 
 /** One login by password, its identifier's only check under way here (LoginThrottle.inTurn). */
-async function passwordAttempt (deps: LoginDeps, who: LoginIdentifier, key: string, password: string, device: Device, admitReminder: MailAdmission): Promise<LoginOutcome> {
+async function passwordAttempt (deps: LoginDeps, who: LoginIdentifier, key: string, password: string, device: SigningInDevice, admitReminder: MailAdmission): Promise<LoginOutcome> {
   const { passwords, records, throttle, challenges, requireVerifiedEmail, metrics } = deps
   // One query whether or not the account exists: the profile is read only after success,
   // so the database work before the answer does not tell accounts apart either.
@@ -169,7 +171,7 @@ export function createLoginService (deps: LoginDeps) {
      * (with a second factor set, only the code that completes the login does).
      * A successful login takes two statements in all (see login-records.ts).
      */
-    async login (who: LoginIdentifier, password: string, device: Device, admitReminder: MailAdmission): Promise<LoginOutcome> {
+    async login (who: LoginIdentifier, password: string, device: SigningInDevice, admitReminder: MailAdmission): Promise<LoginOutcome> {
       const key = throttle.keys.of(loginIdentifierOf(who))
       return await throttle.inTurn(key, async () => await passwordAttempt(deps, who, key, password, device, admitReminder))
     },
@@ -178,7 +180,7 @@ export function createLoginService (deps: LoginDeps) {
      * The second step of a login: one code meets the challenge (see ChallengeService.meet)
      * and the session opens exactly as a password-only login's would.
      */
-    async completeSecondFactor (mfaToken: string, proof: SecondFactorProof, device: Device): Promise<SignedIn> {
+    async completeSecondFactor (mfaToken: string, proof: SecondFactorProof, device: SigningInDevice): Promise<SignedIn> {
       const met = await challenges.meet(mfaToken, proof, device.ip)
       // Deleted since its challenge was met: that challenge is over, as the client is told.
       const user = await userById(prisma, met.userId, { id: true })
@@ -191,7 +193,7 @@ export function createLoginService (deps: LoginDeps) {
      * one (possession and PIN or biometrics), so no second step; the session opens as a
      * login's would. A deactivated account is refused like an unknown passkey.
      */
-    async signInWithPasskey (response: AuthenticationResponseJSON, device: Device, admitReminder: MailAdmission): Promise<SignedIn> {
+    async signInWithPasskey (response: AuthenticationResponseJSON, device: SigningInDevice, admitReminder: MailAdmission): Promise<SignedIn> {
       const outcome = await assertions.verify({ response, purpose: 'login', bindingId: null, userId: null, requireUserVerification: true, ip: device.ip })
       const user = outcome.ok
         ? await userById(prisma, outcome.userId, { id: true, role: true, emailVerifiedAt: true, isActive: true, email: true, username: true })

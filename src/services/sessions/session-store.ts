@@ -20,9 +20,20 @@ export async function shareSession (tx: Transaction, id: string): Promise<void> 
   await tx.$queryRaw`SELECT 1 FROM "Session" WHERE id = ${id}::uuid FOR SHARE`
 }
 
-/** Ends the session (only if it is `userId`'s, when given) at `at`, for `reason`; false when it had ended already or is not there. */
+/** A device hash no device has: what a remedy leaves on the sessions whose devices it forgets. */
+const FORGOTTEN_DEVICE = new Uint8Array(0)
+
+/** The reasons that say a session was not its owner's: its device is forgotten with it. */
+const DISOWNED: ReadonlySet<RevokeReason> = new Set(['revoked_by_user', 'revoked_by_admin', 'refresh_reuse'])
+
+/**
+ * Ends the session (only if it is `userId`'s, when given) at `at`, for `reason`; false when it
+ * had ended already or is not there. A session ended as not its owner's (from the session list,
+ * or for a reused refresh token) no longer vouches for its device: a sign-in from it is told.
+ */
 export async function endSession (db: Db, where: { id: string, userId?: string }, reason: RevokeReason, at: Date): Promise<boolean> {
-  const { count } = await db.session.updateMany({ where: { ...where, revokedAt: null }, data: { revokedAt: at, revokedReason: reason } })
+  const forget = DISOWNED.has(reason) ? { deviceHash: FORGOTTEN_DEVICE } : {}
+  const { count } = await db.session.updateMany({ where: { ...where, revokedAt: null }, data: { revokedAt: at, revokedReason: reason, ...forget } })
   return count === 1
 }
 
@@ -37,9 +48,22 @@ export async function endSession (db: Db, where: { id: string, userId?: string }
  */
 export async function endSessionsOfUser (tx: Transaction, userId: string, reason: RevokeReason, at: Date, exceptId: string | null = null): Promise<number> {
   await countSignOut(tx, userId)
-  return await tx.$executeRaw`
+  const ended = await tx.$executeRaw`
     UPDATE "Session" SET "revokedAt" = ${iso(at)}::timestamp(3), "revokedReason" = ${reason}
     WHERE "userId" = ${userId}::uuid AND "revokedAt" IS NULL AND id IS DISTINCT FROM ${exceptId}::uuid`
+  await forgetDevices(tx, userId, exceptId)
+  return ended
+}
+
+/**
+ * Every remedy forgets the devices the account's sessions vouched for, ended ones too, but the
+ * caller's own: an intruder's device, once told of, must not pass as known after the owner
+ * changed the password or signed everyone out.
+ */
+async function forgetDevices (tx: Transaction, userId: string, exceptId: string | null): Promise<void> {
+  await tx.$executeRaw`
+    UPDATE "Session" SET "deviceHash" = ${FORGOTTEN_DEVICE}
+    WHERE "userId" = ${userId}::uuid AND id IS DISTINCT FROM ${exceptId}::uuid AND ("deviceHash" IS NULL OR "deviceHash" <> ${FORGOTTEN_DEVICE})`
 }
 
 export async function countLiveSessions (db: Db, at: Date): Promise<number> {
@@ -184,7 +208,23 @@ export interface NewSession {
   /** The login's throttle keys, whose failures are forgotten. */
   throttleKeys: string[]
   auditId: string
+  /** The device's hash (see devices.ts), and the words a notice describes it by. */
+  deviceHash: Buffer
+  deviceDescription: string
+  /** Whether the owner is mailed a notice (`noticeId` the mail's id) of a sign-in from a device the account does not know, or after `afterFailures` failed attempts; at most one per NOTICE_INTERVAL_MS. */
+  notices: { enabled: boolean, afterFailures: number }
+  noticeId: string
 }
+
+/** What an opened session's statement answers: the user as the API shows it, and whether the owner was mailed a notice. */
+export type OpenedSessionRow = ApiUserRow & { noticed: boolean }
+
+/**
+ * At most one notice of a sign-in per account in this time: whoever has the password and signs
+ * in again and again from new devices must not fill the owner's mailbox. The owner's activity
+ * shows every sign-in, each new device marked.
+ */
+const NOTICE_INTERVAL_MS = 15 * 60 * 1000
 
 // One statement, so one round trip and all or nothing: while the user is still active, still
 // has the password the login proved and has not been signed out everywhere since the login
@@ -194,7 +234,13 @@ export interface NewSession {
 // the user's sessions revoked before the retention cutoff, or never revoked and expired
 // before it, are deleted (an ended session only takes room: the audit log keeps its story),
 // the audit entry is written, and the user comes back for the answer. It writes
-// "LoginFailure" and "AuditEvent" too: splitting it would cost the login three round trips.
+// "LoginFailure", "AuditEvent" and "OutboxMail" too: splitting it would cost the login three
+// round trips. A device is known when a session of the account opened on it (its hash), or one
+// that recorded no device (opened before devices were), is live or ended within the retention
+// time; a remedy forgets the devices (endSessionsOfUser). An account's first sign-in (no
+// session yet, made within the retention time) is from no new device. The owner is mailed
+// when the device is new or the failures forgotten were many (ASVS 6.3.5), the mail and its
+// mark on the audit entry committed with the session.
 // The deletion is two DELETEs, each a range of the (userId, revokedAt) index, so a user with
 // many recently ended sessions costs nothing whatever plan PostgreSQL keeps for the statement
 // (one deletion with an OR could become "all the user's sessions, filtered"). The evicted
@@ -205,12 +251,30 @@ export interface NewSession {
 // the lock is held: a password changed or reset, a deactivation, a logout-all or an admin's
 // remedy, committed while the password was being hashed or the passkey checked, wins, and the
 // login opens nothing (no row comes back).
-const openSessionStatement = statement<ApiUserRow>('login.succeed', `
+const openSessionStatement = statement<OpenedSessionRow>('login.succeed', `
   WITH locked AS MATERIALIZED (
     SELECT id FROM "User" WHERE id = $2 AND "isActive" AND ($19::text IS NULL OR "passwordHash" = $19)
       AND ($21::int IS NULL OR "signOutGeneration" = $21) FOR NO KEY UPDATE
   ), cleared AS (
     DELETE FROM "LoginFailure" WHERE key = ANY($1::text[]) AND EXISTS (SELECT FROM locked)
+    RETURNING failures, "expiresAt"
+  ), seen AS MATERIALIZED (
+    SELECT u.email,
+      NOT EXISTS (
+        SELECT FROM "Session" s WHERE s."userId" = $2 AND (s."deviceHash" IS NULL OR s."deviceHash" = $24)
+          AND COALESCE(s."revokedAt", LEAST(s."idleExpiresAt", s."absoluteExpiresAt")) >= $18
+      ) AND (EXISTS (SELECT FROM "Session" s WHERE s."userId" = $2) OR u."createdAt" < $18) AS new_device,
+      (SELECT COALESCE(sum(failures), 0) FROM cleared WHERE "expiresAt" > $4)::int AS failed_attempts
+    FROM "User" u JOIN locked ON locked.id = u.id
+  ), noticed AS (
+    INSERT INTO "OutboxMail" (id, kind, recipient, data, "nextAttemptAt", "createdAt")
+    SELECT $27, 'new_sign_in', seen.email,
+      $28::jsonb || jsonb_build_object('newDevice', seen.new_device, 'failedAttempts', seen.failed_attempts), $4, $4
+    FROM seen
+    WHERE $25 AND (seen.new_device OR seen.failed_attempts >= $26) AND NOT EXISTS (
+      SELECT FROM "AuditEvent" a
+      WHERE a."subjectId" = $2 AND a."createdAt" > $29 AND a.action = 'login.succeeded' AND a.details->>'noticed' = 'true')
+    RETURNING id
   ), evicted AS (
     UPDATE "Session" SET "revokedAt" = $4, "revokedReason" = 'evicted'
     WHERE id IN (
@@ -226,23 +290,29 @@ const openSessionStatement = statement<ApiUserRow>('login.succeed', `
     WHERE s."userId" = $2 AND s."revokedAt" IS NULL AND LEAST(s."idleExpiresAt", s."absoluteExpiresAt") < $18 AND EXISTS (SELECT FROM locked)
   ), created AS (
     INSERT INTO "Session" (id, "userId", "secretSalt", "userAgent", ip, "createdAt", "lastUsedAt", "idleExpiresAt", "absoluteExpiresAt",
-      "authTime", amr, "passwordProvenAt", "totpProvenAt", "recoveryCodeProvenAt", "passkeyProvenAt", "passkeyProvenId", "recoveryCodeGeneration", "totpProvenEnrolmentId")
-    SELECT $3, $2, $5, $6, $7, $4, $4, $8, $9, $4, $13::text[], $16, $14, $15, $17, $20, $22, $23 FROM locked
+      "authTime", amr, "passwordProvenAt", "totpProvenAt", "recoveryCodeProvenAt", "passkeyProvenAt", "passkeyProvenId", "recoveryCodeGeneration", "totpProvenEnrolmentId", "deviceHash")
+    SELECT $3, $2, $5, $6, $7, $4, $4, $8, $9, $4, $13::text[], $16, $14, $15, $17, $20, $22, $23, $24 FROM locked
   ), audited AS (
     INSERT INTO "AuditEvent" (id, "createdAt", action, "actorId", "subjectId", ip, details)
-    SELECT $11, $4, 'login.succeeded', $2, $2, $7, $12 FROM locked
+    SELECT $11, $4, 'login.succeeded', $2, $2, $7, $12::jsonb || jsonb_strip_nulls(jsonb_build_object(
+      'newDevice', CASE WHEN seen.new_device THEN true END,
+      'failedAttempts', NULLIF(seen.failed_attempts, 0),
+      'noticed', CASE WHEN EXISTS (SELECT FROM noticed) THEN true END))
+    FROM seen
   )
-  SELECT ${API_USER_COLUMNS} FROM ${API_USER_FROM} WHERE u.id = $2 AND EXISTS (SELECT FROM locked)`)
+  SELECT ${API_USER_COLUMNS}, EXISTS (SELECT FROM noticed) AS noticed FROM ${API_USER_FROM} WHERE u.id = $2 AND EXISTS (SELECT FROM locked)`)
 
 /** Opens the session; the user as the API shows it, or null when the account is gone, inactive, or has another password now. */
-export async function openSession (sql: Sql, session: NewSession): Promise<ApiUserRow | null> {
+export async function openSession (sql: Sql, session: NewSession): Promise<OpenedSessionRow | null> {
   const at = iso(session.at)
   const { rows: [row] } = await openSessionStatement(sql, [
     session.throttleKeys, session.userId, session.id, at, Buffer.from(session.salt), session.userAgent, session.ip,
     iso(session.idleExpiresAt), iso(session.absoluteExpiresAt), session.keepOthers, session.auditId, JSON.stringify({ sessionId: session.id, amr: session.amr }),
     session.amr, session.proven.totpEnrolmentId === null ? null : at, session.proven.recoveryCodeGeneration === null ? null : at, session.proven.password ? at : null, session.proven.passkeyId === null ? null : at,
     iso(session.deleteEndedBefore), session.passwordHash, session.proven.passkeyId, session.signOutGeneration, session.proven.recoveryCodeGeneration,
-    session.proven.totpEnrolmentId
+    session.proven.totpEnrolmentId, session.deviceHash, session.notices.enabled, session.notices.afterFailures, session.noticeId,
+    JSON.stringify({ at, ip: session.ip, device: session.deviceDescription }),
+    iso(new Date(session.at.getTime() - NOTICE_INTERVAL_MS))
   ])
   return row ?? null
 }

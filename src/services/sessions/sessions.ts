@@ -29,6 +29,11 @@ export interface Device {
   ip: string
 }
 
+/** A device signing in: with its device token, the one it presented or a new one (see devices.ts). */
+export interface SigningInDevice extends Device {
+  token: string
+}
+
 export interface SessionView {
   id: string
   userAgent: string | null

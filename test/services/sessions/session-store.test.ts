@@ -1,6 +1,6 @@
 // The login's statement reads what it changes, not every session its user ever had, whichever plan
 // PostgreSQL keeps for it; and it never deadlocks with the ending of all the user's sessions.
-import { randomUUID } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import type pg from 'pg'
 import t from 'tap'
 import { createPool, createPrisma } from '../../../src/db/prisma.js'
@@ -43,7 +43,11 @@ const loginOf = (userId: string): NewSession => ({
   passwordHash: null,
   signOutGeneration: null,
   throttleKeys: [],
-  auditId: randomUUID()
+  auditId: randomUUID(),
+  deviceHash: randomBytes(32),
+  deviceDescription: 'an app or a browser',
+  notices: { enabled: true, afterFailures: 5 },
+  noticeId: randomUUID()
 })
 
 // A user who logs in all day (a shared account, an app that logs in at every start): two
@@ -56,8 +60,9 @@ await pool.query('ALTER TABLE "Session" SET (autovacuum_enabled = false)')
 await pool.query('INSERT INTO "User" (id, email, "passwordHash", "updatedAt") VALUES ($1, \'heavy@example.com\', \'x\', now())', [heavy])
 await pool.query(`INSERT INTO "User" (id, email, "passwordHash", "updatedAt")
   SELECT md5('user' || g)::uuid, 'user' || g || '@example.com', 'x', now() FROM generate_series(1, 300) g`)
-const session = (revokedAt: string) => `INSERT INTO "Session" (id, "userId", "secretSalt", ip, "createdAt", "lastUsedAt", "idleExpiresAt", "absoluteExpiresAt", "authTime", "revokedAt")
-  SELECT gen_random_uuid(), u.id, '\\x00', '192.0.2.1', now(), now(), now() + interval '7 days', now() + interval '30 days', now(), ${revokedAt}`
+// Each of another device: the login's question whether the user knows its device reads none of them.
+const session = (revokedAt: string) => `INSERT INTO "Session" (id, "userId", "secretSalt", ip, "createdAt", "lastUsedAt", "idleExpiresAt", "absoluteExpiresAt", "authTime", "revokedAt", "deviceHash")
+  SELECT gen_random_uuid(), u.id, '\\x00', '192.0.2.1', now(), now(), now() + interval '7 days', now() + interval '30 days', now(), ${revokedAt}, decode(md5(gen_random_uuid()::text), 'hex')`
 await pool.query(`${session("now() - g * interval '1 minute'")} FROM "User" u, generate_series(1, 2000) g WHERE u.id = $1`, [heavy])
 await pool.query(`${session('NULL')} FROM "User" u, generate_series(1, 3) g`)
 await pool.query('ANALYZE "Session"')

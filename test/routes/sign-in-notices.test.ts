@@ -1,0 +1,209 @@
+// The owner is mailed of a sign-in from a device the account does not know, or after failed attempts (ASVS 6.3.5); a device is known by its device token (a cookie, or an app's `deviceToken`).
+import t from 'tap'
+import { buildTestApp } from '../helpers/app.js'
+import { startMailServer, type MailServer } from '../helpers/mail.js'
+import { enrolTotp, nextCode, startLogin } from '../helpers/mfa.js'
+import { registerAccount, registerProvenAccount, type Account } from '../helpers/users.js'
+
+const SUBJECT = /^New sign-in to your account$/
+const FIREFOX = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0'
+const DEVICE_COOKIE = '__Host-auth_device'
+
+const mail = await startMailServer(t)
+// The backoff's free tries are the failures that make a sign-in worth telling of (the tests' default is 50).
+const { app, prisma, clock } = await buildTestApp(t, { env: { SMTP_URL: mail.url, LOGIN_BACKOFF_AFTER_FAILURES: '5' } })
+
+/** A browser's sign-in: the device cookie it sends (if any), and the one it is given back. */
+async function browserLogin (account: Pick<Account, 'email' | 'password'>, deviceCookie?: string, userAgent = FIREFOX) {
+  const response = await app.inject({
+    method: 'POST',
+    url: '/auth/login',
+    headers: { 'sec-fetch-site': 'same-origin', 'user-agent': userAgent, ...(deviceCookie === undefined ? {} : { cookie: `${DEVICE_COOKIE}=${deviceCookie}` }) },
+    payload: { email: account.email, password: account.password }
+  })
+  if (response.statusCode !== 200) throw new Error(`login failed: ${response.statusCode} ${response.body}`)
+  const cookie = response.cookies.find(c => c.name === DEVICE_COOKIE)
+  if (cookie === undefined) throw new Error('no device cookie')
+  return { response, device: cookie.value, cookie }
+}
+
+/** An app's sign-in, tokens in the body, with the device token it kept (if any). */
+async function appLogin (account: Pick<Account, 'email' | 'password'>, deviceToken?: string) {
+  const response = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: account.password, ...(deviceToken === undefined ? {} : { deviceToken }) } })
+  if (response.statusCode !== 200) throw new Error(`login failed: ${response.statusCode} ${response.body}`)
+  return response.json() as { sessionId: string, accessToken: string, deviceToken: string }
+}
+
+const noticesQueued = async (email: string) => await prisma.outboxMail.count({ where: { recipient: email, kind: 'new_sign_in' } })
+/** Waits for the mails queued to `email` to leave, then how many notices were received. */
+async function noticesReceived (mailbox: MailServer, email: string): Promise<number> {
+  for (let i = 0; i < 200 && await noticesQueued(email) > 0; i++) await new Promise(resolve => setTimeout(resolve, 10))
+  return mailbox.untaken(email).filter(m => SUBJECT.test(m.subject)).length
+}
+const lastLogin = async (userId: string) => (await prisma.auditEvent.findFirstOrThrow({ where: { subjectId: userId, action: 'login.succeeded' }, orderBy: { createdAt: 'desc' } })).details
+
+t.test('a browser: its first sign-in is told to nobody, a sign-in from another browser is, and the activity shows it', async t => {
+  const account = await registerAccount(app)
+  const first = await browserLogin(account)
+  t.match(first.device, /^[A-Za-z0-9_-]{43}$/, 'the browser is handed a device token')
+  t.match(first.cookie, { httpOnly: true, secure: true, path: '/', sameSite: 'Lax', maxAge: 400 * 86_400 }, 'for as long as a browser keeps a cookie')
+  await browserLogin(account, first.device)
+  t.equal(await noticesReceived(mail, account.email), 0, 'the account\'s first sign-in, and the same browser again: no mail')
+
+  const at = clock.now()
+  const other = await browserLogin(account)
+  t.not(other.device, first.device)
+  const notice = await mail.nextMail(account.email, { subject: SUBJECT })
+  t.match(notice.text, `Your account was signed in to at ${at.toISOString().slice(0, 16).replace('T', ' ')} UTC, from a device or browser it had not been used on lately: Firefox on Windows, from the address 127.0.0.1.`)
+  t.match(notice.text, /If not, someone knows your password: change it now/)
+  t.notMatch(notice.text, /failed/)
+
+  const activity = (await app.inject({ method: 'GET', url: '/users/me/activity', headers: { authorization: `Bearer ${(await appLogin(account, first.device)).accessToken}` } })).json()
+  const logins = activity.items.filter((item: { action: string }) => item.action === 'login.succeeded')
+  t.match(logins[1], { by: 'self', ip: '127.0.0.1', details: { newDevice: true, noticed: true } }, 'the sign-in from the other browser')
+  t.notOk('newDevice' in logins[0].details, 'a known device is not marked')
+})
+
+t.test('the device cookie outlives a sign-out; a malformed one is replaced', async t => {
+  const account = await registerAccount(app)
+  const { device, response } = await browserLogin(account)
+  const cookies = response.cookies.map(c => `${c.name}=${c.value}`).join('; ')
+  const logout = await app.inject({ method: 'POST', url: '/auth/logout', headers: { cookie: cookies, 'sec-fetch-site': 'same-origin' } })
+  t.equal(logout.statusCode, 204)
+  t.notOk(logout.cookies.some(c => c.name === DEVICE_COOKIE), 'a sign-out leaves the device cookie')
+  await browserLogin(account, device)
+  const replaced = await browserLogin(account, 'not a token')
+  t.match(replaced.device, /^[A-Za-z0-9_-]{43}$/)
+  t.equal(await noticesReceived(mail, account.email), 1, 'a cookie not of ours is a new device')
+  await mail.nextMail(account.email, { subject: SUBJECT })
+})
+
+t.test('an app: the device token comes in the body and goes back in it; a malformed one is refused', async t => {
+  const account = await registerAccount(app)
+  const first = await appLogin(account)
+  t.match(first.deviceToken, /^[A-Za-z0-9_-]{43}$/)
+  const again = await appLogin(account, first.deviceToken)
+  t.equal(again.deviceToken, first.deviceToken, 'the token sent is answered back')
+  t.equal(await noticesReceived(mail, account.email), 0)
+  const refused = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: account.password, deviceToken: 'x'.repeat(44) } })
+  t.equal(refused.statusCode, 400)
+  t.match(refused.json(), { code: 'VALIDATION_FAILED', message: /deviceToken/ })
+  const cookieAsked = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: account.password, deviceToken: first.deviceToken, transport: 'cookie' } })
+  t.equal(cookieAsked.cookies.find(c => c.name === DEVICE_COOKIE)?.value, first.deviceToken, 'asking for cookies, the body\'s token goes into the cookie')
+  t.notOk('deviceToken' in cookieAsked.json())
+  t.equal(await noticesReceived(mail, account.email), 0)
+})
+
+t.test('a sign-in after failed attempts is told, even from a known device', async t => {
+  const account = await registerAccount(app)
+  const { deviceToken } = await appLogin(account)
+  for (let i = 0; i < 5; i++) {
+    const wrong = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: 'not the password at all', deviceToken } })
+    t.equal(wrong.statusCode, 401)
+  }
+  clock.advance(31)
+  await appLogin(account, deviceToken)
+  const notice = await mail.nextMail(account.email, { subject: SUBJECT })
+  t.match(notice.text, /UTC, after 5 failed attempts: an app or a browser, from the address 127\.0\.0\.1\./)
+  t.match(await lastLogin(account.user.id), { failedAttempts: 5, noticed: true })
+
+  await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: 'not the password at all', deviceToken } })
+  clock.advance(16 * 60)
+  await appLogin(account, deviceToken)
+  t.equal(await noticesReceived(mail, account.email), 0, 'one failed attempt is no reason to mail')
+  t.match(await lastLogin(account.user.id), { failedAttempts: 1 })
+})
+
+t.test('at most one notice a quarter of an hour per account', async t => {
+  const account = await registerAccount(app)
+  await appLogin(account)
+  await appLogin(account)
+  await appLogin(account)
+  t.equal(await noticesReceived(mail, account.email), 1, 'two new devices, one mail')
+  await mail.nextMail(account.email, { subject: SUBJECT })
+  t.match(await lastLogin(account.user.id), { newDevice: true })
+  t.notOk('noticed' in (await lastLogin(account.user.id) as object))
+  clock.advance(15 * 60 + 1)
+  await appLogin(account)
+  t.equal(await noticesReceived(mail, account.email), 1, 'a quarter of an hour later, one again')
+  await mail.nextMail(account.email, { subject: SUBJECT })
+})
+
+t.test('a remedy forgets the devices: a sign-out everywhere, a session ended as not the owner\'s', async t => {
+  const account = await registerAccount(app)
+  const owner = await appLogin(account)
+  const intruder = await appLogin(account)
+  await mail.nextMail(account.email, { subject: SUBJECT })
+  const headers = { authorization: `Bearer ${owner.accessToken}` }
+  t.equal((await app.inject({ method: 'POST', url: '/auth/logout-all', headers })).statusCode, 204)
+  clock.advance(16 * 60)
+  const again = await appLogin(account, intruder.deviceToken)
+  t.ok(await mail.nextMail(account.email, { subject: SUBJECT }), 'the intruder\'s device, known before, is told again')
+
+  const kept = await appLogin(account, owner.deviceToken)
+  const ended = await app.inject({ method: 'DELETE', url: `/auth/sessions/${again.sessionId}`, headers: { authorization: `Bearer ${kept.accessToken}` } })
+  t.equal(ended.statusCode, 204, 'the owner ends the intruder\'s session from the list')
+  clock.advance(16 * 60)
+  await appLogin(account, intruder.deviceToken)
+  t.ok(await mail.nextMail(account.email, { subject: SUBJECT }), 'a device whose session the owner ended is told again')
+})
+
+t.test('a password change keeps the changer\'s device known and forgets the others', async t => {
+  const account = await registerAccount(app)
+  const owner = await appLogin(account)
+  const other = await appLogin(account)
+  await mail.nextMail(account.email, { subject: SUBJECT })
+  const newPassword = 'a new and long passphrase 42'
+  const changed = await app.inject({ method: 'POST', url: '/auth/password/change', headers: { authorization: `Bearer ${owner.accessToken}` }, payload: { currentPassword: account.password, newPassword } })
+  t.equal(changed.statusCode, 204, changed.body)
+  clock.advance(16 * 60)
+  await appLogin({ email: account.email, password: newPassword }, owner.deviceToken)
+  t.equal(await noticesReceived(mail, account.email), 0, 'the device that changed it')
+  await appLogin({ email: account.email, password: newPassword }, other.deviceToken)
+  t.ok(await mail.nextMail(account.email, { subject: SUBJECT }), 'another device, known before the change')
+})
+
+t.test('sessions opened before devices were recorded stand for any device: an upgrade tells nobody', async t => {
+  const account = await registerAccount(app)
+  await appLogin(account)
+  await prisma.$executeRaw`UPDATE "Session" SET "deviceHash" = NULL WHERE "userId" = ${account.user.id}::uuid`
+  await appLogin(account)
+  t.equal(await noticesReceived(mail, account.email), 0)
+  t.notOk('newDevice' in (await lastLogin(account.user.id) as object))
+})
+
+t.test('a dormant account: its first sign-in after the retention time is from a new device', async t => {
+  const account = await registerAccount(app)
+  clock.advance(31 * 86_400)
+  await appLogin(account)
+  t.ok(await mail.nextMail(account.email, { subject: SUBJECT }), 'made before the retention time, no session: told')
+  const { deviceToken } = await appLogin(account)
+  await prisma.$executeRaw`UPDATE "Session" SET "revokedAt" = ${new Date(clock.now().getTime() - 31 * 86_400_000)} WHERE "userId" = ${account.user.id}::uuid`
+  clock.advance(16 * 60)
+  await appLogin(account, deviceToken)
+  t.ok(await mail.nextMail(account.email, { subject: SUBJECT }), 'a device whose sessions ended before the retention time is forgotten')
+})
+
+t.test('with a second factor the notice waits for the session: the second step, in its transport', async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const owner = await appLogin(account)
+  const { secret } = await enrolTotp(app, { authorization: `Bearer ${owner.accessToken}` }, clock)
+  await mail.nextMail(account.email, { subject: /^Two-step sign-in is on$/ })
+  const started = await startLogin(app, account)
+  t.equal(await noticesQueued(account.email), 0, 'the password step opens no session and tells nothing here')
+  const verified = await app.inject({ method: 'POST', url: '/auth/mfa/verify', headers: { 'sec-fetch-site': 'same-origin', 'user-agent': FIREFOX }, payload: { mfaToken: started.json().mfaToken, code: nextCode(secret, clock) } })
+  t.equal(verified.statusCode, 200)
+  t.ok(verified.cookies.some(c => c.name === DEVICE_COOKIE), 'the device cookie comes with the session')
+  t.match((await mail.nextMail(account.email, { subject: SUBJECT })).text, /Firefox on Windows/)
+})
+
+t.test('SIGN_IN_NOTICES=false: no mail, the activity still marks the new device', async t => {
+  const quiet = await buildTestApp(t, { env: { SMTP_URL: mail.url, SIGN_IN_NOTICES: 'false' } })
+  const account = await registerAccount(quiet.app)
+  for (let i = 0; i < 2; i++) {
+    const response = await quiet.app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: account.password } })
+    t.equal(response.statusCode, 200)
+  }
+  t.equal(await quiet.prisma.outboxMail.count({ where: { recipient: account.email, kind: 'new_sign_in' } }), 0)
+  t.match((await quiet.prisma.auditEvent.findFirstOrThrow({ where: { subjectId: account.user.id, action: 'login.succeeded' }, orderBy: { createdAt: 'desc' } })).details, { newDevice: true })
+})
