@@ -13,7 +13,9 @@ const CENSOR = '[redacted]'
 const secretKeys = new Set([
   'password', 'currentPassword', 'newPassword',
   'accessToken', 'refreshToken', 'token',
-  'mfaToken', 'recoveryCode', 'recoveryCodes', 'secret', 'otpauthUri'
+  'mfaToken', 'recoveryCode', 'recoveryCodes', 'secret', 'otpauthUri',
+  // Not a credential, but whoever has a device's token and the password signs in untold.
+  'deviceToken'
 ])
 
 /**

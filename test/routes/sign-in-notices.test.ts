@@ -3,6 +3,7 @@ import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { startMailServer, type MailServer } from '../helpers/mail.js'
 import { enrolTotp, nextCode, startLogin } from '../helpers/mfa.js'
+import { registerPasskey } from '../helpers/passkeys.js'
 import { registerAccount, registerProvenAccount, type Account } from '../helpers/users.js'
 
 const SUBJECT = /^New sign-in to your account$/
@@ -194,6 +195,23 @@ t.test('with a second factor the notice waits for the session: the second step, 
   const verified = await app.inject({ method: 'POST', url: '/auth/mfa/verify', headers: { 'sec-fetch-site': 'same-origin', 'user-agent': FIREFOX }, payload: { mfaToken: started.json().mfaToken, code: nextCode(secret, clock) } })
   t.equal(verified.statusCode, 200)
   t.ok(verified.cookies.some(c => c.name === DEVICE_COOKIE), 'the device cookie comes with the session')
+  t.match((await mail.nextMail(account.email, { subject: SUBJECT })).text, /Firefox on Windows/)
+})
+
+t.test('a passkey sign-in: a browser gets the device cookie, an app its token, and a new device is told', async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const owner = await appLogin(account)
+  const passkey = await registerPasskey(app, { authorization: `Bearer ${owner.accessToken}` })
+  await mail.nextMail(account.email, { subject: /^A passkey was added$/ })
+  const passwordless = async (headers: Record<string, string>, extra: object = {}) => {
+    const options = await app.inject({ method: 'POST', url: '/auth/passkeys/login/options' })
+    return await app.inject({ method: 'POST', url: '/auth/passkeys/login/verify', headers, payload: { response: passkey.assert(options.json()), ...extra } })
+  }
+  const known = await passwordless({}, { deviceToken: owner.deviceToken })
+  t.equal(known.json().deviceToken, owner.deviceToken)
+  t.equal(await noticesReceived(mail, account.email), 0, 'the app that signed in before')
+  const browser = await passwordless({ 'sec-fetch-site': 'same-origin', 'user-agent': FIREFOX })
+  t.ok(browser.cookies.some(c => c.name === DEVICE_COOKIE))
   t.match((await mail.nextMail(account.email, { subject: SUBJECT })).text, /Firefox on Windows/)
 })
 
