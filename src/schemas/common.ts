@@ -7,13 +7,13 @@ import { DEVICE_TOKEN_PATTERN } from '../services/sessions/devices.js'
 // The format tells OpenAPI readers what the string is; the pattern is what is accepted.
 export const Uuid = Type.String({ format: 'uuid', pattern: uuidPattern })
 
-/** An opaque position in a list, as the previous page's `nextCursor` gave it. */
 /** A sign-in's device token (README, "Sign-in notices"): sent by an app, answered in token mode. */
 export const DeviceToken = Type.String({
   pattern: DEVICE_TOKEN_PATTERN,
   description: 'the device token an earlier sign-in of this app answered: keep it for good (it outlives sign-outs) and send it with every sign-in, so that the owner is not mailed a notice of a new device; browsers keep it in a cookie instead'
 })
 
+/** An opaque position in a list, as the previous page's `nextCursor` gave it. */
 export const Cursor = Type.String({ minLength: 1, maxLength: 200, description: 'nextCursor of the previous page' })
 
 /**

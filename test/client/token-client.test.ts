@@ -11,15 +11,18 @@ import { newAccount, proveAddress } from '../helpers/users.js'
 const { app, prisma, clock } = await buildTestApp(t)
 const { baseUrl } = await listen(app)
 
-/** Secure storage is asynchronous (Keychain, Keystore): so is this one, to prove the client waits for it. */
+/** Secure storage is asynchronous (Keychain, Keystore): so is this one, to prove the client waits for it. It keeps the device token, as an app should. */
 function slowStorage (): TokenStorage & { value: () => StoredTokens | null } {
   let tokens: StoredTokens | null = null
+  let deviceToken: string | null = null
   const later = <T>(value: T) => new Promise<T>(resolve => setTimeout(() => { resolve(value) }, 2))
   return {
     value: () => tokens,
     get: () => later(tokens),
     set: async value => { tokens = await later(value) },
-    clear: async () => { tokens = await later(null) }
+    clear: async () => { tokens = await later(null) },
+    getDevice: () => later(deviceToken),
+    setDevice: async value => { deviceToken = await later(value) }
   }
 }
 
@@ -89,6 +92,35 @@ t.test('the account calls, typed end to end, with the service\'s codes as errors
   t.same(ended, [{ reason: 'logout' }])
   const reused = await fetch(`${baseUrl}/auth/refresh`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refreshToken }) })
   t.equal((await reused.json()).code, 'AUTH_REFRESH_REVOKED', 'and the session ended at the service')
+})
+
+t.test('the device token the first sign-in is answered is kept, and sent with the next, across a logout: the service knows the device again', async t => {
+  const sent: unknown[] = []
+  const answered: unknown[] = []
+  const { client, storage } = device({
+    fetch: async (url, init) => {
+      const response = await fetch(url, init)
+      if (new URL(url).pathname === '/auth/login') {
+        sent.push((JSON.parse(String(init.body)) as { deviceToken?: string }).deviceToken)
+        answered.push((await response.clone().json() as { deviceToken?: string }).deviceToken)
+      }
+      return response
+    }
+  })
+  const account = newAccount()
+  await client.register(account)
+  await client.login({ email: account.email, password: account.password })
+  const first = answered[0]
+  t.match(first, /^[A-Za-z0-9_-]{43}$/, 'the first sign-in is answered a device token')
+  t.equal(await storage.getDevice?.(), first, 'which is kept')
+  await client.logout()
+  await client.login({ email: account.email, password: account.password })
+  t.same(sent, [undefined, first], 'the second sign-in sends it')
+  t.equal(answered[1], first, 'and the service answers the same one back')
+  const lastSignIn = async () => (await client.activity({ limit: 1 })).items[0]
+  t.match(await lastSignIn(), { action: 'login.succeeded', details: { newDevice: undefined } }, 'a sign-in from a known device')
+  await device().client.login({ email: account.email, password: account.password })
+  t.match(await lastSignIn(), { action: 'login.succeeded', details: { newDevice: true } }, 'where another device\'s is a new one')
 })
 
 t.test('shortly before exp: one refresh for every concurrent call, then the new token', async t => {

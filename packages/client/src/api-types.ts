@@ -33,8 +33,12 @@ export type ActivityQuery = Partial<Static<typeof ListQuery>>
 export type ErrorBody = Static<typeof ErrorResponse>
 
 export type RegisterInput = Static<ReturnType<typeof RegisterBody>>
-/** `identifier` (email or username), `email` or `username`, and the password. */
-export type LoginInput = Omit<Static<ReturnType<typeof LoginBody>>, 'transport'>
+/**
+ * `identifier` (email or username), `email` or `username`, and the password. Without `transport`
+ * (each mode of this client decides that itself) nor `deviceToken` (the token client sends the
+ * one its storage keeps).
+ */
+export type LoginInput = Omit<Static<ReturnType<typeof LoginBody>>, 'transport' | 'deviceToken'>
 export type LoginCookieAnswer = Static<typeof LoginCookieResponse>
 export type LoginTokenAnswer = Static<typeof LoginTokenResponse>
 export type RefreshTokenAnswer = Static<typeof RefreshBodyResponse>
@@ -59,10 +63,10 @@ export type MfaChallenge = Static<typeof MfaChallengeResponse>
 
 /**
  * The body of `POST /auth/mfa/verify`: the challenge's token and exactly one proof. Without
- * `transport`: each mode of this client decides that itself. (Inline rather than a generic
- * helper: the build writes every alias here out in full.)
+ * `transport` nor `deviceToken`, as `LoginInput`. (Inline rather than a generic helper: the
+ * build writes every alias here out in full.)
  */
-export type MfaVerifyInput = Static<typeof MfaVerifyBody> extends infer Body ? Body extends unknown ? Omit<Body, 'transport'> : never : never
+export type MfaVerifyInput = Static<typeof MfaVerifyBody> extends infer Body ? Body extends unknown ? Omit<Body, 'transport' | 'deviceToken'> : never : never
 /** The body of `POST /auth/reauthenticate`: exactly one of password, code or recovery code. */
 export type ReauthenticateInput = Static<ReturnType<typeof ReauthenticateBody>>
 /** A method `POST /auth/reauthenticate` accepts (the `methods` of a 403 REAUTHENTICATION_REQUIRED). */
@@ -82,8 +86,8 @@ export type PasskeyAssertion = Static<typeof PasskeyAssertionSchema>
 /** `{response, name?}`: `response` is `PublicKeyCredential.toJSON()` of `navigator.credentials.create()`. */
 export type RegisterPasskeyInput = Static<typeof RegisterPasskeyBody>
 export type RenamePasskeyInput = Static<typeof RenamePasskeyBody>
-/** `{response}`: `PublicKeyCredential.toJSON()` of `navigator.credentials.get()` with `passkeyLoginOptions()`. */
-export type PasskeyLoginInput = Omit<Static<typeof PasskeyLoginBody>, 'transport'>
+/** `{response}`: `PublicKeyCredential.toJSON()` of `navigator.credentials.get()` with `passkeyLoginOptions()`; without `transport` nor `deviceToken`, as `LoginInput`. */
+export type PasskeyLoginInput = Omit<Static<typeof PasskeyLoginBody>, 'transport' | 'deviceToken'>
 /** `{mfaToken}` of a login that answered `mfaRequired` with `webauthn` among its `methods`. */
 export type MfaPasskeyOptionsInput = Static<typeof MfaWebauthnOptionsBody>
 

@@ -1,9 +1,9 @@
-// Token mode against a stand-in of the service, for what the service cannot answer yet (the second factor) or never should,
-// and for answers that arrive too late: after a logout and a new login.
+// Token mode against a stand-in of the service, for what the service cannot answer yet (the second factor) or never should
+// (a malformed device token), for answers that arrive too late (after a logout and a new login), and for storages that fail.
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { createTokenClient, memoryStorage, type Fetch, type SessionEndEvent, type StoredTokens, type TokenClient, type TokenClientOptions, type TokenStorage } from '../src/index.js'
-import { createStandIn, errorAnswer, user } from './helpers/stand-in.js'
+import { createStandIn, errorAnswer, user, type StandIn } from './helpers/stand-in.js'
 
 const baseUrl = 'https://auth.example.com/'
 const tokens = { accessToken: 'access-1', refreshToken: 'refresh-1', tokenType: 'Bearer', expiresIn: 900 }
@@ -296,4 +296,78 @@ t.test('a refresh answered 205 by something on the way is an unexpected answer, 
   service.expire()
   service.overrides.set('POST /auth/refresh', () => new Response(null, { status: 205 }))
   await t.rejects(client.me(), { name: 'AuthError', code: 'UNEXPECTED_RESPONSE' })
+})
+
+/** The body of the last request sent to `path`. */
+const lastBodyTo = (service: StandIn, path: string) => JSON.parse(String(service.sent.findLast(request => request.path === path)?.init.body)) as Record<string, unknown>
+const passkeyAssertion = { id: 'cred', rawId: 'cred', type: 'public-key', clientExtensionResults: {}, response: { clientDataJSON: 'e30', authenticatorData: 'AA', signature: 'AA' } }
+
+t.test('the device token: kept from the first sign-in\'s answer, then sent with every sign-in, across a logout and a session end', async t => {
+  const { service, storage, client } = signedInClient()
+  await client.login({ identifier: 'ada', password: 'pw' })
+  t.same(lastBodyTo(service, '/auth/login'), { identifier: 'ada', password: 'pw' }, 'none before the first sign-in')
+  const device = await storage.getDevice?.()
+  t.match(device, /^[A-Za-z0-9_-]{43}$/, 'the one answered is kept')
+
+  await client.logout()
+  t.equal(await storage.get(), null, 'signed out')
+  const challenge = { mfaRequired: true, mfaToken: 'mfa-opaque', methods: ['totp'], expiresIn: 300 }
+  service.overrides.set('POST /auth/login', () => Response.json(challenge))
+  t.same(await client.login({ identifier: 'ada', password: 'pw' }), challenge)
+  t.same(lastBodyTo(service, '/auth/login'), { identifier: 'ada', password: 'pw', deviceToken: device }, 'a login after the logout sends it')
+  await client.verifyMfa({ mfaToken: 'mfa-opaque', code: '123456' })
+  t.same(lastBodyTo(service, '/auth/mfa/verify'), { mfaToken: 'mfa-opaque', code: '123456', deviceToken: device }, 'and so does the second step')
+
+  service.revoke()
+  await t.rejects(client.me(), { code: 'AUTH_SESSION_REVOKED' })
+  t.equal(await storage.get(), null, 'the session ended')
+  await client.loginWithPasskey({ response: passkeyAssertion as never })
+  t.same(lastBodyTo(service, '/auth/passkeys/login/verify'), { response: passkeyAssertion, deviceToken: device }, 'a passkey sign-in after a session end sends it')
+  t.equal(await storage.getDevice?.(), device, 'the same one throughout')
+})
+
+t.test('a storage without getDevice, or holding no device token, sends none and signs in as before', async t => {
+  const kept = memoryStorage()
+  const tokensOnly: TokenStorage = { get: () => kept.get(), set: value => kept.set(value), clear: () => kept.clear() }
+  const { service, client } = signedInClient({ storage: tokensOnly })
+  await client.login({ identifier: 'ada', password: 'pw' })
+  await client.login({ identifier: 'ada', password: 'pw' })
+  t.same(lastBodyTo(service, '/auth/login'), { identifier: 'ada', password: 'pw' }, 'without getDevice')
+
+  const storage = memoryStorage()
+  await storage.setDevice?.('not a device token')
+  const other = signedInClient({ storage })
+  await other.client.login({ identifier: 'ada', password: 'pw' })
+  t.same(lastBodyTo(other.service, '/auth/login'), { identifier: 'ada', password: 'pw' }, 'a malformed one kept is not sent')
+  t.match(await storage.getDevice?.(), /^[A-Za-z0-9_-]{43}$/, 'and the one answered replaces it')
+})
+
+t.test('an answer without a device token (an older service) or with a malformed one leaves the one kept; a new one replaces it', async t => {
+  const { service, storage, client } = signedInClient()
+  await client.login({ identifier: 'ada', password: 'pw' })
+  const device = await storage.getDevice?.()
+  for (const deviceToken of [undefined, null, 'short', `${'a'.repeat(42)}+`, `${'a'.repeat(43)}=`, 'a'.repeat(44)]) {
+    service.overrides.set('POST /auth/login', () => Response.json({ ...tokens, user, deviceToken }))
+    t.same(await client.login({ identifier: 'ada', password: 'pw' }), { mfaRequired: false, user, expiresIn: 900 }, `${String(deviceToken)}: signed in`)
+    t.equal(await storage.getDevice?.(), device, `${String(deviceToken)}: the one kept stays`)
+  }
+  const renewed = 'b'.repeat(43)
+  service.overrides.set('POST /auth/login', () => Response.json({ ...tokens, user, deviceToken: renewed }))
+  await client.login({ identifier: 'ada', password: 'pw' })
+  t.equal(await storage.getDevice?.(), renewed, 'one the service answers in its place is kept')
+})
+
+t.test('a storage whose getDevice or setDevice fails still signs in, without the device token', async t => {
+  const kept = memoryStorage()
+  const failing: TokenStorage = {
+    ...kept,
+    getDevice: () => { throw new Error('keychain locked') },
+    setDevice: async () => { throw new Error('keychain locked') }
+  }
+  const { service, client } = signedInClient({ storage: failing })
+  t.same(await client.login({ identifier: 'ada', password: 'pw' }), { mfaRequired: false, user, expiresIn: 900 }, 'signed in')
+  await client.login({ identifier: 'ada', password: 'pw' })
+  t.same(lastBodyTo(service, '/auth/login'), { identifier: 'ada', password: 'pw' }, 'signed in again, sent without one')
+  t.match(await kept.get(), { refreshToken: '2.0.refresh' }, 'the tokens are kept')
+  t.same(await client.me(), user, 'and used')
 })

@@ -30,6 +30,12 @@ export interface TokenClientOptions extends HttpOptions {
   now?: () => number
 }
 
+// A device token as the service makes it: 32 random bytes, base64url. Nothing else is sent or
+// kept: the service's body schema refuses any other, and would fail every sign-in with it.
+const DEVICE_TOKEN = /^[A-Za-z0-9_-]{43}$/
+
+const deviceTokenOf = (value: unknown): string | null => typeof value === 'string' && DEVICE_TOKEN.test(value) ? value : null
+
 /** Once `previous` settled: STORAGE_TIMEOUT if it takes longer than `ms`. */
 function settledWithin (previous: Promise<unknown>, ms: number): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -208,12 +214,38 @@ export function createTokenClient (options: TokenClientOptions) {
   const open = (path: string, init?: RequestInit) => http.request(path, init)
 
   /**
-   * Signs in through `path` and keeps the tokens. Sent only once the storage is free (else
-   * STORAGE_TIMEOUT, and no session opened); a session whose tokens the storage could not
-   * take after all is ended at the service rather than left open until it expires.
+   * The device token kept, when the storage keeps one. The new-device notice is best effort: a
+   * storage that fails to read it signs in without it, as a new device, rather than not at all.
    */
-  async function signIn (path: string, body: object): Promise<LoginResult> {
-    await settledWithin(turns, storageTimeoutMs)
+  async function keptDevice (): Promise<string | null> {
+    try {
+      return deviceTokenOf(await storage.getDevice?.())
+    } catch {
+      return null
+    }
+  }
+
+  /** Keeps the device token a sign-in answered, when it is one and not the one `kept`; best effort, as `keptDevice`. */
+  async function keepDevice (answered: unknown, kept: string | null): Promise<void> {
+    const deviceToken = deviceTokenOf(answered)
+    if (deviceToken === null || deviceToken === kept) return
+    try {
+      await storage.setDevice?.(deviceToken)
+    } catch {
+      // The next sign-in sends the one kept before, or none: a notice too many, no sign-in refused.
+    }
+  }
+
+  /**
+   * Signs in through `path` with the device token kept, and keeps the tokens and the device
+   * token answered. Sent only once the storage is free (else STORAGE_TIMEOUT, and no session
+   * opened); a session whose tokens the storage could not take after all is ended at the
+   * service rather than left open until it expires.
+   */
+  async function signIn (path: string, input: object): Promise<LoginResult> {
+    // Read in a turn: after the storage call before it, so the sign-in is sent only once the storage is free.
+    const device = await inTurn(keptDevice)
+    const body = device === null ? input : { ...input, deviceToken: device }
     const answer = await json(open(...toRequest({ method: 'POST', path, body })))
     if (isMfaChallenge(answer)) return answer
     const tokens = answer as Partial<LoginTokenAnswer>
@@ -227,6 +259,8 @@ export function createTokenClient (options: TokenClientOptions) {
         sessionChanges++
         signIns++
         await storage.set(toStored(tokens as LoginTokenAnswer))
+        // An older service answers none: the one kept stays.
+        await keepDevice(tokens.deviceToken, device)
       })
     } catch (error) {
       await ok(open(...toRequest({ method: 'POST', path: '/auth/logout', body: { refreshToken } }))).catch(() => {})

@@ -1,5 +1,6 @@
-// A stand-in for the service, for unit tests: sessions opened by login and ended by logout, in either transport (one
-// cookie jar for every tab, or tokens in the body), rotation with the grace window, the codes the service answers, and a log of the requests.
+// A stand-in for the service, for unit tests: sessions opened by a sign-in and ended by logout, in either transport (one
+// cookie jar for every tab, or tokens and a device token in the body), rotation with the grace window, the codes the service answers, and a log of the requests.
+import { randomBytes } from 'node:crypto'
 import type { User } from '../../src/index.js'
 
 export const user: User = {
@@ -53,9 +54,10 @@ function credentialOf (token: unknown): Credential | null {
 
 /**
  * Access tokens are numbered by the refresh generation that issued them; `expire()` makes
- * every token issued so far expired. A login opens a new session (cookies when it asks for
- * them, as the cookie client does; tokens in the body otherwise), a logout ends the session
- * of the token it presents, and a token of any session but the last one opened is refused.
+ * every token issued so far expired. A sign-in opens a new session (cookies when it asks for
+ * them, as the cookie client does; tokens and a device token in the body otherwise), a logout
+ * ends the session of the token it presents, and a token of any session but the last one
+ * opened is refused.
  * The cookies a request carries are those in the jar when it leaves; an answer's cookies
  * land in the jar when it arrives, as in a browser.
  */
@@ -139,9 +141,16 @@ export function createStandIn ({ latencyMs = 3, namesSessions = true } = {}) {
 
   function act (key: string, body: Record<string, unknown>, access: Credential | null, refreshCredential: Credential | null, inBody: boolean, meant: string | null): Response {
     switch (key) {
+      // Any sign-in, whatever its proof: the second step and a passkey are taken as proven.
       case 'POST /auth/login':
+      case 'POST /auth/mfa/verify':
+      case 'POST /auth/passkeys/login/verify':
+        // As the service's body schema: a device token sent must be one in shape.
+        if (body.deviceToken !== undefined && !/^[A-Za-z0-9_-]{43}$/.test(String(body.deviceToken))) return errorAnswer(400, 'VALIDATION_FAILED')
         Object.assign(state, { session: state.session + 1, generation: 0, expiredBelow: 0, revoked: false })
-        return issued(body.transport !== 'cookie', { user })
+        if (body.transport === 'cookie') return issued(false, { user })
+        // The device token sent, or a new one at a device's first sign-in.
+        return issued(true, { user, deviceToken: body.deviceToken ?? randomBytes(32).toString('base64url') })
       case 'POST /auth/refresh':
         return refresh(refreshCredential, inBody)
       case 'POST /auth/logout':
