@@ -2,6 +2,7 @@
 import { Type } from '@sinclair/typebox'
 import { DeviceToken, Email, NewPassword, PresentedPassword, User, Username, type PasswordPolicy } from './common.js'
 import { Transport } from './mfa.js'
+import { DEVICE_TOKEN_PATTERN } from '../services/sessions/devices.js'
 
 export const RegisterBody = (policy: PasswordPolicy) => Type.Object({
   email: Email,
@@ -35,7 +36,7 @@ export const LoginTokenResponse = Type.Object({
   tokenType: Type.Literal('Bearer'),
   expiresIn: Type.Integer({ description: 'access token lifetime in seconds' }),
   user: Type.Ref(User),
-  deviceToken: { ...DeviceToken, description: 'this device\'s token, the one sent or a new one: keep it for good and send it with the next sign-ins (README, "Sign-in notices")' }
+  deviceToken: Type.String({ pattern: DEVICE_TOKEN_PATTERN, description: 'this device\'s token, the one sent or a new one: keep it for good and send it with the next sign-ins (README, "Sign-in notices")' })
 }, { title: 'Tokens in the body' })
 
 export const LoginCookieResponse = Type.Object({

@@ -2,6 +2,7 @@
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { startMailServer, type MailServer } from '../helpers/mail.js'
+import { loginStatement, racedWhileHeld } from '../helpers/locks.js'
 import { enrolTotp, nextCode, startLogin } from '../helpers/mfa.js'
 import { registerPasskey } from '../helpers/passkeys.js'
 import { registerAccount, registerProvenAccount, type Account } from '../helpers/users.js'
@@ -12,7 +13,7 @@ const DEVICE_COOKIE = '__Host-auth_device'
 
 const mail = await startMailServer(t)
 // The backoff's free tries are the failures that make a sign-in worth telling of (the tests' default is 50).
-const { app, prisma, clock } = await buildTestApp(t, { env: { SMTP_URL: mail.url, LOGIN_BACKOFF_AFTER_FAILURES: '5' } })
+const { app, prisma, pool, clock, database } = await buildTestApp(t, { env: { SMTP_URL: mail.url, LOGIN_BACKOFF_AFTER_FAILURES: '5' } })
 
 /** A browser's sign-in: the device cookie it sends (if any), and the one it is given back. */
 async function browserLogin (account: Pick<Account, 'email' | 'password'>, deviceCookie?: string, userAgent = FIREFOX) {
@@ -130,6 +131,23 @@ t.test('at most one notice a quarter of an hour per account', async t => {
   await mail.nextMail(account.email, { subject: SUBJECT })
 })
 
+// Regression: each read the audit trail as it was before the other committed, and each mailed.
+t.test('sign-ins at once from new devices send one mail', {
+  skip: database.poolSize === 1 && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL'
+}, async t => {
+  const account = await registerAccount(app)
+  await appLogin(account)
+  const login = (who: object) => async () => await app.inject({ method: 'POST', url: '/auth/login', payload: { ...who, password: account.password } })
+  // By address and by name: one instance runs one check per identifier at a time, not per account.
+  const answers = await racedWhileHeld(database.url, pool, {
+    hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1::uuid FOR NO KEY UPDATE', [account.user.id]),
+    waitingStatement: loginStatement
+  }, login({ email: account.email }), login({ username: account.username }))
+  t.same(answers.map(answer => answer.statusCode), [200, 200])
+  t.equal(await noticesReceived(mail, account.email), 1)
+  await mail.nextMail(account.email, { subject: SUBJECT })
+})
+
 t.test('a remedy forgets the devices: a sign-out everywhere, a session ended as not the owner\'s', async t => {
   const account = await registerAccount(app)
   const owner = await appLogin(account)
@@ -149,6 +167,34 @@ t.test('a remedy forgets the devices: a sign-out everywhere, a session ended as 
   t.ok(await mail.nextMail(account.email, { subject: SUBJECT }), 'a device whose session the owner ended is told again')
 })
 
+// Regression: only the session ended forgot its device; another of the device, signed out
+// before and so not in the owner's list, still vouched for it.
+t.test('a session ended as not the owner\'s takes its device\'s standing from the account\'s other sessions of it', async t => {
+  const account = await registerAccount(app)
+  const owner = await appLogin(account)
+  const intruder = await appLogin(account)
+  await mail.nextMail(account.email, { subject: SUBJECT })
+  const hidden = await appLogin(account, intruder.deviceToken)
+  t.equal((await app.inject({ method: 'POST', url: '/auth/logout', headers: { authorization: `Bearer ${hidden.accessToken}` } })).statusCode, 204)
+  const ended = await app.inject({ method: 'DELETE', url: `/auth/sessions/${intruder.sessionId}`, headers: { authorization: `Bearer ${owner.accessToken}` } })
+  t.equal(ended.statusCode, 204)
+  clock.advance(16 * 60)
+  await appLogin(account, intruder.deviceToken)
+  t.ok(await mail.nextMail(account.email, { subject: SUBJECT }), 'told again')
+  await appLogin(account, owner.deviceToken)
+  t.equal(await noticesReceived(mail, account.email), 0, 'the owner\'s device is still known')
+})
+
+// Regression: one browser's sessions of several accounts had one hash, which told whoever read the table that they share it.
+t.test('one browser signed in to two accounts leaves nothing in common in their sessions', async t => {
+  const [first, second] = [await registerAccount(app), await registerAccount(app)]
+  const { device } = await browserLogin(first)
+  await browserLogin(second, device)
+  const rows = await prisma.session.findMany({ where: { userId: { in: [first.user.id, second.user.id] } }, select: { deviceHash: true } })
+  t.equal(rows.length, 2)
+  t.not(Buffer.from(rows[0]?.deviceHash ?? []).toString('hex'), Buffer.from(rows[1]?.deviceHash ?? []).toString('hex'))
+})
+
 t.test('a password change keeps the changer\'s device known and forgets the others', async t => {
   const account = await registerAccount(app)
   const owner = await appLogin(account)
@@ -164,13 +210,16 @@ t.test('a password change keeps the changer\'s device known and forgets the othe
   t.ok(await mail.nextMail(account.email, { subject: SUBJECT }), 'another device, known before the change')
 })
 
-t.test('sessions opened before devices were recorded stand for any device: an upgrade tells nobody', async t => {
+t.test('a live session opened before devices were recorded stands for any device: an upgrade tells nobody signed in', async t => {
   const account = await registerAccount(app)
-  await appLogin(account)
+  const before = await appLogin(account)
   await prisma.$executeRaw`UPDATE "Session" SET "deviceHash" = NULL WHERE "userId" = ${account.user.id}::uuid`
   await appLogin(account)
   t.equal(await noticesReceived(mail, account.email), 0)
   t.notOk('newDevice' in (await lastLogin(account.user.id) as object))
+  t.equal((await app.inject({ method: 'POST', url: '/auth/logout', headers: { authorization: `Bearer ${before.accessToken}` } })).statusCode, 204)
+  await appLogin(account)
+  t.ok(await mail.nextMail(account.email, { subject: SUBJECT }), 'once it ended, it stands for none')
 })
 
 t.test('a dormant account: its first sign-in after the retention time is from a new device', async t => {

@@ -1,12 +1,15 @@
 -- AlterEnum: the notice of a sign-in from a device the account has not used, or after failed
--- attempts; a kind of its own so that an older release (which does not know it) leaves it to a
--- newer instance.
+-- attempts. An older release beside this one claims it as any mail, finds no template, and
+-- spends an attempt; a newer instance sends it at a later one (README, "Upgrading").
 ALTER TYPE "MailKind" ADD VALUE 'new_sign_in';
 
 -- AlterTable: the device a session's sign-in came from. Every session opened before this release
--- (or by an older one beside it) has none, which stands for any device: the upgrade tells nobody
--- of the devices they already use. No default, no table rewrite.
+-- (or by an older one beside it) has none, which stands for any device while the session lives:
+-- the upgrade tells nobody of the devices they are signed in on. No default, no table rewrite.
 ALTER TABLE "Session" ADD COLUMN     "deviceHash" BYTEA;
+
+-- AlterTable: when the owner was last mailed of a sign-in, on the row a login locks.
+ALTER TABLE "User" ADD COLUMN     "signInNoticeAt" TIMESTAMP(3);
 
 -- CreateIndex: a login asks whether the user has a session of its device, in one lookup however
 -- many sessions of other devices the user kept. It takes a lock that holds writes to "Session"

@@ -15,12 +15,13 @@ export function presentedDeviceToken (value: string | undefined): string | null 
 }
 
 /**
- * What the session keeps: a hash, so that a copy of the table hands nobody a device's token
- * (which would let them sign in as a known device, untold). The token is random, so no key
- * is needed against guessing.
+ * What the user's session keeps: a hash, so that a copy of the table hands nobody a device's
+ * token (which would let them sign in as a known device, untold), and one of the user's own,
+ * so that it does not tell which accounts share a browser (regression: one browser's sessions
+ * of several accounts had one hash). The token is random, so no key is needed against guessing.
  */
-export function deviceHashOf (token: string): Buffer {
-  return createHash('sha256').update(token).digest()
+export function deviceHashOf (userId: string, token: string): Buffer {
+  return createHash('sha256').update(`${userId}:${token}`).digest()
 }
 
 const BROWSERS: Array<[RegExp, string]> = [

@@ -126,7 +126,7 @@ export function createLoginRecords ({ sql, codec, settings, now, maxSessionsPerU
         signOutGeneration: proof.signOutGeneration ?? null,
         throttleKeys,
         auditId: randomUUID(),
-        deviceHash: deviceHashOf(device.token),
+        deviceHash: deviceHashOf(userId, device.token),
         deviceDescription: describeDevice(device.userAgent),
         notices,
         noticeId: randomUUID()

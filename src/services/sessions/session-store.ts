@@ -29,12 +29,25 @@ const DISOWNED: ReadonlySet<RevokeReason> = new Set(['revoked_by_user', 'revoked
 /**
  * Ends the session (only if it is `userId`'s, when given) at `at`, for `reason`; false when it
  * had ended already or is not there. A session ended as not its owner's (from the session list,
- * or for a reused refresh token) no longer vouches for its device: a sign-in from it is told.
+ * or for a reused refresh token) takes its device's standing with it: the account's other
+ * sessions of that device vouch for it no more, and a sign-in from it is told.
  */
 export async function endSession (db: Db, where: { id: string, userId?: string }, reason: RevokeReason, at: Date): Promise<boolean> {
-  const forget = DISOWNED.has(reason) ? { deviceHash: FORGOTTEN_DEVICE } : {}
-  const { count } = await db.session.updateMany({ where: { ...where, revokedAt: null }, data: { revokedAt: at, revokedReason: reason, ...forget } })
+  const { count } = await db.session.updateMany({ where: { ...where, revokedAt: null }, data: { revokedAt: at, revokedReason: reason } })
+  if (count === 1 && DISOWNED.has(reason)) await forgetDeviceOf(db, where.id)
   return count === 1
+}
+
+/**
+ * Forgets the device of the session `id` on every session of its user (regression: only the
+ * ended one forgot it, and a session of the same device signed out before still vouched for
+ * it), and the session's own standing if it recorded no device.
+ */
+async function forgetDeviceOf (db: Db, id: string): Promise<void> {
+  await db.$executeRaw`
+    UPDATE "Session" s SET "deviceHash" = ${FORGOTTEN_DEVICE}
+    FROM "Session" ended
+    WHERE ended.id = ${id}::uuid AND s."userId" = ended."userId" AND (s.id = ended.id OR s."deviceHash" = ended."deviceHash")`
 }
 
 /**
@@ -220,9 +233,9 @@ export interface NewSession {
 export type OpenedSessionRow = ApiUserRow & { noticed: boolean }
 
 /**
- * At most one notice of a sign-in per account in this time: whoever has the password and signs
- * in again and again from new devices must not fill the owner's mailbox. The owner's activity
- * shows every sign-in, each new device marked.
+ * At most one notice of a sign-in per account in this time (User.signInNoticeAt): whoever has
+ * the password and signs in again and again from new devices must not fill the owner's
+ * mailbox. The owner's activity shows every sign-in, each new device marked.
  */
 const NOTICE_INTERVAL_MS = 15 * 60 * 1000
 
@@ -235,12 +248,15 @@ const NOTICE_INTERVAL_MS = 15 * 60 * 1000
 // before it, are deleted (an ended session only takes room: the audit log keeps its story),
 // the audit entry is written, and the user comes back for the answer. It writes
 // "LoginFailure", "AuditEvent" and "OutboxMail" too: splitting it would cost the login three
-// round trips. A device is known when a session of the account opened on it (its hash), or one
-// that recorded no device (opened before devices were), is live or ended within the retention
-// time; a remedy forgets the devices (endSessionsOfUser). An account's first sign-in (no
-// session yet, made within the retention time) is from no new device. The owner is mailed
-// when the device is new or the failures forgotten were many (ASVS 6.3.5), the mail and its
-// mark on the audit entry committed with the session.
+// round trips. A device is known when a session of the account opened on it (its hash) is live
+// or ended within the retention time, or while any session that recorded no device (opened
+// before devices were) lives; a remedy forgets the devices (endSessionsOfUser, endSession).
+// An account's first sign-in (no session yet, made within the retention time) is from no new
+// device. The owner is mailed when the device is new or the failures forgotten were many
+// (ASVS 6.3.5), unless mailed within NOTICE_INTERVAL_MS: the time of the last mail is on the
+// user's row, read as `locked` holds it, so that sign-ins at once send one (regression: each
+// read the audit trail's snapshot from before the other committed, and each mailed). The mail,
+// its time and its mark on the audit entry commit with the session. It writes "User" too.
 // The deletion is two DELETEs, each a range of the (userId, revokedAt) index, so a user with
 // many recently ended sessions costs nothing whatever plan PostgreSQL keeps for the statement
 // (one deletion with an OR could become "all the user's sessions, filtered"). The evicted
@@ -253,16 +269,17 @@ const NOTICE_INTERVAL_MS = 15 * 60 * 1000
 // login opens nothing (no row comes back).
 const openSessionStatement = statement<OpenedSessionRow>('login.succeed', `
   WITH locked AS MATERIALIZED (
-    SELECT id FROM "User" WHERE id = $2 AND "isActive" AND ($19::text IS NULL OR "passwordHash" = $19)
+    SELECT id, "signInNoticeAt" FROM "User" WHERE id = $2 AND "isActive" AND ($19::text IS NULL OR "passwordHash" = $19)
       AND ($21::int IS NULL OR "signOutGeneration" = $21) FOR NO KEY UPDATE
   ), cleared AS (
     DELETE FROM "LoginFailure" WHERE key = ANY($1::text[]) AND EXISTS (SELECT FROM locked)
     RETURNING failures, "expiresAt"
   ), seen AS MATERIALIZED (
-    SELECT u.email,
+    SELECT u.email, locked."signInNoticeAt",
       NOT EXISTS (
-        SELECT FROM "Session" s WHERE s."userId" = $2 AND (s."deviceHash" IS NULL OR s."deviceHash" = $24)
-          AND COALESCE(s."revokedAt", LEAST(s."idleExpiresAt", s."absoluteExpiresAt")) >= $18
+        SELECT FROM "Session" s WHERE s."userId" = $2 AND (
+          (s."deviceHash" = $24 AND COALESCE(s."revokedAt", LEAST(s."idleExpiresAt", s."absoluteExpiresAt")) >= $18)
+          OR (s."deviceHash" IS NULL AND ${liveSessionSql('s', '$4')}))
       ) AND (EXISTS (SELECT FROM "Session" s WHERE s."userId" = $2) OR u."createdAt" < $18) AS new_device,
       (SELECT COALESCE(sum(failures), 0) FROM cleared WHERE "expiresAt" > $4)::int AS failed_attempts
     FROM "User" u JOIN locked ON locked.id = u.id
@@ -271,10 +288,10 @@ const openSessionStatement = statement<OpenedSessionRow>('login.succeed', `
     SELECT $27, 'new_sign_in', seen.email,
       $28::jsonb || jsonb_build_object('newDevice', seen.new_device, 'failedAttempts', seen.failed_attempts), $4, $4
     FROM seen
-    WHERE $25 AND (seen.new_device OR seen.failed_attempts >= $26) AND NOT EXISTS (
-      SELECT FROM "AuditEvent" a
-      WHERE a."subjectId" = $2 AND a."createdAt" > $29 AND a.action = 'login.succeeded' AND a.details->>'noticed' = 'true')
+    WHERE $25 AND (seen.new_device OR seen.failed_attempts >= $26) AND (seen."signInNoticeAt" IS NULL OR seen."signInNoticeAt" <= $29)
     RETURNING id
+  ), marked AS (
+    UPDATE "User" SET "signInNoticeAt" = $4 WHERE id = $2 AND EXISTS (SELECT FROM noticed)
   ), evicted AS (
     UPDATE "Session" SET "revokedAt" = $4, "revokedReason" = 'evicted'
     WHERE id IN (
