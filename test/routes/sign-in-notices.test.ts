@@ -45,7 +45,7 @@ async function noticesReceived (mailbox: MailServer, email: string): Promise<num
 const lastLogin = async (userId: string) => (await prisma.auditEvent.findFirstOrThrow({ where: { subjectId: userId, action: 'login.succeeded' }, orderBy: { createdAt: 'desc' } })).details
 
 t.test('a browser: its first sign-in is told to nobody, a sign-in from another browser is, and the activity shows it', async t => {
-  const account = await registerAccount(app)
+  const account = await registerProvenAccount(app, prisma)
   const first = await browserLogin(account)
   t.match(first.device, /^[A-Za-z0-9_-]{43}$/, 'the browser is handed a device token')
   t.match(first.cookie, { httpOnly: true, secure: true, path: '/', sameSite: 'Lax', maxAge: 400 * 86_400 }, 'for as long as a browser keeps a cookie')
@@ -67,7 +67,7 @@ t.test('a browser: its first sign-in is told to nobody, a sign-in from another b
 })
 
 t.test('the device cookie outlives a sign-out; a malformed one is replaced', async t => {
-  const account = await registerAccount(app)
+  const account = await registerProvenAccount(app, prisma)
   const { device, response } = await browserLogin(account)
   const cookies = response.cookies.map(c => `${c.name}=${c.value}`).join('; ')
   const logout = await app.inject({ method: 'POST', url: '/auth/logout', headers: { cookie: cookies, 'sec-fetch-site': 'same-origin' } })
@@ -81,7 +81,7 @@ t.test('the device cookie outlives a sign-out; a malformed one is replaced', asy
 })
 
 t.test('an app: the device token comes in the body and goes back in it; a malformed one is refused', async t => {
-  const account = await registerAccount(app)
+  const account = await registerProvenAccount(app, prisma)
   const first = await appLogin(account)
   t.match(first.deviceToken, /^[A-Za-z0-9_-]{43}$/)
   const again = await appLogin(account, first.deviceToken)
@@ -97,7 +97,7 @@ t.test('an app: the device token comes in the body and goes back in it; a malfor
 })
 
 t.test('a sign-in after failed attempts is told, even from a known device', async t => {
-  const account = await registerAccount(app)
+  const account = await registerProvenAccount(app, prisma)
   const { deviceToken } = await appLogin(account)
   for (let i = 0; i < 5; i++) {
     const wrong = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: 'not the password at all', deviceToken } })
@@ -117,7 +117,7 @@ t.test('a sign-in after failed attempts is told, even from a known device', asyn
 })
 
 t.test('at most one notice a quarter of an hour per account', async t => {
-  const account = await registerAccount(app)
+  const account = await registerProvenAccount(app, prisma)
   await appLogin(account)
   await appLogin(account)
   await appLogin(account)
@@ -135,7 +135,7 @@ t.test('at most one notice a quarter of an hour per account', async t => {
 t.test('sign-ins at once from new devices send one mail', {
   skip: database.poolSize === 1 && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL'
 }, async t => {
-  const account = await registerAccount(app)
+  const account = await registerProvenAccount(app, prisma)
   await appLogin(account)
   const login = (who: object) => async () => await app.inject({ method: 'POST', url: '/auth/login', payload: { ...who, password: account.password } })
   // By address and by name: one instance runs one check per identifier at a time, not per account.
@@ -149,7 +149,7 @@ t.test('sign-ins at once from new devices send one mail', {
 })
 
 t.test('a remedy forgets the devices: a sign-out everywhere, a session ended as not the owner\'s', async t => {
-  const account = await registerAccount(app)
+  const account = await registerProvenAccount(app, prisma)
   const owner = await appLogin(account)
   const intruder = await appLogin(account)
   await mail.nextMail(account.email, { subject: SUBJECT })
@@ -170,7 +170,7 @@ t.test('a remedy forgets the devices: a sign-out everywhere, a session ended as 
 // Regression: only the session ended forgot its device; another of the device, signed out
 // before and so not in the owner's list, still vouched for it.
 t.test('a session ended as not the owner\'s takes its device\'s standing from the account\'s other sessions of it', async t => {
-  const account = await registerAccount(app)
+  const account = await registerProvenAccount(app, prisma)
   const owner = await appLogin(account)
   const intruder = await appLogin(account)
   await mail.nextMail(account.email, { subject: SUBJECT })
@@ -187,7 +187,7 @@ t.test('a session ended as not the owner\'s takes its device\'s standing from th
 
 // Regression: one browser's sessions of several accounts had one hash, which told whoever read the table that they share it.
 t.test('one browser signed in to two accounts leaves nothing in common in their sessions', async t => {
-  const [first, second] = [await registerAccount(app), await registerAccount(app)]
+  const [first, second] = [await registerProvenAccount(app, prisma), await registerProvenAccount(app, prisma)]
   const { device } = await browserLogin(first)
   await browserLogin(second, device)
   const rows = await prisma.session.findMany({ where: { userId: { in: [first.user.id, second.user.id] } }, select: { deviceHash: true } })
@@ -196,7 +196,7 @@ t.test('one browser signed in to two accounts leaves nothing in common in their 
 })
 
 t.test('a password change keeps the changer\'s device known and forgets the others', async t => {
-  const account = await registerAccount(app)
+  const account = await registerProvenAccount(app, prisma)
   const owner = await appLogin(account)
   const other = await appLogin(account)
   await mail.nextMail(account.email, { subject: SUBJECT })
@@ -211,7 +211,7 @@ t.test('a password change keeps the changer\'s device known and forgets the othe
 })
 
 t.test('a live session opened before devices were recorded stands for any device: an upgrade tells nobody signed in', async t => {
-  const account = await registerAccount(app)
+  const account = await registerProvenAccount(app, prisma)
   const before = await appLogin(account)
   await prisma.$executeRaw`UPDATE "Session" SET "deviceHash" = NULL WHERE "userId" = ${account.user.id}::uuid`
   await appLogin(account)
@@ -223,7 +223,7 @@ t.test('a live session opened before devices were recorded stands for any device
 })
 
 t.test('a dormant account: its first sign-in after the retention time is from a new device', async t => {
-  const account = await registerAccount(app)
+  const account = await registerProvenAccount(app, prisma)
   clock.advance(31 * 86_400)
   await appLogin(account)
   t.ok(await mail.nextMail(account.email, { subject: SUBJECT }), 'made before the retention time, no session: told')
@@ -262,6 +262,18 @@ t.test('a passkey sign-in: a browser gets the device cookie, an app its token, a
   const browser = await passwordless({ 'sec-fetch-site': 'same-origin', 'user-agent': FIREFOX })
   t.ok(browser.cookies.some(c => c.name === DEVICE_COOKIE))
   t.match((await mail.nextMail(account.email, { subject: SUBJECT })).text, /Firefox on Windows/)
+})
+
+// Regression: a registrant who never proved the address mailed its holder at every new device.
+t.test('an address never proven is mailed no notice: it may be a stranger\'s', async t => {
+  const account = await registerAccount(app)
+  await prisma.user.update({ where: { id: account.user.id }, data: { emailVerifiedAt: null } })
+  await appLogin(account)
+  await appLogin(account)
+  t.equal(await noticesReceived(mail, account.email), 0)
+  const details = await lastLogin(account.user.id) as object
+  t.match(details, { newDevice: true })
+  t.notOk('noticed' in details)
 })
 
 t.test('SIGN_IN_NOTICES=false: no mail, the activity still marks the new device', async t => {

@@ -253,7 +253,8 @@ const NOTICE_INTERVAL_MS = 15 * 60 * 1000
 // before devices were) lives; a remedy forgets the devices (endSessionsOfUser, endSession).
 // An account's first sign-in (no session yet, made within the retention time) is from no new
 // device. The owner is mailed when the device is new or the failures forgotten were many
-// (ASVS 6.3.5), unless mailed within NOTICE_INTERVAL_MS: the time of the last mail is on the
+// (ASVS 6.3.5), at a proven address only (an unproven one may be a stranger's, whom a
+// registrant signing in again and again would mail), unless mailed within NOTICE_INTERVAL_MS: the time of the last mail is on the
 // user's row, read as `locked` holds it, so that sign-ins at once send one (regression: each
 // read the audit trail's snapshot from before the other committed, and each mailed). The mail,
 // its time and its mark on the audit entry commit with the session. It writes "User" too.
@@ -275,7 +276,7 @@ const openSessionStatement = statement<OpenedSessionRow>('login.succeed', `
     DELETE FROM "LoginFailure" WHERE key = ANY($1::text[]) AND EXISTS (SELECT FROM locked)
     RETURNING failures, "expiresAt"
   ), seen AS MATERIALIZED (
-    SELECT u.email, locked."signInNoticeAt",
+    SELECT u.email, u."emailVerifiedAt" IS NOT NULL AS proven, locked."signInNoticeAt",
       NOT EXISTS (
         SELECT FROM "Session" s WHERE s."userId" = $2 AND (
           (s."deviceHash" = $24 AND COALESCE(s."revokedAt", LEAST(s."idleExpiresAt", s."absoluteExpiresAt")) >= $18)
@@ -288,7 +289,7 @@ const openSessionStatement = statement<OpenedSessionRow>('login.succeed', `
     SELECT $27, 'new_sign_in', seen.email,
       $28::jsonb || jsonb_build_object('newDevice', seen.new_device, 'failedAttempts', seen.failed_attempts), $4, $4
     FROM seen
-    WHERE $25 AND (seen.new_device OR seen.failed_attempts >= $26) AND (seen."signInNoticeAt" IS NULL OR seen."signInNoticeAt" <= $29)
+    WHERE $25 AND seen.proven AND (seen.new_device OR seen.failed_attempts >= $26) AND (seen."signInNoticeAt" IS NULL OR seen."signInNoticeAt" <= $29)
     RETURNING id
   ), marked AS (
     UPDATE "User" SET "signInNoticeAt" = $4 WHERE id = $2 AND EXISTS (SELECT FROM noticed)
