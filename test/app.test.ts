@@ -153,7 +153,7 @@ t.test('the document names the Set-Cookie and rate-limit headers where the answe
   const dead = await app.inject({ method: 'POST', url: '/auth/refresh', cookies: Object.fromEntries(login.cookies.map(cookie => [cookie.name, 'forged'])) })
   const loggedOut = await app.inject({ method: 'POST', url: '/auth/logout', cookies: Object.fromEntries(refreshed.cookies.map(cookie => [cookie.name, cookie.value])) })
   for (const [name, response, method, path, expected] of [
-    ['login', login, 'post', '/auth/login', 'Set-Cookie-Auth'],
+    ['login', login, 'post', '/auth/login', 'Set-Cookie-SignIn'],
     ['refresh', refreshed, 'post', '/auth/refresh', 'Set-Cookie-Auth'],
     ['refresh with a forged cookie', dead, 'post', '/auth/refresh', 'Set-Cookie-Cleared'],
     ['logout', loggedOut, 'post', '/auth/logout', 'Set-Cookie-Cleared']
@@ -162,7 +162,8 @@ t.test('the document names the Set-Cookie and rate-limit headers where the answe
     t.equal(listed(method, path, response.statusCode, 'Set-Cookie'), expected, `${name}: the document says which`)
   }
   t.equal(listed('get', '/users/me', 200, 'Set-Cookie'), undefined, 'not where none is set')
-  for (const path of ['/auth/login', '/auth/mfa/verify', '/auth/passkeys/login/verify']) t.equal(listed('post', path, 200, 'Set-Cookie'), 'Set-Cookie-Auth', `${path}: 200 sets them`)
+  for (const path of ['/auth/login', '/auth/mfa/verify', '/auth/passkeys/login/verify']) t.equal(listed('post', path, 200, 'Set-Cookie'), 'Set-Cookie-SignIn', `${path}: 200 sets them, the device cookie too`)
+  t.equal(listed('post', '/auth/refresh', 200, 'Set-Cookie'), 'Set-Cookie-Auth', 'a refresh sets the tokens\' alone')
   for (const [method, path] of [['post', '/auth/logout-all'], ['delete', '/users/me'], ['delete', '/auth/sessions/{id}'], ['delete', '/admin/users/{id}/sessions/{sessionId}']] as const) {
     t.equal(listed(method, path, 204, 'Set-Cookie'), 'Set-Cookie-Cleared', `${method} ${path}: 204 clears them`)
   }

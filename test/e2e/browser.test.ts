@@ -35,7 +35,9 @@ async function browserSuite (): Promise<void> {
   }
 
   // The refresh cookie is scoped to /auth, so it shows only for URLs under that path.
-  const apiCookies = () => context.cookies([api, `${api}/auth/refresh`])
+  const allCookies = () => context.cookies([api, `${api}/auth/refresh`])
+  // The session's: the device cookie (README, "Sign-in notices") outlives them.
+  const apiCookies = async () => (await allCookies()).filter(cookie => cookie.name !== '__Host-auth_device')
 
   const tokenPattern = /accessToken|refreshToken|eyJ[A-Za-z0-9_-]{10,}/
 
@@ -74,6 +76,7 @@ async function browserSuite (): Promise<void> {
     t.equal(record(await call(page, 'POST', '/auth/logout')).status, 204)
     t.equal((await call(page, 'GET', '/users/me')).status, 401, 'refused after logout')
     t.same(await apiCookies(), [], 'cookies cleared')
+    t.match(await allCookies(), [{ name: '__Host-auth_device', httpOnly: true, secure: true }], 'but the device cookie, which says this browser signed in before')
     await page.close()
   })
 

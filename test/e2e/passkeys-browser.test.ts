@@ -55,7 +55,8 @@ async function browserSuite (): Promise<void> {
 
   const browser = await launchChromium()
   const context = await browser.newContext()
-  const apiCookies = () => context.cookies([api, `${api}/auth/refresh`])
+  // The session's: the device cookie (README, "Sign-in notices", checked in browser.test.ts) outlives them.
+  const apiCookies = async () => (await context.cookies([api, `${api}/auth/refresh`])).filter(cookie => cookie.name !== '__Host-auth_device')
   const page = await context.newPage()
   await page.goto(appOrigin)
   const cdp = await context.newCDPSession(page)

@@ -232,7 +232,7 @@ t.test('login with a factor: a challenge and no token or cookie; verify answers 
 
   const verified = await verify({ mfaToken: login.json().mfaToken, code: nextCode(account.secret, clock) })
   t.equal(verified.statusCode, 200)
-  t.same(Object.keys(verified.json()).sort(), ['accessToken', 'expiresIn', 'refreshToken', 'sessionId', 'tokenType', 'user'])
+  t.same(Object.keys(verified.json()).sort(), ['accessToken', 'deviceToken', 'expiresIn', 'refreshToken', 'sessionId', 'tokenType', 'user'])
   t.same(verified.cookies, [], 'a body client gets no cookie')
   const claims = claimsOf(verified.json().accessToken)
   t.same(claims.amr, ['pwd', 'otp', 'mfa'])
@@ -265,12 +265,12 @@ t.test('verify in cookie mode: a browser, or transport cookie, gets cookies only
   const browser = await verify({ mfaToken: browserLogin.json().mfaToken, code: nextCode(account.secret, clock) }, { 'sec-fetch-site': 'same-origin' })
   t.equal(browser.statusCode, 200)
   t.same(Object.keys(browser.json()).sort(), ['expiresIn', 'sessionId', 'user'])
-  t.same(browser.cookies.map(c => c.name).sort(), ['__Host-access_token', '__Host-refresh_token'])
+  t.same(browser.cookies.map(c => c.name).sort(), ['__Host-access_token', '__Host-auth_device', '__Host-refresh_token'])
   t.ok(browser.cookies.every(c => c.httpOnly === true && c.secure === true))
 
   const asked = await verify({ mfaToken: await challengeOf(account), code: nextCode(account.secret, clock), transport: 'cookie' })
   t.same(Object.keys(asked.json()).sort(), ['expiresIn', 'sessionId', 'user'])
-  t.equal(asked.cookies.length, 2)
+  t.equal(asked.cookies.length, 3)
 
   const foreign = await verify({ mfaToken: await challengeOf(account), code: nextCode(account.secret, clock) }, { origin: 'https://evil.example' })
   t.equal(foreign.statusCode, 403)

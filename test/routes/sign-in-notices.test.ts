@@ -2,7 +2,7 @@
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { startMailServer, type MailServer } from '../helpers/mail.js'
-import { loginStatement, racedWhileHeld } from '../helpers/locks.js'
+import { loginStatement, racedWhileHeld, whileHeld } from '../helpers/locks.js'
 import { enrolTotp, nextCode, startLogin } from '../helpers/mfa.js'
 import { registerPasskey } from '../helpers/passkeys.js'
 import { registerAccount, registerProvenAccount, type Account } from '../helpers/users.js'
@@ -14,6 +14,7 @@ const DEVICE_COOKIE = '__Host-auth_device'
 const mail = await startMailServer(t)
 // The backoff's free tries are the failures that make a sign-in worth telling of (the tests' default is 50).
 const { app, prisma, pool, clock, database } = await buildTestApp(t, { env: { SMTP_URL: mail.url, LOGIN_BACKOFF_AFTER_FAILURES: '5' } })
+const onServer = { skip: database.poolSize === 1 && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL' }
 
 /** A browser's sign-in: the device cookie it sends (if any), and the one it is given back. */
 async function browserLogin (account: Pick<Account, 'email' | 'password'>, deviceCookie?: string, userAgent = FIREFOX) {
@@ -33,7 +34,7 @@ async function browserLogin (account: Pick<Account, 'email' | 'password'>, devic
 async function appLogin (account: Pick<Account, 'email' | 'password'>, deviceToken?: string) {
   const response = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: account.password, ...(deviceToken === undefined ? {} : { deviceToken }) } })
   if (response.statusCode !== 200) throw new Error(`login failed: ${response.statusCode} ${response.body}`)
-  return response.json() as { sessionId: string, accessToken: string, deviceToken: string }
+  return response.json() as { sessionId: string, accessToken: string, refreshToken: string, deviceToken: string }
 }
 
 const noticesQueued = async (email: string) => await prisma.outboxMail.count({ where: { recipient: email, kind: 'new_sign_in' } })
@@ -132,9 +133,7 @@ t.test('at most one notice a quarter of an hour per account', async t => {
 })
 
 // Regression: each read the audit trail as it was before the other committed, and each mailed.
-t.test('sign-ins at once from new devices send one mail', {
-  skip: database.poolSize === 1 && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL'
-}, async t => {
+t.test('sign-ins at once from new devices send one mail', onServer, async t => {
   const account = await registerProvenAccount(app, prisma)
   await appLogin(account)
   const login = (who: object) => async () => await app.inject({ method: 'POST', url: '/auth/login', payload: { ...who, password: account.password } })
@@ -183,6 +182,52 @@ t.test('a session ended as not the owner\'s takes its device\'s standing from th
   t.ok(await mail.nextMail(account.email, { subject: SUBJECT }), 'told again')
   await appLogin(account, owner.deviceToken)
   t.equal(await noticesReceived(mail, account.email), 0, 'the owner\'s device is still known')
+})
+
+// Regression: a login waiting for the user's row while the owner ended the intruder's session
+// read it as live (its snapshot was older), kept the device as known, and its own new session
+// vouched for the device on: every later sign-in from it went untold.
+t.test('a sign-in racing the owner\'s end of the intruder\'s session leaves the device to be told', onServer, async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const owner = await appLogin(account)
+  const intruder = await appLogin(account)
+  await mail.nextMail(account.email, { subject: SUBJECT })
+  clock.advance(16 * 60)
+  let ended: Promise<{ statusCode: number }> | undefined
+  const raced = await whileHeld(database.url, pool, {
+    hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1::uuid FOR NO KEY UPDATE', [account.user.id]),
+    waitingStatement: loginStatement,
+    meanwhile: async () => {
+      ended = app.inject({ method: 'DELETE', url: `/auth/sessions/${intruder.sessionId}`, headers: { authorization: `Bearer ${owner.accessToken}` } })
+      await new Promise(resolve => setTimeout(resolve, 300))
+    }
+  }, async () => await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: account.password, deviceToken: intruder.deviceToken } }))
+  t.equal((await ended)?.statusCode, 204)
+  t.equal(raced.statusCode, 200, 'the sign-in came first: the owner\'s end waited for it')
+  clock.advance(16 * 60)
+  await appLogin(account, intruder.deviceToken)
+  t.ok(await mail.nextMail(account.email, { subject: SUBJECT }), 'the device is told after the owner acted')
+})
+
+// Regression: two reused refresh tokens of one device's sessions, each end holding its own
+// session and forgetting the device on the other's, deadlocked: one answered 503 and its
+// session lived on.
+t.test('reused refresh tokens of two sessions of one device at once end both', onServer, async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const first = await appLogin(account)
+  const second = await appLogin(account, first.deviceToken)
+  const refreshed = async (refreshToken: string) => await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken } })
+  const retired = [first.refreshToken, second.refreshToken]
+  for (const token of retired) t.equal((await refreshed(token)).statusCode, 200)
+  clock.advance(120)
+  const sessions = [first.sessionId, second.sessionId]
+  const answers = await racedWhileHeld(database.url, pool, {
+    hold: async holder => await holder.query('SELECT 1 FROM "Session" WHERE id = ANY($1::uuid[]) FOR UPDATE', [sessions]),
+    // Each refresh finds its token retired and waits to end its session.
+    waitingStatement: '%UPDATE "public"."Session" SET "revokedAt"%'
+  }, async () => await refreshed(retired[0] ?? ''), async () => await refreshed(retired[1] ?? ''))
+  t.same(answers.map(answer => answer.json().code), ['AUTH_REFRESH_REUSED', 'AUTH_REFRESH_REUSED'])
+  t.same((await prisma.session.findMany({ where: { id: { in: sessions } }, select: { revokedReason: true } })).map(row => row.revokedReason), ['refresh_reuse', 'refresh_reuse'])
 })
 
 // Regression: one browser's sessions of several accounts had one hash, which told whoever read the table that they share it.

@@ -178,7 +178,7 @@ function accountAdministration ({ prisma, sessions, audit, passwordReset, oneTim
     async revokeSession (actor: AdminActor, id: string, sessionId: string): Promise<void> {
       await prisma.$transaction(async tx => {
         await actor.confirm(tx, { target: id })
-        if (!await sessions.revoke(id, sessionId, 'revoked_by_admin', tx)) throw apiError('NOT_FOUND')
+        if (!await sessions.revokeByAdmin(id, sessionId, tx)) throw apiError('NOT_FOUND')
         await audit.recordIn(tx, { action: 'session.revoked', actorId: actor.userId, subjectId: id, ip: actor.ip, details: { sessionId } })
       })
     },

@@ -4,7 +4,7 @@ import type { Db, Transaction } from '../../db/prisma.js'
 import type { Prisma } from '../../generated/prisma/client.js'
 import type { Position } from '../pagination.js'
 import { API_USER_COLUMNS, API_USER_FROM, type ApiUserRow } from '../accounts/api-user.js'
-import { countSignOut } from '../accounts/user-store.js'
+import { countSignOut, lockUser } from '../accounts/user-store.js'
 import { liveSessionSql, liveSessionWhere } from './liveness.js'
 
 /** Why a session ended, kept on the row for the owner and for audits. */
@@ -23,19 +23,31 @@ export async function shareSession (tx: Transaction, id: string): Promise<void> 
 /** A device hash no device has: what a remedy leaves on the sessions whose devices it forgets. */
 const FORGOTTEN_DEVICE = new Uint8Array(0)
 
-/** The reasons that say a session was not its owner's: its device is forgotten with it. */
-const DISOWNED: ReadonlySet<RevokeReason> = new Set(['revoked_by_user', 'revoked_by_admin', 'refresh_reuse'])
+/** The reasons that say a session was not its owner's: see disownSession. */
+export type DisownReason = Extract<RevokeReason, 'revoked_by_user' | 'revoked_by_admin' | 'refresh_reuse'>
 
-/**
- * Ends the session (only if it is `userId`'s, when given) at `at`, for `reason`; false when it
- * had ended already or is not there. A session ended as not its owner's (from the session list,
- * or for a reused refresh token) takes its device's standing with it: the account's other
- * sessions of that device vouch for it no more, and a sign-in from it is told.
- */
+/** Ends the session (only if it is `userId`'s, when given) at `at`, for `reason`; false when it had ended already or is not there. */
 export async function endSession (db: Db, where: { id: string, userId?: string }, reason: RevokeReason, at: Date): Promise<boolean> {
   const { count } = await db.session.updateMany({ where: { ...where, revokedAt: null }, data: { revokedAt: at, revokedReason: reason } })
-  if (count === 1 && DISOWNED.has(reason)) await forgetDeviceOf(db, where.id)
   return count === 1
+}
+
+/**
+ * Ends the user's session `where.id` as not theirs (from the session list, by an admin, for a
+ * reused refresh token), inside the caller's transaction; false when it had ended already or
+ * is not the user's. As every remedy does, it takes the user's row first (two of these for
+ * sessions of one device, each holding its own and wanting the other's, deadlocked) and counts
+ * a sign-out there (User.signOutGeneration): a login under way, which read the account before,
+ * opens no session after it (regression: one racing the revoke read the session as live, took
+ * its device as known, and its own new session vouched for the device on). The device loses
+ * its standing on every session of the account: a sign-in from it is told.
+ */
+export async function disownSession (tx: Transaction, { id, userId }: { id: string, userId: string }, reason: DisownReason, at: Date): Promise<boolean> {
+  await lockUser(tx, userId)
+  if (!await endSession(tx, { id, userId }, reason, at)) return false
+  await countSignOut(tx, userId)
+  await forgetDeviceOf(tx, id)
+  return true
 }
 
 /**
@@ -43,8 +55,8 @@ export async function endSession (db: Db, where: { id: string, userId?: string }
  * ended one forgot it, and a session of the same device signed out before still vouched for
  * it), and the session's own standing if it recorded no device.
  */
-async function forgetDeviceOf (db: Db, id: string): Promise<void> {
-  await db.$executeRaw`
+async function forgetDeviceOf (tx: Transaction, id: string): Promise<void> {
+  await tx.$executeRaw`
     UPDATE "Session" s SET "deviceHash" = ${FORGOTTEN_DEVICE}
     FROM "Session" ended
     WHERE ended.id = ${id}::uuid AND s."userId" = ended."userId" AND (s.id = ended.id OR s."deviceHash" = ended."deviceHash")`
@@ -255,8 +267,9 @@ const NOTICE_INTERVAL_MS = 15 * 60 * 1000
 // device. The owner is mailed when the device is new or the failures forgotten were many
 // (ASVS 6.3.5), at a proven address only (an unproven one may be a stranger's, whom a
 // registrant signing in again and again would mail), unless mailed within NOTICE_INTERVAL_MS: the time of the last mail is on the
-// user's row, read as `locked` holds it, so that sign-ins at once send one (regression: each
-// read the audit trail's snapshot from before the other committed, and each mailed). The mail,
+// user's row, read as `locked` holds it (the address too, which may have changed while the login
+// waited), so that sign-ins at once send one (regression: each read the audit trail's snapshot
+// from before the other committed, and each mailed). The mail,
 // its time and its mark on the audit entry commit with the session. It writes "User" too.
 // The deletion is two DELETEs, each a range of the (userId, revokedAt) index, so a user with
 // many recently ended sessions costs nothing whatever plan PostgreSQL keeps for the statement
@@ -270,13 +283,13 @@ const NOTICE_INTERVAL_MS = 15 * 60 * 1000
 // login opens nothing (no row comes back).
 const openSessionStatement = statement<OpenedSessionRow>('login.succeed', `
   WITH locked AS MATERIALIZED (
-    SELECT id, "signInNoticeAt" FROM "User" WHERE id = $2 AND "isActive" AND ($19::text IS NULL OR "passwordHash" = $19)
+    SELECT id, email, "emailVerifiedAt", "signInNoticeAt" FROM "User" WHERE id = $2 AND "isActive" AND ($19::text IS NULL OR "passwordHash" = $19)
       AND ($21::int IS NULL OR "signOutGeneration" = $21) FOR NO KEY UPDATE
   ), cleared AS (
     DELETE FROM "LoginFailure" WHERE key = ANY($1::text[]) AND EXISTS (SELECT FROM locked)
     RETURNING failures, "expiresAt"
   ), seen AS MATERIALIZED (
-    SELECT u.email, u."emailVerifiedAt" IS NOT NULL AS proven, locked."signInNoticeAt",
+    SELECT locked.email, locked."emailVerifiedAt" IS NOT NULL AS proven, locked."signInNoticeAt",
       NOT EXISTS (
         SELECT FROM "Session" s WHERE s."userId" = $2 AND (
           (s."deviceHash" = $24 AND COALESCE(s."revokedAt", LEAST(s."idleExpiresAt", s."absoluteExpiresAt")) >= $18)

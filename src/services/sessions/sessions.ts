@@ -1,11 +1,11 @@
 // Sessions: ending, checking and listing them, by the rules of liveness.ts (their queries are in session-store.ts).
-import type { Db, PrismaClient, Transaction } from '../../db/prisma.js'
+import type { PrismaClient, Transaction } from '../../db/prisma.js'
 import { voidUnfinishedChanges } from '../accounts/unfinished-changes.js'
 import type { AdminActor } from '../admin/admin-actor.js'
 import type { Actor, AuditService } from '../admin/audit.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import { expiryOf } from './liveness.js'
-import { countLiveSessions, endSession, endSessionsOfUser, liveSessionOf, liveSessionsPage, saltOf, type RevokeReason } from './session-store.js'
+import { countLiveSessions, disownSession, endSession, endSessionsOfUser, liveSessionOf, liveSessionsPage, saltOf, type RevokeReason } from './session-store.js'
 import type { RefreshTokenCodec } from '../tokens/refresh-tokens.js'
 import { decodeCursor, encodeCursor, type Page } from '../pagination.js'
 
@@ -47,11 +47,12 @@ export interface SessionView {
 export function createSessionService ({ prisma, codec, oneTimeTokens, audit, now }: SessionDeps) {
   /**
    * Ends the session and, only if this ended it, records `action` in the same transaction:
-   * a session already ended, or not the user's, ends nothing and leaves no entry. Whether it ended.
+   * a session already ended, or not the user's, ends nothing and leaves no entry. Whether it
+   * ended. The owner's own end of it is a disowning (see disownSession); a logout is not.
    */
-  async function endAudited (session: { id: string, userId: string }, reason: RevokeReason, action: 'session.revoked' | 'logout.succeeded', ip: string): Promise<boolean> {
+  async function endAudited (session: { id: string, userId: string }, reason: 'revoked_by_user' | 'logout', action: 'session.revoked' | 'logout.succeeded', ip: string): Promise<boolean> {
     return await prisma.$transaction(async tx => {
-      const ended = await endSession(tx, session, reason, now())
+      const ended = reason === 'logout' ? await endSession(tx, session, reason, now()) : await disownSession(tx, session, reason, now())
       if (ended) await audit.recordIn(tx, { action, actorId: session.userId, subjectId: session.userId, ip, details: { sessionId: session.id } })
       return ended
     })
@@ -68,9 +69,9 @@ export function createSessionService ({ prisma, codec, oneTimeTokens, audit, now
       return await liveSessionOf(prisma, userId, sessionId, now(), { id: true }) !== null
     },
 
-    /** Ends one session of `userId`; false when it is not theirs or already ended (no oracle). */
-    async revoke (userId: string, sessionId: string, reason: RevokeReason, db: Db = prisma): Promise<boolean> {
-      return await endSession(db, { id: sessionId, userId }, reason, now())
+    /** An admin ends one session of `userId`, inside the admin's transaction; false when it is not theirs or already ended (no oracle). */
+    async revokeByAdmin (userId: string, sessionId: string, tx: Transaction): Promise<boolean> {
+      return await disownSession(tx, { id: sessionId, userId }, 'revoked_by_admin', now())
     },
 
     /** The owner ends one of their sessions, audited as `session.revoked`; false as for `revoke`. */
@@ -90,7 +91,7 @@ export function createSessionService ({ prisma, codec, oneTimeTokens, audit, now
      */
     async endReused (session: { id: string, userId: string }, ip: string, generation: number): Promise<void> {
       await prisma.$transaction(async tx => {
-        await endSession(tx, { id: session.id }, 'refresh_reuse', now())
+        await disownSession(tx, session, 'refresh_reuse', now())
         await audit.recordIn(tx, { action: 'refresh.reuse_detected', subjectId: session.userId, ip, details: { sessionId: session.id, generation } })
       })
     },
