@@ -230,6 +230,21 @@ t.test('reused refresh tokens of two sessions of one device at once end both', o
   t.same((await prisma.session.findMany({ where: { id: { in: sessions } }, select: { revokedReason: true } })).map(row => row.revokedReason), ['refresh_reuse', 'refresh_reuse'])
 })
 
+// Regression: the mail went to the address as the login's snapshot had it, from before it waited for the row.
+t.test('a sign-in that waited while the address changed mails the new address', onServer, async t => {
+  const account = await registerProvenAccount(app, prisma)
+  await appLogin(account)
+  const moved = `moved-${account.email}`
+  const answer = await whileHeld(database.url, pool, {
+    hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1::uuid FOR NO KEY UPDATE', [account.user.id]),
+    waitingStatement: loginStatement,
+    meanwhile: async holder => await holder.query('UPDATE "User" SET email = $2 WHERE id = $1::uuid', [account.user.id, moved])
+  }, async () => await app.inject({ method: 'POST', url: '/auth/login', payload: { username: account.username, password: account.password } }))
+  t.equal(answer.statusCode, 200)
+  t.ok(await mail.nextMail(moved, { subject: SUBJECT }))
+  t.equal(await noticesReceived(mail, account.email), 0, 'none to the address it left')
+})
+
 // Regression: one browser's sessions of several accounts had one hash, which told whoever read the table that they share it.
 t.test('one browser signed in to two accounts leaves nothing in common in their sessions', async t => {
   const [first, second] = [await registerProvenAccount(app, prisma), await registerProvenAccount(app, prisma)]
