@@ -5,6 +5,7 @@ import { startMailServer, type MailServer } from '../helpers/mail.js'
 import { loginStatement, racedWhileHeld, whileHeld } from '../helpers/locks.js'
 import { enrolTotp, nextCode, startLogin } from '../helpers/mfa.js'
 import { registerPasskey } from '../helpers/passkeys.js'
+import { until } from '../helpers/until.js'
 import { registerAccount, registerProvenAccount, type Account } from '../helpers/users.js'
 
 const SUBJECT = /^New sign-in to your account$/
@@ -243,6 +244,53 @@ t.test('a sign-in that waited while the address changed mails the new address', 
   t.equal(answer.statusCode, 200)
   t.ok(await mail.nextMail(moved, { subject: SUBJECT }))
   t.equal(await noticesReceived(mail, account.email), 0, 'none to the address it left')
+})
+
+// Regression: the quarter of an hour since the first mail was not over when the owner acted,
+// and the intruder's sign-in minutes later went untold; its session vouched for the device on.
+t.test('the owner\'s remedy re-arms the notice: the intruder\'s next sign-in is told at once', async t => {
+  for (const remedy of ['the session ended', 'a sign-out everywhere'] as const) {
+    const account = await registerProvenAccount(app, prisma)
+    const owner = await appLogin(account)
+    const intruder = await appLogin(account)
+    await mail.nextMail(account.email, { subject: SUBJECT })
+    clock.advance(60)
+    const headers = { authorization: `Bearer ${owner.accessToken}` }
+    const acted = remedy === 'the session ended'
+      ? await app.inject({ method: 'DELETE', url: `/auth/sessions/${intruder.sessionId}`, headers })
+      : await app.inject({ method: 'POST', url: '/auth/logout-all', headers })
+    t.equal(acted.statusCode, 204, remedy)
+    clock.advance(60)
+    await appLogin(account, intruder.deviceToken)
+    t.ok(await mail.nextMail(account.email, { subject: SUBJECT }), `${remedy}: told within the quarter of an hour`)
+  }
+})
+
+// Regression: a second step met as the owner ended another session was refused for it, and the
+// same mfaToken sent again with any code resumed it and opened a session.
+t.test('a second step refused because the owner ended a session cannot be sent again to open one', onServer, async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const owner = await appLogin(account)
+  const other = await appLogin(account)
+  const { secret } = await enrolTotp(app, { authorization: `Bearer ${owner.accessToken}` }, clock)
+  const { mfaToken } = (await startLogin(app, account)).json() as { mfaToken: string }
+  const verify = async (code: string) => await app.inject({ method: 'POST', url: '/auth/mfa/verify', payload: { mfaToken, code } })
+  let ended: Promise<{ statusCode: number }> | undefined
+  // The table held against writes: the code is checked and the challenge met, then the
+  // session's statement and the owner's end of the other session both wait to write "User".
+  const refused = await whileHeld(database.url, pool, {
+    hold: async holder => await holder.query('LOCK TABLE "User" IN SHARE ROW EXCLUSIVE MODE'),
+    waitingStatement: loginStatement,
+    meanwhile: async () => {
+      ended = app.inject({ method: 'DELETE', url: `/auth/sessions/${other.sessionId}`, headers: { authorization: `Bearer ${owner.accessToken}` } })
+      await until('the end to wait to count its sign-out', async () =>
+        (await pool.query('SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = \'Lock\' AND query LIKE $1', ['%SET "signOutGeneration"%'])).rowCount === 1, 5000)
+    }
+  }, async () => await verify(nextCode(secret, clock)))
+  t.equal((await ended)?.statusCode, 204)
+  t.equal(refused.json().code, 'AUTH_INVALID_CREDENTIALS', 'the step under way opens no session')
+  t.equal((await verify('000000')).json().code, 'MFA_CHALLENGE_EXPIRED', 'nor does sending it again')
+  t.equal(await prisma.session.count({ where: { userId: account.user.id, revokedAt: null } }), 1, 'the owner\'s alone')
 })
 
 // Regression: one browser's sessions of several accounts had one hash, which told whoever read the table that they share it.
