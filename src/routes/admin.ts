@@ -4,7 +4,7 @@ import type { RateLimit } from '../config-derived.js'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { EmptyBody } from '../schemas/accounts.js'
-import { authCookies, errorResponses, needsFreshAuthentication, security } from '../schemas/common.js'
+import { authCookies, DISOWNED_SESSION, errorResponses, needsFreshAuthentication, security } from '../schemas/common.js'
 import { AdminUser, AuditList, AuditQuery, ResetMailSent, Settings, SettingsChanges, UserChanges, UserList, UserListQuery, UserParams, UserSessionParams } from '../schemas/admin.js'
 import { ListQuery, SessionList } from '../schemas/sessions.js'
 import type { AdminService } from '../services/admin/users.js'
@@ -174,7 +174,7 @@ function userSessionRoutes (routes: TypedRoutes, can: Can, actor: Actor, admin: 
       security,
       operationId: 'adminRevokeUserSession',
       summary: 'End one session of a user',
-      description: 'A session of another user, an ended one or an unknown one is 404. Ending the calling session signs the admin out: the cookies are cleared. Needs no fresh authentication: it only takes access away.',
+      description: `A session of another user, an ended one or an unknown one is 404. Ending the calling session signs the admin out: the cookies are cleared. ${DISOWNED_SESSION} Needs no fresh authentication: it only takes access away.`,
       params: UserSessionParams,
       body: EmptyBody,
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) },

@@ -124,7 +124,7 @@ function refreshRoute (routes: TypedRoutes, { refresh, limits }: Pick<AuthRoutes
       tags: ['auth'],
       operationId: 'refresh',
       summary: 'Exchange the refresh token for new tokens (rotation)',
-      description: 'The refresh token comes from the body or, when the body has none, from the refresh cookie; the answer uses the same transport. A retired token presented again ends the session (`AUTH_REFRESH_REUSED`), except the immediately previous one within the grace window, which gets the same successor. A refusal clears the cookies only when the presented token is dead (`AUTH_REFRESH_INVALID`, `_EXPIRED`, `_REVOKED`, `_REUSED`); any other (CSRF, 400, 415, 429, 503) leaves them for a later retry.',
+      description: 'The refresh token comes from the body or, when the body has none, from the refresh cookie; the answer uses the same transport. A retired token presented again ends the session (`AUTH_REFRESH_REUSED`; its device is forgotten: README, "Sign-in notices"), except the immediately previous one within the grace window, which gets the same successor. A refusal clears the cookies only when the presented token is dead (`AUTH_REFRESH_INVALID`, `_EXPIRED`, `_REVOKED`, `_REUSED`); any other (CSRF, 400, 415, 429, 503) leaves them for a later retry.',
       body: RefreshTokenBody,
       response: { 200: Type.Union([RefreshBodyResponse, RefreshCookieResponse]), ...errorResponses(400, 401, 403, 415, 429) },
       ...authCookies({ 200: 'set', 401: 'cleared' })

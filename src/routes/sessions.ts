@@ -6,7 +6,7 @@ import type { RateLimit } from '../config-derived.js'
 import { apiError } from '../errors.js'
 import { perClientIp } from '../plugins/rate-limits.js'
 import { EmptyBody } from '../schemas/accounts.js'
-import { authCookies, errorResponses, security } from '../schemas/common.js'
+import { authCookies, DISOWNED_SESSION, errorResponses, security } from '../schemas/common.js'
 import { AccessClaims, ListQuery, SessionList, SessionParams, VerifyBody, VerifyResponse } from '../schemas/sessions.js'
 import type { SessionService } from '../services/sessions/sessions.js'
 import { absentBodyAsEmpty, actorOf, callerOf, noStore, type TypedRoutes } from './request-context.js'
@@ -78,7 +78,7 @@ function sessionListRoutes (routes: TypedRoutes, app: FastifyInstance, sessions:
       tags: ['auth'],
       operationId: 'revokeSession',
       summary: 'End one of the caller’s sessions',
-      description: "Another user's session, or an unknown one, is 404. Ending the calling session clears the cookies. Audited as `session.revoked`.",
+      description: `Another user's session, or an unknown one, is 404. Ending the calling session clears the cookies. ${DISOWNED_SESSION} Audited as \`session.revoked\`.`,
       security,
       params: SessionParams,
       body: EmptyBody,

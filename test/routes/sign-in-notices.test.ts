@@ -2,6 +2,7 @@
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { startMailServer, type MailServer } from '../helpers/mail.js'
+import { loginAsAdmin } from '../helpers/admin.js'
 import { loginStatement, racedWhileHeld, whileHeld } from '../helpers/locks.js'
 import { enrolTotp, nextCode, startLogin } from '../helpers/mfa.js'
 import { registerPasskey } from '../helpers/passkeys.js'
@@ -248,7 +249,7 @@ t.test('a sign-in that waited while the address changed mails the new address', 
 
 // Regression: the quarter of an hour since the first mail was not over when the owner acted,
 // and the intruder's sign-in minutes later went untold; its session vouched for the device on.
-t.test('the owner\'s remedy re-arms the notice: the intruder\'s next sign-in is told at once', async t => {
+t.test('a sign-in from a new device that the quarter\'s cap leaves untold vouches for nothing: the next after it is told', async t => {
   for (const remedy of ['the session ended', 'a sign-out everywhere'] as const) {
     const account = await registerProvenAccount(app, prisma)
     const owner = await appLogin(account)
@@ -262,17 +263,24 @@ t.test('the owner\'s remedy re-arms the notice: the intruder\'s next sign-in is 
     t.equal(acted.statusCode, 204, remedy)
     clock.advance(60)
     await appLogin(account, intruder.deviceToken)
-    t.ok(await mail.nextMail(account.email, { subject: SUBJECT }), `${remedy}: told within the quarter of an hour`)
+    t.match(await lastLogin(account.user.id), { newDevice: true }, `${remedy}: the sign-in after it is marked in the activity`)
+    t.equal(await noticesReceived(mail, account.email), 0, `${remedy}: within the quarter, not mailed`)
+    clock.advance(15 * 60)
+    await appLogin(account, intruder.deviceToken)
+    t.ok(await mail.nextMail(account.email, { subject: SUBJECT }), `${remedy}: the next is, the device still unknown`)
   }
 })
 
-// Regression: a second step met as the owner ended another session was refused for it, and the
-// same mfaToken sent again with any code resumed it and opened a session.
-t.test('a second step refused because the owner ended a session cannot be sent again to open one', onServer, async t => {
+// Regression (with the one above): a second step met as the owner ended another session
+// opened no session then, and was sent again: it must not vouch for a device the owner's act
+// forgot. It opens its session as a sign-in from a new device, and is told.
+t.test('a second step refused because the owner ended a session, sent again, opens a session that is told of', onServer, async t => {
   const account = await registerProvenAccount(app, prisma)
   const owner = await appLogin(account)
   const other = await appLogin(account)
   const { secret } = await enrolTotp(app, { authorization: `Bearer ${owner.accessToken}` }, clock)
+  await mail.nextMail(account.email, { subject: SUBJECT })
+  clock.advance(16 * 60)
   const { mfaToken } = (await startLogin(app, account)).json() as { mfaToken: string }
   const verify = async (code: string) => await app.inject({ method: 'POST', url: '/auth/mfa/verify', payload: { mfaToken, code } })
   let ended: Promise<{ statusCode: number }> | undefined
@@ -288,9 +296,31 @@ t.test('a second step refused because the owner ended a session cannot be sent a
     }
   }, async () => await verify(nextCode(secret, clock)))
   t.equal((await ended)?.statusCode, 204)
-  t.equal(refused.json().code, 'AUTH_INVALID_CREDENTIALS', 'the step under way opens no session')
-  t.equal((await verify('000000')).json().code, 'MFA_CHALLENGE_EXPIRED', 'nor does sending it again')
-  t.equal(await prisma.session.count({ where: { userId: account.user.id, revokedAt: null } }), 1, 'the owner\'s alone')
+  t.equal(refused.json().code, 'AUTH_INVALID_CREDENTIALS', 'the step under way opens no session then')
+  t.equal((await verify('000000')).statusCode, 200, 'sent again, it resumes, as after a 503')
+  t.ok(await mail.nextMail(account.email, { subject: SUBJECT }), 'and is told of')
+})
+
+t.test('a reused refresh token and an admin\'s end of a session forget the device too', async t => {
+  const admin = await loginAsAdmin(app, prisma)
+  for (const remedy of ['reuse', 'admin'] as const) {
+    const account = await registerProvenAccount(app, prisma)
+    await appLogin(account)
+    const intruder = await appLogin(account)
+    await mail.nextMail(account.email, { subject: SUBJECT })
+    clock.advance(16 * 60)
+    if (remedy === 'reuse') {
+      const refresh = async () => await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: intruder.refreshToken } })
+      t.equal((await refresh()).statusCode, 200)
+      clock.advance(120)
+      t.equal((await refresh()).json().code, 'AUTH_REFRESH_REUSED')
+    } else {
+      const ended = await app.inject({ method: 'DELETE', url: `/admin/users/${account.user.id}/sessions/${intruder.sessionId}`, headers: admin.headers })
+      t.equal(ended.statusCode, 204, ended.body)
+    }
+    await appLogin(account, intruder.deviceToken)
+    t.ok(await mail.nextMail(account.email, { subject: SUBJECT }), `${remedy}: the device is told again`)
+  }
 })
 
 // Regression: one browser's sessions of several accounts had one hash, which told whoever read the table that they share it.

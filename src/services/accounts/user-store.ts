@@ -35,14 +35,11 @@ export async function liveCallerOf<S extends Prisma.UserSelect> (db: Db, userId:
 /**
  * Counts a sign-out of the user's sessions on their row (`signOutGeneration`; see
  * endSessionsOfUser, disownSession): a sign-in that read the count before it opens no session
- * after it. And the next sign-in from a new device is mailed whenever it comes (a remedy
- * re-arms the notice: regression, an intruder's sign-in minutes after the owner acted fell
- * within the quarter of an hour of the first mail, went untold, and its session vouched for
- * the device on). By hand, so that the user's `updatedAt` stays what the API shows: nothing
- * of the user changed.
+ * after it. By hand, so that the user's `updatedAt` stays what the API shows: nothing of the
+ * user changed.
  */
 export async function countSignOut (tx: Transaction, id: string): Promise<void> {
-  await tx.$executeRaw`UPDATE "User" SET "signOutGeneration" = "signOutGeneration" + 1, "signInNoticeAt" = NULL WHERE id = ${id}::uuid`
+  await tx.$executeRaw`UPDATE "User" SET "signOutGeneration" = "signOutGeneration" + 1 WHERE id = ${id}::uuid`
 }
 
 /** The user's second factors as counts: a confirmed app, passkeys, unused recovery codes; null for an unknown user (see mfa/second-factors.ts). */

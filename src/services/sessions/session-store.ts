@@ -259,18 +259,22 @@ const NOTICE_INTERVAL_MS = 15 * 60 * 1000
 // the user's sessions revoked before the retention cutoff, or never revoked and expired
 // before it, are deleted (an ended session only takes room: the audit log keeps its story),
 // the audit entry is written, and the user comes back for the answer. It writes
-// "LoginFailure", "AuditEvent" and "OutboxMail" too: splitting it would cost the login three
-// round trips. A device is known when a session of the account opened on it (its hash) is live
-// or ended within the retention time, or while any session that recorded no device (opened
-// before devices were) lives; a remedy forgets the devices (endSessionsOfUser, endSession).
-// An account's first sign-in (no session yet, made within the retention time) is from no new
-// device. The owner is mailed when the device is new or the failures forgotten were many
-// (ASVS 6.3.5), at a proven address only (an unproven one may be a stranger's, whom a
-// registrant signing in again and again would mail), unless mailed within NOTICE_INTERVAL_MS: the time of the last mail is on the
-// user's row, read as `locked` holds it (the address too, which may have changed while the login
-// waited), so that sign-ins at once send one (regression: each read the audit trail's snapshot
-// from before the other committed, and each mailed). The mail,
-// its time and its mark on the audit entry commit with the session. It writes "User" too.
+// "LoginFailure", "AuditEvent", "OutboxMail" and "User" too: splitting it would cost the login
+// three round trips. A device is known when a session of the account opened on it (its hash)
+// is live or ended within the retention time, or while any session that recorded no device
+// (opened before devices were) lives; a remedy forgets the devices (endSessionsOfUser,
+// disownSession). An account's first sign-in (no session yet, made within the retention time)
+// is from no new device. The owner is mailed when the device is new or the failures forgotten
+// were many (ASVS 6.3.5), at a proven address only (an unproven one may be a stranger's, whom
+// a registrant signing in again and again would mail), unless mailed within
+// NOTICE_INTERVAL_MS: the time of the last mail is on the user's row, read as `locked` holds
+// it, the address too (either may have changed while the login waited), so that sign-ins at
+// once send one (regression: each read the audit trail as it was before the other committed,
+// and each mailed). A sign-in from a new device that the cap left untold vouches for nothing:
+// its session records no device, and the device's next sign-in after the quarter is told
+// (regression: an intruder's sign-in minutes after the owner acted went untold, and its
+// session vouched for the device on). The mail, its time and its mark on the audit entry
+// commit with the session.
 // The deletion is two DELETEs, each a range of the (userId, revokedAt) index, so a user with
 // many recently ended sessions costs nothing whatever plan PostgreSQL keeps for the statement
 // (one deletion with an OR could become "all the user's sessions, filtered"). The evicted
@@ -322,7 +326,9 @@ const openSessionStatement = statement<OpenedSessionRow>('login.succeed', `
   ), created AS (
     INSERT INTO "Session" (id, "userId", "secretSalt", "userAgent", ip, "createdAt", "lastUsedAt", "idleExpiresAt", "absoluteExpiresAt",
       "authTime", amr, "passwordProvenAt", "totpProvenAt", "recoveryCodeProvenAt", "passkeyProvenAt", "passkeyProvenId", "recoveryCodeGeneration", "totpProvenEnrolmentId", "deviceHash")
-    SELECT $3, $2, $5, $6, $7, $4, $4, $8, $9, $4, $13::text[], $16, $14, $15, $17, $20, $22, $23, $24 FROM locked
+    SELECT $3, $2, $5, $6, $7, $4, $4, $8, $9, $4, $13::text[], $16, $14, $15, $17, $20, $22, $23,
+      CASE WHEN seen.new_device AND $25 AND seen.proven AND NOT EXISTS (SELECT FROM noticed) THEN ''::bytea ELSE $24 END
+    FROM seen
   ), audited AS (
     INSERT INTO "AuditEvent" (id, "createdAt", action, "actorId", "subjectId", ip, details)
     SELECT $11, $4, 'login.succeeded', $2, $2, $7, $12::jsonb || jsonb_strip_nulls(jsonb_build_object(

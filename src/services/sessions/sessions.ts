@@ -5,8 +5,7 @@ import type { AdminActor } from '../admin/admin-actor.js'
 import type { Actor, AuditService } from '../admin/audit.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import { expiryOf } from './liveness.js'
-import { countLiveSessions, disownSession, endSession, endSessionsOfUser, liveSessionOf, liveSessionsPage, saltOf, type DisownReason, type RevokeReason } from './session-store.js'
-import { voidPendingChallenges } from '../mfa/challenges.js'
+import { countLiveSessions, disownSession, endSession, endSessionsOfUser, liveSessionOf, liveSessionsPage, saltOf, type RevokeReason } from './session-store.js'
 import type { RefreshTokenCodec } from '../tokens/refresh-tokens.js'
 import { decodeCursor, encodeCursor, type Page } from '../pagination.js'
 
@@ -47,24 +46,13 @@ export interface SessionView {
 
 export function createSessionService ({ prisma, codec, oneTimeTokens, audit, now }: SessionDeps) {
   /**
-   * Ends a session as not its owner's (see disownSession) and, as the remedies do, voids the
-   * login challenges under way: a second step met as the session ended, refused for it, could
-   * be sent again with any code and open a session (regression).
-   */
-  async function disown (tx: Transaction, session: { id: string, userId: string }, reason: DisownReason): Promise<boolean> {
-    if (!await disownSession(tx, session, reason, now())) return false
-    await voidPendingChallenges(tx, session.userId, now())
-    return true
-  }
-
-  /**
    * Ends the session and, only if this ended it, records `action` in the same transaction:
    * a session already ended, or not the user's, ends nothing and leaves no entry. Whether it
    * ended. The owner's own end of it is a disowning (see disownSession); a logout is not.
    */
   async function endAudited (session: { id: string, userId: string }, reason: 'revoked_by_user' | 'logout', action: 'session.revoked' | 'logout.succeeded', ip: string): Promise<boolean> {
     return await prisma.$transaction(async tx => {
-      const ended = reason === 'logout' ? await endSession(tx, session, reason, now()) : await disown(tx, session, reason)
+      const ended = reason === 'logout' ? await endSession(tx, session, reason, now()) : await disownSession(tx, session, reason, now())
       if (ended) await audit.recordIn(tx, { action, actorId: session.userId, subjectId: session.userId, ip, details: { sessionId: session.id } })
       return ended
     })
@@ -83,7 +71,7 @@ export function createSessionService ({ prisma, codec, oneTimeTokens, audit, now
 
     /** An admin ends one session of `userId`, inside the admin's transaction; false when it is not theirs or already ended (no oracle). */
     async revokeByAdmin (userId: string, sessionId: string, tx: Transaction): Promise<boolean> {
-      return await disown(tx, { id: sessionId, userId }, 'revoked_by_admin')
+      return await disownSession(tx, { id: sessionId, userId }, 'revoked_by_admin', now())
     },
 
     /** The owner ends one of their sessions, audited as `session.revoked`; false as for `revoke`. */
@@ -103,7 +91,7 @@ export function createSessionService ({ prisma, codec, oneTimeTokens, audit, now
      */
     async endReused (session: { id: string, userId: string }, ip: string, generation: number): Promise<void> {
       await prisma.$transaction(async tx => {
-        await disown(tx, session, 'refresh_reuse')
+        await disownSession(tx, session, 'refresh_reuse', now())
         await audit.recordIn(tx, { action: 'refresh.reuse_detected', subjectId: session.userId, ip, details: { sessionId: session.id, generation } })
       })
     },
