@@ -121,7 +121,8 @@ export function newSignInMail ({ at, ip, device, newDevice, failedAttempts }: { 
   ]
   return compose('New sign-in to your account', [
     `Your account was signed in to at ${minuteOf(at)} UTC, ${why.join(', and ')}: ${device}, from the address ${ip}.`,
-    'If this was you, there is nothing to do. If not, someone knows your password: change it now (that signs everyone else out), and wherever else you use it, and turn on two-step sign-in.'
+    'If this was you, there is nothing to do. If not, someone knows your password: change it now (that signs everyone else out), and wherever else you use it, and turn on two-step sign-in.',
+    'Your account\'s activity lists every sign-in, those within a quarter of an hour of this mail too.'
   ])
 }
 

@@ -236,7 +236,7 @@ export interface NewSession {
   /** The device's hash (see devices.ts), and the words a notice describes it by. */
   deviceHash: Buffer
   deviceDescription: string
-  /** Whether the owner is mailed a notice (`noticeId` the mail's id) of a sign-in from a device the account does not know, or after `afterFailures` failed attempts; at most one per NOTICE_INTERVAL_MS. */
+  /** Whether the owner is mailed a notice (`noticeId` the mail's id) of a sign-in from a device the account does not know, or after `afterFailures` failed attempts; one per NOTICE_INTERVAL_MS at most. */
   notices: { enabled: boolean, afterFailures: number }
   noticeId: string
 }
@@ -247,7 +247,8 @@ export type OpenedSessionRow = ApiUserRow & { noticed: boolean }
 /**
  * At most one notice of a sign-in per account in this time (User.signInNoticeAt): whoever has
  * the password and signs in again and again from new devices must not fill the owner's
- * mailbox. The owner's activity shows every sign-in, each new device marked.
+ * mailbox, and one due within it waits for its end. The owner's activity shows every sign-in,
+ * each new device marked.
  */
 const NOTICE_INTERVAL_MS = 15 * 60 * 1000
 
@@ -266,15 +267,17 @@ const NOTICE_INTERVAL_MS = 15 * 60 * 1000
 // disownSession). An account's first sign-in (no session yet, made within the retention time)
 // is from no new device. The owner is mailed when the device is new or the failures forgotten
 // were many (ASVS 6.3.5), at a proven address only (an unproven one may be a stranger's, whom
-// a registrant signing in again and again would mail), unless mailed within
-// NOTICE_INTERVAL_MS: the time of the last mail is on the user's row, read as `locked` holds
-// it, the address too (either may have changed while the login waited), so that sign-ins at
-// once send one (regression: each read the audit trail as it was before the other committed,
-// and each mailed). A sign-in from a new device that the cap left untold vouches for nothing:
-// its session records no device, and the device's next sign-in after the quarter is told
-// (regression: an intruder's sign-in minutes after the owner acted went untold, and its
-// session vouched for the device on). The mail, its time and its mark on the audit entry
-// commit with the session.
+// a registrant signing in again and again would mail). At most one mail per NOTICE_INTERVAL_MS:
+// one due within it of the last leaves at its end, and one due while that waits shares it. The
+// time of the next mail is on the user's row, read as `locked` holds it, the address too
+// (either may have changed while the login waited), so that sign-ins at once are counted in
+// turn (regression: each read the audit trail as it was before the other committed, and each
+// mailed). A session vouches for its device only if the account knew it by its hash, or was
+// told of this sign-in, or cannot be (its first, an unproven address, the mails off): the
+// device of one that shared a waiting mail, or that stood for any, is told of at its next
+// sign-in (regressions: an intruder's sign-in within the quarter after the owner acted went
+// untold, and its session vouched for the device on). The mail, its time and its marks on the
+// audit entry commit with the session.
 // The deletion is two DELETEs, each a range of the (userId, revokedAt) index, so a user with
 // many recently ended sessions costs nothing whatever plan PostgreSQL keeps for the statement
 // (one deletion with an OR could become "all the user's sessions, filtered"). The evicted
@@ -292,24 +295,29 @@ const openSessionStatement = statement<OpenedSessionRow>('login.succeed', `
   ), cleared AS (
     DELETE FROM "LoginFailure" WHERE key = ANY($1::text[]) AND EXISTS (SELECT FROM locked)
     RETURNING failures, "expiresAt"
-  ), seen AS MATERIALIZED (
-    SELECT locked.email, locked."emailVerifiedAt" IS NOT NULL AS proven, locked."signInNoticeAt",
-      NOT EXISTS (
-        SELECT FROM "Session" s WHERE s."userId" = $2 AND (
-          (s."deviceHash" = $24 AND COALESCE(s."revokedAt", LEAST(s."idleExpiresAt", s."absoluteExpiresAt")) >= $18)
-          OR (s."deviceHash" IS NULL AND ${liveSessionSql('s', '$4')}))
-      ) AND (EXISTS (SELECT FROM "Session" s WHERE s."userId" = $2) OR u."createdAt" < $18) AS new_device,
+  ), known AS MATERIALIZED (
+    SELECT locked.email, $25 AND locked."emailVerifiedAt" IS NOT NULL AS told,
+      EXISTS (
+        SELECT FROM "Session" s WHERE s."userId" = $2 AND s."deviceHash" = $24
+          AND COALESCE(s."revokedAt", LEAST(s."idleExpiresAt", s."absoluteExpiresAt")) >= $18
+      ) AS by_hash,
+      EXISTS (SELECT FROM "Session" s WHERE s."userId" = $2 AND s."deviceHash" IS NULL AND ${liveSessionSql('s', '$4')}) AS by_any,
+      EXISTS (SELECT FROM "Session" s WHERE s."userId" = $2) OR u."createdAt" < $18 AS established,
+      CASE WHEN locked."signInNoticeAt" IS NULL OR locked."signInNoticeAt" <= $29 THEN $4
+        WHEN locked."signInNoticeAt" <= $4 THEN locked."signInNoticeAt" + make_interval(secs => $30) END AS notice_at,
       (SELECT COALESCE(sum(failures), 0) FROM cleared WHERE "expiresAt" > $4)::int AS failed_attempts
     FROM "User" u JOIN locked ON locked.id = u.id
+  ), seen AS MATERIALIZED (
+    SELECT *, NOT by_hash AND NOT by_any AND established AS new_device FROM known
   ), noticed AS (
     INSERT INTO "OutboxMail" (id, kind, recipient, data, "nextAttemptAt", "createdAt")
     SELECT $27, 'new_sign_in', seen.email,
-      $28::jsonb || jsonb_build_object('newDevice', seen.new_device, 'failedAttempts', seen.failed_attempts), $4, $4
+      $28::jsonb || jsonb_build_object('newDevice', seen.new_device, 'failedAttempts', seen.failed_attempts), seen.notice_at, $4
     FROM seen
-    WHERE $25 AND seen.proven AND (seen.new_device OR seen.failed_attempts >= $26) AND (seen."signInNoticeAt" IS NULL OR seen."signInNoticeAt" <= $29)
-    RETURNING id
+    WHERE seen.told AND (seen.new_device OR seen.failed_attempts >= $26) AND seen.notice_at IS NOT NULL
+    RETURNING "nextAttemptAt"
   ), marked AS (
-    UPDATE "User" SET "signInNoticeAt" = $4 WHERE id = $2 AND EXISTS (SELECT FROM noticed)
+    UPDATE "User" u SET "signInNoticeAt" = noticed."nextAttemptAt" FROM noticed WHERE u.id = $2
   ), evicted AS (
     UPDATE "Session" SET "revokedAt" = $4, "revokedReason" = 'evicted'
     WHERE id IN (
@@ -327,7 +335,7 @@ const openSessionStatement = statement<OpenedSessionRow>('login.succeed', `
     INSERT INTO "Session" (id, "userId", "secretSalt", "userAgent", ip, "createdAt", "lastUsedAt", "idleExpiresAt", "absoluteExpiresAt",
       "authTime", amr, "passwordProvenAt", "totpProvenAt", "recoveryCodeProvenAt", "passkeyProvenAt", "passkeyProvenId", "recoveryCodeGeneration", "totpProvenEnrolmentId", "deviceHash")
     SELECT $3, $2, $5, $6, $7, $4, $4, $8, $9, $4, $13::text[], $16, $14, $15, $17, $20, $22, $23,
-      CASE WHEN seen.new_device AND $25 AND seen.proven AND NOT EXISTS (SELECT FROM noticed) THEN ''::bytea ELSE $24 END
+      CASE WHEN seen.by_hash OR NOT seen.established OR NOT seen.told OR EXISTS (SELECT FROM noticed) THEN $24 ELSE ''::bytea END
     FROM seen
   ), audited AS (
     INSERT INTO "AuditEvent" (id, "createdAt", action, "actorId", "subjectId", ip, details)
@@ -349,7 +357,7 @@ export async function openSession (sql: Sql, session: NewSession): Promise<Opene
     iso(session.deleteEndedBefore), session.passwordHash, session.proven.passkeyId, session.signOutGeneration, session.proven.recoveryCodeGeneration,
     session.proven.totpEnrolmentId, session.deviceHash, session.notices.enabled, session.notices.afterFailures, session.noticeId,
     JSON.stringify({ at, ip: session.ip, device: session.deviceDescription }),
-    iso(new Date(session.at.getTime() - NOTICE_INTERVAL_MS))
+    iso(new Date(session.at.getTime() - NOTICE_INTERVAL_MS)), NOTICE_INTERVAL_MS / 1000
   ])
   return row ?? null
 }
