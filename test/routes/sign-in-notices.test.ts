@@ -33,8 +33,8 @@ async function browserLogin (account: Pick<Account, 'email' | 'password'>, devic
 }
 
 /** An app's sign-in, tokens in the body, with the device token it kept (if any). */
-async function appLogin (account: Pick<Account, 'email' | 'password'>, deviceToken?: string) {
-  const response = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: account.password, ...(deviceToken === undefined ? {} : { deviceToken }) } })
+async function appLogin (account: Pick<Account, 'email' | 'password'>, deviceToken?: string, userAgent?: string) {
+  const response = await app.inject({ method: 'POST', url: '/auth/login', headers: userAgent === undefined ? {} : { 'user-agent': userAgent }, payload: { email: account.email, password: account.password, ...(deviceToken === undefined ? {} : { deviceToken }) } })
   if (response.statusCode !== 200) throw new Error(`login failed: ${response.statusCode} ${response.body}`)
   return response.json() as { sessionId: string, accessToken: string, refreshToken: string, deviceToken: string }
 }
@@ -119,30 +119,83 @@ t.test('a sign-in after failed attempts is told, even from a known device', asyn
   t.match(await lastLogin(account.user.id), { failedAttempts: 1 })
 })
 
-t.test('a quarter of an hour between mails: the first sign-in meanwhile is mailed at its end, the rest vouch for nothing', async t => {
+// Regression: a sign-in that shared a waiting mail was named in none, and its session, kept alive
+// by refreshes, was never told of.
+t.test('a quarter of an hour between mails: the sign-ins meanwhile wait in turn, each mailed about itself, four at most', async t => {
   const account = await registerProvenAccount(app, prisma)
   await appLogin(account)
   const started = clock.now()
+  const minute = (offset: number) => new Date(started.getTime() + offset * 60_000).toISOString().slice(0, 16).replace('T', ' ')
   await appLogin(account)
   t.equal(await noticesReceived(mail, account.email), 1, 'a new device: mailed at once')
   await mail.nextMail(account.email, { subject: SUBJECT })
+  const waiting = []
+  for (let i = 1; i <= 4; i++) {
+    clock.advance(60)
+    waiting.push(await appLogin(account, undefined, i === 3 ? FIREFOX : undefined))
+    t.match(await lastLogin(account.user.id), { newDevice: true, noticed: true }, `the sign-in ${i} minutes on: its mail waits`)
+  }
   clock.advance(60)
-  const second = await appLogin(account)
-  t.match(await lastLogin(account.user.id), { newDevice: true, noticed: true })
-  t.equal(await noticesReceived(mail, account.email), 0, 'another within the quarter: not yet')
-  const third = await appLogin(account)
-  t.notOk('noticed' in (await lastLogin(account.user.id) as object), 'a third: one mail is already due')
-  clock.advance(14 * 60)
-  t.equal(await noticesReceived(mail, account.email), 1, 'at the quarter\'s end, the second is mailed')
-  const late = await mail.nextMail(account.email, { subject: SUBJECT })
-  t.match(late.text, `at ${new Date(started.getTime() + 60_000).toISOString().slice(0, 16).replace('T', ' ')} UTC`, 'with its own minute')
-  clock.advance(60)
-  await appLogin(account, second.deviceToken)
-  t.equal(await noticesReceived(mail, account.email), 0, 'the second device, told of, is known')
+  const beyond = await appLogin(account)
+  t.notOk('noticed' in (await lastLogin(account.user.id) as object), 'a fifth, past the mails that may wait: none')
+  t.equal(await noticesReceived(mail, account.email), 0, 'within the quarter, nothing yet')
+  clock.advance(10 * 60)
+  t.equal(await noticesReceived(mail, account.email), 1, 'at the quarter\'s end, the first that waited')
+  t.match((await mail.nextMail(account.email, { subject: SUBJECT })).text, `at ${minute(1)} UTC`)
+  clock.advance(45 * 60)
+  t.equal(await noticesReceived(mail, account.email), 3, 'the others, a quarter apart')
+  const texts = mail.untaken(account.email).filter(m => SUBJECT.test(m.subject)).map(m => m.text)
+  for (let i = 0; i < texts.length; i++) await mail.nextMail(account.email, { subject: SUBJECT })
+  t.ok(texts.some(text => text.includes(`at ${minute(3)} UTC`) && text.includes('Firefox on Windows')), 'each about its own sign-in')
   clock.advance(15 * 60)
-  await appLogin(account, third.deviceToken)
-  t.match(await lastLogin(account.user.id), { newDevice: true, noticed: true }, 'the third, never told of, is new again')
+  await appLogin(account, waiting[0]?.deviceToken)
+  t.equal(await noticesReceived(mail, account.email), 0, 'a device told of is known')
+  await appLogin(account, beyond.deviceToken)
+  t.match(await lastLogin(account.user.id), { newDevice: true, noticed: true }, 'the one past them, never told of, is new again')
   t.equal(await noticesReceived(mail, account.email), 1)
+  await mail.nextMail(account.email, { subject: SUBJECT })
+})
+
+// Regression: the sign-in of an instance whose clock read earlier than another's mail was taken
+// for sharing a waiting mail, and mailed nobody.
+t.test('sign-ins on two instances whose clocks differ are each mailed', onServer, async t => {
+  const other = await buildTestApp(t, { database, env: { SMTP_URL: mail.url, LOGIN_BACKOFF_AFTER_FAILURES: '5' } })
+  other.clock.advance((clock.now().getTime() - other.clock.now().getTime()) / 1000 - 0.2)
+  const account = await registerProvenAccount(app, prisma)
+  await appLogin(account)
+  await appLogin(account)
+  const behind = await other.app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: account.password } })
+  t.equal(behind.statusCode, 200)
+  t.match(await lastLogin(account.user.id), { newDevice: true, noticed: true }, 'the instance behind queues its own')
+  clock.advance(16 * 60)
+  t.equal(await noticesReceived(mail, account.email), 2)
+  await mail.nextMail(account.email, { subject: SUBJECT })
+  await mail.nextMail(account.email, { subject: SUBJECT })
+})
+
+// Regression: a session that vouched for nothing had no hash, so its end as not the owner's
+// could not forget the device on its other sessions, which vouched on.
+t.test('ending a session that vouched for nothing still forgets its device', async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const owner = await appLogin(account)
+  for (let i = 0; i < 5; i++) {
+    clock.advance(60)
+    await appLogin(account)
+  }
+  clock.advance(60)
+  const quiet = await appLogin(account)
+  t.notOk('noticed' in (await lastLogin(account.user.id) as object), 'past the mails that may wait')
+  clock.advance(75 * 60)
+  t.equal(await noticesReceived(mail, account.email), 5, 'the first and the four that waited')
+  for (let i = 0; i < 5; i++) await mail.nextMail(account.email, { subject: SUBJECT })
+  const known = await appLogin(account, quiet.deviceToken)
+  t.match(await lastLogin(account.user.id), { noticed: true }, 'told of at its next sign-in')
+  await mail.nextMail(account.email, { subject: SUBJECT })
+  t.equal((await app.inject({ method: 'POST', url: '/auth/logout', headers: { authorization: `Bearer ${known.accessToken}` } })).statusCode, 204)
+  t.equal((await app.inject({ method: 'DELETE', url: `/auth/sessions/${quiet.sessionId}`, headers: { authorization: `Bearer ${owner.accessToken}` } })).statusCode, 204)
+  clock.advance(16 * 60)
+  await appLogin(account, quiet.deviceToken)
+  t.match(await lastLogin(account.user.id), { newDevice: true, noticed: true }, 'the device is told of again')
   await mail.nextMail(account.email, { subject: SUBJECT })
 })
 

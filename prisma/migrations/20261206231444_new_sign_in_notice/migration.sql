@@ -6,7 +6,8 @@ ALTER TYPE "MailKind" ADD VALUE 'new_sign_in';
 -- AlterTable: the device a session's sign-in came from. Every session opened before this release
 -- (or by an older one beside it) has none, which stands for any device while the session lives:
 -- the upgrade tells nobody of the devices they are signed in on. No default, no table rewrite.
-ALTER TABLE "Session" ADD COLUMN     "deviceHash" BYTEA;
+ALTER TABLE "Session" ADD COLUMN     "deviceHash" BYTEA,
+ADD COLUMN     "deviceVouches" BOOLEAN NOT NULL DEFAULT true;
 
 -- AlterTable: when the owner was last mailed of a sign-in, on the row a login locks.
 ALTER TABLE "User" ADD COLUMN     "signInNoticeAt" TIMESTAMP(3);

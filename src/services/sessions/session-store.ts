@@ -251,6 +251,11 @@ export type OpenedSessionRow = ApiUserRow & { noticed: boolean }
  * each new device marked.
  */
 const NOTICE_INTERVAL_MS = 15 * 60 * 1000
+/**
+ * Mails that may wait, one a quarter after the other, each about its own sign-in: a sign-in due
+ * one beyond them is not mailed, and its session vouches for nothing.
+ */
+const NOTICES_WAITING = 4
 
 // One statement, so one round trip and all or nothing: while the user is still active, still
 // has the password the login proved and has not been signed out everywhere since the login
@@ -268,16 +273,21 @@ const NOTICE_INTERVAL_MS = 15 * 60 * 1000
 // is from no new device. The owner is mailed when the device is new or the failures forgotten
 // were many (ASVS 6.3.5), at a proven address only (an unproven one may be a stranger's, whom
 // a registrant signing in again and again would mail). At most one mail per NOTICE_INTERVAL_MS:
-// one due within it of the last leaves at its end, and one due while that waits shares it. The
-// time of the next mail is on the user's row, read as `locked` holds it, the address too
-// (either may have changed while the login waited), so that sign-ins at once are counted in
-// turn (regression: each read the audit trail as it was before the other committed, and each
-// mailed). A session vouches for its device only if the account knew it by its hash, or was
-// told of this sign-in, or cannot be (its first, an unproven address, the mails off): the
-// device of one that shared a waiting mail, or that stood for any, is told of at its next
-// sign-in (regressions: an intruder's sign-in within the quarter after the owner acted went
-// untold, and its session vouched for the device on). The mail, its time and its marks on the
-// audit entry commit with the session.
+// one due within it of the last waits in the outbox for its end, and up to NOTICES_WAITING wait
+// in turn, each about its own sign-in. The time of the last (or last waiting) mail is on the
+// user's row, read as `locked` holds it, the address too (either may have changed while the
+// login waited), so that sign-ins at once, whatever their instances' clocks, are each mailed in
+// turn (regressions: each read the audit trail as it was before the other committed, and each
+// mailed; a sign-in sharing a waiting mail was named in none; one whose clock read earlier than
+// another instance's mail was taken for sharing it, and mailed nobody). A session vouches for
+// its device (`deviceVouches`) only if the account knew it, or was told of this sign-in, or
+// cannot be (its first, an unproven address, the mails off): the device of one that stood for
+// any, or came past the mails that may wait, is told of at its next sign-in (regression: an
+// intruder's sign-in within the quarter after the owner acted went untold, and its session
+// vouched for the device on). The hash is kept either way, so that an end of a session as not
+// the owner's forgets the device on all its sessions (regression: one that vouched for nothing
+// had no hash to match, and the device's other sessions vouched on). The mail, its time and its
+// marks on the audit entry commit with the session.
 // The deletion is two DELETEs, each a range of the (userId, revokedAt) index, so a user with
 // many recently ended sessions costs nothing whatever plan PostgreSQL keeps for the statement
 // (one deletion with an OR could become "all the user's sessions, filtered"). The evicted
@@ -298,13 +308,13 @@ const openSessionStatement = statement<OpenedSessionRow>('login.succeed', `
   ), known AS MATERIALIZED (
     SELECT locked.email, $25 AND locked."emailVerifiedAt" IS NOT NULL AS told,
       EXISTS (
-        SELECT FROM "Session" s WHERE s."userId" = $2 AND s."deviceHash" = $24
+        SELECT FROM "Session" s WHERE s."userId" = $2 AND s."deviceHash" = $24 AND s."deviceVouches"
           AND COALESCE(s."revokedAt", LEAST(s."idleExpiresAt", s."absoluteExpiresAt")) >= $18
       ) AS by_hash,
       EXISTS (SELECT FROM "Session" s WHERE s."userId" = $2 AND s."deviceHash" IS NULL AND ${liveSessionSql('s', '$4')}) AS by_any,
       EXISTS (SELECT FROM "Session" s WHERE s."userId" = $2) OR u."createdAt" < $18 AS established,
       CASE WHEN locked."signInNoticeAt" IS NULL OR locked."signInNoticeAt" <= $29 THEN $4
-        WHEN locked."signInNoticeAt" <= $4 THEN locked."signInNoticeAt" + make_interval(secs => $30) END AS notice_at,
+        WHEN locked."signInNoticeAt" <= $4::timestamp(3) + make_interval(secs => $30 * ${NOTICES_WAITING - 1}) THEN locked."signInNoticeAt" + make_interval(secs => $30) END AS notice_at,
       (SELECT COALESCE(sum(failures), 0) FROM cleared WHERE "expiresAt" > $4)::int AS failed_attempts
     FROM "User" u JOIN locked ON locked.id = u.id
   ), seen AS MATERIALIZED (
@@ -333,9 +343,10 @@ const openSessionStatement = statement<OpenedSessionRow>('login.succeed', `
     WHERE s."userId" = $2 AND s."revokedAt" IS NULL AND LEAST(s."idleExpiresAt", s."absoluteExpiresAt") < $18 AND EXISTS (SELECT FROM locked)
   ), created AS (
     INSERT INTO "Session" (id, "userId", "secretSalt", "userAgent", ip, "createdAt", "lastUsedAt", "idleExpiresAt", "absoluteExpiresAt",
-      "authTime", amr, "passwordProvenAt", "totpProvenAt", "recoveryCodeProvenAt", "passkeyProvenAt", "passkeyProvenId", "recoveryCodeGeneration", "totpProvenEnrolmentId", "deviceHash")
-    SELECT $3, $2, $5, $6, $7, $4, $4, $8, $9, $4, $13::text[], $16, $14, $15, $17, $20, $22, $23,
-      CASE WHEN seen.by_hash OR NOT seen.established OR NOT seen.told OR EXISTS (SELECT FROM noticed) THEN $24 ELSE ''::bytea END
+      "authTime", amr, "passwordProvenAt", "totpProvenAt", "recoveryCodeProvenAt", "passkeyProvenAt", "passkeyProvenId", "recoveryCodeGeneration", "totpProvenEnrolmentId", "deviceHash",
+      "deviceVouches")
+    SELECT $3, $2, $5, $6, $7, $4, $4, $8, $9, $4, $13::text[], $16, $14, $15, $17, $20, $22, $23, $24,
+      seen.by_hash OR NOT seen.established OR NOT seen.told OR EXISTS (SELECT FROM noticed)
     FROM seen
   ), audited AS (
     INSERT INTO "AuditEvent" (id, "createdAt", action, "actorId", "subjectId", ip, details)
