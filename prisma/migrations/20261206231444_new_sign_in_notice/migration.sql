@@ -3,9 +3,10 @@
 -- spends an attempt; a newer instance sends it at a later one (README, "Upgrading").
 ALTER TYPE "MailKind" ADD VALUE 'new_sign_in';
 
--- AlterTable: the device a session's sign-in came from. Every session opened before this release
--- (or by an older one beside it) has none, which stands for any device while the session lives:
--- the upgrade tells nobody of the devices they are signed in on. No default, no table rewrite.
+-- AlterTable: the device a session's sign-in came from, and whether the session vouches for it.
+-- Every session opened before this release (or by an older one beside it) has no device, which
+-- stands for any while the session lives: the upgrade tells nobody of the devices they are
+-- signed in on. Constant defaults only: no table rewrite.
 ALTER TABLE "Session" ADD COLUMN     "deviceHash" BYTEA,
 ADD COLUMN     "deviceVouches" BOOLEAN NOT NULL DEFAULT true;
 
