@@ -39,7 +39,7 @@ async function freshAuthPlugin (app: FastifyInstance, { reauthentication, sessio
   app.decorate('requireFreshAuthentication', async (request: FastifyRequest) => {
     if (request.caller === null) throw apiError('AUTH_REQUIRED')
     const { userId, sessionId, claims } = request.caller
-    await reauthentication.assertFresh({ userId, sessionId, authTime: claims.auth_time })
+    await reauthentication.assertFresh({ userId, sessionId, tokenId: claims.jti })
   })
 
   // The token alone is not enough here: a revoked session, or an admin deactivated or demoted,

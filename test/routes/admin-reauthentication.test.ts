@@ -49,6 +49,22 @@ t.test('a stale admin session is refused every privilege or credential change, a
   t.equal(removed.statusCode, 204)
 })
 
+// Regression: a refresh after the login or a reauthentication minted a fresh token, so a copy of
+// an admin's refresh token could promote an account within the admin's ten minutes.
+t.test('an admin\'s token minted by a refresh is refused every privilege or credential change, even at once', async t => {
+  const admin = await loginAsAdmin(app, prisma)
+  const target = await registerAccount(app)
+  const refreshed = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: admin.refreshToken } })
+  t.equal(refreshed.statusCode, 200)
+  const headers = { authorization: `Bearer ${refreshed.json().accessToken as string}` }
+  for (const write of freshWrites(target.user.id)) {
+    const response = await app.inject({ ...write, headers })
+    t.equal(response.json().code, 'REAUTHENTICATION_REQUIRED', `${write.method} ${write.url} ${JSON.stringify(write.payload ?? {})}`)
+  }
+  t.match(await prisma.user.findUniqueOrThrow({ where: { id: target.user.id } }), { role: 'user', isActive: true }, 'the user is as they were')
+  t.equal((await app.inject({ method: 'PATCH', url: `/admin/users/${target.user.id}`, headers: admin.headers, payload: { role: 'admin' } })).statusCode, 200, 'the login\'s own token still promotes')
+})
+
 t.test('reading, signing a user out and sending a reset mail need no fresh authentication', async t => {
   const admin = await loginAsAdmin(app, prisma)
   const target = await registerAccount(app)

@@ -79,11 +79,35 @@ t.test('reauthenticating with the password answers a new access token, the fresh
   t.equal((await app.inject({ method: 'POST', url: '/auth/logout-all', headers: bearer(other.accessToken) })).json().code, 'AUTH_SESSION_REVOKED', 'the other session ended with the change')
   const refreshed = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken } })
   t.equal(refreshed.statusCode, 200, 'the refresh token still works')
-  t.equal((await app.inject({ method: 'POST', url: '/auth/mfa/recovery-codes', headers: bearer(refreshed.json().accessToken) })).json().code, 'MFA_NOT_ENABLED', 'and the tokens it mints are fresh too')
   t.equal(await prisma.auditEvent.count({ where: { subjectId: account.user.id, action: 'reauthentication.succeeded' } }), 1)
   t.equal(await prisma.auditEvent.count({ where: { subjectId: account.user.id, action: 'reauthentication.failed' } }), 1)
+  t.equal((await app.inject({ method: 'POST', url: '/auth/mfa/recovery-codes', headers: fresh })).json().code, 'MFA_NOT_ENABLED', 'the fresh token stays fresh after a refresh')
   clock.advance(STALE)
-  t.equal((await app.inject({ method: 'POST', url: '/auth/logout-all', headers: bearer(refreshed.json().accessToken) })).statusCode, 403, 'and stale again later')
+  t.equal((await app.inject({ method: 'POST', url: '/auth/logout-all', headers: fresh })).statusCode, 403, 'and is stale later')
+})
+
+// Regression: every token a refresh minted after a reauthentication counted as fresh, so whoever
+// held a copy of the refresh token (a backup of the app's storage, say) refreshed after the
+// owner's reauthentication and changed the address with the token it got: the account taken.
+t.test('a refresh mints no fresh token, whoever sends it: only the token an authentication answers is fresh', async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const owner = await loginWithBody(app, account)
+  const takeover = async (accessToken: string) => await app.inject({ method: 'PATCH', url: '/users/me', headers: bearer(accessToken), payload: { email: `taken-${Date.now()}@example.com` } })
+  const afterLogin = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: owner.refreshToken } })
+  t.equal(afterLogin.statusCode, 200)
+  t.equal((await takeover(afterLogin.json().accessToken)).json().code, 'REAUTHENTICATION_REQUIRED', 'a refresh right after the login mints a stale token')
+  clock.advance(STALE)
+  const renewed = await reauthenticate(bearer(owner.accessToken), { password: account.password })
+  t.equal(renewed.statusCode, 200, 'the owner reauthenticates')
+  const stolen = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: afterLogin.json().refreshToken } })
+  t.equal(stolen.statusCode, 200, 'the copy of the refresh token refreshes')
+  t.equal(stolen.json().sessionId, owner.sessionId)
+  for (const [method, url, payload] of sensitive(account.password)) {
+    const response = await app.inject({ method: method as 'POST', url, headers: bearer(stolen.json().accessToken), ...(payload === undefined ? {} : { payload: payload as object }) })
+    t.equal(response.json().code, 'REAUTHENTICATION_REQUIRED', `${method} ${url} with what it minted`)
+  }
+  t.equal(await prisma.user.count({ where: { id: account.user.id, pendingEmail: null } }), 1, 'no address change is pending')
+  t.equal((await takeover(renewed.json().accessToken)).statusCode, 200, 'the owner\'s own fresh token still is')
 })
 
 // Regression (ASVS 7.2.4): freshness was the session's, so the owner's reauthentication made

@@ -584,3 +584,29 @@ t.test('a listener that throws stops no other', async t => {
   t.match(thrown, [{ message: 'listener bug' }])
   stop()
 })
+
+// Regression: a call sent before a reauthentication, whose token had expired, refreshed when its
+// answer came, and the refresh's access cookie took the place of the reauthentication's, the only
+// one that counts as fresh: the change the user had just proven themselves for was refused again.
+t.test('a call that expired across a reauthentication, in this tab or another, goes out again with the reauthentication\'s cookie, not a refreshed one', async t => {
+  for (const [reauthenticating, calling] of [[0, 0], [1, 0]] as const) {
+    const service = createStandIn()
+    const tabs = openTabs(t, service, 2)
+    await tabs[0]?.client.login({ email: user.email, password: 'pw' })
+    await settle()
+    service.expire()
+    // The reauthentication sets the access cookie, as the service does.
+    service.overrides.set('POST /auth/reauthenticate', () => {
+      service.jar.access = { session: service.state.session, generation: service.state.generation + 7 }
+      return Response.json({ expiresIn: 900 })
+    })
+    service.answerDelays.set('GET /users/me', 100)
+    const expired = tabs[calling]?.client.me()
+    await sleep(10)
+    await tabs[reauthenticating]?.client.reauthenticate({ password: 'pw' })
+    await expired
+    t.equal(service.count('POST /auth/refresh'), 0, 'no refresh')
+    t.equal(service.count('GET /users/me'), 2, 'sent again')
+    t.equal(service.jar.access?.generation, 7, 'the reauthentication\'s cookie stays')
+  }
+})

@@ -371,3 +371,23 @@ t.test('a storage whose getDevice or setDevice fails still signs in, without the
   t.match(await kept.get(), { refreshToken: '2.0.refresh' }, 'the tokens are kept')
   t.same(await client.me(), user, 'and used')
 })
+
+// Regression: a call sent before a reauthentication, whose token had expired, refreshed when its
+// answer came and put the refreshed token in place of the reauthentication's, the only one that
+// counts as fresh: the change the user had just proven themselves for was refused again.
+t.test('a call that expired across a reauthentication goes out again with the reauthentication\'s token, not a refreshed one', async t => {
+  const { service, storage, client } = signedInClient()
+  await client.login({ identifier: 'ada', password: 'pw' })
+  service.expire()
+  service.overrides.set('POST /auth/reauthenticate', () => Response.json({ accessToken: 'access.1.7', tokenType: 'Bearer', expiresIn: 900 }))
+  service.answerDelays.set('GET /users/me', 100)
+  const expired = client.me()
+  await sleep(10)
+  await client.reauthenticate({ password: 'pw' })
+  t.match(await storage.get(), { accessToken: 'access.1.7' }, 'the reauthentication\'s token kept')
+  await expired
+  t.equal(service.count('POST /auth/refresh'), 0, 'no refresh')
+  t.equal(service.count('GET /users/me'), 2, 'sent again')
+  t.equal(new Headers(service.sent.at(-1)?.init.headers).get('authorization'), 'Bearer access.1.7', 'with the fresh token')
+  t.match(await storage.get(), { accessToken: 'access.1.7' }, 'which stays')
+})

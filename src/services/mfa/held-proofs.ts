@@ -7,6 +7,7 @@ import { hasSecondFactor, secondFactorsOf, type SecondFactors } from './second-f
 /** What a session's proofs are read with: the proofs, and the user's factors now. */
 const proofsAndFactors = {
   authTime: true,
+  freshTokenId: true,
   totpProvenAt: true,
   totpProvenEnrolmentId: true,
   recoveryCodeProvenAt: true,
@@ -20,6 +21,8 @@ const proofsAndFactors = {
 export interface HeldProofs {
   /** The session's latest authentication (a login or a reauthentication). */
   authTime: Date
+  /** The `jti` of the access token that authentication answered (see assertFresh). */
+  freshTokenId: string | null
   role: string
   /** Whether the user has a second factor now: an app set up, or a passkey. */
   hasFactor: boolean
@@ -44,6 +47,7 @@ export async function heldProofsOf (db: Db, userId: string, sessionId: string, a
   const hasFactor = hasApp || passkeys.length > 0
   return {
     authTime: session.authTime,
+    freshTokenId: session.freshTokenId,
     role,
     hasFactor,
     totp: hasApp && session.totpProvenEnrolmentId === totpFactor?.enrolmentId ? session.totpProvenAt : null,

@@ -1,4 +1,5 @@
 // Fresh authentication: sensitive changes need a proof made on this session recently; POST /auth/reauthenticate makes one.
+import { randomUUID } from 'node:crypto'
 import type { Db, PrismaClient, Transaction } from '../../db/prisma.js'
 import { apiError, mfaNotEnabled, reauthenticationRequired, withStatus } from '../../errors.js'
 import type { AuditService } from '../admin/audit.js'
@@ -65,8 +66,8 @@ async function proofsOf ({ prisma, now }: ReauthenticationDeps, userId: string, 
   return proofs
 }
 
-/** A session's caller, with the access token's auth_time (absent only from tokens older than second factors). */
-export interface FreshnessCaller { userId: string, sessionId: string, authTime: number | undefined }
+/** A session's caller, with the id (`jti`) of the access token it presented. */
+export interface FreshnessCaller { userId: string, sessionId: string, tokenId: string }
 
 /** The session as reauthentication leaves it: what its new access token says. */
 type Reauthenticated = NonNullable<Awaited<ReturnType<typeof markReauthenticated>>>
@@ -81,11 +82,11 @@ type Reauthenticated = NonNullable<Awaited<ReturnType<typeof markReauthenticated
  * takes it (see lockUser): a deletion's cascade, a password change and a removal of the factors
  * reach the session and the factor in other orders.
  */
-async function proveAndRecord (deps: ReauthenticationDeps, userId: string, sessionId: string, proof: ReauthenticationProof, passwordHash: string, ip: string): Promise<{ refusal: Error } | { refusal: null, session: Reauthenticated }> {
+async function proveAndRecord (deps: ReauthenticationDeps, userId: string, sessionId: string, proof: ReauthenticationProof, passwordHash: string, ip: string, freshTokenId: string): Promise<{ refusal: Error } | { refusal: null, session: Reauthenticated }> {
   const { prisma, passwords, factors, assertions, audit, now } = deps
   // The proof and its audit entry commit together.
   const record = async (tx: Transaction, proven: Proof) => {
-    const session = await markReauthenticated(tx, userId, sessionId, proven, now())
+    const session = await markReauthenticated(tx, userId, sessionId, proven, now(), freshTokenId)
     if (session === null) throw apiError('AUTH_SESSION_REVOKED')
     await audit.recordIn(tx, { action: 'reauthentication.succeeded', actorId: userId, subjectId: userId, ip, details: { method: methodOf(proof) } })
     return { refusal: null, session }
@@ -124,19 +125,22 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
      * OWASP ASVS 3.7.1 (re-authentication before sensitive changes): a stolen session, or a
      * device left signed in, cannot change the credentials or remove the account by itself.
      * Fresh means the session's user authenticated (logged in, or proved a password or factor by
-     * POST /auth/reauthenticate) within REAUTH_MAX_AGE_SECONDS, and the access token was minted
-     * since: its auth_time is that authentication's (ASVS 7.2.4). A copy of the session's token
-     * taken before a reauthentication stays as stale as it was (regression: the owner's
-     * reauthentication made every copy of the session's tokens fresh). Else 403 with the methods.
+     * POST /auth/reauthenticate) within REAUTH_MAX_AGE_SECONDS, and the access token is the one
+     * that authentication answered (ASVS 7.2.4), recorded on the session by its `jti`. A copy of
+     * the session's token taken before a reauthentication stays as stale as it was (regression:
+     * the owner's reauthentication made every copy of the session's tokens fresh), and so does
+     * every token a refresh mints (regression: whoever held a copy of the refresh token refreshed
+     * after the owner's reauthentication and had a fresh token to change the address with).
+     * Else 403 with the methods.
      */
-    async assertFresh ({ userId, sessionId, authTime }: FreshnessCaller, db: Db = prisma): Promise<void> {
+    async assertFresh ({ userId, sessionId, tokenId }: FreshnessCaller, db: Db = prisma): Promise<void> {
       const proofs = await proofsOf(deps, userId, sessionId, db)
-      const mintedSince = authTime === Math.floor(proofs.authTime.getTime() / 1000)
+      const answeredByIt = tokenId === proofs.freshTokenId
       // An authentication stamped ahead of this clock (set back since, or another instance's
       // running ahead) is as fresh as one as far behind (regression: fresh for the step's length).
       const recent = Math.abs(now().getTime() - proofs.authTime.getTime()) <= maxAgeSeconds * 1000
       // Beside a factor, only an authentication that proved one the user still has (see reauthenticationMethods).
-      if (mintedSince && recent && (!proofs.hasFactor || provedFactorSince(proofs))) return
+      if (answeredByIt && recent && (!proofs.hasFactor || provedFactorSince(proofs))) return
       throw reauthenticationRequired(reauthenticationMethods(await factors.secondFactors(userId, db)))
     },
 
@@ -167,7 +171,8 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
 
     /**
      * Proves the password or a factor again on this session, without a new one, and answers a
-     * new access token, the one that counts as fresh (see assertFresh); the refresh token stays.
+     * new access token, the one that counts as fresh (see assertFresh); the refresh token stays,
+     * and the tokens its refreshes mint do not count as fresh.
      * Failures count toward the account's login backoff and its wait applies (429), so a stolen
      * session cannot be used to guess the password.
      */
@@ -179,6 +184,7 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
       if (requireVerifiedEmail && user.emailVerifiedAt === null) throw apiError('EMAIL_NOT_VERIFIED')
       const keys = throttle.keys.account(user)
       const method = methodOf(proof)
+      const freshTokenId = randomUUID()
       // In turn with the logins by the address, as they count against its backoff alike.
       const session = await throttle.inTurn(keys[0] as string, async () => {
         await throttle.assertMayTryAll(keys)
@@ -186,7 +192,7 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
         // The password beside a factor proves too little (403, with the methods that do).
         if (method === 'password' && hasSecondFactor(owned)) throw reauthenticationRequired(reauthenticationMethods(owned))
         if (!mayProveWith(method, owned)) throw mfaNotEnabled(method === 'totp' ? 'authenticator app' : method === 'webauthn' ? 'passkey' : 'second factor')
-        const proven = await proveAndRecord(deps, userId, sessionId, proof, user.passwordHash, ip)
+        const proven = await proveAndRecord(deps, userId, sessionId, proof, user.passwordHash, ip, freshTokenId)
         if (proven.refusal === null) return proven.session
         await throttle.recordFailure(keys[0] as string)
         await audit.record({ action: method === 'password' ? 'reauthentication.failed' : 'mfa.code_failed', actorId: userId, subjectId: userId, ip, details: { during: 'reauthentication', method } })
@@ -194,7 +200,7 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
       })
       if (method === 'recovery_code') outbox.wake()
       const grant = { userId, sessionId, role: session.user.role, emailVerified: session.user.emailVerifiedAt !== null, amr: session.amr, authTime: session.authTime }
-      return { ...issueAccessToken(grant, settings.tokenLifetimes().accessTokenTtlSeconds), sessionExpiresAt: expiryOf(session) }
+      return { ...issueAccessToken(grant, settings.tokenLifetimes().accessTokenTtlSeconds, freshTokenId), sessionExpiresAt: expiryOf(session) }
     }
   }
 }

@@ -7,7 +7,7 @@ import type { FailureState } from './login-throttle.js'
 import type { SigningInDevice, StartedSession } from './sessions.js'
 import { describeDevice, deviceHashOf } from './devices.js'
 import { expiryOf } from './liveness.js'
-import { openSession } from './session-store.js'
+import { openSession, type NewSession } from './session-store.js'
 import type { SettingsService } from '../admin/settings.js'
 import type { RefreshTokenCodec } from '../tokens/refresh-tokens.js'
 import { apiUserOfRow, type ApiUser } from '../accounts/api-user.js'
@@ -76,6 +76,16 @@ function amrOf (proof: LoginProof): string[] {
   return ['pwd']
 }
 
+/** What the session records as proven by the login (see NewSession). */
+function provenBy (proof: LoginProof): NewSession['proven'] {
+  return {
+    password: proof.passwordless !== true,
+    totpEnrolmentId: proof.secondFactor === 'totp' ? proof.totpEnrolmentId ?? null : null,
+    recoveryCodeGeneration: proof.secondFactor === 'recovery_code' ? proof.recoveryCodeGeneration ?? null : null,
+    passkeyId: proof.secondFactor === 'webauthn' ? proof.passkeyId ?? null : null
+  }
+}
+
 export function createLoginRecords ({ sql, codec, settings, now, maxSessionsPerUser, sessionRetentionDays, notices, wakeMail }: LoginRecordsDeps) {
   return {
     /** The failures counted against `throttleKey`, and the account `lookup` names, if any. */
@@ -91,13 +101,14 @@ export function createLoginRecords ({ sql, codec, settings, now, maxSessionsPerU
     /**
      * Opens a new session for a proven login: always a new id (the challenge's reservation, or
      * drawn now) and a new secret (no session fixation), with the per-user cap applied and the
-     * audit entry written alongside. Null when the account was deleted, deactivated or given
+     * audit entry written alongside, and the id of its first access token, the fresh one. Null when the account was deleted, deactivated or given
      * another password after the login read it: the login lost that race and opens nothing.
      * 401 MFA_CHALLENGE_EXPIRED when the challenge's session has opened meanwhile (two attempts
      * sent again at once).
      */
-    async openSessionFor (userId: string, device: SigningInDevice, throttleKeys: string[], proof: LoginProof): Promise<{ session: StartedSession, user: ApiUser, amr: string[], authTime: Date } | null> {
+    async openSessionFor (userId: string, device: SigningInDevice, throttleKeys: string[], proof: LoginProof): Promise<{ session: StartedSession, user: ApiUser, amr: string[], authTime: Date, freshTokenId: string } | null> {
       const at = now()
+      const freshTokenId = randomUUID()
       const amr = amrOf(proof)
       const lifetimes = settings.tokenLifetimes()
       const sessionId = proof.sessionId ?? randomUUID()
@@ -114,12 +125,8 @@ export function createLoginRecords ({ sql, codec, settings, now, maxSessionsPerU
         idleExpiresAt,
         absoluteExpiresAt,
         amr,
-        proven: {
-          password: proof.passwordless !== true,
-          totpEnrolmentId: proof.secondFactor === 'totp' ? proof.totpEnrolmentId ?? null : null,
-          recoveryCodeGeneration: proof.secondFactor === 'recovery_code' ? proof.recoveryCodeGeneration ?? null : null,
-          passkeyId: proof.secondFactor === 'webauthn' ? proof.passkeyId ?? null : null
-        },
+        freshTokenId,
+        proven: provenBy(proof),
         keepOthers: maxSessionsPerUser - 1,
         deleteEndedBefore: new Date(at.getTime() - sessionRetentionDays * 86_400_000),
         passwordHash: proof.passwordHash ?? null,
@@ -142,7 +149,8 @@ export function createLoginRecords ({ sql, codec, settings, now, maxSessionsPerU
         session: { sessionId, refreshToken: codec.encode(sessionId, 0, salt), refreshExpiresAt: expiryOf({ idleExpiresAt, absoluteExpiresAt }) },
         user: apiUserOfRow(row),
         amr,
-        authTime: at
+        authTime: at,
+        freshTokenId
       }
     }
   }

@@ -76,9 +76,9 @@ async function refuseChangedAccount ({ audit, metrics }: Pick<LoginDeps, 'audit'
 async function signIn ({ records, settings, issueAccessToken, audit, metrics }: LoginDeps, user: { id: string }, device: SigningInDevice, throttleKeys: string[], proof: LoginProof): Promise<SignedIn> {
   const opened = await records.openSessionFor(user.id, device, throttleKeys, proof)
   if (opened === null) return await refuseChangedAccount({ audit, metrics }, user.id, device)
-  const { session, user: visible, amr, authTime } = opened
+  const { session, user: visible, amr, authTime, freshTokenId } = opened
   const grant = { userId: user.id, sessionId: session.sessionId, role: visible.role, emailVerified: visible.emailVerified, amr, authTime }
-  const access = issueAccessToken(grant, settings.tokenLifetimes().accessTokenTtlSeconds)
+  const access = issueAccessToken(grant, settings.tokenLifetimes().accessTokenTtlSeconds, freshTokenId)
   metrics.login('success')
   return {
     user: visible,

@@ -142,12 +142,12 @@ function provenData (proof: Proof, at: Date) {
 }
 
 /**
- * Records a reauthentication: the proof, as markProven does, and the session's authentication
- * time (the access tokens' auth_time), so that only tokens minted from now on count as fresh.
- * What the new access token needs; null when the session has ended.
+ * Records a reauthentication: the proof, as markProven does, the session's authentication time
+ * (the access tokens' auth_time) and the `jti` of the access token it answers, the only one that
+ * counts as fresh from now on. What that token needs; null when the session has ended.
  */
-export async function markReauthenticated (tx: Transaction, userId: string, sessionId: string, proof: Proof, at: Date) {
-  const { count } = await tx.session.updateMany({ where: { id: sessionId, userId, ...liveSessionWhere(at) }, data: { ...provenData(proof, at), authTime: at } })
+export async function markReauthenticated (tx: Transaction, userId: string, sessionId: string, proof: Proof, at: Date, freshTokenId: string) {
+  const { count } = await tx.session.updateMany({ where: { id: sessionId, userId, ...liveSessionWhere(at) }, data: { ...provenData(proof, at), authTime: at, freshTokenId } })
   if (count === 0) return null
   return await tx.session.findUniqueOrThrow({
     where: { id: sessionId },
@@ -218,6 +218,8 @@ export interface NewSession {
   idleExpiresAt: Date
   absoluteExpiresAt: Date
   amr: string[]
+  /** The `jti` of the access token the login answers: the session's fresh one (see assertFresh). */
+  freshTokenId: string
   /** The proofs the login made: each sets its column to the login's time (an app's with its enrolment, a recovery code's with its generation, a passkey's with its id). */
   proven: { password: boolean, totpEnrolmentId: string | null, recoveryCodeGeneration: number | null, passkeyId: string | null }
   /** Live sessions of the user that survive: the oldest beyond them end ('evicted'). */
@@ -313,8 +315,8 @@ const openSessionStatement = statement<OpenedSessionRow>('login.succeed', `
       ) AS by_hash,
       EXISTS (SELECT FROM "Session" s WHERE s."userId" = $2 AND s."deviceHash" IS NULL AND ${liveSessionSql('s', '$4')}) AS by_any,
       EXISTS (SELECT FROM "Session" s WHERE s."userId" = $2) OR u."createdAt" < $18 AS established,
-      CASE WHEN locked."signInNoticeAt" IS NULL OR locked."signInNoticeAt" <= $29 THEN $4
-        WHEN locked."signInNoticeAt" <= $4::timestamp(3) + make_interval(secs => $30 * ${NOTICES_WAITING - 1}) THEN locked."signInNoticeAt" + make_interval(secs => $30) END AS notice_at,
+      CASE WHEN locked."signInNoticeAt" IS NULL OR locked."signInNoticeAt" <= $4::timestamp(3) - make_interval(secs => $29) THEN $4
+        WHEN locked."signInNoticeAt" <= $4::timestamp(3) + make_interval(secs => $29 * ${NOTICES_WAITING - 1}) THEN locked."signInNoticeAt" + make_interval(secs => $29) END AS notice_at,
       (SELECT COALESCE(sum(failures), 0) FROM cleared WHERE "expiresAt" > $4)::int AS failed_attempts
     FROM "User" u JOIN locked ON locked.id = u.id
   ), seen AS MATERIALIZED (
@@ -344,8 +346,8 @@ const openSessionStatement = statement<OpenedSessionRow>('login.succeed', `
   ), created AS (
     INSERT INTO "Session" (id, "userId", "secretSalt", "userAgent", ip, "createdAt", "lastUsedAt", "idleExpiresAt", "absoluteExpiresAt",
       "authTime", amr, "passwordProvenAt", "totpProvenAt", "recoveryCodeProvenAt", "passkeyProvenAt", "passkeyProvenId", "recoveryCodeGeneration", "totpProvenEnrolmentId", "deviceHash",
-      "deviceVouches")
-    SELECT $3, $2, $5, $6, $7, $4, $4, $8, $9, $4, $13::text[], $16, $14, $15, $17, $20, $22, $23, $24,
+      "freshTokenId", "deviceVouches")
+    SELECT $3, $2, $5, $6, $7, $4, $4, $8, $9, $4, $13::text[], $16, $14, $15, $17, $20, $22, $23, $24, $30,
       seen.by_hash OR NOT seen.established OR NOT seen.told OR EXISTS (SELECT FROM noticed)
     FROM seen
   ), audited AS (
@@ -368,7 +370,7 @@ export async function openSession (sql: Sql, session: NewSession): Promise<Opene
     iso(session.deleteEndedBefore), session.passwordHash, session.proven.passkeyId, session.signOutGeneration, session.proven.recoveryCodeGeneration,
     session.proven.totpEnrolmentId, session.deviceHash, session.notices.enabled, session.notices.afterFailures, session.noticeId,
     JSON.stringify({ at, ip: session.ip, device: session.deviceDescription }),
-    iso(new Date(session.at.getTime() - NOTICE_INTERVAL_MS)), NOTICE_INTERVAL_MS / 1000
+    NOTICE_INTERVAL_MS / 1000, session.freshTokenId
   ])
   return row ?? null
 }

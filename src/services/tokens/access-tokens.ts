@@ -32,12 +32,12 @@ export interface AccessTokenIssuerDeps {
 }
 
 /**
- * Mints access tokens. `iat`/`exp` come from the injected clock, `jti` is unique, and the
- * signer (configured once) adds `iss`, `aud`, the algorithm and the `typ: at+jwt` header
- * (RFC 9068).
+ * Mints access tokens. `iat`/`exp` come from the injected clock, `jti` is unique (an
+ * authentication draws it first, to record it as its session's fresh token), and the signer
+ * (configured once) adds `iss`, `aud`, the algorithm and the `typ: at+jwt` header (RFC 9068).
  */
 export function createAccessTokenIssuer ({ sign, now, clientId }: AccessTokenIssuerDeps) {
-  return function issueAccessToken (grant: AccessGrant, ttlSeconds: number): SignedAccessToken {
+  return function issueAccessToken (grant: AccessGrant, ttlSeconds: number, tokenId: string = randomUUID()): SignedAccessToken {
     const iat = Math.floor(now().getTime() / 1000)
     const token = sign({
       sub: grant.userId,
@@ -48,7 +48,7 @@ export function createAccessTokenIssuer ({ sign, now, clientId }: AccessTokenIss
       amr: grant.amr,
       auth_time: Math.floor(grant.authTime.getTime() / 1000),
       client_id: clientId,
-      jti: randomUUID(),
+      jti: tokenId,
       iat,
       exp: iat + ttlSeconds
     })

@@ -37,6 +37,7 @@ const loginOf = (userId: string): NewSession => ({
   idleExpiresAt: new Date(at.getTime() + 7 * day),
   absoluteExpiresAt: new Date(at.getTime() + 30 * day),
   amr: ['pwd'],
+  freshTokenId: randomUUID(),
   proven: { password: true, totpEnrolmentId: null, recoveryCodeGeneration: null, passkeyId: null },
   keepOthers: 9,
   deleteEndedBefore: new Date(at.getTime() - 30 * day),

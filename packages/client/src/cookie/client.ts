@@ -174,7 +174,14 @@ export function createAuthClient (options: AuthClientOptions) {
         end(event)
       },
       // The browser keeps the new access cookie.
-      reauthenticating: async (path, init) => { await ok(authed(path, init)) }
+      // Its answer set the access cookie that alone counts as fresh: told as a refresh, so that a
+      // call whose token expired before it goes out again with that cookie rather than refresh it away.
+      reauthenticating: async (path, init) => {
+        await ok(authed(path, init))
+        const at = Date.now()
+        await lock.record(at)
+        channel.post({ type: 'refreshed', at })
+      }
     }),
 
     /** Signs in: the service sets the cookies. May answer a second-factor challenge instead. */

@@ -131,8 +131,10 @@ export function createTokenClient (options: TokenClientOptions) {
     refreshing ??= (async () => {
       const since = sessionChanges
       const tokens = await current()
-      // Already rotated by another client on the same storage: its successor will do.
-      if (tokens.refreshToken !== stale.refreshToken) return tokens
+      // Already rotated by another client on the same storage: its successor will do. Or a
+      // reauthentication's token kept since, the only one that counts as fresh: a refresh would
+      // put a stale one in its place, so the call that expired goes out with it instead.
+      if (tokens.refreshToken !== stale.refreshToken || tokens.accessToken !== stale.accessToken) return tokens
       const response = await sendRefresh(http, refreshTimeoutMs, { refreshToken: tokens.refreshToken })
       if (!response.ok) {
         const error = await errorFrom(response)
