@@ -18,7 +18,7 @@ declare module 'fastify' {
      * session has ended, rather than when its access token expires.
      */
     requireLiveSession: (request: FastifyRequest) => Promise<void>
-    /** Guard, after `authenticate`: 403 REAUTHENTICATION_REQUIRED (with `methods`) unless this session's user authenticated within REAUTH_MAX_AGE_SECONDS and the access token was minted since. */
+    /** Guard, after `authenticate`: 403 REAUTHENTICATION_REQUIRED (with `methods`) unless this session's user authenticated within REAUTH_MAX_AGE_SECONDS and the access token is the one that authentication answered. */
     requireFreshAuthentication: (request: FastifyRequest) => Promise<void>
     /**
      * Guard of the admin API, after `authenticate`: the session must still be live (else 401
@@ -39,7 +39,7 @@ async function freshAuthPlugin (app: FastifyInstance, { reauthentication, sessio
   app.decorate('requireFreshAuthentication', async (request: FastifyRequest) => {
     if (request.caller === null) throw apiError('AUTH_REQUIRED')
     const { userId, sessionId, claims } = request.caller
-    await reauthentication.assertFresh({ userId, sessionId, tokenId: claims.jti })
+    await reauthentication.assertFresh({ userId, sessionId, tokenId: claims.jti, authTime: claims.auth_time })
   })
 
   // The token alone is not enough here: a revoked session, or an admin deactivated or demoted,

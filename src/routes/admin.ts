@@ -45,7 +45,7 @@ export async function adminRoutes (app: FastifyInstance, { admin, audit, setting
   // The guards above ran as the headers came in; every change checks its caller again as it commits.
   const adminActor = adminActors(reauthentication)
   const actor = (request: FastifyRequest, permission: Permission, fresh = false) =>
-    adminActor({ ...actorOf(request), tokenId: callerOf(request).claims.jti }, permission, { fresh })
+    adminActor({ ...actorOf(request), tokenId: callerOf(request).claims.jti, authTime: callerOf(request).claims.auth_time }, permission, { fresh })
   userRoutes(routes, can, fresh, actor, admin)
   userCredentialRoutes(routes, can, fresh, actor, admin, factors)
   userSessionRoutes(routes, can, actor, admin)

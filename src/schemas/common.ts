@@ -80,7 +80,7 @@ export const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { 
 export const needsFreshAuthentication = 'Needs fresh authentication (403 `REAUTHENTICATION_REQUIRED` with the accepted `methods`: POST /auth/reauthenticate, then retry).'
 
 /** The description's note on a session ended as not its owner's (session-store.ts, disownSession). */
-export const DISOWNED_SESSION = 'Its device is forgotten on every session of the account, so that a sign-in from it is mailed to the owner (README, "Sign-in notices"), and a sign-in under way whose account was read before opens no session (401 `AUTH_INVALID_CREDENTIALS`).'
+export const DISOWNED_SESSION = 'Its device is forgotten on every session of the account, so that a sign-in from it is mailed to the owner (README, "Sign-in notices"), an email change it staged ends with its link, and a sign-in under way whose account was read before opens no session (401 `AUTH_INVALID_CREDENTIALS`).'
 
 export const needsProvenAddress = 'Only once the account\'s email address is verified: 403 `EMAIL_NOT_VERIFIED` before (POST /auth/email/resend mails a new link).'
 

@@ -243,6 +243,44 @@ t.test('an admin\'s remedies for a compromised account end a staged email change
   }
 })
 
+// Regression (a review): ending the intruder's session alone, from the owner's list, by an admin
+// or for a reused refresh token, left the change it staged alive: the intruder confirmed it later,
+// had the next reset link mailed to the new address, and took the account.
+t.test('ending the session that staged an email change as not the owner\'s ends the change; ending another leaves it', async t => {
+  const admin = await loginAsAdmin(app, prisma)
+  for (const end of ['from the owner\'s list', 'by an admin', 'for a reused refresh token', 'another session ended'] as const) {
+    const account = await registerProvenAccount(app, prisma)
+    const owner = await loginWithBody(app, account)
+    const intruder = await loginWithBody(app, account)
+    const bystander = await loginWithBody(app, account)
+    const theirs = newAccount().email
+    t.equal((await patchMe(intruder.accessToken, { email: theirs })).statusCode, 200)
+    const confirmation = await mail.nextMail(theirs, { subject: CONFIRM_NEW })
+    await mail.nextMail(account.email, { subject: NOTICE })
+
+    if (end === 'from the owner\'s list' || end === 'another session ended') {
+      const ended = end === 'another session ended' ? bystander.sessionId : intruder.sessionId
+      t.equal((await app.inject({ method: 'DELETE', url: `/auth/sessions/${ended}`, headers: { authorization: `Bearer ${owner.accessToken}` } })).statusCode, 204)
+    } else if (end === 'by an admin') {
+      t.equal((await app.inject({ method: 'DELETE', url: `/admin/users/${account.user.id}/sessions/${intruder.sessionId}`, headers: admin.headers })).statusCode, 204)
+    } else {
+      const rotated = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: intruder.refreshToken } })
+      await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: rotated.json().refreshToken } })
+      t.equal((await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: intruder.refreshToken } })).json().code, 'AUTH_REFRESH_REUSED')
+    }
+
+    const user = await prisma.user.findUniqueOrThrow({ where: { id: account.user.id } })
+    if (end === 'another session ended') {
+      t.equal(user.pendingEmail, theirs, `${end}: the change stays (it may be the owner's own)`)
+      t.equal((await verify(confirmation.token)).statusCode, 204, `${end}: its link works`)
+      continue
+    }
+    t.equal(user.pendingEmail, null, `${end}: nothing is pending`)
+    t.equal((await verify(confirmation.token)).json().code, 'VERIFICATION_TOKEN_INVALID', `${end}: the intruder's link is dead`)
+    t.equal((await prisma.user.findUniqueOrThrow({ where: { id: account.user.id } })).email, account.email, `${end}: the address stays the owner's`)
+  }
+})
+
 t.test('following a link while a new one is asked for: no deadlock', {
   skip: process.env.TEST_DATABASE_URL === undefined || process.env.TEST_DATABASE_URL === '' ? 'needs a server: the embedded database has one connection' : false
 }, async t => {

@@ -125,6 +125,18 @@ t.test('a copy of the session\'s access token taken before a reauthentication st
   t.equal((await app.inject({ method: 'GET', url: '/users/me', headers: copy })).statusCode, 200, 'which still reads what any token of the session may')
 })
 
+// Regression (a review): an older release's reauthentication, beside this one in a rolling
+// upgrade, moves the session's authentication time and leaves the recorded token id, which named
+// the login's token: a stale copy of it was fresh again.
+t.test('a reauthentication that records no token (an older release\'s) leaves every token stale', async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const { accessToken, sessionId } = await loginWithBody(app, account)
+  clock.advance(STALE)
+  await prisma.session.update({ where: { id: sessionId }, data: { passwordProvenAt: clock.now(), authTime: clock.now() } })
+  const response = await app.inject({ method: 'PATCH', url: '/users/me', headers: bearer(accessToken), payload: { email: `taken-${Date.now()}@example.com` } })
+  t.equal(response.json().code, 'REAUTHENTICATION_REQUIRED', 'the login\'s token, stale before, stays so')
+})
+
 t.test('with a factor: the code or a recovery code also renews, and the methods say so', async t => {
   const account = await registerProvenAccount(app, prisma)
   const { accessToken } = await loginWithBody(app, account)

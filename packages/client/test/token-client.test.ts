@@ -391,3 +391,26 @@ t.test('a call that expired across a reauthentication goes out again with the re
   t.equal(new Headers(service.sent.at(-1)?.init.headers).get('authorization'), 'Bearer access.1.7', 'with the fresh token')
   t.match(await storage.get(), { accessToken: 'access.1.7' }, 'which stays')
 })
+
+// Regression: a refresh under way across a reauthentication put its stale token in place of the
+// reauthentication's when it landed last, and the reauthentication's was dropped when the
+// refresh landed first (it found another refresh token kept): the next sensitive call was refused.
+t.test('a refresh and a reauthentication that overlap keep the reauthentication\'s token beside the new refresh token, whichever lands last', async t => {
+  for (const landsLast of ['refresh', 'reauthentication']) {
+    const { service, storage, client } = signedInClient()
+    await client.login({ identifier: 'ada', password: 'pw' })
+    service.expire()
+    service.overrides.set('POST /auth/reauthenticate', async () => {
+      if (landsLast === 'reauthentication') await sleep(100)
+      return Response.json({ accessToken: 'access.1.7', tokenType: 'Bearer', expiresIn: 900 })
+    })
+    if (landsLast === 'refresh') service.answerDelays.set('POST /auth/refresh', 100)
+    const reauthentication = landsLast === 'reauthentication' ? client.reauthenticate({ password: 'pw' }) : null
+    const call = client.me()
+    await sleep(10)
+    await (reauthentication ?? client.reauthenticate({ password: 'pw' }))
+    t.same(await call, user)
+    t.match(await storage.get(), { accessToken: 'access.1.7', refreshToken: '1.1.refresh' }, `${landsLast} last: both kept`)
+    t.equal(service.count('POST /auth/refresh'), 1)
+  }
+})

@@ -1,6 +1,6 @@
 // What someone holding the password or a session may have begun and not finished, ended by the owner's and the admins' remedies.
 import type { Transaction } from '../../db/prisma.js'
-import { cancelEmailChange } from './user-store.js'
+import { cancelEmailChange, cancelEmailChangeStagedBy } from './user-store.js'
 import { voidPendingChallenges } from '../mfa/challenges.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 
@@ -17,4 +17,13 @@ export async function voidUnfinishedChanges (tx: Transaction, oneTimeTokens: Pic
   await oneTimeTokens.revoke(tx, userId, 'password_reset')
   await oneTimeTokens.revoke(tx, userId, 'email_change')
   await cancelEmailChange(tx, userId)
+}
+
+/**
+ * Inside the end of one session as not the owner's (from the session list, by an admin, for a
+ * reused refresh token): the email change that session staged, with its link. A change another
+ * session staged stays, the owner's own among them.
+ */
+export async function voidEmailChangeStagedBy (tx: Transaction, oneTimeTokens: Pick<OneTimeTokenService, 'revoke'>, userId: string, sessionId: string): Promise<void> {
+  if (await cancelEmailChangeStagedBy(tx, userId, sessionId)) await oneTimeTokens.revoke(tx, userId, 'email_change')
 }

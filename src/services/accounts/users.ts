@@ -97,7 +97,7 @@ export function createUserService ({ prisma, sql, now, passwords, emails, oneTim
           const updated = await updateOwnUser(tx, userId, {
             ...(username === undefined ? {} : { username }),
             ...(changes.profile === undefined ? {} : { profile: changes.profile }),
-            ...(pendingEmail === undefined ? {} : { pendingEmail })
+            ...(pendingEmail === undefined ? {} : { pendingEmail: { address: pendingEmail, sessionId } })
           }, now())
           await audit.recordAllIn(tx, ownChangeEntries(actor, { usernameWas: current.username, username, pendingEmail }))
           return updated

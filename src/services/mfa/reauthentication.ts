@@ -66,8 +66,8 @@ async function proofsOf ({ prisma, now }: ReauthenticationDeps, userId: string, 
   return proofs
 }
 
-/** A session's caller, with the id (`jti`) of the access token it presented. */
-export interface FreshnessCaller { userId: string, sessionId: string, tokenId: string }
+/** A session's caller, with the id (`jti`) and the auth_time of the access token it presented (auth_time is absent only from tokens older than second factors). */
+export interface FreshnessCaller { userId: string, sessionId: string, tokenId: string, authTime: number | undefined }
 
 /** The session as reauthentication leaves it: what its new access token says. */
 type Reauthenticated = NonNullable<Awaited<ReturnType<typeof markReauthenticated>>>
@@ -130,12 +130,14 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
      * the session's token taken before a reauthentication stays as stale as it was (regression:
      * the owner's reauthentication made every copy of the session's tokens fresh), and so does
      * every token a refresh mints (regression: whoever held a copy of the refresh token refreshed
-     * after the owner's reauthentication and had a fresh token to change the address with).
+     * after the owner's reauthentication and had a fresh token to change the address with). Its
+     * auth_time must be the session's too: a reauthentication by an older release moves that and
+     * leaves the id, which must not make the login's token, or a copy of it, fresh again.
      * Else 403 with the methods.
      */
-    async assertFresh ({ userId, sessionId, tokenId }: FreshnessCaller, db: Db = prisma): Promise<void> {
+    async assertFresh ({ userId, sessionId, tokenId, authTime }: FreshnessCaller, db: Db = prisma): Promise<void> {
       const proofs = await proofsOf(deps, userId, sessionId, db)
-      const answeredByIt = tokenId === proofs.freshTokenId
+      const answeredByIt = tokenId === proofs.freshTokenId && authTime === Math.floor(proofs.authTime.getTime() / 1000)
       // An authentication stamped ahead of this clock (set back since, or another instance's
       // running ahead) is as fresh as one as far behind (regression: fresh for the step's length).
       const recent = Math.abs(now().getTime() - proofs.authTime.getTime()) <= maxAgeSeconds * 1000

@@ -1,11 +1,11 @@
 // Sessions: ending, checking and listing them, by the rules of liveness.ts (their queries are in session-store.ts).
 import type { PrismaClient, Transaction } from '../../db/prisma.js'
-import { voidUnfinishedChanges } from '../accounts/unfinished-changes.js'
+import { voidEmailChangeStagedBy, voidUnfinishedChanges } from '../accounts/unfinished-changes.js'
 import type { AdminActor } from '../admin/admin-actor.js'
 import type { Actor, AuditService } from '../admin/audit.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import { expiryOf } from './liveness.js'
-import { countLiveSessions, disownSession, endSession, endSessionsOfUser, liveSessionOf, liveSessionsPage, saltOf, type RevokeReason } from './session-store.js'
+import { countLiveSessions, disownSession, endSession, endSessionsOfUser, liveSessionOf, liveSessionsPage, saltOf, type DisownReason, type RevokeReason } from './session-store.js'
 import type { RefreshTokenCodec } from '../tokens/refresh-tokens.js'
 import { decodeCursor, encodeCursor, type Page } from '../pagination.js'
 
@@ -46,13 +46,24 @@ export interface SessionView {
 
 export function createSessionService ({ prisma, codec, oneTimeTokens, audit, now }: SessionDeps) {
   /**
+   * Ends the session as not the owner's (see disownSession), and the email change it staged with
+   * its link (regression: an intruder's session ended from the owner's list, or for a reused
+   * refresh token, left its change for the intruder to confirm later, and the address theirs).
+   */
+  async function disown (tx: Transaction, session: { id: string, userId: string }, reason: DisownReason): Promise<boolean> {
+    if (!await disownSession(tx, session, reason, now())) return false
+    await voidEmailChangeStagedBy(tx, oneTimeTokens, session.userId, session.id)
+    return true
+  }
+
+  /**
    * Ends the session and, only if this ended it, records `action` in the same transaction:
    * a session already ended, or not the user's, ends nothing and leaves no entry. Whether it
    * ended. The owner's own end of it is a disowning (see disownSession); a logout is not.
    */
   async function endAudited (session: { id: string, userId: string }, reason: 'revoked_by_user' | 'logout', action: 'session.revoked' | 'logout.succeeded', ip: string): Promise<boolean> {
     return await prisma.$transaction(async tx => {
-      const ended = reason === 'logout' ? await endSession(tx, session, reason, now()) : await disownSession(tx, session, reason, now())
+      const ended = reason === 'logout' ? await endSession(tx, session, reason, now()) : await disown(tx, session, reason)
       if (ended) await audit.recordIn(tx, { action, actorId: session.userId, subjectId: session.userId, ip, details: { sessionId: session.id } })
       return ended
     })
@@ -71,7 +82,7 @@ export function createSessionService ({ prisma, codec, oneTimeTokens, audit, now
 
     /** An admin ends one session of `userId`, inside the admin's transaction; false when it is not theirs or already ended (no oracle). */
     async revokeByAdmin (userId: string, sessionId: string, tx: Transaction): Promise<boolean> {
-      return await disownSession(tx, { id: sessionId, userId }, 'revoked_by_admin', now())
+      return await disown(tx, { id: sessionId, userId }, 'revoked_by_admin')
     },
 
     /** The owner ends one of their sessions, audited as `session.revoked`; false as for `revoke`. */
@@ -91,7 +102,7 @@ export function createSessionService ({ prisma, codec, oneTimeTokens, audit, now
      */
     async endReused (session: { id: string, userId: string }, ip: string, generation: number): Promise<void> {
       await prisma.$transaction(async tx => {
-        await disownSession(tx, session, 'refresh_reuse', now())
+        await disown(tx, session, 'refresh_reuse')
         await audit.recordIn(tx, { action: 'refresh.reuse_detected', subjectId: session.userId, ip, details: { sessionId: session.id, generation } })
       })
     },

@@ -141,8 +141,14 @@ export function createTokenClient (options: TokenClientOptions) {
         if (response.status === 401) await ifStillHeld(tokens, since, () => forget({ reason: 'refused', code: error.code }))
         throw error
       }
-      const next = toStored(await json<RefreshTokenAnswer>(response))
-      await ifStillHeld(tokens, since, async () => { await storage.set(next) })
+      let next = toStored(await json<RefreshTokenAnswer>(response))
+      await ifStillHeld(tokens, since, async () => {
+        // A reauthentication's token kept while this refresh was under way: it stays, beside the
+        // new refresh token (the refresh's own would take the place of the only fresh one).
+        const kept = await storage.get()
+        if (kept !== null && kept.accessToken !== tokens.accessToken) next = { ...kept, refreshToken: next.refreshToken }
+        await storage.set(next)
+      })
       return next
     })().finally(() => { refreshing = null })
     return refreshing
@@ -284,8 +290,13 @@ export function createTokenClient (options: TokenClientOptions) {
         const since = sessionChanges
         const { response, tokens } = await send(path, init)
         const { accessToken, expiresIn } = await json<ReauthenticatedTokenAnswer>(response)
-        // In place of the token the call went out with; a refresh, sign-in or sign-out since keeps what it left.
-        await ifStillHeld(tokens, since, async () => { await storage.set({ ...tokens, accessToken, expiresIn, expiresAt: now() + expiresIn * 1000 }) })
+        // In place of the access token kept for the same session, beside whatever refresh token a
+        // refresh under way meanwhile left (regression: that refresh's stale token took its place,
+        // or it found the refresh token changed and kept nothing); a sign-in or sign-out since keeps what it left.
+        await inTurn(async () => {
+          const kept = await storage.get()
+          if (sessionChanges === since && kept !== null && sessionOf(kept) === sessionOf(tokens)) await storage.set({ ...kept, accessToken, expiresIn, expiresAt: now() + expiresIn * 1000 })
+        })
       }
     }),
 
