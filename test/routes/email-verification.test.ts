@@ -281,6 +281,24 @@ t.test('ending the session that staged an email change as not the owner\'s ends 
   }
 })
 
+// Regression (a review): an intruder who staged a change and then logged out that session (or
+// let it expire) left a change the owner could no longer end from the session list, and a resend
+// from another session mailed its link again.
+t.test('a change whose session ended, by a logout too, is refused at its link and mailed again by no resend', async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const staging = await loginWithBody(app, account)
+  const other = await loginWithBody(app, account)
+  const theirs = newAccount().email
+  t.equal((await patchMe(staging.accessToken, { email: theirs })).statusCode, 200)
+  const confirmation = await mail.nextMail(theirs, { subject: CONFIRM_NEW })
+  t.equal((await app.inject({ method: 'POST', url: '/auth/logout', payload: { refreshToken: staging.refreshToken } })).statusCode, 204)
+  t.equal((await verify(confirmation.token)).json().code, 'VERIFICATION_TOKEN_INVALID', 'the link is refused')
+  t.equal((await resend(other.accessToken)).statusCode, 202)
+  await app.mailer.flush()
+  t.equal(mail.untaken(theirs).length, 0, 'the resend mailed no link')
+  t.equal((await prisma.user.findUniqueOrThrow({ where: { id: account.user.id } })).email, account.email, 'the address stays the owner\'s')
+})
+
 t.test('following a link while a new one is asked for: no deadlock', {
   skip: process.env.TEST_DATABASE_URL === undefined || process.env.TEST_DATABASE_URL === '' ? 'needs a server: the embedded database has one connection' : false
 }, async t => {

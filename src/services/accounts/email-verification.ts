@@ -1,10 +1,11 @@
 // Proving control of an address: verification after registration, and email changes confirmed by the new mailbox.
-import type { PrismaClient, Transaction } from '../../db/prisma.js'
+import type { Db, PrismaClient, Transaction } from '../../db/prisma.js'
 import { apiError } from '../../errors.js'
 import { isForeignKeyViolation, isUniqueViolation } from '../../db/refusals.js'
 import type { AuditService } from '../admin/audit.js'
 import type { MailOutbox } from '../mail/outbox.js'
 import type { LoginThrottle } from '../sessions/login-throttle.js'
+import { liveSessionOf } from '../sessions/session-store.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import { confirmEmailChange, liveCallerOf, lockUser, markEmailVerified, userByEmail, userById } from './user-store.js'
 
@@ -97,9 +98,11 @@ export function createEmailVerificationService ({ prisma, oneTimeTokens, outbox,
      * to hold it, so its mails are capped per address, not only per account (README, Rate limits).
      */
     async resend (userId: string, sessionId: string, admit: (address: string) => Promise<void>): Promise<void> {
-      const user = await liveCallerOf(prisma, userId, sessionId, now(), { email: true, pendingEmail: true, emailVerifiedAt: true })
+      const user = await liveCallerOf(prisma, userId, sessionId, now(), { email: true, pendingEmail: true, pendingEmailSessionId: true, emailVerifiedAt: true })
       if (user === null) throw apiError('AUTH_SESSION_REVOKED')
-      const pendingEmail = user.pendingEmail !== null && await oneTimeTokens.hasLiveLink(prisma, userId, 'email_change', user.pendingEmail) ? user.pendingEmail : null
+      const changeLives = user.pendingEmail !== null && await oneTimeTokens.hasLiveLink(prisma, userId, 'email_change', user.pendingEmail) &&
+        await stagingSessionLives(prisma, userId, user.pendingEmailSessionId, now())
+      const pendingEmail = changeLives ? user.pendingEmail : null
       const link = pendingEmail !== null
         ? { purpose: 'email_change' as const, address: pendingEmail }
         : user.emailVerifiedAt === null ? { purpose: 'email_verify' as const, address: user.email } : null
@@ -127,9 +130,10 @@ function verifier ({ prisma, oneTimeTokens, audit, throttle, now }: Pick<EmailVe
       // The user's row before the token's, in the order issuing a link takes them (no deadlock
       // with a resend), and so that a reset or change committed meanwhile is seen.
       await lockUser(tx, found.userId)
-      const user = await userById(tx, found.userId, { email: true, pendingEmail: true, emailVerifiedAt: true, isActive: true })
+      const user = await userById(tx, found.userId, { email: true, pendingEmail: true, pendingEmailSessionId: true, emailVerifiedAt: true, isActive: true })
       const address = found.purpose === 'email_verify' ? user?.email : user?.pendingEmail
       if (user === null || !user.isActive || address !== found.email) throw apiError('VERIFICATION_TOKEN_INVALID')
+      if (found.purpose === 'email_change' && !await stagingSessionLives(tx, found.userId, user.pendingEmailSessionId, now())) throw apiError('VERIFICATION_TOKEN_INVALID')
       if (!await oneTimeTokens.consume(tx, found.id)) throw apiError('VERIFICATION_TOKEN_INVALID')
       if (found.purpose === 'email_verify') {
         await markEmailVerified(tx, found.userId, user.emailVerifiedAt ?? now())
@@ -153,6 +157,16 @@ function verifier ({ prisma, oneTimeTokens, audit, throttle, now }: Pick<EmailVe
 }
 
 export type EmailVerificationService = ReturnType<typeof createEmailVerificationService>
+
+/**
+ * Whether the session that staged an email change still lives: a change ends with it, however
+ * it ended (regression: an intruder who logged out, or whose session expired, left a change the
+ * owner could no longer end from the session list, and confirmed it later). A change staged
+ * before sessions were recorded names none.
+ */
+async function stagingSessionLives (db: Db, userId: string, sessionId: string | null, at: Date): Promise<boolean> {
+  return sessionId === null || await liveSessionOf(db, userId, sessionId, at, { id: true }) !== null
+}
 
 // Registered by someone else between the check and the update: the unique index refuses it.
 function rethrowTaken (error: unknown): never {

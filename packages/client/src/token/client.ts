@@ -146,7 +146,7 @@ export function createTokenClient (options: TokenClientOptions) {
         // A reauthentication's token kept while this refresh was under way: it stays, beside the
         // new refresh token (the refresh's own would take the place of the only fresh one).
         const kept = await storage.get()
-        if (kept !== null && kept.accessToken !== tokens.accessToken) next = { ...kept, refreshToken: next.refreshToken }
+        if (kept !== null && kept.refreshToken === tokens.refreshToken && kept.accessToken !== tokens.accessToken) next = { ...kept, refreshToken: next.refreshToken }
         await storage.set(next)
       })
       return next
