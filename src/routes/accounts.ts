@@ -90,7 +90,7 @@ function emailRoutes (routes: TypedRoutes, app: FastifyInstance, { emails, ident
       tags: ['auth'],
       operationId: 'verifyEmail',
       summary: 'Verify an email address with a mailed token',
-      description: 'A registration token marks the address verified; an email-change token makes the pending address the account\'s email (409 `EMAIL_TAKEN` if another account took it meanwhile).',
+      description: 'A registration token marks the address verified; an email-change token makes the pending address the account\'s email (409 `EMAIL_TAKEN` if another account took it meanwhile), while the session that asked for the change lives (`VERIFICATION_TOKEN_INVALID` once it has ended).',
       body: VerifyEmailBody,
       response: { 204: Type.Null(), ...errorResponses(400, 409, 415, 429) }
     }
@@ -112,7 +112,7 @@ function emailRoutes (routes: TypedRoutes, app: FastifyInstance, { emails, ident
       tags: ['auth'],
       operationId: 'resendVerificationEmail',
       summary: 'Mail a new verification link',
-      description: 'To the pending address when an email change is pending (its link still working: a change whose link ended has ended, and the address is cleared within the hour), else to the current address while unverified. A verified account with nothing pending gets no mail, and the same 202. Only the newest link works. Counts against RATE_LIMIT_MAIL per client, RATE_LIMIT_MAIL_ACCOUNT per user (one budget with the email changes) and, when a link is due, per address it goes to (one budget with the registrations and email changes naming that address) (429 `RATE_LIMITED`).',
+      description: 'To the pending address when an email change is pending (its link still working and the session that asked for it live: a change whose link or session ended has ended, and the address is cleared within the hour), else to the current address while unverified. A verified account with nothing pending gets no mail, and the same 202. Only the newest link works. Counts against RATE_LIMIT_MAIL per client, RATE_LIMIT_MAIL_ACCOUNT per user (one budget with the email changes) and, when a link is due, per address it goes to (one budget with the registrations and email changes naming that address) (429 `RATE_LIMITED`).',
       security,
       body: EmptyBody,
       response: { 202: Accepted, ...errorResponses(400, 401, 415, 429) }

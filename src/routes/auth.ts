@@ -154,7 +154,7 @@ function logoutRoutes (routes: TypedRoutes, app: FastifyInstance, sessions: Sess
       tags: ['auth'],
       operationId: 'logout',
       summary: 'End this session and clear the cookies',
-      description: 'Identifies the session by the refresh token in the body, else the Bearer access token, else the refresh or access cookie; a refresh token that names no session leaves it to the access token (Bearer or cookie), which may have expired: its signature still names the session. Idempotent: 204 even with no or stale credentials. Audited as `logout.succeeded` when it ends a session.',
+      description: 'Identifies the session by the refresh token in the body, else the Bearer access token, else the refresh or access cookie; a refresh token that names no session leaves it to the access token (Bearer or cookie), which may have expired: its signature still names the session. Ends an email change the session asked for, with its link. Idempotent: 204 even with no or stale credentials. Audited as `logout.succeeded` when it ends a session.',
       body: RefreshTokenBody,
       response: { 204: Type.Null(), ...errorResponses(400, 415) },
       ...authCookies({ 204: 'cleared' })

@@ -292,11 +292,46 @@ t.test('a change whose session ended, by a logout too, is refused at its link an
   t.equal((await patchMe(staging.accessToken, { email: theirs })).statusCode, 200)
   const confirmation = await mail.nextMail(theirs, { subject: CONFIRM_NEW })
   t.equal((await app.inject({ method: 'POST', url: '/auth/logout', payload: { refreshToken: staging.refreshToken } })).statusCode, 204)
+  t.equal((await prisma.user.findUniqueOrThrow({ where: { id: account.user.id } })).pendingEmail, null, 'the logout ended the change')
   t.equal((await verify(confirmation.token)).json().code, 'VERIFICATION_TOKEN_INVALID', 'the link is refused')
   t.equal((await resend(other.accessToken)).statusCode, 202)
   await app.mailer.flush()
   t.equal(mail.untaken(theirs).length, 0, 'the resend mailed no link')
   t.equal((await prisma.user.findUniqueOrThrow({ where: { id: account.user.id } })).email, account.email, 'the address stays the owner\'s')
+})
+
+// Regression (a review): the session was recorded on the user's row, which an older release
+// beside this one (or after a rollback) left naming an earlier change's session: the owner's
+// own change, asked for there, died with that unrelated session. It is on the link now.
+t.test('a change ends with the session its link is for, whatever an earlier change named; expired, its link is refused and its address cleared', async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const earlier = await loginWithBody(app, account)
+  const owner = await loginWithBody(app, account)
+  t.equal((await patchMe(earlier.accessToken, { email: newAccount().email })).statusCode, 200)
+  await mail.nextMail(account.email, { subject: NOTICE })
+  const mine = newAccount().email
+  t.equal((await patchMe(owner.accessToken, { email: mine })).statusCode, 200, 'the owner asks for another address from their own session')
+  const confirmation = await mail.nextMail(mine, { subject: CONFIRM_NEW })
+  t.equal((await app.inject({ method: 'DELETE', url: `/auth/sessions/${earlier.sessionId}`, headers: { authorization: `Bearer ${owner.accessToken}` } })).statusCode, 204)
+  t.equal((await prisma.user.findUniqueOrThrow({ where: { id: account.user.id } })).pendingEmail, mine, 'ending the earlier session leaves the owner\'s change')
+
+  // The owner's session expires (idle) before the link is followed.
+  await prisma.session.update({ where: { id: owner.sessionId }, data: { idleExpiresAt: new Date(clock.now().getTime() - 1000) } })
+  t.equal((await verify(confirmation.token)).json().code, 'VERIFICATION_TOKEN_INVALID', 'its session expired: the link is refused')
+  await app.retention.pass()
+  t.equal((await prisma.user.findUniqueOrThrow({ where: { id: account.user.id } })).pendingEmail, null, 'and the retention pass clears the address')
+})
+
+t.test('a link an older release issued names no session: it works after any session\'s end, as before', async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const staging = await loginWithBody(app, account)
+  const theirs = newAccount().email
+  t.equal((await patchMe(staging.accessToken, { email: theirs })).statusCode, 200)
+  const confirmation = await mail.nextMail(theirs, { subject: CONFIRM_NEW })
+  await prisma.oneTimeToken.updateMany({ where: { userId: account.user.id, purpose: 'email_change' }, data: { sessionId: null } })
+  t.equal((await app.inject({ method: 'POST', url: '/auth/logout', payload: { refreshToken: staging.refreshToken } })).statusCode, 204)
+  t.equal((await verify(confirmation.token)).statusCode, 204)
+  t.equal((await prisma.user.findUniqueOrThrow({ where: { id: account.user.id } })).email, theirs)
 })
 
 t.test('following a link while a new one is asked for: no deadlock', {

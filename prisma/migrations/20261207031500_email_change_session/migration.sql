@@ -1,4 +1,5 @@
--- AlterTable: the session that staged a pending email change, so that ending that session as not
--- the owner's ends the change too. Changes staged before this release name none, and end only
--- by the remedies that ended them before (README, "Upgrading"). No default: no table rewrite.
-ALTER TABLE "User" ADD COLUMN     "pendingEmailSessionId" UUID;
+-- AlterTable: the session that asked for an email change's link, so that the link works only while
+-- it lives, and ends with the change when that session is ended. Links issued before this
+-- release, or by an older one beside it, name none and work as before (README, "Upgrading").
+-- No default: no table rewrite.
+ALTER TABLE "OneTimeToken" ADD COLUMN     "sessionId" UUID;

@@ -31,8 +31,8 @@ export type MailAdmission = (address: string) => Promise<boolean>
 
 export function createEmailVerificationService ({ prisma, oneTimeTokens, outbox, audit, throttle, now }: EmailVerificationDeps) {
   /** Issues a token for `email` and queues the mail that carries it, inside `tx` (wake the outbox after the commit). */
-  async function queueLink (tx: Transaction, userId: string, purpose: LinkPurpose, email: string): Promise<void> {
-    const tokenId = await oneTimeTokens.issue(userId, purpose, email, tx)
+  async function queueLink (tx: Transaction, userId: string, purpose: LinkPurpose, email: string, sessionId: string | null = null): Promise<void> {
+    const tokenId = await oneTimeTokens.issue(userId, purpose, email, tx, sessionId)
     await outbox.queue(tx, { kind: purpose === 'email_verify' ? 'verify_email' : 'confirm_email_change', to: email, tokenId })
   }
 
@@ -40,8 +40,8 @@ export function createEmailVerificationService ({ prisma, oneTimeTokens, outbox,
    * A link in a transaction of its own: the mail is promised once this resolves. An account
    * deleted since the caller's session was read takes its sessions along (regression: a 500).
    */
-  async function sendLink (userId: string, purpose: LinkPurpose, email: string): Promise<void> {
-    await prisma.$transaction(tx => queueLink(tx, userId, purpose, email)).catch((error: unknown) => {
+  async function sendLink (userId: string, purpose: LinkPurpose, email: string, sessionId: string | null): Promise<void> {
+    await prisma.$transaction(tx => queueLink(tx, userId, purpose, email, sessionId)).catch((error: unknown) => {
       throw isForeignKeyViolation(error) ? apiError('AUTH_SESSION_REVOKED') : error
     })
     outbox.wake()
@@ -79,13 +79,13 @@ export function createEmailVerificationService ({ prisma, oneTimeTokens, outbox,
      * `pendingEmail` (null when the request cancels a pending change); its mails are queued
      * in the same transaction (wake the outbox after the commit).
      */
-    async stageChange (tx: Transaction, user: { id: string, email: string, emailVerifiedAt: Date | null }, requested: string): Promise<string | null> {
+    async stageChange (tx: Transaction, user: { id: string, email: string, emailVerifiedAt: Date | null }, requested: string, sessionId: string): Promise<string | null> {
       if (requested === user.email) {
         await oneTimeTokens.revoke(tx, user.id, 'email_change')
         return null
       }
       if (await userByEmail(tx, requested, { id: true }) !== null) throw apiError('EMAIL_TAKEN')
-      await queueLink(tx, user.id, 'email_change', requested)
+      await queueLink(tx, user.id, 'email_change', requested, sessionId)
       if (user.emailVerifiedAt !== null) await outbox.queue(tx, { kind: 'email_change_notice', to: user.email, newEmail: requested })
       return requested
     },
@@ -98,17 +98,17 @@ export function createEmailVerificationService ({ prisma, oneTimeTokens, outbox,
      * to hold it, so its mails are capped per address, not only per account (README, Rate limits).
      */
     async resend (userId: string, sessionId: string, admit: (address: string) => Promise<void>): Promise<void> {
-      const user = await liveCallerOf(prisma, userId, sessionId, now(), { email: true, pendingEmail: true, pendingEmailSessionId: true, emailVerifiedAt: true })
+      const user = await liveCallerOf(prisma, userId, sessionId, now(), { email: true, pendingEmail: true, emailVerifiedAt: true })
       if (user === null) throw apiError('AUTH_SESSION_REVOKED')
-      const changeLives = user.pendingEmail !== null && await oneTimeTokens.hasLiveLink(prisma, userId, 'email_change', user.pendingEmail) &&
-        await stagingSessionLives(prisma, userId, user.pendingEmailSessionId, now())
-      const pendingEmail = changeLives ? user.pendingEmail : null
-      const link = pendingEmail !== null
-        ? { purpose: 'email_change' as const, address: pendingEmail }
-        : user.emailVerifiedAt === null ? { purpose: 'email_verify' as const, address: user.email } : null
+      // The change's new link is for the session its first was for, while that one lives.
+      const change = user.pendingEmail === null ? null : await oneTimeTokens.liveLink(prisma, userId, 'email_change', user.pendingEmail)
+      const changeLives = change !== null && await askingSessionLives(prisma, userId, change.sessionId, now())
+      const link = changeLives && user.pendingEmail !== null
+        ? { purpose: 'email_change' as const, address: user.pendingEmail, sessionId: change.sessionId }
+        : user.emailVerifiedAt === null ? { purpose: 'email_verify' as const, address: user.email, sessionId: null } : null
       if (link === null) return
       await admit(link.address)
-      await sendLink(userId, link.purpose, link.address)
+      await sendLink(userId, link.purpose, link.address, link.sessionId)
     },
 
     verify: verifier({ prisma, oneTimeTokens, audit, throttle, now })
@@ -130,10 +130,10 @@ function verifier ({ prisma, oneTimeTokens, audit, throttle, now }: Pick<EmailVe
       // The user's row before the token's, in the order issuing a link takes them (no deadlock
       // with a resend), and so that a reset or change committed meanwhile is seen.
       await lockUser(tx, found.userId)
-      const user = await userById(tx, found.userId, { email: true, pendingEmail: true, pendingEmailSessionId: true, emailVerifiedAt: true, isActive: true })
+      const user = await userById(tx, found.userId, { email: true, pendingEmail: true, emailVerifiedAt: true, isActive: true })
       const address = found.purpose === 'email_verify' ? user?.email : user?.pendingEmail
       if (user === null || !user.isActive || address !== found.email) throw apiError('VERIFICATION_TOKEN_INVALID')
-      if (found.purpose === 'email_change' && !await stagingSessionLives(tx, found.userId, user.pendingEmailSessionId, now())) throw apiError('VERIFICATION_TOKEN_INVALID')
+      if (!await askingSessionLives(tx, found.userId, found.sessionId, now())) throw apiError('VERIFICATION_TOKEN_INVALID')
       if (!await oneTimeTokens.consume(tx, found.id)) throw apiError('VERIFICATION_TOKEN_INVALID')
       if (found.purpose === 'email_verify') {
         await markEmailVerified(tx, found.userId, user.emailVerifiedAt ?? now())
@@ -159,12 +159,12 @@ function verifier ({ prisma, oneTimeTokens, audit, throttle, now }: Pick<EmailVe
 export type EmailVerificationService = ReturnType<typeof createEmailVerificationService>
 
 /**
- * Whether the session that staged an email change still lives: a change ends with it, however
- * it ended (regression: an intruder who logged out, or whose session expired, left a change the
- * owner could no longer end from the session list, and confirmed it later). A change staged
- * before sessions were recorded names none.
+ * Whether the session an email change's link is for still lives: the change ends with it,
+ * however it ended (regression: an intruder who logged out, or whose session expired, left a
+ * change the owner could no longer end from the session list, and confirmed it later). A link
+ * an older release issued names none.
  */
-async function stagingSessionLives (db: Db, userId: string, sessionId: string | null, at: Date): Promise<boolean> {
+async function askingSessionLives (db: Db, userId: string, sessionId: string | null, at: Date): Promise<boolean> {
   return sessionId === null || await liveSessionOf(db, userId, sessionId, at, { id: true }) !== null
 }
 

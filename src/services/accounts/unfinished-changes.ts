@@ -1,6 +1,6 @@
 // What someone holding the password or a session may have begun and not finished, ended by the owner's and the admins' remedies.
 import type { Transaction } from '../../db/prisma.js'
-import { cancelEmailChange, cancelEmailChangeStagedBy } from './user-store.js'
+import { cancelEmailChange } from './user-store.js'
 import { voidPendingChallenges } from '../mfa/challenges.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 
@@ -20,10 +20,10 @@ export async function voidUnfinishedChanges (tx: Transaction, oneTimeTokens: Pic
 }
 
 /**
- * Inside the end of one session as not the owner's (from the session list, by an admin, for a
- * reused refresh token): the email change that session staged, with its link. A change another
- * session staged stays, the owner's own among them.
+ * Inside the end of one session (a logout, or as not the owner's: from the session list, by an
+ * admin, for a reused refresh token), after the user's row: the email change that session asked
+ * for, with its link. A change another session asked for stays, the owner's own among them.
  */
-export async function voidEmailChangeStagedBy (tx: Transaction, oneTimeTokens: Pick<OneTimeTokenService, 'revoke'>, userId: string, sessionId: string): Promise<void> {
-  if (await cancelEmailChangeStagedBy(tx, userId, sessionId)) await oneTimeTokens.revoke(tx, userId, 'email_change')
+export async function voidEmailChangeAskedBy (tx: Transaction, oneTimeTokens: Pick<OneTimeTokenService, 'revokeAskedBy'>, userId: string, sessionId: string): Promise<void> {
+  if (await oneTimeTokens.revokeAskedBy(tx, userId, 'email_change', sessionId)) await cancelEmailChange(tx, userId)
 }

@@ -122,11 +122,11 @@ export async function updateByAdmin (db: Db, id: string, changes: Static<typeof 
   })
 }
 
-/** The user's own changes (username, profile, pending address and the session that staged it) at `at`; their own view after. */
-export async function updateOwnUser (db: Db, id: string, changes: { username?: string, pendingEmail?: { address: string | null, sessionId: string }, profile?: Prisma.ProfileCreateWithoutUserInput }, at: Date) {
+/** The user's own changes (username, profile, pending address) at `at`; their own view after. */
+export async function updateOwnUser (db: Db, id: string, changes: { username?: string, pendingEmail?: string | null, profile?: Prisma.ProfileCreateWithoutUserInput }, at: Date) {
   const data: Prisma.UserUpdateInput = {}
   if (changes.username !== undefined) data.username = changes.username
-  if (changes.pendingEmail !== undefined) Object.assign(data, { pendingEmail: changes.pendingEmail.address, pendingEmailSessionId: changes.pendingEmail.address === null ? null : changes.pendingEmail.sessionId })
+  if (changes.pendingEmail !== undefined) data.pendingEmail = changes.pendingEmail
   if (changes.profile !== undefined) Object.assign(data, profileChange(changes.profile, at))
   return await db.user.update({ where: { id }, data, select: ownSelect })
 }
@@ -179,30 +179,27 @@ export async function markEmailVerified (db: Db, id: string, at: Date): Promise<
 export async function cancelEmailChange (db: Db, id: string): Promise<void> {
   // updateMany: a user deleted meanwhile has nothing left to cancel (regression: a 500 when a
   // sign-out everywhere raced the account's deletion).
-  await db.user.updateMany({ where: { id }, data: { pendingEmail: null, pendingEmailSessionId: null } })
-}
-
-/** The staged email change, if the session `sessionId` staged it, is dropped (see cancelEmailChange); whether there was one. */
-export async function cancelEmailChangeStagedBy (db: Db, id: string, sessionId: string): Promise<boolean> {
-  const { count } = await db.user.updateMany({ where: { id, pendingEmailSessionId: sessionId, pendingEmail: { not: null } }, data: { pendingEmail: null, pendingEmailSessionId: null } })
-  return count > 0
+  await db.user.updateMany({ where: { id }, data: { pendingEmail: null } })
 }
 
 /**
  * Ends up to `batch` email changes whose link no longer works at `at` (expired, used or
- * killed): the address nobody proved is not kept past its link, nor mailed again by a resend.
+ * killed, or for a session that has ended): the address nobody proved is not kept past its
+ * link, nor mailed again by a resend.
  * Skips rows in use: the retention pass's. How many.
  */
 export async function clearAbandonedEmailChanges (db: Db, at: Date, batch: number): Promise<number> {
-  return await db.$executeRaw`UPDATE "User" SET "pendingEmail" = NULL, "pendingEmailSessionId" = NULL, "updatedAt" = ${iso(at)}::timestamp(3) WHERE id IN (
+  return await db.$executeRaw`UPDATE "User" SET "pendingEmail" = NULL, "updatedAt" = ${iso(at)}::timestamp(3) WHERE id IN (
     SELECT u.id FROM "User" u WHERE u."pendingEmail" IS NOT NULL AND NOT EXISTS (
-      SELECT 1 FROM "OneTimeToken" o WHERE o."userId" = u.id AND o.purpose = 'email_change' AND o.email = u."pendingEmail" AND o."usedAt" IS NULL AND o."expiresAt" > ${iso(at)}::timestamp(3))
+      SELECT 1 FROM "OneTimeToken" o WHERE o."userId" = u.id AND o.purpose = 'email_change' AND o.email = u."pendingEmail" AND o."usedAt" IS NULL AND o."expiresAt" > ${iso(at)}::timestamp(3)
+        AND (o."sessionId" IS NULL OR EXISTS (SELECT 1 FROM "Session" s WHERE s.id = o."sessionId" AND s."revokedAt" IS NULL
+          AND s."idleExpiresAt" > ${iso(at)}::timestamp(3) AND s."absoluteExpiresAt" > ${iso(at)}::timestamp(3))))
     LIMIT ${batch} FOR UPDATE SKIP LOCKED)`
 }
 
 /** The pending address becomes the address, verified. */
 export async function confirmEmailChange (db: Db, id: string, email: string, at: Date): Promise<void> {
-  await db.user.update({ where: { id }, data: { email, pendingEmail: null, pendingEmailSessionId: null, emailVerifiedAt: at } })
+  await db.user.update({ where: { id }, data: { email, pendingEmail: null, emailVerifiedAt: at } })
 }
 
 // A new account in one statement: the user, their profile and, on registration, the

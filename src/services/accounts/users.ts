@@ -93,11 +93,11 @@ export function createUserService ({ prisma, sql, now, passwords, emails, oneTim
           const username = changes.username === undefined ? undefined : canonical(changes.username)
           if (username !== undefined && username !== current.username && current.role !== 'admin' && isReservedUsername(username)) throw apiError('USERNAME_TAKEN')
           if (username !== undefined) await moveFailuresToNewName(tx, throttle, current.username, username)
-          const pendingEmail = changes.email === undefined ? undefined : await emails.stageChange(tx, current, canonical(changes.email))
+          const pendingEmail = changes.email === undefined ? undefined : await emails.stageChange(tx, current, canonical(changes.email), sessionId)
           const updated = await updateOwnUser(tx, userId, {
             ...(username === undefined ? {} : { username }),
             ...(changes.profile === undefined ? {} : { profile: changes.profile }),
-            ...(pendingEmail === undefined ? {} : { pendingEmail: { address: pendingEmail, sessionId } })
+            ...(pendingEmail === undefined ? {} : { pendingEmail })
           }, now())
           await audit.recordAllIn(tx, ownChangeEntries(actor, { usernameWas: current.username, username, pendingEmail }))
           return updated

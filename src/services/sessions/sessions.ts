@@ -1,6 +1,7 @@
 // Sessions: ending, checking and listing them, by the rules of liveness.ts (their queries are in session-store.ts).
 import type { PrismaClient, Transaction } from '../../db/prisma.js'
-import { voidEmailChangeStagedBy, voidUnfinishedChanges } from '../accounts/unfinished-changes.js'
+import { voidEmailChangeAskedBy, voidUnfinishedChanges } from '../accounts/unfinished-changes.js'
+import { lockUser } from '../accounts/user-store.js'
 import type { AdminActor } from '../admin/admin-actor.js'
 import type { Actor, AuditService } from '../admin/audit.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
@@ -12,7 +13,7 @@ import { decodeCursor, encodeCursor, type Page } from '../pagination.js'
 export interface SessionDeps {
   prisma: PrismaClient
   codec: RefreshTokenCodec
-  oneTimeTokens: Pick<OneTimeTokenService, 'revoke'>
+  oneTimeTokens: Pick<OneTimeTokenService, 'revoke' | 'revokeAskedBy'>
   audit: Pick<AuditService, 'recordIn'>
   now: () => Date
 }
@@ -44,17 +45,22 @@ export interface SessionView {
   current: boolean
 }
 
+/**
+ * Ends the session, as not the owner's (see disownSession) or by a logout, and the email change
+ * it asked for with its link (regression: an intruder's session ended from the owner's list, for
+ * a reused refresh token or by the intruder's own logout left the change for the intruder to
+ * confirm later, and the address theirs). The user's row first, as every writer of a user's rows
+ * takes it. Whether this ended it.
+ */
+async function endWithItsChange (tx: Transaction, oneTimeTokens: SessionDeps['oneTimeTokens'], session: { id: string, userId: string }, reason: DisownReason | 'logout', at: Date): Promise<boolean> {
+  if (reason === 'logout') await lockUser(tx, session.userId)
+  const ended = reason === 'logout' ? await endSession(tx, session, reason, at) : await disownSession(tx, session, reason, at)
+  if (ended) await voidEmailChangeAskedBy(tx, oneTimeTokens, session.userId, session.id)
+  return ended
+}
+
 export function createSessionService ({ prisma, codec, oneTimeTokens, audit, now }: SessionDeps) {
-  /**
-   * Ends the session as not the owner's (see disownSession), and the email change it staged with
-   * its link (regression: an intruder's session ended from the owner's list, or for a reused
-   * refresh token, left its change for the intruder to confirm later, and the address theirs).
-   */
-  async function disown (tx: Transaction, session: { id: string, userId: string }, reason: DisownReason): Promise<boolean> {
-    if (!await disownSession(tx, session, reason, now())) return false
-    await voidEmailChangeStagedBy(tx, oneTimeTokens, session.userId, session.id)
-    return true
-  }
+  const end = (tx: Transaction, session: { id: string, userId: string }, reason: DisownReason | 'logout') => endWithItsChange(tx, oneTimeTokens, session, reason, now())
 
   /**
    * Ends the session and, only if this ended it, records `action` in the same transaction:
@@ -63,7 +69,7 @@ export function createSessionService ({ prisma, codec, oneTimeTokens, audit, now
    */
   async function endAudited (session: { id: string, userId: string }, reason: 'revoked_by_user' | 'logout', action: 'session.revoked' | 'logout.succeeded', ip: string): Promise<boolean> {
     return await prisma.$transaction(async tx => {
-      const ended = reason === 'logout' ? await endSession(tx, session, reason, now()) : await disown(tx, session, reason)
+      const ended = await end(tx, session, reason)
       if (ended) await audit.recordIn(tx, { action, actorId: session.userId, subjectId: session.userId, ip, details: { sessionId: session.id } })
       return ended
     })
@@ -82,7 +88,7 @@ export function createSessionService ({ prisma, codec, oneTimeTokens, audit, now
 
     /** An admin ends one session of `userId`, inside the admin's transaction; false when it is not theirs or already ended (no oracle). */
     async revokeByAdmin (userId: string, sessionId: string, tx: Transaction): Promise<boolean> {
-      return await disown(tx, { id: sessionId, userId }, 'revoked_by_admin')
+      return await end(tx, { id: sessionId, userId }, 'revoked_by_admin')
     },
 
     /** The owner ends one of their sessions, audited as `session.revoked`; false as for `revoke`. */
@@ -102,7 +108,7 @@ export function createSessionService ({ prisma, codec, oneTimeTokens, audit, now
      */
     async endReused (session: { id: string, userId: string }, ip: string, generation: number): Promise<void> {
       await prisma.$transaction(async tx => {
-        await disown(tx, session, 'refresh_reuse')
+        await end(tx, session, 'refresh_reuse')
         await audit.recordIn(tx, { action: 'refresh.reuse_detected', subjectId: session.userId, ip, details: { sessionId: session.id, generation } })
       })
     },

@@ -30,7 +30,7 @@ export interface NewTokenRow {
 export type Inspection =
   | { status: 'invalid' }
   | { status: 'expired' }
-  | { status: 'live', id: string, userId: string, purpose: TokenPurpose, email: string }
+  | { status: 'live', id: string, userId: string, purpose: TokenPurpose, email: string, sessionId: string | null }
 
 /**
  * The token of row `id`: an HMAC-SHA256 under a server key, 256 bits in base64url (OWASP
@@ -60,7 +60,7 @@ export function createOneTimeTokenService ({ prisma, now, ttlSeconds, key }: One
     return { id, purpose, email, tokenHash: hashToken(tokenValueOf(key, id)), createdAt, expiresAt: new Date(createdAt.getTime() + ttlSeconds[purpose] * 1000) }
   }
 
-  async function issueIn (tx: Transaction, userId: string, purpose: TokenPurpose, email: string): Promise<string> {
+  async function issueIn (tx: Transaction, userId: string, purpose: TokenPurpose, email: string, sessionId: string | null): Promise<string> {
     // The user's row lock serialises concurrent issues, so only one token of a purpose is ever live.
     await lockUser(tx, userId)
     const at = now()
@@ -69,7 +69,7 @@ export function createOneTimeTokenService ({ prisma, now, ttlSeconds, key }: One
     await tx.oneTimeToken.deleteMany({ where: { userId, purpose, OR: [{ usedAt: { not: null } }, { expiresAt: { lte: at } }] } })
     await tx.oneTimeToken.updateMany({ where: { userId, purpose, usedAt: null }, data: { usedAt: at } })
     const row = newRow(purpose, email)
-    await tx.oneTimeToken.create({ data: { ...row, userId } })
+    await tx.oneTimeToken.create({ data: { ...row, userId, sessionId } })
     return row.id
   }
 
@@ -84,12 +84,12 @@ export function createOneTimeTokenService ({ prisma, now, ttlSeconds, key }: One
      * Issues a token of `purpose` for `email` and returns its row's id (the mail derives the
      * value; only its hash is stored). Every earlier token of the user for that purpose
      * dies: only the newest link works, and the dead ones are deleted, with any mail of
-     * theirs still waiting to be sent.
+     * theirs still waiting to be sent. `sessionId`: the session an email change's link is for.
      */
-    async issue (userId: string, purpose: TokenPurpose, email: string, tx?: Transaction): Promise<string> {
+    async issue (userId: string, purpose: TokenPurpose, email: string, tx?: Transaction, sessionId: string | null = null): Promise<string> {
       return tx === undefined
-        ? prisma.$transaction(inner => issueIn(inner, userId, purpose, email))
-        : issueIn(tx, userId, purpose, email)
+        ? prisma.$transaction(inner => issueIn(inner, userId, purpose, email, sessionId))
+        : issueIn(tx, userId, purpose, email, sessionId)
     },
 
     /**
@@ -102,11 +102,11 @@ export function createOneTimeTokenService ({ prisma, now, ttlSeconds, key }: One
     async inspect (token: string, purposes: readonly TokenPurpose[]): Promise<Inspection> {
       const row = await prisma.oneTimeToken.findUnique({
         where: { tokenHash: hashToken(token) },
-        select: { id: true, tokenHash: true, userId: true, purpose: true, email: true, usedAt: true, expiresAt: true }
+        select: { id: true, tokenHash: true, userId: true, purpose: true, email: true, usedAt: true, expiresAt: true, sessionId: true }
       })
       if (row === null || !purposes.includes(row.purpose) || row.usedAt !== null || !derivedUnder(key, row)) return { status: 'invalid' }
       if (row.expiresAt <= now()) return { status: 'expired' }
-      return { status: 'live', id: row.id, userId: row.userId, purpose: row.purpose, email: row.email }
+      return { status: 'live', id: row.id, userId: row.userId, purpose: row.purpose, email: row.email, sessionId: row.sessionId }
     },
 
     ...spending(now, key)
@@ -115,6 +115,12 @@ export function createOneTimeTokenService ({ prisma, now, ttlSeconds, key }: One
 
 /** Spending and killing tokens, inside the caller's transaction. */
 function spending (now: () => Date, key: Buffer) {
+  /** The user's working link of `purpose` for `email` (see hasLiveLink), with the session it is for; null when none works. */
+  async function liveLink (db: Db, userId: string, purpose: TokenPurpose, email: string, since?: Date): Promise<{ sessionId: string | null } | null> {
+    const rows = await db.oneTimeToken.findMany({ where: { userId, purpose, email, usedAt: null, expiresAt: { gt: now() }, ...(since === undefined ? {} : { createdAt: { gt: since } }) }, select: { id: true, tokenHash: true, sessionId: true } })
+    return rows.find(row => derivedUnder(key, row)) ?? null
+  }
+
   return {
     /**
      * Spends a token with one conditional update (`usedAt IS NULL AND expiresAt > now`): of
@@ -133,8 +139,15 @@ function spending (now: () => Date, key: Buffer) {
      * the rotation), nor keep a change pending.
      */
     async hasLiveLink (db: Db, userId: string, purpose: TokenPurpose, email: string, since?: Date): Promise<boolean> {
-      const rows = await db.oneTimeToken.findMany({ where: { userId, purpose, email, usedAt: null, expiresAt: { gt: now() }, ...(since === undefined ? {} : { createdAt: { gt: since } }) }, select: { id: true, tokenHash: true } })
-      return rows.some(row => derivedUnder(key, row))
+      return await liveLink(db, userId, purpose, email, since) !== null
+    },
+
+    liveLink,
+
+    /** Kills the user's unused link of `purpose` that the session `sessionId` asked for; whether there was one. */
+    async revokeAskedBy (tx: Transaction, userId: string, purpose: TokenPurpose, sessionId: string): Promise<boolean> {
+      const { count } = await tx.oneTimeToken.updateMany({ where: { userId, purpose, sessionId, usedAt: null }, data: { usedAt: now() } })
+      return count > 0
     },
 
     /** Kills the user's unused tokens of `purpose` (a password change kills outstanding reset links). */
