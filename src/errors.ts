@@ -8,7 +8,7 @@ const catalogue = {
   PASSWORD_TOO_WEAK: [400, 'The password is too short, too common or too easy to guess; choose another'],
   RESET_TOKEN_INVALID: [400, 'This password reset link is invalid or was already used; ask for a new one'],
   RESET_TOKEN_EXPIRED: [400, 'This password reset link has expired; ask for a new one'],
-  VERIFICATION_TOKEN_INVALID: [400, 'This verification link is invalid or was already used'],
+  VERIFICATION_TOKEN_INVALID: [400, 'This verification link is invalid or was already used (an email change\'s link also ends when the session that asked for it does: sign in and ask again)'],
   VERIFICATION_TOKEN_EXPIRED: [400, 'This verification link has expired; ask for a new one'],
   // 401 at POST /auth/mfa/verify; 400 when confirming an enrolment, 403 when reauthenticating (see withStatus).
   MFA_CODE_INVALID: [401, 'The code is wrong or was already used'],

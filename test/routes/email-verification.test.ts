@@ -5,7 +5,7 @@ import { buildTestApp } from '../helpers/app.js'
 import { withClient } from '../helpers/database.js'
 import { startMailServer } from '../helpers/mail.js'
 import { loginAsAdmin } from '../helpers/admin.js'
-import { whileHeld } from '../helpers/locks.js'
+import { racedWhileHeld, whileHeld } from '../helpers/locks.js'
 import { enrolTotp } from '../helpers/mfa.js'
 import { until } from '../helpers/until.js'
 import { loginWithBody, newAccount, proveAddress, registerAccount, registerProvenAccount } from '../helpers/users.js'
@@ -45,7 +45,7 @@ t.test('registration mails a link; the token verifies the address; the claim fol
 
   const again = await verify(received.token)
   t.equal(again.statusCode, 400)
-  t.same(again.json(), { statusCode: 400, code: 'VERIFICATION_TOKEN_INVALID', error: 'Bad Request', message: 'This verification link is invalid or was already used' })
+  t.same(again.json(), { statusCode: 400, code: 'VERIFICATION_TOKEN_INVALID', error: 'Bad Request', message: 'This verification link is invalid or was already used (an email change\'s link also ends when the session that asked for it does: sign in and ask again)' })
 })
 
 t.test('the first proof of an address is audited as email.verified; a link that proves nothing new writes nothing', async t => {
@@ -320,6 +320,27 @@ t.test('a change ends with the session its link is for, whatever an earlier chan
   t.equal((await verify(confirmation.token)).json().code, 'VERIFICATION_TOKEN_INVALID', 'its session expired: the link is refused')
   await app.retention.pass()
   t.equal((await prisma.user.findUniqueOrThrow({ where: { id: account.user.id } })).pendingEmail, null, 'and the retention pass clears the address')
+})
+
+// Regression (a review): a resend read the change before the logout that ended it committed, and
+// mailed the address a link to a change already gone.
+t.test('a resend racing the logout that ends the change mails nothing', {
+  skip: process.env.TEST_DATABASE_URL === undefined || process.env.TEST_DATABASE_URL === '' ? 'needs a server: the embedded database has one connection' : false
+}, async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const staging = await loginWithBody(app, account)
+  const other = await loginWithBody(app, account)
+  const theirs = newAccount().email
+  t.equal((await patchMe(staging.accessToken, { email: theirs })).statusCode, 200)
+  await mail.nextMail(theirs, { subject: CONFIRM_NEW })
+  const [loggedOut, resent] = await racedWhileHeld(database.url, pool, {
+    hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1 FOR UPDATE', [account.user.id]),
+    waitingStatement: '%FROM "User" WHERE id = $1::uuid FOR UPDATE%'
+  }, async () => await app.inject({ method: 'POST', url: '/auth/logout', payload: { refreshToken: staging.refreshToken } }), async () => await resend(other.accessToken))
+  t.same([loggedOut.statusCode, resent.statusCode], [204, 202])
+  await app.mailer.flush()
+  t.equal(mail.untaken(theirs).length, 0, 'no link mailed after the change ended')
+  t.equal(await prisma.oneTimeToken.count({ where: { userId: account.user.id, purpose: 'email_change', usedAt: null } }), 0, 'no live link left')
 })
 
 t.test('a link an older release issued names no session: it works after any session\'s end, as before', async t => {

@@ -39,12 +39,20 @@ export function createEmailVerificationService ({ prisma, oneTimeTokens, outbox,
   /**
    * A link in a transaction of its own: the mail is promised once this resolves. An account
    * deleted since the caller's session was read takes its sessions along (regression: a 500).
+   * An email change is looked at again under the user's row: one that ended since it was read
+   * (a logout of its session, say) is mailed nothing (regression: a resend racing that logout
+   * mailed a dead link to the address).
    */
   async function sendLink (userId: string, purpose: LinkPurpose, email: string, sessionId: string | null): Promise<void> {
-    await prisma.$transaction(tx => queueLink(tx, userId, purpose, email, sessionId)).catch((error: unknown) => {
+    const sent = await prisma.$transaction(async tx => {
+      await lockUser(tx, userId)
+      if (purpose === 'email_change' && !await changeStillAsked(tx, userId, email, sessionId, now())) return false
+      await queueLink(tx, userId, purpose, email, sessionId)
+      return true
+    }).catch((error: unknown) => {
       throw isForeignKeyViolation(error) ? apiError('AUTH_SESSION_REVOKED') : error
     })
-    outbox.wake()
+    if (sent) outbox.wake()
   }
 
   return {
@@ -166,6 +174,12 @@ export type EmailVerificationService = ReturnType<typeof createEmailVerification
  */
 async function askingSessionLives (db: Db, userId: string, sessionId: string | null, at: Date): Promise<boolean> {
   return sessionId === null || await liveSessionOf(db, userId, sessionId, at, { id: true }) !== null
+}
+
+/** Whether the change to `email` is still pending, for the session `sessionId` that lives. */
+async function changeStillAsked (db: Db, userId: string, email: string, sessionId: string | null, at: Date): Promise<boolean> {
+  const user = await userById(db, userId, { pendingEmail: true })
+  return user?.pendingEmail === email && await askingSessionLives(db, userId, sessionId, at)
 }
 
 // Registered by someone else between the check and the update: the unique index refuses it.

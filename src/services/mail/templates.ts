@@ -23,7 +23,7 @@ export function confirmEmailChangeMail ({ link, ttlSeconds }: { link: string, tt
   return compose('Confirm your new email address', [
     'You asked to use this address for your account. Confirm it by opening this link:',
     { link },
-    `The link works once, for ${duration(ttlSeconds)}. Until then your account keeps its current address. If you did not ask for this, ignore this mail.`
+    `The link works once, for ${duration(ttlSeconds)}, while you stay signed in where you asked for the change. Until then your account keeps its current address. If you did not ask for this, ignore this mail.`
   ])
 }
 

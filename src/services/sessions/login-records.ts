@@ -101,8 +101,9 @@ export function createLoginRecords ({ sql, codec, settings, now, maxSessionsPerU
     /**
      * Opens a new session for a proven login: always a new id (the challenge's reservation, or
      * drawn now) and a new secret (no session fixation), with the per-user cap applied and the
-     * audit entry written alongside, and the id of its first access token, the fresh one. Null when the account was deleted, deactivated or given
-     * another password after the login read it: the login lost that race and opens nothing.
+     * audit entry written alongside, and the id of its first access token, the fresh one. Null
+     * when the account was deleted, deactivated or given another password after the login read
+     * it: the login lost that race and opens nothing.
      * 401 MFA_CHALLENGE_EXPIRED when the challenge's session has opened meanwhile (two attempts
      * sent again at once).
      */
