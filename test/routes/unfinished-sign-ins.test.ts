@@ -37,18 +37,21 @@ t.test('a sign-in stopped at the second step: once its challenge expires, the ow
   const account = await enrolledAccount()
   const startedAt = clock.now()
   await stopAtSecondStep(account)
+  // The minute the challenge is stamped with: the clock's before or after (it may cross into the next).
+  const minutes = [startedAt, clock.now()].map(at => at.toISOString().slice(0, 16))
   t.equal(await app.retention.sweepChallenges(), 0, 'nothing before the challenge expires')
   t.equal(await queuedTo(account.email), 0)
 
   clock.advance(CHALLENGE_TTL_SECONDS + 1)
   t.equal(await app.retention.sweepChallenges(), 1, 'the expired challenge is deleted')
   const notice = await mail.nextMail(account.email, { subject: SUBJECT })
-  t.match(notice.text, `began at ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC with the right password`)
+  t.ok(minutes.some(minute => notice.text.includes(`began at ${minute.replace('T', ' ')} UTC with the right password`)), notice.text)
   t.match(notice.text, /If not, someone knows your password: change it now \(unless you have since\)/)
   t.equal(await prisma.mfaChallenge.count({ where: { userId: account.user.id } }), 0)
 
   const activity = (await app.inject({ method: 'GET', url: '/users/me/activity', headers: account.headers })).json()
-  t.match(activity.items[0], { action: 'login.second_step_unfinished', by: null, ip: null, details: { startedAt: startedAt.toISOString().slice(0, 16) } })
+  t.match(activity.items[0], { action: 'login.second_step_unfinished', by: null, ip: null })
+  t.ok(minutes.includes(String(activity.items[0]?.details?.startedAt).slice(0, 16)), 'the activity says when it began')
   t.equal(await app.retention.sweepChallenges(), 0, 'a sweep again finds nothing, and mails nothing')
   t.equal(await noticesTo(account.user.id), 1)
 })
