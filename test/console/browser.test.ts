@@ -243,11 +243,23 @@ async function consoleSuite (): Promise<void> {
     t.equal(await prisma.user.findUnique({ where: { id: ada.user.id } }), null, 'deleted, and back to the list')
   })
 
-  // Regression: the console said "try again in 60 seconds" whatever Retry-After said.
-  t.test('a rate limit\'s refusal tells the wait the service asks for', async t => {
+  // Regressions: the console said "try again in 60 seconds" whatever Retry-After said; and a
+  // click while the screen was drawn again after the previous action acted on the old screen,
+  // whose success message then took the place of the click's refusal. The screen's reload is
+  // held back here, so that the next click comes during it.
+  t.test('a rate limit\'s refusal tells the wait the service asks for, and no earlier answer hides it', async t => {
     const reader = await prisma.user.findUniqueOrThrow({ where: { email: 'reader00@example.com' } })
     await page.goto(`${origin}/console/#/users/${reader.id}`)
     await page.getByRole('heading', { name: reader.email }).waitFor()
+    const slowReload = '**/admin/users/*/sessions?*'
+    let heldReloads = 0
+    await page.route(slowReload, async route => {
+      heldReloads++
+      const answer = await route.fetch()
+      await new Promise(resolve => setTimeout(resolve, 1000))
+      await route.fulfill({ response: answer })
+      heldReloads--
+    })
     const sentMails = () => prisma.auditEvent.count({ where: { subjectId: reader.id, action: 'password.reset_sent' } })
     for (let sent = 1; sent <= 2; sent++) {
       await page.getByRole('button', { name: 'Send password reset mail' }).click()
@@ -257,6 +269,11 @@ async function consoleSuite (): Promise<void> {
     const refusal = await page.getByRole('alert').getByText(/^Too many requests; try again in \d+ seconds\.$/).innerText()
     const seconds = Number(/in (\d+) seconds/.exec(refusal)?.[1])
     t.ok(seconds > 800 && seconds <= 900, `the wait of RATE_LIMIT_MAIL_ACCOUNT's window: ${refusal}`)
+    await until('every reload answered', () => heldReloads === 0)
+    await page.evaluate(() => new Promise(resolve => setTimeout(resolve, 200)))
+    await page.unroute(slowReload)
+    const told = { alerts: await page.getByRole('alert').allInnerTexts(), statuses: await page.getByRole('status').filter({ hasText: /\S/ }).allInnerTexts() }
+    t.same(told, { alerts: [refusal], statuses: [] }, 'the refusal is still what the screen says once it has settled')
   })
 
   t.test('the last admin can be neither demoted nor deleted: the refusal is a message', async t => {

@@ -43,15 +43,19 @@ export async function userScreen ({ api, meId, params, navigate, endsScreen }: C
    */
   async function act (button: HTMLButtonElement, focus: string, action: () => Promise<string | undefined>): Promise<void> {
     messages.clear()
-    let done: string | undefined
-    try {
-      done = await whileBusy(button, action)
-    } catch (error) {
-      if (!endsScreen(error)) messages.show(problemOf(error), 'error')
-      return
-    }
-    await reload(focus)
-    if (done !== undefined) messages.show(done)
+    // Busy until the screen is drawn again: a click on the old screen meanwhile acted, and this
+    // action's message then took the place of that click's answer.
+    await whileBusy(button, async () => {
+      let done: string | undefined
+      try {
+        done = await action()
+      } catch (error) {
+        if (!endsScreen(error)) messages.show(problemOf(error), 'error')
+        return
+      }
+      await reload(focus)
+      if (done !== undefined) messages.show(done)
+    })
   }
 
   async function reload (focus: string): Promise<void> {
