@@ -1,5 +1,5 @@
 // Email verification by mailed token: registration, resend, email change through PATCH /users/me, conflicts.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { REMINDER_INTERVAL_SECONDS } from '../../src/services/accounts/email-verification.js'
 import { buildTestApp } from '../helpers/app.js'
 import { withClient } from '../helpers/database.js'
@@ -22,6 +22,12 @@ const resend = (accessToken: string) => app.inject({ method: 'POST', url: '/auth
 const patchMe = (accessToken: string, payload: unknown) =>
   app.inject({ method: 'PATCH', url: '/users/me', headers: { authorization: `Bearer ${accessToken}` }, payload: payload as object })
 const getMe = async (accessToken: string) => (await app.inject({ method: 'GET', url: '/users/me', headers: { authorization: `Bearer ${accessToken}` } })).json()
+/** A change to a new address asked for from `accessToken`'s session: the address and the link mailed to it. */
+async function stageChange (t: Test, accessToken: string) {
+  const address = newAccount().email
+  t.equal((await patchMe(accessToken, { email: address })).statusCode, 200, 'a change asked for')
+  return { address, confirmation: await mail.nextMail(address, { subject: CONFIRM_NEW }) }
+}
 const claimsOf = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1] as string, 'base64url').toString())
 
 t.test('registration mails a link; the token verifies the address; the claim follows at the next refresh', async t => {
@@ -163,9 +169,7 @@ t.test('a password reset or change, or signing out everywhere, cancels a pending
   for (const remedy of ['reset', 'change', 'sign-out everywhere'] as const) {
     const account = await registerProvenAccount(app, prisma)
     const intruder = await loginWithBody(app, account)
-    const theirs = newAccount().email
-    t.equal((await patchMe(intruder.accessToken, { email: theirs })).statusCode, 200)
-    const confirmation = await mail.nextMail(theirs, { subject: CONFIRM_NEW })
+    const { confirmation } = await stageChange(t, intruder.accessToken)
     await mail.nextMail(account.email, { subject: NOTICE })
 
     const newPassword = 'the owner takes it back 19'
@@ -219,9 +223,7 @@ t.test('an admin\'s remedies for a compromised account end a staged email change
     await prisma.user.update({ where: { id: account.user.id }, data: { emailVerifiedAt: new Date() } })
     const intruder = await loginWithBody(app, account)
     if (remedy === 'second factors removed') await enrolTotp(app, { authorization: `Bearer ${intruder.accessToken}` }, clock)
-    const theirs = newAccount().email
-    t.equal((await patchMe(intruder.accessToken, { email: theirs })).statusCode, 200)
-    const confirmation = await mail.nextMail(theirs, { subject: CONFIRM_NEW })
+    const { confirmation } = await stageChange(t, intruder.accessToken)
     await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: account.email } })
     const reset = await mail.nextMail(account.email, { subject: /^Reset your password$/ })
 
@@ -253,9 +255,7 @@ t.test('ending the session that staged an email change as not the owner\'s ends 
     const owner = await loginWithBody(app, account)
     const intruder = await loginWithBody(app, account)
     const bystander = await loginWithBody(app, account)
-    const theirs = newAccount().email
-    t.equal((await patchMe(intruder.accessToken, { email: theirs })).statusCode, 200)
-    const confirmation = await mail.nextMail(theirs, { subject: CONFIRM_NEW })
+    const { address: theirs, confirmation } = await stageChange(t, intruder.accessToken)
     await mail.nextMail(account.email, { subject: NOTICE })
 
     if (end === 'from the owner\'s list' || end === 'another session ended') {
@@ -288,9 +288,7 @@ t.test('a change whose session ended, by a logout too, is refused at its link an
   const account = await registerProvenAccount(app, prisma)
   const staging = await loginWithBody(app, account)
   const other = await loginWithBody(app, account)
-  const theirs = newAccount().email
-  t.equal((await patchMe(staging.accessToken, { email: theirs })).statusCode, 200)
-  const confirmation = await mail.nextMail(theirs, { subject: CONFIRM_NEW })
+  const { address: theirs, confirmation } = await stageChange(t, staging.accessToken)
   t.equal((await app.inject({ method: 'POST', url: '/auth/logout', payload: { refreshToken: staging.refreshToken } })).statusCode, 204)
   t.equal((await prisma.user.findUniqueOrThrow({ where: { id: account.user.id } })).pendingEmail, null, 'the logout ended the change')
   t.equal((await verify(confirmation.token)).json().code, 'VERIFICATION_TOKEN_INVALID', 'the link is refused')
@@ -309,9 +307,8 @@ t.test('a change ends with the session its link is for, whatever an earlier chan
   const owner = await loginWithBody(app, account)
   t.equal((await patchMe(earlier.accessToken, { email: newAccount().email })).statusCode, 200)
   await mail.nextMail(account.email, { subject: NOTICE })
-  const mine = newAccount().email
-  t.equal((await patchMe(owner.accessToken, { email: mine })).statusCode, 200, 'the owner asks for another address from their own session')
-  const confirmation = await mail.nextMail(mine, { subject: CONFIRM_NEW })
+  // The owner asks for another address from their own session.
+  const { address: mine, confirmation } = await stageChange(t, owner.accessToken)
   t.equal((await app.inject({ method: 'DELETE', url: `/auth/sessions/${earlier.sessionId}`, headers: { authorization: `Bearer ${owner.accessToken}` } })).statusCode, 204)
   t.equal((await prisma.user.findUniqueOrThrow({ where: { id: account.user.id } })).pendingEmail, mine, 'ending the earlier session leaves the owner\'s change')
 
@@ -330,9 +327,7 @@ t.test('a resend racing the logout that ends the change mails nothing', {
   const account = await registerProvenAccount(app, prisma)
   const staging = await loginWithBody(app, account)
   const other = await loginWithBody(app, account)
-  const theirs = newAccount().email
-  t.equal((await patchMe(staging.accessToken, { email: theirs })).statusCode, 200)
-  await mail.nextMail(theirs, { subject: CONFIRM_NEW })
+  const { address: theirs } = await stageChange(t, staging.accessToken)
   const [loggedOut, resent] = await racedWhileHeld(database.url, pool, {
     hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1 FOR UPDATE', [account.user.id]),
     waitingStatement: '%FROM "User" WHERE id = $1::uuid FOR UPDATE%'
@@ -346,9 +341,7 @@ t.test('a resend racing the logout that ends the change mails nothing', {
 t.test('a link an older release issued names no session: it works after any session\'s end, as before', async t => {
   const account = await registerProvenAccount(app, prisma)
   const staging = await loginWithBody(app, account)
-  const theirs = newAccount().email
-  t.equal((await patchMe(staging.accessToken, { email: theirs })).statusCode, 200)
-  const confirmation = await mail.nextMail(theirs, { subject: CONFIRM_NEW })
+  const { address: theirs, confirmation } = await stageChange(t, staging.accessToken)
   await prisma.oneTimeToken.updateMany({ where: { userId: account.user.id, purpose: 'email_change' }, data: { sessionId: null } })
   t.equal((await app.inject({ method: 'POST', url: '/auth/logout', payload: { refreshToken: staging.refreshToken } })).statusCode, 204)
   t.equal((await verify(confirmation.token)).statusCode, 204)
