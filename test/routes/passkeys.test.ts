@@ -255,6 +255,28 @@ t.test('a password reset suspends passwordless sign-in with the passkeys registe
   t.equal((await passwordless(account.passkey)).statusCode, 200)
 })
 
+// Regression (a review): the notice told the owner to reset the password, "then remove it from
+// your account's passkeys", which an owner whose only factor is the intruder's passkey cannot do:
+// beside a factor only a factor makes a session fresh, and signing in asks for that passkey.
+t.test('the "A passkey was added" notice tells the remedy that works when the passkey is an intruder\'s and the only factor', async t => {
+  const account = await accountWithPasskey()
+  const notice = (await mail.nextMail(account.email, { subject: /^A passkey was added$/ })).text
+  t.match(notice, /reset your password now: every session is signed out and the passkey no longer signs in alone\. Then contact support to have it removed/)
+  t.notMatch(notice, /remove it from your account's passkeys/, 'no remedy the owner cannot take')
+
+  // The remedy, followed: the reset, then an administrator.
+  await post('/auth/password/forgot', { email: account.email })
+  const { token } = await mail.nextMail(account.email, { subject: /^Reset your password$/ })
+  const password = 'the owner takes it back 24'
+  t.equal((await post('/auth/password/reset', { token, password })).statusCode, 204)
+  t.equal((await passwordless(account.passkey)).json().code, 'PASSKEY_PASSWORD_REQUIRED', 'the passkey no longer signs in alone')
+  t.match((await startLogin(app, { email: account.email, password })).json(), { mfaRequired: true, methods: ['webauthn'] }, 'signing in asks for it: the owner cannot remove it')
+  const admin = await loginAsAdmin(app, prisma)
+  await registerPasskey(app, admin.headers)
+  t.equal((await app.inject({ method: 'DELETE', url: `/admin/users/${account.user.id}/mfa`, headers: admin.headers })).statusCode, 204)
+  t.ok((await startLogin(app, { email: account.email, password })).json().accessToken, 'support removed it: the owner is in')
+})
+
 t.test('a password change suspends every passkey, the one registered on the changing session too; a reauthentication does not give it back (regression: the intruder\'s passkey was spared)', async t => {
   // The intruder registers a passkey on the owner's session, left signed in; the owner changes the password on it.
   const account = await accountWithPasskey()

@@ -75,7 +75,10 @@ export function mfaDisabledMail ({ byAdmin }: { byAdmin: boolean }): MailContent
 }
 
 export function passkeyAddedMail ({ name }: { name: string }): MailContent {
-  return securityNotice('A passkey was added', `A passkey named "${name}" was added to your account: it signs in without a password, and is a second factor after one. Should it not be yours, a new password stops it signing in alone; then remove it from your account's passkeys.`)
+  // Not "then remove it yourself": beside a factor only a factor makes a session fresh, and the
+  // owner of an account whose only factor is this passkey has none to prove.
+  return securityNotice('A passkey was added', `A passkey named "${name}" was added to your account: it signs in without a password, and is a second factor after one.`,
+    'If this was not you, reset your password now: every session is signed out and the passkey no longer signs in alone. Then contact support to have it removed (signing in may ask for it until then).')
 }
 
 export function passkeyRemovedMail ({ name, lastFactor = false }: { name: string, lastFactor?: boolean }): MailContent {
@@ -129,8 +132,8 @@ export function newSignInMail ({ at, ip, device, newDevice, failedAttempts }: { 
 type Paragraph = string | { link: string }
 
 /** A change to the account's security, and what the owner does when it was not them. */
-function securityNotice (subject: string, change: string): MailContent {
-  return compose(subject, [change, 'If this was not you, reset your password now and contact support.'])
+function securityNotice (subject: string, change: string, remedy = 'If this was not you, reset your password now and contact support.'): MailContent {
+  return compose(subject, [change, remedy])
 }
 
 function compose (subject: string, paragraphs: Paragraph[]): MailContent {
