@@ -70,19 +70,27 @@ export function table (caption: string, columns: string[], rows: Child[][]): HTM
 
 /**
  * Marks `button` busy while `work` runs, and ignores its activations (a click, Enter in its
- * form) meanwhile. Not `disabled`: Chromium moves the focus off a disabled button to <body>,
- * and a closing modal dialog cannot give it back, so a keyboard user would start over.
+ * form) meanwhile; with `screen`, every button of the screen, so that no other action starts
+ * on a screen about to be drawn again. Not `disabled`: Chromium moves the focus off a disabled
+ * button to <body>, and a closing modal dialog cannot give it back, so a keyboard user would
+ * start over.
  */
-export async function whileBusy<T> (button: HTMLButtonElement, work: () => Promise<T>): Promise<T> {
+export async function whileBusy<T> (button: HTMLButtonElement, work: () => Promise<T>, screen?: HTMLElement): Promise<T> {
+  const scope = screen ?? button
+  const buttons = screen === undefined ? [button] : Array.from(screen.querySelectorAll('button'))
   // Cancelling the click also cancels the form submission it would start.
-  const ignore = (event: Event) => { event.preventDefault(); event.stopImmediatePropagation() }
-  button.setAttribute('aria-disabled', 'true')
-  button.addEventListener('click', ignore, true)
+  const ignore = (event: Event) => {
+    if (!(event.target instanceof Element) || event.target.closest('button') === null) return
+    event.preventDefault()
+    event.stopImmediatePropagation()
+  }
+  for (const each of buttons) each.setAttribute('aria-disabled', 'true')
+  scope.addEventListener('click', ignore, true)
   try {
     return await work()
   } finally {
-    button.removeAttribute('aria-disabled')
-    button.removeEventListener('click', ignore, true)
+    for (const each of buttons) each.removeAttribute('aria-disabled')
+    scope.removeEventListener('click', ignore, true)
   }
 }
 

@@ -243,23 +243,37 @@ async function consoleSuite (): Promise<void> {
     t.equal(await prisma.user.findUnique({ where: { id: ada.user.id } }), null, 'deleted, and back to the list')
   })
 
+  /**
+   * Holds back each redraw of a user's screen after an action (its sessions' reload) by a
+   * second, so that the next click comes during it; `settled` waits for the held ones and tells
+   * what the screen says then.
+   */
+  async function holdRedraws () {
+    const reload = '**/admin/users/*/sessions?*'
+    let held = 0
+    await page.route(reload, async route => {
+      held++
+      const answer = await route.fetch()
+      await new Promise(resolve => setTimeout(resolve, 1000))
+      await route.fulfill({ response: answer })
+      held--
+    })
+    return async function settled () {
+      await until('every held redraw answered', () => held === 0)
+      await page.evaluate(() => new Promise(resolve => setTimeout(resolve, 200)))
+      await page.unroute(reload)
+      return { alerts: await page.getByRole('alert').allInnerTexts(), statuses: await page.getByRole('status').filter({ hasText: /\S/ }).allInnerTexts() }
+    }
+  }
+
   // Regressions: the console said "try again in 60 seconds" whatever Retry-After said; and a
   // click while the screen was drawn again after the previous action acted on the old screen,
-  // whose success message then took the place of the click's refusal. The screen's reload is
-  // held back here, so that the next click comes during it.
+  // whose success message then took the place of the click's refusal.
   t.test('a rate limit\'s refusal tells the wait the service asks for, and no earlier answer hides it', async t => {
     const reader = await prisma.user.findUniqueOrThrow({ where: { email: 'reader00@example.com' } })
     await page.goto(`${origin}/console/#/users/${reader.id}`)
     await page.getByRole('heading', { name: reader.email }).waitFor()
-    const slowReload = '**/admin/users/*/sessions?*'
-    let heldReloads = 0
-    await page.route(slowReload, async route => {
-      heldReloads++
-      const answer = await route.fetch()
-      await new Promise(resolve => setTimeout(resolve, 1000))
-      await route.fulfill({ response: answer })
-      heldReloads--
-    })
+    const settled = await holdRedraws()
     const sentMails = () => prisma.auditEvent.count({ where: { subjectId: reader.id, action: 'password.reset_sent' } })
     for (let sent = 1; sent <= 2; sent++) {
       await page.getByRole('button', { name: 'Send password reset mail' }).click()
@@ -269,11 +283,24 @@ async function consoleSuite (): Promise<void> {
     const refusal = await page.getByRole('alert').getByText(/^Too many requests; try again in \d+ seconds\.$/).innerText()
     const seconds = Number(/in (\d+) seconds/.exec(refusal)?.[1])
     t.ok(seconds > 800 && seconds <= 900, `the wait of RATE_LIMIT_MAIL_ACCOUNT's window: ${refusal}`)
-    await until('every reload answered', () => heldReloads === 0)
-    await page.evaluate(() => new Promise(resolve => setTimeout(resolve, 200)))
-    await page.unroute(slowReload)
-    const told = { alerts: await page.getByRole('alert').allInnerTexts(), statuses: await page.getByRole('status').filter({ hasText: /\S/ }).allInnerTexts() }
-    t.same(told, { alerts: [refusal], statuses: [] }, 'the refusal is still what the screen says once it has settled')
+    t.same(await settled(), { alerts: [refusal], statuses: [] }, 'the refusal is still what the screen says once it has settled')
+  })
+
+  // Regression (a review): the screen stayed busy only on the button clicked, so another
+  // button's refusal was replaced by the first action's success once its redraw came.
+  t.test('while an action is under way the user\'s screen takes no other: another button\'s answer is not hidden by the first\'s', async t => {
+    const reader = await prisma.user.findUniqueOrThrow({ where: { email: 'reader02@example.com' } })
+    await page.goto(`${origin}/console/#/users/${reader.id}`)
+    await page.getByRole('heading', { name: reader.email }).waitFor()
+    const settled = await holdRedraws()
+    page.once('dialog', dialog => { dialog.accept() })
+    await page.getByRole('button', { name: 'Deactivate' }).click()
+    await until('deactivated', async () => !(await prisma.user.findUniqueOrThrow({ where: { id: reader.id } })).isActive)
+    await page.getByRole('button', { name: 'Send password reset mail' }).click()
+    await page.getByRole('alert').getByText('This account is deactivated; activate it first').waitFor()
+    t.same(await settled(), { alerts: ['This account is deactivated; activate it first'], statuses: [] }, 'the refusal stays once the screen has settled')
+    await page.getByRole('button', { name: 'Activate' }).click()
+    await page.getByText(/^Activated:/).waitFor()
   })
 
   t.test('the last admin can be neither demoted nor deleted: the refusal is a message', async t => {

@@ -43,8 +43,8 @@ export async function userScreen ({ api, meId, params, navigate, endsScreen }: C
    */
   async function act (button: HTMLButtonElement, focus: string, action: () => Promise<string | undefined>): Promise<void> {
     messages.clear()
-    // Busy until the screen is drawn again: a click on the old screen meanwhile acted, and this
-    // action's message then took the place of that click's answer.
+    // The whole screen busy until it is drawn again: a click on the old screen meanwhile acted,
+    // and this action's message then took the place of that click's answer.
     await whileBusy(button, async () => {
       let done: string | undefined
       try {
@@ -55,7 +55,7 @@ export async function userScreen ({ api, meId, params, navigate, endsScreen }: C
       }
       await reload(focus)
       if (done !== undefined) messages.show(done)
-    })
+    }, body)
   }
 
   async function reload (focus: string): Promise<void> {
@@ -156,7 +156,8 @@ export async function userScreen ({ api, meId, params, navigate, endsScreen }: C
         return
       }
       messages.clear()
-      whileBusy(remove, () => api.remove(id)).then(() => { navigate('#/users') }, error => {
+      // Back to the list only if the admin is still on this screen: they may have gone on meanwhile.
+      whileBusy(remove, () => api.remove(id), body).then(() => { if (body.isConnected) navigate('#/users') }, error => {
         if (!endsScreen(error)) messages.show(problemOf(error), 'error')
       })
     })
