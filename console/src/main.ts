@@ -18,6 +18,8 @@ const app = document.getElementById('app') as HTMLElement
 let signedIn = false
 // The session's end that a sign-out brings is shown by signOut, once the service confirms it.
 let signingOut = false
+// The account the frame names, while it is shown.
+let shownAdminId: string | undefined
 // A navigation started while another screen was loading wins.
 let rendering = 0
 
@@ -57,6 +59,13 @@ client.onSessionEnd(event => {
   showSignIn(event.reason === 'logout' ? 'You signed out.' : 'Your session has ended. Sign in again.')
 })
 
+// Another tab signed in: the cookies hold its session now, perhaps another account's, and every
+// call from here runs as it (a review: this tab went on naming the admin it had shown). Shown
+// afresh, unless it is the admin already shown.
+client.onSignIn(() => {
+  if (!signingOut) enter(true, true)
+})
+
 /** The admin API's refusal of this account: FORBIDDEN (not an admin, or no longer) or MFA_ENROLMENT_REQUIRED. */
 const isRefusal = (error: unknown): boolean => isAuthError(error, 'FORBIDDEN') || isAuthError(error, 'MFA_ENROLMENT_REQUIRED')
 
@@ -66,17 +75,21 @@ function showRefusal (email: string, error: unknown): void {
   show(refusalScreen(email, isAuthError(error, 'FORBIDDEN') ? 'not-admin' : 'needs-mfa', messages => { signOut(messages) }), 'No access')
 }
 
-/** Signed in: the admin API decides whether this account may use the console. */
-async function enter (again = true): Promise<void> {
+/**
+ * Signed in: the admin API decides whether this account may use the console. `elsewhere`:
+ * another tab signed in, and the frame already shown for that account stays as it is.
+ */
+async function enter (again = true, elsewhere = false): Promise<void> {
   let me
   try {
     me = await client.me()
   } catch (error) {
     // Signed in or out elsewhere while this asked: ask once more, of whoever the cookies hold now.
-    if (again && isAuthError(error, 'SESSION_CHANGED')) return await enter(false)
+    if (again && isAuthError(error, 'SESSION_CHANGED')) return await enter(false, elsewhere)
     showSignIn(isAuthError(error) && error.status === 401 ? undefined : problemOf(error))
     return
   }
+  if (elsewhere && signedIn && me.id === shownAdminId) return
   try {
     await api.users({ limit: 1 })
   } catch (error) {
@@ -118,6 +131,7 @@ function statusRegion () {
 }
 
 function frame (email: string, meId: string): void {
+  shownAdminId = meId
   const nav = h('nav', { 'aria-label': 'Console' }, h('ul', {}, links.map(([href, label]) => h('li', {}, h('a', { href }, label)))))
   const main = h('main', { id: 'main' })
   const messages = messageArea()

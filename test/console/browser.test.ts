@@ -620,6 +620,30 @@ async function consoleSuite (): Promise<void> {
     return { put, accessToken }
   }
 
+  // Regression (a review): after another tab signed in as someone else, this tab went on naming
+  // the admin it had shown, and its actions ran as the other account.
+  t.test('another tab signs in as another admin: this tab follows, naming who is signed in now', async t => {
+    const boss = await registerAccount(app, { ...newAccount(), email: 'boss@example.com', username: 'boss' })
+    await prisma.user.update({ where: { id: boss.user.id }, data: { role: 'admin' } })
+    await page.locator('.who').getByText(admin.email).waitFor()
+    // The other tab opens without the cookies (as after a sign-out this tab never heard of) and signs in as boss.
+    await context.clearCookies()
+    const other = await context.newPage()
+    await other.goto(`${origin}/console`)
+    await other.getByLabel('Email or username').fill(boss.email)
+    await other.getByLabel('Password').fill(boss.password)
+    await other.getByRole('button', { name: 'Sign in', exact: true }).click()
+    await other.getByRole('heading', { name: 'Users' }).waitFor()
+    await page.locator('.who').getByText(boss.email).waitFor()
+    t.pass('this tab names the admin the cookies hold now')
+    await other.getByRole('button', { name: 'Sign out' }).click()
+    await page.getByLabel('Email or username').waitFor()
+    await other.close()
+    await page.bringToFront()
+    await signIn(admin.email, admin.password)
+    await page.getByRole('heading', { name: 'Users' }).waitFor()
+  })
+
   t.test('an ended session: the console says so and asks to sign in again', async t => {
     // By the time the access token expires, the session is past its idle lifetime (the
     // service's clock moves on a week), and the refresh is refused.

@@ -521,6 +521,23 @@ t.test('logout, logout everywhere and account deletion end the session in every 
   }
 })
 
+// Regression (a review of the console): a tab went on naming the account it had signed in with
+// after another tab signed in as someone else, and its calls ran as them; it was never told.
+t.test('a sign-in in another tab is told to this tab\'s onSignIn listeners, not to the tab that signed in', async t => {
+  const service = createStandIn()
+  const tabs = openTabs(t, service, 3)
+  const told = tabs.map(() => 0)
+  tabs.forEach((tab, i) => tab.client.onSignIn(() => { told[i] = (told[i] ?? 0) + 1 }))
+  const stop = tabs[2]?.client.onSignIn(() => { throw new Error('a listener that fails') })
+  stop?.()
+  await tabs[0]?.client.login({ email: user.email, password: 'pw' })
+  await settle()
+  t.same(told, [0, 1, 1], 'the other tabs, once each')
+  await tabs[1]?.client.login({ email: user.email, password: 'pw' })
+  await settle()
+  t.same(told, [1, 1, 2])
+})
+
 t.test('fetch: any path of the service, the body sent again on the retry, the answer left unread', async t => {
   const service = createStandIn()
   const [tab] = openTabs(t, service, 1) as [Tab]

@@ -55,11 +55,25 @@ export function createAuthClient (options: AuthClientOptions) {
   const signedInSince = (sent: Sent) => signIns !== sent.signIns
   let refreshing: Promise<void> | null = null
 
+  // Told of a sign-in in another tab: the cookies hold that session now, perhaps another account's.
+  const signInListeners = new Set<() => void>()
   const channel = openTabChannel(name, message => {
     if (message.type === 'refreshed') lock.heard(message.at)
-    else if (message.type === 'signed-in') begin(true)
+    else if (message.type === 'signed-in') signedInElsewhere()
     else end(message.event, true)
   })
+
+  function signedInElsewhere (): void {
+    begin(true)
+    for (const listener of signInListeners) {
+      try {
+        listener()
+      } catch (error) {
+        // One listener's failure is the app's to see, and stops no other listener.
+        queueMicrotask(() => { throw error })
+      }
+    }
+  }
 
   /** `heard`: another tab did it, and this tab only hears of it. */
   function begin (heard = false): void {
@@ -216,6 +230,16 @@ export function createAuthClient (options: AuthClientOptions) {
 
     /** Calls `listener` when the session ends, in this tab or another; returns the function that stops it. */
     onSessionEnd: (listener: SessionEndListener): (() => void) => events.on(listener),
+
+    /**
+     * Calls `listener` when another tab of the app signs in: the cookies, which every tab
+     * shares, now hold that session, perhaps another account's, and this tab's calls run as it.
+     * Ask who is signed in (`me()`) before showing or doing more. Returns the function that stops it.
+     */
+    onSignIn (listener: () => void): () => void {
+      signInListeners.add(listener)
+      return () => { signInListeners.delete(listener) }
+    },
 
     /** Stops listening to the other tabs. */
     close (): void {
