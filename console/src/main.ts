@@ -40,6 +40,9 @@ function showSignIn (notice?: string): void {
  * (a reload would reopen the console), so a failure leaves the admin where they are, told so.
  */
 async function signOut (messages: MessageArea): Promise<void> {
+  // One at a time: a second click sent a second logout, whose answer drew the sign-in screen
+  // again over what the admin had begun to type (a review's finding).
+  if (signingOut) return
   messages.clear()
   signingOut = true
   try {

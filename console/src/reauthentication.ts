@@ -69,11 +69,15 @@ function ask (client: AuthClient, methods: ReauthenticationMethod[]): { answer: 
 
 /**
  * The console's `confirmIdentity` (see api.ts): one dialog at a time, shared by the calls
- * refused meanwhile, so that one proof retries them all. The session's end closes it.
+ * refused meanwhile, so that one proof retries them all. The session's end closes it, and so
+ * does leaving the screen.
  */
 export function reauthenticationPrompt (client: AuthClient): (methods: ReauthenticationMethod[]) => Promise<boolean> {
   let current: ReturnType<typeof ask> | null = null
   client.onSessionEnd(() => { current?.abandon() })
+  // Leaving the screen (the browser's Back, say) cancels too: the change was made after it,
+  // unseen, on a screen no longer shown (a review's finding).
+  window.addEventListener('hashchange', () => { current?.abandon() })
   return methods => {
     if (current === null) {
       const asked = ask(client, methods.length === 0 ? ['password'] : methods)

@@ -369,6 +369,25 @@ async function consoleSuite (): Promise<void> {
     t.same(patches, [403, 403, 403, 200, 200], 'fresh now: no question asked')
   })
 
+  // Regression (a review): the dialog outlived a navigation (the browser's Back), and the change
+  // it asked about was made once the admin typed the password, unseen, on a screen no longer shown.
+  t.test('leaving the screen while the console asks to confirm it is you cancels the change', async t => {
+    const reader = await prisma.user.findUniqueOrThrow({ where: { email: 'reader03@example.com' } })
+    await page.goto(`${origin}/console/#/users`)
+    await page.getByRole('heading', { name: 'Users' }).waitFor()
+    await page.goto(`${origin}/console/#/users/${reader.id}`)
+    await page.getByRole('heading', { name: reader.email }).waitFor()
+    page.once('dialog', dialog => { dialog.accept() })
+    await clickWhenStale('Deactivate')
+    await page.goBack()
+    await page.getByRole('heading', { name: 'Users' }).waitFor()
+    await until('the dialog gone', async () => await reauthentication.count() === 0)
+    await page.keyboard.type(admin.password)
+    await page.keyboard.press('Enter')
+    await page.evaluate(() => new Promise(resolve => setTimeout(resolve, 500)))
+    t.equal((await prisma.user.findUniqueOrThrow({ where: { id: reader.id } })).isActive, true, 'nothing changed')
+  })
+
   t.test('a user with a second factor gets the control to remove it', async t => {
     await proveAddress(prisma, grace.user.id)
     const { accessToken } = await loginWithBody(app, grace)
@@ -619,6 +638,26 @@ async function consoleSuite (): Promise<void> {
     await page.getByRole('heading', { name: 'Users' }).waitFor()
     return { put, accessToken }
   }
+
+  // Regression (a review): a double click on "Sign out" sent two logouts, and the second answer
+  // drew the sign-in screen again over what the admin had begun to type.
+  t.test('a double click on "Sign out" signs out once', async t => {
+    let logouts = 0
+    await page.route('**/auth/logout', async route => {
+      logouts++
+      await new Promise(resolve => setTimeout(resolve, 500))
+      await route.continue()
+    })
+    await page.getByRole('button', { name: 'Sign out' }).dblclick()
+    const identifier = page.getByRole('form', { name: 'Sign in' }).getByLabel('Email or username')
+    await identifier.fill('typed meanwhile')
+    await page.evaluate(() => new Promise(resolve => setTimeout(resolve, 1000)))
+    await page.unroute('**/auth/logout')
+    t.equal(logouts, 1, 'one logout sent')
+    t.equal(await identifier.inputValue(), 'typed meanwhile', 'what the admin typed stays')
+    await signIn(admin.email, admin.password)
+    await page.getByRole('heading', { name: 'Users' }).waitFor()
+  })
 
   // Regression (a review): after another tab signed in as someone else, this tab went on naming
   // the admin it had shown, and its actions ran as the other account.
