@@ -550,14 +550,21 @@ async function consoleSuite (): Promise<void> {
     t.same(await page.locator('tbody tr td:nth-child(3)').allInnerTexts(), [`${admin.user.id.slice(0, 8)}…`, `${admin.user.id.slice(0, 8)}…`], 'ids, linked')
   })
 
-  t.test('readable at a phone\'s width: nothing wider than the screen', async t => {
+  t.test('readable at a phone\'s width: nothing wider than the screen, long addresses and devices too', async t => {
+    // Regression (a review): an address of 190 characters and a device name with no place to
+    // break made the user's screen scroll sideways, on a phone and on a desktop.
+    const long = await registerAccount(app, { ...newAccount(), email: `${'a'.repeat(64)}@${'b'.repeat(60)}.${'c'.repeat(50)}.example.com`, username: 'longmail' })
+    await app.inject({ method: 'POST', url: '/auth/login', headers: { 'user-agent': 'Z'.repeat(200) }, payload: { email: long.email, password: long.password } })
     const phone = await context.newPage()
-    await phone.setViewportSize({ width: 360, height: 740 })
-    for (const screen of ['users', `users/${grace.user.id}`, 'settings', 'audit']) {
-      await phone.goto(`${origin}/console/#/${screen}`)
-      await settled(phone)
-      t.ok(await phone.evaluate(() => document.documentElement.scrollWidth <= 360), `${screen}: no sideways scrolling`)
+    for (const width of [360, 1100]) {
+      await phone.setViewportSize({ width, height: 740 })
+      for (const screen of ['users', `users/${grace.user.id}`, `users/${long.user.id}`, 'settings', 'audit']) {
+        await phone.goto(`${origin}/console/#/${screen}`)
+        await settled(phone)
+        t.ok(await phone.evaluate(wide => document.documentElement.scrollWidth <= wide, width), `${screen} at ${width} px: no sideways scrolling`)
+      }
     }
+    await phone.setViewportSize({ width: 360, height: 740 })
     await phone.goto(`${origin}/console/#/users/${grace.user.id}`)
     await phone.getByRole('heading', { name: 'grace@example.com' }).waitFor()
     await shot('user-phone', phone)
