@@ -446,6 +446,27 @@ async function consoleSuite (): Promise<void> {
     t.same(puts.map(body => JSON.parse(body)), [{ accessTokenTtlSeconds: 600 }], 'only the change is sent')
     const login = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: grace.email, password: grace.password } })
     t.equal(login.json().expiresIn, 600, 'tokens issued from now on follow')
+
+    // Regression (a review): a value typed while a save was under way was replaced by the saved
+    // one, under "Saved.", and a second Save said "Nothing changed."
+    let release: () => void = () => {}
+    const saving = new Promise<void>(resolve => { release = resolve })
+    await page.route('**/admin/settings', async route => { await saving; await route.continue() }, { times: 1 })
+    await page.getByLabel('Access token lifetime (seconds)').fill('900')
+    await page.getByRole('button', { name: 'Save' }).click()
+    const idle = page.getByLabel('Session idle lifetime (seconds)')
+    const idleBefore = await idle.inputValue()
+    await idle.focus()
+    await page.keyboard.press('End')
+    await page.keyboard.type('1')
+    t.equal(await idle.inputValue(), idleBefore, 'nothing can be typed while the save is under way')
+    release()
+    await until('saved again', () => puts.length === 2)
+    await page.getByText(/^Saved\./).waitFor()
+    await page.keyboard.press('End')
+    await page.keyboard.type('1')
+    t.equal(await idle.inputValue(), `${idleBefore}1`, 'and the fields take input again once it is saved')
+    await idle.fill(idleBefore)
   })
 
   t.test('audit log: newest first, filtered by user and by action, paged', async t => {

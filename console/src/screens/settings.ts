@@ -77,7 +77,11 @@ export async function settingsScreen ({ api, endsScreen }: Context): Promise<Scr
       messages.show('Nothing changed.')
       return
     }
-    whileBusy(save, () => api.updateSettings(changes)).then(updated => {
+    // Read-only while it saves: a value typed meanwhile was replaced by the saved one, under
+    // "Saved." (a review's finding). Not disabled, which would take the focus away.
+    const editable = (yes: boolean) => { for (const name of names) inputs[name].readOnly = !yes }
+    editable(false)
+    whileBusy(save, () => api.updateSettings(changes)).finally(() => { editable(true) }).then(updated => {
       current = updated
       for (const name of names) inputs[name].value = String(updated[name])
       messages.show('Saved. Tokens issued from now on use these lifetimes, on every instance within seconds.')
