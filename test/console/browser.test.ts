@@ -303,6 +303,18 @@ async function consoleSuite (): Promise<void> {
     await page.getByText(/^Activated:/).waitFor()
   })
 
+  // Regression: when the user could not be read again after an action, the action's success
+  // message took the place of that problem, over a screen still showing the user as before.
+  t.test('an action whose screen cannot be drawn again tells both: done, and the screen as before', async t => {
+    const reader = await prisma.user.findUniqueOrThrow({ where: { email: 'reader04@example.com' } })
+    await page.goto(`${origin}/console/#/users/${reader.id}`)
+    await page.getByRole('heading', { name: reader.email }).waitFor()
+    await page.route('**/admin/users/*/sessions?*', route => route.abort(), { times: 1 })
+    await page.getByRole('button', { name: 'Send password reset mail' }).click()
+    const told = await page.getByRole('alert').getByText(/The screen still shows the user as before: /).innerText()
+    t.match(told, /^A password reset link is on its way to reader04@example\.com\. The screen still shows the user as before: \S/)
+  })
+
   t.test('the last admin can be neither demoted nor deleted: the refusal is a message', async t => {
     await page.goto(`${origin}/console/#/users/${admin.user.id}`)
     await page.getByRole('heading', { name: 'admin@example.com' }).waitFor()

@@ -53,22 +53,27 @@ export async function userScreen ({ api, meId, params, navigate, endsScreen }: C
         if (!endsScreen(error)) messages.show(problemOf(error), 'error')
         return
       }
-      await reload(focus)
-      if (done !== undefined) messages.show(done)
+      await redraw(focus, done)
     }, body)
   }
 
-  async function reload (focus: string): Promise<void> {
+  /**
+   * Draws the user as they now are, then tells `done`. When they cannot be read again, both are
+   * told: the action was made, and the screen still shows the user as before (the success
+   * message took the place of that problem).
+   */
+  async function redraw (focus: string, done: string | undefined): Promise<void> {
     try {
       const [user, sessions] = await Promise.all([api.user(id), api.sessions(id, sessionsCursor)])
       render(user, sessions)
     } catch (error) {
-      if (!endsScreen(error)) messages.show(problemOf(error), 'error')
+      if (!endsScreen(error)) messages.show(`${done === undefined ? '' : `${done} `}The screen still shows the user as before: ${problemOf(error)}`, 'error')
       return
     }
     // A section that went with the change (the second factor's) leaves the screen's heading.
     const target = Array.from(body.querySelectorAll('h2')).find(h2 => h2.textContent === focus) ?? heading
     target.focus()
+    if (done !== undefined) messages.show(done)
   }
 
   function render (user: User, sessions: Sessions): void {
