@@ -3,7 +3,7 @@ import { createAuthClient, isAuthError } from '../../packages/client/src/index.j
 import { adminApi, isSignedOut, problemOf } from './api.js'
 import { reauthenticationPrompt } from './reauthentication.js'
 import type { Context, Screen } from './context.js'
-import { h, messageArea, type MessageArea } from './dom.js'
+import { h, messageArea, whileBusy, type MessageArea } from './dom.js'
 import { auditScreen } from './screens/audit.js'
 import { settingsScreen } from './screens/settings.js'
 import { refusalScreen, signInScreen } from './screens/sign-in.js'
@@ -39,14 +39,14 @@ function showSignIn (notice?: string): void {
  * The sign-in screen once the service has ended the session. Until then the session lives
  * (a reload would reopen the console), so a failure leaves the admin where they are, told so.
  */
-async function signOut (messages: MessageArea): Promise<void> {
-  // One at a time: a second click sent a second logout, whose answer drew the sign-in screen
-  // again over what the admin had begun to type (a review's finding).
+async function signOut (messages: MessageArea, button: HTMLButtonElement): Promise<void> {
+  // One at a time, the button marked busy: a second click sent a second logout, whose answer
+  // drew the sign-in screen again over what the admin had begun to type (a review's finding).
   if (signingOut) return
   messages.clear()
   signingOut = true
   try {
-    await client.logout()
+    await whileBusy(button, () => client.logout())
   } catch (error) {
     messages.show(`Signing out failed: you are still signed in. ${problemOf(error)}`, 'error')
     return
@@ -75,7 +75,7 @@ const isRefusal = (error: unknown): boolean => isAuthError(error, 'FORBIDDEN') |
 /** Told why, offered nothing but signing out; the frame and its screens are gone. */
 function showRefusal (email: string, error: unknown): void {
   signedIn = false
-  show(refusalScreen(email, isAuthError(error, 'FORBIDDEN') ? 'not-admin' : 'needs-mfa', messages => { signOut(messages) }), 'No access')
+  show(refusalScreen(email, isAuthError(error, 'FORBIDDEN') ? 'not-admin' : 'needs-mfa', (messages, button) => { signOut(messages, button) }), 'No access')
 }
 
 /**
@@ -143,7 +143,7 @@ function frame (email: string, meId: string): void {
     h('p', { class: 'brand' }, 'Admin console'),
     nav,
     h('p', { class: 'who' }, 'Signed in as ', h('strong', {}, email)),
-    h('button', { type: 'button', class: 'secondary', onclick: () => { signOut(messages) } }, 'Sign out'),
+    h('button', { type: 'button', class: 'secondary', onclick: event => { signOut(messages, event.currentTarget as HTMLButtonElement) } }, 'Sign out'),
     messages.element,
     status.element
   )

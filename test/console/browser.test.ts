@@ -315,6 +315,34 @@ async function consoleSuite (): Promise<void> {
     t.match(told, /^A password reset link is on its way to reader04@example\.com\. The screen still shows the user as before: \S/)
   })
 
+  // Regression (a review): a deletion answered after the admin had gone on to another screen,
+  // still loading, took them back to the list.
+  t.test('a deletion answered after the admin went on to another screen leaves them there', async t => {
+    const reader = await prisma.user.findUniqueOrThrow({ where: { email: 'reader05@example.com' } })
+    await page.goto(`${origin}/console/#/users/${reader.id}`)
+    await page.getByRole('heading', { name: reader.email }).waitFor()
+    // The deletion's answer held until the admin has gone on; the next screen's, for 1.5 s more.
+    let answerDeletion: () => void = () => {}
+    const deletionAnswered = new Promise<void>(resolve => { answerDeletion = resolve })
+    t.teardown(() => { answerDeletion() })
+    await page.route(`**/admin/users/${reader.id}`, async route => { await deletionAnswered; await route.continue() }, { times: 1 })
+    const slowAudit = '**/admin/audit?*'
+    await page.route(slowAudit, async route => {
+      const answer = await route.fetch()
+      await new Promise(resolve => setTimeout(resolve, 1500))
+      await route.fulfill({ response: answer })
+    })
+    await page.getByLabel('Type the email address to confirm').fill(reader.email)
+    await page.getByRole('button', { name: 'Delete user' }).click()
+    await page.getByRole('link', { name: 'Audit log', exact: true }).click()
+    answerDeletion()
+    await until('deleted', async () => await prisma.user.findUnique({ where: { id: reader.id } }) === null)
+    await page.getByRole('heading', { name: 'Audit log' }).waitFor()
+    await page.unroute(slowAudit)
+    await page.evaluate(() => new Promise(resolve => setTimeout(resolve, 300)))
+    t.equal(new URL(page.url()).hash, '#/audit', 'still where the admin went')
+  })
+
   t.test('the last admin can be neither demoted nor deleted: the refusal is a message', async t => {
     await page.goto(`${origin}/console/#/users/${admin.user.id}`)
     await page.getByRole('heading', { name: 'admin@example.com' }).waitFor()
@@ -681,14 +709,21 @@ async function consoleSuite (): Promise<void> {
 
   // Regression (a review): a double click on "Sign out" sent two logouts, and the second answer
   // drew the sign-in screen again over what the admin had begun to type.
-  t.test('a double click on "Sign out" signs out once', async t => {
+  t.test('a second click on "Sign out" while it is under way sends nothing; the button is marked busy', async t => {
     let logouts = 0
+    let release: () => void = () => {}
+    const answered = new Promise<void>(resolve => { release = resolve })
     await page.route('**/auth/logout', async route => {
       logouts++
-      await new Promise(resolve => setTimeout(resolve, 500))
+      await answered
       await route.continue()
     })
-    await page.getByRole('button', { name: 'Sign out' }).dblclick()
+    const button = page.getByRole('button', { name: 'Sign out' })
+    await button.click()
+    await until('the logout sent', () => logouts === 1)
+    t.equal(await button.getAttribute('aria-disabled'), 'true', 'busy while the logout runs')
+    await button.click({ force: true })
+    release()
     const identifier = page.getByRole('form', { name: 'Sign in' }).getByLabel('Email or username')
     await identifier.fill('typed meanwhile')
     await page.evaluate(() => new Promise(resolve => setTimeout(resolve, 1000)))

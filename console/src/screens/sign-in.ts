@@ -115,9 +115,9 @@ export function signInScreen ({ client, notice, onSignedIn }: SignInOptions): HT
 }
 
 /** A signed-in user whom the admin API refuses: told so, offered nothing but signing out (`signOut` tells a failure in `messages`). */
-export function refusalScreen (who: string, reason: 'not-admin' | 'needs-mfa', signOut: (messages: MessageArea) => void): HTMLElement {
+export function refusalScreen (who: string, reason: 'not-admin' | 'needs-mfa', signOut: (messages: MessageArea, button: HTMLButtonElement) => void): HTMLElement {
   const messages = messageArea()
-  const button = h('button', { type: 'button', onclick: () => { signOut(messages) } }, 'Sign out')
+  const button: HTMLButtonElement = h('button', { type: 'button', onclick: () => { signOut(messages, button) } }, 'Sign out')
   const text = reason === 'not-admin'
     ? `You are signed in as ${who}, which is not an administrator account. This console is for administrators only.`
     : `You are signed in as ${who}. Administrators must set up a second factor before using the console: set one up in your account, then sign in again.`

@@ -161,8 +161,10 @@ export async function userScreen ({ api, meId, params, navigate, endsScreen }: C
         return
       }
       messages.clear()
-      // Back to the list only if the admin is still on this screen: they may have gone on meanwhile.
-      whileBusy(remove, () => api.remove(id), body).then(() => { if (body.isConnected) navigate('#/users') }, error => {
+      // Back to the list only if the admin is still at this screen's address: they may have gone
+      // on meanwhile, the next screen still loading (a review: the check of this screen alone).
+      const here = location.hash
+      whileBusy(remove, () => api.remove(id), body).then(() => { if (location.hash === here) navigate('#/users') }, error => {
         if (!endsScreen(error)) messages.show(problemOf(error), 'error')
       })
     })
