@@ -55,10 +55,14 @@ export function adminApi (client: AuthClient, { confirmIdentity }: AdminApiOptio
 
   /** Sent again once after the admin proves it is them; a refusal of that try is the call's answer, so there is no loop. */
   async function call<T> (method: Method, path: string, body?: unknown): Promise<T> {
+    const sentFrom = location.hash
     try {
       return await send<T>(method, path, body)
     } catch (error) {
       if (!isAuthError(error, 'REAUTHENTICATION_REQUIRED')) throw error
+      // Refused after the admin left the screen it was sent from: nothing is asked, nothing
+      // sent again (a review: the question opened over the next screen, and the change was made unseen).
+      if (location.hash !== sentFrom) throw new NotConfirmed()
       // The service lists the methods; an older one that did not still takes the password.
       if (!await confirmIdentity(error.methods ?? ['password'])) throw new NotConfirmed()
       return await send<T>(method, path, body)

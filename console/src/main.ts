@@ -20,6 +20,10 @@ let signedIn = false
 let signingOut = false
 // The account the frame names, while it is shown.
 let shownAdminId: string | undefined
+// Another tab signed in while this one was signing out: followed if the sign-out fails.
+let signedInDuringSignOut = false
+// The latest look at who is signed in: an earlier one still under way must not draw over it.
+let entering = 0
 // A navigation started while another screen was loading wins.
 let rendering = 0
 
@@ -45,10 +49,13 @@ async function signOut (messages: MessageArea, button: HTMLButtonElement): Promi
   if (signingOut) return
   messages.clear()
   signingOut = true
+  signedInDuringSignOut = false
   try {
     await whileBusy(button, () => client.logout())
   } catch (error) {
     messages.show(`Signing out failed: you are still signed in. ${problemOf(error)}`, 'error')
+    // The cookies may hold the other tab's session now (a review's finding).
+    if (signedInDuringSignOut) enter(true, true)
     return
   } finally {
     signingOut = false
@@ -66,7 +73,8 @@ client.onSessionEnd(event => {
 // call from here runs as it (a review: this tab went on naming the admin it had shown). Shown
 // afresh, unless it is the admin already shown.
 client.onSignIn(() => {
-  if (!signingOut) enter(true, true)
+  if (signingOut) signedInDuringSignOut = true
+  else enter(true, true)
 })
 
 /** The admin API's refusal of this account: FORBIDDEN (not an admin, or no longer) or MFA_ENROLMENT_REQUIRED. */
@@ -83,19 +91,25 @@ function showRefusal (email: string, error: unknown): void {
  * another tab signed in, and the frame already shown for that account stays as it is.
  */
 async function enter (again = true, elsewhere = false): Promise<void> {
+  // Only the latest look draws: two sign-ins elsewhere close together made an earlier one, still
+  // asking, draw the account before the last over it (a review's finding).
+  const mine = ++entering
+  const outdated = () => mine !== entering
   let me
   try {
     me = await client.me()
   } catch (error) {
+    if (outdated()) return
     // Signed in or out elsewhere while this asked: ask once more, of whoever the cookies hold now.
     if (again && isAuthError(error, 'SESSION_CHANGED')) return await enter(false, elsewhere)
     showSignIn(isAuthError(error) && error.status === 401 ? undefined : problemOf(error))
     return
   }
-  if (elsewhere && signedIn && me.id === shownAdminId) return
+  if (outdated() || (elsewhere && signedIn && me.id === shownAdminId)) return
   try {
     await api.users({ limit: 1 })
   } catch (error) {
+    if (outdated()) return
     if (isRefusal(error)) {
       showRefusal(me.email, error)
       return
@@ -103,6 +117,7 @@ async function enter (again = true, elsewhere = false): Promise<void> {
     showSignIn(problemOf(error))
     return
   }
+  if (outdated()) return
   signedIn = true
   frame(me.email, me.id)
 }

@@ -70,7 +70,7 @@ function ask (client: AuthClient, methods: ReauthenticationMethod[]): { answer: 
 /**
  * The console's `confirmIdentity` (see api.ts): one dialog at a time, shared by the calls
  * refused meanwhile, so that one proof retries them all. The session's end closes it, and so
- * does leaving the screen.
+ * do leaving the screen and another tab's sign-in.
  */
 export function reauthenticationPrompt (client: AuthClient): (methods: ReauthenticationMethod[]) => Promise<boolean> {
   let current: ReturnType<typeof ask> | null = null
@@ -78,6 +78,9 @@ export function reauthenticationPrompt (client: AuthClient): (methods: Reauthent
   // Leaving the screen (the browser's Back, say) cancels too: the change was made after it,
   // unseen, on a screen no longer shown (a review's finding).
   window.addEventListener('hashchange', () => { current?.abandon() })
+  // And so does another tab's sign-in: the proof would be the other account's, for a change
+  // asked on a screen about to be drawn anew (a review's finding).
+  client.onSignIn(() => { current?.abandon() })
   return methods => {
     if (current === null) {
       const asked = ask(client, methods.length === 0 ? ['password'] : methods)

@@ -48,6 +48,7 @@ async function consoleSuite (): Promise<void> {
   // Enough users for two pages of the list.
   for (let i = 0; i < 21; i++) await registerAccount(app, { email: `reader${String(i).padStart(2, '0')}@example.com`, password: `a reader's passphrase ${i}`, username: `reader${i}` })
 
+  const bossPassword = 'the other admin\'s passphrase 7'
   /** The admin's authenticator, once the second-factor test has set it up. */
   let totpSecret = ''
 
@@ -428,6 +429,56 @@ async function consoleSuite (): Promise<void> {
     t.equal((await prisma.user.findUniqueOrThrow({ where: { id: reader.id } })).isActive, true, 'nothing changed')
   })
 
+  // Regression (a review): the question stayed open over the frame drawn for another tab's
+  // sign-in, and the change was made as that account, unseen.
+  t.test('another tab\'s sign-in cancels the question "Confirm it is you", and the change with it', async t => {
+    const reader = await prisma.user.findUniqueOrThrow({ where: { email: 'reader06@example.com' } })
+    await page.goto(`${origin}/console/#/users/${reader.id}`)
+    await page.getByRole('heading', { name: reader.email }).waitFor()
+    page.once('dialog', dialog => { dialog.accept() })
+    await clickWhenStale('Deactivate')
+    await signInElsewhere()
+    await until('the question gone', async () => await reauthentication.count() === 0)
+    await page.keyboard.type(admin.password)
+    await page.keyboard.press('Enter')
+    await page.evaluate(() => new Promise(resolve => setTimeout(resolve, 500)))
+    t.equal((await prisma.user.findUniqueOrThrow({ where: { id: reader.id } })).isActive, true, 'nothing changed')
+  })
+
+  // Regression (a review): a change refused for a stale session after the admin had left its
+  // screen asked "Confirm it is you" over the next one, and was made, unseen, with the password.
+  t.test('a change refused after the admin left its screen asks nothing, and is not made', async t => {
+    const reader = await prisma.user.findUniqueOrThrow({ where: { email: 'reader07@example.com' } })
+    await page.goto(`${origin}/console/#/users/${reader.id}`)
+    await page.getByRole('heading', { name: reader.email }).waitFor()
+    let refused = false
+    let release: () => void = () => {}
+    const released = new Promise<void>(resolve => { release = resolve })
+    const deletion = `**/admin/users/${reader.id}`
+    await page.route(deletion, async route => {
+      if (route.request().method() !== 'DELETE') return await route.fallback()
+      const answer = await route.fetch()
+      refused = true
+      await released
+      await route.fulfill({ response: answer })
+    })
+    await page.getByLabel('Type the email address to confirm').fill(reader.email)
+    clock.advance(STALE_SECONDS)
+    try {
+      await page.getByRole('button', { name: 'Delete user' }).click()
+      await until('the deletion refused, its answer held', () => refused)
+    } finally {
+      clock.advance(-STALE_SECONDS)
+    }
+    await page.getByRole('link', { name: '← All users' }).click()
+    await page.getByRole('heading', { name: 'Users' }).waitFor()
+    release()
+    await page.evaluate(() => new Promise(resolve => setTimeout(resolve, 500)))
+    await page.unroute(deletion)
+    t.equal(await reauthentication.count(), 0, 'nothing asked')
+    t.ok(await prisma.user.findUnique({ where: { id: reader.id } }), 'nothing deleted')
+  })
+
   t.test('a user with a second factor gets the control to remove it', async t => {
     await proveAddress(prisma, grace.user.id)
     const { accessToken } = await loginWithBody(app, grace)
@@ -737,7 +788,7 @@ async function consoleSuite (): Promise<void> {
   // Regression (a review): after another tab signed in as someone else, this tab went on naming
   // the admin it had shown, and its actions ran as the other account.
   t.test('another tab signs in as another admin: this tab follows, naming who is signed in now', async t => {
-    const boss = await registerAccount(app, { ...newAccount(), email: 'boss@example.com', username: 'boss' })
+    const boss = await registerAccount(app, { ...newAccount(), email: 'boss@example.com', username: 'boss', password: bossPassword })
     await prisma.user.update({ where: { id: boss.user.id }, data: { role: 'admin' } })
     await page.locator('.who').getByText(admin.email).waitFor()
     // The other tab opens without the cookies (as after a sign-out this tab never heard of) and signs in as boss.
@@ -754,6 +805,69 @@ async function consoleSuite (): Promise<void> {
     await page.getByLabel('Email or username').waitFor()
     await other.close()
     await page.bringToFront()
+    await signIn(admin.email, admin.password)
+    await page.getByRole('heading', { name: 'Users' }).waitFor()
+  })
+
+  /** Another tab of the console's client signs in (as `who`, or not at all): what its client tells the app's tabs. */
+  async function signInElsewhere (who?: { email: string, password: string }): Promise<void> {
+    const other = await context.newPage()
+    // A page of the console's origin, without the service's policy (which allows the console's own script only).
+    await other.route(`${origin}/another-tab`, route => route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>Another tab</title>' }))
+    await other.goto(`${origin}/another-tab`)
+    if (who !== undefined) t.equal((await fetchInPage(other, 'POST', '/auth/login', { email: who.email, password: who.password, transport: 'cookie' })).status, 200)
+    await other.evaluate(name => { new BroadcastChannel(name).postMessage({ type: 'signed-in' }) }, `auth-client ${origin}`)
+    await other.close()
+    await page.bringToFront()
+  }
+
+  // Regression (a review): two sign-ins in other tabs close together (as boss, then back as the
+  // admin shown), and the look for the first, still asking, drew boss over the second's.
+  t.test('two sign-ins elsewhere close together: this tab names the account of the last', async t => {
+    await page.locator('.who').getByText(admin.email).waitFor()
+    const boss = await prisma.user.findUniqueOrThrow({ where: { email: 'boss@example.com' } })
+    t.ok(boss)
+    let release: () => void = () => {}
+    const released = new Promise<void>(resolve => { release = resolve })
+    let held = 0
+    const probe = '**/admin/users?limit=1'
+    await page.route(probe, async route => {
+      const answer = await route.fetch()
+      held++
+      await released
+      await route.fulfill({ response: answer })
+    })
+    await signInElsewhere({ email: 'boss@example.com', password: bossPassword })
+    await until('the first look asking', () => held === 1)
+    await signInElsewhere(admin)
+    await page.evaluate(() => new Promise(resolve => setTimeout(resolve, 300)))
+    release()
+    await page.evaluate(() => new Promise(resolve => setTimeout(resolve, 500)))
+    await page.unroute(probe)
+    t.equal(await page.locator('.who strong').innerText(), admin.email, 'the account the cookies hold')
+  })
+
+  // Regression (a review): a sign-in heard while a sign-out was under way was dropped; the
+  // sign-out failed, and the tab named the admin while the cookies held the other account.
+  t.test('another tab signs in while a sign-out fails: this tab follows it once the sign-out has failed', async t => {
+    await page.locator('.who').getByText(admin.email).waitFor()
+    let logouts = 0
+    let release: () => void = () => {}
+    const released = new Promise<void>(resolve => { release = resolve })
+    await page.route('**/auth/logout', async route => {
+      logouts++
+      await released
+      await route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ statusCode: 503, code: 'SERVICE_UNAVAILABLE', error: 'Service Unavailable', message: 'The service is unavailable.' }) })
+    })
+    await page.getByRole('button', { name: 'Sign out' }).click()
+    await until('the sign-out under way', () => logouts === 1)
+    await signInElsewhere({ email: 'boss@example.com', password: bossPassword })
+    release()
+    await page.locator('.who').getByText('boss@example.com').waitFor()
+    t.pass('this tab names the account the cookies hold')
+    await page.unroute('**/auth/logout')
+    await page.getByRole('button', { name: 'Sign out' }).click()
+    await page.getByRole('form', { name: 'Sign in' }).waitFor()
     await signIn(admin.email, admin.password)
     await page.getByRole('heading', { name: 'Users' }).waitFor()
   })
