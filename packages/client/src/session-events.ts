@@ -26,7 +26,8 @@ export function createSessionEvents (): SessionEvents {
       return () => { listeners.delete(listener) }
     },
     emit (event) {
-      for (const listener of listeners) {
+      // A copy: a listener added meanwhile (one that adds itself again, say) waits for the next end.
+      for (const listener of [...listeners]) {
         try {
           listener(event)
         } catch (error) {

@@ -538,6 +538,25 @@ t.test('a sign-in in another tab is told to this tab\'s onSignIn listeners, not 
   t.same(told, [1, 1, 2])
 })
 
+// Regression (a review's suspicion): the listeners were called from the live set, so one that
+// added itself again on being told ran again for the same event, for ever.
+t.test('a listener that adds itself again when told waits for the next sign-in or end', async t => {
+  const service = createStandIn()
+  const [first, second] = openTabs(t, service, 2) as [Tab, Tab]
+  let signIns = 0
+  let ends = 0
+  // A new listener each time, as `() => show(…)` written inline is.
+  const onSignIn = () => { signIns++; if (signIns < 5) second.client.onSignIn(() => { onSignIn() }) }
+  const onEnd = () => { ends++; if (ends < 5) second.client.onSessionEnd(() => { onEnd() }) }
+  second.client.onSignIn(onSignIn)
+  second.client.onSessionEnd(onEnd)
+  await first.client.login({ email: user.email, password: 'pw' })
+  await settle()
+  await first.client.logout()
+  await settle()
+  t.same([signIns, ends], [1, 1], 'once each (five times each, before)')
+})
+
 t.test('fetch: any path of the service, the body sent again on the retry, the answer left unread', async t => {
   const service = createStandIn()
   const [tab] = openTabs(t, service, 1) as [Tab]

@@ -65,7 +65,8 @@ export function createAuthClient (options: AuthClientOptions) {
 
   function signedInElsewhere (): void {
     begin(true)
-    for (const listener of signInListeners) {
+    // A copy: a listener added meanwhile waits for the next sign-in.
+    for (const listener of [...signInListeners]) {
       try {
         listener()
       } catch (error) {
