@@ -20,6 +20,13 @@ const screenshots = process.env.CONSOLE_SCREENSHOTS_DIR
 /** REAUTH_MAX_AGE_SECONDS, and one more: the session is no longer fresh. */
 const STALE_SECONDS = 601
 
+/** A promise held until `open` is called: an answer a test holds back. */
+function gate () {
+  let open: () => void = () => {}
+  const opened = new Promise<void>(resolve => { open = resolve })
+  return { open, opened }
+}
+
 async function consoleSuite (): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'console-browser-'))
   t.teardown(() => rm(work, { recursive: true, force: true }))
@@ -323,8 +330,7 @@ async function consoleSuite (): Promise<void> {
     await page.goto(`${origin}/console/#/users/${reader.id}`)
     await page.getByRole('heading', { name: reader.email }).waitFor()
     // The deletion's answer held until the admin has gone on; the next screen's, for 1.5 s more.
-    let answerDeletion: () => void = () => {}
-    const deletionAnswered = new Promise<void>(resolve => { answerDeletion = resolve })
+    const { open: answerDeletion, opened: deletionAnswered } = gate()
     t.teardown(() => { answerDeletion() })
     await page.route(`**/admin/users/${reader.id}`, async route => { await deletionAnswered; await route.continue() }, { times: 1 })
     const slowAudit = '**/admin/audit?*'
@@ -410,40 +416,31 @@ async function consoleSuite (): Promise<void> {
     t.same(patches, [403, 403, 403, 200, 200], 'fresh now: no question asked')
   })
 
-  // Regression (a review): the dialog outlived a navigation (the browser's Back), and the change
-  // it asked about was made once the admin typed the password, unseen, on a screen no longer shown.
-  t.test('leaving the screen while the console asks to confirm it is you cancels the change', async t => {
-    const reader = await prisma.user.findUniqueOrThrow({ where: { email: 'reader03@example.com' } })
-    await page.goto(`${origin}/console/#/users`)
-    await page.getByRole('heading', { name: 'Users' }).waitFor()
-    await page.goto(`${origin}/console/#/users/${reader.id}`)
-    await page.getByRole('heading', { name: reader.email }).waitFor()
-    page.once('dialog', dialog => { dialog.accept() })
-    await clickWhenStale('Deactivate')
-    await page.goBack()
-    await page.getByRole('heading', { name: 'Users' }).waitFor()
-    await until('the dialog gone', async () => await reauthentication.count() === 0)
-    await page.keyboard.type(admin.password)
-    await page.keyboard.press('Enter')
-    await page.evaluate(() => new Promise(resolve => setTimeout(resolve, 500)))
-    t.equal((await prisma.user.findUniqueOrThrow({ where: { id: reader.id } })).isActive, true, 'nothing changed')
-  })
-
-  // Regression (a review): the question stayed open over the frame drawn for another tab's
-  // sign-in, and the change was made as that account, unseen.
-  t.test('another tab\'s sign-in cancels the question "Confirm it is you", and the change with it', async t => {
-    const reader = await prisma.user.findUniqueOrThrow({ where: { email: 'reader06@example.com' } })
-    await page.goto(`${origin}/console/#/users/${reader.id}`)
-    await page.getByRole('heading', { name: reader.email }).waitFor()
-    page.once('dialog', dialog => { dialog.accept() })
-    await clickWhenStale('Deactivate')
-    await signInElsewhere()
-    await until('the question gone', async () => await reauthentication.count() === 0)
-    await page.keyboard.type(admin.password)
-    await page.keyboard.press('Enter')
-    await page.evaluate(() => new Promise(resolve => setTimeout(resolve, 500)))
-    t.equal((await prisma.user.findUniqueOrThrow({ where: { id: reader.id } })).isActive, true, 'nothing changed')
-  })
+  // Regressions (reviews): the dialog outlived a navigation (the browser's Back), and the frame
+  // drawn for another tab's sign-in; the change it asked about was made once the admin typed
+  // the password, unseen, on a screen no longer shown (as the other account, in the second case).
+  for (const [leaving, email] of [['leaving the screen', 'reader03@example.com'], ['another tab\'s sign-in', 'reader06@example.com']] as const) {
+    t.test(`${leaving} while the console asks to confirm it is you cancels the question, and the change with it`, async t => {
+      const reader = await prisma.user.findUniqueOrThrow({ where: { email } })
+      await page.goto(`${origin}/console/#/users`)
+      await page.getByRole('heading', { name: 'Users' }).waitFor()
+      await page.goto(`${origin}/console/#/users/${reader.id}`)
+      await page.getByRole('heading', { name: reader.email }).waitFor()
+      page.once('dialog', dialog => { dialog.accept() })
+      await clickWhenStale('Deactivate')
+      if (leaving === 'leaving the screen') {
+        await page.goBack()
+        await page.getByRole('heading', { name: 'Users' }).waitFor()
+      } else {
+        await signInElsewhere()
+      }
+      await until('the dialog gone', async () => await reauthentication.count() === 0)
+      await page.keyboard.type(admin.password)
+      await page.keyboard.press('Enter')
+      await page.evaluate(() => new Promise(resolve => setTimeout(resolve, 500)))
+      t.equal((await prisma.user.findUniqueOrThrow({ where: { id: reader.id } })).isActive, true, 'nothing changed')
+    })
+  }
 
   // Regression (a review): a change refused for a stale session after the admin had left its
   // screen asked "Confirm it is you" over the next one, and was made, unseen, with the password.
@@ -452,8 +449,7 @@ async function consoleSuite (): Promise<void> {
     await page.goto(`${origin}/console/#/users/${reader.id}`)
     await page.getByRole('heading', { name: reader.email }).waitFor()
     let refused = false
-    let release: () => void = () => {}
-    const released = new Promise<void>(resolve => { release = resolve })
+    const { open: release, opened: released } = gate()
     const deletion = `**/admin/users/${reader.id}`
     await page.route(deletion, async route => {
       if (route.request().method() !== 'DELETE') return await route.fallback()
@@ -503,8 +499,7 @@ async function consoleSuite (): Promise<void> {
 
   t.test('settings: bounds checked in the form, nothing sent until they hold; a change applies at once', async t => {
     // Held until the loading is seen (regression: only aria-busy, nothing to see, and the link already current).
-    let answer: () => void = () => {}
-    const held = new Promise<void>(resolve => { answer = resolve })
+    const { open: answer, opened: held } = gate()
     await page.route('**/admin/settings', async route => { await held; await route.continue() }, { times: 1 })
     await page.getByRole('link', { name: 'Settings' }).click()
     await page.getByRole('status').getByText('Loading…').waitFor()
@@ -540,8 +535,7 @@ async function consoleSuite (): Promise<void> {
 
     // Regression (a review): a value typed while a save was under way was replaced by the saved
     // one, under "Saved.", and a second Save said "Nothing changed."
-    let release: () => void = () => {}
-    const saving = new Promise<void>(resolve => { release = resolve })
+    const { open: release, opened: saving } = gate()
     await page.route('**/admin/settings', async route => { await saving; await route.continue() }, { times: 1 })
     await page.getByLabel('Access token lifetime (seconds)').fill('900')
     await page.getByRole('button', { name: 'Save' }).click()
@@ -762,8 +756,7 @@ async function consoleSuite (): Promise<void> {
   // drew the sign-in screen again over what the admin had begun to type.
   t.test('a second click on "Sign out" while it is under way sends nothing; the button is marked busy', async t => {
     let logouts = 0
-    let release: () => void = () => {}
-    const answered = new Promise<void>(resolve => { release = resolve })
+    const { open: release, opened: answered } = gate()
     await page.route('**/auth/logout', async route => {
       logouts++
       await answered
@@ -827,8 +820,7 @@ async function consoleSuite (): Promise<void> {
     await page.locator('.who').getByText(admin.email).waitFor()
     const boss = await prisma.user.findUniqueOrThrow({ where: { email: 'boss@example.com' } })
     t.ok(boss)
-    let release: () => void = () => {}
-    const released = new Promise<void>(resolve => { release = resolve })
+    const { open: release, opened: released } = gate()
     let held = 0
     const probe = '**/admin/users?limit=1'
     await page.route(probe, async route => {
@@ -852,8 +844,7 @@ async function consoleSuite (): Promise<void> {
   t.test('another tab signs in while a sign-out fails: this tab follows it once the sign-out has failed', async t => {
     await page.locator('.who').getByText(admin.email).waitFor()
     let logouts = 0
-    let release: () => void = () => {}
-    const released = new Promise<void>(resolve => { release = resolve })
+    const { open: release, opened: released } = gate()
     await page.route('**/auth/logout', async route => {
       logouts++
       await released
@@ -905,10 +896,8 @@ async function consoleSuite (): Promise<void> {
     await new Promise(resolve => setTimeout(resolve, 5500))
     // The save is refused as expired at once; its answer comes back after someone else signed in
     // on the service's origin, in a way this console does not hear (another app there, say).
-    let answerLate: () => void = () => {}
-    const switched = new Promise<void>(resolve => { answerLate = resolve })
-    let refused: () => void = () => {}
-    const saved = new Promise<void>(resolve => { refused = resolve })
+    const { open: answerLate, opened: switched } = gate()
+    const { open: refused, opened: saved } = gate()
     await page.route('**/admin/settings', async route => {
       const response = await route.fetch()
       refused()
