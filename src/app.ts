@@ -147,7 +147,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   await app.register(authRoutes, { ...services, passwordPolicy, limits })
   await app.register(accountRoutes, { ...services, passwordPolicy, limits })
   await app.register(mfaRoutes, { ...services, passwordPolicy, limits })
-  await app.register(passkeyRoutes, { ...services, limits })
+  await app.register(passkeyRoutes, { ...services, passwordPolicy, limits })
   await app.register(sessionRoutes, { sessions: services.sessions, verifyLimit: limits.verify })
   await app.register(userRoutes, { ...services, passwordPolicy, limits })
   await app.register(adminRoutes, { ...services, mailAccountLimit: limits.mailAccount })

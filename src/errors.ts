@@ -75,6 +75,11 @@ export function apiError (code: ErrorCode, ...args: string[]): createError.Fasti
   return new constructors[code](...args)
 }
 
+/** VALIDATION_FAILED for an email change without the current password (routes/users.ts and, should the address move meanwhile, UserService.updateMe). */
+export function missingPasswordForNewEmail (): createError.FastifyError {
+  return apiError('VALIDATION_FAILED', 'body must have property \'currentPassword\' with a new email')
+}
+
 /** MFA_NOT_ENABLED, naming what is missing: an app shows the message, and one with an app but no passkey must not read that it has no factor. */
 export function mfaNotEnabled (missing: 'second factor' | 'authenticator app' | 'passkey'): createError.FastifyError {
   return apiError('MFA_NOT_ENABLED', missing)

@@ -4,19 +4,19 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { RateLimits } from '../config-derived.js'
 import { perClientIp } from '../plugins/rate-limits.js'
-import { EmptyBody } from '../schemas/accounts.js'
-import { authCookies, errorResponses, needsFreshAuthentication, needsProvenAddress, type PasswordPolicy, security } from '../schemas/common.js'
+import { CurrentPasswordBody, EmptyBody } from '../schemas/accounts.js'
+import { authCookies, errorResponses, needsCurrentPassword, needsFreshAuthentication, needsProvenAddress, type PasswordPolicy, security } from '../schemas/common.js'
 import { ReauthenticateBody, ReauthenticatedBodyResponse, ReauthenticatedCookieResponse, RecoveryCodes, TotpConfirmBody, TotpEnrolment } from '../schemas/mfa.js'
 import type { Services } from '../services/index.js'
 import { TOTP_ENROLMENT_TTL_SECONDS } from '../services/mfa/factors.js'
 import { absentBodyAsEmpty, actorOf, callerOf, noStore, type TypedRoutes } from './request-context.js'
 
-export type MfaRoutesOptions = Pick<Services, 'factors' | 'reauthentication'> & { passwordPolicy: PasswordPolicy, limits: RateLimits }
+export type MfaRoutesOptions = Pick<Services, 'factors' | 'reauthentication' | 'credentials'> & { passwordPolicy: PasswordPolicy, limits: RateLimits }
 
 const tags = ['mfa']
 const enrolmentLifetime = `${TOTP_ENROLMENT_TTL_SECONDS / 60} minutes`
 
-export async function mfaRoutes (app: FastifyInstance, { factors, reauthentication, passwordPolicy, limits }: MfaRoutesOptions) {
+export async function mfaRoutes (app: FastifyInstance, { factors, reauthentication, credentials, passwordPolicy, limits }: MfaRoutesOptions) {
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()
   routes.addHook('preParsing', app.authenticate)
   routes.addHook('onSend', noStore)
@@ -24,20 +24,22 @@ export async function mfaRoutes (app: FastifyInstance, { factors, reauthenticati
   const rateLimit = perClientIp(limits.loginIp)
 
   routes.post('/auth/mfa/totp', {
-    // Each start makes a secret, seals it, draws its QR code and writes an audit entry.
+    // Each start checks a password, makes a secret, seals it, draws its QR code and writes an audit entry.
     config: { rateLimit },
-    preValidation: absentBodyAsEmpty,
     preHandler: [app.requireFreshAuthentication],
     schema: {
       tags,
       security,
       operationId: 'enrolTotp',
       summary: 'Start setting up an authenticator app',
-      description: `A new secret for an unconfirmed factor (replacing an earlier unconfirmed one), its otpauth URI and QR code. Nothing changes at login until POST /auth/mfa/totp/confirm, which must come within ${enrolmentLifetime}; DELETE /auth/mfa/totp cancels it. 409 \`MFA_ALREADY_ENABLED\` when one is set up. ${needsProvenAddress} ${needsFreshAuthentication}`,
-      body: EmptyBody,
+      description: `A new secret for an unconfirmed factor (replacing an earlier unconfirmed one), its otpauth URI and QR code. Nothing changes at login until POST /auth/mfa/totp/confirm, which must come within ${enrolmentLifetime}; DELETE /auth/mfa/totp cancels it. 409 \`MFA_ALREADY_ENABLED\` when one is set up. ${needsCurrentPassword} ${needsProvenAddress} ${needsFreshAuthentication}`,
+      body: CurrentPasswordBody(passwordPolicy),
       response: { 200: TotpEnrolment, ...errorResponses(400, 401, 403, 409, 415, 429) }
     }
-  }, async request => factors.enrolTotp(actorOf(request)))
+  }, async request => {
+    await credentials.assertCurrentPassword(actorOf(request), request.body.currentPassword, 'totp_setup')
+    return await factors.enrolTotp(actorOf(request))
+  })
 
   routes.post('/auth/mfa/totp/confirm', {
     config: { rateLimit },

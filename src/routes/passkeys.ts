@@ -4,9 +4,9 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { RateLimits } from '../config-derived.js'
 import { perClientIp, sharedBudgets } from '../plugins/rate-limits.js'
-import { EmptyBody } from '../schemas/accounts.js'
+import { CurrentPasswordBody, EmptyBody } from '../schemas/accounts.js'
 import { LoginCookieResponse, LoginTokenResponse } from '../schemas/auth.js'
-import { authCookies, errorResponses, needsFreshAuthentication, needsProvenAddress, security } from '../schemas/common.js'
+import { authCookies, errorResponses, needsCurrentPassword, needsFreshAuthentication, needsProvenAddress, type PasswordPolicy, security } from '../schemas/common.js'
 import {
   MfaWebauthnOptionsBody, PasskeyCreationOptions, PasskeyList, PasskeyLoginBody, PasskeyParams, PasskeyRequestOptions,
   PasskeyResponse, RegisterPasskeyBody, RenamePasskeyBody
@@ -16,12 +16,12 @@ import { MAX_PASSKEYS_PER_USER } from '../services/passkeys/registration.js'
 import { answerLogin } from './auth.js'
 import { absentBodyAsEmpty, actorOf, callerOf, noStore, signingInDeviceOf, type TypedRoutes } from './request-context.js'
 
-export type PasskeyRoutesOptions = Pick<Services, 'logins' | 'passkeys' | 'challenges' | 'reauthentication' | 'identifierKeys'> & { limits: RateLimits }
+export type PasskeyRoutesOptions = Pick<Services, 'logins' | 'passkeys' | 'challenges' | 'reauthentication' | 'credentials' | 'identifierKeys'> & { passwordPolicy: PasswordPolicy, limits: RateLimits }
 
 const tags = ['passkeys']
 
 /** The routes of a signed-in caller: their passkeys, and the options to reauthenticate with one. */
-async function ownPasskeyRoutes (app: FastifyInstance, { passkeys, reauthentication, limits }: PasskeyRoutesOptions) {
+async function ownPasskeyRoutes (app: FastifyInstance, { passkeys, reauthentication, credentials, passwordPolicy, limits }: PasskeyRoutesOptions) {
   const routes = app.withTypeProvider<TypeBoxTypeProvider>()
   routes.addHook('preParsing', app.authenticate)
   // Like the sign-in ceremony: options store a challenge, and each registration stores a
@@ -30,18 +30,20 @@ async function ownPasskeyRoutes (app: FastifyInstance, { passkeys, reauthenticat
 
   routes.post('/auth/passkeys/register/options', {
     config: { rateLimit },
-    preValidation: absentBodyAsEmpty,
     preHandler: [app.requireFreshAuthentication],
     schema: {
       tags,
       security,
       operationId: 'passkeyRegistrationOptions',
       summary: 'Start registering a passkey',
-      description: `Options for navigator.credentials.create(): a discoverable credential, user verification preferred, the caller's passkeys excluded. The challenge works once, for 5 minutes, on this session only. 409 \`PASSKEY_LIMIT_REACHED\` when the caller already has ${MAX_PASSKEYS_PER_USER} passkeys (remove one first). ${needsProvenAddress} ${needsFreshAuthentication}`,
-      body: EmptyBody,
+      description: `Options for navigator.credentials.create(): a discoverable credential, user verification preferred, the caller's passkeys excluded. The challenge works once, for 5 minutes, on this session only. 409 \`PASSKEY_LIMIT_REACHED\` when the caller already has ${MAX_PASSKEYS_PER_USER} passkeys (remove one first). ${needsCurrentPassword} ${needsProvenAddress} ${needsFreshAuthentication}`,
+      body: CurrentPasswordBody(passwordPolicy),
       response: { 200: PasskeyCreationOptions, ...errorResponses(400, 401, 403, 409, 415, 429) }
     }
-  }, async request => passkeys.registrationOptions(actorOf(request)))
+  }, async request => {
+    await credentials.assertCurrentPassword(actorOf(request), request.body.currentPassword, 'passkey_registration')
+    return await passkeys.registrationOptions(actorOf(request))
+  })
 
   routes.post('/auth/passkeys/register/verify', {
     config: { rateLimit },

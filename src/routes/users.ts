@@ -13,7 +13,10 @@ import type { AuditService } from '../services/admin/audit.js'
 import type { CredentialService } from '../services/passwords/credentials.js'
 import type { UserService } from '../services/accounts/users.js'
 import type { IdentifierKeys } from '../services/sessions/login-throttle.js'
+import { apiError, missingPasswordForNewEmail } from '../errors.js'
 import { actorOf, callerOf, noStore, type TypedRoutes } from './request-context.js'
+
+type UpdateMe = Static<ReturnType<typeof UpdateMeBody>>
 
 export interface UserRoutesOptions {
   users: UserService
@@ -26,30 +29,37 @@ export interface UserRoutesOptions {
 
 /**
  * What a change of the caller's account passes first. An email change hands the account's
- * recovery address to whoever holds the session: it needs fresh authentication, and mails both
+ * recovery address to whoever holds the session: it needs fresh authentication and the current
+ * password (a login's own token is fresh: credentials.ts, assertCurrentPassword), and mails both
  * addresses, so it counts as the mail routes do, per client and in the account's mail budget;
  * the new address has proven nothing, so the change counts in its budget too, shared with
- * registrations and resent links. A taken username or email is 409, which tells that it exists,
- * as a registration's 409 does: trying other names or addresses than one's own counts in the
- * registration's budget per client, and a username change per user too (an email change is
- * already held to the stricter mail budget per user). Sending one's own address cancels a
- * pending change: it mails nobody and tells nothing, and spends none of these budgets (a
- * stranger spending the address's must not keep its owner from cancelling).
+ * registrations and resent links. The password is checked after the per-client budget, which
+ * bounds the hashing, and before the others: a wrong one spends none of the owner's. A taken
+ * username or email is 409, which tells that it exists, as a registration's 409 does: trying
+ * other names or addresses than one's own counts in the registration's budget per client, and a
+ * username change per user too (an email change is already held to the stricter mail budget per
+ * user). Sending one's own address cancels a pending change: it mails nobody and tells nothing,
+ * and spends none of these budgets (a stranger spending the address's must not keep its owner
+ * from cancelling). A password sent with it is checked all the same: it is what lets the change
+ * go on if the address moved meanwhile (see UserService.updateMe).
  */
-function changeGuard (app: FastifyInstance, users: UserService, identifierKeys: IdentifierKeys, limits: RateLimits) {
-  const emailChangeLimits = [
-    app.rateLimitBy('email-change-ip', limits.mail, clientOf),
-    app.rateLimitBy(sharedBudgets.accountMail, limits.mailAccount, request => callerOf(request).userId)
-  ]
+function changeGuard (app: FastifyInstance, { users, credentials, identifierKeys, limits }: Pick<UserRoutesOptions, 'users' | 'credentials' | 'identifierKeys' | 'limits'>) {
+  const emailChangeIpLimit = app.rateLimitBy('email-change-ip', limits.mail, clientOf)
+  const accountMailLimit = app.rateLimitBy(sharedBudgets.accountMail, limits.mailAccount, request => callerOf(request).userId)
   const usernameChangeLimit = app.rateLimitBy('username-change-account', limits.register, request => callerOf(request).userId)
   const probeLimit = app.rateLimitBy(sharedBudgets.existenceProbes, limits.register, clientOf)
   const recipientLimit = app.rateLimitBy(sharedBudgets.unprovenRecipient, limits.mailAccount, request => identifierKeys.mailbox((request.body as { email: string }).email), { sharedWithStrangers: true })
-  return async function guardChange (request: FastifyRequest<{ Body: Static<typeof UpdateMeBody> }>, reply: FastifyReply) {
-    const { username, email } = request.body
+  return async function guardChange (request: FastifyRequest<{ Body: UpdateMe }>, reply: FastifyReply) {
+    const { username, email, currentPassword } = request.body
+    // Never taken and ignored: a client that sends it must not believe a change was checked that was not.
+    if (currentPassword !== undefined && email === undefined) throw apiError('VALIDATION_FAILED', 'body property \'currentPassword\' goes only with \'email\'')
     const changes = await users.changesOf(callerOf(request).userId, { username, email })
     if (changes.username) await usernameChangeLimit(request, reply)
     if (email !== undefined) await app.requireFreshAuthentication(request)
-    if (changes.email) for (const limit of emailChangeLimits) await limit(request, reply)
+    if (changes.email && currentPassword === undefined) throw missingPasswordForNewEmail()
+    if (changes.email || currentPassword !== undefined) await emailChangeIpLimit(request, reply)
+    if (currentPassword !== undefined) await credentials.assertCurrentPassword(actorOf(request), currentPassword, 'email_change')
+    if (changes.email) await accountMailLimit(request, reply)
     // Once per request, however many of its fields could tell.
     if (changes.username || changes.email) await probeLimit(request, reply)
     if (changes.email) await recipientLimit(request, reply)
@@ -76,21 +86,23 @@ export async function userRoutes (app: FastifyInstance, { users, audit, credenti
 
   activityRoute(routes, app, audit)
 
-  const guardChange = changeGuard(app, users, identifierKeys, limits)
+  const guardChange = changeGuard(app, { users, credentials, identifierKeys, limits })
   const updateMe = (operationId: string, summary: string) => ({
     schema: {
       tags: ['users'],
       operationId,
       summary,
-      description: 'A new `email` stays in `pendingEmail` until confirmed through the link mailed to it, and lives no longer than the session that asked for it (its end, a logout included, ends the change: its link is refused); the current address is told when it was proven. Sending the current address cancels a pending change. An address of another account is 409 `EMAIL_TAKEN`. Changing the email needs fresh authentication (403 `REAUTHENTICATION_REQUIRED`), and counts against RATE_LIMIT_MAIL per client, RATE_LIMIT_MAIL_ACCOUNT per user (one budget with POST /auth/email/resend) and per new address (one budget with the registrations and resent links to it, whatever account asks), and RATE_LIMIT_REGISTER per client (one budget with registrations and username changes: a 409 tells that an address exists) (429 `RATE_LIMITED`). A new `username` (409 `USERNAME_TAKEN` when another account has it, or when it is kept for the operator\'s accounts: `admin`, `support` and the like, which only an admin may take) counts against RATE_LIMIT_REGISTER per client, in that same budget, and per user; one\'s own sent again does not. The profile fields count against none.',
+      description: 'A new `email` stays in `pendingEmail` until confirmed through the link mailed to it, and lives no longer than the session that asked for it (its end, a logout included, ends the change: its link is refused); the current address is told when it was proven. Sending the current address cancels a pending change. An address of another account is 409 `EMAIL_TAKEN`. Changing the email needs fresh authentication (403 `REAUTHENTICATION_REQUIRED`) and the current password, `currentPassword` (400 `VALIDATION_FAILED` without it, or with it but no `email`; 403 `INVALID_CURRENT_PASSWORD`, counted toward the account\'s login backoff, 429 while it lasts: a login\'s own token is fresh, and must not be enough to move the address a reset mails), and counts against RATE_LIMIT_MAIL per client, RATE_LIMIT_MAIL_ACCOUNT per user (one budget with POST /auth/email/resend) and per new address (one budget with the registrations and resent links to it, whatever account asks), and RATE_LIMIT_REGISTER per client (one budget with registrations and username changes: a 409 tells that an address exists) (429 `RATE_LIMITED`). A new `username` (409 `USERNAME_TAKEN` when another account has it, or when it is kept for the operator\'s accounts: `admin`, `support` and the like, which only an admin may take) counts against RATE_LIMIT_REGISTER per client, in that same budget, and per user; one\'s own sent again does not. The profile fields count against none.',
       security,
-      body: UpdateMeBody,
+      body: UpdateMeBody(passwordPolicy),
       response: { 200: Type.Ref(Me), ...errorResponses(400, 401, 403, 409, 415) }
     },
     preHandler: guardChange
   })
-  const handleUpdate = async (request: FastifyRequest<{ Body: Static<typeof UpdateMeBody> }>) => {
-    return users.updateMe(actorOf(request), request.body)
+  const handleUpdate = async (request: FastifyRequest<{ Body: UpdateMe }>) => {
+    const { currentPassword, ...changes } = request.body
+    // guardChange checked a password sent with an email, and refused one sent without.
+    return users.updateMe(actorOf(request), changes, { passwordProven: currentPassword !== undefined })
   }
   routes.patch('/users/me', updateMe('updateMe', 'Change username, email or profile fields'), handleUpdate)
   routes.put('/users/me', updateMe('replaceMe', 'Alias of PATCH /users/me'), handleUpdate)

@@ -20,6 +20,11 @@ export const ResetPasswordBody = (policy: PasswordPolicy) => Type.Object({
 
 export const VerifyEmailBody = Type.Object({ token: MailedToken }, { additionalProperties: false })
 
+/** The current password, asked before a new way into the account (a factor, a passkey): a session's token alone is not enough. */
+export const CurrentPasswordBody = (policy: PasswordPolicy) => Type.Object({
+  currentPassword: PresentedPassword(policy)
+}, { additionalProperties: false })
+
 /** Resend takes no input; an absent body is validated as `{}`. */
 export const EmptyBody = Type.Object({}, { additionalProperties: false })
 

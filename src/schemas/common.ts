@@ -62,7 +62,7 @@ export const NewPassword = (policy: PasswordPolicy) =>
   Type.String({ minLength: policy.minLength, maxLength: typedPasswordLimit(policy), description: `${policy.minLength} to ${policy.maxLength} characters, any unicode, counted once normalised to NFC (fewer then: PASSWORD_TOO_WEAK; more: VALIDATION_FAILED); what is sent may have up to ${typedPasswordLimit(policy)}; common passwords, dressed up or not, repetitive or sequential ones and the account's own email or username are refused (PASSWORD_TOO_WEAK)` })
 
 /** A password being checked: only bounded, so an old password never locks its owner out. */
-export const PresentedPassword = (policy: PasswordPolicy) => Type.String({ minLength: 1, maxLength: typedPasswordLimit(policy) })
+export const PresentedPassword = (policy: PasswordPolicy, description?: string) => Type.String({ minLength: 1, maxLength: typedPasswordLimit(policy), ...(description === undefined ? {} : { description }) })
 
 export const ErrorResponse = Type.Object({
   statusCode: Type.Integer(),
@@ -81,6 +81,9 @@ export const needsFreshAuthentication = 'Needs fresh authentication (403 `REAUTH
 
 /** The description's note on a session ended as not its owner's (session-store.ts, disownSession). */
 export const DISOWNED_SESSION = 'Its device is forgotten on every session of the account, so that a sign-in from it is mailed to the owner (README, "Sign-in notices"), an email change it staged ends with its link, and a sign-in under way whose account was read before opens no session (401 `AUTH_INVALID_CREDENTIALS`).'
+
+/** The description's note on a route that gives the account a new way in (services/passwords/credentials.ts, assertCurrentPassword). */
+export const needsCurrentPassword = 'Needs the current password, `currentPassword` (403 `INVALID_CURRENT_PASSWORD`, counted toward the account\'s login backoff: 429 `RATE_LIMITED` while it lasts): fresh authentication alone is not enough for a new way into the account, as a login\'s own token is fresh.'
 
 export const needsProvenAddress = 'Only once the account\'s email address is verified: 403 `EMAIL_NOT_VERIFIED` before (POST /auth/email/resend mails a new link).'
 

@@ -10,10 +10,11 @@ export const ProfileChanges = Type.Object({
   avatarUrl: Type.Optional(Nullable(Type.String({ format: 'uri', pattern: '^https://', maxLength: 2048 })))
 }, { additionalProperties: false, minProperties: 1 })
 
-export const UpdateMeBody = Type.Object({
+export const UpdateMeBody = (policy: PasswordPolicy) => Type.Object({
   username: Type.Optional(Username),
   // Becomes `pendingEmail` until confirmed through the link mailed to it.
   email: Type.Optional(Email),
+  currentPassword: Type.Optional(PresentedPassword(policy, 'needed with a new `email`, not otherwise')),
   profile: Type.Optional(ProfileChanges)
 }, { additionalProperties: false, minProperties: 1 })
 

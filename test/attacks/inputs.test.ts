@@ -108,7 +108,7 @@ t.test('SQL meta-characters and NUL bytes in every string field: a clean 4xx, no
     ['POST', '/auth/email/verify', {}, v => ({ token: v })],
     ['POST', '/auth/password/change', bearer, v => ({ currentPassword: v, newPassword: v })],
     ['PATCH', '/users/me', bearer, v => ({ username: v })],
-    ['PATCH', '/users/me', bearer, v => ({ email: v })],
+    ['PATCH', '/users/me', bearer, v => ({ email: v, currentPassword: admin.password })],
     ['DELETE', '/users/me', bearer, v => ({ password: v })],
     ['PATCH', `/admin/users/${victim.user.id}`, bearer, v => ({ role: v })]
   ]

@@ -39,7 +39,7 @@ t.test('secrets never reach the log', async t => {
   // The second factor: its secret, recovery codes and challenge tokens, also in refused requests.
   // Its set-up needs the login's own token, the fresh one.
   const asUser = { authorization: `Bearer ${body.accessToken}` }
-  const { secret, otpauthUri } = (await http.request('/auth/mfa/totp', { method: 'POST', headers: asUser })).json() as { secret: string, otpauthUri: string }
+  const { secret, otpauthUri } = (await http.request('/auth/mfa/totp', { headers: asUser, body: { currentPassword: account.password } })).json() as { secret: string, otpauthUri: string }
   secrets.push(secret, otpauthUri)
   const { recoveryCodes } = (await http.request('/auth/mfa/totp/confirm', { headers: asUser, body: { code: totpCode(secret, clock.now()) } })).json() as { recoveryCodes: string[] }
   secrets.push(...recoveryCodes)

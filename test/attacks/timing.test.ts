@@ -25,7 +25,7 @@ t.test('unknown and known identifiers answer alike, in about the same time', asy
   // One of them guards its login with TOTP.
   const guarded = accounts[0] as { email: string, password: string, user: { id: string } }
   await proveAddress(prisma, guarded.user.id)
-  await enrolTotp(app, { authorization: `Bearer ${(await loginWithBody(app, guarded)).accessToken}` }, clock)
+  await enrolTotp(app, { authorization: `Bearer ${(await loginWithBody(app, guarded)).accessToken}` }, clock, guarded.password)
   await timed({ email: 'warm-up@example.com', password: 'warm up the decoy' })
   const known: number[] = []
   const unknown: number[] = []

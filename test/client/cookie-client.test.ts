@@ -42,10 +42,10 @@ t.test('a second step by TOTP, then by passkey: cookies each time, never a token
   await proveAddress(prisma, (await client.register(account)).id)
   await client.login({ email: account.email, password: account.password })
   t.ok(jar.has('__Host-access_token'), 'login sets the cookies')
-  const { secret } = await client.enrolTotp()
+  const { secret } = await client.enrolTotp({ currentPassword: account.password })
   await client.confirmTotp({ code: totpCode(secret, clock.now()) })
   const passkey = new SoftPasskey()
-  await client.registerPasskey({ response: passkey.register(await client.passkeyRegistrationOptions()) })
+  await client.registerPasskey({ response: passkey.register(await client.passkeyRegistrationOptions({ currentPassword: account.password })) })
   await client.logout()
   t.same([...jar.keys()], ['__Host-auth_device'], 'logout clears them but the device cookie')
 

@@ -76,6 +76,10 @@ t.test('the account calls, typed end to end, with the service\'s codes as errors
   t.equal((await client.me()).id, user.id)
   t.match(await client.updateMe({ profile: { displayName: 'Ada', bio: null } }), { profile: { displayName: 'Ada', bio: null } })
   await t.rejects(client.updateMe({ username: 'x' }), { code: 'VALIDATION_FAILED', status: 400 })
+  const newEmail = `new-${account.email}`
+  await t.rejects(client.updateMe({ email: newEmail }), { code: 'VALIDATION_FAILED', status: 400 }, 'a new address needs the current password')
+  await t.rejects(client.updateMe({ email: newEmail, currentPassword: 'not the password' }), { code: 'INVALID_CURRENT_PASSWORD', status: 403 })
+  t.match(await client.updateMe({ email: newEmail, currentPassword: account.password }), { email: account.email, pendingEmail: newEmail }, 'pending until confirmed')
   const sessions = await client.sessions({ limit: 5 })
   t.match(sessions, { items: [{ current: true, userAgent: 'ExampleApp/1.0' }], nextCursor: null })
 
@@ -359,9 +363,10 @@ t.test('a second factor: enrolled through the client, then login answers a chall
   const account = newAccount()
   const user = await client.register(account)
   await client.login({ email: account.email, password: account.password })
-  await t.rejects(client.enrolTotp(), { name: 'AuthError', code: 'EMAIL_NOT_VERIFIED', status: 403 }, 'only on a proven address')
+  await t.rejects(client.enrolTotp({ currentPassword: account.password }), { name: 'AuthError', code: 'EMAIL_NOT_VERIFIED', status: 403 }, 'only on a proven address')
   await proveAddress(prisma, user.id)
-  const { secret, otpauthUri } = await client.enrolTotp()
+  await t.rejects(client.enrolTotp({ currentPassword: 'not the password' }), { name: 'AuthError', code: 'INVALID_CURRENT_PASSWORD', status: 403 }, 'only with the current password')
+  const { secret, otpauthUri } = await client.enrolTotp({ currentPassword: account.password })
   t.match(otpauthUri, /^otpauth:\/\/totp\//)
   await t.rejects(client.confirmTotp({ code: totpCode(secret, new Date(clock.now().getTime() + 120_000)) }), { code: 'MFA_CODE_INVALID', status: 400 })
   const { recoveryCodes } = await client.confirmTotp({ code: totpCode(secret, clock.now()) })
@@ -396,7 +401,7 @@ t.test('passkeys: registered through the client, then a passwordless sign-in and
   await proveAddress(prisma, (await client.register(account)).id)
   await client.login({ email: account.email, password: account.password })
   const passkey = new SoftPasskey()
-  const registered = await client.registerPasskey({ response: passkey.register(await client.passkeyRegistrationOptions()), name: 'Phone' })
+  const registered = await client.registerPasskey({ response: passkey.register(await client.passkeyRegistrationOptions({ currentPassword: account.password })), name: 'Phone' })
   t.match(await client.passkeys(), [{ id: registered.id, name: 'Phone' }])
   await client.logout()
 

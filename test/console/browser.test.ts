@@ -478,7 +478,7 @@ async function consoleSuite (): Promise<void> {
   t.test('a user with a second factor gets the control to remove it', async t => {
     await proveAddress(prisma, grace.user.id)
     const { accessToken } = await loginWithBody(app, grace)
-    await enrolTotp(app, { authorization: `Bearer ${accessToken}` }, clock)
+    await enrolTotp(app, { authorization: `Bearer ${accessToken}` }, clock, grace.password)
     await page.goto(`${origin}/console/#/users/${grace.user.id}`)
     await page.getByRole('heading', { name: 'grace@example.com' }).waitFor()
     // Regression: one click removed them, with no question asked.
@@ -924,7 +924,7 @@ async function consoleSuite (): Promise<void> {
   t.test('the second-factor step of sign-in: a wrong code is told, a recovery code lets the admin in', async t => {
     await proveAddress(prisma, admin.user.id)
     const { accessToken } = await loginWithBody(app, admin)
-    const { secret, recoveryCodes } = await enrolTotp(app, { authorization: `Bearer ${accessToken}` }, clock)
+    const { secret, recoveryCodes } = await enrolTotp(app, { authorization: `Bearer ${accessToken}` }, clock, admin.password)
     totpSecret = secret
     const right = totpCode(secret, clock.now())
     const wrong = right === '000000' ? '111111' : '000000'
@@ -982,7 +982,7 @@ async function consoleSuite (): Promise<void> {
     await cdp.send('WebAuthn.addVirtualAuthenticator', {
       options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true }
     })
-    const options = await fetchInPage(page, 'POST', `${origin}/auth/passkeys/register/options`, {})
+    const options = await fetchInPage(page, 'POST', `${origin}/auth/passkeys/register/options`, { currentPassword: admin.password })
     const response = await page.evaluate(async options => {
       const credential = await navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(options as unknown as PublicKeyCredentialCreationOptionsJSON) }) as PublicKeyCredential
       return credential.toJSON() as unknown

@@ -123,7 +123,7 @@ t.test('a transaction whose client falls silent holding a user\'s row is ended b
 t.test('a reauthentication with a recovery code cut off as it writes: 503, the code unspent, and the retry succeeds', { skip: !onServer && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL' }, async t => {
   const account = await registerProvenAccount(app, prisma)
   const headers = { authorization: `Bearer ${(await loginWithBody(app, account)).accessToken}` }
-  const [code] = (await enrolTotp(app, headers, clock)).recoveryCodes
+  const [code] = (await enrolTotp(app, headers, clock, account.password)).recoveryCodes
   const reauthenticate = () => app.inject({ method: 'POST', url: '/auth/reauthenticate', headers, payload: { recoveryCode: code } })
   // Cut at the notice's insert.
   const cut = await cutAsItInserts('OutboxMail', 'true', reauthenticate)
@@ -139,7 +139,7 @@ t.test('a reauthentication with a recovery code cut off as it writes: 503, the c
 t.test('a second step whose session cannot open after its code was spent: 503, and the retry opens the session without spending another', { skip: !onServer && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL' }, async t => {
   const account = await registerProvenAccount(app, prisma)
   const headers = { authorization: `Bearer ${(await loginWithBody(app, account)).accessToken}` }
-  const [code, another] = (await enrolTotp(app, headers, clock)).recoveryCodes
+  const [code, another] = (await enrolTotp(app, headers, clock, account.password)).recoveryCodes
   const spent = async () => await prisma.recoveryCode.count({ where: { userId: account.user.id, usedAt: { not: null } } })
   const secondStep = async (mfaToken: string, recoveryCode?: string) => await app.inject({ method: 'POST', url: '/auth/mfa/verify', payload: { mfaToken, recoveryCode } })
   const challenge = async () => (await startLogin(app, account)).json().mfaToken as string
@@ -165,7 +165,7 @@ t.test('a second step whose session cannot open after its code was spent: 503, a
 // there lost the entry for good (and a step resumed after a 503 did not write it either).
 t.test('a second step whose recovery code\'s audit entry cannot be written spends nothing: 503, and the retry does both', { skip: !onServer && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL' }, async t => {
   const account = await registerProvenAccount(app, prisma)
-  const [code] = (await enrolTotp(app, { authorization: `Bearer ${(await loginWithBody(app, account)).accessToken}` }, clock)).recoveryCodes
+  const [code] = (await enrolTotp(app, { authorization: `Bearer ${(await loginWithBody(app, account)).accessToken}` }, clock, account.password)).recoveryCodes
   const mfaToken = (await startLogin(app, account)).json().mfaToken as string
   const secondStep = async () => await app.inject({ method: 'POST', url: '/auth/mfa/verify', payload: { mfaToken, recoveryCode: code } })
   const cut = await cutAsItInserts('AuditEvent', 'NEW.action = \'mfa.recovery_code_used\'', secondStep)
@@ -181,7 +181,7 @@ t.test('an admin action whose audit entry cannot be written changes nothing: 503
   const admin = await loginAsAdmin(app, prisma)
   const target = await registerProvenAccount(app, prisma)
   const session = await loginWithBody(app, target)
-  await enrolTotp(app, { authorization: `Bearer ${session.accessToken}` }, clock)
+  await enrolTotp(app, { authorization: `Bearer ${session.accessToken}` }, clock, target.password)
   const sessionId = session.refreshToken.split('.')[0] as string
   const url = `/admin/users/${target.user.id}`
   const actions = {
@@ -211,8 +211,8 @@ t.test('an admin action whose audit entry cannot be written changes nothing: 503
 t.test('a user\'s own action whose audit entry cannot be written changes nothing: 503, and the retry does both', { skip: !onServer && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL' }, async t => {
   const owner = await registerProvenAccount(app, prisma)
   const headers = { authorization: `Bearer ${(await loginWithBody(app, owner)).accessToken}` }
-  const { secret } = await enrolTotp(app, headers, clock)
-  const passkey = await registerPasskey(app, headers, 'Laptop')
+  const { secret } = await enrolTotp(app, headers, clock, owner.password)
+  const passkey = await registerPasskey(app, headers, owner.password, 'Laptop')
   const passwords = ['a changed passphrase 31', 'a changed passphrase 32']
   const codesBefore = await prisma.recoveryCode.findMany({ where: { userId: owner.user.id }, select: { codeHash: true } })
   const provenAt = async () => (await prisma.session.findFirstOrThrow({ where: { userId: owner.user.id, revokedAt: null }, orderBy: { createdAt: 'asc' } })).totpProvenAt?.getTime()

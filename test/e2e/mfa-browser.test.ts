@@ -38,7 +38,7 @@ async function browserSuite (): Promise<void> {
     await proveAddress(prisma, (registered.body?.user as { id: string }).id)
     t.equal((await call(page, 'POST', '/auth/login', { email: account.email, password: account.password })).status, 200)
 
-    const enrolment = await call(page, 'POST', '/auth/mfa/totp')
+    const enrolment = await call(page, 'POST', '/auth/mfa/totp', { currentPassword: account.password })
     t.equal(enrolment.status, 200)
     const secret = enrolment.body?.secret as string
     const confirmed = await call(page, 'POST', '/auth/mfa/totp/confirm', { code: totpCode(secret, clock.now()) })

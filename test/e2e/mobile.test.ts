@@ -58,7 +58,7 @@ t.test('a mobile session with a second factor: the challenge, the code, tokens i
   const account = newAccount()
   await proveAddress(prisma, (await call('POST', '/auth/register', { body: account })).body.user.id)
   const first = await call('POST', '/auth/login', { body: { email: account.email, password: account.password } })
-  const { secret } = (await call('POST', '/auth/mfa/totp', { token: first.body.accessToken })).body as { secret: string }
+  const { secret } = (await call('POST', '/auth/mfa/totp', { token: first.body.accessToken, body: { currentPassword: account.password } })).body as { secret: string }
   const { recoveryCodes } = (await call('POST', '/auth/mfa/totp/confirm', { token: first.body.accessToken, body: { code: totpCode(secret, clock.now()) } })).body as { recoveryCodes: string[] }
 
   const challenge = await call('POST', '/auth/login', { body: { email: account.email, password: account.password } })

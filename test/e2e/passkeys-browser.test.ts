@@ -72,7 +72,7 @@ async function browserSuite (): Promise<void> {
     t.equal(registration.status, 201)
     await proveAddress(prisma, (registration.body?.user as { id: string }).id)
     t.equal((await request('POST', '/auth/login', { email: account.email, password: account.password })).status, 200)
-    const options = await request('POST', '/auth/passkeys/register/options')
+    const options = await request('POST', '/auth/passkeys/register/options', { currentPassword: account.password })
     t.equal(options.status, 200)
     const registered = await request('POST', '/auth/passkeys/register/verify', { response: await create(page, options.body), name: 'Chromium' })
     t.equal(registered.status, 201, JSON.stringify(registered.body))

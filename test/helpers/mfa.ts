@@ -8,9 +8,9 @@ export interface Enrolled {
   recoveryCodes: string[]
 }
 
-/** Starts a TOTP enrolment for the caller of `headers` (a fresh session): its secret, unconfirmed. */
-export async function startEnrolment (app: FastifyInstance, headers: Record<string, string>): Promise<string> {
-  const started = await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers })
+/** Starts a TOTP enrolment for the caller of `headers` (a fresh session) with their `password`: its secret, unconfirmed. */
+export async function startEnrolment (app: FastifyInstance, headers: Record<string, string>, password: string): Promise<string> {
+  const started = await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers, payload: { currentPassword: password } })
   if (started.statusCode !== 200) throw new Error(`enrol failed: ${started.statusCode} ${started.body}`)
   return (started.json() as { secret: string }).secret
 }
@@ -20,9 +20,9 @@ export async function confirmEnrolment (app: FastifyInstance, headers: Record<st
   return await app.inject({ method: 'POST', url: '/auth/mfa/totp/confirm', headers, payload: { code }, ...(remoteAddress === undefined ? {} : { remoteAddress }) })
 }
 
-/** Enrols and confirms TOTP for the caller of `headers` (a fresh session), with the code of the clock's current step. */
-export async function enrolTotp (app: FastifyInstance, headers: Record<string, string>, clock: TestClock): Promise<Enrolled> {
-  const secret = await startEnrolment(app, headers)
+/** Enrols and confirms TOTP for the caller of `headers` (a fresh session, whose user's password is `password`), with the code of the clock's current step. */
+export async function enrolTotp (app: FastifyInstance, headers: Record<string, string>, clock: TestClock, password: string): Promise<Enrolled> {
+  const secret = await startEnrolment(app, headers, password)
   const confirmed = await confirmEnrolment(app, headers, totpCode(secret, clock.now()))
   if (confirmed.statusCode !== 200) throw new Error(`confirm failed: ${confirmed.statusCode} ${confirmed.body}`)
   return { secret, recoveryCodes: (confirmed.json() as { recoveryCodes: string[] }).recoveryCodes }

@@ -96,10 +96,10 @@ export class SoftPasskey {
   }
 }
 
-/** Registers a new software passkey for the caller of `headers` (a fresh session) through the API. */
-export async function registerPasskey (app: FastifyInstance, headers: Record<string, string>, name?: string) {
+/** Registers a new software passkey for the caller of `headers` (a fresh session, whose user's password is `password`) through the API. */
+export async function registerPasskey (app: FastifyInstance, headers: Record<string, string>, password: string, name?: string) {
   const passkey = new SoftPasskey()
-  const options = await app.inject({ method: 'POST', url: '/auth/passkeys/register/options', headers })
+  const options = await app.inject({ method: 'POST', url: '/auth/passkeys/register/options', headers, payload: { currentPassword: password } })
   if (options.statusCode !== 200) throw new Error(`options failed: ${options.statusCode} ${options.body}`)
   const verified = await app.inject({ method: 'POST', url: '/auth/passkeys/register/verify', headers, payload: { response: passkey.register(options.json()), ...(name === undefined ? {} : { name }) } })
   if (verified.statusCode !== 201) throw new Error(`register failed: ${verified.statusCode} ${verified.body}`)

@@ -118,8 +118,8 @@ t.test('an email change counts as a mail route, per client and per user; the rou
   const account = await registerAccount(app)
   const headers = { authorization: `Bearer ${(await loginWithBody(app, account)).accessToken}` }
   const patch = (payload: object, remoteAddress: string) => app.inject({ method: 'PATCH', url: '/users/me', headers, payload, remoteAddress })
-  t.equal((await patch({ email: `first-${account.email}` }, '10.0.1.1')).statusCode, 200)
-  const again = await patch({ email: `second-${account.email}` }, '10.0.1.2')
+  t.equal((await patch({ email: `first-${account.email}`, currentPassword: account.password }, '10.0.1.1')).statusCode, 200)
+  const again = await patch({ email: `second-${account.email}`, currentPassword: account.password }, '10.0.1.2')
   t.equal(again.statusCode, 429, 'one user cannot have change mails sent from many ips')
   t.equal(again.json().code, 'RATE_LIMITED')
   t.ok(Number(again.headers['retry-after']) > 0)
@@ -128,7 +128,7 @@ t.test('an email change counts as a mail route, per client and per user; the rou
 
   const other = await registerAccount(app)
   const otherHeaders = { authorization: `Bearer ${(await loginWithBody(app, other)).accessToken}` }
-  const fromOneClient = await app.inject({ method: 'PATCH', url: '/users/me', headers: otherHeaders, payload: { email: `first-${other.email}` }, remoteAddress: '10.0.1.1' })
+  const fromOneClient = await app.inject({ method: 'PATCH', url: '/users/me', headers: otherHeaders, payload: { email: `first-${other.email}`, currentPassword: other.password }, remoteAddress: '10.0.1.1' })
   t.equal(fromOneClient.statusCode, 429, 'nor one client for many users')
 
   for (const [method, url, payload] of [['POST', '/auth/password/change', { currentPassword: 'wrong password', newPassword: 'a brand new passphrase' }], ['DELETE', '/users/me', { password: 'wrong password' }]] as const) {
@@ -152,19 +152,19 @@ t.test('mails to an address nobody has proven to hold: one budget per address ov
   const [one, two] = [await registerAccount(app), await registerAccount(app)]
   const headersOf = async (account: { email: string, password: string }) => ({ authorization: `Bearer ${(await loginWithBody(app, account)).accessToken}` })
   const [asOne, asTwo] = [await headersOf(one), await headersOf(two)]
-  const stage = (headers: Record<string, string>, email: string, remoteAddress: string) => app.inject({ method: 'PATCH', url: '/users/me', headers, payload: { email }, remoteAddress })
+  const stage = (headers: Record<string, string>, currentPassword: string, email: string, remoteAddress: string) => app.inject({ method: 'PATCH', url: '/users/me', headers, payload: { email, currentPassword }, remoteAddress })
   const resend = (headers: Record<string, string>, remoteAddress: string) => app.inject({ method: 'POST', url: '/auth/email/resend', headers, remoteAddress })
   const register = (email: string, remoteAddress: string) => app.inject({ method: 'POST', url: '/auth/register', payload: { ...newAccount(), email }, remoteAddress })
 
-  t.equal((await stage(asOne, victim, '10.0.2.1')).statusCode, 200, 'one account stages the address')
+  t.equal((await stage(asOne, one.password, victim, '10.0.2.1')).statusCode, 200, 'one account stages the address')
   t.equal((await resend(asOne, '10.0.2.2')).statusCode, 202, 'and has the link sent again')
-  t.equal((await stage(asTwo, victim.toUpperCase(), '10.0.2.3')).statusCode, 200, 'another account stages it, spelt otherwise')
+  t.equal((await stage(asTwo, two.password, victim.toUpperCase(), '10.0.2.3')).statusCode, 200, 'another account stages it, spelt otherwise')
   const refused = await register(victim, '10.0.2.4')
   t.equal(refused.statusCode, 429, 'a registration of the address, from yet another client, is over its budget')
   t.equal(refused.json().code, 'RATE_LIMITED')
   t.ok(Number(refused.headers['retry-after']) > 0)
   t.equal((await resend(asTwo, '10.0.2.5')).statusCode, 429, 'so is a resend to it')
-  t.equal((await stage(asTwo, victim, '10.0.2.6')).statusCode, 429, 'and an email change to it')
+  t.equal((await stage(asTwo, two.password, victim, '10.0.2.6')).statusCode, 429, 'and an email change to it')
   t.equal((await register(`else-${victim}`, '10.0.2.4')).statusCode, 201, 'other addresses have their own budget')
 
   // An address with an account: its registration and two refused ones (409) spend the same budget.
@@ -208,7 +208,7 @@ t.test('cancelling a pending email change spends no mail budget', async t => {
   const { app } = await buildTestApp(t, { env: { RATE_LIMIT_MAIL_ACCOUNT: '1/60' } })
   const owner = await registerAccount(app, newAccount())
   const headers = { authorization: `Bearer ${(await loginWithBody(app, owner)).accessToken}` }
-  const staged = await app.inject({ method: 'PATCH', url: '/users/me', headers, payload: { email: `new-${owner.email}` } })
+  const staged = await app.inject({ method: 'PATCH', url: '/users/me', headers, payload: { email: `new-${owner.email}`, currentPassword: owner.password } })
   t.equal(staged.json().pendingEmail, `new-${owner.email}`)
   t.equal((await app.inject({ method: 'POST', url: '/auth/register', payload: { ...newAccount(), email: owner.email.toUpperCase() }, remoteAddress: '10.0.6.1' })).statusCode, 429, 'a stranger has spent the address\'s budget')
   const cancelled = await app.inject({ method: 'PATCH', url: '/users/me', headers, payload: { email: owner.email } })
@@ -241,7 +241,7 @@ t.test('an account\'s email changes and resends share one mail budget', async t 
   const { app } = await buildTestApp(t, { env: { RATE_LIMIT_MAIL_ACCOUNT: '3/60' } })
   const account = await registerAccount(app)
   const headers = { authorization: `Bearer ${(await loginWithBody(app, account)).accessToken}` }
-  const stage = (email: string) => app.inject({ method: 'PATCH', url: '/users/me', headers, payload: { email } })
+  const stage = (email: string) => app.inject({ method: 'PATCH', url: '/users/me', headers, payload: { email, currentPassword: account.password } })
   const resend = () => app.inject({ method: 'POST', url: '/auth/email/resend', headers })
   t.same([(await stage(`a-${account.email}`)).statusCode, (await resend()).statusCode, (await stage(`b-${account.email}`)).statusCode], [200, 202, 200])
   t.equal((await resend()).statusCode, 429, 'a resend after two changes and a resend')
@@ -395,7 +395,7 @@ t.test('starting a TOTP setup is limited per client as the routes that check a c
   const { app, prisma } = await buildTestApp(t, { env: { RATE_LIMIT_LOGIN_IP: '2/60' } })
   const account = await registerProvenAccount(app, prisma)
   const headers = { authorization: `Bearer ${(await loginWithBody(app, account)).accessToken}` }
-  const start = () => app.inject({ method: 'POST', url: '/auth/mfa/totp', headers })
+  const start = () => app.inject({ method: 'POST', url: '/auth/mfa/totp', headers, payload: { currentPassword: account.password } })
   t.equal((await start()).statusCode, 200)
   t.equal((await start()).statusCode, 200, 'a second start replaces the first')
   const refused = await start()

@@ -95,11 +95,11 @@ t.test('an email change whose link ended ends too: the pass clears the unproven 
   await app.retention.pass()
   const account = await registerProvenAccount(app, prisma)
   const headers = { authorization: `Bearer ${(await loginWithBody(app, account)).accessToken}` }
-  const change = async (email: string) => await app.inject({ method: 'PATCH', url: '/users/me', headers, payload: { email } })
+  const change = async (email: string) => await app.inject({ method: 'PATCH', url: '/users/me', headers, payload: { email, currentPassword: account.password } })
   t.equal((await change('a.stranger@example.net')).statusCode, 200)
   const other = await registerProvenAccount(app, prisma)
   const otherHeaders = { authorization: `Bearer ${(await loginWithBody(app, other)).accessToken}` }
-  t.equal((await app.inject({ method: 'PATCH', url: '/users/me', headers: otherHeaders, payload: { email: 'still.pending@example.net' } })).statusCode, 200)
+  t.equal((await app.inject({ method: 'PATCH', url: '/users/me', headers: otherHeaders, payload: { email: 'still.pending@example.net', currentPassword: other.password } })).statusCode, 200)
   await prisma.oneTimeToken.updateMany({ where: { userId: account.user.id, purpose: 'email_change' }, data: { expiresAt: new Date(clock.now().getTime() - 1000) } })
 
   const resend = await app.inject({ method: 'POST', url: '/auth/email/resend', headers })

@@ -44,7 +44,7 @@ t.test('an admin without a second factor gets 403 MFA_ENROLMENT_REQUIRED from ev
 
   const me = await app.inject({ method: 'GET', url: '/users/me', headers: adminHeaders })
   t.equal(me.statusCode, 200, 'the rest of the API is open to them')
-  const { secret } = await enrolTotp(app, adminHeaders, clock)
+  const { secret } = await enrolTotp(app, adminHeaders, clock, adminAccount.password)
   t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: adminHeaders })).statusCode, 200, 'the enrolling session proved the factor')
 
   const challenge = await startLogin(app, adminAccount)
@@ -67,7 +67,7 @@ t.test('admin user objects show mfaEnabled', async t => {
   const tokens = await loginWithBody(app, user)
   const before = await app.inject({ method: 'GET', url: `/admin/users/${user.user.id}`, headers: adminHeaders })
   t.equal(before.json().mfaEnabled, false)
-  await enrolTotp(app, bearer(tokens.accessToken), clock)
+  await enrolTotp(app, bearer(tokens.accessToken), clock, user.password)
   t.equal((await app.inject({ method: 'GET', url: `/admin/users/${user.user.id}`, headers: adminHeaders })).json().mfaEnabled, true)
   const list = await app.inject({ method: 'GET', url: `/admin/users?q=${encodeURIComponent(user.email)}`, headers: adminHeaders })
   t.match(list.json().items, [{ id: user.user.id, mfaEnabled: true }])
@@ -76,7 +76,7 @@ t.test('admin user objects show mfaEnabled', async t => {
 t.test('DELETE /admin/users/:id/mfa removes the factors, ends the sessions, mails the user and is audited', async t => {
   const user = await registerProvenAccount(app, prisma)
   const tokens = await loginWithBody(app, user)
-  await enrolTotp(app, bearer(tokens.accessToken), clock)
+  await enrolTotp(app, bearer(tokens.accessToken), clock, user.password)
   const removed = await app.inject({ method: 'DELETE', url: `/admin/users/${user.user.id}/mfa`, headers: adminHeaders })
   t.equal(removed.statusCode, 204)
   t.equal(await prisma.totpFactor.count({ where: { userId: user.user.id } }), 0)
@@ -101,7 +101,7 @@ t.test('DELETE /admin/users/:id/mfa removes the factors, ends the sessions, mail
 t.test('DELETE /admin/users/:id/mfa on an enrolment never confirmed: no factor removed, no session ended, no mail (regression: "two-step sign-in is off" to a user who never had it on)', async t => {
   const user = await registerProvenAccount(app, prisma)
   const tokens = await loginWithBody(app, user)
-  t.equal((await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers: bearer(tokens.accessToken) })).statusCode, 200, 'an enrolment begun, never confirmed')
+  t.equal((await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers: bearer(tokens.accessToken), payload: { currentPassword: user.password } })).statusCode, 200, 'an enrolment begun, never confirmed')
   const removed = await app.inject({ method: 'DELETE', url: `/admin/users/${user.user.id}/mfa`, headers: adminHeaders })
   t.equal(removed.statusCode, 204)
   t.equal((await app.inject({ method: 'GET', url: '/users/me', headers: bearer(tokens.accessToken) })).statusCode, 200, 'the session lives')
@@ -115,34 +115,34 @@ t.test('an admin who removes their only factor loses the admin API on the sessio
   const admin = newAccount()
   await createAdminAccounts({ prisma, sql: pool, passwords }).createAdmin(admin)
   const headers = bearer((await loginWithBody(app, admin)).accessToken)
-  await enrolTotp(app, headers, clock)
+  await enrolTotp(app, headers, clock, admin.password)
   t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers })).statusCode, 200)
   t.equal((await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', headers })).statusCode, 204)
   const after = await app.inject({ method: 'GET', url: '/admin/users', headers })
   t.equal(after.statusCode, 403)
   t.equal(after.json().code, 'MFA_ENROLMENT_REQUIRED')
-  await enrolTotp(app, headers, clock)
+  await enrolTotp(app, headers, clock, admin.password)
   t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers })).statusCode, 200, 'a new factor, proven on this session, opens it again')
 })
 
-/** A new admin with an app set up on one session (`enrolling`) and proven at the login of another (`other`). */
+/** A new admin (of `password`) with an app set up on one session (`enrolling`) and proven at the login of another (`other`). */
 async function adminProvingTheAppOnTwoSessions () {
   const admin = newAccount()
   await createAdminAccounts({ prisma, sql: pool, passwords }).createAdmin(admin)
   const enrolling = bearer((await loginWithBody(app, admin)).accessToken)
-  const { secret } = await enrolTotp(app, enrolling, clock)
+  const { secret } = await enrolTotp(app, enrolling, clock, admin.password)
   const challenge = await startLogin(app, admin)
   const other = bearer((await app.inject({ method: 'POST', url: '/auth/mfa/verify', payload: { mfaToken: challenge.json().mfaToken, code: nextCode(secret, clock) } })).json().accessToken)
-  return { enrolling, other }
+  return { enrolling, other, password: admin.password }
 }
 
 // Regression: a session that had proven a factor since removed got the admin API back as soon
 // as another factor was set up on another session, without ever proving it.
 t.test('a session that proved a factor since removed stays refused when another is set up elsewhere', async t => {
-  const { enrolling, other } = await adminProvingTheAppOnTwoSessions()
+  const { enrolling, other, password } = await adminProvingTheAppOnTwoSessions()
   t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: other })).statusCode, 200, 'the other session proved the factor at its login')
   t.equal((await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', headers: enrolling })).statusCode, 204)
-  await enrolTotp(app, enrolling, clock)
+  await enrolTotp(app, enrolling, clock, password)
   t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: enrolling })).statusCode, 200, 'the session that proved the new factor')
   const stale = await app.inject({ method: 'GET', url: '/admin/users', headers: other })
   t.equal(stale.statusCode, 403, 'not the one that proved only the removed factor')
@@ -153,12 +153,12 @@ t.test('a session that proved a factor since removed stays refused when another 
 // between the removal and the next app's set-up (or an instance running behind) let a proof of the
 // removed app count for the new one.
 t.test('a proof of a removed app does not count for the next app, whatever the clocks say', async t => {
-  const { enrolling, other } = await adminProvingTheAppOnTwoSessions()
+  const { enrolling, other, password } = await adminProvingTheAppOnTwoSessions()
   t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: other })).statusCode, 200, 'the other session proved the app at its login')
   t.equal((await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', headers: enrolling })).statusCode, 204)
   clock.advance(-120)
   t.teardown(() => clock.advance(120))
-  const next = await enrolTotp(app, enrolling, clock)
+  const next = await enrolTotp(app, enrolling, clock, password)
   const stale = await app.inject({ method: 'GET', url: '/admin/users', headers: other })
   t.equal(stale.statusCode, 403, 'the new app is set up at a time before the proof, and the proof still does not count')
   t.equal(stale.json().code, 'MFA_ENROLMENT_REQUIRED')
@@ -176,7 +176,7 @@ t.test('an admin removing the factors while the user confirms one: both take the
   for (let round = 0; round < 5; round++) {
     const user = await registerProvenAccount(app, prisma)
     const headers = bearer((await loginWithBody(app, user)).accessToken)
-    const { secret } = (await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers })).json()
+    const { secret } = (await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers, payload: { currentPassword: user.password } })).json()
     const [removal, confirmation] = await Promise.all([
       app.inject({ method: 'DELETE', url: `/admin/users/${user.user.id}/mfa`, headers: adminHeaders }),
       app.inject({ method: 'POST', url: '/auth/mfa/totp/confirm', headers, payload: { code: totpCode(secret, clock.now()) } })
@@ -194,7 +194,7 @@ t.test('an admin removing the factors while a login\'s second step proves one: b
   skip: database.poolSize === 1 && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL'
 }, async t => {
   const user = await registerProvenAccount(app, prisma)
-  await enrolTotp(app, bearer((await loginWithBody(app, user)).accessToken), clock)
+  await enrolTotp(app, bearer((await loginWithBody(app, user)).accessToken), clock, user.password)
   t.equal((await startLogin(app, user)).json().mfaRequired, true, 'a challenge is open')
   const [proved, removal] = await withClient(database.url, async holder => {
     await holder.query('BEGIN')

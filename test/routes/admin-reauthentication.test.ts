@@ -87,7 +87,7 @@ t.test('reading, signing a user out and sending a reset mail need no fresh authe
 
 t.test('an admin with a second factor is offered it, and a code makes the session fresh', async t => {
   const admin = await loginAsAdmin(app, prisma)
-  const { secret } = await enrolTotp(app, admin.headers, clock)
+  const { secret } = await enrolTotp(app, admin.headers, clock, admin.password)
   const target = await registerAccount(app)
   clock.advance(REAUTH_MAX_AGE_SECONDS + 1)
   const stale = await app.inject({ method: 'PUT', url: '/admin/settings', headers: admin.headers, payload: { accessTokenTtlSeconds: 600 } })

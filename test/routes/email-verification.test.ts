@@ -22,10 +22,10 @@ const resend = (accessToken: string) => app.inject({ method: 'POST', url: '/auth
 const patchMe = (accessToken: string, payload: unknown) =>
   app.inject({ method: 'PATCH', url: '/users/me', headers: { authorization: `Bearer ${accessToken}` }, payload: payload as object })
 const getMe = async (accessToken: string) => (await app.inject({ method: 'GET', url: '/users/me', headers: { authorization: `Bearer ${accessToken}` } })).json()
-/** A change to a new address asked for from `accessToken`'s session: the address and the link mailed to it. */
-async function stageChange (t: Test, accessToken: string) {
+/** A change to a new address asked for from `accessToken`'s session, whose user's password is `password`: the address and the link mailed to it. */
+async function stageChange (t: Test, accessToken: string, password: string) {
   const address = newAccount().email
-  t.equal((await patchMe(accessToken, { email: address })).statusCode, 200, 'a change asked for')
+  t.equal((await patchMe(accessToken, { email: address, currentPassword: password })).statusCode, 200, 'a change asked for')
   return { address, confirmation: await mail.nextMail(address, { subject: CONFIRM_NEW }) }
 }
 const claimsOf = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1] as string, 'base64url').toString())
@@ -106,7 +106,7 @@ t.test('an email change stays pending until the new mailbox confirms it; the old
   const { accessToken } = await loginWithBody(app, account)
   const next = newAccount().email
 
-  const response = await patchMe(accessToken, { email: next.toUpperCase() })
+  const response = await patchMe(accessToken, { email: next.toUpperCase(), currentPassword: account.password })
   t.equal(response.statusCode, 200)
   t.match(response.json(), { email: account.email, pendingEmail: next, emailVerified: true })
   const confirmation = await mail.nextMail(next, { subject: CONFIRM_NEW })
@@ -142,7 +142,7 @@ t.test('an email change of an account whose address was never proven tells that 
   await mail.nextMail(account.email, { subject: VERIFY })
   const { accessToken } = await loginWithBody(app, account)
   const next = newAccount().email
-  t.equal((await patchMe(accessToken, { email: next })).statusCode, 200)
+  t.equal((await patchMe(accessToken, { email: next, currentPassword: account.password })).statusCode, 200)
   await mail.nextMail(next, { subject: CONFIRM_NEW })
   t.equal(await prisma.outboxMail.count({ where: { recipient: account.email } }), 0, 'nothing waits for it')
   await t.rejects(mail.nextMail(account.email, { subject: NOTICE, timeoutMs: 500 }), 'and nothing was sent')
@@ -154,12 +154,12 @@ t.test('a reset link mailed to the old address dies with the change', async t =>
   await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: account.email } })
   const resetMail = await mail.nextMail(account.email, { subject: /^Reset your password$/ })
   const next = newAccount().email
-  await patchMe(accessToken, { email: next })
+  await patchMe(accessToken, { email: next, currentPassword: account.password })
   t.equal((await verify((await mail.nextMail(next, { subject: CONFIRM_NEW })).token)).statusCode, 204)
   const reset = await app.inject({ method: 'POST', url: '/auth/password/reset', payload: { token: resetMail.token, password: 'taken over passphrase' } })
   t.equal(reset.json().code, 'RESET_TOKEN_INVALID')
   // Back to the first address: its old link stays dead (regression: it worked again).
-  await patchMe(accessToken, { email: account.email })
+  await patchMe(accessToken, { email: account.email, currentPassword: account.password })
   t.equal((await verify((await mail.nextMail(account.email, { subject: CONFIRM_NEW })).token)).statusCode, 204)
   const again = await app.inject({ method: 'POST', url: '/auth/password/reset', payload: { token: resetMail.token, password: 'taken over passphrase' } })
   t.equal(again.json().code, 'RESET_TOKEN_INVALID', 'dead for good once the address changed')
@@ -169,7 +169,7 @@ t.test('a password reset or change, or signing out everywhere, cancels a pending
   for (const remedy of ['reset', 'change', 'sign-out everywhere'] as const) {
     const account = await registerProvenAccount(app, prisma)
     const intruder = await loginWithBody(app, account)
-    const { confirmation } = await stageChange(t, intruder.accessToken)
+    const { confirmation } = await stageChange(t, intruder.accessToken, account.password)
     await mail.nextMail(account.email, { subject: NOTICE })
 
     const newPassword = 'the owner takes it back 19'
@@ -209,7 +209,7 @@ t.test('an email change still under way when a reset ends the sessions is refuse
     hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1 FOR UPDATE', [account.user.id]),
     waitingStatement: '%FROM "User" WHERE id = $1::uuid FOR UPDATE%',
     meanwhile: async holder => await holder.query('UPDATE "Session" SET "revokedAt" = now() WHERE "userId" = $1 AND "revokedAt" IS NULL', [account.user.id])
-  }, async () => await patchMe(intruder.accessToken, { email: theirs }))
+  }, async () => await patchMe(intruder.accessToken, { email: theirs, currentPassword: account.password }))
   t.equal(response.statusCode, 401)
   t.equal(response.json().code, 'AUTH_SESSION_REVOKED')
   t.equal((await prisma.user.findUniqueOrThrow({ where: { id: account.user.id } })).pendingEmail, null, 'nothing is pending')
@@ -222,8 +222,8 @@ t.test('an admin\'s remedies for a compromised account end a staged email change
     const account = await registerAccount(app)
     await prisma.user.update({ where: { id: account.user.id }, data: { emailVerifiedAt: new Date() } })
     const intruder = await loginWithBody(app, account)
-    if (remedy === 'second factors removed') await enrolTotp(app, { authorization: `Bearer ${intruder.accessToken}` }, clock)
-    const { confirmation } = await stageChange(t, intruder.accessToken)
+    if (remedy === 'second factors removed') await enrolTotp(app, { authorization: `Bearer ${intruder.accessToken}` }, clock, account.password)
+    const { confirmation } = await stageChange(t, intruder.accessToken, account.password)
     await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: account.email } })
     const reset = await mail.nextMail(account.email, { subject: /^Reset your password$/ })
 
@@ -255,7 +255,7 @@ t.test('ending the session that staged an email change as not the owner\'s ends 
     const owner = await loginWithBody(app, account)
     const intruder = await loginWithBody(app, account)
     const bystander = await loginWithBody(app, account)
-    const { address: theirs, confirmation } = await stageChange(t, intruder.accessToken)
+    const { address: theirs, confirmation } = await stageChange(t, intruder.accessToken, account.password)
     await mail.nextMail(account.email, { subject: NOTICE })
 
     if (end === 'from the owner\'s list' || end === 'another session ended') {
@@ -288,7 +288,7 @@ t.test('a change whose session ended, by a logout too, is refused at its link an
   const account = await registerProvenAccount(app, prisma)
   const staging = await loginWithBody(app, account)
   const other = await loginWithBody(app, account)
-  const { address: theirs, confirmation } = await stageChange(t, staging.accessToken)
+  const { address: theirs, confirmation } = await stageChange(t, staging.accessToken, account.password)
   t.equal((await app.inject({ method: 'POST', url: '/auth/logout', payload: { refreshToken: staging.refreshToken } })).statusCode, 204)
   t.equal((await prisma.user.findUniqueOrThrow({ where: { id: account.user.id } })).pendingEmail, null, 'the logout ended the change')
   t.equal((await verify(confirmation.token)).json().code, 'VERIFICATION_TOKEN_INVALID', 'the link is refused')
@@ -305,10 +305,10 @@ t.test('a change ends with the session its link is for, whatever an earlier chan
   const account = await registerProvenAccount(app, prisma)
   const earlier = await loginWithBody(app, account)
   const owner = await loginWithBody(app, account)
-  t.equal((await patchMe(earlier.accessToken, { email: newAccount().email })).statusCode, 200)
+  t.equal((await patchMe(earlier.accessToken, { email: newAccount().email, currentPassword: account.password })).statusCode, 200)
   await mail.nextMail(account.email, { subject: NOTICE })
   // The owner asks for another address from their own session.
-  const { address: mine, confirmation } = await stageChange(t, owner.accessToken)
+  const { address: mine, confirmation } = await stageChange(t, owner.accessToken, account.password)
   t.equal((await app.inject({ method: 'DELETE', url: `/auth/sessions/${earlier.sessionId}`, headers: { authorization: `Bearer ${owner.accessToken}` } })).statusCode, 204)
   t.equal((await prisma.user.findUniqueOrThrow({ where: { id: account.user.id } })).pendingEmail, mine, 'ending the earlier session leaves the owner\'s change')
 
@@ -327,7 +327,7 @@ t.test('a resend racing the logout that ends the change mails nothing', {
   const account = await registerProvenAccount(app, prisma)
   const staging = await loginWithBody(app, account)
   const other = await loginWithBody(app, account)
-  const { address: theirs } = await stageChange(t, staging.accessToken)
+  const { address: theirs } = await stageChange(t, staging.accessToken, account.password)
   const [loggedOut, resent] = await racedWhileHeld(database.url, pool, {
     hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1 FOR UPDATE', [account.user.id]),
     waitingStatement: '%FROM "User" WHERE id = $1::uuid FOR UPDATE%'
@@ -341,7 +341,7 @@ t.test('a resend racing the logout that ends the change mails nothing', {
 t.test('a link an older release issued names no session: it works after any session\'s end, as before', async t => {
   const account = await registerProvenAccount(app, prisma)
   const staging = await loginWithBody(app, account)
-  const { address: theirs, confirmation } = await stageChange(t, staging.accessToken)
+  const { address: theirs, confirmation } = await stageChange(t, staging.accessToken, account.password)
   await prisma.oneTimeToken.updateMany({ where: { userId: account.user.id, purpose: 'email_change' }, data: { sessionId: null } })
   t.equal((await app.inject({ method: 'POST', url: '/auth/logout', payload: { refreshToken: staging.refreshToken } })).statusCode, 204)
   t.equal((await verify(confirmation.token)).statusCode, 204)
@@ -377,7 +377,7 @@ t.test('asking for the current address cancels a pending change', async t => {
   const account = await registerAccount(app)
   const { accessToken } = await loginWithBody(app, account)
   const next = newAccount().email
-  await patchMe(accessToken, { email: next })
+  await patchMe(accessToken, { email: next, currentPassword: account.password })
   const confirmation = await mail.nextMail(next, { subject: CONFIRM_NEW })
   const response = await patchMe(accessToken, { email: account.email.toUpperCase(), profile: { bio: 'still me' } })
   t.equal(response.statusCode, 200)
@@ -390,7 +390,7 @@ t.test('conflicts: an address of another account is 409 EMAIL_TAKEN, now or at c
   const owner = await registerAccount(app)
   const account = await registerAccount(app)
   const { accessToken } = await loginWithBody(app, account)
-  const taken = await patchMe(accessToken, { email: owner.email.toUpperCase(), username: `renamed_${account.username.slice(-6)}` })
+  const taken = await patchMe(accessToken, { email: owner.email.toUpperCase(), username: `renamed_${account.username.slice(-6)}`, currentPassword: account.password })
   t.equal(taken.statusCode, 409)
   t.same(taken.json(), { statusCode: 409, code: 'EMAIL_TAKEN', error: 'Conflict', message: 'This email address is used by another account' })
   const row = await prisma.user.findUniqueOrThrow({ where: { id: account.user.id } })
@@ -401,8 +401,8 @@ t.test('conflicts: an address of another account is 409 EMAIL_TAKEN, now or at c
   const contested = newAccount().email
   const other = await registerAccount(app)
   const otherSession = await loginWithBody(app, other)
-  await patchMe(accessToken, { email: contested })
-  await patchMe(otherSession.accessToken, { email: contested })
+  await patchMe(accessToken, { email: contested, currentPassword: account.password })
+  await patchMe(otherSession.accessToken, { email: contested, currentPassword: other.password })
   const mine = await mail.nextMail(contested, { subject: CONFIRM_NEW })
   const theirs = await mail.nextMail(contested, { subject: CONFIRM_NEW })
   const tokens = [mine, theirs].map(m => m.token)
@@ -413,7 +413,7 @@ t.test('conflicts: an address of another account is 409 EMAIL_TAKEN, now or at c
   t.equal(await prisma.user.count({ where: { email: contested } }), 1)
 
   const late = newAccount()
-  await patchMe(otherSession.accessToken, { email: late.email })
+  await patchMe(otherSession.accessToken, { email: late.email, currentPassword: other.password })
   const lateToken = (await mail.nextMail(late.email, { subject: CONFIRM_NEW })).token
   await registerAccount(app, late)
   t.equal((await verify(lateToken)).json().code, 'EMAIL_TAKEN', 'registered by someone else meanwhile')

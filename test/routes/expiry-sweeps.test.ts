@@ -10,7 +10,7 @@ import { loginWithBody, registerProvenAccount } from '../helpers/users.js'
 const { app, prisma, pool, database, clock } = await buildTestApp(t)
 
 const account = await registerProvenAccount(app, prisma)
-await enrolTotp(app, { authorization: `Bearer ${(await loginWithBody(app, account)).accessToken}` }, clock)
+await enrolTotp(app, { authorization: `Bearer ${(await loginWithBody(app, account)).accessToken}` }, clock, account.password)
 const expired = () => new Date(clock.now().getTime() - 3_600_000).toISOString()
 
 // Each sweep ran at every request that adds a row (a failed login, a challenge); it deleted the

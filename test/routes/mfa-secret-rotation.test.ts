@@ -41,7 +41,7 @@ async function enrolledAccounts (count: number) {
     for (let i = 0; i < count; i++) {
       const account = await registerProvenAccount(app, prisma)
       const tokens = await loginWithBody(app, account)
-      accounts.push({ ...account, tokens, ...await enrolTotp(app, bearer(tokens.accessToken), clock) })
+      accounts.push({ ...account, tokens, ...await enrolTotp(app, bearer(tokens.accessToken), clock, account.password) })
     }
     return accounts
   })

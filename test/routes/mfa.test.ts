@@ -22,7 +22,7 @@ const me = (headers: Record<string, string>) => app.inject({ method: 'GET', url:
 async function enrolledAccount () {
   const account = await registerProvenAccount(app, prisma)
   const tokens = await loginWithBody(app, account)
-  const enrolled = await enrolTotp(app, bearer(tokens.accessToken), clock)
+  const enrolled = await enrolTotp(app, bearer(tokens.accessToken), clock, account.password)
   return { ...account, ...enrolled, tokens }
 }
 
@@ -36,7 +36,7 @@ t.test('enrolment: a secret, its URI and QR code; a first code confirms it and g
   const account = await registerProvenAccount(app, prisma)
   const { accessToken } = await loginWithBody(app, account)
   const headers = bearer(accessToken)
-  const first = await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers })
+  const first = await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers, payload: { currentPassword: account.password } })
   t.equal(first.statusCode, 200)
   t.equal(first.headers['cache-control'], 'no-store')
   const { secret, otpauthUri, qrSvg } = first.json()
@@ -46,7 +46,7 @@ t.test('enrolment: a secret, its URI and QR code; a first code confirms it and g
   t.same((await me(headers)).json().mfa, { totp: false, recoveryCodesLeft: 0 }, 'nothing guards the login before confirmation')
   t.equal((await startLogin(app, account)).json().mfaRequired, undefined)
 
-  const again = await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers })
+  const again = await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers, payload: { currentPassword: account.password } })
   const replaced = again.json().secret as string
   t.not(replaced, secret, 'enrolling again replaces the unconfirmed secret')
   const stored = await prisma.totpFactor.findUniqueOrThrow({ where: { userId: account.user.id } })
@@ -65,7 +65,7 @@ t.test('enrolment: a secret, its URI and QR code; a first code confirms it and g
   const rows = await prisma.recoveryCode.findMany({ where: { userId: account.user.id } })
   t.notOk(rows.some(row => recoveryCodes.some((c: string) => row.codeHash.includes(c.replaceAll('-', '')))), 'only hashes are stored')
 
-  t.equal((await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers })).json().code, 'MFA_ALREADY_ENABLED')
+  t.equal((await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers, payload: { currentPassword: account.password } })).json().code, 'MFA_ALREADY_ENABLED')
   const twice = await app.inject({ method: 'POST', url: '/auth/mfa/totp/confirm', headers, payload: { code } })
   t.equal(twice.statusCode, 409)
   t.equal(twice.json().code, 'MFA_ALREADY_ENABLED')
@@ -77,7 +77,7 @@ t.test('enrolment: a secret, its URI and QR code; a first code confirms it and g
 t.test('an enrolment begun on a session that has ended since cannot be confirmed: no factor only its starter holds', async t => {
   const account = await registerProvenAccount(app, prisma)
   const intruder = await loginWithBody(app, account)
-  const { secret } = (await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers: bearer(intruder.accessToken) })).json()
+  const { secret } = (await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers: bearer(intruder.accessToken), payload: { currentPassword: account.password } })).json()
   const owner = await loginWithBody(app, account)
   const newPassword = 'an entirely new passphrase 51'
   const change = await app.inject({ method: 'POST', url: '/auth/password/change', headers: bearer(owner.accessToken), payload: { currentPassword: account.password, newPassword } })
@@ -96,14 +96,14 @@ t.test('an enrolment begun on a session that has ended since cannot be confirmed
 t.test('an address never proven sets up no authenticator: 403 EMAIL_NOT_VERIFIED, at the start and at the confirmation', async t => {
   const account = await registerAccount(app)
   const headers = bearer((await loginWithBody(app, account)).accessToken)
-  const refused = await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers })
+  const refused = await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers, payload: { currentPassword: account.password } })
   t.equal(refused.statusCode, 403)
   t.same(refused.json(), { statusCode: 403, code: 'EMAIL_NOT_VERIFIED', error: 'Forbidden', message: 'Verify your email address first: follow the link mailed to you' })
   t.equal(await prisma.totpFactor.count({ where: { userId: account.user.id } }), 0, 'no secret is kept')
 
   // An enrolment begun while the address was proven, or before this rule: the factor takes effect only on a proven address.
   await proveAddress(prisma, account.user.id)
-  const { secret } = (await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers })).json()
+  const { secret } = (await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers, payload: { currentPassword: account.password } })).json()
   await prisma.user.update({ where: { id: account.user.id }, data: { emailVerifiedAt: null } })
   const confirm = await app.inject({ method: 'POST', url: '/auth/mfa/totp/confirm', headers, payload: { code: totpCode(secret, clock.now()) } })
   t.equal(confirm.statusCode, 403)
@@ -120,7 +120,7 @@ t.test('an address never proven sets up no authenticator: 403 EMAIL_NOT_VERIFIED
 t.test('a confirmation on an ended session is 401 AUTH_SESSION_REVOKED: it learns nothing of the factor, and its codes are not audited (regression: 409 or 400)', async t => {
   const account = await registerProvenAccount(app, prisma)
   const { accessToken, refreshToken } = await loginWithBody(app, account)
-  t.equal((await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers: bearer(accessToken) })).statusCode, 200)
+  t.equal((await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers: bearer(accessToken), payload: { currentPassword: account.password } })).statusCode, 200)
   await app.inject({ method: 'POST', url: '/auth/logout', payload: { refreshToken } })
   const response = await app.inject({ method: 'POST', url: '/auth/mfa/totp/confirm', headers: bearer(accessToken), payload: { code: '000000' } })
   t.equal(response.statusCode, 401)
@@ -139,7 +139,7 @@ t.test('confirming before enrolling is 409 MFA_ENROLMENT_NOT_STARTED', async t =
 // Security review: an abandoned enrolment stayed open to code guessing, from any session of the user, for ever.
 t.test('an enrolment waits 15 minutes for its first code: later, from any session, 409 MFA_ENROLMENT_NOT_STARTED, no code checked', async t => {
   const account = await registerProvenAccount(app, prisma)
-  const secret = await startEnrolment(app, bearer((await loginWithBody(app, account)).accessToken))
+  const secret = await startEnrolment(app, bearer((await loginWithBody(app, account)).accessToken), account.password)
   clock.advance(15 * 60 + 1)
   const other = bearer((await loginWithBody(app, account)).accessToken)
   const late = await confirmEnrolment(app, other, totpCode(secret, clock.now()))
@@ -150,7 +150,7 @@ t.test('an enrolment waits 15 minutes for its first code: later, from any sessio
   t.equal(await prisma.auditEvent.count({ where: { subjectId: account.user.id, action: 'mfa.code_failed' } }), 0, 'the code is not even checked')
   t.equal((await startLogin(app, account)).json().mfaRequired, undefined, 'the password alone still signs in')
 
-  const again = await startEnrolment(app, other)
+  const again = await startEnrolment(app, other, account.password)
   clock.advance(15 * 60 - 30)
   t.equal((await confirmEnrolment(app, other, totpCode(again, clock.now()))).statusCode, 200, 'starting again starts the 15 minutes again')
 })
@@ -158,7 +158,7 @@ t.test('an enrolment waits 15 minutes for its first code: later, from any sessio
 t.test('an enrolment not confirmed can be cancelled: 204, no mail, audited; then there is nothing to remove (409)', async t => {
   const account = await registerProvenAccount(app, prisma)
   const headers = bearer((await loginWithBody(app, account)).accessToken)
-  const secret = await startEnrolment(app, headers)
+  const secret = await startEnrolment(app, headers, account.password)
   const cancelled = await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', headers })
   t.equal(cancelled.statusCode, 204)
   t.equal(await prisma.totpFactor.count({ where: { userId: account.user.id } }), 0)
@@ -171,7 +171,7 @@ t.test('an enrolment not confirmed can be cancelled: 204, no mail, audited; then
   const removals = await prisma.auditEvent.findMany({ where: { subjectId: account.user.id, action: 'mfa.totp_removed' }, select: { details: true } })
   t.same(removals.map(entry => entry.details), [{ confirmed: false }])
   // Mail goes out in the order it was queued: once the "on" mail of a later setup is here, an "off" mail would be too.
-  await enrolTotp(app, headers, clock)
+  await enrolTotp(app, headers, clock, account.password)
   await mail.nextMail(account.email, { subject: /^Two-step sign-in is on$/ })
   t.same(mail.untaken(account.email).map(m => m.subject).filter(subject => /off/.test(subject)), [], 'no mail: the factor never guarded a login')
 })
@@ -181,7 +181,7 @@ t.test('an enrolment not confirmed can be cancelled: 204, no mail, audited; then
 t.test('wrong confirmation codes reach the account\'s login backoff: 429 with Retry-After, there and at login', async t => {
   const account = await registerProvenAccount(app, prisma)
   const headers = bearer((await loginWithBody(app, account)).accessToken)
-  const secret = await startEnrolment(app, headers)
+  const secret = await startEnrolment(app, headers, account.password)
   for (let i = 0; i < 5; i++) t.equal((await confirmEnrolment(app, headers, '000000')).statusCode, 400, `wrong code ${i + 1}`)
   const limited = await confirmEnrolment(app, headers, totpCode(secret, clock.now()))
   t.equal(limited.statusCode, 429, 'five failures: even the right code waits')
@@ -196,7 +196,7 @@ t.test('wrong confirmation codes reach the account\'s login backoff: 429 with Re
 t.test('wrong confirmation codes sent at once take their turns: no more tries than the backoff allows', async t => {
   const account = await registerProvenAccount(app, prisma)
   const headers = bearer((await loginWithBody(app, account)).accessToken)
-  await startEnrolment(app, headers)
+  await startEnrolment(app, headers, account.password)
   const burst = await Promise.all(Array.from({ length: 8 }, async (_, i) => (await confirmEnrolment(app, headers, '000000', `10.5.0.${i}`)).statusCode))
   t.same([...burst].sort((a, b) => a - b), [400, 400, 400, 400, 400, 429, 429, 429])
 })
@@ -206,7 +206,7 @@ t.test('a cancellation committed while a right code waits to confirm wins: 409 M
 }, async t => {
   const account = await registerProvenAccount(app, prisma)
   const headers = bearer((await loginWithBody(app, account)).accessToken)
-  const secret = await startEnrolment(app, headers)
+  const secret = await startEnrolment(app, headers, account.password)
   const response = await whileHeld(database.url, pool, {
     // What a cancellation does: the user's row first (see lockUser), then the enrolment gone.
     hold: async holder => {
@@ -378,7 +378,7 @@ t.test('an admin\'s removal of the factors, or a sign-in without a second step, 
   account.password = `${account.password} anew`
   const signedIn = await startLogin(app, account)
   t.equal(signedIn.statusCode, 200, 'signed in with the password alone')
-  const again = await enrolTotp(app, bearer(signedIn.json().accessToken), clock)
+  const again = await enrolTotp(app, bearer(signedIn.json().accessToken), clock, account.password)
   const next = await challengeOf(account)
   // The next step's code, taken as drift, without moving the clock past the wait.
   t.equal((await verify({ mfaToken: next, code: totpCode(again.secret, new Date(clock.now().getTime() + 30_000)) })).statusCode, 200, 'the new factor\'s first code, at once')
@@ -572,7 +572,8 @@ t.test('bad input is 400 in the catalogue shape, and changes nothing', async t =
   const headers = bearer(account.tokens.accessToken)
   for (const [url, payload] of [
     ['/auth/mfa/totp/confirm', { code: '12345' }],
-    ['/auth/mfa/totp', { secret: 'mine' }],
+    ['/auth/mfa/totp', { currentPassword: account.password, secret: 'mine' }],
+    ['/auth/mfa/totp', {}],
     ['/auth/mfa/recovery-codes', { count: 20 }],
     ['/auth/reauthenticate', { password: 'x', code: '123456' }],
     ['/auth/reauthenticate', {}]
@@ -602,9 +603,9 @@ t.test('GET and PATCH /users/me report the second factor alike: one rule in SQL 
     t.same(written, expected, `${state}: PATCH`)
   }
   await agree({ totp: false, recoveryCodesLeft: 0 }, 'no factor')
-  await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers })
+  await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers, payload: { currentPassword: account.password } })
   await agree({ totp: false, recoveryCodesLeft: 0 }, 'a factor not yet confirmed')
-  const { recoveryCodes } = await enrolTotp(app, headers, clock)
+  const { recoveryCodes } = await enrolTotp(app, headers, clock, account.password)
   await agree({ totp: true, recoveryCodesLeft: 10 }, 'confirmed')
   t.equal((await app.inject({ method: 'POST', url: '/auth/reauthenticate', headers, payload: { recoveryCode: recoveryCodes[0] } })).statusCode, 200)
   await agree({ totp: true, recoveryCodesLeft: 9 }, 'a code used')

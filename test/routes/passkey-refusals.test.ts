@@ -16,7 +16,7 @@ const loginVerify = async (response: object) => post('/auth/passkeys/login/verif
 const account = await registerProvenAccount(app, prisma)
 const { accessToken } = await loginWithBody(app, account)
 const headers = bearer(accessToken)
-const passkey = await registerPasskey(app, headers)
+const passkey = await registerPasskey(app, headers, account.password)
 
 function refused (t: Test, response: { statusCode: number, json: () => { code: string } }, status: number, code: string) {
   t.equal(response.statusCode, status)
@@ -27,9 +27,9 @@ t.test('the origin must be one of WEBAUTHN_ORIGINS and the RP ID hash that of WE
   refused(t, await loginVerify(passkey.assert(await loginOptions(), { origin: 'https://evil.example' })), 401, 'PASSKEY_ORIGIN_MISMATCH')
   refused(t, await loginVerify(passkey.assert(await loginOptions(), { rpId: 'evil.example' })), 401, 'PASSKEY_RP_ID_MISMATCH')
   refused(t, await loginVerify(passkey.assert(await loginOptions(), { type: 'webauthn.create' })), 401, 'PASSKEY_INVALID')
-  const options = (await post('/auth/passkeys/register/options', undefined, headers)).json()
+  const options = (await post('/auth/passkeys/register/options', { currentPassword: account.password }, headers)).json()
   refused(t, await post('/auth/passkeys/register/verify', { response: new SoftPasskey().register(options, { origin: 'http://localhost:4000' }) }, headers), 400, 'PASSKEY_ORIGIN_MISMATCH')
-  const again = (await post('/auth/passkeys/register/options', undefined, headers)).json()
+  const again = (await post('/auth/passkeys/register/options', { currentPassword: account.password }, headers)).json()
   refused(t, await post('/auth/passkeys/register/verify', { response: new SoftPasskey().register(again, { rpId: 'example.com' }) }, headers), 400, 'PASSKEY_RP_ID_MISMATCH')
   t.equal(await prisma.passkey.count({ where: { userId: account.user.id } }), 1, 'nothing was stored')
   // Regression: refused registrations left no trace, where every refused assertion does.
@@ -42,7 +42,7 @@ t.test('the origin must be one of WEBAUTHN_ORIGINS and the RP ID hash that of WE
 // passkey alone whose authenticator named no user was taken (WebAuthn 7.2 steps 6 and 15).
 t.test('a ceremony in a frame of another origin is refused, and a sign-in alone must name its user', async t => {
   refused(t, await loginVerify(passkey.assert(await loginOptions(), { crossOrigin: true })), 401, 'PASSKEY_ORIGIN_MISMATCH')
-  const options = (await post('/auth/passkeys/register/options', undefined, headers)).json()
+  const options = (await post('/auth/passkeys/register/options', { currentPassword: account.password }, headers)).json()
   refused(t, await post('/auth/passkeys/register/verify', { response: new SoftPasskey().register(options, { crossOrigin: true }) }, headers), 400, 'PASSKEY_ORIGIN_MISMATCH')
   t.equal(await prisma.passkey.count({ where: { userId: account.user.id } }), 1, 'nothing was stored')
 
@@ -58,7 +58,7 @@ t.test('a ceremony in a frame of another origin is refused, and a sign-in alone 
   // Where the user is known (a reauthentication, a second step), a handle may be absent, but not another's.
   const other = await registerProvenAccount(app, prisma)
   const otherHeaders = bearer((await loginWithBody(app, other)).accessToken)
-  const otherPasskey = await registerPasskey(app, otherHeaders)
+  const otherPasskey = await registerPasskey(app, otherHeaders, other.password)
   otherPasskey.userHandle = handle
   const reauth = (await post('/auth/reauthenticate/webauthn/options', undefined, otherHeaders)).json()
   refused(t, await post('/auth/reauthenticate', { webauthn: otherPasskey.assert(reauth) }, otherHeaders), 403, 'PASSKEY_INVALID')
@@ -79,7 +79,7 @@ t.test('a challenge works once, for five minutes, for what it was issued for', a
   refused(t, await loginVerify(passkey.assert(stale)), 401, 'PASSKEY_CHALLENGE_EXPIRED')
   refused(t, await loginVerify(passkey.assert({ challenge: 'bm90LWlzc3VlZA' })), 401, 'PASSKEY_CHALLENGE_EXPIRED')
 
-  const registration = (await post('/auth/passkeys/register/options', undefined, headers)).json()
+  const registration = (await post('/auth/passkeys/register/options', { currentPassword: account.password }, headers)).json()
   refused(t, await loginVerify(passkey.assert(registration)), 401, 'PASSKEY_CHALLENGE_EXPIRED')
   const reauth = (await post('/auth/reauthenticate/webauthn/options', undefined, headers)).json()
   refused(t, await loginVerify(passkey.assert(reauth)), 401, 'PASSKEY_CHALLENGE_EXPIRED')
@@ -159,7 +159,7 @@ t.test('a refused passkey as second factor counts as a wrong code; for reauthent
 t.test('MFA_NOT_ENABLED names what is missing', async t => {
   const withApp = await registerProvenAccount(app, prisma)
   const appHeaders = bearer((await loginWithBody(app, withApp)).accessToken)
-  await enrolTotp(app, appHeaders, clock)
+  await enrolTotp(app, appHeaders, clock, withApp.password)
   const passkeyOptions = await post('/auth/reauthenticate/webauthn/options', undefined, appHeaders)
   t.match(passkeyOptions.json(), { code: 'MFA_NOT_ENABLED', message: 'This account has no passkey' })
   const { mfaToken } = (await startLogin(app, withApp)).json()
@@ -204,7 +204,7 @@ t.test('a response that meets the schema but whose client data cannot be read is
   const auditedBefore = await auditedRefusals()
   for (const [what, clientDataJSON] of Object.entries(unreadable)) {
     refused(t, await loginVerify(spoilt(passkey.assert(await loginOptions()), clientDataJSON)), 401, 'PASSKEY_INVALID')
-    const registration = (await post('/auth/passkeys/register/options', undefined, headers)).json()
+    const registration = (await post('/auth/passkeys/register/options', { currentPassword: account.password }, headers)).json()
     refused(t, await post('/auth/passkeys/register/verify', { response: spoilt(new SoftPasskey().register(registration), clientDataJSON) }, headers), 400, 'PASSKEY_INVALID')
     const reauth = (await post('/auth/reauthenticate/webauthn/options', undefined, headers)).json()
     refused(t, await post('/auth/reauthenticate', { webauthn: spoilt(passkey.assert(reauth), clientDataJSON) }, headers), 403, 'PASSKEY_INVALID')
@@ -228,7 +228,7 @@ t.test('a response that meets the schema but whose client data cannot be read is
 t.test('an account has at most 20 passkeys: options and registration past that are 409 PASSKEY_LIMIT_REACHED, also when two race for the last place', async t => {
   const owner = await registerProvenAccount(app, prisma)
   const ownerHeaders = bearer((await loginWithBody(app, owner)).accessToken)
-  const options = async () => (await post('/auth/passkeys/register/options', undefined, ownerHeaders)).json()
+  const options = async () => (await post('/auth/passkeys/register/options', { currentPassword: owner.password }, ownerHeaders)).json()
   // The first through the API (its session proves it, so may add more), 18 stored directly; the 20th and 21st race through it.
   t.equal((await post('/auth/passkeys/register/verify', { response: new SoftPasskey().register(await options()) }, ownerHeaders)).statusCode, 201)
   await prisma.passkey.createMany({
@@ -241,7 +241,7 @@ t.test('an account has at most 20 passkeys: options and registration past that a
   t.same(raced.find(response => response.statusCode === 409)?.json(), { statusCode: 409, code: 'PASSKEY_LIMIT_REACHED', error: 'Conflict', message: 'This account has as many passkeys as it may have; remove one first' })
   t.equal(await prisma.passkey.count({ where: { userId: owner.user.id } }), 20)
 
-  refused(t, await post('/auth/passkeys/register/options', undefined, ownerHeaders), 409, 'PASSKEY_LIMIT_REACHED')
+  refused(t, await post('/auth/passkeys/register/options', { currentPassword: owner.password }, ownerHeaders), 409, 'PASSKEY_LIMIT_REACHED')
   t.equal((await app.inject({ method: 'GET', url: '/auth/passkeys', headers: ownerHeaders })).json().items.length, 20)
   const oldest = await prisma.passkey.findFirstOrThrow({ where: { userId: owner.user.id }, orderBy: { createdAt: 'asc' } })
   t.equal((await app.inject({ method: 'DELETE', url: `/auth/passkeys/${oldest.id}`, headers: ownerHeaders })).statusCode, 204)
@@ -252,7 +252,7 @@ t.test("a registered credential id is at most 1023 bytes, and the authenticator 
   const owner = await registerProvenAccount(app, prisma)
   const ownerHeaders = bearer((await loginWithBody(app, owner)).accessToken)
   const register = async (response: object) => post('/auth/passkeys/register/verify', { response }, ownerHeaders)
-  const options = async () => (await post('/auth/passkeys/register/options', undefined, ownerHeaders)).json()
+  const options = async () => (await post('/auth/passkeys/register/options', { currentPassword: owner.password }, ownerHeaders)).json()
   const longest = new SoftPasskey(randomBytes(1023).toString('base64url'))
   t.equal(longest.id.length, 1364)
   t.equal((await register(longest.register(await options()))).statusCode, 201, 'the longest WebAuthn allows')

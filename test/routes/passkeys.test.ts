@@ -20,7 +20,7 @@ const post = (url: string, payload?: object, headers: Record<string, string> = {
 async function accountWithPasskey () {
   const account = await registerProvenAccount(app, prisma)
   const tokens = await loginWithBody(app, account)
-  const passkey = await registerPasskey(app, bearer(tokens.accessToken), 'Laptop')
+  const passkey = await registerPasskey(app, bearer(tokens.accessToken), account.password, 'Laptop')
   return { ...account, tokens, passkey, headers: bearer(tokens.accessToken) }
 }
 
@@ -33,7 +33,7 @@ t.test('registration: options for a discoverable credential, existing ones exclu
   const account = await registerProvenAccount(app, prisma)
   const { accessToken } = await loginWithBody(app, account)
   const headers = bearer(accessToken)
-  const options = await post('/auth/passkeys/register/options', undefined, headers)
+  const options = await post('/auth/passkeys/register/options', { currentPassword: account.password }, headers)
   t.equal(options.statusCode, 200)
   t.equal(options.headers['cache-control'], 'no-store')
   const json = options.json()
@@ -48,7 +48,7 @@ t.test('registration: options for a discoverable credential, existing ones exclu
   t.equal(row.userId, account.user.id)
   t.ok(row.publicKey.length > 60, 'the public key is stored')
 
-  const again = (await post('/auth/passkeys/register/options', undefined, headers)).json()
+  const again = (await post('/auth/passkeys/register/options', { currentPassword: account.password }, headers)).json()
   t.same(again.excludeCredentials.map((c: { id: string }) => c.id), [first.id], 'a registered passkey is excluded')
   const twice = await post('/auth/passkeys/register/verify', { response: first.register(again) }, headers)
   t.equal(twice.statusCode, 409)
@@ -66,7 +66,7 @@ t.test('registration: options for a discoverable credential, existing ones exclu
   const stale = await app.inject({ method: 'DELETE', url: `/auth/passkeys/${first.id}`, headers })
   t.equal(stale.statusCode, 403, 'removal needs fresh authentication')
   t.same(stale.json().methods, ['webauthn'])
-  t.equal((await post('/auth/passkeys/register/options', undefined, headers)).statusCode, 403, 'so does registration')
+  t.equal((await post('/auth/passkeys/register/options', { currentPassword: account.password }, headers)).statusCode, 403, 'so does registration')
   const reOptions = await post('/auth/reauthenticate/webauthn/options', undefined, headers)
   t.same(reOptions.json().allowCredentials.map((c: { id: string }) => c.id), [first.id])
   const renewed = await post('/auth/reauthenticate', { webauthn: first.assert(reOptions.json()) }, headers)
@@ -82,7 +82,7 @@ t.test('registration: options for a discoverable credential, existing ones exclu
 t.test('a passkey name with a control or format character (bidirectional controls, zero-width spaces), a line separator, or nothing that shows is refused, at registration and renaming; one is trimmed at registration as at renaming', async t => {
   const account = await registerProvenAccount(app, prisma)
   const headers = bearer((await loginWithBody(app, account)).accessToken)
-  const options = async () => (await post('/auth/passkeys/register/options', undefined, headers)).json()
+  const options = async () => (await post('/auth/passkeys/register/options', { currentPassword: account.password }, headers)).json()
   // Refused by the schema, before the ceremony: one set of options serves every try.
   const offered = await options()
   for (const name of ['My \u202eqotpal', 'a\u2066b', 'line\nbreak', 'bell\u0007', 'sep\u2028x', '\u200f', 'csi \u009b', 'zero\u200bwidth', 'soft\u00adhyphen', 'tag\u{E0041}', '\u00a0\u200b\u00a0', '\u3164\u3164', '\u2800', '\u115f\u1160', '\u034f', 'a\u{E0080}\u{E0FFF}b', 'a\ufff0b', '\u{1D159}', 'a\u2060b', 'Key \u{1F3F4}\u{E0069}\u{E0067}\u{E006E}\u{E006F}\u{E0072}\u{E0065}\u{E007F}', `Laptop${'\ufe00\ufe01\u{E0100}'.repeat(6)}`, 'Laptop\u200d\u200c\u200c\u200d\u200c', '\u200dLaptop', 'Laptop\u200d', ' \u200dLaptop', 'Laptop\u200d ', '  \ufe0f\u200dLaptop', '   ']) {
@@ -107,7 +107,7 @@ t.test('a passkey with a long credential id is renamed and removed by its owner 
   // Just past the router's default, and the longest WebAuthn allows (1364 characters).
   for (const bytes of [76, 1023]) {
     const passkey = new SoftPasskey(randomBytes(bytes).toString('base64url'))
-    const options = await post('/auth/passkeys/register/options', undefined, headers)
+    const options = await post('/auth/passkeys/register/options', { currentPassword: account.password }, headers)
     t.equal((await post('/auth/passkeys/register/verify', { response: passkey.register(options.json()) }, headers)).statusCode, 201, `${bytes} bytes registered`)
     const renamed = await app.inject({ method: 'PATCH', url: `/auth/passkeys/${passkey.id}`, headers, payload: { name: 'Long' } })
     t.equal(renamed.statusCode, 200, `${bytes} bytes renamed`)
@@ -182,7 +182,7 @@ t.test('second factor: a password login lists webauthn; options bound to the mfa
   t.equal((await post('/auth/mfa/verify', { mfaToken, webauthn: account.passkey.assert(fresh) })).json().code, 'MFA_CHALLENGE_EXPIRED', 'the login challenge is used up')
 
   const withTotp = await accountWithPasskey()
-  await enrolTotp(app, withTotp.headers, clock)
+  await enrolTotp(app, withTotp.headers, clock, withTotp.password)
   t.same((await startLogin(app, withTotp)).json().methods, ['totp', 'recovery_code', 'webauthn'])
   t.equal((await post('/auth/mfa/webauthn/options', { mfaToken: 'nope' })).json().code, 'MFA_CHALLENGE_EXPIRED')
 })
@@ -190,13 +190,13 @@ t.test('second factor: a password login lists webauthn; options bound to the mfa
 t.test('an address never proven registers no passkey: 403 EMAIL_NOT_VERIFIED, for the options and for the credential', async t => {
   const account = await registerAccount(app)
   const headers = bearer((await loginWithBody(app, account)).accessToken)
-  const refused = await post('/auth/passkeys/register/options', undefined, headers)
+  const refused = await post('/auth/passkeys/register/options', { currentPassword: account.password }, headers)
   t.equal(refused.statusCode, 403)
   t.equal(refused.json().code, 'EMAIL_NOT_VERIFIED')
 
   // Options given while the address was proven, or before this rule: the credential is stored only on a proven address.
   await proveAddress(prisma, account.user.id)
-  const options = (await post('/auth/passkeys/register/options', undefined, headers)).json()
+  const options = (await post('/auth/passkeys/register/options', { currentPassword: account.password }, headers)).json()
   await prisma.user.update({ where: { id: account.user.id }, data: { emailVerifiedAt: null } })
   const stored = await post('/auth/passkeys/register/verify', { response: new SoftPasskey().register(options) }, headers)
   t.equal(stored.statusCode, 403)
@@ -208,7 +208,7 @@ t.test('an address never proven registers no passkey: 403 EMAIL_NOT_VERIFIED, fo
 t.test('admins: a passkey satisfies REQUIRE_MFA_FOR_ADMINS; mfaEnabled counts passkeys; DELETE /admin/users/:id/mfa removes them', async t => {
   const admin = await loginAsAdmin(app, prisma)
   t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: admin.headers })).json().code, 'MFA_ENROLMENT_REQUIRED')
-  const passkey = await registerPasskey(app, admin.headers)
+  const passkey = await registerPasskey(app, admin.headers, admin.password)
   t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: admin.headers })).statusCode, 200, 'registering proves it on this session')
   const signedIn = await passwordless(passkey)
   const adminHeaders = bearer(signedIn.json().accessToken)
@@ -272,7 +272,7 @@ t.test('the "A passkey was added" notice tells the remedy that works when the pa
   t.equal((await passwordless(account.passkey)).json().code, 'PASSKEY_PASSWORD_REQUIRED', 'the passkey no longer signs in alone')
   t.match((await startLogin(app, { email: account.email, password })).json(), { mfaRequired: true, methods: ['webauthn'] }, 'signing in asks for it: the owner cannot remove it')
   const admin = await loginAsAdmin(app, prisma)
-  await registerPasskey(app, admin.headers)
+  await registerPasskey(app, admin.headers, admin.password)
   t.equal((await app.inject({ method: 'DELETE', url: `/admin/users/${account.user.id}/mfa`, headers: admin.headers })).statusCode, 204)
   t.ok((await startLogin(app, { email: account.email, password })).json().accessToken, 'support removed it: the owner is in')
 })
@@ -280,7 +280,7 @@ t.test('the "A passkey was added" notice tells the remedy that works when the pa
 t.test('a password change suspends every passkey, the one registered on the changing session too; a reauthentication does not give it back (regression: the intruder\'s passkey was spared)', async t => {
   // The intruder registers a passkey on the owner's session, left signed in; the owner changes the password on it.
   const account = await accountWithPasskey()
-  const intruders = await registerPasskey(app, account.headers, 'Not theirs')
+  const intruders = await registerPasskey(app, account.headers, account.password, 'Not theirs')
   const changed = await post('/auth/password/change', { currentPassword: account.password, newPassword: 'a changed passphrase 41' }, account.headers)
   t.equal(changed.statusCode, 204)
   t.equal((await passwordless(intruders)).json().code, 'PASSKEY_PASSWORD_REQUIRED', 'the passkey registered on that session')
@@ -331,11 +331,11 @@ t.test('a deactivated account\'s passkey sign-in is refused before its use is re
 t.test('admins: removing the passkey a session proved closes the admin API on that session, though the admin has an older one (regression: any passkey of theirs counted)', async t => {
   const admin = await loginAsAdmin(app, prisma)
   const opened = bearer((await loginWithBody(app, admin)).accessToken)
-  const intruders = await registerPasskey(app, admin.headers, 'Not theirs')
+  const intruders = await registerPasskey(app, admin.headers, admin.password, 'Not theirs')
   // The other session, opened before any passkey, proves one before it may add its own.
   const options = (await post('/auth/reauthenticate/webauthn/options', undefined, opened)).json()
   const other = bearer((await post('/auth/reauthenticate', { webauthn: intruders.assert(options) }, opened)).json().accessToken)
-  await registerPasskey(app, other, 'Admin laptop')
+  await registerPasskey(app, other, admin.password, 'Admin laptop')
   t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: admin.headers })).statusCode, 200)
   t.equal((await app.inject({ method: 'DELETE', url: `/auth/passkeys/${intruders.id}`, headers: other })).statusCode, 204)
   t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: admin.headers })).json().code, 'MFA_ENROLMENT_REQUIRED', 'the passkey it proved is gone')

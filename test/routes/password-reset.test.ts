@@ -67,13 +67,13 @@ t.test('whoever registered an address first sets up no second factor on it; a re
   const preRegistered = await registerAccount(app)
   const intruder = await loginWithBody(app, preRegistered)
   const headers = { authorization: `Bearer ${intruder.accessToken}` }
-  t.equal((await app.inject({ method: 'POST', url: '/auth/passkeys/register/options', headers })).json().code, 'EMAIL_NOT_VERIFIED')
-  t.equal((await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers })).json().code, 'EMAIL_NOT_VERIFIED')
+  t.equal((await app.inject({ method: 'POST', url: '/auth/passkeys/register/options', headers, payload: { currentPassword: preRegistered.password } })).json().code, 'EMAIL_NOT_VERIFIED')
+  t.equal((await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers, payload: { currentPassword: preRegistered.password } })).json().code, 'EMAIL_NOT_VERIFIED')
 
   // Factors on an unproven address, as an earlier release allowed: the reset is the first proof of the mailbox.
   await proveAddress(prisma, preRegistered.user.id)
-  const passkey = await registerPasskey(app, headers)
-  await enrolTotp(app, headers, clock)
+  const passkey = await registerPasskey(app, headers, preRegistered.password)
+  await enrolTotp(app, headers, clock, preRegistered.password)
   await prisma.user.update({ where: { id: preRegistered.user.id }, data: { emailVerifiedAt: null } })
   t.equal(await prisma.passkey.count({ where: { userId: preRegistered.user.id } }), 1)
 
@@ -92,7 +92,7 @@ t.test('whoever registered an address first sets up no second factor on it; a re
 
   // A proven address keeps its factors through a reset: they are its owner's.
   const proven = await registerProvenAccount(app, prisma)
-  await enrolTotp(app, { authorization: `Bearer ${(await loginWithBody(app, proven)).accessToken}` }, clock)
+  await enrolTotp(app, { authorization: `Bearer ${(await loginWithBody(app, proven)).accessToken}` }, clock, proven.password)
   t.equal((await reset(await resetTokenFor(proven.email), 'a new passphrase for later')).statusCode, 204)
   t.match((await login(proven.email, 'a new passphrase for later')).json(), { mfaRequired: true })
 })

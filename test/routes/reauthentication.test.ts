@@ -18,8 +18,8 @@ const reauthenticate = (headers: Record<string, string>, payload: unknown) =>
 /** Every route that needs fresh authentication, with a body that would otherwise succeed. */
 const sensitive = (password: string): Array<[string, string, unknown]> => [
   ['POST', '/auth/password/change', { currentPassword: password, newPassword: 'a new and better passphrase' }],
-  ['PATCH', '/users/me', { email: `changed-${Date.now()}@example.com` }],
-  ['POST', '/auth/mfa/totp', undefined],
+  ['PATCH', '/users/me', { email: `changed-${Date.now()}@example.com`, currentPassword: password }],
+  ['POST', '/auth/mfa/totp', { currentPassword: password }],
   ['DELETE', '/auth/mfa/totp', undefined],
   ['POST', '/auth/mfa/recovery-codes', undefined],
   ['POST', '/auth/logout-all', undefined],
@@ -92,7 +92,7 @@ t.test('reauthenticating with the password answers a new access token, the fresh
 t.test('a refresh mints no fresh token, whoever sends it: only the token an authentication answers is fresh', async t => {
   const account = await registerProvenAccount(app, prisma)
   const owner = await loginWithBody(app, account)
-  const takeover = async (accessToken: string) => await app.inject({ method: 'PATCH', url: '/users/me', headers: bearer(accessToken), payload: { email: `taken-${Date.now()}@example.com` } })
+  const takeover = async (accessToken: string) => await app.inject({ method: 'PATCH', url: '/users/me', headers: bearer(accessToken), payload: { email: `taken-${Date.now()}@example.com`, currentPassword: account.password } })
   const afterLogin = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: owner.refreshToken } })
   t.equal(afterLogin.statusCode, 200)
   t.equal((await takeover(afterLogin.json().accessToken)).json().code, 'REAUTHENTICATION_REQUIRED', 'a refresh right after the login mints a stale token')
@@ -133,7 +133,7 @@ t.test('a reauthentication that records no token (an older release\'s) leaves ev
   const { accessToken, sessionId } = await loginWithBody(app, account)
   clock.advance(STALE)
   await prisma.session.update({ where: { id: sessionId }, data: { passwordProvenAt: clock.now(), authTime: clock.now() } })
-  const response = await app.inject({ method: 'PATCH', url: '/users/me', headers: bearer(accessToken), payload: { email: `taken-${Date.now()}@example.com` } })
+  const response = await app.inject({ method: 'PATCH', url: '/users/me', headers: bearer(accessToken), payload: { email: `taken-${Date.now()}@example.com`, currentPassword: account.password } })
   t.equal(response.json().code, 'REAUTHENTICATION_REQUIRED', 'the login\'s token, stale before, stays so')
 })
 
@@ -141,7 +141,7 @@ t.test('with a factor: the code or a recovery code also renews, and the methods 
   const account = await registerProvenAccount(app, prisma)
   const { accessToken } = await loginWithBody(app, account)
   const headers = bearer(accessToken)
-  const { secret, recoveryCodes } = await enrolTotp(app, headers, clock)
+  const { secret, recoveryCodes } = await enrolTotp(app, headers, clock, account.password)
   clock.advance(STALE)
   const refused = await app.inject({ method: 'POST', url: '/auth/mfa/recovery-codes', headers })
   t.same(refused.json().methods, ['totp', 'recovery_code'])
@@ -166,8 +166,8 @@ t.test('beside a second factor, the password alone does not make a session fresh
   const account = await registerProvenAccount(app, prisma)
   const enrolling = bearer((await loginWithBody(app, account)).accessToken)
   const stolen = bearer((await loginWithBody(app, account)).accessToken)
-  const { secret } = await enrolTotp(app, enrolling, clock)
-  const takeover = async (headers: Record<string, string>) => await app.inject({ method: 'PATCH', url: '/users/me', headers, payload: { email: `taken-${Date.now()}@example.com` } })
+  const { secret } = await enrolTotp(app, enrolling, clock, account.password)
+  const takeover = async (headers: Record<string, string>) => await app.inject({ method: 'PATCH', url: '/users/me', headers, payload: { email: `taken-${Date.now()}@example.com`, currentPassword: account.password } })
   t.same((await takeover(stolen)).json().methods, ['totp', 'recovery_code'], 'a session opened by the password before the factor, though within the limit')
   const byPassword = await reauthenticate(stolen, { password: account.password })
   t.equal(byPassword.statusCode, 403)
@@ -185,12 +185,12 @@ t.test('a passkey set up ends an app\'s set-up under way, begun when the passwor
   const account = await registerProvenAccount(app, prisma)
   const intruder = bearer((await loginWithBody(app, account)).accessToken)
   const owner = bearer((await loginWithBody(app, account)).accessToken)
-  const { secret } = (await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers: intruder })).json()
-  await registerPasskey(app, owner, 'Laptop')
+  const { secret } = (await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers: intruder, payload: { currentPassword: account.password } })).json()
+  await registerPasskey(app, owner, account.password, 'Laptop')
   const confirmed = await app.inject({ method: 'POST', url: '/auth/mfa/totp/confirm', headers: intruder, payload: { code: nextCode(secret, clock) } })
   t.equal(confirmed.json().code, 'MFA_ENROLMENT_NOT_STARTED', 'the set-up is gone')
   t.equal(await prisma.totpFactor.count({ where: { userId: account.user.id } }), 0)
-  t.same((await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers: intruder })).json().methods, ['webauthn'], 'and a new one needs the passkey')
+  t.same((await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers: intruder, payload: { currentPassword: account.password } })).json().methods, ['webauthn'], 'and a new one needs the passkey')
 })
 
 // Regression (a third review): on two instances, the set-up's write could land after the owner's
@@ -201,9 +201,9 @@ t.test('an app confirmed beside a factor the session has not proven is refused, 
   const account = await registerProvenAccount(app, prisma)
   const intruder = bearer((await loginWithBody(app, account)).accessToken)
   const owner = bearer((await loginWithBody(app, account)).accessToken)
-  const { secret } = (await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers: intruder })).json()
+  const { secret } = (await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers: intruder, payload: { currentPassword: account.password } })).json()
   const setUp = await prisma.totpFactor.findUniqueOrThrow({ where: { userId: account.user.id } })
-  await registerPasskey(app, owner, 'Laptop')
+  await registerPasskey(app, owner, account.password, 'Laptop')
   // The set-up as a racing request on another instance writes it, after the passkey.
   await prisma.totpFactor.create({ data: setUp })
   const confirmed = await app.inject({ method: 'POST', url: '/auth/mfa/totp/confirm', headers: intruder, payload: { code: nextCode(secret, clock) } })
@@ -220,7 +220,7 @@ t.test('a sensitive change whose account gained a factor while it waited is refu
     ['POST', '/auth/mfa/recovery-codes', () => undefined],
     ['DELETE', '/auth/mfa/totp', () => undefined],
     ['POST', '/auth/password/change', password => ({ currentPassword: password, newPassword: 'a new and better passphrase' })],
-    ['PATCH', '/users/me', () => ({ email: `taken-${Date.now()}@example.com` })],
+    ['PATCH', '/users/me', password => ({ email: `taken-${Date.now()}@example.com`, currentPassword: password })],
     ['DELETE', '/users/me', password => ({ password })]
   ]
   for (const [method, url, body] of changes) {
@@ -243,7 +243,7 @@ t.test('a sensitive change whose account gained a factor while it waited is refu
 t.test('beside a factor, only a proof of a factor the user still has makes a session fresh, whatever the clocks say', async t => {
   const account = await registerProvenAccount(app, prisma)
   const enrolling = bearer((await loginWithBody(app, account)).accessToken)
-  const { secret } = await enrolTotp(app, enrolling, clock)
+  const { secret } = await enrolTotp(app, enrolling, clock, account.password)
   const challenge = (await startLogin(app, account)).json().mfaToken as string
   const session = bearer((await app.inject({ method: 'POST', url: '/auth/mfa/verify', payload: { mfaToken: challenge, code: nextCode(secret, clock) } })).json().accessToken)
   t.equal((await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', headers: enrolling })).statusCode, 204)
@@ -252,7 +252,7 @@ t.test('beside a factor, only a proof of a factor the user still has makes a ses
   const byPassword = await reauthenticate(session, { password: account.password })
   t.equal(byPassword.statusCode, 200, 'with no factor left, the password is enough')
   const later = await loginWithBody(app, account)
-  await registerPasskey(app, bearer(later.accessToken), 'Laptop')
+  await registerPasskey(app, bearer(later.accessToken), account.password, 'Laptop')
   const stale = await app.inject({ method: 'POST', url: '/auth/mfa/recovery-codes', headers: bearer(byPassword.json().accessToken) })
   t.equal(stale.json().code, 'REAUTHENTICATION_REQUIRED', 'the proof of the removed app, stamped after it, does not count')
 })
@@ -318,7 +318,7 @@ t.test('a reauthentication by code racing an admin\'s deletion of the user: no d
   const admin = await loginAsAdmin(app, prisma)
   const account = await registerProvenAccount(app, prisma)
   const headers = bearer((await loginWithBody(app, account)).accessToken)
-  const { secret } = await enrolTotp(app, headers, clock)
+  const { secret } = await enrolTotp(app, headers, clock, account.password)
   clock.advance(30)
   // The factor's row held a moment, so that both requests are under way when it is let go.
   const [proof, deleted] = await racedWhileHeld(database.url, pool, {

@@ -18,7 +18,7 @@ const post = (url: string, payload?: object, headers: Record<string, string> = {
 async function accountWithPasskey () {
   const account = await registerProvenAccount(app, prisma)
   const headers = bearer((await loginWithBody(app, account)).accessToken)
-  const passkey = await registerPasskey(app, headers, 'Laptop')
+  const passkey = await registerPasskey(app, headers, account.password, 'Laptop')
   return { ...account, passkey, headers }
 }
 
@@ -62,7 +62,7 @@ t.test('an account with a passkey alone gets recovery codes: they meet the login
 
 t.test('the codes go with the last factor: removing a passkey keeps them while another is left, and the last takes them', async t => {
   const account = await accountWithPasskey()
-  const second = await registerPasskey(app, account.headers, 'Phone')
+  const second = await registerPasskey(app, account.headers, account.password, 'Phone')
   const codes = await newCodes(account.headers)
   const remove = async (id: string) => await app.inject({ method: 'DELETE', url: `/auth/passkeys/${id}`, headers: account.headers })
 
@@ -84,7 +84,7 @@ t.test('the codes go with the last factor: removing a passkey keeps them while a
 // Regression: the mail said two-step sign-in was off, and signing in asked for the password only.
 t.test('with a passkey left, removing the authenticator app keeps the codes, and its mail says the passkeys remain', async t => {
   const account = await accountWithPasskey()
-  const { recoveryCodes } = await enrolTotp(app, account.headers, clock)
+  const { recoveryCodes } = await enrolTotp(app, account.headers, clock, account.password)
   t.equal((await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', headers: account.headers })).statusCode, 204)
   const notice = await mail.nextMail(account.email, { subject: /^(Your authenticator app was removed|Two-step sign-in is off)$/ })
   t.equal(notice.subject, 'Your authenticator app was removed')
@@ -95,7 +95,7 @@ t.test('with a passkey left, removing the authenticator app keeps the codes, and
 
   const alone = await registerProvenAccount(app, prisma)
   const aloneHeaders = bearer((await loginWithBody(app, alone)).accessToken)
-  await enrolTotp(app, aloneHeaders, clock)
+  await enrolTotp(app, aloneHeaders, clock, alone.password)
   t.equal((await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', headers: aloneHeaders })).statusCode, 204)
   t.match((await mail.nextMail(alone.email, { subject: /^Two-step sign-in is off$/ })).text, /password only/, 'without a passkey, two-step sign-in is off')
   t.equal(await prisma.recoveryCode.count({ where: { userId: alone.user.id } }), 0)
@@ -104,7 +104,7 @@ t.test('with a passkey left, removing the authenticator app keeps the codes, and
 t.test('an authenticator app confirmed later replaces a passkey\'s codes, and its mail says so; with none unused, none is offered', async t => {
   const account = await accountWithPasskey()
   const first = await newCodes(account.headers)
-  const { recoveryCodes } = await enrolTotp(app, account.headers, clock)
+  const { recoveryCodes } = await enrolTotp(app, account.headers, clock, account.password)
   // Regression: "Two-step sign-in is on ... Keep your recovery codes somewhere safe", of codes it had just ended.
   const notice = await mail.nextMail(account.email, { subject: /^(An authenticator app was added|Two-step sign-in is on)$/ })
   t.equal(notice.subject, 'An authenticator app was added')
@@ -118,14 +118,14 @@ t.test('an authenticator app confirmed later replaces a passkey\'s codes, and it
 
 t.test('REQUIRE_MFA_FOR_ADMINS: a recovery code proves an admin\'s passkey-only second factor, until the factors it stood for are gone', async t => {
   const admin = await loginAsAdmin(app, prisma)
-  const passkey = await registerPasskey(app, admin.headers)
+  const passkey = await registerPasskey(app, admin.headers, admin.password)
   const codes = await newCodes(admin.headers)
   const signedIn = await signInWithCode(admin, codes[0] as string)
   const headers = bearer(signedIn.json().accessToken)
   const adminCall = async () => (await app.inject({ method: 'GET', url: '/admin/users?limit=1', headers })).statusCode
   t.equal(await adminCall(), 200, 'the code counts for the passkey it stands in for')
 
-  await enrolTotp(app, headers, clock)
+  await enrolTotp(app, headers, clock, admin.password)
   t.equal((await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', headers: admin.headers })).statusCode, 204)
   t.equal(await adminCall(), 200, 'nor after an app came and went beside the passkey')
   const regenerated = await newCodes(admin.headers)
@@ -135,7 +135,7 @@ t.test('REQUIRE_MFA_FOR_ADMINS: a recovery code proves an admin\'s passkey-only 
   // Regression: a factor whose time read earlier than the code's proof (a clock stepped back,
   // another instance behind, a confirmation that waited its turn) let the code count for it.
   clock.advance(-3)
-  await registerPasskey(app, admin.headers)
+  await registerPasskey(app, admin.headers, admin.password)
   t.equal((await app.inject({ method: 'GET', url: '/admin/users?limit=1', headers })).json().code, 'MFA_ENROLMENT_REQUIRED', 'not for a factor set up after its set was gone')
   t.equal((await post('/auth/reauthenticate', { recoveryCode: regenerated[0] }, admin.headers)).json().code, 'MFA_CODE_INVALID', 'and its codes went with the last factor')
   clock.advance(3)
@@ -147,7 +147,7 @@ t.test('codes left behind by a factor removed elsewhere do not stand in for the 
   const headers = bearer((await loginWithBody(app, account)).accessToken)
   const left = 'aaaa-bbbb-cccc-dddd'
   await prisma.recoveryCode.create({ data: { userId: account.user.id, codeHash: hashRecoveryCode(left) } })
-  await registerPasskey(app, headers)
+  await registerPasskey(app, headers, account.password)
   t.equal(await prisma.recoveryCode.count({ where: { userId: account.user.id } }), 0)
   t.same((await startLogin(app, account)).json().methods, ['webauthn'])
   t.equal((await post('/auth/reauthenticate', { recoveryCode: left }, headers)).json().code, 'MFA_CODE_INVALID')
@@ -157,12 +157,12 @@ t.test('codes left behind by a factor removed elsewhere do not stand in for the 
 // without ending their generation, and an app confirmed next let the old code count again.
 t.test('a first factor confirmed after factors went by another way starts a new generation of codes', async t => {
   const admin = await loginAsAdmin(app, prisma)
-  const { recoveryCodes } = await enrolTotp(app, admin.headers, clock)
+  const { recoveryCodes } = await enrolTotp(app, admin.headers, clock, admin.password)
   const signedIn = await signInWithCode(admin, recoveryCodes[0] as string)
   const headers = bearer(signedIn.json().accessToken)
   t.equal((await app.inject({ method: 'GET', url: '/admin/users?limit=1', headers })).statusCode, 200)
   await prisma.totpFactor.deleteMany({ where: { userId: admin.user.id } })
   await prisma.recoveryCode.deleteMany({ where: { userId: admin.user.id } })
-  await enrolTotp(app, admin.headers, clock)
+  await enrolTotp(app, admin.headers, clock, admin.password)
   t.equal((await app.inject({ method: 'GET', url: '/admin/users?limit=1', headers })).json().code, 'MFA_ENROLMENT_REQUIRED')
 })

@@ -31,7 +31,7 @@ const lockUserStatement = '%FROM "User" WHERE id = $1::uuid FOR UPDATE%'
 async function accountWithPasskey () {
   const account = await registerProvenAccount(app, prisma)
   const tokens = await loginWithBody(app, account)
-  const passkey = await registerPasskey(app, bearer(tokens.accessToken), 'Laptop')
+  const passkey = await registerPasskey(app, bearer(tokens.accessToken), account.password, 'Laptop')
   return { ...account, passkey, headers: bearer(tokens.accessToken) }
 }
 
@@ -53,7 +53,7 @@ t.test('every remedy that ends all of a user\'s sessions counts on the user\'s r
   await counted('logout-all', () => post('/auth/logout-all', undefined, bearer(accessToken)))
   await counted('an admin\'s sign-out', () => post(`/admin/users/${account.user.id}/sessions/revoke`, undefined, admin.headers))
   const fresh = bearer((await loginWithBody(app, account)).accessToken)
-  await enrolTotp(app, fresh, clock)
+  await enrolTotp(app, fresh, clock, account.password)
   await counted('an admin\'s removal of the factors', () => app.inject({ method: 'DELETE', url: `/admin/users/${account.user.id}/mfa`, headers: admin.headers }))
   const changing = bearer((await loginWithBody(app, account)).accessToken)
   await counted('a password change', () => post('/auth/password/change', { currentPassword: account.password, newPassword: 'a changed passphrase 17' }, changing))
@@ -90,7 +90,7 @@ for (const remedy of ['the owner\'s logout-all', 'an admin\'s sign-out'] as cons
 t.test('a login\'s second step under way across an admin\'s removal of the factors opens no session', serverOnly, async t => {
   const admin = await loginAsAdmin(app, prisma)
   const account = await registerProvenAccount(app, prisma)
-  const { recoveryCodes } = await enrolTotp(app, bearer((await loginWithBody(app, account)).accessToken), clock)
+  const { recoveryCodes } = await enrolTotp(app, bearer((await loginWithBody(app, account)).accessToken), clock, account.password)
   const { mfaToken } = (await startLogin(app, account)).json()
   const [secondStep, removal] = await racedWhileHeld(database.url, pool, {
     hold: holdingUser(account.user.id),
@@ -136,7 +136,7 @@ t.test('a passwordless sign-in under way across the account\'s deletion is refus
 // MFA_ALREADY_ENABLED and a resent link 500 when the account was deleted while they waited.
 const acrossDeletion = [
   { request: 'a password change', proven: true, waitingStatement: '%UPDATE "public"."User"%', send: (headers: Record<string, string>, password: string) => post('/auth/password/change', { currentPassword: password, newPassword: 'a changed passphrase 23' }, headers) },
-  { request: 'a TOTP enrolment', proven: true, waitingStatement: '%INSERT INTO "public"."TotpFactor"%', send: (headers: Record<string, string>) => post('/auth/mfa/totp', undefined, headers) },
+  { request: 'a TOTP enrolment', proven: true, waitingStatement: '%INSERT INTO "public"."TotpFactor"%', send: (headers: Record<string, string>, password: string) => post('/auth/mfa/totp', { currentPassword: password }, headers) },
   { request: 'a resent verification link', proven: false, waitingStatement: lockUserStatement, send: (headers: Record<string, string>) => post('/auth/email/resend', undefined, headers) }
 ]
 for (const { request, proven, waitingStatement, send } of acrossDeletion) {
@@ -180,7 +180,7 @@ for (const remedy of ['the owner\'s logout-all', 'an admin\'s sign-out'] as cons
 // Regression: the challenge was issued after a remedy that committed while the password was checked.
 t.test('a password login of an account with a second factor across a remedy gets no challenge', serverOnly, async t => {
   const account = await registerProvenAccount(app, prisma)
-  await enrolTotp(app, bearer((await loginWithBody(app, account)).accessToken), clock)
+  await enrolTotp(app, bearer((await loginWithBody(app, account)).accessToken), clock, account.password)
   const login = await whileHeld(database.url, pool, {
     hold: holdingUser(account.user.id),
     waitingStatement: '%INSERT INTO "MfaChallenge"%',
@@ -219,7 +219,7 @@ for (const change of ['new recovery codes', 'the removal of the TOTP factor'] as
   t.test(`${change} under way across the end of the caller's session changes nothing`, serverOnly, async t => {
     const account = await registerProvenAccount(app, prisma)
     const { accessToken, refreshToken } = await loginWithBody(app, account)
-    await enrolTotp(app, bearer(accessToken), clock)
+    await enrolTotp(app, bearer(accessToken), clock, account.password)
     const sessionId = refreshToken.split('.')[0] as string
     const codesOf = async () => (await prisma.recoveryCode.findMany({ where: { userId: account.user.id }, select: { codeHash: true }, orderBy: { codeHash: 'asc' } })).map(code => code.codeHash)
     const codes = await codesOf()

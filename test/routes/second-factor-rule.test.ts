@@ -10,16 +10,16 @@ import { loginWithBody, registerProvenAccount } from '../helpers/users.js'
 const { app, prisma, clock } = await buildTestApp(t)
 const admin = await loginAsAdmin(app, prisma)
 
-const states: Array<{ name: string, factors: boolean, set: (headers: Record<string, string>) => Promise<unknown> }> = [
+const states: Array<{ name: string, factors: boolean, set: (headers: Record<string, string>, password: string) => Promise<unknown> }> = [
   { name: 'no factor', factors: false, set: async () => {} },
-  { name: 'a TOTP enrolment not confirmed', factors: false, set: async headers => await startEnrolment(app, headers) },
-  { name: 'a confirmed TOTP factor', factors: true, set: async headers => await enrolTotp(app, headers, clock) },
-  { name: 'a passkey alone', factors: true, set: async headers => await registerPasskey(app, headers) },
+  { name: 'a TOTP enrolment not confirmed', factors: false, set: async (headers, password) => await startEnrolment(app, headers, password) },
+  { name: 'a confirmed TOTP factor', factors: true, set: async (headers, password) => await enrolTotp(app, headers, clock, password) },
+  { name: 'a passkey alone', factors: true, set: async (headers, password) => await registerPasskey(app, headers, password) },
   {
     name: 'a TOTP factor removed',
     factors: false,
-    set: async headers => {
-      await enrolTotp(app, headers, clock)
+    set: async (headers, password) => {
+      await enrolTotp(app, headers, clock, password)
       const removed = await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', headers })
       if (removed.statusCode !== 204) throw new Error(`remove failed: ${removed.statusCode} ${removed.body}`)
     }
@@ -30,7 +30,7 @@ for (const state of states) {
   t.test(`${state.name}: ${state.factors ? 'a second factor' : 'none'}, whoever asks`, async t => {
     const account = await registerProvenAccount(app, prisma)
     const { accessToken } = await loginWithBody(app, account)
-    await state.set({ authorization: `Bearer ${accessToken}` })
+    await state.set({ authorization: `Bearer ${accessToken}` }, account.password)
 
     const login = (await startLogin(app, account)).json()
     t.equal(login.mfaRequired === true, state.factors, 'the login asks for it')

@@ -359,7 +359,7 @@ t.test('a second step refused because the owner ended a session, sent again, ope
   const account = await registerProvenAccount(app, prisma)
   const owner = await appLogin(account)
   const other = await appLogin(account)
-  const { secret } = await enrolTotp(app, { authorization: `Bearer ${owner.accessToken}` }, clock)
+  const { secret } = await enrolTotp(app, { authorization: `Bearer ${owner.accessToken}` }, clock, account.password)
   await mail.nextMail(account.email, { subject: SUBJECT })
   clock.advance(16 * 60)
   // Signing in again from the device of the session the owner ends meanwhile.
@@ -466,7 +466,7 @@ t.test('a dormant account: its first sign-in after the retention time is from a 
 t.test('with a second factor the notice waits for the session: the second step, in its transport', async t => {
   const account = await registerProvenAccount(app, prisma)
   const owner = await appLogin(account)
-  const { secret } = await enrolTotp(app, { authorization: `Bearer ${owner.accessToken}` }, clock)
+  const { secret } = await enrolTotp(app, { authorization: `Bearer ${owner.accessToken}` }, clock, account.password)
   await mail.nextMail(account.email, { subject: /^Two-step sign-in is on$/ })
   const started = await startLogin(app, account)
   t.equal(await noticesQueued(account.email), 0, 'the password step opens no session and tells nothing here')
@@ -479,7 +479,7 @@ t.test('with a second factor the notice waits for the session: the second step, 
 t.test('a passkey sign-in: a browser gets the device cookie, an app its token, and a new device is told', async t => {
   const account = await registerProvenAccount(app, prisma)
   const owner = await appLogin(account)
-  const passkey = await registerPasskey(app, { authorization: `Bearer ${owner.accessToken}` })
+  const passkey = await registerPasskey(app, { authorization: `Bearer ${owner.accessToken}` }, account.password)
   await mail.nextMail(account.email, { subject: /^A passkey was added$/ })
   const passwordless = async (headers: Record<string, string>, extra: object = {}) => {
     const options = await app.inject({ method: 'POST', url: '/auth/passkeys/login/options' })

@@ -18,7 +18,7 @@ const bearer = (accessToken: string) => ({ authorization: `Bearer ${accessToken}
 async function enrolledAccount () {
   const account = await registerProvenAccount(app, prisma)
   const tokens = await loginWithBody(app, account)
-  const enrolled = await enrolTotp(app, bearer(tokens.accessToken), clock)
+  const enrolled = await enrolTotp(app, bearer(tokens.accessToken), clock, account.password)
   await mail.nextMail(account.email, { subject: /^Two-step sign-in is on$/ })
   return { ...account, ...enrolled, headers: bearer(tokens.accessToken) }
 }
@@ -181,7 +181,7 @@ t.test('an instance sweeps when it starts, with no request and no call', async t
   const first = await buildTestApp(t, { database, env: { SMTP_URL: mail.url } })
   const account = await registerProvenAccount(first.app, first.prisma)
   const headers = bearer((await loginWithBody(first.app, account)).accessToken)
-  await enrolTotp(first.app, headers, first.clock)
+  await enrolTotp(first.app, headers, first.clock, account.password)
   t.equal((await startLogin(first.app, account)).statusCode, 200)
   await first.prisma.mfaChallenge.updateMany({ where: { userId: account.user.id }, data: { expiresAt: new Date(Date.now() - 1000) } })
   await buildTestApp(t, { database, env: { SMTP_URL: mail.url } })

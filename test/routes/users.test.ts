@@ -146,7 +146,7 @@ t.test('PATCH /users/me audits a rename as user.updated and a staged address as 
 
   const renamed = `renamed_${account.username.slice(-6)}`
   const next = newAccount().email
-  t.equal(await patch({ username: renamed, email: next, profile: { bio: 'new' } }), 200)
+  t.equal(await patch({ username: renamed, email: next, currentPassword: account.password, profile: { bio: 'new' } }), 200)
   const by = { actorId: account.user.id, subjectId: account.user.id, ip: '127.0.0.1' }
   t.same(await entries(), [
     { action: 'user.updated', ...by, details: { fields: ['username'], usernameWas: account.username } },
@@ -252,8 +252,8 @@ t.test('PATCH /users/me: trying email addresses counts in the registration\'s bu
   const headers = { authorization: `Bearer ${(await loginWithBody(app, prober)).accessToken}` }
   const change = (payload: object) => app.inject({ method: 'PATCH', url: '/users/me', headers, payload, remoteAddress: '10.2.1.1' })
   t.equal((await change({ username: `renamed_${Date.now()}` })).statusCode, 200, 'a username change: two')
-  t.equal((await change({ email: taken.email })).json().code, 'EMAIL_TAKEN', 'an email change that tells: three')
-  const refused = await change({ email: `free-${prober.email}` })
+  t.equal((await change({ email: taken.email, currentPassword: prober.password })).json().code, 'EMAIL_TAKEN', 'an email change that tells: three')
+  const refused = await change({ email: `free-${prober.email}`, currentPassword: prober.password })
   t.equal(refused.statusCode, 429, 'the client has used its budget')
   t.equal(refused.json().code, 'RATE_LIMITED')
   t.equal((await app.inject({ method: 'POST', url: '/auth/register', payload: newAccount(), remoteAddress: '10.2.1.1' })).statusCode, 429, 'registering too')

@@ -1,6 +1,6 @@
 // The account calls, the same in both modes: only how a call is authenticated differs.
 import type {
-  ActivityList, ActivityQuery, ChangePasswordInput, DeleteMeInput, ForgotPasswordInput, Me, MfaPasskeyOptionsInput, Passkey, PasskeyCreationOptionsAnswer, PasskeyRequestOptionsAnswer, ReauthenticateInput,
+  ActivityList, ActivityQuery, ChangePasswordInput, CurrentPasswordInput, DeleteMeInput, ForgotPasswordInput, Me, MfaPasskeyOptionsInput, Passkey, PasskeyCreationOptionsAnswer, PasskeyRequestOptionsAnswer, ReauthenticateInput,
   RecoveryCodesAnswer, RegisterInput, RegisterPasskeyInput, RenamePasskeyInput, ResetPasswordInput, SessionList, SessionListQuery, TotpConfirmInput,
   TotpEnrolmentAnswer, UpdateMeInput, User, VerifyEmailInput
 } from './api-types.js'
@@ -35,7 +35,7 @@ export function accountCalls ({ authed, open, ending, reauthenticating }: Sender
     },
     /** The signed-in user, their profile and their second factors. */
     me: (): Promise<Me> => json<Me>(asUser({ method: 'GET', path: '/users/me' })),
-    /** Changes username, email (pending until confirmed by mail; needs fresh authentication) or profile fields; `null` clears a profile field. */
+    /** Changes username, email (pending until confirmed by mail; needs fresh authentication and `currentPassword`) or profile fields; `null` clears a profile field. */
     updateMe: (changes: UpdateMeInput): Promise<Me> => json<Me>(asUser({ method: 'PATCH', path: '/users/me', body: changes })),
     /**
      * Proves the password or a factor again on this session (after a 403
@@ -43,16 +43,16 @@ export function accountCalls ({ authed, open, ending, reauthenticating }: Sender
      * answers, the fresh one; then retry the refused call.
      */
     reauthenticate: (input: ReauthenticateInput): Promise<void> => reauthenticating(...toRequest({ method: 'POST', path: '/auth/reauthenticate', body: input })),
-    /** Starts setting up an authenticator app: its secret, otpauth URI and QR code (SVG). Needs fresh authentication and a verified address (403 `EMAIL_NOT_VERIFIED`). */
-    enrolTotp: (): Promise<TotpEnrolmentAnswer> => json<TotpEnrolmentAnswer>(asUser({ method: 'POST', path: '/auth/mfa/totp' })),
+    /** Starts setting up an authenticator app: its secret, otpauth URI and QR code (SVG). Needs the current password (403 `INVALID_CURRENT_PASSWORD`), fresh authentication and a verified address (403 `EMAIL_NOT_VERIFIED`). */
+    enrolTotp: (input: CurrentPasswordInput): Promise<TotpEnrolmentAnswer> => json<TotpEnrolmentAnswer>(asUser({ method: 'POST', path: '/auth/mfa/totp', body: input })),
     /** Finishes it with a first code; answers the ten recovery codes, shown this once (400 `MFA_CODE_INVALID`). */
     confirmTotp: (input: TotpConfirmInput): Promise<RecoveryCodesAnswer> => json<RecoveryCodesAnswer>(asUser({ method: 'POST', path: '/auth/mfa/totp/confirm', body: input })),
     /** Removes the authenticator app, with the recovery codes unless a passkey remains. Needs fresh authentication. */
     removeTotp: (): Promise<void> => ok(asUser({ method: 'DELETE', path: '/auth/mfa/totp' })),
     /** Ten new recovery codes; the old ones die. With an app or a passkey (409 `MFA_NOT_ENABLED` with neither). Needs fresh authentication. */
     regenerateRecoveryCodes: (): Promise<RecoveryCodesAnswer> => json<RecoveryCodesAnswer>(asUser({ method: 'POST', path: '/auth/mfa/recovery-codes' })),
-    /** Options for `navigator.credentials.create()` to register a passkey. Needs fresh authentication and a verified address (403 `EMAIL_NOT_VERIFIED`); 409 `PASSKEY_LIMIT_REACHED` at 20 passkeys. */
-    passkeyRegistrationOptions: (): Promise<PasskeyCreationOptionsAnswer> => json<PasskeyCreationOptionsAnswer>(asUser({ method: 'POST', path: '/auth/passkeys/register/options' })),
+    /** Options for `navigator.credentials.create()` to register a passkey. Needs the current password (403 `INVALID_CURRENT_PASSWORD`), fresh authentication and a verified address (403 `EMAIL_NOT_VERIFIED`); 409 `PASSKEY_LIMIT_REACHED` at 20 passkeys. */
+    passkeyRegistrationOptions: (input: CurrentPasswordInput): Promise<PasskeyCreationOptionsAnswer> => json<PasskeyCreationOptionsAnswer>(asUser({ method: 'POST', path: '/auth/passkeys/register/options', body: input })),
     /** Stores the passkey just made; from now on the account has a second factor. Needs fresh authentication; 409 `PASSKEY_LIMIT_REACHED` past 20 passkeys. */
     async registerPasskey (input: RegisterPasskeyInput): Promise<Passkey> {
       return (await json<{ passkey: Passkey }>(asUser({ method: 'POST', path: '/auth/passkeys/register/verify', body: input }))).passkey

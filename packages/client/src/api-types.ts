@@ -4,7 +4,7 @@
 // a build (the build writes this file's declarations out in full, see scripts/build.mjs).
 import type { Static } from '@sinclair/typebox'
 import type { ErrorCode } from '../../../src/errors.js'
-import type { ChangePasswordBody, ForgotPasswordBody, ResetPasswordBody, VerifyEmailBody } from '../../../src/schemas/accounts.js'
+import type { ChangePasswordBody, CurrentPasswordBody, ForgotPasswordBody, ResetPasswordBody, VerifyEmailBody } from '../../../src/schemas/accounts.js'
 import type { LoginBody, LoginCookieResponse, LoginTokenResponse, RefreshBodyResponse, RegisterBody } from '../../../src/schemas/auth.js'
 import type { ErrorResponse, User as UserSchema } from '../../../src/schemas/common.js'
 import type { AccessClaims as AccessClaimsSchema, ListQuery, SessionList as SessionListSchema } from '../../../src/schemas/sessions.js'
@@ -44,7 +44,7 @@ export type LoginTokenAnswer = Static<typeof LoginTokenResponse>
 export type RefreshTokenAnswer = Static<typeof RefreshBodyResponse>
 /** A reauthentication's answer in token mode: the new access token, the one that counts as fresh. */
 export type ReauthenticatedTokenAnswer = Static<typeof ReauthenticatedBodyResponse>
-export type UpdateMeInput = Static<typeof UpdateMeBody>
+export type UpdateMeInput = Static<ReturnType<typeof UpdateMeBody>>
 export type DeleteMeInput = Static<ReturnType<typeof DeleteMeBody>>
 export type ChangePasswordInput = Static<ReturnType<typeof ChangePasswordBody>>
 export type ForgotPasswordInput = Static<typeof ForgotPasswordBody>
@@ -71,6 +71,8 @@ export type MfaVerifyInput = Static<typeof MfaVerifyBody> extends infer Body ? B
 export type ReauthenticateInput = Static<ReturnType<typeof ReauthenticateBody>>
 /** A method `POST /auth/reauthenticate` accepts (the `methods` of a 403 REAUTHENTICATION_REQUIRED). */
 export type ReauthenticationMethod = Static<typeof ReauthenticationMethodSchema>
+/** The current password, which setting up an authenticator app or a passkey asks (a session's token alone is not enough). */
+export type CurrentPasswordInput = Static<ReturnType<typeof CurrentPasswordBody>>
 export type TotpEnrolmentAnswer = Static<typeof TotpEnrolment>
 export type TotpConfirmInput = Static<typeof TotpConfirmBody>
 export type RecoveryCodesAnswer = Static<typeof RecoveryCodes>

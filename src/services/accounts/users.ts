@@ -6,7 +6,7 @@ import type { UpdateMeBody } from '../../schemas/users.js'
 import type { PrismaClient, Transaction } from '../../db/prisma.js'
 import type { Sql } from '../../db/sql.js'
 import { isRecordNotFound, isUniqueViolation } from '../../db/refusals.js'
-import { apiError } from '../../errors.js'
+import { apiError, missingPasswordForNewEmail } from '../../errors.js'
 import type { EmailVerificationService } from './email-verification.js'
 import type { MailOutbox } from '../mail/outbox.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
@@ -23,8 +23,8 @@ import type { Actor, AuditEntry, AuditService } from '../admin/audit.js'
 /** A new account, as POST /auth/register takes it. */
 export type Registration = Static<ReturnType<typeof RegisterBody>>
 
-/** A change of the caller's own user, as PATCH /users/me takes it. */
-export type MeChanges = Static<typeof UpdateMeBody>
+/** A change of the caller's own user, as PATCH /users/me takes it (the current password, checked by the route, aside). */
+export type MeChanges = Omit<Static<ReturnType<typeof UpdateMeBody>>, 'currentPassword'>
 
 export interface UserDeps {
   prisma: PrismaClient
@@ -77,8 +77,9 @@ export function createUserService ({ prisma, sql, now, passwords, emails, oneTim
      * an active user may write. A new email only becomes pending until the new mailbox
      * confirms it (see EmailVerificationService.stageChange); its mails leave after commit. A
      * rename and a staged address are audited in the same transaction (`ownChangeEntries`).
+     * `passwordProven`: the route checked the current password, which a new address needs.
      */
-    async updateMe (actor: Actor & { sessionId: string }, changes: MeChanges): Promise<OwnUser> {
+    async updateMe (actor: Actor & { sessionId: string }, changes: MeChanges, { passwordProven }: { passwordProven: boolean }): Promise<OwnUser> {
       const { userId, sessionId } = actor
       try {
         const row = await prisma.$transaction(async tx => {
@@ -93,7 +94,12 @@ export function createUserService ({ prisma, sql, now, passwords, emails, oneTim
           const username = changes.username === undefined ? undefined : canonical(changes.username)
           if (username !== undefined && username !== current.username && current.role !== 'admin' && isReservedUsername(username)) throw apiError('USERNAME_TAKEN')
           if (username !== undefined) await moveFailuresToNewName(tx, throttle, current.username, username)
-          const pendingEmail = changes.email === undefined ? undefined : await emails.stageChange(tx, current, canonical(changes.email), sessionId)
+          const requested = changes.email === undefined ? undefined : canonical(changes.email)
+          // Judged again under the lock: the route let the current address through without a
+          // password as a cancellation, and a confirmed change may have moved it since
+          // (regression: sent as the owner's link was followed, it staged the old address back).
+          if (requested !== undefined && requested !== current.email && !passwordProven) throw missingPasswordForNewEmail()
+          const pendingEmail = requested === undefined ? undefined : await emails.stageChange(tx, current, requested, sessionId)
           const updated = await updateOwnUser(tx, userId, {
             ...(username === undefined ? {} : { username }),
             ...(changes.profile === undefined ? {} : { profile: changes.profile }),

@@ -1,4 +1,4 @@
-// What only the holder of the current password may do: change it, or delete the account.
+// What only the holder of the current password may do: change it, delete the account, or give the account a new way in.
 import type { PrismaClient } from '../../db/prisma.js'
 import { apiError } from '../../errors.js'
 import type { AuditService } from '../admin/audit.js'
@@ -28,6 +28,9 @@ export interface CredentialDeps {
 /** The caller: their user, their session, and the client address the audit trail records. */
 export interface CredentialCaller { userId: string, sessionId: string, ip: string }
 
+/** What the current password was asked for: the audit entry of a wrong one says it. */
+export type PasswordCheckPurpose = 'password_change' | 'account_deletion' | 'totp_setup' | 'passkey_registration' | 'email_change'
+
 export function createCredentialService ({ prisma, passwords, sessions, oneTimeTokens, outbox, audit, throttle, now }: CredentialDeps) {
   /**
    * The caller's row, only while their session is live; the current password must match it.
@@ -35,7 +38,7 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
    * checked in turn with the logins by the address: a stolen session is no way to guess the
    * password faster than a login is, nor to keep the password hashing busy.
    */
-  async function provenCaller ({ userId, sessionId, ip }: CredentialCaller, currentPassword: string, during: 'password_change' | 'account_deletion') {
+  async function provenCaller ({ userId, sessionId, ip }: CredentialCaller, currentPassword: string, during: PasswordCheckPurpose) {
     const user = await liveCallerOf(prisma, userId, sessionId, now(), { email: true, username: true, passwordHash: true })
     if (user === null) throw apiError('AUTH_SESSION_REVOKED')
     const keys = throttle.keys.account(user)
@@ -50,6 +53,18 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
   }
 
   return {
+    /**
+     * The check that stands before a new way into the account: an authenticator app, a
+     * passkey, another address. Fresh authentication alone is not enough there: a login's own
+     * access token is fresh, and whoever took it in its first minutes (a leaked log, a script
+     * in the app's page) would set up a factor of theirs, which then keeps the owner's sessions
+     * from every change that needs a factor, or move the address and take the account with a
+     * reset. Only the password, which no token carries, tells the owner from the token's thief.
+     */
+    async assertCurrentPassword (caller: CredentialCaller, currentPassword: string, during: PasswordCheckPurpose): Promise<void> {
+      await provenCaller(caller, currentPassword, during)
+    },
+
     /**
      * Needs the current password (a stolen access token alone cannot lock the owner out).
      * The new one meets the registration policy and is hashed off the event loop. Every

@@ -245,7 +245,7 @@ t.test('without SMTP_URL, a mail quoting what a user typed is logged printable (
   const dev = await buildTestApp(t, { logger: pino({ level: 'info' }, logs.stream) })
   const account = await registerProvenAccount(dev.app, dev.prisma)
   const headers = { authorization: `Bearer ${(await loginWithBody(dev.app, account)).accessToken}` }
-  const passkey = await registerPasskey(dev.app, headers)
+  const passkey = await registerPasskey(dev.app, headers, account.password)
   await dev.app.mailer.flush()
   logs.lines.length = 0
   // Such a name is refused now; one an earlier release took is still quoted at the removal.
