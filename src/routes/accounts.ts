@@ -38,7 +38,7 @@ export async function accountRoutes (app: FastifyInstance, { credentials, passwo
       tags: ['auth'],
       operationId: 'changePassword',
       summary: 'Change the password; every other session ends',
-      description: 'Needs the current password (403 `INVALID_CURRENT_PASSWORD`, counted toward the account\'s login backoff: 429 `RATE_LIMITED` while it lasts). The new one follows the registration policy. The calling session stays; the owner is told by mail. Needs fresh authentication (403 `REAUTHENTICATION_REQUIRED`).',
+      description: 'Needs the current password (403 `INVALID_CURRENT_PASSWORD`, counted toward the account\'s login backoff: 429 `RATE_LIMITED` while it lasts). The new one follows the registration policy. The calling session stays, but not the set-ups of an authenticator app or a passkey under way, on it or any other (begun with the old password); the owner is told by mail. Needs fresh authentication (403 `REAUTHENTICATION_REQUIRED`).',
       security,
       body: ChangePasswordBody(passwordPolicy),
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 415, 429) }

@@ -85,7 +85,7 @@ function userRoutes (routes: TypedRoutes, can: Can, fresh: Fresh, actor: Actor, 
       security,
       operationId: 'adminUpdateUser',
       summary: 'Change role, activate or deactivate (ends every session), rename, edit the profile',
-      description: `The last active admin can be neither demoted nor deactivated (409 LAST_ADMIN). A new username taken by another account is 409 USERNAME_TAKEN; one kept for the operator's accounts may be given (renaming is how an account that should no longer hold one, a demoted admin's, gives it up). A role change reaches the access token at its next refresh. Deactivating ends every session; like a new password, it also ends a staged email change with its link, the reset links and the login challenges under way. ${needsFreshAuthentication} Every change does, a profile edit included.`,
+      description: `The last active admin can be neither demoted nor deactivated (409 LAST_ADMIN). A new username taken by another account is 409 USERNAME_TAKEN; one kept for the operator's accounts may be given (renaming is how an account that should no longer hold one, a demoted admin's, gives it up). A role change reaches the access token at its next refresh. Deactivating ends every session; like a new password, it also ends a staged email change with its link, the reset links, the login challenges and the set-ups of an authenticator app or a passkey under way. ${needsFreshAuthentication} Every change does, a profile edit included.`,
       params: UserParams,
       body: UserChanges,
       response: { 200: Type.Ref(AdminUser), ...errorResponses(400, 401, 403, 404, 409) }
@@ -121,7 +121,7 @@ function userCredentialRoutes (routes: TypedRoutes, can: Can, fresh: Fresh, acto
       security,
       operationId: 'adminRemoveMfa',
       summary: 'Remove every second factor of a user, end their sessions and tell them by mail',
-      description: `For a user who lost their authenticator and their recovery codes. Idempotent: a user without a second factor is left as is (a TOTP setup never confirmed is none). Audited. Like a new password, it also ends a staged email change with its link, the reset links and the login challenges under way. ${needsFreshAuthentication}`,
+      description: `For a user who lost their authenticator and their recovery codes. Idempotent: a user without a second factor is left as is (a TOTP setup never confirmed is none). Audited. Like a new password, it also ends a staged email change with its link, the reset links, the login challenges and the set-ups of an authenticator app or a passkey under way. ${needsFreshAuthentication}`,
       params: UserParams,
       body: EmptyBody,
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) }
@@ -139,7 +139,7 @@ function userCredentialRoutes (routes: TypedRoutes, can: Can, fresh: Fresh, acto
       security,
       operationId: 'adminRevokeSessions',
       summary: 'End every session of a user',
-      description: 'Audited. Like a new password, it also ends a staged email change with its link, the reset links and the login challenges under way. Needs no fresh authentication: it only takes access away, and an admin must be able to apply it at once.',
+      description: 'Audited. Like a new password, it also ends a staged email change with its link, the reset links, the login challenges and the set-ups of an authenticator app or a passkey under way. Needs no fresh authentication: it only takes access away, and an admin must be able to apply it at once.',
       params: UserParams,
       body: EmptyBody,
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) }

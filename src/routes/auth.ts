@@ -172,7 +172,7 @@ function logoutRoutes (routes: TypedRoutes, app: FastifyInstance, sessions: Sess
       tags: ['auth'],
       operationId: 'logoutAll',
       summary: 'End every session of the caller',
-      description: 'Also ends what a session began and did not finish: a pending email change and its link, the reset links, the login challenges under way (the remedy for a stolen session); a sign-in under way opens no session after it. Audited as `sessions.revoked`. Needs fresh authentication (403 `REAUTHENTICATION_REQUIRED`).',
+      description: 'Also ends what a session began and did not finish: a pending email change and its link, the reset links, the login challenges and the set-ups of an authenticator app or a passkey under way (the remedy for a stolen session); a sign-in under way opens no session after it. Audited as `sessions.revoked`. Needs fresh authentication (403 `REAUTHENTICATION_REQUIRED`).',
       security,
       body: EmptyBody,
       response: { 204: Type.Null(), ...errorResponses(401, 403) },

@@ -4,12 +4,15 @@
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { racedWhileHeld } from '../helpers/locks.js'
+import { confirmEnrolment, startEnrolment } from '../helpers/mfa.js'
+import { SoftPasskey } from '../helpers/passkeys.js'
+import { totpCode } from '../../src/services/mfa/totp.js'
 import { startMailServer } from '../helpers/mail.js'
 import { registerProvenAccount, loginWithBody, loginWithCookies } from '../helpers/users.js'
 
 const mail = await startMailServer(t)
 // The tests' apps wait only after 50 failures; here, as deployed, after 5.
-const { app, prisma, pool, database } = await buildTestApp(t, { env: { SMTP_URL: mail.url, LOGIN_BACKOFF_AFTER_FAILURES: '5' } })
+const { app, prisma, pool, database, clock } = await buildTestApp(t, { env: { SMTP_URL: mail.url, LOGIN_BACKOFF_AFTER_FAILURES: '5' } })
 
 type Headers = Record<string, string>
 const bearer = (accessToken: string): Headers => ({ authorization: `Bearer ${accessToken}` })
@@ -166,4 +169,25 @@ t.test('an ended session is told so before any password is checked', async t => 
     t.equal(refused.json().code, 'AUTH_SESSION_REVOKED', way)
   }
   t.equal(await prisma.auditEvent.count({ where: { action: 'password.check_failed', subjectId: account.user.id } }), 0)
+})
+
+// Regression (a review's suspicion): a set-up begun with the old password outlived a password
+// change made on the same session, whose token a thief who knew the old password may hold.
+t.test('a new password ends the set-ups the old one began: the app\'s and the passkey\'s', async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const headers = bearer((await loginWithBody(app, account)).accessToken)
+  const secret = await startEnrolment(app, headers, account.password)
+  const options = await newWaysIn['a passkey'](headers, { currentPassword: account.password })
+  t.equal(options.statusCode, 200)
+  const changed = await app.inject({ method: 'POST', url: '/auth/password/change', headers, payload: { currentPassword: account.password, newPassword: 'the owner\'s new passphrase' } })
+  t.equal(changed.statusCode, 204, 'changed on the very session that began them, which stays')
+
+  const confirmed = await confirmEnrolment(app, headers, totpCode(secret, clock.now()))
+  t.equal(confirmed.statusCode, 409, 'the app\'s set-up is gone')
+  t.equal(confirmed.json().code, 'MFA_ENROLMENT_NOT_STARTED')
+  const registered = await app.inject({ method: 'POST', url: '/auth/passkeys/register/verify', headers, payload: { response: new SoftPasskey().register(options.json()) } })
+  t.equal(registered.statusCode, 400, 'and so is the passkey\'s ceremony')
+  t.equal(registered.json().code, 'PASSKEY_CHALLENGE_EXPIRED')
+  t.equal(await prisma.totpFactor.count({ where: { userId: account.user.id } }), 0)
+  t.equal(await prisma.passkey.count({ where: { userId: account.user.id } }), 0)
 })

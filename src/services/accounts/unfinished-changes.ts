@@ -2,12 +2,15 @@
 import type { Transaction } from '../../db/prisma.js'
 import { cancelEmailChange } from './user-store.js'
 import { voidPendingChallenges } from '../mfa/challenges.js'
+import { cancelAppSetUp } from '../mfa/second-factors.js'
+import { voidRegistrationCeremonies } from '../passkeys/ceremony-challenges.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 
 /**
  * Inside the transaction of a remedy: a new password (change or reset), and an admin's
  * deactivation, sign-out of every session or removal of the second factors. Ends the login
- * challenges under way, the reset links, and a staged email change with its link. The
+ * challenges under way, the reset links, a staged email change with its link, and the set-ups
+ * of an authenticator app or a passkey under way (begun with the password of then). The
  * change's notice tells the owner to change the password if it was not them, and an admin
  * acting on a compromised account reaches for the others: an intruder's link must outlive
  * none of them and hand over the address, and with it the next reset.
@@ -17,6 +20,8 @@ export async function voidUnfinishedChanges (tx: Transaction, oneTimeTokens: Pic
   await oneTimeTokens.revoke(tx, userId, 'password_reset')
   await oneTimeTokens.revoke(tx, userId, 'email_change')
   await cancelEmailChange(tx, userId)
+  await cancelAppSetUp(tx, userId)
+  await voidRegistrationCeremonies(tx, userId)
 }
 
 /**

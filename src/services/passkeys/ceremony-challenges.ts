@@ -34,6 +34,16 @@ export async function sweepExpiredCeremonies (db: Db, at: Date, limit = SWEEP_LI
   return await db.$executeRaw`DELETE FROM "WebauthnChallenge" WHERE challenge IN (SELECT challenge FROM "WebauthnChallenge" WHERE "expiresAt" < ${iso(at)}::timestamp(3) ORDER BY "expiresAt" LIMIT ${limit} FOR UPDATE SKIP LOCKED)`
 }
 
+/**
+ * Inside a remedy's transaction (accounts/unfinished-changes.ts): ends the passkey registrations
+ * under way on any session of the user. Each was begun with the password of then, which the
+ * remedy may have just replaced, on a session the remedy may leave live (a password change keeps
+ * the caller's): the registration must not finish after it.
+ */
+export async function voidRegistrationCeremonies (db: Db, userId: string): Promise<void> {
+  await db.$executeRaw`DELETE FROM "WebauthnChallenge" WHERE purpose = 'registration' AND "bindingId" IN (SELECT id FROM "Session" WHERE "userId" = ${userId}::uuid)`
+}
+
 export function createCeremonyChallenges ({ prisma, now }: CeremonyChallengeDeps) {
   return {
     /** A new challenge of 256 random bits (base64url), good for one ceremony of `purpose` bound to `bindingId`. */

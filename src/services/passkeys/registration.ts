@@ -9,7 +9,7 @@ import { descriptorsOf, insertPasskey, passkeyCount, type PasskeyView } from './
 import { provenEmailOf } from '../accounts/email-of.js'
 import { lockUser, userById } from '../accounts/user-store.js'
 import { dropRecoveryCodesWithoutFactor } from '../mfa/second-factors.js'
-import { cancelAppSetUp } from '../mfa/factors.js'
+import { cancelAppSetUp } from '../mfa/second-factors.js'
 import { assertFactorProvenBeside } from '../mfa/held-proofs.js'
 import { markProven } from '../sessions/session-store.js'
 import { webauthn } from './webauthn.js'
