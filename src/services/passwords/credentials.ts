@@ -56,8 +56,8 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
     /**
      * The check that stands before a new way into the account: an authenticator app, a
      * passkey, another address. Fresh authentication alone is not enough there: a login's own
-     * access token is fresh, and whoever took it in its first minutes (a leaked log, a script
-     * in the app's page) would set up a factor of theirs, which then keeps the owner's sessions
+     * access token is fresh, and whoever took it in its first minutes (from a log, a proxy, a
+     * device) would set up a factor of theirs, which then keeps the owner's sessions
      * from every change that needs a factor, or move the address and take the account with a
      * reset. Only the password, which no token carries, tells the owner from the token's thief.
      */
