@@ -28,11 +28,11 @@ function withQuery (path: string, query: Record<string, string | number | boolea
 
 const userPath = (id: string) => `/admin/users/${encodeURIComponent(id)}`
 
-/** The admin cancelled the proof a sensitive change asked for: the change was not made. */
+/** The proof a sensitive change asked for was not given (cancelled, or never asked: the admin had left): the change was not made. */
 export class NotConfirmed extends Error {
   override readonly name = 'NotConfirmed'
-  constructor () {
-    super('Cancelled: you did not confirm it is you, so nothing was changed.')
+  constructor (message = 'Cancelled: you did not confirm it is you, so nothing was changed.') {
+    super(message)
   }
 }
 
@@ -62,7 +62,7 @@ export function adminApi (client: AuthClient, { confirmIdentity }: AdminApiOptio
       if (!isAuthError(error, 'REAUTHENTICATION_REQUIRED')) throw error
       // Refused after the admin left the screen it was sent from: nothing is asked, nothing
       // sent again (a review: the question opened over the next screen, and the change was made unseen).
-      if (location.hash !== sentFrom) throw new NotConfirmed()
+      if (location.hash !== sentFrom) throw new NotConfirmed('Not changed: it needed you to confirm it is you, and you had left its screen. Go back to it to try again.')
       // The service lists the methods; an older one that did not still takes the password.
       if (!await confirmIdentity(error.methods ?? ['password'])) throw new NotConfirmed()
       return await send<T>(method, path, body)

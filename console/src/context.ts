@@ -15,6 +15,11 @@ export interface Context {
    * (demoted, or their factor removed, while the console was open), whose refusal screen it shows.
    */
   endsScreen: (error: unknown) => boolean
+  /**
+   * Tells in the frame, until the next screen, what an action came to once the admin had left
+   * its screen: a refusal (the last admin) told nowhere else was lost with the screen.
+   */
+  tellElsewhere: (text: string, kind: 'ok' | 'error') => void
 }
 
 /** A screen: its title (also the page's) and its content, whose h1 gets the focus after navigation. */

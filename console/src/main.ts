@@ -175,7 +175,9 @@ function frame (email: string, meId: string): void {
     if (!signedIn) return
     const token = ++rendering
     const [path = '', query = ''] = location.hash.slice(1).split('?')
-    const context: Context = { api, meId, params: new URLSearchParams(query), navigate: hash => { location.hash = hash }, endsScreen }
+    const context: Context = { api, meId, params: new URLSearchParams(query), navigate: hash => { location.hash = hash }, endsScreen, tellElsewhere: messages.show }
+    // What the frame told of a screen left before is old news on the next.
+    messages.clear()
     main.setAttribute('aria-busy', 'true')
     status.tell('Loading…', true)
     let screen: Screen

@@ -79,6 +79,8 @@ async function consoleSuite (): Promise<void> {
   /** The screen for the address in the bar is on the page (main.ts marks what it rendered). */
   const settled = (target: Page = page) => target.waitForFunction(() => document.querySelector('main')?.dataset.view === location.hash)
   const message = () => page.locator('.messages p').innerText()
+  /** What the frame tells of an action whose screen the admin had left. */
+  const frameMessage = () => page.locator('header .messages')
   /** What has the keyboard focus: an element's name, id or text, enough to tell it (regression: <body>, after many actions). */
   const focused = (target: Page = page) => target.evaluate(() => {
     const element = document.activeElement
@@ -348,6 +350,7 @@ async function consoleSuite (): Promise<void> {
     await page.unroute(slowAudit)
     await page.evaluate(() => new Promise(resolve => setTimeout(resolve, 300)))
     t.equal(new URL(page.url()).hash, '#/audit', 'still where the admin went')
+    t.equal(await frameMessage().getByRole('status').innerText(), `${reader.email}: Deleted.`, 'told in the frame what came of it')
   })
 
   t.test('the last admin can be neither demoted nor deleted: the refusal is a message', async t => {
@@ -361,6 +364,35 @@ async function consoleSuite (): Promise<void> {
     await page.getByRole('alert').getByText('This would leave no active admin').waitFor()
     const row = await prisma.user.findUniqueOrThrow({ where: { id: admin.user.id } })
     t.match(row, { role: 'admin', isActive: true }, 'still the admin')
+  })
+
+  // Regression (a review): an action answered after the admin had left its screen told its
+  // outcome on that screen, gone: a refusal such as the last admin's was told nowhere.
+  t.test('an action answered after the admin left its screen is told in the frame, naming the user, until the next screen', async t => {
+    await page.goto(`${origin}/console/#/users/${admin.user.id}`)
+    await page.getByRole('heading', { name: 'admin@example.com' }).waitFor()
+    const { open: answer, opened: answered } = gate()
+    t.teardown(() => { answer() })
+    let sent = false
+    const change = `**/admin/users/${admin.user.id}`
+    await page.route(change, async route => {
+      if (route.request().method() !== 'PATCH') return await route.fallback()
+      sent = true
+      await answered
+      await route.continue()
+    })
+    await page.getByRole('combobox', { name: 'Role' }).selectOption('user')
+    await page.getByRole('button', { name: 'Change role' }).click()
+    await until('the change sent, its answer held', () => sent)
+    await page.getByRole('link', { name: '← All users' }).click()
+    await page.getByRole('heading', { name: 'Users', exact: true }).waitFor()
+    answer()
+    t.equal(await frameMessage().getByRole('alert').innerText(), 'admin@example.com: This would leave no active admin', 'the refusal, named')
+    await page.unroute(change)
+    await page.getByRole('link', { name: 'Audit log', exact: true }).click()
+    await settled()
+    t.equal(await frameMessage().locator('p').count(), 0, 'gone at the next screen')
+    t.match(await prisma.user.findUniqueOrThrow({ where: { id: admin.user.id } }), { role: 'admin' })
   })
 
   // Regression: the admin API took privilege changes from a session of any age, so the console never asked.
@@ -473,6 +505,7 @@ async function consoleSuite (): Promise<void> {
     await page.unroute(deletion)
     t.equal(await reauthentication.count(), 0, 'nothing asked')
     t.ok(await prisma.user.findUnique({ where: { id: reader.id } }), 'nothing deleted')
+    t.equal(await frameMessage().getByRole('alert').innerText(), `${reader.email}: Not changed: it needed you to confirm it is you, and you had left its screen. Go back to it to try again.`, 'and the admin is told so')
   })
 
   t.test('a user with a second factor gets the control to remove it', async t => {

@@ -28,13 +28,23 @@ function section (title: string, ...children: Child[]): HTMLElement {
   return h('section', { class: 'panel' }, h('h2', { tabindex: '-1' }, title), ...children)
 }
 
-export async function userScreen ({ api, meId, params, navigate, endsScreen }: Context, id: string): Promise<Screen> {
+export async function userScreen ({ api, meId, params, navigate, endsScreen, tellElsewhere }: Context, id: string): Promise<Screen> {
   // The page of sessions shown: the first, or the one a "Next page" opened.
   const sessionsCursor = params.get('sessions') ?? undefined
+  const address = location.hash
   const [first, firstSessions] = await Promise.all([api.user(id), api.sessions(id, sessionsCursor)])
   const messages = messageArea()
   const body = h('div', {})
   const heading = h('h1', { tabindex: '-1' }, first.email)
+
+  /** This screen is the one shown, at its address: the admin may have gone on, the next screen perhaps still loading. */
+  const shown = () => body.isConnected && location.hash === address
+
+  /** An action's outcome, on this screen while it is shown, else in the frame, naming the user. */
+  function tell (text: string, kind: 'ok' | 'error' = 'ok'): void {
+    if (shown()) messages.show(text, kind)
+    else tellElsewhere(`${heading.textContent ?? first.email}: ${text}`, kind)
+  }
 
   /**
    * Runs an admin action, shows the user as it now is, then tells the outcome (so the message
@@ -50,7 +60,7 @@ export async function userScreen ({ api, meId, params, navigate, endsScreen }: C
       try {
         done = await action()
       } catch (error) {
-        if (!endsScreen(error)) messages.show(problemOf(error), 'error')
+        if (!endsScreen(error)) tell(problemOf(error), 'error')
         return
       }
       await redraw(focus, done)
@@ -60,16 +70,26 @@ export async function userScreen ({ api, meId, params, navigate, endsScreen }: C
   /**
    * Draws the user as they now are, then tells `done`. When they cannot be read again, both are
    * told: the action was made, and the screen still shows the user as before (the success
-   * message took the place of that problem).
+   * message took the place of that problem). Once the admin has left, only `done` is told, in the frame.
    */
   async function redraw (focus: string, done: string | undefined): Promise<void> {
+    let reloaded: [User, Sessions] | undefined
+    let failure: unknown
     try {
-      const [user, sessions] = await Promise.all([api.user(id), api.sessions(id, sessionsCursor)])
-      render(user, sessions)
+      if (shown()) reloaded = await Promise.all([api.user(id), api.sessions(id, sessionsCursor)])
     } catch (error) {
-      if (!endsScreen(error)) messages.show(`${done === undefined ? '' : `${done} `}The screen still shows the user as before: ${problemOf(error)}`, 'error')
+      failure = error
+    }
+    // Left meanwhile: the outcome is told in the frame, and this screen is drawn no more.
+    if (!shown()) {
+      if (done !== undefined) tell(done)
       return
     }
+    if (reloaded === undefined) {
+      if (!endsScreen(failure)) messages.show(`${done === undefined ? '' : `${done} `}The screen still shows the user as before: ${problemOf(failure)}`, 'error')
+      return
+    }
+    render(...reloaded)
     // A section that went with the change (the second factor's) leaves the screen's heading.
     const target = Array.from(body.querySelectorAll('h2')).find(h2 => h2.textContent === focus) ?? heading
     target.focus()
@@ -161,11 +181,10 @@ export async function userScreen ({ api, meId, params, navigate, endsScreen }: C
         return
       }
       messages.clear()
-      // Back to the list only if the admin is still at this screen's address: they may have gone
-      // on meanwhile, the next screen still loading (a review: the check of this screen alone).
-      const here = location.hash
-      whileBusy(remove, () => api.remove(id), body).then(() => { if (location.hash === here) navigate('#/users') }, error => {
-        if (!endsScreen(error)) messages.show(problemOf(error), 'error')
+      // Back to the list only if the admin is still at this screen: they may have gone on
+      // meanwhile, the next screen still loading (a review: the check of this screen alone).
+      whileBusy(remove, () => api.remove(id), body).then(() => { if (shown()) navigate('#/users'); else tell('Deleted.') }, error => {
+        if (!endsScreen(error)) tell(problemOf(error), 'error')
       })
     })
 
