@@ -37,8 +37,8 @@ export async function mfaRoutes (app: FastifyInstance, { factors, reauthenticati
       response: { 200: TotpEnrolment, ...errorResponses(400, 401, 403, 409, 415, 429) }
     }
   }, async request => {
-    await credentials.assertCurrentPassword(actorOf(request), request.body.currentPassword, 'totp_setup')
-    return await factors.enrolTotp(actorOf(request))
+    const password = await credentials.assertCurrentPassword(actorOf(request), request.body.currentPassword, 'totp_setup')
+    return await factors.enrolTotp(actorOf(request), password)
   })
 
   routes.post('/auth/mfa/totp/confirm', {

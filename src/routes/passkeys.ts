@@ -41,8 +41,8 @@ async function ownPasskeyRoutes (app: FastifyInstance, { passkeys, reauthenticat
       response: { 200: PasskeyCreationOptions, ...errorResponses(400, 401, 403, 409, 415, 429) }
     }
   }, async request => {
-    await credentials.assertCurrentPassword(actorOf(request), request.body.currentPassword, 'passkey_registration')
-    return await passkeys.registrationOptions(actorOf(request))
+    const password = await credentials.assertCurrentPassword(actorOf(request), request.body.currentPassword, 'passkey_registration')
+    return await passkeys.registrationOptions(actorOf(request), password)
   })
 
   routes.post('/auth/passkeys/register/verify', {

@@ -10,6 +10,7 @@ import { Me } from '../schemas/mfa.js'
 import { ListQuery } from '../schemas/sessions.js'
 import { ActivityList, DeleteMeBody, UpdateMeBody } from '../schemas/users.js'
 import type { AuditService } from '../services/admin/audit.js'
+import type { CheckedPassword } from '../services/passwords/checked-password.js'
 import type { CredentialService } from '../services/passwords/credentials.js'
 import type { UserService } from '../services/accounts/users.js'
 import type { IdentifierKeys } from '../services/sessions/login-throttle.js'
@@ -43,7 +44,7 @@ export interface UserRoutesOptions {
  * from cancelling). A password sent with it is checked all the same: it is what lets the change
  * go on if the address moved meanwhile (see UserService.updateMe).
  */
-function changeGuard (app: FastifyInstance, { users, credentials, identifierKeys, limits }: Pick<UserRoutesOptions, 'users' | 'credentials' | 'identifierKeys' | 'limits'>) {
+function changeGuard (app: FastifyInstance, { users, credentials, identifierKeys, limits }: Pick<UserRoutesOptions, 'users' | 'credentials' | 'identifierKeys' | 'limits'>, checkedPasswords: WeakMap<FastifyRequest, CheckedPassword>) {
   const emailChangeIpLimit = app.rateLimitBy('email-change-ip', limits.mail, clientOf)
   const accountMailLimit = app.rateLimitBy(sharedBudgets.accountMail, limits.mailAccount, request => callerOf(request).userId)
   const usernameChangeLimit = app.rateLimitBy('username-change-account', limits.register, request => callerOf(request).userId)
@@ -58,7 +59,7 @@ function changeGuard (app: FastifyInstance, { users, credentials, identifierKeys
     if (email !== undefined) await app.requireFreshAuthentication(request)
     if (changes.email && currentPassword === undefined) throw missingPasswordForNewEmail()
     if (changes.email || currentPassword !== undefined) await emailChangeIpLimit(request, reply)
-    if (currentPassword !== undefined) await credentials.assertCurrentPassword(actorOf(request), currentPassword, 'email_change')
+    if (currentPassword !== undefined) checkedPasswords.set(request, await credentials.assertCurrentPassword(actorOf(request), currentPassword, 'email_change'))
     if (changes.email) await accountMailLimit(request, reply)
     // Once per request, however many of its fields could tell.
     if (changes.username || changes.email) await probeLimit(request, reply)
@@ -86,7 +87,9 @@ export async function userRoutes (app: FastifyInstance, { users, audit, credenti
 
   activityRoute(routes, app, audit)
 
-  const guardChange = changeGuard(app, { users, credentials, identifierKeys, limits })
+  // The password each change's guard checked, for the change to confirm under the user's row.
+  const checkedPasswords = new WeakMap<FastifyRequest, CheckedPassword>()
+  const guardChange = changeGuard(app, { users, credentials, identifierKeys, limits }, checkedPasswords)
   const updateMe = (operationId: string, summary: string) => ({
     schema: {
       tags: ['users'],
@@ -95,14 +98,13 @@ export async function userRoutes (app: FastifyInstance, { users, audit, credenti
       description: 'A new `email` stays in `pendingEmail` until confirmed through the link mailed to it, and lives no longer than the session that asked for it (its end, a logout included, ends the change: its link is refused); the current address is told when it was proven. Sending the current address cancels a pending change. An address of another account is 409 `EMAIL_TAKEN`. Changing the email needs fresh authentication (403 `REAUTHENTICATION_REQUIRED`) and the current password, `currentPassword` (400 `VALIDATION_FAILED` without it, or with it but no `email`; 403 `INVALID_CURRENT_PASSWORD`, counted toward the account\'s login backoff, 429 while it lasts: a login\'s own token is fresh, and must not be enough to move the address a reset mails), and counts against RATE_LIMIT_MAIL per client, RATE_LIMIT_MAIL_ACCOUNT per user (one budget with POST /auth/email/resend) and per new address (one budget with the registrations and resent links to it, whatever account asks), and RATE_LIMIT_REGISTER per client (one budget with registrations and username changes: a 409 tells that an address exists) (429 `RATE_LIMITED`). A new `username` (409 `USERNAME_TAKEN` when another account has it, or when it is kept for the operator\'s accounts: `admin`, `support` and the like, which only an admin may take) counts against RATE_LIMIT_REGISTER per client, in that same budget, and per user; one\'s own sent again does not. The profile fields count against none.',
       security,
       body: UpdateMeBody(passwordPolicy),
-      response: { 200: Type.Ref(Me), ...errorResponses(400, 401, 403, 409, 415) }
+      response: { 200: Type.Ref(Me), ...errorResponses(400, 401, 403, 409, 415, 429) }
     },
     preHandler: guardChange
   })
   const handleUpdate = async (request: FastifyRequest<{ Body: UpdateMe }>) => {
-    const { currentPassword, ...changes } = request.body
-    // guardChange checked a password sent with an email, and refused one sent without.
-    return users.updateMe(actorOf(request), changes, { passwordProven: currentPassword !== undefined })
+    const { currentPassword: _checkedByTheGuard, ...changes } = request.body
+    return users.updateMe(actorOf(request), changes, checkedPasswords.get(request))
   }
   routes.patch('/users/me', updateMe('updateMe', 'Change username, email or profile fields'), handleUpdate)
   routes.put('/users/me', updateMe('replaceMe', 'Alias of PATCH /users/me'), handleUpdate)

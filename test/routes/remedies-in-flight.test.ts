@@ -136,7 +136,7 @@ t.test('a passwordless sign-in under way across the account\'s deletion is refus
 // MFA_ALREADY_ENABLED and a resent link 500 when the account was deleted while they waited.
 const acrossDeletion = [
   { request: 'a password change', proven: true, waitingStatement: '%UPDATE "public"."User"%', send: (headers: Record<string, string>, password: string) => post('/auth/password/change', { currentPassword: password, newPassword: 'a changed passphrase 23' }, headers) },
-  { request: 'a TOTP enrolment', proven: true, waitingStatement: '%INSERT INTO "public"."TotpFactor"%', send: (headers: Record<string, string>, password: string) => post('/auth/mfa/totp', { currentPassword: password }, headers) },
+  { request: 'a TOTP enrolment', proven: true, waitingStatement: lockUserStatement, send: (headers: Record<string, string>, password: string) => post('/auth/mfa/totp', { currentPassword: password }, headers) },
   { request: 'a resent verification link', proven: false, waitingStatement: lockUserStatement, send: (headers: Record<string, string>) => post('/auth/email/resend', undefined, headers) }
 ]
 for (const { request, proven, waitingStatement, send } of acrossDeletion) {

@@ -7,6 +7,7 @@ import type { PrismaClient, Transaction } from '../../db/prisma.js'
 import type { Sql } from '../../db/sql.js'
 import { isRecordNotFound, isUniqueViolation } from '../../db/refusals.js'
 import { apiError, missingPasswordForNewEmail } from '../../errors.js'
+import { assertPasswordUnchanged, type CheckedPassword } from '../passwords/checked-password.js'
 import type { EmailVerificationService } from './email-verification.js'
 import type { MailOutbox } from '../mail/outbox.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
@@ -77,9 +78,9 @@ export function createUserService ({ prisma, sql, now, passwords, emails, oneTim
      * an active user may write. A new email only becomes pending until the new mailbox
      * confirms it (see EmailVerificationService.stageChange); its mails leave after commit. A
      * rename and a staged address are audited in the same transaction (`ownChangeEntries`).
-     * `passwordProven`: the route checked the current password, which a new address needs.
+     * `password`: the current password the route checked, which a new address needs, still the user's.
      */
-    async updateMe (actor: Actor & { sessionId: string }, changes: MeChanges, { passwordProven }: { passwordProven: boolean }): Promise<OwnUser> {
+    async updateMe (actor: Actor & { sessionId: string }, changes: MeChanges, password?: CheckedPassword): Promise<OwnUser> {
       const { userId, sessionId } = actor
       try {
         const row = await prisma.$transaction(async tx => {
@@ -98,7 +99,10 @@ export function createUserService ({ prisma, sql, now, passwords, emails, oneTim
           // Judged again under the lock: the route let the current address through without a
           // password as a cancellation, and a confirmed change may have moved it since
           // (regression: sent as the owner's link was followed, it staged the old address back).
-          if (requested !== undefined && requested !== current.email && !passwordProven) throw missingPasswordForNewEmail()
+          if (requested !== undefined && requested !== current.email) {
+            if (password === undefined) throw missingPasswordForNewEmail()
+            await assertPasswordUnchanged(tx, userId, password)
+          }
           const pendingEmail = requested === undefined ? undefined : await emails.stageChange(tx, current, requested, sessionId)
           const updated = await updateOwnUser(tx, userId, {
             ...(username === undefined ? {} : { username }),

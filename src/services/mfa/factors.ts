@@ -1,6 +1,5 @@
 // The user's second factors: TOTP enrolment, confirmation and removal, recovery codes, proving either, re-sealing TOTP secrets under a new key, and an admin's removal of every factor.
 import type { Db, PrismaClient, Transaction } from '../../db/prisma.js'
-import { isForeignKeyViolation, isUniqueViolation } from '../../db/refusals.js'
 import { apiError, mfaNotEnabled, withStatus } from '../../errors.js'
 import type { Actor, AuditService } from '../admin/audit.js'
 import type { AdminActor } from '../admin/admin-actor.js'
@@ -10,6 +9,7 @@ import { newRecoveryCodes } from './recovery-codes.js'
 import { matchingStep, newTotpSecret, openSealed, otpauthUri, sealSecret, type SealKeys } from './totp.js'
 import { emailOf, provenEmailOf } from '../accounts/email-of.js'
 import { lockUser, userById } from '../accounts/user-store.js'
+import { assertPasswordUnchanged, type CheckedPassword } from '../passwords/checked-password.js'
 import { deleteAllPasskeys, hasPasskey } from '../passkeys/passkey-store.js'
 import type { LoginThrottle } from '../sessions/login-throttle.js'
 import { markProven } from '../sessions/session-store.js'
@@ -111,22 +111,19 @@ function totpEnrolment (deps: FactorDeps) {
      * which must come within TOTP_ENROLMENT_TTL_SECONDS. 403 EMAIL_NOT_VERIFIED before the
      * address is proven.
      */
-    async enrolTotp (actor: Actor): Promise<Enrolment> {
+    async enrolTotp (actor: Actor, password: CheckedPassword): Promise<Enrolment> {
       const secret = newTotpSecret()
       const email = await provenEmailOf(prisma, actor.userId)
       const sealedSecret = sealSecret(sealKeys.current, actor.userId, secret)
-      const { count } = await prisma.totpFactor.updateMany({ where: { userId: actor.userId, confirmedAt: null }, data: { sealedSecret, lastUsedStep: null, createdAt: now() } })
-      if (count === 0) {
-        if (await confirmedFactor(prisma, actor.userId) !== null) throw apiError('MFA_ALREADY_ENABLED')
-        await prisma.totpFactor.create({ data: { userId: actor.userId, sealedSecret, createdAt: now() } }).catch((error: unknown) => {
-          // A concurrent enrolment created it first: the caller starts again. The account deleted
-          // meanwhile takes its sessions along. Any other failure is what it is (regression: an
-          // outage or a deletion answered MFA_ALREADY_ENABLED).
-          if (isUniqueViolation(error)) throw apiError('MFA_ALREADY_ENABLED')
-          if (isForeignKeyViolation(error)) throw apiError('AUTH_SESSION_REVOKED')
-          throw error
-        })
-      }
+      // Under the user's row, while the password checked is still theirs: a remedy ends the set-ups under way.
+      await prisma.$transaction(async tx => {
+        if (!await lockUser(tx, actor.userId)) throw apiError('AUTH_SESSION_REVOKED')
+        await assertPasswordUnchanged(tx, actor.userId, password)
+        const { count } = await tx.totpFactor.updateMany({ where: { userId: actor.userId, confirmedAt: null }, data: { sealedSecret, lastUsedStep: null, createdAt: now() } })
+        if (count > 0) return
+        if (await confirmedFactor(tx, actor.userId) !== null) throw apiError('MFA_ALREADY_ENABLED')
+        await tx.totpFactor.create({ data: { userId: actor.userId, sealedSecret, createdAt: now() } })
+      })
       await audit.record({ action: 'mfa.totp_enrolment_started', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip })
       const uri = otpauthUri(secret, issuer, email)
       // Loaded here, at the first enrolment: nothing else draws a QR code (docs/benchmarks.md, Memory).

@@ -47,12 +47,12 @@ export async function voidRegistrationCeremonies (db: Db, userId: string): Promi
 export function createCeremonyChallenges ({ prisma, now }: CeremonyChallengeDeps) {
   return {
     /** A new challenge of 256 random bits (base64url), good for one ceremony of `purpose` bound to `bindingId`. */
-    async issue (purpose: CeremonyPurpose, bindingId: string | null): Promise<string> {
+    async issue (purpose: CeremonyPurpose, bindingId: string | null, db: Db = prisma): Promise<string> {
       const at = now()
       const challenge = randomBytes(32).toString('base64url')
       // Expired challenges of anyone are swept here (indexed by expiry): anonymous callers cannot grow the table for long.
-      await sweepExpiredCeremonies(prisma, at)
-      await prisma.webauthnChallenge.create({
+      await sweepExpiredCeremonies(db, at)
+      await db.webauthnChallenge.create({
         data: { challenge, purpose, bindingId, expiresAt: new Date(at.getTime() + CEREMONY_TTL_SECONDS * 1000), createdAt: at }
       })
       return challenge

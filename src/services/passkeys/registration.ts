@@ -8,6 +8,7 @@ import type { PasskeyActor, PasskeyDeps } from './passkey-context.js'
 import { descriptorsOf, insertPasskey, passkeyCount, type PasskeyView } from './passkey-store.js'
 import { provenEmailOf } from '../accounts/email-of.js'
 import { lockUser, userById } from '../accounts/user-store.js'
+import { assertPasswordUnchanged, type CheckedPassword } from '../passwords/checked-password.js'
 import { dropRecoveryCodesWithoutFactor } from '../mfa/second-factors.js'
 import { cancelAppSetUp } from '../mfa/second-factors.js'
 import { assertFactorProvenBeside } from '../mfa/held-proofs.js'
@@ -31,10 +32,9 @@ const MAX_CREDENTIAL_ID_BYTES = 1023
  * The attested credential of a registration ceremony whose challenge this session was given
  * (single use, five minutes), from an allowed origin; 400 for a response that fails verification.
  */
-async function verifiedCredential ({ prisma, ceremonies, settings }: PasskeyDeps, actor: PasskeyActor, response: RegistrationResponseJSON): Promise<RegistrationInfo> {
+async function verifiedCredential ({ settings }: PasskeyDeps, response: RegistrationResponseJSON): Promise<{ challenge: string, info: RegistrationInfo }> {
   const data = clientDataOf(response.response.clientDataJSON)
   if (data === null) throw withStatus('PASSKEY_INVALID', 400)
-  if (!await ceremonies.consume(prisma, data.challenge, 'registration', actor.sessionId)) throw withStatus('PASSKEY_CHALLENGE_EXPIRED', 400)
   const refusal = originRefusal(data, 'webauthn.create', settings.origins, null, settings.rpId)
   if (refusal !== null) throw withStatus(refusal, 400)
   const { verifyRegistrationResponse } = await webauthn()
@@ -48,18 +48,22 @@ async function verifiedCredential ({ prisma, ceremonies, settings }: PasskeyDeps
   // compares with the response's `id` (itself checked equal to `rawId`): both must agree.
   const { id } = verification.registrationInfo.credential
   if (id !== response.id || Buffer.from(id, 'base64url').length > MAX_CREDENTIAL_ID_BYTES) throw withStatus('PASSKEY_INVALID', 400)
-  return verification.registrationInfo
+  return { challenge: data.challenge, info: verification.registrationInfo }
 }
 
 /**
- * One transaction: the passkey, this session's proof of it, and the owner's notice by mail.
- * 409 for a known credential, or at MAX_PASSKEYS_PER_USER (counted under the user's row lock,
- * so two registrations racing for the last place cannot both pass); 403 on an unproven address.
+ * One transaction: the ceremony's challenge spent, the passkey, this session's proof of it, and
+ * the owner's notice by mail. The challenge is spent under the user's row lock: a remedy that
+ * ended the ceremonies under way (a new password) and committed first leaves none to spend (a
+ * review: spent before the lock, on another instance, it outlived the remedy). 409 for a known
+ * credential, or at MAX_PASSKEYS_PER_USER (counted under the lock, so two registrations racing
+ * for the last place cannot both pass); 403 on an unproven address.
  */
-async function storePasskey ({ prisma, outbox, audit, now }: PasskeyDeps, actor: PasskeyActor, info: RegistrationInfo, name: string | undefined): Promise<PasskeyView> {
+async function storePasskey ({ prisma, ceremonies, outbox, audit, now }: PasskeyDeps, actor: PasskeyActor, { challenge, info }: { challenge: string, info: RegistrationInfo }, name: string | undefined): Promise<PasskeyView> {
   const at = now()
   return prisma.$transaction(async tx => {
     await lockUser(tx, actor.userId)
+    if (!await ceremonies.consume(tx, challenge, 'registration', actor.sessionId)) throw withStatus('PASSKEY_CHALLENGE_EXPIRED', 400)
     await assertFactorProvenBeside(tx, actor.userId, actor.sessionId, at)
     const to = await provenEmailOf(tx, actor.userId)
     const count = await passkeyCount(tx, actor.userId)
@@ -92,16 +96,22 @@ export function createPasskeyRegistration (deps: PasskeyDeps) {
   return {
     /**
      * Registration options for a discoverable credential, user verification preferred, the
-     * user's existing passkeys excluded; the challenge is bound to the caller's session.
+     * user's existing passkeys excluded; the challenge is bound to the caller's session, and
+     * issued only while `password` (checked by the route) is still the user's.
      * 403 EMAIL_NOT_VERIFIED before the address is proven (see provenEmailOf); 409
      * PASSKEY_LIMIT_REACHED at MAX_PASSKEYS_PER_USER, before the browser makes a credential.
      */
-    async registrationOptions (actor: PasskeyActor): Promise<PublicKeyCredentialCreationOptionsJSON> {
+    async registrationOptions (actor: PasskeyActor, password: CheckedPassword): Promise<PublicKeyCredentialCreationOptionsJSON> {
       const user = await userById(prisma, actor.userId, { email: true, username: true, emailVerifiedAt: true, profile: { select: { displayName: true } } })
       if (user === null) throw apiError('AUTH_SESSION_REVOKED')
       if (user.emailVerifiedAt === null) throw apiError('EMAIL_NOT_VERIFIED')
       if (await passkeyCount(prisma, actor.userId) >= MAX_PASSKEYS_PER_USER) throw apiError('PASSKEY_LIMIT_REACHED')
-      const challenge = await ceremonies.issue('registration', actor.sessionId)
+      // Issued under the user's row, while the password checked is still theirs: a remedy ends the ceremonies under way.
+      const challenge = await prisma.$transaction(async tx => {
+        await lockUser(tx, actor.userId)
+        await assertPasswordUnchanged(tx, actor.userId, password)
+        return await ceremonies.issue('registration', actor.sessionId, tx)
+      })
       const { generateRegistrationOptions } = await webauthn()
       return await generateRegistrationOptions({
         rpName: settings.rpName,
@@ -124,7 +134,7 @@ export function createPasskeyRegistration (deps: PasskeyDeps) {
      * or past MAX_PASSKEYS_PER_USER.
      */
     async register (actor: PasskeyActor, response: RegistrationResponseJSON, name: string | undefined): Promise<PasskeyView> {
-      const stored = async () => await storePasskey(deps, actor, await verifiedCredential(deps, actor, response), name)
+      const stored = async () => await storePasskey(deps, actor, await verifiedCredential(deps, response), name)
       const passkey = await stored().catch(async (error: unknown) => {
         // Every refused passkey is audited, as the assertions' are (passkey.failed).
         const code = (error as { code?: unknown }).code

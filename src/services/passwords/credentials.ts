@@ -1,5 +1,6 @@
 // What only the holder of the current password may do: change it, delete the account, or give the account a new way in.
 import type { PrismaClient } from '../../db/prisma.js'
+import type { CheckedPassword } from './checked-password.js'
 import { apiError } from '../../errors.js'
 import type { AuditService } from '../admin/audit.js'
 import type { MailOutbox } from '../mail/outbox.js'
@@ -60,9 +61,11 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
      * device) would set up a factor of theirs, which then keeps the owner's sessions
      * from every change that needs a factor, or move the address and take the account with a
      * reset. Only the password, which no token carries, tells the owner from the token's thief.
+     * The write it allows checks, under the user's row, that the hash is still the one matched
+     * (assertPasswordUnchanged).
      */
-    async assertCurrentPassword (caller: CredentialCaller, currentPassword: string, during: PasswordCheckPurpose): Promise<void> {
-      await provenCaller(caller, currentPassword, during)
+    async assertCurrentPassword (caller: CredentialCaller, currentPassword: string, during: PasswordCheckPurpose): Promise<CheckedPassword> {
+      return { hash: (await provenCaller(caller, currentPassword, during)).passwordHash }
     },
 
     /**
