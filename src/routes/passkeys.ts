@@ -36,7 +36,7 @@ async function ownPasskeyRoutes (app: FastifyInstance, { passkeys, reauthenticat
       security,
       operationId: 'passkeyRegistrationOptions',
       summary: 'Start registering a passkey',
-      description: `Options for navigator.credentials.create(): a discoverable credential, user verification preferred, the caller's passkeys excluded. The challenge works once, for 5 minutes, on this session only. 409 \`PASSKEY_LIMIT_REACHED\` when the caller already has ${MAX_PASSKEYS_PER_USER} passkeys (remove one first). ${needsCurrentPassword} ${needsProvenAddress} ${needsFreshAuthentication}`,
+      description: `Options for navigator.credentials.create(): a discoverable credential, user verification preferred, the caller's passkeys excluded. The challenge works once (a refused response leaves it), for 5 minutes, on this session only. 409 \`PASSKEY_LIMIT_REACHED\` when the caller already has ${MAX_PASSKEYS_PER_USER} passkeys (remove one first). ${needsCurrentPassword} ${needsProvenAddress} ${needsFreshAuthentication}`,
       body: CurrentPasswordBody(passwordPolicy),
       response: { 200: PasskeyCreationOptions, ...errorResponses(400, 401, 403, 409, 415, 429) }
     }

@@ -2,9 +2,11 @@
 // password: a login's own access token is fresh, and whoever took it in its first minutes must
 // not be able to set up a factor of theirs or move the address.
 import t from 'tap'
+import type { LightMyRequestResponse } from 'fastify'
 import { buildTestApp } from '../helpers/app.js'
 import { createTestDatabase } from '../helpers/database.js'
-import { racedWhileHeld } from '../helpers/locks.js'
+import { racedWhileHeld, whileHeld } from '../helpers/locks.js'
+import { until } from '../helpers/until.js'
 import { confirmEnrolment, startEnrolment } from '../helpers/mfa.js'
 import { SoftPasskey } from '../helpers/passkeys.js'
 import { totpCode } from '../../src/services/mfa/totp.js'
@@ -194,39 +196,60 @@ t.test('a new password ends the set-ups the old one began: the app\'s and the pa
   t.equal(await prisma.passkey.count({ where: { userId: account.user.id } }), 0)
 })
 
-// Regression (a review): the password was checked before the user's row was locked, and the
+// Regressions (two reviews): the password was checked before the user's row was locked, and the
 // set-up written after it without looking again; on two instances, a set-up begun with the old
 // password started after the owner's change of it (an address staged for the thief, a passkey
-// stored from a ceremony spent before the change ended it).
-t.test('a new way in begun with the old password, racing the owner\'s change of it on another instance, is refused', {
+// stored from a ceremony spent before the change ended it), and one begun before a sign-out
+// everywhere was written after it, for a session already ended.
+t.test('a new way in racing the owner\'s remedy on another instance is refused once the remedy commits first', {
   skip: process.env.TEST_DATABASE_URL === undefined || process.env.TEST_DATABASE_URL === '' ? 'needs a server: the embedded database has one connection' : false
 }, async t => {
   const shared = await createTestDatabase()
   t.teardown(shared.drop)
   const owners = await buildTestApp(t, { database: shared, env: { SMTP_URL: mail.url } })
   const thieves = await buildTestApp(t, { database: shared, env: { SMTP_URL: mail.url } })
-  const begun = {
-    'an address': async (headers: Headers, password: string) => () => thieves.app.inject({ method: 'PATCH', url: '/users/me', headers, payload: { email: `thief-${Math.random().toString(36).slice(2)}@example.com`, currentPassword: password } }),
-    'an authenticator app': async (headers: Headers, password: string) => () => thieves.app.inject({ method: 'POST', url: '/auth/mfa/totp', headers, payload: { currentPassword: password } }),
-    'a passkey (its ceremony begun before)': async (headers: Headers, password: string) => {
-      const options = await thieves.app.inject({ method: 'POST', url: '/auth/passkeys/register/options', headers, payload: { currentPassword: password } })
-      const response = new SoftPasskey().register(options.json())
-      return () => thieves.app.inject({ method: 'POST', url: '/auth/passkeys/register/verify', headers, payload: { response } })
-    }
+  const waiters = async () => (await owners.pool.query('SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = \'Lock\'')).rowCount
+  type Begin = (headers: Headers, password: string) => Promise<() => Promise<LightMyRequestResponse>>
+  const address: Begin = async (headers, password) => () => thieves.app.inject({ method: 'PATCH', url: '/users/me', headers, payload: { email: `thief-${Math.random().toString(36).slice(2)}@example.com`, currentPassword: password } })
+  const app: Begin = async (headers, password) => () => thieves.app.inject({ method: 'POST', url: '/auth/mfa/totp', headers, payload: { currentPassword: password } })
+  const passkeyOptions: Begin = async (headers, password) => () => thieves.app.inject({ method: 'POST', url: '/auth/passkeys/register/options', headers, payload: { currentPassword: password } })
+  const passkeyBegunBefore: Begin = async (headers, password) => {
+    const response = new SoftPasskey().register((await (await passkeyOptions(headers, password))()).json())
+    return () => thieves.app.inject({ method: 'POST', url: '/auth/passkeys/register/verify', headers, payload: { response } })
   }
-  for (const [way, begin] of Object.entries(begun)) {
-    const account = await registerProvenAccount(owners.app, owners.prisma)
-    // The owner's own session, which the change keeps, its token in the thief's hands too.
-    const owner = bearer((await loginWithBody(owners.app, account)).accessToken)
-    const finish = await begin(owner, account.password)
-    const [changed, refused] = await racedWhileHeld(shared.url, owners.pool, {
-      hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1 FOR UPDATE', [account.user.id]),
-      waitingStatement: '%UPDATE "public"."User" SET "passwordHash"%'
-    }, async () => await owners.app.inject({ method: 'POST', url: '/auth/password/change', headers: owner, payload: { currentPassword: account.password, newPassword: 'the owner\'s new passphrase' } }), finish)
-    t.equal(changed.statusCode, 204, `${way}: the owner's change`)
-    t.match(refused.json(), way === 'a passkey (its ceremony begun before)' ? { statusCode: 400, code: 'PASSKEY_CHALLENGE_EXPIRED' } : { statusCode: 403, code: 'INVALID_CURRENT_PASSWORD' }, `${way}: refused`)
-    const user = await owners.prisma.user.findUniqueOrThrow({ where: { id: account.user.id }, select: { pendingEmail: true } })
-    t.same({ pendingEmail: user.pendingEmail, apps: await owners.prisma.totpFactor.count({ where: { userId: account.user.id } }), passkeys: await owners.prisma.passkey.count({ where: { userId: account.user.id } }) }, { pendingEmail: null, apps: 0, passkeys: 0 }, `${way}: nothing begun outlived the change`)
+  const changeRefusal = { statusCode: 403, code: 'INVALID_CURRENT_PASSWORD' }
+  const revoked = { statusCode: 401, code: 'AUTH_SESSION_REVOKED' }
+  const races = [
+    { remedy: 'a password change', url: '/auth/password/change', body: (password: string) => ({ currentPassword: password, newPassword: 'the owner\'s new passphrase' }), ways: { 'an address': [address, changeRefusal], 'an authenticator app': [app, changeRefusal], 'a passkey, its ceremony begun before': [passkeyBegunBefore, { statusCode: 400, code: 'PASSKEY_CHALLENGE_EXPIRED' }] } },
+    { remedy: 'a sign-out everywhere', url: '/auth/logout-all', body: () => ({}), ways: { 'an address': [address, revoked], 'an authenticator app': [app, revoked], 'a passkey\'s ceremony': [passkeyOptions, revoked] } }
+  ] as const
+  for (const { remedy, url, body, ways } of races) {
+    for (const [way, [begin, refusal]] of Object.entries(ways)) {
+      const account = await registerProvenAccount(owners.app, owners.prisma)
+      // The owner's own session, which a password change keeps, its token in the thief's hands too.
+      const session = await loginWithBody(owners.app, account)
+      const finish = await begin(bearer(session.accessToken), account.password)
+      // The remedy queues on the user's row first, the set-up (its password checked) behind it.
+      let setUp: ReturnType<typeof finish> | undefined
+      const done = await whileHeld(shared.url, owners.pool, {
+        hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1 FOR UPDATE', [account.user.id]),
+        waitingStatement: '%"User"%',
+        meanwhile: async () => {
+          setUp = finish()
+          await until('the set-up queued behind the remedy', async () => await waiters() === 2, 10_000)
+        }
+      }, async () => await owners.app.inject({ method: 'POST', url, headers: bearer(session.accessToken), payload: body(account.password) }))
+      t.equal(done.statusCode, 204, `${remedy}, ${way}: the remedy`)
+      t.match((await (setUp as ReturnType<typeof finish>)).json(), refusal, `${remedy}, ${way}: refused`)
+      const user = await owners.prisma.user.findUniqueOrThrow({ where: { id: account.user.id }, select: { pendingEmail: true } })
+      const left = {
+        pendingEmail: user.pendingEmail,
+        apps: await owners.prisma.totpFactor.count({ where: { userId: account.user.id } }),
+        passkeys: await owners.prisma.passkey.count({ where: { userId: account.user.id } }),
+        ceremonies: await owners.prisma.webauthnChallenge.count({ where: { purpose: 'registration', bindingId: session.sessionId } })
+      }
+      t.same(left, { pendingEmail: null, apps: 0, passkeys: 0, ceremonies: 0 }, `${remedy}, ${way}: nothing begun outlived the remedy`)
+    }
   }
 })
 
@@ -253,4 +276,20 @@ t.test('every remedy ends the set-ups under way: a sign-out everywhere, an admin
     const left = { apps: await prisma.totpFactor.count({ where: { userId: account.user.id } }), ceremonies: await prisma.webauthnChallenge.count({ where: { purpose: 'registration', bindingId: session.sessionId } }) }
     t.same(left, { apps: 0, ceremonies: 0 }, `${remedy}: neither set-up is left`)
   }
+})
+
+// Regression (a review): once the ceremony was spent under the user's row, after the response's
+// verification, a response to no live ceremony was verified first (an attestation's cost, and
+// its refusal said so rather than that the ceremony was gone); a refused one spends nothing.
+t.test('a passkey response to no live ceremony of this session is refused before it is verified; a refused response leaves the ceremony', async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const headers = bearer((await loginWithBody(app, account)).accessToken)
+  const verify = (response: unknown) => app.inject({ method: 'POST', url: '/auth/passkeys/register/verify', headers, payload: { response } })
+  const options = (await newWaysIn['a passkey'](headers, { currentPassword: account.password })).json()
+  const unknown = await verify(new SoftPasskey().register(options, { challenge: Buffer.from('no such ceremony').toString('base64url'), origin: 'https://elsewhere.example' }))
+  t.match(unknown.json(), { statusCode: 400, code: 'PASSKEY_CHALLENGE_EXPIRED' }, 'the ceremony is gone, whatever else is wrong')
+  const elsewhere = await verify(new SoftPasskey().register(options, { origin: 'https://elsewhere.example' }))
+  t.match(elsewhere.json(), { statusCode: 400, code: 'PASSKEY_ORIGIN_MISMATCH' })
+  t.equal((await verify(new SoftPasskey().register(options))).statusCode, 201, 'the owner\'s own response, with the same ceremony, still registers')
+  t.equal((await verify(new SoftPasskey().register(options))).json().code, 'PASSKEY_CHALLENGE_EXPIRED', 'once')
 })

@@ -7,7 +7,7 @@ import type { PrismaClient, Transaction } from '../../db/prisma.js'
 import type { Sql } from '../../db/sql.js'
 import { isRecordNotFound, isUniqueViolation } from '../../db/refusals.js'
 import { apiError, missingPasswordForNewEmail } from '../../errors.js'
-import { assertPasswordUnchanged, type CheckedPassword } from '../passwords/checked-password.js'
+import { assertStillProven, type CheckedPassword } from '../passwords/checked-password.js'
 import type { EmailVerificationService } from './email-verification.js'
 import type { MailOutbox } from '../mail/outbox.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
@@ -101,7 +101,7 @@ export function createUserService ({ prisma, sql, now, passwords, emails, oneTim
           // (regression: sent as the owner's link was followed, it staged the old address back).
           if (requested !== undefined && requested !== current.email) {
             if (password === undefined) throw missingPasswordForNewEmail()
-            await assertPasswordUnchanged(tx, userId, password)
+            await assertStillProven(tx, actor, password, now())
           }
           const pendingEmail = requested === undefined ? undefined : await emails.stageChange(tx, current, requested, sessionId)
           const updated = await updateOwnUser(tx, userId, {

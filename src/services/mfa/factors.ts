@@ -9,7 +9,7 @@ import { newRecoveryCodes } from './recovery-codes.js'
 import { matchingStep, newTotpSecret, openSealed, otpauthUri, sealSecret, type SealKeys } from './totp.js'
 import { emailOf, provenEmailOf } from '../accounts/email-of.js'
 import { lockUser, userById } from '../accounts/user-store.js'
-import { assertPasswordUnchanged, type CheckedPassword } from '../passwords/checked-password.js'
+import { assertStillProven, type CheckedPassword } from '../passwords/checked-password.js'
 import { deleteAllPasskeys, hasPasskey } from '../passkeys/passkey-store.js'
 import type { LoginThrottle } from '../sessions/login-throttle.js'
 import { markProven } from '../sessions/session-store.js'
@@ -111,14 +111,14 @@ function totpEnrolment (deps: FactorDeps) {
      * which must come within TOTP_ENROLMENT_TTL_SECONDS. 403 EMAIL_NOT_VERIFIED before the
      * address is proven.
      */
-    async enrolTotp (actor: Actor, password: CheckedPassword): Promise<Enrolment> {
+    async enrolTotp (actor: Actor & { sessionId: string }, password: CheckedPassword): Promise<Enrolment> {
       const secret = newTotpSecret()
       const email = await provenEmailOf(prisma, actor.userId)
       const sealedSecret = sealSecret(sealKeys.current, actor.userId, secret)
-      // Under the user's row, while the password checked is still theirs: a remedy ends the set-ups under way.
+      // Under the user's row, while the session and the password checked are still theirs: a remedy ends the set-ups under way.
       await prisma.$transaction(async tx => {
-        if (!await lockUser(tx, actor.userId)) throw apiError('AUTH_SESSION_REVOKED')
-        await assertPasswordUnchanged(tx, actor.userId, password)
+        await lockUser(tx, actor.userId)
+        await assertStillProven(tx, actor, password, now())
         const { count } = await tx.totpFactor.updateMany({ where: { userId: actor.userId, confirmedAt: null }, data: { sealedSecret, lastUsedStep: null, createdAt: now() } })
         if (count > 0) return
         if (await confirmedFactor(tx, actor.userId) !== null) throw apiError('MFA_ALREADY_ENABLED')

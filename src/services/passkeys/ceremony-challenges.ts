@@ -58,6 +58,12 @@ export function createCeremonyChallenges ({ prisma, now }: CeremonyChallengeDeps
       return challenge
     },
 
+    /** Whether a challenge issued for this purpose and binding is live, without spending it (see `consume`). */
+    async isLive (db: Db, challenge: string, purpose: CeremonyPurpose, bindingId: string | null): Promise<boolean> {
+      if (!CHALLENGE.test(challenge)) return false
+      return await db.webauthnChallenge.count({ where: { challenge, purpose, bindingId, expiresAt: { gt: now() } } }) === 1
+    },
+
     /**
      * True once for a live challenge issued for this purpose and binding: it is deleted in the
      * same statement, so of two ceremonies presenting it at most one goes on (no replay).

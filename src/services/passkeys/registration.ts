@@ -8,7 +8,7 @@ import type { PasskeyActor, PasskeyDeps } from './passkey-context.js'
 import { descriptorsOf, insertPasskey, passkeyCount, type PasskeyView } from './passkey-store.js'
 import { provenEmailOf } from '../accounts/email-of.js'
 import { lockUser, userById } from '../accounts/user-store.js'
-import { assertPasswordUnchanged, type CheckedPassword } from '../passwords/checked-password.js'
+import { assertStillProven, type CheckedPassword } from '../passwords/checked-password.js'
 import { dropRecoveryCodesWithoutFactor } from '../mfa/second-factors.js'
 import { cancelAppSetUp } from '../mfa/second-factors.js'
 import { assertFactorProvenBeside } from '../mfa/held-proofs.js'
@@ -30,11 +30,15 @@ const MAX_CREDENTIAL_ID_BYTES = 1023
 
 /**
  * The attested credential of a registration ceremony whose challenge this session was given
- * (single use, five minutes), from an allowed origin; 400 for a response that fails verification.
+ * (live: five minutes, and not yet spent), from an allowed origin; 400 for a response that fails
+ * verification. The challenge is spent by storePasskey.
  */
-async function verifiedCredential ({ settings }: PasskeyDeps, response: RegistrationResponseJSON): Promise<{ challenge: string, info: RegistrationInfo }> {
+async function verifiedCredential ({ prisma, ceremonies, settings }: PasskeyDeps, actor: PasskeyActor, response: RegistrationResponseJSON): Promise<{ challenge: string, info: RegistrationInfo }> {
   const data = clientDataOf(response.response.clientDataJSON)
   if (data === null) throw withStatus('PASSKEY_INVALID', 400)
+  // Looked at first, spent only under the user's row (storePasskey): a response to no live
+  // ceremony of this session costs no verification (a review: it cost an attestation's).
+  if (!await ceremonies.isLive(prisma, data.challenge, 'registration', actor.sessionId)) throw withStatus('PASSKEY_CHALLENGE_EXPIRED', 400)
   const refusal = originRefusal(data, 'webauthn.create', settings.origins, null, settings.rpId)
   if (refusal !== null) throw withStatus(refusal, 400)
   const { verifyRegistrationResponse } = await webauthn()
@@ -92,7 +96,7 @@ async function storePasskey ({ prisma, ceremonies, outbox, audit, now }: Passkey
 }
 
 export function createPasskeyRegistration (deps: PasskeyDeps) {
-  const { prisma, ceremonies, audit, outbox, settings } = deps
+  const { prisma, ceremonies, audit, outbox, settings, now } = deps
   return {
     /**
      * Registration options for a discoverable credential, user verification preferred, the
@@ -106,10 +110,10 @@ export function createPasskeyRegistration (deps: PasskeyDeps) {
       if (user === null) throw apiError('AUTH_SESSION_REVOKED')
       if (user.emailVerifiedAt === null) throw apiError('EMAIL_NOT_VERIFIED')
       if (await passkeyCount(prisma, actor.userId) >= MAX_PASSKEYS_PER_USER) throw apiError('PASSKEY_LIMIT_REACHED')
-      // Issued under the user's row, while the password checked is still theirs: a remedy ends the ceremonies under way.
+      // Issued under the user's row, while the session and the password checked are still theirs: a remedy ends the ceremonies under way.
       const challenge = await prisma.$transaction(async tx => {
         await lockUser(tx, actor.userId)
-        await assertPasswordUnchanged(tx, actor.userId, password)
+        await assertStillProven(tx, actor, password, now())
         return await ceremonies.issue('registration', actor.sessionId, tx)
       })
       const { generateRegistrationOptions } = await webauthn()
@@ -134,7 +138,7 @@ export function createPasskeyRegistration (deps: PasskeyDeps) {
      * or past MAX_PASSKEYS_PER_USER.
      */
     async register (actor: PasskeyActor, response: RegistrationResponseJSON, name: string | undefined): Promise<PasskeyView> {
-      const stored = async () => await storePasskey(deps, actor, await verifiedCredential(deps, response), name)
+      const stored = async () => await storePasskey(deps, actor, await verifiedCredential(deps, actor, response), name)
       const passkey = await stored().catch(async (error: unknown) => {
         // Every refused passkey is audited, as the assertions' are (passkey.failed).
         const code = (error as { code?: unknown }).code

@@ -1,20 +1,21 @@
 // The current password, once checked: the proof a new way into the account is written under.
 import type { Transaction } from '../../db/prisma.js'
 import { apiError } from '../../errors.js'
-import { userById } from '../accounts/user-store.js'
+import { liveCallerOf } from '../accounts/user-store.js'
 
 /** The current password, checked (CredentialService.assertCurrentPassword): the hash it matched. */
 export interface CheckedPassword { hash: string }
 
 /**
  * Under the user's row lock, before a write the current password allowed (a new way in): the
- * hash is still the one the password was checked against (CredentialService.assertCurrentPassword),
- * else 403 INVALID_CURRENT_PASSWORD. A password change or reset committed while the check ran
- * wins: what the old password began must not start after the new one (a review: on another
- * instance, an address staged with the old password outlived the change).
+ * caller's session is still live (else 401 AUTH_SESSION_REVOKED: a sign-out everywhere that
+ * committed first ends the set-ups, and must not be followed by one) and the hash is still the
+ * one the password was checked against (else 403 INVALID_CURRENT_PASSWORD: a password change or
+ * reset committed while the check ran wins, and what the old password began must not start after
+ * the new one). Both from reviews, on two instances.
  */
-export async function assertPasswordUnchanged (tx: Transaction, id: string, checked: CheckedPassword): Promise<void> {
-  const user = await userById(tx, id, { passwordHash: true })
+export async function assertStillProven (tx: Transaction, { userId, sessionId }: { userId: string, sessionId: string }, checked: CheckedPassword, at: Date): Promise<void> {
+  const user = await liveCallerOf(tx, userId, sessionId, at, { passwordHash: true })
   if (user === null) throw apiError('AUTH_SESSION_REVOKED')
   if (user.passwordHash !== checked.hash) throw apiError('INVALID_CURRENT_PASSWORD')
 }
