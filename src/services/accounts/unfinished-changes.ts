@@ -2,7 +2,7 @@
 import type { Transaction } from '../../db/prisma.js'
 import { cancelEmailChange } from './user-store.js'
 import { voidPendingChallenges } from '../mfa/challenges.js'
-import { cancelAppSetUp } from '../mfa/second-factors.js'
+import { cancelAppSetUp } from '../mfa/factors.js'
 import { voidRegistrationCeremonies } from '../passkeys/ceremony-challenges.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 

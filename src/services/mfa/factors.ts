@@ -315,6 +315,17 @@ function secretRotation ({ prisma, sealKeys }: FactorDeps) {
 }
 
 /**
+ * Ends an authenticator app's set-up under way. By a remedy (accounts/unfinished-changes.ts): it
+ * was begun with the password of then. And when a passkey becomes a factor: it was begun while
+ * the password alone made a session fresh, and confirmed now it would be a factor set up without
+ * proving the passkey (regression: a session holder who knew the password kept a set-up alive
+ * until the owner's first passkey, then confirmed it and took the account).
+ */
+export async function cancelAppSetUp (tx: Transaction, userId: string): Promise<void> {
+  await tx.totpFactor.deleteMany({ where: { userId, confirmedAt: null } })
+}
+
+/**
  * Deletes the user's TOTP factor (confirmed or not), recovery codes and passkeys: whether
  * there was a factor to delete. An enrolment never confirmed is not one: it guarded nothing,
  * and its removal mails nobody that two-step sign-in is off.

@@ -63,14 +63,3 @@ export async function dropRecoveryCodesWithoutFactor (tx: Transaction, userId: s
   if (!hasSecondFactor(factors)) await endRecoveryCodes(tx, userId)
   return factors
 }
-
-/**
- * Ends an authenticator app's set-up under way. By a remedy (accounts/unfinished-changes.ts): it
- * was begun with the password of then. And when a passkey becomes a factor: it was begun while
- * the password alone made a session fresh, and confirmed now it would be a factor set up without
- * proving the passkey (regression: a session holder who knew the password kept a set-up alive
- * until the owner's first passkey, then confirmed it and took the account).
- */
-export async function cancelAppSetUp (tx: Transaction, userId: string): Promise<void> {
-  await tx.totpFactor.deleteMany({ where: { userId, confirmedAt: null } })
-}
