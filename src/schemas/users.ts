@@ -14,7 +14,7 @@ export const UpdateMeBody = (policy: PasswordPolicy) => Type.Object({
   username: Type.Optional(Username),
   // Becomes `pendingEmail` until confirmed through the link mailed to it.
   email: Type.Optional(Email),
-  currentPassword: Type.Optional(PresentedPassword(policy, 'needed with a new `email`, not otherwise')),
+  currentPassword: Type.Optional(PresentedPassword(policy, 'needed with a new `email`, checked whenever sent with one, refused without one')),
   profile: Type.Optional(ProfileChanges)
 }, { additionalProperties: false, minProperties: 1 })
 
