@@ -121,7 +121,7 @@ function userCredentialRoutes (routes: TypedRoutes, can: Can, fresh: Fresh, acto
       security,
       operationId: 'adminRemoveMfa',
       summary: 'Remove every second factor of a user, end their sessions and tell them by mail',
-      description: `For a user who lost their authenticator and their recovery codes. Idempotent: a user without a second factor is left as is (a TOTP setup never confirmed is none). Audited. Like a new password, it also ends a staged email change with its link, the reset links, the login challenges and the set-ups of an authenticator app or a passkey under way. ${needsFreshAuthentication}`,
+      description: `For a user who lost their authenticator and their recovery codes. Idempotent: a user without a second factor is left as is (a TOTP setup never confirmed is none). Audited. When it removes one, like a new password it also ends a staged email change with its link, the reset links, the login challenges and the set-ups of an authenticator app or a passkey under way. ${needsFreshAuthentication}`,
       params: UserParams,
       body: EmptyBody,
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) }

@@ -75,27 +75,29 @@ export async function mfaRoutes (app: FastifyInstance, { factors, reauthenticati
     await factors.removeTotp(actorOf(request), callerOf(request).sessionId)
     return reply.code(204).send(null)
   })
-  recoveryAndReauthenticationRoutes(routes, app, { factors, reauthentication, passwordPolicy }, rateLimit)
+  recoveryAndReauthenticationRoutes(routes, app, { factors, reauthentication, credentials, passwordPolicy }, rateLimit)
 }
 
 /** New recovery codes, and fresh authentication. */
-function recoveryAndReauthenticationRoutes (routes: TypedRoutes, app: FastifyInstance, { factors, reauthentication, passwordPolicy }: Pick<MfaRoutesOptions, 'factors' | 'reauthentication' | 'passwordPolicy'>, rateLimit: ReturnType<typeof perClientIp>) {
+function recoveryAndReauthenticationRoutes (routes: TypedRoutes, app: FastifyInstance, { factors, reauthentication, credentials, passwordPolicy }: Pick<MfaRoutesOptions, 'factors' | 'reauthentication' | 'credentials' | 'passwordPolicy'>, rateLimit: ReturnType<typeof perClientIp>) {
   // Each call mails the owner: limited as the routes that check a code are, lest a stolen
   // session flood their mailbox (it had the default limit, 600 a minute).
   routes.post('/auth/mfa/recovery-codes', {
     config: { rateLimit },
-    preValidation: absentBodyAsEmpty,
     preHandler: [app.requireFreshAuthentication],
     schema: {
       tags,
       security,
       operationId: 'regenerateRecoveryCodes',
       summary: 'Replace the recovery codes',
-      description: `Ten new codes, shown this once; the earlier ones stop working. Any second factor, an authenticator app or a passkey, has them: an account that began with a passkey gets its first set here. They go when the last factor is removed. 409 \`MFA_NOT_ENABLED\` with no second factor. The owner is told by mail. ${needsFreshAuthentication}`,
-      body: EmptyBody,
-      response: { 200: RecoveryCodes, ...errorResponses(400, 401, 403, 409, 415) }
+      description: `Ten new codes, shown this once; the earlier ones stop working. Any second factor, an authenticator app or a passkey, has them: an account that began with a passkey gets its first set here. They go when the last factor is removed, and stay through a password reset, as the factor does: whoever holds them and the password passes the login's second step. 409 \`MFA_NOT_ENABLED\` with no second factor. The owner is told by mail. ${needsCurrentPassword} ${needsFreshAuthentication}`,
+      body: CurrentPasswordBody(passwordPolicy),
+      response: { 200: RecoveryCodes, ...errorResponses(400, 401, 403, 409, 415, 429) }
     }
-  }, async request => ({ recoveryCodes: await factors.regenerateRecoveryCodes(actorOf(request), callerOf(request).sessionId) }))
+  }, async request => {
+    const password = await credentials.assertCurrentPassword(actorOf(request), request.body.currentPassword, 'recovery_codes')
+    return { recoveryCodes: await factors.regenerateRecoveryCodes(actorOf(request), callerOf(request).sessionId, password) }
+  })
 
   routes.post('/auth/reauthenticate', {
     config: { rateLimit },

@@ -387,10 +387,11 @@ t.test('a second factor: enrolled through the client, then login answers a chall
   await t.rejects(client.verifyMfa({ mfaToken: challenge.mfaToken, code: totpCode(secret, clock.now()) }), { code: 'MFA_CHALLENGE_EXPIRED' }, 'single use')
 
   clock.advance(601)
-  await t.rejects(client.regenerateRecoveryCodes(), { code: 'REAUTHENTICATION_REQUIRED', status: 403, methods: ['totp', 'recovery_code'] }, 'with the methods the account can use')
+  await t.rejects(client.regenerateRecoveryCodes({ currentPassword: account.password }), { code: 'REAUTHENTICATION_REQUIRED', status: 403, methods: ['totp', 'recovery_code'] }, 'with the methods the account can use')
   t.ok(storage.value() !== null, 'a 403 does not end the session')
   await client.reauthenticate({ recoveryCode: recoveryCodes[0] as string })
-  t.equal((await client.regenerateRecoveryCodes()).recoveryCodes.length, 10)
+  await t.rejects(client.regenerateRecoveryCodes({ currentPassword: 'not the password' }), { name: 'AuthError', code: 'INVALID_CURRENT_PASSWORD', status: 403 }, 'only with the current password')
+  t.equal((await client.regenerateRecoveryCodes({ currentPassword: account.password })).recoveryCodes.length, 10)
   await client.removeTotp()
   t.same((await client.me()).mfa, { totp: false, recoveryCodesLeft: 0 })
 })

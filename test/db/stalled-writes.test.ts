@@ -230,7 +230,7 @@ t.test('a user\'s own action whose audit entry cannot be written changes nothing
       done: async () => (await prisma.passkey.findUniqueOrThrow({ where: { id: passkey.id } })).name === 'Phone'
     },
     'mfa.recovery_codes_regenerated': {
-      request: { method: 'POST', url: '/auth/mfa/recovery-codes' },
+      request: { method: 'POST', url: '/auth/mfa/recovery-codes', payload: { currentPassword: owner.password } },
       done: async () => !(await prisma.recoveryCode.findMany({ where: { userId: owner.user.id }, select: { codeHash: true } })).some(code => code.codeHash === codesBefore[0]?.codeHash)
     },
     // Before the app's removal: the session proved the app, and a proof of a factor gone makes no session fresh.

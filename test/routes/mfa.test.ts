@@ -441,20 +441,22 @@ t.test('removing the factor: fresh authentication, a mail, and login asks for th
   const again = await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', headers })
   t.equal(again.statusCode, 409)
   t.equal(again.json().code, 'MFA_NOT_ENABLED')
-  const regenerate = await app.inject({ method: 'POST', url: '/auth/mfa/recovery-codes', headers })
+  const regenerate = await app.inject({ method: 'POST', url: '/auth/mfa/recovery-codes', headers, payload: { currentPassword: account.password } })
   t.equal(regenerate.json().code, 'MFA_NOT_ENABLED')
   t.equal(await prisma.auditEvent.count({ where: { subjectId: account.user.id, action: 'mfa.totp_removed' } }), 1)
 })
 
 t.test('regenerating recovery codes kills the old set', async t => {
   const account = await enrolledAccount()
-  const response = await app.inject({ method: 'POST', url: '/auth/mfa/recovery-codes', headers: bearer(account.tokens.accessToken) })
+  const response = await app.inject({ method: 'POST', url: '/auth/mfa/recovery-codes', headers: bearer(account.tokens.accessToken), payload: { currentPassword: account.password } })
   t.equal(response.statusCode, 200)
   const { recoveryCodes } = response.json()
   t.equal(recoveryCodes.length, 10)
   t.equal((await verify({ mfaToken: await challengeOf(account), recoveryCode: account.recoveryCodes[0] })).json().code, 'MFA_CODE_INVALID')
   t.equal((await verify({ mfaToken: await challengeOf(account), recoveryCode: recoveryCodes[0] })).statusCode, 200)
-  t.match((await mail.nextMail(account.email, { subject: /^New recovery codes$/ })).text, /earlier ones no longer work/)
+  const notice = (await mail.nextMail(account.email, { subject: /^New recovery codes$/ })).text
+  t.match(notice, /earlier ones no longer work/)
+  t.match(notice, /someone knew your password: reset it now, then sign in and make new recovery codes/)
 })
 
 // An address never proven is the exception (test/routes/password-reset.test.ts).
@@ -574,7 +576,8 @@ t.test('bad input is 400 in the catalogue shape, and changes nothing', async t =
     ['/auth/mfa/totp/confirm', { code: '12345' }],
     ['/auth/mfa/totp', { currentPassword: account.password, secret: 'mine' }],
     ['/auth/mfa/totp', {}],
-    ['/auth/mfa/recovery-codes', { count: 20 }],
+    ['/auth/mfa/recovery-codes', { currentPassword: account.password, count: 20 }],
+    ['/auth/mfa/recovery-codes', {}],
     ['/auth/reauthenticate', { password: 'x', code: '123456' }],
     ['/auth/reauthenticate', {}]
   ] as const) {

@@ -7,7 +7,7 @@ import { buildTestApp } from '../helpers/app.js'
 import { createTestDatabase } from '../helpers/database.js'
 import { racedWhileHeld, whileHeld } from '../helpers/locks.js'
 import { until } from '../helpers/until.js'
-import { confirmEnrolment, startEnrolment } from '../helpers/mfa.js'
+import { confirmEnrolment, enrolTotp, startEnrolment } from '../helpers/mfa.js'
 import { SoftPasskey } from '../helpers/passkeys.js'
 import { totpCode } from '../../src/services/mfa/totp.js'
 import { startMailServer } from '../helpers/mail.js'
@@ -292,4 +292,23 @@ t.test('a passkey response to no live ceremony of this session is refused before
   t.match(elsewhere.json(), { statusCode: 400, code: 'PASSKEY_ORIGIN_MISMATCH' })
   t.equal((await verify(new SoftPasskey().register(options))).statusCode, 201, 'the owner\'s own response, with the same ceremony, still registers')
   t.equal((await verify(new SoftPasskey().register(options))).json().code, 'PASSKEY_CHALLENGE_EXPIRED', 'once')
+})
+
+// Regression (a review): new recovery codes took a fresh session alone; they stand in for the
+// owner's app at the login's second step and a reset keeps them, so a login's stolen token made
+// a lasting way round the app for whoever would learn the password.
+t.test('new recovery codes need the password, and their notice says a reset keeps them', async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const headers = bearer((await loginWithBody(app, account)).accessToken)
+  await enrolTotp(app, headers, clock, account.password)
+  const regenerate = (payload?: object) => app.inject({ method: 'POST', url: '/auth/mfa/recovery-codes', headers, ...(payload === undefined ? {} : { payload }) })
+  t.equal((await regenerate()).json().code, 'VALIDATION_FAILED', 'no body')
+  t.equal((await regenerate({})).json().code, 'VALIDATION_FAILED', 'no password')
+  t.equal((await regenerate({ currentPassword: 'the thief\'s guess' })).json().code, 'INVALID_CURRENT_PASSWORD')
+  t.equal(await prisma.auditEvent.count({ where: { action: 'mfa.recovery_codes_regenerated', subjectId: account.user.id } }), 0, 'none made')
+  const made = await regenerate({ currentPassword: account.password })
+  t.equal(made.statusCode, 200)
+  t.equal(made.json().recoveryCodes.length, 10)
+  const notice = await mail.nextMail(account.email, { subject: /^New recovery codes$/ })
+  t.match(notice.text, /reset it now, then sign in and make new recovery codes/, 'the remedy replaces them too')
 })

@@ -168,7 +168,7 @@ t.test('MFA_NOT_ENABLED names what is missing', async t => {
   const noApp = await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', headers })
   t.match(noApp.json(), { code: 'MFA_NOT_ENABLED', message: 'This account has no authenticator app' })
   const stranger = await registerProvenAccount(app, prisma)
-  const codes = await post('/auth/mfa/recovery-codes', undefined, bearer((await loginWithBody(app, stranger)).accessToken))
+  const codes = await post('/auth/mfa/recovery-codes', { currentPassword: stranger.password }, bearer((await loginWithBody(app, stranger)).accessToken))
   t.match(codes.json(), { code: 'MFA_NOT_ENABLED', message: 'This account has no second factor' })
 })
 

@@ -21,7 +21,7 @@ const sensitive = (password: string): Array<[string, string, unknown]> => [
   ['PATCH', '/users/me', { email: `changed-${Date.now()}@example.com`, currentPassword: password }],
   ['POST', '/auth/mfa/totp', { currentPassword: password }],
   ['DELETE', '/auth/mfa/totp', undefined],
-  ['POST', '/auth/mfa/recovery-codes', undefined],
+  ['POST', '/auth/mfa/recovery-codes', { currentPassword: password }],
   ['POST', '/auth/logout-all', undefined],
   ['DELETE', '/users/me', { password }]
 ]
@@ -74,14 +74,16 @@ t.test('reauthenticating with the password answers a new access token, the fresh
   t.same(renewed.cookies, [])
   const fresh = bearer(renewed.json().accessToken)
   t.equal((await app.inject({ method: 'GET', url: '/auth/session', headers: fresh })).json().sid, sessionId, 'of the same session')
-  const change = await app.inject({ method: 'POST', url: '/auth/password/change', headers: fresh, payload: { currentPassword: account.password, newPassword: 'a new and better passphrase' } })
+  const newPassword = 'a new and better passphrase'
+  const change = await app.inject({ method: 'POST', url: '/auth/password/change', headers: fresh, payload: { currentPassword: account.password, newPassword } })
   t.equal(change.statusCode, 204, 'fresh again')
   t.equal((await app.inject({ method: 'POST', url: '/auth/logout-all', headers: bearer(other.accessToken) })).json().code, 'AUTH_SESSION_REVOKED', 'the other session ended with the change')
   const refreshed = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken } })
   t.equal(refreshed.statusCode, 200, 'the refresh token still works')
   t.equal(await prisma.auditEvent.count({ where: { subjectId: account.user.id, action: 'reauthentication.succeeded' } }), 1)
   t.equal(await prisma.auditEvent.count({ where: { subjectId: account.user.id, action: 'reauthentication.failed' } }), 1)
-  t.equal((await app.inject({ method: 'POST', url: '/auth/mfa/recovery-codes', headers: fresh })).json().code, 'MFA_NOT_ENABLED', 'the fresh token stays fresh after a refresh')
+  const codes = await app.inject({ method: 'POST', url: '/auth/mfa/recovery-codes', headers: fresh, payload: { currentPassword: newPassword } })
+  t.equal(codes.json().code, 'MFA_NOT_ENABLED', 'the fresh token stays fresh after a refresh')
   clock.advance(STALE)
   t.equal((await app.inject({ method: 'POST', url: '/auth/logout-all', headers: fresh })).statusCode, 403, 'and is stale later')
 })
@@ -143,14 +145,14 @@ t.test('with a factor: the code or a recovery code also renews, and the methods 
   const headers = bearer(accessToken)
   const { secret, recoveryCodes } = await enrolTotp(app, headers, clock, account.password)
   clock.advance(STALE)
-  const refused = await app.inject({ method: 'POST', url: '/auth/mfa/recovery-codes', headers })
+  const refused = await app.inject({ method: 'POST', url: '/auth/mfa/recovery-codes', headers, payload: { currentPassword: account.password } })
   t.same(refused.json().methods, ['totp', 'recovery_code'])
   const wrong = await reauthenticate(headers, { code: '000000' })
   t.equal(wrong.statusCode, 403, 'not 401: the session itself is fine')
   t.equal(wrong.json().code, 'MFA_CODE_INVALID')
   const byCode = await reauthenticate(headers, { code: nextCode(secret, clock) })
   t.equal(byCode.statusCode, 200)
-  const regenerated = await app.inject({ method: 'POST', url: '/auth/mfa/recovery-codes', headers: bearer(byCode.json().accessToken) })
+  const regenerated = await app.inject({ method: 'POST', url: '/auth/mfa/recovery-codes', headers: bearer(byCode.json().accessToken), payload: { currentPassword: account.password } })
   t.equal(regenerated.statusCode, 200)
   clock.advance(STALE)
   t.equal((await reauthenticate(headers, { recoveryCode: recoveryCodes[0] })).json().code, 'MFA_CODE_INVALID', 'the regenerated set replaced that code')
@@ -217,7 +219,7 @@ t.test('an app confirmed beside a factor the session has not proven is refused, 
 // password regenerated the codes (then signed in with one), changed the password or removed the app.
 t.test('a sensitive change whose account gained a factor while it waited is refused under the user\'s row', { skip: !onServer && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL' }, async t => {
   const changes: Array<[string, string, (password: string) => object | undefined]> = [
-    ['POST', '/auth/mfa/recovery-codes', () => undefined],
+    ['POST', '/auth/mfa/recovery-codes', password => ({ currentPassword: password })],
     ['DELETE', '/auth/mfa/totp', () => undefined],
     ['POST', '/auth/password/change', password => ({ currentPassword: password, newPassword: 'a new and better passphrase' })],
     ['PATCH', '/users/me', password => ({ email: `taken-${Date.now()}@example.com`, currentPassword: password })],
@@ -253,7 +255,7 @@ t.test('beside a factor, only a proof of a factor the user still has makes a ses
   t.equal(byPassword.statusCode, 200, 'with no factor left, the password is enough')
   const later = await loginWithBody(app, account)
   await registerPasskey(app, bearer(later.accessToken), account.password, 'Laptop')
-  const stale = await app.inject({ method: 'POST', url: '/auth/mfa/recovery-codes', headers: bearer(byPassword.json().accessToken) })
+  const stale = await app.inject({ method: 'POST', url: '/auth/mfa/recovery-codes', headers: bearer(byPassword.json().accessToken), payload: { currentPassword: account.password } })
   t.equal(stale.json().code, 'REAUTHENTICATION_REQUIRED', 'the proof of the removed app, stamped after it, does not count')
 })
 

@@ -22,8 +22,8 @@ async function accountWithPasskey () {
   return { ...account, passkey, headers }
 }
 
-async function newCodes (headers: Record<string, string>): Promise<string[]> {
-  const made = await post('/auth/mfa/recovery-codes', undefined, headers)
+async function newCodes (headers: Record<string, string>, currentPassword: string): Promise<string[]> {
+  const made = await post('/auth/mfa/recovery-codes', { currentPassword }, headers)
   if (made.statusCode !== 200) throw new Error(`recovery codes: ${made.statusCode} ${made.body}`)
   return made.json().recoveryCodes
 }
@@ -40,7 +40,7 @@ const unusedCodes = async (userId: string) => await prisma.recoveryCode.count({ 
 t.test('an account with a passkey alone gets recovery codes: they meet the login\'s second step and reauthentication', async t => {
   const account = await accountWithPasskey()
   t.same((await startLogin(app, account)).json().methods, ['webauthn'], 'none offered before any are made')
-  const codes = await newCodes(account.headers)
+  const codes = await newCodes(account.headers, account.password)
   t.equal(codes.length, 10)
   t.match((await mail.nextMail(account.email, { subject: /^New recovery codes$/ })).text, /New recovery codes were made/)
   t.same((await startLogin(app, account)).json().methods, ['recovery_code', 'webauthn'])
@@ -52,18 +52,18 @@ t.test('an account with a passkey alone gets recovery codes: they meet the login
   t.equal((await app.inject({ method: 'GET', url: '/users/me', headers })).json().mfa.recoveryCodesLeft, 9)
 
   clock.advance(601)
-  const stale = await post('/auth/mfa/recovery-codes', undefined, headers)
+  const stale = await post('/auth/mfa/recovery-codes', { currentPassword: account.password }, headers)
   t.equal(stale.json().code, 'REAUTHENTICATION_REQUIRED')
   t.same(stale.json().methods, ['recovery_code', 'webauthn'])
   const renewed = await post('/auth/reauthenticate', { recoveryCode: codes[1] }, headers)
   t.equal(renewed.statusCode, 200)
-  t.equal((await post('/auth/mfa/recovery-codes', undefined, bearer(renewed.json().accessToken))).statusCode, 200, 'fresh again by a code')
+  t.equal((await post('/auth/mfa/recovery-codes', { currentPassword: account.password }, bearer(renewed.json().accessToken))).statusCode, 200, 'fresh again by a code')
 })
 
 t.test('the codes go with the last factor: removing a passkey keeps them while another is left, and the last takes them', async t => {
   const account = await accountWithPasskey()
   const second = await registerPasskey(app, account.headers, account.password, 'Phone')
-  const codes = await newCodes(account.headers)
+  const codes = await newCodes(account.headers, account.password)
   const remove = async (id: string) => await app.inject({ method: 'DELETE', url: `/auth/passkeys/${id}`, headers: account.headers })
 
   t.equal((await remove(account.passkey.id)).statusCode, 204)
@@ -103,7 +103,7 @@ t.test('with a passkey left, removing the authenticator app keeps the codes, and
 
 t.test('an authenticator app confirmed later replaces a passkey\'s codes, and its mail says so; with none unused, none is offered', async t => {
   const account = await accountWithPasskey()
-  const first = await newCodes(account.headers)
+  const first = await newCodes(account.headers, account.password)
   const { recoveryCodes } = await enrolTotp(app, account.headers, clock, account.password)
   // Regression: "Two-step sign-in is on ... Keep your recovery codes somewhere safe", of codes it had just ended.
   const notice = await mail.nextMail(account.email, { subject: /^(An authenticator app was added|Two-step sign-in is on)$/ })
@@ -119,7 +119,7 @@ t.test('an authenticator app confirmed later replaces a passkey\'s codes, and it
 t.test('REQUIRE_MFA_FOR_ADMINS: a recovery code proves an admin\'s passkey-only second factor, until the factors it stood for are gone', async t => {
   const admin = await loginAsAdmin(app, prisma)
   const passkey = await registerPasskey(app, admin.headers, admin.password)
-  const codes = await newCodes(admin.headers)
+  const codes = await newCodes(admin.headers, admin.password)
   const signedIn = await signInWithCode(admin, codes[0] as string)
   const headers = bearer(signedIn.json().accessToken)
   const adminCall = async () => (await app.inject({ method: 'GET', url: '/admin/users?limit=1', headers })).statusCode
@@ -128,7 +128,7 @@ t.test('REQUIRE_MFA_FOR_ADMINS: a recovery code proves an admin\'s passkey-only 
   await enrolTotp(app, headers, clock, admin.password)
   t.equal((await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', headers: admin.headers })).statusCode, 204)
   t.equal(await adminCall(), 200, 'nor after an app came and went beside the passkey')
-  const regenerated = await newCodes(admin.headers)
+  const regenerated = await newCodes(admin.headers, admin.password)
   t.equal(await adminCall(), 200, 'nor after new codes were made: they stand in for the same factors')
 
   t.equal((await app.inject({ method: 'DELETE', url: `/auth/passkeys/${passkey.id}`, headers })).statusCode, 204)

@@ -229,7 +229,7 @@ for (const change of ['new recovery codes', 'the removal of the TOTP factor'] as
       // What every remedy does to the session (a password change elsewhere, a sign-out everywhere).
       meanwhile: async holder => await holder.query('UPDATE "Session" SET "revokedAt" = now(), "revokedReason" = \'password_change\' WHERE id = $1::uuid', [sessionId])
     }, async () => change === 'new recovery codes'
-      ? await post('/auth/mfa/recovery-codes', undefined, bearer(accessToken))
+      ? await post('/auth/mfa/recovery-codes', { currentPassword: account.password }, bearer(accessToken))
       : await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', headers: bearer(accessToken) }))
     t.equal(answer.statusCode, 401, answer.body)
     t.equal(answer.json().code, 'AUTH_SESSION_REVOKED')

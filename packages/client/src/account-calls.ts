@@ -49,8 +49,8 @@ export function accountCalls ({ authed, open, ending, reauthenticating }: Sender
     confirmTotp: (input: TotpConfirmInput): Promise<RecoveryCodesAnswer> => json<RecoveryCodesAnswer>(asUser({ method: 'POST', path: '/auth/mfa/totp/confirm', body: input })),
     /** Removes the authenticator app, with the recovery codes unless a passkey remains. Needs fresh authentication. */
     removeTotp: (): Promise<void> => ok(asUser({ method: 'DELETE', path: '/auth/mfa/totp' })),
-    /** Ten new recovery codes; the old ones die. With an app or a passkey (409 `MFA_NOT_ENABLED` with neither). Needs fresh authentication. */
-    regenerateRecoveryCodes: (): Promise<RecoveryCodesAnswer> => json<RecoveryCodesAnswer>(asUser({ method: 'POST', path: '/auth/mfa/recovery-codes' })),
+    /** Ten new recovery codes; the old ones die. With an app or a passkey (409 `MFA_NOT_ENABLED` with neither). Needs the current password (403 `INVALID_CURRENT_PASSWORD`) and fresh authentication. */
+    regenerateRecoveryCodes: (input: CurrentPasswordInput): Promise<RecoveryCodesAnswer> => json<RecoveryCodesAnswer>(asUser({ method: 'POST', path: '/auth/mfa/recovery-codes', body: input })),
     /** Options for `navigator.credentials.create()` to register a passkey. Needs the current password (403 `INVALID_CURRENT_PASSWORD`), fresh authentication and a verified address (403 `EMAIL_NOT_VERIFIED`); 409 `PASSKEY_LIMIT_REACHED` at 20 passkeys. */
     passkeyRegistrationOptions: (input: CurrentPasswordInput): Promise<PasskeyCreationOptionsAnswer> => json<PasskeyCreationOptionsAnswer>(asUser({ method: 'POST', path: '/auth/passkeys/register/options', body: input })),
     /** Stores the passkey just made; from now on the account has a second factor. Needs fresh authentication; 409 `PASSKEY_LIMIT_REACHED` past 20 passkeys. */

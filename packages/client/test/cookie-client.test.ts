@@ -586,7 +586,8 @@ t.test('REAUTHENTICATION_REQUIRED carries the methods to offer; the session stay
     // 'sms': a method a newer service might add, which no prompt of this version offers.
     methods: ['password', 'totp', 'recovery_code', 'sms', 'webauthn']
   }, { status: 403 }))
-  const error = await tab.client.regenerateRecoveryCodes().catch((e: unknown) => e)
+  const error = await tab.client.regenerateRecoveryCodes({ currentPassword: 'pw' }).catch((e: unknown) => e)
+  t.same(JSON.parse(String(service.sent.at(-1)?.init.body)), { currentPassword: 'pw' }, 'the current password goes in the body')
   t.ok(isAuthError(error, 'REAUTHENTICATION_REQUIRED'))
   t.match(error, { status: 403, methods: ['password', 'totp', 'recovery_code', 'webauthn'] })
   t.equal((error as { methods: string[] }).methods.length, 4, 'only the methods this version names')

@@ -94,7 +94,9 @@ export function accountDeletedMail ({ byAdmin }: { byAdmin: boolean }): MailCont
 }
 
 export function recoveryCodesRegeneratedMail (): MailContent {
-  return securityNotice('New recovery codes', 'New recovery codes were made for your account; the earlier ones no longer work.')
+  // A reset keeps the codes, as it keeps the factor they stand in for: the remedy says to replace them too.
+  return securityNotice('New recovery codes', 'New recovery codes were made for your account; the earlier ones no longer work.',
+    'If this was not you, someone knew your password: reset it now, then sign in and make new recovery codes (the ones made here keep working until you do).')
 }
 
 export function recoveryCodeUsedMail ({ left }: { left: number }): MailContent {

@@ -209,11 +209,16 @@ function factorChanges ({ prisma, outbox, audit, now }: FactorDeps) {
       if (confirmed) outbox.wake()
     },
 
-    /** A new set of ten; the old set dies at once. Only with a second factor, an app or a passkey (409 otherwise). */
-    async regenerateRecoveryCodes (actor: Actor, sessionId: string): Promise<string[]> {
+    /**
+     * A new set of ten; the old set dies at once. Only with a second factor, an app or a passkey
+     * (409 otherwise). They stand in for that factor at the login's second step, which a reset
+     * keeps: only while the session and the password the route checked are still the user's.
+     */
+    async regenerateRecoveryCodes (actor: Actor, sessionId: string, password: CheckedPassword): Promise<string[]> {
       const codes = newRecoveryCodes()
       await prisma.$transaction(async tx => {
         await assertLiveCaller(tx, actor.userId, sessionId, now())
+        await assertStillProven(tx, { userId: actor.userId, sessionId }, password, now())
         if (!hasSecondFactor(await secondFactorsOf(tx, actor.userId))) throw mfaNotEnabled('second factor')
         await replaceRecoveryCodes(tx, actor.userId, codes, now())
         await outbox.queue(tx, { kind: 'recovery_codes_regenerated', to: await emailOf(tx, actor.userId) })

@@ -8,11 +8,12 @@ export interface CheckedPassword { hash: string }
 
 /**
  * Under the user's row lock, before a write the current password allowed (a new way in): the
- * caller's session is still live (else 401 AUTH_SESSION_REVOKED: a sign-out everywhere that
- * committed first ends the set-ups, and must not be followed by one) and the hash is still the
- * one the password was checked against (else 403 INVALID_CURRENT_PASSWORD: a password change or
- * reset committed while the check ran wins, and what the old password began must not start after
- * the new one). Both from reviews, on two instances.
+ * caller's session is still live (else 401 AUTH_SESSION_REVOKED: a remedy that committed first,
+ * a sign-out everywhere, a reset or a password change made on another session, ends the set-ups
+ * and must not be followed by one) and the hash is still the one the password was checked
+ * against (else 403 INVALID_CURRENT_PASSWORD: a password change made on this very session, which
+ * it keeps; what the old password began must not start after the new one). Both from reviews,
+ * on two instances.
  */
 export async function assertStillProven (tx: Transaction, { userId, sessionId }: { userId: string, sessionId: string }, checked: CheckedPassword, at: Date): Promise<void> {
   const user = await liveCallerOf(tx, userId, sessionId, at, { passwordHash: true })

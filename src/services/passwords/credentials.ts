@@ -30,7 +30,7 @@ export interface CredentialDeps {
 export interface CredentialCaller { userId: string, sessionId: string, ip: string }
 
 /** What the current password was asked for: the audit entry of a wrong one says it. */
-export type PasswordCheckPurpose = 'password_change' | 'account_deletion' | 'totp_setup' | 'passkey_registration' | 'email_change'
+export type PasswordCheckPurpose = 'password_change' | 'account_deletion' | 'totp_setup' | 'passkey_registration' | 'recovery_codes' | 'email_change'
 
 export function createCredentialService ({ prisma, passwords, sessions, oneTimeTokens, outbox, audit, throttle, now }: CredentialDeps) {
   /**
@@ -56,7 +56,7 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
   return {
     /**
      * The check that stands before a new way into the account: an authenticator app, a
-     * passkey, another address. Fresh authentication alone is not enough there: a login's own
+     * passkey, recovery codes, another address. Fresh authentication alone is not enough there: a login's own
      * access token is fresh, and whoever took it in its first minutes (from a log, a proxy, a
      * device) would set up a factor of theirs, which then keeps the owner's sessions
      * from every change that needs a factor, or move the address and take the account with a
