@@ -55,14 +55,14 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
 
   return {
     /**
-     * The check that stands before a new way into the account: an authenticator app, a
-     * passkey, recovery codes, another address. Fresh authentication alone is not enough there: a login's own
-     * access token is fresh, and whoever took it in its first minutes (from a log, a proxy, a
-     * device) would set up a factor of theirs, which then keeps the owner's sessions
-     * from every change that needs a factor, or move the address and take the account with a
-     * reset. Only the password, which no token carries, tells the owner from the token's thief.
-     * The write it allows checks, under the user's row, that the hash is still the one matched
-     * (assertPasswordUnchanged).
+     * The check that stands before a new way into the account: an authenticator app, a passkey,
+     * recovery codes, another address. Fresh authentication alone is not enough there: a login's
+     * own access token is fresh, and whoever took it in its first minutes (from a log, a proxy, a
+     * device) would set up a factor of theirs, which then keeps the owner's sessions from every
+     * change that needs a factor, or move the address and take the account with a reset. Only
+     * the password, which no token carries, tells the owner from the token's thief. The write it
+     * allows checks again, under the user's row, that the hash is still the one matched
+     * (checked-password.ts, assertStillProven).
      */
     async assertCurrentPassword (caller: CredentialCaller, currentPassword: string, during: PasswordCheckPurpose): Promise<CheckedPassword> {
       return { hash: (await provenCaller(caller, currentPassword, during)).passwordHash }
