@@ -1,6 +1,7 @@
 // Schema validation: bodies are checked as sent (no coercion, no silent stripping); query strings may coerce numbers.
 import AjvCompiler from '@fastify/ajv-compiler'
 import type { FastifyServerOptions } from 'fastify'
+import { buildSerializer, compiledOnce } from './compiled-schemas.js'
 
 const buildAjv = AjvCompiler()
 
@@ -88,10 +89,13 @@ export function schemaErrorFormatter (errors: SchemaError[], dataVar: string): E
   return new Error(said.map(({ text }) => text).join(', '))
 }
 
-type ValidatorFactory = NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>['buildValidator']
+type CompilersFactory = NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>
 
 export const schemaController: FastifyServerOptions['schemaController'] = {
-  // Fastify calls the compiler with the route definition, as @fastify/ajv-compiler's own
+  // Fastify calls the compilers with the route definition, as @fastify/ajv-compiler's own
   // factory expects; its published type names the schema alone, hence the cast.
-  compilersFactory: { buildValidator: buildValidator as unknown as ValidatorFactory }
+  compilersFactory: {
+    buildValidator: compiledOnce(buildValidator, route => route.httpPart === 'body' ? 'body' : 'other') as unknown as CompilersFactory['buildValidator'],
+    buildSerializer
+  }
 }

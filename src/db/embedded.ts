@@ -13,6 +13,10 @@ export interface EmbeddedPostgres {
   stop: () => Promise<void>
   /** The data directory as a tarball, which `from.loadDataDir` starts another instance with. */
   dump: () => Promise<Blob>
+  /** Connections open now. */
+  connections: () => number
+  /** Whether its listening socket keeps the process alive, as it does from the start (a database kept idle for later need not). */
+  keepProcessAlive: (keep: boolean) => void
 }
 
 /**
@@ -78,6 +82,8 @@ export async function startEmbeddedPostgres (dataDir?: string, port = 0, from: E
       await closed
       await db.close()
     },
-    dump: async () => await db.dumpDataDir('none')
+    dump: async () => await db.dumpDataDir('none'),
+    connections: () => handlers.size,
+    keepProcessAlive: keep => { keep ? server.ref() : server.unref() }
   }
 }

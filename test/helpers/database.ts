@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import pg from 'pg'
-import { startEmbeddedPostgres, type EmbeddedStart } from '../../src/db/embedded.js'
+import { startEmbeddedPostgres, type EmbeddedPostgres, type EmbeddedStart } from '../../src/db/embedded.js'
 import { applyMigrations } from '../../src/db/schema-engine.js'
 
 export interface TestDatabase {
@@ -40,12 +40,12 @@ export async function createEmptyDatabase (): Promise<TestDatabase> {
  */
 export async function createTestDatabase (): Promise<TestDatabase> {
   const serverUrl = serverUrlOf()
-  if (serverUrl === undefined) return await startEmbedded({ loadDataDir: await embeddedTemplate() })
+  if (serverUrl === undefined) return await embeddedTestDatabase()
   return await createServerDatabase(serverUrl, await serverTemplate(serverUrl))
 }
 
-export async function withClient<T> (url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url })
+export async function withClient<T> (url: string, work: (client: pg.Client) => Promise<T>, { queryTimeoutMs }: { queryTimeoutMs?: number } = {}): Promise<T> {
+  const client = new pg.Client({ connectionString: url, ...(queryTimeoutMs === undefined ? {} : { query_timeout: queryTimeoutMs }) })
   await client.connect()
   try {
     return await work(client)
@@ -133,6 +133,98 @@ function embeddedModules (): Promise<EmbeddedStart> {
 async function startEmbedded (from: EmbeddedStart = {}): Promise<TestDatabase> {
   const embedded = await startEmbeddedPostgres(undefined, 0, { ...await embeddedModules(), ...from })
   return { url: embedded.url, poolSize: 1, drop: embedded.stop }
+}
+
+/**
+ * A migrated embedded database for one test. Starting one from the template (untarring 40 MB
+ * and starting PostgreSQL in WebAssembly) took seconds, most of the embedded pass; so a database
+ * a test gives back is emptied and kept for the next test of the process, unless that test
+ * changed more than rows (see `emptied`).
+ */
+async function embeddedTestDatabase (): Promise<TestDatabase> {
+  let embedded = spare
+  spare = undefined
+  if (embedded === undefined) {
+    embedded = await startEmbeddedPostgres(undefined, 0, { ...await embeddedModules(), loadDataDir: await embeddedTemplate() })
+    templateCatalog ??= await catalogOf(embedded.url)
+  }
+  embedded.keepProcessAlive(true)
+  const given = embedded
+  return { url: given.url, poolSize: 1, drop: async () => { await giveBack(given) } }
+}
+
+/** One emptied embedded database waits for the next test; idle, it does not keep the process alive. */
+let spare: EmbeddedPostgres | undefined
+let templateCatalog: string | undefined
+
+async function giveBack (embedded: EmbeddedPostgres): Promise<void> {
+  if (spare === undefined && templateCatalog !== undefined && embedded.connections() === 0 &&
+    await emptied(embedded.url, templateCatalog) && await closedSoon(embedded)) {
+    embedded.keepProcessAlive(false)
+    spare = embedded
+    return
+  }
+  await embedded.stop()
+}
+
+/** Whether the connections close within a moment (the one that emptied it), so that no client of one test reaches the next. */
+async function closedSoon (embedded: EmbeddedPostgres): Promise<boolean> {
+  for (let waited = 0; embedded.connections() > 0; waited += 10) {
+    if (waited >= 500) return false
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+  return true
+}
+
+/**
+ * What makes a database the template's besides its rows: the schema (tables, columns, defaults,
+ * constraints, indexes, triggers, functions, types), the roles and the settings, as one digest.
+ * Tests that break a table on purpose (a trigger that fails, a column renamed) change it.
+ */
+const CATALOG = `
+  SELECT md5(string_agg(item, E'\n' ORDER BY item)) AS digest FROM (
+    SELECT format('class %s %s %s %s %s', oid, relname, relkind, reloptions, relacl) FROM pg_class WHERE relnamespace = 'public'::regnamespace
+    UNION ALL SELECT format('column %s %s %s %s %s', attrelid, attname, atttypid, attnotnull, attisdropped) FROM pg_attribute
+      WHERE attnum > 0 AND attrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace)
+    UNION ALL SELECT format('default %s %s %s', adrelid, adnum, pg_get_expr(adbin, adrelid)) FROM pg_attrdef
+    UNION ALL SELECT format('constraint %s %s', oid, pg_get_constraintdef(oid)) FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+    UNION ALL SELECT format('trigger %s %s', oid, tgenabled) FROM pg_trigger
+    UNION ALL SELECT format('event trigger %s', oid) FROM pg_event_trigger
+    UNION ALL SELECT format('rule %s', oid) FROM pg_rewrite WHERE ev_class IN (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace)
+    UNION ALL SELECT format('policy %s', oid) FROM pg_policy
+    UNION ALL SELECT format('function %s %s', oid, md5(prosrc)) FROM pg_proc WHERE pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+    UNION ALL SELECT format('type %s %s', oid, typname) FROM pg_type WHERE typnamespace = 'public'::regnamespace
+    UNION ALL SELECT format('label %s %s', enumtypid, enumlabel) FROM pg_enum
+    UNION ALL SELECT format('schema %s %s', oid, nspname) FROM pg_namespace
+    UNION ALL SELECT format('role %s %s %s', oid, rolname, rolconfig) FROM pg_roles
+    UNION ALL SELECT format('setting %s %s %s', setdatabase, setrole, setconfig) FROM pg_db_role_setting
+    UNION ALL SELECT format('migration %s %s %s', id, checksum, finished_at) FROM _prisma_migrations
+  ) AS catalog (item)`
+
+async function catalogOf (url: string): Promise<string> {
+  return await withClient(url, async client => (await client.query<{ digest: string }>(CATALOG)).rows[0]?.digest ?? '')
+}
+
+/**
+ * Empties a database a test gave back, as the template was: no row but the migrations' record,
+ * and a session with no statement, setting, lock or counter left (PGlite is one session that
+ * every connection shares). False, and nothing done, when more than rows changed.
+ */
+async function emptied (url: string, template: string): Promise<boolean> {
+  try {
+    return await withClient(url, async client => {
+      if ((await client.query<{ digest: string }>(CATALOG)).rows[0]?.digest !== template) return false
+      const tables = await client.query<{ name: string }>("SELECT format('%I', relname) AS name FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' AND relname <> '_prisma_migrations'")
+      await client.query(`TRUNCATE ${tables.rows.map(({ name }) => name).join(', ')}`)
+      await client.query('SELECT pg_stat_reset()')
+      // The write-ahead log lives in memory: a checkpoint lets its segments be reused.
+      await client.query('CHECKPOINT')
+      await client.query('DISCARD ALL')
+      return true
+    }, { queryTimeoutMs: 10_000 })
+  } catch {
+    return false
+  }
 }
 
 let embeddedTemplateDump: Promise<Blob> | undefined
