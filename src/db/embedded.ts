@@ -15,8 +15,6 @@ export interface EmbeddedPostgres {
   dump: () => Promise<Blob>
   /** Connections open now. */
   connections: () => number
-  /** Whether its listening socket keeps the process alive, as it does from the start (a database kept idle for later need not). */
-  keepProcessAlive: (keep: boolean) => void
 }
 
 /**
@@ -83,7 +81,6 @@ export async function startEmbeddedPostgres (dataDir?: string, port = 0, from: E
       await db.close()
     },
     dump: async () => await db.dumpDataDir('none'),
-    connections: () => handlers.size,
-    keepProcessAlive: keep => { keep ? server.ref() : server.unref() }
+    connections: () => handlers.size
   }
 }

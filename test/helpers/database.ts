@@ -144,24 +144,32 @@ async function startEmbedded (from: EmbeddedStart = {}): Promise<TestDatabase> {
 async function embeddedTestDatabase (): Promise<TestDatabase> {
   let embedded = spare
   spare = undefined
+  clearTimeout(spareStop)
   if (embedded === undefined) {
     embedded = await startEmbeddedPostgres(undefined, 0, { ...await embeddedModules(), loadDataDir: await embeddedTemplate() })
     templateCatalog ??= await catalogOf(embedded.url)
   }
-  embedded.keepProcessAlive(true)
   const given = embedded
   return { url: given.url, poolSize: 1, drop: async () => { await giveBack(given) } }
 }
 
-/** One emptied embedded database waits for the next test; idle, it does not keep the process alive. */
+/**
+ * One emptied embedded database waits for the next test, for half a second: a PGlite started
+ * from a tarball keeps its process alive until it is stopped, so a spare nobody takes ends the
+ * process's last test this way.
+ */
 let spare: EmbeddedPostgres | undefined
+let spareStop: NodeJS.Timeout | undefined
 let templateCatalog: string | undefined
 
 async function giveBack (embedded: EmbeddedPostgres): Promise<void> {
   if (spare === undefined && templateCatalog !== undefined && embedded.connections() === 0 &&
     await emptied(embedded.url, templateCatalog) && await closedSoon(embedded)) {
-    embedded.keepProcessAlive(false)
     spare = embedded
+    spareStop = setTimeout(() => {
+      spare = undefined
+      embedded.stop().catch(() => {})
+    }, 500)
     return
   }
   await embedded.stop()
@@ -217,8 +225,6 @@ async function emptied (url: string, template: string): Promise<boolean> {
       const tables = await client.query<{ name: string }>("SELECT format('%I', relname) AS name FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' AND relname <> '_prisma_migrations'")
       await client.query(`TRUNCATE ${tables.rows.map(({ name }) => name).join(', ')}`)
       await client.query('SELECT pg_stat_reset()')
-      // The write-ahead log lives in memory: a checkpoint lets its segments be reused.
-      await client.query('CHECKPOINT')
       await client.query('DISCARD ALL')
       return true
     }, { queryTimeoutMs: 10_000 })
