@@ -143,14 +143,27 @@ async function startEmbedded (from: EmbeddedStart = {}): Promise<TestDatabase> {
  */
 async function embeddedTestDatabase (): Promise<TestDatabase> {
   let embedded = spare
-  spare = undefined
-  clearTimeout(spareStop)
+  if (embedded !== undefined) {
+    spare = undefined
+    spareWanted = true
+    clearTimeout(spareStop)
+  }
   if (embedded === undefined) {
     embedded = await startEmbeddedPostgres(undefined, 0, { ...await embeddedModules(), loadDataDir: await embeddedTemplate() })
     templateCatalog ??= await catalogOf(embedded.url)
   }
   const given = embedded
-  return { url: given.url, poolSize: 1, drop: async () => { await giveBack(given) } }
+  let dropped = false
+  return {
+    url: given.url,
+    poolSize: 1,
+    // Once only: a second drop would empty the database of the test that has it next.
+    drop: async () => {
+      if (dropped) return
+      dropped = true
+      await giveBack(given)
+    }
+  }
 }
 
 /**
@@ -159,23 +172,33 @@ async function embeddedTestDatabase (): Promise<TestDatabase> {
  * process's last test this way.
  */
 let spare: EmbeddedPostgres | undefined
+/** No spare is waiting, nor being emptied. */
+let spareWanted = true
 let spareStop: NodeJS.Timeout | undefined
 let templateCatalog: string | undefined
 
 async function giveBack (embedded: EmbeddedPostgres): Promise<void> {
-  if (spare === undefined && templateCatalog !== undefined && embedded.connections() === 0 &&
+  // The slot is taken at once: two databases given back together must not both become the spare.
+  const keep = spareWanted
+  spareWanted = false
+  if (keep && templateCatalog !== undefined && await closedSoon(embedded) &&
     await emptied(embedded.url, templateCatalog) && await closedSoon(embedded)) {
     spare = embedded
     spareStop = setTimeout(() => {
       spare = undefined
+      spareWanted = true
       embedded.stop().catch(() => {})
     }, 500)
     return
   }
+  if (keep) spareWanted = true
   await embedded.stop()
 }
 
-/** Whether the connections close within a moment (the one that emptied it), so that no client of one test reaches the next. */
+/**
+ * Whether the connections close within a moment (a socket's end reaches the embedded server a
+ * tick after the client's), so that no client of one test reaches the next.
+ */
 async function closedSoon (embedded: EmbeddedPostgres): Promise<boolean> {
   for (let waited = 0; embedded.connections() > 0; waited += 10) {
     if (waited >= 500) return false
@@ -186,12 +209,13 @@ async function closedSoon (embedded: EmbeddedPostgres): Promise<boolean> {
 
 /**
  * What makes a database the template's besides its rows: the schema (tables, columns, defaults,
- * constraints, indexes, triggers, functions, types), the roles and the settings, as one digest.
+ * constraints, indexes, triggers, functions, types, operators, casts, comments), the planner's
+ * statistics, large objects, the roles and the settings, as one digest.
  * Tests that break a table on purpose (a trigger that fails, a column renamed) change it.
  */
 const CATALOG = `
   SELECT md5(string_agg(item, E'\n' ORDER BY item)) AS digest FROM (
-    SELECT format('class %s %s %s %s %s', oid, relname, relkind, reloptions, relacl) FROM pg_class WHERE relnamespace = 'public'::regnamespace
+    SELECT format('class %s %s %s %s %s %s %s', oid, relname, relkind, reloptions, relacl, relrowsecurity, relforcerowsecurity) FROM pg_class WHERE relnamespace = 'public'::regnamespace
     UNION ALL SELECT format('column %s %s %s %s %s', attrelid, attname, atttypid, attnotnull, attisdropped) FROM pg_attribute
       WHERE attnum > 0 AND attrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace)
     UNION ALL SELECT format('default %s %s %s', adrelid, adnum, pg_get_expr(adbin, adrelid)) FROM pg_attrdef
@@ -206,7 +230,14 @@ const CATALOG = `
     UNION ALL SELECT format('schema %s %s', oid, nspname) FROM pg_namespace
     UNION ALL SELECT format('role %s %s %s', oid, rolname, rolconfig) FROM pg_roles
     UNION ALL SELECT format('setting %s %s %s', setdatabase, setrole, setconfig) FROM pg_db_role_setting
-    UNION ALL SELECT format('migration %s %s %s', id, checksum, finished_at) FROM _prisma_migrations
+    UNION ALL SELECT format('statistics %s %s', starelid, staattnum) FROM pg_statistic WHERE starelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace)
+    UNION ALL SELECT format('extended statistics %s', oid) FROM pg_statistic_ext
+    UNION ALL SELECT format('operator %s', oid) FROM pg_operator WHERE oprnamespace = 'public'::regnamespace
+    UNION ALL SELECT format('cast %s', oid) FROM pg_cast WHERE oid >= 16384
+    UNION ALL SELECT format('comment %s %s', objoid, md5(description)) FROM pg_description WHERE objoid >= 16384
+    UNION ALL SELECT format('large object %s', oid) FROM pg_largeobject_metadata
+    UNION ALL SELECT format('file setting %s %s', name, setting) FROM pg_file_settings WHERE sourcefile LIKE '%postgresql.auto.conf'
+    UNION ALL SELECT format('migration %s %s %s', id, checksum, extract(epoch FROM finished_at)) FROM _prisma_migrations
   ) AS catalog (item)`
 
 async function catalogOf (url: string): Promise<string> {
@@ -223,7 +254,7 @@ async function emptied (url: string, template: string): Promise<boolean> {
     return await withClient(url, async client => {
       if ((await client.query<{ digest: string }>(CATALOG)).rows[0]?.digest !== template) return false
       const tables = await client.query<{ name: string }>("SELECT format('%I', relname) AS name FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' AND relname <> '_prisma_migrations'")
-      await client.query(`TRUNCATE ${tables.rows.map(({ name }) => name).join(', ')}`)
+      await client.query(`TRUNCATE ${tables.rows.map(({ name }) => name).join(', ')} RESTART IDENTITY`)
       await client.query('SELECT pg_stat_reset()')
       await client.query('DISCARD ALL')
       return true
