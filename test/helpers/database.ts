@@ -142,17 +142,15 @@ async function startEmbedded (from: EmbeddedStart = {}): Promise<TestDatabase> {
  * changed more than rows (see `emptied`).
  */
 async function embeddedTestDatabase (): Promise<TestDatabase> {
-  let embedded = spare
-  if (embedded !== undefined) {
+  let given = spare
+  if (given === undefined) {
+    given = await startEmbeddedPostgres(undefined, 0, { ...await embeddedModules(), loadDataDir: await embeddedTemplate() })
+    templateCatalog ??= await withClient(given.url, catalogOf)
+  } else {
     spare = undefined
     spareWanted = true
     clearTimeout(spareStop)
   }
-  if (embedded === undefined) {
-    embedded = await startEmbeddedPostgres(undefined, 0, { ...await embeddedModules(), loadDataDir: await embeddedTemplate() })
-    templateCatalog ??= await catalogOf(embedded.url)
-  }
-  const given = embedded
   let dropped = false
   return {
     url: given.url,
@@ -240,8 +238,8 @@ const CATALOG = `
     UNION ALL SELECT format('migration %s %s %s', id, checksum, extract(epoch FROM finished_at)) FROM _prisma_migrations
   ) AS catalog (item)`
 
-async function catalogOf (url: string): Promise<string> {
-  return await withClient(url, async client => (await client.query<{ digest: string }>(CATALOG)).rows[0]?.digest ?? '')
+async function catalogOf (client: pg.Client): Promise<string> {
+  return (await client.query<{ digest: string }>(CATALOG)).rows[0]?.digest ?? ''
 }
 
 /**
@@ -252,7 +250,7 @@ async function catalogOf (url: string): Promise<string> {
 async function emptied (url: string, template: string): Promise<boolean> {
   try {
     return await withClient(url, async client => {
-      if ((await client.query<{ digest: string }>(CATALOG)).rows[0]?.digest !== template) return false
+      if (await catalogOf(client) !== template) return false
       const tables = await client.query<{ name: string }>("SELECT format('%I', relname) AS name FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' AND relname <> '_prisma_migrations'")
       await client.query(`TRUNCATE ${tables.rows.map(({ name }) => name).join(', ')} RESTART IDENTITY`)
       await client.query('SELECT pg_stat_reset()')
