@@ -18,10 +18,11 @@ export interface EmbeddedPostgres {
 }
 
 /**
- * What an instance may start from instead of running initdb and compiling PGlite's WASM anew:
- * the tests clone a migrated database this way (test/helpers/database.ts).
+ * What an instance may start from instead of running initdb and compiling PGlite's WASM anew,
+ * and PostgreSQL's start parameters: the tests clone a migrated database this way, with a
+ * smaller buffer pool (test/helpers/database.ts).
  */
-export type EmbeddedStart = Pick<PGliteOptions, 'loadDataDir' | 'pgliteWasmModule' | 'fsBundle'>
+export type EmbeddedStart = Pick<PGliteOptions, 'loadDataDir' | 'pgliteWasmModule' | 'fsBundle' | 'startParams'>
 
 /** Connections served at once: the owner's pool of one, and a few command-line tools beside it. */
 const MAX_CONNECTIONS = 8

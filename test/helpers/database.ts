@@ -2,6 +2,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { PGlite } from '@electric-sql/pglite'
 import pg from 'pg'
 import { startEmbeddedPostgres, type EmbeddedPostgres, type EmbeddedStart } from '../../src/db/embedded.js'
 import { applyMigrations } from '../../src/db/schema-engine.js'
@@ -121,11 +122,16 @@ function serverTemplate (serverUrl: string): Promise<string> {
 
 let pgliteModules: Promise<EmbeddedStart> | undefined
 
-/** PGlite's WASM and file bundle, compiled and read once per process rather than once per database. */
+/**
+ * PGlite's WASM and file bundle, compiled and read once per process rather than once per
+ * database; and a buffer pool of 16 MB instead of 128, which starts each database about
+ * 0.4 s sooner (the pool is set up at every start) and is more than a test's rows need.
+ */
 function embeddedModules (): Promise<EmbeddedStart> {
   pgliteModules ??= (async () => ({
     pgliteWasmModule: await WebAssembly.compile(await readFile(join(pgliteDist, 'pglite.wasm'))),
-    fsBundle: new Blob([await readFile(join(pgliteDist, 'pglite.data'))])
+    fsBundle: new Blob([await readFile(join(pgliteDist, 'pglite.data'))]),
+    startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB']
   }))()
   return pgliteModules
 }
