@@ -1,9 +1,11 @@
-// The sweeps of expired rows (failure counts, second-factor and passkey challenges) skip what another transaction holds, so no request or other sweep waits on them.
+// The sweeps of expired rows (failure counts, second-factor and passkey challenges) skip what another transaction holds, so no request or other sweep waits on them;
+// and a remedy finds the user's passkey ceremonies by index, so it holds the user's row no longer for the ceremonies an attack left.
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { withClient } from '../helpers/database.js'
+import { registrationCeremoniesDeletion } from '../../src/services/passkeys/ceremony-challenges.js'
 import { enrolTotp } from '../helpers/mfa.js'
 import { loginWithBody, registerProvenAccount } from '../helpers/users.js'
 
@@ -82,4 +84,21 @@ t.test('a request sweeps at most 1000 expired rows; the retention pass works off
   }
   await app.retention.pass()
   for (const { table } of backlog) t.equal(await expiredIn(table), 0, `${table}: the pass deleted the rest`)
+})
+
+// Regression: the deletion read every ceremony in the table, under the user's row: anyone who
+// can ask for ceremonies (a passwordless sign-in asks for one) could slow every remedy down.
+t.test('a remedy ends the user\'s passkey registrations by index, not by reading every ceremony', async t => {
+  const deletion = registrationCeremoniesDeletion(account.user.id)
+  const plan = await withClient(database.url, async client => {
+    await client.query('BEGIN')
+    try {
+      // A table of a few rows is read whole whatever its indexes: the question is whether one serves.
+      await client.query('SET LOCAL enable_seqscan = off')
+      return JSON.stringify((await client.query(`EXPLAIN (FORMAT JSON) ${deletion.text}`, deletion.values)).rows)
+    } finally {
+      await client.query('ROLLBACK')
+    }
+  })
+  t.match(plan, /"Index Name":"WebauthnChallenge_bindingId_idx"/, 'the ceremonies of the user\'s sessions, found by bindingId')
 })
