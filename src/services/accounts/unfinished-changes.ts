@@ -7,13 +7,13 @@ import { voidRegistrationCeremonies } from '../passkeys/ceremony-challenges.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 
 /**
- * Inside the transaction of a remedy: a new password (change or reset), and an admin's
- * deactivation, sign-out of every session or removal of the second factors. Ends the login
- * challenges under way, the reset links, a staged email change with its link, and the set-ups
- * of an authenticator app or a passkey under way (begun with the password of then). The
- * change's notice tells the owner to change the password if it was not them, and an admin
- * acting on a compromised account reaches for the others: an intruder's link must outlive
- * none of them and hand over the address, and with it the next reset.
+ * Inside the transaction of a remedy: a new password (change or reset), a sign-out of every
+ * session (the owner's or an admin's), and an admin's deactivation or removal of the second
+ * factors. Ends the login challenges under way, the reset links, a staged email change with its
+ * link, and the set-ups of an authenticator app or a passkey under way (begun with the password
+ * of then). The change's notice tells the owner to change the password if it was not them, and
+ * an admin acting on a compromised account reaches for the others: an intruder's link must
+ * outlive none of them and hand over the address, and with it the next reset.
  */
 export async function voidUnfinishedChanges (tx: Transaction, oneTimeTokens: Pick<OneTimeTokenService, 'revoke'>, userId: string, at: Date): Promise<void> {
   await voidPendingChallenges(tx, userId, at)
