@@ -3,9 +3,9 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
+import { registrationCeremoniesDeletion } from '../../src/services/passkeys/ceremony-challenges.js'
 import { buildTestApp } from '../helpers/app.js'
 import { withClient } from '../helpers/database.js'
-import { registrationCeremoniesDeletion } from '../../src/services/passkeys/ceremony-challenges.js'
 import { enrolTotp } from '../helpers/mfa.js'
 import { loginWithBody, registerProvenAccount } from '../helpers/users.js'
 
