@@ -2,8 +2,10 @@
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import type { PrismaClient } from '../../src/db/prisma.js'
+import { abandonedEmailChangesClearing } from '../../src/services/accounts/user-store.js'
 import { buildTestApp } from '../helpers/app.js'
 import { createTestDatabase } from '../helpers/database.js'
+import { readsOfIndex } from '../helpers/query-plans.js'
 import { loginWithBody, registerAccount, registerProvenAccount } from '../helpers/users.js'
 import { whileHeld } from '../helpers/locks.js'
 import { until } from '../helpers/until.js'
@@ -109,6 +111,14 @@ t.test('an email change whose link ended ends too: the pass clears the unproven 
   t.equal((await prisma.user.findUniqueOrThrow({ where: { id: account.user.id } })).pendingEmail, null, 'the expired change is cleared')
   t.equal((await prisma.user.findUniqueOrThrow({ where: { id: other.user.id } })).pendingEmail, 'still.pending@example.net', 'a change whose link works stays')
   t.equal((await app.inject({ method: 'GET', url: '/users/me', headers })).json().pendingEmail, null)
+})
+
+// Regression: the clearing read every user each hour to find the few with a change pending.
+t.test('the clearing of abandoned email changes reads the users with one by index, not every user', async t => {
+  const database = await createTestDatabase()
+  t.teardown(database.drop)
+  const reads = await readsOfIndex(database.url, abandonedEmailChangesClearing(new Date(), 1000), 'User_pendingEmail_idx')
+  t.ok(reads.length > 0, 'User_pendingEmail_idx: the users with a change pending')
 })
 
 t.test('the pass sweeps expired passkey challenges, and the challenge sweep the login\'s, even with no request to do it', async t => {

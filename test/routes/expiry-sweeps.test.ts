@@ -7,6 +7,7 @@ import { registrationCeremoniesDeletion } from '../../src/services/passkeys/cere
 import { buildTestApp } from '../helpers/app.js'
 import { withClient } from '../helpers/database.js'
 import { enrolTotp } from '../helpers/mfa.js'
+import { readsOfIndex } from '../helpers/query-plans.js'
 import { loginWithBody, registerProvenAccount } from '../helpers/users.js'
 
 const { app, prisma, pool, database, clock } = await buildTestApp(t)
@@ -89,19 +90,7 @@ t.test('a request sweeps at most 1000 expired rows; the retention pass works off
 // Regression: the deletion read every ceremony in the table, under the user's row: anyone who
 // can ask for ceremonies (a passwordless sign-in asks for one) could slow every remedy down.
 t.test('a remedy ends the user\'s passkey registrations by index, not by reading every ceremony', async t => {
-  interface PlanNode { 'Index Name'?: string, 'Index Cond'?: string, Plans?: PlanNode[] }
-  const deletion = registrationCeremoniesDeletion(account.user.id)
-  const plan = await withClient(database.url, async client => {
-    await client.query('BEGIN')
-    try {
-      // A table of a few rows is read whole whatever its indexes: the question is whether one serves.
-      await client.query('SET LOCAL enable_seqscan = off')
-      return (await client.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(`EXPLAIN (FORMAT JSON) ${deletion.text}`, deletion.values)).rows[0]?.['QUERY PLAN'][0]?.Plan
-    } finally {
-      await client.query('ROLLBACK')
-    }
-  })
-  const nodes = (node: PlanNode | undefined): PlanNode[] => node === undefined ? [] : [node, ...(node.Plans ?? []).flatMap(nodes)]
-  const lookups = nodes(plan).filter(node => node['Index Name'] === 'WebauthnChallenge_bindingId_idx').map(node => node['Index Cond'])
+  const reads = await readsOfIndex(database.url, registrationCeremoniesDeletion(account.user.id), 'WebauthnChallenge_bindingId_idx')
+  const lookups = reads.map(node => node['Index Cond'])
   t.match(lookups, [/"bindingId" = /], 'the ceremonies of the user\'s sessions, looked up by bindingId')
 })

@@ -191,8 +191,15 @@ export async function cancelEmailChange (db: Db, id: string): Promise<void> {
 export async function clearAbandonedEmailChanges (db: Db, at: Date, batch: number): Promise<number> {
   // "Unsafe" only in name: the text is a constant and the values are parameters; the tagged
   // form could not take the one liveness rule's SQL (liveSessionSql).
-  return await db.$executeRawUnsafe(CLEAR_ABANDONED_EMAIL_CHANGES, iso(at), batch)
+  const { text, values } = abandonedEmailChangesClearing(at, batch)
+  return await db.$executeRawUnsafe(text, ...values)
 }
+
+/**
+ * Reads the few users with a change pending by a partial index (User_pendingEmail_idx), not
+ * every user, each hour (test/plugins/retention.test.ts reads its plan).
+ */
+export const abandonedEmailChangesClearing = (at: Date, batch: number) => ({ text: CLEAR_ABANDONED_EMAIL_CHANGES, values: [iso(at), batch] })
 
 const CLEAR_ABANDONED_EMAIL_CHANGES = `UPDATE "User" SET "pendingEmail" = NULL, "updatedAt" = $1::timestamp(3) WHERE id IN (
   SELECT u.id FROM "User" u WHERE u."pendingEmail" IS NOT NULL AND NOT EXISTS (

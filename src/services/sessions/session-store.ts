@@ -378,6 +378,8 @@ export async function openSession (sql: Sql, session: NewSession): Promise<Opene
 /**
  * Deletes up to `batch` sessions that ended before `cutoff` (revoked, or past their idle or
  * absolute limit), skipping rows in use: the retention pass's (a login deletes its own user's).
+ * It reads the table whole, once an hour: an index that found the ended sessions would hold
+ * "idleExpiresAt", which every refresh rewrites, and cost each refresh its heap-only update.
  */
 export async function deleteSessionsEndedBefore (db: Db, cutoff: Date, batch: number): Promise<number> {
   return await db.$executeRaw`DELETE FROM "Session" WHERE id IN (SELECT id FROM "Session"
