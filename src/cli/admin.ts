@@ -1,4 +1,4 @@
-// `npm run admin:create -- --email E [--password P] [--username U]` and `npm run admin:promote -- --email E [--reactivate]`.
+// `npm run admin:create -- --email E [--password P] [--username U]` and `npm run admin:promote -- --email E [--reactivate] [--unverified]`.
 import { parseArgs } from 'node:util'
 import AjvCompiler from '@fastify/ajv-compiler'
 import { Type } from '@sinclair/typebox'
@@ -11,7 +11,7 @@ import { Email, EmailLookup, NewPassword, Username } from '../schemas/common.js'
 import { createAdminAccounts, type Promotion } from '../services/admin/first-admin.js'
 import { passwordServiceFor } from '../services/index.js'
 
-const usage = 'usage: admin.ts create --email E [--password P] [--username U] | admin.ts promote --email E [--reactivate]'
+const usage = 'usage: admin.ts create --email E [--password P] [--username U] | admin.ts promote --email E [--reactivate] [--unverified]'
 
 /**
  * The password, never echoed: from a silent prompt (asked twice) on a terminal, else the
@@ -29,18 +29,18 @@ async function askPassword (): Promise<string> {
   return input.split(/\r?\n/)[0] ?? ''
 }
 
-type Input = { email: string, password: string, username?: string } | { email: string, reactivate: boolean }
-type Options = { email: string, password?: string | undefined, username?: string | undefined, reactivate?: boolean | undefined }
+type Input = { email: string, password: string, username?: string } | { email: string, reactivate: boolean, unverified: boolean }
+type Options = { email: string, password?: string | undefined, username?: string | undefined, reactivate?: boolean | undefined, unverified?: boolean | undefined }
 
 /** The command and its options, before anything is read or opened: bad usage is said first. */
 function commandOf (): { command: 'create' | 'promote', options: Options } {
   const { positionals, values } = parseArgs({
-    options: { email: { type: 'string' }, password: { type: 'string' }, username: { type: 'string' }, reactivate: { type: 'boolean' } },
+    options: { email: { type: 'string' }, password: { type: 'string' }, username: { type: 'string' }, reactivate: { type: 'boolean' }, unverified: { type: 'boolean' } },
     allowPositionals: true
   })
   const [command] = positionals
   if ((command !== 'create' && command !== 'promote') || values.email === undefined || positionals.length > 1) throw new Error(usage)
-  if (command === 'create' && values.reactivate !== undefined) throw new Error(usage)
+  if (command === 'create' && (values.reactivate !== undefined || values.unverified !== undefined)) throw new Error(usage)
   return { command, options: { ...values, email: values.email } }
 }
 
@@ -48,12 +48,13 @@ function commandOf (): { command: 'create' | 'promote', options: Options } {
 async function inputOf (config: Config, { command, options }: ReturnType<typeof commandOf>): Promise<Input> {
   const input = command === 'create'
     ? { email: options.email, password: options.password ?? await askPassword(), ...(options.username === undefined ? {} : { username: options.username }) }
-    : { email: options.email, reactivate: options.reactivate === true }
+    : { email: options.email, reactivate: options.reactivate === true, unverified: options.unverified === true }
   const schema = Type.Object({
     email: command === 'create' ? Email : EmailLookup,
     password: Type.Optional(NewPassword({ minLength: config.PASSWORD_MIN_LENGTH, maxLength: config.PASSWORD_MAX_LENGTH })),
     username: Type.Optional(Username),
-    reactivate: Type.Optional(Type.Boolean())
+    reactivate: Type.Optional(Type.Boolean()),
+    unverified: Type.Optional(Type.Boolean())
   })
   const validate = AjvCompiler()({}, { customOptions: {} })({ schema, method: 'POST', url: '/cli', httpPart: 'body' })
   if (validate(input) !== true) throw new Error(`invalid input: ${validate.errors?.map(e => `${e.instancePath.slice(1)} ${e.message ?? ''}`).join(', ') ?? ''}`)
@@ -73,6 +74,7 @@ function refusalOf (email: string) {
   return (error: Error & { code?: string }): never => {
     if (error.code === 'NOT_FOUND') throw new Error(`no account with the email ${email}`)
     if (error.code === 'USER_INACTIVE') throw new Error(`${email} is deactivated: not promoted. Run again with --reactivate to reactivate it as well (with its old password)`)
+    if (error.code === 'USER_UNVERIFIED') throw new Error(`${email} has never proven its address, so whoever registered it may not own it: not promoted. Its owner follows the link mailed to it (POST /auth/email/resend sends another); or run again with --unverified if you know the account is theirs`)
     throw error
   }
 }
@@ -97,7 +99,7 @@ async function main (): Promise<string> {
       const user = await accounts.createAdmin(input, 'cli')
       line = `Created admin ${user.email} (${user.id})`
     } else {
-      const promotion = await accounts.promote(input.email, { reactivate: input.reactivate, via: 'cli' }).catch(refusalOf(input.email))
+      const promotion = await accounts.promote(input.email, { reactivate: input.reactivate, unverified: input.unverified, via: 'cli' }).catch(refusalOf(input.email))
       changed = promotion.promoted || promotion.reactivated
       line = promotionLine(promotion)
     }

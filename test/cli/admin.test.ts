@@ -1,4 +1,4 @@
-// The admin CLI: create (password from the command line or standard input, never echoed) and promote (a deactivated account only when asked), audited.
+// The admin CLI: create (password from the command line or standard input, never echoed) and promote (a deactivated account, or one whose address was never proven, only when asked), audited.
 import { spawn } from 'node:child_process'
 import t from 'tap'
 import { createTestDatabase, withClient } from '../helpers/database.js'
@@ -64,6 +64,7 @@ t.test('refusals: existing account, weak password, bad email, bad usage', async 
     [['create', '--email', 'not-an-email', '--password', 'a long admin passphrase'], /invalid input: email/],
     [['delete', '--email', 'root@example.com'], /usage/],
     [['promote'], /usage/],
+    [['create', '--email', 'new@example.com', '--password', 'a long admin passphrase 3', '--unverified'], /usage/],
     [['promote', '--email', 'nobody@example.com'], /no account with the email/]
   ] as const
   // At once: none of them changes anything another reads.
@@ -77,7 +78,7 @@ t.test('refusals: existing account, weak password, bad email, bad usage', async 
 
 t.test('promote an existing user', async t => {
   await withClient(database.url, client => client.query(
-    'INSERT INTO "User" (id, email, "passwordHash", "updatedAt") VALUES (gen_random_uuid(), $1, $2, now())', ['member@example.com', 'x']))
+    'INSERT INTO "User" (id, email, "passwordHash", "emailVerifiedAt", "updatedAt") VALUES (gen_random_uuid(), $1, $2, now(), now())', ['member@example.com', 'x']))
   const result = await run(['promote', '--email', 'MEMBER@example.com'])
   t.equal(result.code, 0, result.output)
   t.match(result.output, /^Promoted admin member@example.com \(/)
@@ -91,7 +92,7 @@ t.test('promote an existing user', async t => {
 t.test('promote finds an account whose address an older rule took (regression: refused as an invalid email)', async t => {
   const older = `${'o'.repeat(70)}@example.com`
   await withClient(database.url, client => client.query(
-    'INSERT INTO "User" (id, email, "passwordHash", "updatedAt") VALUES (gen_random_uuid(), $1, $2, now())', [older, 'x']))
+    'INSERT INTO "User" (id, email, "passwordHash", "emailVerifiedAt", "updatedAt") VALUES (gen_random_uuid(), $1, $2, now(), now())', [older, 'x']))
   const result = await run(['promote', '--email', older])
   t.equal(result.code, 0, result.output)
   t.equal(await roleOf(older), 'admin')
@@ -99,7 +100,7 @@ t.test('promote finds an account whose address an older rule took (regression: r
 
 t.test('promote refuses a deactivated account unless --reactivate (regression: it came back as admin, with its old password, unrecorded)', async t => {
   await withClient(database.url, client => client.query(
-    'INSERT INTO "User" (id, email, "passwordHash", "isActive", "updatedAt") VALUES (gen_random_uuid(), $1, $2, false, now())', ['compromised@example.com', 'x']))
+    'INSERT INTO "User" (id, email, "passwordHash", "isActive", "emailVerifiedAt", "updatedAt") VALUES (gen_random_uuid(), $1, $2, false, now(), now())', ['compromised@example.com', 'x']))
   const refused = await run(['promote', '--email', 'compromised@example.com'])
   t.equal(refused.code, 1, refused.output)
   t.match(refused.output, /compromised@example.com is deactivated: not promoted\. Run again with --reactivate/)
@@ -114,4 +115,19 @@ t.test('promote refuses a deactivated account unless --reactivate (regression: i
     { action: 'user.role_changed', actorId: null, details: { from: 'user', to: 'admin', via: 'cli' } },
     { action: 'user.activated', actorId: null, details: { via: 'cli' } }
   ])
+})
+
+// Regression: whoever registered a colleague's address, never proven, was made admin by it.
+t.test('promote refuses an account whose address was never proven, unless --unverified', async t => {
+  await withClient(database.url, client => client.query(
+    'INSERT INTO "User" (id, email, "passwordHash", "updatedAt") VALUES (gen_random_uuid(), $1, $2, now())', ['squatted@example.com', 'x']))
+  const refused = await run(['promote', '--email', 'squatted@example.com'])
+  t.equal(refused.code, 1, refused.output)
+  t.match(refused.output, /squatted@example.com has never proven its address.*not promoted.*--unverified/)
+  t.equal(await roleOf('squatted@example.com'), 'user', 'nothing changed')
+  t.same(await auditOf('squatted@example.com'), [])
+  const vouched = await run(['promote', '--email', 'squatted@example.com', '--unverified'])
+  t.equal(vouched.code, 0, vouched.output)
+  t.equal(await roleOf('squatted@example.com'), 'admin', 'the operator vouched for it')
+  t.same(await auditOf('squatted@example.com'), [{ action: 'user.role_changed', actorId: null, details: { from: 'user', to: 'admin', via: 'cli' } }])
 })

@@ -14,7 +14,7 @@ import { fetchInPage, launchChromium, servePage, withChromium } from '../helpers
 import { enrolTotp } from '../helpers/mfa.js'
 import { freePort } from '../helpers/net.js'
 import { until } from '../helpers/until.js'
-import { loginWithBody, newAccount, proveAddress, registerAccount } from '../helpers/users.js'
+import { loginWithBody, newAccount, proveAddress, registerAccount, registerProvenAccount } from '../helpers/users.js'
 
 const screenshots = process.env.CONSOLE_SCREENSHOTS_DIR
 /** REAUTH_MAX_AGE_SECONDS, and one more: the session is no longer fresh. */
@@ -40,7 +40,7 @@ async function consoleSuite (): Promise<void> {
 
   const admin = await registerAccount(app, { ...newAccount(), email: 'admin@example.com', username: 'ops' })
   await prisma.user.update({ where: { id: admin.user.id }, data: { role: 'admin' } })
-  const ada = await registerAccount(app, { ...newAccount(), email: 'ada@example.com', username: 'ada' })
+  const ada = await registerProvenAccount(app, prisma, { ...newAccount(), email: 'ada@example.com', username: 'ada' })
   const grace = await registerAccount(app, { ...newAccount(), email: 'grace@example.com', username: 'grace' })
   // The first: a user agent that spells the console's own mark (regression: shown word for word, it read as the admin's session).
   const devices = ['Chrome on Linux (this console)', 'Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Mobile/15E148 Safari/604.1',

@@ -3,7 +3,7 @@ import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { loginAsAdmin } from '../helpers/admin.js'
 import { enrolTotp, nextCode } from '../helpers/mfa.js'
-import { loginWithBody, registerAccount } from '../helpers/users.js'
+import { loginWithBody, registerAccount, registerProvenAccount } from '../helpers/users.js'
 
 const { app, prisma, clock } = await buildTestApp(t)
 const REAUTH_MAX_AGE_SECONDS = 600
@@ -25,7 +25,7 @@ const freshWrites = (id: string): Write[] => [
 // email, yet could promote any account, remove factors, delete users and stretch token lifetimes.
 t.test('a stale admin session is refused every privilege or credential change, and nothing changes', async t => {
   const admin = await loginAsAdmin(app, prisma)
-  const target = await registerAccount(app)
+  const target = await registerProvenAccount(app, prisma)
   await loginWithBody(app, target)
   clock.advance(REAUTH_MAX_AGE_SECONDS + 1)
   const auditBefore = await prisma.auditEvent.count({ where: { actorId: admin.user.id } })
@@ -53,7 +53,7 @@ t.test('a stale admin session is refused every privilege or credential change, a
 // an admin's refresh token could promote an account within the admin's ten minutes.
 t.test('an admin\'s token minted by a refresh is refused every privilege or credential change, even at once', async t => {
   const admin = await loginAsAdmin(app, prisma)
-  const target = await registerAccount(app)
+  const target = await registerProvenAccount(app, prisma)
   const refreshed = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: admin.refreshToken } })
   t.equal(refreshed.statusCode, 200)
   const headers = { authorization: `Bearer ${refreshed.json().accessToken as string}` }

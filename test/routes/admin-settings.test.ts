@@ -2,7 +2,7 @@
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { loginAsAdmin } from '../helpers/admin.js'
-import { loginWithBody, loginWithCookies, registerAccount } from '../helpers/users.js'
+import { loginWithBody, loginWithCookies, registerAccount, registerProvenAccount } from '../helpers/users.js'
 
 const env = { SETTINGS_REFRESH_SECONDS: '1' }
 const { app, prisma, database } = await buildTestApp(t, { env })
@@ -71,7 +71,7 @@ t.test('the audit entry of a change holds the stored values it replaced, not thi
 })
 
 t.test('the audit trail records security events and admin actions, with no secrets', async t => {
-  const user = await registerAccount(app)
+  const user = await registerProvenAccount(app, prisma)
   await app.inject({ method: 'POST', url: '/auth/login', payload: { email: user.email, password: 'wrong password here' } })
   await app.inject({ method: 'POST', url: '/auth/login', payload: { email: 'nobody@example.com', password: 'whatever it is' } })
   const tokens = await loginWithBody(app, user)
@@ -110,7 +110,7 @@ t.test('the audit trail pages newest first', async t => {
 
 // Regression: entries carried ids only, and the console asked for each user, one call each.
 t.test('each entry carries its users\' current addresses, none once a user is deleted', async t => {
-  const user = await registerAccount(app)
+  const user = await registerProvenAccount(app, prisma)
   const changed = await app.inject({ method: 'PATCH', url: `/admin/users/${user.user.id}`, headers: admin.headers, payload: { role: 'admin' } })
   t.equal(changed.statusCode, 200)
   const entryOf = async () => (await app.inject({ method: 'GET', url: `/admin/audit?subjectId=${user.user.id}&action=user.role_changed`, headers: admin.headers })).json().items[0]

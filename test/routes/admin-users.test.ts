@@ -5,7 +5,7 @@ import { buildTestApp } from '../helpers/app.js'
 import { loginAsAdmin } from '../helpers/admin.js'
 import { logCapture } from '../helpers/mail.js'
 import { dropConnectionOf, whileHeld } from '../helpers/locks.js'
-import { loginWithBody, registerAccount } from '../helpers/users.js'
+import { loginWithBody, proveAddress, registerAccount, registerProvenAccount } from '../helpers/users.js'
 
 const { app, prisma, pool, database } = await buildTestApp(t)
 const admin = await loginAsAdmin(app, prisma)
@@ -148,7 +148,7 @@ t.test("an admin's change of the profile alone moves the user's updatedAt", asyn
 
 t.test('an admin renames a user: a name kept for staff may be given and taken away, a name in use is 409 USERNAME_TAKEN, the name given up is audited (regression: a demoted admin kept "support-…" for good)', async t => {
   const tag = Date.now().toString(36)
-  const staff = await registerAccount(app, { email: `staff${tag}@example.com`, password: 'a good password for staff', username: `plain${tag}` })
+  const staff = await registerProvenAccount(app, prisma, { email: `staff${tag}@example.com`, password: 'a good password for staff', username: `plain${tag}` })
   const rename = async (id: string, username: string) => await app.inject({ method: 'PATCH', url: `/admin/users/${id}`, headers: admin.headers, payload: { username } })
   const given = await rename(staff.user.id, `Support-${tag}`)
   t.equal(given.statusCode, 200, 'a name kept for staff, given by an admin')
@@ -170,7 +170,7 @@ t.test('an admin renames a user: a name kept for staff may be given and taken aw
 })
 
 t.test('role changes reach the token at the next refresh', async t => {
-  const user = await registerAccount(app)
+  const user = await registerProvenAccount(app, prisma)
   const { refreshToken } = await loginWithBody(app, user)
   const response = await app.inject({ method: 'PATCH', url: `/admin/users/${user.user.id}`, headers: admin.headers, payload: { role: 'admin', profile: { displayName: 'Promoted' } } })
   t.equal(response.statusCode, 200)
@@ -182,6 +182,20 @@ t.test('role changes reach the token at the next refresh', async t => {
   t.equal(bad.statusCode, 400)
   const empty = await app.inject({ method: 'PATCH', url: `/admin/users/${user.user.id}`, headers: admin.headers, payload: {} })
   t.equal(empty.statusCode, 400)
+})
+
+// Regression: whoever registered an address, a colleague's say, was made admin by it; with the
+// second factor required of admins, they moved the account to an address of theirs and set one up.
+t.test('an account whose address was never proven is not made admin: 409 USER_UNVERIFIED, and nothing changes', async t => {
+  const user = await registerAccount(app)
+  const promote = async () => await app.inject({ method: 'PATCH', url: `/admin/users/${user.user.id}`, headers: admin.headers, payload: { role: 'admin', profile: { displayName: 'Squatter' } } })
+  const refused = await promote()
+  t.equal(refused.statusCode, 409)
+  t.equal(refused.json().code, 'USER_UNVERIFIED')
+  t.match(await prisma.user.findUniqueOrThrow({ where: { id: user.user.id }, select: { role: true, profile: { select: { displayName: true } } } }), { role: 'user', profile: { displayName: null } }, 'nothing changed')
+  t.equal(await prisma.auditEvent.count({ where: { subjectId: user.user.id, action: { in: ['user.role_changed', 'user.updated'] } } }), 0, 'nothing recorded')
+  await proveAddress(prisma, user.user.id)
+  t.equal((await promote()).json().role, 'admin', 'once its owner proved the address')
 })
 
 t.test('deactivating ends every session and blocks login and refresh; reactivating lets them log in', async t => {

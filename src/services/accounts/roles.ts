@@ -1,5 +1,6 @@
 // Roles and what each may do. A route asks for a permission, never for a role name, so a new
-// role (a support agent who may read users but not change them) is one line here.
+// role (a support agent who may read users but not change them) is one line here. A role with
+// `users:write` can give any role, its own and admin included: it is an admin in all but name.
 const permissionsByRole = {
   user: [],
   admin: ['users:read', 'users:write', 'sessions:revoke', 'settings:read', 'settings:write', 'audit:read']
@@ -16,7 +17,10 @@ export function hasPermission (role: string, permission: Permission): boolean {
   return granted.includes(permission)
 }
 
-/** A role that grants any permission is an administrative one. */
+/**
+ * A role that grants any permission is an administrative one. It is given only to an account
+ * whose address was proven (or that the operator vouches for): anyone can register an address.
+ */
 export function isAdministrative (role: string): boolean {
   return Object.hasOwn(permissionsByRole, role) && permissionsByRole[role as Role].length > 0
 }

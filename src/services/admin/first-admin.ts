@@ -44,16 +44,19 @@ export function createAdminAccounts ({ prisma, sql, passwords, now = () => new D
   /**
    * Makes the account of `email` an admin; its audit entries (no actor, `details.via`) commit
    * with the change. A deactivated account is refused (USER_INACTIVE) unless `reactivate`:
-   * one deactivated as compromised must not come back, with its old password, unnoticed.
+   * one deactivated as compromised must not come back, with its old password, unnoticed. An
+   * account whose address was never proven is refused (USER_UNVERIFIED) unless `unverified`
+   * (the operator vouches for it): anyone can register an address, a colleague's included.
    */
-  async function promote (email: string, { reactivate = false, via = 'cli' }: { reactivate?: boolean, via?: AdminVia } = {}): Promise<Promotion> {
+  async function promote (email: string, { reactivate = false, unverified = false, via = 'cli' }: { reactivate?: boolean, unverified?: boolean, via?: AdminVia } = {}): Promise<Promotion> {
     return await prisma.$transaction(async tx => {
       const found = await userByEmail(tx, canonical(email), { id: true })
       // Read again under the row's lock: the role and state this change replaces.
       if (found !== null) await lockUser(tx, found.id)
-      const before = found === null ? null : await userById(tx, found.id, { id: true, role: true, isActive: true })
+      const before = found === null ? null : await userById(tx, found.id, { id: true, role: true, isActive: true, emailVerifiedAt: true })
       if (before === null) throw apiError('NOT_FOUND')
       if (!before.isActive && !reactivate) throw apiError('USER_INACTIVE')
+      if (before.role !== 'admin' && before.emailVerifiedAt === null && !unverified) throw apiError('USER_UNVERIFIED')
       const user = toApiUser(await promoteToAdmin(tx, before.id, reactivate))
       const entry = { actorId: null, subjectId: before.id }
       if (before.role !== 'admin') await audit.recordIn(tx, { ...entry, action: 'user.role_changed', details: { from: before.role, to: 'admin', via } })
@@ -93,7 +96,8 @@ export function createAdminAccounts ({ prisma, sql, passwords, now = () => new D
         if (!found.isActive) return 'inactive'
         const vouched = found.emailVerifiedAt !== null || (password !== undefined && await passwords.verify(found.passwordHash, password))
         if (!vouched) return 'unproven'
-        const outcome = await promote(email, { via: 'bootstrap' }).catch((error: { code?: string }) => {
+        // Proven by ADMIN_PASSWORD, or by the address: checked again as it is promoted.
+        const outcome = await promote(email, { via: 'bootstrap', unverified: found.emailVerifiedAt === null }).catch((error: { code?: string }) => {
           // Deactivated since it was read.
           if (error.code === 'USER_INACTIVE') return 'inactive' as const
           throw error

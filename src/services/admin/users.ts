@@ -9,7 +9,7 @@ import type { AdminActor } from './admin-actor.js'
 import type { AuditService } from './audit.js'
 import { after, decodeCursor, encodeCursor, type Page } from '../pagination.js'
 import type { PasswordResetService } from '../passwords/password-reset.js'
-import type { Role } from '../accounts/roles.js'
+import { isAdministrative, type Role } from '../accounts/roles.js'
 import type { LoginThrottle } from '../sessions/login-throttle.js'
 import type { SessionService, SessionView } from '../sessions/sessions.js'
 import { toAdminUser, type AdminUser } from '../accounts/api-user.js'
@@ -113,7 +113,8 @@ function userAdministration ({ prisma, sessions, audit, oneTimeTokens, throttle,
 
     /**
      * Changes role, active state or profile. Deactivating ends every session at once; the
-     * last active admin can be neither demoted nor deactivated. One transaction: the change,
+     * last active admin can be neither demoted nor deactivated; an account whose address was
+     * never proven is not given an administrative role (its registrant may not own the address). One transaction: the change,
      * the end of the sessions and the audit entries commit together or not at all, so a
      * failure leaves nothing half done for the admin's retry to skip.
      */
@@ -125,6 +126,7 @@ function userAdministration ({ prisma, sessions, audit, oneTimeTokens, throttle,
         // `before` is read under the row's lock: the role and state this change replaces.
         const before = await adminViewOf(tx, id)
         if (before === null) throw apiError('NOT_FOUND')
+        if (changes.role !== undefined && isAdministrative(changes.role) && !isAdministrative(before.role) && before.emailVerifiedAt === null) throw apiError('USER_UNVERIFIED')
         const demotes = before.role === 'admin' && changes.role !== undefined && changes.role !== 'admin'
         const deactivates = before.isActive && changes.isActive === false
         if (demotes || deactivates) await assertAnotherActiveAdmin(tx, id)
