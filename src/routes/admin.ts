@@ -139,13 +139,15 @@ function userCredentialRoutes (routes: TypedRoutes, can: Can, fresh: Fresh, acto
       security,
       operationId: 'adminRevokeSessions',
       summary: 'End every session of a user',
-      description: 'Audited. Like a new password, it also ends a staged email change with its link, the reset links, the login challenges and the set-ups of an authenticator app or a passkey under way. Needs no fresh authentication: it only takes access away, and an admin must be able to apply it at once.',
+      description: 'Audited. Like a new password, it also ends a staged email change with its link, the reset links, the login challenges and the set-ups of an authenticator app or a passkey under way. Ending one\'s own sessions signs the admin out: the cookies are cleared. Needs no fresh authentication: it only takes access away, and an admin must be able to apply it at once.',
       params: UserParams,
       body: EmptyBody,
-      response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) }
+      response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) },
+      ...authCookies({ 204: 'cleared' })
     }
   }, async (request, reply) => {
     await admin.revokeSessions(actor(request, 'sessions:revoke'), request.params.id)
+    if (request.params.id === callerOf(request).userId) reply.clearAuthCookies()
     return reply.code(204).send(null)
   })
 }

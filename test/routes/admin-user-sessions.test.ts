@@ -130,6 +130,20 @@ t.test('an admin who ends their own session by cookie is signed out', async t =>
   t.ok(response.cookies.length >= 2 && response.cookies.every(c => c.value === '' && c.maxAge === 0), 'both cookies cleared')
 })
 
+// Regression: the sessions ended, the browser kept the cookies of one of them.
+t.test('an admin who ends every session of their own by cookie is signed out', async t => {
+  const self = await loginAsAdmin(app, prisma)
+  const login = await app.inject({ method: 'POST', url: '/auth/login', headers: { 'sec-fetch-site': 'same-origin' }, payload: { email: self.email, password: self.password } })
+  const cookie = login.cookies.map(c => `${c.name}=${c.value}`).join('; ')
+  const response = await app.inject({ method: 'POST', url: `/admin/users/${self.user.id}/sessions/revoke`, headers: { cookie, 'sec-fetch-site': 'same-origin' } })
+  t.equal(response.statusCode, 204)
+  t.ok(response.cookies.length >= 2 && response.cookies.every(c => c.value === '' && c.maxAge === 0), 'both cookies cleared')
+  t.equal(await prisma.session.count({ where: { userId: self.user.id, revokedAt: null } }), 0, 'every session ended')
+  const other = await app.inject({ method: 'POST', url: `/admin/users/${self.user.id}/sessions/revoke`, headers: admin.headers })
+  t.equal(other.statusCode, 204)
+  t.same(other.cookies, [], "another's sessions ended: the caller's cookies are left alone")
+})
+
 t.test('POST /admin/users/:id/password-reset mails a working link through the outbox; a deactivated user is 409 USER_INACTIVE', async t => {
   const user = await registerAccount(app)
   const response = await asAdmin('POST', `/admin/users/${user.user.id}/password-reset`)
