@@ -45,7 +45,7 @@ const catalogue = {
   LAST_ADMIN: [409, 'This would leave no active admin'],
   EMAIL_TAKEN: [409, 'This email address is used by another account'],
   USER_INACTIVE: [409, 'This account is deactivated; activate it first'],
-  USER_UNVERIFIED: [409, 'This account\'s address was never proven: its owner must follow the link mailed to it first'],
+  USER_UNVERIFIED: [409, 'This account\'s address was never proven: have its password reset first (the reset proves the address, and the password becomes its owner\'s)'],
   MFA_ALREADY_ENABLED: [409, 'A second factor is already set up; remove it first'],
   MFA_NOT_ENABLED: [409, 'This account has no %s'],
   PASSKEY_ALREADY_REGISTERED: [409, 'This passkey is already registered'],

@@ -74,7 +74,7 @@ function refusalOf (email: string) {
   return (error: Error & { code?: string }): never => {
     if (error.code === 'NOT_FOUND') throw new Error(`no account with the email ${email}`)
     if (error.code === 'USER_INACTIVE') throw new Error(`${email} is deactivated: not promoted. Run again with --reactivate to reactivate it as well (with its old password)`)
-    if (error.code === 'USER_UNVERIFIED') throw new Error(`${email} has never proven its address, so whoever registered it may not own it: not promoted. Its owner follows the link mailed to it (POST /auth/email/resend sends another); or run again with --unverified if you know the account is theirs`)
+    if (error.code === 'USER_UNVERIFIED') throw new Error(`${email} has never proven its address, so whoever registered it may not own it: not promoted. Have its password reset first (POST /admin/users/:id/password-reset, or the owner's own POST /auth/password/forgot): the reset proves the address and the password becomes the owner's. Or run again with --unverified if you know the account is theirs`)
     throw error
   }
 }

@@ -129,5 +129,5 @@ t.test('promote refuses an account whose address was never proven, unless --unve
   const vouched = await run(['promote', '--email', 'squatted@example.com', '--unverified'])
   t.equal(vouched.code, 0, vouched.output)
   t.equal(await roleOf('squatted@example.com'), 'admin', 'the operator vouched for it')
-  t.same(await auditOf('squatted@example.com'), [{ action: 'user.role_changed', actorId: null, details: { from: 'user', to: 'admin', via: 'cli' } }])
+  t.same(await auditOf('squatted@example.com'), [{ action: 'user.role_changed', actorId: null, details: { from: 'user', to: 'admin', via: 'cli', unverified: true } }], 'the trail says the operator vouched')
 })

@@ -1,7 +1,7 @@
 // Which index PostgreSQL reads for a statement, from its plan (EXPLAIN), on either database.
 import { withClient } from './database.js'
 
-export interface PlanNode { 'Node Type': string, 'Index Name'?: string, 'Index Cond'?: string, Plans?: PlanNode[] }
+export interface PlanNode { 'Index Name'?: string, 'Index Cond'?: string, Plans?: PlanNode[] }
 
 /**
  * The nodes of `statement`'s plan that read `index`. Sequential scans are off while it is

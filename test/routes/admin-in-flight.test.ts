@@ -6,7 +6,7 @@ import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { loginAsAdmin } from '../helpers/admin.js'
 import { whileHeld } from '../helpers/locks.js'
-import { registerAccount } from '../helpers/users.js'
+import { registerAccount, registerProvenAccount } from '../helpers/users.js'
 
 const { app, prisma, pool, database, clock } = await buildTestApp(t)
 type Admin = Awaited<ReturnType<typeof loginAsAdmin>>
@@ -35,7 +35,7 @@ t.test('an admin removed while their request is under way changes nothing, whate
   for (const { how, status, code, remove } of removals) {
     const guardian = await loginAsAdmin(app, prisma)
     const rogue = await loginAsAdmin(app, prisma)
-    const accomplice = await registerAccount(app)
+    const accomplice = await registerProvenAccount(app, prisma)
     const victim = await loginAsAdmin(app, prisma)
     const inactive = await registerAccount(app)
     await prisma.user.update({ where: { id: inactive.user.id }, data: { isActive: false } })

@@ -59,7 +59,9 @@ export function createAdminAccounts ({ prisma, sql, passwords, now = () => new D
       if (before.role !== 'admin' && before.emailVerifiedAt === null && !unverified) throw apiError('USER_UNVERIFIED')
       const user = toApiUser(await promoteToAdmin(tx, before.id, reactivate))
       const entry = { actorId: null, subjectId: before.id }
-      if (before.role !== 'admin') await audit.recordIn(tx, { ...entry, action: 'user.role_changed', details: { from: before.role, to: 'admin', via } })
+      // Said in the trail: the operator vouched for an account whose address nobody proved.
+      const vouched = before.emailVerifiedAt === null ? { unverified: true } : {}
+      if (before.role !== 'admin') await audit.recordIn(tx, { ...entry, action: 'user.role_changed', details: { from: before.role, to: 'admin', via, ...vouched } })
       if (!before.isActive) await audit.recordIn(tx, { ...entry, action: 'user.activated', details: { via } })
       return { user, promoted: before.role !== 'admin', reactivated: !before.isActive }
     })
@@ -96,7 +98,8 @@ export function createAdminAccounts ({ prisma, sql, passwords, now = () => new D
         if (!found.isActive) return 'inactive'
         const vouched = found.emailVerifiedAt !== null || (password !== undefined && await passwords.verify(found.passwordHash, password))
         if (!vouched) return 'unproven'
-        // Proven by ADMIN_PASSWORD, or by the address: checked again as it is promoted.
+        // Proven by ADMIN_PASSWORD, or by the address (checked again as it is promoted; the
+        // account is looked up again by its address, as the operator named it).
         const outcome = await promote(email, { via: 'bootstrap', unverified: found.emailVerifiedAt === null }).catch((error: { code?: string }) => {
           // Deactivated since it was read.
           if (error.code === 'USER_INACTIVE') return 'inactive' as const

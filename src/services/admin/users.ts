@@ -126,7 +126,7 @@ function userAdministration ({ prisma, sessions, audit, oneTimeTokens, throttle,
         // `before` is read under the row's lock: the role and state this change replaces.
         const before = await adminViewOf(tx, id)
         if (before === null) throw apiError('NOT_FOUND')
-        if (changes.role !== undefined && isAdministrative(changes.role) && !isAdministrative(before.role) && before.emailVerifiedAt === null) throw apiError('USER_UNVERIFIED')
+        if (changes.role !== undefined && changes.role !== before.role && isAdministrative(changes.role) && before.emailVerifiedAt === null) throw apiError('USER_UNVERIFIED')
         const demotes = before.role === 'admin' && changes.role !== undefined && changes.role !== 'admin'
         const deactivates = before.isActive && changes.isActive === false
         if (demotes || deactivates) await assertAnotherActiveAdmin(tx, id)

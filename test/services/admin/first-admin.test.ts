@@ -65,6 +65,7 @@ t.test('an account nobody vouched for is not promoted: its address unverified an
   t.equal((await prisma.user.findUniqueOrThrow({ where: { email: 'boss@example.com' } })).role, 'user')
   t.equal(await accounts.bootstrap('boss@example.com', 'the squatter chose this one'), 'promoted', 'whoever knows its password is its owner')
   t.equal((await prisma.user.findUniqueOrThrow({ where: { email: 'boss@example.com' } })).role, 'admin')
+  t.same(await entriesOf('boss@example.com'), [{ action: 'user.role_changed', actorId: null, details: { from: 'user', to: 'admin', via: 'bootstrap', unverified: true } }], 'vouched for by the operator, as the trail says')
 })
 
 t.test('creates the account when none exists; needs a password for that', async t => {
