@@ -4,7 +4,7 @@ import { createRequire } from 'node:module'
 import AjvCompiler from '@fastify/ajv-compiler'
 import type ProxyAddr from '@fastify/proxy-addr'
 import type { Config } from './config.js'
-import { listOf } from './config-derived.js'
+import { handsTokenToOwnPage, leadsToOwnPage, listOf, RESET_PAGE, VERIFICATION_PAGE } from './config-derived.js'
 import { isWeakSecret, SECRET_BAR, TOKEN_BAR } from './config-weak-secrets.js'
 import { Email } from './schemas/common.js'
 
@@ -66,10 +66,14 @@ export function consistencyProblems (config: Config): string[] {
   if (config.JWT_ALGORITHM !== 'HS256' && config.JWT_KEYS_DIR === undefined) {
     problems.push(`JWT_KEYS_DIR: required with JWT_ALGORITHM=${config.JWT_ALGORITHM} (make a key with: npm run keys:generate)`)
   }
-  for (const name of ['PASSWORD_RESET_URL', 'EMAIL_VERIFICATION_URL'] as const) {
+  for (const [name, page] of [['PASSWORD_RESET_URL', RESET_PAGE], ['EMAIL_VERIFICATION_URL', VERIFICATION_PAGE]] as const) {
     const template = config[name]
-    if (template !== undefined && !isLinkTemplate(template)) {
+    if (template === undefined) continue
+    if (!isLinkTemplate(template)) {
       problems.push(`${name}: must be an http(s) URL containing {token}, like https://app.example.com/path?token={token}`)
+    } else if (leadsToOwnPage(config.PUBLIC_URL, template, page) && !handsTokenToOwnPage(template)) {
+      // The page would tell every mailed link's holder that the link is incomplete.
+      problems.push(`${name}: leads to the service's own page ${page}, which takes the token only as the value of "token" in the fragment or the query; write ${config.PUBLIC_URL}${page}#token={token}`)
     }
   }
   problems.push(...credentialUrlProblems(config), ...trustProxyProblems(config.TRUST_PROXY))

@@ -69,17 +69,37 @@ export function mailStopGraceMs (config: Config): number {
   return (config.SHUTDOWN_TIMEOUT_SECONDS - config.SHUTDOWN_DRAIN_SECONDS) * 500
 }
 
+// Stands for `{token}` while a template is read as a URL: base64url, as a token is, so that
+// it reads the same in a path, a query or a fragment.
+const TOKEN_PLACE = 'tokenGoesHere0'
+
+/** Whether links made from `template` (a valid one) open the service's own `page`. */
+export function leadsToOwnPage (publicUrl: string, template: string, page: string): boolean {
+  const url = new URL(template.replaceAll('{token}', TOKEN_PLACE))
+  return url.origin === publicUrl && url.pathname === page
+}
+
+/**
+ * Whether the service's own page finds the token in links made from `template`: it reads the
+ * parameter `token` of the fragment, else of the query (routes/link-pages.ts), so `{token}`
+ * must be that parameter's whole value.
+ */
+export function handsTokenToOwnPage (template: string): boolean {
+  const url = new URL(template.replaceAll('{token}', TOKEN_PLACE))
+  const read = new URLSearchParams(url.hash.slice(1)).get('token') ?? url.searchParams.get('token')
+  return read === TOKEN_PLACE
+}
+
 /**
  * Which of the service's own link pages to serve: those a link template leads to, whatever
  * carries the token (the query, or the fragment that keeps it out of every server's log).
  */
 export function ownLinkPagesOf (config: Config): { verification: boolean, reset: boolean } {
   const { emailVerificationUrl, passwordResetUrl } = mailSettingsOf(config)
-  const leadsTo = (template: string, page: string) => {
-    const url = new URL(template.replaceAll('{token}', 'token'))
-    return url.origin === config.PUBLIC_URL && url.pathname === page
+  return {
+    verification: leadsToOwnPage(config.PUBLIC_URL, emailVerificationUrl, VERIFICATION_PAGE),
+    reset: leadsToOwnPage(config.PUBLIC_URL, passwordResetUrl, RESET_PAGE)
   }
-  return { verification: leadsTo(emailVerificationUrl, VERIFICATION_PAGE), reset: leadsTo(passwordResetUrl, RESET_PAGE) }
 }
 
 /** The `aud` of access tokens (JWT_AUDIENCE, by default PUBLIC_URL), also their `client_id`. */

@@ -192,6 +192,17 @@ t.test('mail settings: defaults from PUBLIC_URL, link templates need {token}', a
   t.match(problemsOf({ PASSWORD_RESET_URL: 'https://app.example.com/reset' }), [/^PASSWORD_RESET_URL: must be an http\(s\) URL containing \{token\}/])
   t.match(problemsOf({ EMAIL_VERIFICATION_URL: 'javascript:alert({token})' }), [/^EMAIL_VERIFICATION_URL: /])
   t.match(problemsOf({ EMAIL_VERIFICATION_URL: 'https://exa mple.com/{token}' }), [/^EMAIL_VERIFICATION_URL: must be/])
+  // Regression: accepted, and every mailed link opened the service's page to "This link is incomplete".
+  const own = 'https://auth.example.com'
+  for (const template of [`${own}/verify-email?code={token}`, `${own}/verify-email#t={token}`, `${own}/verify-email#token=x{token}`, `${own}/verify-email?token={token}#token=abc`]) {
+    t.same(problemsOf({ PUBLIC_URL: own, EMAIL_VERIFICATION_URL: template }), [
+      `EMAIL_VERIFICATION_URL: leads to the service's own page /verify-email, which takes the token only as the value of "token" in the fragment or the query; write ${own}/verify-email#token={token}`
+    ], template)
+  }
+  t.match(problemsOf({ PUBLIC_URL: own, PASSWORD_RESET_URL: `${own}/reset-password?t={token}` }), [/^PASSWORD_RESET_URL: leads to the service's own page \/reset-password/])
+  for (const template of [`${own}/reset-password#token={token}`, `${own}/reset-password?lang=en&token={token}`, `${own}/reset-password?token={token}#lang=en`, 'https://app.example.com/reset-password?t={token}', `${own}/reset?t={token}`]) {
+    t.same(problemsOf({ PUBLIC_URL: own, PASSWORD_RESET_URL: template }), [], template)
+  }
   t.match(problemsOf({ MAIL_FROM: 'not an address' }), [/^MAIL_FROM: /])
   t.match(problemsOf({ MAIL_FROM: 'a@example.com\r\nBcc: victim@example.com' }), [/^MAIL_FROM: /], 'no header injection')
   t.match(problemsOf({ PASSWORD_RESET_TTL_SECONDS: '10', EMAIL_VERIFICATION_TTL_SECONDS: '99999999' }), [/^PASSWORD_RESET_TTL_SECONDS/, /^EMAIL_VERIFICATION_TTL_SECONDS/])

@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto'
 import { pino } from 'pino'
 import t from 'tap'
+import { loginAsAdmin } from '../helpers/admin.js'
 import { buildTestApp } from '../helpers/app.js'
 import { logCapture, startMailServer } from '../helpers/mail.js'
 import { freePort } from '../helpers/net.js'
@@ -59,6 +60,24 @@ t.test('the whole flow: mail, link, new password, every session ended', async t 
   const notice = await mail.nextMail(account.email, { subject: /^Your password was changed$/ })
   t.match(notice.text, /every session was signed out/)
   t.equal(notice.token, undefined, 'the notice carries no link')
+})
+
+// Regression: the mail an admin had sent told its reader that they had asked for it ("only the newest link you asked for", "If you did not ask for this").
+t.test('the reset mail reads right whoever asked: the owner (forgot) or an admin', async t => {
+  const owner = await registerAccount(app)
+  const admin = await loginAsAdmin(app, prisma)
+  t.equal((await forgot(owner.email)).statusCode, 202)
+  const asked = await mail.nextMail(owner.email, { subject: RESET })
+  t.equal((await app.inject({ method: 'POST', url: `/admin/users/${owner.user.id}/password-reset`, headers: admin.headers })).statusCode, 202)
+  const sent = await mail.nextMail(owner.email, { subject: RESET })
+  for (const received of [asked, sent]) {
+    t.notMatch(received.text, /you asked|did not ask|Someone/, 'nothing that says who asked')
+    t.match(received.text, 'A password reset was requested for your account.')
+    t.match(received.text, 'The link works once, for 30 minutes, until a newer reset link is sent.')
+    t.match(received.text, 'If you do not want to change your password, ignore this mail: it stays as it is.')
+  }
+  t.equal((await reset(asked.token, 'a brand new passphrase 42')).statusCode, 400, 'the admin\'s link replaced the one asked for before')
+  t.equal((await reset(sent.token, 'a brand new passphrase 42')).statusCode, 204)
 })
 
 // Someone registers the owner's address first and tries to set up factors, to keep the account

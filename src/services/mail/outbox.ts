@@ -42,8 +42,13 @@ export interface ClaimedMail {
   tokenId: string | null
   /** Attempts made, this one included. */
   attempts: number
-  /** False when its link's token was spent, revoked or expired since it was queued. */
-  linkLive: boolean
+  /**
+   * The stored hash of its link's token while that token is unspent and unexpired; null when
+   * it was spent, revoked or expired since the mail was queued, or the mail has no link (yet).
+   * Whether the token was derived under the current AUTH_SECRET is for the renderer to tell:
+   * the key is not in the database.
+   */
+  tokenHash: string | null
 }
 
 // Every registration sends a mail, so claiming and removing it are on registration's hot
@@ -58,7 +63,7 @@ const claimDue = statement<ClaimedMail>('outbox.claim', `
     ORDER BY "nextAttemptAt" LIMIT $3
     FOR UPDATE SKIP LOCKED)
   RETURNING id, kind, recipient, data, "tokenId", attempts,
-    "tokenId" IS NULL OR EXISTS (SELECT 1 FROM "OneTimeToken" t WHERE t.id = "tokenId" AND t."usedAt" IS NULL AND t."expiresAt" > $1::timestamp(3)) AS "linkLive"`)
+    (SELECT t."tokenHash" FROM "OneTimeToken" t WHERE t.id = "tokenId" AND t."usedAt" IS NULL AND t."expiresAt" > $1::timestamp(3)) AS "tokenHash"`)
 
 const removeMail = statement('outbox.remove', 'DELETE FROM "OutboxMail" WHERE id = $1::uuid')
 

@@ -20,7 +20,8 @@ export interface MailRenderingDeps {
 /**
  * What to send for a claimed mail, or null when there is nothing to: a reset asked for an
  * address no active account has, or a link spent, revoked or expired since the mail was
- * queued (sent again after a failed attempt, it would only lead to an error page).
+ * queued, or derived under an AUTH_SECRET replaced since (sent, it would only lead to an
+ * error page).
  */
 export type MailRenderer = (mail: ClaimedMail) => Promise<OutgoingMail | null>
 
@@ -45,9 +46,14 @@ async function resetTokenFor ({ prisma, outbox, oneTimeTokens }: MailRenderingDe
 export function createMailRenderer (deps: MailRenderingDeps): MailRenderer {
   const { oneTimeTokens, links, ttlSeconds } = deps
   const link = (template: string, tokenId: string | null) => linkFor(template, oneTimeTokens.valueOf(tokenId ?? ''))
+  // Under the current key too: a link of a replaced AUTH_SECRET is as dead as an expired one.
+  // A reset mail whose link an attempt issued before the replacement gets no new one either:
+  // every attempt carries the same Message-ID, so the mail keeps the one link.
+  const linkLive = ({ tokenId, tokenHash }: ClaimedMail) =>
+    tokenId === null || (tokenHash !== null && oneTimeTokens.derivedUnderKey({ id: tokenId, tokenHash }))
 
   return async function render (mail) {
-    if (!mail.linkLive) return null
+    if (!linkLive(mail)) return null
     const to = mail.recipient
     const data = mail.data ?? {}
     switch (mail.kind) {

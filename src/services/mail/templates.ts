@@ -35,11 +35,12 @@ export function emailChangeNoticeMail ({ newEmail }: { newEmail: string }): Mail
   ])
 }
 
+/** Asked for by the owner (`forgot`) or by an administrator: worded for either. */
 export function passwordResetMail ({ link, ttlSeconds }: { link: string, ttlSeconds: number }): MailContent {
   return compose('Reset your password', [
-    'Someone asked to reset the password of your account. To choose a new password, open this link:',
+    'A password reset was requested for your account. To choose a new password, open this link:',
     { link },
-    `The link works once, for ${duration(ttlSeconds)}, and only the newest link you asked for works. If you did not ask for this, ignore this mail: your password stays as it is.`
+    `The link works once, for ${duration(ttlSeconds)}, until a newer reset link is sent. If you do not want to change your password, ignore this mail: it stays as it is.`
   ])
 }
 

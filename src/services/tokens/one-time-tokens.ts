@@ -81,6 +81,12 @@ export function createOneTimeTokenService ({ prisma, now, ttlSeconds, key }: One
     valueOf: (id: string) => tokenValueOf(key, id),
 
     /**
+     * Whether the token of a row was derived under the current key: a link of a replaced
+     * AUTH_SECRET no longer works, so a mail still carrying one is not worth sending.
+     */
+    derivedUnderKey: (row: { id: string, tokenHash: string }) => derivedUnder(key, row),
+
+    /**
      * Issues a token of `purpose` for `email` and returns its row's id (the mail derives the
      * value; only its hash is stored). Every earlier token of the user for that purpose
      * dies: only the newest link works, and the dead ones are deleted, with any mail of
