@@ -56,12 +56,12 @@ export async function accountRoutes (app: FastifyInstance, { credentials, passwo
       tags: ['auth'],
       operationId: 'forgotPassword',
       summary: 'Mail a password reset link',
-      description: 'Always 202 with the same body, once the request is recorded and before the address is even looked up: it tells nothing about whether an account exists. The only other answers, 429 and 503 (the database is unavailable: nothing was recorded), depend on the address asked for, the client and the service, never on whether an account has it. An active account gets a single-use link that expires; asking again kills the earlier link.',
+      description: 'Always 202 with the same body, once the request is recorded and before the address is even looked up: it tells nothing about whether an account exists. The only other answers, 429 and 503 (the database is unavailable: nothing was recorded), depend on the address asked for, the client and the service, never on whether an account has it. An active account gets a single-use link that expires; asking again kills the earlier link. The mail, as it goes out, writes the audit entry password.reset_requested (with the client address), which the owner sees in GET /users/me/activity.',
       body: ForgotPasswordBody,
       response: { 202: Accepted, ...errorResponses(400, 415, 429) }
     }
   }, async (request, reply) => {
-    await passwordReset.requestReset(request.body.email)
+    await passwordReset.requestReset(request.body.email, request.ip)
     return reply.code(202).send({ message: 'If an account uses this address, a password reset link is on its way.' })
   })
 

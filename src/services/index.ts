@@ -130,6 +130,7 @@ export function createServices (config: Config, { prisma, sql, signJwt, refreshK
     prisma,
     outbox,
     oneTimeTokens,
+    audit,
     sender: mailSender,
     log: mailLog,
     metrics,

@@ -80,6 +80,27 @@ t.test('the reset mail reads right whoever asked: the owner (forgot) or an admin
   t.equal((await reset(sent.token, 'a brand new passphrase 42')).statusCode, 204)
 })
 
+// Regression: a flood of reset mails showed neither on the owner's activity nor in the trail.
+t.test('a reset asked for with forgot is audited as its mail goes out: on the owner\'s activity, with the address it came from; an admin\'s once, as sent', async t => {
+  const owner = await registerAccount(app)
+  const admin = await loginAsAdmin(app, prisma)
+  const unknown = newAccount().email
+  const asked = await app.inject({ method: 'POST', url: '/auth/password/forgot', remoteAddress: '203.0.113.9', payload: { email: owner.email } })
+  t.equal(asked.statusCode, 202)
+  t.equal((await forgot(unknown)).statusCode, 202)
+  t.equal((await app.inject({ method: 'POST', url: `/admin/users/${owner.user.id}/password-reset`, headers: admin.headers })).statusCode, 202)
+  await app.mailer.flush()
+  const entries = await prisma.auditEvent.findMany({ where: { subjectId: owner.user.id, action: { in: ['password.reset_requested', 'password.reset_sent'] } }, orderBy: { createdAt: 'asc' } })
+  t.match(entries, [{ action: 'password.reset_sent', actorId: admin.user.id }, { action: 'password.reset_requested', actorId: null, ip: '203.0.113.9' }], 'one entry each: the admin\'s as it is asked, the owner\'s as its mail goes out')
+  t.equal(entries.length, 2)
+  t.equal(await prisma.auditEvent.count({ where: { action: 'password.reset_requested', subjectId: null } }), 0, 'nothing about an address no account has')
+  const { accessToken } = await loginWithBody(app, owner)
+  const activity = (await app.inject({ method: 'GET', url: '/users/me/activity', headers: { authorization: `Bearer ${accessToken}` } })).json()
+  t.match(activity.items.find((item: { action: string }) => item.action === 'password.reset_requested'), { by: null, ip: '203.0.113.9' }, 'the owner sees it, and where it came from')
+  await app.mailer.flush()
+  t.equal(await prisma.auditEvent.count({ where: { subjectId: owner.user.id, action: 'password.reset_requested' } }), 1, 'written once, not at each attempt')
+})
+
 // Someone registers the owner's address first and tries to set up factors, to keep the account
 // after the owner's reset (regression: the factors stayed, and with them the account).
 t.test('whoever registered an address first sets up no second factor on it; a reset removes any set up before that rule', async t => {

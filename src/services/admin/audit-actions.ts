@@ -1,7 +1,7 @@
 // Every action the audit trail records: the audit list filters by these. No imports: the console bundles this file.
 export const auditActions = [
   'login.succeeded', 'login.failed', 'login.second_step_unfinished', 'refresh.reuse_detected', 'logout.succeeded',
-  'password.changed', 'password.check_failed', 'password.reset', 'password.reset_sent',
+  'password.changed', 'password.check_failed', 'password.reset', 'password.reset_sent', 'password.reset_requested',
   'email.verified', 'email.change_requested', 'email.changed',
   'user.registered', 'user.role_changed', 'user.deactivated', 'user.activated', 'user.updated', 'user.deleted',
   'session.revoked', 'sessions.revoked', 'settings.changed',

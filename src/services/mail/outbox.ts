@@ -30,8 +30,12 @@ export type QueuedMail =
    * login's own statement (sessions/session-store.ts), never through `queue`; here for its shape.
    */
   | { kind: 'new_sign_in', to: string, at: string, ip: string, device: string, newDevice: boolean, failedAttempts: number }
-  /** From `forgot`: whether an account has the address is looked up at delivery, off the request path. */
-  | { kind: 'password_reset', to: string }
+  /**
+   * Whether an account has the address is looked up at delivery, off the request path.
+   * `requestedFrom`: the client address of a `forgot`, for the audit entry written then (an
+   * admin's request is audited as it is made, and has none).
+   */
+  | { kind: 'password_reset', to: string, requestedFrom?: string }
 
 /** A mail claimed for an attempt. */
 export interface ClaimedMail {

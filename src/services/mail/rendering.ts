@@ -7,12 +7,14 @@ import {
   recoveryCodesRegeneratedMail, recoveryCodeUsedMail, signInUnfinishedMail, verifyEmailMail
 } from './templates.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
+import type { AuditService } from '../admin/audit.js'
 import { lockUser, userByEmail, userById } from '../accounts/user-store.js'
 
 export interface MailRenderingDeps {
   prisma: PrismaClient
   outbox: MailOutbox
   oneTimeTokens: OneTimeTokenService
+  audit: Pick<AuditService, 'recordIn'>
   links: { passwordReset: string, emailVerification: string }
   ttlSeconds: { passwordReset: number, emailVerification: number }
 }
@@ -25,8 +27,13 @@ export interface MailRenderingDeps {
  */
 export type MailRenderer = (mail: ClaimedMail) => Promise<OutgoingMail | null>
 
-/** The reset link goes to an active account only; the account is looked up here, never on the request path. */
-async function resetTokenFor ({ prisma, outbox, oneTimeTokens }: MailRenderingDeps, mail: ClaimedMail): Promise<string | null> {
+/**
+ * The reset link goes to an active account only; the account is looked up here, never on the
+ * request path. A `forgot` is audited here too, with its link: only now can the entry name an
+ * account without telling the requester whether one exists, and it lets the owner see a flood
+ * of reset mails on their activity.
+ */
+async function resetTokenFor ({ prisma, outbox, oneTimeTokens, audit }: MailRenderingDeps, mail: ClaimedMail): Promise<string | null> {
   if (mail.tokenId !== null) return mail.tokenId
   const user = await userByEmail(prisma, mail.recipient, { id: true, isActive: true })
   if (user === null || !user.isActive) return null
@@ -39,6 +46,8 @@ async function resetTokenFor ({ prisma, outbox, oneTimeTokens }: MailRenderingDe
     if (now?.isActive !== true || now.email !== mail.recipient) return null
     const tokenId = await oneTimeTokens.issue(user.id, 'password_reset', mail.recipient, tx)
     await outbox.attachToken(tx, mail.id, tokenId)
+    const requestedFrom = mail.data?.requestedFrom
+    if (typeof requestedFrom === 'string') await audit.recordIn(tx, { action: 'password.reset_requested', actorId: null, subjectId: user.id, ip: requestedFrom })
     return tokenId
   })
 }

@@ -21,11 +21,11 @@ export function createPasswordResetService ({ prisma, passwords, sessions, oneTi
      * Records the request in the outbox, before anything about the address is looked at:
      * the same single insert whether or not an account exists, so neither the answer nor its
      * timing tells (OWASP Forgot Password Cheat Sheet). The lookup, the token and the mail
-     * happen at delivery (see MailDelivery). Only an active account gets a link; issuing it
-     * kills the account's earlier reset links.
+     * happen at delivery (see MailDelivery), with the request's audit entry. Only an active
+     * account gets a link; issuing it kills the account's earlier reset links.
      */
-    async requestReset (email: string): Promise<void> {
-      await outbox.queue(prisma, { kind: 'password_reset', to: canonical(email) })
+    async requestReset (email: string, ip: string): Promise<void> {
+      await outbox.queue(prisma, { kind: 'password_reset', to: canonical(email), requestedFrom: ip })
       outbox.wake()
     },
 

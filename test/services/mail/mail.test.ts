@@ -324,7 +324,7 @@ t.test('templates: links and values are escaped in HTML, durations read well, ne
 // Regression, in the release before: a kind a newer release queued (a rolling upgrade) rendered as
 // nothing, and went out as a mail with no recipient, refused by the mailer with a puzzling EENVELOPE.
 t.test('a mail of a kind this release does not know is a failure that names it, tried again later', async t => {
-  const render = createMailRenderer({ prisma, outbox: {} as never, oneTimeTokens: {} as never, links: { passwordReset: 'https://x/{token}', emailVerification: 'https://x/{token}' }, ttlSeconds: { passwordReset: 60, emailVerification: 60 } })
+  const render = createMailRenderer({ prisma, outbox: {} as never, oneTimeTokens: {} as never, audit: {} as never, links: { passwordReset: 'https://x/{token}', emailVerification: 'https://x/{token}' }, ttlSeconds: { passwordReset: 60, emailVerification: 60 } })
   const future = { id: randomUUID(), kind: 'a_kind_of_a_later_release', recipient: 'ada@example.com', data: null, tokenId: null, attempts: 1, tokenHash: null }
   await t.rejects(render(future as never), /no template for the mail kind a_kind_of_a_later_release: a newer release queued it/)
 })
