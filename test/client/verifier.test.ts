@@ -93,6 +93,33 @@ t.test('refused: expired, another audience, not an access token, tampered, not a
   await t.rejects(verifier.verify('not-a-jwt'), { code: 'AUTH_TOKEN_INVALID' })
 })
 
+// Regression: an hour of tolerance accepted tokens an hour expired, and a negative one made jose
+// refuse every verification, taken for an outage: 503 for every token.
+t.test('the options are checked when the verifier is made: a clock tolerance from 0 to 30 s, durations finite and in range', async t => {
+  const refused = {
+    clockToleranceSeconds: [3600, 30.5, -1, NaN, Infinity, '5'],
+    cacheMaxAgeSeconds: [0, -1, NaN, Infinity],
+    cooldownSeconds: [-1, NaN, Infinity],
+    timeoutSeconds: [0, -1, NaN, Infinity, 2 ** 31 / 1000],
+    staleKeysSeconds: [-1, NaN, Infinity]
+  }
+  for (const [name, values] of Object.entries(refused)) {
+    for (const value of values) t.throws(() => createAccessTokenVerifier({ baseUrl, issuer, [name]: value }), RangeError, `${name}: ${String(value)}`)
+  }
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await t.rejects(async () => { await app.register(accessTokenAuth, { baseUrl, issuer, clockToleranceSeconds: -1 }) }, RangeError, 'the plugin, when registered')
+
+  t.doesNotThrow(() => createAccessTokenVerifier({ baseUrl, issuer, clockToleranceSeconds: 0, cacheMaxAgeSeconds: 0.3, cooldownSeconds: 0, timeoutSeconds: 1.1, staleKeysSeconds: 0 }), 'the bounds, and seconds that are no whole number of milliseconds')
+  // Issued 920 s ago: expired 20 s ago.
+  service.clock.advance(-920)
+  const justExpired = (await loginWithBody(service.app, account)).accessToken
+  service.clock.advance(920)
+  const tolerant = createAccessTokenVerifier({ baseUrl, issuer, clockToleranceSeconds: 30 })
+  t.match(await tolerant.verify(justExpired), { sub: account.user.id }, 'within 30 s of tolerance')
+  await t.rejects(verifier.verify(justExpired), { code: 'AUTH_TOKEN_EXPIRED', status: 401 }, 'without')
+})
+
 // Regression: a verifier set up against a service left at JWT_ALGORITHM=HS256 refused every
 // token as "invalid", the reason only in the error's cause.
 t.test('a token signed with HS256, as a service left at its default signs them, is refused saying why', async t => {

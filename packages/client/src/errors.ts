@@ -23,7 +23,7 @@ export class AuthError extends Error {
   readonly code: AuthErrorCode | (string & {})
   /** The HTTP status; 0 when no answer came. */
   readonly status: number
-  /** From `Retry-After` on a 429 or 503: seconds to wait before trying again. */
+  /** From `Retry-After` on a 429 or 503 (in seconds): how long to wait before trying again; undefined on any other status. */
   readonly retryAfterSeconds: number | undefined
   /**
    * On a 403 `REAUTHENTICATION_REQUIRED`: what `reauthenticate()` accepts for this account,
@@ -64,10 +64,15 @@ function methodsOf (body: ErrorBody): ReauthenticationMethod[] | undefined {
   return body.methods.filter((method): method is ReauthenticationMethod => Object.hasOwn(knownMethods, method))
 }
 
+// The answers whose Retry-After is kept (RFC 9110 10.2.3; RFC 6585 4).
+const WAIT_STATUSES = new Set([429, 503])
+
 /** The AuthError a failed response stands for. Reads the body. */
 export async function errorFrom (response: Response): Promise<AuthError> {
   const body: unknown = await response.json().catch(() => undefined)
-  const retryAfter = Number(response.headers.get('retry-after'))
+  // Only a rate limit or an outage says when to come back: on another status (a 401, a
+  // gateway's 502) it is no advice for the call, and an app would wait on it for nothing.
+  const retryAfter = WAIT_STATUSES.has(response.status) ? Number(response.headers.get('retry-after')) : 0
   const options = retryAfter > 0 ? { retryAfterSeconds: retryAfter } : {}
   if (isErrorBody(body)) return new AuthError(body.code, body.message, response.status, { ...options, methods: methodsOf(body) })
   return new AuthError('UNEXPECTED_RESPONSE', `Unexpected answer: HTTP ${response.status}`, response.status, options)

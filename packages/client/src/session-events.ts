@@ -10,7 +10,8 @@ export interface SessionEndEvent {
   code?: string
 }
 
-export type SessionEndListener = (event: SessionEndEvent) => void
+/** May be async: a promise it returns that rejects is reported as a throw is. */
+export type SessionEndListener = (event: SessionEndEvent) => void | Promise<void>
 
 export interface SessionEvents {
   /** Calls `listener` whenever a session ends; returns the function that stops it. */
@@ -27,14 +28,24 @@ export function createSessionEvents (): SessionEvents {
     },
     emit (event) {
       // A copy: a listener added meanwhile (one that adds itself again, say) waits for the next end.
-      for (const listener of [...listeners]) {
-        try {
-          listener(event)
-        } catch (error) {
-          // One listener's failure is the app's to see, and stops no other listener.
-          queueMicrotask(() => { throw error })
-        }
-      }
+      for (const listener of [...listeners]) notify(listener, event)
     }
   }
+}
+
+/**
+ * Calls `listener`. Its failure, thrown or a promise it returned that rejects (an async
+ * listener whose call to the service failed), is the app's to see as an uncaught error, the
+ * same either way, and stops no other listener.
+ */
+export function notify<A extends unknown[]> (listener: (...args: A) => unknown, ...args: A): void {
+  try {
+    Promise.resolve(listener(...args)).catch(report)
+  } catch (error) {
+    report(error)
+  }
+}
+
+function report (error: unknown): void {
+  queueMicrotask(() => { throw error })
 }

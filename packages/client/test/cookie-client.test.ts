@@ -116,6 +116,20 @@ t.test('the clock set back an hour: refreshes and sign-ins stamped before it hid
   }
 })
 
+// Regression: Infinity, or more than a timer holds, fired the timer at once: every tab refreshed on its own.
+t.test('lockTimeoutMs must be a whole number of milliseconds a timer can hold', async t => {
+  for (const lockTimeoutMs of [Infinity, NaN, 0, -1, 2.5, 2 ** 31]) {
+    t.throws(() => { createAuthClient({ baseUrl, locks: null, lockTimeoutMs }).close() }, RangeError, String(lockTimeoutMs))
+  }
+  const service = createStandIn()
+  const tabs = openTabs(t, service, 4, { lockTimeoutMs: 2 ** 31 - 1 })
+  await tabs[0]?.client.login({ email: user.email, password: 'pw' })
+  await settle()
+  service.expire()
+  await Promise.all(tabs.map(tab => tab.client.me()))
+  t.equal(service.count('POST /auth/refresh'), 1, 'the longest one a timer holds: one refresh for every tab')
+})
+
 t.test('a lock held too long is given up after the timeout, and the refresh goes ahead', async t => {
   const service = createStandIn()
   const locks = createLockManager()
@@ -521,6 +535,56 @@ t.test('logout, logout everywhere and account deletion end the session in every 
   }
 })
 
+// Regression: a sign-in while logout everywhere or the account's deletion was under way lost
+// its session to that call's answer, which clears the cookies, and was told the session had ended.
+t.test('a sign-in while logout everywhere or account deletion is under way waits for it: the new session keeps its cookies, and is not told of the end', async t => {
+  for (const [name, key, reason] of [['logoutAll', 'POST /auth/logout-all', 'logout'], ['deleteAccount', 'DELETE /users/me', 'account-deleted']] as const) {
+    for (const where of ['this tab', 'another tab', 'another tab, without Web Locks'] as const) {
+      const service = createStandIn()
+      const tabs = openTabs(t, service, 2, where.endsWith('without Web Locks') ? { locks: null } : {})
+      const [caller] = tabs as [Tab]
+      const signer = where === 'this tab' ? caller : tabs[1] as Tab
+      await caller.client.login({ email: user.email, password: 'pw' })
+      await settle()
+      // What the signing tab is told, in order.
+      const told: string[] = []
+      signer.client.onSessionEnd(() => { told.push('ended') })
+      // The service acts at once; its answer, which clears the cookies, is slow to arrive.
+      service.answerDelays.set(key, 60)
+      const ending = name === 'logoutAll' ? caller.client.logoutAll() : caller.client.deleteAccount({ password: 'pw' })
+      await sleep(10)
+      await signer.client.login({ email: user.email, password: 'pw' })
+      told.push('signed in')
+      await ending
+      await settle()
+      const which = `${name}, a sign-in in ${where}`
+      if (where.endsWith('without Web Locks')) {
+        // Nothing holds the sign-in back, and the late answer clears its cookies; its tab is not told its session ended, all the same.
+        t.same(told, ['signed in'], `${which}: no end told to the tab that signed in`)
+        t.same(caller.ended, [], `${which}: nor to the tab whose call ended the session before`)
+        continue
+      }
+      t.same(told, ['ended', 'signed in'], `${which}: the end told before the sign-in, never after`)
+      t.same(caller.ended, [{ reason }], `${which}: the calling tab told once`)
+      t.equal(service.jar.access?.session, 2, `${which}: the new session's cookies are kept`)
+      for (const tab of tabs) t.same(await tab.client.me().catch((e: unknown) => e), user, `${which}: and every tab goes on in it`)
+    }
+  }
+})
+
+t.test('logout everywhere with an expired access token refreshes, then is sent again: no wait for its own lock', async t => {
+  const service = createStandIn()
+  const [tab] = openTabs(t, service, 1, { lockTimeoutMs: 5000 }) as [Tab]
+  await tab.client.login({ email: user.email, password: 'pw' })
+  service.expire()
+  const started = performance.now()
+  await tab.client.logoutAll()
+  t.ok(performance.now() - started < 1000, 'at once, not after the lock timeout')
+  t.same(service.sent.slice(1).map(r => `${r.method} ${r.path}`), ['POST /auth/logout-all', 'POST /auth/refresh', 'POST /auth/logout-all'])
+  t.same(tab.ended, [{ reason: 'logout' }])
+  t.equal(service.jar.access, null, 'the cookies cleared')
+})
+
 // Regression (a review of the console): a tab went on naming the account it had signed in with
 // after another tab signed in as someone else, and its calls ran as them; it was never told.
 t.test('a sign-in in another tab is told to this tab\'s onSignIn listeners, not to the tab that signed in', async t => {
@@ -620,6 +684,48 @@ t.test('a listener that throws stops no other', async t => {
   t.same(tab.ended, [{ reason: 'logout' }])
   t.match(thrown, [{ message: 'listener bug' }])
   stop()
+})
+
+// Regression: an async listener whose call failed (onSignIn(async () => show(await auth.me()))) left an unhandled rejection.
+t.test('an async listener that rejects is reported as one that throws, and stops no other', async t => {
+  const service = createStandIn()
+  const [first, second] = openTabs(t, service, 2) as [Tab, Tab]
+  const thrown: unknown[] = []
+  const rejected: unknown[] = []
+  const onError = (error: unknown) => { thrown.push(error) }
+  const onRejection = (error: unknown) => { rejected.push(error) }
+  process.on('uncaughtException', onError)
+  process.on('unhandledRejection', onRejection)
+  t.teardown(() => {
+    process.off('uncaughtException', onError)
+    process.off('unhandledRejection', onRejection)
+  })
+  second.client.onSignIn(async () => { throw new Error('sign-in listener bug') })
+  second.client.onSessionEnd(async () => { throw new Error('session end listener bug') })
+  let signIns = 0
+  second.client.onSignIn(() => { signIns++ })
+  await first.client.login({ email: user.email, password: 'pw' })
+  await settle()
+  await first.client.logout()
+  await settle()
+  t.equal(signIns, 1, 'the next listener told')
+  t.same(second.ended, [{ reason: 'logout' }])
+  t.match(thrown, [{ message: 'sign-in listener bug' }, { message: 'session end listener bug' }])
+  t.same(rejected, [], 'no unhandled rejection')
+})
+
+t.test('retryAfterSeconds is read on a 429 or a 503 only, as its doc says', async t => {
+  const service = createStandIn()
+  const [tab] = openTabs(t, service, 1) as [Tab]
+  await tab.client.login({ email: user.email, password: 'pw' })
+  for (const [status, code, kept] of [[429, 'RATE_LIMITED', 30], [503, 'SERVICE_UNAVAILABLE', 30], [400, 'VALIDATION_FAILED', undefined], [403, 'REAUTHENTICATION_REQUIRED', undefined], [500, 'INTERNAL_ERROR', undefined]] as const) {
+    service.overrides.set('PATCH /users/me', () => errorAnswer(status, code, { 'retry-after': '30' }))
+    const error = await tab.client.updateMe({ profile: { displayName: 'Ada' } }).catch((e: unknown) => e)
+    t.match(error, { code, status }, String(status))
+    t.equal((error as { retryAfterSeconds: unknown }).retryAfterSeconds, kept, `${status}: ${String(kept)}`)
+  }
+  service.overrides.set('PATCH /users/me', () => new Response('<html>Bad gateway</html>', { status: 502, headers: { 'retry-after': '30' } }))
+  t.match(await tab.client.updateMe({ profile: { displayName: 'Ada' } }).catch((e: unknown) => e), { code: 'UNEXPECTED_RESPONSE', status: 502, retryAfterSeconds: undefined }, 'a gateway\'s 502')
 })
 
 // Regression: a call sent before a reauthentication, whose token had expired, refreshed when its

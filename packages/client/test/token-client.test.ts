@@ -139,6 +139,26 @@ t.test('a refresh under way across a logout and a new login neither stores its t
   }
 })
 
+// Regression: accessToken() resolved after the logout with a token the refresh had just minted for the ended session.
+t.test('a refresh answered after a logout hands on no token of the ended session: accessToken() fails AUTH_REQUIRED, or SESSION_CHANGED once another session is kept', async t => {
+  for (const then of ['a logout', 'a logout and a new login'] as const) {
+    const { service, storage, clock, ended, client } = signedInClient()
+    await client.login({ identifier: 'ada', password: 'pw' })
+    clock.ms = 880_000
+    // The service rotates at once; its answer is slow to come back.
+    service.answerDelays.set('POST /auth/refresh', 100)
+    const asked = client.accessToken().catch((e: unknown) => e)
+    await sleep(20)
+    await client.logout()
+    if (then === 'a logout and a new login') await client.login({ identifier: 'grace', password: 'pw' })
+    const fresh = storage.get()
+    t.match(await asked, { code: then === 'a logout' ? 'AUTH_REQUIRED' : 'SESSION_CHANGED', status: 401 }, then)
+    t.equal(service.state.rotations, 1, `${then}: the refresh was carried out`)
+    t.same(storage.get(), fresh, `${then}: its tokens not kept`)
+    t.same(ended, [{ reason: 'logout' }], `${then}: no session end but the logout`)
+  }
+})
+
 /** Memory storage whose next write, once armed, takes 600 ms and lands at its end. */
 function slowWriteStorage () {
   const kept = memoryStorage()

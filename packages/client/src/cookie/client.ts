@@ -1,10 +1,10 @@
 // Cookie mode, for browser apps: the service keeps the tokens in HttpOnly cookies; this client never sees one.
 import { accountCalls } from '../account-calls.js'
 import type { LoginInput, MfaVerifyInput, PasskeyLoginInput } from '../api-types.js'
-import { errorFrom, refusalOf, refusesSession, sessionChanged } from '../errors.js'
-import { createHttp, json, ok, refreshBudgetOf, sendRefresh, toRequest, type HttpOptions } from '../http.js'
+import { errorFrom, refusalOf, refusesSession, sessionChanged, type Refusal } from '../errors.js'
+import { createHttp, json, millisecondsOption, ok, refreshBudgetOf, sendRefresh, toRequest, type HttpOptions } from '../http.js'
 import { isMfaChallenge, signedIn, type LoginResult, type SignedIn } from '../login.js'
-import { createSessionEvents, type SessionEndEvent, type SessionEndListener } from '../session-events.js'
+import { createSessionEvents, notify, type SessionEndEvent, type SessionEndListener } from '../session-events.js'
 import { createRefreshLock } from './refresh-lock.js'
 import { openTabChannel } from './tab-channel.js'
 
@@ -33,7 +33,7 @@ export function createAuthClient (options: AuthClientOptions) {
   const http = createHttp(options, { credentials: 'include' })
   const events = createSessionEvents()
   const locks = options.locks !== undefined ? options.locks : (globalThis.navigator?.locks ?? null)
-  const lock = createRefreshLock(name, locks, options.lockTimeoutMs ?? 10_000)
+  const lock = createRefreshLock(name, locks, millisecondsOption('lockTimeoutMs', options.lockTimeoutMs, 10_000))
   const refreshTimeoutMs = refreshBudgetOf(options.refreshTimeoutMs)
   // Whether this tab has told of the session's end: once per session, however many calls fail.
   let ended = false
@@ -56,7 +56,7 @@ export function createAuthClient (options: AuthClientOptions) {
   let refreshing: Promise<void> | null = null
 
   // Told of a sign-in in another tab: the cookies hold that session now, perhaps another account's.
-  const signInListeners = new Set<() => void>()
+  const signInListeners = new Set<() => void | Promise<void>>()
   const channel = openTabChannel(name, message => {
     if (message.type === 'refreshed') lock.heard(message.at)
     else if (message.type === 'signed-in') signedInElsewhere()
@@ -66,14 +66,7 @@ export function createAuthClient (options: AuthClientOptions) {
   function signedInElsewhere (): void {
     begin(true)
     // A copy: a listener added meanwhile waits for the next sign-in.
-    for (const listener of [...signInListeners]) {
-      try {
-        listener()
-      } catch (error) {
-        // One listener's failure is the app's to see, and stops no other listener.
-        queueMicrotask(() => { throw error })
-      }
-    }
+    for (const listener of [...signInListeners]) notify(listener)
   }
 
   /** `heard`: another tab did it, and this tab only hears of it. */
@@ -133,25 +126,46 @@ export function createAuthClient (options: AuthClientOptions) {
    * retry names the session whose token expired (X-Auth-Session-Id), and the service refuses
    * it when the cookies hold another's (regression: the call was sent again, and ran as the
    * new session).
+   *
+   * A call that ends the session (`ends`: logout everywhere, the account deleted) is sent, and
+   * its answer acted on, holding the lock, as a logout is: its answer clears the cookies, and a
+   * sign-in landing while it was under way, in this tab or another, lost its session to it and
+   * was told it had ended (regression). The refresh it may need is made between its tries,
+   * outside the lock, which the refresh takes and which is not re-entrant.
    */
-  async function authed (path: string, init: RequestInit = {}): Promise<Response> {
-    const sent = sending()
-    let response = await http.request(path, init)
-    let refusal = await refusalOf(response)
-    let named = false
-    if (refusal?.code === 'AUTH_TOKEN_EXPIRED' && !changedSince(sent)) {
-      const expiredIn = refusal.sessionId
-      await refreshAfter(sent)
-      if (!changedSince(sent)) {
-        named = expiredIn !== undefined
-        response = await http.request(path, inSession(init, expiredIn))
-        refusal = await refusalOf(response)
-      }
-    }
+  async function authed (path: string, init: RequestInit = {}, ends?: SessionEndEvent): Promise<Response> {
+    const held = ends === undefined ? <T>(task: () => Promise<T>) => task() : afterRefreshes
+    const first = await held(async () => {
+      const sent = sending()
+      const response = await http.request(path, init)
+      const refusal = await refusalOf(response)
+      const expired = refusal?.code === 'AUTH_TOKEN_EXPIRED' && !changedSince(sent)
+      return { sent, response, refusal, decided: expired ? undefined : decided(sent, response, refusal, false, ends) }
+    })
+    if (first.decided !== undefined) return first.decided
+    const { sent } = first
+    await refreshAfter(sent)
+    return await held(async () => {
+      if (changedSince(sent)) return decided(sent, first.response, first.refusal, false, ends)
+      const expiredIn = first.refusal?.sessionId
+      const response = await http.request(path, inSession(init, expiredIn))
+      return decided(sent, response, await refusalOf(response), expiredIn !== undefined, ends)
+    })
+  }
+
+  /**
+   * What the last answer to a call sent at `sent` means here; `named`: its request named the
+   * session it was meant for. A success of a call that `ends` the session ends it, unless a
+   * sign-in or a logout came since the call was sent: the session it ended is not this one.
+   */
+  function decided (sent: Sent, response: Response, refusal: Refusal | undefined, named: boolean, ends: SessionEndEvent | undefined): Response {
     if (refusal !== undefined && (signedInSince(sent) || (named && refusal.code === 'AUTH_SESSION_MISMATCH'))) throw sessionChanged()
     if (changedSince(sent)) return response
     if (refusal === undefined) {
-      if (response.ok) ended = false
+      if (response.ok) {
+        ended = false
+        if (ends !== undefined) end(ends)
+      }
     } else if (refusesSession(refusal.code)) {
       end({ reason: 'refused', code: refusal.code })
     }
@@ -169,9 +183,9 @@ export function createAuthClient (options: AuthClientOptions) {
   }
 
   /**
-   * A login or logout waits for the refresh in flight, in this tab or (through the lock) another:
-   * that refresh's answer carries the old session's cookies, and landing after the new
-   * session's, it would replace them.
+   * A login or logout (or a call that ends the session) waits for the refresh in flight, in this
+   * tab or (through the lock) another: that refresh's answer carries the old session's cookies,
+   * and landing after the new session's, it would replace them.
    */
   async function afterRefreshes<T> (task: () => Promise<T>): Promise<T> {
     await refreshing?.catch(() => {})
@@ -184,10 +198,7 @@ export function createAuthClient (options: AuthClientOptions) {
     ...accountCalls({
       authed,
       open,
-      async ending (path, init, event) {
-        await ok(authed(path, init))
-        end(event)
-      },
+      ending: (path, init, event) => ok(authed(path, init, event)),
       // The browser keeps the new access cookie.
       // Its answer set the access cookie that alone counts as fresh: told as a refresh, so that a
       // call whose token expired before it goes out again with that cookie rather than refresh it away.
@@ -235,9 +246,10 @@ export function createAuthClient (options: AuthClientOptions) {
     /**
      * Calls `listener` when another tab of the app signs in: the cookies, which every tab
      * shares, now hold that session, perhaps another account's, and this tab's calls run as it.
-     * Ask who is signed in (`me()`) before showing or doing more. Returns the function that stops it.
+     * Ask who is signed in (`me()`) before showing or doing more. May be async (a promise that
+     * rejects is reported as a throw is). Returns the function that stops it.
      */
-    onSignIn (listener: () => void): () => void {
+    onSignIn (listener: () => void | Promise<void>): () => void {
       signInListeners.add(listener)
       return () => { signInListeners.delete(listener) }
     },

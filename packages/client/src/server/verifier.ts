@@ -12,21 +12,44 @@ export interface AccessTokenVerifierOptions {
   audience?: string
   /** The service's `JWT_ALGORITHM`. Default: both it offers with published keys. */
   algorithms?: Array<'EdDSA' | 'ES256'>
-  /** Leeway on `exp` and `nbf`, in seconds (at most 30). Default 0. */
+  /** Leeway on `exp` and `nbf`, in seconds, from 0 to 30. Default 0. */
   clockToleranceSeconds?: number
-  /** Keys are fetched again after this long, so that a retired key stops verifying. Default 300 s, the service's Cache-Control. */
+  /** Keys are fetched again after this long (from 0.001 s), so that a retired key stops verifying. Default 300 s, the service's Cache-Control. */
   cacheMaxAgeSeconds?: number
-  /** An unknown `kid` fetches the keys again, at most once per this many seconds. Default 30 s. */
+  /** An unknown `kid` fetches the keys again, at most once per this many seconds (0 or more). Default 30 s. */
   cooldownSeconds?: number
-  /** How long a fetch of the keys may take. Default 5 s. */
+  /** How long a fetch of the keys may take, from 0.001 to 2147483.647 s (what a timer holds). Default 5 s. */
   timeoutSeconds?: number
   /**
    * When the keys cannot be fetched again (the service or the network down), the last keys
-   * fetched keep verifying for this long past `cacheMaxAgeSeconds`, and the service is asked
+   * fetched keep verifying for this long (0 or more) past `cacheMaxAgeSeconds`, and the service is asked
    * again once per `cooldownSeconds` meanwhile. Default 3600 s; 0: 503 as soon as the cache is stale.
    */
   staleKeysSeconds?: number
 }
+
+type DurationOption = 'clockToleranceSeconds' | 'cacheMaxAgeSeconds' | 'cooldownSeconds' | 'timeoutSeconds' | 'staleKeysSeconds'
+
+// A clock more than this far off is a clock to fix: a tolerance past it accepts tokens long
+// expired (the service's access tokens live minutes).
+const MAX_CLOCK_TOLERANCE_SECONDS = 30
+
+/**
+ * A duration option, checked when the verifier is made (RangeError): jose takes a negative or
+ * NaN tolerance for a failure of every verification (a 503 for every token), a timeout longer
+ * than a timer holds fires at once, an hour of tolerance accepts tokens an hour expired, and an
+ * infinite cache keeps a retired key verifying for good.
+ */
+function secondsOption (options: AccessTokenVerifierOptions, name: DurationOption, fallback: number, min: number, max = Infinity): number {
+  const value: unknown = options[name] ?? fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    throw new RangeError(`${name} must be a number of seconds from ${min}${max === Infinity ? '' : ` to ${max}`}, not ${String(value)}`)
+  }
+  return value
+}
+
+/** Whole milliseconds, as jose takes a timeout. */
+const toMs = (seconds: number) => Math.round(seconds * 1000)
 
 export interface AccessTokenVerifier {
   /** The token's claims, or an AuthError: 401 AUTH_TOKEN_EXPIRED or AUTH_TOKEN_INVALID; 503 SERVICE_UNAVAILABLE when the keys cannot be fetched and none fetched before are still usable (`staleKeysSeconds`). */
@@ -45,21 +68,26 @@ const REQUIRED_CLAIMS = ['sub', 'sid', 'role', 'email_verified', 'iat', 'exp', '
  */
 export function createAccessTokenVerifier (options: AccessTokenVerifierOptions): AccessTokenVerifier {
   const issuer = options.issuer ?? options.baseUrl
+  const clockTolerance = secondsOption(options, 'clockToleranceSeconds', 0, 0, MAX_CLOCK_TOLERANCE_SECONDS)
+  const cacheMaxAgeMs = toMs(secondsOption(options, 'cacheMaxAgeSeconds', 300, 0.001))
+  const cooldownMs = toMs(secondsOption(options, 'cooldownSeconds', 30, 0))
+  const timeoutMs = toMs(secondsOption(options, 'timeoutSeconds', 5, 0.001, 2_147_483.647))
+  const staleKeysMs = toMs(secondsOption(options, 'staleKeysSeconds', 3600, 0))
   // jose writes the set and its time into `fetched` at each successful fetch.
   const fetched: Partial<ExportedJWKSCache> = {}
   const keys = createRemoteJWKSet(new URL(`${options.baseUrl.replace(/\/+$/, '')}/.well-known/jwks.json`), {
     [jwksCache]: fetched as JWKSCacheInput,
-    cacheMaxAge: (options.cacheMaxAgeSeconds ?? 300) * 1000,
-    cooldownDuration: (options.cooldownSeconds ?? 30) * 1000,
-    timeoutDuration: (options.timeoutSeconds ?? 5) * 1000
+    cacheMaxAge: cacheMaxAgeMs,
+    cooldownDuration: cooldownMs,
+    timeoutDuration: timeoutMs
   })
-  const lastKeys = lastKnownKeys(options, fetched)
+  const lastKeys = lastKnownKeys(cacheMaxAgeMs + staleKeysMs, cooldownMs, fetched)
   const verifyOptions = {
     issuer,
     audience: options.audience ?? issuer,
     algorithms: options.algorithms ?? ['EdDSA', 'ES256'],
     typ: TYP,
-    clockTolerance: options.clockToleranceSeconds ?? 0,
+    clockTolerance,
     requiredClaims: REQUIRED_CLAIMS
   }
   async function verifiedPayload (token: string): Promise<JWTPayload> {
@@ -124,9 +152,7 @@ export function createAccessTokenVerifier (options: AccessTokenVerifierOptions):
  * never verifies again; bounded, so that a key retired during a long outage does not verify
  * for ever; the service asked again once per cooldown.
  */
-function lastKnownKeys (options: AccessTokenVerifierOptions, cache: Partial<ExportedJWKSCache>) {
-  const usableMs = ((options.cacheMaxAgeSeconds ?? 300) + (options.staleKeysSeconds ?? 3600)) * 1000
-  const cooldownMs = (options.cooldownSeconds ?? 30) * 1000
+function lastKnownKeys (usableMs: number, cooldownMs: number, cache: Partial<ExportedJWKSCache>) {
   let built: { uat: number, set: ReturnType<typeof createLocalJWKSet> } | undefined
   let askAgainAt = 0
   let failure: unknown

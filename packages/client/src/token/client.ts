@@ -126,7 +126,13 @@ export function createTokenClient (options: TokenClientOptions) {
     })
   }
 
-  /** One refresh at a time: every call that needs one waits for the same. */
+  /**
+   * One refresh at a time: every call that needs one waits for the same. Its tokens are handed
+   * on only if kept: a refresh answered after a logout (or a logout and a new login) hands on
+   * what the storage holds instead, and a caller finds nothing (AUTH_REQUIRED) or another
+   * session's tokens (SESSION_CHANGED), not a token of the session that ended (regression:
+   * `accessToken()` resolved with one after the logout).
+   */
   function refresh (stale: StoredTokens): Promise<StoredTokens> {
     refreshing ??= (async () => {
       const since = sessionChanges
@@ -142,14 +148,16 @@ export function createTokenClient (options: TokenClientOptions) {
         throw error
       }
       let next = toStored(await json<RefreshTokenAnswer>(response))
+      let stored = false
       await ifStillHeld(tokens, since, async () => {
         // A reauthentication's token kept while this refresh was under way: it stays, beside the
         // new refresh token (the refresh's own would take the place of the only fresh one).
         const kept = await storage.get()
         if (kept !== null && kept.refreshToken === tokens.refreshToken && kept.accessToken !== tokens.accessToken) next = { ...kept, refreshToken: next.refreshToken }
         await storage.set(next)
+        stored = true
       })
-      return next
+      return stored ? next : await current()
     })().finally(() => { refreshing = null })
     return refreshing
   }

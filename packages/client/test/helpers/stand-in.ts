@@ -129,7 +129,7 @@ export function createStandIn ({ latencyMs = 3, namesSessions = true } = {}) {
     await wait(latencyMs + delay, init.signal)
     const override = overrides.get(key)
     if (override !== undefined) return override(init)
-    const answer = act(key, body, access, refreshCredential, inBody, new Headers(init.headers).get('x-auth-session-id'))
+    const answer = act(key, body, access, refreshCredential, inBody, bearer === undefined, new Headers(init.headers).get('x-auth-session-id'))
     const landed = landing
     landing = null
     const answerDelay = answerDelays.get(key) ?? 0
@@ -139,7 +139,7 @@ export function createStandIn ({ latencyMs = 3, namesSessions = true } = {}) {
     return answer
   }
 
-  function act (key: string, body: Record<string, unknown>, access: Credential | null, refreshCredential: Credential | null, inBody: boolean, meant: string | null): Response {
+  function act (key: string, body: Record<string, unknown>, access: Credential | null, refreshCredential: Credential | null, inBody: boolean, byCookie: boolean, meant: string | null): Response {
     switch (key) {
       // Any sign-in, whatever its proof: the second step and a passkey are taken as proven.
       case 'POST /auth/login':
@@ -157,6 +157,16 @@ export function createStandIn ({ latencyMs = 3, namesSessions = true } = {}) {
         if (refreshCredential?.session === state.session) state.revoked = true
         if (!inBody) setJar(null)
         return new Response(null, { status: 204 })
+      // Every session of the user ends (here, the one), and the answer clears the cookies.
+      case 'POST /auth/logout-all':
+      case 'DELETE /users/me': {
+        const answer = asUser(access, key, meant)
+        if (answer.ok) {
+          state.revoked = true
+          if (byCookie) setJar(null)
+        }
+        return answer
+      }
       default:
         return asUser(access, key, meant)
     }
