@@ -80,14 +80,15 @@ export function leadsToOwnPage (publicUrl: string, template: string, page: strin
 }
 
 /**
- * Whether the service's own page finds the token in links made from `template`: it reads the
- * parameter `token` of the fragment, else of the query (routes/link-pages.ts), so `{token}`
- * must be that parameter's whole value.
+ * Whether the service's own page finds the token in links made from `template`, read as the
+ * page's script reads it (routes/link-pages.ts): the base64url start of the parameter `token`
+ * of the fragment, else of the query. A check stricter than the page would refuse to start
+ * with a template that works (`#token={token}?utm_source=mail`).
  */
 export function handsTokenToOwnPage (template: string): boolean {
   const url = new URL(template.replaceAll('{token}', TOKEN_PLACE))
-  const read = new URLSearchParams(url.hash.slice(1)).get('token') ?? url.searchParams.get('token')
-  return read === TOKEN_PLACE
+  const tokenIn = (params: string) => /^[A-Za-z0-9_-]+/.exec(new URLSearchParams(params).get('token') ?? '')?.[0]
+  return (tokenIn(url.hash.slice(1)) ?? tokenIn(url.search.slice(1))) === TOKEN_PLACE
 }
 
 /**

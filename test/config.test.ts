@@ -200,7 +200,9 @@ t.test('mail settings: defaults from PUBLIC_URL, link templates need {token}', a
     ], template)
   }
   t.match(problemsOf({ PUBLIC_URL: own, PASSWORD_RESET_URL: `${own}/reset-password?t={token}` }), [/^PASSWORD_RESET_URL: leads to the service's own page \/reset-password/])
-  for (const template of [`${own}/reset-password#token={token}`, `${own}/reset-password?lang=en&token={token}`, `${own}/reset-password?token={token}#lang=en`, 'https://app.example.com/reset-password?t={token}', `${own}/reset?t={token}`]) {
+  // What the page reads, the check reads: the token's base64url start, from the fragment, else the query.
+  for (const template of [`${own}/reset-password#token={token}`, `${own}/reset-password?lang=en&token={token}`, `${own}/reset-password?token={token}#lang=en`, 'https://app.example.com/reset-password?t={token}', `${own}/reset?t={token}`,
+    `${own}/reset-password#token={token}?utm_source=mail`, `${own}/reset-password?token={token};lang=en`, `${own}/reset-password?token={token}#token=`]) {
     t.same(problemsOf({ PUBLIC_URL: own, PASSWORD_RESET_URL: template }), [], template)
   }
   t.match(problemsOf({ MAIL_FROM: 'not an address' }), [/^MAIL_FROM: /])

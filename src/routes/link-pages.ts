@@ -43,6 +43,7 @@ function page (kind: 'verify' | 'reset', title: string, form: string): string {
  * after it (`#token=T?utm_source=…`) is not taken for part of it. The button is marked busy,
  * never disabled: a disabled button loses the focus to <body>, and a keyboard user their place.
  * A refused password is told on its field, which gets the focus; the outcome, on the status.
+ * The link templates are checked at start by the same reading of the token (config-derived.ts).
  */
 const SCRIPT = `'use strict'
 const form = document.getElementById('form')

@@ -137,7 +137,7 @@ function activityRoute (routes: TypedRoutes, app: FastifyInstance, audit: Pick<A
       tags: ['users'],
       operationId: 'getMyActivity',
       summary: 'What happened to the caller\'s account, newest first',
-      description: 'The audit trail\'s entries about the caller, kept for AUDIT_RETENTION_DAYS: sign-ins and failed ones (someone who tried a wrong password shows here, with the address it came from; one who had the password and stopped at the second step too, with the notice mailed of it), changes of the password, the address, the factors and the sessions, by the caller, by an admin (named by role only) or by nobody signed in. `action` is one of the audit actions; `details` is the entry\'s, as `GET /admin/audit` shows it. Paged as `GET /auth/sessions`.',
+      description: 'The audit trail\'s entries about the caller, kept for AUDIT_RETENTION_DAYS: sign-ins and failed ones (someone who tried a wrong password shows here, with the address it came from; one who had the password and stopped at the second step too, with the notice mailed of it), the password resets asked for (each as its mail went out, with the address that asked), changes of the password, the address, the factors and the sessions, by the caller, by an admin (named by role only) or by nobody signed in. `action` is one of the audit actions; `details` is the entry\'s, as `GET /admin/audit` shows it. Paged as `GET /auth/sessions`.',
       security,
       querystring: ListQuery,
       response: { 200: ActivityList, ...errorResponses(400, 401) }
