@@ -139,13 +139,18 @@ t.test('a hash made with less work is held to the configured check\'s time, in o
   t.same(await tasksFor(() => service.verify('not a hash', 'anything')), { matched: false, tasks: 1 }, 'never an exception')
   // Held, not hurried: the thread has timed the configured work (the decoy's hash, the checks
   // above), and the weak hash's own check (about 1/40 of it) ends no sooner than that. A lower
-  // bound of a quarter, far under any measured time: it fails only if nothing holds the check.
-  const started = performance.now()
-  await service.verifyDecoy('a configured check')
-  const configured = performance.now() - started
+  // bound of a quarter of the quickest of three configured checks: the hold follows the median
+  // of the latest nine, so a single check slowed by a busy machine is no measure of it (one five
+  // times slower than the rest failed a CI run), and an unheld check falls far under it.
+  let configured = Infinity
+  for (const attempt of ['first', 'second', 'third']) {
+    const started = performance.now()
+    await service.verifyDecoy(`a configured check, ${attempt}`)
+    configured = Math.min(configured, performance.now() - started)
+  }
   const held = performance.now()
   await service.verify(weak, 'wrong password')
-  t.ok(performance.now() - held >= configured / 4, `held to the configured time (${(performance.now() - held).toFixed(1)} ms, the decoy's ${configured.toFixed(1)} ms)`)
+  t.ok(performance.now() - held >= configured / 4, `held to the configured time (${(performance.now() - held).toFixed(1)} ms, the quickest decoy's ${configured.toFixed(1)} ms)`)
   // One thread busy and room for one in line: a weaker hash's check is let in as a decoy's is.
   const busy = service.verifyDecoy('busy')
   const checks = [service.verify(weak, 'wrong password')]
