@@ -17,10 +17,16 @@ export function hasPermission (role: string, permission: Permission): boolean {
   return granted.includes(permission)
 }
 
-/**
- * A role that grants any permission is an administrative one. It is given only to an account
- * whose address was proven (or that the operator vouches for): anyone can register an address.
- */
+/** A role that grants any permission is an administrative one. */
 export function isAdministrative (role: string): boolean {
   return Object.hasOwn(permissionsByRole, role) && permissionsByRole[role as Role].length > 0
+}
+
+/**
+ * Whether moving an account from `current` to `role` waits for its address to be proven
+ * (`emailVerifiedAt`): an administrative role is not given to an address nobody proved, since
+ * anyone can register one. The admin API and `admin:promote` ask the same question.
+ */
+export function needsProvenAddress (current: string, role: string, emailVerifiedAt: Date | null): boolean {
+  return role !== current && isAdministrative(role) && emailVerifiedAt === null
 }

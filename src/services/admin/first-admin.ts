@@ -6,6 +6,7 @@ import type { PasswordService } from '../passwords/passwords.js'
 import { toApiUser, type ApiUser } from '../accounts/api-user.js'
 import { activeAdminCount, lockUser, promoteToAdmin, userByEmail, userById } from '../accounts/user-store.js'
 import { canonical } from '../accounts/canonical.js'
+import { needsProvenAddress } from '../accounts/roles.js'
 import { createAccount, type Registration } from '../accounts/users.js'
 import { createAuditService } from './audit.js'
 
@@ -56,7 +57,7 @@ export function createAdminAccounts ({ prisma, sql, passwords, now = () => new D
       const before = found === null ? null : await userById(tx, found.id, { id: true, role: true, isActive: true, emailVerifiedAt: true })
       if (before === null) throw apiError('NOT_FOUND')
       if (!before.isActive && !reactivate) throw apiError('USER_INACTIVE')
-      if (before.role !== 'admin' && before.emailVerifiedAt === null && !unverified) throw apiError('USER_UNVERIFIED')
+      if (needsProvenAddress(before.role, 'admin', before.emailVerifiedAt) && !unverified) throw apiError('USER_UNVERIFIED')
       const user = toApiUser(await promoteToAdmin(tx, before.id, reactivate))
       const entry = { actorId: null, subjectId: before.id }
       // Said in the trail: the operator vouched for an account whose address nobody proved.

@@ -9,7 +9,7 @@ import type { AdminActor } from './admin-actor.js'
 import type { AuditService } from './audit.js'
 import { after, decodeCursor, encodeCursor, type Page } from '../pagination.js'
 import type { PasswordResetService } from '../passwords/password-reset.js'
-import { isAdministrative, type Role } from '../accounts/roles.js'
+import { needsProvenAddress, type Role } from '../accounts/roles.js'
 import type { LoginThrottle } from '../sessions/login-throttle.js'
 import type { SessionService, SessionView } from '../sessions/sessions.js'
 import { toAdminUser, type AdminUser } from '../accounts/api-user.js'
@@ -126,7 +126,7 @@ function userAdministration ({ prisma, sessions, audit, oneTimeTokens, throttle,
         // `before` is read under the row's lock: the role and state this change replaces.
         const before = await adminViewOf(tx, id)
         if (before === null) throw apiError('NOT_FOUND')
-        if (changes.role !== undefined && changes.role !== before.role && isAdministrative(changes.role) && before.emailVerifiedAt === null) throw apiError('USER_UNVERIFIED')
+        if (changes.role !== undefined && needsProvenAddress(before.role, changes.role, before.emailVerifiedAt)) throw apiError('USER_UNVERIFIED')
         const demotes = before.role === 'admin' && changes.role !== undefined && changes.role !== 'admin'
         const deactivates = before.isActive && changes.isActive === false
         if (demotes || deactivates) await assertAnotherActiveAdmin(tx, id)
