@@ -110,12 +110,15 @@ t.test('a call whose token expired in a session another app replaced fails SESSI
   for (const refreshedBefore of [false, true]) {
     let answerLate: () => void = () => {}
     const switched = new Promise<void>(resolve => { answerLate = resolve })
-    let held = true
+    let refused: () => void = () => {}
+    const held = new Promise<void>(resolve => { refused = resolve })
+    let holding = true
     const network: Fetch = async (url, init) => {
       const response = await fetch(url, init)
       // Refused as expired at once; the answer comes back after the other app signed in.
-      if (held && init.method === 'PATCH') {
-        held = false
+      if (holding && init.method === 'PATCH') {
+        holding = false
+        refused()
         await switched
       }
       return response
@@ -124,6 +127,10 @@ t.test('a call whose token expired in a session another app replaced fails SESSI
     const sibling = webview({}, fetch, app.jar)
     const otherApp = webview({ name: 'another app' }, fetch, app.jar)
     t.teardown(() => { app.client.close(); sibling.client.close(); otherApp.client.close() })
+    // The sibling tab's call must go out after it heard of the app's sign-in: one sent before
+    // is taken for an older session's and fails SESSION_CHANGED, as it should (a CI run, whose
+    // timers fired before the tab's message was delivered).
+    const siblingHeard = new Promise<void>(resolve => { sibling.client.onSignIn(resolve) })
     const [first, second] = [newAccount(), newAccount()]
     await app.client.register(first)
     await app.client.register(second)
@@ -131,8 +138,9 @@ t.test('a call whose token expired in a session another app replaced fails SESSI
     clock.advance(-1200)
     await app.client.login({ email: first.email, password: first.password })
     clock.advance(1200)
+    await siblingHeard
     const call = app.client.updateMe({ profile: { displayName: 'the first user' } }).catch((e: unknown) => e)
-    await new Promise(resolve => setTimeout(resolve, 50))
+    await held
     if (refreshedBefore) t.equal((await sibling.client.me()).email, first.email, 'another tab of the app refreshes first')
     await otherApp.client.logout()
     await otherApp.client.login({ email: second.email, password: second.password })
