@@ -152,3 +152,21 @@ t.test('a call whose token expired in a session another app replaced fails SESSI
     t.equal((await app.client.me()).email, second.email, `${which}: the app goes on in the session its cookies hold`)
   }
 })
+
+// The client's README tells apps to end their own session with logout(): revoked by id, this
+// client learns of it only when its next call is refused, and tells it then.
+t.test('cookie mode: the current session revoked by id clears the cookies, and the next call tells its end', async t => {
+  const { client, jar } = webview()
+  t.teardown(() => { client.close() })
+  const ended: SessionEndEvent[] = []
+  client.onSessionEnd(event => { ended.push(event) })
+  const account = newAccount()
+  await client.register(account)
+  await client.login({ email: account.email, password: account.password })
+  const current = (await client.sessions()).items.find(session => session.current)
+  await client.revokeSession(current?.id as string)
+  t.same([...jar.keys()].filter(name => name !== '__Host-auth_device'), [], 'the session\'s cookies cleared')
+  t.same(ended, [], 'not told yet')
+  await t.rejects(client.me(), { code: 'AUTH_REQUIRED', status: 401 })
+  t.same(ended, [{ reason: 'refused', code: 'AUTH_REQUIRED' }], 'told at the next call')
+})

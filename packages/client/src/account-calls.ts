@@ -83,7 +83,7 @@ export function accountCalls ({ authed, open, ending, reauthenticating }: Sender
     sessions: (query: SessionListQuery = {}): Promise<SessionList> => json<SessionList>(asUser({ method: 'GET', path: '/auth/sessions', query })),
     /** What happened to the account, newest first: sign-ins and failed ones, changes by the user or an admin. */
     activity: (query: ActivityQuery = {}): Promise<ActivityList> => json<ActivityList>(asUser({ method: 'GET', path: '/users/me/activity', query })),
-    /** Ends one of the user's sessions (404 `NOT_FOUND` for anyone else's). */
+    /** Ends one of the user's sessions (404 `NOT_FOUND` for anyone else's). For this client's own session call `logout()`: ended here, it is told to `onSessionEnd` only when a call is refused for it. */
     revokeSession: (id: string): Promise<void> => ok(asUser({ method: 'DELETE', path: `/auth/sessions/${encodeURIComponent(id)}` })),
     /** Every other session ends; this one stays (403 `INVALID_CURRENT_PASSWORD`). */
     changePassword: (input: ChangePasswordInput): Promise<void> => ok(asUser({ method: 'POST', path: '/auth/password/change', body: input })),
