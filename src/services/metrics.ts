@@ -11,7 +11,7 @@ export interface AuthMetrics {
   reuseDetected: () => void
 }
 
-export type MailOutcome = 'sent' | 'retry' | 'given_up'
+export type MailOutcome = 'sent' | 'retry' | 'given_up' | 'dropped'
 
 export interface MailMetrics {
   /** An attempt to send a mail ended: sent, failed with another attempt to come, or failed for good. */

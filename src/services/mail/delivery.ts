@@ -57,9 +57,16 @@ async function deliver (courier: Courier, mail: ClaimedMail): Promise<void> {
     }
   }
   await removeSent(outbox, mail.id)
-  if (content === null) return
+  const details = { mailId: mail.id, kind: mail.kind, domain: domainOf(mail.recipient) }
+  if (content === null) {
+    // Counted and said, never silent: a mail promised that died unsent (a burst of them follows
+    // an AUTH_SECRET replaced with links still queued) is told apart from one never asked for.
+    metrics.mail('dropped')
+    log.info(details, 'mail dropped: its link died before it went out, or no active account has the address')
+    return
+  }
   metrics.mail('sent')
-  log.debug({ mailId: mail.id, kind: mail.kind, domain: domainOf(mail.recipient) }, 'mail sent')
+  log.debug(details, 'mail sent')
 }
 
 /** Tries to take a sent mail off the outbox, a second apart. */

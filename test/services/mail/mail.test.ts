@@ -198,12 +198,14 @@ t.test('a hung SMTP server fails the send, not the database: the mail is retried
   t.same(saying('mail delivery paused: the database is unavailable'), [], 'never taken for a database outage')
 })
 
-t.test('forgot for an address no account has: looked up at delivery, nothing sent, nothing left', async t => {
+t.test('forgot for an address no account has: looked up at delivery, nothing sent, nothing left, the drop counted', async t => {
   const nobody = newAccount().email
+  const dropped = await deliveries('dropped')
   t.equal((await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: nobody } })).statusCode, 202)
   await app.mailer.flush()
   t.equal(await prisma.outboxMail.count({ where: { recipient: nobody } }), 0)
   t.same(mail.untaken(nobody), [])
+  t.equal(await deliveries('dropped'), dropped + 1)
 })
 
 // Regression: a mail tried again sent its link even once it was spent or revoked (a reset link
@@ -215,7 +217,8 @@ t.test('a mail whose link was spent or revoked before it went out is not sent', 
   await mail.down()
   t.equal((await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: account.email } })).statusCode, 202)
   await app.mailer.flush()
-  t.match(await prisma.outboxMail.findFirst({ where: { recipient: account.email, kind: 'password_reset' } }), { attempts: 1, tokenId: /./ }, 'its link issued, the send failed')
+  const reset = await prisma.outboxMail.findFirst({ where: { recipient: account.email, kind: 'password_reset' } })
+  t.match(reset, { attempts: 1, tokenId: /./ }, 'its link issued, the send failed')
   // The owner changes the password meanwhile: outstanding reset links die.
   const { accessToken } = await loginWithBody(app, account)
   const changed = await app.inject({ method: 'POST', url: '/auth/password/change', headers: { authorization: `Bearer ${accessToken}` }, payload: { currentPassword: account.password, newPassword: `${account.password} anew` } })
@@ -227,6 +230,9 @@ t.test('a mail whose link was spent or revoked before it went out is not sent', 
   await app.mailer.flush()
   t.same(mail.untaken(account.email).map(received => received.subject), ['Your password was changed'], 'the notice of the change, and no dead reset link')
   t.equal(await prisma.outboxMail.count({ where: { recipient: account.email } }), 0, 'nothing left in the outbox')
+  // Regression: a mail dropped so left no trace, neither a line nor a count.
+  t.match(linesSaying('mail dropped: its link died before it went out, or no active account has the address').filter(line => line.mailId === reset?.id),
+    [{ level: 30, kind: 'password_reset', domain: 'example.com' }], 'said once, without the address')
 })
 
 t.test('without SMTP_URL the mail goes to the log, through the same outbox (development)', async t => {
