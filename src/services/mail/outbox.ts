@@ -126,6 +126,11 @@ export function createMailOutbox ({ prisma, sql, now, wake }: MailOutboxDeps) {
       await prisma.outboxMail.updateMany({ where: { id }, data: { nextAttemptAt: at } })
     },
 
+    /** The mail's row as it stands, in `tx`: gone once sent, given up or removed. */
+    async current (tx: Transaction, id: string): Promise<{ tokenId: string | null } | null> {
+      return await tx.outboxMail.findUnique({ where: { id }, select: { tokenId: true } })
+    },
+
     /** Ties a reset mail to the token issued for it at delivery, so a retry sends the same link. */
     async attachToken (tx: Transaction, id: string, tokenId: string): Promise<void> {
       await tx.outboxMail.update({ where: { id }, data: { tokenId } })

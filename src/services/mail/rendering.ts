@@ -44,6 +44,12 @@ async function resetTokenFor ({ prisma, outbox, oneTimeTokens, audit }: MailRend
     await lockUser(tx, user.id)
     const now = await userById(tx, user.id, { isActive: true, email: true })
     if (now?.isActive !== true || now.email !== mail.recipient) return null
+    // Read again under that row too: an attempt stalled past its lease leaves the mail to
+    // another claimant, and whichever comes second keeps the first's link and entry, or sends
+    // nothing once the mail is gone (regression: two links and two entries for one request).
+    const queued = await outbox.current(tx, mail.id)
+    if (queued === null) return null
+    if (queued.tokenId !== null) return queued.tokenId
     const tokenId = await oneTimeTokens.issue(user.id, 'password_reset', mail.recipient, tx)
     await outbox.attachToken(tx, mail.id, tokenId)
     const requestedFrom = mail.data?.requestedFrom

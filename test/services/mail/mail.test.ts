@@ -287,6 +287,37 @@ t.test('two instances on one database: each mail sent exactly once', { skip: pro
   t.equal(await a.prisma.outboxMail.count(), 0)
 })
 
+// Regression: a reset's attempt stalled past its lease (its account's row held elsewhere) let a
+// second instance claim the mail, and each issued its own link and wrote its own entry.
+t.test('a reset mail claimed again while its first attempt is stalled: one link, one entry, whichever instance sends it', { skip: process.env.TEST_DATABASE_URL === undefined || process.env.TEST_DATABASE_URL === '' ? 'several instances need a PostgreSQL server' : false }, async t => {
+  const shared = await createTestDatabase()
+  t.teardown(shared.drop)
+  const box = await startMailServer(t)
+  const [a, b] = [await buildTestApp(t, { database: shared, env: { SMTP_URL: box.url } }), await buildTestApp(t, { database: shared, env: { SMTP_URL: box.url } })]
+  const account = await registerProvenAccount(a.app, a.prisma)
+  await a.app.mailer.flush()
+  const holder = new pg.Client({ connectionString: shared.url })
+  await holder.connect()
+  t.teardown(() => holder.end())
+  await holder.query('BEGIN')
+  await holder.query('SELECT 1 FROM "User" WHERE id = $1 FOR UPDATE', [account.user.id])
+  t.equal((await a.app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: account.email } })).statusCode, 202)
+  const first = a.app.mailer.flush()
+  const attemptsOf = async () => (await a.prisma.outboxMail.findFirst({ where: { recipient: account.email, kind: 'password_reset' } }))?.attempts
+  while (await attemptsOf() !== 1) await new Promise(resolve => setTimeout(resolve, 20))
+  // The lease over, the other instance claims it as the first attempt waits for the row.
+  b.clock.advance(LEASE_SECONDS + 1)
+  const second = b.app.mailer.flush()
+  while (await attemptsOf() !== 2) await new Promise(resolve => setTimeout(resolve, 20))
+  await holder.query('ROLLBACK')
+  await Promise.all([first, second])
+  t.equal(await a.prisma.oneTimeToken.count({ where: { userId: account.user.id, purpose: 'password_reset' } }), 1, 'one link issued')
+  t.equal(await a.prisma.auditEvent.count({ where: { subjectId: account.user.id, action: 'password.reset_requested' } }), 1, 'one entry written')
+  const links = new Set(box.received.filter(received => received.to.includes(account.email) && /Reset your password/.test(received.subject ?? '')).map(received => /token=([\w-]+)/.exec(received.text ?? '')?.[1]))
+  t.equal(links.size, 1, 'whatever was sent carries that one link')
+  t.equal(await a.prisma.outboxMail.count({ where: { recipient: account.email } }), 0)
+})
+
 // Regression: a sent mail whose removal from the outbox failed (a dropped connection, a stalled
 // statement) stayed claimed, and was sent again once its claim expired.
 t.test('a sent mail whose removal from the outbox fails once is removed on a second try, and not sent again', { skip: process.env.TEST_DATABASE_URL === undefined || process.env.TEST_DATABASE_URL === '' ? 'holding a row on another connection needs a PostgreSQL server' : false }, async t => {
