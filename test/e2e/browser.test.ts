@@ -157,11 +157,15 @@ async function browserSuite (): Promise<void> {
     }, api)
     const responses: number[] = []
     evil.on('response', response => { if (response.url().startsWith(api)) responses.push(response.status()) })
+    // The form's answer, waited for: the page still loaded when the form was sent, waiting for
+    // its load state waited for nothing, and a fixed wait ended before a loaded machine answered.
+    const answered = evil.waitForResponse(response => response.url().startsWith(api))
     await evil.evaluate(api => {
       const form = document.getElementById('form') as HTMLFormElement
       form.action = `${api}/auth/logout-all`
       form.submit()
     }, api)
+    await answered
     await evil.waitForLoadState('load')
     await evil.waitForTimeout(500)
     t.same(responses, [403], 'the form post is refused')
