@@ -21,6 +21,17 @@ declare module 'fastify' {
 
 // RFC 6750 2.1: the scheme in any case, one or more spaces, the token (a JWT's characters).
 const BEARER = /^Bearer +([A-Za-z0-9\-_.]+)$/i
+const BEARER_SCHEME = /^Bearer /i
+
+/**
+ * Whether a request's Authorization header is of the Bearer scheme, its token well-formed or
+ * not. The header, not a cookie, is then what the request authenticates with: no route reads
+ * its auth cookies (the header wins, with no fallback), and the CSRF check lets it through
+ * (cross-origin.ts), which would be unsound if a route fell back to the cookies it guards.
+ */
+export function presentsBearer (request: FastifyRequest): boolean {
+  return BEARER_SCHEME.test(request.headers.authorization ?? '')
+}
 
 async function accessTokensPlugin (app: FastifyInstance, settings: AccessTokenSettings) {
   const keys = settings.ring.all()

@@ -3,6 +3,7 @@ import fastifyCors from '@fastify/cors'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { apiError } from '../errors.js'
+import { presentsBearer } from './access-tokens.js'
 import { SESSION_HEADER } from './authenticate.js'
 
 export interface CrossOriginSettings {
@@ -28,19 +29,22 @@ export function corsAnswerHeaders (origin: string | undefined, allowedOrigins: R
   return { 'access-control-allow-origin': origin, 'access-control-allow-credentials': 'true', 'access-control-expose-headers': EXPOSED_HEADERS.join(', '), vary: 'Origin' }
 }
 
-const BEARER_SCHEME = /^Bearer /i
-
 /**
  * Whether a state-changing request may come from where the browser says it comes from
  * (OWASP CSRF Cheat Sheet, "Verifying Origin with standard headers" and "Fetch Metadata"):
  * an Origin must match exactly (scheme, host, port; `null` never does); without one,
- * Sec-Fetch-Site must be same-origin or none; a request with neither is not a browser's.
+ * Sec-Fetch-Site must be same-origin or none; without either, a Referer's origin is judged
+ * as an Origin would be (the cheat sheet's fallback: a browser too old for both still sends
+ * it, unless told not to); a request with none of the three is not a browser's.
  */
 function isTrustedSource (request: FastifyRequest, trusted: ReadonlySet<string>): boolean {
   const origin = request.headers.origin
   if (origin !== undefined) return trusted.has(origin)
   const site = request.headers['sec-fetch-site']
-  return site === undefined || site === 'same-origin' || site === 'none'
+  if (site !== undefined) return site === 'same-origin' || site === 'none'
+  const referer = request.headers.referer
+  // A Referer that is no URL has no origin to trust.
+  return referer === undefined || (URL.canParse(referer) && trusted.has(new URL(referer).origin))
 }
 
 /**
@@ -73,11 +77,12 @@ async function crossOriginPlugin (app: FastifyInstance, settings: CrossOriginSet
   // Applied to every state-changing request without a Bearer token, not only to those
   // carrying cookies: a cross-site page can never reach login, register or a
   // cookie-authenticated route, and no route can forget to opt in. Bearer clients are not
-  // affected: a cross-site page cannot attach that header without passing CORS. Any other
-  // scheme is checked: a browser attaches Basic or Negotiate credentials by itself to a site
-  // behind HTTP authentication, cookies with them.
+  // affected: a cross-site page cannot attach that header without passing CORS, and no route
+  // reads the cookies of a request that carries it (presentsBearer). Any other scheme is
+  // checked: a browser attaches Basic or Negotiate credentials by itself to a site behind
+  // HTTP authentication, cookies with them.
   app.addHook('onRequest', (request, _reply, done) => {
-    const refused = !SAFE_METHODS.has(request.method) && !BEARER_SCHEME.test(request.headers.authorization ?? '') && !isTrustedSource(request, trusted)
+    const refused = !SAFE_METHODS.has(request.method) && !presentsBearer(request) && !isTrustedSource(request, trusted)
     done(refused || isRefusedPreflight(request, trusted) ? apiError('CSRF_REJECTED') : undefined)
   })
 }

@@ -3,7 +3,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { RateLimits } from '../config-derived.js'
-import { isDeadRefreshToken } from '../errors.js'
+import { apiError, isDeadRefreshToken } from '../errors.js'
+import { presentsBearer } from '../plugins/access-tokens.js'
 import { clientOf } from '../plugins/client-address.js'
 import { perClientIp, sharedBudgets } from '../plugins/rate-limits.js'
 import { authCookies, errorResponses, type PasswordPolicy, security } from '../schemas/common.js'
@@ -124,7 +125,7 @@ function refreshRoute (routes: TypedRoutes, { refresh, limits }: Pick<AuthRoutes
       tags: ['auth'],
       operationId: 'refresh',
       summary: 'Exchange the refresh token for new tokens (rotation)',
-      description: 'The refresh token comes from the body or, when the body has none, from the refresh cookie; the answer uses the same transport. A retired token presented again ends the session (`AUTH_REFRESH_REUSED`; its device is forgotten: README, "Sign-in notices"), except the immediately previous one within the grace window, which gets the same successor. A refusal clears the cookies only when the presented token is dead (`AUTH_REFRESH_INVALID`, `_EXPIRED`, `_REVOKED`, `_REUSED`); any other (CSRF, 400, 415, 429, 503) leaves them for a later retry.',
+      description: 'The refresh token comes from the body or, when the body has none, from the refresh cookie, unless the request has an `Authorization: Bearer` header, which wins over the cookies (401 `AUTH_REQUIRED` without a body token); the answer uses the same transport. A retired token presented again ends the session (`AUTH_REFRESH_REUSED`; its device is forgotten: README, "Sign-in notices"), except the immediately previous one within the grace window, which gets the same successor. A refusal clears the cookies only when the presented token is dead (`AUTH_REFRESH_INVALID`, `_EXPIRED`, `_REVOKED`, `_REUSED`); any other (CSRF, 400, 415, 429, 503) leaves them for a later retry.',
       body: RefreshTokenBody,
       response: { 200: Type.Union([RefreshBodyResponse, RefreshCookieResponse]), ...errorResponses(400, 401, 403, 415, 429) },
       ...authCookies({ 200: 'set', 401: 'cleared' })
@@ -137,7 +138,10 @@ function refreshRoute (routes: TypedRoutes, { refresh, limits }: Pick<AuthRoutes
     }
   }, async (request, reply) => {
     const bodyToken = request.body.refreshToken
-    const tokens = await refresh.refresh(bodyToken ?? request.authCookies().refreshToken, deviceOf(request))
+    // A Bearer header wins over the cookies, with no fallback (README, "Which transport"), and
+    // let the request past the CSRF check (regression: with `Bearer junk`, a cross-site request
+    // rotated the session of the cookies it skipped the check for).
+    const tokens = await refresh.refresh(bodyToken ?? (presentsBearer(request) ? undefined : request.authCookies().refreshToken), deviceOf(request))
     if (bodyToken !== undefined) {
       return { sessionId: tokens.sessionId, accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, tokenType: 'Bearer' as const, expiresIn: tokens.expiresIn }
     }
@@ -154,9 +158,9 @@ function logoutRoutes (routes: TypedRoutes, app: FastifyInstance, sessions: Sess
       tags: ['auth'],
       operationId: 'logout',
       summary: 'End this session and clear the cookies',
-      description: 'Identifies the session by the refresh token in the body, else the Bearer access token, else the refresh or access cookie; a refresh token that names no session leaves it to the access token (Bearer or cookie), which may have expired: its signature still names the session. Ends an email change the session asked for, with its link. Idempotent: 204 even with no or stale credentials. Audited as `logout.succeeded` when it ends a session.',
+      description: 'Identifies the session by the refresh token in the body, else the Bearer access token, else the refresh or access cookie; a refresh token that names no session leaves it to the access token (Bearer or cookie), which may have expired: its signature still names the session. A Bearer header wins over the cookies, which are then not read; an Authorization header of another scheme (Basic, Negotiate) is not the service\'s and is passed over. Ends an email change the session asked for, with its link. Idempotent: 204 even with no or stale credentials, except a Bearer token that names no session beside the auth cookies: 401 `AUTH_TOKEN_INVALID`, and the cookies are left as they are, since their session lives on. Audited as `logout.succeeded` when it ends a session.',
       body: RefreshTokenBody,
-      response: { 204: Type.Null(), ...errorResponses(400, 415) },
+      response: { 204: Type.Null(), ...errorResponses(400, 401, 415) },
       ...authCookies({ 204: 'cleared' })
     }
   }, async (request, reply) => {
@@ -184,19 +188,43 @@ function logoutRoutes (routes: TypedRoutes, app: FastifyInstance, sessions: Sess
     return reply.clearAuthCookies().code(204).send()
   })
 
+  /**
+   * Ends the session the request presents, or none. Throws rather than let the handler clear
+   * the cookies beside a Bearer token that named no session: their user would be told they
+   * signed out while a copy of the refresh token works on for days.
+   */
   async function endPresentedSession (request: FastifyRequest, bodyToken: string | undefined): Promise<void> {
-    const refreshToken = bodyToken ?? (request.headers.authorization === undefined ? request.authCookies().refreshToken : undefined)
+    // A Bearer header wins over the cookies, with no fallback, and let the request past the CSRF
+    // check: they are not read. Another scheme (Basic, Negotiate) is not the service's: a browser
+    // attaches it by itself behind HTTP authentication, and the request was checked for CSRF as
+    // if it had none. Its cookies, which refresh the session, are what it signs out with
+    // (regression: 204 and cleared cookies, and their session lived on).
+    const bearer = presentsBearer(request)
+    const cookies = bearer ? { accessToken: undefined, refreshToken: undefined } : request.authCookies()
+    const refreshToken = bodyToken ?? cookies.refreshToken
     // A refresh token that names no session of ours (stale, corrupted) leaves the access token
     // to say which session ends (regression: 204 and cleared cookies, and the session lived on).
     if (refreshToken !== undefined && await sessions.logOutByRefreshToken(refreshToken, request.ip)) return
     let claims
     try {
+      const accessToken = bearer ? app.accessTokens.presented(request) : cookies.accessToken
+      if (accessToken === undefined) return
       // An expired access token still names its session: a client logging out after a pause
       // must not be told 204 while the session, and its refresh token, live on.
-      claims = app.accessTokens.verifyAllowingExpiry(app.accessTokens.presented(request))
+      claims = app.accessTokens.verifyAllowingExpiry(accessToken)
     } catch {
-      return // nothing valid presented: there is no session to end
+      // A Bearer token that names no session, beside the auth cookies, ends nothing, and
+      // clearing them would say their session ended: refused, the cookies left (regression).
+      // Without them, nothing valid was presented and nothing lives to end: 204, idempotent.
+      if (bearer && carriesAuthCookies(request)) throw apiError('AUTH_TOKEN_INVALID')
+      return
     }
     await sessions.logOut(claims.sub, claims.sid, request.ip)
   }
+}
+
+/** Whether a request carries either auth cookie, read or not. */
+function carriesAuthCookies (request: FastifyRequest): boolean {
+  const { accessToken, refreshToken } = request.authCookies()
+  return accessToken !== undefined || refreshToken !== undefined
 }

@@ -91,6 +91,47 @@ t.test('an Authorization header of another scheme is checked like none', async t
   }
 })
 
+// Regression: `Authorization: Bearer junk` let a cross-site refresh past the check, and the
+// refresh cookie beside it rotated the session; a logout so sent cleared the cookies.
+t.test('a Bearer header passes the check only because the cookies beside it are then not read', async t => {
+  const { cookie } = await loginWithCookies(app, account)
+  const headers = { cookie, authorization: 'Bearer junk', origin: 'https://evil.example' }
+  const refresh = await app.inject({ method: 'POST', url: '/auth/refresh', headers })
+  t.equal(refresh.statusCode, 401)
+  t.equal(refresh.json().code, 'AUTH_REQUIRED')
+  t.same(refresh.cookies, [], 'no cookie rotated')
+  const logout = await app.inject({ method: 'POST', url: '/auth/logout', headers })
+  t.equal(logout.statusCode, 401)
+  t.equal(logout.json().code, 'AUTH_TOKEN_INVALID')
+  t.same(logout.cookies, [], 'no cookie cleared')
+  const own = await app.inject({ method: 'POST', url: '/auth/refresh', headers: { cookie, origin: 'https://auth.example.com' } })
+  t.equal(own.statusCode, 200, 'the session is intact')
+})
+
+// OWASP CSRF Cheat Sheet: without Origin (and Fetch Metadata), the Referer's origin.
+t.test('without Origin or Sec-Fetch-Site, a Referer is judged by its origin; without any of them, the client is not a browser', async t => {
+  const { cookie } = await loginWithCookies(app, account)
+  const patch = async (headers: Record<string, string>) => await app.inject({ method: 'PATCH', url: '/users/me', headers: { cookie, ...headers }, payload: { profile: { bio: 'referer' } } })
+  for (const referer of ['https://evil.example/x', 'https://app.example.com.evil.example/', 'http://app.example.com/', 'https://app.example.com:8443/', 'about:blank', 'not a url']) {
+    const response = await patch({ referer })
+    t.equal(response.statusCode, 403, referer)
+    t.equal(response.json().code, 'CSRF_REJECTED')
+    const refresh = await app.inject({ method: 'POST', url: '/auth/refresh', headers: { cookie, referer } })
+    t.equal(refresh.statusCode, 403, `${referer}: refresh`)
+    t.same(refresh.cookies, [])
+  }
+  const trusted: Array<Record<string, string>> = [
+    { referer: 'https://auth.example.com/account?tab=1' },
+    { referer: 'https://app.example.com/' },
+    { referer: 'https://evil.example/x', origin: 'https://app.example.com' },
+    { referer: 'https://evil.example/x', 'sec-fetch-site': 'same-origin' },
+    {}
+  ]
+  for (const headers of trusted) {
+    t.equal((await patch(headers)).statusCode, 200, JSON.stringify(headers))
+  }
+})
+
 t.test('CORS: credentials for listed origins only', async t => {
   const preflight = await app.inject({ method: 'OPTIONS', url: '/auth/refresh', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } })
   t.equal(preflight.statusCode, 204)

@@ -103,6 +103,44 @@ t.test('a refresh token that names no session leaves the access token to say whi
   t.ok(await isRevoked(sessionIdOf(mobile.refreshToken)), 'likewise a Bearer token beside a stale body token')
 })
 
+// Regression: an Authorization header the logout could not use (Basic, which a browser attaches
+// by itself behind HTTP authentication; a Bearer token of no session) made it pass over the
+// cookies: 204, the cookies cleared, and their session lived on, its refresh token working.
+t.test('cookies beside another scheme end their session; beside a Bearer token of no session, the logout is refused and leaves them', async t => {
+  const account = await registerAccount(app)
+  for (const authorization of ['Basic dXNlcjpwYXNz', 'Negotiate YIIB']) {
+    const { response: login, cookie } = await loginWithCookies(app, account)
+    const response = await app.inject({ method: 'POST', url: '/auth/logout', headers: { cookie, authorization, 'sec-fetch-site': 'same-origin' } })
+    t.equal(response.statusCode, 204, authorization)
+    t.ok(clearsBothCookies(response.cookies))
+    t.ok(await isRevoked(login.json().sessionId), `${authorization}: the cookies' session has ended`)
+  }
+  const { response: login } = await loginWithCookies(app, account)
+  const accessCookie = `__Host-access_token=${login.cookies.find(c => c.name === '__Host-access_token')?.value ?? ''}`
+  const byAccessCookie = await app.inject({ method: 'POST', url: '/auth/logout', headers: { cookie: accessCookie, authorization: 'Basic dXNlcjpwYXNz', 'sec-fetch-site': 'same-origin' } })
+  t.equal(byAccessCookie.statusCode, 204)
+  t.ok(await isRevoked(login.json().sessionId), 'the access cookie alone names it too')
+
+  for (const authorization of ['Bearer junk', 'Bearer two words']) {
+    const { response: login, cookie } = await loginWithCookies(app, account)
+    const response = await app.inject({ method: 'POST', url: '/auth/logout', headers: { cookie, authorization, 'sec-fetch-site': 'same-origin' } })
+    t.equal(response.statusCode, 401, authorization)
+    t.equal(response.json().code, 'AUTH_TOKEN_INVALID')
+    t.equal(response.headers['www-authenticate'], 'Bearer error="invalid_token"')
+    t.same(response.cookies, [], 'the cookies are left: their session lives')
+    t.notOk(await isRevoked(login.json().sessionId), 'the header wins: the cookies are not read')
+    const refresh = await app.inject({ method: 'POST', url: '/auth/refresh', headers: { cookie, 'sec-fetch-site': 'same-origin' } })
+    t.equal(refresh.statusCode, 200, 'as the answer says, the session refreshes')
+  }
+
+  const { response: browser, cookie } = await loginWithCookies(app, account)
+  const mobile = await loginWithBody(app, account)
+  const bearer = await app.inject({ method: 'POST', url: '/auth/logout', headers: { cookie, authorization: `Bearer ${mobile.accessToken}`, 'sec-fetch-site': 'same-origin' } })
+  t.equal(bearer.statusCode, 204)
+  t.ok(await isRevoked(mobile.sessionId), 'a Bearer token of a session ends it')
+  t.notOk(await isRevoked(browser.json().sessionId), 'and not the session of the cookies beside it')
+})
+
 t.test('logout with nothing, or with stale credentials, is still 204 and clears cookies', async t => {
   const none = await app.inject({ method: 'POST', url: '/auth/logout' })
   t.equal(none.statusCode, 204)

@@ -73,6 +73,26 @@ t.test('a body token wins over the cookie, and the answer goes in the body', asy
   t.equal(sessionIdOf(response.json().refreshToken), sessionIdOf(mobile.refreshToken))
 })
 
+// Regression: the refresh cookie was read beside any Authorization header, a Bearer one too,
+// which the CSRF check lets through as the request's credential (test/plugins/cross-origin.test.ts).
+t.test('a Bearer header wins over the refresh cookie: without a body token, 401 AUTH_REQUIRED and the cookies kept; another scheme leaves the cookie to refresh', async t => {
+  const account = await registerAccount(app)
+  const { cookie } = await loginWithCookies(app, account)
+  const mobile = await loginWithBody(app, account)
+  for (const authorization of ['Bearer junk', `Bearer ${mobile.accessToken}`]) {
+    const response = await app.inject({ method: 'POST', url: '/auth/refresh', headers: { cookie, authorization, 'sec-fetch-site': 'same-origin' } })
+    t.equal(response.statusCode, 401, authorization.slice(0, 12))
+    t.equal(response.json().code, 'AUTH_REQUIRED')
+    t.same(response.cookies, [], 'the cookies were not read, and are left')
+  }
+  const withBody = await app.inject({ method: 'POST', url: '/auth/refresh', headers: { cookie, authorization: `Bearer ${mobile.accessToken}` }, payload: { refreshToken: mobile.refreshToken } })
+  t.equal(withBody.statusCode, 200, 'a body token still counts')
+  t.same(withBody.cookies, [])
+  const basic = await app.inject({ method: 'POST', url: '/auth/refresh', headers: { cookie, authorization: 'Basic dXNlcjpwYXNz', 'sec-fetch-site': 'same-origin' } })
+  t.equal(basic.statusCode, 200, 'Basic is not the service\'s: a browser behind HTTP authentication refreshes by its cookie')
+  t.equal(basic.cookies.length, 2)
+})
+
 t.test('within the grace window the previous token gets the same successor', async t => {
   const account = await registerAccount(app)
   const { refreshToken } = await loginWithBody(app, account)
