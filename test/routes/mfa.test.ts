@@ -397,6 +397,39 @@ t.test('wrong codes sent at once to challenges begun by the address and by the u
   t.same(statuses.map(response => response.statusCode).sort(), [401, 429], 'one guess past the wait, then the wait again')
 })
 
+// Regression: a reauthentication took only the address's turn, so in each wait it and a second
+// step begun by the username had a code checked each (67 codes before the lock, not 50).
+t.test('a second step begun by the username and a reauthentication by code, sent at once in the account\'s wait, take their turns: one code checked, the other 429', async t => {
+  const account = await enrolledAccount()
+  const first = await challengeOf(account)
+  for (let i = 0; i < 5; i++) await verify({ mfaToken: first, code: '000000' })
+  clock.advance(31)
+  const byName = (await app.inject({ method: 'POST', url: '/auth/login', payload: { identifier: account.username, password: account.password } })).json().mfaToken as string
+  const answers = await Promise.all([
+    verify({ mfaToken: byName, code: '000000' }),
+    app.inject({ method: 'POST', url: '/auth/reauthenticate', headers: bearer(account.tokens.accessToken), payload: { code: '000000' } })
+  ])
+  t.same(answers.map(answer => answer.json().code).sort(), ['MFA_CODE_INVALID', 'RATE_LIMITED'], 'one guess past the wait, then the wait again')
+})
+
+// Regression: they counted under the address alone, which a reset clears: each reset was a fresh budget of codes.
+t.test('wrong codes and recovery codes at reauthentication count toward the account\'s second factor, as a second step\'s do: a password reset does not lift their wait', async t => {
+  const account = await enrolledAccount()
+  const headers = bearer(account.tokens.accessToken)
+  for (const proof of [{ code: '000000' }, { recoveryCode: 'aaaa-bbbb-cccc-dddd' }, { code: '000000' }, { recoveryCode: 'aaaa-bbbb-cccc-dddd' }, { code: '000000' }]) {
+    t.equal((await app.inject({ method: 'POST', url: '/auth/reauthenticate', headers, payload: proof })).json().code, 'MFA_CODE_INVALID')
+  }
+  await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: account.email } })
+  const { token } = await mail.nextMail(account.email, { subject: /reset/i })
+  const password = 'a brand new passphrase 8'
+  t.equal((await app.inject({ method: 'POST', url: '/auth/password/reset', payload: { token, password } })).statusCode, 204)
+  const byName = await app.inject({ method: 'POST', url: '/auth/login', payload: { identifier: account.username, password } })
+  t.equal(byName.statusCode, 200, 'the reset lifts the password\'s wait')
+  const guess = await verify({ mfaToken: byName.json().mfaToken, code: '000000' })
+  t.equal(guess.statusCode, 429, 'but not the wait of the codes guessed at reauthentication')
+  t.equal(guess.json().code, 'RATE_LIMITED')
+})
+
 t.test('codes sent at once to several challenges take their turns: no more tries than the backoff allows', async t => {
   const account = await enrolledAccount()
   const challenges = [await challengeOf(account), await challengeOf(account), await challengeOf(account)]

@@ -11,6 +11,7 @@ import type { MailOutbox } from '../mail/outbox.js'
 import type { AssertionVerifier } from '../passkeys/assertions.js'
 import type { PasskeyService } from '../passkeys/passkeys.js'
 import type { FactorService } from './factors.js'
+import { secondFactorAttempt } from './second-factor-attempts.js'
 import type { AuthenticationResponseJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server'
 
 /** A challenge lives five minutes and takes at most five wrong codes (README, Second factor). */
@@ -236,8 +237,9 @@ export function createChallengeService (deps: ChallengeDeps) {
 
     /**
      * Meets a challenge with one proof (checked under the challenge's lock: see checkLocked).
-     * A wrong code counts against the challenge (dead after five) and against the identifier's
-     * backoff, whose wait applies here as at login (the same 429).
+     * A wrong code counts against the challenge (dead after five), the identifier's backoff and
+     * the account's second factor (see secondFactorAttempt), whose waits apply here as at login
+     * (the same 429).
      */
     async meet (mfaToken: string, proof: SecondFactorProof, ip: string): Promise<MetChallenge> {
       const at = now()
@@ -256,21 +258,20 @@ export function createChallengeService (deps: ChallengeDeps) {
       // Wrong codes count under the identifier, as wrong passwords do, and under the account's
       // second-factor key, which a password reset does not clear (regression: whoever held the
       // mailbox got a fresh budget of codes with each reset, 36 times the lockout's in a day).
-      const secondFactorKey = throttle.keys.secondFactor(found.userId)
-      const throttleKeys = [found.throttleKey, ...throttle.keys.account(found.user), secondFactorKey]
-      // In turn with the identifier's other checks (LoginThrottle.inTurn), then with the
-      // account's other codes: codes sent at once to several challenges, begun by one identifier
-      // or by both, would otherwise all read the same count.
-      const { row, resumed, method, userVerified, proven } = await throttle.inTurn(found.throttleKey, async () => await throttle.inTurn(secondFactorKey, async () => {
-        await throttle.assertMayTryAll(throttleKeys)
-        const { refusal, report, ...checked } = await checkLocked(deps, found.userId, tokenHash, at, proof, ip)
+      // In turn with the identifier's other checks, then with the account's other proofs, at a
+      // second step or a reauthentication (see secondFactorAttempt): codes sent at once to several
+      // challenges, begun by one identifier or by both, would otherwise all read the same count.
+      const throttleKeys = [found.throttleKey, ...throttle.keys.account(found.user), throttle.keys.secondFactor(found.userId)]
+      const { refusal, ...checked } = await secondFactorAttempt(throttle, found.throttleKey, { id: found.userId, email: found.user.email, username: found.user.username }, async () => {
+        const { report, ...checked } = await checkLocked(deps, found.userId, tokenHash, at, proof, ip)
         await report()
-        if (refusal === null) return checked
-        await throttle.recordFailure(checked.row.throttleKey)
-        await throttle.recordFailure(secondFactorKey)
+        return checked
+      })
+      if (refusal !== null) {
         await audit.record({ action: 'mfa.code_failed', subjectId: checked.row.userId, ip, details: { during: 'login', method: checked.method, failures: checked.row.failures + 1 } })
         throw apiError(refusal)
-      }))
+      }
+      const { row, resumed, method, userVerified, proven } = checked
       if (method === 'recovery_code' && !resumed) outbox.wake()
       const account = { passwordHash: found.user.passwordHash, signOutGeneration: found.user.signOutGeneration }
       return { userId: row.userId, throttleKeys, proof: { secondFactor: method, userVerified, sessionId: row.sessionId ?? undefined, ...account, ...proven } }

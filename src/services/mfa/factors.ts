@@ -24,7 +24,7 @@ export interface FactorDeps {
   audit: AuditService
   sessions: SessionService
   oneTimeTokens: Pick<OneTimeTokenService, 'revoke'>
-  /** The login backoff: a wrong first code counts toward the account's, as a wrong code at reauthentication does. */
+  /** The login backoff: a wrong first code counts toward the account's address, as a wrong password at reauthentication does. */
   throttle: LoginThrottle
   /** Seal TOTP secrets at rest (derived from AUTH_SECRET, and from AUTH_SECRET_PREVIOUS while it is set). */
   sealKeys: SealKeys
@@ -84,7 +84,11 @@ async function goneEnrolmentError (db: Db, userId: string) {
  * The step of a right first code. A wrong one counts toward the account's login backoff, whose
  * wait applies here too (429), in turn with the logins by the address (LoginThrottle.inTurn): a
  * session, even a stale stolen one, guesses at an unconfirmed enrolment no faster than a login
- * guesses at the password (NIST SP 800-63B 3.2.2), as at reauthentication.
+ * guesses at the password (NIST SP 800-63B 3.2.2), as a password at reauthentication. Not under
+ * the account's second-factor key (see secondFactorAttempt), which counts guesses at the factors
+ * that guard its sign-ins: this code is of a new secret, which guards nothing yet and lives 15
+ * minutes, typed by the session's holder; counted there, the owner's slips at a set-up would
+ * hold the factors already set up in a wait that no password reset lifts.
  */
 async function confirmationStep (deps: FactorDeps, actor: Actor, sealedSecret: Uint8Array, code: string, at: Date): Promise<number> {
   const { prisma, throttle, audit } = deps

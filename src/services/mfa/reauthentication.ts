@@ -17,6 +17,7 @@ import type { SessionService } from '../sessions/sessions.js'
 import type { AssertionVerifier } from '../passkeys/assertions.js'
 import type { PasskeyService } from '../passkeys/passkeys.js'
 import type { FactorService } from './factors.js'
+import { secondFactorAttempt } from './second-factor-attempts.js'
 import { hasSecondFactor, type SecondFactors } from './second-factors.js'
 import type { AuthenticationResponseJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server'
 
@@ -176,7 +177,8 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
      * new access token, the one that counts as fresh (see assertFresh); the refresh token stays,
      * and the tokens its refreshes mint do not count as fresh.
      * Failures count toward the account's login backoff and its wait applies (429), so a stolen
-     * session cannot be used to guess the password.
+     * session cannot be used to guess the password; a wrong proof of a factor also counts, and
+     * takes its turn, as at a login's second step, so neither is it a second way to guess codes.
      */
     async reauthenticate (userId: string, sessionId: string, proof: ReauthenticationProof, ip: string): Promise<SignedAccessToken & { sessionExpiresAt: Date }> {
       await proofsOf(deps, userId, sessionId)
@@ -187,19 +189,30 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
       const keys = throttle.keys.account(user)
       const method = methodOf(proof)
       const freshTokenId = randomUUID()
-      // In turn with the logins by the address, as they count against its backoff alike.
-      const session = await throttle.inTurn(keys[0] as string, async () => {
-        await throttle.assertMayTryAll(keys)
+      const attempt = async () => {
         const owned = await factors.secondFactors(userId)
         // The password beside a factor proves too little (403, with the methods that do).
         if (method === 'password' && hasSecondFactor(owned)) throw reauthenticationRequired(reauthenticationMethods(owned))
         if (!mayProveWith(method, owned)) throw mfaNotEnabled(method === 'totp' ? 'authenticator app' : method === 'webauthn' ? 'passkey' : 'second factor')
-        const proven = await proveAndRecord(deps, userId, sessionId, proof, user.passwordHash, ip, freshTokenId)
-        if (proven.refusal === null) return proven.session
-        await throttle.recordFailure(keys[0] as string)
+        return await proveAndRecord(deps, userId, sessionId, proof, user.passwordHash, ip, freshTokenId)
+      }
+      // A password takes its turn and counts as a login by the address does; a factor's proof as
+      // a second step's does (see secondFactorAttempt). A wrong password never counts under the
+      // account's second-factor key, which counts guesses at the factors: it is checked here only
+      // for an account without one (beside a factor it is refused unchecked, above).
+      const proven = method === 'password'
+        ? await throttle.inTurn(keys[0] as string, async () => {
+          await throttle.assertMayTryAll(keys)
+          const proven = await attempt()
+          if (proven.refusal !== null) await throttle.recordFailure(keys[0] as string)
+          return proven
+        })
+        : await secondFactorAttempt(throttle, keys[0] as string, { id: userId, email: user.email, username: user.username }, attempt)
+      if (proven.refusal !== null) {
         await audit.record({ action: method === 'password' ? 'reauthentication.failed' : 'mfa.code_failed', actorId: userId, subjectId: userId, ip, details: { during: 'reauthentication', method } })
         throw proven.refusal
-      })
+      }
+      const { session } = proven
       if (method === 'recovery_code') outbox.wake()
       const grant = { userId, sessionId, role: session.user.role, emailVerified: session.user.emailVerifiedAt !== null, amr: session.amr, authTime: session.authTime }
       return { ...issueAccessToken(grant, settings.tokenLifetimes().accessTokenTtlSeconds, freshTokenId), sessionExpiresAt: expiryOf(session) }
