@@ -107,7 +107,7 @@ export const ConfigSchema = Type.Object({
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://[^\\s]+$', description: 'redis[s]://[user:pass@]host[:port][/db]: rate-limit counters shared by every instance; unset: in memory, per instance' })),
   REDIS_KEY_PREFIX: Type.String({ default: 'auth:', pattern: '^[A-Za-z0-9:._-]{0,64}$', description: 'prefix of every Redis key this service writes' }),
   RATE_LIMIT_DEFAULT: Rate('600/60', 'per client ip, on every route without a limit of its own'),
-  RATE_LIMIT_LOGIN_IP: Rate('30/300', 'login attempts per client ip; also each route that checks a code, a passkey or the current password (passkey registration too), and the start of a TOTP setup, counted apart'),
+  RATE_LIMIT_LOGIN_IP: Rate('30/300', 'login attempts per client ip; also each route that checks a code, a passkey or the current password (passkey registration and new recovery codes too), and the start of a TOTP setup, counted apart'),
   RATE_LIMIT_LOGIN_ACCOUNT: Rate('10/300', 'login attempts per account identifier from one client ip, whether or not the account exists'),
   RATE_LIMIT_REGISTER: Rate('10/300', 'per client ip, one budget for registrations, username and email changes (their 409s tell that an account exists); username changes per user too'),
   RATE_LIMIT_REFRESH: Rate('150/300', 'refreshes per client ip'),
@@ -131,7 +131,7 @@ export const ConfigSchema = Type.Object({
   MAIL_MAX_ATTEMPTS: Type.Integer({ default: 8, minimum: 1, maximum: 50, description: 'attempts to send a mail before it is given up (logged at error, counted in auth_mail_deliveries_total)' }),
   MAIL_RETRY_BASE_SECONDS: Seconds(30, 1, 3600, 'the wait after a failed attempt to send a mail; it doubles with each further failure, up to an hour'),
   MAIL_POLL_SECONDS: Seconds(5, 1, 300, 'how often each instance looks for mail due (retries, and mail queued by other instances)'),
-  REQUIRE_EMAIL_VERIFICATION: Flag(false, 'refuse login (403 EMAIL_NOT_VERIFIED, only after a correct password) until the email address is verified'),
+  REQUIRE_EMAIL_VERIFICATION: Flag(false, 'refuse login (403 EMAIL_NOT_VERIFIED, only after a correct password) and refresh until the email address is verified'),
 
   // No default here: loadConfig derives it from NODE_ENV.
   REQUIRE_MFA_FOR_ADMINS: Type.Boolean({ description: 'the admin API answers 403 MFA_ENROLMENT_REQUIRED to an admin whose session has not proven a second factor; default true when NODE_ENV=production, else false' }),
