@@ -21,7 +21,9 @@ declare module 'fastify' {
 
 // RFC 6750 2.1: the scheme in any case, one or more spaces, the token (a JWT's characters).
 const BEARER = /^Bearer +([A-Za-z0-9\-_.]+)$/i
-const BEARER_SCHEME = /^Bearer /i
+// A malformed Bearer header (`Bearer\t…`, `Bearer…`) is still one, refused as such: no browser
+// attaches it by itself, as it does Basic or Negotiate.
+const BEARER_SCHEME = /^Bearer/i
 
 /**
  * Whether a request's Authorization header is of the Bearer scheme, its token well-formed or
@@ -44,10 +46,12 @@ async function accessTokensPlugin (app: FastifyInstance, settings: AccessTokenSe
   app.decorate('accessTokens', {
     ...createAccessTokenJwt(settings, instances),
     presented (request: FastifyRequest) {
-      const header = request.headers.authorization
-      // Cookies are parsed only for requests that authenticate (see cookies.ts), and not when the header speaks.
-      if (header !== undefined) {
-        const token = BEARER.exec(header)?.[1]
+      // Cookies are parsed only for requests that authenticate (see cookies.ts), and not when the
+      // header speaks. Only a Bearer header is the service's: another scheme (Basic, Negotiate)
+      // is one a browser attaches by itself behind HTTP authentication, beside the cookies that
+      // authenticate it (regression: every call of a console behind Basic was refused).
+      if (presentsBearer(request)) {
+        const token = BEARER.exec(request.headers.authorization ?? '')?.[1]
         if (token === undefined) throw apiError('AUTH_TOKEN_INVALID')
         request.cookies ??= {}
         return token

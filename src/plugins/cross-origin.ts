@@ -33,18 +33,16 @@ export function corsAnswerHeaders (origin: string | undefined, allowedOrigins: R
  * Whether a state-changing request may come from where the browser says it comes from
  * (OWASP CSRF Cheat Sheet, "Verifying Origin with standard headers" and "Fetch Metadata"):
  * an Origin must match exactly (scheme, host, port; `null` never does); without one,
- * Sec-Fetch-Site must be same-origin or none; without either, a Referer's origin is judged
- * as an Origin would be (the cheat sheet's fallback: a browser too old for both still sends
- * it, unless told not to); a request with none of the three is not a browser's.
+ * Sec-Fetch-Site must be same-origin or none; a request with neither is not a browser's. A
+ * Referer is not judged (the cheat sheet's fallback for browsers too old for both): the page
+ * that forges the request chooses its own referrer policy and sends none, so it would stop no
+ * attacker, while it refused clients that forward one or add one on a redirect.
  */
 function isTrustedSource (request: FastifyRequest, trusted: ReadonlySet<string>): boolean {
   const origin = request.headers.origin
   if (origin !== undefined) return trusted.has(origin)
   const site = request.headers['sec-fetch-site']
-  if (site !== undefined) return site === 'same-origin' || site === 'none'
-  const referer = request.headers.referer
-  // A Referer that is no URL has no origin to trust.
-  return referer === undefined || (URL.canParse(referer) && trusted.has(new URL(referer).origin))
+  return site === undefined || site === 'same-origin' || site === 'none'
 }
 
 /**

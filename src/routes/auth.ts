@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { RateLimits } from '../config-derived.js'
 import { apiError, isDeadRefreshToken } from '../errors.js'
+import type { AccessTokenClaims } from '../plugins/access-token-jwt.js'
 import { presentsBearer } from '../plugins/access-tokens.js'
 import { clientOf } from '../plugins/client-address.js'
 import { perClientIp, sharedBudgets } from '../plugins/rate-limits.js'
@@ -138,9 +139,9 @@ function refreshRoute (routes: TypedRoutes, { refresh, limits }: Pick<AuthRoutes
     }
   }, async (request, reply) => {
     const bodyToken = request.body.refreshToken
-    // A Bearer header wins over the cookies, with no fallback (README, "Which transport"), and
-    // let the request past the CSRF check (regression: with `Bearer junk`, a cross-site request
-    // rotated the session of the cookies it skipped the check for).
+    // A Bearer header wins over the cookies, with no fallback (README, "Which transport"): it
+    // lets the request past the CSRF check, which guards the cookies (regression: with `Bearer
+    // junk`, a cross-site request rotated the session of the cookies it skipped the check for).
     const tokens = await refresh.refresh(bodyToken ?? (presentsBearer(request) ? undefined : request.authCookies().refreshToken), deviceOf(request))
     if (bodyToken !== undefined) {
       return { sessionId: tokens.sessionId, accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, tokenType: 'Bearer' as const, expiresIn: tokens.expiresIn }
@@ -158,14 +159,17 @@ function logoutRoutes (routes: TypedRoutes, app: FastifyInstance, sessions: Sess
       tags: ['auth'],
       operationId: 'logout',
       summary: 'End this session and clear the cookies',
-      description: 'Identifies the session by the refresh token in the body, else the Bearer access token, else the refresh or access cookie; a refresh token that names no session leaves it to the access token (Bearer or cookie), which may have expired: its signature still names the session. A Bearer header wins over the cookies, which are then not read; an Authorization header of another scheme (Basic, Negotiate) is not the service\'s and is passed over. Ends an email change the session asked for, with its link. Idempotent: 204 even with no or stale credentials, except a Bearer token that names no session beside the auth cookies: 401 `AUTH_TOKEN_INVALID`, and the cookies are left as they are, since their session lives on. Audited as `logout.succeeded` when it ends a session.',
+      description: 'Identifies the session by the refresh token in the body, else the Bearer access token, else the refresh or access cookie; a refresh token that names no session leaves it to the access token (Bearer or cookie), which may have expired: its signature still names the session. A Bearer header wins over the cookies, which are then not read; an Authorization header of another scheme (Basic, Negotiate) is not the service\'s and is passed over. The cookies are cleared only when they named the session (or nothing did): beside a token that named one, they are another session\'s. Ends an email change the session asked for, with its link. Idempotent: 204 even with no or stale credentials, except a Bearer token that names no session beside the auth cookies: 401 `AUTH_TOKEN_INVALID`, and the cookies are left as they are, since their session lives on. Audited as `logout.succeeded` when it ends a session.',
       body: RefreshTokenBody,
       response: { 204: Type.Null(), ...errorResponses(400, 401, 415) },
       ...authCookies({ 204: 'cleared' })
     }
   }, async (request, reply) => {
-    await endPresentedSession(request, request.body.refreshToken)
-    return reply.clearAuthCookies().code(204).send()
+    // A token in the body or a Bearer header speaks for its own session, whose client holds no
+    // cookie: cookies beside it are another session's, which lives on, and clearing them would
+    // sign that one out here only (regression).
+    if (await endPresentedSession(request, request.body.refreshToken) === 'cookies') reply.clearAuthCookies()
+    return reply.code(204).send(null)
   })
 
   routes.post('/auth/logout-all', {
@@ -189,37 +193,45 @@ function logoutRoutes (routes: TypedRoutes, app: FastifyInstance, sessions: Sess
   })
 
   /**
-   * Ends the session the request presents, or none. Throws rather than let the handler clear
-   * the cookies beside a Bearer token that named no session: their user would be told they
-   * signed out while a copy of the refresh token works on for days.
+   * Ends the session the request presents, or none, and says whether a token (in the body or a
+   * Bearer header) named it, or the cookies did: only then are they cleared. Throws rather than
+   * answer 204 to a Bearer token that named no session beside the auth cookies: their user
+   * would be told they signed out while that session, and a copy of its refresh token, work on.
    */
-  async function endPresentedSession (request: FastifyRequest, bodyToken: string | undefined): Promise<void> {
-    // A Bearer header wins over the cookies, with no fallback, and let the request past the CSRF
-    // check: they are not read. Another scheme (Basic, Negotiate) is not the service's: a browser
-    // attaches it by itself behind HTTP authentication, and the request was checked for CSRF as
-    // if it had none. Its cookies, which refresh the session, are what it signs out with
-    // (regression: 204 and cleared cookies, and their session lived on).
-    const bearer = presentsBearer(request)
-    const cookies = bearer ? { accessToken: undefined, refreshToken: undefined } : request.authCookies()
-    const refreshToken = bodyToken ?? cookies.refreshToken
+  async function endPresentedSession (request: FastifyRequest, bodyToken: string | undefined): Promise<'token' | 'cookies'> {
+    // A Bearer header wins over the cookies, with no fallback: it lets the request past the CSRF
+    // check, which guards the cookies. Another scheme (Basic, Negotiate) is not the service's (see
+    // AccessTokens.presented): the cookies beside it are what it signs out with (regression: 204
+    // and cleared cookies, and their session lived on).
+    if (presentsBearer(request)) {
+      // A body token that names no session leaves it to the header's token, as to a cookie's.
+      if (bodyToken !== undefined && await sessions.logOutByRefreshToken(bodyToken, request.ip)) return 'token'
+      const claims = claimsOf(() => app.accessTokens.presented(request))
+      if (claims !== null) await sessions.logOut(claims.sub, claims.sid, request.ip)
+      else if (carriesAuthCookies(request)) throw apiError('AUTH_TOKEN_INVALID')
+      return 'token'
+    }
+    if (bodyToken !== undefined && await sessions.logOutByRefreshToken(bodyToken, request.ip)) return 'token'
+    const cookies = request.authCookies()
     // A refresh token that names no session of ours (stale, corrupted) leaves the access token
     // to say which session ends (regression: 204 and cleared cookies, and the session lived on).
-    if (refreshToken !== undefined && await sessions.logOutByRefreshToken(refreshToken, request.ip)) return
-    let claims
+    if (cookies.refreshToken !== undefined && await sessions.logOutByRefreshToken(cookies.refreshToken, request.ip)) return 'cookies'
+    const claims = cookies.accessToken === undefined ? null : claimsOf(() => cookies.accessToken as string)
+    if (claims !== null) await sessions.logOut(claims.sub, claims.sid, request.ip)
+    return 'cookies'
+  }
+
+  /**
+   * The claims of an access token, expired or not (a client logging out after a pause must not
+   * be told 204 while the session, and its refresh token, live on: the signature still names
+   * it), or null when it is no token of ours.
+   */
+  function claimsOf (token: () => string): AccessTokenClaims | null {
     try {
-      const accessToken = bearer ? app.accessTokens.presented(request) : cookies.accessToken
-      if (accessToken === undefined) return
-      // An expired access token still names its session: a client logging out after a pause
-      // must not be told 204 while the session, and its refresh token, live on.
-      claims = app.accessTokens.verifyAllowingExpiry(accessToken)
+      return app.accessTokens.verifyAllowingExpiry(token())
     } catch {
-      // A Bearer token that names no session, beside the auth cookies, ends nothing, and
-      // clearing them would say their session ended: refused, the cookies left (regression).
-      // Without them, nothing valid was presented and nothing lives to end: 204, idempotent.
-      if (bearer && carriesAuthCookies(request)) throw apiError('AUTH_TOKEN_INVALID')
-      return
+      return null
     }
-    await sessions.logOut(claims.sub, claims.sid, request.ip)
   }
 }
 

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { RateLimits } from '../config-derived.js'
+import { presentsBearer } from '../plugins/access-tokens.js'
 import { perClientIp } from '../plugins/rate-limits.js'
 import { CurrentPasswordBody, EmptyBody } from '../schemas/accounts.js'
 import { authCookies, errorResponses, needsCurrentPassword, needsFreshAuthentication, needsProvenAddress, type PasswordPolicy, security } from '../schemas/common.js'
@@ -114,7 +115,7 @@ function recoveryAndReauthenticationRoutes (routes: TypedRoutes, app: FastifyIns
   }, async (request, reply) => {
     const caller = callerOf(request)
     const { token, expiresIn, sessionExpiresAt } = await reauthentication.reauthenticate(caller.userId, caller.sessionId, request.body, request.ip)
-    if (request.headers.authorization !== undefined) return { accessToken: token, tokenType: 'Bearer' as const, expiresIn }
+    if (presentsBearer(request)) return { accessToken: token, tokenType: 'Bearer' as const, expiresIn }
     reply.setAccessCookie(token, sessionExpiresAt)
     return { expiresIn }
   })

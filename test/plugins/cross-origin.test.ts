@@ -108,28 +108,16 @@ t.test('a Bearer header passes the check only because the cookies beside it are 
   t.equal(own.statusCode, 200, 'the session is intact')
 })
 
-// OWASP CSRF Cheat Sheet: without Origin (and Fetch Metadata), the Referer's origin.
-t.test('without Origin or Sec-Fetch-Site, a Referer is judged by its origin; without any of them, the client is not a browser', async t => {
+// A Referer alone is not judged (README, "Cross-origin requests and CSRF"): a forging page sends
+// none, and clients that forward one, or add one on a redirect, are not browsers.
+t.test('without Origin or Sec-Fetch-Site, a Referer is not judged: the client is not a browser', async t => {
   const { cookie } = await loginWithCookies(app, account)
-  const patch = async (headers: Record<string, string>) => await app.inject({ method: 'PATCH', url: '/users/me', headers: { cookie, ...headers }, payload: { profile: { bio: 'referer' } } })
-  for (const referer of ['https://evil.example/x', 'https://app.example.com.evil.example/', 'http://app.example.com/', 'https://app.example.com:8443/', 'about:blank', 'not a url']) {
-    const response = await patch({ referer })
-    t.equal(response.statusCode, 403, referer)
-    t.equal(response.json().code, 'CSRF_REJECTED')
-    const refresh = await app.inject({ method: 'POST', url: '/auth/refresh', headers: { cookie, referer } })
-    t.equal(refresh.statusCode, 403, `${referer}: refresh`)
-    t.same(refresh.cookies, [])
+  for (const referer of ['https://evil.example/x', 'http://auth.example.com/']) {
+    const response = await app.inject({ method: 'PATCH', url: '/users/me', headers: { cookie, referer }, payload: { profile: { bio: 'referer' } } })
+    t.equal(response.statusCode, 200, referer)
   }
-  const trusted: Array<Record<string, string>> = [
-    { referer: 'https://auth.example.com/account?tab=1' },
-    { referer: 'https://app.example.com/' },
-    { referer: 'https://evil.example/x', origin: 'https://app.example.com' },
-    { referer: 'https://evil.example/x', 'sec-fetch-site': 'same-origin' },
-    {}
-  ]
-  for (const headers of trusted) {
-    t.equal((await patch(headers)).statusCode, 200, JSON.stringify(headers))
-  }
+  const withOrigin = await app.inject({ method: 'PATCH', url: '/users/me', headers: { cookie, referer: 'https://app.example.com/', origin: 'https://evil.example' }, payload: { profile: { bio: 'referer' } } })
+  t.equal(withOrigin.statusCode, 403, 'an Origin is judged, whatever the Referer says')
 })
 
 t.test('CORS: credentials for listed origins only', async t => {

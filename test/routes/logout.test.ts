@@ -139,6 +139,14 @@ t.test('cookies beside another scheme end their session; beside a Bearer token o
   t.equal(bearer.statusCode, 204)
   t.ok(await isRevoked(mobile.sessionId), 'a Bearer token of a session ends it')
   t.notOk(await isRevoked(browser.json().sessionId), 'and not the session of the cookies beside it')
+  // Regression: the cookies of that other session were cleared, signing it out here only.
+  t.same(bearer.cookies, [], 'nor are its cookies cleared')
+  const other = await loginWithBody(app, account)
+  const byBody = await app.inject({ method: 'POST', url: '/auth/logout', headers: { cookie, 'sec-fetch-site': 'same-origin' }, payload: { refreshToken: other.refreshToken } })
+  t.equal(byBody.statusCode, 204)
+  t.ok(await isRevoked(other.sessionId), 'a body token ends its session')
+  t.notOk(await isRevoked(browser.json().sessionId), 'not the cookies\' one')
+  t.same(byBody.cookies, [], 'and leaves their cookies')
 })
 
 t.test('logout with nothing, or with stale credentials, is still 204 and clears cookies', async t => {

@@ -127,7 +127,7 @@ t.test('a copy of the session\'s access token taken before a reauthentication st
   t.equal((await app.inject({ method: 'GET', url: '/users/me', headers: copy })).statusCode, 200, 'which still reads what any token of the session may')
 })
 
-// Regression (a review): an older release's reauthentication, beside this one in a rolling
+// Regression: an older release's reauthentication, beside this one in a rolling
 // upgrade, moves the session's authentication time and leaves the recorded token id, which named
 // the login's token: a stale copy of it was fresh again.
 t.test('a reauthentication that records no token (an older release\'s) leaves every token stale', async t => {
@@ -302,6 +302,21 @@ t.test('a browser session reauthenticates with its cookies', async t => {
   t.equal((await app.inject({ method: 'POST', url: '/auth/logout-all', headers })).json().code, 'REAUTHENTICATION_REQUIRED', 'the cookie held before is not fresh')
   const renewedCookie = cookie.replace(/__Host-access_token=[^;]*/, `__Host-access_token=${accessCookie?.value ?? ''}`)
   t.equal((await app.inject({ method: 'POST', url: '/auth/logout-all', headers: { ...headers, cookie: renewedCookie } })).statusCode, 204, 'the new one is')
+})
+
+// Regression: a browser behind HTTP authentication sends Basic credentials beside its cookies,
+// and every authenticated call was refused AUTH_TOKEN_INVALID, as if they were a bad token.
+t.test('behind HTTP authentication, the cookies beside a Basic header authenticate, and a reauthentication answers in its cookie', async t => {
+  const account = await registerAccount(app)
+  const { cookie } = await loginWithCookies(app, account)
+  const headers = { cookie, authorization: 'Basic dXNlcjpwYXNz', 'sec-fetch-site': 'same-origin' }
+  const me = await app.inject({ method: 'GET', url: '/users/me', headers })
+  t.equal(me.statusCode, 200, me.body)
+  t.equal(me.json().email, account.email)
+  const renewed = await reauthenticate(headers, { password: account.password })
+  t.equal(renewed.statusCode, 200)
+  t.same(Object.keys(renewed.json()), ['expiresIn'], 'no token in the body: the caller is a browser')
+  t.equal(renewed.cookies[0]?.name, '__Host-access_token')
 })
 
 t.test('a revoked session cannot reauthenticate', async t => {
