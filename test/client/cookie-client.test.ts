@@ -128,8 +128,8 @@ t.test('a call whose token expired in a session another app replaced fails SESSI
     const otherApp = webview({ name: 'another app' }, fetch, app.jar)
     t.teardown(() => { app.client.close(); sibling.client.close(); otherApp.client.close() })
     // The sibling tab's call must go out after it heard of the app's sign-in: one sent before
-    // is taken for an older session's and fails SESSION_CHANGED, as it should (a CI run, whose
-    // timers fired before the tab's message was delivered).
+    // is taken for an older session's and fails SESSION_CHANGED, as it should (on a loaded
+    // machine, a fixed wait ended before the tab's message was delivered).
     const siblingHeard = new Promise<void>(resolve => { sibling.client.onSignIn(resolve) })
     const [first, second] = [newAccount(), newAccount()]
     await app.client.register(first)

@@ -296,7 +296,7 @@ async function consoleSuite (): Promise<void> {
     t.same(await settled(), { alerts: [refusal], statuses: [] }, 'the refusal is still what the screen says once it has settled')
   })
 
-  // Regression (a review): the screen stayed busy only on the button clicked, so another
+  // Regression: the screen stayed busy only on the button clicked, so another
   // button's refusal was replaced by the first action's success once its redraw came.
   t.test('while an action is under way the user\'s screen takes no other: another button\'s answer is not hidden by the first\'s', async t => {
     const reader = await prisma.user.findUniqueOrThrow({ where: { email: 'reader02@example.com' } })
@@ -325,7 +325,7 @@ async function consoleSuite (): Promise<void> {
     t.match(told, /^A password reset link is on its way to reader04@example\.com\. The screen still shows the user as before: \S/)
   })
 
-  // Regression (a review): a deletion answered after the admin had gone on to another screen,
+  // Regression: a deletion answered after the admin had gone on to another screen,
   // still loading, took them back to the list.
   t.test('a deletion answered after the admin went on to another screen leaves them there', async t => {
     const reader = await prisma.user.findUniqueOrThrow({ where: { email: 'reader05@example.com' } })
@@ -366,7 +366,7 @@ async function consoleSuite (): Promise<void> {
     t.match(row, { role: 'admin', isActive: true }, 'still the admin')
   })
 
-  // Regression (a review): an action answered after the admin had left its screen told its
+  // Regression: an action answered after the admin had left its screen told its
   // outcome on that screen, gone: a refusal such as the last admin's was told nowhere.
   t.test('an action answered after the admin left its screen is told in the frame, naming the user, until the next screen', async t => {
     await page.goto(`${origin}/console/#/users/${admin.user.id}`)
@@ -474,7 +474,7 @@ async function consoleSuite (): Promise<void> {
     })
   }
 
-  // Regression (a review): a change refused for a stale session after the admin had left its
+  // Regression: a change refused for a stale session after the admin had left its
   // screen asked "Confirm it is you" over the next one, and was made, unseen, with the password.
   t.test('a change refused after the admin left its screen asks nothing, and is not made', async t => {
     const reader = await prisma.user.findUniqueOrThrow({ where: { email: 'reader07@example.com' } })
@@ -566,7 +566,7 @@ async function consoleSuite (): Promise<void> {
     const login = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: grace.email, password: grace.password } })
     t.equal(login.json().expiresIn, 600, 'tokens issued from now on follow')
 
-    // Regression (a review): a value typed while a save was under way was replaced by the saved
+    // Regression: a value typed while a save was under way was replaced by the saved
     // one, under "Saved.", and a second Save said "Nothing changed."
     const { open: release, opened: saving } = gate()
     await page.route('**/admin/settings', async route => { await saving; await route.continue() }, { times: 1 })
@@ -690,7 +690,7 @@ async function consoleSuite (): Promise<void> {
   })
 
   t.test('readable at a phone\'s width: nothing wider than the screen, long addresses and devices too', async t => {
-    // Regression (a review): an address of 190 characters and a device name with no place to
+    // Regression: an address of 190 characters and a device name with no place to
     // break made the user's screen scroll sideways, on a phone and on a desktop.
     const long = await registerAccount(app, { ...newAccount(), email: `${'a'.repeat(64)}@${'b'.repeat(60)}.${'c'.repeat(50)}.example.com`, username: 'longmail' })
     await app.inject({ method: 'POST', url: '/auth/login', headers: { 'user-agent': 'Z'.repeat(200) }, payload: { email: long.email, password: long.password } })
@@ -785,7 +785,7 @@ async function consoleSuite (): Promise<void> {
     return { put, accessToken }
   }
 
-  // Regression (a review): a double click on "Sign out" sent two logouts, and the second answer
+  // Regression: a double click on "Sign out" sent two logouts, and the second answer
   // drew the sign-in screen again over what the admin had begun to type.
   t.test('a second click on "Sign out" while it is under way sends nothing; the button is marked busy', async t => {
     let logouts = 0
@@ -811,7 +811,7 @@ async function consoleSuite (): Promise<void> {
     await page.getByRole('heading', { name: 'Users' }).waitFor()
   })
 
-  // Regression (a review): after another tab signed in as someone else, this tab went on naming
+  // Regression: after another tab signed in as someone else, this tab went on naming
   // the admin it had shown, and its actions ran as the other account.
   t.test('another tab signs in as another admin: this tab follows, naming who is signed in now', async t => {
     const boss = await registerAccount(app, { ...newAccount(), email: 'boss@example.com', username: 'boss', password: bossPassword })
@@ -847,7 +847,7 @@ async function consoleSuite (): Promise<void> {
     await page.bringToFront()
   }
 
-  // Regression (a review): two sign-ins in other tabs close together (as boss, then back as the
+  // Regression: two sign-ins in other tabs close together (as boss, then back as the
   // admin shown), and the look for the first, still asking, drew boss over the second's.
   t.test('two sign-ins elsewhere close together: this tab names the account of the last', async t => {
     await page.locator('.who').getByText(admin.email).waitFor()
@@ -872,7 +872,7 @@ async function consoleSuite (): Promise<void> {
     t.equal(await page.locator('.who strong').innerText(), admin.email, 'the account the cookies hold')
   })
 
-  // Regression (a review): a sign-in heard while a sign-out was under way was dropped; the
+  // Regression: a sign-in heard while a sign-out was under way was dropped; the
   // sign-out failed, and the tab named the admin while the cookies held the other account.
   t.test('another tab signs in while a sign-out fails: this tab follows it once the sign-out has failed', async t => {
     await page.locator('.who').getByText(admin.email).waitFor()

@@ -74,7 +74,7 @@ t.test('paged by cursor; bad queries are 400; an ended session is 401', async t 
   t.equal((await activity(headers)).json().code, 'AUTH_SESSION_REVOKED')
 })
 
-// Regression (a review): a reset by the mailed link read `by: "self"`, as if the user had done it signed in.
+// Regression: a reset by the mailed link read `by: "self"`, as if the user had done it signed in.
 t.test('what a mailed link did is by nobody signed in: whoever held the link', async t => {
   const account = await registerAccount(app)
   const verification = await mail.nextMail(account.email, { subject: /^Confirm your email address$/ })

@@ -245,7 +245,7 @@ t.test('an admin\'s remedies for a compromised account end a staged email change
   }
 })
 
-// Regression (a review): ending the intruder's session alone, from the owner's list, by an admin
+// Regression: ending the intruder's session alone, from the owner's list, by an admin
 // or for a reused refresh token, left the change it staged alive: the intruder confirmed it later,
 // had the next reset link mailed to the new address, and took the account.
 t.test('ending the session that staged an email change as not the owner\'s ends the change; ending another leaves it', async t => {
@@ -281,7 +281,7 @@ t.test('ending the session that staged an email change as not the owner\'s ends 
   }
 })
 
-// Regression (a review): an intruder who staged a change and then logged out that session (or
+// Regression: an intruder who staged a change and then logged out that session (or
 // let it expire) left a change the owner could no longer end from the session list, and a resend
 // from another session mailed its link again.
 t.test('a change whose session ended, by a logout too, is refused at its link and mailed again by no resend', async t => {
@@ -298,7 +298,7 @@ t.test('a change whose session ended, by a logout too, is refused at its link an
   t.equal((await prisma.user.findUniqueOrThrow({ where: { id: account.user.id } })).email, account.email, 'the address stays the owner\'s')
 })
 
-// Regression (a review): the session was recorded on the user's row, which an older release
+// Regression: the session was recorded on the user's row, which an older release
 // beside this one (or after a rollback) left naming an earlier change's session: the owner's
 // own change, asked for there, died with that unrelated session. It is on the link now.
 t.test('a change ends with the session its link is for, whatever an earlier change named; expired, its link is refused and its address cleared', async t => {
@@ -319,7 +319,7 @@ t.test('a change ends with the session its link is for, whatever an earlier chan
   t.equal((await prisma.user.findUniqueOrThrow({ where: { id: account.user.id } })).pendingEmail, null, 'and the retention pass clears the address')
 })
 
-// Regression (a review): a resend read the change before the logout that ended it committed, and
+// Regression: a resend read the change before the logout that ended it committed, and
 // mailed the address a link to a change already gone.
 t.test('a resend racing the logout that ends the change mails nothing', {
   skip: process.env.TEST_DATABASE_URL === undefined || process.env.TEST_DATABASE_URL === '' ? 'needs a server: the embedded database has one connection' : false

@@ -107,7 +107,7 @@ t.test('a password sent without an email is refused, not ignored: the client mus
   t.equal(await prisma.auditEvent.count({ where: { action: 'password.check_failed', subjectId: account.user.id } }), 0, 'nothing was checked')
 })
 
-// Regression (a review): the route judged "the current address, a cancellation" before the
+// Regression: the route judged "the current address, a cancellation" before the
 // user's row was locked; sent as the owner's link was followed, it staged the old address back,
 // a link to it mailed, with no password.
 t.test('a cancellation that meets the owner\'s confirmed change stages no address without the password', {
@@ -132,7 +132,7 @@ t.test('a cancellation that meets the owner\'s confirmed change stages no addres
   t.equal(await prisma.oneTimeToken.count({ where: { userId: account.user.id, purpose: 'email_change', usedAt: null } }), 0, 'no link lives')
 })
 
-// Regression (a review): the budgets were spent before the password was checked, so three
+// Regression: the budgets were spent before the password was checked, so three
 // wrong tries (the owner's typos, or a thief's) kept the owner from changing the address, or
 // having a link sent again, for the budget's window.
 t.test('an email change refused for its password spends none of the account\'s mail budget', async t => {
@@ -175,7 +175,7 @@ t.test('an ended session is told so before any password is checked', async t => 
   t.equal(await prisma.auditEvent.count({ where: { action: 'password.check_failed', subjectId: account.user.id } }), 0)
 })
 
-// Regression (a review's suspicion): a set-up begun with the old password outlived a password
+// Regression: a set-up begun with the old password outlived a password
 // change made on the same session, whose token a thief who knew the old password may hold.
 t.test('a new password ends the set-ups the old one began: the app\'s and the passkey\'s', async t => {
   const account = await registerProvenAccount(app, prisma)
@@ -278,7 +278,7 @@ t.test('every remedy ends the set-ups under way: a sign-out everywhere, an admin
   }
 })
 
-// Regression (a review): once the ceremony was spent under the user's row, after the response's
+// Regression: once the ceremony was spent under the user's row, after the response's
 // verification, a response to no live ceremony was verified first (an attestation's cost, and
 // its refusal said so rather than that the ceremony was gone); a refused one spends nothing.
 t.test('a passkey response to no live ceremony of this session is refused before it is verified; a refused response leaves the ceremony', async t => {
@@ -294,7 +294,7 @@ t.test('a passkey response to no live ceremony of this session is refused before
   t.equal((await verify(new SoftPasskey().register(options))).json().code, 'PASSKEY_CHALLENGE_EXPIRED', 'once')
 })
 
-// Regression (a review): new recovery codes took a fresh session alone; they stand in for the
+// Regression: new recovery codes took a fresh session alone; they stand in for the
 // owner's app at the login's second step and a reset keeps them, so a login's stolen token made
 // a lasting way round the app for whoever would learn the password.
 t.test('new recovery codes need the password, and their notice says a reset keeps them', async t => {

@@ -38,7 +38,7 @@ t.test('the origin must be one of WEBAUTHN_ORIGINS and the RP ID hash that of WE
   t.match(audited[0], { actorId: account.user.id, ip: '127.0.0.1' })
 })
 
-// Regression (a review): a ceremony run in a frame of another origin was taken, and a sign-in by
+// Regression: a ceremony run in a frame of another origin was taken, and a sign-in by
 // passkey alone whose authenticator named no user was taken (WebAuthn 7.2 steps 6 and 15).
 t.test('a ceremony in a frame of another origin is refused, and a sign-in alone must name its user', async t => {
   refused(t, await loginVerify(passkey.assert(await loginOptions(), { crossOrigin: true })), 401, 'PASSKEY_ORIGIN_MISMATCH')
@@ -155,7 +155,7 @@ t.test('a refused passkey as second factor counts as a wrong code; for reauthent
   refused(t, await post('/auth/reauthenticate', { webauthn: passkey.assert(reauth) }, strangerHeaders), 409, 'MFA_NOT_ENABLED')
 })
 
-// Regression (a review): the message said "No second factor is set up" to an account with an app and no passkey.
+// Regression: the message said "No second factor is set up" to an account with an app and no passkey.
 t.test('MFA_NOT_ENABLED names what is missing', async t => {
   const withApp = await registerProvenAccount(app, prisma)
   const appHeaders = bearer((await loginWithBody(app, withApp)).accessToken)

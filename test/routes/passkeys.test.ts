@@ -255,7 +255,7 @@ t.test('a password reset suspends passwordless sign-in with the passkeys registe
   t.equal((await passwordless(account.passkey)).statusCode, 200)
 })
 
-// Regression (a review): the notice told the owner to reset the password, "then remove it from
+// Regression: the notice told the owner to reset the password, "then remove it from
 // your account's passkeys", which an owner whose only factor is the intruder's passkey cannot do:
 // beside a factor only a factor makes a session fresh, and signing in asks for that passkey.
 t.test('the "A passkey was added" notice tells the remedy that works when the passkey is an intruder\'s and the only factor', async t => {

@@ -194,7 +194,7 @@ t.test('a password login of an account with a second factor across a remedy gets
 
 // Regression: the reset link was issued after a deactivation committed during the mail's
 // rendering, and worked again once the account was reactivated; or after an email change, and
-// went to the address the account had just left (suspected by a review, reproduced here).
+// went to the address the account had just left (reproduced here).
 const changesWhileRendering = [
   { change: 'a deactivation', sql: 'UPDATE "User" SET "isActive" = false WHERE id = $1::uuid' },
   { change: 'an email change', sql: 'UPDATE "User" SET email = \'moved-\' || email WHERE id = $1::uuid' }

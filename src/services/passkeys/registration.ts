@@ -37,7 +37,7 @@ async function verifiedCredential ({ prisma, ceremonies, settings }: PasskeyDeps
   const data = clientDataOf(response.response.clientDataJSON)
   if (data === null) throw withStatus('PASSKEY_INVALID', 400)
   // Looked at first, spent only under the user's row (storePasskey): a response to no live
-  // ceremony of this session costs no verification (a review: it cost an attestation's).
+  // ceremony of this session costs no verification (regression: it cost an attestation's).
   if (!await ceremonies.isLive(prisma, data.challenge, 'registration', actor.sessionId)) throw withStatus('PASSKEY_CHALLENGE_EXPIRED', 400)
   const refusal = originRefusal(data, 'webauthn.create', settings.origins, null, settings.rpId)
   if (refusal !== null) throw withStatus(refusal, 400)
@@ -58,8 +58,8 @@ async function verifiedCredential ({ prisma, ceremonies, settings }: PasskeyDeps
 /**
  * One transaction: the ceremony's challenge spent, the passkey, this session's proof of it, and
  * the owner's notice by mail. The challenge is spent under the user's row lock: a remedy that
- * ended the ceremonies under way (a new password) and committed first leaves none to spend (a
- * review: spent before the lock, on another instance, it outlived the remedy). 409 for a known
+ * ended the ceremonies under way (a new password) and committed first leaves none to spend
+ * (regression: spent before the lock, on another instance, it outlived the remedy). 409 for a known
  * credential, or at MAX_PASSKEYS_PER_USER (counted under the lock, so two registrations racing
  * for the last place cannot both pass); 403 on an unproven address.
  */

@@ -12,7 +12,7 @@ export interface CheckedPassword { hash: string }
  * a sign-out everywhere, a reset or a password change made on another session, ends the set-ups
  * and must not be followed by one) and the hash is still the one the password was checked
  * against (else 403 INVALID_CURRENT_PASSWORD: a password change made on this very session, which
- * it keeps; what the old password began must not start after the new one). Both from reviews,
+ * it keeps; what the old password began must not start after the new one). Both regressions,
  * on two instances.
  */
 export async function assertStillProven (tx: Transaction, { userId, sessionId }: { userId: string, sessionId: string }, checked: CheckedPassword, at: Date): Promise<void> {

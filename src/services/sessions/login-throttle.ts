@@ -180,7 +180,7 @@ export function createLoginThrottle ({ prisma, policy, keys, now }: LoginThrottl
      * new one): whoever takes the former name next starts with none, and the account keeps its
      * wait (a rename away and back must not clear it). Where `to` has failures of its own, the
      * count whose wait ends later stays, as it is (the larger count if neither waits); a count
-     * already forgotten is none. Reviews found each simpler rule wrong: keeping the larger count
+     * already forgotten is none. Each simpler rule is wrong: keeping the larger count
      * let an old one prepared on a free name replace a lock, and merging the two built a lock
      * neither had earned, or brought a forgotten count back.
      */

@@ -116,9 +116,9 @@ t.test('the hashing threads run at the lowest CPU priority, the rest of the proc
   t.equal(main, '0', 'the main thread keeps its priority')
 })
 
-// Regression (a review): a wrong password for an account hashed under weaker parameters was
+// Regression: a wrong password for an account hashed under weaker parameters was
 // answered in the weak hash's time, sooner than an unknown account's decoy: the account showed.
-// The next reviews found the first mend (the decoy's check beside, on another thread) slower
+// The first mend (the decoy's check beside, on another thread) was slower
 // with one thread and refused (503) where a decoy was let in line, and the second (more argon2
 // work, by memory × passes) off by a fifth: argon2's time is not its work.
 t.test('a hash made with less work is held to the configured check\'s time, in one task', async t => {
