@@ -419,13 +419,16 @@ t.test('wrong codes and recovery codes at reauthentication count toward the acco
   for (const proof of [{ code: '000000' }, { recoveryCode: 'aaaa-bbbb-cccc-dddd' }, { code: '000000' }, { recoveryCode: 'aaaa-bbbb-cccc-dddd' }, { code: '000000' }]) {
     t.equal((await app.inject({ method: 'POST', url: '/auth/reauthenticate', headers, payload: proof })).json().code, 'MFA_CODE_INVALID')
   }
+  // They counted under the address too: its logins wait (an attempt that waits counts nothing).
+  const waiting = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: account.password } })
+  t.equal(waiting.json().code, 'RATE_LIMITED', 'the address waits before the reset')
   await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: account.email } })
   const { token } = await mail.nextMail(account.email, { subject: /reset/i })
   const password = 'a brand new passphrase 8'
   t.equal((await app.inject({ method: 'POST', url: '/auth/password/reset', payload: { token, password } })).statusCode, 204)
-  const byName = await app.inject({ method: 'POST', url: '/auth/login', payload: { identifier: account.username, password } })
-  t.equal(byName.statusCode, 200, 'the reset lifts the password\'s wait')
-  const guess = await verify({ mfaToken: byName.json().mfaToken, code: '000000' })
+  const byAddress = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password } })
+  t.equal(byAddress.statusCode, 200, 'the reset lifts the password\'s wait')
+  const guess = await verify({ mfaToken: byAddress.json().mfaToken, code: '000000' })
   t.equal(guess.statusCode, 429, 'but not the wait of the codes guessed at reauthentication')
   t.equal(guess.json().code, 'RATE_LIMITED')
 })

@@ -11,7 +11,7 @@ import type { MailOutbox } from '../mail/outbox.js'
 import type { AssertionVerifier } from '../passkeys/assertions.js'
 import type { PasskeyService } from '../passkeys/passkeys.js'
 import type { FactorService } from './factors.js'
-import { secondFactorAttempt } from './second-factor-attempts.js'
+import { secondFactorAttempt } from './throttled-attempts.js'
 import type { AuthenticationResponseJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server'
 
 /** A challenge lives five minutes and takes at most five wrong codes (README, Second factor). */

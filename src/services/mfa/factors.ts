@@ -16,6 +16,7 @@ import { markProven } from '../sessions/session-store.js'
 import type { OneTimeTokenService } from '../tokens/one-time-tokens.js'
 import { voidUnfinishedChanges } from '../accounts/unfinished-changes.js'
 import { assertFactorProvenBeside } from './held-proofs.js'
+import { addressAttempt } from './throttled-attempts.js'
 import { dropRecoveryCodesWithoutFactor, endRecoveryCodes, hasSecondFactor, replaceRecoveryCodes, secondFactorsOf, spendRecoveryCode, type SecondFactors } from './second-factors.js'
 
 export interface FactorDeps {
@@ -82,7 +83,7 @@ async function goneEnrolmentError (db: Db, userId: string) {
 
 /**
  * The step of a right first code. A wrong one counts toward the account's login backoff, whose
- * wait applies here too (429), in turn with the logins by the address (LoginThrottle.inTurn): a
+ * wait applies here too (429), in turn with the logins by the address (see addressAttempt): a
  * session, even a stale stolen one, guesses at an unconfirmed enrolment no faster than a login
  * guesses at the password (NIST SP 800-63B 3.2.2), as a password at reauthentication. Not under
  * the account's second-factor key (see secondFactorAttempt), which counts guesses at the factors
@@ -94,15 +95,13 @@ async function confirmationStep (deps: FactorDeps, actor: Actor, sealedSecret: U
   const { prisma, throttle, audit } = deps
   const user = await userById(prisma, actor.userId, { email: true, username: true })
   if (user === null) throw apiError('AUTH_SESSION_REVOKED')
-  const keys = throttle.keys.account(user)
-  return await throttle.inTurn(keys[0] as string, async () => {
-    await throttle.assertMayTryAll(keys)
+  const checked = await addressAttempt(throttle, user, async () => {
     const step = matchingStepOf(secretOf(deps, actor.userId, sealedSecret), code, at)
-    if (step !== null) return step
-    await throttle.recordFailure(keys[0] as string)
-    await audit.record({ action: 'mfa.code_failed', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { during: 'totp_confirm' } })
-    throw withStatus('MFA_CODE_INVALID', 400)
+    return step === null ? { refusal: withStatus('MFA_CODE_INVALID', 400) } : { refusal: null, step }
   })
+  if (checked.refusal === null) return checked.step
+  await audit.record({ action: 'mfa.code_failed', actorId: actor.userId, subjectId: actor.userId, ip: actor.ip, details: { during: 'totp_confirm' } })
+  throw checked.refusal
 }
 
 /** Setting up an authenticator app: a secret offered, then confirmed by its first code. */

@@ -17,7 +17,7 @@ import type { SessionService } from '../sessions/sessions.js'
 import type { AssertionVerifier } from '../passkeys/assertions.js'
 import type { PasskeyService } from '../passkeys/passkeys.js'
 import type { FactorService } from './factors.js'
-import { secondFactorAttempt } from './second-factor-attempts.js'
+import { addressAttempt, secondFactorAttempt } from './throttled-attempts.js'
 import { hasSecondFactor, type SecondFactors } from './second-factors.js'
 import type { AuthenticationResponseJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server'
 
@@ -196,17 +196,13 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
         if (!mayProveWith(method, owned)) throw mfaNotEnabled(method === 'totp' ? 'authenticator app' : method === 'webauthn' ? 'passkey' : 'second factor')
         return await proveAndRecord(deps, userId, sessionId, proof, user.passwordHash, ip, freshTokenId)
       }
-      // A password takes its turn and counts as a login by the address does; a factor's proof as
-      // a second step's does (see secondFactorAttempt). A wrong password never counts under the
-      // account's second-factor key, which counts guesses at the factors: it is checked here only
-      // for an account without one (beside a factor it is refused unchecked, above).
+      // A password takes its turn and counts as a login by the address does (see addressAttempt);
+      // a factor's proof as a second step's does, the address standing for the identifier (see
+      // secondFactorAttempt). A wrong password never counts under the account's second-factor
+      // key, which counts guesses at the factors: it is checked here only for an account without
+      // one (beside a factor it is refused unchecked, above).
       const proven = method === 'password'
-        ? await throttle.inTurn(keys[0] as string, async () => {
-          await throttle.assertMayTryAll(keys)
-          const proven = await attempt()
-          if (proven.refusal !== null) await throttle.recordFailure(keys[0] as string)
-          return proven
-        })
+        ? await addressAttempt(throttle, user, attempt)
         : await secondFactorAttempt(throttle, keys[0] as string, { id: userId, email: user.email, username: user.username }, attempt)
       if (proven.refusal !== null) {
         await audit.record({ action: method === 'password' ? 'reauthentication.failed' : 'mfa.code_failed', actorId: userId, subjectId: userId, ip, details: { during: 'reauthentication', method } })

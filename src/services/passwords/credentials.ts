@@ -11,6 +11,7 @@ import { deleteUser, liveCallerOf, lockUser, replacePasswordHash, userById } fro
 import { assertDeletionLeavesAnAdmin, queueDeletionNotice } from '../admin/users.js'
 import type { LoginThrottle } from '../sessions/login-throttle.js'
 import { assertFactorProvenBeside } from '../mfa/held-proofs.js'
+import { addressAttempt } from '../mfa/throttled-attempts.js'
 import { voidUnfinishedChanges } from '../accounts/unfinished-changes.js'
 import { suspendPasswordless } from '../passkeys/passkey-store.js'
 
@@ -36,21 +37,17 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
   /**
    * The caller's row, only while their session is live; the current password must match it.
    * A wrong one counts toward the account's login backoff, whose wait applies here too (429),
-   * checked in turn with the logins by the address: a stolen session is no way to guess the
-   * password faster than a login is, nor to keep the password hashing busy.
+   * checked in turn with the logins by the address (see addressAttempt): a stolen session is no
+   * way to guess the password faster than a login is, nor to keep the password hashing busy.
    */
   async function provenCaller ({ userId, sessionId, ip }: CredentialCaller, currentPassword: string, during: PasswordCheckPurpose) {
     const user = await liveCallerOf(prisma, userId, sessionId, now(), { email: true, username: true, passwordHash: true })
     if (user === null) throw apiError('AUTH_SESSION_REVOKED')
-    const keys = throttle.keys.account(user)
-    await throttle.inTurn(keys[0] as string, async () => {
-      await throttle.assertMayTryAll(keys)
-      if (await passwords.verify(user.passwordHash, currentPassword)) return
-      await throttle.recordFailure(keys[0] as string)
-      await audit.record({ action: 'password.check_failed', actorId: userId, subjectId: userId, ip, details: { during } })
-      throw apiError('INVALID_CURRENT_PASSWORD')
-    })
-    return user
+    const { refusal } = await addressAttempt(throttle, user, async () =>
+      ({ refusal: await passwords.verify(user.passwordHash, currentPassword) ? null : apiError('INVALID_CURRENT_PASSWORD') }))
+    if (refusal === null) return user
+    await audit.record({ action: 'password.check_failed', actorId: userId, subjectId: userId, ip, details: { during } })
+    throw refusal
   }
 
   return {

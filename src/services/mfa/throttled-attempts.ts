@@ -1,11 +1,37 @@
-// One rule for every check of a proof of an account's second factor: the turns it takes, the waits it keeps and the counts it adds to.
+// Two rules for the checks a guesser could aim at besides a login's password (a session's current password or first code, a proof of a second factor): the turns each takes, the waits it keeps and the counts it adds to.
 import type { LoginThrottle } from '../sessions/login-throttle.js'
 
-/** The account whose factor is proven, with the identifiers it logs in with. */
-export interface ProvingAccount {
-  id: string
+/** The identifiers an account logs in with. */
+export interface IdentifiedAccount {
   email: string
   username: string | null
+}
+
+/** The account whose factor is proven, with the identifiers it logs in with. */
+export interface ProvingAccount extends IdentifiedAccount {
+  id: string
+}
+
+/**
+ * Checks, within a session, something its holder may be guessing at (the current password, or
+ * an authenticator app's first code at its set-up) by `check`, whose `refusal` is null when it
+ * held. NIST SP 800-63B 3.2.2 (rate limiting): the check runs in turn with the logins by the
+ * account's address (see LoginThrottle.inTurn); it waits (429, nothing checked) while any of the
+ * account's identifiers must, as a login by it would; and a refusal counts under the address, as
+ * a failed login by it does, so a session, even a stolen one, guesses no faster than a login.
+ * Never under the account's second-factor key (see secondFactorAttempt), which counts guesses at
+ * the factors that guard its sign-ins. A `check` that throws counts nothing: it was refused
+ * before anything was guessed.
+ */
+export async function addressAttempt<T extends { refusal: unknown }> (throttle: LoginThrottle, account: IdentifiedAccount, check: () => Promise<T>): Promise<T> {
+  const keys = throttle.keys.account(account)
+  const addressKey = keys[0] as string
+  return await throttle.inTurn(addressKey, async () => {
+    await throttle.assertMayTryAll(keys)
+    const checked = await check()
+    if (checked.refusal !== null) await throttle.recordFailure(addressKey)
+    return checked
+  })
 }
 
 /**
