@@ -25,7 +25,7 @@ export function createMetrics (): Metrics {
   const logins = new Counter({ name: 'auth_logins_total', help: 'Login attempts, by result', labelNames: ['result'], registers: [registry] })
   const refreshes = new Counter({ name: 'auth_refreshes_total', help: 'Refresh-token exchanges, by result', labelNames: ['result'], registers: [registry] })
   const reuse = new Counter({ name: 'auth_refresh_reuse_detected_total', help: 'Retired refresh tokens presented again (their sessions were revoked)', registers: [registry] })
-  const mails = new Counter({ name: 'auth_mail_deliveries_total', help: 'Attempts to send a mail of the outbox, by outcome: sent, retry (will be tried again), given_up, dropped (nothing left to send: its link died meanwhile, or a reset for an address no active account has)', labelNames: ['outcome'], registers: [registry] })
+  const mails = new Counter({ name: 'auth_mail_deliveries_total', help: 'Attempts to send a mail of the outbox, by outcome: sent, retry (will be tried again), given_up, dropped (nothing left to send: its link died meanwhile, or a reset for an address no active account has, or whose account changed as its link was made)', labelNames: ['outcome'], registers: [registry] })
   // Every series exists from the start at 0, so rates and alerts work before the first event.
   for (const result of ['success', 'invalid_credentials', 'email_not_verified', 'mfa_required'] satisfies LoginMetricResult[]) logins.inc({ result }, 0)
   for (const result of ['success', 'failure']) refreshes.inc({ result }, 0)

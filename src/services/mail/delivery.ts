@@ -1,9 +1,9 @@
 // Delivering the outbox: claim due mails, render them, send them, record the outcome; retries with backoff, gives up after a bound.
 import { setTimeout as sleep } from 'node:timers/promises'
 import { isDatabaseUnavailable } from '../../db/errors.js'
-import { ATTEMPT_SECONDS, SHUTDOWN, domainOf, failureOf, type MailLog, type MailSender, type OutgoingMail } from './sender.js'
+import { ATTEMPT_SECONDS, SHUTDOWN, domainOf, failureOf, type MailLog, type MailSender } from './sender.js'
 import type { ClaimedMail } from './outbox.js'
-import { createMailRenderer, type MailRenderer, type MailRenderingDeps } from './rendering.js'
+import { createMailRenderer, type MailRenderer, type MailRenderingDeps, type NothingToSend, type RenderedMail } from './rendering.js'
 import type { MailMetrics } from '../metrics.js'
 
 export interface MailDeliveryDeps extends MailRenderingDeps {
@@ -40,33 +40,48 @@ interface Courier extends Pick<MailDeliveryDeps, 'outbox' | 'sender' | 'log' | '
  */
 async function deliver (courier: Courier, mail: ClaimedMail): Promise<void> {
   const { render, sender, outbox, metrics, log } = courier
-  let content: OutgoingMail | null
+  let rendered: RenderedMail
   try {
-    content = await render(mail)
+    rendered = await render(mail)
   } catch (error) {
     if (isDatabaseUnavailable(error)) throw error
     return await failed(courier, mail, error)
   }
-  if (content !== null) {
-    try {
-      await sender.send(mail.id, content, courier.stopping.signal)
-    } catch (error) {
-      // Whatever sending fails with is the mail server's or the network's, even a code a
-      // database socket also gives (ETIMEDOUT, ECONNRESET): never a database outage.
-      return await failed(courier, mail, error)
-    }
+  if ('nothing' in rendered) return await nothingToSend(courier, mail, rendered.nothing)
+  try {
+    await sender.send(mail.id, rendered.send, courier.stopping.signal)
+  } catch (error) {
+    // Whatever sending fails with is the mail server's or the network's, even a code a
+    // database socket also gives (ETIMEDOUT, ECONNRESET): never a database outage.
+    return await failed(courier, mail, error)
   }
   await removeSent(outbox, mail.id)
-  const details = { mailId: mail.id, kind: mail.kind, domain: domainOf(mail.recipient) }
-  if (content === null) {
-    // Counted and said, never silent: a mail promised that died unsent (a burst of them follows
-    // an AUTH_SECRET replaced with links still queued) is told apart from one never asked for.
-    metrics.mail('dropped')
-    log.info(details, 'mail dropped: its link died before it went out, or no active account has the address')
+  metrics.mail('sent')
+  log.debug({ mailId: mail.id, kind: mail.kind, domain: domainOf(mail.recipient) }, 'mail sent')
+}
+
+/** The line that says why a mail was dropped, one per reason; none names the address. */
+const DROPPED: Record<Exclude<NothingToSend, 'taken_over'>, string> = {
+  link_dead: 'mail dropped: its link was spent, revoked or expired before it went out, or derived under a replaced AUTH_SECRET',
+  no_active_account: 'mail dropped: no active account has the address the reset was asked for',
+  account_changed: 'mail dropped: the account was deactivated, deleted or given another address as its reset link was being made'
+}
+
+/**
+ * A mail with nothing to send: dropped, counted and said, never silent (a burst of them follows an
+ * AUTH_SECRET replaced with links still queued), unless another attempt took it over.
+ */
+async function nothingToSend ({ outbox, metrics, log }: Courier, mail: ClaimedMail, reason: NothingToSend): Promise<void> {
+  const details = { mailId: mail.id, kind: mail.kind, domain: domainOf(mail.recipient), reason }
+  if (reason === 'taken_over') {
+    // Its row is gone, and what became of it was counted by the attempt that saw it through:
+    // counted here too, a mail sent once would show as sent and dropped.
+    log.debug(details, 'mail taken over by another attempt while this one was stalled; nothing left to do')
     return
   }
-  metrics.mail('sent')
-  log.debug(details, 'mail sent')
+  await removeSent(outbox, mail.id)
+  metrics.mail('dropped')
+  log.info(details, DROPPED[reason])
 }
 
 /** Tries to take a sent mail off the outbox, a second apart. */

@@ -20,12 +20,27 @@ export interface MailRenderingDeps {
 }
 
 /**
- * What to send for a claimed mail, or null when there is nothing to: a reset asked for an
- * address no active account has, or a link spent, revoked or expired since the mail was
- * queued, or derived under an AUTH_SECRET replaced since (sent, it would only lead to an
- * error page).
+ * Why a claimed mail has nothing to send. The first three drop it, unsent: sent, it would only
+ * lead to an error page, or reach an address no account of the service has now.
  */
-export type MailRenderer = (mail: ClaimedMail) => Promise<OutgoingMail | null>
+export type NothingToSend =
+  /** Its link was spent, revoked or expired since the mail was queued, or derived under an AUTH_SECRET replaced since. */
+  | 'link_dead'
+  /** A reset asked for an address no active account has. */
+  | 'no_active_account'
+  /** The account was deactivated, deleted or given another address between its look-up and its lock, as its reset link was to be made. */
+  | 'account_changed'
+  /**
+   * A reset mail gone from the outbox when read again under the account's row: another attempt
+   * claimed it while this one was stalled, and sent it or gave it up, and counted that (or the
+   * link that attempt made has died since, and its deletion took the mail with it). Not a drop.
+   */
+  | 'taken_over'
+
+/** A claimed mail rendered: what to send, or why there is nothing to. */
+export type RenderedMail = { send: OutgoingMail } | { nothing: NothingToSend }
+
+export type MailRenderer = (mail: ClaimedMail) => Promise<RenderedMail>
 
 /**
  * The reset link goes to an active account only; the account is looked up here, never on the
@@ -33,28 +48,28 @@ export type MailRenderer = (mail: ClaimedMail) => Promise<OutgoingMail | null>
  * account without telling the requester whether one exists, and it lets the owner see a flood
  * of reset mails on their activity.
  */
-async function resetTokenFor ({ prisma, outbox, oneTimeTokens, audit }: MailRenderingDeps, mail: ClaimedMail): Promise<string | null> {
-  if (mail.tokenId !== null) return mail.tokenId
+async function resetTokenFor ({ prisma, outbox, oneTimeTokens, audit }: MailRenderingDeps, mail: ClaimedMail): Promise<{ tokenId: string } | { nothing: NothingToSend }> {
+  if (mail.tokenId !== null) return { tokenId: mail.tokenId }
   const user = await userByEmail(prisma, mail.recipient, { id: true, isActive: true })
-  if (user === null || !user.isActive) return null
+  if (user === null || !user.isActive) return { nothing: 'no_active_account' }
   return prisma.$transaction(async tx => {
     // Again under the user's row, which a deactivation or an email change takes: one committed
     // since the look-up wins, and leaves no live link for the account to find again once
     // reactivated, nor one mailed to the address it left.
     await lockUser(tx, user.id)
     const now = await userById(tx, user.id, { isActive: true, email: true })
-    if (now?.isActive !== true || now.email !== mail.recipient) return null
+    if (now?.isActive !== true || now.email !== mail.recipient) return { nothing: 'account_changed' }
     // Read again under that row too: an attempt stalled past its lease leaves the mail to
     // another claimant, and whichever comes second keeps the first's link and entry, or sends
     // nothing once the mail is gone (regression: two links and two entries for one request).
     const queued = await outbox.current(tx, mail.id)
-    if (queued === null) return null
-    if (queued.tokenId !== null) return queued.tokenId
+    if (queued === null) return { nothing: 'taken_over' }
+    if (queued.tokenId !== null) return { tokenId: queued.tokenId }
     const tokenId = await oneTimeTokens.issue(user.id, 'password_reset', mail.recipient, tx)
     await outbox.attachToken(tx, mail.id, tokenId)
     const requestedFrom = mail.data?.requestedFrom
     if (typeof requestedFrom === 'string') await audit.recordIn(tx, { action: 'password.reset_requested', actorId: null, subjectId: user.id, ip: requestedFrom })
-    return tokenId
+    return { tokenId }
   })
 }
 
@@ -68,7 +83,14 @@ export function createMailRenderer (deps: MailRenderingDeps): MailRenderer {
     tokenId === null || (tokenHash !== null && oneTimeTokens.derivedUnderKey({ id: tokenId, tokenHash }))
 
   return async function render (mail) {
-    if (!linkLive(mail)) return null
+    if (!linkLive(mail)) return { nothing: 'link_dead' }
+    if (mail.kind !== 'password_reset') return { send: filledIn(mail) }
+    const reset = await resetTokenFor(deps, mail)
+    return 'nothing' in reset ? reset : { send: { to: mail.recipient, ...passwordResetMail({ link: link(links.passwordReset, reset.tokenId), ttlSeconds: ttlSeconds.passwordReset }) } }
+  }
+
+  /** Every kind but a reset, whose link is made at its first attempt: its template, filled in from the row. */
+  function filledIn (mail: ClaimedMail): OutgoingMail {
     const to = mail.recipient
     const data = mail.data ?? {}
     switch (mail.kind) {
@@ -104,10 +126,6 @@ export function createMailRenderer (deps: MailRenderingDeps): MailRenderer {
         return { to, ...newSignInMail({ at: new Date(String(data.at)), ip: String(data.ip), device: String(data.device), newDevice: data.newDevice === true, failedAttempts: Number(data.failedAttempts) }) }
       case 'sign_in_unfinished':
         return { to, ...signInUnfinishedMail({ startedAt: new Date(String(data.startedAt)) }) }
-      case 'password_reset': {
-        const tokenId = await resetTokenFor(deps, mail)
-        return tokenId === null ? null : { to, ...passwordResetMail({ link: link(links.passwordReset, tokenId), ttlSeconds: ttlSeconds.passwordReset }) }
-      }
       default:
         // Queued by a newer release beside this one (a rolling upgrade): a failure, tried again
         // later, by an instance that may know it (regression of an earlier release: a mail with no recipient).

@@ -201,11 +201,14 @@ t.test('a hung SMTP server fails the send, not the database: the mail is retried
 t.test('forgot for an address no account has: looked up at delivery, nothing sent, nothing left, the drop counted', async t => {
   const nobody = newAccount().email
   const dropped = await deliveries('dropped')
+  const seen = capture.lines.length
   t.equal((await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: nobody } })).statusCode, 202)
   await app.mailer.flush()
   t.equal(await prisma.outboxMail.count({ where: { recipient: nobody } }), 0)
   t.same(mail.untaken(nobody), [])
   t.equal(await deliveries('dropped'), dropped + 1)
+  t.match(capture.lines.slice(seen).filter(line => String(line.msg).startsWith('mail dropped')),
+    [{ level: 30, kind: 'password_reset', reason: 'no_active_account', msg: 'mail dropped: no active account has the address the reset was asked for' }], 'said with its reason')
 })
 
 // Regression: a mail tried again sent its link even once it was spent or revoked (a reset link
@@ -231,8 +234,8 @@ t.test('a mail whose link was spent or revoked before it went out is not sent', 
   t.same(mail.untaken(account.email).map(received => received.subject), ['Your password was changed'], 'the notice of the change, and no dead reset link')
   t.equal(await prisma.outboxMail.count({ where: { recipient: account.email } }), 0, 'nothing left in the outbox')
   // Regression: a mail dropped so left no trace, neither a line nor a count.
-  t.match(linesSaying('mail dropped: its link died before it went out, or no active account has the address').filter(line => line.mailId === reset?.id),
-    [{ level: 30, kind: 'password_reset', domain: 'example.com' }], 'said once, without the address')
+  t.match(capture.lines.filter(line => line.mailId === reset?.id && String(line.msg).startsWith('mail dropped')),
+    [{ level: 30, kind: 'password_reset', domain: 'example.com', reason: 'link_dead', msg: 'mail dropped: its link was spent, revoked or expired before it went out, or derived under a replaced AUTH_SECRET' }], 'said once, with its reason, without the address')
 })
 
 t.test('without SMTP_URL the mail goes to the log, through the same outbox (development)', async t => {
@@ -288,34 +291,89 @@ t.test('two instances on one database: each mail sent exactly once', { skip: pro
 })
 
 // Regression: a reset's attempt stalled past its lease (its account's row held elsewhere) let a
-// second instance claim the mail, and each issued its own link and wrote its own entry.
+// second instance claim the mail, and each issued its own link and wrote its own entry. And once
+// the first had sent it and taken it off the outbox, the second counted and logged it as dropped:
+// its link dead, or no active account for the address, neither of which was true.
 t.test('a reset mail claimed again while its first attempt is stalled: one link, one entry, whichever instance sends it', { skip: process.env.TEST_DATABASE_URL === undefined || process.env.TEST_DATABASE_URL === '' ? 'several instances need a PostgreSQL server' : false }, async t => {
   const shared = await createTestDatabase()
   t.teardown(shared.drop)
   const box = await startMailServer(t)
-  const [a, b] = [await buildTestApp(t, { database: shared, env: { SMTP_URL: box.url } }), await buildTestApp(t, { database: shared, env: { SMTP_URL: box.url } })]
-  const account = await registerProvenAccount(a.app, a.prisma)
-  await a.app.mailer.flush()
+  const logs = [logCapture(), logCapture()] as const
+  // No poll: an instance claims a mail only when the test flushes it.
+  const env = { SMTP_URL: box.url, METRICS_TOKEN, MAIL_POLL_SECONDS: '300' }
+  const [a, b] = [
+    await buildTestApp(t, { database: shared, env, logger: pino({ level: 'debug' }, logs[0].stream) }),
+    await buildTestApp(t, { database: shared, env, logger: pino({ level: 'debug' }, logs[1].stream) })
+  ]
+  const pause = () => new Promise(resolve => setTimeout(resolve, 20))
+  const resetsTo = (email: string) => box.received.filter(received => received.to.includes(email) && /Reset your password/.test(received.subject ?? ''))
   const holder = new pg.Client({ connectionString: shared.url })
   await holder.connect()
   t.teardown(() => holder.end())
-  await holder.query('BEGIN')
-  await holder.query('SELECT 1 FROM "User" WHERE id = $1 FOR UPDATE', [account.user.id])
-  t.equal((await a.app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: account.email } })).statusCode, 202)
-  const first = a.app.mailer.flush()
-  const attemptsOf = async () => (await a.prisma.outboxMail.findFirst({ where: { recipient: account.email, kind: 'password_reset' } }))?.attempts
-  while (await attemptsOf() !== 1) await new Promise(resolve => setTimeout(resolve, 20))
-  // The lease over, the other instance claims it as the first attempt waits for the row.
-  b.clock.advance(LEASE_SECONDS + 1)
-  const second = b.app.mailer.flush()
-  while (await attemptsOf() !== 2) await new Promise(resolve => setTimeout(resolve, 20))
+  /** A forgot for `account`, its row held so that the first attempt, on `a`, stalls; `b` claims the mail once the lease is over. */
+  async function stalledReset (account: { email: string, user: { id: string } }) {
+    await holder.query('BEGIN')
+    await holder.query('SELECT 1 FROM "User" WHERE id = $1 FOR UPDATE', [account.user.id])
+    t.equal((await a.app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: account.email } })).statusCode, 202)
+    const first = a.app.mailer.flush()
+    const attemptsOf = async () => (await a.prisma.outboxMail.findFirst({ where: { recipient: account.email, kind: 'password_reset' } }))?.attempts
+    while (await attemptsOf() !== 1) await pause()
+    return {
+      first,
+      /** The lease over, the other instance claims it as the first attempt waits for the row; its attempt, once it has claimed it. */
+      async claimAgain () {
+        b.clock.advance(LEASE_SECONDS + 1)
+        const second = b.app.mailer.flush()
+        while (await attemptsOf() !== 2) await pause()
+        return { second }
+      }
+    }
+  }
+  const lockWaits = async () => (await a.prisma.$queryRaw<Array<{ n: number }>>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)[0]?.n
+
+  // Both attempts wait for the row; the second reads the mail again while the first sends it.
+  const account = await registerProvenAccount(a.app, a.prisma)
+  await a.app.mailer.flush()
+  const stalled = await stalledReset(account)
+  const { second } = await stalled.claimAgain()
   await holder.query('ROLLBACK')
-  await Promise.all([first, second])
+  await Promise.all([stalled.first, second])
   t.equal(await a.prisma.oneTimeToken.count({ where: { userId: account.user.id, purpose: 'password_reset' } }), 1, 'one link issued')
   t.equal(await a.prisma.auditEvent.count({ where: { subjectId: account.user.id, action: 'password.reset_requested' } }), 1, 'one entry written')
-  const links = new Set(box.received.filter(received => received.to.includes(account.email) && /Reset your password/.test(received.subject ?? '')).map(received => /token=([\w-]+)/.exec(received.text ?? '')?.[1]))
+  const links = new Set(resetsTo(account.email).map(received => /token=([\w-]+)/.exec(received.text ?? '')?.[1]))
   t.equal(links.size, 1, 'whatever was sent carries that one link')
   t.equal(await a.prisma.outboxMail.count({ where: { recipient: account.email } }), 0)
+
+  // Again, the second attempt held before it looks the address up until the first has sent the
+  // mail and taken it off the outbox: it finds the mail gone. The first waits for the account's
+  // row, the table lock queued behind it holds the second's look-up; the first, already holding
+  // a lock on the table, goes ahead of it (PostgreSQL's lock queue).
+  const other = await registerProvenAccount(a.app, a.prisma)
+  await a.app.mailer.flush()
+  const [sentBefore, droppedBefore] = [await deliveries('sent', a.app) + await deliveries('sent', b.app), await deliveries('dropped', a.app) + await deliveries('dropped', b.app)]
+  const held = await stalledReset(other)
+  while (await lockWaits() !== 1) await pause()
+  const table = new pg.Client({ connectionString: shared.url })
+  await table.connect()
+  t.teardown(() => table.end())
+  await table.query('BEGIN')
+  const tableLocked = table.query('LOCK TABLE "User" IN ACCESS EXCLUSIVE MODE')
+  while (await lockWaits() !== 2) await pause()
+  const { second: heldSecond } = await held.claimAgain()
+  while (await lockWaits() !== 3) await pause()
+  await holder.query('ROLLBACK')
+  await held.first
+  await tableLocked
+  t.equal(resetsTo(other.email).length, 1, 'the first attempt sent it')
+  await table.query('ROLLBACK')
+  await heldSecond
+  t.equal(resetsTo(other.email).length, 1, 'and the second sent nothing')
+  t.equal(await a.prisma.oneTimeToken.count({ where: { userId: other.user.id, purpose: 'password_reset' } }), 1, 'one link issued')
+  t.equal(await deliveries('sent', a.app) + await deliveries('sent', b.app), sentBefore + 1, 'counted sent once')
+  t.equal(await deliveries('dropped', a.app) + await deliveries('dropped', b.app), droppedBefore, 'and never dropped')
+  const mailId = resetsTo(other.email)[0]?.messageId?.replace(/^<|@.*$/g, '')
+  t.same(logs.flatMap(log => log.lines).filter(line => String(line.msg).startsWith('mail dropped') && line.mailId === mailId), [], 'nor said to be')
+  t.match(logs[1].lines.filter(line => line.mailId === mailId), [{ level: 20, reason: 'taken_over', msg: /^mail taken over by another attempt/ }], 'the second says, at debug, that another attempt took it over')
 })
 
 // Regression: a sent mail whose removal from the outbox failed (a dropped connection, a stalled
