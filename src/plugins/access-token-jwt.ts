@@ -61,7 +61,7 @@ export function jwtOptionsOf (key: SigningKey, { issuer, audience, clockToleranc
       // Refusals are not kept: fast-jwt keeps one for the clock tolerance plus this (a number may not be below -1).
       errorCacheTTL: () => -1 - clockToleranceSeconds * 1000
     },
-    // Read when the request has no Authorization header.
+    // Read when the request has no Bearer header.
     cookie: { cookieName, signed: false }
   }
 }

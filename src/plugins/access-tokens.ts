@@ -6,14 +6,14 @@ import { apiError } from '../errors.js'
 import { createAccessTokenJwt, jwtOptionsOf, type AccessTokenJwt, type JwtSettings } from './access-token-jwt.js'
 
 export interface AccessTokenSettings extends JwtSettings {
-  /** The access cookie's name, read when a request has no Authorization header. */
+  /** The access cookie's name, read when a request has no Bearer header. */
   cookieName: string
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
     accessTokens: AccessTokenJwt & {
-      /** The token a request presents: the Authorization header wins over the cookie, with no fallback when it is bad. */
+      /** The token a request presents: a Bearer header wins over the cookie, with no fallback when it is bad; another scheme is read as none. */
       presented: (request: FastifyRequest) => string
     }
   }
@@ -58,7 +58,7 @@ async function accessTokensPlugin (app: FastifyInstance, settings: AccessTokenSe
       }
       request.cookies ??= app.parseCookie(request.headers.cookie ?? '')
       try {
-        return reader.lookupToken(request)
+        return reader.lookupToken(request, { onlyCookie: true })
       } catch {
         throw apiError('AUTH_REQUIRED')
       }

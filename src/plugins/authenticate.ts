@@ -1,4 +1,4 @@
-// Who is calling: an access token from the Authorization header or, failing that, the access cookie.
+// Who is calling: an access token from a Bearer header or, failing that, the access cookie.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { apiError } from '../errors.js'
@@ -32,8 +32,8 @@ async function authenticatePlugin (app: FastifyInstance) {
 
   /**
    * preParsing guard (after the rate limits, which run onRequest, so that unauthenticated
-   * floods are counted too; before any body is parsed): the Authorization header wins over
-   * the cookie, with no fallback when it is bad. Tokens are never read from the URL.
+   * floods are counted too; before any body is parsed): a Bearer header wins over the cookie,
+   * with no fallback when it is bad (AccessTokens.presented). Tokens are never read from the URL.
    */
   async function authenticate (request: FastifyRequest) {
     const claims = app.accessTokens.verify(app.accessTokens.presented(request))

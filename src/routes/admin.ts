@@ -14,7 +14,7 @@ import type { ReauthenticationService } from '../services/mfa/reauthentication.j
 import type { Permission } from '../services/accounts/roles.js'
 import { adminActors, type AdminActor } from '../services/admin/admin-actor.js'
 import type { SettingsService } from '../services/admin/settings.js'
-import { absentBodyAsEmpty, actorOf, callerOf, noStore, type TypedRoutes } from './request-context.js'
+import { absentBodyAsEmpty, actorOf, callerOf, clearCallerCookies, noStore, type TypedRoutes } from './request-context.js'
 
 export interface AdminRoutesOptions {
   admin: AdminService
@@ -147,7 +147,7 @@ function userCredentialRoutes (routes: TypedRoutes, can: Can, fresh: Fresh, acto
     }
   }, async (request, reply) => {
     await admin.revokeSessions(actor(request, 'sessions:revoke'), request.params.id)
-    if (request.params.id === callerOf(request).userId) reply.clearAuthCookies()
+    if (request.params.id === callerOf(request).userId) clearCallerCookies(request, reply)
     return reply.code(204).send(null)
   })
 }
@@ -185,7 +185,7 @@ function userSessionRoutes (routes: TypedRoutes, can: Can, actor: Actor, admin: 
   }, async (request, reply) => {
     await admin.revokeSession(actor(request, 'sessions:revoke'), request.params.id, request.params.sessionId)
     // An admin ending their own session here is signed out, as with DELETE /auth/sessions/:id.
-    if (request.params.sessionId === callerOf(request).sessionId) reply.clearAuthCookies()
+    if (request.params.sessionId === callerOf(request).sessionId) clearCallerCookies(request, reply)
     return reply.code(204).send(null)
   })
 }

@@ -20,7 +20,7 @@ import type { IdentifierKeys } from '../services/sessions/login-throttle.js'
 import type { RefreshService } from '../services/sessions/refresh.js'
 import type { SessionService } from '../services/sessions/sessions.js'
 import type { UserService } from '../services/accounts/users.js'
-import { absentBodyAsEmpty, actorOf, deviceOf, isBrowser, noStore, signingInDeviceOf, type TypedRoutes } from './request-context.js'
+import { absentBodyAsEmpty, actorOf, clearCallerCookies, deviceOf, isBrowser, noStore, signingInDeviceOf, type TypedRoutes } from './request-context.js'
 
 export interface AuthRoutesOptions {
   logins: LoginService
@@ -189,7 +189,7 @@ function logoutRoutes (routes: TypedRoutes, app: FastifyInstance, sessions: Sess
   }, async (request, reply) => {
     const actor = actorOf(request)
     await sessions.signOutEverywhere(actor, actor.userId, 'logout_all')
-    return reply.clearAuthCookies().code(204).send()
+    return clearCallerCookies(request, reply).code(204).send()
   })
 
   /**

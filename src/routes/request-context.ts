@@ -4,6 +4,7 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, 
 import type { Device, SigningInDevice } from '../services/sessions/sessions.js'
 import { newDeviceToken, presentedDeviceToken } from '../services/sessions/devices.js'
 import { apiError } from '../errors.js'
+import { presentsBearer } from '../plugins/access-tokens.js'
 import type { Caller } from '../plugins/authenticate.js'
 
 /**
@@ -37,6 +38,15 @@ export function callerOf (request: FastifyRequest): Caller {
 export function actorOf (request: FastifyRequest): { userId: string, sessionId: string, ip: string } {
   const caller = callerOf(request)
   return { userId: caller.userId, sessionId: caller.sessionId, ip: request.ip }
+}
+
+/**
+ * Clears the auth cookies after a call ended its caller's session, when the call came with them.
+ * Beside a Bearer header, which is what the call ran as, they are another session's, which lives
+ * on: cleared, it would be signed out of this browser alone (regression).
+ */
+export function clearCallerCookies (request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  return presentsBearer(request) ? reply : reply.clearAuthCookies()
 }
 
 /** Responses carrying tokens or user data must not be stored by any cache (RFC 9111 5.2.2.5). */

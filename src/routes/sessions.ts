@@ -9,7 +9,7 @@ import { EmptyBody } from '../schemas/accounts.js'
 import { authCookies, DISOWNED_SESSION, errorResponses, security } from '../schemas/common.js'
 import { AccessClaims, ListQuery, SessionList, SessionParams, VerifyBody, VerifyResponse } from '../schemas/sessions.js'
 import type { SessionService } from '../services/sessions/sessions.js'
-import { absentBodyAsEmpty, actorOf, callerOf, noStore, type TypedRoutes } from './request-context.js'
+import { absentBodyAsEmpty, actorOf, callerOf, clearCallerCookies, noStore, type TypedRoutes } from './request-context.js'
 
 export interface SessionRoutesOptions {
   sessions: SessionService
@@ -88,7 +88,7 @@ function sessionListRoutes (routes: TypedRoutes, app: FastifyInstance, sessions:
   }, async (request, reply) => {
     const actor = actorOf(request)
     if (!await sessions.revokeOwn(actor, request.params.id)) throw apiError('NOT_FOUND')
-    if (request.params.id === actor.sessionId) reply.clearAuthCookies()
+    if (request.params.id === actor.sessionId) clearCallerCookies(request, reply)
     return reply.code(204).send(null)
   })
 }

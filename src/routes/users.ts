@@ -15,7 +15,7 @@ import type { CredentialService } from '../services/passwords/credentials.js'
 import type { UserService } from '../services/accounts/users.js'
 import type { IdentifierKeys } from '../services/sessions/login-throttle.js'
 import { apiError, missingPasswordForNewEmail } from '../errors.js'
-import { actorOf, callerOf, noStore, type TypedRoutes } from './request-context.js'
+import { actorOf, callerOf, clearCallerCookies, noStore, type TypedRoutes } from './request-context.js'
 
 type UpdateMe = Static<ReturnType<typeof UpdateMeBody>>
 
@@ -125,7 +125,7 @@ export async function userRoutes (app: FastifyInstance, { users, audit, credenti
     }
   }, async (request, reply) => {
     await credentials.deleteAccount(actorOf(request), request.body.password)
-    return reply.clearAuthCookies().code(204).send()
+    return clearCallerCookies(request, reply).code(204).send()
   })
 }
 

@@ -73,7 +73,7 @@ export const ErrorResponse = Type.Object({
   sessionId: Type.Optional(Type.String({ format: 'uuid', description: 'AUTH_TOKEN_EXPIRED only: the session the token names, which a client of HttpOnly cookies cannot read; send the call again after a refresh with `X-Auth-Session-Id` set to it, and the service refuses it (401 AUTH_SESSION_MISMATCH) if the cookies hold another session by then' }))
 }, { $id: 'ErrorResponse', title: 'Error' })
 
-/** The OpenAPI security requirement of every authenticated route: an access token in the Authorization header, or the access cookie (plugins/swagger.ts names both schemes). */
+/** The OpenAPI security requirement of every authenticated route: an access token in a Bearer header, or the access cookie (plugins/swagger.ts names both schemes). */
 export const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { cookieAuth: [] }]
 
 /** The description's note on a route behind fresh authentication. */

@@ -149,6 +149,30 @@ t.test('cookies beside another scheme end their session; beside a Bearer token o
   t.same(byBody.cookies, [], 'and leaves their cookies')
 })
 
+// Regression: a call that ended its caller's session by a Bearer token cleared the cookies
+// beside it, another account's session, which lived on: signed out of this browser alone.
+t.test('a session ended by its own Bearer token leaves the cookies beside it, another session\'s', async t => {
+  const [owner, other] = [await registerAccount(app), await registerAccount(app)]
+  const { response: browser, cookie } = await loginWithCookies(app, other)
+  const beside = (accessToken: string) => ({ cookie, authorization: `Bearer ${accessToken}` })
+  const one = await loginWithBody(app, owner)
+  const revoked = await app.inject({ method: 'DELETE', url: `/auth/sessions/${one.sessionId}`, headers: beside(one.accessToken) })
+  t.equal(revoked.statusCode, 204)
+  t.same(revoked.cookies, [], 'its own session revoked by id')
+  const all = await loginWithBody(app, owner)
+  const everywhere = await app.inject({ method: 'POST', url: '/auth/logout-all', headers: beside(all.accessToken) })
+  t.equal(everywhere.statusCode, 204)
+  t.same(everywhere.cookies, [], 'signed out everywhere')
+  const last = await loginWithBody(app, owner)
+  const deleted = await app.inject({ method: 'DELETE', url: '/users/me', headers: beside(last.accessToken), payload: { password: owner.password } })
+  t.equal(deleted.statusCode, 204)
+  t.same(deleted.cookies, [], 'the account deleted')
+  t.notOk(await isRevoked(browser.json().sessionId), 'the cookies\' session lives')
+  const byCookie = await app.inject({ method: 'POST', url: '/auth/logout-all', headers: { cookie, 'sec-fetch-site': 'same-origin' } })
+  t.equal(byCookie.statusCode, 204)
+  t.ok(clearsBothCookies(byCookie.cookies), 'a call made with the cookies clears them')
+})
+
 t.test('logout with nothing, or with stale credentials, is still 204 and clears cookies', async t => {
   const none = await app.inject({ method: 'POST', url: '/auth/logout' })
   t.equal(none.statusCode, 204)
@@ -191,7 +215,7 @@ t.test('logout-all ends every session of the caller and no one else’s', async 
   const theirs = await loginWithBody(app, bystander)
   const response = await app.inject({ method: 'POST', url: '/auth/logout-all', headers: { authorization: `Bearer ${sessions[0]?.accessToken}` } })
   t.equal(response.statusCode, 204)
-  t.ok(clearsBothCookies(response.cookies))
+  t.same(response.cookies, [], 'a Bearer caller\'s: no cookie cleared')
   for (const s of sessions) t.ok(await isRevoked(sessionIdOf(s.refreshToken)))
   t.notOk(await isRevoked(sessionIdOf(theirs.refreshToken)))
   const anonymous = await app.inject({ method: 'POST', url: '/auth/logout-all' })
