@@ -57,13 +57,14 @@ async function resetTokenFor ({ prisma, outbox, oneTimeTokens, audit }: MailRend
     // since the look-up wins, and leaves no live link for the account to find again once
     // reactivated, nor one mailed to the address it left.
     await lockUser(tx, user.id)
-    const now = await userById(tx, user.id, { isActive: true, email: true })
-    if (now?.isActive !== true || now.email !== mail.recipient) return { nothing: 'account_changed' }
-    // Read again under that row too: an attempt stalled past its lease leaves the mail to
-    // another claimant, and whichever comes second keeps the first's link and entry, or sends
-    // nothing once the mail is gone (regression: two links and two entries for one request).
+    // The mail read again under that row too: an attempt stalled past its lease leaves the mail
+    // to another claimant, and whichever comes second keeps the first's link and entry, or, the
+    // mail gone, does nothing more, whatever became of the account since (regression: two links
+    // and two entries for one request).
     const queued = await outbox.current(tx, mail.id)
     if (queued === null) return { nothing: 'taken_over' }
+    const now = await userById(tx, user.id, { isActive: true, email: true })
+    if (now?.isActive !== true || now.email !== mail.recipient) return { nothing: 'account_changed' }
     if (queued.tokenId !== null) return { tokenId: queued.tokenId }
     const tokenId = await oneTimeTokens.issue(user.id, 'password_reset', mail.recipient, tx)
     await outbox.attachToken(tx, mail.id, tokenId)

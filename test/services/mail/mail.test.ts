@@ -10,6 +10,7 @@ import { buildTestApp } from '../../helpers/app.js'
 import { createTestDatabase } from '../../helpers/database.js'
 import { logCapture, startMailServer, startScriptedRelay } from '../../helpers/mail.js'
 import { registerPasskey } from '../../helpers/passkeys.js'
+import { until } from '../../helpers/until.js'
 import { loginWithBody, newAccount, registerAccount, registerProvenAccount } from '../../helpers/users.js'
 import { LEASE_SECONDS } from '../../../src/services/mail/delivery.js'
 import { createMailRenderer } from '../../../src/services/mail/rendering.js'
@@ -299,13 +300,13 @@ t.test('a reset mail claimed again while its first attempt is stalled: one link,
   t.teardown(shared.drop)
   const box = await startMailServer(t)
   const logs = [logCapture(), logCapture()] as const
-  // No poll: an instance claims a mail only when the test flushes it.
-  const env = { SMTP_URL: box.url, METRICS_TOKEN, MAIL_POLL_SECONDS: '300' }
+  // No poll: an instance claims a mail only when the test flushes it. Statements wait for their
+  // locks far longer than a loaded machine takes between the test's steps.
+  const env = { SMTP_URL: box.url, METRICS_TOKEN, MAIL_POLL_SECONDS: '300', DATABASE_QUERY_TIMEOUT_SECONDS: '120' }
   const [a, b] = [
     await buildTestApp(t, { database: shared, env, logger: pino({ level: 'debug' }, logs[0].stream) }),
     await buildTestApp(t, { database: shared, env, logger: pino({ level: 'debug' }, logs[1].stream) })
   ]
-  const pause = () => new Promise(resolve => setTimeout(resolve, 20))
   const resetsTo = (email: string) => box.received.filter(received => received.to.includes(email) && /Reset your password/.test(received.subject ?? ''))
   const holder = new pg.Client({ connectionString: shared.url })
   await holder.connect()
@@ -317,14 +318,14 @@ t.test('a reset mail claimed again while its first attempt is stalled: one link,
     t.equal((await a.app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: account.email } })).statusCode, 202)
     const first = a.app.mailer.flush()
     const attemptsOf = async () => (await a.prisma.outboxMail.findFirst({ where: { recipient: account.email, kind: 'password_reset' } }))?.attempts
-    while (await attemptsOf() !== 1) await pause()
+    await until('the first attempt\'s claim', async () => await attemptsOf() === 1)
     return {
       first,
       /** The lease over, the other instance claims it as the first attempt waits for the row; its attempt, once it has claimed it. */
       async claimAgain () {
         b.clock.advance(LEASE_SECONDS + 1)
         const second = b.app.mailer.flush()
-        while (await attemptsOf() !== 2) await pause()
+        await until('the second claim', async () => await attemptsOf() === 2)
         return { second }
       }
     }
@@ -352,15 +353,16 @@ t.test('a reset mail claimed again while its first attempt is stalled: one link,
   await a.app.mailer.flush()
   const [sentBefore, droppedBefore] = [await deliveries('sent', a.app) + await deliveries('sent', b.app), await deliveries('dropped', a.app) + await deliveries('dropped', b.app)]
   const held = await stalledReset(other)
-  while (await lockWaits() !== 1) await pause()
+  await until('the first attempt waiting for the row', async () => await lockWaits() === 1)
   const table = new pg.Client({ connectionString: shared.url })
   await table.connect()
   t.teardown(() => table.end())
   await table.query('BEGIN')
   const tableLocked = table.query('LOCK TABLE "User" IN ACCESS EXCLUSIVE MODE')
-  while (await lockWaits() !== 2) await pause()
+  tableLocked.catch(() => {})
+  await until('the table lock queued', async () => await lockWaits() === 2)
   const { second: heldSecond } = await held.claimAgain()
-  while (await lockWaits() !== 3) await pause()
+  await until('the second attempt\'s look-up queued behind it', async () => await lockWaits() === 3)
   await holder.query('ROLLBACK')
   await held.first
   await tableLocked
