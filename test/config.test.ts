@@ -147,7 +147,7 @@ t.test('production refuses development defaults and weak secrets', async t => {
   t.match(problemsOf({ ...production, AUTH_SECRET: 'change-me-change-me-change-me-change-me' }), [/^AUTH_SECRET: looks like a placeholder/])
   t.match(problemsOf({ ...production, AUTH_SECRET: 'a'.repeat(64) }), [/^AUTH_SECRET/])
   // Regression: runs along the alphabet, the digits or a keyboard row, and the test suite's own secret, passed.
-  // And (a confirmation review): keyboard columns and zigzags, a short value repeated, a
+  // And: keyboard columns and zigzags, a short value repeated, a
   // placeholder in leetspeak, in base64.
   for (const guessable of [
     'abcdefghijklmnopqrstuvwxyz012345', '0123456789abcdef0123456789abcdef', 'qwertyuiopasdfghjklzxcvbnm123456', 'ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210', TEST_SECRET,

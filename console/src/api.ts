@@ -61,7 +61,7 @@ export function adminApi (client: AuthClient, { confirmIdentity }: AdminApiOptio
     } catch (error) {
       if (!isAuthError(error, 'REAUTHENTICATION_REQUIRED')) throw error
       // Refused after the admin left the screen it was sent from: nothing is asked, nothing
-      // sent again (a review: the question opened over the next screen, and the change was made unseen).
+      // sent again (regression: the question opened over the next screen, and the change was made unseen).
       if (location.hash !== sentFrom) throw new NotConfirmed('Not changed: it needed you to confirm it is you, and you had left its screen. Go back to it to try again.')
       // The service lists the methods; an older one that did not still takes the password.
       if (!await confirmIdentity(error.methods ?? ['password'])) throw new NotConfirmed()

@@ -45,7 +45,7 @@ function showSignIn (notice?: string): void {
  */
 async function signOut (messages: MessageArea, button: HTMLButtonElement): Promise<void> {
   // One at a time, the button marked busy: a second click sent a second logout, whose answer
-  // drew the sign-in screen again over what the admin had begun to type (a review's finding).
+  // drew the sign-in screen again over what the admin had begun to type.
   if (signingOut) return
   messages.clear()
   signingOut = true
@@ -54,7 +54,7 @@ async function signOut (messages: MessageArea, button: HTMLButtonElement): Promi
     await whileBusy(button, () => client.logout())
   } catch (error) {
     messages.show(`Signing out failed: you are still signed in. ${problemOf(error)}`, 'error')
-    // The cookies may hold the other tab's session now (a review's finding).
+    // The cookies may hold the other tab's session now.
     if (signedInDuringSignOut) enter(true, true)
     return
   } finally {
@@ -70,7 +70,7 @@ client.onSessionEnd(event => {
 })
 
 // Another tab signed in: the cookies hold its session now, perhaps another account's, and every
-// call from here runs as it (a review: this tab went on naming the admin it had shown). Shown
+// call from here runs as it (regression: this tab went on naming the admin it had shown). Shown
 // afresh, unless it is the admin already shown.
 client.onSignIn(() => {
   if (signingOut) signedInDuringSignOut = true
@@ -92,7 +92,7 @@ function showRefusal (email: string, error: unknown): void {
  */
 async function enter (again = true, elsewhere = false): Promise<void> {
   // Only the latest look draws: two sign-ins elsewhere close together made an earlier one, still
-  // asking, draw the account before the last over it (a review's finding).
+  // asking, draw the account before the last over it.
   const mine = ++entering
   const outdated = () => mine !== entering
   let me

@@ -76,10 +76,10 @@ export function reauthenticationPrompt (client: AuthClient): (methods: Reauthent
   let current: ReturnType<typeof ask> | null = null
   client.onSessionEnd(() => { current?.abandon() })
   // Leaving the screen (the browser's Back, say) cancels too: the change was made after it,
-  // unseen, on a screen no longer shown (a review's finding).
+  // unseen, on a screen no longer shown.
   window.addEventListener('hashchange', () => { current?.abandon() })
   // And so does another tab's sign-in: the proof would be the other account's, for a change
-  // asked on a screen about to be drawn anew (a review's finding).
+  // asked on a screen about to be drawn anew.
   client.onSignIn(() => { current?.abandon() })
   return methods => {
     if (current === null) {

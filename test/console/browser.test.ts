@@ -448,7 +448,7 @@ async function consoleSuite (): Promise<void> {
     t.same(patches, [403, 403, 403, 200, 200], 'fresh now: no question asked')
   })
 
-  // Regressions (reviews): the dialog outlived a navigation (the browser's Back), and the frame
+  // Regressions: the dialog outlived a navigation (the browser's Back), and the frame
   // drawn for another tab's sign-in; the change it asked about was made once the admin typed
   // the password, unseen, on a screen no longer shown (as the other account, in the second case).
   for (const [leaving, email] of [['leaving the screen', 'reader03@example.com'], ['another tab\'s sign-in', 'reader06@example.com']] as const) {

@@ -136,7 +136,7 @@ t.test('confirming before enrolling is 409 MFA_ENROLMENT_NOT_STARTED', async t =
   t.equal(response.json().code, 'MFA_ENROLMENT_NOT_STARTED')
 })
 
-// Security review: an abandoned enrolment stayed open to code guessing, from any session of the user, for ever.
+// Regression: an abandoned enrolment stayed open to code guessing, from any session of the user, for ever.
 t.test('an enrolment waits 15 minutes for its first code: later, from any session, 409 MFA_ENROLMENT_NOT_STARTED, no code checked', async t => {
   const account = await registerProvenAccount(app, prisma)
   const secret = await startEnrolment(app, bearer((await loginWithBody(app, account)).accessToken), account.password)
@@ -176,7 +176,7 @@ t.test('an enrolment not confirmed can be cancelled: 204, no mail, audited; then
   t.same(mail.untaken(account.email).map(m => m.subject).filter(subject => /off/.test(subject)), [], 'no mail: the factor never guarded a login')
 })
 
-// Security review: wrong first codes were audited but never counted, so a session, even a stale
+// Regression: wrong first codes were audited but never counted, so a session, even a stale
 // stolen one, could guess at an unconfirmed enrolment as long as the per-address limit allowed.
 t.test('wrong confirmation codes reach the account\'s login backoff: 429 with Retry-After, there and at login', async t => {
   const account = await registerProvenAccount(app, prisma)

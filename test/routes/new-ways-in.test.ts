@@ -196,7 +196,7 @@ t.test('a new password ends the set-ups the old one began: the app\'s and the pa
   t.equal(await prisma.passkey.count({ where: { userId: account.user.id } }), 0)
 })
 
-// Regressions (two reviews): the password was checked before the user's row was locked, and the
+// Regressions: the password was checked before the user's row was locked, and the
 // set-up written after it without looking again; on two instances, a set-up begun with the old
 // password started after the owner's change of it (an address staged for the thief, a passkey
 // stored from a ceremony spent before the change ended it), and one begun before a sign-out

@@ -161,7 +161,7 @@ t.test('with a factor: the code or a recovery code also renews, and the methods 
   t.ok(session.totpProvenAt !== null && session.passwordProvenAt !== null, 'the session records when each was proven')
 })
 
-// Regression (an ASVS review): the password alone made a session fresh beside a second factor,
+// Regression: the password alone made a session fresh beside a second factor,
 // so whoever held a session and had learnt the password could change the address, remove the
 // factor or take new recovery codes: the account taken, the factor notwithstanding.
 t.test('beside a second factor, the password alone does not make a session fresh, nor does a login that proved no factor', async t => {
@@ -181,7 +181,7 @@ t.test('beside a second factor, the password alone does not make a session fresh
   t.equal((await takeover(bearer(byCode.json().accessToken))).statusCode, 200, 'a code does')
 })
 
-// Regression (a review of the rule above): a set-up of an app begun while the password was enough
+// Regression: a set-up of an app begun while the password was enough
 // was confirmed after the owner's first passkey, and the session then held a factor of its own.
 t.test('a passkey set up ends an app\'s set-up under way, begun when the password was enough', async t => {
   const account = await registerProvenAccount(app, prisma)
@@ -195,7 +195,7 @@ t.test('a passkey set up ends an app\'s set-up under way, begun when the passwor
   t.same((await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers: intruder, payload: { currentPassword: account.password } })).json().methods, ['webauthn'], 'and a new one needs the passkey')
 })
 
-// Regression (a third review): on two instances, the set-up's write could land after the owner's
+// Regression: on two instances, the set-up's write could land after the owner's
 // first passkey (its freshness checked before), out of the passkey's reach; confirmed, it was a
 // factor of the intruder's own. The confirmation now asks, under the user's row, for a proof of
 // the factor that is there.
@@ -214,7 +214,7 @@ t.test('an app confirmed beside a factor the session has not proven is refused, 
   t.equal(await prisma.totpFactor.count({ where: { userId: account.user.id, confirmedAt: { not: null } } }), 0, 'no app')
 })
 
-// Regression (a fourth review): the routes' freshness is checked before their transaction; on two
+// Regression: the routes' freshness is checked before their transaction; on two
 // instances, the owner's first factor could commit in between, and a session that knew only the
 // password regenerated the codes (then signed in with one), changed the password or removed the app.
 t.test('a sensitive change whose account gained a factor while it waited is refused under the user\'s row', { skip: !onServer && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL' }, async t => {
@@ -239,7 +239,7 @@ t.test('a sensitive change whose account gained a factor while it waited is refu
   }
 })
 
-// Regression (the same review): freshness beside a factor counted any proof made since the latest
+// Regression: freshness beside a factor counted any proof made since the latest
 // authentication, so a proof of an app since removed counted once a reauthentication by password,
 // stamped by a clock behind, came before it, and another factor was set up.
 t.test('beside a factor, only a proof of a factor the user still has makes a session fresh, whatever the clocks say', async t => {

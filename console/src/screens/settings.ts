@@ -78,7 +78,7 @@ export async function settingsScreen ({ api, endsScreen }: Context): Promise<Scr
       return
     }
     // Read-only while it saves: a value typed meanwhile was replaced by the saved one, under
-    // "Saved." (a review's finding). Not disabled, which would take the focus away.
+    // "Saved." Not disabled, which would take the focus away.
     const editable = (yes: boolean) => { for (const name of names) inputs[name].readOnly = !yes }
     editable(false)
     whileBusy(save, () => api.updateSettings(changes)).finally(() => { editable(true) }).then(updated => {

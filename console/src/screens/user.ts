@@ -182,7 +182,7 @@ export async function userScreen ({ api, meId, params, navigate, endsScreen, tel
       }
       messages.clear()
       // Back to the list only if the admin is still at this screen: they may have gone on
-      // meanwhile, the next screen still loading (a review: the check of this screen alone).
+      // meanwhile, the next screen still loading (regression: the check of this screen alone).
       whileBusy(remove, () => api.remove(id), body).then(() => { if (shown()) navigate('#/users'); else tell('Deleted.') }, error => {
         if (!endsScreen(error)) tell(problemOf(error), 'error')
       })

@@ -585,7 +585,7 @@ t.test('logout everywhere with an expired access token refreshes, then is sent a
   t.equal(service.jar.access, null, 'the cookies cleared')
 })
 
-// Regression (a review of the console): a tab went on naming the account it had signed in with
+// Regression (the console): a tab went on naming the account it had signed in with
 // after another tab signed in as someone else, and its calls ran as them; it was never told.
 t.test('a sign-in in another tab is told to this tab\'s onSignIn listeners, not to the tab that signed in', async t => {
   const service = createStandIn()
@@ -602,7 +602,7 @@ t.test('a sign-in in another tab is told to this tab\'s onSignIn listeners, not 
   t.same(told, [1, 1, 2])
 })
 
-// Regression (a review's suspicion): the listeners were called from the live set, so one that
+// Regression: the listeners were called from the live set, so one that
 // added itself again on being told ran again for the same event, for ever.
 t.test('a listener that adds itself again when told waits for the next sign-in or end', async t => {
   const service = createStandIn()
