@@ -203,15 +203,14 @@ function logoutRoutes (routes: TypedRoutes, app: FastifyInstance, sessions: Sess
     // check, which guards the cookies. Another scheme (Basic, Negotiate) is not the service's (see
     // AccessTokens.presented): the cookies beside it are what it signs out with (regression: 204
     // and cleared cookies, and their session lived on).
+    // A body token that names no session leaves it to the header's token, or to the cookies.
+    if (bodyToken !== undefined && await sessions.logOutByRefreshToken(bodyToken, request.ip)) return 'token'
     if (presentsBearer(request)) {
-      // A body token that names no session leaves it to the header's token, as to a cookie's.
-      if (bodyToken !== undefined && await sessions.logOutByRefreshToken(bodyToken, request.ip)) return 'token'
       const claims = claimsOf(() => app.accessTokens.presented(request))
       if (claims !== null) await sessions.logOut(claims.sub, claims.sid, request.ip)
       else if (carriesAuthCookies(request)) throw apiError('AUTH_TOKEN_INVALID')
       return 'token'
     }
-    if (bodyToken !== undefined && await sessions.logOutByRefreshToken(bodyToken, request.ip)) return 'token'
     const cookies = request.authCookies()
     // A refresh token that names no session of ours (stale, corrupted) leaves the access token
     // to say which session ends (regression: 204 and cleared cookies, and the session lived on).
