@@ -8,6 +8,7 @@ import { SMTPServer } from 'smtp-server'
 import t from 'tap'
 import { buildTestApp } from '../../helpers/app.js'
 import { createTestDatabase } from '../../helpers/database.js'
+import { whileHeld } from '../../helpers/locks.js'
 import { logCapture, startMailServer, startScriptedRelay } from '../../helpers/mail.js'
 import { registerPasskey } from '../../helpers/passkeys.js'
 import { until } from '../../helpers/until.js'
@@ -21,7 +22,7 @@ const VERIFY = /^Confirm your email address$/
 const METRICS_TOKEN = 'mail-test-metrics-token-0123456789'
 const mail = await startMailServer(t)
 const capture = logCapture()
-const { app, prisma, clock } = await buildTestApp(t, {
+const { app, prisma, pool, clock, database } = await buildTestApp(t, {
   env: { SMTP_URL: mail.url, MAIL_MAX_ATTEMPTS: '3', MAIL_RETRY_BASE_SECONDS: '30', METRICS_TOKEN },
   logger: pino({ level: 'info' }, capture.stream)
 })
@@ -210,6 +211,30 @@ t.test('forgot for an address no account has: looked up at delivery, nothing sen
   t.equal(await deliveries('dropped'), dropped + 1)
   t.match(capture.lines.slice(seen).filter(line => String(line.msg).startsWith('mail dropped')),
     [{ level: 30, kind: 'password_reset', reason: 'no_active_account', msg: 'mail dropped: no active account has the address the reset was asked for' }], 'said with its reason')
+})
+
+t.test('a reset whose account is deactivated while its link is being made: no link, nothing sent, the drop counted with its reason', { skip: process.env.TEST_DATABASE_URL === undefined || process.env.TEST_DATABASE_URL === '' ? 'holding a row on another connection needs a PostgreSQL server' : false }, async t => {
+  const account = await registerProvenAccount(app, prisma)
+  await app.mailer.flush()
+  const dropped = await deliveries('dropped')
+  const seen = capture.lines.length
+  // The delivery looks the account up, active, then waits for its row, which a deactivation holds.
+  const forgot = await whileHeld(database.url, pool, {
+    hold: async holder => await holder.query('SELECT 1 FROM "User" WHERE id = $1 FOR UPDATE', [account.user.id]),
+    waitingStatement: '%FROM "User" WHERE id = %FOR UPDATE%',
+    meanwhile: async holder => await holder.query('UPDATE "User" SET "isActive" = false WHERE id = $1', [account.user.id])
+  }, async () => {
+    const answer = await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: account.email } })
+    await app.mailer.flush()
+    return answer
+  })
+  t.equal(forgot.statusCode, 202)
+  t.same(mail.untaken(account.email).filter(received => /Reset your password/.test(received.subject ?? '')), [], 'no reset mail')
+  t.equal(await prisma.oneTimeToken.count({ where: { userId: account.user.id, purpose: 'password_reset' } }), 0, 'no link left for the account to find once reactivated')
+  t.equal(await prisma.outboxMail.count({ where: { recipient: account.email } }), 0, 'nothing left in the outbox')
+  t.equal(await deliveries('dropped'), dropped + 1)
+  t.match(capture.lines.slice(seen).filter(line => String(line.msg).startsWith('mail dropped')),
+    [{ level: 30, kind: 'password_reset', reason: 'account_changed', msg: 'mail dropped: the account was deactivated, deleted or given another address as its reset link was being made' }], 'said with its reason')
 })
 
 // Regression: a mail tried again sent its link even once it was spent or revoked (a reset link
