@@ -32,7 +32,10 @@ const UUID = new RegExp(uuidPattern)
  */
 function inOurShape (claims: AccessTokenClaims): boolean {
   return typeof claims.sub === 'string' && UUID.test(claims.sub) && typeof claims.sid === 'string' && UUID.test(claims.sid) &&
-    typeof claims.role === 'string' && typeof claims.email_verified === 'boolean'
+    typeof claims.role === 'string' && typeof claims.email_verified === 'boolean' && typeof claims.jti === 'string' &&
+    (claims.amr === undefined || (Array.isArray(claims.amr) && claims.amr.every(method => typeof method === 'string'))) &&
+    (claims.auth_time === undefined || Number.isSafeInteger(claims.auth_time)) &&
+    (claims.client_id === undefined || typeof claims.client_id === 'string')
 }
 
 /**
@@ -103,9 +106,11 @@ export function createAccessTokenJwt (settings: Pick<JwtSettings, 'ring' | 'issu
     verify: (token: string): AccessTokenClaims => check(token, false),
 
     /**
-     * `verify`, but a token whose every check but its expiry holds passes too: a logout by an
+     * `verify`, but a token whose every check but its age holds passes too: a logout by an
      * expired access token ends the session it names (the signature is ours, only its age is
-     * past). Refused, its client would be told 204 while the session and its refresh token lived on.
+     * past), and so does one signed by a key retired since, while the ring still holds it.
+     * Refused, its client would be told 204 while the session and its refresh token lived on
+     * (regression: a logout by a token older than its key's retirement ended nothing).
      */
     verifyAllowingExpiry: (token: string): AccessTokenClaims => check(token, true)
   }
@@ -115,7 +120,7 @@ export function createAccessTokenJwt (settings: Pick<JwtSettings, 'ring' | 'issu
     // each way to set them would pass as another token (to a cache, a deny-list, a log search).
     if (!hasCanonicalSignature(token)) throw apiError('AUTH_TOKEN_INVALID')
     const header = headerOf(token)
-    const key = ring.verificationKey(header.kid)
+    const key = allowExpired ? ring.heldKey(header.kid) : ring.verificationKey(header.kid)
     const instance = key === undefined ? undefined : instances[key.kid]
     if (key === undefined || instance === undefined) {
       // Its claims unverified, the session it names is told back all the same: a client only

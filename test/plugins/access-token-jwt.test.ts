@@ -30,6 +30,19 @@ t.test('a token verified once is refused as soon as its key retires: expired, so
   now = start + HOUR
 })
 
+// Regression: a logout by a token older than its key's retirement answered 204 and ended nothing.
+t.test('a token of a retired key still names its session to a logout, while the ring holds the key; never to anything else', async t => {
+  const token = jwt.sign({ ...claims, jti: 'retired' })
+  now = start + 24 * HOUR + HOUR + 86_400_000 + 1000
+  t.throws(() => jwt.verify(token), { code: 'AUTH_TOKEN_EXPIRED', sessionId: claims.sid }, 'retired: refused')
+  t.match(jwt.verifyAllowingExpiry(token), { sid: claims.sid, jti: 'retired' }, 'to a logout, its session named')
+  t.throws(() => jwt.verify(token), { code: 'AUTH_TOKEN_EXPIRED' }, 'and refused again after')
+  const [header, payload, signature] = token.split('.') as [string, string, string]
+  const flipped = `${signature.slice(0, 10)}${signature[10] === 'A' ? 'B' : 'A'}${signature.slice(11)}`
+  t.throws(() => jwt.verifyAllowingExpiry(`${header}.${payload}.${flipped}`), { code: 'AUTH_TOKEN_INVALID' }, 'a bad signature under the retired key: nothing named')
+  now = start + HOUR
+})
+
 t.test('a key this service no longer verifies with: AUTH_TOKEN_EXPIRED; a bad signature under a live key: AUTH_TOKEN_INVALID', async t => {
   // Regression: a switch of JWT_ALGORITHM (or a deleted key) answered AUTH_TOKEN_INVALID, which
   // signs the client library out, though the session's refresh token still worked.
@@ -85,9 +98,15 @@ t.test('a token signed by our key in another shape is refused like a forgery (re
     ['sub a number', { sub: 7 }],
     ['sid upper case', { sid: claims.sid.toUpperCase() }],
     ['role not a string', { role: ['admin'] }],
-    ['email_verified not a boolean', { email_verified: 'yes' }]
+    ['email_verified not a boolean', { email_verified: 'yes' }],
+    ['amr not an array', { amr: 'pwd' }],
+    ['amr of numbers', { amr: [1] }],
+    ['auth_time not a number', { auth_time: 'x' }],
+    ['auth_time not a whole number', { auth_time: 1.5 }],
+    ['client_id not a string', { client_id: 7 }],
+    ['jti not a string', { jti: 7 }]
   ] as const) {
-    t.throws(() => jwt.verify(jwt.sign({ ...claims, ...changed, jti: what })), { code: 'AUTH_TOKEN_INVALID' }, what)
+    t.throws(() => jwt.verify(jwt.sign({ ...claims, jti: what, ...changed })), { code: 'AUTH_TOKEN_INVALID' }, what)
   }
-  t.match(jwt.verify(jwt.sign({ ...claims, jti: 'in shape' })), { sub: claims.sub }, 'the same token in our shape passes')
+  t.match(jwt.verify(jwt.sign({ ...claims, jti: 'in shape', amr: ['pwd', 'otp', 'mfa'], auth_time: iat, client_id: 'https://auth.test' })), { sub: claims.sub }, 'the same token in our shape passes')
 })

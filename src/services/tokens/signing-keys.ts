@@ -197,6 +197,11 @@ export function createKeyRing ({ keys, algorithm, publishSeconds, retireAfterSec
       return key !== undefined && isLive(key, now().getTime()) ? key : undefined
     },
 
+    /** The key a token's `kid` names, from this fixed map only, retired or not: only to end the session a token names. */
+    heldKey (kid: unknown): SigningKey | undefined {
+      return typeof kid === 'string' ? byKid.get(kid) : undefined
+    },
+
     /** Public keys that verify now, or will sign soon (RFC 7517); empty with HS256. */
     jwks (): { keys: PublicJwk[] } {
       const at = now().getTime()
