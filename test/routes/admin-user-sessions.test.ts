@@ -112,6 +112,11 @@ t.test('DELETE /admin/users/:id/sessions/:sessionId ends that session only, and 
   t.equal((await asAdmin('DELETE', `/admin/users/${user.user.id}/sessions/${otherSession}`)).statusCode, 404, "another user's session is not this user's")
   t.equal((await asAdmin('DELETE', `/admin/users/${user.user.id}/sessions/${target}`)).statusCode, 204)
   t.equal((await asAdmin('DELETE', `/admin/users/${user.user.id}/sessions/${target}`)).json().code, 'NOT_FOUND', 'an ended session is 404')
+  // Regression: an expired session, in no list, was ended all the same (204, audited).
+  const expired = await loginWithBody(app, user)
+  await prisma.session.update({ where: { id: expired.sessionId }, data: { idleExpiresAt: new Date(0) } })
+  t.equal((await asAdmin('DELETE', `/admin/users/${user.user.id}/sessions/${expired.sessionId}`)).json().code, 'NOT_FOUND', 'an expired session is 404')
+  t.equal((await prisma.session.findUniqueOrThrow({ where: { id: expired.sessionId } })).revokedAt, null, 'and not written')
   t.equal((await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: ended.refreshToken } })).json().code, 'AUTH_REFRESH_REVOKED')
   t.equal((await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: kept.refreshToken } })).statusCode, 200, 'the other session lives on')
   t.equal((await prisma.session.findUniqueOrThrow({ where: { id: otherSession } })).revokedAt, null)

@@ -161,6 +161,22 @@ t.test('DELETE /auth/sessions/:id revokes one of one’s own, audited as session
   t.equal(malformed.statusCode, 400)
 })
 
+// Regression: an expired session, in no list, was ended all the same: 204, an audit entry, and a
+// sign-out counted that voided the owner's logins under way.
+t.test('DELETE /auth/sessions/:id of an expired session of one’s own is 404, and writes nothing', async t => {
+  const owner = await registerAccount(app)
+  const expired = await loginWithBody(app, owner)
+  const current = await loginWithBody(app, owner)
+  await prisma.session.update({ where: { id: expired.sessionId }, data: { idleExpiresAt: new Date(0) } })
+  const before = await prisma.user.findUniqueOrThrow({ where: { id: owner.user.id }, select: { signOutGeneration: true } })
+  const response = await app.inject({ method: 'DELETE', url: `/auth/sessions/${expired.sessionId}`, headers: bearer(current.accessToken) })
+  t.equal(response.statusCode, 404)
+  t.equal(response.json().code, 'NOT_FOUND')
+  t.equal((await prisma.session.findUniqueOrThrow({ where: { id: expired.sessionId } })).revokedAt, null, 'not written')
+  t.equal(await prisma.auditEvent.count({ where: { action: 'session.revoked', subjectId: owner.user.id } }), 0, 'nor audited')
+  t.same(await prisma.user.findUniqueOrThrow({ where: { id: owner.user.id }, select: { signOutGeneration: true } }), before, 'nor counted as a sign-out')
+})
+
 t.test('an ended session’s access token can neither list the sessions nor end one (401 AUTH_SESSION_REVOKED)', async t => {
   const account = await registerAccount(app)
   const thief = await loginWithBody(app, account)
