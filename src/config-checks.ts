@@ -20,6 +20,12 @@ export function consistencyProblems (config: Config): string[] {
   if (config.SESSION_ABSOLUTE_TTL_SECONDS < config.REFRESH_TOKEN_IDLE_TTL_SECONDS) {
     problems.push('SESSION_ABSOLUTE_TTL_SECONDS: must be at least REFRESH_TOKEN_IDLE_TTL_SECONDS')
   }
+  // A session's idle limit moves only when it refreshes, which a client does once its access
+  // token expires: an access token that outlives the limit lets the session die under a client
+  // in use, signed out with a token still valid.
+  if (config.ACCESS_TOKEN_TTL_SECONDS > config.REFRESH_TOKEN_IDLE_TTL_SECONDS) {
+    problems.push('ACCESS_TOKEN_TTL_SECONDS: must be at most REFRESH_TOKEN_IDLE_TTL_SECONDS')
+  }
   if (config.METRICS_PORT !== undefined && config.METRICS_PORT === config.PORT) {
     problems.push('METRICS_PORT: must differ from PORT (leave it unset to serve /metrics on PORT to holders of METRICS_TOKEN)')
   }

@@ -556,6 +556,12 @@ async function consoleSuite (): Promise<void> {
     t.equal(await page.getByLabel('Access token lifetime (seconds)').getAttribute('aria-invalid'), 'true')
     t.equal(await page.evaluate(() => document.activeElement?.id), 'accessTokenTtlSeconds', 'the first wrong field has the focus')
     t.same(puts, [], 'nothing sent')
+    await page.getByLabel('Access token lifetime (seconds)').fill('7200')
+    await page.getByLabel('Session idle lifetime (seconds)').fill('3600')
+    await page.getByRole('button', { name: 'Save' }).click()
+    await page.locator('#accessTokenTtlSeconds-error', { hasText: 'Must be at most the idle lifetime.' }).waitFor()
+    t.same(puts, [], 'an access token outliving the idle lifetime: nothing sent')
+    await page.getByLabel('Session idle lifetime (seconds)').fill('604800')
 
     await page.getByLabel('Access token lifetime (seconds)').fill('600')
     await page.getByLabel('Session absolute lifetime (seconds)').fill('2592000')

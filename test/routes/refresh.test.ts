@@ -6,7 +6,7 @@ import { statementsDuring } from '../helpers/statements.js'
 import { loginWithBody, loginWithCookies, registerAccount } from '../helpers/users.js'
 
 // No settings refresh during the test that counts the statements a refresh sends.
-const env = { REFRESH_TOKEN_IDLE_TTL_SECONDS: '600', SESSION_ABSOLUTE_TTL_SECONDS: '1800', REFRESH_REUSE_GRACE_SECONDS: '10', SETTINGS_REFRESH_SECONDS: '300' }
+const env = { ACCESS_TOKEN_TTL_SECONDS: '300', REFRESH_TOKEN_IDLE_TTL_SECONDS: '600', SESSION_ABSOLUTE_TTL_SECONDS: '1800', REFRESH_REUSE_GRACE_SECONDS: '10', SETTINGS_REFRESH_SECONDS: '300' }
 const { app, prisma, pool, clock, database } = await buildTestApp(t, { env })
 
 const refreshWithBody = (refreshToken: string) => app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken } })
@@ -36,7 +36,7 @@ t.test('cookie transport: answered with cookies only, Max-Age from the session',
   const response = await app.inject({ method: 'POST', url: '/auth/refresh', headers: { cookie, 'sec-fetch-site': 'same-origin' } })
   t.equal(response.statusCode, 200)
   // The session it rotated, which a page cannot read from its HttpOnly cookies: a client tells by it that they changed hands.
-  t.same(response.json(), { sessionId: login.json().sessionId, expiresIn: 900 })
+  t.same(response.json(), { sessionId: login.json().sessionId, expiresIn: 300 })
   const session = await prisma.session.findFirstOrThrow({ where: { userId: account.user.id } })
   t.equal(login.json().sessionId, session.id, 'the login named the same session')
   t.notMatch(response.body, /Token/)

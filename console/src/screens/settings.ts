@@ -26,6 +26,10 @@ export function problemsOf (values: Record<LifetimeName, string>): Partial<Recor
     Number(values.sessionAbsoluteTtlSeconds) < Number(values.refreshTokenIdleTtlSeconds)) {
     problems.sessionAbsoluteTtlSeconds = 'Must be at least the idle lifetime.'
   }
+  if (problems.accessTokenTtlSeconds === undefined && problems.refreshTokenIdleTtlSeconds === undefined &&
+    Number(values.accessTokenTtlSeconds) > Number(values.refreshTokenIdleTtlSeconds)) {
+    problems.accessTokenTtlSeconds = 'Must be at most the idle lifetime.'
+  }
   return problems
 }
 

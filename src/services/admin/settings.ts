@@ -14,6 +14,17 @@ export interface TokenLifetimes {
 
 const KEY = 'tokenLifetimes'
 
+/**
+ * What is wrong with a set of lifetimes, as the configuration's checks say it at start: the
+ * session's absolute limit below its idle one, or an access token that outlives the idle limit
+ * (which moves only at a refresh, so the session would die under a client in use); else null.
+ */
+function lifetimesProblem ({ accessTokenTtlSeconds, refreshTokenIdleTtlSeconds, sessionAbsoluteTtlSeconds }: TokenLifetimes): string | null {
+  if (sessionAbsoluteTtlSeconds < refreshTokenIdleTtlSeconds) return 'body/sessionAbsoluteTtlSeconds must be at least refreshTokenIdleTtlSeconds'
+  if (accessTokenTtlSeconds > refreshTokenIdleTtlSeconds) return 'body/accessTokenTtlSeconds must be at most refreshTokenIdleTtlSeconds'
+  return null
+}
+
 export interface SettingsDeps {
   prisma: PrismaClient
   config: Config
@@ -61,7 +72,8 @@ export function createSettingsService ({ prisma, config, audit, onError }: Setti
     },
 
     /**
-     * Stores a partial change and applies it here at once; the result must keep absolute ≥ idle.
+     * Stores a partial change and applies it here at once; the result must keep access ≤ idle ≤
+     * absolute (see lifetimesProblem).
      * Audited with the values before and after, both as stored: this instance's copy may be
      * older than a change made through another.
      */
@@ -71,12 +83,13 @@ export function createSettingsService ({ prisma, config, audit, onError }: Setti
         await lockFor(tx, KEY)
         const before = storedIn(await tx.setting.findUnique({ where: { key: KEY } }))
         const after = { ...before, ...changes }
-        if (after.sessionAbsoluteTtlSeconds < after.refreshTokenIdleTtlSeconds) return null
+        const problem = lifetimesProblem(after)
+        if (problem !== null) return { problem }
         await tx.setting.upsert({ where: { key: KEY }, create: { key: KEY, value: { ...after } }, update: { value: { ...after } } })
         await audit.recordIn(tx, { action: 'settings.changed', actorId: actor.userId, ip: actor.ip, details: { before: { ...before }, after: { ...after } } })
         return after
       })
-      if (result === null) throw apiError('VALIDATION_FAILED', 'body/sessionAbsoluteTtlSeconds must be at least refreshTokenIdleTtlSeconds')
+      if ('problem' in result) throw apiError('VALIDATION_FAILED', result.problem)
       updatesHere++
       current = result
       return result
