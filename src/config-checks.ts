@@ -15,17 +15,24 @@ const proxyAddr = createRequire(import.meta.resolve('fastify'))('@fastify/proxy-
 /** The argon2id floor of OWASP's Password Storage Cheat Sheet; production never goes below it. */
 export const ARGON2_FLOOR = { memoryKiB: 19_456, timeCost: 2, parallelism: 1 } as const
 
-export function consistencyProblems (config: Config): string[] {
+/**
+ * The token lifetimes' order, access ≤ idle ≤ absolute, as the settings API keeps it. A
+ * session's idle limit moves only when it refreshes, which a client does once its access token
+ * expires: an access token that outlived the limit let the session die under a client in use.
+ */
+function lifetimeProblems (config: Config): string[] {
   const problems: string[] = []
   if (config.SESSION_ABSOLUTE_TTL_SECONDS < config.REFRESH_TOKEN_IDLE_TTL_SECONDS) {
     problems.push('SESSION_ABSOLUTE_TTL_SECONDS: must be at least REFRESH_TOKEN_IDLE_TTL_SECONDS')
   }
-  // A session's idle limit moves only when it refreshes, which a client does once its access
-  // token expires: an access token that outlives the limit lets the session die under a client
-  // in use, signed out with a token still valid.
   if (config.ACCESS_TOKEN_TTL_SECONDS > config.REFRESH_TOKEN_IDLE_TTL_SECONDS) {
     problems.push('ACCESS_TOKEN_TTL_SECONDS: must be at most REFRESH_TOKEN_IDLE_TTL_SECONDS')
   }
+  return problems
+}
+
+export function consistencyProblems (config: Config): string[] {
+  const problems = lifetimeProblems(config)
   if (config.METRICS_PORT !== undefined && config.METRICS_PORT === config.PORT) {
     problems.push('METRICS_PORT: must differ from PORT (leave it unset to serve /metrics on PORT to holders of METRICS_TOKEN)')
   }
