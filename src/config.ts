@@ -115,7 +115,7 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_MAIL: Rate('10/900', 'per client ip on each of password forgot/reset, email verify/resend and email changes'),
   RATE_LIMIT_DOCS: Rate('60/60', 'per client ip, one budget for everything under /docs (the page, its assets, the OpenAPI document), on top of RATE_LIMIT_DEFAULT'),
   RATE_LIMIT_MAIL_ACCOUNT: Rate('3/900', 'mails per account: password reset mails per email address; verification mails and email changes per user, one budget; admin-sent reset mails per user; links to an address not yet proven (registration, email change, resend) per address, one budget'),
-  SIGN_IN_NOTICES: Flag(true, 'mail the owner of a sign-in from a device or browser the account has not used within SESSION_RETENTION_DAYS, or after LOGIN_BACKOFF_AFTER_FAILURES failed attempts (at most one mail per account in 15 minutes; README, "Sign-in notices")'),
+  SIGN_IN_NOTICES: Flag(true, 'mail the owner of a sign-in from a device or browser the account has not used within SESSION_RETENTION_DAYS, or after LOGIN_BACKOFF_AFTER_FAILURES failed attempts (at most one mail per account in 15 minutes; docs/security.md, "Sign-in notices")'),
   LOGIN_BACKOFF_AFTER_FAILURES: Type.Integer({ default: 5, minimum: 1, maximum: 50, description: 'consecutive failed logins per identifier before each further attempt must wait' }),
   LOGIN_BACKOFF_BASE_SECONDS: Seconds(30, 1, 3600, 'the first wait; it doubles with every further failure'),
   LOGIN_BACKOFF_MAX_SECONDS: Seconds(900, 1, 86_400, 'the longest wait between attempts before the lockout'),

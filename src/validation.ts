@@ -6,7 +6,7 @@ import { buildSerializer, compiledOnce } from './compiled-schemas.js'
 const buildAjv = AjvCompiler()
 
 // Fastify's defaults remove unknown properties and coerce types, which would turn a
-// mistyped or extra field into a silently "valid" request (README, Errors).
+// mistyped or extra field into a silently "valid" request (docs/api.md, Errors).
 const bodyOptions = { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false } as const
 const otherOptions = { coerceTypes: 'array', removeAdditional: false, useDefaults: true, allErrors: false } as const
 

@@ -135,7 +135,7 @@ t.test('headers past 16 KB (2000 cookies) are 431 HEADERS_TOO_LARGE in the catal
   t.equal(headers['content-type'], 'application/json; charset=utf-8')
   t.equal(headers['x-content-type-options'], 'nosniff', 'with the security headers of every answer')
   t.equal(headers['cache-control'], 'no-store', 'and no cache keeps it, as every error answer (regression: none)')
-  t.equal(headers['x-request-id'], undefined, 'no request id: no request was read (README, Logs and request ids)')
+  t.equal(headers['x-request-id'], undefined, 'no request id: no request was read (docs/operations.md, Logs and request ids)')
 })
 
 t.test('a chunked body whose chunk extensions pass 16 KB is 413 BODY_TOO_LARGE, as Node would answer it', async t => {
@@ -242,7 +242,7 @@ t.test('what Node answers by itself comes in the catalogue\'s shape: an Expect i
   t.match(bodyOf(connecting.received()), { statusCode: 400, code: 'MALFORMED_REQUEST' })
 })
 
-t.test('the 417 of an unknown Expect carries the request id, the caller\'s or one the service makes (regression: none, though README promises it on every answer)', async t => {
+t.test('the 417 of an unknown Expect carries the request id, the caller\'s or one the service makes (regression: none, though the docs promise it on every answer)', async t => {
   const connection = await openConnection(port)
   const expecting = (id: string) => `GET /health HTTP/1.1\r\nHost: auth.example\r\nExpect: something\r\n${id === '' ? '' : `X-Request-Id: ${id}\r\n`}\r\n`
   connection.socket.write(expecting('support-ticket-42') + expecting('') + expecting('not a token'))

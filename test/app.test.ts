@@ -203,7 +203,7 @@ t.test('every answer in the document is described: its status, and its code wher
   t.equal(describedAs('/auth/login', 'post', 200), 'OK')
   t.equal(describedAs('/auth/register', 'post', 201), 'Created')
   t.equal(describedAs('/auth/login', 'post', 429), 'Too Many Requests: `RATE_LIMITED`')
-  t.equal(describedAs('/auth/login', 'post', 401), 'Unauthorized: one of the 401 codes of README\'s catalogue ("Errors")')
+  t.equal(describedAs('/auth/login', 'post', 401), 'Unauthorized: one of the 401 codes of docs/api.md\'s catalogue ("Errors")')
 })
 
 // Regression: a refused choice said "must be equal to constant" once a value, and "must match a schema in anyOf".

@@ -7,7 +7,7 @@ import type { SessionList } from '../../src/schemas/sessions.js'
 import type { AuditAction } from '../../src/services/admin/audit-actions.js'
 import type { Role } from '../../src/services/accounts/roles.js'
 
-/** `mfaEnabled` is there once the service has second factors (README, Second factor). */
+/** `mfaEnabled` is there once the service has second factors (docs/second-factor.md, Second factor). */
 export type User = Static<typeof AdminUser> & { mfaEnabled?: boolean }
 export type UserPage = Static<typeof UserList>
 export type Sessions = Static<typeof SessionList>
@@ -38,7 +38,7 @@ export class NotConfirmed extends Error {
 
 export interface AdminApiOptions {
   /**
-   * Asked on 403 REAUTHENTICATION_REQUIRED (README, Second factor): true once the admin has
+   * Asked on 403 REAUTHENTICATION_REQUIRED (docs/second-factor.md, Second factor): true once the admin has
    * proven it is them with one of `methods` on this session, false when they cancelled.
    */
   confirmIdentity: (methods: ReauthenticationMethod[]) => Promise<boolean>

@@ -1,4 +1,4 @@
-// Fresh authentication in the console: a sensitive change refused with REAUTHENTICATION_REQUIRED asks the admin to prove it is them (README, Second factor).
+// Fresh authentication in the console: a sensitive change refused with REAUTHENTICATION_REQUIRED asks the admin to prove it is them (docs/second-factor.md, Second factor).
 import { isAuthError, type AuthClient, type ReauthenticateInput, type ReauthenticationMethod } from '../../packages/client/src/index.js'
 import { problemOf } from './api.js'
 import { h, messageArea, uniqueId, whileBusy } from './dom.js'

@@ -1,6 +1,6 @@
 -- Run once after a rolling upgrade from a release before the migration
--- 20261205090000_passkey_remedies, if old and new instances served together (README,
--- "Upgrading"). A new password suspends passkey sign-in without a password; the rule is the
+-- 20261205090000_passkey_remedies, if old and new instances served together (docs/upgrading.md,
+-- "Upgrading across a security rule"). A new password suspends passkey sign-in without a password; the rule is the
 -- application's, so an old instance neither applied nor honoured it after the migration:
 --   1. a password changed or reset on an old instance left the user's passkeys signing in alone;
 --   2. an old instance let a suspended passkey sign in alone, and the session lives on.

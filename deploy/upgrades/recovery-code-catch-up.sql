@@ -1,6 +1,6 @@
 -- Run once after a rolling upgrade from a release before the migration
 -- 20261206122445_recovery_code_generation, if old and new instances served together, and again
--- after a rollback to such a release and the upgrade that follows (README, "Upgrading"). The
+-- after a rollback to such a release and the upgrade that follows (docs/upgrading.md, "Upgrading across a security rule"). The
 -- recovery codes' rules are the application's, so an old instance neither applied nor
 -- honoured them after the migration:
 --   1. it left users with no factor without ending the codes' generation, so a recovery code

@@ -30,8 +30,8 @@ function withOptionalBodies<T extends { paths?: Record<string, Record<string, un
   return document
 }
 
-// The headers of the answers, besides their bodies (README, "Errors", "Rate limits", "Tokens
-// and cookies" and "Logs and request ids").
+// The headers of the answers, besides their bodies (docs/api.md, "Errors"; docs/security.md, "Rate limits"; docs/api.md, "Tokens
+// and cookies" and docs/operations.md, "Logs and request ids").
 function responseHeaders (cookies: ReturnType<typeof cookieNames>) {
   const both = `\`${cookies.access}\` and \`${cookies.refresh}\``
   return {
@@ -43,7 +43,7 @@ function responseHeaders (cookies: ReturnType<typeof cookieNames>) {
     'X-RateLimit-Remaining': { description: 'Requests left in that window', schema: { type: 'integer', minimum: 0 } },
     'X-RateLimit-Reset': { description: 'Seconds until that window ends', schema: { type: 'integer', minimum: 0 } },
     'Set-Cookie-Auth': { description: `Cookie transport only (a browser, or \`transport: "cookie"\`): ${both}, HttpOnly, path /, for the session's lifetime; the tokens are then not in the body`, schema: { type: 'string' } },
-    'Set-Cookie-SignIn': { description: `Cookie transport only (a browser, or \`transport: "cookie"\`): ${both}, HttpOnly, path /, for the session's lifetime, the tokens then not in the body; and \`${cookies.device}\`, HttpOnly, path /, for 400 days, the browser's device token, which a sign-out leaves (README, "Sign-in notices")`, schema: { type: 'string' } },
+    'Set-Cookie-SignIn': { description: `Cookie transport only (a browser, or \`transport: "cookie"\`): ${both}, HttpOnly, path /, for the session's lifetime, the tokens then not in the body; and \`${cookies.device}\`, HttpOnly, path /, for 400 days, the browser's device token, which a sign-out leaves (docs/security.md, "Sign-in notices")`, schema: { type: 'string' } },
     'Set-Cookie-Cleared': { description: `Clears ${both} (empty, expired)`, schema: { type: 'string' } }
   }
 }
@@ -63,7 +63,7 @@ function descriptionOf (status: string): string {
   const name = STATUS_CODES[status] ?? status
   if (Number(status) < 400) return name
   const codes = errorCatalogue.filter(({ statusCode }) => statusCode === Number(status)).map(({ code }) => `\`${code}\``)
-  return codes.length === 1 ? `${name}: ${codes[0] as string}` : `${name}: one of the ${status} codes of README's catalogue ("Errors")`
+  return codes.length === 1 ? `${name}: ${codes[0] as string}` : `${name}: one of the ${status} codes of docs/api.md's catalogue ("Errors")`
 }
 
 /**

@@ -50,7 +50,7 @@ async function reachedWithin (turn: Promise<void>, waitMs: number): Promise<bool
 }
 
 /**
- * A user's writes take the user's row lock in the database (README: every transaction that
+ * A user's writes take the user's row lock in the database (docs/accounts-and-mail.md: every transaction that
  * writes several of a user's rows takes it first). A burst of one user's writes, say a few
  * hundred profile changes sent at once, would each hold a pooled connection while waiting for
  * that lock, and every other user's request would wait for a connection. Taking turns here

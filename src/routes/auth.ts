@@ -63,7 +63,7 @@ export async function authRoutes (app: FastifyInstance, { logins, users, session
     // Its 409 tells that an address or a name has an account: one budget per client with the
     // other answers that do (a username or email change). Its mail goes to an address nobody
     // has proven to hold: one budget per address with the other such mails, whether or not the
-    // address has an account, spent once the password passes the policy (README, Rate limits).
+    // address has an account, spent once the password passes the policy (docs/security.md, Rate limits).
     preHandler: [app.rateLimitBy(sharedBudgets.existenceProbes, limits.register, clientOf)],
     schema: {
       tags: ['auth'],
@@ -80,7 +80,7 @@ export async function authRoutes (app: FastifyInstance, { logins, users, session
 
   routes.post('/auth/login', {
     config: { rateLimit: perClientIp(limits.loginIp) },
-    // Per account too, whether or not it exists: the same 429 for both (README, Rate limits).
+    // Per account too, whether or not it exists: the same 429 for both (docs/security.md, Rate limits).
     preHandler: [app.rateLimitBy('login-account', limits.loginAccount, loginAccountKey)],
     schema: {
       tags: ['auth'],
@@ -126,7 +126,7 @@ function refreshRoute (routes: TypedRoutes, { refresh, limits }: Pick<AuthRoutes
       tags: ['auth'],
       operationId: 'refresh',
       summary: 'Exchange the refresh token for new tokens (rotation)',
-      description: 'The refresh token comes from the body or, when the body has none, from the refresh cookie, unless the request has an `Authorization: Bearer` header, which wins over the cookies (401 `AUTH_REQUIRED` without a body token); the answer uses the same transport. A retired token presented again ends the session (`AUTH_REFRESH_REUSED`; its device is forgotten: README, "Sign-in notices"), except the immediately previous one within the grace window, which gets the same successor. A refusal clears the cookies only when the presented token is dead (`AUTH_REFRESH_INVALID`, `_EXPIRED`, `_REVOKED`, `_REUSED`); any other (CSRF, 400, 415, 429, 503) leaves them for a later retry.',
+      description: 'The refresh token comes from the body or, when the body has none, from the refresh cookie, unless the request has an `Authorization: Bearer` header, which wins over the cookies (401 `AUTH_REQUIRED` without a body token); the answer uses the same transport. A retired token presented again ends the session (`AUTH_REFRESH_REUSED`; its device is forgotten: docs/security.md, "Sign-in notices"), except the immediately previous one within the grace window, which gets the same successor. A refusal clears the cookies only when the presented token is dead (`AUTH_REFRESH_INVALID`, `_EXPIRED`, `_REVOKED`, `_REUSED`); any other (CSRF, 400, 415, 429, 503) leaves them for a later retry.',
       body: RefreshTokenBody,
       response: { 200: Type.Union([RefreshBodyResponse, RefreshCookieResponse]), ...errorResponses(400, 401, 403, 415, 429) },
       ...authCookies({ 200: 'set', 401: 'cleared' })

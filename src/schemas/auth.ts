@@ -36,7 +36,7 @@ export const LoginTokenResponse = Type.Object({
   tokenType: Type.Literal('Bearer'),
   expiresIn: Type.Integer({ description: 'access token lifetime in seconds' }),
   user: Type.Ref(User),
-  deviceToken: Type.String({ pattern: DEVICE_TOKEN_PATTERN, description: 'this device\'s token, the one sent or a new one: keep it for good and send it with the next sign-ins (README, "Sign-in notices")' })
+  deviceToken: Type.String({ pattern: DEVICE_TOKEN_PATTERN, description: 'this device\'s token, the one sent or a new one: keep it for good and send it with the next sign-ins (docs/security.md, "Sign-in notices")' })
 }, { title: 'Tokens in the body' })
 
 export const LoginCookieResponse = Type.Object({

@@ -7,7 +7,7 @@ import { DEVICE_TOKEN_PATTERN } from '../services/sessions/devices.js'
 // The format tells OpenAPI readers what the string is; the pattern is what is accepted.
 export const Uuid = Type.String({ format: 'uuid', pattern: uuidPattern })
 
-/** A sign-in's device token (README, "Sign-in notices"): sent by an app, answered in token mode. */
+/** A sign-in's device token (docs/security.md, "Sign-in notices"): sent by an app, answered in token mode. */
 export const DeviceToken = Type.String({
   pattern: DEVICE_TOKEN_PATTERN,
   description: 'the device token an earlier sign-in of this app answered: keep it for good (it outlives sign-outs) and send it with every sign-in, so that the owner is not mailed a notice of a new device; browsers keep it in a cookie instead'
@@ -66,7 +66,7 @@ export const PresentedPassword = (policy: PasswordPolicy, description?: string) 
 
 export const ErrorResponse = Type.Object({
   statusCode: Type.Integer(),
-  code: Type.String({ enum: errorCatalogue.map(({ code }) => code), description: 'stable machine-readable code: the catalogue in README, "Errors", gives each its status' }),
+  code: Type.String({ enum: errorCatalogue.map(({ code }) => code), description: 'stable machine-readable code: the catalogue in docs/api.md, "Errors", gives each its status' }),
   error: Type.String(),
   message: Type.String(),
   methods: Type.Optional(Type.Array(Type.String(), { description: 'REAUTHENTICATION_REQUIRED only: what POST /auth/reauthenticate accepts for this account ("password", "totp", "recovery_code", "webauthn")' })),
@@ -80,7 +80,7 @@ export const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { 
 export const needsFreshAuthentication = 'Needs fresh authentication (403 `REAUTHENTICATION_REQUIRED` with the accepted `methods`: POST /auth/reauthenticate, then retry).'
 
 /** The description's note on a session ended as not its owner's (session-store.ts, disownSession). */
-export const DISOWNED_SESSION = 'Its device is forgotten on every session of the account, so that a sign-in from it is mailed to the owner (README, "Sign-in notices"), an email change it staged ends with its link, and a sign-in under way whose account was read before opens no session (401 `AUTH_INVALID_CREDENTIALS`).'
+export const DISOWNED_SESSION = 'Its device is forgotten on every session of the account, so that a sign-in from it is mailed to the owner (docs/security.md, "Sign-in notices"), an email change it staged ends with its link, and a sign-in under way whose account was read before opens no session (401 `AUTH_INVALID_CREDENTIALS`).'
 
 /** The description's note on a route that gives the account a new way in (services/passwords/credentials.ts, assertCurrentPassword). */
 export const needsCurrentPassword = 'Needs the current password, `currentPassword` (403 `INVALID_CURRENT_PASSWORD`, counted toward the account\'s login backoff: 429 `RATE_LIMITED` while it lasts): fresh authentication alone is not enough for a new way into the account, as a login\'s own token is fresh.'

@@ -26,7 +26,7 @@ export const ActivityList = Type.Object({
   items: Type.Array(Type.Object({
     id: Uuid,
     createdAt: Type.String({ format: 'date-time' }),
-    action: Type.String({ description: 'one of the audit actions listed under Roles and administration in README' }),
+    action: Type.String({ description: 'one of the audit actions listed in docs/administration.md, Roles and administration' }),
     by: Type.Union([Type.Literal('self'), Type.Literal('admin'), Type.Null()], { description: '`self`: whoever proved the account: its password or passkey (a registration, a login, a second step asked for) or a session of it; `admin`: an admin (never which one); null: nobody who proved it (a wrong attempt, whoever held a mailed link, the operator\'s command line, the service itself)' }),
     ip: Type.Union([Type.String(), Type.Null()], { description: 'where the request came from; null for an admin\'s' }),
     details: Type.Unknown()

@@ -77,7 +77,7 @@ async function cutAtTheirAuditEntries (t: Test, actions: Record<string, AuditedA
 }
 
 // Regression: pg's client-side timeout alone answered 503 and left the statement to run on;
-// it committed once the lock was released, and the refresh retried as README says was taken
+// it committed once the lock was released, and the refresh retried as docs/api.md says was taken
 // for a stolen token (the session ended, a false reuse in the audit trail).
 t.test('a refresh stalled on its session\'s row: 503, no rotation afterwards, and the retry succeeds', { skip: !onServer && 'the embedded database serves one connection at a time: run with TEST_DATABASE_URL' }, async t => {
   const account = await registerAccount(app)

@@ -36,7 +36,7 @@ async function browserSuite (): Promise<void> {
 
   // The refresh cookie is scoped to /auth, so it shows only for URLs under that path.
   const allCookies = () => context.cookies([api, `${api}/auth/refresh`])
-  // The session's: the device cookie (README, "Sign-in notices") outlives them.
+  // The session's: the device cookie (docs/security.md, "Sign-in notices") outlives them.
   const apiCookies = async () => (await allCookies()).filter(cookie => cookie.name !== '__Host-auth_device')
 
   const tokenPattern = /accessToken|refreshToken|eyJ[A-Za-z0-9_-]{10,}/

@@ -20,7 +20,7 @@ async function browserSuite (): Promise<void> {
 
   const browser = await launchChromium()
   const context = await browser.newContext()
-  // The session's: the device cookie (README, "Sign-in notices", checked in browser.test.ts) outlives them.
+  // The session's: the device cookie (docs/security.md, "Sign-in notices", checked in browser.test.ts) outlives them.
   const apiCookies = async () => (await context.cookies([api, `${api}/auth/refresh`])).filter(cookie => cookie.name !== '__Host-auth_device')
 
   /** The app's own JavaScript calling the API: the status and the body parsed. */

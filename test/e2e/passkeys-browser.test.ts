@@ -25,7 +25,7 @@ function call (page: Page, api: string, method: string, path: string, body?: unk
   }, { method, url: `${api}${path}`, body })
 }
 
-/** navigator.credentials.create() with the service's options, answered as PublicKeyCredential.toJSON() (what the README shows). */
+/** navigator.credentials.create() with the service's options, answered as PublicKeyCredential.toJSON() (what docs/second-factor.md shows). */
 function create (page: Page, options: unknown): Promise<unknown> {
   return page.evaluate(async options => {
     const publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(options as PublicKeyCredentialCreationOptionsJSON)
@@ -55,7 +55,7 @@ async function browserSuite (): Promise<void> {
 
   const browser = await launchChromium()
   const context = await browser.newContext()
-  // The session's: the device cookie (README, "Sign-in notices", checked in browser.test.ts) outlives them.
+  // The session's: the device cookie (docs/security.md, "Sign-in notices", checked in browser.test.ts) outlives them.
   const apiCookies = async () => (await context.cookies([api, `${api}/auth/refresh`])).filter(cookie => cookie.name !== '__Host-auth_device')
   const page = await context.newPage()
   await page.goto(appOrigin)

@@ -108,7 +108,7 @@ t.test('a Bearer header passes the check only because the cookies beside it are 
   t.equal(own.statusCode, 200, 'the session is intact')
 })
 
-// A Referer alone is not judged (README, "Cross-origin requests and CSRF"): a forging page sends
+// A Referer alone is not judged (docs/api.md, "Cross-origin requests and CSRF"): a forging page sends
 // none, and clients that forward one, or add one on a redirect, are not browsers.
 t.test('without Origin or Sec-Fetch-Site, a Referer is not judged: the client is not a browser', async t => {
   const { cookie } = await loginWithCookies(app, account)

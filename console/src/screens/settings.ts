@@ -13,7 +13,7 @@ const labels: Record<LifetimeName, string> = {
 
 const names = Object.keys(lifetimeBounds) as LifetimeName[]
 
-/** Why `values` cannot be saved, per field: the API's own rules (README, Roles and administration). */
+/** Why `values` cannot be saved, per field: the API's own rules (docs/administration.md, Roles and administration). */
 export function problemsOf (values: Record<LifetimeName, string>): Partial<Record<LifetimeName, string>> {
   const problems: Partial<Record<LifetimeName, string>> = {}
   for (const name of names) {

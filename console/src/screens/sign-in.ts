@@ -1,4 +1,4 @@
-// Signing in through the service's own cookie flow: the password, then the second factor when the account has one (README, Second factor).
+// Signing in through the service's own cookie flow: the password, then the second factor when the account has one (docs/second-factor.md, Second factor).
 import { isAuthError, type AuthClient, type LoginResult, type MfaChallenge, type MfaMethod, type SignedIn } from '../../../packages/client/src/index.js'
 import { problemOf } from '../api.js'
 import { field, h, messageArea, whileBusy, type MessageArea } from '../dom.js'
@@ -23,7 +23,7 @@ async function passwordlessSignIn (client: AuthClient): Promise<LoginResult> {
   return await client.loginWithPasskey({ response: await passkeyAssertion(await client.passkeyLoginOptions()) })
 }
 
-/** What a failed attempt tells the admin. Every login failure is the same one (README, Brute force against one account). */
+/** What a failed attempt tells the admin. Every login failure is the same one (docs/security.md, Brute force against one account). */
 function loginProblem (error: unknown): string {
   if (isAuthError(error, 'AUTH_INVALID_CREDENTIALS')) return 'Wrong email, username or password.'
   if (isAuthError(error, 'EMAIL_NOT_VERIFIED')) return 'Verify your email address first: follow the link mailed to you.'

@@ -480,7 +480,7 @@ t.test('a second factor: the challenge, then /auth/mfa/verify completes the logi
   if (!result.mfaRequired) return
   await t.rejects(tab.client.verifyMfa({ mfaToken: result.mfaToken, code: '000000' }), { code: 'MFA_CODE_INVALID', status: 401 })
   t.same(await tab.client.verifyMfa({ mfaToken: result.mfaToken, code: '123456' }), { mfaRequired: false, user, expiresIn: 900 })
-  t.same(JSON.parse(String(service.sent.at(-1)?.init.body)), { mfaToken: 'mfa-opaque', code: '123456', transport: 'cookie' }, 'the body README\'s Second factor describes, asking for cookies')
+  t.same(JSON.parse(String(service.sent.at(-1)?.init.body)), { mfaToken: 'mfa-opaque', code: '123456', transport: 'cookie' }, 'the body docs/second-factor.md\'s Second factor describes, asking for cookies')
   t.same(tab.ended, [])
 })
 

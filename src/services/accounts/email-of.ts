@@ -13,7 +13,7 @@ export async function emailOf (db: Db, userId: string): Promise<string> {
 /**
  * The user's email once its owner has proven it, else 403 EMAIL_NOT_VERIFIED. A second factor
  * is set up only on a proven address: whoever registered someone else's address first could
- * otherwise enrol a factor that outlives the owner's reset (README, Second factor).
+ * otherwise enrol a factor that outlives the owner's reset (docs/second-factor.md, Second factor).
  */
 export async function provenEmailOf (db: Db, userId: string): Promise<string> {
   const user = await userById(db, userId, { email: true, emailVerifiedAt: true })

@@ -103,7 +103,7 @@ export function createEmailVerificationService ({ prisma, oneTimeTokens, outbox,
      * a change whose link ended has ended too), else for the current one while unverified. A
      * verified account with nothing pending gets no mail (202 all the same: the call is idempotent). The newest link is the only one that works. `admit` sees
      * the address before anything is mailed to it, and refuses by throwing: nobody has proven
-     * to hold it, so its mails are capped per address, not only per account (README, Rate limits).
+     * to hold it, so its mails are capped per address, not only per account (docs/security.md, Rate limits).
      */
     async resend (userId: string, sessionId: string, admit: (address: string) => Promise<void>): Promise<void> {
       const user = await liveCallerOf(prisma, userId, sessionId, now(), { email: true, pendingEmail: true, emailVerifiedAt: true })

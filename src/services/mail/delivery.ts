@@ -90,7 +90,7 @@ const REMOVE_ATTEMPTS = 3
 /**
  * A sent mail left in the outbox is sent again once its claim expires: one dropped connection
  * or stalled statement between the send and its removal must not do that, so the removal is
- * tried again. Only a longer outage leaves it there (at least once, README's promise).
+ * tried again. Only a longer outage leaves it there (at least once, as docs/accounts-and-mail.md promises).
  */
 async function removeSent (outbox: Courier['outbox'], id: string): Promise<void> {
   for (let attempt = 1; ; attempt++) {

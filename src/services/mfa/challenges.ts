@@ -14,7 +14,7 @@ import type { FactorService } from './factors.js'
 import { secondFactorAttempt } from './throttled-attempts.js'
 import type { AuthenticationResponseJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server'
 
-/** A challenge lives five minutes and takes at most five wrong codes (README, Second factor). */
+/** A challenge lives five minutes and takes at most five wrong codes (docs/second-factor.md, Second factor). */
 const CHALLENGE_TTL_SECONDS = 300
 const CHALLENGE_MAX_FAILURES = 5
 

@@ -4,7 +4,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 export const RECOVERY_CODE_COUNT = 10
 // Crockford's base32 without I, L, O, U: nothing to misread when typed from paper.
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'
-/** 16 characters of 5 bits: 80 random bits each (README, Second factor), shown as xxxx-xxxx-xxxx-xxxx. */
+/** 16 characters of 5 bits: 80 random bits each (docs/second-factor.md, Second factor), shown as xxxx-xxxx-xxxx-xxxx. */
 const CODE_CHARACTERS = 16
 
 /** Ten new codes, for showing once. */

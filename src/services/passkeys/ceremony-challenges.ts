@@ -4,7 +4,7 @@ import type { Db, PrismaClient } from '../../db/prisma.js'
 import { iso } from '../../db/sql.js'
 import { Prisma } from '../../generated/prisma/client.js'
 
-/** A passkey challenge lives five minutes, like the login's second-factor challenge (README, Passkeys). */
+/** A passkey challenge lives five minutes, like the login's second-factor challenge (docs/second-factor.md, Passkeys). */
 export const CEREMONY_TTL_SECONDS = 300
 
 // Every challenge this service issues is base64url; anything else (a NUL, which PostgreSQL's

@@ -23,7 +23,7 @@ export interface LoginRecordsDeps {
   sessionRetentionDays: number
   /**
    * SIGN_IN_NOTICES: whether the owner is mailed of a sign-in from a device the account does not
-   * know, or after `afterFailures` failed attempts (the login backoff's free tries) (README,
+   * know, or after `afterFailures` failed attempts (the login backoff's free tries) (docs/security.md,
    * "Sign-in notices").
    */
   notices: { enabled: boolean, afterFailures: number }
