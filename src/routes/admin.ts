@@ -176,7 +176,7 @@ function userSessionRoutes (routes: TypedRoutes, can: Can, actor: Actor, admin: 
       security,
       operationId: 'adminRevokeUserSession',
       summary: 'End one session of a user',
-      description: `A session of another user, an ended one or an unknown one is 404. Ending the calling session signs the admin out: the cookies are cleared. ${DISOWNED_SESSION} Needs no fresh authentication: it only takes access away.`,
+      description: `A session of another user, an ended or expired one or an unknown one is 404. Ending the calling session signs the admin out: the cookies are cleared. ${DISOWNED_SESSION} Needs no fresh authentication: it only takes access away.`,
       params: UserSessionParams,
       body: EmptyBody,
       response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) },

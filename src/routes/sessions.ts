@@ -78,7 +78,7 @@ function sessionListRoutes (routes: TypedRoutes, app: FastifyInstance, sessions:
       tags: ['auth'],
       operationId: 'revokeSession',
       summary: 'End one of the caller’s sessions',
-      description: `Another user's session, or an unknown one, is 404. Ending the calling session clears the cookies. ${DISOWNED_SESSION} Audited as \`session.revoked\`.`,
+      description: `Another user's session, an unknown one, or one ended or expired, is 404. Ending the calling session clears the cookies. ${DISOWNED_SESSION} Audited as \`session.revoked\`.`,
       security,
       params: SessionParams,
       body: EmptyBody,

@@ -86,7 +86,7 @@ export function createSessionService ({ prisma, codec, oneTimeTokens, audit, now
       return await liveSessionOf(prisma, userId, sessionId, now(), { id: true }) !== null
     },
 
-    /** An admin ends one session of `userId`, inside the admin's transaction; false when it is not theirs or already ended (no oracle). */
+    /** An admin ends one session of `userId`, inside the admin's transaction; false when it is not theirs, already ended or expired (no oracle). */
     async revokeByAdmin (userId: string, sessionId: string, tx: Transaction): Promise<boolean> {
       return await end(tx, { id: sessionId, userId }, 'revoked_by_admin')
     },
