@@ -6,7 +6,7 @@ import { buildTestApp } from '../helpers/app.js'
 import { loginAsAdmin } from '../helpers/admin.js'
 import { loginStatement, whileHeld } from '../helpers/locks.js'
 import { startMailServer } from '../helpers/mail.js'
-import { claimsOf, enrolTotp, startLogin } from '../helpers/mfa.js'
+import { claimsOf, enrolTotp, nextCode, startLogin } from '../helpers/mfa.js'
 import { registerPasskey, SoftPasskey } from '../helpers/passkeys.js'
 import { loginWithBody, proveAddress, registerAccount, registerProvenAccount } from '../helpers/users.js'
 
@@ -253,6 +253,34 @@ t.test('a password reset suspends passwordless sign-in with the passkeys registe
   const listed = await app.inject({ method: 'GET', url: '/auth/passkeys', headers: bearer(owner.json().accessToken) })
   t.same(listed.json().items.map((p: { passwordless: boolean }) => p.passwordless), [true])
   t.equal((await passwordless(account.passkey)).statusCode, 200)
+})
+
+// Regression: whoever had the password burnt codes, and the owner, the password reset, could
+// finish no sign-in with the passkey (429) until the codes' wait was over, up to a day.
+t.test('wrong codes make codes wait, not a passkey: after a reset, the owner finishes the sign-in with the passkey at once', async t => {
+  const account = await accountWithPasskey()
+  const enrolled = await enrolTotp(app, account.headers, clock, account.password)
+  // Whoever has the password burns codes until the account waits.
+  // (LOGIN_BACKOFF_AFTER_FAILURES is 50 in tests; a challenge takes five wrong codes.)
+  for (let i = 0; i < 10; i++) {
+    const burnt = (await startLogin(app, account)).json().mfaToken as string
+    for (let j = 0; j < 5; j++) await post('/auth/mfa/verify', { mfaToken: burnt, code: '000000' })
+  }
+  t.equal((await startLogin(app, account)).statusCode, 429, 'the account waits')
+  await post('/auth/password/forgot', { email: account.email })
+  const { token } = await mail.nextMail(account.email, { subject: /^Reset your password$/ })
+  const password = 'the owner takes it back 31'
+  t.equal((await post('/auth/password/reset', { token, password })).statusCode, 204)
+
+  const byCode = (await startLogin(app, { email: account.email, password })).json().mfaToken as string
+  const code = await post('/auth/mfa/verify', { mfaToken: byCode, code: nextCode(enrolled.secret, clock) })
+  t.equal(code.statusCode, 429, 'a code still waits, even the right one')
+  const owner = await signInWithPasswordThen(account.passkey, { email: account.email, password })
+  t.equal(owner.statusCode, 200, 'the passkey does not')
+  const session = bearer(owner.json().accessToken)
+  clock.advance(601)
+  const options = (await post('/auth/reauthenticate/webauthn/options', {}, session)).json()
+  t.equal((await post('/auth/reauthenticate', { webauthn: account.passkey.assert(options) }, session)).statusCode, 200, 'nor does a reauthentication with it')
 })
 
 // Regression: the notice told the owner to reset the password, "then remove it from

@@ -262,7 +262,7 @@ export function createChallengeService (deps: ChallengeDeps) {
       // second step or a reauthentication (see secondFactorAttempt): codes sent at once to several
       // challenges, begun by one identifier or by both, would otherwise all read the same count.
       const throttleKeys = [found.throttleKey, ...throttle.keys.account(found.user), throttle.keys.secondFactor(found.userId)]
-      const { refusal, ...checked } = await secondFactorAttempt(throttle, found.throttleKey, { id: found.userId, email: found.user.email, username: found.user.username }, async () => {
+      const { refusal, ...checked } = await secondFactorAttempt(throttle, found.throttleKey, { id: found.userId, email: found.user.email, username: found.user.username }, methodOf(proof), async () => {
         const { report, ...checked } = await checkLocked(deps, found.userId, tokenHash, at, proof, ip)
         await report()
         return checked

@@ -203,7 +203,7 @@ export function createReauthenticationService (deps: ReauthenticationDeps) {
       // one (beside a factor it is refused unchecked, above).
       const proven = method === 'password'
         ? await addressAttempt(throttle, user, attempt)
-        : await secondFactorAttempt(throttle, keys[0] as string, { id: userId, email: user.email, username: user.username }, attempt)
+        : await secondFactorAttempt(throttle, keys[0] as string, { id: userId, email: user.email, username: user.username }, method, attempt)
       if (proven.refusal !== null) {
         await audit.record({ action: method === 'password' ? 'reauthentication.failed' : 'mfa.code_failed', actorId: userId, subjectId: userId, ip, details: { during: 'reauthentication', method } })
         throw proven.refusal
