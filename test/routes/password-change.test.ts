@@ -3,8 +3,9 @@ import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { withClient } from '../helpers/database.js'
 import { startMailServer } from '../helpers/mail.js'
+import { whileHeld } from '../helpers/locks.js'
 import { until } from '../helpers/until.js'
-import { loginWithBody, loginWithCookies, registerAccount } from '../helpers/users.js'
+import { loginWithBody, loginWithCookies, newAccount, registerAccount } from '../helpers/users.js'
 
 const mail = await startMailServer(t)
 const { app, prisma, pool, database } = await buildTestApp(t, { env: { SMTP_URL: mail.url } })
@@ -147,4 +148,22 @@ t.test('a reset and a change at once: no deadlock, and the reset wins over a cha
   t.equal(changed.json().code, 'INVALID_CURRENT_PASSWORD')
   t.equal((await login(account.email, ownerPassword)).statusCode, 200, 'the reset password is the one in force')
   t.equal((await login(account.email, intruderPassword)).statusCode, 401)
+})
+
+t.test('a change under way across a confirmed email change tells the address the account has now (regression: the one it left)', {
+  skip: process.env.TEST_DATABASE_URL === undefined || process.env.TEST_DATABASE_URL === '' ? 'needs a server: the embedded database has one connection' : false
+}, async t => {
+  const account = await registerAccount(app)
+  await mail.nextMail(account.email, { subject: /^Confirm your email address$/ })
+  const session = await loginWithBody(app, account)
+  const newEmail = newAccount().email
+  const response = await whileHeld(database.url, pool, {
+    // What the confirmation of the change commits while the change hashes the new password: the new address.
+    hold: async holder => await holder.query('UPDATE "User" SET email = $2, "pendingEmail" = NULL, "emailVerifiedAt" = now() WHERE id = $1', [account.user.id, newEmail]),
+    waitingStatement: '%"User"%'
+  }, async () => await change({ authorization: `Bearer ${session.accessToken}` }, { currentPassword: account.password, newPassword: 'a wholly new passphrase 42' }))
+  t.equal(response.statusCode, 204)
+  const notice = await mail.nextMail(newEmail, { subject: /^Your password was changed$/ })
+  t.equal(notice.link, undefined)
+  await t.rejects(mail.nextMail(account.email, { subject: /^Your password was changed$/, timeoutMs: 500 }), 'nothing to the address the account left')
 })

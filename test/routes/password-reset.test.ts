@@ -4,6 +4,7 @@ import { pino } from 'pino'
 import t from 'tap'
 import { loginAsAdmin } from '../helpers/admin.js'
 import { buildTestApp } from '../helpers/app.js'
+import { whileHeld } from '../helpers/locks.js'
 import { logCapture, startMailServer } from '../helpers/mail.js'
 import { freePort } from '../helpers/net.js'
 import { enrolTotp } from '../helpers/mfa.js'
@@ -240,6 +241,31 @@ t.test('unknown and deactivated accounts: the same answer, no mail', async t => 
 // On a server: while this transaction holds the User table, no lookup can finish, and the
 // answer comes anyway (forgot only records the request). The embedded database has one
 // connection, which the transaction holds: no statement at all could run there.
+// Regression: the reset cleared the counts of the name read before its hashing, so a rename
+// committed meanwhile (which takes the former name's failures along) kept its wait.
+t.test('a reset under way across a rename lifts the wait of the name the account has now', {
+  skip: process.env.TEST_DATABASE_URL === undefined || process.env.TEST_DATABASE_URL === '' ? 'needs a server: the embedded database has one connection' : false
+}, async t => {
+  // The tests' apps wait only after 50 failures; here, as deployed, after 5.
+  const { app, pool, database } = await buildTestApp(t, { env: { SMTP_URL: mail.url, LOGIN_BACKOFF_AFTER_FAILURES: '5' } })
+  const login = (identifier: string, password: string) => app.inject({ method: 'POST', url: '/auth/login', payload: { identifier, password } })
+  const account = await registerAccount(app)
+  await app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: account.email } })
+  const { token } = await mail.nextMail(account.email, { subject: RESET })
+  const renamed = newAccount().username
+  // The failures the rename brings along: past the wait.
+  for (let i = 0; i < 5; i++) t.equal((await login(renamed, 'a stranger\'s guess')).statusCode, 401)
+  t.equal((await login(renamed, 'a stranger\'s guess')).statusCode, 429, 'the name waits')
+  const newPassword = 'the owner takes it back 2026'
+  const response = await whileHeld(database.url, pool, {
+    // What the rename commits while the reset hashes the new password.
+    hold: async holder => await holder.query('UPDATE "User" SET username = $2 WHERE id = $1', [account.user.id, renamed]),
+    waitingStatement: '%FROM "User" WHERE id = $1::uuid FOR UPDATE%'
+  }, async () => await app.inject({ method: 'POST', url: '/auth/password/reset', payload: { token, password: newPassword } }))
+  t.equal(response.statusCode, 204)
+  t.equal((await login(renamed, newPassword)).statusCode, 200, 'a reset lifts any wait: the new name\'s too')
+})
+
 t.test('forgot answers before it looks the address up', { skip: process.env.TEST_DATABASE_URL === undefined || process.env.TEST_DATABASE_URL === '' ? 'needs a server: the embedded database has one connection' : false }, async t => {
   const account = await registerAccount(app)
   await mail.nextMail(account.email, { subject: /^Confirm your email address$/ })

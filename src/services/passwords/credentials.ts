@@ -13,6 +13,7 @@ import type { LoginThrottle } from '../sessions/login-throttle.js'
 import { assertFactorProvenBeside } from '../mfa/held-proofs.js'
 import { addressAttempt } from '../mfa/throttled-attempts.js'
 import { voidUnfinishedChanges } from '../accounts/unfinished-changes.js'
+import { emailOf } from '../accounts/email-of.js'
 import { suspendPasswordless } from '../passkeys/passkey-store.js'
 
 export interface CredentialDeps {
@@ -93,7 +94,9 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
         await voidUnfinishedChanges(tx, oneTimeTokens, userId, now())
         // Even the passkey this session proved: an intruder who had the session a moment may have registered it.
         await suspendPasswordless(tx, userId)
-        await outbox.queue(tx, { kind: 'password_changed', to: user.email, everywhere: false })
+        // The address as of this row's lock (regression: as read before the transaction, so an
+        // address change confirmed meanwhile had the notice sent to the address the account left).
+        await outbox.queue(tx, { kind: 'password_changed', to: await emailOf(tx, userId), everywhere: false })
         await audit.recordIn(tx, { action: 'password.changed', actorId: userId, subjectId: userId, ip })
       })
       outbox.wake()
@@ -118,8 +121,10 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
         await assertFactorProvenBeside(tx, userId, sessionId, now())
         const deleted = await deleteUser(tx, userId, user.passwordHash)
         if (deleted === null) throw apiError('AUTH_SESSION_REVOKED')
-        // Whoever registers the address or the name next starts with no failures of this account's.
-        await throttle.clear(throttle.keys.account(user), tx)
+        // Whoever registers the address or the name next starts with no failures of this account's:
+        // those deleted (regression: those read before the transaction, so an address change
+        // confirmed meanwhile left the new one's failure counts, as in the admin's deletion).
+        await throttle.clear(throttle.keys.account(deleted), tx)
         await queueDeletionNotice(tx, outbox, deleted, false)
         await audit.recordIn(tx, { action: 'user.deleted', actorId: userId, subjectId: userId, ip, details: { by: 'self' } })
       })

@@ -61,7 +61,11 @@ export function createPasswordResetService ({ prisma, passwords, sessions, oneTi
           // takes it before the tokens, so a reset taking the token first could deadlock.
           await lockUser(tx, found.userId)
           if (!await oneTimeTokens.consume(tx, found.id)) throw apiError('RESET_TOKEN_INVALID')
-          const provenAt = (await userById(tx, found.userId, { emailVerifiedAt: true }))?.emailVerifiedAt ?? null
+          // The identifiers as of this lock (regression: as read before the hashing, so a
+          // rename committed meanwhile kept the new name's wait; see the clearing below).
+          const locked = await userById(tx, found.userId, { email: true, username: true, emailVerifiedAt: true })
+          if (locked === null) throw apiError('RESET_TOKEN_INVALID')
+          const provenAt = locked.emailVerifiedAt
           // Guarded by the address: an email change confirmed meanwhile voids the link.
           await resetPassword(tx, found.userId, found.email, passwordHash, provenAt ?? now())
           // The login challenges before the factors, in the order a login's second step takes them.
@@ -72,7 +76,7 @@ export function createPasswordResetService ({ prisma, passwords, sessions, oneTi
           await sessions.revokeAll(found.userId, 'password_reset', tx)
           await outbox.queue(tx, { kind: 'password_changed', to: found.email, everywhere: true })
           // In the same transaction: a reset that commits has lifted the wait, one that fails can be sent again.
-          await throttle.clear(throttle.keys.account(user), tx)
+          await throttle.clear(throttle.keys.account(locked), tx)
           await audit.recordIn(tx, { action: 'password.reset', actorId: found.userId, subjectId: found.userId, ip, ...(secondFactorsRemoved ? { details: { secondFactorsRemoved, recoveryCodes: 'ended' } } : {}) })
         })
       } catch (error) {
