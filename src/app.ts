@@ -3,6 +3,7 @@ import type { Server } from 'node:http'
 import Fastify, { type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance } from 'fastify'
 import { type Config } from './config.js'
 import { audienceOf, listOf, mailStopGraceMs, maxConnectionsOf, ownLinkPagesOf, serverTimeoutsOf } from './config-derived.js'
+import { pingDatabase } from './db/prisma.js'
 import { buildDependencies, type AppDeps } from './dependencies.js'
 import { logRedaction } from './log-redaction.js'
 import { accessTokens } from './plugins/access-tokens.js'
@@ -143,7 +144,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     edge: serverEdgeOf(config),
     logLevel: probeLogLevel
   })
-  await app.register(healthRoutes, { pingDatabase: async () => { await deps.prisma.$queryRaw`SELECT 1` }, logLevel: probeLogLevel })
+  await app.register(healthRoutes, { pingDatabase: async () => await pingDatabase(deps.prisma), logLevel: probeLogLevel })
   await app.register(authRoutes, { ...services, passwordPolicy, limits })
   await app.register(accountRoutes, { ...services, passwordPolicy, limits })
   await app.register(mfaRoutes, { ...services, passwordPolicy, limits })

@@ -1,4 +1,4 @@
-// Telling the failures that pass (the database unreachable or not answering, a transaction that lost a conflict) apart from every other.
+// Telling the failures that pass (the database unreachable, not answering, read-only or out of resources, a transaction that lost a conflict) apart from every other.
 
 // Prisma's codes for connection trouble: can't reach (P1001), timed out (P1002, P1008),
 // connection closed (P1017), no pool connection in time (P2024), too many connections (P2037).
@@ -11,8 +11,13 @@ const adapterKinds = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'Socke
 const socketCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH'])
 
 // PostgreSQL SQLSTATEs: class 08 (connection exception), 57P01–57P03 (shutting down, crashed,
-// starting up), 53300 (too many connections), 57014 (statement cancelled by a timeout).
-const sqlStates = /^(08...|57P0[123]|53300|57014)$/
+// starting up), 57P05 (connection ended as idle too long), 57014 (statement cancelled by a
+// timeout), 25P03 and 25P04 (transaction ended by idle_in_transaction_session_timeout or
+// transaction_timeout, rolled back whole); 25006 (a read-only transaction asked to write: a
+// failover left the pool on a standby, or the primary came back read-only); 53000–53300
+// (insufficient resources, disk full, out of memory, too many connections). Not 53400
+// (configuration limit exceeded, e.g. temp_file_limit): the same query would meet it again.
+const sqlStates = /^(08...|57P0[1235]|57014|25P0[34]|25006|53[0-3]00)$/
 
 // 55000 (object not in prerequisite state) is an outage only as a refused connection: the
 // database's connections turned off for maintenance (ALTER DATABASE … ALLOW_CONNECTIONS false).
@@ -53,9 +58,10 @@ export function reasonOf (error: unknown): string {
 }
 
 /**
- * True when `error` (or anything in its cause chain) says the database cannot be reached or
- * stopped answering: a condition that passes, to be answered with 503 and Retry-After
- * rather than 500. Constraint violations, bad queries and bugs are never matched.
+ * True when `error` (or anything in its cause chain) says the database cannot be reached,
+ * stopped answering, refuses writes (read-only) or ran out of resources: a condition that
+ * passes, to be answered with 503 and Retry-After rather than 500. Constraint violations,
+ * bad queries and bugs are never matched.
  */
 export function isDatabaseUnavailable (error: unknown): boolean {
   return anyInChain(error, ({ code, kind, message }) =>

@@ -124,3 +124,13 @@ export type Transaction = Parameters<Parameters<PrismaClient['$transaction']>[0]
 
 /** Where a query may run: the client itself or an open transaction. */
 export type Db = PrismaClient | Transaction
+
+/**
+ * Whether the database answers, and takes writes: one round trip, since readiness is polled.
+ * `transaction_read_only` is on in a standby and under `default_transaction_read_only` alike
+ * (a failover that left the pool on a standby, a primary back read-only).
+ */
+export async function pingDatabase (prisma: PrismaClient): Promise<{ writable: boolean }> {
+  const [row] = await prisma.$queryRaw<Array<{ writable: boolean }>>`SELECT current_setting('transaction_read_only') = 'off' AS writable`
+  return { writable: row?.writable === true }
+}

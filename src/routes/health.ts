@@ -7,8 +7,12 @@ import { apiError } from '../errors.js'
 import { noStore } from './request-context.js'
 
 export interface HealthRoutesOptions {
-  /** Resolves when the database answers; rejects otherwise. */
-  pingDatabase: () => Promise<void>
+  /**
+   * Resolves when the database answers, with whether it takes writes (a standby, or a
+   * primary that came back read-only, answers reads only); rejects otherwise. One round trip:
+   * it is polled.
+   */
+  pingDatabase: () => Promise<{ writable: boolean }>
   /** Probes come every few seconds: their request lines are logged at this level. */
   logLevel: LogLevel
 }
@@ -37,15 +41,21 @@ export async function healthRoutes (app: FastifyInstance, { pingDatabase, logLev
     schema: {
       tags: ['health'],
       operationId: 'ready',
-      summary: 'Readiness: the database is reachable',
-      description: 'Also 503 while the process sheds load, drains before a shutdown or shuts down, so a load balancer sends traffic elsewhere.',
+      summary: 'Readiness: the database is reachable and takes writes',
+      description: '503 while the database is unreachable or read-only (a standby), and while the process sheds load, drains before a shutdown or shuts down, so a load balancer sends traffic elsewhere.',
       response: { 200: Type.Object({ status: Type.Literal('ready') }), ...errorResponses(503) }
     }
   }, async request => {
+    let writable: boolean
     try {
-      await pingDatabase()
+      ({ writable } = await pingDatabase())
     } catch (error) {
       request.log.warn({ err: error }, 'readiness check failed: database unreachable')
+      throw apiError('SERVICE_UNAVAILABLE')
+    }
+    // Every write would fail (SQLSTATE 25006): out of the load balancer until a primary is back.
+    if (!writable) {
+      request.log.warn('readiness check failed: database read-only')
       throw apiError('SERVICE_UNAVAILABLE')
     }
     return { status: 'ready' as const }

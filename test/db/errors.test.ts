@@ -23,6 +23,32 @@ t.test('connection trouble, in the shapes Prisma, the adapter and pg report it',
   for (const [name, error] of Object.entries(cases)) t.ok(isDatabaseUnavailable(error), name)
 })
 
+t.test('a database that refuses writes or ran out of resources passes too: 503, not a bug', async t => {
+  const cases: Record<string, unknown> = {
+    'read-only (25006), from pg': Object.assign(new Error('cannot execute INSERT in a read-only transaction'), { code: '25006', severity: 'ERROR' }),
+    'read-only (25006), from the adapter in meta': { code: 'P2010', meta: { driverAdapterError: { name: 'DriverAdapterError', cause: { kind: 'postgres', code: '25006', message: 'cannot execute UPDATE in a read-only transaction' } } } },
+    'insufficient resources (53000)': { code: '53000', message: 'insufficient resources' },
+    'disk full (53100)': withCause('query failed', { kind: 'postgres', code: '53100', message: 'could not extend file: No space left on device' }),
+    'out of memory (53200)': Object.assign(new Error('out of memory'), { code: '53200' }),
+    'too many connections (53300)': Object.assign(new Error('sorry, too many clients already'), { code: '53300', severity: 'FATAL' }),
+    'cannot connect now (57P03)': Object.assign(new Error('the database system is starting up'), { code: '57P03', severity: 'FATAL' }),
+    'idle session timeout (57P05)': Object.assign(new Error('terminating connection due to idle-session timeout'), { code: '57P05', severity: 'FATAL' }),
+    'idle in transaction timeout (25P03)': Object.assign(new Error('terminating connection due to idle-in-transaction timeout'), { code: '25P03', severity: 'FATAL' }),
+    'transaction timeout (25P04)': Object.assign(new Error('canceling statement due to transaction timeout'), { code: '25P04' })
+  }
+  for (const [name, error] of Object.entries(cases)) {
+    t.ok(isDatabaseUnavailable(error), name)
+    t.notOk(isTransactionConflict(error), `${name}: not a conflict`)
+  }
+  const others: Record<string, unknown> = {
+    'configuration limit exceeded (53400): the same query meets it again': { code: '53400', message: 'temporary file size exceeds temp_file_limit' },
+    'another state of class 25 (25001, a bug)': { code: '25001', message: 'SET TRANSACTION ISOLATION LEVEL must be called before any query' },
+    'database dropped (57P04)': { code: '57P04', message: 'database dropped' },
+    'a code that only starts like one': { code: '250060' }
+  }
+  for (const [name, error] of Object.entries(others)) t.notOk(isDatabaseUnavailable(error), name)
+})
+
 t.test('everything else is not an outage', async t => {
   const cyclic: { message: string, cause?: unknown } = { message: 'loop' }
   cyclic.cause = cyclic
