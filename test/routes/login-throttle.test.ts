@@ -5,7 +5,8 @@ import { buildTestApp } from '../helpers/app.js'
 import { dropConnectionOf, whileHeld } from '../helpers/locks.js'
 import { startMailServer } from '../helpers/mail.js'
 import { loginAsAdmin } from '../helpers/admin.js'
-import { loginWithBody, newAccount, registerAccount } from '../helpers/users.js'
+import { enrolTotp, nextCode, startLogin } from '../helpers/mfa.js'
+import { loginWithBody, newAccount, registerAccount, registerProvenAccount } from '../helpers/users.js'
 import { waitAfter } from '../../src/services/sessions/login-throttle.js'
 
 const policy = { backoffAfter: 3, baseSeconds: 10, maxSeconds: 40, lockoutAfter: 7, lockoutSeconds: 3600 }
@@ -297,4 +298,36 @@ t.test('a wrong current password at a password change or account deletion counts
   t.equal(await prisma.user.count({ where: { id: account.user.id } }), 1, 'nothing was deleted')
   const failed = await prisma.auditEvent.findMany({ where: { subjectId: account.user.id, action: 'password.check_failed' }, select: { details: true } })
   t.same(failed.map(e => (e.details as { during: string }).during).sort(), ['account_deletion', 'password_change', 'password_change'])
+})
+
+// Regression: the account's second-factor count was keyed by the HMAC of `second-factor:<id>`,
+// and a login's by the HMAC of whatever identifier it named: a stranger who knew a user's id
+// failed logins as `second-factor:<id>` and locked the user's second step and reauthentication
+// by a factor for the lockout's length, which no password reset lifted.
+t.test('failed logins naming `second-factor:<id>` (as a username or an identifier) count against that text only: the account\'s second step and reauthentication by a code do not wait', async t => {
+  const { app, prisma, clock } = await buildTestApp(t, { env })
+  for (const field of ['username', 'identifier']) {
+    const victim = await registerProvenAccount(app, prisma)
+    const { accessToken } = await loginWithBody(app, victim)
+    const headers = { authorization: `Bearer ${accessToken}` }
+    const { secret } = await enrolTotp(app, headers, clock, victim.password)
+
+    const stranger = (remoteAddress: string) => app.inject({ method: 'POST', url: '/auth/login', payload: { [field]: `second-factor:${victim.user.id}`, password: 'anything at all' }, remoteAddress })
+    for (let failures = 0; failures < policy.lockoutAfter; failures++) {
+      clock.advance(waitAfter(failures, policy))
+      t.equal((await stranger(`10.7.0.${failures + 1}`)).statusCode, 401, `${field}: failure ${failures + 1}`)
+    }
+    const locked = await stranger('10.7.1.1')
+    t.equal(locked.statusCode, 429, `${field}: the text itself is locked, as any identifier would be`)
+    t.equal(locked.headers['retry-after'], String(policy.lockoutSeconds))
+
+    const reauthenticated = await app.inject({ method: 'POST', url: '/auth/reauthenticate', headers, payload: { code: nextCode(secret, clock) } })
+    t.equal(reauthenticated.statusCode, 200, `${field}: reauthentication by a code is not made to wait`)
+    const challenge = await startLogin(app, victim)
+    t.equal(challenge.statusCode, 200, `${field}: the password step is not made to wait`)
+    t.equal(challenge.json().mfaRequired, true)
+    const verified = await app.inject({ method: 'POST', url: '/auth/mfa/verify', payload: { mfaToken: challenge.json().mfaToken, code: nextCode(secret, clock) } })
+    t.equal(verified.statusCode, 200, `${field}: the right code completes the sign-in at once`)
+    t.ok(verified.json().accessToken)
+  }
 })

@@ -31,14 +31,32 @@ export interface LoginThrottleDeps {
 const DOTS_IGNORED = new Set(['gmail.com', 'googlemail.com'])
 
 /**
+ * What each kind of key is tagged with before its input: a key is the HMAC of its kind's tag and
+ * then the input, and since no tag is the start of another, no input of one kind (whatever a
+ * client sends as an identifier) gives a key of another kind (regression: the second-factor
+ * key was the HMAC of `second-factor:<id>` untagged, which a login naming that text as its
+ * username reached, and a stranger who knew an account's id locked its second step). A new kind
+ * of key takes a tag of its own here, never an input shaped to differ.
+ */
+const KIND = {
+  identifier: 'identifier:',
+  secondFactor: 'second-factor:',
+  mailbox: 'mailbox:'
+} as const
+
+/**
  * The keys failures and mail budgets are counted under, in the database and in Redis: an
- * HMAC-SHA256 of the identifier's canonical form (case and unicode variants share one key)
- * under a key derived from AUTH_SECRET, so that a copy of either store does not tell which
- * identifiers were tried (regression: an unkeyed SHA-256, which a word list reverses).
+ * HMAC-SHA256 of the identifier's canonical form (case and unicode variants share one key),
+ * tagged with its kind (KIND), under a key derived from AUTH_SECRET, so that a copy of either
+ * store does not tell which identifiers were tried (regression: an unkeyed SHA-256, which a
+ * word list reverses).
  */
 export function createIdentifierKeys (key: Buffer) {
-  const of = (canonicalIdentifier: string): string => createHmac('sha256', key).update(canonicalIdentifier).digest('base64url')
+  // Still one HMAC a key: the tag is a few more bytes of input.
+  const keyOf = (kind: keyof typeof KIND, input: string): string => createHmac('sha256', key).update(KIND[kind]).update(input).digest('base64url')
+  const of = (canonicalIdentifier: string): string => keyOf('identifier', canonicalIdentifier)
   return {
+    /** The key of a login identifier, in canonical form: any text a client names an account by. */
     of,
 
     /** The keys of every identifier an account can log in with (stored email and username are canonical). */
@@ -47,12 +65,12 @@ export function createIdentifierKeys (key: Buffer) {
     },
 
     /**
-     * The key wrong second-factor proofs of the account are also counted under: no identifier
-     * (a username has no ':', an address has an '@'), so no password reset clears it (see
-     * ChallengeService.meet), only the account's next completed sign-in or its expiry.
+     * The key wrong second-factor proofs of the account are also counted under: of a kind of its
+     * own, so that no identifier a login may send reaches it, and no password reset clears it
+     * (see ChallengeService.meet), only the account's next completed sign-in or its expiry.
      */
     secondFactor (userId: string): string {
-      return of(`second-factor:${userId}`)
+      return keyOf('secondFactor', userId)
     },
 
     /**
@@ -68,7 +86,7 @@ export function createIdentifierKeys (key: Buffer) {
       const plus = address.indexOf('+')
       const domain = address.slice(at + 1)
       const local = address.slice(0, plus > 0 && plus < at ? plus : at)
-      return DOTS_IGNORED.has(domain) ? of(`${local.replaceAll('.', '')}@gmail.com`) : of(`${local}@${domain}`)
+      return keyOf('mailbox', DOTS_IGNORED.has(domain) ? `${local.replaceAll('.', '')}@gmail.com` : `${local}@${domain}`)
     }
   }
 }
