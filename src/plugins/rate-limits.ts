@@ -19,9 +19,15 @@ export interface RateLimitSettings {
   now: () => Date
 }
 
-/** A route's `config.rateLimit`: at most `limit.max` requests per client ip in its window. */
+/**
+ * A route's `config.rateLimit`: at most `limit.max` requests per client ip in its window. It
+ * carries the in-memory store's size too: @fastify/rate-limit builds each route's store, and
+ * each `createRateLimit` one, from the global settings merged with these, and its global
+ * settings keep no `cache` (regression: those stores fell back to LocalStore's 5 000 entries,
+ * so a flood from 5 000 addresses gave a client its spent budget back).
+ */
 export function perClientIp (limit: RateLimit) {
-  return { max: limit.max, timeWindow: limit.windowSeconds * 1000 }
+  return { max: limit.max, timeWindow: limit.windowSeconds * 1000, cache: MEMORY_ENTRIES }
 }
 
 /**
@@ -82,7 +88,6 @@ async function rateLimitsPlugin (app: FastifyInstance, settings: RateLimitSettin
   await app.register(fastifyRateLimit, {
     global: true,
     ...perClientIp(settings.defaultLimit),
-    cache: MEMORY_ENTRIES,
     ...(settings.redis === null ? {} : { store: sharedStore(settings.redis, settings.keyPrefix, app.log, settings.now) }),
     // The key is the client ip (an IPv6 client by its /64) as Fastify resolved it (clientOf):
     // X-Forwarded-For counts only when it comes from a TRUST_PROXY address, and then in one

@@ -281,6 +281,29 @@ t.test('a generous default covers the other routes and unknown URLs; liveness is
   for (let i = 0; i < 5; i++) t.equal((await app.inject({ method: 'GET', url: '/health' })).statusCode, 200)
 })
 
+// Regression: only the default limit's store kept MEMORY_ENTRIES (10 000) clients; a route's own
+// limit and a keyed budget kept LocalStore's default 5 000, so a flood from 5 000 addresses
+// pushed a client that had spent its budget out of memory, and gave the budget back.
+t.test('in memory, a route\'s own limit and a keyed budget remember a client past 5 000 others', async t => {
+  const { app } = await buildTestApp(t, { env: { RATE_LIMIT_REFRESH: '1/600', RATE_LIMIT_DOCS: '1/600' } })
+  const refresh = (remoteAddress: string) => app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: 'x' }, remoteAddress })
+  // Everything under /docs spends the `docs` keyed budget (a createRateLimit store); 304: the cheapest answer.
+  const docs = (remoteAddress: string) => app.inject({ method: 'GET', url: '/docs/json', headers: { 'if-none-match': '*' }, remoteAddress })
+  const client = '192.0.2.1'
+  t.not((await refresh(client)).statusCode, 429)
+  t.not((await docs(client)).statusCode, 429)
+  t.equal((await refresh(client)).statusCode, 429, 'the route\'s budget is spent')
+  t.equal((await docs(client)).statusCode, 429, 'the keyed budget is spent')
+  // Exactly as many as LocalStore's default held: one more than the client's own entry.
+  for (let i = 1; i <= 5_000; i++) {
+    const other = `10.0.${i >> 8}.${i & 255}`
+    await refresh(other)
+    await docs(other)
+  }
+  t.equal((await refresh(client)).statusCode, 429, 'the route\'s limit still refuses the client')
+  t.equal((await docs(client)).statusCode, 429, 'and so does the keyed budget')
+})
+
 t.test('with REDIS_URL, instances share the counters', async t => {
   const env = { REDIS_URL, REDIS_KEY_PREFIX: uniquePrefix(), RATE_LIMIT_LOGIN_IP: '3/60', RATE_LIMIT_LOGIN_ACCOUNT: '100/60' }
   const one = await buildTestApp(t, { env })
