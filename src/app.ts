@@ -21,7 +21,7 @@ import { connectionCap } from './plugins/connection-cap.js'
 import { mailer } from './plugins/mailer.js'
 import { totpReseal } from './plugins/totp-reseal.js'
 import { unfinishedRequests } from './plugins/unfinished-requests.js'
-import { metrics, type ServerEdge } from './plugins/metrics.js'
+import { metrics, type MetricsSettings, type ServerEdge } from './plugins/metrics.js'
 import { rateLimits } from './plugins/rate-limits.js'
 import { redis } from './plugins/redis.js'
 import { requestFraming } from './plugins/request-framing.js'
@@ -61,6 +61,11 @@ function serverEdgeOf (config: Config): ServerEdge {
     // What Node's HTTP parser refuses (bad request line, headers too large, a timeout) answered in the catalogue's shape.
     clientErrorHandler
   }
+}
+
+/** Where /metrics is served and to whom: on PORT to holders of METRICS_TOKEN, or on METRICS_PORT with the API's bounds. */
+function metricsServerOf (config: Config): Pick<MetricsSettings, 'token' | 'port' | 'host' | 'edge'> {
+  return { token: config.METRICS_TOKEN, port: config.METRICS_PORT, host: config.HOST, edge: serverEdgeOf(config) }
 }
 
 function fastifyOptionsOf (config: Config, logger: FastifyBaseLogger | undefined): FastifyHttpOptions<Server> {
@@ -138,10 +143,8 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   await app.register(metrics, {
     metrics: counters,
     countActiveSessions: services.sessions.countLive,
-    token: config.METRICS_TOKEN,
-    port: config.METRICS_PORT,
-    host: config.HOST,
-    edge: serverEdgeOf(config),
+    now,
+    ...metricsServerOf(config),
     logLevel: probeLogLevel
   })
   await app.register(healthRoutes, { pingDatabase: async () => await pingDatabase(deps.prisma), logLevel: probeLogLevel })

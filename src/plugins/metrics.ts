@@ -1,7 +1,7 @@
 // Prometheus metrics: requests by route and status, auth outcomes, live sessions; served only to whoever is configured to scrape them.
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { Server } from 'node:http'
-import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyReply, type FastifyRequest, type LogLevel } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance, type FastifyReply, type FastifyRequest, type LogLevel } from 'fastify'
 import fp from 'fastify-plugin'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { reasonOf } from '../db/errors.js'
@@ -12,6 +12,18 @@ import { unfinishedRequests } from './unfinished-requests.js'
 
 /** Connections METRICS_PORT holds at once: past them a new one is closed unanswered. */
 export const METRICS_MAX_CONNECTIONS = 64
+
+/**
+ * How long a count of the live sessions (`auth_active_sessions`) answers the scrapes after it.
+ * The count is a join over every live session (some 140 ms of the database at 500 000), and
+ * was run at every scrape: 32 clients scraping METRICS_PORT without pause (it has no rate
+ * limit, and no token unless METRICS_TOKEN is set) slowed every request that needed the
+ * database, `/ready` to 1.65 s. 5 s is far below Prometheus's scrape interval (15–60 s), so
+ * a scraper still gets a count of its own at each scrape; only scrapes closer together than
+ * that (two Prometheus servers, someone's curl, a flood) share one, and the database counts
+ * at most once per 5 s per instance, whoever scrapes.
+ */
+export const ACTIVE_SESSIONS_MAX_AGE_SECONDS = 5
 
 /** A registry of this app's own (never prom-client's global one) and the counters the services feed. */
 export interface Metrics {
@@ -46,8 +58,10 @@ export type ServerEdge = Pick<FastifyHttpOptions<Server>, 'connectionTimeout' | 
 
 export interface MetricsSettings {
   metrics: Metrics
-  /** Live sessions across all users, read at each scrape. */
+  /** Live sessions across all users, read at a scrape at most every ACTIVE_SESSIONS_MAX_AGE_SECONDS. */
   countActiveSessions: () => Promise<number>
+  /** The clock that times how long a count is reused (the system's when not given). */
+  now?: () => Date
   /** METRICS_TOKEN: scrapers must send `Authorization: Bearer <token>`. */
   token: string | undefined
   /** METRICS_PORT: serve /metrics on this port of `host` rather than on the API's port. */
@@ -78,23 +92,7 @@ async function metricsPlugin (app: FastifyInstance, settings: MetricsSettings) {
     done()
   })
 
-  let counted = false
-  new Gauge({ // eslint-disable-line no-new -- registered with the registry, which owns it
-    name: 'auth_active_sessions',
-    help: 'Sessions that can still be used, across all users (the same value on every instance)',
-    registers: [registry],
-    async collect () {
-      try {
-        this.set(await settings.countActiveSessions())
-        counted = true
-      } catch (error) {
-        // The database is down: the scrape still answers, with the last known value; before
-        // the first count, with none (NaN), rather than a 0 that reads as every session ended.
-        if (!counted) this.set(Number.NaN)
-        app.log.warn({ reason: reasonOf(error) }, 'metrics: could not count the active sessions')
-      }
-    }
-  })
+  activeSessionsGauge(registry, settings, app.log)
 
   collectDefaultMetrics({ register: registry })
   const route = {
@@ -130,6 +128,46 @@ async function metricsPlugin (app: FastifyInstance, settings: MetricsSettings) {
   let closing: Promise<undefined> | undefined
   app.addHook('preClose', async () => { closing = server.close() })
   app.addHook('onClose', async () => { await (closing ?? server.close()) })
+}
+
+/**
+ * `auth_active_sessions`: counted in the database at a scrape, then reused for
+ * ACTIVE_SESSIONS_MAX_AGE_SECONDS; the scrapes arriving while a count runs share it.
+ */
+function activeSessionsGauge (registry: Registry, settings: Pick<MetricsSettings, 'countActiveSessions' | 'now'>, log: FastifyBaseLogger): void {
+  const now = settings.now ?? (() => new Date())
+  let counted = false
+  // When the last count ended, by `now`: until ACTIVE_SESSIONS_MAX_AGE_SECONDS later, scrapes
+  // answer with its value; a failed one waits as long before the next (a database refusing
+  // connections is not asked again at every scrape).
+  let countedAt: number | undefined
+  // The count under way: the scrapes arriving meanwhile wait for it rather than each asking again.
+  let counting: Promise<void> | undefined
+  const countInto = async (gauge: Gauge) => {
+    try {
+      gauge.set(await settings.countActiveSessions())
+      counted = true
+    } catch (error) {
+      // The database is down: the scrape still answers, with the last known value; before
+      // the first count, with none (NaN), rather than a 0 that reads as every session ended.
+      if (!counted) gauge.set(Number.NaN)
+      log.warn({ reason: reasonOf(error) }, 'metrics: could not count the active sessions')
+    } finally {
+      countedAt = now().getTime()
+    }
+  }
+  new Gauge({ // eslint-disable-line no-new -- registered with the registry, which owns it
+    name: 'auth_active_sessions',
+    help: `Sessions that can still be used, across all users (the same value on every instance), counted at most every ${ACTIVE_SESSIONS_MAX_AGE_SECONDS} s`,
+    registers: [registry],
+    async collect () {
+      const age = countedAt === undefined ? Number.POSITIVE_INFINITY : now().getTime() - countedAt
+      // A clock set back (age below 0) counts again rather than trusting the count for longer.
+      if (age >= 0 && age < ACTIVE_SESSIONS_MAX_AGE_SECONDS * 1000) return
+      counting ??= countInto(this).finally(() => { counting = undefined })
+      await counting
+    }
+  })
 }
 
 /** Compares digests in constant time: neither the token's content nor its length leaks. */

@@ -1,10 +1,10 @@
 // GET /metrics: Prometheus text behind a bearer token or on a port of its own, never public by default; what it counts.
-import Fastify from 'fastify'
+import Fastify, { type FastifyBaseLogger } from 'fastify'
 import { pino } from 'pino'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { errorHandler } from '../../src/plugins/error-handler.js'
 import { loadShedding } from '../../src/plugins/load-shedding.js'
-import { createMetrics, METRICS_MAX_CONNECTIONS, metrics as metricsPlugin } from '../../src/plugins/metrics.js'
+import { ACTIVE_SESSIONS_MAX_AGE_SECONDS, createMetrics, METRICS_MAX_CONNECTIONS, metrics as metricsPlugin, type MetricsSettings } from '../../src/plugins/metrics.js'
 import { buildTestApp } from '../helpers/app.js'
 import { logCapture } from '../helpers/mail.js'
 import { drip, freePort, openConnection } from '../helpers/net.js'
@@ -23,6 +23,26 @@ function sample (text: string, name: string, labels: Record<string, string> = {}
     if (wanted.every(label => present.includes(label))) return Number(match[3])
   }
   return undefined
+}
+
+/** The metrics plugin alone, behind METRICS_TOKEN, counting the live sessions with `countActiveSessions` by the clock `now`. */
+async function metricsAlone (t: Test, settings: Pick<MetricsSettings, 'countActiveSessions' | 'now'>, logger?: FastifyBaseLogger) {
+  const app = Fastify(logger === undefined ? {} : { loggerInstance: logger })
+  t.teardown(() => app.close())
+  await app.register(errorHandler)
+  await app.register(loadShedding, { maxEventLoopDelayMs: 0, maxEventLoopUtilization: 0 })
+  await app.register(metricsPlugin, { metrics: createMetrics(), ...settings, token: TOKEN, port: undefined, host: '127.0.0.1', edge: {}, logLevel: 'info' })
+  return async () => {
+    const response = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${TOKEN}` } })
+    t.equal(response.statusCode, 200)
+    return sample(response.body, 'auth_active_sessions')
+  }
+}
+
+/** A clock that moves only when told to. */
+function stoppedClock () {
+  let time = Date.parse('2026-01-01T00:00:00Z')
+  return { now: () => new Date(time), advanceMs: (ms: number) => { time += ms } }
 }
 
 t.test('not configured: there is no /metrics', async t => {
@@ -82,7 +102,7 @@ t.test('what is counted: requests by route template and status, logins, refreshe
   const second = await loginWithBody(app, account)
   await app.inject({ method: 'POST', url: '/auth/login', payload: { email: account.email, password: 'not the password' } })
   await app.inject({ method: 'POST', url: '/auth/login', payload: { email: 'nobody@example.com', password: 'not the password' } })
-  t.equal(sample(await scrape(), 'auth_active_sessions'), 2, 'two live sessions')
+  // One scrape only: a second within ACTIVE_SESSIONS_MAX_AGE_SECONDS would answer with the first's count.
 
   const refreshed = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: first.refreshToken } })
   t.equal(refreshed.statusCode, 200)
@@ -100,7 +120,7 @@ t.test('what is counted: requests by route template and status, logins, refreshe
   t.equal(sample(text, 'auth_refreshes_total', { result: 'success' }), 1)
   t.equal(sample(text, 'auth_refreshes_total', { result: 'failure' }), 2, 'a reused token and a missing one')
   t.equal(sample(text, 'auth_refresh_reuse_detected_total'), 1)
-  t.equal(sample(text, 'auth_active_sessions'), 1, 'the reused session was revoked')
+  t.equal(sample(text, 'auth_active_sessions'), 1, 'two sessions, the reused one revoked')
   const count = (labels: Record<string, string>) => sample(text, 'http_request_duration_seconds_count', labels)
   t.equal(count({ method: 'POST', route: '/auth/login', status_code: '200' }), 2)
   t.equal(count({ method: 'POST', route: '/auth/login', status_code: '401' }), 2)
@@ -161,20 +181,79 @@ t.test('METRICS_PORT holds at most 64 connections: past them a new one is closed
   t.equal(status, 200)
 })
 
-t.test('the active sessions gauge survives a failing count', async t => {
+t.test('the active sessions gauge survives a failing count, and a failed count is not tried again at once', async t => {
   const capture = logCapture()
-  const { app, prisma } = await buildTestApp(t, { env: { METRICS_TOKEN: TOKEN }, logger: pino({ level: 'warn' }, capture.stream) })
-  const original = prisma.session.count.bind(prisma.session)
-  prisma.session.count = (() => Promise.reject(new Error('Connection terminated unexpectedly'))) as unknown as typeof prisma.session.count
-  t.teardown(() => { prisma.session.count = original })
-  const response = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${TOKEN}` } })
-  t.equal(response.statusCode, 200, 'the scrape still answers')
+  const clock = stoppedClock()
+  let failing = true
+  let calls = 0
+  const scrape = await metricsAlone(t, {
+    now: clock.now,
+    countActiveSessions: async () => {
+      calls++
+      if (failing) throw new Error('Connection terminated unexpectedly')
+      return 3
+    }
+  }, pino({ level: 'warn' }, capture.stream))
   // Regression: before any count, the gauge's default 0 read as every session ended.
-  t.ok(Number.isNaN(sample(response.body, 'auth_active_sessions')), 'no value known yet: NaN, not 0')
+  t.ok(Number.isNaN(await scrape()), 'the scrape still answers; no value known yet: NaN, not 0')
   t.ok(capture.lines.some(line => line.msg === 'metrics: could not count the active sessions'), 'and says why it could not count')
-  prisma.session.count = original
-  const counted = sample((await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${TOKEN}` } })).body, 'auth_active_sessions')
-  prisma.session.count = (() => Promise.reject(new Error('Connection terminated unexpectedly'))) as unknown as typeof prisma.session.count
-  const kept = sample((await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${TOKEN}` } })).body, 'auth_active_sessions')
-  t.same([counted, kept], [0, 0], 'then the last known value')
+  failing = false
+  clock.advanceMs(ACTIVE_SESSIONS_MAX_AGE_SECONDS * 1000 - 1)
+  t.ok(Number.isNaN(await scrape()), 'a database that just failed is not asked again at every scrape')
+  t.equal(calls, 1)
+  clock.advanceMs(1)
+  t.equal(await scrape(), 3, 'it is asked again once the count is as old as a count may be')
+  failing = true
+  clock.advanceMs(ACTIVE_SESSIONS_MAX_AGE_SECONDS * 1000)
+  t.equal(await scrape(), 3, 'then the last known value')
+  t.equal(calls, 3)
+})
+
+// Regression: every scrape counted every live session in the database (130–150 ms at 500 000),
+// and METRICS_PORT has no rate limit: 32 clients scraping at once slowed /ready to 1.65 s.
+t.test('scrapes share the count under way, and reuse a count for ACTIVE_SESSIONS_MAX_AGE_SECONDS', async t => {
+  const clock = stoppedClock()
+  let calls = 0
+  let sessions = 7
+  // While held, counts wait for `release`: the scrapes arriving meanwhile find one under way.
+  let held: Array<() => void> | null = []
+  const release = () => { const waiting = held ?? []; held = null; for (const resume of waiting) resume() }
+  const scrape = await metricsAlone(t, {
+    now: clock.now,
+    countActiveSessions: async () => {
+      calls++
+      if (held !== null) await new Promise<void>(resolve => held?.push(resolve))
+      return sessions
+    }
+  })
+  const first = Array.from({ length: 5 }, scrape)
+  await until('a count to start', () => calls > 0)
+  // Time for the other four to reach the count (each started one of its own before the fix).
+  await new Promise(resolve => setTimeout(resolve, 200))
+  t.equal(calls, 1, 'five scrapes at once: one count')
+  release()
+  t.same(await Promise.all(first), [7, 7, 7, 7, 7], 'whose value each answers')
+  sessions = 8
+  clock.advanceMs(ACTIVE_SESSIONS_MAX_AGE_SECONDS * 1000 - 1)
+  t.equal(await scrape(), 7, 'a scrape within the reuse window answers with that count')
+  t.equal(calls, 1, 'without counting again')
+  clock.advanceMs(1)
+  t.equal(await scrape(), 8, 'a scrape after it counts again')
+  sessions = 9
+  clock.advanceMs(-60_000)
+  t.equal(await scrape(), 9, 'so does one after the clock was set back, rather than keep the count longer')
+  t.equal(calls, 3)
+})
+
+t.test('through the app: scrapes at once, and right after, run one count of the database', async t => {
+  const { app, prisma } = await buildTestApp(t, { env: { METRICS_TOKEN: TOKEN } })
+  await loginWithBody(app, await registerAccount(app))
+  const original = prisma.session.count.bind(prisma.session)
+  let counts = 0
+  prisma.session.count = (async (...args: Parameters<typeof original>) => { counts++; return await original(...args) }) as typeof prisma.session.count
+  t.teardown(() => { prisma.session.count = original })
+  const scrape = async () => sample((await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${TOKEN}` } })).body, 'auth_active_sessions')
+  t.same(await Promise.all(Array.from({ length: 10 }, scrape)), Array(10).fill(1), 'ten scrapes at once')
+  t.equal(await scrape(), 1, 'and one after')
+  t.equal(counts, 1, 'one count')
 })
