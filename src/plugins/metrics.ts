@@ -101,7 +101,7 @@ async function metricsPlugin (app: FastifyInstance, settings: MetricsSettings) {
     logLevel: settings.logLevel,
     // Operators need the numbers most when the process is under pressure.
     config: { loadShedding: false },
-    // Not part of the public API document; see the README (Deployment, Metrics).
+    // Not part of the public API document; see docs/operations.md, Metrics.
     schema: { hide: true },
     // A preParsing guard, as `authenticate`: the rate limit runs onRequest before it, so on
     // the API port wrong tokens are counted too.
