@@ -33,15 +33,15 @@ const DOTS_IGNORED = new Set(['gmail.com', 'googlemail.com'])
 /**
  * What each kind of key is tagged with before its input: a key is the HMAC of its kind's tag and
  * then the input, and since no tag is the start of another, no input of one kind (whatever a
- * client sends as an identifier) gives a key of another kind (regression: the second-factor
- * key was the HMAC of `second-factor:<id>` untagged, which a login naming that text as its
- * username reached, and a stranger who knew an account's id locked its second step). A new kind
- * of key takes a tag of its own here, never an input shaped to differ.
+ * client sends as an identifier) gives a key of another kind: an account's second-factor key was
+ * reachable as a login identifier's, so a stranger who knew the account's id could lock its
+ * second step. A tag ends with a NUL, which no tag holds elsewhere; a new kind of key takes a
+ * tag of its own here, never an input shaped to differ.
  */
 const KIND = {
-  identifier: 'identifier:',
-  secondFactor: 'second-factor:',
-  mailbox: 'mailbox:'
+  identifier: 'identifier\0',
+  secondFactor: 'second-factor\0',
+  mailbox: 'mailbox\0'
 } as const
 
 /**
