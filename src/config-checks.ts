@@ -7,6 +7,7 @@ import type { Config } from './config.js'
 import { handsTokenToOwnPage, leadsToOwnPage, listOf, RESET_PAGE, VERIFICATION_PAGE } from './config-derived.js'
 import { isWeakSecret, SECRET_BAR, TOKEN_BAR } from './config-weak-secrets.js'
 import { Email } from './schemas/common.js'
+import { lifetimeOrderProblems, type LifetimeName } from './services/admin/lifetime-bounds.js'
 
 // Fastify's own proxy-addr, resolved from Fastify as Fastify resolves it (package.json does not
 // name it): TRUST_PROXY is judged by the very code that compiles it at start.
@@ -15,20 +16,16 @@ const proxyAddr = createRequire(import.meta.resolve('fastify'))('@fastify/proxy-
 /** The argon2id floor of OWASP's Password Storage Cheat Sheet; production never goes below it. */
 export const ARGON2_FLOOR = { memoryKiB: 19_456, timeCost: 2, parallelism: 1 } as const
 
-/**
- * The token lifetimes' order, access ≤ idle ≤ absolute, as the settings API keeps it. A
- * session's idle limit moves only when it refreshes, which a client does once its access token
- * expires: an access token that outlived the limit let the session die under a client in use.
- */
+const LIFETIME_VARIABLES: Record<LifetimeName, string> = {
+  accessTokenTtlSeconds: 'ACCESS_TOKEN_TTL_SECONDS',
+  refreshTokenIdleTtlSeconds: 'REFRESH_TOKEN_IDLE_TTL_SECONDS',
+  sessionAbsoluteTtlSeconds: 'SESSION_ABSOLUTE_TTL_SECONDS'
+}
+
+/** The token lifetimes' order, as the settings API keeps it (see lifetimeOrderProblems). */
 function lifetimeProblems (config: Config): string[] {
-  const problems: string[] = []
-  if (config.SESSION_ABSOLUTE_TTL_SECONDS < config.REFRESH_TOKEN_IDLE_TTL_SECONDS) {
-    problems.push('SESSION_ABSOLUTE_TTL_SECONDS: must be at least REFRESH_TOKEN_IDLE_TTL_SECONDS')
-  }
-  if (config.ACCESS_TOKEN_TTL_SECONDS > config.REFRESH_TOKEN_IDLE_TTL_SECONDS) {
-    problems.push('ACCESS_TOKEN_TTL_SECONDS: must be at most REFRESH_TOKEN_IDLE_TTL_SECONDS')
-  }
-  return problems
+  const lifetimes = { accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS, refreshTokenIdleTtlSeconds: config.REFRESH_TOKEN_IDLE_TTL_SECONDS, sessionAbsoluteTtlSeconds: config.SESSION_ABSOLUTE_TTL_SECONDS }
+  return lifetimeOrderProblems(lifetimes).map(({ lifetime, rule }) => `${LIFETIME_VARIABLES[lifetime]}: must be ${rule} (REFRESH_TOKEN_IDLE_TTL_SECONDS)`)
 }
 
 export function consistencyProblems (config: Config): string[] {

@@ -41,7 +41,7 @@ export const UserChanges = Type.Object({
 const Lifetime = ({ minimum, maximum }: { minimum: number, maximum: number }, description: string) => Type.Integer({ minimum, maximum, description })
 
 export const Settings = Type.Object({
-  accessTokenTtlSeconds: Lifetime(lifetimeBounds.accessTokenTtlSeconds, 'access token lifetime: 5 s to 24 h, at most the idle one'),
+  accessTokenTtlSeconds: Lifetime(lifetimeBounds.accessTokenTtlSeconds, 'access token lifetime: 5 s to 24 h, at most half the idle one'),
   refreshTokenIdleTtlSeconds: Lifetime(lifetimeBounds.refreshTokenIdleTtlSeconds, 'session idle lifetime: 1 min to 90 days'),
   sessionAbsoluteTtlSeconds: Lifetime(lifetimeBounds.sessionAbsoluteTtlSeconds, 'session absolute lifetime: at least the idle one, at most 365 days')
 }, { title: 'Runtime settings' })

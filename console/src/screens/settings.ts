@@ -3,7 +3,7 @@ import { problemOf, type Lifetimes } from '../api.js'
 import type { Context, Screen } from '../context.js'
 import { field, h, messageArea, whileBusy } from '../dom.js'
 import { duration } from '../format.js'
-import { lifetimeBounds, type LifetimeName } from '../../../src/services/admin/lifetime-bounds.js'
+import { lifetimeBounds, lifetimeOrderProblems, type LifetimeName } from '../../../src/services/admin/lifetime-bounds.js'
 
 const labels: Record<LifetimeName, string> = {
   accessTokenTtlSeconds: 'Access token lifetime (seconds)',
@@ -22,14 +22,9 @@ export function problemsOf (values: Record<LifetimeName, string>): Partial<Recor
     if (values[name].trim() === '' || !Number.isInteger(value)) problems[name] = 'Enter a whole number of seconds.'
     else if (value < minimum || value > maximum) problems[name] = `Must be between ${minimum} (${duration(minimum)}) and ${maximum} (${duration(maximum)}).`
   }
-  if (problems.sessionAbsoluteTtlSeconds === undefined && problems.refreshTokenIdleTtlSeconds === undefined &&
-    Number(values.sessionAbsoluteTtlSeconds) < Number(values.refreshTokenIdleTtlSeconds)) {
-    problems.sessionAbsoluteTtlSeconds = 'Must be at least the idle lifetime.'
-  }
-  if (problems.accessTokenTtlSeconds === undefined && problems.refreshTokenIdleTtlSeconds === undefined &&
-    Number(values.accessTokenTtlSeconds) > Number(values.refreshTokenIdleTtlSeconds)) {
-    problems.accessTokenTtlSeconds = 'Must be at most the idle lifetime.'
-  }
+  if (problems.refreshTokenIdleTtlSeconds !== undefined) return problems
+  const lifetimes = Object.fromEntries(names.map(name => [name, Number(values[name])])) as Lifetimes
+  for (const { lifetime, rule } of lifetimeOrderProblems(lifetimes)) problems[lifetime] ??= `Must be ${rule}.`
   return problems
 }
 

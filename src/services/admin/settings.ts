@@ -3,26 +3,18 @@ import type { Config } from '../../config.js'
 import { lockFor } from '../../db/locks.js'
 import type { PrismaClient } from '../../db/prisma.js'
 import { apiError } from '../../errors.js'
+import { lifetimeOrderProblems, type Lifetimes } from './lifetime-bounds.js'
 import type { AuditService } from './audit.js'
 import type { AdminActor } from './admin-actor.js'
 
-export interface TokenLifetimes {
-  accessTokenTtlSeconds: number
-  refreshTokenIdleTtlSeconds: number
-  sessionAbsoluteTtlSeconds: number
-}
+export type TokenLifetimes = Lifetimes
 
 const KEY = 'tokenLifetimes'
 
-/**
- * What is wrong with a set of lifetimes, as the configuration's checks say it at start: the
- * session's absolute limit below its idle one, or an access token that outlives the idle limit
- * (which moves only at a refresh, so the session would die under a client in use); else null.
- */
-function lifetimesProblem ({ accessTokenTtlSeconds, refreshTokenIdleTtlSeconds, sessionAbsoluteTtlSeconds }: TokenLifetimes): string | null {
-  if (sessionAbsoluteTtlSeconds < refreshTokenIdleTtlSeconds) return 'body/sessionAbsoluteTtlSeconds must be at least refreshTokenIdleTtlSeconds'
-  if (accessTokenTtlSeconds > refreshTokenIdleTtlSeconds) return 'body/accessTokenTtlSeconds must be at most refreshTokenIdleTtlSeconds'
-  return null
+/** What is wrong with a set of lifetimes, as the configuration's checks say it at start (see lifetimeOrderProblems); else null. */
+function lifetimesProblem (lifetimes: TokenLifetimes): string | null {
+  const [problem] = lifetimeOrderProblems(lifetimes)
+  return problem === undefined ? null : `body/${problem.lifetime} must be ${problem.rule}`
 }
 
 export interface SettingsDeps {
@@ -72,8 +64,8 @@ export function createSettingsService ({ prisma, config, audit, onError }: Setti
     },
 
     /**
-     * Stores a partial change and applies it here at once; the result must keep access ≤ idle ≤
-     * absolute (see lifetimesProblem).
+     * Stores a partial change and applies it here at once; the result must keep the lifetimes'
+     * order (see lifetimeOrderProblems).
      * Audited with the values before and after, both as stored: this instance's copy may be
      * older than a change made through another.
      */
