@@ -2,7 +2,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { ACCESS_TOKEN_TTL_MAX_SECONDS, type Config } from './config.js'
 import { mailSettingsOf, rateLimitsOf } from './config-derived.js'
-import { isDatabaseUnavailable, reasonOf } from './db/errors.js'
+import { databaseNeedsOperator, isDatabaseUnavailable, reasonOf } from './db/errors.js'
 import type { PrismaClient } from './db/prisma.js'
 import type { Sql } from './db/sql.js'
 import { createMetrics } from './plugins/metrics.js'
@@ -64,8 +64,9 @@ export async function buildDependencies (config: Config, deps: AppDeps, log: Fas
     },
     now,
     reportError: (err, context) => {
-      // An outage passes by itself, and each request during it already warns "database unavailable".
-      if (isDatabaseUnavailable(err)) log.warn({ reason: reasonOf(err) }, `${context}: database unavailable`)
+      // An outage passes by itself, and each request during it already warns "database unavailable"
+      // (an error, when it takes an operator).
+      if (isDatabaseUnavailable(err)) log[databaseNeedsOperator(err) ? 'error' : 'warn']({ reason: reasonOf(err) }, `${context}: database unavailable`)
       else log.error({ err }, context)
     },
     mailSender: createMailSender({ smtpUrl: config.SMTP_URL, from: mail.from, log: mailLog }),

@@ -19,6 +19,9 @@ const socketCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOU
 // (configuration limit exceeded, e.g. temp_file_limit): the same query would meet it again.
 const sqlStates = /^(08...|57P0[1235]|57014|25P0[34]|25006|53[0-3]00)$/
 
+// Of those, the ones an operator must mend: read-only, disk full, out of memory.
+const operatorStates = /^(25006|53100|53200)$/
+
 // 55000 (object not in prerequisite state) is an outage only as a refused connection: the
 // database's connections turned off for maintenance (ALTER DATABASE … ALLOW_CONNECTIONS false).
 const refusedConnection = (code: unknown, message: unknown) =>
@@ -70,6 +73,15 @@ export function isDatabaseUnavailable (error: unknown): boolean {
     refusedConnection(code, message) ||
     (typeof kind === 'string' && adapterKinds.has(kind)) ||
     (typeof message === 'string' && (driverMessages.test(message) || (code === 'P2028' && transactionTimeouts.test(message)))))
+}
+
+/**
+ * True when `error` is an outage (see isDatabaseUnavailable) that will not pass by itself: the
+ * database read-only (a pool left on a standby, a primary back read-only), its disk full, its
+ * memory exhausted. Still a 503 to the client; to the operator, an error, not a warning.
+ */
+export function databaseNeedsOperator (error: unknown): boolean {
+  return anyInChain(error, ({ code }) => typeof code === 'string' && operatorStates.test(code))
 }
 
 /**

@@ -53,6 +53,11 @@ export function createPool ({ url, poolSize, guest }: DatabaseOptions, timeouts:
     // A single connection (embedded database) is kept open: a reconnect would cost a
     // session clean-up (below) for nothing.
     idleTimeoutMillis: poolSize === 1 ? 0 : 10_000,
+    // A session keeps the defaults it was opened with: one opened while the database was
+    // read-only (ALTER DATABASE … SET default_transaction_read_only) stays so after, and the pool
+    // hands out its latest connection first, so a polled /ready would keep it, and the instance
+    // out, for ever. A minute's life bounds that; a reconnect costs a few milliseconds.
+    maxLifetimeSeconds: poolSize === 1 ? 0 : 60,
     onConnect: async (client: pg.ClientBase) => { await connectionSetup(client, { statementTimeoutMs, guest: guest === true, embedded: poolSize === 1 }) }
   })
   // An idle connection that breaks is dropped by the pool and replaced at the next query;

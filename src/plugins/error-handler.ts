@@ -4,7 +4,7 @@ import type { Socket } from 'node:net'
 import type { ConnectionError, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import FindMyWay, { type HTTPMethod } from 'find-my-way'
-import { isDatabaseUnavailable, isTransactionConflict, lastLineOf } from '../db/errors.js'
+import { databaseNeedsOperator, isDatabaseUnavailable, isTransactionConflict, lastLineOf } from '../db/errors.js'
 import { apiError, isErrorCode, type ErrorCode } from '../errors.js'
 import { EARLY_ANSWERS, errorResponses, type EarlyAnswers } from '../schemas/common.js'
 import { corsAnswerHeaders, SAFE_METHODS } from './cross-origin.js'
@@ -290,8 +290,9 @@ async function errorHandlerPlugin (app: FastifyInstance) {
     const body = toErrorBody(error)
     let retryAfterSeconds = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds
     if (isDatabaseUnavailable(error)) {
-      // Expected while the database is down: one line per request, no stack trace.
-      request.log.warn({ reason: lastLineOf(error.message) }, 'database unavailable')
+      // Expected while the database is down: one line per request, no stack trace; an error
+      // when it takes an operator (read-only, disk full), so that alerts on errors see it.
+      request.log[databaseNeedsOperator(error) ? 'error' : 'warn']({ reason: lastLineOf(error.message) }, 'database unavailable')
     } else if (isTransactionConflict(error)) {
       // Rolled back whole, so nothing is lost; worth a warning all the same: frequent conflicts
       // mean two paths take the same locks in different orders.

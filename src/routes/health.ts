@@ -53,9 +53,10 @@ export async function healthRoutes (app: FastifyInstance, { pingDatabase, logLev
       request.log.warn({ err: error }, 'readiness check failed: database unreachable')
       throw apiError('SERVICE_UNAVAILABLE')
     }
-    // Every write would fail (SQLSTATE 25006): out of the load balancer until a primary is back.
+    // Every write would fail (SQLSTATE 25006): out of the load balancer until a primary is back,
+    // and an error, since it takes an operator.
     if (!writable) {
-      request.log.warn('readiness check failed: database read-only')
+      request.log.error('readiness check failed: database read-only')
       throw apiError('SERVICE_UNAVAILABLE')
     }
     return { status: 'ready' as const }
