@@ -11,7 +11,7 @@ import type { MailOutbox } from '../mail/outbox.js'
 import type { AssertionVerifier } from '../passkeys/assertions.js'
 import type { PasskeyService } from '../passkeys/passkeys.js'
 import type { FactorService } from './factors.js'
-import { secondFactorAttempt } from './throttled-attempts.js'
+import { secondFactorAttempt, type SecondFactorMethod } from './throttled-attempts.js'
 import type { AuthenticationResponseJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server'
 
 /** A challenge lives five minutes and takes at most five wrong codes (docs/second-factor.md, Second factor). */
@@ -20,9 +20,6 @@ const CHALLENGE_MAX_FAILURES = 5
 
 /** Which factor a second step proved, as the session records it (see assertAdminSession). */
 type ProvenFactor = Pick<LoginProof, 'totpEnrolmentId' | 'recoveryCodeGeneration' | 'passkeyId'>
-
-/** What a second step can be proven with. */
-export type SecondFactorMethod = 'totp' | 'recovery_code' | 'webauthn'
 
 /** One proof of the second factor, as presented. */
 export type SecondFactorProof = { code: string } | { recoveryCode: string } | { webauthn: AuthenticationResponseJSON }

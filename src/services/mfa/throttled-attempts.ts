@@ -34,8 +34,8 @@ export async function addressAttempt<T extends { refusal: unknown }> (throttle: 
   })
 }
 
-/** The proofs of a factor that can be guessed: a code, a recovery code. A passkey's cannot. */
-export type FactorMethod = 'totp' | 'recovery_code' | 'webauthn'
+/** How a factor is proven: a code and a recovery code can be guessed, a passkey's signature cannot. */
+export type SecondFactorMethod = 'totp' | 'recovery_code' | 'webauthn'
 
 /**
  * Checks a proof of the account's second factor (a TOTP code, a recovery code or a passkey, at
@@ -47,16 +47,16 @@ export type FactorMethod = 'totp' | 'recovery_code' | 'webauthn'
  * while its second-factor key must too; a refusal counts under the identifier, and a code's or
  * a recovery code's under the second-factor key, which no password reset clears. That key
  * counts guesses at what can be guessed: a passkey's signature cannot be, so it neither waits
- * on the key nor adds to it (regression: whoever had the password burnt codes, and the owner,
- * the password reset, could not finish a sign-in nor reauthenticate with a passkey until the
- * wait was over, up to a day). The turns are taken in that order everywhere, the second-factor key's only inside one
- * identifier's and nothing inside it, so two requests never each hold the turn the other waits
+ * on the key nor adds to it: else whoever had the password, by burning codes, kept the owner
+ * from finishing a sign-in with a passkey, the password reset, for up to a day. The turns are
+ * taken in that order everywhere, the second-factor key's only inside one identifier's and
+ * nothing inside it, so two requests never each hold the turn the other waits
  * for. The counts are read in the one statement a check reads them with anyway. Regression: a
  * reauthentication took the address's turn alone and counted under it alone, so in one wait
  * it and a second step begun by the username had a code checked each: 67 codes before the
  * lock, where 50 are allowed.
  */
-export async function secondFactorAttempt<T extends { refusal: unknown }> (throttle: LoginThrottle, identifierKey: string, account: ProvingAccount, method: FactorMethod, check: () => Promise<T>): Promise<T> {
+export async function secondFactorAttempt<T extends { refusal: unknown }> (throttle: LoginThrottle, identifierKey: string, account: ProvingAccount, method: SecondFactorMethod, check: () => Promise<T>): Promise<T> {
   const secondFactorKey = throttle.keys.secondFactor(account.id)
   const guessable = method !== 'webauthn'
   return await throttle.inTurn(identifierKey, async () => await throttle.inTurn(secondFactorKey, async () => {
