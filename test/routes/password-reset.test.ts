@@ -238,9 +238,6 @@ t.test('unknown and deactivated accounts: the same answer, no mail', async t => 
   t.equal(await prisma.oneTimeToken.count({ where: { userId: inactive.user.id, purpose: 'password_reset' } }), 0)
 })
 
-// On a server: while this transaction holds the User table, no lookup can finish, and the
-// answer comes anyway (forgot only records the request). The embedded database has one
-// connection, which the transaction holds: no statement at all could run there.
 // Regression: the reset cleared the counts of the name read before its hashing, so a rename
 // committed meanwhile (which takes the former name's failures along) kept its wait.
 t.test('a reset under way across a rename lifts the wait of the name the account has now', {
@@ -266,6 +263,9 @@ t.test('a reset under way across a rename lifts the wait of the name the account
   t.equal((await login(renamed, newPassword)).statusCode, 200, 'a reset lifts any wait: the new name\'s too')
 })
 
+// On a server: while this transaction holds the User table, no lookup can finish, and the
+// answer comes anyway (forgot only records the request). The embedded database has one
+// connection, which the transaction holds: no statement at all could run there.
 t.test('forgot answers before it looks the address up', { skip: process.env.TEST_DATABASE_URL === undefined || process.env.TEST_DATABASE_URL === '' ? 'needs a server: the embedded database has one connection' : false }, async t => {
   const account = await registerAccount(app)
   await mail.nextMail(account.email, { subject: /^Confirm your email address$/ })

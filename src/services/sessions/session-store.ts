@@ -27,15 +27,17 @@ const FORGOTTEN_DEVICE = new Uint8Array(0)
 export type DisownReason = Extract<RevokeReason, 'revoked_by_user' | 'revoked_by_admin' | 'refresh_reuse'>
 
 /**
- * Ends the session (only if it is `userId`'s, when given) at `at`, for `reason`; false when it
- * had ended already or is not there. One its owner or an admin picks out must still be live:
- * an expired session is in no list, and ending it would audit and count a remedy of nothing
- * (regression: 204, where an ended one is 404). A logout or a reuse's remedy ends any not
- * ended yet.
+ * The reasons of a session picked out of a list, by its owner or an admin: it must still be
+ * live, since an expired session is in no list, and ending it would audit and count a remedy
+ * of nothing (regression: 204, where an ended one is 404). A logout or a reuse's remedy ends
+ * any session not ended yet.
  */
+const PICKED_FROM_A_LIST: ReadonlySet<RevokeReason> = new Set(['revoked_by_user', 'revoked_by_admin'])
+
+/** Ends the session (only if it is `userId`'s, when given) at `at`, for `reason`; false when it had ended already, is not there, or (see PICKED_FROM_A_LIST) expired. */
 export async function endSession (db: Db, where: { id: string, userId?: string }, reason: RevokeReason, at: Date): Promise<boolean> {
-  const picked = reason === 'revoked_by_user' || reason === 'revoked_by_admin'
-  const { count } = await db.session.updateMany({ where: { ...where, ...(picked ? liveSessionWhere(at) : { revokedAt: null }) }, data: { revokedAt: at, revokedReason: reason } })
+  const endable = PICKED_FROM_A_LIST.has(reason) ? liveSessionWhere(at) : { revokedAt: null }
+  const { count } = await db.session.updateMany({ where: { ...where, ...endable }, data: { revokedAt: at, revokedReason: reason } })
   return count === 1
 }
 
