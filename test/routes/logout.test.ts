@@ -1,9 +1,13 @@
 // POST /auth/logout and /auth/logout-all: every way of naming the session, idempotence, cookies cleared.
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { SignJWT, generateKeyPair } from 'jose'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { whileHeld } from '../helpers/locks.js'
 import { loginWithBody, loginWithCookies, registerAccount } from '../helpers/users.js'
+import { generateKeyFiles } from '../../src/services/tokens/signing-keys.js'
 
 const { app, prisma, pool, database, clock, config } = await buildTestApp(t)
 
@@ -260,4 +264,23 @@ t.test('logout-all chosen as a deadlock\'s victim answers 503 with Retry-After, 
   t.match(response.json(), { code: 'SERVICE_UNAVAILABLE' })
   t.equal(response.headers['retry-after'], '1')
   for (const s of sessions) t.notOk(await isRevoked(sessionIdOf(s.refreshToken)), 'rolled back whole')
+})
+
+// Regression: a logout by a token of a key retired since (more than a day after a rotation)
+// answered 204 and ended nothing.
+t.test('a logout by a token of a key retired since ends its session, while the key is in JWT_KEYS_DIR', async t => {
+  const dir = await mkdtemp(join(tmpdir(), 'auth-logout-keys-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const start = Date.now()
+  await generateKeyFiles(dir, 'EdDSA', new Date(start - 2 * 3600_000))
+  await generateKeyFiles(dir, 'EdDSA', new Date(start + 86_400_000))
+  const rotated = await buildTestApp(t, { env: { JWT_ALGORITHM: 'EdDSA', JWT_KEYS_DIR: dir } })
+  const account = await registerAccount(rotated.app)
+  const old = await loginWithBody(rotated.app, account)
+  // The new key signs from a day and an hour on; the old one verifies a day more.
+  rotated.clock.advance(2 * 86_400 + 2 * 3600)
+  t.equal((await rotated.app.inject({ method: 'GET', url: '/auth/session', headers: { authorization: `Bearer ${old.accessToken}` } })).json().code, 'AUTH_TOKEN_EXPIRED', 'the retired key verifies nothing else')
+  t.equal((await rotated.app.inject({ method: 'POST', url: '/auth/logout', headers: { authorization: `Bearer ${old.accessToken}` } })).statusCode, 204)
+  t.not((await rotated.prisma.session.findUniqueOrThrow({ where: { id: old.sessionId } })).revokedAt, null, 'its session ended')
+  t.equal((await rotated.app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: old.refreshToken } })).json().code, 'AUTH_REFRESH_REVOKED')
 })
