@@ -132,8 +132,13 @@ t.test('a counter that goes backwards is refused and audited', async t => {
   t.equal((await loginVerify(passkey.assert(await loginOptions(), { counter: Number(before.counter) + 10 }))).statusCode, 200, 'a higher count passes')
 })
 
+// Regression: the refusal of the owner's own authenticator, its signature good, was audited
+// under nobody, so the owner's activity did not show it.
 t.test('a passwordless sign-in needs user verification; a second factor does not', async t => {
+  const since = new Date(clock.now().getTime() - 1000)
   refused(t, await loginVerify(passkey.assert(await loginOptions(), { userVerified: false })), 401, 'PASSKEY_USER_NOT_VERIFIED')
+  t.match(await prisma.auditEvent.findMany({ where: { action: 'passkey.failed', createdAt: { gte: since }, details: { path: ['code'], equals: 'PASSKEY_USER_NOT_VERIFIED' } } }),
+    [{ subjectId: account.user.id, details: { during: 'login', reason: 'user_not_verified' } }], 'audited under the owner, whose authenticator it was')
   const { mfaToken } = (await startLogin(app, account)).json()
   const options = (await post('/auth/mfa/webauthn/options', { mfaToken })).json()
   t.equal((await post('/auth/mfa/verify', { mfaToken, webauthn: passkey.assert(options, { userVerified: false }) })).statusCode, 200)

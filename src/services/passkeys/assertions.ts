@@ -23,7 +23,7 @@ export interface AssertionRequest {
 
 export type AssertionOutcome =
   | { ok: true, userId: string, passkeyId: string, userVerified: boolean, passwordHash: string, signOutGeneration: number }
-  | { ok: false, code: ErrorCode, regressed?: { userId: string, passkeyId: string, stored: string, presented: string }, refused?: { userId: string, reason: 'inactive' | 'suspended' } }
+  | { ok: false, code: ErrorCode, regressed?: { userId: string, passkeyId: string, stored: string, presented: string }, refused?: { userId: string, reason: 'inactive' | 'suspended' | 'user_handle_mismatch' | 'user_not_verified' } }
 
 export interface AssertionDeps {
   prisma: PrismaClient
@@ -70,10 +70,12 @@ async function checkAssertion ({ ceremonies, settings, now }: Omit<AssertionDeps
   const info = await signatureOf(settings, request, data.challenge, stored === null ? decoy : { id: stored.id, publicKey: new Uint8Array(stored.publicKey), counter: 0 })
   if (stored === null || info === null) return { ok: false, code: 'PASSKEY_INVALID' }
   const handle = request.response.response.userHandle
+  // From here the signature is the credential's: a refusal is audited under its owner, whose
+  // activity then shows their authenticator used without its PIN or with another handle.
   // WebAuthn 7.2 step 6: a user handle given must be the credential's owner's, and a sign-in by
   // passkey alone, where nobody named the user before, needs one.
-  if (handle === undefined ? request.userId === null : handle !== userHandleOf(stored.userId)) return { ok: false, code: 'PASSKEY_INVALID' }
-  if (request.requireUserVerification && !info.userVerified) return { ok: false, code: 'PASSKEY_USER_NOT_VERIFIED' }
+  if (handle === undefined ? request.userId === null : handle !== userHandleOf(stored.userId)) return { ok: false, code: 'PASSKEY_INVALID', refused: { userId: stored.userId, reason: 'user_handle_mismatch' } }
+  if (request.requireUserVerification && !info.userVerified) return { ok: false, code: 'PASSKEY_USER_NOT_VERIFIED', refused: { userId: stored.userId, reason: 'user_not_verified' } }
   // WebAuthn 7.2 step 22: a counter that does not rise (when either side keeps one) means a cloned authenticator.
   const counter = BigInt(info.newCounter)
   if ((counter > 0n || stored.counter > 0n) && counter <= stored.counter) {
