@@ -105,30 +105,38 @@ function requestLine (request: FastifyRequest): Record<string, unknown> {
 }
 
 /**
- * pino's error serializer, without `input`: Node's URL errors (ERR_INVALID_URL, from any client
- * handed a URL: SMTP, Redis) carry the whole URL there, a password with it. Dropped from the
- * error, from errors serialized inside it, and from a `cause` that is not an error (pino writes
- * an error cause's message and stack only, never its properties).
+ * The fields of an error that quote values: Node's URL errors (ERR_INVALID_URL, from any client
+ * handed a URL: SMTP, Redis) carry the whole URL in `input`, a password with it; PostgreSQL's
+ * errors carry the row or the key in `detail` ("Failing row contains (ada@example.com,
+ * $argon2id$…)"), the statement's context in `where` and `internalQuery`.
+ */
+const QUOTING_FIELDS = new Set(['input', 'detail', 'where', 'internalQuery'])
+
+/**
+ * pino's error serializer, without the fields that quote values (QUOTING_FIELDS). Dropped from
+ * the error, from errors serialized inside it, and from a `cause` that is not an error (pino
+ * writes an error cause's message and stack only, never its properties), as deep as Prisma
+ * nests the driver's error (`meta.driverAdapterError.cause`).
  */
 function errorLine (error: Error): SerializedError {
-  return withoutInput(stdSerializers.err(error), 3) as SerializedError
+  return withoutQuotes(stdSerializers.err(error), 5) as SerializedError
 }
 
-/** `value` without an `input` key down to `depth` levels: a copy where one was dropped (a non-error is the logged object itself). */
-function withoutInput (value: unknown, depth: number): unknown {
+/** `value` without QUOTING_FIELDS down to `depth` levels: a copy where one was dropped (a non-error is the logged object itself). */
+function withoutQuotes (value: unknown, depth: number): unknown {
   if (depth === 0) return value
   if (Array.isArray(value)) {
-    const items = value.map(item => withoutInput(item, depth - 1))
+    const items = value.map(item => withoutQuotes(item, depth - 1))
     return items.some((item, i) => item !== value[i]) ? items : value
   }
   if (!isRecord(value)) return value
   let copy: object | undefined
   for (const [key, field] of Object.entries(value)) {
-    const clean = key === 'input' ? undefined : withoutInput(field, depth - 1)
+    const clean = QUOTING_FIELDS.has(key) ? undefined : withoutQuotes(field, depth - 1)
     // Defined, not assigned: the copy's property may be a getter without a setter.
     if (clean !== field) Object.defineProperty(copy ??= copyOf(value), key, { value: clean, enumerable: true, writable: true, configurable: true })
   }
-  if (copy !== undefined) Reflect.deleteProperty(copy, 'input')
+  if (copy !== undefined) for (const key of QUOTING_FIELDS) Reflect.deleteProperty(copy, key)
   return copy ?? value
 }
 

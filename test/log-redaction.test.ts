@@ -36,6 +36,22 @@ t.test('through pino: bodies, errors and credential headers', async t => {
   t.match(lines[1], { req: { headers: { authorization: '[redacted]', cookie: '[redacted]', accept: '*/*' } }, res: { headers: { 'set-cookie': '[redacted]' } } })
 })
 
+// Regression: a database error's `detail` quoted the row, an address and a password hash with it.
+t.test('a database error never writes the values it quotes, from pg or through Prisma\'s adapter', async t => {
+  const { log, lines } = capturingLogger()
+  const pgError = Object.assign(new Error('null value in column "role" of relation "User" violates not-null constraint'), {
+    code: '23502', table: 'User', column: 'role', detail: 'Failing row contains (ada@example.com, $argon2id$v=19$hash, null).', where: 'SQL statement "INSERT … ada@example.com"'
+  })
+  log.error({ err: pgError }, 'request failed')
+  const prismaError = Object.assign(new Error('Null constraint violation on the fields: (`role`)'), {
+    code: 'P2011', meta: { driverAdapterError: { cause: { kind: 'postgres', code: '23502', detail: 'Failing row contains (ada@example.com, $argon2id$v=19$hash, null).' } } }
+  })
+  log.error({ err: prismaError }, 'request failed')
+  t.notMatch(JSON.stringify(lines), /ada@example\.com|argon2id/, 'neither the address nor the hash')
+  t.match(lines[0], { err: { code: '23502', table: 'User', column: 'role', message: /violates not-null constraint/ } }, 'what went wrong, and where, is kept')
+  t.match(lines[1], { err: { code: 'P2011', meta: { driverAdapterError: { cause: { code: '23502' } } } } })
+})
+
 t.test('a URL error never writes its input: the URL, and the password in it', async t => {
   const { log, lines } = capturingLogger()
   // What new URL() throws for an SMTP or Redis URL with an unencoded / in the password.
