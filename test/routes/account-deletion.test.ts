@@ -1,13 +1,16 @@
 // DELETE /users/me: the password proves the caller; the user, profile, sessions and tokens go, other accounts stay.
 import t from 'tap'
-import { buildTestApp } from '../helpers/app.js'
+import { buildTestApp, TEST_SECRET } from '../helpers/app.js'
 import { loginAsAdmin } from '../helpers/admin.js'
 import { whileHeld } from '../helpers/locks.js'
 import { startMailServer } from '../helpers/mail.js'
+import { enrolTotp, startLogin } from '../helpers/mfa.js'
 import { loginWithBody, loginWithCookies, newAccount, registerAccount, registerProvenAccount } from '../helpers/users.js'
+import { createIdentifierKeys } from '../../src/services/sessions/login-throttle.js'
+import { deriveKey } from '../../src/services/tokens/derived-keys.js'
 
 const mail = await startMailServer(t)
-const { app, prisma, pool, database } = await buildTestApp(t, { env: { SMTP_URL: mail.url } })
+const { app, prisma, pool, database, clock } = await buildTestApp(t, { env: { SMTP_URL: mail.url } })
 
 const remove = (headers: Record<string, string>, payload: unknown) =>
   app.inject({ method: 'DELETE', url: '/users/me', headers, payload: payload as object })
@@ -130,6 +133,20 @@ t.test('a deleted account\'s failed logins go with it, by the owner or an admin:
       t.equal((await login(identifier, next.password)).statusCode, 200, `${by}: …and no wait: ${identifier}`)
     }
   }
+})
+
+// Regression: the count of an account's wrong second-factor proofs outlived it, until it expired.
+t.test('a deleted account\'s count of wrong second-factor proofs goes with it', async t => {
+  const account = await registerProvenAccount(app, prisma)
+  const { accessToken } = await loginWithBody(app, account)
+  await enrolTotp(app, { authorization: `Bearer ${accessToken}` }, clock, account.password)
+  const { mfaToken } = (await startLogin(app, account)).json()
+  t.equal((await app.inject({ method: 'POST', url: '/auth/mfa/verify', payload: { mfaToken, code: '000000' } })).statusCode, 401)
+  const secondFactorKey = createIdentifierKeys(deriveKey(TEST_SECRET, 'identifier')).secondFactor(account.user.id)
+  t.equal(await prisma.loginFailure.count({ where: { key: secondFactorKey } }), 1, 'counted')
+  const admin = await loginAsAdmin(app, prisma)
+  t.equal((await app.inject({ method: 'DELETE', url: `/admin/users/${account.user.id}`, headers: admin.headers })).statusCode, 204)
+  t.equal(await prisma.loginFailure.count({ where: { key: secondFactorKey } }), 0, 'gone with the account')
 })
 
 // Regression: the deletion cleared the counts of the address read before its transaction, so an

@@ -24,7 +24,7 @@ export function createUnverifiedAccountExpiry ({ prisma, audit, throttle }: Unve
       if (locked.length === 0) return 0
       const deleted = await deleteAbandonedAccounts(tx, locked, since, at)
       // Whoever registers the address or the name next starts with no failures of this account's.
-      await throttle.clear(deleted.flatMap(account => throttle.keys.account(account)), tx)
+      await throttle.clear(deleted.flatMap(account => throttle.keys.everyKeyOf(account)), tx)
       await audit.recordAllIn(tx, deleted.map(account => ({ action: 'user.deleted', subjectId: account.id, details: { by: 'retention', email: account.email } })))
       return locked.length
     })

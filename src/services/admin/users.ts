@@ -159,7 +159,7 @@ function accountAdministration ({ prisma, sessions, audit, passwordReset, oneTim
         const deleted = await deleteUser(tx, id)
         if (deleted === null) throw apiError('NOT_FOUND')
         // Whoever registers the address or the name next starts with no failures of this account's.
-        await throttle.clear(throttle.keys.account(deleted), tx)
+        await throttle.clear(throttle.keys.everyKeyOf({ id, ...deleted }), tx)
         await queueDeletionNotice(tx, outbox, deleted, true)
         await audit.recordIn(tx, { action: 'user.deleted', actorId: actor.userId, subjectId: id, ip: actor.ip, details: { email: deleted.email } })
       })

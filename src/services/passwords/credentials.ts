@@ -124,7 +124,7 @@ export function createCredentialService ({ prisma, passwords, sessions, oneTimeT
         // Whoever registers the address or the name next starts with no failures of this account's:
         // those deleted (regression: those read before the transaction, so an address change
         // confirmed meanwhile left the new one's failure counts, as in the admin's deletion).
-        await throttle.clear(throttle.keys.account(deleted), tx)
+        await throttle.clear(throttle.keys.everyKeyOf({ id: userId, ...deleted }), tx)
         await queueDeletionNotice(tx, outbox, deleted, false)
         await audit.recordIn(tx, { action: 'user.deleted', actorId: userId, subjectId: userId, ip, details: { by: 'self' } })
       })

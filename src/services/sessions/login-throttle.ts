@@ -64,6 +64,11 @@ export function createIdentifierKeys (key: Buffer) {
       return account.username === null ? [of(account.email)] : [of(account.email), of(account.username)]
     },
 
+    /** Every key counted under for an account, its identifiers' and its second factor's: what its deletion clears. */
+    everyKeyOf (account: { id: string, email: string, username: string | null }): string[] {
+      return [of(account.email), ...(account.username === null ? [] : [of(account.username)]), keyOf('secondFactor', account.id)]
+    },
+
     /**
      * The key wrong second-factor proofs of the account are also counted under: of a kind of its
      * own, so that no identifier a login may send reaches it, and no password reset clears it
