@@ -131,7 +131,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   })
   await app.register(authenticate)
   await app.register(writeTurns, { waitSeconds: config.DATABASE_QUERY_TIMEOUT_SECONDS })
-  await app.register(authorize)
+  await app.register(authorize, { ownOrigin: config.PUBLIC_URL })
   await app.register(freshAuth, { reauthentication: services.reauthentication, sessions: services.sessions })
   await app.register(mailer, { delivery: services.mailDelivery, pollSeconds: config.MAIL_POLL_SECONDS, stopGraceMs: mailStopGraceMs(config) })
   await app.register(retention, { retention: services.retention })

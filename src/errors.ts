@@ -32,7 +32,7 @@ const catalogue = {
   AUTH_REFRESH_REVOKED: [401, 'The session has ended; log in again'],
   AUTH_REFRESH_REUSED: [401, 'This refresh token was already used; the session has been ended for safety'],
   FORBIDDEN: [403, 'You are not allowed to do this'],
-  CSRF_REJECTED: [403, 'Cross-site request refused: its origin is neither PUBLIC_URL nor one of CORS_ORIGINS'],
+  CSRF_REJECTED: [403, 'Cross-site request refused: its origin is neither PUBLIC_URL nor one of CORS_ORIGINS, or, for the admin API with cookies, not PUBLIC_URL'],
   INVALID_CURRENT_PASSWORD: [403, 'The current password is wrong'],
   EMAIL_NOT_VERIFIED: [403, 'Verify your email address first: follow the link mailed to you'],
   REAUTHENTICATION_REQUIRED: [403, 'Confirm it is you first: POST /auth/reauthenticate with one of the methods listed'],

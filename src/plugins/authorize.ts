@@ -2,12 +2,13 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { apiError } from '../errors.js'
+import { presentsBearer } from './access-tokens.js'
 import { hasPermission, type Permission } from '../services/accounts/roles.js'
 import type { Caller } from './authenticate.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** preParsing guard, after `authenticate`: 403 FORBIDDEN unless the caller's role grants `permission`. */
+    /** preParsing guard, after `authenticate`: 403 FORBIDDEN unless the caller's role grants `permission`; 403 CSRF_REJECTED for cookies from another origin's page. */
     requirePermission: (permission: Permission) => (request: FastifyRequest) => Promise<void>
   }
 }
@@ -20,9 +21,30 @@ function logRefusal (request: FastifyRequest, caller: Caller, permission: Permis
   request.log.warn({ userId: caller.userId, sessionId: caller.sessionId, permission, route: `${request.method} ${request.routeOptions.url ?? ''}` }, 'permission refused')
 }
 
-async function authorizePlugin (app: FastifyInstance) {
+export interface AuthorizeSettings {
+  /** PUBLIC_URL: the one origin whose pages may use a caller's cookies for a permission (the console's). */
+  ownOrigin: string
+}
+
+/**
+ * Whether a cookie-authenticated call comes from a page of another origin than the service's
+ * own. A browser names the origin of every cross-origin `fetch`, reads included, and no origin
+ * of a same-origin read.
+ */
+function fromAnotherOriginByCookie (request: FastifyRequest, ownOrigin: string): boolean {
+  const origin = request.headers.origin
+  return origin !== undefined && origin !== ownOrigin && !presentsBearer(request)
+}
+
+async function authorizePlugin (app: FastifyInstance, { ownOrigin }: AuthorizeSettings) {
   app.decorate('requirePermission', (permission: Permission) => async (request: FastifyRequest) => {
     if (request.caller === null) throw apiError('AUTH_REQUIRED')
+    // CORS_ORIGINS lets the listed apps use a user's own session; a permission beyond it (the
+    // admin API) is used with cookies only by the service's own pages, the console: else an
+    // injected script in any listed app, on a browser where an admin is signed in to the
+    // console, read and changed every account as that admin (SameSite=Lax sends the cookies
+    // to a site's other origins). A Bearer token is no browser's by default, and passes.
+    if (fromAnotherOriginByCookie(request, ownOrigin)) throw apiError('CSRF_REJECTED')
     if (!hasPermission(request.caller.role, permission)) {
       logRefusal(request, request.caller, permission)
       throw apiError('FORBIDDEN')

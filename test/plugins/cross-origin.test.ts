@@ -4,7 +4,7 @@ import { MAX_PARAM_LENGTH } from '../../src/plugins/error-handler.js'
 import { buildTestApp } from '../helpers/app.js'
 import { loginWithBody, loginWithCookies, registerAccount } from '../helpers/users.js'
 
-const app = (await buildTestApp(t, { env: { PUBLIC_URL: 'https://auth.example.com', CORS_ORIGINS: 'https://app.example.com' } })).app
+const { app, prisma } = await buildTestApp(t, { env: { PUBLIC_URL: 'https://auth.example.com', CORS_ORIGINS: 'https://app.example.com' } })
 const account = await registerAccount(app)
 
 t.test('cookie-authenticated writes from a foreign site are refused', async t => {
@@ -21,7 +21,7 @@ t.test('cookie-authenticated writes from a foreign site are refused', async t =>
     for (const url of ['/auth/refresh', '/auth/logout', '/auth/logout-all']) {
       const response = await app.inject({ method: 'POST', url, headers: { cookie, ...headers } })
       t.equal(response.statusCode, 403, `${url} ${JSON.stringify(headers)}`)
-      t.same(response.json(), { statusCode: 403, code: 'CSRF_REJECTED', error: 'Forbidden', message: 'Cross-site request refused: its origin is neither PUBLIC_URL nor one of CORS_ORIGINS' })
+      t.same(response.json(), { statusCode: 403, code: 'CSRF_REJECTED', error: 'Forbidden', message: 'Cross-site request refused: its origin is neither PUBLIC_URL nor one of CORS_ORIGINS, or, for the admin API with cookies, not PUBLIC_URL' })
     }
     const patch = await app.inject({ method: 'PATCH', url: '/users/me', headers: { cookie, ...headers }, payload: { profile: { bio: 'pwned' } } })
     t.equal(patch.statusCode, 403)
@@ -52,6 +52,27 @@ t.test('a listed origin\'s page may name the session a call is meant for (X-Auth
   })
   t.equal(preflight.statusCode, 204)
   t.match(preflight.headers['access-control-allow-headers'], /x-auth-session-id/)
+})
+
+// Regression: a page of a listed app, on a browser where an admin was signed in to the console,
+// read every account and deactivated one as that admin (SameSite=Lax sends the cookies there).
+t.test('the admin API takes an admin\'s cookies from the service\'s own pages only; a Bearer token from anywhere', async t => {
+  const admin = await registerAccount(app)
+  await prisma.user.update({ where: { id: admin.user.id }, data: { role: 'admin', emailVerifiedAt: new Date() } })
+  const { cookie } = await loginWithCookies(app, admin)
+  const { accessToken } = await loginWithBody(app, admin)
+  const listed = { cookie, origin: 'https://app.example.com' }
+  for (const [method, url] of [['GET', '/admin/users'], ['GET', '/admin/audit'], ['PATCH', `/admin/users/${account.user.id}`], ['POST', `/admin/users/${account.user.id}/sessions/revoke`]] as const) {
+    const response = await app.inject({ method, url, headers: listed, ...(method === 'PATCH' ? { payload: { isActive: false } } : {}) })
+    t.equal(response.statusCode, 403, `${method} ${url} from a listed app, by cookie`)
+    t.equal(response.json().code, 'CSRF_REJECTED')
+    t.equal(response.headers['access-control-allow-origin'], 'https://app.example.com', 'a refusal the page can read')
+  }
+  t.equal((await prisma.user.findUniqueOrThrow({ where: { id: account.user.id } })).isActive, true, 'nothing changed')
+  t.equal((await app.inject({ method: 'GET', url: '/users/me', headers: listed })).statusCode, 200, 'the admin\'s own account stays the listed app\'s to use')
+  t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: { cookie } })).statusCode, 200, 'the console\'s own reads (no Origin)')
+  t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: { cookie, origin: 'https://auth.example.com' } })).statusCode, 200, 'and its own origin')
+  t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: { authorization: `Bearer ${accessToken}`, origin: 'https://app.example.com' } })).statusCode, 200, 'a Bearer token from a listed app')
 })
 
 t.test('login and register from a foreign site are refused (login CSRF)', async t => {
