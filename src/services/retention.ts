@@ -8,6 +8,7 @@ import { deleteLinksEndedBefore } from './tokens/one-time-tokens.js'
 import { clearAbandonedEmailChanges } from './accounts/user-store.js'
 import type { UnfinishedSignIns } from './mfa/unfinished-sign-ins.js'
 import { sweepExpiredCeremonies } from './passkeys/ceremony-challenges.js'
+import { deleteAbandonedTotpSetUps } from './mfa/factors.js'
 
 const DAY_MS = 86_400_000
 // Rows deleted per statement: a backlog (the first pass after an upgrade) never holds one long transaction.
@@ -38,6 +39,8 @@ export interface Deleted {
   passkeyChallenges: number
   failureCounts: number
   unverifiedAccounts: number
+  /** Authenticator-app set-ups never confirmed, past the time to confirm them. */
+  totpSetUps: number
 }
 
 /** Runs `batch` until it deletes less than a whole batch, or the pass is stopped. */
@@ -71,7 +74,8 @@ export function createRetentionService ({ prisma, audit, unfinishedSignIns, now,
         emailChanges: await inBatches(() => clearAbandonedEmailChanges(prisma, at, DELETE_BATCH), signal),
         passkeyChallenges: await inBatches(() => sweepExpiredCeremonies(prisma, at, DELETE_BATCH), signal),
         failureCounts: await inBatches(() => sweepExpiredFailures(prisma, at, DELETE_BATCH), signal),
-        unverifiedAccounts: unverifiedDays === 0 ? 0 : await inBatches(() => deleteAbandonedAccounts(daysAgo(unverifiedDays), at, DELETE_BATCH), signal)
+        unverifiedAccounts: unverifiedDays === 0 ? 0 : await inBatches(() => deleteAbandonedAccounts(daysAgo(unverifiedDays), at, DELETE_BATCH), signal),
+        totpSetUps: await deleteAbandonedTotpSetUps(prisma, at)
       }
     },
 

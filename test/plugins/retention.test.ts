@@ -87,7 +87,7 @@ t.test('a pass deletes the sessions and mailed links that ended more than SESSIO
   t.same(kept.sort(), [revokedLately?.id, live?.id].sort(), 'the recent and the live sessions stay')
   t.equal(await prisma.oneTimeToken.count({ where: { id: { in: links.map(link => link.id) } } }), 2, 'the recent and the live links stay')
   t.equal(await prisma.loginFailure.count(), 0)
-  t.same(await app.retention.pass(), { auditEntries: 0, sessions: 0, links: 0, emailChanges: 0, passkeyChallenges: 0, failureCounts: 0, unverifiedAccounts: 0 }, 'a second pass finds nothing')
+  t.same(await app.retention.pass(), { auditEntries: 0, sessions: 0, links: 0, emailChanges: 0, passkeyChallenges: 0, failureCounts: 0, unverifiedAccounts: 0, totpSetUps: 0 }, 'a second pass finds nothing')
 })
 
 // Regression: the address of a change never confirmed stayed on the account for ever, shown to
@@ -135,6 +135,20 @@ t.test('the pass sweeps expired passkey challenges, and the challenge sweep the 
   t.equal(await app.retention.sweepChallenges(), 1)
   t.equal(await prisma.mfaChallenge.count(), 0)
   t.equal(await prisma.webauthnChallenge.count(), 1, 'the live one stays')
+})
+
+// Regression: a set-up never confirmed kept its sealed secret until the owner began or cancelled another.
+t.test('the pass deletes the authenticator-app set-ups past their time to be confirmed, and no other factor', async t => {
+  const { app, prisma, clock } = await buildTestApp(t)
+  await app.retention.pass()
+  const [abandoned, recent, confirmed] = [await registerAccount(app), await registerAccount(app), await registerAccount(app)]
+  const at = clock.now().getTime()
+  const old = new Date(at - 16 * 60_000)
+  await prisma.totpFactor.create({ data: { userId: abandoned.user.id, sealedSecret: new Uint8Array(8), createdAt: old } })
+  await prisma.totpFactor.create({ data: { userId: recent.user.id, sealedSecret: new Uint8Array(8), createdAt: new Date(at - 60_000) } })
+  await prisma.totpFactor.create({ data: { userId: confirmed.user.id, sealedSecret: new Uint8Array(8), createdAt: old, confirmedAt: old } })
+  t.match(await app.retention.pass(), { totpSetUps: 1 })
+  t.same((await prisma.totpFactor.findMany({ select: { userId: true }, orderBy: { userId: 'asc' } })).map(f => f.userId), [recent.user.id, confirmed.user.id].sort(), 'a set-up still in time and a confirmed factor stay')
 })
 
 /** Moves an account's making and its mailed links `days` into the past, as if nothing had been done with it since. */

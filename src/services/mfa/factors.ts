@@ -49,6 +49,14 @@ export interface Enrolment {
  */
 export const TOTP_ENROLMENT_TTL_SECONDS = 15 * 60
 
+/**
+ * Deletes the app set-ups never confirmed and past their time at `at`: none can be confirmed, and
+ * each kept a sealed secret until its owner began or cancelled another. How many (a user has
+ * one row at most, and few leave one: a statement of its own, not batches).
+ */
+export const deleteAbandonedTotpSetUps = async (db: Db, at: Date): Promise<number> =>
+  (await db.totpFactor.deleteMany({ where: { confirmedAt: null, createdAt: { lt: new Date(at.getTime() - TOTP_ENROLMENT_TTL_SECONDS * 1000) } } })).count
+
 async function confirmedFactor (db: Db, userId: string) {
   const factor = await db.totpFactor.findUnique({ where: { userId }, select: { sealedSecret: true, confirmedAt: true, enrolmentId: true } })
   return factor?.confirmedAt == null ? null : factor
