@@ -39,3 +39,13 @@ t.test('flags win over the environment; refusals are one clear line', async t =>
   t.match(badAlgorithm.output, /unsupported algorithm "HS256"/)
   t.match((await run(['rotate'])).output, /usage: /)
 })
+
+t.test('only JWT_KEYS_DIR and JWT_ALGORITHM are read: nothing else is needed, in production too; a bad JWT_ALGORITHM is named', async t => {
+  // No PUBLIC_URL, AUTH_SECRET, DATABASE_URL or SMTP_URL, and ES256 with no JWT_KEYS_DIR yet (the first key).
+  const production = await run(['generate', '--dir', join(dir, 'production')], { NODE_ENV: 'production', JWT_ALGORITHM: 'ES256' })
+  t.equal(production.code, 0, production.output)
+  t.match(production.output, /\(ES256\)/)
+  const badAlgorithm = await run(['generate'], { JWT_KEYS_DIR: join(dir, 'bad'), JWT_ALGORITHM: 'RS256' })
+  t.equal(badAlgorithm.code, 1)
+  t.match(badAlgorithm.output, /^JWT_ALGORITHM: must be one of HS256, EdDSA, ES256, got "RS256"/)
+})

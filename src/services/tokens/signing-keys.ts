@@ -1,6 +1,6 @@
 // Access-token signing keys: the HS256 key, or the key pairs of JWT_KEYS_DIR with their kid, rotation timeline and JWKS.
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto'
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { mkdir, open, readdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 
 export type JwtAlgorithm = 'HS256' | 'EdDSA' | 'ES256'
@@ -65,8 +65,39 @@ function publicJwkOf (key: KeyObject, kid: string, alg: AsymmetricAlgorithm): Pu
 
 export interface LoadedKeys {
   keys: SigningKey[]
-  /** Things an operator should fix that do not stop the start (a private key readable by others). */
+  /** Things an operator should fix that do not stop the start (a private key readable by others, a directory others can write to). */
   warnings: string[]
+}
+
+/** A PEM key is a few hundred bytes: anything much larger is not one, and is not read into memory to find that out. */
+const MAX_KEY_FILE_BYTES = 64 * 1024
+
+const PRIVATE_PEM = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/
+
+/** The text of a key file, and its mode: a regular file of at most MAX_KEY_FILE_BYTES, else a KeyError naming it. */
+async function readKeyFile (file: string): Promise<{ pem: string, mode: number }> {
+  // Checked by path before opening: opening a FIFO would wait for a writer.
+  const info = await stat(file).catch((error: Error) => { throw new KeyError(`${file}: ${error.message}`) })
+  if (!info.isFile()) throw new KeyError(`${file}: not a regular file (a key file holds one PEM key): move it out of the key directory`)
+  const tooLarge = () => new KeyError(`${file}: larger than ${MAX_KEY_FILE_BYTES / 1024} KiB, so not a PEM key (a few hundred bytes): move it out of the key directory`)
+  if (info.size > MAX_KEY_FILE_BYTES) throw tooLarge()
+  const handle = await open(file, 'r').catch((error: Error) => { throw new KeyError(`${file}: ${error.message}`) })
+  try {
+    // At most one byte more than allowed, whatever the file became since the stat.
+    const buffer = Buffer.alloc(MAX_KEY_FILE_BYTES + 1)
+    let length = 0
+    while (length < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length)
+      if (bytesRead === 0) break
+      length += bytesRead
+    }
+    if (length > MAX_KEY_FILE_BYTES) throw tooLarge()
+    return { pem: buffer.toString('utf8', 0, length), mode: info.mode }
+  } catch (error) {
+    throw error instanceof KeyError ? error : new KeyError(`${file}: ${(error as Error).message}`)
+  } finally {
+    await handle.close()
+  }
 }
 
 /**
@@ -76,31 +107,45 @@ export interface LoadedKeys {
  */
 export async function loadKeyDirectory (dir: string): Promise<LoadedKeys> {
   let names: string[]
+  let dirMode: number
   try {
     names = (await readdir(dir)).filter(name => !name.startsWith('.')).sort()
+    dirMode = (await stat(dir)).mode
   } catch (error) {
     throw new KeyError(`JWT_KEYS_DIR ${dir}: ${(error as Error).message}`)
   }
   const parts = new Map<string, { private?: KeyObject, public?: KeyObject }>()
   const warnings: string[] = []
+  // Whoever can write to the directory can add a key the service trusts, publishes, and (a newer
+  // private key) signs with. Warned, not refused (in production either): the mode bits can say
+  // writable where nobody can write (a read-only mount, as containers get their keys), and a
+  // refusal there would stop every instance at its next restart; the warning is logged at each
+  // start, as a readable private key's is.
+  if ((dirMode & 0o022) !== 0) warnings.push(`JWT_KEYS_DIR ${dir}: writable by other users, who could add a key the service would trust and publish (chmod go-w it)`)
   for (const name of names) {
     const match = KEY_FILE.exec(name)
     const kid = match?.groups?.kid
     if (kid === undefined) throw new KeyError(`${join(dir, name)}: not a key file (<kid>.key.pem or <kid>.pub.pem)`)
     if (createdAtOf(kid) === null) throw new KeyError(`${join(dir, name)}: the kid must start with its creation time, like 20261121T183000Z-3f9a1c2b (npm run keys:generate)`)
     const file = join(dir, name)
-    const pem = await readFile(file, 'utf8')
+    const { pem, mode } = await readKeyFile(file)
     const entry = parts.get(kid) ?? {}
+    const isPrivate = match?.groups?.part === 'key'
+    // createPublicKey takes a private key too (it derives the public one): a private key under a
+    // public key's name, published and mode 0644, would otherwise be used without a word.
+    if (!isPrivate && PRIVATE_PEM.test(pem)) {
+      throw new KeyError(`${file}: holds a private key, where only the public key belongs (a .pub.pem file is meant to be shared). Rename it ${kid}.key.pem and chmod 600 it, or delete it if ${kid}.key.pem holds that key already; if other users could read it, treat the key as leaked and replace it (npm run keys:generate)`)
+    }
     try {
-      if (match?.groups?.part === 'key') {
+      if (isPrivate) {
         entry.private = createPrivateKey(pem)
-        if (((await stat(file)).mode & 0o077) !== 0) warnings.push(`${file}: the private key is readable by other users (chmod 600 it)`)
       } else {
         entry.public = createPublicKey(pem)
       }
     } catch (error) {
       throw new KeyError(`${file}: not a PEM key (${(error as Error).message})`)
     }
+    if (isPrivate && (mode & 0o077) !== 0) warnings.push(`${file}: the private key is readable by other users (chmod 600 it)`)
     parts.set(kid, entry)
   }
   if (parts.size === 0) throw new KeyError(`JWT_KEYS_DIR ${dir} holds no key: make one with npm run keys:generate`)

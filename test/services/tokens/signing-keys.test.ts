@@ -1,5 +1,5 @@
 // The key directory and the rotation timeline: which key signs, which verify, what the JWKS shows, and refused files.
-import { mkdtemp, rm, stat, writeFile, chmod } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, stat, writeFile, chmod } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPairSync } from 'node:crypto'
@@ -7,6 +7,8 @@ import t from 'tap'
 import { createKeyRing, generateKeyFiles, hmacSigningKey, loadKeyDirectory, loadSigningKeys } from '../../../src/services/tokens/signing-keys.js'
 
 const HOUR = 3600_000
+/** The largest key file read (a PEM key is a few hundred bytes). */
+const MAX_KEY_FILE_BYTES = 64 * 1024
 const DAY = 24 * HOUR
 
 async function tempDir (t: { teardown: (fn: () => unknown) => void }) {
@@ -58,6 +60,44 @@ t.test('refused: stray files, kids without a time, foreign key types, mismatched
   await rm(join(dir, `${kid}.pub.pem`))
   await chmod(privatePath, 0o644)
   t.match((await loadKeyDirectory(dir)).warnings, [/readable by other users/])
+})
+
+const literally = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+/** An error message that starts with `path`, then says `rest`. */
+const about = (path: string, rest: string) => ({ message: new RegExp(`^${literally(path)}: ${rest}`) })
+
+t.test('refused, naming the file: a private key under a public key\'s name, a directory or an oversized file named like a key; warned: a key directory others can write to', async t => {
+  const dir = await tempDir(t)
+  await generateKeyFiles(dir, 'EdDSA')
+  t.same((await loadKeyDirectory(dir)).warnings, [])
+
+  // createPublicKey would derive the public key from it, and the file is no secret (0644).
+  const leaked = join(dir, '20260101T000000Z-leaked.pub.pem')
+  for (const privateKey of [generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }), generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'sec1', format: 'pem' })]) {
+    await writeFile(leaked, privateKey, { mode: 0o644 })
+    await t.rejects(loadKeyDirectory(dir), about(leaked, 'holds a private key.*Rename it 20260101T000000Z-leaked\\.key\\.pem and chmod 600 it'))
+    await rm(leaked)
+  }
+
+  const folder = join(dir, '20260101T000000Z-folder.pub.pem')
+  await mkdir(folder)
+  await t.rejects(loadKeyDirectory(dir), about(folder, 'not a regular file'))
+  await rm(folder, { recursive: true })
+
+  // Refused by its size, not read: a valid key with padding past the limit is refused too.
+  const huge = join(dir, '20260101T000000Z-huge.pub.pem')
+  const publicPem = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' })
+  await writeFile(huge, publicPem + '\n'.repeat(MAX_KEY_FILE_BYTES))
+  await t.rejects(loadKeyDirectory(dir), about(huge, 'larger than 64 KiB'))
+  await writeFile(huge, publicPem)
+  t.equal((await loadKeyDirectory(dir)).keys.length, 2, 'a key file of a normal size loads')
+
+  await chmod(dir, 0o777)
+  t.match((await loadKeyDirectory(dir)).warnings, [new RegExp(`^JWT_KEYS_DIR ${literally(dir)}: writable by other users`)])
+  await chmod(dir, 0o770)
+  t.equal((await loadKeyDirectory(dir)).warnings.length, 1, 'by its group too')
+  await chmod(dir, 0o755)
+  t.same((await loadKeyDirectory(dir)).warnings, [])
 })
 
 t.test('rotation: a new key is published first, then signs; the old one verifies until its tokens have expired, then drops out', async t => {
