@@ -98,7 +98,7 @@ export const ConfigSchema = Type.Object({
   // Off by default: with the embedded database (queries on the event loop) or a shared CPU, one busy second passes 0.98.
   LOAD_SHEDDING_MAX_EVENT_LOOP_UTILIZATION: Type.Number({ default: 0, minimum: 0, maximum: 1, description: 'answer 503 while the event loop is busy more than this share of the time (0 disables)' }),
 
-  SHUTDOWN_TIMEOUT_SECONDS: Seconds(10, 1, 600, 'after SIGTERM, requests in flight get this long to finish before the process exits anyway'),
+  SHUTDOWN_TIMEOUT_SECONDS: Seconds(10, 1, 600, 'after SIGTERM, requests in flight get this long to finish before the process exits anyway (a migration under way at start is waited for first)'),
   SHUTDOWN_DRAIN_SECONDS: Seconds(5, 0, 300, 'after SIGTERM, requests are served this long with /ready answering 503 and each connection closed after its answer, before the server closes; part of SHUTDOWN_TIMEOUT_SECONDS, and less than it'),
 
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, maxLength: 1024, description: '16 to 1024 characters; GET /metrics answers callers sending Authorization: Bearer <token>' })),

@@ -1,4 +1,4 @@
-// Process entry: config → database (embedded or DATABASE_URL) → migrations → app → listen; graceful shutdown, drained first.
+// Process entry: config → development secret → database (embedded or DATABASE_URL) → migrations → app → listen; graceful shutdown, drained first, never cutting a migration.
 import { setTimeout as sleep } from 'node:timers/promises'
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
@@ -41,15 +41,31 @@ async function bootstrapAdmin (config: Config, email: string, db: Pick<AdminAcco
   else if (outcome !== 'admin-exists') log.warn(`ADMIN_EMAIL: ${outcome === 'created' ? 'created' : 'promoted'} the first admin, ${email}`)
 }
 
-async function start (config: Config, log: Logger, closers: Closers, stopping: () => boolean, drainOnClose: () => boolean): Promise<void> {
+/** What start-up and the shutdown handler share. */
+interface Lifecycle {
+  /** A shutdown has begun: start-up goes no further (no migration begins, nothing listens). */
+  stopping: () => boolean
+  /** The shutdown drains first (SIGTERM, not SIGINT). */
+  drainOnClose: () => boolean
+  /** The migrations at start, while they run: a shutdown waits for them (see main). */
+  migrating: (migrations: Promise<unknown>) => void
+}
+
+async function start (config: Config, log: Logger, closers: Closers, { stopping, drainOnClose, migrating }: Lifecycle): Promise<void> {
+  // First: a development secret that cannot be used stops the start before the database is touched.
+  const authSecret = await resolveAuthSecret(config, log)
   const database = await openDatabase(config, 'service', holder =>
     log.warn(`waiting for process ${holder?.pid ?? '(starting)'} to let go of the embedded database`))
   closers.push(database.stop)
   log.info(`using ${database.description}`)
   if (config.MIGRATE_ON_START) {
-    const applied = await applyMigrations(database.url, { connectTimeoutSeconds: config.DATABASE_CONNECT_TIMEOUT_SECONDS })
+    if (stopping()) return
+    const migrations = applyMigrations(database.url, { connectTimeoutSeconds: config.DATABASE_CONNECT_TIMEOUT_SECONDS })
+    migrating(migrations)
+    const applied = await migrations
     log.info({ applied }, applied.length > 0 ? `applied ${applied.length} migration(s)` : 'database schema is up to date')
   }
+  if (stopping()) return
   await database.share?.()
   const timeouts = databaseTimeoutsOf(config)
   const pool = createPool(database, timeouts)
@@ -57,7 +73,7 @@ async function start (config: Config, log: Logger, closers: Closers, stopping: (
   const prisma = createPrisma(pool, timeouts)
   closers.push(() => prisma.$disconnect())
   if (config.ADMIN_EMAIL !== undefined) await bootstrapAdmin(config, config.ADMIN_EMAIL, { prisma, sql: pool }, log)
-  const app = await buildApp(config, { prisma, sql: pool, authSecret: await resolveAuthSecret(config, log), logger: log })
+  const app = await buildApp(config, { prisma, sql: pool, authSecret, logger: log })
   closers.push(async () => {
     if (drainOnClose()) await drain(app, config.SHUTDOWN_DRAIN_SECONDS * 1000)
     await app.close()
@@ -92,30 +108,55 @@ async function main (): Promise<void> {
   const closeAll = async () => { for (const close of closers.splice(0).reverse()) await close() }
   let starting: Promise<void> = Promise.resolve()
   let stopping = false
+  // The migrations at start while they run (undefined before and after).
+  let migrations: Promise<void> | undefined
   // An orchestrator's SIGTERM drains first; Ctrl-C at a terminal (SIGINT) stops at once.
   let drainOnClose = false
+  const timeoutMs = config.SHUTDOWN_TIMEOUT_SECONDS * 1000
   // SIGTERM: drain (SHUTDOWN_DRAIN_SECONDS), stop accepting connections, let requests in flight
   // finish (app.close) and the mail delivery under way, close the database; exit 0, or 1 when
-  // SHUTDOWN_TIMEOUT_SECONDS runs out first.
-  const grace = closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_SECONDS * 1000, logger: log }, async ({ signal, err }) => {
+  // SHUTDOWN_TIMEOUT_SECONDS runs out first, or when start-up failed meanwhile. A second signal
+  // exits 1 at once (close-with-grace).
+  // The timeout is armed here, not by close-with-grace (delay: null): its timer would run from
+  // the signal, and cut a migration under way.
+  const grace = closeWithGrace({ delay: null, logger: log }, async ({ signal, err }) => {
     stopping = true
     drainOnClose = signal === 'SIGTERM'
     if (err !== undefined) log.error({ err }, 'shutting down after an error')
     else log.info({ signal }, 'shutting down')
-    // A migration in progress is never cut in the middle: start-up finishes (or fails) first.
-    await starting.catch(() => {})
+    // A migration under way is never cut in the middle: killed, it would leave its record
+    // failed, and every later start refused (docs/database.md, "A failed migration"). It is
+    // waited for with no timeout of this process's: the database's own timeouts bound it
+    // (docs/operations.md, "Graceful shutdown"); the shutdown's timeout starts once it is done.
+    const migration = migrations
+    if (migration !== undefined) {
+      log.warn('waiting for the migration under way to finish before stopping (a second signal stops at once, and leaves it failed)')
+      await migration
+    }
+    const timer = setTimeout(() => {
+      log.error(`killed by timeout (${timeoutMs}ms)`)
+      process.exit(1)
+    }, timeoutMs)
+    const started = await starting.then(() => true, () => false)
     await closeAll()
+    clearTimeout(timer)
     log.info('stopped')
+    // Its fatal line is logged by main.
+    if (!started) process.exit(1)
   })
 
-  starting = start(config, log, closers, () => stopping, () => drainOnClose)
+  const migrating = (running: Promise<unknown>) => {
+    const settled = running.then(() => {}, () => {}).finally(() => { if (migrations === settled) migrations = undefined })
+    migrations = settled
+  }
+  starting = start(config, log, closers, { stopping: () => stopping, drainOnClose: () => drainOnClose, migrating })
   try {
     await starting
   } catch (error) {
-    if (stopping) return // the shutdown handler closes what was opened
-    grace.uninstall()
     // Expected failures (database unreachable, a migration failing) get one line, not a crash.
     log.fatal({ err: error }, `start-up failed: ${error instanceof Error ? error.message : String(error)}`)
+    if (stopping) return // the shutdown handler closes what was opened, and exits 1
+    grace.uninstall()
     await closeAll().catch(() => {})
     process.exit(1)
   }

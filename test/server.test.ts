@@ -1,5 +1,5 @@
 // The real process, as `npm start` runs it: embedded database under DATA_DIR, data surviving a restart.
-import { mkdtemp, rm, stat } from 'node:fs/promises'
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -64,6 +64,19 @@ t.test('production refuses to start without a real secret', async t => {
   const running = start({ NODE_ENV: 'production', DATABASE_URL: 'postgresql://127.0.0.1:1/none' }, await freePort())
   t.equal(await running.exited, 1)
   t.match(running.output(), /AUTH_SECRET: required in production/)
+})
+
+// Regression: an empty development secret (a first start's write cut short) was taken, and every key derived from it.
+t.test('a development secret file that cannot serve stops the start before the database: one fatal line naming the file, exit 1', async t => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'auth-data-'))
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }))
+  await writeFile(join(dataDir, 'auth-secret'), '')
+  const running = start({ DATA_DIR: dataDir }, await freePort())
+  t.teardown(() => { running.child.kill('SIGKILL') })
+  t.equal(await Promise.race([running.exited, new Promise(resolve => setTimeout(resolve, 20_000, 'still running'))]), 1)
+  const fatal = running.logs().find(line => line.level === 60)
+  t.match(fatal?.msg, `start-up failed: ${join(dataDir, 'auth-secret')} holds a development secret of 0 characters, fewer than the 32 AUTH_SECRET needs`)
+  t.notMatch(running.output(), /using the embedded database/, 'the database was not opened')
 })
 
 t.test('a credential URL that does not parse stops the start with its name, never its password (regression: the fatal line wrote the URL)', async t => {
