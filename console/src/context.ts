@@ -20,6 +20,13 @@ export interface Context {
    * its screen: a refusal (the last admin) told nowhere else was lost with the screen.
    */
   tellElsewhere: (text: string, kind: 'ok' | 'error') => void
+  /**
+   * Asks `question` (the browser's confirm()): true when the admin said yes and no other tab
+   * signed in meanwhile. While the question is open the tab hears nothing, so another tab's
+   * sign-in waits behind it; it is heard before this answers (regression: on OK the action ran
+   * as the account the other tab had signed in).
+   */
+  ask: (question: string) => Promise<boolean>
 }
 
 /** A screen: its title (also the page's) and its content, whose h1 gets the focus after navigation. */

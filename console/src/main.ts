@@ -6,7 +6,7 @@ import type { Context, Screen } from './context.js'
 import { h, messageArea, whileBusy, type MessageArea } from './dom.js'
 import { auditScreen } from './screens/audit.js'
 import { settingsScreen } from './screens/settings.js'
-import { refusalScreen, signInScreen } from './screens/sign-in.js'
+import { checkFailedScreen, refusalScreen, signInScreen } from './screens/sign-in.js'
 import { userScreen } from './screens/user.js'
 import { usersScreen } from './screens/users.js'
 import './style.css'
@@ -26,6 +26,8 @@ let signedInDuringSignOut = false
 let entering = 0
 // A navigation started while another screen was loading wins.
 let rendering = 0
+// Sign-ins heard from other tabs: a question answered while one waited is not acted on.
+let signInsHeard = 0
 
 function show (element: HTMLElement, title: string): void {
   app.replaceChildren(element)
@@ -73,6 +75,7 @@ client.onSessionEnd(event => {
 // call from here runs as it (regression: this tab went on naming the admin it had shown). Shown
 // afresh, unless it is the admin already shown.
 client.onSignIn(() => {
+  signInsHeard++
   if (signingOut) signedInDuringSignOut = true
   else enter(true, true)
 })
@@ -84,6 +87,15 @@ const isRefusal = (error: unknown): boolean => isAuthError(error, 'FORBIDDEN') |
 function showRefusal (email: string, error: unknown): void {
   signedIn = false
   show(refusalScreen(email, isAuthError(error, 'FORBIDDEN') ? 'not-admin' : 'needs-mfa', (messages, button) => { signOut(messages, button) }), 'No access')
+}
+
+/**
+ * Who is signed in could not be checked (a 429, a 503, no connection): the session may well
+ * live, so not the sign-in form (regression: each sign-in from it opened another session).
+ */
+function showCheckFailed (error: unknown): void {
+  signedIn = false
+  show(checkFailedScreen(problemOf(error), button => { whileBusy(button, () => enter()) }), 'Not available')
 }
 
 /**
@@ -102,7 +114,8 @@ async function enter (again = true, elsewhere = false): Promise<void> {
     if (outdated()) return
     // Signed in or out elsewhere while this asked: ask once more, of whoever the cookies hold now.
     if (again && isAuthError(error, 'SESSION_CHANGED')) return await enter(false, elsewhere)
-    showSignIn(isAuthError(error) && error.status === 401 ? undefined : problemOf(error))
+    if (isAuthError(error) && error.status === 401) showSignIn()
+    else showCheckFailed(error)
     return
   }
   if (outdated() || (elsewhere && signedIn && me.id === shownAdminId)) return
@@ -114,7 +127,8 @@ async function enter (again = true, elsewhere = false): Promise<void> {
       showRefusal(me.email, error)
       return
     }
-    showSignIn(problemOf(error))
+    if (isAuthError(error) && error.status === 401) showSignIn(problemOf(error))
+    else showCheckFailed(error)
     return
   }
   if (outdated()) return
@@ -171,11 +185,22 @@ function frame (email: string, meId: string): void {
     return true
   }
 
+  async function ask (question: string): Promise<boolean> {
+    const heard = signInsHeard
+    const yes = confirm(question)
+    // A task's time: what waited behind the question (another tab's sign-in, the session's end) is heard.
+    await new Promise(resolve => setTimeout(resolve, 0))
+    if (signInsHeard === heard) return yes
+    // The screen is drawn anew for the account signed in; the same admin keeps it, and is told.
+    if (yes) messages.show('Nothing was done: another tab signed in while the console asked. Try again.', 'error')
+    return false
+  }
+
   async function route (): Promise<void> {
     if (!signedIn) return
     const token = ++rendering
     const [path = '', query = ''] = location.hash.slice(1).split('?')
-    const context: Context = { api, meId, params: new URLSearchParams(query), navigate: hash => { location.hash = hash }, endsScreen, tellElsewhere: messages.show }
+    const context: Context = { api, meId, params: new URLSearchParams(query), navigate: hash => { location.hash = hash }, endsScreen, tellElsewhere: messages.show, ask }
     // What the frame told of a screen left before is old news on the next.
     messages.clear()
     main.setAttribute('aria-busy', 'true')

@@ -111,8 +111,11 @@ async function consoleSuite (): Promise<void> {
   }
 
   async function signIn (identifier: string, password: string): Promise<void> {
+    // A sign-out under way ends first (regression: the page loaded while the session still lived, and the
+    // identifier went into the users screen's "Email or username starts with").
+    await page.locator('button[aria-disabled="true"]', { hasText: 'Sign out' }).waitFor({ state: 'detached' })
     await page.goto(`${origin}/console`)
-    await page.getByLabel('Email or username').waitFor()
+    await page.getByRole('form', { name: 'Sign in' }).waitFor()
     // The keyboard alone: the first field has the focus, Tab goes on, Enter submits.
     await page.keyboard.type(identifier)
     await page.keyboard.press('Tab')
@@ -357,6 +360,10 @@ async function consoleSuite (): Promise<void> {
     await page.goto(`${origin}/console/#/users/${admin.user.id}`)
     await page.getByRole('heading', { name: 'admin@example.com' }).waitFor()
     await page.getByRole('combobox', { name: 'Role' }).selectOption('user')
+    // Their own demotion: asked first (the question is the subject of a test below).
+    const accept = (dialog: Dialog) => { dialog.accept() }
+    page.once('dialog', accept)
+    t.teardown(() => { page.off('dialog', accept) })
     await page.getByRole('button', { name: 'Change role' }).click()
     await page.getByRole('alert').getByText('This would leave no active admin').waitFor()
     await page.getByLabel('Type the email address to confirm').fill('admin@example.com')
@@ -382,6 +389,10 @@ async function consoleSuite (): Promise<void> {
       await route.continue()
     })
     await page.getByRole('combobox', { name: 'Role' }).selectOption('user')
+    // Their own demotion: asked first (the question is the subject of a test below).
+    const accept = (dialog: Dialog) => { dialog.accept() }
+    page.once('dialog', accept)
+    t.teardown(() => { page.off('dialog', accept) })
     await page.getByRole('button', { name: 'Change role' }).click()
     await until('the change sent, its answer held', () => sent)
     await page.getByRole('link', { name: '← All users' }).click()
@@ -834,7 +845,8 @@ async function consoleSuite (): Promise<void> {
     await page.locator('.who').getByText(boss.email).waitFor()
     t.pass('this tab names the admin the cookies hold now')
     await other.getByRole('button', { name: 'Sign out' }).click()
-    await page.getByLabel('Email or username').waitFor()
+    // The form, not a label: the users screen's search field is "Email or username starts with".
+    await page.getByRole('form', { name: 'Sign in' }).waitFor()
     await other.close()
     await page.bringToFront()
     await signIn(admin.email, admin.password)
@@ -900,6 +912,29 @@ async function consoleSuite (): Promise<void> {
     await page.getByRole('form', { name: 'Sign in' }).waitFor()
     await signIn(admin.email, admin.password)
     await page.getByRole('heading', { name: 'Users' }).waitFor()
+  })
+
+  // Regression: the tab hears nothing while confirm() is open, so a sign-in in another tab meanwhile was
+  // heard only after the OK, and the deactivation ran as the account that tab had signed in.
+  t.test('another tab signs in while the console asks a question: the OK does nothing, as either account', async t => {
+    const reader = await prisma.user.findUniqueOrThrow({ where: { email: 'reader08@example.com' } })
+    await page.goto(`${origin}/console/#/users/${reader.id}`)
+    await settled()
+    const patches: string[] = []
+    const onRequest = (request: { method: () => string, url: () => string }) => { if (request.method() === 'PATCH') patches.push(request.url()) }
+    page.on('request', onRequest)
+    t.teardown(() => { page.off('request', onRequest) })
+    const { open: answer, opened: answered } = gate()
+    const asked = new Promise<void>(resolve => { page.once('dialog', async dialog => { resolve(); await answered; await dialog.accept() }) })
+    const clicked = page.getByRole('button', { name: 'Deactivate' }).click()
+    await asked
+    await signInElsewhere({ email: 'boss@example.com', password: bossPassword })
+    answer()
+    await clicked
+    await page.locator('.who').getByText('boss@example.com').waitFor()
+    t.same(patches, [], 'nothing sent, as either account')
+    await signInElsewhere(admin)
+    await page.locator('.who').getByText(admin.email).waitFor()
   })
 
   t.test('an ended session: the console says so and asks to sign in again', async t => {
@@ -1111,6 +1146,58 @@ async function consoleSuite (): Promise<void> {
     await settled()
     t.equal(await page.getByRole('table', { name: 'Live sessions, most recently used first' }).locator('tbody tr').count(), 0, 'an empty later page')
     t.equal(await page.getByRole('button', { name: 'End all sessions' }).isDisabled(), false, 'which does not disable the button: the first page has one')
+  })
+
+  // Regression: demoting or deactivating their own account asked nothing, or asked as of anyone's; so did
+  // removing its second factors.
+  t.test('a demotion, a deactivation or a removal of the second factors of the admin\'s own account says it is their own', async t => {
+    await page.goto(`${origin}/console/#/users/${admin.user.id}`)
+    await settled()
+    const sent: string[] = []
+    const change = `**/admin/users/${admin.user.id}**`
+    await page.route(change, async route => {
+      if (route.request().method() === 'GET') return await route.fallback()
+      sent.push(route.request().method())
+      await route.abort()
+    })
+    t.teardown(() => page.unroute(change))
+    const asked: string[] = []
+    const decline = (dialog: Dialog) => { asked.push(dialog.message()); dialog.dismiss().catch(() => {}) }
+    page.on('dialog', decline)
+    t.teardown(() => { page.off('dialog', decline) })
+    await page.getByRole('combobox', { name: 'Role' }).selectOption('user')
+    for (const button of ['Change role', 'Deactivate', 'Remove second factors']) {
+      const answers = asked.length + sent.length
+      await page.getByRole('button', { name: button }).click()
+      await until(`"${button}" asked or sent`, () => asked.length + sent.length > answers)
+      await until(`"${button}" answered`, () => page.getByRole('button', { name: button }).evaluate(element => element.getAttribute('aria-disabled') === null))
+    }
+    t.match(asked, [/^Change your own account's role to user\? You lose access to this console/, /^Deactivate your own account\? .*this console's included/, /^Remove every second factor of your own account .*this console's included/])
+    t.same(sent, [], 'declined: nothing sent')
+  })
+
+  // Regression: a 429 or a 503 while the console checked who is signed in showed the sign-in form, though the
+  // session lived; each sign-in from it opened another session.
+  t.test('a 503 or a 429 while the console checks who is signed in: the problem and "Try again", not the sign-in form', async t => {
+    const live = () => prisma.session.count({ where: { userId: admin.user.id, revokedAt: null } })
+    const before = await live()
+    const refuse = (status: number, code: string, message: string) => ({ status, headers: { 'retry-after': '30' }, json: { statusCode: status, code, error: 'Refused', message } })
+    await page.route('**/users/me', route => route.fulfill(refuse(503, 'SERVICE_UNAVAILABLE', 'The service is unavailable.')), { times: 1 })
+    await page.route('**/admin/users?limit=1', route => route.fulfill(refuse(429, 'RATE_LIMITED', 'Too many requests')), { times: 1 })
+    t.teardown(async () => {
+      await page.unroute('**/users/me')
+      await page.unroute('**/admin/users?limit=1')
+      if (await page.getByRole('heading', { name: 'Admin console' }).count() > 0) await page.reload()
+    })
+    await page.reload()
+    await page.getByRole('alert').getByText('The console could not check who is signed in. The service is unavailable.').waitFor({ timeout: 5000 })
+    t.equal(await page.getByRole('form', { name: 'Sign in' }).count(), 0, 'no sign-in form')
+    await page.getByRole('button', { name: 'Try again' }).click()
+    await page.getByRole('alert').getByText('The console could not check who is signed in. Too many requests; try again in 30 seconds.').waitFor()
+    await page.getByRole('button', { name: 'Try again' }).click()
+    await settled()
+    t.equal(await page.locator('.who strong').innerText(), admin.email, 'the console, once the service answers')
+    t.equal(await live(), before, 'and no other session')
   })
 
   // Regression: a display name's bidi override showed one name on screen and had a screen reader read another.

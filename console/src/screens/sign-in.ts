@@ -128,3 +128,16 @@ export function refusalScreen (who: string, reason: 'not-admin' | 'needs-mfa', s
     button
   )
 }
+
+/**
+ * Who is signed in could not be checked (a 429, a 503, no connection), told why; "Try again"
+ * checks again (`retry`). Not the sign-in form: the session may well live.
+ */
+export function checkFailedScreen (problem: string, retry: (button: HTMLButtonElement) => void): HTMLElement {
+  const button: HTMLButtonElement = h('button', { type: 'button', onclick: () => { retry(button) } }, 'Try again')
+  return h('main', { class: 'sign-in', id: 'main' },
+    h('h1', { tabindex: '-1' }, 'Admin console'),
+    h('p', { role: 'alert' }, `The console could not check who is signed in. ${problem}`),
+    button
+  )
+}

@@ -3,7 +3,7 @@ import { problemOf, type Sessions, type User } from '../api.js'
 import { hashOf, pager, type Context, type Screen } from '../context.js'
 import { field, h, markInvalid, messageArea, option, table, whileBusy, type Child } from '../dom.js'
 import { dateTime, device, visible } from '../format.js'
-import { roles, type Role } from '../../../src/services/accounts/roles.js'
+import { isAdministrative, roles, type Role } from '../../../src/services/accounts/roles.js'
 
 function profile (user: User): HTMLElement {
   const entries: Array<[string, Child]> = [
@@ -28,7 +28,7 @@ function section (title: string, ...children: Child[]): HTMLElement {
   return h('section', { class: 'panel' }, h('h2', { tabindex: '-1' }, title), ...children)
 }
 
-export async function userScreen ({ api, meId, params, navigate, endsScreen, tellElsewhere }: Context, id: string): Promise<Screen> {
+export async function userScreen ({ api, meId, params, navigate, endsScreen, tellElsewhere, ask }: Context, id: string): Promise<Screen> {
   // The page of sessions shown: the first, or the one a "Next page" opened.
   const sessionsCursor = params.get('sessions') ?? undefined
   const address = location.hash
@@ -39,6 +39,12 @@ export async function userScreen ({ api, meId, params, navigate, endsScreen, tel
 
   /** This screen is the one shown, at its address: the admin may have gone on, the next screen perhaps still loading. */
   const shown = () => body.isConnected && location.hash === address
+
+  /**
+   * Asks `question`: yes, with this screen still the one shown for the admin who was asked (no
+   * other tab signed in, the session did not end, the admin did not go on meanwhile).
+   */
+  const agreed = async (question: string): Promise<boolean> => await ask(question) && shown()
 
   /** An action's outcome, on this screen while it is shown, else in the frame, naming the user. */
   function tell (text: string, kind: 'ok' | 'error' = 'ok'): void {
@@ -98,11 +104,15 @@ export async function userScreen ({ api, meId, params, navigate, endsScreen, tel
 
   function render (user: User, sessions: Sessions): void {
     heading.textContent = user.email
+    // The admin's own account: each question that could lock them out says so.
+    const own = user.id === meId
     const role = h('select', { name: 'role' }, roles.map(name => option(name, name, user.role === name)))
     const roleButton = h('button', { type: 'submit' }, 'Change role')
     const roleForm = h('form', { class: 'inline', 'aria-label': 'Role' }, field('Role', role), roleButton)
-    roleForm.addEventListener('submit', event => {
+    roleForm.addEventListener('submit', async event => {
       event.preventDefault()
+      // Regression: an admin demoted their own account unasked, and lost the console at once.
+      if (own && role.value !== user.role && !isAdministrative(role.value) && !await agreed(`Change your own account's role to ${role.value}? You lose access to this console at once, and only another admin can give it back.`)) return
       act(roleButton, 'Role and status', async () => {
         if (role.value === user.role) return 'The role is unchanged.'
         await api.update(id, { role: role.value as Role })
@@ -110,8 +120,11 @@ export async function userScreen ({ api, meId, params, navigate, endsScreen, tel
       })
     })
     const toggle = h('button', { type: 'button', class: user.isActive ? 'danger' : '' }, user.isActive ? 'Deactivate' : 'Activate')
-    toggle.addEventListener('click', () => {
-      if (user.isActive && !confirm(`Deactivate ${user.email}? Every session of theirs ends, and they cannot sign in until activated again.`)) return
+    toggle.addEventListener('click', async () => {
+      const question = own
+        ? 'Deactivate your own account? Every session of yours ends, this console\'s included, and you cannot sign in until another admin activates it again.'
+        : `Deactivate ${user.email}? Every session of theirs ends, and they cannot sign in until activated again.`
+      if (user.isActive && !await agreed(question)) return
       act(toggle, 'Role and status', async () => {
         await api.update(id, { isActive: !user.isActive })
         return user.isActive ? 'Deactivated: every session of the user has ended, and they cannot sign in.' : 'Activated: the user can sign in again.'
@@ -137,11 +150,11 @@ export async function userScreen ({ api, meId, params, navigate, endsScreen, tel
     const revokeAll = h('button', { type: 'button', class: 'danger' }, 'End all sessions')
     // A later page that came back empty says nothing of the first page's sessions.
     revokeAll.disabled = sessions.items.length === 0 && sessionsCursor === undefined
-    revokeAll.addEventListener('click', () => {
-      const question = user.id === meId
+    revokeAll.addEventListener('click', async () => {
+      const question = own
         ? 'End every session of your own account, this console\'s included? You will have to sign in again here and on every device.'
         : `End every session of ${user.email}? They will have to sign in again on every device.`
-      if (!confirm(question)) return
+      if (!await agreed(question)) return
       act(revokeAll, 'Sessions', async () => {
         await api.revokeSessions(id)
         return 'Every session of the user has ended.'
@@ -158,9 +171,12 @@ export async function userScreen ({ api, meId, params, navigate, endsScreen, tel
 
     // Only where the service says the user has one (admin user objects show mfaEnabled).
     const mfa = user.mfaEnabled === true ? h('button', { type: 'button', class: 'danger' }, 'Remove second factors') : null
-    mfa?.addEventListener('click', () => {
+    mfa?.addEventListener('click', async () => {
       // Irreversible, and it weakens the account: asked first, as a deletion is.
-      if (!confirm(`Remove every second factor of ${user.email} (authenticator app, recovery codes, passkeys)? Their sessions end and they are told by mail. This cannot be undone.`)) return
+      const question = own
+        ? 'Remove every second factor of your own account (authenticator app, recovery codes, passkeys)? Every session of yours ends, this console\'s included, and you are told by mail. Where the service requires a second factor of admins, you cannot use the console again until you set one up. This cannot be undone.'
+        : `Remove every second factor of ${user.email} (authenticator app, recovery codes, passkeys)? Their sessions end and they are told by mail. This cannot be undone.`
+      if (!await agreed(question)) return
       act(mfa, 'Second factor', async () => {
         await api.removeSecondFactors(id)
         return 'Every second factor of the user is removed and their sessions have ended; they were told by mail.'
@@ -190,7 +206,7 @@ export async function userScreen ({ api, meId, params, navigate, endsScreen, tel
 
     body.replaceChildren(...[
       section('Profile', profile(user)),
-      section('Role and status', roleForm, h('div', { class: 'actions' }, toggle), user.id === meId ? h('p', { class: 'hint' }, 'This is your own account.') : null),
+      section('Role and status', roleForm, h('div', { class: 'actions' }, toggle), own ? h('p', { class: 'hint' }, 'This is your own account.') : null),
       section('Sessions',
         sessions.items.length === 0 ? h('p', {}, sessionsCursor === undefined ? 'No live session.' : 'No live session on this page.') : table('Live sessions, most recently used first', ['Device', 'IP address', 'Signed in', 'Last used', 'Action'], rows),
         sessionsCursor === undefined && sessions.nextCursor === null ? null : h('div', { class: 'pager' }, pager(`sessions ${id}`, sessionsCursor, sessions.nextCursor, next => { navigate(hashOf(`/users/${id}`, { sessions: next })) })),
