@@ -74,7 +74,7 @@ export const ConfigSchema = Type.Object({
   COOKIE_SECURE: Flag(true, 'Secure cookies with __Host- names (plain names when false); false only for local http'),
   COOKIE_SAMESITE: Type.Union([Type.Literal('lax'), Type.Literal('strict'), Type.Literal('none')], { default: 'lax' }),
   TRUST_PROXY: Type.String({ default: '', description: 'comma-separated proxy addresses/CIDRs (or loopback, linklocal, uniquelocal) whose X-Forwarded-* headers are believed; never every address' }),
-  CORS_ORIGINS: Type.String({ default: '', description: 'comma-separated origins allowed to call with credentials' }),
+  CORS_ORIGINS: Type.String({ default: '', description: 'comma-separated origins allowed to call with credentials (a user\'s own routes: the admin API takes cookies from PUBLIC_URL\'s pages only)' }),
 
   CONSOLE_ENABLED: Flag(true, 'serve the admin console (built by npm run build) under CONSOLE_PATH'),
   CONSOLE_PATH: Type.String({ default: '/console', pattern: '^(/[A-Za-z0-9._~-]+)+$', description: 'where the admin console is served, like /console; no trailing slash' }),

@@ -28,12 +28,16 @@ export interface AuthorizeSettings {
 
 /**
  * Whether a cookie-authenticated call comes from a page of another origin than the service's
- * own. A browser names the origin of every cross-origin `fetch`, reads included, and no origin
- * of a same-origin read.
+ * own: its `Origin` (a cross-origin `fetch` names it, reads included), or, without one, its
+ * `Sec-Fetch-Site` (an `<img>`, a `no-cors` fetch, a navigation name no origin; a same-origin
+ * read names neither, or `same-origin`).
  */
 function fromAnotherOriginByCookie (request: FastifyRequest, ownOrigin: string): boolean {
+  if (presentsBearer(request)) return false
   const origin = request.headers.origin
-  return origin !== undefined && origin !== ownOrigin && !presentsBearer(request)
+  if (origin !== undefined) return origin !== ownOrigin
+  const site = request.headers['sec-fetch-site']
+  return site === 'same-site' || site === 'cross-site'
 }
 
 async function authorizePlugin (app: FastifyInstance, { ownOrigin }: AuthorizeSettings) {

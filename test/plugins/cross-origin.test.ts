@@ -68,6 +68,10 @@ t.test('the admin API takes an admin\'s cookies from the service\'s own pages on
     t.equal(response.json().code, 'CSRF_REJECTED')
     t.equal(response.headers['access-control-allow-origin'], 'https://app.example.com', 'a refusal the page can read')
   }
+  for (const site of ['same-site', 'cross-site']) {
+    t.equal((await app.inject({ method: 'GET', url: '/admin/users?q=ada', headers: { cookie, 'sec-fetch-site': site } })).json().code, 'CSRF_REJECTED', `a read without Origin (an <img>, a no-cors fetch), Sec-Fetch-Site ${site}`)
+  }
+  t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: { cookie, 'sec-fetch-site': 'same-origin' } })).statusCode, 200, 'the console\'s own read, named same-origin')
   t.equal((await prisma.user.findUniqueOrThrow({ where: { id: account.user.id } })).isActive, true, 'nothing changed')
   t.equal((await app.inject({ method: 'GET', url: '/users/me', headers: listed })).statusCode, 200, 'the admin\'s own account stays the listed app\'s to use')
   t.equal((await app.inject({ method: 'GET', url: '/admin/users', headers: { cookie } })).statusCode, 200, 'the console\'s own reads (no Origin)')
