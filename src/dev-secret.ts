@@ -66,6 +66,22 @@ function newSecret (): string {
  * full, leaves no empty or partial secret there. Undefined when something was at `file`
  * already (another process starting on this DATA_DIR made it first): the caller reads it.
  */
+/** Writes `secret` at `file` unless something is there (false then), flushed. */
+async function writeInPlace (file: string, secret: string): Promise<boolean> {
+  const handle = await open(file, 'wx', 0o600).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'EEXIST') return undefined
+    throw error
+  })
+  if (handle === undefined) return false
+  try {
+    await handle.writeFile(`${secret}\n`)
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+  return true
+}
+
 async function createSecret (file: string): Promise<string | undefined> {
   const secret = newSecret()
   const temporary = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
@@ -77,8 +93,11 @@ async function createSecret (file: string): Promise<string | undefined> {
     } finally {
       await handle.close()
     }
-    const linked = await link(temporary, file).then(() => true, (error: NodeJS.ErrnoException) => {
+    const linked = await link(temporary, file).then(() => true, async (error: NodeJS.ErrnoException) => {
       if (error.code === 'EEXIST') return false
+      // A file system without hard links (a VirtualBox shared folder, some FUSE or SMB mounts):
+      // written in place, exclusively; a partial file there is refused at the next start.
+      if (error.code === 'EPERM' || error.code === 'ENOTSUP' || error.code === 'ENOSYS') return await writeInPlace(file, secret)
       throw error
     })
     return linked ? secret : undefined

@@ -124,19 +124,23 @@ async function main (): Promise<void> {
     drainOnClose = signal === 'SIGTERM'
     if (err !== undefined) log.error({ err }, 'shutting down after an error')
     else log.info({ signal }, 'shutting down')
-    // A migration under way is never cut in the middle: killed, it would leave its record
-    // failed, and every later start refused (docs/database.md, "A failed migration"). It is
-    // waited for with no timeout of this process's: the database's own timeouts bound it
-    // (docs/operations.md, "Graceful shutdown"); the shutdown's timeout starts once it is done.
-    const migration = migrations
-    if (migration !== undefined) {
-      log.warn('waiting for the migration under way to finish before stopping (a second signal stops at once, and leaves it failed)')
-      await migration
-    }
-    const timer = setTimeout(() => {
+    const armTimeout = () => setTimeout(() => {
       log.error(`killed by timeout (${timeoutMs}ms)`)
       process.exit(1)
     }, timeoutMs)
+    // A signal never cuts a migration under way: killed, it would leave its record failed, and
+    // every later start refused (docs/database.md, "A failed migration"). It is waited for with
+    // no timeout of this process's: the database's own timeouts bound it (docs/operations.md,
+    // "Graceful shutdown"); the shutdown's timeout starts once it is done. An error is no
+    // operator's choice and may be the migration's own (its connection gone, a migration that
+    // never settles): the timeout runs from it, as before.
+    let timer = err === undefined ? undefined : armTimeout()
+    const migration = migrations
+    if (migration !== undefined && timer === undefined) {
+      log.warn('waiting for the migration under way to finish before stopping (a second signal stops at once, and leaves it failed)')
+      await migration
+    }
+    timer ??= armTimeout()
     const started = await starting.then(() => true, () => false)
     await closeAll()
     clearTimeout(timer)

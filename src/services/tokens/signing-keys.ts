@@ -1,6 +1,7 @@
 // Access-token signing keys: the HS256 key, or the key pairs of JWT_KEYS_DIR with their kid, rotation timeline and JWKS.
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto'
-import { mkdir, open, readdir, stat, writeFile } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { access, mkdir, open, readdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 
 export type JwtAlgorithm = 'HS256' | 'EdDSA' | 'ES256'
@@ -105,6 +106,11 @@ async function readKeyFile (file: string): Promise<{ pem: string, mode: number }
  * `dir`. The kid is the file name, never anything a token says; hidden files are skipped,
  * anything else is an error, so a misnamed key never goes unnoticed.
  */
+/** Whether `dir` is on a file system mounted read-only (writing there fails with EROFS). */
+async function onReadOnlyMount (dir: string): Promise<boolean> {
+  return await access(dir, constants.W_OK).then(() => false, (error: NodeJS.ErrnoException) => error.code === 'EROFS')
+}
+
 export async function loadKeyDirectory (dir: string): Promise<LoadedKeys> {
   let names: string[]
   let dirMode: number
@@ -117,11 +123,11 @@ export async function loadKeyDirectory (dir: string): Promise<LoadedKeys> {
   const parts = new Map<string, { private?: KeyObject, public?: KeyObject }>()
   const warnings: string[] = []
   // Whoever can write to the directory can add a key the service trusts, publishes, and (a newer
-  // private key) signs with. Warned, not refused (in production either): the mode bits can say
-  // writable where nobody can write (a read-only mount, as containers get their keys), and a
-  // refusal there would stop every instance at its next restart; the warning is logged at each
-  // start, as a readable private key's is.
-  if ((dirMode & 0o022) !== 0) warnings.push(`JWT_KEYS_DIR ${dir}: writable by other users, who could add a key the service would trust and publish (chmod go-w it)`)
+  // private key) signs with. Warned, not refused (in production either): a refusal would stop
+  // every instance at its next restart; the warning is logged at each start, as a readable
+  // private key's is. Not on a read-only mount (Kubernetes mounts secrets so, at mode 1777),
+  // where the mode bits say writable and nobody can write.
+  if ((dirMode & 0o022) !== 0 && !await onReadOnlyMount(dir)) warnings.push(`JWT_KEYS_DIR ${dir}: writable by other users, who could add a key the service would trust and publish (chmod go-w it)`)
   for (const name of names) {
     const match = KEY_FILE.exec(name)
     const kid = match?.groups?.kid
