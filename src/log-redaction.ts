@@ -108,9 +108,11 @@ function requestLine (request: FastifyRequest): Record<string, unknown> {
  * The fields of an error that quote values: Node's URL errors (ERR_INVALID_URL, from any client
  * handed a URL: SMTP, Redis) carry the whole URL in `input`, a password with it; PostgreSQL's
  * errors carry the row or the key in `detail` ("Failing row contains (ada@example.com,
- * $argon2id$…)"), the statement's context in `where` and `internalQuery`.
+ * $argon2id$…)"), the statement's context in `where` and `internalQuery`, and Prisma's adapter
+ * the driver's message, which may quote a value ("invalid input syntax for type uuid: …"), in
+ * `originalMessage`. An error's own `message` is kept: it says what went wrong.
  */
-const QUOTING_FIELDS = new Set(['input', 'detail', 'where', 'internalQuery'])
+const QUOTING_FIELDS = new Set(['input', 'detail', 'where', 'internalQuery', 'originalMessage'])
 
 /**
  * pino's error serializer, without the fields that quote values (QUOTING_FIELDS). Dropped from

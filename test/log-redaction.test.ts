@@ -43,13 +43,14 @@ t.test('a database error never writes the values it quotes, from pg or through P
     code: '23502', table: 'User', column: 'role', detail: 'Failing row contains (ada@example.com, $argon2id$v=19$hash, null).', where: 'SQL statement "INSERT … ada@example.com"'
   })
   log.error({ err: pgError }, 'request failed')
-  const prismaError = Object.assign(new Error('Null constraint violation on the fields: (`role`)'), {
-    code: 'P2011', meta: { driverAdapterError: { cause: { kind: 'postgres', code: '23502', detail: 'Failing row contains (ada@example.com, $argon2id$v=19$hash, null).' } } }
+  // A check violation, as Prisma's adapter passes it on: the driver's words kept whole.
+  const prismaError = Object.assign(new Error('Check constraint violation'), {
+    code: 'P2010', meta: { driverAdapterError: { cause: { kind: 'postgres', code: '23514', originalMessage: 'new row for relation "User" violates check constraint: ada@example.com', detail: 'Failing row contains (ada@example.com, $argon2id$v=19$hash, null).' } } }
   })
   log.error({ err: prismaError }, 'request failed')
   t.notMatch(JSON.stringify(lines), /ada@example\.com|argon2id/, 'neither the address nor the hash')
   t.match(lines[0], { err: { code: '23502', table: 'User', column: 'role', message: /violates not-null constraint/ } }, 'what went wrong, and where, is kept')
-  t.match(lines[1], { err: { code: 'P2011', meta: { driverAdapterError: { cause: { code: '23502' } } } } })
+  t.match(lines[1], { err: { code: 'P2010', meta: { driverAdapterError: { cause: { code: '23514' } } } } })
 })
 
 t.test('a URL error never writes its input: the URL, and the password in it', async t => {

@@ -60,8 +60,9 @@ export function createRetentionService ({ prisma, audit, unfinishedSignIns, now,
      * ended more than SESSION_RETENTION_DAYS ago (a login deletes its own user's; a user who
      * never logs in again had theirs kept for ever), the new addresses of email changes whose
      * link ended, the expired passkey ceremony challenges, and the failure counts past their expiry
-     * (which the next failed login would sweep), and the accounts never verified and unused
-     * for UNVERIFIED_ACCOUNT_RETENTION_DAYS. Instances at once skip each other's rows.
+     * (which the next failed login would sweep), the accounts never verified and unused for
+     * UNVERIFIED_ACCOUNT_RETENTION_DAYS, and the authenticator-app set-ups never confirmed in
+     * time. Instances at once skip each other's rows (but the set-ups', few: one statement).
      */
     async pass (signal?: AbortSignal): Promise<Deleted> {
       const at = now()

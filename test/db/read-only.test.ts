@@ -35,9 +35,13 @@ async function setReadOnly (on: boolean): Promise<void> {
     await client.query(on ? `ALTER DATABASE ${name} SET default_transaction_read_only = on` : `ALTER DATABASE ${name} RESET default_transaction_read_only`)
     await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name])
   })
-  // The first requests may meet the ended sessions (a 503 of its own); then the pool has reconnected.
-  await until(on ? 'readiness to meet the new sessions' : 'ready again', async () => (await ready()) === (on ? 503 : 200), 10_000)
-    .catch(() => {})
+  // The first requests may meet the ended sessions (a 503 of their own, the database
+  // unreachable); then the pool has reconnected, and readiness says why it is not ready.
+  await until(on ? 'readiness to meet a read-only session' : 'ready again', async () => {
+    const seen = log.lines.length
+    const status = await ready()
+    return on ? status === 503 && log.lines.slice(seen).some(line => line.msg === 'readiness check failed: database read-only') : status === 200
+  }, 10_000).catch(() => {})
 }
 
 const rows = async () => ({

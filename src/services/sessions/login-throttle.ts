@@ -55,18 +55,22 @@ export function createIdentifierKeys (key: Buffer) {
   // Still one HMAC a key: the tag is a few more bytes of input.
   const keyOf = (kind: keyof typeof KIND, input: string): string => createHmac('sha256', key).update(KIND[kind]).update(input).digest('base64url')
   const of = (canonicalIdentifier: string): string => keyOf('identifier', canonicalIdentifier)
+  const accountKeys = (account: { email: string, username: string | null }): string[] =>
+    account.username === null ? [of(account.email)] : [of(account.email), of(account.username)]
   return {
     /** The key of a login identifier, in canonical form: any text a client names an account by. */
     of,
 
     /** The keys of every identifier an account can log in with (stored email and username are canonical). */
-    account (account: { email: string, username: string | null }): string[] {
-      return account.username === null ? [of(account.email)] : [of(account.email), of(account.username)]
-    },
+    account: accountKeys,
 
-    /** Every key counted under for an account, its identifiers' and its second factor's: what its deletion clears. */
+    /**
+     * Every key counted under for an account, its identifiers' and its second factor's: what its
+     * deletion clears (the next owner of the address or the name starts afresh; the second
+     * factor's, keyed by an id never reused, goes as data kept for nothing).
+     */
     everyKeyOf (account: { id: string, email: string, username: string | null }): string[] {
-      return [of(account.email), ...(account.username === null ? [] : [of(account.username)]), keyOf('secondFactor', account.id)]
+      return [...accountKeys(account), keyOf('secondFactor', account.id)]
     },
 
     /**
