@@ -211,6 +211,10 @@ export function productionProblems (config: Config, publicUrlSet = true): string
   for (const origin of listOf(config.CORS_ORIGINS)) {
     if (origin.startsWith('http://')) problems.push(`CORS_ORIGINS: "${origin}" is not https; production allows credentials only to https origins`)
   }
+  // Development's http://localhost is for a developer's browser; a production passkey signs in on https pages only.
+  for (const origin of listOf(config.WEBAUTHN_ORIGINS ?? '')) {
+    if (origin.startsWith('http://')) problems.push(`WEBAUTHN_ORIGINS: "${origin}" is not https; production takes passkeys from https pages only`)
+  }
   return problems
 }
 

@@ -275,6 +275,8 @@ t.test('CORS with credentials never opens to everyone; production wants https or
   // Regression: a pattern passed as a literal origin, which never matched.
   t.match(problemsOf({ CORS_ORIGINS: 'https://*.example.com' }), [/^CORS_ORIGINS: "https:\/\/\*\.example\.com" is a pattern/])
   t.match(problemsOf({ ...production, CORS_ORIGINS: 'http://app.example.com' }), [/^CORS_ORIGINS: "http:\/\/app.example.com" is not https/])
+  // Regression: production took passkeys from http://localhost pages.
+  t.same(problemsOf({ ...production, WEBAUTHN_RP_ID: 'localhost', WEBAUTHN_ORIGINS: 'http://localhost:3000' }).filter(problem => problem.startsWith('WEBAUTHN_ORIGINS')), ['WEBAUTHN_ORIGINS: "http://localhost:3000" is not https; production takes passkeys from https pages only'])
 })
 
 t.test('PUBLIC_URL follows where the service listens unless it is set', async t => {
