@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { apiError } from '../errors.js'
 import { presentsBearer } from './access-tokens.js'
+import { isTrustedSource } from './cross-origin.js'
 import { hasPermission, type Permission } from '../services/accounts/roles.js'
 import type { Caller } from './authenticate.js'
 
@@ -26,21 +27,11 @@ export interface AuthorizeSettings {
   ownOrigin: string
 }
 
-/**
- * Whether a cookie-authenticated call comes from a page of another origin than the service's
- * own: its `Origin` (a cross-origin `fetch` names it, reads included), or, without one, its
- * `Sec-Fetch-Site` (an `<img>`, a `no-cors` fetch, a navigation name no origin; a same-origin
- * read names neither, or `same-origin`).
- */
-function fromAnotherOriginByCookie (request: FastifyRequest, ownOrigin: string): boolean {
-  if (presentsBearer(request)) return false
-  const origin = request.headers.origin
-  if (origin !== undefined) return origin !== ownOrigin
-  const site = request.headers['sec-fetch-site']
-  return site === 'same-site' || site === 'cross-site'
-}
-
 async function authorizePlugin (app: FastifyInstance, { ownOrigin }: AuthorizeSettings) {
+  // The CSRF check's own rule (an `Origin`, else `Sec-Fetch-Site`), with the service's origin
+  // alone trusted, and for reads too: an `<img>` or a `no-cors` fetch names no origin.
+  const own = new Set([ownOrigin])
+  const fromAnotherOriginByCookie = (request: FastifyRequest) => !presentsBearer(request) && !isTrustedSource(request, own)
   app.decorate('requirePermission', (permission: Permission) => async (request: FastifyRequest) => {
     if (request.caller === null) throw apiError('AUTH_REQUIRED')
     // CORS_ORIGINS lets the listed apps use a user's own session; a permission beyond it (the
@@ -48,7 +39,7 @@ async function authorizePlugin (app: FastifyInstance, { ownOrigin }: AuthorizeSe
     // injected script in any listed app, on a browser where an admin is signed in to the
     // console, read and changed every account as that admin (SameSite=Lax sends the cookies
     // to a site's other origins). A Bearer token is no browser's by default, and passes.
-    if (fromAnotherOriginByCookie(request, ownOrigin)) throw apiError('CSRF_REJECTED')
+    if (fromAnotherOriginByCookie(request)) throw apiError('CSRF_REJECTED')
     if (!hasPermission(request.caller.role, permission)) {
       logRefusal(request, request.caller, permission)
       throw apiError('FORBIDDEN')

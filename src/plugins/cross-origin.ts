@@ -38,7 +38,7 @@ export function corsAnswerHeaders (origin: string | undefined, allowedOrigins: R
  * that forges the request chooses its own referrer policy and sends none, so it would stop no
  * attacker, while it refused clients that forward one or add one on a redirect.
  */
-function isTrustedSource (request: FastifyRequest, trusted: ReadonlySet<string>): boolean {
+export function isTrustedSource (request: FastifyRequest, trusted: ReadonlySet<string>): boolean {
   const origin = request.headers.origin
   if (origin !== undefined) return trusted.has(origin)
   const site = request.headers['sec-fetch-site']
