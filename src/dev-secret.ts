@@ -60,12 +60,6 @@ function newSecret (): string {
   }
 }
 
-/**
- * Writes a new secret whole to a file of its own in the same directory (mode 0600, flushed),
- * then links it at `file`, which never replaces an existing file: a process killed, or a disk
- * full, leaves no empty or partial secret there. Undefined when something was at `file`
- * already (another process starting on this DATA_DIR made it first): the caller reads it.
- */
 /** Writes `secret` at `file` unless something is there (false then), flushed. */
 async function writeInPlace (file: string, secret: string): Promise<boolean> {
   const handle = await open(file, 'wx', 0o600).catch((error: NodeJS.ErrnoException) => {
@@ -82,17 +76,18 @@ async function writeInPlace (file: string, secret: string): Promise<boolean> {
   return true
 }
 
+/**
+ * Writes a new secret whole to a file of its own in the same directory (mode 0600, flushed),
+ * then links it at `file`, which never replaces an existing file: a process killed, or a disk
+ * full, leaves no empty or partial secret there. Undefined when something was at `file`
+ * already (another process starting on this DATA_DIR made it first): the caller reads it.
+ */
 async function createSecret (file: string): Promise<string | undefined> {
   const secret = newSecret()
   const temporary = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
   try {
-    const handle = await open(temporary, 'wx', 0o600)
-    try {
-      await handle.writeFile(`${secret}\n`)
-      await handle.sync()
-    } finally {
-      await handle.close()
-    }
+    // A name of this process's own: nothing is there.
+    await writeInPlace(temporary, secret)
     const linked = await link(temporary, file).then(() => true, async (error: NodeJS.ErrnoException) => {
       if (error.code === 'EEXIST') return false
       // A file system without hard links (a VirtualBox shared folder, some FUSE or SMB mounts):
